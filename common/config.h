@@ -1,0 +1,167 @@
+// Configuration: the typed form of agentd.yaml, and the loader that produces it.
+//
+// LoadConfigFile / LoadConfigText parse YAML, expand ${VAR} references, check every key
+// against the schema (unknown keys are errors), convert durations and sizes, and check
+// references between sections (a model's provider exists, a role's model exists, …).
+// Every problem is reported, not only the first, each as "FILE:LINE:COL: what is wrong
+// (what was expected)" with 1-based line and column, one per line of the Status message.
+//
+// The embedded default (templates/config/agentd.yaml, compiled in) is what the daemon
+// uses when no file is given: LoadDefaultConfig().
+//
+// Thread-safety: all functions are pure (they read the environment through the given
+// lookup); a Config is a value and may be copied and read from any thread.
+#ifndef AGENTD_COMMON_CONFIG_H_
+#define AGENTD_COMMON_CONFIG_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace agentd {
+
+struct ServerConfig {
+  std::string socket;         // empty: resolved by paths.h DefaultSocketPath()
+  std::string http = "127.0.0.1:7878";  // empty: off
+  std::string grpc_tcp;       // empty: off
+  std::string tls_cert_file;  // both set: TLS on grpc_tcp
+  std::string tls_key_file;
+  absl::Duration shutdown_timeout = absl::Seconds(5);
+
+  bool operator==(const ServerConfig&) const = default;
+};
+
+struct LoggingConfig {
+  std::string format = "text";  // text | json
+  std::string level = "info";   // spdlog level names
+
+  bool operator==(const LoggingConfig&) const = default;
+};
+
+struct ProviderConfig {
+  std::string kind;  // openai | anthropic | ollama | replay
+  std::string base_url;
+  std::string api_key_env;  // name of the environment variable holding the key
+  std::string cassette;     // replay: the cassette file
+
+  bool operator==(const ProviderConfig&) const = default;
+};
+
+struct PriceConfig {
+  double input_per_mtok = 0;
+  double output_per_mtok = 0;
+
+  bool operator==(const PriceConfig&) const = default;
+};
+
+struct ModelConfig {
+  std::string provider;  // key into Config::providers
+  std::string model;     // the provider's model name
+  std::optional<double> temperature;
+  std::optional<int64_t> max_tokens;
+  PriceConfig price;
+
+  bool operator==(const ModelConfig&) const = default;
+};
+
+struct RoleConfig {
+  std::string model;   // key into Config::models
+  std::string prompt;  // path relative to the templates folder
+  std::vector<std::string> tools;
+  std::vector<std::string> knowledge;  // files or folders offered to the model
+  int64_t max_instances = 1;
+
+  bool operator==(const RoleConfig&) const = default;
+};
+
+struct AgentConfig {
+  std::string id;
+  std::string role;  // key into Config::roles
+
+  bool operator==(const AgentConfig&) const = default;
+};
+
+struct SupervisionConfig {
+  std::string restart = "on-failure";  // always | on-failure | never
+  absl::Duration restart_sec = absl::Seconds(1);
+  absl::Duration restart_max_sec = absl::Minutes(5);
+  absl::Duration reset_after = absl::Minutes(10);
+  int64_t crash_loop_max = 5;
+  absl::Duration crash_loop_window = absl::Minutes(10);
+  std::vector<int64_t> no_restart_exit_codes;
+  absl::Duration stop_timeout = absl::Seconds(10);
+  absl::Duration heartbeat_interval = absl::Seconds(5);
+  absl::Duration heartbeat_ttl = absl::Seconds(20);
+
+  bool operator==(const SupervisionConfig&) const = default;
+};
+
+struct LogsConfig {
+  int64_t segment_bytes = int64_t{64} << 20;
+  int64_t keep_segments = 8;
+  int64_t ring_bytes = int64_t{4} << 20;
+
+  bool operator==(const LogsConfig&) const = default;
+};
+
+struct PolicyConfig {
+  std::string plan_approval = "manual";  // manual | auto
+  double budget_goal_usd = 5.0;
+  int64_t budget_goal_tokens = 2000000;
+  std::vector<std::string> shell_allow;
+  std::string shell_sandbox = "auto";  // auto | required | off
+
+  bool operator==(const PolicyConfig&) const = default;
+};
+
+struct Config {
+  std::string source;  // the file it was read from, or "<embedded default>"
+  ServerConfig server;
+  std::string state_dir;  // empty: resolved by paths.h DefaultStateDir()
+  LoggingConfig logging;
+  std::map<std::string, ProviderConfig> providers;
+  std::map<std::string, ModelConfig> models;
+  std::map<std::string, RoleConfig> roles;
+  std::vector<AgentConfig> agents;
+  SupervisionConfig supervision;
+  LogsConfig logs;
+  PolicyConfig policy;
+
+  bool operator==(const Config&) const = default;
+};
+
+// Looks up an environment variable; nullopt when it is not set.
+using EnvLookup = std::function<std::optional<std::string>(absl::string_view name)>;
+
+// The process environment, as an EnvLookup.
+EnvLookup ProcessEnv();
+
+// Parses `text` as a configuration named `source_name` in error messages.
+// Errors: InvalidArgument listing every problem as "source:line:col: message".
+absl::StatusOr<Config> LoadConfigText(absl::string_view text, absl::string_view source_name,
+                                      const EnvLookup& env = ProcessEnv());
+
+// Reads and parses the file at `path`. An unreadable file is InvalidArgument (or
+// NotFound) naming the path and the system's reason.
+absl::StatusOr<Config> LoadConfigFile(const std::string& path,
+                                      const EnvLookup& env = ProcessEnv());
+
+// The configuration compiled into the binary (templates/config/agentd.yaml).
+absl::StatusOr<Config> LoadDefaultConfig(const EnvLookup& env = ProcessEnv());
+
+// The text of the embedded default configuration.
+absl::string_view EmbeddedDefaultConfigText();
+
+// Tool names a role may list under `tools:`.
+const std::vector<std::string>& KnownTools();
+
+}  // namespace agentd
+
+#endif  // AGENTD_COMMON_CONFIG_H_

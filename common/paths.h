@@ -1,0 +1,31 @@
+// Where agentd's files live when the configuration does not say: the XDG base directory
+// rules for a user, the FHS ones for root (a system service).
+//
+//   socket     $XDG_RUNTIME_DIR/agentd/agentd.sock | /run/agentd/agentd.sock (root)
+//              | /tmp/agentd-$UID/agentd.sock
+//   state dir  $XDG_STATE_HOME/agentd | /var/lib/agentd (root) | $HOME/.local/state/agentd
+//
+// Both agentd and agentctl resolve the socket this way, so they meet without flags.
+// Pure functions of the environment; thread-safe.
+#ifndef AGENTD_COMMON_PATHS_H_
+#define AGENTD_COMMON_PATHS_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace agentd {
+
+std::string DefaultSocketPath();
+std::string DefaultStateDir();
+
+// Creates `dir` with `mode` (umask notwithstanding) and its missing parents with 0755.
+// A directory that already exists is left exactly as it is. Errors name the path.
+absl::Status MakeDirs(const std::string& dir, unsigned mode);
+
+// The directory part of `path` ("." when there is none).
+std::string DirName(const std::string& path);
+
+}  // namespace agentd
+
+#endif  // AGENTD_COMMON_PATHS_H_

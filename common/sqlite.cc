@@ -1,0 +1,168 @@
+#include "common/sqlite.h"
+
+#include <sqlite3.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace agentd::sqlite {
+
+absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path, bool create) {
+  sqlite3* raw = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = absl::StrCat(path, ": cannot open database: ",
+                                   raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
+    sqlite3_close(raw);
+    return absl::UnavailableError(msg);
+  }
+  std::unique_ptr<Db> db(new Db(raw, path));
+  sqlite3_extended_result_codes(raw, 1);
+  if (absl::Status s = db->Exec("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
+      !s.ok()) {
+    return s;
+  }
+  return db;
+}
+
+Db::~Db() { sqlite3_close_v2(db_); }
+
+absl::Status Db::Error(absl::string_view what) const {
+  int code = sqlite3_extended_errcode(db_);
+  std::string msg = absl::StrCat(path_, ": ", what, ": ", sqlite3_errmsg(db_));
+  switch (code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return absl::UnavailableError(msg);
+    case SQLITE_CONSTRAINT: return absl::AlreadyExistsError(msg);
+    case SQLITE_FULL:
+    case SQLITE_IOERR: return absl::ResourceExhaustedError(msg);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return absl::DataLossError(msg);
+    default: return absl::InternalError(msg);
+  }
+}
+
+absl::Status Db::Exec(absl::string_view sql) {
+  std::string s(sql);
+  if (sqlite3_exec(db_, s.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return Error(absl::StrCat("executing \"", sql.substr(0, 80), "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Statement> Db::Prepare(absl::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) !=
+      SQLITE_OK) {
+    return Error(absl::StrCat("preparing \"", sql.substr(0, 80), "\""));
+  }
+  return Statement(this, stmt);
+}
+
+absl::StatusOr<int64_t> Db::QueryInt(absl::string_view sql) {
+  absl::StatusOr<Statement> st = Prepare(sql);
+  if (!st.ok()) return st.status();
+  absl::StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  return *row ? st->ColumnInt(0) : 0;
+}
+
+Statement::Statement(Statement&& other) noexcept
+    : db_(other.db_), stmt_(other.stmt_), bind_error_(other.bind_error_) {
+  other.stmt_ = nullptr;
+}
+
+Statement& Statement::operator=(Statement&& other) noexcept {
+  if (this != &other) {
+    sqlite3_finalize(stmt_);
+    db_ = other.db_;
+    stmt_ = other.stmt_;
+    bind_error_ = other.bind_error_;
+    other.stmt_ = nullptr;
+  }
+  return *this;
+}
+
+Statement::~Statement() { sqlite3_finalize(stmt_); }
+
+Statement& Statement::Bind(int index, int64_t value) {
+  if (int rc = sqlite3_bind_int64(stmt_, index, value); rc != SQLITE_OK) bind_error_ = rc;
+  return *this;
+}
+Statement& Statement::Bind(int index, double value) {
+  if (int rc = sqlite3_bind_double(stmt_, index, value); rc != SQLITE_OK) bind_error_ = rc;
+  return *this;
+}
+Statement& Statement::Bind(int index, absl::string_view text) {
+  if (int rc = sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT,
+                                   SQLITE_UTF8);
+      rc != SQLITE_OK) {
+    bind_error_ = rc;
+  }
+  return *this;
+}
+Statement& Statement::BindBlob(int index, absl::string_view bytes) {
+  if (int rc = sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+      rc != SQLITE_OK) {
+    bind_error_ = rc;
+  }
+  return *this;
+}
+Statement& Statement::BindNull(int index) {
+  if (int rc = sqlite3_bind_null(stmt_, index); rc != SQLITE_OK) bind_error_ = rc;
+  return *this;
+}
+
+absl::StatusOr<bool> Statement::Step() {
+  if (bind_error_ != SQLITE_OK) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(db_->path(), ": binding a parameter: ", sqlite3_errstr(bind_error_)));
+  }
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return db_->Error(absl::StrCat("running \"", absl::string_view(sqlite3_sql(stmt_)).substr(0, 80),
+                                 "\""));
+}
+
+absl::Status Statement::Run() {
+  for (;;) {
+    absl::StatusOr<bool> row = Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::OkStatus();
+  }
+}
+
+void Statement::Reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+  bind_error_ = 0;
+}
+
+int64_t Statement::ColumnInt(int col) const { return sqlite3_column_int64(stmt_, col); }
+double Statement::ColumnDouble(int col) const { return sqlite3_column_double(stmt_, col); }
+std::string Statement::ColumnText(int col) const {
+  const unsigned char* t = sqlite3_column_text(stmt_, col);
+  int n = sqlite3_column_bytes(stmt_, col);
+  return t ? std::string(reinterpret_cast<const char*>(t), static_cast<size_t>(n)) : std::string();
+}
+bool Statement::ColumnIsNull(int col) const {
+  return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+}
+
+absl::StatusOr<Transaction> Transaction::Begin(Db* db) {
+  if (absl::Status s = db->Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  return Transaction(db);
+}
+
+Transaction::~Transaction() {
+  if (db_ != nullptr) (void)db_->Exec("ROLLBACK");
+}
+
+absl::Status Transaction::Commit() {
+  absl::Status s = db_->Exec("COMMIT");
+  if (s.ok()) db_ = nullptr;
+  return s;
+}
+
+}  // namespace agentd::sqlite

@@ -1,0 +1,98 @@
+// A thin RAII layer over SQLite 3: a connection, prepared statements, and write
+// transactions that start with BEGIN IMMEDIATE (a deferred transaction that reads and
+// then writes gets SQLITE_BUSY at once, ignoring busy_timeout).
+//
+// Errors are absl::Status carrying SQLite's message and the file name. A Db and its
+// Statements belong to one thread at a time (SQLite's "multi-thread" mode); never use
+// one across fork().
+#ifndef AGENTD_COMMON_SQLITE_H_
+#define AGENTD_COMMON_SQLITE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace agentd::sqlite {
+
+class Statement;
+
+class Db {
+ public:
+  // Opens (or, with `create`, creates) the database at `path` with busy_timeout set and
+  // foreign keys on. Journal mode and synchronous are left to the caller (they change
+  // the file; a caller may want to inspect it first).
+  static absl::StatusOr<std::unique_ptr<Db>> Open(const std::string& path, bool create);
+  ~Db();
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  // Runs one or more statements that return no rows needed by the caller.
+  absl::Status Exec(absl::string_view sql);
+  absl::StatusOr<Statement> Prepare(absl::string_view sql);
+  // The first column of the first row of `sql`, as an integer (0 when no row).
+  absl::StatusOr<int64_t> QueryInt(absl::string_view sql);
+
+  const std::string& path() const { return path_; }
+  sqlite3* raw() { return db_; }
+  absl::Status Error(absl::string_view what) const;
+
+ private:
+  Db(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  sqlite3* db_;
+  std::string path_;
+};
+
+class Statement {
+ public:
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&& other) noexcept;
+  ~Statement();
+
+  // Binds are 1-based, as in SQLite.
+  Statement& Bind(int index, int64_t value);
+  Statement& Bind(int index, double value);
+  Statement& Bind(int index, absl::string_view text);
+  Statement& BindBlob(int index, absl::string_view bytes);
+  Statement& BindNull(int index);
+
+  // Advances: true when a row is available, false when done.
+  absl::StatusOr<bool> Step();
+  // Steps to completion, for statements without result rows.
+  absl::Status Run();
+  void Reset();
+
+  int64_t ColumnInt(int col) const;
+  double ColumnDouble(int col) const;
+  std::string ColumnText(int col) const;
+  bool ColumnIsNull(int col) const;
+
+ private:
+  friend class Db;
+  Statement(Db* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Db* db_;
+  sqlite3_stmt* stmt_;
+  int bind_error_ = 0;
+};
+
+// BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless Commit() succeeded.
+class Transaction {
+ public:
+  static absl::StatusOr<Transaction> Begin(Db* db);
+  Transaction(Transaction&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
+  ~Transaction();
+  absl::Status Commit();
+
+ private:
+  explicit Transaction(Db* db) : db_(db) {}
+  Db* db_;
+};
+
+}  // namespace agentd::sqlite
+
+#endif  // AGENTD_COMMON_SQLITE_H_

@@ -1,0 +1,162 @@
+#include "manager/api/server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "agentd/v1/agent_host.grpc.pb.h"
+#include "agentd/v1/agents.grpc.pb.h"
+#include "agentd/v1/audit.grpc.pb.h"
+#include "agentd/v1/consent.grpc.pb.h"
+#include "agentd/v1/events.grpc.pb.h"
+#include "agentd/v1/logs.grpc.pb.h"
+#include "agentd/v1/messages.grpc.pb.h"
+#include "agentd/v1/plans.grpc.pb.h"
+#include "agentd/v1/tasks.grpc.pb.h"
+#include "agentd/v1/usage.grpc.pb.h"
+#include "common/paths.h"
+#include "grpc/health/v1/health.pb.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "manager/api/interceptors.h"
+#include "manager/api/system_service.h"
+#include "manager/api/token_auth.h"
+#include "spdlog/spdlog.h"
+
+namespace agentd {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " ", path, ": cannot read: ", std::strerror(errno)));
+  }
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Services whose methods later releases serve: registered whole so reflection lists them,
+// with every method answering UNIMPLEMENTED (ApiInterceptor words the message).
+template <typename... S>
+void AddPlaceholders(std::vector<std::unique_ptr<grpc::Service>>* out) {
+  (out->push_back(std::make_unique<typename S::CallbackService>()), ...);
+}
+
+}  // namespace
+
+std::vector<std::string> ApiServer::ServiceNames() {
+  return {v1::SystemService::service_full_name(),  v1::AgentService::service_full_name(),
+          v1::LogService::service_full_name(),     v1::TaskService::service_full_name(),
+          v1::PlanService::service_full_name(),    v1::MessageService::service_full_name(),
+          v1::EventService::service_full_name(),   v1::UsageService::service_full_name(),
+          v1::AuditService::service_full_name(),   v1::ConsentService::service_full_name(),
+          v1::AgentHostService::service_full_name()};
+}
+
+absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptions& options,
+                                                            SystemCore* system) {
+  std::unique_ptr<ApiServer> api(new ApiServer);
+  api->socket_path_ = options.socket_path;
+
+  if (absl::Status s = MakeDirs(DirName(options.socket_path), 0700); !s.ok()) return s;
+  // The caller holds the socket's instance lock: a socket file here is a dead daemon's.
+  if (unlink(options.socket_path.c_str()) != 0 && errno != ENOENT) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        options.socket_path, ": cannot remove the stale socket: ", std::strerror(errno)));
+  }
+
+  // Link-time registration of the reflection service, and health, before any builder.
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::EnableDefaultHealthCheckService(true);
+  // Pull health.proto's descriptor into the pool so reflection clients can describe it.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat("unix:", options.socket_path),
+                           grpc::InsecureServerCredentials());
+  int tcp_port = 0;
+  if (!options.grpc_tcp.empty()) {
+    std::shared_ptr<grpc::ServerCredentials> creds;
+    if (!options.tls_cert_file.empty()) {
+      auto cert = ReadFile(options.tls_cert_file, "server.tls_cert_file");
+      if (!cert.ok()) return cert.status();
+      auto key = ReadFile(options.tls_key_file, "server.tls_key_file");
+      if (!key.ok()) return key.status();
+      grpc::SslServerCredentialsOptions ssl;
+      ssl.pem_key_cert_pairs.push_back({*key, *cert});
+      creds = grpc::SslServerCredentials(ssl);
+    } else {
+      // Plain HTTP/2 on the wire (buf curl --http2-prior-knowledge works), loopback peers
+      // only, and — unlike InsecureServerCredentials — it runs the token processor.
+      creds = grpc::experimental::LocalServerCredentials(LOCAL_TCP);
+    }
+    creds->SetAuthMetadataProcessor(
+        std::make_shared<TokenAuthProcessor>(options.admin_token, options.admin_token_file));
+    builder.AddListeningPort(options.grpc_tcp, creds, &tcp_port);
+  }
+
+  api->services_.push_back(std::make_unique<SystemService>(system));
+  AddPlaceholders<v1::AgentService, v1::LogService, v1::TaskService, v1::PlanService,
+                  v1::MessageService, v1::EventService, v1::UsageService, v1::AuditService,
+                  v1::ConsentService, v1::AgentHostService>(&api->services_);
+  for (auto& s : api->services_) builder.RegisterService(s.get());
+
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;
+  ic.push_back(std::make_unique<ApiInterceptorFactory>(system));
+  builder.experimental().SetInterceptorCreators(std::move(ic));
+
+  api->server_ = builder.BuildAndStart();
+  if (api->server_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on unix:", options.socket_path,
+        options.grpc_tcp.empty() ? "" : absl::StrCat(" and ", options.grpc_tcp),
+        " (gRPC's log above says why: address in use, permission, or a bad TLS key/cert)"));
+  }
+  if (!options.grpc_tcp.empty()) {
+    if (tcp_port == 0) {
+      api->server_->Shutdown();
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", options.grpc_tcp));
+    }
+    std::string host = options.grpc_tcp.substr(0, options.grpc_tcp.rfind(':'));
+    api->tcp_address_ = absl::StrCat(host, ":", tcp_port);
+  }
+  if (chmod(options.socket_path.c_str(), 0600) != 0) {
+    api->server_->Shutdown();
+    return absl::PermissionDeniedError(
+        absl::StrCat(options.socket_path, ": cannot chmod 0600: ", std::strerror(errno)));
+  }
+  grpc::HealthCheckServiceInterface* health = api->server_->GetHealthCheckService();
+  health->SetServingStatus(true);
+  for (const std::string& name : ServiceNames()) health->SetServingStatus(name, true);
+  return api;
+}
+
+void ApiServer::Shutdown(absl::Time deadline) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (auto* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(false);
+    for (const std::string& name : ServiceNames()) health->SetServingStatus(name, false);
+  }
+  server_->Shutdown(absl::ToChronoTime(deadline));
+  server_->Wait();
+  if (unlink(socket_path_.c_str()) != 0 && errno != ENOENT) {
+    spdlog::warn("{}: cannot remove socket: {}", socket_path_, std::strerror(errno));
+  }
+}
+
+ApiServer::~ApiServer() {
+  if (server_ != nullptr) Shutdown(absl::Now());
+}
+
+}  // namespace agentd

@@ -1,0 +1,58 @@
+// ApiServer: the gRPC server — every agentd.v1 service, grpc.health.v1, and server
+// reflection — on the unix socket and, when configured, on a token-checked TCP port.
+//
+// Start() binds the unix socket (its directory created 0700 when missing, a stale socket
+// file replaced — the caller holds the socket lock — and the socket chmod'ed 0600) and
+// the TCP port (TLS when a cert and key are given; otherwise gRPC's local credentials,
+// which accept loopback peers only), then marks health SERVING. When Start() returns,
+// both listeners accept calls.
+//
+// Shutdown() marks health NOT_SERVING, stops accepting, lets in-flight calls finish
+// until `deadline`, cancels the rest, and removes the socket file. Call it once, from
+// any thread but a gRPC callback.
+#ifndef AGENTD_MANAGER_API_SERVER_H_
+#define AGENTD_MANAGER_API_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/server.h"
+#include "manager/core/system.h"
+
+namespace agentd {
+
+struct ApiServerOptions {
+  std::string socket_path;
+  std::string grpc_tcp;  // "host:port" ("…:0" picks a free port); empty: no TCP listener
+  std::string tls_cert_file, tls_key_file;
+  std::string admin_token, admin_token_file;
+};
+
+class ApiServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<ApiServer>> Start(const ApiServerOptions& options,
+                                                          SystemCore* system);
+  ~ApiServer();
+
+  // The TCP address actually bound ("127.0.0.1:40123"), or empty without TCP.
+  const std::string& tcp_address() const { return tcp_address_; }
+  void Shutdown(absl::Time deadline);
+
+  // Fully qualified names of the services served, health and reflection excluded.
+  static std::vector<std::string> ServiceNames();
+
+ private:
+  ApiServer() = default;
+  std::vector<std::unique_ptr<grpc::Service>> services_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string socket_path_;
+  std::string tcp_address_;
+  bool shut_down_ = false;
+};
+
+}  // namespace agentd
+
+#endif  // AGENTD_MANAGER_API_SERVER_H_

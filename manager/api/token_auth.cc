@@ -1,0 +1,34 @@
+#include "manager/api/token_auth.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/token.h"
+
+namespace agentd {
+
+grpc::Status TokenAuthProcessor::Process(const InputMetadata& auth_metadata,
+                                         grpc::AuthContext* context,
+                                         OutputMetadata* consumed_auth_metadata,
+                                         OutputMetadata*) {
+  auto it = auth_metadata.find("authorization");
+  if (it == auth_metadata.end()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        absl::StrCat("this listener needs the admin token: send "
+                                     "`authorization: Bearer <token>` (the token is in ",
+                                     token_file_, "; agentctl takes it with --token)"));
+  }
+  absl::string_view value(it->second.data(), it->second.size());
+  constexpr absl::string_view kBearer = "Bearer ";
+  if (!absl::StartsWithIgnoreCase(value, kBearer) ||
+      !TokenEquals(value.substr(kBearer.size()), admin_token_)) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        absl::StrCat("the bearer token is not this daemon's admin token (see ",
+                                     token_file_, ")"));
+  }
+  consumed_auth_metadata->insert({std::string(it->first.data(), it->first.size()),
+                                  std::string(it->second.data(), it->second.size())});
+  context->AddProperty("agentd_principal", "admin");
+  return grpc::Status::OK;
+}
+
+}  // namespace agentd

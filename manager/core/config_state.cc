@@ -1,0 +1,95 @@
+#include "manager/core/config_state.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/paths.h"
+
+namespace agentd {
+
+absl::StatusOr<Config> ConfigState::Read(const std::string& file,
+                                         const ConfigOverrides& overrides) {
+  absl::StatusOr<Config> c = file.empty() ? LoadDefaultConfig() : LoadConfigFile(file);
+  if (!c.ok()) return c.status();
+  auto set = [](const std::optional<std::string>& flag, std::string* field) {
+    if (flag.has_value()) *field = *flag;
+  };
+  set(overrides.state_dir, &c->state_dir);
+  set(overrides.socket, &c->server.socket);
+  set(overrides.http, &c->server.http);
+  set(overrides.grpc_tcp, &c->server.grpc_tcp);
+  set(overrides.log_format, &c->logging.format);
+  set(overrides.log_level, &c->logging.level);
+  if (c->server.socket.empty()) c->server.socket = DefaultSocketPath();
+  if (c->state_dir.empty()) c->state_dir = DefaultStateDir();
+  if (c->server.socket.front() != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("server.socket: \"", c->server.socket, "\" must be an absolute path"));
+  }
+  // sockaddr_un.sun_path holds 108 bytes, the terminating NUL included.
+  if (c->server.socket.size() > 107) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "server.socket: \"", c->server.socket, "\" is ", c->server.socket.size(),
+        " bytes long; a unix socket path may have at most 107"));
+  }
+  if (c->logging.format != "text" && c->logging.format != "json") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--log-format: \"", c->logging.format, "\" is not one of: text, json"));
+  }
+  return c;
+}
+
+absl::StatusOr<ConfigState> ConfigState::Load(std::string file, ConfigOverrides overrides) {
+  absl::StatusOr<Config> c = Read(file, overrides);
+  if (!c.ok()) return c.status();
+  ConfigState st;
+  st.file_ = std::move(file);
+  st.overrides_ = std::move(overrides);
+  st.config_ = *std::move(c);
+  st.loaded_time_ = absl::Now();
+  return st;
+}
+
+absl::StatusOr<ReloadResult> ConfigState::Reload() {
+  absl::StatusOr<Config> next = Read(file_, overrides_);
+  if (!next.ok()) return next.status();
+  if (absl::Status s = SetLogLevel(next->logging.level); !s.ok()) return s;
+
+  ReloadResult r;
+  const Config& a = config_;
+  const Config& b = *next;
+  auto diff = [](bool changed, const char* name, std::vector<std::string>* into) {
+    if (changed) into->push_back(name);
+  };
+  diff(a.server.socket != b.server.socket, "server.socket", &r.restart_required);
+  diff(a.server.http != b.server.http, "server.http", &r.restart_required);
+  diff(a.server.grpc_tcp != b.server.grpc_tcp, "server.grpc_tcp", &r.restart_required);
+  diff(a.server.tls_cert_file != b.server.tls_cert_file || a.server.tls_key_file != b.server.tls_key_file,
+       "server.tls", &r.restart_required);
+  diff(a.state_dir != b.state_dir, "state_dir", &r.restart_required);
+  diff(a.logging.format != b.logging.format, "logging.format", &r.restart_required);
+  diff(a.server.shutdown_timeout != b.server.shutdown_timeout, "server.shutdown_timeout", &r.applied);
+  diff(a.logging.level != b.logging.level, "logging.level", &r.applied);
+  diff(a.providers != b.providers, "providers", &r.applied);
+  diff(a.models != b.models, "models", &r.applied);
+  diff(a.roles != b.roles, "roles", &r.applied);
+  diff(a.agents != b.agents, "agents", &r.applied);
+  diff(a.supervision != b.supervision, "supervision", &r.applied);
+  diff(a.logs != b.logs, "logs", &r.applied);
+  diff(a.policy != b.policy, "policy", &r.applied);
+
+  // Settings bound at start keep their running values until a restart, so what the
+  // daemon reports stays what it does.
+  Config merged = *std::move(next);
+  merged.server.socket = a.server.socket;
+  merged.server.http = a.server.http;
+  merged.server.grpc_tcp = a.server.grpc_tcp;
+  merged.server.tls_cert_file = a.server.tls_cert_file;
+  merged.server.tls_key_file = a.server.tls_key_file;
+  merged.state_dir = a.state_dir;
+  merged.logging.format = a.logging.format;
+  config_ = std::move(merged);
+  loaded_time_ = absl::Now();
+  return r;
+}
+
+}  // namespace agentd

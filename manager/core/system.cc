@@ -1,0 +1,93 @@
+#include "manager/core/system.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+#include "common/version.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
+
+namespace agentd {
+namespace {
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
+  int64_t us = absl::ToUnixMicros(t);
+  ts->set_seconds(us / 1000000);
+  ts->set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
+}
+}  // namespace
+
+SystemCore::SystemCore(EventLoop* loop, Store* store, ConfigState* config, absl::Time start_time)
+    : loop_(loop), store_(store), config_(config), start_time_(start_time) {}
+
+void SystemCore::SetPaths(v1::DaemonPaths paths) {
+  loop_->Post([this, paths = std::move(paths)]() mutable { paths_ = std::move(paths); });
+}
+
+v1::GetVersionResponse SystemCore::Version() {
+  v1::GetVersionResponse v;
+  v.set_version(kVersion);
+  v.set_git_revision(kGitRevision);
+  v.set_api_version(kApiVersion);
+  v.set_build_type(kBuildType);
+  return v;
+}
+
+void SystemCore::GetInfo(absl::AnyInvocable<void(v1::GetInfoResponse) &&> done) {
+  loop_->Post([this, done = std::move(done)]() mutable {
+    v1::GetInfoResponse r;
+    *r.mutable_version() = Version();
+    r.set_pid(getpid());
+    absl::Time now = loop_->clock()->Now();
+    SetTimestamp(start_time_, r.mutable_start_time());
+    absl::Duration up = now - start_time_;
+    r.mutable_uptime()->set_seconds(absl::ToInt64Seconds(up));
+    r.mutable_uptime()->set_nanos(
+        static_cast<int32_t>(absl::ToInt64Nanoseconds(up - absl::Seconds(absl::ToInt64Seconds(up)))));
+    *r.mutable_paths() = paths_;
+    SetTimestamp(config_->loaded_time(), r.mutable_config_loaded_time());
+    r.set_schema_version(store_->schema_version());
+    r.set_state(state_.load());
+    v1::DaemonCounters* c = r.mutable_counters();
+    if (absl::StatusOr<int64_t> seq = store_->LastEventSeq(); seq.ok()) {
+      c->set_last_event_seq(*seq);
+    } else {
+      spdlog::warn("reading the last event seq: {}", seq.status().ToString());
+    }
+    c->set_rpcs_served(rpcs_served_.load(std::memory_order_relaxed));
+    std::move(done)(std::move(r));
+  });
+}
+
+void SystemCore::ReloadConfig(
+    absl::AnyInvocable<void(absl::StatusOr<v1::ReloadConfigResponse>) &&> done) {
+  loop_->Post([this, done = std::move(done)]() mutable {
+    absl::StatusOr<ReloadResult> r = config_->Reload();
+    if (!r.ok()) {
+      spdlog::error("configuration reload refused, the running configuration is unchanged:\n{}",
+                    r.status().message());
+      std::move(done)(absl::InvalidArgumentError(absl::StrCat(
+          "configuration not reloaded, nothing changed:\n", r.status().message())));
+      return;
+    }
+    spdlog::info("configuration reloaded from {}; applied: [{}]; restart required: [{}]",
+                 config_->file().empty() ? "<embedded default>" : config_->file(),
+                 absl::StrJoin(r->applied, ", "), absl::StrJoin(r->restart_required, ", "));
+    nlohmann::json payload = {{"file", config_->file()},
+                              {"applied", r->applied},
+                              {"restart_required", r->restart_required}};
+    if (auto seq = store_->AppendEvent(loop_->clock()->Now(), "config.reloaded", payload.dump());
+        !seq.ok()) {
+      spdlog::warn("recording the reload event: {}", seq.status().ToString());
+    }
+    v1::ReloadConfigResponse resp;
+    resp.set_config_file(config_->file());
+    for (const auto& a : r->applied) resp.add_applied(a);
+    for (const auto& a : r->restart_required) resp.add_restart_required(a);
+    SetTimestamp(config_->loaded_time(), resp.mutable_loaded_time());
+    std::move(done)(std::move(resp));
+  });
+}
+
+}  // namespace agentd

@@ -1,0 +1,51 @@
+// SystemCore: the daemon's view of itself — identity, paths, counters, lifecycle state —
+// and configuration reloads, for the System service and for signals (SIGHUP).
+//
+// Every public method may be called from any thread: it posts to the core loop, reads or
+// changes state there, and calls `done` on the loop thread. `done` must not block.
+#ifndef AGENTD_MANAGER_CORE_SYSTEM_H_
+#define AGENTD_MANAGER_CORE_SYSTEM_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "agentd/v1/system.pb.h"
+#include "manager/core/config_state.h"
+#include "manager/core/event_loop.h"
+#include "manager/store/store.h"
+
+namespace agentd {
+
+class SystemCore {
+ public:
+  // None of the pointers is owned; all must outlive this object.
+  SystemCore(EventLoop* loop, Store* store, ConfigState* config, absl::Time start_time);
+
+  // Paths as bound at start (the TCP port once known); set before serving.
+  void SetPaths(v1::DaemonPaths paths);
+  void SetState(v1::DaemonState state) { state_.store(state); }
+  v1::DaemonState state() const { return state_.load(); }
+  // Counted by the API layer for every RPC it serves.
+  void CountRpc() { rpcs_served_.fetch_add(1, std::memory_order_relaxed); }
+
+  static v1::GetVersionResponse Version();
+  void GetInfo(absl::AnyInvocable<void(v1::GetInfoResponse) &&> done);
+  // Reloads; the error is InvalidArgument with every problem at file:line:col.
+  void ReloadConfig(absl::AnyInvocable<void(absl::StatusOr<v1::ReloadConfigResponse>) &&> done);
+
+ private:
+  EventLoop* loop_;
+  Store* store_;
+  ConfigState* config_;
+  absl::Time start_time_;
+  v1::DaemonPaths paths_;  // loop thread after SetPaths
+  std::atomic<v1::DaemonState> state_{v1::DAEMON_STATE_STARTING};
+  std::atomic<int64_t> rpcs_served_{0};
+};
+
+}  // namespace agentd
+
+#endif  // AGENTD_MANAGER_CORE_SYSTEM_H_

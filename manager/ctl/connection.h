@@ -1,0 +1,48 @@
+// Connection: how agentctl reaches agentd — the unix socket (default), or TCP with the
+// admin token (and TLS when a CA file is given).
+//
+// Connect() waits (up to the timeout) for the channel to be ready, so "cannot connect"
+// is told apart from an RPC's own failure: that is exit code 3, with a message that says
+// where agentctl tried and how to start agentd.
+#ifndef AGENTD_MANAGER_CTL_CONNECTION_H_
+#define AGENTD_MANAGER_CTL_CONNECTION_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/channel.h"
+#include "grpcpp/client_context.h"
+
+namespace agentd::ctl {
+
+struct ConnectionOptions {
+  std::string socket;   // used when addr is empty; empty: the default socket path
+  std::string addr;     // host:port of agentd's TCP listener
+  std::string token;    // admin token for TCP
+  std::string tls_ca;   // PEM file: use TLS and trust this CA
+  absl::Duration timeout = absl::Seconds(10);
+};
+
+class Connection {
+ public:
+  // Unavailable (exit 3) when agentd cannot be reached; the message is for a person.
+  static absl::StatusOr<Connection> Connect(const ConnectionOptions& options);
+
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  // A context with the deadline and, over TCP, the token.
+  std::unique_ptr<grpc::ClientContext> NewContext() const;
+  // Where it connected, e.g. "unix:/run/user/1000/agentd/agentd.sock".
+  const std::string& target() const { return target_; }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::string target_;
+  std::string token_;
+  absl::Duration timeout_;
+};
+
+}  // namespace agentd::ctl
+
+#endif  // AGENTD_MANAGER_CTL_CONNECTION_H_

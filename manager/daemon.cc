@@ -1,0 +1,135 @@
+#include "manager/daemon.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/paths.h"
+#include "common/token.h"
+#include "common/version.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
+
+namespace agentd {
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
+  std::unique_ptr<Daemon> d(new Daemon);
+  d->start_time_ = absl::Now();
+  absl::StatusOr<ConfigState> cfg =
+      ConfigState::Load(options.config_file, std::move(options.overrides));
+  if (!cfg.ok()) return cfg.status();
+  d->config_ = std::make_unique<ConfigState>(*std::move(cfg));
+  const Config& c = d->config_->config();
+  if (absl::Status s = SetupLogging(c.logging.format, c.logging.level); !s.ok()) return s;
+  for (const auto& [name, p] : c.providers) {
+    if (p.api_key_env.empty()) continue;
+    if (const char* key = std::getenv(p.api_key_env.c_str())) AddLogSecret(key);
+  }
+
+  // Locks first: a second agentd must fail before it touches anything of the first's.
+  if (absl::Status s = MakeDirs(DirName(c.server.socket), 0700); !s.ok()) return s;
+  auto socket_lock = InstanceLock::Acquire(c.server.socket + ".lock",
+                                           absl::StrCat("socket ", c.server.socket));
+  if (!socket_lock.ok()) return socket_lock.status();
+  d->socket_lock_ = *std::move(socket_lock);
+  if (absl::Status s = MakeDirs(c.state_dir, 0700); !s.ok()) return s;
+  auto state_lock = InstanceLock::Acquire(c.state_dir + "/agentd.lock",
+                                          absl::StrCat("state directory ", c.state_dir));
+  if (!state_lock.ok()) return state_lock.status();
+  d->state_lock_ = *std::move(state_lock);
+
+  std::string token_file = c.state_dir + "/admin.token";
+  absl::StatusOr<std::string> token = LoadOrCreateTokenFile(token_file);
+  if (!token.ok()) return token.status();
+  AddLogSecret(*token);
+
+  std::string db_path = c.state_dir + "/agentd.db";
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(db_path);
+  if (!store.ok()) return store.status();
+  d->store_ = *std::move(store);
+  nlohmann::json started = {{"version", kVersion}, {"pid", getpid()}};
+  if (auto seq = d->store_->AppendEvent(d->start_time_, "daemon.started", started.dump());
+      !seq.ok()) {
+    return seq.status();
+  }
+
+  d->system_ = std::make_unique<SystemCore>(&d->loop_, d->store_.get(), d->config_.get(),
+                                            d->start_time_);
+  d->loop_thread_ = std::thread([loop = &d->loop_] { loop->Run(); });
+
+  ApiServerOptions api;
+  api.socket_path = c.server.socket;
+  api.grpc_tcp = c.server.grpc_tcp;
+  api.tls_cert_file = c.server.tls_cert_file;
+  api.tls_key_file = c.server.tls_key_file;
+  api.admin_token = *token;
+  api.admin_token_file = token_file;
+  absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(api, d->system_.get());
+  if (!server.ok()) return server.status();
+  d->api_ = *std::move(server);
+
+  v1::DaemonPaths paths;
+  paths.set_config_file(d->config_->file());
+  paths.set_state_dir(c.state_dir);
+  paths.set_database(db_path);
+  paths.set_socket(c.server.socket);
+  paths.set_grpc_tcp(d->api_->tcp_address());
+  // The HTTP listener (web UI, gRPC-web, /metrics) is not part of this build yet, so
+  // nothing is reported as listening there.
+  paths.set_admin_token_file(token_file);
+  d->system_->SetPaths(std::move(paths));
+  d->system_->SetState(v1::DAEMON_STATE_SERVING);
+
+  absl::Duration wd = Notifier::WatchdogInterval();
+  if (wd > absl::ZeroDuration()) d->ScheduleWatchdog(wd);
+  d->notifier_.Ready();
+  spdlog::info("agentd {} serving on unix:{}{} (state {}, pid {}, ready in {})", kVersion,
+               c.server.socket,
+               d->api_->tcp_address().empty() ? "" : absl::StrCat(" and tcp:", d->api_->tcp_address()),
+               c.state_dir, getpid(), absl::FormatDuration(absl::Now() - d->start_time_));
+  return d;
+}
+
+// The ping is sent from the core loop, so a wedged loop stops it and systemd restarts
+// agentd: the watchdog proves the daemon works, not merely that a timer thread lives.
+void Daemon::ScheduleWatchdog(absl::Duration interval) {
+  loop_.RunAfter(interval, [this, interval] {
+    notifier_.Watchdog();
+    ScheduleWatchdog(interval);
+  });
+  notifier_.Watchdog();
+}
+
+void Daemon::Reload() {
+  notifier_.Reloading();
+  system_->ReloadConfig([this](absl::StatusOr<v1::ReloadConfigResponse>) {
+    // The outcome is logged by SystemCore; systemd only needs to know we are done.
+    notifier_.Ready();
+  });
+}
+
+void Daemon::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  notifier_.Stopping();
+  spdlog::info("shutting down: draining calls for up to {}",
+               absl::FormatDuration(config_->config().server.shutdown_timeout));
+  if (system_) system_->SetState(v1::DAEMON_STATE_DRAINING);
+  if (api_) api_->Shutdown(absl::Now() + config_->config().server.shutdown_timeout);
+  if (loop_thread_.joinable()) {
+    loop_.Post([this] {
+      if (auto s = store_->AppendEvent(absl::Now(), "daemon.stopped", "{}"); !s.ok()) {
+        spdlog::warn("recording daemon.stopped: {}", s.status().ToString());
+      }
+    });
+    loop_.Stop();
+    loop_thread_.join();
+  }
+  api_.reset();
+  store_.reset();
+  spdlog::info("agentd stopped");
+}
+
+Daemon::~Daemon() { Shutdown(); }
+
+}  // namespace agentd

@@ -1,0 +1,58 @@
+// Daemon: agentd assembled — configuration, instance locks, state directory, store,
+// core loop, API server, systemd notifications — and its lifecycle.
+//
+// Start() returns once the API accepts calls (and READY=1 has been sent). Reload() and
+// Shutdown() may be called from the signal-handling thread. Shutdown() drains within
+// server.shutdown_timeout, records daemon.stopped, stops the core loop, and releases the
+// socket and locks; it is idempotent.
+#ifndef AGENTD_MANAGER_DAEMON_H_
+#define AGENTD_MANAGER_DAEMON_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "manager/api/server.h"
+#include "manager/core/config_state.h"
+#include "manager/core/event_loop.h"
+#include "manager/core/instance_lock.h"
+#include "manager/core/notifier.h"
+#include "manager/core/system.h"
+#include "manager/store/store.h"
+
+namespace agentd {
+
+struct DaemonOptions {
+  std::string config_file;  // empty: the embedded default
+  ConfigOverrides overrides;
+};
+
+class Daemon {
+ public:
+  static absl::StatusOr<std::unique_ptr<Daemon>> Start(DaemonOptions options);
+  ~Daemon();
+
+  // Reloads the configuration (SIGHUP); errors are logged and change nothing.
+  void Reload();
+  void Shutdown();
+
+ private:
+  Daemon() = default;
+  void ScheduleWatchdog(absl::Duration interval);
+
+  Notifier notifier_;
+  absl::Time start_time_;
+  std::unique_ptr<ConfigState> config_;
+  std::unique_ptr<InstanceLock> socket_lock_, state_lock_;
+  std::unique_ptr<Store> store_;
+  EventLoop loop_;
+  std::thread loop_thread_;
+  std::unique_ptr<SystemCore> system_;
+  std::unique_ptr<ApiServer> api_;
+  bool shut_down_ = false;
+};
+
+}  // namespace agentd
+
+#endif  // AGENTD_MANAGER_DAEMON_H_

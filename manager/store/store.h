@@ -1,0 +1,57 @@
+// Store: agentd.db, the daemon's single source of truth, and the only code that speaks
+// SQL to it.
+//
+// Open() creates the file if needed, refuses a database whose schema is newer than this
+// binary knows (leaving the file byte-for-byte untouched), then sets WAL with
+// synchronous=NORMAL and applies the pending migrations, each in its own BEGIN IMMEDIATE
+// transaction together with its PRAGMA user_version bump. Re-opening an up-to-date
+// database changes nothing.
+//
+// Every state change commits together with its `events` row (monotonic `seq`), so the
+// change feed and the state never disagree.
+//
+// Thread-safety: a Store is owned by the core loop thread; call it from that thread only.
+#ifndef AGENTD_MANAGER_STORE_STORE_H_
+#define AGENTD_MANAGER_STORE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/sqlite.h"
+
+namespace agentd {
+
+class Store {
+ public:
+  // The schema version this binary writes.
+  static int64_t LatestSchemaVersion();
+
+  // Errors: FailedPrecondition for a newer schema (message says what to do);
+  // Unavailable/DataLoss/Internal from SQLite, naming the file.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+
+  int64_t schema_version() const { return schema_version_; }
+  const std::string& path() const { return db_->path(); }
+
+  // Appends an event of `kind` (e.g. "daemon.started") with a JSON `payload`; returns its seq.
+  absl::StatusOr<int64_t> AppendEvent(absl::Time time, absl::string_view kind,
+                                      absl::string_view payload_json);
+  // The highest event seq (0 when there are none).
+  absl::StatusOr<int64_t> LastEventSeq();
+
+  sqlite::Db* db() { return db_.get(); }
+
+ private:
+  Store(std::unique_ptr<sqlite::Db> db, int64_t version)
+      : db_(std::move(db)), schema_version_(version) {}
+  std::unique_ptr<sqlite::Db> db_;
+  int64_t schema_version_;
+};
+
+}  // namespace agentd
+
+#endif  // AGENTD_MANAGER_STORE_STORE_H_
