@@ -75,14 +75,20 @@ class Parser {
   void Read(const YAML::Node& n, absl::string_view path, int64_t* out) {
     auto s = Scalar(n, path, "an integer");
     if (!s) return;
-    if (!absl::SimpleAtoi(*s, out)) {
+    int64_t v = 0;  // SimpleAtoi writes even when it fails; keep *out as it was
+    if (absl::SimpleAtoi(*s, &v)) {
+      *out = v;
+    } else {
       Error(n.Mark(), absl::StrCat(path, ": expected an integer, got ", KindName(n)));
     }
   }
   void Read(const YAML::Node& n, absl::string_view path, double* out) {
     auto s = Scalar(n, path, "a number");
     if (!s) return;
-    if (!absl::SimpleAtod(*s, out)) {
+    double v = 0;
+    if (absl::SimpleAtod(*s, &v)) {
+      *out = v;
+    } else {
       Error(n.Mark(), absl::StrCat(path, ": expected a number, got ", KindName(n)));
     }
   }

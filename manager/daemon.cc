@@ -111,11 +111,13 @@ void Daemon::Reload() {
 void Daemon::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  // Start() may have failed part-way: undo only what it did.
+  if (api_ == nullptr && !loop_thread_.joinable()) return;
   notifier_.Stopping();
-  spdlog::info("shutting down: draining calls for up to {}",
-               absl::FormatDuration(config_->config().server.shutdown_timeout));
-  if (system_) system_->SetState(v1::DAEMON_STATE_DRAINING);
-  if (api_) api_->Shutdown(absl::Now() + config_->config().server.shutdown_timeout);
+  absl::Duration drain = config_->config().server.shutdown_timeout;
+  spdlog::info("shutting down: draining calls for up to {}", absl::FormatDuration(drain));
+  system_->SetState(v1::DAEMON_STATE_DRAINING);
+  if (api_) api_->Shutdown(absl::Now() + drain);
   if (loop_thread_.joinable()) {
     loop_.Post([this] {
       if (auto s = store_->AppendEvent(absl::Now(), "daemon.stopped", "{}"); !s.ok()) {

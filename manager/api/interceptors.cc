@@ -12,13 +12,20 @@ class ApiInterceptor final : public grpc::experimental::Interceptor {
  public:
   // `method` is the path gRPC reports, "/pkg.Service/Method"; kept without the slash.
   ApiInterceptor(SystemCore* core, std::string method)
-      : core_(core), method_(method.empty() || method[0] != '/' ? method : method.substr(1)) {}
+      : core_(core),
+        method_(method.empty() || method[0] != '/' ? method : method.substr(1)),
+        // A health watcher follows for as long as it likes; shutdown cancels it rather
+        // than waiting for it.
+        counted_(method_ != "grpc.health.v1.Health/Watch") {
+    if (counted_) core_->RpcStarted();
+  }
+  // gRPC destroys a call's interceptors when the call is over, whatever its outcome.
+  ~ApiInterceptor() override {
+    if (counted_) core_->RpcEnded();
+  }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
-      core_->CountRpc();
-    }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       grpc::Status s = methods->GetSendStatus();
       if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED && s.error_message().empty()) {
@@ -35,6 +42,7 @@ class ApiInterceptor final : public grpc::experimental::Interceptor {
  private:
   SystemCore* core_;
   std::string method_;
+  bool counted_;
 };
 
 }  // namespace

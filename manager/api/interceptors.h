@@ -1,7 +1,8 @@
 // Server interceptors every agentd RPC passes through.
 //
 // ApiInterceptorFactory:
-//  - counts each RPC (SystemCore::CountRpc, for GetInfo);
+//  - counts RPCs served and in flight (SystemCore::RpcStarted/RpcEnded), for GetInfo
+//    and for draining at shutdown;
 //  - gives an UNIMPLEMENTED status without a message one that says what it means: the
 //    method is part of the v1 API but this agentd does not serve it yet. (gRPC answers a
 //    method the service does not override with UNIMPLEMENTED and an empty message.)

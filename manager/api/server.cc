@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "agentd/v1/agent_host.grpc.pb.h"
 #include "agentd/v1/agents.grpc.pb.h"
 #include "agentd/v1/audit.grpc.pb.h"
@@ -67,6 +68,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
                                                             SystemCore* system) {
   std::unique_ptr<ApiServer> api(new ApiServer);
   api->socket_path_ = options.socket_path;
+  api->system_ = system;
 
   if (absl::Status s = MakeDirs(DirName(options.socket_path), 0700); !s.ok()) return s;
   // The caller holds the socket's instance lock: a socket file here is a dead daemon's.
@@ -148,7 +150,15 @@ void ApiServer::Shutdown(absl::Time deadline) {
     health->SetServingStatus(false);
     for (const std::string& name : ServiceNames()) health->SetServingStatus(name, false);
   }
-  server_->Shutdown(absl::ToChronoTime(deadline));
+  // gRPC's own Shutdown(deadline) also waits for every client connection to go away, so
+  // one idle client (a UI tab, a long-lived stub) would hold the daemon for the whole
+  // deadline. Wait for the calls instead: once none is in flight, or the deadline has
+  // passed, shut down at once (remaining calls are cancelled, connections closed).
+  // Meanwhile health says NOT_SERVING and services refuse new work (SystemCore state).
+  while (system_->rpcs_in_flight() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  server_->Shutdown(absl::ToChronoTime(absl::Now()));
   server_->Wait();
   if (unlink(socket_path_.c_str()) != 0 && errno != ENOENT) {
     spdlog::warn("{}: cannot remove socket: {}", socket_path_, std::strerror(errno));

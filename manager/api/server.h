@@ -7,8 +7,9 @@
 // which accept loopback peers only), then marks health SERVING. When Start() returns,
 // both listeners accept calls.
 //
-// Shutdown() marks health NOT_SERVING, stops accepting, lets in-flight calls finish
-// until `deadline`, cancels the rest, and removes the socket file. Call it once, from
+// Shutdown() marks health NOT_SERVING, lets in-flight calls finish until `deadline`,
+// then stops listening, cancels what is left, and removes the socket file. It returns
+// as soon as no call is in flight: idle client connections do not hold it up. Call it once, from
 // any thread but a gRPC callback.
 #ifndef AGENTD_MANAGER_API_SERVER_H_
 #define AGENTD_MANAGER_API_SERVER_H_
@@ -48,6 +49,7 @@ class ApiServer {
   ApiServer() = default;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<grpc::Server> server_;
+  SystemCore* system_ = nullptr;
   std::string socket_path_;
   std::string tcp_address_;
   bool shut_down_ = false;

@@ -28,6 +28,11 @@ grpc::ServerUnaryReactor* SystemService::ReloadConfig(grpc::CallbackServerContex
                                                       const v1::ReloadConfigRequest*,
                                                       v1::ReloadConfigResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  if (core_->state() == v1::DAEMON_STATE_DRAINING) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "agentd is shutting down; reload after it restarts"));
+    return reactor;
+  }
   core_->ReloadConfig([reactor, resp](absl::StatusOr<v1::ReloadConfigResponse> r) mutable {
     if (!r.ok()) {
       reactor->Finish(ToGrpcStatus(r.status()));

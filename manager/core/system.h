@@ -28,8 +28,13 @@ class SystemCore {
   void SetPaths(v1::DaemonPaths paths);
   void SetState(v1::DaemonState state) { state_.store(state); }
   v1::DaemonState state() const { return state_.load(); }
-  // Counted by the API layer for every RPC it serves.
-  void CountRpc() { rpcs_served_.fetch_add(1, std::memory_order_relaxed); }
+  // Called by the API layer when an RPC starts and when it ends (in any way).
+  void RpcStarted() {
+    rpcs_served_.fetch_add(1, std::memory_order_relaxed);
+    rpcs_in_flight_.fetch_add(1, std::memory_order_relaxed);
+  }
+  void RpcEnded() { rpcs_in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+  int64_t rpcs_in_flight() const { return rpcs_in_flight_.load(std::memory_order_relaxed); }
 
   static v1::GetVersionResponse Version();
   void GetInfo(absl::AnyInvocable<void(v1::GetInfoResponse) &&> done);
@@ -44,6 +49,7 @@ class SystemCore {
   v1::DaemonPaths paths_;  // loop thread after SetPaths
   std::atomic<v1::DaemonState> state_{v1::DAEMON_STATE_STARTING};
   std::atomic<int64_t> rpcs_served_{0};
+  std::atomic<int64_t> rpcs_in_flight_{0};
 };
 
 }  // namespace agentd

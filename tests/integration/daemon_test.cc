@@ -1,0 +1,278 @@
+// The real agentd on a temp socket and state dir, driven by real clients: a C++ gRPC
+// stub, agentctl, and buf curl.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <set>
+
+#include "absl/strings/str_split.h"
+#include "agentd/v1/system.grpc.pb.h"
+#include "agentd/v1/tasks.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/daemon.h"
+
+namespace agentd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsSupersetOf;
+
+const std::vector<std::string> kServices = {
+    "agentd.v1.SystemService", "agentd.v1.AgentService",   "agentd.v1.LogService",
+    "agentd.v1.TaskService",   "agentd.v1.PlanService",    "agentd.v1.MessageService",
+    "agentd.v1.EventService",  "agentd.v1.UsageService",   "agentd.v1.AuditService",
+    "agentd.v1.ConsentService", "agentd.v1.AgentHostService"};
+
+std::unique_ptr<grpc::ClientContext> Ctx() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return ctx;
+}
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+  Daemon daemon_{dir_};
+};
+
+TEST_F(DaemonTest, HealthIsServingOnceStarted) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  auto health = grpc::health::v1::Health::NewStub(daemon_.UnixChannel());
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse resp;
+  ASSERT_TRUE(health->Check(Ctx().get(), req, &resp).ok());
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  req.set_service("agentd.v1.SystemService");
+  ASSERT_TRUE(health->Check(Ctx().get(), req, &resp).ok());
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+TEST_F(DaemonTest, ReflectionListsEveryServiceToACppClient) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  auto refl = grpc::reflection::v1alpha::ServerReflection::NewStub(daemon_.UnixChannel());
+  auto ctx = Ctx();
+  auto stream = refl->ServerReflectionInfo(ctx.get());
+  grpc::reflection::v1alpha::ServerReflectionRequest req;
+  req.set_list_services("");
+  ASSERT_TRUE(stream->Write(req));
+  grpc::reflection::v1alpha::ServerReflectionResponse resp;
+  ASSERT_TRUE(stream->Read(&resp));
+  std::vector<std::string> names;
+  for (const auto& s : resp.list_services_response().service()) names.push_back(s.name());
+  EXPECT_THAT(names, IsSupersetOf(kServices));
+  EXPECT_THAT(names, ::testing::Contains("grpc.health.v1.Health"));
+  // Every service can be described too (file descriptors are served).
+  req.set_file_containing_symbol("agentd.v1.AgentHostService");
+  ASSERT_TRUE(stream->Write(req));
+  ASSERT_TRUE(stream->Read(&resp));
+  EXPECT_GT(resp.file_descriptor_response().file_descriptor_proto_size(), 0);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(DaemonTest, BufCurlListsEveryServiceOverTheSocket) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  RunResult r = RunCommand({BufBinary(), "curl", "--protocol", "grpc", "--http2-prior-knowledge",
+                     "--unix-socket", daemon_.socket(), "--list-services", "http://localhost"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> names = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  EXPECT_THAT(names, IsSupersetOf(kServices));
+  // And a call through reflection: the request/response types are resolved by buf.
+  RunResult call = RunCommand({BufBinary(), "curl", "--protocol", "grpc", "--http2-prior-knowledge",
+                        "--unix-socket", daemon_.socket(), "-d", "{}",
+                        "http://localhost/agentd.v1.SystemService/GetVersion"});
+  ASSERT_EQ(call.exit_code, 0) << call.err;
+  EXPECT_EQ(nlohmann::json::parse(call.out)["apiVersion"], "agentd.v1");
+}
+
+TEST_F(DaemonTest, AgentctlStatusJsonParsesAndCarriesTheVersion) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  RunResult r = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "status", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["version"]["version"], AGENTD_VERSION);
+  EXPECT_EQ(j["state"], "DAEMON_STATE_SERVING");
+  EXPECT_EQ(j["paths"]["socket"], daemon_.socket());
+  EXPECT_EQ(j["schemaVersion"], "1");  // int64 is a string in proto JSON
+  RunResult yaml = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "status", "-o", "yaml"});
+  ASSERT_EQ(yaml.exit_code, 0) << yaml.err;
+  EXPECT_THAT(yaml.out, HasSubstr("state: DAEMON_STATE_SERVING"));
+  RunResult table = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "status"});
+  EXPECT_THAT(table.out, HasSubstr("state:"));
+  EXPECT_THAT(table.out, HasSubstr("serving"));
+}
+
+TEST_F(DaemonTest, AgentctlCannotConnectExitsThreeAndSaysWhereItTried) {
+  RunResult r = RunCommand({AgentctlBinary(), "--socket", dir_.Join("none.sock"), "--timeout", "1s",
+                     "status"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, HasSubstr("cannot connect to agentd at unix:" + dir_.Join("none.sock")));
+  EXPECT_THAT(r.err, HasSubstr("Start it with `agentd`"));
+  EXPECT_EQ(RunCommand({AgentctlBinary(), "frobnicate"}).exit_code, 2);
+}
+
+TEST_F(DaemonTest, SocketIsPrivateAndItsDirectoryToo) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  struct stat st;
+  ASSERT_EQ(stat(daemon_.socket().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(stat(dir_.Join("run").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(stat((daemon_.state_dir() + "/admin.token").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST_F(DaemonTest, UnservedMethodsAnswerUnimplementedSayingSo) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  auto tasks = v1::TaskService::NewStub(daemon_.UnixChannel());
+  v1::GetTaskResponse resp;
+  grpc::Status s = tasks->GetTask(Ctx().get(), v1::GetTaskRequest(), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("agentd.v1.TaskService/GetTask is part of the "
+                                           "agentd.v1 API but agentd"));
+}
+
+TEST_F(DaemonTest, SigtermExitsZeroAndRemovesTheSocket) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  std::optional<int> st = daemon_.Stop();
+  ASSERT_TRUE(st.has_value()) << "agentd did not exit after SIGTERM";
+  ASSERT_TRUE(WIFEXITED(*st));
+  EXPECT_EQ(WEXITSTATUS(*st), 0) << daemon_.log();
+  struct stat sb;
+  EXPECT_NE(stat(daemon_.socket().c_str(), &sb), 0);
+  EXPECT_THAT(daemon_.log(), HasSubstr("agentd stopped"));
+}
+
+TEST_F(DaemonTest, SecondDaemonOnTheSameSocketExitsNonZeroAndTheFirstKeepsServing) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  TempDir other;
+  RunResult r = RunCommand({AgentdBinary(), "--state-dir", other.Join("state"), "--socket",
+                     daemon_.socket(), "--http", ""});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("another agentd (pid " + std::to_string(daemon_.process()->pid())));
+  EXPECT_THAT(r.err, HasSubstr("socket " + daemon_.socket()));
+  auto stub = v1::SystemService::NewStub(daemon_.UnixChannel());
+  v1::GetVersionResponse v;
+  EXPECT_TRUE(stub->GetVersion(Ctx().get(), v1::GetVersionRequest(), &v).ok());
+}
+
+TEST_F(DaemonTest, SecondDaemonOnTheSameStateDirExitsNonZero) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  TempDir other;
+  RunResult r = RunCommand({AgentdBinary(), "--state-dir", daemon_.state_dir(), "--socket",
+                     other.Join("x.sock"), "--http", ""});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("state directory " + daemon_.state_dir()));
+}
+
+TEST_F(DaemonTest, RestartsAfterKill9WithoutManualCleanup) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  daemon_.process()->Signal(SIGKILL);
+  ASSERT_TRUE(daemon_.process()->WaitExit(absl::Seconds(10)).has_value());
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();  // stale socket and locks are fine
+}
+
+class TcpTest : public DaemonTest {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(daemon_.Start({"--grpc-tcp", "127.0.0.1:0"})) << daemon_.log();
+    auto stub = v1::SystemService::NewStub(daemon_.UnixChannel());
+    v1::GetInfoResponse info;
+    ASSERT_TRUE(stub->GetInfo(Ctx().get(), v1::GetInfoRequest(), &info).ok());
+    addr_ = info.paths().grpc_tcp();
+    ASSERT_FALSE(addr_.empty());
+  }
+  grpc::Status CallWithToken(const std::string& token) {
+    auto ch = grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials());
+    auto stub = v1::SystemService::NewStub(ch);
+    auto ctx = Ctx();
+    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+    v1::GetInfoResponse info;
+    return stub->GetInfo(ctx.get(), v1::GetInfoRequest(), &info);
+  }
+  std::string addr_;
+};
+
+TEST_F(TcpTest, NoTokenIsUnauthenticatedAndSaysWhereTheTokenIs) {
+  grpc::Status s = CallWithToken("");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(s.error_message(), HasSubstr(daemon_.state_dir() + "/admin.token"));
+}
+
+TEST_F(TcpTest, WrongTokenIsUnauthenticated) {
+  EXPECT_EQ(CallWithToken("agentd_0000").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(TcpTest, AdminTokenIsAccepted) {
+  grpc::Status s = CallWithToken(daemon_.admin_token());
+  EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+TEST_F(TcpTest, ReflectionAndHealthNeedTheTokenToo) {
+  auto ch = grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(ch);
+  grpc::health::v1::HealthCheckResponse resp;
+  EXPECT_EQ(health->Check(Ctx().get(), {}, &resp).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(TcpTest, AgentctlOverTcpWithTokenFile) {
+  RunResult ok = RunCommand({AgentctlBinary(), "--addr", addr_, "--token-file",
+                      daemon_.state_dir() + "/admin.token", "status", "-o", "json"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(nlohmann::json::parse(ok.out)["paths"]["grpcTcp"], addr_);
+  RunResult bad = RunCommand({AgentctlBinary(), "--addr", addr_, "--token", "agentd_nope", "status"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("UNAUTHENTICATED"));
+}
+
+TEST_F(TcpTest, TheAdminTokenNeverAppearsInTheLog) {
+  ASSERT_TRUE(CallWithToken(daemon_.admin_token()).ok());
+  ASSERT_FALSE(CallWithToken("agentd_wrong_token_value").ok());
+  ASSERT_TRUE(daemon_.Stop().has_value());
+  std::string log = daemon_.log();
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log.find(daemon_.admin_token()), std::string::npos);
+}
+
+TEST_F(DaemonTest, JsonLogsAreOneObjectPerLine) {
+  ASSERT_TRUE(daemon_.Start({"--log-format", "json"})) << daemon_.log();
+  ASSERT_TRUE(daemon_.Stop().has_value());
+  std::vector<std::string> lines = absl::StrSplit(daemon_.log(), '\n', absl::SkipEmpty());
+  ASSERT_GE(lines.size(), 2u);
+  for (const std::string& line : lines) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << line;
+    EXPECT_TRUE(j.contains("ts") && j.contains("level") && j.contains("msg")) << line;
+  }
+}
+
+}  // namespace
+}  // namespace agentd::testing
+
+namespace agentd::testing {
+namespace {
+
+TEST_F(DaemonTest, AnIdleClientConnectionDoesNotHoldUpShutdown) {
+  // With a two-minute drain deadline, agentd must still exit as soon as no call is in
+  // flight, although this client keeps its connection open.
+  WriteFile(dir_.Join("agentd.yaml"), "server: {shutdown_timeout: 120s}\n");
+  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  auto channel = daemon_.UnixChannel();
+  auto stub = v1::SystemService::NewStub(channel);
+  v1::GetVersionResponse v;
+  ASSERT_TRUE(stub->GetVersion(Ctx().get(), v1::GetVersionRequest(), &v).ok());
+  std::optional<int> st = daemon_.Stop(absl::Seconds(60));
+  ASSERT_TRUE(st.has_value()) << "agentd waited for the idle connection\n" << daemon_.log();
+  EXPECT_EQ(WEXITSTATUS(*st), 0);
+}
+
+}  // namespace
+}  // namespace agentd::testing

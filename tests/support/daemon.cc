@@ -1,0 +1,62 @@
+#include "tests/support/daemon.h"
+
+#include <signal.h>
+
+#include "absl/strings/ascii.h"
+#include "agentd/v1/system.grpc.pb.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+
+namespace agentd::testing {
+
+std::string AgentdBinary() { return AGENTD_BINARY; }
+std::string AgentctlBinary() { return AGENTCTL_BINARY; }
+std::string BufBinary() { return AGENTD_BUF_BINARY; }
+
+Daemon::~Daemon() {
+  if (process_ && process_->running()) Stop(absl::Seconds(10));
+}
+
+void Daemon::Spawn(const std::vector<std::string>& extra_args,
+                   const std::vector<std::string>& env) {
+  std::vector<std::string> argv = {AgentdBinary(), "--state-dir", state_dir(), "--socket",
+                                   socket(), "--http", ""};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  process_ = std::make_unique<Subprocess>(argv, dir_.Join("agentd.out"), dir_.Join("agentd.err"),
+                                          env, std::vector<std::string>{"NOTIFY_SOCKET", "WATCHDOG_USEC"});
+}
+
+bool Daemon::Start(const std::vector<std::string>& extra_args,
+                   const std::vector<std::string>& env) {
+  Spawn(extra_args, env);
+  return WaitReady();
+}
+
+bool Daemon::WaitReady(absl::Duration timeout) {
+  return WaitFor(
+      [&] {
+        if (!process_->running()) return true;  // reported below
+        auto stub = v1::SystemService::NewStub(UnixChannel());
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+        v1::GetVersionResponse resp;
+        return stub->GetVersion(&ctx, v1::GetVersionRequest(), &resp).ok();
+      },
+      timeout) &&
+         process_->running();
+}
+
+std::optional<int> Daemon::Stop(absl::Duration timeout) {
+  process_->Signal(SIGTERM);
+  return process_->WaitExit(timeout);
+}
+
+std::shared_ptr<grpc::Channel> Daemon::UnixChannel() const {
+  return grpc::CreateChannel("unix:" + socket(), grpc::InsecureChannelCredentials());
+}
+
+std::string Daemon::admin_token() const {
+  return std::string(absl::StripAsciiWhitespace(ReadFileOrEmpty(state_dir() + "/admin.token")));
+}
+
+}  // namespace agentd::testing

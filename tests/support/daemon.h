@@ -1,0 +1,53 @@
+// A real agentd for integration tests: its own temp state dir and socket, started as a
+// child process, ready when it answers GetVersion on its socket.
+#ifndef AGENTD_TESTS_SUPPORT_DAEMON_H_
+#define AGENTD_TESTS_SUPPORT_DAEMON_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "grpcpp/channel.h"
+#include "tests/support/process.h"
+
+namespace agentd::testing {
+
+// Paths of the binaries under test (set by CMake).
+std::string AgentdBinary();
+std::string AgentctlBinary();
+std::string BufBinary();
+
+class Daemon {
+ public:
+  // Files live under `dir`: state/, run/agentd.sock, agentd.out, agentd.err.
+  explicit Daemon(const TempDir& dir) : dir_(dir) {}
+  ~Daemon();
+
+  // Starts agentd with --state-dir, --socket and --http "" plus `extra_args`.
+  void Spawn(const std::vector<std::string>& extra_args = {},
+             const std::vector<std::string>& env = {});
+  // Spawn() and wait until it serves; false (with the log in the failure) if it exits
+  // or does not answer within the timeout.
+  bool Start(const std::vector<std::string>& extra_args = {},
+             const std::vector<std::string>& env = {});
+  bool WaitReady(absl::Duration timeout = absl::Seconds(20));
+  // SIGTERM and wait; returns the wait status, nullopt when it did not exit in time.
+  std::optional<int> Stop(absl::Duration timeout = absl::Seconds(20));
+
+  std::shared_ptr<grpc::Channel> UnixChannel() const;
+  std::string socket() const { return dir_.Join("run/agentd.sock"); }
+  std::string state_dir() const { return dir_.Join("state"); }
+  std::string log() const { return ReadFileOrEmpty(dir_.Join("agentd.err")); }
+  std::string admin_token() const;
+  Subprocess* process() { return process_.get(); }
+
+ private:
+  const TempDir& dir_;
+  std::unique_ptr<Subprocess> process_;
+};
+
+}  // namespace agentd::testing
+
+#endif  // AGENTD_TESTS_SUPPORT_DAEMON_H_

@@ -1,0 +1,141 @@
+#include "tests/support/process.h"
+
+#include <signal.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "absl/time/clock.h"
+
+extern char** environ;
+
+namespace agentd::testing {
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/agentd-test-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    if (cond()) return true;
+    if (absl::Now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // poll interval, not a wait for a result
+  }
+}
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteFile(const std::string& path, const std::string& contents) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << contents;
+  if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+Subprocess::Subprocess(const std::vector<std::string>& argv, const std::string& stdout_file,
+                       const std::string& stderr_file, const std::vector<std::string>& env,
+                       const std::vector<std::string>& unset_env) {
+  std::map<std::string, std::string> vars;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv = *e;
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos) vars[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const std::string& name : unset_env) vars.erase(name);
+  for (const std::string& kv : env) {
+    size_t eq = kv.find('=');
+    vars[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : vars) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, stdout_file.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, stderr_file.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  // The child starts with no blocked signals whatever this test thread blocks.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  int rc = posix_spawnp(&pid_, args[0], &fa, &attr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) throw std::runtime_error("cannot spawn " + argv[0] + ": " + std::strerror(rc));
+}
+
+Subprocess::~Subprocess() {
+  if (running()) {
+    kill(pid_, SIGKILL);
+    WaitExit(absl::Seconds(10));
+  }
+}
+
+bool Subprocess::running() {
+  if (status_.has_value()) return false;
+  int st = 0;
+  pid_t r = waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    status_ = st;
+    return false;
+  }
+  return true;
+}
+
+void Subprocess::Signal(int sig) {
+  if (running()) kill(pid_, sig);
+}
+
+std::optional<int> Subprocess::WaitExit(absl::Duration timeout) {
+  WaitFor([this] { return !running(); }, timeout);
+  return status_;
+}
+
+RunResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout,
+              const std::vector<std::string>& env) {
+  TempDir dir;
+  RunResult r;
+  {
+    Subprocess p(argv, dir.Join("out"), dir.Join("err"), env);
+    std::optional<int> st = p.WaitExit(timeout);
+    if (st.has_value() && WIFEXITED(*st)) r.exit_code = WEXITSTATUS(*st);
+  }
+  r.out = ReadFileOrEmpty(dir.Join("out"));
+  r.err = ReadFileOrEmpty(dir.Join("err"));
+  return r;
+}
+
+}  // namespace agentd::testing

@@ -1,0 +1,57 @@
+#include "manager/core/config_state.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/process.h"
+
+namespace agentd {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TEST(ConfigStateTest, FlagsWinOverTheFile) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.Join("a.yaml"), "state_dir: /from/file\nlogging: {level: warn}\n");
+  ConfigOverrides o;
+  o.state_dir = "/from/flag";
+  auto st = ConfigState::Load(dir.Join("a.yaml"), o);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->config().state_dir, "/from/flag");
+  EXPECT_EQ(st->config().logging.level, "warn");
+  EXPECT_FALSE(st->config().server.socket.empty());  // resolved default
+}
+
+TEST(ConfigStateTest, BadReloadChangesNothing) {
+  testing::TempDir dir;
+  std::string file = dir.Join("a.yaml");
+  testing::WriteFile(file, "logging: {level: warn}\nsupervision: {stop_timeout: 3s}\n");
+  auto st = ConfigState::Load(file, {});
+  ASSERT_TRUE(st.ok());
+  Config before = st->config();
+  absl::Time loaded = st->loaded_time();
+  testing::WriteFile(file, "logging: {level: warn}\nsupervision: {stop_timeout: later}\n");
+  absl::StatusOr<ReloadResult> r = st->Reload();
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr(file + ":2:29:"));
+  EXPECT_EQ(st->config(), before);
+  EXPECT_EQ(st->loaded_time(), loaded);
+}
+
+TEST(ConfigStateTest, ReloadAppliesWhatItCanAndReportsWhatNeedsARestart) {
+  testing::TempDir dir;
+  std::string file = dir.Join("a.yaml");
+  testing::WriteFile(file, "server: {socket: /tmp/one.sock}\nsupervision: {stop_timeout: 3s}\n");
+  auto st = ConfigState::Load(file, {});
+  ASSERT_TRUE(st.ok());
+  testing::WriteFile(file, "server: {socket: /tmp/two.sock}\nsupervision: {stop_timeout: 4s}\n");
+  absl::StatusOr<ReloadResult> r = st->Reload();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->applied, ElementsAre("supervision"));
+  EXPECT_THAT(r->restart_required, ElementsAre("server.socket"));
+  EXPECT_EQ(st->config().supervision.stop_timeout, absl::Seconds(4));
+  EXPECT_EQ(st->config().server.socket, "/tmp/one.sock");  // still the bound one
+}
+
+}  // namespace
+}  // namespace agentd

@@ -1,0 +1,83 @@
+#include "manager/core/event_loop.h"
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/support/process.h"
+
+namespace agentd {
+namespace {
+
+TEST(EventLoopTest, TimersRunInDeadlineOrderWhenTheClockReachesThem) {
+  FakeClock clock;
+  EventLoop loop(&clock);
+  std::vector<int> ran;
+  loop.RunAfter(absl::Seconds(3), [&] { ran.push_back(3); });
+  loop.RunAfter(absl::Seconds(1), [&] { ran.push_back(1); });
+  loop.RunAfter(absl::Seconds(2), [&] { ran.push_back(2); });
+  EXPECT_EQ(loop.RunDue(), 0);
+  clock.Advance(absl::Milliseconds(1500));
+  EXPECT_EQ(loop.RunDue(), 1);
+  EXPECT_EQ(ran, (std::vector<int>{1}));
+  clock.Advance(absl::Seconds(5));
+  loop.RunDue();
+  EXPECT_EQ(ran, (std::vector<int>{1, 2, 3}));
+}
+
+TEST(EventLoopTest, PostedClosuresRunBeforeTimersAndInOrder) {
+  FakeClock clock;
+  EventLoop loop(&clock);
+  std::vector<std::string> ran;
+  loop.RunAfter(absl::ZeroDuration(), [&] { ran.push_back("timer"); });
+  loop.Post([&] { ran.push_back("a"); });
+  loop.Post([&] { ran.push_back("b"); });
+  loop.RunDue();
+  EXPECT_EQ(ran, (std::vector<std::string>{"a", "b", "timer"}));
+}
+
+TEST(EventLoopTest, CancelledTimerNeverRuns) {
+  FakeClock clock;
+  EventLoop loop(&clock);
+  bool ran = false;
+  EventLoop::TimerId id = loop.RunAfter(absl::Seconds(1), [&] { ran = true; });
+  EXPECT_TRUE(loop.Cancel(id));
+  EXPECT_FALSE(loop.Cancel(id));
+  clock.Advance(absl::Seconds(2));
+  loop.RunDue();
+  EXPECT_FALSE(ran);
+}
+
+TEST(EventLoopTest, RunServesPostsFromOtherThreadsAndWakesForAnEarlierTimer) {
+  EventLoop loop;
+  std::thread t([&] { loop.Run(); });
+  std::atomic<int> count{0};
+  std::vector<std::thread> posters;
+  for (int i = 0; i < 4; ++i) {
+    posters.emplace_back([&] {
+      for (int j = 0; j < 100; ++j) loop.Post([&] { count++; });
+    });
+  }
+  for (auto& p : posters) p.join();
+  EXPECT_TRUE(testing::WaitFor([&] { return count.load() == 400; }, absl::Seconds(10)));
+  // A far timer first, then a near one: the near one must not wait for the far one.
+  std::atomic<bool> near{false};
+  loop.RunAfter(absl::Hours(1), [] {});
+  loop.RunAfter(absl::Milliseconds(1), [&] { near = true; });
+  EXPECT_TRUE(testing::WaitFor([&] { return near.load(); }, absl::Seconds(10)));
+  loop.Stop();
+  t.join();
+}
+
+TEST(EventLoopTest, ClosuresPostedBeforeStopStillRun) {
+  EventLoop loop;
+  bool ran = false;
+  loop.Post([&] { ran = true; });
+  loop.Stop();
+  loop.Run();
+  EXPECT_TRUE(ran);
+}
+
+}  // namespace
+}  // namespace agentd

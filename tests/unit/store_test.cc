@@ -1,0 +1,96 @@
+#include "manager/store/store.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/process.h"
+
+namespace agentd {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::vector<std::string> Tables(sqlite::Db* db) {
+  std::vector<std::string> out;
+  auto st = db->Prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name");
+  EXPECT_TRUE(st.ok());
+  while (*st->Step()) out.push_back(st->ColumnText(0));
+  return out;
+}
+
+TEST(StoreTest, MigratesAnEmptyDatabaseToTheLatestSchemaWithThePragmas) {
+  testing::TempDir dir;
+  auto store = Store::Open(dir.Join("agentd.db"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->schema_version(), Store::LatestSchemaVersion());
+  sqlite::Db* db = (*store)->db();
+  EXPECT_EQ(*db->QueryInt("PRAGMA user_version"), Store::LatestSchemaVersion());
+  auto mode = db->Prepare("PRAGMA journal_mode");
+  ASSERT_TRUE(*mode->Step());
+  EXPECT_EQ(mode->ColumnText(0), "wal");
+  EXPECT_EQ(*db->QueryInt("PRAGMA synchronous"), 1);  // NORMAL
+  EXPECT_EQ(*db->QueryInt("PRAGMA foreign_keys"), 1);
+  EXPECT_THAT(Tables(db), ::testing::IsSupersetOf({"events", "meta"}));
+}
+
+TEST(StoreTest, ReopeningIsIdempotentAndKeepsData) {
+  testing::TempDir dir;
+  std::vector<std::string> tables;
+  {
+    auto store = Store::Open(dir.Join("agentd.db"));
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_EQ(*(*store)->AppendEvent(absl::Now(), "test.event", "{}"), 1);
+    tables = Tables((*store)->db());
+  }
+  for (int i = 0; i < 2; ++i) {
+    auto again = Store::Open(dir.Join("agentd.db"));
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ((*again)->schema_version(), Store::LatestSchemaVersion());
+    EXPECT_EQ(Tables((*again)->db()), tables);
+    EXPECT_EQ(*(*again)->LastEventSeq(), 1);
+    EXPECT_EQ(*(*again)->db()->QueryInt("SELECT COUNT(*) FROM meta"), 1);
+  }
+}
+
+TEST(StoreTest, EventSeqIsMonotonic) {
+  testing::TempDir dir;
+  auto store = Store::Open(dir.Join("agentd.db"));
+  ASSERT_TRUE(store.ok());
+  int64_t prev = 0;
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<int64_t> seq = (*store)->AppendEvent(absl::Now(), "k", "{}");
+    ASSERT_TRUE(seq.ok());
+    EXPECT_GT(*seq, prev);
+    prev = *seq;
+  }
+}
+
+TEST(StoreTest, NewerSchemaIsRefusedAndTheFileLeftUntouched) {
+  testing::TempDir dir;
+  std::string path = dir.Join("agentd.db");
+  {
+    auto db = sqlite::Db::Open(path, true);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("CREATE TABLE future(x); PRAGMA user_version = 999;").ok());
+  }
+  std::string before = testing::ReadFileOrEmpty(path);
+  ASSERT_FALSE(before.empty());
+  auto store = Store::Open(path);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(store.status().message()),
+              HasSubstr("schema version 999 is newer than this agentd"));
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("The database was not changed"));
+  EXPECT_EQ(testing::ReadFileOrEmpty(path), before);
+  EXPECT_TRUE(testing::ReadFileOrEmpty(path + "-wal").empty());
+}
+
+TEST(StoreTest, NotADatabaseIsAClearError) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.Join("agentd.db"), std::string(8192, 'x'));
+  auto store = Store::Open(dir.Join("agentd.db"));
+  ASSERT_FALSE(store.ok());
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr(dir.Join("agentd.db")));
+}
+
+}  // namespace
+}  // namespace agentd
