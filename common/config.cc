@@ -21,11 +21,16 @@ namespace {
 
 std::string KindName(const YAML::Node& n) {
   switch (n.Type()) {
-    case YAML::NodeType::Null: return "nothing (null)";
-    case YAML::NodeType::Scalar: return absl::StrCat("\"", n.Scalar(), "\"");
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a mapping";
-    default: return "an undefined value";
+    case YAML::NodeType::Null:
+      return "nothing (null)";
+    case YAML::NodeType::Scalar:
+      return absl::StrCat("\"", n.Scalar(), "\"");
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    default:
+      return "an undefined value";
   }
 }
 
@@ -148,8 +153,8 @@ class Parser {
     for (absl::string_view a : allowed) {
       if (v == a) return;
     }
-    Error(n.Mark(), absl::StrCat(path, ": \"", v, "\" is not one of: ",
-                                 absl::StrJoin(allowed, ", ")));
+    Error(n.Mark(),
+          absl::StrCat(path, ": \"", v, "\" is not one of: ", absl::StrJoin(allowed, ", ")));
   }
 
  private:
@@ -222,9 +227,8 @@ class Fields {
         p_.Error(it->first.Mark(), absl::StrCat("duplicate key \"", Sub(k), "\""));
       }
       if (known_.count(k) == 0) {
-        p_.Error(it->first.Mark(),
-                 absl::StrCat("unknown key \"", Sub(k), "\" (expected one of: ",
-                              absl::StrJoin(known_, ", "), ")"));
+        p_.Error(it->first.Mark(), absl::StrCat("unknown key \"", Sub(k), "\" (expected one of: ",
+                                                absl::StrJoin(known_, ", "), ")"));
       }
     }
   }
@@ -325,28 +329,28 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
                  c.providers[name] = std::move(pc);
                });
 
-  ForEachNamed(p, top.Get("models"), "models",
-               [&](const std::string& name, const YAML::Node& n, const YAML::Mark&) {
-                 std::string path = absl::StrCat("models.", name);
-                 ModelConfig mc;
-                 Fields f(p, n, path);
-                 f.Req("provider", &mc.provider)
-                     .Req("model", &mc.model)
-                     .Opt("temperature", &mc.temperature)
-                     .Opt("max_tokens", &mc.max_tokens);
-                 if (YAML::Node pn = f.Get("price"); pn.IsDefined()) {
-                   Fields pf(p, pn, path + ".price");
-                   pf.Opt("input_per_mtok", &mc.price.input_per_mtok)
-                       .Opt("output_per_mtok", &mc.price.output_per_mtok)
-                       .Done();
-                 }
-                 f.Done();
-                 if (!mc.provider.empty()) {
-                   refs.push_back({f.Get("provider").Mark(), path + ".provider", "provider",
-                                   mc.provider});
-                 }
-                 c.models[name] = std::move(mc);
-               });
+  ForEachNamed(
+      p, top.Get("models"), "models",
+      [&](const std::string& name, const YAML::Node& n, const YAML::Mark&) {
+        std::string path = absl::StrCat("models.", name);
+        ModelConfig mc;
+        Fields f(p, n, path);
+        f.Req("provider", &mc.provider)
+            .Req("model", &mc.model)
+            .Opt("temperature", &mc.temperature)
+            .Opt("max_tokens", &mc.max_tokens);
+        if (YAML::Node pn = f.Get("price"); pn.IsDefined()) {
+          Fields pf(p, pn, path + ".price");
+          pf.Opt("input_per_mtok", &mc.price.input_per_mtok)
+              .Opt("output_per_mtok", &mc.price.output_per_mtok)
+              .Done();
+        }
+        f.Done();
+        if (!mc.provider.empty()) {
+          refs.push_back({f.Get("provider").Mark(), path + ".provider", "provider", mc.provider});
+        }
+        c.models[name] = std::move(mc);
+      });
 
   ForEachNamed(p, top.Get("roles"), "roles",
                [&](const std::string& name, const YAML::Node& n, const YAML::Mark&) {
@@ -392,9 +396,11 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
           p.Error(f.Get("id").Mark(), absl::StrCat(path, ".id: invalid agent id \"", ac.id,
                                                    "\" (expected letters, digits, '-', '_')"));
         } else if (!ac.id.empty() && !ids.insert(ac.id).second) {
-          p.Error(f.Get("id").Mark(), absl::StrCat(path, ".id: duplicate agent id \"", ac.id, "\""));
+          p.Error(f.Get("id").Mark(),
+                  absl::StrCat(path, ".id: duplicate agent id \"", ac.id, "\""));
         }
-        if (!ac.role.empty()) refs.push_back({f.Get("role").Mark(), path + ".role", "role", ac.role});
+        if (!ac.role.empty())
+          refs.push_back({f.Get("role").Mark(), path + ".role", "role", ac.role});
         c.agents.push_back(std::move(ac));
       }
     }
@@ -421,8 +427,7 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
       }
     }
     f.Done();
-    p.OneOf(f.Get("restart"), "supervision.restart", s.restart,
-            {"always", "on-failure", "never"});
+    p.OneOf(f.Get("restart"), "supervision.restart", s.restart, {"always", "on-failure", "never"});
     if (s.restart_max_sec < s.restart_sec) {
       p.Error(f.Get("restart_max_sec").Mark(),
               "supervision.restart_max_sec: must not be shorter than restart_sec");
@@ -455,8 +460,7 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
               {"auto", "required", "off"});
     }
     f.Done();
-    p.OneOf(f.Get("plan_approval"), "policy.plan_approval", pol.plan_approval,
-            {"manual", "auto"});
+    p.OneOf(f.Get("plan_approval"), "policy.plan_approval", pol.plan_approval, {"manual", "auto"});
   }
   top.Done();
 
@@ -465,8 +469,9 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
                  (r.kind == "model" && c.models.count(r.name)) ||
                  (r.kind == "role" && c.roles.count(r.name));
     if (!found) {
-      p.Error(r.mark, absl::StrCat(r.path, ": no ", r.kind, " named \"", r.name, "\" (define it under ",
-                                   r.kind == "provider" ? "providers" : r.kind + "s", ")"));
+      p.Error(r.mark,
+              absl::StrCat(r.path, ": no ", r.kind, " named \"", r.name, "\" (define it under ",
+                           r.kind == "provider" ? "providers" : r.kind + "s", ")"));
     }
   }
 
@@ -499,8 +504,8 @@ absl::StatusOr<Config> LoadConfigText(absl::string_view text, absl::string_view 
   try {
     return Parse(root, source_name, env);
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(source_name, ":", e.mark.line + 1, ":",
-                                                   e.mark.column + 1, ": ", e.msg));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_name, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg));
   }
 }
 
@@ -528,10 +533,9 @@ absl::StatusOr<Config> LoadDefaultConfig(const EnvLookup& env) {
 
 const std::vector<std::string>& KnownTools() {
   static const auto* tools = new std::vector<std::string>{
-      "fs.read",        "fs.write",     "fs.edit",      "fs.list",      "fs.search",
-      "shell.run",      "tests.run",    "git.status",   "git.diff",     "git.commit",
-      "git.checkpoint", "git.rollback", "complete_task", "fail_task",   "message",
-      "ask_human",      "delegate",     "propose_plan"};
+      "fs.read",       "fs.write",   "fs.edit",  "fs.list",    "fs.search",      "shell.run",
+      "tests.run",     "git.status", "git.diff", "git.commit", "git.checkpoint", "git.rollback",
+      "complete_task", "fail_task",  "message",  "ask_human",  "delegate",       "propose_plan"};
   return *tools;
 }
 

@@ -19,8 +19,8 @@
 #include <map>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -28,10 +28,10 @@
 namespace agentd {
 
 struct ServerConfig {
-  std::string socket;         // empty: resolved by paths.h DefaultSocketPath()
+  std::string socket;                   // empty: resolved by paths.h DefaultSocketPath()
   std::string http = "127.0.0.1:7878";  // empty: off
-  std::string grpc_tcp;       // empty: off
-  std::string tls_cert_file;  // both set: TLS on grpc_tcp
+  std::string grpc_tcp;                 // empty: off
+  std::string tls_cert_file;            // both set: TLS on grpc_tcp
   std::string tls_key_file;
   absl::Duration shutdown_timeout = absl::Seconds(5);
 
@@ -150,8 +150,7 @@ absl::StatusOr<Config> LoadConfigText(absl::string_view text, absl::string_view 
 
 // Reads and parses the file at `path`. An unreadable file is InvalidArgument (or
 // NotFound) naming the path and the system's reason.
-absl::StatusOr<Config> LoadConfigFile(const std::string& path,
-                                      const EnvLookup& env = ProcessEnv());
+absl::StatusOr<Config> LoadConfigFile(const std::string& path, const EnvLookup& env = ProcessEnv());
 
 // The configuration compiled into the binary (templates/config/agentd.yaml).
 absl::StatusOr<Config> LoadDefaultConfig(const EnvLookup& env = ProcessEnv());

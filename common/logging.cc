@@ -30,11 +30,11 @@ class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
   void sink_it_(const spdlog::details::log_msg& msg) override {
     std::string line;
     if (json_) {
-      auto t = std::chrono::duration_cast<std::chrono::microseconds>(
-                   msg.time.time_since_epoch()).count();
+      auto t = std::chrono::duration_cast<std::chrono::microseconds>(msg.time.time_since_epoch())
+                   .count();
       nlohmann::json j = {
-          {"ts", absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromUnixMicros(t),
-                                  absl::UTCTimeZone())},
+          {"ts",
+           absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromUnixMicros(t), absl::UTCTimeZone())},
           {"level", std::string(spdlog::level::to_string_view(msg.level).data(),
                                 spdlog::level::to_string_view(msg.level).size())},
           {"logger", std::string(msg.logger_name.data(), msg.logger_name.size())},
@@ -65,8 +65,9 @@ class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
 absl::StatusOr<spdlog::level::level_enum> ParseLevel(absl::string_view level) {
   auto l = spdlog::level::from_str(std::string(level));
   if (l == spdlog::level::off && level != "off") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown log level \"", level, "\" (expected trace, debug, info, warn, error, critical, off)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown log level \"", level,
+                     "\" (expected trace, debug, info, warn, error, critical, off)"));
   }
   return l;
 }

@@ -11,15 +11,14 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path, bool creat
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   if (rc != SQLITE_OK) {
-    std::string msg = absl::StrCat(path, ": cannot open database: ",
-                                   raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
+    std::string msg = absl::StrCat(
+        path, ": cannot open database: ", raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
     sqlite3_close(raw);
     return absl::UnavailableError(msg);
   }
   std::unique_ptr<Db> db(new Db(raw, path));
   sqlite3_extended_result_codes(raw, 1);
-  if (absl::Status s = db->Exec("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
-      !s.ok()) {
+  if (absl::Status s = db->Exec("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;"); !s.ok()) {
     return s;
   }
   return db;
@@ -32,13 +31,18 @@ absl::Status Db::Error(absl::string_view what) const {
   std::string msg = absl::StrCat(path_, ": ", what, ": ", sqlite3_errmsg(db_));
   switch (code & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: return absl::UnavailableError(msg);
-    case SQLITE_CONSTRAINT: return absl::AlreadyExistsError(msg);
+    case SQLITE_LOCKED:
+      return absl::UnavailableError(msg);
+    case SQLITE_CONSTRAINT:
+      return absl::AlreadyExistsError(msg);
     case SQLITE_FULL:
-    case SQLITE_IOERR: return absl::ResourceExhaustedError(msg);
+    case SQLITE_IOERR:
+      return absl::ResourceExhaustedError(msg);
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: return absl::DataLossError(msg);
-    default: return absl::InternalError(msg);
+    case SQLITE_NOTADB:
+      return absl::DataLossError(msg);
+    default:
+      return absl::InternalError(msg);
   }
 }
 
@@ -121,8 +125,8 @@ absl::StatusOr<bool> Statement::Step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  return db_->Error(absl::StrCat("running \"", absl::string_view(sqlite3_sql(stmt_)).substr(0, 80),
-                                 "\""));
+  return db_->Error(
+      absl::StrCat("running \"", absl::string_view(sqlite3_sql(stmt_)).substr(0, 80), "\""));
 }
 
 absl::Status Statement::Run() {

@@ -23,8 +23,8 @@ std::string NewToken() {
     if (n <= 0) std::abort();  // no entropy source: refuse to mint a guessable token
     got += static_cast<size_t>(n);
   }
-  return absl::StrCat(
-      "agentd_", absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(buf), sizeof(buf))));
+  return absl::StrCat("agentd_", absl::BytesToHexString(
+                                     absl::string_view(reinterpret_cast<char*>(buf), sizeof(buf))));
 }
 
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
@@ -40,14 +40,14 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
   }
   if (st.st_uid != geteuid()) {
     close(fd);
-    return absl::PermissionDeniedError(absl::StrCat(
-        path, ": token file belongs to uid ", st.st_uid, ", not to this user (uid ", geteuid(), ")"));
+    return absl::PermissionDeniedError(absl::StrCat(path, ": token file belongs to uid ", st.st_uid,
+                                                    ", not to this user (uid ", geteuid(), ")"));
   }
   if ((st.st_mode & 077) != 0) {
     close(fd);
-    return absl::PermissionDeniedError(absl::StrCat(
-        path, ": token file is accessible by group or others (mode ",
-        absl::Hex(st.st_mode & 0777), "); run: chmod 600 ", path));
+    return absl::PermissionDeniedError(
+        absl::StrCat(path, ": token file is accessible by group or others (mode ",
+                     absl::Hex(st.st_mode & 0777), "); run: chmod 600 ", path));
   }
   std::string data(4096, '\0');
   ssize_t n = read(fd, data.data(), data.size());
@@ -73,13 +73,14 @@ absl::StatusOr<std::string> LoadOrCreateTokenFile(const std::string& path) {
   }
   std::string token = NewToken();
   std::string line = token + "\n";
-  bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
-            fsync(fd) == 0;
+  bool ok =
+      write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && fsync(fd) == 0;
   int err = errno;
   close(fd);
   if (!ok) {
     unlink(path.c_str());
-    return absl::InternalError(absl::StrCat(path, ": cannot write token file: ", std::strerror(err)));
+    return absl::InternalError(
+        absl::StrCat(path, ": cannot write token file: ", std::strerror(err)));
   }
   return token;
 }

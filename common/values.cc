@@ -37,17 +37,28 @@ absl::StatusOr<int64_t> ParseByteSize(absl::string_view text) {
   absl::string_view unit = absl::StripAsciiWhitespace(t.substr(i));
   double value = 0;
   auto bad = [&] {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid size \"", text, "\" (expected a number with an optional unit: 512B, 4KiB, "
-        "64MiB, 1GiB, 10MB)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid size \"", text,
+                     "\" (expected a number with an optional unit: 512B, 4KiB, "
+                     "64MiB, 1GiB, 10MB)"));
   };
   if (num.empty() || !absl::SimpleAtod(num, &value)) return bad();
   double mult = 0;
-  struct Unit { absl::string_view name; double mult; };
-  static constexpr Unit kUnits[] = {
-      {"", 1}, {"B", 1}, {"KiB", 1024.0}, {"MiB", 1024.0 * 1024}, {"GiB", 1024.0 * 1024 * 1024},
-      {"TiB", 1024.0 * 1024 * 1024 * 1024}, {"KB", 1e3}, {"kB", 1e3}, {"MB", 1e6}, {"GB", 1e9},
-      {"TB", 1e12}};
+  struct Unit {
+    absl::string_view name;
+    double mult;
+  };
+  static constexpr Unit kUnits[] = {{"", 1},
+                                    {"B", 1},
+                                    {"KiB", 1024.0},
+                                    {"MiB", 1024.0 * 1024},
+                                    {"GiB", 1024.0 * 1024 * 1024},
+                                    {"TiB", 1024.0 * 1024 * 1024 * 1024},
+                                    {"KB", 1e3},
+                                    {"kB", 1e3},
+                                    {"MB", 1e6},
+                                    {"GB", 1e9},
+                                    {"TB", 1e12}};
   for (const Unit& u : kUnits) {
     if (unit == u.name) mult = u.mult;
   }
@@ -79,8 +90,8 @@ absl::StatusOr<std::string> ExpandEnv(
     }
     size_t close = text.find('}', i + 2);
     if (close == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unterminated \"${\" in \"", text, "\" (expected ${NAME} or ${NAME:-fallback})"));
+      return absl::InvalidArgumentError(absl::StrCat("unterminated \"${\" in \"", text,
+                                                     "\" (expected ${NAME} or ${NAME:-fallback})"));
     }
     absl::string_view body = text.substr(i + 2, close - i - 2);
     absl::string_view name = body;
@@ -92,8 +103,8 @@ absl::StatusOr<std::string> ExpandEnv(
     bool valid = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0]));
     for (char n : name) valid = valid && (std::isalnum(static_cast<unsigned char>(n)) || n == '_');
     if (!valid) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "invalid variable name \"", name, "\" in \"", text, "\" (expected letters, digits, _)"));
+      return absl::InvalidArgumentError(absl::StrCat("invalid variable name \"", name, "\" in \"",
+                                                     text, "\" (expected letters, digits, _)"));
     }
     std::optional<std::string> value = lookup(name);
     if (value.has_value() && !value->empty()) {
@@ -103,8 +114,9 @@ absl::StatusOr<std::string> ExpandEnv(
     } else if (value.has_value()) {
       out += *value;  // set but empty, no fallback: empty, as the shell does
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "environment variable ", name, " is not set (use ${", name, ":-fallback} for a default)"));
+      return absl::InvalidArgumentError(absl::StrCat("environment variable ", name,
+                                                     " is not set (use ${", name,
+                                                     ":-fallback} for a default)"));
     }
     i = close;
   }

@@ -28,8 +28,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
 
   // Locks first: a second agentd must fail before it touches anything of the first's.
   if (absl::Status s = MakeDirs(DirName(c.server.socket), 0700); !s.ok()) return s;
-  auto socket_lock = InstanceLock::Acquire(c.server.socket + ".lock",
-                                           absl::StrCat("socket ", c.server.socket));
+  auto socket_lock =
+      InstanceLock::Acquire(c.server.socket + ".lock", absl::StrCat("socket ", c.server.socket));
   if (!socket_lock.ok()) return socket_lock.status();
   d->socket_lock_ = *std::move(socket_lock);
   if (absl::Status s = MakeDirs(c.state_dir, 0700); !s.ok()) return s;
@@ -53,8 +53,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     return seq.status();
   }
 
-  d->system_ = std::make_unique<SystemCore>(&d->loop_, d->store_.get(), d->config_.get(),
-                                            d->start_time_);
+  d->system_ =
+      std::make_unique<SystemCore>(&d->loop_, d->store_.get(), d->config_.get(), d->start_time_);
   d->loop_thread_ = std::thread([loop = &d->loop_] { loop->Run(); });
 
   ApiServerOptions api;
@@ -80,13 +80,19 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->system_->SetPaths(std::move(paths));
   d->system_->SetState(v1::DAEMON_STATE_SERVING);
 
+  if (!c.server.http.empty()) {
+    spdlog::info(
+        "server.http {}: the HTTP listener (web UI, gRPC-web, /metrics) is not part "
+        "of this build; nothing listens there",
+        c.server.http);
+  }
   absl::Duration wd = Notifier::WatchdogInterval();
   if (wd > absl::ZeroDuration()) d->ScheduleWatchdog(wd);
   d->notifier_.Ready();
-  spdlog::info("agentd {} serving on unix:{}{} (state {}, pid {}, ready in {})", kVersion,
-               c.server.socket,
-               d->api_->tcp_address().empty() ? "" : absl::StrCat(" and tcp:", d->api_->tcp_address()),
-               c.state_dir, getpid(), absl::FormatDuration(absl::Now() - d->start_time_));
+  spdlog::info(
+      "agentd {} serving on unix:{}{} (state {}, pid {}, ready in {})", kVersion, c.server.socket,
+      d->api_->tcp_address().empty() ? "" : absl::StrCat(" and tcp:", d->api_->tcp_address()),
+      c.state_dir, getpid(), absl::FormatDuration(absl::Now() - d->start_time_));
   return d;
 }
 

@@ -30,6 +30,8 @@ Flags (they win over the configuration file):
   --grpc-tcp ADDR|""     token-checked TCP gRPC listener ("" = off)
   --log-format text|json
   --log-level trace|debug|info|warn|error|critical|off
+  --print-paths          print the socket, state dir and listeners this configuration
+                         resolves to, and exit
   --version              print the version and exit
   --help                 print this help and exit
 
@@ -46,6 +48,7 @@ int UsageError(const std::string& msg) {
 int main(int argc, char** argv) {
   agentd::DaemonOptions options;
   agentd::ConfigOverrides& o = options.overrides;
+  bool print_paths = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -57,6 +60,10 @@ int main(int argc, char** argv) {
                   agentd::kBuildType);
       return 0;
     }
+    if (arg == "--print-paths") {
+      print_paths = true;
+      continue;
+    }
     std::string name = arg, value;
     bool has_value = false;
     if (size_t eq = arg.find('='); absl::StartsWith(arg, "--") && eq != std::string::npos) {
@@ -66,14 +73,22 @@ int main(int argc, char** argv) {
     }
     std::optional<std::string>* target = nullptr;
     std::optional<std::string> config;
-    if (name == "--config") target = &config;
-    else if (name == "--state-dir") target = &o.state_dir;
-    else if (name == "--socket") target = &o.socket;
-    else if (name == "--http") target = &o.http;
-    else if (name == "--grpc-tcp") target = &o.grpc_tcp;
-    else if (name == "--log-format") target = &o.log_format;
-    else if (name == "--log-level") target = &o.log_level;
-    else return UsageError(absl::StrCat("unknown flag \"", arg, "\""));
+    if (name == "--config")
+      target = &config;
+    else if (name == "--state-dir")
+      target = &o.state_dir;
+    else if (name == "--socket")
+      target = &o.socket;
+    else if (name == "--http")
+      target = &o.http;
+    else if (name == "--grpc-tcp")
+      target = &o.grpc_tcp;
+    else if (name == "--log-format")
+      target = &o.log_format;
+    else if (name == "--log-level")
+      target = &o.log_level;
+    else
+      return UsageError(absl::StrCat("unknown flag \"", arg, "\""));
     if (!has_value) {
       if (i + 1 >= argc) return UsageError(absl::StrCat(name, " needs a value"));
       value = argv[++i];
@@ -84,6 +99,22 @@ int main(int argc, char** argv) {
     } else {
       *target = value;
     }
+  }
+
+  if (print_paths) {
+    absl::StatusOr<agentd::ConfigState> cfg =
+        agentd::ConfigState::Load(options.config_file, options.overrides);
+    if (!cfg.ok()) {
+      std::fprintf(stderr, "agentd: %s\n", std::string(cfg.status().message()).c_str());
+      return 1;
+    }
+    const agentd::Config& c = cfg->config();
+    std::printf("config     %s\nsocket     %s\nstate_dir  %s\ngrpc_tcp   %s\nhttp       %s\n",
+                options.config_file.empty() ? "<embedded default>" : options.config_file.c_str(),
+                c.server.socket.c_str(), c.state_dir.c_str(),
+                c.server.grpc_tcp.empty() ? "off" : c.server.grpc_tcp.c_str(),
+                c.server.http.empty() ? "off" : c.server.http.c_str());
+    return 0;
   }
 
   // Signals are taken synchronously by this thread; every thread started after this
@@ -100,7 +131,8 @@ int main(int argc, char** argv) {
 
   // Until the configured logger is set up, errors go to stderr as plain text.
   (void)agentd::SetupLogging("text", "info");
-  absl::StatusOr<std::unique_ptr<agentd::Daemon>> daemon = agentd::Daemon::Start(std::move(options));
+  absl::StatusOr<std::unique_ptr<agentd::Daemon>> daemon =
+      agentd::Daemon::Start(std::move(options));
   if (!daemon.ok()) {
     std::fprintf(stderr, "agentd: %s\n", std::string(daemon.status().message()).c_str());
     return 1;

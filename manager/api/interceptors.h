@@ -14,8 +14,7 @@
 
 namespace agentd {
 
-class ApiInterceptorFactory final
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
+class ApiInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   explicit ApiInterceptorFactory(SystemCore* core) : core_(core) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(

@@ -56,11 +56,11 @@ void AddPlaceholders(std::vector<std::unique_ptr<grpc::Service>>* out) {
 }  // namespace
 
 std::vector<std::string> ApiServer::ServiceNames() {
-  return {v1::SystemService::service_full_name(),  v1::AgentService::service_full_name(),
-          v1::LogService::service_full_name(),     v1::TaskService::service_full_name(),
-          v1::PlanService::service_full_name(),    v1::MessageService::service_full_name(),
-          v1::EventService::service_full_name(),   v1::UsageService::service_full_name(),
-          v1::AuditService::service_full_name(),   v1::ConsentService::service_full_name(),
+  return {v1::SystemService::service_full_name(),   v1::AgentService::service_full_name(),
+          v1::LogService::service_full_name(),      v1::TaskService::service_full_name(),
+          v1::PlanService::service_full_name(),     v1::MessageService::service_full_name(),
+          v1::EventService::service_full_name(),    v1::UsageService::service_full_name(),
+          v1::AuditService::service_full_name(),    v1::ConsentService::service_full_name(),
           v1::AgentHostService::service_full_name()};
 }
 

@@ -16,8 +16,7 @@ class SystemService final : public v1::SystemService::CallbackService {
   grpc::ServerUnaryReactor* GetVersion(grpc::CallbackServerContext* ctx,
                                        const v1::GetVersionRequest* req,
                                        v1::GetVersionResponse* resp) override;
-  grpc::ServerUnaryReactor* GetInfo(grpc::CallbackServerContext* ctx,
-                                    const v1::GetInfoRequest* req,
+  grpc::ServerUnaryReactor* GetInfo(grpc::CallbackServerContext* ctx, const v1::GetInfoRequest* req,
                                     v1::GetInfoResponse* resp) override;
   grpc::ServerUnaryReactor* ReloadConfig(grpc::CallbackServerContext* ctx,
                                          const v1::ReloadConfigRequest* req,

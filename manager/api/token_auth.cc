@@ -8,8 +8,7 @@ namespace agentd {
 
 grpc::Status TokenAuthProcessor::Process(const InputMetadata& auth_metadata,
                                          grpc::AuthContext* context,
-                                         OutputMetadata* consumed_auth_metadata,
-                                         OutputMetadata*) {
+                                         OutputMetadata* consumed_auth_metadata, OutputMetadata*) {
   auto it = auth_metadata.find("authorization");
   if (it == auth_metadata.end()) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
@@ -21,9 +20,9 @@ grpc::Status TokenAuthProcessor::Process(const InputMetadata& auth_metadata,
   constexpr absl::string_view kBearer = "Bearer ";
   if (!absl::StartsWithIgnoreCase(value, kBearer) ||
       !TokenEquals(value.substr(kBearer.size()), admin_token_)) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        absl::StrCat("the bearer token is not this daemon's admin token (see ",
-                                     token_file_, ")"));
+    return grpc::Status(
+        grpc::StatusCode::UNAUTHENTICATED,
+        absl::StrCat("the bearer token is not this daemon's admin token (see ", token_file_, ")"));
   }
   consumed_auth_metadata->insert({std::string(it->first.data(), it->first.size()),
                                   std::string(it->second.data(), it->second.size())});

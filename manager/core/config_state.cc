@@ -27,13 +27,13 @@ absl::StatusOr<Config> ConfigState::Read(const std::string& file,
   }
   // sockaddr_un.sun_path holds 108 bytes, the terminating NUL included.
   if (c->server.socket.size() > 107) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "server.socket: \"", c->server.socket, "\" is ", c->server.socket.size(),
-        " bytes long; a unix socket path may have at most 107"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("server.socket: \"", c->server.socket, "\" is ", c->server.socket.size(),
+                     " bytes long; a unix socket path may have at most 107"));
   }
   if (c->logging.format != "text" && c->logging.format != "json") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--log-format: \"", c->logging.format, "\" is not one of: text, json"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log-format: \"", c->logging.format, "\" is not one of: text, json"));
   }
   return c;
 }
@@ -63,11 +63,13 @@ absl::StatusOr<ReloadResult> ConfigState::Reload() {
   diff(a.server.socket != b.server.socket, "server.socket", &r.restart_required);
   diff(a.server.http != b.server.http, "server.http", &r.restart_required);
   diff(a.server.grpc_tcp != b.server.grpc_tcp, "server.grpc_tcp", &r.restart_required);
-  diff(a.server.tls_cert_file != b.server.tls_cert_file || a.server.tls_key_file != b.server.tls_key_file,
+  diff(a.server.tls_cert_file != b.server.tls_cert_file ||
+           a.server.tls_key_file != b.server.tls_key_file,
        "server.tls", &r.restart_required);
   diff(a.state_dir != b.state_dir, "state_dir", &r.restart_required);
   diff(a.logging.format != b.logging.format, "logging.format", &r.restart_required);
-  diff(a.server.shutdown_timeout != b.server.shutdown_timeout, "server.shutdown_timeout", &r.applied);
+  diff(a.server.shutdown_timeout != b.server.shutdown_timeout, "server.shutdown_timeout",
+       &r.applied);
   diff(a.logging.level != b.logging.level, "logging.level", &r.applied);
   diff(a.providers != b.providers, "providers", &r.applied);
   diff(a.models != b.models, "models", &r.applied);

@@ -33,7 +33,9 @@ class EventLoop {
 
   void Post(Fn fn);
   TimerId RunAt(absl::Time when, Fn fn);
-  TimerId RunAfter(absl::Duration delay, Fn fn) { return RunAt(clock_->Now() + delay, std::move(fn)); }
+  TimerId RunAfter(absl::Duration delay, Fn fn) {
+    return RunAt(clock_->Now() + delay, std::move(fn));
+  }
   // Cancels a timer that has not run yet; returns whether it was pending.
   bool Cancel(TimerId id);
 

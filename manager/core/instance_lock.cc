@@ -26,9 +26,9 @@ absl::StatusOr<std::unique_ptr<InstanceLock>> InstanceLock::Acquire(const std::s
     close(fd);
     if (err == EWOULDBLOCK) {
       std::string pid = n > 0 ? std::string(absl::StripAsciiWhitespace(buf)) : "unknown";
-      return absl::AlreadyExistsError(absl::StrCat(
-          "another agentd (pid ", pid, ") is already using ", what, " (lock ", path,
-          "); stop it first, or give this one another --state-dir and --socket"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("another agentd (pid ", pid, ") is already using ", what, " (lock ", path,
+                       "); stop it first, or give this one another --state-dir and --socket"));
     }
     return absl::UnavailableError(absl::StrCat("cannot lock ", path, ": ", std::strerror(err)));
   }

@@ -43,8 +43,8 @@ void SystemCore::GetInfo(absl::AnyInvocable<void(v1::GetInfoResponse) &&> done) 
     SetTimestamp(start_time_, r.mutable_start_time());
     absl::Duration up = now - start_time_;
     r.mutable_uptime()->set_seconds(absl::ToInt64Seconds(up));
-    r.mutable_uptime()->set_nanos(
-        static_cast<int32_t>(absl::ToInt64Nanoseconds(up - absl::Seconds(absl::ToInt64Seconds(up)))));
+    r.mutable_uptime()->set_nanos(static_cast<int32_t>(
+        absl::ToInt64Nanoseconds(up - absl::Seconds(absl::ToInt64Seconds(up)))));
     *r.mutable_paths() = paths_;
     SetTimestamp(config_->loaded_time(), r.mutable_config_loaded_time());
     r.set_schema_version(store_->schema_version());
@@ -67,8 +67,8 @@ void SystemCore::ReloadConfig(
     if (!r.ok()) {
       spdlog::error("configuration reload refused, the running configuration is unchanged:\n{}",
                     r.status().message());
-      std::move(done)(absl::InvalidArgumentError(absl::StrCat(
-          "configuration not reloaded, nothing changed:\n", r.status().message())));
+      std::move(done)(absl::InvalidArgumentError(
+          absl::StrCat("configuration not reloaded, nothing changed:\n", r.status().message())));
       return;
     }
     spdlog::info("configuration reloaded from {}; applied: [{}]; restart required: [{}]",

@@ -18,10 +18,10 @@
 namespace agentd::ctl {
 
 struct ConnectionOptions {
-  std::string socket;   // used when addr is empty; empty: the default socket path
-  std::string addr;     // host:port of agentd's TCP listener
-  std::string token;    // admin token for TCP
-  std::string tls_ca;   // PEM file: use TLS and trust this CA
+  std::string socket;  // used when addr is empty; empty: the default socket path
+  std::string addr;    // host:port of agentd's TCP listener
+  std::string token;   // admin token for TCP
+  std::string tls_ca;  // PEM file: use TLS and trust this CA
   absl::Duration timeout = absl::Seconds(10);
 };
 

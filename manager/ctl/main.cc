@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/ascii.h"
 #include "absl/time/time.h"
 #include "agentd/v1/system.grpc.pb.h"
 #include "common/config.h"
@@ -66,8 +66,9 @@ int Fail(const std::string& msg, int code = kFailed) {
 }
 
 int RpcFailed(const char* what, const grpc::Status& s) {
-  return Fail(absl::StrCat(what, " failed: ", absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())), ": ",
-                           s.error_message()));
+  return Fail(absl::StrCat(
+      what, " failed: ", absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())),
+      ": ", s.error_message()));
 }
 
 std::string TimeString(const google::protobuf::Timestamp& t) {
@@ -78,9 +79,15 @@ std::string TimeString(const google::protobuf::Timestamp& t) {
 
 void Print(const Globals& g, const google::protobuf::Message& msg, const std::string& table) {
   switch (g.format) {
-    case Format::kJson: std::fputs((ToJson(msg) + "\n").c_str(), stdout); break;
-    case Format::kYaml: std::fputs(ToYaml(msg).c_str(), stdout); break;
-    case Format::kTable: std::fputs(table.c_str(), stdout); break;
+    case Format::kJson:
+      std::fputs((ToJson(msg) + "\n").c_str(), stdout);
+      break;
+    case Format::kYaml:
+      std::fputs(ToYaml(msg).c_str(), stdout);
+      break;
+    case Format::kTable:
+      std::fputs(table.c_str(), stdout);
+      break;
   }
 }
 
@@ -161,9 +168,8 @@ int ConfigCmd(const Globals& g, const std::vector<std::string>& args) {
       std::fprintf(stderr, "%s\n", std::string(c.status().message()).c_str());
       return kFailed;
     }
-    std::printf("%s: valid (%zu providers, %zu models, %zu roles, %zu agents)\n",
-                args[1].c_str(), c->providers.size(), c->models.size(), c->roles.size(),
-                c->agents.size());
+    std::printf("%s: valid (%zu providers, %zu models, %zu roles, %zu agents)\n", args[1].c_str(),
+                c->providers.size(), c->models.size(), c->roles.size(), c->agents.size());
     return kOk;
   }
   if (sub == "default") {
@@ -180,11 +186,12 @@ int ConfigCmd(const Globals& g, const std::vector<std::string>& args) {
     grpc::Status s = stub->ReloadConfig(c->NewContext().get(), v1::ReloadConfigRequest(), &r);
     if (!s.ok()) return RpcFailed("ReloadConfig", s);
     Print(g, r,
-          KeyValues({{"reloaded", r.config_file().empty() ? "<embedded default>" : r.config_file()},
-                     {"applied", r.applied().empty() ? "(no changes)" : absl::StrJoin(r.applied(), ", ")},
-                     {"restart required", r.restart_required().empty()
-                                              ? "(none)"
-                                              : absl::StrJoin(r.restart_required(), ", ")}}));
+          KeyValues(
+              {{"reloaded", r.config_file().empty() ? "<embedded default>" : r.config_file()},
+               {"applied", r.applied().empty() ? "(no changes)" : absl::StrJoin(r.applied(), ", ")},
+               {"restart required", r.restart_required().empty()
+                                        ? "(none)"
+                                        : absl::StrJoin(r.restart_required(), ", ")}}));
     return kOk;
   }
   return Usage(absl::StrCat("unknown config subcommand \"", sub, "\""));
@@ -209,11 +216,11 @@ int Main(int argc, char** argv) {
       value = arg.substr(eq + 1);
       inline_value = true;
     }
-    static const std::vector<std::string> kValued = {"--socket", "--addr",   "--token",
-                                                     "--token-file", "--tls-ca", "-o",
-                                                     "--output", "--timeout"};
+    static const std::vector<std::string> kValued = {
+        "--socket", "--addr", "--token", "--token-file", "--tls-ca", "-o", "--output", "--timeout"};
     if (std::find(kValued.begin(), kValued.end(), name) == kValued.end()) {
-      if (absl::StartsWith(arg, "-") && arg != "-") return Usage(absl::StrCat("unknown flag \"", arg, "\""));
+      if (absl::StartsWith(arg, "-") && arg != "-")
+        return Usage(absl::StrCat("unknown flag \"", arg, "\""));
       rest.push_back(arg);
       continue;
     }
@@ -221,10 +228,14 @@ int Main(int argc, char** argv) {
       if (i + 1 >= argc) return Usage(absl::StrCat(name, " needs a value"));
       value = argv[++i];
     }
-    if (name == "--socket") g.conn.socket = value;
-    else if (name == "--addr") g.conn.addr = value;
-    else if (name == "--token") g.conn.token = value;
-    else if (name == "--tls-ca") g.conn.tls_ca = value;
+    if (name == "--socket")
+      g.conn.socket = value;
+    else if (name == "--addr")
+      g.conn.addr = value;
+    else if (name == "--token")
+      g.conn.token = value;
+    else if (name == "--tls-ca")
+      g.conn.tls_ca = value;
     else if (name == "--token-file") {
       absl::StatusOr<std::string> t = ReadTokenFile(value);
       if (!t.ok()) return Fail(std::string(t.status().message()));
@@ -236,7 +247,8 @@ int Main(int argc, char** argv) {
     } else if (name == "--timeout") {
       absl::StatusOr<absl::Duration> d = ParseDuration(value);
       if (!d.ok() || *d <= absl::ZeroDuration()) {
-        return Usage(absl::StrCat("--timeout: ", d.ok() ? "must be positive" : d.status().message()));
+        return Usage(
+            absl::StrCat("--timeout: ", d.ok() ? "must be positive" : d.status().message()));
       }
       g.conn.timeout = *d;
     }
@@ -245,7 +257,8 @@ int Main(int argc, char** argv) {
   if (!g.conn.addr.empty() && g.conn.token.empty()) {
     return Usage("--addr needs the admin token: --token TOKEN, --token-file FILE or $AGENTD_TOKEN");
   }
-  static const std::map<std::string, std::function<int(const Globals&, const std::vector<std::string>&)>>
+  static const std::map<std::string,
+                        std::function<int(const Globals&, const std::vector<std::string>&)>>
       kCommands = {{"status", Status}, {"version", Version}, {"config", ConfigCmd}};
   auto it = kCommands.find(rest[0]);
   if (it == kCommands.end()) return Usage(absl::StrCat("unknown command \"", rest[0], "\""));

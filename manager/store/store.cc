@@ -71,8 +71,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
       return s;
     }
     if (m.version == 1) {
-      absl::StatusOr<sqlite::Statement> st = (*db)->Prepare(
-          "INSERT INTO meta(key, value) VALUES ('created_by_version', ?1)");
+      absl::StatusOr<sqlite::Statement> st =
+          (*db)->Prepare("INSERT INTO meta(key, value) VALUES ('created_by_version', ?1)");
       if (!st.ok()) return st.status();
       if (absl::Status s = st->Bind(1, absl::string_view(kVersion)).Run(); !s.ok()) return s;
     }
@@ -87,7 +87,8 @@ absl::StatusOr<int64_t> Store::AppendEvent(absl::Time time, absl::string_view ki
   absl::StatusOr<sqlite::Statement> st =
       db_->Prepare("INSERT INTO events(time_us, kind, payload) VALUES (?1, ?2, ?3)");
   if (!st.ok()) return st.status();
-  if (absl::Status s = st->Bind(1, absl::ToUnixMicros(time)).Bind(2, kind).Bind(3, payload_json).Run();
+  if (absl::Status s =
+          st->Bind(1, absl::ToUnixMicros(time)).Bind(2, kind).Bind(3, payload_json).Run();
       !s.ok()) {
     return s;
   }

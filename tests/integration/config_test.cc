@@ -15,9 +15,9 @@ namespace {
 using ::testing::HasSubstr;
 
 RunResult RunAgentdWithConfig(const TempDir& dir, const std::string& config) {
-  return RunCommand({AgentdBinary(), "--config", config, "--state-dir", dir.Join("state"), "--socket",
-              dir.Join("run/agentd.sock"), "--http", ""},
-             absl::Seconds(20));
+  return RunCommand({AgentdBinary(), "--config", config, "--state-dir", dir.Join("state"),
+                     "--socket", dir.Join("run/agentd.sock"), "--http", ""},
+                    absl::Seconds(20));
 }
 
 TEST(AgentdConfigTest, UnknownKeyExitsNonZeroNamingFileLineColumn) {
@@ -33,8 +33,9 @@ TEST(AgentdConfigTest, WrongTypeExitsNonZeroNamingWhatWasExpected) {
   WriteFile(dir.Join("a.yaml"), "roles:\n  coder: {model: m, max_instances: three}\n");
   RunResult r = RunAgentdWithConfig(dir, dir.Join("a.yaml"));
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.err, HasSubstr(dir.Join("a.yaml") +
-                               ":2:36: roles.coder.max_instances: expected an integer, got \"three\""));
+  EXPECT_THAT(r.err,
+              HasSubstr(dir.Join("a.yaml") +
+                        ":2:36: roles.coder.max_instances: expected an integer, got \"three\""));
   EXPECT_THAT(r.err, ::testing::Not(HasSubstr("must be at least 1")));
 }
 
@@ -73,7 +74,8 @@ TEST(AgentctlConfigTest, ValidateAcceptsTheDefaultAndRejectsABadFile) {
   WriteFile(dir.Join("bad.yaml"), "logs: {keep_segments: 0}\n");
   RunResult bad = RunCommand({AgentctlBinary(), "config", "validate", dir.Join("bad.yaml")});
   EXPECT_EQ(bad.exit_code, 1);
-  EXPECT_THAT(bad.err, HasSubstr(dir.Join("bad.yaml") + ":1:23: logs.keep_segments: must be at least 1"));
+  EXPECT_THAT(bad.err,
+              HasSubstr(dir.Join("bad.yaml") + ":1:23: logs.keep_segments: must be at least 1"));
 }
 
 class ReloadTest : public ::testing::Test {

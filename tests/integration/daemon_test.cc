@@ -26,9 +26,9 @@ using ::testing::HasSubstr;
 using ::testing::IsSupersetOf;
 
 const std::vector<std::string> kServices = {
-    "agentd.v1.SystemService", "agentd.v1.AgentService",   "agentd.v1.LogService",
-    "agentd.v1.TaskService",   "agentd.v1.PlanService",    "agentd.v1.MessageService",
-    "agentd.v1.EventService",  "agentd.v1.UsageService",   "agentd.v1.AuditService",
+    "agentd.v1.SystemService",  "agentd.v1.AgentService",    "agentd.v1.LogService",
+    "agentd.v1.TaskService",    "agentd.v1.PlanService",     "agentd.v1.MessageService",
+    "agentd.v1.EventService",   "agentd.v1.UsageService",    "agentd.v1.AuditService",
     "agentd.v1.ConsentService", "agentd.v1.AgentHostService"};
 
 std::unique_ptr<grpc::ClientContext> Ctx() {
@@ -80,29 +80,32 @@ TEST_F(DaemonTest, ReflectionListsEveryServiceToACppClient) {
 
 TEST_F(DaemonTest, BufCurlListsEveryServiceOverTheSocket) {
   ASSERT_TRUE(daemon_.Start()) << daemon_.log();
-  RunResult r = RunCommand({BufBinary(), "curl", "--protocol", "grpc", "--http2-prior-knowledge",
-                     "--unix-socket", daemon_.socket(), "--list-services", "http://localhost"});
+  RunResult r =
+      RunCommand({BufBinary(), "curl", "--protocol", "grpc", "--http2-prior-knowledge",
+                  "--unix-socket", daemon_.socket(), "--list-services", "http://localhost"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::vector<std::string> names = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
   EXPECT_THAT(names, IsSupersetOf(kServices));
   // And a call through reflection: the request/response types are resolved by buf.
   RunResult call = RunCommand({BufBinary(), "curl", "--protocol", "grpc", "--http2-prior-knowledge",
-                        "--unix-socket", daemon_.socket(), "-d", "{}",
-                        "http://localhost/agentd.v1.SystemService/GetVersion"});
+                               "--unix-socket", daemon_.socket(), "-d", "{}",
+                               "http://localhost/agentd.v1.SystemService/GetVersion"});
   ASSERT_EQ(call.exit_code, 0) << call.err;
   EXPECT_EQ(nlohmann::json::parse(call.out)["apiVersion"], "agentd.v1");
 }
 
 TEST_F(DaemonTest, AgentctlStatusJsonParsesAndCarriesTheVersion) {
   ASSERT_TRUE(daemon_.Start()) << daemon_.log();
-  RunResult r = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "status", "-o", "json"});
+  RunResult r =
+      RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "status", "-o", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   nlohmann::json j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["version"]["version"], AGENTD_VERSION);
   EXPECT_EQ(j["state"], "DAEMON_STATE_SERVING");
   EXPECT_EQ(j["paths"]["socket"], daemon_.socket());
   EXPECT_EQ(j["schemaVersion"], "1");  // int64 is a string in proto JSON
-  RunResult yaml = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "status", "-o", "yaml"});
+  RunResult yaml =
+      RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "status", "-o", "yaml"});
   ASSERT_EQ(yaml.exit_code, 0) << yaml.err;
   EXPECT_THAT(yaml.out, HasSubstr("state: DAEMON_STATE_SERVING"));
   RunResult table = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "status"});
@@ -111,8 +114,8 @@ TEST_F(DaemonTest, AgentctlStatusJsonParsesAndCarriesTheVersion) {
 }
 
 TEST_F(DaemonTest, AgentctlCannotConnectExitsThreeAndSaysWhereItTried) {
-  RunResult r = RunCommand({AgentctlBinary(), "--socket", dir_.Join("none.sock"), "--timeout", "1s",
-                     "status"});
+  RunResult r = RunCommand(
+      {AgentctlBinary(), "--socket", dir_.Join("none.sock"), "--timeout", "1s", "status"});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_THAT(r.err, HasSubstr("cannot connect to agentd at unix:" + dir_.Join("none.sock")));
   EXPECT_THAT(r.err, HasSubstr("Start it with `agentd`"));
@@ -155,7 +158,7 @@ TEST_F(DaemonTest, SecondDaemonOnTheSameSocketExitsNonZeroAndTheFirstKeepsServin
   ASSERT_TRUE(daemon_.Start()) << daemon_.log();
   TempDir other;
   RunResult r = RunCommand({AgentdBinary(), "--state-dir", other.Join("state"), "--socket",
-                     daemon_.socket(), "--http", ""});
+                            daemon_.socket(), "--http", ""});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("another agentd (pid " + std::to_string(daemon_.process()->pid())));
   EXPECT_THAT(r.err, HasSubstr("socket " + daemon_.socket()));
@@ -168,7 +171,7 @@ TEST_F(DaemonTest, SecondDaemonOnTheSameStateDirExitsNonZero) {
   ASSERT_TRUE(daemon_.Start()) << daemon_.log();
   TempDir other;
   RunResult r = RunCommand({AgentdBinary(), "--state-dir", daemon_.state_dir(), "--socket",
-                     other.Join("x.sock"), "--http", ""});
+                            other.Join("x.sock"), "--http", ""});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("state directory " + daemon_.state_dir()));
 }
@@ -225,10 +228,11 @@ TEST_F(TcpTest, ReflectionAndHealthNeedTheTokenToo) {
 
 TEST_F(TcpTest, AgentctlOverTcpWithTokenFile) {
   RunResult ok = RunCommand({AgentctlBinary(), "--addr", addr_, "--token-file",
-                      daemon_.state_dir() + "/admin.token", "status", "-o", "json"});
+                             daemon_.state_dir() + "/admin.token", "status", "-o", "json"});
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_EQ(nlohmann::json::parse(ok.out)["paths"]["grpcTcp"], addr_);
-  RunResult bad = RunCommand({AgentctlBinary(), "--addr", addr_, "--token", "agentd_nope", "status"});
+  RunResult bad =
+      RunCommand({AgentctlBinary(), "--addr", addr_, "--token", "agentd_nope", "status"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_THAT(bad.err, HasSubstr("UNAUTHENTICATED"));
 }

@@ -20,10 +20,11 @@ Daemon::~Daemon() {
 void Daemon::Spawn(const std::vector<std::string>& extra_args,
                    const std::vector<std::string>& env) {
   std::vector<std::string> argv = {AgentdBinary(), "--state-dir", state_dir(), "--socket",
-                                   socket(), "--http", ""};
+                                   socket(),       "--http",      ""};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  process_ = std::make_unique<Subprocess>(argv, dir_.Join("agentd.out"), dir_.Join("agentd.err"),
-                                          env, std::vector<std::string>{"NOTIFY_SOCKET", "WATCHDOG_USEC"});
+  process_ =
+      std::make_unique<Subprocess>(argv, dir_.Join("agentd.out"), dir_.Join("agentd.err"), env,
+                                   std::vector<std::string>{"NOTIFY_SOCKET", "WATCHDOG_USEC"});
 }
 
 bool Daemon::Start(const std::vector<std::string>& extra_args,
@@ -34,15 +35,15 @@ bool Daemon::Start(const std::vector<std::string>& extra_args,
 
 bool Daemon::WaitReady(absl::Duration timeout) {
   return WaitFor(
-      [&] {
-        if (!process_->running()) return true;  // reported below
-        auto stub = v1::SystemService::NewStub(UnixChannel());
-        grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
-        v1::GetVersionResponse resp;
-        return stub->GetVersion(&ctx, v1::GetVersionRequest(), &resp).ok();
-      },
-      timeout) &&
+             [&] {
+               if (!process_->running()) return true;  // reported below
+               auto stub = v1::SystemService::NewStub(UnixChannel());
+               grpc::ClientContext ctx;
+               ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+               v1::GetVersionResponse resp;
+               return stub->GetVersion(&ctx, v1::GetVersionRequest(), &resp).ok();
+             },
+             timeout) &&
          process_->running();
 }
 

@@ -1,7 +1,7 @@
 #include "tests/support/process.h"
 
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,7 +37,8 @@ bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
   for (;;) {
     if (cond()) return true;
     if (absl::Now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // poll interval, not a wait for a result
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(5));  // poll interval, not a wait for a result
   }
 }
 
@@ -125,7 +126,7 @@ std::optional<int> Subprocess::WaitExit(absl::Duration timeout) {
 }
 
 RunResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout,
-              const std::vector<std::string>& env) {
+                     const std::vector<std::string>& env) {
   TempDir dir;
   RunResult r;
   {

@@ -67,8 +67,9 @@ struct RunResult {
 };
 
 // Runs a command to completion (killed after `timeout`), capturing stdout and stderr.
-RunResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout = absl::Seconds(30),
-              const std::vector<std::string>& env = {});
+RunResult RunCommand(const std::vector<std::string>& argv,
+                     absl::Duration timeout = absl::Seconds(30),
+                     const std::vector<std::string>& env = {});
 
 }  // namespace agentd::testing
 

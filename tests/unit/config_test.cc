@@ -85,7 +85,8 @@ TEST(ConfigTest, BadSizeAndEnumValues) {
 }
 
 TEST(ConfigTest, EveryErrorIsReportedNotOnlyTheFirst) {
-  std::string e = Error("bogus: 1\nsupervision:\n  stop_timeout: soon\nlogs:\n  keep_segments: x\n");
+  std::string e =
+      Error("bogus: 1\nsupervision:\n  stop_timeout: soon\nlogs:\n  keep_segments: x\n");
   EXPECT_THAT(e, HasSubstr("test.yaml:1:1:"));
   EXPECT_THAT(e, HasSubstr("test.yaml:3:17:"));
   EXPECT_THAT(e, HasSubstr("test.yaml:5:18:"));
@@ -123,9 +124,9 @@ TEST(ConfigTest, InvalidYamlSyntaxHasAPosition) {
 }
 
 TEST(ConfigTest, EnvironmentVariablesExpandAndUnsetOnesAreErrors) {
-  absl::StatusOr<Config> c = LoadConfigText(
-      "state_dir: ${HOME}/state\nserver: {socket: \"${RUN:-/run/x}/a.sock\"}\n", "env.yaml",
-      FakeEnv({{"HOME", "/home/u"}}));
+  absl::StatusOr<Config> c =
+      LoadConfigText("state_dir: ${HOME}/state\nserver: {socket: \"${RUN:-/run/x}/a.sock\"}\n",
+                     "env.yaml", FakeEnv({{"HOME", "/home/u"}}));
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->state_dir, "/home/u/state");
   EXPECT_EQ(c->server.socket, "/run/x/a.sock");
