@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs a build tree into a temporary prefix and checks that every file is where the
+# service definitions expect it, and that the installed binaries run.
+set -euo pipefail
+build=$1
+prefix=$(mktemp -d)
+trap 'rm -rf "$prefix"' EXIT
+cmake --install "$build" --prefix "$prefix" >/dev/null
+fail() { echo "install_test: $*" >&2; exit 1; }
+for f in bin/agentd bin/agentctl lib/systemd/system/agentd.service lib/systemd/user/agentd.service \
+         share/agentd/templates/config/agentd.yaml share/agentd/launchd/dev.agentd.agentd.plist; do
+  [ -e "$prefix/$f" ] || fail "missing $f"
+done
+# The units were configured for the build's prefix; check they name an agentd binary
+# in its bin directory and the notify/watchdog contract.
+for unit in "$prefix/lib/systemd/system/agentd.service" "$prefix/lib/systemd/user/agentd.service"; do
+  grep -Eq '^ExecStart=/.*/bin/agentd( |$)' "$unit" || fail "$unit: ExecStart"
+  grep -q '^Type=notify$' "$unit" || fail "$unit: Type=notify"
+  grep -q '^WatchdogSec=' "$unit" || fail "$unit: WatchdogSec"
+  grep -q '^Restart=on-failure$' "$unit" || fail "$unit: Restart"
+done
+"$prefix/bin/agentd" --version | grep -q '^agentd ' || fail "installed agentd does not run"
+"$prefix/bin/agentctl" config validate "$prefix/share/agentd/templates/config/agentd.yaml" >/dev/null \
+  || fail "installed default config does not validate"
+echo "install_test: ok"
