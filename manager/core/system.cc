@@ -50,11 +50,7 @@ void SystemCore::GetInfo(absl::AnyInvocable<void(v1::GetInfoResponse) &&> done) 
     r.set_schema_version(store_->schema_version());
     r.set_state(state_.load());
     v1::DaemonCounters* c = r.mutable_counters();
-    if (absl::StatusOr<int64_t> seq = store_->LastEventSeq(); seq.ok()) {
-      c->set_last_event_seq(*seq);
-    } else {
-      spdlog::warn("reading the last event seq: {}", seq.status().ToString());
-    }
+    c->set_last_event_seq(store_->LastEventSeq());
     c->set_rpcs_served(rpcs_served_.load(std::memory_order_relaxed));
     std::move(done)(std::move(r));
   });

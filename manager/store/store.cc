@@ -79,24 +79,31 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
     if (absl::Status s = tx->Commit(); !s.ok()) return s;
     *version = m.version;
   }
-  return std::unique_ptr<Store>(new Store(*std::move(db), *version));
+  absl::StatusOr<int64_t> last = (*db)->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM events");
+  if (!last.ok()) return last.status();
+  auto store = std::unique_ptr<Store>(new Store(*std::move(db), *version));
+  store->last_event_seq_ = *last;
+  return store;
 }
 
 absl::StatusOr<int64_t> Store::AppendEvent(absl::Time time, absl::string_view kind,
                                            absl::string_view payload_json) {
-  absl::StatusOr<sqlite::Statement> st =
-      db_->Prepare("INSERT INTO events(time_us, kind, payload) VALUES (?1, ?2, ?3)");
-  if (!st.ok()) return st.status();
-  if (absl::Status s =
-          st->Bind(1, absl::ToUnixMicros(time)).Bind(2, kind).Bind(3, payload_json).Run();
-      !s.ok()) {
-    return s;
+  if (!insert_event_.has_value()) {
+    absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+        "INSERT INTO events(time_us, kind, payload) VALUES (?1, ?2, ?3) RETURNING seq");
+    if (!st.ok()) return st.status();
+    insert_event_.emplace(*std::move(st));
   }
-  return LastEventSeq();
-}
-
-absl::StatusOr<int64_t> Store::LastEventSeq() {
-  return db_->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM events");
+  sqlite::Statement& st = *insert_event_;
+  st.Reset();
+  st.Bind(1, absl::ToUnixMicros(time)).Bind(2, kind).Bind(3, payload_json);
+  absl::StatusOr<bool> row = st.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::InternalError("inserting an event returned no seq");
+  int64_t seq = st.ColumnInt(0);
+  if (absl::Status s = st.Run(); !s.ok()) return s;
+  last_event_seq_ = seq;
+  return seq;
 }
 
 }  // namespace agentd

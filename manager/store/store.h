@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include "absl/strings/string_view.h"
 
@@ -40,8 +41,8 @@ class Store {
   // Appends an event of `kind` (e.g. "daemon.started") with a JSON `payload`; returns its seq.
   absl::StatusOr<int64_t> AppendEvent(absl::Time time, absl::string_view kind,
                                       absl::string_view payload_json);
-  // The highest event seq (0 when there are none).
-  absl::StatusOr<int64_t> LastEventSeq();
+  // The highest event seq (0 when there are none). Kept in memory: no query.
+  int64_t LastEventSeq() const { return last_event_seq_; }
 
   sqlite::Db* db() { return db_.get(); }
 
@@ -50,6 +51,9 @@ class Store {
       : db_(std::move(db)), schema_version_(version) {}
   std::unique_ptr<sqlite::Db> db_;
   int64_t schema_version_;
+  int64_t last_event_seq_ = 0;
+  // Prepared once: appending is on the hot path of every state change.
+  std::optional<sqlite::Statement> insert_event_;
 };
 
 }  // namespace agentd

@@ -46,7 +46,7 @@ TEST(StoreTest, ReopeningIsIdempotentAndKeepsData) {
     ASSERT_TRUE(again.ok()) << again.status();
     EXPECT_EQ((*again)->schema_version(), Store::LatestSchemaVersion());
     EXPECT_EQ(Tables((*again)->db()), tables);
-    EXPECT_EQ(*(*again)->LastEventSeq(), 1);
+    EXPECT_EQ((*again)->LastEventSeq(), 1);
     EXPECT_EQ(*(*again)->db()->QueryInt("SELECT COUNT(*) FROM meta"), 1);
   }
 }

@@ -1,0 +1,263 @@
+// dev/bench/daemon_bench: agentd's start-up, idle memory and unary RPC throughput, each
+// beside a baseline measured in the same run.
+//
+//   start → READY    median of N starts of agentd (READY=1 over a NOTIFY_SOCKET the bench
+//                    binds), beside spawning and reaping /bin/true (the cost of a process)
+//   idle RSS         agentd's VmRSS once serving, beside supervisord's (Debian
+//                    `supervisor`) when it is installed
+//   unary RPC        SystemService.GetInfo over the unix socket with 1 and 8 client
+//                    threads, beside a raw gRPC callback server built into this bench,
+//                    serving the same method with a canned response on its own unix
+//                    socket. It runs in a child forked before any gRPC state exists, so
+//                    that, like agentd, it does not share a process with the clients.
+//                    Runs alternate (baseline, agentd, …) and the median of the rounds is
+//                    reported, to keep the machine's noise in both.
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "agentd/v1/system.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/server_builder.h"
+#include "tests/support/daemon.h"
+
+namespace agentd::bench {
+namespace {
+
+using testing::Daemon;
+using testing::Subprocess;
+using testing::TempDir;
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// A "Field:   123 kB" line of /proc/PID/status or smaps_rollup, in KiB (-1 if absent).
+int64_t ProcKiB(pid_t pid, const char* file, const std::string& field) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/", file));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
+  }
+  return -1;
+}
+int64_t RssKiB(pid_t pid) { return ProcKiB(pid, "status", "VmRSS"); }
+
+// The baseline: the same service and method, answered inline with a canned response.
+class RawSystemService final : public v1::SystemService::CallbackService {
+ public:
+  RawSystemService() {
+    canned_.mutable_version()->set_version("0.0.0");
+    canned_.set_pid(getpid());
+    canned_.mutable_paths()->set_socket("/tmp/baseline.sock");
+    canned_.mutable_paths()->set_state_dir("/tmp/baseline");
+    canned_.mutable_paths()->set_database("/tmp/baseline/agentd.db");
+  }
+  grpc::ServerUnaryReactor* GetInfo(grpc::CallbackServerContext* ctx, const v1::GetInfoRequest*,
+                                    v1::GetInfoResponse* resp) override {
+    *resp = canned_;
+    auto* r = ctx->DefaultReactor();
+    r->Finish(grpc::Status::OK);
+    return r;
+  }
+
+ private:
+  v1::GetInfoResponse canned_;
+};
+
+// Calls GetInfo from `threads` threads (one channel each) for `duration`; returns calls/s.
+double MeasureQps(const std::string& socket, int threads, absl::Duration duration) {
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < threads; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("agentd.bench.channel", i);  // distinct args: one connection per thread
+    channels.push_back(
+        grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args));
+  }
+  std::atomic<int64_t> calls{0};
+  std::atomic<bool> failed{false};
+  absl::Time start = absl::Now();
+  absl::Time end = start + duration;
+  std::vector<std::thread> workers;
+  for (int i = 0; i < threads; ++i) {
+    workers.emplace_back([&, i] {
+      auto stub = v1::SystemService::NewStub(channels[i]);
+      int64_t n = 0;
+      while (absl::Now() < end) {
+        grpc::ClientContext ctx;
+        v1::GetInfoResponse resp;
+        if (!stub->GetInfo(&ctx, v1::GetInfoRequest(), &resp).ok()) {
+          failed = true;
+          return;
+        }
+        ++n;
+      }
+      calls += n;
+    });
+  }
+  for (auto& w : workers) w.join();
+  if (failed) {
+    std::fprintf(stderr, "daemon_bench: a GetInfo call failed on %s\n", socket.c_str());
+    std::exit(1);
+  }
+  return static_cast<double>(calls.load()) / absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+double StartToReadyMs(const TempDir& dir, int i) {
+  std::string notify = dir.Join(absl::StrCat("n", i, ".sock"));
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", notify.c_str());
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) std::abort();
+  absl::Time t0 = absl::Now();
+  Subprocess p({testing::AgentdBinary(), "--state-dir", dir.Join(absl::StrCat("s", i)),
+                "--socket", dir.Join(absl::StrCat("r", i, ".sock")), "--http", ""},
+               "/dev/null", "/dev/null", {"NOTIFY_SOCKET=" + notify});
+  double ms = -1;
+  for (;;) {
+    pollfd pf{fd, POLLIN, 0};
+    if (poll(&pf, 1, 10000) <= 0) break;
+    char buf[512];
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n > 0 && std::string(buf, n).find("READY=1") != std::string::npos) {
+      ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
+      break;
+    }
+  }
+  close(fd);
+  p.Signal(SIGTERM);
+  p.WaitExit(absl::Seconds(10));
+  return ms;
+}
+
+double SpawnTrueMs() {
+  absl::Time t0 = absl::Now();
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/true", "true", nullptr);
+    _exit(127);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return absl::ToDoubleMilliseconds(absl::Now() - t0);
+}
+
+// Runs the baseline server in a child process until SIGTERM. Call before any gRPC use.
+pid_t StartRawServer(const std::string& socket) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  RawSystemService raw;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix:" + socket, grpc::InsecureServerCredentials());
+  builder.RegisterService(&raw);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigprocmask(SIG_BLOCK, &term, nullptr);
+  int sig = 0;
+  sigwait(&term, &sig);
+  server->Shutdown();
+  _exit(0);
+}
+
+int64_t SupervisordIdleRssKiB(const TempDir& dir) {
+  if (access("/usr/bin/supervisord", X_OK) != 0) return -1;
+  std::string conf = dir.Join("supervisord.conf");
+  testing::WriteFile(conf, absl::StrCat("[supervisord]\nnodaemon=true\nlogfile=", dir.Join("sv.log"),
+                                        "\npidfile=", dir.Join("sv.pid"),
+                                        "\n[unix_http_server]\nfile=", dir.Join("sv.sock"), "\n"));
+  Subprocess p({"/usr/bin/supervisord", "-c", conf}, "/dev/null", dir.Join("sv.err"));
+  // Up once it has bound its control socket.
+  testing::WaitFor([&] { return access(dir.Join("sv.sock").c_str(), F_OK) == 0; },
+                   absl::Seconds(20));
+  int64_t rss = RssKiB(p.pid());
+  p.Signal(SIGTERM);
+  p.WaitExit(absl::Seconds(10));
+  return rss;
+}
+
+int Main(int argc, char** argv) {
+  int starts = 20, rounds = 3;
+  absl::Duration run = absl::Seconds(2);
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--quick") {
+      starts = 5;
+      rounds = 1;
+      run = absl::Milliseconds(500);
+    }
+  }
+  TempDir dir;
+  std::string raw_socket = dir.Join("raw.sock");
+  pid_t raw_pid = StartRawServer(raw_socket);
+  std::printf("daemon_bench (%d cores)\n\n", static_cast<int>(std::thread::hardware_concurrency()));
+
+  std::vector<double> ready, spawn;
+  for (int i = 0; i < starts; ++i) {
+    ready.push_back(StartToReadyMs(dir, i));
+    spawn.push_back(SpawnTrueMs());
+  }
+  std::printf("start -> READY=1       median %7.2f ms over %d starts (baseline: spawn+reap "
+              "/bin/true %.2f ms; ratio %.1fx)\n",
+              Median(ready), starts, Median(spawn), Median(ready) / Median(spawn));
+
+  Daemon daemon(dir);
+  if (!daemon.Start()) {
+    std::fprintf(stderr, "daemon_bench: agentd did not start:\n%s\n", daemon.log().c_str());
+    return 1;
+  }
+  int64_t rss = RssKiB(daemon.process()->pid());
+  int64_t anon = ProcKiB(daemon.process()->pid(), "status", "RssAnon");
+  int64_t pss = ProcKiB(daemon.process()->pid(), "smaps_rollup", "Pss");
+  int64_t sv = SupervisordIdleRssKiB(dir);
+  if (sv > 0) {
+    std::printf("idle RSS               agentd %.1f MB (of it anonymous %.1f MB; PSS %.1f MB) "
+                "(baseline: supervisord %.1f MB; ratio %.2f)\n",
+                rss / 1024.0, anon / 1024.0, pss / 1024.0, sv / 1024.0,
+                static_cast<double>(rss) / sv);
+  } else {
+    std::printf("idle RSS               agentd %.1f MB (supervisord not installed: no baseline)\n",
+                rss / 1024.0);
+  }
+
+  testing::WaitFor([&] { return access(raw_socket.c_str(), F_OK) == 0; }, absl::Seconds(20));
+
+  for (int threads : {1, 8}) {
+    std::vector<double> base, ours;
+    for (int r = 0; r < rounds; ++r) {
+      base.push_back(MeasureQps(raw_socket, threads, run));
+      ours.push_back(MeasureQps(daemon.socket(), threads, run));
+    }
+    std::printf("GetInfo, %d thread%s     agentd %8.0f calls/s, raw callback server %8.0f "
+                "calls/s: ratio %.2f (median of %d rounds of %s)\n",
+                threads, threads == 1 ? " " : "s", Median(ours), Median(base),
+                Median(ours) / Median(base), rounds, absl::FormatDuration(run).c_str());
+  }
+  int64_t rss_after = RssKiB(daemon.process()->pid());
+  std::printf("agentd RSS after load  %.1f MB\n", rss_after / 1024.0);
+  kill(raw_pid, SIGTERM);
+  waitpid(raw_pid, nullptr, 0);
+  daemon.Stop();
+  return 0;
+}
+
+}  // namespace
+}  // namespace agentd::bench
+
+int main(int argc, char** argv) { return agentd::bench::Main(argc, argv); }
