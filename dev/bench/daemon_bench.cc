@@ -125,8 +125,8 @@ double StartToReadyMs(const TempDir& dir, int i) {
   std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", notify.c_str());
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) std::abort();
   absl::Time t0 = absl::Now();
-  Subprocess p({testing::AgentdBinary(), "--state-dir", dir.Join(absl::StrCat("s", i)),
-                "--socket", dir.Join(absl::StrCat("r", i, ".sock")), "--http", ""},
+  Subprocess p({testing::AgentdBinary(), "--state-dir", dir.Join(absl::StrCat("s", i)), "--socket",
+                dir.Join(absl::StrCat("r", i, ".sock")), "--http", ""},
                "/dev/null", "/dev/null", {"NOTIFY_SOCKET=" + notify});
   double ms = -1;
   for (;;) {
@@ -179,8 +179,8 @@ pid_t StartRawServer(const std::string& socket) {
 int64_t SupervisordIdleRssKiB(const TempDir& dir) {
   if (access("/usr/bin/supervisord", X_OK) != 0) return -1;
   std::string conf = dir.Join("supervisord.conf");
-  testing::WriteFile(conf, absl::StrCat("[supervisord]\nnodaemon=true\nlogfile=", dir.Join("sv.log"),
-                                        "\npidfile=", dir.Join("sv.pid"),
+  testing::WriteFile(conf, absl::StrCat("[supervisord]\nnodaemon=true\nlogfile=",
+                                        dir.Join("sv.log"), "\npidfile=", dir.Join("sv.pid"),
                                         "\n[unix_http_server]\nfile=", dir.Join("sv.sock"), "\n"));
   Subprocess p({"/usr/bin/supervisord", "-c", conf}, "/dev/null", dir.Join("sv.err"));
   // Up once it has bound its control socket.
@@ -213,9 +213,10 @@ int Main(int argc, char** argv) {
     ready.push_back(StartToReadyMs(dir, i));
     spawn.push_back(SpawnTrueMs());
   }
-  std::printf("start -> READY=1       median %7.2f ms over %d starts (baseline: spawn+reap "
-              "/bin/true %.2f ms; ratio %.1fx)\n",
-              Median(ready), starts, Median(spawn), Median(ready) / Median(spawn));
+  std::printf(
+      "start -> READY=1       median %7.2f ms over %d starts (baseline: spawn+reap "
+      "/bin/true %.2f ms; ratio %.1fx)\n",
+      Median(ready), starts, Median(spawn), Median(ready) / Median(spawn));
 
   Daemon daemon(dir);
   if (!daemon.Start()) {
@@ -227,10 +228,10 @@ int Main(int argc, char** argv) {
   int64_t pss = ProcKiB(daemon.process()->pid(), "smaps_rollup", "Pss");
   int64_t sv = SupervisordIdleRssKiB(dir);
   if (sv > 0) {
-    std::printf("idle RSS               agentd %.1f MB (of it anonymous %.1f MB; PSS %.1f MB) "
-                "(baseline: supervisord %.1f MB; ratio %.2f)\n",
-                rss / 1024.0, anon / 1024.0, pss / 1024.0, sv / 1024.0,
-                static_cast<double>(rss) / sv);
+    std::printf(
+        "idle RSS               agentd %.1f MB (of it anonymous %.1f MB; PSS %.1f MB) "
+        "(baseline: supervisord %.1f MB; ratio %.2f)\n",
+        rss / 1024.0, anon / 1024.0, pss / 1024.0, sv / 1024.0, static_cast<double>(rss) / sv);
   } else {
     std::printf("idle RSS               agentd %.1f MB (supervisord not installed: no baseline)\n",
                 rss / 1024.0);
@@ -244,10 +245,11 @@ int Main(int argc, char** argv) {
       base.push_back(MeasureQps(raw_socket, threads, run));
       ours.push_back(MeasureQps(daemon.socket(), threads, run));
     }
-    std::printf("GetInfo, %d thread%s     agentd %8.0f calls/s, raw callback server %8.0f "
-                "calls/s: ratio %.2f (median of %d rounds of %s)\n",
-                threads, threads == 1 ? " " : "s", Median(ours), Median(base),
-                Median(ours) / Median(base), rounds, absl::FormatDuration(run).c_str());
+    std::printf(
+        "GetInfo, %d thread%s     agentd %8.0f calls/s, raw callback server %8.0f "
+        "calls/s: ratio %.2f (median of %d rounds of %s)\n",
+        threads, threads == 1 ? " " : "s", Median(ours), Median(base), Median(ours) / Median(base),
+        rounds, absl::FormatDuration(run).c_str());
   }
   int64_t rss_after = RssKiB(daemon.process()->pid());
   std::printf("agentd RSS after load  %.1f MB\n", rss_after / 1024.0);

@@ -280,3 +280,61 @@ TEST_F(DaemonTest, AnIdleClientConnectionDoesNotHoldUpShutdown) {
 
 }  // namespace
 }  // namespace agentd::testing
+
+namespace agentd::testing {
+namespace {
+
+// TCP with TLS from server.tls_cert_file/tls_key_file: the token is still required.
+class TlsTest : public DaemonTest {
+ protected:
+  void SetUp() override {
+    RunResult cert =
+        RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    dir_.Join("key.pem"), "-out", dir_.Join("cert.pem"), "-days", "1", "-subj",
+                    "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"});
+    ASSERT_EQ(cert.exit_code, 0) << cert.err;
+    WriteFile(dir_.Join("agentd.yaml"),
+              "server:\n  grpc_tcp: \"0.0.0.0:0\"\n  tls_cert_file: " + dir_.Join("cert.pem") +
+                  "\n  tls_key_file: " + dir_.Join("key.pem") + "\n");
+    ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+    auto stub = v1::SystemService::NewStub(daemon_.UnixChannel());
+    v1::GetInfoResponse info;
+    ASSERT_TRUE(stub->GetInfo(Ctx().get(), v1::GetInfoRequest(), &info).ok());
+    port_ = info.paths().grpc_tcp().substr(info.paths().grpc_tcp().rfind(':') + 1);
+  }
+  grpc::Status Call(const std::string& token, const std::string& ca_pem) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ca_pem;
+    auto ch = grpc::CreateChannel("localhost:" + port_, grpc::SslCredentials(ssl));
+    auto stub = v1::SystemService::NewStub(ch);
+    auto ctx = Ctx();
+    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+    v1::GetVersionResponse v;
+    return stub->GetVersion(ctx.get(), v1::GetVersionRequest(), &v);
+  }
+  std::string port_;
+};
+
+TEST_F(TlsTest, TlsWithTheTokenIsAcceptedAndWithoutItUnauthenticated) {
+  std::string ca = ReadFileOrEmpty(dir_.Join("cert.pem"));
+  grpc::Status ok = Call(daemon_.admin_token(), ca);
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(Call("", ca).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  // A plaintext client does not get through a TLS listener at all.
+  auto plain = grpc::CreateChannel("localhost:" + port_, grpc::InsecureChannelCredentials());
+  v1::GetVersionResponse v;
+  auto ctx = Ctx();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  ctx->AddMetadata("authorization", "Bearer " + daemon_.admin_token());
+  EXPECT_FALSE(v1::SystemService::NewStub(plain)->GetVersion(ctx.get(), {}, &v).ok());
+}
+
+TEST_F(TlsTest, AgentctlWithTlsCa) {
+  RunResult r = RunCommand({AgentctlBinary(), "--addr", "localhost:" + port_, "--tls-ca",
+                            dir_.Join("cert.pem"), "--token", daemon_.admin_token(), "version"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("agentd   " AGENTD_VERSION));
+}
+
+}  // namespace
+}  // namespace agentd::testing

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "agentd/v1/system.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -55,6 +57,15 @@ TEST(SdNotifyTest, ReadyArrivesOnlyOnceTheSocketAcceptsCalls) {
   Daemon daemon(dir);
   daemon.Spawn({}, {"NOTIFY_SOCKET=" + dir.Join("notify.sock")});
   ASSERT_TRUE(notify.ReceiveContaining("READY=1", absl::Seconds(20))) << daemon.log();
+  // At once, a plain connect(2): the socket must exist and be listening already.
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", daemon.socket().c_str());
+  int rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  int err = errno;
+  close(fd);
+  EXPECT_EQ(rc, 0) << "connect right after READY=1: " << std::strerror(err);
   // No retry, no wait-for-ready: the very first call must succeed.
   auto stub = v1::SystemService::NewStub(daemon.UnixChannel());
   grpc::ClientContext ctx;
