@@ -338,3 +338,36 @@ TEST_F(TlsTest, AgentctlWithTlsCa) {
 
 }  // namespace
 }  // namespace agentd::testing
+
+namespace agentd::testing {
+namespace {
+
+TEST_F(DaemonTest, HealthWatchersSeeNotServingWhenTheDaemonDrains) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  auto health = grpc::health::v1::Health::NewStub(daemon_.UnixChannel());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service("agentd.v1.SystemService");
+  auto reader = health->Watch(&ctx, req);
+  grpc::health::v1::HealthCheckResponse resp;
+  ASSERT_TRUE(reader->Read(&resp));
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  daemon_.process()->Signal(SIGTERM);
+  bool saw_not_serving = false;
+  while (reader->Read(&resp)) {
+    if (resp.status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING) {
+      saw_not_serving = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(saw_not_serving);
+  ctx.TryCancel();
+  reader->Finish();
+  std::optional<int> st = daemon_.process()->WaitExit(absl::Seconds(20));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(WEXITSTATUS(*st), 0);
+}
+
+}  // namespace
+}  // namespace agentd::testing
