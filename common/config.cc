@@ -352,35 +352,47 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
         c.models[name] = std::move(mc);
       });
 
-  ForEachNamed(p, top.Get("roles"), "roles",
-               [&](const std::string& name, const YAML::Node& n, const YAML::Mark&) {
-                 std::string path = absl::StrCat("roles.", name);
-                 RoleConfig rc;
-                 Fields f(p, n, path);
-                 f.Req("model", &rc.model)
-                     .Opt("prompt", &rc.prompt)
-                     .Opt("tools", &rc.tools)
-                     .Opt("knowledge", &rc.knowledge)
-                     .Opt("max_instances", &rc.max_instances)
-                     .Done();
-                 if (rc.max_instances < 1) {
-                   p.Error(f.Get("max_instances").Mark(),
-                           path + ".max_instances: must be at least 1");
-                 }
-                 if (!rc.model.empty()) {
-                   refs.push_back({f.Get("model").Mark(), path + ".model", "model", rc.model});
-                 }
-                 YAML::Node tools = f.Get("tools");
-                 for (size_t i = 0; i < rc.tools.size(); ++i) {
-                   const auto& known = KnownTools();
-                   if (std::find(known.begin(), known.end(), rc.tools[i]) == known.end()) {
-                     p.Error(tools[i].Mark(),
-                             absl::StrCat(path, ".tools[", i, "]: unknown tool \"", rc.tools[i],
-                                          "\" (known: ", absl::StrJoin(known, ", "), ")"));
-                   }
-                 }
-                 c.roles[name] = std::move(rc);
-               });
+  ForEachNamed(
+      p, top.Get("roles"), "roles",
+      [&](const std::string& name, const YAML::Node& n, const YAML::Mark&) {
+        std::string path = absl::StrCat("roles.", name);
+        RoleConfig rc;
+        Fields f(p, n, path);
+        f.Opt("command", &rc.command).Opt("env", &rc.env);
+        if (rc.command.empty()) {
+          f.Req("model", &rc.model);
+        } else {
+          f.Opt("model", &rc.model);
+        }
+        for (size_t i = 0; i < rc.env.size(); ++i) {
+          if (rc.env[i].find('=') == std::string::npos || rc.env[i][0] == '=') {
+            p.Error(
+                f.Get("env")[i].Mark(),
+                absl::StrCat(path, ".env[", i, "]: expected NAME=value, got \"", rc.env[i], "\""));
+          }
+        }
+        f.Opt("prompt", &rc.prompt)
+            .Opt("tools", &rc.tools)
+            .Opt("knowledge", &rc.knowledge)
+            .Opt("max_instances", &rc.max_instances)
+            .Done();
+        if (rc.max_instances < 1) {
+          p.Error(f.Get("max_instances").Mark(), path + ".max_instances: must be at least 1");
+        }
+        if (!rc.model.empty()) {
+          refs.push_back({f.Get("model").Mark(), path + ".model", "model", rc.model});
+        }
+        YAML::Node tools = f.Get("tools");
+        for (size_t i = 0; i < rc.tools.size(); ++i) {
+          const auto& known = KnownTools();
+          if (std::find(known.begin(), known.end(), rc.tools[i]) == known.end()) {
+            p.Error(tools[i].Mark(),
+                    absl::StrCat(path, ".tools[", i, "]: unknown tool \"", rc.tools[i],
+                                 "\" (known: ", absl::StrJoin(known, ", "), ")"));
+          }
+        }
+        c.roles[name] = std::move(rc);
+      });
 
   if (YAML::Node n = top.Get("agents"); n.IsDefined() && !n.IsNull()) {
     if (!n.IsSequence()) {

@@ -72,8 +72,12 @@ struct ModelConfig {
 };
 
 struct RoleConfig {
-  std::string model;   // key into Config::models
-  std::string prompt;  // path relative to the templates folder
+  std::string model;  // key into Config::models; optional when `command` is set
+  // The program an agent of this role runs, with its arguments; empty: agentd-agent.
+  // Lets agentd supervise any program (a tool server, a test helper) like an agent.
+  std::vector<std::string> command;
+  std::vector<std::string> env;  // extra "NAME=value" for the agent's environment
+  std::string prompt;            // path relative to the templates folder
   std::vector<std::string> tools;
   std::vector<std::string> knowledge;  // files or folders offered to the model
   int64_t max_instances = 1;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/logging.h"
 #include "common/paths.h"
 #include "common/token.h"
@@ -11,6 +12,18 @@
 #include "spdlog/spdlog.h"
 
 namespace agentd {
+
+namespace {
+// agentd-agent sits beside agentd when installed, and in agents/ of the build tree.
+std::string AgentBinary() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  std::string dir = n > 0 ? DirName(std::string(buf, static_cast<size_t>(n))) : ".";
+  std::string beside = dir + "/agentd-agent";
+  if (access(beside.c_str(), X_OK) == 0) return beside;
+  return dir + "/../agents/agentd-agent";
+}
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   std::unique_ptr<Daemon> d(new Daemon);
@@ -55,6 +68,23 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
 
   d->system_ =
       std::make_unique<SystemCore>(&d->loop_, d->store_.get(), d->config_.get(), d->start_time_);
+  Daemon* self = d.get();
+  d->launcher_ = std::make_unique<LocalLauncher>([self](ProcessId proc, ExitStatus st) {
+    self->loop_.Post([self, proc, st] { self->supervisor_->OnExit(proc, st); });
+  });
+  Supervisor::Options sup;
+  sup.socket_path = c.server.socket;
+  sup.agent_binary = AgentBinary();
+  sup.state_dir = c.state_dir;
+  d->supervisor_ = std::make_unique<Supervisor>(&d->loop_, d->store_.get(), d->launcher_.get(),
+                                                d->config_.get(), sup);
+  d->system_->SetCountersSource([self](v1::DaemonCounters* counters) {
+    int64_t n = 0;
+    for (const auto& [state, count] : self->supervisor_->CountByState()) n += count;
+    counters->set_agents(n);
+  });
+  // The loop thread is not running yet: Recover runs here, alone, as if on it.
+  if (absl::Status s = d->supervisor_->Recover(); !s.ok()) return s;
   d->loop_thread_ = std::thread([loop = &d->loop_] { loop->Run(); });
 
   ApiServerOptions api;
@@ -64,7 +94,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   api.tls_key_file = c.server.tls_key_file;
   api.admin_token = *token;
   api.admin_token_file = token_file;
-  absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(api, d->system_.get());
+  absl::StatusOr<std::unique_ptr<ApiServer>> server =
+      ApiServer::Start(api, d->system_.get(), &d->loop_, d->supervisor_.get());
   if (!server.ok()) return server.status();
   d->api_ = *std::move(server);
 
@@ -124,6 +155,17 @@ void Daemon::Shutdown() {
   spdlog::info("shutting down: draining calls for up to {}", absl::FormatDuration(drain));
   system_->SetState(v1::DAEMON_STATE_DRAINING);
   if (api_) api_->Shutdown(absl::Now() + drain);
+  if (loop_thread_.joinable() && supervisor_) {
+    // Agents get stop_timeout to exit after SIGTERM, then their groups are killed.
+    absl::Duration stop = config_->config().supervision.stop_timeout;
+    absl::Notification stopped;
+    loop_.Post([this, stop, &stopped] {
+      supervisor_->StopAll(absl::Now() + stop, [&stopped] { stopped.Notify(); });
+    });
+    if (!stopped.WaitForNotificationWithTimeout(stop + absl::Seconds(5))) {
+      spdlog::error("agents did not all exit within {}", absl::FormatDuration(stop));
+    }
+  }
   if (loop_thread_.joinable()) {
     loop_.Post([this] {
       if (auto s = store_->AppendEvent(absl::Now(), "daemon.stopped", "{}"); !s.ok()) {
@@ -134,6 +176,7 @@ void Daemon::Shutdown() {
     loop_thread_.join();
   }
   api_.reset();
+  launcher_.reset();
   store_.reset();
   spdlog::info("agentd stopped");
 }

@@ -17,7 +17,9 @@
 #include "manager/core/config_state.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/instance_lock.h"
+#include "manager/core/launcher.h"
 #include "manager/core/notifier.h"
+#include "manager/core/supervisor.h"
 #include "manager/core/system.h"
 #include "manager/store/store.h"
 
@@ -49,6 +51,8 @@ class Daemon {
   EventLoop loop_;
   std::thread loop_thread_;
   std::unique_ptr<SystemCore> system_;
+  std::unique_ptr<LocalLauncher> launcher_;
+  std::unique_ptr<Supervisor> supervisor_;
   std::unique_ptr<ApiServer> api_;
   bool shut_down_ = false;
 };

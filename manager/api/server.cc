@@ -27,6 +27,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "manager/api/agent_service.h"
 #include "manager/api/interceptors.h"
 #include "manager/api/system_service.h"
 #include "manager/api/token_auth.h"
@@ -65,7 +66,8 @@ std::vector<std::string> ApiServer::ServiceNames() {
 }
 
 absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptions& options,
-                                                            SystemCore* system) {
+                                                            SystemCore* system, EventLoop* loop,
+                                                            Supervisor* supervisor) {
   std::unique_ptr<ApiServer> api(new ApiServer);
   api->socket_path_ = options.socket_path;
   api->system_ = system;
@@ -108,9 +110,10 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
   }
 
   api->services_.push_back(std::make_unique<SystemService>(system));
-  AddPlaceholders<v1::AgentService, v1::LogService, v1::TaskService, v1::PlanService,
-                  v1::MessageService, v1::EventService, v1::UsageService, v1::AuditService,
-                  v1::ConsentService, v1::AgentHostService>(&api->services_);
+  api->services_.push_back(std::make_unique<AgentService>(loop, supervisor));
+  AddPlaceholders<v1::LogService, v1::TaskService, v1::PlanService, v1::MessageService,
+                  v1::EventService, v1::UsageService, v1::AuditService, v1::ConsentService,
+                  v1::AgentHostService>(&api->services_);
   for (auto& s : api->services_) builder.RegisterService(s.get());
 
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;
@@ -150,6 +153,10 @@ void ApiServer::Shutdown(absl::Time deadline) {
     health->SetServingStatus(false);
     for (const std::string& name : ServiceNames()) health->SetServingStatus(name, false);
   }
+  // Health watchers are streams that never end by themselves; give the NOT_SERVING
+  // update a moment to reach them before their connections close (as a load balancer's
+  // drain delay does). Bounded by the deadline.
+  absl::SleepFor(std::min(absl::Milliseconds(100), deadline - absl::Now()));
   // gRPC's own Shutdown(deadline) also waits for every client connection to go away, so
   // one idle client (a UI tab, a long-lived stub) would hold the daemon for the whole
   // deadline. Wait for the calls instead: once none is in flight, or the deadline has

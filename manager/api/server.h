@@ -21,6 +21,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
+#include "manager/core/event_loop.h"
+#include "manager/core/supervisor.h"
 #include "manager/core/system.h"
 
 namespace agentd {
@@ -34,8 +36,10 @@ struct ApiServerOptions {
 
 class ApiServer {
  public:
+  // `supervisor` is used on `loop` only. None of the pointers is owned.
   static absl::StatusOr<std::unique_ptr<ApiServer>> Start(const ApiServerOptions& options,
-                                                          SystemCore* system);
+                                                          SystemCore* system, EventLoop* loop,
+                                                          Supervisor* supervisor);
   ~ApiServer();
 
   // The TCP address actually bound ("127.0.0.1:40123"), or empty without TCP.

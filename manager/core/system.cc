@@ -51,6 +51,7 @@ void SystemCore::GetInfo(absl::AnyInvocable<void(v1::GetInfoResponse) &&> done) 
     r.set_state(state_.load());
     v1::DaemonCounters* c = r.mutable_counters();
     c->set_last_event_seq(store_->LastEventSeq());
+    if (counters_source_) counters_source_(c);
     c->set_rpcs_served(rpcs_served_.load(std::memory_order_relaxed));
     std::move(done)(std::move(r));
   });

@@ -36,6 +36,11 @@ class SystemCore {
   void RpcEnded() { rpcs_in_flight_.fetch_sub(1, std::memory_order_relaxed); }
   int64_t rpcs_in_flight() const { return rpcs_in_flight_.load(std::memory_order_relaxed); }
 
+  // Fills the counters that other core components own; called on the loop thread.
+  void SetCountersSource(absl::AnyInvocable<void(v1::DaemonCounters*)> fill) {
+    counters_source_ = std::move(fill);
+  }
+
   static v1::GetVersionResponse Version();
   void GetInfo(absl::AnyInvocable<void(v1::GetInfoResponse) &&> done);
   // Reloads; the error is InvalidArgument with every problem at file:line:col.
@@ -50,6 +55,7 @@ class SystemCore {
   std::atomic<v1::DaemonState> state_{v1::DAEMON_STATE_STARTING};
   std::atomic<int64_t> rpcs_served_{0};
   std::atomic<int64_t> rpcs_in_flight_{0};
+  absl::AnyInvocable<void(v1::DaemonCounters*)> counters_source_;
 };
 
 }  // namespace agentd

@@ -31,6 +31,25 @@ CREATE TABLE events (
 ) STRICT;
 CREATE INDEX events_by_kind ON events(kind, seq);
 )sql"},
+    {2, "agents",
+     R"sql(
+CREATE TABLE agents (
+  id                TEXT PRIMARY KEY,
+  role              TEXT    NOT NULL,
+  want_running      INTEGER NOT NULL,
+  state             TEXT    NOT NULL,
+  state_detail      TEXT    NOT NULL DEFAULT '',
+  pid               INTEGER NOT NULL DEFAULT 0,
+  pid_start_ticks   INTEGER NOT NULL DEFAULT 0,
+  start_time_us     INTEGER NOT NULL DEFAULT 0,
+  restarts          INTEGER NOT NULL DEFAULT 0,
+  last_exit_code    INTEGER,
+  last_exit_signal  INTEGER,
+  last_exit_time_us INTEGER,
+  last_exit_reason  TEXT    NOT NULL DEFAULT '',
+  created_time_us   INTEGER NOT NULL
+) STRICT;
+)sql"},
 };
 
 }  // namespace
@@ -86,17 +105,99 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   return store;
 }
 
+absl::StatusOr<int64_t> Store::SaveAgent(const AgentRow& a, absl::Time time,
+                                         absl::string_view event_kind,
+                                         absl::string_view event_payload_json) {
+  absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
+  if (!tx.ok()) return tx.status();
+  if (!upsert_agent_.has_value()) {
+    absl::StatusOr<sqlite::Statement> st = db_->Prepare(R"sql(
+INSERT INTO agents(id, role, want_running, state, state_detail, pid, pid_start_ticks,
+                   start_time_us, restarts, last_exit_code, last_exit_signal,
+                   last_exit_time_us, last_exit_reason, created_time_us)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+ON CONFLICT(id) DO UPDATE SET
+  role = excluded.role, want_running = excluded.want_running, state = excluded.state,
+  state_detail = excluded.state_detail, pid = excluded.pid,
+  pid_start_ticks = excluded.pid_start_ticks, start_time_us = excluded.start_time_us,
+  restarts = excluded.restarts, last_exit_code = excluded.last_exit_code,
+  last_exit_signal = excluded.last_exit_signal, last_exit_time_us = excluded.last_exit_time_us,
+  last_exit_reason = excluded.last_exit_reason)sql");
+    if (!st.ok()) return st.status();
+    upsert_agent_.emplace(*std::move(st));
+  }
+  sqlite::Statement& st = *upsert_agent_;
+  st.Reset();
+  st.Bind(1, a.id).Bind(2, a.role).Bind(3, int64_t{a.want_running}).Bind(4, a.state);
+  st.Bind(5, a.state_detail).Bind(6, a.pid).Bind(7, static_cast<int64_t>(a.pid_start_ticks));
+  st.Bind(8, a.start_time_us).Bind(9, a.restarts);
+  if (a.has_last_exit) {
+    st.Bind(10, a.last_exit_code).Bind(11, a.last_exit_signal).Bind(12, a.last_exit_time_us);
+  } else {
+    st.BindNull(10).BindNull(11).BindNull(12);
+  }
+  st.Bind(13, a.last_exit_reason).Bind(14, a.created_time_us);
+  if (absl::Status s = st.Run(); !s.ok()) return s;
+  absl::StatusOr<int64_t> seq = AppendEvent(time, event_kind, event_payload_json, a.id);
+  if (!seq.ok()) {
+    last_event_seq_ = *db_->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM events");
+    return seq.status();
+  }
+  if (absl::Status s = tx->Commit(); !s.ok()) {
+    // The insert was rolled back: the seq it returned was never committed.
+    last_event_seq_ = *seq - 1;
+    return s;
+  }
+  return seq;
+}
+
+absl::StatusOr<std::vector<AgentRow>> Store::LoadAgents() {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(R"sql(
+SELECT id, role, want_running, state, state_detail, pid, pid_start_ticks, start_time_us,
+       restarts, last_exit_code IS NOT NULL, COALESCE(last_exit_code, 0),
+       COALESCE(last_exit_signal, 0), COALESCE(last_exit_time_us, 0), last_exit_reason,
+       created_time_us
+FROM agents ORDER BY id)sql");
+  if (!st.ok()) return st.status();
+  std::vector<AgentRow> out;
+  for (;;) {
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    AgentRow a;
+    a.id = st->ColumnText(0);
+    a.role = st->ColumnText(1);
+    a.want_running = st->ColumnInt(2) != 0;
+    a.state = st->ColumnText(3);
+    a.state_detail = st->ColumnText(4);
+    a.pid = st->ColumnInt(5);
+    a.pid_start_ticks = static_cast<uint64_t>(st->ColumnInt(6));
+    a.start_time_us = st->ColumnInt(7);
+    a.restarts = st->ColumnInt(8);
+    a.has_last_exit = st->ColumnInt(9) != 0;
+    a.last_exit_code = st->ColumnInt(10);
+    a.last_exit_signal = st->ColumnInt(11);
+    a.last_exit_time_us = st->ColumnInt(12);
+    a.last_exit_reason = st->ColumnText(13);
+    a.created_time_us = st->ColumnInt(14);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
 absl::StatusOr<int64_t> Store::AppendEvent(absl::Time time, absl::string_view kind,
-                                           absl::string_view payload_json) {
+                                           absl::string_view payload_json,
+                                           absl::string_view agent_id) {
   if (!insert_event_.has_value()) {
     absl::StatusOr<sqlite::Statement> st = db_->Prepare(
-        "INSERT INTO events(time_us, kind, payload) VALUES (?1, ?2, ?3) RETURNING seq");
+        "INSERT INTO events(time_us, kind, payload, agent_id) VALUES (?1, ?2, ?3, NULLIF(?4, '')) "
+        "RETURNING seq");
     if (!st.ok()) return st.status();
     insert_event_.emplace(*std::move(st));
   }
   sqlite::Statement& st = *insert_event_;
   st.Reset();
-  st.Bind(1, absl::ToUnixMicros(time)).Bind(2, kind).Bind(3, payload_json);
+  st.Bind(1, absl::ToUnixMicros(time)).Bind(2, kind).Bind(3, payload_json).Bind(4, agent_id);
   absl::StatusOr<bool> row = st.Step();
   if (!row.ok()) return row.status();
   if (!*row) return absl::InternalError("inserting an event returned no seq");

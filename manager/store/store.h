@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 #include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
@@ -25,6 +26,22 @@
 #include "common/sqlite.h"
 
 namespace agentd {
+
+// One supervised agent as stored: what the supervisor needs to survive a daemon restart.
+struct AgentRow {
+  std::string id, role;
+  bool want_running = false;
+  std::string state;  // AgentState name without the prefix, lower case ("running")
+  std::string state_detail;
+  int64_t pid = 0;
+  uint64_t pid_start_ticks = 0;
+  int64_t start_time_us = 0;
+  int64_t restarts = 0;
+  bool has_last_exit = false;
+  int64_t last_exit_code = 0, last_exit_signal = 0, last_exit_time_us = 0;
+  std::string last_exit_reason;
+  int64_t created_time_us = 0;
+};
 
 class Store {
  public:
@@ -40,7 +57,15 @@ class Store {
 
   // Appends an event of `kind` (e.g. "daemon.started") with a JSON `payload`; returns its seq.
   absl::StatusOr<int64_t> AppendEvent(absl::Time time, absl::string_view kind,
-                                      absl::string_view payload_json);
+                                      absl::string_view payload_json,
+                                      absl::string_view agent_id = "");
+
+  // Inserts or updates an agent and appends its event, in one transaction; returns the
+  // event's seq.
+  absl::StatusOr<int64_t> SaveAgent(const AgentRow& agent, absl::Time time,
+                                    absl::string_view event_kind,
+                                    absl::string_view event_payload_json);
+  absl::StatusOr<std::vector<AgentRow>> LoadAgents();
   // The highest event seq (0 when there are none). Kept in memory: no query.
   int64_t LastEventSeq() const { return last_event_seq_; }
 
@@ -54,6 +79,7 @@ class Store {
   int64_t last_event_seq_ = 0;
   // Prepared once: appending is on the hot path of every state change.
   std::optional<sqlite::Statement> insert_event_;
+  std::optional<sqlite::Statement> upsert_agent_;
 };
 
 }  // namespace agentd

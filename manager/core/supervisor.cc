@@ -1,0 +1,577 @@
+#include "manager/core/supervisor.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+#include "common/values.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
+
+extern char** environ;
+
+namespace agentd {
+namespace {
+
+std::string StateName(v1::AgentState s) {
+  std::string n = v1::AgentState_Name(s);
+  return absl::AsciiStrToLower(absl::StripPrefix(n, "AGENT_STATE_"));
+}
+
+v1::AgentState StateFromName(const std::string& name) {
+  v1::AgentState s = v1::AGENT_STATE_UNSPECIFIED;
+  v1::AgentState_Parse(absl::StrCat("AGENT_STATE_", absl::AsciiStrToUpper(name)), &s);
+  return s;
+}
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* ts) {
+  int64_t us = absl::ToUnixMicros(t);
+  ts->set_seconds(us / 1000000);
+  ts->set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
+}
+
+void SetDuration(absl::Duration d, google::protobuf::Duration* pd) {
+  int64_t s = absl::ToInt64Seconds(d);
+  pd->set_seconds(s);
+  pd->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d - absl::Seconds(s))));
+}
+
+bool IsValidId(const std::string& id) {
+  if (id.empty() || id.size() > 63 || !absl::ascii_isalnum(static_cast<unsigned char>(id[0]))) {
+    return false;
+  }
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+  });
+}
+
+// What an agent's process inherits from the daemon: the basics a program needs, and not
+// the daemon's secrets (provider keys are added per agent, for its own provider only).
+bool InheritedVariable(absl::string_view kv) {
+  static constexpr absl::string_view kKeep[] = {"PATH=", "HOME=", "USER=", "LOGNAME=", "LANG=",
+                                                "TZ=",   "TMPDIR=", "TERM=", "SHELL="};
+  for (absl::string_view k : kKeep) {
+    if (absl::StartsWith(kv, k)) return true;
+  }
+  return absl::StartsWith(kv, "LC_") || absl::StartsWith(kv, "XDG_");
+}
+
+}  // namespace
+
+Supervisor::Supervisor(EventLoop* loop, Store* store, Launcher* launcher,
+                       const ConfigState* config, Options options)
+    : loop_(loop),
+      store_(store),
+      launcher_(launcher),
+      config_(config),
+      options_(std::move(options)) {}
+
+absl::Status Supervisor::Recover() {
+  absl::StatusOr<std::vector<AgentRow>> rows = store_->LoadAgents();
+  if (!rows.ok()) return rows.status();
+  for (const AgentRow& row : *rows) {
+    Record r;
+    r.id = row.id;
+    r.role = row.role;
+    r.want_running = row.want_running;
+    r.state = StateFromName(row.state);
+    r.detail = row.state_detail;
+    r.restarts = row.restarts;
+    r.created = absl::FromUnixMicros(row.created_time_us);
+    if (row.has_last_exit) {
+      ExitStatus st;
+      st.exit_code = static_cast<int>(row.last_exit_code);
+      st.signal = static_cast<int>(row.last_exit_signal);
+      st.time = absl::FromUnixMicros(row.last_exit_time_us);
+      r.last_exit = st;
+      r.last_exit_reason = row.last_exit_reason;
+    }
+    // A process of the previous run that still lives (same pid, same start time) is not
+    // ours to reap: stop its whole group so the agent never runs twice.
+    if (row.pid > 0 && row.pid_start_ticks != 0 &&
+        LocalLauncher::StartTicks(static_cast<pid_t>(row.pid)) == row.pid_start_ticks) {
+      spdlog::warn("agent {}: pid {} from the previous run is still alive; stopping it", row.id,
+                   row.pid);
+      ProcessId old{static_cast<pid_t>(row.pid), row.pid_start_ticks};
+      int pidfd = LocalLauncher::PidfdOpen(old.pid);
+      launcher_->SignalGroup(old, SIGKILL);
+      // Wait (bounded) until it is gone, so the new copy never overlaps the old one.
+      if (pidfd >= 0) {
+        pollfd p{pidfd, POLLIN, 0};
+        if (poll(&p, 1, 5000) <= 0) {
+          spdlog::error("agent {}: pid {} did not die within 5s of SIGKILL", row.id, row.pid);
+        }
+        close(pidfd);
+      }
+    }
+    agents_[r.id] = std::move(r);
+  }
+  // The config's always-on agents, plus every agent that was running.
+  for (const AgentConfig& ac : config_->config().agents) {
+    auto it = agents_.find(ac.id);
+    if (it == agents_.end()) {
+      Record r;
+      r.id = ac.id;
+      r.role = ac.role;
+      r.created = loop_->clock()->Now();
+      r.want_running = true;
+      agents_[ac.id] = std::move(r);
+    } else {
+      it->second.want_running = true;
+    }
+  }
+  for (auto& [id, r] : agents_) {
+    if (!r.want_running) {
+      if (r.state != v1::AGENT_STATE_FAILED) r.state = v1::AGENT_STATE_STOPPED;
+      continue;
+    }
+    if (absl::Status s = Spawn(r); !s.ok()) {
+      spdlog::error("agent {}: {}", id, s.message());
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string Supervisor::NewId(const std::string& role) const {
+  for (int n = 1;; ++n) {
+    std::string id = absl::StrCat(role, "-", n);
+    if (agents_.count(id) == 0) return id;
+  }
+}
+
+absl::Status Supervisor::CheckInstanceLimit(const std::string& role,
+                                            const std::string& except_id) const {
+  auto role_it = config_->config().roles.find(role);
+  if (role_it == config_->config().roles.end()) return absl::OkStatus();
+  std::vector<std::string> live;
+  for (const auto& [id, r] : agents_) {
+    if (r.role == role && id != except_id && r.want_running) live.push_back(id);
+  }
+  if (static_cast<int64_t>(live.size()) >= role_it->second.max_instances) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("role \"", role, "\" allows ", role_it->second.max_instances,
+                     " instance(s) (roles.", role, ".max_instances) and these run: ",
+                     absl::StrJoin(live, ", "), "; stop one or raise the limit"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Agent> Supervisor::Start(const v1::StartAgentRequest& req) {
+  const Config& cfg = config_->config();
+  std::string id = req.agent_id();
+  std::string role = req.role();
+  if (!id.empty() && !IsValidId(id)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "agent id \"", id, "\" is not valid (letters, digits, '-' and '_', at most 63)"));
+  }
+  auto existing = agents_.find(id);
+  if (existing != agents_.end()) {
+    Record& r = existing->second;
+    if (!role.empty() && role != r.role) {
+      return absl::AlreadyExistsError(absl::StrCat("agent \"", id, "\" exists with role \"",
+                                                   r.role, "\", not \"", role, "\""));
+    }
+    if (r.want_running) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("agent \"", id, "\" is already ", StateName(r.state),
+                       " (agentctl restart ", id, " restarts it)"));
+    }
+    role = r.role;
+  }
+  if (role.empty()) return absl::InvalidArgumentError("a role is needed to start an agent");
+  if (cfg.roles.count(role) == 0) {
+    std::vector<std::string> roles;
+    for (const auto& [name, rc] : cfg.roles) roles.push_back(name);
+    return absl::NotFoundError(absl::StrCat("no role named \"", role, "\" (configured roles: ",
+                                            absl::StrJoin(roles, ", "), ")"));
+  }
+  if (id.empty()) id = NewId(role);
+  if (absl::Status s = CheckInstanceLimit(role, id); !s.ok()) return s;
+  Record& r = agents_[id];
+  if (r.id.empty()) {
+    r.id = id;
+    r.role = role;
+    r.created = loop_->clock()->Now();
+  }
+  r.want_running = true;
+  r.consecutive_failures = 0;
+  r.recent_exits.clear();
+  if (absl::Status s = Spawn(r); !s.ok()) return s;
+  return ToProto(r);
+}
+
+absl::Status Supervisor::Spawn(Record& r) {
+  const Config& cfg = config_->config();
+  auto role_it = cfg.roles.find(r.role);
+  if (role_it == cfg.roles.end()) {
+    SetState(r, v1::AGENT_STATE_FAILED,
+             absl::StrCat("role \"", r.role, "\" is no longer in the configuration"),
+             "agent.failed");
+    return absl::FailedPreconditionError(r.detail);
+  }
+  const RoleConfig& role = role_it->second;
+  LaunchSpec spec;
+  if (!role.command.empty()) {
+    spec.argv = role.command;
+  } else {
+    spec.argv = {options_.agent_binary, "--role", r.role, "--id", r.id};
+  }
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (InheritedVariable(*e)) spec.env.push_back(*e);
+  }
+  spec.env.push_back(absl::StrCat("AGENTD_SOCKET=", options_.socket_path));
+  spec.env.push_back(absl::StrCat("AGENTD_AGENT_ID=", r.id));
+  spec.env.push_back(absl::StrCat("AGENTD_ROLE=", r.role));
+  if (auto m = cfg.models.find(role.model); m != cfg.models.end()) {
+    if (auto p = cfg.providers.find(m->second.provider); p != cfg.providers.end()) {
+      const std::string& key_env = p->second.api_key_env;
+      if (const char* key = key_env.empty() ? nullptr : std::getenv(key_env.c_str())) {
+        spec.env.push_back(absl::StrCat(key_env, "=", key));
+      }
+    }
+  }
+  for (const std::string& kv : role.env) spec.env.push_back(kv);
+
+  absl::StatusOr<ProcessId> proc = launcher_->Start(spec);
+  if (!proc.ok()) {
+    // Not retried: a program that cannot be executed will not become executable by
+    // waiting, and the reason is in the state.
+    r.want_running = false;
+    SetState(r, v1::AGENT_STATE_FAILED, std::string(proc.status().message()), "agent.failed");
+    return proc.status();
+  }
+  r.proc = *proc;
+  r.start_time = loop_->clock()->Now();
+  by_pid_[proc->pid] = r.id;
+  SetState(r, v1::AGENT_STATE_RUNNING, "", "agent.started");
+  spdlog::info("agent {} ({}) started, pid {}", r.id, r.role, proc->pid);
+  return absl::OkStatus();
+}
+
+void Supervisor::SetState(Record& r, v1::AgentState state, std::string detail,
+                          const char* event) {
+  r.state = state;
+  r.detail = std::move(detail);
+  AgentRow row;
+  row.id = r.id;
+  row.role = r.role;
+  row.want_running = r.want_running;
+  row.state = StateName(state);
+  row.state_detail = r.detail;
+  bool live = state == v1::AGENT_STATE_RUNNING || state == v1::AGENT_STATE_STARTING ||
+              state == v1::AGENT_STATE_STOPPING || state == v1::AGENT_STATE_IDLE ||
+              state == v1::AGENT_STATE_BUSY || state == v1::AGENT_STATE_UNRESPONSIVE;
+  row.pid = live ? r.proc.pid : 0;
+  row.pid_start_ticks = live ? r.proc.start_ticks : 0;
+  row.start_time_us = live ? absl::ToUnixMicros(r.start_time) : 0;
+  row.restarts = r.restarts;
+  if (r.last_exit) {
+    row.has_last_exit = true;
+    row.last_exit_code = r.last_exit->exit_code;
+    row.last_exit_signal = r.last_exit->signal;
+    row.last_exit_time_us = absl::ToUnixMicros(r.last_exit->time);
+    row.last_exit_reason = r.last_exit_reason;
+  }
+  row.created_time_us = absl::ToUnixMicros(r.created);
+  nlohmann::json payload = {{"state", row.state}, {"detail", r.detail}, {"pid", row.pid},
+                            {"restarts", r.restarts}};
+  if (auto s = store_->SaveAgent(row, loop_->clock()->Now(), event, payload.dump()); !s.ok()) {
+    spdlog::error("agent {}: recording state {}: {}", r.id, row.state, s.status().message());
+  }
+}
+
+void Supervisor::OnExit(ProcessId proc, ExitStatus st) {
+  auto pid_it = by_pid_.find(proc.pid);
+  if (pid_it == by_pid_.end()) return;
+  std::string id = pid_it->second;
+  by_pid_.erase(pid_it);
+  auto it = agents_.find(id);
+  if (it == agents_.end() || it->second.proc.pid != proc.pid) return;
+  Record& r = it->second;
+  // Whatever the leader left behind in its group goes with it.
+  launcher_->SignalGroup(proc, SIGKILL);
+  r.last_exit = st;
+  r.last_exit_reason = st.ToString();
+  spdlog::info("agent {} (pid {}) {}", r.id, proc.pid, st.ToString());
+  if (r.state == v1::AGENT_STATE_STOPPING) {
+    FinishStop(r);
+    return;
+  }
+  HandleUnexpectedExit(r, st);
+}
+
+void Supervisor::HandleUnexpectedExit(Record& r, const ExitStatus& st) {
+  const SupervisionConfig& sup = config_->config().supervision;
+  absl::Time now = loop_->clock()->Now();
+  for (int64_t code : sup.no_restart_exit_codes) {
+    if (st.signal == 0 && st.exit_code == code) {
+      r.want_running = false;
+      SetState(r, v1::AGENT_STATE_STOPPED,
+               absl::StrCat("exited with code ", code,
+                            ", listed in supervision.no_restart_exit_codes: not restarted"),
+               "agent.stopped");
+      return;
+    }
+  }
+  bool restart = sup.restart == "always" || (sup.restart == "on-failure" && st.failed());
+  if (!restart) {
+    r.want_running = false;
+    SetState(r, st.failed() ? v1::AGENT_STATE_FAILED : v1::AGENT_STATE_STOPPED,
+             absl::StrCat(st.ToString(), "; supervision.restart is ", sup.restart),
+             st.failed() ? "agent.failed" : "agent.stopped");
+    return;
+  }
+  r.recent_exits.push_back(now);
+  while (!r.recent_exits.empty() && r.recent_exits.front() < now - sup.crash_loop_window) {
+    r.recent_exits.pop_front();
+  }
+  if (static_cast<int64_t>(r.recent_exits.size()) > sup.crash_loop_max) {
+    r.want_running = false;
+    SetState(r, v1::AGENT_STATE_FAILED,
+             absl::StrCat("crash loop: ", r.recent_exits.size(), " exits within ",
+                          agentd::FormatDuration(sup.crash_loop_window),
+                          " (supervision.crash_loop allows ", sup.crash_loop_max,
+                          "); last: ", st.ToString(), ". agentctl start ", r.id,
+                          " starts it again"),
+             "agent.failed");
+    return;
+  }
+  if (now - r.start_time >= sup.reset_after) r.consecutive_failures = 0;
+  ++r.consecutive_failures;
+  double factor = std::ldexp(1.0, std::min(r.consecutive_failures - 1, 30));
+  absl::Duration delay = std::min(sup.restart_sec * factor, sup.restart_max_sec);
+  // ±10% jitter, so agents that failed together do not restart in lockstep.
+  std::uniform_real_distribution<double> jitter(0.9, 1.1);
+  delay = delay * jitter(rng_);
+  r.next_restart = now + delay;
+  SetState(r, v1::AGENT_STATE_BACKOFF,
+           absl::StrCat(st.ToString(), "; restarting in ", agentd::FormatDuration(delay)),
+           "agent.backoff");
+  std::string id = r.id;
+  r.restart_timer = loop_->RunAfter(delay, [this, id] {
+    auto it = agents_.find(id);
+    if (it == agents_.end() || it->second.state != v1::AGENT_STATE_BACKOFF) return;
+    it->second.restart_timer = 0;
+    ++it->second.restarts;
+    ++total_restarts_;
+    (void)Spawn(it->second);
+  });
+}
+
+void Supervisor::Terminate(Record& r, absl::Duration timeout) {
+  SetState(r, v1::AGENT_STATE_STOPPING, "", "agent.stopping");
+  launcher_->SignalGroup(r.proc, SIGTERM);
+  std::string id = r.id;
+  ProcessId proc = r.proc;
+  r.kill_timer = loop_->RunAfter(timeout, [this, id, proc, timeout] {
+    auto it = agents_.find(id);
+    if (it == agents_.end() || it->second.proc.pid != proc.pid ||
+        it->second.state != v1::AGENT_STATE_STOPPING) {
+      return;
+    }
+    it->second.kill_timer = 0;
+    spdlog::warn("agent {} (pid {}) still running {} after SIGTERM: SIGKILL to its group", id,
+                 proc.pid, agentd::FormatDuration(timeout));
+    launcher_->SignalGroup(proc, SIGKILL);
+  });
+}
+
+void Supervisor::FinishStop(Record& r) {
+  if (r.kill_timer != 0) loop_->Cancel(r.kill_timer);
+  r.kill_timer = 0;
+  if (r.restart_after_stop) {
+    r.restart_after_stop = false;
+    r.want_running = true;
+    ++r.restarts;
+    ++total_restarts_;
+    (void)Spawn(r);
+  } else {
+    SetState(r, v1::AGENT_STATE_STOPPED, absl::StrCat("stopped; ", r.last_exit_reason),
+             "agent.stopped");
+  }
+  std::vector<AgentCallback> waiters = std::move(r.waiters);
+  r.waiters.clear();
+  for (auto& w : waiters) std::move(w)(ToProto(r));
+}
+
+void Supervisor::Stop(const std::string& id, absl::Duration timeout, bool wait,
+                      AgentCallback done) {
+  auto it = agents_.find(id);
+  if (it == agents_.end()) {
+    std::move(done)(absl::NotFoundError(
+        absl::StrCat("agent \"", id, "\" does not exist (agentctl get agents lists them)")));
+    return;
+  }
+  Record& r = it->second;
+  if (timeout <= absl::ZeroDuration()) timeout = config_->config().supervision.stop_timeout;
+  r.want_running = false;
+  r.restart_after_stop = false;
+  switch (r.state) {
+    case v1::AGENT_STATE_BACKOFF:
+      loop_->Cancel(r.restart_timer);
+      r.restart_timer = 0;
+      SetState(r, v1::AGENT_STATE_STOPPED, "stopped during backoff", "agent.stopped");
+      std::move(done)(ToProto(r));
+      return;
+    case v1::AGENT_STATE_STOPPED:
+    case v1::AGENT_STATE_FAILED:
+      SetState(r, r.state, r.detail, "agent.stopped");  // records want_running=false
+      std::move(done)(ToProto(r));
+      return;
+    case v1::AGENT_STATE_STOPPING:
+      break;
+    default:
+      Terminate(r, timeout);
+  }
+  if (wait) {
+    r.waiters.push_back(std::move(done));
+  } else {
+    std::move(done)(ToProto(r));
+  }
+}
+
+void Supervisor::Restart(const std::string& id, absl::Duration timeout, AgentCallback done) {
+  auto it = agents_.find(id);
+  if (it == agents_.end()) {
+    std::move(done)(absl::NotFoundError(
+        absl::StrCat("agent \"", id, "\" does not exist (agentctl get agents lists them)")));
+    return;
+  }
+  Record& r = it->second;
+  if (timeout <= absl::ZeroDuration()) timeout = config_->config().supervision.stop_timeout;
+  switch (r.state) {
+    case v1::AGENT_STATE_STOPPED:
+    case v1::AGENT_STATE_FAILED:
+    case v1::AGENT_STATE_BACKOFF: {
+      if (r.restart_timer != 0) loop_->Cancel(r.restart_timer);
+      r.restart_timer = 0;
+      if (absl::Status s = CheckInstanceLimit(r.role, r.id); !s.ok()) {
+        std::move(done)(s);
+        return;
+      }
+      r.want_running = true;
+      r.consecutive_failures = 0;
+      r.recent_exits.clear();
+      ++r.restarts;
+      ++total_restarts_;
+      if (absl::Status s = Spawn(r); !s.ok()) {
+        std::move(done)(s);
+        return;
+      }
+      std::move(done)(ToProto(r));
+      return;
+    }
+    case v1::AGENT_STATE_STOPPING:
+      break;
+    default:
+      Terminate(r, timeout);
+  }
+  r.restart_after_stop = true;
+  r.waiters.push_back(std::move(done));
+}
+
+void Supervisor::StopAll(absl::Time deadline, absl::AnyInvocable<void() &&> done) {
+  auto remaining = std::make_shared<int>(0);
+  auto finish = std::make_shared<absl::AnyInvocable<void() &&>>(std::move(done));
+  for (auto& [id, r] : agents_) {
+    if (r.restart_timer != 0) {
+      loop_->Cancel(r.restart_timer);
+      r.restart_timer = 0;
+      SetState(r, v1::AGENT_STATE_STOPPED, "daemon shutting down", "agent.stopped");
+      continue;
+    }
+    if (r.state == v1::AGENT_STATE_STOPPED || r.state == v1::AGENT_STATE_FAILED) continue;
+    ++*remaining;
+    // want_running stays as it was: the next start of the daemon starts it again.
+    bool keep = r.want_running;
+    r.restart_after_stop = false;
+    if (r.state != v1::AGENT_STATE_STOPPING) {
+      Terminate(r, std::max(absl::ZeroDuration(), deadline - loop_->clock()->Now()));
+    }
+    r.waiters.push_back([this, id = id, keep, remaining, finish](absl::StatusOr<v1::Agent>) {
+      if (keep) {
+        auto it = agents_.find(id);
+        if (it != agents_.end()) {
+          it->second.want_running = true;
+          SetState(it->second, it->second.state, "stopped with the daemon", "agent.stopped");
+        }
+      }
+      if (--*remaining == 0 && *finish) std::move (*finish)();
+    });
+  }
+  if (*remaining == 0) {
+    std::move(*finish)();
+    *finish = nullptr;
+  }
+}
+
+absl::StatusOr<v1::Agent> Supervisor::Get(const std::string& id) const {
+  auto it = agents_.find(id);
+  if (it == agents_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("agent \"", id, "\" does not exist (agentctl get agents lists them)"));
+  }
+  return ToProto(it->second);
+}
+
+std::vector<v1::Agent> Supervisor::List(const std::string& role,
+                                        const std::vector<v1::AgentState>& states) const {
+  std::vector<v1::Agent> out;
+  for (const auto& [id, r] : agents_) {
+    if (!role.empty() && r.role != role) continue;
+    if (!states.empty() && std::find(states.begin(), states.end(), r.state) == states.end()) {
+      continue;
+    }
+    out.push_back(ToProto(r));
+  }
+  return out;
+}
+
+std::map<v1::AgentState, int64_t> Supervisor::CountByState() const {
+  std::map<v1::AgentState, int64_t> out;
+  for (const auto& [id, r] : agents_) ++out[r.state];
+  return out;
+}
+
+v1::Agent Supervisor::ToProto(const Record& r) const {
+  v1::Agent a;
+  a.set_id(r.id);
+  a.set_role(r.role);
+  a.set_state(r.state);
+  a.set_state_detail(r.detail);
+  a.set_restarts(static_cast<int32_t>(r.restarts));
+  absl::Time now = loop_->clock()->Now();
+  bool live = r.state != v1::AGENT_STATE_STOPPED && r.state != v1::AGENT_STATE_FAILED &&
+              r.state != v1::AGENT_STATE_BACKOFF;
+  if (live && r.proc.pid > 0) {
+    a.set_pid(r.proc.pid);
+    SetTime(r.start_time, a.mutable_start_time());
+    SetDuration(now - r.start_time, a.mutable_uptime());
+  }
+  if (r.state == v1::AGENT_STATE_BACKOFF) SetTime(r.next_restart, a.mutable_next_restart_time());
+  if (r.last_exit) {
+    v1::AgentExit* e = a.mutable_last_exit();
+    if (r.last_exit->signal != 0) {
+      e->set_signal(r.last_exit->signal);
+    } else {
+      e->set_exit_code(r.last_exit->exit_code);
+    }
+    SetTime(r.last_exit->time, e->mutable_time());
+    e->set_reason(r.last_exit_reason);
+  }
+  const Config& cfg = config_->config();
+  if (auto role = cfg.roles.find(r.role); role != cfg.roles.end()) a.set_model(role->second.model);
+  return a;
+}
+
+}  // namespace agentd

@@ -1,0 +1,121 @@
+// Supervisor: agents as supervised processes, the way systemd supervises services.
+//
+// It starts an agent's process through a Launcher, watches it exit, and applies the
+// restart policy (supervision.restart: always | on-failure | never) with capped
+// exponential backoff and jitter, reset after a stable uptime (reset_after). Exit codes
+// listed in no_restart_exit_codes mean "done": the agent is stopped, not restarted. More
+// than crash_loop.max exits within crash_loop.window trip the crash-loop breaker: the
+// agent goes to `failed` with the recorded reason. Stop sends SIGTERM to the agent's
+// process group and SIGKILL to the group after stop_timeout; leftovers of a group whose
+// leader exited are killed too, so no grandchild outlives its agent.
+//
+// Every state change is written to the store, with its event, before it is reported.
+// On start, agents recorded by a previous run whose process (pid and start time) still
+// lives are stopped, so no agent ever runs twice, and those that should run are started.
+//
+// It knows nothing of tasks, gRPC or logs. Thread-safety: every method runs on the core
+// loop thread; exits arrive from the launcher and are posted to the loop.
+#ifndef AGENTD_MANAGER_CORE_SUPERVISOR_H_
+#define AGENTD_MANAGER_CORE_SUPERVISOR_H_
+
+#include <deque>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "agentd/v1/agents.pb.h"
+#include "manager/core/config_state.h"
+#include "manager/core/event_loop.h"
+#include "manager/core/launcher.h"
+#include "manager/store/store.h"
+
+namespace agentd {
+
+class Supervisor {
+ public:
+  struct Options {
+    std::string socket_path;   // handed to agents as AGENTD_SOCKET
+    std::string agent_binary;  // agentd-agent, for roles without a `command`
+    std::string state_dir;
+  };
+  using AgentCallback = absl::AnyInvocable<void(absl::StatusOr<v1::Agent>) &&>;
+
+  // None of the pointers is owned. `launcher` must report exits through
+  // Supervisor::OnExit posted to `loop`.
+  Supervisor(EventLoop* loop, Store* store, Launcher* launcher, const ConfigState* config,
+             Options options);
+
+  // Loads the previous run's agents; stops leftovers still running; starts the agents
+  // that should run (the config's `agents:` and those recorded as wanted running).
+  absl::Status Recover();
+
+  // Starts a new agent of `role` (id generated when empty), or starts a stopped or failed
+  // one again. Errors: NOT_FOUND (no such role), ALREADY_EXISTS (running),
+  // RESOURCE_EXHAUSTED (max_instances), INVALID_ARGUMENT (bad id).
+  absl::StatusOr<v1::Agent> Start(const v1::StartAgentRequest& req);
+  // SIGTERM, then SIGKILL after `timeout` (zero: supervision.stop_timeout). With `wait`,
+  // `done` runs once the agent is stopped; otherwise at once with state `stopping`.
+  void Stop(const std::string& id, absl::Duration timeout, bool wait, AgentCallback done);
+  // Stops (if running) and starts again; `done` runs once it has been started again.
+  void Restart(const std::string& id, absl::Duration timeout, AgentCallback done);
+  absl::StatusOr<v1::Agent> Get(const std::string& id) const;
+  std::vector<v1::Agent> List(const std::string& role,
+                              const std::vector<v1::AgentState>& states) const;
+
+  // Stops every agent (daemon shutdown); `done` runs when all have exited or at `deadline`.
+  void StopAll(absl::Time deadline, absl::AnyInvocable<void() &&> done);
+
+  // A process exited (posted by the launcher's callback).
+  void OnExit(ProcessId proc, ExitStatus status);
+
+  int64_t total_restarts() const { return total_restarts_; }
+  std::map<v1::AgentState, int64_t> CountByState() const;
+
+ private:
+  struct Record {
+    std::string id, role;
+    v1::AgentState state = v1::AGENT_STATE_STOPPED;
+    std::string detail;
+    bool want_running = false;
+    ProcessId proc;
+    absl::Time start_time = absl::InfinitePast();
+    int64_t restarts = 0;
+    int consecutive_failures = 0;
+    std::deque<absl::Time> recent_exits;
+    std::optional<ExitStatus> last_exit;
+    std::string last_exit_reason;
+    absl::Time next_restart = absl::InfinitePast();
+    EventLoop::TimerId restart_timer = 0;
+    EventLoop::TimerId kill_timer = 0;
+    bool restart_after_stop = false;
+    std::vector<AgentCallback> waiters;  // run when stopped (or restarted)
+    absl::Time created;
+  };
+
+  absl::Status Spawn(Record& r);
+  void SetState(Record& r, v1::AgentState state, std::string detail, const char* event);
+  void HandleUnexpectedExit(Record& r, const ExitStatus& st);
+  void FinishStop(Record& r);
+  void Terminate(Record& r, absl::Duration timeout);
+  v1::Agent ToProto(const Record& r) const;
+  std::string NewId(const std::string& role) const;
+  absl::Status CheckInstanceLimit(const std::string& role, const std::string& except_id) const;
+
+  EventLoop* loop_;
+  Store* store_;
+  Launcher* launcher_;
+  const ConfigState* config_;
+  Options options_;
+  std::map<std::string, Record> agents_;
+  std::map<pid_t, std::string> by_pid_;
+  int64_t total_restarts_ = 0;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+}  // namespace agentd
+
+#endif  // AGENTD_MANAGER_CORE_SUPERVISOR_H_
