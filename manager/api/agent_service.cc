@@ -41,8 +41,8 @@ grpc::ServerUnaryReactor* AgentService::ListAgents(grpc::CallbackServerContext* 
     }
     size_t size = req->page_size() > 0 ? static_cast<size_t>(req->page_size()) : 1000;
     if (req->page_size() < 0) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                   "page_size must not be negative"));
+      reactor->Finish(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_size must not be negative"));
       return;
     }
     size_t end = std::min(all.size(), start + size);
@@ -57,7 +57,8 @@ grpc::ServerUnaryReactor* AgentService::GetAgent(grpc::CallbackServerContext* ct
                                                  const v1::GetAgentRequest* req,
                                                  v1::GetAgentResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  loop_->Post([this, reactor, req, resp] { Reply(reactor, resp)(supervisor_->Get(req->agent_id())); });
+  loop_->Post(
+      [this, reactor, req, resp] { Reply(reactor, resp)(supervisor_->Get(req->agent_id())); });
   return reactor;
 }
 

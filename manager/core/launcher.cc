@@ -88,11 +88,11 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
   sigset_t none, all_default;
   sigemptyset(&none);
   sigfillset(&all_default);
-  posix_spawnattr_setsigmask(&attr, &none);        // the daemon blocks signals; children must not
+  posix_spawnattr_setsigmask(&attr, &none);  // the daemon blocks signals; children must not
   posix_spawnattr_setsigdefault(&attr, &all_default);  // SIGPIPE ignored here, default there
-  posix_spawnattr_setpgroup(&attr, 0);             // a process group of its own
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                      POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);                 // a process group of its own
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   pid_t pid = 0;
   int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);

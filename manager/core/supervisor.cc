@@ -10,9 +10,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "common/logging.h"
 #include "common/values.h"
 #include "nlohmann/json.hpp"
@@ -58,8 +58,8 @@ bool IsValidId(const std::string& id) {
 // What an agent's process inherits from the daemon: the basics a program needs, and not
 // the daemon's secrets (provider keys are added per agent, for its own provider only).
 bool InheritedVariable(absl::string_view kv) {
-  static constexpr absl::string_view kKeep[] = {"PATH=", "HOME=", "USER=", "LOGNAME=", "LANG=",
-                                                "TZ=",   "TMPDIR=", "TERM=", "SHELL="};
+  static constexpr absl::string_view kKeep[] = {
+      "PATH=", "HOME=", "USER=", "LOGNAME=", "LANG=", "TZ=", "TMPDIR=", "TERM=", "SHELL="};
   for (absl::string_view k : kKeep) {
     if (absl::StartsWith(kv, k)) return true;
   }
@@ -68,8 +68,8 @@ bool InheritedVariable(absl::string_view kv) {
 
 }  // namespace
 
-Supervisor::Supervisor(EventLoop* loop, Store* store, Launcher* launcher,
-                       const ConfigState* config, Options options)
+Supervisor::Supervisor(EventLoop* loop, Store* store, Launcher* launcher, const ConfigState* config,
+                       Options options)
     : loop_(loop),
       store_(store),
       launcher_(launcher),
@@ -158,10 +158,10 @@ absl::Status Supervisor::CheckInstanceLimit(const std::string& role,
     if (r.role == role && id != except_id && r.want_running) live.push_back(id);
   }
   if (static_cast<int64_t>(live.size()) >= role_it->second.max_instances) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("role \"", role, "\" allows ", role_it->second.max_instances,
-                     " instance(s) (roles.", role, ".max_instances) and these run: ",
-                     absl::StrJoin(live, ", "), "; stop one or raise the limit"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "role \"", role, "\" allows ", role_it->second.max_instances, " instance(s) (roles.", role,
+        ".max_instances) and these run: ", absl::StrJoin(live, ", "),
+        "; stop one or raise the limit"));
   }
   return absl::OkStatus();
 }
@@ -178,13 +178,13 @@ absl::StatusOr<v1::Agent> Supervisor::Start(const v1::StartAgentRequest& req) {
   if (existing != agents_.end()) {
     Record& r = existing->second;
     if (!role.empty() && role != r.role) {
-      return absl::AlreadyExistsError(absl::StrCat("agent \"", id, "\" exists with role \"",
-                                                   r.role, "\", not \"", role, "\""));
+      return absl::AlreadyExistsError(
+          absl::StrCat("agent \"", id, "\" exists with role \"", r.role, "\", not \"", role, "\""));
     }
     if (r.want_running) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("agent \"", id, "\" is already ", StateName(r.state),
-                       " (agentctl restart ", id, " restarts it)"));
+      return absl::AlreadyExistsError(absl::StrCat("agent \"", id, "\" is already ",
+                                                   StateName(r.state), " (agentctl restart ", id,
+                                                   " restarts it)"));
     }
     role = r.role;
   }
@@ -192,8 +192,8 @@ absl::StatusOr<v1::Agent> Supervisor::Start(const v1::StartAgentRequest& req) {
   if (cfg.roles.count(role) == 0) {
     std::vector<std::string> roles;
     for (const auto& [name, rc] : cfg.roles) roles.push_back(name);
-    return absl::NotFoundError(absl::StrCat("no role named \"", role, "\" (configured roles: ",
-                                            absl::StrJoin(roles, ", "), ")"));
+    return absl::NotFoundError(absl::StrCat(
+        "no role named \"", role, "\" (configured roles: ", absl::StrJoin(roles, ", "), ")"));
   }
   if (id.empty()) id = NewId(role);
   if (absl::Status s = CheckInstanceLimit(role, id); !s.ok()) return s;
@@ -258,8 +258,7 @@ absl::Status Supervisor::Spawn(Record& r) {
   return absl::OkStatus();
 }
 
-void Supervisor::SetState(Record& r, v1::AgentState state, std::string detail,
-                          const char* event) {
+void Supervisor::SetState(Record& r, v1::AgentState state, std::string detail, const char* event) {
   r.state = state;
   r.detail = std::move(detail);
   AgentRow row;
@@ -283,8 +282,8 @@ void Supervisor::SetState(Record& r, v1::AgentState state, std::string detail,
     row.last_exit_reason = r.last_exit_reason;
   }
   row.created_time_us = absl::ToUnixMicros(r.created);
-  nlohmann::json payload = {{"state", row.state}, {"detail", r.detail}, {"pid", row.pid},
-                            {"restarts", r.restarts}};
+  nlohmann::json payload = {
+      {"state", row.state}, {"detail", r.detail}, {"pid", row.pid}, {"restarts", r.restarts}};
   if (auto s = store_->SaveAgent(row, loop_->clock()->Now(), event, payload.dump()); !s.ok()) {
     spdlog::error("agent {}: recording state {}: {}", r.id, row.state, s.status().message());
   }
@@ -340,9 +339,8 @@ void Supervisor::HandleUnexpectedExit(Record& r, const ExitStatus& st) {
     SetState(r, v1::AGENT_STATE_FAILED,
              absl::StrCat("crash loop: ", r.recent_exits.size(), " exits within ",
                           agentd::FormatDuration(sup.crash_loop_window),
-                          " (supervision.crash_loop allows ", sup.crash_loop_max,
-                          "); last: ", st.ToString(), ". agentctl start ", r.id,
-                          " starts it again"),
+                          " (supervision.crash_loop allows ", sup.crash_loop_max, "); last: ",
+                          st.ToString(), ". agentctl start ", r.id, " starts it again"),
              "agent.failed");
     return;
   }
@@ -510,7 +508,7 @@ void Supervisor::StopAll(absl::Time deadline, absl::AnyInvocable<void() &&> done
     });
   }
   if (*remaining == 0) {
-    std::move(*finish)();
+    std::move (*finish)();
     *finish = nullptr;
   }
 }

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "agentd/v1/agents.grpc.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
 #include "common/config.h"
 #include "common/token.h"
@@ -36,6 +39,12 @@ Commands:
   config validate FILE      check a configuration file (no daemon needed)
   config default            print the built-in default configuration
   config reload             make agentd re-read its configuration file
+  get agents [--role R]     the supervised agents: state, pid, uptime, restarts
+  describe agent ID         one agent in full, with its last exit
+  start ROLE [--id ID]      start an agent of ROLE (or start a stopped agent again)
+  stop ID [--no-wait] [--timeout D]
+                            SIGTERM, then SIGKILL after the stop timeout
+  restart ID                stop and start again
 
 Global flags:
   --socket PATH             agentd's unix socket (default: $AGENTD_SOCKET, else the
@@ -197,6 +206,212 @@ int ConfigCmd(const Globals& g, const std::vector<std::string>& args) {
   return Usage(absl::StrCat("unknown config subcommand \"", sub, "\""));
 }
 
+std::string AgentStateName(v1::AgentState s) {
+  return absl::AsciiStrToLower(absl::StripPrefix(v1::AgentState_Name(s), "AGENT_STATE_"));
+}
+
+std::string ShortDuration(const google::protobuf::Duration& d) {
+  int64_t s = d.seconds();
+  if (s < 60) return absl::StrCat(s, "s");
+  if (s < 3600) return absl::StrCat(s / 60, "m", s % 60, "s");
+  if (s < 86400) return absl::StrCat(s / 3600, "h", (s % 3600) / 60, "m");
+  return absl::StrCat(s / 86400, "d", (s % 86400) / 3600, "h");
+}
+
+std::string ExitText(const v1::Agent& a) {
+  if (!a.has_last_exit()) return "-";
+  const v1::AgentExit& e = a.last_exit();
+  if (!e.reason().empty()) return e.reason();
+  return e.has_signal() ? absl::StrCat("signal ", e.signal())
+                        : absl::StrCat("exit ", e.exit_code());
+}
+
+// Fixed-width columns, kubectl style.
+std::string Table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      absl::StrAppend(&line, row[i]);
+      if (i + 1 < row.size()) line.append(width[i] - row[i].size() + 3, ' ');
+    }
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
+std::string DescribeAgent(const v1::Agent& a) {
+  std::vector<std::pair<std::string, std::string>> kv = {
+      {"id", a.id()},
+      {"role", a.role()},
+      {"state", AgentStateName(a.state())},
+      {"detail", a.state_detail().empty() ? "-" : a.state_detail()},
+      {"pid", a.pid() ? absl::StrCat(a.pid()) : "-"},
+      {"started", a.has_start_time() ? TimeString(a.start_time()) : "-"},
+      {"uptime", a.has_uptime() ? ShortDuration(a.uptime()) : "-"},
+      {"restarts", absl::StrCat(a.restarts())},
+      {"last exit", ExitText(a)},
+      {"last exit at", a.has_last_exit() ? TimeString(a.last_exit().time()) : "-"},
+      {"model", a.model().empty() ? "-" : a.model()},
+  };
+  if (a.has_next_restart_time()) kv.push_back({"next restart", TimeString(a.next_restart_time())});
+  return KeyValues(kv);
+}
+
+// Splits "--flag value" / "--flag=value" options out of a command's arguments.
+struct CmdArgs {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> flags;
+};
+absl::StatusOr<CmdArgs> ParseCmdArgs(const std::vector<std::string>& args,
+                                     const std::set<std::string>& valued,
+                                     const std::set<std::string>& boolean) {
+  CmdArgs out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (!absl::StartsWith(a, "--")) {
+      out.positional.push_back(a);
+      continue;
+    }
+    std::string name = a, value;
+    bool has_value = false;
+    if (size_t eq = a.find('='); eq != std::string::npos) {
+      name = a.substr(0, eq);
+      value = a.substr(eq + 1);
+      has_value = true;
+    }
+    if (boolean.count(name)) {
+      out.flags[name] = "true";
+    } else if (valued.count(name)) {
+      if (!has_value) {
+        if (i + 1 >= args.size()) return absl::InvalidArgumentError(name + " needs a value");
+        value = args[++i];
+      }
+      out.flags[name] = value;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag \"", a, "\""));
+    }
+  }
+  return out;
+}
+
+int Get(const Globals& g, const std::vector<std::string>& args) {
+  auto parsed = ParseCmdArgs(args, {"--role"}, {});
+  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+  if (parsed->positional.size() != 1 ||
+      (parsed->positional[0] != "agents" && parsed->positional[0] != "agent")) {
+    return Usage("usage: agentctl get agents [--role ROLE]");
+  }
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::AgentService::NewStub(c->channel());
+  v1::ListAgentsRequest req;
+  req.set_role(parsed->flags["--role"]);
+  v1::ListAgentsResponse all;
+  for (;;) {
+    v1::ListAgentsResponse page;
+    grpc::Status s = stub->ListAgents(c->NewContext().get(), req, &page);
+    if (!s.ok()) return RpcFailed("ListAgents", s);
+    for (auto& a : *page.mutable_agents()) *all.add_agents() = std::move(a);
+    if (page.next_page_token().empty()) break;
+    req.set_page_token(page.next_page_token());
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "ROLE", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT"}};
+  for (const v1::Agent& a : all.agents()) {
+    rows.push_back({a.id(), a.role(), AgentStateName(a.state()),
+                    a.pid() ? absl::StrCat(a.pid()) : "-",
+                    a.has_uptime() ? ShortDuration(a.uptime()) : "-", absl::StrCat(a.restarts()),
+                    ExitText(a)});
+  }
+  Print(g, all, all.agents().empty() ? "No agents.\n" : Table(rows));
+  return kOk;
+}
+
+int Describe(const Globals& g, const std::vector<std::string>& args) {
+  if (args.size() != 2 || args[0] != "agent") return Usage("usage: agentctl describe agent ID");
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::AgentService::NewStub(c->channel());
+  v1::GetAgentRequest req;
+  req.set_agent_id(args[1]);
+  v1::GetAgentResponse resp;
+  grpc::Status s = stub->GetAgent(c->NewContext().get(), req, &resp);
+  if (!s.ok()) return RpcFailed("GetAgent", s);
+  Print(g, resp.agent(), DescribeAgent(resp.agent()));
+  return kOk;
+}
+
+int StartCmd(const Globals& g, const std::vector<std::string>& args) {
+  auto parsed = ParseCmdArgs(args, {"--id"}, {});
+  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+  if (parsed->positional.size() != 1) return Usage("usage: agentctl start ROLE [--id ID]");
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::AgentService::NewStub(c->channel());
+  v1::StartAgentRequest req;
+  req.set_role(parsed->positional[0]);
+  req.set_agent_id(parsed->flags["--id"]);
+  v1::StartAgentResponse resp;
+  grpc::Status s = stub->StartAgent(c->NewContext().get(), req, &resp);
+  if (!s.ok()) return RpcFailed("StartAgent", s);
+  Print(g, resp.agent(),
+        absl::StrCat("agent ", resp.agent().id(), " ", AgentStateName(resp.agent().state()),
+                     resp.agent().pid() ? absl::StrCat(", pid ", resp.agent().pid()) : "", "\n"));
+  return kOk;
+}
+
+int StopCmd(const Globals& g, const std::vector<std::string>& args, bool restart) {
+  auto parsed = ParseCmdArgs(args, {"--timeout"}, {"--no-wait"});
+  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+  const char* usage = restart ? "usage: agentctl restart ID [--timeout D]"
+                              : "usage: agentctl stop ID [--no-wait] [--timeout D]";
+  if (parsed->positional.size() != 1) return Usage(usage);
+  absl::Duration timeout = absl::ZeroDuration();
+  if (auto t = parsed->flags.find("--timeout"); t != parsed->flags.end()) {
+    absl::StatusOr<absl::Duration> d = ParseDuration(t->second);
+    if (!d.ok()) return Usage(absl::StrCat("--timeout: ", d.status().message()));
+    timeout = *d;
+  }
+  Globals gg = g;
+  // Waiting for a stop takes up to the stop timeout: give the call room for it.
+  gg.conn.timeout = std::max(g.conn.timeout, timeout + absl::Minutes(1));
+  absl::StatusOr<Connection> c = Connection::Connect(gg.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::AgentService::NewStub(c->channel());
+  google::protobuf::Duration pd;
+  pd.set_seconds(absl::ToInt64Seconds(timeout));
+  pd.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(timeout) % 1000000000));
+  v1::Agent agent;
+  grpc::Status s;
+  if (restart) {
+    v1::RestartAgentRequest req;
+    req.set_agent_id(parsed->positional[0]);
+    *req.mutable_timeout() = pd;
+    v1::RestartAgentResponse resp;
+    s = stub->RestartAgent(c->NewContext().get(), req, &resp);
+    agent = resp.agent();
+  } else {
+    v1::StopAgentRequest req;
+    req.set_agent_id(parsed->positional[0]);
+    *req.mutable_timeout() = pd;
+    req.set_wait(parsed->flags.count("--no-wait") == 0);
+    v1::StopAgentResponse resp;
+    s = stub->StopAgent(c->NewContext().get(), req, &resp);
+    agent = resp.agent();
+  }
+  if (!s.ok()) return RpcFailed(restart ? "RestartAgent" : "StopAgent", s);
+  Print(g, agent,
+        absl::StrCat("agent ", agent.id(), " ", AgentStateName(agent.state()),
+                     agent.pid() ? absl::StrCat(", pid ", agent.pid()) : "", "\n"));
+  return kOk;
+}
+
 int Main(int argc, char** argv) {
   Globals g;
   if (const char* v = std::getenv("AGENTD_SOCKET")) g.conn.socket = v;
@@ -218,11 +433,17 @@ int Main(int argc, char** argv) {
     }
     static const std::vector<std::string> kValued = {
         "--socket", "--addr", "--token", "--token-file", "--tls-ca", "-o", "--output", "--timeout"};
-    if (std::find(kValued.begin(), kValued.end(), name) == kValued.end()) {
-      if (absl::StartsWith(arg, "-") && arg != "-")
-        return Usage(absl::StrCat("unknown flag \"", arg, "\""));
+    // After the command word, flags that are not global belong to the command; so does
+    // --timeout for stop and restart (their stop timeout).
+    bool command_flag =
+        !rest.empty() && (std::find(kValued.begin(), kValued.end(), name) == kValued.end() ||
+                          (name == "--timeout" && (rest[0] == "stop" || rest[0] == "restart")));
+    if (command_flag || !absl::StartsWith(arg, "-") || arg == "-") {
       rest.push_back(arg);
       continue;
+    }
+    if (std::find(kValued.begin(), kValued.end(), name) == kValued.end()) {
+      return Usage(absl::StrCat("unknown flag \"", arg, "\""));
     }
     if (!inline_value) {
       if (i + 1 >= argc) return Usage(absl::StrCat(name, " needs a value"));
@@ -259,7 +480,18 @@ int Main(int argc, char** argv) {
   }
   static const std::map<std::string,
                         std::function<int(const Globals&, const std::vector<std::string>&)>>
-      kCommands = {{"status", Status}, {"version", Version}, {"config", ConfigCmd}};
+      kCommands = {
+          {"status", Status},
+          {"version", Version},
+          {"config", ConfigCmd},
+          {"get", Get},
+          {"describe", Describe},
+          {"start", StartCmd},
+          {"stop", [](const Globals& gl,
+                      const std::vector<std::string>& a) { return StopCmd(gl, a, false); }},
+          {"restart", [](const Globals& gl, const std::vector<std::string>& a) {
+             return StopCmd(gl, a, true);
+           }}};
   auto it = kCommands.find(rest[0]);
   if (it == kCommands.end()) return Usage(absl::StrCat("unknown command \"", rest[0], "\""));
   return it->second(g, std::vector<std::string>(rest.begin() + 1, rest.end()));

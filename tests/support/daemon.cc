@@ -12,6 +12,9 @@ namespace agentd::testing {
 std::string AgentdBinary() { return AGENTD_BINARY; }
 std::string AgentctlBinary() { return AGENTCTL_BINARY; }
 std::string BufBinary() { return AGENTD_BUF_BINARY; }
+std::string HelperBinary(const std::string& name) {
+  return std::string(AGENTD_HELPERS_DIR) + "/" + name;
+}
 
 Daemon::~Daemon() {
   if (process_ && process_->running()) Stop(absl::Seconds(10));

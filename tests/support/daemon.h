@@ -18,6 +18,8 @@ namespace agentd::testing {
 std::string AgentdBinary();
 std::string AgentctlBinary();
 std::string BufBinary();
+// A test helper program (tests/helpers/NAME.cc).
+std::string HelperBinary(const std::string& name);
 
 class Daemon {
  public:

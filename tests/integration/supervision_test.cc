@@ -1,0 +1,290 @@
+// Agents as supervised processes: the real agentd supervising real child processes
+// (tests/helpers), observed through AgentService, agentctl, /proc and agentd.db.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "agentd/v1/agents.grpc.pb.h"
+#include "common/paths.h"
+#include "common/sqlite.h"
+#include "common/values.h"
+#include "gmock/gmock.h"
+#include "grpcpp/client_context.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/daemon.h"
+
+namespace agentd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::unique_ptr<grpc::ClientContext> Ctx() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  return ctx;
+}
+
+// Live (non-zombie) processes whose environment says AGENTD_AGENT_ID=id.
+int ProcessesOfAgent(const std::string& id) {
+  int n = 0;
+  DIR* proc = opendir("/proc");
+  while (dirent* e = readdir(proc)) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
+    std::string env = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/environ"));
+    if (env.find(absl::StrCat("AGENTD_AGENT_ID=", id, std::string(1, '\0'))) == std::string::npos) {
+      continue;
+    }
+    std::string stat = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
+    size_t close = stat.rfind(')');
+    if (close != std::string::npos && stat.size() > close + 2 && stat[close + 2] == 'Z') continue;
+    ++n;
+  }
+  closedir(proc);
+  return n;
+}
+
+bool Gone(pid_t pid) {
+  std::string stat = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
+  size_t close = stat.rfind(')');
+  return stat.empty() || (close != std::string::npos && stat[close + 2] == 'Z');
+}
+
+class SupervisionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string h = DirName(HelperBinary("sleeper"));
+    config_ = absl::StrCat(R"(
+supervision:
+  restart: on-failure
+  restart_sec: 50ms
+  restart_max_sec: 400ms
+  reset_after: 1h
+  crash_loop: {max: 5, window: 1m}
+  no_restart_exit_codes: [3]
+  stop_timeout: 500ms
+roles:
+  sleeper: {command: [")", h, R"(/sleeper"], max_instances: 5}
+  single:  {command: [")", h, R"(/sleeper"], max_instances: 1}
+  crasher: {command: [")", h, R"(/crasher", "1", "100"]}
+  done:    {command: [")", h, R"(/crasher", "3", "10"]}
+  ignorer: {command: [")", h, "/sigterm_ignorer\", \"", dir_.Join("pids"), R"("]}
+)");
+  }
+  void StartDaemon(const std::string& extra = "") {
+    WriteFile(dir_.Join("agentd.yaml"), config_ + extra);
+    ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+    stub_ = v1::AgentService::NewStub(daemon_.UnixChannel());
+  }
+  absl::StatusOr<v1::Agent> StartAgent(const std::string& role, const std::string& id = "") {
+    v1::StartAgentRequest req;
+    req.set_role(role);
+    req.set_agent_id(id);
+    v1::StartAgentResponse resp;
+    grpc::Status s = stub_->StartAgent(Ctx().get(), req, &resp);
+    if (!s.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    }
+    return resp.agent();
+  }
+  v1::Agent Get(const std::string& id) {
+    v1::GetAgentRequest req;
+    req.set_agent_id(id);
+    v1::GetAgentResponse resp;
+    grpc::Status s = stub_->GetAgent(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.agent();
+  }
+  // The "restarting in D" delays recorded in agentd.db's agent.backoff events.
+  std::vector<absl::Duration> BackoffDelays(const std::string& id) {
+    std::vector<absl::Duration> out;
+    auto db = sqlite::Db::Open(daemon_.state_dir() + "/agentd.db", false);
+    EXPECT_TRUE(db.ok());
+    auto st = (*db)->Prepare(
+        "SELECT payload FROM events WHERE kind = 'agent.backoff' AND agent_id = ?1 ORDER BY seq");
+    st->Bind(1, id);
+    while (*st->Step()) {
+      std::string detail = nlohmann::json::parse(st->ColumnText(0))["detail"];
+      std::string d = detail.substr(detail.find("restarting in ") + 14);
+      out.push_back(*ParseDuration(d));
+    }
+    return out;
+  }
+
+  TempDir dir_;
+  Daemon daemon_{dir_};
+  std::string config_;
+  std::unique_ptr<v1::AgentService::Stub> stub_;
+};
+
+TEST_F(SupervisionTest, AgentctlStartsListsDescribesAndStopsAnAgent) {
+  StartDaemon();
+  std::vector<std::string> ctl = {AgentctlBinary(), "--socket", daemon_.socket()};
+  auto run = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = ctl;
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
+  };
+  RunResult start = run({"start", "sleeper", "--id", "s1"});
+  ASSERT_EQ(start.exit_code, 0) << start.err;
+  EXPECT_THAT(start.out, HasSubstr("agent s1 running, pid "));
+  RunResult list = run({"get", "agents"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_THAT(list.out, HasSubstr("ID"));
+  EXPECT_THAT(list.out, ::testing::ContainsRegex("s1 +sleeper +running +[0-9]+"));
+  RunResult json = run({"get", "agents", "-o", "json"});
+  EXPECT_EQ(nlohmann::json::parse(json.out)["agents"][0]["id"], "s1");
+  RunResult describe = run({"describe", "agent", "s1"});
+  EXPECT_THAT(describe.out, HasSubstr("state:"));
+  EXPECT_THAT(describe.out, HasSubstr("running"));
+  int64_t pid = Get("s1").pid();
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(ProcessesOfAgent("s1"), 1);
+  RunResult stop = run({"stop", "s1"});
+  ASSERT_EQ(stop.exit_code, 0) << stop.err;
+  EXPECT_THAT(stop.out, HasSubstr("agent s1 stopped"));
+  EXPECT_TRUE(WaitFor([&] { return Gone(static_cast<pid_t>(pid)); }, absl::Seconds(10)));
+  EXPECT_EQ(Get("s1").last_exit().exit_code(), 0);  // the sleeper exits 0 on SIGTERM
+  RunResult missing = run({"describe", "agent", "nope"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("NOT_FOUND: agent \"nope\" does not exist"));
+}
+
+TEST_F(SupervisionTest, Kill9IsRestartedAfterBackoffWithANewPid) {
+  StartDaemon();
+  ASSERT_TRUE(StartAgent("sleeper", "s1").ok());
+  int64_t first = Get("s1").pid();
+  ASSERT_EQ(kill(static_cast<pid_t>(first), SIGKILL), 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        v1::Agent a = Get("s1");
+        return a.state() == v1::AGENT_STATE_RUNNING && a.pid() != 0 && a.pid() != first;
+      },
+      absl::Seconds(20)))
+      << daemon_.log();
+  v1::Agent a = Get("s1");
+  EXPECT_EQ(a.restarts(), 1);
+  EXPECT_EQ(a.last_exit().signal(), SIGKILL);
+  RunResult d = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "describe", "agent", "s1"});
+  EXPECT_THAT(d.out, ::testing::ContainsRegex("restarts: +1"));
+  EXPECT_THAT(d.out, HasSubstr("killed by SIGKILL"));
+  EXPECT_EQ(ProcessesOfAgent("s1"), 1);
+}
+
+TEST_F(SupervisionTest, CrasherBacksOffWithGrowingDelaysThenFailsWithItsReason) {
+  StartDaemon();
+  ASSERT_TRUE(StartAgent("crasher", "c1").ok());
+  ASSERT_TRUE(WaitFor([&] { return Get("c1").state() == v1::AGENT_STATE_FAILED; },
+                      absl::Seconds(30)))
+      << daemon_.log();
+  v1::Agent a = Get("c1");
+  EXPECT_THAT(a.state_detail(), HasSubstr("crash loop: 6 exits within 1m"));
+  EXPECT_THAT(a.state_detail(), HasSubstr("exit code 1"));
+  EXPECT_EQ(a.last_exit().exit_code(), 1);
+  EXPECT_EQ(a.restarts(), 5);
+  std::vector<absl::Duration> delays = BackoffDelays("c1");
+  ASSERT_EQ(delays.size(), 5u);
+  // 50ms doubling, ±10% jitter, capped at 400ms: 50, 100, 200, 400, 400.
+  const double expected_ms[] = {50, 100, 200, 400, 400};
+  for (size_t i = 0; i < delays.size(); ++i) {
+    EXPECT_GE(absl::ToDoubleMilliseconds(delays[i]), expected_ms[i] * 0.89) << i;
+    EXPECT_LE(absl::ToDoubleMilliseconds(delays[i]), expected_ms[i] * 1.11) << i;
+  }
+  EXPECT_EQ(ProcessesOfAgent("c1"), 0);
+}
+
+TEST_F(SupervisionTest, ExitCodeOnTheNoRestartListStopsTheAgent) {
+  StartDaemon();
+  ASSERT_TRUE(StartAgent("done", "d1").ok());
+  ASSERT_TRUE(WaitFor([&] { return Get("d1").state() == v1::AGENT_STATE_STOPPED; },
+                      absl::Seconds(20)));
+  v1::Agent a = Get("d1");
+  EXPECT_EQ(a.restarts(), 0);
+  EXPECT_EQ(a.last_exit().exit_code(), 3);
+  EXPECT_THAT(a.state_detail(), HasSubstr("no_restart_exit_codes"));
+  EXPECT_TRUE(BackoffDelays("d1").empty());
+}
+
+TEST_F(SupervisionTest, SigtermIgnorerIsKilledAfterStopTimeoutAndItsGrandchildToo) {
+  StartDaemon();
+  ASSERT_TRUE(StartAgent("ignorer", "i1").ok());
+  std::string pids;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        pids = ReadFileOrEmpty(dir_.Join("pids"));
+        return !pids.empty();
+      },
+      absl::Seconds(10)));
+  std::vector<std::string> parts = absl::StrSplit(pids, absl::ByAnyChar(" \n"), absl::SkipEmpty());
+  ASSERT_EQ(parts.size(), 2u);
+  pid_t child = std::stoi(parts[0]), grandchild = std::stoi(parts[1]);
+  v1::StopAgentRequest req;
+  req.set_agent_id("i1");
+  req.set_wait(true);
+  v1::StopAgentResponse resp;
+  grpc::Status s = stub_->StopAgent(Ctx().get(), req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.agent().state(), v1::AGENT_STATE_STOPPED);
+  EXPECT_EQ(resp.agent().last_exit().signal(), SIGKILL);
+  EXPECT_TRUE(WaitFor([&] { return Gone(child) && Gone(grandchild); }, absl::Seconds(10)));
+  EXPECT_THAT(daemon_.log(), HasSubstr("still running 500ms after SIGTERM"));
+}
+
+TEST_F(SupervisionTest, InstanceLimitsUnknownRolesAndDuplicatesAreRefusedClearly) {
+  StartDaemon();
+  ASSERT_TRUE(StartAgent("single").ok());
+  absl::StatusOr<v1::Agent> second = StartAgent("single");
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(second.status().message()),
+              HasSubstr("role \"single\" allows 1 instance(s) (roles.single.max_instances)"));
+  absl::StatusOr<v1::Agent> unknown = StartAgent("wizard");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("configured roles: "));
+  absl::StatusOr<v1::Agent> dup = StartAgent("single", "single-1");
+  EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
+  absl::StatusOr<v1::Agent> bad = StartAgent("sleeper", "no spaces");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SupervisionTest, ConfigAgentsStartAtBootAndStopWithTheDaemon) {
+  StartDaemon("agents:\n  - {id: boot-1, role: sleeper}\n  - {id: boot-2, role: sleeper}\n");
+  ASSERT_TRUE(WaitFor([&] { return ProcessesOfAgent("boot-1") == 1 && ProcessesOfAgent("boot-2") == 1; },
+                      absl::Seconds(10)));
+  int64_t pid = Get("boot-1").pid();
+  std::optional<int> st = daemon_.Stop();
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(WEXITSTATUS(*st), 0);
+  EXPECT_TRUE(Gone(static_cast<pid_t>(pid)));
+  EXPECT_EQ(ProcessesOfAgent("boot-1"), 0);
+  EXPECT_EQ(ProcessesOfAgent("boot-2"), 0);
+}
+
+TEST_F(SupervisionTest, Kill9OfTheDaemonThenRestartLeavesExactlyOneProcessPerAgent) {
+  StartDaemon();
+  for (int i = 1; i <= 5; ++i) ASSERT_TRUE(StartAgent("sleeper", absl::StrCat("a", i)).ok());
+  daemon_.process()->Signal(SIGKILL);
+  ASSERT_TRUE(daemon_.process()->WaitExit(absl::Seconds(10)).has_value());
+  // The agents outlive a kill -9 of their daemon…
+  for (int i = 1; i <= 5; ++i) EXPECT_EQ(ProcessesOfAgent(absl::StrCat("a", i)), 1);
+  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  stub_ = v1::AgentService::NewStub(daemon_.UnixChannel());
+  // …and the new daemon ends up with exactly one process per agent, each running.
+  for (int i = 1; i <= 5; ++i) {
+    std::string id = absl::StrCat("a", i);
+    EXPECT_TRUE(WaitFor([&] { return ProcessesOfAgent(id) == 1; }, absl::Seconds(10))) << id;
+    v1::Agent a = Get(id);
+    EXPECT_EQ(a.state(), v1::AGENT_STATE_RUNNING) << id;
+    EXPECT_EQ(ProcessesOfAgent(id), 1) << id;
+  }
+}
+
+}  // namespace
+}  // namespace agentd::testing
