@@ -108,8 +108,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   // The HTTP listener (web UI, gRPC-web, /metrics) is not part of this build yet, so
   // nothing is reported as listening there.
   paths.set_admin_token_file(token_file);
-  d->system_->SetPaths(std::move(paths));
-  d->system_->SetState(v1::DAEMON_STATE_SERVING);
+  d->system_->Serve(std::move(paths));
 
   if (!c.server.http.empty()) {
     spdlog::info(

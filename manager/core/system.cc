@@ -21,8 +21,11 @@ void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
 SystemCore::SystemCore(EventLoop* loop, Store* store, ConfigState* config, absl::Time start_time)
     : loop_(loop), store_(store), config_(config), start_time_(start_time) {}
 
-void SystemCore::SetPaths(v1::DaemonPaths paths) {
-  loop_->Post([this, paths = std::move(paths)]() mutable { paths_ = std::move(paths); });
+void SystemCore::Serve(v1::DaemonPaths paths) {
+  loop_->Post([this, paths = std::move(paths)]() mutable {
+    paths_ = std::move(paths);
+    state_.store(v1::DAEMON_STATE_SERVING);
+  });
 }
 
 v1::GetVersionResponse SystemCore::Version() {

@@ -24,8 +24,9 @@ class SystemCore {
   // None of the pointers is owned; all must outlive this object.
   SystemCore(EventLoop* loop, Store* store, ConfigState* config, absl::Time start_time);
 
-  // Paths as bound at start (the TCP port once known); set before serving.
-  void SetPaths(v1::DaemonPaths paths);
+  // Records the paths as bound (the TCP port once known) and then, in the same step on
+  // the loop, the SERVING state: whoever sees SERVING sees the paths too.
+  void Serve(v1::DaemonPaths paths);
   void SetState(v1::DaemonState state) { state_.store(state); }
   v1::DaemonState state() const { return state_.load(); }
   // Called by the API layer when an RPC starts and when it ends (in any way).

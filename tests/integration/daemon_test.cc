@@ -191,7 +191,7 @@ class TcpTest : public DaemonTest {
     v1::GetInfoResponse info;
     ASSERT_TRUE(stub->GetInfo(Ctx().get(), v1::GetInfoRequest(), &info).ok());
     addr_ = info.paths().grpc_tcp();
-    ASSERT_FALSE(addr_.empty());
+    ASSERT_FALSE(addr_.empty()) << info.DebugString() << daemon_.log();
   }
   grpc::Status CallWithToken(const std::string& token) {
     auto ch = grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials());

@@ -31,7 +31,8 @@ std::unique_ptr<grpc::ClientContext> Ctx() {
   return ctx;
 }
 
-// Live (non-zombie) processes whose environment says AGENTD_AGENT_ID=id.
+// Live (non-zombie) processes whose environment says AGENTD_AGENT_ID=id. It scans the
+// whole machine: agent ids must be unique across tests that may run in parallel.
 int ProcessesOfAgent(const std::string& id) {
   int n = 0;
   DIR* proc = opendir("/proc");
@@ -71,11 +72,16 @@ supervision:
   no_restart_exit_codes: [3]
   stop_timeout: 500ms
 roles:
-  sleeper: {command: [")", h, R"(/sleeper"], max_instances: 5}
-  single:  {command: [")", h, R"(/sleeper"], max_instances: 1}
-  crasher: {command: [")", h, R"(/crasher", "1", "100"]}
-  done:    {command: [")", h, R"(/crasher", "3", "10"]}
-  ignorer: {command: [")", h, "/sigterm_ignorer\", \"", dir_.Join("pids"), R"("]}
+  sleeper: {command: [")",
+                           h, R"(/sleeper"], max_instances: 5}
+  single:  {command: [")",
+                           h, R"(/sleeper"], max_instances: 1}
+  crasher: {command: [")",
+                           h, R"(/crasher", "1", "100"]}
+  done:    {command: [")",
+                           h, R"(/crasher", "3", "10"]}
+  ignorer: {command: [")",
+                           h, "/sigterm_ignorer\", \"", dir_.Join("pids"), R"("]}
 )");
   }
   void StartDaemon(const std::string& extra = "") {
@@ -159,30 +165,31 @@ TEST_F(SupervisionTest, AgentctlStartsListsDescribesAndStopsAnAgent) {
 
 TEST_F(SupervisionTest, Kill9IsRestartedAfterBackoffWithANewPid) {
   StartDaemon();
-  ASSERT_TRUE(StartAgent("sleeper", "s1").ok());
-  int64_t first = Get("s1").pid();
+  ASSERT_TRUE(StartAgent("sleeper", "k1").ok());
+  int64_t first = Get("k1").pid();
   ASSERT_EQ(kill(static_cast<pid_t>(first), SIGKILL), 0);
   ASSERT_TRUE(WaitFor(
       [&] {
-        v1::Agent a = Get("s1");
+        v1::Agent a = Get("k1");
         return a.state() == v1::AGENT_STATE_RUNNING && a.pid() != 0 && a.pid() != first;
       },
       absl::Seconds(20)))
       << daemon_.log();
-  v1::Agent a = Get("s1");
+  v1::Agent a = Get("k1");
   EXPECT_EQ(a.restarts(), 1);
   EXPECT_EQ(a.last_exit().signal(), SIGKILL);
-  RunResult d = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "describe", "agent", "s1"});
+  RunResult d =
+      RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "describe", "agent", "k1"});
   EXPECT_THAT(d.out, ::testing::ContainsRegex("restarts: +1"));
   EXPECT_THAT(d.out, HasSubstr("killed by SIGKILL"));
-  EXPECT_EQ(ProcessesOfAgent("s1"), 1);
+  EXPECT_EQ(ProcessesOfAgent("k1"), 1);
 }
 
 TEST_F(SupervisionTest, CrasherBacksOffWithGrowingDelaysThenFailsWithItsReason) {
   StartDaemon();
   ASSERT_TRUE(StartAgent("crasher", "c1").ok());
-  ASSERT_TRUE(WaitFor([&] { return Get("c1").state() == v1::AGENT_STATE_FAILED; },
-                      absl::Seconds(30)))
+  ASSERT_TRUE(
+      WaitFor([&] { return Get("c1").state() == v1::AGENT_STATE_FAILED; }, absl::Seconds(30)))
       << daemon_.log();
   v1::Agent a = Get("c1");
   EXPECT_THAT(a.state_detail(), HasSubstr("crash loop: 6 exits within 1m"));
@@ -203,8 +210,8 @@ TEST_F(SupervisionTest, CrasherBacksOffWithGrowingDelaysThenFailsWithItsReason) 
 TEST_F(SupervisionTest, ExitCodeOnTheNoRestartListStopsTheAgent) {
   StartDaemon();
   ASSERT_TRUE(StartAgent("done", "d1").ok());
-  ASSERT_TRUE(WaitFor([&] { return Get("d1").state() == v1::AGENT_STATE_STOPPED; },
-                      absl::Seconds(20)));
+  ASSERT_TRUE(
+      WaitFor([&] { return Get("d1").state() == v1::AGENT_STATE_STOPPED; }, absl::Seconds(20)));
   v1::Agent a = Get("d1");
   EXPECT_EQ(a.restarts(), 0);
   EXPECT_EQ(a.last_exit().exit_code(), 3);
@@ -256,8 +263,9 @@ TEST_F(SupervisionTest, InstanceLimitsUnknownRolesAndDuplicatesAreRefusedClearly
 
 TEST_F(SupervisionTest, ConfigAgentsStartAtBootAndStopWithTheDaemon) {
   StartDaemon("agents:\n  - {id: boot-1, role: sleeper}\n  - {id: boot-2, role: sleeper}\n");
-  ASSERT_TRUE(WaitFor([&] { return ProcessesOfAgent("boot-1") == 1 && ProcessesOfAgent("boot-2") == 1; },
-                      absl::Seconds(10)));
+  ASSERT_TRUE(
+      WaitFor([&] { return ProcessesOfAgent("boot-1") == 1 && ProcessesOfAgent("boot-2") == 1; },
+              absl::Seconds(10)));
   int64_t pid = Get("boot-1").pid();
   std::optional<int> st = daemon_.Stop();
   ASSERT_TRUE(st.has_value());

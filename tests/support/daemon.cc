@@ -40,11 +40,14 @@ bool Daemon::WaitReady(absl::Duration timeout) {
   return WaitFor(
              [&] {
                if (!process_->running()) return true;  // reported below
+               // Serving, as the daemon itself says: the socket accepts calls a moment
+               // before start-up is complete (state STARTING).
                auto stub = v1::SystemService::NewStub(UnixChannel());
                grpc::ClientContext ctx;
-               ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
-               v1::GetVersionResponse resp;
-               return stub->GetVersion(&ctx, v1::GetVersionRequest(), &resp).ok();
+               ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+               v1::GetInfoResponse resp;
+               return stub->GetInfo(&ctx, v1::GetInfoRequest(), &resp).ok() &&
+                      resp.state() == v1::DAEMON_STATE_SERVING;
              },
              timeout) &&
          process_->running();

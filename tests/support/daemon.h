@@ -1,5 +1,5 @@
 // A real agentd for integration tests: its own temp state dir and socket, started as a
-// child process, ready when it answers GetVersion on its socket.
+// child process, ready when GetInfo on its socket says SERVING.
 #ifndef AGENTD_TESTS_SUPPORT_DAEMON_H_
 #define AGENTD_TESTS_SUPPORT_DAEMON_H_
 
