@@ -51,6 +51,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   if (!state_lock.ok()) return state_lock.status();
   d->state_lock_ = *std::move(state_lock);
 
+  if (absl::Status s = MakeDirs(c.state_dir + "/logs", 0700); !s.ok()) return s;
   std::string token_file = c.state_dir + "/admin.token";
   absl::StatusOr<std::string> token = LoadOrCreateTokenFile(token_file);
   if (!token.ok()) return token.status();

@@ -4,6 +4,7 @@
 #define AGENTD_MANAGER_API_AGENT_SERVICE_H_
 
 #include "agentd/v1/agents.grpc.pb.h"
+#include "manager/api/agent_host_service.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/supervisor.h"
 
@@ -12,7 +13,8 @@ namespace agentd {
 class AgentService final : public v1::AgentService::CallbackService {
  public:
   // Neither pointer is owned; `supervisor` is used on `loop` only.
-  AgentService(EventLoop* loop, Supervisor* supervisor) : loop_(loop), supervisor_(supervisor) {}
+  AgentService(EventLoop* loop, Supervisor* supervisor, ClientAuth auth)
+      : loop_(loop), supervisor_(supervisor), auth_(std::move(auth)) {}
 
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
                                        const v1::ListAgentsRequest* req,
@@ -33,6 +35,7 @@ class AgentService final : public v1::AgentService::CallbackService {
  private:
   EventLoop* loop_;
   Supervisor* supervisor_;
+  ClientAuth auth_;
 };
 
 }  // namespace agentd

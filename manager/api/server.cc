@@ -27,6 +27,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "manager/api/agent_host_service.h"
 #include "manager/api/agent_service.h"
 #include "manager/api/interceptors.h"
 #include "manager/api/system_service.h"
@@ -109,11 +110,13 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
     builder.AddListeningPort(options.grpc_tcp, creds, &tcp_port);
   }
 
-  api->services_.push_back(std::make_unique<SystemService>(system));
-  api->services_.push_back(std::make_unique<AgentService>(loop, supervisor));
+  ClientAuth client_auth{options.admin_token};
+  api->services_.push_back(std::make_unique<SystemService>(system, client_auth));
+  api->services_.push_back(std::make_unique<AgentService>(loop, supervisor, client_auth));
+  api->services_.push_back(std::make_unique<AgentHostService>(loop, supervisor));
   AddPlaceholders<v1::LogService, v1::TaskService, v1::PlanService, v1::MessageService,
-                  v1::EventService, v1::UsageService, v1::AuditService, v1::ConsentService,
-                  v1::AgentHostService>(&api->services_);
+                  v1::EventService, v1::UsageService, v1::AuditService, v1::ConsentService>(
+      &api->services_);
   for (auto& s : api->services_) builder.RegisterService(s.get());
 
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;

@@ -7,8 +7,12 @@ namespace agentd {
 grpc::ServerUnaryReactor* SystemService::GetVersion(grpc::CallbackServerContext* ctx,
                                                     const v1::GetVersionRequest*,
                                                     v1::GetVersionResponse* resp) {
-  *resp = SystemCore::Version();
   auto* reactor = ctx->DefaultReactor();
+  if (grpc::Status s = auth_.Check(ctx); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
+  *resp = SystemCore::Version();
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -17,6 +21,10 @@ grpc::ServerUnaryReactor* SystemService::GetInfo(grpc::CallbackServerContext* ct
                                                  const v1::GetInfoRequest*,
                                                  v1::GetInfoResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  if (grpc::Status s = auth_.Check(ctx); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
   core_->GetInfo([reactor, resp](v1::GetInfoResponse info) mutable {
     *resp = std::move(info);
     reactor->Finish(grpc::Status::OK);
@@ -28,6 +36,10 @@ grpc::ServerUnaryReactor* SystemService::ReloadConfig(grpc::CallbackServerContex
                                                       const v1::ReloadConfigRequest*,
                                                       v1::ReloadConfigResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
+  if (grpc::Status s = auth_.Check(ctx); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
   if (core_->state() == v1::DAEMON_STATE_DRAINING) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                  "agentd is shutting down; reload after it restarts"));

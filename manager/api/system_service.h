@@ -5,13 +5,14 @@
 #define AGENTD_MANAGER_API_SYSTEM_SERVICE_H_
 
 #include "agentd/v1/system.grpc.pb.h"
+#include "manager/api/agent_host_service.h"
 #include "manager/core/system.h"
 
 namespace agentd {
 
 class SystemService final : public v1::SystemService::CallbackService {
  public:
-  explicit SystemService(SystemCore* core) : core_(core) {}
+  SystemService(SystemCore* core, ClientAuth auth) : core_(core), auth_(std::move(auth)) {}
 
   grpc::ServerUnaryReactor* GetVersion(grpc::CallbackServerContext* ctx,
                                        const v1::GetVersionRequest* req,
@@ -24,6 +25,7 @@ class SystemService final : public v1::SystemService::CallbackService {
 
  private:
   SystemCore* core_;
+  ClientAuth auth_;
 };
 
 }  // namespace agentd

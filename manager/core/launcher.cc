@@ -80,8 +80,29 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  // Everything above stderr is closed: no daemon socket, database or lock leaks in.
-  posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
+  if (!spec.output_file.empty()) {
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, spec.output_file.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+  }
+  int secret[2] = {-1, -1};
+  if (!spec.fd3_contents.empty()) {
+    // A pipe small enough to fill before the child exists (64 KiB of buffer on Linux).
+    if (spec.fd3_contents.size() > 4096 || pipe2(secret, O_CLOEXEC) != 0 ||
+        write(secret[1], spec.fd3_contents.data(), spec.fd3_contents.size()) !=
+            static_cast<ssize_t>(spec.fd3_contents.size())) {
+      posix_spawn_file_actions_destroy(&fa);
+      for (int fd : secret) {
+        if (fd >= 0) close(fd);
+      }
+      return absl::InternalError(absl::StrCat("cannot pass fd 3 to ", spec.argv[0]));
+    }
+    close(secret[1]);
+    secret[1] = -1;
+    posix_spawn_file_actions_adddup2(&fa, secret[0], 3);  // dup2 clears O_CLOEXEC
+  }
+  // Everything else above stderr is closed: no daemon socket, database or lock leaks in.
+  posix_spawn_file_actions_addclosefrom_np(&fa, spec.fd3_contents.empty() ? 3 : 4);
   if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -97,6 +118,7 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
   int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
+  if (secret[0] >= 0) close(secret[0]);
   if (rc != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot start ", spec.argv[0], ": ", std::strerror(rc)));

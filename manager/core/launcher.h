@@ -28,6 +28,12 @@ struct LaunchSpec {
   std::vector<std::string> argv;  // argv[0] is the program (a path, or looked up in PATH)
   std::vector<std::string> env;   // the whole environment, "NAME=value"
   std::string cwd;                // empty: the daemon's
+  // When set, readable by the child on file descriptor 3 (a pipe holding exactly these
+  // bytes), so secrets such as the agent's token never appear in argv or the environment.
+  std::string fd3_contents;
+  // When set, stdout and stderr are appended to this file (created 0600); otherwise they
+  // are the daemon's.
+  std::string output_file;
 };
 
 struct ProcessId {

@@ -14,7 +14,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/logging.h"
+#include "common/token.h"
 #include "common/values.h"
+#include "common/version.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -241,7 +243,19 @@ absl::Status Supervisor::Spawn(Record& r) {
     }
   }
   for (const std::string& kv : role.env) spec.env.push_back(kv);
+  // Until agent logs are captured through pipes into the log store, each agent's output
+  // goes to a file of its own, out of the daemon's log.
+  spec.output_file = absl::StrCat(options_.state_dir, "/logs/", r.id, ".log");
 
+  if (!r.token.empty()) by_token_.erase(r.token);
+  r.token.clear();
+  r.lease_id.clear();
+  // Every agent gets a token of its own on fd 3, to present on AgentHost calls;
+  // agentd-agent must register with it, a `command` agent may.
+  r.registers = role.command.empty();
+  r.token = NewToken();
+  spec.fd3_contents = r.token;
+  spec.env.push_back("AGENTD_TOKEN_FD=3");
   absl::StatusOr<ProcessId> proc = launcher_->Start(spec);
   if (!proc.ok()) {
     // Not retried: a program that cannot be executed will not become executable by
@@ -253,7 +267,14 @@ absl::Status Supervisor::Spawn(Record& r) {
   r.proc = *proc;
   r.start_time = loop_->clock()->Now();
   by_pid_[proc->pid] = r.id;
-  SetState(r, v1::AGENT_STATE_RUNNING, "", "agent.started");
+  by_token_[r.token] = r.id;
+  if (r.registers) {
+    // It must register within one lease, or it is treated as unresponsive.
+    ArmLease(r, r.start_time + cfg.supervision.heartbeat_ttl);
+    SetState(r, v1::AGENT_STATE_STARTING, "waiting for the agent to register", "agent.started");
+  } else {
+    SetState(r, v1::AGENT_STATE_RUNNING, "", "agent.started");
+  }
   spdlog::info("agent {} ({}) started, pid {}", r.id, r.role, proc->pid);
   return absl::OkStatus();
 }
@@ -297,6 +318,11 @@ void Supervisor::OnExit(ProcessId proc, ExitStatus st) {
   auto it = agents_.find(id);
   if (it == agents_.end() || it->second.proc.pid != proc.pid) return;
   Record& r = it->second;
+  if (r.lease_timer != 0) loop_->Cancel(r.lease_timer);
+  r.lease_timer = 0;
+  if (!r.token.empty()) by_token_.erase(r.token);
+  r.token.clear();
+  r.lease_id.clear();
   // Whatever the leader left behind in its group goes with it.
   launcher_->SignalGroup(proc, SIGKILL);
   r.last_exit = st;
@@ -557,6 +583,11 @@ v1::Agent Supervisor::ToProto(const Record& r) const {
     SetDuration(now - r.start_time, a.mutable_uptime());
   }
   if (r.state == v1::AGENT_STATE_BACKOFF) SetTime(r.next_restart, a.mutable_next_restart_time());
+  if (live && r.last_heartbeat != absl::InfinitePast()) {
+    SetDuration(now - r.last_heartbeat, a.mutable_heartbeat_age());
+    a.set_progress(r.progress);
+    a.set_runtime_version(r.runtime_version);
+  }
   if (r.last_exit) {
     v1::AgentExit* e = a.mutable_last_exit();
     if (r.last_exit->signal != 0) {
@@ -570,6 +601,109 @@ v1::Agent Supervisor::ToProto(const Record& r) const {
   const Config& cfg = config_->config();
   if (auto role = cfg.roles.find(r.role); role != cfg.roles.end()) a.set_model(role->second.model);
   return a;
+}
+
+void Supervisor::ArmLease(Record& r, absl::Time expiry) {
+  r.lease_expiry = expiry;
+  if (r.lease_timer != 0) loop_->Cancel(r.lease_timer);
+  std::string id = r.id;
+  r.lease_timer = loop_->RunAt(expiry, [this, id, expiry] { LeaseExpired(id, expiry); });
+}
+
+void Supervisor::LeaseExpired(const std::string& id, absl::Time expiry) {
+  auto it = agents_.find(id);
+  if (it == agents_.end() || it->second.lease_expiry != expiry) return;
+  Record& r = it->second;
+  r.lease_timer = 0;
+  if (r.state == v1::AGENT_STATE_STOPPING || r.proc.pid == 0) return;
+  absl::Duration ttl = config_->config().supervision.heartbeat_ttl;
+  std::string why = r.state == v1::AGENT_STATE_STARTING
+                        ? absl::StrCat("did not register within ", agentd::FormatDuration(ttl))
+                        : absl::StrCat("no heartbeat for ", agentd::FormatDuration(ttl),
+                                       " (supervision.heartbeat.ttl)");
+  spdlog::warn("agent {} (pid {}) is unresponsive: {}; killing it", r.id, r.proc.pid, why);
+  SetState(r, v1::AGENT_STATE_UNRESPONSIVE, why, "agent.unresponsive");
+  // Its exit then goes through the restart policy like any other failure.
+  launcher_->SignalGroup(r.proc, SIGKILL);
+}
+
+absl::StatusOr<std::string> Supervisor::AgentForToken(const std::string& token) const {
+  auto it = token.empty() ? by_token_.end() : by_token_.find(token);
+  if (it == by_token_.end()) {
+    return absl::UnauthenticatedError(
+        "AgentHost calls need the agent's own token (authorization: Bearer <token>), which "
+        "agentd hands to the agent process it starts; this one is missing or not current");
+  }
+  return it->second;
+}
+
+absl::StatusOr<v1::RegisterResponse> Supervisor::Register(const std::string& token,
+                                                          const v1::RegisterRequest& req) {
+  absl::StatusOr<std::string> id = AgentForToken(token);
+  if (!id.ok()) return id.status();
+  if (req.agent_id() != *id) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("this token belongs to agent \"", *id, "\", not to \"", req.agent_id(), "\""));
+  }
+  Record& r = agents_.at(*id);
+  const Config& cfg = config_->config();
+  r.lease_id = NewToken().substr(7, 16);
+  r.runtime_version = req.runtime_version();
+  absl::Time now = loop_->clock()->Now();
+  r.last_heartbeat = now;
+  ArmLease(r, now + cfg.supervision.heartbeat_ttl);
+  SetState(r, v1::AGENT_STATE_IDLE, "", "agent.registered");
+  spdlog::info("agent {} registered (pid {}, runtime {})", r.id, req.pid(), req.runtime_version());
+
+  v1::RegisterResponse resp;
+  resp.set_lease_id(r.lease_id);
+  SetDuration(cfg.supervision.heartbeat_ttl, resp.mutable_lease_ttl());
+  SetDuration(cfg.supervision.heartbeat_interval, resp.mutable_heartbeat_interval());
+  v1::AgentDefinition* def = resp.mutable_definition();
+  def->set_id(r.id);
+  def->set_role(r.role);
+  if (auto role = cfg.roles.find(r.role); role != cfg.roles.end()) {
+    for (const std::string& t : role->second.tools) def->add_allowed_tools(t);
+    for (const std::string& a : cfg.policy.shell_allow) def->add_shell_allow(a);
+    if (auto m = cfg.models.find(role->second.model); m != cfg.models.end()) {
+      v1::ModelRef* mr = def->mutable_model();
+      mr->set_name(role->second.model);
+      mr->set_provider(m->second.provider);
+      mr->set_model(m->second.model);
+      if (m->second.temperature) mr->set_temperature(*m->second.temperature);
+      if (m->second.max_tokens) mr->set_max_tokens(static_cast<int32_t>(*m->second.max_tokens));
+      mr->set_input_per_mtok_usd(m->second.price.input_per_mtok);
+      mr->set_output_per_mtok_usd(m->second.price.output_per_mtok);
+      if (auto p = cfg.providers.find(m->second.provider); p != cfg.providers.end()) {
+        mr->set_provider_kind(p->second.kind);
+        mr->set_base_url(p->second.base_url);
+        mr->set_api_key_env(p->second.api_key_env);
+      }
+    }
+  }
+  return resp;
+}
+
+absl::StatusOr<v1::HeartbeatResponse> Supervisor::Heartbeat(const std::string& token,
+                                                            const v1::HeartbeatRequest& req) {
+  absl::StatusOr<std::string> id = AgentForToken(token);
+  if (!id.ok()) return id.status();
+  Record& r = agents_.at(*id);
+  if (r.lease_id.empty() || req.lease_id() != r.lease_id) {
+    return absl::FailedPreconditionError(absl::StrCat("lease \"", req.lease_id(),
+                                                      "\" is not agent \"", r.id,
+                                                      "\"'s current lease; register again"));
+  }
+  absl::Time now = loop_->clock()->Now();
+  r.last_heartbeat = now;
+  ArmLease(r, now + config_->config().supervision.heartbeat_ttl);
+  r.progress = req.progress();
+  v1::AgentState next =
+      req.activity() == v1::AGENT_ACTIVITY_BUSY ? v1::AGENT_STATE_BUSY : v1::AGENT_STATE_IDLE;
+  if (next != r.state) SetState(r, next, "", "agent.activity");
+  v1::HeartbeatResponse resp;
+  SetTime(r.lease_expiry, resp.mutable_lease_expire_time());
+  return resp;
 }
 
 }  // namespace agentd

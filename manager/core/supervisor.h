@@ -27,6 +27,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "agentd/v1/agent_host.pb.h"
 #include "agentd/v1/agents.pb.h"
 #include "manager/core/config_state.h"
 #include "manager/core/event_loop.h"
@@ -72,6 +73,17 @@ class Supervisor {
   // A process exited (posted by the launcher's callback).
   void OnExit(ProcessId proc, ExitStatus status);
 
+  // AgentHost, for agents running agentd-agent. `token` is the bearer token the call
+  // carried. Errors: UNAUTHENTICATED (no or unknown token), PERMISSION_DENIED (a token
+  // acting for another agent), FAILED_PRECONDITION (a lease that is no longer current:
+  // register again).
+  absl::StatusOr<v1::RegisterResponse> Register(const std::string& token,
+                                                const v1::RegisterRequest& req);
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const std::string& token,
+                                                  const v1::HeartbeatRequest& req);
+  // The agent id a token belongs to, or UNAUTHENTICATED.
+  absl::StatusOr<std::string> AgentForToken(const std::string& token) const;
+
   int64_t total_restarts() const { return total_restarts_; }
   std::map<v1::AgentState, int64_t> CountByState() const;
 
@@ -94,6 +106,15 @@ class Supervisor {
     bool restart_after_stop = false;
     std::vector<AgentCallback> waiters;  // run when stopped (or restarted)
     absl::Time created;
+    // Agents that run agentd-agent register and then heartbeat under a lease.
+    bool registers = false;
+    std::string token;  // this process's; a new one for every start
+    std::string lease_id;
+    absl::Time lease_expiry = absl::InfiniteFuture();
+    absl::Time last_heartbeat = absl::InfinitePast();
+    EventLoop::TimerId lease_timer = 0;
+    std::string progress;
+    std::string runtime_version;
   };
 
   absl::Status Spawn(Record& r);
@@ -103,6 +124,8 @@ class Supervisor {
   void Terminate(Record& r, absl::Duration timeout);
   v1::Agent ToProto(const Record& r) const;
   std::string NewId(const std::string& role) const;
+  void ArmLease(Record& r, absl::Time expiry);
+  void LeaseExpired(const std::string& id, absl::Time expiry);
   absl::Status CheckInstanceLimit(const std::string& role, const std::string& except_id) const;
 
   EventLoop* loop_;
@@ -112,6 +135,7 @@ class Supervisor {
   Options options_;
   std::map<std::string, Record> agents_;
   std::map<pid_t, std::string> by_pid_;
+  std::map<std::string, std::string> by_token_;
   int64_t total_restarts_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};
 };

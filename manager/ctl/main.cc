@@ -255,6 +255,11 @@ std::string DescribeAgent(const v1::Agent& a) {
       {"started", a.has_start_time() ? TimeString(a.start_time()) : "-"},
       {"uptime", a.has_uptime() ? ShortDuration(a.uptime()) : "-"},
       {"restarts", absl::StrCat(a.restarts())},
+      {"heartbeat age",
+       a.has_heartbeat_age()
+           ? absl::FormatDuration(absl::Seconds(a.heartbeat_age().seconds()) +
+                                  absl::Milliseconds(a.heartbeat_age().nanos() / 1000000))
+           : "-"},
       {"last exit", ExitText(a)},
       {"last exit at", a.has_last_exit() ? TimeString(a.last_exit().time()) : "-"},
       {"model", a.model().empty() ? "-" : a.model()},

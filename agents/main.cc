@@ -1,0 +1,116 @@
+// agentd-agent: one agent of agentd, started and supervised by it.
+//
+//   agentd-agent --role ROLE --id ID [--socket PATH] [--reconnect-grace 30s]
+// ($AGENTD_SOCKET and $AGENTD_RECONNECT_GRACE are read too; flags win.)
+//
+// The daemon passes the agent's token on file descriptor 3 (AGENTD_TOKEN_FD), never in
+// argv or the environment. The agent registers, heartbeats and holds its Connect
+// stream; SIGTERM ends it cleanly (exit 0). If agentd stays unreachable for longer than
+// the reconnect grace it exits 75 (EX_TEMPFAIL).
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "agents/runtime/host_session.h"
+#include "common/logging.h"
+#include "common/values.h"
+#include "common/version.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+int Usage(const std::string& msg) {
+  std::fprintf(stderr,
+               "agentd-agent: %s\nusage: agentd-agent --role ROLE --id ID [--socket PATH] "
+               "[--reconnect-grace DURATION]\n(agentd starts agents itself: agentctl start ROLE)\n",
+               msg.c_str());
+  return 2;
+}
+
+// Reads the whole token from `fd` and closes it.
+std::string ReadToken(int fd) {
+  std::string token;
+  char buf[512];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    token.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return std::string(absl::StripAsciiWhitespace(token));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  agentd::agent::HostSessionOptions o;
+  std::string role;
+  if (const char* s = std::getenv("AGENTD_SOCKET")) o.socket = s;
+  if (const char* g = std::getenv("AGENTD_RECONNECT_GRACE")) {
+    absl::StatusOr<absl::Duration> d = agentd::ParseDuration(g);
+    if (!d.ok()) return Usage(absl::StrCat("AGENTD_RECONNECT_GRACE: ", d.status().message()));
+    o.reconnect_grace = *d;
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--version") {
+      std::printf("agentd-agent %s\n", agentd::kVersion);
+      return 0;
+    }
+    if (i + 1 >= argc) return Usage(a + " needs a value");
+    std::string v = argv[++i];
+    if (a == "--role") {
+      role = v;
+    } else if (a == "--id") {
+      o.agent_id = v;
+    } else if (a == "--socket") {
+      o.socket = v;
+    } else if (a == "--reconnect-grace") {
+      absl::StatusOr<absl::Duration> d = agentd::ParseDuration(v);
+      if (!d.ok()) return Usage(std::string(d.status().message()));
+      o.reconnect_grace = *d;
+    } else {
+      return Usage("unknown flag \"" + a + "\"");
+    }
+  }
+  if (role.empty() || o.agent_id.empty() || o.socket.empty()) {
+    return Usage("--role, --id and a socket (--socket or $AGENTD_SOCKET) are required");
+  }
+  int token_fd = -1;
+  const char* fd_env = std::getenv("AGENTD_TOKEN_FD");
+  if (fd_env == nullptr || !absl::SimpleAtoi(fd_env, &token_fd) || token_fd < 0) {
+    return Usage("no token: agentd passes it on the descriptor named by AGENTD_TOKEN_FD");
+  }
+  o.token = ReadToken(token_fd);
+  if (o.token.empty()) return Usage("the token descriptor was empty");
+
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  (void)agentd::SetupLogging("text", "info");
+  agentd::AddLogSecret(o.token);
+
+  agentd::agent::HostSession session(o);
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    spdlog::info("{}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    session.Stop();
+  });
+  signals.detach();
+  absl::Status s = session.Run();
+  if (!s.ok()) {
+    spdlog::error("{}", s.ToString());
+    return s.code() == absl::StatusCode::kUnavailable ? 75 : 1;
+  }
+  return 0;
+}

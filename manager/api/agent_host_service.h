@@ -1,0 +1,51 @@
+// AgentHostService: the agent↔manager protocol, served to agentd-agent processes.
+//
+// Every call must carry the calling agent's own token (`authorization: Bearer …`), which
+// the supervisor handed to that process at start; the token names the agent, and acts
+// only as it. Register and Heartbeat go to the Supervisor on the core loop. Connect
+// holds the agent's stream open (deliveries over it come with the task and message
+// services); it ends when the agent closes it, its token stops being current, or the
+// daemon shuts down. Methods not listed here answer UNIMPLEMENTED.
+#ifndef AGENTD_MANAGER_API_AGENT_HOST_SERVICE_H_
+#define AGENTD_MANAGER_API_AGENT_HOST_SERVICE_H_
+
+#include <string>
+
+#include "agentd/v1/agent_host.grpc.pb.h"
+#include "manager/core/event_loop.h"
+#include "manager/core/supervisor.h"
+
+namespace agentd {
+
+// The bearer token of a call, or "" when it carries none.
+std::string BearerToken(const grpc::CallbackServerContext* ctx);
+
+// Who may call the client services (System, Agents, …): callers on the unix socket
+// without a token (filesystem permissions authenticated them), and callers with the
+// admin token. An agent's token is good for AgentHostService only: PERMISSION_DENIED.
+struct ClientAuth {
+  std::string admin_token;
+  grpc::Status Check(const grpc::CallbackServerContext* ctx) const;
+};
+
+class AgentHostService final : public v1::AgentHostService::CallbackService {
+ public:
+  AgentHostService(EventLoop* loop, Supervisor* supervisor) : loop_(loop), supervisor_(supervisor) {}
+
+  grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
+                                     const v1::RegisterRequest* req,
+                                     v1::RegisterResponse* resp) override;
+  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* ctx,
+                                      const v1::HeartbeatRequest* req,
+                                      v1::HeartbeatResponse* resp) override;
+  grpc::ServerBidiReactor<v1::ConnectRequest, v1::ConnectResponse>* Connect(
+      grpc::CallbackServerContext* ctx) override;
+
+ private:
+  EventLoop* loop_;
+  Supervisor* supervisor_;
+};
+
+}  // namespace agentd
+
+#endif  // AGENTD_MANAGER_API_AGENT_HOST_SERVICE_H_

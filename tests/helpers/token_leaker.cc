@@ -1,0 +1,29 @@
+// Test helper: an agent that writes the token agentd passed it (fd 3) to the file named
+// by its argument, then runs until SIGTERM — so a test can act with an agent's token.
+//   token_leaker FILE
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+int main(int argc, char** argv) {
+  if (argc != 2) return 2;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  std::string token;
+  char buf[256];
+  ssize_t n;
+  while ((n = read(3, buf, sizeof(buf))) > 0) token.append(buf, static_cast<size_t>(n));
+  std::string tmp = std::string(argv[1]) + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) return 1;
+  std::fputs(token.c_str(), f);
+  std::fclose(f);
+  std::rename(tmp.c_str(), argv[1]);
+  int sig = 0;
+  sigwait(&set, &sig);
+  return 0;
+}

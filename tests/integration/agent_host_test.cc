@@ -1,0 +1,165 @@
+// AgentHost with the real agentd-agent: registration, heartbeats and leases, tokens.
+#include <signal.h>
+
+#include "absl/strings/str_cat.h"
+#include "agentd/v1/agent_host.grpc.pb.h"
+#include "agentd/v1/agents.grpc.pb.h"
+#include "common/paths.h"
+#include "gmock/gmock.h"
+#include "grpcpp/client_context.h"
+#include "gtest/gtest.h"
+#include "tests/support/daemon.h"
+
+namespace agentd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token = "") {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+  return ctx;
+}
+
+bool Gone(int64_t pid) {
+  std::string stat = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
+  size_t close = stat.rfind(')');
+  return stat.empty() || (close != std::string::npos && stat[close + 2] == 'Z');
+}
+
+class AgentHostTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WriteFile(dir_.Join("agentd.yaml"), absl::StrCat(R"(
+supervision:
+  restart_sec: 50ms
+  heartbeat: {interval: 100ms, ttl: 1s}
+  stop_timeout: 2s
+providers: {local: {kind: openai, base_url: "http://127.0.0.1:9/v1"}}
+models: {m: {provider: local, model: test-model}}
+roles:
+  worker: {model: m, tools: [message, complete_task], max_instances: 4,
+           env: ["AGENTD_RECONNECT_GRACE=1s"]}
+  leaker: {command: [")", HelperBinary("token_leaker"), "\", \"", dir_.Join("token"), R"("]}
+)"));
+    ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+    agents_ = v1::AgentService::NewStub(daemon_.UnixChannel());
+    host_ = v1::AgentHostService::NewStub(daemon_.UnixChannel());
+  }
+  v1::Agent Start(const std::string& role, const std::string& id) {
+    v1::StartAgentRequest req;
+    req.set_role(role);
+    req.set_agent_id(id);
+    v1::StartAgentResponse resp;
+    grpc::Status s = agents_->StartAgent(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.agent();
+  }
+  v1::Agent Get(const std::string& id) {
+    v1::GetAgentRequest req;
+    req.set_agent_id(id);
+    v1::GetAgentResponse resp;
+    EXPECT_TRUE(agents_->GetAgent(Ctx().get(), req, &resp).ok());
+    return resp.agent();
+  }
+  std::string LeakedToken() {
+    Start("leaker", "leaker-1");
+    std::string token;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          token = ReadFileOrEmpty(dir_.Join("token"));
+          return !token.empty();
+        },
+        absl::Seconds(10)));
+    return token;
+  }
+
+  TempDir dir_;
+  Daemon daemon_{dir_};
+  std::unique_ptr<v1::AgentService::Stub> agents_;
+  std::unique_ptr<v1::AgentHostService::Stub> host_;
+};
+
+TEST_F(AgentHostTest, AgentdAgentRegistersAndHeartbeats) {
+  v1::Agent started = Start("worker", "w1");
+  EXPECT_EQ(started.state(), v1::AGENT_STATE_STARTING);
+  ASSERT_TRUE(WaitFor([&] { return Get("w1").state() == v1::AGENT_STATE_IDLE; }, absl::Seconds(10)))
+      << daemon_.log();
+  // Heartbeats keep coming: the age stays well under the 1s lease.
+  ASSERT_TRUE(WaitFor([&] { return Get("w1").has_heartbeat_age(); }, absl::Seconds(10)));
+  v1::Agent a = Get("w1");
+  EXPECT_LT(a.heartbeat_age().seconds(), 1);
+  EXPECT_EQ(a.runtime_version(), AGENTD_VERSION);
+  // The token travelled on fd 3: neither argv nor the environment holds it.
+  std::string cmdline = ReadFileOrEmpty(absl::StrCat("/proc/", a.pid(), "/cmdline"));
+  std::string environ = ReadFileOrEmpty(absl::StrCat("/proc/", a.pid(), "/environ"));
+  EXPECT_EQ(cmdline.find("agentd_"), std::string::npos);
+  EXPECT_EQ(environ.find("agentd_"), std::string::npos);
+  // Its output goes to its own log file, not into the daemon's log.
+  EXPECT_THAT(ReadFileOrEmpty(daemon_.state_dir() + "/logs/w1.log"), HasSubstr("registered as w1"));
+  EXPECT_THAT(daemon_.log(), ::testing::Not(HasSubstr("registered as w1")));
+}
+
+TEST_F(AgentHostTest, MissingOrForgedTokenIsUnauthenticated) {
+  v1::RegisterRequest req;
+  req.set_agent_id("w1");
+  v1::RegisterResponse resp;
+  EXPECT_EQ(host_->Register(Ctx().get(), req, &resp).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  grpc::Status forged = host_->Register(Ctx("agentd_forged").get(), req, &resp);
+  EXPECT_EQ(forged.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(forged.error_message(), HasSubstr("the agent's own token"));
+}
+
+TEST_F(AgentHostTest, ATokenActsOnlyAsItsOwnAgent) {
+  std::string token = LeakedToken();
+  v1::RegisterRequest req;
+  req.set_agent_id("someone-else");
+  v1::RegisterResponse resp;
+  grpc::Status s = host_->Register(Ctx(token).get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), HasSubstr("belongs to agent \"leaker-1\""));
+  req.set_agent_id("leaker-1");
+  EXPECT_TRUE(host_->Register(Ctx(token).get(), req, &resp).ok());
+}
+
+TEST_F(AgentHostTest, AnAgentTokenOnAClientRpcIsPermissionDenied) {
+  std::string token = LeakedToken();
+  v1::StopAgentRequest req;
+  req.set_agent_id("leaker-1");
+  v1::StopAgentResponse resp;
+  grpc::Status s = agents_->StopAgent(Ctx(token).get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Get("leaker-1").state(), v1::AGENT_STATE_RUNNING);
+}
+
+TEST_F(AgentHostTest, StoppedHeartbeatsMakeItUnresponsiveThenItIsRestarted) {
+  Start("worker", "w2");
+  ASSERT_TRUE(WaitFor([&] { return Get("w2").state() == v1::AGENT_STATE_IDLE; }, absl::Seconds(10)));
+  int64_t pid = Get("w2").pid();
+  ASSERT_EQ(kill(static_cast<pid_t>(pid), SIGSTOP), 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        v1::Agent a = Get("w2");
+        return a.state() == v1::AGENT_STATE_IDLE && a.pid() != pid && a.restarts() == 1;
+      },
+      absl::Seconds(20)))
+      << daemon_.log();
+  EXPECT_THAT(daemon_.log(), HasSubstr("agent w2 (pid " + std::to_string(pid) +
+                                       ") is unresponsive: no heartbeat for 1s"));
+  EXPECT_TRUE(WaitFor([&] { return Gone(pid); }, absl::Seconds(10)));
+}
+
+TEST_F(AgentHostTest, AnAgentWhoseDaemonIsGoneExitsAfterTheGracePeriod) {
+  Start("worker", "w3");
+  ASSERT_TRUE(WaitFor([&] { return Get("w3").state() == v1::AGENT_STATE_IDLE; }, absl::Seconds(10)));
+  int64_t pid = Get("w3").pid();
+  daemon_.process()->Signal(SIGKILL);
+  ASSERT_TRUE(daemon_.process()->WaitExit(absl::Seconds(10)).has_value());
+  // The agent retries for its 1s grace (AGENTD_RECONNECT_GRACE), then exits by itself.
+  EXPECT_TRUE(WaitFor([&] { return Gone(pid); }, absl::Seconds(20)));
+}
+
+}  // namespace
+}  // namespace agentd::testing
