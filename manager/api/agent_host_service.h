@@ -30,7 +30,8 @@ struct ClientAuth {
 
 class AgentHostService final : public v1::AgentHostService::CallbackService {
  public:
-  AgentHostService(EventLoop* loop, Supervisor* supervisor) : loop_(loop), supervisor_(supervisor) {}
+  AgentHostService(EventLoop* loop, Supervisor* supervisor)
+      : loop_(loop), supervisor_(supervisor) {}
 
   grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
                                      const v1::RegisterRequest* req,

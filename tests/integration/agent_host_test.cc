@@ -31,7 +31,8 @@ bool Gone(int64_t pid) {
 class AgentHostTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    WriteFile(dir_.Join("agentd.yaml"), absl::StrCat(R"(
+    WriteFile(dir_.Join("agentd.yaml"),
+              absl::StrCat(R"(
 supervision:
   restart_sec: 50ms
   heartbeat: {interval: 100ms, ttl: 1s}
@@ -41,7 +42,8 @@ models: {m: {provider: local, model: test-model}}
 roles:
   worker: {model: m, tools: [message, complete_task], max_instances: 4,
            env: ["AGENTD_RECONNECT_GRACE=1s"]}
-  leaker: {command: [")", HelperBinary("token_leaker"), "\", \"", dir_.Join("token"), R"("]}
+  leaker: {command: [")",
+                           HelperBinary("token_leaker"), "\", \"", dir_.Join("token"), R"("]}
 )"));
     ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
     agents_ = v1::AgentService::NewStub(daemon_.UnixChannel());
@@ -136,7 +138,8 @@ TEST_F(AgentHostTest, AnAgentTokenOnAClientRpcIsPermissionDenied) {
 
 TEST_F(AgentHostTest, StoppedHeartbeatsMakeItUnresponsiveThenItIsRestarted) {
   Start("worker", "w2");
-  ASSERT_TRUE(WaitFor([&] { return Get("w2").state() == v1::AGENT_STATE_IDLE; }, absl::Seconds(10)));
+  ASSERT_TRUE(
+      WaitFor([&] { return Get("w2").state() == v1::AGENT_STATE_IDLE; }, absl::Seconds(10)));
   int64_t pid = Get("w2").pid();
   ASSERT_EQ(kill(static_cast<pid_t>(pid), SIGSTOP), 0);
   ASSERT_TRUE(WaitFor(
@@ -153,7 +156,8 @@ TEST_F(AgentHostTest, StoppedHeartbeatsMakeItUnresponsiveThenItIsRestarted) {
 
 TEST_F(AgentHostTest, AnAgentWhoseDaemonIsGoneExitsAfterTheGracePeriod) {
   Start("worker", "w3");
-  ASSERT_TRUE(WaitFor([&] { return Get("w3").state() == v1::AGENT_STATE_IDLE; }, absl::Seconds(10)));
+  ASSERT_TRUE(
+      WaitFor([&] { return Get("w3").state() == v1::AGENT_STATE_IDLE; }, absl::Seconds(10)));
   int64_t pid = Get("w3").pid();
   daemon_.process()->Signal(SIGKILL);
   ASSERT_TRUE(daemon_.process()->WaitExit(absl::Seconds(10)).has_value());
