@@ -5,6 +5,10 @@
 //                    binds), beside spawning and reaping /bin/true (the cost of a process)
 //   idle RSS         agentd's VmRSS once serving, beside supervisord's (Debian
 //                    `supervisor`) when it is installed
+//   spawn/stop 100   100 agentd-agent processes started through StartAgent until all have
+//                    registered, then stopped until all have exited, beside supervisord
+//                    starting and stopping 100 programs (`supervisorctl start all`, with
+//                    startsecs=0 so it does not wait a second per program)
 //   unary RPC        SystemService.GetInfo over the unix socket with 1 and 8 client
 //                    threads, beside a raw gRPC callback server built into this bench,
 //                    serving the same method with a canned response on its own unix
@@ -29,6 +33,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "agentd/v1/agents.grpc.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/server_builder.h"
@@ -192,6 +197,91 @@ int64_t SupervisordIdleRssKiB(const TempDir& dir) {
   return rss;
 }
 
+// Seconds for agentd to have `n` agents registered, then all stopped.
+std::pair<double, double> SpawnAndStopAgents(const TempDir& dir, int n) {
+  std::string cfg = dir.Join("spawn.yaml");
+  testing::WriteFile(cfg, absl::StrCat(R"(
+supervision: {heartbeat: {interval: 1s, ttl: 10s}, stop_timeout: 10s}
+providers: {local: {kind: openai, base_url: "http://127.0.0.1:9/v1"}}
+models: {m: {provider: local, model: bench}}
+roles: {bench: {model: m, max_instances: )",
+                                       n, "}}\n"));
+  TempDir sub;
+  Daemon daemon(sub);
+  if (!daemon.Start({"--config", cfg})) {
+    std::fprintf(stderr, "daemon_bench: agentd did not start:\n%s\n", daemon.log().c_str());
+    std::exit(1);
+  }
+  auto stub = v1::AgentService::NewStub(daemon.UnixChannel());
+  auto count = [&](v1::AgentState state) {
+    grpc::ClientContext ctx;
+    v1::ListAgentsRequest req;
+    req.add_states(state);
+    v1::ListAgentsResponse resp;
+    stub->ListAgents(&ctx, req, &resp);
+    return resp.agents_size();
+  };
+  absl::Time t0 = absl::Now();
+  for (int i = 0; i < n; ++i) {
+    grpc::ClientContext ctx;
+    v1::StartAgentRequest req;
+    req.set_role("bench");
+    v1::StartAgentResponse resp;
+    if (!stub->StartAgent(&ctx, req, &resp).ok()) std::exit(1);
+  }
+  testing::WaitFor([&] { return count(v1::AGENT_STATE_IDLE) == n; }, absl::Seconds(120));
+  double up = absl::ToDoubleSeconds(absl::Now() - t0);
+  absl::Time t1 = absl::Now();
+  for (int i = 1; i <= n; ++i) {
+    grpc::ClientContext ctx;
+    v1::StopAgentRequest req;
+    req.set_agent_id(absl::StrCat("bench-", i));
+    v1::StopAgentResponse resp;
+    stub->StopAgent(&ctx, req, &resp);
+  }
+  testing::WaitFor([&] { return count(v1::AGENT_STATE_STOPPED) == n; }, absl::Seconds(120));
+  double down = absl::ToDoubleSeconds(absl::Now() - t1);
+  daemon.Stop();
+  return {up, down};
+}
+
+// The same with supervisord: -1 when it is not installed.
+std::pair<double, double> SupervisordSpawnAndStop(const TempDir& dir, int n) {
+  if (access("/usr/bin/supervisord", X_OK) != 0) return {-1, -1};
+  std::string conf = dir.Join("sv100.conf");
+  std::string text = absl::StrCat("[supervisord]\nnodaemon=true\nlogfile=", dir.Join("sv100.log"),
+                                  "\npidfile=", dir.Join("sv100.pid"),
+                                  "\n[unix_http_server]\nfile=", dir.Join("sv100.sock"),
+                                  "\n[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = "
+                                  "supervisor.rpcinterface:make_main_rpcinterface\n"
+                                  "[supervisorctl]\nserverurl=unix://",
+                                  dir.Join("sv100.sock"), "\n");
+  for (int i = 0; i < n; ++i) {
+    absl::StrAppend(&text, "[program:p", i, "]\ncommand=/bin/sleep 1000\nautostart=false\n",
+                    "startsecs=0\nstdout_logfile=NONE\nstderr_logfile=NONE\n");
+  }
+  testing::WriteFile(conf, text);
+  Subprocess sv({"/usr/bin/supervisord", "-c", conf}, "/dev/null", dir.Join("sv100.err"));
+  auto ctl = [&](const char* verb) {
+    return testing::RunCommand({"/usr/bin/supervisorctl", "-c", conf, verb, "all"},
+                               absl::Seconds(120));
+  };
+  testing::WaitFor(
+      [&] {
+        return ctl("status").exit_code >= 0 && access(dir.Join("sv100.sock").c_str(), F_OK) == 0;
+      },
+      absl::Seconds(20));
+  absl::Time t0 = absl::Now();
+  ctl("start");
+  double up = absl::ToDoubleSeconds(absl::Now() - t0);
+  absl::Time t1 = absl::Now();
+  ctl("stop");
+  double down = absl::ToDoubleSeconds(absl::Now() - t1);
+  sv.Signal(SIGTERM);
+  sv.WaitExit(absl::Seconds(20));
+  return {up, down};
+}
+
 int Main(int argc, char** argv) {
   int starts = 20, rounds = 3;
   absl::Duration run = absl::Seconds(2);
@@ -255,7 +345,24 @@ int Main(int argc, char** argv) {
   std::printf("agentd RSS after load  %.1f MB\n", rss_after / 1024.0);
   kill(raw_pid, SIGTERM);
   waitpid(raw_pid, nullptr, 0);
+  raw_pid = -1;
   daemon.Stop();
+
+  auto [up, down] = SpawnAndStopAgents(dir, 100);
+  auto [sv_up, sv_down] = SupervisordSpawnAndStop(dir, 100);
+  if (sv_up >= 0) {
+    std::printf(
+        "100 agents registered  %.2f s (supervisord starting 100 programs: %.2f s; "
+        "ratio %.2f)\n",
+        up, sv_up, up / sv_up);
+    std::printf(
+        "100 agents stopped     %.2f s (supervisord stopping 100 programs: %.2f s; "
+        "ratio %.2f)\n",
+        down, sv_down, down / sv_down);
+  } else {
+    std::printf("100 agents registered  %.2f s, stopped %.2f s (no supervisord baseline)\n", up,
+                down);
+  }
   return 0;
 }
 
