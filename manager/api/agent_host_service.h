@@ -26,6 +26,12 @@ std::string BearerToken(const grpc::CallbackServerContext* ctx);
 struct ClientAuth {
   std::string admin_token;
   grpc::Status Check(const grpc::CallbackServerContext* ctx) const;
+  // Finishes `reactor` with the refusal and returns true when Check() refuses the call.
+  bool Refuse(const grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor) const {
+    grpc::Status s = Check(ctx);
+    if (!s.ok()) reactor->Finish(s);
+    return !s.ok();
+  }
 };
 
 class AgentHostService final : public v1::AgentHostService::CallbackService {

@@ -30,10 +30,7 @@ grpc::ServerUnaryReactor* AgentService::ListAgents(grpc::CallbackServerContext* 
                                                    const v1::ListAgentsRequest* req,
                                                    v1::ListAgentsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (grpc::Status s = auth_.Check(ctx); !s.ok()) {
-    reactor->Finish(s);
-    return reactor;
-  }
+  if (auth_.Refuse(ctx, reactor)) return reactor;
   loop_->Post([this, reactor, req, resp] {
     std::vector<v1::AgentState> states;
     for (int s : req->states()) states.push_back(static_cast<v1::AgentState>(s));
@@ -61,10 +58,7 @@ grpc::ServerUnaryReactor* AgentService::GetAgent(grpc::CallbackServerContext* ct
                                                  const v1::GetAgentRequest* req,
                                                  v1::GetAgentResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (grpc::Status s = auth_.Check(ctx); !s.ok()) {
-    reactor->Finish(s);
-    return reactor;
-  }
+  if (auth_.Refuse(ctx, reactor)) return reactor;
   loop_->Post(
       [this, reactor, req, resp] { Reply(reactor, resp)(supervisor_->Get(req->agent_id())); });
   return reactor;
@@ -74,10 +68,7 @@ grpc::ServerUnaryReactor* AgentService::StartAgent(grpc::CallbackServerContext* 
                                                    const v1::StartAgentRequest* req,
                                                    v1::StartAgentResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (grpc::Status s = auth_.Check(ctx); !s.ok()) {
-    reactor->Finish(s);
-    return reactor;
-  }
+  if (auth_.Refuse(ctx, reactor)) return reactor;
   loop_->Post([this, reactor, req, resp] { Reply(reactor, resp)(supervisor_->Start(*req)); });
   return reactor;
 }
@@ -86,10 +77,7 @@ grpc::ServerUnaryReactor* AgentService::StopAgent(grpc::CallbackServerContext* c
                                                   const v1::StopAgentRequest* req,
                                                   v1::StopAgentResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (grpc::Status s = auth_.Check(ctx); !s.ok()) {
-    reactor->Finish(s);
-    return reactor;
-  }
+  if (auth_.Refuse(ctx, reactor)) return reactor;
   loop_->Post([this, reactor, req, resp] {
     supervisor_->Stop(req->agent_id(), FromProto(req->timeout()), req->wait(),
                       Reply(reactor, resp));
@@ -101,10 +89,7 @@ grpc::ServerUnaryReactor* AgentService::RestartAgent(grpc::CallbackServerContext
                                                      const v1::RestartAgentRequest* req,
                                                      v1::RestartAgentResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (grpc::Status s = auth_.Check(ctx); !s.ok()) {
-    reactor->Finish(s);
-    return reactor;
-  }
+  if (auth_.Refuse(ctx, reactor)) return reactor;
   loop_->Post([this, reactor, req, resp] {
     supervisor_->Restart(req->agent_id(), FromProto(req->timeout()), Reply(reactor, resp));
   });

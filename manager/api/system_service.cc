@@ -8,10 +8,7 @@ grpc::ServerUnaryReactor* SystemService::GetVersion(grpc::CallbackServerContext*
                                                     const v1::GetVersionRequest*,
                                                     v1::GetVersionResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (grpc::Status s = auth_.Check(ctx); !s.ok()) {
-    reactor->Finish(s);
-    return reactor;
-  }
+  if (auth_.Refuse(ctx, reactor)) return reactor;
   *resp = SystemCore::Version();
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -21,10 +18,7 @@ grpc::ServerUnaryReactor* SystemService::GetInfo(grpc::CallbackServerContext* ct
                                                  const v1::GetInfoRequest*,
                                                  v1::GetInfoResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (grpc::Status s = auth_.Check(ctx); !s.ok()) {
-    reactor->Finish(s);
-    return reactor;
-  }
+  if (auth_.Refuse(ctx, reactor)) return reactor;
   core_->GetInfo([reactor, resp](v1::GetInfoResponse info) mutable {
     *resp = std::move(info);
     reactor->Finish(grpc::Status::OK);
@@ -36,10 +30,7 @@ grpc::ServerUnaryReactor* SystemService::ReloadConfig(grpc::CallbackServerContex
                                                       const v1::ReloadConfigRequest*,
                                                       v1::ReloadConfigResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (grpc::Status s = auth_.Check(ctx); !s.ok()) {
-    reactor->Finish(s);
-    return reactor;
-  }
+  if (auth_.Refuse(ctx, reactor)) return reactor;
   if (core_->state() == v1::DAEMON_STATE_DRAINING) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                  "agentd is shutting down; reload after it restarts"));

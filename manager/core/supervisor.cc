@@ -48,6 +48,11 @@ void SetDuration(absl::Duration d, google::protobuf::Duration* pd) {
   pd->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d - absl::Seconds(s))));
 }
 
+absl::Status NoSuchAgent(const std::string& id) {
+  return absl::NotFoundError(
+      absl::StrCat("agent \"", id, "\" does not exist (agentctl get agents lists them)"));
+}
+
 bool IsValidId(const std::string& id) {
   if (id.empty() || id.size() > 63 || !absl::ascii_isalnum(static_cast<unsigned char>(id[0]))) {
     return false;
@@ -432,8 +437,7 @@ void Supervisor::Stop(const std::string& id, absl::Duration timeout, bool wait,
                       AgentCallback done) {
   auto it = agents_.find(id);
   if (it == agents_.end()) {
-    std::move(done)(absl::NotFoundError(
-        absl::StrCat("agent \"", id, "\" does not exist (agentctl get agents lists them)")));
+    std::move(done)(NoSuchAgent(id));
     return;
   }
   Record& r = it->second;
@@ -467,8 +471,7 @@ void Supervisor::Stop(const std::string& id, absl::Duration timeout, bool wait,
 void Supervisor::Restart(const std::string& id, absl::Duration timeout, AgentCallback done) {
   auto it = agents_.find(id);
   if (it == agents_.end()) {
-    std::move(done)(absl::NotFoundError(
-        absl::StrCat("agent \"", id, "\" does not exist (agentctl get agents lists them)")));
+    std::move(done)(NoSuchAgent(id));
     return;
   }
   Record& r = it->second;
@@ -542,8 +545,7 @@ void Supervisor::StopAll(absl::Time deadline, absl::AnyInvocable<void() &&> done
 absl::StatusOr<v1::Agent> Supervisor::Get(const std::string& id) const {
   auto it = agents_.find(id);
   if (it == agents_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("agent \"", id, "\" does not exist (agentctl get agents lists them)"));
+    return NoSuchAgent(id);
   }
   return ToProto(it->second);
 }

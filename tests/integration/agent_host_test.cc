@@ -22,12 +22,6 @@ std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token = "") {
   return ctx;
 }
 
-bool Gone(int64_t pid) {
-  std::string stat = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
-  size_t close = stat.rfind(')');
-  return stat.empty() || (close != std::string::npos && stat[close + 2] == 'Z');
-}
-
 class AgentHostTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -151,7 +145,7 @@ TEST_F(AgentHostTest, StoppedHeartbeatsMakeItUnresponsiveThenItIsRestarted) {
       << daemon_.log();
   EXPECT_THAT(daemon_.log(), HasSubstr("agent w2 (pid " + std::to_string(pid) +
                                        ") is unresponsive: no heartbeat for 1s"));
-  EXPECT_TRUE(WaitFor([&] { return Gone(pid); }, absl::Seconds(10)));
+  EXPECT_TRUE(WaitFor([&] { return ProcessGone(pid); }, absl::Seconds(10)));
 }
 
 TEST_F(AgentHostTest, AnAgentWhoseDaemonIsGoneExitsAfterTheGracePeriod) {
@@ -162,7 +156,7 @@ TEST_F(AgentHostTest, AnAgentWhoseDaemonIsGoneExitsAfterTheGracePeriod) {
   daemon_.process()->Signal(SIGKILL);
   ASSERT_TRUE(daemon_.process()->WaitExit(absl::Seconds(10)).has_value());
   // The agent retries for its 1s grace (AGENTD_RECONNECT_GRACE), then exits by itself.
-  EXPECT_TRUE(WaitFor([&] { return Gone(pid); }, absl::Seconds(20)));
+  EXPECT_TRUE(WaitFor([&] { return ProcessGone(pid); }, absl::Seconds(20)));
 }
 
 }  // namespace

@@ -52,12 +52,6 @@ int ProcessesOfAgent(const std::string& id) {
   return n;
 }
 
-bool Gone(pid_t pid) {
-  std::string stat = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
-  size_t close = stat.rfind(')');
-  return stat.empty() || (close != std::string::npos && stat[close + 2] == 'Z');
-}
-
 class SupervisionTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -156,7 +150,7 @@ TEST_F(SupervisionTest, AgentctlStartsListsDescribesAndStopsAnAgent) {
   RunResult stop = run({"stop", "s1"});
   ASSERT_EQ(stop.exit_code, 0) << stop.err;
   EXPECT_THAT(stop.out, HasSubstr("agent s1 stopped"));
-  EXPECT_TRUE(WaitFor([&] { return Gone(static_cast<pid_t>(pid)); }, absl::Seconds(10)));
+  EXPECT_TRUE(WaitFor([&] { return ProcessGone(static_cast<pid_t>(pid)); }, absl::Seconds(10)));
   EXPECT_EQ(Get("s1").last_exit().exit_code(), 0);  // the sleeper exits 0 on SIGTERM
   RunResult missing = run({"describe", "agent", "nope"});
   EXPECT_EQ(missing.exit_code, 1);
@@ -240,7 +234,8 @@ TEST_F(SupervisionTest, SigtermIgnorerIsKilledAfterStopTimeoutAndItsGrandchildTo
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(resp.agent().state(), v1::AGENT_STATE_STOPPED);
   EXPECT_EQ(resp.agent().last_exit().signal(), SIGKILL);
-  EXPECT_TRUE(WaitFor([&] { return Gone(child) && Gone(grandchild); }, absl::Seconds(10)));
+  EXPECT_TRUE(
+      WaitFor([&] { return ProcessGone(child) && ProcessGone(grandchild); }, absl::Seconds(10)));
   EXPECT_THAT(daemon_.log(), HasSubstr("still running 500ms after SIGTERM"));
 }
 
@@ -270,7 +265,7 @@ TEST_F(SupervisionTest, ConfigAgentsStartAtBootAndStopWithTheDaemon) {
   std::optional<int> st = daemon_.Stop();
   ASSERT_TRUE(st.has_value());
   EXPECT_EQ(WEXITSTATUS(*st), 0);
-  EXPECT_TRUE(Gone(static_cast<pid_t>(pid)));
+  EXPECT_TRUE(ProcessGone(static_cast<pid_t>(pid)));
   EXPECT_EQ(ProcessesOfAgent("boot-1"), 0);
   EXPECT_EQ(ProcessesOfAgent("boot-2"), 0);
 }

@@ -49,6 +49,13 @@ std::string ReadFileOrEmpty(const std::string& path) {
   return s.str();
 }
 
+bool ProcessGone(int64_t pid) {
+  std::string stat = ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/stat");
+  size_t close = stat.rfind(')');
+  return stat.empty() ||
+         (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z');
+}
+
 void WriteFile(const std::string& path, const std::string& contents) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << contents;

@@ -7,6 +7,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+
 #include <functional>
 #include <optional>
 #include <string>
@@ -35,6 +37,9 @@ class TempDir {
 bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout);
 
 std::string ReadFileOrEmpty(const std::string& path);
+
+// Whether process `pid` is gone: no such process, or a zombie waiting for its parent.
+bool ProcessGone(int64_t pid);
 void WriteFile(const std::string& path, const std::string& contents);
 
 // A child process with stdout and stderr sent to files. Killed (SIGKILL) and reaped on
