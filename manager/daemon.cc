@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/logging.h"
@@ -81,8 +82,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
                                                 d->config_.get(), sup);
   d->system_->SetCountersSource([self](v1::DaemonCounters* counters) {
     int64_t n = 0;
-    for (const auto& [state, count] : self->supervisor_->CountByState()) n += count;
+    for (const auto& [state, count] : self->supervisor_->CountByState()) {
+      n += count;
+      std::string name = absl::AsciiStrToLower(v1::AgentState_Name(state));
+      (*counters->mutable_agents_by_state())[name.substr(name.rfind('_') + 1)] = count;
+    }
     counters->set_agents(n);
+    counters->set_agent_restarts(self->supervisor_->total_restarts());
   });
   // The loop thread is not running yet: Recover runs here, alone, as if on it.
   if (absl::Status s = d->supervisor_->Recover(); !s.ok()) return s;

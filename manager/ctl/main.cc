@@ -100,6 +100,15 @@ void Print(const Globals& g, const google::protobuf::Message& msg, const std::st
   }
 }
 
+// "3 (2 idle, 1 failed)"
+std::string AgentCounts(const v1::DaemonCounters& c) {
+  std::vector<std::string> parts;
+  std::map<std::string, int64_t> sorted(c.agents_by_state().begin(), c.agents_by_state().end());
+  for (const auto& [state, n] : sorted) parts.push_back(absl::StrCat(n, " ", state));
+  if (parts.empty()) return absl::StrCat(c.agents());
+  return absl::StrCat(c.agents(), " (", absl::StrJoin(parts, ", "), ")");
+}
+
 int Status(const Globals& g, const std::vector<std::string>& args) {
   if (!args.empty()) return Usage("status takes no arguments");
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
@@ -125,7 +134,8 @@ int Status(const Globals& g, const std::vector<std::string>& args) {
       {"database", absl::StrCat(p.database(), " (schema ", info.schema_version(), ")")},
       {"config", p.config_file().empty() ? "<embedded default>" : p.config_file()},
       {"config loaded", TimeString(info.config_loaded_time())},
-      {"agents", absl::StrCat(info.counters().agents())},
+      {"agents", AgentCounts(info.counters())},
+      {"agent restarts", absl::StrCat(info.counters().agent_restarts())},
       {"active goals", absl::StrCat(info.counters().active_goals())},
       {"events", absl::StrCat(info.counters().last_event_seq())},
       {"rpcs served", absl::StrCat(info.counters().rpcs_served())},

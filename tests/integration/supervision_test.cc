@@ -171,6 +171,11 @@ TEST_F(SupervisionTest, Kill9IsRestartedAfterBackoffWithANewPid) {
       << daemon_.log();
   v1::Agent a = Get("k1");
   EXPECT_EQ(a.restarts(), 1);
+  RunResult status =
+      RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "status", "-o", "json"});
+  nlohmann::json counters = nlohmann::json::parse(status.out)["counters"];
+  EXPECT_EQ(counters["agentRestarts"], "1");
+  EXPECT_EQ(counters["agentsByState"]["running"], "1");
   EXPECT_EQ(a.last_exit().signal(), SIGKILL);
   RunResult d =
       RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "describe", "agent", "k1"});
