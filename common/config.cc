@@ -431,6 +431,13 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
       Fields cf(p, cl, "supervision.crash_loop");
       cf.Opt("max", &s.crash_loop_max).Opt("window", &s.crash_loop_window).Done();
     }
+    if (YAML::Node gb = f.Get("global_breaker"); gb.IsDefined()) {
+      Fields gf(p, gb, "supervision.global_breaker");
+      gf.Opt("max", &s.global_breaker_max)
+          .Opt("window", &s.global_breaker_window)
+          .Opt("cooldown", &s.global_breaker_cooldown)
+          .Done();
+    }
     if (YAML::Node hb = f.Get("heartbeat"); hb.IsDefined()) {
       Fields hf(p, hb, "supervision.heartbeat");
       hf.Opt("interval", &s.heartbeat_interval).Opt("ttl", &s.heartbeat_ttl).Done();

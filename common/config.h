@@ -100,6 +100,12 @@ struct SupervisionConfig {
   int64_t crash_loop_max = 5;
   absl::Duration crash_loop_window = absl::Minutes(10);
   std::vector<int64_t> no_restart_exit_codes;
+  // More than global_breaker_max failures of any agents within global_breaker_window (a
+  // provider outage, say) hold every automatic restart for global_breaker_cooldown.
+  // 0 turns the breaker off.
+  int64_t global_breaker_max = 20;
+  absl::Duration global_breaker_window = absl::Minutes(1);
+  absl::Duration global_breaker_cooldown = absl::Minutes(5);
   absl::Duration stop_timeout = absl::Seconds(10);
   absl::Duration heartbeat_interval = absl::Seconds(5);
   absl::Duration heartbeat_ttl = absl::Seconds(20);

@@ -375,6 +375,22 @@ void Supervisor::HandleUnexpectedExit(Record& r, const ExitStatus& st) {
              "agent.failed");
     return;
   }
+  if (sup.global_breaker_max > 0 && st.failed()) {
+    global_failures_.push_back(now);
+    while (!global_failures_.empty() &&
+           global_failures_.front() < now - sup.global_breaker_window) {
+      global_failures_.pop_front();
+    }
+    if (static_cast<int64_t>(global_failures_.size()) > sup.global_breaker_max &&
+        now >= breaker_open_until_) {
+      breaker_open_until_ = now + sup.global_breaker_cooldown;
+      spdlog::error(
+          "global breaker open: {} agent failures within {} (supervision.global_breaker allows "
+          "{}); automatic restarts held for {}",
+          global_failures_.size(), agentd::FormatDuration(sup.global_breaker_window),
+          sup.global_breaker_max, agentd::FormatDuration(sup.global_breaker_cooldown));
+    }
+  }
   if (now - r.start_time >= sup.reset_after) r.consecutive_failures = 0;
   ++r.consecutive_failures;
   double factor = std::ldexp(1.0, std::min(r.consecutive_failures - 1, 30));
@@ -386,14 +402,36 @@ void Supervisor::HandleUnexpectedExit(Record& r, const ExitStatus& st) {
   SetState(r, v1::AGENT_STATE_BACKOFF,
            absl::StrCat(st.ToString(), "; restarting in ", agentd::FormatDuration(delay)),
            "agent.backoff");
+  ScheduleRestart(r, r.next_restart);
+}
+
+void Supervisor::ScheduleRestart(Record& r, absl::Time when) {
   std::string id = r.id;
-  r.restart_timer = loop_->RunAfter(delay, [this, id] {
+  r.restart_timer = loop_->RunAt(when, [this, id] {
     auto it = agents_.find(id);
     if (it == agents_.end() || it->second.state != v1::AGENT_STATE_BACKOFF) return;
-    it->second.restart_timer = 0;
-    ++it->second.restarts;
+    Record& rec = it->second;
+    rec.restart_timer = 0;
+    absl::Time now = loop_->clock()->Now();
+    if (now < breaker_open_until_) {
+      rec.next_restart = breaker_open_until_;
+      SetState(rec, v1::AGENT_STATE_BACKOFF,
+               absl::StrCat("held by the global breaker (too many agent failures at once, "
+                            "supervision.global_breaker); restarts resume in ",
+                            agentd::FormatDuration(breaker_open_until_ - now),
+                            ", or now with agentctl restart ", rec.id),
+               "agent.held");
+      ScheduleRestart(rec, breaker_open_until_);
+      return;
+    }
+    if (breaker_open_until_ != absl::InfinitePast()) {
+      spdlog::info("global breaker closed: automatic restarts resume");
+      breaker_open_until_ = absl::InfinitePast();
+      global_failures_.clear();
+    }
+    ++rec.restarts;
     ++total_restarts_;
-    (void)Spawn(it->second);
+    (void)Spawn(rec);
   });
 }
 

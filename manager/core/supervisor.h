@@ -5,7 +5,9 @@
 // exponential backoff and jitter, reset after a stable uptime (reset_after). Exit codes
 // listed in no_restart_exit_codes mean "done": the agent is stopped, not restarted. More
 // than crash_loop.max exits within crash_loop.window trip the crash-loop breaker: the
-// agent goes to `failed` with the recorded reason. Stop sends SIGTERM to the agent's
+// agent goes to `failed` with the recorded reason. Many failures of any agents within a
+// window (global_breaker) hold all automatic restarts for a cool-down; a person's start
+// or restart still goes through. Stop sends SIGTERM to the agent's
 // process group and SIGKILL to the group after stop_timeout; leftovers of a group whose
 // leader exited are killed too, so no grandchild outlives its agent.
 //
@@ -120,6 +122,8 @@ class Supervisor {
   absl::Status Spawn(Record& r);
   void SetState(Record& r, v1::AgentState state, std::string detail, const char* event);
   void HandleUnexpectedExit(Record& r, const ExitStatus& st);
+  // Restarts `r` at `when`, or later while the global breaker is open.
+  void ScheduleRestart(Record& r, absl::Time when);
   void FinishStop(Record& r);
   void Terminate(Record& r, absl::Duration timeout);
   v1::Agent ToProto(const Record& r) const;
@@ -136,6 +140,9 @@ class Supervisor {
   std::map<std::string, Record> agents_;
   std::map<pid_t, std::string> by_pid_;
   std::map<std::string, std::string> by_token_;
+  // The global breaker: recent failures of any agent, and until when restarts are held.
+  std::deque<absl::Time> global_failures_;
+  absl::Time breaker_open_until_ = absl::InfinitePast();
   int64_t total_restarts_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};
 };

@@ -296,3 +296,58 @@ TEST_F(SupervisionTest, Kill9OfTheDaemonThenRestartLeavesExactlyOneProcessPerAge
 
 }  // namespace
 }  // namespace agentd::testing
+
+namespace agentd::testing {
+namespace {
+
+TEST(GlobalBreakerTest, ManyFailuresAtOnceHoldRestartsUntilAPersonRestarts) {
+  TempDir dir;
+  WriteFile(dir.Join("agentd.yaml"),
+            absl::StrCat(R"(
+supervision:
+  restart_sec: 20ms
+  restart_max_sec: 20ms
+  crash_loop: {max: 100, window: 1m}
+  global_breaker: {max: 3, window: 1m, cooldown: 1h}
+roles:
+  flaky: {command: [")",
+                         HelperBinary("crasher"), R"(", "1", "50"], max_instances: 4}
+)"));
+  Daemon daemon(dir);
+  ASSERT_TRUE(daemon.Start({"--config", dir.Join("agentd.yaml")})) << daemon.log();
+  auto stub = v1::AgentService::NewStub(daemon.UnixChannel());
+  auto get = [&](const std::string& id) {
+    grpc::ClientContext ctx;
+    v1::GetAgentRequest req;
+    req.set_agent_id(id);
+    v1::GetAgentResponse resp;
+    EXPECT_TRUE(stub->GetAgent(&ctx, req, &resp).ok());
+    return resp.agent();
+  };
+  for (const char* id : {"gb1", "gb2", "gb3", "gb4"}) {
+    grpc::ClientContext ctx;
+    v1::StartAgentRequest req;
+    req.set_role("flaky");
+    req.set_agent_id(id);
+    v1::StartAgentResponse resp;
+    ASSERT_TRUE(stub->StartAgent(&ctx, req, &resp).ok());
+  }
+  auto held = [&](const std::string& id) {
+    v1::Agent a = get(id);
+    return a.state() == v1::AGENT_STATE_BACKOFF &&
+           a.state_detail().find("held by the global breaker") != std::string::npos;
+  };
+  ASSERT_TRUE(WaitFor([&] { return held("gb1") && held("gb2") && held("gb3") && held("gb4"); },
+                      absl::Seconds(30)))
+      << daemon.log();
+  EXPECT_THAT(daemon.log(), HasSubstr("global breaker open"));
+  int64_t restarts = get("gb1").restarts();
+  // A person's restart goes through the open breaker.
+  RunResult r = RunCommand({AgentctlBinary(), "--socket", daemon.socket(), "restart", "gb1"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("agent gb1 running"));
+  EXPECT_EQ(get("gb1").restarts(), restarts + 1);
+}
+
+}  // namespace
+}  // namespace agentd::testing
