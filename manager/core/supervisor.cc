@@ -471,15 +471,24 @@ void Supervisor::FinishStop(Record& r) {
   for (auto& w : waiters) std::move(w)(ToProto(r));
 }
 
+Supervisor::Record* Supervisor::Lookup(const std::string& id, AgentCallback& done) {
+  auto it = agents_.find(id);
+  if (it != agents_.end()) return &it->second;
+  std::move(done)(NoSuchAgent(id));
+  return nullptr;
+}
+
+absl::Duration Supervisor::StopTimeout(absl::Duration requested) const {
+  return requested > absl::ZeroDuration() ? requested : config_->config().supervision.stop_timeout;
+}
+
 void Supervisor::Stop(const std::string& id, absl::Duration timeout, bool wait,
                       AgentCallback done) {
-  auto it = agents_.find(id);
-  if (it == agents_.end()) {
-    std::move(done)(NoSuchAgent(id));
-    return;
-  }
-  Record& r = it->second;
-  if (timeout <= absl::ZeroDuration()) timeout = config_->config().supervision.stop_timeout;
+  Record* found = Lookup(id, done);
+  if (found == nullptr) return;
+  Record& r = *found;
+  timeout = StopTimeout(timeout);
+  bool was_wanted = r.want_running;
   r.want_running = false;
   r.restart_after_stop = false;
   switch (r.state) {
@@ -491,7 +500,7 @@ void Supervisor::Stop(const std::string& id, absl::Duration timeout, bool wait,
       return;
     case v1::AGENT_STATE_STOPPED:
     case v1::AGENT_STATE_FAILED:
-      SetState(r, r.state, r.detail, "agent.stopped");  // records want_running=false
+      if (was_wanted) SetState(r, r.state, r.detail, "agent.stopped");  // records the wish
       std::move(done)(ToProto(r));
       return;
     case v1::AGENT_STATE_STOPPING:
@@ -507,13 +516,10 @@ void Supervisor::Stop(const std::string& id, absl::Duration timeout, bool wait,
 }
 
 void Supervisor::Restart(const std::string& id, absl::Duration timeout, AgentCallback done) {
-  auto it = agents_.find(id);
-  if (it == agents_.end()) {
-    std::move(done)(NoSuchAgent(id));
-    return;
-  }
-  Record& r = it->second;
-  if (timeout <= absl::ZeroDuration()) timeout = config_->config().supervision.stop_timeout;
+  Record* found = Lookup(id, done);
+  if (found == nullptr) return;
+  Record& r = *found;
+  timeout = StopTimeout(timeout);
   switch (r.state) {
     case v1::AGENT_STATE_STOPPED:
     case v1::AGENT_STATE_FAILED:

@@ -128,6 +128,10 @@ class Supervisor {
   void Terminate(Record& r, absl::Duration timeout);
   v1::Agent ToProto(const Record& r) const;
   std::string NewId(const std::string& role) const;
+  // The record of `id`, or nullptr after answering `done` with NOT_FOUND.
+  Record* Lookup(const std::string& id, AgentCallback& done);
+  // `requested` when positive, else supervision.stop_timeout.
+  absl::Duration StopTimeout(absl::Duration requested) const;
   void ArmLease(Record& r, absl::Time expiry);
   void LeaseExpired(const std::string& id, absl::Time expiry);
   absl::Status CheckInstanceLimit(const std::string& role, const std::string& except_id) const;
