@@ -459,6 +459,11 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
         .Opt("keep_segments", &c.logs.keep_segments)
         .Bytes("ring_bytes", &c.logs.ring_bytes)
         .Done();
+    if (c.logs.segment_bytes < (int64_t{64} << 10)) {
+      p.Error(f.Get("segment_bytes").Mark(),
+              "logs.segment_bytes: must be at least 64KiB (a segment holds whole lines of up to "
+              "16KiB)");
+    }
     if (c.logs.keep_segments < 1) {
       p.Error(f.Get("keep_segments").Mark(), "logs.keep_segments: must be at least 1");
     }

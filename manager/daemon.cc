@@ -52,7 +52,6 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   if (!state_lock.ok()) return state_lock.status();
   d->state_lock_ = *std::move(state_lock);
 
-  if (absl::Status s = MakeDirs(c.state_dir + "/logs", 0700); !s.ok()) return s;
   std::string token_file = c.state_dir + "/admin.token";
   absl::StatusOr<std::string> token = LoadOrCreateTokenFile(token_file);
   if (!token.ok()) return token.status();
@@ -68,6 +67,15 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     return seq.status();
   }
 
+  LogStoreOptions log_options;
+  log_options.dir = c.state_dir + "/logs";
+  log_options.segment_bytes = c.logs.segment_bytes;
+  log_options.keep_segments = c.logs.keep_segments;
+  log_options.ring_bytes = c.logs.ring_bytes;
+  absl::StatusOr<std::unique_ptr<LogStore>> logs = LogStore::Open(std::move(log_options));
+  if (!logs.ok()) return logs.status();
+  d->logs_ = *std::move(logs);
+
   d->system_ =
       std::make_unique<SystemCore>(&d->loop_, d->store_.get(), d->config_.get(), d->start_time_);
   Daemon* self = d.get();
@@ -79,7 +87,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   sup.agent_binary = AgentBinary();
   sup.state_dir = c.state_dir;
   d->supervisor_ = std::make_unique<Supervisor>(&d->loop_, d->store_.get(), d->launcher_.get(),
-                                                d->config_.get(), sup);
+                                                d->logs_.get(), d->config_.get(), sup);
   d->system_->SetCountersSource([self](v1::DaemonCounters* counters) {
     int64_t n = 0;
     for (const auto& [state, count] : self->supervisor_->CountByState()) {
@@ -89,6 +97,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     }
     counters->set_agents(n);
     counters->set_agent_restarts(self->supervisor_->total_restarts());
+    counters->set_log_bytes(self->logs_->bytes_written());
+    counters->set_log_dropped_bytes(self->logs_->dropped_bytes());
   });
   // The loop thread is not running yet: Recover runs here, alone, as if on it.
   if (absl::Status s = d->supervisor_->Recover(); !s.ok()) return s;
@@ -102,7 +112,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   api.admin_token = *token;
   api.admin_token_file = token_file;
   absl::StatusOr<std::unique_ptr<ApiServer>> server =
-      ApiServer::Start(api, d->system_.get(), &d->loop_, d->supervisor_.get());
+      ApiServer::Start(api, d->system_.get(), &d->loop_, d->supervisor_.get(), d->logs_.get());
   if (!server.ok()) return server.status();
   d->api_ = *std::move(server);
 
@@ -183,6 +193,7 @@ void Daemon::Shutdown() {
   }
   api_.reset();
   launcher_.reset();
+  logs_.reset();  // after the agents: their last output is written before it closes
   store_.reset();
   spdlog::info("agentd stopped");
 }

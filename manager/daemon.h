@@ -18,6 +18,7 @@
 #include "manager/core/event_loop.h"
 #include "manager/core/instance_lock.h"
 #include "manager/core/launcher.h"
+#include "manager/core/logstore.h"
 #include "manager/core/notifier.h"
 #include "manager/core/supervisor.h"
 #include "manager/core/system.h"
@@ -51,6 +52,7 @@ class Daemon {
   EventLoop loop_;
   std::thread loop_thread_;
   std::unique_ptr<SystemCore> system_;
+  std::unique_ptr<LogStore> logs_;
   std::unique_ptr<LocalLauncher> launcher_;
   std::unique_ptr<Supervisor> supervisor_;
   std::unique_ptr<ApiServer> api_;

@@ -14,10 +14,11 @@ class ApiInterceptor final : public grpc::experimental::Interceptor {
   ApiInterceptor(SystemCore* core, std::string method)
       : core_(core),
         method_(method.empty() || method[0] != '/' ? method : method.substr(1)),
-        // A health watcher or an agent's Connect stream lasts as long as its peer;
-        // shutdown cancels it rather than waiting for it.
+        // A health watcher, an agent's Connect stream or a log follower lasts as long as
+        // its peer; shutdown cancels it rather than waiting for it.
         counted_(method_ != "grpc.health.v1.Health/Watch" &&
-                 method_ != "agentd.v1.AgentHostService/Connect") {
+                 method_ != "agentd.v1.AgentHostService/Connect" &&
+                 method_ != "agentd.v1.LogService/StreamLogs") {
     if (counted_) core_->RpcStarted();
   }
   // gRPC destroys a call's interceptors when the call is over, whatever its outcome.

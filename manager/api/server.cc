@@ -30,6 +30,7 @@
 #include "manager/api/agent_host_service.h"
 #include "manager/api/agent_service.h"
 #include "manager/api/interceptors.h"
+#include "manager/api/log_service.h"
 #include "manager/api/system_service.h"
 #include "manager/api/token_auth.h"
 #include "spdlog/spdlog.h"
@@ -68,7 +69,8 @@ std::vector<std::string> ApiServer::ServiceNames() {
 
 absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptions& options,
                                                             SystemCore* system, EventLoop* loop,
-                                                            Supervisor* supervisor) {
+                                                            Supervisor* supervisor,
+                                                            LogStore* logs) {
   std::unique_ptr<ApiServer> api(new ApiServer);
   api->socket_path_ = options.socket_path;
   api->system_ = system;
@@ -114,7 +116,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
   api->services_.push_back(std::make_unique<SystemService>(system, client_auth));
   api->services_.push_back(std::make_unique<AgentService>(loop, supervisor, client_auth));
   api->services_.push_back(std::make_unique<AgentHostService>(loop, supervisor));
-  AddPlaceholders<v1::LogService, v1::TaskService, v1::PlanService, v1::MessageService,
+  api->services_.push_back(std::make_unique<LogService>(loop, supervisor, logs, client_auth));
+  AddPlaceholders<v1::TaskService, v1::PlanService, v1::MessageService,
                   v1::EventService, v1::UsageService, v1::AuditService, v1::ConsentService>(
       &api->services_);
   for (auto& s : api->services_) builder.RegisterService(s.get());

@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
 #include "manager/core/event_loop.h"
+#include "manager/core/logstore.h"
 #include "manager/core/supervisor.h"
 #include "manager/core/system.h"
 
@@ -36,10 +37,11 @@ struct ApiServerOptions {
 
 class ApiServer {
  public:
-  // `supervisor` is used on `loop` only. None of the pointers is owned.
+  // `supervisor` is used on `loop` only. None of the pointers is owned; `logs` must
+  // outlive the server.
   static absl::StatusOr<std::unique_ptr<ApiServer>> Start(const ApiServerOptions& options,
                                                           SystemCore* system, EventLoop* loop,
-                                                          Supervisor* supervisor);
+                                                          Supervisor* supervisor, LogStore* logs);
   ~ApiServer();
 
   // The TCP address actually bound ("127.0.0.1:40123"), or empty without TCP.

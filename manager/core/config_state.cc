@@ -76,7 +76,8 @@ absl::StatusOr<ReloadResult> ConfigState::Reload() {
   diff(a.roles != b.roles, "roles", &r.applied);
   diff(a.agents != b.agents, "agents", &r.applied);
   diff(a.supervision != b.supervision, "supervision", &r.applied);
-  diff(a.logs != b.logs, "logs", &r.applied);
+  // The log store's limits are fixed at start (its drain thread reads them unlocked).
+  diff(a.logs != b.logs, "logs", &r.restart_required);
   diff(a.policy != b.policy, "policy", &r.applied);
 
   // Settings bound at start keep their running values until a restart, so what the

@@ -80,11 +80,9 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  if (!spec.output_file.empty()) {
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, spec.output_file.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-  }
+  // dup2 clears O_CLOEXEC on the copy; the originals (above 3) are closed below.
+  if (spec.stdout_fd >= 0) posix_spawn_file_actions_adddup2(&fa, spec.stdout_fd, STDOUT_FILENO);
+  if (spec.stderr_fd >= 0) posix_spawn_file_actions_adddup2(&fa, spec.stderr_fd, STDERR_FILENO);
   int secret[2] = {-1, -1};
   if (!spec.fd3_contents.empty()) {
     // A pipe small enough to fill before the child exists (64 KiB of buffer on Linux).

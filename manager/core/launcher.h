@@ -31,9 +31,10 @@ struct LaunchSpec {
   // When set, readable by the child on file descriptor 3 (a pipe holding exactly these
   // bytes), so secrets such as the agent's token never appear in argv or the environment.
   std::string fd3_contents;
-  // When set, stdout and stderr are appended to this file (created 0600); otherwise they
-  // are the daemon's.
-  std::string output_file;
+  // When set (>= 0), the child's stdout and stderr (the write ends of the log store's
+  // pipes); otherwise the daemon's. The caller keeps ownership and closes them after Start.
+  int stdout_fd = -1;
+  int stderr_fd = -1;
 };
 
 struct ProcessId {

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/logging.h"
+#include "common/text.h"
 #include "common/token.h"
 #include "common/values.h"
 #include "common/version.h"
@@ -48,6 +49,9 @@ void SetDuration(absl::Duration d, google::protobuf::Duration* pd) {
   pd->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d - absl::Seconds(s))));
 }
 
+// Lines of an agent's output kept with its last exit (AgentExit.last_log_lines).
+constexpr int kLastLogLines = 10;
+
 absl::Status NoSuchAgent(const std::string& id) {
   return absl::NotFoundError(
       absl::StrCat("agent \"", id, "\" does not exist (agentctl get agents lists them)"));
@@ -75,11 +79,12 @@ bool InheritedVariable(absl::string_view kv) {
 
 }  // namespace
 
-Supervisor::Supervisor(EventLoop* loop, Store* store, Launcher* launcher, const ConfigState* config,
-                       Options options)
+Supervisor::Supervisor(EventLoop* loop, Store* store, Launcher* launcher, LogStore* logs,
+                       const ConfigState* config, Options options)
     : loop_(loop),
       store_(store),
       launcher_(launcher),
+      logs_(logs),
       config_(config),
       options_(std::move(options)) {}
 
@@ -248,9 +253,14 @@ absl::Status Supervisor::Spawn(Record& r) {
     }
   }
   for (const std::string& kv : role.env) spec.env.push_back(kv);
-  // Until agent logs are captured through pipes into the log store, each agent's output
-  // goes to a file of its own, out of the daemon's log.
-  spec.output_file = absl::StrCat(options_.state_dir, "/logs/", r.id, ".log");
+  absl::StatusOr<OutputPipes> pipes = logs_->Capture(r.id);
+  if (!pipes.ok()) {
+    r.want_running = false;
+    SetState(r, v1::AGENT_STATE_FAILED, std::string(pipes.status().message()), "agent.failed");
+    return pipes.status();
+  }
+  spec.stdout_fd = pipes->out();
+  spec.stderr_fd = pipes->err();
 
   if (!r.token.empty()) by_token_.erase(r.token);
   r.token.clear();
@@ -313,6 +323,8 @@ void Supervisor::SetState(Record& r, v1::AgentState state, std::string detail, c
   if (auto s = store_->SaveAgent(row, loop_->clock()->Now(), event, payload.dump()); !s.ok()) {
     spdlog::error("agent {}: recording state {}: {}", r.id, row.state, s.status().message());
   }
+  logs_->AppendSystem(r.id, absl::StrCat(row.state, row.pid > 0 ? absl::StrCat(" (pid ", row.pid, ")") : "",
+                                         r.detail.empty() ? "" : ": ", r.detail));
 }
 
 void Supervisor::OnExit(ProcessId proc, ExitStatus st) {
@@ -332,6 +344,9 @@ void Supervisor::OnExit(ProcessId proc, ExitStatus st) {
   launcher_->SignalGroup(proc, SIGKILL);
   r.last_exit = st;
   r.last_exit_reason = st.ToString();
+  // Its last words reach the log before its exit is reported.
+  logs_->Drain(r.id);
+  r.last_log_lines = logs_->LastLines(r.id, kLastLogLines);
   spdlog::info("agent {} (pid {}) {}", r.id, proc.pid, st.ToString());
   if (r.state == v1::AGENT_STATE_STOPPING) {
     FinishStop(r);
@@ -643,6 +658,7 @@ v1::Agent Supervisor::ToProto(const Record& r) const {
     }
     SetTime(r.last_exit->time, e->mutable_time());
     e->set_reason(r.last_exit_reason);
+    for (const std::string& line : r.last_log_lines) e->add_last_log_lines(ValidUtf8(line));
   }
   const Config& cfg = config_->config();
   if (auto role = cfg.roles.find(r.role); role != cfg.roles.end()) a.set_model(role->second.model);

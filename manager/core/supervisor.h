@@ -15,7 +15,10 @@
 // On start, agents recorded by a previous run whose process (pid and start time) still
 // lives are stopped, so no agent ever runs twice, and those that should run are started.
 //
-// It knows nothing of tasks, gRPC or logs. Thread-safety: every method runs on the core
+// Agents' stdout and stderr go to the LogStore, with a SYSTEM note for every state
+// change; an exit reports the last lines the agent wrote.
+//
+// It knows nothing of tasks or gRPC. Thread-safety: every method runs on the core
 // loop thread; exits arrive from the launcher and are posted to the loop.
 #ifndef AGENTD_MANAGER_CORE_SUPERVISOR_H_
 #define AGENTD_MANAGER_CORE_SUPERVISOR_H_
@@ -34,6 +37,7 @@
 #include "manager/core/config_state.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/launcher.h"
+#include "manager/core/logstore.h"
 #include "manager/store/store.h"
 
 namespace agentd {
@@ -49,8 +53,8 @@ class Supervisor {
 
   // None of the pointers is owned. `launcher` must report exits through
   // Supervisor::OnExit posted to `loop`.
-  Supervisor(EventLoop* loop, Store* store, Launcher* launcher, const ConfigState* config,
-             Options options);
+  Supervisor(EventLoop* loop, Store* store, Launcher* launcher, LogStore* logs,
+             const ConfigState* config, Options options);
 
   // Loads the previous run's agents; stops leftovers still running; starts the agents
   // that should run (the config's `agents:` and those recorded as wanted running).
@@ -102,6 +106,7 @@ class Supervisor {
     std::deque<absl::Time> recent_exits;
     std::optional<ExitStatus> last_exit;
     std::string last_exit_reason;
+    std::vector<std::string> last_log_lines;  // of the last exit, from the log store
     absl::Time next_restart = absl::InfinitePast();
     EventLoop::TimerId restart_timer = 0;
     EventLoop::TimerId kill_timer = 0;
@@ -139,6 +144,7 @@ class Supervisor {
   EventLoop* loop_;
   Store* store_;
   Launcher* launcher_;
+  LogStore* logs_;
   const ConfigState* config_;
   Options options_;
   std::map<std::string, Record> agents_;

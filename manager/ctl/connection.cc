@@ -68,9 +68,9 @@ absl::StatusOr<Connection> Connection::Connect(const ConnectionOptions& o) {
   return c;
 }
 
-std::unique_ptr<grpc::ClientContext> Connection::NewContext() const {
+std::unique_ptr<grpc::ClientContext> Connection::NewContext(bool deadline) const {
   auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  if (deadline) ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
   if (!token_.empty()) ctx->AddMetadata("authorization", absl::StrCat("Bearer ", token_));
   return ctx;
 }

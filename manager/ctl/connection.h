@@ -31,8 +31,9 @@ class Connection {
   static absl::StatusOr<Connection> Connect(const ConnectionOptions& options);
 
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
-  // A context with the deadline and, over TCP, the token.
-  std::unique_ptr<grpc::ClientContext> NewContext() const;
+  // A context with the deadline (unless `deadline` is false: a stream that lasts as long
+  // as the user wants) and, over TCP, the token.
+  std::unique_ptr<grpc::ClientContext> NewContext(bool deadline = true) const;
   // Where it connected, e.g. "unix:/run/user/1000/agentd/agentd.sock".
   const std::string& target() const { return target_; }
 

@@ -11,14 +11,17 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "agentd/v1/agents.grpc.pb.h"
+#include "agentd/v1/logs.grpc.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
 #include "common/config.h"
+#include "common/text.h"
 #include "common/token.h"
 #include "common/values.h"
 #include "common/version.h"
@@ -45,6 +48,9 @@ Commands:
   stop ID [--no-wait] [--timeout D]
                             SIGTERM, then SIGKILL after the stop timeout
   restart ID                stop and start again
+  logs ID [-f] [--tail N] [--after-seq N] [--stream S] [--timestamps]
+                            an agent's output (S: stdout, stderr or agentd); -f follows;
+                            -o json prints one record per line, with its seq
 
 Global flags:
   --socket PATH             agentd's unix socket (default: $AGENTD_SOCKET, else the
@@ -427,6 +433,97 @@ int StopCmd(const Globals& g, const std::vector<std::string>& args, bool restart
   return kOk;
 }
 
+int Logs(const Globals& g, const std::vector<std::string>& args) {
+  std::vector<std::string> expanded;
+  for (const std::string& a : args) expanded.push_back(a == "-f" ? "--follow" : a);
+  auto parsed = ParseCmdArgs(expanded, {"--tail", "--after-seq", "--stream"},
+                             {"--follow", "--timestamps"});
+  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+  if (parsed->positional.size() != 1) {
+    return Usage(
+        "usage: agentctl logs ID [-f] [--tail N] [--after-seq N] [--stream stdout|stderr|agentd] "
+        "[--timestamps]");
+  }
+  v1::StreamLogsRequest req;
+  req.set_agent_id(parsed->positional[0]);
+  req.set_follow(parsed->flags.count("--follow") > 0);
+  for (const char* flag : {"--tail", "--after-seq"}) {
+    auto it = parsed->flags.find(flag);
+    if (it == parsed->flags.end()) continue;
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(it->second, &n) || n < 0 || (flag[2] == 't' && n > INT32_MAX)) {
+      return Usage(absl::StrCat(flag, " takes a whole number, not \"", it->second, "\""));
+    }
+    if (flag[2] == 't') {
+      req.set_tail(static_cast<int32_t>(n));
+    } else {
+      req.set_after_seq(n);
+    }
+  }
+  if (auto it = parsed->flags.find("--stream"); it != parsed->flags.end()) {
+    for (absl::string_view s : absl::StrSplit(it->second, ',')) {
+      if (s == "stdout") {
+        req.add_streams(v1::LOG_STREAM_STDOUT);
+      } else if (s == "stderr") {
+        req.add_streams(v1::LOG_STREAM_STDERR);
+      } else if (s == "agentd" || s == "system") {
+        req.add_streams(v1::LOG_STREAM_SYSTEM);
+      } else {
+        return Usage(absl::StrCat("--stream takes stdout, stderr or agentd, not \"", s, "\""));
+      }
+    }
+  }
+  bool timestamps = parsed->flags.count("--timestamps") > 0;
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::LogService::NewStub(c->channel());
+  std::unique_ptr<grpc::ClientContext> ctx = c->NewContext(/*deadline=*/false);
+  std::unique_ptr<grpc::ClientReader<v1::StreamLogsResponse>> reader =
+      stub->StreamLogs(ctx.get(), req);
+  v1::StreamLogsResponse resp;
+  std::string out;
+  bool line_start = true;  // false while a line split over several records is printed
+  while (reader->Read(&resp)) {
+    if (resp.has_gap()) {
+      const v1::LogGap& gap = resp.gap();
+      std::fflush(stdout);
+      std::fprintf(stderr, "agentctl: records %lld-%lld are missing (%s%s)\n",
+                   static_cast<long long>(gap.from_seq()), static_cast<long long>(gap.to_seq()),
+                   gap.reason() == v1::LOG_GAP_REASON_RETENTION ? "deleted by retention"
+                   : gap.reason() == v1::LOG_GAP_REASON_WRITE_ERROR
+                       ? "agentd could not write them"
+                       : "not recorded",
+                   gap.bytes_lost() > 0 ? absl::StrCat(", ", gap.bytes_lost(), " bytes").c_str()
+                                        : "");
+    }
+    out.clear();
+    for (const v1::LogRecord& r : resp.records()) {
+      if (g.format != Format::kTable) {
+        absl::StrAppend(&out, ToJson(r, /*multiline=*/false), "\n");
+        continue;
+      }
+      if (timestamps && line_start) {
+        absl::StrAppend(&out,
+                        absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ ",
+                                         absl::FromUnixSeconds(r.time().seconds()) +
+                                             absl::Nanoseconds(r.time().nanos()),
+                                         absl::UTCTimeZone()));
+      }
+      if (r.stream() == v1::LOG_STREAM_SYSTEM && line_start) out += "[agentd] ";
+      out += EscapeForTerminal(r.line());
+      // A record that goes on in the next one (a line over agentd's line limit) is joined.
+      if (!r.truncated()) out += '\n';
+      line_start = !r.truncated();
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    if (req.follow()) std::fflush(stdout);
+  }
+  grpc::Status s = reader->Finish();
+  std::fflush(stdout);
+  if (!s.ok()) return RpcFailed("StreamLogs", s);
+  return kOk;
+}
+
 int Main(int argc, char** argv) {
   Globals g;
   if (const char* v = std::getenv("AGENTD_SOCKET")) g.conn.socket = v;
@@ -501,6 +598,7 @@ int Main(int argc, char** argv) {
           {"config", ConfigCmd},
           {"get", Get},
           {"describe", Describe},
+          {"logs", Logs},
           {"start", StartCmd},
           {"stop", [](const Globals& gl,
                       const std::vector<std::string>& a) { return StopCmd(gl, a, false); }},

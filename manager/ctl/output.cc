@@ -45,12 +45,13 @@ absl::StatusOr<Format> ParseFormat(const std::string& name) {
       absl::StrCat("-o ", name, ": unknown output format (expected table, json or yaml)"));
 }
 
-std::string ToJson(const google::protobuf::Message& msg) {
+std::string ToJson(const google::protobuf::Message& msg, bool multiline) {
   google::protobuf::util::JsonPrintOptions opts;
   opts.always_print_primitive_fields = true;
   opts.always_print_enums_as_ints = false;
   std::string out;
   (void)google::protobuf::util::MessageToJsonString(msg, &out, opts);
+  if (!multiline) return out;  // protobuf prints one line when not asked to indent
   // Re-indented with two spaces (protobuf's printer indents by one).
   return nlohmann::json::parse(out).dump(2);
 }

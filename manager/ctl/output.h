@@ -17,8 +17,9 @@ enum class Format { kTable, kJson, kYaml };
 
 absl::StatusOr<Format> ParseFormat(const std::string& name);
 
-// JSON of `msg` with every field shown (zero values included), two-space indented.
-std::string ToJson(const google::protobuf::Message& msg);
+// JSON of `msg` with every field shown (zero values included), two-space indented, or
+// on one line when `multiline` is false (one document per line, for streams).
+std::string ToJson(const google::protobuf::Message& msg, bool multiline = true);
 // The same document as YAML.
 std::string ToYaml(const google::protobuf::Message& msg);
 
