@@ -160,9 +160,9 @@ grpc::ServerUnaryReactor* LogService::ListLogSegments(grpc::CallbackServerContex
   }
   int64_t after = 0;
   if (!req->page_token().empty() && !absl::SimpleAtoi(req->page_token(), &after)) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 absl::StrCat("page_token \"", req->page_token(),
-                                              "\" is not one this method returned")));
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("page_token \"", req->page_token(), "\" is not one this method returned")));
     return reactor;
   }
   loop_->Post([this, reactor, req, resp, after] {

@@ -117,9 +117,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
   api->services_.push_back(std::make_unique<AgentService>(loop, supervisor, client_auth));
   api->services_.push_back(std::make_unique<AgentHostService>(loop, supervisor));
   api->services_.push_back(std::make_unique<LogService>(loop, supervisor, logs, client_auth));
-  AddPlaceholders<v1::TaskService, v1::PlanService, v1::MessageService,
-                  v1::EventService, v1::UsageService, v1::AuditService, v1::ConsentService>(
-      &api->services_);
+  AddPlaceholders<v1::TaskService, v1::PlanService, v1::MessageService, v1::EventService,
+                  v1::UsageService, v1::AuditService, v1::ConsentService>(&api->services_);
   for (auto& s : api->services_) builder.RegisterService(s.get());
 
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;

@@ -249,7 +249,8 @@ class LogWriter {
     }
     log.pending.append(hdr, kRecHeader).append(p, n);
     // Into the ring, whose oldest blocks go once they are on disk and over the bound.
-    const size_t block = static_cast<size_t>(std::clamp(o_.ring_bytes / 8, kRingBlockMin, kRingBlockMax));
+    const size_t block =
+        static_cast<size_t>(std::clamp(o_.ring_bytes / 8, kRingBlockMin, kRingBlockMax));
     if (log.ring.empty() || log.ring.back().data.size() >= block) {
       log.ring.emplace_back();
       log.ring.back().first_seq = h.seq;
@@ -285,8 +286,7 @@ class LogWriter {
       Log::Segment& seg = log.segments.back();
       log.fd = open(seg.path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
       if (log.fd >= 0) {
-        log.next_index_at =
-            seg.index.empty() ? kIndexEvery : seg.index.back().second + kIndexEvery;
+        log.next_index_at = seg.index.empty() ? kIndexEvery : seg.index.back().second + kIndexEvery;
         return true;
       }
       fresh = true;
@@ -324,8 +324,7 @@ class LogWriter {
       if (unlink(old.path.c_str()) != 0 && errno != ENOENT) {
         spdlog::warn("agent {} log: removing {}: {}", log.id, old.path, std::strerror(errno));
       }
-      log.deleted.push_back(
-          {old.first_seq, log.segments[1].first_seq - 1, old.size - kFileHeader});
+      log.deleted.push_back({old.first_seq, log.segments[1].first_seq - 1, old.size - kFileHeader});
       log.segments.erase(log.segments.begin());
     }
     return true;
@@ -360,8 +359,8 @@ namespace {
 // Decodes records from `data` into `out` (seq > *cursor, in `mask`), up to `max_bytes`;
 // stops at a gap record when records were already emitted. Returns bytes consumed.
 // `*gap` is set when the next item is a gap (and nothing else was emitted).
-size_t DecodeRecords(const char* data, size_t n, int64_t* cursor, size_t max_bytes,
-                     uint32_t mask, v1::StreamLogsResponse* out, size_t* used, bool* stop) {
+size_t DecodeRecords(const char* data, size_t n, int64_t* cursor, size_t max_bytes, uint32_t mask,
+                     v1::StreamLogsResponse* out, size_t* used, bool* stop) {
   size_t pos = 0;
   while (pos + kRecHeader <= n && *used < max_bytes) {
     RecHeader h;
@@ -478,7 +477,7 @@ absl::StatusOr<std::shared_ptr<LogStore::AgentLog>> LogStore::Get(const std::str
       seg.path = absl::StrCat(log->dir, "/", SegmentName(first));
       int fd = open(seg.path.c_str(), O_RDONLY | O_CLOEXEC);
       char header[kFileHeader];
-      struct stat st{};
+      struct stat st {};
       if (fd < 0 || pread(fd, header, sizeof(header), 0) != kFileHeader ||
           std::memcmp(header, kFileMagic, 8) != 0 || fstat(fd, &st) != 0) {
         spdlog::warn("agent {} log: {} is not a log segment; ignored", agent, seg.path);
@@ -554,8 +553,8 @@ absl::StatusOr<OutputPipes> LogStore::Capture(const std::string& agent) {
   }
   absl::MutexLock l(&mu_);
   absl::MutexLock ll(&(*log)->mu);
-  for (auto [fd, stream] : {std::pair{out[0], v1::LOG_STREAM_STDOUT},
-                            std::pair{err[0], v1::LOG_STREAM_STDERR}}) {
+  for (auto [fd, stream] :
+       {std::pair{out[0], v1::LOG_STREAM_STDOUT}, std::pair{err[0], v1::LOG_STREAM_STDERR}}) {
     fcntl(fd, F_SETFL, O_NONBLOCK);
     // A larger pipe means fewer wake-ups for a chatty agent (best effort: 1 MiB is the
     // default pipe-max-size).
@@ -588,8 +587,7 @@ bool LogStore::ReadPipe(AgentLog& log, Pipe& pipe, size_t budget,
     int64_t now = absl::ToUnixMicros(absl::Now());
     if (n <= 0) {  // EOF (or an error, which ends the pipe alike)
       if (!pipe.partial.empty()) {
-        w.AppendLine(log, pipe.stream, now, pipe.partial.data(), pipe.partial.size(), false,
-                     wake);
+        w.AppendLine(log, pipe.stream, now, pipe.partial.data(), pipe.partial.size(), false, wake);
         pipe.partial.clear();
       }
       open = false;
@@ -613,8 +611,7 @@ bool LogStore::ReadPipe(AgentLog& log, Pipe& pipe, size_t budget,
       }
       if (!pipe.partial.empty()) {
         pipe.partial.append(p, static_cast<size_t>(nl - p));
-        w.AppendLine(log, pipe.stream, now, pipe.partial.data(), pipe.partial.size(), false,
-                     wake);
+        w.AppendLine(log, pipe.stream, now, pipe.partial.data(), pipe.partial.size(), false, wake);
         pipe.partial.clear();
       } else {
         w.AppendLine(log, pipe.stream, now, p, static_cast<size_t>(nl - p), false, wake);
@@ -690,7 +687,7 @@ void LogStore::Drain(const std::string& agent) {
   for (auto& fn : wake) fn();
 }
 
-std::vector<std::string> LogStore::LastLines(const std::string& agent, int n) {
+std::vector<std::string> LogStore::LastLines(const std::string& agent, int n, int64_t after_seq) {
   std::vector<std::string> out;
   absl::StatusOr<std::shared_ptr<AgentLog>> log = Get(agent);
   if (!log.ok() || n <= 0) return out;
@@ -702,7 +699,8 @@ std::vector<std::string> LogStore::LastLines(const std::string& agent, int n) {
     for (size_t pos = 0; pos + kRecHeader <= b->data.size();) {
       RecHeader h;
       DecodeHeader(b->data.data() + pos, &h);
-      if (h.stream == v1::LOG_STREAM_STDOUT || h.stream == v1::LOG_STREAM_STDERR) {
+      if (h.seq > after_seq &&
+          (h.stream == v1::LOG_STREAM_STDOUT || h.stream == v1::LOG_STREAM_STDERR)) {
         block.emplace_back(b->data.data() + pos + kRecHeader, h.len);
       }
       pos += kRecHeader + h.len;
@@ -753,10 +751,9 @@ absl::StatusOr<int64_t> LogStore::Read(const std::string& agent, int64_t after_s
   bool stop = false;
   // From memory when the ring still holds the next record.
   if (!log.ring.empty() && cursor + 1 >= log.ring.front().first_seq) {
-    auto b = std::upper_bound(log.ring.begin(), log.ring.end(), cursor + 1,
-                              [](int64_t seq, const AgentLog::Block& blk) {
-                                return seq < blk.first_seq;
-                              });
+    auto b = std::upper_bound(
+        log.ring.begin(), log.ring.end(), cursor + 1,
+        [](int64_t seq, const AgentLog::Block& blk) { return seq < blk.first_seq; });
     for (--b; b != log.ring.end() && used < max_bytes && !stop; ++b) {
       DecodeRecords(b->data.data(), b->data.size(), &cursor, max_bytes, stream_mask, out, &used,
                     &stop);
@@ -765,10 +762,9 @@ absl::StatusOr<int64_t> LogStore::Read(const std::string& agent, int64_t after_s
   }
   // From disk: the segment holding cursor + 1, and those after it while there is room.
   while (used < max_bytes && !stop && cursor < log.next_seq - 1) {
-    auto seg = std::upper_bound(log.segments.begin(), log.segments.end(), cursor + 1,
-                                [](int64_t seq, const AgentLog::Segment& s) {
-                                  return seq < s.first_seq;
-                                });
+    auto seg =
+        std::upper_bound(log.segments.begin(), log.segments.end(), cursor + 1,
+                         [](int64_t seq, const AgentLog::Segment& s) { return seq < s.first_seq; });
     if (seg == log.segments.begin()) {
       // Deleted by retention (or never written): a gap up to the oldest record kept.
       if (out->records_size() > 0) break;
@@ -836,10 +832,9 @@ absl::StatusOr<int64_t> LogStore::Read(const std::string& agent, int64_t after_s
   // Records not yet on disk are in the ring.
   if (used < max_bytes && !stop && !out->has_gap() && !log.ring.empty() &&
       cursor + 1 >= log.ring.front().first_seq && cursor < log.next_seq - 1) {
-    auto b = std::upper_bound(log.ring.begin(), log.ring.end(), cursor + 1,
-                              [](int64_t seq, const AgentLog::Block& blk) {
-                                return seq < blk.first_seq;
-                              });
+    auto b = std::upper_bound(
+        log.ring.begin(), log.ring.end(), cursor + 1,
+        [](int64_t seq, const AgentLog::Block& blk) { return seq < blk.first_seq; });
     for (--b; b != log.ring.end() && used < max_bytes && !stop; ++b) {
       DecodeRecords(b->data.data(), b->data.size(), &cursor, max_bytes, stream_mask, out, &used,
                     &stop);

@@ -87,8 +87,9 @@ class LogStore {
   // last words are in the log before the exit is reported). Does not wait for EOF.
   void Drain(const std::string& agent);
 
-  // The last `n` stdout/stderr lines of `agent` still in memory, oldest first.
-  std::vector<std::string> LastLines(const std::string& agent, int n);
+  // The last `n` stdout/stderr lines of `agent` with seq > `after_seq` still in memory,
+  // oldest first.
+  std::vector<std::string> LastLines(const std::string& agent, int n, int64_t after_seq);
 
   // Fills `out` with records of `agent` after seq `after_seq`, in order, up to about
   // `max_bytes` of line data (at least one record when one exists): or with a gap alone
@@ -126,8 +127,7 @@ class LogStore {
   absl::StatusOr<std::shared_ptr<AgentLog>> Get(const std::string& agent);
   void Run();
   // Reads one pipe until EAGAIN, EOF or `budget` bytes; returns false at EOF.
-  bool ReadPipe(AgentLog& log, Pipe& pipe, size_t budget,
-                std::vector<std::function<void()>>* wake);
+  bool ReadPipe(AgentLog& log, Pipe& pipe, size_t budget, std::vector<std::function<void()>>* wake);
 
   LogStoreOptions options_;
   std::atomic<int64_t> bytes_written_{0};

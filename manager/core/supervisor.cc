@@ -259,6 +259,7 @@ absl::Status Supervisor::Spawn(Record& r) {
     SetState(r, v1::AGENT_STATE_FAILED, std::string(pipes.status().message()), "agent.failed");
     return pipes.status();
   }
+  r.log_seq_at_start = logs_->LastSeq(r.id);
   spec.stdout_fd = pipes->out();
   spec.stderr_fd = pipes->err();
 
@@ -323,8 +324,9 @@ void Supervisor::SetState(Record& r, v1::AgentState state, std::string detail, c
   if (auto s = store_->SaveAgent(row, loop_->clock()->Now(), event, payload.dump()); !s.ok()) {
     spdlog::error("agent {}: recording state {}: {}", r.id, row.state, s.status().message());
   }
-  logs_->AppendSystem(r.id, absl::StrCat(row.state, row.pid > 0 ? absl::StrCat(" (pid ", row.pid, ")") : "",
-                                         r.detail.empty() ? "" : ": ", r.detail));
+  logs_->AppendSystem(
+      r.id, absl::StrCat(row.state, row.pid > 0 ? absl::StrCat(" (pid ", row.pid, ")") : "",
+                         r.detail.empty() ? "" : ": ", r.detail));
 }
 
 void Supervisor::OnExit(ProcessId proc, ExitStatus st) {
@@ -346,7 +348,7 @@ void Supervisor::OnExit(ProcessId proc, ExitStatus st) {
   r.last_exit_reason = st.ToString();
   // Its last words reach the log before its exit is reported.
   logs_->Drain(r.id);
-  r.last_log_lines = logs_->LastLines(r.id, kLastLogLines);
+  r.last_log_lines = logs_->LastLines(r.id, kLastLogLines, r.log_seq_at_start);
   spdlog::info("agent {} (pid {}) {}", r.id, proc.pid, st.ToString());
   if (r.state == v1::AGENT_STATE_STOPPING) {
     FinishStop(r);

@@ -107,6 +107,7 @@ class Supervisor {
     std::optional<ExitStatus> last_exit;
     std::string last_exit_reason;
     std::vector<std::string> last_log_lines;  // of the last exit, from the log store
+    int64_t log_seq_at_start = 0;             // the log's last seq when the process started
     absl::Time next_restart = absl::InfinitePast();
     EventLoop::TimerId restart_timer = 0;
     EventLoop::TimerId kill_timer = 0;

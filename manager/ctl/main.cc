@@ -281,7 +281,14 @@ std::string DescribeAgent(const v1::Agent& a) {
       {"model", a.model().empty() ? "-" : a.model()},
   };
   if (a.has_next_restart_time()) kv.push_back({"next restart", TimeString(a.next_restart_time())});
-  return KeyValues(kv);
+  std::string out = KeyValues(kv);
+  if (a.last_exit().last_log_lines_size() > 0) {
+    absl::StrAppend(&out, "last output before the exit (agentctl logs ", a.id(), " has it all):\n");
+    for (const std::string& line : a.last_exit().last_log_lines()) {
+      absl::StrAppend(&out, "  ", EscapeForTerminal(line), "\n");
+    }
+  }
+  return out;
 }
 
 // Splits "--flag value" / "--flag=value" options out of a command's arguments.
@@ -436,8 +443,8 @@ int StopCmd(const Globals& g, const std::vector<std::string>& args, bool restart
 int Logs(const Globals& g, const std::vector<std::string>& args) {
   std::vector<std::string> expanded;
   for (const std::string& a : args) expanded.push_back(a == "-f" ? "--follow" : a);
-  auto parsed = ParseCmdArgs(expanded, {"--tail", "--after-seq", "--stream"},
-                             {"--follow", "--timestamps"});
+  auto parsed =
+      ParseCmdArgs(expanded, {"--tail", "--after-seq", "--stream"}, {"--follow", "--timestamps"});
   if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
   if (parsed->positional.size() != 1) {
     return Usage(
@@ -487,14 +494,13 @@ int Logs(const Globals& g, const std::vector<std::string>& args) {
     if (resp.has_gap()) {
       const v1::LogGap& gap = resp.gap();
       std::fflush(stdout);
-      std::fprintf(stderr, "agentctl: records %lld-%lld are missing (%s%s)\n",
-                   static_cast<long long>(gap.from_seq()), static_cast<long long>(gap.to_seq()),
-                   gap.reason() == v1::LOG_GAP_REASON_RETENTION ? "deleted by retention"
-                   : gap.reason() == v1::LOG_GAP_REASON_WRITE_ERROR
-                       ? "agentd could not write them"
-                       : "not recorded",
-                   gap.bytes_lost() > 0 ? absl::StrCat(", ", gap.bytes_lost(), " bytes").c_str()
-                                        : "");
+      std::fprintf(
+          stderr, "agentctl: records %lld-%lld are missing (%s%s)\n",
+          static_cast<long long>(gap.from_seq()), static_cast<long long>(gap.to_seq()),
+          gap.reason() == v1::LOG_GAP_REASON_RETENTION     ? "deleted by retention"
+          : gap.reason() == v1::LOG_GAP_REASON_WRITE_ERROR ? "agentd could not write them"
+                                                           : "not recorded",
+          gap.bytes_lost() > 0 ? absl::StrCat(", ", gap.bytes_lost(), " bytes").c_str() : "");
     }
     out.clear();
     for (const v1::LogRecord& r : resp.records()) {
@@ -503,11 +509,10 @@ int Logs(const Globals& g, const std::vector<std::string>& args) {
         continue;
       }
       if (timestamps && line_start) {
-        absl::StrAppend(&out,
-                        absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ ",
-                                         absl::FromUnixSeconds(r.time().seconds()) +
-                                             absl::Nanoseconds(r.time().nanos()),
-                                         absl::UTCTimeZone()));
+        absl::StrAppend(&out, absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ ",
+                                               absl::FromUnixSeconds(r.time().seconds()) +
+                                                   absl::Nanoseconds(r.time().nanos()),
+                                               absl::UTCTimeZone()));
       }
       if (r.stream() == v1::LOG_STREAM_SYSTEM && line_start) out += "[agentd] ";
       out += EscapeForTerminal(r.line());

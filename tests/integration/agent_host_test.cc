@@ -92,8 +92,13 @@ TEST_F(AgentHostTest, AgentdAgentRegistersAndHeartbeats) {
   std::string environ = ReadFileOrEmpty(absl::StrCat("/proc/", a.pid(), "/environ"));
   EXPECT_EQ(cmdline.find("agentd_"), std::string::npos);
   EXPECT_EQ(environ.find("agentd_"), std::string::npos);
-  // Its output goes to its own log file, not into the daemon's log.
-  EXPECT_THAT(ReadFileOrEmpty(daemon_.state_dir() + "/logs/w1.log"), HasSubstr("registered as w1"));
+  // Its output goes to its own log, not into the daemon's.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "logs", "w1"})
+                   .out.find("registered as w1") != std::string::npos;
+      },
+      absl::Seconds(10)));
   EXPECT_THAT(daemon_.log(), ::testing::Not(HasSubstr("registered as w1")));
 }
 

@@ -194,6 +194,13 @@ TEST_F(SupervisionTest, CrasherBacksOffWithGrowingDelaysThenFailsWithItsReason) 
   EXPECT_THAT(a.state_detail(), HasSubstr("crash loop: 6 exits within 1m"));
   EXPECT_THAT(a.state_detail(), HasSubstr("exit code 1"));
   EXPECT_EQ(a.last_exit().exit_code(), 1);
+  // What it said last is kept with its exit, and shown by describe.
+  EXPECT_THAT(a.last_exit().last_log_lines(),
+              ::testing::ElementsAre("crasher: exiting with 1 in 100 ms"));
+  RunResult d =
+      RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "describe", "agent", "c1"});
+  EXPECT_THAT(d.out, HasSubstr("last output before the exit"));
+  EXPECT_THAT(d.out, HasSubstr("  crasher: exiting with 1 in 100 ms"));
   EXPECT_EQ(a.restarts(), 5);
   std::vector<absl::Duration> delays = BackoffDelays("c1");
   ASSERT_EQ(delays.size(), 5u);

@@ -222,8 +222,7 @@ TEST_F(LogStoreTest, StreamFilterSkipsOtherStreamsButAdvancesTheCursor) {
   WriteAll(pipes->err(), "oops\n");
   ASSERT_TRUE(WaitFor([&] { return store->LastSeq("a1") == 2; }, absl::Seconds(10)));
   v1::StreamLogsResponse resp;
-  absl::StatusOr<int64_t> next =
-      store->Read("a1", 0, 1 << 20, 1u << v1::LOG_STREAM_STDERR, &resp);
+  absl::StatusOr<int64_t> next = store->Read("a1", 0, 1 << 20, 1u << v1::LOG_STREAM_STDERR, &resp);
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(*next, 2);
   ASSERT_EQ(resp.records_size(), 1);
@@ -237,12 +236,15 @@ TEST_F(LogStoreTest, DrainReadsWhatThePipeHoldsAndLastLinesReturnsIt) {
   std::string many;
   for (int i = 1; i <= 30; ++i) absl::StrAppend(&many, "out ", i, "\n");
   WriteAll(pipes->out(), many);
-  store->AppendSystem("a1", "not a line of the agent's");
   store->Drain("a1");
   // Drain read the pipe synchronously: all 30 lines are there now, no waiting.
-  EXPECT_EQ(store->LastSeq("a1"), 31);
-  std::vector<std::string> last = store->LastLines("a1", 3);
+  EXPECT_EQ(store->LastSeq("a1"), 30);
+  store->AppendSystem("a1", "not a line of the agent's");
+  std::vector<std::string> last = store->LastLines("a1", 3, 0);
   EXPECT_THAT(last, ::testing::ElementsAre("out 28", "out 29", "out 30"));
+  // Only lines after a seq: those of the current run of the agent, say.
+  EXPECT_THAT(store->LastLines("a1", 3, 29), ::testing::ElementsAre("out 30"));
+  EXPECT_THAT(store->LastLines("a1", 3, 30), ::testing::ElementsAre());
 }
 
 }  // namespace
