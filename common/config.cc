@@ -352,6 +352,34 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
         c.models[name] = std::move(mc);
       });
 
+  // `limits:` of supervision or of a role.
+  auto read_limits = [&p](Fields& parent, const std::string& path, LimitsConfig* l) {
+    YAML::Node n = parent.Get("limits");
+    if (!n.IsDefined()) return;
+    Fields f(p, n, path);
+    f.Opt("nofile", &l->nofile).Opt("nproc", &l->nproc);
+    for (auto [key, out] : {std::pair{"memory", &l->memory}, std::pair{"core", &l->core},
+                            std::pair{"file_size", &l->file_size}}) {
+      int64_t v = -1;
+      f.Bytes(key, &v);
+      if (v >= 0) *out = v;
+    }
+    absl::Duration cpu = absl::InfiniteDuration();
+    f.Opt("cpu", &cpu);
+    if (cpu != absl::InfiniteDuration()) {
+      if (cpu < absl::Seconds(1)) {
+        p.Error(f.Get("cpu").Mark(),
+                path + ".cpu: must be at least 1s (the kernel counts seconds)");
+      }
+      l->cpu = cpu;
+    }
+    for (auto [key, v] : {std::pair{"nofile", l->nofile}, std::pair{"nproc", l->nproc}}) {
+      if (v && *v < 1)
+        p.Error(f.Get(key).Mark(), absl::StrCat(path, ".", key, ": must be at least 1"));
+    }
+    f.Done();
+  };
+
   ForEachNamed(
       p, top.Get("roles"), "roles",
       [&](const std::string& name, const YAML::Node& n, const YAML::Mark&) {
@@ -374,8 +402,9 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
         f.Opt("prompt", &rc.prompt)
             .Opt("tools", &rc.tools)
             .Opt("knowledge", &rc.knowledge)
-            .Opt("max_instances", &rc.max_instances)
-            .Done();
+            .Opt("max_instances", &rc.max_instances);
+        read_limits(f, path + ".limits", &rc.limits);
+        f.Done();
         if (rc.max_instances < 1) {
           p.Error(f.Get("max_instances").Mark(), path + ".max_instances: must be at least 1");
         }
@@ -427,6 +456,7 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
         .Opt("reset_after", &s.reset_after)
         .Opt("no_restart_exit_codes", &s.no_restart_exit_codes)
         .Opt("stop_timeout", &s.stop_timeout);
+    read_limits(f, "supervision.limits", &s.limits);
     if (YAML::Node cl = f.Get("crash_loop"); cl.IsDefined()) {
       Fields cf(p, cl, "supervision.crash_loop");
       cf.Opt("max", &s.crash_loop_max).Opt("window", &s.crash_loop_window).Done();
@@ -561,6 +591,17 @@ const std::vector<std::string>& KnownTools() {
       "tests.run",     "git.status", "git.diff", "git.commit", "git.checkpoint", "git.rollback",
       "complete_task", "fail_task",  "message",  "ask_human",  "delegate",       "propose_plan"};
   return *tools;
+}
+
+LimitsConfig LimitsConfig::OverriddenBy(const LimitsConfig& over) const {
+  LimitsConfig out = *this;
+  if (over.nofile) out.nofile = over.nofile;
+  if (over.nproc) out.nproc = over.nproc;
+  if (over.memory) out.memory = over.memory;
+  if (over.core) out.core = over.core;
+  if (over.file_size) out.file_size = over.file_size;
+  if (over.cpu) out.cpu = over.cpu;
+  return out;
 }
 
 }  // namespace agentd

@@ -71,6 +71,21 @@ struct ModelConfig {
   bool operator==(const ModelConfig&) const = default;
 };
 
+// Resource limits of an agent's process (setrlimit(2), soft and hard alike); an unset
+// one is inherited from agentd. systemd's LimitNOFILE=, LimitNPROC=, LimitAS=, …
+struct LimitsConfig {
+  std::optional<int64_t> nofile;      // open files (RLIMIT_NOFILE)
+  std::optional<int64_t> nproc;       // processes of the user (RLIMIT_NPROC)
+  std::optional<int64_t> memory;      // address space in bytes (RLIMIT_AS)
+  std::optional<int64_t> core;        // core file size in bytes (RLIMIT_CORE)
+  std::optional<int64_t> file_size;   // largest file it may write, bytes (RLIMIT_FSIZE)
+  std::optional<absl::Duration> cpu;  // CPU time (RLIMIT_CPU, whole seconds)
+
+  // These limits, with `over`'s set ones taking precedence.
+  LimitsConfig OverriddenBy(const LimitsConfig& over) const;
+  bool operator==(const LimitsConfig&) const = default;
+};
+
 struct RoleConfig {
   std::string model;  // key into Config::models; optional when `command` is set
   // The program an agent of this role runs, with its arguments; empty: agentd-agent.
@@ -81,6 +96,7 @@ struct RoleConfig {
   std::vector<std::string> tools;
   std::vector<std::string> knowledge;  // files or folders offered to the model
   int64_t max_instances = 1;
+  LimitsConfig limits;  // over supervision.limits
 
   bool operator==(const RoleConfig&) const = default;
 };
@@ -109,6 +125,7 @@ struct SupervisionConfig {
   absl::Duration stop_timeout = absl::Seconds(10);
   absl::Duration heartbeat_interval = absl::Seconds(5);
   absl::Duration heartbeat_ttl = absl::Seconds(20);
+  LimitsConfig limits;  // for every agent; a role's own limits override them
 
   bool operator==(const SupervisionConfig&) const = default;
 };

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace agentd {
 
@@ -28,6 +29,18 @@ absl::StatusOr<absl::Duration> ParseDuration(absl::string_view text) {
 }
 
 std::string FormatDuration(absl::Duration d) { return absl::FormatDuration(d); }
+
+std::string FormatByteSize(int64_t bytes) {
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
+  if (bytes < 1024) return absl::StrCat(bytes, "B");
+  double v = static_cast<double>(bytes);
+  int u = -1;
+  while (v >= 1024 && u < 3) {
+    v /= 1024;
+    ++u;
+  }
+  return absl::StrFormat("%.1f%s", v, kUnits[u]);
+}
 
 absl::StatusOr<int64_t> ParseByteSize(absl::string_view text) {
   absl::string_view t = absl::StripAsciiWhitespace(text);

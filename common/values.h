@@ -26,6 +26,9 @@ std::string FormatDuration(absl::Duration d);
 // "64MiB", "4KiB", "1GiB", "10MB", "512B" or a plain number of bytes. Result >= 0.
 absl::StatusOr<int64_t> ParseByteSize(absl::string_view text);
 
+// A byte count for people, in binary units with one decimal: "512B", "1.5KiB", "3.2GiB".
+std::string FormatByteSize(int64_t bytes);
+
 // Expands ${NAME} and ${NAME:-fallback} from `lookup`; "$$" is a literal "$". A "$" not
 // followed by "{" or "$" is kept as it is. An unset NAME without fallback is an error
 // naming it.

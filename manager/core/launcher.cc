@@ -5,6 +5,7 @@
 #include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +28,27 @@ std::string ExitStatus::ToString() const {
   }
   return absl::StrCat("exit code ", exit_code);
 }
+
+namespace {
+const char* RlimitName(int resource) {
+  switch (resource) {
+    case RLIMIT_NOFILE:
+      return "nofile";
+    case RLIMIT_NPROC:
+      return "nproc";
+    case RLIMIT_AS:
+      return "memory";
+    case RLIMIT_CORE:
+      return "core";
+    case RLIMIT_FSIZE:
+      return "file_size";
+    case RLIMIT_CPU:
+      return "cpu";
+    default:
+      return "?";
+  }
+}
+}  // namespace
 
 int LocalLauncher::PidfdOpen(pid_t pid) {
   return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
@@ -120,6 +142,17 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
   if (rc != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot start ", spec.argv[0], ": ", std::strerror(rc)));
+  }
+  for (auto [resource, value] : spec.rlimits) {
+    rlimit lim{value, value};
+    if (prlimit(pid, static_cast<__rlimit_resource>(resource), &lim, nullptr) != 0) {
+      int err = errno;
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      return absl::FailedPreconditionError(absl::StrCat("cannot set resource limit ",
+                                                        RlimitName(resource), "=", value, " for ",
+                                                        spec.argv[0], ": ", std::strerror(err)));
+    }
   }
   ProcessId id{pid, StartTicks(pid)};
   int pidfd = PidfdOpen(pid);

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -253,6 +254,16 @@ absl::Status Supervisor::Spawn(Record& r) {
     }
   }
   for (const std::string& kv : role.env) spec.env.push_back(kv);
+  LimitsConfig limits = cfg.supervision.limits.OverriddenBy(role.limits);
+  auto limit = [&spec](int resource, const auto& v) {
+    if (v) spec.rlimits.emplace_back(resource, static_cast<uint64_t>(*v));
+  };
+  limit(RLIMIT_NOFILE, limits.nofile);
+  limit(RLIMIT_NPROC, limits.nproc);
+  limit(RLIMIT_AS, limits.memory);
+  limit(RLIMIT_CORE, limits.core);
+  limit(RLIMIT_FSIZE, limits.file_size);
+  if (limits.cpu) spec.rlimits.emplace_back(RLIMIT_CPU, absl::ToInt64Seconds(*limits.cpu));
   absl::StatusOr<OutputPipes> pipes = logs_->Capture(r.id);
   if (!pipes.ok()) {
     r.want_running = false;

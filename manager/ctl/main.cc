@@ -142,6 +142,8 @@ int Status(const Globals& g, const std::vector<std::string>& args) {
       {"config loaded", TimeString(info.config_loaded_time())},
       {"agents", AgentCounts(info.counters())},
       {"agent restarts", absl::StrCat(info.counters().agent_restarts())},
+      {"agent logs", absl::StrCat(FormatByteSize(info.counters().log_bytes()), " written, ",
+                                  FormatByteSize(info.counters().log_dropped_bytes()), " dropped")},
       {"active goals", absl::StrCat(info.counters().active_goals())},
       {"events", absl::StrCat(info.counters().last_event_seq())},
       {"rpcs served", absl::StrCat(info.counters().rpcs_served())},

@@ -38,6 +38,8 @@ roles:
            env: ["AGENTD_RECONNECT_GRACE=1s"]}
   leaker: {command: [")",
                            HelperBinary("token_leaker"), "\", \"", dir_.Join("token"), R"("]}
+  busy: {command: [")",
+                           HelperBinary("busy_agent"), R"("]}
 )"));
     ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
     agents_ = v1::AgentService::NewStub(daemon_.UnixChannel());
@@ -151,6 +153,23 @@ TEST_F(AgentHostTest, StoppedHeartbeatsMakeItUnresponsiveThenItIsRestarted) {
   EXPECT_THAT(daemon_.log(), HasSubstr("agent w2 (pid " + std::to_string(pid) +
                                        ") is unresponsive: no heartbeat for 1s"));
   EXPECT_TRUE(WaitFor([&] { return ProcessGone(pid); }, absl::Seconds(10)));
+}
+
+TEST_F(AgentHostTest, AnAgentHeartbeatingBusyThroughALongCallIsLeftAlone) {
+  Start("busy", "b1");
+  ASSERT_TRUE(WaitFor([&] { return Get("b1").state() == v1::AGENT_STATE_BUSY; }, absl::Seconds(10)))
+      << daemon_.log();
+  int64_t pid = Get("b1").pid();
+  // Three leases (ttl 1s) go by while it stays busy: it is neither unresponsive nor
+  // restarted, and what it says it is doing is shown.
+  ASSERT_TRUE(WaitFor([&] { return Get("b1").uptime().seconds() >= 3; }, absl::Seconds(20)));
+  v1::Agent a = Get("b1");
+  EXPECT_EQ(a.state(), v1::AGENT_STATE_BUSY);
+  EXPECT_EQ(a.pid(), pid);
+  EXPECT_EQ(a.restarts(), 0);
+  EXPECT_EQ(a.progress(), "in a long LLM call");
+  EXPECT_LT(a.heartbeat_age().seconds(), 1);
+  EXPECT_THAT(daemon_.log(), ::testing::Not(HasSubstr("agent b1 (pid")));
 }
 
 TEST_F(AgentHostTest, AnAgentWhoseDaemonIsGoneExitsAfterTheGracePeriod) {

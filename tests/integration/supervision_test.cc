@@ -65,11 +65,14 @@ supervision:
   crash_loop: {max: 5, window: 1m}
   no_restart_exit_codes: [3]
   stop_timeout: 500ms
+  limits: {nofile: 1000, core: 0}
 roles:
   sleeper: {command: [")",
                            h, R"(/sleeper"], max_instances: 5}
   single:  {command: [")",
                            h, R"(/sleeper"], max_instances: 1}
+  limited: {command: [")",
+                           h, R"(/sleeper"], limits: {nofile: 123, memory: 3GiB}}
   crasher: {command: [")",
                            h, R"(/crasher", "1", "100"]}
   done:    {command: [")",
@@ -155,6 +158,18 @@ TEST_F(SupervisionTest, AgentctlStartsListsDescribesAndStopsAnAgent) {
   RunResult missing = run({"describe", "agent", "nope"});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.err, HasSubstr("NOT_FOUND: agent \"nope\" does not exist"));
+}
+
+TEST_F(SupervisionTest, ResourceLimitsFromConfigApplyToTheAgentsProcess) {
+  StartDaemon();
+  ASSERT_TRUE(StartAgent("limited", "l1").ok());
+  int64_t pid = Get("l1").pid();
+  std::string limits = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/limits"));
+  // The role's nofile wins over supervision's; supervision's core applies; memory is the
+  // role's own.
+  EXPECT_THAT(limits, ::testing::ContainsRegex("Max open files +123 +123 +files"));
+  EXPECT_THAT(limits, ::testing::ContainsRegex("Max core file size +0 +0 +bytes"));
+  EXPECT_THAT(limits, ::testing::ContainsRegex("Max address space +3221225472 +3221225472 +bytes"));
 }
 
 TEST_F(SupervisionTest, Kill9IsRestartedAfterBackoffWithANewPid) {

@@ -165,3 +165,35 @@ TEST(ConfigFileTest, ErrorsNameTheFile) {
 
 }  // namespace
 }  // namespace agentd
+
+namespace agentd {
+namespace {
+
+TEST(ConfigLimitsTest, RoleLimitsOverrideSupervisionLimitsKeyByKey) {
+  absl::StatusOr<Config> c = LoadConfigText(R"(
+supervision:
+  limits: {nofile: 1024, memory: 2GiB, cpu: 1h}
+roles:
+  tool: {command: [/bin/true], limits: {nofile: 64, core: 0}}
+)",
+                                            "limits.yaml", FakeEnv({}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  LimitsConfig l = c->supervision.limits.OverriddenBy(c->roles.at("tool").limits);
+  EXPECT_EQ(l.nofile, 64);
+  EXPECT_EQ(l.memory, int64_t{2} << 30);
+  EXPECT_EQ(l.core, 0);
+  EXPECT_EQ(l.cpu, absl::Hours(1));
+  EXPECT_FALSE(l.nproc.has_value());
+}
+
+TEST(ConfigLimitsTest, BadLimitsAreErrorsWithTheirPlace) {
+  std::string e = Error(
+      "roles:\n  r: {command: [x], limits: {nofile: 0, cpu: 10ms, memory: lots, stack: 1}}\n");
+  EXPECT_THAT(e, HasSubstr("test.yaml:2:38: roles.r.limits.nofile: must be at least 1"));
+  EXPECT_THAT(e, HasSubstr("roles.r.limits.cpu: must be at least 1s"));
+  EXPECT_THAT(e, HasSubstr("roles.r.limits.memory:"));
+  EXPECT_THAT(e, HasSubstr("unknown key \"roles.r.limits.stack\""));
+}
+
+}  // namespace
+}  // namespace agentd

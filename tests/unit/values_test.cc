@@ -73,3 +73,17 @@ TEST_F(ExpandEnvTest, UnterminatedAndBadNamesAreErrors) {
 
 }  // namespace
 }  // namespace agentd
+
+namespace agentd {
+namespace {
+
+TEST(FormatByteSizeTest, PicksTheLargestUnitBelow1024) {
+  EXPECT_EQ(FormatByteSize(0), "0B");
+  EXPECT_EQ(FormatByteSize(1023), "1023B");
+  EXPECT_EQ(FormatByteSize(1536), "1.5KiB");
+  EXPECT_EQ(FormatByteSize(int64_t{64} << 20), "64.0MiB");
+  EXPECT_EQ(FormatByteSize(int64_t{3} << 40), "3.0TiB");
+}
+
+}  // namespace
+}  // namespace agentd
