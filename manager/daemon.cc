@@ -1,5 +1,6 @@
 #include "manager/daemon.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "absl/strings/ascii.h"
@@ -86,6 +87,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   sup.socket_path = c.server.socket;
   sup.agent_binary = AgentBinary();
   sup.state_dir = c.state_dir;
+  // Each agent costs agentd three descriptors (two pipes and a pidfd) and a connection:
+  // the soft limit goes up to the hard one, as many daemons do; agents get the original.
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    sup.agent_nofile = nofile;
+    rlimit raised{nofile.rlim_max, nofile.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &raised) != 0) sup.agent_nofile = {0, 0};
+  }
   d->supervisor_ = std::make_unique<Supervisor>(&d->loop_, d->store_.get(), d->launcher_.get(),
                                                 d->logs_.get(), d->config_.get(), sup);
   d->system_->SetCountersSource([self](v1::DaemonCounters* counters) {

@@ -35,6 +35,7 @@
 #include "absl/time/clock.h"
 #include "agentd/v1/agents.grpc.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
+#include "dev/bench/bench_util.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/server_builder.h"
 #include "tests/support/daemon.h"
@@ -45,22 +46,6 @@ namespace {
 using testing::Daemon;
 using testing::Subprocess;
 using testing::TempDir;
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-// A "Field:   123 kB" line of /proc/PID/status or smaps_rollup, in KiB (-1 if absent).
-int64_t ProcKiB(pid_t pid, const char* file, const std::string& field) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/", file));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
-  }
-  return -1;
-}
-int64_t RssKiB(pid_t pid) { return ProcKiB(pid, "status", "VmRSS"); }
 
 // The baseline: the same service and method, answered inline with a canned response.
 class RawSystemService final : public v1::SystemService::CallbackService {

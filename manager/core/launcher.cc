@@ -143,8 +143,8 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot start ", spec.argv[0], ": ", std::strerror(rc)));
   }
-  for (auto [resource, value] : spec.rlimits) {
-    rlimit lim{value, value};
+  for (auto [resource, soft, value] : spec.rlimits) {
+    rlimit lim{soft, value};
     if (prlimit(pid, static_cast<__rlimit_resource>(resource), &lim, nullptr) != 0) {
       int err = errno;
       kill(pid, SIGKILL);

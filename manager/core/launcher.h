@@ -35,10 +35,14 @@ struct LaunchSpec {
   // pipes); otherwise the daemon's. The caller keeps ownership and closes them after Start.
   int stdout_fd = -1;
   int stderr_fd = -1;
-  // Resource limits (RLIMIT_*, value for soft and hard). posix_spawn cannot set them, so
-  // they are applied with prlimit(2) the moment the process exists: they bind from its
-  // first microseconds on. One that cannot be set fails the start (the process is killed).
-  std::vector<std::pair<int, uint64_t>> rlimits;
+  // Resource limits. posix_spawn cannot set them, so they are applied with prlimit(2)
+  // the moment the process exists: they bind from its first microseconds on. One that
+  // cannot be set fails the start (the process is killed).
+  struct Limit {
+    int resource;  // RLIMIT_*
+    uint64_t soft, hard;
+  };
+  std::vector<Limit> rlimits;
 };
 
 struct ProcessId {

@@ -256,14 +256,20 @@ absl::Status Supervisor::Spawn(Record& r) {
   for (const std::string& kv : role.env) spec.env.push_back(kv);
   LimitsConfig limits = cfg.supervision.limits.OverriddenBy(role.limits);
   auto limit = [&spec](int resource, const auto& v) {
-    if (v) spec.rlimits.emplace_back(resource, static_cast<uint64_t>(*v));
+    if (v) spec.rlimits.push_back({resource, static_cast<uint64_t>(*v), static_cast<uint64_t>(*v)});
   };
-  limit(RLIMIT_NOFILE, limits.nofile);
+  if (limits.nofile) {
+    limit(RLIMIT_NOFILE, limits.nofile);
+  } else if (options_.agent_nofile.rlim_cur != 0) {
+    // agentd raised its own soft limit for its many pipes; agents get the one it was given.
+    spec.rlimits.push_back(
+        {RLIMIT_NOFILE, options_.agent_nofile.rlim_cur, options_.agent_nofile.rlim_max});
+  }
   limit(RLIMIT_NPROC, limits.nproc);
   limit(RLIMIT_AS, limits.memory);
   limit(RLIMIT_CORE, limits.core);
   limit(RLIMIT_FSIZE, limits.file_size);
-  if (limits.cpu) spec.rlimits.emplace_back(RLIMIT_CPU, absl::ToInt64Seconds(*limits.cpu));
+  if (limits.cpu) limit(RLIMIT_CPU, std::optional<int64_t>(absl::ToInt64Seconds(*limits.cpu)));
   absl::StatusOr<OutputPipes> pipes = logs_->Capture(r.id);
   if (!pipes.ok()) {
     r.want_running = false;

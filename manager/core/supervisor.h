@@ -23,6 +23,8 @@
 #ifndef AGENTD_MANAGER_CORE_SUPERVISOR_H_
 #define AGENTD_MANAGER_CORE_SUPERVISOR_H_
 
+#include <sys/resource.h>
+
 #include <deque>
 #include <map>
 #include <optional>
@@ -48,6 +50,9 @@ class Supervisor {
     std::string socket_path;   // handed to agents as AGENTD_SOCKET
     std::string agent_binary;  // agentd-agent, for roles without a `command`
     std::string state_dir;
+    // RLIMIT_NOFILE for agents without a configured nofile limit (agentd's own at start,
+    // before it raised it); rlim_cur 0: inherited as it is.
+    rlimit agent_nofile{0, 0};
   };
   using AgentCallback = absl::AnyInvocable<void(absl::StatusOr<v1::Agent>) &&>;
 

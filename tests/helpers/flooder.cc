@@ -1,8 +1,11 @@
 // Test helper: writes LINES lines of LEN bytes (newline included) to stdout as fast as
 // the pipe takes them, then exits 0. Each line is FlooderLine(i) (tests/helpers/flooder.h).
-//   flooder LINES LEN
+// With --report it then says on stderr how long the writing took:
+// "flooder: wrote B bytes in S s".
+//   flooder LINES LEN [--report]
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -10,8 +13,9 @@
 #include "tests/helpers/flooder.h"
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: flooder LINES LEN\n");
+  bool report = argc == 4 && std::string(argv[3]) == "--report";
+  if (argc != 3 && !report) {
+    std::fprintf(stderr, "usage: flooder LINES LEN [--report]\n");
     return 2;
   }
   unsigned long long lines = std::strtoull(argv[1], nullptr, 10);
@@ -20,6 +24,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "flooder: LEN must be at least 14\n");
     return 2;
   }
+  auto start = std::chrono::steady_clock::now();
   std::string buf, line;
   buf.reserve((1 << 16) + len);
   for (unsigned long long i = 0; i < lines; ++i) {
@@ -34,6 +39,10 @@ int main(int argc, char** argv) {
       }
       buf.clear();
     }
+  }
+  if (report) {
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    std::fprintf(stderr, "flooder: wrote %llu bytes in %.6f s\n", lines * len, took.count());
   }
   return 0;
 }

@@ -71,8 +71,7 @@ roles:
                            h, R"(/sleeper"], max_instances: 5}
   single:  {command: [")",
                            h, R"(/sleeper"], max_instances: 1}
-  limited: {command: [")",
-                           h, R"(/sleeper"], limits: {nofile: 123, memory: 3GiB}}
+  limited: {command: ["/bin/sleep", "1000"], limits: {nofile: 123, memory: 3GiB}}
   crasher: {command: [")",
                            h, R"(/crasher", "1", "100"]}
   done:    {command: [")",

@@ -1,0 +1,259 @@
+// dev/bench/fleet_bench: agentd with many agents connected, and what one agent costs.
+//
+//   N agents at 1 Hz   agentd starts N agents (tests/helpers/token_leaker: each hands over
+//                      the token agentd gave it, then sleeps). This bench then acts as all
+//                      of them from one process, over one connection: it registers each,
+//                      holds each one's Connect stream open, and sends each a heartbeat
+//                      once a second. Reported: agentd's CPU (share of one core) and RSS
+//                      over a measured window, and the heartbeats that failed (none
+//                      expected). There is no baseline process for this one; the budget
+//                      is < 10% of a core and < 100 MB at 1,000 agents.
+//   agent idle RSS     one agentd-agent, registered and idle, beside the idle RSS of the
+//                      pm2 daemon (npm `pm2`, installed under dev/bench/peers) and of
+//                      supervisord (Debian `supervisor`).
+//
+//   fleet_bench [--quick] [--agents N]     N defaults to 1000 (200 with --quick)
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "agentd/v1/agent_host.grpc.pb.h"
+#include "agentd/v1/agents.grpc.pb.h"
+#include "dev/bench/bench_util.h"
+#include "grpcpp/client_context.h"
+#include "tests/support/daemon.h"
+
+namespace agentd::bench {
+namespace {
+
+using testing::Daemon;
+using testing::Subprocess;
+using testing::TempDir;
+
+// One agent's Connect stream, held open until Close().
+class HeldConnect final : public grpc::ClientBidiReactor<v1::ConnectRequest, v1::ConnectResponse> {
+ public:
+  HeldConnect(v1::AgentHostService::Stub* stub, const std::string& token) {
+    ctx_.AddMetadata("authorization", "Bearer " + token);
+    stub->async()->Connect(&ctx_, this);
+    StartRead(&resp_);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (ok) StartRead(&resp_);
+  }
+  void OnDone(const grpc::Status&) override { done_.Notify(); }
+  void Close() {
+    ctx_.TryCancel();
+    done_.WaitForNotification();
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  v1::ConnectResponse resp_;
+  absl::Notification done_;
+};
+
+struct SimAgent {
+  std::string id, token, lease;
+};
+
+std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  ctx->AddMetadata("authorization", "Bearer " + token);
+  return ctx;
+}
+
+void Fleet(int n, absl::Duration window) {
+  TempDir dir;
+  std::string tokens = dir.Join("tokens/");
+  testing::RunCommand({"/bin/mkdir", "-p", tokens});
+  std::string cfg = dir.Join("fleet.yaml");
+  testing::WriteFile(cfg, absl::StrCat(R"(
+supervision: {heartbeat: {interval: 1s, ttl: 10s}}
+roles:
+  sim: {command: [")",
+                                       testing::HelperBinary("token_leaker"), "\", \"", tokens,
+                                       "\"], max_instances: ", n, "}\n"));
+  Daemon daemon(dir);
+  if (!daemon.Start({"--config", cfg})) {
+    std::fprintf(stderr, "fleet_bench: agentd did not start:\n%s\n", daemon.log().c_str());
+    std::exit(1);
+  }
+  pid_t pid = daemon.process()->pid();
+  auto agents = v1::AgentService::NewStub(daemon.UnixChannel());
+  auto host = v1::AgentHostService::NewStub(daemon.UnixChannel());
+  std::vector<SimAgent> sims(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    grpc::ClientContext ctx;
+    v1::StartAgentRequest req;
+    req.set_role("sim");
+    req.set_agent_id(absl::StrCat("sim-", i));
+    v1::StartAgentResponse resp;
+    if (grpc::Status s = agents->StartAgent(&ctx, req, &resp); !s.ok()) {
+      std::fprintf(stderr, "fleet_bench: StartAgent: %s\n", s.error_message().c_str());
+      std::exit(1);
+    }
+    sims[i].id = req.agent_id();
+  }
+  for (SimAgent& a : sims) {
+    testing::WaitFor([&] { return !(a.token = testing::ReadFileOrEmpty(tokens + a.id)).empty(); },
+                     absl::Seconds(60));
+    v1::RegisterRequest req;
+    req.set_agent_id(a.id);
+    req.set_runtime_version("fleet_bench");
+    v1::RegisterResponse resp;
+    if (grpc::Status s = host->Register(Ctx(a.token).get(), req, &resp); !s.ok()) {
+      std::fprintf(stderr, "fleet_bench: Register %s: %s\n", a.id.c_str(),
+                   s.error_message().c_str());
+      std::exit(1);
+    }
+    a.lease = resp.lease_id();
+  }
+  std::vector<std::unique_ptr<HeldConnect>> streams;
+  for (const SimAgent& a : sims)
+    streams.push_back(std::make_unique<HeldConnect>(host.get(), a.token));
+
+  // Heartbeats: 4 senders, each agent once a second, spread evenly over the second.
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> sent{0}, failed{0};
+  std::vector<std::thread> senders;
+  constexpr int kSenders = 4;
+  for (int t = 0; t < kSenders; ++t) {
+    senders.emplace_back([&, t] {
+      absl::Time next = absl::Now();
+      while (!stop) {
+        for (size_t i = t; i < sims.size() && !stop; i += kSenders) {
+          v1::HeartbeatRequest req;
+          req.set_lease_id(sims[i].lease);
+          req.set_activity(v1::AGENT_ACTIVITY_IDLE);
+          v1::HeartbeatResponse resp;
+          if (!host->Heartbeat(Ctx(sims[i].token).get(), req, &resp).ok()) ++failed;
+          ++sent;
+          next += absl::Seconds(1) * kSenders / static_cast<double>(sims.size());
+          absl::SleepFor(next - absl::Now());  // pacing the load, not synchronization
+        }
+      }
+    });
+  }
+  absl::SleepFor(absl::Seconds(3));  // warm-up: every agent has heartbeated a few times
+  double cpu0 = CpuSeconds(pid);
+  int64_t sent0 = sent;
+  absl::Time t0 = absl::Now();
+  absl::SleepFor(window);
+  double cpu = CpuSeconds(pid) - cpu0;
+  double wall = absl::ToDoubleSeconds(absl::Now() - t0);
+  int64_t beats = sent - sent0;
+  int64_t rss = RssKiB(pid);
+  stop = true;
+  for (auto& s : senders) s.join();
+  int64_t idle = 0;
+  {
+    grpc::ClientContext ctx;
+    v1::ListAgentsRequest req;
+    req.add_states(v1::AGENT_STATE_IDLE);
+    v1::ListAgentsResponse resp;
+    agents->ListAgents(&ctx, req, &resp);
+    idle = resp.agents_size();
+  }
+  for (auto& s : streams) s->Close();
+  std::printf(
+      "%d agents, 1 Hz heartbeats  agentd CPU %.1f%% of a core, RSS %.1f MB "
+      "(%.0f heartbeats/s over %.0f s, %lld failed; %lld agents idle at the end)\n",
+      n, 100 * cpu / wall, rss / 1024.0, static_cast<double>(beats) / wall, wall,
+      static_cast<long long>(failed.load()), static_cast<long long>(idle));
+  daemon.Stop(absl::Seconds(60));
+}
+
+int64_t AgentIdleRssKiB() {
+  TempDir dir;
+  std::string cfg = dir.Join("one.yaml");
+  testing::WriteFile(cfg, R"(
+supervision: {heartbeat: {interval: 1s, ttl: 10s}}
+providers: {local: {kind: openai, base_url: "http://127.0.0.1:9/v1"}}
+models: {m: {provider: local, model: bench}}
+roles: {bench: {model: m}}
+)");
+  Daemon daemon(dir);
+  if (!daemon.Start({"--config", cfg})) std::exit(1);
+  auto agents = v1::AgentService::NewStub(daemon.UnixChannel());
+  {
+    grpc::ClientContext ctx;
+    v1::StartAgentRequest req;
+    req.set_role("bench");
+    req.set_agent_id("one");
+    v1::StartAgentResponse resp;
+    if (!agents->StartAgent(&ctx, req, &resp).ok()) std::exit(1);
+  }
+  v1::Agent a;
+  testing::WaitFor(
+      [&] {
+        grpc::ClientContext ctx;
+        v1::GetAgentRequest req;
+        req.set_agent_id("one");
+        v1::GetAgentResponse resp;
+        agents->GetAgent(&ctx, req, &resp);
+        a = resp.agent();
+        return a.state() == v1::AGENT_STATE_IDLE && a.has_heartbeat_age();
+      },
+      absl::Seconds(20));
+  int64_t rss = RssKiB(static_cast<pid_t>(a.pid()));
+  daemon.Stop();
+  return rss;
+}
+
+// The pm2 daemon's RSS once it is up and idle; -1 without pm2.
+int64_t Pm2IdleRssKiB(const std::string& pm2) {
+  if (access(pm2.c_str(), X_OK) != 0) return -1;
+  TempDir home;
+  std::vector<std::string> env = {"PM2_HOME=" + home.path()};
+  testing::RunCommand({pm2, "ping"}, absl::Seconds(60), env);
+  int64_t pid = 0;
+  absl::SimpleAtoi(testing::ReadFileOrEmpty(home.Join("pm2.pid")), &pid);
+  int64_t rss = pid > 0 ? RssKiB(static_cast<pid_t>(pid)) : -1;
+  testing::RunCommand({pm2, "kill"}, absl::Seconds(60), env);
+  return rss;
+}
+
+int Main(int argc, char** argv) {
+  int n = 1000;
+  absl::Duration window = absl::Seconds(10);
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--quick") {
+      n = 200;
+      window = absl::Seconds(3);
+    } else if (a == "--agents" && i + 1 < argc) {
+      n = std::atoi(argv[++i]);
+    }
+  }
+  std::printf("fleet_bench (%d cores)\n\n", static_cast<int>(std::thread::hardware_concurrency()));
+  Fleet(n, window);
+  int64_t agent = AgentIdleRssKiB();
+  std::string pm2 = PM2_BINARY;
+  int64_t pm2_rss = Pm2IdleRssKiB(pm2);
+  std::printf("agent idle RSS         agentd-agent %.1f MB", agent / 1024.0);
+  if (pm2_rss > 0) {
+    std::printf(" (pm2 daemon idle: %.1f MB; ratio %.2f)", pm2_rss / 1024.0,
+                static_cast<double>(agent) / static_cast<double>(pm2_rss));
+  } else {
+    std::printf(" (pm2 not installed: dev/setup --bench installs it)");
+  }
+  std::printf("\n");
+  return 0;
+}
+
+}  // namespace
+}  // namespace agentd::bench
+
+int main(int argc, char** argv) { return agentd::bench::Main(argc, argv); }
