@@ -5,8 +5,8 @@
 // bytes as fast as its stdout takes them and reporting how long that took. Its stdout is
 //   cat           a pipe into `cat > FILE` (what moving the bytes through a pipe costs)
 //   supervisord   supervisord's log file (Debian `supervisor`, no rotation, no follower)
-//   agentd        agentd's log store, with one live follower: a StreamLogs client in this
-//                 process reading every record as it comes (follow, stdout)
+//   agentd        agentd's log store, alone, and then with one live follower: a
+//                 StreamLogs client in this process reading every record as it comes
 // Throughput is bytes / the writer's time: a capture that cannot keep up blocks the
 // writer, so the writer's time is the capture's. For agentd the bench also reports when
 // the follower had every line, checks that it got every line (count), and agentd's peak
@@ -101,7 +101,7 @@ struct AgentdResult {
   int64_t peak_kib = -1;
 };
 
-AgentdResult AgentdSeconds(uint64_t lines) {
+AgentdResult AgentdSeconds(uint64_t lines, bool follow) {
   AgentdResult out;
   TempDir dir;
   std::string cfg = dir.Join("logs.yaml");
@@ -130,6 +130,7 @@ roles:
   std::atomic<uint64_t> followed{0};
   grpc::ClientContext follow_ctx;
   std::thread follower([&] {
+    if (!follow) return;
     v1::StreamLogsRequest req;
     req.set_agent_id("flood");
     req.set_follow(true);
@@ -163,7 +164,7 @@ roles:
   };
   testing::WaitFor([&] { return report() >= 0; }, absl::Minutes(10));
   out.writer_seconds = report();
-  testing::WaitFor([&] { return followed >= lines; }, absl::Minutes(5));
+  if (follow) testing::WaitFor([&] { return followed >= lines; }, absl::Minutes(5));
   follow_ctx.TryCancel();
   follower.join();
   out.followed_lines = followed;
@@ -183,12 +184,15 @@ int Main(int argc, char** argv) {
               static_cast<int>(std::thread::hardware_concurrency()), mb, kLineLen);
   double cat = CatSeconds(dir, lines);
   SupervisordResult sv = SupervisordSeconds(dir, lines);
-  AgentdResult ad = AgentdSeconds(lines);
+  AgentdResult alone = AgentdSeconds(lines, false);
+  AgentdResult ad = AgentdSeconds(lines, true);
   std::printf("cat through a pipe     %7.0f MB/s\n", mb / cat);
   if (sv.seconds > 0) {
     std::printf("supervisord, no reader %7.0f MB/s, peak RSS %.1f MB\n", mb / sv.seconds,
                 sv.peak_kib / 1024.0);
   }
+  std::printf("agentd, no reader      %7.0f MB/s, peak RSS %.1f MB\n", mb / alone.writer_seconds,
+              alone.peak_kib / 1024.0);
   std::printf(
       "agentd, 1 live reader  %7.0f MB/s, peak RSS %.1f MB; the reader had all %llu lines "
       "%.2f s after the start (%s)\n",

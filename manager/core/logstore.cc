@@ -161,17 +161,27 @@ class LogWriter {
       : o_(o), written_(written), dropped_(dropped) {}
 
   // Appends a line as records of at most max_line_bytes, each but the last marked as
-  // continued (the last too when `continues`: more of the line comes later); moves due
-  // waiters into `wake`.
+  // continued (the last too when `continues`: more of the line comes later).
   void AppendLine(Log& log, v1::LogStream stream, int64_t time_us, const char* p, size_t n,
-                  bool continues, std::vector<std::function<void()>>* wake) {
+                  bool continues) {
     while (n > static_cast<size_t>(o_.max_line_bytes)) {
       Append(log, stream, kFlagTruncated, time_us, p, static_cast<size_t>(o_.max_line_bytes));
       p += o_.max_line_bytes;
       n -= static_cast<size_t>(o_.max_line_bytes);
     }
     Append(log, stream, continues ? kFlagTruncated : 0, time_us, p, n);
-    Wake(log, wake);
+  }
+
+  // Moves the callbacks of readers waiting for records that now exist into `wake`.
+  void Wake(Log& log, std::vector<std::function<void()>>* wake) {
+    for (auto it = log.waiters.begin(); it != log.waiters.end();) {
+      if (it->second.after_seq < log.next_seq - 1) {
+        wake->push_back(std::move(it->second.fn));
+        it = log.waiters.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
 
   // Writes pending records to the active segment; on failure they become a gap on disk.
@@ -265,17 +275,6 @@ class LogWriter {
     }
     written_->fetch_add(rec, std::memory_order_relaxed);
     if (log.pending.size() >= kFlushAt) Flush(log);
-  }
-
-  void Wake(Log& log, std::vector<std::function<void()>>* wake) {
-    for (auto it = log.waiters.begin(); it != log.waiters.end();) {
-      if (it->second.after_seq < log.next_seq - 1) {
-        wake->push_back(std::move(it->second.fn));
-        it = log.waiters.erase(it);
-      } else {
-        ++it;
-      }
-    }
   }
 
   // Opens the segment to append to, starting a new one when the last is full.
@@ -405,6 +404,32 @@ size_t DecodeRecords(const char* data, size_t n, int64_t* cursor, size_t max_byt
     pos += kRecHeader + h.len;
   }
   return pos;
+}
+
+// Builds the sparse seq → offset index of a segment from an earlier run, on its first
+// read: one pass over its record headers.
+template <typename Segment>
+void IndexSegment(Segment& seg) {
+  int fd = open(seg.path.c_str(), O_RDONLY | O_CLOEXEC);
+  std::string buf(kReadChunk, '\0');
+  int64_t off = kFileHeader, next_index = kIndexEvery, buf_off = -1;
+  ssize_t have = 0;
+  while (fd >= 0 && off + static_cast<int64_t>(kRecHeader) <= seg.size) {
+    if (buf_off < 0 || off < buf_off || off + static_cast<int64_t>(kRecHeader) > buf_off + have) {
+      buf_off = off;
+      have = pread(fd, buf.data(), buf.size(), off);
+      if (have < static_cast<ssize_t>(kRecHeader)) break;
+    }
+    RecHeader h;
+    if (!DecodeHeader(buf.data() + (off - buf_off), &h)) break;
+    if (off >= next_index) {
+      seg.index.emplace_back(h.seq, off);
+      next_index = off + kIndexEvery;
+    }
+    off += static_cast<int64_t>(kRecHeader + h.len);
+  }
+  if (fd >= 0) close(fd);
+  seg.indexed = true;
 }
 
 }  // namespace
@@ -587,7 +612,7 @@ bool LogStore::ReadPipe(AgentLog& log, Pipe& pipe, size_t budget,
     int64_t now = absl::ToUnixMicros(absl::Now());
     if (n <= 0) {  // EOF (or an error, which ends the pipe alike)
       if (!pipe.partial.empty()) {
-        w.AppendLine(log, pipe.stream, now, pipe.partial.data(), pipe.partial.size(), false, wake);
+        w.AppendLine(log, pipe.stream, now, pipe.partial.data(), pipe.partial.size(), false);
         pipe.partial.clear();
       }
       open = false;
@@ -604,22 +629,23 @@ bool LogStore::ReadPipe(AgentLog& log, Pipe& pipe, size_t budget,
         if (pipe.partial.size() > max_line) {
           size_t whole = pipe.partial.size() / max_line * max_line;
           if (whole == pipe.partial.size()) whole -= max_line;  // the last piece may end it
-          w.AppendLine(log, pipe.stream, now, pipe.partial.data(), whole, true, wake);
+          w.AppendLine(log, pipe.stream, now, pipe.partial.data(), whole, true);
           pipe.partial.erase(0, whole);
         }
         break;
       }
       if (!pipe.partial.empty()) {
         pipe.partial.append(p, static_cast<size_t>(nl - p));
-        w.AppendLine(log, pipe.stream, now, pipe.partial.data(), pipe.partial.size(), false, wake);
+        w.AppendLine(log, pipe.stream, now, pipe.partial.data(), pipe.partial.size(), false);
         pipe.partial.clear();
       } else {
-        w.AppendLine(log, pipe.stream, now, p, static_cast<size_t>(nl - p), false, wake);
+        w.AppendLine(log, pipe.stream, now, p, static_cast<size_t>(nl - p), false);
       }
       p = nl + 1;
     }
   }
   w.Flush(log);
+  w.Wake(log, wake);
   return open;
 }
 
@@ -669,8 +695,9 @@ void LogStore::AppendSystem(const std::string& agent, absl::string_view text) {
     absl::MutexLock l(&(*log)->mu);
     LogWriter w(options_, &bytes_written_, &dropped_bytes_);
     w.AppendLine(**log, v1::LOG_STREAM_SYSTEM, absl::ToUnixMicros(absl::Now()), text.data(),
-                 text.size(), false, &wake);
+                 text.size(), false);
     w.Flush(**log);
+    w.Wake(**log, &wake);
   }
   for (auto& fn : wake) fn();
 }
@@ -744,101 +771,88 @@ absl::StatusOr<int64_t> LogStore::Read(const std::string& agent, int64_t after_s
   absl::StatusOr<std::shared_ptr<AgentLog>> found = Get(agent);
   if (!found.ok()) return found.status();
   AgentLog& log = **found;
-  absl::MutexLock l(&log.mu);
   int64_t cursor = std::max<int64_t>(after_seq, 0);
-  if (cursor >= log.next_seq - 1) return cursor;
   size_t used = 0;
   bool stop = false;
-  // From memory when the ring still holds the next record.
-  if (!log.ring.empty() && cursor + 1 >= log.ring.front().first_seq) {
-    auto b = std::upper_bound(
-        log.ring.begin(), log.ring.end(), cursor + 1,
-        [](int64_t seq, const AgentLog::Block& blk) { return seq < blk.first_seq; });
-    for (--b; b != log.ring.end() && used < max_bytes && !stop; ++b) {
-      DecodeRecords(b->data.data(), b->data.size(), &cursor, max_bytes, stream_mask, out, &used,
-                    &stop);
-    }
-    return cursor;
-  }
-  // From disk: the segment holding cursor + 1, and those after it while there is room.
-  while (used < max_bytes && !stop && cursor < log.next_seq - 1) {
-    auto seg =
-        std::upper_bound(log.segments.begin(), log.segments.end(), cursor + 1,
-                         [](int64_t seq, const AgentLog::Segment& s) { return seq < s.first_seq; });
-    if (seg == log.segments.begin()) {
-      // Deleted by retention (or never written): a gap up to the oldest record kept.
-      if (out->records_size() > 0) break;
-      int64_t to = log.segments.empty()
-                       ? (log.ring.empty() ? log.next_seq - 1 : log.ring.front().first_seq - 1)
-                       : log.segments.front().first_seq - 1;
-      int64_t bytes = 0;
-      for (const auto& d : log.deleted) {
-        if (d.last_seq > cursor && d.first_seq <= to) bytes += d.bytes;
-      }
-      v1::LogGap* g = out->mutable_gap();
-      g->set_from_seq(cursor + 1);
-      g->set_to_seq(to);
-      g->set_bytes_lost(bytes);
-      g->set_reason(v1::LOG_GAP_REASON_RETENTION);
-      return to;
-    }
-    --seg;
-    const bool active = std::next(seg) == log.segments.end();
-    if (!seg->indexed) {
-      // Built on first read of a segment from an earlier run: one pass over its headers.
-      int fd = open(seg->path.c_str(), O_RDONLY | O_CLOEXEC);
-      char h[kRecHeader];
-      int64_t off = kFileHeader, next_index = kIndexEvery;
-      while (fd >= 0 && off + static_cast<int64_t>(kRecHeader) <= seg->size &&
-             pread(fd, h, kRecHeader, off) == static_cast<ssize_t>(kRecHeader)) {
-        RecHeader rh;
-        if (!DecodeHeader(h, &rh)) break;
-        if (off >= next_index) {
-          seg->index.emplace_back(rh.seq, off);
-          next_index = off + kIndexEvery;
+  std::string raw;
+  // Step by step: each decides under the lock where the next records are and takes what
+  // it needs (a copy of ring blocks, or a segment's descriptor and extent); the decoding
+  // and the disk reads happen without the lock, so readers never hold up the drain thread.
+  while (used < max_bytes && !stop) {
+    int fd = -1;
+    int64_t off = kFileHeader, end = 0, next_first = 0;
+    std::string path;
+    {
+      absl::MutexLock l(&log.mu);
+      if (cursor >= log.next_seq - 1) break;
+      if (!log.ring.empty() && cursor + 1 >= log.ring.front().first_seq) {
+        // The ring holds everything from its first record on.
+        auto b = std::upper_bound(
+            log.ring.begin(), log.ring.end(), cursor + 1,
+            [](int64_t seq, const AgentLog::Block& blk) { return seq < blk.first_seq; });
+        for (--b; b != log.ring.end() && raw.size() < max_bytes - used + kRecHeader; ++b) {
+          raw += b->data;
         }
-        off += static_cast<int64_t>(kRecHeader + rh.len);
+      } else {
+        auto seg = std::upper_bound(
+            log.segments.begin(), log.segments.end(), cursor + 1,
+            [](int64_t seq, const AgentLog::Segment& sg) { return seq < sg.first_seq; });
+        if (seg == log.segments.begin()) {
+          // Deleted by retention (or never written): a gap up to the oldest record kept.
+          if (out->records_size() > 0) break;
+          int64_t to = log.segments.empty()
+                           ? (log.ring.empty() ? log.next_seq - 1 : log.ring.front().first_seq - 1)
+                           : log.segments.front().first_seq - 1;
+          int64_t bytes = 0;
+          for (const auto& d : log.deleted) {
+            if (d.last_seq > cursor && d.first_seq <= to) bytes += d.bytes;
+          }
+          v1::LogGap* g = out->mutable_gap();
+          g->set_from_seq(cursor + 1);
+          g->set_to_seq(to);
+          g->set_bytes_lost(bytes);
+          g->set_reason(v1::LOG_GAP_REASON_RETENTION);
+          return to;
+        }
+        --seg;
+        if (!seg->indexed) IndexSegment(*seg);
+        auto idx = std::upper_bound(
+            seg->index.begin(), seg->index.end(), cursor + 1,
+            [](int64_t seq, const std::pair<int64_t, int64_t>& e) { return seq < e.first; });
+        if (idx != seg->index.begin()) off = std::prev(idx)->second;
+        end = seg->size;
+        next_first = std::next(seg) == log.segments.end() ? 0 : std::next(seg)->first_seq;
+        path = seg->path;
+        // Opened under the lock: retention may unlink it, the descriptor keeps it readable.
+        fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+          return absl::InternalError(
+              absl::StrCat("agent ", agent, " log: ", path, ": ", std::strerror(errno)));
+        }
       }
-      if (fd >= 0) close(fd);
-      seg->indexed = true;
     }
-    int64_t off = kFileHeader;
-    auto idx = std::upper_bound(
-        seg->index.begin(), seg->index.end(), cursor + 1,
-        [](int64_t seq, const std::pair<int64_t, int64_t>& e) { return seq < e.first; });
-    if (idx != seg->index.begin()) off = std::prev(idx)->second;
-    int fd = open(seg->path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      return absl::InternalError(
-          absl::StrCat("agent ", agent, " log: ", seg->path, ": ", std::strerror(errno)));
-    }
-    std::string buf(kReadChunk + kRecHeader + static_cast<size_t>(options_.max_line_bytes), 0);
     int64_t before = cursor;
-    while (off < seg->size && used < max_bytes && !stop) {
-      size_t want = static_cast<size_t>(std::min<int64_t>(buf.size(), seg->size - off));
-      ssize_t n = pread(fd, buf.data(), want, off);
-      if (n <= 0) break;
-      size_t used_bytes = DecodeRecords(buf.data(), static_cast<size_t>(n), &cursor, max_bytes,
-                                        stream_mask, out, &used, &stop);
-      if (used_bytes == 0) break;
-      off += static_cast<int64_t>(used_bytes);
+    if (fd < 0) {
+      DecodeRecords(raw.data(), raw.size(), &cursor, max_bytes, stream_mask, out, &used, &stop);
+      raw.clear();
+    } else {
+      std::string& buf = raw;
+      buf.resize(kReadChunk + kRecHeader + static_cast<size_t>(options_.max_line_bytes));
+      while (off < end && used < max_bytes && !stop) {
+        size_t want = static_cast<size_t>(std::min<int64_t>(buf.size(), end - off));
+        ssize_t n = pread(fd, buf.data(), want, off);
+        if (n <= 0) break;
+        size_t took = DecodeRecords(buf.data(), static_cast<size_t>(n), &cursor, max_bytes,
+                                    stream_mask, out, &used, &stop);
+        if (took == 0) break;
+        off += static_cast<int64_t>(took);
+      }
+      close(fd);
+      raw.clear();
+      // A sealed segment read to its end: the next one starts right after it.
+      if (next_first != 0 && off >= end && !stop) cursor = std::max(cursor, next_first - 1);
     }
-    close(fd);
-    if (active) break;
-    // A sealed segment read to its end: the next one starts right after it.
-    if (off >= seg->size && !stop) cursor = std::max(cursor, std::next(seg)->first_seq - 1);
-    if (cursor == before) break;  // no progress: an unreadable segment
-  }
-  // Records not yet on disk are in the ring.
-  if (used < max_bytes && !stop && !out->has_gap() && !log.ring.empty() &&
-      cursor + 1 >= log.ring.front().first_seq && cursor < log.next_seq - 1) {
-    auto b = std::upper_bound(
-        log.ring.begin(), log.ring.end(), cursor + 1,
-        [](int64_t seq, const AgentLog::Block& blk) { return seq < blk.first_seq; });
-    for (--b; b != log.ring.end() && used < max_bytes && !stop; ++b) {
-      DecodeRecords(b->data.data(), b->data.size(), &cursor, max_bytes, stream_mask, out, &used,
-                    &stop);
-    }
+    if (cursor == before) break;  // nothing more to be had now (or an unreadable segment)
   }
   return cursor;
 }

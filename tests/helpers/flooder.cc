@@ -20,8 +20,8 @@ int main(int argc, char** argv) {
   }
   unsigned long long lines = std::strtoull(argv[1], nullptr, 10);
   size_t len = std::strtoul(argv[2], nullptr, 10);
-  if (len < 14) {
-    std::fprintf(stderr, "flooder: LEN must be at least 14\n");
+  if (len < 14 || len > 4096) {
+    std::fprintf(stderr, "flooder: LEN must be 14 to 4096\n");
     return 2;
   }
   auto start = std::chrono::steady_clock::now();
