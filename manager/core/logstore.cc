@@ -264,7 +264,8 @@ class LogWriter {
     if (log.ring.empty() || log.ring.back().data.size() >= block) {
       log.ring.emplace_back();
       log.ring.back().first_seq = h.seq;
-      log.ring.back().data.reserve(block + kRecHeader + n);
+      // Not reserved up front: most agents write little, and a thousand idle agents must
+      // not cost a thousand blocks.
     }
     log.ring.back().data.append(hdr, kRecHeader).append(p, n);
     log.ring_size += rec;

@@ -686,16 +686,26 @@ v1::Agent Supervisor::ToProto(const Record& r) const {
 
 void Supervisor::ArmLease(Record& r, absl::Time expiry) {
   r.lease_expiry = expiry;
+  // A renewal leaves a pending timer alone: when it fires it sees the later expiry and
+  // re-arms (one timer per ttl, not one cancel and insert per heartbeat).
+  if (r.lease_timer != 0 && r.lease_timer_at <= expiry) return;
   if (r.lease_timer != 0) loop_->Cancel(r.lease_timer);
   std::string id = r.id;
+  r.lease_timer_at = expiry;
   r.lease_timer = loop_->RunAt(expiry, [this, id, expiry] { LeaseExpired(id, expiry); });
 }
 
-void Supervisor::LeaseExpired(const std::string& id, absl::Time expiry) {
+void Supervisor::LeaseExpired(const std::string& id, absl::Time timer_at) {
   auto it = agents_.find(id);
-  if (it == agents_.end() || it->second.lease_expiry != expiry) return;
+  if (it == agents_.end() || it->second.lease_timer == 0 || it->second.lease_timer_at != timer_at) {
+    return;
+  }
   Record& r = it->second;
   r.lease_timer = 0;
+  if (loop_->clock()->Now() < r.lease_expiry) {
+    ArmLease(r, r.lease_expiry);  // renewed since the timer was set
+    return;
+  }
   if (r.state == v1::AGENT_STATE_STOPPING || r.proc.pid == 0) return;
   absl::Duration ttl = config_->config().supervision.heartbeat_ttl;
   std::string why = r.state == v1::AGENT_STATE_STARTING

@@ -126,6 +126,7 @@ class Supervisor {
     absl::Time lease_expiry = absl::InfiniteFuture();
     absl::Time last_heartbeat = absl::InfinitePast();
     EventLoop::TimerId lease_timer = 0;
+    absl::Time lease_timer_at;  // when lease_timer fires (<= lease_expiry)
     std::string progress;
     std::string runtime_version;
   };
@@ -144,7 +145,7 @@ class Supervisor {
   // `requested` when positive, else supervision.stop_timeout.
   absl::Duration StopTimeout(absl::Duration requested) const;
   void ArmLease(Record& r, absl::Time expiry);
-  void LeaseExpired(const std::string& id, absl::Time expiry);
+  void LeaseExpired(const std::string& id, absl::Time timer_at);
   absl::Status CheckInstanceLimit(const std::string& role, const std::string& except_id) const;
 
   EventLoop* loop_;
