@@ -80,9 +80,18 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->system_ =
       std::make_unique<SystemCore>(&d->loop_, d->store_.get(), d->config_.get(), d->start_time_);
   Daemon* self = d.get();
-  d->launcher_ = std::make_unique<LocalLauncher>([self](ProcessId proc, ExitStatus st) {
-    self->loop_.Post([self, proc, st] { self->supervisor_->OnExit(proc, st); });
-  });
+  std::string no_cgroups;
+  d->cgroups_ = AgentCgroups::Detect(&no_cgroups);
+  if (d->cgroups_) {
+    spdlog::info("each agent runs in a cgroup of its own under {}", d->cgroups_->base());
+  } else {
+    spdlog::info("agents run without cgroups ({}); process groups hold them together", no_cgroups);
+  }
+  d->launcher_ = std::make_unique<LocalLauncher>(
+      [self](ProcessId proc, ExitStatus st) {
+        self->loop_.Post([self, proc, st] { self->supervisor_->OnExit(proc, st); });
+      },
+      d->cgroups_.get());
   Supervisor::Options sup;
   sup.socket_path = c.server.socket;
   sup.agent_binary = AgentBinary();
@@ -134,6 +143,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   // The HTTP listener (web UI, gRPC-web, /metrics) is not part of this build yet, so
   // nothing is reported as listening there.
   paths.set_admin_token_file(token_file);
+  if (d->cgroups_) paths.set_agent_cgroup(d->cgroups_->base());
   d->system_->Serve(std::move(paths));
 
   if (!c.server.http.empty()) {
@@ -202,6 +212,7 @@ void Daemon::Shutdown() {
   }
   api_.reset();
   launcher_.reset();
+  cgroups_.reset();
   logs_.reset();  // after the agents: their last output is written before it closes
   store_.reset();
   spdlog::info("agentd stopped");

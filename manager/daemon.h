@@ -53,6 +53,7 @@ class Daemon {
   std::thread loop_thread_;
   std::unique_ptr<SystemCore> system_;
   std::unique_ptr<LogStore> logs_;
+  std::unique_ptr<AgentCgroups> cgroups_;
   std::unique_ptr<LocalLauncher> launcher_;
   std::unique_ptr<Supervisor> supervisor_;
   std::unique_ptr<ApiServer> api_;

@@ -1,8 +1,9 @@
 #include "manager/core/launcher.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
+#include <linux/sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -15,8 +16,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/logging.h"
 #include "spdlog/spdlog.h"
 
 namespace agentd {
@@ -71,7 +75,8 @@ uint64_t LocalLauncher::StartTicks(pid_t pid) {
   return ticks;
 }
 
-LocalLauncher::LocalLauncher(ExitCallback on_exit) : on_exit_(std::move(on_exit)) {
+LocalLauncher::LocalLauncher(ExitCallback on_exit, AgentCgroups* cgroups)
+    : on_exit_(std::move(on_exit)), cgroups_(cgroups) {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   epoll_event ev{};
@@ -91,80 +96,180 @@ LocalLauncher::~LocalLauncher() {
   close(wake_fd_);
 }
 
+namespace {
+
+// What the child reports through the status pipe when a step before exec fails.
+struct ChildFailure {
+  int step;  // kStep*
+  int err;   // errno
+  int resource;
+};
+constexpr int kStepChdir = 1, kStepLimit = 2, kStepExec = 3, kStepFds = 4;
+
+// Between clone and exec: only system calls (the parent's other threads are gone, their
+// locks may be held), nothing that allocates.
+[[noreturn]] void ChildExec(const LaunchSpec& spec, const char* program, char* const* argv,
+                            char* const* envp, int devnull, int secret, int status) {
+  auto fail = [status](int step, int resource) {
+    ChildFailure f{step, errno, resource};
+    (void)!write(status, &f, sizeof(f));
+    _exit(127);
+  };
+  // The daemon blocks signals and ignores SIGPIPE; an agent starts with neither.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
+  setpgid(0, 0);  // a process group of its own
+  // dup2 clears O_CLOEXEC on the copies; the sources are all above 2 (the daemon keeps
+  // 0-2 open), and fd 3 is written last.
+  if (dup2(devnull, STDIN_FILENO) < 0) fail(kStepFds, 0);
+  if (spec.stdout_fd >= 0 && dup2(spec.stdout_fd, STDOUT_FILENO) < 0) fail(kStepFds, 0);
+  if (spec.stderr_fd >= 0 && dup2(spec.stderr_fd, STDERR_FILENO) < 0) fail(kStepFds, 0);
+  if (secret >= 0 && dup2(secret, 3) < 0) fail(kStepFds, 0);
+  // Everything else closes at exec: no daemon socket, database or lock leaks in (the
+  // status pipe stays open until then).
+  syscall(SYS_close_range, secret >= 0 ? 4 : 3, ~0U, CLOSE_RANGE_CLOEXEC);
+  if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) fail(kStepChdir, 0);
+  for (const LaunchSpec::Limit& l : spec.rlimits) {
+    rlimit lim{l.soft, l.hard};
+    if (setrlimit(static_cast<__rlimit_resource>(l.resource), &lim) != 0) {
+      fail(kStepLimit, l.resource);
+    }
+  }
+  execve(program, argv, envp);
+  fail(kStepExec, 0);
+  _exit(127);  // not reached
+}
+
+// argv[0] as execve needs it: a path, looked up in the PATH of `env` when it has no '/'.
+std::string ResolveProgram(const std::string& name, const std::vector<std::string>& env) {
+  if (name.find('/') != std::string::npos) return name;
+  std::string path = "/usr/local/bin:/usr/bin:/bin";
+  for (const std::string& e : env) {
+    if (absl::StartsWith(e, "PATH=")) path = e.substr(5);
+  }
+  for (absl::string_view dir : absl::StrSplit(path, ':')) {
+    std::string candidate = absl::StrCat(dir.empty() ? "." : dir, "/", name);
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+}  // namespace
+
 absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
   if (spec.argv.empty()) return absl::InvalidArgumentError("no program to start");
+  const std::string& name = spec.argv[0];
+  // Everything the child needs is made here, before the clone.
+  std::string program = ResolveProgram(name, spec.env);
+  if (program.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot start ", name, ": not found in PATH"));
+  }
   std::vector<char*> argv, envp;
   for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
 
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  // dup2 clears O_CLOEXEC on the copy; the originals (above 3) are closed below.
-  if (spec.stdout_fd >= 0) posix_spawn_file_actions_adddup2(&fa, spec.stdout_fd, STDOUT_FILENO);
-  if (spec.stderr_fd >= 0) posix_spawn_file_actions_adddup2(&fa, spec.stderr_fd, STDERR_FILENO);
-  int secret[2] = {-1, -1};
+  std::vector<int> to_close;
+  auto close_all = [&to_close] {
+    for (int fd : to_close) close(fd);
+    to_close.clear();
+  };
+  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (devnull < 0) return absl::InternalError(absl::StrCat("/dev/null: ", std::strerror(errno)));
+  to_close.push_back(devnull);
+  int secret = -1;
   if (!spec.fd3_contents.empty()) {
     // A pipe small enough to fill before the child exists (64 KiB of buffer on Linux).
-    if (spec.fd3_contents.size() > 4096 || pipe2(secret, O_CLOEXEC) != 0 ||
-        write(secret[1], spec.fd3_contents.data(), spec.fd3_contents.size()) !=
-            static_cast<ssize_t>(spec.fd3_contents.size())) {
-      posix_spawn_file_actions_destroy(&fa);
-      for (int fd : secret) {
-        if (fd >= 0) close(fd);
-      }
-      return absl::InternalError(absl::StrCat("cannot pass fd 3 to ", spec.argv[0]));
+    int p[2];
+    if (spec.fd3_contents.size() > 4096 || pipe2(p, O_CLOEXEC) != 0) {
+      close_all();
+      return absl::InternalError(absl::StrCat("cannot pass fd 3 to ", name));
     }
-    close(secret[1]);
-    secret[1] = -1;
-    posix_spawn_file_actions_adddup2(&fa, secret[0], 3);  // dup2 clears O_CLOEXEC
-  }
-  // Everything else above stderr is closed: no daemon socket, database or lock leaks in.
-  posix_spawn_file_actions_addclosefrom_np(&fa, spec.fd3_contents.empty() ? 3 : 4);
-  if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, all_default;
-  sigemptyset(&none);
-  sigfillset(&all_default);
-  posix_spawnattr_setsigmask(&attr, &none);  // the daemon blocks signals; children must not
-  posix_spawnattr_setsigdefault(&attr, &all_default);  // SIGPIPE ignored here, default there
-  posix_spawnattr_setpgroup(&attr, 0);                 // a process group of its own
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (secret[0] >= 0) close(secret[0]);
-  if (rc != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot start ", spec.argv[0], ": ", std::strerror(rc)));
-  }
-  for (auto [resource, soft, value] : spec.rlimits) {
-    rlimit lim{soft, value};
-    if (prlimit(pid, static_cast<__rlimit_resource>(resource), &lim, nullptr) != 0) {
-      int err = errno;
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-      return absl::FailedPreconditionError(absl::StrCat("cannot set resource limit ",
-                                                        RlimitName(resource), "=", value, " for ",
-                                                        spec.argv[0], ": ", std::strerror(err)));
+    ssize_t w = write(p[1], spec.fd3_contents.data(), spec.fd3_contents.size());
+    close(p[1]);
+    to_close.push_back(secret = p[0]);
+    if (w != static_cast<ssize_t>(spec.fd3_contents.size())) {
+      close_all();
+      return absl::InternalError(absl::StrCat("cannot pass fd 3 to ", name));
     }
   }
-  ProcessId id{pid, StartTicks(pid)};
-  int pidfd = PidfdOpen(pid);
-  if (pidfd < 0) {
-    // Cannot happen for our own unreaped child; kill it rather than lose track of it.
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    return absl::InternalError(absl::StrCat("pidfd_open(", pid, "): ", std::strerror(errno)));
+  int status[2];
+  if (pipe2(status, O_CLOEXEC) != 0) {
+    close_all();
+    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
   }
+  to_close.push_back(status[0]);
+  // Born in its cgroup (CLONE_INTO_CGROUP), so that nothing it starts, however early,
+  // is outside it.
+  std::string cgroup;
+  int cgroup_fd = -1;
+  if (cgroups_ != nullptr && !spec.cgroup.empty()) {
+    absl::StatusOr<std::string> path = cgroups_->Create(spec.cgroup);
+    if (path.ok()) cgroup_fd = open(path->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cgroup_fd >= 0) {
+      cgroup = *path;
+      to_close.push_back(cgroup_fd);
+    } else {
+      // The process group still holds it together; say why the cgroup does not.
+      spdlog::warn("agent {}: no cgroup: {}", spec.cgroup,
+                   path.ok() ? std::strerror(errno) : path.status().message());
+    }
+  }
+  int pidfd = -1;
+  clone_args args{};
+  args.flags = CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0);
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  args.cgroup = static_cast<uint64_t>(cgroup_fd >= 0 ? cgroup_fd : 0);
+  long pid = syscall(SYS_clone3, &args, sizeof(args));
+  if (pid == 0)
+    ChildExec(spec, program.c_str(), argv.data(), envp.data(), devnull, secret, status[1]);
+  int clone_err = errno;
+  close(status[1]);
+  if (pid < 0) {
+    close_all();
+    return absl::InternalError(
+        absl::StrCat("cannot start ", name, ": clone3: ", std::strerror(clone_err)));
+  }
+  // The status pipe closes at exec (success) or carries what failed before it.
+  ChildFailure f{};
+  ssize_t n;
+  do {
+    n = read(status[0], &f, sizeof(f));
+  } while (n < 0 && errno == EINTR);
+  close_all();
+  if (n == static_cast<ssize_t>(sizeof(f))) {
+    siginfo_t info;
+    waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &info, WEXITED);
+    close(pidfd);
+    std::string why = std::strerror(f.err);
+    switch (f.step) {
+      case kStepChdir:
+        return absl::FailedPreconditionError(
+            absl::StrCat("cannot start ", name, ": working directory ", spec.cwd, ": ", why));
+      case kStepLimit:
+        return absl::FailedPreconditionError(absl::StrCat(
+            "cannot start ", name, ": resource limit ", RlimitName(f.resource), ": ", why));
+      default:
+        return absl::FailedPreconditionError(absl::StrCat("cannot start ", name, ": ", why));
+    }
+  }
+  ProcessId id{static_cast<pid_t>(pid), StartTicks(static_cast<pid_t>(pid))};
   {
     absl::MutexLock l(&mu_);
     pidfds_[pidfd] = id;
+    if (!cgroup.empty()) {
+      for (auto it = cgroup_of_.begin(); it != cgroup_of_.end();) {
+        it = it->second == cgroup ? cgroup_of_.erase(it) : std::next(it);
+      }
+      cgroup_of_[id.pid] = cgroup;
+    }
   }
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -178,6 +283,14 @@ void LocalLauncher::SignalGroup(ProcessId id, int sig) {
   if (kill(-id.pid, sig) != 0 && errno != ESRCH) {
     spdlog::warn("kill(-{}, {}): {}", id.pid, sig, std::strerror(errno));
   }
+  if (sig != SIGKILL) return;
+  // And whatever left the group (setsid) but not the cgroup.
+  std::string cgroup;
+  {
+    absl::MutexLock l(&mu_);
+    if (auto it = cgroup_of_.find(id.pid); it != cgroup_of_.end()) cgroup = it->second;
+  }
+  if (!cgroup.empty()) AgentCgroups::Kill(cgroup);
 }
 
 void LocalLauncher::Run() {

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "manager/core/cgroups.h"
 
 namespace agentd {
 
@@ -35,14 +36,15 @@ struct LaunchSpec {
   // pipes); otherwise the daemon's. The caller keeps ownership and closes them after Start.
   int stdout_fd = -1;
   int stderr_fd = -1;
-  // Resource limits. posix_spawn cannot set them, so they are applied with prlimit(2)
-  // the moment the process exists: they bind from its first microseconds on. One that
-  // cannot be set fails the start (the process is killed).
+  // Resource limits, set in the child before exec. One that cannot be set fails the
+  // start.
   struct Limit {
     int resource;  // RLIMIT_*
     uint64_t soft, hard;
   };
   std::vector<Limit> rlimits;
+  // The name of the process's own cgroup (the agent id), when the launcher has cgroups.
+  std::string cgroup;
 };
 
 struct ProcessId {
@@ -70,12 +72,18 @@ class Launcher {
   virtual void SignalGroup(ProcessId id, int sig) = 0;
 };
 
-// Local processes: posix_spawn, each in a process group of its own, stdin from
-// /dev/null, every descriptor above stderr closed; exits observed through pidfds on an
-// epoll thread (never a blocking waitpid on a thread that matters).
+// Local processes, started with clone3 (fork semantics) and execve: each in a process
+// group of its own and, with `cgroups`, born in a cgroup of its own (CLONE_INTO_CGROUP),
+// which SIGKILL clears with cgroup.kill; signal mask and dispositions reset, stdin from
+// /dev/null, every descriptor above stderr (or fd 3) closed, rlimits applied before exec.
+// Exits are observed through pidfds (CLONE_PIDFD) on an epoll thread, never a blocking
+// waitpid on a thread that matters. posix_spawn would be lighter, but it can neither
+// start a process in a cgroup nor set its rlimits, and doing either after the fact races
+// with what the process does first.
 class LocalLauncher final : public Launcher {
  public:
-  explicit LocalLauncher(ExitCallback on_exit);
+  // `cgroups` (not owned; may be null) must outlive the launcher.
+  explicit LocalLauncher(ExitCallback on_exit, AgentCgroups* cgroups = nullptr);
   ~LocalLauncher() override;
   absl::StatusOr<ProcessId> Start(const LaunchSpec& spec) override;
   void SignalGroup(ProcessId id, int sig) override;
@@ -92,10 +100,14 @@ class LocalLauncher final : public Launcher {
   void Run();
 
   ExitCallback on_exit_;
+  AgentCgroups* cgroups_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;  // eventfd: stop
   absl::Mutex mu_;
   std::map<int, ProcessId> pidfds_ ABSL_GUARDED_BY(mu_);
+  // The cgroup of each process started, by pid; an entry goes when the next process of
+  // the same cgroup starts (a SIGKILL may come after the exit, for leftovers).
+  std::map<pid_t, std::string> cgroup_of_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

@@ -289,6 +289,7 @@ absl::Status Supervisor::Spawn(Record& r) {
   r.token = NewToken();
   spec.fd3_contents = r.token;
   spec.env.push_back("AGENTD_TOKEN_FD=3");
+  spec.cgroup = r.id;
   absl::StatusOr<ProcessId> proc = launcher_->Start(spec);
   if (!proc.ok()) {
     // Not retried: a program that cannot be executed will not become executable by

@@ -137,6 +137,7 @@ int Status(const Globals& g, const std::vector<std::string>& args) {
       {"grpc tcp", p.grpc_tcp().empty() ? "off" : p.grpc_tcp()},
       {"http", p.http().empty() ? "off" : p.http()},
       {"state dir", p.state_dir()},
+      {"agent cgroups", p.agent_cgroup().empty() ? "off" : p.agent_cgroup()},
       {"database", absl::StrCat(p.database(), " (schema ", info.schema_version(), ")")},
       {"config", p.config_file().empty() ? "<embedded default>" : p.config_file()},
       {"config loaded", TimeString(info.config_loaded_time())},

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "agentd/v1/agents.grpc.pb.h"
+#include "agentd/v1/system.grpc.pb.h"
 #include "common/paths.h"
 #include "common/sqlite.h"
 #include "common/values.h"
@@ -72,6 +73,8 @@ roles:
   single:  {command: [")",
                            h, R"(/sleeper"], max_instances: 1}
   limited: {command: ["/bin/sleep", "1000"], limits: {nofile: 123, memory: 3GiB}}
+  escaper: {command: [")",
+                           h, "/escaper\", \"", dir_.Join("escaped"), R"("]}
   crasher: {command: [")",
                            h, R"(/crasher", "1", "100"]}
   done:    {command: [")",
@@ -169,6 +172,42 @@ TEST_F(SupervisionTest, ResourceLimitsFromConfigApplyToTheAgentsProcess) {
   EXPECT_THAT(limits, ::testing::ContainsRegex("Max open files +123 +123 +files"));
   EXPECT_THAT(limits, ::testing::ContainsRegex("Max core file size +0 +0 +bytes"));
   EXPECT_THAT(limits, ::testing::ContainsRegex("Max address space +3221225472 +3221225472 +bytes"));
+}
+
+// A process that left the agent's process group (setsid) is out of reach of a group kill;
+// where the machine offers cgroups, the agent's cgroup still holds it and stopping the
+// agent ends it too.
+TEST_F(SupervisionTest, StoppingAnAgentEndsAProcessThatLeftItsGroupWhenCgroupsAreThere) {
+  StartDaemon();
+  v1::GetInfoResponse info;
+  {
+    auto sys = v1::SystemService::NewStub(daemon_.UnixChannel());
+    ASSERT_TRUE(sys->GetInfo(Ctx().get(), v1::GetInfoRequest(), &info).ok());
+  }
+  const std::string cgroup = info.paths().agent_cgroup();
+  ASSERT_TRUE(StartAgent("escaper", "e1").ok());
+  int64_t leader = Get("e1").pid();
+  int64_t escaped = 0;
+  ASSERT_TRUE(
+      WaitFor([&] { return absl::SimpleAtoi(ReadFileOrEmpty(dir_.Join("escaped")), &escaped); },
+              absl::Seconds(10)));
+  ASSERT_NE(getpgid(static_cast<pid_t>(escaped)), getpgid(static_cast<pid_t>(leader)));
+  if (cgroup.empty()) {
+    // No cgroups here: the group kill cannot reach it, as agentd's docs say.
+    EXPECT_THAT(daemon_.log(), HasSubstr("agents run without cgroups"));
+    kill(static_cast<pid_t>(escaped), SIGKILL);
+    return;
+  }
+  std::string procs;
+  for (int n = 1; n < 10 && procs.empty(); ++n) {
+    procs = ReadFileOrEmpty(absl::StrCat(cgroup, "/e1.", n, "/cgroup.procs"));
+  }
+  EXPECT_THAT(procs, HasSubstr(absl::StrCat(leader, "\n")));
+  EXPECT_THAT(procs, HasSubstr(absl::StrCat(escaped, "\n")));
+  RunResult stop = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "stop", "e1"});
+  ASSERT_EQ(stop.exit_code, 0) << stop.err;
+  EXPECT_TRUE(WaitFor([&] { return ProcessGone(escaped); }, absl::Seconds(10)))
+      << "pid " << escaped << " outlived its agent";
 }
 
 TEST_F(SupervisionTest, Kill9IsRestartedAfterBackoffWithANewPid) {
