@@ -1,7 +1,8 @@
 // agentd-agent: one agent of agentd, started and supervised by it.
 //
 //   agentd-agent --role ROLE --id ID [--socket PATH] [--reconnect-grace 30s]
-// ($AGENTD_SOCKET and $AGENTD_RECONNECT_GRACE are read too; flags win.)
+// ($AGENTD_ROLE, $AGENTD_AGENT_ID, $AGENTD_SOCKET and $AGENTD_RECONNECT_GRACE are read
+// too; flags win.)
 //
 // The daemon passes the agent's token on file descriptor 3 (AGENTD_TOKEN_FD), never in
 // argv or the environment. The agent registers, heartbeats and holds its Connect
@@ -53,6 +54,9 @@ int main(int argc, char** argv) {
   agentd::agent::HostSessionOptions o;
   std::string role;
   if (const char* s = std::getenv("AGENTD_SOCKET")) o.socket = s;
+  // agentd sets these too, so that a wrapper in a role's `command` need not pass them on.
+  if (const char* r = std::getenv("AGENTD_ROLE")) role = r;
+  if (const char* id = std::getenv("AGENTD_AGENT_ID")) o.agent_id = id;
   if (const char* g = std::getenv("AGENTD_RECONNECT_GRACE")) {
     absl::StatusOr<absl::Duration> d = agentd::ParseDuration(g);
     if (!d.ok()) return Usage(absl::StrCat("AGENTD_RECONNECT_GRACE: ", d.status().message()));

@@ -87,6 +87,17 @@ class Parser {
       Error(n.Mark(), absl::StrCat(path, ": expected an integer, got ", KindName(n)));
     }
   }
+  void Read(const YAML::Node& n, absl::string_view path, bool* out) {
+    auto s = Scalar(n, path, "true or false");
+    if (!s) return;
+    if (*s == "true") {
+      *out = true;
+    } else if (*s == "false") {
+      *out = false;
+    } else {
+      Error(n.Mark(), absl::StrCat(path, ": expected true or false, got \"", *s, "\""));
+    }
+  }
   void Read(const YAML::Node& n, absl::string_view path, double* out) {
     auto s = Scalar(n, path, "a number");
     if (!s) return;
@@ -387,6 +398,11 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
         RoleConfig rc;
         Fields f(p, n, path);
         f.Opt("command", &rc.command).Opt("env", &rc.env);
+        if (YAML::Node reg = f.Get("registers"); reg.IsDefined()) {
+          bool v = false;
+          p.Read(reg, path + ".registers", &v);
+          rc.registers = v;
+        }
         if (rc.command.empty()) {
           f.Req("model", &rc.model);
         } else {

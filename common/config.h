@@ -91,6 +91,10 @@ struct RoleConfig {
   // The program an agent of this role runs, with its arguments; empty: agentd-agent.
   // Lets agentd supervise any program (a tool server, a test helper) like an agent.
   std::vector<std::string> command;
+  // Whether the agent registers over AgentHost and so must do it within one heartbeat
+  // ttl of its start (then heartbeat under its lease). Unset: yes for agentd-agent, no for
+  // a `command` (a program that speaks AgentHost says `registers: true`).
+  std::optional<bool> registers;
   std::vector<std::string> env;  // extra "NAME=value" for the agent's environment
   std::string prompt;            // path relative to the templates folder
   std::vector<std::string> tools;

@@ -285,7 +285,7 @@ absl::Status Supervisor::Spawn(Record& r) {
   r.lease_id.clear();
   // Every agent gets a token of its own on fd 3, to present on AgentHost calls;
   // agentd-agent must register with it, a `command` agent may.
-  r.registers = role.command.empty();
+  r.registers = role.registers.value_or(role.command.empty());
   r.token = NewToken();
   spec.fd3_contents = r.token;
   spec.env.push_back("AGENTD_TOKEN_FD=3");

@@ -40,6 +40,12 @@ roles:
                            HelperBinary("token_leaker"), "\", \"", dir_.Join("token"), R"("]}
   busy: {command: [")",
                            HelperBinary("busy_agent"), R"("]}
+  slow: {command: [")",
+                           HelperBinary("slow_starter"), "\", \"300\", \"", AgentBinary(),
+                           R"("], registers: true, env: ["AGENTD_RECONNECT_GRACE=1s"]}
+  stuck: {command: [")",
+                           HelperBinary("slow_starter"), "\", \"60000\", \"", AgentBinary(),
+                           R"("], registers: true}
 )"));
     ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
     agents_ = v1::AgentService::NewStub(daemon_.UnixChannel());
@@ -170,6 +176,32 @@ TEST_F(AgentHostTest, AnAgentHeartbeatingBusyThroughALongCallIsLeftAlone) {
   EXPECT_EQ(a.progress(), "in a long LLM call");
   EXPECT_LT(a.heartbeat_age().seconds(), 1);
   EXPECT_THAT(daemon_.log(), ::testing::Not(HasSubstr("agent b1 (pid")));
+}
+
+TEST_F(AgentHostTest, ASlowStarterThatRegistersWithinTheLeaseIsLeftAlone) {
+  v1::Agent started = Start("slow", "slow-1");
+  EXPECT_EQ(started.state(), v1::AGENT_STATE_STARTING);
+  ASSERT_TRUE(
+      WaitFor([&] { return Get("slow-1").state() == v1::AGENT_STATE_IDLE; }, absl::Seconds(10)))
+      << daemon_.log();
+  v1::Agent a = Get("slow-1");
+  EXPECT_EQ(a.pid(), started.pid()) << "the same process, which exec'd agentd-agent";
+  EXPECT_EQ(a.restarts(), 0);
+}
+
+TEST_F(AgentHostTest, AnAgentThatDoesNotRegisterWithinTheLeaseIsRestarted) {
+  v1::Agent started = Start("stuck", "stuck-1");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        v1::Agent a = Get("stuck-1");
+        return a.restarts() >= 1 && a.pid() != started.pid();
+      },
+      absl::Seconds(20)))
+      << daemon_.log();
+  EXPECT_THAT(daemon_.log(), HasSubstr(absl::StrCat("agent stuck-1 (pid ", started.pid(),
+                                                    ") is unresponsive: did not register "
+                                                    "within 1s")));
+  EXPECT_TRUE(WaitFor([&] { return ProcessGone(started.pid()); }, absl::Seconds(10)));
 }
 
 TEST_F(AgentHostTest, AnAgentWhoseDaemonIsGoneExitsAfterTheGracePeriod) {

@@ -11,6 +11,7 @@ namespace agentd::testing {
 
 std::string AgentdBinary() { return AGENTD_BINARY; }
 std::string AgentctlBinary() { return AGENTCTL_BINARY; }
+std::string AgentBinary() { return AGENTD_AGENT_BINARY; }
 std::string BufBinary() { return AGENTD_BUF_BINARY; }
 std::string HelperBinary(const std::string& name) {
   return std::string(AGENTD_HELPERS_DIR) + "/" + name;

@@ -17,6 +17,7 @@ namespace agentd::testing {
 // Paths of the binaries under test (set by CMake).
 std::string AgentdBinary();
 std::string AgentctlBinary();
+std::string AgentBinary();  // agentd-agent
 std::string BufBinary();
 // A test helper program (tests/helpers/NAME.cc).
 std::string HelperBinary(const std::string& name);

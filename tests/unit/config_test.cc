@@ -186,6 +186,17 @@ roles:
   EXPECT_FALSE(l.nproc.has_value());
 }
 
+TEST(ConfigLimitsTest, RegistersIsABooleanThatDefaultsByKindOfAgent) {
+  absl::StatusOr<Config> c = LoadConfigText(
+      "roles:\n  a: {command: [x], registers: true}\n  b: {command: [x]}\n", "r.yaml", FakeEnv({}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->roles.at("a").registers, true);
+  EXPECT_FALSE(c->roles.at("b").registers.has_value());
+  EXPECT_THAT(
+      Error("roles:\n  a: {command: [x], registers: maybe}\n"),
+      HasSubstr("test.yaml:2:32: roles.a.registers: expected true or false, got \"maybe\""));
+}
+
 TEST(ConfigLimitsTest, BadLimitsAreErrorsWithTheirPlace) {
   std::string e = Error(
       "roles:\n  r: {command: [x], limits: {nofile: 0, cpu: 10ms, memory: lots, stack: 1}}\n");
