@@ -679,10 +679,13 @@ void LogStore::Run() {
       }
       for (auto& fn : wake) fn();
       if (!open) {
-        epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-        close(fd);
+        // Forgotten before the descriptor is closed, all under mu_: once closed, its number
+        // may come back at once from a pipe2() in Capture, whose new entry must not be the
+        // one erased.
         absl::MutexLock l(&mu_);
+        epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
         pipes_.erase(fd);
+        close(fd);
       }
     }
   }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -245,6 +246,30 @@ TEST_F(LogStoreTest, DrainReadsWhatThePipeHoldsAndLastLinesReturnsIt) {
   // Only lines after a seq: those of the current run of the agent, say.
   EXPECT_THAT(store->LastLines("a1", 3, 29), ::testing::ElementsAre("out 30"));
   EXPECT_THAT(store->LastLines("a1", 3, 30), ::testing::ElementsAre());
+}
+
+}  // namespace
+}  // namespace agentd
+
+namespace agentd {
+namespace {
+
+// Each pipe is drained to its end and closed while new ones open: a descriptor number
+// freed by one is at once reused by the next, and no line may be lost to the mix-up.
+TEST_F(LogStoreTest, PipesOpenedAsOthersCloseLoseNothing) {
+  auto store = Open();
+  constexpr int kRuns = 2000;
+  for (int i = 0; i < kRuns; ++i) {
+    absl::StatusOr<OutputPipes> pipes = store->Capture("a1");
+    ASSERT_TRUE(pipes.ok()) << pipes.status();
+    WriteAll(pipes->out(), absl::StrCat("run ", i, "\n"));
+  }  // each run's write ends close here, as when an agent exits
+  ASSERT_TRUE(WaitFor([&] { return store->LastSeq("a1") == kRuns; }, absl::Seconds(20)))
+      << store->LastSeq("a1") << " of " << kRuns << " lines";
+  ReadAll all = ReadEverything(*store, "a1");
+  std::set<std::string> lines;
+  for (const auto& r : all.records) lines.insert(r.line());
+  EXPECT_EQ(lines.size(), static_cast<size_t>(kRuns));
 }
 
 }  // namespace
