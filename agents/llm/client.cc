@@ -1,0 +1,171 @@
+#include "agents/llm/client.h"
+
+#include <cmath>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+
+namespace agentd::llm {
+namespace {
+
+bool RetryableStatus(long status) {
+  return status == 408 || status == 409 || status == 429 || status >= 500;
+}
+
+absl::StatusCode CodeForHttp(long status) {
+  switch (status) {
+    case 400:
+    case 413:
+    case 422:
+      return absl::StatusCode::kInvalidArgument;
+    case 401:
+      return absl::StatusCode::kUnauthenticated;
+    case 403:
+      return absl::StatusCode::kPermissionDenied;
+    case 404:
+      return absl::StatusCode::kNotFound;
+    case 408:
+      return absl::StatusCode::kDeadlineExceeded;
+    case 429:
+      return absl::StatusCode::kResourceExhausted;
+    default:
+      return status >= 500 ? absl::StatusCode::kUnavailable : absl::StatusCode::kUnknown;
+  }
+}
+
+// Retried: what may go better next time and has not been shown to anyone yet.
+bool RetryableError(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable ||
+         s.code() == absl::StatusCode::kDeadlineExceeded || s.code() == absl::StatusCode::kDataLoss;
+}
+
+}  // namespace
+
+std::optional<absl::Duration> ParseRetryAfter(absl::string_view value, absl::Time now) {
+  value = absl::StripAsciiWhitespace(value);
+  double secs = 0;
+  if (absl::SimpleAtod(value, &secs) && secs >= 0) return absl::Seconds(secs);
+  absl::Time when;
+  std::string err;
+  // RFC 9110 IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
+  if (absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", value, absl::UTCTimeZone(), &when, &err)) {
+    return std::max(absl::ZeroDuration(), when - now);
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<std::unique_ptr<LlmClient>> LlmClient::Create(ProviderOptions options,
+                                                             Transport* transport) {
+  std::unique_ptr<Codec> codec = NewCodec(options.kind);
+  if (codec == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("provider \"", options.name, "\": kind \"", options.kind,
+                     "\" is not one agentd speaks (openai, anthropic, ollama, replay)"));
+  }
+  return std::unique_ptr<LlmClient>(new LlmClient(std::move(options), std::move(codec), transport));
+}
+
+LlmClient::LlmClient(ProviderOptions options, std::unique_ptr<Codec> codec, Transport* transport)
+    : options_(std::move(options)), codec_(std::move(codec)), transport_(transport) {
+  if (transport_ == nullptr) {
+    own_transport_ = std::make_unique<CurlTransport>();
+    transport_ = own_transport_.get();
+  }
+}
+
+absl::Duration LlmClient::Backoff(int attempt) {
+  absl::Duration d = std::min(options_.backoff_initial * std::ldexp(1.0, std::min(attempt, 30)),
+                              options_.backoff_max);
+  absl::MutexLock l(&mu_);
+  std::uniform_real_distribution<double> jitter(0.8, 1.2);
+  return d * jitter(rng_);
+}
+
+absl::StatusOr<ChatResult> LlmClient::Attempt(const ChatRequest& req, const std::string& body,
+                                              const TextCallback& on_text,
+                                              const CancelToken* cancel, bool* delivered,
+                                              HttpResponse* response) {
+  HttpRequest http;
+  http.url = codec_->Url(options_.base_url);
+  http.headers = codec_->Headers(options_.api_key);
+  http.body = body;
+  http.timeouts = options_.timeouts;
+  std::unique_ptr<StreamDecoder> decoder = req.stream ? codec_->NewDecoder(req) : nullptr;
+  std::string whole;
+  absl::Status decode_error = absl::OkStatus();
+  auto on_body = [&](std::string_view bytes) {
+    if (!req.stream) {
+      whole.append(bytes.data(), bytes.size());
+      return true;
+    }
+    decode_error =
+        decoder->Feed(absl::string_view(bytes.data(), bytes.size()), [&](absl::string_view text) {
+          *delivered = true;
+          if (on_text) on_text(text);
+        });
+    return decode_error.ok();
+  };
+  absl::StatusOr<HttpResponse> r = transport_->Post(http, on_body, cancel);
+  if (!decode_error.ok()) return decode_error;
+  if (!r.ok()) return r.status();
+  *response = *r;
+  if (r->status < 200 || r->status >= 300) {
+    return absl::Status(CodeForHttp(r->status),
+                        absl::StrCat("HTTP ", r->status, ": ", codec_->ErrorMessage(r->body)));
+  }
+  return req.stream ? decoder->Finish() : codec_->Parse(whole, req);
+}
+
+absl::StatusOr<ChatResult> LlmClient::Chat(const ChatRequest& req, const TextCallback& on_text,
+                                           const CancelToken* cancel) {
+  const std::string body = codec_->Body(req);
+  auto fail = [&](const absl::Status& s, int attempts) {
+    return absl::Status(
+        s.code(),
+        absl::StrCat(options_.kind, " provider \"", options_.name, "\" (model ", req.model,
+                     "): ", s.message(),
+                     attempts > 1 ? absl::StrCat(" (after ", attempts, " attempts)") : ""));
+  };
+  for (int attempt = 0;; ++attempt) {
+    bool delivered = false;
+    HttpResponse response;
+    absl::StatusOr<ChatResult> r = Attempt(req, body, on_text, cancel, &delivered, &response);
+    if (r.ok()) {
+      r->attempts = attempt + 1;
+      r->cost_usd =
+          (static_cast<double>(r->usage.prompt_tokens) * options_.input_per_mtok_usd +
+           static_cast<double>(r->usage.completion_tokens) * options_.output_per_mtok_usd) /
+          1e6;
+      return r;
+    }
+    absl::Status s = r.status();
+    bool http_error = response.status != 0;
+    bool retry = http_error ? RetryableStatus(response.status) : RetryableError(s);
+    if (delivered && s.code() == absl::StatusCode::kDataLoss) {
+      return fail(absl::DataLossError(absl::StrCat(
+                      s.message(), "; text was already streamed, so the call is not repeated")),
+                  attempt + 1);
+    }
+    if (!retry || delivered || attempt >= options_.max_retries) return fail(s, attempt + 1);
+    absl::Duration wait = Backoff(attempt);
+    if (!response.retry_after.empty()) {
+      std::optional<absl::Duration> ra = ParseRetryAfter(response.retry_after, absl::Now());
+      if (ra && *ra > options_.retry_after_max) {
+        return fail(
+            absl::Status(s.code(),
+                         absl::StrCat(s.message(), "; the provider asks to retry after ",
+                                      absl::FormatDuration(*ra), ", longer than agentd waits (",
+                                      absl::FormatDuration(options_.retry_after_max), ")")),
+            attempt + 1);
+      }
+      if (ra) wait = *ra;
+    }
+    if (cancel != nullptr ? cancel->WaitFor(wait) : (absl::SleepFor(wait), false)) {
+      return fail(absl::CancelledError("cancelled while waiting to retry"), attempt + 1);
+    }
+  }
+}
+
+}  // namespace agentd::llm

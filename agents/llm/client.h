@@ -1,0 +1,81 @@
+// LlmClient: one chat call to a configured provider — the request in the provider's wire
+// format, the response streamed or whole, retries, timeouts, cancellation, usage and cost.
+//
+// Retried, with capped exponential backoff and jitter (or the provider's Retry-After):
+// HTTP 408, 409, 429 and 5xx, a failed connection, a timeout, and a stream cut off —
+// unless text of that response was already handed to the caller, which a retry would
+// repeat. Then the error says it all: provider, model, HTTP status and the provider's own
+// message, and how many attempts were made. Malformed responses are not retried.
+//
+// Thread-safety: Chat() may be called from several threads at once. Cancel through the
+// CancelToken from any thread: the call returns CANCELLED within ~100 ms.
+#ifndef AGENTD_AGENTS_LLM_CLIENT_H_
+#define AGENTD_AGENTS_LLM_CLIENT_H_
+
+#include <memory>
+#include <random>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "agents/llm/codec.h"
+#include "agents/llm/http.h"
+#include "agents/llm/types.h"
+
+namespace agentd::llm {
+
+struct ProviderOptions {
+  std::string name;      // the config's name for it ("local"), for messages
+  std::string kind;      // openai | anthropic | ollama
+  std::string base_url;  // empty: the provider's public default
+  std::string api_key;   // "" when the provider needs none
+  Timeouts timeouts;
+  int max_retries = 4;
+  absl::Duration backoff_initial = absl::Milliseconds(500);
+  absl::Duration backoff_max = absl::Seconds(30);
+  // A Retry-After longer than this is not waited for: the call fails saying so.
+  absl::Duration retry_after_max = absl::Minutes(2);
+  double input_per_mtok_usd = 0, output_per_mtok_usd = 0;  // the model's price
+};
+
+class LlmClient {
+ public:
+  // Errors: INVALID_ARGUMENT for a provider kind agentd does not speak.
+  // `transport` is not owned; null means a CurlTransport of the client's own.
+  static absl::StatusOr<std::unique_ptr<LlmClient>> Create(ProviderOptions options,
+                                                           Transport* transport = nullptr);
+
+  // Sends `req`; streamed text goes to `on_text` as it arrives (when req.stream).
+  // Errors: UNAVAILABLE (the provider failed and retries ran out, or it is unreachable),
+  // RESOURCE_EXHAUSTED (429 to the end), DEADLINE_EXCEEDED (a timeout), CANCELLED,
+  // INVALID_ARGUMENT / PERMISSION_DENIED / UNAUTHENTICATED / NOT_FOUND (4xx: not retried),
+  // DATA_LOSS (the stream was cut after text was delivered), INTERNAL (a response that is
+  // not the provider's format).
+  absl::StatusOr<ChatResult> Chat(const ChatRequest& req, const TextCallback& on_text = nullptr,
+                                  const CancelToken* cancel = nullptr);
+
+  const ProviderOptions& options() const { return options_; }
+
+ private:
+  LlmClient(ProviderOptions options, std::unique_ptr<Codec> codec, Transport* transport);
+  // One HTTP attempt. `*delivered` is set once text went to on_text.
+  absl::StatusOr<ChatResult> Attempt(const ChatRequest& req, const std::string& body,
+                                     const TextCallback& on_text, const CancelToken* cancel,
+                                     bool* delivered, HttpResponse* response);
+  absl::Duration Backoff(int attempt);
+
+  ProviderOptions options_;
+  std::unique_ptr<Codec> codec_;
+  std::unique_ptr<Transport> own_transport_;
+  Transport* transport_;
+  absl::Mutex mu_;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
+};
+
+// A Retry-After header value (delta-seconds, or an HTTP date) as a wait from `now`;
+// nullopt when it is neither.
+std::optional<absl::Duration> ParseRetryAfter(absl::string_view value, absl::Time now);
+
+}  // namespace agentd::llm
+
+#endif  // AGENTD_AGENTS_LLM_CLIENT_H_

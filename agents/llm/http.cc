@@ -1,0 +1,142 @@
+#include "agents/llm/http.h"
+
+#include <curl/curl.h>
+
+#include <mutex>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace agentd::llm {
+namespace {
+
+constexpr size_t kMaxErrorBody = 64 << 10;
+
+struct Transfer {
+  CURL* curl = nullptr;
+  const Transport::BodyCallback* on_body = nullptr;
+  const CancelToken* cancel = nullptr;
+  Timeouts timeouts;
+  absl::Time start, last_data;
+  bool got_data = false;
+  HttpResponse response;
+  // Why the transfer was aborted from a callback, if it was.
+  absl::Status abort = absl::OkStatus();
+};
+
+size_t OnHeader(char* data, size_t size, size_t n, void* p) {
+  auto* t = static_cast<Transfer*>(p);
+  absl::string_view line(data, size * n);
+  if (absl::StartsWith(line, "HTTP/")) {
+    t->response.retry_after.clear();  // a new response (after a 100 Continue, say)
+  } else if (absl::StartsWithIgnoreCase(line, "retry-after:")) {
+    t->response.retry_after =
+        std::string(absl::StripAsciiWhitespace(line.substr(sizeof("retry-after:") - 1)));
+  }
+  return size * n;
+}
+
+size_t OnBody(char* data, size_t size, size_t n, void* p) {
+  auto* t = static_cast<Transfer*>(p);
+  size_t len = size * n;
+  t->got_data = true;
+  t->last_data = absl::Now();
+  long status = 0;
+  curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 200 || status >= 300) {
+    size_t room = kMaxErrorBody - std::min(kMaxErrorBody, t->response.body.size());
+    t->response.body.append(data, std::min(len, room));
+    return len;
+  }
+  if (!(*t->on_body)(std::string_view(data, len))) {
+    t->abort = absl::AbortedError("the response was refused while it arrived");
+    return CURL_WRITEFUNC_ERROR;
+  }
+  return len;
+}
+
+// Called by libcurl often while a transfer runs (and at least once a second when idle):
+// where cancellation and the first-byte and idle timeouts are checked.
+int OnProgress(void* p, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(p);
+  absl::Time now = absl::Now();
+  if (t->cancel != nullptr && t->cancel->cancelled()) {
+    t->abort = absl::CancelledError("cancelled");
+  } else if (!t->got_data && now - t->start > t->timeouts.first_byte) {
+    t->abort = absl::DeadlineExceededError(
+        absl::StrCat("no response within ", absl::FormatDuration(t->timeouts.first_byte),
+                     " (first-byte timeout)"));
+  } else if (t->got_data && now - t->last_data > t->timeouts.idle) {
+    t->abort = absl::DeadlineExceededError(absl::StrCat("the response stalled: nothing for ",
+                                                        absl::FormatDuration(t->timeouts.idle),
+                                                        " (idle timeout)"));
+  }
+  return t->abort.ok() ? 0 : 1;
+}
+
+}  // namespace
+
+absl::StatusOr<HttpResponse> CurlTransport::Post(const HttpRequest& req,
+                                                 const BodyCallback& on_body,
+                                                 const CancelToken* cancel) {
+  static std::once_flag init;
+  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  Transfer t;
+  t.curl = curl_easy_init();
+  if (t.curl == nullptr) return absl::InternalError("curl_easy_init failed");
+  t.on_body = &on_body;
+  t.cancel = cancel;
+  t.timeouts = req.timeouts;
+  t.start = t.last_data = absl::Now();
+  curl_slist* headers = nullptr;
+  for (const std::string& h : req.headers) headers = curl_slist_append(headers, h.c_str());
+  headers = curl_slist_append(headers, "Content-Type: application/json");
+  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+  CURL* c = t.curl;
+  char error[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c, CURLOPT_POST, 1L);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(req.timeouts.connect)));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(req.timeouts.total)));
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnProgress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+  curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // whatever libcurl can decode
+  CURLcode rc = curl_easy_perform(c);
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(c);
+  if (!t.abort.ok()) return t.abort;
+  switch (rc) {
+    case CURLE_OK:
+      t.response.status = status;
+      return std::move(t.response);
+    case CURLE_OPERATION_TIMEDOUT:
+      return absl::DeadlineExceededError(
+          status == 0 && !t.got_data
+              ? absl::StrCat("could not connect within ",
+                             absl::FormatDuration(req.timeouts.connect), " (connect timeout)")
+              : absl::StrCat("the call took longer than ", absl::FormatDuration(req.timeouts.total),
+                             " (total timeout)"));
+    default:
+      return absl::UnavailableError(
+          absl::StrCat(curl_easy_strerror(rc), error[0] ? absl::StrCat(": ", error) : ""));
+  }
+}
+
+}  // namespace agentd::llm

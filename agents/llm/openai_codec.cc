@@ -1,0 +1,220 @@
+// OpenAI Chat Completions (also what Ollama's /v1, LM Studio, vLLM, llama.cpp's server and
+// OpenRouter speak): POST {base}/chat/completions; streamed as SSE `data:` chunks ending
+// with `data: [DONE]`, usage in a last chunk when stream_options.include_usage is set.
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "agents/llm/codec.h"
+#include "agents/llm/sse.h"
+
+namespace agentd::llm {
+namespace {
+
+using codec_internal::Excerpt;
+using codec_internal::ParseJson;
+using codec_internal::ToolNameFromWire;
+using nlohmann::json;
+
+std::string FinishReason(const std::string& wire, bool has_tool_calls) {
+  if (has_tool_calls || wire == "tool_calls" || wire == "function_call") return "tool_calls";
+  if (wire == "length") return "length";
+  return "stop";
+}
+
+Usage UsageFrom(const json& u) {
+  Usage out;
+  if (u.is_object()) {
+    out.prompt_tokens = u.value("prompt_tokens", int64_t{0});
+    out.completion_tokens = u.value("completion_tokens", int64_t{0});
+  }
+  return out;
+}
+
+class OpenAiDecoder final : public StreamDecoder {
+ public:
+  explicit OpenAiDecoder(const ChatRequest& req) : req_(req) {}
+
+  absl::Status Feed(absl::string_view bytes, const TextCallback& on_text) override {
+    return sse_.Feed(bytes, [&](const SseEvent& e) { return Event(e, on_text); });
+  }
+
+  absl::StatusOr<ChatResult> Finish() override {
+    if (!done_) {
+      return absl::DataLossError(
+          "the stream ended before its last event (no data: [DONE]): the response was cut off");
+    }
+    for (auto& [index, call] : calls_) {
+      call.name = ToolNameFromWire(req_, call.name);
+      result_.tool_calls.push_back(std::move(call));
+    }
+    result_.finish_reason = FinishReason(finish_, !result_.tool_calls.empty());
+    return std::move(result_);
+  }
+
+ private:
+  absl::Status Event(const SseEvent& e, const TextCallback& on_text) {
+    if (e.data == "[DONE]") {
+      done_ = true;
+      return absl::OkStatus();
+    }
+    absl::StatusOr<json> chunk = ParseJson(e.data, "a stream chunk");
+    if (!chunk.ok()) return chunk.status();
+    if (chunk->contains("error")) {
+      const json& err = (*chunk)["error"];
+      return absl::UnavailableError(
+          absl::StrCat("the provider reported an error mid-stream: ",
+                       err.is_object() ? err.value("message", err.dump()) : err.dump()));
+    }
+    if (chunk->contains("usage") && (*chunk)["usage"].is_object()) {
+      result_.usage = UsageFrom((*chunk)["usage"]);
+    }
+    const json& choices = chunk->value("choices", json::array());
+    if (!choices.is_array() || choices.empty()) return absl::OkStatus();
+    const json& choice = choices[0];
+    if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
+      finish_ = choice["finish_reason"].get<std::string>();
+    }
+    const json& delta = choice.value("delta", json::object());
+    if (delta.contains("content") && delta["content"].is_string()) {
+      std::string piece = delta["content"].get<std::string>();
+      result_.text += piece;
+      if (on_text && !piece.empty()) on_text(piece);
+    }
+    if (delta.contains("tool_calls") && delta["tool_calls"].is_array()) {
+      for (const json& tc : delta["tool_calls"]) {
+        ToolCall& call = calls_[tc.value("index", 0)];
+        if (tc.contains("id") && tc["id"].is_string()) call.id = tc["id"].get<std::string>();
+        const json& fn = tc.value("function", json::object());
+        if (fn.contains("name") && fn["name"].is_string())
+          call.name += fn["name"].get<std::string>();
+        if (fn.contains("arguments") && fn["arguments"].is_string()) {
+          call.arguments += fn["arguments"].get<std::string>();
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  const ChatRequest& req_;
+  SseParser sse_;
+  ChatResult result_;
+  std::map<int, ToolCall> calls_;  // by index: pieces of each call arrive over many chunks
+  std::string finish_;
+  bool done_ = false;
+};
+
+class OpenAiCodec final : public Codec {
+ public:
+  std::string kind() const override { return "openai"; }
+  std::string Url(const std::string& base_url) const override {
+    return absl::StrCat(base_url, "/chat/completions");
+  }
+  std::vector<std::string> Headers(const std::string& api_key) const override {
+    std::vector<std::string> h = {"Accept: application/json, text/event-stream"};
+    if (!api_key.empty()) h.push_back(absl::StrCat("Authorization: Bearer ", api_key));
+    return h;
+  }
+
+  std::string Body(const ChatRequest& req) const override {
+    json messages = json::array();
+    for (const Message& m : req.messages) {
+      json out;
+      switch (m.role) {
+        case Role::kSystem:
+          out = {{"role", "system"}, {"content", m.content}};
+          break;
+        case Role::kUser:
+          out = {{"role", "user"}, {"content", m.content}};
+          break;
+        case Role::kAssistant: {
+          out = {{"role", "assistant"}, {"content", m.content}};
+          if (!m.tool_calls.empty()) {
+            json calls = json::array();
+            for (const ToolCall& c : m.tool_calls) {
+              calls.push_back(
+                  {{"id", c.id},
+                   {"type", "function"},
+                   {"function", {{"name", WireToolName(c.name)}, {"arguments", c.arguments}}}});
+            }
+            out["tool_calls"] = calls;
+            if (m.content.empty()) out["content"] = nullptr;
+          }
+          break;
+        }
+        case Role::kTool:
+          out = {{"role", "tool"}, {"tool_call_id", m.tool_call_id}, {"content", m.content}};
+          break;
+      }
+      messages.push_back(std::move(out));
+    }
+    json body = {{"model", req.model}, {"messages", messages}, {"stream", req.stream}};
+    if (req.stream) body["stream_options"] = {{"include_usage", true}};
+    if (req.temperature) body["temperature"] = *req.temperature;
+    if (req.max_tokens) body["max_tokens"] = *req.max_tokens;
+    if (!req.tools.empty()) {
+      json tools = json::array();
+      for (const ToolSpec& t : req.tools) {
+        tools.push_back({{"type", "function"},
+                         {"function",
+                          {{"name", WireToolName(t.name)},
+                           {"description", t.description},
+                           {"parameters", t.parameters}}}});
+      }
+      body["tools"] = tools;
+    }
+    return body.dump();
+  }
+
+  absl::StatusOr<ChatResult> Parse(absl::string_view body, const ChatRequest& req) const override {
+    absl::StatusOr<json> j = ParseJson(body, "the response");
+    if (!j.ok()) return j.status();
+    const json& choices = j->value("choices", json::array());
+    if (!choices.is_array() || choices.empty() || !choices[0].contains("message")) {
+      return absl::InternalError(
+          absl::StrCat("the response has no choices[0].message: ", Excerpt(body)));
+    }
+    const json& msg = choices[0]["message"];
+    ChatResult r;
+    if (msg.contains("content") && msg["content"].is_string()) {
+      r.text = msg["content"].get<std::string>();
+    }
+    for (const json& tc : msg.value("tool_calls", json::array())) {
+      const json& fn = tc.value("function", json::object());
+      ToolCall call;
+      call.id = tc.value("id", "");
+      call.name = ToolNameFromWire(req, fn.value("name", ""));
+      // Arguments are a JSON string on this wire; some servers send an object.
+      const json& args = fn.value("arguments", json("{}"));
+      call.arguments = args.is_string() ? args.get<std::string>() : args.dump();
+      r.tool_calls.push_back(std::move(call));
+    }
+    r.finish_reason = FinishReason(choices[0].value("finish_reason", json("stop")).is_string()
+                                       ? choices[0].value("finish_reason", "stop")
+                                       : "stop",
+                                   !r.tool_calls.empty());
+    r.usage = UsageFrom(j->value("usage", json::object()));
+    return r;
+  }
+
+  std::unique_ptr<StreamDecoder> NewDecoder(const ChatRequest& req) const override {
+    return std::make_unique<OpenAiDecoder>(req);
+  }
+
+  std::string ErrorMessage(absl::string_view body) const override {
+    json j = json::parse(body.begin(), body.end(), nullptr, false);
+    if (j.is_object() && j.contains("error")) {
+      const json& e = j["error"];
+      if (e.is_object() && e.contains("message") && e["message"].is_string()) {
+        return e["message"].get<std::string>();
+      }
+      if (e.is_string()) return e.get<std::string>();
+    }
+    return Excerpt(body);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Codec> NewOpenAiCodec() { return std::make_unique<OpenAiCodec>(); }
+
+}  // namespace agentd::llm
