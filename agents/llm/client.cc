@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "agents/llm/cassette.h"
 
 namespace agentd::llm {
 namespace {
@@ -58,21 +59,38 @@ std::optional<absl::Duration> ParseRetryAfter(absl::string_view value, absl::Tim
 
 absl::StatusOr<std::unique_ptr<LlmClient>> LlmClient::Create(ProviderOptions options,
                                                              Transport* transport) {
-  std::unique_ptr<Codec> codec = NewCodec(options.kind);
+  std::unique_ptr<Transport> cassette;
+  std::string kind = options.kind;
+  if (kind == "replay") {
+    absl::StatusOr<std::unique_ptr<CassetteTransport>> c =
+        CassetteTransport::Load(options.cassette);
+    if (!c.ok()) {
+      return absl::Status(c.status().code(),
+                          absl::StrCat("provider \"", options.name, "\": ", c.status().message()));
+    }
+    kind = (*c)->kind();
+    if (transport == nullptr) transport = c->get();
+    cassette = *std::move(c);
+  }
+  std::unique_ptr<Codec> codec = NewCodec(kind);
   if (codec == nullptr) {
     return absl::InvalidArgumentError(
-        absl::StrCat("provider \"", options.name, "\": kind \"", options.kind,
+        absl::StrCat("provider \"", options.name, "\": kind \"", kind,
                      "\" is not one agentd speaks (openai, anthropic, ollama, replay)"));
   }
-  return std::unique_ptr<LlmClient>(new LlmClient(std::move(options), std::move(codec), transport));
-}
-
-LlmClient::LlmClient(ProviderOptions options, std::unique_ptr<Codec> codec, Transport* transport)
-    : options_(std::move(options)), codec_(std::move(codec)), transport_(transport) {
-  if (transport_ == nullptr) {
-    own_transport_ = std::make_unique<CurlTransport>();
-    transport_ = own_transport_.get();
+  std::unique_ptr<LlmClient> client(new LlmClient(std::move(options), std::move(codec)));
+  if (cassette) client->owned_.push_back(std::move(cassette));
+  if (transport == nullptr) {
+    client->owned_.push_back(std::make_unique<CurlTransport>());
+    transport = client->owned_.back().get();
   }
+  if (!client->options_.record_path.empty()) {
+    client->owned_.push_back(std::make_unique<RecordingTransport>(transport, client->codec_->kind(),
+                                                                  client->options_.record_path));
+    transport = client->owned_.back().get();
+  }
+  client->transport_ = transport;
+  return client;
 }
 
 absl::Duration LlmClient::Backoff(int attempt) {

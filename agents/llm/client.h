@@ -15,6 +15,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -26,7 +27,7 @@ namespace agentd::llm {
 
 struct ProviderOptions {
   std::string name;      // the config's name for it ("local"), for messages
-  std::string kind;      // openai | anthropic | ollama
+  std::string kind;      // openai | anthropic | ollama | replay
   std::string base_url;  // empty: the provider's public default
   std::string api_key;   // "" when the provider needs none
   Timeouts timeouts;
@@ -36,12 +37,15 @@ struct ProviderOptions {
   // A Retry-After longer than this is not waited for: the call fails saying so.
   absl::Duration retry_after_max = absl::Minutes(2);
   double input_per_mtok_usd = 0, output_per_mtok_usd = 0;  // the model's price
+  std::string cassette;     // kind replay: the cassette to play back (cassette.h)
+  std::string record_path;  // when set, every exchange is appended to this cassette
 };
 
 class LlmClient {
  public:
-  // Errors: INVALID_ARGUMENT for a provider kind agentd does not speak.
-  // `transport` is not owned; null means a CurlTransport of the client's own.
+  // Errors: INVALID_ARGUMENT for a provider kind agentd does not speak; a cassette that
+  // cannot be loaded (kind replay). `transport` is not owned; null means a CurlTransport
+  // of the client's own (or, for replay, the cassette).
   static absl::StatusOr<std::unique_ptr<LlmClient>> Create(ProviderOptions options,
                                                            Transport* transport = nullptr);
 
@@ -57,7 +61,8 @@ class LlmClient {
   const ProviderOptions& options() const { return options_; }
 
  private:
-  LlmClient(ProviderOptions options, std::unique_ptr<Codec> codec, Transport* transport);
+  LlmClient(ProviderOptions options, std::unique_ptr<Codec> codec)
+      : options_(std::move(options)), codec_(std::move(codec)) {}
   // One HTTP attempt. `*delivered` is set once text went to on_text.
   absl::StatusOr<ChatResult> Attempt(const ChatRequest& req, const std::string& body,
                                      const TextCallback& on_text, const CancelToken* cancel,
@@ -66,8 +71,8 @@ class LlmClient {
 
   ProviderOptions options_;
   std::unique_ptr<Codec> codec_;
-  std::unique_ptr<Transport> own_transport_;
-  Transport* transport_;
+  std::vector<std::unique_ptr<Transport>> owned_;
+  Transport* transport_ = nullptr;
   absl::Mutex mu_;
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
 };

@@ -1,0 +1,222 @@
+#include "agents/runtime/agent_loop.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
+
+namespace agentd::agent {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kComplete[] = "complete_task";
+constexpr char kFail[] = "fail_task";
+
+std::vector<llm::ToolSpec> TaskTools() {
+  json summary = {{"type", "object"},
+                  {"properties", {{"summary", {{"type", "string"}}}}},
+                  {"required", {"summary"}}};
+  json reason = {{"type", "object"},
+                 {"properties", {{"reason", {{"type", "string"}}}}},
+                 {"required", {"reason"}}};
+  return {{kComplete, "Finish the task: a short summary of the result for whoever asked.", summary},
+          {kFail, "Give up on the task, saying why (what was tried, what blocks it).", reason}};
+}
+
+// Whether an fs.edit or fs.write cut off at a restart already took effect.
+std::optional<bool> AlreadyApplied(const tools::ToolContext& ctx, const llm::ToolCall& call) {
+  json args = json::parse(call.arguments, nullptr, false);
+  if (!args.is_object() || !args.contains("path") || !args["path"].is_string()) return std::nullopt;
+  absl::StatusOr<int> fd = ctx.workspace->OpenAt(args["path"].get<std::string>(), O_RDONLY);
+  if (!fd.ok()) return call.name == "fs.write" ? std::optional<bool>(false) : std::nullopt;
+  std::string data;
+  char buf[64 << 10];
+  for (ssize_t n; (n = read(*fd, buf, sizeof(buf))) > 0;) data.append(buf, static_cast<size_t>(n));
+  close(*fd);
+  if (call.name == "fs.write" && args.contains("content") && args["content"].is_string()) {
+    return data == args["content"].get<std::string>();
+  }
+  if (call.name == "fs.edit" && args.contains("old_text") && args.contains("new_text") &&
+      args["old_text"].is_string() && args["new_text"].is_string()) {
+    std::string old_text = args["old_text"], new_text = args["new_text"];
+    bool has_new = !new_text.empty() && data.find(new_text) != std::string::npos;
+    bool has_old = data.find(old_text) != std::string::npos;
+    if (has_new && !has_old) return true;
+    if (has_old && !has_new) return false;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+AgentLoop::AgentLoop(llm::LlmClient* client, std::string model, const tools::ToolBox* tools,
+                     tools::ToolContext tool_context, session::SessionStore* sessions,
+                     Budget* budget, LoopLimits limits, LoopEvents events)
+    : client_(client),
+      model_(std::move(model)),
+      tools_(tools),
+      ctx_(tool_context),
+      sessions_(sessions),
+      budget_(budget),
+      limits_(limits),
+      events_(std::move(events)) {}
+
+std::vector<llm::ToolSpec> AgentLoop::Specs() const {
+  std::vector<llm::ToolSpec> specs;
+  for (const tools::Tool* t : tools_->tools()) {
+    specs.push_back({t->name(), t->description(), t->schema()});
+  }
+  for (llm::ToolSpec& s : TaskTools()) specs.push_back(std::move(s));
+  return specs;
+}
+
+tools::ToolResult AgentLoop::RunTool(const std::string& task, const llm::ToolCall& call,
+                                     bool resumed) {
+  const tools::Tool* tool = tools_->Find(call.name);
+  bool journaled = tool != nullptr && tool->side_effect();
+  if (resumed && journaled) {
+    std::optional<bool> applied = AlreadyApplied(ctx_, call);
+    if (applied == true) {
+      tools::ToolResult r{absl::StrCat(call.name, ": already applied before the agent restarted")};
+      (void)sessions_->RecordResult(task, call.id, r.content, false);
+      return r;
+    }
+    if (!applied.has_value()) {
+      tools::ToolResult r{
+          absl::StrCat(call.name,
+                       ": the agent restarted while this call ran; it may or may not "
+                       "have taken effect. Check the workspace before running it "
+                       "again."),
+          true};
+      (void)sessions_->RecordResult(task, call.id, r.content, true);
+      return r;
+    }
+    // Not applied: safe to run now.
+  }
+  if (journaled) {
+    if (absl::Status s = sessions_->RecordIntent(task, call); !s.ok()) {
+      return {absl::StrCat(call.name, ": not run: the journal cannot be written: ", s.message()),
+              true};
+    }
+  }
+  tools::ToolResult r = tools_->Call(call.name, call.arguments, ctx_);
+  if (journaled) (void)sessions_->RecordResult(task, call.id, r.content, r.error);
+  if (events_.tool) events_.tool(call, r);
+  return r;
+}
+
+absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
+                                           const std::string& system_prompt,
+                                           const std::string& instructions,
+                                           const llm::CancelToken* cancel) {
+  absl::StatusOr<std::vector<llm::Message>> conv = sessions_->Conversation(task_id);
+  if (!conv.ok()) return conv.status();
+  if (conv->empty()) {
+    for (llm::Message m : {llm::SystemMessage(system_prompt), llm::UserMessage(instructions)}) {
+      if (absl::Status s = sessions_->Append(task_id, m); !s.ok()) return s;
+      conv->push_back(std::move(m));
+    }
+  }
+  TaskOutcome out;
+  auto finish = [&](TaskOutcome::Status st, std::string summary) {
+    out.status = st;
+    out.summary = std::move(summary);
+    return out;
+  };
+  auto append = [&](llm::Message m) -> absl::Status {
+    if (absl::Status s = sessions_->Append(task_id, m); !s.ok()) return s;
+    conv->push_back(std::move(m));
+    return absl::OkStatus();
+  };
+  // A restart may have cut the last turn's calls short: answer each one before going on.
+  bool resuming = true;
+  absl::Time start = absl::Now();
+  for (;;) {
+    if (!conv->empty() && conv->back().role == llm::Role::kAssistant) {
+      const llm::Message last = conv->back();
+      std::set<std::string> answered;
+      for (const llm::ToolCall& call : last.tool_calls) {
+        if (cancel != nullptr && cancel->cancelled()) {
+          return finish(TaskOutcome::Status::kCanceled, "canceled");
+        }
+        if (call.name == kComplete || call.name == kFail) {
+          json args = json::parse(call.arguments, nullptr, false);
+          std::string text =
+              args.is_object() ? args.value(call.name == kComplete ? "summary" : "reason", "") : "";
+          return finish(call.name == kComplete ? TaskOutcome::Status::kCompleted
+                                               : TaskOutcome::Status::kFailed,
+                        text.empty() ? last.content : text);
+        }
+      }
+      for (const llm::ToolCall& call : last.tool_calls) {
+        absl::StatusOr<std::optional<session::JournalEntry>> j = sessions_->Find(task_id, call.id);
+        if (!j.ok()) return j.status();
+        tools::ToolResult r;
+        if (j->has_value() && (*j)->state == session::CallState::kDone) {
+          r = {(*j)->result, (*j)->error};  // done before a restart: not run again
+        } else {
+          r = RunTool(task_id, call, resuming && j->has_value());
+        }
+        if (absl::Status s = append(llm::ToolResultMessage(call.id, call.name, r.content, r.error));
+            !s.ok()) {
+          return s;
+        }
+      }
+      if (last.tool_calls.empty()) {
+        // An answer without a tool call is the result.
+        return finish(TaskOutcome::Status::kCompleted, last.content);
+      }
+    }
+    resuming = false;
+    if (cancel != nullptr && cancel->cancelled())
+      return finish(TaskOutcome::Status::kCanceled, "canceled");
+    if (out.turns >= limits_.max_turns) {
+      return finish(TaskOutcome::Status::kFailed,
+                    absl::StrCat("stopped after ", out.turns, " model turns (the limit)"));
+    }
+    if (out.usage.prompt_tokens + out.usage.completion_tokens >= limits_.max_tokens) {
+      return finish(
+          TaskOutcome::Status::kFailed,
+          absl::StrCat("stopped after ", out.usage.prompt_tokens + out.usage.completion_tokens,
+                       " tokens (the limit is ", limits_.max_tokens, ")"));
+    }
+    if (absl::Now() - start >= limits_.max_wall) {
+      return finish(TaskOutcome::Status::kFailed,
+                    absl::StrCat("stopped after ", absl::FormatDuration(limits_.max_wall),
+                                 " (the time limit)"));
+    }
+    llm::ChatRequest req;
+    req.model = model_;
+    req.messages = *conv;
+    req.tools = Specs();
+    size_t chars = 0;
+    for (const llm::Message& m : req.messages) chars += m.content.size() + m.tool_calls.size() * 64;
+    if (budget_ != nullptr) {
+      if (absl::Status s = budget_->Reserve(task_id, static_cast<int64_t>(chars / 4) + 1024);
+          !s.ok()) {
+        return finish(TaskOutcome::Status::kFailed,
+                      absl::StrCat("no budget for another model call: ", s.message()));
+      }
+    }
+    absl::StatusOr<llm::ChatResult> r = client_->Chat(req, events_.text, cancel);
+    ++out.turns;
+    if (!r.ok()) {
+      if (r.status().code() == absl::StatusCode::kCancelled) {
+        return finish(TaskOutcome::Status::kCanceled, "canceled");
+      }
+      return finish(TaskOutcome::Status::kFailed, std::string(r.status().message()));
+    }
+    out.usage.prompt_tokens += r->usage.prompt_tokens;
+    out.usage.completion_tokens += r->usage.completion_tokens;
+    out.cost_usd += r->cost_usd;
+    if (budget_ != nullptr) budget_->Report(task_id, r->usage, r->cost_usd);
+    if (absl::Status s = append(llm::AssistantMessage(r->text, r->tool_calls)); !s.ok()) return s;
+  }
+}
+
+}  // namespace agentd::agent

@@ -1,0 +1,92 @@
+// AgentLoop: how an agent works a task — ask the model, run the tools it calls, feed the
+// results back, until it completes or fails the task or a limit is reached.
+//
+// Every message is in the SessionStore before the next step, and every call with a side
+// effect has its intent journaled before it runs and its result after. Run() on a task
+// that has a conversation already resumes it: calls with a journaled result are not run
+// again; a call cut off between intent and result is re-checked where the tool can tell
+// (an fs.edit already applied, an fs.write of the same content) and otherwise reported
+// to the model as uncertain, never blindly repeated.
+//
+// complete_task and fail_task end the task; a turn that calls no tool ends it too, its
+// text taken as the result. Budget: before each model call a Budget (the daemon's
+// ledger) may refuse, and the task stops cleanly saying so.
+//
+// Thread-safety: one Run() at a time; Cancel through the token from any thread (the loop
+// stops within a second: the model call and a running program are cut short).
+#ifndef AGENTD_AGENTS_RUNTIME_AGENT_LOOP_H_
+#define AGENTD_AGENTS_RUNTIME_AGENT_LOOP_H_
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "agents/llm/client.h"
+#include "agents/session/session.h"
+#include "agents/tools/tool.h"
+
+namespace agentd::agent {
+
+struct LoopLimits {
+  int max_turns = 50;
+  int64_t max_tokens = 500000;  // prompt + completion, over the task
+  absl::Duration max_wall = absl::Minutes(30);
+};
+
+// The daemon's ledger, as the loop sees it. Reserve() before a call (an error stops the
+// task: RESOURCE_EXHAUSTED with the reason), Report() after it.
+class Budget {
+ public:
+  virtual ~Budget() = default;
+  virtual absl::Status Reserve(const std::string& task, int64_t estimated_tokens) = 0;
+  virtual void Report(const std::string& task, const llm::Usage& usage, double cost_usd) = 0;
+};
+
+struct TaskOutcome {
+  enum class Status { kCompleted, kFailed, kCanceled };
+  Status status = Status::kFailed;
+  std::string summary;  // the result the agent reports (or why it failed)
+  llm::Usage usage;     // this Run()'s model usage
+  double cost_usd = 0;
+  int turns = 0;
+};
+
+// What the loop tells the outside as it works (streamed to the daemon as events).
+struct LoopEvents {
+  std::function<void(absl::string_view text)> text;  // model output, as it streams
+  std::function<void(const llm::ToolCall& call, const tools::ToolResult& r)> tool;
+};
+
+class AgentLoop {
+ public:
+  // None of the pointers is owned. `budget` may be null (no limit but `limits`).
+  AgentLoop(llm::LlmClient* client, std::string model, const tools::ToolBox* tools,
+            tools::ToolContext tool_context, session::SessionStore* sessions, Budget* budget,
+            LoopLimits limits, LoopEvents events = {});
+
+  // Works task `task_id`: `system_prompt` and `instructions` start a new conversation (and
+  // are ignored when resuming one). Errors: the session store failed (the task can be
+  // resumed later); everything else is a TaskOutcome.
+  absl::StatusOr<TaskOutcome> Run(const std::string& task_id, const std::string& system_prompt,
+                                  const std::string& instructions,
+                                  const llm::CancelToken* cancel = nullptr);
+
+ private:
+  // Runs one call with its journal; `resumed` for a call found cut off at restart.
+  tools::ToolResult RunTool(const std::string& task, const llm::ToolCall& call, bool resumed);
+  std::vector<llm::ToolSpec> Specs() const;
+
+  llm::LlmClient* client_;
+  std::string model_;
+  const tools::ToolBox* tools_;
+  tools::ToolContext ctx_;
+  session::SessionStore* sessions_;
+  Budget* budget_;
+  LoopLimits limits_;
+  LoopEvents events_;
+};
+
+}  // namespace agentd::agent
+
+#endif  // AGENTD_AGENTS_RUNTIME_AGENT_LOOP_H_

@@ -1,0 +1,82 @@
+// Tools: what an agent can do in its workspace, each with a JSON Schema the model sees.
+//
+// A ToolBox holds the tools a role may use (its `tools:` list) and runs a call the model
+// made: unknown tools, arguments that are not JSON, and arguments that do not fit the
+// schema come back as errors the model can read and correct — never as a crash.
+//
+// Thread-safety: tools are stateless apart from their Options; Run may be called from
+// several threads.
+#ifndef AGENTD_AGENTS_TOOLS_TOOL_H_
+#define AGENTD_AGENTS_TOOLS_TOOL_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "agents/llm/http.h"
+#include "agents/tools/workspace.h"
+#include "nlohmann/json.hpp"
+
+namespace agentd::tools {
+
+struct ToolResult {
+  std::string content;  // what the model is shown
+  bool error = false;   // an error the model should see and may correct
+};
+
+// The shell policy: programs allowed, limits, and the sandbox.
+struct ShellOptions {
+  std::vector<std::string> allow;  // program names (no paths)
+  std::string sandbox = "auto";    // auto | required | off
+  std::string bwrap = "/usr/bin/bwrap";
+  absl::Duration timeout = absl::Seconds(120);
+  size_t output_cap = 64 << 10;  // bytes of stdout+stderr kept (the end is kept)
+};
+
+struct ToolContext {
+  const Workspace* workspace = nullptr;
+  const ShellOptions* shell = nullptr;
+  const llm::CancelToken* cancel = nullptr;
+};
+
+class Tool {
+ public:
+  virtual ~Tool() = default;
+  virtual std::string name() const = 0;  // "fs.read"
+  virtual std::string description() const = 0;
+  virtual nlohmann::json schema() const = 0;  // JSON Schema (type object) of the arguments
+  // Whether it changes the workspace or the world (journaled, checkpointed, audited).
+  virtual bool side_effect() const = 0;
+  // `args` already fit the schema's required keys and types.
+  virtual ToolResult Run(const nlohmann::json& args, const ToolContext& ctx) const = 0;
+};
+
+// Every tool agentd-agent implements, by name.
+std::vector<std::unique_ptr<Tool>> BuiltinTools();
+
+class ToolBox {
+ public:
+  // The tools of `names` that are built in (others are left to the caller: delegate,
+  // message, … go to the daemon).
+  static ToolBox ForRole(const std::vector<std::string>& names);
+  const Tool* Find(const std::string& name) const;
+  std::vector<const Tool*> tools() const;
+  // Runs the call; every failure is a ToolResult with error set, naming the tool.
+  ToolResult Call(const std::string& name, const std::string& arguments_json,
+                  const ToolContext& ctx) const;
+
+ private:
+  std::map<std::string, std::unique_ptr<Tool>> tools_;
+};
+
+// Checks `args` against the subset of JSON Schema agentd's tools use (type object,
+// properties with type string|integer|boolean|array|object, required). The error says
+// which argument and what was expected.
+absl::Status CheckArguments(const nlohmann::json& schema, const nlohmann::json& args);
+
+}  // namespace agentd::tools
+
+#endif  // AGENTD_AGENTS_TOOLS_TOOL_H_

@@ -1,0 +1,202 @@
+// The agent loop end to end in one process: agentd's LLM client against dev/fakellm,
+// real tools in a real workspace, the session in a real SQLite file.
+#include <sys/stat.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "agents/runtime/agent_loop.h"
+#include "common/sqlite.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/fakellm.h"
+
+namespace agentd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+namespace llm = ::agentd::llm;
+
+constexpr char kScenario[] = R"(
+rules:
+  - name: write-then-finish
+    match: {contains: "make the greeting", last_role: user}
+    reply:
+      text: "Writing it."
+      tool_calls: [{name: fs_write, arguments: {path: "hello.txt", content: "hello\n"}}]
+      usage: {prompt_tokens: 100, completion_tokens: 20}
+  - name: invented-tool
+    match: {contains: "try something odd", last_role: user}
+    reply:
+      tool_calls: [{name: rm_everything, arguments: {}}]
+  - name: slow
+    match: {contains: "think long"}
+    reply: {text: "done thinking", delay_ms: 20000}
+  - name: finish
+    match: {last_role: tool}
+    reply:
+      tool_calls: [{name: complete_task, arguments: {summary: "hello.txt is written"}}]
+      usage: {prompt_tokens: 150, completion_tokens: 10}
+  - name: plain-answer
+    match: {contains: "just answer"}
+    reply: {text: "42"}
+)";
+
+class CountingBudget final : public agent::Budget {
+ public:
+  explicit CountingBudget(int allowed) : allowed_(allowed) {}
+  absl::Status Reserve(const std::string&, int64_t) override {
+    if (reserved_ >= allowed_) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("BUDGET_EXCEEDED: the goal's budget allows ", allowed_, " calls"));
+    }
+    ++reserved_;
+    return absl::OkStatus();
+  }
+  void Report(const std::string&, const llm::Usage& u, double) override {
+    tokens_ += u.prompt_tokens + u.completion_tokens;
+  }
+  int reserved_ = 0;
+  int64_t tokens_ = 0;
+
+ private:
+  int allowed_;
+};
+
+class AgentLoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fake_ = std::make_unique<FakeLlm>(dir_, kScenario);
+    ASSERT_FALSE(fake_->url().empty()) << fake_->log();
+    mkdir(dir_.Join("ws").c_str(), 0755);
+    ws_ = *tools::Workspace::Open(dir_.Join("ws"));
+    sessions_ = *session::SessionStore::Open(dir_.Join("session.db"));
+    llm::ProviderOptions o;
+    o.name = "fake";
+    o.kind = "openai";
+    o.base_url = fake_->url() + "/v1";
+    client_ = *llm::LlmClient::Create(o);
+    box_ = tools::ToolBox::ForRole({"fs.read", "fs.write", "fs.edit", "complete_task"});
+  }
+  agent::AgentLoop Loop(agent::Budget* budget = nullptr) {
+    return agent::AgentLoop(client_.get(), "test-model", &box_, {ws_.get(), &shell_, nullptr},
+                            sessions_.get(), budget, agent::LoopLimits{});
+  }
+
+  TempDir dir_;
+  std::unique_ptr<FakeLlm> fake_;
+  std::unique_ptr<tools::Workspace> ws_;
+  std::unique_ptr<session::SessionStore> sessions_;
+  std::unique_ptr<llm::LlmClient> client_;
+  tools::ShellOptions shell_;
+  tools::ToolBox box_;
+};
+
+TEST_F(AgentLoopTest, RunsToolsUntilTheModelCompletesTheTask) {
+  agent::AgentLoop loop = Loop();
+  absl::StatusOr<agent::TaskOutcome> out =
+      loop.Run("t1", "You are a coder.", "Please make the greeting file.");
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted) << out->summary;
+  EXPECT_EQ(out->summary, "hello.txt is written");
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/hello.txt")), "hello\n");
+  EXPECT_EQ(out->turns, 2);
+  EXPECT_EQ(out->usage.prompt_tokens, 250);
+  EXPECT_EQ(out->usage.completion_tokens, 30);
+  // The whole conversation is in the session, the write journaled as done.
+  absl::StatusOr<std::vector<llm::Message>> conv = sessions_->Conversation("t1");
+  ASSERT_TRUE(conv.ok());
+  ASSERT_EQ(conv->size(), 5u);
+  EXPECT_EQ((*conv)[2].tool_calls[0].name, "fs.write");
+  EXPECT_EQ((*conv)[3].content, "wrote 6 bytes to hello.txt");
+  auto j = sessions_->Find("t1", (*conv)[2].tool_calls[0].id);
+  ASSERT_TRUE(j.ok() && j->has_value());
+  EXPECT_EQ((*j)->state, session::CallState::kDone);
+  // Running the finished task again asks the model nothing more.
+  int requests = fake_->Requests();
+  out = loop.Run("t1", "ignored", "ignored");
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted);
+  EXPECT_EQ(fake_->Requests(), requests);
+}
+
+TEST_F(AgentLoopTest, AToolTheModelInventsIsAnErrorItSeesNotACrash) {
+  absl::StatusOr<agent::TaskOutcome> out =
+      Loop().Run("t2", "You are a coder.", "Please try something odd.");
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted);
+  auto conv = sessions_->Conversation("t2");
+  ASSERT_GE(conv->size(), 4u);
+  EXPECT_TRUE((*conv)[3].tool_error);
+  EXPECT_THAT((*conv)[3].content, HasSubstr("no tool named \"rm_everything\""));
+}
+
+TEST_F(AgentLoopTest, AnAnswerWithoutToolsIsTheResult) {
+  absl::StatusOr<agent::TaskOutcome> out =
+      Loop().Run("t3", "sys", "Please just answer: 6 times 7?");
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted);
+  EXPECT_EQ(out->summary, "42");
+}
+
+TEST_F(AgentLoopTest, ARefusedReservationStopsTheTaskBeforeTheCall) {
+  CountingBudget budget(1);
+  absl::StatusOr<agent::TaskOutcome> out =
+      Loop(&budget).Run("t4", "sys", "Please make the greeting file.");
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->status, agent::TaskOutcome::Status::kFailed);
+  EXPECT_THAT(out->summary, HasSubstr("BUDGET_EXCEEDED"));
+  EXPECT_EQ(fake_->Requests(), 1) << "no call past the budget";
+  EXPECT_EQ(budget.tokens_, 120);
+}
+
+TEST_F(AgentLoopTest, CancelStopsTheTaskWhileTheModelThinks) {
+  agent::AgentLoop loop = Loop();
+  llm::CancelToken cancel;
+  absl::Notification done;
+  absl::StatusOr<agent::TaskOutcome> out;
+  std::thread t([&] {
+    out = loop.Run("t5", "sys", "Please think long about it.", &cancel);
+    done.Notify();
+  });
+  ASSERT_TRUE(WaitFor([&] { return fake_->Requests() == 1; }, absl::Seconds(10)));
+  cancel.Cancel();
+  EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  t.join();
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCanceled);
+}
+
+// A restart between a write's intent and its result: the resumed loop sees the file is
+// already as the call wanted and does not write again.
+TEST_F(AgentLoopTest, AResumedTaskDoesNotRepeatASideEffectThatTookPlace) {
+  {
+    agent::AgentLoop loop = Loop();
+    ASSERT_TRUE(loop.Run("t6", "sys", "Please make the greeting file.").ok());
+  }
+  // Rewind the session to the moment after the intent: drop the result and what followed.
+  auto conv = *sessions_->Conversation("t6");
+  std::string call_id = conv[2].tool_calls[0].id;
+  {
+    auto db = *sqlite::Db::Open(dir_.Join("session.db"), false);
+    ASSERT_TRUE(db->Exec("DELETE FROM messages WHERE task = 't6' AND seq > 3").ok());
+    ASSERT_TRUE(
+        db->Exec("UPDATE journal SET state = 'intent', result = NULL WHERE task = 't6'").ok());
+  }
+  // Another process could have changed the file since; the write did take place.
+  struct stat before {};
+  stat(dir_.Join("ws/hello.txt").c_str(), &before);
+  sessions_ = *session::SessionStore::Open(dir_.Join("session.db"));
+  absl::StatusOr<agent::TaskOutcome> out = Loop().Run("t6", "sys", "ignored");
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted);
+  conv = *sessions_->Conversation("t6");
+  EXPECT_THAT(conv[3].content, HasSubstr("already applied before the agent restarted"));
+  struct stat after {};
+  stat(dir_.Join("ws/hello.txt").c_str(), &after);
+  EXPECT_EQ(before.st_ino, after.st_ino) << "written again (a write replaces the file)";
+}
+
+}  // namespace
+}  // namespace agentd::testing

@@ -1,0 +1,184 @@
+// The agent's tools on a real workspace directory, running real programs.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "agents/tools/shell.h"
+#include "agents/tools/tool.h"
+#include "agents/tools/workspace.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/process.h"
+
+namespace agentd::tools {
+namespace {
+
+using ::agentd::testing::ReadFileOrEmpty;
+using ::agentd::testing::TempDir;
+using ::agentd::testing::WriteFile;
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+class ToolsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    mkdir(dir_.Join("ws").c_str(), 0755);
+    auto ws = Workspace::Open(dir_.Join("ws"));
+    ASSERT_TRUE(ws.ok()) << ws.status();
+    ws_ = *std::move(ws);
+    shell_.allow = {"ls", "cat", "sleep", "head", "printenv", "touch", "false"};
+    shell_.timeout = absl::Seconds(20);
+    ctx_ = {ws_.get(), &shell_, nullptr};
+    box_ = ToolBox::ForRole(
+        {"fs.read", "fs.write", "fs.edit", "fs.list", "fs.search", "shell.run", "message"});
+  }
+  ToolResult Call(const std::string& tool, const json& args) {
+    return box_.Call(tool, args.dump(), ctx_);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Workspace> ws_;
+  ShellOptions shell_;
+  ToolContext ctx_;
+  ToolBox box_;
+};
+
+TEST_F(ToolsTest, PathsThatLeaveTheWorkspaceAreRefused) {
+  WriteFile(dir_.Join("secret"), "outside");
+  ASSERT_EQ(symlink("/etc", dir_.Join("ws/etc").c_str()), 0);
+  ASSERT_EQ(symlink(dir_.path().c_str(), dir_.Join("ws/up").c_str()), 0);
+  mkdir(dir_.Join("ws/sub").c_str(), 0755);
+  for (const char* path : {"../secret", "/etc/passwd", "etc/passwd", "up/secret",
+                           "sub/../../secret", "sub/../../ws/../secret"}) {
+    ToolResult r = Call("fs.read", {{"path", path}});
+    EXPECT_TRUE(r.error) << path;
+    EXPECT_THAT(r.content, HasSubstr("outside the workspace")) << path;
+  }
+  // Nor may anything be written through them.
+  for (const char* path : {"../planted", "up/planted", "etc/planted", "/tmp/planted"}) {
+    ToolResult r = Call("fs.write", {{"path", path}, {"content", "x"}});
+    EXPECT_TRUE(r.error) << path << ": " << r.content;
+  }
+  EXPECT_NE(access(dir_.Join("planted").c_str(), F_OK), 0);
+  // What stays inside is fine, `..` included.
+  WriteFile(dir_.Join("ws/inside.txt"), "ok");
+  ToolResult r = Call("fs.read", {{"path", "sub/../inside.txt"}});
+  EXPECT_FALSE(r.error) << r.content;
+  EXPECT_EQ(r.content, "ok");
+}
+
+TEST_F(ToolsTest, WriteReadEditListAndSearch) {
+  ToolResult w =
+      Call("fs.write", {{"path", "src/lib/a.py"}, {"content", "def f():\n    return 1\n"}});
+  ASSERT_FALSE(w.error) << w.content;
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/src/lib/a.py")), "def f():\n    return 1\n");
+  EXPECT_EQ(Call("fs.read", {{"path", "src/lib/a.py"}, {"offset", 2}, {"limit", 1}}).content,
+            "    return 1\n");
+  ToolResult e = Call(
+      "fs.edit", {{"path", "src/lib/a.py"}, {"old_text", "return 1"}, {"new_text", "return 2"}});
+  EXPECT_FALSE(e.error) << e.content;
+  EXPECT_THAT(ReadFileOrEmpty(dir_.Join("ws/src/lib/a.py")), HasSubstr("return 2"));
+  // No match, or more than one: refused, and the file is left as it was.
+  ToolResult none =
+      Call("fs.edit", {{"path", "src/lib/a.py"}, {"old_text", "return 9"}, {"new_text", "x"}});
+  EXPECT_TRUE(none.error);
+  EXPECT_THAT(none.content, HasSubstr("does not occur"));
+  Call("fs.write", {{"path", "twice.txt"}, {"content", "ab ab"}});
+  ToolResult many = Call("fs.edit", {{"path", "twice.txt"}, {"old_text", "ab"}, {"new_text", "x"}});
+  EXPECT_TRUE(many.error);
+  EXPECT_THAT(many.content, HasSubstr("occurs 2 times"));
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/twice.txt")), "ab ab");
+  EXPECT_EQ(Call("fs.list", {{"recursive", true}}).content,
+            "src/\nsrc/lib/\nsrc/lib/a.py\ntwice.txt");
+  EXPECT_EQ(Call("fs.search", {{"text", "return 2"}}).content, "src/lib/a.py:2:     return 2\n");
+}
+
+TEST_F(ToolsTest, BadCallsComeBackAsErrorsTheModelCanRead) {
+  ToolResult unknown = box_.Call("fs.delete", "{}", ctx_);
+  EXPECT_TRUE(unknown.error);
+  EXPECT_THAT(unknown.content, HasSubstr("no tool named \"fs.delete\""));
+  ToolResult not_json = box_.Call("fs.read", "{\"path\": ", ctx_);
+  EXPECT_TRUE(not_json.error);
+  EXPECT_THAT(not_json.content, HasSubstr("not valid JSON"));
+  ToolResult missing = Call("fs.read", json::object());
+  EXPECT_THAT(missing.content, HasSubstr("argument \"path\" is required"));
+  ToolResult wrong = Call("fs.read", {{"path", 3}});
+  EXPECT_THAT(wrong.content, HasSubstr("argument \"path\" must be string"));
+  ToolResult extra = Call("fs.read", {{"path", "a"}, {"mode", "x"}});
+  EXPECT_THAT(extra.content, HasSubstr("unknown argument \"mode\""));
+  EXPECT_EQ(box_.Find("message"), nullptr) << "daemon tools are not built in";
+}
+
+TEST_F(ToolsTest, CommandLinesAreSplitWithoutAShellAndShellSyntaxIsRefused) {
+  absl::StatusOr<std::vector<std::string>> argv = ParseCommand("ls -la 'a b' \"c d\" e\\ f");
+  ASSERT_TRUE(argv.ok());
+  EXPECT_THAT(*argv, ::testing::ElementsAre("ls", "-la", "a b", "c d", "e f"));
+  for (const char* bad : {"ls; rm -rf /", "cat a | sh", "echo $(id)", "echo `id`", "ls > out",
+                          "ls && rm x", "cat \"$HOME\"", "ls *"}) {
+    EXPECT_FALSE(ParseCommand(bad).ok()) << bad;
+  }
+  for (const char* refused : {"rm -rf /", "A=1 ls", "/bin/ls", "env ls", "bash -c ls"}) {
+    ToolResult r = Call("shell.run", {{"command", refused}});
+    EXPECT_TRUE(r.error) << refused;
+    EXPECT_THAT(r.content, HasSubstr("shell.run:")) << refused;
+  }
+  EXPECT_THAT(Call("shell.run", {{"command", "rm -rf /"}}).content,
+              HasSubstr("\"rm\" is not an allowed program"));
+}
+
+TEST_F(ToolsTest, AnAllowedProgramRunsInTheWorkspaceWithoutTheAgentsSecrets) {
+  setenv("OPENAI_API_KEY", "sk-test-never-shown", 1);
+  WriteFile(dir_.Join("ws/hello.txt"), "hi");
+  ToolResult ls = Call("shell.run", {{"argv", {"ls"}}});
+  EXPECT_FALSE(ls.error) << ls.content;
+  EXPECT_EQ(ls.content, "exit code 0\nhello.txt\n");
+  ToolResult env = Call("shell.run", {{"argv", {"printenv"}}});
+  EXPECT_THAT(env.content, HasSubstr("PATH="));
+  EXPECT_THAT(env.content, ::testing::Not(HasSubstr("sk-test-never-shown")));
+  ToolResult fails = Call("shell.run", {{"argv", {"false"}}});
+  EXPECT_FALSE(fails.error) << "a failing program is a result, not a tool error";
+  EXPECT_THAT(fails.content, HasSubstr("exit code 1"));
+  unsetenv("OPENAI_API_KEY");
+}
+
+TEST_F(ToolsTest, TimeoutsAndOutputCapsHold) {
+  absl::Time start = absl::Now();
+  ToolResult slow = Call("shell.run", {{"argv", {"sleep", "30"}}, {"timeout_seconds", 1}});
+  EXPECT_TRUE(slow.error);
+  EXPECT_THAT(slow.content, HasSubstr("timed out after 1s: killed"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(15)) << "did not wait for the program";
+  shell_.output_cap = 1000;
+  ToolResult loud = Call("shell.run", {{"command", "head -c 200000 /dev/zero"}});
+  EXPECT_THAT(loud.content, HasSubstr("(output: the last 1000 of 200000 bytes)"));
+  EXPECT_LE(loud.content.size(), 1100u);
+}
+
+TEST_F(ToolsTest, TheSandboxHasNoNetworkAndAReadOnlySystem) {
+  if (access(shell_.bwrap.c_str(), X_OK) != 0) {
+    shell_.sandbox = "required";
+    ToolResult r = Call("shell.run", {{"argv", {"ls"}}});
+    EXPECT_THAT(r.content, HasSubstr("sandbox is required"));
+    return;
+  }
+  shell_.sandbox = "required";
+  ToolResult net = Call("shell.run", {{"argv", {"cat", "/proc/net/dev"}}});
+  EXPECT_FALSE(net.error) << net.content;
+  EXPECT_THAT(net.content, HasSubstr("lo:"));
+  EXPECT_THAT(net.content, ::testing::Not(HasSubstr("eth0")));
+  // The system is read-only, the workspace is not.
+  ToolResult outside = Call("shell.run", {{"argv", {"touch", "/usr/agentd-sandbox-test"}}});
+  EXPECT_THAT(outside.content, ::testing::Not(HasSubstr("exit code 0")));
+  EXPECT_NE(access("/usr/agentd-sandbox-test", F_OK), 0);
+  ToolResult inside = Call("shell.run", {{"argv", {"touch", "made-here"}}});
+  EXPECT_THAT(inside.content, HasSubstr("exit code 0"));
+  EXPECT_EQ(access(dir_.Join("ws/made-here").c_str(), F_OK), 0);
+  // Without bwrap, "required" refuses rather than running unsandboxed.
+  shell_.bwrap = "/nonexistent/bwrap";
+  EXPECT_THAT(Call("shell.run", {{"argv", {"ls"}}}).content, HasSubstr("sandbox is required"));
+}
+
+}  // namespace
+}  // namespace agentd::tools
