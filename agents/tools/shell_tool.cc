@@ -126,6 +126,7 @@ absl::StatusOr<ShellResult> RunProgram(const std::vector<std::string>& argv,
       if (absl::StartsWith(kv, keep)) env.emplace_back(kv);
     }
   }
+  env.insert(env.end(), options.env.begin(), options.env.end());
   std::vector<char*> cargv, cenv;
   for (auto& a : full) cargv.push_back(a.data());
   cargv.push_back(nullptr);

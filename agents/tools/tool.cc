@@ -55,10 +55,12 @@ absl::Status CheckArguments(const json& schema, const json& args) {
 
 std::vector<std::unique_ptr<Tool>> NewFsTools();
 std::unique_ptr<Tool> NewShellTool();
+std::vector<std::unique_ptr<Tool>> NewGitTools();
 
 std::vector<std::unique_ptr<Tool>> BuiltinTools() {
   std::vector<std::unique_ptr<Tool>> out = NewFsTools();
   out.push_back(NewShellTool());
+  for (std::unique_ptr<Tool>& t : NewGitTools()) out.push_back(std::move(t));
   return out;
 }
 

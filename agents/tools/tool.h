@@ -29,11 +29,13 @@ struct ToolResult {
 
 // The shell policy: programs allowed, limits, and the sandbox.
 struct ShellOptions {
-  std::vector<std::string> allow;  // program names (no paths)
-  std::string sandbox = "auto";    // auto | required | off
+  std::vector<std::string> allow;         // program names (no paths)
+  std::vector<std::string> test_command;  // tests.run's command; empty: detected
+  std::string sandbox = "auto";           // auto | required | off
   std::string bwrap = "/usr/bin/bwrap";
   absl::Duration timeout = absl::Seconds(120);
   size_t output_cap = 64 << 10;  // bytes of stdout+stderr kept (the end is kept)
+  std::vector<std::string> env;  // extra NAME=value for the program (agentd's own tools)
 };
 
 struct ToolContext {

@@ -182,3 +182,45 @@ TEST_F(ToolsTest, TheSandboxHasNoNetworkAndAReadOnlySystem) {
 
 }  // namespace
 }  // namespace agentd::tools
+
+namespace agentd::tools {
+namespace {
+
+TEST_F(ToolsTest, GitCommitCheckpointAndRollback) {
+  box_ = ToolBox::ForRole(
+      {"fs.write", "git.status", "git.diff", "git.commit", "git.checkpoint", "git.rollback"});
+  ASSERT_EQ(agentd::testing::RunCommand({"git", "init", "-q", dir_.Join("ws")}).exit_code, 0);
+  Call("fs.write", {{"path", "a.txt"}, {"content", "one\n"}});
+  ToolResult commit = Call("git.commit", {{"message", "first"}});
+  ASSERT_FALSE(commit.error) << commit.content;
+  EXPECT_THAT(commit.content, HasSubstr("committed "));
+  std::string head =
+      agentd::testing::RunCommand({"git", "-C", dir_.Join("ws"), "rev-parse", "HEAD"}).out;
+  EXPECT_THAT(Call("git.commit", {{"message", "again"}}).content, HasSubstr("nothing committed"));
+
+  Call("fs.write", {{"path", "a.txt"}, {"content", "two\n"}});
+  EXPECT_THAT(Call("git.status", json::object()).content, HasSubstr(" M a.txt"));
+  EXPECT_THAT(Call("git.diff", json::object()).content, HasSubstr("+two"));
+  ToolResult ck = Call("git.checkpoint", {{"name", "before-refactor"}});
+  ASSERT_FALSE(ck.error) << ck.content;
+  // After the checkpoint: a change, and a new file.
+  Call("fs.write", {{"path", "a.txt"}, {"content", "three\n"}});
+  Call("fs.write", {{"path", "new/b.txt"}, {"content", "b\n"}});
+  ToolResult rb = Call("git.rollback", {{"name", "before-refactor"}});
+  ASSERT_FALSE(rb.error) << rb.content;
+  EXPECT_THAT(rb.content, HasSubstr("removed 1 file(s)"));
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/a.txt")), "two\n");
+  EXPECT_NE(access(dir_.Join("ws/new/b.txt").c_str(), F_OK), 0);
+  // Neither the branch nor the staging area moved.
+  EXPECT_EQ(agentd::testing::RunCommand({"git", "-C", dir_.Join("ws"), "rev-parse", "HEAD"}).out,
+            head);
+  EXPECT_EQ(
+      agentd::testing::RunCommand({"git", "-C", dir_.Join("ws"), "diff", "--cached", "--name-only"})
+          .out,
+      "");
+  EXPECT_TRUE(Call("git.rollback", {{"name", "nope"}}).error);
+  EXPECT_TRUE(Call("git.checkpoint", {{"name", "../x"}}).error);
+}
+
+}  // namespace
+}  // namespace agentd::tools
