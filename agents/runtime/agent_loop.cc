@@ -137,23 +137,34 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
   bool resuming = true;
   absl::Time start = absl::Now();
   for (;;) {
-    if (!conv->empty() && conv->back().role == llm::Role::kAssistant) {
-      const llm::Message last = conv->back();
+    // The last assistant turn, and which of its calls have a result after it: a restart
+    // may have come between two results.
+    int last_turn = static_cast<int>(conv->size()) - 1;
+    while (last_turn >= 0 && (*conv)[last_turn].role == llm::Role::kTool) --last_turn;
+    if (last_turn >= 0 && (*conv)[last_turn].role == llm::Role::kAssistant) {
+      const llm::Message last = (*conv)[last_turn];
       std::set<std::string> answered;
+      for (size_t i = static_cast<size_t>(last_turn) + 1; i < conv->size(); ++i) {
+        answered.insert((*conv)[i].tool_call_id);
+      }
       for (const llm::ToolCall& call : last.tool_calls) {
-        if (cancel != nullptr && cancel->cancelled()) {
-          return finish(TaskOutcome::Status::kCanceled, "canceled");
-        }
         if (call.name == kComplete || call.name == kFail) {
+          // The model may send anything as the summary: only a string is taken.
           json args = json::parse(call.arguments, nullptr, false);
-          std::string text =
-              args.is_object() ? args.value(call.name == kComplete ? "summary" : "reason", "") : "";
+          const char* key = call.name == kComplete ? "summary" : "reason";
+          std::string text = args.is_object() && args.contains(key) && args[key].is_string()
+                                 ? args[key].get<std::string>()
+                                 : "";
           return finish(call.name == kComplete ? TaskOutcome::Status::kCompleted
                                                : TaskOutcome::Status::kFailed,
                         text.empty() ? last.content : text);
         }
       }
       for (const llm::ToolCall& call : last.tool_calls) {
+        if (answered.count(call.id) != 0) continue;
+        if (cancel != nullptr && cancel->cancelled()) {
+          return finish(TaskOutcome::Status::kCanceled, "canceled");
+        }
         absl::StatusOr<std::optional<session::JournalEntry>> j = sessions_->Find(task_id, call.id);
         if (!j.ok()) return j.status();
         tools::ToolResult r;

@@ -56,11 +56,13 @@ absl::Status CheckArguments(const json& schema, const json& args) {
 std::vector<std::unique_ptr<Tool>> NewFsTools();
 std::unique_ptr<Tool> NewShellTool();
 std::vector<std::unique_ptr<Tool>> NewGitTools();
+std::unique_ptr<Tool> NewTestsTool();
 
 std::vector<std::unique_ptr<Tool>> BuiltinTools() {
   std::vector<std::unique_ptr<Tool>> out = NewFsTools();
   out.push_back(NewShellTool());
   for (std::unique_ptr<Tool>& t : NewGitTools()) out.push_back(std::move(t));
+  out.push_back(NewTestsTool());
   return out;
 }
 
@@ -105,7 +107,11 @@ ToolResult ToolBox::Call(const std::string& name, const std::string& arguments_j
   if (absl::Status s = CheckArguments(tool->schema(), args); !s.ok()) {
     return {absl::StrCat(name, ": ", s.message()), true};
   }
-  return tool->Run(args, ctx);
+  try {
+    return tool->Run(args, ctx);
+  } catch (const std::exception& e) {  // nlohmann::json on a value of an unexpected shape
+    return {absl::StrCat(name, ": ", e.what()), true};
+  }
 }
 
 }  // namespace agentd::tools

@@ -1,6 +1,7 @@
 // The agent loop end to end in one process: agentd's LLM client against dev/fakellm,
 // real tools in a real workspace, the session in a real SQLite file.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -26,6 +27,17 @@ rules:
       text: "Writing it."
       tool_calls: [{name: fs_write, arguments: {path: "hello.txt", content: "hello\n"}}]
       usage: {prompt_tokens: 100, completion_tokens: 20}
+  - name: two-writes
+    match: {contains: "write both files", last_role: user}
+    reply:
+      tool_calls:
+        - {name: fs_write, arguments: {path: "x.txt", content: "x"}}
+        - {name: fs_write, arguments: {path: "y.txt", content: "y"}}
+  - name: bad-summary
+    match: {contains: "finish oddly", last_role: user}
+    reply:
+      text: "all done"
+      tool_calls: [{name: complete_task, arguments: {summary: {not: "a string"}}}]
   - name: invented-tool
     match: {contains: "try something odd", last_role: user}
     reply:
@@ -196,6 +208,37 @@ TEST_F(AgentLoopTest, AResumedTaskDoesNotRepeatASideEffectThatTookPlace) {
   struct stat after {};
   stat(dir_.Join("ws/hello.txt").c_str(), &after);
   EXPECT_EQ(before.st_ino, after.st_ino) << "written again (a write replaces the file)";
+}
+
+// Killed after the first of two results was saved: the second call is answered on resume
+// (a provider refuses a conversation with a call left unanswered), the first not rerun.
+TEST_F(AgentLoopTest, AResumeAnswersTheCallsOfTheLastTurnThatHadNoResultYet) {
+  ASSERT_TRUE(Loop().Run("t7", "sys", "Please write both files.").ok());
+  auto conv = *sessions_->Conversation("t7");
+  ASSERT_GE(conv.size(), 6u);
+  std::string second = conv[2].tool_calls[1].id;
+  {
+    auto db = *sqlite::Db::Open(dir_.Join("session.db"), false);
+    ASSERT_TRUE(db->Exec("DELETE FROM messages WHERE task = 't7' AND seq > 4").ok());
+    ASSERT_TRUE(db->Exec("DELETE FROM journal WHERE task = 't7' AND call_id = '" + second + "'").ok());
+  }
+  unlink(dir_.Join("ws/y.txt").c_str());
+  sessions_ = *session::SessionStore::Open(dir_.Join("session.db"));
+  absl::StatusOr<agent::TaskOutcome> out = Loop().Run("t7", "sys", "ignored");
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted) << out->summary;
+  conv = *sessions_->Conversation("t7");
+  ASSERT_GE(conv.size(), 6u);
+  EXPECT_EQ(conv[3].tool_call_id, conv[2].tool_calls[0].id);
+  EXPECT_EQ(conv[4].tool_call_id, second);
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/y.txt")), "y");
+}
+
+TEST_F(AgentLoopTest, ASummaryThatIsNotAStringDoesNotCrashTheAgent) {
+  absl::StatusOr<agent::TaskOutcome> out = Loop().Run("t8", "sys", "Please finish oddly.");
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted);
+  EXPECT_EQ(out->summary, "all done");
 }
 
 }  // namespace

@@ -1,0 +1,111 @@
+// tests.run: the workspace's tests — its configured command, or the runner its files
+// show (ctest for a CMake build tree, pytest, npm test, go test, cargo test) — with the
+// passed, failed and skipped counts and the failing tests' names from the runner's JUnit
+// report where it writes one.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agents/tools/junit.h"
+#include "agents/tools/shell.h"
+#include "agents/tools/tool.h"
+
+namespace agentd::tools {
+namespace {
+
+using nlohmann::json;
+
+// Inside the workspace (the sandbox's /tmp is private), removed after reading.
+constexpr char kJunit[] = ".agentd-junit.xml";
+
+bool Exists(const Workspace& ws, const std::string& path) {
+  absl::StatusOr<int> fd = ws.OpenAt(path, O_RDONLY);
+  if (!fd.ok()) return false;
+  close(*fd);
+  return true;
+}
+
+std::string ReadAndRemove(const Workspace& ws, const std::string& path) {
+  std::string out;
+  absl::StatusOr<int> fd = ws.OpenAt(path, O_RDONLY);
+  if (!fd.ok()) return out;
+  char buf[64 << 10];
+  for (ssize_t n; (n = read(*fd, buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
+  close(*fd);
+  unlink(absl::StrCat(ws.root(), "/", path).c_str());
+  return out;
+}
+
+struct Runner {
+  std::string name;
+  std::vector<std::string> argv;
+  bool junit = false;
+};
+
+// The runner the workspace's files call for, or a name of "" when none fits.
+Runner Detect(const Workspace& ws) {
+  const std::string junit = absl::StrCat(ws.root(), "/", kJunit);
+  for (const char* dir : {"build", "."}) {
+    if (Exists(ws, absl::StrCat(dir, "/CTestTestfile.cmake"))) {
+      return {"ctest",
+              {"ctest", "--test-dir", dir, "--output-on-failure", "--output-junit", junit},
+              true};
+    }
+  }
+  for (const char* f : {"pytest.ini", "conftest.py", "pyproject.toml", "setup.cfg", "tox.ini",
+                        "tests/__init__.py", "tests/conftest.py"}) {
+    if (Exists(ws, f)) return {"pytest", {"python3", "-m", "pytest", "-q", "--junitxml", junit}, true};
+  }
+  if (Exists(ws, "package.json")) return {"npm", {"npm", "test"}, false};
+  if (Exists(ws, "go.mod")) return {"go", {"go", "test", "./..."}, false};
+  if (Exists(ws, "Cargo.toml")) return {"cargo", {"cargo", "test"}, false};
+  return {};
+}
+
+class TestsTool final : public Tool {
+ public:
+  std::string name() const override { return "tests.run"; }
+  std::string description() const override {
+    return "Run the workspace's tests; answers how many passed, failed and were skipped, the "
+           "failing tests' names and the end of the output.";
+  }
+  json schema() const override { return {{"type", "object"}, {"properties", json::object()}}; }
+  bool side_effect() const override { return true; }  // builds and test runs write files
+  ToolResult Run(const json&, const ToolContext& ctx) const override {
+    Runner runner;
+    if (!ctx.shell->test_command.empty()) {
+      runner = {"configured", ctx.shell->test_command, false};
+    } else {
+      runner = Detect(*ctx.workspace);
+    }
+    if (runner.argv.empty()) {
+      return {"no tests found: no CMake build tree (CTestTestfile.cmake), pytest configuration, "
+              "package.json, go.mod or Cargo.toml in the workspace",
+              true};
+    }
+    absl::StatusOr<ShellResult> r =
+        RunProgram(runner.argv, ctx.workspace->root(), *ctx.shell, ctx.cancel);
+    std::string report = runner.junit ? ReadAndRemove(*ctx.workspace, kJunit) : "";
+    if (!r.ok()) return {absl::StrCat("tests.run: ", r.status().message()), true};
+    std::string head;
+    if (r->timed_out) {
+      head = absl::StrCat("tests timed out after ", absl::FormatDuration(ctx.shell->timeout));
+    } else if (absl::StatusOr<TestCounts> c = ParseJunit(report); c.ok()) {
+      head = absl::StrCat(c->passed, " passed, ", c->failed, " failed, ", c->skipped, " skipped (",
+                          runner.name, ")");
+      if (!c->failing.empty()) absl::StrAppend(&head, "\nfailing: ", absl::StrJoin(c->failing, ", "));
+    } else {
+      head = absl::StrCat(runner.name, ": exit code ", r->exit_code,
+                          r->exit_code == 0 ? " (passed)" : " (failed)");
+    }
+    return {absl::StrCat(head, "\n", r->output), r->timed_out};
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Tool> NewTestsTool() { return std::make_unique<TestsTool>(); }
+
+}  // namespace agentd::tools
