@@ -21,7 +21,15 @@ class LogStreamer final : public grpc::ServerWriteReactor<v1::StreamLogsResponse
               const v1::StreamLogsRequest& req, grpc::Status refused)
       : logs_(logs), agent_(req.agent_id()), follow_(req.follow()) {
     guard_->self = this;
-    for (int s : req.streams()) mask_ |= 1u << s;
+    for (int s : req.streams()) {
+      if (s < v1::LOG_STREAM_STDOUT || s > v1::LOG_STREAM_SYSTEM) {
+        Stop(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("streams: ", s, " is not a log stream (1 stdout, 2 stderr, "
+                                       "3 system)")));
+        return;
+      }
+      mask_ |= 1u << s;
+    }
     if (mask_ == 0) mask_ = ~0u;
     if (!refused.ok()) {
       Stop(refused);

@@ -217,7 +217,12 @@ class LogWriter {
     if (err != 0) {
       spdlog::error("agent {} log: writing {}: {}", log.id, seg.path, std::strerror(err));
       // Cut a partly written record off, so the file stays whole records.
-      if (ftruncate(log.fd, seg.size) != 0) log.rotate = true;
+      if (ftruncate(log.fd, seg.size) != 0) {
+        // The torn bytes stay: nothing more may follow them in this segment.
+        close(log.fd);
+        log.fd = -1;
+        log.rotate = true;
+      }
       DropPending(log);
       return;
     }
@@ -294,6 +299,9 @@ class LogWriter {
     if (absl::Status s = MakeDirs(log.dir, 0700); !s.ok()) return CreateFailed(log, s.message());
     Log::Segment seg;
     seg.first_seq = log.pending.empty() ? log.next_seq : log.pending_first_seq;
+    // Records lost to a write error are marked at the start of this segment: it begins
+    // with them, so that a reader coming from the previous one meets the gap record.
+    if (log.gap_to != 0) seg.first_seq = std::min(seg.first_seq, log.gap_from);
     seg.bytes_before = 0;
     if (!log.segments.empty()) {
       const Log::Segment& last = log.segments.back();
@@ -857,6 +865,23 @@ absl::StatusOr<int64_t> LogStore::Read(const std::string& agent, int64_t after_s
       if (next_first != 0 && off >= end && !stop) cursor = std::max(cursor, next_first - 1);
     }
     if (cursor == before) break;  // nothing more to be had now (or an unreadable segment)
+  }
+  if (out->records_size() == 0 && !out->has_gap()) {
+    // Records exist past the cursor that neither the disk nor the ring holds (written
+    // nowhere after a write error, or behind a damaged record): a gap up to the next
+    // record that can be read, so that a reader never waits for what will not come.
+    absl::MutexLock l(&log.mu);
+    int64_t last = log.next_seq - 1;
+    if (cursor < last) {
+      int64_t to = log.ring.empty() ? last : std::min(last, log.ring.front().first_seq - 1);
+      if (to <= cursor) to = last;  // the ring holds it, yet it could not be read: skip all
+      v1::LogGap* g = out->mutable_gap();
+      g->set_from_seq(cursor + 1);
+      g->set_to_seq(to);
+      g->set_bytes_lost(log.gap_bytes);
+      g->set_reason(v1::LOG_GAP_REASON_WRITE_ERROR);
+      cursor = to;
+    }
   }
   return cursor;
 }
