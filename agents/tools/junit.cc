@@ -17,9 +17,9 @@ std::string Attribute(absl::string_view tag, absl::string_view name) {
     char quote = tag[eq + 1];
     size_t end = tag.find(quote, eq + 2);
     if (end == absl::string_view::npos) return "";
-    return absl::StrReplaceAll(tag.substr(eq + 2, end - eq - 2),
-                               {{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"},
-                                {"&amp;", "&"}});
+    return absl::StrReplaceAll(
+        tag.substr(eq + 2, end - eq - 2),
+        {{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}, {"&amp;", "&"}});
   }
   return "";
 }

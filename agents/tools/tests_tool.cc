@@ -56,7 +56,8 @@ Runner Detect(const Workspace& ws) {
   }
   for (const char* f : {"pytest.ini", "conftest.py", "pyproject.toml", "setup.cfg", "tox.ini",
                         "tests/__init__.py", "tests/conftest.py"}) {
-    if (Exists(ws, f)) return {"pytest", {"python3", "-m", "pytest", "-q", "--junitxml", junit}, true};
+    if (Exists(ws, f))
+      return {"pytest", {"python3", "-m", "pytest", "-q", "--junitxml", junit}, true};
   }
   if (Exists(ws, "package.json")) return {"npm", {"npm", "test"}, false};
   if (Exists(ws, "go.mod")) return {"go", {"go", "test", "./..."}, false};
@@ -81,9 +82,10 @@ class TestsTool final : public Tool {
       runner = Detect(*ctx.workspace);
     }
     if (runner.argv.empty()) {
-      return {"no tests found: no CMake build tree (CTestTestfile.cmake), pytest configuration, "
-              "package.json, go.mod or Cargo.toml in the workspace",
-              true};
+      return {
+          "no tests found: no CMake build tree (CTestTestfile.cmake), pytest configuration, "
+          "package.json, go.mod or Cargo.toml in the workspace",
+          true};
     }
     absl::StatusOr<ShellResult> r =
         RunProgram(runner.argv, ctx.workspace->root(), *ctx.shell, ctx.cancel);
@@ -95,7 +97,8 @@ class TestsTool final : public Tool {
     } else if (absl::StatusOr<TestCounts> c = ParseJunit(report); c.ok()) {
       head = absl::StrCat(c->passed, " passed, ", c->failed, " failed, ", c->skipped, " skipped (",
                           runner.name, ")");
-      if (!c->failing.empty()) absl::StrAppend(&head, "\nfailing: ", absl::StrJoin(c->failing, ", "));
+      if (!c->failing.empty())
+        absl::StrAppend(&head, "\nfailing: ", absl::StrJoin(c->failing, ", "));
     } else {
       head = absl::StrCat(runner.name, ": exit code ", r->exit_code,
                           r->exit_code == 0 ? " (passed)" : " (failed)");

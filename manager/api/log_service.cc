@@ -24,7 +24,8 @@ class LogStreamer final : public grpc::ServerWriteReactor<v1::StreamLogsResponse
     for (int s : req.streams()) {
       if (s < v1::LOG_STREAM_STDOUT || s > v1::LOG_STREAM_SYSTEM) {
         Stop(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          absl::StrCat("streams: ", s, " is not a log stream (1 stdout, 2 stderr, "
+                          absl::StrCat("streams: ", s,
+                                       " is not a log stream (1 stdout, 2 stderr, "
                                        "3 system)")));
         return;
       }

@@ -129,9 +129,16 @@ absl::StatusOr<std::string> AgentCgroups::Create(const std::string& agent) {
   earlier.erase(std::remove_if(earlier.begin(), earlier.end(),
                                [](const std::string& p) { return rmdir(p.c_str()) == 0; }),
                 earlier.end());
-  std::string path = absl::StrCat(base_, "/", agent, ".", next_++);
-  earlier.push_back(path);
-  if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+  // A folder left by an earlier agentd with this pid is not reused: the next number is.
+  std::string path;
+  int rc = -1;
+  for (int tries = 0; tries < 1000 && rc != 0; ++tries) {
+    path = absl::StrCat(base_, "/", agent, ".", next_++);
+    rc = mkdir(path.c_str(), 0755);
+    if (rc != 0 && errno != EEXIST) break;
+  }
+  if (rc == 0) earlier.push_back(path);
+  if (rc != 0) {
     return absl::InternalError(
         absl::StrCat("cannot create cgroup ", path, ": ", std::strerror(errno)));
   }

@@ -144,6 +144,14 @@ constexpr int kStepChdir = 1, kStepLimit = 2, kStepExec = 3, kStepFds = 4;
   _exit(127);  // not reached
 }
 
+// `fd` renumbered to 4 or more (close-on-exec), the old number closed.
+int MoveAbove3(int fd) {
+  if (fd > 3) return fd;
+  int moved = fcntl(fd, F_DUPFD_CLOEXEC, 4);
+  close(fd);
+  return moved;
+}
+
 // argv[0] as execve needs it: a path, looked up in the PATH of `env` when it has no '/'.
 std::string ResolveProgram(const std::string& name, const std::vector<std::string>& env) {
   if (name.find('/') != std::string::npos) return name;
@@ -152,7 +160,9 @@ std::string ResolveProgram(const std::string& name, const std::vector<std::strin
     if (absl::StartsWith(e, "PATH=")) path = e.substr(5);
   }
   for (absl::string_view dir : absl::StrSplit(path, ':')) {
-    std::string candidate = absl::StrCat(dir.empty() ? "." : dir, "/", name);
+    // Only absolute entries: the child runs in another directory than this check.
+    if (dir.empty() || dir[0] != '/') continue;
+    std::string candidate = absl::StrCat(dir, "/", name);
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return "";
@@ -193,7 +203,7 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
     }
     ssize_t w = write(p[1], spec.fd3_contents.data(), spec.fd3_contents.size());
     close(p[1]);
-    to_close.push_back(secret = p[0]);
+    to_close.push_back(secret = MoveAbove3(p[0]));  // dup2(secret, 3) must clear CLOEXEC
     if (w != static_cast<ssize_t>(spec.fd3_contents.size())) {
       close_all();
       return absl::InternalError(absl::StrCat("cannot pass fd 3 to ", name));
@@ -205,6 +215,8 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
     return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
   }
   to_close.push_back(status[0]);
+  // Above 3: the child puts the token on 3 and needs the status pipe until exec.
+  status[1] = MoveAbove3(status[1]);
   // Born in its cgroup (CLONE_INTO_CGROUP), so that nothing it starts, however early,
   // is outside it.
   std::string cgroup;
@@ -264,6 +276,7 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
   {
     absl::MutexLock l(&mu_);
     pidfds_[pidfd] = id;
+    reaped_.erase(id.pid);  // the pid is this process's now
     if (!cgroup.empty()) {
       for (auto it = cgroup_of_.begin(); it != cgroup_of_.end();) {
         it = it->second == cgroup ? cgroup_of_.erase(it) : std::next(it);
@@ -279,6 +292,11 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
 }
 
 void LocalLauncher::SignalGroup(ProcessId id, int sig) {
+  {
+    // Reaped: its group's leftovers were killed before, and the pid may be another's now.
+    absl::MutexLock l(&mu_);
+    if (reaped_.count(id.pid) != 0) return;
+  }
   // The group may outlive its leader (a grandchild); kill(-pgid) reaches what is left.
   if (kill(-id.pid, sig) != 0 && errno != ESRCH) {
     spdlog::warn("kill(-{}, {}): {}", id.pid, sig, std::strerror(errno));
@@ -306,10 +324,25 @@ void LocalLauncher::Run() {
       int fd = events[i].data.fd;
       if (fd == wake_fd_) return;
       siginfo_t info{};
-      if (waitid(static_cast<idtype_t>(P_PIDFD), fd, &info, WEXITED | WNOHANG) != 0 ||
+      // Looked at, not reaped yet: while the leader is a zombie its pid (and so its group
+      // id) cannot be reused, so what is left of its group can be killed safely.
+      if (waitid(static_cast<idtype_t>(P_PIDFD), fd, &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
           info.si_pid == 0) {
         continue;  // not exited yet (spurious wake-up)
       }
+      std::string cgroup;
+      {
+        absl::MutexLock l(&mu_);
+        if (auto it = cgroup_of_.find(info.si_pid); it != cgroup_of_.end()) cgroup = it->second;
+      }
+      kill(-info.si_pid, SIGKILL);
+      if (!cgroup.empty()) AgentCgroups::Kill(cgroup);
+      {
+        absl::MutexLock l(&mu_);
+        reaped_.insert(info.si_pid);
+      }
+      siginfo_t reaped{};
+      waitid(static_cast<idtype_t>(P_PIDFD), fd, &reaped, WEXITED | WNOHANG);
       ExitStatus st;
       st.time = absl::Now();
       if (info.si_code == CLD_EXITED) {

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,7 +69,9 @@ class Launcher {
   virtual ~Launcher() = default;
   // Errors name the program and the reason (not found, not executable, …).
   virtual absl::StatusOr<ProcessId> Start(const LaunchSpec& spec) = 0;
-  // Sends `sig` to the process's whole process group (it leads its own).
+  // Sends `sig` to the process's whole process group (it leads its own). When a process
+  // exits, what is left of its group is killed before its exit is reported; after that,
+  // signalling it does nothing (its pid may belong to another process by then).
   virtual void SignalGroup(ProcessId id, int sig) = 0;
 };
 
@@ -108,6 +111,9 @@ class LocalLauncher final : public Launcher {
   // The cgroup of each process started, by pid; an entry goes when the next process of
   // the same cgroup starts (a SIGKILL may come after the exit, for leftovers).
   std::map<pid_t, std::string> cgroup_of_ ABSL_GUARDED_BY(mu_);
+  // Processes it started and has reaped (until their pid is used again by one it starts):
+  // SignalGroup sends them nothing.
+  std::set<pid_t> reaped_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

@@ -360,8 +360,7 @@ void Supervisor::OnExit(ProcessId proc, ExitStatus st) {
   if (!r.token.empty()) by_token_.erase(r.token);
   r.token.clear();
   r.lease_id.clear();
-  // Whatever the leader left behind in its group goes with it.
-  launcher_->SignalGroup(proc, SIGKILL);
+  // What the leader left behind in its group (and cgroup) was killed by the launcher.
   r.last_exit = st;
   r.last_exit_reason = st.ToString();
   // Its last words reach the log before its exit is reported.

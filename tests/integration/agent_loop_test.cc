@@ -220,7 +220,8 @@ TEST_F(AgentLoopTest, AResumeAnswersTheCallsOfTheLastTurnThatHadNoResultYet) {
   {
     auto db = *sqlite::Db::Open(dir_.Join("session.db"), false);
     ASSERT_TRUE(db->Exec("DELETE FROM messages WHERE task = 't7' AND seq > 4").ok());
-    ASSERT_TRUE(db->Exec("DELETE FROM journal WHERE task = 't7' AND call_id = '" + second + "'").ok());
+    ASSERT_TRUE(
+        db->Exec("DELETE FROM journal WHERE task = 't7' AND call_id = '" + second + "'").ok());
   }
   unlink(dir_.Join("ws/y.txt").c_str());
   sessions_ = *session::SessionStore::Open(dir_.Join("session.db"));
