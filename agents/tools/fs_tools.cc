@@ -47,13 +47,15 @@ absl::StatusOr<std::string> ReadAll(int fd, size_t cap, bool* truncated) {
 
 absl::StatusOr<std::string> ReadFile(const Workspace& ws, const std::string& path, size_t cap,
                                      bool* truncated) {
-  absl::StatusOr<int> fd = ws.OpenAt(path, O_RDONLY);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below).
+  absl::StatusOr<int> fd = ws.OpenAt(path, O_RDONLY | O_NONBLOCK);
   if (!fd.ok()) return fd.status();
   struct stat st {};
-  if (fstat(*fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+  if (fstat(*fd, &st) == 0 && !S_ISREG(st.st_mode)) {
     close(*fd);
-    return absl::FailedPreconditionError(
-        absl::StrCat("\"", path, "\" is a directory (fs.list lists it)"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "\"", path, "\" is ",
+        S_ISDIR(st.st_mode) ? "a directory (fs.list lists it)" : "not a regular file"));
   }
   absl::StatusOr<std::string> data = ReadAll(*fd, cap, truncated);
   close(*fd);
@@ -63,21 +65,32 @@ absl::StatusOr<std::string> ReadFile(const Workspace& ws, const std::string& pat
 // Writes `content` to `path` atomically: a temporary file beside it, then a rename.
 absl::Status WriteFile(const Workspace& ws, const std::string& path, const std::string& content) {
   if (absl::Status s = ws.MakeDirs(ParentOf(path)); !s.ok()) return s;
+  // The file keeps its mode (a script stays executable).
+  mode_t mode = 0644;
+  if (absl::StatusOr<int> old = ws.OpenAt(path, O_RDONLY | O_NONBLOCK); old.ok()) {
+    struct stat st {};
+    if (fstat(*old, &st) == 0) mode = st.st_mode & 07777;
+    close(*old);
+  }
   std::string tmp = absl::StrCat(path, ".agentd-tmp-", getpid());
-  absl::StatusOr<int> fd = ws.OpenAt(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  absl::StatusOr<int> fd = ws.OpenAt(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (!fd.ok()) return fd.status();
+  fchmod(*fd, mode);
   size_t off = 0;
   while (off < content.size()) {
     ssize_t w = write(*fd, content.data() + off, content.size() - off);
     if (w < 0) {
       int err = errno;
       close(*fd);
+      (void)ws.Remove(tmp);
       return absl::InternalError(absl::StrCat("writing \"", path, "\": ", std::strerror(err)));
     }
     off += static_cast<size_t>(w);
   }
   close(*fd);
-  return ws.Rename(tmp, path);
+  absl::Status renamed = ws.Rename(tmp, path);
+  if (!renamed.ok()) (void)ws.Remove(tmp);
+  return renamed;
 }
 
 bool LooksBinary(absl::string_view data) {

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,28 +95,19 @@ absl::StatusOr<ShellResult> RunProgram(const std::vector<std::string>& argv,
   }
   std::vector<std::string> full;
   if (bwrap) {
-    // Mounts apply in order: the workspace last, so a private /tmp cannot hide it.
-    full = {options.bwrap,
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--tmpfs",
-            "/tmp",
-            "--bind",
-            workspace,
-            workspace,
-            "--unshare-net",
-            "--unshare-pid",
-            "--unshare-ipc",
-            "--die-with-parent",
-            "--new-session",
-            "--chdir",
-            workspace,
-            "--"};
+    // The system's programs and libraries, read-only — not all of /, which would show
+    // other agents' workspaces, agentd's state and the user's home. Mounts apply in
+    // order: the workspace last, so a private /tmp cannot hide it.
+    full = {options.bwrap};
+    for (const char* dir :
+         {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"}) {
+      if (access(dir, F_OK) == 0) full.insert(full.end(), {"--ro-bind", dir, dir});
+    }
+    full.insert(full.end(), {"--dev",         "/dev",          "--proc",        "/proc",
+                             "--tmpfs",       "/tmp",          "--bind",        workspace,
+                             workspace,       "--setenv",      "HOME",          "/tmp",
+                             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent",
+                             "--new-session", "--chdir",       workspace,       "--"});
   }
   full.insert(full.end(), argv.begin(), argv.end());
   // The agent's environment holds its provider key: a program gets only the basics.
@@ -184,7 +176,30 @@ absl::StatusOr<ShellResult> RunProgram(const std::vector<std::string>& argv,
     if (kept.size() > 2 * options.output_cap) kept.erase(0, kept.size() - options.output_cap);
   }
   close(out[0]);
-  if (r.timed_out || r.cancelled) kill(-pid, SIGKILL);
+  // The output may end before the program does (it closed stdout): wait for the exit
+  // within the same deadline, through a pidfd.
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  while (!r.timed_out && !r.cancelled && pidfd >= 0) {
+    if (cancel != nullptr && cancel->cancelled()) {
+      r.cancelled = true;
+      break;
+    }
+    int64_t wait_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (wait_ms <= 0) {
+      r.timed_out = true;
+      break;
+    }
+    pollfd p{pidfd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(std::min<int64_t>(wait_ms, 100))) > 0) break;
+  }
+  // Its group goes too (what it left running in the background), before it is reaped so
+  // that the group id cannot belong to anyone else yet.
+  if (!r.timed_out && !r.cancelled && pidfd >= 0) {
+    siginfo_t info{};
+    waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT);
+  }
+  kill(-pid, SIGKILL);
+  if (pidfd >= 0) close(pidfd);
   int status = 0;
   waitpid(pid, &status, 0);
   if (kept.size() > options.output_cap) kept.erase(0, kept.size() - options.output_cap);
@@ -243,6 +258,10 @@ class ShellTool final : public Tool {
       head = absl::StrCat("killed by signal ", r->signal);
     } else {
       head = absl::StrCat("exit code ", r->exit_code);
+    }
+    if (!r->sandboxed && ctx.shell->sandbox != "off") {
+      // Said every time: `auto` on a machine without bubblewrap runs programs unconfined.
+      absl::StrAppend(&head, " (not sandboxed: ", ctx.shell->bwrap, " is missing)");
     }
     if (r->output_bytes > r->output.size()) {
       absl::StrAppend(&head, " (output: the last ", r->output.size(), " of ", r->output_bytes,

@@ -87,6 +87,18 @@ absl::Status Workspace::MakeDirs(const std::string& path) const {
   return absl::OkStatus();
 }
 
+absl::Status Workspace::Remove(const std::string& path) const {
+  std::string name =
+      path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
+  if (name.empty() || name == "." || name == "..") return Errno(EXDEV, path, "");
+  int dir = OpenBeneath(fd_, ParentOf(path), O_RDONLY | O_DIRECTORY, 0);
+  if (dir < 0) return Errno(errno, ParentOf(path), "cannot open");
+  int rc = unlinkat(dir, name.c_str(), 0);
+  int err = errno;
+  close(dir);
+  return rc == 0 ? absl::OkStatus() : Errno(err, path, "cannot remove");
+}
+
 absl::Status Workspace::Rename(const std::string& from, const std::string& to) const {
   auto split = [&](const std::string& p, int* dir, std::string* name) -> absl::Status {
     *name = p.substr(p.find_last_of('/') == std::string::npos ? 0 : p.find_last_of('/') + 1);

@@ -32,6 +32,8 @@ class Workspace {
   absl::Status MakeDirs(const std::string& path) const;
   // Renames `from` to `to`, both beneath the root (their parent directories must exist).
   absl::Status Rename(const std::string& from, const std::string& to) const;
+  // Removes the file `path` beneath the root.
+  absl::Status Remove(const std::string& path) const;
 
  private:
   Workspace(std::string root, int fd) : root_(std::move(root)), fd_(fd) {}

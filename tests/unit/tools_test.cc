@@ -91,6 +91,17 @@ TEST_F(ToolsTest, WriteReadEditListAndSearch) {
   EXPECT_TRUE(many.error);
   EXPECT_THAT(many.content, HasSubstr("occurs 2 times"));
   EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/twice.txt")), "ab ab");
+  // A script stays executable through an edit; a FIFO is refused, not waited on.
+  Call("fs.write", {{"path", "run.sh"}, {"content", "echo 1\n"}});
+  chmod(dir_.Join("ws/run.sh").c_str(), 0755);
+  Call("fs.edit", {{"path", "run.sh"}, {"old_text", "1"}, {"new_text", "2"}});
+  struct stat st {};
+  ASSERT_EQ(stat(dir_.Join("ws/run.sh").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0755u);
+  ASSERT_EQ(mkfifo(dir_.Join("ws/pipe").c_str(), 0600), 0);
+  EXPECT_THAT(Call("fs.read", {{"path", "pipe"}}).content, HasSubstr("not a regular file"));
+  unlink(dir_.Join("ws/run.sh").c_str());
+  unlink(dir_.Join("ws/pipe").c_str());
   EXPECT_EQ(Call("fs.list", {{"recursive", true}}).content,
             "src/\nsrc/lib/\nsrc/lib/a.py\ntwice.txt");
   EXPECT_EQ(Call("fs.search", {{"text", "return 2"}}).content, "src/lib/a.py:2:     return 2\n");
@@ -150,6 +161,13 @@ TEST_F(ToolsTest, TimeoutsAndOutputCapsHold) {
   EXPECT_TRUE(slow.error);
   EXPECT_THAT(slow.content, HasSubstr("timed out after 1s: killed"));
   EXPECT_LT(absl::Now() - start, absl::Seconds(15)) << "did not wait for the program";
+  // A program that closes its output and goes on running is still held to the timeout.
+  shell_.allow.push_back("sh");
+  start = absl::Now();
+  ToolResult quiet = Call(
+      "shell.run", {{"argv", {"sh", "-c", "exec >&- 2>&-; sleep 30"}}, {"timeout_seconds", 1}});
+  EXPECT_THAT(quiet.content, HasSubstr("timed out"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(15));
   shell_.output_cap = 1000;
   ToolResult loud = Call("shell.run", {{"command", "head -c 200000 /dev/zero"}});
   EXPECT_THAT(loud.content, HasSubstr("(output: the last 1000 of 200000 bytes)"));
@@ -168,6 +186,10 @@ TEST_F(ToolsTest, TheSandboxHasNoNetworkAndAReadOnlySystem) {
   EXPECT_FALSE(net.error) << net.content;
   EXPECT_THAT(net.content, HasSubstr("lo:"));
   EXPECT_THAT(net.content, ::testing::Not(HasSubstr("eth0")));
+  // Files outside the workspace and the system's folders are not there at all.
+  WriteFile(dir_.Join("outside.txt"), "private");
+  ToolResult peek = Call("shell.run", {{"argv", {"cat", dir_.Join("outside.txt")}}});
+  EXPECT_THAT(peek.content, ::testing::Not(HasSubstr("private")));
   // The system is read-only, the workspace is not.
   ToolResult outside = Call("shell.run", {{"argv", {"touch", "/usr/agentd-sandbox-test"}}});
   EXPECT_THAT(outside.content, ::testing::Not(HasSubstr("exit code 0")));
