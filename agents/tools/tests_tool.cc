@@ -56,8 +56,9 @@ Runner Detect(const Workspace& ws) {
   }
   for (const char* f : {"pytest.ini", "conftest.py", "pyproject.toml", "setup.cfg", "tox.ini",
                         "tests/__init__.py", "tests/conftest.py"}) {
-    if (Exists(ws, f))
-      return {"pytest", {"python3", "-m", "pytest", "-q", "--junitxml", junit}, true};
+    // `pytest` itself rather than `python3 -m pytest`: its own interpreter is the one it
+    // was installed for (a venv's, or the system's), whichever python3 PATH finds.
+    if (Exists(ws, f)) return {"pytest", {"pytest", "-q", "--junitxml", junit}, true};
   }
   if (Exists(ws, "package.json")) return {"npm", {"npm", "test"}, false};
   if (Exists(ws, "go.mod")) return {"go", {"go", "test", "./..."}, false};

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "agents/tools/junit.h"
 #include "agents/tools/shell.h"
 #include "agents/tools/tool.h"
 #include "agents/tools/workspace.h"
@@ -242,6 +243,68 @@ TEST_F(ToolsTest, GitCommitCheckpointAndRollback) {
       "");
   EXPECT_TRUE(Call("git.rollback", {{"name", "nope"}}).error);
   EXPECT_TRUE(Call("git.checkpoint", {{"name", "../x"}}).error);
+}
+
+}  // namespace
+}  // namespace agentd::tools
+
+namespace agentd::tools {
+namespace {
+
+TEST_F(ToolsTest, TestsRunCountsARealPytestProject) {
+  box_ = ToolBox::ForRole({"tests.run"});
+  WriteFile(dir_.Join("ws/pytest.ini"), "[pytest]\n");
+  WriteFile(dir_.Join("ws/test_math.py"),
+            "import pytest\n"
+            "def test_add():\n    assert 1 + 1 == 2\n"
+            "def test_mul():\n    assert 2 * 3 == 6\n"
+            "def test_broken():\n    assert 2 - 1 == 0\n"
+            "@pytest.mark.skip(reason='later')\ndef test_later():\n    pass\n");
+  ToolResult r = Call("tests.run", json::object());
+  EXPECT_FALSE(r.error) << r.content;
+  EXPECT_THAT(r.content, HasSubstr("2 passed, 1 failed, 1 skipped (pytest)"));
+  EXPECT_THAT(r.content, HasSubstr("failing: test_math.test_broken"));
+  EXPECT_NE(access(dir_.Join("ws/.agentd-junit.xml").c_str(), F_OK), 0) << "report left behind";
+}
+
+TEST_F(ToolsTest, TestsRunCountsARealCtestTree) {
+  box_ = ToolBox::ForRole({"tests.run"});
+  mkdir(dir_.Join("ws/build").c_str(), 0755);
+  // What CMake writes for add_test(): ctest reads it as it is.
+  WriteFile(dir_.Join("ws/build/CTestTestfile.cmake"),
+            "add_test(passes \"/bin/true\")\n"
+            "add_test(also_passes \"/bin/true\")\n"
+            "add_test(fails \"/bin/false\")\n");
+  ToolResult r = Call("tests.run", json::object());
+  EXPECT_FALSE(r.error) << r.content;
+  EXPECT_THAT(r.content, HasSubstr("2 passed, 1 failed, 0 skipped (ctest)"));
+  EXPECT_THAT(r.content, HasSubstr("failing: "));
+  EXPECT_THAT(r.content, HasSubstr("fails"));
+}
+
+TEST_F(ToolsTest, TestsRunSaysWhenThereAreNoTests) {
+  box_ = ToolBox::ForRole({"tests.run"});
+  ToolResult r = Call("tests.run", json::object());
+  EXPECT_TRUE(r.error);
+  EXPECT_THAT(r.content, HasSubstr("no tests found"));
+}
+
+TEST(JunitTest, CountsCasesByWhatTheyHold) {
+  absl::StatusOr<TestCounts> c = ParseJunit(R"(<?xml version="1.0"?>
+<testsuites><testsuite name="s" tests="4">
+  <testcase classname="a.B" name="ok" time="0.1"/>
+  <testcase classname="a.B" name="bad &amp; sad"><failure message="x">trace</failure></testcase>
+  <testcase name="crash"><error message="boom"/></testcase>
+  <testcase classname="a.B" name="later"><skipped/></testcase>
+  <testcase classname="a.B" name="ok2"><system-out>hi</system-out></testcase>
+</testsuite></testsuites>)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->passed, 2);
+  EXPECT_EQ(c->failed, 2);
+  EXPECT_EQ(c->skipped, 1);
+  EXPECT_THAT(c->failing, ::testing::ElementsAre("a.B.bad & sad", "crash"));
+  EXPECT_FALSE(ParseJunit("<testsuites/>").ok());
+  EXPECT_FALSE(ParseJunit("<testcase name=\"x\"><failure>").ok());
 }
 
 }  // namespace
