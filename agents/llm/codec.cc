@@ -39,6 +39,18 @@ std::string ToolNameFromWire(const ChatRequest& req, absl::string_view wire) {
   return std::string(wire);
 }
 
+nlohmann::json FunctionTools(const ChatRequest& req) {
+  nlohmann::json tools = nlohmann::json::array();
+  for (const ToolSpec& t : req.tools) {
+    tools.push_back({{"type", "function"},
+                     {"function",
+                      {{"name", WireToolName(t.name)},
+                       {"description", t.description},
+                       {"parameters", t.parameters}}}});
+  }
+  return tools;
+}
+
 absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text, absl::string_view what) {
   nlohmann::json j =
       nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);

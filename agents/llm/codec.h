@@ -55,6 +55,8 @@ std::string Excerpt(absl::string_view text);
 // agentd's name of a tool the model called by its wire name (unchanged when no tool of
 // the request has that wire name: the caller rejects it as unknown).
 std::string ToolNameFromWire(const ChatRequest& req, absl::string_view wire);
+// The request's tools as OpenAI's `tools` array of functions (Ollama takes the same).
+nlohmann::json FunctionTools(const ChatRequest& req);
 // Parses JSON, or INTERNAL quoting the text.
 absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text, absl::string_view what);
 }  // namespace codec_internal

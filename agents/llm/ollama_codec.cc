@@ -142,17 +142,7 @@ class OllamaCodec final : public Codec {
     if (req.temperature) options["temperature"] = *req.temperature;
     if (req.max_tokens) options["num_predict"] = *req.max_tokens;
     if (!options.empty()) body["options"] = options;
-    if (!req.tools.empty()) {
-      json tools = json::array();
-      for (const ToolSpec& t : req.tools) {
-        tools.push_back({{"type", "function"},
-                         {"function",
-                          {{"name", WireToolName(t.name)},
-                           {"description", t.description},
-                           {"parameters", t.parameters}}}});
-      }
-      body["tools"] = tools;
-    }
+    if (!req.tools.empty()) body["tools"] = codec_internal::FunctionTools(req);
     return body.dump();
   }
 

@@ -151,17 +151,7 @@ class OpenAiCodec final : public Codec {
     if (req.stream) body["stream_options"] = {{"include_usage", true}};
     if (req.temperature) body["temperature"] = *req.temperature;
     if (req.max_tokens) body["max_tokens"] = *req.max_tokens;
-    if (!req.tools.empty()) {
-      json tools = json::array();
-      for (const ToolSpec& t : req.tools) {
-        tools.push_back({{"type", "function"},
-                         {"function",
-                          {{"name", WireToolName(t.name)},
-                           {"description", t.description},
-                           {"parameters", t.parameters}}}});
-      }
-      body["tools"] = tools;
-    }
+    if (!req.tools.empty()) body["tools"] = codec_internal::FunctionTools(req);
     return body.dump();
   }
 

@@ -84,6 +84,28 @@ absl::Status CheckProgram(const std::vector<std::string>& argv, const ShellOptio
   return absl::OkStatus();
 }
 
+namespace {
+
+// Waits until `fd` is readable (true), or the deadline passes or `cancel` fires (false,
+// with timed_out or cancelled set in `r`). Checks cancel every 100 ms.
+bool WaitReadable(int fd, absl::Time deadline, const llm::CancelToken* cancel, ShellResult* r) {
+  for (;;) {
+    if (cancel != nullptr && cancel->cancelled()) {
+      r->cancelled = true;
+      return false;
+    }
+    int64_t wait_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (wait_ms <= 0) {
+      r->timed_out = true;
+      return false;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(std::min<int64_t>(wait_ms, 100))) > 0) return true;
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<ShellResult> RunProgram(const std::vector<std::string>& argv,
                                        const std::string& workspace, const ShellOptions& options,
                                        const llm::CancelToken* cancel) {
@@ -156,19 +178,7 @@ absl::StatusOr<ShellResult> RunProgram(const std::vector<std::string>& argv,
   absl::Time deadline = absl::Now() + options.timeout;
   std::string kept;  // the end of the output, at most output_cap bytes
   char buf[16 << 10];
-  for (;;) {
-    if (cancel != nullptr && cancel->cancelled()) {
-      r.cancelled = true;
-      break;
-    }
-    int64_t wait_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
-    if (wait_ms <= 0) {
-      r.timed_out = true;
-      break;
-    }
-    pollfd p{out[0], POLLIN, 0};
-    int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(wait_ms, 100)));
-    if (n <= 0) continue;
+  while (WaitReadable(out[0], deadline, cancel, &r)) {
     ssize_t got = read(out[0], buf, sizeof(buf));
     if (got <= 0) break;  // EOF: every writer is gone
     kept.append(buf, static_cast<size_t>(got));
@@ -179,19 +189,7 @@ absl::StatusOr<ShellResult> RunProgram(const std::vector<std::string>& argv,
   // The output may end before the program does (it closed stdout): wait for the exit
   // within the same deadline, through a pidfd.
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  while (!r.timed_out && !r.cancelled && pidfd >= 0) {
-    if (cancel != nullptr && cancel->cancelled()) {
-      r.cancelled = true;
-      break;
-    }
-    int64_t wait_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
-    if (wait_ms <= 0) {
-      r.timed_out = true;
-      break;
-    }
-    pollfd p{pidfd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(std::min<int64_t>(wait_ms, 100))) > 0) break;
-  }
+  if (!r.timed_out && !r.cancelled && pidfd >= 0) WaitReadable(pidfd, deadline, cancel, &r);
   // Its group goes too (what it left running in the background), before it is reaped so
   // that the group id cannot belong to anyone else yet.
   if (!r.timed_out && !r.cancelled && pidfd >= 0) {
