@@ -1,6 +1,8 @@
 // The agent loop end to end in one process: agentd's LLM client against dev/fakellm,
 // real tools in a real workspace, the session in a real SQLite file.
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <thread>
@@ -11,6 +13,7 @@
 #include "common/sqlite.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/daemon.h"
 #include "tests/support/fakellm.h"
 
 namespace agentd::testing {
@@ -240,6 +243,87 @@ TEST_F(AgentLoopTest, ASummaryThatIsNotAStringDoesNotCrashTheAgent) {
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted);
   EXPECT_EQ(out->summary, "all done");
+}
+
+}  // namespace
+}  // namespace agentd::testing
+
+namespace agentd::testing {
+namespace {
+
+// The agent as a process of its own (tests/helpers/loop_runner), killed with SIGKILL.
+class KilledAgentTest : public ::testing::Test {
+ protected:
+  void Start(const std::string& scenario) {
+    fake_ = std::make_unique<FakeLlm>(dir_, scenario);
+    ASSERT_FALSE(fake_->url().empty()) << fake_->log();
+    mkdir(dir_.Join("ws").c_str(), 0755);
+  }
+  std::unique_ptr<Subprocess> Runner(const std::string& instructions) {
+    return std::make_unique<Subprocess>(
+        std::vector<std::string>{HelperBinary("loop_runner"), fake_->url(), dir_.Join("ws"),
+                                 dir_.Join("session.db"), "task-1", instructions},
+        dir_.Join("runner.out"), dir_.Join("runner.err"));
+  }
+  TempDir dir_;
+  std::unique_ptr<FakeLlm> fake_;
+};
+
+// Killed while the model works out its second call: the first call is not repeated.
+TEST_F(KilledAgentTest, KilledBetweenTwoToolCallsItFinishesWithEachEffectOnce) {
+  Start(R"(
+rules:
+  - match: {contains: "append twice", last_role: user}
+    reply: {tool_calls: [{name: shell_run, arguments: {argv: ["sh", "-c", "echo one >> log.txt"]}}]}
+  - match: {last_role: tool}
+    times: 1
+    reply:
+      tool_calls: [{name: shell_run, arguments: {argv: ["sh", "-c", "echo two >> log.txt"]}}]
+      delay_ms: 30000
+  - match: {last_role: tool}
+    times: 1
+    reply: {tool_calls: [{name: shell_run, arguments: {argv: ["sh", "-c", "echo two >> log.txt"]}}]}
+  - match: {last_role: tool}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "appended"}}]}
+)");
+  auto first = Runner("Please append twice.");
+  ASSERT_TRUE(WaitFor([&] { return fake_->Requests() == 2; }, absl::Seconds(20))) << fake_->log();
+  first->Signal(SIGKILL);
+  ASSERT_TRUE(first->WaitExit(absl::Seconds(10)).has_value());
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/log.txt")), "one\n");
+  auto second = Runner("(resumed: not read)");
+  std::optional<int> st = second->WaitExit(absl::Seconds(30));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << ReadFileOrEmpty(dir_.Join("runner.err"));
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/log.txt")), "one\ntwo\n");
+  EXPECT_THAT(ReadFileOrEmpty(dir_.Join("runner.out")), HasSubstr("completed: appended"));
+}
+
+// Killed while a command with a side effect runs (its intent journaled, no result): the
+// resumed agent does not run it again blindly; the model is told and decides.
+TEST_F(KilledAgentTest, KilledBetweenAnIntentAndItsResultTheEffectIsNotRepeated) {
+  Start(R"(
+rules:
+  - match: {contains: "append slowly", last_role: user}
+    reply: {tool_calls: [{name: shell_run, arguments: {argv: ["sh", "-c", "echo one >> log.txt; sleep 60"]}}]}
+  - match: {last_role: tool}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "checked the log"}}]}
+)");
+  auto first = Runner("Please append slowly.");
+  ASSERT_TRUE(WaitFor([&] { return ReadFileOrEmpty(dir_.Join("ws/log.txt")) == "one\n"; },
+                      absl::Seconds(20)))
+      << fake_->log() << ReadFileOrEmpty(dir_.Join("runner.err"));
+  first->Signal(SIGKILL);
+  ASSERT_TRUE(first->WaitExit(absl::Seconds(10)).has_value());
+  auto second = Runner("(resumed: not read)");
+  std::optional<int> st = second->WaitExit(absl::Seconds(30));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << ReadFileOrEmpty(dir_.Join("runner.err"));
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/log.txt")), "one\n");
+  auto sessions = *session::SessionStore::Open(dir_.Join("session.db"));
+  auto conv = *sessions->Conversation("task-1");
+  ASSERT_GE(conv.size(), 4u);
+  EXPECT_THAT(conv[3].content, HasSubstr("may or may not have taken effect"));
 }
 
 }  // namespace
