@@ -83,9 +83,20 @@ absl::StatusOr<HttpResponse> CurlTransport::Post(const HttpRequest& req,
                                                  const CancelToken* cancel) {
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  // One handle per thread, reset between calls: its connection cache keeps the
+  // provider's connection open from one call to the next (no TCP or TLS handshake per
+  // model turn).
+  struct Handle {
+    CURL* curl = curl_easy_init();
+    ~Handle() {
+      if (curl != nullptr) curl_easy_cleanup(curl);
+    }
+  };
+  thread_local Handle handle;
+  if (handle.curl == nullptr) return absl::InternalError("curl_easy_init failed");
+  curl_easy_reset(handle.curl);
   Transfer t;
-  t.curl = curl_easy_init();
-  if (t.curl == nullptr) return absl::InternalError("curl_easy_init failed");
+  t.curl = handle.curl;
   t.on_body = &on_body;
   t.cancel = cancel;
   t.timeouts = req.timeouts;
@@ -120,7 +131,7 @@ absl::StatusOr<HttpResponse> CurlTransport::Post(const HttpRequest& req,
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   curl_slist_free_all(headers);
-  curl_easy_cleanup(c);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);  // `error` goes out of scope
   if (!t.abort.ok()) return t.abort;
   switch (rc) {
     case CURLE_OK:

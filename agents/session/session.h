@@ -1,4 +1,5 @@
-// SessionStore: an agent's memory of its tasks in sessions/<agent_id>.db (SQLite, WAL), so
+// SessionStore: an agent's memory of its tasks in sessions/<agent_id>.db (SQLite, WAL,
+// synchronous NORMAL: durable across a kill -9 of the agent, not a power cut), so
 // that an agent killed at any point resumes where it stopped.
 //
 // Per task it keeps the conversation (each message appended once, in order) and a tool

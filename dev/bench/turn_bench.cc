@@ -1,0 +1,154 @@
+// dev/bench/turn_bench: what agentd's LLM client and agent loop add to a model call,
+// beside a direct HTTP call to the same dev/fakellm endpoint in the same run.
+//
+//   direct HTTP    libcurl POSTing the same request body, reading the whole SSE stream
+//   LlmClient      agentd's client: body built, stream decoded, usage and cost
+//   agent loop     one task of two model turns and one tool call (fs.read) with the
+//                  session in SQLite (WAL, synchronous FULL): the time per turn
+//   agent RSS      the loop_runner process (the agent loop alone) at its peak during a
+//                  streamed reply that takes 2 s
+// Latencies are medians over N calls, after a warm-up. The provider answers at once.
+//
+//   turn_bench [--quick]
+#include <curl/curl.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "agents/runtime/agent_loop.h"
+#include "dev/bench/bench_util.h"
+#include "tests/support/daemon.h"
+#include "tests/support/fakellm.h"
+
+namespace agentd::bench {
+namespace {
+
+constexpr char kScenario[] = R"(
+rules:
+  - match: {contains: "slow stream"}
+    reply: {text: "one two three four five six seven eight nine ten", chunk_delay_ms: 200}
+  - match: {contains: "read the file", last_role: user}
+    reply: {tool_calls: [{name: fs_read, arguments: {path: "a.txt"}}], usage: {prompt_tokens: 50, completion_tokens: 10}}
+  - match: {last_role: tool}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "read"}}]}
+  - match: {contains: "hello"}
+    reply: {text: "Hello! How can I help you today?", usage: {prompt_tokens: 20, completion_tokens: 9}}
+)";
+
+size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
+
+// The baseline: one POST of `body`, the whole response read. Returns the time taken.
+absl::Duration DirectCall(CURL* c, const std::string& url, const std::string& body) {
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Discard);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+  absl::Time t0 = absl::Now();
+  if (curl_easy_perform(c) != CURLE_OK) std::exit(1);
+  return absl::Now() - t0;
+}
+
+int Main(int argc, char** argv) {
+  int n = 300;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--quick") n = 50;
+  }
+  testing::TempDir dir;
+  testing::FakeLlm fake(dir, kScenario);
+  if (fake.url().empty()) {
+    std::fprintf(stderr, "turn_bench: fakellm did not start:\n%s\n", fake.log().c_str());
+    return 1;
+  }
+  std::printf("turn_bench (%d cores), %d calls each\n\n",
+              static_cast<int>(std::thread::hardware_concurrency()), n);
+  llm::ProviderOptions o;
+  o.name = "fake";
+  o.kind = "openai";
+  o.base_url = fake.url() + "/v1";
+  auto client = *llm::LlmClient::Create(o);
+  llm::ChatRequest req;
+  req.model = "bench";
+  req.messages = {llm::SystemMessage("You are terse."), llm::UserMessage("hello there")};
+  std::unique_ptr<llm::Codec> codec = llm::NewCodec("openai");
+  const std::string body = codec->Body(req);
+  const std::string url = codec->Url(o.base_url);
+
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  CURL* c = curl_easy_init();
+  curl_slist* h = curl_slist_append(nullptr, "Content-Type: application/json");
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  std::vector<double> direct, ours, ttft;
+  for (int i = 0; i < 20; ++i) DirectCall(c, url, body), (void)client->Chat(req);  // warm-up
+  for (int i = 0; i < n; ++i) {
+    direct.push_back(absl::ToDoubleMicroseconds(DirectCall(c, url, body)));
+    absl::Time t0 = absl::Now();
+    absl::Time first = absl::InfiniteFuture();
+    absl::StatusOr<llm::ChatResult> r = client->Chat(req, [&](absl::string_view) {
+      if (first == absl::InfiniteFuture()) first = absl::Now();
+    });
+    if (!r.ok()) {
+      std::fprintf(stderr, "turn_bench: %s\n", r.status().ToString().c_str());
+      return 1;
+    }
+    ours.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
+    ttft.push_back(absl::ToDoubleMicroseconds(first - t0));
+  }
+  curl_slist_free_all(h);
+  curl_easy_cleanup(c);
+  std::printf("direct HTTP call       median %7.0f us\n", Median(direct));
+  std::printf(
+      "LlmClient::Chat        median %7.0f us (+%.0f us, ratio %.2f); first text after %.0f us\n",
+      Median(ours), Median(ours) - Median(direct), Median(ours) / Median(direct), Median(ttft));
+
+  // Whole tasks: two turns and a tool call each, journaled in SQLite.
+  mkdir(dir.Join("ws").c_str(), 0755);
+  testing::WriteFile(dir.Join("ws/a.txt"), "contents\n");
+  auto ws = *tools::Workspace::Open(dir.Join("ws"));
+  auto sessions = *session::SessionStore::Open(dir.Join("session.db"));
+  tools::ShellOptions shell;
+  tools::ToolBox box = tools::ToolBox::ForRole({"fs.read"});
+  agent::AgentLoop loop(client.get(), "bench", &box, {ws.get(), &shell, nullptr}, sessions.get(),
+                        nullptr, agent::LoopLimits{});
+  std::vector<double> per_turn;
+  for (int i = 0; i < n / 2; ++i) {
+    absl::Time t0 = absl::Now();
+    absl::StatusOr<agent::TaskOutcome> out =
+        loop.Run(absl::StrCat("t", i), "sys", "Please read the file.");
+    if (!out.ok() || out->status != agent::TaskOutcome::Status::kCompleted) {
+      std::fprintf(stderr, "turn_bench: a task did not complete\n");
+      return 1;
+    }
+    per_turn.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0) / out->turns);
+  }
+  std::printf(
+      "agent loop, per turn   median %7.0f us (+%.0f us beyond a direct call: body, stream, "
+      "tool, session writes)\n",
+      Median(per_turn), Median(per_turn) - Median(direct));
+
+  // The agent's memory while a reply streams for 2 s.
+  mkdir(dir.Join("ws2").c_str(), 0755);
+  testing::Subprocess runner({testing::HelperBinary("loop_runner"), fake.url(), dir.Join("ws2"),
+                              dir.Join("s2.db"), "slow", "a slow stream please"},
+                             dir.Join("runner.out"), dir.Join("runner.err"));
+  int64_t peak = 0;
+  testing::WaitFor(
+      [&] {
+        int64_t hwm = PeakRssKiB(runner.pid());
+        if (hwm > peak) peak = hwm;
+        return !runner.running();
+      },
+      absl::Seconds(30));
+  std::printf("agent RSS, streaming   peak %.1f MB (the loop_runner process)\n", peak / 1024.0);
+  return 0;
+}
+
+}  // namespace
+}  // namespace agentd::bench
+
+int main(int argc, char** argv) { return agentd::bench::Main(argc, argv); }
