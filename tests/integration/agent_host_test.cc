@@ -217,3 +217,50 @@ TEST_F(AgentHostTest, AnAgentWhoseDaemonIsGoneExitsAfterTheGracePeriod) {
 
 }  // namespace
 }  // namespace agentd::testing
+
+namespace agentd::testing {
+namespace {
+
+// A provider key in agentd's environment reaches the agent that needs it — and nothing
+// that is written down: not agentd's log, not the agent's log, not agentd.db.
+TEST(SecretsTest, AProviderKeyAppearsInNoLogNoEventAndNoDatabase) {
+  TempDir dir;
+  Daemon daemon(dir);
+  const std::string key = "sk-live-DO-NOT-LEAK-0123456789abcdef";
+  WriteFile(dir.Join("agentd.yaml"), R"(
+supervision: {heartbeat: {interval: 100ms, ttl: 2s}}
+providers: {paid: {kind: openai, base_url: "http://127.0.0.1:9/v1", api_key_env: AGENTD_TEST_KEY}}
+models: {m: {provider: paid, model: test-model}}
+roles: {worker: {model: m}}
+)");
+  ASSERT_TRUE(daemon.Start({"--config", dir.Join("agentd.yaml"), "--log-level", "debug"},
+                           {"AGENTD_TEST_KEY=" + key}))
+      << daemon.log();
+  auto agents = v1::AgentService::NewStub(daemon.UnixChannel());
+  v1::StartAgentRequest req;
+  req.set_role("worker");
+  req.set_agent_id("paid-1");
+  v1::StartAgentResponse resp;
+  ASSERT_TRUE(agents->StartAgent(Ctx().get(), req, &resp).ok());
+  auto idle = [&] {
+    v1::GetAgentRequest g;
+    g.set_agent_id("paid-1");
+    v1::GetAgentResponse a;
+    agents->GetAgent(Ctx().get(), g, &a);
+    return a.agent().state() == v1::AGENT_STATE_IDLE;
+  };
+  ASSERT_TRUE(WaitFor(idle, absl::Seconds(10))) << daemon.log();
+  // The agent got it, for its provider…
+  EXPECT_NE(ReadFileOrEmpty(absl::StrCat("/proc/", resp.agent().pid(), "/environ")).find(key),
+            std::string::npos);
+  ASSERT_EQ(RunCommand({AgentctlBinary(), "--socket", daemon.socket(), "stop", "paid-1"}).exit_code,
+            0);
+  ASSERT_TRUE(daemon.Stop().has_value());
+  // …and nothing written down has it.
+  RunResult grep = RunCommand({"grep", "-r", "-l", "-a", key, dir.path()});
+  EXPECT_EQ(grep.out, "") << "the key is in these files";
+  EXPECT_EQ(grep.exit_code, 1) << grep.err;  // grep: 1 = no match
+}
+
+}  // namespace
+}  // namespace agentd::testing
