@@ -518,7 +518,7 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
   if (YAML::Node n = top.Get("policy"); n.IsDefined()) {
     PolicyConfig& pol = c.policy;
     Fields f(p, n, "policy");
-    f.Opt("plan_approval", &pol.plan_approval);
+    f.Opt("plan_approval", &pol.plan_approval).Opt("consent_timeout", &pol.consent_timeout);
     if (YAML::Node b = f.Get("budget"); b.IsDefined()) {
       Fields bf(p, b, "policy.budget");
       bf.Opt("goal_usd", &pol.budget_goal_usd).Opt("goal_tokens", &pol.budget_goal_tokens).Done();

@@ -148,6 +148,8 @@ struct PolicyConfig {
   int64_t budget_goal_tokens = 2000000;
   std::vector<std::string> shell_allow;
   std::string shell_sandbox = "auto";  // auto | required | off
+  // How long a consent request waits for a person before it expires (denied); 0: forever.
+  absl::Duration consent_timeout = absl::Minutes(10);
 
   bool operator==(const PolicyConfig&) const = default;
 };

@@ -118,7 +118,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     counters->set_log_bytes(self->logs_->bytes_written());
     counters->set_log_dropped_bytes(self->logs_->dropped_bytes());
   });
+  d->consents_ =
+      std::make_unique<ConsentBook>(&d->loop_, d->store_.get(), c.policy.consent_timeout);
   // The loop thread is not running yet: Recover runs here, alone, as if on it.
+  if (absl::Status s = d->consents_->Recover(); !s.ok()) return s;
   if (absl::Status s = d->supervisor_->Recover(); !s.ok()) return s;
   d->loop_thread_ = std::thread([loop = &d->loop_] { loop->Run(); });
 
@@ -129,8 +132,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   api.tls_key_file = c.server.tls_key_file;
   api.admin_token = *token;
   api.admin_token_file = token_file;
-  absl::StatusOr<std::unique_ptr<ApiServer>> server =
-      ApiServer::Start(api, d->system_.get(), &d->loop_, d->supervisor_.get(), d->logs_.get());
+  absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(
+      api, d->system_.get(), &d->loop_, d->supervisor_.get(), d->logs_.get(), d->consents_.get());
   if (!server.ok()) return server.status();
   d->api_ = *std::move(server);
 

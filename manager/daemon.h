@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "manager/api/server.h"
 #include "manager/core/config_state.h"
+#include "manager/core/consent.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/instance_lock.h"
 #include "manager/core/launcher.h"
@@ -56,6 +57,7 @@ class Daemon {
   std::unique_ptr<AgentCgroups> cgroups_;
   std::unique_ptr<LocalLauncher> launcher_;
   std::unique_ptr<Supervisor> supervisor_;
+  std::unique_ptr<ConsentBook> consents_;
   std::unique_ptr<ApiServer> api_;
   bool shut_down_ = false;
 };

@@ -47,6 +47,40 @@ grpc::ServerUnaryReactor* AgentHostService::Heartbeat(grpc::CallbackServerContex
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AgentHostService::RequestConsent(grpc::CallbackServerContext* ctx,
+                                                           const v1::RequestConsentRequest* req,
+                                                           v1::RequestConsentResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  loop_->Post([this, reactor, req, resp, token = BearerToken(ctx)] {
+    absl::StatusOr<std::string> id = supervisor_->AgentForToken(token);
+    if (!id.ok()) {
+      reactor->Finish(ToGrpcStatus(id.status()));
+      return;
+    }
+    absl::StatusOr<v1::RequestConsentResponse> r = consents_->Request(*id, *req);
+    if (r.ok()) *resp = *std::move(r);
+    reactor->Finish(ToGrpcStatus(r.status()));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AgentHostService::GetConsentDecision(
+    grpc::CallbackServerContext* ctx, const v1::GetConsentDecisionRequest* req,
+    v1::GetConsentDecisionResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  loop_->Post([this, reactor, req, resp, token = BearerToken(ctx)] {
+    absl::StatusOr<std::string> id = supervisor_->AgentForToken(token);
+    if (!id.ok()) {
+      reactor->Finish(ToGrpcStatus(id.status()));
+      return;
+    }
+    absl::StatusOr<v1::ConsentRequest> r = consents_->Get(*id, req->consent_request_id());
+    if (r.ok()) *resp->mutable_consent_request() = *std::move(r);
+    reactor->Finish(ToGrpcStatus(r.status()));
+  });
+  return reactor;
+}
+
 namespace {
 
 // Reads the agent's messages until it closes the stream; the token is checked first.

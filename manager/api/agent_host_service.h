@@ -5,13 +5,15 @@
 // only as it. Register and Heartbeat go to the Supervisor on the core loop. Connect
 // holds the agent's stream open (deliveries over it come with the task and message
 // services); it ends when the agent closes it, its token stops being current, or the
-// daemon shuts down. Methods not listed here answer UNIMPLEMENTED.
+// daemon shuts down. RequestConsent and GetConsentDecision go to the ConsentBook, as the
+// token's agent. Methods not listed here answer UNIMPLEMENTED.
 #ifndef AGENTD_MANAGER_API_AGENT_HOST_SERVICE_H_
 #define AGENTD_MANAGER_API_AGENT_HOST_SERVICE_H_
 
 #include <string>
 
 #include "agentd/v1/agent_host.grpc.pb.h"
+#include "manager/core/consent.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/supervisor.h"
 
@@ -36,8 +38,8 @@ struct ClientAuth {
 
 class AgentHostService final : public v1::AgentHostService::CallbackService {
  public:
-  AgentHostService(EventLoop* loop, Supervisor* supervisor)
-      : loop_(loop), supervisor_(supervisor) {}
+  AgentHostService(EventLoop* loop, Supervisor* supervisor, ConsentBook* consents)
+      : loop_(loop), supervisor_(supervisor), consents_(consents) {}
 
   grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
                                      const v1::RegisterRequest* req,
@@ -47,10 +49,17 @@ class AgentHostService final : public v1::AgentHostService::CallbackService {
                                       v1::HeartbeatResponse* resp) override;
   grpc::ServerBidiReactor<v1::ConnectRequest, v1::ConnectResponse>* Connect(
       grpc::CallbackServerContext* ctx) override;
+  grpc::ServerUnaryReactor* RequestConsent(grpc::CallbackServerContext* ctx,
+                                           const v1::RequestConsentRequest* req,
+                                           v1::RequestConsentResponse* resp) override;
+  grpc::ServerUnaryReactor* GetConsentDecision(grpc::CallbackServerContext* ctx,
+                                               const v1::GetConsentDecisionRequest* req,
+                                               v1::GetConsentDecisionResponse* resp) override;
 
  private:
   EventLoop* loop_;
   Supervisor* supervisor_;
+  ConsentBook* consents_;
 };
 
 }  // namespace agentd

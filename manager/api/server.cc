@@ -29,6 +29,7 @@
 #include "grpcpp/server_builder.h"
 #include "manager/api/agent_host_service.h"
 #include "manager/api/agent_service.h"
+#include "manager/api/consent_service.h"
 #include "manager/api/interceptors.h"
 #include "manager/api/log_service.h"
 #include "manager/api/system_service.h"
@@ -69,8 +70,8 @@ std::vector<std::string> ApiServer::ServiceNames() {
 
 absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptions& options,
                                                             SystemCore* system, EventLoop* loop,
-                                                            Supervisor* supervisor,
-                                                            LogStore* logs) {
+                                                            Supervisor* supervisor, LogStore* logs,
+                                                            ConsentBook* consents) {
   std::unique_ptr<ApiServer> api(new ApiServer);
   api->socket_path_ = options.socket_path;
   api->system_ = system;
@@ -115,10 +116,11 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
   ClientAuth client_auth{options.admin_token};
   api->services_.push_back(std::make_unique<SystemService>(system, client_auth));
   api->services_.push_back(std::make_unique<AgentService>(loop, supervisor, client_auth));
-  api->services_.push_back(std::make_unique<AgentHostService>(loop, supervisor));
+  api->services_.push_back(std::make_unique<AgentHostService>(loop, supervisor, consents));
+  api->services_.push_back(std::make_unique<ConsentService>(loop, consents, client_auth));
   api->services_.push_back(std::make_unique<LogService>(loop, supervisor, logs, client_auth));
   AddPlaceholders<v1::TaskService, v1::PlanService, v1::MessageService, v1::EventService,
-                  v1::UsageService, v1::AuditService, v1::ConsentService>(&api->services_);
+                  v1::UsageService, v1::AuditService>(&api->services_);
   for (auto& s : api->services_) builder.RegisterService(s.get());
 
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;

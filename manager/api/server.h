@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
+#include "manager/core/consent.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/logstore.h"
 #include "manager/core/supervisor.h"
@@ -41,7 +42,8 @@ class ApiServer {
   // outlive the server.
   static absl::StatusOr<std::unique_ptr<ApiServer>> Start(const ApiServerOptions& options,
                                                           SystemCore* system, EventLoop* loop,
-                                                          Supervisor* supervisor, LogStore* logs);
+                                                          Supervisor* supervisor, LogStore* logs,
+                                                          ConsentBook* consents);
   ~ApiServer();
 
   // The TCP address actually bound ("127.0.0.1:40123"), or empty without TCP.

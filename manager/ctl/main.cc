@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "agentd/v1/agents.grpc.pb.h"
+#include "agentd/v1/consent.grpc.pb.h"
 #include "agentd/v1/logs.grpc.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
 #include "common/config.h"
@@ -48,6 +49,10 @@ Commands:
   stop ID [--no-wait] [--timeout D]
                             SIGTERM, then SIGKILL after the stop timeout
   restart ID                stop and start again
+  get consents [--all] [--agent ID]
+                            agents' requests for what only a person may grant
+  consent approve|deny ID [--reason TEXT]
+                            decide one (a request nobody decides expires: denied)
   logs ID [-f] [--tail N] [--after-seq N] [--stream S] [--timestamps]
                             an agent's output (S: stdout, stderr or agentd); -f follows;
                             -o json prints one record per line, with its seq
@@ -331,12 +336,73 @@ absl::StatusOr<CmdArgs> ParseCmdArgs(const std::vector<std::string>& args,
   return out;
 }
 
-int Get(const Globals& g, const std::vector<std::string>& args) {
-  auto parsed = ParseCmdArgs(args, {"--role"}, {});
+std::string ConsentStatusName(v1::ConsentStatus s) {
+  return absl::AsciiStrToLower(absl::StripPrefix(v1::ConsentStatus_Name(s), "CONSENT_STATUS_"));
+}
+
+int GetConsents(const Globals& g, const CmdArgs& args) {
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::ConsentService::NewStub(c->channel());
+  v1::ListConsentRequestsRequest req;
+  req.set_include_decided(args.flags.count("--all") > 0);
+  req.set_agent_id(args.flags.count("--agent") ? args.flags.at("--agent") : "");
+  v1::ListConsentRequestsResponse all;
+  for (;;) {
+    v1::ListConsentRequestsResponse page;
+    grpc::Status s = stub->ListConsentRequests(c->NewContext().get(), req, &page);
+    if (!s.ok()) return RpcFailed("ListConsentRequests", s);
+    for (auto& r : *page.mutable_consent_requests()) *all.add_consent_requests() = std::move(r);
+    if (page.next_page_token().empty()) break;
+    req.set_page_token(page.next_page_token());
+  }
+  std::vector<std::vector<std::string>> rows = {{"ID", "AGENT", "TOOL", "STATUS", "ASKS"}};
+  for (const v1::ConsentRequest& r : all.consent_requests()) {
+    rows.push_back({r.id(), r.agent_id(), r.tool(), ConsentStatusName(r.status()), r.summary()});
+  }
+  Print(g, all,
+        all.consent_requests().empty()
+            ? (req.include_decided() ? "No consent requests.\n"
+                                     : "No pending consent requests (--all shows decided ones).\n")
+            : Table(rows));
+  return kOk;
+}
+
+int ConsentCmd(const Globals& g, const std::vector<std::string>& args) {
+  auto parsed = ParseCmdArgs(args, {"--reason"}, {"--remember"});
   if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+  if (parsed->positional.size() != 2 ||
+      (parsed->positional[0] != "approve" && parsed->positional[0] != "deny")) {
+    return Usage("usage: agentctl consent approve|deny ID [--reason TEXT] [--remember]");
+  }
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::ConsentService::NewStub(c->channel());
+  v1::DecideConsentRequestRequest req;
+  req.set_consent_request_id(parsed->positional[1]);
+  req.set_decision(parsed->positional[0] == "approve" ? v1::CONSENT_DECISION_APPROVE
+                                                      : v1::CONSENT_DECISION_DENY);
+  if (auto r = parsed->flags.find("--reason"); r != parsed->flags.end()) req.set_reason(r->second);
+  req.set_remember_for_goal(parsed->flags.count("--remember") > 0);
+  v1::DecideConsentRequestResponse resp;
+  grpc::Status s = stub->DecideConsentRequest(c->NewContext().get(), req, &resp);
+  if (!s.ok()) return RpcFailed("DecideConsentRequest", s);
+  Print(g, resp.consent_request(),
+        absl::StrCat("consent request ", resp.consent_request().id(), " ",
+                     ConsentStatusName(resp.consent_request().status()), "\n"));
+  return kOk;
+}
+
+int Get(const Globals& g, const std::vector<std::string>& args) {
+  auto parsed = ParseCmdArgs(args, {"--role", "--agent"}, {"--all"});
+  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+  if (parsed->positional.size() == 1 &&
+      (parsed->positional[0] == "consents" || parsed->positional[0] == "consent")) {
+    return GetConsents(g, *parsed);
+  }
   if (parsed->positional.size() != 1 ||
       (parsed->positional[0] != "agents" && parsed->positional[0] != "agent")) {
-    return Usage("usage: agentctl get agents [--role ROLE]");
+    return Usage("usage: agentctl get agents [--role ROLE] | get consents [--all] [--agent ID]");
   }
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
@@ -607,6 +673,7 @@ int Main(int argc, char** argv) {
           {"get", Get},
           {"describe", Describe},
           {"logs", Logs},
+          {"consent", ConsentCmd},
           {"start", StartCmd},
           {"stop", [](const Globals& gl,
                       const std::vector<std::string>& a) { return StopCmd(gl, a, false); }},

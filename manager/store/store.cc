@@ -50,6 +50,17 @@ CREATE TABLE agents (
   created_time_us   INTEGER NOT NULL
 ) STRICT;
 )sql"},
+    {3, "consent requests",
+     R"sql(
+CREATE TABLE consents (
+  id          TEXT PRIMARY KEY,
+  agent_id    TEXT    NOT NULL,
+  request_key TEXT    NOT NULL DEFAULT '',
+  status      INTEGER NOT NULL,
+  request     BLOB    NOT NULL
+) STRICT;
+CREATE INDEX consents_by_status ON consents(status);
+)sql"},
 };
 
 }  // namespace
@@ -103,6 +114,45 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   auto store = std::unique_ptr<Store>(new Store(*std::move(db), *version));
   store->last_event_seq_ = *last;
   return store;
+}
+
+absl::StatusOr<int64_t> Store::SaveConsent(const ConsentRow& c, absl::Time time,
+                                           absl::string_view event_kind,
+                                           absl::string_view event_payload_json) {
+  absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
+  if (!tx.ok()) return tx.status();
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "INSERT INTO consents(id, agent_id, request_key, status, request) VALUES (?1, ?2, ?3, ?4, "
+      "?5) ON CONFLICT(id) DO UPDATE SET status = excluded.status, request = excluded.request");
+  if (!st.ok()) return st.status();
+  st->Bind(1, c.id).Bind(2, c.agent_id).Bind(3, c.request_key).Bind(4, c.status);
+  st->BindBlob(5, c.request);
+  if (absl::Status s = st->Run(); !s.ok()) return s;
+  absl::StatusOr<int64_t> seq = AppendEvent(time, event_kind, event_payload_json, c.agent_id);
+  if (!seq.ok()) {
+    last_event_seq_ = *db_->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM events");
+    return seq.status();
+  }
+  if (absl::Status s = tx->Commit(); !s.ok()) {
+    last_event_seq_ = *seq - 1;
+    return s;
+  }
+  return seq;
+}
+
+absl::StatusOr<std::vector<ConsentRow>> Store::LoadConsents() {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "SELECT id, agent_id, request_key, status, request FROM consents ORDER BY rowid");
+  if (!st.ok()) return st.status();
+  std::vector<ConsentRow> out;
+  for (;;) {
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({st->ColumnText(0), st->ColumnText(1), st->ColumnText(2), st->ColumnInt(3),
+                   st->ColumnText(4)});
+  }
+  return out;
 }
 
 absl::StatusOr<int64_t> Store::SaveAgent(const AgentRow& a, absl::Time time,

@@ -43,6 +43,13 @@ struct AgentRow {
   int64_t created_time_us = 0;
 };
 
+// A consent request as stored: the request itself is opaque here (a serialized message).
+struct ConsentRow {
+  std::string id, agent_id, request_key;
+  int64_t status = 0;
+  std::string request;
+};
+
 class Store {
  public:
   // The schema version this binary writes.
@@ -66,6 +73,11 @@ class Store {
                                     absl::string_view event_kind,
                                     absl::string_view event_payload_json);
   absl::StatusOr<std::vector<AgentRow>> LoadAgents();
+  // Inserts or updates a consent request and appends its event, in one transaction.
+  absl::StatusOr<int64_t> SaveConsent(const ConsentRow& consent, absl::Time time,
+                                      absl::string_view event_kind,
+                                      absl::string_view event_payload_json);
+  absl::StatusOr<std::vector<ConsentRow>> LoadConsents();
   // The highest event seq (0 when there are none). Kept in memory: no query.
   int64_t LastEventSeq() const { return last_event_seq_; }
 

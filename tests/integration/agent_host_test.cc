@@ -264,3 +264,106 @@ roles: {worker: {model: m}}
 
 }  // namespace
 }  // namespace agentd::testing
+
+namespace agentd::testing {
+namespace {
+
+v1::RequestConsentRequest NetworkRequest(const std::string& key) {
+  v1::RequestConsentRequest req;
+  req.set_task_id("t1");
+  req.set_tool("shell.run");
+  req.set_kind(v1::CONSENT_KIND_NETWORK);
+  req.set_summary("run `curl https://example.com` with network");
+  (*req.mutable_details())["argv"] = "curl https://example.com";
+  req.set_request_id(key);
+  return req;
+}
+
+TEST_F(AgentHostTest, AConsentRequestIsListedAndAPersonDecidesIt) {
+  std::string token = LeakedToken();
+  v1::RequestConsentResponse asked;
+  ASSERT_TRUE(host_->RequestConsent(Ctx(token).get(), NetworkRequest("call-1"), &asked).ok());
+  EXPECT_EQ(asked.status(), v1::CONSENT_STATUS_PENDING);
+  // The same call asking again gets the same request.
+  v1::RequestConsentResponse again;
+  ASSERT_TRUE(host_->RequestConsent(Ctx(token).get(), NetworkRequest("call-1"), &again).ok());
+  EXPECT_EQ(again.consent_request_id(), asked.consent_request_id());
+
+  auto ctl = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {AgentctlBinary(), "--socket", daemon_.socket()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
+  };
+  RunResult list = ctl({"get", "consents"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_THAT(list.out, ::testing::ContainsRegex(asked.consent_request_id() +
+                                                 " +leaker-1 +shell.run +pending +run `curl"));
+  auto decision = [&](const std::string& id) {
+    v1::GetConsentDecisionRequest g;
+    g.set_consent_request_id(id);
+    v1::GetConsentDecisionResponse d;
+    EXPECT_TRUE(host_->GetConsentDecision(Ctx(token).get(), g, &d).ok());
+    return d.consent_request();
+  };
+  EXPECT_EQ(decision(asked.consent_request_id()).status(), v1::CONSENT_STATUS_PENDING);
+  RunResult approve = ctl({"consent", "approve", asked.consent_request_id(), "--reason", "once"});
+  ASSERT_EQ(approve.exit_code, 0) << approve.err;
+  EXPECT_THAT(approve.out, HasSubstr("approved"));
+  v1::ConsentRequest d = decision(asked.consent_request_id());
+  EXPECT_EQ(d.status(), v1::CONSENT_STATUS_APPROVED);
+  EXPECT_EQ(d.decision_reason(), "once");
+  EXPECT_EQ(d.decided_by(), "human:local");
+  RunResult twice = ctl({"consent", "deny", asked.consent_request_id()});
+  EXPECT_EQ(twice.exit_code, 1);
+  EXPECT_THAT(twice.err, HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_THAT(twice.err, HasSubstr("already APPROVED"));
+
+  v1::RequestConsentResponse second;
+  ASSERT_TRUE(host_->RequestConsent(Ctx(token).get(), NetworkRequest("call-2"), &second).ok());
+  ASSERT_EQ(
+      ctl({"consent", "deny", second.consent_request_id(), "--reason", "no network"}).exit_code, 0);
+  EXPECT_EQ(decision(second.consent_request_id()).status(), v1::CONSENT_STATUS_DENIED);
+  EXPECT_THAT(ctl({"get", "consents"}).out, HasSubstr("No pending consent requests"));
+  EXPECT_THAT(ctl({"get", "consents", "--all"}).out, HasSubstr("denied"));
+}
+
+TEST_F(AgentHostTest, AConsentRequestNobodyDecidesExpiresDenied) {
+  std::string token = LeakedToken();
+  v1::RequestConsentRequest req = NetworkRequest("call-3");
+  req.mutable_timeout()->set_nanos(300 * 1000 * 1000);
+  v1::RequestConsentResponse asked;
+  ASSERT_TRUE(host_->RequestConsent(Ctx(token).get(), req, &asked).ok());
+  v1::GetConsentDecisionRequest g;
+  g.set_consent_request_id(asked.consent_request_id());
+  v1::GetConsentDecisionResponse d;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return host_->GetConsentDecision(Ctx(token).get(), g, &d).ok() &&
+               d.consent_request().status() == v1::CONSENT_STATUS_EXPIRED;
+      },
+      absl::Seconds(10)));
+  EXPECT_THAT(d.consent_request().decision_reason(), HasSubstr("treated as denied"));
+}
+
+TEST_F(AgentHostTest, ConsentRequestsAreAgentsOwnAndNeedAToken) {
+  std::string token = LeakedToken();
+  v1::RequestConsentResponse asked;
+  ASSERT_TRUE(host_->RequestConsent(Ctx(token).get(), NetworkRequest("call-4"), &asked).ok());
+  v1::GetConsentDecisionRequest g;
+  g.set_consent_request_id(asked.consent_request_id());
+  v1::GetConsentDecisionResponse d;
+  EXPECT_EQ(host_->GetConsentDecision(Ctx().get(), g, &d).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  v1::RequestConsentResponse none;
+  EXPECT_EQ(host_->RequestConsent(Ctx().get(), NetworkRequest("x"), &none).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  g.set_consent_request_id("consent-999");
+  EXPECT_EQ(host_->GetConsentDecision(Ctx(token).get(), g, &d).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::RequestConsentRequest empty;
+  EXPECT_EQ(host_->RequestConsent(Ctx(token).get(), empty, &none).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+}  // namespace
+}  // namespace agentd::testing

@@ -1,0 +1,51 @@
+#include "manager/api/consent_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "manager/api/status.h"
+
+namespace agentd {
+
+grpc::ServerUnaryReactor* ConsentService::ListConsentRequests(
+    grpc::CallbackServerContext* ctx, const v1::ListConsentRequestsRequest* req,
+    v1::ListConsentRequestsResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (auth_.Refuse(ctx, reactor)) return reactor;
+  if (req->page_size() < 0) {
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_size must not be negative"));
+    return reactor;
+  }
+  loop_->Post([this, reactor, req, resp] {
+    // Pages by id order; the token is the id the next page starts after.
+    size_t size = req->page_size() > 0 ? static_cast<size_t>(req->page_size()) : 100;
+    for (v1::ConsentRequest& r : consents_->List(req->include_decided(), req->agent_id())) {
+      if (!req->page_token().empty() && r.id() <= req->page_token()) continue;
+      if (static_cast<size_t>(resp->consent_requests_size()) == size) {
+        resp->set_next_page_token(resp->consent_requests(resp->consent_requests_size() - 1).id());
+        break;
+      }
+      *resp->add_consent_requests() = std::move(r);
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ConsentService::DecideConsentRequest(
+    grpc::CallbackServerContext* ctx, const v1::DecideConsentRequestRequest* req,
+    v1::DecideConsentRequestResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (auth_.Refuse(ctx, reactor)) return reactor;
+  // Who decided: the unix socket's peer is the local user; over TCP, the admin token.
+  std::string by = ctx->auth_context() && ctx->auth_context()->IsPeerAuthenticated()
+                       ? "human:admin"
+                       : "human:local";
+  loop_->Post([this, reactor, req, resp, by] {
+    absl::StatusOr<v1::ConsentRequest> r = consents_->Decide(*req, by);
+    if (r.ok()) *resp->mutable_consent_request() = *std::move(r);
+    reactor->Finish(ToGrpcStatus(r.status()));
+  });
+  return reactor;
+}
+
+}  // namespace agentd

@@ -1,0 +1,35 @@
+// ConsentService: a person lists agents' consent requests and decides them. Each handler
+// posts to the core loop (ConsentBook) and finishes from there. WatchConsentRequests is
+// not served yet (UNIMPLEMENTED).
+#ifndef AGENTD_MANAGER_API_CONSENT_SERVICE_H_
+#define AGENTD_MANAGER_API_CONSENT_SERVICE_H_
+
+#include "agentd/v1/consent.grpc.pb.h"
+#include "manager/api/agent_host_service.h"
+#include "manager/core/consent.h"
+#include "manager/core/event_loop.h"
+
+namespace agentd {
+
+class ConsentService final : public v1::ConsentService::CallbackService {
+ public:
+  // Neither pointer is owned; `consents` is used on `loop` only.
+  ConsentService(EventLoop* loop, ConsentBook* consents, ClientAuth auth)
+      : loop_(loop), consents_(consents), auth_(std::move(auth)) {}
+
+  grpc::ServerUnaryReactor* ListConsentRequests(grpc::CallbackServerContext* ctx,
+                                                const v1::ListConsentRequestsRequest* req,
+                                                v1::ListConsentRequestsResponse* resp) override;
+  grpc::ServerUnaryReactor* DecideConsentRequest(grpc::CallbackServerContext* ctx,
+                                                 const v1::DecideConsentRequestRequest* req,
+                                                 v1::DecideConsentRequestResponse* resp) override;
+
+ private:
+  EventLoop* loop_;
+  ConsentBook* consents_;
+  ClientAuth auth_;
+};
+
+}  // namespace agentd
+
+#endif  // AGENTD_MANAGER_API_CONSENT_SERVICE_H_
