@@ -345,6 +345,21 @@ TEST_F(AgentHostTest, AConsentRequestNobodyDecidesExpiresDenied) {
   EXPECT_THAT(d.consent_request().decision_reason(), HasSubstr("treated as denied"));
 }
 
+TEST_F(AgentHostTest, APendingConsentRequestSurvivesADaemonRestart) {
+  std::string token = LeakedToken();
+  v1::RequestConsentResponse asked;
+  ASSERT_TRUE(host_->RequestConsent(Ctx(token).get(), NetworkRequest("call-5"), &asked).ok());
+  ASSERT_TRUE(daemon_.Stop().has_value());
+  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  RunResult list = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "get", "consents"});
+  EXPECT_THAT(list.out, HasSubstr(asked.consent_request_id()));
+  EXPECT_THAT(list.out, HasSubstr("pending"));
+  // And it can be decided there and then; ids go on after it.
+  RunResult approve = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "consent",
+                                  "approve", asked.consent_request_id()});
+  EXPECT_EQ(approve.exit_code, 0) << approve.err;
+}
+
 TEST_F(AgentHostTest, ConsentRequestsAreAgentsOwnAndNeedAToken) {
   std::string token = LeakedToken();
   v1::RequestConsentResponse asked;
