@@ -116,6 +116,23 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   return store;
 }
 
+absl::StatusOr<int64_t> Store::CommitWithEvent(sqlite::Transaction& tx, absl::Time time,
+                                               absl::string_view event_kind,
+                                               absl::string_view event_payload_json,
+                                               absl::string_view agent_id) {
+  absl::StatusOr<int64_t> seq = AppendEvent(time, event_kind, event_payload_json, agent_id);
+  if (!seq.ok()) {
+    last_event_seq_ = *db_->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM events");
+    return seq.status();
+  }
+  if (absl::Status s = tx.Commit(); !s.ok()) {
+    // The change was rolled back: the seq it returned was never committed.
+    last_event_seq_ = *seq - 1;
+    return s;
+  }
+  return seq;
+}
+
 absl::StatusOr<int64_t> Store::SaveConsent(const ConsentRow& c, absl::Time time,
                                            absl::string_view event_kind,
                                            absl::string_view event_payload_json) {
@@ -128,16 +145,7 @@ absl::StatusOr<int64_t> Store::SaveConsent(const ConsentRow& c, absl::Time time,
   st->Bind(1, c.id).Bind(2, c.agent_id).Bind(3, c.request_key).Bind(4, c.status);
   st->BindBlob(5, c.request);
   if (absl::Status s = st->Run(); !s.ok()) return s;
-  absl::StatusOr<int64_t> seq = AppendEvent(time, event_kind, event_payload_json, c.agent_id);
-  if (!seq.ok()) {
-    last_event_seq_ = *db_->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM events");
-    return seq.status();
-  }
-  if (absl::Status s = tx->Commit(); !s.ok()) {
-    last_event_seq_ = *seq - 1;
-    return s;
-  }
-  return seq;
+  return CommitWithEvent(*tx, time, event_kind, event_payload_json, c.agent_id);
 }
 
 absl::StatusOr<std::vector<ConsentRow>> Store::LoadConsents() {
@@ -188,17 +196,7 @@ ON CONFLICT(id) DO UPDATE SET
   }
   st.Bind(13, a.last_exit_reason).Bind(14, a.created_time_us);
   if (absl::Status s = st.Run(); !s.ok()) return s;
-  absl::StatusOr<int64_t> seq = AppendEvent(time, event_kind, event_payload_json, a.id);
-  if (!seq.ok()) {
-    last_event_seq_ = *db_->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM events");
-    return seq.status();
-  }
-  if (absl::Status s = tx->Commit(); !s.ok()) {
-    // The insert was rolled back: the seq it returned was never committed.
-    last_event_seq_ = *seq - 1;
-    return s;
-  }
-  return seq;
+  return CommitWithEvent(*tx, time, event_kind, event_payload_json, a.id);
 }
 
 absl::StatusOr<std::vector<AgentRow>> Store::LoadAgents() {

@@ -84,6 +84,11 @@ class Store {
   sqlite::Db* db() { return db_.get(); }
 
  private:
+  // Appends the event of the change made in `tx` and commits both; returns its seq.
+  absl::StatusOr<int64_t> CommitWithEvent(sqlite::Transaction& tx, absl::Time time,
+                                          absl::string_view event_kind,
+                                          absl::string_view event_payload_json,
+                                          absl::string_view agent_id);
   Store(std::unique_ptr<sqlite::Db> db, int64_t version)
       : db_(std::move(db)), schema_version_(version) {}
   std::unique_ptr<sqlite::Db> db_;
