@@ -40,6 +40,8 @@ roles:
                            HelperBinary("token_leaker"), "\", \"", dir_.Join("token"), R"("]}
   busy: {command: [")",
                            HelperBinary("busy_agent"), R"("]}
+  other: {command: [")",
+                           HelperBinary("token_leaker"), "\", \"", dir_.Join("token2"), R"("]}
   slow: {command: [")",
                            HelperBinary("slow_starter"), "\", \"300\", \"", AgentBinary(),
                            R"("], registers: true, env: ["AGENTD_RECONNECT_GRACE=1s"]}
@@ -378,6 +380,15 @@ TEST_F(AgentHostTest, ConsentRequestsAreAgentsOwnAndNeedAToken) {
   v1::RequestConsentRequest empty;
   EXPECT_EQ(host_->RequestConsent(Ctx(token).get(), empty, &none).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+  // Another agent may not read it.
+  Start("other", "other-1");
+  std::string other;
+  ASSERT_TRUE(WaitFor([&] { return !(other = ReadFileOrEmpty(dir_.Join("token2"))).empty(); },
+                      absl::Seconds(10)));
+  g.set_consent_request_id(asked.consent_request_id());
+  grpc::Status s = host_->GetConsentDecision(Ctx(other).get(), g, &d);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), HasSubstr("belongs to another agent"));
 }
 
 }  // namespace
