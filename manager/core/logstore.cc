@@ -484,9 +484,19 @@ LogStore::~LogStore() {
 }
 
 absl::StatusOr<std::shared_ptr<LogStore::AgentLog>> LogStore::Get(const std::string& agent) {
+  {
+    absl::MutexLock l(&mu_);
+    auto it = agents_.find(agent);
+    if (it != agents_.end()) return it->second;
+  }
+  // Recovered without mu_ (the drain thread needs it for every pipe); two threads that
+  // open the same log at once do the same work, and the first one in is kept.
+  std::shared_ptr<AgentLog> log = Recover(agent);
   absl::MutexLock l(&mu_);
-  auto it = agents_.find(agent);
-  if (it != agents_.end()) return it->second;
+  return agents_.emplace(agent, std::move(log)).first->second;
+}
+
+std::shared_ptr<LogStore::AgentLog> LogStore::Recover(const std::string& agent) {
   auto log = std::make_shared<AgentLog>();
   log->id = agent;
   log->dir = absl::StrCat(options_.dir, "/", agent);
@@ -568,7 +578,6 @@ absl::StatusOr<std::shared_ptr<LogStore::AgentLog>> LogStore::Get(const std::str
       log->deleted.push_back({1, first.first_seq - 1, first.bytes_before});
     }
   }
-  agents_[agent] = log;
   return log;
 }
 

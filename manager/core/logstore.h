@@ -125,6 +125,8 @@ class LogStore {
   explicit LogStore(LogStoreOptions options);
   // The agent's log, opened (and recovered from disk) on first use.
   absl::StatusOr<std::shared_ptr<AgentLog>> Get(const std::string& agent);
+  // The agent's log as its segments on disk leave it (a torn tail cut off).
+  std::shared_ptr<AgentLog> Recover(const std::string& agent);
   void Run();
   // Reads one pipe until EAGAIN, EOF or `budget` bytes; returns false at EOF.
   bool ReadPipe(AgentLog& log, Pipe& pipe, size_t budget, std::vector<std::function<void()>>* wake);

@@ -14,12 +14,19 @@ int main(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigprocmask(SIG_BLOCK, &set, nullptr);
+  // The child says when it has left the group; only then is its pid written, so that
+  // whoever reads the file sees it outside.
+  int ready[2];
+  if (pipe(ready) != 0) return 1;
   pid_t child = fork();
   if (child == 0) {
     sigprocmask(SIG_UNBLOCK, &set, nullptr);
     setsid();
+    (void)!write(ready[1], "x", 1);
     for (;;) pause();
   }
+  char c;
+  if (read(ready[0], &c, 1) != 1) return 1;
   std::string tmp = std::string(argv[1]) + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "w");
   if (f == nullptr) return 1;
