@@ -47,17 +47,27 @@ grpc::ServerUnaryReactor* AgentHostService::Heartbeat(grpc::CallbackServerContex
   return reactor;
 }
 
-grpc::ServerUnaryReactor* AgentHostService::RequestConsent(grpc::CallbackServerContext* ctx,
-                                                           const v1::RequestConsentRequest* req,
-                                                           v1::RequestConsentResponse* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  loop_->Post([this, reactor, req, resp, token = BearerToken(ctx)] {
-    absl::StatusOr<std::string> id = supervisor_->AgentForToken(token);
+// Runs `fn(agent_id)` on the core loop as the agent the call's token names, or finishes
+// the call with UNAUTHENTICATED.
+template <typename Fn>
+void AsAgent(EventLoop* loop, Supervisor* supervisor, grpc::CallbackServerContext* ctx,
+             grpc::ServerUnaryReactor* reactor, Fn fn) {
+  loop->Post([supervisor, reactor, fn = std::move(fn), token = BearerToken(ctx)]() mutable {
+    absl::StatusOr<std::string> id = supervisor->AgentForToken(token);
     if (!id.ok()) {
       reactor->Finish(ToGrpcStatus(id.status()));
       return;
     }
-    absl::StatusOr<v1::RequestConsentResponse> r = consents_->Request(*id, *req);
+    fn(*id);
+  });
+}
+
+grpc::ServerUnaryReactor* AgentHostService::RequestConsent(grpc::CallbackServerContext* ctx,
+                                                           const v1::RequestConsentRequest* req,
+                                                           v1::RequestConsentResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  AsAgent(loop_, supervisor_, ctx, reactor, [this, reactor, req, resp](const std::string& id) {
+    absl::StatusOr<v1::RequestConsentResponse> r = consents_->Request(id, *req);
     if (r.ok()) *resp = *std::move(r);
     reactor->Finish(ToGrpcStatus(r.status()));
   });
@@ -68,13 +78,8 @@ grpc::ServerUnaryReactor* AgentHostService::GetConsentDecision(
     grpc::CallbackServerContext* ctx, const v1::GetConsentDecisionRequest* req,
     v1::GetConsentDecisionResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  loop_->Post([this, reactor, req, resp, token = BearerToken(ctx)] {
-    absl::StatusOr<std::string> id = supervisor_->AgentForToken(token);
-    if (!id.ok()) {
-      reactor->Finish(ToGrpcStatus(id.status()));
-      return;
-    }
-    absl::StatusOr<v1::ConsentRequest> r = consents_->Get(*id, req->consent_request_id());
+  AsAgent(loop_, supervisor_, ctx, reactor, [this, reactor, req, resp](const std::string& id) {
+    absl::StatusOr<v1::ConsentRequest> r = consents_->Get(id, req->consent_request_id());
     if (r.ok()) *resp->mutable_consent_request() = *std::move(r);
     reactor->Finish(ToGrpcStatus(r.status()));
   });
