@@ -6,8 +6,10 @@
 //
 // The daemon passes the agent's token on file descriptor 3 (AGENTD_TOKEN_FD), never in
 // argv or the environment. The agent registers, heartbeats and holds its Connect
-// stream; SIGTERM ends it cleanly (exit 0). If agentd stays unreachable for longer than
-// the reconnect grace it exits 75 (EX_TEMPFAIL).
+// stream, and works the tasks delivered on it (task_runner.h); its session database is
+// $AGENTD_SESSION_DIR/<id>.db. $AGENTD_LLM_RECORD, when set, names a cassette every
+// provider exchange is recorded to. SIGTERM ends it cleanly (exit 0). If agentd stays
+// unreachable for longer than the reconnect grace it exits 75 (EX_TEMPFAIL).
 #include <signal.h>
 #include <unistd.h>
 
@@ -20,7 +22,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agents/runtime/host_session.h"
+#include "agents/runtime/task_runner.h"
 #include "common/logging.h"
+#include "common/paths.h"
 #include "common/values.h"
 #include "common/version.h"
 #include "spdlog/spdlog.h"
@@ -103,15 +107,36 @@ int main(int argc, char** argv) {
   (void)agentd::SetupLogging("text", "info");
   agentd::AddLogSecret(o.token);
 
+  agentd::agent::TaskRunnerOptions ro;
+  ro.agent_id = o.agent_id;
+  const char* session_dir = std::getenv("AGENTD_SESSION_DIR");
+  std::string sessions = session_dir != nullptr && *session_dir != 0
+                             ? session_dir
+                             : agentd::DefaultStateDir() + "/sessions";
+  if (absl::Status s = agentd::MakeDirs(sessions, 0700); !s.ok()) {
+    spdlog::error("{}", s.ToString());
+    return 1;
+  }
+  ro.session_path = absl::StrCat(sessions, "/", o.agent_id, ".db");
+  if (const char* rec = std::getenv("AGENTD_LLM_RECORD")) ro.record_path = rec;
+
+  agentd::agent::TaskRunner* runner = nullptr;
+  o.on_delivery = [&runner](const agentd::v1::ConnectResponse& d) { runner->OnDelivery(d); };
   agentd::agent::HostSession session(o);
+  agentd::agent::TaskRunner task_runner(&session, ro);
+  runner = &task_runner;
+  std::thread worker([&] { task_runner.Run(); });
   std::thread signals([&] {
     int sig = 0;
     sigwait(&sigs, &sig);
     spdlog::info("{}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    task_runner.Stop();
     session.Stop();
   });
   signals.detach();
   absl::Status s = session.Run();
+  task_runner.Stop();
+  worker.join();
   if (!s.ok()) {
     spdlog::error("{}", s.ToString());
     return s.code() == absl::StatusCode::kUnavailable ? 75 : 1;

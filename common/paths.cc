@@ -1,5 +1,6 @@
 #include "common/paths.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -82,6 +83,36 @@ absl::Status MakeDirs(const std::string& dir, unsigned mode) {
         absl::StrCat(dir, ": cannot set mode: ", std::strerror(errno)));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path, size_t max_bytes) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    std::string why = absl::StrCat(path, ": ", std::strerror(errno));
+    if (errno == ENOENT) return absl::NotFoundError(why);
+    if (errno == EACCES) return absl::PermissionDeniedError(why);
+    return absl::InternalError(why);
+  }
+  std::string out;
+  char buf[16 << 10];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      std::string why = absl::StrCat(path, ": ", std::strerror(errno));
+      close(fd);
+      return absl::InternalError(why);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes) {
+      close(fd);
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, ": larger than ", max_bytes, " bytes"));
+    }
+  }
+  close(fd);
+  return out;
 }
 
 }  // namespace agentd

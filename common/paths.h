@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace agentd {
 
@@ -22,6 +23,10 @@ std::string DefaultStateDir();
 // Creates `dir` with `mode` (umask notwithstanding) and its missing parents with 0755.
 // A directory that already exists is left exactly as it is. Errors name the path.
 absl::Status MakeDirs(const std::string& dir, unsigned mode);
+
+// The contents of the file at `path`. Errors: NOT_FOUND / PERMISSION_DENIED naming the
+// path; FAILED_PRECONDITION when it is larger than `max_bytes`.
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path, size_t max_bytes);
 
 // The directory part of `path` ("." when there is none).
 std::string DirName(const std::string& path);

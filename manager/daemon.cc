@@ -25,6 +25,18 @@ std::string AgentBinary() {
   if (access(beside.c_str(), X_OK) == 0) return beside;
   return dir + "/../agents/agentd-agent";
 }
+
+// Role prompts and project templates: $AGENTD_TEMPLATES, else the installed share folder
+// beside the binary, else the source tree this binary was built from.
+std::string TemplatesDir() {
+  if (const char* env = std::getenv("AGENTD_TEMPLATES"); env != nullptr && *env != 0) return env;
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  std::string dir = n > 0 ? DirName(std::string(buf, static_cast<size_t>(n))) : ".";
+  std::string installed = dir + "/../share/agentd/templates";
+  if (access(installed.c_str(), F_OK) == 0) return installed;
+  return AGENTD_SOURCE_TEMPLATES;
+}
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
@@ -96,6 +108,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   sup.socket_path = c.server.socket;
   sup.agent_binary = AgentBinary();
   sup.state_dir = c.state_dir;
+  if (!d->config_->file().empty()) sup.config_dir = DirName(d->config_->file());
+  sup.templates_dir = TemplatesDir();
   // Each agent costs agentd three descriptors (two pipes and a pidfd) and a connection:
   // the soft limit goes up to the hard one, as many daemons do; agents get the original.
   rlimit nofile{};
@@ -120,9 +134,22 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   });
   d->consents_ =
       std::make_unique<ConsentBook>(&d->loop_, d->store_.get(), c.policy.consent_timeout);
+  d->ledger_ = std::make_unique<Ledger>(&d->loop_, d->store_.get(), d->config_.get());
+  TaskBoard::Options task_options;
+  task_options.state_dir = c.state_dir;
+  d->tasks_ = std::make_unique<TaskBoard>(&d->loop_, d->store_.get(), d->supervisor_.get(),
+                                          d->ledger_.get(), d->config_.get(), task_options);
   // The loop thread is not running yet: Recover runs here, alone, as if on it.
   if (absl::Status s = d->consents_->Recover(); !s.ok()) return s;
+  if (absl::Status s = d->ledger_->Recover(); !s.ok()) return s;
+  if (absl::Status s = d->tasks_->Recover(); !s.ok()) return s;
   if (absl::Status s = d->supervisor_->Recover(); !s.ok()) return s;
+  // Followed only from here: the previous run's agents stopped by Recover keep their
+  // tasks, to resume them once started again.
+  d->supervisor_->SetStateObserver([self](const std::string& id, v1::AgentState state) {
+    self->tasks_->OnAgentState(id, state);
+  });
+  d->tasks_->ReconcileAgents();
   d->loop_thread_ = std::thread([loop = &d->loop_] { loop->Run(); });
 
   ApiServerOptions api;
@@ -132,8 +159,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   api.tls_key_file = c.server.tls_key_file;
   api.admin_token = *token;
   api.admin_token_file = token_file;
-  absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(
-      api, d->system_.get(), &d->loop_, d->supervisor_.get(), d->logs_.get(), d->consents_.get());
+  ApiCores cores{d->system_.get(),   &d->loop_,       d->supervisor_.get(), d->logs_.get(),
+                 d->consents_.get(), d->tasks_.get(), d->ledger_.get()};
+  absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(api, cores);
   if (!server.ok()) return server.status();
   d->api_ = *std::move(server);
 
@@ -198,6 +226,8 @@ void Daemon::Shutdown() {
     absl::Duration stop = config_->config().supervision.stop_timeout;
     absl::Notification stopped;
     loop_.Post([this, stop, &stopped] {
+      // Agents stopped by a daemon shutdown keep their tasks: they resume after the restart.
+      supervisor_->SetStateObserver(nullptr);
       supervisor_->StopAll(absl::Now() + stop, [&stopped] { stopped.Notify(); });
     });
     if (!stopped.WaitForNotificationWithTimeout(stop + absl::Seconds(5))) {

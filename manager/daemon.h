@@ -19,10 +19,12 @@
 #include "manager/core/event_loop.h"
 #include "manager/core/instance_lock.h"
 #include "manager/core/launcher.h"
+#include "manager/core/ledger.h"
 #include "manager/core/logstore.h"
 #include "manager/core/notifier.h"
 #include "manager/core/supervisor.h"
 #include "manager/core/system.h"
+#include "manager/core/tasks.h"
 #include "manager/store/store.h"
 
 namespace agentd {
@@ -58,6 +60,8 @@ class Daemon {
   std::unique_ptr<LocalLauncher> launcher_;
   std::unique_ptr<Supervisor> supervisor_;
   std::unique_ptr<ConsentBook> consents_;
+  std::unique_ptr<Ledger> ledger_;
+  std::unique_ptr<TaskBoard> tasks_;
   std::unique_ptr<ApiServer> api_;
   bool shut_down_ = false;
 };

@@ -79,7 +79,7 @@ tools::ToolResult AgentLoop::RunTool(const std::string& task, const llm::ToolCal
                                      bool resumed) {
   const tools::Tool* tool = tools_->Find(call.name);
   bool journaled = tool != nullptr && tool->side_effect();
-  if (resumed && journaled) {
+  if (resumed && journaled && !tool->idempotent()) {
     std::optional<bool> applied = AlreadyApplied(ctx_, call);
     if (applied == true) {
       tools::ToolResult r{absl::StrCat(call.name, ": already applied before the agent restarted")};
@@ -104,7 +104,10 @@ tools::ToolResult AgentLoop::RunTool(const std::string& task, const llm::ToolCal
               true};
     }
   }
-  tools::ToolResult r = tools_->Call(call.name, call.arguments, ctx_);
+  tools::ToolContext ctx = ctx_;
+  if (ctx.task_id.empty()) ctx.task_id = task;  // the caller may name the task otherwise
+  ctx.call_id = call.id;
+  tools::ToolResult r = tools_->Call(call.name, call.arguments, ctx);
   if (journaled) (void)sessions_->RecordResult(task, call.id, r.content, r.error);
   if (events_.tool) events_.tool(call, r);
   return r;
@@ -113,7 +116,8 @@ tools::ToolResult AgentLoop::RunTool(const std::string& task, const llm::ToolCal
 absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
                                            const std::string& system_prompt,
                                            const std::string& instructions,
-                                           const llm::CancelToken* cancel) {
+                                           const llm::CancelToken* cancel,
+                                           const std::string& resume_note) {
   absl::StatusOr<std::vector<llm::Message>> conv = sessions_->Conversation(task_id);
   if (!conv.ok()) return conv.status();
   if (conv->empty()) {
@@ -121,10 +125,25 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
       if (absl::Status s = sessions_->Append(task_id, m); !s.ok()) return s;
       conv->push_back(std::move(m));
     }
+  } else if (!resume_note.empty()) {
+    bool present = false;
+    for (const llm::Message& m : *conv) {
+      present = present || (m.role == llm::Role::kUser && m.content == resume_note);
+    }
+    if (!present) {
+      llm::Message m = llm::UserMessage(resume_note);
+      if (absl::Status s = sessions_->Append(task_id, m); !s.ok()) return s;
+      conv->push_back(std::move(m));
+    }
   }
+  auto open_children = [&] { return events_.open_children ? events_.open_children() : 0; };
   TaskOutcome out;
-  auto finish = [&](TaskOutcome::Status st, std::string summary) {
+  auto finish = [&](TaskOutcome::Status st, std::string summary,
+                    TaskOutcome::Failure failure = TaskOutcome::Failure::kNone) {
     out.status = st;
+    out.failure = st == TaskOutcome::Status::kFailed && failure == TaskOutcome::Failure::kNone
+                      ? TaskOutcome::Failure::kAgent
+                      : failure;
     out.summary = std::move(summary);
     return out;
   };
@@ -148,6 +167,20 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
         answered.insert((*conv)[i].tool_call_id);
       }
       for (const llm::ToolCall& call : last.tool_calls) {
+        if (answered.count(call.id) != 0) continue;
+        if (call.name == kComplete && open_children() > 0) {
+          // Completing with delegated work still open would orphan it.
+          std::string why = absl::StrCat(
+              kComplete, ": ", open_children(),
+              " delegated task(s) have not ended yet. End your turn without calling a tool to "
+              "wait for their results, then complete the task.");
+          if (absl::Status s = append(llm::ToolResultMessage(call.id, call.name, why, true));
+              !s.ok()) {
+            return s;
+          }
+          answered.insert(call.id);
+          continue;
+        }
         if (call.name == kComplete || call.name == kFail) {
           // The model may send anything as the summary: only a string is taken.
           json args = json::parse(call.arguments, nullptr, false);
@@ -178,6 +211,10 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
           return s;
         }
       }
+      if (last.tool_calls.empty() && open_children() > 0) {
+        return finish(TaskOutcome::Status::kWaiting,
+                      absl::StrCat(open_children(), " delegated task(s)"));
+      }
       if (last.tool_calls.empty()) {
         // An answer without a tool call is the result.
         return finish(TaskOutcome::Status::kCompleted, last.content);
@@ -188,18 +225,21 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
       return finish(TaskOutcome::Status::kCanceled, "canceled");
     if (out.turns >= limits_.max_turns) {
       return finish(TaskOutcome::Status::kFailed,
-                    absl::StrCat("stopped after ", out.turns, " model turns (the limit)"));
+                    absl::StrCat("stopped after ", out.turns, " model turns (the limit)"),
+                    TaskOutcome::Failure::kLimit);
     }
     if (out.usage.prompt_tokens + out.usage.completion_tokens >= limits_.max_tokens) {
       return finish(
           TaskOutcome::Status::kFailed,
           absl::StrCat("stopped after ", out.usage.prompt_tokens + out.usage.completion_tokens,
-                       " tokens (the limit is ", limits_.max_tokens, ")"));
+                       " tokens (the limit is ", limits_.max_tokens, ")"),
+          TaskOutcome::Failure::kLimit);
     }
     if (absl::Now() - start >= limits_.max_wall) {
       return finish(TaskOutcome::Status::kFailed,
                     absl::StrCat("stopped after ", absl::FormatDuration(limits_.max_wall),
-                                 " (the time limit)"));
+                                 " (the time limit)"),
+                    TaskOutcome::Failure::kLimit);
     }
     llm::ChatRequest req;
     req.model = model_;
@@ -211,7 +251,8 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
       if (absl::Status s = budget_->Reserve(task_id, static_cast<int64_t>(chars / 4) + 1024);
           !s.ok()) {
         return finish(TaskOutcome::Status::kFailed,
-                      absl::StrCat("no budget for another model call: ", s.message()));
+                      absl::StrCat("no budget for another model call: ", s.message()),
+                      TaskOutcome::Failure::kBudget);
       }
     }
     absl::StatusOr<llm::ChatResult> r = client_->Chat(req, events_.text, cancel);
@@ -220,7 +261,8 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
       if (r.status().code() == absl::StatusCode::kCancelled) {
         return finish(TaskOutcome::Status::kCanceled, "canceled");
       }
-      return finish(TaskOutcome::Status::kFailed, std::string(r.status().message()));
+      return finish(TaskOutcome::Status::kFailed, std::string(r.status().message()),
+                    TaskOutcome::Failure::kProvider);
     }
     out.usage.prompt_tokens += r->usage.prompt_tokens;
     out.usage.completion_tokens += r->usage.completion_tokens;

@@ -44,8 +44,14 @@ class Budget {
 };
 
 struct TaskOutcome {
-  enum class Status { kCompleted, kFailed, kCanceled };
+  // kWaiting: the turn ended with delegated tasks still open; the task goes on when
+  // they end (Run again with their results as `resume_note`).
+  enum class Status { kCompleted, kFailed, kCanceled, kWaiting };
+  // Why a task failed: the model gave up (fail_task), a budget refused the next call,
+  // the provider kept failing, or a limit (turns, tokens, time) was reached.
+  enum class Failure { kNone, kAgent, kBudget, kProvider, kLimit };
   Status status = Status::kFailed;
+  Failure failure = Failure::kNone;
   std::string summary;  // the result the agent reports (or why it failed)
   llm::Usage usage;     // this Run()'s model usage
   double cost_usd = 0;
@@ -56,6 +62,9 @@ struct TaskOutcome {
 struct LoopEvents {
   std::function<void(absl::string_view text)> text;  // model output, as it streams
   std::function<void(const llm::ToolCall& call, const tools::ToolResult& r)> tool;
+  // How many tasks this Run delegated that have not ended: while any are open, the
+  // task cannot complete, and a turn without tool calls waits for them.
+  std::function<int()> open_children;
 };
 
 class AgentLoop {
@@ -68,9 +77,12 @@ class AgentLoop {
   // Works task `task_id`: `system_prompt` and `instructions` start a new conversation (and
   // are ignored when resuming one). Errors: the session store failed (the task can be
   // resumed later); everything else is a TaskOutcome.
+  // `resume_note`, when not empty and not in the conversation yet, is added as a user
+  // message before going on (the results of delegated tasks).
   absl::StatusOr<TaskOutcome> Run(const std::string& task_id, const std::string& system_prompt,
                                   const std::string& instructions,
-                                  const llm::CancelToken* cancel = nullptr);
+                                  const llm::CancelToken* cancel = nullptr,
+                                  const std::string& resume_note = "");
 
  private:
   // Runs one call with its journal; `resumed` for a call found cut off at restart.

@@ -40,6 +40,7 @@ absl::Status HostSession::RegisterOnce() {
     return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
   }
   absl::MutexLock l(&mu_);
+  registered_ = true;
   lease_id_ = resp.lease_id();
   interval_ = std::max(absl::Milliseconds(10), FromProto(resp.heartbeat_interval()));
   definition_ = resp.definition();
@@ -62,14 +63,41 @@ void HostSession::HoldConnect() {
     {
       absl::MutexLock l(&mu_);
       hello.mutable_hello()->set_lease_id(lease_id_);
+      hello.mutable_hello()->set_after_seq(last_seq_);
+    }
+    bool up = false;
+    {
+      absl::MutexLock w(&write_mu_);
+      up = stream->Write(hello);
+      if (up) {
+        stream_ = stream.get();
+        // A completion the daemon may have missed when the last stream broke.
+        if (last_final_.has_value()) {
+          v1::ConnectRequest again;
+          *again.mutable_task_event() = *last_final_;
+          stream->Write(again);
+        }
+      }
     }
     v1::ConnectResponse delivery;
-    if (stream->Write(hello)) {
-      while (stream->Read(&delivery)) {
-        v1::ConnectRequest ack;
-        ack.mutable_ack()->set_seq(delivery.seq());
-        if (!stream->Write(ack)) break;
+    while (up && stream->Read(&delivery)) {
+      {
+        absl::MutexLock l(&mu_);
+        if (delivery.seq() <= last_seq_ && delivery.seq() != 0) continue;  // a repeat
       }
+      if (options_.on_delivery) options_.on_delivery(delivery);
+      {
+        absl::MutexLock l(&mu_);
+        last_seq_ = std::max(last_seq_, delivery.seq());
+      }
+      v1::ConnectRequest ack;
+      ack.mutable_ack()->set_seq(delivery.seq());
+      absl::MutexLock w(&write_mu_);
+      if (!stream->Write(ack)) break;
+    }
+    {
+      absl::MutexLock w(&write_mu_);
+      stream_ = nullptr;
     }
     grpc::Status s = stream->Finish();
     {
@@ -146,9 +174,85 @@ void HostSession::Stop() {
 }
 
 void HostSession::SetActivity(v1::AgentActivity activity, std::string progress) {
+  v1::ConnectRequest status;
+  status.mutable_status()->set_activity(activity);
+  status.mutable_status()->set_progress(progress);
+  {
+    absl::MutexLock l(&mu_);
+    activity_ = activity;
+    progress_ = std::move(progress);
+  }
+  // Said at once on the stream; heartbeats repeat it.
+  absl::MutexLock w(&write_mu_);
+  if (stream_ != nullptr) stream_->Write(status);
+}
+
+bool HostSession::WaitRegistered(absl::Duration timeout) const {
   absl::MutexLock l(&mu_);
-  activity_ = activity;
-  progress_ = std::move(progress);
+  bool (*ready)(const HostSession*) = [](const HostSession* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return s->registered_ || s->stop_.HasBeenNotified();
+  };
+  mu_.AwaitWithTimeout(absl::Condition(ready, this), timeout);
+  return registered_;
+}
+
+void HostSession::SendTaskEvent(const v1::TaskEvent& event) {
+  absl::MutexLock w(&write_mu_);
+  if (event.has_completed() || event.has_failed()) last_final_ = event;
+  if (stream_ == nullptr) return;
+  v1::ConnectRequest req;
+  *req.mutable_task_event() = event;
+  stream_->Write(req);  // a failed write ends the stream; the reader reconnects
+}
+
+namespace {
+template <typename Resp>
+absl::StatusOr<Resp> Result(const grpc::Status& s, Resp resp) {
+  if (!s.ok())
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  return resp;
+}
+}  // namespace
+
+absl::StatusOr<v1::BudgetReservation> HostSession::ReserveBudget(
+    const v1::ReserveBudgetRequest& req) {
+  v1::ReserveBudgetResponse resp;
+  grpc::Status s = stub_->ReserveBudget(NewContext(absl::Seconds(10)).get(), req, &resp);
+  return Result(s, resp.reservation());
+}
+
+absl::StatusOr<v1::UsageRecord> HostSession::ReportUsage(const v1::ReportUsageRequest& req) {
+  v1::ReportUsageResponse resp;
+  grpc::Status s = stub_->ReportUsage(NewContext(absl::Seconds(10)).get(), req, &resp);
+  return Result(s, resp.record());
+}
+
+absl::StatusOr<v1::RequestConsentResponse> HostSession::RequestConsent(
+    const v1::RequestConsentRequest& req) {
+  v1::RequestConsentResponse resp;
+  grpc::Status s = stub_->RequestConsent(NewContext(absl::Seconds(10)).get(), req, &resp);
+  return Result(s, resp);
+}
+
+absl::StatusOr<v1::ConsentRequest> HostSession::GetConsentDecision(const std::string& id) {
+  v1::GetConsentDecisionRequest req;
+  req.set_consent_request_id(id);
+  v1::GetConsentDecisionResponse resp;
+  grpc::Status s = stub_->GetConsentDecision(NewContext(absl::Seconds(10)).get(), req, &resp);
+  return Result(s, resp.consent_request());
+}
+
+absl::StatusOr<v1::Task> HostSession::Delegate(const v1::DelegateRequest& req) {
+  v1::DelegateResponse resp;
+  grpc::Status s = stub_->Delegate(NewContext(absl::Seconds(10)).get(), req, &resp);
+  return Result(s, resp.task());
+}
+
+absl::StatusOr<v1::ProposePlanResponse> HostSession::ProposePlan(
+    const v1::ProposePlanRequest& req) {
+  v1::ProposePlanResponse resp;
+  grpc::Status s = stub_->ProposePlan(NewContext(absl::Seconds(10)).get(), req, &resp);
+  return Result(s, resp);
 }
 
 v1::AgentDefinition HostSession::definition() const {

@@ -8,10 +8,13 @@
 #ifndef AGENTD_AGENTS_RUNTIME_HOST_SESSION_H_
 #define AGENTD_AGENTS_RUNTIME_HOST_SESSION_H_
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -24,6 +27,9 @@ struct HostSessionOptions {
   std::string socket;  // agentd's unix socket
   std::string token;   // this process's token, from fd 3
   absl::Duration reconnect_grace = absl::Seconds(30);
+  // Receives each delivery on the Connect thread; it is acknowledged once this returns,
+  // so it must only take the delivery in (queue it), not work on it.
+  std::function<void(const v1::ConnectResponse&)> on_delivery;
 };
 
 class HostSession {
@@ -34,6 +40,21 @@ class HostSession {
   void SetActivity(v1::AgentActivity activity, std::string progress);
   // The definition agentd sent at the last registration.
   v1::AgentDefinition definition() const;
+  // Waits until registered (true) or until Stop() or `timeout` (false).
+  bool WaitRegistered(absl::Duration timeout) const;
+
+  // Sends a task event on the Connect stream. Completion and failure are kept and sent
+  // again after every reconnect until a newer one replaces them (the daemon drops
+  // repeats); other events are dropped while the stream is down.
+  void SendTaskEvent(const v1::TaskEvent& event);
+
+  // AgentHost calls with this agent's token; errors are the daemon's status.
+  absl::StatusOr<v1::BudgetReservation> ReserveBudget(const v1::ReserveBudgetRequest& req);
+  absl::StatusOr<v1::UsageRecord> ReportUsage(const v1::ReportUsageRequest& req);
+  absl::StatusOr<v1::RequestConsentResponse> RequestConsent(const v1::RequestConsentRequest& req);
+  absl::StatusOr<v1::ConsentRequest> GetConsentDecision(const std::string& id);
+  absl::StatusOr<v1::Task> Delegate(const v1::DelegateRequest& req);
+  absl::StatusOr<v1::ProposePlanResponse> ProposePlan(const v1::ProposePlanRequest& req);
 
  private:
   absl::Status RegisterOnce();
@@ -51,6 +72,13 @@ class HostSession {
   v1::AgentActivity activity_ ABSL_GUARDED_BY(mu_) = v1::AGENT_ACTIVITY_IDLE;
   std::string progress_ ABSL_GUARDED_BY(mu_);
   grpc::ClientContext* connect_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool registered_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;  // highest delivery taken in
+  // Writes on the Connect stream, one at a time.
+  absl::Mutex write_mu_;
+  grpc::ClientReaderWriter<v1::ConnectRequest, v1::ConnectResponse>* stream_
+      ABSL_GUARDED_BY(write_mu_) = nullptr;
+  std::optional<v1::TaskEvent> last_final_ ABSL_GUARDED_BY(write_mu_);
 };
 
 }  // namespace agentd::agent

@@ -77,6 +77,11 @@ ToolBox ToolBox::ForRole(const std::vector<std::string>& names) {
   return box;
 }
 
+void ToolBox::Add(std::unique_ptr<Tool> tool) {
+  std::string name = tool->name();
+  tools_[name] = std::move(tool);
+}
+
 const Tool* ToolBox::Find(const std::string& name) const {
   auto it = tools_.find(name);
   return it == tools_.end() ? nullptr : it->second.get();

@@ -42,6 +42,8 @@ struct ToolContext {
   const Workspace* workspace = nullptr;
   const ShellOptions* shell = nullptr;
   const llm::CancelToken* cancel = nullptr;
+  std::string task_id;  // the task the call is for
+  std::string call_id;  // the model's id for the call: a key for idempotent requests
 };
 
 class Tool {
@@ -52,6 +54,9 @@ class Tool {
   virtual nlohmann::json schema() const = 0;  // JSON Schema (type object) of the arguments
   // Whether it changes the workspace or the world (journaled, checkpointed, audited).
   virtual bool side_effect() const = 0;
+  // Whether running it twice for the same call id has the effect of running it once
+  // (the daemon dedupes by call id): a call cut off by a restart is simply run again.
+  virtual bool idempotent() const { return false; }
   // `args` already fit the schema's required keys and types.
   virtual ToolResult Run(const nlohmann::json& args, const ToolContext& ctx) const = 0;
 };
@@ -64,6 +69,9 @@ class ToolBox {
   // The tools of `names` that are built in (others are left to the caller: delegate,
   // message, … go to the daemon).
   static ToolBox ForRole(const std::vector<std::string>& names);
+  // Adds a tool implemented outside this folder (those that reach the daemon); it
+  // replaces a tool of the same name.
+  void Add(std::unique_ptr<Tool> tool);
   const Tool* Find(const std::string& name) const;
   std::vector<const Tool*> tools() const;
   // Runs the call; every failure is a ToolResult with error set, naming the tool.

@@ -113,8 +113,8 @@ int Main(int argc, char** argv) {
   auto sessions = *session::SessionStore::Open(dir.Join("session.db"));
   tools::ShellOptions shell;
   tools::ToolBox box = tools::ToolBox::ForRole({"fs.read"});
-  agent::AgentLoop loop(client.get(), "bench", &box, {ws.get(), &shell, nullptr}, sessions.get(),
-                        nullptr, agent::LoopLimits{});
+  agent::AgentLoop loop(client.get(), "bench", &box, {ws.get(), &shell, nullptr, "", ""},
+                        sessions.get(), nullptr, agent::LoopLimits{});
   std::vector<double> per_turn;
   for (int i = 0; i < n / 2; ++i) {
     absl::Time t0 = absl::Now();

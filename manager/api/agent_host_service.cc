@@ -1,5 +1,7 @@
 #include "manager/api/agent_host_service.h"
 
+#include <deque>
+
 #include "absl/strings/match.h"
 #include "common/token.h"
 #include "manager/api/status.h"
@@ -29,7 +31,10 @@ grpc::ServerUnaryReactor* AgentHostService::Register(grpc::CallbackServerContext
   auto* reactor = ctx->DefaultReactor();
   loop_->Post([this, reactor, req, resp, token = BearerToken(ctx)] {
     absl::StatusOr<v1::RegisterResponse> r = supervisor_->Register(token, *req);
-    if (r.ok()) *resp = *std::move(r);
+    if (r.ok()) {
+      *resp = *std::move(r);
+      *resp->mutable_resume() = tasks_->ResumeHint(req->agent_id());
+    }
     reactor->Finish(ToGrpcStatus(r.status()));
   });
   return reactor;
@@ -86,40 +91,183 @@ grpc::ServerUnaryReactor* AgentHostService::GetConsentDecision(
   return reactor;
 }
 
+// The ledger's view of a call by `agent` for `task_id`: the agent must hold the task.
+absl::StatusOr<Ledger::Caller> CallerFor(Supervisor* supervisor, TaskBoard* tasks,
+                                         const std::string& agent, const std::string& task_id) {
+  absl::StatusOr<v1::Agent> a = supervisor->Get(agent);
+  if (!a.ok()) return a.status();
+  Ledger::Caller c{agent, a->role(), "", ""};
+  if (task_id.empty()) return c;
+  absl::StatusOr<v1::Task> t = tasks->TaskOfAgent(agent, task_id);
+  if (!t.ok()) return t.status();
+  c.task_id = t->id();
+  c.goal_id = t->goal_id();
+  return c;
+}
+
+grpc::ServerUnaryReactor* AgentHostService::ReserveBudget(grpc::CallbackServerContext* ctx,
+                                                          const v1::ReserveBudgetRequest* req,
+                                                          v1::ReserveBudgetResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  AsAgent(loop_, supervisor_, ctx, reactor, [this, reactor, req, resp](const std::string& id) {
+    absl::StatusOr<Ledger::Caller> caller = CallerFor(supervisor_, tasks_, id, req->task_id());
+    if (!caller.ok()) {
+      reactor->Finish(ToGrpcStatus(caller.status()));
+      return;
+    }
+    absl::StatusOr<v1::BudgetReservation> r = ledger_->Reserve(*caller, *req);
+    if (r.ok()) *resp->mutable_reservation() = *std::move(r);
+    reactor->Finish(ToGrpcStatus(r.status()));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AgentHostService::ReportUsage(grpc::CallbackServerContext* ctx,
+                                                        const v1::ReportUsageRequest* req,
+                                                        v1::ReportUsageResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  AsAgent(loop_, supervisor_, ctx, reactor, [this, reactor, req, resp](const std::string& id) {
+    // Usage is recorded even when the task ended meanwhile: the money was spent.
+    absl::StatusOr<Ledger::Caller> caller = CallerFor(supervisor_, tasks_, id, "");
+    if (!caller.ok()) {
+      reactor->Finish(ToGrpcStatus(caller.status()));
+      return;
+    }
+    if (absl::StatusOr<v1::Task> t = tasks_->Get(req->record().task_id()); t.ok()) {
+      caller->task_id = t->id();
+      caller->goal_id = t->goal_id();
+    }
+    absl::StatusOr<v1::UsageRecord> r = ledger_->Report(*caller, req->record());
+    if (r.ok()) *resp->mutable_record() = *std::move(r);
+    reactor->Finish(ToGrpcStatus(r.status()));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AgentHostService::Delegate(grpc::CallbackServerContext* ctx,
+                                                     const v1::DelegateRequest* req,
+                                                     v1::DelegateResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  AsAgent(loop_, supervisor_, ctx, reactor, [this, reactor, req, resp](const std::string& id) {
+    absl::StatusOr<v1::Task> t = tasks_->Delegate(id, *req);
+    if (t.ok()) *resp->mutable_task() = *std::move(t);
+    reactor->Finish(ToGrpcStatus(t.status()));
+  });
+  return reactor;
+}
+
 namespace {
 
-// Reads the agent's messages until it closes the stream; the token is checked first.
+// An agent's work stream. Reads are handed to the core loop in order; deliveries come
+// from the core loop and are written one at a time from a queue (gRPC allows one write
+// in flight). The reactor is deleted on the core loop, after the TaskBoard has let go of
+// it, so the loop never calls into a dead stream.
 class ConnectReactor final
-    : public grpc::ServerBidiReactor<v1::ConnectRequest, v1::ConnectResponse> {
+    : public grpc::ServerBidiReactor<v1::ConnectRequest, v1::ConnectResponse>,
+      public ConnectSink {
  public:
-  ConnectReactor(EventLoop* loop, Supervisor* supervisor, std::string token) {
+  ConnectReactor(EventLoop* loop, Supervisor* supervisor, TaskBoard* tasks, std::string token)
+      : loop_(loop), supervisor_(supervisor), tasks_(tasks) {
     loop->Post([this, supervisor, token = std::move(token)] {
       absl::StatusOr<std::string> id = supervisor->AgentForToken(token);
       if (!id.ok()) {
-        Finish(ToGrpcStatus(id.status()));
+        Close(ToGrpcStatus(id.status()));
         return;
       }
+      agent_ = *id;
       StartRead(&request_);
     });
   }
+
   void OnReadDone(bool ok) override {
     if (!ok) {
-      Finish(grpc::Status::OK);  // the agent closed its side
+      Close(grpc::Status::OK);  // the agent closed its side
       return;
     }
+    loop_->Post([this, req = std::move(request_)] { Handle(req); });
+    request_.Clear();
     StartRead(&request_);
   }
-  void OnDone() override { delete this; }
+
+  void Deliver(const v1::ConnectResponse& d) override {
+    absl::MutexLock l(&mu_);
+    if (closed_) return;  // stored: sent again on the next stream
+    queue_.push_back(d);
+    if (queue_.size() == 1) StartWrite(&queue_.front());
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock l(&mu_);
+    queue_.pop_front();
+    if (!ok || closed_) {
+      queue_.clear();
+      return;
+    }
+    if (!queue_.empty()) StartWrite(&queue_.front());
+  }
+
+  void OnDone() override {
+    {
+      absl::MutexLock l(&mu_);
+      closed_ = true;
+    }
+    loop_->Post([this] {
+      if (attached_) tasks_->Detach(agent_, this);
+      delete this;
+    });
+  }
 
  private:
+  // On the core loop.
+  void Handle(const v1::ConnectRequest& req) {
+    if (!attached_) {
+      if (!req.has_hello()) {
+        Close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                           "the first message on Connect must be hello"));
+        return;
+      }
+      attached_ = true;
+      tasks_->Attach(agent_, this, req.hello().after_seq());
+      return;
+    }
+    switch (req.message_case()) {
+      case v1::ConnectRequest::kAck:
+        tasks_->Ack(agent_, req.ack().seq());
+        break;
+      case v1::ConnectRequest::kTaskEvent:
+        tasks_->OnTaskEvent(agent_, req.task_event());
+        break;
+      case v1::ConnectRequest::kStatus:
+        supervisor_->SetActivity(agent_, req.status().activity(), req.status().progress());
+        break;
+      default:
+        break;
+    }
+  }
+
+  void Close(grpc::Status s) {
+    absl::MutexLock l(&mu_);
+    if (closed_) return;
+    closed_ = true;
+    Finish(std::move(s));
+  }
+
+  EventLoop* loop_;
+  Supervisor* supervisor_;
+  TaskBoard* tasks_;
+  std::string agent_;      // core loop only
+  bool attached_ = false;  // core loop only
   v1::ConnectRequest request_;
+  absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<v1::ConnectResponse> queue_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
 
 grpc::ServerBidiReactor<v1::ConnectRequest, v1::ConnectResponse>* AgentHostService::Connect(
     grpc::CallbackServerContext* ctx) {
-  return new ConnectReactor(loop_, supervisor_, BearerToken(ctx));
+  return new ConnectReactor(loop_, supervisor_, tasks_, BearerToken(ctx));
 }
 
 }  // namespace agentd

@@ -15,7 +15,9 @@
 #include "agentd/v1/agent_host.grpc.pb.h"
 #include "manager/core/consent.h"
 #include "manager/core/event_loop.h"
+#include "manager/core/ledger.h"
 #include "manager/core/supervisor.h"
+#include "manager/core/tasks.h"
 
 namespace agentd {
 
@@ -38,8 +40,10 @@ struct ClientAuth {
 
 class AgentHostService final : public v1::AgentHostService::CallbackService {
  public:
-  AgentHostService(EventLoop* loop, Supervisor* supervisor, ConsentBook* consents)
-      : loop_(loop), supervisor_(supervisor), consents_(consents) {}
+  // None of the pointers is owned; all are used on `loop` only.
+  AgentHostService(EventLoop* loop, Supervisor* supervisor, ConsentBook* consents, TaskBoard* tasks,
+                   Ledger* ledger)
+      : loop_(loop), supervisor_(supervisor), consents_(consents), tasks_(tasks), ledger_(ledger) {}
 
   grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
                                      const v1::RegisterRequest* req,
@@ -55,11 +59,22 @@ class AgentHostService final : public v1::AgentHostService::CallbackService {
   grpc::ServerUnaryReactor* GetConsentDecision(grpc::CallbackServerContext* ctx,
                                                const v1::GetConsentDecisionRequest* req,
                                                v1::GetConsentDecisionResponse* resp) override;
+  grpc::ServerUnaryReactor* ReserveBudget(grpc::CallbackServerContext* ctx,
+                                          const v1::ReserveBudgetRequest* req,
+                                          v1::ReserveBudgetResponse* resp) override;
+  grpc::ServerUnaryReactor* ReportUsage(grpc::CallbackServerContext* ctx,
+                                        const v1::ReportUsageRequest* req,
+                                        v1::ReportUsageResponse* resp) override;
+  grpc::ServerUnaryReactor* Delegate(grpc::CallbackServerContext* ctx,
+                                     const v1::DelegateRequest* req,
+                                     v1::DelegateResponse* resp) override;
 
  private:
   EventLoop* loop_;
   Supervisor* supervisor_;
   ConsentBook* consents_;
+  TaskBoard* tasks_;
+  Ledger* ledger_;
 };
 
 }  // namespace agentd

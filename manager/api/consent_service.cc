@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "manager/api/status.h"
+#include "manager/api/unary.h"
 
 namespace agentd {
 
@@ -36,10 +37,7 @@ grpc::ServerUnaryReactor* ConsentService::DecideConsentRequest(
     v1::DecideConsentRequestResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   if (auth_.Refuse(ctx, reactor)) return reactor;
-  // Who decided: the unix socket's peer is the local user; over TCP, the admin token.
-  std::string by = ctx->auth_context() && ctx->auth_context()->IsPeerAuthenticated()
-                       ? "human:admin"
-                       : "human:local";
+  std::string by = HumanCaller(ctx);
   loop_->Post([this, reactor, req, resp, by] {
     absl::StatusOr<v1::ConsentRequest> r = consents_->Decide(*req, by);
     if (r.ok()) *resp->mutable_consent_request() = *std::move(r);

@@ -33,6 +33,7 @@
 #include "manager/api/interceptors.h"
 #include "manager/api/log_service.h"
 #include "manager/api/system_service.h"
+#include "manager/api/task_service.h"
 #include "manager/api/token_auth.h"
 #include "spdlog/spdlog.h"
 
@@ -69,9 +70,8 @@ std::vector<std::string> ApiServer::ServiceNames() {
 }
 
 absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptions& options,
-                                                            SystemCore* system, EventLoop* loop,
-                                                            Supervisor* supervisor, LogStore* logs,
-                                                            ConsentBook* consents) {
+                                                            const ApiCores& c) {
+  SystemCore* system = c.system;
   std::unique_ptr<ApiServer> api(new ApiServer);
   api->socket_path_ = options.socket_path;
   api->system_ = system;
@@ -115,12 +115,15 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
 
   ClientAuth client_auth{options.admin_token};
   api->services_.push_back(std::make_unique<SystemService>(system, client_auth));
-  api->services_.push_back(std::make_unique<AgentService>(loop, supervisor, client_auth));
-  api->services_.push_back(std::make_unique<AgentHostService>(loop, supervisor, consents));
-  api->services_.push_back(std::make_unique<ConsentService>(loop, consents, client_auth));
-  api->services_.push_back(std::make_unique<LogService>(loop, supervisor, logs, client_auth));
-  AddPlaceholders<v1::TaskService, v1::PlanService, v1::MessageService, v1::EventService,
-                  v1::UsageService, v1::AuditService>(&api->services_);
+  api->services_.push_back(std::make_unique<AgentService>(c.loop, c.supervisor, client_auth));
+  api->services_.push_back(
+      std::make_unique<AgentHostService>(c.loop, c.supervisor, c.consents, c.tasks, c.ledger));
+  api->services_.push_back(std::make_unique<ConsentService>(c.loop, c.consents, client_auth));
+  api->services_.push_back(std::make_unique<LogService>(c.loop, c.supervisor, c.logs, client_auth));
+  api->services_.push_back(std::make_unique<TaskService>(c.loop, c.tasks, client_auth));
+  api->services_.push_back(std::make_unique<UsageService>(c.loop, c.ledger, client_auth));
+  AddPlaceholders<v1::PlanService, v1::MessageService, v1::EventService, v1::AuditService>(
+      &api->services_);
   for (auto& s : api->services_) builder.RegisterService(s.get());
 
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;

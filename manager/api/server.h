@@ -23,11 +23,25 @@
 #include "grpcpp/server.h"
 #include "manager/core/consent.h"
 #include "manager/core/event_loop.h"
+#include "manager/core/ledger.h"
 #include "manager/core/logstore.h"
 #include "manager/core/supervisor.h"
 #include "manager/core/system.h"
+#include "manager/core/tasks.h"
 
 namespace agentd {
+
+// The core objects the services adapt; none is owned. All but `logs` and `system` are
+// used on `loop` only.
+struct ApiCores {
+  SystemCore* system = nullptr;
+  EventLoop* loop = nullptr;
+  Supervisor* supervisor = nullptr;
+  LogStore* logs = nullptr;
+  ConsentBook* consents = nullptr;
+  TaskBoard* tasks = nullptr;
+  Ledger* ledger = nullptr;
+};
 
 struct ApiServerOptions {
   std::string socket_path;
@@ -38,12 +52,9 @@ struct ApiServerOptions {
 
 class ApiServer {
  public:
-  // `supervisor` is used on `loop` only. None of the pointers is owned; `logs` must
-  // outlive the server.
+  // The cores must outlive the server.
   static absl::StatusOr<std::unique_ptr<ApiServer>> Start(const ApiServerOptions& options,
-                                                          SystemCore* system, EventLoop* loop,
-                                                          Supervisor* supervisor, LogStore* logs,
-                                                          ConsentBook* consents);
+                                                          const ApiCores& cores);
   ~ApiServer();
 
   // The TCP address actually bound ("127.0.0.1:40123"), or empty without TCP.

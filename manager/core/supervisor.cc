@@ -3,11 +3,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -15,10 +17,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/logging.h"
+#include "common/paths.h"
 #include "common/text.h"
 #include "common/token.h"
 #include "common/values.h"
 #include "common/version.h"
+#include "manager/core/proto_time.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -36,18 +40,6 @@ v1::AgentState StateFromName(const std::string& name) {
   v1::AgentState s = v1::AGENT_STATE_UNSPECIFIED;
   v1::AgentState_Parse(absl::StrCat("AGENT_STATE_", absl::AsciiStrToUpper(name)), &s);
   return s;
-}
-
-void SetTime(absl::Time t, google::protobuf::Timestamp* ts) {
-  int64_t us = absl::ToUnixMicros(t);
-  ts->set_seconds(us / 1000000);
-  ts->set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
-}
-
-void SetDuration(absl::Duration d, google::protobuf::Duration* pd) {
-  int64_t s = absl::ToInt64Seconds(d);
-  pd->set_seconds(s);
-  pd->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d - absl::Seconds(s))));
 }
 
 // Lines of an agent's output kept with its last exit (AgentExit.last_log_lines).
@@ -245,6 +237,7 @@ absl::Status Supervisor::Spawn(Record& r) {
   spec.env.push_back(absl::StrCat("AGENTD_SOCKET=", options_.socket_path));
   spec.env.push_back(absl::StrCat("AGENTD_AGENT_ID=", r.id));
   spec.env.push_back(absl::StrCat("AGENTD_ROLE=", r.role));
+  spec.env.push_back(absl::StrCat("AGENTD_SESSION_DIR=", options_.state_dir, "/sessions"));
   if (auto m = cfg.models.find(role.model); m != cfg.models.end()) {
     if (auto p = cfg.providers.find(m->second.provider); p != cfg.providers.end()) {
       const std::string& key_env = p->second.api_key_env;
@@ -342,6 +335,7 @@ void Supervisor::SetState(Record& r, v1::AgentState state, std::string detail, c
   if (auto s = store_->SaveAgent(row, loop_->clock()->Now(), event, payload.dump()); !s.ok()) {
     spdlog::error("agent {}: recording state {}: {}", r.id, row.state, s.status().message());
   }
+  if (observer_) observer_(r.id, state);
   logs_->AppendSystem(
       r.id, absl::StrCat(row.state, row.pid > 0 ? absl::StrCat(" (pid ", row.pid, ")") : "",
                          r.detail.empty() ? "" : ": ", r.detail));
@@ -754,6 +748,7 @@ absl::StatusOr<v1::RegisterResponse> Supervisor::Register(const std::string& tok
   def->set_id(r.id);
   def->set_role(r.role);
   if (auto role = cfg.roles.find(r.role); role != cfg.roles.end()) {
+    AddRoleFiles(role->second, def);
     for (const std::string& t : role->second.tools) def->add_allowed_tools(t);
     for (const std::string& a : cfg.policy.shell_allow) def->add_shell_allow(a);
     if (auto m = cfg.models.find(role->second.model); m != cfg.models.end()) {
@@ -769,6 +764,7 @@ absl::StatusOr<v1::RegisterResponse> Supervisor::Register(const std::string& tok
         mr->set_provider_kind(p->second.kind);
         mr->set_base_url(p->second.base_url);
         mr->set_api_key_env(p->second.api_key_env);
+        mr->set_cassette(ResolvePath(p->second.cassette));
       }
     }
   }
@@ -788,13 +784,83 @@ absl::StatusOr<v1::HeartbeatResponse> Supervisor::Heartbeat(const std::string& t
   absl::Time now = loop_->clock()->Now();
   r.last_heartbeat = now;
   ArmLease(r, now + config_->config().supervision.heartbeat_ttl);
-  r.progress = req.progress();
-  v1::AgentState next =
-      req.activity() == v1::AGENT_ACTIVITY_BUSY ? v1::AGENT_STATE_BUSY : v1::AGENT_STATE_IDLE;
-  if (next != r.state) SetState(r, next, "", "agent.activity");
+  SetActivity(r.id, req.activity(), req.progress());
   v1::HeartbeatResponse resp;
   SetTime(r.lease_expiry, resp.mutable_lease_expire_time());
   return resp;
+}
+
+std::string Supervisor::ResolvePath(const std::string& path) const {
+  if (path.empty() || path[0] == '/') return path;
+  if (!options_.config_dir.empty()) {
+    std::string beside = absl::StrCat(options_.config_dir, "/", path);
+    if (access(beside.c_str(), F_OK) == 0) return beside;
+  }
+  return absl::StrCat(options_.templates_dir, "/", path);
+}
+
+void Supervisor::AddRoleFiles(const RoleConfig& role, v1::AgentDefinition* def) const {
+  // Bounds on what travels in a Register answer: prompts are small; knowledge beyond
+  // the bound is offered by name and uri only.
+  constexpr size_t kMaxPrompt = 256 << 10, kMaxKnowledgeEach = 64 << 10,
+                   kMaxKnowledgeTotal = 256 << 10;
+  if (!role.prompt.empty()) {
+    std::string path = ResolvePath(role.prompt);
+    absl::StatusOr<std::string> text = ReadSmallFile(path, kMaxPrompt);
+    if (text.ok()) {
+      def->set_system_prompt_template(*std::move(text));
+    } else {
+      spdlog::warn("role prompt {}: {}; the agent gets a generic prompt", path,
+                   text.status().message());
+    }
+  }
+  size_t total = 0;
+  for (const std::string& k : role.knowledge) {
+    std::string path = ResolvePath(k);
+    std::vector<std::string> files;
+    struct stat st {};
+    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      std::error_code ec;
+      for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+           !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->is_regular_file(ec)) files.push_back(it->path().string());
+      }
+      std::sort(files.begin(), files.end());
+    } else {
+      files.push_back(path);
+    }
+    for (const std::string& f : files) {
+      v1::KnowledgeRef* ref = def->add_knowledge();
+      ref->set_name(f.size() > path.size() && f.compare(0, path.size(), path) == 0
+                        ? absl::StrCat(k, f.substr(path.size()))
+                        : k);
+      ref->set_uri(f);
+      if (total >= kMaxKnowledgeTotal) continue;
+      absl::StatusOr<std::string> text =
+          ReadSmallFile(f, std::min(kMaxKnowledgeEach, kMaxKnowledgeTotal - total));
+      // Binary files are offered by name only; text goes as UTF-8 (a proto string).
+      if (text.ok() && text->find('\0') == std::string::npos) {
+        total += text->size();
+        ref->set_content(ValidUtf8(*text));
+      }
+    }
+  }
+}
+
+void Supervisor::SetActivity(const std::string& id, v1::AgentActivity activity,
+                             const std::string& progress) {
+  auto it = agents_.find(id);
+  if (it == agents_.end()) return;
+  Record& r = it->second;
+  // Only a registered, live agent's activity means anything (not one being stopped).
+  if (r.state != v1::AGENT_STATE_IDLE && r.state != v1::AGENT_STATE_BUSY &&
+      r.state != v1::AGENT_STATE_UNRESPONSIVE) {
+    return;
+  }
+  r.progress = progress;
+  v1::AgentState next =
+      activity == v1::AGENT_ACTIVITY_BUSY ? v1::AGENT_STATE_BUSY : v1::AGENT_STATE_IDLE;
+  if (next != r.state) SetState(r, next, "", "agent.activity");
 }
 
 }  // namespace agentd

@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -53,6 +54,9 @@ class Supervisor {
     // RLIMIT_NOFILE for agents without a configured nofile limit (agentd's own at start,
     // before it raised it); rlim_cur 0: inherited as it is.
     rlimit agent_nofile{0, 0};
+    // Where a role's relative `prompt` and `knowledge` paths are looked up: beside the
+    // config file first (config_dir, empty without one), then in the templates folder.
+    std::string config_dir, templates_dir;
   };
   using AgentCallback = absl::AnyInvocable<void(absl::StatusOr<v1::Agent>) &&>;
 
@@ -92,8 +96,16 @@ class Supervisor {
                                                 const v1::RegisterRequest& req);
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const std::string& token,
                                                   const v1::HeartbeatRequest& req);
+  // A registered agent says it is idle or busy (heartbeats, and at once on its Connect
+  // stream); ignored for an agent that is not up.
+  void SetActivity(const std::string& id, v1::AgentActivity activity, const std::string& progress);
   // The agent id a token belongs to, or UNAUTHENTICATED.
   absl::StatusOr<std::string> AgentForToken(const std::string& token) const;
+
+  // Called after every state change is stored (the task board follows agents with it).
+  void SetStateObserver(std::function<void(const std::string& id, v1::AgentState state)> fn) {
+    observer_ = std::move(fn);
+  }
 
   int64_t total_restarts() const { return total_restarts_; }
   std::map<v1::AgentState, int64_t> CountByState() const;
@@ -147,6 +159,10 @@ class Supervisor {
   void ArmLease(Record& r, absl::Time expiry);
   void LeaseExpired(const std::string& id, absl::Time timer_at);
   absl::Status CheckInstanceLimit(const std::string& role, const std::string& except_id) const;
+  // A role's relative path resolved as Options says.
+  std::string ResolvePath(const std::string& path) const;
+  // The prompt template and knowledge of `role`, read for its definition.
+  void AddRoleFiles(const RoleConfig& role, v1::AgentDefinition* def) const;
 
   EventLoop* loop_;
   Store* store_;
@@ -162,6 +178,7 @@ class Supervisor {
   absl::Time breaker_open_until_ = absl::InfinitePast();
   int64_t total_restarts_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};
+  std::function<void(const std::string&, v1::AgentState)> observer_;
 };
 
 }  // namespace agentd

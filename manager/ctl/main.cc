@@ -26,14 +26,14 @@
 #include "common/token.h"
 #include "common/values.h"
 #include "common/version.h"
+#include "manager/ctl/cli.h"
 #include "manager/ctl/connection.h"
 #include "manager/ctl/output.h"
+#include "manager/ctl/tasks_cmd.h"
 #include "nlohmann/json.hpp"
 
 namespace agentd::ctl {
 namespace {
-
-constexpr int kOk = 0, kFailed = 1, kUsage = 2, kNoConnection = 3;
 
 constexpr char kUsageText[] = R"(usage: agentctl [global flags] COMMAND [args]
 
@@ -56,6 +56,19 @@ Commands:
   logs ID [-f] [--tail N] [--after-seq N] [--stream S] [--timestamps]
                             an agent's output (S: stdout, stderr or agentd); -f follows;
                             -o json prints one record per line, with its seq
+  goal "TEXT" [--workspace DIR] [--approve auto|manual] [--budget USD] [--tokens N]
+       [--title T] [--wait] [--timeout D]
+                            give the team a goal (DIR: a git repo, worked on in a branch
+                            of its own, or a new directory); --wait shows progress on
+                            stderr and the result on stdout, exit 0 only if completed
+  get tasks [--goal G] [--tree]
+                            goals and the tasks under them
+  describe task T           one task in full, with its result or failure
+  cancel T [--reason TEXT]  cancel a task (or goal) and everything under it
+  pause GOAL | resume GOAL  hold or release the scheduling of a goal's tasks
+  retry T                   make a failed or canceled task ready again
+  usage [--by role|model|goal|agent|task] [--goal G]
+                            LLM tokens and cost
 
 Global flags:
   --socket PATH             agentd's unix socket (default: $AGENTD_SOCKET, else the
@@ -69,47 +82,6 @@ Global flags:
 
 Exit codes: 0 ok, 1 failed, 2 usage error, 3 cannot connect to agentd.
 )";
-
-struct Globals {
-  ConnectionOptions conn;
-  Format format = Format::kTable;
-};
-
-int Usage(const std::string& msg) {
-  std::fprintf(stderr, "agentctl: %s\n(agentctl --help lists the commands)\n", msg.c_str());
-  return kUsage;
-}
-
-int Fail(const std::string& msg, int code = kFailed) {
-  std::fprintf(stderr, "agentctl: %s\n", msg.c_str());
-  return code;
-}
-
-int RpcFailed(const char* what, const grpc::Status& s) {
-  return Fail(absl::StrCat(
-      what, " failed: ", absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())),
-      ": ", s.error_message()));
-}
-
-std::string TimeString(const google::protobuf::Timestamp& t) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S %Z",
-                          absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos()),
-                          absl::LocalTimeZone());
-}
-
-void Print(const Globals& g, const google::protobuf::Message& msg, const std::string& table) {
-  switch (g.format) {
-    case Format::kJson:
-      std::fputs((ToJson(msg) + "\n").c_str(), stdout);
-      break;
-    case Format::kYaml:
-      std::fputs(ToYaml(msg).c_str(), stdout);
-      break;
-    case Format::kTable:
-      std::fputs(table.c_str(), stdout);
-      break;
-  }
-}
 
 // "3 (2 idle, 1 failed)"
 std::string AgentCounts(const v1::DaemonCounters& c) {
@@ -234,39 +206,12 @@ std::string AgentStateName(v1::AgentState s) {
   return absl::AsciiStrToLower(absl::StripPrefix(v1::AgentState_Name(s), "AGENT_STATE_"));
 }
 
-std::string ShortDuration(const google::protobuf::Duration& d) {
-  int64_t s = d.seconds();
-  if (s < 60) return absl::StrCat(s, "s");
-  if (s < 3600) return absl::StrCat(s / 60, "m", s % 60, "s");
-  if (s < 86400) return absl::StrCat(s / 3600, "h", (s % 3600) / 60, "m");
-  return absl::StrCat(s / 86400, "d", (s % 86400) / 3600, "h");
-}
-
 std::string ExitText(const v1::Agent& a) {
   if (!a.has_last_exit()) return "-";
   const v1::AgentExit& e = a.last_exit();
   if (!e.reason().empty()) return e.reason();
   return e.has_signal() ? absl::StrCat("signal ", e.signal())
                         : absl::StrCat("exit ", e.exit_code());
-}
-
-// Fixed-width columns, kubectl style.
-std::string Table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> width;
-  for (const auto& row : rows) {
-    width.resize(std::max(width.size(), row.size()));
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      absl::StrAppend(&line, row[i]);
-      if (i + 1 < row.size()) line.append(width[i] - row[i].size() + 3, ' ');
-    }
-    absl::StrAppend(&out, line, "\n");
-  }
-  return out;
 }
 
 std::string DescribeAgent(const v1::Agent& a) {
@@ -294,43 +239,6 @@ std::string DescribeAgent(const v1::Agent& a) {
     absl::StrAppend(&out, "last output before the exit (agentctl logs ", a.id(), " has it all):\n");
     for (const std::string& line : a.last_exit().last_log_lines()) {
       absl::StrAppend(&out, "  ", EscapeForTerminal(line), "\n");
-    }
-  }
-  return out;
-}
-
-// Splits "--flag value" / "--flag=value" options out of a command's arguments.
-struct CmdArgs {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> flags;
-};
-absl::StatusOr<CmdArgs> ParseCmdArgs(const std::vector<std::string>& args,
-                                     const std::set<std::string>& valued,
-                                     const std::set<std::string>& boolean) {
-  CmdArgs out;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (!absl::StartsWith(a, "--")) {
-      out.positional.push_back(a);
-      continue;
-    }
-    std::string name = a, value;
-    bool has_value = false;
-    if (size_t eq = a.find('='); eq != std::string::npos) {
-      name = a.substr(0, eq);
-      value = a.substr(eq + 1);
-      has_value = true;
-    }
-    if (boolean.count(name)) {
-      out.flags[name] = "true";
-    } else if (valued.count(name)) {
-      if (!has_value) {
-        if (i + 1 >= args.size()) return absl::InvalidArgumentError(name + " needs a value");
-        value = args[++i];
-      }
-      out.flags[name] = value;
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag \"", a, "\""));
     }
   }
   return out;
@@ -394,15 +302,21 @@ int ConsentCmd(const Globals& g, const std::vector<std::string>& args) {
 }
 
 int Get(const Globals& g, const std::vector<std::string>& args) {
-  auto parsed = ParseCmdArgs(args, {"--role", "--agent"}, {"--all"});
+  auto parsed = ParseCmdArgs(args, {"--role", "--agent", "--goal"}, {"--all", "--tree"});
   if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
   if (parsed->positional.size() == 1 &&
       (parsed->positional[0] == "consents" || parsed->positional[0] == "consent")) {
     return GetConsents(g, *parsed);
   }
+  if (parsed->positional.size() == 1 &&
+      (parsed->positional[0] == "tasks" || parsed->positional[0] == "task")) {
+    return GetTasks(g, *parsed);
+  }
   if (parsed->positional.size() != 1 ||
       (parsed->positional[0] != "agents" && parsed->positional[0] != "agent")) {
-    return Usage("usage: agentctl get agents [--role ROLE] | get consents [--all] [--agent ID]");
+    return Usage(
+        "usage: agentctl get agents [--role ROLE] | get consents [--all] [--agent ID] | get "
+        "tasks [--goal G] [--tree]");
   }
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
@@ -431,7 +345,10 @@ int Get(const Globals& g, const std::vector<std::string>& args) {
 }
 
 int Describe(const Globals& g, const std::vector<std::string>& args) {
-  if (args.size() != 2 || args[0] != "agent") return Usage("usage: agentctl describe agent ID");
+  if (args.size() == 2 && args[0] == "task") return DescribeTask(g, args[1]);
+  if (args.size() != 2 || args[0] != "agent") {
+    return Usage("usage: agentctl describe agent ID | describe task T");
+  }
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
   auto stub = v1::AgentService::NewStub(c->channel());
@@ -622,8 +539,9 @@ int Main(int argc, char** argv) {
     // After the command word, flags that are not global belong to the command; so does
     // --timeout for stop and restart (their stop timeout).
     bool command_flag =
-        !rest.empty() && (std::find(kValued.begin(), kValued.end(), name) == kValued.end() ||
-                          (name == "--timeout" && (rest[0] == "stop" || rest[0] == "restart")));
+        !rest.empty() &&
+        (std::find(kValued.begin(), kValued.end(), name) == kValued.end() ||
+         (name == "--timeout" && (rest[0] == "stop" || rest[0] == "restart" || rest[0] == "goal")));
     if (command_flag || !absl::StartsWith(arg, "-") || arg == "-") {
       rest.push_back(arg);
       continue;
@@ -675,6 +593,14 @@ int Main(int argc, char** argv) {
           {"logs", Logs},
           {"consent", ConsentCmd},
           {"start", StartCmd},
+          {"goal", GoalCmd},
+          {"cancel", CancelCmd},
+          {"retry", RetryCmd},
+          {"usage", UsageCmd},
+          {"pause", [](const Globals& gl,
+                       const std::vector<std::string>& a) { return PauseCmd(gl, a, true); }},
+          {"resume", [](const Globals& gl,
+                        const std::vector<std::string>& a) { return PauseCmd(gl, a, false); }},
           {"stop", [](const Globals& gl,
                       const std::vector<std::string>& a) { return StopCmd(gl, a, false); }},
           {"restart", [](const Globals& gl, const std::vector<std::string>& a) {

@@ -1,5 +1,7 @@
 #include "manager/store/store.h"
 
+#include <sqlite3.h>
+
 #include "absl/strings/str_cat.h"
 #include "common/version.h"
 
@@ -61,6 +63,51 @@ CREATE TABLE consents (
 ) STRICT;
 CREATE INDEX consents_by_status ON consents(status);
 )sql"},
+    {4, "tasks, deliveries, usage and budgets",
+     R"sql(
+CREATE TABLE tasks (
+  id          TEXT PRIMARY KEY,
+  goal_id     TEXT    NOT NULL,
+  parent_id   TEXT    NOT NULL DEFAULT '',
+  status      INTEGER NOT NULL,
+  assignee    TEXT    NOT NULL DEFAULT '',
+  create_us   INTEGER NOT NULL,
+  body        BLOB    NOT NULL
+) STRICT;
+CREATE INDEX tasks_by_goal ON tasks(goal_id);
+CREATE TABLE deliveries (
+  seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+  agent_id TEXT NOT NULL,
+  body     BLOB NOT NULL
+) STRICT;
+CREATE INDEX deliveries_by_agent ON deliveries(agent_id, seq);
+CREATE TABLE usage (
+  id                TEXT PRIMARY KEY,
+  time_us           INTEGER NOT NULL,
+  agent_id          TEXT    NOT NULL,
+  task_id           TEXT    NOT NULL DEFAULT '',
+  goal_id           TEXT    NOT NULL DEFAULT '',
+  role              TEXT    NOT NULL DEFAULT '',
+  provider          TEXT    NOT NULL DEFAULT '',
+  model             TEXT    NOT NULL DEFAULT '',
+  prompt_tokens     INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  cost_usd          REAL    NOT NULL,
+  latency_us        INTEGER NOT NULL DEFAULT 0,
+  reservation_id    TEXT    NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX usage_by_goal ON usage(goal_id);
+CREATE INDEX usage_by_time ON usage(time_us);
+CREATE TABLE budgets (
+  scope        INTEGER NOT NULL,
+  scope_id     TEXT    NOT NULL,
+  max_tokens   INTEGER NOT NULL,
+  max_cost_usd REAL    NOT NULL,
+  update_us    INTEGER NOT NULL,
+  updated_by   TEXT    NOT NULL,
+  PRIMARY KEY (scope, scope_id)
+) STRICT;
+)sql"},
 };
 
 }  // namespace
@@ -119,8 +166,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
 absl::StatusOr<int64_t> Store::CommitWithEvent(sqlite::Transaction& tx, absl::Time time,
                                                absl::string_view event_kind,
                                                absl::string_view event_payload_json,
-                                               absl::string_view agent_id) {
-  absl::StatusOr<int64_t> seq = AppendEvent(time, event_kind, event_payload_json, agent_id);
+                                               absl::string_view agent_id,
+                                               absl::string_view task_id,
+                                               absl::string_view goal_id) {
+  absl::StatusOr<int64_t> seq =
+      AppendEvent(time, event_kind, event_payload_json, agent_id, task_id, goal_id);
   if (!seq.ok()) {
     last_event_seq_ = *db_->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM events");
     return seq.status();
@@ -235,17 +285,19 @@ FROM agents ORDER BY id)sql");
 
 absl::StatusOr<int64_t> Store::AppendEvent(absl::Time time, absl::string_view kind,
                                            absl::string_view payload_json,
-                                           absl::string_view agent_id) {
+                                           absl::string_view agent_id, absl::string_view task_id,
+                                           absl::string_view goal_id) {
   if (!insert_event_.has_value()) {
     absl::StatusOr<sqlite::Statement> st = db_->Prepare(
-        "INSERT INTO events(time_us, kind, payload, agent_id) VALUES (?1, ?2, ?3, NULLIF(?4, '')) "
-        "RETURNING seq");
+        "INSERT INTO events(time_us, kind, payload, agent_id, task_id, goal_id) VALUES (?1, ?2, "
+        "?3, NULLIF(?4, ''), NULLIF(?5, ''), NULLIF(?6, '')) RETURNING seq");
     if (!st.ok()) return st.status();
     insert_event_.emplace(*std::move(st));
   }
   sqlite::Statement& st = *insert_event_;
   st.Reset();
   st.Bind(1, absl::ToUnixMicros(time)).Bind(2, kind).Bind(3, payload_json).Bind(4, agent_id);
+  st.Bind(5, task_id).Bind(6, goal_id);
   absl::StatusOr<bool> row = st.Step();
   if (!row.ok()) return row.status();
   if (!*row) return absl::InternalError("inserting an event returned no seq");
@@ -253,6 +305,162 @@ absl::StatusOr<int64_t> Store::AppendEvent(absl::Time time, absl::string_view ki
   if (absl::Status s = st.Run(); !s.ok()) return s;
   last_event_seq_ = seq;
   return seq;
+}
+
+absl::StatusOr<int64_t> Store::SaveTask(const TaskRow& t, absl::Time time,
+                                        absl::string_view event_kind,
+                                        absl::string_view event_payload_json,
+                                        absl::string_view agent_id) {
+  absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
+  if (!tx.ok()) return tx.status();
+  if (!upsert_task_.has_value()) {
+    absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+        "INSERT INTO tasks(id, goal_id, parent_id, status, assignee, create_us, body) VALUES "
+        "(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
+        "assignee = excluded.assignee, body = excluded.body");
+    if (!st.ok()) return st.status();
+    upsert_task_.emplace(*std::move(st));
+  }
+  sqlite::Statement& st = *upsert_task_;
+  st.Reset();
+  st.Bind(1, t.id).Bind(2, t.goal_id).Bind(3, t.parent_id).Bind(4, t.status);
+  st.Bind(5, t.assignee).Bind(6, t.create_us).BindBlob(7, t.body);
+  if (absl::Status s = st.Run(); !s.ok()) return s;
+  return CommitWithEvent(*tx, time, event_kind, event_payload_json, agent_id, t.id, t.goal_id);
+}
+
+absl::StatusOr<std::vector<TaskRow>> Store::LoadTasks() {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "SELECT id, goal_id, parent_id, status, assignee, create_us, body FROM tasks ORDER BY "
+      "create_us, id");
+  if (!st.ok()) return st.status();
+  std::vector<TaskRow> out;
+  for (;;) {
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({st->ColumnText(0), st->ColumnText(1), st->ColumnText(2), st->ColumnInt(3),
+                   st->ColumnText(4), st->ColumnInt(5), st->ColumnText(6)});
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> Store::AddDelivery(absl::string_view agent_id, absl::string_view body) {
+  absl::StatusOr<sqlite::Statement> st =
+      db_->Prepare("INSERT INTO deliveries(agent_id, body) VALUES (?1, ?2) RETURNING seq");
+  if (!st.ok()) return st.status();
+  st->Bind(1, agent_id).BindBlob(2, body);
+  absl::StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::InternalError("inserting a delivery returned no seq");
+  int64_t seq = st->ColumnInt(0);
+  if (absl::Status s = st->Run(); !s.ok()) return s;
+  return seq;
+}
+
+absl::Status Store::AckDeliveries(absl::string_view agent_id, int64_t up_to_seq) {
+  absl::StatusOr<sqlite::Statement> st =
+      db_->Prepare("DELETE FROM deliveries WHERE agent_id = ?1 AND seq <= ?2");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, agent_id).Bind(2, up_to_seq).Run();
+}
+
+absl::StatusOr<std::vector<DeliveryRow>> Store::LoadDeliveries() {
+  absl::StatusOr<sqlite::Statement> st =
+      db_->Prepare("SELECT seq, agent_id, body FROM deliveries ORDER BY seq");
+  if (!st.ok()) return st.status();
+  std::vector<DeliveryRow> out;
+  for (;;) {
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({st->ColumnInt(0), st->ColumnText(1), st->ColumnText(2)});
+  }
+  return out;
+}
+
+absl::StatusOr<bool> Store::AddUsage(const UsageRow& u, absl::string_view event_payload_json) {
+  absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
+  if (!tx.ok()) return tx.status();
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(R"sql(
+INSERT INTO usage(id, time_us, agent_id, task_id, goal_id, role, provider, model, prompt_tokens,
+                  completion_tokens, cost_usd, latency_us, reservation_id)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT(id) DO NOTHING)sql");
+  if (!st.ok()) return st.status();
+  st->Bind(1, u.id).Bind(2, u.time_us).Bind(3, u.agent_id).Bind(4, u.task_id).Bind(5, u.goal_id);
+  st->Bind(6, u.role).Bind(7, u.provider).Bind(8, u.model).Bind(9, u.prompt_tokens);
+  st->Bind(10, u.completion_tokens).Bind(11, u.cost_usd).Bind(12, u.latency_us);
+  st->Bind(13, u.reservation_id);
+  if (absl::Status s = st->Run(); !s.ok()) return s;
+  if (sqlite3_changes(db_->raw()) == 0) return false;  // a retried report: counted once
+  absl::StatusOr<int64_t> seq =
+      CommitWithEvent(*tx, absl::FromUnixMicros(u.time_us), "usage.recorded", event_payload_json,
+                      u.agent_id, u.task_id, u.goal_id);
+  if (!seq.ok()) return seq.status();
+  return true;
+}
+
+absl::StatusOr<std::vector<UsageRow>> Store::QueryUsage(const UsageQuery& q) {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(R"sql(
+SELECT id, time_us, agent_id, task_id, goal_id, role, provider, model, prompt_tokens,
+       completion_tokens, cost_usd, latency_us, reservation_id
+FROM usage
+WHERE time_us >= ?1 AND time_us < ?2 AND (?3 = '' OR goal_id = ?3) AND (?4 = '' OR task_id = ?4)
+  AND (?5 = '' OR agent_id = ?5) AND (?6 = '' OR role = ?6) AND (?7 = '' OR provider = ?7)
+  AND (?8 = '' OR model = ?8)
+ORDER BY time_us, id)sql");
+  if (!st.ok()) return st.status();
+  st->Bind(1, q.start_us).Bind(2, q.end_us).Bind(3, q.goal_id).Bind(4, q.task_id);
+  st->Bind(5, q.agent_id).Bind(6, q.role).Bind(7, q.provider).Bind(8, q.model);
+  std::vector<UsageRow> out;
+  for (;;) {
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    UsageRow u;
+    u.id = st->ColumnText(0);
+    u.time_us = st->ColumnInt(1);
+    u.agent_id = st->ColumnText(2);
+    u.task_id = st->ColumnText(3);
+    u.goal_id = st->ColumnText(4);
+    u.role = st->ColumnText(5);
+    u.provider = st->ColumnText(6);
+    u.model = st->ColumnText(7);
+    u.prompt_tokens = st->ColumnInt(8);
+    u.completion_tokens = st->ColumnInt(9);
+    u.cost_usd = st->ColumnDouble(10);
+    u.latency_us = st->ColumnInt(11);
+    u.reservation_id = st->ColumnText(12);
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+absl::Status Store::SaveBudget(const BudgetRow& b) {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "INSERT INTO budgets(scope, scope_id, max_tokens, max_cost_usd, update_us, updated_by) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(scope, scope_id) DO UPDATE SET "
+      "max_tokens = excluded.max_tokens, max_cost_usd = excluded.max_cost_usd, "
+      "update_us = excluded.update_us, updated_by = excluded.updated_by");
+  if (!st.ok()) return st.status();
+  st->Bind(1, b.scope).Bind(2, b.scope_id).Bind(3, b.max_tokens).Bind(4, b.max_cost_usd);
+  st->Bind(5, b.update_us).Bind(6, b.updated_by);
+  return st->Run();
+}
+
+absl::StatusOr<std::vector<BudgetRow>> Store::LoadBudgets() {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "SELECT scope, scope_id, max_tokens, max_cost_usd, update_us, updated_by FROM budgets");
+  if (!st.ok()) return st.status();
+  std::vector<BudgetRow> out;
+  for (;;) {
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({st->ColumnInt(0), st->ColumnText(1), st->ColumnInt(2), st->ColumnDouble(3),
+                   st->ColumnInt(4), st->ColumnText(5)});
+  }
+  return out;
 }
 
 }  // namespace agentd

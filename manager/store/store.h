@@ -50,6 +50,49 @@ struct ConsentRow {
   std::string request;
 };
 
+// A task as stored: the indexed fields, and the whole v1.Task serialized in `body`.
+struct TaskRow {
+  std::string id, goal_id, parent_id;
+  int64_t status = 0;
+  std::string assignee;
+  int64_t create_us = 0;
+  std::string body;
+};
+
+// A delivery to an agent's Connect stream not yet acknowledged (a v1.ConnectResponse
+// without its seq, serialized).
+struct DeliveryRow {
+  int64_t seq = 0;
+  std::string agent_id, body;
+};
+
+// One LLM call as the ledger stores it.
+struct UsageRow {
+  std::string id;
+  int64_t time_us = 0;
+  std::string agent_id, task_id, goal_id, role, provider, model;
+  int64_t prompt_tokens = 0, completion_tokens = 0;
+  double cost_usd = 0;
+  int64_t latency_us = 0;
+  std::string reservation_id;
+};
+
+// Which usage rows a query covers: [start_us, end_us) and equality on non-empty fields.
+struct UsageQuery {
+  int64_t start_us = 0, end_us = INT64_MAX;
+  std::string goal_id, task_id, agent_id, role, provider, model;
+};
+
+// A budget's limits (v1.BudgetScope number, scope id).
+struct BudgetRow {
+  int64_t scope = 0;
+  std::string scope_id;
+  int64_t max_tokens = 0;
+  double max_cost_usd = 0;
+  int64_t update_us = 0;
+  std::string updated_by;
+};
+
 class Store {
  public:
   // The schema version this binary writes.
@@ -65,7 +108,9 @@ class Store {
   // Appends an event of `kind` (e.g. "daemon.started") with a JSON `payload`; returns its seq.
   absl::StatusOr<int64_t> AppendEvent(absl::Time time, absl::string_view kind,
                                       absl::string_view payload_json,
-                                      absl::string_view agent_id = "");
+                                      absl::string_view agent_id = "",
+                                      absl::string_view task_id = "",
+                                      absl::string_view goal_id = "");
 
   // Inserts or updates an agent and appends its event, in one transaction; returns the
   // event's seq.
@@ -78,6 +123,24 @@ class Store {
                                       absl::string_view event_kind,
                                       absl::string_view event_payload_json);
   absl::StatusOr<std::vector<ConsentRow>> LoadConsents();
+  // Inserts or updates a task and appends its event (carrying the task and goal ids), in
+  // one transaction; returns the event's seq.
+  absl::StatusOr<int64_t> SaveTask(const TaskRow& task, absl::Time time,
+                                   absl::string_view event_kind,
+                                   absl::string_view event_payload_json,
+                                   absl::string_view agent_id = "");
+  absl::StatusOr<std::vector<TaskRow>> LoadTasks();
+  // Queues a delivery for `agent_id`; returns its seq (increasing, never reused).
+  absl::StatusOr<int64_t> AddDelivery(absl::string_view agent_id, absl::string_view body);
+  // Forgets the agent's deliveries up to and including `up_to_seq`.
+  absl::Status AckDeliveries(absl::string_view agent_id, int64_t up_to_seq);
+  absl::StatusOr<std::vector<DeliveryRow>> LoadDeliveries();
+  // Records a call with its "usage.recorded" event; false (and nothing written) when a
+  // record with the same id exists: a retried report counts once.
+  absl::StatusOr<bool> AddUsage(const UsageRow& usage, absl::string_view event_payload_json);
+  absl::StatusOr<std::vector<UsageRow>> QueryUsage(const UsageQuery& query);
+  absl::Status SaveBudget(const BudgetRow& budget);
+  absl::StatusOr<std::vector<BudgetRow>> LoadBudgets();
   // The highest event seq (0 when there are none). Kept in memory: no query.
   int64_t LastEventSeq() const { return last_event_seq_; }
 
@@ -88,7 +151,9 @@ class Store {
   absl::StatusOr<int64_t> CommitWithEvent(sqlite::Transaction& tx, absl::Time time,
                                           absl::string_view event_kind,
                                           absl::string_view event_payload_json,
-                                          absl::string_view agent_id);
+                                          absl::string_view agent_id,
+                                          absl::string_view task_id = "",
+                                          absl::string_view goal_id = "");
   Store(std::unique_ptr<sqlite::Db> db, int64_t version)
       : db_(std::move(db)), schema_version_(version) {}
   std::unique_ptr<sqlite::Db> db_;
@@ -97,6 +162,7 @@ class Store {
   // Prepared once: appending is on the hot path of every state change.
   std::optional<sqlite::Statement> insert_event_;
   std::optional<sqlite::Statement> upsert_agent_;
+  std::optional<sqlite::Statement> upsert_task_;
 };
 
 }  // namespace agentd

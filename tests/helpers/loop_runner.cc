@@ -28,8 +28,9 @@ int main(int argc, char** argv) {
   shell.allow = {"sh"};
   agentd::tools::ToolBox box =
       agentd::tools::ToolBox::ForRole({"fs.read", "fs.write", "fs.edit", "shell.run"});
-  agentd::agent::AgentLoop loop(client->get(), "test-model", &box, {ws->get(), &shell, nullptr},
-                                sessions->get(), nullptr, agentd::agent::LoopLimits{});
+  agentd::agent::AgentLoop loop(client->get(), "test-model", &box,
+                                {ws->get(), &shell, nullptr, "", ""}, sessions->get(), nullptr,
+                                agentd::agent::LoopLimits{});
   auto out = loop.Run(argv[4], "You are a coder.", argv[5]);
   if (!out.ok()) {
     std::fprintf(stderr, "loop_runner: %s\n", std::string(out.status().message()).c_str());

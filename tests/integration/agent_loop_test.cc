@@ -95,8 +95,9 @@ class AgentLoopTest : public ::testing::Test {
     box_ = tools::ToolBox::ForRole({"fs.read", "fs.write", "fs.edit", "complete_task"});
   }
   agent::AgentLoop Loop(agent::Budget* budget = nullptr) {
-    return agent::AgentLoop(client_.get(), "test-model", &box_, {ws_.get(), &shell_, nullptr},
-                            sessions_.get(), budget, agent::LoopLimits{});
+    return agent::AgentLoop(client_.get(), "test-model", &box_,
+                            {ws_.get(), &shell_, nullptr, "", ""}, sessions_.get(), budget,
+                            agent::LoopLimits{});
   }
 
   TempDir dir_;

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/str_split.h"
+#include "agentd/v1/plans.grpc.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
 #include "agentd/v1/tasks.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -135,11 +136,11 @@ TEST_F(DaemonTest, SocketIsPrivateAndItsDirectoryToo) {
 
 TEST_F(DaemonTest, UnservedMethodsAnswerUnimplementedSayingSo) {
   ASSERT_TRUE(daemon_.Start()) << daemon_.log();
-  auto tasks = v1::TaskService::NewStub(daemon_.UnixChannel());
-  v1::GetTaskResponse resp;
-  grpc::Status s = tasks->GetTask(Ctx().get(), v1::GetTaskRequest(), &resp);
+  auto plans = v1::PlanService::NewStub(daemon_.UnixChannel());
+  v1::GetPlanResponse resp;
+  grpc::Status s = plans->GetPlan(Ctx().get(), v1::GetPlanRequest(), &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_THAT(s.error_message(), HasSubstr("agentd.v1.TaskService/GetTask is part of the "
+  EXPECT_THAT(s.error_message(), HasSubstr("agentd.v1.PlanService/GetPlan is part of the "
                                            "agentd.v1 API but agentd"));
 }
 

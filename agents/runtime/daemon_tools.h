@@ -1,0 +1,56 @@
+// The tools an agent's model calls that are carried out by the daemon rather than in the
+// workspace: delegate (a child task for a role) and propose_plan (a DAG of steps for
+// approval), plus message and ask_human, which reach people and other agents.
+//
+// Each call goes to agentd over AgentHost with the call's id as its request key, so a
+// call repeated after a restart creates nothing twice. A daemon that does not serve a
+// call yet (UNIMPLEMENTED) or refuses it comes back to the model as a tool error naming
+// the reason; the model can correct its arguments and try again.
+//
+// Delegation tracks which of the tasks delegated during the current Run have not
+// ended, which is what the agent loop waits for.
+//
+// Thread-safety: Run may be called from several threads; Delegations is guarded.
+#ifndef AGENTD_AGENTS_RUNTIME_DAEMON_TOOLS_H_
+#define AGENTD_AGENTS_RUNTIME_DAEMON_TOOLS_H_
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "agents/runtime/host_session.h"
+#include "agents/tools/tool.h"
+
+namespace agentd::agent {
+
+// The tasks delegated in the current Run and not ended.
+class Delegations {
+ public:
+  void Opened(const std::string& task_id) {
+    absl::MutexLock l(&mu_);
+    open_.insert(task_id);
+  }
+  void Reset() {
+    absl::MutexLock l(&mu_);
+    open_.clear();
+  }
+  int open() const {
+    absl::MutexLock l(&mu_);
+    return static_cast<int>(open_.size());
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::set<std::string> open_ ABSL_GUARDED_BY(mu_);
+};
+
+// The daemon tools named in `names` (a role's tools:), calling through `host`. Neither
+// pointer is owned; both must outlive the tools.
+std::vector<std::unique_ptr<tools::Tool>> DaemonTools(const std::vector<std::string>& names,
+                                                      HostSession* host, Delegations* delegations);
+
+}  // namespace agentd::agent
+
+#endif  // AGENTD_AGENTS_RUNTIME_DAEMON_TOOLS_H_

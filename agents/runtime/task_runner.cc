@@ -1,0 +1,392 @@
+#include "agents/runtime/task_runner.h"
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "agents/llm/client.h"
+#include "agents/runtime/agent_loop.h"
+#include "agents/runtime/prompt.h"
+#include "agents/tools/workspace.h"
+#include "common/logging.h"
+#include "spdlog/spdlog.h"
+
+namespace agentd::agent {
+namespace {
+
+// The prompt of a role whose template is missing: enough for the loop to work.
+constexpr char kDefaultPrompt[] =
+    "You are {{agent}}, an agent of agentd playing the role \"{{role}}\".\n"
+    "Work in the workspace {{workspace}} with the tools you have: {{tools}}.\n"
+    "When the task is done, call complete_task with a short summary of the result; if it "
+    "cannot be done, call fail_task saying why.\n";
+
+// Knowledge inlined into the system prompt, in total.
+constexpr size_t kKnowledgeBound = 256 << 10;
+
+std::string Key(const std::string& task, int attempt) { return absl::StrCat(task, "@", attempt); }
+
+std::string Brief(const v1::TaskBrief& b) {
+  std::string status = v1::TaskStatus_Name(b.status());
+  status = status.substr(status.rfind('_') + 1);
+  std::string line =
+      absl::StrCat("- ", b.task_id(), " (", b.role(), ", ", status, "): ", b.title());
+  if (b.has_result() && !b.result().summary().empty()) {
+    absl::StrAppend(&line, "\n  result: ", b.result().summary());
+  }
+  if (b.has_failure()) absl::StrAppend(&line, "\n  failure: ", b.failure().message());
+  return line;
+}
+
+// Budget through the daemon's ledger: a reservation before each call, usage after it.
+class HostBudget final : public Budget {
+ public:
+  HostBudget(HostSession* host, const v1::ModelRef& model)
+      : host_(host), model_(model), run_(absl::ToUnixMicros(absl::Now())) {}
+  absl::Status Reserve(const std::string& task, int64_t estimated_tokens) override {
+    v1::ReserveBudgetRequest req;
+    req.set_task_id(TaskOf(task));
+    req.set_provider(model_.provider());
+    req.set_model(model_.model());
+    int64_t completion = model_.max_tokens() > 0 ? model_.max_tokens() : 4096;
+    req.set_estimated_tokens(estimated_tokens + completion);
+    req.set_estimated_cost_usd(
+        (static_cast<double>(estimated_tokens) * model_.input_per_mtok_usd() +
+         static_cast<double>(completion) * model_.output_per_mtok_usd()) /
+        1e6);
+    absl::StatusOr<v1::BudgetReservation> r = host_->ReserveBudget(req);
+    if (!r.ok()) return r.status();
+    if (r->status() != v1::BUDGET_RESERVATION_STATUS_GRANTED) {
+      return absl::ResourceExhaustedError(r->refusal_reason());
+    }
+    reservation_ = r->id();
+    return absl::OkStatus();
+  }
+  void Report(const std::string& task, const llm::Usage& usage, double cost_usd) override {
+    v1::ReportUsageRequest req;
+    v1::UsageRecord* rec = req.mutable_record();
+    // Unique per call: a resumed run of the same attempt counts its calls afresh.
+    rec->set_id(absl::StrCat(task, "/", run_, "/", ++calls_));
+    rec->set_task_id(TaskOf(task));
+    rec->set_provider(model_.provider());
+    rec->set_model(model_.model());
+    rec->set_prompt_tokens(usage.prompt_tokens);
+    rec->set_completion_tokens(usage.completion_tokens);
+    rec->set_cost_usd(cost_usd);
+    rec->set_reservation_id(reservation_);
+    if (absl::StatusOr<v1::UsageRecord> r = host_->ReportUsage(req); !r.ok()) {
+      spdlog::warn("reporting usage of a call for {}: {}", task, r.status().message());
+    }
+  }
+
+ private:
+  // Session keys are "task@attempt"; the daemon knows tasks.
+  static std::string TaskOf(const std::string& key) { return key.substr(0, key.rfind('@')); }
+  HostSession* host_;
+  v1::ModelRef model_;
+  int64_t run_;
+  std::string reservation_;
+  int calls_ = 0;
+};
+
+}  // namespace
+
+void TaskRunner::OnDelivery(const v1::ConnectResponse& d) {
+  absl::MutexLock l(&mu_);
+  switch (d.delivery_case()) {
+    case v1::ConnectResponse::kTaskAssignment: {
+      const v1::TaskAssignment& a = d.task_assignment();
+      std::string key = Key(a.task().id(), a.attempt());
+      if (key == current_) return;  // sent again while being worked
+      for (const v1::TaskAssignment& q : queue_) {
+        if (Key(q.task().id(), q.attempt()) == key) return;
+      }
+      if (auto f = finished_.find(key); f != finished_.end() && !f->second.has_waiting()) {
+        host_->SendTaskEvent(f->second);  // the daemon missed the outcome
+        return;
+      }
+      queue_.push_back(a);
+      break;
+    }
+    case v1::ConnectResponse::kCancelTask: {
+      const std::string& id = d.cancel_task().task_id();
+      if (current_.substr(0, current_.rfind('@')) == id && cancel_ != nullptr) {
+        spdlog::info("task {}: canceled ({})", id, d.cancel_task().reason());
+        cancel_->Cancel();
+      }
+      std::erase_if(queue_, [&](const v1::TaskAssignment& q) { return q.task().id() == id; });
+      break;
+    }
+    case v1::ConnectResponse::kShutdown:
+      spdlog::info("agentd asks this agent to stop: {}", d.shutdown().reason());
+      stop_ = true;
+      if (cancel_ != nullptr) cancel_->Cancel();
+      host_->Stop();
+      break;
+    default:
+      break;
+  }
+}
+
+void TaskRunner::Stop() {
+  absl::MutexLock l(&mu_);
+  stop_ = true;
+  if (cancel_ != nullptr) cancel_->Cancel();
+}
+
+void TaskRunner::Run() {
+  for (;;) {
+    v1::TaskAssignment a;
+    {
+      absl::MutexLock l(&mu_);
+      mu_.Await(absl::Condition(
+          +[](TaskRunner* r)
+               ABSL_NO_THREAD_SAFETY_ANALYSIS { return r->stop_ || !r->queue_.empty(); },
+          this));
+      if (stop_) return;
+      a = std::move(queue_.front());
+      queue_.pop_front();
+      current_ = Key(a.task().id(), a.attempt());
+      cancel_ = std::make_shared<llm::CancelToken>();
+    }
+    Work(a);
+    absl::MutexLock l(&mu_);
+    current_.clear();
+    cancel_.reset();
+  }
+}
+
+void TaskRunner::Send(const v1::TaskAssignment& a, v1::TaskEvent ev) {
+  ev.set_task_id(a.task().id());
+  ev.set_attempt(a.attempt());
+  absl::Time now = absl::Now();
+  ev.mutable_time()->set_seconds(absl::ToUnixSeconds(now));
+  host_->SendTaskEvent(ev);
+}
+
+void TaskRunner::Work(const v1::TaskAssignment& a) {
+  const v1::Task& task = a.task();
+  std::string key = Key(task.id(), a.attempt());
+  std::shared_ptr<llm::CancelToken> cancel;
+  {
+    absl::MutexLock l(&mu_);
+    cancel = cancel_;
+  }
+  auto fail = [&](v1::TaskFailureCode code, std::string reason, bool retryable) {
+    spdlog::warn("task {}: {}", task.id(), reason);
+    v1::TaskEvent ev;
+    ev.mutable_failed()->set_code(code);
+    ev.mutable_failed()->set_reason(std::move(reason));
+    ev.mutable_failed()->set_retryable(retryable);
+    Send(a, ev);
+    absl::MutexLock l(&mu_);
+    finished_[key] = ev;
+  };
+  spdlog::info("task {} (attempt {}): {}", task.id(), a.attempt(), task.title());
+  host_->SetActivity(v1::AGENT_ACTIVITY_BUSY, task.title());
+  struct Idle {
+    HostSession* host;
+    ~Idle() { host->SetActivity(v1::AGENT_ACTIVITY_IDLE, ""); }
+  } idle{host_};
+
+  v1::AgentDefinition def = host_->definition();
+  if (sessions_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<session::SessionStore>> s =
+        session::SessionStore::Open(options_.session_path);
+    if (!s.ok()) {
+      fail(v1::TASK_FAILURE_CODE_INTERNAL,
+           absl::StrCat("the session store cannot be opened: ", s.status().message()), true);
+      return;
+    }
+    sessions_ = *std::move(s);
+  }
+  const v1::ModelRef& model = def.model();
+  if (model.provider_kind().empty()) {
+    fail(v1::TASK_FAILURE_CODE_INVALID_INPUT,
+         absl::StrCat("role ", def.role(), " has no model configured (roles.", def.role(),
+                      ".model)"),
+         false);
+    return;
+  }
+  llm::ProviderOptions po;
+  po.name = model.provider();
+  po.kind = model.provider_kind();
+  po.base_url = model.base_url();
+  po.input_per_mtok_usd = model.input_per_mtok_usd();
+  po.output_per_mtok_usd = model.output_per_mtok_usd();
+  po.cassette = model.cassette();
+  po.record_path = options_.record_path;
+  if (!model.api_key_env().empty()) {
+    const char* k = std::getenv(model.api_key_env().c_str());
+    if (k == nullptr || *k == 0) {
+      fail(v1::TASK_FAILURE_CODE_PROVIDER_ERROR,
+           absl::StrCat("provider ", model.provider(), " needs an API key in $",
+                        model.api_key_env(), ", which is not set in the agent's environment"),
+           false);
+      return;
+    }
+    po.api_key = k;
+    AddLogSecret(po.api_key);
+  }
+  absl::StatusOr<std::unique_ptr<llm::LlmClient>> client = llm::LlmClient::Create(po);
+  if (!client.ok()) {
+    fail(v1::TASK_FAILURE_CODE_INVALID_INPUT, std::string(client.status().message()), false);
+    return;
+  }
+  absl::StatusOr<std::unique_ptr<tools::Workspace>> ws =
+      tools::Workspace::Open(task.workspace().path());
+  if (!ws.ok()) {
+    fail(v1::TASK_FAILURE_CODE_INVALID_INPUT,
+         absl::StrCat("workspace ", task.workspace().path(), ": ", ws.status().message()), false);
+    return;
+  }
+  std::vector<std::string> names(def.allowed_tools().begin(), def.allowed_tools().end());
+  tools::ToolBox box = tools::ToolBox::ForRole(names);
+  delegations_.Reset();
+  for (std::unique_ptr<tools::Tool>& t : DaemonTools(names, host_, &delegations_)) {
+    box.Add(std::move(t));
+  }
+  tools::ShellOptions shell;
+  shell.allow.assign(def.shell_allow().begin(), def.shell_allow().end());
+  if (def.limits().max_tool_output_bytes() > 0) {
+    shell.output_cap = static_cast<size_t>(def.limits().max_tool_output_bytes());
+  }
+  if (def.limits().has_tool_timeout()) {
+    shell.timeout = absl::Seconds(def.limits().tool_timeout().seconds());
+  }
+
+  // The system prompt: the role's template with its variables.
+  std::vector<std::string> tool_names;
+  for (const tools::Tool* t : box.tools()) tool_names.push_back(t->name());
+  tool_names.push_back("complete_task");
+  tool_names.push_back("fail_task");
+  std::vector<std::string> parents;
+  for (const v1::TaskBrief& b : a.ancestors()) parents.push_back(Brief(b));
+  std::string knowledge;
+  for (const v1::KnowledgeRef& k : def.knowledge()) {
+    if (k.content().empty() || knowledge.size() + k.content().size() > kKnowledgeBound) {
+      absl::StrAppend(&knowledge, "## ", k.name(), "\n(not included: read it at ", k.uri(),
+                      ")\n\n");
+      continue;
+    }
+    absl::StrAppend(&knowledge, "## ", k.name(), "\n", k.content(), "\n\n");
+  }
+  std::map<std::string, std::string> vars = {
+      {"agent", def.id()},
+      {"role", def.role()},
+      {"task", task.title()},
+      {"workspace", task.workspace().path()},
+      {"tools", absl::StrJoin(tool_names, ", ")},
+      {"parent_summaries",
+       parents.empty() ? "(none: this is a goal)" : absl::StrJoin(parents, "\n")},
+      {"knowledge", knowledge}};
+  std::string tmpl =
+      def.system_prompt_template().empty() ? kDefaultPrompt : def.system_prompt_template();
+  std::vector<std::string> unknown;
+  std::string system = RenderTemplate(tmpl, vars, &unknown);
+  for (const std::string& u : unknown) {
+    spdlog::warn("prompt template of role {}: unknown variable {{{{{}}}}} left as written",
+                 def.role(), u);
+  }
+  if (!knowledge.empty() && tmpl.find("knowledge") == std::string::npos) {
+    absl::StrAppend(&system, "\n\n# Reference material\n\n", knowledge);
+  }
+
+  // The first user message: the task itself, what it builds on.
+  std::string instructions = task.input().instructions();
+  if (!task.input().context().empty()) {
+    absl::StrAppend(&instructions, "\n\nContext:\n", task.input().context());
+  }
+  if (!a.dependencies().empty()) {
+    std::vector<std::string> deps;
+    for (const v1::TaskBrief& b : a.dependencies()) deps.push_back(Brief(b));
+    absl::StrAppend(&instructions, "\n\nThis task builds on:\n", absl::StrJoin(deps, "\n"));
+  }
+  std::string resume_note;
+  if (!a.children().empty()) {
+    std::vector<std::string> kids;
+    for (const v1::TaskBrief& b : a.children()) kids.push_back(Brief(b));
+    resume_note = absl::StrCat("The tasks you delegated have ended:\n", absl::StrJoin(kids, "\n"),
+                               "\n\nGo on with your task.");
+  }
+
+  HostBudget budget(host_, model);
+  LoopLimits limits;
+  if (def.limits().max_turns() > 0) limits.max_turns = def.limits().max_turns();
+  if (def.limits().has_task_timeout()) {
+    limits.max_wall = absl::Seconds(def.limits().task_timeout().seconds());
+  }
+  std::string call_id = absl::StrCat(key, "/", absl::ToUnixMicros(absl::Now()));
+  LoopEvents events;
+  events.text = [&](absl::string_view text) {
+    v1::TaskEvent ev;
+    ev.mutable_token_chunk()->set_call_id(call_id);
+    ev.mutable_token_chunk()->set_text(std::string(text));
+    Send(a, ev);
+  };
+  events.tool = [&](const llm::ToolCall& call, const tools::ToolResult& r) {
+    v1::TaskEvent ev;
+    v1::ToolCallFinished* f = ev.mutable_tool_call_finished();
+    f->set_tool_call_id(call.id);
+    f->set_tool(call.name);
+    f->set_ok(!r.error);
+    std::string first = r.content.substr(0, r.content.find('\n'));
+    if (first.size() > 200) first = first.substr(0, 197) + "...";
+    (r.error ? f->mutable_error() : f->mutable_output_summary())->assign(first);
+    f->set_output_bytes(static_cast<int64_t>(r.content.size()));
+    Send(a, ev);
+  };
+  events.open_children = [this] { return delegations_.open(); };
+  // Tools name the daemon's task; the session keys it by attempt too.
+  tools::ToolContext ctx{ws->get(), &shell, cancel.get(), task.id(), ""};
+  AgentLoop loop(client->get(), model.model(), &box, ctx, sessions_.get(), &budget, limits,
+                 std::move(events));
+  absl::StatusOr<TaskOutcome> out = loop.Run(key, system, instructions, cancel.get(), resume_note);
+  if (!out.ok()) {
+    fail(v1::TASK_FAILURE_CODE_INTERNAL,
+         absl::StrCat("the session store failed: ", out.status().message()), true);
+    return;
+  }
+  v1::TaskEvent ev;
+  switch (out->status) {
+    case TaskOutcome::Status::kCompleted:
+      ev.mutable_completed()->mutable_result()->set_summary(out->summary);
+      spdlog::info("task {} completed ({} turns, {} + {} tokens)", task.id(), out->turns,
+                   out->usage.prompt_tokens, out->usage.completion_tokens);
+      break;
+    case TaskOutcome::Status::kWaiting:
+      ev.mutable_waiting()->set_reason(out->summary);
+      spdlog::info("task {}: waiting for {}", task.id(), out->summary);
+      break;
+    case TaskOutcome::Status::kCanceled:
+      spdlog::info("task {}: stopped (canceled)", task.id());
+      return;  // the daemon ended it already
+    case TaskOutcome::Status::kFailed: {
+      v1::TaskFailed* f = ev.mutable_failed();
+      f->set_reason(out->summary);
+      switch (out->failure) {
+        case TaskOutcome::Failure::kBudget:
+          f->set_code(v1::TASK_FAILURE_CODE_BUDGET_EXCEEDED);
+          break;
+        case TaskOutcome::Failure::kProvider:
+          f->set_code(v1::TASK_FAILURE_CODE_PROVIDER_ERROR);
+          f->set_retryable(true);
+          break;
+        case TaskOutcome::Failure::kLimit:
+          f->set_code(v1::TASK_FAILURE_CODE_TIMEOUT);
+          break;
+        default:
+          f->set_code(v1::TASK_FAILURE_CODE_AGENT_REPORTED);
+          break;
+      }
+      spdlog::info("task {} failed: {}", task.id(), out->summary);
+      break;
+    }
+  }
+  Send(a, ev);
+  absl::MutexLock l(&mu_);
+  finished_[key] = ev;
+}
+
+}  // namespace agentd::agent

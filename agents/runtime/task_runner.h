@@ -1,0 +1,74 @@
+// TaskRunner: what an agentd-agent does with the deliveries on its Connect stream.
+//
+// Task assignments queue up and are worked one at a time on the runner's thread: the
+// role's prompt template is rendered (templates/roles/<role>.md, sent by the daemon in
+// the agent's definition), the role's model is called through the LlmClient with the
+// role's tools, budget is reserved before each call and usage reported after it, and
+// the outcome goes back as a TaskEvent (completed, failed, or waiting for delegated
+// tasks). Streamed model text and finished tool calls go out as events as they happen.
+//
+// The conversation and tool journal live in the session store, keyed by task and
+// attempt: an assignment sent again after the agent restarted (same attempt) resumes
+// where the killed process stopped; a new attempt starts over. An assignment repeated
+// for a task already finished in this process sends the outcome again.
+//
+// A cancel for the current task stops it within a second (the model call and a running
+// program are cut short); a cancel for a queued task drops it.
+//
+// Thread-safety: OnDelivery from the Connect thread; Run on a thread of its own; Stop
+// from any thread.
+#ifndef AGENTD_AGENTS_RUNTIME_TASK_RUNNER_H_
+#define AGENTD_AGENTS_RUNTIME_TASK_RUNNER_H_
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "agents/llm/http.h"
+#include "agents/runtime/daemon_tools.h"
+#include "agents/runtime/host_session.h"
+#include "agents/session/session.h"
+
+namespace agentd::agent {
+
+struct TaskRunnerOptions {
+  std::string agent_id;
+  std::string session_path;  // sessions/<agent_id>.db
+  std::string record_path;   // when set, provider exchanges are recorded to this cassette
+};
+
+class TaskRunner {
+ public:
+  // `host` is not owned and must outlive the runner.
+  TaskRunner(HostSession* host, TaskRunnerOptions options)
+      : host_(host), options_(std::move(options)) {}
+
+  // Takes a delivery in (never blocks on work).
+  void OnDelivery(const v1::ConnectResponse& delivery);
+  // Works queued tasks until Stop().
+  void Run();
+  // Stops the current task (as canceled) and makes Run() return.
+  void Stop();
+
+ private:
+  void Work(const v1::TaskAssignment& a);
+  void Send(const v1::TaskAssignment& a, v1::TaskEvent event);
+
+  HostSession* host_;
+  TaskRunnerOptions options_;
+  std::unique_ptr<session::SessionStore> sessions_;  // Run's thread only
+  Delegations delegations_;
+  absl::Mutex mu_;
+  std::deque<v1::TaskAssignment> queue_ ABSL_GUARDED_BY(mu_);
+  std::string current_ ABSL_GUARDED_BY(mu_);  // "task@attempt" being worked
+  std::shared_ptr<llm::CancelToken> cancel_ ABSL_GUARDED_BY(mu_);
+  // Outcomes of attempts finished in this process, sent again if assigned again.
+  std::map<std::string, v1::TaskEvent> finished_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace agentd::agent
+
+#endif  // AGENTD_AGENTS_RUNTIME_TASK_RUNNER_H_

@@ -1,0 +1,104 @@
+#include "manager/api/task_service.h"
+
+#include "manager/api/unary.h"
+
+namespace agentd {
+namespace {
+
+// Stores a StatusOr's value through `set` and returns its status.
+template <typename T, typename Set>
+absl::Status Take(absl::StatusOr<T> r, Set set) {
+  if (!r.ok()) return r.status();
+  set(*std::move(r));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* TaskService::SubmitGoal(grpc::CallbackServerContext* ctx,
+                                                  const v1::SubmitGoalRequest* req,
+                                                  v1::SubmitGoalResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp, by = HumanCaller(ctx)] {
+    return Take(tasks_->SubmitGoal(*req, by), [resp](v1::Task t) { *resp->mutable_goal() = t; });
+  });
+}
+
+grpc::ServerUnaryReactor* TaskService::GetTask(grpc::CallbackServerContext* ctx,
+                                               const v1::GetTaskRequest* req,
+                                               v1::GetTaskResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp] {
+    return Take(tasks_->Get(req->task_id()), [resp](v1::Task t) { *resp->mutable_task() = t; });
+  });
+}
+
+grpc::ServerUnaryReactor* TaskService::ListTasks(grpc::CallbackServerContext* ctx,
+                                                 const v1::ListTasksRequest* req,
+                                                 v1::ListTasksResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp] {
+    return Take(tasks_->List(*req), [resp](v1::ListTasksResponse r) { *resp = std::move(r); });
+  });
+}
+
+grpc::ServerUnaryReactor* TaskService::CancelTask(grpc::CallbackServerContext* ctx,
+                                                  const v1::CancelTaskRequest* req,
+                                                  v1::CancelTaskResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp, by = HumanCaller(ctx)] {
+    return Take(tasks_->Cancel(req->task_id(), req->reason(), by),
+                [resp](v1::CancelTaskResponse r) { *resp = std::move(r); });
+  });
+}
+
+grpc::ServerUnaryReactor* TaskService::PauseGoal(grpc::CallbackServerContext* ctx,
+                                                 const v1::PauseGoalRequest* req,
+                                                 v1::PauseGoalResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp, by = HumanCaller(ctx)] {
+    return Take(tasks_->SetPaused(req->goal_id(), true, by),
+                [resp](v1::Task t) { *resp->mutable_goal() = t; });
+  });
+}
+
+grpc::ServerUnaryReactor* TaskService::ResumeGoal(grpc::CallbackServerContext* ctx,
+                                                  const v1::ResumeGoalRequest* req,
+                                                  v1::ResumeGoalResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp, by = HumanCaller(ctx)] {
+    return Take(tasks_->SetPaused(req->goal_id(), false, by),
+                [resp](v1::Task t) { *resp->mutable_goal() = t; });
+  });
+}
+
+grpc::ServerUnaryReactor* TaskService::RetryTask(grpc::CallbackServerContext* ctx,
+                                                 const v1::RetryTaskRequest* req,
+                                                 v1::RetryTaskResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp, by = HumanCaller(ctx)] {
+    return Take(tasks_->Retry(req->task_id(), by),
+                [resp](v1::Task t) { *resp->mutable_task() = t; });
+  });
+}
+
+grpc::ServerUnaryReactor* UsageService::GetUsage(grpc::CallbackServerContext* ctx,
+                                                 const v1::GetUsageRequest* req,
+                                                 v1::GetUsageResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp] {
+    return Take(ledger_->GetUsage(*req), [resp](v1::GetUsageResponse r) { *resp = std::move(r); });
+  });
+}
+
+grpc::ServerUnaryReactor* UsageService::GetBudget(grpc::CallbackServerContext* ctx,
+                                                  const v1::GetBudgetRequest* req,
+                                                  v1::GetBudgetResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp] {
+    return Take(ledger_->GetBudget(req->scope(), req->scope_id()),
+                [resp](v1::Budget b) { *resp->mutable_budget() = std::move(b); });
+  });
+}
+
+grpc::ServerUnaryReactor* UsageService::SetBudget(grpc::CallbackServerContext* ctx,
+                                                  const v1::SetBudgetRequest* req,
+                                                  v1::SetBudgetResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp, by = HumanCaller(ctx)] {
+    return Take(ledger_->SetBudget(*req, by),
+                [resp](v1::Budget b) { *resp->mutable_budget() = std::move(b); });
+  });
+}
+
+}  // namespace agentd

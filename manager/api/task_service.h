@@ -1,0 +1,71 @@
+// TaskService and UsageService: thin adapters from the API to the TaskBoard and the
+// Ledger on the core loop. Admin callers only (an agent's token is refused).
+#ifndef AGENTD_MANAGER_API_TASK_SERVICE_H_
+#define AGENTD_MANAGER_API_TASK_SERVICE_H_
+
+#include "agentd/v1/tasks.grpc.pb.h"
+#include "agentd/v1/usage.grpc.pb.h"
+#include "manager/api/agent_host_service.h"
+#include "manager/core/event_loop.h"
+#include "manager/core/ledger.h"
+#include "manager/core/tasks.h"
+
+namespace agentd {
+
+class TaskService final : public v1::TaskService::CallbackService {
+ public:
+  // Neither pointer is owned; `tasks` is used on `loop` only.
+  TaskService(EventLoop* loop, TaskBoard* tasks, ClientAuth auth)
+      : loop_(loop), tasks_(tasks), auth_(std::move(auth)) {}
+
+  grpc::ServerUnaryReactor* SubmitGoal(grpc::CallbackServerContext* ctx,
+                                       const v1::SubmitGoalRequest* req,
+                                       v1::SubmitGoalResponse* resp) override;
+  grpc::ServerUnaryReactor* GetTask(grpc::CallbackServerContext* ctx, const v1::GetTaskRequest* req,
+                                    v1::GetTaskResponse* resp) override;
+  grpc::ServerUnaryReactor* ListTasks(grpc::CallbackServerContext* ctx,
+                                      const v1::ListTasksRequest* req,
+                                      v1::ListTasksResponse* resp) override;
+  grpc::ServerUnaryReactor* CancelTask(grpc::CallbackServerContext* ctx,
+                                       const v1::CancelTaskRequest* req,
+                                       v1::CancelTaskResponse* resp) override;
+  grpc::ServerUnaryReactor* PauseGoal(grpc::CallbackServerContext* ctx,
+                                      const v1::PauseGoalRequest* req,
+                                      v1::PauseGoalResponse* resp) override;
+  grpc::ServerUnaryReactor* ResumeGoal(grpc::CallbackServerContext* ctx,
+                                       const v1::ResumeGoalRequest* req,
+                                       v1::ResumeGoalResponse* resp) override;
+  grpc::ServerUnaryReactor* RetryTask(grpc::CallbackServerContext* ctx,
+                                      const v1::RetryTaskRequest* req,
+                                      v1::RetryTaskResponse* resp) override;
+
+ private:
+  EventLoop* loop_;
+  TaskBoard* tasks_;
+  ClientAuth auth_;
+};
+
+class UsageService final : public v1::UsageService::CallbackService {
+ public:
+  UsageService(EventLoop* loop, Ledger* ledger, ClientAuth auth)
+      : loop_(loop), ledger_(ledger), auth_(std::move(auth)) {}
+
+  grpc::ServerUnaryReactor* GetUsage(grpc::CallbackServerContext* ctx,
+                                     const v1::GetUsageRequest* req,
+                                     v1::GetUsageResponse* resp) override;
+  grpc::ServerUnaryReactor* GetBudget(grpc::CallbackServerContext* ctx,
+                                      const v1::GetBudgetRequest* req,
+                                      v1::GetBudgetResponse* resp) override;
+  grpc::ServerUnaryReactor* SetBudget(grpc::CallbackServerContext* ctx,
+                                      const v1::SetBudgetRequest* req,
+                                      v1::SetBudgetResponse* resp) override;
+
+ private:
+  EventLoop* loop_;
+  Ledger* ledger_;
+  ClientAuth auth_;
+};
+
+}  // namespace agentd
+
+#endif  // AGENTD_MANAGER_API_TASK_SERVICE_H_

@@ -1,0 +1,355 @@
+#include "manager/core/ledger.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/logging.h"
+#include "manager/core/proto_time.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
+
+namespace agentd {
+namespace {
+
+// A reservation nobody settles is released after this long: longer than any sane LLM
+// call, short enough that a dead agent's hold does not block its goal for long.
+constexpr absl::Duration kReservationLifetime = absl::Minutes(15);
+
+std::string ScopeName(int scope, const std::string& id) {
+  switch (scope) {
+    case v1::BUDGET_SCOPE_GOAL:
+      return absl::StrCat("goal ", id);
+    case v1::BUDGET_SCOPE_ROLE:
+      return absl::StrCat("role ", id);
+    default:
+      return "global";
+  }
+}
+
+void Add(v1::UsageTotals* t, const UsageRow& u) {
+  t->set_calls(t->calls() + 1);
+  t->set_prompt_tokens(t->prompt_tokens() + u.prompt_tokens);
+  t->set_completion_tokens(t->completion_tokens() + u.completion_tokens);
+  t->set_total_tokens(t->total_tokens() + u.prompt_tokens + u.completion_tokens);
+  t->set_cost_usd(t->cost_usd() + u.cost_usd);
+  absl::Duration latency = FromProto(t->latency()) + absl::Microseconds(u.latency_us);
+  SetDuration(latency, t->mutable_latency());
+}
+
+}  // namespace
+
+absl::Status Ledger::Recover() {
+  absl::StatusOr<std::vector<BudgetRow>> budgets = store_->LoadBudgets();
+  if (!budgets.ok()) return budgets.status();
+  for (const BudgetRow& b : *budgets) {
+    limits_[{static_cast<int>(b.scope), b.scope_id}] = {
+        b.max_tokens, b.max_cost_usd, absl::FromUnixMicros(b.update_us), b.updated_by};
+  }
+  absl::StatusOr<std::vector<UsageRow>> rows = store_->QueryUsage({});
+  if (!rows.ok()) return rows.status();
+  for (const UsageRow& u : *rows) {
+    int64_t tokens = u.prompt_tokens + u.completion_tokens;
+    for (const Key& k : {Key{v1::BUDGET_SCOPE_GLOBAL, ""}, Key{v1::BUDGET_SCOPE_GOAL, u.goal_id},
+                         Key{v1::BUDGET_SCOPE_ROLE, u.role}}) {
+      if (k.first != v1::BUDGET_SCOPE_GLOBAL && k.second.empty()) continue;
+      use_[k].used_tokens += tokens;
+      use_[k].used_cost += u.cost_usd;
+    }
+  }
+  next_record_ = static_cast<int64_t>(rows->size()) + 1;
+  return absl::OkStatus();
+}
+
+Ledger::Limit Ledger::LimitOf(const Key& key) const {
+  if (auto it = limits_.find(key); it != limits_.end()) return it->second;
+  Limit l;
+  l.updated_by = "config";
+  if (key.first == v1::BUDGET_SCOPE_GOAL) {
+    l.max_tokens = config_->config().policy.budget_goal_tokens;
+    l.max_cost_usd = config_->config().policy.budget_goal_usd;
+  }
+  return l;
+}
+
+absl::Status Ledger::SetGoalBudget(const std::string& goal_id, const v1::BudgetLimit& limit) {
+  const PolicyConfig& p = config_->config().policy;
+  Limit l;
+  l.max_tokens = limit.max_tokens() > 0 ? limit.max_tokens() : p.budget_goal_tokens;
+  l.max_cost_usd = limit.max_cost_usd() > 0 ? limit.max_cost_usd() : p.budget_goal_usd;
+  l.update_time = loop_->clock()->Now();
+  l.updated_by = "goal";
+  BudgetRow row{v1::BUDGET_SCOPE_GOAL,
+                goal_id,
+                l.max_tokens,
+                l.max_cost_usd,
+                absl::ToUnixMicros(l.update_time),
+                l.updated_by};
+  if (absl::Status s = store_->SaveBudget(row); !s.ok()) return s;
+  limits_[{v1::BUDGET_SCOPE_GOAL, goal_id}] = l;
+  return absl::OkStatus();
+}
+
+const ModelConfig* Ledger::FindModel(const std::string& provider, const std::string& model) const {
+  for (const auto& [name, m] : config_->config().models) {
+    if (m.provider == provider && (m.model == model || name == model)) return &m;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<v1::BudgetReservation> Ledger::Reserve(const Caller& caller,
+                                                      const v1::ReserveBudgetRequest& req) {
+  if (req.estimated_tokens() < 0 || req.estimated_cost_usd() < 0) {
+    return absl::InvalidArgumentError("estimated_tokens and estimated_cost_usd must be >= 0");
+  }
+  absl::Time now = loop_->clock()->Now();
+  v1::BudgetReservation r;
+  r.set_agent_id(caller.agent_id);
+  r.set_task_id(caller.task_id);
+  r.set_goal_id(caller.goal_id);
+  r.set_role(caller.role);
+  r.set_provider(req.provider());
+  r.set_model(req.model());
+  r.set_estimated_tokens(req.estimated_tokens());
+  // The daemon's price table wins over the agent's arithmetic. Without the split of
+  // prompt and completion, every token is priced at the dearer rate.
+  double cost = req.estimated_cost_usd();
+  if (const ModelConfig* m = FindModel(req.provider(), req.model())) {
+    cost = std::max(cost, static_cast<double>(req.estimated_tokens()) *
+                              std::max(m->price.input_per_mtok, m->price.output_per_mtok) / 1e6);
+  }
+  r.set_estimated_cost_usd(cost);
+  SetTime(now, r.mutable_create_time());
+
+  std::vector<Key> scopes = {{v1::BUDGET_SCOPE_GOAL, caller.goal_id},
+                             {v1::BUDGET_SCOPE_ROLE, caller.role},
+                             {v1::BUDGET_SCOPE_GLOBAL, ""}};
+  for (const Key& k : scopes) {
+    if (k.first != v1::BUDGET_SCOPE_GLOBAL && k.second.empty()) continue;
+    Limit l = LimitOf(k);
+    const Use& u = use_[k];
+    std::string why;
+    if (l.max_cost_usd > 0 && u.used_cost + u.reserved_cost + cost > l.max_cost_usd) {
+      why = absl::StrFormat(
+          "%s budget of $%.4f would be exceeded: $%.4f used, $%.4f held by calls in flight, "
+          "this call may cost up to $%.4f",
+          ScopeName(k.first, k.second), l.max_cost_usd, u.used_cost, u.reserved_cost, cost);
+    } else if (l.max_tokens > 0 &&
+               u.used_tokens + u.reserved_tokens + req.estimated_tokens() > l.max_tokens) {
+      why = absl::StrFormat(
+          "%s budget of %d tokens would be exceeded: %d used, %d held by calls in flight, this "
+          "call may use up to %d",
+          ScopeName(k.first, k.second), l.max_tokens, u.used_tokens, u.reserved_tokens,
+          req.estimated_tokens());
+    }
+    if (!why.empty()) {
+      r.set_status(v1::BUDGET_RESERVATION_STATUS_REFUSED);
+      r.set_refusal_reason(why);
+      r.set_limiting_scope(static_cast<v1::BudgetScope>(k.first));
+      r.set_limiting_scope_id(k.second);
+      nlohmann::json payload = {{"agent", caller.agent_id}, {"reason", why}};
+      if (auto s = store_->AppendEvent(now, "budget.refused", payload.dump(), caller.agent_id,
+                                       caller.task_id, caller.goal_id);
+          !s.ok()) {
+        spdlog::error("recording a budget refusal: {}", s.status().message());
+      }
+      return r;
+    }
+  }
+  r.set_id(absl::StrCat("res-", next_reservation_++));
+  r.set_status(v1::BUDGET_RESERVATION_STATUS_GRANTED);
+  SetTime(now + kReservationLifetime, r.mutable_expire_time());
+  for (const Key& k : scopes) {
+    if (k.first != v1::BUDGET_SCOPE_GLOBAL && k.second.empty()) continue;
+    use_[k].reserved_tokens += req.estimated_tokens();
+    use_[k].reserved_cost += cost;
+  }
+  reservations_[r.id()] = r;
+  loop_->RunAt(now + kReservationLifetime,
+               [this, id = r.id()] { Settle(id, v1::BUDGET_RESERVATION_STATUS_EXPIRED); });
+  return r;
+}
+
+void Ledger::Settle(const std::string& id, v1::BudgetReservationStatus) {
+  auto it = reservations_.find(id);
+  if (it == reservations_.end()) return;
+  const v1::BudgetReservation& r = it->second;
+  for (const Key& k : {Key{v1::BUDGET_SCOPE_GOAL, r.goal_id()},
+                       Key{v1::BUDGET_SCOPE_ROLE, r.role()}, Key{v1::BUDGET_SCOPE_GLOBAL, ""}}) {
+    if (k.first != v1::BUDGET_SCOPE_GLOBAL && k.second.empty()) continue;
+    Use& u = use_[k];
+    u.reserved_tokens = std::max<int64_t>(0, u.reserved_tokens - r.estimated_tokens());
+    u.reserved_cost = std::max(0.0, u.reserved_cost - r.estimated_cost_usd());
+  }
+  reservations_.erase(it);
+}
+
+void Ledger::ReleaseTask(const std::string& task_id) {
+  std::vector<std::string> ids;
+  for (const auto& [id, r] : reservations_) {
+    if (r.task_id() == task_id) ids.push_back(id);
+  }
+  for (const std::string& id : ids) Settle(id, v1::BUDGET_RESERVATION_STATUS_RELEASED);
+}
+
+absl::StatusOr<v1::UsageRecord> Ledger::Report(const Caller& caller, v1::UsageRecord rec) {
+  if (rec.prompt_tokens() < 0 || rec.completion_tokens() < 0) {
+    return absl::InvalidArgumentError("prompt_tokens and completion_tokens must be >= 0");
+  }
+  absl::Time now = loop_->clock()->Now();
+  rec.set_agent_id(caller.agent_id);
+  rec.set_task_id(caller.task_id);
+  rec.set_goal_id(caller.goal_id);
+  rec.set_role(caller.role);
+  if (rec.id().empty()) {
+    rec.set_id(absl::StrCat("use-", absl::ToUnixMicros(now), "-", next_record_++));
+  } else {
+    rec.set_id(absl::StrCat(caller.agent_id, "/", rec.id()));
+  }
+  if (const ModelConfig* m = FindModel(rec.provider(), rec.model())) {
+    rec.set_cost_usd((static_cast<double>(rec.prompt_tokens()) * m->price.input_per_mtok +
+                      static_cast<double>(rec.completion_tokens()) * m->price.output_per_mtok) /
+                     1e6);
+  }
+  if (rec.cost_usd() < 0) rec.set_cost_usd(0);
+  SetTime(now, rec.mutable_time());
+  UsageRow row;
+  row.id = rec.id();
+  row.time_us = absl::ToUnixMicros(now);
+  row.agent_id = rec.agent_id();
+  row.task_id = rec.task_id();
+  row.goal_id = rec.goal_id();
+  row.role = rec.role();
+  row.provider = rec.provider();
+  row.model = rec.model();
+  row.prompt_tokens = rec.prompt_tokens();
+  row.completion_tokens = rec.completion_tokens();
+  row.cost_usd = rec.cost_usd();
+  row.latency_us = absl::ToInt64Microseconds(FromProto(rec.latency()));
+  row.reservation_id = rec.reservation_id();
+  nlohmann::json payload = {{"agent", row.agent_id},
+                            {"model", row.model},
+                            {"prompt_tokens", row.prompt_tokens},
+                            {"completion_tokens", row.completion_tokens},
+                            {"cost_usd", row.cost_usd}};
+  absl::StatusOr<bool> added = store_->AddUsage(row, payload.dump());
+  if (!added.ok()) return added.status();
+  Settle(rec.reservation_id(), v1::BUDGET_RESERVATION_STATUS_SETTLED);
+  if (*added) {
+    for (const Key& k : {Key{v1::BUDGET_SCOPE_GOAL, row.goal_id},
+                         Key{v1::BUDGET_SCOPE_ROLE, row.role}, Key{v1::BUDGET_SCOPE_GLOBAL, ""}}) {
+      if (k.first != v1::BUDGET_SCOPE_GLOBAL && k.second.empty()) continue;
+      use_[k].used_tokens += row.prompt_tokens + row.completion_tokens;
+      use_[k].used_cost += row.cost_usd;
+    }
+  }
+  return rec;
+}
+
+v1::Budget Ledger::ToProto(const Key& key) const {
+  Limit l = LimitOf(key);
+  v1::Budget b;
+  b.set_scope(static_cast<v1::BudgetScope>(key.first));
+  b.set_scope_id(key.second);
+  b.set_max_tokens(l.max_tokens);
+  b.set_max_cost_usd(l.max_cost_usd);
+  if (auto it = use_.find(key); it != use_.end()) {
+    b.set_used_tokens(it->second.used_tokens);
+    b.set_used_cost_usd(it->second.used_cost);
+    b.set_reserved_tokens(it->second.reserved_tokens);
+    b.set_reserved_cost_usd(it->second.reserved_cost);
+  }
+  if (l.update_time != absl::Time()) SetTime(l.update_time, b.mutable_update_time());
+  b.set_updated_by(l.updated_by);
+  return b;
+}
+
+absl::StatusOr<v1::Budget> Ledger::GetBudget(v1::BudgetScope scope,
+                                             const std::string& scope_id) const {
+  if (scope == v1::BUDGET_SCOPE_UNSPECIFIED) {
+    return absl::InvalidArgumentError("scope is required: GLOBAL, GOAL or ROLE");
+  }
+  if (scope != v1::BUDGET_SCOPE_GLOBAL && scope_id.empty()) {
+    return absl::InvalidArgumentError("scope_id is required for a GOAL or ROLE budget");
+  }
+  return ToProto({scope, scope == v1::BUDGET_SCOPE_GLOBAL ? "" : scope_id});
+}
+
+absl::StatusOr<v1::Budget> Ledger::SetBudget(const v1::SetBudgetRequest& req,
+                                             const std::string& by) {
+  absl::StatusOr<v1::Budget> check = GetBudget(req.scope(), req.scope_id());
+  if (!check.ok()) return check.status();
+  if (req.limit().max_tokens() < 0 || req.limit().max_cost_usd() < 0) {
+    return absl::InvalidArgumentError("limits must be >= 0 (0 removes a limit)");
+  }
+  Key key{req.scope(), req.scope() == v1::BUDGET_SCOPE_GLOBAL ? "" : req.scope_id()};
+  Limit l{req.limit().max_tokens(), req.limit().max_cost_usd(), loop_->clock()->Now(), by};
+  BudgetRow row{
+      key.first, key.second, l.max_tokens, l.max_cost_usd, absl::ToUnixMicros(l.update_time), by};
+  if (absl::Status s = store_->SaveBudget(row); !s.ok()) return s;
+  limits_[key] = l;
+  return ToProto(key);
+}
+
+absl::StatusOr<v1::GetUsageResponse> Ledger::GetUsage(const v1::GetUsageRequest& req) const {
+  UsageQuery q;
+  const v1::UsageFilter& f = req.filter();
+  if (f.has_start_time()) q.start_us = absl::ToUnixMicros(FromProto(f.start_time()));
+  if (f.has_end_time()) q.end_us = absl::ToUnixMicros(FromProto(f.end_time()));
+  q.goal_id = f.goal_id();
+  q.task_id = f.task_id();
+  q.agent_id = f.agent_id();
+  q.role = f.role();
+  q.provider = f.provider();
+  q.model = f.model();
+  absl::StatusOr<std::vector<UsageRow>> rows = store_->QueryUsage(q);
+  if (!rows.ok()) return rows.status();
+  v1::GetUsageResponse resp;
+  std::map<std::vector<std::string>, v1::UsageGroup> groups;
+  for (const UsageRow& u : *rows) {
+    Add(resp.mutable_total(), u);
+    if (req.group_by().empty()) continue;
+    v1::UsageGroup g;
+    std::vector<std::string> key;
+    for (int by : req.group_by()) {
+      switch (by) {
+        case v1::USAGE_GROUP_BY_ROLE:
+          g.set_role(u.role);
+          key.push_back(u.role);
+          break;
+        case v1::USAGE_GROUP_BY_MODEL:
+          g.set_provider(u.provider);
+          g.set_model(u.model);
+          key.push_back(u.provider + "\n" + u.model);
+          break;
+        case v1::USAGE_GROUP_BY_GOAL:
+          g.set_goal_id(u.goal_id);
+          key.push_back(u.goal_id);
+          break;
+        case v1::USAGE_GROUP_BY_AGENT:
+          g.set_agent_id(u.agent_id);
+          key.push_back(u.agent_id);
+          break;
+        case v1::USAGE_GROUP_BY_TASK:
+          g.set_task_id(u.task_id);
+          key.push_back(u.task_id);
+          break;
+        default:
+          return absl::InvalidArgumentError(absl::StrCat("group_by value ", by, " is unknown"));
+      }
+    }
+    auto [it, fresh] = groups.try_emplace(key, g);
+    Add(it->second.mutable_totals(), u);
+  }
+  std::vector<v1::UsageGroup> sorted;
+  for (auto& [k, g] : groups) sorted.push_back(std::move(g));
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const v1::UsageGroup& a, const v1::UsageGroup& b) {
+                     return a.totals().cost_usd() > b.totals().cost_usd();
+                   });
+  for (v1::UsageGroup& g : sorted) *resp.add_groups() = std::move(g);
+  return resp;
+}
+
+}  // namespace agentd

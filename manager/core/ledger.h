@@ -1,0 +1,99 @@
+// Ledger: what LLM calls cost, and the budgets that bound them.
+//
+// An agent reserves budget before each call (Reserve) and reports the call afterwards
+// (Report), which settles the reservation. A reservation is checked against every budget
+// that covers the call — the goal's, the calling role's and the global one — counting
+// what completed calls used plus what granted reservations still hold; the first budget
+// the call could push past refuses it, and the refusal says which budget, its limit and
+// what is used. So no call is made past a budget, however many agents share it.
+//
+// Usage records are stored (one row per call, idempotent by record id) with their event;
+// totals per scope live in memory and are rebuilt from the store at start. Costs come
+// from the configured price table (models.<name>.price), the agent's own figure only when
+// the model is not in the table. Reservations live in memory: after a daemon restart an
+// agent simply reserves again. A granted reservation not settled within its lifetime
+// is released.
+//
+// Thread-safety: core loop thread only.
+#ifndef AGENTD_MANAGER_CORE_LEDGER_H_
+#define AGENTD_MANAGER_CORE_LEDGER_H_
+
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "agentd/v1/agent_host.pb.h"
+#include "agentd/v1/usage.pb.h"
+#include "manager/core/config_state.h"
+#include "manager/core/event_loop.h"
+#include "manager/store/store.h"
+
+namespace agentd {
+
+class Ledger {
+ public:
+  // Who is calling, as the daemon knows it (never taken from the agent's word).
+  struct Caller {
+    std::string agent_id, role, task_id, goal_id;
+  };
+
+  // None of the pointers is owned.
+  Ledger(EventLoop* loop, Store* store, const ConfigState* config)
+      : loop_(loop), store_(store), config_(config) {}
+
+  // Loads stored budgets and sums stored usage per scope.
+  absl::Status Recover();
+
+  // The budget of a goal, set when it is submitted: `limit`'s zero fields take the
+  // configured per-goal defaults (policy.budget).
+  absl::Status SetGoalBudget(const std::string& goal_id, const v1::BudgetLimit& limit);
+
+  // Grants or refuses one call. Errors: INVALID_ARGUMENT (negative estimates).
+  absl::StatusOr<v1::BudgetReservation> Reserve(const Caller& caller,
+                                                const v1::ReserveBudgetRequest& req);
+  // Records a completed call and settles its reservation. A retried report (same record
+  // id) is recorded once and returns the stored figures.
+  absl::StatusOr<v1::UsageRecord> Report(const Caller& caller, v1::UsageRecord record);
+  // Releases the reservations still held for `task_id` (the task ended).
+  void ReleaseTask(const std::string& task_id);
+
+  // Errors: INVALID_ARGUMENT (unspecified scope, or GOAL/ROLE without an id).
+  absl::StatusOr<v1::Budget> GetBudget(v1::BudgetScope scope, const std::string& scope_id) const;
+  absl::StatusOr<v1::Budget> SetBudget(const v1::SetBudgetRequest& req, const std::string& by);
+  // Sums the calls the filter selects, in total and per group. Errors: store errors.
+  absl::StatusOr<v1::GetUsageResponse> GetUsage(const v1::GetUsageRequest& req) const;
+
+ private:
+  using Key = std::pair<int, std::string>;  // (v1::BudgetScope, scope id)
+  struct Limit {
+    int64_t max_tokens = 0;
+    double max_cost_usd = 0;
+    absl::Time update_time;
+    std::string updated_by;
+  };
+  struct Use {
+    int64_t used_tokens = 0, reserved_tokens = 0;
+    double used_cost = 0, reserved_cost = 0;
+  };
+  // The limits of a scope: stored ones, else configured ones (global none, roles none).
+  Limit LimitOf(const Key& key) const;
+  v1::Budget ToProto(const Key& key) const;
+  // The configured model a provider's model name belongs to, or nullptr.
+  const ModelConfig* FindModel(const std::string& provider, const std::string& model) const;
+  void Settle(const std::string& reservation_id, v1::BudgetReservationStatus status);
+
+  EventLoop* loop_;
+  Store* store_;
+  const ConfigState* config_;
+  std::map<Key, Limit> limits_;
+  std::map<Key, Use> use_;
+  std::map<std::string, v1::BudgetReservation> reservations_;  // GRANTED, unsettled
+  int64_t next_reservation_ = 1;
+  int64_t next_record_ = 1;
+};
+
+}  // namespace agentd
+
+#endif  // AGENTD_MANAGER_CORE_LEDGER_H_

@@ -1,0 +1,797 @@
+#include "manager/core/tasks.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+#include "common/paths.h"
+#include "manager/core/proto_time.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
+
+extern char** environ;
+
+namespace agentd {
+namespace {
+
+// How long an agent has to stop working on a canceled task.
+constexpr absl::Duration kCancelGrace = absl::Seconds(2);
+
+bool Final(v1::TaskStatus s) {
+  return s == v1::TASK_STATUS_COMPLETED || s == v1::TASK_STATUS_FAILED ||
+         s == v1::TASK_STATUS_CANCELED;
+}
+
+// Whether the agent holding a task in status `s` is still on it.
+bool Held(v1::TaskStatus s) {
+  return s == v1::TASK_STATUS_ASSIGNED || s == v1::TASK_STATUS_RUNNING ||
+         s == v1::TASK_STATUS_BLOCKED;
+}
+
+std::string StatusName(v1::TaskStatus s) {
+  std::string name = absl::AsciiStrToLower(v1::TaskStatus_Name(s));
+  return name.substr(name.rfind('_') + 1);
+}
+
+// Runs git with `args`, waiting for it (a few milliseconds, once per goal). Errors carry
+// git's own message.
+absl::Status Git(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"git"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargv;
+  for (std::string& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  int err[2];
+  if (pipe2(err, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, "git", &fa, nullptr, cargv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(err[1]);
+  std::string output;
+  if (rc == 0) {
+    char buf[4096];
+    for (ssize_t n; (n = read(err[0], buf, sizeof(buf))) > 0;) {
+      output.append(buf, static_cast<size_t>(std::min<ssize_t>(n, 8192)));
+    }
+  }
+  close(err[0]);
+  if (rc != 0) return absl::FailedPreconditionError("git is not installed (needed for workspaces)");
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "git ", absl::StrJoin(args, " "), " failed: ", absl::StripAsciiWhitespace(output)));
+  }
+  return absl::OkStatus();
+}
+
+bool IsDir(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+}  // namespace
+
+TaskBoard::TaskBoard(EventLoop* loop, Store* store, Supervisor* supervisor, Ledger* ledger,
+                     const ConfigState* config, Options options)
+    : loop_(loop),
+      store_(store),
+      supervisor_(supervisor),
+      ledger_(ledger),
+      config_(config),
+      options_(std::move(options)) {}
+
+absl::Status TaskBoard::Recover() {
+  absl::StatusOr<std::vector<TaskRow>> rows = store_->LoadTasks();
+  if (!rows.ok()) return rows.status();
+  for (const TaskRow& row : *rows) {
+    v1::Task t;
+    if (!t.ParseFromString(row.body)) {
+      spdlog::warn("task {}: stored record unreadable; skipped", row.id);
+      continue;
+    }
+    int64_t n = 0;
+    if (absl::SimpleAtoi(absl::string_view(row.id).substr(row.id.rfind('-') + 1), &n)) {
+      next_id_ = std::max(next_id_, n + 1);
+    }
+    if (Held(t.status()) && !t.assignee().empty()) busy_[t.assignee()] = t.id();
+    // A ready task that had been started and is not a retry was handed back after
+    // waiting for its children: it continues its attempt.
+    if (t.status() == v1::TASK_STATUS_READY && t.attempts() > 0 && !t.has_failure()) {
+      resume_.insert(t.id());
+    }
+    order_.push_back(t.id());
+    tasks_[t.id()] = std::move(t);
+  }
+  absl::StatusOr<std::vector<DeliveryRow>> deliveries = store_->LoadDeliveries();
+  if (!deliveries.ok()) return deliveries.status();
+  for (const DeliveryRow& d : *deliveries) {
+    v1::ConnectResponse r;
+    if (!r.ParseFromString(d.body)) continue;
+    r.set_seq(d.seq);
+    outbox_[d.agent_id][d.seq] = std::move(r);
+  }
+  ScheduleSoon();
+  return absl::OkStatus();
+}
+
+std::string TaskBoard::NewId(const char* prefix) { return absl::StrCat(prefix, "-", next_id_++); }
+
+v1::Task* TaskBoard::Find(const std::string& id) {
+  auto it = tasks_.find(id);
+  return it == tasks_.end() ? nullptr : &it->second;
+}
+
+bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent) {
+  absl::Time now = loop_->clock()->Now();
+  SetTime(now, t.mutable_update_time());
+  TaskRow row{t.id(),
+              t.goal_id(),
+              t.parent_id(),
+              t.status(),
+              t.assignee(),
+              absl::ToUnixMicros(FromProto(t.create_time())),
+              t.SerializeAsString()};
+  nlohmann::json payload = {{"status", StatusName(t.status())}, {"role", t.role()}};
+  if (!t.assignee().empty()) payload["assignee"] = t.assignee();
+  if (t.attempts() > 0) payload["attempt"] = t.attempts();
+  if (t.has_failure()) payload["reason"] = t.failure().message();
+  if (auto s = store_->SaveTask(row, now, kind, payload.dump(), agent); !s.ok()) {
+    spdlog::error("task {}: recording {}: {}", t.id(), kind, s.status().message());
+    return false;
+  }
+  if (observer_) observer_(t);
+  return true;
+}
+
+void TaskBoard::SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind) {
+  t.set_status(status);
+  absl::Time now = loop_->clock()->Now();
+  if (status == v1::TASK_STATUS_RUNNING && !t.has_start_time())
+    SetTime(now, t.mutable_start_time());
+  if (Final(status)) SetTime(now, t.mutable_end_time());
+  if (status != v1::TASK_STATUS_BLOCKED) {
+    t.clear_blocked_reason();
+    t.clear_blocked_detail();
+  }
+  Save(t, kind, t.assignee());
+}
+
+absl::StatusOr<v1::Workspace> TaskBoard::PrepareWorkspace(const v1::Workspace& in,
+                                                          const std::string& goal_id) {
+  v1::Workspace ws = in;
+  std::string dir = absl::StrCat(options_.state_dir, "/workspaces/", goal_id);
+  if (in.kind() == v1::WORKSPACE_KIND_EXISTING_REPO) {
+    if (in.path().empty() || in.path()[0] != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("workspace.path \"", in.path(), "\" must be an absolute path"));
+    }
+    if (!IsDir(in.path() + "/.git") && !IsDir(in.path())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("workspace.path ", in.path(), " does not exist"));
+    }
+    // The goal works in a worktree and branch of its own: the repository's checkout is
+    // never touched, and the branch holds exactly the goal's commits.
+    std::string branch = in.branch().empty() ? absl::StrCat("agentd/", goal_id) : in.branch();
+    if (absl::Status s = MakeDirs(DirName(dir), 0700); !s.ok()) return s;
+    if (absl::Status s = Git({"-C", in.path(), "worktree", "add", "-q", "-b", branch, dir});
+        !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "workspace ", in.path(), " cannot be used (it must be a git repository): ", s.message()));
+    }
+    ws.set_path(dir);
+    ws.set_branch(branch);
+    return ws;
+  }
+  ws.set_kind(v1::WORKSPACE_KIND_NEW_DIRECTORY);
+  if (!in.path().empty()) {
+    if (in.path()[0] != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("workspace.path \"", in.path(), "\" must be an absolute path"));
+    }
+    dir = in.path();
+  }
+  if (absl::Status s = MakeDirs(dir, 0755); !s.ok()) return s;
+  if (!IsDir(dir + "/.git")) {
+    std::string branch = in.branch().empty() ? "main" : in.branch();
+    if (absl::Status s = Git({"init", "-q", "-b", branch, dir}); !s.ok()) return s;
+    ws.set_branch(branch);
+  }
+  ws.set_path(dir);
+  return ws;
+}
+
+absl::StatusOr<v1::Task> TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req,
+                                               const std::string& by) {
+  if (!req.request_id().empty()) {
+    if (auto it = goal_by_request_.find(req.request_id()); it != goal_by_request_.end()) {
+      return tasks_.at(it->second);
+    }
+  }
+  if (absl::StripAsciiWhitespace(req.text()).empty()) {
+    return absl::InvalidArgumentError("text is required: say what the goal should achieve");
+  }
+  if (config_->config().roles.count("ceo") == 0) {
+    return absl::FailedPreconditionError(
+        "no role \"ceo\" is configured: goals are handed to the CEO (add roles.ceo to the "
+        "configuration)");
+  }
+  std::string id = NewId("g");
+  absl::StatusOr<v1::Workspace> ws = PrepareWorkspace(req.workspace(), id);
+  if (!ws.ok()) return ws.status();
+  v1::Task t;
+  t.set_id(id);
+  t.set_goal_id(id);
+  std::string title = req.title();
+  if (title.empty()) {
+    title = std::string(absl::StripAsciiWhitespace(req.text()));
+    if (size_t nl = title.find('\n'); nl != std::string::npos) title.resize(nl);
+    if (title.size() > 80) title = title.substr(0, 77) + "...";
+  }
+  t.set_title(title);
+  t.set_role("ceo");
+  t.set_status(v1::TASK_STATUS_READY);
+  t.set_max_attempts(options_.default_max_attempts);
+  t.mutable_input()->set_instructions(req.text());
+  *t.mutable_workspace() = *ws;
+  t.set_created_by(by);
+  v1::ApprovalPolicy policy = req.approval_policy();
+  if (policy == v1::APPROVAL_POLICY_UNSPECIFIED) {
+    policy = config_->config().policy.plan_approval == "auto" ? v1::APPROVAL_POLICY_AUTO
+                                                              : v1::APPROVAL_POLICY_MANUAL;
+  }
+  t.set_approval_policy(policy);
+  SetTime(loop_->clock()->Now(), t.mutable_create_time());
+  if (absl::Status s = ledger_->SetGoalBudget(id, req.budget()); !s.ok()) return s;
+  if (!Save(t, "goal.submitted")) {
+    return absl::UnavailableError("the goal could not be stored; see agentd's log");
+  }
+  order_.push_back(id);
+  tasks_[id] = t;
+  if (!req.request_id().empty()) goal_by_request_[req.request_id()] = id;
+  spdlog::info("goal {} submitted by {}: {}", id, by, t.title());
+  ScheduleSoon();
+  return t;
+}
+
+absl::StatusOr<v1::Task> TaskBoard::Get(const std::string& id) const {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("task \"", id, "\" does not exist (agentctl get tasks lists them)"));
+  }
+  return it->second;
+}
+
+absl::StatusOr<v1::ListTasksResponse> TaskBoard::List(const v1::ListTasksRequest& req) const {
+  int32_t size = req.page_size() <= 0 ? 100 : std::min(req.page_size(), 1000);
+  // Newest first; the page token is the index (from the newest) to continue at.
+  size_t start = 0;
+  if (!req.page_token().empty() && !absl::SimpleAtoi(req.page_token(), &start)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_token \"", req.page_token(), "\" is not one this server issued"));
+  }
+  std::set<int> statuses(req.statuses().begin(), req.statuses().end());
+  v1::ListTasksResponse resp;
+  size_t matched = 0;
+  for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+    const v1::Task& t = tasks_.at(*it);
+    if (!req.goal_id().empty() && t.goal_id() != req.goal_id()) continue;
+    if (!req.parent_id().empty() && t.parent_id() != req.parent_id()) continue;
+    if (!req.assignee().empty() && t.assignee() != req.assignee()) continue;
+    if (!statuses.empty() && statuses.count(t.status()) == 0) continue;
+    if (req.goals_only() && !t.parent_id().empty()) continue;
+    if (matched++ < start) continue;
+    if (resp.tasks_size() == size) {
+      resp.set_next_page_token(absl::StrCat(start + static_cast<size_t>(size)));
+      break;
+    }
+    *resp.add_tasks() = t;
+  }
+  return resp;
+}
+
+int TaskBoard::EndSubtree(v1::Task& root, v1::TaskStatus status, const v1::TaskFailure& failure) {
+  int ended = 0;
+  // Children first, so a parent never ends before what it waits on.
+  for (const std::string& id : order_) {
+    v1::Task& c = tasks_.at(id);
+    if (c.parent_id() == root.id() && !Final(c.status())) {
+      v1::TaskFailure f = failure;
+      if (status == v1::TASK_STATUS_FAILED) {
+        f.set_code(v1::TASK_FAILURE_CODE_CANCELED);
+        f.set_message(absl::StrCat("parent task ", root.id(), " failed: ", failure.message()));
+        ended += EndSubtree(c, v1::TASK_STATUS_CANCELED, f);
+      } else {
+        ended += EndSubtree(c, status, f);
+      }
+    }
+  }
+  if (Final(root.status())) return ended;
+  std::string holder = Held(root.status()) ? root.assignee() : "";
+  *root.mutable_failure() = failure;
+  SetStatus(root, status, status == v1::TASK_STATUS_CANCELED ? "task.canceled" : "task.failed");
+  ledger_->ReleaseTask(root.id());
+  if (!holder.empty()) {
+    if (auto b = busy_.find(holder); b != busy_.end() && b->second == root.id()) busy_.erase(b);
+    v1::ConnectResponse d;
+    d.mutable_cancel_task()->set_task_id(root.id());
+    d.mutable_cancel_task()->set_reason(failure.message());
+    SetTime(loop_->clock()->Now() + kCancelGrace, d.mutable_cancel_task()->mutable_deadline());
+    Deliver(holder, std::move(d));
+  }
+  return ended + 1;
+}
+
+absl::StatusOr<v1::CancelTaskResponse> TaskBoard::Cancel(const std::string& id,
+                                                         const std::string& reason,
+                                                         const std::string& by) {
+  v1::Task* t = Find(id);
+  if (t == nullptr) return Get(id).status();
+  v1::TaskFailure f;
+  f.set_code(v1::TASK_FAILURE_CODE_CANCELED);
+  f.set_message(reason.empty() ? absl::StrCat("canceled by ", by)
+                               : absl::StrCat("canceled by ", by, ": ", reason));
+  f.set_by(by);
+  v1::CancelTaskResponse resp;
+  resp.set_canceled_count(EndSubtree(*t, v1::TASK_STATUS_CANCELED, f));
+  *resp.mutable_task() = *t;
+  if (resp.canceled_count() > 0) {
+    spdlog::info("task {} canceled by {} ({} tasks)", id, by, resp.canceled_count());
+    ChildEnded(*t);
+    ScheduleSoon();
+  }
+  return resp;
+}
+
+absl::StatusOr<v1::Task> TaskBoard::SetPaused(const std::string& goal_id, bool paused,
+                                              const std::string& by) {
+  v1::Task* g = Find(goal_id);
+  if (g == nullptr) return Get(goal_id).status();
+  if (!g->parent_id().empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("task ", goal_id, " is not a goal; pause its goal ", g->goal_id()));
+  }
+  if (Final(g->status())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("goal ", goal_id, " has already ended (", StatusName(g->status()), ")"));
+  }
+  if (g->paused() != paused) {
+    g->set_paused(paused);
+    Save(*g, paused ? "goal.paused" : "goal.resumed");
+    spdlog::info("goal {} {} by {}", goal_id, paused ? "paused" : "resumed", by);
+    if (!paused) ScheduleSoon();
+  }
+  return *g;
+}
+
+absl::StatusOr<v1::Task> TaskBoard::Retry(const std::string& id, const std::string& by) {
+  v1::Task* t = Find(id);
+  if (t == nullptr) return Get(id).status();
+  if (t->status() != v1::TASK_STATUS_FAILED && t->status() != v1::TASK_STATUS_CANCELED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("task ", id, " is ", StatusName(t->status()),
+                     "; only failed or canceled tasks are retried"));
+  }
+  if (t->attempts() >= t->max_attempts()) t->set_max_attempts(t->attempts() + 1);
+  t->clear_failure();
+  t->clear_end_time();
+  SetStatus(*t, v1::TASK_STATUS_READY, "task.retried");
+  spdlog::info("task {} retried by {}", id, by);
+  ScheduleSoon();
+  return *t;
+}
+
+void TaskBoard::Deliver(const std::string& agent, v1::ConnectResponse d) {
+  d.clear_seq();
+  absl::StatusOr<int64_t> seq = store_->AddDelivery(agent, d.SerializeAsString());
+  if (!seq.ok()) {
+    spdlog::error("delivery to {}: storing it: {}", agent, seq.status().message());
+    return;
+  }
+  d.set_seq(*seq);
+  if (auto s = streams_.find(agent); s != streams_.end()) s->second->Deliver(d);
+  outbox_[agent][*seq] = std::move(d);
+}
+
+void TaskBoard::SendAssignment(const v1::Task& t) {
+  v1::ConnectResponse d;
+  v1::TaskAssignment* a = d.mutable_task_assignment();
+  *a->mutable_task() = t;
+  a->set_attempt(t.attempts());
+  // Context travels as briefs, goal first: never whole conversations.
+  std::vector<const v1::Task*> chain;
+  for (const v1::Task* p = t.parent_id().empty() ? nullptr : &tasks_.at(t.parent_id());
+       p != nullptr; p = p->parent_id().empty() ? nullptr : &tasks_.at(p->parent_id())) {
+    chain.push_back(p);
+  }
+  std::reverse(chain.begin(), chain.end());
+  auto brief = [](const v1::Task& x, v1::TaskBrief* b) {
+    b->set_task_id(x.id());
+    b->set_title(x.title());
+    b->set_role(x.role());
+    b->set_instructions(x.input().instructions());
+    b->set_status(x.status());
+    if (x.status() == v1::TASK_STATUS_COMPLETED) *b->mutable_result() = x.result();
+    if (x.has_failure()) *b->mutable_failure() = x.failure();
+  };
+  for (const v1::Task* p : chain) brief(*p, a->add_ancestors());
+  for (const std::string& dep : t.deps()) {
+    if (auto it = tasks_.find(dep); it != tasks_.end()) brief(it->second, a->add_dependencies());
+  }
+  for (const std::string& id : order_) {
+    const v1::Task& c = tasks_.at(id);
+    if (c.parent_id() == t.id()) brief(c, a->add_children());
+  }
+  Deliver(t.assignee(), std::move(d));
+}
+
+void TaskBoard::Assign(v1::Task& t, const std::string& agent) {
+  t.set_assignee(agent);
+  // A task handed back after waiting for its children continues its attempt.
+  if (resume_.erase(t.id()) == 0 || t.attempts() == 0) t.set_attempts(t.attempts() + 1);
+  busy_[agent] = t.id();
+  SetStatus(t, v1::TASK_STATUS_ASSIGNED, "task.assigned");
+  spdlog::info("task {} assigned to {} (attempt {})", t.id(), agent, t.attempts());
+  SendAssignment(t);
+}
+
+void TaskBoard::ScheduleSoon() {
+  if (schedule_posted_) return;
+  schedule_posted_ = true;
+  loop_->Post([this] {
+    schedule_posted_ = false;
+    Schedule();
+  });
+}
+
+void TaskBoard::Schedule() {
+  // Pending tasks whose deps all completed are ready.
+  for (const std::string& id : order_) {
+    v1::Task& t = tasks_.at(id);
+    if (t.status() != v1::TASK_STATUS_PENDING) continue;
+    bool ready = true;
+    for (const std::string& dep : t.deps()) {
+      auto it = tasks_.find(dep);
+      if (it == tasks_.end() || it->second.status() != v1::TASK_STATUS_COMPLETED) ready = false;
+    }
+    if (ready) SetStatus(t, v1::TASK_STATUS_READY, "task.ready");
+  }
+  std::set<std::string> starting;  // roles an agent is being started for in this pass
+  for (const std::string& id : order_) {
+    v1::Task& t = tasks_.at(id);
+    if (t.status() != v1::TASK_STATUS_READY) continue;
+    const v1::Task* goal = Find(t.goal_id());
+    if (goal != nullptr && goal->paused()) continue;
+    // An idle agent of the role, connected: the one that worked on it before (its
+    // session has the conversation), else the earliest-connected one.
+    std::string agent;
+    if (resume_.count(t.id()) != 0 && streams_.count(t.assignee()) != 0 &&
+        busy_.count(t.assignee()) == 0) {
+      agent = t.assignee();
+    }
+    for (const auto& [a, sink] : streams_) {
+      if (!agent.empty()) break;
+      if (busy_.count(a) != 0) continue;
+      absl::StatusOr<v1::Agent> info = supervisor_->Get(a);
+      if (info.ok() && info->role() == t.role()) {
+        agent = a;
+        break;
+      }
+    }
+    if (!agent.empty()) {
+      Assign(t, agent);
+      continue;
+    }
+    if (starting.count(t.role()) != 0) continue;
+    // None idle: wait for agents of the role on their way up, else start one if allowed.
+    auto role = config_->config().roles.find(t.role());
+    if (role == config_->config().roles.end()) {
+      v1::TaskFailure f;
+      f.set_code(v1::TASK_FAILURE_CODE_INVALID_INPUT);
+      f.set_message(absl::StrCat("no role \"", t.role(), "\" is configured"));
+      f.set_by("daemon");
+      EndSubtree(t, v1::TASK_STATUS_FAILED, f);
+      ChildEnded(t);
+      continue;
+    }
+    int64_t live = 0, coming = 0;
+    for (const v1::Agent& a : supervisor_->List(t.role(), {})) {
+      v1::AgentState s = a.state();
+      if (s == v1::AGENT_STATE_STOPPED || s == v1::AGENT_STATE_FAILED ||
+          s == v1::AGENT_STATE_STOPPING) {
+        continue;
+      }
+      ++live;
+      if (streams_.count(a.id()) == 0) ++coming;
+    }
+    starting.insert(t.role());
+    if (coming > 0 || live >= role->second.max_instances) continue;
+    v1::StartAgentRequest start;
+    start.set_role(t.role());
+    absl::StatusOr<v1::Agent> started = supervisor_->Start(start);
+    if (started.ok()) {
+      spdlog::info("started agent {} for ready task {}", started->id(), t.id());
+    } else {
+      spdlog::warn("task {}: starting an agent of role {}: {}", t.id(), t.role(),
+                   started.status().message());
+    }
+  }
+}
+
+void TaskBoard::ChildEnded(const v1::Task& child) {
+  // A parent waiting for its children goes on once all have ended.
+  if (v1::Task* p = child.parent_id().empty() ? nullptr : Find(child.parent_id());
+      p != nullptr && p->status() == v1::TASK_STATUS_BLOCKED &&
+      p->blocked_reason() == v1::BLOCK_REASON_CHILDREN && !HasOpenChildren(*p)) {
+    resume_.insert(p->id());
+    SetStatus(*p, v1::TASK_STATUS_READY, "task.unblocked");
+  }
+  // Pending tasks may depend on it; a failed dependency fails its dependents.
+  if (child.status() == v1::TASK_STATUS_FAILED || child.status() == v1::TASK_STATUS_CANCELED) {
+    for (const std::string& id : order_) {
+      v1::Task& t = tasks_.at(id);
+      if (Final(t.status())) continue;
+      if (std::find(t.deps().begin(), t.deps().end(), child.id()) == t.deps().end()) continue;
+      v1::TaskFailure f;
+      f.set_code(v1::TASK_FAILURE_CODE_DEPENDENCY_FAILED);
+      f.set_message(
+          absl::StrCat("task ", child.id(), " it depends on ", StatusName(child.status())));
+      f.set_by("daemon");
+      EndSubtree(t, v1::TASK_STATUS_FAILED, f);
+    }
+  }
+  ScheduleSoon();
+}
+
+void TaskBoard::Attach(const std::string& agent, ConnectSink* sink, int64_t after_seq) {
+  streams_[agent] = sink;
+  std::set<std::string> resent;
+  auto& box = outbox_[agent];
+  for (auto it = box.upper_bound(after_seq); it != box.end(); ++it) {
+    if (it->second.has_task_assignment()) resent.insert(it->second.task_assignment().task().id());
+    sink->Deliver(it->second);
+  }
+  // The agent may have died holding its task after acknowledging the assignment: send
+  // it again (same attempt), so the restarted agent resumes it from its session.
+  if (auto b = busy_.find(agent); b != busy_.end() && resent.count(b->second) == 0) {
+    if (const v1::Task* t = Find(b->second); t != nullptr && Held(t->status())) {
+      SendAssignment(*t);
+    }
+  }
+  ScheduleSoon();
+}
+
+void TaskBoard::Detach(const std::string& agent, ConnectSink* sink) {
+  if (auto it = streams_.find(agent); it != streams_.end() && it->second == sink) {
+    streams_.erase(it);
+  }
+}
+
+void TaskBoard::Ack(const std::string& agent, int64_t seq) {
+  auto it = outbox_.find(agent);
+  if (it == outbox_.end() || it->second.empty() || it->second.begin()->first > seq) return;
+  it->second.erase(it->second.begin(), it->second.upper_bound(seq));
+  if (absl::Status s = store_->AckDeliveries(agent, seq); !s.ok()) {
+    spdlog::error("agent {}: recording acknowledged deliveries: {}", agent, s.message());
+  }
+}
+
+void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
+  v1::Task* t = Find(ev.task_id());
+  if (t == nullptr || t->assignee() != agent || ev.attempt() != t->attempts() ||
+      !Held(t->status())) {
+    spdlog::debug("agent {}: event for task {} attempt {} dropped (not held)", agent, ev.task_id(),
+                  ev.attempt());
+    return;
+  }
+  if (t->status() == v1::TASK_STATUS_ASSIGNED)
+    SetStatus(*t, v1::TASK_STATUS_RUNNING, "task.running");
+  switch (ev.event_case()) {
+    case v1::TaskEvent::kToolCallFinished: {
+      const v1::ToolCallFinished& f = ev.tool_call_finished();
+      nlohmann::json payload = {{"tool", f.tool()},
+                                {"ok", f.ok()},
+                                {"error", f.error()},
+                                {"summary", f.output_summary()}};
+      (void)store_->AppendEvent(loop_->clock()->Now(), "task.tool_call", payload.dump(), agent,
+                                t->id(), t->goal_id());
+      break;
+    }
+    case v1::TaskEvent::kCompleted: {
+      *t->mutable_result() = ev.completed().result();
+      busy_.erase(agent);
+      SetStatus(*t, v1::TASK_STATUS_COMPLETED, "task.completed");
+      ledger_->ReleaseTask(t->id());
+      spdlog::info("task {} completed by {}", t->id(), agent);
+      ChildEnded(*t);
+      break;
+    }
+    case v1::TaskEvent::kFailed: {
+      const v1::TaskFailed& f = ev.failed();
+      busy_.erase(agent);
+      ledger_->ReleaseTask(t->id());
+      v1::TaskFailureCode code = f.code() == v1::TASK_FAILURE_CODE_UNSPECIFIED
+                                     ? v1::TASK_FAILURE_CODE_AGENT_REPORTED
+                                     : f.code();
+      if (f.retryable() && code != v1::TASK_FAILURE_CODE_BUDGET_EXCEEDED &&
+          t->attempts() < t->max_attempts()) {
+        spdlog::info("task {} attempt {} failed ({}); retrying", t->id(), t->attempts(),
+                     f.reason());
+        SetStatus(*t, v1::TASK_STATUS_READY, "task.retry");
+        ScheduleSoon();
+        break;
+      }
+      v1::TaskFailure failure;
+      failure.set_code(code);
+      failure.set_message(f.reason());
+      failure.set_by(agent);
+      EndSubtree(*t, v1::TASK_STATUS_FAILED, failure);
+      spdlog::info("task {} failed: {}", t->id(), f.reason());
+      if (code == v1::TASK_FAILURE_CODE_BUDGET_EXCEEDED && t->id() != t->goal_id()) {
+        // The goal's money is gone: nothing under it may go on.
+        if (v1::Task* g = Find(t->goal_id()); g != nullptr) {
+          v1::TaskFailure gf = failure;
+          gf.set_message(absl::StrCat("BUDGET_EXCEEDED: ", f.reason()));
+          EndSubtree(*g, v1::TASK_STATUS_FAILED, gf);
+        }
+      }
+      ChildEnded(*t);
+      break;
+    }
+    case v1::TaskEvent::kWaiting: {
+      busy_.erase(agent);
+      if (!HasOpenChildren(*t)) {
+        // Everything it waits for has ended already: straight back to it.
+        resume_.insert(t->id());
+        SetStatus(*t, v1::TASK_STATUS_READY, "task.unblocked");
+        ScheduleSoon();
+        break;
+      }
+      t->set_blocked_reason(v1::BLOCK_REASON_CHILDREN);
+      t->set_blocked_detail(ev.waiting().reason());
+      SetStatus(*t, v1::TASK_STATUS_BLOCKED, "task.blocked");
+      ScheduleSoon();
+      break;
+    }
+    default:
+      break;  // progress and token chunks are for live display only
+  }
+}
+
+v1::SessionResumeHint TaskBoard::ResumeHint(const std::string& agent) const {
+  v1::SessionResumeHint hint;
+  if (auto b = busy_.find(agent); b != busy_.end()) {
+    const v1::Task& t = tasks_.at(b->second);
+    hint.set_task_id(t.id());
+    hint.set_attempt(t.attempts());
+    hint.set_task_status(t.status());
+  }
+  auto box = outbox_.find(agent);
+  hint.set_acked_seq(box == outbox_.end() || box->second.empty() ? 0
+                                                                 : box->second.begin()->first - 1);
+  return hint;
+}
+
+absl::StatusOr<v1::Task> TaskBoard::TaskOfAgent(const std::string& agent,
+                                                const std::string& task_id) const {
+  absl::StatusOr<v1::Task> t = Get(task_id);
+  if (!t.ok()) return t.status();
+  if (t->assignee() != agent || !Held(t->status())) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("task ", task_id, " is not held by agent ", agent));
+  }
+  return t;
+}
+
+void TaskBoard::OnAgentState(const std::string& agent, v1::AgentState state) {
+  if (state != v1::AGENT_STATE_STOPPED && state != v1::AGENT_STATE_FAILED) return;
+  auto b = busy_.find(agent);
+  if (b == busy_.end()) return;
+  v1::Task* t = Find(b->second);
+  busy_.erase(b);
+  if (t == nullptr || !Held(t->status())) return;
+  ledger_->ReleaseTask(t->id());
+  if (t->attempts() < t->max_attempts()) {
+    spdlog::info("task {}: agent {} is gone; the task is reassigned", t->id(), agent);
+    SetStatus(*t, v1::TASK_STATUS_READY, "task.reassigned");
+  } else {
+    v1::TaskFailure f;
+    f.set_code(v1::TASK_FAILURE_CODE_ATTEMPTS_EXHAUSTED);
+    f.set_message(absl::StrCat("agent ", agent, " stopped during the last of ", t->max_attempts(),
+                               " attempts"));
+    f.set_by("daemon");
+    EndSubtree(*t, v1::TASK_STATUS_FAILED, f);
+    ChildEnded(*t);
+  }
+  ScheduleSoon();
+}
+
+void TaskBoard::ReconcileAgents() {
+  std::vector<std::pair<std::string, v1::AgentState>> gone;
+  for (const auto& [agent, task] : busy_) {
+    absl::StatusOr<v1::Agent> a = supervisor_->Get(agent);
+    v1::AgentState s = a.ok() ? a->state() : v1::AGENT_STATE_STOPPED;
+    if (s == v1::AGENT_STATE_STOPPED || s == v1::AGENT_STATE_FAILED) gone.emplace_back(agent, s);
+  }
+  for (const auto& [agent, state] : gone) OnAgentState(agent, state);
+}
+
+bool TaskBoard::HasOpenChildren(const v1::Task& t) const {
+  for (const std::string& id : order_) {
+    const v1::Task& c = tasks_.at(id);
+    if (c.parent_id() == t.id() && !Final(c.status())) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<v1::Task> TaskBoard::Delegate(const std::string& agent,
+                                             const v1::DelegateRequest& req) {
+  absl::StatusOr<v1::Task> parent = TaskOfAgent(agent, req.parent_task_id());
+  if (!parent.ok()) return parent.status();
+  const Config& cfg = config_->config();
+  if (cfg.roles.count(req.role()) == 0) {
+    std::vector<std::string> roles;
+    for (const auto& [name, r] : cfg.roles) roles.push_back(name);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "role \"", req.role(), "\" is not configured; roles are: ", absl::StrJoin(roles, ", ")));
+  }
+  if (absl::StripAsciiWhitespace(req.input().instructions()).empty()) {
+    return absl::InvalidArgumentError("input.instructions is required: say what the task is");
+  }
+  for (const std::string& dep : req.deps()) {
+    const v1::Task* d = Find(dep);
+    if (d == nullptr || d->parent_id() != parent->id()) {
+      return absl::InvalidArgumentError(absl::StrCat("dep \"", dep,
+                                                     "\" is not a task delegated from ",
+                                                     parent->id(), " (deps name sibling tasks)"));
+    }
+  }
+  std::pair<std::string, std::string> key{parent->id(), req.request_id()};
+  if (!req.request_id().empty()) {
+    if (auto it = delegated_.find(key); it != delegated_.end()) return tasks_.at(it->second);
+  }
+  v1::Task t;
+  t.set_id(NewId("t"));
+  t.set_parent_id(parent->id());
+  t.set_goal_id(parent->goal_id());
+  std::string title = req.title().empty() ? req.input().instructions() : req.title();
+  if (size_t nl = title.find('\n'); nl != std::string::npos) title.resize(nl);
+  if (title.size() > 80) title = title.substr(0, 77) + "...";
+  t.set_title(title);
+  t.set_role(req.role());
+  t.set_status(v1::TASK_STATUS_PENDING);
+  for (const std::string& dep : req.deps()) t.add_deps(dep);
+  t.set_max_attempts(req.max_attempts() > 0 ? req.max_attempts() : options_.default_max_attempts);
+  *t.mutable_input() = req.input();
+  *t.mutable_workspace() = parent->workspace();
+  t.set_created_by(agent);
+  SetTime(loop_->clock()->Now(), t.mutable_create_time());
+  if (!Save(t, "task.created", agent)) {
+    return absl::UnavailableError("the task could not be stored; see agentd's log");
+  }
+  order_.push_back(t.id());
+  tasks_[t.id()] = t;
+  // The delegating call's key, so a retried call finds the task it created.
+  if (!req.request_id().empty()) delegated_[key] = t.id();
+  spdlog::info("task {} delegated by {} to role {}: {}", t.id(), agent, t.role(), t.title());
+  ScheduleSoon();
+  return t;
+}
+
+}  // namespace agentd

@@ -1,0 +1,154 @@
+// TaskBoard: goals and the tasks under them, their status machine, and handing tasks to
+// agents over their Connect streams.
+//
+// The status machine lives here and only here:
+//   pending → ready → assigned → running → completed | failed | canceled, plus blocked.
+// A task with unfinished deps is pending; once they complete it is ready; the scheduler
+// hands a ready task to an idle, connected agent of its role (assigned), starting
+// another agent of the role when none is idle and the role is below max_instances; the
+// agent's first event makes it running; the agent's TaskCompleted or TaskFailed ends
+// the attempt. A failed attempt marked retryable goes back to ready while attempts
+// remain. Cancel ends the task and everything under it, and tells the agents at work.
+// A task that fails because a budget ran out fails its whole goal with BUDGET_EXCEEDED.
+//
+// Deliveries (assignments, cancels) are stored before they are sent, carry a seq that
+// increases per agent, and are sent again after a reconnect until acknowledged. An agent
+// that dies mid-task keeps its task: when it is back (restarted by the supervisor) the
+// assignment is sent again with the same attempt number, so it resumes from its session.
+// An agent that will not come back (stopped, failed) loses its task to another agent
+// of the role, as a new attempt, or fails it when no attempt is left.
+//
+// Every transition is stored with its event, before it is acted on.
+//
+// Thread-safety: core loop thread only. ConnectSink::Deliver is called on the loop.
+#ifndef AGENTD_MANAGER_CORE_TASKS_H_
+#define AGENTD_MANAGER_CORE_TASKS_H_
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agentd/v1/agent_host.pb.h"
+#include "agentd/v1/tasks.pb.h"
+#include "manager/core/config_state.h"
+#include "manager/core/event_loop.h"
+#include "manager/core/ledger.h"
+#include "manager/core/supervisor.h"
+#include "manager/store/store.h"
+
+namespace agentd {
+
+// An agent's open Connect stream, as the core sees it.
+class ConnectSink {
+ public:
+  virtual ~ConnectSink() = default;
+  // Queues one delivery to be written; never blocks.
+  virtual void Deliver(const v1::ConnectResponse& delivery) = 0;
+};
+
+class TaskBoard {
+ public:
+  struct Options {
+    std::string state_dir;  // new workspaces go under <state_dir>/workspaces
+    int32_t default_max_attempts = 3;
+  };
+
+  // None of the pointers is owned.
+  TaskBoard(EventLoop* loop, Store* store, Supervisor* supervisor, Ledger* ledger,
+            const ConfigState* config, Options options);
+
+  // Loads the stored tasks and undelivered deliveries.
+  absl::Status Recover();
+
+  // TaskService. `by` is who asks ("human:<name>", "ci"). Errors: INVALID_ARGUMENT (no
+  // text; a workspace that cannot be used, saying why), FAILED_PRECONDITION (no `ceo`
+  // role configured).
+  absl::StatusOr<v1::Task> SubmitGoal(const v1::SubmitGoalRequest& req, const std::string& by);
+  // Errors: NOT_FOUND.
+  absl::StatusOr<v1::Task> Get(const std::string& id) const;
+  absl::StatusOr<v1::ListTasksResponse> List(const v1::ListTasksRequest& req) const;
+  // Cancels the task and its subtree. Errors: NOT_FOUND.
+  absl::StatusOr<v1::CancelTaskResponse> Cancel(const std::string& id, const std::string& reason,
+                                                const std::string& by);
+  // Errors: NOT_FOUND; FAILED_PRECONDITION (not a goal, or already final).
+  absl::StatusOr<v1::Task> SetPaused(const std::string& goal_id, bool paused,
+                                     const std::string& by);
+  // Makes a failed or canceled task ready again. Errors: NOT_FOUND, FAILED_PRECONDITION.
+  absl::StatusOr<v1::Task> Retry(const std::string& id, const std::string& by);
+
+  // AgentHost. An agent's stream opened: what it has not acknowledged after `after_seq`
+  // is sent, and its current task again.
+  void Attach(const std::string& agent, ConnectSink* sink, int64_t after_seq);
+  // The stream closed; `sink` is not used again.
+  void Detach(const std::string& agent, ConnectSink* sink);
+  void Ack(const std::string& agent, int64_t seq);
+  // An event about a task; events for a task the agent no longer holds, or for an older
+  // attempt, are dropped.
+  void OnTaskEvent(const std::string& agent, const v1::TaskEvent& event);
+  // A child task of `agent`'s task, for a role (the delegate tool). Errors:
+  // PERMISSION_DENIED (not the agent's task), INVALID_ARGUMENT (unknown role, no
+  // instructions, a dep that is not a sibling), NOT_FOUND.
+  absl::StatusOr<v1::Task> Delegate(const std::string& agent, const v1::DelegateRequest& req);
+  // What the daemon believes `agent` is doing, for Register.
+  v1::SessionResumeHint ResumeHint(const std::string& agent) const;
+  // The task an agent's call is for: it must hold it. Errors: NOT_FOUND,
+  // PERMISSION_DENIED (another agent's task).
+  absl::StatusOr<v1::Task> TaskOfAgent(const std::string& agent, const std::string& task_id) const;
+
+  // The supervisor reports an agent's state: stopped and failed agents lose their task.
+  void OnAgentState(const std::string& agent, v1::AgentState state);
+  // After the supervisor recovered: tasks held by agents that are not coming back.
+  void ReconcileAgents();
+
+  // Observes every task change after it is stored (the change feed for watchers).
+  void SetObserver(std::function<void(const v1::Task&)> observer) {
+    observer_ = std::move(observer);
+  }
+
+ private:
+  v1::Task* Find(const std::string& id);
+  // Stores `t` with an event of `kind`; false (logged) when the store failed.
+  bool Save(v1::Task& t, const char* kind, const std::string& agent = "");
+  void SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind);
+  // Ends `t` and every unfinished task under it with `status` and `failure`.
+  int EndSubtree(v1::Task& t, v1::TaskStatus status, const v1::TaskFailure& failure);
+  void Assign(v1::Task& t, const std::string& agent);
+  void SendAssignment(const v1::Task& t);
+  void Deliver(const std::string& agent, v1::ConnectResponse delivery);
+  // Pending tasks whose deps completed become ready; then ready tasks go to agents.
+  void Schedule();
+  void ScheduleSoon();
+  // A child ended: a parent waiting for its children may go on.
+  void ChildEnded(const v1::Task& child);
+  bool HasOpenChildren(const v1::Task& t) const;
+  std::string NewId(const char* prefix);
+  absl::StatusOr<v1::Workspace> PrepareWorkspace(const v1::Workspace& in,
+                                                 const std::string& goal_id);
+
+  EventLoop* loop_;
+  Store* store_;
+  Supervisor* supervisor_;
+  Ledger* ledger_;
+  const ConfigState* config_;
+  Options options_;
+  std::map<std::string, v1::Task> tasks_;
+  std::vector<std::string> order_;  // ids in creation order
+  std::map<std::string, std::string> goal_by_request_;
+  // (parent, request id) → child, so a retried delegate call creates one task.
+  std::map<std::pair<std::string, std::string>, std::string> delegated_;
+  std::map<std::string, std::string> busy_;  // agent → task it holds
+  std::set<std::string> resume_;             // ready tasks handed back after waiting: same attempt
+  std::map<std::string, ConnectSink*> streams_;
+  std::map<std::string, std::map<int64_t, v1::ConnectResponse>> outbox_;  // unacknowledged
+  std::function<void(const v1::Task&)> observer_;
+  int64_t next_id_ = 1;
+  bool schedule_posted_ = false;
+};
+
+}  // namespace agentd
+
+#endif  // AGENTD_MANAGER_CORE_TASKS_H_

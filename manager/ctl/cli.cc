@@ -1,0 +1,107 @@
+#include "manager/ctl/cli.h"
+
+#include <cstdio>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
+namespace agentd::ctl {
+
+int Usage(const std::string& msg) {
+  std::fprintf(stderr, "agentctl: %s\n(agentctl --help lists the commands)\n", msg.c_str());
+  return kUsage;
+}
+
+int Fail(const std::string& msg, int code) {
+  std::fprintf(stderr, "agentctl: %s\n", msg.c_str());
+  return code;
+}
+
+int RpcFailed(const char* what, const grpc::Status& s) {
+  return Fail(absl::StrCat(
+      what, " failed: ", absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())),
+      ": ", s.error_message()));
+}
+
+std::string TimeString(const google::protobuf::Timestamp& t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S %Z",
+                          absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos()),
+                          absl::LocalTimeZone());
+}
+
+void Print(const Globals& g, const google::protobuf::Message& msg, const std::string& table) {
+  switch (g.format) {
+    case Format::kJson:
+      std::fputs((ToJson(msg) + "\n").c_str(), stdout);
+      break;
+    case Format::kYaml:
+      std::fputs(ToYaml(msg).c_str(), stdout);
+      break;
+    case Format::kTable:
+      std::fputs(table.c_str(), stdout);
+      break;
+  }
+}
+
+std::string ShortDuration(const google::protobuf::Duration& d) {
+  int64_t s = d.seconds();
+  if (s < 60) return absl::StrCat(s, "s");
+  if (s < 3600) return absl::StrCat(s / 60, "m", s % 60, "s");
+  if (s < 86400) return absl::StrCat(s / 3600, "h", (s % 3600) / 60, "m");
+  return absl::StrCat(s / 86400, "d", (s % 86400) / 3600, "h");
+}
+
+// Fixed-width columns, kubectl style.
+std::string Table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      absl::StrAppend(&line, row[i]);
+      if (i + 1 < row.size()) line.append(width[i] - row[i].size() + 3, ' ');
+    }
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
+absl::StatusOr<CmdArgs> ParseCmdArgs(const std::vector<std::string>& args,
+                                     const std::set<std::string>& valued,
+                                     const std::set<std::string>& boolean) {
+  CmdArgs out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (!absl::StartsWith(a, "--")) {
+      out.positional.push_back(a);
+      continue;
+    }
+    std::string name = a, value;
+    bool has_value = false;
+    if (size_t eq = a.find('='); eq != std::string::npos) {
+      name = a.substr(0, eq);
+      value = a.substr(eq + 1);
+      has_value = true;
+    }
+    if (boolean.count(name)) {
+      out.flags[name] = "true";
+    } else if (valued.count(name)) {
+      if (!has_value) {
+        if (i + 1 >= args.size()) return absl::InvalidArgumentError(name + " needs a value");
+        value = args[++i];
+      }
+      out.flags[name] = value;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag \"", a, "\""));
+    }
+  }
+  return out;
+}
+
+}  // namespace agentd::ctl

@@ -1,0 +1,355 @@
+#include "manager/ctl/tasks_cmd.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "agentd/v1/tasks.grpc.pb.h"
+#include "agentd/v1/usage.grpc.pb.h"
+#include "common/values.h"
+
+namespace agentd::ctl {
+namespace {
+
+// Exit code of `goal --wait` when the goal is still going at the timeout.
+constexpr int kStillRunning = 4;
+
+std::string StatusName(v1::TaskStatus s) {
+  return absl::AsciiStrToLower(absl::StripPrefix(v1::TaskStatus_Name(s), "TASK_STATUS_"));
+}
+
+bool Final(v1::TaskStatus s) {
+  return s == v1::TASK_STATUS_COMPLETED || s == v1::TASK_STATUS_FAILED ||
+         s == v1::TASK_STATUS_CANCELED;
+}
+
+std::string FailureText(const v1::Task& t) {
+  if (!t.has_failure()) return "";
+  std::string code = absl::StrCat(
+      absl::StripPrefix(v1::TaskFailureCode_Name(t.failure().code()), "TASK_FAILURE_CODE_"));
+  return absl::StrCat(code, ": ", t.failure().message());
+}
+
+// The directory as an absolute path; it need not exist.
+std::string Absolute(const std::string& dir) {
+  if (!dir.empty() && dir[0] == '/') return dir;
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof(cwd)) == nullptr) return dir;
+  return absl::StrCat(cwd, "/", dir);
+}
+
+absl::StatusOr<std::vector<v1::Task>> ListAll(const Connection& c, v1::ListTasksRequest req) {
+  auto stub = v1::TaskService::NewStub(c.channel());
+  std::vector<v1::Task> out;
+  for (;;) {
+    v1::ListTasksResponse page;
+    grpc::Status s = stub->ListTasks(c.NewContext().get(), req, &page);
+    if (!s.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                          absl::StrCat("ListTasks: ", s.error_message()));
+    }
+    for (v1::Task& t : *page.mutable_tasks()) out.push_back(std::move(t));
+    if (page.next_page_token().empty()) break;
+    req.set_page_token(page.next_page_token());
+  }
+  return out;
+}
+
+// One line per task, children under their parent.
+void Tree(const std::vector<v1::Task>& tasks, const std::string& parent, int depth,
+          std::vector<std::vector<std::string>>* rows) {
+  // Oldest first within a parent: the order work was handed out.
+  for (auto it = tasks.rbegin(); it != tasks.rend(); ++it) {
+    const v1::Task& t = *it;
+    if (t.parent_id() != parent) continue;
+    rows->push_back({std::string(2 * depth, ' ') + t.id(), t.role(), StatusName(t.status()),
+                     t.assignee().empty() ? "-" : t.assignee(), t.title()});
+    Tree(tasks, t.id(), depth + 1, rows);
+  }
+}
+
+}  // namespace
+
+int GoalCmd(const Globals& g, const std::vector<std::string>& args) {
+  auto parsed = ParseCmdArgs(
+      args, {"--workspace", "--approve", "--budget", "--tokens", "--title", "--timeout"},
+      {"--wait"});
+  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+  if (parsed->positional.size() != 1) {
+    return Usage(
+        "usage: agentctl goal \"TEXT\" [--workspace DIR] [--approve auto|manual] [--budget USD] "
+        "[--tokens N] [--title T] [--wait] [--timeout D]");
+  }
+  v1::SubmitGoalRequest req;
+  req.set_text(parsed->positional[0]);
+  auto& f = parsed->flags;
+  if (f.count("--title")) req.set_title(f["--title"]);
+  if (f.count("--workspace")) {
+    std::string dir = Absolute(f["--workspace"]);
+    struct stat st {};
+    bool repo = stat((dir + "/.git").c_str(), &st) == 0;
+    req.mutable_workspace()->set_kind(repo ? v1::WORKSPACE_KIND_EXISTING_REPO
+                                           : v1::WORKSPACE_KIND_NEW_DIRECTORY);
+    req.mutable_workspace()->set_path(dir);
+  }
+  if (f.count("--approve")) {
+    if (f["--approve"] == "auto") {
+      req.set_approval_policy(v1::APPROVAL_POLICY_AUTO);
+    } else if (f["--approve"] == "manual") {
+      req.set_approval_policy(v1::APPROVAL_POLICY_MANUAL);
+    } else {
+      return Usage(absl::StrCat("--approve: \"", f["--approve"], "\" is not auto or manual"));
+    }
+  }
+  if (f.count("--budget")) {
+    double usd = 0;
+    if (!absl::SimpleAtod(absl::StripPrefix(f["--budget"], "$"), &usd) || usd <= 0) {
+      return Usage(
+          absl::StrCat("--budget: \"", f["--budget"], "\" is not a positive amount of USD"));
+    }
+    req.mutable_budget()->set_max_cost_usd(usd);
+  }
+  if (f.count("--tokens")) {
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(f["--tokens"], &n) || n <= 0) {
+      return Usage(absl::StrCat("--tokens: \"", f["--tokens"], "\" is not a positive number"));
+    }
+    req.mutable_budget()->set_max_tokens(n);
+  }
+  absl::Duration wait_for = absl::InfiniteDuration();
+  if (f.count("--timeout")) {
+    absl::StatusOr<absl::Duration> d = ParseDuration(f["--timeout"]);
+    if (!d.ok() || *d <= absl::ZeroDuration()) {
+      return Usage(absl::StrCat("--timeout: ", d.ok() ? "must be positive" : d.status().message()));
+    }
+    wait_for = *d;
+  }
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::TaskService::NewStub(c->channel());
+  v1::SubmitGoalResponse resp;
+  grpc::Status s = stub->SubmitGoal(c->NewContext().get(), req, &resp);
+  if (!s.ok()) return RpcFailed("SubmitGoal", s);
+  const v1::Task& goal = resp.goal();
+  if (f.count("--wait") == 0) {
+    Print(g, goal,
+          absl::StrCat(
+              "goal ", goal.id(), " submitted (workspace ", goal.workspace().path(),
+              goal.workspace().branch().empty() ? "" : ", branch " + goal.workspace().branch(),
+              ")\n"));
+    return kOk;
+  }
+  std::fprintf(stderr, "goal %s submitted; workspace %s\n", goal.id().c_str(),
+               goal.workspace().path().c_str());
+  // Progress: every task's status as it changes, on stderr.
+  absl::Time until =
+      wait_for == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + wait_for;
+  std::map<std::string, v1::TaskStatus> seen;
+  v1::ListTasksRequest list;
+  list.set_goal_id(goal.id());
+  for (;;) {
+    absl::StatusOr<std::vector<v1::Task>> tasks = ListAll(*c, list);
+    if (!tasks.ok()) return Fail(std::string(tasks.status().message()));
+    const v1::Task* root = nullptr;
+    for (auto it = tasks->rbegin(); it != tasks->rend(); ++it) {
+      if (seen[it->id()] != it->status()) {
+        seen[it->id()] = it->status();
+        std::fprintf(stderr, "  %s %-8s %-9s %s%s\n", it->id().c_str(), it->role().c_str(),
+                     StatusName(it->status()).c_str(), it->title().c_str(),
+                     it->has_failure() ? absl::StrCat(" (", FailureText(*it), ")").c_str() : "");
+      }
+      if (it->id() == goal.id()) root = &*it;
+    }
+    if (root != nullptr && Final(root->status())) {
+      Print(g, *root,
+            root->status() == v1::TASK_STATUS_COMPLETED
+                ? absl::StrCat(root->result().summary(), "\n")
+                : absl::StrCat("goal ", root->id(), " ", StatusName(root->status()), ": ",
+                               FailureText(*root), "\n"));
+      return root->status() == v1::TASK_STATUS_COMPLETED ? kOk : kFailed;
+    }
+    if (absl::Now() >= until) {
+      return Fail(absl::StrCat("goal ", goal.id(), " is still running after ",
+                               absl::FormatDuration(wait_for), " (agentctl get tasks --goal ",
+                               goal.id(), " --tree)"),
+                  kStillRunning);
+    }
+    // A CLI watching one goal: a status poll every quarter second is cheap for agentd.
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+}
+
+int GetTasks(const Globals& g, const CmdArgs& args) {
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  v1::ListTasksRequest req;
+  if (auto it = args.flags.find("--goal"); it != args.flags.end()) req.set_goal_id(it->second);
+  absl::StatusOr<std::vector<v1::Task>> tasks = ListAll(*c, req);
+  if (!tasks.ok()) return Fail(std::string(tasks.status().message()));
+  v1::ListTasksResponse all;
+  for (const v1::Task& t : *tasks) *all.add_tasks() = t;
+  std::vector<std::vector<std::string>> rows = {{"ID", "ROLE", "STATUS", "ASSIGNEE", "TITLE"}};
+  if (args.flags.count("--tree")) {
+    // Roots are goals, or (with --goal) the goal itself.
+    Tree(*tasks, "", 0, &rows);
+  } else {
+    for (const v1::Task& t : *tasks) {
+      rows.push_back({t.id(), t.role(), StatusName(t.status()),
+                      t.assignee().empty() ? "-" : t.assignee(), t.title()});
+    }
+  }
+  Print(g, all, tasks->empty() ? "No tasks.\n" : Table(rows));
+  return kOk;
+}
+
+int DescribeTask(const Globals& g, const std::string& id) {
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::TaskService::NewStub(c->channel());
+  v1::GetTaskRequest req;
+  req.set_task_id(id);
+  v1::GetTaskResponse resp;
+  grpc::Status s = stub->GetTask(c->NewContext().get(), req, &resp);
+  if (!s.ok()) return RpcFailed("GetTask", s);
+  const v1::Task& t = resp.task();
+  std::vector<std::pair<std::string, std::string>> kv = {
+      {"id", t.id()},
+      {"goal", t.goal_id()},
+      {"parent", t.parent_id().empty() ? "-" : t.parent_id()},
+      {"title", t.title()},
+      {"role", t.role()},
+      {"status", StatusName(t.status())},
+      {"assignee", t.assignee().empty() ? "-" : t.assignee()},
+      {"attempts", absl::StrCat(t.attempts(), " of ", t.max_attempts())},
+      {"workspace", t.workspace().path()},
+      {"branch", t.workspace().branch().empty() ? "-" : t.workspace().branch()},
+      {"created", absl::StrCat(TimeString(t.create_time()), " by ", t.created_by())},
+  };
+  if (t.paused()) kv.push_back({"paused", "yes"});
+  if (t.status() == v1::TASK_STATUS_BLOCKED) kv.push_back({"blocked on", t.blocked_detail()});
+  if (t.has_end_time()) kv.push_back({"ended", TimeString(t.end_time())});
+  if (t.has_failure()) kv.push_back({"failure", FailureText(t)});
+  std::string out = KeyValues(kv);
+  absl::StrAppend(&out, "instructions:\n  ", t.input().instructions(), "\n");
+  if (t.has_result()) absl::StrAppend(&out, "result:\n  ", t.result().summary(), "\n");
+  Print(g, t, out);
+  return kOk;
+}
+
+int CancelCmd(const Globals& g, const std::vector<std::string>& args) {
+  auto parsed = ParseCmdArgs(args, {"--reason"}, {});
+  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+  if (parsed->positional.size() != 1) return Usage("usage: agentctl cancel TASK [--reason TEXT]");
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::TaskService::NewStub(c->channel());
+  v1::CancelTaskRequest req;
+  req.set_task_id(parsed->positional[0]);
+  req.set_reason(parsed->flags["--reason"]);
+  v1::CancelTaskResponse resp;
+  grpc::Status s = stub->CancelTask(c->NewContext().get(), req, &resp);
+  if (!s.ok()) return RpcFailed("CancelTask", s);
+  Print(g, resp,
+        resp.canceled_count() == 0
+            ? absl::StrCat("task ", resp.task().id(), " had already ended (",
+                           StatusName(resp.task().status()), ")\n")
+            : absl::StrCat("canceled ", resp.canceled_count(), " task(s)\n"));
+  return kOk;
+}
+
+int PauseCmd(const Globals& g, const std::vector<std::string>& args, bool pause) {
+  if (args.size() != 1)
+    return Usage(pause ? "usage: agentctl pause GOAL" : "usage: agentctl resume GOAL");
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::TaskService::NewStub(c->channel());
+  v1::Task goal;
+  grpc::Status s;
+  if (pause) {
+    v1::PauseGoalRequest req;
+    req.set_goal_id(args[0]);
+    v1::PauseGoalResponse resp;
+    s = stub->PauseGoal(c->NewContext().get(), req, &resp);
+    goal = resp.goal();
+  } else {
+    v1::ResumeGoalRequest req;
+    req.set_goal_id(args[0]);
+    v1::ResumeGoalResponse resp;
+    s = stub->ResumeGoal(c->NewContext().get(), req, &resp);
+    goal = resp.goal();
+  }
+  if (!s.ok()) return RpcFailed(pause ? "PauseGoal" : "ResumeGoal", s);
+  Print(g, goal, absl::StrCat("goal ", goal.id(), pause ? " paused\n" : " resumed\n"));
+  return kOk;
+}
+
+int RetryCmd(const Globals& g, const std::vector<std::string>& args) {
+  if (args.size() != 1) return Usage("usage: agentctl retry TASK");
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::TaskService::NewStub(c->channel());
+  v1::RetryTaskRequest req;
+  req.set_task_id(args[0]);
+  v1::RetryTaskResponse resp;
+  grpc::Status s = stub->RetryTask(c->NewContext().get(), req, &resp);
+  if (!s.ok()) return RpcFailed("RetryTask", s);
+  Print(g, resp.task(),
+        absl::StrCat("task ", resp.task().id(), " ", StatusName(resp.task().status()), "\n"));
+  return kOk;
+}
+
+int UsageCmd(const Globals& g, const std::vector<std::string>& args) {
+  auto parsed = ParseCmdArgs(args, {"--by", "--goal"}, {});
+  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+  if (!parsed->positional.empty()) {
+    return Usage("usage: agentctl usage [--by role|model|goal|agent|task] [--goal G]");
+  }
+  v1::GetUsageRequest req;
+  req.mutable_filter()->set_goal_id(parsed->flags["--goal"]);
+  std::string by = parsed->flags.count("--by") ? parsed->flags["--by"] : "role";
+  static const std::map<std::string, v1::UsageGroupBy> kBy = {{"role", v1::USAGE_GROUP_BY_ROLE},
+                                                              {"model", v1::USAGE_GROUP_BY_MODEL},
+                                                              {"goal", v1::USAGE_GROUP_BY_GOAL},
+                                                              {"agent", v1::USAGE_GROUP_BY_AGENT},
+                                                              {"task", v1::USAGE_GROUP_BY_TASK}};
+  auto it = kBy.find(by);
+  if (it == kBy.end())
+    return Usage(absl::StrCat("--by: \"", by, "\" is not role, model, goal, agent or task"));
+  req.add_group_by(it->second);
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::UsageService::NewStub(c->channel());
+  v1::GetUsageResponse resp;
+  grpc::Status s = stub->GetUsage(c->NewContext().get(), req, &resp);
+  if (!s.ok()) return RpcFailed("GetUsage", s);
+  std::string header = absl::AsciiStrToUpper(by);
+  std::vector<std::vector<std::string>> rows = {{header, "CALLS", "PROMPT", "COMPLETION", "COST"}};
+  auto row = [&](const std::string& name, const v1::UsageTotals& t) {
+    rows.push_back({name.empty() ? "-" : name, absl::StrCat(t.calls()),
+                    absl::StrCat(t.prompt_tokens()), absl::StrCat(t.completion_tokens()),
+                    absl::StrFormat("$%.4f", t.cost_usd())});
+  };
+  for (const v1::UsageGroup& grp : resp.groups()) {
+    std::string name = by == "role"    ? grp.role()
+                       : by == "model" ? absl::StrCat(grp.provider(), "/", grp.model())
+                       : by == "goal"  ? grp.goal_id()
+                       : by == "agent" ? grp.agent_id()
+                                       : grp.task_id();
+    row(name, grp.totals());
+  }
+  row("TOTAL", resp.total());
+  Print(g, resp, Table(rows));
+  return kOk;
+}
+
+}  // namespace agentd::ctl

@@ -1,0 +1,324 @@
+// Goals end to end: a real agentd, real agentd-agent processes, dev/fakellm playing the
+// models (one model name per role, so a scenario can tell the roles apart), driven with
+// agentctl as a person or a CI job would.
+#include <signal.h>
+
+#include "absl/strings/str_cat.h"
+#include "agentd/v1/agents.grpc.pb.h"
+#include "common/paths.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/daemon.h"
+#include "tests/support/fakellm.h"
+
+namespace agentd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class GoalTest : public ::testing::Test {
+ protected:
+  // Starts fakellm on `scenario` and agentd with roles ceo (model ceo-m) and coder
+  // (coder-m), plus `extra_roles` (YAML lines under roles:).
+  void Start(const std::string& scenario, const std::string& extra_roles = "",
+             const std::string& ceo_tools = "[delegate, complete_task, fail_task]") {
+    fake_ = std::make_unique<FakeLlm>(dir_, scenario);
+    ASSERT_FALSE(fake_->url().empty()) << fake_->log();
+    WriteFile(dir_.Join("agentd.yaml"), absl::StrCat(R"(
+supervision:
+  restart_sec: 50ms
+  heartbeat: {interval: 200ms, ttl: 3s}
+  stop_timeout: 2s
+providers:
+  fake: {kind: openai, base_url: ")",
+                                                     fake_->url(), R"(/v1"}
+models:
+  ceo:   {provider: fake, model: ceo-m, max_tokens: 100, price: {input_per_mtok: 1, output_per_mtok: 2}}
+  coder: {provider: fake, model: coder-m, max_tokens: 100}
+  other: {provider: fake, model: other-m, max_tokens: 100}
+roles:
+  ceo:   {model: ceo, prompt: roles/ceo.md, tools: )",
+                                                     ceo_tools, R"(, max_instances: 1}
+  coder: {model: coder, prompt: roles/coder.md, max_instances: 2,
+          tools: [fs.read, fs.write, fs.list, shell.run, git.commit, complete_task, fail_task]}
+)",
+                                                     extra_roles, R"(
+agents: []
+policy:
+  shell: {allow: [sh, ls, cat], sandbox: auto}
+)"));
+    ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  }
+
+  RunResult Ctl(std::vector<std::string> args, absl::Duration timeout = absl::Seconds(60)) {
+    std::vector<std::string> argv = {AgentctlBinary(), "--socket", daemon_.socket()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, timeout);
+  }
+
+  nlohmann::json CtlJson(std::vector<std::string> args) {
+    args.insert(args.begin(), {"-o", "json"});
+    RunResult r = Ctl(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out, nullptr, false);
+  }
+
+  std::string Git(const std::string& repo, const std::string& args) {
+    RunResult r = RunCommand({"sh", "-c", absl::StrCat("git -C '", repo, "' ", args)});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  }
+
+  // The requests fakellm answered, as it logged them.
+  nlohmann::json FakeRequests() {
+    RunResult r = RunCommand({"curl", "-s", fake_->url() + "/_fakellm/requests"});
+    return nlohmann::json::parse(r.out, nullptr, false);
+  }
+
+  v1::Agent GetAgent(const std::string& id) {
+    auto stub = v1::AgentService::NewStub(daemon_.UnixChannel());
+    grpc::ClientContext ctx;
+    v1::GetAgentRequest req;
+    req.set_agent_id(id);
+    v1::GetAgentResponse resp;
+    (void)stub->GetAgent(&ctx, req, &resp);
+    return resp.agent();
+  }
+
+  TempDir dir_;
+  std::unique_ptr<FakeLlm> fake_;
+  Daemon daemon_{dir_};
+};
+
+// The CEO hands the work to a Coder, which writes a file and commits it; the CEO is
+// handed its task back with the Coder's result and completes the goal.
+constexpr char kDelegateScenario[] = R"(
+rules:
+  - name: ceo-final
+    match: {model: ceo-m, contains: "have ended"}
+    reply:
+      tool_calls:
+        - {name: complete_task, arguments: {summary: "hello.txt is written and committed"}}
+  - name: ceo-delegate
+    match: {model: ceo-m, last_role: user}
+    reply:
+      tool_calls:
+        - {name: delegate, arguments: {role: coder, title: "Write hello.txt",
+                                       instructions: "Write hello.txt containing hi, commit it"}}
+  - name: ceo-wait
+    match: {model: ceo-m, last_role: tool}
+    reply: {text: "Waiting for the coder."}
+  - name: coder-write
+    match: {model: coder-m, last_role: user}
+    reply:
+      tool_calls:
+        - {name: fs_write, arguments: {path: hello.txt, content: "hi\n"}}
+  - name: coder-commit
+    match: {model: coder-m, last_role: tool}
+    times: 1
+    reply:
+      tool_calls:
+        - {name: git_commit, arguments: {message: "Add hello.txt"}}
+  - name: coder-done
+    match: {model: coder-m, last_role: tool}
+    reply:
+      tool_calls:
+        - {name: complete_task, arguments: {summary: "wrote and committed hello.txt"}}
+)";
+
+TEST_F(GoalTest, CeoDelegatesToACoderWhoCommitsOnTheGoalsBranch) {
+  Start(kDelegateScenario);
+  // A repository of the user's: the goal works in a worktree and branch of its own.
+  std::string repo = dir_.Join("repo");
+  RunCommand({"sh", "-c",
+              absl::StrCat("git init -q -b main '", repo, "' && cd '", repo,
+                           "' && echo base > README && git add README && git -c user.name=t -c "
+                           "user.email=t@t commit -q -m base")});
+  RunResult r = Ctl({"goal", "Write hello.txt", "--workspace", repo, "--wait", "--timeout", "60s"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << daemon_.log();
+  EXPECT_THAT(r.out, HasSubstr("hello.txt is written and committed"));
+  EXPECT_THAT(r.err, HasSubstr("coder"));  // progress shows the delegated task
+
+  // The commit is on the goal's branch; the user's checkout is untouched.
+  EXPECT_THAT(Git(repo, "log --format=%s agentd/g-1"), HasSubstr("Add hello.txt"));
+  EXPECT_EQ(Git(repo, "show agentd/g-1:hello.txt"), "hi\n");
+  EXPECT_EQ(ReadFileOrEmpty(repo + "/hello.txt"), "");
+  EXPECT_EQ(Git(repo, "rev-parse --abbrev-ref HEAD"), "main\n");
+
+  nlohmann::json tasks = CtlJson({"get", "tasks", "--goal", "g-1"});
+  ASSERT_EQ(tasks["tasks"].size(), 2u) << tasks.dump();
+  for (const auto& t : tasks["tasks"]) EXPECT_EQ(t["status"], "TASK_STATUS_COMPLETED") << t.dump();
+
+  // Usage per role, priced from the config's table (the coder's model is free).
+  nlohmann::json usage = CtlJson({"usage", "--by", "role"});
+  std::map<std::string, nlohmann::json> by_role;
+  for (const auto& g : usage["groups"]) by_role[g["role"]] = g["totals"];
+  ASSERT_EQ(by_role.count("ceo"), 1u) << usage.dump();
+  ASSERT_EQ(by_role.count("coder"), 1u) << usage.dump();
+  EXPECT_EQ(by_role["ceo"]["calls"], "3") << FakeRequests().dump();  // delegate, wait, complete
+  EXPECT_EQ(by_role["coder"]["calls"], "3");
+  EXPECT_GT(by_role["ceo"]["costUsd"].get<double>(), 0);
+  EXPECT_EQ(by_role["coder"]["costUsd"].get<double>(), 0);
+}
+
+TEST_F(GoalTest, ARoleAddedByConfigAloneIsSpawnedAndUsed) {
+  ASSERT_TRUE(MakeDirs(dir_.Join("roles"), 0755).ok());
+  WriteFile(dir_.Join("roles/reviewer.md"),
+            "You are {{agent}}, the team's REVIEWER-PROMPT. Review: {{task}}.\n");
+  Start(R"(
+rules:
+  - name: ceo-final
+    match: {model: ceo-m, contains: "have ended"}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "reviewed"}}]}
+  - name: ceo-delegate
+    match: {model: ceo-m, last_role: user}
+    reply:
+      tool_calls:
+        - {name: delegate, arguments: {role: reviewer, instructions: "Review the README"}}
+  - name: ceo-wait
+    match: {model: ceo-m, last_role: tool}
+    reply: {text: "Waiting."}
+  - name: review
+    match: {model: other-m}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "README reads well"}}]}
+)",
+        "  reviewer: {model: other, prompt: roles/reviewer.md, tools: [fs.read, complete_task]}\n");
+  RunResult r = Ctl({"goal", "Get the README reviewed", "--wait", "--timeout", "60s"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << daemon_.log();
+  v1::Agent reviewer = GetAgent("reviewer-1");
+  EXPECT_EQ(reviewer.role(), "reviewer");
+  bool prompted = false;
+  for (const auto& req : FakeRequests()) {
+    if (req["model"] != "other-m") continue;
+    std::string system = req["body"]["messages"][0]["content"];
+    prompted = system.find("reviewer-1, the team's REVIEWER-PROMPT. Review: Review the README") !=
+               std::string::npos;
+  }
+  EXPECT_TRUE(prompted) << "the reviewer's prompt file was not rendered into its system prompt";
+  nlohmann::json task = CtlJson({"describe", "task", "t-2"});
+  EXPECT_EQ(task["result"]["summary"], "README reads well");
+}
+
+TEST_F(GoalTest, AGoalPastItsBudgetFailsWithBudgetExceededAndNoCallIsMadePastIt) {
+  // The CEO never stops listing files: only the budget ends it.
+  Start(R"(
+rules:
+  - name: forever
+    match: {model: ceo-m}
+    reply:
+      tool_calls: [{name: fs_list, arguments: {path: "."}}]
+      usage: {prompt_tokens: 1000, completion_tokens: 100}
+)",
+        "", "[fs.list, complete_task, fail_task]");
+  RunResult r = Ctl({"goal", "List forever", "--tokens", "6000", "--wait", "--timeout", "60s"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("BUDGET_EXCEEDED"));
+  EXPECT_THAT(r.out, HasSubstr("goal g-1 budget of 6000 tokens would be exceeded"));
+  nlohmann::json usage = CtlJson({"usage", "--goal", "g-1"});
+  int64_t calls = std::stoll(usage["total"]["calls"].get<std::string>());
+  int64_t tokens = std::stoll(usage["total"]["totalTokens"].get<std::string>());
+  EXPECT_GE(calls, 2);      // the budget allowed some calls…
+  EXPECT_LE(tokens, 6000);  // …never more than it holds…
+  EXPECT_EQ(static_cast<int64_t>(FakeRequests().size()), calls);  // …and none unreserved
+}
+
+TEST_F(GoalTest, CancelingARunningGoalStopsItsAgentsWithinTwoSeconds) {
+  Start(R"(
+rules:
+  - name: ceo-delegate
+    match: {model: ceo-m, last_role: user}
+    reply:
+      tool_calls: [{name: delegate, arguments: {role: coder, instructions: "Think hard"}}]
+  - name: ceo-wait
+    match: {model: ceo-m, last_role: tool}
+    reply: {text: "Waiting."}
+  - name: coder-slow
+    match: {model: coder-m}
+    reply: {text: "done thinking", delay_ms: 60000}
+)");
+  RunResult submitted = Ctl({"goal", "Think"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  // The coder is in its (minute-long) model call.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& req : FakeRequests()) {
+          if (req["model"] == "coder-m") return true;
+        }
+        return false;
+      },
+      absl::Seconds(30)))
+      << daemon_.log();
+  ASSERT_TRUE(WaitFor([&] { return GetAgent("coder-1").state() == v1::AGENT_STATE_BUSY; },
+                      absl::Seconds(5)));
+  absl::Time start = absl::Now();
+  RunResult c = Ctl({"cancel", "g-1", "--reason", "changed my mind"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_THAT(c.out, HasSubstr("canceled 2 task(s)"));
+  EXPECT_TRUE(WaitFor([&] { return GetAgent("coder-1").state() == v1::AGENT_STATE_IDLE; },
+                      absl::Seconds(2)))
+      << "the coder still works on a canceled task after 2s";
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  nlohmann::json tasks = CtlJson({"get", "tasks", "--goal", "g-1"});
+  for (const auto& t : tasks["tasks"]) {
+    EXPECT_EQ(t["status"], "TASK_STATUS_CANCELED") << t.dump();
+    EXPECT_THAT(t["failure"]["message"].get<std::string>(), HasSubstr("changed my mind"));
+  }
+}
+
+TEST_F(GoalTest, AKilledCoderResumesItsSessionAndRunsEachSideEffectOnce) {
+  Start(R"(
+rules:
+  - name: ceo-final
+    match: {model: ceo-m, contains: "have ended"}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "ran once"}}]}
+  - name: ceo-delegate
+    match: {model: ceo-m, last_role: user}
+    reply:
+      tool_calls: [{name: delegate, arguments: {role: coder, instructions: "Append to runs.log"}}]
+  - name: ceo-wait
+    match: {model: ceo-m, last_role: tool}
+    reply: {text: "Waiting."}
+  - name: coder-append
+    match: {model: coder-m, last_role: user}
+    reply:
+      tool_calls: [{name: shell_run, arguments: {argv: ["sh", "-c", "echo run >> runs.log"]}}]
+  - name: coder-slow-finish
+    match: {model: coder-m, last_role: tool}
+    times: 1
+    reply: {text: "", delay_ms: 60000}
+  - name: coder-finish
+    match: {model: coder-m, last_role: tool}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "appended"}}]}
+)");
+  RunResult submitted = Ctl({"goal", "Append once"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  // The coder ran its command and now waits on the model: kill -9 it there.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        int coder = 0;
+        for (const auto& req : FakeRequests()) coder += req["model"] == "coder-m";
+        return coder >= 2;
+      },
+      absl::Seconds(30)))
+      << daemon_.log();
+  v1::Agent coder = GetAgent("coder-1");
+  ASSERT_GT(coder.pid(), 0);
+  ASSERT_EQ(kill(static_cast<pid_t>(coder.pid()), SIGKILL), 0);
+
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        nlohmann::json t = CtlJson({"describe", "task", "g-1"});
+        return t["status"] == "TASK_STATUS_COMPLETED";
+      },
+      absl::Seconds(60)))
+      << daemon_.log();
+  EXPECT_GE(GetAgent("coder-1").restarts(), 1);
+  std::string ws = CtlJson({"describe", "task", "g-1"})["workspace"]["path"];
+  EXPECT_EQ(ReadFileOrEmpty(ws + "/runs.log"), "run\n");  // the command ran exactly once
+  nlohmann::json task = CtlJson({"describe", "task", "t-2"});
+  EXPECT_EQ(task["attempts"], 1);  // resumed, not started over
+}
+
+}  // namespace
+}  // namespace agentd::testing
