@@ -90,6 +90,54 @@ class HostBudget final : public Budget {
   int calls_ = 0;
 };
 
+// Consent through agentd: a request, then its decision, polled (a person takes seconds
+// at best; four polls a second cost agentd nothing).
+class HostConsent final : public tools::ConsentAsker {
+ public:
+  HostConsent(HostSession* host, std::string task_id) : host_(host), task_id_(std::move(task_id)) {}
+  absl::StatusOr<bool> Ask(const tools::ConsentAsk& ask,
+                           const llm::CancelToken* cancel) const override {
+    v1::RequestConsentRequest req;
+    req.set_task_id(task_id_);
+    req.set_tool(ask.tool);
+    switch (ask.kind) {
+      case tools::ConsentKind::kNetwork:
+        req.set_kind(v1::CONSENT_KIND_NETWORK);
+        break;
+      case tools::ConsentKind::kPathOutsideWorkspace:
+        req.set_kind(v1::CONSENT_KIND_PATH_OUTSIDE_WORKSPACE);
+        break;
+      case tools::ConsentKind::kCommandNotAllowed:
+        req.set_kind(v1::CONSENT_KIND_COMMAND_NOT_ALLOWED);
+        break;
+    }
+    req.set_summary(ask.summary);
+    for (const auto& [k, v] : ask.details) (*req.mutable_details())[k] = v;
+    req.set_request_id(ask.request_id);
+    absl::StatusOr<v1::RequestConsentResponse> r = host_->RequestConsent(req);
+    if (!r.ok())
+      return absl::UnavailableError(absl::StrCat("asking for consent: ", r.status().message()));
+    spdlog::info("waiting for a person to decide consent request {}: {}", r->consent_request_id(),
+                 ask.summary);
+    v1::ConsentStatus status = r->status();
+    while (status == v1::CONSENT_STATUS_PENDING) {
+      if (cancel != nullptr && cancel->WaitFor(absl::Milliseconds(250))) {
+        return absl::CancelledError("the task was canceled while waiting for consent");
+      }
+      if (cancel == nullptr) absl::SleepFor(absl::Milliseconds(250));
+      absl::StatusOr<v1::ConsentRequest> d = host_->GetConsentDecision(r->consent_request_id());
+      if (!d.ok()) continue;  // agentd restarting: keep asking
+      status = d->status();
+    }
+    spdlog::info("consent request {}: {}", r->consent_request_id(), v1::ConsentStatus_Name(status));
+    return status == v1::CONSENT_STATUS_APPROVED;
+  }
+
+ private:
+  HostSession* host_;
+  std::string task_id_;
+};
+
 }  // namespace
 
 void TaskRunner::OnDelivery(const v1::ConnectResponse& d) {
@@ -339,7 +387,8 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   };
   events.open_children = [this] { return delegations_.open(); };
   // Tools name the daemon's task; the session keys it by attempt too.
-  tools::ToolContext ctx{ws->get(), &shell, cancel.get(), task.id(), ""};
+  HostConsent consent(host_, task.id());
+  tools::ToolContext ctx{ws->get(), &shell, cancel.get(), task.id(), "", &consent};
   AgentLoop loop(client->get(), model.model(), &box, ctx, sessions_.get(), &budget, limits,
                  std::move(events));
   absl::StatusOr<TaskOutcome> out = loop.Run(key, system, instructions, cancel.get(), resume_note);

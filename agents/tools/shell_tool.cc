@@ -125,11 +125,12 @@ absl::StatusOr<ShellResult> RunProgram(const std::vector<std::string>& argv,
          {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"}) {
       if (access(dir, F_OK) == 0) full.insert(full.end(), {"--ro-bind", dir, dir});
     }
-    full.insert(full.end(), {"--dev",         "/dev",          "--proc",        "/proc",
-                             "--tmpfs",       "/tmp",          "--bind",        workspace,
-                             workspace,       "--setenv",      "HOME",          "/tmp",
-                             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent",
-                             "--new-session", "--chdir",       workspace,       "--"});
+    full.insert(full.end(), {"--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--bind",
+                             workspace, workspace, "--setenv", "HOME", "/tmp"});
+    // The network only when a person granted it for this call.
+    if (!options.network) full.push_back("--unshare-net");
+    full.insert(full.end(), {"--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session",
+                             "--chdir", workspace, "--"});
   }
   full.insert(full.end(), argv.begin(), argv.end());
   // The agent's environment holds its provider key: a program gets only the basics.
@@ -228,6 +229,9 @@ class ShellTool final : public Tool {
                 {"items", {{"type", "string"}}},
                 {"description", "Program and arguments, e.g. [\"make\", \"test\"]"}}},
               {"command", {{"type", "string"}, {"description", "Or: a command line"}}},
+              {"network",
+               {{"type", "boolean"},
+                {"description", "The program needs the network: a person is asked first"}}},
               {"timeout_seconds", {{"type", "integer"}}}}}};
   }
   bool side_effect() const override { return true; }
@@ -237,10 +241,48 @@ class ShellTool final : public Tool {
                               : ParseCommand(args.value("command", ""));
     if (argv.ok() && argv->empty()) argv = absl::InvalidArgumentError("argv is empty");
     if (!argv.ok()) return {absl::StrCat("shell.run: ", argv.status().message()), true};
-    if (absl::Status s = CheckProgram(*argv, *ctx.shell); !s.ok()) {
-      return {absl::StrCat("shell.run: ", s.message()), true};
-    }
     ShellOptions options = *ctx.shell;
+    std::string line = absl::StrJoin(*argv, " ");
+    if (absl::Status s = CheckProgram(*argv, *ctx.shell); !s.ok()) {
+      // A plain program name off the allowlist is a person's call; a path or an
+      // environment assignment is refused outright.
+      bool askable =
+          (*argv)[0].find('/') == std::string::npos && (*argv)[0].find('=') == std::string::npos;
+      if (!askable || ctx.consent == nullptr) {
+        return {absl::StrCat("shell.run: ", s.message()), true};
+      }
+      absl::StatusOr<bool> ok = ctx.consent->Ask(
+          {"shell.run",
+           ConsentKind::kCommandNotAllowed,
+           absl::StrCat("run `", line, "` (", (*argv)[0], " is not on the allowlist)"),
+           {{"argv", line}, {"program", (*argv)[0]}},
+           ctx.call_id + "/program"},
+          ctx.cancel);
+      if (!ok.ok() || !*ok) {
+        return {absl::StrCat("shell.run: ", s.message(), "; ",
+                             ok.ok() ? "a person denied running it" : ok.status().message()),
+                true};
+      }
+    }
+    if (args.value("network", false)) {
+      if (ctx.consent == nullptr) {
+        return {"shell.run: network access needs a person's consent, which cannot be asked here",
+                true};
+      }
+      absl::StatusOr<bool> ok =
+          ctx.consent->Ask({"shell.run",
+                            ConsentKind::kNetwork,
+                            absl::StrCat("run `", line, "` with network access"),
+                            {{"argv", line}},
+                            ctx.call_id + "/network"},
+                           ctx.cancel);
+      if (!ok.ok() || !*ok) {
+        return {absl::StrCat("shell.run: network access for `", line, "` was not granted: ",
+                             ok.ok() ? "a person denied it" : ok.status().message()),
+                true};
+      }
+      options.network = true;
+    }
     if (args.contains("timeout_seconds")) {
       options.timeout =
           std::min(options.timeout, absl::Seconds(std::max<int64_t>(1, args["timeout_seconds"])));

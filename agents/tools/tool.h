@@ -36,6 +36,27 @@ struct ShellOptions {
   absl::Duration timeout = absl::Seconds(120);
   size_t output_cap = 64 << 10;  // bytes of stdout+stderr kept (the end is kept)
   std::vector<std::string> env;  // extra NAME=value for the program (agentd's own tools)
+  bool network = false;          // a person granted network access to this call
+};
+
+// What a tool may ask a person for, beyond the role's grant.
+enum class ConsentKind { kNetwork, kPathOutsideWorkspace, kCommandNotAllowed };
+
+struct ConsentAsk {
+  std::string tool;  // "shell.run"
+  ConsentKind kind;
+  std::string summary;                         // for the person: what and why
+  std::map<std::string, std::string> details;  // particulars by name; never secrets
+  std::string request_id;                      // a retried call asks once
+};
+
+// Asks a person (through agentd) and waits for the decision.
+class ConsentAsker {
+ public:
+  virtual ~ConsentAsker() = default;
+  // True when approved; false when denied or expired unanswered. Errors: CANCELLED (the
+  // task was canceled while waiting), UNAVAILABLE (agentd could not be asked).
+  virtual absl::StatusOr<bool> Ask(const ConsentAsk& ask, const llm::CancelToken* cancel) const = 0;
 };
 
 struct ToolContext {
@@ -44,6 +65,7 @@ struct ToolContext {
   const llm::CancelToken* cancel = nullptr;
   std::string task_id;  // the task the call is for
   std::string call_id;  // the model's id for the call: a key for idempotent requests
+  const ConsentAsker* consent = nullptr;  // null: what needs consent is refused
 };
 
 class Tool {

@@ -113,7 +113,7 @@ int Main(int argc, char** argv) {
   auto sessions = *session::SessionStore::Open(dir.Join("session.db"));
   tools::ShellOptions shell;
   tools::ToolBox box = tools::ToolBox::ForRole({"fs.read"});
-  agent::AgentLoop loop(client.get(), "bench", &box, {ws.get(), &shell, nullptr, "", ""},
+  agent::AgentLoop loop(client.get(), "bench", &box, {ws.get(), &shell, nullptr, "", "", nullptr},
                         sessions.get(), nullptr, agent::LoopLimits{});
   std::vector<double> per_turn;
   for (int i = 0; i < n / 2; ++i) {

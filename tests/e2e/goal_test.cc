@@ -16,6 +16,7 @@ namespace agentd::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class GoalTest : public ::testing::Test {
  protected:
@@ -318,6 +319,95 @@ rules:
   EXPECT_EQ(ReadFileOrEmpty(ws + "/runs.log"), "run\n");  // the command ran exactly once
   nlohmann::json task = CtlJson({"describe", "task", "t-2"});
   EXPECT_EQ(task["attempts"], 1);  // resumed, not started over
+}
+
+// A command off the allowlist is a person's call: the agent asks through agentd and
+// waits; approved, it runs; denied, the model is told so.
+constexpr char kConsentScenario[] = R"(
+rules:
+  - name: ceo-final
+    match: {model: ceo-m, contains: "have ended"}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "asked"}}]}
+  - name: ceo-delegate
+    match: {model: ceo-m, last_role: user}
+    reply:
+      tool_calls: [{name: delegate, arguments: {role: coder, instructions: "Print the date"}}]
+  - name: ceo-wait
+    match: {model: ceo-m, last_role: tool}
+    reply: {text: "Waiting."}
+  - name: coder-date
+    match: {model: coder-m, last_role: user}
+    reply:
+      tool_calls: [{name: shell_run, arguments: {argv: ["date", "+%Y"]}}]
+  - name: coder-done
+    match: {model: coder-m, last_role: tool}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "ran date"}}]}
+)";
+
+TEST_F(GoalTest, AToolCallBeyondItsGrantWaitsForAPersonsApproval) {
+  Start(kConsentScenario);
+  ASSERT_EQ(Ctl({"goal", "Print the date"}).exit_code, 0);
+  nlohmann::json pending;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        pending = CtlJson({"get", "consents"});
+        return pending["consentRequests"].size() == 1;
+      },
+      absl::Seconds(30)))
+      << daemon_.log();
+  const nlohmann::json& req = pending["consentRequests"][0];
+  EXPECT_EQ(req["agentId"], "coder-1");
+  EXPECT_EQ(req["kind"], "CONSENT_KIND_COMMAND_NOT_ALLOWED");
+  EXPECT_THAT(req["summary"].get<std::string>(), HasSubstr("run `date +%Y`"));
+  // Nothing ran yet: the coder has made one model call and waits.
+  int coder_calls = 0;
+  for (const auto& r : FakeRequests()) coder_calls += r["model"] == "coder-m";
+  EXPECT_EQ(coder_calls, 1);
+  RunResult ok = Ctl({"consent", "approve", req["id"]});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return CtlJson({"describe", "task", "g-1"})["status"] == "TASK_STATUS_COMPLETED";
+      },
+      absl::Seconds(30)))
+      << daemon_.log();
+  std::string result;
+  for (const auto& r : FakeRequests()) {
+    if (r["model"] == "coder-m" && r["body"]["messages"].back()["role"] == "tool") {
+      result = r["body"]["messages"].back()["content"];
+    }
+  }
+  EXPECT_THAT(result, HasSubstr("exit code 0"));
+  EXPECT_THAT(result, HasSubstr("20"));  // the year date printed
+}
+
+TEST_F(GoalTest, ADeniedToolCallIsReportedToTheModelAndNothingRuns) {
+  Start(kConsentScenario);
+  ASSERT_EQ(Ctl({"goal", "Print the date"}).exit_code, 0);
+  nlohmann::json pending;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        pending = CtlJson({"get", "consents"});
+        return pending["consentRequests"].size() == 1;
+      },
+      absl::Seconds(30)))
+      << daemon_.log();
+  RunResult no = Ctl({"consent", "deny", pending["consentRequests"][0]["id"], "--reason", "no"});
+  ASSERT_EQ(no.exit_code, 0) << no.err;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return CtlJson({"describe", "task", "g-1"})["status"] == "TASK_STATUS_COMPLETED";
+      },
+      absl::Seconds(30)))
+      << daemon_.log();
+  std::string result;
+  for (const auto& r : FakeRequests()) {
+    if (r["model"] == "coder-m" && r["body"]["messages"].back()["role"] == "tool") {
+      result = r["body"]["messages"].back()["content"];
+    }
+  }
+  EXPECT_THAT(result, HasSubstr("a person denied running it"));
+  EXPECT_THAT(result, Not(HasSubstr("exit code")));
 }
 
 }  // namespace

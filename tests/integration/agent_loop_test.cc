@@ -96,7 +96,7 @@ class AgentLoopTest : public ::testing::Test {
   }
   agent::AgentLoop Loop(agent::Budget* budget = nullptr) {
     return agent::AgentLoop(client_.get(), "test-model", &box_,
-                            {ws_.get(), &shell_, nullptr, "", ""}, sessions_.get(), budget,
+                            {ws_.get(), &shell_, nullptr, "", "", nullptr}, sessions_.get(), budget,
                             agent::LoopLimits{});
   }
 
