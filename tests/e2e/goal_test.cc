@@ -410,5 +410,105 @@ TEST_F(GoalTest, ADeniedToolCallIsReportedToTheModelAndNothingRuns) {
   EXPECT_THAT(result, Not(HasSubstr("exit code")));
 }
 
+// Record a whole goal's provider exchanges, then replay it offline with a fresh daemon on
+// the same paths: the same tool calls run and the goal ends with the same result.
+TEST(GoalReplayTest, ARecordedGoalReplaysOfflineWithTheSameToolCallsAndResult) {
+  TempDir dir;
+  auto config = [&](const std::string& providers, const std::string& ceo_env,
+                    const std::string& coder_env) {
+    WriteFile(dir.Join("agentd.yaml"), absl::StrCat(R"(
+supervision: {restart_sec: 50ms, heartbeat: {interval: 200ms, ttl: 3s}, stop_timeout: 2s}
+providers:
+)",
+                                                    providers, R"(
+models:
+  ceo:   {provider: pceo, model: ceo-m, max_tokens: 100}
+  coder: {provider: pcoder, model: coder-m, max_tokens: 100}
+roles:
+  ceo:   {model: ceo, prompt: roles/ceo.md, tools: [delegate, complete_task], env: [)",
+                                                    ceo_env, R"(]}
+  coder: {model: coder, prompt: roles/coder.md, tools: [fs.write, complete_task], env: [)",
+                                                    coder_env, R"(]}
+agents: []
+)"));
+  };
+  auto run_goal = [&](std::string* summary) {
+    Daemon daemon(dir);
+    if (!daemon.Start({"--config", dir.Join("agentd.yaml")})) return daemon.log();
+    RunResult r = RunCommand({AgentctlBinary(), "--socket", daemon.socket(), "goal",
+                              "Write hello.txt", "--wait", "--timeout", "60s"},
+                             absl::Seconds(90));
+    *summary = r.out;
+    std::string out = r.exit_code == 0 ? "" : r.err + daemon.log();
+    daemon.Stop();
+    return out;
+  };
+  std::string live, replayed;
+  {
+    FakeLlm fake(dir, kDelegateScenario);
+    ASSERT_FALSE(fake.url().empty()) << fake.log();
+    config(absl::StrCat("  pceo: {kind: openai, base_url: \"", fake.url(), "/v1\"}\n",
+                        "  pcoder: {kind: openai, base_url: \"", fake.url(), "/v1\"}"),
+           absl::StrCat("\"AGENTD_LLM_RECORD=", dir.Join("ceo.jsonl"), "\""),
+           absl::StrCat("\"AGENTD_LLM_RECORD=", dir.Join("coder.jsonl"), "\""));
+    std::string err = run_goal(&live);
+    ASSERT_EQ(err, "");
+  }  // fakellm is gone: offline from here on
+  std::string first = ReadFileOrEmpty(dir.Join("state/workspaces/g-1/hello.txt"));
+  ASSERT_EQ(first, "hi\n");
+  ASSERT_EQ(rename(dir.Join("state").c_str(), dir.Join("state.live").c_str()), 0);
+  config(absl::StrCat("  pceo: {kind: replay, cassette: \"", dir.Join("ceo.jsonl"), "\"}\n",
+                      "  pcoder: {kind: replay, cassette: \"", dir.Join("coder.jsonl"), "\"}"),
+         "", "");
+  std::string err = run_goal(&replayed);
+  ASSERT_EQ(err, "");
+  EXPECT_EQ(replayed, live);
+  EXPECT_EQ(ReadFileOrEmpty(dir.Join("state/workspaces/g-1/hello.txt")), first);
+}
+
+// A provider key in agentd's environment reaches the provider with every call — and
+// nothing written down: logs, events, sessions, cassettes (a grep over all of them).
+TEST(GoalSecretsTest, AProviderKeyIsInNoLogEventSessionOrCassetteAfterAGoal) {
+  TempDir dir;
+  const std::string key = "sk-live-DO-NOT-LEAK-fedcba9876543210";
+  FakeLlm fake(dir, kDelegateScenario);
+  ASSERT_FALSE(fake.url().empty()) << fake.log();
+  WriteFile(dir.Join("agentd.yaml"), absl::StrCat(R"(
+supervision: {heartbeat: {interval: 200ms, ttl: 3s}, stop_timeout: 2s}
+providers:
+  paid: {kind: openai, base_url: ")",
+                                                  fake.url(), R"(/v1", api_key_env: AGENTD_TEST_KEY}
+models:
+  ceo:   {provider: paid, model: ceo-m, max_tokens: 100}
+  coder: {provider: paid, model: coder-m, max_tokens: 100}
+roles:
+  ceo:   {model: ceo, prompt: roles/ceo.md, tools: [delegate, complete_task],
+          env: ["AGENTD_LLM_RECORD=)",
+                                                  dir.Join("state/ceo.jsonl"), R"("]}
+  coder: {model: coder, prompt: roles/coder.md, tools: [fs.write, git.commit, complete_task],
+          env: ["AGENTD_LLM_RECORD=)",
+                                                  dir.Join("state/coder.jsonl"), R"("]}
+agents: []
+)"));
+  Daemon daemon(dir);
+  ASSERT_TRUE(daemon.Start({"--config", dir.Join("agentd.yaml"), "--log-level", "debug"},
+                           {"AGENTD_TEST_KEY=" + key}))
+      << daemon.log();
+  RunResult r = RunCommand({AgentctlBinary(), "--socket", daemon.socket(), "goal",
+                            "Write hello.txt", "--wait", "--timeout", "60s"},
+                           absl::Seconds(90));
+  ASSERT_EQ(r.exit_code, 0) << r.err << daemon.log();
+  // The calls were made, recorded and stored…
+  EXPECT_NE(ReadFileOrEmpty(dir.Join("state/ceo.jsonl")), "");
+  EXPECT_NE(ReadFileOrEmpty(dir.Join("state/sessions/coder-1.db")), "");
+  RunResult logs = RunCommand({AgentctlBinary(), "--socket", daemon.socket(), "logs", "coder-1"});
+  EXPECT_NE(logs.out.find("task t-2 completed"), std::string::npos) << logs.out;
+  ASSERT_TRUE(daemon.Stop().has_value());
+  // …and only the provider saw the key (fakellm's own files are the provider's side).
+  RunResult grep = RunCommand({"grep", "-r", "-l", "-a", "--exclude=fakellm.*", key, dir.path()});
+  EXPECT_EQ(grep.out, "") << "the key is in these files";
+  EXPECT_EQ(grep.exit_code, 1) << grep.err;  // grep: 1 = no match
+}
+
 }  // namespace
 }  // namespace agentd::testing
