@@ -7,6 +7,10 @@
 //                  session in SQLite (WAL, synchronous FULL): the time per turn
 //   agent RSS      the loop_runner process (the agent loop alone) at its peak during a
 //                  streamed reply that takes 2 s
+//   through agentd the same two-turn task as a goal of a real agentd, worked by a real
+//                  agentd-agent: delivery over Connect, a budget reservation and a usage
+//                  report per call, token and tool events, the session — from the goal's
+//                  creation to its completion as agentd recorded them, per turn
 // Latencies are medians over N calls, after a warm-up. The provider answers at once.
 //
 //   turn_bench [--quick]
@@ -20,6 +24,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "grpcpp/client_context.h"
+#include "agentd/v1/tasks.grpc.pb.h"
 #include "agents/runtime/agent_loop.h"
 #include "dev/bench/bench_util.h"
 #include "tests/support/daemon.h"
@@ -145,6 +151,66 @@ int Main(int argc, char** argv) {
       },
       absl::Seconds(30));
   std::printf("agent RSS, streaming   peak %.1f MB (the loop_runner process)\n", peak / 1024.0);
+
+  // The whole path: agentd, an agentd-agent, the ledger and the events.
+  mkdir(dir.Join("ws3").c_str(), 0755);
+  testing::WriteFile(dir.Join("ws3/a.txt"), "contents\n");
+  testing::WriteFile(dir.Join("agentd.yaml"), absl::StrCat(R"(
+providers: {fake: {kind: openai, base_url: ")", fake.url(), R"(/v1"}}
+models: {m: {provider: fake, model: bench, max_tokens: 100}}
+roles: {ceo: {model: m, tools: [fs.read, complete_task]}}
+agents: [{id: ceo-1, role: ceo}]
+)"));
+  testing::Daemon daemon(dir);
+  if (!daemon.Start({"--config", dir.Join("agentd.yaml")})) {
+    std::fprintf(stderr, "turn_bench: agentd did not start:\n%s\n", daemon.log().c_str());
+    return 1;
+  }
+  auto tasks = v1::TaskService::NewStub(daemon.UnixChannel());
+  // Goals of one turn ("hello": answered with text) and of two (a tool call, then
+  // complete_task): the difference is what one more turn costs through agentd, the
+  // one-turn time what a task costs beyond its turn (delivery, events, bookkeeping).
+  std::vector<double> one_turn, two_turns;
+  for (int i = 0; i < n + 10; ++i) {
+    bool two = i % 2 == 1;
+    v1::SubmitGoalRequest g;
+    g.set_text(two ? "Please read the file." : "hello there");
+    g.mutable_workspace()->set_kind(v1::WORKSPACE_KIND_NEW_DIRECTORY);
+    g.mutable_workspace()->set_path(dir.Join("ws3"));
+    v1::SubmitGoalResponse submitted;
+    grpc::ClientContext c1;
+    if (!tasks->SubmitGoal(&c1, g, &submitted).ok()) return 1;
+    v1::Task done;
+    bool ok = testing::WaitFor(
+        [&] {
+          grpc::ClientContext c2;
+          v1::GetTaskRequest get;
+          get.set_task_id(submitted.goal().id());
+          v1::GetTaskResponse resp;
+          if (!tasks->GetTask(&c2, get, &resp).ok()) return false;
+          done = resp.task();
+          return done.status() == v1::TASK_STATUS_COMPLETED ||
+                 done.status() == v1::TASK_STATUS_FAILED;
+        },
+        absl::Seconds(30));
+    if (!ok || done.status() != v1::TASK_STATUS_COMPLETED) {
+      std::fprintf(stderr, "turn_bench: goal %s did not complete\n%s\n", done.id().c_str(),
+                   daemon.log().c_str());
+      return 1;
+    }
+    if (i < 10) continue;  // warm-up: the agent's first start
+    absl::Duration took = absl::Seconds(done.end_time().seconds() - done.create_time().seconds()) +
+                          absl::Nanoseconds(done.end_time().nanos() - done.create_time().nanos());
+    (two ? two_turns : one_turn).push_back(absl::ToDoubleMicroseconds(took));
+  }
+  double turn = Median(two_turns) - Median(one_turn);
+  std::printf(
+      "through agentd         a one-turn goal %.0f us, a two-turn goal %.0f us (created to "
+      "completed)\n"
+      "                       one more turn %.0f us (+%.0f us beyond a direct call, ratio %.2f: "
+      "reservation, usage report, events, tool, session)\n",
+      Median(one_turn), Median(two_turns), turn, turn - Median(direct), turn / Median(direct));
+  daemon.Stop();
   return 0;
 }
 
