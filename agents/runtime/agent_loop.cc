@@ -243,6 +243,8 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
     }
     llm::ChatRequest req;
     req.model = model_;
+    req.temperature = sampling_.temperature;
+    req.max_tokens = sampling_.max_tokens;
     req.messages = *conv;
     req.tools = Specs();
     size_t chars = 0;

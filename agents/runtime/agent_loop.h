@@ -18,6 +18,7 @@
 #define AGENTD_AGENTS_RUNTIME_AGENT_LOOP_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -27,6 +28,12 @@
 #include "agents/tools/tool.h"
 
 namespace agentd::agent {
+
+// How the model samples, when the role's model config says (unset: the provider's default).
+struct Sampling {
+  std::optional<double> temperature;
+  std::optional<int64_t> max_tokens;  // per call, for the completion
+};
 
 struct LoopLimits {
   int max_turns = 50;
@@ -79,6 +86,8 @@ class AgentLoop {
   // resumed later); everything else is a TaskOutcome.
   // `resume_note`, when not empty and not in the conversation yet, is added as a user
   // message before going on (the results of delegated tasks).
+  void set_sampling(Sampling sampling) { sampling_ = sampling; }
+
   absl::StatusOr<TaskOutcome> Run(const std::string& task_id, const std::string& system_prompt,
                                   const std::string& instructions,
                                   const llm::CancelToken* cancel = nullptr,
@@ -97,6 +106,7 @@ class AgentLoop {
   Budget* budget_;
   LoopLimits limits_;
   LoopEvents events_;
+  Sampling sampling_;
 };
 
 }  // namespace agentd::agent

@@ -391,6 +391,10 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   tools::ToolContext ctx{ws->get(), &shell, cancel.get(), task.id(), "", &consent};
   AgentLoop loop(client->get(), model.model(), &box, ctx, sessions_.get(), &budget, limits,
                  std::move(events));
+  Sampling sampling;
+  if (model.temperature() != 0) sampling.temperature = model.temperature();
+  if (model.max_tokens() > 0) sampling.max_tokens = model.max_tokens();
+  loop.set_sampling(sampling);
   absl::StatusOr<TaskOutcome> out = loop.Run(key, system, instructions, cancel.get(), resume_note);
   if (!out.ok()) {
     fail(v1::TASK_FAILURE_CODE_INTERNAL,

@@ -37,7 +37,7 @@ providers:
 models:
   ceo:   {provider: fake, model: ceo-m, max_tokens: 100, price: {input_per_mtok: 1, output_per_mtok: 2}}
   coder: {provider: fake, model: coder-m, max_tokens: 100}
-  other: {provider: fake, model: other-m, max_tokens: 100}
+  other: {provider: fake, model: other-m, max_tokens: 100, temperature: 0.25}
 roles:
   ceo:   {model: ceo, prompt: roles/ceo.md, tools: )",
                                                      ceo_tools, R"(, max_instances: 1}
@@ -192,6 +192,9 @@ rules:
   bool prompted = false;
   for (const auto& req : FakeRequests()) {
     if (req["model"] != "other-m") continue;
+    // The model's settings from the config are on every call.
+    EXPECT_EQ(req["body"]["temperature"], 0.25);
+    EXPECT_EQ(req["body"]["max_tokens"], 100);
     std::string system = req["body"]["messages"][0]["content"];
     prompted = system.find("reviewer-1, the team's REVIEWER-PROMPT. Review: Review the README") !=
                std::string::npos;
