@@ -2,6 +2,8 @@
 // Workspace (openat2 beneath its root) so that nothing outside can be reached.
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -93,6 +95,40 @@ absl::Status WriteFile(const Workspace& ws, const std::string& path, const std::
   return renamed;
 }
 
+// Reads a file outside the workspace once a person allowed it. The person is shown the
+// path as the kernel resolves it (symlinks followed), and that is the file read.
+absl::StatusOr<std::string> ReadOutside(const std::string& path, const ToolContext& ctx,
+                                        bool* truncated) {
+  std::string joined = !path.empty() && path[0] == '/' ? path : ctx.workspace->root() + "/" + path;
+  char resolved[PATH_MAX];
+  if (realpath(joined.c_str(), resolved) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("\"", path, "\": ", std::strerror(errno)));
+  }
+  absl::StatusOr<bool> ok = ctx.consent->Ask(
+      {"fs.read",
+       ConsentKind::kPathOutsideWorkspace,
+       absl::StrCat("read ", resolved, " (outside the workspace ", ctx.workspace->root(), ")"),
+       {{"path", resolved}},
+       ctx.call_id + "/path"},
+      ctx.cancel);
+  if (!ok.ok()) return ok.status();
+  if (!*ok) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("\"", path, "\" is outside the workspace and a person denied reading it"));
+  }
+  int fd = open(resolved, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return absl::NotFoundError(absl::StrCat("\"", resolved, "\": ", std::strerror(errno)));
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::FailedPreconditionError(absl::StrCat("\"", resolved, "\" is not a regular file"));
+  }
+  absl::StatusOr<std::string> data = ReadAll(fd, kMaxRead, truncated);
+  close(fd);
+  return data;
+}
+
 bool LooksBinary(absl::string_view data) {
   return data.substr(0, 8192).find('\0') != absl::string_view::npos;
 }
@@ -117,6 +153,10 @@ class ReadTool final : public Tool {
     std::string path = args["path"];
     bool truncated = false;
     absl::StatusOr<std::string> data = ReadFile(*ctx.workspace, path, kMaxRead, &truncated);
+    if (!data.ok() && data.status().code() == absl::StatusCode::kPermissionDenied &&
+        ctx.consent != nullptr) {
+      data = ReadOutside(path, ctx, &truncated);
+    }
     if (!data.ok()) return Error(data.status());
     if (LooksBinary(*data)) return Error(absl::StrCat("\"", path, "\" is a binary file"));
     int64_t offset = args.value("offset", int64_t{1}), limit = args.value("limit", int64_t{0});

@@ -24,10 +24,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "grpcpp/client_context.h"
 #include "agentd/v1/tasks.grpc.pb.h"
 #include "agents/runtime/agent_loop.h"
 #include "dev/bench/bench_util.h"
+#include "grpcpp/client_context.h"
 #include "tests/support/daemon.h"
 #include "tests/support/fakellm.h"
 
@@ -156,7 +156,8 @@ int Main(int argc, char** argv) {
   mkdir(dir.Join("ws3").c_str(), 0755);
   testing::WriteFile(dir.Join("ws3/a.txt"), "contents\n");
   testing::WriteFile(dir.Join("agentd.yaml"), absl::StrCat(R"(
-providers: {fake: {kind: openai, base_url: ")", fake.url(), R"(/v1"}}
+providers: {fake: {kind: openai, base_url: ")",
+                                                           fake.url(), R"(/v1"}}
 models: {m: {provider: fake, model: bench, max_tokens: 100}}
 roles: {ceo: {model: m, tools: [fs.read, complete_task]}}
 agents: [{id: ceo-1, role: ceo}]

@@ -47,6 +47,62 @@ class ToolsTest : public ::testing::Test {
   ToolBox box_;
 };
 
+// A person, as the tools see one: answers every request with `approve` and keeps them.
+class RecordingPerson final : public ConsentAsker {
+ public:
+  explicit RecordingPerson(bool approve) : approve_(approve) {}
+  absl::StatusOr<bool> Ask(const ConsentAsk& ask, const llm::CancelToken*) const override {
+    asked.push_back(ask);
+    return approve_;
+  }
+  mutable std::vector<ConsentAsk> asked;
+
+ private:
+  bool approve_;
+};
+
+TEST_F(ToolsTest, ReadingOutsideTheWorkspaceAsksAPersonForTheResolvedPath) {
+  WriteFile(dir_.Join("notes.txt"), "outside notes\n");
+  ASSERT_EQ(symlink(dir_.Join("notes.txt").c_str(), dir_.Join("ws/link").c_str()), 0);
+  RecordingPerson yes(true), no(false);
+  ctx_.consent = &yes;
+  ToolResult r = Call("fs.read", {{"path", "link"}});
+  EXPECT_FALSE(r.error) << r.content;
+  EXPECT_EQ(r.content, "outside notes\n");
+  ASSERT_EQ(yes.asked.size(), 1u);
+  EXPECT_EQ(yes.asked[0].kind, ConsentKind::kPathOutsideWorkspace);
+  EXPECT_EQ(yes.asked[0].details.at("path"), dir_.Join("notes.txt"));  // where it really is
+  ctx_.consent = &no;
+  r = Call("fs.read", {{"path", "../notes.txt"}});
+  EXPECT_TRUE(r.error);
+  EXPECT_THAT(r.content, HasSubstr("a person denied reading it"));
+  // Inside the workspace nobody is asked.
+  WriteFile(dir_.Join("ws/in.txt"), "in\n");
+  EXPECT_EQ(Call("fs.read", {{"path", "in.txt"}}).content, "in\n");
+  EXPECT_EQ(no.asked.size(), 1u);
+}
+
+TEST_F(ToolsTest, AProgramOffTheAllowlistRunsOnlyWithAPersonsApproval) {
+  RecordingPerson yes(true), no(false);
+  ctx_.consent = &no;
+  ToolResult r = Call("shell.run", {{"argv", {"echo", "hi"}}});
+  EXPECT_TRUE(r.error);
+  EXPECT_THAT(r.content, HasSubstr("a person denied running it"));
+  ASSERT_EQ(no.asked.size(), 1u);
+  EXPECT_EQ(no.asked[0].kind, ConsentKind::kCommandNotAllowed);
+  EXPECT_EQ(no.asked[0].details.at("argv"), "echo hi");
+  ctx_.consent = &yes;
+  r = Call("shell.run", {{"argv", {"echo", "hi"}}});
+  EXPECT_FALSE(r.error) << r.content;
+  EXPECT_THAT(r.content, HasSubstr("hi"));
+  // Paths and environment assignments are refused without asking anyone.
+  r = Call("shell.run", {{"argv", {"/bin/echo", "hi"}}});
+  EXPECT_TRUE(r.error);
+  r = Call("shell.run", {{"command", "X=1 echo hi"}});
+  EXPECT_TRUE(r.error);
+  EXPECT_EQ(yes.asked.size(), 1u);
+}
+
 TEST_F(ToolsTest, PathsThatLeaveTheWorkspaceAreRefused) {
   WriteFile(dir_.Join("secret"), "outside");
   ASSERT_EQ(symlink("/etc", dir_.Join("ws/etc").c_str()), 0);
