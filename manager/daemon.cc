@@ -139,10 +139,16 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   task_options.state_dir = c.state_dir;
   d->tasks_ = std::make_unique<TaskBoard>(&d->loop_, d->store_.get(), d->supervisor_.get(),
                                           d->ledger_.get(), d->config_.get(), task_options);
+  d->bus_ = std::make_unique<Bus>(&d->loop_, d->store_.get(), d->supervisor_.get(), d->tasks_.get(),
+                                  d->config_.get());
+  d->tasks_->SetStreamObservers(
+      [self](const std::string& agent) { self->bus_->OnAttach(agent); },
+      [self](const std::string& agent, int64_t seq) { self->bus_->OnAck(agent, seq); });
   // The loop thread is not running yet: Recover runs here, alone, as if on it.
   if (absl::Status s = d->consents_->Recover(); !s.ok()) return s;
   if (absl::Status s = d->ledger_->Recover(); !s.ok()) return s;
   if (absl::Status s = d->tasks_->Recover(); !s.ok()) return s;
+  if (absl::Status s = d->bus_->Recover(); !s.ok()) return s;
   if (absl::Status s = d->supervisor_->Recover(); !s.ok()) return s;
   // Followed only from here: the previous run's agents stopped by Recover keep their
   // tasks, to resume them once started again.
@@ -160,7 +166,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   api.admin_token = *token;
   api.admin_token_file = token_file;
   ApiCores cores{d->system_.get(),   &d->loop_,       d->supervisor_.get(), d->logs_.get(),
-                 d->consents_.get(), d->tasks_.get(), d->ledger_.get()};
+                 d->consents_.get(), d->tasks_.get(), d->ledger_.get(),     d->bus_.get()};
   absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(api, cores);
   if (!server.ok()) return server.status();
   d->api_ = *std::move(server);

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "manager/api/server.h"
+#include "manager/core/bus.h"
 #include "manager/core/config_state.h"
 #include "manager/core/consent.h"
 #include "manager/core/event_loop.h"
@@ -62,6 +63,7 @@ class Daemon {
   std::unique_ptr<ConsentBook> consents_;
   std::unique_ptr<Ledger> ledger_;
   std::unique_ptr<TaskBoard> tasks_;
+  std::unique_ptr<Bus> bus_;
   std::unique_ptr<ApiServer> api_;
   bool shut_down_ = false;
 };

@@ -241,6 +241,11 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
                                  " (the time limit)"),
                     TaskOutcome::Failure::kLimit);
     }
+    if (events_.inbox) {
+      for (std::string& text : events_.inbox()) {
+        if (absl::Status s = append(llm::UserMessage(std::move(text))); !s.ok()) return s;
+      }
+    }
     llm::ChatRequest req;
     req.model = model_;
     req.temperature = sampling_.temperature;

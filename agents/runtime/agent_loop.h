@@ -72,6 +72,9 @@ struct LoopEvents {
   // How many tasks this Run delegated that have not ended: while any are open, the
   // task cannot complete, and a turn without tool calls waits for them.
   std::function<int()> open_children;
+  // Messages that arrived for the agent, as text, added to the conversation (as user
+  // messages) before the next model call.
+  std::function<std::vector<std::string>()> inbox;
 };
 
 class AgentLoop {

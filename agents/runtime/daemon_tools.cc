@@ -145,50 +145,138 @@ class ProposePlanTool final : public tools::Tool {
   HostSession* host_;
 };
 
-// message and ask_human reach the bus, which this agentd does not serve yet: the tool
-// says so plainly rather than pretending the message went out.
-class BusTool final : public tools::Tool {
+class MessageTool final : public tools::Tool {
  public:
-  explicit BusTool(std::string name) : name_(std::move(name)) {}
-  std::string name() const override { return name_; }
+  explicit MessageTool(HostSession* host) : host_(host) {}
+  std::string name() const override { return "message"; }
   std::string description() const override {
-    return name_ == "ask_human"
-               ? "Ask a person a question and wait for the answer."
-               : "Send a message to another agent (its id, or role:<name>) or to \"human\".";
+    return "Send a message to another agent (its id), to any agent of a role (\"role:<name>\") "
+           "or to the people watching (\"human\"). It does not wait for an answer.";
   }
   json schema() const override {
-    if (name_ == "ask_human") {
-      return {{"type", "object"},
-              {"properties", {{"question", {{"type", "string"}}}}},
-              {"required", {"question"}}};
-    }
     return {{"type", "object"},
-            {"properties", {{"to", {{"type", "string"}}}, {"text", {{"type", "string"}}}}},
+            {"properties",
+             {{"to", {{"type", "string"}, {"description", "Agent id, role:<name> or human"}}},
+              {"text", {{"type", "string"}}}}},
             {"required", {"to", "text"}}};
   }
-  bool side_effect() const override { return false; }
-  tools::ToolResult Run(const json&, const tools::ToolContext&) const override {
-    return {absl::StrCat(name_,
-                         ": messages are not delivered by this agentd yet; carry on without "
-                         "it, or say what you need in your task's result"),
-            true};
+  bool side_effect() const override { return true; }
+  bool idempotent() const override { return true; }
+  tools::ToolResult Run(const json& args, const tools::ToolContext& ctx) const override {
+    v1::SendRequest req;
+    req.set_to(Str(args, "to"));
+    req.set_body(Str(args, "text"));
+    req.set_task_id(ctx.task_id);
+    req.set_request_id(ctx.call_id);
+    absl::StatusOr<v1::Envelope> e = host_->Send(req);
+    if (!e.ok()) return {absl::StrCat("message: ", StatusText(e.status())), true};
+    return {absl::StrCat("sent as message ", e->id())};
   }
 
  private:
-  std::string name_;
+  HostSession* host_;
+};
+
+class AskHumanTool final : public tools::Tool {
+ public:
+  AskHumanTool(HostSession* host, Mailbox* mailbox) : host_(host), mailbox_(mailbox) {}
+  std::string name() const override { return "ask_human"; }
+  std::string description() const override {
+    return "Ask the people watching a question and wait for their answer (agentctl send, or "
+           "the UI). Ask only what you cannot find out yourself.";
+  }
+  json schema() const override {
+    return {{"type", "object"},
+            {"properties", {{"question", {{"type", "string"}}}}},
+            {"required", {"question"}}};
+  }
+  bool side_effect() const override { return true; }
+  bool idempotent() const override { return true; }
+  tools::ToolResult Run(const json& args, const tools::ToolContext& ctx) const override {
+    v1::SendRequest req;
+    req.set_to("human");
+    req.set_type(v1::ENVELOPE_TYPE_QUERY);
+    req.set_body(Str(args, "question"));
+    req.set_task_id(ctx.task_id);
+    req.set_request_id(ctx.call_id);
+    absl::StatusOr<v1::Envelope> q = host_->Send(req);
+    if (!q.ok()) return {absl::StrCat("ask_human: ", StatusText(q.status())), true};
+    std::optional<v1::Envelope> answer = mailbox_->WaitReply(q->id(), ctx.cancel);
+    if (!answer.has_value()) return {"ask_human: canceled while waiting for an answer", true};
+    return {absl::StrCat("answer from ", answer->from(), ": ", answer->body())};
+  }
+
+ private:
+  HostSession* host_;
+  Mailbox* mailbox_;
 };
 
 }  // namespace
 
 std::vector<std::unique_ptr<tools::Tool>> DaemonTools(const std::vector<std::string>& names,
-                                                      HostSession* host, Delegations* delegations) {
+                                                      HostSession* host, Delegations* delegations,
+                                                      Mailbox* mailbox) {
   auto has = [&](const char* n) { return std::find(names.begin(), names.end(), n) != names.end(); };
   std::vector<std::unique_ptr<tools::Tool>> out;
   if (has("delegate")) out.push_back(std::make_unique<DelegateTool>(host, delegations));
   if (has("propose_plan")) out.push_back(std::make_unique<ProposePlanTool>(host));
-  if (has("message")) out.push_back(std::make_unique<BusTool>("message"));
-  if (has("ask_human")) out.push_back(std::make_unique<BusTool>("ask_human"));
+  if (has("message")) out.push_back(std::make_unique<MessageTool>(host));
+  if (has("ask_human")) out.push_back(std::make_unique<AskHumanTool>(host, mailbox));
   return out;
+}
+
+bool Mailbox::Put(const v1::Envelope& m) {
+  absl::MutexLock l(&mu_);
+  if (!seen_.insert(m.id()).second) return false;
+  if (!m.reply_to_id().empty() && waiting_.count(m.reply_to_id()) != 0) {
+    replies_[m.reply_to_id()] = m;
+  } else {
+    inbox_.push_back(m);
+  }
+  return true;
+}
+
+std::vector<v1::Envelope> Mailbox::TakeInbox() {
+  absl::MutexLock l(&mu_);
+  std::vector<v1::Envelope> out;
+  out.swap(inbox_);
+  return out;
+}
+
+std::optional<v1::Envelope> Mailbox::WaitReply(const std::string& query_id,
+                                               const llm::CancelToken* cancel) {
+  absl::MutexLock l(&mu_);
+  waiting_.insert(query_id);
+  // An answer that came before the wait began sits in the inbox.
+  for (auto it = inbox_.begin(); it != inbox_.end(); ++it) {
+    if (it->reply_to_id() == query_id) {
+      replies_[query_id] = *it;
+      inbox_.erase(it);
+      break;
+    }
+  }
+  std::pair<Mailbox*, const std::string*> arg(this, &query_id);
+  for (;;) {
+    if (auto it = replies_.find(query_id); it != replies_.end()) {
+      v1::Envelope answer = it->second;
+      replies_.erase(it);
+      waiting_.erase(query_id);
+      return answer;
+    }
+    if (cancel != nullptr && cancel->cancelled()) {
+      waiting_.erase(query_id);
+      return std::nullopt;
+    }
+    // Woken by Put (the mutex's condition is re-checked on unlock) or after a while to
+    // look at the cancel token.
+    mu_.AwaitWithTimeout(
+        absl::Condition(
+            +[](std::pair<Mailbox*, const std::string*>* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+              return a->first->replies_.count(*a->second) != 0;
+            },
+            &arg),
+        absl::Milliseconds(200));
+  }
 }
 
 }  // namespace agentd::agent

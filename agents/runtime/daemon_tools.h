@@ -2,6 +2,8 @@
 // workspace: delegate (a child task for a role) and propose_plan (a DAG of steps for
 // approval), plus message and ask_human, which reach people and other agents.
 //
+// message sends on the bus; ask_human sends a question to people and waits for the answer.
+//
 // Each call goes to agentd over AgentHost with the call's id as its request key, so a
 // call repeated after a restart creates nothing twice. A daemon that does not serve a
 // call yet (UNIMPLEMENTED) or refuses it comes back to the model as a tool error naming
@@ -14,7 +16,9 @@
 #ifndef AGENTD_AGENTS_RUNTIME_DAEMON_TOOLS_H_
 #define AGENTD_AGENTS_RUNTIME_DAEMON_TOOLS_H_
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -46,10 +50,32 @@ class Delegations {
   std::set<std::string> open_ ABSL_GUARDED_BY(mu_);
 };
 
+// Messages delivered to the agent: answers to its questions go to the ask_human call
+// waiting for them; the rest wait in the inbox for the model's next turn. A message seen
+// before (a redelivery after a reconnect) is dropped.
+class Mailbox {
+ public:
+  // False when the message was seen before.
+  bool Put(const v1::Envelope& m);
+  // The inbox's messages, oldest first; they are removed.
+  std::vector<v1::Envelope> TakeInbox();
+  // Waits for the answer to message `query_id`; nullopt when `cancel` fires first.
+  std::optional<v1::Envelope> WaitReply(const std::string& query_id,
+                                        const llm::CancelToken* cancel);
+
+ private:
+  absl::Mutex mu_;
+  std::set<std::string> seen_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::Envelope> inbox_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, v1::Envelope> replies_ ABSL_GUARDED_BY(mu_);  // by reply_to_id
+  std::set<std::string> waiting_ ABSL_GUARDED_BY(mu_);                // query ids asked
+};
+
 // The daemon tools named in `names` (a role's tools:), calling through `host`. Neither
 // pointer is owned; both must outlive the tools.
 std::vector<std::unique_ptr<tools::Tool>> DaemonTools(const std::vector<std::string>& names,
-                                                      HostSession* host, Delegations* delegations);
+                                                      HostSession* host, Delegations* delegations,
+                                                      Mailbox* mailbox);
 
 }  // namespace agentd::agent
 

@@ -255,6 +255,12 @@ absl::StatusOr<v1::ProposePlanResponse> HostSession::ProposePlan(
   return Result(s, resp);
 }
 
+absl::StatusOr<v1::Envelope> HostSession::Send(const v1::SendRequest& req) {
+  v1::SendResponse resp;
+  grpc::Status s = stub_->Send(NewContext(absl::Seconds(10)).get(), req, &resp);
+  return Result(s, resp.envelope());
+}
+
 v1::AgentDefinition HostSession::definition() const {
   absl::MutexLock l(&mu_);
   return definition_;

@@ -55,6 +55,7 @@ class HostSession {
   absl::StatusOr<v1::ConsentRequest> GetConsentDecision(const std::string& id);
   absl::StatusOr<v1::Task> Delegate(const v1::DelegateRequest& req);
   absl::StatusOr<v1::ProposePlanResponse> ProposePlan(const v1::ProposePlanRequest& req);
+  absl::StatusOr<v1::Envelope> Send(const v1::SendRequest& req);
 
  private:
   absl::Status RegisterOnce();

@@ -166,6 +166,11 @@ void TaskRunner::OnDelivery(const v1::ConnectResponse& d) {
       std::erase_if(queue_, [&](const v1::TaskAssignment& q) { return q.task().id() == id; });
       break;
     }
+    case v1::ConnectResponse::kEnvelope:
+      if (mailbox_.Put(d.envelope())) {
+        spdlog::info("message {} from {}", d.envelope().id(), d.envelope().from());
+      }
+      break;
     case v1::ConnectResponse::kShutdown:
       spdlog::info("agentd asks this agent to stop: {}", d.shutdown().reason());
       stop_ = true;
@@ -292,7 +297,7 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   std::vector<std::string> names(def.allowed_tools().begin(), def.allowed_tools().end());
   tools::ToolBox box = tools::ToolBox::ForRole(names);
   delegations_.Reset();
-  for (std::unique_ptr<tools::Tool>& t : DaemonTools(names, host_, &delegations_)) {
+  for (std::unique_ptr<tools::Tool>& t : DaemonTools(names, host_, &delegations_, &mailbox_)) {
     box.Add(std::move(t));
   }
   tools::ShellOptions shell;
@@ -386,6 +391,13 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     Send(a, ev);
   };
   events.open_children = [this] { return delegations_.open(); };
+  events.inbox = [this] {
+    std::vector<std::string> out;
+    for (const v1::Envelope& m : mailbox_.TakeInbox()) {
+      out.push_back(absl::StrCat("Message ", m.id(), " from ", m.from(), ": ", m.body()));
+    }
+    return out;
+  };
   // Tools name the daemon's task; the session keys it by attempt too.
   HostConsent consent(host_, task.id());
   tools::ToolContext ctx{ws->get(), &shell, cancel.get(), task.id(), "", &consent};

@@ -60,6 +60,7 @@ class TaskRunner {
   TaskRunnerOptions options_;
   std::unique_ptr<session::SessionStore> sessions_;  // Run's thread only
   Delegations delegations_;
+  Mailbox mailbox_;
   absl::Mutex mu_;
   std::deque<v1::TaskAssignment> queue_ ABSL_GUARDED_BY(mu_);
   std::string current_ ABSL_GUARDED_BY(mu_);  // "task@attempt" being worked

@@ -156,6 +156,24 @@ grpc::ServerUnaryReactor* AgentHostService::Delegate(grpc::CallbackServerContext
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AgentHostService::Send(grpc::CallbackServerContext* ctx,
+                                                 const v1::SendRequest* req,
+                                                 v1::SendResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  AsAgent(loop_, supervisor_, ctx, reactor, [this, reactor, req, resp](const std::string& id) {
+    v1::Envelope msg;
+    msg.set_to(req->to());
+    msg.set_body(req->body());
+    msg.set_type(req->type());
+    msg.set_task_id(req->task_id());
+    msg.set_reply_to_id(req->reply_to_id());
+    absl::StatusOr<v1::Envelope> e = bus_->Send(id, msg, req->request_id());
+    if (e.ok()) *resp->mutable_envelope() = *std::move(e);
+    reactor->Finish(ToGrpcStatus(e.status()));
+  });
+  return reactor;
+}
+
 namespace {
 
 // An agent's work stream. Reads are handed to the core loop in order; deliveries come

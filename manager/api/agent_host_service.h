@@ -13,6 +13,7 @@
 #include <string>
 
 #include "agentd/v1/agent_host.grpc.pb.h"
+#include "manager/core/bus.h"
 #include "manager/core/consent.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/ledger.h"
@@ -42,8 +43,13 @@ class AgentHostService final : public v1::AgentHostService::CallbackService {
  public:
   // None of the pointers is owned; all are used on `loop` only.
   AgentHostService(EventLoop* loop, Supervisor* supervisor, ConsentBook* consents, TaskBoard* tasks,
-                   Ledger* ledger)
-      : loop_(loop), supervisor_(supervisor), consents_(consents), tasks_(tasks), ledger_(ledger) {}
+                   Ledger* ledger, Bus* bus)
+      : loop_(loop),
+        supervisor_(supervisor),
+        consents_(consents),
+        tasks_(tasks),
+        ledger_(ledger),
+        bus_(bus) {}
 
   grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
                                      const v1::RegisterRequest* req,
@@ -68,6 +74,8 @@ class AgentHostService final : public v1::AgentHostService::CallbackService {
   grpc::ServerUnaryReactor* Delegate(grpc::CallbackServerContext* ctx,
                                      const v1::DelegateRequest* req,
                                      v1::DelegateResponse* resp) override;
+  grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* ctx, const v1::SendRequest* req,
+                                 v1::SendResponse* resp) override;
 
  private:
   EventLoop* loop_;
@@ -75,6 +83,7 @@ class AgentHostService final : public v1::AgentHostService::CallbackService {
   ConsentBook* consents_;
   TaskBoard* tasks_;
   Ledger* ledger_;
+  Bus* bus_;
 };
 
 }  // namespace agentd

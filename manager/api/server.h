@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
+#include "manager/core/bus.h"
 #include "manager/core/consent.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/ledger.h"
@@ -41,6 +42,7 @@ struct ApiCores {
   ConsentBook* consents = nullptr;
   TaskBoard* tasks = nullptr;
   Ledger* ledger = nullptr;
+  Bus* bus = nullptr;
 };
 
 struct ApiServerOptions {

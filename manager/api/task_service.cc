@@ -75,6 +75,31 @@ grpc::ServerUnaryReactor* TaskService::RetryTask(grpc::CallbackServerContext* ct
   });
 }
 
+grpc::ServerUnaryReactor* MessageService::SendMessage(grpc::CallbackServerContext* ctx,
+                                                      const v1::SendMessageRequest* req,
+                                                      v1::SendMessageResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp, by = HumanCaller(ctx)] {
+    v1::Envelope msg;
+    msg.set_to(req->to());
+    msg.set_body(req->body());
+    msg.set_type(req->type());
+    msg.set_task_id(req->task_id());
+    msg.set_goal_id(req->goal_id());
+    msg.set_reply_to_id(req->reply_to_id());
+    return Take(bus_->Send(by, msg),
+                [resp](v1::Envelope e) { *resp->mutable_envelope() = std::move(e); });
+  });
+}
+
+grpc::ServerUnaryReactor* MessageService::ListMessages(grpc::CallbackServerContext* ctx,
+                                                       const v1::ListMessagesRequest* req,
+                                                       v1::ListMessagesResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp] {
+    *resp = bus_->List(*req);
+    return absl::OkStatus();
+  });
+}
+
 grpc::ServerUnaryReactor* UsageService::GetUsage(grpc::CallbackServerContext* ctx,
                                                  const v1::GetUsageRequest* req,
                                                  v1::GetUsageResponse* resp) {

@@ -1,11 +1,14 @@
-// TaskService and UsageService: thin adapters from the API to the TaskBoard and the
-// Ledger on the core loop. Admin callers only (an agent's token is refused).
+// TaskService, MessageService and UsageService: thin adapters from the API to the
+// TaskBoard, the Bus and the Ledger on the core loop. Admin callers only (an agent's token is
+// refused).
 #ifndef AGENTD_MANAGER_API_TASK_SERVICE_H_
 #define AGENTD_MANAGER_API_TASK_SERVICE_H_
 
+#include "agentd/v1/messages.grpc.pb.h"
 #include "agentd/v1/tasks.grpc.pb.h"
 #include "agentd/v1/usage.grpc.pb.h"
 #include "manager/api/agent_host_service.h"
+#include "manager/core/bus.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/ledger.h"
 #include "manager/core/tasks.h"
@@ -42,6 +45,24 @@ class TaskService final : public v1::TaskService::CallbackService {
  private:
   EventLoop* loop_;
   TaskBoard* tasks_;
+  ClientAuth auth_;
+};
+
+class MessageService final : public v1::MessageService::CallbackService {
+ public:
+  MessageService(EventLoop* loop, Bus* bus, ClientAuth auth)
+      : loop_(loop), bus_(bus), auth_(std::move(auth)) {}
+
+  grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* ctx,
+                                        const v1::SendMessageRequest* req,
+                                        v1::SendMessageResponse* resp) override;
+  grpc::ServerUnaryReactor* ListMessages(grpc::CallbackServerContext* ctx,
+                                         const v1::ListMessagesRequest* req,
+                                         v1::ListMessagesResponse* resp) override;
+
+ private:
+  EventLoop* loop_;
+  Bus* bus_;
   ClientAuth auth_;
 };
 

@@ -333,7 +333,7 @@ int TaskBoard::EndSubtree(v1::Task& root, v1::TaskStatus status, const v1::TaskF
     d.mutable_cancel_task()->set_task_id(root.id());
     d.mutable_cancel_task()->set_reason(failure.message());
     SetTime(loop_->clock()->Now() + kCancelGrace, d.mutable_cancel_task()->mutable_deadline());
-    Deliver(holder, std::move(d));
+    DeliverTo(holder, std::move(d));
   }
   return ended + 1;
 }
@@ -397,16 +397,28 @@ absl::StatusOr<v1::Task> TaskBoard::Retry(const std::string& id, const std::stri
   return *t;
 }
 
-void TaskBoard::Deliver(const std::string& agent, v1::ConnectResponse d) {
+int64_t TaskBoard::DeliverTo(const std::string& agent, v1::ConnectResponse d) {
   d.clear_seq();
   absl::StatusOr<int64_t> seq = store_->AddDelivery(agent, d.SerializeAsString());
   if (!seq.ok()) {
     spdlog::error("delivery to {}: storing it: {}", agent, seq.status().message());
-    return;
+    return 0;
   }
   d.set_seq(*seq);
   if (auto s = streams_.find(agent); s != streams_.end()) s->second->Deliver(d);
   outbox_[agent][*seq] = std::move(d);
+  return *seq;
+}
+
+std::string TaskBoard::PickAgent(const std::string& role) const {
+  std::string busy;
+  for (const auto& [a, sink] : streams_) {
+    absl::StatusOr<v1::Agent> info = supervisor_->Get(a);
+    if (!info.ok() || info->role() != role) continue;
+    if (busy_.count(a) == 0) return a;
+    if (busy.empty()) busy = a;
+  }
+  return busy;
 }
 
 void TaskBoard::SendAssignment(const v1::Task& t) {
@@ -438,7 +450,7 @@ void TaskBoard::SendAssignment(const v1::Task& t) {
     const v1::Task& c = tasks_.at(id);
     if (c.parent_id() == t.id()) brief(c, a->add_children());
   }
-  Deliver(t.assignee(), std::move(d));
+  DeliverTo(t.assignee(), std::move(d));
 }
 
 void TaskBoard::Assign(v1::Task& t, const std::string& agent) {
@@ -574,6 +586,7 @@ void TaskBoard::Attach(const std::string& agent, ConnectSink* sink, int64_t afte
       SendAssignment(*t);
     }
   }
+  if (on_attach_) on_attach_(agent);
   ScheduleSoon();
 }
 
@@ -590,6 +603,7 @@ void TaskBoard::Ack(const std::string& agent, int64_t seq) {
   if (absl::Status s = store_->AckDeliveries(agent, seq); !s.ok()) {
     spdlog::error("agent {}: recording acknowledged deliveries: {}", agent, s.message());
   }
+  if (on_ack_) on_ack_(agent, seq);
 }
 
 void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {

@@ -104,6 +104,18 @@ class TaskBoard {
   // After the supervisor recovered: tasks held by agents that are not coming back.
   void ReconcileAgents();
 
+  // Queues a delivery for `agent` (stored until acknowledged, sent now if connected);
+  // returns its seq, 0 when it could not be stored.
+  int64_t DeliverTo(const std::string& agent, v1::ConnectResponse delivery);
+  // A connected agent of `role`: an idle one if any, else a busy one; empty if none.
+  std::string PickAgent(const std::string& role) const;
+  // Told when an agent's stream opens, and when it acknowledges deliveries (the bus).
+  void SetStreamObservers(std::function<void(const std::string& agent)> on_attach,
+                          std::function<void(const std::string& agent, int64_t seq)> on_ack) {
+    on_attach_ = std::move(on_attach);
+    on_ack_ = std::move(on_ack);
+  }
+
   // Observes every task change after it is stored (the change feed for watchers).
   void SetObserver(std::function<void(const v1::Task&)> observer) {
     observer_ = std::move(observer);
@@ -118,7 +130,6 @@ class TaskBoard {
   int EndSubtree(v1::Task& t, v1::TaskStatus status, const v1::TaskFailure& failure);
   void Assign(v1::Task& t, const std::string& agent);
   void SendAssignment(const v1::Task& t);
-  void Deliver(const std::string& agent, v1::ConnectResponse delivery);
   // Pending tasks whose deps completed become ready; then ready tasks go to agents.
   void Schedule();
   void ScheduleSoon();
@@ -145,6 +156,8 @@ class TaskBoard {
   std::map<std::string, ConnectSink*> streams_;
   std::map<std::string, std::map<int64_t, v1::ConnectResponse>> outbox_;  // unacknowledged
   std::function<void(const v1::Task&)> observer_;
+  std::function<void(const std::string&)> on_attach_;
+  std::function<void(const std::string&, int64_t)> on_ack_;
   int64_t next_id_ = 1;
   bool schedule_posted_ = false;
 };

@@ -69,6 +69,11 @@ Commands:
   retry T                   make a failed or canceled task ready again
   usage [--by role|model|goal|agent|task] [--goal G]
                             LLM tokens and cost
+  send @AGENT|role:NAME|human "TEXT" [--task T] [--reply-to ID]
+                            a message on the bus (answer an agent's question with
+                            --reply-to its message id)
+  messages [--goal G] [--task T] [--agent A]
+                            the messages on the bus
 
 Global flags:
   --socket PATH             agentd's unix socket (default: $AGENTD_SOCKET, else the
@@ -597,6 +602,8 @@ int Main(int argc, char** argv) {
           {"cancel", CancelCmd},
           {"retry", RetryCmd},
           {"usage", UsageCmd},
+          {"send", SendCmd},
+          {"messages", MessagesCmd},
           {"pause", [](const Globals& gl,
                        const std::vector<std::string>& a) { return PauseCmd(gl, a, true); }},
           {"resume", [](const Globals& gl,

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "agentd/v1/messages.grpc.pb.h"
 #include "agentd/v1/tasks.grpc.pb.h"
 #include "agentd/v1/usage.grpc.pb.h"
 #include "common/values.h"
@@ -349,6 +350,64 @@ int UsageCmd(const Globals& g, const std::vector<std::string>& args) {
   }
   row("TOTAL", resp.total());
   Print(g, resp, Table(rows));
+  return kOk;
+}
+
+int SendCmd(const Globals& g, const std::vector<std::string>& args) {
+  auto parsed = ParseCmdArgs(args, {"--task", "--reply-to"}, {});
+  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+  if (parsed->positional.size() != 2) {
+    return Usage("usage: agentctl send @AGENT|role:NAME|human \"TEXT\" [--task T] [--reply-to ID]");
+  }
+  v1::SendMessageRequest req;
+  req.set_to(std::string(absl::StripPrefix(parsed->positional[0], "@")));
+  req.set_body(parsed->positional[1]);
+  req.set_task_id(parsed->flags["--task"]);
+  req.set_reply_to_id(parsed->flags["--reply-to"]);
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::MessageService::NewStub(c->channel());
+  v1::SendMessageResponse resp;
+  grpc::Status s = stub->SendMessage(c->NewContext().get(), req, &resp);
+  if (!s.ok()) return RpcFailed("SendMessage", s);
+  Print(g, resp.envelope(),
+        absl::StrCat("sent message ", resp.envelope().id(), " to ", resp.envelope().to(), "\n"));
+  return kOk;
+}
+
+int MessagesCmd(const Globals& g, const std::vector<std::string>& args) {
+  auto parsed = ParseCmdArgs(args, {"--goal", "--task", "--agent"}, {});
+  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+  if (!parsed->positional.empty()) {
+    return Usage("usage: agentctl messages [--goal G] [--task T] [--agent A]");
+  }
+  v1::ListMessagesRequest req;
+  req.set_goal_id(parsed->flags["--goal"]);
+  req.set_task_id(parsed->flags["--task"]);
+  req.set_agent_id(std::string(absl::StripPrefix(parsed->flags["--agent"], "@")));
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::MessageService::NewStub(c->channel());
+  v1::ListMessagesResponse all;
+  for (;;) {
+    v1::ListMessagesResponse page;
+    grpc::Status s = stub->ListMessages(c->NewContext().get(), req, &page);
+    if (!s.ok()) return RpcFailed("ListMessages", s);
+    for (auto& m : *page.mutable_envelopes()) *all.add_envelopes() = std::move(m);
+    if (page.next_page_token().empty()) break;
+    req.set_page_token(page.next_page_token());
+  }
+  std::vector<std::vector<std::string>> rows = {{"ID", "FROM", "TO", "TYPE", "TASK", "BODY"}};
+  for (const v1::Envelope& m : all.envelopes()) {
+    std::string type =
+        absl::AsciiStrToLower(absl::StripPrefix(v1::EnvelopeType_Name(m.type()), "ENVELOPE_TYPE_"));
+    std::string to =
+        m.delivered_to().empty() ? m.to() : absl::StrCat(m.to(), "→", m.delivered_to());
+    std::string body = m.body().substr(0, m.body().find('\n'));
+    if (body.size() > 60) body = body.substr(0, 57) + "...";
+    rows.push_back({m.id(), m.from(), to, type, m.task_id().empty() ? "-" : m.task_id(), body});
+  }
+  Print(g, all, all.envelopes().empty() ? "No messages.\n" : Table(rows));
   return kOk;
 }
 

@@ -22,6 +22,10 @@ int DescribeTask(const Globals& g, const std::string& id);
 int CancelCmd(const Globals& g, const std::vector<std::string>& args);
 int PauseCmd(const Globals& g, const std::vector<std::string>& args, bool pause);
 int RetryCmd(const Globals& g, const std::vector<std::string>& args);
+// send @AGENT|role:NAME|human TEXT [--task T] [--reply-to ID]
+int SendCmd(const Globals& g, const std::vector<std::string>& args);
+// messages [--goal G] [--task T] [--agent A]
+int MessagesCmd(const Globals& g, const std::vector<std::string>& args);
 // usage [--by role|model|goal|agent|task] [--goal G]
 int UsageCmd(const Globals& g, const std::vector<std::string>& args);
 

@@ -108,6 +108,15 @@ CREATE TABLE budgets (
   PRIMARY KEY (scope, scope_id)
 ) STRICT;
 )sql"},
+    {5, "messages",
+     R"sql(
+CREATE TABLE messages (
+  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+  id         TEXT    NOT NULL UNIQUE,
+  request_key TEXT   NOT NULL DEFAULT '',
+  body       BLOB    NOT NULL
+) STRICT;
+)sql"},
 };
 
 }  // namespace
@@ -459,6 +468,50 @@ absl::StatusOr<std::vector<BudgetRow>> Store::LoadBudgets() {
     if (!*row) break;
     out.push_back({st->ColumnInt(0), st->ColumnText(1), st->ColumnInt(2), st->ColumnDouble(3),
                    st->ColumnInt(4), st->ColumnText(5)});
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> Store::AddMessage(absl::string_view id, absl::string_view request_key,
+                                          absl::string_view body, absl::Time time,
+                                          absl::string_view event_payload_json,
+                                          absl::string_view agent_id, absl::string_view task_id,
+                                          absl::string_view goal_id) {
+  absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
+  if (!tx.ok()) return tx.status();
+  absl::StatusOr<sqlite::Statement> st =
+      db_->Prepare("INSERT INTO messages(id, request_key, body) VALUES (?1, ?2, ?3) RETURNING seq");
+  if (!st.ok()) return st.status();
+  st->Bind(1, id).Bind(2, request_key).BindBlob(3, body);
+  absl::StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::InternalError("inserting a message returned no seq");
+  int64_t seq = st->ColumnInt(0);
+  if (absl::Status s = st->Run(); !s.ok()) return s;
+  absl::StatusOr<int64_t> ev =
+      CommitWithEvent(*tx, time, "message.sent", event_payload_json, agent_id, task_id, goal_id);
+  if (!ev.ok()) return ev.status();
+  return seq;
+}
+
+absl::Status Store::UpdateMessage(int64_t seq, absl::string_view body) {
+  absl::StatusOr<sqlite::Statement> st =
+      db_->Prepare("UPDATE messages SET body = ?2 WHERE seq = ?1");
+  if (!st.ok()) return st.status();
+  st->Bind(1, seq).BindBlob(2, body);
+  return st->Run();
+}
+
+absl::StatusOr<std::vector<MessageRow>> Store::LoadMessages() {
+  absl::StatusOr<sqlite::Statement> st =
+      db_->Prepare("SELECT seq, id, request_key, body FROM messages ORDER BY seq");
+  if (!st.ok()) return st.status();
+  std::vector<MessageRow> out;
+  for (;;) {
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({st->ColumnInt(0), st->ColumnText(1), st->ColumnText(2), st->ColumnText(3)});
   }
   return out;
 }

@@ -93,6 +93,12 @@ struct BudgetRow {
   std::string updated_by;
 };
 
+// A message on the bus: the v1.Envelope serialized in `body`.
+struct MessageRow {
+  int64_t seq = 0;
+  std::string id, request_key, body;
+};
+
 class Store {
  public:
   // The schema version this binary writes.
@@ -141,6 +147,15 @@ class Store {
   absl::StatusOr<std::vector<UsageRow>> QueryUsage(const UsageQuery& query);
   absl::Status SaveBudget(const BudgetRow& budget);
   absl::StatusOr<std::vector<BudgetRow>> LoadBudgets();
+  // Stores a new message with its "message.sent" event; returns its bus seq.
+  absl::StatusOr<int64_t> AddMessage(absl::string_view id, absl::string_view request_key,
+                                     absl::string_view body, absl::Time time,
+                                     absl::string_view event_payload_json,
+                                     absl::string_view agent_id, absl::string_view task_id,
+                                     absl::string_view goal_id);
+  // Replaces a stored message's body (delivery and acknowledgement times).
+  absl::Status UpdateMessage(int64_t seq, absl::string_view body);
+  absl::StatusOr<std::vector<MessageRow>> LoadMessages();
   // The highest event seq (0 when there are none). Kept in memory: no query.
   int64_t LastEventSeq() const { return last_event_seq_; }
 

@@ -513,5 +513,60 @@ agents: []
   EXPECT_EQ(grep.exit_code, 1) << grep.err;  // grep: 1 = no match
 }
 
+// ask_human puts a question on the bus and waits; a person answers with agentctl send
+// --reply-to; a plain message to the agent joins its conversation.
+TEST_F(GoalTest, AnAgentAsksAPersonAndGoesOnWithTheAnswer) {
+  Start(R"(
+rules:
+  - name: ask
+    match: {model: ceo-m, last_role: user, contains: "Pick"}
+    reply: {tool_calls: [{name: ask_human, arguments: {question: "Which colour?"}}]}
+  - name: done
+    match: {model: ceo-m}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "picked"}}]}
+)",
+        "", "[ask_human, complete_task]");
+  ASSERT_EQ(Ctl({"goal", "Pick a colour"}).exit_code, 0);
+  nlohmann::json query;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        nlohmann::json all = CtlJson({"messages", "--agent", "human"});
+        if (all["envelopes"].empty()) return false;
+        query = all["envelopes"][0];
+        return true;
+      },
+      absl::Seconds(30)))
+      << daemon_.log();
+  EXPECT_EQ(query["from"], "ceo-1");
+  EXPECT_EQ(query["type"], "ENVELOPE_TYPE_QUERY");
+  EXPECT_EQ(query["body"], "Which colour?");
+  EXPECT_EQ(query["taskId"], "g-1");
+  // A remark first (it waits for the next turn), then the answer.
+  ASSERT_EQ(Ctl({"send", "@ceo-1", "prefer short names"}).exit_code, 0);
+  RunResult answer = Ctl({"send", "@ceo-1", "blue", "--reply-to", query["id"]});
+  ASSERT_EQ(answer.exit_code, 0) << answer.err;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return CtlJson({"describe", "task", "g-1"})["status"] == "TASK_STATUS_COMPLETED";
+      },
+      absl::Seconds(30)))
+      << daemon_.log();
+  nlohmann::json last = FakeRequests().back()["body"]["messages"];
+  std::string all;
+  for (const auto& m : last)
+    all += m["content"].is_string() ? m["content"].get<std::string>() + "\n" : "";
+  EXPECT_THAT(all, HasSubstr("answer from human:local: blue"));
+  EXPECT_THAT(all, HasSubstr("from human:local: prefer short names"));
+  // Both messages were acknowledged by the agent.
+  for (const auto& m : CtlJson({"messages", "--agent", "ceo-1"})["envelopes"]) {
+    if (m["from"] == "human:local") {
+      EXPECT_TRUE(m.contains("ackTime")) << m.dump();
+    }
+  }
+  RunResult bad = Ctl({"send", "@nobody", "hello"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("\"nobody\" is not an agent"));
+}
+
 }  // namespace
 }  // namespace agentd::testing
