@@ -144,11 +144,17 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->tasks_->SetStreamObservers(
       [self](const std::string& agent) { self->bus_->OnAttach(agent); },
       [self](const std::string& agent, int64_t seq) { self->bus_->OnAck(agent, seq); });
+  d->plans_ = std::make_unique<PlanBook>(&d->loop_, d->store_.get(), d->tasks_.get(),
+                                         d->ledger_.get(), d->config_.get());
+  d->tasks_->SetPlanPending(
+      [self](const std::string& task) { return self->plans_->Pending(task); });
+  d->tasks_->AddObserver([self](const v1::Task& t) { self->plans_->OnTask(t); });
   // The loop thread is not running yet: Recover runs here, alone, as if on it.
   if (absl::Status s = d->consents_->Recover(); !s.ok()) return s;
   if (absl::Status s = d->ledger_->Recover(); !s.ok()) return s;
   if (absl::Status s = d->tasks_->Recover(); !s.ok()) return s;
   if (absl::Status s = d->bus_->Recover(); !s.ok()) return s;
+  if (absl::Status s = d->plans_->Recover(); !s.ok()) return s;
   if (absl::Status s = d->supervisor_->Recover(); !s.ok()) return s;
   // Followed only from here: the previous run's agents stopped by Recover keep their
   // tasks, to resume them once started again.
@@ -165,8 +171,16 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   api.tls_key_file = c.server.tls_key_file;
   api.admin_token = *token;
   api.admin_token_file = token_file;
-  ApiCores cores{d->system_.get(),   &d->loop_,       d->supervisor_.get(), d->logs_.get(),
-                 d->consents_.get(), d->tasks_.get(), d->ledger_.get(),     d->bus_.get()};
+  ApiCores cores;
+  cores.system = d->system_.get();
+  cores.loop = &d->loop_;
+  cores.supervisor = d->supervisor_.get();
+  cores.logs = d->logs_.get();
+  cores.consents = d->consents_.get();
+  cores.tasks = d->tasks_.get();
+  cores.ledger = d->ledger_.get();
+  cores.bus = d->bus_.get();
+  cores.plans = d->plans_.get();
   absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(api, cores);
   if (!server.ok()) return server.status();
   d->api_ = *std::move(server);

@@ -23,6 +23,7 @@
 #include "manager/core/ledger.h"
 #include "manager/core/logstore.h"
 #include "manager/core/notifier.h"
+#include "manager/core/plans.h"
 #include "manager/core/supervisor.h"
 #include "manager/core/system.h"
 #include "manager/core/tasks.h"
@@ -64,6 +65,7 @@ class Daemon {
   std::unique_ptr<Ledger> ledger_;
   std::unique_ptr<TaskBoard> tasks_;
   std::unique_ptr<Bus> bus_;
+  std::unique_ptr<PlanBook> plans_;
   std::unique_ptr<ApiServer> api_;
   bool shut_down_ = false;
 };

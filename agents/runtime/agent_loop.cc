@@ -136,6 +136,15 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
       conv->push_back(std::move(m));
     }
   }
+  // Messages that came while the task waited are read before its last turn is judged:
+  // a turn that ended waiting is not an answer once something new has arrived.
+  if (events_.inbox) {
+    for (std::string& text : events_.inbox()) {
+      llm::Message m = llm::UserMessage(std::move(text));
+      if (absl::Status s = sessions_->Append(task_id, m); !s.ok()) return s;
+      conv->push_back(std::move(m));
+    }
+  }
   auto open_children = [&] { return events_.open_children ? events_.open_children() : 0; };
   TaskOutcome out;
   auto finish = [&](TaskOutcome::Status st, std::string summary,

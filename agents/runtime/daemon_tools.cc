@@ -75,7 +75,8 @@ class DelegateTool final : public tools::Tool {
 
 class ProposePlanTool final : public tools::Tool {
  public:
-  explicit ProposePlanTool(HostSession* host) : host_(host) {}
+  ProposePlanTool(HostSession* host, Delegations* delegations)
+      : host_(host), delegations_(delegations) {}
   std::string name() const override { return "propose_plan"; }
   std::string description() const override {
     return "Propose a plan for your task: steps, each for a role, with the ids of the steps "
@@ -136,13 +137,16 @@ class ProposePlanTool final : public tools::Tool {
       }
       return {absl::StrCat("propose_plan: the plan is invalid: ", absl::StrJoin(why, "; ")), true};
     }
-    return {absl::StrCat("plan ", r->plan().id(),
-                         " proposed; its steps run once it is approved, "
-                         "and their results come back to you. End your turn to wait.")};
+    // Until it is decided and its steps have run, the task waits for it.
+    delegations_->Opened(absl::StrCat("plan:", r->plan().id()));
+    return {absl::StrCat("plan ", r->plan().id(), " proposed (", r->plan().steps_size(),
+                         " steps); its steps run once it is approved, and their results come "
+                         "back to you (or the reason, if it is rejected). End your turn to wait.")};
   }
 
  private:
   HostSession* host_;
+  Delegations* delegations_;
 };
 
 class MessageTool final : public tools::Tool {
@@ -219,7 +223,7 @@ std::vector<std::unique_ptr<tools::Tool>> DaemonTools(const std::vector<std::str
   auto has = [&](const char* n) { return std::find(names.begin(), names.end(), n) != names.end(); };
   std::vector<std::unique_ptr<tools::Tool>> out;
   if (has("delegate")) out.push_back(std::make_unique<DelegateTool>(host, delegations));
-  if (has("propose_plan")) out.push_back(std::make_unique<ProposePlanTool>(host));
+  if (has("propose_plan")) out.push_back(std::make_unique<ProposePlanTool>(host, delegations));
   if (has("message")) out.push_back(std::make_unique<MessageTool>(host));
   if (has("ask_human")) out.push_back(std::make_unique<AskHumanTool>(host, mailbox));
   return out;

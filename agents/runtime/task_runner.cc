@@ -171,6 +171,20 @@ void TaskRunner::OnDelivery(const v1::ConnectResponse& d) {
         spdlog::info("message {} from {}", d.envelope().id(), d.envelope().from());
       }
       break;
+    case v1::ConnectResponse::kPlanDecision: {
+      // Told to the model with the task, when it is handed back.
+      const v1::Plan& p = d.plan_decision();
+      v1::Envelope note;
+      note.set_id(absl::StrCat("decision-", p.id(), "-", p.status()));
+      note.set_from(p.decided_by().empty() ? "agentd" : p.decided_by());
+      note.set_task_id(p.task_id());
+      note.set_body(p.status() == v1::PLAN_STATUS_REJECTED
+                        ? absl::StrCat("plan ", p.id(), " was rejected: ", p.rejection_reason(),
+                                       "\nRevise the plan and propose it again.")
+                        : absl::StrCat("plan ", p.id(), " is ", v1::PlanStatus_Name(p.status())));
+      mailbox_.Put(note);
+      break;
+    }
     case v1::ConnectResponse::kShutdown:
       spdlog::info("agentd asks this agent to stop: {}", d.shutdown().reason());
       stop_ = true;

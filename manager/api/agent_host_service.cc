@@ -156,6 +156,18 @@ grpc::ServerUnaryReactor* AgentHostService::Delegate(grpc::CallbackServerContext
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AgentHostService::ProposePlan(grpc::CallbackServerContext* ctx,
+                                                        const v1::ProposePlanRequest* req,
+                                                        v1::ProposePlanResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  AsAgent(loop_, supervisor_, ctx, reactor, [this, reactor, req, resp](const std::string& id) {
+    absl::StatusOr<v1::ProposePlanResponse> r = plans_->Propose(id, *req);
+    if (r.ok()) *resp = *std::move(r);
+    reactor->Finish(ToGrpcStatus(r.status()));
+  });
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* AgentHostService::Send(grpc::CallbackServerContext* ctx,
                                                  const v1::SendRequest* req,
                                                  v1::SendResponse* resp) {

@@ -17,6 +17,7 @@
 #include "manager/core/consent.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/ledger.h"
+#include "manager/core/plans.h"
 #include "manager/core/supervisor.h"
 #include "manager/core/tasks.h"
 
@@ -43,13 +44,14 @@ class AgentHostService final : public v1::AgentHostService::CallbackService {
  public:
   // None of the pointers is owned; all are used on `loop` only.
   AgentHostService(EventLoop* loop, Supervisor* supervisor, ConsentBook* consents, TaskBoard* tasks,
-                   Ledger* ledger, Bus* bus)
+                   Ledger* ledger, Bus* bus, PlanBook* plans)
       : loop_(loop),
         supervisor_(supervisor),
         consents_(consents),
         tasks_(tasks),
         ledger_(ledger),
-        bus_(bus) {}
+        bus_(bus),
+        plans_(plans) {}
 
   grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
                                      const v1::RegisterRequest* req,
@@ -74,6 +76,9 @@ class AgentHostService final : public v1::AgentHostService::CallbackService {
   grpc::ServerUnaryReactor* Delegate(grpc::CallbackServerContext* ctx,
                                      const v1::DelegateRequest* req,
                                      v1::DelegateResponse* resp) override;
+  grpc::ServerUnaryReactor* ProposePlan(grpc::CallbackServerContext* ctx,
+                                        const v1::ProposePlanRequest* req,
+                                        v1::ProposePlanResponse* resp) override;
   grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* ctx, const v1::SendRequest* req,
                                  v1::SendResponse* resp) override;
 
@@ -84,6 +89,7 @@ class AgentHostService final : public v1::AgentHostService::CallbackService {
   TaskBoard* tasks_;
   Ledger* ledger_;
   Bus* bus_;
+  PlanBook* plans_;
 };
 
 }  // namespace agentd

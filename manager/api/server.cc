@@ -117,13 +117,14 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
   api->services_.push_back(std::make_unique<SystemService>(system, client_auth));
   api->services_.push_back(std::make_unique<AgentService>(c.loop, c.supervisor, client_auth));
   api->services_.push_back(std::make_unique<AgentHostService>(c.loop, c.supervisor, c.consents,
-                                                              c.tasks, c.ledger, c.bus));
+                                                              c.tasks, c.ledger, c.bus, c.plans));
   api->services_.push_back(std::make_unique<ConsentService>(c.loop, c.consents, client_auth));
   api->services_.push_back(std::make_unique<LogService>(c.loop, c.supervisor, c.logs, client_auth));
   api->services_.push_back(std::make_unique<TaskService>(c.loop, c.tasks, client_auth));
   api->services_.push_back(std::make_unique<UsageService>(c.loop, c.ledger, client_auth));
   api->services_.push_back(std::make_unique<MessageService>(c.loop, c.bus, client_auth));
-  AddPlaceholders<v1::PlanService, v1::EventService, v1::AuditService>(&api->services_);
+  api->services_.push_back(std::make_unique<PlanService>(c.loop, c.plans, client_auth));
+  AddPlaceholders<v1::EventService, v1::AuditService>(&api->services_);
   for (auto& s : api->services_) builder.RegisterService(s.get());
 
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;

@@ -26,6 +26,7 @@
 #include "manager/core/event_loop.h"
 #include "manager/core/ledger.h"
 #include "manager/core/logstore.h"
+#include "manager/core/plans.h"
 #include "manager/core/supervisor.h"
 #include "manager/core/system.h"
 #include "manager/core/tasks.h"
@@ -43,6 +44,7 @@ struct ApiCores {
   TaskBoard* tasks = nullptr;
   Ledger* ledger = nullptr;
   Bus* bus = nullptr;
+  PlanBook* plans = nullptr;
 };
 
 struct ApiServerOptions {

@@ -100,6 +100,41 @@ grpc::ServerUnaryReactor* MessageService::ListMessages(grpc::CallbackServerConte
   });
 }
 
+grpc::ServerUnaryReactor* PlanService::ListPlans(grpc::CallbackServerContext* ctx,
+                                                 const v1::ListPlansRequest* req,
+                                                 v1::ListPlansResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp] {
+    *resp = plans_->List(*req);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* PlanService::GetPlan(grpc::CallbackServerContext* ctx,
+                                               const v1::GetPlanRequest* req,
+                                               v1::GetPlanResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp] {
+    return Take(plans_->Get(req->plan_id()), [resp](v1::Plan p) { *resp->mutable_plan() = p; });
+  });
+}
+
+grpc::ServerUnaryReactor* PlanService::ApprovePlan(grpc::CallbackServerContext* ctx,
+                                                   const v1::ApprovePlanRequest* req,
+                                                   v1::ApprovePlanResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp, by = HumanCaller(ctx)] {
+    return Take(plans_->Approve(req->plan_id(), by),
+                [resp](v1::Plan p) { *resp->mutable_plan() = p; });
+  });
+}
+
+grpc::ServerUnaryReactor* PlanService::RejectPlan(grpc::CallbackServerContext* ctx,
+                                                  const v1::RejectPlanRequest* req,
+                                                  v1::RejectPlanResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp, by = HumanCaller(ctx)] {
+    return Take(plans_->Reject(req->plan_id(), req->reason(), by),
+                [resp](v1::Plan p) { *resp->mutable_plan() = p; });
+  });
+}
+
 grpc::ServerUnaryReactor* UsageService::GetUsage(grpc::CallbackServerContext* ctx,
                                                  const v1::GetUsageRequest* req,
                                                  v1::GetUsageResponse* resp) {

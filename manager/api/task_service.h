@@ -5,12 +5,14 @@
 #define AGENTD_MANAGER_API_TASK_SERVICE_H_
 
 #include "agentd/v1/messages.grpc.pb.h"
+#include "agentd/v1/plans.grpc.pb.h"
 #include "agentd/v1/tasks.grpc.pb.h"
 #include "agentd/v1/usage.grpc.pb.h"
 #include "manager/api/agent_host_service.h"
 #include "manager/core/bus.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/ledger.h"
+#include "manager/core/plans.h"
 #include "manager/core/tasks.h"
 
 namespace agentd {
@@ -63,6 +65,29 @@ class MessageService final : public v1::MessageService::CallbackService {
  private:
   EventLoop* loop_;
   Bus* bus_;
+  ClientAuth auth_;
+};
+
+class PlanService final : public v1::PlanService::CallbackService {
+ public:
+  PlanService(EventLoop* loop, PlanBook* plans, ClientAuth auth)
+      : loop_(loop), plans_(plans), auth_(std::move(auth)) {}
+
+  grpc::ServerUnaryReactor* ListPlans(grpc::CallbackServerContext* ctx,
+                                      const v1::ListPlansRequest* req,
+                                      v1::ListPlansResponse* resp) override;
+  grpc::ServerUnaryReactor* GetPlan(grpc::CallbackServerContext* ctx, const v1::GetPlanRequest* req,
+                                    v1::GetPlanResponse* resp) override;
+  grpc::ServerUnaryReactor* ApprovePlan(grpc::CallbackServerContext* ctx,
+                                        const v1::ApprovePlanRequest* req,
+                                        v1::ApprovePlanResponse* resp) override;
+  grpc::ServerUnaryReactor* RejectPlan(grpc::CallbackServerContext* ctx,
+                                       const v1::RejectPlanRequest* req,
+                                       v1::RejectPlanResponse* resp) override;
+
+ private:
+  EventLoop* loop_;
+  PlanBook* plans_;
   ClientAuth auth_;
 };
 

@@ -155,7 +155,7 @@ bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent) {
     spdlog::error("task {}: recording {}: {}", t.id(), kind, s.status().message());
     return false;
   }
-  if (observer_) observer_(t);
+  for (const auto& observe : observers_) observe(t);
   return true;
 }
 
@@ -747,6 +747,7 @@ void TaskBoard::ReconcileAgents() {
 }
 
 bool TaskBoard::HasOpenChildren(const v1::Task& t) const {
+  if (plan_pending_ && plan_pending_(t.id())) return true;
   for (const std::string& id : order_) {
     const v1::Task& c = tasks_.at(id);
     if (c.parent_id() == t.id() && !Final(c.status())) return true;
@@ -806,6 +807,52 @@ absl::StatusOr<v1::Task> TaskBoard::Delegate(const std::string& agent,
   spdlog::info("task {} delegated by {} to role {}: {}", t.id(), agent, t.role(), t.title());
   ScheduleSoon();
   return t;
+}
+
+absl::StatusOr<std::vector<v1::Task>> TaskBoard::CreatePlanTasks(const v1::Plan& plan) {
+  v1::Task* parent = Find(plan.task_id());
+  if (parent == nullptr) return Get(plan.task_id()).status();
+  std::map<std::string, std::string> task_of;  // step id → task id
+  for (const v1::PlanStep& step : plan.steps()) task_of[step.id()] = NewId("t");
+  std::vector<v1::Task> out;
+  absl::Time now = loop_->clock()->Now();
+  for (const v1::PlanStep& step : plan.steps()) {
+    v1::Task t;
+    t.set_id(task_of.at(step.id()));
+    t.set_parent_id(parent->id());
+    t.set_goal_id(parent->goal_id());
+    t.set_title(step.title().empty() ? step.id() : step.title());
+    t.set_role(step.role());
+    t.set_status(v1::TASK_STATUS_PENDING);
+    for (const std::string& dep : step.deps()) t.add_deps(task_of.at(dep));
+    t.set_max_attempts(step.max_attempts() > 0 ? step.max_attempts()
+                                               : options_.default_max_attempts);
+    t.mutable_input()->set_instructions(step.instructions());
+    *t.mutable_workspace() = parent->workspace();
+    t.set_plan_id(plan.id());
+    t.set_plan_step_id(step.id());
+    t.set_created_by(plan.proposer());
+    SetTime(now, t.mutable_create_time());
+    if (!Save(t, "task.created", plan.proposer())) {
+      return absl::UnavailableError("a plan's task could not be stored; see agentd's log");
+    }
+    order_.push_back(t.id());
+    tasks_[t.id()] = t;
+    out.push_back(t);
+  }
+  ScheduleSoon();
+  return out;
+}
+
+void TaskBoard::Wake(const std::string& task_id) {
+  v1::Task* t = Find(task_id);
+  if (t == nullptr || t->status() != v1::TASK_STATUS_BLOCKED ||
+      t->blocked_reason() != v1::BLOCK_REASON_CHILDREN || HasOpenChildren(*t)) {
+    return;
+  }
+  resume_.insert(t->id());
+  SetStatus(*t, v1::TASK_STATUS_READY, "task.unblocked");
+  ScheduleSoon();
 }
 
 }  // namespace agentd

@@ -33,6 +33,7 @@
 
 #include "absl/status/statusor.h"
 #include "agentd/v1/agent_host.pb.h"
+#include "agentd/v1/plans.pb.h"
 #include "agentd/v1/tasks.pb.h"
 #include "manager/core/config_state.h"
 #include "manager/core/event_loop.h"
@@ -116,10 +117,21 @@ class TaskBoard {
     on_ack_ = std::move(on_ack);
   }
 
-  // Observes every task change after it is stored (the change feed for watchers).
-  void SetObserver(std::function<void(const v1::Task&)> observer) {
-    observer_ = std::move(observer);
+  // Observes every task change after it is stored (plans, the change feed).
+  void AddObserver(std::function<void(const v1::Task&)> observer) {
+    observers_.push_back(std::move(observer));
   }
+  // Says whether a task has a plan waiting for a decision: such a task waits as for
+  // children.
+  void SetPlanPending(std::function<bool(const std::string& task_id)> pending) {
+    plan_pending_ = std::move(pending);
+  }
+  // Creates the step tasks of an approved plan, children of its task, deps mapped from
+  // step ids; in step order. Errors: NOT_FOUND (the task), store errors.
+  absl::StatusOr<std::vector<v1::Task>> CreatePlanTasks(const v1::Plan& plan);
+  // A task waiting for its children or a plan decision goes on if nothing is open any
+  // more (a plan was rejected, say).
+  void Wake(const std::string& task_id);
 
  private:
   v1::Task* Find(const std::string& id);
@@ -155,7 +167,8 @@ class TaskBoard {
   std::set<std::string> resume_;             // ready tasks handed back after waiting: same attempt
   std::map<std::string, ConnectSink*> streams_;
   std::map<std::string, std::map<int64_t, v1::ConnectResponse>> outbox_;  // unacknowledged
-  std::function<void(const v1::Task&)> observer_;
+  std::vector<std::function<void(const v1::Task&)>> observers_;
+  std::function<bool(const std::string&)> plan_pending_;
   std::function<void(const std::string&)> on_attach_;
   std::function<void(const std::string&, int64_t)> on_ack_;
   int64_t next_id_ = 1;

@@ -64,6 +64,10 @@ Commands:
   get tasks [--goal G] [--tree]
                             goals and the tasks under them
   describe task T           one task in full, with its result or failure
+  get plans [--goal G]      plans agents proposed, with their estimates
+  describe plan P           one plan's steps, deps and estimates
+  approve P [--comment C]   approve a proposed plan: its steps become tasks
+  reject P --reason TEXT    reject it; the reason goes back to the proposer to revise
   cancel T [--reason TEXT]  cancel a task (or goal) and everything under it
   pause GOAL | resume GOAL  hold or release the scheduling of a goal's tasks
   retry T                   make a failed or canceled task ready again
@@ -317,6 +321,10 @@ int Get(const Globals& g, const std::vector<std::string>& args) {
       (parsed->positional[0] == "tasks" || parsed->positional[0] == "task")) {
     return GetTasks(g, *parsed);
   }
+  if (parsed->positional.size() == 1 &&
+      (parsed->positional[0] == "plans" || parsed->positional[0] == "plan")) {
+    return GetPlans(g, *parsed);
+  }
   if (parsed->positional.size() != 1 ||
       (parsed->positional[0] != "agents" && parsed->positional[0] != "agent")) {
     return Usage(
@@ -351,8 +359,9 @@ int Get(const Globals& g, const std::vector<std::string>& args) {
 
 int Describe(const Globals& g, const std::vector<std::string>& args) {
   if (args.size() == 2 && args[0] == "task") return DescribeTask(g, args[1]);
+  if (args.size() == 2 && args[0] == "plan") return DescribePlan(g, args[1]);
   if (args.size() != 2 || args[0] != "agent") {
-    return Usage("usage: agentctl describe agent ID | describe task T");
+    return Usage("usage: agentctl describe agent ID | describe task T | describe plan P");
   }
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
@@ -603,6 +612,8 @@ int Main(int argc, char** argv) {
           {"retry", RetryCmd},
           {"usage", UsageCmd},
           {"send", SendCmd},
+          {"approve", ApproveCmd},
+          {"reject", RejectCmd},
           {"messages", MessagesCmd},
           {"pause", [](const Globals& gl,
                        const std::vector<std::string>& a) { return PauseCmd(gl, a, true); }},

@@ -12,9 +12,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "agentd/v1/messages.grpc.pb.h"
+#include "agentd/v1/plans.grpc.pb.h"
 #include "agentd/v1/tasks.grpc.pb.h"
 #include "agentd/v1/usage.grpc.pb.h"
 #include "common/values.h"
@@ -77,6 +79,18 @@ void Tree(const std::vector<v1::Task>& tasks, const std::string& parent, int dep
                      t.assignee().empty() ? "-" : t.assignee(), t.title()});
     Tree(tasks, t.id(), depth + 1, rows);
   }
+}
+
+std::string PlanStatusName(v1::PlanStatus s) {
+  return absl::AsciiStrToLower(absl::StripPrefix(v1::PlanStatus_Name(s), "PLAN_STATUS_"));
+}
+
+std::string Estimate(const v1::PlanEstimate& e) {
+  std::vector<std::string> parts;
+  if (e.tokens() > 0) parts.push_back(absl::StrCat(e.tokens(), " tokens"));
+  if (e.cost_usd() > 0) parts.push_back(absl::StrFormat("$%.4f", e.cost_usd()));
+  if (e.has_duration() && e.duration().seconds() > 0) parts.push_back(ShortDuration(e.duration()));
+  return parts.empty() ? "-" : absl::StrJoin(parts, ", ");
 }
 
 }  // namespace
@@ -408,6 +422,106 @@ int MessagesCmd(const Globals& g, const std::vector<std::string>& args) {
     rows.push_back({m.id(), m.from(), to, type, m.task_id().empty() ? "-" : m.task_id(), body});
   }
   Print(g, all, all.envelopes().empty() ? "No messages.\n" : Table(rows));
+  return kOk;
+}
+
+int GetPlans(const Globals& g, const CmdArgs& args) {
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::PlanService::NewStub(c->channel());
+  v1::ListPlansRequest req;
+  if (auto it = args.flags.find("--goal"); it != args.flags.end()) req.set_goal_id(it->second);
+  v1::ListPlansResponse all;
+  for (;;) {
+    v1::ListPlansResponse page;
+    grpc::Status s = stub->ListPlans(c->NewContext().get(), req, &page);
+    if (!s.ok()) return RpcFailed("ListPlans", s);
+    for (auto& p : *page.mutable_plans()) *all.add_plans() = std::move(p);
+    if (page.next_page_token().empty()) break;
+    req.set_page_token(page.next_page_token());
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "TASK", "REV", "STATUS", "STEPS", "PROPOSER", "ESTIMATE"}};
+  for (const v1::Plan& p : all.plans()) {
+    rows.push_back({p.id(), p.task_id(), absl::StrCat(p.revision()), PlanStatusName(p.status()),
+                    absl::StrCat(p.steps_size()), p.proposer(), Estimate(p.total_estimate())});
+  }
+  Print(g, all, all.plans().empty() ? "No plans.\n" : Table(rows));
+  return kOk;
+}
+
+int DescribePlan(const Globals& g, const std::string& id) {
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::PlanService::NewStub(c->channel());
+  v1::GetPlanRequest req;
+  req.set_plan_id(id);
+  v1::GetPlanResponse resp;
+  grpc::Status s = stub->GetPlan(c->NewContext().get(), req, &resp);
+  if (!s.ok()) return RpcFailed("GetPlan", s);
+  const v1::Plan& p = resp.plan();
+  std::vector<std::pair<std::string, std::string>> kv = {
+      {"id", p.id()},
+      {"task", p.task_id()},
+      {"goal", p.goal_id()},
+      {"proposer", p.proposer()},
+      {"revision",
+       absl::StrCat(p.revision(), p.previous_plan_id().empty()
+                                      ? ""
+                                      : absl::StrCat(" (revises ", p.previous_plan_id(), ")"))},
+      {"status", PlanStatusName(p.status())},
+      {"estimate", Estimate(p.total_estimate())},
+  };
+  if (!p.decided_by().empty()) kv.push_back({"decided by", p.decided_by()});
+  if (!p.rejection_reason().empty()) kv.push_back({"rejected because", p.rejection_reason()});
+  std::string out = KeyValues(kv);
+  if (!p.summary().empty()) absl::StrAppend(&out, "summary:\n  ", p.summary(), "\n");
+  std::vector<std::vector<std::string>> rows = {
+      {"STEP", "ROLE", "DEPS", "ESTIMATE", "TASK", "TITLE"}};
+  for (const v1::PlanStep& st : p.steps()) {
+    rows.push_back({st.id(), st.role(), st.deps().empty() ? "-" : absl::StrJoin(st.deps(), ","),
+                    Estimate(st.estimate()), st.task_id().empty() ? "-" : st.task_id(),
+                    st.title().empty() ? st.instructions().substr(0, 60) : st.title()});
+  }
+  absl::StrAppend(&out, "steps:\n", Table(rows));
+  Print(g, p, out);
+  return kOk;
+}
+
+int ApproveCmd(const Globals& g, const std::vector<std::string>& args) {
+  auto parsed = ParseCmdArgs(args, {"--comment"}, {});
+  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+  if (parsed->positional.size() != 1) return Usage("usage: agentctl approve PLAN [--comment TEXT]");
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::PlanService::NewStub(c->channel());
+  v1::ApprovePlanRequest req;
+  req.set_plan_id(parsed->positional[0]);
+  req.set_comment(parsed->flags["--comment"]);
+  v1::ApprovePlanResponse resp;
+  grpc::Status s = stub->ApprovePlan(c->NewContext().get(), req, &resp);
+  if (!s.ok()) return RpcFailed("ApprovePlan", s);
+  Print(g, resp.plan(),
+        absl::StrCat("plan ", resp.plan().id(), " ", PlanStatusName(resp.plan().status()), "\n"));
+  return kOk;
+}
+
+int RejectCmd(const Globals& g, const std::vector<std::string>& args) {
+  auto parsed = ParseCmdArgs(args, {"--reason"}, {});
+  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+  if (parsed->positional.size() != 1 || parsed->flags["--reason"].empty()) {
+    return Usage("usage: agentctl reject PLAN --reason TEXT (the reason goes to the proposer)");
+  }
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::PlanService::NewStub(c->channel());
+  v1::RejectPlanRequest req;
+  req.set_plan_id(parsed->positional[0]);
+  req.set_reason(parsed->flags["--reason"]);
+  v1::RejectPlanResponse resp;
+  grpc::Status s = stub->RejectPlan(c->NewContext().get(), req, &resp);
+  if (!s.ok()) return RpcFailed("RejectPlan", s);
+  Print(g, resp.plan(), absl::StrCat("plan ", resp.plan().id(), " rejected\n"));
   return kOk;
 }
 

@@ -22,6 +22,11 @@ int DescribeTask(const Globals& g, const std::string& id);
 int CancelCmd(const Globals& g, const std::vector<std::string>& args);
 int PauseCmd(const Globals& g, const std::vector<std::string>& args, bool pause);
 int RetryCmd(const Globals& g, const std::vector<std::string>& args);
+// get plans [--goal G] | describe plan P | approve P [--comment C] | reject P --reason R
+int GetPlans(const Globals& g, const CmdArgs& args);
+int DescribePlan(const Globals& g, const std::string& id);
+int ApproveCmd(const Globals& g, const std::vector<std::string>& args);
+int RejectCmd(const Globals& g, const std::vector<std::string>& args);
 // send @AGENT|role:NAME|human TEXT [--task T] [--reply-to ID]
 int SendCmd(const Globals& g, const std::vector<std::string>& args);
 // messages [--goal G] [--task T] [--agent A]

@@ -117,6 +117,17 @@ CREATE TABLE messages (
   body       BLOB    NOT NULL
 ) STRICT;
 )sql"},
+    {6, "plans",
+     R"sql(
+CREATE TABLE plans (
+  id        TEXT PRIMARY KEY,
+  goal_id   TEXT    NOT NULL,
+  task_id   TEXT    NOT NULL,
+  status    INTEGER NOT NULL,
+  create_us INTEGER NOT NULL,
+  body      BLOB    NOT NULL
+) STRICT;
+)sql"},
 };
 
 }  // namespace
@@ -512,6 +523,37 @@ absl::StatusOr<std::vector<MessageRow>> Store::LoadMessages() {
     if (!row.ok()) return row.status();
     if (!*row) break;
     out.push_back({st->ColumnInt(0), st->ColumnText(1), st->ColumnText(2), st->ColumnText(3)});
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> Store::SavePlan(const PlanRow& p, absl::Time time,
+                                        absl::string_view event_kind,
+                                        absl::string_view event_payload_json,
+                                        absl::string_view agent_id) {
+  absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
+  if (!tx.ok()) return tx.status();
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "INSERT INTO plans(id, goal_id, task_id, status, create_us, body) VALUES (?1, ?2, ?3, ?4, "
+      "?5, ?6) ON CONFLICT(id) DO UPDATE SET status = excluded.status, body = excluded.body");
+  if (!st.ok()) return st.status();
+  st->Bind(1, p.id).Bind(2, p.goal_id).Bind(3, p.task_id).Bind(4, p.status).Bind(5, p.create_us);
+  st->BindBlob(6, p.body);
+  if (absl::Status s = st->Run(); !s.ok()) return s;
+  return CommitWithEvent(*tx, time, event_kind, event_payload_json, agent_id, p.task_id, p.goal_id);
+}
+
+absl::StatusOr<std::vector<PlanRow>> Store::LoadPlans() {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "SELECT id, goal_id, task_id, status, create_us, body FROM plans ORDER BY create_us, id");
+  if (!st.ok()) return st.status();
+  std::vector<PlanRow> out;
+  for (;;) {
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({st->ColumnText(0), st->ColumnText(1), st->ColumnText(2), st->ColumnInt(3),
+                   st->ColumnInt(4), st->ColumnText(5)});
   }
   return out;
 }

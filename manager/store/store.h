@@ -99,6 +99,14 @@ struct MessageRow {
   std::string id, request_key, body;
 };
 
+// A plan: the indexed fields, and the whole v1.Plan serialized in `body`.
+struct PlanRow {
+  std::string id, goal_id, task_id;
+  int64_t status = 0;
+  int64_t create_us = 0;
+  std::string body;
+};
+
 class Store {
  public:
   // The schema version this binary writes.
@@ -156,6 +164,12 @@ class Store {
   // Replaces a stored message's body (delivery and acknowledgement times).
   absl::Status UpdateMessage(int64_t seq, absl::string_view body);
   absl::StatusOr<std::vector<MessageRow>> LoadMessages();
+  // Inserts or updates a plan and appends its event, in one transaction.
+  absl::StatusOr<int64_t> SavePlan(const PlanRow& plan, absl::Time time,
+                                   absl::string_view event_kind,
+                                   absl::string_view event_payload_json,
+                                   absl::string_view agent_id = "");
+  absl::StatusOr<std::vector<PlanRow>> LoadPlans();
   // The highest event seq (0 when there are none). Kept in memory: no query.
   int64_t LastEventSeq() const { return last_event_seq_; }
 

@@ -2,6 +2,9 @@
 // models (one model name per role, so a scenario can tell the roles apart), driven with
 // agentctl as a person or a CI job would.
 #include <signal.h>
+#include <sys/wait.h>
+
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "agentd/v1/agents.grpc.pb.h"
@@ -38,6 +41,8 @@ models:
   ceo:   {provider: fake, model: ceo-m, max_tokens: 100, price: {input_per_mtok: 1, output_per_mtok: 2}}
   coder: {provider: fake, model: coder-m, max_tokens: 100}
   other: {provider: fake, model: other-m, max_tokens: 100, temperature: 0.25}
+  manager: {provider: fake, model: manager-m, max_tokens: 100}
+  tester: {provider: fake, model: tester-m, max_tokens: 100}
 roles:
   ceo:   {model: ceo, prompt: roles/ceo.md, tools: )",
                                                      ceo_tools, R"(, max_instances: 1}
@@ -61,7 +66,7 @@ policy:
   nlohmann::json CtlJson(std::vector<std::string> args) {
     args.insert(args.begin(), {"-o", "json"});
     RunResult r = Ctl(args);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.exit_code, 0) << r.err << daemon_.log();
     return nlohmann::json::parse(r.out, nullptr, false);
   }
 
@@ -558,7 +563,8 @@ rules:
   EXPECT_THAT(all, HasSubstr("answer from human:local: blue"));
   EXPECT_THAT(all, HasSubstr("from human:local: prefer short names"));
   // Both messages were acknowledged by the agent.
-  for (const auto& m : CtlJson({"messages", "--agent", "ceo-1"})["envelopes"]) {
+  nlohmann::json to_ceo = CtlJson({"messages", "--agent", "ceo-1"});
+  for (const auto& m : to_ceo["envelopes"]) {
     if (m["from"] == "human:local") {
       EXPECT_TRUE(m.contains("ackTime")) << m.dump();
     }
@@ -566,6 +572,184 @@ rules:
   RunResult bad = Ctl({"send", "@nobody", "hello"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_THAT(bad.err, HasSubstr("\"nobody\" is not an agent"));
+}
+
+// The five-role flow of a real change: the CEO hands the goal to the Manager, whose
+// first proposals are invalid (a cycle, an unknown role) and whose first valid plan a
+// person rejects; the revision is approved with agentctl; Coders change the code and
+// commit on the goal's branch, the Tester runs the project's real tests.
+constexpr char kPlanScenario[] = R"yaml(
+rules:
+  - name: ceo-final
+    match: {model: ceo-m, contains: "have ended"}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "mul() is in, with a passing test"}}]}
+  - name: ceo-delegate
+    match: {model: ceo-m, last_role: user}
+    reply:
+      tool_calls:
+        - {name: delegate, arguments: {role: manager, instructions: "Plan and run: add mul() to calc.py, with a test"}}
+  - name: ceo-wait
+    match: {model: ceo-m, last_role: tool}
+    reply: {text: "Waiting for the manager."}
+
+  - name: manager-final
+    match: {model: manager-m, contains: "have ended"}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "3 steps done: mul, its test, tests pass"}}]}
+  - name: manager-revise
+    match: {model: manager-m, contains: "was rejected"}
+    times: 1
+    reply:
+      tool_calls:
+        - name: propose_plan
+          arguments:
+            summary: "Implement, test, verify (revised: the tester runs the tests)"
+            steps:
+              - {id: impl, role: coder, title: "Add mul", instructions: "Add mul(a, b) to calc.py", estimate_tokens: 2000}
+              - {id: test, role: coder, title: "Test mul", instructions: "Add a test for mul in test_mul.py", deps: [impl]}
+              - {id: verify, role: tester, title: "Run the tests", instructions: "Run the project's tests", deps: [test]}
+  - name: manager-cycle
+    match: {model: manager-m, last_role: user}
+    times: 1
+    reply:
+      tool_calls:
+        - name: propose_plan
+          arguments:
+            steps:
+              - {id: a, role: coder, instructions: "x", deps: [b]}
+              - {id: b, role: coder, instructions: "y", deps: [a]}
+  - name: manager-unknown-role
+    match: {model: manager-m, last_role: tool}
+    times: 1
+    reply:
+      tool_calls:
+        - name: propose_plan
+          arguments:
+            steps: [{id: draw, role: designer, instructions: "Draw it"}]
+  - name: manager-first-plan
+    match: {model: manager-m, last_role: tool}
+    times: 1
+    reply:
+      tool_calls:
+        - name: propose_plan
+          arguments:
+            steps:
+              - {id: impl, role: coder, instructions: "Add mul(a, b) to calc.py"}
+  - name: manager-wait
+    match: {model: manager-m, last_role: tool}
+    reply: {text: "Waiting for the plan."}
+
+  - name: coder-impl
+    match: {model: coder-m, last_role: user, contains: "Add mul(a, b)"}
+    reply:
+      tool_calls:
+        - {name: fs_write, arguments: {path: calc.py, content: "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n"}}
+  - name: coder-test
+    match: {model: coder-m, last_role: user, contains: "test for mul"}
+    reply:
+      tool_calls:
+        - {name: fs_write, arguments: {path: test_mul.py, content: "from calc import mul\n\n\ndef test_mul():\n    assert mul(3, 4) == 12\n"}}
+  - name: coder-commit-impl
+    match: {model: coder-m, last_role: tool, contains: "Add mul(a, b)"}
+    times: 1
+    reply: {tool_calls: [{name: git_commit, arguments: {message: "Add mul"}}]}
+  - name: coder-commit-test
+    match: {model: coder-m, last_role: tool, contains: "test for mul"}
+    times: 1
+    reply: {tool_calls: [{name: git_commit, arguments: {message: "Test mul"}}]}
+  - name: coder-done
+    match: {model: coder-m, last_role: tool}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "done and committed"}}]}
+
+  - name: tester-run
+    match: {model: tester-m, last_role: user}
+    reply: {tool_calls: [{name: tests_run, arguments: {}}]}
+  - name: tester-done
+    match: {model: tester-m, last_role: tool}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "all tests pass"}}]}
+)yaml";
+
+TEST_F(GoalTest, AManagersPlanIsCheckedRejectedRevisedApprovedAndRunToAPassingTest) {
+  Start(kPlanScenario, R"(  manager: {model: manager, prompt: roles/manager.md,
+            tools: [propose_plan, delegate, complete_task, fail_task]}
+  tester: {model: tester, prompt: roles/tester.md, tools: [tests.run, complete_task, fail_task]}
+)");
+  std::string repo = dir_.Join("repo");
+  RunResult init = RunCommand(
+      {"sh", "-c",
+       absl::StrCat("git init -q -b main '", repo, "' && cd '", repo,
+                    "' && printf 'def add(a, b):\\n    return a + b\\n' > calc.py && printf "
+                    "'from calc import add\\n\\n\\ndef test_add():\\n    assert add(1, 2) == 3\\n' "
+                    "> test_calc.py && printf '[pytest]\\n' > pytest.ini && git add . && git -c "
+                    "user.name=t -c user.email=t@t commit "
+                    "-q -m base")});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  Subprocess wait({AgentctlBinary(), "--socket", daemon_.socket(), "goal", "Add mul() with tests",
+                   "--workspace", repo, "--approve", "manual", "--wait", "--timeout", "120s"},
+                  dir_.Join("goal.out"), dir_.Join("goal.err"));
+  // The first valid plan waits for a person; the invalid ones never reached one.
+  nlohmann::json plan;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        nlohmann::json plans = CtlJson({"get", "plans"});
+        if (plans["plans"].size() != 1) return false;
+        plan = plans["plans"][0];
+        return true;
+      },
+      absl::Seconds(30)))
+      << daemon_.log();
+  EXPECT_EQ(plan["status"], "PLAN_STATUS_PROPOSED");
+  std::string told;
+  for (const auto& r : FakeRequests()) {
+    if (r["model"] != "manager-m") continue;
+    for (const auto& m : r["body"]["messages"]) {
+      if (m["role"] == "tool") told += m["content"].get<std::string>() + "\n";
+    }
+  }
+  EXPECT_THAT(told, HasSubstr("steps a → b → a form a cycle"));
+  EXPECT_THAT(told, HasSubstr("step draw: role \"designer\" is not configured"));
+  RunResult rejected = Ctl({"reject", plan["id"], "--reason", "the tests must run too"});
+  ASSERT_EQ(rejected.exit_code, 0) << rejected.err;
+
+  // The revision: three steps, estimates shown before anyone approves.
+  nlohmann::json revised;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        nlohmann::json plans = CtlJson({"get", "plans"});
+        for (const auto& p : plans["plans"]) {
+          if (p["status"] == "PLAN_STATUS_PROPOSED") revised = p;
+        }
+        return !revised.is_null();
+      },
+      absl::Seconds(30)))
+      << daemon_.log();
+  EXPECT_EQ(revised["revision"], 2);
+  EXPECT_EQ(revised["previousPlanId"], plan["id"]);
+  EXPECT_EQ(revised["steps"].size(), 3u);
+  RunResult shown = Ctl({"describe", "plan", revised["id"]});
+  EXPECT_THAT(shown.out, HasSubstr("2000 tokens"));
+  RunResult approved = Ctl({"approve", revised["id"]});
+  ASSERT_EQ(approved.exit_code, 0) << approved.err;
+
+  std::optional<int> st = wait.WaitExit(absl::Seconds(120));
+  ASSERT_TRUE(st.has_value()) << daemon_.log();
+  EXPECT_EQ(WEXITSTATUS(*st), 0) << ReadFileOrEmpty(dir_.Join("goal.err")) << daemon_.log();
+  EXPECT_THAT(ReadFileOrEmpty(dir_.Join("goal.out")), HasSubstr("mul() is in"));
+  // The steps ran in order on the goal's branch; the tester ran the real tests.
+  EXPECT_EQ(Git(repo, "log --format=%s agentd/g-1"), "Test mul\nAdd mul\nbase\n");
+  EXPECT_THAT(Git(repo, "show agentd/g-1:calc.py"), HasSubstr("def mul"));
+  std::string tests_output;
+  for (const auto& r : FakeRequests()) {
+    if (r["model"] == "tester-m" && r["body"]["messages"].back()["role"] == "tool") {
+      tests_output = r["body"]["messages"].back()["content"];
+    }
+  }
+  EXPECT_THAT(tests_output, HasSubstr("2 passed"));
+  nlohmann::json done = CtlJson({"describe", "plan", revised["id"]});
+  EXPECT_EQ(done["status"], "PLAN_STATUS_COMPLETED");
+  nlohmann::json usage = CtlJson({"usage", "--by", "role"});
+  std::set<std::string> roles;
+  for (const auto& g : usage["groups"]) roles.insert(g["role"]);
+  EXPECT_EQ(roles, (std::set<std::string>{"ceo", "manager", "coder", "tester"}));
 }
 
 }  // namespace

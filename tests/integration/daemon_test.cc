@@ -7,9 +7,9 @@
 #include <set>
 
 #include "absl/strings/str_split.h"
-#include "agentd/v1/plans.grpc.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
 #include "agentd/v1/tasks.grpc.pb.h"
+#include "agentd/v1/usage.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
@@ -136,12 +136,12 @@ TEST_F(DaemonTest, SocketIsPrivateAndItsDirectoryToo) {
 
 TEST_F(DaemonTest, UnservedMethodsAnswerUnimplementedSayingSo) {
   ASSERT_TRUE(daemon_.Start()) << daemon_.log();
-  auto plans = v1::PlanService::NewStub(daemon_.UnixChannel());
-  v1::GetPlanResponse resp;
-  grpc::Status s = plans->GetPlan(Ctx().get(), v1::GetPlanRequest(), &resp);
+  auto usage = v1::UsageService::NewStub(daemon_.UnixChannel());
+  v1::ListUsageRecordsResponse resp;
+  grpc::Status s = usage->ListUsageRecords(Ctx().get(), v1::ListUsageRecordsRequest(), &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_THAT(s.error_message(), HasSubstr("agentd.v1.PlanService/GetPlan is part of the "
-                                           "agentd.v1 API but agentd"));
+  EXPECT_THAT(s.error_message(), HasSubstr("agentd.v1.UsageService/ListUsageRecords is part of "
+                                           "the agentd.v1 API but agentd"));
 }
 
 TEST_F(DaemonTest, SigtermExitsZeroAndRemovesTheSocket) {

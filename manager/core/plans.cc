@@ -1,0 +1,388 @@
+#include "manager/core/plans.h"
+
+#include <algorithm>
+#include <functional>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+#include "manager/core/proto_time.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
+
+namespace agentd {
+namespace {
+
+std::string StatusName(v1::PlanStatus s) {
+  std::string name = absl::AsciiStrToLower(v1::PlanStatus_Name(s));
+  return name.substr(name.rfind('_') + 1);
+}
+
+v1::PlanViolation Violation(v1::PlanViolationCode code, std::string step, std::string field,
+                            std::string message) {
+  v1::PlanViolation v;
+  v.set_code(code);
+  v.set_step_id(std::move(step));
+  v.set_field(std::move(field));
+  v.set_message(std::move(message));
+  return v;
+}
+
+}  // namespace
+
+absl::Status PlanBook::Recover() {
+  absl::StatusOr<std::vector<PlanRow>> rows = store_->LoadPlans();
+  if (!rows.ok()) return rows.status();
+  for (const PlanRow& row : *rows) {
+    v1::Plan p;
+    if (!p.ParseFromString(row.body)) continue;
+    int64_t n = 0;
+    if (absl::SimpleAtoi(absl::string_view(row.id).substr(row.id.rfind('-') + 1), &n)) {
+      next_id_ = std::max(next_id_, n + 1);
+    }
+    order_.push_back(p.id());
+    plans_[p.id()] = std::move(p);
+  }
+  return absl::OkStatus();
+}
+
+void PlanBook::Save(v1::Plan& plan, const char* event, const std::string& agent) {
+  absl::Time now = loop_->clock()->Now();
+  SetTime(now, plan.mutable_update_time());
+  PlanRow row{plan.id(),
+              plan.goal_id(),
+              plan.task_id(),
+              plan.status(),
+              absl::ToUnixMicros(FromProto(plan.create_time())),
+              plan.SerializeAsString()};
+  nlohmann::json payload = {{"plan", plan.id()},
+                            {"status", StatusName(plan.status())},
+                            {"revision", plan.revision()},
+                            {"decided_by", plan.decided_by()}};
+  if (!plan.rejection_reason().empty()) payload["reason"] = plan.rejection_reason();
+  if (auto s = store_->SavePlan(row, now, event, payload.dump(), agent); !s.ok()) {
+    spdlog::error("plan {}: recording {}: {}", plan.id(), event, s.status().message());
+  }
+}
+
+std::vector<v1::PlanViolation> PlanBook::Validate(const v1::ProposePlanRequest& req,
+                                                  const v1::Task& task) const {
+  std::vector<v1::PlanViolation> out;
+  if (req.steps().empty()) {
+    out.push_back(Violation(v1::PLAN_VIOLATION_CODE_EMPTY, "", "steps",
+                            "the plan has no steps; give at least one"));
+    return out;
+  }
+  if (req.steps_size() > kMaxSteps) {
+    out.push_back(Violation(v1::PLAN_VIOLATION_CODE_TOO_MANY_STEPS, "", "steps",
+                            absl::StrCat("the plan has ", req.steps_size(), " steps; at most ",
+                                         kMaxSteps, " are allowed")));
+  }
+  const Config& cfg = config_->config();
+  std::map<std::string, const v1::PlanStep*> ids;
+  for (const v1::PlanStep& s : req.steps()) {
+    if (s.id().empty()) {
+      out.push_back(Violation(v1::PLAN_VIOLATION_CODE_MISSING_FIELD, "", "id",
+                              absl::StrCat("a step (\"", s.title(), "\") has no id")));
+      continue;
+    }
+    if (!ids.emplace(s.id(), &s).second) {
+      out.push_back(Violation(v1::PLAN_VIOLATION_CODE_DUPLICATE_STEP_ID, s.id(), "id",
+                              absl::StrCat("two steps have the id \"", s.id(), "\"")));
+    }
+    if (absl::StripAsciiWhitespace(s.instructions()).empty()) {
+      out.push_back(Violation(v1::PLAN_VIOLATION_CODE_MISSING_FIELD, s.id(), "instructions",
+                              absl::StrCat("step ", s.id(), " has no instructions")));
+    }
+    if (s.role().empty()) {
+      out.push_back(Violation(v1::PLAN_VIOLATION_CODE_MISSING_FIELD, s.id(), "role",
+                              absl::StrCat("step ", s.id(), " names no role")));
+    } else if (cfg.roles.count(s.role()) == 0) {
+      std::vector<std::string> roles;
+      for (const auto& [name, r] : cfg.roles) roles.push_back(name);
+      out.push_back(
+          Violation(v1::PLAN_VIOLATION_CODE_UNKNOWN_ROLE, s.id(), "role",
+                    absl::StrCat("step ", s.id(), ": role \"", s.role(),
+                                 "\" is not configured; roles are: ", absl::StrJoin(roles, ", "))));
+    }
+  }
+  for (const v1::PlanStep& s : req.steps()) {
+    for (const std::string& d : s.deps()) {
+      if (ids.count(d) == 0) {
+        out.push_back(Violation(v1::PLAN_VIOLATION_CODE_UNKNOWN_DEP, s.id(), "deps",
+                                absl::StrCat("step ", s.id(), " depends on \"", d,
+                                             "\", which is not a step of this plan")));
+      }
+    }
+  }
+  // Cycles: a depth-first walk; a step met again on the current path closes one.
+  std::map<std::string, int> color;  // 0 new, 1 on the path, 2 done
+  std::vector<std::string> path;
+  std::set<std::string> reported;
+  std::function<void(const std::string&)> visit = [&](const std::string& id) {
+    color[id] = 1;
+    path.push_back(id);
+    for (const std::string& d : ids.at(id)->deps()) {
+      if (ids.count(d) == 0) continue;
+      if (color[d] == 1) {
+        auto from = std::find(path.begin(), path.end(), d);
+        std::vector<std::string> cycle(from, path.end());
+        cycle.push_back(d);
+        if (reported.insert(d).second) {
+          out.push_back(Violation(v1::PLAN_VIOLATION_CODE_CYCLE, id, "deps",
+                                  absl::StrCat("steps ", absl::StrJoin(cycle, " → "),
+                                               " form a cycle; a step cannot wait for itself")));
+        }
+      } else if (color[d] == 0) {
+        visit(d);
+      }
+    }
+    path.pop_back();
+    color[id] = 2;
+  };
+  for (const auto& [id, step] : ids) {
+    if (color[id] == 0) visit(id);
+  }
+  // Estimates against what is left of the goal's budget.
+  int64_t tokens = 0;
+  double cost = 0;
+  for (const v1::PlanStep& s : req.steps()) {
+    tokens += s.estimate().tokens();
+    cost += s.estimate().cost_usd();
+  }
+  absl::StatusOr<v1::Budget> b = ledger_->GetBudget(v1::BUDGET_SCOPE_GOAL, task.goal_id());
+  if (b.ok()) {
+    double left_usd = b->max_cost_usd() - b->used_cost_usd();
+    int64_t left_tokens = b->max_tokens() - b->used_tokens();
+    if (b->max_cost_usd() > 0 && cost > left_usd) {
+      out.push_back(Violation(v1::PLAN_VIOLATION_CODE_OVER_BUDGET, "", "estimate",
+                              absl::StrFormat("the steps are estimated at $%.4f but the goal has "
+                                              "$%.4f of its budget left; plan less or cheaper",
+                                              cost, left_usd)));
+    } else if (b->max_tokens() > 0 && tokens > left_tokens) {
+      out.push_back(Violation(v1::PLAN_VIOLATION_CODE_OVER_BUDGET, "", "estimate",
+                              absl::StrFormat("the steps are estimated at %d tokens but the goal "
+                                              "has %d tokens of its budget left",
+                                              tokens, left_tokens)));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<v1::ProposePlanResponse> PlanBook::Propose(const std::string& agent,
+                                                          const v1::ProposePlanRequest& req) {
+  absl::StatusOr<v1::Task> task = tasks_->TaskOfAgent(agent, req.task_id());
+  if (!task.ok()) return task.status();
+  v1::ProposePlanResponse resp;
+  if (!req.request_id().empty()) {
+    if (auto it = by_key_.find({req.task_id(), req.request_id()}); it != by_key_.end()) {
+      *resp.mutable_plan() = plans_.at(it->second);
+      return resp;
+    }
+  }
+  std::vector<v1::PlanViolation> violations = Validate(req, *task);
+  if (!violations.empty()) {
+    for (v1::PlanViolation& v : violations) *resp.mutable_invalid()->add_violations() = v;
+    spdlog::info("plan proposed by {} for {} is invalid ({} problems)", agent, req.task_id(),
+                 violations.size());
+    return resp;
+  }
+  v1::Plan plan;
+  plan.set_goal_id(task->goal_id());
+  plan.set_task_id(task->id());
+  plan.set_proposer(agent);
+  plan.set_summary(req.summary());
+  int32_t revision = 1;
+  for (auto& [id, p] : plans_) {
+    if (p.task_id() != task->id()) continue;
+    revision = std::max(revision, p.revision() + 1);
+    plan.set_previous_plan_id(p.id());
+  }
+  plan.set_revision(revision);
+  int64_t tokens = 0;
+  double cost = 0;
+  absl::Duration longest;
+  std::map<std::string, absl::Duration> finish;  // along the longest dependency path
+  for (const v1::PlanStep& s : req.steps()) {
+    v1::PlanStep* step = plan.add_steps();
+    *step = s;
+    step->clear_task_id();
+    tokens += s.estimate().tokens();
+    cost += s.estimate().cost_usd();
+  }
+  // Steps in dependency order: the plan is acyclic now.
+  std::function<absl::Duration(const v1::PlanStep&)> done_at = [&](const v1::PlanStep& s) {
+    if (auto it = finish.find(s.id()); it != finish.end()) return it->second;
+    absl::Duration start;
+    for (const std::string& d : s.deps()) {
+      for (const v1::PlanStep& o : plan.steps()) {
+        if (o.id() == d) start = std::max(start, done_at(o));
+      }
+    }
+    return finish[s.id()] = start + FromProto(s.estimate().duration());
+  };
+  for (const v1::PlanStep& s : plan.steps()) longest = std::max(longest, done_at(s));
+  plan.mutable_total_estimate()->set_tokens(tokens);
+  plan.mutable_total_estimate()->set_cost_usd(cost);
+  SetDuration(longest, plan.mutable_total_estimate()->mutable_duration());
+  if (req.validate_only()) {
+    *resp.mutable_plan() = plan;
+    return resp;
+  }
+  // An undecided earlier proposal is replaced by this one.
+  for (auto& [id, p] : plans_) {
+    if (p.task_id() == task->id() && p.status() == v1::PLAN_STATUS_PROPOSED) {
+      p.set_status(v1::PLAN_STATUS_SUPERSEDED);
+      Save(p, "plan.superseded", agent);
+    }
+  }
+  plan.set_id(absl::StrCat("p-", next_id_++));
+  plan.set_status(v1::PLAN_STATUS_PROPOSED);
+  SetTime(loop_->clock()->Now(), plan.mutable_create_time());
+  Save(plan, "plan.proposed", agent);
+  order_.push_back(plan.id());
+  v1::Plan& stored = plans_[plan.id()] = plan;
+  if (!req.request_id().empty()) by_key_[{req.task_id(), req.request_id()}] = plan.id();
+  spdlog::info("plan {} (revision {}) proposed by {} for task {}: {} steps", plan.id(),
+               plan.revision(), agent, task->id(), plan.steps_size());
+  absl::StatusOr<v1::Task> goal = tasks_->Get(task->goal_id());
+  if (goal.ok() && goal->approval_policy() == v1::APPROVAL_POLICY_AUTO) {
+    stored.set_status(v1::PLAN_STATUS_APPROVED);
+    stored.set_decided_by("policy");
+    SetTime(loop_->clock()->Now(), stored.mutable_decide_time());
+    Save(stored, "plan.approved");
+    Execute(stored);
+  }
+  *resp.mutable_plan() = stored;
+  return resp;
+}
+
+void PlanBook::Execute(v1::Plan& plan) {
+  absl::StatusOr<std::vector<v1::Task>> created = tasks_->CreatePlanTasks(plan);
+  if (!created.ok()) {
+    spdlog::error("plan {}: creating its tasks: {}", plan.id(), created.status().message());
+    plan.set_status(v1::PLAN_STATUS_FAILED);
+    Save(plan, "plan.failed");
+    tasks_->Wake(plan.task_id());
+    return;
+  }
+  for (int i = 0; i < plan.steps_size(); ++i) {
+    plan.mutable_steps(i)->set_task_id((*created)[static_cast<size_t>(i)].id());
+  }
+  plan.set_status(v1::PLAN_STATUS_EXECUTING);
+  Save(plan, "plan.executing");
+}
+
+absl::StatusOr<v1::Plan> PlanBook::Get(const std::string& id) const {
+  auto it = plans_.find(id);
+  if (it == plans_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("plan \"", id, "\" does not exist (agentctl get plans lists them)"));
+  }
+  return it->second;
+}
+
+absl::StatusOr<v1::Plan> PlanBook::Approve(const std::string& id, const std::string& by) {
+  auto it = plans_.find(id);
+  if (it == plans_.end()) return Get(id).status();
+  v1::Plan& p = it->second;
+  if (p.status() != v1::PLAN_STATUS_PROPOSED) {
+    if (p.status() == v1::PLAN_STATUS_APPROVED || p.status() == v1::PLAN_STATUS_EXECUTING) {
+      return p;  // approving twice is harmless
+    }
+    return absl::FailedPreconditionError(absl::StrCat("plan ", id, " is ", StatusName(p.status()),
+                                                      "; only a proposed plan can be approved"));
+  }
+  p.set_status(v1::PLAN_STATUS_APPROVED);
+  p.set_decided_by(by);
+  SetTime(loop_->clock()->Now(), p.mutable_decide_time());
+  Save(p, "plan.approved");
+  spdlog::info("plan {} approved by {}", id, by);
+  Execute(p);
+  return p;
+}
+
+absl::StatusOr<v1::Plan> PlanBook::Reject(const std::string& id, const std::string& reason,
+                                          const std::string& by) {
+  auto it = plans_.find(id);
+  if (it == plans_.end()) return Get(id).status();
+  v1::Plan& p = it->second;
+  if (absl::StripAsciiWhitespace(reason).empty()) {
+    return absl::InvalidArgumentError(
+        "a rejection needs a reason: it goes to the proposer so it can revise the plan");
+  }
+  if (p.status() != v1::PLAN_STATUS_PROPOSED) {
+    return absl::FailedPreconditionError(absl::StrCat("plan ", id, " is ", StatusName(p.status()),
+                                                      "; only a proposed plan can be rejected"));
+  }
+  p.set_status(v1::PLAN_STATUS_REJECTED);
+  p.set_rejection_reason(reason);
+  p.set_decided_by(by);
+  SetTime(loop_->clock()->Now(), p.mutable_decide_time());
+  Save(p, "plan.rejected");
+  spdlog::info("plan {} rejected by {}: {}", id, by, reason);
+  // The proposer hears why, and gets its task back to revise the plan.
+  v1::ConnectResponse d;
+  *d.mutable_plan_decision() = p;
+  tasks_->DeliverTo(p.proposer(), std::move(d));
+  tasks_->Wake(p.task_id());
+  return p;
+}
+
+v1::ListPlansResponse PlanBook::List(const v1::ListPlansRequest& req) const {
+  int32_t size = req.page_size() <= 0 ? 100 : std::min(req.page_size(), 1000);
+  size_t start = 0;
+  if (!req.page_token().empty()) (void)absl::SimpleAtoi(req.page_token(), &start);
+  std::set<int> statuses(req.statuses().begin(), req.statuses().end());
+  v1::ListPlansResponse resp;
+  size_t matched = 0;
+  for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+    const v1::Plan& p = plans_.at(*it);
+    if (!req.goal_id().empty() && p.goal_id() != req.goal_id()) continue;
+    if (!req.task_id().empty() && p.task_id() != req.task_id()) continue;
+    if (!statuses.empty() && statuses.count(p.status()) == 0) continue;
+    if (matched++ < start) continue;
+    if (resp.plans_size() == size) {
+      resp.set_next_page_token(absl::StrCat(start + static_cast<size_t>(size)));
+      break;
+    }
+    *resp.add_plans() = p;
+  }
+  return resp;
+}
+
+bool PlanBook::Pending(const std::string& task_id) const {
+  for (const auto& [id, p] : plans_) {
+    if (p.task_id() == task_id && p.status() == v1::PLAN_STATUS_PROPOSED) return true;
+  }
+  return false;
+}
+
+void PlanBook::OnTask(const v1::Task& t) {
+  if (t.plan_id().empty()) return;
+  auto it = plans_.find(t.plan_id());
+  if (it == plans_.end() || it->second.status() != v1::PLAN_STATUS_EXECUTING) return;
+  v1::Plan& p = it->second;
+  bool all_done = true, failed = false;
+  for (const v1::PlanStep& s : p.steps()) {
+    absl::StatusOr<v1::Task> st = s.task_id() == t.id() ? t : tasks_->Get(s.task_id());
+    if (!st.ok()) continue;
+    if (st->status() != v1::TASK_STATUS_COMPLETED) all_done = false;
+    if (st->status() == v1::TASK_STATUS_FAILED || st->status() == v1::TASK_STATUS_CANCELED) {
+      failed = true;
+    }
+  }
+  if (all_done) {
+    p.set_status(v1::PLAN_STATUS_COMPLETED);
+    Save(p, "plan.completed");
+  } else if (failed) {
+    p.set_status(v1::PLAN_STATUS_FAILED);
+    Save(p, "plan.failed");
+  }
+}
+
+}  // namespace agentd

@@ -1,0 +1,86 @@
+// PlanBook: the plans agents propose for their tasks — validation, approval by policy
+// or by a person, and execution as child tasks.
+//
+// A proposal is checked in full and every problem is reported at once, each with the
+// step and field at fault and a message written for the proposing model: no steps,
+// missing fields, duplicate step ids, deps on unknown steps, cycles (named step by
+// step), roles that are not configured, too many steps, estimates over the goal's
+// remaining budget. A valid plan is stored; an earlier undecided proposal for the same
+// task is superseded. Under the goal's `auto` policy it is approved at once; under
+// `manual` a person approves it (its estimates shown) or rejects it with a reason that
+// goes back to the proposer, whose task is handed back to it to revise.
+//
+// An approved plan becomes one child task per step, deps mapped from step ids to task
+// ids; the scheduler runs them in parallel where deps allow. The plan completes when all
+// its step tasks complete, and fails when one fails for good (dependents then fail as
+// DEPENDENCY_FAILED); either way the proposing task is handed back with the results.
+//
+// Thread-safety: core loop thread only.
+#ifndef AGENTD_MANAGER_CORE_PLANS_H_
+#define AGENTD_MANAGER_CORE_PLANS_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agentd/v1/agent_host.pb.h"
+#include "agentd/v1/plans.pb.h"
+#include "manager/core/config_state.h"
+#include "manager/core/event_loop.h"
+#include "manager/core/ledger.h"
+#include "manager/core/tasks.h"
+#include "manager/store/store.h"
+
+namespace agentd {
+
+class PlanBook {
+ public:
+  // Steps a plan may have.
+  static constexpr int kMaxSteps = 50;
+
+  // None of the pointers is owned.
+  PlanBook(EventLoop* loop, Store* store, TaskBoard* tasks, Ledger* ledger,
+           const ConfigState* config)
+      : loop_(loop), store_(store), tasks_(tasks), ledger_(ledger), config_(config) {}
+
+  absl::Status Recover();
+
+  // A proposal by `agent` for a task it holds. An invalid plan is not an error: the
+  // response carries its violations. Errors: PERMISSION_DENIED / NOT_FOUND (the task).
+  absl::StatusOr<v1::ProposePlanResponse> Propose(const std::string& agent,
+                                                  const v1::ProposePlanRequest& req);
+  // Errors: NOT_FOUND; FAILED_PRECONDITION (not PROPOSED, saying what it is);
+  // INVALID_ARGUMENT (a rejection without a reason).
+  absl::StatusOr<v1::Plan> Approve(const std::string& id, const std::string& by);
+  absl::StatusOr<v1::Plan> Reject(const std::string& id, const std::string& reason,
+                                  const std::string& by);
+  absl::StatusOr<v1::Plan> Get(const std::string& id) const;
+  v1::ListPlansResponse List(const v1::ListPlansRequest& req) const;
+
+  // Whether `task_id` has a proposal waiting for a decision (its task waits for it).
+  bool Pending(const std::string& task_id) const;
+  // A task changed: a step task that ended may end its plan.
+  void OnTask(const v1::Task& task);
+
+ private:
+  std::vector<v1::PlanViolation> Validate(const v1::ProposePlanRequest& req,
+                                          const v1::Task& task) const;
+  void Save(v1::Plan& plan, const char* event, const std::string& agent = "");
+  // Creates the step tasks of an approved plan.
+  void Execute(v1::Plan& plan);
+
+  EventLoop* loop_;
+  Store* store_;
+  TaskBoard* tasks_;
+  Ledger* ledger_;
+  const ConfigState* config_;
+  std::map<std::string, v1::Plan> plans_;
+  std::vector<std::string> order_;
+  std::map<std::pair<std::string, std::string>, std::string> by_key_;  // (task, request id)
+  int64_t next_id_ = 1;
+};
+
+}  // namespace agentd
+
+#endif  // AGENTD_MANAGER_CORE_PLANS_H_
