@@ -134,6 +134,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   });
   d->consents_ =
       std::make_unique<ConsentBook>(&d->loop_, d->store_.get(), c.policy.consent_timeout);
+  d->audit_ = std::make_unique<AuditLog>(&d->loop_, d->store_.get());
+  d->system_->SetAudit(d->audit_.get());
+  d->consents_->SetAudit(d->audit_.get());
   d->ledger_ = std::make_unique<Ledger>(&d->loop_, d->store_.get(), d->config_.get());
   TaskBoard::Options task_options;
   task_options.state_dir = c.state_dir;
@@ -146,10 +149,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
       [self](const std::string& agent, int64_t seq) { self->bus_->OnAck(agent, seq); });
   d->plans_ = std::make_unique<PlanBook>(&d->loop_, d->store_.get(), d->tasks_.get(),
                                          d->ledger_.get(), d->config_.get());
+  d->tasks_->SetAudit(d->audit_.get());
+  d->plans_->SetAudit(d->audit_.get());
   d->tasks_->SetPlanPending(
       [self](const std::string& task) { return self->plans_->Pending(task); });
   d->tasks_->AddObserver([self](const v1::Task& t) { self->plans_->OnTask(t); });
   // The loop thread is not running yet: Recover runs here, alone, as if on it.
+  if (absl::Status s = d->audit_->Recover(); !s.ok()) return s;
   if (absl::Status s = d->consents_->Recover(); !s.ok()) return s;
   if (absl::Status s = d->ledger_->Recover(); !s.ok()) return s;
   if (absl::Status s = d->tasks_->Recover(); !s.ok()) return s;
@@ -181,6 +187,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   cores.ledger = d->ledger_.get();
   cores.bus = d->bus_.get();
   cores.plans = d->plans_.get();
+  cores.audit = d->audit_.get();
   absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(api, cores);
   if (!server.ok()) return server.status();
   d->api_ = *std::move(server);

@@ -66,6 +66,7 @@ class Daemon {
   std::unique_ptr<TaskBoard> tasks_;
   std::unique_ptr<Bus> bus_;
   std::unique_ptr<PlanBook> plans_;
+  std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<ApiServer> api_;
   bool shut_down_ = false;
 };

@@ -104,6 +104,7 @@ tools::ToolResult AgentLoop::RunTool(const std::string& task, const llm::ToolCal
               true};
     }
   }
+  if (events_.tool_started) events_.tool_started(call);
   tools::ToolContext ctx = ctx_;
   if (ctx.task_id.empty()) ctx.task_id = task;  // the caller may name the task otherwise
   ctx.call_id = call.id;

@@ -67,7 +67,8 @@ struct TaskOutcome {
 
 // What the loop tells the outside as it works (streamed to the daemon as events).
 struct LoopEvents {
-  std::function<void(absl::string_view text)> text;  // model output, as it streams
+  std::function<void(absl::string_view text)> text;             // model output, as it streams
+  std::function<void(const llm::ToolCall& call)> tool_started;  // about to run it
   std::function<void(const llm::ToolCall& call, const tools::ToolResult& r)> tool;
   // How many tasks this Run delegated that have not ended: while any are open, the
   // task cannot complete, and a turn without tool calls waits for them.

@@ -10,6 +10,7 @@
 #include "agents/runtime/prompt.h"
 #include "agents/tools/workspace.h"
 #include "common/logging.h"
+#include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
 namespace agentd::agent {
@@ -37,6 +38,31 @@ std::string Brief(const v1::TaskBrief& b) {
   }
   if (b.has_failure()) absl::StrAppend(&line, "\n  failure: ", b.failure().message());
   return line;
+}
+
+// What a tool call acts on, in one line for people and the audit log: the path, the
+// command line, the commit message.
+std::string CallSummary(const llm::ToolCall& call) {
+  nlohmann::json args = nlohmann::json::parse(call.arguments, nullptr, false);
+  if (!args.is_object()) return "";
+  auto str = [&](const char* k) {
+    return args.contains(k) && args[k].is_string() ? args[k].get<std::string>() : "";
+  };
+  std::string out;
+  if (args.contains("argv") && args["argv"].is_array()) {
+    std::vector<std::string> argv;
+    for (const auto& w : args["argv"])
+      argv.push_back(w.is_string() ? w.get<std::string>() : w.dump());
+    out = absl::StrJoin(argv, " ");
+  } else if (!str("command").empty()) {
+    out = str("command");
+  } else if (!str("path").empty()) {
+    out = str("path");
+  } else if (!str("message").empty()) {
+    out = str("message");
+  }
+  if (out.size() > 300) out = out.substr(0, 297) + "...";
+  return out;
 }
 
 // Budget through the daemon's ledger: a reservation before each call, usage after it.
@@ -390,6 +416,14 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     v1::TaskEvent ev;
     ev.mutable_token_chunk()->set_call_id(call_id);
     ev.mutable_token_chunk()->set_text(std::string(text));
+    Send(a, ev);
+  };
+  events.tool_started = [&](const llm::ToolCall& call) {
+    v1::TaskEvent ev;
+    v1::ToolCallStarted* s = ev.mutable_tool_call_started();
+    s->set_tool_call_id(call.id);
+    s->set_tool(call.name);
+    s->set_summary(CallSummary(call));
     Send(a, ev);
   };
   events.tool = [&](const llm::ToolCall& call, const tools::ToolResult& r) {

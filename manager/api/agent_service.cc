@@ -1,5 +1,7 @@
 #include "manager/api/agent_service.h"
 
+#include "manager/api/unary.h"
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "manager/api/status.h"
@@ -69,7 +71,11 @@ grpc::ServerUnaryReactor* AgentService::StartAgent(grpc::CallbackServerContext* 
                                                    v1::StartAgentResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   if (auth_.Refuse(ctx, reactor)) return reactor;
-  loop_->Post([this, reactor, req, resp] { Reply(reactor, resp)(supervisor_->Start(*req)); });
+  loop_->Post([this, reactor, req, resp, by = HumanCaller(ctx)] {
+    absl::StatusOr<v1::Agent> a = supervisor_->Start(*req);
+    if (a.ok()) audit_->AppendBy(by, "agent.start", a->id(), "", "", {{"role", a->role()}});
+    Reply(reactor, resp)(std::move(a));
+  });
   return reactor;
 }
 
@@ -78,7 +84,8 @@ grpc::ServerUnaryReactor* AgentService::StopAgent(grpc::CallbackServerContext* c
                                                   v1::StopAgentResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   if (auth_.Refuse(ctx, reactor)) return reactor;
-  loop_->Post([this, reactor, req, resp] {
+  loop_->Post([this, reactor, req, resp, by = HumanCaller(ctx)] {
+    audit_->AppendBy(by, "agent.stop", req->agent_id());
     supervisor_->Stop(req->agent_id(), FromProto(req->timeout()), req->wait(),
                       Reply(reactor, resp));
   });
@@ -90,7 +97,8 @@ grpc::ServerUnaryReactor* AgentService::RestartAgent(grpc::CallbackServerContext
                                                      v1::RestartAgentResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   if (auth_.Refuse(ctx, reactor)) return reactor;
-  loop_->Post([this, reactor, req, resp] {
+  loop_->Post([this, reactor, req, resp, by = HumanCaller(ctx)] {
+    audit_->AppendBy(by, "agent.restart", req->agent_id());
     supervisor_->Restart(req->agent_id(), FromProto(req->timeout()), Reply(reactor, resp));
   });
   return reactor;

@@ -5,6 +5,7 @@
 
 #include "agentd/v1/agents.grpc.pb.h"
 #include "manager/api/agent_host_service.h"
+#include "manager/core/audit.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/supervisor.h"
 
@@ -13,8 +14,8 @@ namespace agentd {
 class AgentService final : public v1::AgentService::CallbackService {
  public:
   // Neither pointer is owned; `supervisor` is used on `loop` only.
-  AgentService(EventLoop* loop, Supervisor* supervisor, ClientAuth auth)
-      : loop_(loop), supervisor_(supervisor), auth_(std::move(auth)) {}
+  AgentService(EventLoop* loop, Supervisor* supervisor, ClientAuth auth, AuditLog* audit)
+      : loop_(loop), supervisor_(supervisor), auth_(std::move(auth)), audit_(audit) {}
 
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
                                        const v1::ListAgentsRequest* req,
@@ -36,6 +37,7 @@ class AgentService final : public v1::AgentService::CallbackService {
   EventLoop* loop_;
   Supervisor* supervisor_;
   ClientAuth auth_;
+  AuditLog* audit_;
 };
 
 }  // namespace agentd

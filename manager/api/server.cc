@@ -115,7 +115,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
 
   ClientAuth client_auth{options.admin_token};
   api->services_.push_back(std::make_unique<SystemService>(system, client_auth));
-  api->services_.push_back(std::make_unique<AgentService>(c.loop, c.supervisor, client_auth));
+  api->services_.push_back(
+      std::make_unique<AgentService>(c.loop, c.supervisor, client_auth, c.audit));
   api->services_.push_back(std::make_unique<AgentHostService>(c.loop, c.supervisor, c.consents,
                                                               c.tasks, c.ledger, c.bus, c.plans));
   api->services_.push_back(std::make_unique<ConsentService>(c.loop, c.consents, client_auth));
@@ -124,7 +125,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
   api->services_.push_back(std::make_unique<UsageService>(c.loop, c.ledger, client_auth));
   api->services_.push_back(std::make_unique<MessageService>(c.loop, c.bus, client_auth));
   api->services_.push_back(std::make_unique<PlanService>(c.loop, c.plans, client_auth));
-  AddPlaceholders<v1::EventService, v1::AuditService>(&api->services_);
+  api->services_.push_back(std::make_unique<AuditService>(c.loop, c.audit, client_auth));
+  AddPlaceholders<v1::EventService>(&api->services_);
   for (auto& s : api->services_) builder.RegisterService(s.get());
 
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;

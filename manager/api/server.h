@@ -45,6 +45,7 @@ struct ApiCores {
   Ledger* ledger = nullptr;
   Bus* bus = nullptr;
   PlanBook* plans = nullptr;
+  AuditLog* audit = nullptr;
 };
 
 struct ApiServerOptions {

@@ -1,5 +1,7 @@
 #include "manager/api/system_service.h"
 
+#include "manager/api/unary.h"
+
 #include "manager/api/status.h"
 
 namespace agentd {
@@ -36,14 +38,16 @@ grpc::ServerUnaryReactor* SystemService::ReloadConfig(grpc::CallbackServerContex
                                  "agentd is shutting down; reload after it restarts"));
     return reactor;
   }
-  core_->ReloadConfig([reactor, resp](absl::StatusOr<v1::ReloadConfigResponse> r) mutable {
-    if (!r.ok()) {
-      reactor->Finish(ToGrpcStatus(r.status()));
-      return;
-    }
-    *resp = *std::move(r);
-    reactor->Finish(grpc::Status::OK);
-  });
+  core_->ReloadConfig(
+      [reactor, resp](absl::StatusOr<v1::ReloadConfigResponse> r) mutable {
+        if (!r.ok()) {
+          reactor->Finish(ToGrpcStatus(r.status()));
+          return;
+        }
+        *resp = *std::move(r);
+        reactor->Finish(grpc::Status::OK);
+      },
+      HumanCaller(ctx));
   return reactor;
 }
 

@@ -135,6 +135,24 @@ grpc::ServerUnaryReactor* PlanService::RejectPlan(grpc::CallbackServerContext* c
   });
 }
 
+grpc::ServerUnaryReactor* AuditService::ListAuditEntries(grpc::CallbackServerContext* ctx,
+                                                         const v1::ListAuditEntriesRequest* req,
+                                                         v1::ListAuditEntriesResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp] {
+    return Take(audit_->List(*req),
+                [resp](v1::ListAuditEntriesResponse r) { *resp = std::move(r); });
+  });
+}
+
+grpc::ServerUnaryReactor* AuditService::VerifyAuditChain(grpc::CallbackServerContext* ctx,
+                                                         const v1::VerifyAuditChainRequest* req,
+                                                         v1::VerifyAuditChainResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp] {
+    return Take(audit_->Verify(*req),
+                [resp](v1::VerifyAuditChainResponse r) { *resp = std::move(r); });
+  });
+}
+
 grpc::ServerUnaryReactor* UsageService::GetUsage(grpc::CallbackServerContext* ctx,
                                                  const v1::GetUsageRequest* req,
                                                  v1::GetUsageResponse* resp) {

@@ -4,11 +4,13 @@
 #ifndef AGENTD_MANAGER_API_TASK_SERVICE_H_
 #define AGENTD_MANAGER_API_TASK_SERVICE_H_
 
+#include "agentd/v1/audit.grpc.pb.h"
 #include "agentd/v1/messages.grpc.pb.h"
 #include "agentd/v1/plans.grpc.pb.h"
 #include "agentd/v1/tasks.grpc.pb.h"
 #include "agentd/v1/usage.grpc.pb.h"
 #include "manager/api/agent_host_service.h"
+#include "manager/core/audit.h"
 #include "manager/core/bus.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/ledger.h"
@@ -88,6 +90,24 @@ class PlanService final : public v1::PlanService::CallbackService {
  private:
   EventLoop* loop_;
   PlanBook* plans_;
+  ClientAuth auth_;
+};
+
+class AuditService final : public v1::AuditService::CallbackService {
+ public:
+  AuditService(EventLoop* loop, AuditLog* audit, ClientAuth auth)
+      : loop_(loop), audit_(audit), auth_(std::move(auth)) {}
+
+  grpc::ServerUnaryReactor* ListAuditEntries(grpc::CallbackServerContext* ctx,
+                                             const v1::ListAuditEntriesRequest* req,
+                                             v1::ListAuditEntriesResponse* resp) override;
+  grpc::ServerUnaryReactor* VerifyAuditChain(grpc::CallbackServerContext* ctx,
+                                             const v1::VerifyAuditChainRequest* req,
+                                             v1::VerifyAuditChainResponse* resp) override;
+
+ private:
+  EventLoop* loop_;
+  AuditLog* audit_;
   ClientAuth auth_;
 };
 

@@ -55,6 +55,10 @@ void ConsentBook::Expire(const std::string& id) {
   r.set_decision_reason("nobody decided before the deadline: treated as denied");
   SetTime(loop_->clock()->Now(), r.mutable_decide_time());
   Save(r, "", "consent.expired");
+  if (audit_ != nullptr) {
+    audit_->AppendBy("daemon", "consent.expire", r.summary(), "", r.task_id(),
+                     {{"request", r.id()}, {"agent", r.agent_id()}, {"tool", r.tool()}});
+  }
   spdlog::info("consent request {} ({} for {}) expired", id, r.tool(), r.agent_id());
 }
 
@@ -136,6 +140,12 @@ absl::StatusOr<v1::ConsentRequest> ConsentBook::Decide(const v1::DecideConsentRe
   r.set_remember_for_goal(req.remember_for_goal());
   SetTime(loop_->clock()->Now(), r.mutable_decide_time());
   Save(r, "", r.status() == v1::CONSENT_STATUS_APPROVED ? "consent.approved" : "consent.denied");
+  if (audit_ != nullptr) {
+    audit_->AppendBy(decided_by,
+                     r.status() == v1::CONSENT_STATUS_APPROVED ? "consent.approve" : "consent.deny",
+                     r.summary(), "", r.task_id(),
+                     {{"request", r.id()}, {"agent", r.agent_id()}, {"tool", r.tool()}});
+  }
   return r;
 }
 

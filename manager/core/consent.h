@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "agentd/v1/agent_host.pb.h"
 #include "agentd/v1/consent.pb.h"
+#include "manager/core/audit.h"
 #include "manager/core/event_loop.h"
 #include "manager/store/store.h"
 
@@ -45,6 +46,8 @@ class ConsentBook {
   absl::StatusOr<v1::ConsentRequest> Decide(const v1::DecideConsentRequestRequest& req,
                                             const std::string& decided_by);
   std::vector<v1::ConsentRequest> List(bool include_decided, const std::string& agent) const;
+  // Where decisions are recorded; not owned, may be null.
+  void SetAudit(AuditLog* audit) { audit_ = audit; }
 
  private:
   void Save(const v1::ConsentRequest& r, const std::string& key, const char* event);
@@ -57,6 +60,7 @@ class ConsentBook {
   std::map<std::string, v1::ConsentRequest> requests_;  // by id, ids increase with time
   std::map<std::pair<std::string, std::string>, std::string> by_key_;  // (agent, key) → id
   int64_t next_ = 1;
+  AuditLog* audit_ = nullptr;
 };
 
 }  // namespace agentd

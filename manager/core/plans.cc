@@ -255,6 +255,9 @@ absl::StatusOr<v1::ProposePlanResponse> PlanBook::Propose(const std::string& age
     stored.set_decided_by("policy");
     SetTime(loop_->clock()->Now(), stored.mutable_decide_time());
     Save(stored, "plan.approved");
+    if (audit_ != nullptr) {
+      audit_->AppendBy("policy", "plan.approve", stored.id(), stored.goal_id(), stored.task_id());
+    }
     Execute(stored);
   }
   *resp.mutable_plan() = stored;
@@ -301,6 +304,7 @@ absl::StatusOr<v1::Plan> PlanBook::Approve(const std::string& id, const std::str
   p.set_decided_by(by);
   SetTime(loop_->clock()->Now(), p.mutable_decide_time());
   Save(p, "plan.approved");
+  if (audit_ != nullptr) audit_->AppendBy(by, "plan.approve", p.id(), p.goal_id(), p.task_id());
   spdlog::info("plan {} approved by {}", id, by);
   Execute(p);
   return p;
@@ -324,6 +328,9 @@ absl::StatusOr<v1::Plan> PlanBook::Reject(const std::string& id, const std::stri
   p.set_decided_by(by);
   SetTime(loop_->clock()->Now(), p.mutable_decide_time());
   Save(p, "plan.rejected");
+  if (audit_ != nullptr) {
+    audit_->AppendBy(by, "plan.reject", p.id(), p.goal_id(), p.task_id(), {{"reason", reason}});
+  }
   spdlog::info("plan {} rejected by {}: {}", id, by, reason);
   // The proposer hears why, and gets its task back to revise the plan.
   v1::ConnectResponse d;

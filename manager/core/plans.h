@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "agentd/v1/agent_host.pb.h"
 #include "agentd/v1/plans.pb.h"
+#include "manager/core/audit.h"
 #include "manager/core/config_state.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/ledger.h"
@@ -58,6 +59,9 @@ class PlanBook {
   absl::StatusOr<v1::Plan> Get(const std::string& id) const;
   v1::ListPlansResponse List(const v1::ListPlansRequest& req) const;
 
+  // Where decisions are recorded; not owned, may be null.
+  void SetAudit(AuditLog* audit) { audit_ = audit; }
+
   // Whether `task_id` has a proposal waiting for a decision (its task waits for it).
   bool Pending(const std::string& task_id) const;
   // A task changed: a step task that ended may end its plan.
@@ -79,6 +83,7 @@ class PlanBook {
   std::vector<std::string> order_;
   std::map<std::pair<std::string, std::string>, std::string> by_key_;  // (task, request id)
   int64_t next_id_ = 1;
+  AuditLog* audit_ = nullptr;
 };
 
 }  // namespace agentd

@@ -61,8 +61,8 @@ void SystemCore::GetInfo(absl::AnyInvocable<void(v1::GetInfoResponse) &&> done) 
 }
 
 void SystemCore::ReloadConfig(
-    absl::AnyInvocable<void(absl::StatusOr<v1::ReloadConfigResponse>) &&> done) {
-  loop_->Post([this, done = std::move(done)]() mutable {
+    absl::AnyInvocable<void(absl::StatusOr<v1::ReloadConfigResponse>) &&> done, std::string by) {
+  loop_->Post([this, done = std::move(done), by = std::move(by)]() mutable {
     absl::StatusOr<ReloadResult> r = config_->Reload();
     if (!r.ok()) {
       spdlog::error("configuration reload refused, the running configuration is unchanged:\n{}",
@@ -80,6 +80,10 @@ void SystemCore::ReloadConfig(
     if (auto seq = store_->AppendEvent(loop_->clock()->Now(), "config.reloaded", payload.dump());
         !seq.ok()) {
       spdlog::warn("recording the reload event: {}", seq.status().ToString());
+    }
+    if (audit_ != nullptr) {
+      audit_->AppendBy(by, "config.reload",
+                       config_->file().empty() ? "<embedded>" : config_->file());
     }
     v1::ReloadConfigResponse resp;
     resp.set_config_file(config_->file());

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "agentd/v1/system.pb.h"
+#include "manager/core/audit.h"
 #include "manager/core/config_state.h"
 #include "manager/core/event_loop.h"
 #include "manager/store/store.h"
@@ -45,7 +46,11 @@ class SystemCore {
   static v1::GetVersionResponse Version();
   void GetInfo(absl::AnyInvocable<void(v1::GetInfoResponse) &&> done);
   // Reloads; the error is InvalidArgument with every problem at file:line:col.
-  void ReloadConfig(absl::AnyInvocable<void(absl::StatusOr<v1::ReloadConfigResponse>) &&> done);
+  // `by` is who asked, for the audit log ("daemon" for SIGHUP, "human:local"…).
+  void ReloadConfig(absl::AnyInvocable<void(absl::StatusOr<v1::ReloadConfigResponse>) &&> done,
+                    std::string by = "daemon");
+  // Where administrative actions are recorded; not owned, may be null.
+  void SetAudit(AuditLog* audit) { audit_ = audit; }
 
  private:
   EventLoop* loop_;
@@ -57,6 +62,7 @@ class SystemCore {
   std::atomic<int64_t> rpcs_served_{0};
   std::atomic<int64_t> rpcs_in_flight_{0};
   absl::AnyInvocable<void(v1::DaemonCounters*)> counters_source_;
+  AuditLog* audit_ = nullptr;
 };
 
 }  // namespace agentd

@@ -264,6 +264,10 @@ absl::StatusOr<v1::Task> TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req,
   order_.push_back(id);
   tasks_[id] = t;
   if (!req.request_id().empty()) goal_by_request_[req.request_id()] = id;
+  if (audit_ != nullptr) {
+    audit_->AppendBy(by, "goal.submit", id, id, id,
+                     {{"title", t.title()}, {"workspace", t.workspace().path()}});
+  }
   spdlog::info("goal {} submitted by {}: {}", id, by, t.title());
   ScheduleSoon();
   return t;
@@ -351,6 +355,10 @@ absl::StatusOr<v1::CancelTaskResponse> TaskBoard::Cancel(const std::string& id,
   v1::CancelTaskResponse resp;
   resp.set_canceled_count(EndSubtree(*t, v1::TASK_STATUS_CANCELED, f));
   *resp.mutable_task() = *t;
+  if (audit_ != nullptr) {
+    audit_->AppendBy(by, "task.cancel", id, t->goal_id(), id,
+                     {{"reason", reason}, {"canceled", absl::StrCat(resp.canceled_count())}});
+  }
   if (resp.canceled_count() > 0) {
     spdlog::info("task {} canceled by {} ({} tasks)", id, by, resp.canceled_count());
     ChildEnded(*t);
@@ -374,6 +382,9 @@ absl::StatusOr<v1::Task> TaskBoard::SetPaused(const std::string& goal_id, bool p
   if (g->paused() != paused) {
     g->set_paused(paused);
     Save(*g, paused ? "goal.paused" : "goal.resumed");
+    if (audit_ != nullptr) {
+      audit_->AppendBy(by, paused ? "goal.pause" : "goal.resume", goal_id, goal_id, goal_id);
+    }
     spdlog::info("goal {} {} by {}", goal_id, paused ? "paused" : "resumed", by);
     if (!paused) ScheduleSoon();
   }
@@ -392,6 +403,7 @@ absl::StatusOr<v1::Task> TaskBoard::Retry(const std::string& id, const std::stri
   t->clear_failure();
   t->clear_end_time();
   SetStatus(*t, v1::TASK_STATUS_READY, "task.retried");
+  if (audit_ != nullptr) audit_->AppendBy(by, "task.retry", id, t->goal_id(), id);
   spdlog::info("task {} retried by {}", id, by);
   ScheduleSoon();
   return *t;
@@ -617,8 +629,29 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
   if (t->status() == v1::TASK_STATUS_ASSIGNED)
     SetStatus(*t, v1::TASK_STATUS_RUNNING, "task.running");
   switch (ev.event_case()) {
+    case v1::TaskEvent::kToolCallStarted: {
+      const v1::ToolCallStarted& s = ev.tool_call_started();
+      call_targets_[{agent, s.tool_call_id()}] = s.summary();
+      break;
+    }
     case v1::TaskEvent::kToolCallFinished: {
       const v1::ToolCallFinished& f = ev.tool_call_finished();
+      std::string target;
+      if (auto it = call_targets_.find({agent, f.tool_call_id()}); it != call_targets_.end()) {
+        target = it->second;
+        call_targets_.erase(it);
+      }
+      // Every side effect: what changed files, ran programs or moved the repository.
+      static const std::set<std::string> kSideEffects = {
+          "fs.write",   "fs.edit",        "shell.run",   "tests.run",
+          "git.commit", "git.checkpoint", "git.rollback"};
+      if (audit_ != nullptr && kSideEffects.count(f.tool()) != 0) {
+        std::map<std::string, std::string> details = {{"ok", f.ok() ? "true" : "false"}};
+        if (!f.ok()) details["error"] = f.error();
+        if (!f.output_summary().empty()) details["result"] = f.output_summary();
+        audit_->Append(v1::ACTOR_KIND_AGENT, agent, f.tool(), target, t->goal_id(), t->id(),
+                       details);
+      }
       nlohmann::json payload = {{"tool", f.tool()},
                                 {"ok", f.ok()},
                                 {"error", f.error()},

@@ -35,6 +35,7 @@
 #include "agentd/v1/agent_host.pb.h"
 #include "agentd/v1/plans.pb.h"
 #include "agentd/v1/tasks.pb.h"
+#include "manager/core/audit.h"
 #include "manager/core/config_state.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/ledger.h"
@@ -117,6 +118,9 @@ class TaskBoard {
     on_ack_ = std::move(on_ack);
   }
 
+  // Where side effects and administrative actions are recorded; not owned, may be null.
+  void SetAudit(AuditLog* audit) { audit_ = audit; }
+
   // Observes every task change after it is stored (plans, the change feed).
   void AddObserver(std::function<void(const v1::Task&)> observer) {
     observers_.push_back(std::move(observer));
@@ -173,6 +177,9 @@ class TaskBoard {
   std::function<void(const std::string&, int64_t)> on_ack_;
   int64_t next_id_ = 1;
   bool schedule_posted_ = false;
+  AuditLog* audit_ = nullptr;
+  // What a started tool call acts on, by (agent, call id), until it finishes.
+  std::map<std::pair<std::string, std::string>, std::string> call_targets_;
 };
 
 }  // namespace agentd

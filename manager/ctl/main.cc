@@ -73,6 +73,9 @@ Commands:
   retry T                   make a failed or canceled task ready again
   usage [--by role|model|goal|agent|task] [--goal G]
                             LLM tokens and cost
+  audit [--goal G] [--actor A] [--action X] [--verify]
+                            the hash-chained record of side effects, grants and admin
+                            actions; --verify recomputes the chain (exit 1 if broken)
   send @AGENT|role:NAME|human "TEXT" [--task T] [--reply-to ID]
                             a message on the bus (answer an agent's question with
                             --reply-to its message id)
@@ -612,6 +615,7 @@ int Main(int argc, char** argv) {
           {"retry", RetryCmd},
           {"usage", UsageCmd},
           {"send", SendCmd},
+          {"audit", AuditCmd},
           {"approve", ApproveCmd},
           {"reject", RejectCmd},
           {"messages", MessagesCmd},

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "agentd/v1/audit.grpc.pb.h"
 #include "agentd/v1/messages.grpc.pb.h"
 #include "agentd/v1/plans.grpc.pb.h"
 #include "agentd/v1/tasks.grpc.pb.h"
@@ -522,6 +523,53 @@ int RejectCmd(const Globals& g, const std::vector<std::string>& args) {
   grpc::Status s = stub->RejectPlan(c->NewContext().get(), req, &resp);
   if (!s.ok()) return RpcFailed("RejectPlan", s);
   Print(g, resp.plan(), absl::StrCat("plan ", resp.plan().id(), " rejected\n"));
+  return kOk;
+}
+
+int AuditCmd(const Globals& g, const std::vector<std::string>& args) {
+  auto parsed = ParseCmdArgs(args, {"--goal", "--actor", "--action"}, {"--verify"});
+  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+  if (!parsed->positional.empty()) {
+    return Usage("usage: agentctl audit [--goal G] [--actor A] [--action X] [--verify]");
+  }
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::AuditService::NewStub(c->channel());
+  if (parsed->flags.count("--verify")) {
+    v1::VerifyAuditChainResponse resp;
+    grpc::Status s =
+        stub->VerifyAuditChain(c->NewContext().get(), v1::VerifyAuditChainRequest(), &resp);
+    if (!s.ok()) return RpcFailed("VerifyAuditChain", s);
+    Print(g, resp,
+          resp.ok()
+              ? absl::StrCat("audit chain intact: ", resp.entries_checked(), " entries, last hash ",
+                             resp.last_hash(), "\n")
+              : absl::StrCat("audit chain BROKEN at entry ", resp.first_broken_seq(), ": ",
+                             resp.reason(), " (", resp.entries_checked(), " entries checked)\n"));
+    return resp.ok() ? kOk : kFailed;
+  }
+  v1::ListAuditEntriesRequest req;
+  req.set_goal_id(parsed->flags["--goal"]);
+  req.set_actor_id(parsed->flags["--actor"]);
+  req.set_action(parsed->flags["--action"]);
+  v1::ListAuditEntriesResponse all;
+  for (;;) {
+    v1::ListAuditEntriesResponse page;
+    grpc::Status s = stub->ListAuditEntries(c->NewContext().get(), req, &page);
+    if (!s.ok()) return RpcFailed("ListAuditEntries", s);
+    for (auto& e : *page.mutable_entries()) *all.add_entries() = std::move(e);
+    if (page.next_page_token().empty()) break;
+    req.set_page_token(page.next_page_token());
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "GOAL"}};
+  for (const v1::AuditEntry& e : all.entries()) {
+    std::string target = e.target();
+    if (target.size() > 60) target = target.substr(0, 57) + "...";
+    rows.push_back({absl::StrCat(e.seq()), TimeString(e.time()), e.actor().id(), e.action(),
+                    target.empty() ? "-" : target, e.goal_id().empty() ? "-" : e.goal_id()});
+  }
+  Print(g, all, all.entries().empty() ? "No audit entries.\n" : Table(rows));
   return kOk;
 }
 

@@ -31,6 +31,8 @@ int RejectCmd(const Globals& g, const std::vector<std::string>& args);
 int SendCmd(const Globals& g, const std::vector<std::string>& args);
 // messages [--goal G] [--task T] [--agent A]
 int MessagesCmd(const Globals& g, const std::vector<std::string>& args);
+// audit [--goal G] [--actor A] [--action X] [--verify]
+int AuditCmd(const Globals& g, const std::vector<std::string>& args);
 // usage [--by role|model|goal|agent|task] [--goal G]
 int UsageCmd(const Globals& g, const std::vector<std::string>& args);
 

@@ -128,6 +128,23 @@ CREATE TABLE plans (
   body      BLOB    NOT NULL
 ) STRICT;
 )sql"},
+    {7, "audit log",
+     R"sql(
+CREATE TABLE audit (
+  seq        INTEGER PRIMARY KEY,
+  time_us    INTEGER NOT NULL,
+  actor_kind INTEGER NOT NULL,
+  actor_id   TEXT    NOT NULL,
+  action     TEXT    NOT NULL,
+  target     TEXT    NOT NULL,
+  goal_id    TEXT    NOT NULL,
+  task_id    TEXT    NOT NULL,
+  details    TEXT    NOT NULL,
+  prev_hash  TEXT    NOT NULL,
+  hash       TEXT    NOT NULL
+) STRICT;
+CREATE INDEX audit_by_goal ON audit(goal_id, seq);
+)sql"},
 };
 
 }  // namespace
@@ -554,6 +571,37 @@ absl::StatusOr<std::vector<PlanRow>> Store::LoadPlans() {
     if (!*row) break;
     out.push_back({st->ColumnText(0), st->ColumnText(1), st->ColumnText(2), st->ColumnInt(3),
                    st->ColumnInt(4), st->ColumnText(5)});
+  }
+  return out;
+}
+
+absl::Status Store::AppendAudit(const AuditRow& a) {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "INSERT INTO audit(seq, time_us, actor_kind, actor_id, action, target, goal_id, task_id, "
+      "details, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+  if (!st.ok()) return st.status();
+  st->Bind(1, a.seq).Bind(2, a.time_us).Bind(3, a.actor_kind).Bind(4, a.actor_id);
+  st->Bind(5, a.action).Bind(6, a.target).Bind(7, a.goal_id).Bind(8, a.task_id);
+  st->Bind(9, a.details_json).Bind(10, a.prev_hash).Bind(11, a.hash);
+  return st->Run();
+}
+
+absl::StatusOr<std::vector<AuditRow>> Store::QueryAudit(int64_t after_seq, int64_t to_seq,
+                                                        absl::string_view goal_id, int64_t limit) {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "SELECT seq, time_us, actor_kind, actor_id, action, target, goal_id, task_id, details, "
+      "prev_hash, hash FROM audit WHERE seq > ?1 AND (?2 = 0 OR seq <= ?2) AND (?3 = '' OR "
+      "goal_id = ?3) ORDER BY seq LIMIT ?4");
+  if (!st.ok()) return st.status();
+  st->Bind(1, after_seq).Bind(2, to_seq).Bind(3, goal_id).Bind(4, limit);
+  std::vector<AuditRow> out;
+  for (;;) {
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({st->ColumnInt(0), st->ColumnInt(1), st->ColumnInt(2), st->ColumnText(3),
+                   st->ColumnText(4), st->ColumnText(5), st->ColumnText(6), st->ColumnText(7),
+                   st->ColumnText(8), st->ColumnText(9), st->ColumnText(10)});
   }
   return out;
 }

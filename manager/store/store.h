@@ -107,6 +107,12 @@ struct PlanRow {
   std::string body;
 };
 
+// One audit entry as stored; details are a JSON object of strings.
+struct AuditRow {
+  int64_t seq = 0, time_us = 0, actor_kind = 0;
+  std::string actor_id, action, target, goal_id, task_id, details_json, prev_hash, hash;
+};
+
 class Store {
  public:
   // The schema version this binary writes.
@@ -170,6 +176,12 @@ class Store {
                                    absl::string_view event_payload_json,
                                    absl::string_view agent_id = "");
   absl::StatusOr<std::vector<PlanRow>> LoadPlans();
+  // Appends an audit entry (its seq and hashes computed by the caller).
+  absl::Status AppendAudit(const AuditRow& entry);
+  // Entries with after_seq < seq <= to_seq (0: no upper bound), of one goal when
+  // goal_id is set, in seq order, at most `limit`.
+  absl::StatusOr<std::vector<AuditRow>> QueryAudit(int64_t after_seq, int64_t to_seq,
+                                                   absl::string_view goal_id, int64_t limit);
   // The highest event seq (0 when there are none). Kept in memory: no query.
   int64_t LastEventSeq() const { return last_event_seq_; }
 

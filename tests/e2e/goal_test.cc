@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "agentd/v1/agents.grpc.pb.h"
 #include "common/paths.h"
+#include "common/sqlite.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -750,6 +751,48 @@ TEST_F(GoalTest, AManagersPlanIsCheckedRejectedRevisedApprovedAndRunToAPassingTe
   std::set<std::string> roles;
   for (const auto& g : usage["groups"]) roles.insert(g["role"]);
   EXPECT_EQ(roles, (std::set<std::string>{"ceo", "manager", "coder", "tester"}));
+}
+
+// Side effects, decisions and admin actions land in the hash-chained audit log; an entry
+// edited behind agentd's back is named by Verify.
+TEST_F(GoalTest, TheAuditLogChainsEverySideEffectAndVerifyNamesAnEditedEntry) {
+  Start(kDelegateScenario);
+  RunResult r = Ctl({"goal", "Write hello.txt", "--wait", "--timeout", "60s"});
+  ASSERT_EQ(r.exit_code, 0) << r.err << daemon_.log();
+  ASSERT_EQ(Ctl({"stop", "coder-1"}).exit_code, 0);
+  nlohmann::json audit = CtlJson({"audit"});
+  std::vector<std::string> seen;
+  for (const auto& e : audit["entries"]) {
+    seen.push_back(absl::StrCat(e["actor"]["id"].get<std::string>(), " ",
+                                e["action"].get<std::string>(), " ",
+                                e["target"].get<std::string>()));
+  }
+  EXPECT_THAT(seen, ::testing::Contains("human:local goal.submit g-1"));
+  EXPECT_THAT(seen, ::testing::Contains("coder-1 fs.write hello.txt"));
+  EXPECT_THAT(seen, ::testing::Contains("coder-1 git.commit Add hello.txt"));
+  EXPECT_THAT(seen, ::testing::Contains("human:local agent.stop coder-1"));
+  nlohmann::json by_goal = CtlJson({"audit", "--goal", "g-1", "--action", "fs."});
+  ASSERT_EQ(by_goal["entries"].size(), 1u) << by_goal.dump();
+  RunResult ok = Ctl({"audit", "--verify"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  EXPECT_THAT(ok.out, HasSubstr("audit chain intact"));
+
+  // Someone rewrites history in agentd.db while agentd is down.
+  int64_t edited = std::stoll(by_goal["entries"][0]["seq"].get<std::string>());
+  ASSERT_TRUE(daemon_.Stop().has_value());
+  {
+    auto db = sqlite::Db::Open(daemon_.state_dir() + "/agentd.db", false);
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE(
+        (*db)
+            ->Exec(absl::StrCat("UPDATE audit SET target = 'innocent.txt' WHERE seq = ", edited))
+            .ok());
+  }
+  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  RunResult broken = Ctl({"audit", "--verify"});
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_THAT(broken.out,
+              HasSubstr(absl::StrCat("audit chain BROKEN at entry ", edited, ": hash mismatch")));
 }
 
 }  // namespace
