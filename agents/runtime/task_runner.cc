@@ -337,6 +337,14 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   std::vector<std::string> names(def.allowed_tools().begin(), def.allowed_tools().end());
   tools::ToolBox box = tools::ToolBox::ForRole(names);
   delegations_.Reset();
+  // Children still open (the daemon handed the task back early, say after a restart):
+  // the task goes on waiting for them rather than taking its last turn as the answer.
+  for (const v1::TaskBrief& c : a.children()) {
+    if (c.status() != v1::TASK_STATUS_COMPLETED && c.status() != v1::TASK_STATUS_FAILED &&
+        c.status() != v1::TASK_STATUS_CANCELED) {
+      delegations_.Opened(c.task_id());
+    }
+  }
   for (std::unique_ptr<tools::Tool>& t : DaemonTools(names, host_, &delegations_, &mailbox_)) {
     box.Add(std::move(t));
   }

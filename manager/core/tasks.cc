@@ -31,10 +31,10 @@ bool Final(v1::TaskStatus s) {
          s == v1::TASK_STATUS_CANCELED;
 }
 
-// Whether the agent holding a task in status `s` is still on it.
+// Whether the agent holding a task in status `s` is still on it. A task blocked on its
+// children is not held: its agent is free for other work until it is handed back.
 bool Held(v1::TaskStatus s) {
-  return s == v1::TASK_STATUS_ASSIGNED || s == v1::TASK_STATUS_RUNNING ||
-         s == v1::TASK_STATUS_BLOCKED;
+  return s == v1::TASK_STATUS_ASSIGNED || s == v1::TASK_STATUS_RUNNING;
 }
 
 std::string StatusName(v1::TaskStatus s) {

@@ -795,5 +795,86 @@ TEST_F(GoalTest, TheAuditLogChainsEverySideEffectAndVerifyNamesAnEditedEntry) {
               HasSubstr(absl::StrCat("audit chain BROKEN at entry ", edited, ": hash mismatch")));
 }
 
+// kill -9 of agentd while a plan runs: the restarted daemon finds its goals, plans and
+// tasks in agentd.db, the agents resume their sessions, and the goal completes with
+// every step done once.
+TEST_F(GoalTest, AGoalSurvivesKillNineOfTheDaemonMidPlanWithNoStepLostOrRunTwice) {
+  Start(
+      R"yaml(
+rules:
+  - name: ceo-final
+    match: {model: ceo-m, contains: "have ended"}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "both steps done"}}]}
+  - name: ceo-delegate
+    match: {model: ceo-m, last_role: user}
+    reply: {tool_calls: [{name: delegate, arguments: {role: manager, instructions: "Run the plan"}}]}
+  - name: ceo-wait
+    match: {model: ceo-m, last_role: tool}
+    reply: {text: "Waiting."}
+  - name: manager-final
+    match: {model: manager-m, contains: "have ended"}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "plan done"}}]}
+  - name: manager-plan
+    match: {model: manager-m, last_role: user}
+    reply:
+      tool_calls:
+        - name: propose_plan
+          arguments:
+            steps:
+              - {id: one, role: coder, instructions: "Write one.txt"}
+              - {id: two, role: coder, instructions: "Write two.txt", deps: [one]}
+  - name: manager-wait
+    match: {model: manager-m, last_role: tool}
+    reply: {text: "Waiting."}
+  - name: coder-one
+    match: {model: coder-m, last_role: user, contains: "one.txt"}
+    reply: {tool_calls: [{name: shell_run, arguments: {argv: ["sh", "-c", "echo one >> one.txt"]}}]}
+  - name: coder-two
+    match: {model: coder-m, last_role: user, contains: "two.txt"}
+    reply: {tool_calls: [{name: shell_run, arguments: {argv: ["sh", "-c", "echo two >> two.txt"]}}]}
+  - name: coder-two-slow
+    match: {model: coder-m, last_role: tool, contains: "two.txt"}
+    times: 1
+    reply: {text: "", delay_ms: 60000}
+  - name: coder-done
+    match: {model: coder-m, last_role: tool}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "written"}}]}
+)yaml",
+      R"(  manager: {model: manager, prompt: roles/manager.md, tools: [propose_plan, complete_task]}
+)");
+  ASSERT_EQ(Ctl({"goal", "Write two files", "--approve", "auto"}).exit_code, 0);
+  // Step two has run its command and waits on the model: kill -9 agentd there.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        int n = 0;
+        for (const auto& r : FakeRequests()) {
+          if (r["model"] != "coder-m") continue;
+          for (const auto& m : r["body"]["messages"]) n += m["role"] == "tool";
+        }
+        return n >= 2;  // one tool result in each step's conversation
+      },
+      absl::Seconds(30)))
+      << daemon_.log();
+  daemon_.process()->Signal(SIGKILL);
+  ASSERT_TRUE(daemon_.process()->WaitExit(absl::Seconds(10)).has_value());
+  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return CtlJson({"describe", "task", "g-1"})["status"] == "TASK_STATUS_COMPLETED";
+      },
+      absl::Seconds(60)))
+      << daemon_.log();
+  std::string ws = CtlJson({"describe", "task", "g-1"})["workspace"]["path"];
+  EXPECT_EQ(ReadFileOrEmpty(ws + "/one.txt"), "one\n");  // each step's command ran once
+  EXPECT_EQ(ReadFileOrEmpty(ws + "/two.txt"), "two\n");
+  nlohmann::json tasks = CtlJson({"get", "tasks", "--goal", "g-1"});
+  EXPECT_EQ(tasks["tasks"].size(), 4u);  // goal, manager's task, two steps: none lost or added
+  for (const auto& t : tasks["tasks"]) {
+    EXPECT_EQ(t["status"], "TASK_STATUS_COMPLETED") << t.dump();
+    EXPECT_EQ(t["attempts"], 1) << t.dump();  // resumed, never started over
+  }
+  if (HasFailure()) ADD_FAILURE() << daemon_.log();
+}
+
 }  // namespace
 }  // namespace agentd::testing
