@@ -134,6 +134,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   });
   d->consents_ =
       std::make_unique<ConsentBook>(&d->loop_, d->store_.get(), c.policy.consent_timeout);
+  d->events_ = std::make_unique<EventFeed>(d->store_.get());
   d->audit_ = std::make_unique<AuditLog>(&d->loop_, d->store_.get());
   d->system_->SetAudit(d->audit_.get());
   d->consents_->SetAudit(d->audit_.get());
@@ -188,6 +189,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   cores.bus = d->bus_.get();
   cores.plans = d->plans_.get();
   cores.audit = d->audit_.get();
+  cores.events = d->events_.get();
   absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(api, cores);
   if (!server.ok()) return server.status();
   d->api_ = *std::move(server);

@@ -67,6 +67,7 @@ class Daemon {
   std::unique_ptr<Bus> bus_;
   std::unique_ptr<PlanBook> plans_;
   std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<EventFeed> events_;
   std::unique_ptr<ApiServer> api_;
   bool shut_down_ = false;
 };

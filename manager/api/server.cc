@@ -30,6 +30,7 @@
 #include "manager/api/agent_host_service.h"
 #include "manager/api/agent_service.h"
 #include "manager/api/consent_service.h"
+#include "manager/api/event_service.h"
 #include "manager/api/interceptors.h"
 #include "manager/api/log_service.h"
 #include "manager/api/system_service.h"
@@ -49,13 +50,6 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) 
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-// Services whose methods later releases serve: registered whole so reflection lists them,
-// with every method answering UNIMPLEMENTED (ApiInterceptor words the message).
-template <typename... S>
-void AddPlaceholders(std::vector<std::unique_ptr<grpc::Service>>* out) {
-  (out->push_back(std::make_unique<typename S::CallbackService>()), ...);
 }
 
 }  // namespace
@@ -126,7 +120,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
   api->services_.push_back(std::make_unique<MessageService>(c.loop, c.bus, client_auth));
   api->services_.push_back(std::make_unique<PlanService>(c.loop, c.plans, client_auth));
   api->services_.push_back(std::make_unique<AuditService>(c.loop, c.audit, client_auth));
-  AddPlaceholders<v1::EventService>(&api->services_);
+  api->services_.push_back(std::make_unique<EventService>(c.loop, c.events, client_auth));
   for (auto& s : api->services_) builder.RegisterService(s.get());
 
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;

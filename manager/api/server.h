@@ -24,6 +24,7 @@
 #include "manager/core/bus.h"
 #include "manager/core/consent.h"
 #include "manager/core/event_loop.h"
+#include "manager/core/events.h"
 #include "manager/core/ledger.h"
 #include "manager/core/logstore.h"
 #include "manager/core/plans.h"
@@ -46,6 +47,7 @@ struct ApiCores {
   Bus* bus = nullptr;
   PlanBook* plans = nullptr;
   AuditLog* audit = nullptr;
+  EventFeed* events = nullptr;
 };
 
 struct ApiServerOptions {

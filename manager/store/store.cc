@@ -145,6 +145,11 @@ CREATE TABLE audit (
 ) STRICT;
 CREATE INDEX audit_by_goal ON audit(goal_id, seq);
 )sql"},
+    {8, "events carry the changed resource",
+     R"sql(
+ALTER TABLE events ADD COLUMN resource_type INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN resource BLOB;
+)sql"},
 };
 
 }  // namespace
@@ -204,10 +209,10 @@ absl::StatusOr<int64_t> Store::CommitWithEvent(sqlite::Transaction& tx, absl::Ti
                                                absl::string_view event_kind,
                                                absl::string_view event_payload_json,
                                                absl::string_view agent_id,
-                                               absl::string_view task_id,
-                                               absl::string_view goal_id) {
-  absl::StatusOr<int64_t> seq =
-      AppendEvent(time, event_kind, event_payload_json, agent_id, task_id, goal_id);
+                                               absl::string_view task_id, absl::string_view goal_id,
+                                               int resource_type, absl::string_view resource) {
+  absl::StatusOr<int64_t> seq = InsertEvent(time, event_kind, event_payload_json, agent_id, task_id,
+                                            goal_id, resource_type, resource);
   if (!seq.ok()) {
     last_event_seq_ = *db_->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM events");
     return seq.status();
@@ -217,6 +222,7 @@ absl::StatusOr<int64_t> Store::CommitWithEvent(sqlite::Transaction& tx, absl::Ti
     last_event_seq_ = *seq - 1;
     return s;
   }
+  if (event_hook_) event_hook_(*seq);
   return seq;
 }
 
@@ -232,7 +238,8 @@ absl::StatusOr<int64_t> Store::SaveConsent(const ConsentRow& c, absl::Time time,
   st->Bind(1, c.id).Bind(2, c.agent_id).Bind(3, c.request_key).Bind(4, c.status);
   st->BindBlob(5, c.request);
   if (absl::Status s = st->Run(); !s.ok()) return s;
-  return CommitWithEvent(*tx, time, event_kind, event_payload_json, c.agent_id);
+  return CommitWithEvent(*tx, time, event_kind, event_payload_json, c.agent_id, "", "",
+                         kEventConsent, c.request);
 }
 
 absl::StatusOr<std::vector<ConsentRow>> Store::LoadConsents() {
@@ -324,17 +331,34 @@ absl::StatusOr<int64_t> Store::AppendEvent(absl::Time time, absl::string_view ki
                                            absl::string_view payload_json,
                                            absl::string_view agent_id, absl::string_view task_id,
                                            absl::string_view goal_id) {
+  absl::StatusOr<int64_t> seq =
+      InsertEvent(time, kind, payload_json, agent_id, task_id, goal_id, 0, "");
+  if (seq.ok() && event_hook_) event_hook_(*seq);
+  return seq;
+}
+
+absl::StatusOr<int64_t> Store::InsertEvent(absl::Time time, absl::string_view kind,
+                                           absl::string_view payload_json,
+                                           absl::string_view agent_id, absl::string_view task_id,
+                                           absl::string_view goal_id, int resource_type,
+                                           absl::string_view resource) {
   if (!insert_event_.has_value()) {
     absl::StatusOr<sqlite::Statement> st = db_->Prepare(
-        "INSERT INTO events(time_us, kind, payload, agent_id, task_id, goal_id) VALUES (?1, ?2, "
-        "?3, NULLIF(?4, ''), NULLIF(?5, ''), NULLIF(?6, '')) RETURNING seq");
+        "INSERT INTO events(time_us, kind, payload, agent_id, task_id, goal_id, resource_type, "
+        "resource) VALUES (?1, ?2, ?3, NULLIF(?4, ''), NULLIF(?5, ''), NULLIF(?6, ''), ?7, ?8) "
+        "RETURNING seq");
     if (!st.ok()) return st.status();
     insert_event_.emplace(*std::move(st));
   }
   sqlite::Statement& st = *insert_event_;
   st.Reset();
   st.Bind(1, absl::ToUnixMicros(time)).Bind(2, kind).Bind(3, payload_json).Bind(4, agent_id);
-  st.Bind(5, task_id).Bind(6, goal_id);
+  st.Bind(5, task_id).Bind(6, goal_id).Bind(7, int64_t{resource_type});
+  if (resource_type == 0) {
+    st.BindNull(8);
+  } else {
+    st.BindBlob(8, resource);
+  }
   absl::StatusOr<bool> row = st.Step();
   if (!row.ok()) return row.status();
   if (!*row) return absl::InternalError("inserting an event returned no seq");
@@ -363,7 +387,8 @@ absl::StatusOr<int64_t> Store::SaveTask(const TaskRow& t, absl::Time time,
   st.Bind(1, t.id).Bind(2, t.goal_id).Bind(3, t.parent_id).Bind(4, t.status);
   st.Bind(5, t.assignee).Bind(6, t.create_us).BindBlob(7, t.body);
   if (absl::Status s = st.Run(); !s.ok()) return s;
-  return CommitWithEvent(*tx, time, event_kind, event_payload_json, agent_id, t.id, t.goal_id);
+  return CommitWithEvent(*tx, time, event_kind, event_payload_json, agent_id, t.id, t.goal_id,
+                         kEventTask, t.body);
 }
 
 absl::StatusOr<std::vector<TaskRow>> Store::LoadTasks() {
@@ -516,8 +541,8 @@ absl::StatusOr<int64_t> Store::AddMessage(absl::string_view id, absl::string_vie
   if (!*row) return absl::InternalError("inserting a message returned no seq");
   int64_t seq = st->ColumnInt(0);
   if (absl::Status s = st->Run(); !s.ok()) return s;
-  absl::StatusOr<int64_t> ev =
-      CommitWithEvent(*tx, time, "message.sent", event_payload_json, agent_id, task_id, goal_id);
+  absl::StatusOr<int64_t> ev = CommitWithEvent(*tx, time, "message.sent", event_payload_json,
+                                               agent_id, task_id, goal_id, kEventEnvelope, body);
   if (!ev.ok()) return ev.status();
   return seq;
 }
@@ -557,7 +582,8 @@ absl::StatusOr<int64_t> Store::SavePlan(const PlanRow& p, absl::Time time,
   st->Bind(1, p.id).Bind(2, p.goal_id).Bind(3, p.task_id).Bind(4, p.status).Bind(5, p.create_us);
   st->BindBlob(6, p.body);
   if (absl::Status s = st->Run(); !s.ok()) return s;
-  return CommitWithEvent(*tx, time, event_kind, event_payload_json, agent_id, p.task_id, p.goal_id);
+  return CommitWithEvent(*tx, time, event_kind, event_payload_json, agent_id, p.task_id, p.goal_id,
+                         kEventPlan, p.body);
 }
 
 absl::StatusOr<std::vector<PlanRow>> Store::LoadPlans() {
@@ -602,6 +628,24 @@ absl::StatusOr<std::vector<AuditRow>> Store::QueryAudit(int64_t after_seq, int64
     out.push_back({st->ColumnInt(0), st->ColumnInt(1), st->ColumnInt(2), st->ColumnText(3),
                    st->ColumnText(4), st->ColumnText(5), st->ColumnText(6), st->ColumnText(7),
                    st->ColumnText(8), st->ColumnText(9), st->ColumnText(10)});
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<EventRow>> Store::QueryEvents(int64_t after_seq, int64_t limit) {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "SELECT seq, time_us, kind, COALESCE(agent_id, ''), COALESCE(task_id, ''), "
+      "COALESCE(goal_id, ''), resource_type, resource FROM events WHERE seq > ?1 ORDER BY seq "
+      "LIMIT ?2");
+  if (!st.ok()) return st.status();
+  st->Bind(1, after_seq).Bind(2, limit);
+  std::vector<EventRow> out;
+  for (;;) {
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({st->ColumnInt(0), st->ColumnInt(1), st->ColumnText(2), st->ColumnText(3),
+                   st->ColumnText(4), st->ColumnText(5), st->ColumnInt(6), st->ColumnText(7)});
   }
   return out;
 }

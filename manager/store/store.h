@@ -15,6 +15,7 @@
 #define AGENTD_MANAGER_STORE_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -113,6 +114,18 @@ struct AuditRow {
   std::string actor_id, action, target, goal_id, task_id, details_json, prev_hash, hash;
 };
 
+// What an event row carries beside its ids: the changed resource, serialized, by the
+// number of its field in v1.Event's payload.
+constexpr int kEventTask = 9, kEventPlan = 10, kEventEnvelope = 11, kEventConsent = 13;
+
+// One event as stored.
+struct EventRow {
+  int64_t seq = 0, time_us = 0;
+  std::string kind, agent_id, task_id, goal_id;
+  int64_t resource_type = 0;
+  std::string resource;
+};
+
 class Store {
  public:
   // The schema version this binary writes.
@@ -182,6 +195,10 @@ class Store {
   // goal_id is set, in seq order, at most `limit`.
   absl::StatusOr<std::vector<AuditRow>> QueryAudit(int64_t after_seq, int64_t to_seq,
                                                    absl::string_view goal_id, int64_t limit);
+  // Events after `after_seq`, oldest first, at most `limit`.
+  absl::StatusOr<std::vector<EventRow>> QueryEvents(int64_t after_seq, int64_t limit);
+  // Called with the seq of every event once it is committed (the change feed).
+  void SetEventHook(std::function<void(int64_t seq)> hook) { event_hook_ = std::move(hook); }
   // The highest event seq (0 when there are none). Kept in memory: no query.
   int64_t LastEventSeq() const { return last_event_seq_; }
 
@@ -194,7 +211,12 @@ class Store {
                                           absl::string_view event_payload_json,
                                           absl::string_view agent_id,
                                           absl::string_view task_id = "",
-                                          absl::string_view goal_id = "");
+                                          absl::string_view goal_id = "", int resource_type = 0,
+                                          absl::string_view resource = "");
+  absl::StatusOr<int64_t> InsertEvent(absl::Time time, absl::string_view kind,
+                                      absl::string_view payload_json, absl::string_view agent_id,
+                                      absl::string_view task_id, absl::string_view goal_id,
+                                      int resource_type, absl::string_view resource);
   Store(std::unique_ptr<sqlite::Db> db, int64_t version)
       : db_(std::move(db)), schema_version_(version) {}
   std::unique_ptr<sqlite::Db> db_;
@@ -204,6 +226,7 @@ class Store {
   std::optional<sqlite::Statement> insert_event_;
   std::optional<sqlite::Statement> upsert_agent_;
   std::optional<sqlite::Statement> upsert_task_;
+  std::function<void(int64_t)> event_hook_;
 };
 
 }  // namespace agentd

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agentd/v1/agents.grpc.pb.h"
+#include "agentd/v1/events.grpc.pb.h"
 #include "common/paths.h"
 #include "common/sqlite.h"
 #include "gmock/gmock.h"
@@ -874,6 +875,74 @@ rules:
     EXPECT_EQ(t["attempts"], 1) << t.dump();  // resumed, never started over
   }
   if (HasFailure()) ADD_FAILURE() << daemon_.log();
+}
+
+// Every transition is an event; a watcher follows the feed live and resumes from its
+// cursor after a disconnect with nothing lost and nothing twice.
+TEST_F(GoalTest, EventsWatchFollowsEveryTransitionAndResumesFromItsCursor) {
+  Start(kDelegateScenario);
+  auto events = v1::EventService::NewStub(daemon_.UnixChannel());
+  // A watcher from now on, before the goal exists.
+  grpc::ClientContext live_ctx;
+  v1::WatchEventsRequest live_req;
+  live_req.set_after_seq(-1);
+  live_req.mutable_filter()->add_kinds("task.");
+  live_req.mutable_filter()->add_kinds("goal.");
+  auto live = events->WatchEvents(&live_ctx, live_req);
+  ASSERT_EQ(Ctl({"goal", "Write hello.txt", "--wait", "--timeout", "60s"}).exit_code, 0);
+  std::vector<v1::Event> seen;
+  v1::WatchEventsResponse r;
+  while (live->Read(&r)) {
+    seen.push_back(r.event());
+    if (r.event().task_id() == "g-1" && r.event().kind() == "task.completed") break;
+  }
+  live_ctx.TryCancel();
+  ASSERT_FALSE(seen.empty());
+  std::vector<std::string> goal_statuses;
+  for (size_t i = 0; i < seen.size(); ++i) {
+    if (i > 0) {
+      EXPECT_GT(seen[i].seq(), seen[i - 1].seq());
+    }
+    if (seen[i].task_id() == "g-1") {
+      goal_statuses.push_back(v1::TaskStatus_Name(seen[i].task().status()));
+    }
+  }
+  EXPECT_EQ(goal_statuses.front(), "TASK_STATUS_READY");  // goal.submitted
+  EXPECT_THAT(goal_statuses, ::testing::Contains("TASK_STATUS_BLOCKED"));
+  EXPECT_EQ(goal_statuses.back(), "TASK_STATUS_COMPLETED");
+
+  // From the start, in two pieces: cut after the third event, resume from its seq.
+  auto read_from = [&](int64_t after, size_t max) {
+    grpc::ClientContext ctx;
+    v1::WatchEventsRequest req;
+    req.set_after_seq(after);
+    *req.mutable_filter() = live_req.filter();
+    auto stream = events->WatchEvents(&ctx, req);
+    std::vector<int64_t> seqs;
+    v1::WatchEventsResponse e;
+    while (seqs.size() < max && stream->Read(&e)) seqs.push_back(e.event().seq());
+    ctx.TryCancel();
+    return seqs;
+  };
+  std::vector<int64_t> first = read_from(0, 3);
+  ASSERT_EQ(first.size(), 3u);
+  std::vector<int64_t> rest = read_from(first.back(), seen.size() - 3);
+  first.insert(first.end(), rest.begin(), rest.end());
+  std::vector<int64_t> expected;
+  for (const v1::Event& e : seen) expected.push_back(e.seq());
+  EXPECT_EQ(first, expected);
+
+  // ListEvents pages through the same feed.
+  grpc::ClientContext list_ctx;
+  v1::ListEventsRequest list;
+  list.mutable_filter()->set_goal_id("g-1");
+  list.mutable_filter()->add_kinds("plan.");
+  list.mutable_filter()->add_kinds("task.completed");
+  v1::ListEventsResponse page;
+  ASSERT_TRUE(events->ListEvents(&list_ctx, list, &page).ok());
+  ASSERT_EQ(page.events_size(), 2);  // the coder's task, then the goal
+  EXPECT_EQ(page.events(0).task().id(), "t-2");
+  EXPECT_EQ(page.events(1).task().result().summary(), "hello.txt is written and committed");
 }
 
 }  // namespace
