@@ -141,6 +141,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->ledger_ = std::make_unique<Ledger>(&d->loop_, d->store_.get(), d->config_.get());
   TaskBoard::Options task_options;
   task_options.state_dir = c.state_dir;
+  task_options.templates_dir = sup.templates_dir;
   d->tasks_ = std::make_unique<TaskBoard>(&d->loop_, d->store_.get(), d->supervisor_.get(),
                                           d->ledger_.get(), d->config_.get(), task_options);
   d->bus_ = std::make_unique<Bus>(&d->loop_, d->store_.get(), d->supervisor_.get(), d->tasks_.get(),

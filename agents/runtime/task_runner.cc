@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "agents/llm/client.h"
 #include "agents/runtime/agent_loop.h"
+#include "agents/runtime/bootstrap.h"
 #include "agents/runtime/prompt.h"
 #include "agents/tools/workspace.h"
 #include "common/logging.h"
@@ -284,6 +285,27 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   } idle{host_};
 
   v1::AgentDefinition def = host_->definition();
+  if (def.role() == "bootstrapper") {
+    // The built-in role: a project template, no model.
+    const char* templates = std::getenv("AGENTD_TEMPLATES");
+    absl::StatusOr<std::string> done =
+        Bootstrap(templates == nullptr ? "" : templates, task.workspace().template_(),
+                  task.workspace().path(), cancel.get());
+    if (!done.ok()) {
+      if (done.status().code() == absl::StatusCode::kCancelled) return;
+      fail(done.status().code() == absl::StatusCode::kFailedPrecondition
+               ? v1::TASK_FAILURE_CODE_AGENT_REPORTED
+               : v1::TASK_FAILURE_CODE_INVALID_INPUT,
+           std::string(done.status().message()), false);
+      return;
+    }
+    v1::TaskEvent ev;
+    ev.mutable_completed()->mutable_result()->set_summary(*done);
+    Send(a, ev);
+    absl::MutexLock l(&mu_);
+    finished_[key] = ev;
+    return;
+  }
   if (sessions_ == nullptr) {
     absl::StatusOr<std::unique_ptr<session::SessionStore>> s =
         session::SessionStore::Open(options_.session_path);

@@ -19,6 +19,13 @@ absl::StatusOr<Config> ConfigState::Read(const std::string& file,
   set(overrides.grpc_tcp, &c->server.grpc_tcp);
   set(overrides.log_format, &c->logging.format);
   set(overrides.log_level, &c->logging.level);
+  // bootstrapper is built in: agentd-agent renders project templates with no model. A
+  // configuration may still give it limits or more instances under roles.bootstrapper.
+  if (c->roles.count("bootstrapper") == 0) {
+    RoleConfig b;
+    b.max_instances = 2;
+    c->roles["bootstrapper"] = b;
+  }
   if (c->server.socket.empty()) c->server.socket = DefaultSocketPath();
   if (c->state_dir.empty()) c->state_dir = DefaultStateDir();
   if (c->server.socket.front() != '/') {

@@ -238,6 +238,7 @@ absl::Status Supervisor::Spawn(Record& r) {
   spec.env.push_back(absl::StrCat("AGENTD_AGENT_ID=", r.id));
   spec.env.push_back(absl::StrCat("AGENTD_ROLE=", r.role));
   spec.env.push_back(absl::StrCat("AGENTD_SESSION_DIR=", options_.state_dir, "/sessions"));
+  spec.env.push_back(absl::StrCat("AGENTD_TEMPLATES=", options_.templates_dir));
   if (auto m = cfg.models.find(role.model); m != cfg.models.end()) {
     if (auto p = cfg.providers.find(m->second.provider); p != cfg.providers.end()) {
       const std::string& key_env = p->second.api_key_env;

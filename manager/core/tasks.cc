@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -226,10 +227,29 @@ absl::StatusOr<v1::Task> TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req,
   if (absl::StripAsciiWhitespace(req.text()).empty()) {
     return absl::InvalidArgumentError("text is required: say what the goal should achieve");
   }
-  if (config_->config().roles.count("ceo") == 0) {
+  // A goal that starts from a project template is the bootstrapper's (no model needed);
+  // every other goal is the CEO's.
+  const std::string role = req.workspace().template_().empty() ? "ceo" : "bootstrapper";
+  if (config_->config().roles.count(role) == 0) {
     return absl::FailedPreconditionError(
         "no role \"ceo\" is configured: goals are handed to the CEO (add roles.ceo to the "
         "configuration)");
+  }
+  if (!req.workspace().template_().empty()) {
+    std::string dir =
+        absl::StrCat(options_.templates_dir, "/projects/", req.workspace().template_());
+    if (!IsDir(dir)) {
+      std::vector<std::string> names;
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(
+               absl::StrCat(options_.templates_dir, "/projects"), ec)) {
+        names.push_back(e.path().filename().string());
+      }
+      std::sort(names.begin(), names.end());
+      return absl::InvalidArgumentError(absl::StrCat(
+          "workspace.template: there is no project template \"", req.workspace().template_(),
+          "\"; templates are: ", absl::StrJoin(names, ", ")));
+    }
   }
   std::string id = NewId("g");
   absl::StatusOr<v1::Workspace> ws = PrepareWorkspace(req.workspace(), id);
@@ -244,7 +264,7 @@ absl::StatusOr<v1::Task> TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req,
     if (title.size() > 80) title = title.substr(0, 77) + "...";
   }
   t.set_title(title);
-  t.set_role("ceo");
+  t.set_role(role);
   t.set_status(v1::TASK_STATUS_READY);
   t.set_max_attempts(options_.default_max_attempts);
   t.mutable_input()->set_instructions(req.text());

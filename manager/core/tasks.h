@@ -57,6 +57,7 @@ class TaskBoard {
   struct Options {
     std::string state_dir;  // new workspaces go under <state_dir>/workspaces
     int32_t default_max_attempts = 3;
+    std::string templates_dir;  // project templates are under <templates_dir>/projects
   };
 
   // None of the pointers is owned.

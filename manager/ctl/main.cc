@@ -73,6 +73,9 @@ Commands:
   retry T                   make a failed or canceled task ready again
   usage [--by role|model|goal|agent|task] [--goal G]
                             LLM tokens and cost
+  bootstrap TEMPLATE DIR [--no-wait] [--timeout D]
+                            a new project from a template (python-fastapi, cpp-cmake…)
+                            with its own tests run; no model involved
   audit [--goal G] [--actor A] [--action X] [--verify]
                             the hash-chained record of side effects, grants and admin
                             actions; --verify recomputes the chain (exit 1 if broken)
@@ -556,9 +559,9 @@ int Main(int argc, char** argv) {
     // After the command word, flags that are not global belong to the command; so does
     // --timeout for stop and restart (their stop timeout).
     bool command_flag =
-        !rest.empty() &&
-        (std::find(kValued.begin(), kValued.end(), name) == kValued.end() ||
-         (name == "--timeout" && (rest[0] == "stop" || rest[0] == "restart" || rest[0] == "goal")));
+        !rest.empty() && (std::find(kValued.begin(), kValued.end(), name) == kValued.end() ||
+                          (name == "--timeout" && (rest[0] == "stop" || rest[0] == "restart" ||
+                                                   rest[0] == "goal" || rest[0] == "bootstrap")));
     if (command_flag || !absl::StartsWith(arg, "-") || arg == "-") {
       rest.push_back(arg);
       continue;
@@ -616,6 +619,7 @@ int Main(int argc, char** argv) {
           {"usage", UsageCmd},
           {"send", SendCmd},
           {"audit", AuditCmd},
+          {"bootstrap", BootstrapCmd},
           {"approve", ApproveCmd},
           {"reject", RejectCmd},
           {"messages", MessagesCmd},

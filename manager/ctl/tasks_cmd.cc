@@ -96,6 +96,65 @@ std::string Estimate(const v1::PlanEstimate& e) {
 
 }  // namespace
 
+// Submits the goal and, with `wait`, follows it to its end: progress on stderr, the
+// result on stdout; the exit code says how it ended.
+int SubmitAndWait(const Globals& g, const v1::SubmitGoalRequest& req, bool wait,
+                  absl::Duration wait_for) {
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::TaskService::NewStub(c->channel());
+  v1::SubmitGoalResponse resp;
+  grpc::Status s = stub->SubmitGoal(c->NewContext().get(), req, &resp);
+  if (!s.ok()) return RpcFailed("SubmitGoal", s);
+  const v1::Task& goal = resp.goal();
+  if (!wait) {
+    Print(g, goal,
+          absl::StrCat(
+              "goal ", goal.id(), " submitted (workspace ", goal.workspace().path(),
+              goal.workspace().branch().empty() ? "" : ", branch " + goal.workspace().branch(),
+              ")\n"));
+    return kOk;
+  }
+  std::fprintf(stderr, "goal %s submitted; workspace %s\n", goal.id().c_str(),
+               goal.workspace().path().c_str());
+  // Progress: every task's status as it changes, on stderr.
+  absl::Time until =
+      wait_for == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + wait_for;
+  std::map<std::string, v1::TaskStatus> seen;
+  v1::ListTasksRequest list;
+  list.set_goal_id(goal.id());
+  for (;;) {
+    absl::StatusOr<std::vector<v1::Task>> tasks = ListAll(*c, list);
+    if (!tasks.ok()) return Fail(std::string(tasks.status().message()));
+    const v1::Task* root = nullptr;
+    for (auto it = tasks->rbegin(); it != tasks->rend(); ++it) {
+      if (seen[it->id()] != it->status()) {
+        seen[it->id()] = it->status();
+        std::fprintf(stderr, "  %s %-8s %-9s %s%s\n", it->id().c_str(), it->role().c_str(),
+                     StatusName(it->status()).c_str(), it->title().c_str(),
+                     it->has_failure() ? absl::StrCat(" (", FailureText(*it), ")").c_str() : "");
+      }
+      if (it->id() == goal.id()) root = &*it;
+    }
+    if (root != nullptr && Final(root->status())) {
+      Print(g, *root,
+            root->status() == v1::TASK_STATUS_COMPLETED
+                ? absl::StrCat(root->result().summary(), "\n")
+                : absl::StrCat("goal ", root->id(), " ", StatusName(root->status()), ": ",
+                               FailureText(*root), "\n"));
+      return root->status() == v1::TASK_STATUS_COMPLETED ? kOk : kFailed;
+    }
+    if (absl::Now() >= until) {
+      return Fail(absl::StrCat("goal ", goal.id(), " is still running after ",
+                               absl::FormatDuration(wait_for), " (agentctl get tasks --goal ",
+                               goal.id(), " --tree)"),
+                  kStillRunning);
+    }
+    // A CLI watching one goal: a status poll every quarter second is cheap for agentd.
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+}
+
 int GoalCmd(const Globals& g, const std::vector<std::string>& args) {
   auto parsed = ParseCmdArgs(
       args, {"--workspace", "--approve", "--budget", "--tokens", "--title", "--timeout"},
@@ -150,59 +209,7 @@ int GoalCmd(const Globals& g, const std::vector<std::string>& args) {
     }
     wait_for = *d;
   }
-  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
-  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
-  auto stub = v1::TaskService::NewStub(c->channel());
-  v1::SubmitGoalResponse resp;
-  grpc::Status s = stub->SubmitGoal(c->NewContext().get(), req, &resp);
-  if (!s.ok()) return RpcFailed("SubmitGoal", s);
-  const v1::Task& goal = resp.goal();
-  if (f.count("--wait") == 0) {
-    Print(g, goal,
-          absl::StrCat(
-              "goal ", goal.id(), " submitted (workspace ", goal.workspace().path(),
-              goal.workspace().branch().empty() ? "" : ", branch " + goal.workspace().branch(),
-              ")\n"));
-    return kOk;
-  }
-  std::fprintf(stderr, "goal %s submitted; workspace %s\n", goal.id().c_str(),
-               goal.workspace().path().c_str());
-  // Progress: every task's status as it changes, on stderr.
-  absl::Time until =
-      wait_for == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + wait_for;
-  std::map<std::string, v1::TaskStatus> seen;
-  v1::ListTasksRequest list;
-  list.set_goal_id(goal.id());
-  for (;;) {
-    absl::StatusOr<std::vector<v1::Task>> tasks = ListAll(*c, list);
-    if (!tasks.ok()) return Fail(std::string(tasks.status().message()));
-    const v1::Task* root = nullptr;
-    for (auto it = tasks->rbegin(); it != tasks->rend(); ++it) {
-      if (seen[it->id()] != it->status()) {
-        seen[it->id()] = it->status();
-        std::fprintf(stderr, "  %s %-8s %-9s %s%s\n", it->id().c_str(), it->role().c_str(),
-                     StatusName(it->status()).c_str(), it->title().c_str(),
-                     it->has_failure() ? absl::StrCat(" (", FailureText(*it), ")").c_str() : "");
-      }
-      if (it->id() == goal.id()) root = &*it;
-    }
-    if (root != nullptr && Final(root->status())) {
-      Print(g, *root,
-            root->status() == v1::TASK_STATUS_COMPLETED
-                ? absl::StrCat(root->result().summary(), "\n")
-                : absl::StrCat("goal ", root->id(), " ", StatusName(root->status()), ": ",
-                               FailureText(*root), "\n"));
-      return root->status() == v1::TASK_STATUS_COMPLETED ? kOk : kFailed;
-    }
-    if (absl::Now() >= until) {
-      return Fail(absl::StrCat("goal ", goal.id(), " is still running after ",
-                               absl::FormatDuration(wait_for), " (agentctl get tasks --goal ",
-                               goal.id(), " --tree)"),
-                  kStillRunning);
-    }
-    // A CLI watching one goal: a status poll every quarter second is cheap for agentd.
-    absl::SleepFor(absl::Milliseconds(250));
-  }
+  return SubmitAndWait(g, req, f.count("--wait") > 0, wait_for);
 }
 
 int GetTasks(const Globals& g, const CmdArgs& args) {
@@ -571,6 +578,31 @@ int AuditCmd(const Globals& g, const std::vector<std::string>& args) {
   }
   Print(g, all, all.entries().empty() ? "No audit entries.\n" : Table(rows));
   return kOk;
+}
+
+int BootstrapCmd(const Globals& g, const std::vector<std::string>& args) {
+  auto parsed = ParseCmdArgs(args, {"--timeout"}, {"--no-wait"});
+  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+  if (parsed->positional.size() != 2) {
+    return Usage("usage: agentctl bootstrap TEMPLATE DIR [--no-wait] [--timeout D]");
+  }
+  absl::Duration wait_for = absl::Minutes(30);
+  if (parsed->flags.count("--timeout")) {
+    absl::StatusOr<absl::Duration> d = ParseDuration(parsed->flags["--timeout"]);
+    if (!d.ok() || *d <= absl::ZeroDuration()) {
+      return Usage(absl::StrCat("--timeout: ", d.ok() ? "must be positive" : d.status().message()));
+    }
+    wait_for = *d;
+  }
+  v1::SubmitGoalRequest req;
+  const std::string& name = parsed->positional[0];
+  std::string dir = Absolute(parsed->positional[1]);
+  req.set_text(absl::StrCat("Bootstrap a project from template ", name, " in ", dir));
+  req.set_title(absl::StrCat("bootstrap ", name));
+  req.mutable_workspace()->set_kind(v1::WORKSPACE_KIND_NEW_DIRECTORY);
+  req.mutable_workspace()->set_path(dir);
+  req.mutable_workspace()->set_template_(name);
+  return SubmitAndWait(g, req, parsed->flags.count("--no-wait") == 0, wait_for);
 }
 
 }  // namespace agentd::ctl

@@ -945,5 +945,28 @@ TEST_F(GoalTest, EventsWatchFollowsEveryTransitionAndResumesFromItsCursor) {
   EXPECT_EQ(page.events(1).task().result().summary(), "hello.txt is written and committed");
 }
 
+// The built-in bootstrapper renders a project template and runs its own tests — the
+// end-to-end flow that needs no model — and its post-check's output is in its log.
+TEST_F(GoalTest, BootstrapRendersEachProjectTemplateAndItsPostCheckPasses) {
+  Start("rules: []\n");
+  for (const std::string name : {"python-fastapi", "cpp-cmake"}) {
+    std::string dir = dir_.Join("new-" + name);
+    RunResult r = Ctl({"bootstrap", name, dir, "--timeout", "300s"}, absl::Seconds(320));
+    ASSERT_EQ(r.exit_code, 0) << name << ": " << r.out << r.err << daemon_.log();
+    EXPECT_THAT(r.out, HasSubstr(absl::StrCat("rendered template ", name)));
+    EXPECT_THAT(r.out, HasSubstr("post-check passed"));
+    EXPECT_EQ(Git(dir, "log --format=%s"), absl::StrCat("Bootstrap from template ", name, "\n"));
+  }
+  // {{project}} became the directory's name.
+  EXPECT_THAT(ReadFileOrEmpty(dir_.Join("new-python-fastapi/app/main.py")),
+              HasSubstr("FastAPI(title=\"new-python-fastapi\")"));
+  RunResult logs = Ctl({"logs", "bootstrapper-1"});
+  EXPECT_THAT(logs.out + Ctl({"logs", "bootstrapper-2"}).out,
+              HasSubstr("100% tests passed, 0 tests failed out of 1"));  // ctest, as it ran
+  RunResult unknown = Ctl({"bootstrap", "no-such-template", dir_.Join("x")});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("templates are: cpp-cmake, python-fastapi"));
+}
+
 }  // namespace
 }  // namespace agentd::testing

@@ -1,0 +1,6 @@
+#pragma once
+
+#include <string>
+
+// The greeting for `name`.
+std::string Greeting(const std::string& name);
