@@ -418,7 +418,8 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
         f.Opt("prompt", &rc.prompt)
             .Opt("tools", &rc.tools)
             .Opt("knowledge", &rc.knowledge)
-            .Opt("max_instances", &rc.max_instances);
+            .Opt("max_instances", &rc.max_instances)
+            .Opt("idle_timeout", &rc.idle_timeout);
         read_limits(f, path + ".limits", &rc.limits);
         f.Done();
         if (rc.max_instances < 1) {

@@ -100,6 +100,9 @@ struct RoleConfig {
   std::vector<std::string> tools;
   std::vector<std::string> knowledge;  // files or folders offered to the model
   int64_t max_instances = 1;
+  // An agent of the role started on demand (not listed under agents:) is stopped after
+  // this long without a task.
+  absl::Duration idle_timeout = absl::Minutes(10);
   LimitsConfig limits;  // over supervision.limits
 
   bool operator==(const RoleConfig&) const = default;

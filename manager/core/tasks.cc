@@ -128,6 +128,7 @@ absl::Status TaskBoard::Recover() {
     outbox_[d.agent_id][d.seq] = std::move(r);
   }
   ScheduleSoon();
+  loop_->RunAfter(absl::Seconds(1), [this] { StopIdleAgents(); });
   return absl::OkStatus();
 }
 
@@ -493,6 +494,44 @@ void TaskBoard::Assign(v1::Task& t, const std::string& agent) {
   SetStatus(t, v1::TASK_STATUS_ASSIGNED, "task.assigned");
   spdlog::info("task {} assigned to {} (attempt {})", t.id(), agent, t.attempts());
   SendAssignment(t);
+}
+
+void TaskBoard::StopIdleAgents() {
+  absl::Time now = loop_->clock()->Now();
+  const Config& cfg = config_->config();
+  std::set<std::string> always_on;
+  for (const AgentConfig& a : cfg.agents) always_on.insert(a.id);
+  // Idle time is counted while connected and holding no task.
+  for (auto it = idle_since_.begin(); it != idle_since_.end();) {
+    if (streams_.count(it->first) == 0 || busy_.count(it->first) != 0) {
+      it = idle_since_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [agent, sink] : streams_) {
+    if (busy_.count(agent) == 0) idle_since_.try_emplace(agent, now);
+  }
+  std::vector<std::string> stop;
+  for (const auto& [agent, since] : idle_since_) {
+    if (always_on.count(agent) != 0) continue;
+    absl::StatusOr<v1::Agent> a = supervisor_->Get(agent);
+    if (!a.ok()) continue;
+    auto role = cfg.roles.find(a->role());
+    if (role == cfg.roles.end() || now - since < role->second.idle_timeout) continue;
+    stop.push_back(agent);
+  }
+  for (const std::string& agent : stop) {
+    idle_since_.erase(agent);
+    spdlog::info("agent {} idle for its role's idle_timeout: stopping it", agent);
+    if (audit_ != nullptr)
+      audit_->AppendBy("daemon", "agent.stop", agent, "", "", {{"why", "idle"}});
+    supervisor_->Stop(agent, absl::ZeroDuration(), false, [](absl::StatusOr<v1::Agent>) {});
+  }
+  // Looked at again soon: a tenth of the shortest timeout, between 100 ms and 30 s.
+  absl::Duration next = absl::Seconds(30);
+  for (const auto& [name, r] : cfg.roles) next = std::min(next, r.idle_timeout / 10);
+  loop_->RunAfter(std::max(next, absl::Milliseconds(100)), [this] { StopIdleAgents(); });
 }
 
 void TaskBoard::ScheduleSoon() {

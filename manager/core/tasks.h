@@ -150,6 +150,8 @@ class TaskBoard {
   // Pending tasks whose deps completed become ready; then ready tasks go to agents.
   void Schedule();
   void ScheduleSoon();
+  // Stops agents started on demand that have been idle past their role's idle_timeout.
+  void StopIdleAgents();
   // A child ended: a parent waiting for its children may go on.
   void ChildEnded(const v1::Task& child);
   bool HasOpenChildren(const v1::Task& t) const;
@@ -179,6 +181,7 @@ class TaskBoard {
   int64_t next_id_ = 1;
   bool schedule_posted_ = false;
   AuditLog* audit_ = nullptr;
+  std::map<std::string, absl::Time> idle_since_;  // connected agents without a task
   // What a started tool call acts on, by (agent, call id), until it finishes.
   std::map<std::pair<std::string, std::string>, std::string> call_targets_;
 };

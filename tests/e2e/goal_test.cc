@@ -968,5 +968,25 @@ TEST_F(GoalTest, BootstrapRendersEachProjectTemplateAndItsPostCheckPasses) {
   EXPECT_THAT(unknown.err, HasSubstr("templates are: cpp-cmake, python-fastapi"));
 }
 
+// Agents started for work are stopped when idle past their role's idle_timeout; the
+// others stay.
+TEST_F(GoalTest, AnAgentStartedOnDemandIsStoppedAfterItsRolesIdleTimeout) {
+  Start(kDelegateScenario, "  reviewer: {model: other, tools: [complete_task]}\n");
+  // The coder role idles out fast in this test (config edited before the start).
+  std::string config = ReadFileOrEmpty(dir_.Join("agentd.yaml"));
+  ASSERT_TRUE(daemon_.Stop().has_value());
+  size_t at = config.find("max_instances: 2,");
+  ASSERT_NE(at, std::string::npos);
+  config.insert(at, "idle_timeout: 1s, ");
+  WriteFile(dir_.Join("agentd.yaml"), config);
+  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  ASSERT_EQ(Ctl({"goal", "Write hello.txt", "--wait", "--timeout", "60s"}).exit_code, 0);
+  EXPECT_TRUE(WaitFor([&] { return GetAgent("coder-1").state() == v1::AGENT_STATE_STOPPED; },
+                      absl::Seconds(10)))
+      << daemon_.log();
+  EXPECT_EQ(GetAgent("ceo-1").state(), v1::AGENT_STATE_IDLE);  // 10m by default
+  EXPECT_THAT(daemon_.log(), HasSubstr("agent coder-1 idle for its role's idle_timeout"));
+}
+
 }  // namespace
 }  // namespace agentd::testing
