@@ -92,6 +92,7 @@ class ProposePlanTool final : public tools::Tool {
                    {"role", {{"type", "string"}}},
                    {"instructions", {{"type", "string"}}},
                    {"deps", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+                   {"max_attempts", {{"type", "integer"}}},
                    {"estimate_tokens", {{"type", "integer"}}},
                    {"estimate_usd", {{"type", "number"}}}}},
                  {"required", {"id", "role", "instructions"}}};
@@ -119,6 +120,9 @@ class ProposePlanTool final : public tools::Tool {
         for (const json& d : s["deps"]) {
           if (d.is_string()) step->add_deps(d.get<std::string>());
         }
+      }
+      if (s.contains("max_attempts") && s["max_attempts"].is_number_integer()) {
+        step->set_max_attempts(s["max_attempts"].get<int32_t>());
       }
       if (s.contains("estimate_tokens") && s["estimate_tokens"].is_number_integer()) {
         step->mutable_estimate()->set_tokens(s["estimate_tokens"].get<int64_t>());

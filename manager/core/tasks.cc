@@ -735,7 +735,10 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
       v1::TaskFailureCode code = f.code() == v1::TASK_FAILURE_CODE_UNSPECIFIED
                                      ? v1::TASK_FAILURE_CODE_AGENT_REPORTED
                                      : f.code();
-      if (f.retryable() && code != v1::TASK_FAILURE_CODE_BUDGET_EXCEEDED &&
+      // A plan's step is retried up to its limit whatever failed it (a flaky test, a bad
+      // turn); other tasks when the agent says another attempt may succeed.
+      bool retry = f.retryable() || !t->plan_id().empty();
+      if (retry && code != v1::TASK_FAILURE_CODE_BUDGET_EXCEEDED &&
           t->attempts() < t->max_attempts()) {
         spdlog::info("task {} attempt {} failed ({}); retrying", t->id(), t->attempts(),
                      f.reason());

@@ -988,5 +988,115 @@ TEST_F(GoalTest, AnAgentStartedOnDemandIsStoppedAfterItsRolesIdleTimeout) {
   EXPECT_THAT(daemon_.log(), HasSubstr("agent coder-1 idle for its role's idle_timeout"));
 }
 
+// The Tester's failure goes back up: the plan fails, the Manager gets the failure
+// summary, plans a fix; the Coder fixes, the Tester's re-run passes.
+TEST_F(GoalTest, ATestersFailureReachesTheCoderWhoFixesItAndTheRerunPasses) {
+  Start(
+      R"yaml(
+rules:
+  - name: ceo-final
+    match: {model: ceo-m, contains: "have ended"}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "mul works, tests pass"}}]}
+  - name: ceo-delegate
+    match: {model: ceo-m, last_role: user}
+    reply: {tool_calls: [{name: delegate, arguments: {role: manager, instructions: "Add mul() and make the tests pass"}}]}
+  - name: ceo-wait
+    match: {model: ceo-m, last_role: tool}
+    reply: {text: "Waiting."}
+
+  - name: manager-fix
+    match: {model: manager-m, contains: "test_mul failed"}
+    times: 1
+    reply:
+      tool_calls:
+        - name: propose_plan
+          arguments:
+            steps:
+              - {id: fix, role: coder, instructions: "Fix mul so that test_mul passes (it returned a + b)"}
+              - {id: retest, role: tester, instructions: "Run the tests again", deps: [fix], max_attempts: 1}
+  - name: manager-final
+    match: {model: manager-m, last_role: user, contains: "have ended"}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "fixed after one failed test run"}}]}
+  - name: manager-plan
+    match: {model: manager-m, last_role: user}
+    reply:
+      tool_calls:
+        - name: propose_plan
+          arguments:
+            steps:
+              - {id: impl, role: coder, instructions: "Add mul(a, b) to calc.py, with test_mul.py"}
+              - {id: verify, role: tester, instructions: "Run the tests", deps: [impl], max_attempts: 1}
+  - name: manager-wait
+    match: {model: manager-m, last_role: tool}
+    reply: {text: "Waiting."}
+
+  - name: coder-impl
+    match: {model: coder-m, last_role: user, contains: "Add mul(a, b)"}
+    reply:
+      tool_calls:
+        - {name: fs_write, arguments: {path: calc.py, content: "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a + b\n"}}
+        - {name: fs_write, arguments: {path: test_mul.py, content: "from calc import mul\n\n\ndef test_mul():\n    assert mul(3, 4) == 12\n"}}
+  - name: coder-fix
+    match: {model: coder-m, last_role: user, contains: "Fix mul"}
+    reply:
+      tool_calls:
+        - {name: fs_write, arguments: {path: calc.py, content: "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n"}}
+  - name: coder-commit-impl
+    match: {model: coder-m, last_role: tool, contains: "Add mul(a, b)"}
+    times: 1
+    reply: {tool_calls: [{name: git_commit, arguments: {message: "Add mul"}}]}
+  - name: coder-commit-fix
+    match: {model: coder-m, last_role: tool, contains: "Fix mul"}
+    times: 1
+    reply: {tool_calls: [{name: git_commit, arguments: {message: "Fix mul"}}]}
+  - name: coder-done
+    match: {model: coder-m, last_role: tool}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "committed"}}]}
+
+  - name: tester-run
+    match: {model: tester-m, last_role: user}
+    reply: {tool_calls: [{name: tests_run, arguments: {}}]}
+  - name: tester-fails-first
+    match: {model: tester-m, last_role: tool}
+    times: 1
+    reply: {tool_calls: [{name: fail_task, arguments: {reason: "test_mul failed: assert 7 == 12"}}]}
+  - name: tester-passes
+    match: {model: tester-m, last_role: tool}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "all tests pass"}}]}
+)yaml",
+      R"(  manager: {model: manager, prompt: roles/manager.md, tools: [propose_plan, complete_task, fail_task]}
+  tester: {model: tester, prompt: roles/tester.md, tools: [tests.run, complete_task, fail_task]}
+)");
+  std::string repo = dir_.Join("repo");
+  RunResult init = RunCommand(
+      {"sh", "-c",
+       absl::StrCat("git init -q -b main '", repo, "' && cd '", repo,
+                    "' && printf 'def add(a, b):\\n    return a + b\\n' > calc.py && printf "
+                    "'from calc import add\\n\\n\\ndef test_add():\\n    assert add(1, 2) == 3\\n' "
+                    "> test_calc.py && printf '[pytest]\\n' > pytest.ini && git add . && git -c "
+                    "user.name=t -c user.email=t@t commit -q -m base")});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  RunResult r = Ctl({"goal", "Add mul()", "--workspace", repo, "--approve", "auto", "--wait",
+                     "--timeout", "120s"},
+                    absl::Seconds(130));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << daemon_.log();
+  EXPECT_EQ(Git(repo, "log --format=%s agentd/g-1"), "Fix mul\nAdd mul\nbase\n");
+  std::vector<std::string> runs;  // what tests.run said, in order
+  for (const auto& q : FakeRequests()) {
+    if (q["model"] == "tester-m" && q["body"]["messages"].back()["role"] == "tool") {
+      runs.push_back(q["body"]["messages"].back()["content"]);
+    }
+  }
+  ASSERT_EQ(runs.size(), 2u) << daemon_.log();
+  EXPECT_THAT(runs[0], HasSubstr("1 failed"));
+  EXPECT_THAT(runs[0], HasSubstr("test_mul"));
+  EXPECT_THAT(runs[1], HasSubstr("2 passed"));
+  nlohmann::json plans = CtlJson({"get", "plans"});
+  std::map<std::string, std::string> status;
+  for (const auto& p : plans["plans"]) status[p["id"]] = p["status"];
+  EXPECT_EQ(status["p-1"], "PLAN_STATUS_FAILED");
+  EXPECT_EQ(status["p-2"], "PLAN_STATUS_COMPLETED");
+}
+
 }  // namespace
 }  // namespace agentd::testing
