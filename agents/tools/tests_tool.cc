@@ -88,8 +88,13 @@ class TestsTool final : public Tool {
           "package.json, go.mod or Cargo.toml in the workspace",
           true};
     }
+    // Agents rewrite files faster than the clock's second: a .pyc whose source changed
+    // within the same second and kept its size would be taken as fresh, and the old code
+    // tested. No bytecode is written, so none is ever stale.
+    ShellOptions options = *ctx.shell;
+    options.env.push_back("PYTHONDONTWRITEBYTECODE=1");
     absl::StatusOr<ShellResult> r =
-        RunProgram(runner.argv, ctx.workspace->root(), *ctx.shell, ctx.cancel);
+        RunProgram(runner.argv, ctx.workspace->root(), options, ctx.cancel);
     std::string report = runner.junit ? ReadAndRemove(*ctx.workspace, kJunit) : "";
     if (!r.ok()) return {absl::StrCat("tests.run: ", r.status().message()), true};
     std::string head;
