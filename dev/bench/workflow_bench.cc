@@ -1,0 +1,182 @@
+// dev/bench/workflow_bench: a five-agent workflow against a zero-delay dev/fakellm —
+// a CEO delegates the goal to a Manager, who delegates to a Specialist, a Coder and a
+// Tester in parallel and sums up — run as goals of a real agentd with real agentd-agent
+// processes, beside the same flow written with the OpenAI Agents SDK for JavaScript
+// (@openai/agents, agents as tools; dev/bench/peers/agents_workflow.mjs) against the same
+// endpoint, in the same run.
+//
+// Reported: time per workflow and per LLM call (the provider answers at once, so that is
+// orchestration overhead), and peak memory (agentd plus its five agents; the SDK's one
+// Node process).
+//
+//   workflow_bench [--quick]
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "agentd/v1/agents.grpc.pb.h"
+#include "agentd/v1/tasks.grpc.pb.h"
+#include "dev/bench/bench_util.h"
+#include "grpcpp/client_context.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/daemon.h"
+#include "tests/support/fakellm.h"
+
+namespace agentd::bench {
+namespace {
+
+constexpr char kScenario[] = R"yaml(
+rules:
+  # agentd's roles (models *-m)
+  - {match: {model: ceo-m, last_role: user, contains: "have ended"},
+     reply: {tool_calls: [{name: complete_task, arguments: {summary: "goal done"}}]}}
+  - {match: {model: ceo-m, last_role: user},
+     reply: {tool_calls: [{name: delegate, arguments: {role: manager, instructions: "Plan and run it"}}]}}
+  - {match: {model: ceo-m, last_role: tool}, reply: {text: "Waiting."}}
+  - {match: {model: manager-m, last_role: user, contains: "have ended"},
+     reply: {tool_calls: [{name: complete_task, arguments: {summary: "all three done"}}]}}
+  - match: {model: manager-m, last_role: user}
+    reply:
+      tool_calls:
+        - {name: delegate, arguments: {role: specialist, instructions: "Review the design"}}
+        - {name: delegate, arguments: {role: coder, instructions: "Write mul()"}}
+        - {name: delegate, arguments: {role: tester, instructions: "Test mul()"}}
+  - {match: {model: manager-m, last_role: tool}, reply: {text: "Waiting."}}
+  - {match: {model: specialist-m}, reply: {text: "Looks right."}}
+  - {match: {model: coder-m}, reply: {text: "Written."}}
+  - {match: {model: tester-m}, reply: {text: "Passes."}}
+  # the same flow for @openai/agents (models *-sdk; agents as tools)
+  - {match: {model: ceo-sdk, last_role: user},
+     reply: {tool_calls: [{name: manager, arguments: {input: "Plan and run it"}}]}}
+  - {match: {model: ceo-sdk, last_role: tool}, reply: {text: "goal done"}}
+  - match: {model: manager-sdk, last_role: user}
+    reply:
+      tool_calls:
+        - {name: specialist, arguments: {input: "Review the design"}}
+        - {name: coder, arguments: {input: "Write mul()"}}
+        - {name: tester, arguments: {input: "Test mul()"}}
+  - {match: {model: manager-sdk, last_role: tool}, reply: {text: "all three done"}}
+  - {match: {model: specialist-sdk}, reply: {text: "Looks right."}}
+  - {match: {model: coder-sdk}, reply: {text: "Written."}}
+  - {match: {model: tester-sdk}, reply: {text: "Passes."}}
+)yaml";
+
+int Main(int argc, char** argv) {
+  int n = 30;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--quick") n = 8;
+  }
+  testing::TempDir dir;
+  testing::FakeLlm fake(dir, kScenario);
+  if (fake.url().empty()) {
+    std::fprintf(stderr, "workflow_bench: fakellm did not start:\n%s\n", fake.log().c_str());
+    return 1;
+  }
+  std::string models, roles;
+  for (const char* r : {"ceo", "manager", "specialist", "coder", "tester"}) {
+    absl::StrAppend(&models, "  ", r, ": {provider: fake, model: ", r, "-m}\n");
+  }
+  testing::WriteFile(dir.Join("agentd.yaml"), absl::StrCat(R"(
+providers: {fake: {kind: openai, base_url: ")",
+                                                           fake.url(), R"(/v1"}}
+models:
+)",
+                                                           models, R"(roles:
+  ceo: {model: ceo, tools: [delegate, complete_task]}
+  manager: {model: manager, tools: [delegate, complete_task]}
+  specialist: {model: specialist, tools: [complete_task]}
+  coder: {model: coder, tools: [complete_task]}
+  tester: {model: tester, tools: [complete_task]}
+agents: []
+)"));
+  testing::Daemon daemon(dir);
+  if (!daemon.Start({"--config", dir.Join("agentd.yaml")})) {
+    std::fprintf(stderr, "workflow_bench: agentd did not start:\n%s\n", daemon.log().c_str());
+    return 1;
+  }
+  auto tasks = v1::TaskService::NewStub(daemon.UnixChannel());
+  // The time of a goal is agentd's own record, created to completed, so the bench's
+  // polling does not count.
+  absl::Duration total;
+  auto run_goal = [&]() -> bool {
+    v1::SubmitGoalRequest g;
+    g.set_text("Add mul() with tests");
+    v1::SubmitGoalResponse submitted;
+    grpc::ClientContext c1;
+    if (!tasks->SubmitGoal(&c1, g, &submitted).ok()) return false;
+    v1::TaskStatus status = v1::TASK_STATUS_UNSPECIFIED;
+    v1::Task done;
+    testing::WaitFor(
+        [&] {
+          grpc::ClientContext c2;
+          v1::GetTaskRequest get;
+          get.set_task_id(submitted.goal().id());
+          v1::GetTaskResponse resp;
+          if (!tasks->GetTask(&c2, get, &resp).ok()) return false;
+          done = resp.task();
+          status = done.status();
+          return status == v1::TASK_STATUS_COMPLETED || status == v1::TASK_STATUS_FAILED;
+        },
+        absl::Seconds(30));
+    total += absl::Seconds(done.end_time().seconds() - done.create_time().seconds()) +
+             absl::Nanoseconds(done.end_time().nanos() - done.create_time().nanos());
+    return status == v1::TASK_STATUS_COMPLETED;
+  };
+  if (!run_goal()) {  // warm-up: the five agents start
+    std::fprintf(stderr, "workflow_bench: the warm-up goal did not complete\n%s\n",
+                 daemon.log().c_str());
+    return 1;
+  }
+  int before = fake.Requests();
+  total = absl::ZeroDuration();
+  for (int i = 0; i < n; ++i) {
+    if (!run_goal()) return 1;
+  }
+  double agentd_ms = absl::ToDoubleMilliseconds(total) / n;
+  double agentd_calls = static_cast<double>(fake.Requests() - before) / n;
+  int64_t peak_kb = PeakRssKiB(daemon.process()->pid());
+  auto agents = v1::AgentService::NewStub(daemon.UnixChannel());
+  grpc::ClientContext lc;
+  v1::ListAgentsResponse list;
+  (void)agents->ListAgents(&lc, v1::ListAgentsRequest(), &list);
+  for (const v1::Agent& a : list.agents()) {
+    if (a.pid() > 0) peak_kb += PeakRssKiB(static_cast<pid_t>(a.pid()));
+  }
+  int agent_count = list.agents_size();
+  daemon.Stop();
+
+  testing::RunResult sdk = testing::RunCommand(
+      {"node", std::string(AGENTD_SOURCE_DIR) + "/dev/bench/peers/agents_workflow.mjs", fake.url(),
+       std::to_string(n)},
+      absl::Minutes(5));
+  nlohmann::json j = nlohmann::json::parse(sdk.out, nullptr, false);
+  std::printf(
+      "workflow_bench (%d cores): a goal through five roles, %d runs each, zero-delay provider\n\n",
+      static_cast<int>(std::thread::hardware_concurrency()), n);
+  std::printf(
+      "agentd            %7.1f ms per workflow, %.0f LLM calls (%.2f ms each), peak memory "
+      "%.1f MB (agentd + %d agents)\n",
+      agentd_ms, agentd_calls, agentd_ms / agentd_calls, peak_kb / 1024.0, agent_count);
+  if (sdk.exit_code != 0 || !j.is_object()) {
+    std::printf("@openai/agents    did not run (dev/setup --bench installs it): %s\n",
+                sdk.err.substr(0, 400).c_str());
+    return 0;
+  }
+  double sdk_ms = j["ms_per_workflow"], sdk_calls = j["calls"];
+  double sdk_mb = j["peak_rss_kb"].get<double>() / 1024.0;
+  std::printf(
+      "@openai/agents    %7.1f ms per workflow, %.0f LLM calls (%.2f ms each), peak memory "
+      "%.1f MB (one Node process)\n",
+      sdk_ms, sdk_calls, sdk_ms / sdk_calls, sdk_mb);
+  std::printf("ratio agentd/SDK  %.2f per workflow, %.2f per call, %.2f memory\n",
+              agentd_ms / sdk_ms, (agentd_ms / agentd_calls) / (sdk_ms / sdk_calls),
+              (peak_kb / 1024.0) / sdk_mb);
+  return 0;
+}
+
+}  // namespace
+}  // namespace agentd::bench
+
+int main(int argc, char** argv) { return agentd::bench::Main(argc, argv); }
