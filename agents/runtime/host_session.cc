@@ -22,6 +22,8 @@ HostSession::HostSession(HostSessionOptions options) : options_(std::move(option
   stub_ = v1::AgentHostService::NewStub(channel_);
 }
 
+HostSession::~HostSession() { FlushReports(absl::Seconds(11)); }
+
 std::unique_ptr<grpc::ClientContext> HostSession::NewContext(absl::Duration timeout) const {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
@@ -225,6 +227,34 @@ absl::StatusOr<v1::UsageRecord> HostSession::ReportUsage(const v1::ReportUsageRe
   v1::ReportUsageResponse resp;
   grpc::Status s = stub_->ReportUsage(NewContext(absl::Seconds(10)).get(), req, &resp);
   return Result(s, resp.record());
+}
+
+void HostSession::ReportUsageAsync(v1::ReportUsageRequest req) {
+  struct Call {
+    std::unique_ptr<grpc::ClientContext> ctx;
+    v1::ReportUsageRequest req;
+    v1::ReportUsageResponse resp;
+  };
+  auto* call = new Call{NewContext(absl::Seconds(10)), std::move(req), {}};
+  {
+    absl::MutexLock l(&mu_);
+    ++reports_in_flight_;
+  }
+  stub_->async()->ReportUsage(call->ctx.get(), &call->req, &call->resp,
+                              [this, call](grpc::Status s) {
+                                if (!s.ok()) {
+                                  spdlog::warn("reporting usage of a call: {}", s.error_message());
+                                }
+                                delete call;
+                                absl::MutexLock l(&mu_);
+                                --reports_in_flight_;
+                              });
+}
+
+void HostSession::FlushReports(absl::Duration timeout) {
+  absl::MutexLock l(&mu_);
+  bool (*done)(int*) = [](int* n) { return *n == 0; };
+  mu_.AwaitWithTimeout(absl::Condition(done, &reports_in_flight_), timeout);
 }
 
 absl::StatusOr<v1::RequestConsentResponse> HostSession::RequestConsent(

@@ -35,6 +35,8 @@ struct HostSessionOptions {
 class HostSession {
  public:
   explicit HostSession(HostSessionOptions options);
+  // Waits (briefly) for usage reports still in flight: their callbacks use the session.
+  ~HostSession();
   absl::Status Run();
   void Stop();
   void SetActivity(v1::AgentActivity activity, std::string progress);
@@ -51,6 +53,12 @@ class HostSession {
   // AgentHost calls with this agent's token; errors are the daemon's status.
   absl::StatusOr<v1::BudgetReservation> ReserveBudget(const v1::ReserveBudgetRequest& req);
   absl::StatusOr<v1::UsageRecord> ReportUsage(const v1::ReportUsageRequest& req);
+  // Sends the report without waiting for the answer (the call's reservation holds its
+  // budget until the report settles it, so nothing is spent unaccounted meanwhile).
+  void ReportUsageAsync(v1::ReportUsageRequest req);
+  // Waits until every report sent so far has been answered, up to `timeout`; an outcome
+  // is sent only after its usage is in the ledger.
+  void FlushReports(absl::Duration timeout);
   absl::StatusOr<v1::RequestConsentResponse> RequestConsent(const v1::RequestConsentRequest& req);
   absl::StatusOr<v1::ConsentRequest> GetConsentDecision(const std::string& id);
   absl::StatusOr<v1::Task> Delegate(const v1::DelegateRequest& req);
@@ -74,6 +82,7 @@ class HostSession {
   std::string progress_ ABSL_GUARDED_BY(mu_);
   grpc::ClientContext* connect_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool registered_ ABSL_GUARDED_BY(mu_) = false;
+  int reports_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;  // highest delivery taken in
   // Writes on the Connect stream, one at a time.
   absl::Mutex write_mu_;

@@ -102,9 +102,8 @@ class HostBudget final : public Budget {
     rec->set_completion_tokens(usage.completion_tokens);
     rec->set_cost_usd(cost_usd);
     rec->set_reservation_id(reservation_);
-    if (absl::StatusOr<v1::UsageRecord> r = host_->ReportUsage(req); !r.ok()) {
-      spdlog::warn("reporting usage of a call for {}: {}", task, r.status().message());
-    }
+    // Off the turn's critical path: the reservation covers the call until this lands.
+    host_->ReportUsageAsync(std::move(req));
   }
 
  private:
@@ -252,6 +251,10 @@ void TaskRunner::Run() {
 }
 
 void TaskRunner::Send(const v1::TaskAssignment& a, v1::TaskEvent ev) {
+  // An outcome goes only after the usage it cost is in the ledger.
+  if (ev.has_completed() || ev.has_failed() || ev.has_waiting()) {
+    host_->FlushReports(absl::Seconds(10));
+  }
   ev.set_task_id(a.task().id());
   ev.set_attempt(a.attempt());
   absl::Time now = absl::Now();
