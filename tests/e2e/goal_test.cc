@@ -1098,5 +1098,31 @@ rules:
   EXPECT_EQ(status["p-2"], "PLAN_STATUS_COMPLETED");
 }
 
+// A paused goal's tasks are not handed out, even to an idle agent of their role; resumed,
+// the goal runs. (The second goal shows the scheduler ran with the CEO idle: its
+// completion is handled on agentd's loop before the status query that sees it.)
+TEST_F(GoalTest, APausedGoalWaitsWhileAnotherRunsAndGoesOnWhenResumed) {
+  Start(R"(
+rules:
+  - match: {model: ceo-m}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "done"}}]}
+)");
+  ASSERT_EQ(Ctl({"goal", "First"}).exit_code, 0);
+  ASSERT_EQ(Ctl({"pause", "g-1"}).exit_code, 0);
+  RunResult second = Ctl({"goal", "Second", "--wait", "--timeout", "60s"});
+  ASSERT_EQ(second.exit_code, 0) << second.err << daemon_.log();
+  nlohmann::json first = CtlJson({"describe", "task", "g-1"});
+  EXPECT_EQ(first["status"], "TASK_STATUS_READY") << first.dump();
+  EXPECT_EQ(first["assignee"], "");
+  EXPECT_EQ(first["paused"], true);
+  ASSERT_EQ(Ctl({"resume", "g-1"}).exit_code, 0);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return CtlJson({"describe", "task", "g-1"})["status"] == "TASK_STATUS_COMPLETED";
+      },
+      absl::Seconds(30)))
+      << daemon_.log();
+}
+
 }  // namespace
 }  // namespace agentd::testing
