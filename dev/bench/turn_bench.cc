@@ -27,6 +27,7 @@
 #include "agentd/v1/tasks.grpc.pb.h"
 #include "agents/runtime/agent_loop.h"
 #include "dev/bench/bench_util.h"
+#include "dev/bench/goal_util.h"
 #include "grpcpp/client_context.h"
 #include "tests/support/daemon.h"
 #include "tests/support/fakellm.h"
@@ -178,31 +179,13 @@ agents: [{id: ceo-1, role: ceo}]
     g.set_text(two ? "Please read the file." : "hello there");
     g.mutable_workspace()->set_kind(v1::WORKSPACE_KIND_NEW_DIRECTORY);
     g.mutable_workspace()->set_path(dir.Join("ws3"));
-    v1::SubmitGoalResponse submitted;
-    grpc::ClientContext c1;
-    if (!tasks->SubmitGoal(&c1, g, &submitted).ok()) return 1;
-    v1::Task done;
-    bool ok = testing::WaitFor(
-        [&] {
-          grpc::ClientContext c2;
-          v1::GetTaskRequest get;
-          get.set_task_id(submitted.goal().id());
-          v1::GetTaskResponse resp;
-          if (!tasks->GetTask(&c2, get, &resp).ok()) return false;
-          done = resp.task();
-          return done.status() == v1::TASK_STATUS_COMPLETED ||
-                 done.status() == v1::TASK_STATUS_FAILED;
-        },
-        absl::Seconds(30));
-    if (!ok || done.status() != v1::TASK_STATUS_COMPLETED) {
-      std::fprintf(stderr, "turn_bench: goal %s did not complete\n%s\n", done.id().c_str(),
-                   daemon.log().c_str());
+    std::optional<v1::Task> done = RunGoal(tasks.get(), g);
+    if (!done.has_value() || done->status() != v1::TASK_STATUS_COMPLETED) {
+      std::fprintf(stderr, "turn_bench: a goal did not complete\n%s\n", daemon.log().c_str());
       return 1;
     }
     if (i < 10) continue;  // warm-up: the agent's first start
-    absl::Duration took = absl::Seconds(done.end_time().seconds() - done.create_time().seconds()) +
-                          absl::Nanoseconds(done.end_time().nanos() - done.create_time().nanos());
-    (two ? two_turns : one_turn).push_back(absl::ToDoubleMicroseconds(took));
+    (two ? two_turns : one_turn).push_back(absl::ToDoubleMicroseconds(GoalTime(*done)));
   }
   double turn = Median(two_turns) - Median(one_turn);
   std::printf(

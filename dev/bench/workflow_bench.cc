@@ -19,6 +19,7 @@
 #include "agentd/v1/agents.grpc.pb.h"
 #include "agentd/v1/tasks.grpc.pb.h"
 #include "dev/bench/bench_util.h"
+#include "dev/bench/goal_util.h"
 #include "grpcpp/client_context.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/daemon.h"
@@ -103,26 +104,10 @@ agents: []
   auto run_goal = [&]() -> bool {
     v1::SubmitGoalRequest g;
     g.set_text("Add mul() with tests");
-    v1::SubmitGoalResponse submitted;
-    grpc::ClientContext c1;
-    if (!tasks->SubmitGoal(&c1, g, &submitted).ok()) return false;
-    v1::TaskStatus status = v1::TASK_STATUS_UNSPECIFIED;
-    v1::Task done;
-    testing::WaitFor(
-        [&] {
-          grpc::ClientContext c2;
-          v1::GetTaskRequest get;
-          get.set_task_id(submitted.goal().id());
-          v1::GetTaskResponse resp;
-          if (!tasks->GetTask(&c2, get, &resp).ok()) return false;
-          done = resp.task();
-          status = done.status();
-          return status == v1::TASK_STATUS_COMPLETED || status == v1::TASK_STATUS_FAILED;
-        },
-        absl::Seconds(30));
-    total += absl::Seconds(done.end_time().seconds() - done.create_time().seconds()) +
-             absl::Nanoseconds(done.end_time().nanos() - done.create_time().nanos());
-    return status == v1::TASK_STATUS_COMPLETED;
+    std::optional<v1::Task> done = RunGoal(tasks.get(), g);
+    if (!done.has_value()) return false;
+    total += GoalTime(*done);
+    return done->status() == v1::TASK_STATUS_COMPLETED;
   };
   if (!run_goal()) {  // warm-up: the five agents start
     std::fprintf(stderr, "workflow_bench: the warm-up goal did not complete\n%s\n",

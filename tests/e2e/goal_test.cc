@@ -59,6 +59,22 @@ policy:
     ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
   }
 
+  // A user's git repository: calc.py with add(), its pytest test, one commit on main.
+  // Empty when it could not be made (the failure says why).
+  std::string CalcRepo() {
+    std::string repo = dir_.Join("repo");
+    RunResult init = RunCommand(
+        {"sh", "-c",
+         absl::StrCat(
+             "git init -q -b main '", repo, "' && cd '", repo,
+             "' && printf 'def add(a, b):\\n    return a + b\\n' > calc.py && printf "
+             "'from calc import add\\n\\n\\ndef test_add():\\n    assert add(1, 2) == 3\\n' "
+             "> test_calc.py && printf '[pytest]\\n' > pytest.ini && git add . && git -c "
+             "user.name=t -c user.email=t@t commit -q -m base")});
+    EXPECT_EQ(init.exit_code, 0) << init.err;
+    return init.exit_code == 0 ? repo : "";
+  }
+
   RunResult Ctl(std::vector<std::string> args, absl::Duration timeout = absl::Seconds(60)) {
     std::vector<std::string> argv = {AgentctlBinary(), "--socket", daemon_.socket()};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -675,16 +691,8 @@ TEST_F(GoalTest, AManagersPlanIsCheckedRejectedRevisedApprovedAndRunToAPassingTe
             tools: [propose_plan, delegate, complete_task, fail_task]}
   tester: {model: tester, prompt: roles/tester.md, tools: [tests.run, complete_task, fail_task]}
 )");
-  std::string repo = dir_.Join("repo");
-  RunResult init = RunCommand(
-      {"sh", "-c",
-       absl::StrCat("git init -q -b main '", repo, "' && cd '", repo,
-                    "' && printf 'def add(a, b):\\n    return a + b\\n' > calc.py && printf "
-                    "'from calc import add\\n\\n\\ndef test_add():\\n    assert add(1, 2) == 3\\n' "
-                    "> test_calc.py && printf '[pytest]\\n' > pytest.ini && git add . && git -c "
-                    "user.name=t -c user.email=t@t commit "
-                    "-q -m base")});
-  ASSERT_EQ(init.exit_code, 0) << init.err;
+  std::string repo = CalcRepo();
+  ASSERT_FALSE(repo.empty());
   Subprocess wait({AgentctlBinary(), "--socket", daemon_.socket(), "goal", "Add mul() with tests",
                    "--workspace", repo, "--approve", "manual", "--wait", "--timeout", "120s"},
                   dir_.Join("goal.out"), dir_.Join("goal.err"));
@@ -1067,15 +1075,8 @@ rules:
       R"(  manager: {model: manager, prompt: roles/manager.md, tools: [propose_plan, complete_task, fail_task]}
   tester: {model: tester, prompt: roles/tester.md, tools: [tests.run, complete_task, fail_task]}
 )");
-  std::string repo = dir_.Join("repo");
-  RunResult init = RunCommand(
-      {"sh", "-c",
-       absl::StrCat("git init -q -b main '", repo, "' && cd '", repo,
-                    "' && printf 'def add(a, b):\\n    return a + b\\n' > calc.py && printf "
-                    "'from calc import add\\n\\n\\ndef test_add():\\n    assert add(1, 2) == 3\\n' "
-                    "> test_calc.py && printf '[pytest]\\n' > pytest.ini && git add . && git -c "
-                    "user.name=t -c user.email=t@t commit -q -m base")});
-  ASSERT_EQ(init.exit_code, 0) << init.err;
+  std::string repo = CalcRepo();
+  ASSERT_FALSE(repo.empty());
   RunResult r = Ctl({"goal", "Add mul()", "--workspace", repo, "--approve", "auto", "--wait",
                      "--timeout", "120s"},
                     absl::Seconds(130));
@@ -1099,26 +1100,37 @@ rules:
 }
 
 // A paused goal's tasks are not handed out, even to an idle agent of their role; resumed,
-// the goal runs. (The second goal shows the scheduler ran with the CEO idle: its
-// completion is handled on agentd's loop before the status query that sees it.)
-TEST_F(GoalTest, APausedGoalWaitsWhileAnotherRunsAndGoesOnWhenResumed) {
+// the goal runs. The CEO (one instance) is busy with a slow goal while the second is
+// submitted and paused, so the pause is in place before any agent could take it; the slow
+// goal's end is handled on agentd's loop, scheduling included, before the status query
+// that sees it.
+TEST_F(GoalTest, APausedGoalIsNotHandedOutAndRunsOnceResumed) {
   Start(R"(
 rules:
+  - match: {model: ceo-m, contains: "Slow"}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "slow done"}}], delay_ms: 1500}
   - match: {model: ceo-m}
     reply: {tool_calls: [{name: complete_task, arguments: {summary: "done"}}]}
 )");
-  ASSERT_EQ(Ctl({"goal", "First"}).exit_code, 0);
-  ASSERT_EQ(Ctl({"pause", "g-1"}).exit_code, 0);
-  RunResult second = Ctl({"goal", "Second", "--wait", "--timeout", "60s"});
-  ASSERT_EQ(second.exit_code, 0) << second.err << daemon_.log();
-  nlohmann::json first = CtlJson({"describe", "task", "g-1"});
-  EXPECT_EQ(first["status"], "TASK_STATUS_READY") << first.dump();
-  EXPECT_EQ(first["assignee"], "");
-  EXPECT_EQ(first["paused"], true);
-  ASSERT_EQ(Ctl({"resume", "g-1"}).exit_code, 0);
-  EXPECT_TRUE(WaitFor(
+  ASSERT_EQ(Ctl({"goal", "Slow"}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return fake_->Requests() >= 1; }, absl::Seconds(30)))
+      << daemon_.log();  // the CEO is in its slow call
+  ASSERT_EQ(Ctl({"goal", "Paused one"}).exit_code, 0);
+  ASSERT_EQ(Ctl({"pause", "g-2"}).exit_code, 0);
+  ASSERT_TRUE(WaitFor(
       [&] {
         return CtlJson({"describe", "task", "g-1"})["status"] == "TASK_STATUS_COMPLETED";
+      },
+      absl::Seconds(30)))
+      << daemon_.log();
+  nlohmann::json paused = CtlJson({"describe", "task", "g-2"});
+  EXPECT_EQ(paused["status"], "TASK_STATUS_READY") << paused.dump();
+  EXPECT_EQ(paused["assignee"], "");
+  EXPECT_EQ(paused["paused"], true);
+  ASSERT_EQ(Ctl({"resume", "g-2"}).exit_code, 0);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return CtlJson({"describe", "task", "g-2"})["status"] == "TASK_STATUS_COMPLETED";
       },
       absl::Seconds(30)))
       << daemon_.log();
