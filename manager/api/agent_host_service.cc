@@ -72,7 +72,9 @@ grpc::ServerUnaryReactor* AgentHostService::RequestConsent(grpc::CallbackServerC
                                                            v1::RequestConsentResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   AsAgent(loop_, supervisor_, ctx, reactor, [this, reactor, req, resp](const std::string& id) {
-    absl::StatusOr<v1::RequestConsentResponse> r = consents_->Request(id, *req);
+    absl::StatusOr<v1::Task> task = tasks_->Get(req->task_id());
+    absl::StatusOr<v1::RequestConsentResponse> r =
+        consents_->Request(id, *req, task.ok() ? task->goal_id() : "");
     if (r.ok()) *resp = *std::move(r);
     reactor->Finish(ToGrpcStatus(r.status()));
   });

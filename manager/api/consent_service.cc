@@ -1,6 +1,7 @@
 #include "manager/api/consent_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "manager/api/feed_reactor.h"
 #include "manager/api/status.h"
 #include "manager/api/unary.h"
 
@@ -44,6 +45,37 @@ grpc::ServerUnaryReactor* ConsentService::DecideConsentRequest(
     reactor->Finish(ToGrpcStatus(r.status()));
   });
   return reactor;
+}
+
+grpc::ServerWriteReactor<v1::WatchConsentRequestsResponse>* ConsentService::WatchConsentRequests(
+    grpc::CallbackServerContext* ctx, const v1::WatchConsentRequestsRequest* req) {
+  grpc::Status auth = auth_.Check(ctx);
+  if (!auth.ok()) return new RefusedStream<v1::WatchConsentRequestsResponse>(auth);
+  v1::EventFilter filter;
+  filter.add_kinds("consent.");
+  std::string goal = req->goal_id();
+  return new FeedReactor<v1::WatchConsentRequestsResponse>(
+      loop_, feed_, filter,
+      [goal](v1::Event& e, v1::WatchConsentRequestsResponse* out) {
+        if (!e.has_consent_request()) return false;
+        if (!goal.empty() && e.consent_request().goal_id() != goal) return false;
+        out->set_seq(e.seq());
+        *out->mutable_consent_request() = std::move(*e.mutable_consent_request());
+        return true;
+      },
+      [this, goal, after = req->after_seq()](std::deque<v1::WatchConsentRequestsResponse>* out) {
+        if (after > 0) return after;
+        // From the start: what waits for a person now, then changes from here on.
+        int64_t now = feed_->last_seq();
+        for (v1::ConsentRequest& r : consents_->List(false, "")) {
+          if (!goal.empty() && r.goal_id() != goal) continue;
+          v1::WatchConsentRequestsResponse resp;
+          resp.set_seq(now);
+          *resp.mutable_consent_request() = std::move(r);
+          out->push_back(std::move(resp));
+        }
+        return now;
+      });
 }
 
 }  // namespace agentd

@@ -113,7 +113,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
       std::make_unique<AgentService>(c.loop, c.supervisor, client_auth, c.audit));
   api->services_.push_back(std::make_unique<AgentHostService>(c.loop, c.supervisor, c.consents,
                                                               c.tasks, c.ledger, c.bus, c.plans));
-  api->services_.push_back(std::make_unique<ConsentService>(c.loop, c.consents, client_auth));
+  api->services_.push_back(
+      std::make_unique<ConsentService>(c.loop, c.consents, c.events, client_auth));
   api->services_.push_back(std::make_unique<LogService>(c.loop, c.supervisor, c.logs, client_auth));
   api->services_.push_back(std::make_unique<TaskService>(c.loop, c.tasks, client_auth));
   api->services_.push_back(std::make_unique<UsageService>(c.loop, c.ledger, client_auth));

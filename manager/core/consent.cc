@@ -63,7 +63,7 @@ void ConsentBook::Expire(const std::string& id) {
 }
 
 absl::StatusOr<v1::RequestConsentResponse> ConsentBook::Request(
-    const std::string& agent, const v1::RequestConsentRequest& req) {
+    const std::string& agent, const v1::RequestConsentRequest& req, const std::string& goal_id) {
   v1::RequestConsentResponse resp;
   if (!req.request_id().empty()) {
     if (auto k = by_key_.find({agent, req.request_id()}); k != by_key_.end()) {
@@ -85,6 +85,7 @@ absl::StatusOr<v1::RequestConsentResponse> ConsentBook::Request(
   r.set_id(absl::StrFormat("consent-%d", next_++));
   r.set_agent_id(agent);
   r.set_task_id(req.task_id());
+  r.set_goal_id(goal_id);
   r.set_tool(req.tool());
   r.set_kind(req.kind());
   r.set_summary(req.summary());

@@ -36,8 +36,10 @@ class ConsentBook {
 
   // A request by `agent`. The same request_id from the same agent returns the first
   // request. Errors: INVALID_ARGUMENT (no tool or summary).
+  // `goal_id` is the goal of req.task_id as the daemon knows it (empty when none).
   absl::StatusOr<v1::RequestConsentResponse> Request(const std::string& agent,
-                                                     const v1::RequestConsentRequest& req);
+                                                     const v1::RequestConsentRequest& req,
+                                                     const std::string& goal_id = "");
   // The request `id` as `agent` may see it. Errors: NOT_FOUND, PERMISSION_DENIED (another
   // agent's request).
   absl::StatusOr<v1::ConsentRequest> Get(const std::string& agent, const std::string& id) const;

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agentd/v1/agents.grpc.pb.h"
+#include "agentd/v1/consent.grpc.pb.h"
 #include "agentd/v1/events.grpc.pb.h"
 #include "common/paths.h"
 #include "common/sqlite.h"
@@ -382,6 +383,18 @@ TEST_F(GoalTest, AToolCallBeyondItsGrantWaitsForAPersonsApproval) {
       absl::Seconds(30)))
       << daemon_.log();
   const nlohmann::json& req = pending["consentRequests"][0];
+  // A watcher from the start (as the UI's consent dialog) gets what waits now, then the
+  // decision.
+  auto consents = v1::ConsentService::NewStub(daemon_.UnixChannel());
+  grpc::ClientContext watch_ctx;
+  v1::WatchConsentRequestsRequest watch_req;
+  watch_req.set_goal_id("g-1");
+  auto watch = consents->WatchConsentRequests(&watch_ctx, watch_req);
+  v1::WatchConsentRequestsResponse seen;
+  ASSERT_TRUE(watch->Read(&seen));
+  EXPECT_EQ(seen.consent_request().id(), req["id"]);
+  EXPECT_EQ(seen.consent_request().status(), v1::CONSENT_STATUS_PENDING);
+  EXPECT_EQ(seen.consent_request().goal_id(), "g-1");
   EXPECT_EQ(req["agentId"], "coder-1");
   EXPECT_EQ(req["kind"], "CONSENT_KIND_COMMAND_NOT_ALLOWED");
   EXPECT_THAT(req["summary"].get<std::string>(), HasSubstr("run `date +%Y`"));
@@ -391,6 +404,10 @@ TEST_F(GoalTest, AToolCallBeyondItsGrantWaitsForAPersonsApproval) {
   EXPECT_EQ(coder_calls, 1);
   RunResult ok = Ctl({"consent", "approve", req["id"]});
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  ASSERT_TRUE(watch->Read(&seen));
+  EXPECT_EQ(seen.consent_request().status(), v1::CONSENT_STATUS_APPROVED);
+  EXPECT_GT(seen.seq(), 0);
+  watch_ctx.TryCancel();
   ASSERT_TRUE(WaitFor(
       [&] {
         return CtlJson({"describe", "task", "g-1"})["status"] == "TASK_STATUS_COMPLETED";
