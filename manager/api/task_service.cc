@@ -161,6 +161,15 @@ grpc::ServerUnaryReactor* UsageService::GetUsage(grpc::CallbackServerContext* ct
   });
 }
 
+grpc::ServerUnaryReactor* UsageService::ListUsageRecords(grpc::CallbackServerContext* ctx,
+                                                         const v1::ListUsageRecordsRequest* req,
+                                                         v1::ListUsageRecordsResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp] {
+    return Take(ledger_->ListRecords(*req),
+                [resp](v1::ListUsageRecordsResponse r) { *resp = std::move(r); });
+  });
+}
+
 grpc::ServerUnaryReactor* UsageService::GetBudget(grpc::CallbackServerContext* ctx,
                                                   const v1::GetBudgetRequest* req,
                                                   v1::GetBudgetResponse* resp) {

@@ -119,6 +119,9 @@ class UsageService final : public v1::UsageService::CallbackService {
   grpc::ServerUnaryReactor* GetUsage(grpc::CallbackServerContext* ctx,
                                      const v1::GetUsageRequest* req,
                                      v1::GetUsageResponse* resp) override;
+  grpc::ServerUnaryReactor* ListUsageRecords(grpc::CallbackServerContext* ctx,
+                                             const v1::ListUsageRecordsRequest* req,
+                                             v1::ListUsageRecordsResponse* resp) override;
   grpc::ServerUnaryReactor* GetBudget(grpc::CallbackServerContext* ctx,
                                       const v1::GetBudgetRequest* req,
                                       v1::GetBudgetResponse* resp) override;

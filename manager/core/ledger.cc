@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
@@ -292,9 +293,10 @@ absl::StatusOr<v1::Budget> Ledger::SetBudget(const v1::SetBudgetRequest& req,
   return ToProto(key);
 }
 
-absl::StatusOr<v1::GetUsageResponse> Ledger::GetUsage(const v1::GetUsageRequest& req) const {
+namespace {
+
+UsageQuery QueryOf(const v1::UsageFilter& f) {
   UsageQuery q;
-  const v1::UsageFilter& f = req.filter();
   if (f.has_start_time()) q.start_us = absl::ToUnixMicros(FromProto(f.start_time()));
   if (f.has_end_time()) q.end_us = absl::ToUnixMicros(FromProto(f.end_time()));
   q.goal_id = f.goal_id();
@@ -303,6 +305,45 @@ absl::StatusOr<v1::GetUsageResponse> Ledger::GetUsage(const v1::GetUsageRequest&
   q.role = f.role();
   q.provider = f.provider();
   q.model = f.model();
+  return q;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ListUsageRecordsResponse> Ledger::ListRecords(
+    const v1::ListUsageRecordsRequest& req) const {
+  size_t size = req.page_size() <= 0 ? 100 : static_cast<size_t>(std::min(req.page_size(), 1000));
+  size_t skip = 0;
+  if (!req.page_token().empty() && !absl::SimpleAtoi(req.page_token(), &skip)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_token \"", req.page_token(), "\" is not one this server issued"));
+  }
+  absl::StatusOr<std::vector<UsageRow>> rows = store_->QueryUsage(QueryOf(req.filter()));
+  if (!rows.ok()) return rows.status();
+  v1::ListUsageRecordsResponse resp;
+  for (size_t i = skip; i < rows->size() && static_cast<size_t>(resp.records_size()) < size; ++i) {
+    const UsageRow& u = (*rows)[rows->size() - 1 - i];  // newest first
+    v1::UsageRecord* r = resp.add_records();
+    r->set_id(u.id);
+    r->set_agent_id(u.agent_id);
+    r->set_task_id(u.task_id);
+    r->set_goal_id(u.goal_id);
+    r->set_role(u.role);
+    r->set_provider(u.provider);
+    r->set_model(u.model);
+    r->set_prompt_tokens(u.prompt_tokens);
+    r->set_completion_tokens(u.completion_tokens);
+    r->set_cost_usd(u.cost_usd);
+    SetDuration(absl::Microseconds(u.latency_us), r->mutable_latency());
+    SetTime(absl::FromUnixMicros(u.time_us), r->mutable_time());
+    r->set_reservation_id(u.reservation_id);
+  }
+  if (skip + size < rows->size()) resp.set_next_page_token(absl::StrCat(skip + size));
+  return resp;
+}
+
+absl::StatusOr<v1::GetUsageResponse> Ledger::GetUsage(const v1::GetUsageRequest& req) const {
+  UsageQuery q = QueryOf(req.filter());
   absl::StatusOr<std::vector<UsageRow>> rows = store_->QueryUsage(q);
   if (!rows.ok()) return rows.status();
   v1::GetUsageResponse resp;

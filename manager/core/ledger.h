@@ -62,6 +62,10 @@ class Ledger {
   // Errors: INVALID_ARGUMENT (unspecified scope, or GOAL/ROLE without an id).
   absl::StatusOr<v1::Budget> GetBudget(v1::BudgetScope scope, const std::string& scope_id) const;
   absl::StatusOr<v1::Budget> SetBudget(const v1::SetBudgetRequest& req, const std::string& by);
+  // The calls the filter selects, newest first, one page. Errors: INVALID_ARGUMENT (a page
+  // token this server did not issue), store errors.
+  absl::StatusOr<v1::ListUsageRecordsResponse> ListRecords(
+      const v1::ListUsageRecordsRequest& req) const;
   // Sums the calls the filter selects, in total and per group. Errors: store errors.
   absl::StatusOr<v1::GetUsageResponse> GetUsage(const v1::GetUsageRequest& req) const;
 

@@ -10,6 +10,7 @@
 #include "agentd/v1/agents.grpc.pb.h"
 #include "agentd/v1/consent.grpc.pb.h"
 #include "agentd/v1/events.grpc.pb.h"
+#include "agentd/v1/usage.grpc.pb.h"
 #include "common/paths.h"
 #include "common/sqlite.h"
 #include "gmock/gmock.h"
@@ -249,6 +250,28 @@ rules:
   EXPECT_GE(calls, 2);      // the budget allowed some calls…
   EXPECT_LE(tokens, 6000);  // …never more than it holds…
   EXPECT_EQ(static_cast<int64_t>(FakeRequests().size()), calls);  // …and none unreserved
+  // Each call is a record of its own, newest first, paged.
+  auto usage_stub = v1::UsageService::NewStub(daemon_.UnixChannel());
+  v1::ListUsageRecordsRequest list;
+  list.mutable_filter()->set_goal_id("g-1");
+  list.set_page_size(1);
+  int64_t records = 0, last_us = INT64_MAX;
+  for (;;) {
+    grpc::ClientContext ctx;
+    v1::ListUsageRecordsResponse page;
+    ASSERT_TRUE(usage_stub->ListUsageRecords(&ctx, list, &page).ok());
+    for (const v1::UsageRecord& rec : page.records()) {
+      ++records;
+      int64_t us = rec.time().seconds() * 1000000 + rec.time().nanos() / 1000;
+      EXPECT_LE(us, last_us);
+      last_us = us;
+      EXPECT_EQ(rec.role(), "ceo");
+      EXPECT_EQ(rec.prompt_tokens(), 1000);
+    }
+    if (page.next_page_token().empty()) break;
+    list.set_page_token(page.next_page_token());
+  }
+  EXPECT_EQ(records, calls);
 }
 
 TEST_F(GoalTest, CancelingARunningGoalStopsItsAgentsWithinTwoSeconds) {

@@ -7,9 +7,9 @@
 #include <set>
 
 #include "absl/strings/str_split.h"
+#include "agentd/v1/messages.grpc.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
 #include "agentd/v1/tasks.grpc.pb.h"
-#include "agentd/v1/usage.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
@@ -136,11 +136,14 @@ TEST_F(DaemonTest, SocketIsPrivateAndItsDirectoryToo) {
 
 TEST_F(DaemonTest, UnservedMethodsAnswerUnimplementedSayingSo) {
   ASSERT_TRUE(daemon_.Start()) << daemon_.log();
-  auto usage = v1::UsageService::NewStub(daemon_.UnixChannel());
-  v1::ListUsageRecordsResponse resp;
-  grpc::Status s = usage->ListUsageRecords(Ctx().get(), v1::ListUsageRecordsRequest(), &resp);
+  auto messages = v1::MessageService::NewStub(daemon_.UnixChannel());
+  auto ctx = Ctx();
+  auto stream = messages->WatchMessages(ctx.get(), v1::WatchMessagesRequest());
+  v1::WatchMessagesResponse resp;
+  EXPECT_FALSE(stream->Read(&resp));
+  grpc::Status s = stream->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_THAT(s.error_message(), HasSubstr("agentd.v1.UsageService/ListUsageRecords is part of "
+  EXPECT_THAT(s.error_message(), HasSubstr("agentd.v1.MessageService/WatchMessages is part of "
                                            "the agentd.v1 API but agentd"));
 }
 
