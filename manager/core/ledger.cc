@@ -48,10 +48,11 @@ absl::Status Ledger::Recover() {
     limits_[{static_cast<int>(b.scope), b.scope_id}] = {
         b.max_tokens, b.max_cost_usd, absl::FromUnixMicros(b.update_us), b.updated_by};
   }
-  absl::StatusOr<std::vector<UsageRow>> rows = store_->QueryUsage({});
-  if (!rows.ok()) return rows.status();
-  for (const UsageRow& u : *rows) {
-    int64_t tokens = u.prompt_tokens + u.completion_tokens;
+  // Sums by SQL: start-up does not read every call ever made.
+  absl::StatusOr<std::vector<UsageRow>> sums = store_->SumUsageByGoalAndRole();
+  if (!sums.ok()) return sums.status();
+  for (const UsageRow& u : *sums) {
+    int64_t tokens = u.prompt_tokens;
     for (const Key& k : {Key{v1::BUDGET_SCOPE_GLOBAL, ""}, Key{v1::BUDGET_SCOPE_GOAL, u.goal_id},
                          Key{v1::BUDGET_SCOPE_ROLE, u.role}}) {
       if (k.first != v1::BUDGET_SCOPE_GLOBAL && k.second.empty()) continue;
@@ -59,7 +60,9 @@ absl::Status Ledger::Recover() {
       use_[k].used_cost += u.cost_usd;
     }
   }
-  next_record_ = static_cast<int64_t>(rows->size()) + 1;
+  absl::StatusOr<int64_t> count = store_->db()->QueryInt("SELECT COUNT(*) FROM usage");
+  if (!count.ok()) return count.status();
+  next_record_ = *count + 1;
   return absl::OkStatus();
 }
 

@@ -6,18 +6,11 @@
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
 #include "common/version.h"
+#include "manager/core/proto_time.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
 namespace agentd {
-namespace {
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
-  int64_t us = absl::ToUnixMicros(t);
-  ts->set_seconds(us / 1000000);
-  ts->set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
-}
-}  // namespace
-
 SystemCore::SystemCore(EventLoop* loop, Store* store, ConfigState* config, absl::Time start_time)
     : loop_(loop), store_(store), config_(config), start_time_(start_time) {}
 
@@ -43,13 +36,13 @@ void SystemCore::GetInfo(absl::AnyInvocable<void(v1::GetInfoResponse) &&> done) 
     *r.mutable_version() = Version();
     r.set_pid(getpid());
     absl::Time now = loop_->clock()->Now();
-    SetTimestamp(start_time_, r.mutable_start_time());
+    SetTime(start_time_, r.mutable_start_time());
     absl::Duration up = now - start_time_;
     r.mutable_uptime()->set_seconds(absl::ToInt64Seconds(up));
     r.mutable_uptime()->set_nanos(static_cast<int32_t>(
         absl::ToInt64Nanoseconds(up - absl::Seconds(absl::ToInt64Seconds(up)))));
     *r.mutable_paths() = paths_;
-    SetTimestamp(config_->loaded_time(), r.mutable_config_loaded_time());
+    SetTime(config_->loaded_time(), r.mutable_config_loaded_time());
     r.set_schema_version(store_->schema_version());
     r.set_state(state_.load());
     v1::DaemonCounters* c = r.mutable_counters();
@@ -89,7 +82,7 @@ void SystemCore::ReloadConfig(
     resp.set_config_file(config_->file());
     for (const auto& a : r->applied) resp.add_applied(a);
     for (const auto& a : r->restart_required) resp.add_restart_required(a);
-    SetTimestamp(config_->loaded_time(), resp.mutable_loaded_time());
+    SetTime(config_->loaded_time(), resp.mutable_loaded_time());
     std::move(done)(std::move(resp));
   });
 }

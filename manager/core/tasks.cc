@@ -116,8 +116,7 @@ absl::Status TaskBoard::Recover() {
     if (t.status() == v1::TASK_STATUS_READY && t.attempts() > 0 && !t.has_failure()) {
       resume_.insert(t.id());
     }
-    order_.push_back(t.id());
-    tasks_[t.id()] = std::move(t);
+    Add(std::move(t));
   }
   absl::StatusOr<std::vector<DeliveryRow>> deliveries = store_->LoadDeliveries();
   if (!deliveries.ok()) return deliveries.status();
@@ -130,6 +129,21 @@ absl::Status TaskBoard::Recover() {
   ScheduleSoon();
   loop_->RunAfter(absl::Seconds(1), [this] { StopIdleAgents(); });
   return absl::OkStatus();
+}
+
+void TaskBoard::Add(v1::Task t) {
+  index_[t.id()] = order_.size();
+  if (!Final(t.status())) live_[order_.size()] = t.id();
+  if (!t.parent_id().empty()) children_[t.parent_id()].push_back(t.id());
+  order_.push_back(t.id());
+  std::string id = t.id();
+  tasks_[id] = std::move(t);
+}
+
+const std::vector<std::string>& TaskBoard::ChildrenOf(const std::string& id) const {
+  static const std::vector<std::string> kNone;
+  auto it = children_.find(id);
+  return it == children_.end() ? kNone : it->second;
 }
 
 std::string TaskBoard::NewId(const char* prefix) { return absl::StrCat(prefix, "-", next_id_++); }
@@ -156,6 +170,13 @@ bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent) {
   if (auto s = store_->SaveTask(row, now, kind, payload.dump(), agent); !s.ok()) {
     spdlog::error("task {}: recording {}: {}", t.id(), kind, s.status().message());
     return false;
+  }
+  if (auto idx = index_.find(t.id()); idx != index_.end()) {
+    if (Final(t.status())) {
+      live_.erase(idx->second);
+    } else {
+      live_[idx->second] = t.id();
+    }
   }
   for (const auto& observe : observers_) observe(t);
   return true;
@@ -282,8 +303,7 @@ absl::StatusOr<v1::Task> TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req,
   if (!Save(t, "goal.submitted")) {
     return absl::UnavailableError("the goal could not be stored; see agentd's log");
   }
-  order_.push_back(id);
-  tasks_[id] = t;
+  Add(t);
   if (!req.request_id().empty()) goal_by_request_[req.request_id()] = id;
   if (audit_ != nullptr) {
     audit_->AppendBy(by, "goal.submit", id, id, id,
@@ -334,9 +354,9 @@ absl::StatusOr<v1::ListTasksResponse> TaskBoard::List(const v1::ListTasksRequest
 int TaskBoard::EndSubtree(v1::Task& root, v1::TaskStatus status, const v1::TaskFailure& failure) {
   int ended = 0;
   // Children first, so a parent never ends before what it waits on.
-  for (const std::string& id : order_) {
+  for (const std::string& id : ChildrenOf(root.id())) {
     v1::Task& c = tasks_.at(id);
-    if (c.parent_id() == root.id() && !Final(c.status())) {
+    if (!Final(c.status())) {
       v1::TaskFailure f = failure;
       if (status == v1::TASK_STATUS_FAILED) {
         f.set_code(v1::TASK_FAILURE_CODE_CANCELED);
@@ -479,10 +499,7 @@ void TaskBoard::SendAssignment(const v1::Task& t) {
   for (const std::string& dep : t.deps()) {
     if (auto it = tasks_.find(dep); it != tasks_.end()) brief(it->second, a->add_dependencies());
   }
-  for (const std::string& id : order_) {
-    const v1::Task& c = tasks_.at(id);
-    if (c.parent_id() == t.id()) brief(c, a->add_children());
-  }
+  for (const std::string& id : ChildrenOf(t.id())) brief(tasks_.at(id), a->add_children());
   DeliverTo(t.assignee(), std::move(d));
 }
 
@@ -544,8 +561,12 @@ void TaskBoard::ScheduleSoon() {
 }
 
 void TaskBoard::Schedule() {
+  // Only unfinished tasks are looked at: the scan does not grow with history. Copied:
+  // assigning changes live_.
+  std::vector<std::string> unfinished;
+  for (const auto& [idx, id] : live_) unfinished.push_back(id);
   // Pending tasks whose deps all completed are ready.
-  for (const std::string& id : order_) {
+  for (const std::string& id : unfinished) {
     v1::Task& t = tasks_.at(id);
     if (t.status() != v1::TASK_STATUS_PENDING) continue;
     bool ready = true;
@@ -556,7 +577,7 @@ void TaskBoard::Schedule() {
     if (ready) SetStatus(t, v1::TASK_STATUS_READY, "task.ready");
   }
   std::set<std::string> starting;  // roles an agent is being started for in this pass
-  for (const std::string& id : order_) {
+  for (const std::string& id : unfinished) {
     v1::Task& t = tasks_.at(id);
     if (t.status() != v1::TASK_STATUS_READY) continue;
     const v1::Task* goal = Find(t.goal_id());
@@ -627,7 +648,9 @@ void TaskBoard::ChildEnded(const v1::Task& child) {
   }
   // Pending tasks may depend on it; a failed dependency fails its dependents.
   if (child.status() == v1::TASK_STATUS_FAILED || child.status() == v1::TASK_STATUS_CANCELED) {
-    for (const std::string& id : order_) {
+    std::vector<std::string> unfinished;
+    for (const auto& [idx, id] : live_) unfinished.push_back(id);
+    for (const std::string& id : unfinished) {
       v1::Task& t = tasks_.at(id);
       if (Final(t.status())) continue;
       if (std::find(t.deps().begin(), t.deps().end(), child.id()) == t.deps().end()) continue;
@@ -843,9 +866,8 @@ void TaskBoard::ReconcileAgents() {
 
 bool TaskBoard::HasOpenChildren(const v1::Task& t) const {
   if (plan_pending_ && plan_pending_(t.id())) return true;
-  for (const std::string& id : order_) {
-    const v1::Task& c = tasks_.at(id);
-    if (c.parent_id() == t.id() && !Final(c.status())) return true;
+  for (const std::string& id : ChildrenOf(t.id())) {
+    if (!Final(tasks_.at(id).status())) return true;
   }
   return false;
 }
@@ -895,8 +917,7 @@ absl::StatusOr<v1::Task> TaskBoard::Delegate(const std::string& agent,
   if (!Save(t, "task.created", agent)) {
     return absl::UnavailableError("the task could not be stored; see agentd's log");
   }
-  order_.push_back(t.id());
-  tasks_[t.id()] = t;
+  Add(t);
   // The delegating call's key, so a retried call finds the task it created.
   if (!req.request_id().empty()) delegated_[key] = t.id();
   spdlog::info("task {} delegated by {} to role {}: {}", t.id(), agent, t.role(), t.title());
@@ -931,8 +952,7 @@ absl::StatusOr<std::vector<v1::Task>> TaskBoard::CreatePlanTasks(const v1::Plan&
     if (!Save(t, "task.created", plan.proposer())) {
       return absl::UnavailableError("a plan's task could not be stored; see agentd's log");
     }
-    order_.push_back(t.id());
-    tasks_[t.id()] = t;
+    Add(t);
     out.push_back(t);
   }
   ScheduleSoon();

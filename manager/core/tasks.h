@@ -166,7 +166,15 @@ class TaskBoard {
   const ConfigState* config_;
   Options options_;
   std::map<std::string, v1::Task> tasks_;
-  std::vector<std::string> order_;  // ids in creation order
+  // Keeps a new task, and the indexes below.
+  void Add(v1::Task t);
+  // Ids of the tasks created under `id`, oldest first.
+  const std::vector<std::string>& ChildrenOf(const std::string& id) const;
+
+  std::vector<std::string> order_;                            // ids in creation order
+  std::map<std::string, size_t> index_;                       // id → place in order_
+  std::map<size_t, std::string> live_;                        // unfinished, by place
+  std::map<std::string, std::vector<std::string>> children_;  // parent → children
   std::map<std::string, std::string> goal_by_request_;
   // (parent, request id) → child, so a retried delegate call creates one task.
   std::map<std::pair<std::string, std::string>, std::string> delegated_;

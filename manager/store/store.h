@@ -172,6 +172,9 @@ class Store {
   // record with the same id exists: a retried report counts once.
   absl::StatusOr<bool> AddUsage(const UsageRow& usage, absl::string_view event_payload_json);
   absl::StatusOr<std::vector<UsageRow>> QueryUsage(const UsageQuery& query);
+  // Tokens and cost summed per (goal, role): one row each, goal_id/role/prompt_tokens/
+  // cost_usd set (prompt_tokens holds all tokens).
+  absl::StatusOr<std::vector<UsageRow>> SumUsageByGoalAndRole();
   absl::Status SaveBudget(const BudgetRow& budget);
   absl::StatusOr<std::vector<BudgetRow>> LoadBudgets();
   // Stores a new message with its "message.sent" event; returns its bus seq.
