@@ -298,7 +298,18 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
         .Opt("tls_cert_file", &c.server.tls_cert_file)
         .Opt("tls_key_file", &c.server.tls_key_file)
         .Opt("shutdown_timeout", &c.server.shutdown_timeout)
+        .Opt("cors_origins", &c.server.cors_origins)
         .Done();
+    for (size_t i = 0; i < c.server.cors_origins.size(); ++i) {
+      const std::string& o = c.server.cors_origins[i];
+      if (!(absl::StartsWith(o, "http://") || absl::StartsWith(o, "https://")) ||
+          absl::EndsWith(o, "/")) {
+        p.Error(f.Get("cors_origins")[i].Mark(),
+                absl::StrCat("server.cors_origins[", i, "]: \"", o,
+                             "\" is not an origin: write scheme://host[:port], e.g. "
+                             "\"https://ui.example:8443\", with no path"));
+      }
+    }
     if (c.server.tls_cert_file.empty() != c.server.tls_key_file.empty()) {
       p.Error(n.Mark(), "server: tls_cert_file and tls_key_file must be set together");
     }
@@ -311,6 +322,11 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
     }
   }
   top.Opt("state_dir", &c.state_dir);
+
+  if (YAML::Node n = top.Get("ui"); n.IsDefined()) {
+    Fields f(p, n, "ui");
+    f.Opt("dir", &c.ui.dir).Opt("editor", &c.ui.editor).Done();
+  }
 
   if (YAML::Node n = top.Get("logging"); n.IsDefined()) {
     Fields f(p, n, "logging");

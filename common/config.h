@@ -34,8 +34,20 @@ struct ServerConfig {
   std::string tls_cert_file;            // both set: TLS on grpc_tcp
   std::string tls_key_file;
   absl::Duration shutdown_timeout = absl::Seconds(5);
+  // Origins ("https://ui.example:8443") whose pages may call the HTTP listener's gRPC-web
+  // bridge from another origin (CORS). The UI agentd serves itself needs none.
+  std::vector<std::string> cors_origins;
 
   bool operator==(const ServerConfig&) const = default;
+};
+
+struct UiConfig {
+  std::string
+      dir;  // the built UI (ui/dist); empty: installed share/agentd/ui, else the source tree's
+  // The editor "Open in VS Code" runs, followed by the workspace path; empty: off.
+  std::vector<std::string> editor = {"code"};
+
+  bool operator==(const UiConfig&) const = default;
 };
 
 struct LoggingConfig {
@@ -160,6 +172,7 @@ struct PolicyConfig {
 struct Config {
   std::string source;  // the file it was read from, or "<embedded default>"
   ServerConfig server;
+  UiConfig ui;
   std::string state_dir;  // empty: resolved by paths.h DefaultStateDir()
   LoggingConfig logging;
   std::map<std::string, ProviderConfig> providers;

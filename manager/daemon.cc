@@ -37,6 +37,18 @@ std::string TemplatesDir() {
   if (access(installed.c_str(), F_OK) == 0) return installed;
   return AGENTD_SOURCE_TEMPLATES;
 }
+
+// The built web UI: ui.dir from the config, else the installed share folder beside the
+// binary, else the source tree's ui/dist (where the build puts it).
+std::string UiDir(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  std::string dir = n > 0 ? DirName(std::string(buf, static_cast<size_t>(n))) : ".";
+  std::string installed = dir + "/../share/agentd/ui";
+  if (access((installed + "/index.html").c_str(), F_OK) == 0) return installed;
+  return AGENTD_SOURCE_UI;
+}
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
@@ -152,6 +164,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->plans_ = std::make_unique<PlanBook>(&d->loop_, d->store_.get(), d->tasks_.get(),
                                          d->ledger_.get(), d->config_.get());
   d->tasks_->SetAudit(d->audit_.get());
+  d->tasks_->SetMetrics(d->metrics_.get());
+  d->ledger_->SetMetrics(d->metrics_.get());
+  d->supervisor_->SetMetrics(d->metrics_.get());
   d->plans_->SetAudit(d->audit_.get());
   d->tasks_->SetPlanPending(
       [self](const std::string& task) { return self->plans_->Pending(task); });
@@ -191,6 +206,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   cores.plans = d->plans_.get();
   cores.audit = d->audit_.get();
   cores.events = d->events_.get();
+  cores.metrics = d->metrics_.get();
   absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(api, cores);
   if (!server.ok()) return server.status();
   d->api_ = *std::move(server);
@@ -201,24 +217,38 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   paths.set_database(db_path);
   paths.set_socket(c.server.socket);
   paths.set_grpc_tcp(d->api_->tcp_address());
-  // The HTTP listener (web UI, gRPC-web, /metrics) is not part of this build yet, so
-  // nothing is reported as listening there.
+  if (!c.server.http.empty()) {
+    WebServerOptions web;
+    web.address = c.server.http;
+    web.ui_dir = UiDir(c.ui.dir);
+    web.admin_token = *token;
+    web.admin_token_file = token_file;
+    web.cors_origins = c.server.cors_origins;
+    web.healthy = [system = d->system_.get()] {
+      return system->state() == v1::DAEMON_STATE_SERVING;
+    };
+    web.refresh_metrics = [self](std::function<void()> done) {
+      self->loop_.Post([self, done = std::move(done)] {
+        self->RefreshMetrics();
+        done();
+      });
+    };
+    absl::StatusOr<std::unique_ptr<WebServer>> ws =
+        WebServer::Start(std::move(web), d->api_->grpc_server(), d->metrics_.get());
+    if (!ws.ok()) return ws.status();
+    d->web_ = *std::move(ws);
+    paths.set_http(d->web_->address());
+  }
   paths.set_admin_token_file(token_file);
   if (d->cgroups_) paths.set_agent_cgroup(d->cgroups_->base());
   d->system_->Serve(std::move(paths));
-
-  if (!c.server.http.empty()) {
-    spdlog::info(
-        "server.http {}: the HTTP listener (web UI, gRPC-web, /metrics) is not part "
-        "of this build; nothing listens there",
-        c.server.http);
-  }
   absl::Duration wd = Notifier::WatchdogInterval();
   if (wd > absl::ZeroDuration()) d->ScheduleWatchdog(wd);
   d->notifier_.Ready();
   spdlog::info(
-      "agentd {} serving on unix:{}{} (state {}, pid {}, ready in {})", kVersion, c.server.socket,
+      "agentd {} serving on unix:{}{}{} (state {}, pid {}, ready in {})", kVersion, c.server.socket,
       d->api_->tcp_address().empty() ? "" : absl::StrCat(" and tcp:", d->api_->tcp_address()),
+      d->web_ ? absl::StrCat(" and http://", d->web_->address(), " (web UI: agentctl ui)") : "",
       c.state_dir, getpid(), absl::FormatDuration(absl::Now() - d->start_time_));
   return d;
 }
@@ -231,6 +261,21 @@ void Daemon::ScheduleWatchdog(absl::Duration interval) {
     ScheduleWatchdog(interval);
   });
   notifier_.Watchdog();
+}
+
+void Daemon::RefreshMetrics() {
+  std::map<LabelValues, double> by_state;
+  for (const auto& [state, n] : supervisor_->CountByState()) {
+    by_state[{v1::AgentState_Name(state)}] = static_cast<double>(n);
+  }
+  metrics_->agents->Replace(std::move(by_state));
+  std::map<LabelValues, double> restarts;
+  for (const v1::Agent& a : supervisor_->List("", {})) {
+    restarts[{a.id(), a.role()}] = a.restarts();
+  }
+  metrics_->agent_restarts->Replace(std::move(restarts));
+  metrics_->log_bytes->Set({}, static_cast<double>(logs_->bytes_written()));
+  metrics_->log_dropped_bytes->Set({}, static_cast<double>(logs_->dropped_bytes()));
 }
 
 void Daemon::Reload() {
@@ -250,6 +295,8 @@ void Daemon::Shutdown() {
   absl::Duration drain = config_->config().server.shutdown_timeout;
   spdlog::info("shutting down: draining calls for up to {}", absl::FormatDuration(drain));
   system_->SetState(v1::DAEMON_STATE_DRAINING);
+  // The web bridge's calls go through the API server's in-process channel: end them first.
+  if (web_) web_->Shutdown();
   if (api_) api_->Shutdown(absl::Now() + drain);
   if (loop_thread_.joinable() && supervisor_) {
     // Agents get stop_timeout to exit after SIGTERM, then their groups are killed.
@@ -273,6 +320,7 @@ void Daemon::Shutdown() {
     loop_.Stop();
     loop_thread_.join();
   }
+  web_.reset();
   api_.reset();
   launcher_.reset();
   cgroups_.reset();

@@ -1,5 +1,6 @@
 // Daemon: agentd assembled — configuration, instance locks, state directory, store,
-// core loop, API server, systemd notifications — and its lifecycle.
+// core loop, API server, HTTP listener (web UI, gRPC-web, /metrics), systemd
+// notifications — and its lifecycle.
 //
 // Start() returns once the API accepts calls (and READY=1 has been sent). Reload() and
 // Shutdown() may be called from the signal-handling thread. Shutdown() drains within
@@ -22,12 +23,14 @@
 #include "manager/core/launcher.h"
 #include "manager/core/ledger.h"
 #include "manager/core/logstore.h"
+#include "manager/core/metrics.h"
 #include "manager/core/notifier.h"
 #include "manager/core/plans.h"
 #include "manager/core/supervisor.h"
 #include "manager/core/system.h"
 #include "manager/core/tasks.h"
 #include "manager/store/store.h"
+#include "manager/web/web_server.h"
 
 namespace agentd {
 
@@ -48,8 +51,11 @@ class Daemon {
  private:
   Daemon() = default;
   void ScheduleWatchdog(absl::Duration interval);
+  // Sets the metrics that are snapshots (agents by state, restarts, log bytes); on the loop.
+  void RefreshMetrics();
 
   Notifier notifier_;
+  std::unique_ptr<DaemonMetrics> metrics_ = DaemonMetrics::Create();
   absl::Time start_time_;
   std::unique_ptr<ConfigState> config_;
   std::unique_ptr<InstanceLock> socket_lock_, state_lock_;
@@ -69,6 +75,7 @@ class Daemon {
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<EventFeed> events_;
   std::unique_ptr<ApiServer> api_;
+  std::unique_ptr<WebServer> web_;
   bool shut_down_ = false;
 };
 

@@ -3,33 +3,63 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/version.h"
 
 namespace agentd {
 namespace {
 
+const char* CodeName(int code) {
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
+  return code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN";
+}
+
 class ApiInterceptor final : public grpc::experimental::Interceptor {
  public:
   // `method` is the path gRPC reports, "/pkg.Service/Method"; kept without the slash.
-  ApiInterceptor(SystemCore* core, std::string method)
+  ApiInterceptor(SystemCore* core, DaemonMetrics* metrics, std::string method, bool unary)
       : core_(core),
+        metrics_(metrics),
         method_(method.empty() || method[0] != '/' ? method : method.substr(1)),
-        // A health watcher, an agent's Connect stream or a log follower lasts as long as
-        // its peer; shutdown cancels it rather than waiting for it.
-        counted_(method_ != "grpc.health.v1.Health/Watch" &&
-                 method_ != "agentd.v1.AgentHostService/Connect" &&
-                 method_ != "agentd.v1.LogService/StreamLogs") {
+        // A watcher, an agent's Connect stream or a log follower lasts as long as its
+        // peer; shutdown cancels it rather than waiting for it.
+        counted_(unary),
+        start_(absl::Now()) {
     if (counted_) core_->RpcStarted();
   }
   // gRPC destroys a call's interceptors when the call is over, whatever its outcome.
   ~ApiInterceptor() override {
     if (counted_) core_->RpcEnded();
+    if (metrics_ == nullptr) return;
+    std::string code = grpc_code_ < 0 ? "CANCELLED" : CodeName(grpc_code_);
+    if (counted_) {
+      metrics_->rpc_seconds->Observe({method_, code}, absl::ToDoubleSeconds(absl::Now() - start_));
+    } else {
+      metrics_->rpc_streams->Add({method_, code});
+    }
   }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       grpc::Status s = methods->GetSendStatus();
+      grpc_code_ = s.error_code();
       if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED && s.error_message().empty()) {
         methods->ModifySendStatus(grpc::Status(
             grpc::StatusCode::UNIMPLEMENTED,
@@ -43,15 +73,19 @@ class ApiInterceptor final : public grpc::experimental::Interceptor {
 
  private:
   SystemCore* core_;
+  DaemonMetrics* metrics_;
   std::string method_;
   bool counted_;
+  absl::Time start_;
+  int grpc_code_ = -1;  // the status sent; -1 until then (a call cancelled first)
 };
 
 }  // namespace
 
 grpc::experimental::Interceptor* ApiInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  return new ApiInterceptor(core_, info->method());
+  return new ApiInterceptor(core_, metrics_, info->method(),
+                            info->type() == grpc::experimental::ServerRpcInfo::Type::UNARY);
 }
 
 }  // namespace agentd

@@ -125,7 +125,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
   for (auto& s : api->services_) builder.RegisterService(s.get());
 
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;
-  ic.push_back(std::make_unique<ApiInterceptorFactory>(system));
+  ic.push_back(std::make_unique<ApiInterceptorFactory>(system, c.metrics));
   builder.experimental().SetInterceptorCreators(std::move(ic));
 
   api->server_ = builder.BuildAndStart();

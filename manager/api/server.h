@@ -27,6 +27,7 @@
 #include "manager/core/events.h"
 #include "manager/core/ledger.h"
 #include "manager/core/logstore.h"
+#include "manager/core/metrics.h"
 #include "manager/core/plans.h"
 #include "manager/core/supervisor.h"
 #include "manager/core/system.h"
@@ -48,6 +49,7 @@ struct ApiCores {
   PlanBook* plans = nullptr;
   AuditLog* audit = nullptr;
   EventFeed* events = nullptr;
+  DaemonMetrics* metrics = nullptr;  // may be null
 };
 
 struct ApiServerOptions {
@@ -66,6 +68,8 @@ class ApiServer {
 
   // The TCP address actually bound ("127.0.0.1:40123"), or empty without TCP.
   const std::string& tcp_address() const { return tcp_address_; }
+  // The server itself, for its in-process channel (the web bridge). Owned by this.
+  grpc::Server* grpc_server() const { return server_.get(); }
   void Shutdown(absl::Time deadline);
 
   // Fully qualified names of the services served, health and reflection excluded.

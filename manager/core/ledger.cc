@@ -247,6 +247,13 @@ absl::StatusOr<v1::UsageRecord> Ledger::Report(const Caller& caller, v1::UsageRe
       use_[k].used_tokens += row.prompt_tokens + row.completion_tokens;
       use_[k].used_cost += row.cost_usd;
     }
+    if (metrics_ != nullptr) {
+      metrics_->llm_calls->Add({row.role, row.model});
+      metrics_->tokens->Add({row.role, row.model, "input"}, static_cast<double>(row.prompt_tokens));
+      metrics_->tokens->Add({row.role, row.model, "output"},
+                            static_cast<double>(row.completion_tokens));
+      metrics_->cost_usd->Add({row.role, row.model}, row.cost_usd);
+    }
   }
   return rec;
 }

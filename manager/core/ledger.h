@@ -28,6 +28,7 @@
 #include "agentd/v1/usage.pb.h"
 #include "manager/core/config_state.h"
 #include "manager/core/event_loop.h"
+#include "manager/core/metrics.h"
 #include "manager/store/store.h"
 
 namespace agentd {
@@ -68,8 +69,11 @@ class Ledger {
       const v1::ListUsageRecordsRequest& req) const;
   // Sums the calls the filter selects, in total and per group. Errors: store errors.
   absl::StatusOr<v1::GetUsageResponse> GetUsage(const v1::GetUsageRequest& req) const;
+  // Where calls, tokens and cost are counted; not owned, may be null.
+  void SetMetrics(DaemonMetrics* metrics) { metrics_ = metrics; }
 
  private:
+  DaemonMetrics* metrics_ = nullptr;
   using Key = std::pair<int, std::string>;  // (v1::BudgetScope, scope id)
   struct Limit {
     int64_t max_tokens = 0;

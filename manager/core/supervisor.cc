@@ -460,6 +460,7 @@ void Supervisor::ScheduleRestart(Record& r, absl::Time when) {
     }
     ++rec.restarts;
     ++total_restarts_;
+    if (metrics_ != nullptr) metrics_->restarts->Add({rec.role});
     (void)Spawn(rec);
   });
 }
@@ -737,6 +738,7 @@ absl::StatusOr<v1::RegisterResponse> Supervisor::Register(const std::string& tok
   r.runtime_version = req.runtime_version();
   absl::Time now = loop_->clock()->Now();
   r.last_heartbeat = now;
+  if (metrics_ != nullptr) metrics_->heartbeats->Add({r.role});
   ArmLease(r, now + cfg.supervision.heartbeat_ttl);
   SetState(r, v1::AGENT_STATE_IDLE, "", "agent.registered");
   spdlog::info("agent {} registered (pid {}, runtime {})", r.id, req.pid(), req.runtime_version());

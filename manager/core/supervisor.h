@@ -41,6 +41,7 @@
 #include "manager/core/event_loop.h"
 #include "manager/core/launcher.h"
 #include "manager/core/logstore.h"
+#include "manager/core/metrics.h"
 #include "manager/store/store.h"
 
 namespace agentd {
@@ -106,6 +107,9 @@ class Supervisor {
   void SetStateObserver(std::function<void(const std::string& id, v1::AgentState state)> fn) {
     observer_ = std::move(fn);
   }
+
+  // Where restarts and heartbeats are counted; not owned, may be null.
+  void SetMetrics(DaemonMetrics* metrics) { metrics_ = metrics; }
 
   int64_t total_restarts() const { return total_restarts_; }
   std::map<v1::AgentState, int64_t> CountByState() const;
@@ -176,6 +180,7 @@ class Supervisor {
   // The global breaker: recent failures of any agent, and until when restarts are held.
   std::deque<absl::Time> global_failures_;
   absl::Time breaker_open_until_ = absl::InfinitePast();
+  DaemonMetrics* metrics_ = nullptr;
   int64_t total_restarts_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};
   std::function<void(const std::string&, v1::AgentState)> observer_;

@@ -183,6 +183,9 @@ bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent) {
 }
 
 void TaskBoard::SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind) {
+  if (metrics_ != nullptr && t.status() != status) {
+    metrics_->task_transitions->Add({v1::TaskStatus_Name(status)});
+  }
   t.set_status(status);
   absl::Time now = loop_->clock()->Now();
   if (status == v1::TASK_STATUS_RUNNING && !t.has_start_time())

@@ -121,6 +121,8 @@ class TaskBoard {
 
   // Where side effects and administrative actions are recorded; not owned, may be null.
   void SetAudit(AuditLog* audit) { audit_ = audit; }
+  // Where status transitions are counted; not owned, may be null.
+  void SetMetrics(DaemonMetrics* metrics) { metrics_ = metrics; }
 
   // Observes every task change after it is stored (plans, the change feed).
   void AddObserver(std::function<void(const v1::Task&)> observer) {
@@ -182,6 +184,7 @@ class TaskBoard {
   std::set<std::string> resume_;             // ready tasks handed back after waiting: same attempt
   std::map<std::string, ConnectSink*> streams_;
   std::map<std::string, std::map<int64_t, v1::ConnectResponse>> outbox_;  // unacknowledged
+  DaemonMetrics* metrics_ = nullptr;
   std::vector<std::function<void(const v1::Task&)>> observers_;
   std::function<bool(const std::string&)> plan_pending_;
   std::function<void(const std::string&)> on_attach_;

@@ -1,0 +1,212 @@
+#include "manager/core/metrics.h"
+
+#include <cmath>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace agentd {
+namespace {
+
+// Integers (the common case: bytes, counts) print without an exponent up to 2^53.
+std::string Number(double v) {
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  if (std::isnan(v)) return "NaN";
+  if (v == std::floor(v) && std::fabs(v) < 9.007199254740992e15) {
+    return absl::StrFormat("%.0f", v);
+  }
+  // The shortest of 15–17 significant digits that reads back as the same double.
+  for (int precision = 15; precision < 17; ++precision) {
+    std::string s = absl::StrFormat("%.*g", precision, v);
+    if (std::strtod(s.c_str(), nullptr) == v) return s;
+  }
+  return absl::StrFormat("%.17g", v);
+}
+
+void Header(std::string* out, const std::string& name, const std::string& help, const char* type) {
+  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+}
+
+// {a="x",b="y"} (with `extra` appended, e.g. le="0.5"), or nothing without labels.
+std::string LabelSet(const std::vector<std::string>& names, const LabelValues& values,
+                     absl::string_view extra = "") {
+  if (names.empty() && extra.empty()) return "";
+  std::string s = "{";
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) s += ",";
+    absl::StrAppend(&s, names[i], "=\"", EscapeLabelValue(i < values.size() ? values[i] : ""),
+                    "\"");
+  }
+  if (!extra.empty()) absl::StrAppend(&s, names.empty() ? "" : ",", extra);
+  s += "}";
+  return s;
+}
+
+void RenderSeries(std::string* out, const std::string& name, const std::vector<std::string>& labels,
+                  const std::map<LabelValues, double>& series) {
+  for (const auto& [values, v] : series) {
+    absl::StrAppend(out, name, LabelSet(labels, values), " ", Number(v), "\n");
+  }
+}
+
+}  // namespace
+
+std::string EscapeLabelValue(absl::string_view v) {
+  std::string s;
+  s.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') {
+      s += "\\\\";
+    } else if (c == '"') {
+      s += "\\\"";
+    } else if (c == '\n') {
+      s += "\\n";
+    } else {
+      s += c;
+    }
+  }
+  return s;
+}
+
+void CounterFamily::Add(const LabelValues& values, double v) {
+  if (!(v >= 0)) return;
+  std::lock_guard lock(mu_);
+  series_[values] += v;
+}
+
+void CounterFamily::Render(std::string* out) const {
+  Header(out, name_, help_, "counter");
+  std::map<LabelValues, double> copy;
+  {
+    std::lock_guard lock(mu_);
+    copy = series_;
+  }
+  RenderSeries(out, name_, labels_, copy);
+}
+
+void GaugeFamily::Set(const LabelValues& values, double v) {
+  std::lock_guard lock(mu_);
+  series_[values] = v;
+}
+
+void GaugeFamily::Replace(std::map<LabelValues, double> series) {
+  std::lock_guard lock(mu_);
+  series_ = std::move(series);
+}
+
+void GaugeFamily::Render(std::string* out) const {
+  Header(out, name_, help_, "gauge");
+  std::map<LabelValues, double> copy;
+  {
+    std::lock_guard lock(mu_);
+    copy = series_;
+  }
+  RenderSeries(out, name_, labels_, copy);
+}
+
+void HistogramFamily::Observe(const LabelValues& values, double v) {
+  size_t i = 0;
+  while (i < bounds_.size() && v > bounds_[i]) ++i;
+  std::lock_guard lock(mu_);
+  Series& s = series_[values];
+  if (s.buckets.empty()) s.buckets.resize(bounds_.size() + 1);
+  ++s.buckets[i];
+  s.sum += v;
+  ++s.count;
+}
+
+void HistogramFamily::Render(std::string* out) const {
+  Header(out, name_, help_, "histogram");
+  std::map<LabelValues, Series> copy;
+  {
+    std::lock_guard lock(mu_);
+    copy = series_;
+  }
+  for (const auto& [values, s] : copy) {
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i <= bounds_.size(); ++i) {
+      cumulative += s.buckets[i];
+      std::string le =
+          absl::StrCat("le=\"", i < bounds_.size() ? Number(bounds_[i]) : "+Inf", "\"");
+      absl::StrAppend(out, name_, "_bucket", LabelSet(labels_, values, le), " ", cumulative, "\n");
+    }
+    absl::StrAppend(out, name_, "_sum", LabelSet(labels_, values), " ", Number(s.sum), "\n");
+    absl::StrAppend(out, name_, "_count", LabelSet(labels_, values), " ", s.count, "\n");
+  }
+}
+
+CounterFamily* MetricsRegistry::AddCounter(std::string name, std::string help,
+                                           std::vector<std::string> labels) {
+  auto f = std::make_unique<CounterFamily>(std::move(name), std::move(help), std::move(labels));
+  CounterFamily* p = f.get();
+  std::lock_guard lock(mu_);
+  families_.push_back(std::move(f));
+  return p;
+}
+
+GaugeFamily* MetricsRegistry::AddGauge(std::string name, std::string help,
+                                       std::vector<std::string> labels) {
+  auto f = std::make_unique<GaugeFamily>(std::move(name), std::move(help), std::move(labels));
+  GaugeFamily* p = f.get();
+  std::lock_guard lock(mu_);
+  families_.push_back(std::move(f));
+  return p;
+}
+
+HistogramFamily* MetricsRegistry::AddHistogram(std::string name, std::string help,
+                                               std::vector<std::string> labels,
+                                               std::vector<double> bounds) {
+  auto f = std::make_unique<HistogramFamily>(std::move(name), std::move(help), std::move(labels),
+                                             std::move(bounds));
+  HistogramFamily* p = f.get();
+  std::lock_guard lock(mu_);
+  families_.push_back(std::move(f));
+  return p;
+}
+
+std::string MetricsRegistry::Render() const {
+  std::string out;
+  std::lock_guard lock(mu_);
+  for (const auto& f : families_) f->Render(&out);
+  return out;
+}
+
+std::unique_ptr<DaemonMetrics> DaemonMetrics::Create() {
+  auto m = std::make_unique<DaemonMetrics>();
+  MetricsRegistry& r = m->registry;
+  m->agents = r.AddGauge("agentd_agents", "Agents by state.", {"state"});
+  m->agent_restarts = r.AddGauge("agentd_agent_restarts",
+                                 "Restarts of each agent since it was added.", {"agent", "role"});
+  m->restarts = r.AddCounter("agentd_restarts_total",
+                             "Automatic restarts of crashed agents by the supervisor.", {"role"});
+  m->heartbeats =
+      r.AddCounter("agentd_heartbeats_total", "Heartbeats received from agents.", {"role"});
+  m->rpc_seconds = r.AddHistogram(
+      "agentd_rpc_duration_seconds", "Unary gRPC calls served, by method and status code.",
+      {"method", "code"},
+      {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5});
+  m->rpc_streams =
+      r.AddCounter("agentd_rpc_streams_total",
+                   "Streaming gRPC calls ended, by method and status code.", {"method", "code"});
+  m->log_bytes = r.AddGauge("agentd_log_bytes_written",
+                            "Log record bytes written to disk since agentd started.");
+  m->log_dropped_bytes = r.AddGauge("agentd_log_dropped_bytes",
+                                    "Log bytes lost to write errors since agentd started.");
+  m->tokens = r.AddCounter("agentd_llm_tokens_total", "LLM tokens reported by agents.",
+                           {"role", "model", "kind"});
+  m->cost_usd =
+      r.AddCounter("agentd_llm_cost_usd_total",
+                   "LLM cost in US dollars, from the configured price table.", {"role", "model"});
+  m->llm_calls =
+      r.AddCounter("agentd_llm_calls_total", "LLM calls reported by agents.", {"role", "model"});
+  m->task_transitions = r.AddCounter("agentd_task_transitions_total",
+                                     "Task status transitions, by the status entered.", {"status"});
+  m->http_requests = r.AddCounter("agentd_http_requests_total",
+                                  "Requests answered by the HTTP listener.", {"route", "code"});
+  m->http_streams =
+      r.AddGauge("agentd_http_grpc_web_calls", "gRPC-web calls in flight on the HTTP listener.");
+  return m;
+}
+
+}  // namespace agentd

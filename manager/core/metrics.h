@@ -1,0 +1,136 @@
+// Metrics: counters, gauges and histograms with labels, rendered in Prometheus' text
+// exposition format (version 0.0.4) for the HTTP listener's /metrics.
+//
+// Written here rather than taken from a library: Debian ships no Prometheus client for
+// C++, and what agentd needs — a few families with labels, rendered as text — is small.
+//
+// Families are created once, at start (Add*), and live as long as the registry. Every
+// method is safe from any thread: each family has its own mutex, held only to update or
+// copy a map entry, so recording on a hot path costs one uncontended lock.
+#ifndef AGENTD_MANAGER_CORE_METRICS_H_
+#define AGENTD_MANAGER_CORE_METRICS_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace agentd {
+
+// Label values, in the order of the family's label names.
+using LabelValues = std::vector<std::string>;
+
+class MetricFamily {
+ public:
+  virtual ~MetricFamily() = default;
+  // Appends "# HELP", "# TYPE" and one line per series (per bucket for histograms).
+  virtual void Render(std::string* out) const = 0;
+};
+
+// A value that only goes up (reset at daemon start, as Prometheus expects).
+class CounterFamily final : public MetricFamily {
+ public:
+  CounterFamily(std::string name, std::string help, std::vector<std::string> labels)
+      : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)) {}
+  // `values` must have one entry per label name. `v` < 0 is ignored.
+  void Add(const LabelValues& values, double v = 1);
+  void Render(std::string* out) const override;
+
+ private:
+  std::string name_, help_;
+  std::vector<std::string> labels_;
+  mutable std::mutex mu_;
+  std::map<LabelValues, double> series_;
+};
+
+// A value that goes up and down; Replace() swaps all series at once (a scrape-time
+// snapshot, e.g. agents by state, where a state nobody is in must disappear or read 0).
+class GaugeFamily final : public MetricFamily {
+ public:
+  GaugeFamily(std::string name, std::string help, std::vector<std::string> labels)
+      : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)) {}
+  void Set(const LabelValues& values, double v);
+  void Replace(std::map<LabelValues, double> series);
+  void Render(std::string* out) const override;
+
+ private:
+  std::string name_, help_;
+  std::vector<std::string> labels_;
+  mutable std::mutex mu_;
+  std::map<LabelValues, double> series_;
+};
+
+// Observations counted into cumulative buckets (upper bounds ascending, +Inf implied),
+// with their sum and count.
+class HistogramFamily final : public MetricFamily {
+ public:
+  HistogramFamily(std::string name, std::string help, std::vector<std::string> labels,
+                  std::vector<double> bounds)
+      : name_(std::move(name)),
+        help_(std::move(help)),
+        labels_(std::move(labels)),
+        bounds_(std::move(bounds)) {}
+  void Observe(const LabelValues& values, double v);
+  void Render(std::string* out) const override;
+
+ private:
+  struct Series {
+    std::vector<uint64_t> buckets;  // per bound, not cumulative; the last is +Inf
+    double sum = 0;
+    uint64_t count = 0;
+  };
+  std::string name_, help_;
+  std::vector<std::string> labels_;
+  std::vector<double> bounds_;
+  mutable std::mutex mu_;
+  std::map<LabelValues, Series> series_;
+};
+
+class MetricsRegistry {
+ public:
+  // Names follow Prometheus' conventions (agentd_…_total for counters, _seconds, _bytes).
+  // The returned family is owned by the registry.
+  CounterFamily* AddCounter(std::string name, std::string help,
+                            std::vector<std::string> labels = {});
+  GaugeFamily* AddGauge(std::string name, std::string help, std::vector<std::string> labels = {});
+  HistogramFamily* AddHistogram(std::string name, std::string help, std::vector<std::string> labels,
+                                std::vector<double> bounds);
+  // Every family, in the order added.
+  std::string Render() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::unique_ptr<MetricFamily>> families_;
+};
+
+// The families agentd's components record into; created by Create() on one registry.
+// Components get a pointer to this (or null, in tests that do not look at metrics).
+struct DaemonMetrics {
+  static std::unique_ptr<DaemonMetrics> Create();
+
+  MetricsRegistry registry;
+  GaugeFamily* agents = nullptr;              // {state}: agents in each state (scrape time)
+  GaugeFamily* agent_restarts = nullptr;      // {agent, role}: restarts since the agent was added
+  CounterFamily* restarts = nullptr;          // {role}: automatic restarts by the supervisor
+  CounterFamily* heartbeats = nullptr;        // {role}
+  HistogramFamily* rpc_seconds = nullptr;     // {method, code}: unary RPCs, server side
+  CounterFamily* rpc_streams = nullptr;       // {method, code}: streaming RPCs, when they end
+  GaugeFamily* log_bytes = nullptr;           // log record bytes written since start
+  GaugeFamily* log_dropped_bytes = nullptr;   // log bytes lost to write errors
+  CounterFamily* tokens = nullptr;            // {role, model, kind=input|output}
+  CounterFamily* cost_usd = nullptr;          // {role, model}
+  CounterFamily* llm_calls = nullptr;         // {role, model}
+  CounterFamily* task_transitions = nullptr;  // {status}: transitions into each status
+  CounterFamily* http_requests = nullptr;     // {route, code}: the HTTP listener's answers
+  GaugeFamily* http_streams = nullptr;        // gRPC-web streams open now
+};
+
+// Escapes a label value for the text format (backslash, double quote, newline).
+std::string EscapeLabelValue(absl::string_view v);
+
+}  // namespace agentd
+
+#endif  // AGENTD_MANAGER_CORE_METRICS_H_

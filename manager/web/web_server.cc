@@ -1,0 +1,857 @@
+#include "manager/web/web_server.h"
+
+#include <openssl/evp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/logging.h"
+#include "common/token.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "manager/web/grpc_web.h"
+#include "spdlog/spdlog.h"
+
+namespace agentd {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+constexpr char kCookieName[] = "agentd_session";
+constexpr size_t kMaxRequestBody = 4 << 20;  // gRPC's default maximum message size
+constexpr int kMaxConnections = 1024;
+constexpr auto kIdleTimeout = std::chrono::seconds(120);
+
+const char* ContentType(absl::string_view path) {
+  static const std::pair<const char*, const char*> kTypes[] = {
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".json", "application/json"},
+      {".map", "application/json"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".ico", "image/x-icon"},
+      {".woff2", "font/woff2"},
+      {".txt", "text/plain; charset=utf-8"},
+  };
+  for (const auto& [ext, type] : kTypes) {
+    if (absl::EndsWith(path, ext)) return type;
+  }
+  return "application/octet-stream";
+}
+
+bool ReadWholeFile(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream s;
+  s << in.rdbuf();
+  *out = s.str();
+  return true;
+}
+
+bool IsRegularFile(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// The value of query parameter `name` in `query` ("a=1&token=x"); tokens need no
+// percent-decoding (agentd_ and hex digits), other values are returned as sent.
+std::optional<std::string> QueryParam(absl::string_view query, absl::string_view name) {
+  for (absl::string_view kv : absl::StrSplit(query, '&')) {
+    std::pair<absl::string_view, absl::string_view> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+    if (p.first == name) return std::string(p.second);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> CookieValue(absl::string_view header, absl::string_view name) {
+  for (absl::string_view part : absl::StrSplit(header, ';')) {
+    part = absl::StripAsciiWhitespace(part);
+    std::pair<absl::string_view, absl::string_view> p =
+        absl::StrSplit(part, absl::MaxSplits('=', 1));
+    if (p.first == name) return std::string(p.second);
+  }
+  return std::nullopt;
+}
+
+constexpr char kNotBuiltPage[] = R"html(<!doctype html>
+<html><head><meta charset="utf-8"><title>agentd</title></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 4em auto">
+<h1>agentd</h1>
+<p>agentd is running, but its web UI is not built or not found. Build it with
+<code>dev/setup</code> and <code>cmake --build build/release --target ui</code>
+(or <code>npm run build</code> in <code>ui/</code>), or point <code>ui.dir</code> in the
+configuration at a built <code>ui/dist</code>.</p>
+<p>The gRPC-web API, <code>/metrics</code> and <code>/healthz</code> work without it.</p>
+</body></html>
+)html";
+
+constexpr char kBadTokenPage[] = R"html(<!doctype html>
+<html><head><meta charset="utf-8"><title>agentd: login failed</title></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 4em auto">
+<h1>This login link's token is not agentd's admin token</h1>
+<p>Open the link that <code>agentctl ui</code> (or <code>dev/run</code>) prints for the
+running daemon; the token is also in the admin token file of its state directory.</p>
+<p><a href="/">Back</a></p>
+</body></html>
+)html";
+
+class Session;
+class GrpcWebCall;
+
+}  // namespace
+
+class WebServer::Impl {
+ public:
+  explicit Impl(WebServerOptions o) : options(std::move(o)) {}
+
+  void Accept();
+  void Register(GrpcWebCall* call);
+  void Unregister(GrpcWebCall* call);
+  bool Authorized(const http::request<http::string_body>& req) const;
+  void Count(const char* route, const std::string& code) {
+    if (metrics != nullptr) metrics->http_requests->Add({route, code});
+  }
+
+  // Declared first so they outlive the io_context, whose destruction may destroy
+  // sessions still queued in it.
+  std::atomic<int> connections{0};
+  std::mutex mu;
+  std::condition_variable calls_done;
+  std::set<GrpcWebCall*> calls;  // guarded by mu
+  std::atomic<bool> stopping{false};
+
+  WebServerOptions options;
+  DaemonMetrics* metrics = nullptr;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<grpc::GenericStub> stub;
+  std::string address;
+  std::string cookie_value;
+  net::io_context ioc{1};
+  tcp::acceptor acceptor{ioc};
+  std::thread thread;
+  bool shut_down = false;
+};
+
+namespace {
+
+// One HTTP/1.1 connection: reads requests one at a time (keep-alive) and answers each,
+// a gRPC-web call with a chunked response streamed as the call produces messages.
+// Every member is used on the connection's strand only.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, WebServer::Impl* impl) : stream_(std::move(socket)), impl_(impl) {
+    impl_->connections.fetch_add(1);
+  }
+  ~Session() { impl_->connections.fetch_sub(1); }
+
+  void Start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadRequest(); });
+  }
+  net::any_io_executor executor() { return stream_.get_executor(); }
+
+  // From the call (on the strand): one response message, already framed (and base64'd
+  // in text mode). `written` runs once it reached the socket.
+  void SendFrame(std::string frame, std::function<void()> written) {
+    out_.push_back({std::move(frame), false, std::move(written)});
+    Pump();
+  }
+  // From the call (on the strand): the call ended; the trailer ends the response.
+  void FinishCall(const grpc::Status& status) {
+    impl_->Count("grpc-web", std::to_string(status.error_code()));
+    call_done_ = true;
+    if (broken_) {
+      call_.reset();
+      return;
+    }
+    QueueTrailer(status.error_code(), status.error_message());
+  }
+
+ private:
+  struct Out {
+    std::string data;
+    bool last = false;  // the trailer: the final chunk follows it
+    std::function<void()> written;
+  };
+
+  void ReadRequest() {
+    parser_.emplace();
+    parser_->body_limit(kMaxRequestBody);
+    parser_->header_limit(64 << 10);
+    stream_.expires_after(kIdleTimeout);
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRequest(ec); });
+  }
+
+  void OnRequest(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      keep_alive_ = false;
+      return SendSimple(http::status::payload_too_large, "text/plain; charset=utf-8",
+                        absl::StrCat("request body over ", kMaxRequestBody, " bytes\n"), "other");
+    }
+    if (ec) return Close();  // end of stream, timeout, or a malformed request
+    request_ = parser_->release();
+    keep_alive_ = request_.keep_alive();
+    Handle();
+  }
+
+  void Handle() {
+    absl::string_view target(request_.target().data(), request_.target().size());
+    std::pair<absl::string_view, absl::string_view> pq =
+        absl::StrSplit(target, absl::MaxSplits('?', 1));
+    absl::string_view path = pq.first, query = pq.second;
+    origin_ = std::string(request_[http::field::origin]);
+
+    if (request_.method() == http::verb::options) return Preflight();
+    if (request_.method() == http::verb::post) {
+      absl::string_view ct(request_[http::field::content_type].data(),
+                           request_[http::field::content_type].size());
+      if (!absl::StartsWith(ct, "application/grpc-web")) {
+        return SendSimple(http::status::unsupported_media_type, "text/plain; charset=utf-8",
+                          "POST takes gRPC-web only: content-type application/grpc-web+proto "
+                          "or application/grpc-web-text\n",
+                          "other");
+      }
+      return Bridge(path, absl::StartsWith(ct, "application/grpc-web-text"));
+    }
+    if (request_.method() != http::verb::get && request_.method() != http::verb::head) {
+      return SendSimple(http::status::method_not_allowed, "text/plain; charset=utf-8",
+                        "GET, HEAD, POST (gRPC-web) and OPTIONS only\n", "other",
+                        {{"Allow", "GET, HEAD, POST, OPTIONS"}});
+    }
+    if (path == "/healthz") {
+      bool ok = !impl_->stopping.load() && (!impl_->options.healthy || impl_->options.healthy());
+      return SendSimple(ok ? http::status::ok : http::status::service_unavailable,
+                        "text/plain; charset=utf-8", ok ? "ok\n" : "not serving\n", "healthz");
+    }
+    if (path == "/metrics") return Metrics();
+    if (std::optional<std::string> token = QueryParam(query, "token")) {
+      return Login(path, *token);
+    }
+    return Static(path);
+  }
+
+  // Whether `origin_` may call: no Origin (not a browser, or a same-origin GET), the
+  // listener's own origin, or a configured one.
+  bool OriginAllowed() const {
+    if (origin_.empty()) return true;
+    absl::string_view host(request_[http::field::host].data(), request_[http::field::host].size());
+    if (origin_ == absl::StrCat("http://", host)) return true;
+    return CrossOriginAllowed();
+  }
+  bool CrossOriginAllowed() const {
+    for (const std::string& o : impl_->options.cors_origins) {
+      if (o == origin_) return true;
+    }
+    return false;
+  }
+
+  void Preflight() {
+    if (origin_.empty() || !CrossOriginAllowed()) {
+      return SendSimple(http::status::forbidden, "text/plain; charset=utf-8",
+                        absl::StrCat("origin \"", origin_,
+                                     "\" is not in server.cors_origins of agentd's config\n"),
+                        "preflight");
+    }
+    std::string requested(request_[http::field::access_control_request_headers]);
+    SendSimple(http::status::no_content, "", "", "preflight",
+               {{"Access-Control-Allow-Origin", origin_},
+                {"Access-Control-Allow-Methods", "POST, OPTIONS"},
+                {"Access-Control-Allow-Headers", requested},
+                {"Access-Control-Max-Age", "600"},
+                {"Vary", "Origin"}});
+  }
+
+  void Login(absl::string_view path, const std::string& token) {
+    if (!TokenEquals(token, impl_->options.admin_token)) {
+      return SendSimple(http::status::unauthorized, "text/html; charset=utf-8", kBadTokenPage,
+                        "login");
+    }
+    // The token leaves the address bar at once: a redirect to the same page without it.
+    // The cookie is HttpOnly (no script reads it) and SameSite=Strict (no other site's
+    // page sends it); cross-origin gRPC-web also needs a CORS preflight agentd refuses
+    // for origins not configured.
+    SendSimple(http::status::see_other, "text/plain; charset=utf-8", "logged in\n", "login",
+               {{"Location", std::string(path.empty() ? "/" : path)},
+                {"Set-Cookie", absl::StrCat(kCookieName, "=", impl_->cookie_value,
+                                            "; Path=/; HttpOnly; SameSite=Strict")},
+                {"Cache-Control", "no-store"}});
+  }
+
+  void Metrics() {
+    if (impl_->metrics == nullptr) {
+      return SendSimple(http::status::not_found, "text/plain; charset=utf-8", "no metrics\n",
+                        "metrics");
+    }
+    if (!impl_->Authorized(request_)) {
+      return SendSimple(http::status::unauthorized, "text/plain; charset=utf-8",
+                        absl::StrCat("/metrics needs the admin token as `authorization: Bearer "
+                                     "<token>` (the token is in ",
+                                     impl_->options.admin_token_file, ")\n"),
+                        "metrics", {{"WWW-Authenticate", "Bearer"}});
+    }
+    auto render = [self = shared_from_this()] {
+      net::post(self->executor(), [self] {
+        self->SendSimple(http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
+                         self->impl_->metrics->registry.Render(), "metrics");
+      });
+    };
+    if (impl_->options.refresh_metrics) {
+      impl_->options.refresh_metrics(render);
+    } else {
+      render();
+    }
+  }
+
+  void Static(absl::string_view path) {
+    const std::string& dir = impl_->options.ui_dir;
+    if (dir.empty() || !IsRegularFile(absl::StrCat(dir, "/index.html"))) {
+      return SendSimple(http::status::ok, "text/html; charset=utf-8", kNotBuiltPage, "static");
+    }
+    if (absl::StrContains(path, "..") || absl::StrContains(path, std::string(1, '\0')) ||
+        !absl::StartsWith(path, "/")) {
+      return SendSimple(http::status::bad_request, "text/plain; charset=utf-8", "bad path\n",
+                        "static");
+    }
+    std::string rel(path == "/" ? "/index.html" : path);
+    std::string file = absl::StrCat(dir, rel);
+    if (!IsRegularFile(file)) {
+      // A client-side route (no extension in its last segment) gets the app itself.
+      absl::string_view last = path.substr(path.rfind('/') + 1);
+      if (absl::StrContains(last, '.')) {
+        return SendSimple(http::status::not_found, "text/plain; charset=utf-8",
+                          absl::StrCat(path, ": no such file in the UI\n"), "static");
+      }
+      rel = "/index.html";
+      file = absl::StrCat(dir, rel);
+    }
+    std::string body;
+    if (!ReadWholeFile(file, &body)) {
+      return SendSimple(http::status::internal_server_error, "text/plain; charset=utf-8",
+                        absl::StrCat(rel, ": cannot read: ", std::strerror(errno), "\n"), "static");
+    }
+    // Vite names assets by content hash: cache them forever, the page never.
+    bool hashed = absl::StartsWith(rel, "/assets/");
+    SendSimple(http::status::ok, ContentType(rel), std::move(body), "static",
+               {{"Cache-Control", hashed ? "public, max-age=31536000, immutable" : "no-cache"},
+                {"X-Content-Type-Options", "nosniff"},
+                {"X-Frame-Options", "DENY"},
+                {"Referrer-Policy", "no-referrer"},
+                {"Content-Security-Policy",
+                 "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                 "frame-ancestors 'none'"}});
+  }
+
+  void Bridge(absl::string_view path, bool text);
+
+  void SendSimple(http::status status, absl::string_view content_type, std::string body,
+                  const char* route,
+                  std::vector<std::pair<std::string, std::string>> headers = {}) {
+    impl_->Count(route, std::to_string(static_cast<int>(status)));
+    auto res = std::make_shared<http::response<http::string_body>>(status, request_.version());
+    res->set(http::field::server, "agentd");
+    if (!content_type.empty()) res->set(http::field::content_type, std::string(content_type));
+    for (auto& [k, v] : headers) res->set(k, v);
+    bool head = request_.method() == http::verb::head;
+    res->body() = std::move(body);
+    res->keep_alive(keep_alive_);
+    res->prepare_payload();
+    if (head) {
+      // HEAD: the headers GET would send, Content-Length included, and no body.
+      auto sr = std::make_shared<http::response_serializer<http::string_body>>(*res);
+      http::async_write_header(stream_, *sr,
+                               [self = shared_from_this(), res, sr](beast::error_code ec, size_t) {
+                                 self->AfterResponse(ec);
+                               });
+      return;
+    }
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                        self->AfterResponse(ec);
+                      });
+  }
+
+  void AfterResponse(beast::error_code ec) {
+    if (ec || !keep_alive_ || impl_->stopping.load()) return Close();
+    ReadRequest();
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  // --- the streamed gRPC-web response ---
+
+  void SendHead(bool text) {
+    head_ = {};
+    head_.version(request_.version());
+    head_.result(http::status::ok);
+    head_.set(http::field::server, "agentd");
+    head_.set(http::field::content_type,
+              text ? "application/grpc-web-text+proto" : "application/grpc-web+proto");
+    head_.set(http::field::cache_control, "no-cache, no-store");
+    if (!origin_.empty() && CrossOriginAllowed()) {
+      head_.set(http::field::access_control_allow_origin, origin_);
+      head_.set(http::field::access_control_expose_headers,
+                "grpc-status, grpc-message, grpc-status-details-bin");
+      head_.set(http::field::vary, "Origin");
+    }
+    head_.keep_alive(keep_alive_);
+    head_.chunked(true);
+    head_sr_ = std::make_unique<http::response_serializer<http::empty_body>>(head_);
+    stream_.expires_never();
+    http::async_write_header(stream_, *head_sr_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               if (ec) return self->Broken();
+                               self->head_sent_ = true;
+                               self->Pump();
+                             });
+  }
+
+  void QueueTrailer(int code, const std::string& message) {
+    std::string frame = grpc_web::TrailerFrame(code, message);
+    if (text_) frame = absl::Base64Escape(frame);
+    out_.push_back({std::move(frame), true, nullptr});
+    Pump();
+  }
+
+  // A call refused before it reached gRPC: headers and trailer only.
+  void Refuse(int code, const std::string& message) {
+    impl_->Count("grpc-web", std::to_string(code));
+    SendHead(text_);
+    QueueTrailer(code, message);
+  }
+
+  void Pump() {
+    if (writing_ || !head_sent_ || out_.empty() || broken_) return;
+    writing_ = true;
+    current_ = std::move(out_.front());
+    out_.pop_front();
+    net::async_write(
+        stream_, http::make_chunk(net::buffer(current_.data)),
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnChunkWritten(ec); });
+  }
+
+  void OnChunkWritten(beast::error_code ec) {
+    if (ec) return Broken();
+    if (!current_.last) {
+      writing_ = false;
+      if (current_.written) current_.written();
+      current_ = {};
+      return Pump();
+    }
+    net::async_write(stream_, http::make_chunk_last(),
+                     [self = shared_from_this()](beast::error_code last_ec, size_t) {
+                       self->writing_ = false;
+                       self->EndCall();
+                       if (last_ec) return self->Broken();
+                       self->AfterResponse(last_ec);
+                     });
+  }
+
+  void EndCall() {
+    ++watch_generation_;  // the disconnect watcher of this response stands down
+    if (watching_) {
+      watching_ = false;
+      beast::error_code ignored;
+      stream_.socket().cancel(ignored);
+    }
+    call_.reset();
+    out_.clear();
+    head_sent_ = false;
+  }
+
+  // The client went away (a failed write, or EOF seen by the watcher): cancel the call;
+  // its OnDone still comes, and finds the connection closed.
+  void Broken();
+
+  // An idle stream writes nothing, so a closed tab would go unnoticed: wait for the
+  // socket to turn readable; a client sends nothing while its response is open, so
+  // readable means EOF (or a reset) unless it pipelines, which browsers do not.
+  void WatchPeer() {
+    watching_ = true;
+    uint64_t gen = watch_generation_;
+    stream_.socket().async_wait(
+        tcp::socket::wait_read, [self = shared_from_this(), gen](beast::error_code ec) {
+          if (gen != self->watch_generation_ || !self->watching_) return;
+          if (ec) return;  // cancelled with the response
+          char c;
+          ssize_t n = recv(self->stream_.socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+          if (n > 0) {
+            self->watching_ = false;  // pipelined bytes: stop watching, leave them be
+            return;
+          }
+          if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return self->WatchPeer();
+          self->watching_ = false;
+          self->Broken();
+        });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_{16 << 10};
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::request<http::string_body> request_;
+  WebServer::Impl* impl_;
+  bool keep_alive_ = false;
+  std::string origin_;
+
+  bool text_ = false;
+  http::response<http::empty_body> head_;
+  std::unique_ptr<http::response_serializer<http::empty_body>> head_sr_;
+  bool head_sent_ = false;
+  std::deque<Out> out_;
+  Out current_;
+  bool writing_ = false;
+  bool broken_ = false;
+  bool watching_ = false;
+  uint64_t watch_generation_ = 0;
+  std::shared_ptr<GrpcWebCall> call_;
+  bool call_done_ = false;
+};
+
+// One bridged call: a generic bidi call on the in-process channel. It writes the
+// request messages, then reads responses one at a time, each read started only when the
+// previous message reached the browser's socket. A hold keeps gRPC from finishing the
+// call between two reads (when no read is outstanding); it is released by the last read
+// or by Abandon(). Lives until gRPC's OnDone (self_), and as long as the session needs it.
+class GrpcWebCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  GrpcWebCall(WebServer::Impl* impl, std::shared_ptr<Session> session, std::string method,
+              std::vector<std::string> messages, bool text)
+      : impl_(impl), session_(std::move(session)), method_(std::move(method)), text_(text) {
+    for (std::string& m : messages) {
+      grpc::Slice slice(m);
+      requests_.emplace_back(&slice, 1);
+    }
+  }
+
+  void Start(std::shared_ptr<GrpcWebCall> self, std::optional<absl::Duration> timeout) {
+    self_ = std::move(self);
+    ctx_.AddMetadata("authorization", absl::StrCat("Bearer ", impl_->options.admin_token));
+    if (timeout) ctx_.set_deadline(absl::ToChronoTime(absl::Now() + *timeout));
+    impl_->Register(this);
+    // method_ outlives the call: gRPC keeps a pointer to its characters.
+    impl_->stub->PrepareBidiStreamingCall(&ctx_, method_, grpc::StubOptions(), this);
+    AddHold();
+    WriteNext();
+    StartRead(&response_);
+    StartCall();
+  }
+
+  // Any thread, any time: the call ends CANCELLED (OnDone still comes), and a read that
+  // waits for the browser's socket is given up.
+  void Abandon() {
+    ctx_.TryCancel();
+    std::unique_lock lock(mu_);
+    if (between_reads_) {
+      between_reads_ = false;
+      ReleaseHoldLocked(lock);
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) return;  // the call is over; OnDone says how
+    ++next_;
+    WriteNext();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // no more messages; OnDone follows
+      std::unique_lock lock(mu_);
+      ReleaseHoldLocked(lock);
+      return;
+    }
+    std::vector<grpc::Slice> slices;
+    std::string payload;
+    if (response_.Dump(&slices).ok()) {
+      for (const grpc::Slice& s : slices) {
+        payload.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      }
+    }
+    std::string frame = grpc_web::Frame(grpc_web::kDataFrame, payload);
+    if (text_) frame = absl::Base64Escape(frame);
+    {
+      std::lock_guard lock(mu_);
+      between_reads_ = true;
+    }
+    net::post(session_->executor(), [self = self_, frame = std::move(frame)]() mutable {
+      self->session_->SendFrame(std::move(frame), [self] { self->ReadNext(); });
+    });
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    std::shared_ptr<GrpcWebCall> self = std::move(self_);
+    net::post(session_->executor(), [self, status] { self->session_->FinishCall(status); });
+    impl_->Unregister(this);
+  }
+
+ private:
+  // The previous message reached the socket: read the next one (unless abandoned).
+  void ReadNext() {
+    {
+      std::lock_guard lock(mu_);
+      if (!between_reads_) return;
+      between_reads_ = false;
+    }
+    StartRead(&response_);
+  }
+
+  void ReleaseHoldLocked(std::unique_lock<std::mutex>& lock) {
+    if (!holding_) return;
+    holding_ = false;
+    lock.unlock();
+    RemoveHold();
+  }
+
+  void WriteNext() {
+    if (requests_.empty()) {
+      StartWritesDone();
+    } else if (next_ + 1 == requests_.size()) {
+      StartWriteLast(&requests_[next_], grpc::WriteOptions());
+    } else if (next_ < requests_.size()) {
+      StartWrite(&requests_[next_]);
+    }
+  }
+
+  WebServer::Impl* impl_;
+  std::shared_ptr<Session> session_;
+  std::string method_;
+  bool text_;
+  grpc::ClientContext ctx_;
+  std::vector<grpc::ByteBuffer> requests_;
+  size_t next_ = 0;
+  grpc::ByteBuffer response_;
+  std::shared_ptr<GrpcWebCall> self_;
+  std::mutex mu_;
+  bool holding_ = true;         // guarded by mu_
+  bool between_reads_ = false;  // guarded by mu_
+};
+
+void Session::Broken() {
+  broken_ = true;
+  out_.clear();
+  if (call_ != nullptr) {
+    if (call_done_) {
+      call_.reset();
+    } else {
+      call_->Abandon();
+    }
+  }
+  Close();
+}
+
+void Session::Bridge(absl::string_view path, bool text) {
+  text_ = text;
+  if (!OriginAllowed()) {
+    keep_alive_ = false;
+    return SendSimple(
+        http::status::forbidden, "text/plain; charset=utf-8",
+        absl::StrCat("origin \"", origin_, "\" is not in server.cors_origins of agentd's config\n"),
+        "grpc-web");
+  }
+  if (!impl_->Authorized(request_)) {
+    return Refuse(grpc::StatusCode::UNAUTHENTICATED,
+                  absl::StrCat("agentd's HTTP listener needs the admin token: open the login "
+                               "link `agentctl ui` prints, or send `authorization: Bearer "
+                               "<token>` (the token is in ",
+                               impl_->options.admin_token_file, ")"));
+  }
+  if (impl_->stopping.load()) {
+    return Refuse(grpc::StatusCode::UNAVAILABLE, "agentd is shutting down");
+  }
+  // "/pkg.Service/Method": anything else cannot name a method.
+  std::vector<absl::string_view> parts = absl::StrSplit(path.substr(1), '/');
+  if (path.size() < 4 || parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
+    return Refuse(grpc::StatusCode::UNIMPLEMENTED,
+                  absl::StrCat("\"", path, "\" names no method: POST /<package.Service>/<Method>"));
+  }
+  if (parts[0] == "agentd.v1.AgentHostService") {
+    return Refuse(grpc::StatusCode::PERMISSION_DENIED,
+                  "agentd.v1.AgentHostService is for agents; the web bridge serves the client "
+                  "services");
+  }
+  absl::StatusOr<std::vector<std::string>> messages =
+      grpc_web::DecodeRequest(request_.body(), text);
+  if (!messages.ok()) {
+    return Refuse(static_cast<int>(messages.status().code()),
+                  std::string(messages.status().message()));
+  }
+  std::optional<absl::Duration> timeout;
+  if (auto t = request_.find("grpc-timeout"); t != request_.end()) {
+    absl::StatusOr<absl::Duration> d =
+        grpc_web::ParseTimeout(absl::string_view(t->value().data(), t->value().size()));
+    if (!d.ok())
+      return Refuse(grpc::StatusCode::INVALID_ARGUMENT, std::string(d.status().message()));
+    timeout = *d;
+  }
+  SendHead(text);
+  call_done_ = false;
+  call_ = std::make_shared<GrpcWebCall>(impl_, shared_from_this(), std::string(path),
+                                        *std::move(messages), text);
+  WatchPeer();
+  call_->Start(call_, timeout);
+}
+
+}  // namespace
+
+void WebServer::Impl::Accept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec != net::error::operation_aborted && !stopping.load()) {
+        spdlog::warn("web: accept: {}", ec.message());
+        Accept();
+      }
+      return;
+    }
+    if (connections.load() >= kMaxConnections) {
+      spdlog::warn("web: {} connections open; refusing another", kMaxConnections);
+    } else {
+      socket.set_option(tcp::no_delay(true));
+      std::make_shared<Session>(std::move(socket), this)->Start();
+    }
+    Accept();
+  });
+}
+
+void WebServer::Impl::Register(GrpcWebCall* call) {
+  std::lock_guard lock(mu);
+  calls.insert(call);
+  if (metrics != nullptr) metrics->http_streams->Set({}, static_cast<double>(calls.size()));
+}
+
+void WebServer::Impl::Unregister(GrpcWebCall* call) {
+  std::lock_guard lock(mu);
+  calls.erase(call);
+  if (metrics != nullptr) metrics->http_streams->Set({}, static_cast<double>(calls.size()));
+  if (calls.empty()) calls_done.notify_all();
+}
+
+bool WebServer::Impl::Authorized(const http::request<http::string_body>& req) const {
+  absl::string_view auth(req[http::field::authorization].data(),
+                         req[http::field::authorization].size());
+  if (absl::ConsumePrefix(&auth, "Bearer ") && TokenEquals(auth, options.admin_token)) {
+    return true;
+  }
+  std::optional<std::string> cookie = CookieValue(
+      absl::string_view(req[http::field::cookie].data(), req[http::field::cookie].size()),
+      kCookieName);
+  return cookie && TokenEquals(*cookie, cookie_value);
+}
+
+WebServer::WebServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+WebServer::~WebServer() { Shutdown(); }
+
+const std::string& WebServer::address() const { return impl_->address; }
+
+std::string WebServer::LoginUrl(const std::string& address, const std::string& token) {
+  return absl::StrCat("http://", address, "/?token=", token);
+}
+
+std::string WebServer::SessionCookieValue(const std::string& admin_token) {
+  std::string text = absl::StrCat("agentd web session\n", admin_token);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(text.data(), text.size(), digest, &n, EVP_sha256(), nullptr);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), n));
+}
+
+absl::StatusOr<std::unique_ptr<WebServer>> WebServer::Start(WebServerOptions options,
+                                                            grpc::Server* server,
+                                                            DaemonMetrics* metrics) {
+  auto impl = std::make_unique<Impl>(std::move(options));
+  impl->metrics = metrics;
+  impl->cookie_value = SessionCookieValue(impl->options.admin_token);
+
+  const std::string& addr = impl->options.address;
+  size_t colon = addr.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || !absl::SimpleAtoi(addr.substr(colon + 1), &port) || port < 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("server.http \"", addr, "\": expected host:port, e.g. 127.0.0.1:7878"));
+  }
+  std::string host = addr.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host == "localhost") host = "127.0.0.1";
+  beast::error_code ec;
+  net::ip::address ip = net::ip::make_address(host, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat("server.http \"", addr, "\": \"", host,
+                                                   "\" is not an IP address (", ec.message(), ")"));
+  }
+  tcp::endpoint endpoint(ip, static_cast<uint16_t>(port));
+  auto fail = [&](const char* what) {
+    return absl::UnavailableError(
+        absl::StrCat("server.http ", addr, ": cannot ", what, ": ", ec.message()));
+  };
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (ec) return fail("open a socket");
+  impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  impl->acceptor.bind(endpoint, ec);
+  if (ec) return fail("bind");
+  impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen");
+  tcp::endpoint bound = impl->acceptor.local_endpoint();
+  impl->address = bound.address().is_v6()
+                      ? absl::StrCat("[", bound.address().to_string(), "]:", bound.port())
+                      : absl::StrCat(bound.address().to_string(), ":", bound.port());
+
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  impl->channel = server->InProcessChannel(args);
+  impl->stub = std::make_unique<grpc::GenericStub>(impl->channel);
+  impl->Accept();
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] { raw->ioc.run(); });
+  return std::unique_ptr<WebServer>(new WebServer(std::move(impl)));
+}
+
+void WebServer::Shutdown() {
+  Impl& i = *impl_;
+  if (i.shut_down) return;
+  i.shut_down = true;
+  i.stopping.store(true);
+  net::post(i.ioc, [&i] {
+    beast::error_code ignored;
+    i.acceptor.close(ignored);
+  });
+  std::unique_lock lock(i.mu);
+  for (GrpcWebCall* call : i.calls) call->Abandon();
+  // A cancelled call ends promptly (its handler answers CANCELLED); the bound is a guard.
+  i.calls_done.wait_for(lock, std::chrono::seconds(5), [&i] { return i.calls.empty(); });
+  lock.unlock();
+  i.ioc.stop();
+  if (i.thread.joinable()) i.thread.join();
+}
+
+}  // namespace agentd

@@ -1,0 +1,91 @@
+// WebServer: agentd's HTTP/1.1 listener (default 127.0.0.1:7878) for browsers and
+// scrapers:
+//   POST /agentd.v1.<Service>/<Method>   gRPC-web (binary and -text) bridged to the API
+//   GET  /metrics                        Prometheus text format
+//   GET  /healthz                        "ok" while the daemon serves (no token needed)
+//   GET  /?token=<admin token>           login: sets the session cookie, redirects to /
+//   GET  /…                              the built web UI (ui/dist), index.html for routes
+//
+// Authentication: the admin token as `authorization: Bearer <token>`, or the HttpOnly,
+// SameSite=Strict session cookie the login link sets. Without either, gRPC-web calls
+// fail UNAUTHENTICATED and /metrics answers 401; the UI's static files (no data) are
+// served to anyone, so the browser can show its login page.
+//
+// The bridge is generic: every method of the gRPC server is reachable with no per-method
+// code, through the server's in-process channel and a generic bidi call (which serves
+// unary and server-streaming methods alike). grpc-timeout becomes the call's deadline,
+// and a client that disconnects cancels its call. The in-process channel carries no
+// peer identity, so the bridge authenticates before forwarding and forwards the admin
+// token. AgentHostService is for agents and is refused here (PERMISSION_DENIED).
+//
+// Why Boost.Beast (Debian's libboost-dev, header-only): it is asynchronous, so an open
+// stream costs a socket and a few buffers, not a thread. A handful of browser tabs each
+// holding event, log and consent streams would exhaust a thread-per-connection server
+// (cpp-httplib, the other Debian option, spends a pool thread per open stream). Beast
+// also gives chunked responses written as each gRPC message arrives, with backpressure:
+// the next message is read from gRPC only once the previous chunk reached the socket.
+//
+// Threading: one I/O thread runs every connection; gRPC callbacks post onto it. Start()
+// returns once the listener accepts. Shutdown() (idempotent, any thread but the I/O one)
+// stops accepting, cancels open calls, waits for them to end, and joins the thread. Call
+// it before the gRPC server shuts down.
+#ifndef AGENTD_MANAGER_WEB_WEB_SERVER_H_
+#define AGENTD_MANAGER_WEB_WEB_SERVER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/server.h"
+#include "manager/core/metrics.h"
+
+namespace agentd {
+
+struct WebServerOptions {
+  std::string address = "127.0.0.1:7878";  // "host:port"; port 0 picks a free one
+  std::string ui_dir;                      // the built UI; missing: a page saying how to build it
+  std::string admin_token;
+  std::string admin_token_file;  // named in the UNAUTHENTICATED message
+  std::vector<std::string> cors_origins;
+  // Called on the I/O thread for each /metrics scrape, before rendering, to refresh the
+  // gauges that are snapshots (agents by state…); it must call `done` exactly once, from
+  // any thread. May be empty.
+  std::function<void(std::function<void()> done)> refresh_metrics;
+  // Whether the daemon serves (for /healthz). May be empty: always healthy.
+  std::function<bool()> healthy;
+};
+
+class WebServer {
+ public:
+  // `server` (for its in-process channel) and `metrics` must outlive the WebServer;
+  // `metrics` may be null (then /metrics is 404). Errors: UNAVAILABLE when the address
+  // cannot be bound (with the reason), INVALID_ARGUMENT for a malformed address.
+  static absl::StatusOr<std::unique_ptr<WebServer>> Start(WebServerOptions options,
+                                                          grpc::Server* server,
+                                                          DaemonMetrics* metrics);
+  ~WebServer();
+  WebServer(const WebServer&) = delete;
+  WebServer& operator=(const WebServer&) = delete;
+
+  // The address actually bound, "127.0.0.1:40123".
+  const std::string& address() const;
+  // The login link for a token: http://<address>/?token=<token>.
+  static std::string LoginUrl(const std::string& address, const std::string& token);
+  void Shutdown();
+
+  // The session cookie's value for an admin token: a SHA-256 of it, so the cookie is
+  // good exactly as long as the token and never reveals it.
+  static std::string SessionCookieValue(const std::string& admin_token);
+
+  class Impl;
+
+ private:
+  explicit WebServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace agentd
+
+#endif  // AGENTD_MANAGER_WEB_WEB_SERVER_H_
