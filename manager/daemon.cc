@@ -167,6 +167,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->tasks_->SetMetrics(d->metrics_.get());
   d->ledger_->SetMetrics(d->metrics_.get());
   d->supervisor_->SetMetrics(d->metrics_.get());
+  d->opener_ = std::make_unique<WorkspaceOpener>(d->consents_.get(), d->tasks_.get(),
+                                                 d->config_.get(), d->audit_.get());
+  d->consents_->AddDecisionObserver(
+      [self](const v1::ConsentRequest& r) { self->opener_->OnDecided(r); });
   d->plans_->SetAudit(d->audit_.get());
   d->tasks_->SetPlanPending(
       [self](const std::string& task) { return self->plans_->Pending(task); });
@@ -207,6 +211,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   cores.audit = d->audit_.get();
   cores.events = d->events_.get();
   cores.metrics = d->metrics_.get();
+  cores.opener = d->opener_.get();
   absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(api, cores);
   if (!server.ok()) return server.status();
   d->api_ = *std::move(server);

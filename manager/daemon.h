@@ -29,6 +29,7 @@
 #include "manager/core/supervisor.h"
 #include "manager/core/system.h"
 #include "manager/core/tasks.h"
+#include "manager/core/workspace_opener.h"
 #include "manager/store/store.h"
 #include "manager/web/web_server.h"
 
@@ -74,6 +75,7 @@ class Daemon {
   std::unique_ptr<PlanBook> plans_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<EventFeed> events_;
+  std::unique_ptr<WorkspaceOpener> opener_;
   std::unique_ptr<ApiServer> api_;
   std::unique_ptr<WebServer> web_;
   bool shut_down_ = false;

@@ -32,6 +32,7 @@
 #include "manager/core/supervisor.h"
 #include "manager/core/system.h"
 #include "manager/core/tasks.h"
+#include "manager/core/workspace_opener.h"
 
 namespace agentd {
 
@@ -49,6 +50,7 @@ struct ApiCores {
   PlanBook* plans = nullptr;
   AuditLog* audit = nullptr;
   EventFeed* events = nullptr;
+  WorkspaceOpener* opener = nullptr;
   DaemonMetrics* metrics = nullptr;  // may be null
 };
 

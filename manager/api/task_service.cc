@@ -75,6 +75,15 @@ grpc::ServerUnaryReactor* TaskService::RetryTask(grpc::CallbackServerContext* ct
   });
 }
 
+grpc::ServerUnaryReactor* TaskService::OpenWorkspace(grpc::CallbackServerContext* ctx,
+                                                     const v1::OpenWorkspaceRequest* req,
+                                                     v1::OpenWorkspaceResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp, by = HumanCaller(ctx)] {
+    return Take(opener_->Open(req->task_id(), by),
+                [resp](v1::OpenWorkspaceResponse r) { *resp = std::move(r); });
+  });
+}
+
 grpc::ServerUnaryReactor* MessageService::SendMessage(grpc::CallbackServerContext* ctx,
                                                       const v1::SendMessageRequest* req,
                                                       v1::SendMessageResponse* resp) {

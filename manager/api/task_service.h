@@ -16,14 +16,15 @@
 #include "manager/core/ledger.h"
 #include "manager/core/plans.h"
 #include "manager/core/tasks.h"
+#include "manager/core/workspace_opener.h"
 
 namespace agentd {
 
 class TaskService final : public v1::TaskService::CallbackService {
  public:
-  // Neither pointer is owned; `tasks` is used on `loop` only.
-  TaskService(EventLoop* loop, TaskBoard* tasks, ClientAuth auth)
-      : loop_(loop), tasks_(tasks), auth_(std::move(auth)) {}
+  // No pointer is owned; `tasks` and `opener` are used on `loop` only.
+  TaskService(EventLoop* loop, TaskBoard* tasks, WorkspaceOpener* opener, ClientAuth auth)
+      : loop_(loop), tasks_(tasks), opener_(opener), auth_(std::move(auth)) {}
 
   grpc::ServerUnaryReactor* SubmitGoal(grpc::CallbackServerContext* ctx,
                                        const v1::SubmitGoalRequest* req,
@@ -45,10 +46,14 @@ class TaskService final : public v1::TaskService::CallbackService {
   grpc::ServerUnaryReactor* RetryTask(grpc::CallbackServerContext* ctx,
                                       const v1::RetryTaskRequest* req,
                                       v1::RetryTaskResponse* resp) override;
+  grpc::ServerUnaryReactor* OpenWorkspace(grpc::CallbackServerContext* ctx,
+                                          const v1::OpenWorkspaceRequest* req,
+                                          v1::OpenWorkspaceResponse* resp) override;
 
  private:
   EventLoop* loop_;
   TaskBoard* tasks_;
+  WorkspaceOpener* opener_;
   ClientAuth auth_;
 };
 

@@ -23,11 +23,16 @@ grpc::ServerUnaryReactor* OnLoop(grpc::CallbackServerContext* ctx, const ClientA
   return reactor;
 }
 
-// Who a person's call comes from: the unix socket's peer is the local user; over TCP,
-// the holder of the admin token.
+// Who a person's call comes from: over TCP, the holder of the admin token; on the unix
+// socket, the local user; through the web bridge (the in-process channel, whose peer is
+// no address), the web UI's user, who logged in with the admin token.
 inline std::string HumanCaller(const grpc::CallbackServerContext* ctx) {
-  return ctx->auth_context() && ctx->auth_context()->IsPeerAuthenticated() ? "human:admin"
-                                                                           : "human:local";
+  if (ctx->auth_context() && ctx->auth_context()->IsPeerAuthenticated()) return "human:admin";
+  std::string peer = ctx->peer();
+  if (peer.rfind("unix:", 0) == 0 || peer.rfind("ipv4:", 0) == 0 || peer.rfind("ipv6:", 0) == 0) {
+    return "human:local";
+  }
+  return "human:web";
 }
 
 }  // namespace agentd

@@ -147,7 +147,9 @@ absl::StatusOr<v1::ConsentRequest> ConsentBook::Decide(const v1::DecideConsentRe
                      r.summary(), "", r.task_id(),
                      {{"request", r.id()}, {"agent", r.agent_id()}, {"tool", r.tool()}});
   }
-  return r;
+  v1::ConsentRequest decided = r;
+  for (const auto& fn : decision_observers_) fn(decided);
+  return decided;
 }
 
 std::vector<v1::ConsentRequest> ConsentBook::List(bool include_decided,

@@ -10,6 +10,7 @@
 #ifndef AGENTD_MANAGER_CORE_CONSENT_H_
 #define AGENTD_MANAGER_CORE_CONSENT_H_
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -50,6 +51,10 @@ class ConsentBook {
   std::vector<v1::ConsentRequest> List(bool include_decided, const std::string& agent) const;
   // Where decisions are recorded; not owned, may be null.
   void SetAudit(AuditLog* audit) { audit_ = audit; }
+  // Called after each decision by a person is stored (approved or denied).
+  void AddDecisionObserver(std::function<void(const v1::ConsentRequest&)> fn) {
+    decision_observers_.push_back(std::move(fn));
+  }
 
  private:
   void Save(const v1::ConsentRequest& r, const std::string& key, const char* event);
@@ -63,6 +68,7 @@ class ConsentBook {
   std::map<std::pair<std::string, std::string>, std::string> by_key_;  // (agent, key) → id
   int64_t next_ = 1;
   AuditLog* audit_ = nullptr;
+  std::vector<std::function<void(const v1::ConsentRequest&)>> decision_observers_;
 };
 
 }  // namespace agentd

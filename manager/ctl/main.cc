@@ -39,6 +39,7 @@ constexpr char kUsageText[] = R"(usage: agentctl [global flags] COMMAND [args]
 
 Commands:
   status                    the daemon's state, uptime, paths and counters
+  ui [--open]               the web UI's login link (--open: in a browser, with xdg-open)
   version                   agentctl's and agentd's versions
   config validate FILE      check a configuration file (no daemon needed)
   config default            print the built-in default configuration
@@ -142,6 +143,47 @@ int Status(const Globals& g, const std::vector<std::string>& args) {
       {"rpcs served", absl::StrCat(info.counters().rpcs_served())},
   });
   Print(g, info, table);
+  return kOk;
+}
+
+// The login link: the daemon's HTTP address (from GetInfo) and the admin token (the one
+// given with --token, else read from the daemon's token file, which only its user can read).
+int UiCmd(const Globals& g, const std::vector<std::string>& args) {
+  bool open = false;
+  for (const std::string& a : args) {
+    if (a == "--open") {
+      open = true;
+    } else {
+      return Usage(absl::StrCat("ui: unknown argument \"", a, "\""));
+    }
+  }
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::SystemService::NewStub(c->channel());
+  v1::GetInfoResponse info;
+  grpc::Status s = stub->GetInfo(c->NewContext().get(), v1::GetInfoRequest(), &info);
+  if (!s.ok()) return RpcFailed("GetInfo", s);
+  if (info.paths().http().empty()) {
+    return Fail("agentd's HTTP listener is off (server.http is \"\" or --http \"\" was given)",
+                kFailed);
+  }
+  std::string token = g.conn.token;
+  if (token.empty()) {
+    absl::StatusOr<std::string> t = ReadTokenFile(info.paths().admin_token_file());
+    if (!t.ok()) return Fail(std::string(t.status().message()), kFailed);
+    token = *t;
+  }
+  std::string url = absl::StrCat("http://", info.paths().http(), "/?token=", token);
+  if (g.format == Format::kJson) {
+    std::printf("%s\n", nlohmann::json{{"url", url}}.dump().c_str());
+  } else {
+    std::printf("%s\n", url.c_str());
+  }
+  if (open) {
+    std::string cmd = absl::StrCat("xdg-open '", url, "' >/dev/null 2>&1 &");
+    if (std::system(cmd.c_str()) != 0)
+      return Fail("xdg-open failed; open the link by hand", kFailed);
+  }
   return kOk;
 }
 
@@ -607,6 +649,7 @@ int Main(int argc, char** argv) {
       kCommands = {
           {"status", Status},
           {"version", Version},
+          {"ui", UiCmd},
           {"config", ConfigCmd},
           {"get", Get},
           {"describe", Describe},

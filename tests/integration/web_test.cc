@@ -1,0 +1,510 @@
+// agentd's HTTP listener, driven over real TCP by a raw HTTP/1.1 client: the gRPC-web
+// bridge (binary and text, streams, deadlines, disconnects, auth), /metrics, /healthz,
+// the login link and the static UI. Browser clients (connect-web, grpc-web) are tested
+// in tests/ui.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "agentd/v1/agents.grpc.pb.h"
+#include "agentd/v1/consent.pb.h"
+#include "agentd/v1/events.pb.h"
+#include "agentd/v1/system.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "grpcpp/client_context.h"
+#include "gtest/gtest.h"
+#include "tests/support/daemon.h"
+
+namespace agentd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// A connection speaking HTTP/1.1 by hand, so a test controls every byte and when the
+// socket closes. Chunked bodies are de-chunked as they arrive.
+class HttpConn {
+ public:
+  explicit HttpConn(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  }
+  ~HttpConn() { Close(); }
+  void Close() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+  bool connected() const { return connected_; }
+
+  void Send(const std::string& method, const std::string& path,
+            const std::vector<std::string>& headers, const std::string& body = "") {
+    std::string req = absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for (const std::string& h : headers) absl::StrAppend(&req, h, "\r\n");
+    if (!body.empty() || method == "POST")
+      absl::StrAppend(&req, "Content-Length: ", body.size(), "\r\n");
+    absl::StrAppend(&req, "\r\n", body);
+    ASSERT_EQ(write(fd_, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  }
+
+  // Reads until the head is complete; false on EOF or timeout.
+  bool ReadHead(absl::Duration timeout = absl::Seconds(10)) {
+    absl::Time deadline = absl::Now() + timeout;
+    while (raw_.find("\r\n\r\n") == std::string::npos) {
+      if (!Fill(deadline)) return false;
+    }
+    size_t end = raw_.find("\r\n\r\n");
+    head_ = raw_.substr(0, end);
+    raw_.erase(0, end + 4);
+    std::vector<std::string> first = absl::StrSplit(head_.substr(0, head_.find("\r\n")), ' ');
+    status_ = first.size() > 1 ? std::atoi(first[1].c_str()) : 0;
+    std::string lower = absl::AsciiStrToLower(head_);
+    chunked_ = absl::StrContains(lower, "transfer-encoding: chunked");
+    if (size_t at = lower.find("content-length: "); at != std::string::npos) {
+      content_length_ = std::atol(lower.c_str() + at + 16);
+    }
+    return true;
+  }
+
+  // Reads body bytes until `pred(body())` holds (true) or EOF / timeout (false).
+  bool ReadUntil(const std::function<bool(const std::string&)>& pred,
+                 absl::Duration timeout = absl::Seconds(10)) {
+    absl::Time deadline = absl::Now() + timeout;
+    for (;;) {
+      Dechunk();
+      if (pred(body_)) return true;
+      if (done_ || !Fill(deadline)) return pred(body_);
+    }
+  }
+  // The whole body: until the last chunk, or EOF without chunking.
+  bool ReadAll(absl::Duration timeout = absl::Seconds(10)) {
+    return ReadUntil([this](const std::string&) { return done_; }, timeout);
+  }
+
+  int status() const { return status_; }
+  const std::string& head() const { return head_; }
+  const std::string& body() const { return body_; }
+  bool done() const { return done_; }
+
+ private:
+  bool Fill(absl::Time deadline) {
+    int ms = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
+    if (ms <= 0) return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, ms) <= 0) return false;
+    char buf[16384];
+    ssize_t n = read(fd_, buf, sizeof(buf));
+    if (n <= 0) {
+      eof_ = true;
+      if (!chunked_) done_ = true;
+      return false;
+    }
+    raw_.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+  void Dechunk() {
+    if (!chunked_) {
+      body_ += raw_;
+      raw_.clear();
+      if (content_length_ >= 0 && static_cast<long>(body_.size()) >= content_length_) done_ = true;
+      return;
+    }
+    while (!done_) {
+      size_t eol = raw_.find("\r\n");
+      if (eol == std::string::npos) return;
+      size_t n = std::stoul(raw_.substr(0, eol), nullptr, 16);
+      if (raw_.size() < eol + 2 + n + 2) return;
+      body_ += raw_.substr(eol + 2, n);
+      raw_.erase(0, eol + 2 + n + 2);
+      if (n == 0) done_ = true;
+    }
+  }
+
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string raw_, head_, body_;
+  int status_ = 0;
+  long content_length_ = -1;
+  bool chunked_ = false, done_ = false, eof_ = false;
+};
+
+struct Frame {
+  uint8_t flags;
+  std::string payload;
+};
+
+std::vector<Frame> Frames(std::string body, bool text = false) {
+  if (text) {
+    // Each frame is its own padded base64 segment.
+    std::string decoded;
+    size_t start = 0;
+    while (start < body.size()) {
+      size_t end = body.size();
+      for (size_t q = start; q + 4 <= body.size(); q += 4) {
+        if (body[q + 3] == '=') {
+          end = q + 4;
+          break;
+        }
+      }
+      std::string part;
+      EXPECT_TRUE(absl::Base64Unescape(body.substr(start, end - start), &part));
+      decoded += part;
+      start = end;
+    }
+    body = decoded;
+  }
+  std::vector<Frame> out;
+  size_t at = 0;
+  while (at + 5 <= body.size()) {
+    uint32_t n = (uint32_t{static_cast<uint8_t>(body[at + 1])} << 24) |
+                 (uint32_t{static_cast<uint8_t>(body[at + 2])} << 16) |
+                 (uint32_t{static_cast<uint8_t>(body[at + 3])} << 8) |
+                 uint32_t{static_cast<uint8_t>(body[at + 4])};
+    if (at + 5 + n > body.size()) break;
+    out.push_back({static_cast<uint8_t>(body[at]), body.substr(at + 5, n)});
+    at += 5 + n;
+  }
+  return out;
+}
+
+// grpc-status from a response's trailer frame, or -1.
+int GrpcStatus(const std::vector<Frame>& frames, std::string* message = nullptr) {
+  for (const Frame& f : frames) {
+    if (!(f.flags & 0x80)) continue;
+    int code = -1;
+    for (absl::string_view line : absl::StrSplit(f.payload, "\r\n")) {
+      if (absl::ConsumePrefix(&line, "grpc-status:")) (void)absl::SimpleAtoi(line, &code);
+      if (absl::ConsumePrefix(&line, "grpc-message:") && message) *message = std::string(line);
+    }
+    return code;
+  }
+  return -1;
+}
+
+std::string DataFrame(const google::protobuf::Message& m) {
+  std::string payload = m.SerializeAsString();
+  std::string f(5, '\0');
+  f[1] = static_cast<char>(payload.size() >> 24);
+  f[2] = static_cast<char>(payload.size() >> 16);
+  f[3] = static_cast<char>(payload.size() >> 8);
+  f[4] = static_cast<char>(payload.size());
+  return f + payload;
+}
+
+class WebTest : public ::testing::Test {
+ protected:
+  void StartDaemon(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"--http", "127.0.0.1:0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ASSERT_TRUE(daemon_.Start(args)) << daemon_.log();
+    auto stub = v1::SystemService::NewStub(daemon_.UnixChannel());
+    grpc::ClientContext ctx;
+    v1::GetInfoResponse info;
+    ASSERT_TRUE(stub->GetInfo(&ctx, v1::GetInfoRequest(), &info).ok());
+    std::string http = info.paths().http();
+    ASSERT_TRUE(absl::SimpleAtoi(http.substr(http.rfind(':') + 1), &port_)) << http;
+    token_ = daemon_.admin_token();
+  }
+  std::string Bearer() const { return "Authorization: Bearer " + token_; }
+
+  // A unary gRPC-web call; returns the frames.
+  std::vector<Frame> Call(const std::string& method, const google::protobuf::Message& req,
+                          std::vector<std::string> headers, bool text = false) {
+    HttpConn c(port_);
+    headers.push_back(text ? "Content-Type: application/grpc-web-text"
+                           : "Content-Type: application/grpc-web+proto");
+    headers.push_back("X-Grpc-Web: 1");
+    std::string body = DataFrame(req);
+    if (text) body = absl::Base64Escape(body);
+    c.Send("POST", method, headers, body);
+    EXPECT_TRUE(c.ReadHead());
+    EXPECT_EQ(c.status(), 200);
+    EXPECT_TRUE(c.ReadAll());
+    return Frames(c.body(), text);
+  }
+
+  std::string Metrics() {
+    HttpConn c(port_);
+    c.Send("GET", "/metrics", {Bearer()});
+    if (!c.ReadHead() || !c.ReadAll()) return "";
+    return c.body();
+  }
+  // The value of one series in /metrics, or -1 when absent.
+  double Metric(const std::string& series) {
+    for (absl::string_view line : absl::StrSplit(Metrics(), '\n')) {
+      if (absl::ConsumePrefix(&line, series + " ")) {
+        double v = -1;
+        (void)absl::SimpleAtod(line, &v);
+        return v;
+      }
+    }
+    return -1;
+  }
+
+  TempDir dir_;
+  Daemon daemon_{dir_};
+  int port_ = 0;
+  std::string token_;
+};
+
+TEST_F(WebTest, UnaryCallsWorkInBinaryAndTextModes) {
+  StartDaemon();
+  for (bool text : {false, true}) {
+    std::vector<Frame> frames =
+        Call("/agentd.v1.SystemService/GetVersion", v1::GetVersionRequest(), {Bearer()}, text);
+    ASSERT_EQ(frames.size(), 2u) << "text=" << text;
+    EXPECT_EQ(frames[0].flags, 0);
+    v1::GetVersionResponse resp;
+    ASSERT_TRUE(resp.ParseFromString(frames[0].payload));
+    EXPECT_EQ(resp.api_version(), "agentd.v1");
+    EXPECT_EQ(GrpcStatus(frames), 0);
+  }
+}
+
+TEST_F(WebTest, WithoutTheTokenEveryCallIsUnauthenticatedAndNoDataIsServed) {
+  StartDaemon();
+  for (const std::vector<std::string>& headers : {std::vector<std::string>{},
+                                                  {"Authorization: Bearer agentd_wrong"},
+                                                  {"Cookie: agentd_session=0123"}}) {
+    std::string message;
+    std::vector<Frame> frames =
+        Call("/agentd.v1.AgentService/ListAgents", v1::ListAgentsRequest(), headers);
+    EXPECT_EQ(GrpcStatus(frames, &message), 16);  // UNAUTHENTICATED
+    EXPECT_THAT(message, HasSubstr("admin token"));
+    for (const Frame& f : frames) EXPECT_TRUE(f.flags & 0x80) << "a data frame was served";
+  }
+  HttpConn m(port_);
+  m.Send("GET", "/metrics", {});
+  ASSERT_TRUE(m.ReadHead());
+  EXPECT_EQ(m.status(), 401);
+  HttpConn h(port_);
+  h.Send("GET", "/healthz", {});
+  ASSERT_TRUE(h.ReadHead());
+  ASSERT_TRUE(h.ReadAll());
+  EXPECT_EQ(h.status(), 200);
+  EXPECT_EQ(h.body(), "ok\n");
+}
+
+TEST_F(WebTest, LoginLinkSetsAStrictHttpOnlyCookieThatAuthenticates) {
+  StartDaemon();
+  HttpConn bad(port_);
+  bad.Send("GET", "/?token=agentd_nope", {});
+  ASSERT_TRUE(bad.ReadHead());
+  EXPECT_EQ(bad.status(), 401);
+  EXPECT_THAT(bad.head(), Not(HasSubstr("Set-Cookie")));
+
+  HttpConn login(port_);
+  login.Send("GET", "/?token=" + token_, {});
+  ASSERT_TRUE(login.ReadHead());
+  EXPECT_EQ(login.status(), 303);
+  EXPECT_THAT(login.head(), HasSubstr("Location: /\r\n"));
+  std::string cookie;
+  for (absl::string_view line : absl::StrSplit(login.head(), "\r\n")) {
+    if (absl::ConsumePrefix(&line, "Set-Cookie: ")) cookie = std::string(line);
+  }
+  EXPECT_THAT(cookie, HasSubstr("HttpOnly"));
+  EXPECT_THAT(cookie, HasSubstr("SameSite=Strict"));
+  EXPECT_THAT(cookie, Not(HasSubstr(token_))) << "the cookie must not carry the token itself";
+  std::string pair = cookie.substr(0, cookie.find(';'));
+  std::vector<Frame> frames =
+      Call("/agentd.v1.AgentService/ListAgents", v1::ListAgentsRequest(), {"Cookie: " + pair});
+  EXPECT_EQ(GrpcStatus(frames), 0);
+  ASSERT_EQ(frames.size(), 2u);
+  v1::ListAgentsResponse agents;
+  ASSERT_TRUE(agents.ParseFromString(frames[0].payload));
+  EXPECT_GE(agents.agents_size(), 2);  // ceo and manager, from the default config
+}
+
+TEST_F(WebTest, UnknownMethodsAreUnimplementedAndAgentHostIsRefused) {
+  StartDaemon();
+  EXPECT_EQ(GrpcStatus(
+                Call("/agentd.v1.SystemService/NoSuchMethod", v1::GetVersionRequest(), {Bearer()})),
+            12);
+  EXPECT_EQ(GrpcStatus(Call("/nothing", v1::GetVersionRequest(), {Bearer()})), 12);
+  EXPECT_EQ(GrpcStatus(
+                Call("/agentd.v1.AgentHostService/Heartbeat", v1::GetVersionRequest(), {Bearer()})),
+            7);
+}
+
+TEST_F(WebTest, StreamsDeliverEventsAsTheyHappenAndHonourGrpcTimeout) {
+  StartDaemon();
+  HttpConn c(port_);
+  v1::WatchEventsRequest req;
+  req.set_after_seq(-1);
+  c.Send("POST", "/agentd.v1.EventService/WatchEvents",
+         {Bearer(), "Content-Type: application/grpc-web+proto", "grpc-timeout: 5S"},
+         DataFrame(req));
+  ASSERT_TRUE(c.ReadHead());
+  EXPECT_THAT(c.head(), HasSubstr("application/grpc-web+proto"));
+  // Make an event happen: start an agent over the unix socket.
+  auto agents = v1::AgentService::NewStub(daemon_.UnixChannel());
+  grpc::ClientContext ctx;
+  v1::StartAgentRequest start;
+  start.set_role("coder");
+  start.set_agent_id("web-coder");
+  v1::StartAgentResponse started;
+  ASSERT_TRUE(agents->StartAgent(&ctx, start, &started).ok());
+  ASSERT_TRUE(c.ReadUntil([](const std::string& body) {
+    for (const Frame& f : Frames(body)) {
+      v1::WatchEventsResponse r;
+      if (f.flags == 0 && r.ParseFromString(f.payload) &&
+          absl::StrContains(r.DebugString(), "web-coder")) {
+        return true;
+      }
+    }
+    return false;
+  })) << "no event about web-coder arrived";
+  // The deadline ends the stream with DEADLINE_EXCEEDED, as grpc-timeout asks.
+  ASSERT_TRUE(c.ReadAll(absl::Seconds(15)));
+  EXPECT_EQ(GrpcStatus(Frames(c.body())), 4);
+}
+
+TEST_F(WebTest, ClientDisconnectCancelsTheServerStream) {
+  StartDaemon();
+  // A watch that has nothing to send (no goal has this id): only the listener noticing
+  // the closed socket can end it, not a failed write.
+  v1::WatchConsentRequestsRequest req;
+  req.set_after_seq(-1);
+  req.set_goal_id("no-such-goal");
+  {
+    HttpConn c(port_);
+    c.Send("POST", "/agentd.v1.ConsentService/WatchConsentRequests",
+           {Bearer(), "Content-Type: application/grpc-web-text"},
+           absl::Base64Escape(DataFrame(req)));
+    ASSERT_TRUE(c.ReadHead());
+    ASSERT_TRUE(
+        WaitFor([&] { return Metric("agentd_http_grpc_web_calls") == 1; }, absl::Seconds(10)));
+  }  // the connection closes here, with the stream idle
+  EXPECT_TRUE(WaitFor([&] { return Metric("agentd_http_grpc_web_calls") == 0; }, absl::Seconds(10)))
+      << Metrics();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Metric(
+                   "agentd_rpc_streams_total{method=\"agentd.v1.ConsentService/"
+                   "WatchConsentRequests\",code=\"CANCELLED\"}") == 1;
+      },
+      absl::Seconds(10)))
+      << Metrics();
+}
+
+TEST_F(WebTest, FiftyOpenStreamsDoNotStarveUnaryCalls) {
+  StartDaemon();
+  v1::WatchEventsRequest req;
+  req.set_after_seq(-1);
+  std::vector<std::unique_ptr<HttpConn>> streams;
+  for (int i = 0; i < 50; ++i) {
+    streams.push_back(std::make_unique<HttpConn>(port_));
+    streams.back()->Send("POST", "/agentd.v1.EventService/WatchEvents",
+                         {Bearer(), "Content-Type: application/grpc-web+proto"}, DataFrame(req));
+    ASSERT_TRUE(streams.back()->ReadHead());
+  }
+  ASSERT_TRUE(
+      WaitFor([&] { return Metric("agentd_http_grpc_web_calls") == 50; }, absl::Seconds(10)));
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(
+        GrpcStatus(Call("/agentd.v1.SystemService/GetInfo", v1::GetInfoRequest(), {Bearer()})), 0);
+  }
+}
+
+TEST_F(WebTest, MetricsCoverAgentsRpcsAndTheListener) {
+  StartDaemon();
+  Call("/agentd.v1.SystemService/GetVersion", v1::GetVersionRequest(), {Bearer()});
+  ASSERT_TRUE(WaitFor([&] { return Metric("agentd_agents{state=\"AGENT_STATE_IDLE\"}") == 2; },
+                      absl::Seconds(20)))
+      << Metrics();
+  std::string m = Metrics();
+  EXPECT_THAT(m, HasSubstr("# TYPE agentd_rpc_duration_seconds histogram"));
+  EXPECT_THAT(m, HasSubstr("agentd_rpc_duration_seconds_count{method=\"agentd.v1.SystemService/"
+                           "GetVersion\",code=\"OK\"} 1"));
+  EXPECT_THAT(m, HasSubstr("agentd_heartbeats_total{role=\"ceo\"}"));
+  EXPECT_THAT(m, HasSubstr("agentd_agent_restarts{agent=\"ceo\",role=\"ceo\"} 0"));
+  EXPECT_THAT(m, HasSubstr("agentd_log_bytes_written "));
+  EXPECT_THAT(m, HasSubstr("agentd_http_requests_total{route=\"grpc-web\",code=\"0\"} 1"));
+}
+
+TEST_F(WebTest, CorsAllowsConfiguredOriginsOnly) {
+  std::string config = dir_.Join("agentd.yaml");
+  std::ofstream(config) << "server:\n  cors_origins: [\"https://ui.example:8443\"]\n";
+  StartDaemon({"--config", config});
+  HttpConn ok(port_);
+  ok.Send("OPTIONS", "/agentd.v1.SystemService/GetVersion",
+          {"Origin: https://ui.example:8443", "Access-Control-Request-Method: POST",
+           "Access-Control-Request-Headers: content-type,x-grpc-web,authorization"});
+  ASSERT_TRUE(ok.ReadHead());
+  EXPECT_EQ(ok.status(), 204);
+  EXPECT_THAT(ok.head(), HasSubstr("Access-Control-Allow-Origin: https://ui.example:8443"));
+  EXPECT_THAT(ok.head(),
+              HasSubstr("Access-Control-Allow-Headers: content-type,x-grpc-web,authorization"));
+  HttpConn bad(port_);
+  bad.Send("OPTIONS", "/agentd.v1.SystemService/GetVersion",
+           {"Origin: https://evil.example", "Access-Control-Request-Method: POST"});
+  ASSERT_TRUE(bad.ReadHead());
+  EXPECT_EQ(bad.status(), 403);
+  EXPECT_THAT(bad.head(), Not(HasSubstr("Access-Control-Allow-Origin")));
+  // The actual call from the configured origin exposes grpc-status to the page.
+  HttpConn call(port_);
+  call.Send(
+      "POST", "/agentd.v1.SystemService/GetVersion",
+      {Bearer(), "Origin: https://ui.example:8443", "Content-Type: application/grpc-web+proto"},
+      DataFrame(v1::GetVersionRequest()));
+  ASSERT_TRUE(call.ReadHead());
+  EXPECT_THAT(call.head(), HasSubstr("Access-Control-Expose-Headers: grpc-status"));
+  // A page from an origin not configured is refused even with a valid token.
+  HttpConn foreign(port_);
+  foreign.Send(
+      "POST", "/agentd.v1.SystemService/GetVersion",
+      {Bearer(), "Origin: https://evil.example", "Content-Type: application/grpc-web+proto"},
+      DataFrame(v1::GetVersionRequest()));
+  ASSERT_TRUE(foreign.ReadHead());
+  EXPECT_EQ(foreign.status(), 403);
+}
+
+TEST_F(WebTest, ServesTheBuiltUiWithClientRoutesAndNothingOutsideIt) {
+  std::string ui = dir_.Join("ui");
+  ASSERT_EQ(system(("mkdir -p " + ui + "/assets").c_str()), 0);
+  std::ofstream(ui + "/index.html") << "<!doctype html><title>agentd ui</title>";
+  std::ofstream(ui + "/assets/app-1234.js") << "console.log('agentd')";
+  std::ofstream(dir_.Join("secret.txt")) << "not for the web";
+  std::string config = dir_.Join("agentd.yaml");
+  std::ofstream(config) << "ui:\n  dir: \"" << ui << "\"\n";
+  StartDaemon({"--config", config});
+  auto get = [&](const std::string& path, int* status, std::string* head = nullptr) {
+    HttpConn c(port_);
+    c.Send("GET", path, {});
+    EXPECT_TRUE(c.ReadHead());
+    EXPECT_TRUE(c.ReadAll());
+    *status = c.status();
+    if (head) *head = c.head();
+    return c.body();
+  };
+  int status = 0;
+  std::string head;
+  EXPECT_THAT(get("/", &status, &head), HasSubstr("agentd ui"));
+  EXPECT_EQ(status, 200);
+  EXPECT_THAT(head, HasSubstr("Cache-Control: no-cache"));
+  EXPECT_THAT(get("/assets/app-1234.js", &status, &head), HasSubstr("console.log"));
+  EXPECT_THAT(head, HasSubstr("text/javascript"));
+  EXPECT_THAT(head, HasSubstr("immutable"));
+  EXPECT_THAT(get("/agents", &status), HasSubstr("agentd ui"));  // a client-side route
+  get("/assets/missing.js", &status);
+  EXPECT_EQ(status, 404);
+  EXPECT_THAT(get("/../secret.txt", &status), Not(HasSubstr("not for the web")));
+  EXPECT_EQ(status, 400);
+}
+
+}  // namespace
+}  // namespace agentd::testing
