@@ -1,0 +1,195 @@
+// Goals through the web UI with real agents and dev/fakellm: a goal submitted in the UI
+// whose plan waits for a person, approved in the UI, run to completion, and its spend on
+// the usage charts; and a consent-gated tool call decided in the UI's modal.
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Agentd, env, launchBrowser, newPage, openView, shot, startFakeLlm, waitFor } from "./harness.mjs";
+
+// Roles ceo, manager and coder on fakellm's models, priced so the spend is not zero.
+function config(fakeUrl, shellAllow) {
+  return `
+supervision: {restart_sec: 50ms, heartbeat: {interval: 200ms, ttl: 3s}, stop_timeout: 2s}
+providers:
+  fake: {kind: openai, base_url: "${fakeUrl}/v1"}
+models:
+  ceo:     {provider: fake, model: ceo-m, max_tokens: 100, price: {input_per_mtok: 3, output_per_mtok: 15}}
+  manager: {provider: fake, model: manager-m, max_tokens: 100, price: {input_per_mtok: 1, output_per_mtok: 5}}
+  coder:   {provider: fake, model: coder-m, max_tokens: 100, price: {input_per_mtok: 1, output_per_mtok: 5}}
+roles:
+  ceo:     {model: ceo, prompt: roles/ceo.md, tools: [delegate, complete_task, fail_task], max_instances: 1}
+  manager: {model: manager, prompt: roles/manager.md, tools: [propose_plan, delegate, complete_task, fail_task]}
+  coder:   {model: coder, prompt: roles/coder.md, max_instances: 2,
+            tools: [fs.read, fs.write, shell.run, complete_task, fail_task]}
+agents: []
+policy:
+  shell: {allow: [${shellAllow}], sandbox: auto}
+`;
+}
+
+// The CEO hands the goal to the Manager, whose two-step plan waits for a person; the
+// Coders write and check a file; summaries go back up.
+const planScenario = `
+rules:
+  - name: ceo-final
+    match: {model: ceo-m, contains: "have ended"}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "hello.txt is written and checked"}}]}
+  - name: ceo-delegate
+    match: {model: ceo-m, last_role: user}
+    reply: {tool_calls: [{name: delegate, arguments: {role: manager, instructions: "Plan and run: write hello.txt"}}]}
+  - name: ceo-wait
+    match: {model: ceo-m, last_role: tool}
+    reply: {text: "Waiting for the manager."}
+  - name: manager-final
+    match: {model: manager-m, contains: "have ended"}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "2 steps done"}}]}
+  - name: manager-plan
+    match: {model: manager-m, last_role: user}
+    reply:
+      tool_calls:
+        - name: propose_plan
+          arguments:
+            summary: "Write the greeting, then check it"
+            steps:
+              - {id: write, role: coder, title: "Write hello.txt", instructions: "Write hello.txt", estimate_tokens: 1000}
+              - {id: check, role: coder, title: "Check hello.txt", instructions: "Check hello.txt", deps: [write], estimate_tokens: 500}
+  - name: manager-wait
+    match: {model: manager-m, last_role: tool}
+    reply: {text: "Waiting for the plan."}
+  - name: coder-write
+    match: {model: coder-m, last_role: user, contains: "Write hello.txt"}
+    reply: {tool_calls: [{name: fs_write, arguments: {path: hello.txt, content: "hello\\n"}}]}
+  - name: coder-check
+    match: {model: coder-m, last_role: user, contains: "Check hello.txt"}
+    reply: {tool_calls: [{name: fs_read, arguments: {path: hello.txt}}]}
+  - name: coder-done
+    match: {model: coder-m, last_role: tool}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "done"}}]}
+`;
+
+// The Coder runs a program off the allowlist: the agent asks a person through agentd.
+const consentScenario = `
+rules:
+  - name: ceo-final
+    match: {model: ceo-m, contains: "have ended"}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "asked"}}]}
+  - name: ceo-delegate
+    match: {model: ceo-m, last_role: user}
+    reply: {tool_calls: [{name: delegate, arguments: {role: coder, instructions: "Print the year"}}]}
+  - name: ceo-wait
+    match: {model: ceo-m, last_role: tool}
+    reply: {text: "Waiting."}
+  - name: coder-date
+    match: {model: coder-m, last_role: user}
+    reply: {tool_calls: [{name: shell_run, arguments: {argv: ["date", "+%Y"]}}]}
+  - name: coder-done
+    match: {model: coder-m, last_role: tool}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "ran date"}}]}
+`;
+
+const cleanups = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function setUp(scenario, shellAllow) {
+  const browser = await launchBrowser();
+  cleanups.push(() => browser.close());
+  const agentd = new Agentd("");
+  const fake = await startFakeLlm(agentd.dir, scenario);
+  cleanups.push(async () => fake.stop());
+  // fakellm's address is known only now: the config is written again with it.
+  writeFileSync(agentd.config, `ui: {dir: "${env.uiDir}", editor: []}\n${config(fake.url, shellAllow)}`);
+  await agentd.start();
+  cleanups.push(() => agentd.cleanup());
+  const page = await newPage(browser);
+  await page.goto(agentd.loginUrl);
+  await page.getByTestId("view-overview").waitFor({ timeout: 15000 });
+  return { agentd, fake, page };
+}
+
+async function submitGoal(page, text, workspace, approval) {
+  await openView(page, "goals");
+  await page.getByTestId("goal-text").fill(text);
+  await page.getByTestId("goal-workspace").fill(workspace);
+  await page.getByTestId("goal-approval").selectOption(approval);
+  await page.getByTestId("goal-submit").click();
+  const row = page.getByTestId("goal-row-g-1");
+  const error = page.getByTestId("toast-error");
+  await waitFor(async () => (await row.count()) > 0 || (await error.count()) > 0, 15000,
+    "the goal to be listed").catch(async (e) => {
+    throw new Error(`${e.message}; the page shows: ${await page.locator("body").innerText()}`);
+  });
+  if ((await row.count()) === 0) throw new Error(`SubmitGoal failed: ${await error.first().innerText()}`);
+  return row;
+}
+
+test("a goal from the UI: its plan waits, is approved in the UI, runs green, and its spend is charted", { timeout: 240000 }, async () => {
+  const { agentd, page } = await setUp(planScenario, "ls, cat");
+  const row = await submitGoal(page, "Write a greeting file", join(agentd.dir, "work"), "manual");
+
+  // The plan appears for approval, with its steps, roles and estimates.
+  await openView(page, "plans");
+  const plan = page.locator('[data-testid^="plan-row-"]').first();
+  await plan.waitFor({ timeout: 60000 });
+  await waitFor(async () => (await plan.getAttribute("data-status")) === "PLAN_STATUS_PROPOSED",
+    30000, "the plan to wait for a person");
+  await plan.click();
+  await page.getByTestId("plan-step-write").waitFor({ timeout: 10000 });
+  assert.match(await page.getByTestId("plan-step-check").innerText(), /coder/);
+  assert.match(await page.getByTestId("plan-step-check").innerText(), /write/);
+  await shot(page, "plan-approval");
+  // Nothing ran before the approval.
+  assert.equal((await agentd.ctl("get", "tasks", "--goal", "g-1")).tasks.filter(
+    (t) => t.planStepId).length, 0);
+  await page.getByTestId("plan-approve").click();
+
+  await openView(page, "goals");
+  await row.click();
+  await waitFor(async () => (await row.getAttribute("data-status")) === "TASK_STATUS_COMPLETED",
+    120000, `goal g-1 to complete (agentd log: ${agentd.log.slice(-2000)})`);
+  const nodes = page.locator('[data-testid^="task-node-"]');
+  await waitFor(async () => (await nodes.count()) >= 4, 10000, "the tree: goal, manager task, two steps");
+  for (const status of await nodes.evaluateAll((els) => els.map((e) => e.getAttribute("data-status")))) {
+    assert.equal(status, "TASK_STATUS_COMPLETED");
+  }
+  await page.getByTestId("plan-dag").waitFor({ timeout: 10000 });
+  await shot(page, "goal-completed");
+
+  await openView(page, "usage");
+  await waitFor(async () => {
+    const usd = Number((await page.getByTestId("usage-total-usd").innerText()).replace(/[^0-9.]/g, ""));
+    return usd > 0;
+  }, 20000, "the spend to show");
+  // The charts drew the calls: recharts' bars or areas for the roles that spent.
+  await waitFor(async () => (await page.getByTestId("usage-chart-role")
+    .locator("svg path.recharts-rectangle, svg path.recharts-curve, svg .recharts-bar-rectangle path").count()) > 0,
+  20000, "marks on the by-role chart");
+  const legend = await page.getByTestId("usage-chart-role").innerText();
+  assert.match(legend, /ceo/);
+  assert.match(legend, /coder/);
+  await shot(page, "usage");
+});
+
+test("a consent-gated tool call raises the modal, and the decision reaches the agent", { timeout: 240000 }, async () => {
+  const { agentd, fake, page } = await setUp(consentScenario, "ls, cat");
+  await submitGoal(page, "Print the year", join(agentd.dir, "work"), "auto");
+  const modal = page.getByTestId("consent-modal");
+  await modal.waitFor({ timeout: 60000 });
+  assert.match(await page.getByTestId("consent-summary").innerText(), /date \+%Y/);
+  await shot(page, "consent");
+  // The coder waits: one model call so far.
+  const coderCalls = (await fake.requests()).filter((r) => r.model === "coder-m").length;
+  assert.equal(coderCalls, 1);
+  await page.getByTestId("consent-approve").click();
+  await modal.waitFor({ state: "hidden", timeout: 15000 });
+  await waitFor(async () => (await agentd.ctl("describe", "task", "g-1")).status === "TASK_STATUS_COMPLETED",
+    60000, "the goal to complete");
+  // The approved command ran: the model was shown its output, the year.
+  const year = String(new Date().getUTCFullYear());
+  const toolResults = (await fake.requests())
+    .filter((r) => r.model === "coder-m" && r.body.messages.at(-1).role === "tool")
+    .map((r) => String(r.body.messages.at(-1).content));
+  assert.ok(toolResults.some((c) => c.includes(year)), `a tool result shows ${year}: ${toolResults}`);
+});
