@@ -105,7 +105,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
       std::make_unique<SystemCore>(&d->loop_, d->store_.get(), d->config_.get(), d->start_time_);
   Daemon* self = d.get();
   std::string no_cgroups;
-  d->cgroups_ = AgentCgroups::Detect(&no_cgroups);
+  d->cgroups_ = AgentCgroups::Detect(&no_cgroups, c.state_dir);
   if (d->cgroups_) {
     spdlog::info("each agent runs in a cgroup of its own under {}", d->cgroups_->base());
   } else {

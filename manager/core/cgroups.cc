@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "spdlog/spdlog.h"
 
@@ -73,11 +74,21 @@ std::vector<std::string> SubDirs(const std::string& dir) {
   return out;
 }
 
-// Kills what runs in the agentd.<pid> folders of daemons that are gone, and removes them.
-void ClearStale(const std::string& own) {
+// A short, stable name for an instance (FNV-1a of its state directory's path).
+std::string InstanceKey(const std::string& instance) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : instance) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return absl::StrFormat("%08x", static_cast<uint32_t>(h ^ (h >> 32)));
+}
+
+// Kills what runs in the `prefix`<pid> folders of daemons that are gone, and removes them.
+void ClearStale(const std::string& own, const std::string& prefix) {
   for (const std::string& name : SubDirs(own)) {
     int64_t pid = 0;
-    if (!absl::StartsWith(name, "agentd.") || !absl::SimpleAtoi(name.substr(7), &pid) ||
+    if (!absl::StartsWith(name, prefix) || !absl::SimpleAtoi(name.substr(prefix.size()), &pid) ||
         pid == getpid() || kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) {
       continue;
     }
@@ -96,7 +107,8 @@ void ClearStale(const std::string& own) {
 
 }  // namespace
 
-std::unique_ptr<AgentCgroups> AgentCgroups::Detect(std::string* why, const std::string& root) {
+std::unique_ptr<AgentCgroups> AgentCgroups::Detect(std::string* why, const std::string& instance,
+                                                   const std::string& root) {
   std::string mount = root.empty() ? Cgroup2Mount() : root;
   if (mount.empty()) {
     *why = "no cgroup v2 hierarchy is mounted";
@@ -104,7 +116,8 @@ std::unique_ptr<AgentCgroups> AgentCgroups::Detect(std::string* why, const std::
   }
   std::string rel = root.empty() ? OwnCgroup() : "/";
   std::string own = rel == "/" || rel.empty() ? mount : mount + rel;
-  std::string base = absl::StrCat(own, "/agentd.", getpid());
+  std::string prefix = absl::StrCat("agentd.", InstanceKey(instance), ".");
+  std::string base = absl::StrCat(own, "/", prefix, getpid());
   if (mkdir(base.c_str(), 0755) != 0 && errno != EEXIST) {
     *why = absl::StrCat("cannot create ", base, ": ", std::strerror(errno));
     return nullptr;
@@ -114,7 +127,7 @@ std::unique_ptr<AgentCgroups> AgentCgroups::Detect(std::string* why, const std::
     *why = absl::StrCat(own, " has no cgroup.kill (Linux 5.14 or later has it)");
     return nullptr;
   }
-  ClearStale(own);
+  ClearStale(own, prefix);
   return std::unique_ptr<AgentCgroups>(new AgentCgroups(base));
 }
 

@@ -3,11 +3,13 @@
 // a daemonizing grandchild) — through cgroup.kill.
 //
 // Layout: under agentd's own cgroup (a systemd service's, or the root of a container),
-// agentd.<pid>/<agent id>.<n>/, a new one for every process started: a cgroup that has
-// been through cgroup.kill may go on killing what is later started in it (seen on this
-// project's machines), so none is reused; the empty ones are removed. Detect() also clears the
-// agentd.<pid> folders of daemons that no longer run (a kill -9'd agentd), killing whatever still
-// runs in them.
+// agentd.<instance>.<pid>/<agent id>.<n>/, a new one for every process started: a cgroup
+// that has been through cgroup.kill may go on killing what is later started in it (seen
+// on this project's machines), so none is reused; the empty ones are removed. <instance>
+// names the state directory (a hash of its path). Detect() also clears the folders of
+// this instance's daemons that no longer run (a kill -9'd agentd), killing whatever still
+// runs in them — and only this instance's: other agentd instances sharing the parent
+// cgroup (other users' state dirs, tests running side by side) keep their agents.
 //
 // The launcher starts each process inside its cgroup (clone3 with CLONE_INTO_CGROUP), so
 // nothing it forks, however early, is outside. No controllers are enabled: the cgroups
@@ -33,8 +35,10 @@ class AgentCgroups {
  public:
   // The cgroups of this daemon, or nullptr with the reason in `*why` when the machine
   // offers none that agentd may use (no cgroup v2, no cgroup.kill, not writable).
-  // `root` overrides where cgroup2 is mounted (tests); empty: from /proc/self/mountinfo.
-  static std::unique_ptr<AgentCgroups> Detect(std::string* why, const std::string& root = "");
+  // `instance` identifies this daemon's state (its state directory's path); `root`
+  // overrides where cgroup2 is mounted (tests); empty: from /proc/self/mountinfo.
+  static std::unique_ptr<AgentCgroups> Detect(std::string* why, const std::string& instance,
+                                              const std::string& root = "");
   // Removes this daemon's folder (best effort: cgroups of agents still running stay).
   ~AgentCgroups();
 

@@ -198,8 +198,14 @@ void TaskBoard::SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind) 
   Save(t, kind, t.assignee());
 }
 
-absl::StatusOr<v1::Workspace> TaskBoard::PrepareWorkspace(const v1::Workspace& in,
+absl::StatusOr<v1::Workspace> TaskBoard::PrepareWorkspace(const v1::Workspace& requested,
                                                           const std::string& goal_id) {
+  v1::Workspace in = requested;
+  // No kind: the path decides, as the daemon's host sees it (a browser cannot look).
+  if (in.kind() == v1::WORKSPACE_KIND_UNSPECIFIED && !in.path().empty()) {
+    bool repo = access((in.path() + "/.git").c_str(), F_OK) == 0;
+    in.set_kind(repo ? v1::WORKSPACE_KIND_EXISTING_REPO : v1::WORKSPACE_KIND_NEW_DIRECTORY);
+  }
   v1::Workspace ws = in;
   std::string dir = absl::StrCat(options_.state_dir, "/workspaces/", goal_id);
   if (in.kind() == v1::WORKSPACE_KIND_EXISTING_REPO) {

@@ -125,9 +125,13 @@ void WorkspaceOpener::OnDecided(const v1::ConsentRequest& request) {
   spdlog::info("opened {} with {} (pid {}), approved by {}", path->second, editor[0], *pid,
                request.decided_by());
   if (audit_ != nullptr) {
-    audit_->AppendBy(request.decided_by(), "workspace.open", absl::StrJoin(argv, " "),
-                     request.goal_id(), request.task_id(),
-                     {{"request", request.id()}, {"pid", std::to_string(*pid)}});
+    audit_->AppendBy(
+        request.decided_by(), "workspace.open", absl::StrJoin(argv, " "), request.goal_id(),
+        request.task_id(),
+        {{"request", request.id()},
+         {"pid", std::to_string(*pid)},
+         {"requested_by",
+          request.details().contains("requested_by") ? request.details().at("requested_by") : ""}});
   }
 }
 

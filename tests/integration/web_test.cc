@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -21,6 +22,7 @@
 #include "agentd/v1/consent.pb.h"
 #include "agentd/v1/events.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
+#include "agentd/v1/tasks.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
@@ -332,6 +334,46 @@ TEST_F(WebTest, ServesTheBuiltUiWithClientRoutesAndNothingOutsideIt) {
   EXPECT_EQ(status, 404);
   EXPECT_THAT(get("/../secret.txt", &status), Not(HasSubstr("not for the web")));
   EXPECT_EQ(status, 400);
+}
+
+TEST_F(WebTest, OpenInEditorRunsTheEditorOnlyOnceAPersonApproves) {
+  // The "editor" records what it was asked to open.
+  std::string editor = dir_.Join("editor.sh"), opened = dir_.Join("opened");
+  WriteFile(editor, absl::StrCat("#!/bin/sh\necho \"$@\" > '", opened, "'\n"));
+  ASSERT_EQ(chmod(editor.c_str(), 0755), 0);
+  std::string config = dir_.Join("agentd.yaml");
+  std::ofstream(config) << "ui: {editor: [\"" << editor << "\", --new-window]}\n"
+                        << "roles:\n  ceo: {command: [sleep, \"3600\"]}\nagents: []\n";
+  StartDaemon({"--config", config});
+  auto tasks = v1::TaskService::NewStub(daemon_.UnixChannel());
+  grpc::ClientContext ctx;
+  v1::SubmitGoalRequest goal;
+  goal.set_text("Open me");
+  v1::SubmitGoalResponse submitted;
+  ASSERT_TRUE(tasks->SubmitGoal(&ctx, goal, &submitted).ok());
+  const std::string& path = submitted.goal().workspace().path();
+  ASSERT_FALSE(path.empty());
+
+  v1::OpenWorkspaceRequest req;
+  req.set_task_id(submitted.goal().id());
+  std::vector<Frame> frames = Call("/agentd.v1.TaskService/OpenWorkspace", req, {Bearer()});
+  ASSERT_EQ(GrpcStatus(frames), 0);
+  v1::OpenWorkspaceResponse resp;
+  ASSERT_TRUE(resp.ParseFromString(frames[0].payload));
+  EXPECT_EQ(resp.path(), path);
+  EXPECT_EQ(resp.argv_size(), 3);
+  // Nothing runs before a person decides.
+  EXPECT_EQ(ReadFileOrEmpty(opened), "");
+  RunResult approve = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "consent",
+                                  "approve", resp.consent_request_id()});
+  ASSERT_EQ(approve.exit_code, 0) << approve.err;
+  EXPECT_TRUE(WaitFor([&] { return ReadFileOrEmpty(opened) == "--new-window " + path + "\n"; },
+                      absl::Seconds(10)))
+      << ReadFileOrEmpty(opened) << daemon_.log();
+  RunResult audit =
+      RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "-o", "json", "audit"});
+  EXPECT_THAT(audit.out, HasSubstr("workspace.open"));
+  EXPECT_THAT(audit.out, HasSubstr("human:web"));  // who asked, through the bridge
 }
 
 }  // namespace

@@ -112,9 +112,18 @@ test("the logs view follows a writer live and resumes after a reconnect with no 
   await page.context().close();
 });
 
-test("every other view renders, and the audit chain verifies from the UI", { timeout: 120000 }, async () => {
+test("chat reaches an agent, every other view renders, and the audit chain verifies from the UI", { timeout: 120000 }, async () => {
   const page = await loggedIn();
-  for (const view of ["goals", "plans", "chat", "usage"]) {
+  await openView(page, "chat");
+  await page.getByTestId("chat-to").selectOption("flood-0");
+  await page.getByTestId("chat-input").fill("hello from the browser");
+  await page.getByTestId("chat-send").click();
+  await page.locator('[data-testid="chat-message"][data-to="flood-0"]').first().waitFor({ timeout: 15000 });
+  const sent = await agentd.ctl("messages");
+  assert.ok((sent.envelopes ?? []).some((m) => m.to === "flood-0" && m.body === "hello from the browser"),
+    JSON.stringify(sent));
+  await shot(page, "chat");
+  for (const view of ["goals", "plans", "usage"]) {
     await openView(page, view);
     await shot(page, view);
   }

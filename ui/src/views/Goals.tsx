@@ -114,17 +114,9 @@ function SubmitGoalForm(props: { onSubmitted: (goalId: string) => void }) {
       if (!path) return api.tasks.submitGoal(base);
       if (wsKind === "existing") return api.tasks.submitGoal(withKind(WorkspaceKind.EXISTING_REPO));
       if (wsKind === "new") return api.tasks.submitGoal(withKind(WorkspaceKind.NEW_DIRECTORY));
-      // Like `agentctl goal --workspace`: an existing git repository is worked on in a
-      // worktree of its own; a path that is not one becomes a new directory.
-      try {
-        return await api.tasks.submitGoal(withKind(WorkspaceKind.EXISTING_REPO));
-      } catch (err) {
-        const ce = ConnectError.from(err);
-        if (ce.code === Code.InvalidArgument && /does not exist|must be a git repository/.test(ce.rawMessage)) {
-          return api.tasks.submitGoal(withKind(WorkspaceKind.NEW_DIRECTORY));
-        }
-        throw err;
-      }
+      // No kind: agentd looks at the path on its host. An existing git repository is
+      // worked on in a worktree of its own; anything else becomes a new directory.
+      return api.tasks.submitGoal(withKind(WorkspaceKind.UNSPECIFIED));
     });
     setBusy(false);
     if (r?.goal) {

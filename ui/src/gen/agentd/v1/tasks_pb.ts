@@ -24,7 +24,9 @@ export const file_agentd_v1_tasks: GenFile = /*@__PURE__*/
  */
 export type Workspace = Message<"agentd.v1.Workspace"> & {
   /**
-   * How the workspace came to be.
+   * How the workspace came to be. In SubmitGoal, UNSPECIFIED with a path lets agentd
+   * decide on its host: EXISTING_REPO when the path is a git repository, else
+   * NEW_DIRECTORY.
    *
    * @generated from field: agentd.v1.WorkspaceKind kind = 1;
    */
