@@ -279,8 +279,8 @@ void Daemon::RefreshMetrics() {
     restarts[{a.id(), a.role()}] = a.restarts();
   }
   metrics_->agent_restarts->Replace(std::move(restarts));
-  metrics_->log_bytes->Set({}, static_cast<double>(logs_->bytes_written()));
-  metrics_->log_dropped_bytes->Set({}, static_cast<double>(logs_->dropped_bytes()));
+  metrics_->log_bytes->SetTotal({}, static_cast<double>(logs_->bytes_written()));
+  metrics_->log_dropped_bytes->SetTotal({}, static_cast<double>(logs_->dropped_bytes()));
 }
 
 void Daemon::Reload() {

@@ -72,6 +72,12 @@ grpc::ServerUnaryReactor* AgentHostService::RequestConsent(grpc::CallbackServerC
                                                            v1::RequestConsentResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   AsAgent(loop_, supervisor_, ctx, reactor, [this, reactor, req, resp](const std::string& id) {
+    if (req->kind() == v1::CONSENT_KIND_OPEN_EDITOR) {
+      // Only a person, through the UI, opens editors (TaskService.OpenWorkspace).
+      reactor->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                   "agents may not ask to open an editor on the host"));
+      return;
+    }
     absl::StatusOr<v1::Task> task = tasks_->Get(req->task_id());
     absl::StatusOr<v1::RequestConsentResponse> r =
         consents_->Request(id, *req, task.ok() ? task->goal_id() : "");

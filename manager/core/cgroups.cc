@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -116,7 +118,10 @@ std::unique_ptr<AgentCgroups> AgentCgroups::Detect(std::string* why, const std::
   }
   std::string rel = root.empty() ? OwnCgroup() : "/";
   std::string own = rel == "/" || rel.empty() ? mount : mount + rel;
-  std::string prefix = absl::StrCat("agentd.", InstanceKey(instance), ".");
+  // The same state dir however it was spelled (./s, /abs/s/): its resolved path.
+  char resolved[PATH_MAX];
+  std::string canonical = realpath(instance.c_str(), resolved) != nullptr ? resolved : instance;
+  std::string prefix = absl::StrCat("agentd.", InstanceKey(canonical), ".");
   std::string base = absl::StrCat(own, "/", prefix, getpid());
   if (mkdir(base.c_str(), 0755) != 0 && errno != EEXIST) {
     *why = absl::StrCat("cannot create ", base, ": ", std::strerror(errno));
@@ -128,6 +133,7 @@ std::unique_ptr<AgentCgroups> AgentCgroups::Detect(std::string* why, const std::
     return nullptr;
   }
   ClearStale(own, prefix);
+  ClearStale(own, "agentd.");  // folders of agentd releases before instances (agentd.<pid>)
   return std::unique_ptr<AgentCgroups>(new AgentCgroups(base));
 }
 

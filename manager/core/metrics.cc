@@ -75,6 +75,11 @@ void CounterFamily::Add(const LabelValues& values, double v) {
   series_[values] += v;
 }
 
+void CounterFamily::SetTotal(const LabelValues& values, double total) {
+  std::lock_guard lock(mu_);
+  series_[values] = total;
+}
+
 void CounterFamily::Render(std::string* out) const {
   Header(out, name_, help_, "counter");
   std::map<LabelValues, double> copy;
@@ -189,10 +194,10 @@ std::unique_ptr<DaemonMetrics> DaemonMetrics::Create() {
   m->rpc_streams =
       r.AddCounter("agentd_rpc_streams_total",
                    "Streaming gRPC calls ended, by method and status code.", {"method", "code"});
-  m->log_bytes = r.AddGauge("agentd_log_bytes_written",
-                            "Log record bytes written to disk since agentd started.");
-  m->log_dropped_bytes = r.AddGauge("agentd_log_dropped_bytes",
-                                    "Log bytes lost to write errors since agentd started.");
+  m->log_bytes = r.AddCounter("agentd_log_bytes_written_total",
+                              "Log record bytes written to disk since agentd started.");
+  m->log_dropped_bytes = r.AddCounter("agentd_log_dropped_bytes_total",
+                                      "Log bytes lost to write errors since agentd started.");
   m->tokens = r.AddCounter("agentd_llm_tokens_total", "LLM tokens reported by agents.",
                            {"role", "model", "kind"});
   m->cost_usd =

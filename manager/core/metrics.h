@@ -5,8 +5,9 @@
 // C++, and what agentd needs — a few families with labels, rendered as text — is small.
 //
 // Families are created once, at start (Add*), and live as long as the registry. Every
-// method is safe from any thread: each family has its own mutex, held only to update or
-// copy a map entry, so recording on a hot path costs one uncontended lock.
+// method is safe from any thread: each family has its own mutex, held to update one entry
+// (recording on a hot path costs one uncontended lock) or to copy the family's series
+// for rendering.
 #ifndef AGENTD_MANAGER_CORE_METRICS_H_
 #define AGENTD_MANAGER_CORE_METRICS_H_
 
@@ -37,6 +38,8 @@ class CounterFamily final : public MetricFamily {
       : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)) {}
   // `values` must have one entry per label name. `v` < 0 is ignored.
   void Add(const LabelValues& values, double v = 1);
+  // Sets the total from a source that counts by itself (a monotonic snapshot).
+  void SetTotal(const LabelValues& values, double total);
   void Render(std::string* out) const override;
 
  private:
@@ -112,20 +115,20 @@ struct DaemonMetrics {
   static std::unique_ptr<DaemonMetrics> Create();
 
   MetricsRegistry registry;
-  GaugeFamily* agents = nullptr;              // {state}: agents in each state (scrape time)
-  GaugeFamily* agent_restarts = nullptr;      // {agent, role}: restarts since the agent was added
-  CounterFamily* restarts = nullptr;          // {role}: automatic restarts by the supervisor
-  CounterFamily* heartbeats = nullptr;        // {role}
-  HistogramFamily* rpc_seconds = nullptr;     // {method, code}: unary RPCs, server side
-  CounterFamily* rpc_streams = nullptr;       // {method, code}: streaming RPCs, when they end
-  GaugeFamily* log_bytes = nullptr;           // log record bytes written since start
-  GaugeFamily* log_dropped_bytes = nullptr;   // log bytes lost to write errors
-  CounterFamily* tokens = nullptr;            // {role, model, kind=input|output}
-  CounterFamily* cost_usd = nullptr;          // {role, model}
-  CounterFamily* llm_calls = nullptr;         // {role, model}
-  CounterFamily* task_transitions = nullptr;  // {status}: transitions into each status
-  CounterFamily* http_requests = nullptr;     // {route, code}: the HTTP listener's answers
-  GaugeFamily* http_streams = nullptr;        // gRPC-web streams open now
+  GaugeFamily* agents = nullptr;               // {state}: agents in each state (scrape time)
+  GaugeFamily* agent_restarts = nullptr;       // {agent, role}: restarts since the agent was added
+  CounterFamily* restarts = nullptr;           // {role}: automatic restarts by the supervisor
+  CounterFamily* heartbeats = nullptr;         // {role}
+  HistogramFamily* rpc_seconds = nullptr;      // {method, code}: unary RPCs, server side
+  CounterFamily* rpc_streams = nullptr;        // {method, code}: streaming RPCs, when they end
+  CounterFamily* log_bytes = nullptr;          // log record bytes written since start
+  CounterFamily* log_dropped_bytes = nullptr;  // log bytes lost to write errors
+  CounterFamily* tokens = nullptr;             // {role, model, kind=input|output}
+  CounterFamily* cost_usd = nullptr;           // {role, model}
+  CounterFamily* llm_calls = nullptr;          // {role, model}
+  CounterFamily* task_transitions = nullptr;   // {status}: transitions into each status
+  CounterFamily* http_requests = nullptr;      // {route, code}: the HTTP listener's answers
+  GaugeFamily* http_streams = nullptr;         // gRPC-web streams open now
 };
 
 // Escapes a label value for the text format (backslash, double quote, newline).

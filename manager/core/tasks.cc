@@ -282,12 +282,11 @@ absl::StatusOr<v1::Task> TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req,
           "\"; templates are: ", absl::StrJoin(names, ", ")));
     }
   }
-  // The id is taken only once the workspace is ready: a refused goal leaves no hole in
-  // the numbering (a client that retries with another workspace kind gets g-1, not g-2).
-  std::string id = absl::StrCat("g-", next_id_);
+  // A refused goal still uses up its id: an id is never tried twice, so what a failed
+  // attempt left behind (a branch agentd/g-N, a half-made worktree) cannot block the next.
+  std::string id = NewId("g");
   absl::StatusOr<v1::Workspace> ws = PrepareWorkspace(req.workspace(), id);
   if (!ws.ok()) return ws.status();
-  id = NewId("g");
   v1::Task t;
   t.set_id(id);
   t.set_goal_id(id);

@@ -117,6 +117,15 @@ void WorkspaceOpener::OnDecided(const v1::ConsentRequest& request) {
   }
   std::vector<std::string> argv = editor;
   argv.push_back(path->second);
+  // What runs is exactly what the person saw: a config reload since the request may have
+  // changed the editor, and then nothing runs.
+  auto shown = request.details().find("command");
+  if (shown == request.details().end() || shown->second != absl::StrJoin(argv, " ") ||
+      path->second.empty() || path->second[0] != '/') {
+    spdlog::warn("consent {} approved, but ui.editor changed since it was asked for; not opening",
+                 request.id());
+    return;
+  }
   absl::StatusOr<pid_t> pid = SpawnDetached(argv);
   if (!pid.ok()) {
     spdlog::warn("consent {}: {}", request.id(), pid.status().message());

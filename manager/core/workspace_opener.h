@@ -36,8 +36,9 @@ class WorkspaceOpener {
   // request of this opener's.
   void OnDecided(const v1::ConsentRequest& request);
 
-  // The agent id the consent requests are raised under.
-  static constexpr char kAgent[] = "agentd";
+  // The agent id the consent requests are raised under: not a valid agent id (':'), so
+  // no agent can raise one that passes for the daemon's.
+  static constexpr char kAgent[] = "agentd:ui";
 
  private:
   ConsentBook* consents_;

@@ -39,7 +39,7 @@ constexpr char kUsageText[] = R"(usage: agentctl [global flags] COMMAND [args]
 
 Commands:
   status                    the daemon's state, uptime, paths and counters
-  ui [--open]               the web UI's login link (--open: in a browser, with xdg-open)
+  ui                        the web UI's login link (it carries the admin token: keep it private)
   version                   agentctl's and agentd's versions
   config validate FILE      check a configuration file (no daemon needed)
   config default            print the built-in default configuration
@@ -149,14 +149,7 @@ int Status(const Globals& g, const std::vector<std::string>& args) {
 // The login link: the daemon's HTTP address (from GetInfo) and the admin token (the one
 // given with --token, else read from the daemon's token file, which only its user can read).
 int UiCmd(const Globals& g, const std::vector<std::string>& args) {
-  bool open = false;
-  for (const std::string& a : args) {
-    if (a == "--open") {
-      open = true;
-    } else {
-      return Usage(absl::StrCat("ui: unknown argument \"", a, "\""));
-    }
-  }
+  if (!args.empty()) return Usage("ui takes no arguments");
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
   auto stub = v1::SystemService::NewStub(c->channel());
@@ -173,16 +166,13 @@ int UiCmd(const Globals& g, const std::vector<std::string>& args) {
     if (!t.ok()) return Fail(std::string(t.status().message()), kFailed);
     token = *t;
   }
+  // Printed, not opened: a browser started from here would carry the token in its
+  // command line, which every local user can read.
   std::string url = absl::StrCat("http://", info.paths().http(), "/?token=", token);
   if (g.format == Format::kJson) {
     std::printf("%s\n", nlohmann::json{{"url", url}}.dump().c_str());
   } else {
     std::printf("%s\n", url.c_str());
-  }
-  if (open) {
-    std::string cmd = absl::StrCat("xdg-open '", url, "' >/dev/null 2>&1 &");
-    if (std::system(cmd.c_str()) != 0)
-      return Fail("xdg-open failed; open the link by hand", kFailed);
   }
   return kOk;
 }

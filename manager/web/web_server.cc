@@ -1,6 +1,7 @@
 #include "manager/web/web_server.h"
 
 #include <openssl/evp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -18,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -41,8 +43,15 @@ using tcp = net::ip::tcp;
 
 constexpr char kCookieName[] = "agentd_session";
 constexpr size_t kMaxRequestBody = 4 << 20;  // gRPC's default maximum message size
-constexpr int kMaxConnections = 1024;
+// At most a quarter of the file descriptors agentd may open go to HTTP connections, and
+// never more than this: the rest are for agents' pipes, logs and the database.
+constexpr int kMaxConnectionsCap = 1024;
+constexpr auto kWriteTimeout = std::chrono::seconds(60);
 constexpr auto kIdleTimeout = std::chrono::seconds(120);
+
+std::string GrpcCodeName(int code) {
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+}
 
 const char* ContentType(absl::string_view path) {
   static const std::pair<const char*, const char*> kTypes[] = {
@@ -153,6 +162,9 @@ class WebServer::Impl {
   std::string cookie_value;
   net::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
+  net::steady_timer retry{ioc};
+  bool accept_failing = false;  // I/O thread only
+  int max_connections = kMaxConnectionsCap;
   std::thread thread;
   bool shut_down = false;
 };
@@ -177,12 +189,18 @@ class Session : public std::enable_shared_from_this<Session> {
   // From the call (on the strand): one response message, already framed (and base64'd
   // in text mode). `written` runs once it reached the socket.
   void SendFrame(std::string frame, std::function<void()> written) {
+    if (broken_) {
+      // The connection failed while this message was on its way: give the call up (its
+      // read is now between reads, so this releases it).
+      AbandonCall();
+      return;
+    }
     out_.push_back({std::move(frame), false, std::move(written)});
     Pump();
   }
   // From the call (on the strand): the call ended; the trailer ends the response.
   void FinishCall(const grpc::Status& status) {
-    impl_->Count("grpc-web", std::to_string(status.error_code()));
+    impl_->Count("grpc-web", GrpcCodeName(status.error_code()));
     call_done_ = true;
     if (broken_) {
       call_.reset();
@@ -231,7 +249,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (request_.method() == http::verb::post) {
       absl::string_view ct(request_[http::field::content_type].data(),
                            request_[http::field::content_type].size());
-      if (!absl::StartsWith(ct, "application/grpc-web")) {
+      if (!absl::StartsWith(ct, "application/grpc-web") ||
+          absl::StartsWith(ct, "application/grpc-web+json")) {
         return SendSimple(http::status::unsupported_media_type, "text/plain; charset=utf-8",
                           "POST takes gRPC-web only: content-type application/grpc-web+proto "
                           "or application/grpc-web-text\n",
@@ -251,7 +270,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (path == "/metrics") return Metrics();
     if (std::optional<std::string> token = QueryParam(query, "token")) {
-      return Login(path, *token);
+      return Login(*token);
     }
     return Static(path);
   }
@@ -287,17 +306,17 @@ class Session : public std::enable_shared_from_this<Session> {
                 {"Vary", "Origin"}});
   }
 
-  void Login(absl::string_view path, const std::string& token) {
+  void Login(const std::string& token) {
     if (!TokenEquals(token, impl_->options.admin_token)) {
       return SendSimple(http::status::unauthorized, "text/html; charset=utf-8", kBadTokenPage,
                         "login");
     }
-    // The token leaves the address bar at once: a redirect to the same page without it.
+    // The token leaves the address bar at once: a redirect to the UI without it.
     // The cookie is HttpOnly (no script reads it) and SameSite=Strict (no other site's
     // page sends it); cross-origin gRPC-web also needs a CORS preflight agentd refuses
     // for origins not configured.
     SendSimple(http::status::see_other, "text/plain; charset=utf-8", "logged in\n", "login",
-               {{"Location", std::string(path.empty() ? "/" : path)},
+               {{"Location", "/"},
                 {"Set-Cookie", absl::StrCat(kCookieName, "=", impl_->cookie_value,
                                             "; Path=/; HttpOnly; SameSite=Strict")},
                 {"Cache-Control", "no-store"}});
@@ -444,7 +463,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // A call refused before it reached gRPC: headers and trailer only.
   void Refuse(int code, const std::string& message) {
-    impl_->Count("grpc-web", std::to_string(code));
+    impl_->Count("grpc-web", GrpcCodeName(code));
     SendHead(text_);
     QueueTrailer(code, message);
   }
@@ -454,12 +473,15 @@ class Session : public std::enable_shared_from_this<Session> {
     writing_ = true;
     current_ = std::move(out_.front());
     out_.pop_front();
+    // A browser that stops reading would hold its call forever through backpressure.
+    stream_.expires_after(kWriteTimeout);
     net::async_write(
         stream_, http::make_chunk(net::buffer(current_.data)),
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnChunkWritten(ec); });
   }
 
   void OnChunkWritten(beast::error_code ec) {
+    stream_.expires_never();  // an idle stream waits for events as long as it takes
     if (ec) return Broken();
     if (!current_.last) {
       writing_ = false;
@@ -491,6 +513,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // The client went away (a failed write, or EOF seen by the watcher): cancel the call;
   // its OnDone still comes, and finds the connection closed.
   void Broken();
+  void AbandonCall();
 
   // An idle stream writes nothing, so a closed tab would go unnoticed: wait for the
   // socket to turn readable; a client sends nothing while its response is open, so
@@ -515,7 +538,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
-  beast::flat_buffer buffer_{16 << 10};
+  beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> request_;
   WebServer::Impl* impl_;
@@ -570,6 +593,7 @@ class GrpcWebCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc:
   void Abandon() {
     ctx_.TryCancel();
     std::unique_lock lock(mu_);
+    abandoned_ = true;
     if (between_reads_) {
       between_reads_ = false;
       ReleaseHoldLocked(lock);
@@ -598,7 +622,11 @@ class GrpcWebCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc:
     std::string frame = grpc_web::Frame(grpc_web::kDataFrame, payload);
     if (text_) frame = absl::Base64Escape(frame);
     {
-      std::lock_guard lock(mu_);
+      std::unique_lock lock(mu_);
+      if (abandoned_) {  // the browser is gone: no one to deliver to, and no next read
+        ReleaseHoldLocked(lock);
+        return;
+      }
       between_reads_ = true;
     }
     net::post(session_->executor(), [self = self_, frame = std::move(frame)]() mutable {
@@ -652,7 +680,12 @@ class GrpcWebCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc:
   std::mutex mu_;
   bool holding_ = true;         // guarded by mu_
   bool between_reads_ = false;  // guarded by mu_
+  bool abandoned_ = false;      // guarded by mu_
 };
+
+void Session::AbandonCall() {
+  if (call_ != nullptr && !call_done_) call_->Abandon();
+}
 
 void Session::Broken() {
   broken_ = true;
@@ -725,13 +758,20 @@ void WebServer::Impl::Accept() {
   acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec != net::error::operation_aborted && !stopping.load()) {
-        spdlog::warn("web: accept: {}", ec.message());
-        Accept();
+        // EMFILE and friends: back off instead of spinning on a listener that stays
+        // readable, and log once per episode.
+        if (!accept_failing) spdlog::warn("web: accept: {}; retrying", ec.message());
+        accept_failing = true;
+        retry.expires_after(std::chrono::milliseconds(200));
+        retry.async_wait([this](beast::error_code wait_ec) {
+          if (!wait_ec) Accept();
+        });
       }
       return;
     }
-    if (connections.load() >= kMaxConnections) {
-      spdlog::warn("web: {} connections open; refusing another", kMaxConnections);
+    accept_failing = false;
+    if (connections.load() >= max_connections) {
+      spdlog::warn("web: {} connections open; refusing another", max_connections);
     } else {
       socket.set_option(tcp::no_delay(true));
       std::make_shared<Session>(std::move(socket), this)->Start();
@@ -742,6 +782,8 @@ void WebServer::Impl::Accept() {
 
 void WebServer::Impl::Register(GrpcWebCall* call) {
   std::lock_guard lock(mu);
+  // Shutdown() may have abandoned every call between Bridge's check and now.
+  if (stopping.load()) call->Abandon();
   calls.insert(call);
   if (metrics != nullptr) metrics->http_streams->Set({}, static_cast<double>(calls.size()));
 }
@@ -758,7 +800,8 @@ bool WebServer::Impl::Authorized(const http::request<http::string_body>& req) co
   // cookie rides along (a script cannot act with another identity than it claims).
   if (auto auth = req.find(http::field::authorization); auth != req.end()) {
     absl::string_view v(auth->value().data(), auth->value().size());
-    return absl::ConsumePrefix(&v, "Bearer ") && TokenEquals(v, options.admin_token);
+    if (v.size() < 7 || !absl::EqualsIgnoreCase(v.substr(0, 7), "bearer ")) return false;
+    return TokenEquals(v.substr(7), options.admin_token);
   }
   std::optional<std::string> cookie = CookieValue(
       absl::string_view(req[http::field::cookie].data(), req[http::field::cookie].size()),
@@ -768,7 +811,13 @@ bool WebServer::Impl::Authorized(const http::request<http::string_body>& req) co
 
 WebServer::WebServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-WebServer::~WebServer() { Shutdown(); }
+WebServer::~WebServer() {
+  Shutdown();
+  // A call's OnDone touches the registry: wait for the last (the gRPC server's shutdown,
+  // which comes before this destructor in the daemon, ends any still running).
+  std::unique_lock lock(impl_->mu);
+  impl_->calls_done.wait(lock, [this] { return impl_->calls.empty(); });
+}
 
 const std::string& WebServer::address() const { return impl_->address; }
 
@@ -790,6 +839,10 @@ absl::StatusOr<std::unique_ptr<WebServer>> WebServer::Start(WebServerOptions opt
   auto impl = std::make_unique<Impl>(std::move(options));
   impl->metrics = metrics;
   impl->cookie_value = SessionCookieValue(impl->options.admin_token);
+  if (rlimit rl; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    impl->max_connections =
+        std::max(16, std::min(kMaxConnectionsCap, static_cast<int>(rl.rlim_cur / 4)));
+  }
 
   const std::string& addr = impl->options.address;
   size_t colon = addr.rfind(':');
@@ -841,14 +894,17 @@ void WebServer::Shutdown() {
   Impl& i = *impl_;
   if (i.shut_down) return;
   i.shut_down = true;
-  i.stopping.store(true);
   net::post(i.ioc, [&i] {
     beast::error_code ignored;
     i.acceptor.close(ignored);
   });
   std::unique_lock lock(i.mu);
+  i.stopping.store(true);  // under mu: a call that registers later abandons itself
+  // Calls stay registered until their OnDone, so these pointers are alive while mu is
+  // held. Abandon() only schedules OnDone (gRPC runs it on its own executor).
   for (GrpcWebCall* call : i.calls) call->Abandon();
-  // A cancelled call ends promptly (its handler answers CANCELLED); the bound is a guard.
+  // A cancelled call ends promptly (CANCELLED). The bound only guards against a server
+  // that will not answer; the destructor waits for the rest.
   i.calls_done.wait_for(lock, std::chrono::seconds(5), [&i] { return i.calls.empty(); });
   lock.unlock();
   i.ioc.stop();

@@ -281,6 +281,15 @@ v1::RequestConsentRequest NetworkRequest(const std::string& key) {
   return req;
 }
 
+TEST_F(AgentHostTest, AnAgentCannotAskToOpenAnEditorOnTheHost) {
+  v1::RequestConsentRequest req = NetworkRequest("call-editor");
+  req.set_kind(v1::CONSENT_KIND_OPEN_EDITOR);
+  (*req.mutable_details())["path"] = "/etc";
+  v1::RequestConsentResponse asked;
+  grpc::Status s = host_->RequestConsent(Ctx(LeakedToken()).get(), req, &asked);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+}
+
 TEST_F(AgentHostTest, AConsentRequestIsListedAndAPersonDecidesIt) {
   std::string token = LeakedToken();
   v1::RequestConsentResponse asked;

@@ -262,8 +262,8 @@ TEST_F(WebTest, MetricsCoverAgentsRpcsAndTheListener) {
                            "GetVersion\",code=\"OK\"} 1"));
   EXPECT_THAT(m, HasSubstr("agentd_heartbeats_total{role=\"ceo\"}"));
   EXPECT_THAT(m, HasSubstr("agentd_agent_restarts{agent=\"ceo\",role=\"ceo\"} 0"));
-  EXPECT_THAT(m, HasSubstr("agentd_log_bytes_written "));
-  EXPECT_THAT(m, HasSubstr("agentd_http_requests_total{route=\"grpc-web\",code=\"0\"} 1"));
+  EXPECT_THAT(m, HasSubstr("agentd_log_bytes_written_total "));
+  EXPECT_THAT(m, HasSubstr("agentd_http_requests_total{route=\"grpc-web\",code=\"OK\"} 1"));
 }
 
 TEST_F(WebTest, CorsAllowsConfiguredOriginsOnly) {
