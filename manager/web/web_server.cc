@@ -229,6 +229,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnRequest(beast::error_code ec) {
     if (ec == http::error::body_limit) {
       keep_alive_ = false;
+      linger_ = true;  // the body is still coming: read it away after answering
       return SendSimple(http::status::payload_too_large, "text/plain; charset=utf-8",
                         absl::StrCat("request body over ", kMaxRequestBody, " bytes\n"), "other");
     }
@@ -422,8 +423,25 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Close() {
     beast::error_code ignored;
+    if (linger_) {
+      // Closing with the client's bytes unread would reset the connection, and the
+      // client might lose the answer before reading it: stop sending, read what is
+      // still coming (for two seconds at most), then close.
+      linger_ = false;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      stream_.expires_after(std::chrono::seconds(2));
+      return Drain();
+    }
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
+  }
+
+  void Drain() {
+    stream_.async_read_some(net::buffer(drain_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->Close();
+                              self->Drain();
+                            });
   }
 
   // --- the streamed gRPC-web response ---
@@ -543,6 +561,8 @@ class Session : public std::enable_shared_from_this<Session> {
   http::request<http::string_body> request_;
   WebServer::Impl* impl_;
   bool keep_alive_ = false;
+  bool linger_ = false;
+  char drain_[4096];
   std::string origin_;
 
   bool text_ = false;

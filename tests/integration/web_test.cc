@@ -203,6 +203,49 @@ TEST_F(WebTest, StreamsDeliverEventsAsTheyHappenAndHonourGrpcTimeout) {
   EXPECT_EQ(GrpcStatus(Frames(c.body())), 4);
 }
 
+TEST_F(WebTest, AConnectionServesRequestsInTurnAfterAStreamEnds) {
+  StartDaemon();
+  HttpConn c(port_);
+  v1::WatchEventsRequest watch;
+  watch.set_after_seq(-1);
+  ASSERT_TRUE(c.Send("POST", "/agentd.v1.EventService/WatchEvents",
+                     {Bearer(), "Content-Type: application/grpc-web+proto", "grpc-timeout: 100m"},
+                     DataFrame(watch)));
+  ASSERT_TRUE(c.ReadHead());
+  ASSERT_TRUE(c.ReadAll());
+  EXPECT_EQ(GrpcStatus(Frames(c.body())), 4);  // DEADLINE_EXCEEDED
+  // The same connection, kept alive: a unary call, then a HEAD and a GET.
+  c.Reset();
+  ASSERT_TRUE(c.Send("POST", "/agentd.v1.SystemService/GetVersion",
+                     {Bearer(), "Content-Type: application/grpc-web+proto"},
+                     DataFrame(v1::GetVersionRequest())));
+  ASSERT_TRUE(c.ReadHead());
+  ASSERT_TRUE(c.ReadAll());
+  EXPECT_EQ(GrpcStatus(Frames(c.body())), 0);
+  c.Reset();
+  ASSERT_TRUE(c.Send("HEAD", "/healthz", {}));
+  ASSERT_TRUE(c.ReadHead());
+  EXPECT_EQ(c.status(), 200);
+  EXPECT_THAT(c.head(), HasSubstr("Content-Length: 3"));
+  c.Reset();
+  ASSERT_TRUE(c.Send("GET", "/healthz", {}));  // a HEAD's answer carried no body to skip
+  ASSERT_TRUE(c.ReadHead());
+  ASSERT_TRUE(c.ReadAll());
+  EXPECT_EQ(c.body(), "ok\n");
+}
+
+TEST_F(WebTest, AnOversizedBodyIsRefusedWith413) {
+  StartDaemon();
+  HttpConn c(port_);
+  // agentd answers once it sees the length, and closes: the rest of the body may not
+  // be written at all.
+  (void)c.Send("POST", "/agentd.v1.SystemService/GetVersion",
+               {Bearer(), "Content-Type: application/grpc-web+proto"},
+               std::string((4 << 20) + 1, 'x'));
+  ASSERT_TRUE(c.ReadHead());
+  EXPECT_EQ(c.status(), 413);
+}
+
 TEST_F(WebTest, ClientDisconnectCancelsTheServerStream) {
   StartDaemon();
   // A watch that has nothing to send (no goal has this id): only the listener noticing

@@ -47,7 +47,8 @@ bool HttpConn::Send(const std::string& method, const std::string& path,
   absl::StrAppend(&req, "\r\n", body);
   size_t at = 0;
   while (at < req.size()) {
-    ssize_t n = write(fd_, req.data() + at, req.size() - at);
+    // MSG_NOSIGNAL: a server that answers early and closes (413) is an EPIPE, not a signal.
+    ssize_t n = send(fd_, req.data() + at, req.size() - at, MSG_NOSIGNAL);
     if (n <= 0) return false;
     at += static_cast<size_t>(n);
   }
