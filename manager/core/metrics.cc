@@ -80,16 +80,6 @@ void CounterFamily::SetTotal(const LabelValues& values, double total) {
   series_[values] = total;
 }
 
-void CounterFamily::Render(std::string* out) const {
-  Header(out, name_, help_, "counter");
-  std::map<LabelValues, double> copy;
-  {
-    std::lock_guard lock(mu_);
-    copy = series_;
-  }
-  RenderSeries(out, name_, labels_, copy);
-}
-
 void GaugeFamily::Set(const LabelValues& values, double v) {
   std::lock_guard lock(mu_);
   series_[values] = v;
@@ -100,8 +90,8 @@ void GaugeFamily::Replace(std::map<LabelValues, double> series) {
   series_ = std::move(series);
 }
 
-void GaugeFamily::Render(std::string* out) const {
-  Header(out, name_, help_, "gauge");
+void ValueFamily::Render(std::string* out) const {
+  Header(out, name_, help_, type_);
   std::map<LabelValues, double> copy;
   {
     std::lock_guard lock(mu_);

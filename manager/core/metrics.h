@@ -31,39 +31,41 @@ class MetricFamily {
   virtual void Render(std::string* out) const = 0;
 };
 
+// Families of one value per label set; the base of counters and gauges.
+class ValueFamily : public MetricFamily {
+ public:
+  void Render(std::string* out) const override;
+
+ protected:
+  ValueFamily(std::string name, std::string help, std::vector<std::string> labels, const char* type)
+      : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)), type_(type) {}
+
+  std::string name_, help_;
+  std::vector<std::string> labels_;
+  const char* type_;
+  mutable std::mutex mu_;
+  std::map<LabelValues, double> series_;  // guarded by mu_
+};
+
 // A value that only goes up (reset at daemon start, as Prometheus expects).
-class CounterFamily final : public MetricFamily {
+class CounterFamily final : public ValueFamily {
  public:
   CounterFamily(std::string name, std::string help, std::vector<std::string> labels)
-      : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)) {}
+      : ValueFamily(std::move(name), std::move(help), std::move(labels), "counter") {}
   // `values` must have one entry per label name. `v` < 0 is ignored.
   void Add(const LabelValues& values, double v = 1);
   // Sets the total from a source that counts by itself (a monotonic snapshot).
   void SetTotal(const LabelValues& values, double total);
-  void Render(std::string* out) const override;
-
- private:
-  std::string name_, help_;
-  std::vector<std::string> labels_;
-  mutable std::mutex mu_;
-  std::map<LabelValues, double> series_;
 };
 
 // A value that goes up and down; Replace() swaps all series at once (a scrape-time
 // snapshot, e.g. agents by state, where a state nobody is in must disappear or read 0).
-class GaugeFamily final : public MetricFamily {
+class GaugeFamily final : public ValueFamily {
  public:
   GaugeFamily(std::string name, std::string help, std::vector<std::string> labels)
-      : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)) {}
+      : ValueFamily(std::move(name), std::move(help), std::move(labels), "gauge") {}
   void Set(const LabelValues& values, double v);
   void Replace(std::map<LabelValues, double> series);
-  void Render(std::string* out) const override;
-
- private:
-  std::string name_, help_;
-  std::vector<std::string> labels_;
-  mutable std::mutex mu_;
-  std::map<LabelValues, double> series_;
 };
 
 // Observations counted into cumulative buckets (upper bounds ascending, +Inf implied),

@@ -108,14 +108,19 @@ std::string AgentCounts(const v1::DaemonCounters& c) {
   return absl::StrCat(c.agents(), " (", absl::StrJoin(parts, ", "), ")");
 }
 
-int Status(const Globals& g, const std::vector<std::string>& args) {
-  if (!args.empty()) return Usage("status takes no arguments");
+// GetInfo from the daemon; kOk, or the exit code after saying what failed.
+int FetchInfo(const Globals& g, v1::GetInfoResponse* info) {
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
   auto stub = v1::SystemService::NewStub(c->channel());
+  grpc::Status s = stub->GetInfo(c->NewContext().get(), v1::GetInfoRequest(), info);
+  return s.ok() ? kOk : RpcFailed("GetInfo", s);
+}
+
+int Status(const Globals& g, const std::vector<std::string>& args) {
+  if (!args.empty()) return Usage("status takes no arguments");
   v1::GetInfoResponse info;
-  grpc::Status s = stub->GetInfo(c->NewContext().get(), v1::GetInfoRequest(), &info);
-  if (!s.ok()) return RpcFailed("GetInfo", s);
+  if (int rc = FetchInfo(g, &info); rc != kOk) return rc;
   const v1::DaemonPaths& p = info.paths();
   std::string state = v1::DaemonState_Name(info.state());
   if (absl::StartsWith(state, "DAEMON_STATE_")) state = absl::AsciiStrToLower(state.substr(13));
@@ -150,12 +155,8 @@ int Status(const Globals& g, const std::vector<std::string>& args) {
 // given with --token, else read from the daemon's token file, which only its user can read).
 int UiCmd(const Globals& g, const std::vector<std::string>& args) {
   if (!args.empty()) return Usage("ui takes no arguments");
-  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
-  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
-  auto stub = v1::SystemService::NewStub(c->channel());
   v1::GetInfoResponse info;
-  grpc::Status s = stub->GetInfo(c->NewContext().get(), v1::GetInfoRequest(), &info);
-  if (!s.ok()) return RpcFailed("GetInfo", s);
+  if (int rc = FetchInfo(g, &info); rc != kOk) return rc;
   if (info.paths().http().empty()) {
     return Fail("agentd's HTTP listener is off (server.http is \"\" or --http \"\" was given)",
                 kFailed);

@@ -486,34 +486,42 @@ class Session : public std::enable_shared_from_this<Session> {
     QueueTrailer(code, message);
   }
 
+  // Writes everything queued as one batch of chunks (the last chunk too, after the
+  // trailer): a unary call's message and trailer often leave in one write.
   void Pump() {
     if (writing_ || !head_sent_ || out_.empty() || broken_) return;
     writing_ = true;
-    current_ = std::move(out_.front());
-    out_.pop_front();
+    batch_.clear();
+    batch_last_ = false;
+    while (!out_.empty() && !batch_last_) {
+      Out& o = out_.front();
+      // Chunked encoding by hand (size in hex, CRLF, data, CRLF), so one buffer carries
+      // several chunks; a frame is never empty, so no data chunk reads as the last one.
+      absl::StrAppend(&batch_, absl::Hex(o.data.size()), "\r\n", o.data, "\r\n");
+      if (o.written) batch_written_.push_back(std::move(o.written));
+      if (o.last) {
+        batch_ += "0\r\n\r\n";
+        batch_last_ = true;
+      }
+      out_.pop_front();
+    }
     // A browser that stops reading would hold its call forever through backpressure.
     stream_.expires_after(kWriteTimeout);
     net::async_write(
-        stream_, http::make_chunk(net::buffer(current_.data)),
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnChunkWritten(ec); });
+        stream_, net::buffer(batch_),
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBatchWritten(ec); });
   }
 
-  void OnChunkWritten(beast::error_code ec) {
+  void OnBatchWritten(beast::error_code ec) {
     stream_.expires_never();  // an idle stream waits for events as long as it takes
+    writing_ = false;
+    std::vector<std::function<void()>> written = std::move(batch_written_);
+    batch_written_.clear();
     if (ec) return Broken();
-    if (!current_.last) {
-      writing_ = false;
-      if (current_.written) current_.written();
-      current_ = {};
-      return Pump();
-    }
-    net::async_write(stream_, http::make_chunk_last(),
-                     [self = shared_from_this()](beast::error_code last_ec, size_t) {
-                       self->writing_ = false;
-                       self->EndCall();
-                       if (last_ec) return self->Broken();
-                       self->AfterResponse(last_ec);
-                     });
+    for (const auto& w : written) w();
+    if (!batch_last_) return Pump();
+    EndCall();
+    AfterResponse(ec);
   }
 
   void EndCall() {
@@ -570,7 +578,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<http::response_serializer<http::empty_body>> head_sr_;
   bool head_sent_ = false;
   std::deque<Out> out_;
-  Out current_;
+  std::string batch_;                                 // being written
+  std::vector<std::function<void()>> batch_written_;  // to run once it is
+  bool batch_last_ = false;
   bool writing_ = false;
   bool broken_ = false;
   bool watching_ = false;
