@@ -49,6 +49,13 @@ void SystemCore::GetInfo(absl::AnyInvocable<void(v1::GetInfoResponse) &&> done) 
     c->set_last_event_seq(store_->LastEventSeq());
     if (counters_source_) counters_source_(c);
     c->set_rpcs_served(rpcs_served_.load(std::memory_order_relaxed));
+    for (const auto& [name, role] : config_->config().roles) {
+      v1::RoleSummary* s = r.add_roles();
+      s->set_name(name);
+      s->set_model(role.model);
+      for (const std::string& tool : role.tools) s->add_tools(tool);
+      s->set_max_instances(role.max_instances);
+    }
     std::move(done)(std::move(r));
   });
 }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <map>
 #include <set>
 
 #include "absl/strings/str_split.h"
@@ -93,6 +94,24 @@ TEST_F(DaemonTest, BufCurlListsEveryServiceOverTheSocket) {
                                "http://localhost/agentd.v1.SystemService/GetVersion"});
   ASSERT_EQ(call.exit_code, 0) << call.err;
   EXPECT_EQ(nlohmann::json::parse(call.out)["apiVersion"], "agentd.v1");
+}
+
+TEST_F(DaemonTest, GetInfoListsTheConfiguredRoles) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  auto stub = v1::SystemService::NewStub(daemon_.UnixChannel());
+  v1::GetInfoResponse info;
+  ASSERT_TRUE(stub->GetInfo(Ctx().get(), v1::GetInfoRequest(), &info).ok());
+  std::map<std::string, v1::RoleSummary> roles;
+  for (const v1::RoleSummary& r : info.roles()) roles[r.name()] = r;
+  // The embedded default's five roles, and the built-in bootstrapper.
+  for (const char* name : {"ceo", "manager", "specialist", "coder", "tester", "bootstrapper"}) {
+    EXPECT_TRUE(roles.count(name)) << name;
+  }
+  EXPECT_FALSE(roles["coder"].model().empty());
+  EXPECT_THAT(
+      std::vector<std::string>(roles["coder"].tools().begin(), roles["coder"].tools().end()),
+      ::testing::Contains("shell.run"));
+  EXPECT_GE(roles["coder"].max_instances(), 1);
 }
 
 TEST_F(DaemonTest, AgentctlStatusJsonParsesAndCarriesTheVersion) {

@@ -24,7 +24,9 @@ export function AgentsView() {
   const [selected, setSelected] = useState<string>();
   const agents = q.data?.agents ?? [];
   const since = q.data ? Math.max(0, now - q.data.at) : 0;
-  const roles = [...new Set(agents.map((a) => a.role))].sort();
+  const info = useLiveQuery(() => api.system.getInfo({}), [], { match: kinds("config.") });
+  const configured = info.data?.roles.map((r) => r.name) ?? [];
+  const roles = [...new Set([...configured, ...agents.map((a) => a.role)])].sort();
   const sel = agents.find((a) => a.id === selected);
 
   const stop = (a: Agent) =>
@@ -164,8 +166,7 @@ function StartForm(props: { roles: string[]; onStarted: () => void }) {
       props.onStarted();
     }
   };
-  // The daemon's configured roles are not part of the API, so the role is typed, with
-  // the roles of existing agents suggested.
+  // The role is typed, with the configured roles (GetInfo) suggested.
   return (
     <form className="inline-form" onSubmit={(e) => void submit(e)}>
       <input

@@ -22,6 +22,7 @@ export function ChatView() {
     [],
     { match: kinds("agent.") },
   );
+  const info = useLiveQuery(() => api.system.getInfo({}), [], { match: kinds("config.") });
   const [messages, setMessages] = useState<Map<string, Envelope>>(new Map());
   const [loadError, setLoadError] = useState<string>();
   const [to, setTo] = useState("role:ceo");
@@ -67,7 +68,8 @@ export function ChatView() {
 
   const agentList = agents.data ?? [];
   const roleOf = new Map(agentList.map((a) => [a.id, a.role] as const));
-  const roles = [...new Set(agentList.map((a) => a.role))].filter((r) => r !== "ceo").sort();
+  const configured = info.data?.roles.map((r) => r.name) ?? [];
+  const roles = [...new Set([...configured, ...agentList.map((a) => a.role)])].filter((r) => r !== "ceo").sort();
   const options = ["role:ceo", ...agentList.map((a) => a.id).sort(), ...roles.map((r) => `role:${r}`)];
   if (!options.includes(to)) options.push(to);
 

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file agentd/v1/system.proto.
  */
 export const file_agentd_v1_system: GenFile = /*@__PURE__*/
-  fileDesc("ChZhZ2VudGQvdjEvc3lzdGVtLnByb3RvEglhZ2VudGQudjEiEwoRR2V0VmVyc2lvblJlcXVlc3QiZAoSR2V0VmVyc2lvblJlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSFAoMZ2l0X3JldmlzaW9uGAIgASgJEhMKC2FwaV92ZXJzaW9uGAMgASgJEhIKCmJ1aWxkX3R5cGUYBCABKAkiEAoOR2V0SW5mb1JlcXVlc3Qi9AIKD0dldEluZm9SZXNwb25zZRIuCgd2ZXJzaW9uGAEgASgLMh0uYWdlbnRkLnYxLkdldFZlcnNpb25SZXNwb25zZRILCgNwaWQYAiABKAMSLgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoGdXB0aW1lGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiUKBXBhdGhzGAUgASgLMhYuYWdlbnRkLnYxLkRhZW1vblBhdGhzEisKCGNvdW50ZXJzGAYgASgLMhkuYWdlbnRkLnYxLkRhZW1vbkNvdW50ZXJzEjYKEmNvbmZpZ19sb2FkZWRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOc2NoZW1hX3ZlcnNpb24YCCABKAMSJQoFc3RhdGUYCSABKA4yFi5hZ2VudGQudjEuRGFlbW9uU3RhdGUipwEKC0RhZW1vblBhdGhzEhMKC2NvbmZpZ19maWxlGAEgASgJEhEKCXN0YXRlX2RpchgCIAEoCRIQCghkYXRhYmFzZRgDIAEoCRIOCgZzb2NrZXQYBCABKAkSEAoIZ3JwY190Y3AYBSABKAkSDAoEaHR0cBgGIAEoCRIYChBhZG1pbl90b2tlbl9maWxlGAcgASgJEhQKDGFnZW50X2Nncm91cBgIIAEoCSK1AgoORGFlbW9uQ291bnRlcnMSDgoGYWdlbnRzGAEgASgDEg0KBXRhc2tzGAIgASgDEhQKDGFjdGl2ZV9nb2FscxgDIAEoAxIWCg5sYXN0X2V2ZW50X3NlcRgEIAEoAxITCgtycGNzX3NlcnZlZBgFIAEoAxJFCg9hZ2VudHNfYnlfc3RhdGUYBiADKAsyLC5hZ2VudGQudjEuRGFlbW9uQ291bnRlcnMuQWdlbnRzQnlTdGF0ZUVudHJ5EhYKDmFnZW50X3Jlc3RhcnRzGAcgASgDEhEKCWxvZ19ieXRlcxgIIAEoAxIZChFsb2dfZHJvcHBlZF9ieXRlcxgJIAEoAxo0ChJBZ2VudHNCeVN0YXRlRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ASIVChNSZWxvYWRDb25maWdSZXF1ZXN0IocBChRSZWxvYWRDb25maWdSZXNwb25zZRITCgtjb25maWdfZmlsZRgBIAEoCRIPCgdhcHBsaWVkGAIgAygJEhgKEHJlc3RhcnRfcmVxdWlyZWQYAyADKAkSLwoLbG9hZGVkX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKnsKC0RhZW1vblN0YXRlEhwKGERBRU1PTl9TVEFURV9VTlNQRUNJRklFRBAAEhkKFURBRU1PTl9TVEFURV9TVEFSVElORxABEhgKFERBRU1PTl9TVEFURV9TRVJWSU5HEAISGQoVREFFTU9OX1NUQVRFX0RSQUlOSU5HEAMy7QEKDVN5c3RlbVNlcnZpY2USSQoKR2V0VmVyc2lvbhIcLmFnZW50ZC52MS5HZXRWZXJzaW9uUmVxdWVzdBodLmFnZW50ZC52MS5HZXRWZXJzaW9uUmVzcG9uc2USQAoHR2V0SW5mbxIZLmFnZW50ZC52MS5HZXRJbmZvUmVxdWVzdBoaLmFnZW50ZC52MS5HZXRJbmZvUmVzcG9uc2USTwoMUmVsb2FkQ29uZmlnEh4uYWdlbnRkLnYxLlJlbG9hZENvbmZpZ1JlcXVlc3QaHy5hZ2VudGQudjEuUmVsb2FkQ29uZmlnUmVzcG9uc2VCA/gBAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChZhZ2VudGQvdjEvc3lzdGVtLnByb3RvEglhZ2VudGQudjEiEwoRR2V0VmVyc2lvblJlcXVlc3QiZAoSR2V0VmVyc2lvblJlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSFAoMZ2l0X3JldmlzaW9uGAIgASgJEhMKC2FwaV92ZXJzaW9uGAMgASgJEhIKCmJ1aWxkX3R5cGUYBCABKAkiEAoOR2V0SW5mb1JlcXVlc3QimwMKD0dldEluZm9SZXNwb25zZRIuCgd2ZXJzaW9uGAEgASgLMh0uYWdlbnRkLnYxLkdldFZlcnNpb25SZXNwb25zZRILCgNwaWQYAiABKAMSLgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoGdXB0aW1lGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiUKBXBhdGhzGAUgASgLMhYuYWdlbnRkLnYxLkRhZW1vblBhdGhzEisKCGNvdW50ZXJzGAYgASgLMhkuYWdlbnRkLnYxLkRhZW1vbkNvdW50ZXJzEjYKEmNvbmZpZ19sb2FkZWRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOc2NoZW1hX3ZlcnNpb24YCCABKAMSJQoFc3RhdGUYCSABKA4yFi5hZ2VudGQudjEuRGFlbW9uU3RhdGUSJQoFcm9sZXMYCiADKAsyFi5hZ2VudGQudjEuUm9sZVN1bW1hcnkiUAoLUm9sZVN1bW1hcnkSDAoEbmFtZRgBIAEoCRINCgVtb2RlbBgCIAEoCRINCgV0b29scxgDIAMoCRIVCg1tYXhfaW5zdGFuY2VzGAQgASgDIqcBCgtEYWVtb25QYXRocxITCgtjb25maWdfZmlsZRgBIAEoCRIRCglzdGF0ZV9kaXIYAiABKAkSEAoIZGF0YWJhc2UYAyABKAkSDgoGc29ja2V0GAQgASgJEhAKCGdycGNfdGNwGAUgASgJEgwKBGh0dHAYBiABKAkSGAoQYWRtaW5fdG9rZW5fZmlsZRgHIAEoCRIUCgxhZ2VudF9jZ3JvdXAYCCABKAkitQIKDkRhZW1vbkNvdW50ZXJzEg4KBmFnZW50cxgBIAEoAxINCgV0YXNrcxgCIAEoAxIUCgxhY3RpdmVfZ29hbHMYAyABKAMSFgoObGFzdF9ldmVudF9zZXEYBCABKAMSEwoLcnBjc19zZXJ2ZWQYBSABKAMSRQoPYWdlbnRzX2J5X3N0YXRlGAYgAygLMiwuYWdlbnRkLnYxLkRhZW1vbkNvdW50ZXJzLkFnZW50c0J5U3RhdGVFbnRyeRIWCg5hZ2VudF9yZXN0YXJ0cxgHIAEoAxIRCglsb2dfYnl0ZXMYCCABKAMSGQoRbG9nX2Ryb3BwZWRfYnl0ZXMYCSABKAMaNAoSQWdlbnRzQnlTdGF0ZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAzoCOAEiFQoTUmVsb2FkQ29uZmlnUmVxdWVzdCKHAQoUUmVsb2FkQ29uZmlnUmVzcG9uc2USEwoLY29uZmlnX2ZpbGUYASABKAkSDwoHYXBwbGllZBgCIAMoCRIYChByZXN0YXJ0X3JlcXVpcmVkGAMgAygJEi8KC2xvYWRlZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCp7CgtEYWVtb25TdGF0ZRIcChhEQUVNT05fU1RBVEVfVU5TUEVDSUZJRUQQABIZChVEQUVNT05fU1RBVEVfU1RBUlRJTkcQARIYChREQUVNT05fU1RBVEVfU0VSVklORxACEhkKFURBRU1PTl9TVEFURV9EUkFJTklORxADMu0BCg1TeXN0ZW1TZXJ2aWNlEkkKCkdldFZlcnNpb24SHC5hZ2VudGQudjEuR2V0VmVyc2lvblJlcXVlc3QaHS5hZ2VudGQudjEuR2V0VmVyc2lvblJlc3BvbnNlEkAKB0dldEluZm8SGS5hZ2VudGQudjEuR2V0SW5mb1JlcXVlc3QaGi5hZ2VudGQudjEuR2V0SW5mb1Jlc3BvbnNlEk8KDFJlbG9hZENvbmZpZxIeLmFnZW50ZC52MS5SZWxvYWRDb25maWdSZXF1ZXN0Gh8uYWdlbnRkLnYxLlJlbG9hZENvbmZpZ1Jlc3BvbnNlQgP4AQFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * GetVersionRequest takes no parameters.
@@ -154,6 +154,13 @@ export type GetInfoResponse = Message<"agentd.v1.GetInfoResponse"> & {
    * @generated from field: agentd.v1.DaemonState state = 9;
    */
   state: DaemonState;
+
+  /**
+   * The roles the configuration in force defines, by name (agents are started by role).
+   *
+   * @generated from field: repeated agentd.v1.RoleSummary roles = 10;
+   */
+  roles: RoleSummary[];
 };
 
 /**
@@ -162,6 +169,48 @@ export type GetInfoResponse = Message<"agentd.v1.GetInfoResponse"> & {
  */
 export const GetInfoResponseSchema: GenMessage<GetInfoResponse> = /*@__PURE__*/
   messageDesc(file_agentd_v1_system, 3);
+
+/**
+ * RoleSummary is what a client needs to offer a role: its name, model, tools and limit.
+ *
+ * @generated from message agentd.v1.RoleSummary
+ */
+export type RoleSummary = Message<"agentd.v1.RoleSummary"> & {
+  /**
+   * Role name: its key under roles: in the configuration.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Model alias the role's agents call; empty for a role that runs its own command.
+   *
+   * @generated from field: string model = 2;
+   */
+  model: string;
+
+  /**
+   * Tools the role's agents may use.
+   *
+   * @generated from field: repeated string tools = 3;
+   */
+  tools: string[];
+
+  /**
+   * How many agents of the role may run at once.
+   *
+   * @generated from field: int64 max_instances = 4;
+   */
+  maxInstances: bigint;
+};
+
+/**
+ * Describes the message agentd.v1.RoleSummary.
+ * Use `create(RoleSummarySchema)` to create a new message.
+ */
+export const RoleSummarySchema: GenMessage<RoleSummary> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_system, 4);
 
 /**
  * DaemonPaths lists the files and addresses the daemon uses.
@@ -232,7 +281,7 @@ export type DaemonPaths = Message<"agentd.v1.DaemonPaths"> & {
  * Use `create(DaemonPathsSchema)` to create a new message.
  */
 export const DaemonPathsSchema: GenMessage<DaemonPaths> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_system, 4);
+  messageDesc(file_agentd_v1_system, 5);
 
 /**
  * DaemonCounters counts what the daemon manages.
@@ -309,7 +358,7 @@ export type DaemonCounters = Message<"agentd.v1.DaemonCounters"> & {
  * Use `create(DaemonCountersSchema)` to create a new message.
  */
 export const DaemonCountersSchema: GenMessage<DaemonCounters> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_system, 5);
+  messageDesc(file_agentd_v1_system, 6);
 
 /**
  * ReloadConfigRequest takes no parameters: the daemon re-reads the file it was started
@@ -325,7 +374,7 @@ export type ReloadConfigRequest = Message<"agentd.v1.ReloadConfigRequest"> & {
  * Use `create(ReloadConfigRequestSchema)` to create a new message.
  */
 export const ReloadConfigRequestSchema: GenMessage<ReloadConfigRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_system, 6);
+  messageDesc(file_agentd_v1_system, 7);
 
 /**
  * ReloadConfigResponse says what the reload changed.
@@ -368,7 +417,7 @@ export type ReloadConfigResponse = Message<"agentd.v1.ReloadConfigResponse"> & {
  * Use `create(ReloadConfigResponseSchema)` to create a new message.
  */
 export const ReloadConfigResponseSchema: GenMessage<ReloadConfigResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_system, 7);
+  messageDesc(file_agentd_v1_system, 8);
 
 /**
  * DaemonState is the daemon's lifecycle state.
