@@ -8,7 +8,8 @@ trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
 fail() { echo "install_test: $*" >&2; exit 1; }
 for f in bin/agentd bin/agentctl lib/systemd/system/agentd.service lib/systemd/user/agentd.service \
-         share/agentd/templates/config/agentd.yaml share/agentd/launchd/dev.agentd.agentd.plist; do
+         share/agentd/templates/config/agentd.yaml share/agentd/launchd/dev.agentd.agentd.plist \
+         share/agentd/ui/index.html; do
   [ -e "$prefix/$f" ] || fail "missing $f"
 done
 # The units were configured for the build's prefix; check they name an agentd binary
@@ -22,4 +23,19 @@ done
 "$prefix/bin/agentd" --version | grep -q '^agentd ' || fail "installed agentd does not run"
 "$prefix/bin/agentctl" config validate "$prefix/share/agentd/templates/config/agentd.yaml" >/dev/null \
   || fail "installed default config does not validate"
+# The installed agentd serves the installed UI (not the source tree's).
+echo "<!-- installed -->" >>"$prefix/share/agentd/ui/index.html"
+run=$(mktemp -d)
+"$prefix/bin/agentd" --state-dir "$run/state" --socket "$run/agentd.sock" --http 127.0.0.1:0 \
+  2>"$run/agentd.err" &
+agentd_pid=$!
+trap 'kill "$agentd_pid" 2>/dev/null; wait "$agentd_pid" 2>/dev/null; rm -rf "$prefix" "$run"' EXIT
+http=""
+for _ in $(seq 200); do  # up to 10 s for it to serve
+  http=$("$prefix/bin/agentctl" --socket "$run/agentd.sock" -o json status 2>/dev/null |
+         sed -n 's/.*"http": "\([^"]*\)".*/\1/p') && [ -n "$http" ] && break
+  sleep 0.05
+done
+[ -n "$http" ] || fail "installed agentd did not serve: $(cat "$run/agentd.err")"
+curl -sf "http://$http/" | grep -q "<!-- installed -->" || fail "installed agentd does not serve share/agentd/ui"
 echo "install_test: ok"
