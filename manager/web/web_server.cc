@@ -893,6 +893,12 @@ absl::StatusOr<std::unique_ptr<WebServer>> WebServer::Start(WebServerOptions opt
     return absl::InvalidArgumentError(absl::StrCat("server.http \"", addr, "\": \"", host,
                                                    "\" is not an IP address (", ec.message(), ")"));
   }
+  if (!ip.is_loopback()) {
+    spdlog::warn(
+        "server.http {}: not a loopback address; the admin token and session cookie cross the "
+        "network in clear text (put a TLS proxy in front, or bind 127.0.0.1)",
+        addr);
+  }
   tcp::endpoint endpoint(ip, static_cast<uint16_t>(port));
   auto fail = [&](const char* what) {
     return absl::UnavailableError(

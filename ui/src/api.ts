@@ -207,11 +207,15 @@ export interface StreamOptions<T> {
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = window.setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
+    const onAbort = () => {
       window.clearTimeout(t);
       resolve();
-    });
+    };
+    const t = window.setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
   });
 }
 
@@ -343,8 +347,12 @@ class EventHub {
 export const eventHub = new EventHub();
 
 /** An event matcher for kinds starting with any of the prefixes, e.g. "task.". */
+// Events that change no listed object: a tool call is announced as `task.tool_call` with
+// no task in it, and a busy agent makes many; they must not refetch whole lists.
+const NOT_A_CHANGE = new Set(["task.tool_call"]);
+
 export function kinds(...prefixes: string[]): (e: Event) => boolean {
-  return (e) => prefixes.some((p) => e.kind.startsWith(p));
+  return (e) => !NOT_A_CHANGE.has(e.kind) && prefixes.some((p) => e.kind.startsWith(p));
 }
 
 /** Calls handler for each event (and null on resync) while the component is mounted. */
@@ -385,23 +393,49 @@ export function useLiveQuery<T>(
   optsRef.current = opts;
   const reqId = useRef(0);
   const timer = useRef<number | undefined>(undefined);
+  const firstPending = useRef<number | undefined>(undefined); // when the pending refetch was first asked for
+  const inFlight = useRef(false);
+  const again = useRef(false);
 
+  // One fetch at a time, and at most one more queued: answers are never thrown away
+  // because a newer request overtook them, however slow the daemon answers.
   const run = useCallback(() => {
+    firstPending.current = undefined;
+    if (inFlight.current) {
+      again.current = true;
+      return;
+    }
+    inFlight.current = true;
     const id = ++reqId.current;
+    const done = () => {
+      inFlight.current = false;
+      if (again.current) {
+        again.current = false;
+        run();
+      }
+    };
     fetcherRef.current().then(
       (data) => {
         if (id === reqId.current) setState({ data, loading: false });
+        done();
       },
       (e: unknown) => {
         const error = noteError(e);
         if (id === reqId.current) setState((s) => ({ data: s.data, error, loading: false }));
+        done();
       },
     );
   }, []);
 
+  // Debounced, but never postponed past one second: a steady stream of events (faster
+  // than the debounce) still refreshes the view.
   const schedule = useCallback(() => {
+    const now = Date.now();
+    firstPending.current ??= now;
+    const debounce = optsRef.current.debounceMs ?? 150;
+    const wait = Math.max(0, Math.min(debounce, firstPending.current + 1000 - now));
     window.clearTimeout(timer.current);
-    timer.current = window.setTimeout(run, optsRef.current.debounceMs ?? 150);
+    timer.current = window.setTimeout(run, wait);
   }, [run]);
 
   useEffect(() => {

@@ -3,7 +3,7 @@
 // allowlist, opening an editor). Requests queue, oldest first; each shows what is asked,
 // its particulars, who asked for which task and goal, and the time left before it
 // expires (an expired request counts as denied).
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { act, api, consentWatcher, toastInfo, useNow, useStore } from "../api";
 import { enumShort, fmtDuration, tsMs } from "../format";
 import { ConsentDecision, ConsentKindSchema, type ConsentRequest } from "../gen/agentd/v1/consent_pb";
@@ -17,15 +17,26 @@ function byCreateTime(a: ConsentRequest, b: ConsentRequest): number {
 export function ConsentModal() {
   const pendingMap = useStore(consentWatcher.pending);
   const pending = [...pendingMap.values()].sort(byCreateTime);
-  const [index, setIndex] = useState(0);
+  // The request shown, by id: when another is decided elsewhere or expires, the one in
+  // view does not change under the person's hand.
+  const [selectedId, setSelectedId] = useState<string>();
   const [reason, setReason] = useState("");
   const [remember, setRemember] = useState(false);
   const [busy, setBusy] = useState(false);
   const now = useNow();
 
+  const found = pending.findIndex((p) => p.id === selectedId);
+  const i = found >= 0 ? found : 0;
+  const currentId = pending[i]?.id;
+  // What was typed for one request never carries over to another.
+  useEffect(() => {
+    setReason("");
+    setRemember(false);
+  }, [currentId]);
+
   if (pending.length === 0) return null;
-  const i = Math.min(index, pending.length - 1);
   const c = pending[i]!;
+  const select = (next: number) => setSelectedId(pending[next]!.id);
   const deadline = tsMs(c.deadline);
   const left = deadline !== undefined ? deadline - now : undefined;
 
@@ -122,10 +133,10 @@ export function ConsentModal() {
         <div className="modal-actions">
           {pending.length > 1 && (
             <>
-              <button className="btn" disabled={i === 0} onClick={() => setIndex(i - 1)}>
+              <button className="btn" disabled={i === 0} onClick={() => select(i - 1)}>
                 ‹ Previous
               </button>
-              <button className="btn" disabled={i >= pending.length - 1} onClick={() => setIndex(i + 1)}>
+              <button className="btn" disabled={i >= pending.length - 1} onClick={() => select(i + 1)}>
                 Next ›
               </button>
               <span className="grow" />

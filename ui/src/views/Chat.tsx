@@ -90,10 +90,12 @@ export function ChatView() {
     if (el && stick.current) el.scrollTop = el.scrollHeight;
   });
 
+  const sending = useRef(false); // Enter pressed twice before the answer sends once
   const send = async (e?: FormEvent) => {
     e?.preventDefault();
     const text = body.trim();
-    if (!text) return;
+    if (!text || sending.current) return;
+    sending.current = true;
     setBusy(true);
     const r = await act("send message", () =>
       api.messages.sendMessage({
@@ -106,6 +108,7 @@ export function ChatView() {
       }),
     );
     setBusy(false);
+    sending.current = false;
     if (r?.envelope) {
       const m = r.envelope;
       setMessages((prev) => new Map(prev).set(m.id, m));
