@@ -95,6 +95,10 @@ test("an unknown method is UNIMPLEMENTED", { timeout: 120000 }, async () => {
 test("a client that goes away cancels its server stream", { timeout: 120000 }, async () => {
   const page = await bridgePage();
   const cancelled = 'agentd_rpc_streams_total{method="agentd.v1.EventService/WatchEvents",code="CANCELLED"}';
+  // The earlier tests' streams end when their pages close; wait for that, so the count
+  // below moves for this stream alone.
+  await waitFor(async () => (await agentd.metric("agentd_http_grpc_web_calls")) === 0, 10000,
+    "the earlier tests' streams to end");
   const before = (await agentd.metric(cancelled)) ?? 0;
   await page.evaluate(() => window.agentdBridge.openStream());
   await waitFor(async () => (await agentd.metric("agentd_http_grpc_web_calls")) === 1, 10000,

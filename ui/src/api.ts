@@ -473,32 +473,50 @@ export function useLiveQuery<T>(
 class ConsentWatcher {
   readonly pending = new Store<ReadonlyMap<string, ConsentRequest>>(new Map());
   readonly status = new Store<LinkStatus>("stopped");
-  private cursor = 0n;
-  private stopFn?: () => void;
+  private unsubscribe?: () => void;
+  private generation = 0;
+  private duringReload?: ConsentRequest[]; // changes seen while the list is being read
 
+  // Consent changes ride on the one event stream (consent.* events carry the request):
+  // a stream of its own would cost one of the six connections a browser opens to a host,
+  // shared by every tab. The pending list is read at start and after every resync.
   start(): void {
-    if (this.stopFn) return;
-    this.stopFn = runStream({
-      open: (signal, onHeader) => {
-        // Starting over: the server resends every pending request, so forget ours.
-        if (this.cursor === 0n) this.pending.set(new Map());
-        return api.consent.watchConsentRequests({ afterSeq: this.cursor }, { signal, onHeader });
-      },
-      onMessage: (r) => {
-        if (r.seq > this.cursor) this.cursor = r.seq;
-        const c = r.consentRequest;
-        if (c) this.apply(c);
-      },
-      onStatus: (s) => this.status.set(s),
-      onError: (e) => {
-        if (e.code === Code.OutOfRange) this.cursor = 0n;
-      },
+    if (this.unsubscribe) return;
+    this.unsubscribe = eventHub.subscribe((e) => {
+      if (e === null) void this.reload();
+      else if (e.kind.startsWith("consent.") && e.payload.case === "consentRequest") {
+        this.apply(e.payload.value);
+        this.duringReload?.push(e.payload.value);
+      }
     });
+    void this.reload();
   }
 
   stop(): void {
-    this.stopFn?.();
-    this.stopFn = undefined;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.generation++;
+    this.status.set("stopped");
+  }
+
+  private async reload(): Promise<void> {
+    const gen = ++this.generation;
+    this.duringReload = [];
+    try {
+      const all = await listAll(
+        (t) => api.consent.listConsentRequests({ pageSize: 1000, pageToken: t }),
+        (r) => r.consentRequests,
+      );
+      if (gen !== this.generation) return;
+      this.pending.set(new Map(all.filter((c) => c.status === ConsentStatus.PENDING).map((c) => [c.id, c])));
+      // The list may predate a change the event stream already told us about.
+      for (const c of this.duringReload ?? []) this.apply(c);
+      this.duringReload = undefined;
+      this.status.set("live");
+    } catch (e) {
+      noteError(e);
+      if (gen === this.generation) this.status.set("reconnecting");
+    }
   }
 
   /** Records a request as it now stands (from the watch or a decide call). */
