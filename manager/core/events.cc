@@ -63,6 +63,9 @@ absl::StatusOr<std::vector<v1::Event>> EventFeed::Read(int64_t after_seq,
         case kEventConsent:
           (void)e.mutable_consent_request()->ParseFromString(r.resource);
           break;
+        case kEventUsage:
+          (void)e.mutable_usage_record()->ParseFromString(r.resource);
+          break;
         default:
           break;
       }

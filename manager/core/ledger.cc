@@ -237,7 +237,7 @@ absl::StatusOr<v1::UsageRecord> Ledger::Report(const Caller& caller, v1::UsageRe
                             {"prompt_tokens", row.prompt_tokens},
                             {"completion_tokens", row.completion_tokens},
                             {"cost_usd", row.cost_usd}};
-  absl::StatusOr<bool> added = store_->AddUsage(row, payload.dump());
+  absl::StatusOr<bool> added = store_->AddUsage(row, payload.dump(), rec.SerializeAsString());
   if (!added.ok()) return added.status();
   Settle(rec.reservation_id(), v1::BUDGET_RESERVATION_STATUS_SETTLED);
   if (*added) {

@@ -441,7 +441,8 @@ absl::StatusOr<std::vector<DeliveryRow>> Store::LoadDeliveries() {
   return out;
 }
 
-absl::StatusOr<bool> Store::AddUsage(const UsageRow& u, absl::string_view event_payload_json) {
+absl::StatusOr<bool> Store::AddUsage(const UsageRow& u, absl::string_view event_payload_json,
+                                     absl::string_view record) {
   absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
   if (!tx.ok()) return tx.status();
   absl::StatusOr<sqlite::Statement> st = db_->Prepare(R"sql(
@@ -457,7 +458,7 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT(id) 
   if (sqlite3_changes(db_->raw()) == 0) return false;  // a retried report: counted once
   absl::StatusOr<int64_t> seq =
       CommitWithEvent(*tx, absl::FromUnixMicros(u.time_us), "usage.recorded", event_payload_json,
-                      u.agent_id, u.task_id, u.goal_id);
+                      u.agent_id, u.task_id, u.goal_id, record.empty() ? 0 : kEventUsage, record);
   if (!seq.ok()) return seq.status();
   return true;
 }

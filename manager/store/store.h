@@ -116,7 +116,8 @@ struct AuditRow {
 
 // What an event row carries beside its ids: the changed resource, serialized, by the
 // number of its field in v1.Event's payload.
-constexpr int kEventTask = 9, kEventPlan = 10, kEventEnvelope = 11, kEventConsent = 13;
+constexpr int kEventTask = 9, kEventPlan = 10, kEventEnvelope = 11, kEventUsage = 12,
+              kEventConsent = 13;
 
 // One event as stored.
 struct EventRow {
@@ -170,7 +171,9 @@ class Store {
   absl::StatusOr<std::vector<DeliveryRow>> LoadDeliveries();
   // Records a call with its "usage.recorded" event; false (and nothing written) when a
   // record with the same id exists: a retried report counts once.
-  absl::StatusOr<bool> AddUsage(const UsageRow& usage, absl::string_view event_payload_json);
+  // `record` (a serialized UsageRecord, may be empty) rides on the usage.recorded event.
+  absl::StatusOr<bool> AddUsage(const UsageRow& usage, absl::string_view event_payload_json,
+                                absl::string_view record = "");
   absl::StatusOr<std::vector<UsageRow>> QueryUsage(const UsageQuery& query);
   // Tokens and cost summed per (goal, role): one row each, goal_id/role/prompt_tokens/
   // cost_usd set (prompt_tokens holds all tokens).

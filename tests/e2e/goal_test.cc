@@ -990,6 +990,18 @@ TEST_F(GoalTest, EventsWatchFollowsEveryTransitionAndResumesFromItsCursor) {
   ASSERT_EQ(page.events_size(), 2);  // the coder's task, then the goal
   EXPECT_EQ(page.events(0).task().id(), "t-2");
   EXPECT_EQ(page.events(1).task().result().summary(), "hello.txt is written and committed");
+
+  // A call's usage rides on its event, priced (the UI's charts grow from these).
+  grpc::ClientContext usage_ctx;
+  v1::ListEventsRequest usage_list;
+  usage_list.mutable_filter()->add_kinds("usage.recorded");
+  v1::ListEventsResponse usage_page;
+  ASSERT_TRUE(events->ListEvents(&usage_ctx, usage_list, &usage_page).ok());
+  ASSERT_GT(usage_page.events_size(), 0);
+  const v1::UsageRecord& rec = usage_page.events(0).usage_record();
+  EXPECT_EQ(rec.model(), "ceo-m");
+  EXPECT_GT(rec.prompt_tokens(), 0);
+  EXPECT_GT(rec.cost_usd(), 0);
 }
 
 // The built-in bootstrapper renders a project template and runs its own tests — the
