@@ -16,24 +16,25 @@
 namespace agentd {
 
 namespace {
-// agentd-agent sits beside agentd when installed, and in agents/ of the build tree.
-std::string AgentBinary() {
+// The directory of the running agentd binary.
+std::string ExeDir() {
   char buf[4096];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  std::string dir = n > 0 ? DirName(std::string(buf, static_cast<size_t>(n))) : ".";
-  std::string beside = dir + "/agentd-agent";
+  return n > 0 ? DirName(std::string(buf, static_cast<size_t>(n))) : ".";
+}
+
+// agentd-agent sits beside agentd when installed, and in agents/ of the build tree.
+std::string AgentBinary() {
+  std::string beside = ExeDir() + "/agentd-agent";
   if (access(beside.c_str(), X_OK) == 0) return beside;
-  return dir + "/../agents/agentd-agent";
+  return ExeDir() + "/../agents/agentd-agent";
 }
 
 // Role prompts and project templates: $AGENTD_TEMPLATES, else the installed share folder
 // beside the binary, else the source tree this binary was built from.
 std::string TemplatesDir() {
   if (const char* env = std::getenv("AGENTD_TEMPLATES"); env != nullptr && *env != 0) return env;
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  std::string dir = n > 0 ? DirName(std::string(buf, static_cast<size_t>(n))) : ".";
-  std::string installed = dir + "/../share/agentd/templates";
+  std::string installed = ExeDir() + "/../share/agentd/templates";
   if (access(installed.c_str(), F_OK) == 0) return installed;
   return AGENTD_SOURCE_TEMPLATES;
 }
@@ -42,10 +43,7 @@ std::string TemplatesDir() {
 // binary, else the source tree's ui/dist (where the build puts it).
 std::string UiDir(const std::string& configured) {
   if (!configured.empty()) return configured;
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  std::string dir = n > 0 ? DirName(std::string(buf, static_cast<size_t>(n))) : ".";
-  std::string installed = dir + "/../share/agentd/ui";
+  std::string installed = ExeDir() + "/../share/agentd/ui";
   if (access((installed + "/index.html").c_str(), F_OK) == 0) return installed;
   return AGENTD_SOURCE_UI;
 }

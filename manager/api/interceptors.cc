@@ -2,17 +2,12 @@
 
 #include <string>
 
-#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/version.h"
 
 namespace agentd {
 namespace {
-
-std::string CodeName(int code) {
-  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
-}
 
 class ApiInterceptor final : public grpc::experimental::Interceptor {
  public:
@@ -31,7 +26,7 @@ class ApiInterceptor final : public grpc::experimental::Interceptor {
   ~ApiInterceptor() override {
     if (counted_) core_->RpcEnded();
     if (metrics_ == nullptr) return;
-    std::string code = grpc_code_ < 0 ? "CANCELLED" : CodeName(grpc_code_);
+    std::string code = grpc_code_ < 0 ? "CANCELLED" : GrpcCodeName(grpc_code_);
     if (counted_) {
       metrics_->rpc_seconds->Observe({method_, code}, absl::ToDoubleSeconds(absl::Now() - start_));
     } else {

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "spdlog/spdlog.h"
 
 namespace agentd {
@@ -86,12 +87,17 @@ std::string InstanceKey(const std::string& instance) {
   return absl::StrFormat("%08x", static_cast<uint32_t>(h ^ (h >> 32)));
 }
 
-// Kills what runs in the `prefix`<pid> folders of daemons that are gone, and removes them.
+// Kills what runs in the `prefix`<pid> folders of daemons that are gone, and removes them;
+// also agentd.<pid>, the folders of agentd releases before instances.
 void ClearStale(const std::string& own, const std::string& prefix) {
   for (const std::string& name : SubDirs(own)) {
     int64_t pid = 0;
-    if (!absl::StartsWith(name, prefix) || !absl::SimpleAtoi(name.substr(prefix.size()), &pid) ||
-        pid == getpid() || kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) {
+    bool ours =
+        absl::StartsWith(name, prefix) && absl::SimpleAtoi(name.substr(prefix.size()), &pid);
+    bool legacy = !ours && absl::StartsWith(name, "agentd.") &&
+                  absl::SimpleAtoi(absl::StripPrefix(name, "agentd."), &pid);
+    if (!(ours || legacy) || pid == getpid() || kill(static_cast<pid_t>(pid), 0) == 0 ||
+        errno != ESRCH) {
       continue;
     }
     std::string dir = absl::StrCat(own, "/", name);
@@ -133,7 +139,6 @@ std::unique_ptr<AgentCgroups> AgentCgroups::Detect(std::string* why, const std::
     return nullptr;
   }
   ClearStale(own, prefix);
-  ClearStale(own, "agentd.");  // folders of agentd releases before instances (agentd.<pid>)
   return std::unique_ptr<AgentCgroups>(new AgentCgroups(base));
 }
 

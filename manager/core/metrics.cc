@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -51,6 +52,10 @@ void RenderSeries(std::string* out, const std::string& name, const std::vector<s
 }
 
 }  // namespace
+
+std::string GrpcCodeName(int code) {
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+}
 
 std::string EscapeLabelValue(absl::string_view v) {
   std::string s;

@@ -133,6 +133,9 @@ struct DaemonMetrics {
   GaugeFamily* http_streams = nullptr;         // gRPC-web streams open now
 };
 
+// A gRPC status code as a label value: "OK", "NOT_FOUND", … (absl's names match gRPC's).
+std::string GrpcCodeName(int code);
+
 // Escapes a label value for the text format (backslash, double quote, newline).
 std::string EscapeLabelValue(absl::string_view v);
 

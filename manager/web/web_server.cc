@@ -27,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
+#include "common/paths.h"
 #include "common/token.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/support/byte_buffer.h"
@@ -48,10 +49,7 @@ constexpr size_t kMaxRequestBody = 4 << 20;  // gRPC's default maximum message s
 constexpr int kMaxConnectionsCap = 1024;
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
 constexpr auto kIdleTimeout = std::chrono::seconds(120);
-
-std::string GrpcCodeName(int code) {
-  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
-}
+constexpr size_t kMaxStaticFile = 64 << 20;  // the UI's largest bundle is well under 1 MiB
 
 const char* ContentType(absl::string_view path) {
   static const std::pair<const char*, const char*> kTypes[] = {
@@ -71,15 +69,6 @@ const char* ContentType(absl::string_view path) {
     if (absl::EndsWith(path, ext)) return type;
   }
   return "application/octet-stream";
-}
-
-bool ReadWholeFile(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream s;
-  s << in.rdbuf();
-  *out = s.str();
-  return true;
 }
 
 bool IsRegularFile(const std::string& path) {
@@ -370,14 +359,14 @@ class Session : public std::enable_shared_from_this<Session> {
       rel = "/index.html";
       file = absl::StrCat(dir, rel);
     }
-    std::string body;
-    if (!ReadWholeFile(file, &body)) {
+    absl::StatusOr<std::string> body = ReadSmallFile(file, kMaxStaticFile);
+    if (!body.ok()) {
       return SendSimple(http::status::internal_server_error, "text/plain; charset=utf-8",
-                        absl::StrCat(rel, ": cannot read: ", std::strerror(errno), "\n"), "static");
+                        absl::StrCat(rel, ": ", body.status().message(), "\n"), "static");
     }
     // Vite names assets by content hash: cache them forever, the page never.
     bool hashed = absl::StartsWith(rel, "/assets/");
-    SendSimple(http::status::ok, ContentType(rel), std::move(body), "static",
+    SendSimple(http::status::ok, ContentType(rel), *std::move(body), "static",
                {{"Cache-Control", hashed ? "public, max-age=31536000, immutable" : "no-cache"},
                 {"X-Content-Type-Options", "nosniff"},
                 {"X-Frame-Options", "DENY"},
