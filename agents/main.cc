@@ -52,9 +52,32 @@ std::string ReadToken(int fd) {
   return std::string(absl::StripAsciiWhitespace(token));
 }
 
+#ifdef AGENTD_TEST_FAULTS
+// Sanitizer builds only (AGENTD_TEST_FAULTS): the fault $AGENTD_AGENT_FAULT names, so that
+// the test suite can show that a report from inside an agent fails the test that started
+// it (tests/integration/sanitizer_test.cc). "heap-overflow" reads past a heap block
+// (ASan aborts the agent); "leak" loses a block (LSan reports it at exit).
+void InjectTestFault() {
+  const char* fault = std::getenv("AGENTD_AGENT_FAULT");
+  if (fault == nullptr) return;
+  static char* volatile sink = nullptr;
+  if (std::string(fault) == "heap-overflow") {
+    sink = new char[16]();
+    std::printf("%d\n", sink[16]);  // one past the end: in ASan's redzone
+    delete[] sink;
+  } else if (std::string(fault) == "leak") {
+    sink = new char[64];
+    sink = nullptr;
+  }
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef AGENTD_TEST_FAULTS
+  InjectTestFault();
+#endif
   agentd::agent::HostSessionOptions o;
   std::string role;
   if (const char* s = std::getenv("AGENTD_SOCKET")) o.socket = s;

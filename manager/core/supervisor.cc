@@ -63,7 +63,10 @@ bool IsValidId(const std::string& id) {
 // the daemon's secrets (provider keys are added per agent, for its own provider only).
 bool InheritedVariable(absl::string_view kv) {
   static constexpr absl::string_view kKeep[] = {
-      "PATH=", "HOME=", "USER=", "LOGNAME=", "LANG=", "TZ=", "TMPDIR=", "TERM=", "SHELL="};
+      "PATH=", "HOME=", "USER=", "LOGNAME=", "LANG=", "TZ=", "TMPDIR=", "TERM=", "SHELL=",
+      // A sanitizer build's options reach its agents, so their reports go where the
+      // daemon's do (the test suite collects them from there).
+      "ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS="};
   for (absl::string_view k : kKeep) {
     if (absl::StartsWith(kv, k)) return true;
   }

@@ -2,10 +2,13 @@
 
 #include <signal.h>
 
+#include <sys/wait.h>
+
 #include "absl/strings/ascii.h"
 #include "agentd/v1/system.grpc.pb.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
 
 namespace agentd::testing {
 
@@ -18,11 +21,39 @@ std::string HelperBinary(const std::string& name) {
 }
 
 Daemon::~Daemon() {
-  if (process_ && process_->running()) Stop(absl::Seconds(10));
+  if (process_ != nullptr) {
+    if (process_->running() && !Stop(absl::Seconds(30)).has_value()) {
+      ADD_FAILURE() << "agentd did not exit within "
+                    << absl::FormatDuration(Scaled(absl::Seconds(30))) << " of SIGTERM; its log:\n"
+                    << log();
+      process_->Signal(SIGKILL);
+      process_->WaitExit(absl::Seconds(10));
+    } else {
+      CheckExit(*process_);
+    }
+  }
+  FailOnSanitizerReports();
+}
+
+void Daemon::CheckExit(Subprocess& process) {
+  std::optional<int> status = process.WaitExit(absl::ZeroDuration());
+  if (expect_unclean_exit_ || !status.has_value()) return;
+  // agentd answers SIGTERM (Stop's) with a clean exit; death by a signal the test sent
+  // (kill -9) was the test's own doing.
+  bool clean = WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
+  bool killed_by_test =
+      WIFSIGNALED(*status) && WTERMSIG(*status) != SIGTERM && process.sent(WTERMSIG(*status));
+  if (!clean && !killed_by_test) {
+    ADD_FAILURE() << "agentd (pid " << process.pid() << ") " << DescribeWaitStatus(status)
+                  << ", not 0; its log:\n"
+                  << log();
+  }
 }
 
 void Daemon::Spawn(const std::vector<std::string>& extra_args,
                    const std::vector<std::string>& env) {
+  // A daemon this one replaces has ended (the test stopped or killed it): check it now.
+  if (process_ != nullptr && !process_->running()) CheckExit(*process_);
   std::vector<std::string> argv = {AgentdBinary(), "--state-dir", state_dir(), "--socket",
                                    socket(),       "--http",      ""};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -15,11 +16,27 @@
 #include <stdexcept>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
 
 extern char** environ;
 
 namespace agentd::testing {
+
+double TimeScale() {
+  static const double scale = [] {
+    const char* v = std::getenv("AGENTD_TEST_TIME_SCALE");
+    double f = 1;
+    if (v != nullptr && *v != '\0' && (!absl::SimpleAtod(v, &f) || !(f > 0) || f > 100)) {
+      std::fprintf(stderr, "AGENTD_TEST_TIME_SCALE=%s is not a number in (0, 100]\n", v);
+      std::abort();
+    }
+    return f;
+  }();
+  return scale;
+}
+
+absl::Duration Scaled(absl::Duration d) { return d * TimeScale(); }
 
 TempDir::TempDir() {
   char tmpl[] = "/tmp/agentd-test-XXXXXX";
@@ -28,12 +45,17 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+  if (::testing::Test::HasFailure()) {
+    std::fprintf(stderr, "test support: the test failed; its files are kept in %s\n",
+                 path_.c_str());
+    return;
+  }
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }
 
 bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
+  absl::Time deadline = absl::Now() + Scaled(timeout);
   for (;;) {
     if (cond()) return true;
     if (absl::Now() >= deadline) return false;
@@ -77,6 +99,12 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const std::string& 
     vars[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   std::vector<std::string> env_strings;
+  // Sanitizer reports go to files the test support reads (see TakeSanitizerReports).
+  for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
+    std::string& opts = vars[name];
+    if (!opts.empty()) opts += ':';
+    opts += "log_path=" + SanitizerReportDir() + "/report";
+  }
   for (const auto& [k, v] : vars) env_strings.push_back(k + "=" + v);
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
@@ -110,6 +138,7 @@ Subprocess::~Subprocess() {
     kill(pid_, SIGKILL);
     WaitExit(absl::Seconds(10));
   }
+  FailOnSanitizerReports();
 }
 
 bool Subprocess::running() {
@@ -124,7 +153,48 @@ bool Subprocess::running() {
 }
 
 void Subprocess::Signal(int sig) {
-  if (running()) kill(pid_, sig);
+  if (running()) {
+    if (sig > 0 && sig < 64) sent_ |= uint64_t{1} << sig;
+    kill(pid_, sig);
+  }
+}
+
+std::string DescribeWaitStatus(const std::optional<int>& status) {
+  if (!status.has_value()) return "still running";
+  if (WIFEXITED(*status)) return "exited with " + std::to_string(WEXITSTATUS(*status));
+  if (WIFSIGNALED(*status)) {
+    return "killed by signal " + std::to_string(WTERMSIG(*status)) + " (" +
+           strsignal(WTERMSIG(*status)) + ")";
+  }
+  return "wait status " + std::to_string(*status);
+}
+
+const std::string& SanitizerReportDir() {
+  static const std::string dir = [] {
+    char tmpl[] = "/tmp/agentd-sanitizer-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+    return std::string(tmpl);
+  }();
+  return dir;
+}
+
+void FailOnSanitizerReports() {
+  for (const std::string& report : TakeSanitizerReports()) {
+    ADD_FAILURE() << "a sanitizer report from a process this test started:\n" << report;
+  }
+}
+
+std::vector<std::string> TakeSanitizerReports() {
+  std::vector<std::string> reports;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(SanitizerReportDir(), ec)) {
+    std::string text = ReadFileOrEmpty(entry.path().string());
+    std::filesystem::remove(entry.path(), ec);
+    // A sanitizer may open its log file and then find nothing to say.
+    if (text.find_first_not_of(" \n") == std::string::npos) continue;
+    reports.push_back("==== " + entry.path().filename().string() + " ====\n" + text);
+  }
+  return reports;
 }
 
 std::optional<int> Subprocess::WaitExit(absl::Duration timeout) {
