@@ -145,7 +145,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->consents_ =
       std::make_unique<ConsentBook>(&d->loop_, d->store_.get(), c.policy.consent_timeout);
   d->events_ = std::make_unique<EventFeed>(d->store_.get());
-  d->audit_ = std::make_unique<AuditLog>(&d->loop_, d->store_.get());
+  d->audit_ =
+      std::make_unique<AuditLog>(&d->loop_, d->store_.get(), AuditLog::FilesIn(c.state_dir));
   d->system_->SetAudit(d->audit_.get());
   d->consents_->SetAudit(d->audit_.get());
   d->ledger_ = std::make_unique<Ledger>(&d->loop_, d->store_.get(), d->config_.get());

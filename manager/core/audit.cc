@@ -1,18 +1,39 @@
 #include "manager/core/audit.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/logging.h"
+#include "common/paths.h"
 #include "manager/core/proto_time.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
 namespace agentd {
 namespace {
+
+constexpr char kKeyMagic[] = "agentd-audit-key 1";
+constexpr char kHeadMagic[] = "agentd-audit-head 1";
+constexpr size_t kKeyBytes = 32;
 
 // One field of the hashed text: its length, then its bytes, so no two different entries
 // hash the same text.
@@ -40,9 +61,138 @@ v1::AuditEntry FromRow(const AuditRow& r) {
   return e;
 }
 
+std::string Hex(const unsigned char* bytes, unsigned int n) {
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(bytes), n));
+}
+
+std::string HmacHex(absl::string_view key, absl::string_view text) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(text.data()), text.size(), mac, &n);
+  return Hex(mac, n);
+}
+
+bool IsHex(absl::string_view s, size_t size) {
+  if (s.size() != size) return false;
+  for (char c : s) {
+    if (!absl::ascii_isxdigit(c) || absl::ascii_isupper(c)) return false;
+  }
+  return true;
+}
+
+absl::Status ErrnoError(const std::string& path, absl::string_view what, int err) {
+  std::string msg = absl::StrCat(path, ": ", what, ": ", std::strerror(err));
+  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
+  if (err == EACCES || err == EPERM || err == EROFS) return absl::PermissionDeniedError(msg);
+  return absl::InternalError(msg);
+}
+
+// Replaces `path` with `contents` so that a crash leaves the old file or the new one,
+// never a torn one: a 0600 temporary file, fsynced, renamed over `path`, and the
+// directory fsynced so that the rename itself survives a power cut.
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents) {
+  std::string tmp = path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return ErrnoError(tmp, "cannot create", errno);
+  bool ok = fchmod(fd, 0600) == 0;
+  for (size_t done = 0; ok && done < contents.size();) {
+    ssize_t n = write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
+  }
+  ok = ok && fsync(fd) == 0;
+  int err = errno;
+  if (close(fd) != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
+  if (!ok) {
+    unlink(tmp.c_str());
+    return ErrnoError(tmp, "cannot write", err);
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    err = errno;
+    unlink(tmp.c_str());
+    return ErrnoError(path, "cannot replace", err);
+  }
+  std::string dir = DirName(path);
+  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return ErrnoError(dir, "cannot open to sync", errno);
+  ok = fsync(dfd) == 0;
+  err = errno;
+  close(dfd);
+  if (!ok) return ErrnoError(dir, "cannot sync", err);
+  return absl::OkStatus();
+}
+
+// The contents of one of the audit files: NotFound when it does not exist. It must be a
+// regular file of this user's, and with `secret` not accessible by group or others.
+absl::StatusOr<std::string> ReadOwnFile(const std::string& path, bool secret) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": does not exist"));
+    return ErrnoError(path, "cannot open", errno);
+  }
+  struct stat st;
+  std::string problem;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    problem = "is not a regular file";
+  } else if (st.st_uid != geteuid()) {
+    problem =
+        absl::StrCat("belongs to uid ", st.st_uid, ", not to this user (uid ", geteuid(), ")");
+  } else if (secret && (st.st_mode & 077) != 0) {
+    problem = absl::StrFormat("is accessible by group or others (mode %04o); run: chmod 600 %s",
+                              st.st_mode & 0777, path);
+  }
+  if (!problem.empty()) {
+    close(fd);
+    return absl::PermissionDeniedError(absl::StrCat(path, ": ", problem));
+  }
+  std::string data;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      return ErrnoError(path, "cannot read", err);
+    }
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+    if (data.size() > 4096) break;  // none of agentd's is anywhere near this
+  }
+  close(fd);
+  return data;
+}
+
+// Splits "<magic> k1=v1 k2=v2" into its values; empty when the line is not of that form
+// or lacks one of `keys`.
+std::map<std::string, std::string> ParseLine(absl::string_view text, absl::string_view magic,
+                                             const std::vector<std::string>& keys) {
+  absl::string_view line = absl::StripTrailingAsciiWhitespace(text);
+  if (!absl::ConsumePrefix(&line, magic) || !absl::ConsumePrefix(&line, " ")) return {};
+  std::map<std::string, std::string> out;
+  for (absl::string_view part : absl::StrSplit(line, ' ')) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(part, absl::MaxSplits('=', 1));
+    if (!absl::StrContains(part, '=') || !out.insert(kv).second) return {};
+  }
+  for (const std::string& k : keys) {
+    if (!out.count(k)) return {};
+  }
+  return out;
+}
+
 }  // namespace
 
-std::string AuditLog::Hash(const v1::AuditEntry& e) {
+AuditFiles AuditLog::FilesIn(const std::string& state_dir) {
+  return {state_dir + "/audit.key", state_dir + "/audit.head"};
+}
+
+std::string AuditLog::Hash(const AuditRow& row, absl::string_view key) {
+  v1::AuditEntry e = FromRow(row);
   std::string text;
   Field(&text, e.prev_hash());
   Field(&text, absl::StrCat(e.seq()));
@@ -58,22 +208,185 @@ std::string AuditLog::Hash(const v1::AuditEntry& e) {
     Field(&text, k);
     Field(&text, v);
   }
+  if (!key.empty()) return HmacHex(key, text);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_Digest(text.data(), text.size(), digest, &n, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), n));
+  return Hex(digest, n);
+}
+
+std::string AuditLog::Mac(absl::string_view text) const { return HmacHex(key_, text); }
+
+absl::string_view AuditLog::KeyFor(int64_t seq) const {
+  return seq >= keyed_from_ ? absl::string_view(key_) : absl::string_view();
+}
+
+absl::StatusOr<AuditLog::Head> AuditLog::ReadHead() const {
+  absl::StatusOr<std::string> text = ReadOwnFile(files_.head, /*secret=*/false);
+  if (!text.ok()) return text.status();
+  std::map<std::string, std::string> f = ParseLine(*text, kHeadMagic, {"seq", "hash", "mac"});
+  Head head;
+  if (f.empty() || !absl::SimpleAtoi(f["seq"], &head.seq) || head.seq < 0 || !IsHex(f["mac"], 64) ||
+      (head.seq > 0) != !f["hash"].empty()) {
+    return absl::DataLossError(absl::StrCat(files_.head, " is not a head agentd wrote"));
+  }
+  head.hash = f["hash"];
+  std::string signed_part = absl::StrCat(kHeadMagic, " seq=", head.seq, " hash=", head.hash);
+  if (Mac(signed_part) != f["mac"]) {
+    return absl::DataLossError(absl::StrCat(files_.head, "'s mac does not match audit.key"));
+  }
+  return head;
+}
+
+absl::Status AuditLog::WriteHead() const {
+  std::string signed_part = absl::StrCat(kHeadMagic, " seq=", last_seq_, " hash=", last_hash_);
+  return WriteFileAtomically(files_.head,
+                             absl::StrCat(signed_part, " mac=", Mac(signed_part), "\n"));
+}
+
+absl::StatusOr<AuditLog::HeadCheck> AuditLog::CheckHead(const absl::StatusOr<Head>& head,
+                                                        int64_t newest_seq,
+                                                        const std::string& newest_hash) const {
+  HeadCheck check;
+  check.seq = newest_seq + 1;
+  if (absl::IsNotFound(head.status())) {
+    check.kind = HeadCheck::kMismatch;
+    check.problem = absl::StrCat(files_.head, " is missing");
+    return check;
+  }
+  if (!head.ok()) {
+    check.kind = HeadCheck::kMismatch;
+    check.problem = std::string(head.status().message());
+    return check;
+  }
+  if (head->seq > newest_seq) {
+    check.kind = HeadCheck::kAhead;
+    return check;
+  }
+  std::string hash_at_head = newest_hash;
+  if (head->seq == 0) {
+    hash_at_head.clear();
+  } else if (head->seq < newest_seq) {
+    absl::StatusOr<std::vector<AuditRow>> at = store_->QueryAudit(head->seq - 1, head->seq, "", 1);
+    if (!at.ok()) return at.status();
+    hash_at_head = at->empty() ? "" : at->front().hash;
+  }
+  if (hash_at_head != head->hash) {
+    check.kind = HeadCheck::kMismatch;
+    check.seq = head->seq;
+    check.problem = absl::StrCat(files_.head, " records entry ", head->seq,
+                                 " with another hash than agentd.db holds for it");
+  } else if (newest_seq == head->seq + 1) {
+    check.kind = HeadCheck::kOneBehind;
+  } else if (newest_seq > head->seq + 1) {
+    check.kind = HeadCheck::kMismatch;
+    check.seq = head->seq + 2;  // head->seq + 1 alone is what a crash leaves
+    check.problem = absl::StrCat(
+        files_.head, " is ", newest_seq - head->seq, " entries behind agentd.db (it records entry ",
+        head->seq, ", agentd.db ends at entry ", newest_seq,
+        "): its writes failed (agentd's log says why) or an older copy was put back");
+  }
+  return check;
 }
 
 absl::Status AuditLog::Recover() {
-  // The head is the last row; reading every row at start would grow with the log.
-  absl::StatusOr<int64_t> last = store_->db()->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM audit");
-  if (!last.ok()) return last.status();
-  last_seq_ = *last;
-  if (last_seq_ > 0) {
-    absl::StatusOr<std::vector<AuditRow>> rows =
-        store_->QueryAudit(last_seq_ - 1, last_seq_, "", 1);
-    if (!rows.ok()) return rows.status();
-    if (!rows->empty()) last_hash_ = rows->front().hash;
+  // The newest row only: reading every row at start would grow with the log.
+  absl::StatusOr<std::optional<AuditRow>> newest = store_->LastAudit();
+  if (!newest.ok()) return newest.status();
+  int64_t newest_seq = newest->has_value() ? (*newest)->seq : 0;
+  std::string newest_hash = newest->has_value() ? (*newest)->hash : "";
+  last_seq_ = newest_seq;
+  last_hash_ = newest_hash;
+
+  absl::StatusOr<std::string> key_text = ReadOwnFile(files_.key, /*secret=*/true);
+  if (absl::IsNotFound(key_text.status())) {
+    // The first start with a key: entries already written stay unkeyed.
+    unsigned char raw[kKeyBytes];
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+      return absl::InternalError("audit: no random bytes for audit.key");
+    }
+    key_ = std::string(reinterpret_cast<const char*>(raw), sizeof(raw));
+    keyed_from_ = newest_seq + 1;
+    if (absl::Status s =
+            WriteFileAtomically(files_.key, absl::StrCat(kKeyMagic, " keyed_from=", keyed_from_,
+                                                         " key=", Hex(raw, sizeof(raw)), "\n"));
+        !s.ok()) {
+      return s;
+    }
+    spdlog::info("audit: made {}; entries from {} on are keyed", files_.key, keyed_from_);
+  } else if (!key_text.ok()) {
+    return key_text.status();
+  } else {
+    std::map<std::string, std::string> f = ParseLine(*key_text, kKeyMagic, {"keyed_from", "key"});
+    if (f.empty() || !absl::SimpleAtoi(f["keyed_from"], &keyed_from_) || keyed_from_ < 1 ||
+        !IsHex(f["key"], 2 * kKeyBytes)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          files_.key,
+          " is not a key agentd wrote; restore it from a backup of the state directory"));
+    }
+    key_ = absl::HexStringToBytes(f["key"]);
+  }
+
+  absl::StatusOr<Head> head = ReadHead();
+  if (absl::IsNotFound(head.status()) && newest_seq < keyed_from_) {
+    return WriteHead();  // the first start with a key (or a crash before its head)
+  }
+  if (!head.ok() && !absl::IsNotFound(head.status()) && !absl::IsDataLoss(head.status())) {
+    return head.status();
+  }
+  absl::StatusOr<HeadCheck> check = CheckHead(head, newest_seq, newest_hash);
+  if (!check.ok()) return check.status();
+  switch (check->kind) {
+    case HeadCheck::kCurrent:
+      return absl::OkStatus();
+    case HeadCheck::kOneBehind:
+      // A crash between the entry's commit and the head's write.
+      return WriteHead();
+    case HeadCheck::kAhead:
+      // Entries after newest_seq were deleted. Go on after the head, so that the gap
+      // stays in the chain and Verify names it after any number of restarts.
+      spdlog::error(
+          "audit: agentd.db ends at entry {} but {} records entry {}: the newest "
+          "entries were deleted; agentctl audit --verify reports them",
+          newest_seq, files_.head, head->seq);
+      last_seq_ = head->seq;
+      last_hash_ = head->hash;
+      return absl::OkStatus();
+    case HeadCheck::kMismatch:
+      break;
+  }
+  spdlog::error("audit: {}; recording it in the audit log", check->problem);
+  return AppendEntry(v1::ACTOR_KIND_DAEMON, "daemon", kHeadMismatchAction, files_.head, "", "",
+                     {{"problem", check->problem}, {"newest_seq", absl::StrCat(newest_seq)}});
+}
+
+absl::Status AuditLog::AppendEntry(v1::ActorKind kind, const std::string& actor,
+                                   const std::string& action, const std::string& target,
+                                   const std::string& goal_id, const std::string& task_id,
+                                   const std::map<std::string, std::string>& details) {
+  if (key_.empty()) return absl::FailedPreconditionError("the audit log was not recovered");
+  nlohmann::json d = nlohmann::json::object();
+  for (const auto& [k, v] : details) d[k] = RedactSecrets(v);
+  AuditRow row;
+  row.seq = last_seq_ + 1;
+  // Whole microseconds: what the store keeps is what was hashed.
+  row.time_us = absl::ToUnixMicros(loop_->clock()->Now());
+  row.actor_kind = kind;
+  row.actor_id = actor;
+  row.action = action;
+  row.target = RedactSecrets(target);
+  row.goal_id = goal_id;
+  row.task_id = task_id;
+  row.details_json = d.dump();
+  row.prev_hash = last_hash_;
+  row.hash = Hash(row, KeyFor(row.seq));
+  if (absl::Status s = store_->AppendAudit(row); !s.ok()) return s;
+  last_seq_ = row.seq;
+  last_hash_ = row.hash;
+  // Only now: the head never names an entry the database could still lose.
+  if (absl::Status s = WriteHead(); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("entry ", row.seq, " is recorded, but ", s.message(),
+                                               " (the next entry tries again)"));
   }
   return absl::OkStatus();
 }
@@ -82,36 +395,11 @@ void AuditLog::Append(v1::ActorKind kind, const std::string& actor, const std::s
                       const std::string& target, const std::string& goal_id,
                       const std::string& task_id,
                       const std::map<std::string, std::string>& details) {
-  v1::AuditEntry e;
-  e.set_seq(last_seq_ + 1);
-  // Whole microseconds: what the store keeps is what was hashed.
-  SetTime(absl::FromUnixMicros(absl::ToUnixMicros(loop_->clock()->Now())), e.mutable_time());
-  e.mutable_actor()->set_kind(kind);
-  e.mutable_actor()->set_id(actor);
-  e.set_action(action);
-  e.set_target(RedactSecrets(target));
-  e.set_goal_id(goal_id);
-  e.set_task_id(task_id);
-  nlohmann::json d = nlohmann::json::object();
-  for (const auto& [k, v] : details) {
-    std::string masked = RedactSecrets(v);
-    (*e.mutable_details())[k] = masked;
-    d[k] = masked;
+  if (absl::Status s = AppendEntry(kind, actor, action, target, goal_id, task_id, details);
+      !s.ok()) {
+    spdlog::error("audit: recording {} {} by {}: {}", action, RedactSecrets(target), actor,
+                  s.message());
   }
-  e.set_prev_hash(last_hash_);
-  e.set_hash(Hash(e));
-  AuditRow row{e.seq(),  absl::ToUnixMicros(FromProto(e.time())),
-               kind,     actor,
-               action,   e.target(),
-               goal_id,  task_id,
-               d.dump(), e.prev_hash(),
-               e.hash()};
-  if (absl::Status s = store_->AppendAudit(row); !s.ok()) {
-    spdlog::error("audit: recording {} {} by {}: {}", action, target, actor, s.message());
-    return;
-  }
-  last_seq_ = e.seq();
-  last_hash_ = e.hash();
 }
 
 void AuditLog::AppendBy(const std::string& by, const std::string& action, const std::string& target,
@@ -166,7 +454,14 @@ absl::StatusOr<v1::ListAuditEntriesResponse> AuditLog::List(
 
 absl::StatusOr<v1::VerifyAuditChainResponse> AuditLog::Verify(
     const v1::VerifyAuditChainRequest& req) const {
+  if (key_.empty()) return absl::FailedPreconditionError("the audit log was not recovered");
   v1::VerifyAuditChainResponse resp;
+  auto broken = [&resp](int64_t seq, std::string why) {
+    resp.set_ok(false);
+    resp.set_first_broken_seq(seq);
+    resp.set_reason(std::move(why));
+    return resp;
+  };
   int64_t from = std::max<int64_t>(1, req.from_seq());
   std::string prev;
   if (from > 1) {
@@ -182,29 +477,68 @@ absl::StatusOr<v1::VerifyAuditChainResponse> AuditLog::Verify(
     for (const AuditRow& r : *rows) {
       after = r.seq;
       resp.set_entries_checked(resp.entries_checked() + 1);
-      std::string why;
+      resp.set_last_hash(prev);
       if (r.seq != expect) {
-        why = absl::StrCat("entry ", expect, " is missing");
-        resp.set_first_broken_seq(expect);
-      } else if (r.prev_hash != prev) {
-        why = absl::StrCat("prev_hash does not match entry ", r.seq - 1);
-      } else if (Hash(FromRow(r)) != r.hash) {
-        why = "hash mismatch: the entry was changed after it was written";
+        return broken(expect, r.seq == expect + 1 ? absl::StrCat("entry ", expect, " is missing")
+                                                  : absl::StrCat("entries ", expect, " to ",
+                                                                 r.seq - 1, " are missing"));
       }
-      if (!why.empty()) {
-        resp.set_ok(false);
-        if (resp.first_broken_seq() == 0) resp.set_first_broken_seq(r.seq);
-        resp.set_reason(why);
-        resp.set_last_hash(prev);
-        return resp;
+      if (r.prev_hash != prev) {
+        return broken(r.seq, absl::StrCat("prev_hash does not match entry ", r.seq - 1));
+      }
+      if (Hash(r, KeyFor(r.seq)) != r.hash) {
+        return broken(r.seq,
+                      "hash mismatch: the entry was changed after it was written, or written "
+                      "without audit.key");
+      }
+      if (r.action == kHeadMismatchAction && r.actor_kind == v1::ACTOR_KIND_DAEMON) {
+        nlohmann::json d =
+            nlohmann::json::parse(r.details_json.begin(), r.details_json.end(), nullptr, false);
+        std::string problem = d.is_object() && d.contains("problem") && d["problem"].is_string()
+                                  ? d["problem"].get<std::string>()
+                                  : "audit.head did not match agentd.db";
+        return broken(r.seq, absl::StrCat("agentd found at start: ", problem,
+                                          "; entries before this one may have been deleted "
+                                          "from the end of the log or replaced"));
       }
       prev = r.hash;
       ++expect;
     }
     if (rows->size() < 1000) break;
   }
-  resp.set_ok(true);
   resp.set_last_hash(prev);
+  if (req.to_seq() == 0) {
+    // Through the end: the chain holds, but deleting the newest entries keeps it whole.
+    absl::StatusOr<std::optional<AuditRow>> newest = store_->LastAudit();
+    if (!newest.ok()) return newest.status();
+    int64_t newest_seq = newest->has_value() ? (*newest)->seq : 0;
+    absl::StatusOr<Head> head = ReadHead();
+    if (!head.ok() && !absl::IsNotFound(head.status()) && !absl::IsDataLoss(head.status())) {
+      return head.status();
+    }
+    absl::StatusOr<HeadCheck> check =
+        CheckHead(head, newest_seq, newest->has_value() ? (*newest)->hash : "");
+    if (!check.ok()) return check.status();
+    if (check->kind == HeadCheck::kAhead) {
+      std::string ends =
+          newest_seq == 0 ? "holds no entry" : absl::StrCat("ends at entry ", newest_seq);
+      return broken(
+          newest_seq + 1,
+          absl::StrCat(head->seq == newest_seq + 1
+                           ? absl::StrCat("entry ", head->seq, " is")
+                           : absl::StrCat("entries ", newest_seq + 1, " to ", head->seq, " are"),
+                       " missing from the end of the log: ", files_.head, " records entry ",
+                       head->seq, " but agentd.db ", ends));
+    }
+    if (check->kind == HeadCheck::kMismatch) {
+      return broken(check->seq, absl::StrCat(check->problem,
+                                             ": whether the newest entries "
+                                             "were deleted cannot be checked"));
+    }
+    // kOneBehind: a crash between an entry's commit and the head's write, or a failed head
+    // write that the next append repairs.
+  }
+  resp.set_ok(true);
   return resp;
 }
 

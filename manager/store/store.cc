@@ -152,6 +152,58 @@ ALTER TABLE events ADD COLUMN resource BLOB;
 )sql"},
 };
 
+// The audit row at `st`'s current result row, selected in AuditRow's field order.
+AuditRow ReadAuditRow(const sqlite::Statement& st) {
+  return {st.ColumnInt(0),  st.ColumnInt(1),  st.ColumnInt(2),  st.ColumnText(3),
+          st.ColumnText(4), st.ColumnText(5), st.ColumnText(6), st.ColumnText(7),
+          st.ColumnText(8), st.ColumnText(9), st.ColumnText(10)};
+}
+
+absl::Status NewerSchemaError(const std::string& path, int64_t version) {
+  return absl::FailedPreconditionError(
+      absl::StrCat(path, ": database schema version ", version, " is newer than this agentd ",
+                   kVersion, " understands (", Store::LatestSchemaVersion(),
+                   "); it was written by a newer agentd. Run that version, or point --state-dir at "
+                   "another directory. The database was not changed."));
+}
+
+// Applies every migration after the database's version in one BEGIN IMMEDIATE
+// transaction, with the user_version bump: an upgrade is all or nothing, so a failed one
+// leaves a database that the agentd which wrote it still opens. Sets *version on success.
+absl::Status Migrate(sqlite::Db* db, const std::string& path, int64_t* version) {
+  absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db);
+  if (!tx.ok()) return tx.status();
+  // Another process may have migrated between the caller's read and BEGIN IMMEDIATE.
+  absl::StatusOr<int64_t> from = db->QueryInt("PRAGMA user_version");
+  if (!from.ok()) return from.status();
+  if (*from > Store::LatestSchemaVersion()) return NewerSchemaError(path, *from);
+  for (const Migration& m : kMigrations) {
+    if (m.version <= *from) continue;
+    absl::Status s = db->Exec(m.sql);
+    if (s.ok() && m.version == 1) {
+      absl::StatusOr<sqlite::Statement> st =
+          db->Prepare("INSERT INTO meta(key, value) VALUES ('created_by_version', ?1)");
+      s = st.ok() ? st->Bind(1, absl::string_view(kVersion)).Run() : st.status();
+    }
+    if (!s.ok()) {
+      return absl::Status(
+          s.code(),
+          absl::StrCat("upgrading the schema from version ", *from, " to ",
+                       Store::LatestSchemaVersion(), " failed in migration ", m.version, " (",
+                       m.name, "): ", s.message(),
+                       ". Nothing was changed: the database is still at version ", *from, "."));
+    }
+  }
+  if (absl::Status s =
+          db->Exec(absl::StrCat("PRAGMA user_version = ", Store::LatestSchemaVersion()));
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = tx->Commit(); !s.ok()) return s;
+  *version = Store::LatestSchemaVersion();
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int64_t Store::LatestSchemaVersion() { return std::size(kMigrations); }
@@ -159,44 +211,19 @@ int64_t Store::LatestSchemaVersion() { return std::size(kMigrations); }
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   absl::StatusOr<std::unique_ptr<sqlite::Db>> db = sqlite::Db::Open(path, /*create=*/true);
   if (!db.ok()) return db.status();
-  // Look before touching: journal_mode=WAL rewrites the header, so a database from a
-  // newer agentd is refused before anything is set.
+  // Look before touching: a database from a newer agentd is refused before anything is
+  // set (journal_mode=WAL rewrites the header).
   absl::StatusOr<int64_t> version = (*db)->QueryInt("PRAGMA user_version");
   if (!version.ok()) return version.status();
-  if (*version > LatestSchemaVersion()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        path, ": database schema version ", *version, " is newer than this agentd ", kVersion,
-        " understands (", LatestSchemaVersion(),
-        "); it was written by a newer agentd. Run that version, or point --state-dir at "
-        "another directory. The database was not changed."));
+  if (*version > LatestSchemaVersion()) return NewerSchemaError(path, *version);
+  if (*version < LatestSchemaVersion()) {
+    if (absl::Status s = Migrate(db->get(), path, &*version); !s.ok()) return s;
   }
+  // WAL only once the schema is current, so that a failed upgrade leaves the file as it
+  // found it, header included.
   if (absl::Status s = (*db)->Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
       !s.ok()) {
     return s;
-  }
-  for (const Migration& m : kMigrations) {
-    if (m.version <= *version) continue;
-    absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db->get());
-    if (!tx.ok()) return tx.status();
-    // Another process may have migrated between our read and BEGIN IMMEDIATE.
-    absl::StatusOr<int64_t> now = (*db)->QueryInt("PRAGMA user_version");
-    if (!now.ok()) return now.status();
-    if (*now >= m.version) continue;
-    if (absl::Status s = (*db)->Exec(m.sql); !s.ok()) {
-      return absl::InternalError(
-          absl::StrCat("migration ", m.version, " (", m.name, ") failed: ", s.message()));
-    }
-    if (absl::Status s = (*db)->Exec(absl::StrCat("PRAGMA user_version = ", m.version)); !s.ok()) {
-      return s;
-    }
-    if (m.version == 1) {
-      absl::StatusOr<sqlite::Statement> st =
-          (*db)->Prepare("INSERT INTO meta(key, value) VALUES ('created_by_version', ?1)");
-      if (!st.ok()) return st.status();
-      if (absl::Status s = st->Bind(1, absl::string_view(kVersion)).Run(); !s.ok()) return s;
-    }
-    if (absl::Status s = tx->Commit(); !s.ok()) return s;
-    *version = m.version;
   }
   absl::StatusOr<int64_t> last = (*db)->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM events");
   if (!last.ok()) return last.status();
@@ -610,7 +637,23 @@ absl::Status Store::AppendAudit(const AuditRow& a) {
   st->Bind(1, a.seq).Bind(2, a.time_us).Bind(3, a.actor_kind).Bind(4, a.actor_id);
   st->Bind(5, a.action).Bind(6, a.target).Bind(7, a.goal_id).Bind(8, a.task_id);
   st->Bind(9, a.details_json).Bind(10, a.prev_hash).Bind(11, a.hash);
-  return st->Run();
+  // With synchronous=FULL a WAL commit is synced before it returns; NORMAL (kept for
+  // everything else) may lose the last commits to a power cut.
+  if (absl::Status s = db_->Exec("PRAGMA synchronous = FULL"); !s.ok()) return s;
+  absl::Status s = st->Run();
+  absl::Status restored = db_->Exec("PRAGMA synchronous = NORMAL");
+  return s.ok() ? restored : s;
+}
+
+absl::StatusOr<std::optional<AuditRow>> Store::LastAudit() {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "SELECT seq, time_us, actor_kind, actor_id, action, target, goal_id, task_id, details, "
+      "prev_hash, hash FROM audit ORDER BY seq DESC LIMIT 1");
+  if (!st.ok()) return st.status();
+  absl::StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::nullopt;
+  return ReadAuditRow(*st);
 }
 
 absl::StatusOr<std::vector<AuditRow>> Store::QueryAudit(int64_t after_seq, int64_t to_seq,
@@ -626,9 +669,7 @@ absl::StatusOr<std::vector<AuditRow>> Store::QueryAudit(int64_t after_seq, int64
     absl::StatusOr<bool> row = st->Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    out.push_back({st->ColumnInt(0), st->ColumnInt(1), st->ColumnInt(2), st->ColumnText(3),
-                   st->ColumnText(4), st->ColumnText(5), st->ColumnText(6), st->ColumnText(7),
-                   st->ColumnText(8), st->ColumnText(9), st->ColumnText(10)});
+    out.push_back(ReadAuditRow(*st));
   }
   return out;
 }

@@ -2,10 +2,13 @@
 // SQL to it.
 //
 // Open() creates the file if needed, refuses a database whose schema is newer than this
-// binary knows (leaving the file byte-for-byte untouched), then sets WAL with
-// synchronous=NORMAL and applies the pending migrations, each in its own BEGIN IMMEDIATE
-// transaction together with its PRAGMA user_version bump. Re-opening an up-to-date
-// database changes nothing.
+// binary knows (leaving the file byte-for-byte untouched), applies the pending
+// migrations, then sets WAL with synchronous=NORMAL. The pending migrations run in one
+// BEGIN IMMEDIATE transaction together with the PRAGMA user_version bump: an upgrade is
+// all or nothing, and one that fails leaves the file byte-for-byte as it was (still
+// readable by the agentd that wrote it). Re-opening an up-to-date database changes
+// nothing. tests/fixtures/schema/ holds a database of every past version;
+// tests/unit/migration_test.cc upgrades each.
 //
 // Every state change commits together with its `events` row (monotonic `seq`), so the
 // change feed and the state never disagree.
@@ -195,8 +198,13 @@ class Store {
                                    absl::string_view event_payload_json,
                                    absl::string_view agent_id = "");
   absl::StatusOr<std::vector<PlanRow>> LoadPlans();
-  // Appends an audit entry (its seq and hashes computed by the caller).
+  // Appends an audit entry (its seq and hashes computed by the caller) and syncs the
+  // commit to disk before returning, whatever synchronous says for the rest: the chain's
+  // head, kept outside the database, is written after it and must never be ahead of what
+  // a power loss leaves here. AlreadyExists when the seq is taken.
   absl::Status AppendAudit(const AuditRow& entry);
+  // The newest audit entry, or nullopt when there is none.
+  absl::StatusOr<std::optional<AuditRow>> LastAudit();
   // Entries with after_seq < seq <= to_seq (0: no upper bound), of one goal when
   // goal_id is set, in seq order, at most `limit`.
   absl::StatusOr<std::vector<AuditRow>> QueryAudit(int64_t after_seq, int64_t to_seq,

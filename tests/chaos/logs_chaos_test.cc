@@ -16,6 +16,7 @@
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
 #include "tests/helpers/flooder.h"
+#include "tests/support/client.h"
 #include "tests/support/daemon.h"
 
 namespace agentd::testing {
@@ -64,42 +65,33 @@ roles:
                          HelperBinary("flooder"), "\", \"", kLines, "\", \"", kLineLen, R"("]}
 )"));
   ASSERT_TRUE(daemon.Start({"--config", dir.Join("agentd.yaml")})) << daemon.log();
-  auto agents = v1::AgentService::NewStub(daemon.UnixChannel());
-  auto logs = v1::LogService::NewStub(daemon.UnixChannel());
-  {
-    grpc::ClientContext ctx;
-    v1::StartAgentRequest req;
-    req.set_role("flood");
-    req.set_agent_id("big");
-    v1::StartAgentResponse resp;
-    ASSERT_TRUE(agents->StartAgent(&ctx, req, &resp).ok());
-  }
+  Client client = daemon.client();
+  grpc::Status started = client.StartAgent("flood", "big");
+  ASSERT_TRUE(started.ok()) << started.error_message();
   // A follower that takes the first lines, then freezes while the flood goes on.
   Subprocess follower(
       {AgentctlBinary(), "--socket", daemon.socket(), "logs", "-f", "big", "--stream", "stdout"},
       dir.Join("follow.out"), dir.Join("follow.err"));
   ASSERT_TRUE(
-      WaitFor([&] { return !ReadFileOrEmpty(dir.Join("follow.out")).empty(); }, absl::Seconds(30)));
+      WaitFor([&] { return !ReadFileOrEmpty(dir.Join("follow.out")).empty(); }, absl::Seconds(30)))
+      << "the follower got nothing: " << ReadFileOrEmpty(dir.Join("follow.err"));
   follower.Signal(SIGSTOP);
 
-  auto state = [&] {
-    grpc::ClientContext ctx;
-    v1::GetAgentRequest req;
-    req.set_agent_id("big");
-    v1::GetAgentResponse resp;
-    agents->GetAgent(&ctx, req, &resp);
-    return resp.agent();
-  };
-  ASSERT_TRUE(WaitFor([&] { return state().state() == v1::AGENT_STATE_STOPPED; }, absl::Minutes(5)))
+  v1::Agent flood;
+  ASSERT_TRUE(WaitForValue([&] { return client.GetAgent("big"); },
+                           [](const v1::Agent& a) { return a.state() == v1::AGENT_STATE_STOPPED; },
+                           absl::Minutes(5), &flood))
       << daemon.log();
-  EXPECT_EQ(state().last_exit().exit_code(), 0) << "the flooder was never blocked for good";
+  // Exited 0 (a code, not a signal): the flooder was never blocked for good.
+  EXPECT_EQ(flood.last_exit().status_case(), v1::AgentExit::kExitCode) << flood.DebugString();
+  EXPECT_EQ(flood.last_exit().exit_code(), 0) << flood.DebugString();
 
   // Every line, once, in order: each is checked against what the flooder wrote.
-  grpc::ClientContext ctx;
+  auto ctx = Ctx(absl::Minutes(10));
   v1::StreamLogsRequest req;
   req.set_agent_id("big");
   req.add_streams(v1::LOG_STREAM_STDOUT);
-  auto reader = logs->StreamLogs(&ctx, req);
+  auto reader = client.logs().StreamLogs(ctx.get(), req);
   v1::StreamLogsResponse resp;
   uint64_t next = 0;
   int64_t last_seq = 0;
@@ -119,12 +111,17 @@ roles:
     }
     if (!in_order) break;
   }
-  ctx.TryCancel();
-  reader->Finish();
+  if (in_order) {
+    grpc::Status s = reader->Finish();
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  } else {
+    ctx->TryCancel();
+    reader->Finish();
+  }
   EXPECT_EQ(next, kLines);
 
   int64_t peak = StatusKiB(daemon.process()->pid(), "VmHWM");
-  EXPECT_GT(peak, 0);
+  ASSERT_GT(peak, 0) << "no VmHWM in /proc/" << daemon.process()->pid() << "/status";
   std::printf("agentd peak RSS while capturing 1 GB with a stalled follower: %.1f MiB\n",
               static_cast<double>(peak) / 1024);
   EXPECT_LT(peak, kRssBoundKiB) << "peak RSS of agentd while capturing 1 GB";

@@ -160,6 +160,14 @@ const post = (path, body, init = {}) =>
   fetch(`${fake.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), ...init });
 const user = (text) => [{ role: 'user', content: text }];
 
+// Whether `err` is what a client sees when the server cuts the connection: fetch's
+// TypeError ("terminated", from undici) or the SDKs' APIConnectionError wrapping it; not
+// a parse error (SyntaxError), an HTTP status error, or a failed assertion.
+function isConnectionCut(err) {
+  if (err instanceof OpenAI.APIConnectionError || err instanceof Anthropic.APIConnectionError) return true;
+  return err instanceof TypeError && (err.message === 'terminated' || /^UND_ERR_/.test(err.cause?.code ?? ''));
+}
+
 // Parses an SSE body into [{event, data}] (data left as a string).
 function parseSSE(text) {
   const events = [];
@@ -239,7 +247,15 @@ describe('openai', () => {
     const events = parseSSE(await res.text());
     assert.equal(events.at(-1).data, '[DONE]');
     const chunks = events.slice(0, -1).map((e) => JSON.parse(e.data));
-    assert.ok(chunks.every((c) => c.choices.length === 1 && c.usage === undefined));
+    // The role chunk, several content chunks and the finish chunk, so the per-chunk
+    // checks below cannot pass on an empty list.
+    assert.ok(chunks.length >= 5, `expected role, >= 3 content and finish chunks, got ${chunks.length}`);
+    assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join(''), HELLO_TEXT);
+    assert.equal(chunks.at(-1).choices[0].finish_reason, 'stop');
+    for (const [i, c] of chunks.entries()) {
+      assert.equal(c.choices.length, 1, `chunk ${i} has one choice`);
+      assert.ok(!('usage' in c), `chunk ${i} carries no usage field: ${JSON.stringify(c)}`);
+    }
   });
 
   test('non-streaming tool calls: names and JSON-string arguments', async () => {
@@ -364,12 +380,18 @@ describe('openai', () => {
   test('a dropped stream makes the client raise after the first chunks', async () => {
     const stream = await openai().chat.completions.create({ model: 'm', messages: user('drop-me'), stream: true });
     let seen = 0;
-    await assert.rejects(async () => {
-      for await (const chunk of stream) {
-        void chunk;
-        seen++;
-      }
-    });
+    await assert.rejects(
+      async () => {
+        for await (const chunk of stream) {
+          void chunk;
+          seen++;
+        }
+      },
+      (err) => {
+        assert.ok(isConnectionCut(err), `expected a connection error, got ${err?.constructor?.name}: ${err?.message}`);
+        return true;
+      },
+    );
     assert.equal(seen, 2, 'after_chunks: 2 chunks should arrive before the drop');
   });
 });
@@ -459,13 +481,18 @@ describe('anthropic', () => {
         { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'file contents' }] },
       ],
     });
-    assert.equal(m.content[0].text, 'Tool result received.');
+    assert.deepEqual(m.content, [{ type: 'text', text: 'Tool result received.' }]);
+    assert.deepEqual((await requests()).map((q) => q.rule), ['after-tool']);
   });
 
   test('429 with Retry-After is retried by the client, then succeeds', async () => {
+    const t0 = Date.now();
     const m = await anthropic({ maxRetries: 2 }).messages.create({ model: 'claude-test', max_tokens: 10, messages: user('flaky') });
+    const elapsed = Date.now() - t0;
     assert.equal(m.content[0].text, 'Recovered.');
     assert.deepEqual((await requests()).map((q) => q.rule), ['rate-limited', 'flaky-ok']);
+    // The client waited for Retry-After: 1 (its own default backoff is ~0.5 s).
+    assert.ok(elapsed >= 900, `client should honour Retry-After: 1, retried after ${elapsed} ms`);
   });
 
   test('a 500 fault raises an APIError with status 500 when maxRetries is 0', async () => {
@@ -557,6 +584,7 @@ describe('ollama', () => {
       })
     ).json();
     assert.equal(r.message.content, 'Tool result received.');
+    assert.deepEqual((await requests()).map((q) => q.rule), ['after-tool']);
   });
 
   test('errors use {"error": "..."}', async () => {
@@ -565,7 +593,7 @@ describe('ollama', () => {
     assert.deepEqual(await res.json(), { error: 'model is required' });
     const boom = await post('/api/chat', { model: 'l', messages: user('boom') });
     assert.equal(boom.status, 500);
-    assert.equal(typeof (await boom.json()).error, 'string');
+    assert.deepEqual(await boom.json(), { error: 'fakellm: injected HTTP 500 (rule "boom")' });
   });
 });
 
@@ -601,19 +629,26 @@ describe('rules', () => {
   test('truncate ends each stream cleanly without its final event', async () => {
     const oa = await (await post('/v1/chat/completions', { model: 'm', stream: true, messages: user('truncate-me') })).text();
     const oaEvents = parseSSE(oa);
-    assert.ok(oaEvents.length >= 3);
     assert.ok(!oa.includes('[DONE]'));
-    assert.ok(oaEvents.every((e) => JSON.parse(e.data)));
+    // Every chunk before [DONE] is there and parses: the role chunk, the text in several
+    // pieces, the finish chunk.
+    const oaChunks = oaEvents.map((e) => JSON.parse(e.data));
+    assert.ok(oaChunks.length >= 5, `expected role, >= 3 content and finish chunks, got ${oaChunks.length}`);
+    for (const c of oaChunks) assert.equal(c.object, 'chat.completion.chunk');
+    assert.equal(oaChunks.map((c) => c.choices[0].delta.content ?? '').join(''), 'one two three four five');
+    assert.equal(oaChunks.at(-1).choices[0].finish_reason, 'stop');
 
     const an = await (await post('/v1/messages', { model: 'c', max_tokens: 5, stream: true, messages: user('truncate-me') })).text();
     const anNames = parseSSE(an).map((e) => e.event);
-    assert.ok(anNames.includes('message_delta'));
+    assert.equal(anNames[0], 'message_start');
+    assert.equal(anNames.at(-1), 'message_delta', `the stream ends just before message_stop: ${anNames}`);
     assert.ok(!anNames.includes('message_stop'));
 
     const ol = await (await post('/api/chat', { model: 'l', messages: user('truncate-me') })).text();
     const olLines = ol.trimEnd().split('\n').map((l) => JSON.parse(l));
+    assert.ok(olLines.length >= 3, `expected the text in several lines, got ${olLines.length}`);
     assert.equal(olLines.map((l) => l.message.content).join(''), 'one two three four five');
-    assert.ok(olLines.every((l) => l.done === false));
+    for (const [i, l] of olLines.entries()) assert.equal(l.done, false, `line ${i} is not the final line`);
   });
 
   test('drop cuts the connection after after_chunks chunks', async () => {
@@ -622,23 +657,34 @@ describe('rules', () => {
     const reader = res.body.getReader();
     let got = '';
     const decoder = new TextDecoder();
-    await assert.rejects(async () => {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        got += decoder.decode(value, { stream: true });
-      }
-    });
-    assert.equal(got.split('\n').filter(Boolean).length, 2);
+    await assert.rejects(
+      async () => {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          got += decoder.decode(value, { stream: true });
+        }
+      },
+      (err) => {
+        assert.ok(isConnectionCut(err), `expected a connection error, got ${err?.constructor?.name}: ${err?.message}`);
+        return true;
+      },
+    );
+    const lines = got.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    assert.equal(lines.length, 2);
+    for (const l of lines) assert.equal(l.done, false);
   });
 
   test('non-streaming drop sends headers, then closes before the body', async () => {
     const res = await post('/v1/chat/completions', { model: 'm', messages: user('drop-me') });
     assert.equal(res.status, 200);
     assert.ok(Number(res.headers.get('content-length')) > 0);
-    await assert.rejects(res.text());
+    await assert.rejects(res.text(), (err) => {
+      assert.ok(isConnectionCut(err), `expected a connection error, got ${err?.constructor?.name}: ${err?.message}`);
+      return true;
+    });
     await assert.rejects(openai().chat.completions.create({ model: 'm', messages: user('drop-me') }), (err) => {
-      assert.ok(err instanceof OpenAI.OpenAIError || err instanceof TypeError, `unexpected ${err}`);
+      assert.ok(isConnectionCut(err), `expected a connection error, got ${err?.constructor?.name}: ${err?.message}`);
       return true;
     });
   });
@@ -739,6 +785,8 @@ describe('command line', () => {
 
       const noArgs = await runFakellm([]);
       assert.equal(noArgs.code, 2);
+      assert.equal(noArgs.stdout, '');
+      assert.match(noArgs.stderr, /--scenario FILE\.yaml is required/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

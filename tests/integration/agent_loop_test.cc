@@ -84,15 +84,31 @@ class AgentLoopTest : public ::testing::Test {
   void SetUp() override {
     fake_ = std::make_unique<FakeLlm>(dir_, kScenario);
     ASSERT_FALSE(fake_->url().empty()) << fake_->log();
-    mkdir(dir_.Join("ws").c_str(), 0755);
-    ws_ = *tools::Workspace::Open(dir_.Join("ws"));
-    sessions_ = *session::SessionStore::Open(dir_.Join("session.db"));
+    ASSERT_EQ(mkdir(dir_.Join("ws").c_str(), 0755), 0);
+    auto ws = tools::Workspace::Open(dir_.Join("ws"));
+    ASSERT_TRUE(ws.ok()) << ws.status();
+    ws_ = *std::move(ws);
+    ASSERT_NO_FATAL_FAILURE(OpenSessions());
     llm::ProviderOptions o;
     o.name = "fake";
     o.kind = "openai";
     o.base_url = fake_->url() + "/v1";
-    client_ = *llm::LlmClient::Create(o);
+    auto client = llm::LlmClient::Create(o);
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = *std::move(client);
     box_ = tools::ToolBox::ForRole({"fs.read", "fs.write", "fs.edit", "complete_task"});
+  }
+  // (Re)opens the session store, as a restarted agent does.
+  void OpenSessions() {
+    auto sessions = session::SessionStore::Open(dir_.Join("session.db"));
+    ASSERT_TRUE(sessions.ok()) << sessions.status();
+    sessions_ = *std::move(sessions);
+  }
+  // The conversation of `task`; empty (with a failure) when it cannot be read.
+  std::vector<llm::Message> Conversation(const std::string& task) {
+    absl::StatusOr<std::vector<llm::Message>> conv = sessions_->Conversation(task);
+    EXPECT_TRUE(conv.ok()) << conv.status();
+    return conv.ok() ? *std::move(conv) : std::vector<llm::Message>();
   }
   agent::AgentLoop Loop(agent::Budget* budget = nullptr) {
     return agent::AgentLoop(client_.get(), "test-model", &box_,
@@ -142,16 +158,16 @@ TEST_F(AgentLoopTest, AToolTheModelInventsIsAnErrorItSeesNotACrash) {
       Loop().Run("t2", "You are a coder.", "Please try something odd.");
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted);
-  auto conv = sessions_->Conversation("t2");
-  ASSERT_GE(conv->size(), 4u);
-  EXPECT_TRUE((*conv)[3].tool_error);
-  EXPECT_THAT((*conv)[3].content, HasSubstr("no tool named \"rm_everything\""));
+  std::vector<llm::Message> conv = Conversation("t2");
+  ASSERT_GE(conv.size(), 4u);
+  EXPECT_TRUE(conv[3].tool_error);
+  EXPECT_THAT(conv[3].content, HasSubstr("no tool named \"rm_everything\""));
 }
 
 TEST_F(AgentLoopTest, AnAnswerWithoutToolsIsTheResult) {
   absl::StatusOr<agent::TaskOutcome> out =
       Loop().Run("t3", "sys", "Please just answer: 6 times 7?");
-  ASSERT_TRUE(out.ok());
+  ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted);
   EXPECT_EQ(out->summary, "42");
 }
@@ -160,7 +176,7 @@ TEST_F(AgentLoopTest, ARefusedReservationStopsTheTaskBeforeTheCall) {
   CountingBudget budget(1);
   absl::StatusOr<agent::TaskOutcome> out =
       Loop(&budget).Run("t4", "sys", "Please make the greeting file.");
-  ASSERT_TRUE(out.ok());
+  ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->status, agent::TaskOutcome::Status::kFailed);
   EXPECT_THAT(out->summary, HasSubstr("BUDGET_EXCEEDED"));
   EXPECT_EQ(fake_->Requests(), 1) << "no call past the budget";
@@ -176,11 +192,16 @@ TEST_F(AgentLoopTest, CancelStopsTheTaskWhileTheModelThinks) {
     out = loop.Run("t5", "sys", "Please think long about it.", &cancel);
     done.Notify();
   });
-  ASSERT_TRUE(WaitFor([&] { return fake_->Requests() == 1; }, absl::Seconds(10)));
+  bool asked = WaitFor([&] { return fake_->Requests() == 1; }, absl::Seconds(10));
   cancel.Cancel();
-  EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
-  t.join();
-  ASSERT_TRUE(out.ok());
+  // The model would answer after 20s; the cancel ends the task long before. A timing
+  // window, scaled with the machine's speed.
+  bool ended = done.WaitForNotificationWithTimeout(Scaled(absl::Seconds(5)));
+  t.join();  // before any ASSERT returns: a joinable thread's destructor aborts
+  ASSERT_TRUE(asked) << "the model was not asked: " << fake_->Requests() << " requests\n"
+                     << fake_->log();
+  EXPECT_TRUE(ended) << "still running after the cancel";
+  ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCanceled);
 }
 
@@ -189,50 +210,62 @@ TEST_F(AgentLoopTest, CancelStopsTheTaskWhileTheModelThinks) {
 TEST_F(AgentLoopTest, AResumedTaskDoesNotRepeatASideEffectThatTookPlace) {
   {
     agent::AgentLoop loop = Loop();
-    ASSERT_TRUE(loop.Run("t6", "sys", "Please make the greeting file.").ok());
+    absl::StatusOr<agent::TaskOutcome> first =
+        loop.Run("t6", "sys", "Please make the greeting file.");
+    ASSERT_TRUE(first.ok()) << first.status();
   }
   // Rewind the session to the moment after the intent: drop the result and what followed.
-  auto conv = *sessions_->Conversation("t6");
-  std::string call_id = conv[2].tool_calls[0].id;
+  std::vector<llm::Message> conv = Conversation("t6");
+  ASSERT_GE(conv.size(), 4u);
+  ASSERT_EQ(conv[2].tool_calls.size(), 1u);
   {
-    auto db = *sqlite::Db::Open(dir_.Join("session.db"), false);
-    ASSERT_TRUE(db->Exec("DELETE FROM messages WHERE task = 't6' AND seq > 3").ok());
+    auto db = sqlite::Db::Open(dir_.Join("session.db"), false);
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Exec("DELETE FROM messages WHERE task = 't6' AND seq > 3").ok());
     ASSERT_TRUE(
-        db->Exec("UPDATE journal SET state = 'intent', result = NULL WHERE task = 't6'").ok());
+        (*db)->Exec("UPDATE journal SET state = 'intent', result = NULL WHERE task = 't6'").ok());
   }
   // Another process could have changed the file since; the write did take place.
   struct stat before {};
-  stat(dir_.Join("ws/hello.txt").c_str(), &before);
-  sessions_ = *session::SessionStore::Open(dir_.Join("session.db"));
+  ASSERT_EQ(stat(dir_.Join("ws/hello.txt").c_str(), &before), 0) << "the first run wrote nothing";
+  ASSERT_NO_FATAL_FAILURE(OpenSessions());
   absl::StatusOr<agent::TaskOutcome> out = Loop().Run("t6", "sys", "ignored");
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted);
-  conv = *sessions_->Conversation("t6");
+  conv = Conversation("t6");
+  ASSERT_GE(conv.size(), 4u);
+  EXPECT_EQ(conv[3].tool_call_id, conv[2].tool_calls[0].id);
   EXPECT_THAT(conv[3].content, HasSubstr("already applied before the agent restarted"));
   struct stat after {};
-  stat(dir_.Join("ws/hello.txt").c_str(), &after);
+  ASSERT_EQ(stat(dir_.Join("ws/hello.txt").c_str(), &after), 0);
   EXPECT_EQ(before.st_ino, after.st_ino) << "written again (a write replaces the file)";
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/hello.txt")), "hello\n");
 }
 
 // Killed after the first of two results was saved: the second call is answered on resume
 // (a provider refuses a conversation with a call left unanswered), the first not rerun.
 TEST_F(AgentLoopTest, AResumeAnswersTheCallsOfTheLastTurnThatHadNoResultYet) {
-  ASSERT_TRUE(Loop().Run("t7", "sys", "Please write both files.").ok());
-  auto conv = *sessions_->Conversation("t7");
+  absl::StatusOr<agent::TaskOutcome> first = Loop().Run("t7", "sys", "Please write both files.");
+  ASSERT_TRUE(first.ok()) << first.status();
+  std::vector<llm::Message> conv = Conversation("t7");
   ASSERT_GE(conv.size(), 6u);
+  ASSERT_EQ(conv[2].tool_calls.size(), 2u);
   std::string second = conv[2].tool_calls[1].id;
   {
-    auto db = *sqlite::Db::Open(dir_.Join("session.db"), false);
-    ASSERT_TRUE(db->Exec("DELETE FROM messages WHERE task = 't7' AND seq > 4").ok());
+    auto db = sqlite::Db::Open(dir_.Join("session.db"), false);
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Exec("DELETE FROM messages WHERE task = 't7' AND seq > 4").ok());
     ASSERT_TRUE(
-        db->Exec("DELETE FROM journal WHERE task = 't7' AND call_id = '" + second + "'").ok());
+        (*db)->Exec("DELETE FROM journal WHERE task = 't7' AND call_id = '" + second + "'").ok());
   }
-  unlink(dir_.Join("ws/y.txt").c_str());
-  sessions_ = *session::SessionStore::Open(dir_.Join("session.db"));
+  // The first file stays as the first run left it; the second is written on resume.
+  ASSERT_EQ(ReadFileOrEmpty(dir_.Join("ws/x.txt")), "x");
+  ASSERT_EQ(unlink(dir_.Join("ws/y.txt").c_str()), 0);
+  ASSERT_NO_FATAL_FAILURE(OpenSessions());
   absl::StatusOr<agent::TaskOutcome> out = Loop().Run("t7", "sys", "ignored");
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted) << out->summary;
-  conv = *sessions_->Conversation("t7");
+  conv = Conversation("t7");
   ASSERT_GE(conv.size(), 6u);
   EXPECT_EQ(conv[3].tool_call_id, conv[2].tool_calls[0].id);
   EXPECT_EQ(conv[4].tool_call_id, second);
@@ -241,7 +274,7 @@ TEST_F(AgentLoopTest, AResumeAnswersTheCallsOfTheLastTurnThatHadNoResultYet) {
 
 TEST_F(AgentLoopTest, ASummaryThatIsNotAStringDoesNotCrashTheAgent) {
   absl::StatusOr<agent::TaskOutcome> out = Loop().Run("t8", "sys", "Please finish oddly.");
-  ASSERT_TRUE(out.ok());
+  ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted);
   EXPECT_EQ(out->summary, "all done");
 }
@@ -258,7 +291,7 @@ class KilledAgentTest : public ::testing::Test {
   void Start(const std::string& scenario) {
     fake_ = std::make_unique<FakeLlm>(dir_, scenario);
     ASSERT_FALSE(fake_->url().empty()) << fake_->log();
-    mkdir(dir_.Join("ws").c_str(), 0755);
+    ASSERT_EQ(mkdir(dir_.Join("ws").c_str(), 0755), 0);
   }
   std::unique_ptr<Subprocess> Runner(const std::string& instructions) {
     return std::make_unique<Subprocess>(
@@ -321,10 +354,12 @@ rules:
   ASSERT_TRUE(st.has_value());
   EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << ReadFileOrEmpty(dir_.Join("runner.err"));
   EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/log.txt")), "one\n");
-  auto sessions = *session::SessionStore::Open(dir_.Join("session.db"));
-  auto conv = *sessions->Conversation("task-1");
-  ASSERT_GE(conv.size(), 4u);
-  EXPECT_THAT(conv[3].content, HasSubstr("may or may not have taken effect"));
+  auto sessions = session::SessionStore::Open(dir_.Join("session.db"));
+  ASSERT_TRUE(sessions.ok()) << sessions.status();
+  auto conv = (*sessions)->Conversation("task-1");
+  ASSERT_TRUE(conv.ok()) << conv.status();
+  ASSERT_GE(conv->size(), 4u);
+  EXPECT_THAT((*conv)[3].content, HasSubstr("may or may not have taken effect"));
 }
 
 }  // namespace

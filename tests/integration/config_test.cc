@@ -7,6 +7,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
+#include "tests/support/client.h"
 #include "tests/support/daemon.h"
 
 namespace agentd::testing {
@@ -83,27 +84,27 @@ class ReloadTest : public ::testing::Test {
   void SetUp() override {
     WriteFile(config_, "logging: {level: info}\nsupervision: {stop_timeout: 3s}\n");
     ASSERT_TRUE(daemon_.Start({"--config", config_})) << daemon_.log();
-    stub_ = v1::SystemService::NewStub(daemon_.UnixChannel());
+    client_ = std::make_unique<Client>(daemon_.client());
   }
   grpc::Status Reload(v1::ReloadConfigResponse* resp) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return stub_->ReloadConfig(&ctx, v1::ReloadConfigRequest(), resp);
+    return client_->system().ReloadConfig(Ctx().get(), v1::ReloadConfigRequest(), resp);
   }
+  // GetInfo; a failed call fails the test. Not for polls (client_->GetInfo is).
   v1::GetInfoResponse Info() {
-    grpc::ClientContext ctx;
-    v1::GetInfoResponse info;
-    EXPECT_TRUE(stub_->GetInfo(&ctx, v1::GetInfoRequest(), &info).ok());
+    grpc::Status s;
+    v1::GetInfoResponse info = client_->GetInfo(&s);
+    EXPECT_TRUE(s.ok()) << s.error_message();
     return info;
   }
   TempDir dir_;
   std::string config_ = dir_.Join("agentd.yaml");
   Daemon daemon_{dir_};
-  std::unique_ptr<v1::SystemService::Stub> stub_;
+  std::unique_ptr<Client> client_;
 };
 
 TEST_F(ReloadTest, BadFileIsRefusedWithItsPositionAndTheRunningConfigIsUntouched) {
   v1::GetInfoResponse before = Info();
+  ASSERT_TRUE(before.has_config_loaded_time()) << before.DebugString();
   WriteFile(config_, "logging: {level: info}\nsupervision: {stop_timeout: never}\n");
   v1::ReloadConfigResponse resp;
   grpc::Status s = Reload(&resp);
@@ -111,12 +112,14 @@ TEST_F(ReloadTest, BadFileIsRefusedWithItsPositionAndTheRunningConfigIsUntouched
   EXPECT_THAT(s.error_message(), HasSubstr(config_ + ":2:29: supervision.stop_timeout"));
   EXPECT_THAT(s.error_message(), HasSubstr("nothing changed"));
   v1::GetInfoResponse after = Info();
+  ASSERT_TRUE(after.has_config_loaded_time()) << after.DebugString();
   EXPECT_EQ(after.config_loaded_time().seconds(), before.config_loaded_time().seconds());
   EXPECT_EQ(after.config_loaded_time().nanos(), before.config_loaded_time().nanos());
   // The old values still rule: a good reload now reports the change from 3s, not from
   // anything the bad file said.
   WriteFile(config_, "logging: {level: debug}\nsupervision: {stop_timeout: 3s}\n");
-  ASSERT_TRUE(Reload(&resp).ok());
+  s = Reload(&resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_THAT(resp.applied(), ::testing::ElementsAre("logging.level"));
 }
 
@@ -132,15 +135,17 @@ TEST_F(ReloadTest, GoodFileAppliesAndReportsRestartRequiredSettings) {
 
 TEST_F(ReloadTest, SighupReloadsToo) {
   v1::GetInfoResponse before = Info();
+  ASSERT_TRUE(before.has_config_loaded_time()) << before.DebugString();
   WriteFile(config_, "logging: {level: debug}\n");
   daemon_.process()->Signal(SIGHUP);
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        v1::GetInfoResponse now = Info();
-        return now.config_loaded_time().seconds() != before.config_loaded_time().seconds() ||
-               now.config_loaded_time().nanos() != before.config_loaded_time().nanos();
-      },
-      absl::Seconds(10)));
+  EXPECT_TRUE(WaitForValue([&] { return client_->GetInfo().config_loaded_time(); },
+                           [&](const google::protobuf::Timestamp& t) {
+                             return t.seconds() > before.config_loaded_time().seconds() ||
+                                    (t.seconds() == before.config_loaded_time().seconds() &&
+                                     t.nanos() > before.config_loaded_time().nanos());
+                           },
+                           absl::Seconds(10)))
+      << "loaded before: " << before.config_loaded_time().ShortDebugString();
   EXPECT_THAT(daemon_.log(), HasSubstr("configuration reloaded"));
 }
 

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "agentd/v1/agents.grpc.pb.h"
@@ -11,7 +12,9 @@
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/helpers/flooder.h"
+#include "tests/support/client.h"
 #include "tests/support/daemon.h"
 
 namespace agentd::testing {
@@ -24,25 +27,27 @@ class LogsTest : public ::testing::Test {
   void StartDaemon(const std::string& config) {
     WriteFile(dir_.Join("agentd.yaml"), config);
     ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
-    agents_ = v1::AgentService::NewStub(daemon_.UnixChannel());
-    logs_ = v1::LogService::NewStub(daemon_.UnixChannel());
+    client_ = std::make_unique<Client>(daemon_.client());
   }
   void StartAgent(const std::string& role, const std::string& id) {
-    grpc::ClientContext ctx;
-    v1::StartAgentRequest req;
-    req.set_role(role);
-    req.set_agent_id(id);
-    v1::StartAgentResponse resp;
-    grpc::Status s = agents_->StartAgent(&ctx, req, &resp);
+    grpc::Status s = client_->StartAgent(role, id);
     ASSERT_TRUE(s.ok()) << s.error_message();
   }
-  v1::Agent Get(const std::string& id) {
-    grpc::ClientContext ctx;
-    v1::GetAgentRequest req;
+  // Every record of `id` that exists now, through StreamLogs without follow.
+  std::vector<v1::LogRecord> AllRecords(const std::string& id) {
+    auto ctx = Ctx(absl::Seconds(30));
+    v1::StreamLogsRequest req;
     req.set_agent_id(id);
-    v1::GetAgentResponse resp;
-    EXPECT_TRUE(agents_->GetAgent(&ctx, req, &resp).ok());
-    return resp.agent();
+    auto reader = client_->logs().StreamLogs(ctx.get(), req);
+    std::vector<v1::LogRecord> out;
+    v1::StreamLogsResponse resp;
+    while (reader->Read(&resp)) {
+      EXPECT_FALSE(resp.has_gap()) << resp.gap().DebugString();
+      for (const v1::LogRecord& r : resp.records()) out.push_back(r);
+    }
+    grpc::Status s = reader->Finish();
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return out;
   }
   RunResult Ctl(std::vector<std::string> args) {
     std::vector<std::string> argv = {AgentctlBinary(), "--socket", daemon_.socket()};
@@ -52,8 +57,7 @@ class LogsTest : public ::testing::Test {
 
   TempDir dir_;
   Daemon daemon_{dir_};
-  std::unique_ptr<v1::AgentService::Stub> agents_;
-  std::unique_ptr<v1::LogService::Stub> logs_;
+  std::unique_ptr<Client> client_;
 };
 
 TEST_F(LogsTest, AgentctlShowsAndFollowsAnAgentsOutput) {
@@ -62,10 +66,11 @@ roles:
   talker: {command: ["/bin/sh", "-c", "echo to stdout; echo to stderr >&2; exec sleep 600"]}
 )");
   StartAgent("talker", "t1");
-  ASSERT_TRUE(WaitFor(
+  ASSERT_TRUE(WaitForValue(
       [&] {
-        return Ctl({"logs", "t1"}).out.find("to stderr") != std::string::npos;
+        return Ctl({"logs", "t1"}).out;
       },
+      [](const std::string& out) { return out.find("to stderr") != std::string::npos; },
       absl::Seconds(20)));
   RunResult all = Ctl({"logs", "t1"});
   ASSERT_EQ(all.exit_code, 0) << all.err;
@@ -77,11 +82,11 @@ roles:
   // A follower sees what the next run of the agent writes.
   Subprocess follower({AgentctlBinary(), "--socket", daemon_.socket(), "logs", "-f", "t1"},
                       dir_.Join("follow.out"), dir_.Join("follow.err"));
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return ReadFileOrEmpty(dir_.Join("follow.out")).find("to stdout") != std::string::npos;
-      },
-      absl::Seconds(20)));
+  ASSERT_TRUE(WaitForValue(
+      [&] { return ReadFileOrEmpty(dir_.Join("follow.out")); },
+      [](const std::string& out) { return out.find("to stdout") != std::string::npos; },
+      absl::Seconds(20)))
+      << ReadFileOrEmpty(dir_.Join("follow.err"));
   ASSERT_EQ(Ctl({"restart", "t1"}).exit_code, 0);
   auto count = [&](const std::string& text) {
     std::string out = ReadFileOrEmpty(dir_.Join("follow.out"));
@@ -92,7 +97,7 @@ roles:
   EXPECT_TRUE(WaitFor([&] { return count("to stdout") == 2 && count("to stderr") == 2; },
                       absl::Seconds(20)))
       << ReadFileOrEmpty(dir_.Join("follow.out"));
-  EXPECT_GE(count("[agentd] stopping"), 1);
+  EXPECT_EQ(count("[agentd] stopping"), 1) << ReadFileOrEmpty(dir_.Join("follow.out"));
   EXPECT_TRUE(follower.running()) << "a follower keeps following";
 
   RunResult missing = Ctl({"logs", "nope"});
@@ -104,13 +109,13 @@ roles:
 // disconnects; checks each line against the flooder's and advances `*next`/`*cursor`.
 void ReadFlooderLines(v1::LogService::Stub* stub, const std::string& agent, int64_t* cursor,
                       uint64_t* next, uint64_t want) {
-  grpc::ClientContext ctx;
+  auto ctx = Ctx(absl::Seconds(60));
   v1::StreamLogsRequest req;
   req.set_agent_id(agent);
   req.set_after_seq(*cursor);
   req.set_follow(true);
   req.add_streams(v1::LOG_STREAM_STDOUT);
-  auto reader = stub->StreamLogs(&ctx, req);
+  auto reader = stub->StreamLogs(ctx.get(), req);
   v1::StreamLogsResponse resp;
   std::string expected;
   while (*next < want && reader->Read(&resp)) {
@@ -123,8 +128,10 @@ void ReadFlooderLines(v1::LogService::Stub* stub, const std::string& agent, int6
       ++*next;
     }
   }
-  ctx.TryCancel();
-  reader->Finish();
+  ctx->TryCancel();
+  grpc::Status s = reader->Finish();
+  // Ended by this reader (CANCELLED), or by the daemon only after the last line.
+  EXPECT_TRUE(s.ok() || s.error_code() == grpc::StatusCode::CANCELLED) << s.error_message();
 }
 
 TEST_F(LogsTest, StreamLogsResumesFromItsCursorAcrossRotations) {
@@ -138,21 +145,23 @@ roles:
   int64_t cursor = 0;
   uint64_t next = 0;
   // Disconnect twice, mid-stream, and come back with the last seq seen.
-  ReadFlooderLines(logs_.get(), "f1", &cursor, &next, 7000);
+  ReadFlooderLines(&client_->logs(), "f1", &cursor, &next, 7000);
   ASSERT_GE(next, 7000u);  // whole batches: a little more than asked for
-  ReadFlooderLines(logs_.get(), "f1", &cursor, &next, 19000);
+  ASSERT_LT(next, 30000u) << "the first read took everything: nothing was resumed";
+  ReadFlooderLines(&client_->logs(), "f1", &cursor, &next, 19000);
   ASSERT_GE(next, 19000u);
-  ReadFlooderLines(logs_.get(), "f1", &cursor, &next, 30000);
+  ASSERT_LT(next, 30000u) << "the second read took everything: nothing was resumed";
+  ReadFlooderLines(&client_->logs(), "f1", &cursor, &next, 30000);
   EXPECT_EQ(next, 30000u);
 
-  grpc::ClientContext ctx;
   v1::ListLogSegmentsRequest req;
   req.set_agent_id("f1");
   req.set_page_size(1000);
   v1::ListLogSegmentsResponse segs;
-  ASSERT_TRUE(logs_->ListLogSegments(&ctx, req, &segs).ok());
+  grpc::Status s = client_->logs().ListLogSegments(Ctx().get(), req, &segs);
+  ASSERT_TRUE(s.ok()) << s.error_message();
   // 3 MB of lines in 64 KiB segments: the stream went through dozens of rotations.
-  EXPECT_GT(segs.segments_size(), 40);
+  ASSERT_GT(segs.segments_size(), 40);
   EXPECT_EQ(segs.segments(0).first_seq(), 1);
   for (int i = 1; i < segs.segments_size(); ++i) {
     EXPECT_EQ(segs.segments(i).first_seq(), segs.segments(i - 1).last_seq() + 1);
@@ -166,27 +175,71 @@ roles:
                            HelperBinary("flooder"), R"(", "50", "20"]}
 )"));
   StartAgent("flood", "f2");
-  ASSERT_TRUE(
-      WaitFor([&] { return Get("f2").state() == v1::AGENT_STATE_STOPPED; }, absl::Seconds(20)));
+  ASSERT_TRUE(WaitForValue([&] { return client_->GetAgent("f2"); },
+                           [](const v1::Agent& a) { return a.state() == v1::AGENT_STATE_STOPPED; },
+                           absl::Seconds(20)));
+  // The whole log, as the API has it: the flooder's 50 lines and agentd's own notes.
+  std::vector<v1::LogRecord> records = AllRecords("f2");
+  std::vector<size_t> out;  // indexes of the stdout records
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (records[i].stream() == v1::LOG_STREAM_STDOUT) out.push_back(i);
+  }
+  ASSERT_EQ(out.size(), 50u);
   std::string line;
-  RunResult tail = Ctl({"logs", "f2", "--stream", "stdout", "--tail", "3"});
+  for (size_t i = 0; i < out.size(); ++i) {
+    FlooderLine(i, 19, &line);
+    ASSERT_EQ(records[out[i]].line(), line) << i;
+  }
+  // As agentctl prints a record.
+  auto shown = [](const v1::LogRecord& r) {
+    return (r.stream() == v1::LOG_STREAM_SYSTEM ? "[agentd] " : "") + r.line();
+  };
+
+  // --tail 3: exactly the last three records, whatever their stream.
+  RunResult tail = Ctl({"logs", "f2", "--tail", "3"});
   ASSERT_EQ(tail.exit_code, 0) << tail.err;
   std::vector<std::string> lines = absl::StrSplit(tail.out, '\n', absl::SkipEmpty());
-  // The tail counts records of every stream; of the last three, the stdout ones show.
-  ASSERT_FALSE(lines.empty());
-  FlooderLine(49, 19, &line);
-  EXPECT_EQ(lines.back(), line);
+  ASSERT_EQ(lines.size(), 3u) << tail.out;
+  for (size_t k = 0; k < 3; ++k) EXPECT_EQ(lines[k], shown(records[records.size() - 3 + k])) << k;
+
+  // The tail counts records of every stream (StreamLogsRequest.tail); of those, the
+  // stdout ones show. Counted back to the third-last stdout line: exactly the last three.
+  size_t n = records.size() - out[47];
+  RunResult stdout_tail = Ctl({"logs", "f2", "--stream", "stdout", "--tail", std::to_string(n)});
+  ASSERT_EQ(stdout_tail.exit_code, 0) << stdout_tail.err;
+  lines = absl::StrSplit(stdout_tail.out, '\n', absl::SkipEmpty());
+  std::vector<std::string> want;
+  for (int i = 47; i < 50; ++i) {
+    FlooderLine(i, 19, &line);
+    want.push_back(line);
+  }
+  EXPECT_EQ(lines, want) << "--tail " << n;
+  // One record fewer and the first of those three is not in it.
+  RunResult shorter = Ctl({"logs", "f2", "--stream", "stdout", "--tail", std::to_string(n - 1)});
+  lines = absl::StrSplit(shorter.out, '\n', absl::SkipEmpty());
+  EXPECT_EQ(lines, std::vector<std::string>(want.begin() + 1, want.end())) << "--tail " << n - 1;
+
+  // -o json: one record a line, each with its seq and its line (bytes: base64).
   RunResult json = Ctl({"logs", "f2", "-o", "json", "--stream", "stdout"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
   std::vector<std::string> docs = absl::StrSplit(json.out, '\n', absl::SkipEmpty());
   ASSERT_EQ(docs.size(), 50u);
-  // Resuming after the 10th stdout record's seq gives the 11th line first.
-  std::string seq10 = docs[9].substr(docs[9].find("\"seq\":\"") + 7);
-  seq10 = seq10.substr(0, seq10.find('"'));
-  RunResult after = Ctl({"logs", "f2", "--stream", "stdout", "--after-seq", seq10});
+  for (size_t i = 0; i < docs.size(); ++i) {
+    nlohmann::json doc = nlohmann::json::parse(docs[i], nullptr, false);
+    ASSERT_TRUE(doc.is_object()) << docs[i];
+    EXPECT_EQ(doc["seq"], std::to_string(records[out[i]].seq())) << docs[i];
+    EXPECT_EQ(doc["line"], absl::Base64Escape(records[out[i]].line())) << docs[i];
+  }
+  // Resuming after the 10th stdout record's seq gives the 11th line on, and no other.
+  RunResult after = Ctl(
+      {"logs", "f2", "--stream", "stdout", "--after-seq", std::to_string(records[out[9]].seq())});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
   lines = absl::StrSplit(after.out, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 40u);
-  FlooderLine(10, 19, &line);
-  EXPECT_EQ(lines[0], line);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    FlooderLine(10 + i, 19, &line);
+    EXPECT_EQ(lines[i], line) << i;
+  }
 }
 
 }  // namespace

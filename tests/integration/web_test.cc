@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -19,13 +20,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "agentd/v1/agents.grpc.pb.h"
-#include "agentd/v1/consent.pb.h"
+#include "agentd/v1/audit.grpc.pb.h"
+#include "agentd/v1/consent.grpc.pb.h"
 #include "agentd/v1/events.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
 #include "agentd/v1/tasks.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
+#include "tests/support/client.h"
 #include "tests/support/daemon.h"
 #include "tests/support/http_conn.h"
 
@@ -35,19 +38,26 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// A detail of an audit entry, or "(none)" (Map::at would abort the test program).
+std::string Detail(const v1::AuditEntry& e, const std::string& key) {
+  auto it = e.details().find(key);
+  return it == e.details().end() ? "(none)" : it->second;
+}
+
 class WebTest : public ::testing::Test {
  protected:
   void StartDaemon(const std::vector<std::string>& extra = {}) {
     std::vector<std::string> args = {"--http", "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
     ASSERT_TRUE(daemon_.Start(args)) << daemon_.log();
-    auto stub = v1::SystemService::NewStub(daemon_.UnixChannel());
-    grpc::ClientContext ctx;
-    v1::GetInfoResponse info;
-    ASSERT_TRUE(stub->GetInfo(&ctx, v1::GetInfoRequest(), &info).ok());
+    client_ = std::make_unique<Client>(daemon_.client());
+    grpc::Status s;
+    v1::GetInfoResponse info = client_->GetInfo(&s);
+    ASSERT_TRUE(s.ok()) << s.error_message();
     std::string http = info.paths().http();
-    ASSERT_TRUE(absl::SimpleAtoi(http.substr(http.rfind(':') + 1), &port_)) << http;
+    ASSERT_TRUE(absl::SimpleAtoi(http.substr(http.rfind(':') + 1), &port_) && port_ > 0) << http;
     token_ = daemon_.admin_token();
+    ASSERT_FALSE(token_.empty());
   }
   std::string Bearer() const { return "Authorization: Bearer " + token_; }
 
@@ -77,9 +87,8 @@ class WebTest : public ::testing::Test {
   double Metric(const std::string& series) {
     for (absl::string_view line : absl::StrSplit(Metrics(), '\n')) {
       if (absl::ConsumePrefix(&line, series + " ")) {
-        double v = -1;
-        (void)absl::SimpleAtod(line, &v);
-        return v;
+        double v = 0;
+        return absl::SimpleAtod(line, &v) ? v : -1;
       }
     }
     return -1;
@@ -87,6 +96,7 @@ class WebTest : public ::testing::Test {
 
   TempDir dir_;
   Daemon daemon_{dir_};
+  std::unique_ptr<Client> client_;
   int port_ = 0;
   std::string token_;
 };
@@ -156,7 +166,9 @@ TEST_F(WebTest, LoginLinkSetsAStrictHttpOnlyCookieThatAuthenticates) {
   ASSERT_EQ(frames.size(), 2u);
   v1::ListAgentsResponse agents;
   ASSERT_TRUE(agents.ParseFromString(frames[0].payload));
-  EXPECT_GE(agents.agents_size(), 2);  // ceo and manager, from the default config
+  std::vector<std::string> ids;
+  for (const v1::Agent& a : agents.agents()) ids.push_back(a.id());
+  EXPECT_THAT(ids, ::testing::ElementsAre("ceo", "manager"));  // the default config's
 }
 
 TEST_F(WebTest, UnknownMethodsAreUnimplementedAndAgentHostIsRefused) {
@@ -175,31 +187,33 @@ TEST_F(WebTest, StreamsDeliverEventsAsTheyHappenAndHonourGrpcTimeout) {
   HttpConn c(port_);
   v1::WatchEventsRequest req;
   req.set_after_seq(-1);
-  c.Send("POST", "/agentd.v1.EventService/WatchEvents",
-         {Bearer(), "Content-Type: application/grpc-web+proto", "grpc-timeout: 5S"},
-         DataFrame(req));
+  // The event must come within the stream's deadline: scaled with the machine's speed.
+  const int64_t timeout_s =
+      absl::ToInt64Seconds(absl::Ceil(Scaled(absl::Seconds(5)), absl::Seconds(1)));
+  ASSERT_TRUE(c.Send("POST", "/agentd.v1.EventService/WatchEvents",
+                     {Bearer(), "Content-Type: application/grpc-web+proto",
+                      absl::StrCat("grpc-timeout: ", timeout_s, "S")},
+                     DataFrame(req)));
   ASSERT_TRUE(c.ReadHead());
   EXPECT_THAT(c.head(), HasSubstr("application/grpc-web+proto"));
   // Make an event happen: start an agent over the unix socket.
-  auto agents = v1::AgentService::NewStub(daemon_.UnixChannel());
-  grpc::ClientContext ctx;
-  v1::StartAgentRequest start;
-  start.set_role("coder");
-  start.set_agent_id("web-coder");
-  v1::StartAgentResponse started;
-  ASSERT_TRUE(agents->StartAgent(&ctx, start, &started).ok());
-  ASSERT_TRUE(c.ReadUntil([](const std::string& body) {
-    for (const Frame& f : Frames(body)) {
-      v1::WatchEventsResponse r;
-      if (f.flags == 0 && r.ParseFromString(f.payload) &&
-          absl::StrContains(r.DebugString(), "web-coder")) {
-        return true;
-      }
-    }
-    return false;
-  })) << "no event about web-coder arrived";
+  grpc::Status s = client_->StartAgent("coder", "web-coder");
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(c.ReadUntil(
+      [](const std::string& body) {
+        for (const Frame& f : Frames(body)) {
+          v1::WatchEventsResponse r;
+          if (f.flags == 0 && r.ParseFromString(f.payload) &&
+              absl::StrContains(r.DebugString(), "web-coder")) {
+            return true;
+          }
+        }
+        return false;
+      },
+      Scaled(absl::Seconds(10))))
+      << "no event about web-coder arrived";
   // The deadline ends the stream with DEADLINE_EXCEEDED, as grpc-timeout asks.
-  ASSERT_TRUE(c.ReadAll(absl::Seconds(15)));
+  ASSERT_TRUE(c.ReadAll(Scaled(absl::Seconds(15))));
   EXPECT_EQ(GrpcStatus(Frames(c.body())), 4);
 }
 
@@ -259,10 +273,11 @@ TEST_F(WebTest, ClientDisconnectCancelsTheServerStream) {
            {Bearer(), "Content-Type: application/grpc-web-text"},
            absl::Base64Escape(DataFrame(req)));
     ASSERT_TRUE(c.ReadHead());
-    ASSERT_TRUE(
-        WaitFor([&] { return Metric("agentd_http_grpc_web_calls") == 1; }, absl::Seconds(10)));
+    ASSERT_TRUE(WaitForValue([&] { return Metric("agentd_http_grpc_web_calls"); },
+                             [](double v) { return v == 1; }, absl::Seconds(10)));
   }  // the connection closes here, with the stream idle
-  EXPECT_TRUE(WaitFor([&] { return Metric("agentd_http_grpc_web_calls") == 0; }, absl::Seconds(10)))
+  EXPECT_TRUE(WaitForValue([&] { return Metric("agentd_http_grpc_web_calls"); },
+                           [](double v) { return v == 0; }, absl::Seconds(10)))
       << Metrics();
   EXPECT_TRUE(WaitFor(
       [&] {
@@ -281,12 +296,14 @@ TEST_F(WebTest, FiftyOpenStreamsDoNotStarveUnaryCalls) {
   std::vector<std::unique_ptr<HttpConn>> streams;
   for (int i = 0; i < 50; ++i) {
     streams.push_back(std::make_unique<HttpConn>(port_));
-    streams.back()->Send("POST", "/agentd.v1.EventService/WatchEvents",
-                         {Bearer(), "Content-Type: application/grpc-web+proto"}, DataFrame(req));
-    ASSERT_TRUE(streams.back()->ReadHead());
+    ASSERT_TRUE(streams.back()->Send("POST", "/agentd.v1.EventService/WatchEvents",
+                                     {Bearer(), "Content-Type: application/grpc-web+proto"},
+                                     DataFrame(req)))
+        << "stream " << i;
+    ASSERT_TRUE(streams.back()->ReadHead()) << "stream " << i;
   }
-  ASSERT_TRUE(
-      WaitFor([&] { return Metric("agentd_http_grpc_web_calls") == 50; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitForValue([&] { return Metric("agentd_http_grpc_web_calls"); },
+                           [](double v) { return v == 50; }, absl::Seconds(10)));
   for (int i = 0; i < 20; ++i) {
     EXPECT_EQ(
         GrpcStatus(Call("/agentd.v1.SystemService/GetInfo", v1::GetInfoRequest(), {Bearer()})), 0);
@@ -295,9 +312,11 @@ TEST_F(WebTest, FiftyOpenStreamsDoNotStarveUnaryCalls) {
 
 TEST_F(WebTest, MetricsCoverAgentsRpcsAndTheListener) {
   StartDaemon();
-  Call("/agentd.v1.SystemService/GetVersion", v1::GetVersionRequest(), {Bearer()});
-  ASSERT_TRUE(WaitFor([&] { return Metric("agentd_agents{state=\"AGENT_STATE_IDLE\"}") == 2; },
-                      absl::Seconds(20)))
+  ASSERT_EQ(
+      GrpcStatus(Call("/agentd.v1.SystemService/GetVersion", v1::GetVersionRequest(), {Bearer()})),
+      0);
+  ASSERT_TRUE(WaitForValue([&] { return Metric("agentd_agents{state=\"AGENT_STATE_IDLE\"}"); },
+                           [](double v) { return v == 2; }, absl::Seconds(20)))
       << Metrics();
   std::string m = Metrics();
   EXPECT_THAT(m, HasSubstr("# TYPE agentd_rpc_duration_seconds histogram"));
@@ -379,44 +398,124 @@ TEST_F(WebTest, ServesTheBuiltUiWithClientRoutesAndNothingOutsideIt) {
   EXPECT_EQ(status, 400);
 }
 
-TEST_F(WebTest, OpenInEditorRunsTheEditorOnlyOnceAPersonApproves) {
-  // The "editor" records what it was asked to open.
-  std::string editor = dir_.Join("editor.sh"), opened = dir_.Join("opened");
-  WriteFile(editor, absl::StrCat("#!/bin/sh\necho \"$@\" > '", opened, "'\n"));
-  ASSERT_EQ(chmod(editor.c_str(), 0755), 0);
-  std::string config = dir_.Join("agentd.yaml");
-  std::ofstream(config) << "ui: {editor: [\"" << editor << "\", --new-window]}\n"
-                        << "roles:\n  ceo: {command: [sleep, \"3600\"]}\nagents: []\n";
-  StartDaemon({"--config", config});
-  auto tasks = v1::TaskService::NewStub(daemon_.UnixChannel());
-  grpc::ClientContext ctx;
-  v1::SubmitGoalRequest goal;
-  goal.set_text("Open me");
-  v1::SubmitGoalResponse submitted;
-  ASSERT_TRUE(tasks->SubmitGoal(&ctx, goal, &submitted).ok());
-  const std::string& path = submitted.goal().workspace().path();
-  ASSERT_FALSE(path.empty());
+// OpenWorkspace runs ui.editor on agentd's host, so only once a person approves it.
+class OpenInEditorTest : public WebTest {
+ protected:
+  void SetUp() override {
+    // The "editor" appends what it was asked to open, a line per run: a run that should
+    // not have happened shows as a line too many, whenever it came.
+    WriteFile(editor_, absl::StrCat("#!/bin/sh\necho \"$@\" >> '", opened_, "'\n"));
+    ASSERT_EQ(chmod(editor_.c_str(), 0755), 0);
+    std::string config = dir_.Join("agentd.yaml");
+    WriteFile(config, absl::StrCat("ui: {editor: [\"", editor_, "\", --new-window]}\n",
+                                   "roles:\n  ceo: {command: [sleep, \"3600\"]}\nagents: []\n"));
+    ASSERT_NO_FATAL_FAILURE(StartDaemon({"--config", config}));
+    v1::SubmitGoalRequest goal;
+    goal.set_text("Open me");
+    v1::SubmitGoalResponse submitted;
+    grpc::Status s = client_->tasks().SubmitGoal(Ctx().get(), goal, &submitted);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    goal_ = submitted.goal().id();
+    path_ = submitted.goal().workspace().path();
+    ASSERT_FALSE(path_.empty());
+  }
+  // OpenWorkspace through the gRPC-web bridge, as the UI calls it.
+  void Open(v1::OpenWorkspaceResponse* resp) {
+    v1::OpenWorkspaceRequest req;
+    req.set_task_id(goal_);
+    std::vector<Frame> frames = Call("/agentd.v1.TaskService/OpenWorkspace", req, {Bearer()});
+    std::string message;
+    ASSERT_EQ(GrpcStatus(frames, &message), 0) << message;
+    ASSERT_FALSE(frames.empty());
+    ASSERT_TRUE(resp->ParseFromString(frames[0].payload));
+    ASSERT_FALSE(resp->consent_request_id().empty());
+  }
+  // Every consent request, decided or not, by id.
+  std::map<std::string, v1::ConsentRequest> Consents() {
+    v1::ListConsentRequestsRequest req;
+    req.set_include_decided(true);
+    v1::ListConsentRequestsResponse resp;
+    grpc::Status s = client_->consent().ListConsentRequests(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    std::map<std::string, v1::ConsentRequest> out;
+    for (const v1::ConsentRequest& r : resp.consent_requests()) out[r.id()] = r;
+    return out;
+  }
+  // The audit log's workspace.open entries.
+  std::vector<v1::AuditEntry> Opens() {
+    v1::ListAuditEntriesRequest req;
+    req.set_action("workspace.open");
+    v1::ListAuditEntriesResponse resp;
+    grpc::Status s = client_->audit().ListAuditEntries(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return {resp.entries().begin(), resp.entries().end()};
+  }
+  RunResult Consent(const std::string& decision, const std::string& id) {
+    return RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "consent", decision, id});
+  }
+  // What one run of the editor for the goal's workspace writes.
+  std::string OneRun() const { return "--new-window " + path_ + "\n"; }
 
-  v1::OpenWorkspaceRequest req;
-  req.set_task_id(submitted.goal().id());
-  std::vector<Frame> frames = Call("/agentd.v1.TaskService/OpenWorkspace", req, {Bearer()});
-  ASSERT_EQ(GrpcStatus(frames), 0);
+  std::string editor_ = dir_.Join("editor.sh"), opened_ = dir_.Join("opened");
+  std::string goal_, path_;
+};
+
+TEST_F(OpenInEditorTest, RunsTheEditorOnlyOnceAPersonApproves) {
   v1::OpenWorkspaceResponse resp;
-  ASSERT_TRUE(resp.ParseFromString(frames[0].payload));
-  EXPECT_EQ(resp.path(), path);
-  EXPECT_EQ(resp.argv_size(), 3);
-  // Nothing runs before a person decides.
-  EXPECT_EQ(ReadFileOrEmpty(opened), "");
-  RunResult approve = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "consent",
-                                  "approve", resp.consent_request_id()});
+  ASSERT_NO_FATAL_FAILURE(Open(&resp));
+  EXPECT_EQ(resp.path(), path_);
+  EXPECT_THAT(resp.argv(), ::testing::ElementsAre(editor_, "--new-window", path_));
+  // The request is there for a person to decide, and by then nothing has run. (A run
+  // that came later still shows: it would be a second line below.)
+  std::map<std::string, v1::ConsentRequest> consents = Consents();
+  ASSERT_TRUE(consents.count(resp.consent_request_id())) << resp.consent_request_id();
+  const v1::ConsentRequest& asked = consents[resp.consent_request_id()];
+  EXPECT_EQ(asked.status(), v1::CONSENT_STATUS_PENDING);
+  EXPECT_EQ(asked.kind(), v1::CONSENT_KIND_OPEN_EDITOR);
+  EXPECT_EQ(ReadFileOrEmpty(opened_), "") << "the editor ran before anyone decided";
+  EXPECT_THAT(Opens(), ::testing::IsEmpty());
+
+  RunResult approve = Consent("approve", resp.consent_request_id());
   ASSERT_EQ(approve.exit_code, 0) << approve.err;
-  EXPECT_TRUE(WaitFor([&] { return ReadFileOrEmpty(opened) == "--new-window " + path + "\n"; },
-                      absl::Seconds(10)))
-      << ReadFileOrEmpty(opened) << daemon_.log();
-  RunResult audit =
-      RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "-o", "json", "audit"});
-  EXPECT_THAT(audit.out, HasSubstr("workspace.open"));
-  EXPECT_THAT(audit.out, HasSubstr("human:web"));  // who asked, through the bridge
+  EXPECT_TRUE(WaitForValue([&] { return ReadFileOrEmpty(opened_); },
+                           [&](const std::string& got) { return got == OneRun(); },
+                           absl::Seconds(10)))
+      << daemon_.log();
+  std::vector<v1::AuditEntry> opens = Opens();
+  ASSERT_EQ(opens.size(), 1u);
+  EXPECT_EQ(Detail(opens[0], "request"), resp.consent_request_id());
+  EXPECT_EQ(Detail(opens[0], "requested_by"), "human:web");  // who asked: the bridge
+  EXPECT_EQ(opens[0].actor().kind(), v1::ACTOR_KIND_HUMAN);  // who approved: agentctl
+  EXPECT_EQ(opens[0].actor().id(), "human:local");
+  EXPECT_EQ(ReadFileOrEmpty(opened_), OneRun()) << "the editor ran more than once";
+}
+
+TEST_F(OpenInEditorTest, ADenialNeverRunsTheEditor) {
+  v1::OpenWorkspaceResponse denied;
+  ASSERT_NO_FATAL_FAILURE(Open(&denied));
+  RunResult deny = Consent("deny", denied.consent_request_id());
+  ASSERT_EQ(deny.exit_code, 0) << deny.err;
+  // The denial is recorded: whatever reacts to it has run.
+  std::map<std::string, v1::ConsentRequest> consents = Consents();
+  ASSERT_TRUE(consents.count(denied.consent_request_id()));
+  EXPECT_EQ(consents[denied.consent_request_id()].status(), v1::CONSENT_STATUS_DENIED);
+  EXPECT_EQ(ReadFileOrEmpty(opened_), "") << "the editor ran on a denial";
+
+  // The positive control: the same open, approved, runs the editor — once. A run for the
+  // denial, however late, would be a second line, and a second audit entry.
+  v1::OpenWorkspaceResponse approved;
+  ASSERT_NO_FATAL_FAILURE(Open(&approved));
+  ASSERT_NE(approved.consent_request_id(), denied.consent_request_id());
+  RunResult approve = Consent("approve", approved.consent_request_id());
+  ASSERT_EQ(approve.exit_code, 0) << approve.err;
+  EXPECT_TRUE(WaitForValue([&] { return ReadFileOrEmpty(opened_); },
+                           [&](const std::string& got) { return got == OneRun(); },
+                           absl::Seconds(10)))
+      << daemon_.log();
+  std::vector<v1::AuditEntry> opens = Opens();
+  ASSERT_EQ(opens.size(), 1u);
+  EXPECT_EQ(Detail(opens[0], "request"), approved.consent_request_id());
+  EXPECT_EQ(ReadFileOrEmpty(opened_), OneRun());
 }
 
 }  // namespace

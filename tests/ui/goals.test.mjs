@@ -109,9 +109,28 @@ async function setUp(scenario, shellAllow) {
   return { agentd, fake, page };
 }
 
-async function submitGoal(page, text, workspace, approval) {
+// An element's text with its white space collapsed.
+async function text(locator) {
+  return ((await locator.textContent()) ?? "").replace(/\s+/g, " ").trim();
+}
+
+// The cells of a table row, as read.
+async function cells(page, rowSelector) {
+  return (await page.locator(`${rowSelector} > td`).allTextContents()).map((c) => c.replace(/\s+/g, " ").trim());
+}
+
+// Dollars as the UI shows them (ui/src/format.ts fmtUsd).
+function usd(n) {
+  return n !== 0 && Math.abs(n) < 0.01 ? `$${n.toFixed(4)}` : `$${n.toFixed(2)}`;
+}
+
+async function goalTasks(agentd) {
+  return (await agentd.ctl("get", "tasks", "--goal", "g-1")).tasks ?? [];
+}
+
+async function submitGoal(page, goalText, workspace, approval) {
   await openView(page, "goals");
-  await page.getByTestId("goal-text").fill(text);
+  await page.getByTestId("goal-text").fill(goalText);
   await page.getByTestId("goal-workspace").fill(workspace);
   await page.getByTestId("goal-approval").selectOption(approval);
   await page.getByTestId("goal-submit").click();
@@ -137,38 +156,66 @@ test("a goal from the UI: its plan waits, is approved in the UI, runs green, and
     30000, "the plan to wait for a person");
   await plan.click();
   await page.getByTestId("plan-step-write").waitFor({ timeout: 10000 });
-  assert.match(await page.getByTestId("plan-step-check").innerText(), /coder/);
-  assert.match(await page.getByTestId("plan-step-check").innerText(), /write/);
+  // Each step as proposed: id, title, role, what it waits for, its token estimate.
+  assert.deepEqual((await cells(page, '[data-testid="plan-step-write"]')).slice(0, 5),
+    ["write", "Write hello.txt", "coder", "—", "1,000"]);
+  assert.deepEqual((await cells(page, '[data-testid="plan-step-check"]')).slice(0, 5),
+    ["check", "Check hello.txt", "coder", "write", "500"]);
+  assert.match(await text(page.getByTestId("plan-total-estimate")), /^1,500 tokens · /);
   await shot(page, "plan-approval");
-  // Nothing ran before the approval.
-  assert.equal((await agentd.ctl("get", "tasks", "--goal", "g-1")).tasks.filter(
-    (t) => t.planStepId).length, 0);
+  // Nothing ran before the approval: the goal's tasks are there, none of them a step.
+  const early = await goalTasks(agentd);
+  assert.ok(early.some((t) => t.id === "g-1"), `agentd lists the goal's tasks: ${JSON.stringify(early)}`);
+  assert.deepEqual(early.filter((t) => t.planStepId).map((t) => t.planStepId), []);
   await page.getByTestId("plan-approve").click();
 
   await openView(page, "goals");
   await row.click();
   await waitFor(async () => (await row.getAttribute("data-status")) === "TASK_STATUS_COMPLETED",
-    120000, `goal g-1 to complete (agentd log: ${agentd.log.slice(-2000)})`);
+    120000, () => `goal g-1 to complete (agentd log: ${agentd.log.slice(-2000)})`);
+  // After the approval the two steps ran as tasks of their own (which shows that the
+  // "none of them a step" above looked at the right field).
+  const done = await goalTasks(agentd);
+  assert.deepEqual(done.filter((t) => t.planStepId).map((t) => t.planStepId).sort(), ["check", "write"]);
+  assert.ok(done.length >= 4, `goal, manager task, two steps: ${done.map((t) => t.id)}`);
+  // The tree shows every one of the goal's tasks, each completed.
   const nodes = page.locator('[data-testid^="task-node-"]');
-  await waitFor(async () => (await nodes.count()) >= 4, 10000, "the tree: goal, manager task, two steps");
-  for (const status of await nodes.evaluateAll((els) => els.map((e) => e.getAttribute("data-status")))) {
-    assert.equal(status, "TASK_STATUS_COMPLETED");
-  }
+  const expected = done.map((t) => `task-node-${t.id}`).sort();
+  await waitFor(async () => {
+    const shown = await nodes.evaluateAll((els) =>
+      els.map((e) => [e.getAttribute("data-testid"), e.getAttribute("data-status")]));
+    return JSON.stringify(shown.map(([id]) => id).sort()) === JSON.stringify(expected) &&
+      shown.every(([, status]) => status === "TASK_STATUS_COMPLETED");
+  }, 10000, `the tree: ${expected.join(", ")}, all completed`);
+  // The plan's DAG: both steps completed, check after write.
   await page.getByTestId("plan-dag").waitFor({ timeout: 10000 });
+  await waitFor(async () => {
+    const st = await Promise.all(["write", "check"].map((id) => page.getByTestId(`dag-node-${id}`).getAttribute("data-status")));
+    return st.every((x) => x === "TASK_STATUS_COMPLETED");
+  }, 10000, "the DAG to show both steps completed");
+  assert.equal(await page.locator('[data-testid="plan-dag"] .dag-edge[data-from="write"][data-to="check"]').count(), 1);
   await shot(page, "goal-completed");
 
   await openView(page, "usage");
+  // The totals are agentd's ledger's, to the cent and the token, and not zero.
+  let ledger;
   await waitFor(async () => {
-    const usd = Number((await page.getByTestId("usage-total-usd").innerText()).replace(/[^0-9.]/g, ""));
-    return usd > 0;
-  }, 20000, "the spend to show");
+    ledger = await agentd.ctl("usage");
+    const cost = Number(ledger.total?.costUsd ?? 0);
+    const tokens = Number(ledger.total?.totalTokens ?? 0);
+    return cost > 0 && tokens > 0 &&
+      await text(page.getByTestId("usage-total-usd")) === usd(cost) &&
+      await text(page.getByTestId("usage-total-tokens")) === tokens.toLocaleString("en-US");
+  }, 20000, () => `the spend to show (agentd's ledger: ${JSON.stringify(ledger?.total)})`);
   // The charts drew the calls: recharts' bars or areas for the roles that spent.
   await waitFor(async () => (await page.getByTestId("usage-chart-role")
     .locator("svg path.recharts-rectangle, svg path.recharts-curve, svg .recharts-bar-rectangle path").count()) > 0,
   20000, "marks on the by-role chart");
-  const legend = await page.getByTestId("usage-chart-role").innerText();
-  assert.match(legend, /ceo/);
-  assert.match(legend, /coder/);
+  // The legend names the roles that spent: those of the ledger, the three of this goal.
+  const roles = (ledger.groups ?? []).map((g) => g.role).sort();
+  assert.deepEqual(roles, ["ceo", "coder", "manager"]);
+  const legend = await page.getByTestId("usage-chart-role").locator(".recharts-legend-item-text").allTextContents();
+  assert.deepEqual([...new Set(legend)].sort(), roles);
   await shot(page, "usage");
 });
 
@@ -178,12 +225,18 @@ test("a consent-gated tool call raises the modal, and the decision reaches the a
   const modal = page.getByTestId("consent-modal");
   await modal.waitFor({ timeout: 60000 });
   assert.match(await page.getByTestId("consent-summary").innerText(), /date \+%Y/);
+  const consentId = await modal.getAttribute("data-consent-id");
+  assert.ok(consentId, "the modal names its request");
   await shot(page, "consent");
   // The coder waits: one model call so far.
   const coderCalls = (await fake.requests()).filter((r) => r.model === "coder-m").length;
   assert.equal(coderCalls, 1);
   await page.getByTestId("consent-approve").click();
   await modal.waitFor({ state: "hidden", timeout: 15000 });
+  // agentd recorded the person's approval of that very request.
+  const consents = (await agentd.ctl("get", "consents", "--all")).consentRequests ?? [];
+  const decided = consents.find((c) => c.id === consentId);
+  assert.equal(decided?.status, "CONSENT_STATUS_APPROVED", JSON.stringify(consents));
   await waitFor(async () => (await agentd.ctl("describe", "task", "g-1")).status === "TASK_STATUS_COMPLETED",
     60000, "the goal to complete");
   // The approved command ran: the model was shown its output, the year.

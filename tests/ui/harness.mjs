@@ -31,7 +31,8 @@ function must(name) {
 }
 
 // Polls `fn` (sync or async) until it returns a truthy value, which is returned; throws
-// naming `what` once `ms` have passed.
+// naming `what` once `ms` have passed. `what` may be a function, called then, so the
+// message can show the state at the timeout (e.g. a log's tail) rather than at the call.
 export async function waitFor(fn, ms, what) {
   const deadline = Date.now() + ms;
   let last;
@@ -43,7 +44,8 @@ export async function waitFor(fn, ms, what) {
       last = e;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${ms} ms waiting for ${what} (last: ${last})`);
+      const named = typeof what === "function" ? what() : what;
+      throw new Error(`timed out after ${ms} ms waiting for ${named} (last: ${last})`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -109,7 +111,7 @@ export class Agentd {
     await waitFor(async () => {
       const r = await fetch(`${this.base}/healthz`).catch(() => null);
       return r && r.ok;
-    }, 20000, `agentd to serve (log: ${this.log})`);
+    }, 20000, () => `agentd to serve (log: ${this.log})`);
     this.token = readFileSync(join(this.state, "admin.token"), "utf8").trim();
   }
 

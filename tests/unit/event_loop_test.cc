@@ -22,8 +22,9 @@ TEST(EventLoopTest, TimersRunInDeadlineOrderWhenTheClockReachesThem) {
   EXPECT_EQ(loop.RunDue(), 1);
   EXPECT_EQ(ran, (std::vector<int>{1}));
   clock.Advance(absl::Seconds(5));
-  loop.RunDue();
+  EXPECT_EQ(loop.RunDue(), 2);
   EXPECT_EQ(ran, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(loop.RunDue(), 0) << "a timer ran twice";
 }
 
 TEST(EventLoopTest, PostedClosuresRunBeforeTimersAndInOrder) {
@@ -40,13 +41,15 @@ TEST(EventLoopTest, PostedClosuresRunBeforeTimersAndInOrder) {
 TEST(EventLoopTest, CancelledTimerNeverRuns) {
   FakeClock clock;
   EventLoop loop(&clock);
-  bool ran = false;
+  bool ran = false, control = false;
   EventLoop::TimerId id = loop.RunAfter(absl::Seconds(1), [&] { ran = true; });
+  loop.RunAfter(absl::Seconds(1), [&] { control = true; });
   EXPECT_TRUE(loop.Cancel(id));
   EXPECT_FALSE(loop.Cancel(id));
   clock.Advance(absl::Seconds(2));
-  loop.RunDue();
+  EXPECT_EQ(loop.RunDue(), 1);
   EXPECT_FALSE(ran);
+  EXPECT_TRUE(control) << "the timers were not due: the test shows nothing";
 }
 
 TEST(EventLoopTest, RunServesPostsFromOtherThreadsAndWakesForAnEarlierTimer) {
@@ -60,12 +63,14 @@ TEST(EventLoopTest, RunServesPostsFromOtherThreadsAndWakesForAnEarlierTimer) {
     });
   }
   for (auto& p : posters) p.join();
-  EXPECT_TRUE(testing::WaitFor([&] { return count.load() == 400; }, absl::Seconds(10)));
+  EXPECT_TRUE(testing::WaitFor([&] { return count.load() == 400; }, absl::Seconds(10)))
+      << count.load() << " of 400 posts ran";
   // A far timer first, then a near one: the near one must not wait for the far one.
   std::atomic<bool> near{false};
   loop.RunAfter(absl::Hours(1), [] {});
   loop.RunAfter(absl::Milliseconds(1), [&] { near = true; });
-  EXPECT_TRUE(testing::WaitFor([&] { return near.load(); }, absl::Seconds(10)));
+  EXPECT_TRUE(testing::WaitFor([&] { return near.load(); }, absl::Seconds(10)))
+      << "the near timer waited behind the far one";
   loop.Stop();
   t.join();
 }

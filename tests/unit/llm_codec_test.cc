@@ -134,6 +134,7 @@ TEST(OpenAiCodecTest, BodyUsesWireToolNamesAndToolMessages) {
           "finish_reason":"tool_calls"}],"usage":{"prompt_tokens":3,"completion_tokens":2}})",
       req);
   ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->tool_calls.size(), 1u);
   EXPECT_EQ(r->tool_calls[0].name, "rm_rf");
   EXPECT_EQ(r->usage.prompt_tokens, 3);
   EXPECT_EQ(codec->ErrorMessage(R"({"error":{"message":"model not found","type":"x"}})"),

@@ -63,9 +63,11 @@ TEST_F(LogStoreTest, RecordsEachLineWithItsStreamInOrder) {
   absl::StatusOr<OutputPipes> pipes = store->Capture("a1");
   ASSERT_TRUE(pipes.ok()) << pipes.status();
   WriteAll(pipes->out(), "one\ntwo\n");
-  ASSERT_TRUE(WaitFor([&] { return store->LastSeq("a1") == 2; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return store->LastSeq("a1") == 2; }, absl::Seconds(10)))
+      << "LastSeq " << store->LastSeq("a1");
   WriteAll(pipes->err(), "three\n");
-  ASSERT_TRUE(WaitFor([&] { return store->LastSeq("a1") == 3; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return store->LastSeq("a1") == 3; }, absl::Seconds(10)))
+      << "LastSeq " << store->LastSeq("a1");
   store->AppendSystem("a1", "exited");
   ReadAll all = ReadEverything(*store, "a1");
   ASSERT_EQ(all.records.size(), 4u);
@@ -89,9 +91,11 @@ TEST_F(LogStoreTest, SplitsOverLongLinesWithoutLosingBytes) {
   std::string line = "0123456789abcdefghijklmnopqrstuvwxyzABCD";  // 40 bytes
   // Written in two pieces, so the split also spans reads of the pipe.
   WriteAll(pipes->out(), line.substr(0, 25));
-  ASSERT_TRUE(WaitFor([&] { return store->LastSeq("a1") >= 1; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return store->LastSeq("a1") >= 1; }, absl::Seconds(10)))
+      << "LastSeq " << store->LastSeq("a1");
   WriteAll(pipes->out(), line.substr(25) + "\nshort\n");
-  ASSERT_TRUE(WaitFor([&] { return store->LastSeq("a1") == 4; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return store->LastSeq("a1") == 4; }, absl::Seconds(10)))
+      << "LastSeq " << store->LastSeq("a1");
   ReadAll all = ReadEverything(*store, "a1");
   ASSERT_EQ(all.records.size(), 4u);
   std::string joined;
@@ -112,7 +116,8 @@ TEST_F(LogStoreTest, KeepsBinaryBytesAndAnUnfinishedLastLine) {
   std::string binary("bin\0\x01\xff\xfe\r", 8);
   WriteAll(pipes->out(), binary + "\nno newline at the end");
   { OutputPipes closing = std::move(*pipes); }  // EOF: the last line is complete
-  ASSERT_TRUE(WaitFor([&] { return store->LastSeq("a1") == 2; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return store->LastSeq("a1") == 2; }, absl::Seconds(10)))
+      << "LastSeq " << store->LastSeq("a1");
   ReadAll all = ReadEverything(*store, "a1");
   ASSERT_EQ(all.records.size(), 2u);
   EXPECT_EQ(all.records[0].line(), binary);
@@ -221,7 +226,8 @@ TEST_F(LogStoreTest, StreamFilterSkipsOtherStreamsButAdvancesTheCursor) {
   ASSERT_TRUE(pipes.ok());
   store->AppendSystem("a1", "note");
   WriteAll(pipes->err(), "oops\n");
-  ASSERT_TRUE(WaitFor([&] { return store->LastSeq("a1") == 2; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return store->LastSeq("a1") == 2; }, absl::Seconds(10)))
+      << "LastSeq " << store->LastSeq("a1");
   v1::StreamLogsResponse resp;
   absl::StatusOr<int64_t> next = store->Read("a1", 0, 1 << 20, 1u << v1::LOG_STREAM_STDERR, &resp);
   ASSERT_TRUE(next.ok());

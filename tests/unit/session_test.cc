@@ -48,17 +48,20 @@ TEST(SessionStoreTest, AKilledWriterLeavesDoneCallsDoneAndTheLastOneAsAnIntent) 
   const std::string path = dir.Join("agent.db");
   pid_t pid = fork();
   if (pid == 0) {
+    // In the child no assertion can report: a step that fails exits with its number,
+    // which the parent sees instead of the SIGKILL it expects.
     auto store = SessionStore::Open(path);
     if (!store.ok()) _exit(2);
-    (*store)->RecordIntent("t", {"c1", "fs.write", "{\"path\":\"x\"}"}).IgnoreError();
-    (*store)->RecordResult("t", "c1", "wrote 3 bytes", false).IgnoreError();
-    (*store)->RecordIntent("t", {"c2", "shell.run", "{\"argv\":[\"make\"]}"}).IgnoreError();
+    if (!(*store)->RecordIntent("t", {"c1", "fs.write", "{\"path\":\"x\"}"}).ok()) _exit(3);
+    if (!(*store)->RecordResult("t", "c1", "wrote 3 bytes", false).ok()) _exit(4);
+    if (!(*store)->RecordIntent("t", {"c2", "shell.run", "{\"argv\":[\"make\"]}"}).ok()) _exit(5);
     raise(SIGKILL);  // between c2's intent and its result
-    _exit(3);
+    _exit(6);
   }
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+      << agentd::testing::DescribeWaitStatus(status);
 
   auto store = SessionStore::Open(path);
   ASSERT_TRUE(store.ok());

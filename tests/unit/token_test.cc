@@ -18,6 +18,7 @@ TEST(TokenTest, NewTokensAreLongAndDistinct) {
   for (int i = 0; i < 100; ++i) {
     std::string t = NewToken();
     EXPECT_EQ(t.size(), 7u + 64u);
+    EXPECT_EQ(t.substr(0, 7), "agentd_") << t;
     EXPECT_TRUE(seen.insert(t).second);
   }
 }

@@ -1,0 +1,81 @@
+// Delegation: the CEO hands work to other roles' agents — the built-in ones and a role
+// that only the config defines — which do it in the goal's own workspace and branch.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/paths.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/e2e/goal_fixture.h"
+
+namespace agentd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The CEO hands the work to a Coder, which writes a file and commits it; the CEO is
+// handed its task back with the Coder's result and completes the goal.
+TEST_F(GoalTest, CeoDelegatesToACoderWhoCommitsOnTheGoalsBranch) {
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("delegate")));
+  // A repository of the user's: the goal works in a worktree and branch of its own.
+  std::string repo = CalcRepo();
+  ASSERT_FALSE(repo.empty());
+  RunResult r = CtlGoalAndWait({"Write hello.txt", "--workspace", repo});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << daemon_.log();
+  EXPECT_THAT(r.out, HasSubstr("hello.txt is written and committed"));
+  EXPECT_THAT(r.err, HasSubstr("coder"));  // progress shows the delegated task
+
+  // The commit is on the goal's branch; the user's checkout is untouched.
+  EXPECT_THAT(Git(repo, "log --format=%s agentd/g-1"), HasSubstr("Add hello.txt"));
+  EXPECT_EQ(Git(repo, "show agentd/g-1:hello.txt"), "hi\n");
+  EXPECT_EQ(ReadFileOrEmpty(repo + "/hello.txt"), "");
+  EXPECT_EQ(Git(repo, "rev-parse --abbrev-ref HEAD"), "main\n");
+
+  nlohmann::json tasks = CtlJson({"get", "tasks", "--goal", "g-1"});
+  ASSERT_EQ(ArraySize(tasks, "tasks"), 2u) << tasks.dump();  // the goal and the coder's task
+  for (const auto& t : tasks["tasks"]) EXPECT_EQ(t["status"], "TASK_STATUS_COMPLETED") << t.dump();
+
+  // Usage per role, priced from the config's table (the coder's model is free).
+  nlohmann::json usage = CtlJson({"usage", "--by", "role"});
+  std::map<std::string, nlohmann::json> by_role;
+  for (const auto& g : usage["groups"]) by_role[g["role"]] = g["totals"];
+  ASSERT_EQ(by_role.count("ceo"), 1u) << usage.dump();
+  ASSERT_EQ(by_role.count("coder"), 1u) << usage.dump();
+  EXPECT_EQ(by_role["ceo"]["calls"], "3") << FakeRequests().dump();  // delegate, wait, complete
+  EXPECT_EQ(by_role["coder"]["calls"], "3");
+  EXPECT_GT(by_role["ceo"]["costUsd"].get<double>(), 0);
+  EXPECT_EQ(by_role["coder"]["costUsd"].get<double>(), 0);
+}
+
+TEST_F(GoalTest, ARoleAddedByConfigAloneIsSpawnedAndUsed) {
+  ASSERT_TRUE(MakeDirs(dir_.Join("roles"), 0755).ok());
+  WriteFile(dir_.Join("roles/reviewer.md"),
+            "You are {{agent}}, the team's REVIEWER-PROMPT. Review: {{task}}.\n");
+  ASSERT_NO_FATAL_FAILURE(Start(
+      Scenario("reviewer_role"),
+      "  reviewer: {model: other, prompt: roles/reviewer.md, tools: [fs.read, complete_task]}\n"));
+  RunResult r = CtlGoalAndWait({"Get the README reviewed"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << daemon_.log();
+  EXPECT_EQ(daemon_.client().GetAgent("reviewer-1").role(), "reviewer");
+  std::vector<nlohmann::json> calls;  // the reviewer's
+  for (nlohmann::json& q : FakeRequests()) {
+    if (q["model"] == "other-m") calls.push_back(q);
+  }
+  ASSERT_FALSE(calls.empty()) << "the reviewer made no model call\n" << daemon_.log();
+  for (nlohmann::json& q : calls) {
+    // The model's settings from the config are on every call…
+    EXPECT_EQ(q["body"]["temperature"], 0.25) << q.dump();
+    EXPECT_EQ(q["body"]["max_tokens"], 100) << q.dump();
+    // …and so is the system prompt rendered from the role's prompt file.
+    EXPECT_THAT(Text(q["body"]["messages"][0]["content"]),
+                HasSubstr("reviewer-1, the team's REVIEWER-PROMPT. Review: Review the README"));
+  }
+  nlohmann::json task = CtlJson({"describe", "task", "t-2"});
+  EXPECT_EQ(task["role"], "reviewer") << task.dump();
+  EXPECT_EQ(task["result"]["summary"], "README reads well") << task.dump();
+}
+
+}  // namespace
+}  // namespace agentd::testing

@@ -1,0 +1,84 @@
+// Limits on what a goal and its agents may use: a goal's token budget, which no model call
+// may overrun, and a role's idle_timeout, after which an agent started for work stops.
+#include <cstdint>
+#include <string>
+
+#include "absl/time/time.h"
+#include "agentd/v1/usage.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/e2e/goal_fixture.h"
+#include "tests/support/client.h"
+
+namespace agentd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST_F(GoalTest, AGoalPastItsBudgetFailsWithBudgetExceededAndNoCallIsMadePastIt) {
+  // The CEO never stops listing files: only the budget ends it.
+  ASSERT_NO_FATAL_FAILURE(
+      Start(Scenario("budget_forever"), "", "[fs.list, complete_task, fail_task]"));
+  RunResult r = CtlGoalAndWait({"List forever", "--tokens", "6000"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("BUDGET_EXCEEDED"));
+  EXPECT_THAT(r.out, HasSubstr("goal g-1 budget of 6000 tokens would be exceeded"));
+  nlohmann::json usage = CtlJson({"usage", "--goal", "g-1"});
+  int64_t calls = std::stoll(usage["total"]["calls"].get<std::string>());
+  int64_t tokens = std::stoll(usage["total"]["totalTokens"].get<std::string>());
+  EXPECT_GE(calls, 2);      // the budget allowed some calls…
+  EXPECT_LE(tokens, 6000);  // …never more than it holds…
+  EXPECT_EQ(static_cast<int64_t>(FakeRequests().size()), calls);  // …and none unreserved
+
+  // Each call is a record of its own, newest first, paged.
+  Client client = daemon_.client();
+  v1::ListUsageRecordsRequest list;
+  list.mutable_filter()->set_goal_id("g-1");
+  list.set_page_size(1);
+  int64_t records = 0, last_us = INT64_MAX;
+  for (int64_t pages = 1;; ++pages) {
+    // A page token that never runs out would loop for ever; there is one page a call.
+    ASSERT_LE(pages, calls + 1) << "the pages do not end";
+    v1::ListUsageRecordsResponse page;
+    grpc::Status s = client.usage().ListUsageRecords(Ctx().get(), list, &page);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_LE(page.records_size(), 1);
+    for (const v1::UsageRecord& rec : page.records()) {
+      ++records;
+      int64_t us = rec.time().seconds() * 1000000 + rec.time().nanos() / 1000;
+      EXPECT_LE(us, last_us);
+      last_us = us;
+      EXPECT_EQ(rec.role(), "ceo");
+      EXPECT_EQ(rec.prompt_tokens(), 1000);
+    }
+    if (page.next_page_token().empty()) break;
+    list.set_page_token(page.next_page_token());
+  }
+  EXPECT_EQ(records, calls);
+}
+
+// Agents started for work are stopped when idle past their role's idle_timeout; the
+// others stay.
+TEST_F(GoalTest, AnAgentStartedOnDemandIsStoppedAfterItsRolesIdleTimeout) {
+  ASSERT_NO_FATAL_FAILURE(
+      Start(Scenario("delegate"), "  reviewer: {model: other, tools: [complete_task]}\n"));
+  // The coder role idles out fast in this test (config edited before the start).
+  std::string config = ReadFileOrEmpty(dir_.Join("agentd.yaml"));
+  ASSERT_TRUE(daemon_.Stop().has_value());
+  size_t at = config.find("max_instances: 2,");
+  ASSERT_NE(at, std::string::npos);
+  config.insert(at, "idle_timeout: 1s, ");
+  WriteFile(dir_.Join("agentd.yaml"), config);
+  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  RunResult r = CtlGoalAndWait({"Write hello.txt"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << daemon_.log();
+  // The coder did the work (it was started), and then stopped for being idle.
+  EXPECT_GE(CountRequests(FakeRequests(), "coder-m"), 1);
+  EXPECT_TRUE(AgentReaches("coder-1", v1::AGENT_STATE_STOPPED, absl::Seconds(10))) << daemon_.log();
+  EXPECT_EQ(daemon_.client().GetAgent("ceo-1").state(), v1::AGENT_STATE_IDLE);  // 10m by default
+  EXPECT_THAT(daemon_.log(), HasSubstr("agent coder-1 idle for its role's idle_timeout"));
+}
+
+}  // namespace
+}  // namespace agentd::testing

@@ -1,0 +1,134 @@
+// Plans: a Manager's proposal is checked by agentd, approved or rejected by a person (or
+// automatically), and run step by step by Coders and a Tester against a real project's
+// real tests; a failed step goes back up to the Manager, who plans the fix.
+#include <sys/wait.h>
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/e2e/goal_fixture.h"
+
+namespace agentd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The five-role flow of a real change: the CEO hands the goal to the Manager, whose
+// first proposals are invalid (a cycle, an unknown role) and whose first valid plan a
+// person rejects; the revision is approved with agentctl; Coders change the code and
+// commit on the goal's branch, the Tester runs the project's real tests.
+TEST_F(GoalTest, AManagersPlanIsCheckedRejectedRevisedApprovedAndRunToAPassingTest) {
+  const std::string extra_roles = R"(  manager: {model: manager, prompt: roles/manager.md,
+            tools: [propose_plan, delegate, complete_task, fail_task]}
+  tester: {model: tester, prompt: roles/tester.md, tools: [tests.run, complete_task, fail_task]}
+)";
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("plan_review"), extra_roles));
+  std::string repo = CalcRepo();
+  ASSERT_FALSE(repo.empty());
+  const absl::Duration goal_timeout = absl::Seconds(120);
+  Subprocess wait(
+      {AgentctlBinary(), "--socket", daemon_.socket(), "goal", "Add mul() with tests",
+       "--workspace", repo, "--approve", "manual", "--wait", "--timeout", ScaledText(goal_timeout)},
+      dir_.Join("goal.out"), dir_.Join("goal.err"));
+  // The first valid plan waits for a person; the invalid ones never reached one.
+  nlohmann::json plans;
+  ASSERT_TRUE(WaitForValue(
+      [&] {
+        return PollCtlJson({"get", "plans"});
+      },
+      [](const nlohmann::json& j) { return ArraySize(j, "plans") == 1; }, absl::Seconds(30),
+      &plans))
+      << daemon_.log();
+  nlohmann::json plan = plans["plans"][0];
+  EXPECT_EQ(plan["status"], "PLAN_STATUS_PROPOSED");
+  std::string told;  // every tool result in the manager's conversations
+  for (nlohmann::json& r : FakeRequests()) {
+    if (r["model"] != "manager-m") continue;
+    for (nlohmann::json& m : r["body"]["messages"]) {
+      if (m["role"] == "tool") told += Text(m["content"]) + "\n";
+    }
+  }
+  EXPECT_THAT(told, HasSubstr("steps a → b → a form a cycle"));
+  EXPECT_THAT(told, HasSubstr("step draw: role \"designer\" is not configured"));
+  RunResult rejected =
+      Ctl({"reject", plan["id"].get<std::string>(), "--reason", "the tests must run too"});
+  ASSERT_EQ(rejected.exit_code, 0) << rejected.err;
+
+  // The revision: three steps, estimates shown before anyone approves.
+  nlohmann::json revised;
+  ASSERT_TRUE(WaitForValue(
+      [&] {
+        nlohmann::json proposed;  // null until there is a proposed plan
+        nlohmann::json all = PollCtlJson({"get", "plans"});
+        if (ArraySize(all, "plans") == 0) return proposed;
+        for (auto& p : all["plans"]) {
+          if (p["status"] == "PLAN_STATUS_PROPOSED") proposed = p;
+        }
+        return proposed;
+      },
+      [](const nlohmann::json& p) { return !p.is_null(); }, absl::Seconds(30), &revised))
+      << daemon_.log();
+  EXPECT_EQ(revised["revision"], 2);
+  EXPECT_EQ(revised["previousPlanId"], plan["id"]);
+  EXPECT_EQ(ArraySize(revised, "steps"), 3u) << revised.dump();
+  RunResult shown = Ctl({"describe", "plan", revised["id"].get<std::string>()});
+  EXPECT_THAT(shown.out, HasSubstr("2000 tokens"));
+  RunResult approved = Ctl({"approve", revised["id"].get<std::string>()});
+  ASSERT_EQ(approved.exit_code, 0) << approved.err;
+
+  std::optional<int> st = wait.WaitExit(goal_timeout + absl::Seconds(30));
+  ASSERT_TRUE(st.has_value()) << daemon_.log();
+  // A signal's death has WEXITSTATUS 0 too: the exit must be a normal one.
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0)
+      << DescribeWaitStatus(st) << "\n"
+      << ReadFileOrEmpty(dir_.Join("goal.err")) << daemon_.log();
+  EXPECT_THAT(ReadFileOrEmpty(dir_.Join("goal.out")), HasSubstr("mul() is in"));
+  // The steps ran in order on the goal's branch; the tester ran the real tests.
+  EXPECT_EQ(Git(repo, "log --format=%s agentd/g-1"), "Test mul\nAdd mul\nbase\n");
+  EXPECT_THAT(Git(repo, "show agentd/g-1:calc.py"), HasSubstr("def mul"));
+  std::vector<std::string> test_runs = ToolResults(FakeRequests(), "tester-m");
+  ASSERT_FALSE(test_runs.empty()) << "the tester never ran the tests";
+  EXPECT_THAT(test_runs.back(), HasSubstr("2 passed"));
+  nlohmann::json done = CtlJson({"describe", "plan", revised["id"].get<std::string>()});
+  EXPECT_EQ(done["status"], "PLAN_STATUS_COMPLETED");
+  nlohmann::json usage = CtlJson({"usage", "--by", "role"});
+  std::set<std::string> roles;
+  for (auto& g : usage["groups"]) roles.insert(g["role"].get<std::string>());
+  EXPECT_EQ(roles, (std::set<std::string>{"ceo", "manager", "coder", "tester"}));
+}
+
+// The Tester's failure goes back up: the plan fails, the Manager gets the failure
+// summary, plans a fix; the Coder fixes, the Tester's re-run passes.
+TEST_F(GoalTest, ATestersFailureReachesTheCoderWhoFixesItAndTheRerunPasses) {
+  const std::string extra_roles = R"(  manager: {model: manager, prompt: roles/manager.md,
+            tools: [propose_plan, complete_task, fail_task]}
+  tester: {model: tester, prompt: roles/tester.md, tools: [tests.run, complete_task, fail_task]}
+)";
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("tester_failure"), extra_roles));
+  std::string repo = CalcRepo();
+  ASSERT_FALSE(repo.empty());
+  RunResult r =
+      CtlGoalAndWait({"Add mul()", "--workspace", repo, "--approve", "auto"}, absl::Seconds(120));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << daemon_.log();
+  EXPECT_EQ(Git(repo, "log --format=%s agentd/g-1"), "Fix mul\nAdd mul\nbase\n");
+  std::vector<std::string> runs = ToolResults(FakeRequests(), "tester-m");  // tests.run's output
+  ASSERT_EQ(runs.size(), 2u) << daemon_.log();
+  EXPECT_THAT(runs[0], HasSubstr("1 failed"));
+  EXPECT_THAT(runs[0], HasSubstr("test_mul"));
+  EXPECT_THAT(runs[1], HasSubstr("2 passed"));
+  nlohmann::json plans = CtlJson({"get", "plans"});
+  std::map<std::string, std::string> status;
+  for (auto& p : plans["plans"]) status[p["id"]] = p["status"];
+  EXPECT_EQ(status["p-1"], "PLAN_STATUS_FAILED");
+  EXPECT_EQ(status["p-2"], "PLAN_STATUS_COMPLETED");
+}
+
+}  // namespace
+}  // namespace agentd::testing

@@ -1,0 +1,77 @@
+// Recovery from kill -9: of an agent mid-task, and of agentd itself mid-plan. What was
+// done stays done — each side effect runs once — and the work resumes where it stopped.
+#include <signal.h>
+#include <sys/types.h>
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/e2e/goal_fixture.h"
+
+namespace agentd::testing {
+namespace {
+
+TEST_F(GoalTest, AKilledCoderResumesItsSessionAndRunsEachSideEffectOnce) {
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("killed_coder")));
+  RunResult submitted = Ctl({"goal", "Append once"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  // The coder ran its command and now waits on the model: kill -9 it there.
+  ASSERT_TRUE(
+      WaitFor([&] { return CountRequests(FakeRequests(), "coder-m") >= 2; }, absl::Seconds(30)))
+      << daemon_.log();
+  v1::Agent coder = daemon_.client().GetAgent("coder-1");
+  ASSERT_GT(coder.pid(), 0) << coder.ShortDebugString();
+  ASSERT_EQ(kill(static_cast<pid_t>(coder.pid()), SIGKILL), 0);
+
+  ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_COMPLETED", absl::Seconds(60))) << daemon_.log();
+  EXPECT_GE(daemon_.client().GetAgent("coder-1").restarts(), 1);
+  std::string ws = Workspace("g-1");
+  ASSERT_FALSE(ws.empty());
+  EXPECT_EQ(ReadFileOrEmpty(ws + "/runs.log"), "run\n");  // the command ran exactly once
+  nlohmann::json task = CtlJson({"describe", "task", "t-2"});
+  EXPECT_EQ(task["status"], "TASK_STATUS_COMPLETED") << task.dump();
+  EXPECT_EQ(task["attempts"], 1) << task.dump();  // resumed, not started over
+}
+
+// kill -9 of agentd while a plan runs: the restarted daemon finds its goals, plans and
+// tasks in agentd.db, the agents resume their sessions, and the goal completes with
+// every step done once.
+TEST_F(GoalTest, AGoalSurvivesKillNineOfTheDaemonMidPlanWithNoStepLostOrRunTwice) {
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("daemon_kill_mid_plan"),
+                                "  manager: {model: manager, prompt: roles/manager.md,\n"
+                                "            tools: [propose_plan, complete_task]}\n"));
+  ASSERT_EQ(Ctl({"goal", "Write two files", "--approve", "auto"}).exit_code, 0);
+  // Step two has run its command and waits on the model: kill -9 agentd there.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        int n = 0;
+        for (nlohmann::json& r : FakeRequests()) {
+          if (r["model"] != "coder-m") continue;
+          for (nlohmann::json& m : r["body"]["messages"]) n += m["role"] == "tool";
+        }
+        return n >= 2;  // one tool result in each step's conversation
+      },
+      absl::Seconds(30)))
+      << daemon_.log();
+  daemon_.process()->Signal(SIGKILL);
+  ASSERT_TRUE(daemon_.process()->WaitExit(absl::Seconds(10)).has_value());
+  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_COMPLETED", absl::Seconds(60))) << daemon_.log();
+  std::string ws = Workspace("g-1");
+  ASSERT_FALSE(ws.empty());
+  EXPECT_EQ(ReadFileOrEmpty(ws + "/one.txt"), "one\n");  // each step's command ran once
+  EXPECT_EQ(ReadFileOrEmpty(ws + "/two.txt"), "two\n");
+  nlohmann::json tasks = CtlJson({"get", "tasks", "--goal", "g-1"});
+  // The goal, the manager's task, two steps: none lost or added.
+  ASSERT_EQ(ArraySize(tasks, "tasks"), 4u) << tasks.dump();
+  for (const auto& t : tasks["tasks"]) {
+    EXPECT_EQ(t["status"], "TASK_STATUS_COMPLETED") << t.dump() << daemon_.log();
+    EXPECT_EQ(t["attempts"], 1) << t.dump();  // resumed, never started over
+  }
+}
+
+}  // namespace
+}  // namespace agentd::testing
