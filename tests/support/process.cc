@@ -190,8 +190,13 @@ std::vector<std::string> TakeSanitizerReports() {
   for (const auto& entry : std::filesystem::directory_iterator(SanitizerReportDir(), ec)) {
     std::string text = ReadFileOrEmpty(entry.path().string());
     std::filesystem::remove(entry.path(), ec);
-    // A sanitizer may open its log file and then find nothing to say.
-    if (text.find_first_not_of(" \n") == std::string::npos) continue;
+    // A sanitizer may open its log file with nothing to report but the suppressions it
+    // used (LSan's "Suppressions used:" table).
+    if (text.find("ERROR: ") == std::string::npos &&
+        text.find("runtime error: ") == std::string::npos &&
+        text.find("SUMMARY: ") == std::string::npos) {
+      continue;
+    }
     reports.push_back("==== " + entry.path().filename().string() + " ====\n" + text);
   }
   return reports;
