@@ -4,8 +4,11 @@
 // ($AGENTD_ROLE, $AGENTD_AGENT_ID, $AGENTD_SOCKET and $AGENTD_RECONNECT_GRACE are read
 // too; flags win.)
 //
-// The daemon passes the agent's token on file descriptor 3 (AGENTD_TOKEN_FD), never in
-// argv or the environment. The agent registers, heartbeats and holds its Connect
+// The daemon passes the agent's token on file descriptor 3 (AGENTD_TOKEN_FD) and its
+// provider's key on 4 (AGENTD_KEYS_FD, "NAME=key" lines, NAME the daemon's variable the
+// key came from), never in argv or the environment. The agent is not dumpable and has
+// RLIMIT_CORE 0 (common/hardening.h): neither the token nor the key reaches a core file
+// or another process of the same uid. The agent registers, heartbeats and holds its Connect
 // stream, and works the tasks delivered on it (task_runner.h); its session database is
 // $AGENTD_SESSION_DIR/<id>.db. $AGENTD_LLM_RECORD, when set, names a cassette every
 // provider exchange is recorded to. SIGTERM ends it cleanly (exit 0). If agentd stays
@@ -15,14 +18,18 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "agents/runtime/host_session.h"
 #include "agents/runtime/task_runner.h"
+#include "agents/tools/shell.h"
+#include "common/hardening.h"
 #include "common/logging.h"
 #include "common/paths.h"
 #include "common/values.h"
@@ -39,8 +46,8 @@ int Usage(const std::string& msg) {
   return 2;
 }
 
-// Reads the whole token from `fd` and closes it.
-std::string ReadToken(int fd) {
+// Reads everything from `fd` and closes it.
+std::string ReadAll(int fd) {
   std::string token;
   char buf[512];
   for (;;) {
@@ -49,7 +56,26 @@ std::string ReadToken(int fd) {
     token.append(buf, static_cast<size_t>(n));
   }
   close(fd);
-  return std::string(absl::StripAsciiWhitespace(token));
+  return token;
+}
+
+// The descriptor named by environment variable `name`, or -1.
+int FdFromEnv(const char* name) {
+  int fd = -1;
+  const char* v = std::getenv(name);
+  if (v == nullptr || !absl::SimpleAtoi(v, &fd) || fd < 0) return -1;
+  return fd;
+}
+
+// "NAME=key" lines, as the supervisor writes them.
+std::map<std::string, std::string> ParseKeys(const std::string& text) {
+  std::map<std::string, std::string> keys;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    size_t eq = line.find('=');
+    if (eq == absl::string_view::npos || eq == 0) continue;
+    keys[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
+  }
+  return keys;
 }
 
 #ifdef AGENTD_TEST_FAULTS
@@ -75,6 +101,10 @@ void InjectTestFault() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First: before the token and the key are read, nothing may dump them.
+  if (absl::Status s = agentd::ForbidCoreDumps(); !s.ok()) {
+    std::fprintf(stderr, "agentd-agent: %s\n", std::string(s.message()).c_str());
+  }
 #ifdef AGENTD_TEST_FAULTS
   InjectTestFault();
 #endif
@@ -114,13 +144,15 @@ int main(int argc, char** argv) {
   if (role.empty() || o.agent_id.empty() || o.socket.empty()) {
     return Usage("--role, --id and a socket (--socket or $AGENTD_SOCKET) are required");
   }
-  int token_fd = -1;
-  const char* fd_env = std::getenv("AGENTD_TOKEN_FD");
-  if (fd_env == nullptr || !absl::SimpleAtoi(fd_env, &token_fd) || token_fd < 0) {
+  int token_fd = FdFromEnv("AGENTD_TOKEN_FD");
+  if (token_fd < 0) {
     return Usage("no token: agentd passes it on the descriptor named by AGENTD_TOKEN_FD");
   }
-  o.token = ReadToken(token_fd);
+  o.token = std::string(absl::StripAsciiWhitespace(ReadAll(token_fd)));
   if (o.token.empty()) return Usage("the token descriptor was empty");
+  // No keys descriptor: a role whose provider needs none (or an older agentd).
+  std::map<std::string, std::string> keys;
+  if (int keys_fd = FdFromEnv("AGENTD_KEYS_FD"); keys_fd >= 0) keys = ParseKeys(ReadAll(keys_fd));
 
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -129,9 +161,22 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   (void)agentd::SetupLogging("text", "info");
   agentd::AddLogSecret(o.token);
+  for (const auto& [name, key] : keys) agentd::AddLogSecret(key);
 
+  // The tool sandbox is tried once, at start: bwrap's presence proves nothing (it fails
+  // in a chroot or without user namespaces). What it found goes to agentd at Register and
+  // into every task's shell options.
+  agentd::tools::SandboxProbe probe = agentd::tools::ProbeSandbox();
+  if (probe.works) {
+    spdlog::info("tool sandbox: {} works", probe.bwrap);
+  } else {
+    spdlog::warn("tool sandbox: does not work here: {}", probe.why);
+    o.sandbox_problem = probe.why;
+  }
   agentd::agent::TaskRunnerOptions ro;
   ro.agent_id = o.agent_id;
+  ro.sandbox_problem = o.sandbox_problem;
+  ro.provider_keys = std::move(keys);
   const char* session_dir = std::getenv("AGENTD_SESSION_DIR");
   std::string sessions = session_dir != nullptr && *session_dir != 0
                              ? session_dir

@@ -299,7 +299,29 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
         .Opt("tls_key_file", &c.server.tls_key_file)
         .Opt("shutdown_timeout", &c.server.shutdown_timeout)
         .Opt("cors_origins", &c.server.cors_origins)
+        .Opt("http_hosts", &c.server.http_hosts)
+        .Opt("http_session_ttl", &c.server.http_session_ttl)
         .Done();
+    for (size_t i = 0; i < c.server.http_hosts.size(); ++i) {
+      const std::string& h = c.server.http_hosts[i];
+      bool ok = !h.empty() && h.size() <= 253 && h.front() != '.' && h.front() != '-';
+      for (char ch : h) {
+        ok = ok && (absl::ascii_islower(static_cast<unsigned char>(ch)) ||
+                    absl::ascii_isdigit(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.');
+      }
+      if (!ok) {
+        p.Error(f.Get("http_hosts")[i].Mark(),
+                absl::StrCat("server.http_hosts[", i, "]: \"", h,
+                             "\" is not a host name: write it in lower case with no scheme, port "
+                             "or path, e.g. \"agentd.lan\" (loopback addresses, localhost and the "
+                             "listener's own address need no entry)"));
+      }
+    }
+    if (c.server.http_session_ttl < absl::Seconds(1) ||
+        c.server.http_session_ttl > absl::Hours(24 * 30)) {
+      p.Error(f.Get("http_session_ttl").IsDefined() ? f.Get("http_session_ttl").Mark() : n.Mark(),
+              "server.http_session_ttl: must be between 1s and 720h");
+    }
     for (size_t i = 0; i < c.server.cors_origins.size(); ++i) {
       const std::string& o = c.server.cors_origins[i];
       if (!(absl::StartsWith(o, "http://") || absl::StartsWith(o, "https://")) ||

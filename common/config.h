@@ -37,6 +37,13 @@ struct ServerConfig {
   // Origins ("https://ui.example:8443") whose pages may call the HTTP listener's gRPC-web
   // bridge from another origin (CORS). The UI agentd serves itself needs none.
   std::vector<std::string> cors_origins;
+  // Host names the HTTP listener answers to besides loopback addresses, `localhost` and
+  // the address it is bound to (e.g. "agentd.lan" behind a proxy). A request with any
+  // other Host header is refused: a page from another site that rebinds its DNS name to
+  // 127.0.0.1 sends its own name. Names only, no ports, lower case.
+  std::vector<std::string> http_hosts;
+  // How long a web UI login (a session cookie) lasts.
+  absl::Duration http_session_ttl = absl::Hours(12);
 
   bool operator==(const ServerConfig&) const = default;
 };

@@ -32,6 +32,8 @@ size_t Utf8Length(const unsigned char* p, size_t n) {
   return len;
 }
 
+bool IsContinuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+
 template <typename OnBad>
 std::string Rewrite(absl::string_view bytes, OnBad on_bad) {
   std::string out;
@@ -53,12 +55,82 @@ std::string Rewrite(absl::string_view bytes, OnBad on_bad) {
 
 }  // namespace
 
-std::string ValidUtf8(absl::string_view bytes) {
-  // Every ASCII byte is fine; a bad byte becomes U+FFFD.
-  return Rewrite(bytes, [](unsigned char, std::string* out) {
-    if (out != nullptr) out->append("\xEF\xBF\xBD");
-    return true;
-  });
+bool IsValidUtf8(absl::string_view bytes) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  size_t n = bytes.size();
+  for (size_t i = 0; i < n;) {
+    // ASCII runs are the common case: skip them a byte at a time without the table.
+    if (p[i] < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = Utf8Length(p + i, n - i);
+    if (len == 0) return false;
+    i += len;
+  }
+  return true;
+}
+
+std::string ValidUtf8(absl::string_view bytes, size_t* replaced) {
+  size_t bad = 0;
+  std::string out;
+  if (IsValidUtf8(bytes)) {
+    out.assign(bytes.data(), bytes.size());  // the common case: one copy, no rewrite
+  } else {
+    // Every ASCII byte is fine; a bad byte becomes U+FFFD.
+    out = Rewrite(bytes, [&bad](unsigned char, std::string* o) {
+      if (o != nullptr) {
+        o->append("\xEF\xBF\xBD");
+        ++bad;
+      }
+      return true;
+    });
+  }
+  if (replaced != nullptr) *replaced = bad;
+  return out;
+}
+
+size_t Utf8CutPoint(absl::string_view bytes, size_t max_bytes) {
+  if (max_bytes >= bytes.size()) return bytes.size();
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  size_t n = max_bytes;
+  if (!IsContinuation(p[n])) return n;  // the cut falls between characters
+  // Back to the lead byte of the character that p[n] continues, when it is one whose
+  // well-formed sequence reaches past the cut; a stray continuation byte is cut anywhere.
+  for (size_t k = 1; k <= 3 && k <= n; ++k) {
+    size_t start = n - k;
+    if (IsContinuation(p[start])) continue;
+    return Utf8Length(p + start, bytes.size() - start) > k ? start : n;
+  }
+  return n;
+}
+
+std::string Utf8Prefix(absl::string_view bytes, size_t max_bytes, absl::string_view marker) {
+  std::string valid = ValidUtf8(bytes);
+  if (valid.size() <= max_bytes) return valid;
+  if (marker.size() > max_bytes) {
+    valid.resize(Utf8CutPoint(valid, max_bytes));
+    return valid;
+  }
+  valid.resize(Utf8CutPoint(valid, max_bytes - marker.size()));
+  valid.append(marker.data(), marker.size());
+  return valid;
+}
+
+size_t Utf8SuffixStart(absl::string_view bytes, size_t max_bytes) {
+  if (bytes.size() <= max_bytes) return 0;
+  size_t start = bytes.size() - max_bytes;
+  // At most three continuation bytes belong to a character whose lead byte was cut.
+  for (int k = 0;
+       k < 3 && start < bytes.size() && IsContinuation(static_cast<unsigned char>(bytes[start]));
+       ++k) {
+    ++start;
+  }
+  return start;
+}
+
+std::string Utf8Suffix(absl::string_view bytes, size_t max_bytes) {
+  return ValidUtf8(bytes.substr(Utf8SuffixStart(bytes, max_bytes)));
 }
 
 std::string EscapeForTerminal(absl::string_view bytes) {

@@ -6,10 +6,12 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/json_dump.h"
 #include "common/logging.h"
 #include "common/paths.h"
 #include "common/token.h"
 #include "common/version.h"
+#include "manager/core/private_dir.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -64,12 +66,16 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   }
 
   // Locks first: a second agentd must fail before it touches anything of the first's.
-  if (absl::Status s = MakeDirs(DirName(c.server.socket), 0700); !s.ok()) return s;
+  // Both directories must be agentd's alone (private_dir.h), checked before anything is
+  // created in them: the lock files are the first.
+  if (absl::Status s = EnsurePrivateDir(DirName(c.server.socket), "socket directory"); !s.ok()) {
+    return s;
+  }
   auto socket_lock =
       InstanceLock::Acquire(c.server.socket + ".lock", absl::StrCat("socket ", c.server.socket));
   if (!socket_lock.ok()) return socket_lock.status();
   d->socket_lock_ = *std::move(socket_lock);
-  if (absl::Status s = MakeDirs(c.state_dir, 0700); !s.ok()) return s;
+  if (absl::Status s = EnsurePrivateDir(c.state_dir, "state directory"); !s.ok()) return s;
   auto state_lock = InstanceLock::Acquire(c.state_dir + "/agentd.lock",
                                           absl::StrCat("state directory ", c.state_dir));
   if (!state_lock.ok()) return state_lock.status();
@@ -85,7 +91,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   if (!store.ok()) return store.status();
   d->store_ = *std::move(store);
   nlohmann::json started = {{"version", kVersion}, {"pid", getpid()}};
-  if (auto seq = d->store_->AppendEvent(d->start_time_, "daemon.started", started.dump());
+  if (auto seq = d->store_->AppendEvent(d->start_time_, "daemon.started", DumpJson(started));
       !seq.ok()) {
     return seq.status();
   }
@@ -141,6 +147,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     counters->set_agent_restarts(self->supervisor_->total_restarts());
     counters->set_log_bytes(self->logs_->bytes_written());
     counters->set_log_dropped_bytes(self->logs_->dropped_bytes());
+    Supervisor::SandboxCensus sandbox = self->supervisor_->CountBySandbox();
+    counters->set_sandbox_policy(self->config_->config().policy.shell_sandbox);
+    counters->mutable_agents_by_sandbox()->insert(sandbox.by_mode.begin(), sandbox.by_mode.end());
+    for (std::string& p : sandbox.problems) counters->add_sandbox_problems(std::move(p));
   });
   d->consents_ =
       std::make_unique<ConsentBook>(&d->loop_, d->store_.get(), c.policy.consent_timeout);
@@ -153,6 +163,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   TaskBoard::Options task_options;
   task_options.state_dir = c.state_dir;
   task_options.templates_dir = sup.templates_dir;
+  task_options.protected_dirs = ProtectedDirs(c.state_dir, c.server.socket);
   d->tasks_ = std::make_unique<TaskBoard>(&d->loop_, d->store_.get(), d->supervisor_.get(),
                                           d->ledger_.get(), d->config_.get(), task_options);
   d->bus_ = std::make_unique<Bus>(&d->loop_, d->store_.get(), d->supervisor_.get(), d->tasks_.get(),
@@ -211,6 +222,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   cores.events = d->events_.get();
   cores.metrics = d->metrics_.get();
   cores.opener = d->opener_.get();
+  // Login codes and web sessions: created before the API (SystemService hands out codes)
+  // and used by the HTTP listener. Sessions (digests only) survive restarts in the state
+  // dir, so an open UI tab carries on after one; revoking them ends them for good.
+  WebSessions::Options session_options;
+  session_options.session_ttl = c.server.http_session_ttl;
+  session_options.file = c.state_dir + "/web_sessions";
+  d->web_sessions_ = std::make_unique<WebSessions>(session_options);
+  cores.web_sessions = d->web_sessions_.get();
   absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(api, cores);
   if (!server.ok()) return server.status();
   d->api_ = *std::move(server);
@@ -226,8 +245,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     web.address = c.server.http;
     web.ui_dir = UiDir(c.ui.dir);
     web.admin_token = *token;
-    web.admin_token_file = token_file;
     web.cors_origins = c.server.cors_origins;
+    web.hosts = c.server.http_hosts;
+    web.sessions = d->web_sessions_.get();
     web.healthy = [system = d->system_.get()] {
       return system->state() == v1::DAEMON_STATE_SERVING;
     };
@@ -273,6 +293,14 @@ void Daemon::RefreshMetrics() {
     by_state[{v1::AgentState_Name(state)}] = static_cast<double>(n);
   }
   metrics_->agents->Replace(std::move(by_state));
+  // Every mode is a series, 0 when no agent is in it: an alert on "unconfined" > 0 works.
+  std::map<LabelValues, double> by_sandbox;
+  const std::string& policy = config_->config().policy.shell_sandbox;
+  for (const char* mode : {"bwrap", "unconfined", "refused", "off"}) by_sandbox[{mode, policy}] = 0;
+  for (const auto& [mode, n] : supervisor_->CountBySandbox().by_mode) {
+    by_sandbox[{mode, policy}] = static_cast<double>(n);
+  }
+  metrics_->agents_sandbox->Replace(std::move(by_sandbox));
   std::map<LabelValues, double> restarts;
   for (const v1::Agent& a : supervisor_->List("", {})) {
     restarts[{a.id(), a.role()}] = a.restarts();

@@ -29,6 +29,7 @@
 #include "manager/core/supervisor.h"
 #include "manager/core/system.h"
 #include "manager/core/tasks.h"
+#include "manager/core/web_sessions.h"
 #include "manager/core/workspace_opener.h"
 #include "manager/store/store.h"
 #include "manager/web/web_server.h"
@@ -76,6 +77,7 @@ class Daemon {
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<EventFeed> events_;
   std::unique_ptr<WorkspaceOpener> opener_;
+  std::unique_ptr<WebSessions> web_sessions_;  // before api_ and web_, which use it
   std::unique_ptr<ApiServer> api_;
   std::unique_ptr<WebServer> web_;
   bool shut_down_ = false;

@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/hardening.h"
 #include "common/logging.h"
 #include "common/version.h"
 #include "manager/daemon.h"
@@ -46,6 +47,11 @@ int UsageError(const std::string& msg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First: agentd will hold the admin token and provider keys; no core file or other
+  // process of its uid may read its memory (common/hardening.h).
+  if (absl::Status s = agentd::ForbidCoreDumps(); !s.ok()) {
+    std::fprintf(stderr, "agentd: %s\n", std::string(s.message()).c_str());
+  }
   agentd::DaemonOptions options;
   agentd::ConfigOverrides& o = options.overrides;
   bool print_paths = false;

@@ -11,8 +11,12 @@
 namespace agentd::llm {
 namespace {
 
+using codec_internal::Count;
+using codec_internal::Dump;
 using codec_internal::Excerpt;
+using codec_internal::Field;
 using codec_internal::ParseJson;
+using codec_internal::String;
 using codec_internal::ToolNameFromWire;
 using nlohmann::json;
 
@@ -55,46 +59,45 @@ class AnthropicDecoder final : public StreamDecoder {
   absl::Status Event(const SseEvent& e, const TextCallback& on_text) {
     absl::StatusOr<json> j = ParseJson(e.data, "a stream event");
     if (!j.ok()) return j.status();
-    std::string type = j->value("type", e.event);
+    std::string type = String(*j, "type", e.event);
     if (type == "message_start") {
-      const json& usage = (*j)["message"].value("usage", json::object());
-      result_.usage.prompt_tokens = usage.value("input_tokens", int64_t{0});
-      result_.usage.completion_tokens = usage.value("output_tokens", int64_t{0});
+      const json& usage = Field(Field(*j, "message"), "usage");
+      result_.usage.prompt_tokens = Count(usage, "input_tokens");
+      result_.usage.completion_tokens = Count(usage, "output_tokens");
     } else if (type == "content_block_start") {
-      Block& b = blocks_[j->value("index", 0)];
-      const json& cb = j->value("content_block", json::object());
-      if (cb.value("type", "") == "tool_use") {
+      Block& b = blocks_[Count(*j, "index")];
+      const json& cb = Field(*j, "content_block");
+      if (String(cb, "type") == "tool_use") {
         b.is_tool = true;
-        b.call.id = cb.value("id", "");
-        b.call.name = cb.value("name", "");
+        b.call.id = String(cb, "id");
+        b.call.name = String(cb, "name");
       }
     } else if (type == "content_block_delta") {
-      Block& b = blocks_[j->value("index", 0)];
-      const json& d = j->value("delta", json::object());
-      std::string dtype = d.value("type", "");
+      Block& b = blocks_[Count(*j, "index")];
+      const json& d = Field(*j, "delta");
+      std::string dtype = String(d, "type");
       if (dtype == "text_delta") {
-        std::string piece = d.value("text", "");
+        std::string piece = String(d, "text");
         result_.text += piece;
         if (on_text && !piece.empty()) on_text(piece);
       } else if (dtype == "input_json_delta") {
-        b.call.arguments += d.value("partial_json", "");
+        b.call.arguments += String(d, "partial_json");
       }
     } else if (type == "message_delta") {
-      const json& d = j->value("delta", json::object());
-      if (d.contains("stop_reason") && d["stop_reason"].is_string()) {
-        stop_reason_ = d["stop_reason"].get<std::string>();
+      if (std::string stop = String(Field(*j, "delta"), "stop_reason"); !stop.empty()) {
+        stop_reason_ = stop;
       }
-      const json& usage = j->value("usage", json::object());
-      if (usage.contains("output_tokens")) {
-        result_.usage.completion_tokens = usage.value("output_tokens", int64_t{0});
+      const json& usage = Field(*j, "usage");
+      if (Field(usage, "output_tokens").is_number()) {
+        result_.usage.completion_tokens = Count(usage, "output_tokens");
       }
     } else if (type == "message_stop") {
       done_ = true;
     } else if (type == "error") {
-      const json& err = j->value("error", json::object());
+      const json& err = Field(*j, "error");
       return absl::UnavailableError(
-          absl::StrCat("the provider reported an error mid-stream: ", err.value("type", ""), ": ",
-                       err.value("message", err.dump())));
+          absl::StrCat("the provider reported an error mid-stream: ", String(err, "type"), ": ",
+                       Excerpt(String(err, "message", Dump(err)))));
     }
     // ping and content_block_stop carry nothing to keep.
     return absl::OkStatus();
@@ -103,7 +106,7 @@ class AnthropicDecoder final : public StreamDecoder {
   const ChatRequest& req_;
   SseParser sse_;
   ChatResult result_;
-  std::map<int, Block> blocks_;
+  std::map<int64_t, Block> blocks_;
   std::string stop_reason_;
   bool done_ = false;
 };
@@ -179,32 +182,31 @@ class AnthropicCodec final : public Codec {
       }
       body["tools"] = tools;
     }
-    return body.dump();
+    return Dump(body);
   }
 
   absl::StatusOr<ChatResult> Parse(absl::string_view body, const ChatRequest& req) const override {
     absl::StatusOr<json> j = ParseJson(body, "the response");
     if (!j.ok()) return j.status();
-    if (!j->contains("content") || !(*j)["content"].is_array()) {
+    const json& content = Field(*j, "content");
+    if (!content.is_array()) {
       return absl::InternalError(absl::StrCat("the response has no content: ", Excerpt(body)));
     }
     ChatResult r;
-    for (const json& block : (*j)["content"]) {
-      std::string type = block.value("type", "");
+    for (const json& block : content) {
+      std::string type = String(block, "type");
       if (type == "text") {
-        r.text += block.value("text", "");
+        r.text += String(block, "text");
       } else if (type == "tool_use") {
-        r.tool_calls.push_back({block.value("id", ""),
-                                ToolNameFromWire(req, block.value("name", "")),
-                                block.value("input", json::object()).dump()});
+        const json& input = Field(block, "input");
+        r.tool_calls.push_back({String(block, "id"), ToolNameFromWire(req, String(block, "name")),
+                                input.is_null() ? "{}" : Dump(input)});
       }
     }
-    const json& usage = j->value("usage", json::object());
-    r.usage.prompt_tokens = usage.value("input_tokens", int64_t{0});
-    r.usage.completion_tokens = usage.value("output_tokens", int64_t{0});
-    const json& stop = j->value("stop_reason", json());
-    r.finish_reason =
-        FinishReason(stop.is_string() ? stop.get<std::string>() : "", !r.tool_calls.empty());
+    const json& usage = Field(*j, "usage");
+    r.usage.prompt_tokens = Count(usage, "input_tokens");
+    r.usage.completion_tokens = Count(usage, "output_tokens");
+    r.finish_reason = FinishReason(String(*j, "stop_reason"), !r.tool_calls.empty());
     return r;
   }
 
@@ -216,7 +218,7 @@ class AnthropicCodec final : public Codec {
     json j = json::parse(body.begin(), body.end(), nullptr, false);
     if (j.is_object() && j.contains("error") && j["error"].is_object()) {
       const json& e = j["error"];
-      return absl::StrCat(e.value("type", "error"), ": ", e.value("message", ""));
+      return absl::StrCat(String(e, "type", "error"), ": ", String(e, "message"));
     }
     return Excerpt(body);
   }

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "agents/llm/codec.h"
 #include "nlohmann/json.hpp"
 
 namespace agentd::llm {
@@ -49,13 +50,15 @@ absl::StatusOr<std::unique_ptr<CassetteTransport>> CassetteTransport::Load(
     if (line.empty()) continue;
     json j = json::parse(line, nullptr, false);
     if (!j.is_object() || !j.contains("request") || !j["request"].is_string() ||
-        !j.contains("response") || !j["response"].is_string() || !j.contains("status")) {
+        !j.contains("response") || !j["response"].is_string() || !j.contains("status") ||
+        !j["status"].is_number_integer()) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ":", n, ": not a recorded exchange (request, status, response)"));
     }
-    if (c->kind_.empty()) c->kind_ = j.value("kind", "");
+    if (c->kind_.empty()) c->kind_ = codec_internal::String(j, "kind");
     c->exchanges_.push_back({j["request"].get<std::string>(), j["response"].get<std::string>(),
-                             j.value("retry_after", ""), j["status"].get<long>(), false});
+                             codec_internal::String(j, "retry_after"), j["status"].get<long>(),
+                             false});
   }
   if (c->exchanges_.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("cassette ", path, " holds no exchange"));

@@ -7,6 +7,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "agents/llm/cassette.h"
+#include "common/text.h"
 
 namespace agentd::llm {
 namespace {
@@ -40,6 +41,14 @@ absl::StatusCode CodeForHttp(long status) {
 bool RetryableError(const absl::Status& s) {
   return s.code() == absl::StatusCode::kUnavailable ||
          s.code() == absl::StatusCode::kDeadlineExceeded || s.code() == absl::StatusCode::kDataLoss;
+}
+
+// The codecs read every JSON value type-checked and never throw by design; this is the
+// backstop at their boundary, so that a codec bug fails the call (INTERNAL, not retried)
+// instead of ending the agent's turn or unwinding through libcurl.
+absl::Status CodecException(const std::exception& e) {
+  return absl::InternalError(
+      absl::StrCat("the provider's response could not be decoded: ", ValidUtf8(e.what())));
 }
 
 }  // namespace
@@ -118,22 +127,31 @@ absl::StatusOr<ChatResult> LlmClient::Attempt(const ChatRequest& req, const std:
       whole.append(bytes.data(), bytes.size());
       return true;
     }
-    decode_error =
-        decoder->Feed(absl::string_view(bytes.data(), bytes.size()), [&](absl::string_view text) {
-          *delivered = true;
-          if (on_text) on_text(text);
-        });
+    // This runs inside libcurl's write callback: nothing may unwind through C code.
+    try {
+      decode_error =
+          decoder->Feed(absl::string_view(bytes.data(), bytes.size()), [&](absl::string_view text) {
+            *delivered = true;
+            if (on_text) on_text(text);
+          });
+    } catch (const std::exception& e) {
+      decode_error = CodecException(e);
+    }
     return decode_error.ok();
   };
   absl::StatusOr<HttpResponse> r = transport_->Post(http, on_body, cancel);
   if (!decode_error.ok()) return decode_error;
   if (!r.ok()) return r.status();
   *response = *r;
-  if (r->status < 200 || r->status >= 300) {
-    return absl::Status(CodeForHttp(r->status),
-                        absl::StrCat("HTTP ", r->status, ": ", codec_->ErrorMessage(r->body)));
+  try {
+    if (r->status < 200 || r->status >= 300) {
+      return absl::Status(CodeForHttp(r->status),
+                          absl::StrCat("HTTP ", r->status, ": ", codec_->ErrorMessage(r->body)));
+    }
+    return req.stream ? decoder->Finish() : codec_->Parse(whole, req);
+  } catch (const std::exception& e) {
+    return CodecException(e);
   }
-  return req.stream ? decoder->Finish() : codec_->Parse(whole, req);
 }
 
 absl::StatusOr<ChatResult> LlmClient::Chat(const ChatRequest& req, const TextCallback& on_text,

@@ -2,8 +2,11 @@
 // (whole, or streamed as SSE or NDJSON) — mapped to and from llm/types.h.
 //
 // Codecs hold no state between calls and are thread-safe; a StreamDecoder belongs to one
-// response. Malformed input is an error that quotes it (never a crash): INTERNAL for a
-// response that is not the provider's format, with the offending text cut to 200 bytes.
+// response. Malformed input is an error that quotes it (never a crash, never an
+// exception): INTERNAL for a response that is not the provider's format, with the
+// offending text cut to 200 bytes on a character boundary. A field of the wrong JSON type
+// (`"prompt_tokens": null`, `"choices": {}`, `"content": 7`) reads as absent. Every string
+// a codec returns is valid UTF-8.
 #ifndef AGENTD_AGENTS_LLM_CODEC_H_
 #define AGENTD_AGENTS_LLM_CODEC_H_
 
@@ -50,8 +53,21 @@ std::unique_ptr<Codec> NewCodec(absl::string_view kind);
 
 // Shared by the codecs.
 namespace codec_internal {
-// `text` cut to 200 bytes, for error messages.
+// `text` cut to 200 bytes on a character boundary and made valid UTF-8, for error
+// messages (a provider's error body may be anything).
 std::string Excerpt(absl::string_view text);
+
+// Type-checked reads of a provider's JSON: the value when `j` is an object holding `key`
+// with the expected type, else the default. Never throw, whatever `j` is.
+// The member `key` of `j`, or a null value.
+const nlohmann::json& Field(const nlohmann::json& j, const char* key);
+std::string String(const nlohmann::json& j, const char* key, absl::string_view dflt = "");
+bool Bool(const nlohmann::json& j, const char* key, bool dflt = false);
+// A count (tokens, an index): a number clamped to [0, 2^40] (a fraction rounds down);
+// anything else is `dflt`.
+int64_t Count(const nlohmann::json& j, const char* key, int64_t dflt = 0);
+// `j` as JSON text with bytes that are not UTF-8 replaced (dump() would throw on them).
+std::string Dump(const nlohmann::json& j);
 // agentd's name of a tool the model called by its wire name (unchanged when no tool of
 // the request has that wire name: the caller rejects it as unknown).
 std::string ToolNameFromWire(const ChatRequest& req, absl::string_view wire);

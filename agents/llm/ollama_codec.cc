@@ -7,8 +7,13 @@
 namespace agentd::llm {
 namespace {
 
+using codec_internal::Bool;
+using codec_internal::Count;
+using codec_internal::Dump;
 using codec_internal::Excerpt;
+using codec_internal::Field;
 using codec_internal::ParseJson;
+using codec_internal::String;
 using codec_internal::ToolNameFromWire;
 using nlohmann::json;
 
@@ -17,29 +22,33 @@ constexpr size_t kMaxLine = 8 << 20;
 // Reads one response object (a stream line, or the whole body) into `r`.
 absl::Status Accumulate(const json& j, const ChatRequest& req, ChatResult* r, bool* done,
                         const TextCallback& on_text) {
-  if (j.contains("error")) {
+  if (const json& err = Field(j, "error"); !err.is_null()) {
     return absl::UnavailableError(
         absl::StrCat("the provider reported an error: ",
-                     j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump()));
+                     Excerpt(err.is_string() ? err.get<std::string>() : Dump(err))));
   }
-  const json& msg = j.value("message", json::object());
-  if (msg.contains("content") && msg["content"].is_string()) {
-    std::string piece = msg["content"].get<std::string>();
+  const json& msg = Field(j, "message");
+  if (const json& content = Field(msg, "content"); content.is_string()) {
+    const std::string& piece = content.get_ref<const std::string&>();
     r->text += piece;
     if (on_text && !piece.empty()) on_text(piece);
   }
-  for (const json& tc : msg.value("tool_calls", json::array())) {
-    const json& fn = tc.value("function", json::object());
-    const json& args = fn.value("arguments", json::object());
-    r->tool_calls.push_back({absl::StrCat("call_", r->tool_calls.size() + 1),
-                             ToolNameFromWire(req, fn.value("name", "")),
-                             args.is_string() ? args.get<std::string>() : args.dump()});
+  if (const json& calls = Field(msg, "tool_calls"); calls.is_array()) {
+    for (const json& tc : calls) {
+      const json& fn = Field(tc, "function");
+      const json& args = Field(fn, "arguments");
+      r->tool_calls.push_back({absl::StrCat("call_", r->tool_calls.size() + 1),
+                               ToolNameFromWire(req, String(fn, "name")),
+                               args.is_string() ? args.get<std::string>()
+                               : args.is_null() ? "{}"
+                                                : Dump(args)});
+    }
   }
-  if (j.value("done", false)) {
+  if (Bool(j, "done")) {
     *done = true;
-    r->usage.prompt_tokens = j.value("prompt_eval_count", int64_t{0});
-    r->usage.completion_tokens = j.value("eval_count", int64_t{0});
-    std::string reason = j.value("done_reason", "stop");
+    r->usage.prompt_tokens = Count(j, "prompt_eval_count");
+    r->usage.completion_tokens = Count(j, "eval_count");
+    std::string reason = String(j, "done_reason", "stop");
     r->finish_reason = !r->tool_calls.empty() ? "tool_calls"
                        : reason == "length"   ? "length"
                                               : "stop";
@@ -143,7 +152,7 @@ class OllamaCodec final : public Codec {
     if (req.max_tokens) options["num_predict"] = *req.max_tokens;
     if (!options.empty()) body["options"] = options;
     if (!req.tools.empty()) body["tools"] = codec_internal::FunctionTools(req);
-    return body.dump();
+    return Dump(body);
   }
 
   absl::StatusOr<ChatResult> Parse(absl::string_view body, const ChatRequest& req) const override {

@@ -10,8 +10,12 @@
 namespace agentd::llm {
 namespace {
 
+using codec_internal::Count;
+using codec_internal::Dump;
 using codec_internal::Excerpt;
+using codec_internal::Field;
 using codec_internal::ParseJson;
+using codec_internal::String;
 using codec_internal::ToolNameFromWire;
 using nlohmann::json;
 
@@ -22,12 +26,18 @@ std::string FinishReason(const std::string& wire, bool has_tool_calls) {
 }
 
 Usage UsageFrom(const json& u) {
-  Usage out;
-  if (u.is_object()) {
-    out.prompt_tokens = u.value("prompt_tokens", int64_t{0});
-    out.completion_tokens = u.value("completion_tokens", int64_t{0});
-  }
-  return out;
+  return {Count(u, "prompt_tokens"), Count(u, "completion_tokens")};
+}
+
+// Arguments are a JSON string on this wire; some servers send an object.
+std::string Arguments(const json& args) {
+  if (args.is_string()) return args.get<std::string>();
+  return args.is_null() ? "" : Dump(args);
+}
+
+// An `error` member's message: a string, or an object with a message.
+std::string ErrorText(const json& err) {
+  return Excerpt(err.is_string() ? err.get<std::string>() : String(err, "message", Dump(err)));
 }
 
 class OpenAiDecoder final : public StreamDecoder {
@@ -59,37 +69,30 @@ class OpenAiDecoder final : public StreamDecoder {
     }
     absl::StatusOr<json> chunk = ParseJson(e.data, "a stream chunk");
     if (!chunk.ok()) return chunk.status();
-    if (chunk->contains("error")) {
-      const json& err = (*chunk)["error"];
+    if (const json& err = Field(*chunk, "error"); !err.is_null()) {
       return absl::UnavailableError(
-          absl::StrCat("the provider reported an error mid-stream: ",
-                       err.is_object() ? err.value("message", err.dump()) : err.dump()));
+          absl::StrCat("the provider reported an error mid-stream: ", ErrorText(err)));
     }
-    if (chunk->contains("usage") && (*chunk)["usage"].is_object()) {
-      result_.usage = UsageFrom((*chunk)["usage"]);
+    if (const json& usage = Field(*chunk, "usage"); usage.is_object()) {
+      result_.usage = UsageFrom(usage);
     }
-    const json& choices = chunk->value("choices", json::array());
+    const json& choices = Field(*chunk, "choices");
     if (!choices.is_array() || choices.empty()) return absl::OkStatus();
     const json& choice = choices[0];
-    if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
-      finish_ = choice["finish_reason"].get<std::string>();
-    }
-    const json& delta = choice.value("delta", json::object());
-    if (delta.contains("content") && delta["content"].is_string()) {
-      std::string piece = delta["content"].get<std::string>();
+    if (std::string finish = String(choice, "finish_reason"); !finish.empty()) finish_ = finish;
+    const json& delta = Field(choice, "delta");
+    if (const json& content = Field(delta, "content"); content.is_string()) {
+      const std::string& piece = content.get_ref<const std::string&>();
       result_.text += piece;
       if (on_text && !piece.empty()) on_text(piece);
     }
-    if (delta.contains("tool_calls") && delta["tool_calls"].is_array()) {
-      for (const json& tc : delta["tool_calls"]) {
-        ToolCall& call = calls_[tc.value("index", 0)];
-        if (tc.contains("id") && tc["id"].is_string()) call.id = tc["id"].get<std::string>();
-        const json& fn = tc.value("function", json::object());
-        if (fn.contains("name") && fn["name"].is_string())
-          call.name += fn["name"].get<std::string>();
-        if (fn.contains("arguments") && fn["arguments"].is_string()) {
-          call.arguments += fn["arguments"].get<std::string>();
-        }
+    if (const json& calls = Field(delta, "tool_calls"); calls.is_array()) {
+      for (const json& tc : calls) {
+        ToolCall& call = calls_[Count(tc, "index")];
+        if (std::string id = String(tc, "id"); !id.empty()) call.id = id;
+        const json& fn = Field(tc, "function");
+        call.name += String(fn, "name");
+        call.arguments += Arguments(Field(fn, "arguments"));
       }
     }
     return absl::OkStatus();
@@ -98,7 +101,7 @@ class OpenAiDecoder final : public StreamDecoder {
   const ChatRequest& req_;
   SseParser sse_;
   ChatResult result_;
-  std::map<int, ToolCall> calls_;  // by index: pieces of each call arrive over many chunks
+  std::map<int64_t, ToolCall> calls_;  // by index: pieces of each call arrive over many chunks
   std::string finish_;
   bool done_ = false;
 };
@@ -152,37 +155,34 @@ class OpenAiCodec final : public Codec {
     if (req.temperature) body["temperature"] = *req.temperature;
     if (req.max_tokens) body["max_tokens"] = *req.max_tokens;
     if (!req.tools.empty()) body["tools"] = codec_internal::FunctionTools(req);
-    return body.dump();
+    return Dump(body);
   }
 
   absl::StatusOr<ChatResult> Parse(absl::string_view body, const ChatRequest& req) const override {
     absl::StatusOr<json> j = ParseJson(body, "the response");
     if (!j.ok()) return j.status();
-    const json& choices = j->value("choices", json::array());
-    if (!choices.is_array() || choices.empty() || !choices[0].contains("message")) {
+    const json& choices = Field(*j, "choices");
+    if (!choices.is_array() || choices.empty() || !Field(choices[0], "message").is_object()) {
       return absl::InternalError(
           absl::StrCat("the response has no choices[0].message: ", Excerpt(body)));
     }
-    const json& msg = choices[0]["message"];
+    const json& msg = Field(choices[0], "message");
     ChatResult r;
-    if (msg.contains("content") && msg["content"].is_string()) {
-      r.text = msg["content"].get<std::string>();
+    r.text = String(msg, "content");
+    if (const json& calls = Field(msg, "tool_calls"); calls.is_array()) {
+      for (const json& tc : calls) {
+        const json& fn = Field(tc, "function");
+        ToolCall call;
+        call.id = String(tc, "id");
+        call.name = ToolNameFromWire(req, String(fn, "name"));
+        call.arguments = Arguments(Field(fn, "arguments"));
+        if (call.arguments.empty()) call.arguments = "{}";
+        r.tool_calls.push_back(std::move(call));
+      }
     }
-    for (const json& tc : msg.value("tool_calls", json::array())) {
-      const json& fn = tc.value("function", json::object());
-      ToolCall call;
-      call.id = tc.value("id", "");
-      call.name = ToolNameFromWire(req, fn.value("name", ""));
-      // Arguments are a JSON string on this wire; some servers send an object.
-      const json& args = fn.value("arguments", json("{}"));
-      call.arguments = args.is_string() ? args.get<std::string>() : args.dump();
-      r.tool_calls.push_back(std::move(call));
-    }
-    r.finish_reason = FinishReason(choices[0].value("finish_reason", json("stop")).is_string()
-                                       ? choices[0].value("finish_reason", "stop")
-                                       : "stop",
-                                   !r.tool_calls.empty());
-    r.usage = UsageFrom(j->value("usage", json::object()));
+    r.finish_reason =
+        FinishReason(String(choices[0], "finish_reason", "stop"), !r.tool_calls.empty());
+    r.usage = UsageFrom(Field(*j, "usage"));
     return r;
   }
 

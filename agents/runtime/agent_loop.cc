@@ -5,8 +5,10 @@
 
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/text.h"
 #include "nlohmann/json.hpp"
 
 namespace agentd::agent {
@@ -32,12 +34,11 @@ std::vector<llm::ToolSpec> TaskTools() {
 std::optional<bool> AlreadyApplied(const tools::ToolContext& ctx, const llm::ToolCall& call) {
   json args = json::parse(call.arguments, nullptr, false);
   if (!args.is_object() || !args.contains("path") || !args["path"].is_string()) return std::nullopt;
-  absl::StatusOr<int> fd = ctx.workspace->OpenAt(args["path"].get<std::string>(), O_RDONLY);
-  if (!fd.ok()) return call.name == "fs.write" ? std::optional<bool>(false) : std::nullopt;
-  std::string data;
-  char buf[64 << 10];
-  for (ssize_t n; (n = read(*fd, buf, sizeof(buf))) > 0;) data.append(buf, static_cast<size_t>(n));
-  close(*fd);
+  // The bounded, non-blocking reader: a FIFO put there since must not hang the resume.
+  absl::StatusOr<tools::FileData> file =
+      ctx.workspace->ReadFile(args["path"].get<std::string>(), 16 << 20);
+  if (!file.ok()) return call.name == "fs.write" ? std::optional<bool>(false) : std::nullopt;
+  const std::string& data = file->bytes;
   if (call.name == "fs.write" && args.contains("content") && args["content"].is_string()) {
     return data == args["content"].get<std::string>();
   }
@@ -212,7 +213,9 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
         if (!j.ok()) return j.status();
         tools::ToolResult r;
         if (j->has_value() && (*j)->state == session::CallState::kDone) {
-          r = {(*j)->result, (*j)->error};  // done before a restart: not run again
+          // Done before a restart: not run again. Made valid here too, for a result that an
+          // older agent journaled raw (the crash loop this once caused on resume).
+          r = {ValidUtf8((*j)->result), (*j)->error};
         } else {
           r = RunTool(task_id, call, resuming && j->has_value());
         }
@@ -285,7 +288,21 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
     out.usage.completion_tokens += r->usage.completion_tokens;
     out.cost_usd += r->cost_usd;
     if (budget_ != nullptr) budget_->Report(task_id, r->usage, r->cost_usd);
-    if (absl::Status s = append(llm::AssistantMessage(r->text, r->tool_calls)); !s.ok()) return s;
+    // Tool calls carry ids of the agent's own, never the provider's: providers repeat
+    // theirs (Ollama's codec numbers them call_1… afresh in every response; local
+    // OpenAI-compatible servers reuse call_1), and the ids key the journal and the
+    // requests to agentd (messages, delegations), where a repeated id would pass for the
+    // earlier call. The task and the message's place in its conversation make them
+    // unique in the session, and the same on a replay.
+    std::string task_part = task_id;
+    for (char& c : task_part) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-') c = '_';
+    }
+    std::vector<llm::ToolCall> calls = r->tool_calls;
+    for (size_t i = 0; i < calls.size(); ++i) {
+      calls[i].id = absl::StrCat("call_", task_part, "_", conv->size(), "_", i + 1);
+    }
+    if (absl::Status s = append(llm::AssistantMessage(r->text, calls)); !s.ok()) return s;
   }
 }
 

@@ -15,10 +15,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "agents/runtime/prompt.h"
+#include "common/hardening.h"
 #include "spdlog/spdlog.h"
 #include "yaml-cpp/yaml.h"
-
-extern char** environ;
 
 namespace agentd::agent {
 namespace {
@@ -41,7 +40,13 @@ absl::StatusOr<int> Run(const std::vector<std::string>& argv, const std::string&
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // its own group, to stop it whole
   posix_spawnattr_setpgroup(&attr, 0);
   pid_t pid = 0;
-  int rc = posix_spawnp(&pid, cargv[0], &fa, &attr, cargv.data(), environ);
+  // A minimal environment (common/hardening.h): the program runs on a person's behalf
+  // and needs none of the agent's variables, tokens or keys.
+  std::vector<std::string> env = MinimalEnvironment();
+  std::vector<char*> envp;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  int rc = posix_spawnp(&pid, cargv[0], &fa, &attr, cargv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {

@@ -36,6 +36,11 @@ absl::Status HostSession::RegisterOnce() {
   req.set_agent_id(options_.agent_id);
   req.set_pid(getpid());
   req.set_runtime_version(kVersion);
+  if (options_.sandbox_problem.empty()) {
+    req.add_capabilities("sandbox.bwrap");
+  } else {
+    req.set_sandbox_problem(options_.sandbox_problem);
+  }
   v1::RegisterResponse resp;
   grpc::Status s = stub_->Register(NewContext(absl::Seconds(5)).get(), req, &resp);
   if (!s.ok()) {

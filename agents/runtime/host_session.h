@@ -27,6 +27,9 @@ struct HostSessionOptions {
   std::string socket;  // agentd's unix socket
   std::string token;   // this process's token, from fd 3
   absl::Duration reconnect_grace = absl::Seconds(30);
+  // Why the tool sandbox does not work on this host (the probe at start); empty when it
+  // works. Sent at Register, so that agentd can show the mode in force (status, metrics).
+  std::string sandbox_problem;
   // Receives each delivery on the Connect thread; it is acknowledged once this returns,
   // so it must only take the delivery in (queue it), not work on it.
   std::function<void(const v1::ConnectResponse&)> on_delivery;

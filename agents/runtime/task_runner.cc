@@ -1,7 +1,9 @@
 #include "agents/runtime/task_runner.h"
 
 #include <cstdlib>
+#include <exception>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -11,6 +13,7 @@
 #include "agents/runtime/prompt.h"
 #include "agents/tools/workspace.h"
 #include "common/logging.h"
+#include "common/text.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -62,8 +65,36 @@ std::string CallSummary(const llm::ToolCall& call) {
   } else if (!str("message").empty()) {
     out = str("message");
   }
-  if (out.size() > 300) out = out.substr(0, 297) + "...";
-  return out;
+  return Utf8Prefix(out, 300, "...");
+}
+
+// Every string field of `m` and its sub-messages made valid UTF-8 (ValidUtf8), in place.
+void MakeStringsUtf8(google::protobuf::Message* m) {
+  const google::protobuf::Reflection* r = m->GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(*m, &fields);
+  for (const google::protobuf::FieldDescriptor* f : fields) {
+    using FD = google::protobuf::FieldDescriptor;
+    if (f->cpp_type() == FD::CPPTYPE_STRING && f->type() == FD::TYPE_STRING) {
+      if (f->is_repeated()) {
+        for (int i = 0; i < r->FieldSize(*m, f); ++i) {
+          std::string v = r->GetRepeatedString(*m, f, i);
+          if (!IsValidUtf8(v)) r->SetRepeatedString(m, f, i, ValidUtf8(v));
+        }
+      } else {
+        std::string v = r->GetString(*m, f);
+        if (!IsValidUtf8(v)) r->SetString(m, f, ValidUtf8(v));
+      }
+    } else if (f->cpp_type() == FD::CPPTYPE_MESSAGE) {
+      if (f->is_repeated()) {
+        for (int i = 0; i < r->FieldSize(*m, f); ++i) {
+          MakeStringsUtf8(r->MutableRepeatedMessage(m, f, i));
+        }
+      } else {
+        MakeStringsUtf8(r->MutableMessage(m, f));
+      }
+    }
+  }
 }
 
 // Budget through the daemon's ledger: a reservation before each call, usage after it.
@@ -137,7 +168,8 @@ class HostConsent final : public tools::ConsentAsker {
         req.set_kind(v1::CONSENT_KIND_COMMAND_NOT_ALLOWED);
         break;
     }
-    req.set_summary(ask.summary);
+    // No summary: agentd builds what a person is shown from the kind and the details, and
+    // the decision binds to exactly those; the tool's own wording stays in this log.
     for (const auto& [k, v] : ask.details) (*req.mutable_details())[k] = v;
     req.set_request_id(ask.request_id);
     absl::StatusOr<v1::RequestConsentResponse> r = host_->RequestConsent(req);
@@ -243,7 +275,20 @@ void TaskRunner::Run() {
       current_ = Key(a.task().id(), a.attempt());
       cancel_ = std::make_shared<llm::CancelToken>();
     }
-    Work(a);
+    try {
+      Work(a);
+    } catch (const std::exception& e) {
+      // No exception crosses an agent's turn: it fails the task (not retried: the same
+      // session would meet it again) and the agent lives on for the next one.
+      v1::TaskEvent ev;
+      ev.mutable_failed()->set_code(v1::TASK_FAILURE_CODE_INTERNAL);
+      ev.mutable_failed()->set_reason(
+          absl::StrCat("agentd-agent failed on this task: ", ValidUtf8(e.what())));
+      spdlog::error("task {}: {}", a.task().id(), ev.failed().reason());
+      Send(a, ev);
+      absl::MutexLock l(&mu_);
+      finished_[Key(a.task().id(), a.attempt())] = ev;
+    }
     absl::MutexLock l(&mu_);
     current_.clear();
     cancel_.reset();
@@ -257,6 +302,9 @@ void TaskRunner::Send(const v1::TaskAssignment& a, v1::TaskEvent ev) {
   }
   ev.set_task_id(a.task().id());
   ev.set_attempt(a.attempt());
+  // The last line of defence for "every string in a proto is UTF-8": agentd could not
+  // parse an event with a bad string, and the stream would fail on it again and again.
+  MakeStringsUtf8(&ev);
   absl::Time now = absl::Now();
   ev.mutable_time()->set_seconds(absl::ToUnixSeconds(now));
   host_->SendTaskEvent(ev);
@@ -336,15 +384,17 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   po.cassette = model.cassette();
   po.record_path = options_.record_path;
   if (!model.api_key_env().empty()) {
-    const char* k = std::getenv(model.api_key_env().c_str());
-    if (k == nullptr || *k == 0) {
-      fail(v1::TASK_FAILURE_CODE_PROVIDER_ERROR,
-           absl::StrCat("provider ", model.provider(), " needs an API key in $",
-                        model.api_key_env(), ", which is not set in the agent's environment"),
-           false);
+    auto k = options_.provider_keys.find(model.api_key_env());
+    if (k == options_.provider_keys.end() || k->second.empty()) {
+      fail(
+          v1::TASK_FAILURE_CODE_PROVIDER_ERROR,
+          absl::StrCat("provider ", model.provider(), " needs an API key in $", model.api_key_env(),
+                       ", which is not set in agentd's environment (agentd passes it on to "
+                       "the agents whose model uses the provider)"),
+          false);
       return;
     }
-    po.api_key = k;
+    po.api_key = k->second;
     AddLogSecret(po.api_key);
   }
   absl::StatusOr<std::unique_ptr<llm::LlmClient>> client = llm::LlmClient::Create(po);
@@ -375,6 +425,31 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   }
   tools::ShellOptions shell;
   shell.allow.assign(def.shell_allow().begin(), def.shell_allow().end());
+  // policy.shell.sandbox, from agentd's config in the definition (empty from an older
+  // daemon: auto), and what the probe at start found.
+  shell.sandbox = def.shell_sandbox().empty() ? "auto" : def.shell_sandbox();
+  shell.sandbox_broken = options_.sandbox_problem;
+  if (shell.sandbox == "required" && !shell.sandbox_broken.empty()) {
+    // Fails closed, at once and whole: a task that cannot run its programs gets nowhere,
+    // and a person must hear why rather than watch each tool call fail.
+    std::vector<std::string> needs;
+    for (const tools::Tool* t : box.tools()) {
+      if (t->name() == "shell.run" || t->name() == "tests.run" ||
+          absl::StartsWith(t->name(), "git.")) {
+        needs.push_back(t->name());
+      }
+    }
+    if (!needs.empty()) {
+      fail(v1::TASK_FAILURE_CODE_INVALID_INPUT,
+           absl::StrCat("policy.shell.sandbox is required, but the sandbox does not work on this "
+                        "agent's host: ",
+                        shell.sandbox_broken, " (role ", def.role(), " runs programs with ",
+                        absl::StrJoin(needs, ", "),
+                        "); fix the sandbox, or set policy.shell.sandbox to auto"),
+           false);
+      return;
+    }
+  }
   if (def.limits().max_tool_output_bytes() > 0) {
     shell.output_cap = static_cast<size_t>(def.limits().max_tool_output_bytes());
   }
@@ -465,8 +540,7 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     f->set_tool_call_id(call.id);
     f->set_tool(call.name);
     f->set_ok(!r.error);
-    std::string first = r.content.substr(0, r.content.find('\n'));
-    if (first.size() > 200) first = first.substr(0, 197) + "...";
+    std::string first = Utf8Prefix(r.content.substr(0, r.content.find('\n')), 200, "...");
     (r.error ? f->mutable_error() : f->mutable_output_summary())->assign(first);
     f->set_output_bytes(static_cast<int64_t>(r.content.size()));
     Send(a, ev);

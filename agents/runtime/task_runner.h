@@ -37,6 +37,15 @@ struct TaskRunnerOptions {
   std::string agent_id;
   std::string session_path;  // sessions/<agent_id>.db
   std::string record_path;   // when set, provider exchanges are recorded to this cassette
+  // Why the tool sandbox does not work on this host, as the probe at the agent's start
+  // found it (tools::ProbeSandbox); empty when it works. With policy.shell.sandbox
+  // "required" a task whose role runs programs (shell.run, tests.run, git.*) then fails at
+  // once, saying so; with "auto" programs run unconfined and every result says so.
+  std::string sandbox_problem;
+  // Provider keys by the name of the daemon's variable they came from (a model's
+  // api_key_env): agentd reads the key from its environment and passes it on a
+  // descriptor (AGENTD_KEYS_FD), never in the agent's environment.
+  std::map<std::string, std::string> provider_keys;
 };
 
 class TaskRunner {

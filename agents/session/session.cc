@@ -1,6 +1,7 @@
 #include "agents/session/session.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/json_dump.h"
 #include "nlohmann/json.hpp"
 
 namespace agentd::session {
@@ -77,7 +78,7 @@ absl::Status SessionStore::Append(const std::string& task, const llm::Message& m
       "INSERT INTO messages (task, seq, message) VALUES "
       "(?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE task = ?1), ?2)");
   if (!st.ok()) return st.status();
-  return st->Bind(1, task).Bind(2, ToJson(m).dump()).Run();
+  return st->Bind(1, task).Bind(2, DumpJson(ToJson(m))).Run();
 }
 
 absl::StatusOr<std::vector<llm::Message>> SessionStore::Conversation(const std::string& task) {

@@ -30,38 +30,14 @@ constexpr size_t kMaxSearchFile = 4 << 20;
 ToolResult Error(const absl::Status& s) { return {std::string(s.message()), true}; }
 ToolResult Error(const std::string& s) { return {s, true}; }
 
-absl::StatusOr<std::string> ReadAll(int fd, size_t cap, bool* truncated) {
-  std::string out;
-  char buf[64 << 10];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0) return absl::InternalError(std::strerror(errno));
-    if (n == 0) break;
-    size_t room = cap - std::min(cap, out.size());
-    out.append(buf, std::min(room, static_cast<size_t>(n)));
-    if (static_cast<size_t>(n) > room) {
-      *truncated = true;
-      break;
-    }
-  }
-  return out;
-}
-
+// Every read goes through Workspace::ReadFile (or ReadRegularFile for a file outside):
+// regular files only, opened without blocking, at most `cap` bytes.
 absl::StatusOr<std::string> ReadFile(const Workspace& ws, const std::string& path, size_t cap,
                                      bool* truncated) {
-  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below).
-  absl::StatusOr<int> fd = ws.OpenAt(path, O_RDONLY | O_NONBLOCK);
-  if (!fd.ok()) return fd.status();
-  struct stat st {};
-  if (fstat(*fd, &st) == 0 && !S_ISREG(st.st_mode)) {
-    close(*fd);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "\"", path, "\" is ",
-        S_ISDIR(st.st_mode) ? "a directory (fs.list lists it)" : "not a regular file"));
-  }
-  absl::StatusOr<std::string> data = ReadAll(*fd, cap, truncated);
-  close(*fd);
-  return data;
+  absl::StatusOr<FileData> data = ws.ReadFile(path, cap);
+  if (!data.ok()) return data.status();
+  *truncated = data->truncated;
+  return std::move(data->bytes);
 }
 
 // Writes `content` to `path` atomically: a temporary file beside it, then a rename.
@@ -69,7 +45,8 @@ absl::Status WriteFile(const Workspace& ws, const std::string& path, const std::
   if (absl::Status s = ws.MakeDirs(ParentOf(path)); !s.ok()) return s;
   // The file keeps its mode (a script stays executable).
   mode_t mode = 0644;
-  if (absl::StatusOr<int> old = ws.OpenAt(path, O_RDONLY | O_NONBLOCK); old.ok()) {
+  // O_PATH: a look at the old file's mode that cannot block on a FIFO or open a device.
+  if (absl::StatusOr<int> old = ws.OpenAt(path, O_PATH); old.ok()) {
     struct stat st {};
     if (fstat(*old, &st) == 0) mode = st.st_mode & 07777;
     close(*old);
@@ -116,17 +93,14 @@ absl::StatusOr<std::string> ReadOutside(const std::string& path, const ToolConte
     return absl::PermissionDeniedError(
         absl::StrCat("\"", path, "\" is outside the workspace and a person denied reading it"));
   }
-  int fd = open(resolved, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+  int fd = open(resolved, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0)
     return absl::NotFoundError(absl::StrCat("\"", resolved, "\": ", std::strerror(errno)));
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return absl::FailedPreconditionError(absl::StrCat("\"", resolved, "\" is not a regular file"));
-  }
-  absl::StatusOr<std::string> data = ReadAll(fd, kMaxRead, truncated);
+  absl::StatusOr<FileData> data = ReadRegularFile(fd, resolved, kMaxRead);
   close(fd);
-  return data;
+  if (!data.ok()) return data.status();
+  *truncated = data->truncated;
+  return std::move(data->bytes);
 }
 
 bool LooksBinary(absl::string_view data) {

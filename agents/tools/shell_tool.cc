@@ -1,22 +1,28 @@
 // shell.run: one program of the allowlist, run with arguments and no shell at all, in the
 // workspace, with a timeout and an output cap — inside bubblewrap (read-only system, the
-// workspace writable, no network, own pid namespace) when the machine has it.
+// workspace writable but its .git read-only, no network, own pid namespace, no
+// capabilities) unless policy.shell.sandbox is off or, for auto, the sandbox does not work.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "agents/tools/shell.h"
 #include "agents/tools/tool.h"
+#include "common/text.h"
 
 extern char** environ;
 
@@ -106,39 +112,98 @@ bool WaitReadable(int fd, absl::Time deadline, const llm::CancelToken* cancel, S
 
 }  // namespace
 
+std::string FindProgram(const std::string& program) {
+  if (program.empty()) return "";
+  if (program.find('/') != std::string::npos) {
+    return access(program.c_str(), X_OK) == 0 ? program : "";
+  }
+  const char* path = std::getenv("PATH");
+  for (absl::string_view dir :
+       absl::StrSplit(path != nullptr ? path : "/usr/bin:/bin", ':', absl::SkipEmpty())) {
+    std::string candidate = absl::StrCat(dir, "/", program);
+    struct stat st {};
+    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+  }
+  return "";
+}
+
+std::string SandboxNote(const ShellResult& r) {
+  if (r.sandboxed || r.unconfined_why.empty()) return "";
+  return absl::StrCat(" [NOT SANDBOXED: ", r.unconfined_why,
+                      "; policy.shell.sandbox is auto, so it ran unconfined]");
+}
+
+namespace {
+
+// bubblewrap's arguments for a program in `workspace`, up to and including "--".
+std::vector<std::string> BwrapArgs(const std::string& bwrap, const std::string& workspace,
+                                   const ShellOptions& options) {
+  // The system's programs and libraries, read-only — not all of /, which would show
+  // other agents' workspaces, agentd's state and the user's home. Mounts apply in
+  // order: the workspace after the private /tmp, so that the tmpfs cannot hide it.
+  std::vector<std::string> a = {bwrap};
+  for (const char* dir :
+       {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"}) {
+    if (access(dir, F_OK) == 0) a.insert(a.end(), {"--ro-bind", dir, dir});
+  }
+  a.insert(a.end(), {"--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"});
+  for (const std::string& dir : options.writable_binds) a.insert(a.end(), {"--bind", dir, dir});
+  a.insert(a.end(), {"--bind", workspace, workspace});
+  if (!options.git_writable) {
+    // The repository's files read-only, bound over the writable workspace: a program can
+    // neither write .git/config (core.fsmonitor, hooks…) nor replace a worktree's gitdir
+    // file. A symlink named .git is left alone: binding it would follow it.
+    std::string git = absl::StrCat(workspace, "/.git");
+    struct stat st {};
+    if (lstat(git.c_str(), &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+      a.insert(a.end(), {"--ro-bind", git, git});
+    }
+  }
+  a.insert(a.end(), {"--setenv", "HOME", "/tmp"});
+  // The network only when a person granted it for this call.
+  if (!options.network) a.push_back("--unshare-net");
+  // No capabilities: run as root, bwrap would otherwise leave the program all of them,
+  // and CAP_SYS_ADMIN could remount what is bound read-only.
+  a.insert(a.end(), {"--unshare-pid", "--unshare-ipc", "--cap-drop", "ALL", "--die-with-parent",
+                     "--new-session", "--chdir", workspace, "--"});
+  return a;
+}
+
+}  // namespace
+
 absl::StatusOr<ShellResult> RunProgram(const std::vector<std::string>& argv,
                                        const std::string& workspace, const ShellOptions& options,
                                        const llm::CancelToken* cancel) {
-  bool bwrap = options.sandbox != "off" && access(options.bwrap.c_str(), X_OK) == 0;
-  if (options.sandbox == "required" && !bwrap) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("policy.shell.sandbox is required but ", options.bwrap,
-                     " is not there (Debian: apt-get install bubblewrap)"));
+  // Whether the sandbox is used, or why not.
+  std::string bwrap, unconfined_why;
+  if (options.sandbox != "off") {
+    if (!options.sandbox_broken.empty()) {
+      unconfined_why =
+          absl::StrCat("the sandbox does not work on this machine: ", options.sandbox_broken);
+    } else if (bwrap = FindProgram(options.bwrap); bwrap.empty()) {
+      unconfined_why = absl::StrCat(options.bwrap,
+                                    " (bubblewrap) is not there (Debian: apt-get install "
+                                    "bubblewrap)");
+    }
+    if (!unconfined_why.empty() && options.sandbox == "required") {
+      return absl::FailedPreconditionError(absl::StrCat("policy.shell.sandbox is required but ",
+                                                        unconfined_why, ", so nothing was run"));
+    }
   }
   std::vector<std::string> full;
-  if (bwrap) {
-    // The system's programs and libraries, read-only — not all of /, which would show
-    // other agents' workspaces, agentd's state and the user's home. Mounts apply in
-    // order: the workspace last, so a private /tmp cannot hide it.
-    full = {options.bwrap};
-    for (const char* dir :
-         {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"}) {
-      if (access(dir, F_OK) == 0) full.insert(full.end(), {"--ro-bind", dir, dir});
-    }
-    full.insert(full.end(), {"--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--bind",
-                             workspace, workspace, "--setenv", "HOME", "/tmp"});
-    // The network only when a person granted it for this call.
-    if (!options.network) full.push_back("--unshare-net");
-    full.insert(full.end(), {"--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session",
-                             "--chdir", workspace, "--"});
-  }
+  if (!bwrap.empty()) full = BwrapArgs(bwrap, workspace, options);
   full.insert(full.end(), argv.begin(), argv.end());
   // The agent's environment holds its provider key: a program gets only the basics.
   std::vector<std::string> env;
+  std::vector<absl::string_view> keep = {"PATH=", "LANG=", "LC_", "TZ="};
+  if (options.inherit_env) keep.insert(keep.end(), {"HOME=", "USER=", "LOGNAME="});
   for (char** e = environ; *e != nullptr; ++e) {
     absl::string_view kv = *e;
-    for (absl::string_view keep : {"PATH=", "HOME=", "LANG=", "LC_", "TZ=", "USER=", "LOGNAME="}) {
-      if (absl::StartsWith(kv, keep)) env.emplace_back(kv);
+    for (absl::string_view k : keep) {
+      if (absl::StartsWith(kv, k)) env.emplace_back(kv);
     }
   }
   env.insert(env.end(), options.env.begin(), options.env.end());
@@ -184,7 +249,9 @@ absl::StatusOr<ShellResult> RunProgram(const std::vector<std::string>& argv,
     if (got <= 0) break;  // EOF: every writer is gone
     kept.append(buf, static_cast<size_t>(got));
     r.output_bytes += static_cast<size_t>(got);
-    if (kept.size() > 2 * options.output_cap) kept.erase(0, kept.size() - options.output_cap);
+    if (kept.size() > 2 * options.output_cap) {
+      kept.erase(0, Utf8SuffixStart(kept, options.output_cap));  // on a character boundary
+    }
   }
   close(out[0]);
   // The output may end before the program does (it closed stdout): wait for the exit
@@ -201,12 +268,51 @@ absl::StatusOr<ShellResult> RunProgram(const std::vector<std::string>& argv,
   if (pidfd >= 0) close(pidfd);
   int status = 0;
   waitpid(pid, &status, 0);
-  if (kept.size() > options.output_cap) kept.erase(0, kept.size() - options.output_cap);
+  kept.erase(0, Utf8SuffixStart(kept, options.output_cap));
   r.output = std::move(kept);
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
-  r.sandboxed = bwrap;
+  r.sandboxed = !bwrap.empty();
+  r.unconfined_why = unconfined_why;
   return r;
+}
+
+SandboxProbe ProbeSandbox(const std::string& bwrap) {
+  SandboxProbe probe;
+  probe.bwrap = FindProgram(bwrap);
+  if (probe.bwrap.empty()) {
+    probe.why = absl::StrCat(bwrap,
+                             " (bubblewrap) is not on PATH (Debian: apt-get install "
+                             "bubblewrap)");
+    return probe;
+  }
+  const char* tmp = std::getenv("TMPDIR");
+  std::string scratch =
+      absl::StrCat(tmp != nullptr && *tmp != 0 ? tmp : "/tmp", "/agentd-sandbox-probe-XXXXXX");
+  if (mkdtemp(scratch.data()) == nullptr) {
+    probe.why =
+        absl::StrCat("cannot make a scratch directory to try it in: ", std::strerror(errno));
+    return probe;
+  }
+  ShellOptions o;
+  o.sandbox = "required";
+  o.bwrap = probe.bwrap;
+  o.timeout = absl::Seconds(20);
+  o.inherit_env = false;
+  absl::StatusOr<ShellResult> r = RunProgram({"true"}, scratch, o, nullptr);
+  rmdir(scratch.c_str());
+  if (!r.ok()) {
+    probe.why = std::string(r.status().message());
+  } else if (r->exit_code != 0 || !r->sandboxed) {
+    std::string said(absl::StripAsciiWhitespace(r->output));
+    probe.why =
+        absl::StrCat("a trial run of ", probe.bwrap, " failed (",
+                     r->timed_out ? "timed out" : absl::StrCat("exit code ", r->exit_code), ")",
+                     said.empty() ? "" : absl::StrCat(": ", said.substr(0, said.find('\n'))));
+  } else {
+    probe.works = true;
+  }
+  return probe;
 }
 
 namespace {
@@ -243,6 +349,8 @@ class ShellTool final : public Tool {
     if (!argv.ok()) return {absl::StrCat("shell.run: ", argv.status().message()), true};
     ShellOptions options = *ctx.shell;
     std::string line = absl::StrJoin(*argv, " ");
+    // The words exactly, for the consent a person decides on (agentd shows them quoted).
+    std::string argv_json = json(*argv).dump(-1, ' ', false, json::error_handler_t::replace);
     if (absl::Status s = CheckProgram(*argv, *ctx.shell); !s.ok()) {
       // A plain program name off the allowlist is a person's call; a path or an
       // environment assignment is refused outright.
@@ -255,7 +363,7 @@ class ShellTool final : public Tool {
           {"shell.run",
            ConsentKind::kCommandNotAllowed,
            absl::StrCat("run `", line, "` (", (*argv)[0], " is not on the allowlist)"),
-           {{"argv", line}, {"program", (*argv)[0]}},
+           {{"argv", argv_json}, {"program", (*argv)[0]}},
            ctx.call_id + "/program"},
           ctx.cancel);
       if (!ok.ok() || !*ok) {
@@ -273,7 +381,7 @@ class ShellTool final : public Tool {
           ctx.consent->Ask({"shell.run",
                             ConsentKind::kNetwork,
                             absl::StrCat("run `", line, "` with network access"),
-                            {{"argv", line}},
+                            {{"argv", argv_json}},
                             ctx.call_id + "/network"},
                            ctx.cancel);
       if (!ok.ok() || !*ok) {
@@ -299,10 +407,9 @@ class ShellTool final : public Tool {
     } else {
       head = absl::StrCat("exit code ", r->exit_code);
     }
-    if (!r->sandboxed && ctx.shell->sandbox != "off") {
-      // Said every time: `auto` on a machine without bubblewrap runs programs unconfined.
-      absl::StrAppend(&head, " (not sandboxed: ", ctx.shell->bwrap, " is missing)");
-    }
+    // Said every time: `auto` on a machine without a working sandbox runs programs
+    // unconfined.
+    absl::StrAppend(&head, SandboxNote(*r));
     if (r->output_bytes > r->output.size()) {
       absl::StrAppend(&head, " (output: the last ", r->output.size(), " of ", r->output_bytes,
                       " bytes)");

@@ -2,9 +2,6 @@
 // show (ctest for a CMake build tree, pytest, npm test, go test, cargo test) — with the
 // passed, failed and skipped counts and the failing tests' names from the runner's JUnit
 // report where it writes one.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -20,22 +17,15 @@ using nlohmann::json;
 // Inside the workspace (the sandbox's /tmp is private), removed after reading.
 constexpr char kJunit[] = ".agentd-junit.xml";
 
-bool Exists(const Workspace& ws, const std::string& path) {
-  absl::StatusOr<int> fd = ws.OpenAt(path, O_RDONLY);
-  if (!fd.ok()) return false;
-  close(*fd);
-  return true;
-}
+// The report's bound: a JUnit file of a large suite is some megabytes.
+constexpr size_t kMaxReport = 16 << 20;
 
+// Reads the runner's report and removes it. What is not a regular file there (a FIFO a
+// test planted, say) is not read: the counts then come from the exit code.
 std::string ReadAndRemove(const Workspace& ws, const std::string& path) {
-  std::string out;
-  absl::StatusOr<int> fd = ws.OpenAt(path, O_RDONLY);
-  if (!fd.ok()) return out;
-  char buf[64 << 10];
-  for (ssize_t n; (n = read(*fd, buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
-  close(*fd);
-  unlink(absl::StrCat(ws.root(), "/", path).c_str());
-  return out;
+  absl::StatusOr<FileData> data = ws.ReadFile(path, kMaxReport);
+  (void)ws.Remove(path);
+  return data.ok() && !data->truncated ? data->bytes : "";
 }
 
 struct Runner {
@@ -44,26 +34,44 @@ struct Runner {
   bool junit = false;
 };
 
-// The runner the workspace's files call for, or a name of "" when none fits.
-Runner Detect(const Workspace& ws) {
+// The runner the workspace's files call for, or a name of "" when none fits; an error
+// when a file that would choose the runner is not a regular file (a FIFO named
+// pytest.ini would hang the runner that reads it: it is not run at all).
+absl::StatusOr<Runner> Detect(const Workspace& ws) {
   const std::string junit = absl::StrCat(ws.root(), "/", kJunit);
+  auto present = [&](const std::string& path) -> absl::StatusOr<bool> {
+    std::string kind = ws.KindOf(path);
+    if (kind == "missing") return false;
+    if (kind == "a regular file") return true;
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " is ", kind, ", not a regular file: no test runner is started on it"));
+  };
   for (const char* dir : {"build", "."}) {
-    if (Exists(ws, absl::StrCat(dir, "/CTestTestfile.cmake"))) {
-      return {"ctest",
-              {"ctest", "--test-dir", dir, "--output-on-failure", "--output-junit", junit},
-              true};
+    absl::StatusOr<bool> p = present(absl::StrCat(dir, "/CTestTestfile.cmake"));
+    if (!p.ok()) return p.status();
+    if (*p) {
+      return Runner{"ctest",
+                    {"ctest", "--test-dir", dir, "--output-on-failure", "--output-junit", junit},
+                    true};
     }
   }
   for (const char* f : {"pytest.ini", "conftest.py", "pyproject.toml", "setup.cfg", "tox.ini",
                         "tests/__init__.py", "tests/conftest.py"}) {
     // `pytest` itself rather than `python3 -m pytest`: its own interpreter is the one it
     // was installed for (a venv's, or the system's), whichever python3 PATH finds.
-    if (Exists(ws, f)) return {"pytest", {"pytest", "-q", "--junitxml", junit}, true};
+    absl::StatusOr<bool> p = present(f);
+    if (!p.ok()) return p.status();
+    if (*p) return Runner{"pytest", {"pytest", "-q", "--junitxml", junit}, true};
   }
-  if (Exists(ws, "package.json")) return {"npm", {"npm", "test"}, false};
-  if (Exists(ws, "go.mod")) return {"go", {"go", "test", "./..."}, false};
-  if (Exists(ws, "Cargo.toml")) return {"cargo", {"cargo", "test"}, false};
-  return {};
+  for (const char* f : {"package.json", "go.mod", "Cargo.toml"}) {
+    absl::StatusOr<bool> p = present(f);
+    if (!p.ok()) return p.status();
+    if (!*p) continue;
+    if (std::string(f) == "package.json") return Runner{"npm", {"npm", "test"}, false};
+    if (std::string(f) == "go.mod") return Runner{"go", {"go", "test", "./..."}, false};
+    return Runner{"cargo", {"cargo", "test"}, false};
+  }
+  return Runner{};
 }
 
 class TestsTool final : public Tool {
@@ -80,7 +88,9 @@ class TestsTool final : public Tool {
     if (!ctx.shell->test_command.empty()) {
       runner = {"configured", ctx.shell->test_command, false};
     } else {
-      runner = Detect(*ctx.workspace);
+      absl::StatusOr<Runner> found = Detect(*ctx.workspace);
+      if (!found.ok()) return {absl::StrCat("tests.run: ", found.status().message()), true};
+      runner = *std::move(found);
     }
     if (runner.argv.empty()) {
       return {
@@ -93,6 +103,8 @@ class TestsTool final : public Tool {
     // tested. No bytecode is written, so none is ever stale.
     ShellOptions options = *ctx.shell;
     options.env.push_back("PYTHONDONTWRITEBYTECODE=1");
+    // A report left from before (or planted) is not taken for this run's.
+    if (runner.junit) (void)ctx.workspace->Remove(kJunit);
     absl::StatusOr<ShellResult> r =
         RunProgram(runner.argv, ctx.workspace->root(), options, ctx.cancel);
     std::string report = runner.junit ? ReadAndRemove(*ctx.workspace, kJunit) : "";
@@ -109,6 +121,7 @@ class TestsTool final : public Tool {
       head = absl::StrCat(runner.name, ": exit code ", r->exit_code,
                           r->exit_code == 0 ? " (passed)" : " (failed)");
     }
+    absl::StrAppend(&head, SandboxNote(*r));
     return {absl::StrCat(head, "\n", r->output), r->timed_out};
   }
 };

@@ -4,10 +4,30 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/text.h"
 
 namespace agentd::tools {
 
 using nlohmann::json;
+
+namespace {
+
+// A result goes to the model, the session store (JSON) and agentd (protobuf): it must be
+// UTF-8. Output that is not — a Latin-1 or binary file, a program's raw bytes — shows
+// U+FFFD for each bad byte, and the model is told why, instead of the agent aborting.
+ToolResult AsText(ToolResult r) {
+  size_t replaced = 0;
+  std::string text = ValidUtf8(r.content, &replaced);
+  if (replaced > 0) {
+    absl::StrAppend(&text, "\n[note: ", replaced,
+                    " byte(s) of this output are not UTF-8 text (binary data, or another "
+                    "encoding such as Latin-1); each is shown as U+FFFD]");
+  }
+  r.content = std::move(text);
+  return r;
+}
+
+}  // namespace
 
 absl::Status CheckArguments(const json& schema, const json& args) {
   if (!args.is_object()) {
@@ -95,28 +115,31 @@ std::vector<const Tool*> ToolBox::tools() const {
 
 ToolResult ToolBox::Call(const std::string& name, const std::string& arguments_json,
                          const ToolContext& ctx) const {
-  const Tool* tool = Find(name);
-  if (tool == nullptr) {
-    std::vector<std::string> names;
-    for (const auto& [n, t] : tools_) names.push_back(n);
-    return {absl::StrCat("no tool named \"", name,
-                         "\" is available to you (you have: ", absl::StrJoin(names, ", "), ")"),
-            true};
-  }
-  json args = json::parse(arguments_json.empty() ? "{}" : arguments_json, nullptr, false);
-  if (args.is_discarded()) {
-    return {
-        absl::StrCat(name, ": the arguments are not valid JSON: ", arguments_json.substr(0, 200)),
-        true};
-  }
-  if (absl::Status s = CheckArguments(tool->schema(), args); !s.ok()) {
-    return {absl::StrCat(name, ": ", s.message()), true};
-  }
-  try {
-    return tool->Run(args, ctx);
-  } catch (const std::exception& e) {  // nlohmann::json on a value of an unexpected shape
-    return {absl::StrCat(name, ": ", e.what()), true};
-  }
+  auto run = [&]() -> ToolResult {
+    const Tool* tool = Find(name);
+    if (tool == nullptr) {
+      std::vector<std::string> names;
+      for (const auto& [n, t] : tools_) names.push_back(n);
+      return {absl::StrCat("no tool named \"", name,
+                           "\" is available to you (you have: ", absl::StrJoin(names, ", "), ")"),
+              true};
+    }
+    json args = json::parse(arguments_json.empty() ? "{}" : arguments_json, nullptr, false);
+    if (args.is_discarded()) {
+      return {absl::StrCat(name, ": the arguments are not valid JSON: ",
+                           Utf8Prefix(arguments_json, 200, "…")),
+              true};
+    }
+    if (absl::Status s = CheckArguments(tool->schema(), args); !s.ok()) {
+      return {absl::StrCat(name, ": ", s.message()), true};
+    }
+    try {
+      return tool->Run(args, ctx);
+    } catch (const std::exception& e) {  // nlohmann::json on a value of an unexpected shape
+      return {absl::StrCat(name, ": ", e.what()), true};
+    }
+  };
+  return AsText(run());
 }
 
 }  // namespace agentd::tools

@@ -31,12 +31,27 @@ struct ToolResult {
 struct ShellOptions {
   std::vector<std::string> allow;         // program names (no paths)
   std::vector<std::string> test_command;  // tests.run's command; empty: detected
-  std::string sandbox = "auto";           // auto | required | off
-  std::string bwrap = "/usr/bin/bwrap";
+  std::string sandbox = "auto";           // policy.shell.sandbox: auto | required | off
+  // bubblewrap: a program name, found through PATH when a program is run, or a path.
+  std::string bwrap = "bwrap";
+  // Why the sandbox does not work on this machine, as the agent's probe at start found it
+  // (ProbeSandbox in shell.h); empty when it works, or was not probed. With "required"
+  // nothing runs then; with "auto" programs run unconfined, and every result says so.
+  std::string sandbox_broken;
   absl::Duration timeout = absl::Seconds(120);
   size_t output_cap = 64 << 10;  // bytes of stdout+stderr kept (the end is kept)
   std::vector<std::string> env;  // extra NAME=value for the program (agentd's own tools)
   bool network = false;          // a person granted network access to this call
+  // For agentd's git tools only. Every other program sees the workspace's `.git` (a
+  // directory, or a worktree's `gitdir:` file) read-only, so that nothing it runs can
+  // plant configuration that makes git run a program; git itself must write there.
+  bool git_writable = false;
+  // Directories outside the workspace bound writable into the sandbox (a worktree's git
+  // directories; a scratch directory of agentd's own).
+  std::vector<std::string> writable_binds;
+  // Whether the program gets the agent's basic environment (PATH, HOME, LANG, LC_*, TZ,
+  // USER, LOGNAME); false: PATH, LANG, LC_* and TZ only, besides `env`.
+  bool inherit_env = true;
 };
 
 // What a tool may ask a person for, beyond the role's grant.
@@ -96,7 +111,8 @@ class ToolBox {
   void Add(std::unique_ptr<Tool> tool);
   const Tool* Find(const std::string& name) const;
   std::vector<const Tool*> tools() const;
-  // Runs the call; every failure is a ToolResult with error set, naming the tool.
+  // Runs the call; every failure is a ToolResult with error set, naming the tool. The
+  // content is always valid UTF-8: bytes that are not are shown as U+FFFD, with a note.
   ToolResult Call(const std::string& name, const std::string& arguments_json,
                   const ToolContext& ctx) const;
 

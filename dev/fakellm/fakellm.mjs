@@ -137,7 +137,7 @@ export function loadScenario(file) {
     if (raw.reply !== undefined && raw.reply !== null) {
       const rp = [...p, 'reply'];
       if (!isMapping(raw.reply)) fail(rp, 'must be a mapping');
-      onlyKeys(raw.reply, rp, ['text', 'tool_calls', 'usage', 'delay_ms', 'chunk_delay_ms']);
+      onlyKeys(raw.reply, rp, ['text', 'tool_calls', 'usage', 'raw_usage', 'delay_ms', 'chunk_delay_ms']);
       const reply = {
         text: optString(raw.reply, 'text', rp) ?? '',
         tool_calls: [],
@@ -164,6 +164,11 @@ export function loadScenario(file) {
         onlyKeys(raw.reply.usage, up, ['prompt_tokens', 'completion_tokens']);
         reply.usage.prompt_tokens = optNumber(raw.reply.usage, 'prompt_tokens', up, { integer: true });
         reply.usage.completion_tokens = optNumber(raw.reply.usage, 'completion_tokens', up, { integer: true });
+      }
+      if (raw.reply.raw_usage !== undefined && raw.reply.raw_usage !== null) {
+        // Sent as written, wrong types included (`prompt_tokens: null`): for clients' tests.
+        if (!isMapping(raw.reply.raw_usage)) fail([...rp, 'raw_usage'], 'must be a mapping');
+        reply.raw_usage = raw.reply.raw_usage;
       }
       rule.reply = reply;
     }
@@ -306,7 +311,7 @@ const adapters = {
         created: c.created,
         model: c.model,
         choices: [{ index: 0, message, logprobs: null, finish_reason: c.toolCalls.length ? 'tool_calls' : 'stop' }],
-        usage: { prompt_tokens: c.usage.prompt, completion_tokens: c.usage.completion, total_tokens: c.usage.prompt + c.usage.completion },
+        usage: c.rawUsage ?? { prompt_tokens: c.usage.prompt, completion_tokens: c.usage.completion, total_tokens: c.usage.prompt + c.usage.completion },
         system_fingerprint: 'fakellm',
       };
     },
@@ -327,7 +332,7 @@ const adapters = {
       });
       out.push(chunk({}, c.toolCalls.length ? 'tool_calls' : 'stop'));
       if (includeUsage) {
-        const usage = { prompt_tokens: c.usage.prompt, completion_tokens: c.usage.completion, total_tokens: c.usage.prompt + c.usage.completion };
+        const usage = c.rawUsage ?? { prompt_tokens: c.usage.prompt, completion_tokens: c.usage.completion, total_tokens: c.usage.prompt + c.usage.completion };
         out.push(`data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`);
       }
       out.push('data: [DONE]\n\n');
@@ -380,7 +385,7 @@ const adapters = {
         content: this.blocks(c).map(({ raw, ...b }) => b),
         stop_reason: c.toolCalls.length ? 'tool_use' : 'end_turn',
         stop_sequence: null,
-        usage: { input_tokens: c.usage.prompt, output_tokens: c.usage.completion },
+        usage: c.rawUsage ?? { input_tokens: c.usage.prompt, output_tokens: c.usage.completion },
       };
     },
     renderStream(c) {
@@ -389,7 +394,7 @@ const adapters = {
         ev('message_start', {
           message: {
             id: `msg_fake${c.seq}`, type: 'message', role: 'assistant', model: c.model, content: [],
-            stop_reason: null, stop_sequence: null, usage: { input_tokens: c.usage.prompt, output_tokens: 1 },
+            stop_reason: null, stop_sequence: null, usage: c.rawUsage ?? { input_tokens: c.usage.prompt, output_tokens: 1 },
           },
         }),
         ev('ping', {}),
@@ -408,7 +413,7 @@ const adapters = {
       });
       out.push(ev('message_delta', {
         delta: { stop_reason: c.toolCalls.length ? 'tool_use' : 'end_turn', stop_sequence: null },
-        usage: { output_tokens: c.usage.completion },
+        usage: c.rawUsage ?? { output_tokens: c.usage.completion },
       }));
       out.push(ev('message_stop', {}));
       return out;
@@ -446,6 +451,7 @@ const adapters = {
         prompt_eval_duration: 1 * ns,
         eval_count: c.usage.completion,
         eval_duration: 3 * ns,
+        ...(c.rawUsage ?? {}),
       };
     },
     toolCalls(c) {
@@ -549,6 +555,7 @@ export function createFakeLLM(rules, { log = (line) => process.stderr.write(`${l
       createdAt: new Date().toISOString(),
       text: reply.text,
       toolCalls,
+      rawUsage: reply.raw_usage,
       usage: {
         prompt: reply.usage.prompt_tokens ?? Math.max(1, roughTokens(promptChars)),
         completion: reply.usage.completion_tokens ?? roughTokens(completionChars),

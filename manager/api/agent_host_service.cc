@@ -3,6 +3,7 @@
 #include <deque>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/token.h"
 #include "manager/api/status.h"
 
@@ -67,6 +68,27 @@ void AsAgent(EventLoop* loop, Supervisor* supervisor, grpc::CallbackServerContex
   });
 }
 
+// The task `task_id` as the daemon has it, when `agent` holds it now (assigned or
+// running). Errors say which task and which agent: INVALID_ARGUMENT (none named),
+// NOT_FOUND, PERMISSION_DENIED (another agent's task, another goal's, or one that ended).
+static absl::StatusOr<v1::Task> HeldTask(TaskBoard* tasks, const std::string& agent,
+                                         const std::string& task_id) {
+  if (task_id.empty()) {
+    return absl::InvalidArgumentError("task_id is required: the task this call is for");
+  }
+  absl::StatusOr<v1::Task> t = tasks->TaskOfAgent(agent, task_id);
+  if (t.ok()) return t;
+  if (t.status().code() == absl::StatusCode::kNotFound) {
+    return absl::NotFoundError(absl::StrCat("task \"", task_id, "\" does not exist"));
+  }
+  if (t.status().code() == absl::StatusCode::kPermissionDenied) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("task \"", task_id, "\" is not held by agent \"", agent,
+                     "\": an agent acts only on the tasks assigned to it"));
+  }
+  return t.status();
+}
+
 grpc::ServerUnaryReactor* AgentHostService::RequestConsent(grpc::CallbackServerContext* ctx,
                                                            const v1::RequestConsentRequest* req,
                                                            v1::RequestConsentResponse* resp) {
@@ -78,9 +100,14 @@ grpc::ServerUnaryReactor* AgentHostService::RequestConsent(grpc::CallbackServerC
                                    "agents may not ask to open an editor on the host"));
       return;
     }
-    absl::StatusOr<v1::Task> task = tasks_->Get(req->task_id());
+    // A consent is for a task the agent holds, and binds to that attempt of it.
+    absl::StatusOr<v1::Task> task = HeldTask(tasks_, id, req->task_id());
+    if (!task.ok()) {
+      reactor->Finish(ToGrpcStatus(task.status()));
+      return;
+    }
     absl::StatusOr<v1::RequestConsentResponse> r =
-        consents_->Request(id, *req, task.ok() ? task->goal_id() : "");
+        consents_->Request(id, *req, task->goal_id(), task->attempts());
     if (r.ok()) *resp = *std::move(r);
     reactor->Finish(ToGrpcStatus(r.status()));
   });
@@ -106,7 +133,7 @@ absl::StatusOr<Ledger::Caller> CallerFor(Supervisor* supervisor, TaskBoard* task
   if (!a.ok()) return a.status();
   Ledger::Caller c{agent, a->role(), "", ""};
   if (task_id.empty()) return c;
-  absl::StatusOr<v1::Task> t = tasks->TaskOfAgent(agent, task_id);
+  absl::StatusOr<v1::Task> t = HeldTask(tasks, agent, task_id);
   if (!t.ok()) return t.status();
   c.task_id = t->id();
   c.goal_id = t->goal_id();
@@ -135,17 +162,44 @@ grpc::ServerUnaryReactor* AgentHostService::ReportUsage(grpc::CallbackServerCont
                                                         v1::ReportUsageResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   AsAgent(loop_, supervisor_, ctx, reactor, [this, reactor, req, resp](const std::string& id) {
-    // Usage is recorded even when the task ended meanwhile: the money was spent.
     absl::StatusOr<Ledger::Caller> caller = CallerFor(supervisor_, tasks_, id, "");
     if (!caller.ok()) {
       reactor->Finish(ToGrpcStatus(caller.status()));
       return;
     }
-    if (absl::StatusOr<v1::Task> t = tasks_->Get(req->record().task_id()); t.ok()) {
-      caller->task_id = t->id();
-      caller->goal_id = t->goal_id();
+    const v1::UsageRecord& rec = req->record();
+    // Usage goes to the task the agent held when it reserved the call: the reservation
+    // says which (and whose it is; the ledger refuses another agent's). Usage is recorded
+    // even when the task ended meanwhile — the money was spent — but only for a task
+    // that was the agent's.
+    absl::Status refused;
+    if (const v1::BudgetReservation* res = ledger_->Reservation(rec.reservation_id());
+        res != nullptr && res->agent_id() == id) {
+      if (!rec.task_id().empty() && rec.task_id() != res->task_id()) {
+        refused = absl::InvalidArgumentError(absl::StrCat("reservation \"", res->id(),
+                                                          "\" is for task \"", res->task_id(),
+                                                          "\", not \"", rec.task_id(), "\""));
+      }
+      caller->task_id = res->task_id();
+      caller->goal_id = res->goal_id();
+    } else if (!rec.task_id().empty()) {
+      absl::StatusOr<v1::Task> t = tasks_->Get(rec.task_id());
+      if (!t.ok()) {
+        refused = absl::NotFoundError(absl::StrCat("task \"", rec.task_id(), "\" does not exist"));
+      } else if (t->assignee() != id) {
+        refused = absl::PermissionDeniedError(
+            absl::StrCat("task \"", rec.task_id(), "\" is not held by agent \"", id,
+                         "\": an agent reports usage only for its own tasks"));
+      } else {
+        caller->task_id = t->id();
+        caller->goal_id = t->goal_id();
+      }
     }
-    absl::StatusOr<v1::UsageRecord> r = ledger_->Report(*caller, req->record());
+    if (!refused.ok()) {
+      reactor->Finish(ToGrpcStatus(refused));
+      return;
+    }
+    absl::StatusOr<v1::UsageRecord> r = ledger_->Report(*caller, rec);
     if (r.ok()) *resp->mutable_record() = *std::move(r);
     reactor->Finish(ToGrpcStatus(r.status()));
   });
@@ -181,6 +235,13 @@ grpc::ServerUnaryReactor* AgentHostService::Send(grpc::CallbackServerContext* ct
                                                  v1::SendResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   AsAgent(loop_, supervisor_, ctx, reactor, [this, reactor, req, resp](const std::string& id) {
+    // A message about a task is about one the agent holds; none named is fine.
+    if (!req->task_id().empty()) {
+      if (absl::StatusOr<v1::Task> t = HeldTask(tasks_, id, req->task_id()); !t.ok()) {
+        reactor->Finish(ToGrpcStatus(t.status()));
+        return;
+      }
+    }
     v1::Envelope msg;
     msg.set_to(req->to());
     msg.set_body(req->body());

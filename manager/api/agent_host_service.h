@@ -7,6 +7,13 @@
 // services); it ends when the agent closes it, its token stops being current, or the
 // daemon shuts down. RequestConsent and GetConsentDecision go to the ConsentBook, as the
 // token's agent. Methods not listed here answer UNIMPLEMENTED.
+//
+// An agent acts only on tasks it holds (assigned or running, as the TaskBoard has it):
+// RequestConsent, ReserveBudget, Send, Delegate and ProposePlan naming another task —
+// another agent's, another goal's, one that ended — get PERMISSION_DENIED ("task \"t-9\"
+// is not held by agent \"coder-1\""). ReportUsage goes to the task its reservation was
+// made for (a reservation is settled only by its own agent), else to a task assigned to
+// the agent, even one that ended meanwhile: the money was spent.
 #ifndef AGENTD_MANAGER_API_AGENT_HOST_SERVICE_H_
 #define AGENTD_MANAGER_API_AGENT_HOST_SERVICE_H_
 

@@ -5,9 +5,21 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/version.h"
+#include "google/protobuf/descriptor.h"
 
 namespace agentd {
 namespace {
+
+// Whether "pkg.Service/Method" names a method compiled into agentd (the agentd.v1 API,
+// health, reflection): a finite set, whatever clients send.
+bool IsKnownMethod(const std::string& method) {
+  size_t slash = method.find('/');
+  if (slash == std::string::npos) return false;
+  const google::protobuf::ServiceDescriptor* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+          method.substr(0, slash));
+  return service != nullptr && service->FindMethodByName(method.substr(slash + 1)) != nullptr;
+}
 
 class ApiInterceptor final : public grpc::experimental::Interceptor {
  public:
@@ -16,6 +28,7 @@ class ApiInterceptor final : public grpc::experimental::Interceptor {
       : core_(core),
         metrics_(metrics),
         method_(method.empty() || method[0] != '/' ? method : method.substr(1)),
+        known_(IsKnownMethod(method_)),
         // A watcher, an agent's Connect stream or a log follower lasts as long as its
         // peer; shutdown cancels it rather than waiting for it.
         counted_(unary),
@@ -27,10 +40,13 @@ class ApiInterceptor final : public grpc::experimental::Interceptor {
     if (counted_) core_->RpcEnded();
     if (metrics_ == nullptr) return;
     std::string code = grpc_code_ < 0 ? "CANCELLED" : GrpcCodeName(grpc_code_);
+    // A caller chooses the method name: labelled as sent, made-up names would add a series
+    // each, without bound. Names outside the compiled API share one label.
+    const std::string& label = known_ ? method_ : kUnknownMethodLabel;
     if (counted_) {
-      metrics_->rpc_seconds->Observe({method_, code}, absl::ToDoubleSeconds(absl::Now() - start_));
+      metrics_->rpc_seconds->Observe({label, code}, absl::ToDoubleSeconds(absl::Now() - start_));
     } else {
-      metrics_->rpc_streams->Add({method_, code});
+      metrics_->rpc_streams->Add({label, code});
     }
   }
 
@@ -42,9 +58,11 @@ class ApiInterceptor final : public grpc::experimental::Interceptor {
       if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED && s.error_message().empty()) {
         methods->ModifySendStatus(grpc::Status(
             grpc::StatusCode::UNIMPLEMENTED,
-            absl::StrCat(method_, " is part of the ", kApiVersion, " API but agentd ", kVersion,
-                         " does not serve it yet; `buf curl --list-methods` shows the API, "
-                         "and the release notes say when it lands")));
+            known_ ? absl::StrCat(method_, " is part of the ", kApiVersion, " API but agentd ",
+                                  kVersion,
+                                  " does not serve it yet; `buf curl --list-methods` shows the "
+                                  "API, and the release notes say when it lands")
+                   : "agentd serves no such method; `buf curl --list-methods` lists the API"));
       }
     }
     methods->Proceed();
@@ -54,6 +72,7 @@ class ApiInterceptor final : public grpc::experimental::Interceptor {
   SystemCore* core_;
   DaemonMetrics* metrics_;
   std::string method_;
+  bool known_;
   bool counted_;
   absl::Time start_;
   int grpc_code_ = -1;  // the status sent; -1 until then (a call cancelled first)

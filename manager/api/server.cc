@@ -1,5 +1,6 @@
 #include "manager/api/server.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,6 +37,7 @@
 #include "manager/api/system_service.h"
 #include "manager/api/task_service.h"
 #include "manager/api/token_auth.h"
+#include "manager/core/private_dir.h"
 #include "spdlog/spdlog.h"
 
 namespace agentd {
@@ -50,6 +52,31 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) 
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+// chmod 0600 on the socket file `path` in `dir`, through a descriptor of the directory
+// and without following a symlink; refuses anything but a socket owned by agentd.
+absl::Status PinSocketMode(const std::string& dir, const std::string& path) {
+  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0) {
+    return absl::PermissionDeniedError(absl::StrCat(dir, ": cannot open: ", std::strerror(errno)));
+  }
+  std::string name = path.substr(path.rfind('/') + 1);
+  struct stat st;
+  absl::Status result;
+  if (fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    result = absl::PermissionDeniedError(absl::StrCat(path, ": ", std::strerror(errno)));
+  } else if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
+    result = absl::FailedPreconditionError(
+        absl::StrCat(path, " is not the socket agentd just bound (replaced by another file?)"));
+  } else if (fchmodat(dfd, name.c_str(), 0600, 0) != 0) {
+    // (A socket is not a symlink, as just checked, so following is moot; Linux's
+    // fchmodat cannot take AT_SYMLINK_NOFOLLOW without /proc.)
+    result = absl::PermissionDeniedError(
+        absl::StrCat(path, ": cannot chmod 0600: ", std::strerror(errno)));
+  }
+  close(dfd);
+  return result;
 }
 
 }  // namespace
@@ -70,7 +97,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
   api->socket_path_ = options.socket_path;
   api->system_ = system;
 
-  if (absl::Status s = MakeDirs(DirName(options.socket_path), 0700); !s.ok()) return s;
+  std::string socket_dir = DirName(options.socket_path);
+  if (absl::Status s = EnsurePrivateDir(socket_dir, "socket directory"); !s.ok()) return s;
   // The caller holds the socket's instance lock: a socket file here is a dead daemon's.
   if (unlink(options.socket_path.c_str()) != 0 && errno != ENOENT) {
     return absl::PermissionDeniedError(absl::StrCat(
@@ -108,7 +136,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
   }
 
   ClientAuth client_auth{options.admin_token};
-  api->services_.push_back(std::make_unique<SystemService>(system, client_auth));
+  api->services_.push_back(
+      std::make_unique<SystemService>(system, client_auth, c.web_sessions, c.loop, c.audit));
   api->services_.push_back(
       std::make_unique<AgentService>(c.loop, c.supervisor, client_auth, c.audit));
   api->services_.push_back(std::make_unique<AgentHostService>(c.loop, c.supervisor, c.consents,
@@ -143,10 +172,13 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
     std::string host = options.grpc_tcp.substr(0, options.grpc_tcp.rfind(':'));
     api->tcp_address_ = absl::StrCat(host, ":", tcp_port);
   }
-  if (chmod(options.socket_path.c_str(), 0600) != 0) {
+  // gRPC binds the socket itself, so its descriptor is out of reach for fchmod; the mode
+  // is set through the checked directory instead, without following a symlink (a socket
+  // replaced by a link to some other file is refused, not chmod'ed). The daemon's umask
+  // (077, main.cc) already made it private when it was bound; this pins it to 0600.
+  if (absl::Status s = PinSocketMode(socket_dir, options.socket_path); !s.ok()) {
     api->server_->Shutdown();
-    return absl::PermissionDeniedError(
-        absl::StrCat(options.socket_path, ": cannot chmod 0600: ", std::strerror(errno)));
+    return s;
   }
   grpc::HealthCheckServiceInterface* health = api->server_->GetHealthCheckService();
   health->SetServingStatus(true);

@@ -1,8 +1,9 @@
 // ApiServer: the gRPC server — every agentd.v1 service, grpc.health.v1, and server
 // reflection — on the unix socket and, when configured, on a token-checked TCP port.
 //
-// Start() binds the unix socket (its directory created 0700 when missing, a stale socket
-// file replaced — the caller holds the socket lock — and the socket chmod'ed 0600) and
+// Start() binds the unix socket (its directory created 0700 when missing, and refused
+// unless it is agentd's own — private_dir.h; a stale socket file replaced — the caller
+// holds the socket lock — and the socket pinned to 0600) and
 // the TCP port (TLS when a cert and key are given; otherwise gRPC's local credentials,
 // which accept loopback peers only), then marks health SERVING. When Start() returns,
 // both listeners accept calls.
@@ -32,6 +33,7 @@
 #include "manager/core/supervisor.h"
 #include "manager/core/system.h"
 #include "manager/core/tasks.h"
+#include "manager/core/web_sessions.h"
 #include "manager/core/workspace_opener.h"
 
 namespace agentd {
@@ -51,7 +53,8 @@ struct ApiCores {
   AuditLog* audit = nullptr;
   EventFeed* events = nullptr;
   WorkspaceOpener* opener = nullptr;
-  DaemonMetrics* metrics = nullptr;  // may be null
+  DaemonMetrics* metrics = nullptr;     // may be null
+  WebSessions* web_sessions = nullptr;  // may be null (no HTTP listener); thread-safe
 };
 
 struct ApiServerOptions {

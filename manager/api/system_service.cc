@@ -1,8 +1,9 @@
 #include "manager/api/system_service.h"
 
-#include "manager/api/unary.h"
-
+#include "absl/strings/str_cat.h"
 #include "manager/api/status.h"
+#include "manager/api/unary.h"
+#include "manager/core/proto_time.h"
 
 namespace agentd {
 
@@ -48,6 +49,53 @@ grpc::ServerUnaryReactor* SystemService::ReloadConfig(grpc::CallbackServerContex
         reactor->Finish(grpc::Status::OK);
       },
       HumanCaller(ctx));
+  return reactor;
+}
+
+void SystemService::Audit(const grpc::CallbackServerContext* ctx, const std::string& action,
+                          std::map<std::string, std::string> details) {
+  if (loop_ == nullptr || audit_ == nullptr) return;
+  loop_->Post([audit = audit_, by = HumanCaller(ctx), action, details = std::move(details)] {
+    audit->AppendBy(by, action, "web-ui", "", "", details);
+  });
+}
+
+grpc::ServerUnaryReactor* SystemService::CreateLoginCode(grpc::CallbackServerContext* ctx,
+                                                         const v1::CreateLoginCodeRequest*,
+                                                         v1::CreateLoginCodeResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (auth_.Refuse(ctx, reactor)) return reactor;
+  std::string base = sessions_ != nullptr ? sessions_->base_url() : "";
+  if (base.empty()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                 "agentd's HTTP listener is off (server.http is \"\" or --http "
+                                 "\"\" was given), so there is no web UI to log in to"));
+    return reactor;
+  }
+  WebSessions::Grant code = sessions_->CreateLoginCode();
+  resp->set_url(absl::StrCat(base, WebSessions::LoginPath(code.secret)));
+  resp->set_code(code.secret);
+  SetTime(code.expire_time, resp->mutable_expire_time());
+  SetDuration(sessions_->session_ttl(), resp->mutable_session_ttl());
+  // The code itself stays out of the audit log: it is a credential until used.
+  Audit(ctx, "web.login_code", {});
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SystemService::RevokeWebSessions(grpc::CallbackServerContext* ctx,
+                                                           const v1::RevokeWebSessionsRequest*,
+                                                           v1::RevokeWebSessionsResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (auth_.Refuse(ctx, reactor)) return reactor;
+  if (sessions_ != nullptr) {
+    WebSessions::Revoked r = sessions_->RevokeAll();
+    resp->set_revoked_sessions(r.sessions);
+    resp->set_revoked_codes(r.codes);
+    Audit(ctx, "web.sessions_revoked",
+          {{"sessions", absl::StrCat(r.sessions)}, {"codes", absl::StrCat(r.codes)}});
+  }
+  reactor->Finish(grpc::Status::OK);
   return reactor;
 }
 

@@ -2,8 +2,11 @@
 #ifndef AGENTD_MANAGER_API_UNARY_H_
 #define AGENTD_MANAGER_API_UNARY_H_
 
+#include <exception>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "common/text.h"
 #include "grpcpp/support/server_callback.h"
 #include "manager/api/agent_host_service.h"
 #include "manager/api/status.h"
@@ -19,7 +22,17 @@ grpc::ServerUnaryReactor* OnLoop(grpc::CallbackServerContext* ctx, const ClientA
                                  EventLoop* loop, Fn fn) {
   auto* reactor = ctx->DefaultReactor();
   if (auth.Refuse(ctx, reactor)) return reactor;
-  loop->Post([reactor, fn = std::move(fn)]() mutable { reactor->Finish(ToGrpcStatus(fn())); });
+  loop->Post([reactor, fn = std::move(fn)]() mutable {
+    // An exception must not leave the call unanswered (nor cross the core loop).
+    absl::Status status;
+    try {
+      status = fn();
+    } catch (const std::exception& e) {
+      status =
+          absl::InternalError(absl::StrCat("agentd failed on this call: ", ValidUtf8(e.what())));
+    }
+    reactor->Finish(ToGrpcStatus(status));
+  });
   return reactor;
 }
 

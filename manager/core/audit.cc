@@ -22,6 +22,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/json_dump.h"
 #include "common/logging.h"
 #include "common/paths.h"
 #include "manager/core/proto_time.h"
@@ -53,7 +54,7 @@ v1::AuditEntry FromRow(const AuditRow& r) {
       nlohmann::json::parse(r.details_json.begin(), r.details_json.end(), nullptr, false);
   if (d.is_object()) {
     for (auto& [k, v] : d.items()) {
-      (*e.mutable_details())[k] = v.is_string() ? v.get<std::string>() : v.dump();
+      (*e.mutable_details())[k] = v.is_string() ? v.get<std::string>() : DumpJson(v);
     }
   }
   e.set_prev_hash(r.prev_hash);
@@ -377,7 +378,7 @@ absl::Status AuditLog::AppendEntry(v1::ActorKind kind, const std::string& actor,
   row.target = RedactSecrets(target);
   row.goal_id = goal_id;
   row.task_id = task_id;
-  row.details_json = d.dump();
+  row.details_json = DumpJson(d);
   row.prev_hash = last_hash_;
   row.hash = Hash(row, KeyFor(row.seq));
   if (absl::Status s = store_->AppendAudit(row); !s.ok()) return s;

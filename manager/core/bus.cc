@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/json_dump.h"
 #include "common/logging.h"
 #include "manager/core/proto_time.h"
 #include "nlohmann/json.hpp"
@@ -84,7 +85,7 @@ absl::StatusOr<v1::Envelope> Bus::Send(const std::string& from, v1::Envelope msg
   nlohmann::json payload = {{"id", msg.id()}, {"from", from}, {"to", to}};
   std::string sender_agent = absl::StartsWith(from, "human") ? "" : from;
   absl::StatusOr<int64_t> seq =
-      store_->AddMessage(msg.id(), request_key, msg.SerializeAsString(), now, payload.dump(),
+      store_->AddMessage(msg.id(), request_key, msg.SerializeAsString(), now, DumpJson(payload),
                          sender_agent, msg.task_id(), msg.goal_id());
   if (!seq.ok()) return seq.status();
   msg.set_seq(*seq);

@@ -75,6 +75,11 @@ absl::StatusOr<ReloadResult> ConfigState::Reload() {
        "server.tls", &r.restart_required);
   diff(a.state_dir != b.state_dir, "state_dir", &r.restart_required);
   diff(a.logging.format != b.logging.format, "logging.format", &r.restart_required);
+  // The HTTP listener takes these at start.
+  diff(a.server.cors_origins != b.server.cors_origins, "server.cors_origins", &r.restart_required);
+  diff(a.server.http_hosts != b.server.http_hosts, "server.http_hosts", &r.restart_required);
+  diff(a.server.http_session_ttl != b.server.http_session_ttl, "server.http_session_ttl",
+       &r.restart_required);
   diff(a.server.shutdown_timeout != b.server.shutdown_timeout, "server.shutdown_timeout",
        &r.applied);
   diff(a.logging.level != b.logging.level, "logging.level", &r.applied);
@@ -95,6 +100,9 @@ absl::StatusOr<ReloadResult> ConfigState::Reload() {
   merged.server.grpc_tcp = a.server.grpc_tcp;
   merged.server.tls_cert_file = a.server.tls_cert_file;
   merged.server.tls_key_file = a.server.tls_key_file;
+  merged.server.cors_origins = a.server.cors_origins;
+  merged.server.http_hosts = a.server.http_hosts;
+  merged.server.http_session_ttl = a.server.http_session_ttl;
   merged.state_dir = a.state_dir;
   merged.logging.format = a.logging.format;
   config_ = std::move(merged);

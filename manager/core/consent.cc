@@ -1,14 +1,182 @@
 #include "manager/core/consent.h"
 
+#include <openssl/evp.h>
+
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "common/logging.h"
 #include "manager/core/proto_time.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
 namespace agentd {
+namespace {
+
+// Bounds on what an agent may put in a request: enough for any argv or path a tool asks
+// about, small enough that a request cannot flood a person's screen or the database.
+constexpr size_t kMaxDetails = 16;
+constexpr size_t kMaxDetailKey = 64;
+constexpr size_t kMaxDetailValue = 4096;
+
+// The code point at s[*i], advancing *i past it; -1 (advancing one byte) for a byte that
+// does not start a well-formed UTF-8 sequence.
+int32_t NextCodePoint(absl::string_view s, size_t* i) {
+  unsigned char c = static_cast<unsigned char>(s[*i]);
+  int len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+  if (len == 0 || *i + len > s.size()) {
+    ++*i;
+    return -1;
+  }
+  int32_t cp = len == 1 ? c : c & (0x7f >> len);
+  for (int k = 1; k < len; ++k) {
+    unsigned char cc = static_cast<unsigned char>(s[*i + k]);
+    if ((cc & 0xc0) != 0x80) {
+      ++*i;
+      return -1;
+    }
+    cp = (cp << 6) | (cc & 0x3f);
+  }
+  // Overlong forms, surrogates and values past U+10FFFF are not well-formed.
+  static constexpr int32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[len] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+    ++*i;
+    return -1;
+  }
+  *i += len;
+  return cp;
+}
+
+// Characters a terminal acts on or that reorder what is shown: C0 and C1 controls, DEL,
+// the bidi embeddings, overrides, isolates and marks, and the line and paragraph separators.
+bool Hidden(int32_t cp) {
+  return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x061c || cp == 0x200e || cp == 0x200f ||
+         (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+// `s` with what Hidden() names written as escapes (\n, \x1b, \u202e) and bytes that are not
+// UTF-8 as \xHH: what a person reads is what the request holds.
+std::string Visible(absl::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    size_t start = i;
+    int32_t cp = NextCodePoint(s, &i);
+    if (cp < 0) {
+      absl::StrAppendFormat(&out, "\\x%02x", static_cast<unsigned char>(s[start]));
+    } else if (cp == '\n') {
+      out += "\\n";
+    } else if (cp == '\r') {
+      out += "\\r";
+    } else if (cp == '\t') {
+      out += "\\t";
+    } else if (cp < 0x80 && Hidden(cp)) {
+      absl::StrAppendFormat(&out, "\\x%02x", cp);
+    } else if (Hidden(cp)) {
+      absl::StrAppendFormat(&out, "\\u%04x", cp);
+    } else {
+      out.append(s.data() + start, i - start);
+    }
+  }
+  return out;
+}
+
+// One word of a command line as a shell would need it written: bare when it is plain,
+// in single quotes when it holds spaces or shell syntax, as $'…' with escapes when it
+// holds characters that Visible() rewrites.
+std::string ShellWord(absl::string_view w) {
+  bool plain = !w.empty();
+  for (char c : w) {
+    plain = plain && (absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+                      absl::string_view("_@%+=:,./-").find(c) != absl::string_view::npos);
+  }
+  if (plain) return std::string(w);
+  std::string visible = Visible(w);
+  if (visible == w) return absl::StrCat("'", absl::StrReplaceAll(w, {{"'", "'\\''"}}), "'");
+  return absl::StrCat("$'", absl::StrReplaceAll(visible, {{"'", "\\'"}}), "'");
+}
+
+// An argv detail: a JSON array of strings is shown word by word; anything else is a
+// command line as the tool wrote it, shown as it is with hidden characters escaped.
+std::string CommandText(const std::string& argv) {
+  nlohmann::json j = nlohmann::json::parse(argv, nullptr, false);
+  if (j.is_array() && !j.empty()) {
+    std::vector<std::string> words;
+    for (const auto& w : j) {
+      if (!w.is_string()) return Visible(argv);
+      words.push_back(ShellWord(w.get<std::string>()));
+    }
+    return absl::StrJoin(words, " ");
+  }
+  return Visible(argv);
+}
+
+}  // namespace
+
+std::string ConsentBook::Fingerprint(const std::string& tool, v1::ConsentKind kind,
+                                     const std::map<std::string, std::string>& details) {
+  std::string enc;
+  auto put = [&](absl::string_view v) { absl::StrAppend(&enc, v.size(), ":", v, ";"); };
+  put(tool);
+  put(absl::StrCat(static_cast<int>(kind)));
+  for (const auto& [k, v] : details) {
+    put(k);
+    put(v);
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(enc.data(), enc.size(), digest, &n, EVP_sha256(), nullptr);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), n));
+}
+
+std::string ConsentBook::Summary(const std::string& tool, v1::ConsentKind kind,
+                                 const std::map<std::string, std::string>& details) {
+  auto get = [&](const char* k) {
+    auto it = details.find(k);
+    return it == details.end() ? std::string() : it->second;
+  };
+  std::set<std::string> shown;
+  std::string out;
+  switch (kind) {
+    case v1::CONSENT_KIND_NETWORK:
+      out = absl::StrCat("run `", CommandText(get("argv")), "` with network access");
+      shown = {"argv"};
+      break;
+    case v1::CONSENT_KIND_COMMAND_NOT_ALLOWED:
+      out = absl::StrCat("run `", CommandText(get("argv")), "` (", ShellWord(get("program")),
+                         " is not on the allowlist)");
+      shown = {"argv", "program"};
+      break;
+    case v1::CONSENT_KIND_PATH_OUTSIDE_WORKSPACE:
+      out = absl::StrCat(tool == "fs.read"    ? "read "
+                         : tool == "fs.write" ? "write "
+                                              : "use ",
+                         ShellWord(get("path")), " (outside the workspace)");
+      shown = {"path"};
+      break;
+    case v1::CONSENT_KIND_OPEN_EDITOR:
+      out = absl::StrCat("open ", ShellWord(get("path")), " with `", CommandText(get("command")),
+                         "` on agentd's host");
+      shown = {"path", "command"};
+      break;
+    default:
+      out = absl::StrCat("use ", Visible(tool));
+      break;
+  }
+  // Everything the decision binds to is shown: a detail no template names is listed.
+  std::vector<std::string> rest;
+  for (const auto& [k, v] : details) {
+    if (shown.count(k) == 0) rest.push_back(absl::StrCat(k, ": ", Visible(v)));
+  }
+  if (!rest.empty()) absl::StrAppend(&out, " [", absl::StrJoin(rest, "; "), "]");
+  return out;
+}
+
 absl::Status ConsentBook::Recover() {
   absl::StatusOr<std::vector<ConsentRow>> rows = store_->LoadConsents();
   if (!rows.ok()) return rows.status();
@@ -23,6 +191,11 @@ absl::Status ConsentBook::Recover() {
       next_ = std::max(next_, n + 1);
     }
     if (!row.request_key.empty()) by_key_[{row.agent_id, row.request_key}] = row.id;
+    if (r.status() == v1::CONSENT_STATUS_APPROVED && r.remember_for_goal() &&
+        !r.goal_id().empty()) {
+      std::map<std::string, std::string> details(r.details().begin(), r.details().end());
+      remembered_[{r.goal_id(), Fingerprint(r.tool(), r.kind(), details)}] = row.id;
+    }
     requests_[row.id] = r;
     if (r.status() == v1::CONSENT_STATUS_PENDING && r.has_deadline()) {
       Arm(row.id, FromProto(r.deadline()));
@@ -63,19 +236,49 @@ void ConsentBook::Expire(const std::string& id) {
 }
 
 absl::StatusOr<v1::RequestConsentResponse> ConsentBook::Request(
-    const std::string& agent, const v1::RequestConsentRequest& req, const std::string& goal_id) {
+    const std::string& agent, const v1::RequestConsentRequest& req, const std::string& goal_id,
+    int32_t attempt) {
+  if (req.tool().empty() || req.kind() == v1::CONSENT_KIND_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        "a consent request needs the tool and the kind of permission it asks for");
+  }
+  if (req.details().empty()) {
+    return absl::InvalidArgumentError(
+        "a consent request needs its details (argv, path, host…): a person decides on them, "
+        "and the decision covers exactly them");
+  }
+  if (req.details_size() > static_cast<int>(kMaxDetails)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a consent request has at most ", kMaxDetails, " details"));
+  }
+  for (const auto& [k, v] : req.details()) {
+    bool name_ok = !k.empty() && k.size() <= kMaxDetailKey;
+    for (char c : k)
+      name_ok = name_ok && (absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '_');
+    if (!name_ok) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "detail name \"", Visible(k.substr(0, kMaxDetailKey)),
+          "\" is not a name: lowercase letters, digits and _, at most ", kMaxDetailKey, " bytes"));
+    }
+    if (v.size() > kMaxDetailValue) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("detail \"", k, "\" is ", v.size(), " bytes; at most ", kMaxDetailValue));
+    }
+  }
+  std::map<std::string, std::string> details(req.details().begin(), req.details().end());
+  const std::string fingerprint = Fingerprint(req.tool(), req.kind(), details);
+  const std::string key = absl::StrCat(req.task_id(), "@", attempt, "#", fingerprint);
   v1::RequestConsentResponse resp;
-  if (!req.request_id().empty()) {
-    if (auto k = by_key_.find({agent, req.request_id()}); k != by_key_.end()) {
-      const v1::ConsentRequest& first = requests_.at(k->second);
+  if (auto k = by_key_.find({agent, key}); k != by_key_.end()) {
+    const v1::ConsentRequest& first = requests_.at(k->second);
+    // Pending: not asked twice. Approved: that very request was granted. A denial or an
+    // expiry is not repeated silently: asking again is a new question for a person.
+    if (first.status() == v1::CONSENT_STATUS_PENDING ||
+        first.status() == v1::CONSENT_STATUS_APPROVED) {
       resp.set_consent_request_id(first.id());
       resp.set_status(first.status());
       return resp;
     }
-  }
-  if (req.tool().empty() || req.summary().empty()) {
-    return absl::InvalidArgumentError(
-        "a consent request needs the tool and a summary a person can decide on");
   }
   absl::Time now = loop_->clock()->Now();
   absl::Duration timeout = req.has_timeout() ? absl::Seconds(req.timeout().seconds()) +
@@ -88,15 +291,36 @@ absl::StatusOr<v1::RequestConsentResponse> ConsentBook::Request(
   r.set_goal_id(goal_id);
   r.set_tool(req.tool());
   r.set_kind(req.kind());
-  r.set_summary(req.summary());
-  for (const auto& [k, v] : req.details()) (*r.mutable_details())[k] = v;
-  r.set_status(v1::CONSENT_STATUS_PENDING);
+  r.set_summary(Summary(req.tool(), req.kind(), details));
+  for (const auto& [k, v] : details) (*r.mutable_details())[k] = v;
   SetTime(now, r.mutable_create_time());
-  if (timeout > absl::ZeroDuration()) SetTime(now + timeout, r.mutable_deadline());
-  Save(r, req.request_id(), "consent.requested");
-  if (!req.request_id().empty()) by_key_[{agent, req.request_id()}] = r.id();
-  if (r.has_deadline()) Arm(r.id(), now + timeout);
-  spdlog::info("consent request {} from {}: {}", r.id(), agent, r.summary());
+  const v1::ConsentRequest* grant = nullptr;
+  if (!goal_id.empty()) {
+    if (auto g = remembered_.find({goal_id, fingerprint}); g != remembered_.end()) {
+      grant = &requests_.at(g->second);
+    }
+  }
+  if (grant != nullptr) {
+    r.set_status(v1::CONSENT_STATUS_APPROVED);
+    r.set_decided_by("remembered");
+    r.set_decision_reason(absl::StrCat("covered by ", grant->id(), ", which ", grant->decided_by(),
+                                       " approved for the rest of goal ", goal_id));
+    SetTime(now, r.mutable_decide_time());
+    Save(r, key, "consent.approved");
+    if (audit_ != nullptr) {
+      audit_->AppendBy(
+          "remembered", "consent.approve", r.summary(), goal_id, r.task_id(),
+          {{"request", r.id()}, {"agent", agent}, {"tool", r.tool()}, {"grant", grant->id()}});
+    }
+  } else {
+    r.set_status(v1::CONSENT_STATUS_PENDING);
+    if (timeout > absl::ZeroDuration()) SetTime(now + timeout, r.mutable_deadline());
+    Save(r, key, "consent.requested");
+    if (r.has_deadline()) Arm(r.id(), now + timeout);
+  }
+  by_key_[{agent, key}] = r.id();
+  spdlog::info("consent request {} from {}: {}{}", r.id(), agent, r.summary(),
+               grant != nullptr ? absl::StrCat(" (approved: ", r.decision_reason(), ")") : "");
   requests_[r.id()] = r;
   resp.set_consent_request_id(r.id());
   resp.set_status(r.status());
@@ -138,8 +362,14 @@ absl::StatusOr<v1::ConsentRequest> ConsentBook::Decide(const v1::DecideConsentRe
                                                               : v1::CONSENT_STATUS_DENIED);
   r.set_decided_by(decided_by);
   r.set_decision_reason(req.reason());
-  r.set_remember_for_goal(req.remember_for_goal());
+  // Remembering only means something for an approval within a goal.
+  r.set_remember_for_goal(req.remember_for_goal() && r.status() == v1::CONSENT_STATUS_APPROVED &&
+                          !r.goal_id().empty());
   SetTime(loop_->clock()->Now(), r.mutable_decide_time());
+  if (r.remember_for_goal()) {
+    std::map<std::string, std::string> details(r.details().begin(), r.details().end());
+    remembered_[{r.goal_id(), Fingerprint(r.tool(), r.kind(), details)}] = r.id();
+  }
   Save(r, "", r.status() == v1::CONSENT_STATUS_APPROVED ? "consent.approved" : "consent.denied");
   if (audit_ != nullptr) {
     audit_->AppendBy(decided_by,

@@ -1,6 +1,29 @@
 #include "manager/core/event_loop.h"
 
+#include <exception>
+
+#include "common/text.h"
+#include "spdlog/spdlog.h"
+
 namespace agentd {
+namespace {
+
+// Runs one closure. No exception may cross the core loop: one that escapes a closure
+// would end agentd (and with it every agent's supervision). The closure's own work is
+// abandoned — callers that answer someone (OnLoop) catch first and answer INTERNAL — and
+// the loop goes on with the next closure.
+void RunGuarded(EventLoop::Fn fn) {
+  try {
+    std::move(fn)();
+  } catch (const std::exception& e) {
+    spdlog::error("a core-loop step failed with an exception and was abandoned: {}",
+                  ValidUtf8(e.what()));
+  } catch (...) {
+    spdlog::error("a core-loop step failed with an unknown exception and was abandoned");
+  }
+}
+
+}  // namespace
 
 Clock* Clock::Real() {
   class RealClock final : public Clock {
@@ -72,7 +95,7 @@ void EventLoop::Run() {
         mu_.AwaitWithDeadline(absl::Condition(&ready), wait_until);
       }
     }
-    std::move(fn)();
+    RunGuarded(std::move(fn));
   }
 }
 
@@ -91,7 +114,7 @@ int EventLoop::RunDue() {
       absl::Time ignored;
       if (!TakeNext(&fn, clock_->Now(), &ignored)) return ran;
     }
-    std::move(fn)();
+    RunGuarded(std::move(fn));
     ++ran;
   }
 }

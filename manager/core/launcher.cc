@@ -109,7 +109,8 @@ constexpr int kStepChdir = 1, kStepLimit = 2, kStepExec = 3, kStepFds = 4;
 // Between clone and exec: only system calls (the parent's other threads are gone, their
 // locks may be held), nothing that allocates.
 [[noreturn]] void ChildExec(const LaunchSpec& spec, const char* program, char* const* argv,
-                            char* const* envp, int devnull, int secret, int status) {
+                            char* const* envp, int devnull, const int* secrets, int n_secrets,
+                            int status) {
   auto fail = [status](int step, int resource) {
     ChildFailure f{step, errno, resource};
     (void)!write(status, &f, sizeof(f));
@@ -124,14 +125,16 @@ constexpr int kStepChdir = 1, kStepLimit = 2, kStepExec = 3, kStepFds = 4;
   for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
   setpgid(0, 0);  // a process group of its own
   // dup2 clears O_CLOEXEC on the copies; the sources are all above 2 (the daemon keeps
-  // 0-2 open), and fd 3 is written last.
+  // 0-2 open) and above the secrets' numbers, which are written last.
   if (dup2(devnull, STDIN_FILENO) < 0) fail(kStepFds, 0);
   if (spec.stdout_fd >= 0 && dup2(spec.stdout_fd, STDOUT_FILENO) < 0) fail(kStepFds, 0);
   if (spec.stderr_fd >= 0 && dup2(spec.stderr_fd, STDERR_FILENO) < 0) fail(kStepFds, 0);
-  if (secret >= 0 && dup2(secret, 3) < 0) fail(kStepFds, 0);
+  for (int i = 0; i < n_secrets; ++i) {
+    if (dup2(secrets[i], 3 + i) < 0) fail(kStepFds, 0);
+  }
   // Everything else closes at exec: no daemon socket, database or lock leaks in (the
   // status pipe stays open until then).
-  syscall(SYS_close_range, secret >= 0 ? 4 : 3, ~0U, CLOSE_RANGE_CLOEXEC);
+  syscall(SYS_close_range, 3 + n_secrets, ~0U, CLOSE_RANGE_CLOEXEC);
   if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) fail(kStepChdir, 0);
   for (const LaunchSpec::Limit& l : spec.rlimits) {
     rlimit lim{l.soft, l.hard};
@@ -144,10 +147,15 @@ constexpr int kStepChdir = 1, kStepLimit = 2, kStepExec = 3, kStepFds = 4;
   _exit(127);  // not reached
 }
 
-// `fd` renumbered to 4 or more (close-on-exec), the old number closed.
-int MoveAbove3(int fd) {
-  if (fd > 3) return fd;
-  int moved = fcntl(fd, F_DUPFD_CLOEXEC, 4);
+// The secrets' descriptors are 3 … 3 + kMaxSecrets - 1 in the child; every descriptor the
+// child dup2s from must lie above them, or a dup2 would overwrite a source not yet copied.
+constexpr int kMaxSecrets = 8;
+constexpr int kFirstFreeFd = 3 + kMaxSecrets;
+
+// `fd` renumbered to kFirstFreeFd or more (close-on-exec), the old number closed.
+int MoveAboveSecrets(int fd) {
+  if (fd >= kFirstFreeFd) return fd;
+  int moved = fcntl(fd, F_DUPFD_CLOEXEC, kFirstFreeFd);
   close(fd);
   return moved;
 }
@@ -193,20 +201,28 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) return absl::InternalError(absl::StrCat("/dev/null: ", std::strerror(errno)));
   to_close.push_back(devnull);
-  int secret = -1;
-  if (!spec.fd3_contents.empty()) {
+  if (spec.inherited_secrets.size() > static_cast<size_t>(kMaxSecrets)) {
+    close_all();
+    return absl::InvalidArgumentError(absl::StrCat("cannot pass ", spec.inherited_secrets.size(),
+                                                   " secrets to ", name, " (at most ", kMaxSecrets,
+                                                   ")"));
+  }
+  std::vector<int> secrets;
+  for (const std::string& contents : spec.inherited_secrets) {
     // A pipe small enough to fill before the child exists (64 KiB of buffer on Linux).
     int p[2];
-    if (spec.fd3_contents.size() > 4096 || pipe2(p, O_CLOEXEC) != 0) {
+    if (contents.size() > 4096 || pipe2(p, O_CLOEXEC) != 0) {
       close_all();
-      return absl::InternalError(absl::StrCat("cannot pass fd 3 to ", name));
+      return absl::InternalError(absl::StrCat("cannot pass a secret descriptor to ", name));
     }
-    ssize_t w = write(p[1], spec.fd3_contents.data(), spec.fd3_contents.size());
+    ssize_t w = contents.empty() ? 0 : write(p[1], contents.data(), contents.size());
     close(p[1]);
-    to_close.push_back(secret = MoveAbove3(p[0]));  // dup2(secret, 3) must clear CLOEXEC
-    if (w != static_cast<ssize_t>(spec.fd3_contents.size())) {
+    int fd = MoveAboveSecrets(p[0]);  // dup2(fd, 3 + i) must clear CLOEXEC
+    to_close.push_back(fd);
+    secrets.push_back(fd);
+    if (fd < 0 || w != static_cast<ssize_t>(contents.size())) {
       close_all();
-      return absl::InternalError(absl::StrCat("cannot pass fd 3 to ", name));
+      return absl::InternalError(absl::StrCat("cannot pass a secret descriptor to ", name));
     }
   }
   int status[2];
@@ -215,8 +231,8 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
     return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
   }
   to_close.push_back(status[0]);
-  // Above 3: the child puts the token on 3 and needs the status pipe until exec.
-  status[1] = MoveAbove3(status[1]);
+  // Above the secrets: the child puts those on 3, 4, … and needs the status pipe until exec.
+  status[1] = MoveAboveSecrets(status[1]);
   // Born in its cgroup (CLONE_INTO_CGROUP), so that nothing it starts, however early,
   // is outside it.
   std::string cgroup;
@@ -241,7 +257,8 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
   args.cgroup = static_cast<uint64_t>(cgroup_fd >= 0 ? cgroup_fd : 0);
   long pid = syscall(SYS_clone3, &args, sizeof(args));
   if (pid == 0)
-    ChildExec(spec, program.c_str(), argv.data(), envp.data(), devnull, secret, status[1]);
+    ChildExec(spec, program.c_str(), argv.data(), envp.data(), devnull, secrets.data(),
+              static_cast<int>(secrets.size()), status[1]);
   int clone_err = errno;
   close(status[1]);
   if (pid < 0) {

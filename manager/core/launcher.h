@@ -30,9 +30,11 @@ struct LaunchSpec {
   std::vector<std::string> argv;  // argv[0] is the program (a path, or looked up in PATH)
   std::vector<std::string> env;   // the whole environment, "NAME=value"
   std::string cwd;                // empty: the daemon's
-  // When set, readable by the child on file descriptor 3 (a pipe holding exactly these
-  // bytes), so secrets such as the agent's token never appear in argv or the environment.
-  std::string fd3_contents;
+  // Secrets for the child, one inherited descriptor each: inherited_secrets[i] is readable
+  // on file descriptor 3 + i (a pipe holding exactly those bytes, then EOF), so secrets
+  // such as the agent's token and its provider's key never appear in argv or the
+  // environment (/proc/<pid>/environ, ps e). At most 4 KiB each, at most 8 of them.
+  std::vector<std::string> inherited_secrets;
   // When set (>= 0), the child's stdout and stderr (the write ends of the log store's
   // pipes); otherwise the daemon's. The caller keeps ownership and closes them after Start.
   int stdout_fd = -1;
@@ -78,7 +80,8 @@ class Launcher {
 // Local processes, started with clone3 (fork semantics) and execve: each in a process
 // group of its own and, with `cgroups`, born in a cgroup of its own (CLONE_INTO_CGROUP),
 // which SIGKILL clears with cgroup.kill; signal mask and dispositions reset, stdin from
-// /dev/null, every descriptor above stderr (or fd 3) closed, rlimits applied before exec.
+// /dev/null, every descriptor above stderr (and the secrets' 3, 4, …) closed, rlimits
+// applied before exec.
 // Exits are observed through pidfds (CLONE_PIDFD) on an epoll thread, never a blocking
 // waitpid on a thread that matters. posix_spawn would be lighter, but it can neither
 // start a process in a cgroup nor set its rlimits, and doing either after the fact races

@@ -1,6 +1,7 @@
 #include "manager/core/ledger.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -102,11 +103,32 @@ const ModelConfig* Ledger::FindModel(const std::string& provider, const std::str
   return nullptr;
 }
 
+std::pair<double, double> Ledger::Rates(const std::string& provider,
+                                        const std::string& model) const {
+  if (const ModelConfig* m = FindModel(provider, model)) {
+    return {m->price.input_per_mtok, m->price.output_per_mtok};
+  }
+  std::pair<double, double> highest{0, 0};
+  for (const auto& [name, m] : config_->config().models) {
+    highest.first = std::max(highest.first, m.price.input_per_mtok);
+    highest.second = std::max(highest.second, m.price.output_per_mtok);
+  }
+  return highest;
+}
+
+const v1::BudgetReservation* Ledger::Reservation(const std::string& id) const {
+  auto it = reservations_.find(id);
+  return it == reservations_.end() ? nullptr : &it->second;
+}
+
 absl::StatusOr<v1::BudgetReservation> Ledger::Reserve(const Caller& caller,
                                                       const v1::ReserveBudgetRequest& req) {
-  if (req.estimated_tokens() < 0 || req.estimated_cost_usd() < 0) {
-    return absl::InvalidArgumentError("estimated_tokens and estimated_cost_usd must be >= 0");
+  if (req.estimated_tokens() < 0 || req.estimated_cost_usd() < 0 ||
+      !std::isfinite(req.estimated_cost_usd())) {
+    return absl::InvalidArgumentError(
+        "estimated_tokens and estimated_cost_usd must be finite and >= 0");
   }
+  const int64_t tokens = std::min(req.estimated_tokens(), kMaxTokensPerCall);
   absl::Time now = loop_->clock()->Now();
   v1::BudgetReservation r;
   r.set_agent_id(caller.agent_id);
@@ -115,14 +137,12 @@ absl::StatusOr<v1::BudgetReservation> Ledger::Reserve(const Caller& caller,
   r.set_role(caller.role);
   r.set_provider(req.provider());
   r.set_model(req.model());
-  r.set_estimated_tokens(req.estimated_tokens());
-  // The daemon's price table wins over the agent's arithmetic. Without the split of
-  // prompt and completion, every token is priced at the dearer rate.
-  double cost = req.estimated_cost_usd();
-  if (const ModelConfig* m = FindModel(req.provider(), req.model())) {
-    cost = std::max(cost, static_cast<double>(req.estimated_tokens()) *
-                              std::max(m->price.input_per_mtok, m->price.output_per_mtok) / 1e6);
-  }
+  r.set_estimated_tokens(tokens);
+  // The daemon's price table, not the agent's arithmetic. Without the split of prompt
+  // and completion, every token is priced at the dearer rate.
+  auto [in_rate, out_rate] = Rates(req.provider(), req.model());
+  double cost =
+      std::min(static_cast<double>(tokens) * std::max(in_rate, out_rate) / 1e6, kMaxCostPerCallUsd);
   r.set_estimated_cost_usd(cost);
   SetTime(now, r.mutable_create_time());
 
@@ -139,13 +159,11 @@ absl::StatusOr<v1::BudgetReservation> Ledger::Reserve(const Caller& caller,
           "%s budget of $%.4f would be exceeded: $%.4f used, $%.4f held by calls in flight, "
           "this call may cost up to $%.4f",
           ScopeName(k.first, k.second), l.max_cost_usd, u.used_cost, u.reserved_cost, cost);
-    } else if (l.max_tokens > 0 &&
-               u.used_tokens + u.reserved_tokens + req.estimated_tokens() > l.max_tokens) {
+    } else if (l.max_tokens > 0 && u.used_tokens + u.reserved_tokens + tokens > l.max_tokens) {
       why = absl::StrFormat(
           "%s budget of %d tokens would be exceeded: %d used, %d held by calls in flight, this "
           "call may use up to %d",
-          ScopeName(k.first, k.second), l.max_tokens, u.used_tokens, u.reserved_tokens,
-          req.estimated_tokens());
+          ScopeName(k.first, k.second), l.max_tokens, u.used_tokens, u.reserved_tokens, tokens);
     }
     if (!why.empty()) {
       r.set_status(v1::BUDGET_RESERVATION_STATUS_REFUSED);
@@ -166,7 +184,7 @@ absl::StatusOr<v1::BudgetReservation> Ledger::Reserve(const Caller& caller,
   SetTime(now + kReservationLifetime, r.mutable_expire_time());
   for (const Key& k : scopes) {
     if (k.first != v1::BUDGET_SCOPE_GLOBAL && k.second.empty()) continue;
-    use_[k].reserved_tokens += req.estimated_tokens();
+    use_[k].reserved_tokens += tokens;
     use_[k].reserved_cost += cost;
   }
   reservations_[r.id()] = r;
@@ -201,6 +219,20 @@ absl::StatusOr<v1::UsageRecord> Ledger::Report(const Caller& caller, v1::UsageRe
   if (rec.prompt_tokens() < 0 || rec.completion_tokens() < 0) {
     return absl::InvalidArgumentError("prompt_tokens and completion_tokens must be >= 0");
   }
+  if (const v1::BudgetReservation* held = Reservation(rec.reservation_id());
+      held != nullptr && held->agent_id() != caller.agent_id) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "reservation \"", rec.reservation_id(), "\" was made by agent \"", held->agent_id(),
+        "\", not \"", caller.agent_id, "\": an agent settles only its own reservations"));
+  }
+  if (rec.prompt_tokens() > kMaxTokensPerCall || rec.completion_tokens() > kMaxTokensPerCall) {
+    spdlog::warn(
+        "agent {} reported {} prompt and {} completion tokens for one call; counted as "
+        "at most {} each",
+        caller.agent_id, rec.prompt_tokens(), rec.completion_tokens(), kMaxTokensPerCall);
+    rec.set_prompt_tokens(std::min(rec.prompt_tokens(), kMaxTokensPerCall));
+    rec.set_completion_tokens(std::min(rec.completion_tokens(), kMaxTokensPerCall));
+  }
   absl::Time now = loop_->clock()->Now();
   rec.set_agent_id(caller.agent_id);
   rec.set_task_id(caller.task_id);
@@ -211,12 +243,12 @@ absl::StatusOr<v1::UsageRecord> Ledger::Report(const Caller& caller, v1::UsageRe
   } else {
     rec.set_id(absl::StrCat(caller.agent_id, "/", rec.id()));
   }
-  if (const ModelConfig* m = FindModel(rec.provider(), rec.model())) {
-    rec.set_cost_usd((static_cast<double>(rec.prompt_tokens()) * m->price.input_per_mtok +
-                      static_cast<double>(rec.completion_tokens()) * m->price.output_per_mtok) /
-                     1e6);
-  }
-  if (rec.cost_usd() < 0) rec.set_cost_usd(0);
+  // Tokens × the price table; the agent's cost_usd is never used (see the header).
+  auto [in_rate, out_rate] = Rates(rec.provider(), rec.model());
+  double cost = (static_cast<double>(rec.prompt_tokens()) * in_rate +
+                 static_cast<double>(rec.completion_tokens()) * out_rate) /
+                1e6;
+  rec.set_cost_usd(std::isfinite(cost) ? std::clamp(cost, 0.0, kMaxCostPerCallUsd) : 0.0);
   SetTime(now, rec.mutable_time());
   UsageRow row;
   row.id = rec.id();

@@ -8,11 +8,19 @@
 // what is used. So no call is made past a budget, however many agents share it.
 //
 // Usage records are stored (one row per call, idempotent by record id) with their event;
-// totals per scope live in memory and are rebuilt from the store at start. Costs come
-// from the configured price table (models.<name>.price), the agent's own figure only when
-// the model is not in the table. Reservations live in memory: after a daemon restart an
-// agent simply reserves again. A granted reservation not settled within its lifetime
-// is released.
+// totals per scope live in memory and are rebuilt from the store at start.
+//
+// Nothing an agent says about money is believed: costs are tokens × the configured price
+// table (models.<name>.price), never the agent's figure. A model missing from the table
+// is priced at the highest configured input and output rates — not refused, because a
+// report comes after the call and refusing it would lose tokens really spent, and the
+// dearest rate means naming an unknown model can only make an agent's calls cost more.
+// Token counts are clamped to kMaxTokensPerCall and costs to kMaxCostPerCallUsd, so one
+// absurd figure (1e308) cannot poison a budget or the totals for good. A reservation is
+// settled only by the agent that made it.
+//
+// Reservations live in memory: after a daemon restart an agent simply reserves again. A
+// granted reservation not settled within its lifetime is released.
 //
 // Thread-safety: core loop thread only.
 #ifndef AGENTD_MANAGER_CORE_LEDGER_H_
@@ -35,6 +43,11 @@ namespace agentd {
 
 class Ledger {
  public:
+  // More than any model's context plus completion; a figure past it is not a real call.
+  static constexpr int64_t kMaxTokensPerCall = 10'000'000;
+  // A sanity bound on one call's cost, whatever the price table says.
+  static constexpr double kMaxCostPerCallUsd = 1000.0;
+
   // Who is calling, as the daemon knows it (never taken from the agent's word).
   struct Caller {
     std::string agent_id, role, task_id, goal_id;
@@ -51,12 +64,18 @@ class Ledger {
   // configured per-goal defaults (policy.budget).
   absl::Status SetGoalBudget(const std::string& goal_id, const v1::BudgetLimit& limit);
 
-  // Grants or refuses one call. Errors: INVALID_ARGUMENT (negative estimates).
+  // Grants or refuses one call. Its cost is estimated_tokens (clamped) at the model's
+  // dearer rate; the agent's estimated_cost_usd is not used. Errors: INVALID_ARGUMENT
+  // (negative or non-finite estimates).
   absl::StatusOr<v1::BudgetReservation> Reserve(const Caller& caller,
                                                 const v1::ReserveBudgetRequest& req);
-  // Records a completed call and settles its reservation. A retried report (same record
-  // id) is recorded once and returns the stored figures.
+  // Records a completed call and settles its reservation. Tokens are clamped and the cost
+  // is computed here (see the top of this file). A retried report (same record id) is
+  // recorded once and returns the stored figures. Errors: INVALID_ARGUMENT (negative
+  // tokens), PERMISSION_DENIED (record.reservation_id is another agent's), store errors.
   absl::StatusOr<v1::UsageRecord> Report(const Caller& caller, v1::UsageRecord record);
+  // The granted, unsettled reservation `id`, or nullptr. Valid until the next call.
+  const v1::BudgetReservation* Reservation(const std::string& id) const;
   // Releases the reservations still held for `task_id` (the task ended).
   void ReleaseTask(const std::string& task_id);
 
@@ -90,6 +109,9 @@ class Ledger {
   v1::Budget ToProto(const Key& key) const;
   // The configured model a provider's model name belongs to, or nullptr.
   const ModelConfig* FindModel(const std::string& provider, const std::string& model) const;
+  // The rates (USD per million tokens) a call to provider/model is priced at: the model's
+  // own, or the highest configured ones when the model is not in the table.
+  std::pair<double, double> Rates(const std::string& provider, const std::string& model) const;
   void Settle(const std::string& reservation_id, v1::BudgetReservationStatus status);
 
   EventLoop* loop_;

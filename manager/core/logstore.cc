@@ -399,7 +399,8 @@ size_t DecodeRecords(const char* data, size_t n, int64_t* cursor, size_t max_byt
         return pos + kRecHeader + h.len;
       }
     } else if (h.seq > *cursor) {
-      if (mask & (1u << h.stream)) {
+      // A stream byte from disk may be anything (a torn or foreign file): only 0–31 are bits.
+      if (h.stream < 32 && (mask & (1u << h.stream)) != 0) {
         v1::LogRecord* r = out->add_records();
         r->set_seq(h.seq);
         SetTime(h.time_us, r->mutable_time());

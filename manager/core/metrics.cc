@@ -176,6 +176,12 @@ std::unique_ptr<DaemonMetrics> DaemonMetrics::Create() {
   auto m = std::make_unique<DaemonMetrics>();
   MetricsRegistry& r = m->registry;
   m->agents = r.AddGauge("agentd_agents", "Agents by state.", {"state"});
+  m->agents_sandbox = r.AddGauge(
+      "agentd_agents_sandbox",
+      "Registered agents by the sandbox their tools run in: bwrap; unconfined (policy auto, "
+      "and the sandbox does not work on the agent's host); refused (policy required, and it "
+      "does not work: their tasks that run programs fail); off.",
+      {"mode", "policy"});
   m->agent_restarts = r.AddGauge("agentd_agent_restarts",
                                  "Restarts of each agent since it was added.", {"agent", "role"});
   m->restarts = r.AddCounter("agentd_restarts_total",

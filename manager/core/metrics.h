@@ -119,9 +119,10 @@ struct DaemonMetrics {
   MetricsRegistry registry;
   GaugeFamily* agents = nullptr;               // {state}: agents in each state (scrape time)
   GaugeFamily* agent_restarts = nullptr;       // {agent, role}: restarts since the agent was added
+  GaugeFamily* agents_sandbox = nullptr;       // {mode, policy}: registered agents by tool sandbox
   CounterFamily* restarts = nullptr;           // {role}: automatic restarts by the supervisor
   CounterFamily* heartbeats = nullptr;         // {role}
-  HistogramFamily* rpc_seconds = nullptr;      // {method, code}: unary RPCs, server side
+  HistogramFamily* rpc_seconds = nullptr;      // {method ("unknown" off the API), code}: unary
   CounterFamily* rpc_streams = nullptr;        // {method, code}: streaming RPCs, when they end
   CounterFamily* log_bytes = nullptr;          // log record bytes written since start
   CounterFamily* log_dropped_bytes = nullptr;  // log bytes lost to write errors
@@ -132,6 +133,10 @@ struct DaemonMetrics {
   CounterFamily* http_requests = nullptr;      // {route, code}: the HTTP listener's answers
   GaugeFamily* http_streams = nullptr;         // gRPC-web streams open now
 };
+
+// The method label of RPCs whose method is not part of agentd's API (a name a client
+// made up): one series for all of them, so clients cannot grow /metrics without bound.
+inline constexpr char kUnknownMethodLabel[] = "unknown";
 
 // A gRPC status code as a label value: "OK", "NOT_FOUND", … (absl's names match gRPC's).
 std::string GrpcCodeName(int code);

@@ -9,7 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/json_dump.h"
 #include "common/logging.h"
+#include "manager/core/plan_check.h"
 #include "manager/core/proto_time.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -20,16 +22,6 @@ namespace {
 std::string StatusName(v1::PlanStatus s) {
   std::string name = absl::AsciiStrToLower(v1::PlanStatus_Name(s));
   return name.substr(name.rfind('_') + 1);
-}
-
-v1::PlanViolation Violation(v1::PlanViolationCode code, std::string step, std::string field,
-                            std::string message) {
-  v1::PlanViolation v;
-  v.set_code(code);
-  v.set_step_id(std::move(step));
-  v.set_field(std::move(field));
-  v.set_message(std::move(message));
-  return v;
 }
 
 }  // namespace
@@ -64,113 +56,22 @@ void PlanBook::Save(v1::Plan& plan, const char* event, const std::string& agent)
                             {"revision", plan.revision()},
                             {"decided_by", plan.decided_by()}};
   if (!plan.rejection_reason().empty()) payload["reason"] = plan.rejection_reason();
-  if (auto s = store_->SavePlan(row, now, event, payload.dump(), agent); !s.ok()) {
+  if (auto s = store_->SavePlan(row, now, event, DumpJson(payload), agent); !s.ok()) {
     spdlog::error("plan {}: recording {}: {}", plan.id(), event, s.status().message());
   }
 }
 
 std::vector<v1::PlanViolation> PlanBook::Validate(const v1::ProposePlanRequest& req,
                                                   const v1::Task& task) const {
-  std::vector<v1::PlanViolation> out;
-  if (req.steps().empty()) {
-    out.push_back(Violation(v1::PLAN_VIOLATION_CODE_EMPTY, "", "steps",
-                            "the plan has no steps; give at least one"));
-    return out;
-  }
-  if (req.steps_size() > kMaxSteps) {
-    out.push_back(Violation(v1::PLAN_VIOLATION_CODE_TOO_MANY_STEPS, "", "steps",
-                            absl::StrCat("the plan has ", req.steps_size(), " steps; at most ",
-                                         kMaxSteps, " are allowed")));
-  }
-  const Config& cfg = config_->config();
-  std::map<std::string, const v1::PlanStep*> ids;
-  for (const v1::PlanStep& s : req.steps()) {
-    if (s.id().empty()) {
-      out.push_back(Violation(v1::PLAN_VIOLATION_CODE_MISSING_FIELD, "", "id",
-                              absl::StrCat("a step (\"", s.title(), "\") has no id")));
-      continue;
-    }
-    if (!ids.emplace(s.id(), &s).second) {
-      out.push_back(Violation(v1::PLAN_VIOLATION_CODE_DUPLICATE_STEP_ID, s.id(), "id",
-                              absl::StrCat("two steps have the id \"", s.id(), "\"")));
-    }
-    if (absl::StripAsciiWhitespace(s.instructions()).empty()) {
-      out.push_back(Violation(v1::PLAN_VIOLATION_CODE_MISSING_FIELD, s.id(), "instructions",
-                              absl::StrCat("step ", s.id(), " has no instructions")));
-    }
-    if (s.role().empty()) {
-      out.push_back(Violation(v1::PLAN_VIOLATION_CODE_MISSING_FIELD, s.id(), "role",
-                              absl::StrCat("step ", s.id(), " names no role")));
-    } else if (cfg.roles.count(s.role()) == 0) {
-      std::vector<std::string> roles;
-      for (const auto& [name, r] : cfg.roles) roles.push_back(name);
-      out.push_back(
-          Violation(v1::PLAN_VIOLATION_CODE_UNKNOWN_ROLE, s.id(), "role",
-                    absl::StrCat("step ", s.id(), ": role \"", s.role(),
-                                 "\" is not configured; roles are: ", absl::StrJoin(roles, ", "))));
-    }
-  }
-  for (const v1::PlanStep& s : req.steps()) {
-    for (const std::string& d : s.deps()) {
-      if (ids.count(d) == 0) {
-        out.push_back(Violation(v1::PLAN_VIOLATION_CODE_UNKNOWN_DEP, s.id(), "deps",
-                                absl::StrCat("step ", s.id(), " depends on \"", d,
-                                             "\", which is not a step of this plan")));
-      }
-    }
-  }
-  // Cycles: a depth-first walk; a step met again on the current path closes one.
-  std::map<std::string, int> color;  // 0 new, 1 on the path, 2 done
-  std::vector<std::string> path;
-  std::set<std::string> reported;
-  std::function<void(const std::string&)> visit = [&](const std::string& id) {
-    color[id] = 1;
-    path.push_back(id);
-    for (const std::string& d : ids.at(id)->deps()) {
-      if (ids.count(d) == 0) continue;
-      if (color[d] == 1) {
-        auto from = std::find(path.begin(), path.end(), d);
-        std::vector<std::string> cycle(from, path.end());
-        cycle.push_back(d);
-        if (reported.insert(d).second) {
-          out.push_back(Violation(v1::PLAN_VIOLATION_CODE_CYCLE, id, "deps",
-                                  absl::StrCat("steps ", absl::StrJoin(cycle, " → "),
-                                               " form a cycle; a step cannot wait for itself")));
-        }
-      } else if (color[d] == 0) {
-        visit(d);
-      }
-    }
-    path.pop_back();
-    color[id] = 2;
-  };
-  for (const auto& [id, step] : ids) {
-    if (color[id] == 0) visit(id);
-  }
-  // Estimates against what is left of the goal's budget.
-  int64_t tokens = 0;
-  double cost = 0;
-  for (const v1::PlanStep& s : req.steps()) {
-    tokens += s.estimate().tokens();
-    cost += s.estimate().cost_usd();
-  }
+  PlanLimits limits;
+  for (const auto& [name, r] : config_->config().roles) limits.roles.insert(name);
+  limits.max_steps = kMaxSteps;
   absl::StatusOr<v1::Budget> b = ledger_->GetBudget(v1::BUDGET_SCOPE_GOAL, task.goal_id());
   if (b.ok()) {
-    double left_usd = b->max_cost_usd() - b->used_cost_usd();
-    int64_t left_tokens = b->max_tokens() - b->used_tokens();
-    if (b->max_cost_usd() > 0 && cost > left_usd) {
-      out.push_back(Violation(v1::PLAN_VIOLATION_CODE_OVER_BUDGET, "", "estimate",
-                              absl::StrFormat("the steps are estimated at $%.4f but the goal has "
-                                              "$%.4f of its budget left; plan less or cheaper",
-                                              cost, left_usd)));
-    } else if (b->max_tokens() > 0 && tokens > left_tokens) {
-      out.push_back(Violation(v1::PLAN_VIOLATION_CODE_OVER_BUDGET, "", "estimate",
-                              absl::StrFormat("the steps are estimated at %d tokens but the goal "
-                                              "has %d tokens of its budget left",
-                                              tokens, left_tokens)));
-    }
+    if (b->max_cost_usd() > 0) limits.cost_left_usd = b->max_cost_usd() - b->used_cost_usd();
+    if (b->max_tokens() > 0) limits.tokens_left = b->max_tokens() - b->used_tokens();
   }
-  return out;
+  return CheckPlanSteps(req.steps(), limits);
 }
 
 absl::StatusOr<v1::ProposePlanResponse> PlanBook::Propose(const std::string& agent,

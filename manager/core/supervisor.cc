@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "common/json_dump.h"
 #include "common/logging.h"
 #include "common/paths.h"
 #include "common/text.h"
@@ -242,11 +243,16 @@ absl::Status Supervisor::Spawn(Record& r) {
   spec.env.push_back(absl::StrCat("AGENTD_ROLE=", r.role));
   spec.env.push_back(absl::StrCat("AGENTD_SESSION_DIR=", options_.state_dir, "/sessions"));
   spec.env.push_back(absl::StrCat("AGENTD_TEMPLATES=", options_.templates_dir));
+  // The provider key of the role's model, read here from the daemon's environment
+  // (api_key_env names the daemon's variable), goes to the agent on a descriptor of its
+  // own, "NAME=key\n": never into its environment, which /proc/<pid>/environ shows to
+  // every process of the uid and every program the agent starts inherits.
+  std::string keys;
   if (auto m = cfg.models.find(role.model); m != cfg.models.end()) {
     if (auto p = cfg.providers.find(m->second.provider); p != cfg.providers.end()) {
       const std::string& key_env = p->second.api_key_env;
       if (const char* key = key_env.empty() ? nullptr : std::getenv(key_env.c_str())) {
-        spec.env.push_back(absl::StrCat(key_env, "=", key));
+        keys = absl::StrCat(key_env, "=", key, "\n");
       }
     }
   }
@@ -284,8 +290,9 @@ absl::Status Supervisor::Spawn(Record& r) {
   // agentd-agent must register with it, a `command` agent may.
   r.registers = role.registers.value_or(role.command.empty());
   r.token = NewToken();
-  spec.fd3_contents = r.token;
+  spec.inherited_secrets = {r.token, keys};
   spec.env.push_back("AGENTD_TOKEN_FD=3");
+  spec.env.push_back("AGENTD_KEYS_FD=4");
   spec.cgroup = r.id;
   absl::StatusOr<ProcessId> proc = launcher_->Start(spec);
   if (!proc.ok()) {
@@ -336,7 +343,7 @@ void Supervisor::SetState(Record& r, v1::AgentState state, std::string detail, c
   row.created_time_us = absl::ToUnixMicros(r.created);
   nlohmann::json payload = {
       {"state", row.state}, {"detail", r.detail}, {"pid", row.pid}, {"restarts", r.restarts}};
-  if (auto s = store_->SaveAgent(row, loop_->clock()->Now(), event, payload.dump()); !s.ok()) {
+  if (auto s = store_->SaveAgent(row, loop_->clock()->Now(), event, DumpJson(payload)); !s.ok()) {
     spdlog::error("agent {}: recording state {}: {}", r.id, row.state, s.status().message());
   }
   if (observer_) observer_(r.id, state);
@@ -646,6 +653,27 @@ std::map<v1::AgentState, int64_t> Supervisor::CountByState() const {
   return out;
 }
 
+Supervisor::SandboxCensus Supervisor::CountBySandbox() const {
+  SandboxCensus c;
+  const std::string& policy = config_->config().policy.shell_sandbox;
+  std::map<std::string, std::vector<std::string>> by_reason;
+  for (const auto& [id, r] : agents_) {
+    if (r.lease_id.empty()) continue;  // not registered (or no longer)
+    if (policy == "off") {
+      ++c.by_mode["off"];
+    } else if (r.sandbox_problem.empty()) {
+      ++c.by_mode["bwrap"];
+    } else {
+      ++c.by_mode[policy == "required" ? "refused" : "unconfined"];
+      by_reason[r.sandbox_problem].push_back(id);
+    }
+  }
+  for (const auto& [why, ids] : by_reason) {
+    c.problems.push_back(absl::StrCat(absl::StrJoin(ids, ", "), ": ", why));
+  }
+  return c;
+}
+
 v1::Agent Supervisor::ToProto(const Record& r) const {
   v1::Agent a;
   a.set_id(r.id);
@@ -739,6 +767,15 @@ absl::StatusOr<v1::RegisterResponse> Supervisor::Register(const std::string& tok
   const Config& cfg = config_->config();
   r.lease_id = NewToken().substr(7, 16);
   r.runtime_version = req.runtime_version();
+  r.sandbox_problem = ValidUtf8(req.sandbox_problem().substr(0, 1000));
+  if (!r.sandbox_problem.empty() && cfg.policy.shell_sandbox != "off") {
+    spdlog::warn(
+        "agent {}: the tool sandbox does not work on its host ({}); policy.shell.sandbox "
+        "is {}: {}",
+        r.id, r.sandbox_problem, cfg.policy.shell_sandbox,
+        cfg.policy.shell_sandbox == "required" ? "its tasks that run programs will fail"
+                                               : "its programs run UNCONFINED");
+  }
   absl::Time now = loop_->clock()->Now();
   r.last_heartbeat = now;
   if (metrics_ != nullptr) metrics_->heartbeats->Add({r.role});
@@ -757,6 +794,7 @@ absl::StatusOr<v1::RegisterResponse> Supervisor::Register(const std::string& tok
     AddRoleFiles(role->second, def);
     for (const std::string& t : role->second.tools) def->add_allowed_tools(t);
     for (const std::string& a : cfg.policy.shell_allow) def->add_shell_allow(a);
+    def->set_shell_sandbox(cfg.policy.shell_sandbox);
     if (auto m = cfg.models.find(role->second.model); m != cfg.models.end()) {
       v1::ModelRef* mr = def->mutable_model();
       mr->set_name(role->second.model);

@@ -113,6 +113,17 @@ class Supervisor {
 
   int64_t total_restarts() const { return total_restarts_; }
   std::map<v1::AgentState, int64_t> CountByState() const;
+  // The sandbox in force for the tools of each registered agent, as the agent's own trial
+  // run at start found it (reported at Register): the daemon does not probe for itself,
+  // because tools run where the agent runs — its host, its namespaces, its PATH — which
+  // need not be the daemon's. `by_mode` counts "bwrap", "unconfined" (auto fell back),
+  // "refused" (required, not working) and "off"; `problems` holds each distinct reason
+  // with the agents that gave it. Loop thread.
+  struct SandboxCensus {
+    std::map<std::string, int64_t> by_mode;
+    std::vector<std::string> problems;
+  };
+  SandboxCensus CountBySandbox() const;
 
  private:
   struct Record {
@@ -145,6 +156,7 @@ class Supervisor {
     absl::Time lease_timer_at;  // when lease_timer fires (<= lease_expiry)
     std::string progress;
     std::string runtime_version;
+    std::string sandbox_problem;  // as reported at Register; empty: bwrap works
   };
 
   absl::Status Spawn(Record& r);

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/json_dump.h"
 #include "common/logging.h"
 #include "common/version.h"
 #include "manager/core/proto_time.h"
@@ -77,7 +78,7 @@ void SystemCore::ReloadConfig(
     nlohmann::json payload = {{"file", config_->file()},
                               {"applied", r->applied},
                               {"restart_required", r->restart_required}};
-    if (auto seq = store_->AppendEvent(loop_->clock()->Now(), "config.reloaded", payload.dump());
+    if (auto seq = store_->AppendEvent(loop_->clock()->Now(), "config.reloaded", DumpJson(payload));
         !seq.ok()) {
       spdlog::warn("recording the reload event: {}", seq.status().ToString());
     }

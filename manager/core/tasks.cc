@@ -1,5 +1,6 @@
 #include "manager/core/tasks.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -7,14 +8,19 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/json_dump.h"
 #include "common/logging.h"
 #include "common/paths.h"
+#include "common/text.h"
 #include "manager/core/proto_time.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -44,9 +50,19 @@ std::string StatusName(v1::TaskStatus s) {
 }
 
 // Runs git with `args`, waiting for it (a few milliseconds, once per goal). Errors carry
-// git's own message.
+// git's own message. It runs as agentd, outside any sandbox, on a repository a person
+// named: nothing the repository's config or hooks name may run (a post-checkout hook, an
+// fsmonitor), and the system's and user's config are not read.
 absl::Status Git(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"git"};
+  std::vector<std::string> argv = {"git",
+                                   "-c",
+                                   "core.hooksPath=/dev/null",
+                                   "-c",
+                                   "core.fsmonitor=false",
+                                   "-c",
+                                   "protocol.allow=never",
+                                   "-c",
+                                   "core.sshCommand=false"};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
   for (std::string& a : argv) cargv.push_back(a.data());
@@ -59,7 +75,14 @@ absl::Status Git(const std::vector<std::string>& args) {
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, err[1], 2);
   pid_t pid = 0;
-  int rc = posix_spawnp(&pid, "git", &fa, nullptr, cargv.data(), environ);
+  std::vector<std::string> env = {"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"};
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (!absl::StartsWith(*e, "GIT_")) env.emplace_back(*e);
+  }
+  std::vector<char*> cenv;
+  for (std::string& e : env) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
+  int rc = posix_spawnp(&pid, "git", &fa, nullptr, cargv.data(), cenv.data());
   posix_spawn_file_actions_destroy(&fa);
   close(err[1]);
   std::string output;
@@ -84,6 +107,21 @@ absl::Status Git(const std::vector<std::string>& args) {
 bool IsDir(const std::string& path) {
   struct stat st {};
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Whether `dir` does not exist or holds nothing.
+bool IsEmptyOrMissing(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return errno == ENOENT;
+  bool empty = true;
+  while (dirent* e = readdir(d)) {
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+      empty = false;
+      break;
+    }
+  }
+  closedir(d);
+  return empty;
 }
 
 }  // namespace
@@ -167,7 +205,7 @@ bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent) {
   if (!t.assignee().empty()) payload["assignee"] = t.assignee();
   if (t.attempts() > 0) payload["attempt"] = t.attempts();
   if (t.has_failure()) payload["reason"] = t.failure().message();
-  if (auto s = store_->SaveTask(row, now, kind, payload.dump(), agent); !s.ok()) {
+  if (auto s = store_->SaveTask(row, now, kind, DumpJson(payload), agent); !s.ok()) {
     spdlog::error("task {}: recording {}: {}", t.id(), kind, s.status().message());
     return false;
   }
@@ -208,6 +246,11 @@ absl::StatusOr<v1::Workspace> TaskBoard::PrepareWorkspace(const v1::Workspace& r
   }
   v1::Workspace ws = in;
   std::string dir = absl::StrCat(options_.state_dir, "/workspaces/", goal_id);
+  if (!in.path().empty() && in.path()[0] == '/') {
+    if (absl::Status s = CheckWorkspacePath(in.path(), options_.protected_dirs); !s.ok()) {
+      return s;
+    }
+  }
   if (in.kind() == v1::WORKSPACE_KIND_EXISTING_REPO) {
     if (in.path().empty() || in.path()[0] != '/') {
       return absl::InvalidArgumentError(
@@ -237,6 +280,15 @@ absl::StatusOr<v1::Workspace> TaskBoard::PrepareWorkspace(const v1::Workspace& r
           absl::StrCat("workspace.path \"", in.path(), "\" must be an absolute path"));
     }
     dir = in.path();
+  }
+  if (!IsDir(dir + "/.git") && !in.init_existing() && !IsEmptyOrMissing(dir)) {
+    // git init would turn a person's folder into a repository, and its files into the
+    // goal's first commit: only when they said so.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "workspace.path ", dir,
+        " is a folder with files in it and not a git repository; agentd would run git init "
+        "in it. Say so to go ahead (agentctl goal --init-existing; init_existing in the API), "
+        "or choose an empty or new folder"));
   }
   if (absl::Status s = MakeDirs(dir, 0755); !s.ok()) return s;
   if (!IsDir(dir + "/.git")) {
@@ -294,7 +346,7 @@ absl::StatusOr<v1::Task> TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req,
   if (title.empty()) {
     title = std::string(absl::StripAsciiWhitespace(req.text()));
     if (size_t nl = title.find('\n'); nl != std::string::npos) title.resize(nl);
-    if (title.size() > 80) title = title.substr(0, 77) + "...";
+    title = Utf8Prefix(title, 80, "...");  // on a character boundary: CJK titles
   }
   t.set_title(title);
   t.set_role(role);
@@ -749,7 +801,7 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
                                 {"ok", f.ok()},
                                 {"error", f.error()},
                                 {"summary", f.output_summary()}};
-      (void)store_->AppendEvent(loop_->clock()->Now(), "task.tool_call", payload.dump(), agent,
+      (void)store_->AppendEvent(loop_->clock()->Now(), "task.tool_call", DumpJson(payload), agent,
                                 t->id(), t->goal_id());
       break;
     }
@@ -915,7 +967,7 @@ absl::StatusOr<v1::Task> TaskBoard::Delegate(const std::string& agent,
   t.set_goal_id(parent->goal_id());
   std::string title = req.title().empty() ? req.input().instructions() : req.title();
   if (size_t nl = title.find('\n'); nl != std::string::npos) title.resize(nl);
-  if (title.size() > 80) title = title.substr(0, 77) + "...";
+  title = Utf8Prefix(title, 80, "...");
   t.set_title(title);
   t.set_role(req.role());
   t.set_status(v1::TASK_STATUS_PENDING);

@@ -40,6 +40,7 @@
 #include "manager/core/event_loop.h"
 #include "manager/core/ledger.h"
 #include "manager/core/supervisor.h"
+#include "manager/core/workspace_policy.h"
 #include "manager/store/store.h"
 
 namespace agentd {
@@ -58,6 +59,8 @@ class TaskBoard {
     std::string state_dir;  // new workspaces go under <state_dir>/workspaces
     int32_t default_max_attempts = 3;
     std::string templates_dir;  // project templates are under <templates_dir>/projects
+    // Directories a goal's workspace must not contain (workspace_policy.h).
+    std::vector<ProtectedDir> protected_dirs;
   };
 
   // None of the pointers is owned.

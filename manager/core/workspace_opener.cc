@@ -11,10 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/hardening.h"
 #include "common/logging.h"
 #include "spdlog/spdlog.h"
-
-extern char** environ;
 
 namespace agentd {
 namespace {
@@ -45,7 +44,13 @@ absl::StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv) {
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = 0;
-  int rc = posix_spawnp(&pid, args[0], &fa, &attr, args.data(), environ);
+  // A minimal environment (common/hardening.h): the program runs on a person's behalf
+  // and needs none of agentd's variables, tokens or keys.
+  std::vector<std::string> env = MinimalEnvironment();
+  std::vector<char*> envp;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  int rc = posix_spawnp(&pid, args[0], &fa, &attr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {

@@ -10,12 +10,14 @@
 namespace agentd::ctl {
 
 int Usage(const std::string& msg) {
-  std::fprintf(stderr, "agentctl: %s\n(agentctl --help lists the commands)\n", msg.c_str());
+  std::fprintf(stderr, "agentctl: %s\n(agentctl --help lists the commands)\n",
+               TerminalText(msg, Lines::kMany).c_str());
   return kUsage;
 }
 
 int Fail(const std::string& msg, int code) {
-  std::fprintf(stderr, "agentctl: %s\n", msg.c_str());
+  // Error messages quote what was asked for and what the daemon holds: escaped too.
+  std::fprintf(stderr, "agentctl: %s\n", TerminalText(msg, Lines::kMany).c_str());
   return code;
 }
 
@@ -40,7 +42,10 @@ void Print(const Globals& g, const google::protobuf::Message& msg, const std::st
       std::fputs(ToYaml(msg).c_str(), stdout);
       break;
     case Format::kTable:
-      std::fputs(table.c_str(), stdout);
+      // The last line of defence: whatever a command put in its text, nothing in it
+      // reaches the terminal as a control sequence (cells and values were made one-line
+      // by Table and KeyValues; multi-line fields keep their newlines).
+      std::fputs(TerminalText(table, Lines::kMany).c_str(), stdout);
       break;
   }
 }
@@ -54,7 +59,13 @@ std::string ShortDuration(const google::protobuf::Duration& d) {
 }
 
 // Fixed-width columns, kubectl style.
-std::string Table(const std::vector<std::vector<std::string>>& rows) {
+std::string Table(const std::vector<std::vector<std::string>>& raw) {
+  // Each cell on one line, escaped before it is measured.
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : raw) {
+    rows.emplace_back();
+    for (const std::string& cell : r) rows.back().push_back(TerminalText(cell));
+  }
   std::vector<size_t> width;
   for (const auto& row : rows) {
     width.resize(std::max(width.size(), row.size()));

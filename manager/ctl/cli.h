@@ -25,7 +25,7 @@ struct Globals {
   Format format = Format::kTable;
 };
 
-// Print the message on stderr and return the exit code.
+// Print the message (TerminalText, kMany) on stderr and return the exit code.
 int Usage(const std::string& msg);
 int Fail(const std::string& msg, int code = kFailed);
 int RpcFailed(const char* what, const grpc::Status& s);
@@ -34,9 +34,11 @@ int RpcFailed(const char* what, const grpc::Status& s);
 std::string TimeString(const google::protobuf::Timestamp& t);
 // "42s", "3m5s", "2h10m", "4d3h".
 std::string ShortDuration(const google::protobuf::Duration& d);
-// `msg` as -o asks: JSON, YAML, or the given table text.
+// `msg` as -o asks: JSON, YAML, or the given table text, which is printed through
+// TerminalText (kMany): no control sequence in it reaches the terminal.
 void Print(const Globals& g, const google::protobuf::Message& msg, const std::string& table);
-// Fixed-width columns, kubectl style; the first row is the header.
+// Fixed-width columns, kubectl style; the first row is the header. Every cell is shown on
+// one line through TerminalText.
 std::string Table(const std::vector<std::vector<std::string>>& rows);
 
 // A command's arguments: positional ones, and --flag value / --flag=value options.

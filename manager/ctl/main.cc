@@ -22,7 +22,6 @@
 #include "agentd/v1/logs.grpc.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
 #include "common/config.h"
-#include "common/text.h"
 #include "common/token.h"
 #include "common/values.h"
 #include "common/version.h"
@@ -39,7 +38,8 @@ constexpr char kUsageText[] = R"(usage: agentctl [global flags] COMMAND [args]
 
 Commands:
   status                    the daemon's state, uptime, paths and counters
-  ui                        the web UI's login link (it carries the admin token: keep it private)
+  ui [--revoke-all]         a web UI login link (a one-time code: one browser, once, within
+                            10 minutes); --revoke-all logs every browser out
   version                   agentctl's and agentd's versions
   config validate FILE      check a configuration file (no daemon needed)
   config default            print the built-in default configuration
@@ -52,8 +52,10 @@ Commands:
   restart ID                stop and start again
   get consents [--all] [--agent ID]
                             agents' requests for what only a person may grant
-  consent approve|deny ID [--reason TEXT]
-                            decide one (a request nobody decides expires: denied)
+  consent approve|deny ID [--reason TEXT] [--remember]
+                            decide one (a request nobody decides expires: denied);
+                            --remember also approves the same request (same tool and
+                            details) for the rest of its goal
   logs ID [-f] [--tail N] [--after-seq N] [--stream S] [--timestamps]
                             an agent's output (S: stdout, stderr or agentd); -f follows;
                             -o json prints one record per line, with its seq
@@ -108,6 +110,27 @@ std::string AgentCounts(const v1::DaemonCounters& c) {
   return absl::StrCat(c.agents(), " (", absl::StrJoin(parts, ", "), ")");
 }
 
+// "auto: 2 bwrap" or "auto: FALLBACK, 1 agent runs tools UNCONFINED (coder-1: …)": the
+// policy and the sandbox the registered agents found on their hosts.
+std::string SandboxLine(const v1::DaemonCounters& c) {
+  std::string policy = c.sandbox_policy().empty() ? "auto" : c.sandbox_policy();
+  std::map<std::string, int64_t> by(c.agents_by_sandbox().begin(), c.agents_by_sandbox().end());
+  std::vector<std::string> parts;
+  if (by["unconfined"] > 0) {
+    parts.push_back(absl::StrCat("FALLBACK: ", by["unconfined"], " agent(s) run tools UNCONFINED"));
+  }
+  if (by["refused"] > 0) {
+    parts.push_back(
+        absl::StrCat("NOT WORKING: ", by["refused"], " agent(s) fail tasks that run programs"));
+  }
+  if (by["bwrap"] > 0) parts.push_back(absl::StrCat(by["bwrap"], " agent(s) in bwrap"));
+  if (by["off"] > 0) parts.push_back(absl::StrCat(by["off"], " agent(s) unsandboxed by policy"));
+  if (parts.empty()) parts.push_back("no agent registered yet");
+  std::string line = absl::StrCat(policy, ": ", absl::StrJoin(parts, "; "));
+  for (const std::string& p : c.sandbox_problems()) absl::StrAppend(&line, " (", p, ")");
+  return line;  // KeyValues escapes it for the terminal
+}
+
 // GetInfo from the daemon; kOk, or the exit code after saying what failed.
 int FetchInfo(const Globals& g, v1::GetInfoResponse* info) {
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
@@ -136,6 +159,7 @@ int Status(const Globals& g, const std::vector<std::string>& args) {
       {"http", p.http().empty() ? "off" : p.http()},
       {"state dir", p.state_dir()},
       {"agent cgroups", p.agent_cgroup().empty() ? "off" : p.agent_cgroup()},
+      {"sandbox", SandboxLine(info.counters())},
       {"database", absl::StrCat(p.database(), " (schema ", info.schema_version(), ")")},
       {"config", p.config_file().empty() ? "<embedded default>" : p.config_file()},
       {"config loaded", TimeString(info.config_loaded_time())},
@@ -151,29 +175,41 @@ int Status(const Globals& g, const std::vector<std::string>& args) {
   return kOk;
 }
 
-// The login link: the daemon's HTTP address (from GetInfo) and the admin token (the one
-// given with --token, else read from the daemon's token file, which only its user can read).
+// The login link: a one-time code from the daemon (SystemService.CreateLoginCode), good
+// for one browser, once, for minutes; the admin token never goes into a link. With
+// --revoke-all, ends every web session and voids the unused codes instead.
 int UiCmd(const Globals& g, const std::vector<std::string>& args) {
-  if (!args.empty()) return Usage("ui takes no arguments");
-  v1::GetInfoResponse info;
-  if (int rc = FetchInfo(g, &info); rc != kOk) return rc;
-  if (info.paths().http().empty()) {
-    return Fail("agentd's HTTP listener is off (server.http is \"\" or --http \"\" was given)",
-                kFailed);
+  bool revoke = false;
+  for (const std::string& a : args) {
+    if (a == "--revoke-all") {
+      revoke = true;
+    } else {
+      return Usage(absl::StrCat("ui: unknown argument \"", a, "\" (ui [--revoke-all])"));
+    }
   }
-  std::string token = g.conn.token;
-  if (token.empty()) {
-    absl::StatusOr<std::string> t = ReadTokenFile(info.paths().admin_token_file());
-    if (!t.ok()) return Fail(std::string(t.status().message()), kFailed);
-    token = *t;
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::SystemService::NewStub(c->channel());
+  if (revoke) {
+    v1::RevokeWebSessionsResponse resp;
+    grpc::Status s =
+        stub->RevokeWebSessions(c->NewContext().get(), v1::RevokeWebSessionsRequest(), &resp);
+    if (!s.ok()) return RpcFailed("RevokeWebSessions", s);
+    Print(g, resp,
+          absl::StrCat("revoked ", resp.revoked_sessions(), " web session(s) and ",
+                       resp.revoked_codes(), " unused login code(s)\n"));
+    return kOk;
   }
-  // Printed, not opened: a browser started from here would carry the token in its
-  // command line, which every local user can read.
-  std::string url = absl::StrCat("http://", info.paths().http(), "/?token=", token);
+  v1::CreateLoginCodeResponse resp;
+  grpc::Status s =
+      stub->CreateLoginCode(c->NewContext().get(), v1::CreateLoginCodeRequest(), &resp);
+  if (!s.ok()) return RpcFailed("CreateLoginCode", s);
+  // Printed, not opened: a browser started from here would carry the link in its
+  // command line, which every local user can read (and the code is good once anyway).
   if (g.format == Format::kJson) {
-    std::printf("%s\n", nlohmann::json{{"url", url}}.dump().c_str());
+    std::printf("%s\n", nlohmann::json{{"url", resp.url()}}.dump().c_str());
   } else {
-    std::printf("%s\n", url.c_str());
+    std::printf("%s\n", resp.url().c_str());
   }
   return kOk;
 }
@@ -199,9 +235,10 @@ int Version(const Globals& g, const std::vector<std::string>& args) {
   // One document holding both, for json/yaml: {"client": …, "server": …}.
   if (g.format == Format::kTable) {
     std::fputs(client_line.c_str(), stdout);
-    std::printf("agentd   %s (%s, %s, API %s)\n", server.version().c_str(),
-                server.git_revision().c_str(), server.build_type().c_str(),
-                server.api_version().c_str());
+    std::printf("agentd   %s (%s, %s, API %s)\n", TerminalText(server.version()).c_str(),
+                TerminalText(server.git_revision()).c_str(),
+                TerminalText(server.build_type()).c_str(),
+                TerminalText(server.api_version()).c_str());
   } else {
     nlohmann::json both = {{"client", nlohmann::json::parse(ToJson(client))},
                            {"server", nlohmann::json::parse(ToJson(server))}};
@@ -286,7 +323,7 @@ std::string DescribeAgent(const v1::Agent& a) {
   if (a.last_exit().last_log_lines_size() > 0) {
     absl::StrAppend(&out, "last output before the exit (agentctl logs ", a.id(), " has it all):\n");
     for (const std::string& line : a.last_exit().last_log_lines()) {
-      absl::StrAppend(&out, "  ", EscapeForTerminal(line), "\n");
+      absl::StrAppend(&out, "  ", TerminalText(line, Lines::kMany), "\n");
     }
   }
   return out;
@@ -554,7 +591,7 @@ int Logs(const Globals& g, const std::vector<std::string>& args) {
                                                absl::UTCTimeZone()));
       }
       if (r.stream() == v1::LOG_STREAM_SYSTEM && line_start) out += "[agentd] ";
-      out += EscapeForTerminal(r.line());
+      out += TerminalText(r.line(), Lines::kMany);
       // A record that goes on in the next one (a line over agentd's line limit) is joined.
       if (!r.truncated()) out += '\n';
       line_start = !r.truncated();

@@ -115,8 +115,8 @@ int SubmitAndWait(const Globals& g, const v1::SubmitGoalRequest& req, bool wait,
               ")\n"));
     return kOk;
   }
-  std::fprintf(stderr, "goal %s submitted; workspace %s\n", goal.id().c_str(),
-               goal.workspace().path().c_str());
+  std::fprintf(stderr, "goal %s submitted; workspace %s\n", TerminalText(goal.id()).c_str(),
+               TerminalText(goal.workspace().path()).c_str());
   // Progress: every task's status as it changes, on stderr.
   absl::Time until =
       wait_for == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + wait_for;
@@ -130,9 +130,11 @@ int SubmitAndWait(const Globals& g, const v1::SubmitGoalRequest& req, bool wait,
     for (auto it = tasks->rbegin(); it != tasks->rend(); ++it) {
       if (seen[it->id()] != it->status()) {
         seen[it->id()] = it->status();
-        std::fprintf(stderr, "  %s %-8s %-9s %s%s\n", it->id().c_str(), it->role().c_str(),
-                     StatusName(it->status()).c_str(), it->title().c_str(),
-                     it->has_failure() ? absl::StrCat(" (", FailureText(*it), ")").c_str() : "");
+        // Titles and failures are the agents' words: one escaped line each.
+        std::string failure = it->has_failure() ? absl::StrCat(" (", FailureText(*it), ")") : "";
+        std::fprintf(stderr, "  %s %-8s %-9s %s%s\n", TerminalText(it->id()).c_str(),
+                     TerminalText(it->role()).c_str(), StatusName(it->status()).c_str(),
+                     TerminalText(it->title()).c_str(), TerminalText(failure).c_str());
       }
       if (it->id() == goal.id()) root = &*it;
     }
@@ -263,8 +265,8 @@ int DescribeTask(const Globals& g, const std::string& id) {
   if (t.has_end_time()) kv.push_back({"ended", TimeString(t.end_time())});
   if (t.has_failure()) kv.push_back({"failure", FailureText(t)});
   std::string out = KeyValues(kv);
-  absl::StrAppend(&out, "instructions:\n  ", t.input().instructions(), "\n");
-  if (t.has_result()) absl::StrAppend(&out, "result:\n  ", t.result().summary(), "\n");
+  absl::StrAppend(&out, "instructions:\n  ", Indented(t.input().instructions()), "\n");
+  if (t.has_result()) absl::StrAppend(&out, "result:\n  ", Indented(t.result().summary()), "\n");
   Print(g, t, out);
   return kOk;
 }
@@ -483,7 +485,7 @@ int DescribePlan(const Globals& g, const std::string& id) {
   if (!p.decided_by().empty()) kv.push_back({"decided by", p.decided_by()});
   if (!p.rejection_reason().empty()) kv.push_back({"rejected because", p.rejection_reason()});
   std::string out = KeyValues(kv);
-  if (!p.summary().empty()) absl::StrAppend(&out, "summary:\n  ", p.summary(), "\n");
+  if (!p.summary().empty()) absl::StrAppend(&out, "summary:\n  ", Indented(p.summary()), "\n");
   std::vector<std::vector<std::string>> rows = {
       {"STEP", "ROLE", "DEPS", "ESTIMATE", "TASK", "TITLE"}};
   for (const v1::PlanStep& st : p.steps()) {

@@ -1,6 +1,5 @@
 #include "manager/web/web_server.h"
 
-#include <openssl/evp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -13,6 +12,7 @@
 #include <condition_variable>
 #include <deque>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -47,8 +47,19 @@ constexpr size_t kMaxRequestBody = 4 << 20;  // gRPC's default maximum message s
 // At most a quarter of the file descriptors agentd may open go to HTTP connections, and
 // never more than this: the rest are for agents' pipes, logs and the database.
 constexpr int kMaxConnectionsCap = 1024;
+// A connection this many connections from one peer address evicts that peer's oldest idle
+// one, or is refused when none is idle: one client (or one attacker) cannot take the
+// whole listener. A browser opens at most six per host; UI tabs share them.
+constexpr int kMaxConnectionsPerPeer = 64;
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
+// A connection waits this long between requests (keep-alive), evictable all the while.
 constexpr auto kIdleTimeout = std::chrono::seconds(120);
+// From its first byte (or from the accept, for a new connection), a request's head must be
+// complete within this: a client that opens connections and sends a few bytes each, or
+// nothing, holds each for seconds, not minutes.
+constexpr auto kHeaderTimeout = std::chrono::seconds(10);
+// A request body (4 MiB at most) must be complete within this after its head.
+constexpr auto kBodyTimeout = std::chrono::seconds(30);
 constexpr size_t kMaxStaticFile = 64 << 20;  // the UI's largest bundle is well under 1 MiB
 
 const char* ContentType(absl::string_view path) {
@@ -108,15 +119,39 @@ configuration at a built <code>ui/dist</code>.</p>
 </body></html>
 )html";
 
-constexpr char kBadTokenPage[] = R"html(<!doctype html>
+constexpr char kBadCodePage[] = R"html(<!doctype html>
 <html><head><meta charset="utf-8"><title>agentd: login failed</title></head>
 <body style="font-family: sans-serif; max-width: 40em; margin: 4em auto">
-<h1>This login link's token is not agentd's admin token</h1>
-<p>Open the link that <code>agentctl ui</code> (or <code>dev/run</code>) prints for the
-running daemon; the token is also in the admin token file of its state directory.</p>
+<h1>This login link is used up</h1>
+<p>A login link works once, for a few minutes, and not after agentd restarts or its
+sessions are revoked. Run <code>agentctl ui</code> for a new one.</p>
 <p><a href="/">Back</a></p>
 </body></html>
 )html";
+
+constexpr char kTokenLinkPage[] = R"html(<!doctype html>
+<html><head><meta charset="utf-8"><title>agentd: login</title></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 4em auto">
+<h1>Login links no longer carry the admin token</h1>
+<p>Run <code>agentctl ui</code>: it prints a link with a one-time code. The token in
+this address is not accepted here (remove it from your browser's history).</p>
+</body></html>
+)html";
+
+// The host part of a Host header value, lower case, without port, brackets or a
+// trailing dot: "LocalHost.:80" -> "localhost", "[::1]:7878" -> "::1".
+std::string HostName(absl::string_view host) {
+  if (absl::StartsWith(host, "[")) {
+    size_t close = host.find(']');
+    host = close == absl::string_view::npos ? host.substr(1) : host.substr(1, close - 1);
+  } else if (size_t colon = host.rfind(':');
+             colon != absl::string_view::npos && host.find(':') == colon) {
+    host = host.substr(0, colon);
+  }
+  std::string name = absl::AsciiStrToLower(host);
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  return name;
+}
 
 class Session;
 class GrpcWebCall;
@@ -128,6 +163,17 @@ class WebServer::Impl {
   explicit Impl(WebServerOptions o) : options(std::move(o)) {}
 
   void Accept();
+  // Admits a new connection from `peer` (an address) unless it would exceed the per-peer
+  // or global cap with nothing to evict; under pressure, evicts the oldest idle
+  // connection (the peer's own first). I/O thread.
+  bool Admit(const std::string& peer);
+  // Sessions register at construction and unregister at destruction (any thread).
+  void AddSession(Session* s, std::weak_ptr<Session> weak, const std::string& peer);
+  void RemoveSession(Session* s);
+  // An eviction found `s` busy: it counts again.
+  void KeepSession(Session* s);
+  // Whether the Host header value `host` names this listener (see Session::HostAllowed).
+  bool HostAllowed(absl::string_view host, const net::ip::address& local) const;
   void Register(GrpcWebCall* call);
   void Unregister(GrpcWebCall* call);
   bool Authorized(const http::request<http::string_body>& req) const;
@@ -138,6 +184,13 @@ class WebServer::Impl {
   // Declared first so they outlive the io_context, whose destruction may destroy
   // sessions still queued in it.
   std::atomic<int> connections{0};
+  struct Conn {
+    std::weak_ptr<Session> session;
+    std::string peer;
+    bool evicting = false;  // chosen for eviction: counts no more
+  };
+  std::mutex conns_mu;
+  std::map<Session*, Conn> conns;  // guarded by conns_mu
   std::mutex mu;
   std::condition_variable calls_done;
   std::set<GrpcWebCall*> calls;  // guarded by mu
@@ -148,7 +201,7 @@ class WebServer::Impl {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<grpc::GenericStub> stub;
   std::string address;
-  std::string cookie_value;
+  net::ip::address bound_ip;
   net::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
   net::steady_timer retry{ioc};
@@ -165,15 +218,34 @@ namespace {
 // Every member is used on the connection's strand only.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, WebServer::Impl* impl) : stream_(std::move(socket)), impl_(impl) {
+  Session(tcp::socket socket, WebServer::Impl* impl, std::string peer)
+      : stream_(std::move(socket)), impl_(impl), peer_(std::move(peer)) {
     impl_->connections.fetch_add(1);
+    beast::error_code ec;
+    local_ip_ = stream_.socket().local_endpoint(ec).address();
   }
-  ~Session() { impl_->connections.fetch_sub(1); }
+  ~Session() {
+    impl_->RemoveSession(this);
+    impl_->connections.fetch_sub(1);
+  }
 
   void Start() {
+    impl_->AddSession(this, weak_from_this(), peer_);
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadRequest(); });
   }
   net::any_io_executor executor() { return stream_.get_executor(); }
+
+  // Whether the connection waits for a request or is still reading one (not yet served):
+  // such a connection may be closed to make room without losing any answer.
+  bool idle() const { return !busy_.load(); }
+  // When it last became idle (steady clock, ns), to evict the longest idle first.
+  int64_t idle_since() const { return idle_since_.load(); }
+  // Closes the connection if it is still idle (on its strand); otherwise it stays.
+  void Evict() {
+    if (busy_.load()) return impl_->KeepSession(this);
+    spdlog::debug("web: evicting an idle connection from {} to make room", peer_);
+    Close();
+  }
 
   // From the call (on the strand): one response message, already framed (and base64'd
   // in text mode). `written` runs once it reached the socket.
@@ -205,26 +277,58 @@ class Session : public std::enable_shared_from_this<Session> {
     std::function<void()> written;
   };
 
+  // A request in three timed steps: its first byte (kIdleTimeout between requests,
+  // kHeaderTimeout on a new connection), the rest of its head (kHeaderTimeout), its body
+  // (kBodyTimeout). The connection is idle, and evictable, until the request is whole.
   void ReadRequest() {
+    SetBusy(false);
     parser_.emplace();
     parser_->body_limit(kMaxRequestBody);
     parser_->header_limit(64 << 10);
-    stream_.expires_after(kIdleTimeout);
-    http::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRequest(ec); });
+    if (buffer_.size() > 0) return ReadHead();  // pipelined: the next request is here
+    stream_.expires_after(served_ == 0 ? kHeaderTimeout : kIdleTimeout);
+    stream_.async_read_some(
+        buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
+          if (ec) return self->Close();  // closed, timed out or evicted between requests
+          self->buffer_.commit(n);
+          self->ReadHead();
+        });
+  }
+
+  void ReadHead() {
+    stream_.expires_after(kHeaderTimeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) return self->OnRequest(ec);
+          if (self->parser_->is_done()) return self->OnRequest(ec);
+          self->stream_.expires_after(kBodyTimeout);
+          http::async_read(self->stream_, self->buffer_, *self->parser_,
+                           [self](beast::error_code body_ec, size_t) { self->OnRequest(body_ec); });
+        });
+  }
+
+  void SetBusy(bool busy) {
+    if (!busy) {
+      idle_since_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count());
+    }
+    busy_.store(busy);
   }
 
   void OnRequest(beast::error_code ec) {
+    if (!ec) SetBusy(true);
     if (ec == http::error::body_limit) {
+      SetBusy(true);
       keep_alive_ = false;
       linger_ = true;  // the body is still coming: read it away after answering
       return SendSimple(http::status::payload_too_large, "text/plain; charset=utf-8",
                         absl::StrCat("request body over ", kMaxRequestBody, " bytes\n"), "other");
     }
-    if (ec) return Close();  // end of stream, timeout, or a malformed request
+    if (ec) return Close();  // end of stream, timeout, eviction, or a malformed request
     request_ = parser_->release();
     keep_alive_ = request_.keep_alive();
+    ++served_;
     Handle();
   }
 
@@ -235,6 +339,16 @@ class Session : public std::enable_shared_from_this<Session> {
     absl::string_view path = pq.first, query = pq.second;
     origin_ = std::string(request_[http::field::origin]);
 
+    // Before anything else, /healthz included: a page whose DNS name was rebound to this
+    // address reaches it with its own name in Host, and must learn nothing here.
+    if (!HostAllowed()) {
+      keep_alive_ = false;
+      return SendSimple(http::status::forbidden, "text/plain; charset=utf-8",
+                        "agentd answers only to loopback addresses, localhost, its own address "
+                        "and the names in server.http_hosts of its config; this request's Host "
+                        "header is none of them\n",
+                        "host");
+    }
     if (request_.method() == http::verb::options) return Preflight();
     if (request_.method() == http::verb::post) {
       absl::string_view ct(request_[http::field::content_type].data(),
@@ -259,10 +373,20 @@ class Session : public std::enable_shared_from_this<Session> {
                         "text/plain; charset=utf-8", ok ? "ok\n" : "not serving\n", "healthz");
     }
     if (path == "/metrics") return Metrics();
-    if (std::optional<std::string> token = QueryParam(query, "token")) {
-      return Login(*token);
+    if (path == "/login") return Login(QueryParam(query, "code").value_or(""));
+    if (QueryParam(query, "token")) {
+      // An old login link: its token is refused, and not echoed or logged.
+      return SendSimple(http::status::gone, "text/html; charset=utf-8", kTokenLinkPage, "login",
+                        {{"Cache-Control", "no-store"}, {"Referrer-Policy", "no-referrer"}});
     }
     return Static(path);
+  }
+
+  bool HostAllowed() const {
+    auto h = request_.find(http::field::host);
+    // No Host at all: not a browser (every browser sends one), so no rebinding either.
+    if (h == request_.end()) return true;
+    return impl_->HostAllowed(absl::string_view(h->value().data(), h->value().size()), local_ip_);
   }
 
   // Whether `origin_` may call: no Origin (not a browser, or a same-origin GET), the
@@ -296,20 +420,29 @@ class Session : public std::enable_shared_from_this<Session> {
                 {"Vary", "Origin"}});
   }
 
-  void Login(const std::string& token) {
-    if (!TokenEquals(token, impl_->options.admin_token)) {
-      return SendSimple(http::status::unauthorized, "text/html; charset=utf-8", kBadTokenPage,
-                        "login");
+  void Login(const std::string& code) {
+    std::optional<WebSessions::Grant> session;
+    if (impl_->options.sessions != nullptr && !code.empty()) {
+      session = impl_->options.sessions->Redeem(code);
     }
-    // The token leaves the address bar at once: a redirect to the UI without it.
-    // The cookie is HttpOnly (no script reads it) and SameSite=Strict (no other site's
-    // page sends it); cross-origin gRPC-web also needs a CORS preflight agentd refuses
-    // for origins not configured.
+    if (!session) {
+      return SendSimple(http::status::unauthorized, "text/html; charset=utf-8", kBadCodePage,
+                        "login",
+                        {{"Cache-Control", "no-store"}, {"Referrer-Policy", "no-referrer"}});
+    }
+    // The spent code leaves the address bar at once: a redirect to the UI without it.
+    // The cookie holds a random session id, nothing derived from the admin token; it is
+    // HttpOnly (no script reads it) and SameSite=Strict (no other site's page sends it),
+    // and the browser drops it when the session expires (the daemon checks that too).
+    // Cross-origin gRPC-web also needs a CORS preflight agentd refuses for origins not
+    // configured.
+    int64_t max_age = absl::ToInt64Seconds(impl_->options.sessions->session_ttl());
     SendSimple(http::status::see_other, "text/plain; charset=utf-8", "logged in\n", "login",
                {{"Location", "/"},
-                {"Set-Cookie", absl::StrCat(kCookieName, "=", impl_->cookie_value,
-                                            "; Path=/; HttpOnly; SameSite=Strict")},
-                {"Cache-Control", "no-store"}});
+                {"Set-Cookie", absl::StrCat(kCookieName, "=", session->secret, "; Path=/; Max-Age=",
+                                            max_age, "; HttpOnly; SameSite=Strict")},
+                {"Cache-Control", "no-store"},
+                {"Referrer-Policy", "no-referrer"}});
   }
 
   void Metrics() {
@@ -318,10 +451,10 @@ class Session : public std::enable_shared_from_this<Session> {
                         "metrics");
     }
     if (!impl_->Authorized(request_)) {
+      // Says what to send, not where agentd keeps it: whoever asks is not known yet.
       return SendSimple(http::status::unauthorized, "text/plain; charset=utf-8",
-                        absl::StrCat("/metrics needs the admin token as `authorization: Bearer "
-                                     "<token>` (the token is in ",
-                                     impl_->options.admin_token_file, ")\n"),
+                        "/metrics needs agentd's admin token as `authorization: Bearer <token>` "
+                        "(`agentctl status` on agentd's host shows its token file)\n",
                         "metrics", {{"WWW-Authenticate", "Bearer"}});
     }
     auto render = [self = shared_from_this()] {
@@ -354,15 +487,17 @@ class Session : public std::enable_shared_from_this<Session> {
       absl::string_view last = path.substr(path.rfind('/') + 1);
       if (absl::StrContains(last, '.')) {
         return SendSimple(http::status::not_found, "text/plain; charset=utf-8",
-                          absl::StrCat(path, ": no such file in the UI\n"), "static");
+                          "no such file in the UI\n", "static");
       }
       rel = "/index.html";
       file = absl::StrCat(dir, rel);
     }
     absl::StatusOr<std::string> body = ReadSmallFile(file, kMaxStaticFile);
     if (!body.ok()) {
+      // The reason names files on agentd's host: for its log, not for whoever asked.
+      spdlog::warn("web: serving {}: {}", rel, body.status().message());
       return SendSimple(http::status::internal_server_error, "text/plain; charset=utf-8",
-                        absl::StrCat(rel, ": ", body.status().message(), "\n"), "static");
+                        "the UI's files cannot be read (agentd's log says why)\n", "static");
     }
     // Vite names assets by content hash: cache them forever, the page never.
     bool hashed = absl::StartsWith(rel, "/assets/");
@@ -557,6 +692,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> request_;
   WebServer::Impl* impl_;
+  std::string peer_;           // the client's address, for the per-peer cap
+  net::ip::address local_ip_;  // the address the client reached (a Host it may name)
+  int64_t served_ = 0;         // requests read on this connection
+  std::atomic<bool> busy_{false};
+  std::atomic<int64_t> idle_since_{0};
   bool keep_alive_ = false;
   bool linger_ = false;
   char drain_[4096];
@@ -729,11 +869,10 @@ void Session::Bridge(absl::string_view path, bool text) {
         "grpc-web");
   }
   if (!impl_->Authorized(request_)) {
+    // Says what to do, not where agentd keeps its files: the caller is not known yet.
     return Refuse(grpc::StatusCode::UNAUTHENTICATED,
-                  absl::StrCat("agentd's HTTP listener needs the admin token: open the login "
-                               "link `agentctl ui` prints, or send `authorization: Bearer "
-                               "<token>` (the token is in ",
-                               impl_->options.admin_token_file, ")"));
+                  "agentd's HTTP listener needs a login or the admin token: open the login "
+                  "link `agentctl ui` prints, or send `authorization: Bearer <admin token>`");
   }
   if (impl_->stopping.load()) {
     return Refuse(grpc::StatusCode::UNAVAILABLE, "agentd is shutting down");
@@ -789,14 +928,89 @@ void WebServer::Impl::Accept() {
       return;
     }
     accept_failing = false;
-    if (connections.load() >= max_connections) {
-      spdlog::warn("web: {} connections open; refusing another", max_connections);
-    } else {
+    beast::error_code peer_ec;
+    std::string peer = socket.remote_endpoint(peer_ec).address().to_string();
+    if (!peer_ec && Admit(peer)) {
       socket.set_option(tcp::no_delay(true));
-      std::make_shared<Session>(std::move(socket), this)->Start();
+      std::make_shared<Session>(std::move(socket), this, peer)->Start();
     }
     Accept();
   });
+}
+
+bool WebServer::Impl::Admit(const std::string& peer) {
+  std::shared_ptr<Session> victim;
+  {
+    std::lock_guard lock(conns_mu);
+    int total = 0, from_peer = 0;
+    Session* oldest = nullptr;       // the longest idle connection
+    Session* oldest_peer = nullptr;  // the longest idle of this peer's
+    for (auto& [s, c] : conns) {
+      if (c.evicting) continue;
+      ++total;
+      bool mine = c.peer == peer;
+      if (mine) ++from_peer;
+      if (!s->idle()) continue;
+      if (oldest == nullptr || s->idle_since() < oldest->idle_since()) oldest = s;
+      if (mine && (oldest_peer == nullptr || s->idle_since() < oldest_peer->idle_since())) {
+        oldest_peer = s;
+      }
+    }
+    Session* evict = nullptr;
+    if (from_peer >= kMaxConnectionsPerPeer) {
+      evict = oldest_peer;
+    } else if (total >= max_connections) {
+      evict = oldest_peer != nullptr ? oldest_peer : oldest;
+    } else {
+      return true;
+    }
+    if (evict == nullptr) {
+      spdlog::warn("web: {} connections open ({} from {}), none idle; refusing another", total,
+                   from_peer, peer);
+      return false;
+    }
+    conns[evict].evicting = true;
+    victim = conns[evict].session.lock();
+  }
+  // Closed on its own strand; if it has just become busy it stays (and counts again).
+  if (victim != nullptr) {
+    net::post(victim->executor(), [victim] { victim->Evict(); });
+  }
+  return true;
+}
+
+void WebServer::Impl::AddSession(Session* s, std::weak_ptr<Session> weak, const std::string& peer) {
+  std::lock_guard lock(conns_mu);
+  conns[s] = Conn{std::move(weak), peer, false};
+}
+
+void WebServer::Impl::RemoveSession(Session* s) {
+  std::lock_guard lock(conns_mu);
+  conns.erase(s);
+}
+
+void WebServer::Impl::KeepSession(Session* s) {
+  std::lock_guard lock(conns_mu);
+  if (auto it = conns.find(s); it != conns.end()) it->second.evicting = false;
+}
+
+bool WebServer::Impl::HostAllowed(absl::string_view host, const net::ip::address& local) const {
+  std::string name = HostName(host);
+  if (name == "localhost") return true;
+  beast::error_code ec;
+  net::ip::address ip = net::ip::make_address(name, ec);
+  if (!ec) {
+    // An address typed as such cannot be rebound; a loopback one, or the one the client
+    // actually reached (the bound one, or an interface's when bound to 0.0.0.0), is ours.
+    if (ip.is_v6() && ip.to_v6().is_v4_mapped()) {
+      ip = net::ip::make_address_v4(net::ip::v4_mapped, ip.to_v6());
+    }
+    return ip.is_loopback() || ip == local || ip == bound_ip;
+  }
+  for (const std::string& h : options.hosts) {
+    if (h == name) return true;
+  }
+  return false;
 }
 
 void WebServer::Impl::Register(GrpcWebCall* call) {
@@ -825,7 +1039,7 @@ bool WebServer::Impl::Authorized(const http::request<http::string_body>& req) co
   std::optional<std::string> cookie = CookieValue(
       absl::string_view(req[http::field::cookie].data(), req[http::field::cookie].size()),
       kCookieName);
-  return cookie && TokenEquals(*cookie, cookie_value);
+  return cookie && options.sessions != nullptr && options.sessions->Valid(*cookie);
 }
 
 WebServer::WebServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -840,24 +1054,11 @@ WebServer::~WebServer() {
 
 const std::string& WebServer::address() const { return impl_->address; }
 
-std::string WebServer::LoginUrl(const std::string& address, const std::string& token) {
-  return absl::StrCat("http://", address, "/?token=", token);
-}
-
-std::string WebServer::SessionCookieValue(const std::string& admin_token) {
-  std::string text = absl::StrCat("agentd web session\n", admin_token);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(text.data(), text.size(), digest, &n, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), n));
-}
-
 absl::StatusOr<std::unique_ptr<WebServer>> WebServer::Start(WebServerOptions options,
                                                             grpc::Server* server,
                                                             DaemonMetrics* metrics) {
   auto impl = std::make_unique<Impl>(std::move(options));
   impl->metrics = metrics;
-  impl->cookie_value = SessionCookieValue(impl->options.admin_token);
   if (rlimit rl; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
     impl->max_connections =
         std::max(16, std::min(kMaxConnectionsCap, static_cast<int>(rl.rlim_cur / 4)));
@@ -901,6 +1102,7 @@ absl::StatusOr<std::unique_ptr<WebServer>> WebServer::Start(WebServerOptions opt
   impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (ec) return fail("listen");
   tcp::endpoint bound = impl->acceptor.local_endpoint();
+  impl->bound_ip = bound.address();
   impl->address = bound.address().is_v6()
                       ? absl::StrCat("[", bound.address().to_string(), "]:", bound.port())
                       : absl::StrCat(bound.address().to_string(), ":", bound.port());
@@ -912,6 +1114,9 @@ absl::StatusOr<std::unique_ptr<WebServer>> WebServer::Start(WebServerOptions opt
   impl->Accept();
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->ioc.run(); });
+  if (impl->options.sessions != nullptr) {
+    impl->options.sessions->SetBaseUrl(absl::StrCat("http://", impl->address));
+  }
   return std::unique_ptr<WebServer>(new WebServer(std::move(impl)));
 }
 

@@ -3,13 +3,29 @@
 //   POST /agentd.v1.<Service>/<Method>   gRPC-web (binary and -text) bridged to the API
 //   GET  /metrics                        Prometheus text format
 //   GET  /healthz                        "ok" while the daemon serves (no token needed)
-//   GET  /?token=<admin token>           login: sets the session cookie, redirects to /
+//   GET  /login?code=<one-time code>     login: redeems the code (web_sessions.h) for a
+//                                        session cookie, redirects to /
 //   GET  /…                              the built web UI (ui/dist), index.html for routes
 //
 // Authentication: the admin token as `authorization: Bearer <token>`, or the HttpOnly,
-// SameSite=Strict session cookie the login link sets. Without either, gRPC-web calls
-// fail UNAUTHENTICATED and /metrics answers 401; the UI's static files (no data) are
-// served to anyone, so the browser can show its login page.
+// SameSite=Strict session cookie the login link sets (a random session id that expires
+// and can be revoked; nothing derived from the token). Without either, gRPC-web calls
+// fail UNAUTHENTICATED and /metrics answers 401, with messages that name no file; the
+// UI's static files (no data) are served to anyone, so the browser can show its login
+// page. An old `/?token=` link is refused (410) and its token ignored.
+//
+// Every request, /healthz included, must name the listener in its Host header: a
+// loopback address, `localhost`, the address the client connected to, or one of
+// `hosts`; anything else is 403. That defeats DNS rebinding: a page whose name is made
+// to resolve to 127.0.0.1 still sends its own name.
+//
+// Connections are bounded so that no client can lock others out: a new connection's
+// request head must arrive within 10 s (and any request's head within 10 s of its first
+// byte), at most 64 connections per peer address and a global cap (a quarter of the
+// descriptors, at most 1024); at either cap the longest idle connection (one waiting
+// for or still reading a request) is closed to make room, and only when none is idle is
+// the new one refused. /healthz thus answers while a client holds hundreds of
+// half-open requests.
 //
 // The bridge is generic: every method of the gRPC server is reachable with no per-method
 // code, through the server's in-process channel and a generic bidi call (which serves
@@ -40,6 +56,7 @@
 #include "absl/status/statusor.h"
 #include "grpcpp/server.h"
 #include "manager/core/metrics.h"
+#include "manager/core/web_sessions.h"
 
 namespace agentd {
 
@@ -47,8 +64,13 @@ struct WebServerOptions {
   std::string address = "127.0.0.1:7878";  // "host:port"; port 0 picks a free one
   std::string ui_dir;                      // the built UI; missing: a page saying how to build it
   std::string admin_token;
-  std::string admin_token_file;  // named in the UNAUTHENTICATED message
   std::vector<std::string> cors_origins;
+  // Host names accepted besides loopback addresses, localhost and the listener's own
+  // address (server.http_hosts): lower case, no port.
+  std::vector<std::string> hosts;
+  // Login codes and sessions (not owned; must outlive the WebServer). Null: no browser
+  // login, only the bearer token. Start() sets its base URL to the bound address.
+  WebSessions* sessions = nullptr;
   // Called on the I/O thread for each /metrics scrape, before rendering, to refresh the
   // gauges that are snapshots (agents by state…); it must call `done` exactly once, from
   // any thread. May be empty.
@@ -71,13 +93,7 @@ class WebServer {
 
   // The address actually bound, "127.0.0.1:40123".
   const std::string& address() const;
-  // The login link for a token: http://<address>/?token=<token>.
-  static std::string LoginUrl(const std::string& address, const std::string& token);
   void Shutdown();
-
-  // The session cookie's value for an admin token: a SHA-256 of it, so the cookie is
-  // good exactly as long as the token and never reveals it.
-  static std::string SessionCookieValue(const std::string& admin_token);
 
   class Impl;
 

@@ -95,7 +95,7 @@ roles:
 ${EXTRA_ROLES}
 agents: []
 policy:
-  shell: {allow: [sh, ls, cat], sandbox: auto}
+  shell: {allow: [sh, ls, cat], sandbox: ${SANDBOX}}
 )";
 
 void GoalTest::Start(const std::string& scenario, const std::string& extra_roles,
@@ -106,8 +106,9 @@ void GoalTest::Start(const std::string& scenario, const std::string& extra_roles
             absl::StrReplaceAll(kConfig, {{"${TTL}", ScaledText(absl::Seconds(3))},
                                           {"${URL}", fake_->url()},
                                           {"${CEO_TOOLS}", ceo_tools},
-                                          {"${EXTRA_ROLES}", extra_roles}}));
-  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+                                          {"${EXTRA_ROLES}", extra_roles},
+                                          {"${SANDBOX}", sandbox_policy_}}));
+  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")}, daemon_env_)) << daemon_.log();
 }
 
 std::string GoalTest::CalcRepo() {

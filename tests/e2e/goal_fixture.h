@@ -107,6 +107,11 @@ class GoalTest : public ::testing::Test {
   // recorded, when it has none.
   std::string Workspace(const std::string& goal_id);
 
+  // policy.shell.sandbox in the config Start writes, and NAME=value given to agentd (and
+  // so to its agents) besides its own environment: set them before Start.
+  std::string sandbox_policy_ = "auto";
+  std::vector<std::string> daemon_env_;
+
   TempDir dir_;
   std::unique_ptr<FakeLlm> fake_;
   Daemon daemon_{dir_};

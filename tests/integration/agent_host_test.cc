@@ -1,5 +1,6 @@
 // AgentHost with the real agentd-agent: registration, heartbeats and leases, tokens.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include "absl/strings/str_cat.h"
 #include "agentd/v1/agent_host.grpc.pb.h"
@@ -15,6 +16,7 @@ namespace agentd::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // A context (with Ctx's deadline) that acts with an agent's token.
 std::unique_ptr<grpc::ClientContext> AgentCtx(const std::string& token) {
@@ -47,7 +49,9 @@ supervision:
                      Yaml(Lease() / 10), ", ttl: ", Yaml(Lease()), R"(}
   stop_timeout: 2s
 providers: {local: {kind: openai, base_url: "http://127.0.0.1:9/v1"}}
-models: {m: {provider: local, model: test-model}}
+models:
+  m: {provider: local, model: test-model, price: {input_per_mtok: 1, output_per_mtok: 2}}
+  dear: {provider: local, model: dear-model, price: {input_per_mtok: 10, output_per_mtok: 30}}
 roles:
   worker: {model: m, tools: [message, complete_task], max_instances: 4,
            env: ["AGENTD_RECONNECT_GRACE=)",
@@ -64,7 +68,13 @@ roles:
   stuck: {command: [")",
                      HelperBinary("slow_starter"), "\", \"60000\", \"", AgentBinary(),
                      R"("], registers: true}
+  ceo: {command: [")",
+                     HelperBinary("token_leaker"), "\", \"", dir_.Join("tokens"),
+                     R"(/"], max_instances: 2}
+  helper: {command: [")",
+                     HelperBinary("token_leaker"), "\", \"", dir_.Join("tokens"), R"(/"]}
 )"));
+    ASSERT_EQ(mkdir(dir_.Join("tokens").c_str(), 0700), 0);
     ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
     client_ = std::make_unique<Client>(daemon_.client());
     host_ = v1::AgentHostService::NewStub(daemon_.UnixChannel());
@@ -294,8 +304,9 @@ roles: {worker: {model: m}}
                            [](const v1::Agent& a) { return a.state() == v1::AGENT_STATE_IDLE; },
                            absl::Seconds(10)))
       << daemon.log();
-  // The agent got it, for its provider…
-  EXPECT_NE(ReadFileOrEmpty(absl::StrCat("/proc/", resp.agent().pid(), "/environ")).find(key),
+  // The agent got it on a descriptor (AGENTD_KEYS_FD), not in its environment…
+  // (containment_daemon_test.cc shows that it reaches the provider.)
+  EXPECT_EQ(ReadFileOrEmpty(absl::StrCat("/proc/", resp.agent().pid(), "/environ")).find(key),
             std::string::npos);
   ASSERT_EQ(RunCommand({AgentctlBinary(), "--socket", daemon.socket(), "stop", "paid-1"}).exit_code,
             0);
@@ -313,19 +324,126 @@ roles: {worker: {model: m}}
 namespace agentd::testing {
 namespace {
 
-v1::RequestConsentRequest NetworkRequest(const std::string& key) {
+// An agent this test plays: agentd started a token_leaker for it (role ceo or helper),
+// and the test acts with its token and holds its Connect stream open, so that agentd
+// hands it tasks as it would hand them to agentd-agent.
+struct Played {
+  std::string id, token;
+  v1::TaskAssignment assignment;  // the first task agentd handed it
+  std::unique_ptr<grpc::ClientContext> ctx;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::ConnectRequest, v1::ConnectResponse>> stream;
+  ~Played() {
+    if (stream == nullptr) return;
+    ctx->TryCancel();
+    (void)stream->Finish();
+  }
+  const std::string& task() const { return assignment.task().id(); }
+};
+
+// A context (with Ctx's deadline) that acts with `p`'s token.
+std::unique_ptr<grpc::ClientContext> As(const Played& p) { return AgentCtx(p.token); }
+
+class HeldTaskTest : public AgentHostTest {
+ protected:
+  // Submits a goal; its id ("" with a failure recorded when refused).
+  std::string SubmitGoal(const std::string& text) {
+    v1::SubmitGoalRequest req;
+    req.set_text(text);
+    v1::SubmitGoalResponse resp;
+    grpc::Status s = client_->tasks().SubmitGoal(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.goal().id();
+  }
+  // Plays agent `id` (once agentd has started it and it wrote its token): connects and
+  // waits for the task agentd hands it. Fatal failures: call in ASSERT_NO_FATAL_FAILURE.
+  void Play(const std::string& id, Played* p) {
+    p->id = id;
+    ASSERT_TRUE(WaitForValue([&] { return ReadFileOrEmpty(dir_.Join("tokens/" + id)); },
+                             [](const std::string& t) { return !t.empty(); }, absl::Seconds(10),
+                             &p->token))
+        << "agentd did not start " << id << "\n"
+        << daemon_.log();
+    p->ctx = Ctx(absl::Seconds(60));
+    p->ctx->AddMetadata("authorization", "Bearer " + p->token);
+    p->stream = host_->Connect(p->ctx.get());
+    v1::ConnectRequest hello;
+    hello.mutable_hello();
+    ASSERT_TRUE(p->stream->Write(hello));
+    v1::ConnectResponse d;
+    while (p->stream->Read(&d)) {
+      if (d.has_task_assignment()) {
+        p->assignment = d.task_assignment();
+        return;
+      }
+    }
+    FAIL() << "agentd handed " << id << " no task\n" << daemon_.log();
+  }
+  // Two goals, g-1 held by ceo-1 and g-2 by ceo-2.
+  void TwoGoals(Played* ceo1, Played* ceo2) {
+    std::string g1 = SubmitGoal("first goal");
+    ASSERT_NO_FATAL_FAILURE(Play("ceo-1", ceo1));
+    ASSERT_EQ(ceo1->task(), g1);
+    std::string g2 = SubmitGoal("second goal");
+    ASSERT_NO_FATAL_FAILURE(Play("ceo-2", ceo2));
+    ASSERT_EQ(ceo2->task(), g2);
+  }
+  // agentctl on this test's daemon.
+  RunResult Ctl(std::vector<std::string> args) {
+    std::vector<std::string> argv = {AgentctlBinary(), "--socket", daemon_.socket()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
+  }
+  // RequestConsent as `p`; the call's status, the response in `*out`.
+  grpc::Status Ask(const Played& p, const v1::RequestConsentRequest& req,
+                   v1::RequestConsentResponse* out) {
+    return host_->RequestConsent(As(p).get(), req, out);
+  }
+  // The request `id` as its agent `p` sees it.
+  v1::ConsentRequest Decision(const Played& p, const std::string& id) {
+    v1::GetConsentDecisionRequest g;
+    g.set_consent_request_id(id);
+    v1::GetConsentDecisionResponse d;
+    grpc::Status s = host_->GetConsentDecision(As(p).get(), g, &d);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return d.consent_request();
+  }
+  v1::Budget GoalBudget(const std::string& goal) {
+    v1::GetBudgetRequest req;
+    req.set_scope(v1::BUDGET_SCOPE_GOAL);
+    req.set_scope_id(goal);
+    v1::GetBudgetResponse resp;
+    grpc::Status s = client_->usage().GetBudget(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.budget();
+  }
+};
+
+v1::RequestConsentRequest NetworkRequest(const std::string& task, const std::string& key,
+                                         const std::string& url = "https://example.com") {
   v1::RequestConsentRequest req;
-  req.set_task_id("t1");
+  req.set_task_id(task);
   req.set_tool("shell.run");
   req.set_kind(v1::CONSENT_KIND_NETWORK);
-  req.set_summary("run `curl https://example.com` with network");
-  (*req.mutable_details())["argv"] = "curl https://example.com";
+  req.set_summary("run `curl " + url + "` with network");
+  (*req.mutable_details())["argv"] = "[\"curl\", \"" + url + "\"]";
+  req.set_request_id(key);
+  return req;
+}
+
+v1::RequestConsentRequest ReadRequest(const std::string& task, const std::string& path,
+                                      const std::string& key) {
+  v1::RequestConsentRequest req;
+  req.set_task_id(task);
+  req.set_tool("fs.read");
+  req.set_kind(v1::CONSENT_KIND_PATH_OUTSIDE_WORKSPACE);
+  req.set_summary("read README.md, nothing else");  // the agent's words: not shown
+  (*req.mutable_details())["path"] = path;
   req.set_request_id(key);
   return req;
 }
 
 TEST_F(AgentHostTest, AnAgentCannotAskToOpenAnEditorOnTheHost) {
-  v1::RequestConsentRequest req = NetworkRequest("call-editor");
+  v1::RequestConsentRequest req = NetworkRequest("t1", "call-editor");
   req.set_kind(v1::CONSENT_KIND_OPEN_EDITOR);
   (*req.mutable_details())["path"] = "/etc";
   v1::RequestConsentResponse asked;
@@ -335,65 +453,255 @@ TEST_F(AgentHostTest, AnAgentCannotAskToOpenAnEditorOnTheHost) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
 }
 
-TEST_F(AgentHostTest, AConsentRequestIsListedAndAPersonDecidesIt) {
-  std::string token;
-  ASSERT_NO_FATAL_FAILURE(LeakedToken(&token));
+TEST_F(HeldTaskTest, AConsentRequestIsListedAndAPersonDecidesIt) {
+  Played ceo;
+  std::string goal = SubmitGoal("a goal");
+  ASSERT_NO_FATAL_FAILURE(Play("ceo-1", &ceo));
   v1::RequestConsentResponse asked;
-  grpc::Status s = host_->RequestConsent(AgentCtx(token).get(), NetworkRequest("call-1"), &asked);
+  grpc::Status s = Ask(ceo, NetworkRequest(goal, "call-1"), &asked);
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_FALSE(asked.consent_request_id().empty());
   EXPECT_EQ(asked.status(), v1::CONSENT_STATUS_PENDING);
   // The same call asking again gets the same request.
   v1::RequestConsentResponse again;
-  s = host_->RequestConsent(AgentCtx(token).get(), NetworkRequest("call-1"), &again);
+  s = Ask(ceo, NetworkRequest(goal, "call-1"), &again);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(again.consent_request_id(), asked.consent_request_id());
 
-  auto ctl = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {AgentctlBinary(), "--socket", daemon_.socket()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv);
-  };
-  RunResult list = ctl({"get", "consents"});
+  RunResult list = Ctl({"get", "consents"});
   ASSERT_EQ(list.exit_code, 0) << list.err;
   EXPECT_THAT(list.out, ::testing::ContainsRegex(asked.consent_request_id() +
-                                                 " +leaker-1 +shell.run +pending +run `curl"));
-  auto decision = [&](const std::string& id) {
-    v1::GetConsentDecisionRequest g;
-    g.set_consent_request_id(id);
-    v1::GetConsentDecisionResponse d;
-    grpc::Status st = host_->GetConsentDecision(AgentCtx(token).get(), g, &d);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return d.consent_request();
-  };
-  EXPECT_EQ(decision(asked.consent_request_id()).status(), v1::CONSENT_STATUS_PENDING);
-  RunResult approve = ctl({"consent", "approve", asked.consent_request_id(), "--reason", "once"});
+                                                 " +ceo-1 +shell.run +pending +run `curl"));
+  EXPECT_EQ(Decision(ceo, asked.consent_request_id()).status(), v1::CONSENT_STATUS_PENDING);
+  RunResult approve = Ctl({"consent", "approve", asked.consent_request_id(), "--reason", "once"});
   ASSERT_EQ(approve.exit_code, 0) << approve.err;
   EXPECT_THAT(approve.out, HasSubstr("approved"));
-  v1::ConsentRequest d = decision(asked.consent_request_id());
+  v1::ConsentRequest d = Decision(ceo, asked.consent_request_id());
   EXPECT_EQ(d.status(), v1::CONSENT_STATUS_APPROVED);
   EXPECT_EQ(d.decision_reason(), "once");
   EXPECT_EQ(d.decided_by(), "human:local");
-  RunResult twice = ctl({"consent", "deny", asked.consent_request_id()});
+  EXPECT_EQ(d.goal_id(), goal);
+  RunResult twice = Ctl({"consent", "deny", asked.consent_request_id()});
   EXPECT_EQ(twice.exit_code, 1);
   EXPECT_THAT(twice.err, HasSubstr("FAILED_PRECONDITION"));
   EXPECT_THAT(twice.err, HasSubstr("already APPROVED"));
 
   v1::RequestConsentResponse second;
-  s = host_->RequestConsent(AgentCtx(token).get(), NetworkRequest("call-2"), &second);
+  s = Ask(ceo, NetworkRequest(goal, "call-2", "https://example.org"), &second);
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_NE(second.consent_request_id(), asked.consent_request_id());
   ASSERT_EQ(
-      ctl({"consent", "deny", second.consent_request_id(), "--reason", "no network"}).exit_code, 0);
-  EXPECT_EQ(decision(second.consent_request_id()).status(), v1::CONSENT_STATUS_DENIED);
-  EXPECT_THAT(ctl({"get", "consents"}).out, HasSubstr("No pending consent requests"));
-  EXPECT_THAT(ctl({"get", "consents", "--all"}).out, HasSubstr("denied"));
+      Ctl({"consent", "deny", second.consent_request_id(), "--reason", "no network"}).exit_code, 0);
+  EXPECT_EQ(Decision(ceo, second.consent_request_id()).status(), v1::CONSENT_STATUS_DENIED);
+  EXPECT_THAT(Ctl({"get", "consents"}).out, HasSubstr("No pending consent requests"));
+  EXPECT_THAT(Ctl({"get", "consents", "--all"}).out, HasSubstr("denied"));
 }
 
-TEST_F(AgentHostTest, AConsentRequestNobodyDecidesExpiresDenied) {
-  std::string token;
-  ASSERT_NO_FATAL_FAILURE(LeakedToken(&token));
-  v1::RequestConsentRequest req = NetworkRequest("call-3");
+// Providers repeat tool-call ids (Ollama's codec numbers them call_1… in every
+// response): an approval of one request must not pass for a later one that reuses its
+// id with other details, and what a person is shown comes from the details, not from
+// the agent's summary.
+TEST_F(HeldTaskTest, AConsentDecisionCoversExactlyTheRequestItWasGiven) {
+  Played ceo;
+  std::string goal = SubmitGoal("a goal");
+  ASSERT_NO_FATAL_FAILURE(Play("ceo-1", &ceo));
+  v1::RequestConsentResponse first;
+  grpc::Status s = Ask(ceo, ReadRequest(goal, "/srv/notes.txt", "call_1/path"), &first);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(Ctl({"consent", "approve", first.consent_request_id()}).exit_code, 0);
+  ASSERT_EQ(Decision(ceo, first.consent_request_id()).status(), v1::CONSENT_STATUS_APPROVED);
+
+  // The same id for another file: a new request, which waits for a person.
+  v1::RequestConsentResponse other;
+  s = Ask(ceo, ReadRequest(goal, "/home/me/.ssh/id_ed25519", "call_1/path"), &other);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_NE(other.consent_request_id(), first.consent_request_id());
+  EXPECT_EQ(other.status(), v1::CONSENT_STATUS_PENDING);
+  v1::ConsentRequest shown = Decision(ceo, other.consent_request_id());
+  EXPECT_EQ(shown.summary(), "read /home/me/.ssh/id_ed25519 (outside the workspace)");
+  EXPECT_THAT(shown.summary(), Not(HasSubstr("README")));
+  // The first file again, whatever id it comes with: the request already decided.
+  v1::RequestConsentResponse same;
+  s = Ask(ceo, ReadRequest(goal, "/srv/notes.txt", "call_9/path"), &same);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(same.consent_request_id(), first.consent_request_id());
+  EXPECT_EQ(same.status(), v1::CONSENT_STATUS_APPROVED);
+  // A request without details gives a person nothing to decide on.
+  v1::RequestConsentRequest bare = ReadRequest(goal, "/x", "call_2");
+  bare.clear_details();
+  EXPECT_EQ(Ask(ceo, bare, &same).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// "Remember for this goal" covers the same tool, kind and details in the goal — asked by
+// another agent for another task of it — and nothing else: not another path, not
+// another goal.
+TEST_F(HeldTaskTest, ARememberedApprovalCoversTheSameDetailsInTheSameGoalOnly) {
+  Played ceo1, ceo2, helper;
+  ASSERT_NO_FATAL_FAILURE(TwoGoals(&ceo1, &ceo2));
+  v1::DelegateRequest del;
+  del.set_parent_task_id(ceo1.task());
+  del.set_role("helper");
+  del.mutable_input()->set_instructions("help");
+  v1::DelegateResponse child;
+  grpc::Status s = host_->Delegate(As(ceo1).get(), del, &child);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_NO_FATAL_FAILURE(Play("helper-1", &helper));
+  ASSERT_EQ(helper.task(), child.task().id());
+
+  v1::RequestConsentResponse asked;
+  s = Ask(ceo1, ReadRequest(ceo1.task(), "/srv/notes.txt", "call_1"), &asked);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  RunResult ok = Ctl({"consent", "approve", asked.consent_request_id(), "--remember"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+
+  v1::RequestConsentResponse covered;
+  s = Ask(helper, ReadRequest(helper.task(), "/srv/notes.txt", "call_1"), &covered);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_NE(covered.consent_request_id(), asked.consent_request_id());
+  EXPECT_EQ(covered.status(), v1::CONSENT_STATUS_APPROVED);
+  v1::ConsentRequest d = Decision(helper, covered.consent_request_id());
+  EXPECT_EQ(d.decided_by(), "remembered");
+  EXPECT_THAT(d.decision_reason(), HasSubstr(asked.consent_request_id()));
+
+  v1::RequestConsentResponse other_path;
+  s = Ask(helper, ReadRequest(helper.task(), "/srv/notes.txt.bak", "call_1"), &other_path);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(other_path.status(), v1::CONSENT_STATUS_PENDING);
+  v1::RequestConsentRequest other_kind = ReadRequest(helper.task(), "/srv/notes.txt", "call_2");
+  other_kind.set_tool("fs.write");
+  v1::RequestConsentResponse write;
+  s = Ask(helper, other_kind, &write);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(write.status(), v1::CONSENT_STATUS_PENDING);
+  v1::RequestConsentResponse other_goal;
+  s = Ask(ceo2, ReadRequest(ceo2.task(), "/srv/notes.txt", "call_1"), &other_goal);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(other_goal.status(), v1::CONSENT_STATUS_PENDING);
+}
+
+// An agent names only tasks it holds: not another goal's for a consent, a message or
+// usage.
+TEST_F(HeldTaskTest, AnAgentActsOnlyOnTasksItHolds) {
+  Played ceo1, ceo2;
+  ASSERT_NO_FATAL_FAILURE(TwoGoals(&ceo1, &ceo2));
+  const std::string theirs = ceo2.task();
+  const std::string refusal = absl::StrCat("task \"", theirs, "\" is not held by agent \"ceo-1\"");
+
+  v1::RequestConsentResponse asked;
+  grpc::Status s = Ask(ceo1, NetworkRequest(theirs, "call-1"), &asked);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr(refusal));
+  s = Ask(ceo1, NetworkRequest("t-999", "call-1"), &asked);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  s = Ask(ceo1, NetworkRequest("", "call-1"), &asked);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+
+  v1::SendRequest msg;
+  msg.set_to("human");
+  msg.set_body("about their task");
+  msg.set_task_id(theirs);
+  v1::SendResponse sent;
+  s = host_->Send(As(ceo1).get(), msg, &sent);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr(refusal));
+  msg.set_task_id(ceo1.task());  // its own: delivered
+  s = host_->Send(As(ceo1).get(), msg, &sent);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+
+  v1::ReportUsageRequest use;
+  use.mutable_record()->set_task_id(theirs);
+  use.mutable_record()->set_provider("local");
+  use.mutable_record()->set_model("test-model");
+  use.mutable_record()->set_prompt_tokens(1000);
+  v1::ReportUsageResponse used;
+  s = host_->ReportUsage(As(ceo1).get(), use, &used);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr(refusal));
+  EXPECT_EQ(GoalBudget(theirs).used_tokens(), 0);
+}
+
+TEST_F(HeldTaskTest, AReservationIsSettledOnlyByTheAgentThatMadeIt) {
+  Played ceo1, ceo2;
+  ASSERT_NO_FATAL_FAILURE(TwoGoals(&ceo1, &ceo2));
+  v1::ReserveBudgetRequest res;
+  res.set_task_id(ceo2.task());
+  res.set_provider("local");
+  res.set_model("test-model");
+  res.set_estimated_tokens(1000);
+  v1::ReserveBudgetResponse held;
+  grpc::Status s = host_->ReserveBudget(As(ceo2).get(), res, &held);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(held.reservation().status(), v1::BUDGET_RESERVATION_STATUS_GRANTED);
+  ASSERT_EQ(GoalBudget(ceo2.task()).reserved_tokens(), 1000);
+
+  v1::ReportUsageRequest use;
+  use.mutable_record()->set_reservation_id(held.reservation().id());
+  use.mutable_record()->set_provider("local");
+  use.mutable_record()->set_model("test-model");
+  use.mutable_record()->set_prompt_tokens(1);
+  v1::ReportUsageResponse used;
+  s = host_->ReportUsage(As(ceo1).get(), use, &used);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("was made by agent \"ceo-2\""));
+  EXPECT_EQ(GoalBudget(ceo2.task()).reserved_tokens(), 1000) << "released by another agent";
+
+  // Its own agent settles it, and the usage goes to the task it was reserved for.
+  s = host_->ReportUsage(As(ceo2).get(), use, &used);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(used.record().task_id(), ceo2.task());
+  v1::Budget b = GoalBudget(ceo2.task());
+  EXPECT_EQ(b.reserved_tokens(), 0);
+  EXPECT_EQ(b.used_tokens(), 1);
+}
+
+// 1e308 dollars was accepted and kept for good. Costs are the daemon's tokens × price;
+// a model not in the price table pays the highest configured rates; tokens are clamped.
+TEST_F(HeldTaskTest, AbsurdCostsAndTokenCountsAreNotBelieved) {
+  Played ceo;
+  std::string goal = SubmitGoal("a goal");
+  ASSERT_NO_FATAL_FAILURE(Play("ceo-1", &ceo));
+  v1::ReportUsageRequest use;
+  v1::UsageRecord* rec = use.mutable_record();
+  rec->set_task_id(goal);
+  rec->set_provider("local");
+  rec->set_model("test-model");  // $1 and $2 per million tokens
+  rec->set_prompt_tokens(1'000'000'000'000'000);
+  rec->set_completion_tokens(100);
+  rec->set_cost_usd(1e308);
+  v1::ReportUsageResponse used;
+  grpc::Status s = host_->ReportUsage(As(ceo).get(), use, &used);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(used.record().prompt_tokens(), 10'000'000);
+  EXPECT_DOUBLE_EQ(used.record().cost_usd(), (10'000'000 * 1.0 + 100 * 2.0) / 1e6);
+
+  rec->set_model("not-in-the-table");  // priced as the dearest: $10 and $30
+  rec->set_prompt_tokens(1000);
+  rec->set_completion_tokens(1000);
+  s = host_->ReportUsage(As(ceo).get(), use, &used);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_DOUBLE_EQ(used.record().cost_usd(), (1000 * 10.0 + 1000 * 30.0) / 1e6);
+
+  v1::Budget b = GoalBudget(goal);
+  EXPECT_NEAR(b.used_cost_usd(), 10.0002 + 0.04, 1e-9);
+  // A reservation is priced by the daemon too, whatever the agent reckons.
+  v1::ReserveBudgetRequest res;
+  res.set_task_id(goal);
+  res.set_provider("local");
+  res.set_model("test-model");
+  res.set_estimated_tokens(1000);
+  res.set_estimated_cost_usd(1e308);
+  v1::ReserveBudgetResponse held;
+  s = host_->ReserveBudget(As(ceo).get(), res, &held);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_DOUBLE_EQ(held.reservation().estimated_cost_usd(), 1000 * 2.0 / 1e6);
+}
+
+TEST_F(HeldTaskTest, AConsentRequestNobodyDecidesExpiresDenied) {
+  Played ceo;
+  SubmitGoal("a goal");
+  ASSERT_NO_FATAL_FAILURE(Play("ceo-1", &ceo));
+  const std::string& token = ceo.token;
+  v1::RequestConsentRequest req = NetworkRequest(ceo.task(), "call-3");
   req.mutable_timeout()->set_nanos(300 * 1000 * 1000);
   v1::RequestConsentResponse asked;
   grpc::Status s = host_->RequestConsent(AgentCtx(token).get(), req, &asked);
@@ -412,30 +720,33 @@ TEST_F(AgentHostTest, AConsentRequestNobodyDecidesExpiresDenied) {
   EXPECT_THAT(decided.decision_reason(), HasSubstr("treated as denied"));
 }
 
-TEST_F(AgentHostTest, APendingConsentRequestSurvivesADaemonRestart) {
-  std::string token;
-  ASSERT_NO_FATAL_FAILURE(LeakedToken(&token));
+TEST_F(HeldTaskTest, APendingConsentRequestSurvivesADaemonRestart) {
+  Played ceo;
+  SubmitGoal("a goal");
+  ASSERT_NO_FATAL_FAILURE(Play("ceo-1", &ceo));
   v1::RequestConsentResponse asked;
-  grpc::Status s = host_->RequestConsent(AgentCtx(token).get(), NetworkRequest("call-5"), &asked);
+  grpc::Status s = Ask(ceo, NetworkRequest(ceo.task(), "call-5"), &asked);
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_FALSE(asked.consent_request_id().empty());
   ASSERT_TRUE(daemon_.Stop().has_value());
   ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
   RunResult list = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "get", "consents"});
   ASSERT_EQ(list.exit_code, 0) << list.err;
-  EXPECT_THAT(list.out, ::testing::ContainsRegex(asked.consent_request_id() +
-                                                 " +leaker-1 +shell.run +pending"));
+  EXPECT_THAT(list.out,
+              ::testing::ContainsRegex(asked.consent_request_id() + " +ceo-1 +shell.run +pending"));
   // And it can be decided there and then; ids go on after it.
   RunResult approve = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "consent",
                                   "approve", asked.consent_request_id()});
   EXPECT_EQ(approve.exit_code, 0) << approve.err;
 }
 
-TEST_F(AgentHostTest, ConsentRequestsAreAgentsOwnAndNeedAToken) {
-  std::string token;
-  ASSERT_NO_FATAL_FAILURE(LeakedToken(&token));
+TEST_F(HeldTaskTest, ConsentRequestsAreAgentsOwnAndNeedAToken) {
+  Played ceo;
+  SubmitGoal("a goal");
+  ASSERT_NO_FATAL_FAILURE(Play("ceo-1", &ceo));
+  const std::string& token = ceo.token;
   v1::RequestConsentResponse asked;
-  grpc::Status s = host_->RequestConsent(AgentCtx(token).get(), NetworkRequest("call-4"), &asked);
+  grpc::Status s = Ask(ceo, NetworkRequest(ceo.task(), "call-4"), &asked);
   ASSERT_TRUE(s.ok()) << s.error_message();
   v1::GetConsentDecisionRequest g;
   g.set_consent_request_id(asked.consent_request_id());
@@ -443,7 +754,7 @@ TEST_F(AgentHostTest, ConsentRequestsAreAgentsOwnAndNeedAToken) {
   EXPECT_EQ(host_->GetConsentDecision(Ctx().get(), g, &d).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
   v1::RequestConsentResponse none;
-  EXPECT_EQ(host_->RequestConsent(Ctx().get(), NetworkRequest("x"), &none).error_code(),
+  EXPECT_EQ(host_->RequestConsent(Ctx().get(), NetworkRequest(ceo.task(), "x"), &none).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
   g.set_consent_request_id("consent-999");
   EXPECT_EQ(host_->GetConsentDecision(AgentCtx(token).get(), g, &d).error_code(),

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "agentd/v1/agents.grpc.pb.h"
 #include "agentd/v1/audit.grpc.pb.h"
 #include "agentd/v1/consent.grpc.pb.h"
@@ -27,6 +29,7 @@
 #include "agentd/v1/tasks.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "tests/support/client.h"
 #include "tests/support/daemon.h"
@@ -46,10 +49,11 @@ std::string Detail(const v1::AuditEntry& e, const std::string& key) {
 
 class WebTest : public ::testing::Test {
  protected:
-  void StartDaemon(const std::vector<std::string>& extra = {}) {
+  void StartDaemon(const std::vector<std::string>& extra = {},
+                   const std::vector<std::string>& env = {}) {
     std::vector<std::string> args = {"--http", "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
-    ASSERT_TRUE(daemon_.Start(args)) << daemon_.log();
+    ASSERT_TRUE(daemon_.Start(args, env)) << daemon_.log();
     client_ = std::make_unique<Client>(daemon_.client());
     grpc::Status s;
     v1::GetInfoResponse info = client_->GetInfo(&s);
@@ -60,6 +64,32 @@ class WebTest : public ::testing::Test {
     ASSERT_FALSE(token_.empty());
   }
   std::string Bearer() const { return "Authorization: Bearer " + token_; }
+
+  // A login link from `agentctl ui`: "/login?code=…" (the path), or "" with a failure.
+  std::string LoginPath() {
+    RunResult r = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "ui"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::string prefix = absl::StrCat("http://127.0.0.1:", port_);
+    std::string url(absl::StripAsciiWhitespace(r.out));
+    EXPECT_TRUE(absl::StartsWith(url, prefix + "/login?code=")) << url;
+    return absl::StartsWith(url, prefix) ? url.substr(prefix.size()) : "";
+  }
+  // GET `path` (a login link); the Set-Cookie header's value ("" when none) and status.
+  std::string Login(const std::string& path, int* status) {
+    HttpConn c(port_);
+    c.Send("GET", path, {});
+    EXPECT_TRUE(c.ReadHead());
+    *status = c.status();
+    for (absl::string_view line : absl::StrSplit(c.head(), "\r\n")) {
+      if (absl::ConsumePrefix(&line, "Set-Cookie: ")) return std::string(line);
+    }
+    return "";
+  }
+  // The grpc-status of ListAgents through the bridge with `headers`.
+  int ListAgentsStatus(const std::vector<std::string>& headers, std::string* message = nullptr) {
+    return GrpcStatus(Call("/agentd.v1.AgentService/ListAgents", v1::ListAgentsRequest(), headers),
+                      message);
+  }
 
   // A unary gRPC-web call; returns the frames.
   std::vector<Frame> Call(const std::string& method, const google::protobuf::Message& req,
@@ -139,25 +169,24 @@ TEST_F(WebTest, WithoutTheTokenEveryCallIsUnauthenticatedAndNoDataIsServed) {
   EXPECT_EQ(h.body(), "ok\n");
 }
 
+// The login link holds a one-time code (agentctl ui asks the daemon for it): the first
+// GET gets a random session id as a strict, HttpOnly cookie with an expiry; the same
+// link again gets nothing. The admin token goes in no link and no cookie.
 TEST_F(WebTest, LoginLinkSetsAStrictHttpOnlyCookieThatAuthenticates) {
   StartDaemon();
-  HttpConn bad(port_);
-  bad.Send("GET", "/?token=agentd_nope", {});
-  ASSERT_TRUE(bad.ReadHead());
-  EXPECT_EQ(bad.status(), 401);
-  EXPECT_THAT(bad.head(), Not(HasSubstr("Set-Cookie")));
+  int status = 0;
+  EXPECT_EQ(Login("/login?code=0123456789abcdef0123456789abcdef", &status), "");
+  EXPECT_EQ(status, 401);
+  // The old link with the admin token itself logs no one in.
+  EXPECT_EQ(Login("/?token=" + token_, &status), "");
+  EXPECT_NE(status, 303);
 
-  HttpConn login(port_);
-  login.Send("GET", "/?token=" + token_, {});
-  ASSERT_TRUE(login.ReadHead());
-  EXPECT_EQ(login.status(), 303);
-  EXPECT_THAT(login.head(), HasSubstr("Location: /\r\n"));
-  std::string cookie;
-  for (absl::string_view line : absl::StrSplit(login.head(), "\r\n")) {
-    if (absl::ConsumePrefix(&line, "Set-Cookie: ")) cookie = std::string(line);
-  }
+  std::string link = LoginPath();
+  std::string cookie = Login(link, &status);
+  EXPECT_EQ(status, 303);
   EXPECT_THAT(cookie, HasSubstr("HttpOnly"));
   EXPECT_THAT(cookie, HasSubstr("SameSite=Strict"));
+  EXPECT_THAT(cookie, HasSubstr("Max-Age=43200"));  // server.http_session_ttl's default, 12h
   EXPECT_THAT(cookie, Not(HasSubstr(token_))) << "the cookie must not carry the token itself";
   std::string pair = cookie.substr(0, cookie.find(';'));
   std::vector<Frame> frames =
@@ -169,6 +198,196 @@ TEST_F(WebTest, LoginLinkSetsAStrictHttpOnlyCookieThatAuthenticates) {
   std::vector<std::string> ids;
   for (const v1::Agent& a : agents.agents()) ids.push_back(a.id());
   EXPECT_THAT(ids, ::testing::ElementsAre("ceo", "manager"));  // the default config's
+
+  // The same link a second time: spent.
+  EXPECT_EQ(Login(link, &status), "");
+  EXPECT_EQ(status, 401);
+  // Another link, another session: the cookie is no function of the token.
+  std::string second = Login(LoginPath(), &status);
+  EXPECT_EQ(status, 303);
+  EXPECT_NE(second.substr(0, second.find(';')), pair);
+}
+
+// Sessions end when revoked (agentctl ui --revoke-all), and by themselves at their expiry
+// (server.http_session_ttl); unused codes are voided with them.
+TEST_F(WebTest, SessionsCanBeRevokedAndExpire) {
+  std::string config = dir_.Join("agentd.yaml");
+  WriteFile(config, absl::StrCat("server: {http_session_ttl: ",
+                                 absl::ToInt64Seconds(Scaled(absl::Seconds(3))), "s}\n"));
+  StartDaemon({"--config", config});
+  int status = 0;
+  std::string cookie = Login(LoginPath(), &status);
+  ASSERT_EQ(status, 303);
+  std::string revoked = "Cookie: " + cookie.substr(0, cookie.find(';'));
+  ASSERT_EQ(ListAgentsStatus({revoked}), 0);
+  std::string unused = LoginPath();
+  RunResult r = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "ui", "--revoke-all"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("revoked 1 web session(s) and 1 unused login code(s)"));
+  EXPECT_EQ(ListAgentsStatus({revoked}), 16);  // UNAUTHENTICATED
+  EXPECT_EQ(Login(unused, &status), "");
+  EXPECT_EQ(status, 401);
+
+  cookie = Login(LoginPath(), &status);
+  ASSERT_EQ(status, 303);
+  std::string expiring = "Cookie: " + cookie.substr(0, cookie.find(';'));
+  ASSERT_EQ(ListAgentsStatus({expiring}), 0);
+  EXPECT_TRUE(WaitForValue([&] { return ListAgentsStatus({expiring}); },
+                           [](int code) { return code == 16; }, absl::Seconds(20)))
+      << "the session outlived server.http_session_ttl";
+}
+
+// DNS rebinding: a page from another site whose name now resolves to 127.0.0.1 sends its
+// own name in Host. Refused everywhere, /healthz included; the listener's own names
+// (loopback addresses, localhost, the configured ones) are served.
+TEST_F(WebTest, AForeignHostHeaderIsRefusedAndLoopbackNamesAreServed) {
+  std::string config = dir_.Join("agentd.yaml");
+  WriteFile(config, "server: {http_hosts: [agentd.lan]}\n");
+  StartDaemon({"--config", config});
+  auto healthz = [&](const std::string& host) {
+    HttpConn c(port_);
+    c.Send("GET", "/healthz", {"Host: " + host});
+    if (!c.ReadHead()) return -1;
+    return c.status();
+  };
+  for (const std::string& host : std::vector<std::string>{
+           "evil.example", "evil.example:" + std::to_string(port_), "localhost.evil.example",
+           "agentd.lan.evil.example", "127.0.0.1.nip.io"}) {
+    EXPECT_EQ(healthz(host), 403) << host;
+  }
+  for (const std::string& host : std::vector<std::string>{
+           "127.0.0.1", "127.0.0.1:" + std::to_string(port_), "127.9.8.7", "[::1]", "localhost",
+           "LocalHost:" + std::to_string(port_), "localhost.", "agentd.lan",
+           "agentd.lan:" + std::to_string(port_)}) {
+    EXPECT_EQ(healthz(host), 200) << host;
+  }
+  // The API refuses it before the token is even looked at, and /metrics too.
+  HttpConn call(port_);
+  call.Send("POST", "/agentd.v1.SystemService/GetVersion",
+            {"Host: evil.example", Bearer(), "Content-Type: application/grpc-web+proto"},
+            DataFrame(v1::GetVersionRequest()));
+  ASSERT_TRUE(call.ReadHead());
+  EXPECT_EQ(call.status(), 403);
+  HttpConn metrics(port_);
+  metrics.Send("GET", "/metrics", {"Host: evil.example", Bearer()});
+  ASSERT_TRUE(metrics.ReadHead());
+  EXPECT_EQ(metrics.status(), 403);
+}
+
+// Whoever has no token learns nothing about agentd's host from its refusals: no state
+// dir, no token file name, no echo of what was asked for.
+TEST_F(WebTest, UnauthenticatedAnswersNameNoPath) {
+  std::string ui = dir_.Join("ui");
+  ASSERT_EQ(mkdir(ui.c_str(), 0700), 0);
+  WriteFile(ui + "/index.html", "<!doctype html><title>agentd ui</title>");
+  std::string config = dir_.Join("agentd.yaml");
+  WriteFile(config, absl::StrCat("ui: {dir: \"", ui, "\"}\n"));
+  StartDaemon({"--config", config});
+  std::vector<std::string> answers;
+  HttpConn m(port_);
+  m.Send("GET", "/metrics", {});
+  ASSERT_TRUE(m.ReadHead());
+  ASSERT_TRUE(m.ReadAll());
+  EXPECT_EQ(m.status(), 401);
+  answers.push_back(m.body());
+  std::string message;
+  EXPECT_EQ(ListAgentsStatus({}, &message), 16);
+  EXPECT_THAT(message, HasSubstr("admin token"));
+  answers.push_back(message);
+  HttpConn missing(port_);
+  missing.Send("GET", "/assets/secret-name.js", {});
+  ASSERT_TRUE(missing.ReadHead());
+  ASSERT_TRUE(missing.ReadAll());
+  EXPECT_EQ(missing.status(), 404);
+  answers.push_back(missing.body());
+  int status = 0;
+  Login("/login?code=nope", &status);
+  EXPECT_EQ(status, 401);
+  for (const std::string& a : answers) {
+    EXPECT_THAT(a, Not(HasSubstr(dir_.path()))) << a;
+    EXPECT_THAT(a, Not(HasSubstr("admin.token"))) << a;
+    EXPECT_THAT(a, Not(HasSubstr("secret-name"))) << a;
+  }
+}
+
+// Half-open requests (a few bytes of a head, then nothing) are what a slowloris client
+// sends. More of them than the listener's connection cap (1,024) would have locked
+// everyone out: now the longest idle ones make room, /healthz answers at once, and a
+// head that does not come is given up after seconds.
+TEST_F(WebTest, AThousandHalfOpenRequestsDoNotLockOutHealthz) {
+  StartDaemon();
+  constexpr int kHalfOpen = 1100;
+  rlimit nofile{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &nofile), 0);
+  if (nofile.rlim_cur < kHalfOpen + 200) {
+    rlimit raised{std::min<rlim_t>(nofile.rlim_max, kHalfOpen + 200), nofile.rlim_max};
+    if (raised.rlim_cur < kHalfOpen + 200 || setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+      GTEST_SKIP() << "this test needs " << kHalfOpen + 200 << " descriptors; the hard limit is "
+                   << nofile.rlim_max;
+    }
+  }
+  std::vector<std::unique_ptr<HttpConn>> half_open;
+  for (int i = 0; i < kHalfOpen; ++i) {
+    auto c = std::make_unique<HttpConn>(port_);
+    if (!c->connected()) break;  // the kernel's backlog is full: enough
+    // A request line and a header, and never the blank line that ends the head.
+    std::string partial = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    (void)c->SendRaw(partial);
+    half_open.push_back(std::move(c));
+  }
+  ASSERT_GE(half_open.size(), 1000u);
+  absl::Time start = absl::Now();
+  HttpConn h(port_);
+  ASSERT_TRUE(h.Send("GET", "/healthz", {}));
+  ASSERT_TRUE(h.ReadHead(Scaled(absl::Seconds(3)))) << "/healthz did not answer";
+  ASSERT_TRUE(h.ReadAll());
+  EXPECT_EQ(h.status(), 200);
+  EXPECT_EQ(h.body(), "ok\n");
+  EXPECT_LT(absl::Now() - start, Scaled(absl::Seconds(3)));
+  half_open.clear();
+
+  // One head that never completes is dropped within the header timeout (10 s), not held.
+  HttpConn slow(port_);
+  std::string partial = "GET /healthz HTTP/1.1\r\n";
+  ASSERT_TRUE(slow.SendRaw(partial));
+  EXPECT_FALSE(slow.ReadHead(Scaled(absl::Seconds(20))))
+      << "a half-open request was answered: " << slow.head();
+  EXPECT_LT(absl::Now() - start, Scaled(absl::Seconds(25))) << "it was held, not timed out";
+}
+
+// Method names are the caller's to choose: made-up ones, on the unix socket or through
+// the bridge, share one "unknown" series instead of adding one each.
+TEST_F(WebTest, UnknownGrpcMethodsAreCountedUnderOneLabel) {
+  StartDaemon();
+  grpc::GenericStub stub(daemon_.UnixChannel());
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Slice empty("");  // an empty message: what any request without fields is
+    grpc::ByteBuffer request(&empty, 1), response;
+    absl::Notification done;
+    grpc::Status status;
+    stub.UnaryCall(&ctx, absl::StrCat("/agentd.v1.SystemService/MadeUp", i), grpc::StubOptions(),
+                   &request, &response, [&](grpc::Status s) {
+                     status = s;
+                     done.Notify();
+                   });
+    done.WaitForNotification();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << status.error_message();
+  }
+  EXPECT_EQ(GrpcStatus(Call("/made.Up/Method", v1::GetVersionRequest(), {Bearer()})), 12);
+  ASSERT_EQ(
+      GrpcStatus(Call("/agentd.v1.SystemService/GetVersion", v1::GetVersionRequest(), {Bearer()})),
+      0);
+  std::string m;
+  ASSERT_TRUE(WaitForValue(
+      [&] { return Metrics(); },
+      [](const std::string& text) { return absl::StrContains(text, "method=\"unknown\""); },
+      absl::Seconds(10), &m));
+  EXPECT_THAT(m, Not(HasSubstr("MadeUp")));
+  EXPECT_THAT(m, Not(HasSubstr("made.Up")));
+  // Real methods keep their names.
+  EXPECT_THAT(m, HasSubstr("method=\"agentd.v1.SystemService/GetVersion\""));
 }
 
 TEST_F(WebTest, UnknownMethodsAreUnimplementedAndAgentHostIsRefused) {
@@ -409,7 +628,9 @@ class OpenInEditorTest : public WebTest {
     std::string config = dir_.Join("agentd.yaml");
     WriteFile(config, absl::StrCat("ui: {editor: [\"", editor_, "\", --new-window]}\n",
                                    "roles:\n  ceo: {command: [sleep, \"3600\"]}\nagents: []\n"));
-    ASSERT_NO_FATAL_FAILURE(StartDaemon({"--config", config}));
+    // A secret in agentd's environment, which the editor must not inherit.
+    ASSERT_NO_FATAL_FAILURE(
+        StartDaemon({"--config", config}, {"AGENTD_TEST_SECRET=not-for-the-editor"}));
     v1::SubmitGoalRequest goal;
     goal.set_text("Open me");
     v1::SubmitGoalResponse submitted;
@@ -516,6 +737,34 @@ TEST_F(OpenInEditorTest, ADenialNeverRunsTheEditor) {
   ASSERT_EQ(opens.size(), 1u);
   EXPECT_EQ(Detail(opens[0], "request"), approved.consent_request_id());
   EXPECT_EQ(ReadFileOrEmpty(opened_), OneRun());
+}
+
+// The editor runs on a person's behalf with a minimal environment: none of agentd's
+// variables, tokens or keys (common/hardening.h MinimalEnvironment).
+TEST_F(OpenInEditorTest, TheEditorGetsAMinimalEnvironment) {
+  std::string env_file = dir_.Join("editor.env");
+  WriteFile(editor_,
+            absl::StrCat("#!/bin/sh\nenv > '", env_file, "'\necho \"$@\" >> '", opened_, "'\n"));
+  v1::OpenWorkspaceResponse resp;
+  ASSERT_NO_FATAL_FAILURE(Open(&resp));
+  RunResult approve = Consent("approve", resp.consent_request_id());
+  ASSERT_EQ(approve.exit_code, 0) << approve.err;
+  ASSERT_TRUE(WaitForValue([&] { return ReadFileOrEmpty(opened_); },
+                           [&](const std::string& got) { return got == OneRun(); },
+                           absl::Seconds(10)))
+      << daemon_.log();
+  std::string env = ReadFileOrEmpty(env_file);
+  EXPECT_THAT(env, HasSubstr("PATH="));
+  EXPECT_THAT(env, Not(HasSubstr("not-for-the-editor")));
+  for (absl::string_view line : absl::StrSplit(env, '\n', absl::SkipEmpty())) {
+    std::string name(line.substr(0, line.find('=')));
+    bool allowed = name == "PATH" || name == "HOME" || name == "LANG" || name == "TZ" ||
+                   name == "USER" || name == "LOGNAME" || name == "TERM" ||
+                   absl::StartsWith(name, "LC_") ||
+                   // What the shell running the script sets itself.
+                   name == "PWD" || name == "OLDPWD" || name == "SHLVL" || name == "_";
+    EXPECT_TRUE(allowed) << "the editor inherited " << name;
+  }
 }
 
 }  // namespace

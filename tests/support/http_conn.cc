@@ -39,16 +39,25 @@ void HttpConn::Close() {
 
 bool HttpConn::Send(const std::string& method, const std::string& path,
                     const std::vector<std::string>& headers, const std::string& body) {
-  std::string req = absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-  for (const std::string& h : headers) absl::StrAppend(&req, h, "\r\n");
+  std::string req = absl::StrCat(method, " ", path, " HTTP/1.1\r\n");
+  bool has_host = false;
+  for (const std::string& h : headers) {
+    has_host = has_host || absl::StartsWithIgnoreCase(h, "host:");
+    absl::StrAppend(&req, h, "\r\n");
+  }
+  if (!has_host) absl::StrAppend(&req, "Host: 127.0.0.1\r\n");
   if (!body.empty() || method == "POST") {
     absl::StrAppend(&req, "Content-Length: ", body.size(), "\r\n");
   }
   absl::StrAppend(&req, "\r\n", body);
+  return SendRaw(req);
+}
+
+bool HttpConn::SendRaw(const std::string& bytes) {
   size_t at = 0;
-  while (at < req.size()) {
+  while (at < bytes.size()) {
     // MSG_NOSIGNAL: a server that answers early and closes (413) is an EPIPE, not a signal.
-    ssize_t n = send(fd_, req.data() + at, req.size() - at, MSG_NOSIGNAL);
+    ssize_t n = send(fd_, bytes.data() + at, bytes.size() - at, MSG_NOSIGNAL);
     if (n <= 0) return false;
     at += static_cast<size_t>(n);
   }

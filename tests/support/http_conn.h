@@ -27,10 +27,13 @@ class HttpConn {
   bool connected() const { return connected_; }
   void Close();
 
-  // Writes one request (Host and, for POST or a body, Content-Length are added).
+  // Writes one request (Host: 127.0.0.1 unless `headers` has a Host, and, for POST or a
+  // body, Content-Length are added).
   // Returns false when the write fails.
   bool Send(const std::string& method, const std::string& path,
             const std::vector<std::string>& headers, const std::string& body = "");
+  // Writes `bytes` as they are (a partial request, say); false when the write fails.
+  bool SendRaw(const std::string& bytes);
   // Reads until the response head is complete; false on EOF or timeout.
   bool ReadHead(absl::Duration timeout = absl::Seconds(10));
   // Reads body bytes until `pred(body())` holds (true) or EOF / timeout (false).

@@ -5,7 +5,7 @@
 // CTest passes the binaries' paths in the environment (tests/CMakeLists.txt):
 // AGENTD_BINARY, AGENTCTL_BINARY, FAKELLM_SCRIPT, AGENTD_UI_DIR (the built ui/dist),
 // AGENTD_UI_SHOTS (where screenshots go).
-import { spawn, execFile } from "node:child_process";
+import { spawn, execFile, execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, rmSync, existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -118,8 +118,13 @@ export class Agentd {
   get base() {
     return `http://127.0.0.1:${this.port}`;
   }
+  // A fresh login link from `agentctl ui` (a one-time code: each read makes a new one,
+  // good for one page.goto).
   get loginUrl() {
-    return `${this.base}/?token=${this.token}`;
+    const out = execFileSync(env.agentctl, ["--socket", this.socket, "ui"], { encoding: "utf8" });
+    const url = out.trim();
+    if (!url.startsWith(`${this.base}/login?code=`)) throw new Error(`agentctl ui printed ${out}`);
+    return url;
   }
 
   // SIGTERM and wait; then start again on the same port, state and socket.

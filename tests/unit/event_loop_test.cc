@@ -1,6 +1,7 @@
 #include "manager/core/event_loop.h"
 
 #include <atomic>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -82,6 +83,16 @@ TEST(EventLoopTest, ClosuresPostedBeforeStopStillRun) {
   loop.Stop();
   loop.Run();
   EXPECT_TRUE(ran);
+}
+
+TEST(EventLoopTest, AClosureThatThrowsIsAbandonedAndTheLoopGoesOn) {
+  EventLoop loop;
+  std::vector<int> ran;
+  loop.Post([&] { ran.push_back(1); });
+  loop.Post([]() { throw std::runtime_error("bad UTF-8 in a dump"); });
+  loop.Post([&] { ran.push_back(3); });
+  EXPECT_EQ(loop.RunDue(), 3);
+  EXPECT_EQ(ran, (std::vector<int>{1, 3}));
 }
 
 }  // namespace

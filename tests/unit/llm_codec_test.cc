@@ -8,6 +8,7 @@
 #include "agents/llm/client.h"
 #include "agents/llm/codec.h"
 #include "agents/llm/sse.h"
+#include "common/text.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -244,6 +245,120 @@ TEST(OllamaCodecTest, NdjsonStreamWithToolCalls) {
   EXPECT_EQ(body["options"]["num_predict"], 100);
   EXPECT_EQ(body["tools"][1]["function"]["name"], "shell_run");
   EXPECT_EQ(codec->ErrorMessage(R"({"error":"model \"x\" not found"})"), "model \"x\" not found");
+}
+
+// Wrong JSON types where a provider (or a proxy in front of it) sends them: each codec
+// reads them as absent, and never throws.
+TEST(CodecWrongTypesTest, NullPromptTokensReadAsZeroInEveryCodec) {
+  ChatRequest req = RequestWithTools();
+  req.stream = false;
+  absl::StatusOr<ChatResult> openai = NewCodec("openai")->Parse(
+      R"({"choices":[{"message":{"content":"hi"},"finish_reason":"stop"}],)"
+      R"("usage":{"prompt_tokens":null,"completion_tokens":"7"}})",
+      req);
+  ASSERT_TRUE(openai.ok()) << openai.status();
+  EXPECT_EQ(openai->text, "hi");
+  EXPECT_EQ(openai->usage.prompt_tokens, 0);
+  EXPECT_EQ(openai->usage.completion_tokens, 0);
+
+  absl::StatusOr<ChatResult> anthropic =
+      NewCodec("anthropic")
+          ->Parse(R"({"content":[{"type":"text","text":"hi"}],"stop_reason":null,)"
+                  R"("usage":{"input_tokens":null,"output_tokens":-5}})",
+                  req);
+  ASSERT_TRUE(anthropic.ok()) << anthropic.status();
+  EXPECT_EQ(anthropic->text, "hi");
+  EXPECT_EQ(anthropic->usage.prompt_tokens, 0);
+  EXPECT_EQ(anthropic->usage.completion_tokens, 0);
+
+  absl::StatusOr<ChatResult> ollama = NewCodec("ollama")->Parse(
+      R"({"message":{"content":"hi"},"done":true,"prompt_eval_count":null,"eval_count":1e300})",
+      req);
+  ASSERT_TRUE(ollama.ok()) << ollama.status();
+  EXPECT_EQ(ollama->usage.prompt_tokens, 0);
+  EXPECT_EQ(ollama->usage.completion_tokens, int64_t{1} << 40);  // clamped, not overflowed
+}
+
+TEST(CodecWrongTypesTest, StreamsWithWrongTypesDecodeOrFailWithoutThrowing) {
+  ChatRequest req = RequestWithTools();
+  const std::string openai_stream =
+      "data: {\"choices\":[{\"delta\":{\"content\":\"a\"},\"finish_reason\":null}]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":\"0\",\"id\":5,"
+      "\"function\":{\"name\":null,\"arguments\":{\"x\":1}}}]}}]}\n\n"
+      "data: {\"choices\":{}}\n\n"
+      "data: [1,2,3]\n\n"
+      "data: \"just a string\"\n\n"
+      "data: {\"choices\":[null,7]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"content\":7,\"tool_calls\":{}}}]}\n\n"
+      "data: {\"usage\":{\"prompt_tokens\":null,\"completion_tokens\":3.9}}\n\n"
+      "data: [DONE]\n\n";
+  absl::StatusOr<ChatResult> r;
+  ASSERT_NO_THROW(r = Decode(*NewCodec("openai"), req, openai_stream, 7));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->text, "a");
+  EXPECT_EQ(r->usage.prompt_tokens, 0);
+  EXPECT_EQ(r->usage.completion_tokens, 3);
+
+  const std::string anthropic_stream =
+      "event: message_start\ndata: {\"type\":\"message_start\",\"message\":[]}\n\n"
+      "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":"
+      "{\"input_tokens\":null}}}\n\n"
+      "data: {\"type\":\"content_block_start\",\"index\":null,\"content_block\":7}\n\n"
+      "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+      "\"text\":[1]}}\n\n"
+      "data: {\"type\":\"message_delta\",\"delta\":null,\"usage\":{\"output_tokens\":null}}\n\n"
+      "data: [\"not an object\"]\n\n"
+      "data: {\"type\":7}\n\n"
+      "data: {\"type\":\"message_stop\"}\n\n";
+  ASSERT_NO_THROW(r = Decode(*NewCodec("anthropic"), req, anthropic_stream, 5));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->usage.prompt_tokens, 0);
+
+  const std::string ollama_stream =
+      "[1]\n\"text\"\n{\"message\":[],\"done\":\"yes\"}\n"
+      "{\"message\":{\"tool_calls\":{\"a\":1},\"content\":null},\"done\":false}\n"
+      "{\"message\":{\"tool_calls\":[null,{\"function\":[]}]},\"done\":true,"
+      "\"done_reason\":5,\"eval_count\":null}\n";
+  ASSERT_NO_THROW(r = Decode(*NewCodec("ollama"), req, ollama_stream, 3));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->tool_calls.size(), 2u);
+
+  // An error member of any shape is an error, not an exception.
+  for (const char* err : {R"({"error":{"message":7}})", R"({"error":[1]})", R"({"error":"x"})"}) {
+    absl::StatusOr<ChatResult> e;
+    ASSERT_NO_THROW(e = Decode(*NewCodec("openai"), req, absl::StrCat("data: ", err, "\n\n"), 4));
+    EXPECT_EQ(e.status().code(), absl::StatusCode::kUnavailable) << err;
+    ASSERT_NO_THROW(e = Decode(*NewCodec("ollama"), req, absl::StrCat(err, "\n"), 4));
+    EXPECT_EQ(e.status().code(), absl::StatusCode::kUnavailable) << err;
+  }
+  absl::StatusOr<ChatResult> e;
+  ASSERT_NO_THROW(
+      e = Decode(*NewCodec("anthropic"), req,
+                 "data: {\"type\":\"error\",\"error\":{\"type\":5,\"message\":null}}\n\n", 4));
+  EXPECT_EQ(e.status().code(), absl::StatusCode::kUnavailable);
+  ASSERT_NO_THROW(NewCodec("anthropic")->ErrorMessage(R"({"error":{"type":1,"message":[]}})"));
+}
+
+TEST(CodecTextTest, ErrorBodiesAndRequestsWithBytesThatAreNotUtf8) {
+  // An error page in Latin-1, longer than the excerpt: valid UTF-8, cut on a boundary.
+  std::string page = "<html>erreur: acc\xe8s refus\xe9 " + std::string(300, '\xe9');
+  for (const char* kind : {"openai", "anthropic", "ollama"}) {
+    std::string msg = NewCodec(kind)->ErrorMessage(page);
+    EXPECT_TRUE(IsValidUtf8(msg)) << kind;
+    EXPECT_LE(msg.size(), 210u) << kind;
+  }
+  std::string cjk;
+  for (int i = 0; i < 100; ++i) cjk += "\xe4\xb8\xad";
+  EXPECT_TRUE(IsValidUtf8(codec_internal::Excerpt(cjk)));
+  // A tool result that is not UTF-8 (a Latin-1 file) still makes a request body.
+  ChatRequest req = RequestWithTools();
+  req.messages.push_back(AssistantMessage("", {{"c1", "fs.read", R"({"path":"l.txt"})"}}));
+  req.messages.push_back(ToolResultMessage("c1", "fs.read", "caf\xe9"));
+  for (const char* kind : {"openai", "anthropic", "ollama"}) {
+    std::string body;
+    ASSERT_NO_THROW(body = NewCodec(kind)->Body(req)) << kind;
+    EXPECT_NE(body.find("caf\xef\xbf\xbd"), std::string::npos) << kind;
+  }
 }
 
 TEST(RetryAfterTest, SecondsOrAnHttpDate) {

@@ -1,10 +1,15 @@
 // The agent's tools on a real workspace directory, running real programs.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <functional>
+#include <future>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -117,7 +122,7 @@ TEST_F(ToolsTest, AProgramOffTheAllowlistRunsOnlyWithAPersonsApproval) {
   EXPECT_THAT(r.content, HasSubstr("a person denied running it"));
   ASSERT_EQ(no.asked.size(), 1u);
   EXPECT_EQ(no.asked[0].kind, ConsentKind::kCommandNotAllowed);
-  EXPECT_EQ(no.asked[0].details.at("argv"), "echo hi");
+  EXPECT_EQ(no.asked[0].details.at("argv"), R"(["echo","hi"])") << "argv as a list, not a line";
   ctx_.consent = &yes;
   r = Call("shell.run", {{"argv", {"echo", "hi"}}});
   EXPECT_FALSE(r.error) << r.content;
@@ -275,14 +280,14 @@ TEST_F(ToolsTest, TheRequiredSandboxRefusesToRunWithoutBwrap) {
 }
 
 TEST_F(ToolsTest, TheSandboxHasNoNetworkAndAReadOnlySystem) {
-  if (access(shell_.bwrap.c_str(), X_OK) != 0) {
-    GTEST_SKIP() << "no bubblewrap at " << shell_.bwrap << " (Debian: apt-get install bubblewrap)";
+  if (FindProgram(shell_.bwrap).empty()) {
+    GTEST_SKIP() << "no bubblewrap on PATH (Debian: apt-get install bubblewrap)";
   }
   // bwrap that cannot make namespaces here (a container without user namespaces) cannot
   // sandbox anything; what the tool asks of it is then not in question.
   agentd::testing::RunResult probe = agentd::testing::RunCommand(
-      {shell_.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-net",
-       "--unshare-pid", "--unshare-ipc", "--", "/bin/true"});
+      {FindProgram(shell_.bwrap), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+       "--unshare-net", "--unshare-pid", "--unshare-ipc", "--", "/bin/true"});
   if (probe.exit_code != 0) {
     GTEST_SKIP() << shell_.bwrap << " cannot make a sandbox on this machine: " << probe.err;
   }
@@ -431,6 +436,311 @@ TEST(JunitTest, CountsCasesByWhatTheyHold) {
   EXPECT_THAT(c->failing, ::testing::ElementsAre("a.B.bad & sad", "crash"));
   EXPECT_FALSE(ParseJunit("<testsuites/>").ok());
   EXPECT_FALSE(ParseJunit("<testcase name=\"x\"><failure>").ok());
+}
+
+}  // namespace
+}  // namespace agentd::tools
+
+// Containment (issue 12): what a hostile model or workspace must not get through the
+// tools — git's config-driven programs, writes into .git, special files — and the
+// sandbox policy as it is set.
+namespace agentd::tools {
+namespace {
+
+using ::agentd::testing::RunCommand;
+
+// Whether bubblewrap makes a sandbox on this machine (the agent's own probe).
+bool SandboxWorks() { return ProbeSandbox().works; }
+
+// Runs `fn` on a thread of its own and waits up to `limit` for it. When it does not end
+// in time, `unblock` is called (to free what it waits on) before the thread is joined, and
+// false is returned: the caller fails the test rather than hanging with it.
+bool EndsWithin(absl::Duration limit, const std::function<void()>& fn,
+                const std::function<void()>& unblock) {
+  std::packaged_task<void()> task(fn);
+  std::future<void> done = task.get_future();
+  std::thread t(std::move(task));
+  bool ended = done.wait_for(std::chrono::milliseconds(absl::ToInt64Milliseconds(limit))) ==
+               std::future_status::ready;
+  if (!ended) unblock();
+  t.join();
+  return ended;
+}
+
+// A script that, if anything ever runs it, leaves a mark both in the workspace (which a
+// sandboxed program could write) and beside it (which only an unconfined one could).
+std::string PlantScript(const TempDir& dir, const std::string& name) {
+  std::string path = dir.Join(name);
+  WriteFile(path, absl::StrCat("#!/bin/sh\necho \"$0 $*\" >> ", dir.Join("ran-outside.log"),
+                               "\necho \"$0 $*\" >> ", dir.Join("ws/ran-inside.log"), "\ncat\n"));
+  chmod(path.c_str(), 0755);
+  return path;
+}
+
+TEST_F(ToolsTest, ToolsNeverWriteGitNorThroughASymlink) {
+  ASSERT_EQ(RunCommand({"git", "init", "-q", dir_.Join("ws")}).exit_code, 0);
+  std::string config = ReadFileOrEmpty(dir_.Join("ws/.git/config"));
+  for (const char* path :
+       {".git/config", ".GIT/config", "./.git/hooks/pre-commit", "sub/../.git/config", ".Git"}) {
+    ToolResult w = Call("fs.write", {{"path", path}, {"content", "[core]\nfsmonitor = ./x\n"}});
+    EXPECT_TRUE(w.error) << path << ": " << w.content;
+    EXPECT_THAT(w.content, HasSubstr(".git")) << path;
+  }
+  EXPECT_TRUE(
+      Call("fs.edit", {{"path", ".git/config"}, {"old_text", "[core]"}, {"new_text", "x"}}).error);
+  // A symlink to .git (made by a program, or found in the workspace) carries no write.
+  ASSERT_EQ(symlink(".git", dir_.Join("ws/foo").c_str()), 0);
+  ToolResult via = Call("fs.write", {{"path", "foo/config"}, {"content", "evil"}});
+  EXPECT_TRUE(via.error);
+  EXPECT_THAT(via.content, HasSubstr("symlink"));
+  ToolResult mk = Call("fs.write", {{"path", "foo/hooks/new"}, {"content", "evil"}});
+  EXPECT_TRUE(mk.error) << mk.content;
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/.git/config")), config);
+  EXPECT_NE(access(dir_.Join("ws/.git/hooks/new").c_str(), F_OK), 0);
+  // Reads are not writes: the config can be looked at.
+  EXPECT_FALSE(Call("fs.read", {{"path", ".git/config"}}).error);
+  // A worktree's .git is a file: it is refused as well.
+  ASSERT_EQ(unlink(dir_.Join("ws/foo").c_str()), 0);
+  EXPECT_TRUE(Call("fs.write", {{"path", ".git"}, {"content", "gitdir: /tmp\n"}}).error);
+}
+
+TEST_F(ToolsTest, ASandboxedProgramCannotWriteGit) {
+  if (!SandboxWorks()) GTEST_SKIP() << "bubblewrap makes no sandbox here: " << ProbeSandbox().why;
+  shell_.sandbox = "required";
+  shell_.allow.push_back("sh");
+  ASSERT_EQ(RunCommand({"git", "init", "-q", dir_.Join("ws")}).exit_code, 0);
+  std::string config = ReadFileOrEmpty(dir_.Join("ws/.git/config"));
+  ToolResult r = Call("shell.run", {{"argv",
+                                     {"sh", "-c",
+                                      "printf '[core]\\n\\tfsmonitor = ./x\\n' >> "
+                                      ".git/config; touch .git/hooks/pre-commit x"}}});
+  EXPECT_FALSE(r.error) << r.content;
+  EXPECT_THAT(r.content, HasSubstr("Read-only file system")) << r.content;
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/.git/config")), config);
+  EXPECT_NE(access(dir_.Join("ws/.git/hooks/pre-commit").c_str(), F_OK), 0);
+  EXPECT_EQ(access(dir_.Join("ws/x").c_str(), F_OK), 0) << "the rest of the workspace is writable";
+  // Nor can it swap .git for a directory of its own, or remove it.
+  r = Call("shell.run", {{"argv", {"sh", "-c", "mv .git g2 || rm -rf .git; ls -d .git"}}});
+  EXPECT_THAT(r.content, HasSubstr("exit code 0")) << r.content;
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/.git/config")), config);
+}
+
+TEST_F(ToolsTest, GitRunsNothingAHostileRepositoryNames) {
+  ASSERT_EQ(RunCommand({"git", "init", "-q", dir_.Join("ws")}).exit_code, 0);
+  std::string evil = PlantScript(dir_, "evil.sh");
+  // Every setting that makes git run a program, and hooks in the default place too.
+  std::string ws = dir_.Join("ws");
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"core.fsmonitor", evil},
+                                                        {"core.hooksPath", dir_.Join("hooks")},
+                                                        {"core.pager", evil},
+                                                        {"pager.diff", evil},
+                                                        {"pager.status", evil},
+                                                        {"diff.external", evil},
+                                                        {"diff.evil.textconv", evil},
+                                                        {"diff.evil.command", evil},
+                                                        {"filter.evil.clean", evil},
+                                                        {"filter.evil.smudge", evil},
+                                                        {"filter.evil.required", "true"},
+                                                        {"commit.gpgSign", "true"},
+                                                        {"gpg.program", evil},
+                                                        {"core.sshCommand", evil},
+                                                        {"core.editor", evil},
+                                                        {"alias.status", "!" + evil}}) {
+    ASSERT_EQ(RunCommand({"git", "-C", ws, "config", key, value}).exit_code, 0) << key;
+  }
+  mkdir(dir_.Join("hooks").c_str(), 0755);
+  for (const char* hook : {"pre-commit", "commit-msg", "post-commit", "prepare-commit-msg",
+                           "reference-transaction", "post-index-change", "post-checkout"}) {
+    symlink(evil.c_str(), dir_.Join(absl::StrCat("hooks/", hook)).c_str());
+    symlink(evil.c_str(), dir_.Join(absl::StrCat("ws/.git/hooks/", hook)).c_str());
+  }
+  WriteFile(dir_.Join("ws/.gitattributes"), "* filter=evil diff=evil\n");
+  box_ = ToolBox::ForRole(
+      {"fs.write", "git.status", "git.diff", "git.commit", "git.checkpoint", "git.rollback"});
+  Call("fs.write", {{"path", "a.txt"}, {"content", "one\n"}});
+  ToolResult commit = Call("git.commit", {{"message", "first"}});
+  EXPECT_FALSE(commit.error) << commit.content;
+  Call("fs.write", {{"path", "a.txt"}, {"content", "two\n"}});
+  ToolResult status = Call("git.status", json::object());
+  EXPECT_THAT(status.content, HasSubstr(" M a.txt"));
+  ToolResult diff = Call("git.diff", json::object());
+  EXPECT_THAT(diff.content, HasSubstr("+two"));
+  EXPECT_FALSE(Call("git.checkpoint", {{"name", "c1"}}).error);
+  Call("fs.write", {{"path", "a.txt"}, {"content", "three\n"}});
+  ToolResult rb = Call("git.rollback", {{"name", "c1"}});
+  EXPECT_FALSE(rb.error) << rb.content;
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/a.txt")), "two\n");
+  EXPECT_FALSE(Call("git.commit", {{"message", "second"}}).error);
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ran-outside.log")), "") << "ran unconfined";
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/ran-inside.log")), "") << "ran in the sandbox";
+}
+
+TEST_F(ToolsTest, GitToolsWorkInAWorktreeWhoseGitFileProgramsCannotRewrite) {
+  std::string repo = dir_.Join("repo");
+  ASSERT_EQ(RunCommand({"sh", "-c",
+                        absl::StrCat("git init -q -b main ", repo, " && cd ", repo,
+                                     " && echo a > a.txt && git add . && git -c user.name=t -c "
+                                     "user.email=t@t commit -qm base && git worktree add -q -b "
+                                     "agentd/g-1 ",
+                                     dir_.Join("wt"))})
+                .exit_code,
+            0);
+  auto wt = Workspace::Open(dir_.Join("wt"));
+  ASSERT_TRUE(wt.ok()) << wt.status();
+  ctx_.workspace = wt->get();
+  shell_.allow.push_back("sh");
+  box_ = ToolBox::ForRole({"fs.write", "shell.run", "git.status", "git.commit", "git.checkpoint"});
+  std::string git_file = ReadFileOrEmpty(dir_.Join("wt/.git"));
+  ASSERT_THAT(git_file, HasSubstr("gitdir: "));
+  EXPECT_TRUE(Call("fs.write", {{"path", ".git"}, {"content", "gitdir: /tmp\n"}}).error);
+  if (SandboxWorks()) {
+    Call("shell.run", {{"argv", {"sh", "-c", "echo 'gitdir: /tmp' > .git"}}});
+    EXPECT_EQ(ReadFileOrEmpty(dir_.Join("wt/.git")), git_file);
+  }
+  Call("fs.write", {{"path", "b.txt"}, {"content", "b\n"}});
+  ToolResult commit = Call("git.commit", {{"message", "add b"}});
+  EXPECT_FALSE(commit.error) << commit.content;
+  EXPECT_FALSE(Call("git.checkpoint", {{"name", "c"}}).error);
+  EXPECT_THAT(RunCommand({"git", "-C", repo, "log", "--oneline", "agentd/g-1"}).out,
+              HasSubstr("add b"));
+  // A .git file that names a directory that is no worktree's is refused, not followed.
+  unlink(dir_.Join("wt/.git").c_str());
+  WriteFile(dir_.Join("wt/.git"), absl::StrCat("gitdir: ", dir_.Join("repo"), "\n"));
+  ToolResult odd = Call("git.status", json::object());
+  EXPECT_TRUE(odd.error);
+  EXPECT_THAT(odd.content, HasSubstr("does not name a worktree"));
+}
+
+// A bwrap that fails the way it does in a chroot, found first on PATH.
+class BrokenBwrap {
+ public:
+  explicit BrokenBwrap(const TempDir& dir) : old_(std::getenv("PATH")) {
+    mkdir(dir.Join("fakebin").c_str(), 0755);
+    WriteFile(dir.Join("fakebin/bwrap"),
+              "#!/bin/sh\necho 'bwrap: Failed to make / slave: Invalid argument' >&2\nexit 1\n");
+    chmod(dir.Join("fakebin/bwrap").c_str(), 0755);
+    setenv("PATH", absl::StrCat(dir.Join("fakebin"), ":", old_).c_str(), 1);
+  }
+  ~BrokenBwrap() { setenv("PATH", old_.c_str(), 1); }
+
+ private:
+  std::string old_;
+};
+
+TEST_F(ToolsTest, TheProbeFindsBwrapOnPathAndTriesIt) {
+  {
+    BrokenBwrap broken(dir_);
+    SandboxProbe p = ProbeSandbox();
+    EXPECT_FALSE(p.works);
+    EXPECT_EQ(p.bwrap, dir_.Join("fakebin/bwrap"));
+    EXPECT_THAT(p.why, HasSubstr("Failed to make / slave"));
+  }
+  SandboxProbe none = ProbeSandbox("no-such-bwrap-anywhere");
+  EXPECT_FALSE(none.works);
+  EXPECT_THAT(none.why, HasSubstr("not on PATH"));
+  if (FindProgram("bwrap").empty()) GTEST_SKIP() << "no bubblewrap on PATH to try for real";
+  SandboxProbe real = ProbeSandbox();
+  if (!real.works) GTEST_SKIP() << "bubblewrap makes no sandbox here: " << real.why;
+  EXPECT_EQ(real.bwrap, FindProgram("bwrap"));
+}
+
+TEST_F(ToolsTest, AutoFallsBackLoudlyAndRequiredFailsClosed) {
+  ASSERT_EQ(RunCommand({"git", "init", "-q", dir_.Join("ws")}).exit_code, 0);
+  box_ = ToolBox::ForRole({"shell.run", "git.status", "tests.run"});
+  shell_.test_command = {"ls"};
+  shell_.sandbox_broken = "bwrap: Failed to make / slave: Invalid argument";
+  shell_.sandbox = "auto";
+  for (const char* tool : {"shell.run", "git.status", "tests.run"}) {
+    ToolResult r =
+        Call(tool, std::string(tool) == "shell.run" ? json{{"argv", {"ls"}}} : json::object());
+    EXPECT_FALSE(r.error) << tool << ": " << r.content;
+    EXPECT_THAT(r.content, HasSubstr("NOT SANDBOXED: the sandbox does not work on this machine: "
+                                     "bwrap: Failed to make / slave"))
+        << tool;
+  }
+  shell_.sandbox = "required";
+  for (const char* tool : {"shell.run", "git.status", "tests.run"}) {
+    ToolResult r = Call(
+        tool, std::string(tool) == "shell.run" ? json{{"argv", {"touch", "ran"}}} : json::object());
+    EXPECT_TRUE(r.error) << tool << ": " << r.content;
+    EXPECT_THAT(r.content, HasSubstr("policy.shell.sandbox is required")) << tool;
+  }
+  EXPECT_NE(access(dir_.Join("ws/ran").c_str(), F_OK), 0);
+  // Found through PATH, not at a fixed place: a broken one there is what is tried.
+  shell_.sandbox_broken.clear();
+  shell_.sandbox = "auto";
+  BrokenBwrap broken(dir_);
+  ToolResult r = Call("shell.run", {{"argv", {"ls"}}});
+  EXPECT_THAT(r.content, HasSubstr("Failed to make / slave")) << r.content;
+  // "off" is a person's choice: programs run unconfined and nothing is said.
+  shell_.sandbox = "off";
+  r = Call("shell.run", {{"argv", {"ls"}}});
+  EXPECT_THAT(r.content, HasSubstr("exit code 0"));
+  EXPECT_THAT(r.content, ::testing::Not(HasSubstr("SANDBOX")));
+}
+
+TEST_F(ToolsTest, SpecialFilesAreNeverReadAndNeverHangATool) {
+  ASSERT_EQ(mkfifo(dir_.Join("ws/pipe").c_str(), 0644), 0);
+  ASSERT_EQ(mkfifo(dir_.Join("ws/pytest.ini").c_str(), 0644), 0);
+  WriteFile(dir_.Join("ws/big.txt"), std::string(300 << 10, 'x'));
+  box_ = ToolBox::ForRole({"fs.read", "fs.edit", "fs.search", "tests.run"});
+  // A writer frees whatever blocks on a FIFO's open, should a tool hang on one.
+  auto unblock = [&] {
+    for (const char* f : {"ws/pipe", "ws/pytest.ini"}) {
+      int fd = open(dir_.Join(f).c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd >= 0) close(fd);
+    }
+  };
+  ToolResult read, edit, search, tests;
+  ASSERT_TRUE(EndsWithin(
+      absl::Seconds(20),
+      [&] {
+        read = Call("fs.read", {{"path", "pipe"}});
+        edit = Call("fs.edit", {{"path", "pipe"}, {"old_text", "a"}, {"new_text", "b"}});
+        search = Call("fs.search", {{"text", "needle"}});
+        tests = Call("tests.run", json::object());
+      },
+      unblock))
+      << "a tool blocked on a FIFO";
+  EXPECT_TRUE(read.error);
+  EXPECT_THAT(read.content, HasSubstr("is a FIFO, not a regular file"));
+  EXPECT_TRUE(edit.error);
+  EXPECT_THAT(search.content, HasSubstr("no line contains"));
+  EXPECT_TRUE(tests.error);
+  EXPECT_THAT(tests.content, HasSubstr("pytest.ini is a FIFO"));
+  // Bounded: a large file is cut at the cap.
+  absl::StatusOr<FileData> big = ws_->ReadFile("big.txt", 1000);
+  ASSERT_TRUE(big.ok()) << big.status();
+  EXPECT_EQ(big->bytes.size(), 1000u);
+  EXPECT_TRUE(big->truncated);
+  absl::StatusOr<FileData> dir = ws_->ReadFile("", 1000);
+  EXPECT_FALSE(dir.ok());
+}
+
+TEST_F(ToolsTest, AJunitReportThatIsAFifoDoesNotHangTestsRun) {
+  if (FindProgram("pytest").empty()) GTEST_SKIP() << "no pytest on PATH";
+  box_ = ToolBox::ForRole({"tests.run"});
+  // The project's own hook, run after pytest wrote its report, puts a FIFO in its place.
+  WriteFile(dir_.Join("ws/conftest.py"),
+            "import os\n"
+            "def pytest_unconfigure(config):\n"
+            "    path = config.option.xmlpath\n"
+            "    if path:\n"
+            "        os.unlink(path)\n"
+            "        os.mkfifo(path)\n");
+  WriteFile(dir_.Join("ws/test_a.py"), "def test_a():\n    assert True\n");
+  std::string report = dir_.Join("ws/.agentd-junit.xml");
+  ToolResult r;
+  ASSERT_TRUE(EndsWithin(
+      absl::Seconds(20), [&] { r = Call("tests.run", json::object()); },
+      [&] {
+        int fd = open(report.c_str(), O_WRONLY | O_NONBLOCK);
+        if (fd >= 0) close(fd);
+      }))
+      << "tests.run blocked on the FIFO report";
+  EXPECT_THAT(r.content, HasSubstr("pytest: exit code 0")) << r.content;
+  EXPECT_NE(access(report.c_str(), F_OK), 0) << "the planted report is removed";
 }
 
 }  // namespace

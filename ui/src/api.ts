@@ -5,8 +5,9 @@
 //
 // agentd serves the API at the UI's own origin: POST /agentd.v1.<Service>/<Method>.
 // The browser authenticates with the HttpOnly session cookie the login link
-// (/?token=<admin token>) sets; without it every call fails UNAUTHENTICATED, which
-// flips the whole UI to its login page (see authStore).
+// (/login?code=<one-time code>, from `agentctl ui`) sets; without it, or once the
+// session expires or is revoked, every call fails UNAUTHENTICATED, which flips the
+// whole UI to its login page (see authStore).
 //
 // agentd's HTTP listener speaks HTTP/1.1, so a browser holds at most six connections to
 // it, and each open stream occupies one. The UI keeps two streams open at all times

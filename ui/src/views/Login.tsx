@@ -1,15 +1,22 @@
-// The login page, shown whenever the daemon answers UNAUTHENTICATED: the session cookie
-// is missing, or belongs to an admin token that has since changed.
+// The login page, shown whenever the daemon answers UNAUTHENTICATED: this browser has no
+// session, or its session expired, was revoked, or ended with a restart of the daemon.
 import { useState, type FormEvent } from "react";
 
+// The one-time code in a pasted login link (…/login?code=…), or the pasted text itself.
+function codeOf(text: string): string {
+  const t = text.trim();
+  const m = /[?&]code=([^&#\s]+)/.exec(t);
+  return m ? decodeURIComponent(m[1]) : t;
+}
+
 export function LoginPage() {
-  const [token, setToken] = useState("");
+  const [link, setLink] = useState("");
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    const t = token.trim();
-    if (!t) return;
-    // agentd checks the token, sets the session cookie and redirects to "/".
-    window.location.href = `/?token=${encodeURIComponent(t)}`;
+    const code = codeOf(link);
+    if (!code) return;
+    // agentd redeems the code once, sets the session cookie and redirects to "/".
+    window.location.href = `/login?code=${encodeURIComponent(code)}`;
   };
   return (
     <div className="login" data-testid="login-page">
@@ -19,22 +26,21 @@ export function LoginPage() {
         </h1>
         <p>This browser is not logged in to agentd.</p>
         <p>
-          Open the login link that <code>dev/run</code> prints when it starts the daemon, or that{" "}
-          <code>agentctl ui</code> prints (and opens) on the daemon's host. It looks like{" "}
-          <code>http://127.0.0.1:7878/?token=…</code> and sets a session cookie for this browser.
+          Run <code>agentctl ui</code> on the daemon's host (<code>dev/run</code> prints one too when it
+          starts the daemon) and open the link it prints. It looks like{" "}
+          <code>http://127.0.0.1:7878/login?code=…</code>, works once, within 10 minutes, and sets a
+          session cookie for this browser.
         </p>
-        <p className="muted">
-          Or paste the admin token, kept in <code>admin.token</code> in the daemon's state directory:
-        </p>
+        <p className="muted">Or paste the link (or its code) here:</p>
         <div className="form-row">
           <input
             className="grow"
             type="password"
             autoComplete="off"
-            placeholder="Admin token"
-            value={token}
-            onChange={(e) => setToken(e.target.value)}
-            data-testid="login-token"
+            placeholder="Login link or code"
+            value={link}
+            onChange={(e) => setLink(e.target.value)}
+            data-testid="login-code"
             autoFocus
           />
           <button className="btn btn-primary" type="submit" data-testid="login-submit">

@@ -63,7 +63,9 @@ export type ConsentRequest = Message<"agentd.v1.ConsentRequest"> & {
   kind: ConsentKind;
 
   /**
-   * What is asked, for a person, e.g. "run `curl https://example.com` with network".
+   * What is asked, for a person, e.g. "run `curl https://example.com` with network
+   * access": built by the daemon from kind, tool and details (never the agent's words),
+   * words quoted as a shell would need them, control and bidi characters escaped.
    *
    * @generated from field: string summary = 7;
    */
@@ -120,7 +122,8 @@ export type ConsentRequest = Message<"agentd.v1.ConsentRequest"> & {
   decideTime?: Timestamp | undefined;
 
   /**
-   * True when the approval also covers identical requests for the rest of the goal.
+   * True when the approval also covers identical requests (same tool, kind and details)
+   * for the rest of the goal.
    *
    * @generated from field: bool remember_for_goal = 15;
    */

@@ -12,7 +12,107 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file agentd/v1/system.proto.
  */
 export const file_agentd_v1_system: GenFile = /*@__PURE__*/
-  fileDesc("ChZhZ2VudGQvdjEvc3lzdGVtLnByb3RvEglhZ2VudGQudjEiEwoRR2V0VmVyc2lvblJlcXVlc3QiZAoSR2V0VmVyc2lvblJlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSFAoMZ2l0X3JldmlzaW9uGAIgASgJEhMKC2FwaV92ZXJzaW9uGAMgASgJEhIKCmJ1aWxkX3R5cGUYBCABKAkiEAoOR2V0SW5mb1JlcXVlc3QimwMKD0dldEluZm9SZXNwb25zZRIuCgd2ZXJzaW9uGAEgASgLMh0uYWdlbnRkLnYxLkdldFZlcnNpb25SZXNwb25zZRILCgNwaWQYAiABKAMSLgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoGdXB0aW1lGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiUKBXBhdGhzGAUgASgLMhYuYWdlbnRkLnYxLkRhZW1vblBhdGhzEisKCGNvdW50ZXJzGAYgASgLMhkuYWdlbnRkLnYxLkRhZW1vbkNvdW50ZXJzEjYKEmNvbmZpZ19sb2FkZWRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOc2NoZW1hX3ZlcnNpb24YCCABKAMSJQoFc3RhdGUYCSABKA4yFi5hZ2VudGQudjEuRGFlbW9uU3RhdGUSJQoFcm9sZXMYCiADKAsyFi5hZ2VudGQudjEuUm9sZVN1bW1hcnkiUAoLUm9sZVN1bW1hcnkSDAoEbmFtZRgBIAEoCRINCgVtb2RlbBgCIAEoCRINCgV0b29scxgDIAMoCRIVCg1tYXhfaW5zdGFuY2VzGAQgASgDIqcBCgtEYWVtb25QYXRocxITCgtjb25maWdfZmlsZRgBIAEoCRIRCglzdGF0ZV9kaXIYAiABKAkSEAoIZGF0YWJhc2UYAyABKAkSDgoGc29ja2V0GAQgASgJEhAKCGdycGNfdGNwGAUgASgJEgwKBGh0dHAYBiABKAkSGAoQYWRtaW5fdG9rZW5fZmlsZRgHIAEoCRIUCgxhZ2VudF9jZ3JvdXAYCCABKAkitQIKDkRhZW1vbkNvdW50ZXJzEg4KBmFnZW50cxgBIAEoAxINCgV0YXNrcxgCIAEoAxIUCgxhY3RpdmVfZ29hbHMYAyABKAMSFgoObGFzdF9ldmVudF9zZXEYBCABKAMSEwoLcnBjc19zZXJ2ZWQYBSABKAMSRQoPYWdlbnRzX2J5X3N0YXRlGAYgAygLMiwuYWdlbnRkLnYxLkRhZW1vbkNvdW50ZXJzLkFnZW50c0J5U3RhdGVFbnRyeRIWCg5hZ2VudF9yZXN0YXJ0cxgHIAEoAxIRCglsb2dfYnl0ZXMYCCABKAMSGQoRbG9nX2Ryb3BwZWRfYnl0ZXMYCSABKAMaNAoSQWdlbnRzQnlTdGF0ZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAzoCOAEiFQoTUmVsb2FkQ29uZmlnUmVxdWVzdCKHAQoUUmVsb2FkQ29uZmlnUmVzcG9uc2USEwoLY29uZmlnX2ZpbGUYASABKAkSDwoHYXBwbGllZBgCIAMoCRIYChByZXN0YXJ0X3JlcXVpcmVkGAMgAygJEi8KC2xvYWRlZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCp7CgtEYWVtb25TdGF0ZRIcChhEQUVNT05fU1RBVEVfVU5TUEVDSUZJRUQQABIZChVEQUVNT05fU1RBVEVfU1RBUlRJTkcQARIYChREQUVNT05fU1RBVEVfU0VSVklORxACEhkKFURBRU1PTl9TVEFURV9EUkFJTklORxADMu0BCg1TeXN0ZW1TZXJ2aWNlEkkKCkdldFZlcnNpb24SHC5hZ2VudGQudjEuR2V0VmVyc2lvblJlcXVlc3QaHS5hZ2VudGQudjEuR2V0VmVyc2lvblJlc3BvbnNlEkAKB0dldEluZm8SGS5hZ2VudGQudjEuR2V0SW5mb1JlcXVlc3QaGi5hZ2VudGQudjEuR2V0SW5mb1Jlc3BvbnNlEk8KDFJlbG9hZENvbmZpZxIeLmFnZW50ZC52MS5SZWxvYWRDb25maWdSZXF1ZXN0Gh8uYWdlbnRkLnYxLlJlbG9hZENvbmZpZ1Jlc3BvbnNlQgP4AQFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChZhZ2VudGQvdjEvc3lzdGVtLnByb3RvEglhZ2VudGQudjEiGAoWQ3JlYXRlTG9naW5Db2RlUmVxdWVzdCKVAQoXQ3JlYXRlTG9naW5Db2RlUmVzcG9uc2USCwoDdXJsGAEgASgJEgwKBGNvZGUYAiABKAkSLwoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KC3Nlc3Npb25fdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIhoKGFJldm9rZVdlYlNlc3Npb25zUmVxdWVzdCJMChlSZXZva2VXZWJTZXNzaW9uc1Jlc3BvbnNlEhgKEHJldm9rZWRfc2Vzc2lvbnMYASABKAMSFQoNcmV2b2tlZF9jb2RlcxgCIAEoAyITChFHZXRWZXJzaW9uUmVxdWVzdCJkChJHZXRWZXJzaW9uUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIUCgxnaXRfcmV2aXNpb24YAiABKAkSEwoLYXBpX3ZlcnNpb24YAyABKAkSEgoKYnVpbGRfdHlwZRgEIAEoCSIQCg5HZXRJbmZvUmVxdWVzdCKbAwoPR2V0SW5mb1Jlc3BvbnNlEi4KB3ZlcnNpb24YASABKAsyHS5hZ2VudGQudjEuR2V0VmVyc2lvblJlc3BvbnNlEgsKA3BpZBgCIAEoAxIuCgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgZ1cHRpbWUYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJQoFcGF0aHMYBSABKAsyFi5hZ2VudGQudjEuRGFlbW9uUGF0aHMSKwoIY291bnRlcnMYBiABKAsyGS5hZ2VudGQudjEuRGFlbW9uQ291bnRlcnMSNgoSY29uZmlnX2xvYWRlZF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5zY2hlbWFfdmVyc2lvbhgIIAEoAxIlCgVzdGF0ZRgJIAEoDjIWLmFnZW50ZC52MS5EYWVtb25TdGF0ZRIlCgVyb2xlcxgKIAMoCzIWLmFnZW50ZC52MS5Sb2xlU3VtbWFyeSJQCgtSb2xlU3VtbWFyeRIMCgRuYW1lGAEgASgJEg0KBW1vZGVsGAIgASgJEg0KBXRvb2xzGAMgAygJEhUKDW1heF9pbnN0YW5jZXMYBCABKAMipwEKC0RhZW1vblBhdGhzEhMKC2NvbmZpZ19maWxlGAEgASgJEhEKCXN0YXRlX2RpchgCIAEoCRIQCghkYXRhYmFzZRgDIAEoCRIOCgZzb2NrZXQYBCABKAkSEAoIZ3JwY190Y3AYBSABKAkSDAoEaHR0cBgGIAEoCRIYChBhZG1pbl90b2tlbl9maWxlGAcgASgJEhQKDGFnZW50X2Nncm91cBgIIAEoCSLqAwoORGFlbW9uQ291bnRlcnMSDgoGYWdlbnRzGAEgASgDEg0KBXRhc2tzGAIgASgDEhQKDGFjdGl2ZV9nb2FscxgDIAEoAxIWCg5sYXN0X2V2ZW50X3NlcRgEIAEoAxITCgtycGNzX3NlcnZlZBgFIAEoAxJFCg9hZ2VudHNfYnlfc3RhdGUYBiADKAsyLC5hZ2VudGQudjEuRGFlbW9uQ291bnRlcnMuQWdlbnRzQnlTdGF0ZUVudHJ5EhYKDmFnZW50X3Jlc3RhcnRzGAcgASgDEhEKCWxvZ19ieXRlcxgIIAEoAxIZChFsb2dfZHJvcHBlZF9ieXRlcxgJIAEoAxIWCg5zYW5kYm94X3BvbGljeRgKIAEoCRJJChFhZ2VudHNfYnlfc2FuZGJveBgLIAMoCzIuLmFnZW50ZC52MS5EYWVtb25Db3VudGVycy5BZ2VudHNCeVNhbmRib3hFbnRyeRIYChBzYW5kYm94X3Byb2JsZW1zGAwgAygJGjQKEkFnZW50c0J5U3RhdGVFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAM6AjgBGjYKFEFnZW50c0J5U2FuZGJveEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAzoCOAEiFQoTUmVsb2FkQ29uZmlnUmVxdWVzdCKHAQoUUmVsb2FkQ29uZmlnUmVzcG9uc2USEwoLY29uZmlnX2ZpbGUYASABKAkSDwoHYXBwbGllZBgCIAMoCRIYChByZXN0YXJ0X3JlcXVpcmVkGAMgAygJEi8KC2xvYWRlZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCp7CgtEYWVtb25TdGF0ZRIcChhEQUVNT05fU1RBVEVfVU5TUEVDSUZJRUQQABIZChVEQUVNT05fU1RBVEVfU1RBUlRJTkcQARIYChREQUVNT05fU1RBVEVfU0VSVklORxACEhkKFURBRU1PTl9TVEFURV9EUkFJTklORxADMqcDCg1TeXN0ZW1TZXJ2aWNlEkkKCkdldFZlcnNpb24SHC5hZ2VudGQudjEuR2V0VmVyc2lvblJlcXVlc3QaHS5hZ2VudGQudjEuR2V0VmVyc2lvblJlc3BvbnNlEkAKB0dldEluZm8SGS5hZ2VudGQudjEuR2V0SW5mb1JlcXVlc3QaGi5hZ2VudGQudjEuR2V0SW5mb1Jlc3BvbnNlEk8KDFJlbG9hZENvbmZpZxIeLmFnZW50ZC52MS5SZWxvYWRDb25maWdSZXF1ZXN0Gh8uYWdlbnRkLnYxLlJlbG9hZENvbmZpZ1Jlc3BvbnNlElgKD0NyZWF0ZUxvZ2luQ29kZRIhLmFnZW50ZC52MS5DcmVhdGVMb2dpbkNvZGVSZXF1ZXN0GiIuYWdlbnRkLnYxLkNyZWF0ZUxvZ2luQ29kZVJlc3BvbnNlEl4KEVJldm9rZVdlYlNlc3Npb25zEiMuYWdlbnRkLnYxLlJldm9rZVdlYlNlc3Npb25zUmVxdWVzdBokLmFnZW50ZC52MS5SZXZva2VXZWJTZXNzaW9uc1Jlc3BvbnNlQgP4AQFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+
+/**
+ * CreateLoginCodeRequest takes no parameters.
+ *
+ * @generated from message agentd.v1.CreateLoginCodeRequest
+ */
+export type CreateLoginCodeRequest = Message<"agentd.v1.CreateLoginCodeRequest"> & {
+};
+
+/**
+ * Describes the message agentd.v1.CreateLoginCodeRequest.
+ * Use `create(CreateLoginCodeRequestSchema)` to create a new message.
+ */
+export const CreateLoginCodeRequestSchema: GenMessage<CreateLoginCodeRequest> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_system, 0);
+
+/**
+ * CreateLoginCodeResponse is a login link for the web UI.
+ *
+ * @generated from message agentd.v1.CreateLoginCodeResponse
+ */
+export type CreateLoginCodeResponse = Message<"agentd.v1.CreateLoginCodeResponse"> & {
+  /**
+   * The whole link, e.g. "http://127.0.0.1:7878/login?code=…"; keep it private until used.
+   *
+   * @generated from field: string url = 1;
+   */
+  url: string;
+
+  /**
+   * The one-time code the link holds.
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+
+  /**
+   * When the code stops being accepted, used or not.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 3;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * How long the session it opens lasts.
+   *
+   * @generated from field: google.protobuf.Duration session_ttl = 4;
+   */
+  sessionTtl?: Duration | undefined;
+};
+
+/**
+ * Describes the message agentd.v1.CreateLoginCodeResponse.
+ * Use `create(CreateLoginCodeResponseSchema)` to create a new message.
+ */
+export const CreateLoginCodeResponseSchema: GenMessage<CreateLoginCodeResponse> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_system, 1);
+
+/**
+ * RevokeWebSessionsRequest takes no parameters.
+ *
+ * @generated from message agentd.v1.RevokeWebSessionsRequest
+ */
+export type RevokeWebSessionsRequest = Message<"agentd.v1.RevokeWebSessionsRequest"> & {
+};
+
+/**
+ * Describes the message agentd.v1.RevokeWebSessionsRequest.
+ * Use `create(RevokeWebSessionsRequestSchema)` to create a new message.
+ */
+export const RevokeWebSessionsRequestSchema: GenMessage<RevokeWebSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_system, 2);
+
+/**
+ * RevokeWebSessionsResponse says what was revoked.
+ *
+ * @generated from message agentd.v1.RevokeWebSessionsResponse
+ */
+export type RevokeWebSessionsResponse = Message<"agentd.v1.RevokeWebSessionsResponse"> & {
+  /**
+   * Web UI sessions that were still valid.
+   *
+   * @generated from field: int64 revoked_sessions = 1;
+   */
+  revokedSessions: bigint;
+
+  /**
+   * Login codes that had not been used yet.
+   *
+   * @generated from field: int64 revoked_codes = 2;
+   */
+  revokedCodes: bigint;
+};
+
+/**
+ * Describes the message agentd.v1.RevokeWebSessionsResponse.
+ * Use `create(RevokeWebSessionsResponseSchema)` to create a new message.
+ */
+export const RevokeWebSessionsResponseSchema: GenMessage<RevokeWebSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_system, 3);
 
 /**
  * GetVersionRequest takes no parameters.
@@ -27,7 +127,7 @@ export type GetVersionRequest = Message<"agentd.v1.GetVersionRequest"> & {
  * Use `create(GetVersionRequestSchema)` to create a new message.
  */
 export const GetVersionRequestSchema: GenMessage<GetVersionRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_system, 0);
+  messageDesc(file_agentd_v1_system, 4);
 
 /**
  * GetVersionResponse identifies the running daemon build.
@@ -69,7 +169,7 @@ export type GetVersionResponse = Message<"agentd.v1.GetVersionResponse"> & {
  * Use `create(GetVersionResponseSchema)` to create a new message.
  */
 export const GetVersionResponseSchema: GenMessage<GetVersionResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_system, 1);
+  messageDesc(file_agentd_v1_system, 5);
 
 /**
  * GetInfoRequest takes no parameters.
@@ -84,7 +184,7 @@ export type GetInfoRequest = Message<"agentd.v1.GetInfoRequest"> & {
  * Use `create(GetInfoRequestSchema)` to create a new message.
  */
 export const GetInfoRequestSchema: GenMessage<GetInfoRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_system, 2);
+  messageDesc(file_agentd_v1_system, 6);
 
 /**
  * GetInfoResponse is a snapshot of the daemon's state.
@@ -168,7 +268,7 @@ export type GetInfoResponse = Message<"agentd.v1.GetInfoResponse"> & {
  * Use `create(GetInfoResponseSchema)` to create a new message.
  */
 export const GetInfoResponseSchema: GenMessage<GetInfoResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_system, 3);
+  messageDesc(file_agentd_v1_system, 7);
 
 /**
  * RoleSummary is what a client needs to offer a role: its name, model, tools and limit.
@@ -210,7 +310,7 @@ export type RoleSummary = Message<"agentd.v1.RoleSummary"> & {
  * Use `create(RoleSummarySchema)` to create a new message.
  */
 export const RoleSummarySchema: GenMessage<RoleSummary> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_system, 4);
+  messageDesc(file_agentd_v1_system, 8);
 
 /**
  * DaemonPaths lists the files and addresses the daemon uses.
@@ -281,7 +381,7 @@ export type DaemonPaths = Message<"agentd.v1.DaemonPaths"> & {
  * Use `create(DaemonPathsSchema)` to create a new message.
  */
 export const DaemonPathsSchema: GenMessage<DaemonPaths> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_system, 5);
+  messageDesc(file_agentd_v1_system, 9);
 
 /**
  * DaemonCounters counts what the daemon manages.
@@ -351,6 +451,31 @@ export type DaemonCounters = Message<"agentd.v1.DaemonCounters"> & {
    * @generated from field: int64 log_dropped_bytes = 9;
    */
   logDroppedBytes: bigint;
+
+  /**
+   * policy.shell.sandbox as configured: "auto", "required" or "off".
+   *
+   * @generated from field: string sandbox_policy = 10;
+   */
+  sandboxPolicy: string;
+
+  /**
+   * Registered agents by the sandbox their tools run in, as each agent's trial run at
+   * start found it: "bwrap"; "unconfined" (auto, and the sandbox does not work: tools run
+   * without it); "refused" (required, and it does not work: tasks that need it fail);
+   * "off" (the policy is off).
+   *
+   * @generated from field: map<string, int64> agents_by_sandbox = 11;
+   */
+  agentsBySandbox: { [key: string]: bigint };
+
+  /**
+   * Why the sandbox does not work where it does not, one line per distinct reason with
+   * the agents that reported it, e.g. "coder-1: bwrap: Failed to make / slave".
+   *
+   * @generated from field: repeated string sandbox_problems = 12;
+   */
+  sandboxProblems: string[];
 };
 
 /**
@@ -358,7 +483,7 @@ export type DaemonCounters = Message<"agentd.v1.DaemonCounters"> & {
  * Use `create(DaemonCountersSchema)` to create a new message.
  */
 export const DaemonCountersSchema: GenMessage<DaemonCounters> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_system, 6);
+  messageDesc(file_agentd_v1_system, 10);
 
 /**
  * ReloadConfigRequest takes no parameters: the daemon re-reads the file it was started
@@ -374,7 +499,7 @@ export type ReloadConfigRequest = Message<"agentd.v1.ReloadConfigRequest"> & {
  * Use `create(ReloadConfigRequestSchema)` to create a new message.
  */
 export const ReloadConfigRequestSchema: GenMessage<ReloadConfigRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_system, 7);
+  messageDesc(file_agentd_v1_system, 11);
 
 /**
  * ReloadConfigResponse says what the reload changed.
@@ -417,7 +542,7 @@ export type ReloadConfigResponse = Message<"agentd.v1.ReloadConfigResponse"> & {
  * Use `create(ReloadConfigResponseSchema)` to create a new message.
  */
 export const ReloadConfigResponseSchema: GenMessage<ReloadConfigResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_system, 8);
+  messageDesc(file_agentd_v1_system, 12);
 
 /**
  * DaemonState is the daemon's lifecycle state.
@@ -497,6 +622,29 @@ export const SystemService: GenService<{
     methodKind: "unary";
     input: typeof ReloadConfigRequestSchema;
     output: typeof ReloadConfigResponseSchema;
+  },
+  /**
+   * CreateLoginCode returns a web UI login link holding a one-time code: the browser that
+   * opens it first gets a session cookie, and the code is spent. FAILED_PRECONDITION when
+   * the HTTP listener is off.
+   *
+   * @generated from rpc agentd.v1.SystemService.CreateLoginCode
+   */
+  createLoginCode: {
+    methodKind: "unary";
+    input: typeof CreateLoginCodeRequestSchema;
+    output: typeof CreateLoginCodeResponseSchema;
+  },
+  /**
+   * RevokeWebSessions ends every web UI session and voids every unused login code; each
+   * browser must log in again with a new link.
+   *
+   * @generated from rpc agentd.v1.SystemService.RevokeWebSessions
+   */
+  revokeWebSessions: {
+    methodKind: "unary";
+    input: typeof RevokeWebSessionsRequestSchema;
+    output: typeof RevokeWebSessionsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_agentd_v1_system, 0);
