@@ -160,12 +160,12 @@ int SubmitAndWait(const Globals& g, const v1::SubmitGoalRequest& req, bool wait,
 int GoalCmd(const Globals& g, const std::vector<std::string>& args) {
   auto parsed = ParseCmdArgs(
       args, {"--workspace", "--approve", "--budget", "--tokens", "--title", "--timeout"},
-      {"--wait"});
+      {"--wait", "--init-existing"});
   if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
   if (parsed->positional.size() != 1) {
     return Usage(
-        "usage: agentctl goal \"TEXT\" [--workspace DIR] [--approve auto|manual] [--budget USD] "
-        "[--tokens N] [--title T] [--wait] [--timeout D]");
+        "usage: agentctl goal \"TEXT\" [--workspace DIR [--init-existing]] [--approve "
+        "auto|manual] [--budget USD] [--tokens N] [--title T] [--wait] [--timeout D]");
   }
   v1::SubmitGoalRequest req;
   req.set_text(parsed->positional[0]);
@@ -178,6 +178,9 @@ int GoalCmd(const Globals& g, const std::vector<std::string>& args) {
     req.mutable_workspace()->set_kind(repo ? v1::WORKSPACE_KIND_EXISTING_REPO
                                            : v1::WORKSPACE_KIND_NEW_DIRECTORY);
     req.mutable_workspace()->set_path(dir);
+    // A folder with files that is not a repository becomes one (git init) only when the
+    // person says so.
+    req.mutable_workspace()->set_init_existing(f.count("--init-existing") > 0);
   }
   if (f.count("--approve")) {
     if (f["--approve"] == "auto") {

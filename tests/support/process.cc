@@ -38,14 +38,14 @@ double TimeScale() {
 
 absl::Duration Scaled(absl::Duration d) { return d * TimeScale(); }
 
-TempDir::TempDir() {
+TempDir::TempDir(bool keep_on_failure) : keep_on_failure_(keep_on_failure) {
   char tmpl[] = "/tmp/agentd-test-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
   path_ = tmpl;
 }
 
 TempDir::~TempDir() {
-  if (::testing::Test::HasFailure()) {
+  if (keep_on_failure_ && ::testing::Test::HasFailure()) {
     std::fprintf(stderr, "test support: the test failed; its files are kept in %s\n",
                  path_.c_str());
     return;
@@ -209,7 +209,7 @@ std::optional<int> Subprocess::WaitExit(absl::Duration timeout) {
 
 RunResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout,
                      const std::vector<std::string>& env) {
-  TempDir dir;
+  TempDir dir(/*keep_on_failure=*/false);  // only the output, read below
   RunResult r;
   {
     Subprocess p(argv, dir.Join("out"), dir.Join("err"), env);

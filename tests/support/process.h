@@ -31,7 +31,9 @@ absl::Duration Scaled(absl::Duration d);
 // path printed, so what the daemon and its agents left there can be read.
 class TempDir {
  public:
-  TempDir();
+  // `keep_on_failure` false: removed even when the test has failed (a scratch folder
+  // whose contents the test has already read).
+  explicit TempDir(bool keep_on_failure = true);
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
@@ -40,6 +42,7 @@ class TempDir {
 
  private:
   std::string path_;
+  bool keep_on_failure_;
 };
 
 // Polls `cond` every few milliseconds until it holds (true) or Scaled(timeout) passes
