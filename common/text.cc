@@ -133,15 +133,69 @@ std::string Utf8Suffix(absl::string_view bytes, size_t max_bytes) {
   return ValidUtf8(bytes.substr(Utf8SuffixStart(bytes, max_bytes)));
 }
 
-std::string EscapeForTerminal(absl::string_view bytes) {
-  // ASCII control characters other than tab, and DEL, are escaped too.
-  return Rewrite(bytes, [](unsigned char c, std::string* out) {
-    if (out != nullptr) {
-      absl::StrAppendFormat(out, "\\x%02x", c);
-      return true;
+namespace {
+
+// The code point at text[*i], advancing *i past it; -1 (advancing one byte) for a byte
+// that does not start a well-formed UTF-8 sequence (RFC 3629: no overlong forms, no
+// surrogates, nothing past U+10FFFF).
+int32_t NextCodePoint(absl::string_view text, size_t* i) {
+  unsigned char c = static_cast<unsigned char>(text[*i]);
+  int len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+  if (len == 0 || *i + len > text.size()) {
+    ++*i;
+    return -1;
+  }
+  int32_t cp = len == 1 ? c : c & (0x7f >> len);
+  for (int k = 1; k < len; ++k) {
+    unsigned char cc = static_cast<unsigned char>(text[*i + k]);
+    if ((cc & 0xc0) != 0x80) {
+      ++*i;
+      return -1;
     }
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
-  });
+    cp = (cp << 6) | (cc & 0x3f);
+  }
+  static constexpr int32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[len] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+    ++*i;
+    return -1;
+  }
+  *i += len;
+  return cp;
+}
+
+// What reorders the text shown, or ends a line without a newline.
+bool Reorders(int32_t cp) {
+  return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
+}  // namespace
+
+std::string EscapeForTerminal(absl::string_view text, bool keep_newlines) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    size_t start = i;
+    int32_t cp = NextCodePoint(text, &i);
+    if (cp < 0) {
+      absl::StrAppendFormat(&out, "\\x%02x", static_cast<unsigned char>(text[start]));
+    } else if (cp == '\n' || cp == '\t') {
+      if (keep_newlines) {
+        out += static_cast<char>(cp);
+      } else {
+        out += cp == '\n' ? "\\n" : "\\t";
+      }
+    } else if (cp == '\r') {
+      out += "\\r";
+    } else if (cp < 0x20 || cp == 0x7f) {
+      absl::StrAppendFormat(&out, "\\x%02x", cp);
+    } else if ((cp >= 0x80 && cp <= 0x9f) || Reorders(cp)) {
+      absl::StrAppendFormat(&out, "\\u%04x", cp);
+    } else {
+      out.append(text.data() + start, i - start);
+    }
+  }
+  return out;
 }
 
 }  // namespace agentd

@@ -45,9 +45,16 @@ size_t Utf8SuffixStart(absl::string_view bytes, size_t max_bytes);
 // bytes of the output" caps.
 std::string Utf8Suffix(absl::string_view bytes, size_t max_bytes);
 
-// `bytes` made safe for a terminal: control characters (tab excepted), DEL and bytes that
-// are not well-formed UTF-8 become \xHH; everything else, UTF-8 included, is kept.
-std::string EscapeForTerminal(absl::string_view bytes);
+// `text` made safe to show on a terminal, with nothing hidden: C0 controls, DEL, C1
+// controls (U+0080–U+009F; 0x9b is CSI to some terminals), the bidi embeddings,
+// overrides, isolates and marks (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C)
+// and the line and paragraph separators are written visibly as \r, \n, \t, \xHH or
+// \uHHHH, and so are bytes that are not UTF-8 (\xHH). With `keep_newlines` newline and
+// tab are kept (a multi-line field); without, they are escaped too, so that a value cannot
+// forge the lines after it. Printable text, UTF-8 included, is kept. Applying it twice
+// changes nothing more. Everything a model, a program or a workspace wrote passes through
+// it before a person reads it: agentctl's output, the consent summaries agentd writes.
+std::string EscapeForTerminal(absl::string_view text, bool keep_newlines = false);
 
 }  // namespace agentd
 

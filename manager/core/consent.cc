@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "common/logging.h"
+#include "common/text.h"
 #include "manager/core/proto_time.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -25,66 +26,9 @@ constexpr size_t kMaxDetails = 16;
 constexpr size_t kMaxDetailKey = 64;
 constexpr size_t kMaxDetailValue = 4096;
 
-// The code point at s[*i], advancing *i past it; -1 (advancing one byte) for a byte that
-// does not start a well-formed UTF-8 sequence.
-int32_t NextCodePoint(absl::string_view s, size_t* i) {
-  unsigned char c = static_cast<unsigned char>(s[*i]);
-  int len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-  if (len == 0 || *i + len > s.size()) {
-    ++*i;
-    return -1;
-  }
-  int32_t cp = len == 1 ? c : c & (0x7f >> len);
-  for (int k = 1; k < len; ++k) {
-    unsigned char cc = static_cast<unsigned char>(s[*i + k]);
-    if ((cc & 0xc0) != 0x80) {
-      ++*i;
-      return -1;
-    }
-    cp = (cp << 6) | (cc & 0x3f);
-  }
-  // Overlong forms, surrogates and values past U+10FFFF are not well-formed.
-  static constexpr int32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[len] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
-    ++*i;
-    return -1;
-  }
-  *i += len;
-  return cp;
-}
-
-// Characters a terminal acts on or that reorder what is shown: C0 and C1 controls, DEL,
-// the bidi embeddings, overrides, isolates and marks, and the line and paragraph separators.
-bool Hidden(int32_t cp) {
-  return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x061c || cp == 0x200e || cp == 0x200f ||
-         (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
-}
-
-// `s` with what Hidden() names written as escapes (\n, \x1b, \u202e) and bytes that are not
-// UTF-8 as \xHH: what a person reads is what the request holds.
-std::string Visible(absl::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size();) {
-    size_t start = i;
-    int32_t cp = NextCodePoint(s, &i);
-    if (cp < 0) {
-      absl::StrAppendFormat(&out, "\\x%02x", static_cast<unsigned char>(s[start]));
-    } else if (cp == '\n') {
-      out += "\\n";
-    } else if (cp == '\r') {
-      out += "\\r";
-    } else if (cp == '\t') {
-      out += "\\t";
-    } else if (cp < 0x80 && Hidden(cp)) {
-      absl::StrAppendFormat(&out, "\\x%02x", cp);
-    } else if (Hidden(cp)) {
-      absl::StrAppendFormat(&out, "\\u%04x", cp);
-    } else {
-      out.append(s.data() + start, i - start);
-    }
-  }
-  return out;
-}
+// `s` as a person must read it: what a terminal would act on or hide, written visibly
+// (\n, \x1b, \u202e), so what a person reads is what the request holds.
+std::string Visible(absl::string_view s) { return EscapeForTerminal(s); }
 
 // One word of a command line as a shell would need it written: bare when it is plain,
 // in single quotes when it holds spaces or shell syntax, as $'…' with escapes when it

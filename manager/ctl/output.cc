@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "common/text.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
@@ -39,64 +40,8 @@ void Emit(YAML::Emitter& out, const nlohmann::json& j) {
 
 }  // namespace
 
-namespace {
-
-// The code point at text[*i], advancing *i past it; -1 (advancing one byte) for a byte
-// that does not start a well-formed UTF-8 sequence (RFC 3629).
-int32_t NextCodePoint(absl::string_view text, size_t* i) {
-  unsigned char c = static_cast<unsigned char>(text[*i]);
-  int len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-  if (len == 0 || *i + len > text.size()) {
-    ++*i;
-    return -1;
-  }
-  int32_t cp = len == 1 ? c : c & (0x7f >> len);
-  for (int k = 1; k < len; ++k) {
-    unsigned char cc = static_cast<unsigned char>(text[*i + k]);
-    if ((cc & 0xc0) != 0x80) {
-      ++*i;
-      return -1;
-    }
-    cp = (cp << 6) | (cc & 0x3f);
-  }
-  static constexpr int32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[len] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
-    ++*i;
-    return -1;
-  }
-  *i += len;
-  return cp;
-}
-
-}  // namespace
-
 std::string TerminalText(absl::string_view text, Lines lines) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    size_t start = i;
-    int32_t cp = NextCodePoint(text, &i);
-    if (cp < 0) {
-      absl::StrAppendFormat(&out, "\\x%02x", static_cast<unsigned char>(text[start]));
-    } else if (cp == '\n' || cp == '\t') {
-      if (lines == Lines::kMany) {
-        out += static_cast<char>(cp);
-      } else {
-        out += cp == '\n' ? "\\n" : "\\t";
-      }
-    } else if (cp == '\r') {
-      out += "\\r";
-    } else if (cp < 0x20 || cp == 0x7f) {
-      absl::StrAppendFormat(&out, "\\x%02x", cp);
-    } else if ((cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || cp == 0x200e || cp == 0x200f ||
-               (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069)) {
-      // C1 controls (0x9b is CSI to some terminals), and what reorders the text shown.
-      absl::StrAppendFormat(&out, "\\u%04x", cp);
-    } else {
-      out.append(text.data() + start, i - start);
-    }
-  }
-  return out;
+  return EscapeForTerminal(text, /*keep_newlines=*/lines == Lines::kMany);
 }
 
 std::string Indented(absl::string_view text, absl::string_view indent) {

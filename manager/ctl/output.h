@@ -26,13 +26,9 @@ enum class Format { kTable, kJson, kYaml };
 // several (instructions, a result, a plan's summary, a log line, an error message).
 enum class Lines { kOne, kMany };
 
-// `text` made safe to print on a terminal, with nothing hidden: C0 controls, DEL, C1
-// controls (U+0080–U+009F), the bidi embeddings, overrides, isolates and marks
-// (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C) and the line and paragraph
-// separators are written visibly as \r, \n, \t, \xHH or \uHHHH, as are bytes that are not
-// UTF-8. With Lines::kMany newline and tab are kept; with kOne they are escaped too, so
-// a value cannot forge the lines after it. Printable text, UTF-8 included, is kept; the
-// result holds no control character but those kept. Applying it twice changes nothing.
+// `text` escaped for the terminal (EscapeForTerminal in common/text.h): with Lines::kMany
+// newline and tab are kept, with kOne they are escaped too, so a value cannot forge the
+// lines after it.
 std::string TerminalText(absl::string_view text, Lines lines = Lines::kOne);
 
 // `text` (TerminalText, kMany) with every line after the first indented by `indent`,

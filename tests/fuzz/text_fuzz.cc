@@ -29,6 +29,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (valid) FUZZ_CHECK(agentd::IsValidUtf8(bytes.substr(start)));
   std::string esc = agentd::EscapeForTerminal(bytes);
   FUZZ_CHECK(agentd::IsValidUtf8(esc));
-  for (char c : esc) FUZZ_CHECK(c == '\t' || static_cast<unsigned char>(c) >= 0x20);
+  for (char c : esc) FUZZ_CHECK(static_cast<unsigned char>(c) >= 0x20 && c != 0x7f);
+  FUZZ_CHECK(agentd::EscapeForTerminal(esc) == esc);
+  for (char c : agentd::EscapeForTerminal(bytes, /*keep_newlines=*/true)) {
+    FUZZ_CHECK(c == '\n' || c == '\t' || (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f));
+  }
   return 0;
 }

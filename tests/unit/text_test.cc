@@ -115,9 +115,20 @@ TEST(TextTest, HelpersGiveValidUtf8ForAnyBytes) {
 }
 
 TEST(TextTest, EscapeForTerminalEscapesControlAndInvalidBytes) {
-  EXPECT_EQ(EscapeForTerminal("tab\tkept, caf\xc3\xa9 too"), "tab\tkept, caf\xc3\xa9 too");
+  EXPECT_EQ(EscapeForTerminal("caf\xc3\xa9 \xe4\xb8\xad kept"), "caf\xc3\xa9 \xe4\xb8\xad kept");
   EXPECT_EQ(EscapeForTerminal(std::string("\x1b[31mred\0\x7f\xff", 11)),
             "\\x1b[31mred\\x00\\x7f\\xff");
+  // A line redrawn over the one a person approves, a right-to-left override, a C1 CSI.
+  EXPECT_EQ(EscapeForTerminal("ls\r\x1b[2Krm -rf ~"), "ls\\r\\x1b[2Krm -rf ~");
+  EXPECT_EQ(EscapeForTerminal("a\xe2\x80\xae"
+                              "b\xc2\x9b"),
+            "a\\u202eb\\u009b");
+  EXPECT_EQ(EscapeForTerminal("one\ntwo\tx"), "one\\ntwo\\tx");
+  EXPECT_EQ(EscapeForTerminal("one\ntwo\tx", /*keep_newlines=*/true), "one\ntwo\tx");
+  // An overlong encoding of '/' and a lone surrogate are not UTF-8.
+  EXPECT_EQ(EscapeForTerminal("\xc0\xaf\xed\xa0\x80"), "\\xc0\\xaf\\xed\\xa0\\x80");
+  std::string once = EscapeForTerminal("\x1b\xe2\x80\xae\n");
+  EXPECT_EQ(EscapeForTerminal(once), once) << "applying it twice changes nothing more";
 }
 
 }  // namespace
