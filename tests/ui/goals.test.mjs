@@ -105,7 +105,7 @@ async function setUp(scenario, shellAllow) {
   cleanups.push(() => agentd.cleanup());
   const page = await newPage(browser);
   await page.goto(agentd.loginUrl);
-  await page.getByTestId("view-overview").waitFor({ timeout: 15000 });
+  await page.getByTestId("view-overview").waitFor({ timeout: 60000 });
   return { agentd, fake, page };
 }
 
@@ -155,7 +155,7 @@ test("a goal from the UI: its plan waits, is approved in the UI, runs green, and
   await waitFor(async () => (await plan.getAttribute("data-status")) === "PLAN_STATUS_PROPOSED",
     30000, "the plan to wait for a person");
   await plan.click();
-  await page.getByTestId("plan-step-write").waitFor({ timeout: 10000 });
+  await page.getByTestId("plan-step-write").waitFor({ timeout: 60000 });
   // Each step as proposed: id, title, role, what it waits for, its token estimate.
   assert.deepEqual((await cells(page, '[data-testid="plan-step-write"]')).slice(0, 5),
     ["write", "Write hello.txt", "coder", "—", "1,000"]);
@@ -188,7 +188,7 @@ test("a goal from the UI: its plan waits, is approved in the UI, runs green, and
       shown.every(([, status]) => status === "TASK_STATUS_COMPLETED");
   }, 10000, `the tree: ${expected.join(", ")}, all completed`);
   // The plan's DAG: both steps completed, check after write.
-  await page.getByTestId("plan-dag").waitFor({ timeout: 10000 });
+  await page.getByTestId("plan-dag").waitFor({ timeout: 60000 });
   await waitFor(async () => {
     const st = await Promise.all(["write", "check"].map((id) => page.getByTestId(`dag-node-${id}`).getAttribute("data-status")));
     return st.every((x) => x === "TASK_STATUS_COMPLETED");
@@ -232,7 +232,7 @@ test("a consent-gated tool call raises the modal, and the decision reaches the a
   const coderCalls = (await fake.requests()).filter((r) => r.model === "coder-m").length;
   assert.equal(coderCalls, 1);
   await page.getByTestId("consent-approve").click();
-  await modal.waitFor({ state: "hidden", timeout: 15000 });
+  await modal.waitFor({ state: "hidden", timeout: 60000 });
   // agentd recorded the person's approval of that very request.
   const consents = (await agentd.ctl("get", "consents", "--all")).consentRequests ?? [];
   const decided = consents.find((c) => c.id === consentId);

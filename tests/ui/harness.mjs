@@ -191,7 +191,7 @@ export async function shot(page, name) {
 // Goes to a view through the sidebar.
 export async function openView(page, name) {
   await page.getByTestId(`nav-${name}`).click();
-  await page.getByTestId(`view-${name}`).waitFor({ timeout: 10000 });
+  await page.getByTestId(`view-${name}`).waitFor({ timeout: 60000 });
 }
 
 export function exists(path) {

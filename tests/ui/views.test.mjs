@@ -35,7 +35,7 @@ async function text(locator) {
 async function loggedIn() {
   const page = await newPage(browser);
   await page.goto(agentd.loginUrl);
-  await page.getByTestId("view-overview").waitFor({ timeout: 15000 });
+  await page.getByTestId("view-overview").waitFor({ timeout: 60000 });
   return page;
 }
 
@@ -44,7 +44,7 @@ test("without the token: the login page, and no data; the login link: the overvi
   const refusedBefore = (await agentd.metric(refused)) ?? 0;
   const anonymous = await newPage(browser);
   await anonymous.goto(agentd.base);
-  await anonymous.getByTestId("login-page").waitFor({ timeout: 15000 });
+  await anonymous.getByTestId("login-page").waitFor({ timeout: 60000 });
   assert.equal(await anonymous.getByTestId("view-overview").count(), 0);
   // The page's own API calls reached agentd and were refused there (not merely never
   // made), and the agent they would have listed is nowhere on the page.
@@ -72,7 +72,7 @@ test("an agent started from the UI appears live, and its row shows a kill -9's r
   await page.getByTestId("start-id").fill("flood-1");
   await page.getByTestId("start-submit").click();
   const row = page.getByTestId("agent-row-flood-1");
-  await row.waitFor({ timeout: 15000 });
+  await row.waitFor({ timeout: 60000 });
   const state = async () => [await row.getAttribute("data-state"), await text(row.getByTestId("agent-state"))];
   await waitFor(async () => (await state()).join() === "AGENT_STATE_RUNNING,RUNNING", 15000, "flood-1 to run");
   const before = await agentd.ctl("describe", "agent", "flood-1");
@@ -145,7 +145,7 @@ test("chat reaches an agent, every other view shows the daemon's data, and the a
   await page.getByTestId("chat-input").fill("hello from the browser");
   await page.getByTestId("chat-send").click();
   const shown = page.locator('[data-testid="chat-message"][data-to="flood-0"]');
-  await shown.first().waitFor({ timeout: 15000 });
+  await shown.first().waitFor({ timeout: 60000 });
   // Stored once, as typed, and the thread shows that very message.
   const sent = (await agentd.ctl("messages")).envelopes ?? [];
   const mine = sent.filter((m) => m.to === "flood-0" && m.body === "hello from the browser");
@@ -159,7 +159,7 @@ test("chat reaches an agent, every other view shows the daemon's data, and the a
   // from agentd beside it (no LLM is configured here, so no goal, plan or spend).
   const heading = (view, name, level) =>
     page.getByTestId(`view-${view}`).getByRole("heading", { name, exact: true, level });
-  const seen = (locator, what) => locator.waitFor({ timeout: 15000 }).catch((e) => {
+  const seen = (locator, what) => locator.waitFor({ timeout: 60000 }).catch((e) => {
     throw new Error(`${what}: ${e.message}`);
   });
 
