@@ -767,7 +767,7 @@ absl::StatusOr<v1::RegisterResponse> Supervisor::Register(const std::string& tok
   const Config& cfg = config_->config();
   r.lease_id = NewToken().substr(7, 16);
   r.runtime_version = req.runtime_version();
-  r.sandbox_problem = ValidUtf8(req.sandbox_problem().substr(0, 1000));
+  r.sandbox_problem = Utf8Prefix(req.sandbox_problem(), 1000, "...");
   if (!r.sandbox_problem.empty() && cfg.policy.shell_sandbox != "off") {
     spdlog::warn(
         "agent {}: the tool sandbox does not work on its host ({}); policy.shell.sandbox "

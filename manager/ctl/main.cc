@@ -22,6 +22,7 @@
 #include "agentd/v1/logs.grpc.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
 #include "common/config.h"
+#include "common/json_dump.h"
 #include "common/token.h"
 #include "common/values.h"
 #include "common/version.h"
@@ -207,7 +208,7 @@ int UiCmd(const Globals& g, const std::vector<std::string>& args) {
   // Printed, not opened: a browser started from here would carry the link in its
   // command line, which every local user can read (and the code is good once anyway).
   if (g.format == Format::kJson) {
-    std::printf("%s\n", nlohmann::json{{"url", resp.url()}}.dump().c_str());
+    std::printf("%s\n", DumpJson(nlohmann::json{{"url", resp.url()}}).c_str());
   } else {
     std::printf("%s\n", resp.url().c_str());
   }
