@@ -10,9 +10,10 @@
 // RLIMIT_CORE 0 (common/hardening.h): neither the token nor the key reaches a core file
 // or another process of the same uid. The agent registers, heartbeats and holds its Connect
 // stream, and works the tasks delivered on it (task_runner.h); its session database is
-// $AGENTD_SESSION_DIR/<id>.db. $AGENTD_LLM_RECORD, when set, names a cassette every
-// provider exchange is recorded to. SIGTERM ends it cleanly (exit 0). If agentd stays
-// unreachable for longer than the reconnect grace it exits 75 (EX_TEMPFAIL).
+// $AGENTD_SESSION_DIR/<id>.db (agentd sets it to STATE/sessions/<id>). $AGENTD_LLM_RECORD,
+// when set, names a cassette every provider exchange is recorded to. SIGTERM ends it
+// cleanly (exit 0). If agentd stays unreachable for longer than the reconnect grace it
+// exits 75 (EX_TEMPFAIL).
 #include <signal.h>
 #include <unistd.h>
 

@@ -510,7 +510,8 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
         .Opt("restart_max_sec", &s.restart_max_sec)
         .Opt("reset_after", &s.reset_after)
         .Opt("no_restart_exit_codes", &s.no_restart_exit_codes)
-        .Opt("stop_timeout", &s.stop_timeout);
+        .Opt("stop_timeout", &s.stop_timeout)
+        .Opt("isolation", &s.isolation);
     read_limits(f, "supervision.limits", &s.limits);
     if (YAML::Node cl = f.Get("crash_loop"); cl.IsDefined()) {
       Fields cf(p, cl, "supervision.crash_loop");
@@ -532,6 +533,7 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
     }
     f.Done();
     p.OneOf(f.Get("restart"), "supervision.restart", s.restart, {"always", "on-failure", "never"});
+    p.OneOf(f.Get("isolation"), "supervision.isolation", s.isolation, {"auto", "required", "off"});
     if (s.restart_max_sec < s.restart_sec) {
       p.Error(f.Get("restart_max_sec").Mark(),
               "supervision.restart_max_sec: must not be shorter than restart_sec");

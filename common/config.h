@@ -152,6 +152,10 @@ struct SupervisionConfig {
   absl::Duration heartbeat_interval = absl::Seconds(5);
   absl::Duration heartbeat_ttl = absl::Seconds(20);
   LimitsConfig limits;  // for every agent; a role's own limits override them
+  // Agents in user, mount and PID namespaces of their own, with agentd's state and admin
+  // socket out of sight: auto (where it works, else without, said loudly) | required |
+  // off.
+  std::string isolation = "auto";
 
   bool operator==(const SupervisionConfig&) const = default;
 };

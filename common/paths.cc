@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 
@@ -114,5 +115,13 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path, size_t max_by
   close(fd);
   return out;
 }
+
+std::string RealPathOr(const std::string& path) {
+  char buf[PATH_MAX];
+  if (realpath(path.c_str(), buf) == nullptr) return path;
+  return buf;
+}
+
+std::string AgentEndpointPath(const std::string& socket) { return socket + ".agent/agent.sock"; }
 
 }  // namespace agentd

@@ -31,6 +31,14 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path, size_t max_by
 // The directory part of `path` ("." when there is none).
 std::string DirName(const std::string& path);
 
+// realpath(3) of `path`, or `path` itself when it does not resolve.
+std::string RealPathOr(const std::string& path);
+
+// The agent endpoint of the daemon whose admin socket is `socket`: a socket in a private
+// directory of its own beside it, "<socket>.agent/agent.sock", so that an isolated agent
+// can be shown that directory alone.
+std::string AgentEndpointPath(const std::string& socket);
+
 }  // namespace agentd
 
 #endif  // AGENTD_COMMON_PATHS_H_

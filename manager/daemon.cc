@@ -120,8 +120,44 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
         self->loop_.Post([self, proc, st] { self->supervisor_->OnExit(proc, st); });
       },
       d->cgroups_.get());
+  // The agent endpoint (AgentHost only, agent tokens only) and agent isolation: both must
+  // be in place before the first agent starts.
+  std::string agent_socket = AgentEndpointPath(c.server.socket);
+  if (absl::Status s = EnsurePrivateDir(DirName(agent_socket), "agent endpoint directory");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = MakeDirs(c.state_dir + "/workspaces", 0700); !s.ok()) return s;
+  if (c.supervision.isolation != "off") {
+    LaunchSpec::Isolation trial;
+    trial.enabled = true;
+    trial.own_pids = true;
+    trial.hide = {RealPathOr(c.state_dir), RealPathOr(DirName(c.server.socket))};
+    trial.expose = {RealPathOr(c.state_dir + "/workspaces"), RealPathOr(DirName(agent_socket))};
+    if (absl::Status s = LocalLauncher::ProbeIsolation(trial); !s.ok()) {
+      d->isolation_problem_ = std::string(s.message());
+    }
+  }
+  if (c.supervision.isolation == "off") {
+    spdlog::info("agents run without isolation (supervision.isolation: off)");
+  } else if (d->isolation_problem_.empty()) {
+    spdlog::info("agents run isolated: user, mount and PID namespaces of their own");
+  } else if (c.supervision.isolation == "required") {
+    spdlog::error(
+        "agent isolation does not work here ({}), and supervision.isolation is "
+        "required: agents will not start",
+        d->isolation_problem_);
+  } else {
+    spdlog::warn(
+        "agent isolation does not work here ({}): agents run without it, as the same "
+        "user as agentd (supervision.isolation: required refuses this)",
+        d->isolation_problem_);
+  }
   Supervisor::Options sup;
-  sup.socket_path = c.server.socket;
+  sup.socket_path = agent_socket;
+  sup.admin_socket_path = c.server.socket;
+  sup.isolation_problem = d->isolation_problem_;
+  sup.secret_files = {c.server.tls_key_file};
   sup.agent_binary = AgentBinary();
   sup.state_dir = c.state_dir;
   if (!d->config_->file().empty()) sup.config_dir = DirName(d->config_->file());
@@ -151,6 +187,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     counters->set_sandbox_policy(self->config_->config().policy.shell_sandbox);
     counters->mutable_agents_by_sandbox()->insert(sandbox.by_mode.begin(), sandbox.by_mode.end());
     for (std::string& p : sandbox.problems) counters->add_sandbox_problems(std::move(p));
+    const std::string& isolation = self->config_->config().supervision.isolation;
+    counters->set_isolation_policy(isolation);
+    counters->set_agent_isolation(self->IsolationMode());
+    counters->set_isolation_problem(self->isolation_problem_);
   });
   d->consents_ =
       std::make_unique<ConsentBook>(&d->loop_, d->store_.get(), c.policy.consent_timeout);
@@ -208,6 +248,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   api.tls_key_file = c.server.tls_key_file;
   api.admin_token = *token;
   api.admin_token_file = token_file;
+  api.agent_socket_path = agent_socket;
   ApiCores cores;
   cores.system = d->system_.get();
   cores.loop = &d->loop_;
@@ -287,6 +328,13 @@ void Daemon::ScheduleWatchdog(absl::Duration interval) {
   notifier_.Watchdog();
 }
 
+std::string Daemon::IsolationMode() const {
+  const std::string& policy = config_->config().supervision.isolation;
+  if (policy == "off") return "none";
+  if (isolation_problem_.empty()) return "namespaces";
+  return policy == "required" ? "refused" : "none";
+}
+
 void Daemon::RefreshMetrics() {
   std::map<LabelValues, double> by_state;
   for (const auto& [state, n] : supervisor_->CountByState()) {
@@ -301,6 +349,12 @@ void Daemon::RefreshMetrics() {
     by_sandbox[{mode, policy}] = static_cast<double>(n);
   }
   metrics_->agents_sandbox->Replace(std::move(by_sandbox));
+  std::map<LabelValues, double> isolation;
+  const std::string& isolation_policy = config_->config().supervision.isolation;
+  for (const char* mode : {"namespaces", "none", "refused"}) {
+    isolation[{mode, isolation_policy}] = mode == IsolationMode() ? 1 : 0;
+  }
+  metrics_->agent_isolation->Replace(std::move(isolation));
   std::map<LabelValues, double> restarts;
   for (const v1::Agent& a : supervisor_->List("", {})) {
     restarts[{a.id(), a.role()}] = a.restarts();

@@ -55,6 +55,8 @@ class Daemon {
   void ScheduleWatchdog(absl::Duration interval);
   // Sets the metrics that are snapshots (agents by state, restarts, log bytes); on the loop.
   void RefreshMetrics();
+  // The isolation agents start with: "namespaces", "none" or "refused".
+  std::string IsolationMode() const;
 
   Notifier notifier_;
   std::unique_ptr<DaemonMetrics> metrics_ = DaemonMetrics::Create();
@@ -80,6 +82,8 @@ class Daemon {
   std::unique_ptr<WebSessions> web_sessions_;  // before api_ and web_, which use it
   std::unique_ptr<ApiServer> api_;
   std::unique_ptr<WebServer> web_;
+  // Why agent isolation does not work here (the trial at start), or empty.
+  std::string isolation_problem_;
   bool shut_down_ = false;
 };
 

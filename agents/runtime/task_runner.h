@@ -35,7 +35,7 @@ namespace agentd::agent {
 
 struct TaskRunnerOptions {
   std::string agent_id;
-  std::string session_path;  // sessions/<agent_id>.db
+  std::string session_path;  // sessions/<agent_id>/<agent_id>.db
   std::string record_path;   // when set, provider exchanges are recorded to this cassette
   // Why the tool sandbox does not work on this host, as the probe at the agent's start
   // found it (tools::ProbeSandbox); empty when it works. With policy.shell.sandbox

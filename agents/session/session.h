@@ -1,4 +1,4 @@
-// SessionStore: an agent's memory of its tasks in sessions/<agent_id>.db (SQLite, WAL,
+// SessionStore: an agent's memory of its tasks in sessions/<agent_id>/<agent_id>.db (SQLite, WAL,
 // synchronous NORMAL: durable across a kill -9 of the agent, not a power cut), so
 // that an agent killed at any point resumes where it stopped.
 //

@@ -180,10 +180,44 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
     api->server_->Shutdown();
     return s;
   }
+  if (!options.agent_socket_path.empty()) {
+    if (absl::Status s = api->StartAgentEndpoint(options.agent_socket_path, c); !s.ok()) {
+      api->server_->Shutdown();
+      return s;
+    }
+  }
   grpc::HealthCheckServiceInterface* health = api->server_->GetHealthCheckService();
   health->SetServingStatus(true);
   for (const std::string& name : ServiceNames()) health->SetServingStatus(name, true);
   return api;
+}
+
+absl::Status ApiServer::StartAgentEndpoint(const std::string& path, const ApiCores& c) {
+  std::string dir = DirName(path);
+  if (absl::Status s = EnsurePrivateDir(dir, "agent endpoint directory"); !s.ok()) return s;
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(path, ": cannot remove the stale socket: ", std::strerror(errno)));
+  }
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat("unix:", path), grpc::InsecureServerCredentials());
+  agent_service_ = std::make_unique<AgentHostService>(c.loop, c.supervisor, c.consents, c.tasks,
+                                                      c.ledger, c.bus, c.plans);
+  builder.RegisterService(agent_service_.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;
+  ic.push_back(std::make_unique<ApiInterceptorFactory>(c.system, c.metrics));
+  builder.experimental().SetInterceptorCreators(std::move(ic));
+  agent_server_ = builder.BuildAndStart();
+  if (agent_server_ == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on unix:", path, " (gRPC's log above says why)"));
+  }
+  agent_socket_path_ = path;
+  if (absl::Status s = PinSocketMode(dir, path); !s.ok()) {
+    agent_server_->Shutdown();
+    return s;
+  }
+  return absl::OkStatus();
 }
 
 void ApiServer::Shutdown(absl::Time deadline) {
@@ -206,7 +240,14 @@ void ApiServer::Shutdown(absl::Time deadline) {
     absl::SleepFor(absl::Milliseconds(5));
   }
   server_->Shutdown(absl::ToChronoTime(absl::Now()));
+  if (agent_server_ != nullptr) agent_server_->Shutdown(absl::ToChronoTime(absl::Now()));
   server_->Wait();
+  if (agent_server_ != nullptr) {
+    agent_server_->Wait();
+    if (unlink(agent_socket_path_.c_str()) != 0 && errno != ENOENT) {
+      spdlog::warn("{}: cannot remove socket: {}", agent_socket_path_, std::strerror(errno));
+    }
+  }
   if (unlink(socket_path_.c_str()) != 0 && errno != ENOENT) {
     spdlog::warn("{}: cannot remove socket: {}", socket_path_, std::strerror(errno));
   }

@@ -8,6 +8,12 @@
 // which accept loopback peers only), then marks health SERVING. When Start() returns,
 // both listeners accept calls.
 //
+// With an `agent_socket_path`, a second server on that socket is the agent endpoint: it
+// serves AgentHostService alone (plus gRPC's health and reflection, which every server in
+// the process gets and which hold no state), every call authenticated by the calling
+// agent's own token, so an agent told this path is not an admin. Its directory is made
+// private like the admin socket's, and isolated agents see only that directory.
+//
 // Shutdown() marks health NOT_SERVING, lets in-flight calls finish until `deadline`,
 // then stops listening, cancels what is left, and removes the socket file. It returns
 // as soon as no call is in flight: idle client connections do not hold it up. Call it once, from
@@ -62,6 +68,7 @@ struct ApiServerOptions {
   std::string grpc_tcp;  // "host:port" ("…:0" picks a free port); empty: no TCP listener
   std::string tls_cert_file, tls_key_file;
   std::string admin_token, admin_token_file;
+  std::string agent_socket_path;  // empty: no agent endpoint (agents use the admin socket)
 };
 
 class ApiServer {
@@ -82,10 +89,13 @@ class ApiServer {
 
  private:
   ApiServer() = default;
+  absl::Status StartAgentEndpoint(const std::string& path, const ApiCores& cores);
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Service> agent_service_;
+  std::unique_ptr<grpc::Server> agent_server_;
   SystemCore* system_ = nullptr;
-  std::string socket_path_;
+  std::string socket_path_, agent_socket_path_;
   std::string tcp_address_;
   bool shut_down_ = false;
 };

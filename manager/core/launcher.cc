@@ -6,14 +6,18 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -104,18 +108,198 @@ struct ChildFailure {
   int err;   // errno
   int resource;
 };
-constexpr int kStepChdir = 1, kStepLimit = 2, kStepExec = 3, kStepFds = 4;
+constexpr int kStepChdir = 1, kStepLimit = 2, kStepExec = 3, kStepFds = 4, kStepIsolate = 5;
+
+// What the child does to isolate itself, worked out before the clone (nothing in the child
+// may allocate): for a failure, `op` and `index` say which step and which path.
+struct PreparedIsolation {
+  enum Op { kMaps = 1, kSlave, kOpen, kTmpfs, kMkdir, kBind, kMask, kReadOnly, kProc };
+  std::string uid_map, gid_map;  // "inside outside 1"
+  std::vector<std::string> hide;
+  struct Expose {
+    std::string path;
+    std::vector<std::string> mkdirs;  // inside its hidden directory, parents first
+  };
+  std::vector<Expose> expose;
+  std::vector<std::string> mask;
+  bool own_pids = false;
+
+  std::string Describe(int op, int index) const {
+    auto at = [](const std::vector<std::string>& v, int i) {
+      return i >= 0 && i < static_cast<int>(v.size()) ? v[i] : std::string("?");
+    };
+    auto exposed = [this](int i) {
+      return i >= 0 && i < static_cast<int>(expose.size()) ? expose[i].path : std::string("?");
+    };
+    switch (op) {
+      case kMaps:
+        return "write the user namespace's uid/gid map";
+      case kSlave:
+        return "make / a slave mount";
+      case kOpen:
+        return absl::StrCat("open ", exposed(index));
+      case kTmpfs:
+        return absl::StrCat("mount a tmpfs on ", at(hide, index));
+      case kMkdir:
+        return absl::StrCat("make a mount point for ", exposed(index));
+      case kBind:
+        return absl::StrCat("bind ", exposed(index));
+      case kMask:
+        return absl::StrCat("cover ", at(mask, index));
+      case kReadOnly:
+        return absl::StrCat("make the tmpfs on ", at(hide, index), " read-only");
+      case kProc:
+        return "mount /proc for the PID namespace";
+      default:
+        return "set up namespaces";
+    }
+  }
+};
+
+// Canonical, minimal: directories under another hidden one are left out; exposures
+// outside every hidden directory need nothing.
+PreparedIsolation PrepareIsolation(const LaunchSpec::Isolation& in) {
+  PreparedIsolation p;
+  uid_t uid = geteuid();
+  gid_t gid = getegid();
+  // Inside, uid 0 would get every capability of the namespace back at exec (and could
+  // unmount what hides the state); any other uid execs with none.
+  p.uid_map = absl::StrCat(uid == 0 ? 1 : uid, " ", uid, " 1");
+  p.gid_map = absl::StrCat(gid == 0 ? 1 : gid, " ", gid, " 1");
+  p.own_pids = in.own_pids;
+  auto under = [](const std::string& path, const std::string& dir) {
+    return path == dir || (absl::StartsWith(path, dir) && path.size() > dir.size() &&
+                           (dir == "/" || path[dir.size()] == '/'));
+  };
+  for (const std::string& h : in.hide) {
+    bool covered = false;
+    for (const std::string& other : in.hide) {
+      if (other != h && under(h, other)) covered = true;
+    }
+    if (!covered && std::find(p.hide.begin(), p.hide.end(), h) == p.hide.end()) {
+      p.hide.push_back(h);
+    }
+  }
+  for (const std::string& e : in.expose) {
+    for (const std::string& h : p.hide) {
+      if (e == h || !under(e, h)) continue;
+      PreparedIsolation::Expose x{e, {}};
+      std::string dir = h;
+      for (absl::string_view part : absl::StrSplit(e.substr(h.size() + 1), '/')) {
+        absl::StrAppend(&dir, "/", part);
+        x.mkdirs.push_back(dir);
+      }
+      p.expose.push_back(std::move(x));
+      break;
+    }
+  }
+  p.mask = in.mask;
+  return p;
+}
+
+// Writes `text` to `path` with one write(2), as /proc's map files require.
+bool WriteProcFile(const char* path, const std::string& text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  close(fd);
+  return ok;
+}
+
+// Child side of the isolation, in the new user, mount (and PID) namespaces the clone made:
+// only system calls. On failure returns false with errno set and *op, *index saying where.
+bool IsolateChild(const PreparedIsolation& p, int* op, int* index) {
+  *index = -1;
+  *op = PreparedIsolation::kMaps;
+  // setgroups must be denied before an unprivileged gid_map; ENOENT: a kernel before 3.19.
+  if (!WriteProcFile("/proc/self/setgroups", "deny") && errno != ENOENT) return false;
+  if (!WriteProcFile("/proc/self/gid_map", p.gid_map)) return false;
+  if (!WriteProcFile("/proc/self/uid_map", p.uid_map)) return false;
+  *op = PreparedIsolation::kSlave;
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) return false;
+  // The exposed directories are opened before anything covers them, and bound back from
+  // those descriptors (/proc/self/fd/N) once their hidden parent is covered.
+  constexpr int kMaxExposed = 16;
+  int fds[kMaxExposed];
+  int n = static_cast<int>(p.expose.size());
+  if (n > kMaxExposed) n = kMaxExposed;
+  for (int i = 0; i < n; ++i) {
+    *op = PreparedIsolation::kOpen;
+    *index = i;
+    fds[i] = open(p.expose[i].path.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fds[i] < 0) return false;
+  }
+  for (int i = 0; i < static_cast<int>(p.hide.size()); ++i) {
+    *op = PreparedIsolation::kTmpfs;
+    *index = i;
+    if (mount("tmpfs", p.hide[i].c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "mode=0755,size=64k") != 0) {
+      return false;
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    *index = i;
+    *op = PreparedIsolation::kMkdir;
+    for (const std::string& d : p.expose[i].mkdirs) {
+      if (mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) return false;
+    }
+    // "/proc/self/fd/" and the number, without allocating.
+    char source[32] = "/proc/self/fd/";
+    char digits[12];
+    int len = 0;
+    for (int v = fds[i]; len == 0 || v > 0; v /= 10)
+      digits[len++] = static_cast<char>('0' + v % 10);
+    char* out = source + 14;
+    while (len > 0) *out++ = digits[--len];
+    *out = 0;
+    *op = PreparedIsolation::kBind;
+    if (mount(source, p.expose[i].path.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+      return false;
+    }
+    close(fds[i]);
+  }
+  for (int i = 0; i < static_cast<int>(p.hide.size()); ++i) {
+    *op = PreparedIsolation::kReadOnly;
+    *index = i;
+    if (mount(nullptr, p.hide[i].c_str(), nullptr,
+              MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+      return false;
+    }
+  }
+  for (int i = 0; i < static_cast<int>(p.mask.size()); ++i) {
+    *op = PreparedIsolation::kMask;
+    *index = i;
+    if (mount("/dev/null", p.mask[i].c_str(), nullptr, MS_BIND, nullptr) != 0) return false;
+  }
+  if (p.own_pids) {
+    *op = PreparedIsolation::kProc;
+    *index = -1;
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+uint64_t IsolationCloneFlags(const LaunchSpec::Isolation& isolation) {
+  if (!isolation.enabled) return 0;
+  return CLONE_NEWUSER | CLONE_NEWNS | (isolation.own_pids ? CLONE_NEWPID : 0);
+}
 
 // Between clone and exec: only system calls (the parent's other threads are gone, their
 // locks may be held), nothing that allocates.
-[[noreturn]] void ChildExec(const LaunchSpec& spec, const char* program, char* const* argv,
-                            char* const* envp, int devnull, const int* secrets, int n_secrets,
-                            int status) {
+[[noreturn]] void ChildExec(const LaunchSpec& spec, const PreparedIsolation* isolation,
+                            const char* program, char* const* argv, char* const* envp, int devnull,
+                            const int* secrets, int n_secrets, int status) {
   auto fail = [status](int step, int resource) {
     ChildFailure f{step, errno, resource};
     (void)!write(status, &f, sizeof(f));
     _exit(127);
   };
+  if (isolation != nullptr) {
+    int op = 0, index = 0;
+    if (!IsolateChild(*isolation, &op, &index)) fail(kStepIsolate, op * 1000 + index + 1);
+  }
   // The daemon blocks signals and ignores SIGPIPE; an agent starts with neither.
   sigset_t none;
   sigemptyset(&none);
@@ -249,20 +433,28 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
                    path.ok() ? std::strerror(errno) : path.status().message());
     }
   }
+  std::optional<PreparedIsolation> isolation;
+  if (spec.isolation.enabled) isolation = PrepareIsolation(spec.isolation);
   int pidfd = -1;
   clone_args args{};
-  args.flags = CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0);
+  args.flags =
+      CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0) | IsolationCloneFlags(spec.isolation);
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
   args.cgroup = static_cast<uint64_t>(cgroup_fd >= 0 ? cgroup_fd : 0);
   long pid = syscall(SYS_clone3, &args, sizeof(args));
   if (pid == 0)
-    ChildExec(spec, program.c_str(), argv.data(), envp.data(), devnull, secrets.data(),
-              static_cast<int>(secrets.size()), status[1]);
+    ChildExec(spec, isolation ? &*isolation : nullptr, program.c_str(), argv.data(), envp.data(),
+              devnull, secrets.data(), static_cast<int>(secrets.size()), status[1]);
   int clone_err = errno;
   close(status[1]);
   if (pid < 0) {
     close_all();
+    if (spec.isolation.enabled) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot start ", name,
+                       " isolated: new user and mount namespaces: ", std::strerror(clone_err)));
+    }
     return absl::InternalError(
         absl::StrCat("cannot start ", name, ": clone3: ", std::strerror(clone_err)));
   }
@@ -285,6 +477,10 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
       case kStepLimit:
         return absl::FailedPreconditionError(absl::StrCat(
             "cannot start ", name, ": resource limit ", RlimitName(f.resource), ": ", why));
+      case kStepIsolate:
+        return absl::FailedPreconditionError(
+            absl::StrCat("cannot start ", name, " isolated: ",
+                         isolation->Describe(f.resource / 1000, f.resource % 1000 - 1), ": ", why));
       default:
         return absl::FailedPreconditionError(absl::StrCat("cannot start ", name, ": ", why));
     }
@@ -306,6 +502,52 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
   ev.data.fd = pidfd;
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, pidfd, &ev);
   return id;
+}
+
+absl::Status LocalLauncher::ProbeIsolation(const LaunchSpec::Isolation& spec) {
+  if (!spec.enabled) return absl::OkStatus();
+  PreparedIsolation isolation = PrepareIsolation(spec);
+  int status[2];
+  if (pipe2(status, O_CLOEXEC) != 0) {
+    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+  }
+  int pidfd = -1;
+  clone_args args{};
+  args.flags = CLONE_PIDFD | IsolationCloneFlags(spec);
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  long pid = syscall(SYS_clone3, &args, sizeof(args));
+  if (pid == 0) {
+    int op = 0, index = 0;
+    if (IsolateChild(isolation, &op, &index)) _exit(0);
+    ChildFailure f{kStepIsolate, errno, op * 1000 + index + 1};
+    (void)!write(status[1], &f, sizeof(f));
+    _exit(1);
+  }
+  int clone_err = errno;
+  close(status[1]);
+  if (pid < 0) {
+    close(status[0]);
+    return absl::FailedPreconditionError(
+        absl::StrCat("new user and mount namespaces: ", std::strerror(clone_err)));
+  }
+  ChildFailure f{};
+  ssize_t n;
+  do {
+    n = read(status[0], &f, sizeof(f));
+  } while (n < 0 && errno == EINTR);
+  close(status[0]);
+  siginfo_t info{};
+  waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &info, WEXITED);
+  close(pidfd);
+  if (n == static_cast<ssize_t>(sizeof(f))) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        isolation.Describe(f.resource / 1000, f.resource % 1000 - 1), ": ", std::strerror(f.err)));
+  }
+  if (info.si_code != CLD_EXITED || info.si_status != 0) {
+    return absl::FailedPreconditionError("the trial child did not finish its set-up");
+  }
+  return absl::OkStatus();
 }
 
 void LocalLauncher::SignalGroup(ProcessId id, int sig) {

@@ -48,6 +48,25 @@ struct LaunchSpec {
   std::vector<Limit> rlimits;
   // The name of the process's own cgroup (the agent id), when the launcher has cgroups.
   std::string cgroup;
+
+  // A private view of the machine for the child, set up between clone and exec: its own
+  // user and mount namespaces (and, with `own_pids`, its own PID namespace and /proc).
+  // Each `hide` directory is covered by an empty read-only tmpfs; each `expose` directory
+  // inside one of them is bound back at its own path, read-write; each `mask` file is
+  // covered by /dev/null. The child keeps the daemon's uid and gid on every file (mapped
+  // 1:1; uid 0 shows as 1 inside, so that it execs without capabilities) and has no
+  // capability outside its namespaces: it cannot undo the mounts, read a non-dumpable
+  // process's /proc entries (agentd's environ), or see the hidden paths by another route
+  // (/proc/<pid>/root of other processes is out of sight with `own_pids`).
+  // With `own_pids` the program is PID 1 of its namespace: signals it has no handler for
+  // (or does not block) are not delivered to it, orphans are its to reap, and everything
+  // left in the namespace dies with it. Paths must be absolute and canonical.
+  struct Isolation {
+    bool enabled = false;
+    bool own_pids = false;
+    std::vector<std::string> hide, expose, mask;
+  };
+  Isolation isolation;
 };
 
 struct ProcessId {
@@ -101,6 +120,12 @@ class LocalLauncher final : public Launcher {
   // The start time of `pid` now (0 when it does not exist): compare with a recorded
   // ProcessId to tell whether that process still lives.
   static uint64_t StartTicks(pid_t pid);
+
+  // Tries `isolation` in a short-lived child that sets it up and exits: OK when it works
+  // here, else the step that failed and why ("mount tmpfs on /var/lib/agentd: Operation
+  // not permitted"). User namespaces may be switched off (sysctl, AppArmor) or /proc
+  // over-mounted (some containers), so it is probed, not assumed.
+  static absl::Status ProbeIsolation(const LaunchSpec::Isolation& isolation);
 
  private:
   void Run();

@@ -176,6 +176,13 @@ std::unique_ptr<DaemonMetrics> DaemonMetrics::Create() {
   auto m = std::make_unique<DaemonMetrics>();
   MetricsRegistry& r = m->registry;
   m->agents = r.AddGauge("agentd_agents", "Agents by state.", {"state"});
+  m->agent_isolation = r.AddGauge(
+      "agentd_agent_isolation",
+      "1 for the isolation agent processes start with: namespaces (user, mount, PID: the "
+      "state dir and admin socket out of sight), none (supervision.isolation off, or auto "
+      "where it does not work), refused (required where it does not work: agents do not "
+      "start).",
+      {"mode", "policy"});
   m->agents_sandbox = r.AddGauge(
       "agentd_agents_sandbox",
       "Registered agents by the sandbox their tools run in: bwrap; unconfined (policy auto, "

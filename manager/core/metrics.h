@@ -119,6 +119,7 @@ struct DaemonMetrics {
   MetricsRegistry registry;
   GaugeFamily* agents = nullptr;               // {state}: agents in each state (scrape time)
   GaugeFamily* agent_restarts = nullptr;       // {agent, role}: restarts since the agent was added
+  GaugeFamily* agent_isolation = nullptr;      // {mode, policy}: 1 for the mode in force
   GaugeFamily* agents_sandbox = nullptr;       // {mode, policy}: registered agents by tool sandbox
   CounterFamily* restarts = nullptr;           // {role}: automatic restarts by the supervisor
   CounterFamily* heartbeats = nullptr;         // {role}

@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "absl/strings/ascii.h"
@@ -238,10 +240,33 @@ absl::Status Supervisor::Spawn(Record& r) {
   for (char** e = environ; *e != nullptr; ++e) {
     if (InheritedVariable(*e)) spec.env.push_back(*e);
   }
+  absl::StatusOr<std::string> session_dir = SessionDir(r.id);
+  if (!session_dir.ok()) {
+    r.want_running = false;
+    SetState(r, v1::AGENT_STATE_FAILED, std::string(session_dir.status().message()),
+             "agent.failed");
+    return session_dir.status();
+  }
+  // Isolation (supervision.isolation): auto uses it where the daemon's trial found that it
+  // works, required refuses to start an agent without it, off never uses it.
+  const std::string& isolation = cfg.supervision.isolation;
+  if (isolation != "off") {
+    if (options_.isolation_problem.empty()) {
+      spec.isolation = IsolationFor(r.id, role.command.empty());
+    } else if (isolation == "required") {
+      r.want_running = false;
+      SetState(r, v1::AGENT_STATE_FAILED,
+               absl::StrCat("supervision.isolation is required, and agent isolation does not "
+                            "work here: ",
+                            options_.isolation_problem),
+               "agent.failed");
+      return absl::FailedPreconditionError(r.detail);
+    }
+  }
   spec.env.push_back(absl::StrCat("AGENTD_SOCKET=", options_.socket_path));
   spec.env.push_back(absl::StrCat("AGENTD_AGENT_ID=", r.id));
   spec.env.push_back(absl::StrCat("AGENTD_ROLE=", r.role));
-  spec.env.push_back(absl::StrCat("AGENTD_SESSION_DIR=", options_.state_dir, "/sessions"));
+  spec.env.push_back(absl::StrCat("AGENTD_SESSION_DIR=", *session_dir));
   spec.env.push_back(absl::StrCat("AGENTD_TEMPLATES=", options_.templates_dir));
   // The provider key of the role's model, read here from the daemon's environment
   // (api_key_env names the daemon's variable), goes to the agent on a descriptor of its
@@ -315,6 +340,45 @@ absl::Status Supervisor::Spawn(Record& r) {
   }
   spdlog::info("agent {} ({}) started, pid {}", r.id, r.role, proc->pid);
   return absl::OkStatus();
+}
+
+LaunchSpec::Isolation Supervisor::IsolationFor(const std::string& id, bool own_pids) const {
+  LaunchSpec::Isolation iso;
+  iso.enabled = true;
+  iso.own_pids = own_pids;
+  iso.hide = {RealPathOr(options_.state_dir), RealPathOr(DirName(options_.admin_socket_path))};
+  iso.expose = {RealPathOr(absl::StrCat(options_.state_dir, "/sessions/", id)),
+                RealPathOr(absl::StrCat(options_.state_dir, "/workspaces")),
+                RealPathOr(DirName(options_.socket_path))};
+  for (const std::string& f : options_.secret_files) {
+    struct stat st;
+    if (!f.empty() && stat(f.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      iso.mask.push_back(RealPathOr(f));
+    }
+  }
+  return iso;
+}
+
+absl::StatusOr<std::string> Supervisor::SessionDir(const std::string& id) const {
+  std::string sessions = absl::StrCat(options_.state_dir, "/sessions");
+  std::string dir = absl::StrCat(sessions, "/", id);
+  if (absl::Status s = MakeDirs(dir, 0700); !s.ok()) return s;
+  // The workspaces of goals without one of their own live beside it, and are exposed to
+  // isolated agents: the directory must exist when the agent starts.
+  if (absl::Status s = MakeDirs(absl::StrCat(options_.state_dir, "/workspaces"), 0700); !s.ok()) {
+    return s;
+  }
+  // Before the per-agent directories, a session was STATE/sessions/ID.db (+ -wal, -shm).
+  for (const char* suffix : {".db", ".db-wal", ".db-shm"}) {
+    std::string old_path = absl::StrCat(sessions, "/", id, suffix);
+    std::string new_path = absl::StrCat(dir, "/", id, suffix);
+    if (access(old_path.c_str(), F_OK) == 0 && access(new_path.c_str(), F_OK) != 0 &&
+        rename(old_path.c_str(), new_path.c_str()) != 0) {
+      return absl::InternalError(absl::StrCat("cannot move the session ", old_path, " to ", dir,
+                                              ": ", std::strerror(errno)));
+    }
+  }
+  return dir;
 }
 
 void Supervisor::SetState(Record& r, v1::AgentState state, std::string detail, const char* event) {
@@ -781,7 +845,8 @@ absl::StatusOr<v1::RegisterResponse> Supervisor::Register(const std::string& tok
   if (metrics_ != nullptr) metrics_->heartbeats->Add({r.role});
   ArmLease(r, now + cfg.supervision.heartbeat_ttl);
   SetState(r, v1::AGENT_STATE_IDLE, "", "agent.registered");
-  spdlog::info("agent {} registered (pid {}, runtime {})", r.id, req.pid(), req.runtime_version());
+  // (The pid it reports is the one it sees: 1 when it is isolated in a PID namespace.)
+  spdlog::info("agent {} registered (pid {}, runtime {})", r.id, r.proc.pid, req.runtime_version());
 
   v1::RegisterResponse resp;
   resp.set_lease_id(r.lease_id);

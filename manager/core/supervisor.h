@@ -49,7 +49,10 @@ namespace agentd {
 class Supervisor {
  public:
   struct Options {
-    std::string socket_path;   // handed to agents as AGENTD_SOCKET
+    // The agent endpoint (AgentHost only, each agent's own token), handed to agents as
+    // AGENTD_SOCKET; the admin socket's directory is hidden from isolated agents.
+    std::string socket_path;
+    std::string admin_socket_path;
     std::string agent_binary;  // agentd-agent, for roles without a `command`
     std::string state_dir;
     // RLIMIT_NOFILE for agents without a configured nofile limit (agentd's own at start,
@@ -58,7 +61,23 @@ class Supervisor {
     // Where a role's relative `prompt` and `knowledge` paths are looked up: beside the
     // config file first (config_dir, empty without one), then in the templates folder.
     std::string config_dir, templates_dir;
+    // Why agent isolation (supervision.isolation) does not work here, as the daemon's
+    // trial at start found it; empty when it works. Then `auto` starts agents without it
+    // (said in status and metrics) and `required` refuses to start them.
+    std::string isolation_problem;
+    // Files outside the state dir an agent must not read (the TLS key): covered.
+    std::vector<std::string> secret_files;
   };
+
+  // The isolation an agent with this id gets (paths canonical): the state directory and
+  // the admin socket's directory hidden; its own session directory, the default
+  // workspaces and the agent endpoint's directory exposed; `secret_files` masked.
+  // `own_pids` for agentd-agent, which is PID 1 of its namespace; a `command` agent
+  // keeps the host's PIDs (it may not be written to be PID 1).
+  LaunchSpec::Isolation IsolationFor(const std::string& id, bool own_pids) const;
+  // The agent's session directory, STATE/sessions/ID (made 0700; a session file of the
+  // older layout, STATE/sessions/ID.db, is moved into it).
+  absl::StatusOr<std::string> SessionDir(const std::string& id) const;
   using AgentCallback = absl::AnyInvocable<void(absl::StatusOr<v1::Agent>) &&>;
 
   // None of the pointers is owned. `launcher` must report exits through

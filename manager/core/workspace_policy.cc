@@ -62,8 +62,19 @@ absl::Status CheckWorkspacePath(const std::string& workspace,
   }
   for (const ProtectedDir& p : protected_dirs) {
     absl::StatusOr<std::string> dir = CanonicalPath(p.path);
-    if (!dir.ok() || !Contains(*ws, *dir)) continue;
+    if (!dir.ok()) continue;
     std::string where = *ws == workspace ? *ws : absl::StrCat(workspace, " (", *ws, ")");
+    if (p.refuse_inside && *ws != *dir && Contains(*dir, *ws)) {
+      absl::StatusOr<std::string> allowed =
+          p.allowed_inside.empty() ? absl::NotFoundError("") : CanonicalPath(p.allowed_inside);
+      if (allowed.ok() && *ws != *allowed && Contains(*allowed, *ws)) continue;
+      return absl::InvalidArgumentError(absl::StrCat(
+          "workspace.path ", where, " is inside ", p.what, " ", *dir,
+          ": agents cannot see into it, and what is beside it is agentd's alone. Choose a "
+          "directory of its own for the goal (a project's folder, or none to let agentd make "
+          "one)"));
+    }
+    if (!Contains(*ws, *dir)) continue;
     return absl::InvalidArgumentError(absl::StrCat(
         "workspace.path ", where, *ws == *dir ? " is " : " contains ", p.what, " ", *dir,
         ": every agent of the goal could read what is there. Choose a directory of its own "
@@ -74,11 +85,12 @@ absl::Status CheckWorkspacePath(const std::string& workspace,
 
 std::vector<ProtectedDir> ProtectedDirs(const std::string& state_dir,
                                         const std::string& socket_path) {
-  std::vector<ProtectedDir> dirs = {{state_dir, "agentd's state directory"},
-                                    {DirName(socket_path), "the directory of agentd's socket"},
-                                    {"/", "the root directory"}};
+  std::vector<ProtectedDir> dirs = {
+      {state_dir, "agentd's state directory", true, state_dir + "/workspaces"},
+      {DirName(socket_path), "the directory of agentd's socket", true, ""},
+      {"/", "the root directory", false, ""}};
   if (const char* home = std::getenv("HOME"); home != nullptr && home[0] == '/') {
-    dirs.push_back({home, "the home directory of the user agentd runs as"});
+    dirs.push_back({home, "the home directory of the user agentd runs as", false, ""});
   }
   return dirs;
 }

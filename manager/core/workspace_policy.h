@@ -6,8 +6,9 @@
 // directory of the user agentd runs as (keys, shell history, other projects) or `/`.
 // CheckWorkspacePath refuses a path that is equal to or above any of those, after
 // resolving symlinks and `..` the way the kernel will when the tools open it. A workspace
-// beneath one of them (the default, <state_dir>/workspaces/<goal>) is fine: the tools
-// cannot climb out of it.
+// beneath the home directory is fine: the tools cannot climb out of it. One beneath the
+// state or socket directory is refused too, except agentd's default workspaces
+// (<state_dir>/workspaces/<goal>): isolated agents see nothing else in those directories.
 //
 // Thread-safety: pure functions of the file system's state; safe from any thread.
 #ifndef AGENTD_MANAGER_CORE_WORKSPACE_POLICY_H_
@@ -25,6 +26,11 @@ namespace agentd {
 struct ProtectedDir {
   std::string path;
   std::string what;  // "agentd's state directory"
+  // Whether a workspace inside it is refused too (the state and socket directories:
+  // isolated agents cannot see into them), except under `allowed_inside` (the default
+  // workspaces, STATE/workspaces, which agents are shown).
+  bool refuse_inside = false;
+  std::string allowed_inside;
 };
 
 // `path` made absolute and canonical: symlinks resolved for the part that exists, `.` and

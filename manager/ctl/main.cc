@@ -132,6 +132,28 @@ std::string SandboxLine(const v1::DaemonCounters& c) {
   return line;  // KeyValues escapes it for the terminal
 }
 
+// "auto: namespaces" or "auto: NONE, agents run as agentd's user with its state in reach
+// (why)": the isolation agent processes start with.
+std::string IsolationLine(const v1::DaemonCounters& c) {
+  std::string policy = c.isolation_policy().empty() ? "auto" : c.isolation_policy();
+  std::string line;
+  if (c.agent_isolation() == "namespaces") {
+    line = absl::StrCat(policy,
+                        ": user, mount and PID namespaces (state dir and admin socket "
+                        "out of agents' sight)");
+  } else if (c.agent_isolation() == "refused") {
+    line = absl::StrCat(policy, ": NOT WORKING: agents do not start");
+  } else if (policy == "off") {
+    line = "off: agents run as agentd's user, with its state dir and admin socket in reach";
+  } else {
+    line = absl::StrCat(policy,
+                        ": FALLBACK: agents run as agentd's user, with its state dir "
+                        "and admin socket in reach");
+  }
+  if (!c.isolation_problem().empty()) absl::StrAppend(&line, " (", c.isolation_problem(), ")");
+  return line;  // KeyValues escapes it for the terminal
+}
+
 // GetInfo from the daemon; kOk, or the exit code after saying what failed.
 int FetchInfo(const Globals& g, v1::GetInfoResponse* info) {
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
@@ -160,6 +182,7 @@ int Status(const Globals& g, const std::vector<std::string>& args) {
       {"http", p.http().empty() ? "off" : p.http()},
       {"state dir", p.state_dir()},
       {"agent cgroups", p.agent_cgroup().empty() ? "off" : p.agent_cgroup()},
+      {"isolation", IsolationLine(info.counters())},
       {"sandbox", SandboxLine(info.counters())},
       {"database", absl::StrCat(p.database(), " (schema ", info.schema_version(), ")")},
       {"config", p.config_file().empty() ? "<embedded default>" : p.config_file()},

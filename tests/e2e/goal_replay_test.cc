@@ -108,10 +108,10 @@ models:
 roles:
   ceo:   {model: ceo, prompt: roles/ceo.md, tools: [delegate, complete_task],
           env: ["AGENTD_LLM_RECORD=)",
-                                                  dir.Join("state/ceo.jsonl"), R"("]}
+                                                  dir.Join("ceo.jsonl"), R"("]}
   coder: {model: coder, prompt: roles/coder.md, tools: [fs.write, git.commit, complete_task],
           env: ["AGENTD_LLM_RECORD=)",
-                                                  dir.Join("state/coder.jsonl"), R"("]}
+                                                  dir.Join("coder.jsonl"), R"("]}
 agents: []
 )"));
   Daemon daemon(dir);
@@ -128,8 +128,8 @@ agents: []
   ASSERT_FALSE(requests.empty());
   for (auto& q : requests) EXPECT_EQ(q["has_authorization"], true) << q.dump();
   // …recorded and stored…
-  EXPECT_NE(ReadFileOrEmpty(dir.Join("state/ceo.jsonl")), "");
-  EXPECT_NE(ReadFileOrEmpty(dir.Join("state/sessions/coder-1.db")), "");
+  EXPECT_NE(ReadFileOrEmpty(dir.Join("ceo.jsonl")), "");
+  EXPECT_NE(ReadFileOrEmpty(dir.Join("state/sessions/coder-1/coder-1.db")), "");
   RunResult logs = RunCommand({AgentctlBinary(), "--socket", daemon.socket(), "logs", "coder-1"});
   EXPECT_THAT(logs.out, HasSubstr("task t-2 completed"));
   ASSERT_TRUE(daemon.Stop().has_value());

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -244,6 +245,102 @@ TEST(SecretContainmentTest, AgentdAndItsAgentsAreNotDumpable) {
   std::optional<int> st = agentd.WaitExit(absl::Seconds(20));
   ASSERT_TRUE(st.has_value()) << "agentd did not exit after SIGTERM";
   EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << DescribeWaitStatus(st);
+}
+
+// --- item 2: agents are not admins ----------------------------------------------------
+
+// The probe's report: check -> "reached …", "refused …" or a gRPC code's name.
+std::map<std::string, std::string> ParseProbeReport(const std::string& text) {
+  std::map<std::string, std::string> by_check;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits(' ', 1));
+    by_check[kv.first] = kv.second;
+  }
+  return by_check;
+}
+
+// A real agent process (a `command` agent: the isolation_probe helper) tries, from inside,
+// everything an agent must not reach, and what it must: agentd's admin token and database,
+// another agent's session, the admin socket and agentd's environment are out of its
+// reach; on the endpoint it was given, a call without its token is UNAUTHENTICATED and an
+// admin call does not exist, while AgentHost with its token works and its own session
+// directory is writable.
+TEST(AgentIsolationTest, AnAgentReachesNeitherAgentdsSecretsNorItsAdminSocket) {
+  TempDir dir;
+  std::string state = dir.Join("state");
+  for (const std::string& d : {state, state + "/sessions", state + "/sessions/other"}) {
+    ASSERT_EQ(mkdir(d.c_str(), 0700), 0) << d;
+  }
+  std::string other_session = state + "/sessions/other/other.db";
+  WriteFile(other_session, "another agent's conversation");
+  std::string report = dir.Join("probe.txt");
+  Daemon daemon(dir);
+  WriteFile(dir.Join("agentd.yaml"),
+            absl::StrCat(R"(
+supervision: {stop_timeout: 2s, isolation: auto}
+providers: {local: {kind: openai, base_url: "http://127.0.0.1:9/v1"}}
+models: {m: {provider: local, model: test-model}}
+roles:
+  prober: {command: [")",
+                         HelperBinary("isolation_probe"), R"(", ")", report, R"(", ")", state,
+                         R"(", ")", daemon.socket(), R"(", ")", other_session, R"("]}
+agents: [{id: prober-1, role: prober}]
+)"));
+  ASSERT_TRUE(daemon.Start({"--config", dir.Join("agentd.yaml")})) << daemon.log();
+  Client client = daemon.client();
+  v1::GetInfoResponse info = client.GetInfo();
+  if (info.counters().agent_isolation() != "namespaces") {
+    GTEST_SKIP() << "agent isolation does not work on this machine: "
+                 << info.counters().isolation_problem();
+  }
+  std::string text;
+  ASSERT_TRUE(WaitForValue([&] { return ReadFileOrEmpty(report); },
+                           [](const std::string& t) { return !t.empty(); }, absl::Seconds(20),
+                           &text))
+      << "the probe wrote no report\n"
+      << daemon.log();
+  std::map<std::string, std::string> got = ParseProbeReport(text);
+  for (const char* check :
+       {"admin-token", "database", "other-session", "agentd-environ", "admin-socket"}) {
+    EXPECT_THAT(got[check], ::testing::StartsWith("refused")) << check << "\n" << text;
+  }
+  EXPECT_THAT(got["own-session"], ::testing::StartsWith("reached")) << text;
+  EXPECT_EQ(got["tokenless-heartbeat"], "UNAUTHENTICATED") << text;
+  EXPECT_EQ(got["admin-call-on-endpoint"], "UNIMPLEMENTED") << text;
+  EXPECT_EQ(got["register-with-token"], "OK") << text;
+  // What the probe could not see is still there: hidden, not removed.
+  EXPECT_EQ(ReadFileOrEmpty(other_session), "another agent's conversation");
+  EXPECT_FALSE(ReadFileOrEmpty(daemon.state_dir() + "/admin.token").empty());
+}
+
+// Status says how agents are isolated; an isolated agentd-agent sees only its own PIDs.
+TEST(AgentIsolationTest, StatusSaysHowAgentsAreIsolatedAndAgentdAgentIsPidOneWithNoCapabilities) {
+  TempDir dir;
+  Daemon daemon(dir);
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  v1::GetInfoResponse info = daemon.client().GetInfo();
+  EXPECT_EQ(info.counters().isolation_policy(), "auto");
+  EXPECT_THAT(info.counters().agent_isolation(), ::testing::AnyOf("namespaces", "none"));
+  // auto never refuses; the reason is given exactly when it falls back.
+  EXPECT_EQ(info.counters().agent_isolation() == "none",
+            !info.counters().isolation_problem().empty())
+      << info.counters().isolation_problem();
+  RunResult status = RunCommand({AgentctlBinary(), "--socket", daemon.socket(), "status"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(status.out, ::testing::ContainsRegex("isolation: +auto: "));
+  if (info.counters().agent_isolation() != "namespaces") return;
+  // agentd-agent (the default config's ceo) is PID 1 of a PID namespace of its own, with
+  // no capability: no other process of the machine is in its sight.
+  v1::Agent ceo;
+  ASSERT_TRUE(WaitForValue(
+      [&] { return daemon.client().GetAgent("ceo"); },
+      [](const v1::Agent& a) { return a.state() == v1::AGENT_STATE_IDLE && a.pid() > 0; },
+      absl::Seconds(20), &ceo))
+      << daemon.log();
+  std::string proc = ReadFileOrEmpty(absl::StrCat("/proc/", ceo.pid(), "/status"));
+  EXPECT_THAT(proc, HasSubstr(absl::StrCat("NSpid:\t", ceo.pid(), "\t1\n"))) << proc;
+  EXPECT_THAT(proc, HasSubstr("CapEff:\t0000000000000000")) << proc;
+  EXPECT_THAT(proc, HasSubstr("CapPrm:\t0000000000000000")) << proc;
 }
 
 }  // namespace

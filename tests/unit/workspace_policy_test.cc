@@ -22,10 +22,11 @@ class WorkspacePolicyTest : public ::testing::Test {
     ASSERT_EQ(mkdir(dir_.Join("home/state").c_str(), 0700), 0);
     ASSERT_EQ(mkdir(dir_.Join("home/src").c_str(), 0700), 0);
     ASSERT_EQ(mkdir(dir_.Join("run").c_str(), 0700), 0);
-    protected_ = {{dir_.Join("home/state"), "agentd's state directory"},
-                  {dir_.Join("run"), "the directory of agentd's socket"},
-                  {dir_.Join("home"), "the home directory of the user agentd runs as"},
-                  {"/", "the root directory"}};
+    protected_ = {{dir_.Join("home/state"), "agentd's state directory", true,
+                   dir_.Join("home/state/workspaces")},
+                  {dir_.Join("run"), "the directory of agentd's socket", true, ""},
+                  {dir_.Join("home"), "the home directory of the user agentd runs as", false, ""},
+                  {"/", "the root directory", false, ""}};
   }
   absl::Status Check(const std::string& path) { return CheckWorkspacePath(path, protected_); }
 
@@ -49,8 +50,23 @@ TEST_F(WorkspacePolicyTest, ADirectoryEqualToOrAboveAProtectedOneIsRefusedSaying
   EXPECT_THAT(Check(dir_.path()).message(), HasSubstr("contains agentd's state directory"));
   EXPECT_THAT(Check(dir_.Join("run")).message(), HasSubstr("the directory of agentd's socket"));
   EXPECT_EQ(Check("/").code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(CheckWorkspacePath("/", {{"/", "the root directory"}}).message()),
-              HasSubstr("is the root directory /"));
+  EXPECT_THAT(
+      std::string(CheckWorkspacePath("/", {{"/", "the root directory", false, ""}}).message()),
+      HasSubstr("is the root directory /"));
+}
+
+// Isolated agents see nothing of the state and socket directories but the default
+// workspaces: a workspace anywhere else inside them is refused.
+TEST_F(WorkspacePolicyTest, ADirectoryInsideTheStateOrSocketDirectoryIsRefusedButTheDefaults) {
+  absl::Status logs = Check(dir_.Join("home/state/logs"));
+  EXPECT_EQ(logs.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(logs.message(), HasSubstr("is inside agentd's state directory"));
+  EXPECT_FALSE(Check(dir_.Join("home/state/sessions/coder-1")).ok());
+  EXPECT_FALSE(Check(dir_.Join("home/state/workspaces")).ok()) << "all goals' workspaces";
+  EXPECT_THAT(Check(dir_.Join("run/x")).message(),
+              HasSubstr("is inside the directory of agentd's socket"));
+  EXPECT_TRUE(Check(dir_.Join("home/state/workspaces/g-1/sub")).ok());
+  EXPECT_TRUE(Check(dir_.Join("home/other")).ok()) << "inside home is fine";
 }
 
 TEST_F(WorkspacePolicyTest, SymlinksAndDotDotAreResolvedBeforeTheCheck) {

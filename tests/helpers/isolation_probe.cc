@@ -1,0 +1,146 @@
+// Test helper: an agent (a role's `command`) that tries, from inside its own process, to
+// reach what an agent must not: agentd's admin token and database, another agent's
+// session, the admin socket, agentd's environment, and admin calls on the endpoint it was
+// given; and, as controls, what it must reach: its own session directory, and AgentHost
+// with the token agentd handed it on fd 3. One line per attempt goes to FILE,
+//   <check> reached|refused <detail>
+// (for the calls, the gRPC status code's name instead of reached/refused); then it runs
+// until SIGTERM.
+//   isolation_probe FILE STATE_DIR ADMIN_SOCKET OTHER_SESSION_FILE
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "agentd/v1/agent_host.grpc.pb.h"
+#include "agentd/v1/system.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+
+namespace {
+
+std::string report;
+
+void Line(const std::string& check, bool reached, const std::string& detail) {
+  report += check + (reached ? " reached " : " refused ") + detail + "\n";
+}
+
+// Opens `path` for reading and reads a byte: reached when that works.
+void TryRead(const std::string& check, const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    Line(check, false, std::strerror(errno));
+    return;
+  }
+  char c;
+  ssize_t n = read(fd, &c, 1);
+  int err = errno;
+  close(fd);
+  Line(check, n >= 0, n >= 0 ? path : std::strerror(err));
+}
+
+std::string CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    default:
+      return "CODE_" + std::to_string(static_cast<int>(code));
+  }
+}
+
+std::unique_ptr<grpc::ClientContext> Context(const std::string& token) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+  return ctx;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 5) return 2;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  std::string out = argv[1], state = argv[2], admin_socket = argv[3], other_session = argv[4];
+  std::string token;
+  char buf[256];
+  ssize_t n;
+  while ((n = read(3, buf, sizeof(buf))) > 0) token.append(buf, static_cast<size_t>(n));
+  const char* endpoint = std::getenv("AGENTD_SOCKET");
+  const char* session_dir = std::getenv("AGENTD_SESSION_DIR");
+  const char* id = std::getenv("AGENTD_AGENT_ID");
+  if (endpoint == nullptr || session_dir == nullptr || id == nullptr) return 2;
+
+  TryRead("admin-token", state + "/admin.token");
+  TryRead("database", state + "/agentd.db");
+  TryRead("other-session", other_session);
+  TryRead("agentd-environ", "/proc/" + std::to_string(getppid()) + "/environ");
+  {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", admin_socket.c_str());
+    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    Line("admin-socket", ok, ok ? admin_socket : std::strerror(errno));
+    close(fd);
+  }
+  {
+    std::string path = std::string(session_dir) + "/probe";
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    Line("own-session", fd >= 0, fd >= 0 ? path : std::strerror(errno));
+    if (fd >= 0) close(fd);
+  }
+
+  auto channel =
+      grpc::CreateChannel(std::string("unix:") + endpoint, grpc::InsecureChannelCredentials());
+  auto host = agentd::v1::AgentHostService::NewStub(channel);
+  {
+    agentd::v1::HeartbeatRequest req;
+    req.set_lease_id("made-up");
+    agentd::v1::HeartbeatResponse resp;
+    grpc::Status s = host->Heartbeat(Context("").get(), req, &resp);
+    report += "tokenless-heartbeat " + CodeName(s.error_code()) + "\n";
+  }
+  {
+    auto system = agentd::v1::SystemService::NewStub(channel);
+    agentd::v1::GetInfoResponse resp;
+    grpc::Status s = system->GetInfo(Context("").get(), agentd::v1::GetInfoRequest(), &resp);
+    report += "admin-call-on-endpoint " + CodeName(s.error_code()) + "\n";
+  }
+  {
+    agentd::v1::RegisterRequest req;
+    req.set_agent_id(id);
+    req.set_pid(getpid());
+    req.set_runtime_version("probe");
+    agentd::v1::RegisterResponse resp;
+    grpc::Status s = host->Register(Context(token).get(), req, &resp);
+    report += "register-with-token " + CodeName(s.error_code()) + "\n";
+  }
+
+  std::string tmp = out + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) return 1;
+  std::fputs(report.c_str(), f);
+  std::fclose(f);
+  std::rename(tmp.c_str(), out.c_str());
+  int sig = 0;
+  sigwait(&set, &sig);
+  return 0;
+}
