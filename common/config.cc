@@ -457,9 +457,14 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
             .Opt("tools", &rc.tools)
             .Opt("knowledge", &rc.knowledge)
             .Opt("max_instances", &rc.max_instances)
-            .Opt("idle_timeout", &rc.idle_timeout);
+            .Opt("idle_timeout", &rc.idle_timeout)
+            .Opt("ends_on_text", &rc.ends_on_text)
+            .Opt("max_nudges", &rc.max_nudges);
         read_limits(f, path + ".limits", &rc.limits);
         f.Done();
+        if (rc.max_nudges < 0) {
+          p.Error(f.Get("max_nudges").Mark(), path + ".max_nudges: must be 0 or more");
+        }
         if (rc.max_instances < 1) {
           p.Error(f.Get("max_instances").Mark(), path + ".max_instances: must be at least 1");
         }

@@ -123,6 +123,11 @@ struct RoleConfig {
   // this long without a task.
   absl::Duration idle_timeout = absl::Minutes(10);
   LimitsConfig limits;  // over supervision.limits
+  // A task ends only through complete_task or fail_task: a turn answered in plain text is
+  // sent back to the model as a nudge, and after max_nudges such turns in a row the task
+  // fails (NO_RESULT). ends_on_text: a plain-text answer is the result instead.
+  bool ends_on_text = false;
+  int64_t max_nudges = 2;
 
   bool operator==(const RoleConfig&) const = default;
 };

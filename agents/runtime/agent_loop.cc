@@ -6,6 +6,7 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/text.h"
@@ -17,6 +18,8 @@ namespace {
 using nlohmann::json;
 
 constexpr char kComplete[] = "complete_task";
+// How a nudge after a plain-text turn begins (and how the loop counts them).
+constexpr char kNudge[] = "[agentd]";
 constexpr char kFail[] = "fail_task";
 
 std::vector<llm::ToolSpec> TaskTools() {
@@ -228,9 +231,39 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
         return finish(TaskOutcome::Status::kWaiting,
                       absl::StrCat(open_children(), " delegated task(s)"));
       }
-      if (last.tool_calls.empty()) {
-        // An answer without a tool call is the result.
+      if (last.tool_calls.empty() && limits_.ends_on_text) {
+        // The role takes an answer without a tool call as the result.
         return finish(TaskOutcome::Status::kCompleted, last.content);
+      }
+      if (last.tool_calls.empty()) {
+        // Not an end: models, small ones especially, announce what they will do and stop.
+        // Nudged to complete, fail or go on; a nudge already answered by a plain turn
+        // counts (they are in the session, so a restart does not reset the count).
+        int nudges = 0;
+        for (int i = last_turn - 1; i >= 0; --i) {
+          const llm::Message& m = (*conv)[i];
+          if (m.role == llm::Role::kAssistant && !m.tool_calls.empty()) break;
+          if (m.role == llm::Role::kUser && absl::StartsWith(m.content, kNudge)) ++nudges;
+        }
+        if (nudges >= limits_.max_nudges) {
+          return finish(TaskOutcome::Status::kFailed,
+                        absl::StrCat("no result: the model answered in plain text ", nudges + 1,
+                                     " time(s) in a row without calling ", kComplete, " or ", kFail,
+                                     "; its last answer: ", Utf8Prefix(last.content, 500)),
+                        TaskOutcome::Failure::kNoResult);
+        }
+        if (absl::Status s = append(llm::UserMessage(absl::StrCat(
+                kNudge,
+                " Your turn ended without a tool call, so the task is still open. If it "
+                "is done, call ",
+                kComplete,
+                " with a summary of what was done; if it cannot be "
+                "done, call ",
+                kFail, " with the reason; otherwise go on with the work.")));
+            !s.ok()) {
+          return s;
+        }
+        continue;
       }
     }
     resuming = false;

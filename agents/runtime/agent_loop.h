@@ -8,9 +8,11 @@
 // (an fs.edit already applied, an fs.write of the same content) and otherwise reported
 // to the model as uncertain, never blindly repeated.
 //
-// complete_task and fail_task end the task; a turn that calls no tool ends it too, its
-// text taken as the result. Budget: before each model call a Budget (the daemon's
-// ledger) may refuse, and the task stops cleanly saying so.
+// complete_task and fail_task end the task. A turn that calls no tool does not: while
+// delegated tasks are open the task waits for them; otherwise the model is nudged to
+// complete or fail it or go on (LoopLimits::max_nudges times in a row, then the task fails
+// with kNoResult), unless the role ends tasks on text (LoopLimits::ends_on_text). Budget: before
+// each model call a Budget (the daemon's ledger) may refuse, and the task stops cleanly saying so.
 //
 // Thread-safety: one Run() at a time; Cancel through the token from any thread (the loop
 // stops within a second: the model call and a running program are cut short).
@@ -39,6 +41,11 @@ struct LoopLimits {
   int max_turns = 50;
   int64_t max_tokens = 500000;  // prompt + completion, over the task
   absl::Duration max_wall = absl::Minutes(30);
+  // A turn without a tool call is sent back to the model as a nudge (call complete_task
+  // or fail_task, or go on); after max_nudges of them in a row the task fails (kNoResult).
+  // With ends_on_text such a turn completes the task with its text instead.
+  int max_nudges = 2;
+  bool ends_on_text = false;
 };
 
 // The daemon's ledger, as the loop sees it. Reserve() before a call (an error stops the
@@ -56,7 +63,8 @@ struct TaskOutcome {
   enum class Status { kCompleted, kFailed, kCanceled, kWaiting };
   // Why a task failed: the model gave up (fail_task), a budget refused the next call,
   // the provider kept failing, or a limit (turns, tokens, time) was reached.
-  enum class Failure { kNone, kAgent, kBudget, kProvider, kLimit };
+  // kNoResult: it kept answering in plain text past its nudges.
+  enum class Failure { kNone, kAgent, kBudget, kProvider, kLimit, kNoResult };
   Status status = Status::kFailed;
   Failure failure = Failure::kNone;
   std::string summary;  // the result the agent reports (or why it failed)

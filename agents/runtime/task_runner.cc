@@ -515,6 +515,8 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   HostBudget budget(host_, model);
   LoopLimits limits;
   if (def.limits().max_turns() > 0) limits.max_turns = def.limits().max_turns();
+  if (def.limits().has_max_nudges()) limits.max_nudges = std::max(0, def.limits().max_nudges());
+  limits.ends_on_text = def.ends_on_text();
   if (def.limits().has_task_timeout()) {
     limits.max_wall = absl::Seconds(def.limits().task_timeout().seconds());
   }
@@ -595,6 +597,9 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
           break;
         case TaskOutcome::Failure::kLimit:
           f->set_code(v1::TASK_FAILURE_CODE_TIMEOUT);
+          break;
+        case TaskOutcome::Failure::kNoResult:
+          f->set_code(v1::TASK_FAILURE_CODE_NO_RESULT);
           break;
         default:
           f->set_code(v1::TASK_FAILURE_CODE_AGENT_REPORTED);

@@ -860,6 +860,8 @@ absl::StatusOr<v1::RegisterResponse> Supervisor::Register(const std::string& tok
     for (const std::string& t : role->second.tools) def->add_allowed_tools(t);
     for (const std::string& a : cfg.policy.shell_allow) def->add_shell_allow(a);
     def->set_shell_sandbox(cfg.policy.shell_sandbox);
+    def->set_ends_on_text(role->second.ends_on_text);
+    def->mutable_limits()->set_max_nudges(static_cast<int32_t>(role->second.max_nudges));
     if (auto m = cfg.models.find(role->second.model); m != cfg.models.end()) {
       v1::ModelRef* mr = def->mutable_model();
       mr->set_name(role->second.model);

@@ -77,5 +77,39 @@ TEST_F(GoalTest, ARoleAddedByConfigAloneIsSpawnedAndUsed) {
   EXPECT_EQ(task["result"]["summary"], "README reads well") << task.dump();
 }
 
+// A CEO that answers in plain text first is nudged, not taken at its word: it then
+// delegates, the coder writes the file, and the goal completes with the work done.
+TEST_F(GoalTest, ACeoThatAnswersInPlainTextFirstIsNudgedAndTheGoalCompletesWithTheWorkDone) {
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("plain_text_ceo")));
+  RunResult r = CtlGoalAndWait({"Write hello.txt"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << daemon_.log();
+  EXPECT_THAT(r.out, HasSubstr("hello.txt is written"));
+  EXPECT_EQ(ReadFileOrEmpty(Workspace("g-1") + "/hello.txt"), "hi\n");
+  nlohmann::json requests = FakeRequests();
+  int nudges = 0;
+  for (const auto& q : requests) {
+    if (q["model"] != "ceo-m") continue;
+    const auto& msgs = q["body"]["messages"];
+    if (msgs.is_array() && !msgs.empty() &&
+        Text(msgs.back()["content"]).rfind("[agentd] Your turn ended", 0) == 0) {
+      ++nudges;
+    }
+  }
+  EXPECT_EQ(nudges, 1) << requests.dump();
+}
+
+// A CEO that only talks does nothing: `goal --wait` must not exit 0. The goal fails with
+// NO_RESULT after the role's nudges, and says what the model last answered.
+TEST_F(GoalTest, AGoalWhoseModelOnlyAnswersInPlainTextFailsWithNoResult) {
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("plain_text_only")));
+  RunResult r = CtlGoalAndWait({"Write hello.txt"});
+  EXPECT_NE(r.exit_code, 0) << r.out << r.err;
+  nlohmann::json goal = CtlJson({"describe", "task", "g-1"});
+  EXPECT_EQ(goal["status"], "TASK_STATUS_FAILED") << goal.dump();
+  EXPECT_EQ(goal["failure"]["code"], "TASK_FAILURE_CODE_NO_RESULT") << goal.dump();
+  EXPECT_THAT(Text(goal["failure"]["message"]), HasSubstr("plain text"));
+  EXPECT_EQ(CountRequests(FakeRequests(), "ceo-m"), 3) << "the answer and two nudged ones";
+}
+
 }  // namespace
 }  // namespace agentd::testing

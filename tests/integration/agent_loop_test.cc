@@ -7,6 +7,7 @@
 
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "agents/runtime/agent_loop.h"
@@ -22,7 +23,7 @@ namespace {
 using ::testing::HasSubstr;
 namespace llm = ::agentd::llm;
 
-constexpr char kScenario[] = R"(
+constexpr char kAgentLoopScenario[] = R"(
 rules:
   - name: write-then-finish
     match: {contains: "make the greeting", last_role: user}
@@ -45,6 +46,16 @@ rules:
     match: {contains: "try something odd", last_role: user}
     reply:
       tool_calls: [{name: rm_everything, arguments: {}}]
+  - name: nudged-into-work
+    match: {contains: "[agentd] Your turn ended", model: test-model, last_role: user}
+    reply:
+      tool_calls: [{name: fs_write, arguments: {path: "hello.txt", content: "hello\n"}}]
+  - name: stubborn
+    match: {contains: "[agentd] Your turn ended", model: stubborn-model}
+    reply: {text: "I am still thinking about it."}
+  - name: announce
+    match: {contains: "announce first"}
+    reply: {text: "Sure. I will write the greeting file."}
   - name: slow
     match: {contains: "think long"}
     reply: {text: "done thinking", delay_ms: 20000}
@@ -82,7 +93,7 @@ class CountingBudget final : public agent::Budget {
 class AgentLoopTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    fake_ = std::make_unique<FakeLlm>(dir_, kScenario);
+    fake_ = std::make_unique<FakeLlm>(dir_, kAgentLoopScenario);
     ASSERT_FALSE(fake_->url().empty()) << fake_->log();
     ASSERT_EQ(mkdir(dir_.Join("ws").c_str(), 0755), 0);
     auto ws = tools::Workspace::Open(dir_.Join("ws"));
@@ -110,10 +121,19 @@ class AgentLoopTest : public ::testing::Test {
     EXPECT_TRUE(conv.ok()) << conv.status();
     return conv.ok() ? *std::move(conv) : std::vector<llm::Message>();
   }
-  agent::AgentLoop Loop(agent::Budget* budget = nullptr) {
-    return agent::AgentLoop(client_.get(), "test-model", &box_,
+  agent::AgentLoop Loop(agent::Budget* budget = nullptr, agent::LoopLimits limits = {},
+                        const std::string& model = "test-model") {
+    return agent::AgentLoop(client_.get(), model, &box_,
                             {ws_.get(), &shell_, nullptr, "", "", nullptr}, sessions_.get(), budget,
-                            agent::LoopLimits{});
+                            limits);
+  }
+  // The user messages of `task` that are agentd's nudges.
+  int Nudges(const std::string& task) {
+    int n = 0;
+    for (const llm::Message& m : Conversation(task)) {
+      if (m.role == llm::Role::kUser && absl::StartsWith(m.content, "[agentd] ")) ++n;
+    }
+    return n;
   }
 
   TempDir dir_;
@@ -164,12 +184,45 @@ TEST_F(AgentLoopTest, AToolTheModelInventsIsAnErrorItSeesNotACrash) {
   EXPECT_THAT(conv[3].content, HasSubstr("no tool named \"rm_everything\""));
 }
 
-TEST_F(AgentLoopTest, AnAnswerWithoutToolsIsTheResult) {
+// A model that announces what it will do and stops is not done: it is nudged, does the
+// work, and the task ends through complete_task with the file written.
+TEST_F(AgentLoopTest, APlainTextAnswerIsNudgedAndTheTaskEndsOnlyThroughCompleteTask) {
   absl::StatusOr<agent::TaskOutcome> out =
-      Loop().Run("t3", "sys", "Please just answer: 6 times 7?");
+      Loop().Run("t3", "sys", "Please announce first, then make hello.txt.");
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted) << out->summary;
+  EXPECT_EQ(out->summary, "hello.txt is written");
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/hello.txt")), "hello\n");
+  EXPECT_EQ(Nudges("t3"), 1);
+  EXPECT_EQ(fake_->Requests(), 3) << "announce, work after the nudge, complete";
+}
+
+// A model that never calls complete_task or fail_task fails the task (NO_RESULT) after
+// max_nudges nudges in a row, saying what it last answered.
+TEST_F(AgentLoopTest, PlainTextAnswersPastTheNudgesFailTheTaskWithNoResult) {
+  agent::LoopLimits limits;
+  limits.max_nudges = 2;
+  absl::StatusOr<agent::TaskOutcome> out =
+      Loop(nullptr, limits, "stubborn-model").Run("t3b", "sys", "Please just answer: 6 times 7?");
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->status, agent::TaskOutcome::Status::kFailed);
+  EXPECT_EQ(out->failure, agent::TaskOutcome::Failure::kNoResult);
+  EXPECT_THAT(out->summary, HasSubstr("3 time(s) in a row"));
+  EXPECT_THAT(out->summary, HasSubstr("I am still thinking about it."));
+  EXPECT_EQ(Nudges("t3b"), 2);
+  EXPECT_EQ(fake_->Requests(), 3);
+}
+
+// A role with ends_on_text takes a plain answer as the result, as a chat role would.
+TEST_F(AgentLoopTest, ARoleThatEndsOnTextTakesAPlainAnswerAsTheResult) {
+  agent::LoopLimits limits;
+  limits.ends_on_text = true;
+  absl::StatusOr<agent::TaskOutcome> out =
+      Loop(nullptr, limits).Run("t3c", "sys", "Please just answer: 6 times 7?");
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted);
   EXPECT_EQ(out->summary, "42");
+  EXPECT_EQ(Nudges("t3c"), 0);
 }
 
 TEST_F(AgentLoopTest, ARefusedReservationStopsTheTaskBeforeTheCall) {
