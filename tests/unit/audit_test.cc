@@ -27,7 +27,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 
-std::string FixturePath(int64_t version) {
+std::string SchemaFixturePath(int64_t version) {
   std::string here = __FILE__;
   return absl::StrCat(here.substr(0, here.rfind("/unit/")), "/fixtures/schema/v", version, ".sql");
 }
@@ -342,8 +342,8 @@ TEST_F(AuditTest, AHeadTwoEntriesBehindIsRecordedAndReported) {
 TEST(AuditUpgradeTest, ALogWrittenBeforeTheKeyStillVerifiesAndIsKeyedFromTheNextEntry) {
   testing::TempDir dir;
   {
-    std::string sql = testing::ReadFileOrEmpty(FixturePath(7));
-    ASSERT_FALSE(sql.empty()) << FixturePath(7);
+    std::string sql = testing::ReadFileOrEmpty(SchemaFixturePath(7));
+    ASSERT_FALSE(sql.empty()) << SchemaFixturePath(7);
     auto db = sqlite::Db::Open(dir.Join("agentd.db"), /*create=*/true);
     ASSERT_TRUE(db.ok()) << db.status();
     absl::Status s = (*db)->Exec(sql);

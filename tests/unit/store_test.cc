@@ -9,7 +9,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::vector<std::string> Tables(sqlite::Db* db) {
+std::vector<std::string> TableNames(sqlite::Db* db) {
   std::vector<std::string> out;
   auto st = db->Prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name");
   EXPECT_TRUE(st.ok());
@@ -29,7 +29,7 @@ TEST(StoreTest, MigratesAnEmptyDatabaseToTheLatestSchemaWithThePragmas) {
   EXPECT_EQ(mode->ColumnText(0), "wal");
   EXPECT_EQ(*db->QueryInt("PRAGMA synchronous"), 1);  // NORMAL
   EXPECT_EQ(*db->QueryInt("PRAGMA foreign_keys"), 1);
-  EXPECT_THAT(Tables(db), ::testing::IsSupersetOf({"events", "meta"}));
+  EXPECT_THAT(TableNames(db), ::testing::IsSupersetOf({"events", "meta"}));
 }
 
 TEST(StoreTest, ReopeningIsIdempotentAndKeepsData) {
@@ -39,13 +39,13 @@ TEST(StoreTest, ReopeningIsIdempotentAndKeepsData) {
     auto store = Store::Open(dir.Join("agentd.db"));
     ASSERT_TRUE(store.ok()) << store.status();
     ASSERT_EQ(*(*store)->AppendEvent(absl::Now(), "test.event", "{}"), 1);
-    tables = Tables((*store)->db());
+    tables = TableNames((*store)->db());
   }
   for (int i = 0; i < 2; ++i) {
     auto again = Store::Open(dir.Join("agentd.db"));
     ASSERT_TRUE(again.ok()) << again.status();
     EXPECT_EQ((*again)->schema_version(), Store::LatestSchemaVersion());
-    EXPECT_EQ(Tables((*again)->db()), tables);
+    EXPECT_EQ(TableNames((*again)->db()), tables);
     EXPECT_EQ((*again)->LastEventSeq(), 1);
     EXPECT_EQ(*(*again)->db()->QueryInt("SELECT COUNT(*) FROM meta"), 1);
   }
