@@ -155,7 +155,8 @@ absl::StatusOr<ChatResult> LlmClient::Attempt(const ChatRequest& req, const std:
 }
 
 absl::StatusOr<ChatResult> LlmClient::Chat(const ChatRequest& req, const TextCallback& on_text,
-                                           const CancelToken* cancel) {
+                                           const CancelToken* cancel,
+                                           const DiscardCallback& on_discard) {
   const std::string body = codec_->Body(req);
   auto fail = [&](const absl::Status& s, int attempts) {
     return absl::Status(
@@ -177,14 +178,11 @@ absl::StatusOr<ChatResult> LlmClient::Chat(const ChatRequest& req, const TextCal
       return r;
     }
     absl::Status s = r.status();
-    bool http_error = response.status != 0;
+    // An HTTP error is judged by its status; a failure within a 200 response (a stream cut
+    // off, a stall) or before any response (no connection) by what went wrong.
+    bool http_error = response.status != 0 && (response.status < 200 || response.status >= 300);
     bool retry = http_error ? RetryableStatus(response.status) : RetryableError(s);
-    if (delivered && s.code() == absl::StatusCode::kDataLoss) {
-      return fail(absl::DataLossError(absl::StrCat(
-                      s.message(), "; text was already streamed, so the call is not repeated")),
-                  attempt + 1);
-    }
-    if (!retry || delivered || attempt >= options_.max_retries) return fail(s, attempt + 1);
+    if (!retry || attempt >= options_.max_retries) return fail(s, attempt + 1);
     absl::Duration wait = Backoff(attempt);
     if (!response.retry_after.empty()) {
       std::optional<absl::Duration> ra = ParseRetryAfter(response.retry_after, absl::Now());
@@ -201,6 +199,8 @@ absl::StatusOr<ChatResult> LlmClient::Chat(const ChatRequest& req, const TextCal
     if (cancel != nullptr ? cancel->WaitFor(wait) : (absl::SleepFor(wait), false)) {
       return fail(absl::CancelledError("cancelled while waiting to retry"), attempt + 1);
     }
+    // Nothing of a cut response has taken effect; what watchers were shown of it is void.
+    if (delivered && on_discard) on_discard();
   }
 }
 

@@ -1,11 +1,13 @@
 // LlmClient: one chat call to a configured provider — the request in the provider's wire
 // format, the response streamed or whole, retries, timeouts, cancellation, usage and cost.
 //
-// Retried, with capped exponential backoff and jitter (or the provider's Retry-After):
-// HTTP 408, 409, 429 and 5xx, a failed connection, a timeout, and a stream cut off —
-// unless text of that response was already handed to the caller, which a retry would
-// repeat. Then the error says it all: provider, model, HTTP status and the provider's own
-// message, and how many attempts were made. Malformed responses are not retried.
+// Retried whole, with capped exponential backoff and jitter (or the provider's
+// Retry-After): HTTP 408, 409, 429 and 5xx, a failed connection, a timeout, and a stream
+// cut off at any point. A model call has no side effect until its response is complete,
+// so repeating it is always safe; text already streamed to the caller is declared void
+// (on_discard) before the retry streams the answer again. When retries run out the error
+// says it all: provider, model, HTTP status and the provider's own message, and how many
+// attempts were made. Malformed responses are not retried.
 //
 // Thread-safety: Chat() may be called from several threads at once. Cancel through the
 // CancelToken from any thread: the call returns CANCELLED within ~100 ms.
@@ -49,14 +51,16 @@ class LlmClient {
   static absl::StatusOr<std::unique_ptr<LlmClient>> Create(ProviderOptions options,
                                                            Transport* transport = nullptr);
 
-  // Sends `req`; streamed text goes to `on_text` as it arrives (when req.stream).
+  // Sends `req`; streamed text goes to `on_text` as it arrives (when req.stream), and
+  // `on_discard` is called before a retry when text of the failed attempt was streamed.
   // Errors: UNAVAILABLE (the provider failed and retries ran out, or it is unreachable),
   // RESOURCE_EXHAUSTED (429 to the end), DEADLINE_EXCEEDED (a timeout), CANCELLED,
   // INVALID_ARGUMENT / PERMISSION_DENIED / UNAUTHENTICATED / NOT_FOUND (4xx: not retried),
-  // DATA_LOSS (the stream was cut after text was delivered), INTERNAL (a response that is
-  // not the provider's format).
+  // DATA_LOSS (every attempt's stream was cut off), INTERNAL (a response that is not the
+  // provider's format).
   absl::StatusOr<ChatResult> Chat(const ChatRequest& req, const TextCallback& on_text = nullptr,
-                                  const CancelToken* cancel = nullptr);
+                                  const CancelToken* cancel = nullptr,
+                                  const DiscardCallback& on_discard = nullptr);
 
   const ProviderOptions& options() const { return options_; }
 

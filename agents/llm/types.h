@@ -96,6 +96,9 @@ struct ChatResult {
 
 // Receives streamed text as it arrives. Called on the calling thread.
 using TextCallback = std::function<void(absl::string_view text)>;
+// Says that the text streamed so far for this call is void: the response was cut off
+// and the call is being made again, whole; the text that follows starts the answer over.
+using DiscardCallback = std::function<void()>;
 
 // Provider tool names must match ^[a-zA-Z0-9_-]{1,64}$: "fs.read" travels as "fs_read".
 std::string WireToolName(absl::string_view name);

@@ -180,14 +180,23 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
       for (size_t i = static_cast<size_t>(last_turn) + 1; i < conv->size(); ++i) {
         answered.insert((*conv)[i].tool_call_id);
       }
+      // complete_task while delegated work is open (as far as this agent knows) is not an
+      // end, and neither a refusal the model must argue with: the task waits. agentd, not
+      // this count, decides whether anything is still open (a child may have ended while
+      // this turn ran): it hands the task straight back when nothing is, with the
+      // children's results, and the model completes it then.
+      bool wait_for_children = false;
+      for (const llm::ToolCall& call : last.tool_calls) {
+        if (call.name == kComplete && open_children() > 0) wait_for_children = true;
+      }
       for (const llm::ToolCall& call : last.tool_calls) {
         if (answered.count(call.id) != 0) continue;
         if (call.name == kComplete && open_children() > 0) {
           // Completing with delegated work still open would orphan it.
           std::string why = absl::StrCat(
               kComplete, ": ", open_children(),
-              " delegated task(s) have not ended yet. End your turn without calling a tool to "
-              "wait for their results, then complete the task.");
+              " delegated task(s) have not ended yet. This task is handed back to you with "
+              "their results when they end: complete it then.");
           if (absl::Status s = append(llm::ToolResultMessage(call.id, call.name, why, true));
               !s.ok()) {
             return s;
@@ -227,7 +236,7 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
           return s;
         }
       }
-      if (last.tool_calls.empty() && open_children() > 0) {
+      if ((last.tool_calls.empty() || wait_for_children) && open_children() > 0) {
         return finish(TaskOutcome::Status::kWaiting,
                       absl::StrCat(open_children(), " delegated task(s)"));
       }
@@ -308,7 +317,8 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
                       TaskOutcome::Failure::kBudget);
       }
     }
-    absl::StatusOr<llm::ChatResult> r = client_->Chat(req, events_.text, cancel);
+    absl::StatusOr<llm::ChatResult> r =
+        client_->Chat(req, events_.text, cancel, events_.text_discarded);
     ++out.turns;
     if (!r.ok()) {
       if (r.status().code() == absl::StatusCode::kCancelled) {

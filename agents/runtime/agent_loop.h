@@ -8,11 +8,14 @@
 // (an fs.edit already applied, an fs.write of the same content) and otherwise reported
 // to the model as uncertain, never blindly repeated.
 //
-// complete_task and fail_task end the task. A turn that calls no tool does not: while
-// delegated tasks are open the task waits for them; otherwise the model is nudged to
-// complete or fail it or go on (LoopLimits::max_nudges times in a row, then the task fails
-// with kNoResult), unless the role ends tasks on text (LoopLimits::ends_on_text). Budget: before
-// each model call a Budget (the daemon's ledger) may refuse, and the task stops cleanly saying so.
+// complete_task and fail_task end the task; complete_task while delegated tasks are open
+// (LoopEvents::open_children) makes it wait for them instead (kWaiting: agentd hands it
+// back with their results, at once when they have all ended meanwhile). A turn that calls
+// no tool does not end it either: while delegated tasks are open the task waits for them;
+// otherwise the model is nudged to complete or fail it or go on (LoopLimits::max_nudges
+// times in a row, then the task fails with kNoResult), unless the role ends tasks on text
+// (LoopLimits::ends_on_text). Budget: before each model call a Budget (the daemon's
+// ledger) may refuse, and the task stops cleanly saying so.
 //
 // Thread-safety: one Run() at a time; Cancel through the token from any thread (the loop
 // stops within a second: the model call and a running program are cut short).
@@ -75,7 +78,9 @@ struct TaskOutcome {
 
 // What the loop tells the outside as it works (streamed to the daemon as events).
 struct LoopEvents {
-  std::function<void(absl::string_view text)> text;             // model output, as it streams
+  std::function<void(absl::string_view text)> text;  // model output, as it streams
+  // The text streamed since the model call began is void: the call is being retried whole.
+  std::function<void()> text_discarded;
   std::function<void(const llm::ToolCall& call)> tool_started;  // about to run it
   std::function<void(const llm::ToolCall& call, const tools::ToolResult& r)> tool;
   // How many tasks this Run delegated that have not ended: while any are open, the

@@ -528,6 +528,12 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     ev.mutable_token_chunk()->set_text(std::string(text));
     Send(a, ev);
   };
+  events.text_discarded = [&] {
+    v1::TaskEvent ev;
+    ev.mutable_token_chunk()->set_call_id(call_id);
+    ev.mutable_token_chunk()->set_discarded(true);
+    Send(a, ev);
+  };
   events.tool_started = [&](const llm::ToolCall& call) {
     v1::TaskEvent ev;
     v1::ToolCallStarted* s = ev.mutable_tool_call_started();

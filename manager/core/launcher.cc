@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -123,6 +124,7 @@ struct PreparedIsolation {
   std::vector<Expose> expose;
   std::vector<std::string> mask;
   bool own_pids = false;
+  bool root = false;  // agentd runs as uid 0 (in the child, before the map, it is 65534)
 
   std::string Describe(int op, int index) const {
     auto at = [](const std::vector<std::string>& v, int i) {
@@ -167,6 +169,7 @@ PreparedIsolation PrepareIsolation(const LaunchSpec::Isolation& in) {
   p.uid_map = absl::StrCat(uid == 0 ? 1 : uid, " ", uid, " 1");
   p.gid_map = absl::StrCat(gid == 0 ? 1 : gid, " ", gid, " 1");
   p.own_pids = in.own_pids;
+  p.root = uid == 0;
   auto under = [](const std::string& path, const std::string& dir) {
     return path == dir || (absl::StartsWith(path, dir) && path.size() > dir.size() &&
                            (dir == "/" || path[dir.size()] == '/'));
@@ -211,10 +214,24 @@ bool WriteProcFile(const char* path, const std::string& text) {
 bool IsolateChild(const PreparedIsolation& p, int* op, int* index) {
   *index = -1;
   *op = PreparedIsolation::kMaps;
+  // The child inherits agentd's PR_SET_DUMPABLE(0), which gives its /proc files to root:
+  // a daemon that is not root could not open its own uid_map. It is dumpable for the three
+  // writes below and not again until exec (where the agent makes itself non-dumpable at
+  // once). Who could use that window: a process of agentd's uid that sees this pid, i.e.
+  // the daemon user's own processes (its person, or a `command` agent it configured), not
+  // an isolated agentd-agent (PID namespace) nor a tool (bwrap's).
+  bool toggle_dumpable = !p.root;
+  if (toggle_dumpable) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
   // setgroups must be denied before an unprivileged gid_map; ENOENT: a kernel before 3.19.
-  if (!WriteProcFile("/proc/self/setgroups", "deny") && errno != ENOENT) return false;
-  if (!WriteProcFile("/proc/self/gid_map", p.gid_map)) return false;
-  if (!WriteProcFile("/proc/self/uid_map", p.uid_map)) return false;
+  bool mapped = (WriteProcFile("/proc/self/setgroups", "deny") || errno == ENOENT) &&
+                WriteProcFile("/proc/self/gid_map", p.gid_map) &&
+                WriteProcFile("/proc/self/uid_map", p.uid_map);
+  int map_errno = errno;
+  if (toggle_dumpable) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  if (!mapped) {
+    errno = map_errno;
+    return false;
+  }
   *op = PreparedIsolation::kSlave;
   if (mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) return false;
   // The exposed directories are opened before anything covers them, and bound back from

@@ -53,6 +53,14 @@ rules:
   - name: stubborn
     match: {contains: "[agentd] Your turn ended", model: stubborn-model}
     reply: {text: "I am still thinking about it."}
+  - name: parent-after-children
+    match: {contains: "have ended", model: parent-model, last_role: user}
+    reply:
+      tool_calls: [{name: complete_task, arguments: {summary: "the children did it"}}]
+  - name: parent-completes-early
+    match: {model: parent-model, last_role: user}
+    reply:
+      tool_calls: [{name: complete_task, arguments: {summary: "done, I think"}}]
   - name: announce
     match: {contains: "announce first"}
     reply: {text: "Sure. I will write the greeting file."}
@@ -122,10 +130,10 @@ class AgentLoopTest : public ::testing::Test {
     return conv.ok() ? *std::move(conv) : std::vector<llm::Message>();
   }
   agent::AgentLoop Loop(agent::Budget* budget = nullptr, agent::LoopLimits limits = {},
-                        const std::string& model = "test-model") {
+                        const std::string& model = "test-model", agent::LoopEvents events = {}) {
     return agent::AgentLoop(client_.get(), model, &box_,
                             {ws_.get(), &shell_, nullptr, "", "", nullptr}, sessions_.get(), budget,
-                            limits);
+                            limits, std::move(events));
   }
   // The user messages of `task` that are agentd's nudges.
   int Nudges(const std::string& task) {
@@ -211,6 +219,32 @@ TEST_F(AgentLoopTest, PlainTextAnswersPastTheNudgesFailTheTaskWithNoResult) {
   EXPECT_THAT(out->summary, HasSubstr("I am still thinking about it."));
   EXPECT_EQ(Nudges("t3b"), 2);
   EXPECT_EQ(fake_->Requests(), 3);
+}
+
+// complete_task while delegated tasks are open makes the task wait (agentd decides when
+// it goes on), rather than a refusal the model keeps running into; handed back with the
+// children's results, the model completes it.
+TEST_F(AgentLoopTest, CompletingWithChildrenOpenWaitsAndCompletesOnceTheyEnded) {
+  int open = 1;
+  agent::LoopEvents events;
+  events.open_children = [&] { return open; };
+  absl::StatusOr<agent::TaskOutcome> out =
+      Loop(nullptr, {}, "parent-model", events).Run("t3d", "sys", "Please get it done.");
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->status, agent::TaskOutcome::Status::kWaiting) << out->summary;
+  std::vector<llm::Message> conv = Conversation("t3d");
+  ASSERT_FALSE(conv.empty());
+  EXPECT_EQ(conv.back().role, llm::Role::kTool);
+  EXPECT_THAT(conv.back().content, HasSubstr("have not ended yet"));
+  // The children ended: agentd hands the task back with their results.
+  open = 0;
+  out = Loop(nullptr, {}, "parent-model", events)
+            .Run("t3d", "sys", "Please get it done.", nullptr,
+                 "The tasks you delegated have ended:\n  t-9 completed: wrote it");
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted) << out->summary;
+  EXPECT_EQ(out->summary, "the children did it");
+  EXPECT_EQ(fake_->Requests(), 2);
 }
 
 // A role with ends_on_text takes a plain answer as the result, as a chat role would.

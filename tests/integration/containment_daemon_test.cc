@@ -237,6 +237,17 @@ TEST(SecretContainmentTest, AgentdAndItsAgentsAreNotDumpable) {
       [](const v1::Agent& a) { return a.state() == v1::AGENT_STATE_IDLE && a.pid() > 0; },
       absl::Seconds(20), &ceo))
       << ReadFileOrEmpty(dir.Join("agentd.err"));
+  // A daemon that is not root isolates its agents wherever its user may make a user
+  // namespace (agentd's own non-dumpable state must not stand in the way).
+  std::vector<std::string> unshare_argv = as_user;
+  unshare_argv.insert(unshare_argv.end(), {"unshare", "-U", "true"});
+  if (RunCommand(unshare_argv).exit_code == 0) {
+    v1::GetInfoResponse info = client.GetInfo();
+    EXPECT_EQ(info.counters().agent_isolation(), "namespaces")
+        << info.counters().isolation_problem();
+    std::string proc = ReadFileOrEmpty(absl::StrCat("/proc/", ceo.pid(), "/status"));
+    EXPECT_THAT(proc, HasSubstr(absl::StrCat("NSpid:\t", ceo.pid(), "\t1\n"))) << proc;
+  }
   EXPECT_EQ(ProcOwner(agentd.pid()), 0u) << "agentd is dumpable";
   EXPECT_EQ(ProcOwner(static_cast<pid_t>(ceo.pid())), 0u) << "agentd-agent is dumpable";
   EXPECT_EQ(CoreLimit(agentd.pid()), "0 0");

@@ -42,6 +42,19 @@ rules:
     match: {contains: "stall"}
     reply: {text: "one two three four five six"}
     fault: {kind: stall, after_chunks: 2}
+  - name: cut-once
+    match: {contains: "cut once"}
+    times: 1
+    reply: {text: "one two three four five six"}
+    fault: {kind: truncate, after_chunks: 5}
+  - name: dropped-mid-text-once
+    match: {contains: "drop once"}
+    times: 1
+    reply: {text: "one two three four five six"}
+    fault: {kind: drop, after_chunks: 3}
+  - name: whole-after-a-cut
+    match: {contains: "once"}
+    reply: {text: "one two three four five six"}
   - name: cut
     match: {contains: "cut"}
     reply: {text: "one two three four five six"}
@@ -167,16 +180,54 @@ TEST_F(LlmTest, AStallHitsTheIdleTimeout) {
   EXPECT_FALSE(streamed.empty()) << "the chunks before the stall arrived";
 }
 
-TEST_F(LlmTest, ACutStreamAfterTextIsReportedNotRepeated) {
+// A model call has no side effect until its response is complete: a stream cut off or
+// dropped after text was streamed is made again whole, and the caller is told to discard
+// what it was shown first, so what it keeps is exactly the answer, once.
+TEST_F(LlmTest, AStreamCutAfterTextIsRetriedWholeAndItsTextDiscarded) {
+  for (const char* kind : {"openai", "anthropic", "ollama"}) {
+    for (const char* prompt : {"cut once", "drop once"}) {
+      SCOPED_TRACE(absl::StrCat(kind, ": ", prompt));
+      TempDir fresh_dir;
+      FakeLlm fresh(fresh_dir, kScenario);  // fresh `times` counters
+      auto client = Client(kind, [&](llm::ProviderOptions& o) {
+        o.base_url = std::string(kind) == "ollama" ? fresh.url() : fresh.url() + "/v1";
+      });
+      std::string shown;  // what a watcher keeps: the text since the last discard
+      int discards = 0;
+      absl::StatusOr<llm::ChatResult> r = client->Chat(
+          Request(prompt), [&](absl::string_view t) { shown.append(t.data(), t.size()); }, nullptr,
+          [&] {
+            ++discards;
+            EXPECT_FALSE(shown.empty()) << "a discard with nothing streamed";
+            shown.clear();
+          });
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->attempts, 2);
+      // Cut after five chunks, every provider has streamed text; dropped after three, an
+      // Anthropic stream has sent only its preamble, and there is nothing to discard.
+      if (std::string(prompt) == "cut once") {
+        EXPECT_EQ(discards, 1);
+      } else {
+        EXPECT_LE(discards, 1);
+      }
+      EXPECT_EQ(r->text, "one two three four five six");
+      EXPECT_EQ(shown, r->text);
+    }
+  }
+}
+
+// A stream cut on every attempt fails once the retries run out, saying so.
+TEST_F(LlmTest, AStreamCutOnEveryAttemptFailsAfterTheRetries) {
   for (const char* kind : {"openai", "anthropic", "ollama"}) {
     SCOPED_TRACE(kind);
-    auto client = Client(kind);
-    std::string streamed;
+    auto client = Client(kind, [](llm::ProviderOptions& o) { o.max_retries = 1; });
+    int discards = 0;
     absl::StatusOr<llm::ChatResult> r = client->Chat(
-        Request("cut me off"), [&](absl::string_view t) { streamed.append(t.data(), t.size()); });
+        Request("cut me off"), [](absl::string_view) {}, nullptr, [&] { ++discards; });
     EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
     EXPECT_THAT(r.status().message(), HasSubstr("cut off"));
-    EXPECT_THAT(r.status().message(), HasSubstr("not repeated"));
+    EXPECT_THAT(r.status().message(), HasSubstr("(after 2 attempts)"));
+    EXPECT_EQ(discards, 1) << "before the one retry";
   }
 }
 
