@@ -133,7 +133,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     trial.enabled = true;
     trial.own_pids = true;
     trial.hide = {RealPathOr(c.state_dir), RealPathOr(DirName(c.server.socket))};
-    trial.expose = {RealPathOr(c.state_dir + "/workspaces"), RealPathOr(DirName(agent_socket))};
+    trial.expose = {RealPathOr(c.state_dir + "/workspaces")};
+    trial.expose_read_only = {RealPathOr(DirName(agent_socket))};
     if (absl::Status s = LocalLauncher::ProbeIsolation(trial); !s.ok()) {
       d->isolation_problem_ = std::string(s.message());
     }

@@ -10,6 +10,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -120,6 +122,7 @@ struct PreparedIsolation {
   struct Expose {
     std::string path;
     std::vector<std::string> mkdirs;  // inside its hidden directory, parents first
+    bool read_only = false;
   };
   std::vector<Expose> expose;
   std::vector<std::string> mask;
@@ -174,19 +177,28 @@ PreparedIsolation PrepareIsolation(const LaunchSpec::Isolation& in) {
     return path == dir || (absl::StartsWith(path, dir) && path.size() > dir.size() &&
                            (dir == "/" || path[dir.size()] == '/'));
   };
-  for (const std::string& h : in.hide) {
+  std::vector<std::string> hide = in.hide;
+  struct stat st;
+  if (stat("/sys/fs/cgroup", &st) == 0 && S_ISDIR(st.st_mode)) hide.push_back("/sys/fs/cgroup");
+  for (const std::string& h : hide) {
+    // Covering / would hide everything, and no path is "inside" it the way the mount
+    // points below are worked out.
+    if (h.empty() || h == "/" || h[0] != '/') continue;
     bool covered = false;
-    for (const std::string& other : in.hide) {
-      if (other != h && under(h, other)) covered = true;
+    for (const std::string& other : hide) {
+      if (other != h && other != "/" && under(h, other)) covered = true;
     }
     if (!covered && std::find(p.hide.begin(), p.hide.end(), h) == p.hide.end()) {
       p.hide.push_back(h);
     }
   }
-  for (const std::string& e : in.expose) {
+  std::vector<std::pair<std::string, bool>> exposures;
+  for (const std::string& e : in.expose) exposures.emplace_back(e, false);
+  for (const std::string& e : in.expose_read_only) exposures.emplace_back(e, true);
+  for (const auto& [e, read_only] : exposures) {
     for (const std::string& h : p.hide) {
       if (e == h || !under(e, h)) continue;
-      PreparedIsolation::Expose x{e, {}};
+      PreparedIsolation::Expose x{e, {}, read_only};
       std::string dir = h;
       for (absl::string_view part : absl::StrSplit(e.substr(h.size() + 1), '/')) {
         absl::StrAppend(&dir, "/", part);
@@ -196,7 +208,12 @@ PreparedIsolation PrepareIsolation(const LaunchSpec::Isolation& in) {
       break;
     }
   }
-  p.mask = in.mask;
+  // A file under a hidden directory is hidden already (and its mount point is gone).
+  for (const std::string& m : in.mask) {
+    bool hidden = false;
+    for (const std::string& h : p.hide) hidden = hidden || under(m, h);
+    if (!hidden) p.mask.push_back(m);
+  }
   return p;
 }
 
@@ -217,9 +234,11 @@ bool IsolateChild(const PreparedIsolation& p, int* op, int* index) {
   // The child inherits agentd's PR_SET_DUMPABLE(0), which gives its /proc files to root:
   // a daemon that is not root could not open its own uid_map. It is dumpable for the three
   // writes below and not again until exec (where the agent makes itself non-dumpable at
-  // once). Who could use that window: a process of agentd's uid that sees this pid, i.e.
-  // the daemon user's own processes (its person, or a `command` agent it configured), not
-  // an isolated agentd-agent (PID namespace) nor a tool (bwrap's).
+  // once). Who could use that window: only processes of agentd's uid in the initial user
+  // namespace, i.e. the daemon user's own (its person, or agents run unisolated, which can
+  // read the state dir anyway). Meanwhile the child holds every capability of its new
+  // user namespace, so the kernel refuses its /proc entries (mem, environ, fd, root) to
+  // every process in another user namespace: isolated agents, command agents included.
   bool toggle_dumpable = !p.root;
   if (toggle_dumpable) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
   // setgroups must be denied before an unprivileged gid_map; ENOENT: a kernel before 3.19.
@@ -274,6 +293,21 @@ bool IsolateChild(const PreparedIsolation& p, int* op, int* index) {
       return false;
     }
     close(fds[i]);
+    if (p.expose[i].read_only) {
+      // A remount must keep the flags the kernel locked on the source mount (nosuid,
+      // nodev, noexec, atime), which statfs(2) reports as ST_* bits.
+      struct statfs fs;
+      if (statfs(p.expose[i].path.c_str(), &fs) != 0) return false;
+      const unsigned long f = static_cast<unsigned long>(fs.f_flags);
+      unsigned long keep = ((f & ST_NOSUID) ? MS_NOSUID : 0) | ((f & ST_NODEV) ? MS_NODEV : 0) |
+                           ((f & ST_NOEXEC) ? MS_NOEXEC : 0) | ((f & ST_NOATIME) ? MS_NOATIME : 0) |
+                           ((f & ST_NODIRATIME) ? MS_NODIRATIME : 0) |
+                           ((f & ST_RELATIME) ? MS_RELATIME : 0);
+      if (mount(nullptr, p.expose[i].path.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | keep,
+                nullptr) != 0) {
+        return false;
+      }
+    }
   }
   for (int i = 0; i < static_cast<int>(p.hide.size()); ++i) {
     *op = PreparedIsolation::kReadOnly;

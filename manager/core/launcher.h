@@ -52,9 +52,13 @@ struct LaunchSpec {
   // A private view of the machine for the child, set up between clone and exec: its own
   // user and mount namespaces (and, with `own_pids`, its own PID namespace and /proc).
   // Each `hide` directory is covered by an empty read-only tmpfs; each `expose` directory
-  // inside one of them is bound back at its own path, read-write; each `mask` file is
-  // covered by /dev/null. The child keeps the daemon's uid and gid on every file (mapped
-  // 1:1; uid 0 shows as 1 inside, so that it execs without capabilities) and has no
+  // inside one of them is bound back at its own path, read-write (`expose_read_only`:
+  // read-only, e.g. the directory of a socket the agent connects to but must not replace);
+  // each `mask` file outside them is covered by /dev/null; the cgroup file system is
+  // covered too (its directories are the daemon's: an agent could move itself out of its
+  // cgroup or kill another's). The child starts in `cwd` (set it inside an exposure, or
+  // it could stay in a hidden directory). The child keeps the daemon's uid and gid on every file
+  // (mapped 1:1; uid 0 shows as 1 inside, so that it execs without capabilities) and has no
   // capability outside its namespaces: it cannot undo the mounts, read a non-dumpable
   // process's /proc entries (agentd's environ), or see the hidden paths by another route
   // (/proc/<pid>/root of other processes is out of sight with `own_pids`).
@@ -64,7 +68,7 @@ struct LaunchSpec {
   struct Isolation {
     bool enabled = false;
     bool own_pids = false;
-    std::vector<std::string> hide, expose, mask;
+    std::vector<std::string> hide, expose, expose_read_only, mask;
   };
   Isolation isolation;
 };

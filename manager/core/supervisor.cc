@@ -253,6 +253,8 @@ absl::Status Supervisor::Spawn(Record& r) {
   if (isolation != "off") {
     if (options_.isolation_problem.empty()) {
       spec.isolation = IsolationFor(r.id, role.command.empty());
+      // Not agentd's working directory, which may lie in a directory it hides.
+      spec.cwd = *session_dir;
     } else if (isolation == "required") {
       r.want_running = false;
       SetState(r, v1::AGENT_STATE_FAILED,
@@ -348,8 +350,10 @@ LaunchSpec::Isolation Supervisor::IsolationFor(const std::string& id, bool own_p
   iso.own_pids = own_pids;
   iso.hide = {RealPathOr(options_.state_dir), RealPathOr(DirName(options_.admin_socket_path))};
   iso.expose = {RealPathOr(absl::StrCat(options_.state_dir, "/sessions/", id)),
-                RealPathOr(absl::StrCat(options_.state_dir, "/workspaces")),
-                RealPathOr(DirName(options_.socket_path))};
+                RealPathOr(absl::StrCat(options_.state_dir, "/workspaces"))};
+  // Read-only: an agent connects to the endpoint but must not replace it with a socket of
+  // its own, to which other agents would present their tokens.
+  iso.expose_read_only = {RealPathOr(DirName(options_.socket_path))};
   for (const std::string& f : options_.secret_files) {
     struct stat st;
     if (!f.empty() && stat(f.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {

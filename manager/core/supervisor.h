@@ -70,8 +70,9 @@ class Supervisor {
   };
 
   // The isolation an agent with this id gets (paths canonical): the state directory and
-  // the admin socket's directory hidden; its own session directory, the default
-  // workspaces and the agent endpoint's directory exposed; `secret_files` masked.
+  // the admin socket's directory hidden; its own session directory and the default
+  // workspaces exposed, the agent endpoint's directory exposed read-only; `secret_files`
+  // masked.
   // `own_pids` for agentd-agent, which is PID 1 of its namespace; a `command` agent
   // keeps the host's PIDs (it may not be written to be PID 1).
   LaunchSpec::Isolation IsolationFor(const std::string& id, bool own_pids) const;

@@ -7,6 +7,7 @@
 // (for the calls, the gRPC status code's name instead of reached/refused); then it runs
 // until SIGTERM.
 //   isolation_probe FILE STATE_DIR ADMIN_SOCKET OTHER_SESSION_FILE
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -88,6 +89,9 @@ int main(int argc, char** argv) {
   const char* id = std::getenv("AGENTD_AGENT_ID");
   if (endpoint == nullptr || session_dir == nullptr || id == nullptr) return 2;
 
+  // agentd starts its agents before it listens: wait (10 s at most) for the endpoint, as
+  // agentd-agent's reconnecting does, so that every check below meets a serving daemon.
+  for (int i = 0; i < 1000 && access(endpoint, F_OK) != 0; ++i) usleep(10000);
   TryRead("admin-token", state + "/admin.token");
   TryRead("database", state + "/agentd.db");
   TryRead("other-session", other_session);
@@ -100,6 +104,23 @@ int main(int argc, char** argv) {
     bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
     Line("admin-socket", ok, ok ? admin_socket : std::strerror(errno));
     close(fd);
+  }
+  {
+    // Replacing the endpoint would have other agents hand this one their tokens.
+    bool ok = unlink(endpoint) == 0;
+    Line("replace-endpoint", ok, ok ? endpoint : std::strerror(errno));
+  }
+  {
+    // The cgroup file system: its directories are the daemon's (leave one's cgroup, kill
+    // another agent's).
+    int entries = 0;
+    if (DIR* d = opendir("/sys/fs/cgroup")) {
+      while (dirent* e = readdir(d)) {
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) ++entries;
+      }
+      closedir(d);
+    }
+    Line("cgroup-fs", entries > 0, std::to_string(entries) + " entries");
   }
   {
     std::string path = std::string(session_dir) + "/probe";
