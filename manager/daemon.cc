@@ -128,14 +128,16 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     return s;
   }
   if (absl::Status s = MakeDirs(c.state_dir + "/workspaces", 0700); !s.ok()) return s;
+  Supervisor::Options sup;
+  sup.socket_path = agent_socket;
+  sup.admin_socket_path = c.server.socket;
+  sup.secret_files = {c.server.tls_key_file};
+  sup.agent_binary = AgentBinary();
+  sup.state_dir = c.state_dir;
   if (c.supervision.isolation != "off") {
-    LaunchSpec::Isolation trial;
-    trial.enabled = true;
-    trial.own_pids = true;
-    trial.hide = {RealPathOr(c.state_dir), RealPathOr(DirName(c.server.socket))};
-    trial.expose = {RealPathOr(c.state_dir + "/workspaces")};
-    trial.expose_read_only = {RealPathOr(DirName(agent_socket))};
-    if (absl::Status s = LocalLauncher::ProbeIsolation(trial); !s.ok()) {
+    // What every agent gets, less a session of its own.
+    if (absl::Status s = LocalLauncher::ProbeIsolation(Supervisor::IsolationOf(sup, "", true));
+        !s.ok()) {
       d->isolation_problem_ = std::string(s.message());
     }
   }
@@ -154,13 +156,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
         "user as agentd (supervision.isolation: required refuses this)",
         d->isolation_problem_);
   }
-  Supervisor::Options sup;
-  sup.socket_path = agent_socket;
-  sup.admin_socket_path = c.server.socket;
   sup.isolation_problem = d->isolation_problem_;
-  sup.secret_files = {c.server.tls_key_file};
-  sup.agent_binary = AgentBinary();
-  sup.state_dir = c.state_dir;
   if (!d->config_->file().empty()) sup.config_dir = DirName(d->config_->file());
   sup.templates_dir = TemplatesDir();
   // Each agent costs agentd three descriptors (two pipes and a pidfd) and a connection:

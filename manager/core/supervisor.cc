@@ -345,16 +345,21 @@ absl::Status Supervisor::Spawn(Record& r) {
 }
 
 LaunchSpec::Isolation Supervisor::IsolationFor(const std::string& id, bool own_pids) const {
+  return IsolationOf(options_, absl::StrCat(options_.state_dir, "/sessions/", id), own_pids);
+}
+
+LaunchSpec::Isolation Supervisor::IsolationOf(const Options& options,
+                                              const std::string& session_dir, bool own_pids) {
   LaunchSpec::Isolation iso;
   iso.enabled = true;
   iso.own_pids = own_pids;
-  iso.hide = {RealPathOr(options_.state_dir), RealPathOr(DirName(options_.admin_socket_path))};
-  iso.expose = {RealPathOr(absl::StrCat(options_.state_dir, "/sessions/", id)),
-                RealPathOr(absl::StrCat(options_.state_dir, "/workspaces"))};
+  iso.hide = {RealPathOr(options.state_dir), RealPathOr(DirName(options.admin_socket_path))};
+  if (!session_dir.empty()) iso.expose.push_back(RealPathOr(session_dir));
+  iso.expose.push_back(RealPathOr(absl::StrCat(options.state_dir, "/workspaces")));
   // Read-only: an agent connects to the endpoint but must not replace it with a socket of
   // its own, to which other agents would present their tokens.
-  iso.expose_read_only = {RealPathOr(DirName(options_.socket_path))};
-  for (const std::string& f : options_.secret_files) {
+  iso.expose_read_only = {RealPathOr(DirName(options.socket_path))};
+  for (const std::string& f : options.secret_files) {
     struct stat st;
     if (!f.empty() && stat(f.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
       iso.mask.push_back(RealPathOr(f));

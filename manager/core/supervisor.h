@@ -76,6 +76,10 @@ class Supervisor {
   // `own_pids` for agentd-agent, which is PID 1 of its namespace; a `command` agent
   // keeps the host's PIDs (it may not be written to be PID 1).
   LaunchSpec::Isolation IsolationFor(const std::string& id, bool own_pids) const;
+  // The same from `options`, with `session_dir` exposed when not empty: what the daemon
+  // tries at start (ProbeIsolation) before any agent has a session.
+  static LaunchSpec::Isolation IsolationOf(const Options& options, const std::string& session_dir,
+                                           bool own_pids);
   // The agent's session directory, STATE/sessions/ID (made 0700; a session file of the
   // older layout, STATE/sessions/ID.db, is moved into it).
   absl::StatusOr<std::string> SessionDir(const std::string& id) const;

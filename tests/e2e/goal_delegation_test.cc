@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/json_dump.h"
 #include "common/paths.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -95,7 +96,7 @@ TEST_F(GoalTest, ACeoThatAnswersInPlainTextFirstIsNudgedAndTheGoalCompletesWithT
       ++nudges;
     }
   }
-  EXPECT_EQ(nudges, 1) << requests.dump();
+  EXPECT_EQ(nudges, 1) << DumpJson(requests);
 }
 
 // A CEO that only talks does nothing: `goal --wait` must not exit 0. The goal fails with
@@ -105,8 +106,8 @@ TEST_F(GoalTest, AGoalWhoseModelOnlyAnswersInPlainTextFailsWithNoResult) {
   RunResult r = CtlGoalAndWait({"Write hello.txt"});
   EXPECT_NE(r.exit_code, 0) << r.out << r.err;
   nlohmann::json goal = CtlJson({"describe", "task", "g-1"});
-  EXPECT_EQ(goal["status"], "TASK_STATUS_FAILED") << goal.dump();
-  EXPECT_EQ(goal["failure"]["code"], "TASK_FAILURE_CODE_NO_RESULT") << goal.dump();
+  EXPECT_EQ(goal["status"], "TASK_STATUS_FAILED") << DumpJson(goal);
+  EXPECT_EQ(goal["failure"]["code"], "TASK_FAILURE_CODE_NO_RESULT") << DumpJson(goal);
   EXPECT_THAT(Text(goal["failure"]["message"]), HasSubstr("plain text"));
   EXPECT_EQ(CountRequests(FakeRequests(), "ceo-m"), 3) << "the answer and two nudged ones";
 }
