@@ -244,7 +244,6 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   api.tls_cert_file = c.server.tls_cert_file;
   api.tls_key_file = c.server.tls_key_file;
   api.admin_token = *token;
-  api.admin_token_file = token_file;
   api.agent_socket_path = agent_socket;
   ApiCores cores;
   cores.system = d->system_.get();

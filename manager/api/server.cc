@@ -131,7 +131,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
       creds = grpc::experimental::LocalServerCredentials(LOCAL_TCP);
     }
     creds->SetAuthMetadataProcessor(
-        std::make_shared<TokenAuthProcessor>(options.admin_token, options.admin_token_file));
+        std::make_shared<TokenAuthProcessor>(options.admin_token));
     builder.AddListeningPort(options.grpc_tcp, creds, &tcp_port);
   }
 

@@ -67,7 +67,7 @@ struct ApiServerOptions {
   std::string socket_path;
   std::string grpc_tcp;  // "host:port" ("…:0" picks a free port); empty: no TCP listener
   std::string tls_cert_file, tls_key_file;
-  std::string admin_token, admin_token_file;
+  std::string admin_token;
   std::string agent_socket_path;  // empty: no agent endpoint (agents use the admin socket)
 };
 

@@ -12,17 +12,16 @@ grpc::Status TokenAuthProcessor::Process(const InputMetadata& auth_metadata,
   auto it = auth_metadata.find("authorization");
   if (it == auth_metadata.end()) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        absl::StrCat("this listener needs the admin token: send "
-                                     "`authorization: Bearer <token>` (the token is in ",
-                                     token_file_, "; agentctl takes it with --token)"));
+                        "this listener needs the admin token: send `authorization: Bearer "
+                        "<admin token>` (`agentctl status` on the daemon's host shows where it "
+                        "is kept; agentctl takes it with --token-file)");
   }
   absl::string_view value(it->second.data(), it->second.size());
   constexpr absl::string_view kBearer = "Bearer ";
   if (!absl::StartsWithIgnoreCase(value, kBearer) ||
       !TokenEquals(value.substr(kBearer.size()), admin_token_)) {
-    return grpc::Status(
-        grpc::StatusCode::UNAUTHENTICATED,
-        absl::StrCat("the bearer token is not this daemon's admin token (see ", token_file_, ")"));
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "the bearer token is not this daemon's admin token");
   }
   consumed_auth_metadata->insert({std::string(it->first.data(), it->first.size()),
                                   std::string(it->second.data(), it->second.size())});

@@ -2,8 +2,9 @@
 //
 // Every call must carry `authorization: Bearer <token>` with the daemon's admin token;
 // otherwise it fails with UNAUTHENTICATED before any handler runs, with a message that
-// says where the token is. The unix socket does not use it: there, filesystem
-// permissions (socket 0600 in a 0700 directory) are the authentication.
+// says what to send and how to get the token, but not where agentd keeps its files: the
+// caller is not known yet, and a path tells a stranger about the host. The unix socket does not use
+// it: there, filesystem permissions (socket 0600 in a 0700 directory) are the authentication.
 // Process() runs inline on gRPC's thread (IsBlocking() is false): it only compares bytes.
 #ifndef AGENTD_MANAGER_API_TOKEN_AUTH_H_
 #define AGENTD_MANAGER_API_TOKEN_AUTH_H_
@@ -16,8 +17,7 @@ namespace agentd {
 
 class TokenAuthProcessor final : public grpc::AuthMetadataProcessor {
  public:
-  TokenAuthProcessor(std::string admin_token, std::string token_file)
-      : admin_token_(std::move(admin_token)), token_file_(std::move(token_file)) {}
+  explicit TokenAuthProcessor(std::string admin_token) : admin_token_(std::move(admin_token)) {}
 
   bool IsBlocking() const override { return false; }
   grpc::Status Process(const InputMetadata& auth_metadata, grpc::AuthContext* context,
@@ -26,7 +26,6 @@ class TokenAuthProcessor final : public grpc::AuthMetadataProcessor {
 
  private:
   std::string admin_token_;
-  std::string token_file_;
 };
 
 }  // namespace agentd

@@ -3,7 +3,12 @@
 //
 // Connect() waits (up to the timeout) for the channel to be ready, so "cannot connect"
 // is told apart from an RPC's own failure: that is exit code 3, with a message that says
-// where agentctl tried and how to start agentd.
+// where agentctl tried and how to start agentd. A missing socket or a refused connection
+// answers at once, not after the timeout.
+//
+// The unix socket is the admin's credential, so agentctl checks it as OpenSSH checks its
+// files before trusting them (CheckSocketTrust): a socket in a directory that another
+// user controls could be theirs, posing as agentd to collect commands and approvals.
 #ifndef AGENTD_MANAGER_CTL_CONNECTION_H_
 #define AGENTD_MANAGER_CTL_CONNECTION_H_
 
@@ -24,6 +29,13 @@ struct ConnectionOptions {
   std::string tls_ca;  // PEM file: use TLS and trust this CA
   absl::Duration timeout = absl::Seconds(10);
 };
+
+// OK when `socket` is a socket (not a symlink) in a directory (not a symlink) that no one
+// but its owner may write, owned by the caller or root, or by another user inside a
+// directory only root may write (a system service's /run/agentd). Otherwise
+// FAILED_PRECONDITION saying what is wrong and why it matters; UNAVAILABLE when there is
+// no socket at all. Reads the filesystem only; thread-safe.
+absl::Status CheckSocketTrust(const std::string& socket);
 
 class Connection {
  public:

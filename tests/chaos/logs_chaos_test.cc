@@ -39,20 +39,39 @@ int64_t StatusKiB(pid_t pid, const std::string& field) {
   return -1;
 }
 
-uint64_t CountNewlines(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY);
-  uint64_t n = 0;
-  std::string buf(1 << 20, '\0');
-  for (ssize_t r; fd >= 0 && (r = read(fd, buf.data(), buf.size())) > 0;) {
-    for (const char* p = buf.data(); (p = static_cast<const char*>(std::memchr(
-                                          p, '\n', static_cast<size_t>(buf.data() + r - p))));
-         ++p) {
-      ++n;
-    }
+// Counts the lines of a file that another process is appending to, reading only what was
+// added since the last call: the test polls it often, and rereading a gigabyte on every
+// poll would take the CPU the follower needs to catch up.
+class LineCounter {
+ public:
+  explicit LineCounter(std::string path) : path_(std::move(path)) {}
+  ~LineCounter() {
+    if (fd_ >= 0) close(fd_);
   }
-  if (fd >= 0) close(fd);
-  return n;
-}
+  LineCounter(const LineCounter&) = delete;
+  LineCounter& operator=(const LineCounter&) = delete;
+
+  uint64_t Count() {
+    if (fd_ < 0) fd_ = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) return 0;
+    buf_.resize(1 << 20);
+    for (ssize_t r; (r = read(fd_, buf_.data(), buf_.size())) > 0;) {
+      const char* end = buf_.data() + r;
+      for (const char* p = buf_.data();
+           (p = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p))));
+           ++p) {
+        ++lines_;
+      }
+    }
+    return lines_;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  uint64_t lines_ = 0;
+  std::string buf_;
+};
 
 TEST(LogsChaosTest, GigabyteWithAStalledFollowerLosesNothingWithinTheMemoryBound) {
   TempDir dir;
@@ -128,9 +147,11 @@ roles:
 
   // Thawed, the follower catches up from disk and misses nothing either.
   follower.Signal(SIGCONT);
-  EXPECT_TRUE(
-      WaitFor([&] { return CountNewlines(dir.Join("follow.out")) == kLines; }, absl::Minutes(2)))
-      << CountNewlines(dir.Join("follow.out")) << " lines";
+  LineCounter followed(dir.Join("follow.out"));
+  EXPECT_TRUE(WaitFor([&] { return followed.Count() == kLines; }, absl::Minutes(2)))
+      << followed.Count()
+      << " lines; the follower's stderr: " << ReadFileOrEmpty(dir.Join("follow.err"))
+      << "; its state: " << ReadFileOrEmpty(absl::StrCat("/proc/", follower.pid(), "/stat"));
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
 // The real agentd on a temp socket and state dir, driven by real clients: a C++ gRPC
 // stub, agentctl, and buf curl.
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +33,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::IsSupersetOf;
+using ::testing::Not;
 
 const std::vector<std::string> kServices = {
     "agentd.v1.SystemService",  "agentd.v1.AgentService",    "agentd.v1.LogService",
@@ -144,6 +148,100 @@ TEST_F(DaemonTest, AgentctlCannotConnectExitsThreeAndSaysWhereItTried) {
   EXPECT_THAT(r.err, HasSubstr("cannot connect to agentd at unix:" + dir_.Join("none.sock")));
   EXPECT_THAT(r.err, HasSubstr("Start it with `agentd`"));
   EXPECT_EQ(RunCommand({AgentctlBinary(), "frobnicate"}).exit_code, 2);
+}
+
+// A missing socket, a stale one and a refused TCP port answer at once, not after
+// --timeout: the bound below is half the timeout, so only waiting it out fails.
+TEST_F(DaemonTest, AgentctlFailsFastWhenNothingListens) {
+  std::vector<std::vector<std::string>> cases = {
+      {"--socket", dir_.Join("none.sock")},
+  };
+  {
+    // A stale socket: bound, never listened on.
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::string path = dir_.Join("stale.sock");
+    std::memcpy(sun.sun_path, path.data(), path.size());
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)), 0) << strerror(errno);
+    close(fd);
+    cases.push_back({"--socket", path});
+  }
+  {
+    // A TCP port nothing listens on: bound to learn a free one, then closed.
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sin);
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)), 0);
+    ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len), 0);
+    close(fd);
+    cases.push_back({"--addr", absl::StrCat("127.0.0.1:", ntohs(sin.sin_port)), "--token", "x"});
+  }
+  for (const std::vector<std::string>& where : cases) {
+    std::vector<std::string> argv = {AgentctlBinary()};
+    argv.insert(argv.end(), where.begin(), where.end());
+    argv.insert(argv.end(), {"--timeout", "60s", "status"});
+    absl::Time start = absl::Now();
+    RunResult r = RunCommand(argv);
+    absl::Duration took = absl::Now() - start;
+    EXPECT_EQ(r.exit_code, 3) << where[1] << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("Start it with `agentd`")) << where[1];
+    EXPECT_LT(took, absl::Seconds(30)) << where[1] << " waited for its timeout: " << r.err;
+  }
+}
+
+// The unix socket is the admin's credential: agentctl does not hand its commands to a
+// socket whose directory someone else could have made or may write, and says why.
+TEST_F(DaemonTest, AgentctlRefusesASocketWhoseDirectoryOthersControl) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  const std::string home = daemon_.socket();
+  auto status_at = [](const std::string& socket) {
+    return RunCommand({AgentctlBinary(), "--socket", socket, "--timeout", "5s", "status"});
+  };
+  ASSERT_EQ(status_at(home).exit_code, 0) << status_at(home).err;
+  // The real daemon's socket, moved (a bound socket keeps working under a new name) into
+  // a directory everyone may write.
+  std::string open_dir = dir_.Join("open");
+  ASSERT_EQ(mkdir(open_dir.c_str(), 0700), 0);
+  ASSERT_EQ(chmod(open_dir.c_str(), 0777), 0);
+  std::string moved = open_dir + "/agentd.sock";
+  ASSERT_EQ(rename(home.c_str(), moved.c_str()), 0) << strerror(errno);
+  RunResult refused = status_at(moved);
+  EXPECT_EQ(refused.exit_code, 3) << refused.out;
+  EXPECT_THAT(refused.err, HasSubstr("does not trust the socket's directory " + open_dir));
+  EXPECT_THAT(refused.err, HasSubstr("0777"));
+  // The same socket once the directory is private again: it was the directory.
+  ASSERT_EQ(chmod(open_dir.c_str(), 0700), 0);
+  RunResult trusted = status_at(moved);
+  EXPECT_EQ(trusted.exit_code, 0) << trusted.err;
+  // A symlink to the socket is not followed blindly either.
+  std::string link = dir_.Join("link.sock");
+  ASSERT_EQ(symlink(moved.c_str(), link.c_str()), 0);
+  RunResult linked = status_at(link);
+  EXPECT_EQ(linked.exit_code, 3);
+  EXPECT_THAT(linked.err, HasSubstr("symbolic link"));
+  if (geteuid() == 0) {
+    // Another user's directory, made where anyone may create one (/tmp).
+    char tmpl[] = "/tmp/agentd-other-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    std::string other = tmpl;
+    ASSERT_EQ(chown(other.c_str(), 12345, 12345), 0);
+    std::string there = other + "/agentd.sock";
+    ASSERT_EQ(rename(moved.c_str(), there.c_str()), 0) << strerror(errno);
+    RunResult foreign = status_at(there);
+    EXPECT_EQ(foreign.exit_code, 3);
+    EXPECT_THAT(foreign.err, HasSubstr("belongs to uid 12345"));
+    // The same directory inside one only root may write (as systemd's /run/agentd for a
+    // service user): only a privileged set-up could have made it, so it is trusted.
+    std::string nested = dir_.Join("run-agentd");
+    ASSERT_EQ(rename(other.c_str(), nested.c_str()), 0) << strerror(errno);
+    RunResult service = status_at(nested + "/agentd.sock");
+    EXPECT_EQ(service.exit_code, 0) << service.err;
+    ASSERT_EQ(rename((nested + "/agentd.sock").c_str(), moved.c_str()), 0);
+  }
+  ASSERT_EQ(rename(moved.c_str(), home.c_str()), 0) << strerror(errno);
 }
 
 TEST_F(DaemonTest, SocketIsPrivateAndItsDirectoryToo) {
@@ -292,14 +390,20 @@ class TcpTest : public DaemonTest {
   std::string addr_;
 };
 
-TEST_F(TcpTest, NoTokenIsUnauthenticatedAndSaysWhereTheTokenIs) {
+// The caller is not known yet: the refusal says what to send, never where agentd keeps
+// its files.
+TEST_F(TcpTest, NoTokenIsUnauthenticatedAndSaysWhatToSendButNamesNoPath) {
   grpc::Status s = CallWithToken("");
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_THAT(s.error_message(), HasSubstr(daemon_.state_dir() + "/admin.token"));
+  EXPECT_THAT(s.error_message(), HasSubstr("authorization: Bearer"));
+  EXPECT_THAT(s.error_message(), Not(HasSubstr(daemon_.state_dir())));
+  EXPECT_THAT(s.error_message(), Not(HasSubstr("/")));
 }
 
-TEST_F(TcpTest, WrongTokenIsUnauthenticated) {
-  EXPECT_EQ(CallWithToken("agentd_0000").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+TEST_F(TcpTest, WrongTokenIsUnauthenticatedAndNamesNoPath) {
+  grpc::Status s = CallWithToken("agentd_0000");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(s.error_message(), Not(HasSubstr("/")));
 }
 
 TEST_F(TcpTest, AdminTokenIsAccepted) {
