@@ -33,6 +33,19 @@ grpc::ServerUnaryReactor* ConsentService::ListConsentRequests(
   return reactor;
 }
 
+grpc::ServerUnaryReactor* ConsentService::GetConsentRequest(grpc::CallbackServerContext* ctx,
+                                                            const v1::GetConsentRequestRequest* req,
+                                                            v1::GetConsentRequestResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (auth_.Refuse(ctx, reactor)) return reactor;
+  loop_->Post([this, reactor, req, resp] {
+    absl::StatusOr<v1::ConsentRequest> r = consents_->Find(req->consent_request_id());
+    if (r.ok()) *resp->mutable_consent_request() = *std::move(r);
+    reactor->Finish(ToGrpcStatus(r.status()));
+  });
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* ConsentService::DecideConsentRequest(
     grpc::CallbackServerContext* ctx, const v1::DecideConsentRequestRequest* req,
     v1::DecideConsentRequestResponse* resp) {

@@ -1,6 +1,5 @@
 // ConsentService: a person lists agents' consent requests and decides them. Each handler
-// posts to the core loop (ConsentBook) and finishes from there. WatchConsentRequests is
-// not served yet (UNIMPLEMENTED).
+// posts to the core loop (ConsentBook) and finishes from there.
 #ifndef AGENTD_MANAGER_API_CONSENT_SERVICE_H_
 #define AGENTD_MANAGER_API_CONSENT_SERVICE_H_
 
@@ -21,6 +20,9 @@ class ConsentService final : public v1::ConsentService::CallbackService {
   grpc::ServerUnaryReactor* ListConsentRequests(grpc::CallbackServerContext* ctx,
                                                 const v1::ListConsentRequestsRequest* req,
                                                 v1::ListConsentRequestsResponse* resp) override;
+  grpc::ServerUnaryReactor* GetConsentRequest(grpc::CallbackServerContext* ctx,
+                                              const v1::GetConsentRequestRequest* req,
+                                              v1::GetConsentRequestResponse* resp) override;
   grpc::ServerUnaryReactor* DecideConsentRequest(grpc::CallbackServerContext* ctx,
                                                  const v1::DecideConsentRequestRequest* req,
                                                  v1::DecideConsentRequestResponse* resp) override;

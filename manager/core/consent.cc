@@ -284,6 +284,16 @@ absl::StatusOr<v1::ConsentRequest> ConsentBook::Get(const std::string& agent,
   return it->second;
 }
 
+absl::StatusOr<v1::ConsentRequest> ConsentBook::Find(const std::string& id) const {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) {
+    return absl::NotFoundError(absl::StrCat("consent request \"", id,
+                                            "\" does not exist (agentctl get consents --all "
+                                            "lists them)"));
+  }
+  return it->second;
+}
+
 absl::StatusOr<v1::ConsentRequest> ConsentBook::Decide(const v1::DecideConsentRequestRequest& req,
                                                        const std::string& decided_by) {
   auto it = requests_.find(req.consent_request_id());

@@ -64,6 +64,8 @@ class ConsentBook {
   // The request `id` as `agent` may see it. Errors: NOT_FOUND, PERMISSION_DENIED (another
   // agent's request).
   absl::StatusOr<v1::ConsentRequest> Get(const std::string& agent, const std::string& id) const;
+  // The request `id` as a person sees it (any agent's). Errors: NOT_FOUND.
+  absl::StatusOr<v1::ConsentRequest> Find(const std::string& id) const;
   // Errors: NOT_FOUND; FAILED_PRECONDITION (already decided or expired);
   // INVALID_ARGUMENT (no decision). An approval with remember_for_goal also covers the
   // goal's later requests with the same fingerprint.

@@ -53,6 +53,7 @@ Commands:
   restart ID                stop and start again
   get consents [--all] [--agent ID]
                             agents' requests for what only a person may grant
+  describe consent C        one request in full: what it asks and every detail
   consent approve|deny ID [--reason TEXT] [--remember]
                             decide one (a request nobody decides expires: denied);
                             --remember also approves the same request (same tool and
@@ -410,6 +411,47 @@ int ConsentCmd(const Globals& g, const std::vector<std::string>& args) {
   return kOk;
 }
 
+// One request in full, as a person should read it before deciding: the daemon's summary,
+// then every detail it was built from, each escaped on its own line.
+int DescribeConsent(const Globals& g, const std::string& id) {
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::ConsentService::NewStub(c->channel());
+  v1::GetConsentRequestRequest req;
+  req.set_consent_request_id(id);
+  v1::GetConsentRequestResponse resp;
+  grpc::Status s = stub->GetConsentRequest(c->NewContext().get(), req, &resp);
+  if (!s.ok()) return RpcFailed("GetConsentRequest", s);
+  const v1::ConsentRequest& r = resp.consent_request();
+  std::vector<std::pair<std::string, std::string>> kv = {
+      {"id", r.id()},
+      {"status", ConsentStatusName(r.status())},
+      {"asks", r.summary()},
+      {"tool", r.tool()},
+      {"kind",
+       absl::AsciiStrToLower(absl::StripPrefix(v1::ConsentKind_Name(r.kind()), "CONSENT_KIND_"))},
+      {"agent", r.agent_id()},
+      {"task", r.task_id()},
+      {"goal", r.goal_id()},
+      {"asked", TimeString(r.create_time())},
+  };
+  if (r.has_deadline()) kv.push_back({"expires", TimeString(r.deadline())});
+  if (r.has_decide_time()) {
+    kv.push_back({"decided", absl::StrCat(TimeString(r.decide_time()), " by ", r.decided_by())});
+  }
+  if (!r.decision_reason().empty()) kv.push_back({"reason", r.decision_reason()});
+  if (r.remember_for_goal()) kv.push_back({"remembered", "for the rest of the goal"});
+  std::string out = KeyValues(kv);
+  std::vector<std::pair<std::string, std::string>> details(r.details().begin(), r.details().end());
+  std::sort(details.begin(), details.end());
+  out += "details:\n";
+  for (const auto& [key, value] : details) {
+    absl::StrAppend(&out, "  ", TerminalText(key), ": ", TerminalText(value), "\n");
+  }
+  Print(g, r, out);
+  return kOk;
+}
+
 int Get(const Globals& g, const std::vector<std::string>& args) {
   auto parsed = ParseCmdArgs(args, {"--role", "--agent", "--goal"}, {"--all", "--tree"});
   if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
@@ -460,8 +502,11 @@ int Get(const Globals& g, const std::vector<std::string>& args) {
 int Describe(const Globals& g, const std::vector<std::string>& args) {
   if (args.size() == 2 && args[0] == "task") return DescribeTask(g, args[1]);
   if (args.size() == 2 && args[0] == "plan") return DescribePlan(g, args[1]);
+  if (args.size() == 2 && args[0] == "consent") return DescribeConsent(g, args[1]);
   if (args.size() != 2 || args[0] != "agent") {
-    return Usage("usage: agentctl describe agent ID | describe task T | describe plan P");
+    return Usage(
+        "usage: agentctl describe agent ID | describe task T | describe plan P | describe "
+        "consent C");
   }
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);

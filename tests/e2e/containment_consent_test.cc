@@ -120,6 +120,17 @@ TEST_F(GoalTest, AgentctlShowsAModelsControlSequencesEscaped) {
   nlohmann::json argv = nlohmann::json::parse(Text(pending[0]["details"]["argv"]), nullptr, false);
   ASSERT_TRUE(argv.is_array()) << pending.dump();
   EXPECT_EQ(argv, nlohmann::json({"rm", "-rf", "/\r\x1b[2Kls -l \u202e"}));
+  // Described in full: every detail, escaped on its own line.
+  RunResult described = Ctl({"describe", "consent", Text(pending[0]["id"])});
+  ASSERT_EQ(described.exit_code, 0) << described.err;
+  EXPECT_TRUE(NoControlSequences(described.out)) << described.out;
+  EXPECT_THAT(described.out, HasSubstr("run `rm -rf $'/\\r\\x1b[2Kls -l \\u202e'`"));
+  EXPECT_THAT(described.out, HasSubstr("argv: [\"rm\",\"-rf\",\"/\\r\\u001b[2Kls -l \\u202e\"]"))
+      << described.out;
+  EXPECT_THAT(described.out, ::testing::ContainsRegex("status: +pending"));
+  EXPECT_EQ(CtlJson({"describe", "consent", Text(pending[0]["id"])})["details"]["argv"],
+            pending[0]["details"]["argv"]);
+  EXPECT_EQ(Ctl({"describe", "consent", "c-none"}).exit_code, 1);
   RunResult yaml = Ctl({"-o", "yaml", "get", "consents"});
   EXPECT_EQ(yaml.exit_code, 0) << yaml.err;
   // YAML is data too: its own escapes, no raw control byte.

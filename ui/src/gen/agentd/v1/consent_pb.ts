@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file agentd/v1/consent.proto.
  */
 export const file_agentd_v1_consent: GenFile = /*@__PURE__*/
-  fileDesc("ChdhZ2VudGQvdjEvY29uc2VudC5wcm90bxIJYWdlbnRkLnYxIoAECg5Db25zZW50UmVxdWVzdBIKCgJpZBgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIPCgd0YXNrX2lkGAMgASgJEg8KB2dvYWxfaWQYBCABKAkSDAoEdG9vbBgFIAEoCRIkCgRraW5kGAYgASgOMhYuYWdlbnRkLnYxLkNvbnNlbnRLaW5kEg8KB3N1bW1hcnkYByABKAkSNwoHZGV0YWlscxgIIAMoCzImLmFnZW50ZC52MS5Db25zZW50UmVxdWVzdC5EZXRhaWxzRW50cnkSKAoGc3RhdHVzGAkgASgOMhguYWdlbnRkLnYxLkNvbnNlbnRTdGF0dXMSLwoLY3JlYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGRlYWRsaW5lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpkZWNpZGVkX2J5GAwgASgJEhcKD2RlY2lzaW9uX3JlYXNvbhgNIAEoCRIvCgtkZWNpZGVfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRcmVtZW1iZXJfZm9yX2dvYWwYDyABKAgaLgoMRGV0YWlsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEifwoaTGlzdENvbnNlbnRSZXF1ZXN0c1JlcXVlc3QSFwoPaW5jbHVkZV9kZWNpZGVkGAEgASgIEg8KB2dvYWxfaWQYAiABKAkSEAoIYWdlbnRfaWQYAyABKAkSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkiawobTGlzdENvbnNlbnRSZXF1ZXN0c1Jlc3BvbnNlEjMKEGNvbnNlbnRfcmVxdWVzdHMYASADKAsyGS5hZ2VudGQudjEuQ29uc2VudFJlcXVlc3QSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIpIBChtEZWNpZGVDb25zZW50UmVxdWVzdFJlcXVlc3QSGgoSY29uc2VudF9yZXF1ZXN0X2lkGAEgASgJEiwKCGRlY2lzaW9uGAIgASgOMhouYWdlbnRkLnYxLkNvbnNlbnREZWNpc2lvbhIOCgZyZWFzb24YAyABKAkSGQoRcmVtZW1iZXJfZm9yX2dvYWwYBCABKAgiUgocRGVjaWRlQ29uc2VudFJlcXVlc3RSZXNwb25zZRIyCg9jb25zZW50X3JlcXVlc3QYASABKAsyGS5hZ2VudGQudjEuQ29uc2VudFJlcXVlc3QiQQobV2F0Y2hDb25zZW50UmVxdWVzdHNSZXF1ZXN0EhEKCWFmdGVyX3NlcRgBIAEoAxIPCgdnb2FsX2lkGAIgASgJIl8KHFdhdGNoQ29uc2VudFJlcXVlc3RzUmVzcG9uc2USCwoDc2VxGAEgASgDEjIKD2NvbnNlbnRfcmVxdWVzdBgCIAEoCzIZLmFnZW50ZC52MS5Db25zZW50UmVxdWVzdCqyAQoLQ29uc2VudEtpbmQSHAoYQ09OU0VOVF9LSU5EX1VOU1BFQ0lGSUVEEAASGAoUQ09OU0VOVF9LSU5EX05FVFdPUksQARInCiNDT05TRU5UX0tJTkRfUEFUSF9PVVRTSURFX1dPUktTUEFDRRACEiQKIENPTlNFTlRfS0lORF9DT01NQU5EX05PVF9BTExPV0VEEAMSHAoYQ09OU0VOVF9LSU5EX09QRU5fRURJVE9SEAQqnwEKDUNvbnNlbnRTdGF0dXMSHgoaQ09OU0VOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZDT05TRU5UX1NUQVRVU19QRU5ESU5HEAESGwoXQ09OU0VOVF9TVEFUVVNfQVBQUk9WRUQQAhIZChVDT05TRU5UX1NUQVRVU19ERU5JRUQQAxIaChZDT05TRU5UX1NUQVRVU19FWFBJUkVEEAQqbAoPQ29uc2VudERlY2lzaW9uEiAKHENPTlNFTlRfREVDSVNJT05fVU5TUEVDSUZJRUQQABIcChhDT05TRU5UX0RFQ0lTSU9OX0FQUFJPVkUQARIZChVDT05TRU5UX0RFQ0lTSU9OX0RFTlkQAjLKAgoOQ29uc2VudFNlcnZpY2USZAoTTGlzdENvbnNlbnRSZXF1ZXN0cxIlLmFnZW50ZC52MS5MaXN0Q29uc2VudFJlcXVlc3RzUmVxdWVzdBomLmFnZW50ZC52MS5MaXN0Q29uc2VudFJlcXVlc3RzUmVzcG9uc2USZwoURGVjaWRlQ29uc2VudFJlcXVlc3QSJi5hZ2VudGQudjEuRGVjaWRlQ29uc2VudFJlcXVlc3RSZXF1ZXN0GicuYWdlbnRkLnYxLkRlY2lkZUNvbnNlbnRSZXF1ZXN0UmVzcG9uc2USaQoUV2F0Y2hDb25zZW50UmVxdWVzdHMSJi5hZ2VudGQudjEuV2F0Y2hDb25zZW50UmVxdWVzdHNSZXF1ZXN0GicuYWdlbnRkLnYxLldhdGNoQ29uc2VudFJlcXVlc3RzUmVzcG9uc2UwAUID+AEBYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChdhZ2VudGQvdjEvY29uc2VudC5wcm90bxIJYWdlbnRkLnYxIoAECg5Db25zZW50UmVxdWVzdBIKCgJpZBgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRIPCgd0YXNrX2lkGAMgASgJEg8KB2dvYWxfaWQYBCABKAkSDAoEdG9vbBgFIAEoCRIkCgRraW5kGAYgASgOMhYuYWdlbnRkLnYxLkNvbnNlbnRLaW5kEg8KB3N1bW1hcnkYByABKAkSNwoHZGV0YWlscxgIIAMoCzImLmFnZW50ZC52MS5Db25zZW50UmVxdWVzdC5EZXRhaWxzRW50cnkSKAoGc3RhdHVzGAkgASgOMhguYWdlbnRkLnYxLkNvbnNlbnRTdGF0dXMSLwoLY3JlYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGRlYWRsaW5lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpkZWNpZGVkX2J5GAwgASgJEhcKD2RlY2lzaW9uX3JlYXNvbhgNIAEoCRIvCgtkZWNpZGVfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRcmVtZW1iZXJfZm9yX2dvYWwYDyABKAgaLgoMRGV0YWlsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEifwoaTGlzdENvbnNlbnRSZXF1ZXN0c1JlcXVlc3QSFwoPaW5jbHVkZV9kZWNpZGVkGAEgASgIEg8KB2dvYWxfaWQYAiABKAkSEAoIYWdlbnRfaWQYAyABKAkSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkiawobTGlzdENvbnNlbnRSZXF1ZXN0c1Jlc3BvbnNlEjMKEGNvbnNlbnRfcmVxdWVzdHMYASADKAsyGS5hZ2VudGQudjEuQ29uc2VudFJlcXVlc3QSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjYKGEdldENvbnNlbnRSZXF1ZXN0UmVxdWVzdBIaChJjb25zZW50X3JlcXVlc3RfaWQYASABKAkiTwoZR2V0Q29uc2VudFJlcXVlc3RSZXNwb25zZRIyCg9jb25zZW50X3JlcXVlc3QYASABKAsyGS5hZ2VudGQudjEuQ29uc2VudFJlcXVlc3QikgEKG0RlY2lkZUNvbnNlbnRSZXF1ZXN0UmVxdWVzdBIaChJjb25zZW50X3JlcXVlc3RfaWQYASABKAkSLAoIZGVjaXNpb24YAiABKA4yGi5hZ2VudGQudjEuQ29uc2VudERlY2lzaW9uEg4KBnJlYXNvbhgDIAEoCRIZChFyZW1lbWJlcl9mb3JfZ29hbBgEIAEoCCJSChxEZWNpZGVDb25zZW50UmVxdWVzdFJlc3BvbnNlEjIKD2NvbnNlbnRfcmVxdWVzdBgBIAEoCzIZLmFnZW50ZC52MS5Db25zZW50UmVxdWVzdCJBChtXYXRjaENvbnNlbnRSZXF1ZXN0c1JlcXVlc3QSEQoJYWZ0ZXJfc2VxGAEgASgDEg8KB2dvYWxfaWQYAiABKAkiXwocV2F0Y2hDb25zZW50UmVxdWVzdHNSZXNwb25zZRILCgNzZXEYASABKAMSMgoPY29uc2VudF9yZXF1ZXN0GAIgASgLMhkuYWdlbnRkLnYxLkNvbnNlbnRSZXF1ZXN0KrIBCgtDb25zZW50S2luZBIcChhDT05TRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIYChRDT05TRU5UX0tJTkRfTkVUV09SSxABEicKI0NPTlNFTlRfS0lORF9QQVRIX09VVFNJREVfV09SS1NQQUNFEAISJAogQ09OU0VOVF9LSU5EX0NPTU1BTkRfTk9UX0FMTE9XRUQQAxIcChhDT05TRU5UX0tJTkRfT1BFTl9FRElUT1IQBCqfAQoNQ29uc2VudFN0YXR1cxIeChpDT05TRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEhoKFkNPTlNFTlRfU1RBVFVTX1BFTkRJTkcQARIbChdDT05TRU5UX1NUQVRVU19BUFBST1ZFRBACEhkKFUNPTlNFTlRfU1RBVFVTX0RFTklFRBADEhoKFkNPTlNFTlRfU1RBVFVTX0VYUElSRUQQBCpsCg9Db25zZW50RGVjaXNpb24SIAocQ09OU0VOVF9ERUNJU0lPTl9VTlNQRUNJRklFRBAAEhwKGENPTlNFTlRfREVDSVNJT05fQVBQUk9WRRABEhkKFUNPTlNFTlRfREVDSVNJT05fREVOWRACMqoDCg5Db25zZW50U2VydmljZRJkChNMaXN0Q29uc2VudFJlcXVlc3RzEiUuYWdlbnRkLnYxLkxpc3RDb25zZW50UmVxdWVzdHNSZXF1ZXN0GiYuYWdlbnRkLnYxLkxpc3RDb25zZW50UmVxdWVzdHNSZXNwb25zZRJeChFHZXRDb25zZW50UmVxdWVzdBIjLmFnZW50ZC52MS5HZXRDb25zZW50UmVxdWVzdFJlcXVlc3QaJC5hZ2VudGQudjEuR2V0Q29uc2VudFJlcXVlc3RSZXNwb25zZRJnChREZWNpZGVDb25zZW50UmVxdWVzdBImLmFnZW50ZC52MS5EZWNpZGVDb25zZW50UmVxdWVzdFJlcXVlc3QaJy5hZ2VudGQudjEuRGVjaWRlQ29uc2VudFJlcXVlc3RSZXNwb25zZRJpChRXYXRjaENvbnNlbnRSZXF1ZXN0cxImLmFnZW50ZC52MS5XYXRjaENvbnNlbnRSZXF1ZXN0c1JlcXVlc3QaJy5hZ2VudGQudjEuV2F0Y2hDb25zZW50UmVxdWVzdHNSZXNwb25zZTABQgP4AQFiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * ConsentRequest is an agent's request for a permission only a person can grant.
@@ -216,6 +216,48 @@ export const ListConsentRequestsResponseSchema: GenMessage<ListConsentRequestsRe
   messageDesc(file_agentd_v1_consent, 2);
 
 /**
+ * GetConsentRequestRequest names the request to return.
+ *
+ * @generated from message agentd.v1.GetConsentRequestRequest
+ */
+export type GetConsentRequestRequest = Message<"agentd.v1.GetConsentRequestRequest"> & {
+  /**
+   * Id of the request, e.g. "c-3".
+   *
+   * @generated from field: string consent_request_id = 1;
+   */
+  consentRequestId: string;
+};
+
+/**
+ * Describes the message agentd.v1.GetConsentRequestRequest.
+ * Use `create(GetConsentRequestRequestSchema)` to create a new message.
+ */
+export const GetConsentRequestRequestSchema: GenMessage<GetConsentRequestRequest> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_consent, 3);
+
+/**
+ * GetConsentRequestResponse holds the request.
+ *
+ * @generated from message agentd.v1.GetConsentRequestResponse
+ */
+export type GetConsentRequestResponse = Message<"agentd.v1.GetConsentRequestResponse"> & {
+  /**
+   * The request as it stands.
+   *
+   * @generated from field: agentd.v1.ConsentRequest consent_request = 1;
+   */
+  consentRequest?: ConsentRequest | undefined;
+};
+
+/**
+ * Describes the message agentd.v1.GetConsentRequestResponse.
+ * Use `create(GetConsentRequestResponseSchema)` to create a new message.
+ */
+export const GetConsentRequestResponseSchema: GenMessage<GetConsentRequestResponse> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_consent, 4);
+
+/**
  * DecideConsentRequestRequest is a person's decision.
  *
  * @generated from message agentd.v1.DecideConsentRequestRequest
@@ -256,7 +298,7 @@ export type DecideConsentRequestRequest = Message<"agentd.v1.DecideConsentReques
  * Use `create(DecideConsentRequestRequestSchema)` to create a new message.
  */
 export const DecideConsentRequestRequestSchema: GenMessage<DecideConsentRequestRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_consent, 3);
+  messageDesc(file_agentd_v1_consent, 5);
 
 /**
  * DecideConsentRequestResponse holds the decided request.
@@ -277,7 +319,7 @@ export type DecideConsentRequestResponse = Message<"agentd.v1.DecideConsentReque
  * Use `create(DecideConsentRequestResponseSchema)` to create a new message.
  */
 export const DecideConsentRequestResponseSchema: GenMessage<DecideConsentRequestResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_consent, 4);
+  messageDesc(file_agentd_v1_consent, 6);
 
 /**
  * WatchConsentRequestsRequest says where to start and what to watch.
@@ -306,7 +348,7 @@ export type WatchConsentRequestsRequest = Message<"agentd.v1.WatchConsentRequest
  * Use `create(WatchConsentRequestsRequestSchema)` to create a new message.
  */
 export const WatchConsentRequestsRequestSchema: GenMessage<WatchConsentRequestsRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_consent, 5);
+  messageDesc(file_agentd_v1_consent, 7);
 
 /**
  * WatchConsentRequestsResponse carries one created or decided request, in seq order.
@@ -334,7 +376,7 @@ export type WatchConsentRequestsResponse = Message<"agentd.v1.WatchConsentReques
  * Use `create(WatchConsentRequestsResponseSchema)` to create a new message.
  */
 export const WatchConsentRequestsResponseSchema: GenMessage<WatchConsentRequestsResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_consent, 6);
+  messageDesc(file_agentd_v1_consent, 8);
 
 /**
  * ConsentKind says what kind of permission is asked for.
@@ -483,6 +525,16 @@ export const ConsentService: GenService<{
     methodKind: "unary";
     input: typeof ListConsentRequestsRequestSchema;
     output: typeof ListConsentRequestsResponseSchema;
+  },
+  /**
+   * GetConsentRequest returns one request, pending or decided, with all its details.
+   *
+   * @generated from rpc agentd.v1.ConsentService.GetConsentRequest
+   */
+  getConsentRequest: {
+    methodKind: "unary";
+    input: typeof GetConsentRequestRequestSchema;
+    output: typeof GetConsentRequestResponseSchema;
   },
   /**
    * DecideConsentRequest approves or denies a pending request; the decision is sent to
