@@ -82,7 +82,7 @@ rules:
     reply: {text: "Waiting."}
   - name: coder-date
     match: {model: coder-m, last_role: user}
-    reply: {tool_calls: [{name: shell_run, arguments: {argv: ["date", "+%Y"]}}]}
+    reply: {tool_calls: [{name: shell_run, arguments: {argv: ["date", "+%Y \\u202etxt.exe"]}}]}
   - name: coder-done
     match: {model: coder-m, last_role: tool}
     reply: {tool_calls: [{name: complete_task, arguments: {summary: "ran date"}}]}
@@ -224,7 +224,14 @@ test("a consent-gated tool call raises the modal, and the decision reaches the a
   await submitGoal(page, "Print the year", join(agentd.dir, "work"), "auto");
   const modal = page.getByTestId("consent-modal");
   await modal.waitFor({ timeout: 60000 });
-  assert.match(await page.getByTestId("consent-summary").innerText(), /date \+%Y/);
+  assert.match(await page.getByTestId("consent-summary").innerText(), /date \$'\+%Y /);
+  // The model's bidi override is shown as its escape wherever the modal shows the request,
+  // never acted on (it would make "exe.txt" read "txt.exe").
+  for (const id of ["consent-summary", "consent-details"]) {
+    const text = await page.getByTestId(id).innerText();
+    assert.ok(!text.includes("\u202e"), `${id} holds a raw U+202E: ${JSON.stringify(text)}`);
+    assert.ok(text.includes("\\u202e"), `${id} does not show the escape: ${JSON.stringify(text)}`);
+  }
   const consentId = await modal.getAttribute("data-consent-id");
   assert.ok(consentId, "the modal names its request");
   await shot(page, "consent");

@@ -166,3 +166,27 @@ export function splitMatches(text: string, query: string): { text: string; hit: 
 export function clip(text: string, n: number): string {
   return text.length > n ? `${text.slice(0, n - 1)}…` : text;
 }
+
+// Characters that change how the text around them is shown rather than showing
+// themselves: C0 and C1 controls, DEL, the bidirectional marks, embeddings, overrides and
+// isolates (U+202E makes "exe.txt" read "txt.exe"), and the zero-width ones. A model, a
+// program or a file chose these strings; at an approval point the person must see every
+// character that is there, so each of these is shown as its escape, as agentctl does.
+const INVISIBLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
+const INVISIBLE_ONE_LINE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
+
+function escapeChar(c: string): string {
+  const code = c.charCodeAt(0);
+  if (c === "\n") return "\\n";
+  if (c === "\t") return "\\t";
+  if (c === "\r") return "\\r";
+  return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+}
+
+/**
+ * `text` with every control, bidi and zero-width character shown as its escape
+ * ("\u202e", "\x1b", "\r"). With `lines` "many", newlines and tabs are kept.
+ */
+export function visible(text: string, lines: "one" | "many" = "one"): string {
+  return text.replace(lines === "one" ? INVISIBLE_ONE_LINE : INVISIBLE, escapeChar);
+}

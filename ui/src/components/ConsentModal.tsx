@@ -2,10 +2,12 @@
 // permission (network access, a path outside the workspace, a command off the
 // allowlist, opening an editor). Requests queue, oldest first; each shows what is asked,
 // its particulars, who asked for which task and goal, and the time left before it
-// expires (an expired request counts as denied).
+// expires (an expired request counts as denied). Every string a model or a workspace
+// could have chosen passes through visible(): a bidi override or a control character in
+// an argument is shown as its escape, never acted on.
 import { useEffect, useState } from "react";
 import { act, api, consentWatcher, toastInfo, useNow, useStore } from "../api";
-import { enumShort, fmtDuration, tsMs } from "../format";
+import { enumShort, fmtDuration, tsMs, visible } from "../format";
 import { ConsentDecision, ConsentKindSchema, type ConsentRequest } from "../gen/agentd/v1/consent_pb";
 import { href } from "../route";
 import { RelTime } from "./RelTime";
@@ -53,7 +55,7 @@ export function ConsentModal() {
     setBusy(false);
     if (r?.consentRequest) {
       consentWatcher.apply(r.consentRequest);
-      toastInfo(`${decision === ConsentDecision.APPROVE ? "Approved" : "Denied"}: ${c.summary}`);
+      toastInfo(`${decision === ConsentDecision.APPROVE ? "Approved" : "Denied"}: ${visible(c.summary)}`);
       setReason("");
       setRemember(false);
     }
@@ -71,23 +73,23 @@ export function ConsentModal() {
           </span>
         </div>
         <p className="consent-summary" data-testid="consent-summary">
-          {c.summary || "(no summary)"}
+          {visible(c.summary) || "(no summary)"}
         </p>
         <dl className="kv">
           <dt>Kind</dt>
           <dd>{enumShort(ConsentKindSchema, c.kind)}</dd>
           <dt>Tool</dt>
           <dd>
-            <code>{c.tool || "—"}</code>
+            <code>{visible(c.tool) || "—"}</code>
           </dd>
           <dt>Agent</dt>
           <dd data-testid="consent-agent">
-            <a href={`#/logs?agents=${encodeURIComponent(c.agentId)}`}>{c.agentId || "—"}</a>
+            <a href={`#/logs?agents=${encodeURIComponent(c.agentId)}`}>{visible(c.agentId) || "—"}</a>
           </dd>
           <dt>Task</dt>
-          <dd>{c.taskId ? <code>{c.taskId}</code> : "—"}</dd>
+          <dd>{c.taskId ? <code>{visible(c.taskId)}</code> : "—"}</dd>
           <dt>Goal</dt>
-          <dd>{c.goalId ? <a href={href("goals", c.goalId)}>{c.goalId}</a> : "—"}</dd>
+          <dd>{c.goalId ? <a href={href("goals", c.goalId)}>{visible(c.goalId)}</a> : "—"}</dd>
           <dt>Asked</dt>
           <dd>
             <RelTime ts={c.createTime} />
@@ -108,9 +110,9 @@ export function ConsentModal() {
             <tbody>
               {details.map(([k, v]) => (
                 <tr key={k}>
-                  <th>{k}</th>
+                  <th>{visible(k)}</th>
                   <td>
-                    <code className="wrap">{v}</code>
+                    <code className="wrap">{visible(v)}</code>
                   </td>
                 </tr>
               ))}

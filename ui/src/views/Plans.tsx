@@ -8,7 +8,7 @@ import { act, api, kinds, listAll, toastInfo, useLiveQuery } from "../api";
 import { PlanDag } from "../components/PlanDag";
 import { RelTime } from "../components/RelTime";
 import { StatusChip } from "../components/StatusChip";
-import { durMs, enumName, fmtDuration, fmtInt, fmtUsd, tsMs } from "../format";
+import { durMs, enumName, fmtDuration, fmtInt, fmtUsd, tsMs, visible } from "../format";
 import { PlanStatus, PlanStatusSchema, type Plan, type PlanEstimate } from "../gen/agentd/v1/plans_pb";
 import { TaskStatusSchema } from "../gen/agentd/v1/tasks_pb";
 import { href, navigate } from "../route";
@@ -38,7 +38,7 @@ export function PlansView({ selected }: { selected?: string }) {
     >
       <div className="row-main">
         <span className="ellipsis">
-          <code>{p.id}</code> {p.summary ? `— ${p.summary}` : ""}
+          <code>{p.id}</code> {p.summary ? `— ${visible(p.summary)}` : ""}
         </span>
         <StatusChip schema={PlanStatusSchema} value={p.status} />
       </div>
@@ -144,7 +144,7 @@ function PlanDetail({ plan: p, onDecided }: { plan: Plan; onDecided: () => void 
             Plan <code>{p.id}</code> <StatusChip schema={PlanStatusSchema} value={p.status} testId="plan-status" />
           </h2>
         </div>
-        {p.summary && <p className="pre-line">{p.summary}</p>}
+        {p.summary && <p className="pre-line">{visible(p.summary, "many")}</p>}
         <dl className="kv">
           <dt>Goal</dt>
           <dd>
@@ -229,8 +229,8 @@ function PlanDetail({ plan: p, onDecided }: { plan: Plan; onDecided: () => void 
                     <td>
                       <code>{s.id}</code>
                     </td>
-                    <td title={s.instructions}>{s.title}</td>
-                    <td>{s.role}</td>
+                    <td title={visible(s.instructions, "many")}>{visible(s.title)}</td>
+                    <td>{visible(s.role)}</td>
                     <td>{s.deps.length ? s.deps.join(", ") : "—"}</td>
                     <td className="num">{e.tokens}</td>
                     <td className="num">{e.cost}</td>
