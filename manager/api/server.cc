@@ -130,8 +130,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
       // only, and — unlike InsecureServerCredentials — it runs the token processor.
       creds = grpc::experimental::LocalServerCredentials(LOCAL_TCP);
     }
-    creds->SetAuthMetadataProcessor(
-        std::make_shared<TokenAuthProcessor>(options.admin_token));
+    creds->SetAuthMetadataProcessor(std::make_shared<TokenAuthProcessor>(options.admin_token));
     builder.AddListeningPort(options.grpc_tcp, creds, &tcp_port);
   }
 
