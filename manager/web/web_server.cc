@@ -32,6 +32,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "manager/web/grpc_web.h"
+#include "manager/web/http_checks.h"
 #include "spdlog/spdlog.h"
 
 namespace agentd {
@@ -87,26 +88,6 @@ bool IsRegularFile(const std::string& path) {
   return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-// The value of query parameter `name` in `query` ("a=1&token=x"); tokens need no
-// percent-decoding (agentd_ and hex digits), other values are returned as sent.
-std::optional<std::string> QueryParam(absl::string_view query, absl::string_view name) {
-  for (absl::string_view kv : absl::StrSplit(query, '&')) {
-    std::pair<absl::string_view, absl::string_view> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
-    if (p.first == name) return std::string(p.second);
-  }
-  return std::nullopt;
-}
-
-std::optional<std::string> CookieValue(absl::string_view header, absl::string_view name) {
-  for (absl::string_view part : absl::StrSplit(header, ';')) {
-    part = absl::StripAsciiWhitespace(part);
-    std::pair<absl::string_view, absl::string_view> p =
-        absl::StrSplit(part, absl::MaxSplits('=', 1));
-    if (p.first == name) return std::string(p.second);
-  }
-  return std::nullopt;
-}
-
 constexpr char kNotBuiltPage[] = R"html(<!doctype html>
 <html><head><meta charset="utf-8"><title>agentd</title></head>
 <body style="font-family: sans-serif; max-width: 40em; margin: 4em auto">
@@ -137,21 +118,6 @@ constexpr char kTokenLinkPage[] = R"html(<!doctype html>
 this address is not accepted here (remove it from your browser's history).</p>
 </body></html>
 )html";
-
-// The host part of a Host header value, lower case, without port, brackets or a
-// trailing dot: "LocalHost.:80" -> "localhost", "[::1]:7878" -> "::1".
-std::string HostName(absl::string_view host) {
-  if (absl::StartsWith(host, "[")) {
-    size_t close = host.find(']');
-    host = close == absl::string_view::npos ? host.substr(1) : host.substr(1, close - 1);
-  } else if (size_t colon = host.rfind(':');
-             colon != absl::string_view::npos && host.find(':') == colon) {
-    host = host.substr(0, colon);
-  }
-  std::string name = absl::AsciiStrToLower(host);
-  if (!name.empty() && name.back() == '.') name.pop_back();
-  return name;
-}
 
 class Session;
 class GrpcWebCall;
@@ -373,8 +339,8 @@ class Session : public std::enable_shared_from_this<Session> {
                         "text/plain; charset=utf-8", ok ? "ok\n" : "not serving\n", "healthz");
     }
     if (path == "/metrics") return Metrics();
-    if (path == "/login") return Login(QueryParam(query, "code").value_or(""));
-    if (QueryParam(query, "token")) {
+    if (path == "/login") return Login(web::QueryParam(query, "code").value_or(""));
+    if (web::QueryParam(query, "token")) {
       // An old login link: its token is refused, and not echoed or logged.
       return SendSimple(http::status::gone, "text/html; charset=utf-8", kTokenLinkPage, "login",
                         {{"Cache-Control", "no-store"}, {"Referrer-Policy", "no-referrer"}});
@@ -475,12 +441,12 @@ class Session : public std::enable_shared_from_this<Session> {
     if (dir.empty() || !IsRegularFile(absl::StrCat(dir, "/index.html"))) {
       return SendSimple(http::status::ok, "text/html; charset=utf-8", kNotBuiltPage, "static");
     }
-    if (absl::StrContains(path, "..") || absl::StrContains(path, std::string(1, '\0')) ||
-        !absl::StartsWith(path, "/")) {
+    std::optional<std::string> served = web::StaticFileOf(path);
+    if (!served) {
       return SendSimple(http::status::bad_request, "text/plain; charset=utf-8", "bad path\n",
                         "static");
     }
-    std::string rel(path == "/" ? "/index.html" : path);
+    std::string rel = *std::move(served);
     std::string file = absl::StrCat(dir, rel);
     if (!IsRegularFile(file)) {
       // A client-side route (no extension in its last segment) gets the app itself.
@@ -878,12 +844,12 @@ void Session::Bridge(absl::string_view path, bool text) {
     return Refuse(grpc::StatusCode::UNAVAILABLE, "agentd is shutting down");
   }
   // "/pkg.Service/Method": anything else cannot name a method.
-  std::vector<absl::string_view> parts = absl::StrSplit(path.substr(1), '/');
-  if (path.size() < 4 || parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
+  std::optional<std::pair<std::string, std::string>> method = web::MethodOfPath(path);
+  if (!method) {
     return Refuse(grpc::StatusCode::UNIMPLEMENTED,
                   absl::StrCat("\"", path, "\" names no method: POST /<package.Service>/<Method>"));
   }
-  if (parts[0] == "agentd.v1.AgentHostService") {
+  if (method->first == "agentd.v1.AgentHostService") {
     return Refuse(grpc::StatusCode::PERMISSION_DENIED,
                   "agentd.v1.AgentHostService is for agents; the web bridge serves the client "
                   "services");
@@ -995,22 +961,7 @@ void WebServer::Impl::KeepSession(Session* s) {
 }
 
 bool WebServer::Impl::HostAllowed(absl::string_view host, const net::ip::address& local) const {
-  std::string name = HostName(host);
-  if (name == "localhost") return true;
-  beast::error_code ec;
-  net::ip::address ip = net::ip::make_address(name, ec);
-  if (!ec) {
-    // An address typed as such cannot be rebound; a loopback one, or the one the client
-    // actually reached (the bound one, or an interface's when bound to 0.0.0.0), is ours.
-    if (ip.is_v6() && ip.to_v6().is_v4_mapped()) {
-      ip = net::ip::make_address_v4(net::ip::v4_mapped, ip.to_v6());
-    }
-    return ip.is_loopback() || ip == local || ip == bound_ip;
-  }
-  for (const std::string& h : options.hosts) {
-    if (h == name) return true;
-  }
-  return false;
+  return web::HostAllowed(host, local, bound_ip, options.hosts);
 }
 
 void WebServer::Impl::Register(GrpcWebCall* call) {
@@ -1032,11 +983,11 @@ bool WebServer::Impl::Authorized(const http::request<http::string_body>& req) co
   // A presented token decides alone: a wrong one is refused even when a good session
   // cookie rides along (a script cannot act with another identity than it claims).
   if (auto auth = req.find(http::field::authorization); auth != req.end()) {
-    absl::string_view v(auth->value().data(), auth->value().size());
-    if (v.size() < 7 || !absl::EqualsIgnoreCase(v.substr(0, 7), "bearer ")) return false;
-    return TokenEquals(v.substr(7), options.admin_token);
+    std::optional<absl::string_view> token =
+        web::BearerToken(absl::string_view(auth->value().data(), auth->value().size()));
+    return token && TokenEquals(*token, options.admin_token);
   }
-  std::optional<std::string> cookie = CookieValue(
+  std::optional<std::string> cookie = web::CookieValue(
       absl::string_view(req[http::field::cookie].data(), req[http::field::cookie].size()),
       kCookieName);
   return cookie && options.sessions != nullptr && options.sessions->Valid(*cookie);

@@ -1,10 +1,11 @@
-// The gRPC-web codec and the Prometheus text rendering: pure functions, checked byte by
-// byte against the formats' specifications.
+// The gRPC-web codec, the HTTP listener's request checks and the Prometheus text
+// rendering: pure functions, checked byte by byte against the formats' specifications.
 #include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "manager/core/metrics.h"
 #include "manager/web/grpc_web.h"
+#include "manager/web/http_checks.h"
 
 namespace agentd {
 namespace {
@@ -76,6 +77,55 @@ TEST(MetricsTest, RendersCountersGaugesAndCumulativeHistograms) {
   EXPECT_THAT(text, HasSubstr("agentd_wait_seconds_bucket{op=\"read\",le=\"+Inf\"} 3\n"));
   EXPECT_THAT(text, HasSubstr("agentd_wait_seconds_sum{op=\"read\"} 3.55\n"));
   EXPECT_THAT(text, HasSubstr("agentd_wait_seconds_count{op=\"read\"} 3\n"));
+}
+
+// DNS rebinding: a page whose name was pointed at 127.0.0.1 sends its own name as Host.
+TEST(HttpChecksTest, HostMustNameThisListener) {
+  namespace ip = boost::asio::ip;
+  ip::address local = ip::make_address("10.0.0.5"), bound = ip::make_address("0.0.0.0");
+  std::vector<std::string> names = {"agentd.lan"};
+  for (const char* ok : {"localhost", "LocalHost.:7878", "127.0.0.1:7878", "127.9.9.9", "[::1]:80",
+                         "[::ffff:127.0.0.1]", "10.0.0.5:7878", "agentd.lan", "AGENTD.LAN.:1"}) {
+    EXPECT_TRUE(web::HostAllowed(ok, local, bound, names)) << ok;
+  }
+  for (const char* bad : {"evil.example", "evil.example:7878", "localhost.evil.example", "10.0.0.6",
+                          "[::2]", "", "agentd.lan.evil", "127.0.0.1.nip.io"}) {
+    EXPECT_FALSE(web::HostAllowed(bad, local, bound, names)) << bad;
+  }
+  EXPECT_EQ(web::HostName("[::1]:7878"), "::1");
+  EXPECT_EQ(web::HostName("[::1"), "::1");
+}
+
+TEST(HttpChecksTest, CookiesQueriesAndBearerTokensAreFoundByExactName) {
+  EXPECT_EQ(web::CookieValue("a=1; agentd_session=s3; b=2", "agentd_session"), "s3");
+  EXPECT_EQ(web::CookieValue("xagentd_session=s3", "agentd_session"), std::nullopt);
+  EXPECT_EQ(web::CookieValue("", "agentd_session"), std::nullopt);
+  EXPECT_EQ(web::QueryParam("a=1&code=xyz&code=2", "code"), "xyz");
+  EXPECT_EQ(web::QueryParam("tokens=1", "token"), std::nullopt);
+  EXPECT_EQ(web::BearerToken("Bearer agentd_1"), "agentd_1");
+  EXPECT_EQ(web::BearerToken("bEaReR agentd_1"), "agentd_1");
+  EXPECT_EQ(web::BearerToken("Basic dXNlcg=="), std::nullopt);
+  EXPECT_EQ(web::BearerToken("Bearer"), std::nullopt);
+}
+
+TEST(HttpChecksTest, OnlyServiceSlashMethodPathsNameAMethod) {
+  auto m = web::MethodOfPath("/agentd.v1.SystemService/GetInfo");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->first, "agentd.v1.SystemService");
+  EXPECT_EQ(m->second, "GetInfo");
+  for (const char* bad : {"", "/", "//", "/a/", "//b", "/a/b/c", "a/b", "/a"}) {
+    EXPECT_FALSE(web::MethodOfPath(bad).has_value()) << bad;
+  }
+}
+
+TEST(HttpChecksTest, StaticPathsStayInsideTheUiDirectory) {
+  EXPECT_EQ(web::StaticFileOf("/"), "/index.html");
+  EXPECT_EQ(web::StaticFileOf("/assets/app-1a2b.js"), "/assets/app-1a2b.js");
+  for (absl::string_view bad :
+       {absl::string_view("/../etc/passwd"), absl::string_view("/assets/..%2f/x"),
+        absl::string_view("relative"), absl::string_view(""), absl::string_view("/a\0b", 4)}) {
+    EXPECT_FALSE(web::StaticFileOf(bad).has_value()) << bad;
+  }
 }
 
 }  // namespace
