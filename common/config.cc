@@ -565,6 +565,10 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
     PolicyConfig& pol = c.policy;
     Fields f(p, n, "policy");
     f.Opt("plan_approval", &pol.plan_approval).Opt("consent_timeout", &pol.consent_timeout);
+    f.Opt("max_check_rounds", &pol.max_check_rounds).Opt("check_timeout", &pol.check_timeout);
+    if (pol.max_check_rounds < 0) {
+      p.Error(f.Get("max_check_rounds").Mark(), "policy.max_check_rounds: must not be negative");
+    }
     if (YAML::Node b = f.Get("budget"); b.IsDefined()) {
       Fields bf(p, b, "policy.budget");
       bf.Opt("goal_usd", &pol.budget_goal_usd).Opt("goal_tokens", &pol.budget_goal_tokens).Done();

@@ -181,6 +181,10 @@ struct PolicyConfig {
   std::string shell_sandbox = "auto";  // auto | required | off
   // How long a consent request waits for a person before it expires (denied); 0: forever.
   absl::Duration consent_timeout = absl::Minutes(10);
+  // A goal's checks: failed rounds its agent may fix before the goal fails, and how long
+  // one check may run.
+  int64_t max_check_rounds = 2;
+  absl::Duration check_timeout = absl::Minutes(10);
 
   bool operator==(const PolicyConfig&) const = default;
 };

@@ -203,6 +203,11 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   task_options.protected_dirs = ProtectedDirs(c.state_dir, c.server.socket);
   d->tasks_ = std::make_unique<TaskBoard>(&d->loop_, d->store_.get(), d->supervisor_.get(),
                                           d->ledger_.get(), d->config_.get(), task_options);
+  CheckRunner::Options check_options;
+  check_options.sandbox = c.policy.shell_sandbox;
+  check_options.timeout = c.policy.check_timeout;
+  d->checks_ = std::make_unique<CheckRunner>(&d->loop_, check_options);
+  d->tasks_->SetCheckRunner(d->checks_.get());
   d->bus_ = std::make_unique<Bus>(&d->loop_, d->store_.get(), d->supervisor_.get(), d->tasks_.get(),
                                   d->config_.get());
   d->tasks_->SetStreamObservers(

@@ -122,15 +122,42 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
                                            const std::string& system_prompt,
                                            const std::string& instructions,
                                            const llm::CancelToken* cancel,
-                                           const std::string& resume_note) {
+                                           const std::string& resume_note,
+                                           const std::string& completion_refused) {
   absl::StatusOr<std::vector<llm::Message>> conv = sessions_->Conversation(task_id);
   if (!conv.ok()) return conv.status();
-  if (conv->empty()) {
+  const bool fresh = conv->empty();
+  if (fresh) {
     for (llm::Message m : {llm::SystemMessage(system_prompt), llm::UserMessage(instructions)}) {
       if (absl::Status s = sessions_->Append(task_id, m); !s.ok()) return s;
       conv->push_back(std::move(m));
     }
-  } else if (!resume_note.empty()) {
+  } else if (!completion_refused.empty()) {
+    // agentd did not take the last complete_task (a goal's check failed): the model hears
+    // why as that call's answer, before anything else is added, and goes on. Once
+    // answered it is not answered again (a restart finds the answer in the session).
+    // The same refusal, delivered again (a reconnect), is not applied twice: it would
+    // answer a later completion with an earlier round's failures.
+    bool applied = false;
+    for (const llm::Message& m : *conv) {
+      applied = applied || (m.role == llm::Role::kTool && m.content == completion_refused);
+    }
+    int last = static_cast<int>(conv->size()) - 1;
+    while (last >= 0 && (*conv)[last].role == llm::Role::kTool) --last;
+    if (!applied && last >= 0 && (*conv)[last].role == llm::Role::kAssistant) {
+      std::set<std::string> answered;
+      for (size_t i = static_cast<size_t>(last) + 1; i < conv->size(); ++i) {
+        answered.insert((*conv)[i].tool_call_id);
+      }
+      for (const llm::ToolCall& call : std::vector<llm::ToolCall>((*conv)[last].tool_calls)) {
+        if (call.name != kComplete || answered.count(call.id) != 0) continue;
+        llm::Message m = llm::ToolResultMessage(call.id, call.name, completion_refused, true);
+        if (absl::Status s = sessions_->Append(task_id, m); !s.ok()) return s;
+        conv->push_back(std::move(m));
+      }
+    }
+  }
+  if (!fresh && !resume_note.empty()) {
     bool present = false;
     for (const llm::Message& m : *conv) {
       present = present || (m.role == llm::Role::kUser && m.content == resume_note);
@@ -180,6 +207,29 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
       for (size_t i = static_cast<size_t>(last_turn) + 1; i < conv->size(); ++i) {
         answered.insert((*conv)[i].tool_call_id);
       }
+      // The turn's other calls run first, in order: a turn that writes a file and completes
+      // the task in one go has its write done before the task ends.
+      for (const llm::ToolCall& call : last.tool_calls) {
+        if (answered.count(call.id) != 0 || call.name == kComplete || call.name == kFail) continue;
+        if (cancel != nullptr && cancel->cancelled()) {
+          return finish(TaskOutcome::Status::kCanceled, "canceled");
+        }
+        absl::StatusOr<std::optional<session::JournalEntry>> j = sessions_->Find(task_id, call.id);
+        if (!j.ok()) return j.status();
+        tools::ToolResult r;
+        if (j->has_value() && (*j)->state == session::CallState::kDone) {
+          // Done before a restart: not run again. Made valid here too, for a result that an
+          // older agent journaled raw (the crash loop this once caused on resume).
+          r = {ValidUtf8((*j)->result), (*j)->error};
+        } else {
+          r = RunTool(task_id, call, resuming && j->has_value());
+        }
+        if (absl::Status s = append(llm::ToolResultMessage(call.id, call.name, r.content, r.error));
+            !s.ok()) {
+          return s;
+        }
+        answered.insert(call.id);
+      }
       // complete_task while delegated work is open (as far as this agent knows) is not an
       // end, and neither a refusal the model must argue with: the task waits. agentd, not
       // this count, decides whether anything is still open (a child may have ended while
@@ -214,26 +264,6 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
           return finish(call.name == kComplete ? TaskOutcome::Status::kCompleted
                                                : TaskOutcome::Status::kFailed,
                         text.empty() ? last.content : text);
-        }
-      }
-      for (const llm::ToolCall& call : last.tool_calls) {
-        if (answered.count(call.id) != 0) continue;
-        if (cancel != nullptr && cancel->cancelled()) {
-          return finish(TaskOutcome::Status::kCanceled, "canceled");
-        }
-        absl::StatusOr<std::optional<session::JournalEntry>> j = sessions_->Find(task_id, call.id);
-        if (!j.ok()) return j.status();
-        tools::ToolResult r;
-        if (j->has_value() && (*j)->state == session::CallState::kDone) {
-          // Done before a restart: not run again. Made valid here too, for a result that an
-          // older agent journaled raw (the crash loop this once caused on resume).
-          r = {ValidUtf8((*j)->result), (*j)->error};
-        } else {
-          r = RunTool(task_id, call, resuming && j->has_value());
-        }
-        if (absl::Status s = append(llm::ToolResultMessage(call.id, call.name, r.content, r.error));
-            !s.ok()) {
-          return s;
         }
       }
       if ((last.tool_calls.empty() || wait_for_children) && open_children() > 0) {

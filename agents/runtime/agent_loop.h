@@ -102,13 +102,16 @@ class AgentLoop {
   // are ignored when resuming one). Errors: the session store failed (the task can be
   // resumed later); everything else is a TaskOutcome.
   // `resume_note`, when not empty and not in the conversation yet, is added as a user
-  // message before going on (the results of delegated tasks).
+  // message before going on (the results of delegated tasks). `completion_refused`, when
+  // not empty, answers the last turn's unanswered complete_task call as an error (agentd
+  // did not accept the completion: a goal's check failed), and the task goes on.
   void set_sampling(Sampling sampling) { sampling_ = sampling; }
 
   absl::StatusOr<TaskOutcome> Run(const std::string& task_id, const std::string& system_prompt,
                                   const std::string& instructions,
                                   const llm::CancelToken* cancel = nullptr,
-                                  const std::string& resume_note = "");
+                                  const std::string& resume_note = "",
+                                  const std::string& completion_refused = "");
 
  private:
   // Runs one call with its journal; `resumed` for a call found cut off at restart.

@@ -208,8 +208,12 @@ void TaskRunner::OnDelivery(const v1::ConnectResponse& d) {
       for (const v1::TaskAssignment& q : queue_) {
         if (Key(q.task().id(), q.attempt()) == key) return;
       }
-      if (auto f = finished_.find(key); f != finished_.end() && !f->second.has_waiting()) {
-        host_->SendTaskEvent(f->second);  // the daemon missed the outcome
+      // Finished already: the daemon missed the outcome, unless it refused the completion
+      // (a goal's check failed) and hands the task back to go on.
+      if (auto f = finished_.find(key);
+          f != finished_.end() && !f->second.has_waiting() &&
+          !(f->second.has_completed() && !a.completion_refused().empty())) {
+        host_->SendTaskEvent(f->second);
         return;
       }
       queue_.push_back(a);
@@ -570,7 +574,8 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   if (model.temperature() != 0) sampling.temperature = model.temperature();
   if (model.max_tokens() > 0) sampling.max_tokens = model.max_tokens();
   loop.set_sampling(sampling);
-  absl::StatusOr<TaskOutcome> out = loop.Run(key, system, instructions, cancel.get(), resume_note);
+  absl::StatusOr<TaskOutcome> out =
+      loop.Run(key, system, instructions, cancel.get(), resume_note, a.completion_refused());
   if (!out.ok()) {
     fail(v1::TASK_FAILURE_CODE_INTERNAL,
          absl::StrCat("the session store failed: ", out.status().message()), true);

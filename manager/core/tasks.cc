@@ -164,6 +164,13 @@ absl::Status TaskBoard::Recover() {
     r.set_seq(d.seq);
     outbox_[d.agent_id][d.seq] = std::move(r);
   }
+  // Checks that were running when agentd stopped run again: their outcome was not stored.
+  for (auto& [id, t] : tasks_) {
+    if (t.status() == v1::TASK_STATUS_BLOCKED && t.blocked_reason() == v1::BLOCK_REASON_CHECKS &&
+        checks_ != nullptr) {
+      StartChecks(t);
+    }
+  }
   ScheduleSoon();
   loop_->RunAfter(absl::Seconds(1), [this] { StopIdleAgents(); });
   return absl::OkStatus();
@@ -334,6 +341,26 @@ absl::StatusOr<v1::Task> TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req,
           "\"; templates are: ", absl::StrJoin(names, ", ")));
     }
   }
+  if (req.checks_size() > 0 && checks_ == nullptr) {
+    return absl::FailedPreconditionError("this agentd cannot run a goal's checks");
+  }
+  if (req.checks_size() > 32) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checks: ", req.checks_size(), " given, at most 32 are allowed"));
+  }
+  for (int i = 0; i < req.checks_size(); ++i) {
+    const std::string& c = req.checks(i);
+    if (absl::StripAsciiWhitespace(c).empty() || c.size() > 4096 || !IsValidUtf8(c) ||
+        c.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("checks[", i,
+                       "]: a check is a command line of 1 to 4096 bytes of text, e.g. "
+                       "\"pytest -q\""));
+    }
+  }
+  if (req.max_check_rounds() < 0) {
+    return absl::InvalidArgumentError("max_check_rounds must not be negative");
+  }
   // A refused goal still uses up its id: an id is never tried twice, so what a failed
   // attempt left behind (a branch agentd/g-N, a half-made worktree) cannot block the next.
   std::string id = NewId("g");
@@ -361,6 +388,11 @@ absl::StatusOr<v1::Task> TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req,
                                                               : v1::APPROVAL_POLICY_MANUAL;
   }
   t.set_approval_policy(policy);
+  for (const std::string& c : req.checks()) t.add_checks()->set_command(c);
+  t.set_max_check_rounds(req.max_check_rounds() > 0
+                             ? req.max_check_rounds()
+                             : static_cast<int32_t>(std::min<int64_t>(
+                                   config_->config().policy.max_check_rounds, 100)));
   SetTime(loop_->clock()->Now(), t.mutable_create_time());
   if (absl::Status s = ledger_->SetGoalBudget(id, req.budget()); !s.ok()) return s;
   if (!Save(t, "goal.submitted")) {
@@ -431,6 +463,9 @@ int TaskBoard::EndSubtree(v1::Task& root, v1::TaskStatus status, const v1::TaskF
     }
   }
   if (Final(root.status())) return ended;
+  if (checks_ != nullptr && root.blocked_reason() == v1::BLOCK_REASON_CHECKS) {
+    checks_->Cancel(root.id());
+  }
   std::string holder = Held(root.status()) ? root.assignee() : "";
   *root.mutable_failure() = failure;
   SetStatus(root, status, status == v1::TASK_STATUS_CANCELED ? "task.canceled" : "task.failed");
@@ -563,6 +598,14 @@ void TaskBoard::SendAssignment(const v1::Task& t) {
     if (auto it = tasks_.find(dep); it != tasks_.end()) brief(it->second, a->add_dependencies());
   }
   for (const std::string& id : ChildrenOf(t.id())) brief(tasks_.at(id), a->add_children());
+  // Handed back after a failed round of checks: the failures answer its complete_task.
+  bool checks_failed = false;
+  for (const v1::GoalCheck& c : t.checks()) checks_failed |= c.has_run_time() && !c.passed();
+  if (checks_failed) {
+    a->set_completion_refused(
+        ChecksFailedText(std::vector<v1::GoalCheck>(t.checks().begin(), t.checks().end()),
+                         t.check_rounds(), t.max_check_rounds()));
+  }
   DeliverTo(t.assignee(), std::move(d));
 }
 
@@ -808,6 +851,12 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
     case v1::TaskEvent::kCompleted: {
       *t->mutable_result() = ev.completed().result();
       busy_.erase(agent);
+      if (t->id() == t->goal_id() && t->checks_size() > 0 && checks_ != nullptr) {
+        // Not completed yet: agentd checks the work first.
+        ledger_->ReleaseTask(t->id());
+        StartChecks(*t);
+        break;
+      }
       SetStatus(*t, v1::TASK_STATUS_COMPLETED, "task.completed");
       ledger_->ReleaseTask(t->id());
       spdlog::info("task {} completed by {}", t->id(), agent);
@@ -867,6 +916,68 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
     default:
       break;  // progress and token chunks are for live display only
   }
+}
+
+void TaskBoard::StartChecks(v1::Task& goal) {
+  goal.set_blocked_reason(v1::BLOCK_REASON_CHECKS);
+  goal.set_blocked_detail(absl::StrCat("agentd is running the goal's ", goal.checks_size(),
+                                       " check(s) in its workspace"));
+  SetStatus(goal, v1::TASK_STATUS_BLOCKED, "goal.checking");
+  spdlog::info("goal {}: running its {} check(s)", goal.id(), goal.checks_size());
+  std::vector<v1::GoalCheck> round(goal.checks().begin(), goal.checks().end());
+  checks_->Run(goal.id(), goal.workspace().path(), std::move(round),
+               [this, id = goal.id()](std::vector<v1::GoalCheck> results) {
+                 OnChecksDone(id, std::move(results));
+               });
+}
+
+void TaskBoard::OnChecksDone(const std::string& goal_id, std::vector<v1::GoalCheck> results) {
+  v1::Task* t = Find(goal_id);
+  if (t == nullptr || t->status() != v1::TASK_STATUS_BLOCKED ||
+      t->blocked_reason() != v1::BLOCK_REASON_CHECKS) {
+    return;  // canceled meanwhile
+  }
+  t->clear_checks();
+  int failed = 0;
+  std::map<std::string, std::string> details;
+  for (v1::GoalCheck& c : results) {
+    failed += c.passed() ? 0 : 1;
+    details[absl::StrCat("check: ", c.command())] =
+        c.passed() ? "passed" : absl::StrCat("failed (exit ", c.exit_code(), ")");
+    *t->add_checks() = std::move(c);
+  }
+  if (audit_ != nullptr)
+    audit_->AppendBy("daemon", "goal.checks", t->id(), t->id(), t->id(), details);
+  t->clear_blocked_reason();
+  t->clear_blocked_detail();
+  if (failed == 0) {
+    SetStatus(*t, v1::TASK_STATUS_COMPLETED, "task.completed");
+    spdlog::info("goal {} completed: its checks passed", t->id());
+    ChildEnded(*t);
+    return;
+  }
+  t->set_check_rounds(t->check_rounds() + 1);
+  if (t->check_rounds() > t->max_check_rounds()) {
+    v1::TaskFailure failure;
+    failure.set_code(v1::TASK_FAILURE_CODE_CHECKS_FAILED);
+    std::vector<std::string> names;
+    for (const v1::GoalCheck& c : t->checks()) {
+      if (!c.passed()) names.push_back(absl::StrCat("`", c.command(), "`"));
+    }
+    failure.set_message(absl::StrCat(absl::StrJoin(names, ", "), " still failed after ",
+                                     t->max_check_rounds(), " round(s) of fixes"));
+    failure.set_by("daemon");
+    EndSubtree(*t, v1::TASK_STATUS_FAILED, failure);
+    spdlog::info("goal {} failed: {}", t->id(), failure.message());
+    ChildEnded(*t);
+    return;
+  }
+  // Back to its agent, same attempt: the session goes on with the failures.
+  spdlog::info("goal {}: {} check(s) failed; handed back to its agent (round {} of {})", t->id(),
+               failed, t->check_rounds(), t->max_check_rounds());
+  resume_.insert(t->id());
+  SetStatus(*t, v1::TASK_STATUS_READY, "goal.checks_failed");
+  ScheduleSoon();
 }
 
 v1::SessionResumeHint TaskBoard::ResumeHint(const std::string& agent) const {

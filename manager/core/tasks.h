@@ -10,6 +10,11 @@
 // the attempt. A failed attempt marked retryable goes back to ready while attempts
 // remain. Cancel ends the task and everything under it, and tells the agents at work.
 // A task that fails because a budget ran out fails its whole goal with BUDGET_EXCEEDED.
+// A goal with checks (its done-criteria) is not completed by its agent's complete_task:
+// it is blocked (CHECKS) while agentd runs them (CheckRunner), completed when all pass,
+// and otherwise handed back to its agent, same attempt, with the failures as the answer
+// to that complete_task call; after max_check_rounds failed rounds it fails with
+// CHECKS_FAILED.
 //
 // Deliveries (assignments, cancels) are stored before they are sent, carry a seq that
 // increases per agent, and are sent again after a reconnect until acknowledged. An agent
@@ -36,6 +41,7 @@
 #include "agentd/v1/plans.pb.h"
 #include "agentd/v1/tasks.pb.h"
 #include "manager/core/audit.h"
+#include "manager/core/checks.h"
 #include "manager/core/config_state.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/ledger.h"
@@ -124,6 +130,9 @@ class TaskBoard {
 
   // Where side effects and administrative actions are recorded; not owned, may be null.
   void SetAudit(AuditLog* audit) { audit_ = audit; }
+  // Runs goals' checks; not owned, may be null (a goal's checks then cannot run, and
+  // SubmitGoal refuses goals that have any). Set before Recover().
+  void SetCheckRunner(CheckRunner* checks) { checks_ = checks; }
   // Where status transitions are counted; not owned, may be null.
   void SetMetrics(DaemonMetrics* metrics) { metrics_ = metrics; }
 
@@ -160,6 +169,10 @@ class TaskBoard {
   // A child ended: a parent waiting for its children may go on.
   void ChildEnded(const v1::Task& child);
   bool HasOpenChildren(const v1::Task& t) const;
+  // A goal whose agent completed it: blocked while its checks run.
+  void StartChecks(v1::Task& goal);
+  // A round of `goal_id`'s checks ended with `results`.
+  void OnChecksDone(const std::string& goal_id, std::vector<v1::GoalCheck> results);
   std::string NewId(const char* prefix);
   absl::StatusOr<v1::Workspace> PrepareWorkspace(const v1::Workspace& in,
                                                  const std::string& goal_id);
@@ -195,6 +208,7 @@ class TaskBoard {
   int64_t next_id_ = 1;
   bool schedule_posted_ = false;
   AuditLog* audit_ = nullptr;
+  CheckRunner* checks_ = nullptr;
   std::map<std::string, absl::Time> idle_since_;  // connected agents without a task
   // What a started tool call acts on, by (agent, call id), until it finishes.
   std::map<std::pair<std::string, std::string>, std::string> call_targets_;

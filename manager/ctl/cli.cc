@@ -108,6 +108,7 @@ absl::StatusOr<CmdArgs> ParseCmdArgs(const std::vector<std::string>& args,
         value = args[++i];
       }
       out.flags[name] = value;
+      out.repeated[name].push_back(value);
     } else {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag \"", a, "\""));
     }

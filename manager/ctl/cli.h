@@ -44,7 +44,8 @@ std::string Table(const std::vector<std::vector<std::string>>& rows);
 // A command's arguments: positional ones, and --flag value / --flag=value options.
 struct CmdArgs {
   std::vector<std::string> positional;
-  std::map<std::string, std::string> flags;
+  std::map<std::string, std::string> flags;                  // a repeated flag: its last value
+  std::map<std::string, std::vector<std::string>> repeated;  // every value, in order
 };
 // `valued` flags take a value, `boolean` ones do not; any other flag is an error.
 absl::StatusOr<CmdArgs> ParseCmdArgs(const std::vector<std::string>& args,

@@ -62,10 +62,14 @@ Commands:
                             an agent's output (S: stdout, stderr or agentd); -f follows;
                             -o json prints one record per line, with its seq
   goal "TEXT" [--workspace DIR] [--approve auto|manual] [--budget USD] [--tokens N]
-       [--title T] [--wait] [--timeout D]
+       [--title T] [--check CMD]... [--check-rounds N] [--wait] [--timeout D]
                             give the team a goal (DIR: a git repo, worked on in a branch
-                            of its own, or a new directory); --wait shows progress on
-                            stderr and the result on stdout, exit 0 only if completed
+                            of its own, or a new directory); --check CMD: a command agentd
+                            runs in the workspace (sandboxed) once the goal is done; it
+                            completes only if every check exits 0, a failure goes back
+                            to the CEO up to N times (policy.max_check_rounds); --wait
+                            shows progress on stderr and the result on stdout, exit 0
+                            only if completed (and checked)
   get tasks [--goal G] [--tree]
                             goals and the tasks under them
   describe task T           one task in full, with its result or failure

@@ -158,14 +158,16 @@ int SubmitAndWait(const Globals& g, const v1::SubmitGoalRequest& req, bool wait,
 }
 
 int GoalCmd(const Globals& g, const std::vector<std::string>& args) {
-  auto parsed = ParseCmdArgs(
-      args, {"--workspace", "--approve", "--budget", "--tokens", "--title", "--timeout"},
-      {"--wait", "--init-existing"});
+  auto parsed = ParseCmdArgs(args,
+                             {"--workspace", "--approve", "--budget", "--tokens", "--title",
+                              "--timeout", "--check", "--check-rounds"},
+                             {"--wait", "--init-existing"});
   if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
   if (parsed->positional.size() != 1) {
     return Usage(
         "usage: agentctl goal \"TEXT\" [--workspace DIR [--init-existing]] [--approve "
-        "auto|manual] [--budget USD] [--tokens N] [--title T] [--wait] [--timeout D]");
+        "auto|manual] [--budget USD] [--tokens N] [--title T] [--check CMD]... "
+        "[--check-rounds N] [--wait] [--timeout D]");
   }
   v1::SubmitGoalRequest req;
   req.set_text(parsed->positional[0]);
@@ -205,6 +207,15 @@ int GoalCmd(const Globals& g, const std::vector<std::string>& args) {
       return Usage(absl::StrCat("--tokens: \"", f["--tokens"], "\" is not a positive number"));
     }
     req.mutable_budget()->set_max_tokens(n);
+  }
+  for (const std::string& check : parsed->repeated["--check"]) req.add_checks(check);
+  if (f.count("--check-rounds")) {
+    int32_t n = 0;
+    if (!absl::SimpleAtoi(f["--check-rounds"], &n) || n < 1) {
+      return Usage(
+          absl::StrCat("--check-rounds: \"", f["--check-rounds"], "\" is not a positive number"));
+    }
+    req.set_max_check_rounds(n);
   }
   absl::Duration wait_for = absl::InfiniteDuration();
   if (f.count("--timeout")) {
@@ -270,6 +281,18 @@ int DescribeTask(const Globals& g, const std::string& id) {
   std::string out = KeyValues(kv);
   absl::StrAppend(&out, "instructions:\n  ", Indented(t.input().instructions()), "\n");
   if (t.has_result()) absl::StrAppend(&out, "result:\n  ", Indented(t.result().summary()), "\n");
+  if (t.checks_size() > 0) {
+    absl::StrAppend(&out, "checks (", t.check_rounds(), " of ", t.max_check_rounds(),
+                    " failed rounds used):\n");
+    for (const v1::GoalCheck& check : t.checks()) {
+      std::string state = !check.has_run_time() ? "not run yet"
+                          : check.passed()      ? "passed"
+                          : check.exit_code() >= 0
+                              ? absl::StrCat("failed (exit ", check.exit_code(), ")")
+                              : std::string("failed (did not finish)");
+      absl::StrAppend(&out, "  ", TerminalText(check.command()), ": ", state, "\n");
+    }
+  }
   Print(g, t, out);
   return kOk;
 }

@@ -37,6 +37,12 @@ rules:
       tool_calls:
         - {name: fs_write, arguments: {path: "x.txt", content: "x"}}
         - {name: fs_write, arguments: {path: "y.txt", content: "y"}}
+  - name: write-and-finish
+    match: {contains: "write and finish in one go", last_role: user}
+    reply:
+      tool_calls:
+        - {name: complete_task, arguments: {summary: "z.txt is written"}}
+        - {name: fs_write, arguments: {path: "z.txt", content: "z"}}
   - name: bad-summary
     match: {contains: "finish oddly", last_role: user}
     reply:
@@ -179,6 +185,46 @@ TEST_F(AgentLoopTest, RunsToolsUntilTheModelCompletesTheTask) {
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted);
   EXPECT_EQ(fake_->Requests(), requests);
+}
+
+// A turn that completes the task and writes a file (in either order) has its write done
+// before the task ends: "completed" never skips work the model asked for.
+TEST_F(AgentLoopTest, ATurnThatWritesAndCompletesRunsTheWriteBeforeTheTaskEnds) {
+  absl::StatusOr<agent::TaskOutcome> out =
+      Loop().Run("t-both", "sys", "Please write and finish in one go.");
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted);
+  EXPECT_EQ(out->summary, "z.txt is written");
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("ws/z.txt")), "z");
+}
+
+// agentd refused a completion (a goal's check failed): handed back, the task answers
+// that complete_task with agentd's words and goes on; the same refusal delivered again
+// is not applied twice.
+TEST_F(AgentLoopTest, ARefusedCompletionIsAnsweredOnceAndTheTaskGoesOn) {
+  ASSERT_TRUE(Loop().Run("t-ref", "sys", "Please make the greeting file.").ok());
+  int before = fake_->Requests();
+  const std::string refusal = "[agentd] The goal is not complete: `make check` failed";
+  absl::StatusOr<agent::TaskOutcome> out =
+      Loop().Run("t-ref", "ignored", "ignored", nullptr, "", refusal);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted);
+  EXPECT_EQ(fake_->Requests(), before + 1) << "the model is asked again";
+  std::vector<llm::Message> conv = Conversation("t-ref");
+  int answered = 0;
+  for (size_t i = 0; i < conv.size(); ++i) {
+    if (conv[i].role != llm::Role::kTool || conv[i].content != refusal) continue;
+    ++answered;
+    EXPECT_TRUE(conv[i].tool_error);
+    ASSERT_GT(i, 0u);
+    EXPECT_EQ(conv[i - 1].tool_calls.back().name, "complete_task");
+  }
+  EXPECT_EQ(answered, 1);
+  // Delivered again: the later completion stands, nothing is asked.
+  out = Loop().Run("t-ref", "ignored", "ignored", nullptr, "", refusal);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->status, agent::TaskOutcome::Status::kCompleted);
+  EXPECT_EQ(fake_->Requests(), before + 1);
 }
 
 TEST_F(AgentLoopTest, AToolTheModelInventsIsAnErrorItSeesNotACrash) {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file agentd/v1/tasks.proto.
  */
 export const file_agentd_v1_tasks: GenFile = /*@__PURE__*/
-  fileDesc("ChVhZ2VudGQvdjEvdGFza3MucHJvdG8SCWFnZW50ZC52MSKOAQoJV29ya3NwYWNlEiYKBGtpbmQYASABKA4yGC5hZ2VudGQudjEuV29ya3NwYWNlS2luZBIMCgRwYXRoGAIgASgJEhIKCmdpdF9yZW1vdGUYAyABKAkSDgoGYnJhbmNoGAQgASgJEhAKCHRlbXBsYXRlGAUgASgJEhUKDWluaXRfZXhpc3RpbmcYBiABKAgiOwoIQXJ0aWZhY3QSDAoEcGF0aBgBIAEoCRIMCgRraW5kGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIloKCVRhc2tJbnB1dBIUCgxpbnN0cnVjdGlvbnMYASABKAkSDwoHY29udGV4dBgCIAEoCRImCglhcnRpZmFjdHMYAyADKAsyEy5hZ2VudGQudjEuQXJ0aWZhY3QiRQoKVGFza1Jlc3VsdBIPCgdzdW1tYXJ5GAEgASgJEiYKCWFydGlmYWN0cxgCIAMoCzITLmFnZW50ZC52MS5BcnRpZmFjdCJUCgtUYXNrRmFpbHVyZRIoCgRjb2RlGAEgASgOMhouYWdlbnRkLnYxLlRhc2tGYWlsdXJlQ29kZRIPCgdtZXNzYWdlGAIgASgJEgoKAmJ5GAMgASgJIo4GCgRUYXNrEgoKAmlkGAEgASgJEhEKCXBhcmVudF9pZBgCIAEoCRIPCgdnb2FsX2lkGAMgASgJEg0KBXRpdGxlGAQgASgJEgwKBHJvbGUYBSABKAkSEAoIYXNzaWduZWUYBiABKAkSJQoGc3RhdHVzGAcgASgOMhUuYWdlbnRkLnYxLlRhc2tTdGF0dXMSLgoOYmxvY2tlZF9yZWFzb24YCCABKA4yFi5hZ2VudGQudjEuQmxvY2tSZWFzb24SFgoOYmxvY2tlZF9kZXRhaWwYCSABKAkSDAoEZGVwcxgKIAMoCRIQCghhdHRlbXB0cxgLIAEoBRIUCgxtYXhfYXR0ZW1wdHMYDCABKAUSIwoFaW5wdXQYDSABKAsyFC5hZ2VudGQudjEuVGFza0lucHV0EiUKBnJlc3VsdBgOIAEoCzIVLmFnZW50ZC52MS5UYXNrUmVzdWx0EicKB2ZhaWx1cmUYDyABKAsyFi5hZ2VudGQudjEuVGFza0ZhaWx1cmUSJQoFdXNhZ2UYECABKAsyFi5hZ2VudGQudjEuVXNhZ2VUb3RhbHMSJwoJd29ya3NwYWNlGBEgASgLMhQuYWdlbnRkLnYxLldvcmtzcGFjZRIPCgdwbGFuX2lkGBIgASgJEhQKDHBsYW5fc3RlcF9pZBgTIAEoCRISCgpjcmVhdGVkX2J5GBQgASgJEjIKD2FwcHJvdmFsX3BvbGljeRgVIAEoDjIZLmFnZW50ZC52MS5BcHByb3ZhbFBvbGljeRIOCgZwYXVzZWQYFiABKAgSLwoLY3JlYXRlX3RpbWUYFyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGBkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgaIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiyQEKEVN1Ym1pdEdvYWxSZXF1ZXN0EgwKBHRleHQYASABKAkSDQoFdGl0bGUYAiABKAkSJwoJd29ya3NwYWNlGAMgASgLMhQuYWdlbnRkLnYxLldvcmtzcGFjZRIyCg9hcHByb3ZhbF9wb2xpY3kYBCABKA4yGS5hZ2VudGQudjEuQXBwcm92YWxQb2xpY3kSJgoGYnVkZ2V0GAUgASgLMhYuYWdlbnRkLnYxLkJ1ZGdldExpbWl0EhIKCnJlcXVlc3RfaWQYBiABKAkiMwoSU3VibWl0R29hbFJlc3BvbnNlEh0KBGdvYWwYASABKAsyDy5hZ2VudGQudjEuVGFzayIhCg5HZXRUYXNrUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJIjAKD0dldFRhc2tSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8uYWdlbnRkLnYxLlRhc2sirAEKEExpc3RUYXNrc1JlcXVlc3QSDwoHZ29hbF9pZBgBIAEoCRIRCglwYXJlbnRfaWQYAiABKAkSEAoIYXNzaWduZWUYAyABKAkSJwoIc3RhdHVzZXMYBCADKA4yFS5hZ2VudGQudjEuVGFza1N0YXR1cxISCgpnb2Fsc19vbmx5GAUgASgIEhEKCXBhZ2Vfc2l6ZRgGIAEoBRISCgpwYWdlX3Rva2VuGAcgASgJIkwKEUxpc3RUYXNrc1Jlc3BvbnNlEh4KBXRhc2tzGAEgAygLMg8uYWdlbnRkLnYxLlRhc2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjQKEUNhbmNlbFRhc2tSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIksKEkNhbmNlbFRhc2tSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8uYWdlbnRkLnYxLlRhc2sSFgoOY2FuY2VsZWRfY291bnQYAiABKAUiMwoQUGF1c2VHb2FsUmVxdWVzdBIPCgdnb2FsX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIyChFQYXVzZUdvYWxSZXNwb25zZRIdCgRnb2FsGAEgASgLMg8uYWdlbnRkLnYxLlRhc2siJAoRUmVzdW1lR29hbFJlcXVlc3QSDwoHZ29hbF9pZBgBIAEoCSIzChJSZXN1bWVHb2FsUmVzcG9uc2USHQoEZ29hbBgBIAEoCzIPLmFnZW50ZC52MS5UYXNrIjMKEFJldHJ5VGFza1JlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiMgoRUmV0cnlUYXNrUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLmFnZW50ZC52MS5UYXNrIicKFE9wZW5Xb3Jrc3BhY2VSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkiTwoVT3BlbldvcmtzcGFjZVJlc3BvbnNlEhoKEmNvbnNlbnRfcmVxdWVzdF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBGFyZ3YYAyADKAkq8gEKClRhc2tTdGF0dXMSGwoXVEFTS19TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNUQVNLX1NUQVRVU19QRU5ESU5HEAESFQoRVEFTS19TVEFUVVNfUkVBRFkQAhIYChRUQVNLX1NUQVRVU19BU1NJR05FRBADEhcKE1RBU0tfU1RBVFVTX1JVTk5JTkcQBBIXChNUQVNLX1NUQVRVU19CTE9DS0VEEAUSGQoVVEFTS19TVEFUVVNfQ09NUExFVEVEEAYSFgoSVEFTS19TVEFUVVNfRkFJTEVEEAcSGAoUVEFTS19TVEFUVVNfQ0FOQ0VMRUQQCCqxAQoLQmxvY2tSZWFzb24SHAoYQkxPQ0tfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSQkxPQ0tfUkVBU09OX0lOUFVUEAESGAoUQkxPQ0tfUkVBU09OX0NPTlNFTlQQAhIeChpCTE9DS19SRUFTT05fUExBTl9BUFBST1ZBTBADEhkKFUJMT0NLX1JFQVNPTl9DSElMRFJFThAEEhcKE0JMT0NLX1JFQVNPTl9CVURHRVQQBSpnCg5BcHByb3ZhbFBvbGljeRIfChtBUFBST1ZBTF9QT0xJQ1lfVU5TUEVDSUZJRUQQABIYChRBUFBST1ZBTF9QT0xJQ1lfQVVUTxABEhoKFkFQUFJPVkFMX1BPTElDWV9NQU5VQUwQAirFAwoPVGFza0ZhaWx1cmVDb2RlEiEKHVRBU0tfRkFJTFVSRV9DT0RFX1VOU1BFQ0lGSUVEEAASJAogVEFTS19GQUlMVVJFX0NPREVfQUdFTlRfUkVQT1JURUQQARIlCiFUQVNLX0ZBSUxVUkVfQ09ERV9CVURHRVRfRVhDRUVERUQQAhIoCiRUQVNLX0ZBSUxVUkVfQ09ERV9BVFRFTVBUU19FWEhBVVNURUQQAxInCiNUQVNLX0ZBSUxVUkVfQ09ERV9ERVBFTkRFTkNZX0ZBSUxFRBAEEiQKIFRBU0tfRkFJTFVSRV9DT0RFX0NPTlNFTlRfREVOSUVEEAUSHQoZVEFTS19GQUlMVVJFX0NPREVfVElNRU9VVBAGEiQKIFRBU0tfRkFJTFVSRV9DT0RFX1BST1ZJREVSX0VSUk9SEAcSIwofVEFTS19GQUlMVVJFX0NPREVfSU5WQUxJRF9JTlBVVBAIEh4KGlRBU0tfRkFJTFVSRV9DT0RFX0NBTkNFTEVEEAkSHgoaVEFTS19GQUlMVVJFX0NPREVfSU5URVJOQUwQChIfChtUQVNLX0ZBSUxVUkVfQ09ERV9OT19SRVNVTFQQCypzCg1Xb3Jrc3BhY2VLaW5kEh4KGldPUktTUEFDRV9LSU5EX1VOU1BFQ0lGSUVEEAASIAocV09SS1NQQUNFX0tJTkRfRVhJU1RJTkdfUkVQTxABEiAKHFdPUktTUEFDRV9LSU5EX05FV19ESVJFQ1RPUlkQAjLcBAoLVGFza1NlcnZpY2USSQoKU3VibWl0R29hbBIcLmFnZW50ZC52MS5TdWJtaXRHb2FsUmVxdWVzdBodLmFnZW50ZC52MS5TdWJtaXRHb2FsUmVzcG9uc2USQAoHR2V0VGFzaxIZLmFnZW50ZC52MS5HZXRUYXNrUmVxdWVzdBoaLmFnZW50ZC52MS5HZXRUYXNrUmVzcG9uc2USRgoJTGlzdFRhc2tzEhsuYWdlbnRkLnYxLkxpc3RUYXNrc1JlcXVlc3QaHC5hZ2VudGQudjEuTGlzdFRhc2tzUmVzcG9uc2USSQoKQ2FuY2VsVGFzaxIcLmFnZW50ZC52MS5DYW5jZWxUYXNrUmVxdWVzdBodLmFnZW50ZC52MS5DYW5jZWxUYXNrUmVzcG9uc2USRgoJUGF1c2VHb2FsEhsuYWdlbnRkLnYxLlBhdXNlR29hbFJlcXVlc3QaHC5hZ2VudGQudjEuUGF1c2VHb2FsUmVzcG9uc2USSQoKUmVzdW1lR29hbBIcLmFnZW50ZC52MS5SZXN1bWVHb2FsUmVxdWVzdBodLmFnZW50ZC52MS5SZXN1bWVHb2FsUmVzcG9uc2USRgoJUmV0cnlUYXNrEhsuYWdlbnRkLnYxLlJldHJ5VGFza1JlcXVlc3QaHC5hZ2VudGQudjEuUmV0cnlUYXNrUmVzcG9uc2USUgoNT3BlbldvcmtzcGFjZRIfLmFnZW50ZC52MS5PcGVuV29ya3NwYWNlUmVxdWVzdBogLmFnZW50ZC52MS5PcGVuV29ya3NwYWNlUmVzcG9uc2VCA/gBAWIGcHJvdG8z", [file_agentd_v1_usage, file_google_protobuf_timestamp]);
+  fileDesc("ChVhZ2VudGQvdjEvdGFza3MucHJvdG8SCWFnZW50ZC52MSKOAQoJV29ya3NwYWNlEiYKBGtpbmQYASABKA4yGC5hZ2VudGQudjEuV29ya3NwYWNlS2luZBIMCgRwYXRoGAIgASgJEhIKCmdpdF9yZW1vdGUYAyABKAkSDgoGYnJhbmNoGAQgASgJEhAKCHRlbXBsYXRlGAUgASgJEhUKDWluaXRfZXhpc3RpbmcYBiABKAgiOwoIQXJ0aWZhY3QSDAoEcGF0aBgBIAEoCRIMCgRraW5kGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIloKCVRhc2tJbnB1dBIUCgxpbnN0cnVjdGlvbnMYASABKAkSDwoHY29udGV4dBgCIAEoCRImCglhcnRpZmFjdHMYAyADKAsyEy5hZ2VudGQudjEuQXJ0aWZhY3QiRQoKVGFza1Jlc3VsdBIPCgdzdW1tYXJ5GAEgASgJEiYKCWFydGlmYWN0cxgCIAMoCzITLmFnZW50ZC52MS5BcnRpZmFjdCJ9CglHb2FsQ2hlY2sSDwoHY29tbWFuZBgBIAEoCRIOCgZwYXNzZWQYAiABKAgSEQoJZXhpdF9jb2RlGAMgASgFEg4KBm91dHB1dBgEIAEoCRIsCghydW5fdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVAoLVGFza0ZhaWx1cmUSKAoEY29kZRgBIAEoDjIaLmFnZW50ZC52MS5UYXNrRmFpbHVyZUNvZGUSDwoHbWVzc2FnZRgCIAEoCRIKCgJieRgDIAEoCSLkBgoEVGFzaxIKCgJpZBgBIAEoCRIRCglwYXJlbnRfaWQYAiABKAkSDwoHZ29hbF9pZBgDIAEoCRINCgV0aXRsZRgEIAEoCRIMCgRyb2xlGAUgASgJEhAKCGFzc2lnbmVlGAYgASgJEiUKBnN0YXR1cxgHIAEoDjIVLmFnZW50ZC52MS5UYXNrU3RhdHVzEi4KDmJsb2NrZWRfcmVhc29uGAggASgOMhYuYWdlbnRkLnYxLkJsb2NrUmVhc29uEhYKDmJsb2NrZWRfZGV0YWlsGAkgASgJEgwKBGRlcHMYCiADKAkSEAoIYXR0ZW1wdHMYCyABKAUSFAoMbWF4X2F0dGVtcHRzGAwgASgFEiMKBWlucHV0GA0gASgLMhQuYWdlbnRkLnYxLlRhc2tJbnB1dBIlCgZyZXN1bHQYDiABKAsyFS5hZ2VudGQudjEuVGFza1Jlc3VsdBInCgdmYWlsdXJlGA8gASgLMhYuYWdlbnRkLnYxLlRhc2tGYWlsdXJlEiUKBXVzYWdlGBAgASgLMhYuYWdlbnRkLnYxLlVzYWdlVG90YWxzEicKCXdvcmtzcGFjZRgRIAEoCzIULmFnZW50ZC52MS5Xb3Jrc3BhY2USDwoHcGxhbl9pZBgSIAEoCRIUCgxwbGFuX3N0ZXBfaWQYEyABKAkSEgoKY3JlYXRlZF9ieRgUIAEoCRIyCg9hcHByb3ZhbF9wb2xpY3kYFSABKA4yGS5hZ2VudGQudjEuQXBwcm92YWxQb2xpY3kSDgoGcGF1c2VkGBYgASgIEi8KC2NyZWF0ZV90aW1lGBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgYIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgZIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYGiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBmNoZWNrcxgbIAMoCzIULmFnZW50ZC52MS5Hb2FsQ2hlY2sSFAoMY2hlY2tfcm91bmRzGBwgASgFEhgKEG1heF9jaGVja19yb3VuZHMYHSABKAUi8wEKEVN1Ym1pdEdvYWxSZXF1ZXN0EgwKBHRleHQYASABKAkSDQoFdGl0bGUYAiABKAkSJwoJd29ya3NwYWNlGAMgASgLMhQuYWdlbnRkLnYxLldvcmtzcGFjZRIyCg9hcHByb3ZhbF9wb2xpY3kYBCABKA4yGS5hZ2VudGQudjEuQXBwcm92YWxQb2xpY3kSJgoGYnVkZ2V0GAUgASgLMhYuYWdlbnRkLnYxLkJ1ZGdldExpbWl0EhIKCnJlcXVlc3RfaWQYBiABKAkSDgoGY2hlY2tzGAcgAygJEhgKEG1heF9jaGVja19yb3VuZHMYCCABKAUiMwoSU3VibWl0R29hbFJlc3BvbnNlEh0KBGdvYWwYASABKAsyDy5hZ2VudGQudjEuVGFzayIhCg5HZXRUYXNrUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJIjAKD0dldFRhc2tSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8uYWdlbnRkLnYxLlRhc2sirAEKEExpc3RUYXNrc1JlcXVlc3QSDwoHZ29hbF9pZBgBIAEoCRIRCglwYXJlbnRfaWQYAiABKAkSEAoIYXNzaWduZWUYAyABKAkSJwoIc3RhdHVzZXMYBCADKA4yFS5hZ2VudGQudjEuVGFza1N0YXR1cxISCgpnb2Fsc19vbmx5GAUgASgIEhEKCXBhZ2Vfc2l6ZRgGIAEoBRISCgpwYWdlX3Rva2VuGAcgASgJIkwKEUxpc3RUYXNrc1Jlc3BvbnNlEh4KBXRhc2tzGAEgAygLMg8uYWdlbnRkLnYxLlRhc2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjQKEUNhbmNlbFRhc2tSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIksKEkNhbmNlbFRhc2tSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8uYWdlbnRkLnYxLlRhc2sSFgoOY2FuY2VsZWRfY291bnQYAiABKAUiMwoQUGF1c2VHb2FsUmVxdWVzdBIPCgdnb2FsX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIyChFQYXVzZUdvYWxSZXNwb25zZRIdCgRnb2FsGAEgASgLMg8uYWdlbnRkLnYxLlRhc2siJAoRUmVzdW1lR29hbFJlcXVlc3QSDwoHZ29hbF9pZBgBIAEoCSIzChJSZXN1bWVHb2FsUmVzcG9uc2USHQoEZ29hbBgBIAEoCzIPLmFnZW50ZC52MS5UYXNrIjMKEFJldHJ5VGFza1JlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiMgoRUmV0cnlUYXNrUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLmFnZW50ZC52MS5UYXNrIicKFE9wZW5Xb3Jrc3BhY2VSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkiTwoVT3BlbldvcmtzcGFjZVJlc3BvbnNlEhoKEmNvbnNlbnRfcmVxdWVzdF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBGFyZ3YYAyADKAkq8gEKClRhc2tTdGF0dXMSGwoXVEFTS19TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNUQVNLX1NUQVRVU19QRU5ESU5HEAESFQoRVEFTS19TVEFUVVNfUkVBRFkQAhIYChRUQVNLX1NUQVRVU19BU1NJR05FRBADEhcKE1RBU0tfU1RBVFVTX1JVTk5JTkcQBBIXChNUQVNLX1NUQVRVU19CTE9DS0VEEAUSGQoVVEFTS19TVEFUVVNfQ09NUExFVEVEEAYSFgoSVEFTS19TVEFUVVNfRkFJTEVEEAcSGAoUVEFTS19TVEFUVVNfQ0FOQ0VMRUQQCCrKAQoLQmxvY2tSZWFzb24SHAoYQkxPQ0tfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSQkxPQ0tfUkVBU09OX0lOUFVUEAESGAoUQkxPQ0tfUkVBU09OX0NPTlNFTlQQAhIeChpCTE9DS19SRUFTT05fUExBTl9BUFBST1ZBTBADEhkKFUJMT0NLX1JFQVNPTl9DSElMRFJFThAEEhcKE0JMT0NLX1JFQVNPTl9CVURHRVQQBRIXChNCTE9DS19SRUFTT05fQ0hFQ0tTEAYqZwoOQXBwcm92YWxQb2xpY3kSHwobQVBQUk9WQUxfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGAoUQVBQUk9WQUxfUE9MSUNZX0FVVE8QARIaChZBUFBST1ZBTF9QT0xJQ1lfTUFOVUFMEAIq6gMKD1Rhc2tGYWlsdXJlQ29kZRIhCh1UQVNLX0ZBSUxVUkVfQ09ERV9VTlNQRUNJRklFRBAAEiQKIFRBU0tfRkFJTFVSRV9DT0RFX0FHRU5UX1JFUE9SVEVEEAESJQohVEFTS19GQUlMVVJFX0NPREVfQlVER0VUX0VYQ0VFREVEEAISKAokVEFTS19GQUlMVVJFX0NPREVfQVRURU1QVFNfRVhIQVVTVEVEEAMSJwojVEFTS19GQUlMVVJFX0NPREVfREVQRU5ERU5DWV9GQUlMRUQQBBIkCiBUQVNLX0ZBSUxVUkVfQ09ERV9DT05TRU5UX0RFTklFRBAFEh0KGVRBU0tfRkFJTFVSRV9DT0RFX1RJTUVPVVQQBhIkCiBUQVNLX0ZBSUxVUkVfQ09ERV9QUk9WSURFUl9FUlJPUhAHEiMKH1RBU0tfRkFJTFVSRV9DT0RFX0lOVkFMSURfSU5QVVQQCBIeChpUQVNLX0ZBSUxVUkVfQ09ERV9DQU5DRUxFRBAJEh4KGlRBU0tfRkFJTFVSRV9DT0RFX0lOVEVSTkFMEAoSHwobVEFTS19GQUlMVVJFX0NPREVfTk9fUkVTVUxUEAsSIwofVEFTS19GQUlMVVJFX0NPREVfQ0hFQ0tTX0ZBSUxFRBAMKnMKDVdvcmtzcGFjZUtpbmQSHgoaV09SS1NQQUNFX0tJTkRfVU5TUEVDSUZJRUQQABIgChxXT1JLU1BBQ0VfS0lORF9FWElTVElOR19SRVBPEAESIAocV09SS1NQQUNFX0tJTkRfTkVXX0RJUkVDVE9SWRACMtwECgtUYXNrU2VydmljZRJJCgpTdWJtaXRHb2FsEhwuYWdlbnRkLnYxLlN1Ym1pdEdvYWxSZXF1ZXN0Gh0uYWdlbnRkLnYxLlN1Ym1pdEdvYWxSZXNwb25zZRJACgdHZXRUYXNrEhkuYWdlbnRkLnYxLkdldFRhc2tSZXF1ZXN0GhouYWdlbnRkLnYxLkdldFRhc2tSZXNwb25zZRJGCglMaXN0VGFza3MSGy5hZ2VudGQudjEuTGlzdFRhc2tzUmVxdWVzdBocLmFnZW50ZC52MS5MaXN0VGFza3NSZXNwb25zZRJJCgpDYW5jZWxUYXNrEhwuYWdlbnRkLnYxLkNhbmNlbFRhc2tSZXF1ZXN0Gh0uYWdlbnRkLnYxLkNhbmNlbFRhc2tSZXNwb25zZRJGCglQYXVzZUdvYWwSGy5hZ2VudGQudjEuUGF1c2VHb2FsUmVxdWVzdBocLmFnZW50ZC52MS5QYXVzZUdvYWxSZXNwb25zZRJJCgpSZXN1bWVHb2FsEhwuYWdlbnRkLnYxLlJlc3VtZUdvYWxSZXF1ZXN0Gh0uYWdlbnRkLnYxLlJlc3VtZUdvYWxSZXNwb25zZRJGCglSZXRyeVRhc2sSGy5hZ2VudGQudjEuUmV0cnlUYXNrUmVxdWVzdBocLmFnZW50ZC52MS5SZXRyeVRhc2tSZXNwb25zZRJSCg1PcGVuV29ya3NwYWNlEh8uYWdlbnRkLnYxLk9wZW5Xb3Jrc3BhY2VSZXF1ZXN0GiAuYWdlbnRkLnYxLk9wZW5Xb3Jrc3BhY2VSZXNwb25zZUID+AEBYgZwcm90bzM", [file_agentd_v1_usage, file_google_protobuf_timestamp]);
 
 /**
  * Workspace is the directory a goal's tools act in. Agents on other hosts check it out
@@ -181,6 +181,58 @@ export const TaskResultSchema: GenMessage<TaskResult> = /*@__PURE__*/
   messageDesc(file_agentd_v1_tasks, 3);
 
 /**
+ * GoalCheck is one of a goal's done-criteria: a command agentd itself runs in the goal's
+ * workspace, under the same sandbox as shell.run, once the goal's agent completes it.
+ *
+ * @generated from message agentd.v1.GoalCheck
+ */
+export type GoalCheck = Message<"agentd.v1.GoalCheck"> & {
+  /**
+   * The command line, run with `sh -c` (a person wrote it, not a model).
+   *
+   * @generated from field: string command = 1;
+   */
+  command: string;
+
+  /**
+   * Whether it exited 0 when it last ran.
+   *
+   * @generated from field: bool passed = 2;
+   */
+  passed: boolean;
+
+  /**
+   * Its exit code when it last ran; -1 when it did not exit by itself (timed out,
+   * killed, could not start).
+   *
+   * @generated from field: int32 exit_code = 3;
+   */
+  exitCode: number;
+
+  /**
+   * The end of its output (stdout and stderr together, at most 16 KiB) when it last ran,
+   * or why it could not run.
+   *
+   * @generated from field: string output = 4;
+   */
+  output: string;
+
+  /**
+   * When it last finished; unset before it first ran.
+   *
+   * @generated from field: google.protobuf.Timestamp run_time = 5;
+   */
+  runTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message agentd.v1.GoalCheck.
+ * Use `create(GoalCheckSchema)` to create a new message.
+ */
+export const GoalCheckSchema: GenMessage<GoalCheck> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_tasks, 4);
+
+/**
  * TaskFailure says why a task failed or was canceled.
  *
  * @generated from message agentd.v1.TaskFailure
@@ -213,7 +265,7 @@ export type TaskFailure = Message<"agentd.v1.TaskFailure"> & {
  * Use `create(TaskFailureSchema)` to create a new message.
  */
 export const TaskFailureSchema: GenMessage<TaskFailure> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 4);
+  messageDesc(file_agentd_v1_tasks, 5);
 
 /**
  * Task is one unit of work in a goal's tree. A goal is a task with no parent whose
@@ -404,6 +456,28 @@ export type Task = Message<"agentd.v1.Task"> & {
    * @generated from field: google.protobuf.Timestamp end_time = 26;
    */
   endTime?: Timestamp | undefined;
+
+  /**
+   * Goals only: the done-criteria agentd checks before the goal counts as completed,
+   * with their last outcomes.
+   *
+   * @generated from field: repeated agentd.v1.GoalCheck checks = 27;
+   */
+  checks: GoalCheck[];
+
+  /**
+   * Goals only: rounds of checks that failed so far, each sent back to the goal's agent.
+   *
+   * @generated from field: int32 check_rounds = 28;
+   */
+  checkRounds: number;
+
+  /**
+   * Goals only: failed rounds allowed before the goal fails with CHECKS_FAILED.
+   *
+   * @generated from field: int32 max_check_rounds = 29;
+   */
+  maxCheckRounds: number;
 };
 
 /**
@@ -411,7 +485,7 @@ export type Task = Message<"agentd.v1.Task"> & {
  * Use `create(TaskSchema)` to create a new message.
  */
 export const TaskSchema: GenMessage<Task> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 5);
+  messageDesc(file_agentd_v1_tasks, 6);
 
 /**
  * SubmitGoalRequest describes a goal.
@@ -461,6 +535,24 @@ export type SubmitGoalRequest = Message<"agentd.v1.SubmitGoalRequest"> & {
    * @generated from field: string request_id = 6;
    */
   requestId: string;
+
+  /**
+   * Commands that must pass (exit 0) for the goal to complete, e.g. "pytest -q": agentd
+   * runs them in the workspace, in order, under the shell sandbox (no network), once the
+   * goal's agent completes it. A failed check's output goes back to that agent as a new
+   * turn; see max_check_rounds.
+   *
+   * @generated from field: repeated string checks = 7;
+   */
+  checks: string[];
+
+  /**
+   * Failed rounds of checks the goal's agent may fix before the goal fails with
+   * CHECKS_FAILED; 0 uses policy.max_check_rounds.
+   *
+   * @generated from field: int32 max_check_rounds = 8;
+   */
+  maxCheckRounds: number;
 };
 
 /**
@@ -468,7 +560,7 @@ export type SubmitGoalRequest = Message<"agentd.v1.SubmitGoalRequest"> & {
  * Use `create(SubmitGoalRequestSchema)` to create a new message.
  */
 export const SubmitGoalRequestSchema: GenMessage<SubmitGoalRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 6);
+  messageDesc(file_agentd_v1_tasks, 7);
 
 /**
  * SubmitGoalResponse holds the new goal.
@@ -489,7 +581,7 @@ export type SubmitGoalResponse = Message<"agentd.v1.SubmitGoalResponse"> & {
  * Use `create(SubmitGoalResponseSchema)` to create a new message.
  */
 export const SubmitGoalResponseSchema: GenMessage<SubmitGoalResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 7);
+  messageDesc(file_agentd_v1_tasks, 8);
 
 /**
  * GetTaskRequest names a task.
@@ -510,7 +602,7 @@ export type GetTaskRequest = Message<"agentd.v1.GetTaskRequest"> & {
  * Use `create(GetTaskRequestSchema)` to create a new message.
  */
 export const GetTaskRequestSchema: GenMessage<GetTaskRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 8);
+  messageDesc(file_agentd_v1_tasks, 9);
 
 /**
  * GetTaskResponse holds the task.
@@ -531,7 +623,7 @@ export type GetTaskResponse = Message<"agentd.v1.GetTaskResponse"> & {
  * Use `create(GetTaskResponseSchema)` to create a new message.
  */
 export const GetTaskResponseSchema: GenMessage<GetTaskResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 9);
+  messageDesc(file_agentd_v1_tasks, 10);
 
 /**
  * ListTasksRequest filters the tasks to list; empty fields match all.
@@ -595,7 +687,7 @@ export type ListTasksRequest = Message<"agentd.v1.ListTasksRequest"> & {
  * Use `create(ListTasksRequestSchema)` to create a new message.
  */
 export const ListTasksRequestSchema: GenMessage<ListTasksRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 10);
+  messageDesc(file_agentd_v1_tasks, 11);
 
 /**
  * ListTasksResponse is one page of tasks, newest first.
@@ -623,7 +715,7 @@ export type ListTasksResponse = Message<"agentd.v1.ListTasksResponse"> & {
  * Use `create(ListTasksResponseSchema)` to create a new message.
  */
 export const ListTasksResponseSchema: GenMessage<ListTasksResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 11);
+  messageDesc(file_agentd_v1_tasks, 12);
 
 /**
  * CancelTaskRequest names the task to cancel.
@@ -651,7 +743,7 @@ export type CancelTaskRequest = Message<"agentd.v1.CancelTaskRequest"> & {
  * Use `create(CancelTaskRequestSchema)` to create a new message.
  */
 export const CancelTaskRequestSchema: GenMessage<CancelTaskRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 12);
+  messageDesc(file_agentd_v1_tasks, 13);
 
 /**
  * CancelTaskResponse says what was canceled.
@@ -679,7 +771,7 @@ export type CancelTaskResponse = Message<"agentd.v1.CancelTaskResponse"> & {
  * Use `create(CancelTaskResponseSchema)` to create a new message.
  */
 export const CancelTaskResponseSchema: GenMessage<CancelTaskResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 13);
+  messageDesc(file_agentd_v1_tasks, 14);
 
 /**
  * PauseGoalRequest names the goal to pause.
@@ -707,7 +799,7 @@ export type PauseGoalRequest = Message<"agentd.v1.PauseGoalRequest"> & {
  * Use `create(PauseGoalRequestSchema)` to create a new message.
  */
 export const PauseGoalRequestSchema: GenMessage<PauseGoalRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 14);
+  messageDesc(file_agentd_v1_tasks, 15);
 
 /**
  * PauseGoalResponse holds the paused goal.
@@ -728,7 +820,7 @@ export type PauseGoalResponse = Message<"agentd.v1.PauseGoalResponse"> & {
  * Use `create(PauseGoalResponseSchema)` to create a new message.
  */
 export const PauseGoalResponseSchema: GenMessage<PauseGoalResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 15);
+  messageDesc(file_agentd_v1_tasks, 16);
 
 /**
  * ResumeGoalRequest names the goal to resume.
@@ -749,7 +841,7 @@ export type ResumeGoalRequest = Message<"agentd.v1.ResumeGoalRequest"> & {
  * Use `create(ResumeGoalRequestSchema)` to create a new message.
  */
 export const ResumeGoalRequestSchema: GenMessage<ResumeGoalRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 16);
+  messageDesc(file_agentd_v1_tasks, 17);
 
 /**
  * ResumeGoalResponse holds the resumed goal.
@@ -770,7 +862,7 @@ export type ResumeGoalResponse = Message<"agentd.v1.ResumeGoalResponse"> & {
  * Use `create(ResumeGoalResponseSchema)` to create a new message.
  */
 export const ResumeGoalResponseSchema: GenMessage<ResumeGoalResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 17);
+  messageDesc(file_agentd_v1_tasks, 18);
 
 /**
  * RetryTaskRequest names the task to retry.
@@ -798,7 +890,7 @@ export type RetryTaskRequest = Message<"agentd.v1.RetryTaskRequest"> & {
  * Use `create(RetryTaskRequestSchema)` to create a new message.
  */
 export const RetryTaskRequestSchema: GenMessage<RetryTaskRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 18);
+  messageDesc(file_agentd_v1_tasks, 19);
 
 /**
  * RetryTaskResponse holds the retried task.
@@ -819,7 +911,7 @@ export type RetryTaskResponse = Message<"agentd.v1.RetryTaskResponse"> & {
  * Use `create(RetryTaskResponseSchema)` to create a new message.
  */
 export const RetryTaskResponseSchema: GenMessage<RetryTaskResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 19);
+  messageDesc(file_agentd_v1_tasks, 20);
 
 /**
  * OpenWorkspaceRequest names the goal whose workspace to open.
@@ -840,7 +932,7 @@ export type OpenWorkspaceRequest = Message<"agentd.v1.OpenWorkspaceRequest"> & {
  * Use `create(OpenWorkspaceRequestSchema)` to create a new message.
  */
 export const OpenWorkspaceRequestSchema: GenMessage<OpenWorkspaceRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 20);
+  messageDesc(file_agentd_v1_tasks, 21);
 
 /**
  * OpenWorkspaceResponse says what will run once the consent request is approved.
@@ -876,7 +968,7 @@ export type OpenWorkspaceResponse = Message<"agentd.v1.OpenWorkspaceResponse"> &
  * Use `create(OpenWorkspaceResponseSchema)` to create a new message.
  */
 export const OpenWorkspaceResponseSchema: GenMessage<OpenWorkspaceResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_tasks, 21);
+  messageDesc(file_agentd_v1_tasks, 22);
 
 /**
  * TaskStatus is a task's place in its state machine: pending → ready → assigned →
@@ -1003,6 +1095,13 @@ export enum BlockReason {
    * @generated from enum value: BLOCK_REASON_BUDGET = 5;
    */
   BUDGET = 5,
+
+  /**
+   * Its agent completed it, and agentd is running the goal's checks.
+   *
+   * @generated from enum value: BLOCK_REASON_CHECKS = 6;
+   */
+  CHECKS = 6,
 }
 
 /**
@@ -1135,6 +1234,14 @@ export enum TaskFailureCode {
    * @generated from enum value: TASK_FAILURE_CODE_NO_RESULT = 11;
    */
   NO_RESULT = 11,
+
+  /**
+   * The goal's checks still failed after the goal's agent had max_check_rounds rounds to
+   * fix what they found.
+   *
+   * @generated from enum value: TASK_FAILURE_CODE_CHECKS_FAILED = 12;
+   */
+  CHECKS_FAILED = 12,
 }
 
 /**
