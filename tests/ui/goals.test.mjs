@@ -128,9 +128,10 @@ async function goalTasks(agentd) {
   return (await agentd.ctl("get", "tasks", "--goal", "g-1")).tasks ?? [];
 }
 
-async function submitGoal(page, goalText, workspace, approval) {
+async function submitGoal(page, goalText, workspace, approval, checks = "") {
   await openView(page, "goals");
   await page.getByTestId("goal-text").fill(goalText);
+  if (checks) await page.getByTestId("goal-checks").fill(checks);
   await page.getByTestId("goal-workspace").fill(workspace);
   await page.getByTestId("goal-approval").selectOption(approval);
   await page.getByTestId("goal-submit").click();
@@ -146,7 +147,9 @@ async function submitGoal(page, goalText, workspace, approval) {
 
 test("a goal from the UI: its plan waits, is approved in the UI, runs green, and its spend is charted", { timeout: 240000 }, async () => {
   const { agentd, page } = await setUp(planScenario, "ls, cat");
-  const row = await submitGoal(page, "Write a greeting file", join(agentd.dir, "work"), "manual");
+  // With a check from the form: agentd runs it before the goal counts as completed.
+  const row = await submitGoal(page, "Write a greeting file", join(agentd.dir, "work"), "manual",
+    "test -s hello.txt");
 
   // The plan appears for approval, with its steps, roles and estimates.
   await openView(page, "plans");
@@ -194,6 +197,11 @@ test("a goal from the UI: its plan waits, is approved in the UI, runs green, and
     return st.every((x) => x === "TASK_STATUS_COMPLETED");
   }, 10000, "the DAG to show both steps completed");
   assert.equal(await page.locator('[data-testid="plan-dag"] .dag-edge[data-from="write"][data-to="check"]').count(), 1);
+  // The check ran, in the goal's workspace, and passed.
+  const goal = await agentd.ctl("describe", "task", "g-1");
+  assert.deepEqual(goal.checks?.map((c) => [c.command, c.passed]), [["test -s hello.txt", true]]);
+  await waitFor(async () => /test -s hello\.txt passed/.test(await text(page.getByTestId("goal-checks-state"))),
+    10000, "the goal page to show the check passed");
   await shot(page, "goal-completed");
 
   await openView(page, "usage");

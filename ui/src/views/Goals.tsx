@@ -8,7 +8,7 @@ import { act, api, kinds, listAll, toastInfo, useLiveQuery } from "../api";
 import { PlanDag } from "../components/PlanDag";
 import { RelTime } from "../components/RelTime";
 import { StatusChip } from "../components/StatusChip";
-import { clip, enumName, enumShort, fmtInt, fmtUsd } from "../format";
+import { clip, enumName, enumShort, fmtInt, fmtUsd, visible } from "../format";
 import type { Event } from "../gen/agentd/v1/events_pb";
 import { PlanStatus, PlanStatusSchema, type Plan } from "../gen/agentd/v1/plans_pb";
 import {
@@ -88,6 +88,7 @@ function SubmitGoalForm(props: { onSubmitted: (goalId: string) => void }) {
   const [approval, setApproval] = useState("");
   const [budgetUsd, setBudgetUsd] = useState("");
   const [budgetTokens, setBudgetTokens] = useState("");
+  const [checks, setChecks] = useState("");
   const [busy, setBusy] = useState(false);
 
   const submit = async (e: FormEvent) => {
@@ -100,6 +101,11 @@ function SubmitGoalForm(props: { onSubmitted: (goalId: string) => void }) {
       approvalPolicy:
         approval === "auto" ? ApprovalPolicy.AUTO : approval === "manual" ? ApprovalPolicy.MANUAL : ApprovalPolicy.UNSPECIFIED,
       requestId: crypto.randomUUID(),
+      // One command per line: agentd runs them in the workspace once the goal is done.
+      checks: checks
+        .split("\n")
+        .map((c) => c.trim())
+        .filter((c) => c !== ""),
     };
     if (usd > 0 || tokens > 0) {
       base.budget = { maxCostUsd: usd > 0 ? usd : 0, maxTokens: tokens > 0 ? BigInt(tokens) : 0n };
@@ -123,6 +129,7 @@ function SubmitGoalForm(props: { onSubmitted: (goalId: string) => void }) {
       toastInfo(`Goal ${r.goal.id} submitted`);
       setText("");
       setTitle("");
+      setChecks("");
       props.onSubmitted(r.goal.id);
     }
   };
@@ -189,6 +196,16 @@ function SubmitGoalForm(props: { onSubmitted: (goalId: string) => void }) {
             value={budgetTokens}
             onChange={(e) => setBudgetTokens(e.target.value)}
             data-testid="goal-budget-tokens"
+          />
+        </label>
+        <label className="span2">
+          Checks
+          <textarea
+            rows={2}
+            placeholder="optional, one command per line, e.g. pytest -q: agentd runs them in the workspace when the goal is done, and it completes only if they pass"
+            value={checks}
+            onChange={(e) => setChecks(e.target.value)}
+            data-testid="goal-checks"
           />
         </label>
       </div>
@@ -314,15 +331,37 @@ function GoalDetail({ goalId }: { goalId: string }) {
           </dd>
           <dt>Approval</dt>
           <dd>{enumShort(ApprovalPolicySchema, goal.approvalPolicy).toLowerCase()}</dd>
+          {goal.checks.length > 0 && (
+            <>
+              <dt>Checks</dt>
+              <dd data-testid="goal-checks-state">
+                {goal.checks.map((c, i) => (
+                  <div key={i}>
+                    <code>{visible(c.command)}</code>{" "}
+                    <span className={c.runTime ? (c.passed ? "text-green" : "text-red") : "muted"}>
+                      {!c.runTime ? "not run yet" : c.passed ? "passed" : c.exitCode >= 0 ? `failed (exit ${c.exitCode})` : "failed (did not finish)"}
+                    </span>
+                  </div>
+                ))}
+                {goal.checkRounds > 0 && (
+                  <span className="muted">
+                    {goal.checkRounds} of {goal.maxCheckRounds} failed rounds sent back to the CEO
+                  </span>
+                )}
+              </dd>
+            </>
+          )}
           <dt>Created</dt>
           <dd>
             <RelTime ts={goal.createTime} /> by {goal.createdBy || "—"}
           </dd>
           <dt>Spent</dt>
           <dd data-testid="goal-spend">
-            {usage.data?.total
-              ? `${fmtUsd(usage.data.total.costUsd)} · ${fmtInt(usage.data.total.totalTokens)} tokens · ${fmtInt(usage.data.total.calls)} calls`
-              : "…"}
+            {usage.data === undefined
+              ? "…"
+              : usage.data.total
+                ? `${fmtUsd(usage.data.total.costUsd)} · ${fmtInt(usage.data.total.totalTokens)} tokens · ${fmtInt(usage.data.total.calls)} calls`
+                : "nothing yet"}
           </dd>
           {goal.result && (
             <>

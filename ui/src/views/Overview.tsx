@@ -57,7 +57,8 @@ export function OverviewView() {
 
   const counts = new Map<number, number>();
   for (const a of agents.data ?? []) counts.set(a.state, (counts.get(a.state) ?? 0) + 1);
-  const total = spend.data?.total;
+  // An empty ledger answers with no total: that is zero spent, not still loading.
+  const total = spend.data ? (spend.data.total ?? { costUsd: 0, totalTokens: 0n, calls: 0n }) : undefined;
 
   return (
     <div className="view" data-testid="view-overview">
