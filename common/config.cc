@@ -571,7 +571,12 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
     }
     if (YAML::Node b = f.Get("budget"); b.IsDefined()) {
       Fields bf(p, b, "policy.budget");
-      bf.Opt("goal_usd", &pol.budget_goal_usd).Opt("goal_tokens", &pol.budget_goal_tokens).Done();
+      bf.Opt("goal_usd", &pol.budget_goal_usd)
+          .Opt("goal_tokens", &pol.budget_goal_tokens)
+          .Opt("on_exhausted", &pol.budget_on_exhausted)
+          .Done();
+      p.OneOf(bf.Get("on_exhausted"), "policy.budget.on_exhausted", pol.budget_on_exhausted,
+              {"pause", "fail"});
     }
     if (YAML::Node sh = f.Get("shell"); sh.IsDefined()) {
       Fields sf(p, sh, "policy.shell");

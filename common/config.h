@@ -177,6 +177,9 @@ struct PolicyConfig {
   std::string plan_approval = "manual";  // manual | auto
   double budget_goal_usd = 5.0;
   int64_t budget_goal_tokens = 2000000;
+  // What a goal does when a model call would pass a budget: "pause" (its tasks wait,
+  // BUDGET_REACHED, until a person raises the budget) or "fail" (BUDGET_EXCEEDED).
+  std::string budget_on_exhausted = "pause";
   std::vector<std::string> shell_allow;
   std::string shell_sandbox = "auto";  // auto | required | off
   // How long a consent request waits for a person before it expires (denied); 0: forever.

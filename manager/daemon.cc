@@ -208,6 +208,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   check_options.timeout = c.policy.check_timeout;
   d->checks_ = std::make_unique<CheckRunner>(&d->loop_, check_options);
   d->tasks_->SetCheckRunner(d->checks_.get());
+  d->ledger_->AddBudgetObserver([self] { self->tasks_->OnBudgetChanged(); });
   d->bus_ = std::make_unique<Bus>(&d->loop_, d->store_.get(), d->supervisor_.get(), d->tasks_.get(),
                                   d->config_.get());
   d->tasks_->SetStreamObservers(

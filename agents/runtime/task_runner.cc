@@ -31,6 +31,12 @@ constexpr char kDefaultPrompt[] =
 constexpr size_t kKnowledgeBound = 256 << 10;
 
 std::string Key(const std::string& task, int attempt) { return absl::StrCat(task, "@", attempt); }
+// An attempt's outcome is kept per hand-back: agentd hands an attempt back (its children
+// ended, a check failed, a budget was raised) with a higher count, and that is new work;
+// the same count again means agentd missed the outcome.
+std::string Done(const v1::TaskAssignment& a) {
+  return absl::StrCat(Key(a.task().id(), a.attempt()), "#", a.handbacks());
+}
 
 std::string Brief(const v1::TaskBrief& b) {
   std::string status = v1::TaskStatus_Name(b.status());
@@ -208,11 +214,8 @@ void TaskRunner::OnDelivery(const v1::ConnectResponse& d) {
       for (const v1::TaskAssignment& q : queue_) {
         if (Key(q.task().id(), q.attempt()) == key) return;
       }
-      // Finished already: the daemon missed the outcome, unless it refused the completion
-      // (a goal's check failed) and hands the task back to go on.
-      if (auto f = finished_.find(key);
-          f != finished_.end() && !f->second.has_waiting() &&
-          !(f->second.has_completed() && !a.completion_refused().empty())) {
+      // Finished already: the daemon missed the outcome.
+      if (auto f = finished_.find(Done(a)); f != finished_.end() && !f->second.has_waiting()) {
         host_->SendTaskEvent(f->second);
         return;
       }
@@ -291,7 +294,7 @@ void TaskRunner::Run() {
       spdlog::error("task {}: {}", a.task().id(), ev.failed().reason());
       Send(a, ev);
       absl::MutexLock l(&mu_);
-      finished_[Key(a.task().id(), a.attempt())] = ev;
+      finished_[Done(a)] = ev;
     }
     absl::MutexLock l(&mu_);
     current_.clear();
@@ -330,7 +333,7 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     ev.mutable_failed()->set_retryable(retryable);
     Send(a, ev);
     absl::MutexLock l(&mu_);
-    finished_[key] = ev;
+    finished_[Done(a)] = ev;
   };
   spdlog::info("task {} (attempt {}): {}", task.id(), a.attempt(), task.title());
   host_->SetActivity(v1::AGENT_ACTIVITY_BUSY, task.title());
@@ -358,7 +361,7 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     ev.mutable_completed()->mutable_result()->set_summary(*done);
     Send(a, ev);
     absl::MutexLock l(&mu_);
-    finished_[key] = ev;
+    finished_[Done(a)] = ev;
     return;
   }
   if (sessions_ == nullptr) {
@@ -622,7 +625,7 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   }
   Send(a, ev);
   absl::MutexLock l(&mu_);
-  finished_[key] = ev;
+  finished_[Done(a)] = ev;
 }
 
 }  // namespace agentd::agent

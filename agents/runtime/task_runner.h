@@ -74,7 +74,8 @@ class TaskRunner {
   std::deque<v1::TaskAssignment> queue_ ABSL_GUARDED_BY(mu_);
   std::string current_ ABSL_GUARDED_BY(mu_);  // "task@attempt" being worked
   std::shared_ptr<llm::CancelToken> cancel_ ABSL_GUARDED_BY(mu_);
-  // Outcomes of attempts finished in this process, sent again if assigned again.
+  // Outcomes of attempts finished in this process, by "task@attempt#handbacks", sent
+  // again if the same is assigned again.
   std::map<std::string, v1::TaskEvent> finished_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
 };

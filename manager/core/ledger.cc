@@ -332,7 +332,9 @@ absl::StatusOr<v1::Budget> Ledger::SetBudget(const v1::SetBudgetRequest& req,
       key.first, key.second, l.max_tokens, l.max_cost_usd, absl::ToUnixMicros(l.update_time), by};
   if (absl::Status s = store_->SaveBudget(row); !s.ok()) return s;
   limits_[key] = l;
-  return ToProto(key);
+  v1::Budget changed = ToProto(key);
+  for (const auto& fn : budget_observers_) fn();
+  return changed;
 }
 
 namespace {

@@ -26,6 +26,7 @@
 #ifndef AGENTD_MANAGER_CORE_LEDGER_H_
 #define AGENTD_MANAGER_CORE_LEDGER_H_
 
+#include <functional>
 #include <map>
 #include <string>
 #include <tuple>
@@ -81,7 +82,10 @@ class Ledger {
 
   // Errors: INVALID_ARGUMENT (unspecified scope, or GOAL/ROLE without an id).
   absl::StatusOr<v1::Budget> GetBudget(v1::BudgetScope scope, const std::string& scope_id) const;
+  // Stores new limits; then tells the budget observers (after the store accepted them).
   absl::StatusOr<v1::Budget> SetBudget(const v1::SetBudgetRequest& req, const std::string& by);
+  // Called on the loop after every SetBudget that was stored.
+  void AddBudgetObserver(std::function<void()> fn) { budget_observers_.push_back(std::move(fn)); }
   // The calls the filter selects, newest first, one page. Errors: INVALID_ARGUMENT (a page
   // token this server did not issue), store errors.
   absl::StatusOr<v1::ListUsageRecordsResponse> ListRecords(
@@ -93,6 +97,7 @@ class Ledger {
 
  private:
   DaemonMetrics* metrics_ = nullptr;
+  std::vector<std::function<void()>> budget_observers_;
   using Key = std::pair<int, std::string>;  // (v1::BudgetScope, scope id)
   struct Limit {
     int64_t max_tokens = 0;

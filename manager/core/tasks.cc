@@ -577,6 +577,7 @@ void TaskBoard::SendAssignment(const v1::Task& t) {
   v1::TaskAssignment* a = d.mutable_task_assignment();
   *a->mutable_task() = t;
   a->set_attempt(t.attempts());
+  a->set_handbacks(t.handbacks());
   // Context travels as briefs, goal first: never whole conversations.
   std::vector<const v1::Task*> chain;
   for (const v1::Task* p = t.parent_id().empty() ? nullptr : &tasks_.at(t.parent_id());
@@ -612,7 +613,12 @@ void TaskBoard::SendAssignment(const v1::Task& t) {
 void TaskBoard::Assign(v1::Task& t, const std::string& agent) {
   t.set_assignee(agent);
   // A task handed back after waiting for its children continues its attempt.
-  if (resume_.erase(t.id()) == 0 || t.attempts() == 0) t.set_attempts(t.attempts() + 1);
+  if (resume_.erase(t.id()) == 0 || t.attempts() == 0) {
+    t.set_attempts(t.attempts() + 1);
+    t.set_handbacks(0);
+  } else {
+    t.set_handbacks(t.handbacks() + 1);
+  }
   busy_[agent] = t.id();
   SetStatus(t, v1::TASK_STATUS_ASSIGNED, "task.assigned");
   spdlog::info("task {} assigned to {} (attempt {})", t.id(), agent, t.attempts());
@@ -870,6 +876,19 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
       v1::TaskFailureCode code = f.code() == v1::TASK_FAILURE_CODE_UNSPECIFIED
                                      ? v1::TASK_FAILURE_CODE_AGENT_REPORTED
                                      : f.code();
+      if (code == v1::TASK_FAILURE_CODE_BUDGET_EXCEEDED &&
+          config_->config().policy.budget_on_exhausted == "pause") {
+        // Held, not failed: the attempt waits where it stopped until a person raises the
+        // budget (OnBudgetChanged), and then goes on in the same session.
+        t->set_blocked_reason(v1::BLOCK_REASON_BUDGET);
+        t->set_blocked_detail(absl::StrCat("BUDGET_REACHED: ", f.reason(),
+                                           " (raise it: agentctl budget set ", t->goal_id(),
+                                           " --usd N or --tokens N)"));
+        SetStatus(*t, v1::TASK_STATUS_BLOCKED, "task.budget_reached");
+        spdlog::info("task {}: held at its budget ({})", t->id(), f.reason());
+        ScheduleSoon();
+        break;
+      }
       // A plan's step is retried up to its limit whatever failed it (a flaky test, a bad
       // turn); other tasks when the agent says another attempt may succeed.
       bool retry = f.retryable() || !t->plan_id().empty();
@@ -916,6 +935,27 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
     default:
       break;  // progress and token chunks are for live display only
   }
+}
+
+void TaskBoard::OnBudgetChanged() {
+  std::vector<std::string> held;
+  for (const auto& [place, id] : live_) {
+    const v1::Task& t = tasks_.at(id);
+    if (t.status() == v1::TASK_STATUS_BLOCKED && t.blocked_reason() == v1::BLOCK_REASON_BUDGET) {
+      held.push_back(id);
+    }
+  }
+  // Each goes on where it stopped; one whose budget still does not allow its next call
+  // is held again by that call's refusal.
+  for (const std::string& id : held) {
+    v1::Task& t = tasks_.at(id);
+    t.clear_blocked_reason();
+    t.clear_blocked_detail();
+    resume_.insert(id);
+    SetStatus(t, v1::TASK_STATUS_READY, "task.budget_raised");
+    spdlog::info("task {}: a budget changed; it goes on", id);
+  }
+  if (!held.empty()) ScheduleSoon();
 }
 
 void TaskBoard::StartChecks(v1::Task& goal) {

@@ -9,7 +9,9 @@
 // agent's first event makes it running; the agent's TaskCompleted or TaskFailed ends
 // the attempt. A failed attempt marked retryable goes back to ready while attempts
 // remain. Cancel ends the task and everything under it, and tells the agents at work.
-// A task that fails because a budget ran out fails its whole goal with BUDGET_EXCEEDED.
+// A task whose model call would pass a budget is held (BLOCKED, BUDGET_REACHED) until a
+// person raises it, with policy.budget.on_exhausted "pause" (the default); with "fail" it
+// fails its whole goal with BUDGET_EXCEEDED.
 // A goal with checks (its done-criteria) is not completed by its agent's complete_task:
 // it is blocked (CHECKS) while agentd runs them (CheckRunner), completed when all pass,
 // and otherwise handed back to its agent, same attempt, with the failures as the answer
@@ -148,6 +150,9 @@ class TaskBoard {
   // Creates the step tasks of an approved plan, children of its task, deps mapped from
   // step ids; in step order. Errors: NOT_FOUND (the task), store errors.
   absl::StatusOr<std::vector<v1::Task>> CreatePlanTasks(const v1::Plan& plan);
+  // A budget changed (SetBudget): tasks held at a budget (BLOCKED, BUDGET_REACHED) go on
+  // where they stopped, each in the same attempt and session.
+  void OnBudgetChanged();
   // A task waiting for its children or a plan decision goes on if nothing is open any
   // more (a plan was rejected, say).
   void Wake(const std::string& task_id);

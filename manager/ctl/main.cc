@@ -82,6 +82,9 @@ Commands:
   retry T                   make a failed or canceled task ready again
   usage [--by role|model|goal|agent|task] [--goal G]
                             LLM tokens and cost
+  budget get|set GOAL | --role R | --global [--usd N] [--tokens N]
+                            a budget's limits and use; set changes the limits given, and
+                            a goal held at its budget (BUDGET_REACHED) goes on
   bootstrap TEMPLATE DIR [--no-wait] [--timeout D]
                             a new project from a template (python-fastapi, cpp-cmake…)
                             with its own tests run; no model involved
@@ -763,6 +766,7 @@ int Main(int argc, char** argv) {
           {"usage", UsageCmd},
           {"send", SendCmd},
           {"audit", AuditCmd},
+          {"budget", BudgetCmd},
           {"bootstrap", BootstrapCmd},
           {"approve", ApproveCmd},
           {"reject", RejectCmd},

@@ -561,6 +561,76 @@ int RejectCmd(const Globals& g, const std::vector<std::string>& args) {
   return kOk;
 }
 
+// `budget get|set GOAL | --role R | --global [--usd N] [--tokens N]`. set changes only the
+// limits given (the others stay as they are); a goal held at its budget goes on once the
+// new limit allows its next call.
+int BudgetCmd(const Globals& g, const std::vector<std::string>& args) {
+  auto parsed = ParseCmdArgs(args, {"--role", "--usd", "--tokens"}, {"--global"});
+  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+  auto& f = parsed->flags;
+  const char* usage =
+      "usage: agentctl budget get|set GOAL | --role R | --global [--usd N] [--tokens N]";
+  size_t scopes =
+      (parsed->positional.size() == 2 ? 1 : 0) + f.count("--role") + f.count("--global");
+  if (parsed->positional.empty() || scopes != 1 ||
+      (parsed->positional[0] != "get" && parsed->positional[0] != "set")) {
+    return Usage(usage);
+  }
+  bool set = parsed->positional[0] == "set";
+  if (set != (f.count("--usd") + f.count("--tokens") > 0)) {
+    return Usage(set ? "budget set needs --usd N and/or --tokens N (0 removes that limit)" : usage);
+  }
+  v1::BudgetScope scope = f.count("--global") ? v1::BUDGET_SCOPE_GLOBAL
+                          : f.count("--role") ? v1::BUDGET_SCOPE_ROLE
+                                              : v1::BUDGET_SCOPE_GOAL;
+  std::string scope_id = scope == v1::BUDGET_SCOPE_ROLE   ? f["--role"]
+                         : scope == v1::BUDGET_SCOPE_GOAL ? parsed->positional[1]
+                                                          : "";
+  double usd = -1;
+  int64_t tokens = -1;
+  if (f.count("--usd") &&
+      (!absl::SimpleAtod(absl::StripPrefix(f["--usd"], "$"), &usd) || usd < 0)) {
+    return Usage(absl::StrCat("--usd: \"", f["--usd"], "\" is not an amount of USD"));
+  }
+  if (f.count("--tokens") && (!absl::SimpleAtoi(f["--tokens"], &tokens) || tokens < 0)) {
+    return Usage(absl::StrCat("--tokens: \"", f["--tokens"], "\" is not a number"));
+  }
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  auto stub = v1::UsageService::NewStub(c->channel());
+  v1::GetBudgetRequest get;
+  get.set_scope(scope);
+  get.set_scope_id(scope_id);
+  v1::GetBudgetResponse now;
+  grpc::Status s = stub->GetBudget(c->NewContext().get(), get, &now);
+  if (!s.ok()) return RpcFailed("GetBudget", s);
+  v1::Budget b = now.budget();
+  if (set) {
+    v1::SetBudgetRequest req;
+    req.set_scope(scope);
+    req.set_scope_id(scope_id);
+    req.mutable_limit()->set_max_cost_usd(usd >= 0 ? usd : b.max_cost_usd());
+    req.mutable_limit()->set_max_tokens(tokens >= 0 ? tokens : b.max_tokens());
+    v1::SetBudgetResponse changed;
+    s = stub->SetBudget(c->NewContext().get(), req, &changed);
+    if (!s.ok()) return RpcFailed("SetBudget", s);
+    b = changed.budget();
+  }
+  auto limit = [](bool has, const std::string& text) { return has ? text : std::string("none"); };
+  Print(
+      g, b,
+      KeyValues({{"budget", scope == v1::BUDGET_SCOPE_GLOBAL ? "global"
+                            : scope == v1::BUDGET_SCOPE_ROLE ? absl::StrCat("role ", scope_id)
+                                                             : absl::StrCat("goal ", scope_id)},
+                 {"usd", absl::StrCat(absl::StrFormat("$%.4f", b.used_cost_usd()), " used of ",
+                                      limit(b.max_cost_usd() > 0,
+                                            absl::StrFormat("$%.2f", b.max_cost_usd())))},
+                 {"tokens", absl::StrCat(b.used_tokens(), " used of ",
+                                         limit(b.max_tokens() > 0, absl::StrCat(b.max_tokens())))},
+                 {"updated", b.updated_by().empty() ? "-" : b.updated_by()}}));
+  return kOk;
+}
+
 int AuditCmd(const Globals& g, const std::vector<std::string>& args) {
   auto parsed = ParseCmdArgs(args, {"--goal", "--actor", "--action"}, {"--verify"});
   if (!parsed.ok()) return Usage(std::string(parsed.status().message()));

@@ -33,6 +33,7 @@ int SendCmd(const Globals& g, const std::vector<std::string>& args);
 int MessagesCmd(const Globals& g, const std::vector<std::string>& args);
 // audit [--goal G] [--actor A] [--action X] [--verify]
 int AuditCmd(const Globals& g, const std::vector<std::string>& args);
+int BudgetCmd(const Globals& g, const std::vector<std::string>& args);
 // bootstrap TEMPLATE DIR [--no-wait] [--timeout D]: a project from templates/projects,
 // its post-check run; waits like goal --wait unless --no-wait.
 int BootstrapCmd(const Globals& g, const std::vector<std::string>& args);

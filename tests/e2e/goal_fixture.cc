@@ -96,6 +96,7 @@ ${EXTRA_ROLES}
 agents: []
 policy:
   shell: {allow: [sh, ls, cat], sandbox: ${SANDBOX}}
+  budget: {on_exhausted: ${ON_EXHAUSTED}}
 )";
 
 void GoalTest::Start(const std::string& scenario, const std::string& extra_roles,
@@ -107,7 +108,8 @@ void GoalTest::Start(const std::string& scenario, const std::string& extra_roles
                                           {"${URL}", fake_->url()},
                                           {"${CEO_TOOLS}", ceo_tools},
                                           {"${EXTRA_ROLES}", extra_roles},
-                                          {"${SANDBOX}", sandbox_policy_}}));
+                                          {"${SANDBOX}", sandbox_policy_},
+                                          {"${ON_EXHAUSTED}", budget_on_exhausted_}}));
   ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")}, daemon_env_)) << daemon_.log();
 }
 

@@ -110,6 +110,8 @@ class GoalTest : public ::testing::Test {
   // policy.shell.sandbox in the config Start writes, and NAME=value given to agentd (and
   // so to its agents) besides its own environment: set them before Start.
   std::string sandbox_policy_ = "auto";
+  // policy.budget.on_exhausted in the config Start writes: pause | fail.
+  std::string budget_on_exhausted_ = "pause";
   std::vector<std::string> daemon_env_;
 
   TempDir dir_;

@@ -5,6 +5,7 @@
 
 #include "absl/time/time.h"
 #include "agentd/v1/usage.grpc.pb.h"
+#include "common/json_dump.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -16,8 +17,10 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// With policy.budget.on_exhausted: fail.
 TEST_F(GoalTest, AGoalPastItsBudgetFailsWithBudgetExceededAndNoCallIsMadePastIt) {
   // The CEO never stops listing files: only the budget ends it.
+  budget_on_exhausted_ = "fail";
   ASSERT_NO_FATAL_FAILURE(
       Start(Scenario("budget_forever"), "", "[fs.list, complete_task, fail_task]"));
   RunResult r = CtlGoalAndWait({"List forever", "--tokens", "6000"});
@@ -78,6 +81,51 @@ TEST_F(GoalTest, AnAgentStartedOnDemandIsStoppedAfterItsRolesIdleTimeout) {
   EXPECT_TRUE(AgentReaches("coder-1", v1::AGENT_STATE_STOPPED, absl::Seconds(10))) << daemon_.log();
   EXPECT_EQ(daemon_.client().GetAgent("ceo-1").state(), v1::AGENT_STATE_IDLE);  // 10m by default
   EXPECT_THAT(daemon_.log(), HasSubstr("agent coder-1 idle for its role's idle_timeout"));
+}
+
+// The default, policy.budget.on_exhausted: pause. A goal at its budget is held, not
+// failed: no call is made past it, and once a person raises the budget it goes on where
+// it stopped (the same conversation, nothing done again) and completes.
+TEST_F(GoalTest, AGoalAtItsBudgetPausesAndGoesOnWhereItStoppedOnceTheBudgetIsRaised) {
+  ASSERT_NO_FATAL_FAILURE(
+      Start(Scenario("budget_pause"), "", "[fs.list, complete_task, fail_task]"));
+  ASSERT_EQ(Ctl({"goal", "List five times", "--tokens", "3000"}).exit_code, 0);
+  nlohmann::json goal;
+  ASSERT_TRUE(WaitForValue(
+      [&] {
+        return PollCtlJson({"describe", "task", "g-1"});
+      },
+      [](const nlohmann::json& t) {
+        return t.is_object() && t.value("blockedReason", "") == "BLOCK_REASON_BUDGET";
+      },
+      absl::Seconds(30), &goal))
+      << daemon_.log();
+  EXPECT_EQ(goal["status"], "TASK_STATUS_BLOCKED") << DumpJson(goal);
+  EXPECT_THAT(Text(goal["blockedDetail"]), HasSubstr("BUDGET_REACHED"));
+  EXPECT_THAT(Text(goal["blockedDetail"]), HasSubstr("agentctl budget set g-1"));
+  size_t held_at = FakeRequests().size();
+  EXPECT_EQ(held_at, 2u) << "3000 tokens allow two calls of 1100";
+  // Held: no call goes out while it waits (polled: the agent would have called at once).
+  RunResult get = Ctl({"budget", "get", "g-1"});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_THAT(get.out, HasSubstr("2200 used of 3000"));
+  EXPECT_EQ(FakeRequests().size(), held_at);
+
+  RunResult set = Ctl({"budget", "set", "g-1", "--tokens", "20000"});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_THAT(set.out, HasSubstr("of 20000"));
+  ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_COMPLETED")) << daemon_.log();
+  // Five listings and the completion: six calls in all, none repeated, and each call
+  // after the raise carried the conversation from before it.
+  nlohmann::json requests = FakeRequests();
+  ASSERT_EQ(requests.size(), 6u) << DumpJson(requests);
+  size_t last = 0;
+  for (const auto& q : requests) {
+    size_t n = q["body"]["messages"].size();
+    EXPECT_GT(n, last) << "a call started over: " << DumpJson(q["body"]["messages"]);
+    last = n;
+  }
+  EXPECT_EQ(CtlJson({"describe", "task", "g-1"})["attempts"], 1);
 }
 
 }  // namespace
