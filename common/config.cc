@@ -578,6 +578,21 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
       p.OneOf(bf.Get("on_exhausted"), "policy.budget.on_exhausted", pol.budget_on_exhausted,
               {"pause", "fail"});
     }
+    if (YAML::Node pr = f.Get("provider_retry"); pr.IsDefined()) {
+      Fields rf(p, pr, "policy.provider_retry");
+      rf.Opt("max", &pol.provider_retries)
+          .Opt("backoff", &pol.provider_backoff)
+          .Opt("max_backoff", &pol.provider_max_backoff)
+          .Done();
+      if (pol.provider_retries < 0) {
+        p.Error(rf.Get("max").Mark(), "policy.provider_retry.max: must not be negative");
+      }
+      if (pol.provider_backoff <= absl::ZeroDuration() ||
+          pol.provider_max_backoff < pol.provider_backoff) {
+        p.Error(rf.Get("backoff").Mark(),
+                "policy.provider_retry: backoff must be positive and at most max_backoff");
+      }
+    }
     if (YAML::Node sh = f.Get("shell"); sh.IsDefined()) {
       Fields sf(p, sh, "policy.shell");
       sf.Opt("allow", &pol.shell_allow).Opt("sandbox", &pol.shell_sandbox).Done();

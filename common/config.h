@@ -188,6 +188,12 @@ struct PolicyConfig {
   // one check may run.
   int64_t max_check_rounds = 2;
   absl::Duration check_timeout = absl::Minutes(10);
+  // A task whose provider fails past the agent's own retries waits `provider_backoff`
+  // (doubling up to `provider_max_backoff`) and goes on; after `provider_retries` such
+  // waits in a row it fails with PROVIDER_ERROR.
+  int64_t provider_retries = 5;
+  absl::Duration provider_backoff = absl::Seconds(10);
+  absl::Duration provider_max_backoff = absl::Minutes(5);
 
   bool operator==(const PolicyConfig&) const = default;
 };

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
@@ -165,7 +166,13 @@ absl::Status TaskBoard::Recover() {
     outbox_[d.agent_id][d.seq] = std::move(r);
   }
   // Checks that were running when agentd stopped run again: their outcome was not stored.
+  // Provider backoffs start again from their retry's delay.
   for (auto& [id, t] : tasks_) {
+    if (t.status() == v1::TASK_STATUS_BLOCKED && t.blocked_reason() == v1::BLOCK_REASON_PROVIDER) {
+      loop_->RunAfter(
+          ProviderBackoff(t.provider_retries()),
+          [this, task = t.id(), n = t.provider_retries()] { ProviderRetryDue(task, n); });
+    }
     if (t.status() == v1::TASK_STATUS_BLOCKED && t.blocked_reason() == v1::BLOCK_REASON_CHECKS &&
         checks_ != nullptr) {
       StartChecks(t);
@@ -830,6 +837,7 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
     }
     case v1::TaskEvent::kToolCallFinished: {
       const v1::ToolCallFinished& f = ev.tool_call_finished();
+      t->set_provider_retries(0);  // a model call got through: the provider is back
       std::string target;
       if (auto it = call_targets_.find({agent, f.tool_call_id()}); it != call_targets_.end()) {
         target = it->second;
@@ -876,8 +884,26 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
       v1::TaskFailureCode code = f.code() == v1::TASK_FAILURE_CODE_UNSPECIFIED
                                      ? v1::TASK_FAILURE_CODE_AGENT_REPORTED
                                      : f.code();
-      if (code == v1::TASK_FAILURE_CODE_BUDGET_EXCEEDED &&
-          config_->config().policy.budget_on_exhausted == "pause") {
+      const PolicyConfig& policy = config_->config().policy;
+      if (code == v1::TASK_FAILURE_CODE_PROVIDER_ERROR &&
+          t->provider_retries() < policy.provider_retries) {
+        // The agent's own retries are spent: agentd waits, then hands the same attempt
+        // back, so the session goes on and nothing it did is done again.
+        t->set_provider_retries(t->provider_retries() + 1);
+        int n = t->provider_retries();
+        absl::Duration wait = ProviderBackoff(n);
+        t->set_blocked_reason(v1::BLOCK_REASON_PROVIDER);
+        t->set_blocked_detail(absl::StrCat(f.reason(), "; agentd tries again in ",
+                                           absl::FormatDuration(wait), " (retry ", n, " of ",
+                                           policy.provider_retries, ")"));
+        SetStatus(*t, v1::TASK_STATUS_BLOCKED, "task.provider_backoff");
+        spdlog::info("task {}: provider error ({}); retry {} of {} in {}", t->id(), f.reason(), n,
+                     policy.provider_retries, absl::FormatDuration(wait));
+        loop_->RunAfter(wait, [this, id = t->id(), n] { ProviderRetryDue(id, n); });
+        ScheduleSoon();
+        break;
+      }
+      if (code == v1::TASK_FAILURE_CODE_BUDGET_EXCEEDED && policy.budget_on_exhausted == "pause") {
         // Held, not failed: the attempt waits where it stopped until a person raises the
         // budget (OnBudgetChanged), and then goes on in the same session.
         t->set_blocked_reason(v1::BLOCK_REASON_BUDGET);
@@ -891,7 +917,8 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
       }
       // A plan's step is retried up to its limit whatever failed it (a flaky test, a bad
       // turn); other tasks when the agent says another attempt may succeed.
-      bool retry = f.retryable() || !t->plan_id().empty();
+      bool retry =
+          (f.retryable() || !t->plan_id().empty()) && code != v1::TASK_FAILURE_CODE_PROVIDER_ERROR;
       if (retry && code != v1::TASK_FAILURE_CODE_BUDGET_EXCEEDED &&
           t->attempts() < t->max_attempts()) {
         spdlog::info("task {} attempt {} failed ({}); retrying", t->id(), t->attempts(),
@@ -935,6 +962,25 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
     default:
       break;  // progress and token chunks are for live display only
   }
+}
+
+absl::Duration TaskBoard::ProviderBackoff(int retry) const {
+  const PolicyConfig& policy = config_->config().policy;
+  return std::min(policy.provider_backoff * std::ldexp(1.0, std::min(retry - 1, 30)),
+                  policy.provider_max_backoff);
+}
+
+void TaskBoard::ProviderRetryDue(const std::string& id, int retry) {
+  v1::Task* t = Find(id);
+  if (t == nullptr || t->status() != v1::TASK_STATUS_BLOCKED ||
+      t->blocked_reason() != v1::BLOCK_REASON_PROVIDER || t->provider_retries() != retry) {
+    return;  // canceled, or handed back already
+  }
+  t->clear_blocked_reason();
+  t->clear_blocked_detail();
+  resume_.insert(id);
+  SetStatus(*t, v1::TASK_STATUS_READY, "task.provider_retry");
+  ScheduleSoon();
 }
 
 void TaskBoard::OnBudgetChanged() {

@@ -11,7 +11,9 @@
 // remain. Cancel ends the task and everything under it, and tells the agents at work.
 // A task whose model call would pass a budget is held (BLOCKED, BUDGET_REACHED) until a
 // person raises it, with policy.budget.on_exhausted "pause" (the default); with "fail" it
-// fails its whole goal with BUDGET_EXCEEDED.
+// fails its whole goal with BUDGET_EXCEEDED. A task whose provider fails past the agent's
+// own retries is held (BLOCKED, PROVIDER) and handed back, same attempt, after a backoff;
+// after policy.provider_retry.max such waits in a row it fails with PROVIDER_ERROR.
 // A goal with checks (its done-criteria) is not completed by its agent's complete_task:
 // it is blocked (CHECKS) while agentd runs them (CheckRunner), completed when all pass,
 // and otherwise handed back to its agent, same attempt, with the failures as the answer
@@ -174,6 +176,10 @@ class TaskBoard {
   // A child ended: a parent waiting for its children may go on.
   void ChildEnded(const v1::Task& child);
   bool HasOpenChildren(const v1::Task& t) const;
+  // The wait before provider retry `retry` (1, 2, …): policy.provider_retry.
+  absl::Duration ProviderBackoff(int retry) const;
+  // Provider retry `retry` of task `id` is due: handed back unless it moved on meanwhile.
+  void ProviderRetryDue(const std::string& id, int retry);
   // A goal whose agent completed it: blocked while its checks run.
   void StartChecks(v1::Task& goal);
   // A round of `goal_id`'s checks ended with `results`.

@@ -97,6 +97,7 @@ agents: []
 policy:
   shell: {allow: [sh, ls, cat], sandbox: ${SANDBOX}}
   budget: {on_exhausted: ${ON_EXHAUSTED}}
+${EXTRA_POLICY}
 )";
 
 void GoalTest::Start(const std::string& scenario, const std::string& extra_roles,
@@ -109,7 +110,8 @@ void GoalTest::Start(const std::string& scenario, const std::string& extra_roles
                                           {"${CEO_TOOLS}", ceo_tools},
                                           {"${EXTRA_ROLES}", extra_roles},
                                           {"${SANDBOX}", sandbox_policy_},
-                                          {"${ON_EXHAUSTED}", budget_on_exhausted_}}));
+                                          {"${ON_EXHAUSTED}", budget_on_exhausted_},
+                                          {"${EXTRA_POLICY}", extra_policy_}}));
   ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")}, daemon_env_)) << daemon_.log();
 }
 

@@ -112,6 +112,8 @@ class GoalTest : public ::testing::Test {
   std::string sandbox_policy_ = "auto";
   // policy.budget.on_exhausted in the config Start writes: pause | fail.
   std::string budget_on_exhausted_ = "pause";
+  // More lines under policy: in the config Start writes (each indented two spaces).
+  std::string extra_policy_;
   std::vector<std::string> daemon_env_;
 
   TempDir dir_;

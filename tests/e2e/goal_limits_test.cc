@@ -128,5 +128,50 @@ TEST_F(GoalTest, AGoalAtItsBudgetPausesAndGoesOnWhereItStoppedOnceTheBudgetIsRai
   EXPECT_EQ(CtlJson({"describe", "task", "g-1"})["attempts"], 1);
 }
 
+// A provider that is down past the agent's own retries does not fail the goal, nor start
+// it over: the task waits (BLOCKED, PROVIDER, the provider's error as the reason), is
+// handed back in the same attempt after agentd's backoff, and completes.
+TEST_F(GoalTest, AProviderDownPastTheAgentsRetriesHoldsTheTaskAndItGoesOnInTheSameAttempt) {
+  extra_policy_ = "  provider_retry: {max: 3, backoff: 2s, max_backoff: 2s}";
+  ASSERT_NO_FATAL_FAILURE(
+      Start(Scenario("provider_down"), "", "[fs.list, complete_task, fail_task]"));
+  ASSERT_EQ(Ctl({"goal", "List it"}).exit_code, 0);
+  nlohmann::json goal;
+  ASSERT_TRUE(WaitForValue(
+      [&] {
+        return PollCtlJson({"describe", "task", "g-1"});
+      },
+      [](const nlohmann::json& t) {
+        return t.is_object() && t.value("blockedReason", "") == "BLOCK_REASON_PROVIDER";
+      },
+      absl::Seconds(60), &goal))
+      << daemon_.log();
+  EXPECT_THAT(Text(goal["blockedDetail"]), HasSubstr("the model is loading"));
+  EXPECT_THAT(Text(goal["blockedDetail"]), HasSubstr("retry 1 of 3"));
+  ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_COMPLETED", absl::Seconds(60))) << daemon_.log();
+  nlohmann::json done = CtlJson({"describe", "task", "g-1"});
+  EXPECT_EQ(done["attempts"], 1) << DumpJson(done);
+  EXPECT_EQ(CountRequests(FakeRequests(), "ceo-m"), 7) << "five refused, then list and done";
+}
+
+// Down for good: after policy.provider_retry.max waits the task fails with
+// PROVIDER_ERROR, saying what the provider answered.
+TEST_F(GoalTest, AProviderDownForGoodFailsTheTaskWithProviderErrorAfterTheRetries) {
+  extra_policy_ = "  provider_retry: {max: 1, backoff: 100ms, max_backoff: 100ms}";
+  std::string scenario = Scenario("provider_down");
+  ASSERT_NE(scenario.find("times: 5"), std::string::npos);
+  scenario.replace(scenario.find("times: 5"), 8, "times: 1000");
+  ASSERT_NO_FATAL_FAILURE(Start(scenario, "", "[fs.list, complete_task, fail_task]"));
+  RunResult r = CtlGoalAndWait({"List it"}, absl::Seconds(90));
+  EXPECT_NE(r.exit_code, 0) << r.out << r.err;
+  nlohmann::json goal = CtlJson({"describe", "task", "g-1"});
+  EXPECT_EQ(goal["status"], "TASK_STATUS_FAILED") << DumpJson(goal);
+  EXPECT_EQ(goal["failure"]["code"], "TASK_FAILURE_CODE_PROVIDER_ERROR") << DumpJson(goal);
+  EXPECT_THAT(Text(goal["failure"]["message"]), HasSubstr("the model is loading"));
+  EXPECT_EQ(goal["attempts"], 1) << "not started over: " << DumpJson(goal);
+  // The agent's five calls, twice: before the wait and after it.
+  EXPECT_EQ(CountRequests(FakeRequests(), "ceo-m"), 10);
+}
+
 }  // namespace
 }  // namespace agentd::testing

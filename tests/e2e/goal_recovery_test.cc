@@ -73,5 +73,31 @@ TEST_F(GoalTest, AGoalSurvivesKillNineOfTheDaemonMidPlanWithNoStepLostOrRunTwice
   }
 }
 
+// kill -9 of agentd, and then of the agent, while a task waits out a provider's outage:
+// the wait survives both, and the task goes on in its first attempt and completes.
+TEST_F(GoalTest, KillNineOfAgentdAndOfTheAgentDuringProviderBackoffLosesNothing) {
+  extra_policy_ = "  provider_retry: {max: 3, backoff: 3s, max_backoff: 3s}";
+  ASSERT_NO_FATAL_FAILURE(
+      Start(Scenario("provider_down"), "", "[fs.list, complete_task, fail_task]"));
+  ASSERT_EQ(Ctl({"goal", "List it"}).exit_code, 0);
+  auto blocked_on_provider = [&] {
+    nlohmann::json t = PollCtlJson({"describe", "task", "g-1"});
+    return t.is_object() && t.value("blockedReason", "") == "BLOCK_REASON_PROVIDER";
+  };
+  ASSERT_TRUE(WaitFor(blocked_on_provider, absl::Seconds(60))) << daemon_.log();
+  daemon_.process()->Signal(SIGKILL);
+  ASSERT_TRUE(daemon_.process()->WaitExit(absl::Seconds(10)).has_value());
+  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  // Still waiting after the restart (the backoff starts again), then the agent dies too.
+  ASSERT_TRUE(blocked_on_provider()) << daemon_.log();
+  nlohmann::json ceo = CtlJson({"describe", "agent", "ceo-1"});
+  std::string pid = Text(ceo["pid"]);
+  if (!pid.empty() && pid != "0" && pid != "null") kill(std::stoi(pid), SIGKILL);
+  ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_COMPLETED", absl::Seconds(60))) << daemon_.log();
+  nlohmann::json goal = CtlJson({"describe", "task", "g-1"});
+  EXPECT_EQ(goal["attempts"], 1) << "started over: " << goal.dump();
+  EXPECT_EQ(CountRequests(FakeRequests(), "ceo-m"), 7) << "five refused, then list and done";
+}
+
 }  // namespace
 }  // namespace agentd::testing
