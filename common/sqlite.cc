@@ -29,6 +29,8 @@ Db::~Db() { sqlite3_close_v2(db_); }
 absl::Status Db::Error(absl::string_view what) const {
   int code = sqlite3_extended_errcode(db_);
   std::string msg = absl::StrCat(path_, ": ", what, ": ", sqlite3_errmsg(db_));
+  absl::Status status;
+  bool fatal = false;
   switch (code & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -37,13 +39,28 @@ absl::Status Db::Error(absl::string_view what) const {
       return absl::AlreadyExistsError(msg);
     case SQLITE_FULL:
     case SQLITE_IOERR:
-      return absl::ResourceExhaustedError(msg);
+      status = absl::ResourceExhaustedError(msg);
+      fatal = true;
+      break;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-      return absl::DataLossError(msg);
+      status = absl::DataLossError(msg);
+      fatal = true;
+      break;
+    case SQLITE_READONLY:
+    case SQLITE_NOMEM:
+    case SQLITE_CANTOPEN:
+      status = absl::InternalError(msg);
+      fatal = true;
+      break;
     default:
       return absl::InternalError(msg);
   }
+  if (fatal && first_fatal_.ok()) {
+    first_fatal_ = status;
+    if (fatal_hook_) fatal_hook_(status);
+  }
+  return status;
 }
 
 absl::Status Db::Exec(absl::string_view sql) {
@@ -122,6 +139,7 @@ absl::StatusOr<bool> Statement::Step() {
     return absl::InvalidArgumentError(
         absl::StrCat(db_->path(), ": binding a parameter: ", sqlite3_errstr(bind_error_)));
   }
+  if (!db_->first_fatal().ok() && !sqlite3_stmt_readonly(stmt_)) return db_->first_fatal();
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
@@ -155,6 +173,7 @@ bool Statement::ColumnIsNull(int col) const {
 }
 
 absl::StatusOr<Transaction> Transaction::Begin(Db* db) {
+  if (!db->first_fatal().ok()) return db->first_fatal();
   if (absl::Status s = db->Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   return Transaction(db);
 }

@@ -9,6 +9,7 @@
 #define AGENTD_COMMON_SQLITE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include "absl/strings/string_view.h"
@@ -40,12 +41,25 @@ class Db {
 
   const std::string& path() const { return path_; }
   sqlite3* raw() { return db_; }
+  // The status of SQLite's last error on this connection, with `what` and the file.
+  // An error that means the file can no longer be trusted to take writes (full, I/O
+  // error, corruption, read-only, out of memory) is also kept as the first fatal error.
   absl::Status Error(absl::string_view what) const;
+  // The first fatal error (OK when none). Once there is one, every write is refused
+  // with it — Transaction::Begin and any statement that is not read-only — while reads
+  // go on: as LevelDB's bg_error_, memory must not go on from a store that failed.
+  const absl::Status& first_fatal() const { return first_fatal_; }
+  // Called once, with the first fatal error, when it happens.
+  void SetFatalHook(std::function<void(const absl::Status&)> hook) {
+    fatal_hook_ = std::move(hook);
+  }
 
  private:
   Db(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite3* db_;
   std::string path_;
+  mutable absl::Status first_fatal_;
+  std::function<void(const absl::Status&)> fatal_hook_;
 };
 
 class Statement {

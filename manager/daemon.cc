@@ -276,6 +276,21 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   absl::StatusOr<std::unique_ptr<ApiServer>> server = ApiServer::Start(api, cores);
   if (!server.ok()) return server.status();
   d->api_ = *std::move(server);
+  // A failed write leaves agentd FAILED (refusing every change, health NOT_SERVING) rather
+  // than going on with memory the disk did not take. Set on the loop, the thread of every
+  // write; a failure during recovery is caught by the check that follows.
+  d->loop_.Post([self] {
+    auto failed = [self](const absl::Status& s) {
+      spdlog::critical(
+          "agentd.db failed: {}; agentd refuses every change until it is "
+          "restarted (health: NOT_SERVING)",
+          s.message());
+      self->system_->Fail(std::string(s.message()));
+      self->api_->SetNotServing();
+    };
+    self->store_->SetFatalHook(failed);
+    if (!self->store_->fatal().ok()) failed(self->store_->fatal());
+  });
 
   v1::DaemonPaths paths;
   paths.set_config_file(d->config_->file());

@@ -219,6 +219,13 @@ absl::Status ApiServer::StartAgentEndpoint(const std::string& path, const ApiCor
   return absl::OkStatus();
 }
 
+void ApiServer::SetNotServing() {
+  if (auto* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(false);
+    for (const std::string& name : ServiceNames()) health->SetServingStatus(name, false);
+  }
+}
+
 void ApiServer::Shutdown(absl::Time deadline) {
   if (shut_down_) return;
   shut_down_ = true;

@@ -83,6 +83,8 @@ class ApiServer {
   // The server itself, for its in-process channel (the web bridge). Owned by this.
   grpc::Server* grpc_server() const { return server_.get(); }
   void Shutdown(absl::Time deadline);
+  // Health answers NOT_SERVING from now on (the store failed); thread-safe.
+  void SetNotServing();
 
   // Fully qualified names of the services served, health and reflection excluded.
   static std::vector<std::string> ServiceNames();

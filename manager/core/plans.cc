@@ -39,12 +39,19 @@ absl::Status PlanBook::Recover() {
     order_.push_back(p.id());
     plans_[p.id()] = std::move(p);
   }
+  // Approved, and agentd stopped before its step tasks were stored (they are stored with
+  // EXECUTING, all at once): set it going now. Nothing of it ran, so nothing runs twice.
+  for (const std::string& id : order_) {
+    v1::Plan& p = plans_.at(id);
+    if (p.status() == v1::PLAN_STATUS_APPROVED) {
+      spdlog::info("plan {}: approved before agentd stopped; executing it now", p.id());
+      Execute(p);
+    }
+  }
   return absl::OkStatus();
 }
 
-void PlanBook::Save(v1::Plan& plan, const char* event, const std::string& agent) {
-  absl::Time now = loop_->clock()->Now();
-  SetTime(now, plan.mutable_update_time());
+std::pair<PlanRow, std::string> PlanBook::RowOf(const v1::Plan& plan) {
   PlanRow row{plan.id(),
               plan.goal_id(),
               plan.task_id(),
@@ -56,7 +63,14 @@ void PlanBook::Save(v1::Plan& plan, const char* event, const std::string& agent)
                             {"revision", plan.revision()},
                             {"decided_by", plan.decided_by()}};
   if (!plan.rejection_reason().empty()) payload["reason"] = plan.rejection_reason();
-  if (auto s = store_->SavePlan(row, now, event, DumpJson(payload), agent); !s.ok()) {
+  return {std::move(row), DumpJson(payload)};
+}
+
+void PlanBook::Save(v1::Plan& plan, const char* event, const std::string& agent) {
+  absl::Time now = loop_->clock()->Now();
+  SetTime(now, plan.mutable_update_time());
+  auto [row, payload] = RowOf(plan);
+  if (auto s = store_->SavePlan(row, now, event, payload, agent); !s.ok()) {
     spdlog::error("plan {}: recording {}: {}", plan.id(), event, s.status().message());
   }
 }
@@ -166,7 +180,7 @@ absl::StatusOr<v1::ProposePlanResponse> PlanBook::Propose(const std::string& age
 }
 
 void PlanBook::Execute(v1::Plan& plan) {
-  absl::StatusOr<std::vector<v1::Task>> created = tasks_->CreatePlanTasks(plan);
+  absl::StatusOr<std::vector<v1::Task>> created = tasks_->PlanTasks(plan);
   if (!created.ok()) {
     spdlog::error("plan {}: creating its tasks: {}", plan.id(), created.status().message());
     plan.set_status(v1::PLAN_STATUS_FAILED);
@@ -174,11 +188,27 @@ void PlanBook::Execute(v1::Plan& plan) {
     tasks_->Wake(plan.task_id());
     return;
   }
-  for (int i = 0; i < plan.steps_size(); ++i) {
-    plan.mutable_steps(i)->set_task_id((*created)[static_cast<size_t>(i)].id());
+  // Every step's task and the plan's EXECUTING go in one transaction: a crash leaves the
+  // plan APPROVED with no step task (and recovery executes it), or all of it.
+  v1::Plan executing = plan;
+  for (int i = 0; i < executing.steps_size(); ++i) {
+    executing.mutable_steps(i)->set_task_id((*created)[static_cast<size_t>(i)].id());
   }
-  plan.set_status(v1::PLAN_STATUS_EXECUTING);
-  Save(plan, "plan.executing");
+  executing.set_status(v1::PLAN_STATUS_EXECUTING);
+  absl::Time now = loop_->clock()->Now();
+  SetTime(now, executing.mutable_update_time());
+  std::vector<std::pair<TaskRow, std::string>> rows;
+  for (const v1::Task& t : *created) rows.push_back(TaskBoard::RowOf(t));
+  auto [plan_row, payload] = RowOf(executing);
+  if (auto s = store_->SavePlanWithTasks(plan_row, now, "plan.executing", payload, rows,
+                                         plan.proposer());
+      !s.ok()) {
+    // Memory stays as the store left it: the plan APPROVED, no step task.
+    spdlog::error("plan {}: recording its execution: {}", plan.id(), s.status().message());
+    return;
+  }
+  plan = std::move(executing);
+  tasks_->AdoptPlanTasks(*std::move(created));
 }
 
 absl::StatusOr<v1::Plan> PlanBook::Get(const std::string& id) const {

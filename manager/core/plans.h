@@ -70,6 +70,8 @@ class PlanBook {
  private:
   std::vector<v1::PlanViolation> Validate(const v1::ProposePlanRequest& req,
                                           const v1::Task& task) const;
+  // The plan's row and its event payload, as Save stores them.
+  static std::pair<PlanRow, std::string> RowOf(const v1::Plan& plan);
   void Save(v1::Plan& plan, const char* event, const std::string& agent = "");
   // Creates the step tasks of an approved plan.
   void Execute(v1::Plan& plan);

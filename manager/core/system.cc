@@ -18,7 +18,8 @@ SystemCore::SystemCore(EventLoop* loop, Store* store, ConfigState* config, absl:
 void SystemCore::Serve(v1::DaemonPaths paths) {
   loop_->Post([this, paths = std::move(paths)]() mutable {
     paths_ = std::move(paths);
-    state_.store(v1::DAEMON_STATE_SERVING);
+    v1::DaemonState starting = v1::DAEMON_STATE_STARTING;
+    state_.compare_exchange_strong(starting, v1::DAEMON_STATE_SERVING);  // not over FAILED
   });
 }
 
@@ -46,6 +47,10 @@ void SystemCore::GetInfo(absl::AnyInvocable<void(v1::GetInfoResponse) &&> done) 
     SetTime(config_->loaded_time(), r.mutable_config_loaded_time());
     r.set_schema_version(store_->schema_version());
     r.set_state(state_.load());
+    {
+      absl::MutexLock l(&failure_mu_);
+      r.set_failure(failure_);
+    }
     v1::DaemonCounters* c = r.mutable_counters();
     c->set_last_event_seq(store_->LastEventSeq());
     if (counters_source_) counters_source_(c);

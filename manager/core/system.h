@@ -11,6 +11,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agentd/v1/system.pb.h"
 #include "manager/core/audit.h"
@@ -29,6 +30,14 @@ class SystemCore {
   // the loop, the SERVING state: whoever sees SERVING sees the paths too.
   void Serve(v1::DaemonPaths paths);
   void SetState(v1::DaemonState state) { state_.store(state); }
+  // The store failed (Store::fatal): FAILED from now on, with `why`; thread-safe.
+  void Fail(std::string why) {
+    {
+      absl::MutexLock l(&failure_mu_);
+      failure_ = std::move(why);
+    }
+    state_.store(v1::DAEMON_STATE_FAILED);
+  }
   v1::DaemonState state() const { return state_.load(); }
   // Called by the API layer when an RPC starts and when it ends (in any way).
   void RpcStarted() {
@@ -59,6 +68,8 @@ class SystemCore {
   absl::Time start_time_;
   v1::DaemonPaths paths_;  // loop thread after SetPaths
   std::atomic<v1::DaemonState> state_{v1::DAEMON_STATE_STARTING};
+  absl::Mutex failure_mu_;
+  std::string failure_ ABSL_GUARDED_BY(failure_mu_);
   std::atomic<int64_t> rpcs_served_{0};
   std::atomic<int64_t> rpcs_in_flight_{0};
   absl::AnyInvocable<void(v1::DaemonCounters*)> counters_source_;

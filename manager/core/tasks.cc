@@ -208,18 +208,8 @@ v1::Task* TaskBoard::Find(const std::string& id) {
 bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent) {
   absl::Time now = loop_->clock()->Now();
   SetTime(now, t.mutable_update_time());
-  TaskRow row{t.id(),
-              t.goal_id(),
-              t.parent_id(),
-              t.status(),
-              t.assignee(),
-              absl::ToUnixMicros(FromProto(t.create_time())),
-              t.SerializeAsString()};
-  nlohmann::json payload = {{"status", StatusName(t.status())}, {"role", t.role()}};
-  if (!t.assignee().empty()) payload["assignee"] = t.assignee();
-  if (t.attempts() > 0) payload["attempt"] = t.attempts();
-  if (t.has_failure()) payload["reason"] = t.failure().message();
-  if (auto s = store_->SaveTask(row, now, kind, DumpJson(payload), agent); !s.ok()) {
+  auto [row, payload] = RowOf(t);
+  if (auto s = store_->SaveTask(row, now, kind, payload, agent); !s.ok()) {
     spdlog::error("task {}: recording {}: {}", t.id(), kind, s.status().message());
     return false;
   }
@@ -1185,7 +1175,7 @@ absl::StatusOr<v1::Task> TaskBoard::Delegate(const std::string& agent,
   return t;
 }
 
-absl::StatusOr<std::vector<v1::Task>> TaskBoard::CreatePlanTasks(const v1::Plan& plan) {
+absl::StatusOr<std::vector<v1::Task>> TaskBoard::PlanTasks(const v1::Plan& plan) {
   v1::Task* parent = Find(plan.task_id());
   if (parent == nullptr) return Get(plan.task_id()).status();
   std::map<std::string, std::string> task_of;  // step id → task id
@@ -1209,14 +1199,33 @@ absl::StatusOr<std::vector<v1::Task>> TaskBoard::CreatePlanTasks(const v1::Plan&
     t.set_plan_step_id(step.id());
     t.set_created_by(plan.proposer());
     SetTime(now, t.mutable_create_time());
-    if (!Save(t, "task.created", plan.proposer())) {
-      return absl::UnavailableError("a plan's task could not be stored; see agentd's log");
-    }
+    SetTime(now, t.mutable_update_time());
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+std::pair<TaskRow, std::string> TaskBoard::RowOf(const v1::Task& t) {
+  TaskRow row{t.id(),
+              t.goal_id(),
+              t.parent_id(),
+              t.status(),
+              t.assignee(),
+              absl::ToUnixMicros(FromProto(t.create_time())),
+              t.SerializeAsString()};
+  nlohmann::json payload = {{"status", StatusName(t.status())}, {"role", t.role()}};
+  if (!t.assignee().empty()) payload["assignee"] = t.assignee();
+  if (t.attempts() > 0) payload["attempt"] = t.attempts();
+  if (t.has_failure()) payload["reason"] = t.failure().message();
+  return {std::move(row), DumpJson(payload)};
+}
+
+void TaskBoard::AdoptPlanTasks(std::vector<v1::Task> tasks) {
+  for (v1::Task& t : tasks) {
     Add(t);
-    out.push_back(t);
+    for (const auto& observe : observers_) observe(t);
   }
   ScheduleSoon();
-  return out;
 }
 
 void TaskBoard::Wake(const std::string& task_id) {

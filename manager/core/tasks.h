@@ -149,9 +149,15 @@ class TaskBoard {
   void SetPlanPending(std::function<bool(const std::string& task_id)> pending) {
     plan_pending_ = std::move(pending);
   }
-  // Creates the step tasks of an approved plan, children of its task, deps mapped from
-  // step ids; in step order. Errors: NOT_FOUND (the task), store errors.
-  absl::StatusOr<std::vector<v1::Task>> CreatePlanTasks(const v1::Plan& plan);
+  // The step tasks of an approved plan, children of its task, deps mapped from step ids,
+  // in step order: made (ids taken) but neither stored nor kept. The caller stores them
+  // with the plan in one transaction (Store::SavePlanWithTasks, rows from RowOf), then
+  // hands them over with AdoptPlanTasks. Errors: NOT_FOUND (the plan's task).
+  absl::StatusOr<std::vector<v1::Task>> PlanTasks(const v1::Plan& plan);
+  // A task's row and its event payload, as Save stores them.
+  static std::pair<TaskRow, std::string> RowOf(const v1::Task& t);
+  // Keeps tasks that were stored (PlanTasks), tells the observers and schedules them.
+  void AdoptPlanTasks(std::vector<v1::Task> tasks);
   // A budget changed (SetBudget): tasks held at a budget (BLOCKED, BUDGET_REACHED) go on
   // where they stopped, each in the same attempt and session.
   void OnBudgetChanged();

@@ -178,6 +178,10 @@ int Status(const Globals& g, const std::vector<std::string>& args) {
   const v1::DaemonPaths& p = info.paths();
   std::string state = v1::DaemonState_Name(info.state());
   if (absl::StartsWith(state, "DAEMON_STATE_")) state = absl::AsciiStrToLower(state.substr(13));
+  if (!info.failure().empty()) {
+    absl::StrAppend(&state, ": ", info.failure(),
+                    " (every change is refused; fix it, then restart agentd)");
+  }
   std::string table = KeyValues({
       {"agentd", absl::StrCat(info.version().version(), " (", info.version().git_revision(), ", ",
                               info.version().build_type(), ")")},

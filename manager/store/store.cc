@@ -1,7 +1,12 @@
 #include "manager/store/store.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include <sqlite3.h>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/version.h"
 
@@ -229,6 +234,18 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   if (!last.ok()) return last.status();
   auto store = std::unique_ptr<Store>(new Store(*std::move(db), *version));
   store->last_event_seq_ = *last;
+  if (const char* kind = std::getenv("AGENTD_FAULT_EXIT_AFTER_EVENT"); kind != nullptr) {
+    store->exit_after_event_ = kind;
+  }
+  if (const char* pages = std::getenv("AGENTD_FAULT_DB_GROWTH_PAGES"); pages != nullptr) {
+    // Fault injection for tests: the file may grow by this many pages and no more, so
+    // that a write fails as on a full disk (SQLITE_FULL).
+    absl::StatusOr<int64_t> count = store->db_->QueryInt("PRAGMA page_count");
+    int64_t growth = 0;
+    if (count.ok() && absl::SimpleAtoi(pages, &growth) && growth >= 0) {
+      (void)store->db_->QueryInt(absl::StrCat("PRAGMA max_page_count = ", *count + growth));
+    }
+  }
   return store;
 }
 
@@ -248,6 +265,11 @@ absl::StatusOr<int64_t> Store::CommitWithEvent(sqlite::Transaction& tx, absl::Ti
     // The change was rolled back: the seq it returned was never committed.
     last_event_seq_ = *seq - 1;
     return s;
+  }
+  if (!exit_after_event_.empty() && event_kind == exit_after_event_) {
+    // Fault injection for tests: as kill -9 right after this commit, before any of what
+    // follows it in memory or on other files.
+    _exit(86);
   }
   if (event_hook_) event_hook_(*seq);
   return seq;
@@ -612,6 +634,49 @@ absl::StatusOr<int64_t> Store::SavePlan(const PlanRow& p, absl::Time time,
   if (absl::Status s = st->Run(); !s.ok()) return s;
   return CommitWithEvent(*tx, time, event_kind, event_payload_json, agent_id, p.task_id, p.goal_id,
                          kEventPlan, p.body);
+}
+
+absl::StatusOr<int64_t> Store::SavePlanWithTasks(
+    const PlanRow& p, absl::Time time, absl::string_view plan_event_kind,
+    absl::string_view plan_payload_json, const std::vector<std::pair<TaskRow, std::string>>& tasks,
+    absl::string_view agent_id) {
+  absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
+  if (!tx.ok()) return tx.status();
+  if (!upsert_task_.has_value()) {
+    absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+        "INSERT INTO tasks(id, goal_id, parent_id, status, assignee, create_us, body) VALUES "
+        "(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
+        "assignee = excluded.assignee, body = excluded.body");
+    if (!st.ok()) return st.status();
+    upsert_task_.emplace(*std::move(st));
+  }
+  const int64_t seq_before = last_event_seq_;
+  // Any failure below returns with `tx` not committed: its destructor rolls all of it back.
+  auto failed = [&](absl::Status s) {
+    last_event_seq_ = seq_before;
+    return s;
+  };
+  for (const auto& [t, payload] : tasks) {
+    sqlite::Statement& st = *upsert_task_;
+    st.Reset();
+    st.Bind(1, t.id).Bind(2, t.goal_id).Bind(3, t.parent_id).Bind(4, t.status);
+    st.Bind(5, t.assignee).Bind(6, t.create_us).BindBlob(7, t.body);
+    if (absl::Status s = st.Run(); !s.ok()) return failed(s);
+    absl::StatusOr<int64_t> seq =
+        InsertEvent(time, "task.created", payload, agent_id, t.id, t.goal_id, kEventTask, t.body);
+    if (!seq.ok()) return failed(seq.status());
+  }
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "INSERT INTO plans(id, goal_id, task_id, status, create_us, body) VALUES (?1, ?2, ?3, ?4, "
+      "?5, ?6) ON CONFLICT(id) DO UPDATE SET status = excluded.status, body = excluded.body");
+  if (!st.ok()) return failed(st.status());
+  st->Bind(1, p.id).Bind(2, p.goal_id).Bind(3, p.task_id).Bind(4, p.status).Bind(5, p.create_us);
+  st->BindBlob(6, p.body);
+  if (absl::Status s = st->Run(); !s.ok()) return failed(s);
+  absl::StatusOr<int64_t> seq = CommitWithEvent(*tx, time, plan_event_kind, plan_payload_json,
+                                                agent_id, p.task_id, p.goal_id, kEventPlan, p.body);
+  if (!seq.ok()) last_event_seq_ = seq_before;
+  return seq;
 }
 
 absl::StatusOr<std::vector<PlanRow>> Store::LoadPlans() {

@@ -198,6 +198,14 @@ class Store {
                                    absl::string_view event_payload_json,
                                    absl::string_view agent_id = "");
   absl::StatusOr<std::vector<PlanRow>> LoadPlans();
+  // An approved plan set going: its step tasks, each with its "task.created" event
+  // (`tasks`: row and event payload), and the plan itself with its `plan_event_kind`
+  // event, in one transaction, so that a crash leaves all of it or none of it. Returns the
+  // plan event's seq.
+  absl::StatusOr<int64_t> SavePlanWithTasks(
+      const PlanRow& plan, absl::Time time, absl::string_view plan_event_kind,
+      absl::string_view plan_payload_json,
+      const std::vector<std::pair<TaskRow, std::string>>& tasks, absl::string_view agent_id);
   // Appends an audit entry (its seq and hashes computed by the caller) and syncs the
   // commit to disk before returning, whatever synchronous says for the rest: the chain's
   // head, kept outside the database, is written after it and must never be ahead of what
@@ -217,6 +225,13 @@ class Store {
   int64_t LastEventSeq() const { return last_event_seq_; }
 
   sqlite::Db* db() { return db_.get(); }
+  // The first error that made the database unfit for writes (disk full, I/O error,
+  // corruption); OK when none. From then on every write is refused with it.
+  const absl::Status& fatal() const { return db_->first_fatal(); }
+  // Called once, on the thread of the failed write, with that first fatal error.
+  void SetFatalHook(std::function<void(const absl::Status&)> hook) {
+    db_->SetFatalHook(std::move(hook));
+  }
 
  private:
   // Appends the event of the change made in `tx` and commits both; returns its seq.
@@ -236,6 +251,11 @@ class Store {
   std::unique_ptr<sqlite::Db> db_;
   int64_t schema_version_;
   int64_t last_event_seq_ = 0;
+  // Fault injection for crash tests (AGENTD_FAULT_DB_GROWTH_PAGES=<n> caps the file's
+  // growth, for full-disk tests): with AGENTD_FAULT_EXIT_AFTER_EVENT=<kind> in its
+  // environment, agentd exits (status 86) right after committing the first event of that
+  // kind, as if killed there. Empty: off.
+  std::string exit_after_event_;
   // Prepared once: appending is on the hot path of every state change.
   std::optional<sqlite::Statement> insert_event_;
   std::optional<sqlite::Statement> upsert_agent_;

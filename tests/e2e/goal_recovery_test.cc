@@ -2,6 +2,7 @@
 // done stays done — each side effect runs once — and the work resumes where it stopped.
 #include <signal.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <string>
 
@@ -71,6 +72,35 @@ TEST_F(GoalTest, AGoalSurvivesKillNineOfTheDaemonMidPlanWithNoStepLostOrRunTwice
     EXPECT_EQ(t["status"], "TASK_STATUS_COMPLETED") << t.dump() << daemon_.log();
     EXPECT_EQ(t["attempts"], 1) << t.dump();  // resumed, never started over
   }
+}
+
+// agentd dies right after a plan's approval is stored, before anything of its execution:
+// the restarted agentd executes the approved plan, each step once. (A plan's step tasks
+// and its EXECUTING are stored in one transaction, so no crash leaves some of them.)
+TEST_F(GoalTest, APlanApprovedJustBeforeACrashIsExecutedOnceAfterTheRestart) {
+  daemon_env_ = {"AGENTD_FAULT_EXIT_AFTER_EVENT=plan.approved"};
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("plan_two_steps"),
+                                "  manager: {model: manager, prompt: roles/manager.md,\n"
+                                "            tools: [propose_plan, complete_task]}\n"));
+  ASSERT_EQ(Ctl({"goal", "Write two files", "--approve", "auto"}).exit_code, 0);
+  std::optional<int> exited = daemon_.process()->WaitExit(absl::Seconds(60));
+  ASSERT_TRUE(exited.has_value()) << "agentd did not stop at plan.approved: " << daemon_.log();
+  EXPECT_TRUE(WIFEXITED(*exited) && WEXITSTATUS(*exited) == 86) << *exited;
+  daemon_.ExpectUncleanExit();  // the injected fault's exit
+  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_COMPLETED", absl::Seconds(60))) << daemon_.log();
+  std::string ws = Workspace("g-1");
+  ASSERT_FALSE(ws.empty());
+  EXPECT_EQ(ReadFileOrEmpty(ws + "/one.txt"), "one\n");
+  EXPECT_EQ(ReadFileOrEmpty(ws + "/two.txt"), "two\n");
+  nlohmann::json tasks = CtlJson({"get", "tasks", "--goal", "g-1"});
+  ASSERT_EQ(ArraySize(tasks, "tasks"), 4u) << tasks.dump();
+  for (const auto& t : tasks["tasks"]) {
+    EXPECT_EQ(t["status"], "TASK_STATUS_COMPLETED") << t.dump();
+    EXPECT_EQ(t["attempts"], 1) << t.dump();
+  }
+  nlohmann::json plan = CtlJson({"describe", "plan", "p-1"});
+  EXPECT_EQ(plan["status"], "PLAN_STATUS_COMPLETED") << plan.dump();
 }
 
 // kill -9 of agentd, and then of the agent, while a task waits out a provider's outage:

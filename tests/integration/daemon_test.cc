@@ -150,6 +150,65 @@ TEST_F(DaemonTest, AgentctlCannotConnectExitsThreeAndSaysWhereItTried) {
   EXPECT_EQ(RunCommand({AgentctlBinary(), "frobnicate"}).exit_code, 2);
 }
 
+// agentd.db runs out of space (its growth capped, as a full disk would): agentd stops
+// accepting changes rather than go on with memory the disk did not take — FAILED, health
+// NOT_SERVING, said in `agentctl status` — while reads go on. Restarted, it has every
+// goal it answered OK, and nothing of the one it refused.
+TEST_F(DaemonTest, ADatabaseOutOfSpaceLeavesAgentdFailedRefusingChangesWithNothingHalfWritten) {
+  ASSERT_TRUE(daemon_.Start({}, {"AGENTD_FAULT_DB_GROWTH_PAGES=16"})) << daemon_.log();
+  Client client = daemon_.client();
+  std::vector<std::string> accepted;
+  grpc::Status refused;
+  for (int i = 0; i < 400 && refused.ok(); ++i) {
+    v1::SubmitGoalRequest req;
+    req.set_text(absl::StrCat("goal ", i, ": ", std::string(3000, 'x')));
+    v1::SubmitGoalResponse resp;
+    grpc::Status s = client.tasks().SubmitGoal(Ctx().get(), req, &resp);
+    if (s.ok()) {
+      accepted.push_back(resp.goal().id());
+    } else {
+      refused = s;
+    }
+  }
+  ASSERT_FALSE(refused.ok()) << "the database never filled up";
+  std::sort(accepted.begin(), accepted.end());
+  ASSERT_FALSE(accepted.empty()) << refused.error_message();
+  v1::GetInfoResponse info;
+  ASSERT_TRUE(client.system().GetInfo(Ctx().get(), {}, &info).ok());
+  EXPECT_EQ(info.state(), v1::DAEMON_STATE_FAILED) << info.DebugString();
+  EXPECT_THAT(info.failure(), HasSubstr("full")) << info.DebugString();
+  auto health = grpc::health::v1::Health::NewStub(daemon_.UnixChannel());
+  grpc::health::v1::HealthCheckResponse h;
+  ASSERT_TRUE(health->Check(Ctx().get(), {}, &h).ok());
+  EXPECT_EQ(h.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  RunResult status = RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "status"});
+  EXPECT_THAT(status.out, HasSubstr("failed: ")) << status.out << status.err;
+  // Every change is refused from now on; reads still answer.
+  v1::SubmitGoalRequest more;
+  more.set_text("one more");
+  v1::SubmitGoalResponse ignored;
+  EXPECT_FALSE(client.tasks().SubmitGoal(Ctx().get(), more, &ignored).ok());
+  auto goal_ids = [&] {
+    v1::ListTasksRequest list;
+    list.set_goals_only(true);
+    list.set_page_size(1000);
+    v1::ListTasksResponse page;
+    grpc::Status s = Client(daemon_.UnixChannel()).tasks().ListTasks(Ctx().get(), list, &page);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    std::vector<std::string> ids;
+    for (const v1::Task& t : page.tasks()) ids.push_back(t.id());
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  EXPECT_EQ(goal_ids(), accepted);
+
+  ASSERT_TRUE(daemon_.Stop().has_value());
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  EXPECT_EQ(goal_ids(), accepted) << "a goal answered OK is missing, or a refused one is there";
+  ASSERT_TRUE(Client(daemon_.UnixChannel()).system().GetInfo(Ctx().get(), {}, &info).ok());
+  EXPECT_EQ(info.state(), v1::DAEMON_STATE_SERVING);
+}
+
 // A missing socket, a stale one and a refused TCP port answer at once, not after
 // --timeout: the bound below is half the timeout, so only waiting it out fails.
 TEST_F(DaemonTest, AgentctlFailsFastWhenNothingListens) {
