@@ -381,7 +381,9 @@ absl::Status AuditLog::AppendEntry(v1::ActorKind kind, const std::string& actor,
   row.details_json = DumpJson(d);
   row.prev_hash = last_hash_;
   row.hash = Hash(row, KeyFor(row.seq));
-  if (absl::Status s = store_->AppendAudit(row); !s.ok()) return s;
+  if (absl::Status s = store_->AppendAudit(row, FromRow(row).SerializeAsString()); !s.ok()) {
+    return s;
+  }
   last_seq_ = row.seq;
   last_hash_ = row.hash;
   // Only now: the head never names an entry the database could still lose.

@@ -66,6 +66,9 @@ absl::StatusOr<std::vector<v1::Event>> EventFeed::Read(int64_t after_seq,
         case kEventUsage:
           (void)e.mutable_usage_record()->ParseFromString(r.resource);
           break;
+        case kEventAudit:
+          (void)e.mutable_audit_entry()->ParseFromString(r.resource);
+          break;
         default:
           break;
       }

@@ -8,7 +8,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/json_dump.h"
 #include "common/version.h"
+#include "nlohmann/json.hpp"
 
 namespace agentd {
 namespace {
@@ -694,7 +696,7 @@ absl::StatusOr<std::vector<PlanRow>> Store::LoadPlans() {
   return out;
 }
 
-absl::Status Store::AppendAudit(const AuditRow& a) {
+absl::Status Store::AppendAudit(const AuditRow& a, absl::string_view entry_proto) {
   absl::StatusOr<sqlite::Statement> st = db_->Prepare(
       "INSERT INTO audit(seq, time_us, actor_kind, actor_id, action, target, goal_id, task_id, "
       "details, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
@@ -705,7 +707,16 @@ absl::Status Store::AppendAudit(const AuditRow& a) {
   // With synchronous=FULL a WAL commit is synced before it returns; NORMAL (kept for
   // everything else) may lose the last commits to a power cut.
   if (absl::Status s = db_->Exec("PRAGMA synchronous = FULL"); !s.ok()) return s;
-  absl::Status s = st->Run();
+  absl::Status s = [&]() -> absl::Status {
+    absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
+    if (!tx.ok()) return tx.status();
+    if (absl::Status r = st->Run(); !r.ok()) return r;
+    nlohmann::json payload = {{"seq", a.seq}, {"action", a.action}, {"actor", a.actor_id}};
+    absl::StatusOr<int64_t> seq = CommitWithEvent(
+        *tx, absl::FromUnixMicros(a.time_us), "audit.appended", DumpJson(payload),
+        a.actor_kind == 2 ? a.actor_id : "", a.task_id, a.goal_id, kEventAudit, entry_proto);
+    return seq.status();
+  }();
   absl::Status restored = db_->Exec("PRAGMA synchronous = NORMAL");
   return s.ok() ? restored : s;
 }

@@ -120,7 +120,7 @@ struct AuditRow {
 // What an event row carries beside its ids: the changed resource, serialized, by the
 // number of its field in v1.Event's payload.
 constexpr int kEventTask = 9, kEventPlan = 10, kEventEnvelope = 11, kEventUsage = 12,
-              kEventConsent = 13;
+              kEventConsent = 13, kEventAudit = 14;
 
 // One event as stored.
 struct EventRow {
@@ -210,7 +210,9 @@ class Store {
   // commit to disk before returning, whatever synchronous says for the rest: the chain's
   // head, kept outside the database, is written after it and must never be ahead of what
   // a power loss leaves here. AlreadyExists when the seq is taken.
-  absl::Status AppendAudit(const AuditRow& entry);
+  // With its "audit.appended" event (carrying `entry_proto`, the serialized
+  // v1.AuditEntry), in the same transaction.
+  absl::Status AppendAudit(const AuditRow& entry, absl::string_view entry_proto = "");
   // The newest audit entry, or nullopt when there is none.
   absl::StatusOr<std::optional<AuditRow>> LastAudit();
   // Entries with after_seq < seq <= to_seq (0: no upper bound), of one goal when

@@ -108,6 +108,28 @@ TEST_F(GoalTest, EventsWatchFollowsEveryTransitionAndResumesFromItsCursor) {
   EXPECT_EQ(rec.model(), "ceo-m");
   EXPECT_GT(rec.prompt_tokens(), 0);
   EXPECT_GT(rec.cost_usd(), 0);
+
+  // Each audit entry is an event too, carrying the entry (the UI's audit view follows
+  // these), in the audit log's own order.
+  v1::ListEventsRequest audit_list;
+  audit_list.mutable_filter()->add_kinds("audit.appended");
+  audit_list.set_page_size(1000);
+  v1::ListEventsResponse audit_page;
+  grpc::Status audit_listed = client.events().ListEvents(Ctx().get(), audit_list, &audit_page);
+  ASSERT_TRUE(audit_listed.ok()) << audit_listed.error_message();
+  ASSERT_GT(audit_page.events_size(), 0);
+  EXPECT_EQ(audit_page.events(0).audit_entry().action(), "goal.submit")
+      << audit_page.events(0).ShortDebugString();
+  int64_t last = 0;
+  for (const v1::Event& e : audit_page.events()) {
+    EXPECT_GT(e.audit_entry().seq(), last) << e.ShortDebugString();
+    last = e.audit_entry().seq();
+  }
+  v1::ListAuditEntriesRequest entries_req;
+  entries_req.set_page_size(1000);
+  v1::ListAuditEntriesResponse entries;
+  ASSERT_TRUE(client.audit().ListAuditEntries(Ctx().get(), entries_req, &entries).ok());
+  EXPECT_EQ(audit_page.events_size(), entries.entries_size());
 }
 
 // Side effects, decisions and admin actions land in the hash-chained audit log; an entry
