@@ -566,6 +566,7 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
     Fields f(p, n, "policy");
     f.Opt("plan_approval", &pol.plan_approval).Opt("consent_timeout", &pol.consent_timeout);
     f.Opt("max_check_rounds", &pol.max_check_rounds).Opt("check_timeout", &pol.check_timeout);
+    f.Opt("on_plan_failure", &pol.on_plan_failure);
     if (pol.max_check_rounds < 0) {
       p.Error(f.Get("max_check_rounds").Mark(), "policy.max_check_rounds: must not be negative");
     }
@@ -601,6 +602,8 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
     }
     f.Done();
     p.OneOf(f.Get("plan_approval"), "policy.plan_approval", pol.plan_approval, {"manual", "auto"});
+    p.OneOf(f.Get("on_plan_failure"), "policy.on_plan_failure", pol.on_plan_failure,
+            {"keep", "rollback"});
   }
   top.Done();
 

@@ -180,6 +180,9 @@ struct PolicyConfig {
   // What a goal does when a model call would pass a budget: "pause" (its tasks wait,
   // BUDGET_REACHED, until a person raises the budget) or "fail" (BUDGET_EXCEEDED).
   std::string budget_on_exhausted = "pause";
+  // What a failed plan (a step out of attempts) leaves in the workspace: "keep" what its
+  // steps did, or "rollback" to the checkpoint taken when it started.
+  std::string on_plan_failure = "keep";
   std::vector<std::string> shell_allow;
   std::string shell_sandbox = "auto";  // auto | required | off
   // How long a consent request waits for a person before it expires (denied); 0: forever.

@@ -225,6 +225,21 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->consents_->AddDecisionObserver(
       [self](const v1::ConsentRequest& r) { self->opener_->OnDecided(r); });
   d->plans_->SetAudit(d->audit_.get());
+  WorkspaceGit::Options git_options;
+  git_options.sandbox = c.policy.shell_sandbox;
+  d->workspace_git_ = std::make_unique<WorkspaceGit>(&d->loop_, git_options);
+  d->plans_->SetWorkspaceGit(d->workspace_git_.get());
+  d->plans_->SetTell([self](const std::string& task_id, const std::string& text) {
+    absl::StatusOr<v1::Task> t = self->tasks_->Get(task_id);
+    if (!t.ok() || t->assignee().empty()) return;
+    v1::Envelope m;
+    m.set_to(t->assignee());
+    m.set_task_id(task_id);
+    m.set_body(text);
+    absl::StatusOr<v1::Envelope> sent = self->bus_->Send(
+        "agentd", m, absl::StrCat("tell:", task_id, ":", std::hash<std::string>()(text)));
+    if (!sent.ok()) spdlog::warn("telling task {}: {}", task_id, sent.status().message());
+  });
   d->tasks_->SetPlanPending(
       [self](const std::string& task) { return self->plans_->Pending(task); });
   d->tasks_->AddObserver([self](const v1::Task& t) { self->plans_->OnTask(t); });

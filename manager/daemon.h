@@ -73,7 +73,8 @@ class Daemon {
   std::unique_ptr<Supervisor> supervisor_;
   std::unique_ptr<ConsentBook> consents_;
   std::unique_ptr<Ledger> ledger_;
-  std::unique_ptr<CheckRunner> checks_;  // before tasks_, which uses it
+  std::unique_ptr<CheckRunner> checks_;          // before tasks_, which uses it
+  std::unique_ptr<WorkspaceGit> workspace_git_;  // before plans_, which uses it
   std::unique_ptr<TaskBoard> tasks_;
   std::unique_ptr<Bus> bus_;
   std::unique_ptr<PlanBook> plans_;

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -23,6 +24,13 @@ std::string StatusName(v1::PlanStatus s) {
   std::string name = absl::AsciiStrToLower(v1::PlanStatus_Name(s));
   return name.substr(name.rfind('_') + 1);
 }
+
+}  // namespace
+
+namespace {
+
+// The checkpoint a plan's workspace is saved under when the plan starts.
+std::string CheckpointName(const v1::Plan& plan) { return absl::StrCat("plan-", plan.id()); }
 
 }  // namespace
 
@@ -47,6 +55,7 @@ absl::Status PlanBook::Recover() {
       spdlog::info("plan {}: approved before agentd stopped; executing it now", p.id());
       Execute(p);
     }
+    MaybeRollBack(p);  // failed, and agentd stopped before the rollback was recorded
   }
   return absl::OkStatus();
 }
@@ -180,6 +189,24 @@ absl::StatusOr<v1::ProposePlanResponse> PlanBook::Propose(const std::string& age
 }
 
 void PlanBook::Execute(v1::Plan& plan) {
+  if (config_->config().policy.on_plan_failure == "rollback" && git_ != nullptr &&
+      plan.checkpoint().empty()) {
+    // Before any step runs: the workspace as the plan found it. Taken again on recovery
+    // if agentd stopped first (nothing of the plan ran, so it is the same).
+    absl::StatusOr<v1::Task> task = tasks_->Get(plan.task_id());
+    std::string workspace = task.ok() ? task->workspace().path() : "";
+    git_->Checkpoint(
+        workspace, CheckpointName(plan), [this, id = plan.id()](absl::StatusOr<std::string> r) {
+          auto it = plans_.find(id);
+          if (it == plans_.end() || it->second.status() != v1::PLAN_STATUS_APPROVED) return;
+          it->second.set_checkpoint(r.ok() ? *r
+                                           : absl::StrCat("none (", r.status().message(),
+                                                          "): a failure cannot be rolled back"));
+          if (!r.ok()) spdlog::warn("plan {}: {}", id, it->second.checkpoint());
+          Execute(it->second);
+        });
+    return;
+  }
   absl::StatusOr<std::vector<v1::Task>> created = tasks_->PlanTasks(plan);
   if (!created.ok()) {
     spdlog::error("plan {}: creating its tasks: {}", plan.id(), created.status().message());
@@ -295,16 +322,71 @@ v1::ListPlansResponse PlanBook::List(const v1::ListPlansRequest& req) const {
 
 bool PlanBook::Pending(const std::string& task_id) const {
   for (const auto& [id, p] : plans_) {
-    if (p.task_id() == task_id && p.status() == v1::PLAN_STATUS_PROPOSED) return true;
+    if (p.task_id() != task_id) continue;
+    // Approved but not executing yet (its checkpoint is being taken): its steps come.
+    if (p.status() == v1::PLAN_STATUS_PROPOSED || p.status() == v1::PLAN_STATUS_APPROVED ||
+        rolling_back_.count(id) != 0) {
+      return true;
+    }
   }
   return false;
+}
+
+void PlanBook::MaybeRollBack(v1::Plan& p) {
+  if (p.status() != v1::PLAN_STATUS_FAILED || git_ == nullptr || !p.rollback().empty() ||
+      !absl::StartsWith(p.checkpoint(), "checkpoint ") || rolling_back_.count(p.id()) != 0 ||
+      config_->config().policy.on_plan_failure != "rollback") {
+    return;
+  }
+  for (const v1::PlanStep& s : p.steps()) {
+    absl::StatusOr<v1::Task> st = tasks_->Get(s.task_id());
+    if (st.ok() && st->status() != v1::TASK_STATUS_COMPLETED &&
+        st->status() != v1::TASK_STATUS_FAILED && st->status() != v1::TASK_STATUS_CANCELED) {
+      return;  // a step still runs: it would write after the rollback
+    }
+  }
+  absl::StatusOr<v1::Task> task = tasks_->Get(p.task_id());
+  if (!task.ok()) return;
+  rolling_back_.insert(p.id());
+  spdlog::info("plan {} failed: rolling its workspace back to {}", p.id(), CheckpointName(p));
+  git_->Rollback(
+      task->workspace().path(), CheckpointName(p),
+      [this, id = p.id()](absl::StatusOr<std::string> r) {
+        rolling_back_.erase(id);
+        auto it = plans_.find(id);
+        if (it == plans_.end()) return;
+        v1::Plan& plan = it->second;
+        plan.set_rollback(r.ok() ? *r
+                                 : absl::StrCat("the rollback failed: ", r.status().message()));
+        Save(plan, "plan.rolled_back");
+        if (audit_ != nullptr) {
+          audit_->AppendBy("daemon", "plan.rollback", plan.id(), plan.goal_id(), plan.task_id(),
+                           {{"result", plan.rollback()}});
+        }
+        if (tell_) {
+          tell_(plan.task_id(),
+                absl::StrCat("Plan ", plan.id(),
+                             " failed, and policy.on_plan_failure is "
+                             "rollback: agentd put the workspace back as it was when the plan "
+                             "started. ",
+                             plan.rollback(),
+                             ". Whatever its steps changed is undone; their results above "
+                             "describe work that is no longer there."));
+        }
+        tasks_->Wake(plan.task_id());
+      });
 }
 
 void PlanBook::OnTask(const v1::Task& t) {
   if (t.plan_id().empty()) return;
   auto it = plans_.find(t.plan_id());
-  if (it == plans_.end() || it->second.status() != v1::PLAN_STATUS_EXECUTING) return;
+  if (it == plans_.end()) return;
   v1::Plan& p = it->second;
+  if (p.status() == v1::PLAN_STATUS_FAILED) {
+    MaybeRollBack(p);  // a step that ran on after the failure may have ended now
+    return;
+  }
+  if (p.status() != v1::PLAN_STATUS_EXECUTING) return;
   bool all_done = true, failed = false;
   for (const v1::PlanStep& s : p.steps()) {
     absl::StatusOr<v1::Task> st = s.task_id() == t.id() ? t : tasks_->Get(s.task_id());
@@ -321,6 +403,7 @@ void PlanBook::OnTask(const v1::Task& t) {
     p.set_status(v1::PLAN_STATUS_FAILED);
     Save(p, "plan.failed");
   }
+  MaybeRollBack(p);
 }
 
 }  // namespace agentd

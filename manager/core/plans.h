@@ -14,12 +14,18 @@
 // ids; the scheduler runs them in parallel where deps allow. The plan completes when all
 // its step tasks complete, and fails when one fails for good (dependents then fail as
 // DEPENDENCY_FAILED); either way the proposing task is handed back with the results.
+// With policy.on_plan_failure rollback, agentd takes a checkpoint of the workspace before
+// a plan's steps start (WorkspaceGit), and when the plan fails, once none of its steps
+// runs any more, puts the workspace back to it; the proposing task waits for that, and is
+// told what was undone (a message from "agentd") when it is handed back.
 //
 // Thread-safety: core loop thread only.
 #ifndef AGENTD_MANAGER_CORE_PLANS_H_
 #define AGENTD_MANAGER_CORE_PLANS_H_
 
+#include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +37,7 @@
 #include "manager/core/event_loop.h"
 #include "manager/core/ledger.h"
 #include "manager/core/tasks.h"
+#include "manager/core/workspace_git.h"
 #include "manager/store/store.h"
 
 namespace agentd {
@@ -61,13 +68,23 @@ class PlanBook {
 
   // Where decisions are recorded; not owned, may be null.
   void SetAudit(AuditLog* audit) { audit_ = audit; }
+  // Takes and restores plans' checkpoints; not owned, may be null (no rollback then).
+  void SetWorkspaceGit(WorkspaceGit* git) { git_ = git; }
+  // Tells the agent working on task `task_id` something from agentd (a message).
+  void SetTell(std::function<void(const std::string& task_id, const std::string& text)> tell) {
+    tell_ = std::move(tell);
+  }
 
-  // Whether `task_id` has a proposal waiting for a decision (its task waits for it).
+  // Whether `task_id` has a proposal waiting for a decision, or a failed plan being rolled
+  // back (its task waits for it).
   bool Pending(const std::string& task_id) const;
   // A task changed: a step task that ended may end its plan.
   void OnTask(const v1::Task& task);
 
  private:
+  // A FAILED plan none of whose steps runs any more: its workspace goes back to its
+  // checkpoint (policy.on_plan_failure rollback), once.
+  void MaybeRollBack(v1::Plan& plan);
   std::vector<v1::PlanViolation> Validate(const v1::ProposePlanRequest& req,
                                           const v1::Task& task) const;
   // The plan's row and its event payload, as Save stores them.
@@ -86,6 +103,9 @@ class PlanBook {
   std::map<std::pair<std::string, std::string>, std::string> by_key_;  // (task, request id)
   int64_t next_id_ = 1;
   AuditLog* audit_ = nullptr;
+  WorkspaceGit* git_ = nullptr;
+  std::function<void(const std::string&, const std::string&)> tell_;
+  std::set<std::string> rolling_back_;  // plan ids
 };
 
 }  // namespace agentd

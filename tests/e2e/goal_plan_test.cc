@@ -3,6 +3,7 @@
 // real tests; a failed step goes back up to the Manager, who plans the fix.
 #include <sys/wait.h>
 
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/json_dump.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -128,6 +130,44 @@ TEST_F(GoalTest, ATestersFailureReachesTheCoderWhoFixesItAndTheRerunPasses) {
   for (auto& p : plans["plans"]) status[p["id"]] = p["status"];
   EXPECT_EQ(status["p-1"], "PLAN_STATUS_FAILED");
   EXPECT_EQ(status["p-2"], "PLAN_STATUS_COMPLETED");
+}
+
+// policy.on_plan_failure rollback: a plan whose step fails for good has its workspace put
+// back as it was when the plan started (the first step's file is gone), and the task that
+// proposed it is told what was undone before it goes on.
+TEST_F(GoalTest, AFailedPlanIsRolledBackToItsCheckpointAndTheProposerIsTold) {
+  extra_policy_ = "  on_plan_failure: rollback";
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("plan_rollback"),
+                                "  manager: {model: manager, prompt: roles/manager.md,\n"
+                                "            tools: [propose_plan, complete_task, fail_task]}\n"));
+  RunResult r = CtlGoalAndWait({"Write one.txt, then give up", "--approve", "auto"});
+  EXPECT_NE(r.exit_code, 0) << r.out << r.err;
+  nlohmann::json plan = CtlJson({"describe", "plan", "p-1"});
+  EXPECT_EQ(plan["status"], "PLAN_STATUS_FAILED") << plan.dump();
+  EXPECT_THAT(Text(plan["checkpoint"]), HasSubstr("checkpoint plan-p-1 saved")) << plan.dump();
+  EXPECT_THAT(Text(plan["rollback"]), HasSubstr("rolled back to plan-p-1")) << plan.dump();
+  // Step one did write the file; the rollback took it away.
+  std::map<std::string, std::string> step_status;
+  nlohmann::json tasks = CtlJson({"get", "tasks", "--goal", "g-1"});
+  for (const auto& t : tasks["tasks"]) {
+    if (t.contains("planStepId")) step_status[Text(t["planStepId"])] = Text(t["status"]);
+  }
+  EXPECT_EQ(step_status["one"], "TASK_STATUS_COMPLETED");
+  EXPECT_EQ(step_status["two"], "TASK_STATUS_FAILED");
+  std::string ws = Workspace("g-1");
+  ASSERT_FALSE(ws.empty());
+  EXPECT_FALSE(std::filesystem::exists(ws + "/one.txt")) << "not rolled back";
+  // The Manager heard it, and only then went on.
+  bool told = false;
+  for (const auto& q : FakeRequests()) {
+    if (q["model"] != "manager-m") continue;
+    told =
+        told || DumpJson(q["body"]["messages"]).find("put the workspace back") != std::string::npos;
+  }
+  EXPECT_TRUE(told) << DumpJson(FakeRequests());
+  nlohmann::json manager = CtlJson({"describe", "task", "t-2"});
+  EXPECT_THAT(Text(manager["failure"]["message"]), HasSubstr("rolled back"))
+      << manager.dump() << daemon_.log();
 }
 
 }  // namespace
