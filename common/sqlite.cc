@@ -56,7 +56,7 @@ absl::Status Db::Error(absl::string_view what) const {
     default:
       return absl::InternalError(msg);
   }
-  if (fatal && first_fatal_.ok()) {
+  if (fatal && latch_fatal_ && first_fatal_.ok()) {
     first_fatal_ = status;
     if (fatal_hook_) fatal_hook_(status);
   }

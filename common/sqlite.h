@@ -49,6 +49,9 @@ class Db {
   // with it — Transaction::Begin and any statement that is not read-only — while reads
   // go on: as LevelDB's bg_error_, memory must not go on from a store that failed.
   const absl::Status& first_fatal() const { return first_fatal_; }
+  // Whether a fatal error latches (first_fatal, refused writes): on for agentd's store,
+  // off by default (an agent's session store lets its supervisor restart it instead).
+  void SetLatchFatal(bool latch) { latch_fatal_ = latch; }
   // Called once, with the first fatal error, when it happens.
   void SetFatalHook(std::function<void(const absl::Status&)> hook) {
     fatal_hook_ = std::move(hook);
@@ -59,6 +62,7 @@ class Db {
   sqlite3* db_;
   std::string path_;
   mutable absl::Status first_fatal_;
+  bool latch_fatal_ = false;
   std::function<void(const absl::Status&)> fatal_hook_;
 };
 

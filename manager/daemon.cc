@@ -1,5 +1,7 @@
 #include "manager/daemon.h"
 
+#include "agents/tools/shell.h"
+
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -203,8 +205,19 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   task_options.protected_dirs = ProtectedDirs(c.state_dir, c.server.socket);
   d->tasks_ = std::make_unique<TaskBoard>(&d->loop_, d->store_.get(), d->supervisor_.get(),
                                           d->ledger_.get(), d->config_.get(), task_options);
+  // The checks and plan checkpoints agentd runs itself need the sandbox: tried once here,
+  // as agents do at their start (bwrap's presence proves nothing).
+  std::string sandbox_broken;
+  if (c.policy.shell_sandbox != "off") {
+    tools::SandboxProbe probe = tools::ProbeSandbox();
+    if (!probe.works) {
+      sandbox_broken = probe.why;
+      spdlog::warn("sandbox: {}; goals' checks and plan checkpoints will not run", probe.why);
+    }
+  }
   CheckRunner::Options check_options;
   check_options.sandbox = c.policy.shell_sandbox;
+  check_options.sandbox_broken = sandbox_broken;
   check_options.timeout = c.policy.check_timeout;
   d->checks_ = std::make_unique<CheckRunner>(&d->loop_, check_options);
   d->tasks_->SetCheckRunner(d->checks_.get());
@@ -227,6 +240,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->plans_->SetAudit(d->audit_.get());
   WorkspaceGit::Options git_options;
   git_options.sandbox = c.policy.shell_sandbox;
+  git_options.sandbox_broken = sandbox_broken;
   d->workspace_git_ = std::make_unique<WorkspaceGit>(&d->loop_, git_options);
   d->plans_->SetWorkspaceGit(d->workspace_git_.get());
   d->plans_->SetTell([self](const std::string& task_id, const std::string& text) {

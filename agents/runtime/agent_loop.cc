@@ -132,7 +132,8 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
       if (absl::Status s = sessions_->Append(task_id, m); !s.ok()) return s;
       conv->push_back(std::move(m));
     }
-  } else if (!completion_refused.empty()) {
+  }
+  if (!completion_refused.empty()) {
     // agentd did not take the last complete_task (a goal's check failed): the model hears
     // why as that call's answer, before anything else is added, and goes on. Once
     // answered it is not answered again (a restart finds the answer in the session).
@@ -140,7 +141,8 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
     // answer a later completion with an earlier round's failures.
     bool applied = false;
     for (const llm::Message& m : *conv) {
-      applied = applied || (m.role == llm::Role::kTool && m.content == completion_refused);
+      applied = applied || ((m.role == llm::Role::kTool || m.role == llm::Role::kUser) &&
+                            m.content == completion_refused);
     }
     int last = static_cast<int>(conv->size()) - 1;
     while (last >= 0 && (*conv)[last].role == llm::Role::kTool) --last;
@@ -154,7 +156,14 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
         llm::Message m = llm::ToolResultMessage(call.id, call.name, completion_refused, true);
         if (absl::Status s = sessions_->Append(task_id, m); !s.ok()) return s;
         conv->push_back(std::move(m));
+        applied = true;
       }
+    }
+    if (!applied) {
+      // No complete_task call to answer (a role that ends on text): it is told all the same.
+      llm::Message m = llm::UserMessage(completion_refused);
+      if (absl::Status s = sessions_->Append(task_id, m); !s.ok()) return s;
+      conv->push_back(std::move(m));
     }
   }
   if (!fresh && !resume_note.empty()) {

@@ -209,10 +209,12 @@ void TaskRunner::OnDelivery(const v1::ConnectResponse& d) {
   switch (d.delivery_case()) {
     case v1::ConnectResponse::kTaskAssignment: {
       const v1::TaskAssignment& a = d.task_assignment();
-      std::string key = Key(a.task().id(), a.attempt());
-      if (key == current_) return;  // sent again while being worked
+      // The same hand-back of the same attempt, sent again while worked or queued. A new
+      // hand-back is new work, even while the last one is still winding down.
+      std::string key = Done(a);
+      if (key == current_) return;
       for (const v1::TaskAssignment& q : queue_) {
-        if (Key(q.task().id(), q.attempt()) == key) return;
+        if (Done(q) == key) return;
       }
       // Finished already: the daemon missed the outcome.
       if (auto f = finished_.find(Done(a)); f != finished_.end() && !f->second.has_waiting()) {
@@ -279,7 +281,7 @@ void TaskRunner::Run() {
       if (stop_) return;
       a = std::move(queue_.front());
       queue_.pop_front();
-      current_ = Key(a.task().id(), a.attempt());
+      current_ = Done(a);
       cancel_ = std::make_shared<llm::CancelToken>();
     }
     try {

@@ -70,7 +70,11 @@ void CheckRunner::Run(const std::string& key, const std::string& workspace,
   }
   rounds_[key] = round;
   tools::ShellOptions shell;
-  shell.sandbox = options_.sandbox;
+  // A check runs programs the agents wrote (a conftest.py, a Makefile), as agentd: never
+  // unconfined unless a person said so (policy.shell.sandbox off). "auto" is "required"
+  // here: without a working sandbox the check does not run.
+  shell.sandbox = options_.sandbox == "off" ? "off" : "required";
+  shell.sandbox_broken = options_.sandbox_broken;
   shell.bwrap = options_.bwrap;
   shell.timeout = options_.timeout;
   shell.inherit_env = false;
@@ -84,6 +88,7 @@ void CheckRunner::Run(const std::string& key, const std::string& workspace,
       c.set_passed(false);
       c.set_exit_code(-1);
       if (!r.ok()) {
+        c.set_not_run(true);
         c.set_output(ValidUtf8(absl::StrCat("agentd could not run it: ", r.status().message())));
       } else {
         std::string out = Utf8Suffix(ValidUtf8(r->output), kCheckOutputBytes);

@@ -4,7 +4,9 @@
 // A check runs with `sh -c` in the goal's workspace under the same sandbox as the agents'
 // shell.run (tools::RunProgram: the system read-only, the workspace writable but its .git
 // read-only, no network, its own pid namespace, no capabilities), with a minimal
-// environment and policy.check_timeout. agentd runs them itself rather than asking an
+// environment and policy.check_timeout; never unconfined unless policy.shell.sandbox is
+// "off" ("auto" means "required" here: the programs are the agents' and run as agentd).
+// agentd runs them itself rather than asking an
 // agent, so that a model cannot report a check as passed: the outcome is the exit code.
 // Every check of a round runs, in order, so the goal's agent sees every failure at once.
 //
@@ -35,6 +37,9 @@ class CheckRunner {
     std::string sandbox = "auto";  // policy.shell.sandbox: auto | required | off
     absl::Duration timeout = absl::Minutes(10);
     std::string bwrap = "bwrap";
+    // Why the sandbox does not work here (tools::ProbeSandbox at agentd's start); empty
+    // when it works. Checks then do not run (unless the policy is "off").
+    std::string sandbox_broken;
   };
   // The round's checks with passed, exit_code, output and run_time set, in the order given.
   using Done = std::function<void(std::vector<v1::GoalCheck>)>;

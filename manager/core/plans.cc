@@ -189,6 +189,17 @@ absl::StatusOr<v1::ProposePlanResponse> PlanBook::Propose(const std::string& age
 }
 
 void PlanBook::Execute(v1::Plan& plan) {
+  // The task that proposed it ended meanwhile (canceled, its goal failed): nothing of the
+  // plan may start under it.
+  if (absl::StatusOr<v1::Task> owner = tasks_->Get(plan.task_id());
+      !owner.ok() || owner->status() == v1::TASK_STATUS_COMPLETED ||
+      owner->status() == v1::TASK_STATUS_FAILED || owner->status() == v1::TASK_STATUS_CANCELED) {
+    spdlog::info("plan {}: its task {} has ended; the plan does not start", plan.id(),
+                 plan.task_id());
+    plan.set_status(v1::PLAN_STATUS_FAILED);
+    Save(plan, "plan.failed");
+    return;
+  }
   if (config_->config().policy.on_plan_failure == "rollback" && git_ != nullptr &&
       plan.checkpoint().empty()) {
     // Before any step runs: the workspace as the plan found it. Taken again on recovery

@@ -638,9 +638,17 @@ void TaskBoard::StopIdleAgents() {
   for (const auto& [agent, sink] : streams_) {
     if (busy_.count(agent) == 0) idle_since_.try_emplace(agent, now);
   }
+  // An agent whose task waits to be handed back to it (children, checks, a budget, a
+  // provider's backoff) keeps that task's session: it is not idle.
+  std::set<std::string> holding;
+  for (const auto& [place, id] : live_) {
+    const v1::Task& t = tasks_.at(id);
+    if (t.status() == v1::TASK_STATUS_BLOCKED && !t.assignee().empty())
+      holding.insert(t.assignee());
+  }
   std::vector<std::string> stop;
   for (const auto& [agent, since] : idle_since_) {
-    if (always_on.count(agent) != 0) continue;
+    if (always_on.count(agent) != 0 || holding.count(agent) != 0) continue;
     absl::StatusOr<v1::Agent> a = supervisor_->Get(agent);
     if (!a.ok()) continue;
     auto role = cfg.roles.find(a->role());
@@ -1026,6 +1034,18 @@ void TaskBoard::OnChecksDone(const std::string& goal_id, std::vector<v1::GoalChe
     audit_->AppendBy("daemon", "goal.checks", t->id(), t->id(), t->id(), details);
   t->clear_blocked_reason();
   t->clear_blocked_detail();
+  for (const v1::GoalCheck& c : t->checks()) {
+    if (!c.not_run()) continue;
+    // Nothing the CEO changes in the workspace can fix this: the goal fails, saying why.
+    v1::TaskFailure failure;
+    failure.set_code(v1::TASK_FAILURE_CODE_CHECKS_FAILED);
+    failure.set_message(absl::StrCat("check `", c.command(), "` could not run: ", c.output()));
+    failure.set_by("daemon");
+    EndSubtree(*t, v1::TASK_STATUS_FAILED, failure);
+    spdlog::warn("goal {} failed: {}", t->id(), failure.message());
+    ChildEnded(*t);
+    return;
+  }
   if (failed == 0) {
     SetStatus(*t, v1::TASK_STATUS_COMPLETED, "task.completed");
     spdlog::info("goal {} completed: its checks passed", t->id());

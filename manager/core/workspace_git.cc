@@ -43,7 +43,10 @@ void WorkspaceGit::Run(const std::string& tool, const std::string& workspace,
     }
   }
   tools::ShellOptions shell;
-  shell.sandbox = options_.sandbox;
+  // git runs in a workspace the agents wrote: as agentd, never unconfined unless a person
+  // said so (policy.shell.sandbox off).
+  shell.sandbox = options_.sandbox == "off" ? "off" : "required";
+  shell.sandbox_broken = options_.sandbox_broken;
   shell.bwrap = options_.bwrap;
   shell.inherit_env = false;
   std::thread thread([loop = loop_, alive = alive_, finished, tool, workspace, name,

@@ -33,6 +33,7 @@ class WorkspaceGit {
   struct Options {
     std::string sandbox = "auto";  // policy.shell.sandbox
     std::string bwrap = "bwrap";
+    std::string sandbox_broken;  // as CheckRunner::Options
   };
   // What the tool answered (e.g. "checkpoint plan-p-1 saved (3f2a…)"), or why it could not.
   using Done = std::function<void(absl::StatusOr<std::string>)>;

@@ -144,16 +144,19 @@ absl::Status CheckSocketTrust(const std::string& socket) {
         refuse, d.st_mode & 07777));
   }
   if (d.st_uid == geteuid() || d.st_uid == 0) return absl::OkStatus();
-  // Another user's directory (a system service's, e.g. /run/agentd): trusted when it sits in
-  // a directory that only root may write, so only a privileged set-up could have made it.
+  // A system service's directory (e.g. /run/agentd of the `agentd` user): owned by a system
+  // account (Debian's SYS_UID_MAX is 999), the socket its own, in a directory only root may
+  // write, so only a privileged set-up could have made it. A person's directory is not.
   std::string parent = Dirname(dir);
   struct stat p;
-  if (stat(parent.c_str(), &p) == 0 && p.st_uid == 0 && (p.st_mode & (S_IWGRP | S_IWOTH)) == 0) {
+  if (d.st_uid < 1000 && st.st_uid == d.st_uid && stat(parent.c_str(), &p) == 0 && p.st_uid == 0 &&
+      (p.st_mode & (S_IWGRP | S_IWOTH)) == 0) {
     return absl::OkStatus();
   }
   return absl::FailedPreconditionError(absl::StrCat(
-      refuse, "it belongs to uid ", d.st_uid, ", which is neither you nor root, in ", parent,
-      ", where others may create directories: someone else may have made it to pose as agentd"));
+      refuse, "it belongs to uid ", d.st_uid,
+      ", which is neither you, root nor a system service's account in a directory only root "
+      "may write: someone else may have made it to pose as agentd"));
 }
 
 absl::StatusOr<Connection> Connection::Connect(const ConnectionOptions& o) {
@@ -178,7 +181,7 @@ absl::StatusOr<Connection> Connection::Connect(const ConnectionOptions& o) {
       std::memcpy(sun.sun_path, socket.data(), socket.size());
       if (int err =
               TryConnect(AF_UNIX, reinterpret_cast<const sockaddr*>(&sun), sizeof(sun), o.timeout);
-          err != 0 && err != ETIMEDOUT) {
+          err != 0 && err != ETIMEDOUT && err != EAGAIN) {  // EAGAIN: a full backlog
         return absl::UnavailableError(absl::StrCat("cannot connect to agentd at ", c.target_, ": ",
                                                    SocketProblem(socket), kHowToStart));
       }

@@ -31,8 +31,9 @@ struct ConnectionOptions {
 };
 
 // OK when `socket` is a socket (not a symlink) in a directory (not a symlink) that no one
-// but its owner may write, owned by the caller or root, or by another user inside a
-// directory only root may write (a system service's /run/agentd). Otherwise
+// but its owner may write, owned by the caller or root, or by a system account (uid <
+// 1000) that owns the socket too, inside a directory only root may write (a system
+// service's /run/agentd). Otherwise
 // FAILED_PRECONDITION saying what is wrong and why it matters; UNAVAILABLE when there is
 // no socket at all. Reads the filesystem only; thread-safe.
 absl::Status CheckSocketTrust(const std::string& socket);

@@ -234,6 +234,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   }
   absl::StatusOr<int64_t> last = (*db)->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM events");
   if (!last.ok()) return last.status();
+  (*db)->SetLatchFatal(true);  // after a failed write, agentd refuses changes
   auto store = std::unique_ptr<Store>(new Store(*std::move(db), *version));
   store->last_event_seq_ = *last;
   if (const char* kind = std::getenv("AGENTD_FAULT_EXIT_AFTER_EVENT"); kind != nullptr) {

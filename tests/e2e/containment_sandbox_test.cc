@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -185,6 +186,24 @@ std::string BrokenBwrapPath(const TempDir& dir) {
   chmod(dir.Join("fakebin/bwrap").c_str(), 0755);
   const char* path = std::getenv("PATH");
   return absl::StrCat("PATH=", dir.Join("fakebin"), ":", path != nullptr ? path : "/usr/bin:/bin");
+}
+
+// A goal's checks run the agents' code (a Makefile, a conftest.py) as agentd: with the
+// sandbox not working they never run unconfined, even under "auto"; the goal fails
+// saying why, and the check's command left no trace.
+TEST_F(ContainmentTest, AGoalsCheckNeverRunsUnconfinedWhenTheSandboxDoesNotWork) {
+  sandbox_policy_ = "auto";
+  daemon_env_ = {BrokenBwrapPath(dir_)};
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("goal_checks")));
+  RunResult goal = CtlGoalAndWait({"Write hello.txt", "--check", "touch ran-unconfined"});
+  EXPECT_NE(goal.exit_code, 0) << goal.out << goal.err;
+  nlohmann::json g = CtlJson({"describe", "task", "g-1"});
+  EXPECT_EQ(g["failure"]["code"], "TASK_FAILURE_CODE_CHECKS_FAILED") << g.dump();
+  EXPECT_THAT(Text(g["failure"]["message"]), HasSubstr("could not run")) << g.dump();
+  EXPECT_EQ(g["checks"][0]["notRun"], true) << g.dump();
+  std::string ws = Workspace("g-1");
+  ASSERT_FALSE(ws.empty());
+  EXPECT_FALSE(std::filesystem::exists(ws + "/ran-unconfined")) << "the check ran unconfined";
 }
 
 TEST_F(ContainmentTest, ARequiredSandboxThatDoesNotWorkFailsTheTaskWithItsReason) {

@@ -292,13 +292,21 @@ TEST_F(DaemonTest, AgentctlRefusesASocketWhoseDirectoryOthersControl) {
     RunResult foreign = status_at(there);
     EXPECT_EQ(foreign.exit_code, 3);
     EXPECT_THAT(foreign.err, HasSubstr("belongs to uid 12345"));
-    // The same directory inside one only root may write (as systemd's /run/agentd for a
-    // service user): only a privileged set-up could have made it, so it is trusted.
+    // The same person's directory inside one only root may write (a home directory):
+    // still not trusted.
     std::string nested = dir_.Join("run-agentd");
     ASSERT_EQ(rename(other.c_str(), nested.c_str()), 0) << strerror(errno);
-    RunResult service = status_at(nested + "/agentd.sock");
+    EXPECT_EQ(status_at(nested + "/agentd.sock").exit_code, 3);
+    // A system account's (as systemd's /run/agentd for the `agentd` user), the socket its
+    // own, inside a directory only root may write: only a privileged set-up could have
+    // made it, so it is trusted.
+    std::string sock = nested + "/agentd.sock";
+    ASSERT_EQ(chown(nested.c_str(), 998, 998), 0);
+    ASSERT_EQ(lchown(sock.c_str(), 998, 998), 0);
+    RunResult service = status_at(sock);
     EXPECT_EQ(service.exit_code, 0) << service.err;
-    ASSERT_EQ(rename((nested + "/agentd.sock").c_str(), moved.c_str()), 0);
+    ASSERT_EQ(lchown(sock.c_str(), 0, 0), 0);
+    ASSERT_EQ(rename(sock.c_str(), moved.c_str()), 0);
   }
   ASSERT_EQ(rename(moved.c_str(), home.c_str()), 0) << strerror(errno);
 }

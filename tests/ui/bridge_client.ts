@@ -107,18 +107,22 @@ function grpcWebWatch(n: number): Promise<string[]> {
                         WatchEventsResponseSchema);
   return new Promise((resolve, reject) => {
     const seqs: string[] = [];
+    let done = false;
     const stream = grpcWeb.serverStreaming(base + method, create(WatchEventsRequestSchema, { afterSeq: 0n }), {}, md);
     stream.on("data", (ev) => {
+      // Events already read from the wire arrive after cancel(): not part of the answer.
+      if (done) return;
       seqs.push(String(ev.event?.seq ?? ""));
       if (seqs.length === n) {
+        done = true;
         stream.cancel();
-        resolve(seqs);
+        resolve(seqs.slice());
       }
     });
     stream.on("error", (e) => reject(new Error(`grpc-web stream: ${e.code} ${e.message}`)));
     // A stream that ends early returns what it read, for the caller's length check to
     // fail at once instead of waiting out the test's timeout.
-    stream.on("end", () => resolve(seqs));
+    stream.on("end", () => resolve(seqs.slice()));
   });
 }
 
