@@ -160,7 +160,7 @@ int Main(int argc, char** argv) {
 providers: {fake: {kind: openai, base_url: ")",
                                                            fake.url(), R"(/v1"}}
 models: {m: {provider: fake, model: bench, max_tokens: 100}}
-roles: {ceo: {model: m, tools: [fs.read, complete_task]}}
+roles: {ceo: {model: m, tools: [fs.read, complete_task], ends_on_text: true}}
 agents: [{id: ceo-1, role: ceo}]
 )"));
   testing::Daemon daemon(dir);
@@ -169,9 +169,9 @@ agents: [{id: ceo-1, role: ceo}]
     return 1;
   }
   auto tasks = v1::TaskService::NewStub(daemon.UnixChannel());
-  // Goals of one turn ("hello": answered with text) and of two (a tool call, then
-  // complete_task): the difference is what one more turn costs through agentd, the
-  // one-turn time what a task costs beyond its turn (delivery, events, bookkeeping).
+  // Goals of one turn ("hello": answered with text, which the role takes as its result) and of two
+  // (a tool call, then complete_task): the difference is what one more turn costs through agentd,
+  // the one-turn time what a task costs beyond its turn (delivery, events, bookkeeping).
   std::vector<double> one_turn, two_turns;
   for (int i = 0; i < n + 10; ++i) {
     bool two = i % 2 == 1;
@@ -179,6 +179,7 @@ agents: [{id: ceo-1, role: ceo}]
     g.set_text(two ? "Please read the file." : "hello there");
     g.mutable_workspace()->set_kind(v1::WORKSPACE_KIND_NEW_DIRECTORY);
     g.mutable_workspace()->set_path(dir.Join("ws3"));
+    g.mutable_workspace()->set_init_existing(true);  // it holds a.txt: made a repository
     std::optional<v1::Task> done = RunGoal(tasks.get(), g);
     if (!done.has_value() || done->status() != v1::TASK_STATUS_COMPLETED) {
       std::fprintf(stderr, "turn_bench: a goal did not complete\n%s\n", daemon.log().c_str());

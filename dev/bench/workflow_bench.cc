@@ -87,9 +87,9 @@ models:
                                                            models, R"(roles:
   ceo: {model: ceo, tools: [delegate, complete_task]}
   manager: {model: manager, tools: [delegate, complete_task]}
-  specialist: {model: specialist, tools: [complete_task]}
-  coder: {model: coder, tools: [complete_task]}
-  tester: {model: tester, tools: [complete_task]}
+  specialist: {model: specialist, tools: [complete_task], ends_on_text: true}
+  coder: {model: coder, tools: [complete_task], ends_on_text: true}
+  tester: {model: tester, tools: [complete_task], ends_on_text: true}
 agents: []
 )"));
   testing::Daemon daemon(dir);
