@@ -420,12 +420,7 @@ absl::StatusOr<int64_t> Store::InsertEvent(absl::Time time, absl::string_view ki
   return seq;
 }
 
-absl::StatusOr<int64_t> Store::SaveTask(const TaskRow& t, absl::Time time,
-                                        absl::string_view event_kind,
-                                        absl::string_view event_payload_json,
-                                        absl::string_view agent_id) {
-  absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
-  if (!tx.ok()) return tx.status();
+absl::Status Store::UpsertTask(const TaskRow& t) {
   if (!upsert_task_.has_value()) {
     absl::StatusOr<sqlite::Statement> st = db_->Prepare(
         "INSERT INTO tasks(id, goal_id, parent_id, status, assignee, create_us, body) VALUES "
@@ -438,7 +433,16 @@ absl::StatusOr<int64_t> Store::SaveTask(const TaskRow& t, absl::Time time,
   st.Reset();
   st.Bind(1, t.id).Bind(2, t.goal_id).Bind(3, t.parent_id).Bind(4, t.status);
   st.Bind(5, t.assignee).Bind(6, t.create_us).BindBlob(7, t.body);
-  if (absl::Status s = st.Run(); !s.ok()) return s;
+  return st.Run();
+}
+
+absl::StatusOr<int64_t> Store::SaveTask(const TaskRow& t, absl::Time time,
+                                        absl::string_view event_kind,
+                                        absl::string_view event_payload_json,
+                                        absl::string_view agent_id) {
+  absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
+  if (!tx.ok()) return tx.status();
+  if (absl::Status s = UpsertTask(t); !s.ok()) return s;
   return CommitWithEvent(*tx, time, event_kind, event_payload_json, agent_id, t.id, t.goal_id,
                          kEventTask, t.body);
 }
@@ -645,14 +649,6 @@ absl::StatusOr<int64_t> Store::SavePlanWithTasks(
     absl::string_view agent_id) {
   absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
   if (!tx.ok()) return tx.status();
-  if (!upsert_task_.has_value()) {
-    absl::StatusOr<sqlite::Statement> st = db_->Prepare(
-        "INSERT INTO tasks(id, goal_id, parent_id, status, assignee, create_us, body) VALUES "
-        "(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
-        "assignee = excluded.assignee, body = excluded.body");
-    if (!st.ok()) return st.status();
-    upsert_task_.emplace(*std::move(st));
-  }
   const int64_t seq_before = last_event_seq_;
   // Any failure below returns with `tx` not committed: its destructor rolls all of it back.
   auto failed = [&](absl::Status s) {
@@ -660,11 +656,7 @@ absl::StatusOr<int64_t> Store::SavePlanWithTasks(
     return s;
   };
   for (const auto& [t, payload] : tasks) {
-    sqlite::Statement& st = *upsert_task_;
-    st.Reset();
-    st.Bind(1, t.id).Bind(2, t.goal_id).Bind(3, t.parent_id).Bind(4, t.status);
-    st.Bind(5, t.assignee).Bind(6, t.create_us).BindBlob(7, t.body);
-    if (absl::Status s = st.Run(); !s.ok()) return failed(s);
+    if (absl::Status s = UpsertTask(t); !s.ok()) return failed(s);
     absl::StatusOr<int64_t> seq =
         InsertEvent(time, "task.created", payload, agent_id, t.id, t.goal_id, kEventTask, t.body);
     if (!seq.ok()) return failed(seq.status());

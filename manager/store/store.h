@@ -244,6 +244,8 @@ class Store {
                                           absl::string_view task_id = "",
                                           absl::string_view goal_id = "", int resource_type = 0,
                                           absl::string_view resource = "");
+  // Inserts or updates a task's row, inside the caller's transaction.
+  absl::Status UpsertTask(const TaskRow& task);
   absl::StatusOr<int64_t> InsertEvent(absl::Time time, absl::string_view kind,
                                       absl::string_view payload_json, absl::string_view agent_id,
                                       absl::string_view task_id, absl::string_view goal_id,
