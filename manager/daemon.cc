@@ -34,6 +34,9 @@ std::string AgentBinary() {
   return ExeDir() + "/../agents/agentd-agent";
 }
 
+// PID 1 for isolated `command` agents: beside agentd, installed or built.
+std::string InitBinary() { return ExeDir() + "/agentd-init"; }
+
 // Role prompts and project templates: $AGENTD_TEMPLATES, else the installed share folder
 // beside the binary, else the source tree this binary was built from.
 std::string TemplatesDir() {
@@ -135,10 +138,11 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   sup.admin_socket_path = c.server.socket;
   sup.secret_files = {c.server.tls_key_file};
   sup.agent_binary = AgentBinary();
+  sup.init_binary = InitBinary();
   sup.state_dir = c.state_dir;
   if (c.supervision.isolation != "off") {
     // What every agent gets, less a session of its own.
-    if (absl::Status s = LocalLauncher::ProbeIsolation(Supervisor::IsolationOf(sup, "", true));
+    if (absl::Status s = LocalLauncher::ProbeIsolation(Supervisor::IsolationOf(sup, "", false));
         !s.ok()) {
       d->isolation_problem_ = std::string(s.message());
     }

@@ -7,7 +7,7 @@ prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
 fail() { echo "install_test: $*" >&2; exit 1; }
-for f in bin/agentd bin/agentctl lib/systemd/system/agentd.service lib/systemd/user/agentd.service \
+for f in bin/agentd bin/agentctl bin/agentd-agent bin/agentd-init lib/systemd/system/agentd.service lib/systemd/user/agentd.service \
          share/agentd/templates/config/agentd.yaml share/agentd/launchd/dev.agentd.agentd.plist \
          share/agentd/ui/index.html; do
   [ -e "$prefix/$f" ] || fail "missing $f"

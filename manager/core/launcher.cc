@@ -99,6 +99,7 @@ LocalLauncher::~LocalLauncher() {
   thread_.join();
   absl::MutexLock l(&mu_);
   for (auto& [fd, id] : pidfds_) close(fd);
+  for (auto& [fd, report] : init_reports_) close(report);
   close(epoll_fd_);
   close(wake_fd_);
 }
@@ -341,7 +342,7 @@ uint64_t IsolationCloneFlags(const LaunchSpec::Isolation& isolation) {
 // locks may be held), nothing that allocates.
 [[noreturn]] void ChildExec(const LaunchSpec& spec, const PreparedIsolation* isolation,
                             const char* program, char* const* argv, char* const* envp, int devnull,
-                            const int* secrets, int n_secrets, int status) {
+                            const int* secrets, int n_secrets, int status, int init_report) {
   auto fail = [status](int step, int resource) {
     ChildFailure f{step, errno, resource};
     (void)!write(status, &f, sizeof(f));
@@ -367,9 +368,15 @@ uint64_t IsolationCloneFlags(const LaunchSpec::Isolation& isolation) {
   for (int i = 0; i < n_secrets; ++i) {
     if (dup2(secrets[i], 3 + i) < 0) fail(kStepFds, 0);
   }
+  // The init's report pipe follows the secrets (the init closes it for its program).
+  int open_fds = 3 + n_secrets;
+  if (init_report >= 0) {
+    if (dup2(init_report, open_fds) < 0) fail(kStepFds, 0);
+    ++open_fds;
+  }
   // Everything else closes at exec: no daemon socket, database or lock leaks in (the
   // status pipe stays open until then).
-  syscall(SYS_close_range, 3 + n_secrets, ~0U, CLOSE_RANGE_CLOEXEC);
+  syscall(SYS_close_range, open_fds, ~0U, CLOSE_RANGE_CLOEXEC);
   if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) fail(kStepChdir, 0);
   for (const LaunchSpec::Limit& l : spec.rlimits) {
     rlimit lim{l.soft, l.hard};
@@ -422,7 +429,17 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot start ", name, ": not found in PATH"));
   }
+  // Under agentd-init: `agentd-init REPORT_FD PROGRAM ARGV…`, the report pipe on the
+  // descriptor after the secrets.
+  const bool under_init =
+      spec.isolation.enabled && spec.isolation.own_pids && !spec.isolation.init.empty();
+  std::vector<std::string> init_args;
+  if (under_init) {
+    init_args = {spec.isolation.init, absl::StrCat(3 + spec.inherited_secrets.size()), program};
+    program = spec.isolation.init;
+  }
   std::vector<char*> argv, envp;
+  for (const auto& a : init_args) argv.push_back(const_cast<char*>(a.c_str()));
   for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
@@ -468,6 +485,16 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
   to_close.push_back(status[0]);
   // Above the secrets: the child puts those on 3, 4, … and needs the status pipe until exec.
   status[1] = MoveAboveSecrets(status[1]);
+  // Under agentd-init, the pipe on which it reports the program's wait status.
+  int report[2] = {-1, -1};
+  if (under_init) {
+    if (pipe2(report, O_CLOEXEC | O_NONBLOCK) != 0) {
+      close(status[1]);
+      close_all();
+      return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+    }
+    report[1] = MoveAboveSecrets(report[1]);
+  }
   // Born in its cgroup (CLONE_INTO_CGROUP), so that nothing it starts, however early,
   // is outside it.
   std::string cgroup;
@@ -496,11 +523,13 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
   long pid = syscall(SYS_clone3, &args, sizeof(args));
   if (pid == 0)
     ChildExec(spec, isolation ? &*isolation : nullptr, program.c_str(), argv.data(), envp.data(),
-              devnull, secrets.data(), static_cast<int>(secrets.size()), status[1]);
+              devnull, secrets.data(), static_cast<int>(secrets.size()), status[1], report[1]);
   int clone_err = errno;
   close(status[1]);
+  if (report[1] >= 0) close(report[1]);
   if (pid < 0) {
     close_all();
+    if (report[0] >= 0) close(report[0]);
     if (spec.isolation.enabled) {
       return absl::FailedPreconditionError(
           absl::StrCat("cannot start ", name,
@@ -520,6 +549,7 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
     siginfo_t info;
     waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &info, WEXITED);
     close(pidfd);
+    if (report[0] >= 0) close(report[0]);
     std::string why = std::strerror(f.err);
     switch (f.step) {
       case kStepChdir:
@@ -540,6 +570,7 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
   {
     absl::MutexLock l(&mu_);
     pidfds_[pidfd] = id;
+    if (report[0] >= 0) init_reports_[pidfd] = report[0];
     reaped_.erase(id.pid);  // the pid is this process's now
     if (!cgroup.empty()) {
       for (auto it = cgroup_of_.begin(); it != cgroup_of_.end();) {
@@ -661,10 +692,26 @@ void LocalLauncher::Run() {
         st.signal = info.si_status;
       }
       ProcessId id;
+      int report = -1;
       {
         absl::MutexLock l(&mu_);
         id = pidfds_[fd];
         pidfds_.erase(fd);
+        if (auto it = init_reports_.find(fd); it != init_reports_.end()) {
+          report = it->second;
+          init_reports_.erase(it);
+        }
+      }
+      if (report >= 0) {
+        // The program's own exit, as its init saw it (nothing there when the init itself
+        // was killed: then the init's status is the agent's).
+        int status = 0;
+        if (info.si_code == CLD_EXITED &&
+            read(report, &status, sizeof(status)) == static_cast<ssize_t>(sizeof(status))) {
+          st.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+          st.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+        }
+        close(report);
       }
       epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
       close(fd);

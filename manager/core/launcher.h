@@ -64,10 +64,15 @@ struct LaunchSpec {
   // (/proc/<pid>/root of other processes is out of sight with `own_pids`).
   // With `own_pids` the program is PID 1 of its namespace: signals it has no handler for
   // (or does not block) are not delivered to it, orphans are its to reap, and everything
-  // left in the namespace dies with it. Paths must be absolute and canonical.
+  // left in the namespace dies with it. With `init` as well (the path of agentd-init, for a
+  // program not written to be PID 1: a role's `command`), agentd-init is PID 1 instead and
+  // runs the program as its child, forwards it every signal, reaps orphans, and reports
+  // the program's exit (code or signal) as the process's own. Paths must be absolute and
+  // canonical.
   struct Isolation {
     bool enabled = false;
     bool own_pids = false;
+    std::string init;  // with own_pids
     std::vector<std::string> hide, expose, expose_read_only, mask;
   };
   Isolation isolation;
@@ -140,6 +145,9 @@ class LocalLauncher final : public Launcher {
   int wake_fd_ = -1;  // eventfd: stop
   absl::Mutex mu_;
   std::map<int, ProcessId> pidfds_ ABSL_GUARDED_BY(mu_);
+  // For a process started under agentd-init (Isolation::init), by pidfd: the read
+  // end of the pipe on which the init reports its program's wait status before it exits.
+  std::map<int, int> init_reports_ ABSL_GUARDED_BY(mu_);
   // The cgroup of each process started, by pid; an entry goes when the next process of
   // the same cgroup starts (a SIGKILL may come after the exit, for leftovers).
   std::map<pid_t, std::string> cgroup_of_ ABSL_GUARDED_BY(mu_);

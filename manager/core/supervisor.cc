@@ -252,7 +252,9 @@ absl::Status Supervisor::Spawn(Record& r) {
   const std::string& isolation = cfg.supervision.isolation;
   if (isolation != "off") {
     if (options_.isolation_problem.empty()) {
-      spec.isolation = IsolationFor(r.id, role.command.empty());
+      // agentd-agent is written to be PID 1 of its namespace; a `command` may not be, and
+      // runs under the launcher's init.
+      spec.isolation = IsolationFor(r.id, /*under_init=*/!role.command.empty());
       // Not agentd's working directory, which may lie in a directory it hides.
       spec.cwd = *session_dir;
     } else if (isolation == "required") {
@@ -344,15 +346,20 @@ absl::Status Supervisor::Spawn(Record& r) {
   return absl::OkStatus();
 }
 
-LaunchSpec::Isolation Supervisor::IsolationFor(const std::string& id, bool own_pids) const {
-  return IsolationOf(options_, absl::StrCat(options_.state_dir, "/sessions/", id), own_pids);
+LaunchSpec::Isolation Supervisor::IsolationFor(const std::string& id, bool under_init) const {
+  return IsolationOf(options_, absl::StrCat(options_.state_dir, "/sessions/", id), under_init);
 }
 
 LaunchSpec::Isolation Supervisor::IsolationOf(const Options& options,
-                                              const std::string& session_dir, bool own_pids) {
+                                              const std::string& session_dir, bool under_init) {
   LaunchSpec::Isolation iso;
   iso.enabled = true;
-  iso.own_pids = own_pids;
+  // Every agent gets a PID namespace and a /proc of its own. With the machine's PIDs an
+  // agent could signal every process of agentd's uid, agentd and the other agents
+  // included (kill(2) checks the uid alone, whatever the user namespace), and read every
+  // process's command line.
+  iso.own_pids = true;
+  if (under_init) iso.init = options.init_binary;
   iso.hide = {RealPathOr(options.state_dir), RealPathOr(DirName(options.admin_socket_path))};
   if (!session_dir.empty()) iso.expose.push_back(RealPathOr(session_dir));
   iso.expose.push_back(RealPathOr(absl::StrCat(options.state_dir, "/workspaces")));

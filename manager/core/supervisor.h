@@ -54,6 +54,7 @@ class Supervisor {
     std::string socket_path;
     std::string admin_socket_path;
     std::string agent_binary;  // agentd-agent, for roles without a `command`
+    std::string init_binary;   // agentd-init, PID 1 of an isolated `command` agent
     std::string state_dir;
     // RLIMIT_NOFILE for agents without a configured nofile limit (agentd's own at start,
     // before it raised it); rlim_cur 0: inherited as it is.
@@ -73,13 +74,13 @@ class Supervisor {
   // the admin socket's directory hidden; its own session directory and the default
   // workspaces exposed, the agent endpoint's directory exposed read-only; `secret_files`
   // masked.
-  // `own_pids` for agentd-agent, which is PID 1 of its namespace; a `command` agent
-  // keeps the host's PIDs (it may not be written to be PID 1).
-  LaunchSpec::Isolation IsolationFor(const std::string& id, bool own_pids) const;
+  // Every agent is in a PID namespace of its own; `under_init` for a program that is not
+  // written to be PID 1 there (a role's `command`): the launcher's init is, and runs it.
+  LaunchSpec::Isolation IsolationFor(const std::string& id, bool under_init) const;
   // The same from `options`, with `session_dir` exposed when not empty: what the daemon
   // tries at start (ProbeIsolation) before any agent has a session.
   static LaunchSpec::Isolation IsolationOf(const Options& options, const std::string& session_dir,
-                                           bool own_pids);
+                                           bool under_init);
   // The agent's session directory, STATE/sessions/ID (made 0700; a session file of the
   // older layout, STATE/sessions/ID.db, is moved into it).
   absl::StatusOr<std::string> SessionDir(const std::string& id) const;

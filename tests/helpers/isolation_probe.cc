@@ -95,7 +95,58 @@ int main(int argc, char** argv) {
   TryRead("admin-token", state + "/admin.token");
   TryRead("database", state + "/agentd.db");
   TryRead("other-session", other_session);
-  TryRead("agentd-environ", "/proc/" + std::to_string(getppid()) + "/environ");
+  {
+    // agentd is the parent, or the parent of agentd-init when that is the parent; in a
+    // PID namespace of the agent's own, outside it (pid 0 here).
+    pid_t agentd = getppid();
+    char comm[64] = {0};
+    if (FILE* f = std::fopen(("/proc/" + std::to_string(agentd) + "/comm").c_str(), "r")) {
+      if (std::fgets(comm, sizeof(comm), f) == nullptr) comm[0] = 0;
+      std::fclose(f);
+    }
+    if (std::strcmp(comm, "agentd-init\n") == 0) {
+      agentd = 0;
+      if (FILE* f = std::fopen(("/proc/" + std::to_string(getppid()) + "/stat").c_str(), "r")) {
+        char line[512] = {0};
+        if (std::fgets(line, sizeof(line), f) != nullptr) {
+          if (const char* close = std::strrchr(line, ')'))
+            std::sscanf(close + 2, "%*c %d", &agentd);
+        }
+        std::fclose(f);
+      }
+    }
+    if (agentd == 0) {
+      Line("agentd-environ", false, "agentd is outside this PID namespace");
+    } else {
+      TryRead("agentd-environ", "/proc/" + std::to_string(agentd) + "/environ");
+    }
+  }
+  {
+    // Other processes: kill(2) checks only the uid, so a process of agentd's uid in sight
+    // could be signalled (agentd itself, other agents); their command lines show; and
+    // their /proc/<pid>/root would show the machine's whole file system.
+    int others = 0, signalled = 0;
+    std::string through;
+    if (DIR* d = opendir("/proc")) {
+      while (dirent* e = readdir(d)) {
+        char* end = nullptr;
+        long pid = std::strtol(e->d_name, &end, 10);
+        if (end == e->d_name || *end != 0 || pid == getpid() || pid == 1) continue;
+        ++others;
+        if (kill(static_cast<pid_t>(pid), 0) == 0) ++signalled;
+        std::string path = "/proc/" + std::string(e->d_name) + "/root" + state + "/admin.token";
+        int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+          through = path;
+          close(fd);
+        }
+      }
+      closedir(d);
+    }
+    Line("proc-root", !through.empty(), through.empty() ? "no /proc/<pid>/root" : through);
+    Line("signal-processes", signalled > 0, std::to_string(signalled) + " could be signalled");
+    Line("other-processes", others > 0, std::to_string(others) + " in /proc");
+  }
   {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un addr{};

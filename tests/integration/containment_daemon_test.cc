@@ -272,10 +272,10 @@ std::map<std::string, std::string> ParseProbeReport(const std::string& text) {
 
 // A real agent process (a `command` agent: the isolation_probe helper) tries, from inside,
 // everything an agent must not reach, and what it must: agentd's admin token and database,
-// another agent's session, the admin socket and agentd's environment are out of its
-// reach; on the endpoint it was given, a call without its token is UNAUTHENTICATED and an
-// admin call does not exist, while AgentHost with its token works and its own session
-// directory is writable.
+// another agent's session, the admin socket, agentd's environment and other processes (their
+// /proc/<pid>/root: the machine's whole file system) are out of its reach; on the endpoint it was
+// given, a call without its token is UNAUTHENTICATED and an admin call does not exist, while
+// AgentHost with its token works and its own session directory is writable.
 TEST(AgentIsolationTest, AnAgentReachesNeitherAgentdsSecretsNorItsAdminSocket) {
   TempDir dir;
   std::string state = dir.Join("state");
@@ -311,8 +311,9 @@ agents: [{id: prober-1, role: prober}]
       << "the probe wrote no report\n"
       << daemon.log();
   std::map<std::string, std::string> got = ParseProbeReport(text);
-  for (const char* check : {"admin-token", "database", "other-session", "agentd-environ",
-                            "admin-socket", "replace-endpoint", "cgroup-fs"}) {
+  for (const char* check :
+       {"admin-token", "database", "other-session", "agentd-environ", "admin-socket",
+        "replace-endpoint", "cgroup-fs", "proc-root", "signal-processes", "other-processes"}) {
     EXPECT_THAT(got[check], ::testing::StartsWith("refused")) << check << "\n" << text;
   }
   EXPECT_THAT(got["own-session"], ::testing::StartsWith("reached")) << text;

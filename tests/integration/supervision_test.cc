@@ -31,12 +31,13 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Live (non-zombie) processes whose environment says AGENTD_AGENT_ID=id. It scans the
-// whole machine: agent ids must be unique across tests that may run in parallel.
-int ProcessesOfAgent(const std::string& id) {
-  int n = 0;
+// The live (non-zombie) processes whose environment says AGENTD_AGENT_ID=id, other than
+// agentd-init (PID 1 of an isolated `command` agent, not the agent's program). It scans
+// the whole machine: agent ids must be unique across tests that may run in parallel.
+std::vector<pid_t> ProcessesOf(const std::string& id) {
+  std::vector<pid_t> pids;
   DIR* proc = opendir("/proc");
-  if (proc == nullptr) return -1;
+  if (proc == nullptr) return pids;
   while (dirent* e = readdir(proc)) {
     int pid = 0;
     if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
@@ -44,11 +45,30 @@ int ProcessesOfAgent(const std::string& id) {
     if (env.find(absl::StrCat("AGENTD_AGENT_ID=", id, std::string(1, '\0'))) == std::string::npos) {
       continue;
     }
+    if (ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/comm")) == "agentd-init\n") continue;
     if (ProcessGone(pid)) continue;  // a zombie
-    ++n;
+    pids.push_back(pid);
   }
   closedir(proc);
-  return n;
+  return pids;
+}
+
+int ProcessesOfAgent(const std::string& id) { return static_cast<int>(ProcessesOf(id).size()); }
+
+// The machine's pid of a process of agent `id` that calls itself `pid` (an isolated agent
+// has a PID namespace of its own: the last NSpid field is its own view); 0 when there is
+// none.
+pid_t MachinePid(const std::string& id, int64_t pid) {
+  for (pid_t p : ProcessesOf(id)) {
+    std::string status = ReadFileOrEmpty(absl::StrCat("/proc/", p, "/status"));
+    size_t at = status.find("NSpid:");
+    if (at == std::string::npos) continue;
+    std::vector<std::string> fields =
+        absl::StrSplit(status.substr(at + 6, status.find('\n', at) - at - 6),
+                       absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (!fields.empty() && fields.back() == absl::StrCat(pid)) return p;
+  }
+  return 0;
 }
 
 // The lines of a crasher's STAMPS file (tests/helpers/crasher.cc): the CLOCK_MONOTONIC
@@ -235,6 +255,8 @@ TEST_F(SupervisionTest, StoppingAnAgentEndsAProcessThatLeftItsGroupWhenCgroupsAr
               absl::Seconds(10)))
       << "the escaper did not write its child's pid";
   ASSERT_GT(escaped, 0);
+  escaped = MachinePid("e1", escaped);
+  ASSERT_GT(escaped, 0) << "no process of e1 is the escaper's child";
   ASSERT_NE(getpgid(static_cast<pid_t>(escaped)), getpgid(static_cast<pid_t>(leader)));
   std::string procs;
   for (int n = 1; n < 10 && procs.empty(); ++n) {
@@ -363,6 +385,9 @@ TEST_F(SupervisionTest, SigtermIgnorerIsKilledAfterStopTimeoutAndItsGrandchildTo
   int child = 0, grandchild = 0;
   ASSERT_TRUE(absl::SimpleAtoi(parts[0], &child) && child > 0) << pids;
   ASSERT_TRUE(absl::SimpleAtoi(parts[1], &grandchild) && grandchild > 0) << pids;
+  child = MachinePid("i1", child);
+  grandchild = MachinePid("i1", grandchild);
+  ASSERT_TRUE(child > 0 && grandchild > 0) << "not processes of i1: " << pids;
   v1::StopAgentRequest req;
   req.set_agent_id("i1");
   req.set_wait(true);
