@@ -163,6 +163,16 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
         d->isolation_problem_);
   }
   sup.isolation_problem = d->isolation_problem_;
+  // Namespaces map agentd's uid 1:1 to the file system, so a root agentd's agents own what
+  // root owns. Mapping them to another uid would leave them unable to write the people's
+  // workspaces they work in; the packaged service runs agentd as a user of its own.
+  if (geteuid() == 0) {
+    d->isolation_caveat_ =
+        "agentd runs as root: agents and their tools have no capabilities but are still uid 0 "
+        "to file permissions (they can read what only root may read); run agentd as a user of "
+        "its own, as the packaged service does (User=agentd)";
+    spdlog::warn("{}", d->isolation_caveat_);
+  }
   if (!d->config_->file().empty()) sup.config_dir = DirName(d->config_->file());
   sup.templates_dir = TemplatesDir();
   // Each agent costs agentd three descriptors (two pipes and a pidfd) and a connection:
@@ -194,6 +204,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     counters->set_isolation_policy(isolation);
     counters->set_agent_isolation(self->IsolationMode());
     counters->set_isolation_problem(self->isolation_problem_);
+    counters->set_isolation_caveat(self->isolation_caveat_);
   });
   d->consents_ =
       std::make_unique<ConsentBook>(&d->loop_, d->store_.get(), c.policy.consent_timeout);

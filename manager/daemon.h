@@ -86,6 +86,7 @@ class Daemon {
   std::unique_ptr<WebServer> web_;
   // Why agent isolation does not work here (the trial at start), or empty.
   std::string isolation_problem_;
+  std::string isolation_caveat_;  // GetInfo's counters.isolation_caveat
   bool shut_down_ = false;
 };
 

@@ -159,6 +159,7 @@ std::string IsolationLine(const v1::DaemonCounters& c) {
                         "and admin socket in reach");
   }
   if (!c.isolation_problem().empty()) absl::StrAppend(&line, " (", c.isolation_problem(), ")");
+  if (!c.isolation_caveat().empty()) absl::StrAppend(&line, "; CAVEAT: ", c.isolation_caveat());
   return line;  // KeyValues escapes it for the terminal
 }
 

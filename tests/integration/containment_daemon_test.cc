@@ -340,6 +340,13 @@ TEST(AgentIsolationTest, StatusSaysHowAgentsAreIsolatedAndAgentdAgentIsPidOneWit
   RunResult status = RunCommand({AgentctlBinary(), "--socket", daemon.socket(), "status"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
   EXPECT_THAT(status.out, ::testing::ContainsRegex("isolation: +auto: "));
+  // Run as root, agents are root to file permissions: said, not hidden.
+  EXPECT_EQ(info.counters().isolation_caveat().empty(), geteuid() != 0)
+      << info.counters().isolation_caveat();
+  if (geteuid() == 0) {
+    EXPECT_THAT(status.out, HasSubstr("CAVEAT: agentd runs as root")) << status.out;
+    EXPECT_THAT(daemon.log(), HasSubstr("agentd runs as root"));
+  }
   if (info.counters().agent_isolation() != "namespaces") return;
   // agentd-agent (the default config's ceo) is PID 1 of a PID namespace of its own, with
   // no capability: no other process of the machine is in its sight.
