@@ -5,6 +5,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -222,11 +224,11 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
                                           d->ledger_.get(), d->config_.get(), task_options);
   // The checks and plan checkpoints agentd runs itself need the sandbox: tried once here,
   // as agents do at their start (bwrap's presence proves nothing).
+  // Probed whatever the policy, so that a reload that turns the sandbox on knows too.
   std::string sandbox_broken;
-  if (c.policy.shell_sandbox != "off") {
-    tools::SandboxProbe probe = tools::ProbeSandbox();
-    if (!probe.works) {
-      sandbox_broken = probe.why;
+  if (tools::SandboxProbe probe = tools::ProbeSandbox(); !probe.works) {
+    sandbox_broken = probe.why;
+    if (c.policy.shell_sandbox != "off") {
       spdlog::warn("sandbox: {}; goals' checks and plan checkpoints will not run", probe.why);
     }
   }
@@ -258,6 +260,22 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   git_options.sandbox_broken = sandbox_broken;
   d->workspace_git_ = std::make_unique<WorkspaceGit>(&d->loop_, git_options);
   d->plans_->SetWorkspaceGit(d->workspace_git_.get());
+  // What CheckRunner and WorkspaceGit copied at start follows a reload. (A goal's budget
+  // is fixed when it is submitted, policy.budget's defaults included: a reload holds or
+  // releases no task; `agentctl budget set` does.)
+  d->system_->SetOnReloaded([self, sandbox_broken](const ReloadResult& r) {
+    if (std::find(r.applied.begin(), r.applied.end(), "policy") == r.applied.end()) return;
+    const Config& now = self->config_->config();
+    CheckRunner::Options checks;
+    checks.sandbox = now.policy.shell_sandbox;
+    checks.sandbox_broken = sandbox_broken;
+    checks.timeout = now.policy.check_timeout;
+    self->checks_->SetOptions(checks);
+    WorkspaceGit::Options git;
+    git.sandbox = now.policy.shell_sandbox;
+    git.sandbox_broken = sandbox_broken;
+    self->workspace_git_->SetOptions(git);
+  });
   d->plans_->SetTell([self](const std::string& task_id, const std::string& text) {
     absl::StatusOr<v1::Task> t = self->tasks_->Get(task_id);
     if (!t.ok() || t->assignee().empty()) return;

@@ -244,10 +244,18 @@ bool Mailbox::Put(const v1::Envelope& m) {
   return true;
 }
 
-std::vector<v1::Envelope> Mailbox::TakeInbox() {
+std::vector<v1::Envelope> Mailbox::TakeInbox(const std::string& task_id) {
   absl::MutexLock l(&mu_);
-  std::vector<v1::Envelope> out;
-  out.swap(inbox_);
+  std::vector<v1::Envelope> out, kept;
+  for (v1::Envelope& m : inbox_) {
+    bool for_another_task = m.from() == "agentd" && !m.task_id().empty() && m.task_id() != task_id;
+    (for_another_task ? kept : out).push_back(std::move(m));
+  }
+  // Notes for tasks this agent does not come back to would pile up: the oldest go (agentd
+  // keeps every message; `agentctl messages` shows them).
+  constexpr size_t kMaxKept = 64;
+  if (kept.size() > kMaxKept) kept.erase(kept.begin(), kept.end() - kMaxKept);
+  inbox_.swap(kept);
   return out;
 }
 

@@ -57,8 +57,12 @@ class Mailbox {
  public:
   // False when the message was seen before.
   bool Put(const v1::Envelope& m);
-  // The inbox's messages, oldest first; they are removed.
-  std::vector<v1::Envelope> TakeInbox();
+  // The inbox's messages for the conversation of task `task_id`, oldest first; they are
+  // removed. agentd's own notes about a task (from "agentd", with a task id: a plan of
+  // that task rolled back) belong to that task's conversation alone and wait for it,
+  // whatever task the agent is on meanwhile; every other message goes to the task at hand
+  // (a peer's message names the sender's task, not this agent's).
+  std::vector<v1::Envelope> TakeInbox(const std::string& task_id);
   // Waits for the answer to message `query_id`; nullopt when `cancel` fires first.
   std::optional<v1::Envelope> WaitReply(const std::string& query_id,
                                         const llm::CancelToken* cancel);

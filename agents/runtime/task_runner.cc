@@ -563,9 +563,9 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     Send(a, ev);
   };
   events.open_children = [this] { return delegations_.open(); };
-  events.inbox = [this] {
+  events.inbox = [this, task_id = task.id()] {
     std::vector<std::string> out;
-    for (const v1::Envelope& m : mailbox_.TakeInbox()) {
+    for (const v1::Envelope& m : mailbox_.TakeInbox(task_id)) {
       out.push_back(absl::StrCat("Message ", m.id(), " from ", m.from(), ": ", m.body()));
     }
     return out;

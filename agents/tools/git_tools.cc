@@ -418,23 +418,33 @@ class GitRollback final : public Tool {
   std::string name() const override { return "git.rollback"; }
   std::string description() const override {
     return "Put the workspace's files back as they were at a checkpoint (files made since "
-           "are removed; ignored files are left alone).";
+           "are removed; ignored files are left alone). `commit`, the id the checkpoint "
+           "answered, pins it: the checkpoint's name may have been saved again since.";
   }
   json schema() const override {
-    return Schema({{"name", {{"type", "string"}}}}, json::array({"name"}));
+    return Schema({{"name", {{"type", "string"}}}, {"commit", {{"type", "string"}}}},
+                  json::array({"name"}));
   }
   bool side_effect() const override { return true; }
   ToolResult Run(const json& args, const ToolContext& ctx) const override {
+    std::string commit = args.value("commit", "");
+    if (!commit.empty() && (commit.find_first_not_of("0123456789abcdef") != std::string::npos ||
+                            (commit.size() != 40 && commit.size() != 64))) {
+      return {"commit: a full commit id (40 or 64 lowercase hex digits)", true};
+    }
     absl::StatusOr<std::unique_ptr<GitRunner>> git = Runner(ctx);
     if (!git.ok()) return Error(git.status());
     GitRunner& g = **git;
-    std::string ref = "refs/agentd/checkpoints/" + args["name"].get<std::string>();
+    std::string ref = commit.empty() ? "refs/agentd/checkpoints/" + args["name"].get<std::string>()
+                                     : commit + "^{commit}";
     absl::StatusOr<std::string> id = g.Ok({"rev-parse", "--verify", "--quiet", ref});
     if (!id.ok()) {
-      return {
-          absl::StrCat("no checkpoint named \"", args["name"].get<std::string>(), "\"", g.note()),
-          true};
+      return {commit.empty() ? absl::StrCat("no checkpoint named \"",
+                                            args["name"].get<std::string>(), "\"", g.note())
+                             : absl::StrCat("no commit ", commit, g.note()),
+              true};
     }
+    ref = std::string(absl::StripAsciiWhitespace(*id));
     absl::StatusOr<std::string> then = g.Ok({"ls-tree", "-r", "--name-only", "-z", ref});
     absl::StatusOr<std::string> now =
         g.Ok({"ls-files", "-z", "--cached", "--others", "--exclude-standard"});

@@ -32,6 +32,23 @@ namespace {
 // The checkpoint a plan's workspace is saved under when the plan starts.
 std::string CheckpointName(const v1::Plan& plan) { return absl::StrCat("plan-", plan.id()); }
 
+// The commit recorded for it ("checkpoint plan-p-1 saved (<id>)…"), or empty. Rollbacks go
+// to that commit, not to the name: an agent's own git.checkpoint may have moved the name.
+std::string CheckpointCommit(const v1::Plan& plan) {
+  const std::string& c = plan.checkpoint();
+  size_t open = c.find(" saved (");
+  if (!absl::StartsWith(c, "checkpoint ") || open == std::string::npos) return "";
+  open += 8;
+  size_t close = c.find(')', open);
+  if (close == std::string::npos) return "";
+  std::string id = c.substr(open, close - open);
+  if ((id.size() != 40 && id.size() != 64) ||
+      id.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return "";
+  }
+  return id;
+}
+
 }  // namespace
 
 absl::Status PlanBook::Recover() {
@@ -358,10 +375,17 @@ void PlanBook::MaybeRollBack(v1::Plan& p) {
   }
   absl::StatusOr<v1::Task> task = tasks_->Get(p.task_id());
   if (!task.ok()) return;
+  std::string commit = CheckpointCommit(p);
+  if (commit.empty()) {
+    p.set_rollback(absl::StrCat("the rollback failed: no commit recorded for the checkpoint (",
+                                p.checkpoint(), ")"));
+    Save(p, "plan.rolled_back");
+    return;
+  }
   rolling_back_.insert(p.id());
   spdlog::info("plan {} failed: rolling its workspace back to {}", p.id(), CheckpointName(p));
   git_->Rollback(
-      task->workspace().path(), CheckpointName(p),
+      task->workspace().path(), CheckpointName(p), commit,
       [this, id = p.id()](absl::StatusOr<std::string> r) {
         rolling_back_.erase(id);
         auto it = plans_.find(id);

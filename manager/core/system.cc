@@ -91,6 +91,7 @@ void SystemCore::ReloadConfig(
       audit_->AppendBy(by, "config.reload",
                        config_->file().empty() ? "<embedded>" : config_->file());
     }
+    if (on_reloaded_) on_reloaded_(*r);
     v1::ReloadConfigResponse resp;
     resp.set_config_file(config_->file());
     for (const auto& a : r->applied) resp.add_applied(a);

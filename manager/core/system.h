@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
@@ -60,6 +61,11 @@ class SystemCore {
                     std::string by = "daemon");
   // Where administrative actions are recorded; not owned, may be null.
   void SetAudit(AuditLog* audit) { audit_ = audit; }
+  // Called on the loop thread after a reload took effect, with what it applied: the
+  // components that copied settings at start take the new ones.
+  void SetOnReloaded(std::function<void(const ReloadResult&)> reloaded) {
+    on_reloaded_ = std::move(reloaded);
+  }
 
  private:
   EventLoop* loop_;
@@ -73,6 +79,7 @@ class SystemCore {
   std::atomic<int64_t> rpcs_served_{0};
   std::atomic<int64_t> rpcs_in_flight_{0};
   absl::AnyInvocable<void(v1::DaemonCounters*)> counters_source_;
+  std::function<void(const ReloadResult&)> on_reloaded_;
   AuditLog* audit_ = nullptr;
 };
 

@@ -21,16 +21,23 @@ WorkspaceGit::~WorkspaceGit() {
   for (auto& [finished, t] : threads) t.join();
 }
 
+void WorkspaceGit::SetOptions(Options options) {
+  absl::MutexLock l(&mu_);
+  options_ = std::move(options);
+}
+
 void WorkspaceGit::Checkpoint(const std::string& workspace, const std::string& name, Done done) {
-  Run("git.checkpoint", workspace, name, std::move(done));
+  Run("git.checkpoint", workspace, nlohmann::json{{"name", name}}, std::move(done));
 }
 
-void WorkspaceGit::Rollback(const std::string& workspace, const std::string& name, Done done) {
-  Run("git.rollback", workspace, name, std::move(done));
+void WorkspaceGit::Rollback(const std::string& workspace, const std::string& name,
+                            const std::string& commit, Done done) {
+  Run("git.rollback", workspace, nlohmann::json{{"name", name}, {"commit", commit}},
+      std::move(done));
 }
 
-void WorkspaceGit::Run(const std::string& tool, const std::string& workspace,
-                       const std::string& name, Done done) {
+void WorkspaceGit::Run(const std::string& tool, const std::string& workspace, nlohmann::json args,
+                       Done done) {
   auto finished = std::make_shared<std::atomic<bool>>(false);
   absl::MutexLock l(&mu_);
   // Threads of jobs that ended are joined here, so that they do not pile up.
@@ -49,8 +56,8 @@ void WorkspaceGit::Run(const std::string& tool, const std::string& workspace,
   shell.sandbox_broken = options_.sandbox_broken;
   shell.bwrap = options_.bwrap;
   shell.inherit_env = false;
-  std::thread thread([loop = loop_, alive = alive_, finished, tool, workspace, name,
-                      done = std::move(done), shell]() mutable {
+  std::thread thread([loop = loop_, alive = alive_, finished, tool, workspace,
+                      args = std::move(args), done = std::move(done), shell]() mutable {
     absl::StatusOr<std::string> result = [&]() -> absl::StatusOr<std::string> {
       absl::StatusOr<std::unique_ptr<tools::Workspace>> ws = tools::Workspace::Open(workspace);
       if (!ws.ok()) return ws.status();
@@ -58,7 +65,7 @@ void WorkspaceGit::Run(const std::string& tool, const std::string& workspace,
         if (t->name() != tool) continue;
         llm::CancelToken cancel;
         tools::ToolContext ctx{ws->get(), &shell, &cancel, "", "", nullptr};
-        tools::ToolResult r = t->Run(nlohmann::json{{"name", name}}, ctx);
+        tools::ToolResult r = t->Run(args, ctx);
         if (r.error) return absl::FailedPreconditionError(r.content);
         return r.content;
       }

@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "manager/core/event_loop.h"
+#include "nlohmann/json.hpp"
 
 namespace agentd {
 
@@ -46,17 +47,20 @@ class WorkspaceGit {
 
   // Saves `workspace` as checkpoint `name` (letters, digits, '-', '_', '.').
   void Checkpoint(const std::string& workspace, const std::string& name, Done done);
-  // Puts `workspace` back as it was at checkpoint `name`.
-  void Rollback(const std::string& workspace, const std::string& name, Done done);
+  // Settings from a reload, for the jobs started from now on.
+  void SetOptions(Options options);
+  // Puts `workspace` back as it was at checkpoint `name`, saved as `commit` (what
+  // Checkpoint answered: the name is a ref the agents' own git.checkpoint can move).
+  void Rollback(const std::string& workspace, const std::string& name, const std::string& commit,
+                Done done);
 
  private:
-  void Run(const std::string& tool, const std::string& workspace, const std::string& name,
-           Done done);
+  void Run(const std::string& tool, const std::string& workspace, nlohmann::json args, Done done);
 
   EventLoop* loop_;
-  Options options_;
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
   absl::Mutex mu_;
+  Options options_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<std::shared_ptr<std::atomic<bool>>, std::thread>> threads_
       ABSL_GUARDED_BY(mu_);
 };

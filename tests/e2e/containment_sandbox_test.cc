@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -201,6 +202,28 @@ TEST_F(ContainmentTest, AGoalsCheckNeverRunsUnconfinedWhenTheSandboxDoesNotWork)
   EXPECT_EQ(g["failure"]["code"], "TASK_FAILURE_CODE_CHECKS_FAILED") << g.dump();
   EXPECT_THAT(Text(g["failure"]["message"]), HasSubstr("could not run")) << g.dump();
   EXPECT_EQ(g["checks"][0]["notRun"], true) << g.dump();
+  std::string ws = Workspace("g-1");
+  ASSERT_FALSE(ws.empty());
+  EXPECT_FALSE(std::filesystem::exists(ws + "/ran-unconfined")) << "the check ran unconfined";
+}
+
+// A reload that turns the sandbox on reaches what agentd runs itself: a check submitted
+// after it does not run unconfined.
+TEST_F(ContainmentTest, AReloadThatTurnsTheSandboxOnReachesGoalChecks) {
+  sandbox_policy_ = "off";
+  daemon_env_ = {BrokenBwrapPath(dir_)};
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("goal_checks")));
+  std::string config = ReadFileOrEmpty(dir_.Join("agentd.yaml"));
+  ASSERT_NE(config.find("sandbox: off"), std::string::npos) << config;
+  WriteFile(dir_.Join("agentd.yaml"),
+            absl::StrReplaceAll(config, {{"sandbox: off", "sandbox: auto"}}));
+  RunResult reload = Ctl({"config", "reload"});
+  ASSERT_EQ(reload.exit_code, 0) << reload.out << reload.err;
+  EXPECT_THAT(reload.out, HasSubstr("policy")) << reload.out;
+  RunResult goal = CtlGoalAndWait({"Write hello.txt", "--check", "touch ran-unconfined"});
+  EXPECT_NE(goal.exit_code, 0) << goal.out << goal.err;
+  nlohmann::json g = CtlJson({"describe", "task", "g-1"});
+  EXPECT_EQ(g["failure"]["code"], "TASK_FAILURE_CODE_CHECKS_FAILED") << g.dump();
   std::string ws = Workspace("g-1");
   ASSERT_FALSE(ws.empty());
   EXPECT_FALSE(std::filesystem::exists(ws + "/ran-unconfined")) << "the check ran unconfined";

@@ -139,7 +139,9 @@ TEST_F(GoalTest, AFailedPlanIsRolledBackToItsCheckpointAndTheProposerIsTold) {
   extra_policy_ = "  on_plan_failure: rollback";
   ASSERT_NO_FATAL_FAILURE(Start(Scenario("plan_rollback"),
                                 "  manager: {model: manager, prompt: roles/manager.md,\n"
-                                "            tools: [propose_plan, complete_task, fail_task]}\n"));
+                                "            tools: [propose_plan, complete_task, fail_task]}\n"
+                                "  hand: {model: coder, prompt: roles/coder.md,\n"
+                                "         tools: [fs.write, git.checkpoint, complete_task]}\n"));
   RunResult r = CtlGoalAndWait({"Write one.txt, then give up", "--approve", "auto"});
   EXPECT_NE(r.exit_code, 0) << r.out << r.err;
   nlohmann::json plan = CtlJson({"describe", "plan", "p-1"});
@@ -157,6 +159,15 @@ TEST_F(GoalTest, AFailedPlanIsRolledBackToItsCheckpointAndTheProposerIsTold) {
   std::string ws = Workspace("g-1");
   ASSERT_FALSE(ws.empty());
   EXPECT_FALSE(std::filesystem::exists(ws + "/one.txt")) << "not rolled back";
+  // Though the step saved a checkpoint of its own under the plan's name, with one.txt.
+  bool overwritten = false;
+  for (const auto& q : FakeRequests()) {
+    overwritten =
+        overwritten ||
+        (q["model"] == "coder-m" &&
+         DumpJson(q["body"]["messages"]).find("checkpoint plan-p-1 saved") != std::string::npos);
+  }
+  EXPECT_TRUE(overwritten) << DumpJson(FakeRequests());
   // The Manager heard it, and only then went on.
   bool told = false;
   for (const auto& q : FakeRequests()) {
