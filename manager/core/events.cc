@@ -69,6 +69,9 @@ absl::StatusOr<std::vector<v1::Event>> EventFeed::Read(int64_t after_seq,
         case kEventAudit:
           (void)e.mutable_audit_entry()->ParseFromString(r.resource);
           break;
+        case kEventBudget:
+          (void)e.mutable_budget()->ParseFromString(r.resource);
+          break;
         default:
           break;
       }

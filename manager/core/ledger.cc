@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -85,15 +86,31 @@ absl::Status Ledger::SetGoalBudget(const std::string& goal_id, const v1::BudgetL
   l.max_cost_usd = limit.max_cost_usd() > 0 ? limit.max_cost_usd() : p.budget_goal_usd;
   l.update_time = loop_->clock()->Now();
   l.updated_by = "goal";
-  BudgetRow row{v1::BUDGET_SCOPE_GOAL,
-                goal_id,
-                l.max_tokens,
-                l.max_cost_usd,
-                absl::ToUnixMicros(l.update_time),
-                l.updated_by};
-  if (absl::Status s = store_->SaveBudget(row); !s.ok()) return s;
-  limits_[{v1::BUDGET_SCOPE_GOAL, goal_id}] = l;
-  return absl::OkStatus();
+  return SaveLimit({v1::BUDGET_SCOPE_GOAL, goal_id}, l).status();
+}
+
+absl::StatusOr<v1::Budget> Ledger::SaveLimit(const Key& key, const Limit& l) {
+  // The event carries the budget as it is after the change; memory changes only with
+  // the row.
+  std::optional<Limit> before;
+  if (auto it = limits_.find(key); it != limits_.end()) before = it->second;
+  limits_[key] = l;
+  v1::Budget after = ToProto(key);
+  BudgetRow row{
+      key.first,   key.second, l.max_tokens, l.max_cost_usd, absl::ToUnixMicros(l.update_time),
+      l.updated_by};
+  absl::Status s =
+      store_->SaveBudget(row, l.update_time, after.SerializeAsString(),
+                         key.first == v1::BUDGET_SCOPE_GOAL ? key.second : std::string());
+  if (!s.ok()) {
+    if (before) {
+      limits_[key] = *before;
+    } else {
+      limits_.erase(key);
+    }
+    return s;
+  }
+  return after;
 }
 
 const ModelConfig* Ledger::FindModel(const std::string& provider, const std::string& model) const {
@@ -328,11 +345,8 @@ absl::StatusOr<v1::Budget> Ledger::SetBudget(const v1::SetBudgetRequest& req,
   }
   Key key{req.scope(), req.scope() == v1::BUDGET_SCOPE_GLOBAL ? "" : req.scope_id()};
   Limit l{req.limit().max_tokens(), req.limit().max_cost_usd(), loop_->clock()->Now(), by};
-  BudgetRow row{
-      key.first, key.second, l.max_tokens, l.max_cost_usd, absl::ToUnixMicros(l.update_time), by};
-  if (absl::Status s = store_->SaveBudget(row); !s.ok()) return s;
-  limits_[key] = l;
-  v1::Budget changed = ToProto(key);
+  absl::StatusOr<v1::Budget> changed = SaveLimit(key, l);
+  if (!changed.ok()) return changed.status();
   for (const auto& fn : budget_observers_) fn();
   return changed;
 }

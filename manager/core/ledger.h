@@ -112,6 +112,9 @@ class Ledger {
   // The limits of a scope: stored ones, else configured ones (global none, roles none).
   Limit LimitOf(const Key& key) const;
   v1::Budget ToProto(const Key& key) const;
+  // Sets the limit of `key` with its row and "budget.changed" event; on a store error
+  // nothing changes. Returns the budget as it is after.
+  absl::StatusOr<v1::Budget> SaveLimit(const Key& key, const Limit& l);
   // The configured model a provider's model name belongs to, or nullptr.
   const ModelConfig* FindModel(const std::string& provider, const std::string& model) const;
   // The rates (USD per million tokens) a call to provider/model is priced at: the model's

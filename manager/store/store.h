@@ -120,7 +120,7 @@ struct AuditRow {
 // What an event row carries beside its ids: the changed resource, serialized, by the
 // number of its field in v1.Event's payload.
 constexpr int kEventTask = 9, kEventPlan = 10, kEventEnvelope = 11, kEventUsage = 12,
-              kEventConsent = 13, kEventAudit = 14;
+              kEventConsent = 13, kEventAudit = 14, kEventBudget = 15;
 
 // One event as stored.
 struct EventRow {
@@ -181,7 +181,10 @@ class Store {
   // Tokens and cost summed per (goal, role): one row each, goal_id/role/prompt_tokens/
   // cost_usd set (prompt_tokens holds all tokens).
   absl::StatusOr<std::vector<UsageRow>> SumUsageByGoalAndRole();
-  absl::Status SaveBudget(const BudgetRow& budget);
+  // Inserts or updates a budget with its "budget.changed" event (carrying `budget`, the
+  // serialized v1.Budget, and `goal_id` for a goal's), in one transaction.
+  absl::Status SaveBudget(const BudgetRow& budget, absl::Time time, absl::string_view budget_proto,
+                          absl::string_view goal_id);
   absl::StatusOr<std::vector<BudgetRow>> LoadBudgets();
   // Stores a new message with its "message.sent" event; returns its bus seq.
   absl::StatusOr<int64_t> AddMessage(absl::string_view id, absl::string_view request_key,
@@ -260,6 +263,8 @@ class Store {
   // environment, agentd exits (status 86) right after committing the first event of that
   // kind, as if killed there. Empty: off.
   std::string exit_after_event_;
+  // AGENTD_STRICT_EVENT_KINDS=1 (tests): an undeclared event kind fails its change.
+  bool strict_event_kinds_ = false;
   // Prepared once: appending is on the hot path of every state change.
   std::optional<sqlite::Statement> insert_event_;
   std::optional<sqlite::Statement> upsert_agent_;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "agentd/v1/events.grpc.pb.h"
 #include "agentd/v1/usage.grpc.pb.h"
 #include "common/json_dump.h"
 #include "gmock/gmock.h"
@@ -114,6 +115,19 @@ TEST_F(GoalTest, AGoalAtItsBudgetPausesAndGoesOnWhereItStoppedOnceTheBudgetIsRai
   RunResult set = Ctl({"budget", "set", "g-1", "--tokens", "20000"});
   ASSERT_EQ(set.exit_code, 0) << set.err;
   EXPECT_THAT(set.out, HasSubstr("of 20000"));
+  // The change is an event carrying the budget as it is after it: the goal's limit at
+  // submission, then the raise.
+  v1::ListEventsRequest budget_events;
+  budget_events.mutable_filter()->add_kinds("budget.changed");
+  v1::ListEventsResponse changed;
+  Client client = daemon_.client();
+  grpc::Status listed = client.events().ListEvents(Ctx().get(), budget_events, &changed);
+  ASSERT_TRUE(listed.ok()) << listed.error_message();
+  ASSERT_EQ(changed.events_size(), 2) << changed.ShortDebugString();
+  EXPECT_EQ(changed.events(0).budget().max_tokens(), 3000);
+  EXPECT_EQ(changed.events(1).goal_id(), "g-1");
+  EXPECT_EQ(changed.events(1).budget().max_tokens(), 20000);
+  EXPECT_EQ(changed.events(1).budget().used_tokens(), 2200) << changed.ShortDebugString();
   ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_COMPLETED")) << daemon_.log();
   // Five listings and the completion: six calls in all, none repeated, and each call
   // after the raise carried the conversation from before it.

@@ -449,6 +449,16 @@ TEST_F(SupervisionTest, Kill9OfTheDaemonThenRestartLeavesExactlyOneProcessPerAge
     old_pids[id] = Get(id).pid();
     ASSERT_GT(old_pids[id], 0) << id;
   }
+  // Each has written its line: a program that first writes after its daemon died gets
+  // SIGPIPE (nothing reads its output any more), which is not what this test is about.
+  for (const auto& [id, pid] : old_pids) {
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return Ctl({"logs", id}).out.find("sleeper: pid") != std::string::npos;
+        },
+        absl::Seconds(10)))
+        << id << " wrote nothing";
+  }
   daemon_.process()->Signal(SIGKILL);
   ASSERT_TRUE(daemon_.process()->WaitExit(absl::Seconds(10)).has_value());
   // The agents outlive a kill -9 of their daemon…

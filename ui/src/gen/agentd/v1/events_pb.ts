@@ -50,9 +50,25 @@ export type Event = Message<"agentd.v1.Event"> & {
   time?: Timestamp | undefined;
 
   /**
-   * What changed, as "<resource>.<change>": "agent.state", "task.status",
-   * "task.created", "plan.status", "message.sent", "message.acked", "usage.recorded",
-   * "budget.changed", "consent.requested", "consent.decided", "audit.appended".
+   * What changed, as "<resource>.<change>" (declared once, in
+   * manager/store/event_kinds.h, with when each is recorded):
+   *   "daemon.started", "daemon.stopped".
+   *   "config.reloaded".
+   *   "agent.started", "agent.registered", "agent.activity", "agent.unresponsive",
+   *     "agent.stopping", "agent.stopped", "agent.backoff", "agent.failed".
+   *   "goal.submitted", "goal.paused", "goal.resumed", "goal.checking",
+   *     "goal.checks_failed".
+   *   "task.created", "task.ready", "task.assigned", "task.running", "task.tool_call",
+   *     "task.blocked", "task.unblocked", "task.budget_reached", "task.budget_raised",
+   *     "task.provider_backoff", "task.provider_retry", "task.retry", "task.retried",
+   *     "task.reassigned", "task.completed", "task.failed", "task.canceled".
+   *   "plan.proposed", "plan.superseded", "plan.approved", "plan.rejected",
+   *     "plan.executing", "plan.completed", "plan.failed", "plan.rolled_back".
+   *   "message.sent".
+   *   "consent.requested", "consent.approved", "consent.denied", "consent.expired".
+   *   "usage.recorded".
+   *   "budget.changed", "budget.refused".
+   *   "audit.appended".
    *
    * @generated from field: string kind = 3;
    */
@@ -101,7 +117,8 @@ export type Event = Message<"agentd.v1.Event"> & {
     case: "agent";
   } | {
     /**
-     * The task, for "task.*" events.
+     * The task, for "task.*" events (but "task.tool_call") and "goal.*" events (the
+     * goal's root task).
      *
      * @generated from field: agentd.v1.Task task = 9;
      */
