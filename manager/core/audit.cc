@@ -361,36 +361,47 @@ absl::Status AuditLog::Recover() {
                      {{"problem", check->problem}, {"newest_seq", absl::StrCat(newest_seq)}});
 }
 
+absl::StatusOr<AuditRecord> AuditLog::Prepare(const AuditIntent& intent) const {
+  if (key_.empty()) return absl::FailedPreconditionError("the audit log was not recovered");
+  nlohmann::json d = nlohmann::json::object();
+  for (const auto& [k, v] : intent.details) d[k] = RedactSecrets(v);
+  AuditRecord record;
+  AuditRow& row = record.row;
+  row.seq = last_seq_ + 1;
+  // Whole microseconds: what the store keeps is what was hashed.
+  row.time_us = absl::ToUnixMicros(loop_->clock()->Now());
+  row.actor_kind = intent.kind;
+  row.actor_id = intent.actor;
+  row.action = intent.action;
+  row.target = RedactSecrets(intent.target);
+  row.goal_id = intent.goal_id;
+  row.task_id = intent.task_id;
+  row.details_json = DumpJson(d);
+  row.prev_hash = last_hash_;
+  row.hash = Hash(row, KeyFor(row.seq));
+  record.entry_proto = FromRow(row).SerializeAsString();
+  return record;
+}
+
+void AuditLog::Committed(const AuditRecord& record) {
+  last_seq_ = record.row.seq;
+  last_hash_ = record.row.hash;
+  // Only now: the head never names an entry the database could still lose.
+  if (absl::Status s = WriteHead(); !s.ok()) {
+    spdlog::error("audit: entry {} is recorded, but {} (the next entry tries again)",
+                  record.row.seq, s.message());
+  }
+}
+
 absl::Status AuditLog::AppendEntry(v1::ActorKind kind, const std::string& actor,
                                    const std::string& action, const std::string& target,
                                    const std::string& goal_id, const std::string& task_id,
                                    const std::map<std::string, std::string>& details) {
-  if (key_.empty()) return absl::FailedPreconditionError("the audit log was not recovered");
-  nlohmann::json d = nlohmann::json::object();
-  for (const auto& [k, v] : details) d[k] = RedactSecrets(v);
-  AuditRow row;
-  row.seq = last_seq_ + 1;
-  // Whole microseconds: what the store keeps is what was hashed.
-  row.time_us = absl::ToUnixMicros(loop_->clock()->Now());
-  row.actor_kind = kind;
-  row.actor_id = actor;
-  row.action = action;
-  row.target = RedactSecrets(target);
-  row.goal_id = goal_id;
-  row.task_id = task_id;
-  row.details_json = DumpJson(d);
-  row.prev_hash = last_hash_;
-  row.hash = Hash(row, KeyFor(row.seq));
-  if (absl::Status s = store_->AppendAudit(row, FromRow(row).SerializeAsString()); !s.ok()) {
-    return s;
-  }
-  last_seq_ = row.seq;
-  last_hash_ = row.hash;
-  // Only now: the head never names an entry the database could still lose.
-  if (absl::Status s = WriteHead(); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("entry ", row.seq, " is recorded, but ", s.message(),
-                                               " (the next entry tries again)"));
-  }
+  absl::StatusOr<AuditRecord> record =
+      Prepare(AuditIntent{kind, actor, action, target, goal_id, task_id, details});
+  if (!record.ok()) return record.status();
+  if (absl::Status s = store_->AppendAudit(record->row, record->entry_proto); !s.ok()) return s;
+  Committed(*record);
   return absl::OkStatus();
 }
 
@@ -405,18 +416,25 @@ void AuditLog::Append(v1::ActorKind kind, const std::string& actor, const std::s
   }
 }
 
+AuditIntent AuditLog::By(const std::string& by, const std::string& action,
+                         const std::string& target, const std::string& goal_id,
+                         const std::string& task_id,
+                         const std::map<std::string, std::string>& details) {
+  AuditIntent intent{v1::ACTOR_KIND_AGENT, by, action, target, goal_id, task_id, details};
+  if (absl::StartsWith(by, "human")) {
+    intent.kind = v1::ACTOR_KIND_HUMAN;
+  } else if (by == "daemon" || by == "policy" || by.empty()) {
+    intent.kind = v1::ACTOR_KIND_DAEMON;
+    if (intent.actor.empty()) intent.actor = "daemon";
+  }
+  return intent;
+}
+
 void AuditLog::AppendBy(const std::string& by, const std::string& action, const std::string& target,
                         const std::string& goal_id, const std::string& task_id,
                         const std::map<std::string, std::string>& details) {
-  v1::ActorKind kind = v1::ACTOR_KIND_AGENT;
-  std::string id = by;
-  if (absl::StartsWith(by, "human")) {
-    kind = v1::ACTOR_KIND_HUMAN;
-  } else if (by == "daemon" || by == "policy" || by.empty()) {
-    kind = v1::ACTOR_KIND_DAEMON;
-    if (id.empty()) id = "daemon";
-  }
-  Append(kind, id, action, target, goal_id, task_id, details);
+  AuditIntent i = By(by, action, target, goal_id, task_id, details);
+  Append(i.kind, i.actor, i.action, i.target, i.goal_id, i.task_id, i.details);
 }
 
 absl::StatusOr<v1::ListAuditEntriesResponse> AuditLog::List(

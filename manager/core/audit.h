@@ -62,8 +62,20 @@ struct AuditFiles {
   std::string head;  // the newest entry's seq and hash
 };
 
+// An entry to append: who did what to what.
+struct AuditIntent {
+  v1::ActorKind kind = v1::ACTOR_KIND_DAEMON;
+  std::string actor, action, target, goal_id, task_id;
+  std::map<std::string, std::string> details;
+};
+
 class AuditLog {
  public:
+  // `by` as the API layer names callers ("human:local", an agent id, "daemon", "policy").
+  static AuditIntent By(const std::string& by, const std::string& action, const std::string& target,
+                        const std::string& goal_id = "", const std::string& task_id = "",
+                        const std::map<std::string, std::string>& details = {});
+
   // The action of the entry Recover appends when audit.head disagrees with agentd.db.
   static constexpr char kHeadMismatchAction[] = "audit.head_mismatch";
 
@@ -91,6 +103,13 @@ class AuditLog {
   void AppendBy(const std::string& by, const std::string& action, const std::string& target,
                 const std::string& goal_id = "", const std::string& task_id = "",
                 const std::map<std::string, std::string>& details = {});
+
+  // For an entry that goes in the transaction of the change it records (Store::SaveTask,
+  // AppendEvent): Prepare makes the next entry's row; once that transaction committed,
+  // Committed makes it the chain's head. A row not committed is simply dropped (the next
+  // Prepare makes the same seq again). Prepare fails only before Recover.
+  absl::StatusOr<AuditRecord> Prepare(const AuditIntent& intent) const;
+  void Committed(const AuditRecord& record);
 
   absl::StatusOr<v1::ListAuditEntriesResponse> List(const v1::ListAuditEntriesRequest& req) const;
   // Checks the chain from req.from_seq through req.to_seq and, when to_seq is 0 (through

@@ -62,7 +62,7 @@ absl::Status Ledger::Recover() {
       use_[k].used_cost += u.cost_usd;
     }
   }
-  absl::StatusOr<int64_t> count = store_->db()->QueryInt("SELECT COUNT(*) FROM usage");
+  absl::StatusOr<int64_t> count = store_->CountUsage();
   if (!count.ok()) return count.status();
   next_record_ = *count + 1;
   return absl::OkStatus();

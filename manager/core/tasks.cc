@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -205,14 +206,27 @@ v1::Task* TaskBoard::Find(const std::string& id) {
   return it == tasks_.end() ? nullptr : &it->second;
 }
 
-bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent) {
+bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent,
+                     const AuditIntent* audit) {
   absl::Time now = loop_->clock()->Now();
   SetTime(now, t.mutable_update_time());
   auto [row, payload] = RowOf(t);
-  if (auto s = store_->SaveTask(row, now, kind, payload, agent); !s.ok()) {
+  std::optional<AuditRecord> record;
+  if (audit != nullptr && audit_ != nullptr) {
+    absl::StatusOr<AuditRecord> r = audit_->Prepare(*audit);
+    if (r.ok()) {
+      record = *std::move(r);
+    } else {
+      spdlog::error("audit: recording {} {}: {}", audit->action, audit->target,
+                    r.status().message());
+    }
+  }
+  if (auto s = store_->SaveTask(row, now, kind, payload, agent, record ? &*record : nullptr);
+      !s.ok()) {
     spdlog::error("task {}: recording {}: {}", t.id(), kind, s.status().message());
     return false;
   }
+  if (record) audit_->Committed(*record);
   if (auto idx = index_.find(t.id()); idx != index_.end()) {
     if (Final(t.status())) {
       live_.erase(idx->second);
@@ -224,7 +238,8 @@ bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent) {
   return true;
 }
 
-void TaskBoard::SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind) {
+void TaskBoard::SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind,
+                          const AuditIntent* audit) {
   if (metrics_ != nullptr && t.status() != status) {
     metrics_->task_transitions->Add({v1::TaskStatus_Name(status)});
   }
@@ -237,7 +252,7 @@ void TaskBoard::SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind) 
     t.clear_blocked_reason();
     t.clear_blocked_detail();
   }
-  Save(t, kind, t.assignee());
+  Save(t, kind, t.assignee(), audit);
 }
 
 absl::StatusOr<v1::Workspace> TaskBoard::PrepareWorkspace(const v1::Workspace& requested,
@@ -392,15 +407,13 @@ absl::StatusOr<v1::Task> TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req,
                                    config_->config().policy.max_check_rounds, 100)));
   SetTime(loop_->clock()->Now(), t.mutable_create_time());
   if (absl::Status s = ledger_->SetGoalBudget(id, req.budget()); !s.ok()) return s;
-  if (!Save(t, "goal.submitted")) {
+  AuditIntent submitted = AuditLog::By(by, "goal.submit", id, id, id,
+                                       {{"title", t.title()}, {"workspace", t.workspace().path()}});
+  if (!Save(t, "goal.submitted", "", &submitted)) {
     return absl::UnavailableError("the goal could not be stored; see agentd's log");
   }
   Add(t);
   if (!req.request_id().empty()) goal_by_request_[req.request_id()] = id;
-  if (audit_ != nullptr) {
-    audit_->AppendBy(by, "goal.submit", id, id, id,
-                     {{"title", t.title()}, {"workspace", t.workspace().path()}});
-  }
   spdlog::info("goal {} submitted by {}: {}", id, by, t.title());
   ScheduleSoon();
   return t;
@@ -443,7 +456,8 @@ absl::StatusOr<v1::ListTasksResponse> TaskBoard::List(const v1::ListTasksRequest
   return resp;
 }
 
-int TaskBoard::EndSubtree(v1::Task& root, v1::TaskStatus status, const v1::TaskFailure& failure) {
+int TaskBoard::EndSubtree(v1::Task& root, v1::TaskStatus status, const v1::TaskFailure& failure,
+                          AuditIntent* audit) {
   int ended = 0;
   // Children first, so a parent never ends before what it waits on.
   for (const std::string& id : ChildrenOf(root.id())) {
@@ -465,7 +479,9 @@ int TaskBoard::EndSubtree(v1::Task& root, v1::TaskStatus status, const v1::TaskF
   }
   std::string holder = Held(root.status()) ? root.assignee() : "";
   *root.mutable_failure() = failure;
-  SetStatus(root, status, status == v1::TASK_STATUS_CANCELED ? "task.canceled" : "task.failed");
+  if (audit != nullptr) audit->details["canceled"] = absl::StrCat(ended + 1);
+  SetStatus(root, status, status == v1::TASK_STATUS_CANCELED ? "task.canceled" : "task.failed",
+            audit);
   ledger_->ReleaseTask(root.id());
   if (!holder.empty()) {
     if (auto b = busy_.find(holder); b != busy_.end() && b->second == root.id()) busy_.erase(b);
@@ -489,11 +505,16 @@ absl::StatusOr<v1::CancelTaskResponse> TaskBoard::Cancel(const std::string& id,
                                : absl::StrCat("canceled by ", by, ": ", reason));
   f.set_by(by);
   v1::CancelTaskResponse resp;
-  resp.set_canceled_count(EndSubtree(*t, v1::TASK_STATUS_CANCELED, f));
+  AuditIntent canceled = AuditLog::By(by, "task.cancel", id, t->goal_id(), id,
+                                      {{"reason", reason}, {"canceled", "0"}});
+  // The entry goes with the task's own change; a task that had ended has none.
+  bool ends_now = !Final(t->status());
+  resp.set_canceled_count(EndSubtree(*t, v1::TASK_STATUS_CANCELED, f, &canceled));
   *resp.mutable_task() = *t;
-  if (audit_ != nullptr) {
-    audit_->AppendBy(by, "task.cancel", id, t->goal_id(), id,
-                     {{"reason", reason}, {"canceled", absl::StrCat(resp.canceled_count())}});
+  if (!ends_now && audit_ != nullptr) {
+    canceled.details["canceled"] = absl::StrCat(resp.canceled_count());
+    audit_->Append(canceled.kind, canceled.actor, canceled.action, canceled.target,
+                   canceled.goal_id, canceled.task_id, canceled.details);
   }
   if (resp.canceled_count() > 0) {
     spdlog::info("task {} canceled by {} ({} tasks)", id, by, resp.canceled_count());
@@ -517,10 +538,9 @@ absl::StatusOr<v1::Task> TaskBoard::SetPaused(const std::string& goal_id, bool p
   }
   if (g->paused() != paused) {
     g->set_paused(paused);
-    Save(*g, paused ? "goal.paused" : "goal.resumed");
-    if (audit_ != nullptr) {
-      audit_->AppendBy(by, paused ? "goal.pause" : "goal.resume", goal_id, goal_id, goal_id);
-    }
+    AuditIntent changed =
+        AuditLog::By(by, paused ? "goal.pause" : "goal.resume", goal_id, goal_id, goal_id);
+    Save(*g, paused ? "goal.paused" : "goal.resumed", "", &changed);
     spdlog::info("goal {} {} by {}", goal_id, paused ? "paused" : "resumed", by);
     if (!paused) ScheduleSoon();
   }
@@ -538,8 +558,8 @@ absl::StatusOr<v1::Task> TaskBoard::Retry(const std::string& id, const std::stri
   if (t->attempts() >= t->max_attempts()) t->set_max_attempts(t->attempts() + 1);
   t->clear_failure();
   t->clear_end_time();
-  SetStatus(*t, v1::TASK_STATUS_READY, "task.retried");
-  if (audit_ != nullptr) audit_->AppendBy(by, "task.retry", id, t->goal_id(), id);
+  AuditIntent retried = AuditLog::By(by, "task.retry", id, t->goal_id(), id);
+  SetStatus(*t, v1::TASK_STATUS_READY, "task.retried", &retried);
   spdlog::info("task {} retried by {}", id, by);
   ScheduleSoon();
   return *t;
@@ -845,19 +865,29 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
       static const std::set<std::string> kSideEffects = {
           "fs.write",   "fs.edit",        "shell.run",   "tests.run",
           "git.commit", "git.checkpoint", "git.rollback"};
+      // Its audit entry goes in the transaction of the call's event.
+      std::optional<AuditRecord> record;
       if (audit_ != nullptr && kSideEffects.count(f.tool()) != 0) {
         std::map<std::string, std::string> details = {{"ok", f.ok() ? "true" : "false"}};
         if (!f.ok()) details["error"] = f.error();
         if (!f.output_summary().empty()) details["result"] = f.output_summary();
-        audit_->Append(v1::ACTOR_KIND_AGENT, agent, f.tool(), target, t->goal_id(), t->id(),
-                       details);
+        absl::StatusOr<AuditRecord> r = audit_->Prepare(AuditIntent{
+            v1::ACTOR_KIND_AGENT, agent, f.tool(), target, t->goal_id(), t->id(), details});
+        if (r.ok()) record = *std::move(r);
       }
       nlohmann::json payload = {{"tool", f.tool()},
                                 {"ok", f.ok()},
                                 {"error", f.error()},
                                 {"summary", f.output_summary()}};
-      (void)store_->AppendEvent(loop_->clock()->Now(), "task.tool_call", DumpJson(payload), agent,
-                                t->id(), t->goal_id());
+      absl::StatusOr<int64_t> seq =
+          store_->AppendEvent(loop_->clock()->Now(), "task.tool_call", DumpJson(payload), agent,
+                              t->id(), t->goal_id(), record ? &*record : nullptr);
+      if (!seq.ok()) {
+        spdlog::error("task {}: recording {}'s call: {}", t->id(), f.tool(),
+                      seq.status().message());
+      } else if (record) {
+        audit_->Committed(*record);
+      }
       break;
     }
     case v1::TaskEvent::kCompleted: {
@@ -1030,8 +1060,8 @@ void TaskBoard::OnChecksDone(const std::string& goal_id, std::vector<v1::GoalChe
         c.passed() ? "passed" : absl::StrCat("failed (exit ", c.exit_code(), ")");
     *t->add_checks() = std::move(c);
   }
-  if (audit_ != nullptr)
-    audit_->AppendBy("daemon", "goal.checks", t->id(), t->id(), t->id(), details);
+  // The round's entry goes with the goal's change it leads to.
+  AuditIntent checked = AuditLog::By("daemon", "goal.checks", t->id(), t->id(), t->id(), details);
   t->clear_blocked_reason();
   t->clear_blocked_detail();
   for (const v1::GoalCheck& c : t->checks()) {
@@ -1041,13 +1071,13 @@ void TaskBoard::OnChecksDone(const std::string& goal_id, std::vector<v1::GoalChe
     failure.set_code(v1::TASK_FAILURE_CODE_CHECKS_FAILED);
     failure.set_message(absl::StrCat("check `", c.command(), "` could not run: ", c.output()));
     failure.set_by("daemon");
-    EndSubtree(*t, v1::TASK_STATUS_FAILED, failure);
+    EndSubtree(*t, v1::TASK_STATUS_FAILED, failure, &checked);
     spdlog::warn("goal {} failed: {}", t->id(), failure.message());
     ChildEnded(*t);
     return;
   }
   if (failed == 0) {
-    SetStatus(*t, v1::TASK_STATUS_COMPLETED, "task.completed");
+    SetStatus(*t, v1::TASK_STATUS_COMPLETED, "task.completed", &checked);
     spdlog::info("goal {} completed: its checks passed", t->id());
     ChildEnded(*t);
     return;
@@ -1063,7 +1093,7 @@ void TaskBoard::OnChecksDone(const std::string& goal_id, std::vector<v1::GoalChe
     failure.set_message(absl::StrCat(absl::StrJoin(names, ", "), " still failed after ",
                                      t->max_check_rounds(), " round(s) of fixes"));
     failure.set_by("daemon");
-    EndSubtree(*t, v1::TASK_STATUS_FAILED, failure);
+    EndSubtree(*t, v1::TASK_STATUS_FAILED, failure, &checked);
     spdlog::info("goal {} failed: {}", t->id(), failure.message());
     ChildEnded(*t);
     return;
@@ -1072,7 +1102,7 @@ void TaskBoard::OnChecksDone(const std::string& goal_id, std::vector<v1::GoalChe
   spdlog::info("goal {}: {} check(s) failed; handed back to its agent (round {} of {})", t->id(),
                failed, t->check_rounds(), t->max_check_rounds());
   resume_.insert(t->id());
-  SetStatus(*t, v1::TASK_STATUS_READY, "goal.checks_failed");
+  SetStatus(*t, v1::TASK_STATUS_READY, "goal.checks_failed", &checked);
   ScheduleSoon();
 }
 

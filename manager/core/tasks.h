@@ -168,10 +168,16 @@ class TaskBoard {
  private:
   v1::Task* Find(const std::string& id);
   // Stores `t` with an event of `kind`; false (logged) when the store failed.
-  bool Save(v1::Task& t, const char* kind, const std::string& agent = "");
-  void SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind);
+  // With `audit`, the entry that records the change goes in its transaction.
+  bool Save(v1::Task& t, const char* kind, const std::string& agent = "",
+            const AuditIntent* audit = nullptr);
+  void SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind,
+                 const AuditIntent* audit = nullptr);
   // Ends `t` and every unfinished task under it with `status` and `failure`.
-  int EndSubtree(v1::Task& t, v1::TaskStatus status, const v1::TaskFailure& failure);
+  // `audit` records the root's change (with details["canceled"], the number of tasks
+  // ended), in its transaction.
+  int EndSubtree(v1::Task& t, v1::TaskStatus status, const v1::TaskFailure& failure,
+                 AuditIntent* audit = nullptr);
   void Assign(v1::Task& t, const std::string& agent);
   void SendAssignment(const v1::Task& t);
   // Pending tasks whose deps completed become ready; then ready tasks go to agents.

@@ -385,10 +385,34 @@ FROM agents ORDER BY id)sql");
   return out;
 }
 
+template <typename Change>
+auto Store::Durably(Change&& change) -> decltype(change()) {
+  // With synchronous=FULL a WAL commit is synced before it returns; NORMAL (kept for
+  // everything else) may lose the last commits to a power cut.
+  if (absl::Status s = db_->Exec("PRAGMA synchronous = FULL"); !s.ok()) return s;
+  auto result = change();
+  absl::Status restored = db_->Exec("PRAGMA synchronous = NORMAL");
+  if (result.ok() && !restored.ok()) return restored;
+  return result;
+}
+
 absl::StatusOr<int64_t> Store::AppendEvent(absl::Time time, absl::string_view kind,
                                            absl::string_view payload_json,
                                            absl::string_view agent_id, absl::string_view task_id,
-                                           absl::string_view goal_id) {
+                                           absl::string_view goal_id, const AuditRecord* audit) {
+  if (audit != nullptr) {
+    return Durably([&]() -> absl::StatusOr<int64_t> {
+      int64_t before = last_event_seq_;
+      absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
+      if (!tx.ok()) return tx.status();
+      absl::StatusOr<int64_t> seq = [&]() -> absl::StatusOr<int64_t> {
+        if (absl::Status s = InsertAudit(audit->row, audit->entry_proto, true); !s.ok()) return s;
+        return CommitWithEvent(*tx, time, kind, payload_json, agent_id, task_id, goal_id);
+      }();
+      if (!seq.ok()) last_event_seq_ = before;
+      return seq;
+    });
+  }
   absl::StatusOr<int64_t> seq =
       InsertEvent(time, kind, payload_json, agent_id, task_id, goal_id, 0, "");
   if (seq.ok() && event_hook_) event_hook_(*seq);
@@ -453,12 +477,23 @@ absl::Status Store::UpsertTask(const TaskRow& t) {
 absl::StatusOr<int64_t> Store::SaveTask(const TaskRow& t, absl::Time time,
                                         absl::string_view event_kind,
                                         absl::string_view event_payload_json,
-                                        absl::string_view agent_id) {
-  absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
-  if (!tx.ok()) return tx.status();
-  if (absl::Status s = UpsertTask(t); !s.ok()) return s;
-  return CommitWithEvent(*tx, time, event_kind, event_payload_json, agent_id, t.id, t.goal_id,
-                         kEventTask, t.body);
+                                        absl::string_view agent_id, const AuditRecord* audit) {
+  auto save = [&]() -> absl::StatusOr<int64_t> {
+    int64_t before = last_event_seq_;
+    absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
+    if (!tx.ok()) return tx.status();
+    absl::StatusOr<int64_t> seq = [&]() -> absl::StatusOr<int64_t> {
+      if (absl::Status s = UpsertTask(t); !s.ok()) return s;
+      if (audit != nullptr) {
+        if (absl::Status s = InsertAudit(audit->row, audit->entry_proto, true); !s.ok()) return s;
+      }
+      return CommitWithEvent(*tx, time, event_kind, event_payload_json, agent_id, t.id, t.goal_id,
+                             kEventTask, t.body);
+    }();
+    if (!seq.ok()) last_event_seq_ = before;  // the audit entry's event went with it
+    return seq;
+  };
+  return audit == nullptr ? save() : Durably(save);
 }
 
 absl::StatusOr<std::vector<TaskRow>> Store::LoadTasks() {
@@ -532,6 +567,8 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT(id) 
   if (!seq.ok()) return seq.status();
   return true;
 }
+
+absl::StatusOr<int64_t> Store::CountUsage() { return db_->QueryInt("SELECT COUNT(*) FROM usage"); }
 
 absl::StatusOr<std::vector<UsageRow>> Store::QueryUsage(const UsageQuery& q) {
   absl::StatusOr<sqlite::Statement> st = db_->Prepare(R"sql(
@@ -714,7 +751,13 @@ absl::StatusOr<std::vector<PlanRow>> Store::LoadPlans() {
   return out;
 }
 
-absl::Status Store::AppendAudit(const AuditRow& a, absl::string_view entry_proto) {
+namespace {
+std::string AuditEventPayload(const AuditRow& a) {
+  return DumpJson(nlohmann::json{{"seq", a.seq}, {"action", a.action}, {"actor", a.actor_id}});
+}
+}  // namespace
+
+absl::Status Store::InsertAudit(const AuditRow& a, absl::string_view entry_proto, bool event) {
   absl::StatusOr<sqlite::Statement> st = db_->Prepare(
       "INSERT INTO audit(seq, time_us, actor_kind, actor_id, action, target, goal_id, task_id, "
       "details, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
@@ -722,21 +765,24 @@ absl::Status Store::AppendAudit(const AuditRow& a, absl::string_view entry_proto
   st->Bind(1, a.seq).Bind(2, a.time_us).Bind(3, a.actor_kind).Bind(4, a.actor_id);
   st->Bind(5, a.action).Bind(6, a.target).Bind(7, a.goal_id).Bind(8, a.task_id);
   st->Bind(9, a.details_json).Bind(10, a.prev_hash).Bind(11, a.hash);
-  // With synchronous=FULL a WAL commit is synced before it returns; NORMAL (kept for
-  // everything else) may lose the last commits to a power cut.
-  if (absl::Status s = db_->Exec("PRAGMA synchronous = FULL"); !s.ok()) return s;
-  absl::Status s = [&]() -> absl::Status {
+  if (absl::Status s = st->Run(); !s.ok()) return s;
+  if (!event) return absl::OkStatus();
+  return InsertEvent(absl::FromUnixMicros(a.time_us), "audit.appended", AuditEventPayload(a),
+                     a.actor_kind == 2 ? a.actor_id : "", a.task_id, a.goal_id, kEventAudit,
+                     entry_proto)
+      .status();
+}
+
+absl::Status Store::AppendAudit(const AuditRow& a, absl::string_view entry_proto) {
+  return Durably([&]() -> absl::Status {
     absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
     if (!tx.ok()) return tx.status();
-    if (absl::Status r = st->Run(); !r.ok()) return r;
-    nlohmann::json payload = {{"seq", a.seq}, {"action", a.action}, {"actor", a.actor_id}};
+    if (absl::Status r = InsertAudit(a, entry_proto, false); !r.ok()) return r;
     absl::StatusOr<int64_t> seq = CommitWithEvent(
-        *tx, absl::FromUnixMicros(a.time_us), "audit.appended", DumpJson(payload),
+        *tx, absl::FromUnixMicros(a.time_us), "audit.appended", AuditEventPayload(a),
         a.actor_kind == 2 ? a.actor_id : "", a.task_id, a.goal_id, kEventAudit, entry_proto);
     return seq.status();
-  }();
-  absl::Status restored = db_->Exec("PRAGMA synchronous = NORMAL");
-  return s.ok() ? restored : s;
+  });
 }
 
 absl::StatusOr<std::optional<AuditRow>> Store::LastAudit() {

@@ -117,6 +117,14 @@ struct AuditRow {
   std::string actor_id, action, target, goal_id, task_id, details_json, prev_hash, hash;
 };
 
+// An audit entry that goes with a change, in the change's transaction: its row (seq and
+// hashes computed by AuditLog::Prepare) and the serialized v1.AuditEntry its
+// "audit.appended" event carries.
+struct AuditRecord {
+  AuditRow row;
+  std::string entry_proto;
+};
+
 // What an event row carries beside its ids: the changed resource, serialized, by the
 // number of its field in v1.Event's payload.
 constexpr int kEventTask = 9, kEventPlan = 10, kEventEnvelope = 11, kEventUsage = 12,
@@ -143,11 +151,13 @@ class Store {
   const std::string& path() const { return db_->path(); }
 
   // Appends an event of `kind` (e.g. "daemon.started") with a JSON `payload`; returns its seq.
+  // With `audit`, its entry goes in the same transaction (synced, as AppendAudit).
   absl::StatusOr<int64_t> AppendEvent(absl::Time time, absl::string_view kind,
                                       absl::string_view payload_json,
                                       absl::string_view agent_id = "",
                                       absl::string_view task_id = "",
-                                      absl::string_view goal_id = "");
+                                      absl::string_view goal_id = "",
+                                      const AuditRecord* audit = nullptr);
 
   // Inserts or updates an agent and appends its event, in one transaction; returns the
   // event's seq.
@@ -160,12 +170,14 @@ class Store {
                                       absl::string_view event_kind,
                                       absl::string_view event_payload_json);
   absl::StatusOr<std::vector<ConsentRow>> LoadConsents();
-  // Inserts or updates a task and appends its event (carrying the task and goal ids), in
-  // one transaction; returns the event's seq.
+  // Inserts or updates a task and appends its event (carrying the task and goal ids) and,
+  // with `audit`, the audit entry that records it, in one transaction (synced when there
+  // is an audit entry); returns the event's seq.
   absl::StatusOr<int64_t> SaveTask(const TaskRow& task, absl::Time time,
                                    absl::string_view event_kind,
                                    absl::string_view event_payload_json,
-                                   absl::string_view agent_id = "");
+                                   absl::string_view agent_id = "",
+                                   const AuditRecord* audit = nullptr);
   absl::StatusOr<std::vector<TaskRow>> LoadTasks();
   // Queues a delivery for `agent_id`; returns its seq (increasing, never reused).
   absl::StatusOr<int64_t> AddDelivery(absl::string_view agent_id, absl::string_view body);
@@ -229,7 +241,12 @@ class Store {
   // The highest event seq (0 when there are none). Kept in memory: no query.
   int64_t LastEventSeq() const { return last_event_seq_; }
 
-  sqlite::Db* db() { return db_.get(); }
+  // The number of usage records.
+  absl::StatusOr<int64_t> CountUsage();
+  // The connection itself, for tests that look at what was written (PRAGMAs, rows the API
+  // has no reader for) or tamper with it. agentd's code goes through the methods above:
+  // all of its SQL is in this file.
+  sqlite::Db* DbForTests() { return db_.get(); }
   // The first error that made the database unfit for writes (disk full, I/O error,
   // corruption); OK when none. From then on every write is refused with it.
   const absl::Status& fatal() const { return db_->first_fatal(); }
@@ -249,6 +266,14 @@ class Store {
                                           absl::string_view resource = "");
   // Inserts or updates a task's row, inside the caller's transaction.
   absl::Status UpsertTask(const TaskRow& task);
+  // Inserts an audit entry's row and, with `event`, its "audit.appended" event, inside the
+  // caller's transaction.
+  absl::Status InsertAudit(const AuditRow& a, absl::string_view entry_proto, bool event);
+  // Runs `change` (one transaction) with synchronous=FULL, so that its commit is on disk
+  // when it returns: for changes that carry an audit entry, whose head is kept outside the
+  // database and must never be ahead of it.
+  template <typename Change>
+  auto Durably(Change&& change) -> decltype(change());
   absl::StatusOr<int64_t> InsertEvent(absl::Time time, absl::string_view kind,
                                       absl::string_view payload_json, absl::string_view agent_id,
                                       absl::string_view task_id, absl::string_view goal_id,

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <optional>
 #include <string>
 
 #include "absl/time/time.h"
@@ -127,6 +128,30 @@ TEST_F(GoalTest, KillNineOfAgentdAndOfTheAgentDuringProviderBackoffLosesNothing)
   nlohmann::json goal = CtlJson({"describe", "task", "g-1"});
   EXPECT_EQ(goal["attempts"], 1) << "started over: " << goal.dump();
   EXPECT_EQ(CountRequests(FakeRequests(), "ceo-m"), 7) << "five refused, then list and done";
+}
+
+// A change and the audit entry that records it are one transaction: agentd dying right
+// after a goal's submission is stored leaves its audit entry stored too, and the chain
+// verifies.
+TEST_F(GoalTest, AChangeAndItsAuditEntryAreStoredTogether) {
+  daemon_env_ = {"AGENTD_FAULT_EXIT_AFTER_EVENT=goal.submitted"};
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("goal_checks")));
+  (void)Ctl({"goal", "Write hello.txt"});  // agentd may exit before it answers
+  std::optional<int> exited = daemon_.process()->WaitExit(absl::Seconds(60));
+  ASSERT_TRUE(exited.has_value()) << "agentd did not stop at goal.submitted: " << daemon_.log();
+  EXPECT_TRUE(WIFEXITED(*exited) && WEXITSTATUS(*exited) == 86) << *exited;
+  daemon_.ExpectUncleanExit();  // the injected fault's exit
+  daemon_env_.clear();
+  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  nlohmann::json audit = CtlJson({"audit", "--goal", "g-1"});
+  bool submitted = false;
+  for (const auto& e : audit["entries"]) {
+    submitted =
+        submitted || (e.value("action", "") == "goal.submit" && e.value("target", "") == "g-1");
+  }
+  EXPECT_TRUE(submitted) << audit.dump();
+  RunResult verify = Ctl({"audit", "--verify"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
 }
 
 }  // namespace

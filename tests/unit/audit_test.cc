@@ -103,8 +103,8 @@ class AuditTest : public ::testing::Test {
       if (r.seq >= from_seq) {
         r.prev_hash = prev;
         r.hash = AuditLog::Hash(r, "");
-        auto st =
-            (*store)->db()->Prepare("UPDATE audit SET prev_hash = ?2, hash = ?3 WHERE seq = ?1");
+        auto st = (*store)->DbForTests()->Prepare(
+            "UPDATE audit SET prev_hash = ?2, hash = ?3 WHERE seq = ?1");
         ASSERT_TRUE(st.ok()) << st.status();
         st->Bind(1, r.seq).Bind(2, r.prev_hash).Bind(3, r.hash);
         ASSERT_TRUE(st->Run().ok());

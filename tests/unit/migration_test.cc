@@ -92,7 +92,7 @@ void ExpectEvents(Store& s) {
   EXPECT_EQ(tie((*events)[2]),
             std::make_tuple(3, kT0 + 2 * kSecond, "task.created", "manager", "t-1", "g-1", 0, ""));
   // The payload has no reader in the Store's API yet.
-  auto payload = s.db()->Prepare("SELECT payload FROM events WHERE seq = 1");
+  auto payload = s.DbForTests()->Prepare("SELECT payload FROM events WHERE seq = 1");
   ASSERT_TRUE(payload.ok() && *payload->Step());
   EXPECT_EQ(payload->ColumnText(0), R"({"pid":4242,"version":"0.1.0"})");
   EXPECT_EQ(s.LastEventSeq(), 3);
@@ -241,14 +241,14 @@ TEST_P(MigrationTest, UpgradesToTheLatestSchemaAndKeepsEveryRow) {
   ASSERT_TRUE(store.ok()) << store.status();
   Store& s = **store;
   EXPECT_EQ(s.schema_version(), Store::LatestSchemaVersion());
-  EXPECT_EQ(*s.db()->QueryInt("PRAGMA user_version"), Store::LatestSchemaVersion());
+  EXPECT_EQ(*s.DbForTests()->QueryInt("PRAGMA user_version"), Store::LatestSchemaVersion());
   // Exactly the schema of a database made at the latest version, to the text SQLite keeps.
   testing::TempDir fresh_dir;
   auto fresh = Store::Open(fresh_dir.Join("agentd.db"));
   ASSERT_TRUE(fresh.ok()) << fresh.status();
-  EXPECT_EQ(Schema(s.db()), Schema((*fresh)->db()));
+  EXPECT_EQ(Schema(s.DbForTests()), Schema((*fresh)->DbForTests()));
   // Migration 1 did not run again.
-  EXPECT_EQ(*s.db()->QueryInt("SELECT COUNT(*) FROM meta"), 1);
+  EXPECT_EQ(*s.DbForTests()->QueryInt("SELECT COUNT(*) FROM meta"), 1);
 
   ExpectEvents(s);
   if (version >= 2) {
@@ -356,7 +356,7 @@ TEST(MigrationFailureTest, AFailedUpgradeUndoesEveryMigrationAndLeavesTheFileUnt
     auto again = Store::Open(path);
     ASSERT_TRUE(again.ok()) << again.status();
     EXPECT_EQ((*again)->schema_version(), Store::LatestSchemaVersion());
-    EXPECT_EQ(*(*again)->db()->QueryInt("SELECT COUNT(*) FROM my_usage"), 1);
+    EXPECT_EQ(*(*again)->DbForTests()->QueryInt("SELECT COUNT(*) FROM my_usage"), 1);
     ExpectEvents(**again);
   }
 }

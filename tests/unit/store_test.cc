@@ -22,7 +22,7 @@ TEST(StoreTest, MigratesAnEmptyDatabaseToTheLatestSchemaWithThePragmas) {
   auto store = Store::Open(dir.Join("agentd.db"));
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ((*store)->schema_version(), Store::LatestSchemaVersion());
-  sqlite::Db* db = (*store)->db();
+  sqlite::Db* db = (*store)->DbForTests();
   EXPECT_EQ(*db->QueryInt("PRAGMA user_version"), Store::LatestSchemaVersion());
   auto mode = db->Prepare("PRAGMA journal_mode");
   ASSERT_TRUE(*mode->Step());
@@ -39,15 +39,15 @@ TEST(StoreTest, ReopeningIsIdempotentAndKeepsData) {
     auto store = Store::Open(dir.Join("agentd.db"));
     ASSERT_TRUE(store.ok()) << store.status();
     ASSERT_EQ(*(*store)->AppendEvent(absl::Now(), "test.event", "{}"), 1);
-    tables = TableNames((*store)->db());
+    tables = TableNames((*store)->DbForTests());
   }
   for (int i = 0; i < 2; ++i) {
     auto again = Store::Open(dir.Join("agentd.db"));
     ASSERT_TRUE(again.ok()) << again.status();
     EXPECT_EQ((*again)->schema_version(), Store::LatestSchemaVersion());
-    EXPECT_EQ(TableNames((*again)->db()), tables);
+    EXPECT_EQ(TableNames((*again)->DbForTests()), tables);
     EXPECT_EQ((*again)->LastEventSeq(), 1);
-    EXPECT_EQ(*(*again)->db()->QueryInt("SELECT COUNT(*) FROM meta"), 1);
+    EXPECT_EQ(*(*again)->DbForTests()->QueryInt("SELECT COUNT(*) FROM meta"), 1);
   }
 }
 
