@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/json_dump.h"
 #include "common/version.h"
 #include "manager/store/event_kinds.h"
@@ -244,7 +245,13 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
     store->strict_event_kinds_ = true;
   }
   if (const char* kind = std::getenv("AGENTD_FAULT_EXIT_AFTER_EVENT"); kind != nullptr) {
-    store->exit_after_event_ = kind;
+    // "KIND" or "KIND#N": the first, or the Nth, event of that kind.
+    std::pair<std::string, std::string> spec = absl::StrSplit(kind, absl::MaxSplits('#', 1));
+    store->exit_after_event_ = spec.first;
+    int64_t nth = 1;
+    if (!spec.second.empty() && absl::SimpleAtoi(spec.second, &nth) && nth > 1) {
+      store->exit_after_countdown_ = nth;
+    }
   }
   if (const char* pages = std::getenv("AGENTD_FAULT_DB_GROWTH_PAGES"); pages != nullptr) {
     // Fault injection for tests: the file may grow by this many pages and no more, so
@@ -275,7 +282,8 @@ absl::StatusOr<int64_t> Store::CommitWithEvent(sqlite::Transaction& tx, absl::Ti
     last_event_seq_ = *seq - 1;
     return s;
   }
-  if (!exit_after_event_.empty() && event_kind == exit_after_event_) {
+  if (!exit_after_event_.empty() && event_kind == exit_after_event_ &&
+      --exit_after_countdown_ <= 0) {
     // Fault injection for tests: as kill -9 right after this commit, before any of what
     // follows it in memory or on other files.
     _exit(86);

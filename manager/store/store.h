@@ -284,10 +284,11 @@ class Store {
   int64_t schema_version_;
   int64_t last_event_seq_ = 0;
   // Fault injection for crash tests (AGENTD_FAULT_DB_GROWTH_PAGES=<n> caps the file's
-  // growth, for full-disk tests): with AGENTD_FAULT_EXIT_AFTER_EVENT=<kind> in its
-  // environment, agentd exits (status 86) right after committing the first event of that
-  // kind, as if killed there. Empty: off.
+  // growth, for full-disk tests): with AGENTD_FAULT_EXIT_AFTER_EVENT=<kind>[#<n>] in its
+  // environment, agentd exits (status 86) right after committing the first (the nth)
+  // event of that kind, as if killed there. Empty: off.
   std::string exit_after_event_;
+  int64_t exit_after_countdown_ = 1;
   // AGENTD_STRICT_EVENT_KINDS=1 (tests): an undeclared event kind fails its change.
   bool strict_event_kinds_ = false;
   // Prepared once: appending is on the hot path of every state change.
