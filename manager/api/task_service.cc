@@ -18,8 +18,10 @@ absl::Status Take(absl::StatusOr<T> r, Set set) {
 grpc::ServerUnaryReactor* TaskService::SubmitGoal(grpc::CallbackServerContext* ctx,
                                                   const v1::SubmitGoalRequest* req,
                                                   v1::SubmitGoalResponse* resp) {
-  return OnLoop(ctx, auth_, loop_, [this, req, resp, by = HumanCaller(ctx)] {
-    return Take(tasks_->SubmitGoal(*req, by), [resp](v1::Task t) { *resp->mutable_goal() = t; });
+  return OnLoopAsync(ctx, auth_, loop_, [this, req, resp, by = HumanCaller(ctx)](auto finish) {
+    tasks_->SubmitGoal(*req, by, [resp, finish](absl::StatusOr<v1::Task> t) {
+      finish(Take(std::move(t), [resp](v1::Task goal) { *resp->mutable_goal() = goal; }));
+    });
   });
 }
 

@@ -36,6 +36,25 @@ grpc::ServerUnaryReactor* OnLoop(grpc::CallbackServerContext* ctx, const ClientA
   return reactor;
 }
 
+// As OnLoop, for a step that answers later: `fn(finish)` runs on the core loop, fills
+// the response and calls `finish(status)` exactly once, from any thread.
+template <typename Fn>
+grpc::ServerUnaryReactor* OnLoopAsync(grpc::CallbackServerContext* ctx, const ClientAuth& auth,
+                                      EventLoop* loop, Fn fn) {
+  auto* reactor = ctx->DefaultReactor();
+  if (auth.Refuse(ctx, reactor)) return reactor;
+  loop->Post([reactor, fn = std::move(fn)]() mutable {
+    auto finish = [reactor](const absl::Status& status) { reactor->Finish(ToGrpcStatus(status)); };
+    try {
+      fn(finish);
+    } catch (const std::exception& e) {
+      finish(
+          absl::InternalError(absl::StrCat("agentd failed on this call: ", ValidUtf8(e.what()))));
+    }
+  });
+  return reactor;
+}
+
 // Who a person's call comes from: over TCP, the holder of the admin token; on the unix
 // socket, the local user; through the web bridge (the in-process channel, whose peer is
 // no address), the web UI's user, who logged in with the admin token.

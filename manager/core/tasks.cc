@@ -51,81 +51,6 @@ std::string StatusName(v1::TaskStatus s) {
   return name.substr(name.rfind('_') + 1);
 }
 
-// Runs git with `args`, waiting for it (a few milliseconds, once per goal). Errors carry
-// git's own message. It runs as agentd, outside any sandbox, on a repository a person
-// named: nothing the repository's config or hooks name may run (a post-checkout hook, an
-// fsmonitor), and the system's and user's config are not read.
-absl::Status Git(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"git",
-                                   "-c",
-                                   "core.hooksPath=/dev/null",
-                                   "-c",
-                                   "core.fsmonitor=false",
-                                   "-c",
-                                   "protocol.allow=never",
-                                   "-c",
-                                   "core.sshCommand=false"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> cargv;
-  for (std::string& a : argv) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  int err[2];
-  if (pipe2(err, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-  pid_t pid = 0;
-  std::vector<std::string> env = {"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"};
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (!absl::StartsWith(*e, "GIT_")) env.emplace_back(*e);
-  }
-  std::vector<char*> cenv;
-  for (std::string& e : env) cenv.push_back(e.data());
-  cenv.push_back(nullptr);
-  int rc = posix_spawnp(&pid, "git", &fa, nullptr, cargv.data(), cenv.data());
-  posix_spawn_file_actions_destroy(&fa);
-  close(err[1]);
-  std::string output;
-  if (rc == 0) {
-    char buf[4096];
-    for (ssize_t n; (n = read(err[0], buf, sizeof(buf))) > 0;) {
-      output.append(buf, static_cast<size_t>(std::min<ssize_t>(n, 8192)));
-    }
-  }
-  close(err[0]);
-  if (rc != 0) return absl::FailedPreconditionError("git is not installed (needed for workspaces)");
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "git ", absl::StrJoin(args, " "), " failed: ", absl::StripAsciiWhitespace(output)));
-  }
-  return absl::OkStatus();
-}
-
-bool IsDir(const std::string& path) {
-  struct stat st {};
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-// Whether `dir` does not exist or holds nothing.
-bool IsEmptyOrMissing(const std::string& dir) {
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return errno == ENOENT;
-  bool empty = true;
-  while (dirent* e = readdir(d)) {
-    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
-      empty = false;
-      break;
-    }
-  }
-  closedir(d);
-  return empty;
-}
-
 }  // namespace
 
 TaskBoard::TaskBoard(EventLoop* loop, Store* store, Supervisor* supervisor, Ledger* ledger,
@@ -135,7 +60,9 @@ TaskBoard::TaskBoard(EventLoop* loop, Store* store, Supervisor* supervisor, Ledg
       supervisor_(supervisor),
       ledger_(ledger),
       config_(config),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      workspaces_(std::make_unique<WorkspaceProvisioner>(
+          loop, WorkspaceProvisioner::Options{options_.state_dir, options_.protected_dirs})) {}
 
 absl::Status TaskBoard::Recover() {
   absl::StatusOr<std::vector<TaskRow>> rows = store_->LoadTasks();
@@ -255,77 +182,7 @@ void TaskBoard::SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind,
   Save(t, kind, t.assignee(), audit);
 }
 
-absl::StatusOr<v1::Workspace> TaskBoard::PrepareWorkspace(const v1::Workspace& requested,
-                                                          const std::string& goal_id) {
-  v1::Workspace in = requested;
-  // No kind: the path decides, as the daemon's host sees it (a browser cannot look).
-  if (in.kind() == v1::WORKSPACE_KIND_UNSPECIFIED && !in.path().empty()) {
-    bool repo = access((in.path() + "/.git").c_str(), F_OK) == 0;
-    in.set_kind(repo ? v1::WORKSPACE_KIND_EXISTING_REPO : v1::WORKSPACE_KIND_NEW_DIRECTORY);
-  }
-  v1::Workspace ws = in;
-  std::string dir = absl::StrCat(options_.state_dir, "/workspaces/", goal_id);
-  if (!in.path().empty() && in.path()[0] == '/') {
-    if (absl::Status s = CheckWorkspacePath(in.path(), options_.protected_dirs); !s.ok()) {
-      return s;
-    }
-  }
-  if (in.kind() == v1::WORKSPACE_KIND_EXISTING_REPO) {
-    if (in.path().empty() || in.path()[0] != '/') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("workspace.path \"", in.path(), "\" must be an absolute path"));
-    }
-    if (!IsDir(in.path() + "/.git") && !IsDir(in.path())) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("workspace.path ", in.path(), " does not exist"));
-    }
-    // The goal works in a worktree and branch of its own: the repository's checkout is
-    // never touched, and the branch holds exactly the goal's commits.
-    std::string branch = in.branch().empty() ? absl::StrCat("agentd/", goal_id) : in.branch();
-    if (absl::Status s = MakeDirs(DirName(dir), 0700); !s.ok()) return s;
-    if (absl::Status s = Git({"-C", in.path(), "worktree", "add", "-q", "-b", branch, dir});
-        !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "workspace ", in.path(), " cannot be used (it must be a git repository): ", s.message()));
-    }
-    ws.set_path(dir);
-    ws.set_branch(branch);
-    return ws;
-  }
-  ws.set_kind(v1::WORKSPACE_KIND_NEW_DIRECTORY);
-  if (!in.path().empty()) {
-    if (in.path()[0] != '/') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("workspace.path \"", in.path(), "\" must be an absolute path"));
-    }
-    dir = in.path();
-  }
-  if (!IsDir(dir + "/.git") && !in.init_existing() && !IsEmptyOrMissing(dir)) {
-    // git init would turn a person's folder into a repository, and its files into the
-    // goal's first commit: only when they said so.
-    return absl::FailedPreconditionError(absl::StrCat(
-        "workspace.path ", dir,
-        " is a folder with files in it and not a git repository; agentd would run git init "
-        "in it. Say so to go ahead (agentctl goal --init-existing; init_existing in the API), "
-        "or choose an empty or new folder"));
-  }
-  if (absl::Status s = MakeDirs(dir, 0755); !s.ok()) return s;
-  if (!IsDir(dir + "/.git")) {
-    std::string branch = in.branch().empty() ? "main" : in.branch();
-    if (absl::Status s = Git({"init", "-q", "-b", branch, dir}); !s.ok()) return s;
-    ws.set_branch(branch);
-  }
-  ws.set_path(dir);
-  return ws;
-}
-
-absl::StatusOr<v1::Task> TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req,
-                                               const std::string& by) {
-  if (!req.request_id().empty()) {
-    if (auto it = goal_by_request_.find(req.request_id()); it != goal_by_request_.end()) {
-      return tasks_.at(it->second);
-    }
-  }
+absl::StatusOr<std::string> TaskBoard::CheckGoal(const v1::SubmitGoalRequest& req) const {
   if (absl::StripAsciiWhitespace(req.text()).empty()) {
     return absl::InvalidArgumentError("text is required: say what the goal should achieve");
   }
@@ -340,7 +197,8 @@ absl::StatusOr<v1::Task> TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req,
   if (!req.workspace().template_().empty()) {
     std::string dir =
         absl::StrCat(options_.templates_dir, "/projects/", req.workspace().template_());
-    if (!IsDir(dir)) {
+    std::error_code exists_ec;
+    if (!std::filesystem::is_directory(dir, exists_ec)) {
       std::vector<std::string> names;
       std::error_code ec;
       for (const auto& e : std::filesystem::directory_iterator(
@@ -373,11 +231,48 @@ absl::StatusOr<v1::Task> TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req,
   if (req.max_check_rounds() < 0) {
     return absl::InvalidArgumentError("max_check_rounds must not be negative");
   }
+  return role;
+}
+
+void TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req, const std::string& by, GoalDone done) {
+  if (!req.request_id().empty()) {
+    if (auto it = goal_by_request_.find(req.request_id()); it != goal_by_request_.end()) {
+      std::move(done)(tasks_.at(it->second));
+      return;
+    }
+    if (auto it = preparing_.find(req.request_id()); it != preparing_.end()) {
+      it->second.push_back(std::move(done));  // answered with the first
+      return;
+    }
+  }
+  absl::StatusOr<std::string> role = CheckGoal(req);
+  if (!role.ok()) {
+    std::move(done)(role.status());
+    return;
+  }
   // A refused goal still uses up its id: an id is never tried twice, so what a failed
   // attempt left behind (a branch agentd/g-N, a half-made worktree) cannot block the next.
   std::string id = NewId("g");
-  absl::StatusOr<v1::Workspace> ws = PrepareWorkspace(req.workspace(), id);
-  if (!ws.ok()) return ws.status();
+  if (!req.request_id().empty()) preparing_[req.request_id()];
+  workspaces_->Prepare(req.workspace(), id,
+                       [this, req, by, id, role = *role,
+                        done = std::move(done)](absl::StatusOr<v1::Workspace> ws) mutable {
+                         absl::StatusOr<v1::Task> goal =
+                             ws.ok() ? CreateGoal(req, by, id, role, *ws)
+                                     : absl::StatusOr<v1::Task>(ws.status());
+                         std::vector<GoalDone> waiting;
+                         if (auto it = preparing_.find(req.request_id()); it != preparing_.end()) {
+                           waiting = std::move(it->second);
+                           preparing_.erase(it);
+                         }
+                         for (GoalDone& w : waiting) std::move(w)(goal);
+                         std::move(done)(std::move(goal));
+                       });
+}
+
+absl::StatusOr<v1::Task> TaskBoard::CreateGoal(const v1::SubmitGoalRequest& req,
+                                               const std::string& by, const std::string& id,
+                                               const std::string& role, const v1::Workspace& ws) {
   v1::Task t;
   t.set_id(id);
   t.set_goal_id(id);
@@ -392,7 +287,7 @@ absl::StatusOr<v1::Task> TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req,
   t.set_status(v1::TASK_STATUS_READY);
   t.set_max_attempts(options_.default_max_attempts);
   t.mutable_input()->set_instructions(req.text());
-  *t.mutable_workspace() = *ws;
+  *t.mutable_workspace() = ws;
   t.set_created_by(by);
   v1::ApprovalPolicy policy = req.approval_policy();
   if (policy == v1::APPROVAL_POLICY_UNSPECIFIED) {

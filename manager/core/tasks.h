@@ -51,6 +51,7 @@
 #include "manager/core/ledger.h"
 #include "manager/core/supervisor.h"
 #include "manager/core/workspace_policy.h"
+#include "manager/core/workspaces.h"
 #include "manager/store/store.h"
 
 namespace agentd {
@@ -80,10 +81,13 @@ class TaskBoard {
   // Loads the stored tasks and undelivered deliveries.
   absl::Status Recover();
 
-  // TaskService. `by` is who asks ("human:<name>", "ci"). Errors: INVALID_ARGUMENT (no
-  // text; a workspace that cannot be used, saying why), FAILED_PRECONDITION (no `ceo`
-  // role configured).
-  absl::StatusOr<v1::Task> SubmitGoal(const v1::SubmitGoalRequest& req, const std::string& by);
+  // TaskService. `by` is who asks ("human:<name>", "ci"). Answers on the loop once the
+  // goal's workspace is ready (WorkspaceProvisioner, off the loop) and the goal stored.
+  // Errors: INVALID_ARGUMENT (no text; a workspace that cannot be used, saying why),
+  // FAILED_PRECONDITION (no `ceo` role configured). A repeated request_id answers with
+  // the goal it made, also while that one is still being prepared.
+  using GoalDone = absl::AnyInvocable<void(absl::StatusOr<v1::Task>) &&>;
+  void SubmitGoal(const v1::SubmitGoalRequest& req, const std::string& by, GoalDone done);
   // Errors: NOT_FOUND.
   absl::StatusOr<v1::Task> Get(const std::string& id) const;
   absl::StatusOr<v1::ListTasksResponse> List(const v1::ListTasksRequest& req) const;
@@ -197,8 +201,12 @@ class TaskBoard {
   // A round of `goal_id`'s checks ended with `results`.
   void OnChecksDone(const std::string& goal_id, std::vector<v1::GoalCheck> results);
   std::string NewId(const char* prefix);
-  absl::StatusOr<v1::Workspace> PrepareWorkspace(const v1::Workspace& in,
-                                                 const std::string& goal_id);
+  // SubmitGoal's checks of everything but the workspace; the role the goal goes to.
+  absl::StatusOr<std::string> CheckGoal(const v1::SubmitGoalRequest& req) const;
+  // SubmitGoal's last step, with the workspace ready: the goal stored and scheduled.
+  absl::StatusOr<v1::Task> CreateGoal(const v1::SubmitGoalRequest& req, const std::string& by,
+                                      const std::string& id, const std::string& role,
+                                      const v1::Workspace& ws);
 
   EventLoop* loop_;
   Store* store_;
@@ -217,6 +225,9 @@ class TaskBoard {
   std::map<size_t, std::string> live_;                        // unfinished, by place
   std::map<std::string, std::vector<std::string>> children_;  // parent → children
   std::map<std::string, std::string> goal_by_request_;
+  // Requests whose goal's workspace is being prepared: the answers that wait for it.
+  std::map<std::string, std::vector<GoalDone>> preparing_;
+  std::unique_ptr<WorkspaceProvisioner> workspaces_;
   // (parent, request id) → child, so a retried delegate call creates one task.
   std::map<std::pair<std::string, std::string>, std::string> delegated_;
   std::map<std::string, std::string> busy_;  // agent → task it holds

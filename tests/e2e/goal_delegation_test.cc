@@ -1,9 +1,17 @@
 // Delegation: the CEO hands work to other roles' agents — the built-in ones and a role
 // that only the config defines — which do it in the goal's own workspace and branch.
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/json_dump.h"
 #include "common/paths.h"
 #include "gmock/gmock.h"
@@ -110,6 +118,36 @@ TEST_F(GoalTest, AGoalWhoseModelOnlyAnswersInPlainTextFailsWithNoResult) {
   EXPECT_EQ(goal["failure"]["code"], "TASK_FAILURE_CODE_NO_RESULT") << DumpJson(goal);
   EXPECT_THAT(Text(goal["failure"]["message"]), HasSubstr("plain text"));
   EXPECT_EQ(CountRequests(FakeRequests(), "ceo-m"), 3) << "the answer and two nudged ones";
+}
+
+// A goal's workspace is made ready (git init, a worktree) off the core loop: while git
+// runs for one goal, agentd answers everything else. Here git waits for the test's word,
+// and agentd must answer a status call in the meantime.
+TEST_F(GoalTest, WhileAGoalsWorkspaceIsPreparedAgentdAnswersOtherCalls) {
+  mkdir(dir_.Join("fakebin").c_str(), 0755);
+  std::string started = dir_.Join("git-started"), release = dir_.Join("git-release");
+  WriteFile(dir_.Join("fakebin/git"),
+            absl::StrCat("#!/bin/sh\ntouch '", started, "' 2>/dev/null\nwhile [ ! -e '", release,
+                         "' ]; do sleep 0.05; done\nexec /usr/bin/git \"$@\"\n"));
+  chmod(dir_.Join("fakebin/git").c_str(), 0755);
+  const char* path = std::getenv("PATH");
+  daemon_env_ = {
+      absl::StrCat("PATH=", dir_.Join("fakebin"), ":", path != nullptr ? path : "/usr/bin:/bin")};
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("delegate")));
+  Subprocess submit({AgentctlBinary(), "--socket", daemon_.socket(), "goal", "Write hello.txt"},
+                    dir_.Join("submit.out"), dir_.Join("submit.err"));
+  ASSERT_TRUE(WaitFor([&] { return access(started.c_str(), F_OK) == 0; }, absl::Seconds(30)))
+      << "agentd never ran git";
+  // git holds the goal's workspace; agentd answers.
+  RunResult status = Ctl({"--timeout", "5s", "status"});
+  EXPECT_EQ(status.exit_code, 0) << status.out << status.err;
+  EXPECT_TRUE(submit.running()) << "the goal was answered before its workspace was ready";
+  WriteFile(release, "");
+  std::optional<int> exited = submit.WaitExit(absl::Seconds(60));
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_TRUE(WIFEXITED(*exited) && WEXITSTATUS(*exited) == 0)
+      << ReadFileOrEmpty(dir_.Join("submit.err"));
+  ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_COMPLETED", absl::Seconds(60))) << daemon_.log();
 }
 
 }  // namespace

@@ -1,0 +1,206 @@
+#include "manager/core/workspaces.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/paths.h"
+
+extern char** environ;
+
+namespace agentd {
+namespace {
+
+// Runs git with `args`, waiting for it (on a provisioning thread). Errors carry
+// git's own message. It runs as agentd, outside any sandbox, on a repository a person
+// named: nothing the repository's config or hooks name may run (a post-checkout hook, an
+// fsmonitor), and the system's and user's config are not read.
+absl::Status Git(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"git",
+                                   "-c",
+                                   "core.hooksPath=/dev/null",
+                                   "-c",
+                                   "core.fsmonitor=false",
+                                   "-c",
+                                   "protocol.allow=never",
+                                   "-c",
+                                   "core.sshCommand=false"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargv;
+  for (std::string& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  int err[2];
+  if (pipe2(err, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  pid_t pid = 0;
+  std::vector<std::string> env = {"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"};
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (!absl::StartsWith(*e, "GIT_")) env.emplace_back(*e);
+  }
+  std::vector<char*> cenv;
+  for (std::string& e : env) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
+  int rc = posix_spawnp(&pid, "git", &fa, nullptr, cargv.data(), cenv.data());
+  posix_spawn_file_actions_destroy(&fa);
+  close(err[1]);
+  std::string output;
+  if (rc == 0) {
+    char buf[4096];
+    for (ssize_t n; (n = read(err[0], buf, sizeof(buf))) > 0;) {
+      output.append(buf, static_cast<size_t>(std::min<ssize_t>(n, 8192)));
+    }
+  }
+  close(err[0]);
+  if (rc != 0) return absl::FailedPreconditionError("git is not installed (needed for workspaces)");
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "git ", absl::StrJoin(args, " "), " failed: ", absl::StripAsciiWhitespace(output)));
+  }
+  return absl::OkStatus();
+}
+
+bool IsDir(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Whether `dir` does not exist or holds nothing.
+bool IsEmptyOrMissing(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return errno == ENOENT;
+  bool empty = true;
+  while (dirent* e = readdir(d)) {
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+      empty = false;
+      break;
+    }
+  }
+  closedir(d);
+  return empty;
+}
+
+}  // namespace
+
+WorkspaceProvisioner::WorkspaceProvisioner(EventLoop* loop, Options options)
+    : loop_(loop), options_(std::move(options)) {}
+
+WorkspaceProvisioner::~WorkspaceProvisioner() {
+  alive_->store(false);
+  std::vector<std::pair<std::shared_ptr<std::atomic<bool>>, std::thread>> threads;
+  {
+    absl::MutexLock l(&mu_);
+    threads.swap(threads_);
+  }
+  for (auto& [finished, t] : threads) t.join();
+}
+
+void WorkspaceProvisioner::Prepare(v1::Workspace requested, std::string goal_id, Done done) {
+  auto finished = std::make_shared<std::atomic<bool>>(false);
+  absl::MutexLock l(&mu_);
+  // Threads of jobs that ended are joined here, so that they do not pile up.
+  for (auto it = threads_.begin(); it != threads_.end();) {
+    if (*it->first) {
+      it->second.join();
+      it = threads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::thread thread([loop = loop_, alive = alive_, finished, options = options_,
+                      requested = std::move(requested), goal_id = std::move(goal_id),
+                      done = std::move(done)]() mutable {
+    absl::StatusOr<v1::Workspace> ws = PrepareNow(options, requested, goal_id);
+    if (alive->load()) {
+      loop->Post([alive, done = std::move(done), ws = std::move(ws)]() mutable {
+        if (alive->load()) std::move(done)(std::move(ws));
+      });
+    }
+    *finished = true;
+  });
+  threads_.emplace_back(finished, std::move(thread));
+}
+
+absl::StatusOr<v1::Workspace> WorkspaceProvisioner::PrepareNow(const Options& options,
+                                                               const v1::Workspace& requested,
+                                                               const std::string& goal_id) {
+  v1::Workspace in = requested;
+  // No kind: the path decides, as the daemon's host sees it (a browser cannot look).
+  if (in.kind() == v1::WORKSPACE_KIND_UNSPECIFIED && !in.path().empty()) {
+    bool repo = access((in.path() + "/.git").c_str(), F_OK) == 0;
+    in.set_kind(repo ? v1::WORKSPACE_KIND_EXISTING_REPO : v1::WORKSPACE_KIND_NEW_DIRECTORY);
+  }
+  v1::Workspace ws = in;
+  std::string dir = absl::StrCat(options.state_dir, "/workspaces/", goal_id);
+  if (!in.path().empty() && in.path()[0] == '/') {
+    if (absl::Status s = CheckWorkspacePath(in.path(), options.protected_dirs); !s.ok()) {
+      return s;
+    }
+  }
+  if (in.kind() == v1::WORKSPACE_KIND_EXISTING_REPO) {
+    if (in.path().empty() || in.path()[0] != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("workspace.path \"", in.path(), "\" must be an absolute path"));
+    }
+    if (!IsDir(in.path() + "/.git") && !IsDir(in.path())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("workspace.path ", in.path(), " does not exist"));
+    }
+    // The goal works in a worktree and branch of its own: the repository's checkout is
+    // never touched, and the branch holds exactly the goal's commits.
+    std::string branch = in.branch().empty() ? absl::StrCat("agentd/", goal_id) : in.branch();
+    if (absl::Status s = MakeDirs(DirName(dir), 0700); !s.ok()) return s;
+    if (absl::Status s = Git({"-C", in.path(), "worktree", "add", "-q", "-b", branch, dir});
+        !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "workspace ", in.path(), " cannot be used (it must be a git repository): ", s.message()));
+    }
+    ws.set_path(dir);
+    ws.set_branch(branch);
+    return ws;
+  }
+  ws.set_kind(v1::WORKSPACE_KIND_NEW_DIRECTORY);
+  if (!in.path().empty()) {
+    if (in.path()[0] != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("workspace.path \"", in.path(), "\" must be an absolute path"));
+    }
+    dir = in.path();
+  }
+  if (!IsDir(dir + "/.git") && !in.init_existing() && !IsEmptyOrMissing(dir)) {
+    // git init would turn a person's folder into a repository, and its files into the
+    // goal's first commit: only when they said so.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "workspace.path ", dir,
+        " is a folder with files in it and not a git repository; agentd would run git init "
+        "in it. Say so to go ahead (agentctl goal --init-existing; init_existing in the API), "
+        "or choose an empty or new folder"));
+  }
+  if (absl::Status s = MakeDirs(dir, 0755); !s.ok()) return s;
+  if (!IsDir(dir + "/.git")) {
+    std::string branch = in.branch().empty() ? "main" : in.branch();
+    if (absl::Status s = Git({"init", "-q", "-b", branch, dir}); !s.ok()) return s;
+    ws.set_branch(branch);
+  }
+  ws.set_path(dir);
+  return ws;
+}
+
+}  // namespace agentd
