@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/json_dump.h"
 #include "common/logging.h"
 #include "manager/core/proto_time.h"
 #include "nlohmann/json.hpp"
@@ -188,7 +189,7 @@ absl::StatusOr<v1::BudgetReservation> Ledger::Reserve(const Caller& caller,
       r.set_limiting_scope(static_cast<v1::BudgetScope>(k.first));
       r.set_limiting_scope_id(k.second);
       nlohmann::json payload = {{"agent", caller.agent_id}, {"reason", why}};
-      if (auto s = store_->AppendEvent(now, "budget.refused", payload.dump(), caller.agent_id,
+      if (auto s = store_->AppendEvent(now, "budget.refused", DumpJson(payload), caller.agent_id,
                                        caller.task_id, caller.goal_id);
           !s.ok()) {
         spdlog::error("recording a budget refusal: {}", s.status().message());
