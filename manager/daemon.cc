@@ -220,8 +220,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   task_options.state_dir = c.state_dir;
   task_options.templates_dir = sup.templates_dir;
   task_options.protected_dirs = ProtectedDirs(c.state_dir, c.server.socket);
-  d->tasks_ = std::make_unique<TaskBoard>(&d->loop_, d->store_.get(), d->supervisor_.get(),
-                                          d->ledger_.get(), d->config_.get(), task_options);
+  d->outbox_ = std::make_unique<Outbox>(d->store_.get());
+  d->tasks_ = std::make_unique<TaskBoard>(&d->loop_, d->store_.get(), d->outbox_.get(),
+                                          d->supervisor_.get(), d->ledger_.get(), d->config_.get(),
+                                          task_options);
   // The checks and plan checkpoints agentd runs itself need the sandbox: tried once here,
   // as agents do at their start (bwrap's presence proves nothing).
   // Probed whatever the policy, so that a reload that turns the sandbox on knows too.
@@ -239,13 +241,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->checks_ = std::make_unique<CheckRunner>(&d->loop_, check_options);
   d->tasks_->SetCheckRunner(d->checks_.get());
   d->ledger_->AddBudgetObserver([self] { self->tasks_->OnBudgetChanged(); });
-  d->bus_ = std::make_unique<Bus>(&d->loop_, d->store_.get(), d->supervisor_.get(), d->tasks_.get(),
-                                  d->config_.get());
+  d->bus_ = std::make_unique<Bus>(&d->loop_, d->store_.get(), d->outbox_.get(),
+                                  d->supervisor_.get(), d->tasks_.get(), d->config_.get());
   d->tasks_->SetStreamObservers(
       [self](const std::string& agent) { self->bus_->OnAttach(agent); },
       [self](const std::string& agent, int64_t seq) { self->bus_->OnAck(agent, seq); });
-  d->plans_ = std::make_unique<PlanBook>(&d->loop_, d->store_.get(), d->tasks_.get(),
-                                         d->ledger_.get(), d->config_.get());
+  d->plans_ = std::make_unique<PlanBook>(&d->loop_, d->store_.get(), d->outbox_.get(),
+                                         d->tasks_.get(), d->ledger_.get(), d->config_.get());
   d->tasks_->SetAudit(d->audit_.get());
   d->tasks_->SetMetrics(d->metrics_.get());
   d->ledger_->SetMetrics(d->metrics_.get());

@@ -75,6 +75,7 @@ class Daemon {
   std::unique_ptr<Ledger> ledger_;
   std::unique_ptr<CheckRunner> checks_;          // before tasks_, which uses it
   std::unique_ptr<WorkspaceGit> workspace_git_;  // before plans_, which uses it
+  std::unique_ptr<Outbox> outbox_;               // before everything that sends through it
   std::unique_ptr<TaskBoard> tasks_;
   std::unique_ptr<Bus> bus_;
   std::unique_ptr<PlanBook> plans_;

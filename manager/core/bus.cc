@@ -108,7 +108,7 @@ void Bus::DeliverTo(v1::Envelope& msg, const std::string& agent) {
   Save(msg);
   v1::ConnectResponse d;
   *d.mutable_envelope() = msg;
-  int64_t delivery = tasks_->DeliverTo(agent, std::move(d));
+  int64_t delivery = outbox_->Deliver(agent, std::move(d));
   if (delivery > 0) pending_ack_[{agent, delivery}] = msg.seq();
 }
 

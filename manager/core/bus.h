@@ -28,9 +28,14 @@ namespace agentd {
 class Bus {
  public:
   // None of the pointers is owned.
-  Bus(EventLoop* loop, Store* store, Supervisor* supervisor, TaskBoard* tasks,
+  Bus(EventLoop* loop, Store* store, Outbox* outbox, Supervisor* supervisor, TaskBoard* tasks,
       const ConfigState* config)
-      : loop_(loop), store_(store), supervisor_(supervisor), tasks_(tasks), config_(config) {}
+      : loop_(loop),
+        store_(store),
+        outbox_(outbox),
+        supervisor_(supervisor),
+        tasks_(tasks),
+        config_(config) {}
 
   // Loads the stored messages; role messages not yet delivered wait for an agent again.
   absl::Status Recover();
@@ -55,6 +60,7 @@ class Bus {
 
   EventLoop* loop_;
   Store* store_;
+  Outbox* outbox_;
   Supervisor* supervisor_;
   TaskBoard* tasks_;
   const ConfigState* config_;

@@ -321,7 +321,7 @@ absl::StatusOr<v1::Plan> PlanBook::Reject(const std::string& id, const std::stri
   // The proposer hears why, and gets its task back to revise the plan.
   v1::ConnectResponse d;
   *d.mutable_plan_decision() = p;
-  tasks_->DeliverTo(p.proposer(), std::move(d));
+  outbox_->Deliver(p.proposer(), std::move(d));
   tasks_->Wake(p.task_id());
   return p;
 }

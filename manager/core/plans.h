@@ -48,9 +48,14 @@ class PlanBook {
   static constexpr int kMaxSteps = 50;
 
   // None of the pointers is owned.
-  PlanBook(EventLoop* loop, Store* store, TaskBoard* tasks, Ledger* ledger,
+  PlanBook(EventLoop* loop, Store* store, Outbox* outbox, TaskBoard* tasks, Ledger* ledger,
            const ConfigState* config)
-      : loop_(loop), store_(store), tasks_(tasks), ledger_(ledger), config_(config) {}
+      : loop_(loop),
+        store_(store),
+        outbox_(outbox),
+        tasks_(tasks),
+        ledger_(ledger),
+        config_(config) {}
 
   absl::Status Recover();
 
@@ -95,6 +100,7 @@ class PlanBook {
 
   EventLoop* loop_;
   Store* store_;
+  Outbox* outbox_;
   TaskBoard* tasks_;
   Ledger* ledger_;
   const ConfigState* config_;

@@ -53,14 +53,15 @@ std::string StatusName(v1::TaskStatus s) {
 
 }  // namespace
 
-TaskBoard::TaskBoard(EventLoop* loop, Store* store, Supervisor* supervisor, Ledger* ledger,
-                     const ConfigState* config, Options options)
+TaskBoard::TaskBoard(EventLoop* loop, Store* store, Outbox* outbox, Supervisor* supervisor,
+                     Ledger* ledger, const ConfigState* config, Options options)
     : loop_(loop),
       store_(store),
       supervisor_(supervisor),
       ledger_(ledger),
       config_(config),
       options_(std::move(options)),
+      outbox_(outbox),
       workspaces_(std::make_unique<WorkspaceProvisioner>(
           loop, WorkspaceProvisioner::Options{options_.state_dir, options_.protected_dirs})) {}
 
@@ -85,14 +86,7 @@ absl::Status TaskBoard::Recover() {
     }
     Add(std::move(t));
   }
-  absl::StatusOr<std::vector<DeliveryRow>> deliveries = store_->LoadDeliveries();
-  if (!deliveries.ok()) return deliveries.status();
-  for (const DeliveryRow& d : *deliveries) {
-    v1::ConnectResponse r;
-    if (!r.ParseFromString(d.body)) continue;
-    r.set_seq(d.seq);
-    outbox_[d.agent_id][d.seq] = std::move(r);
-  }
+  if (absl::Status s = outbox_->Recover(); !s.ok()) return s;
   // Checks that were running when agentd stopped run again: their outcome was not stored.
   // Provider backoffs start again from their retry's delay.
   for (auto& [id, t] : tasks_) {
@@ -384,7 +378,7 @@ int TaskBoard::EndSubtree(v1::Task& root, v1::TaskStatus status, const v1::TaskF
     d.mutable_cancel_task()->set_task_id(root.id());
     d.mutable_cancel_task()->set_reason(failure.message());
     SetTime(loop_->clock()->Now() + kCancelGrace, d.mutable_cancel_task()->mutable_deadline());
-    DeliverTo(holder, std::move(d));
+    outbox_->Deliver(holder, std::move(d));
   }
   return ended + 1;
 }
@@ -460,22 +454,9 @@ absl::StatusOr<v1::Task> TaskBoard::Retry(const std::string& id, const std::stri
   return *t;
 }
 
-int64_t TaskBoard::DeliverTo(const std::string& agent, v1::ConnectResponse d) {
-  d.clear_seq();
-  absl::StatusOr<int64_t> seq = store_->AddDelivery(agent, d.SerializeAsString());
-  if (!seq.ok()) {
-    spdlog::error("delivery to {}: storing it: {}", agent, seq.status().message());
-    return 0;
-  }
-  d.set_seq(*seq);
-  if (auto s = streams_.find(agent); s != streams_.end()) s->second->Deliver(d);
-  outbox_[agent][*seq] = std::move(d);
-  return *seq;
-}
-
 std::string TaskBoard::PickAgent(const std::string& role) const {
   std::string busy;
-  for (const auto& [a, sink] : streams_) {
+  for (const auto& [a, sink] : outbox_->attached()) {
     absl::StatusOr<v1::Agent> info = supervisor_->Get(a);
     if (!info.ok() || info->role() != role) continue;
     if (busy_.count(a) == 0) return a;
@@ -519,7 +500,7 @@ void TaskBoard::SendAssignment(const v1::Task& t) {
         ChecksFailedText(std::vector<v1::GoalCheck>(t.checks().begin(), t.checks().end()),
                          t.check_rounds(), t.max_check_rounds()));
   }
-  DeliverTo(t.assignee(), std::move(d));
+  outbox_->Deliver(t.assignee(), std::move(d));
 }
 
 void TaskBoard::Assign(v1::Task& t, const std::string& agent) {
@@ -544,13 +525,13 @@ void TaskBoard::StopIdleAgents() {
   for (const AgentConfig& a : cfg.agents) always_on.insert(a.id);
   // Idle time is counted while connected and holding no task.
   for (auto it = idle_since_.begin(); it != idle_since_.end();) {
-    if (streams_.count(it->first) == 0 || busy_.count(it->first) != 0) {
+    if (outbox_->attached().count(it->first) == 0 || busy_.count(it->first) != 0) {
       it = idle_since_.erase(it);
     } else {
       ++it;
     }
   }
-  for (const auto& [agent, sink] : streams_) {
+  for (const auto& [agent, sink] : outbox_->attached()) {
     if (busy_.count(agent) == 0) idle_since_.try_emplace(agent, now);
   }
   // An agent whose task waits to be handed back to it (children, checks, a budget, a
@@ -617,11 +598,11 @@ void TaskBoard::Schedule() {
     // An idle agent of the role, connected: the one that worked on it before (its
     // session has the conversation), else the earliest-connected one.
     std::string agent;
-    if (resume_.count(t.id()) != 0 && streams_.count(t.assignee()) != 0 &&
+    if (resume_.count(t.id()) != 0 && outbox_->attached().count(t.assignee()) != 0 &&
         busy_.count(t.assignee()) == 0) {
       agent = t.assignee();
     }
-    for (const auto& [a, sink] : streams_) {
+    for (const auto& [a, sink] : outbox_->attached()) {
       if (!agent.empty()) break;
       if (busy_.count(a) != 0) continue;
       absl::StatusOr<v1::Agent> info = supervisor_->Get(a);
@@ -654,7 +635,7 @@ void TaskBoard::Schedule() {
         continue;
       }
       ++live;
-      if (streams_.count(a.id()) == 0) ++coming;
+      if (outbox_->attached().count(a.id()) == 0) ++coming;
     }
     starting.insert(t.role());
     if (coming > 0 || live >= role->second.max_instances) continue;
@@ -698,12 +679,9 @@ void TaskBoard::ChildEnded(const v1::Task& child) {
 }
 
 void TaskBoard::Attach(const std::string& agent, ConnectSink* sink, int64_t after_seq) {
-  streams_[agent] = sink;
   std::set<std::string> resent;
-  auto& box = outbox_[agent];
-  for (auto it = box.upper_bound(after_seq); it != box.end(); ++it) {
-    if (it->second.has_task_assignment()) resent.insert(it->second.task_assignment().task().id());
-    sink->Deliver(it->second);
+  for (const v1::ConnectResponse& d : outbox_->Attach(agent, sink, after_seq)) {
+    if (d.has_task_assignment()) resent.insert(d.task_assignment().task().id());
   }
   // The agent may have died holding its task after acknowledging the assignment: send
   // it again (same attempt), so the restarted agent resumes it from its session.
@@ -717,19 +695,11 @@ void TaskBoard::Attach(const std::string& agent, ConnectSink* sink, int64_t afte
 }
 
 void TaskBoard::Detach(const std::string& agent, ConnectSink* sink) {
-  if (auto it = streams_.find(agent); it != streams_.end() && it->second == sink) {
-    streams_.erase(it);
-  }
+  outbox_->Detach(agent, sink);
 }
 
 void TaskBoard::Ack(const std::string& agent, int64_t seq) {
-  auto it = outbox_.find(agent);
-  if (it == outbox_.end() || it->second.empty() || it->second.begin()->first > seq) return;
-  it->second.erase(it->second.begin(), it->second.upper_bound(seq));
-  if (absl::Status s = store_->AckDeliveries(agent, seq); !s.ok()) {
-    spdlog::error("agent {}: recording acknowledged deliveries: {}", agent, s.message());
-  }
-  if (on_ack_) on_ack_(agent, seq);
+  if (outbox_->Ack(agent, seq) && on_ack_) on_ack_(agent, seq);
 }
 
 void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
@@ -1009,9 +979,7 @@ v1::SessionResumeHint TaskBoard::ResumeHint(const std::string& agent) const {
     hint.set_attempt(t.attempts());
     hint.set_task_status(t.status());
   }
-  auto box = outbox_.find(agent);
-  hint.set_acked_seq(box == outbox_.end() || box->second.empty() ? 0
-                                                                 : box->second.begin()->first - 1);
+  hint.set_acked_seq(outbox_->AckedSeq(agent));
   return hint;
 }
 

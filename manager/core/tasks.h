@@ -49,20 +49,13 @@
 #include "manager/core/config_state.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/ledger.h"
+#include "manager/core/outbox.h"
 #include "manager/core/supervisor.h"
 #include "manager/core/workspace_policy.h"
 #include "manager/core/workspaces.h"
 #include "manager/store/store.h"
 
 namespace agentd {
-
-// An agent's open Connect stream, as the core sees it.
-class ConnectSink {
- public:
-  virtual ~ConnectSink() = default;
-  // Queues one delivery to be written; never blocks.
-  virtual void Deliver(const v1::ConnectResponse& delivery) = 0;
-};
 
 class TaskBoard {
  public:
@@ -75,7 +68,7 @@ class TaskBoard {
   };
 
   // None of the pointers is owned.
-  TaskBoard(EventLoop* loop, Store* store, Supervisor* supervisor, Ledger* ledger,
+  TaskBoard(EventLoop* loop, Store* store, Outbox* outbox, Supervisor* supervisor, Ledger* ledger,
             const ConfigState* config, Options options);
 
   // Loads the stored tasks and undelivered deliveries.
@@ -124,9 +117,6 @@ class TaskBoard {
   // After the supervisor recovered: tasks held by agents that are not coming back.
   void ReconcileAgents();
 
-  // Queues a delivery for `agent` (stored until acknowledged, sent now if connected);
-  // returns its seq, 0 when it could not be stored.
-  int64_t DeliverTo(const std::string& agent, v1::ConnectResponse delivery);
   // A connected agent of `role`: an idle one if any, else a busy one; empty if none.
   std::string PickAgent(const std::string& role) const;
   // Told when an agent's stream opens, and when it acknowledges deliveries (the bus).
@@ -214,6 +204,7 @@ class TaskBoard {
   Ledger* ledger_;
   const ConfigState* config_;
   Options options_;
+  Outbox* outbox_;  // not owned
   std::map<std::string, v1::Task> tasks_;
   // Keeps a new task, and the indexes below.
   void Add(v1::Task t);
@@ -232,8 +223,6 @@ class TaskBoard {
   std::map<std::pair<std::string, std::string>, std::string> delegated_;
   std::map<std::string, std::string> busy_;  // agent → task it holds
   std::set<std::string> resume_;             // ready tasks handed back after waiting: same attempt
-  std::map<std::string, ConnectSink*> streams_;
-  std::map<std::string, std::map<int64_t, v1::ConnectResponse>> outbox_;  // unacknowledged
   DaemonMetrics* metrics_ = nullptr;
   std::vector<std::function<void(const v1::Task&)>> observers_;
   std::function<bool(const std::string&)> plan_pending_;
