@@ -205,6 +205,8 @@ class TaskBoard {
   const ConfigState* config_;
   Options options_;
   Outbox* outbox_;  // not owned
+  // AGENTD_STRICT=1 (tests): a transition outside the status machine stops agentd.
+  bool strict_ = false;
   std::map<std::string, v1::Task> tasks_;
   // Keeps a new task, and the indexes below.
   void Add(v1::Task t);

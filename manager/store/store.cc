@@ -240,7 +240,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   (*db)->SetLatchFatal(true);  // after a failed write, agentd refuses changes
   auto store = std::unique_ptr<Store>(new Store(*std::move(db), *version));
   store->last_event_seq_ = *last;
-  if (const char* strict = std::getenv("AGENTD_STRICT_EVENT_KINDS");
+  if (const char* strict = std::getenv("AGENTD_STRICT");
       strict != nullptr && std::string_view(strict) == "1") {
     store->strict_event_kinds_ = true;
   }

@@ -289,7 +289,7 @@ class Store {
   // event of that kind, as if killed there. Empty: off.
   std::string exit_after_event_;
   int64_t exit_after_countdown_ = 1;
-  // AGENTD_STRICT_EVENT_KINDS=1 (tests): an undeclared event kind fails its change.
+  // AGENTD_STRICT=1 (tests): an undeclared event kind fails its change.
   bool strict_event_kinds_ = false;
   // Prepared once: appending is on the hot path of every state change.
   std::optional<sqlite::Statement> insert_event_;

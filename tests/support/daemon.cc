@@ -57,9 +57,11 @@ void Daemon::Spawn(const std::vector<std::string>& extra_args,
   std::vector<std::string> argv = {AgentdBinary(), "--state-dir", state_dir(), "--socket",
                                    socket(),       "--http",      ""};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  // Every test's daemon refuses to record an event kind manager/store/event_kinds.h does
-  // not declare: an emitted kind missing from the documented list fails the test.
-  std::vector<std::string> full_env = {"AGENTD_STRICT_EVENT_KINDS=1"};
+  // Every test's daemon is strict: it refuses to record an event kind
+  // manager/store/event_kinds.h does not declare (an emitted kind missing from the
+  // documented list fails the test), and stops at a task transition outside the status
+  // machine (manager/core/task_status.h).
+  std::vector<std::string> full_env = {"AGENTD_STRICT=1"};
   full_env.insert(full_env.end(), env.begin(), env.end());
   process_ =
       std::make_unique<Subprocess>(argv, dir_.Join("agentd.out"), dir_.Join("agentd.err"), full_env,

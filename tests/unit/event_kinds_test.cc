@@ -1,6 +1,6 @@
 // Event kinds are declared once (manager/store/event_kinds.h): events.proto documents
 // exactly those, and the daemon's code records each. (That it records no other is held
-// by every test's daemon, which refuses an undeclared kind: AGENTD_STRICT_EVENT_KINDS.)
+// by every test's daemon, which refuses an undeclared kind: AGENTD_STRICT.)
 #include <filesystem>
 #include <fstream>
 #include <iterator>
