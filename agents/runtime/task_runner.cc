@@ -239,16 +239,19 @@ void TaskRunner::OnDelivery(const v1::ConnectResponse& d) {
       }
       break;
     case v1::ConnectResponse::kPlanDecision: {
-      // Told to the model with the task, when it is handed back.
+      // Told to the model with the task, when it is handed back: a note from agentd about
+      // that task, which the mailbox keeps for that task's conversation.
       const v1::Plan& p = d.plan_decision();
       v1::Envelope note;
       note.set_id(absl::StrCat("decision-", p.id(), "-", p.status()));
-      note.set_from(p.decided_by().empty() ? "agentd" : p.decided_by());
+      note.set_from("agentd");
       note.set_task_id(p.task_id());
-      note.set_body(p.status() == v1::PLAN_STATUS_REJECTED
-                        ? absl::StrCat("plan ", p.id(), " was rejected: ", p.rejection_reason(),
-                                       "\nRevise the plan and propose it again.")
-                        : absl::StrCat("plan ", p.id(), " is ", v1::PlanStatus_Name(p.status())));
+      std::string by = p.decided_by().empty() ? "" : absl::StrCat(" by ", p.decided_by());
+      note.set_body(
+          p.status() == v1::PLAN_STATUS_REJECTED
+              ? absl::StrCat("plan ", p.id(), " was rejected", by, ": ", p.rejection_reason(),
+                             "\nRevise the plan and propose it again.")
+              : absl::StrCat("plan ", p.id(), " is ", v1::PlanStatus_Name(p.status()), by));
       mailbox_.Put(note);
       break;
     }

@@ -68,27 +68,6 @@ void AsAgent(EventLoop* loop, Supervisor* supervisor, grpc::CallbackServerContex
   });
 }
 
-// The task `task_id` as the daemon has it, when `agent` holds it now (assigned or
-// running). Errors say which task and which agent: INVALID_ARGUMENT (none named),
-// NOT_FOUND, PERMISSION_DENIED (another agent's task, another goal's, or one that ended).
-static absl::StatusOr<v1::Task> HeldTask(TaskBoard* tasks, const std::string& agent,
-                                         const std::string& task_id) {
-  if (task_id.empty()) {
-    return absl::InvalidArgumentError("task_id is required: the task this call is for");
-  }
-  absl::StatusOr<v1::Task> t = tasks->TaskOfAgent(agent, task_id);
-  if (t.ok()) return t;
-  if (t.status().code() == absl::StatusCode::kNotFound) {
-    return absl::NotFoundError(absl::StrCat("task \"", task_id, "\" does not exist"));
-  }
-  if (t.status().code() == absl::StatusCode::kPermissionDenied) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("task \"", task_id, "\" is not held by agent \"", agent,
-                     "\": an agent acts only on the tasks assigned to it"));
-  }
-  return t.status();
-}
-
 grpc::ServerUnaryReactor* AgentHostService::RequestConsent(grpc::CallbackServerContext* ctx,
                                                            const v1::RequestConsentRequest* req,
                                                            v1::RequestConsentResponse* resp) {
@@ -101,7 +80,7 @@ grpc::ServerUnaryReactor* AgentHostService::RequestConsent(grpc::CallbackServerC
       return;
     }
     // A consent is for a task the agent holds, and binds to that attempt of it.
-    absl::StatusOr<v1::Task> task = HeldTask(tasks_, id, req->task_id());
+    absl::StatusOr<v1::Task> task = scope_.HeldTask(id, req->task_id());
     if (!task.ok()) {
       reactor->Finish(ToGrpcStatus(task.status()));
       return;
@@ -126,26 +105,12 @@ grpc::ServerUnaryReactor* AgentHostService::GetConsentDecision(
   return reactor;
 }
 
-// The ledger's view of a call by `agent` for `task_id`: the agent must hold the task.
-absl::StatusOr<Ledger::Caller> CallerFor(Supervisor* supervisor, TaskBoard* tasks,
-                                         const std::string& agent, const std::string& task_id) {
-  absl::StatusOr<v1::Agent> a = supervisor->Get(agent);
-  if (!a.ok()) return a.status();
-  Ledger::Caller c{agent, a->role(), "", ""};
-  if (task_id.empty()) return c;
-  absl::StatusOr<v1::Task> t = HeldTask(tasks, agent, task_id);
-  if (!t.ok()) return t.status();
-  c.task_id = t->id();
-  c.goal_id = t->goal_id();
-  return c;
-}
-
 grpc::ServerUnaryReactor* AgentHostService::ReserveBudget(grpc::CallbackServerContext* ctx,
                                                           const v1::ReserveBudgetRequest* req,
                                                           v1::ReserveBudgetResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   AsAgent(loop_, supervisor_, ctx, reactor, [this, reactor, req, resp](const std::string& id) {
-    absl::StatusOr<Ledger::Caller> caller = CallerFor(supervisor_, tasks_, id, req->task_id());
+    absl::StatusOr<Ledger::Caller> caller = scope_.CallerFor(id, req->task_id());
     if (!caller.ok()) {
       reactor->Finish(ToGrpcStatus(caller.status()));
       return;
@@ -162,41 +127,11 @@ grpc::ServerUnaryReactor* AgentHostService::ReportUsage(grpc::CallbackServerCont
                                                         v1::ReportUsageResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   AsAgent(loop_, supervisor_, ctx, reactor, [this, reactor, req, resp](const std::string& id) {
-    absl::StatusOr<Ledger::Caller> caller = CallerFor(supervisor_, tasks_, id, "");
+    // Charged where the core says (AgentScope::UsageCaller).
+    const v1::UsageRecord& rec = req->record();
+    absl::StatusOr<Ledger::Caller> caller = scope_.UsageCaller(id, rec);
     if (!caller.ok()) {
       reactor->Finish(ToGrpcStatus(caller.status()));
-      return;
-    }
-    const v1::UsageRecord& rec = req->record();
-    // Usage goes to the task the agent held when it reserved the call: the reservation
-    // says which (and whose it is; the ledger refuses another agent's). Usage is recorded
-    // even when the task ended meanwhile — the money was spent — but only for a task
-    // that was the agent's.
-    absl::Status refused;
-    if (const v1::BudgetReservation* res = ledger_->Reservation(rec.reservation_id());
-        res != nullptr && res->agent_id() == id) {
-      if (!rec.task_id().empty() && rec.task_id() != res->task_id()) {
-        refused = absl::InvalidArgumentError(absl::StrCat("reservation \"", res->id(),
-                                                          "\" is for task \"", res->task_id(),
-                                                          "\", not \"", rec.task_id(), "\""));
-      }
-      caller->task_id = res->task_id();
-      caller->goal_id = res->goal_id();
-    } else if (!rec.task_id().empty()) {
-      absl::StatusOr<v1::Task> t = tasks_->Get(rec.task_id());
-      if (!t.ok()) {
-        refused = absl::NotFoundError(absl::StrCat("task \"", rec.task_id(), "\" does not exist"));
-      } else if (t->assignee() != id) {
-        refused = absl::PermissionDeniedError(
-            absl::StrCat("task \"", rec.task_id(), "\" is not held by agent \"", id,
-                         "\": an agent reports usage only for its own tasks"));
-      } else {
-        caller->task_id = t->id();
-        caller->goal_id = t->goal_id();
-      }
-    }
-    if (!refused.ok()) {
-      reactor->Finish(ToGrpcStatus(refused));
       return;
     }
     absl::StatusOr<v1::UsageRecord> r = ledger_->Report(*caller, rec);
@@ -237,7 +172,7 @@ grpc::ServerUnaryReactor* AgentHostService::Send(grpc::CallbackServerContext* ct
   AsAgent(loop_, supervisor_, ctx, reactor, [this, reactor, req, resp](const std::string& id) {
     // A message about a task is about one the agent holds; none named is fine.
     if (!req->task_id().empty()) {
-      if (absl::StatusOr<v1::Task> t = HeldTask(tasks_, id, req->task_id()); !t.ok()) {
+      if (absl::StatusOr<v1::Task> t = scope_.HeldTask(id, req->task_id()); !t.ok()) {
         reactor->Finish(ToGrpcStatus(t.status()));
         return;
       }

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "agentd/v1/agent_host.grpc.pb.h"
+#include "manager/core/agent_scope.h"
 #include "manager/core/bus.h"
 #include "manager/core/consent.h"
 #include "manager/core/event_loop.h"
@@ -58,7 +59,8 @@ class AgentHostService final : public v1::AgentHostService::CallbackService {
         tasks_(tasks),
         ledger_(ledger),
         bus_(bus),
-        plans_(plans) {}
+        plans_(plans),
+        scope_(supervisor, tasks, ledger) {}
 
   grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
                                      const v1::RegisterRequest* req,
@@ -97,6 +99,7 @@ class AgentHostService final : public v1::AgentHostService::CallbackService {
   Ledger* ledger_;
   Bus* bus_;
   PlanBook* plans_;
+  AgentScope scope_;  // what each call may act on
 };
 
 }  // namespace agentd

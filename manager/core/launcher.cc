@@ -107,6 +107,8 @@ LocalLauncher::~LocalLauncher() {
 namespace {
 
 // What the child reports through the status pipe when a step before exec fails.
+// agentd-init writes the same three ints when its program's exec fails
+// (manager/init/agentd_init.cc): keep the two in step.
 struct ChildFailure {
   int step;  // kStep*
   int err;   // errno
@@ -352,10 +354,17 @@ uint64_t IsolationCloneFlags(const LaunchSpec::Isolation& isolation) {
     int op = 0, index = 0;
     if (!IsolateChild(*isolation, &op, &index)) fail(kStepIsolate, op * 1000 + index + 1);
   }
-  // The daemon blocks signals and ignores SIGPIPE; an agent starts with neither.
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
+  // The daemon blocks signals and ignores SIGPIPE; an agent starts with neither. Under
+  // agentd-init every signal stays blocked across its exec: as a namespace's PID 1 with
+  // default handlers it would lose a SIGTERM sent before it blocks them itself (it
+  // unblocks them for its program).
+  sigset_t mask;
+  if (init_report >= 0) {
+    sigfillset(&mask);
+  } else {
+    sigemptyset(&mask);
+  }
+  sigprocmask(SIG_SETMASK, &mask, nullptr);
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
@@ -368,11 +377,13 @@ uint64_t IsolationCloneFlags(const LaunchSpec::Isolation& isolation) {
   for (int i = 0; i < n_secrets; ++i) {
     if (dup2(secrets[i], 3 + i) < 0) fail(kStepFds, 0);
   }
-  // The init's report pipe follows the secrets (the init closes it for its program).
+  // Under agentd-init, its report pipe and the status pipe follow the secrets: the init
+  // keeps the first, and hands the second (close-on-exec) to its program, whose exec
+  // closes it, or whose failed exec is written to it.
   int open_fds = 3 + n_secrets;
   if (init_report >= 0) {
-    if (dup2(init_report, open_fds) < 0) fail(kStepFds, 0);
-    ++open_fds;
+    if (dup2(init_report, open_fds) < 0 || dup2(status, open_fds + 1) < 0) fail(kStepFds, 0);
+    open_fds += 2;
   }
   // Everything else closes at exec: no daemon socket, database or lock leaks in (the
   // status pipe stays open until then).
@@ -389,10 +400,11 @@ uint64_t IsolationCloneFlags(const LaunchSpec::Isolation& isolation) {
   _exit(127);  // not reached
 }
 
-// The secrets' descriptors are 3 … 3 + kMaxSecrets - 1 in the child; every descriptor the
-// child dup2s from must lie above them, or a dup2 would overwrite a source not yet copied.
+// The secrets' descriptors are 3 … 3 + kMaxSecrets - 1 in the child, and agentd-init's two
+// pipes the next two; every descriptor the child dup2s from must lie above them, or a
+// dup2 would overwrite a source not yet copied.
 constexpr int kMaxSecrets = 8;
-constexpr int kFirstFreeFd = 3 + kMaxSecrets;
+constexpr int kFirstFreeFd = 3 + kMaxSecrets + 2;
 
 // `fd` renumbered to kFirstFreeFd or more (close-on-exec), the old number closed.
 int MoveAboveSecrets(int fd) {
@@ -429,13 +441,14 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot start ", name, ": not found in PATH"));
   }
-  // Under agentd-init: `agentd-init REPORT_FD PROGRAM ARGV…`, the report pipe on the
-  // descriptor after the secrets.
+  // Under agentd-init: `agentd-init REPORT_FD STATUS_FD PROGRAM ARGV…`, its two pipes on
+  // the descriptors after the secrets.
   const bool under_init =
       spec.isolation.enabled && spec.isolation.own_pids && !spec.isolation.init.empty();
   std::vector<std::string> init_args;
   if (under_init) {
-    init_args = {spec.isolation.init, absl::StrCat(3 + spec.inherited_secrets.size()), program};
+    init_args = {spec.isolation.init, absl::StrCat(3 + spec.inherited_secrets.size()),
+                 absl::StrCat(4 + spec.inherited_secrets.size()), program};
     program = spec.isolation.init;
   }
   std::vector<char*> argv, envp;
@@ -708,7 +721,7 @@ void LocalLauncher::Run() {
         int status = 0;
         if (info.si_code == CLD_EXITED &&
             read(report, &status, sizeof(status)) == static_cast<ssize_t>(sizeof(status))) {
-          st.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+          st.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : ExitStatus{}.exit_code;
           st.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
         }
         close(report);

@@ -1,5 +1,6 @@
 #include "manager/core/outbox.h"
 
+#include "common/logging.h"
 #include "spdlog/spdlog.h"
 
 namespace agentd {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/json_dump.h"
+#include "common/logging.h"
 #include "common/version.h"
 #include "manager/store/event_kinds.h"
 #include "nlohmann/json.hpp"
@@ -399,8 +400,11 @@ auto Store::Durably(Change&& change) -> decltype(change()) {
   // everything else) may lose the last commits to a power cut.
   if (absl::Status s = db_->Exec("PRAGMA synchronous = FULL"); !s.ok()) return s;
   auto result = change();
-  absl::Status restored = db_->Exec("PRAGMA synchronous = NORMAL");
-  if (result.ok() && !restored.ok()) return restored;
+  // The change stands (committed, or not) whatever happens to the setting: a failure here
+  // is said, not returned, or a committed change would be taken for a failed one.
+  if (absl::Status restored = db_->Exec("PRAGMA synchronous = NORMAL"); !restored.ok()) {
+    spdlog::error("agentd.db: restoring synchronous=NORMAL: {}", restored.message());
+  }
   return result;
 }
 

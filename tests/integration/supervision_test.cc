@@ -126,6 +126,8 @@ roles:
                            h, R"(/crasher", "3", "10", ")", dir_.Join("done.stamps"), R"("]}
   ignorer: {command: [")",
                            h, "/sigterm_ignorer\", \"", dir_.Join("pids"), R"("]}
+  unrunnable: {command: [")",
+                           dir_.Join("unrunnable"), R"("]}
 )");
   }
   void StartDaemon(const std::string& extra = "") {
@@ -401,6 +403,21 @@ TEST_F(SupervisionTest, SigtermIgnorerIsKilledAfterStopTimeoutAndItsGrandchildTo
       << "child " << child << (ProcessGone(child) ? " gone" : " alive") << ", grandchild "
       << grandchild << (ProcessGone(grandchild) ? " gone" : " alive");
   EXPECT_THAT(daemon_.log(), HasSubstr("still running 500ms after SIGTERM"));
+}
+
+// A command that cannot run (not executable) fails the agent's start, saying why, and is
+// not restarted: the same whether or not it runs under agentd-init in a PID namespace.
+TEST_F(SupervisionTest, ACommandThatCannotRunFailsTheStartWithItsReason) {
+  WriteFile(dir_.Join("unrunnable"), "#!/bin/sh\nexit 0\n");  // mode 0644: not executable
+  StartDaemon();
+  absl::StatusOr<v1::Agent> started = StartAgent("unrunnable", "u1");
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kFailedPrecondition) << started.status();
+  EXPECT_THAT(std::string(started.status().message()), HasSubstr("Permission denied"));
+  v1::Agent a = Get("u1");
+  EXPECT_EQ(a.state(), v1::AGENT_STATE_FAILED) << a.DebugString();
+  EXPECT_THAT(a.state_detail(), HasSubstr("Permission denied")) << a.DebugString();
+  EXPECT_EQ(a.restarts(), 0);
 }
 
 TEST_F(SupervisionTest, InstanceLimitsUnknownRolesAndDuplicatesAreRefusedClearly) {
