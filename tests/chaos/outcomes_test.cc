@@ -171,7 +171,7 @@ TEST_P(OutcomesTest, TheGoalCompletesWithEachSideEffectOnceAndNoConversationStar
       // int64 is a string in protobuf's JSON.
       if (a.value("role", "") == "coder" && a.contains("pid")) pid = std::stoll(Text(a["pid"]));
     }
-    ASSERT_GT(pid, 0) << agents.dump();
+    ASSERT_GT(pid, 0) << DumpJson(agents);
     ASSERT_EQ(kill(static_cast<pid_t>(pid), SIGKILL), 0);
   }
   ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_COMPLETED", absl::Seconds(90)))
@@ -189,11 +189,11 @@ TEST_P(OutcomesTest, TheGoalCompletesWithEachSideEffectOnceAndNoConversationStar
     std::string details = DumpJson(e.value("details", nlohmann::json::object()));
     if (details.find("\"ok\":\"true\"") != std::string::npos) ++writes[e.value("target", "")];
   }
-  EXPECT_EQ(writes.size(), 2u) << audit.dump();
-  for (const auto& [target, n] : writes) EXPECT_EQ(n, 1) << target << "\n" << audit.dump();
+  EXPECT_EQ(writes.size(), 2u) << DumpJson(audit);
+  for (const auto& [target, n] : writes) EXPECT_EQ(n, 1) << target << "\n" << DumpJson(audit);
   // Nothing delegated twice, no plan.
   nlohmann::json tasks = CtlJson({"get", "tasks", "--goal", "g-1"});
-  EXPECT_EQ(ArraySize(tasks, "tasks"), 2u) << tasks.dump();
+  EXPECT_EQ(ArraySize(tasks, "tasks"), 2u) << DumpJson(tasks);
   // No conversation started over: each model's requests carry at least as many messages
   // as the one before (a retried call repeats its conversation; it never shrinks).
   nlohmann::json requests = FakeRequests();

@@ -223,7 +223,7 @@ TEST_F(ContainmentTest, AReloadThatTurnsTheSandboxOnReachesGoalChecks) {
   RunResult goal = CtlGoalAndWait({"Write hello.txt", "--check", "touch ran-unconfined"});
   EXPECT_NE(goal.exit_code, 0) << goal.out << goal.err;
   nlohmann::json g = CtlJson({"describe", "task", "g-1"});
-  EXPECT_EQ(g["failure"]["code"], "TASK_FAILURE_CODE_CHECKS_FAILED") << g.dump();
+  EXPECT_EQ(g["failure"]["code"], "TASK_FAILURE_CODE_CHECKS_FAILED") << DumpJson(g);
   std::string ws = Workspace("g-1");
   ASSERT_FALSE(ws.empty());
   EXPECT_FALSE(std::filesystem::exists(ws + "/ran-unconfined")) << "the check ran unconfined";

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/json_dump.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -149,7 +150,7 @@ TEST_F(GoalTest, AChangeAndItsAuditEntryAreStoredTogether) {
     submitted =
         submitted || (e.value("action", "") == "goal.submit" && e.value("target", "") == "g-1");
   }
-  EXPECT_TRUE(submitted) << audit.dump();
+  EXPECT_TRUE(submitted) << DumpJson(audit);
   RunResult verify = Ctl({"audit", "--verify"});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
 }
