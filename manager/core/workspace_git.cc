@@ -9,17 +9,7 @@
 namespace agentd {
 
 WorkspaceGit::WorkspaceGit(EventLoop* loop, Options options)
-    : loop_(loop), options_(std::move(options)) {}
-
-WorkspaceGit::~WorkspaceGit() {
-  alive_->store(false);
-  std::vector<std::pair<std::shared_ptr<std::atomic<bool>>, std::thread>> threads;
-  {
-    absl::MutexLock l(&mu_);
-    threads.swap(threads_);
-  }
-  for (auto& [finished, t] : threads) t.join();
-}
+    : options_(std::move(options)), jobs_(loop) {}
 
 void WorkspaceGit::SetOptions(Options options) {
   absl::MutexLock l(&mu_);
@@ -38,47 +28,33 @@ void WorkspaceGit::Rollback(const std::string& workspace, const std::string& nam
 
 void WorkspaceGit::Run(const std::string& tool, const std::string& workspace, nlohmann::json args,
                        Done done) {
-  auto finished = std::make_shared<std::atomic<bool>>(false);
-  absl::MutexLock l(&mu_);
-  // Threads of jobs that ended are joined here, so that they do not pile up.
-  for (auto it = threads_.begin(); it != threads_.end();) {
-    if (*it->first) {
-      it->second.join();
-      it = threads_.erase(it);
-    } else {
-      ++it;
-    }
-  }
   tools::ShellOptions shell;
-  // git runs in a workspace the agents wrote: as agentd, never unconfined unless a person
-  // said so (policy.shell.sandbox off).
-  shell.sandbox = options_.sandbox == "off" ? "off" : "required";
-  shell.sandbox_broken = options_.sandbox_broken;
-  shell.bwrap = options_.bwrap;
+  {
+    absl::MutexLock l(&mu_);
+    // git runs in a workspace the agents wrote: as agentd, never unconfined unless a
+    // person said so (policy.shell.sandbox off).
+    shell.sandbox = options_.sandbox == "off" ? "off" : "required";
+    shell.sandbox_broken = options_.sandbox_broken;
+    shell.bwrap = options_.bwrap;
+  }
   shell.inherit_env = false;
-  std::thread thread([loop = loop_, alive = alive_, finished, tool, workspace,
-                      args = std::move(args), done = std::move(done), shell]() mutable {
-    absl::StatusOr<std::string> result = [&]() -> absl::StatusOr<std::string> {
-      absl::StatusOr<std::unique_ptr<tools::Workspace>> ws = tools::Workspace::Open(workspace);
-      if (!ws.ok()) return ws.status();
-      for (const std::unique_ptr<tools::Tool>& t : tools::BuiltinTools()) {
-        if (t->name() != tool) continue;
-        llm::CancelToken cancel;
-        tools::ToolContext ctx{ws->get(), &shell, &cancel, "", "", nullptr};
-        tools::ToolResult r = t->Run(args, ctx);
-        if (r.error) return absl::FailedPreconditionError(r.content);
-        return r.content;
-      }
-      return absl::InternalError(absl::StrCat("no tool named ", tool));
-    }();
-    if (alive->load()) {
-      loop->Post([alive, done = std::move(done), result = std::move(result)]() mutable {
-        if (alive->load()) done(std::move(result));
+  jobs_.Run<absl::StatusOr<std::string>>(
+      [tool, workspace, args = std::move(args), shell]() mutable -> absl::StatusOr<std::string> {
+        absl::StatusOr<std::unique_ptr<tools::Workspace>> ws = tools::Workspace::Open(workspace);
+        if (!ws.ok()) return ws.status();
+        for (const std::unique_ptr<tools::Tool>& t : tools::BuiltinTools()) {
+          if (t->name() != tool) continue;
+          llm::CancelToken cancel;
+          tools::ToolContext ctx{ws->get(), &shell, &cancel, "", "", nullptr};
+          tools::ToolResult r = t->Run(args, ctx);
+          if (r.error) return absl::FailedPreconditionError(r.content);
+          return r.content;
+        }
+        return absl::InternalError(absl::StrCat("no tool named ", tool));
+      },
+      [done = std::move(done)](absl::StatusOr<std::string> result) mutable {
+        done(std::move(result));
       });
-    }
-    *finished = true;
-  });
-  threads_.emplace_back(finished, std::move(thread));
 }
 
 }  // namespace agentd

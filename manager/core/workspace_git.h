@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "manager/core/event_loop.h"
+#include "manager/core/off_loop.h"
 #include "nlohmann/json.hpp"
 
 namespace agentd {
@@ -39,9 +40,9 @@ class WorkspaceGit {
   // What the tool answered (e.g. "checkpoint plan-p-1 saved (3f2a…)"), or why it could not.
   using Done = std::function<void(absl::StatusOr<std::string>)>;
 
-  // `loop` is not owned and must outlive this object.
+  // `loop` is not owned and must outlive this object. The destructor waits for running
+  // jobs (their answers are dropped).
   WorkspaceGit(EventLoop* loop, Options options);
-  ~WorkspaceGit();
   WorkspaceGit(const WorkspaceGit&) = delete;
   WorkspaceGit& operator=(const WorkspaceGit&) = delete;
 
@@ -57,12 +58,9 @@ class WorkspaceGit {
  private:
   void Run(const std::string& tool, const std::string& workspace, nlohmann::json args, Done done);
 
-  EventLoop* loop_;
-  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
   absl::Mutex mu_;
   Options options_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::pair<std::shared_ptr<std::atomic<bool>>, std::thread>> threads_
-      ABSL_GUARDED_BY(mu_);
+  OffLoop jobs_;  // last: its threads are joined first
 };
 
 }  // namespace agentd

@@ -100,42 +100,14 @@ bool IsEmptyOrMissing(const std::string& dir) {
 }  // namespace
 
 WorkspaceProvisioner::WorkspaceProvisioner(EventLoop* loop, Options options)
-    : loop_(loop), options_(std::move(options)) {}
-
-WorkspaceProvisioner::~WorkspaceProvisioner() {
-  alive_->store(false);
-  std::vector<std::pair<std::shared_ptr<std::atomic<bool>>, std::thread>> threads;
-  {
-    absl::MutexLock l(&mu_);
-    threads.swap(threads_);
-  }
-  for (auto& [finished, t] : threads) t.join();
-}
+    : options_(std::move(options)), jobs_(loop) {}
 
 void WorkspaceProvisioner::Prepare(v1::Workspace requested, std::string goal_id, Done done) {
-  auto finished = std::make_shared<std::atomic<bool>>(false);
-  absl::MutexLock l(&mu_);
-  // Threads of jobs that ended are joined here, so that they do not pile up.
-  for (auto it = threads_.begin(); it != threads_.end();) {
-    if (*it->first) {
-      it->second.join();
-      it = threads_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  std::thread thread([loop = loop_, alive = alive_, finished, options = options_,
-                      requested = std::move(requested), goal_id = std::move(goal_id),
-                      done = std::move(done)]() mutable {
-    absl::StatusOr<v1::Workspace> ws = PrepareNow(options, requested, goal_id);
-    if (alive->load()) {
-      loop->Post([alive, done = std::move(done), ws = std::move(ws)]() mutable {
-        if (alive->load()) std::move(done)(std::move(ws));
-      });
-    }
-    *finished = true;
-  });
-  threads_.emplace_back(finished, std::move(thread));
+  jobs_.Run<absl::StatusOr<v1::Workspace>>(
+      [options = options_, requested = std::move(requested), goal_id = std::move(goal_id)] {
+        return PrepareNow(options, requested, goal_id);
+      },
+      std::move(done));
 }
 
 absl::StatusOr<v1::Workspace> WorkspaceProvisioner::PrepareNow(const Options& options,

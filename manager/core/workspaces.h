@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "agentd/v1/tasks.pb.h"
 #include "manager/core/event_loop.h"
+#include "manager/core/off_loop.h"
 #include "manager/core/workspace_policy.h"
 
 namespace agentd {
@@ -33,10 +34,9 @@ class WorkspaceProvisioner {
   };
   using Done = absl::AnyInvocable<void(absl::StatusOr<v1::Workspace>) &&>;
 
-  // `loop` is not owned.
+  // `loop` is not owned. The destructor waits for running jobs (their answers are
+  // dropped).
   WorkspaceProvisioner(EventLoop* loop, Options options);
-  // Waits for running jobs; their answers are dropped.
-  ~WorkspaceProvisioner();
 
   // Makes `requested` ready for goal `goal_id` on a thread of its own and answers on the
   // loop: the workspace as the goal will use it (kind, path, branch), or why it cannot
@@ -50,12 +50,8 @@ class WorkspaceProvisioner {
                                                   const std::string& goal_id);
 
  private:
-  EventLoop* loop_;
   const Options options_;
-  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
-  absl::Mutex mu_;
-  std::vector<std::pair<std::shared_ptr<std::atomic<bool>>, std::thread>> threads_
-      ABSL_GUARDED_BY(mu_);
+  OffLoop jobs_;
 };
 
 }  // namespace agentd
