@@ -14,30 +14,10 @@
 
 namespace agentd {
 
-// Refuses the call unless `auth` admits it; otherwise runs `fn()` (returning
-// absl::Status, filling the response itself) on the core loop and finishes with its
-// status. The callback thread never blocks.
-template <typename Fn>
-grpc::ServerUnaryReactor* OnLoop(grpc::CallbackServerContext* ctx, const ClientAuth& auth,
-                                 EventLoop* loop, Fn fn) {
-  auto* reactor = ctx->DefaultReactor();
-  if (auth.Refuse(ctx, reactor)) return reactor;
-  loop->Post([reactor, fn = std::move(fn)]() mutable {
-    // An exception must not leave the call unanswered (nor cross the core loop).
-    absl::Status status;
-    try {
-      status = fn();
-    } catch (const std::exception& e) {
-      status =
-          absl::InternalError(absl::StrCat("agentd failed on this call: ", ValidUtf8(e.what())));
-    }
-    reactor->Finish(ToGrpcStatus(status));
-  });
-  return reactor;
-}
-
-// As OnLoop, for a step that answers later: `fn(finish)` runs on the core loop, fills
-// the response and calls `finish(status)` exactly once, from any thread.
+// Refuses the call unless `auth` admits it; otherwise runs `fn(finish)` on the core loop,
+// which fills the response and calls `finish(status)` exactly once, then or later, from
+// any thread. The callback thread never blocks; an exception from `fn` answers the call
+// with INTERNAL (and does not cross the core loop).
 template <typename Fn>
 grpc::ServerUnaryReactor* OnLoopAsync(grpc::CallbackServerContext* ctx, const ClientAuth& auth,
                                       EventLoop* loop, Fn fn) {
@@ -53,6 +33,14 @@ grpc::ServerUnaryReactor* OnLoopAsync(grpc::CallbackServerContext* ctx, const Cl
     }
   });
   return reactor;
+}
+
+// The same for a step done at once: `fn()` returns the call's status.
+template <typename Fn>
+grpc::ServerUnaryReactor* OnLoop(grpc::CallbackServerContext* ctx, const ClientAuth& auth,
+                                 EventLoop* loop, Fn fn) {
+  return OnLoopAsync(ctx, auth, loop,
+                     [fn = std::move(fn)](const auto& finish) mutable { finish(fn()); });
 }
 
 // Who a person's call comes from: over TCP, the holder of the admin token; on the unix
