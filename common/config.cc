@@ -344,6 +344,7 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
     }
   }
   top.Opt("state_dir", &c.state_dir);
+  top.Opt("workspaces_dir", &c.workspaces_dir);
 
   if (YAML::Node n = top.Get("ui"); n.IsDefined()) {
     Fields f(p, n, "ui");

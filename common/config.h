@@ -206,6 +206,10 @@ struct Config {
   ServerConfig server;
   UiConfig ui;
   std::string state_dir;  // empty: resolved by paths.h DefaultStateDir()
+  // Where goals without a folder of their own get one (<workspaces_dir>/<goal>); empty:
+  // beside the state directory, <state_dir>-workspaces. Never inside the state directory,
+  // which agents cannot see.
+  std::string workspaces_dir;
   LoggingConfig logging;
   std::map<std::string, ProviderConfig> providers;
   std::map<std::string, ModelConfig> models;

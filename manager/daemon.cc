@@ -16,6 +16,8 @@
 #include "common/token.h"
 #include "common/version.h"
 #include "manager/core/private_dir.h"
+#include "manager/core/workspace_policy.h"
+#include "manager/core/workspaces.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -103,6 +105,18 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     return seq.status();
   }
 
+  // Goals' workspaces live outside the state directory, which agents cannot see.
+  if (absl::Status s = CheckWorkspacesDir(c.workspaces_dir, c.state_dir, c.server.socket);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = MakeDirs(c.workspaces_dir, 0700); !s.ok()) return s;
+  if (absl::Status s = MoveLegacyWorkspaces(d->store_.get(), c.state_dir + "/workspaces",
+                                            c.workspaces_dir, d->start_time_);
+      !s.ok()) {
+    return s;
+  }
+
   LogStoreOptions log_options;
   log_options.dir = c.state_dir + "/logs";
   log_options.segment_bytes = c.logs.segment_bytes;
@@ -134,7 +148,6 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = MakeDirs(c.state_dir + "/workspaces", 0700); !s.ok()) return s;
   Supervisor::Options sup;
   sup.socket_path = agent_socket;
   sup.admin_socket_path = c.server.socket;
@@ -142,6 +155,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   sup.agent_binary = AgentBinary();
   sup.init_binary = InitBinary();
   sup.state_dir = c.state_dir;
+  sup.workspaces_dir = c.workspaces_dir;
   if (c.supervision.isolation != "off") {
     // What every agent gets, less a session of its own.
     if (absl::Status s = LocalLauncher::ProbeIsolation(Supervisor::IsolationOf(sup, "", false));
@@ -217,9 +231,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->consents_->SetAudit(d->audit_.get());
   d->ledger_ = std::make_unique<Ledger>(&d->loop_, d->store_.get(), d->config_.get());
   TaskBoard::Options task_options;
-  task_options.state_dir = c.state_dir;
+  task_options.workspaces_dir = c.workspaces_dir;
   task_options.templates_dir = sup.templates_dir;
-  task_options.protected_dirs = ProtectedDirs(c.state_dir, c.server.socket);
+  task_options.protected_dirs = ProtectedDirs(c.state_dir, c.server.socket, c.workspaces_dir);
   d->outbox_ = std::make_unique<Outbox>(d->store_.get());
   d->tasks_ = std::make_unique<TaskBoard>(&d->loop_, d->store_.get(), d->outbox_.get(),
                                           d->supervisor_.get(), d->ledger_.get(), d->config_.get(),
@@ -359,6 +373,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   v1::DaemonPaths paths;
   paths.set_config_file(d->config_->file());
   paths.set_state_dir(c.state_dir);
+  paths.set_workspaces_dir(c.workspaces_dir);
   paths.set_database(db_path);
   paths.set_socket(c.server.socket);
   paths.set_grpc_tcp(d->api_->tcp_address());

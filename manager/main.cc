@@ -115,11 +115,13 @@ int main(int argc, char** argv) {
       return 1;
     }
     const agentd::Config& c = cfg->config();
-    std::printf("config     %s\nsocket     %s\nstate_dir  %s\ngrpc_tcp   %s\nhttp       %s\n",
-                options.config_file.empty() ? "<embedded default>" : options.config_file.c_str(),
-                c.server.socket.c_str(), c.state_dir.c_str(),
-                c.server.grpc_tcp.empty() ? "off" : c.server.grpc_tcp.c_str(),
-                c.server.http.empty() ? "off" : c.server.http.c_str());
+    std::printf(
+        "config     %s\nsocket     %s\nstate_dir  %s\nworkspaces %s\ngrpc_tcp   %s\nhttp       "
+        "%s\n",
+        options.config_file.empty() ? "<embedded default>" : options.config_file.c_str(),
+        c.server.socket.c_str(), c.state_dir.c_str(), c.workspaces_dir.c_str(),
+        c.server.grpc_tcp.empty() ? "off" : c.server.grpc_tcp.c_str(),
+        c.server.http.empty() ? "off" : c.server.http.c_str());
     return 0;
   }
 

@@ -33,7 +33,7 @@ int Main(int argc, char** argv) {
   task.set_role("coder");
   task.set_assignee("coder-1");
   task.mutable_input()->set_instructions(std::string(200, 'x'));
-  task.mutable_workspace()->set_path("/var/lib/agentd/workspaces/g-1");
+  task.mutable_workspace()->set_path("/var/lib/agentd-workspaces/g-1");
   const std::string body = task.SerializeAsString();
   const std::string payload = R"({"status":"running","role":"coder","assignee":"coder-1"})";
 

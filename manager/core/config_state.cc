@@ -1,10 +1,27 @@
 #include "manager/core/config_state.h"
 
+#include <limits.h>
+#include <unistd.h>
+
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/paths.h"
 
 namespace agentd {
+namespace {
+
+// `dir` without trailing slashes, and absolute: a relative one is taken from the working
+// directory, once, so that a later chdir changes nothing.
+std::string AbsoluteDir(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  if (!dir.empty() && dir.front() != '/') {
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof(cwd)) != nullptr) dir = absl::StrCat(cwd, "/", dir);
+  }
+  return dir;
+}
+
+}  // namespace
 
 absl::StatusOr<Config> ConfigState::Read(const std::string& file,
                                          const ConfigOverrides& overrides) {
@@ -28,6 +45,11 @@ absl::StatusOr<Config> ConfigState::Read(const std::string& file,
   }
   if (c->server.socket.empty()) c->server.socket = DefaultSocketPath();
   if (c->state_dir.empty()) c->state_dir = DefaultStateDir();
+  c->state_dir = AbsoluteDir(c->state_dir);
+  // Beside the state directory rather than in it: agents see nothing of the state
+  // directory but their own session, and every goal's workspace is seen by its agents.
+  if (c->workspaces_dir.empty()) c->workspaces_dir = c->state_dir + "-workspaces";
+  c->workspaces_dir = AbsoluteDir(c->workspaces_dir);
   if (c->server.socket.front() != '/') {
     return absl::InvalidArgumentError(
         absl::StrCat("server.socket: \"", c->server.socket, "\" must be an absolute path"));
@@ -74,6 +96,7 @@ absl::StatusOr<ReloadResult> ConfigState::Reload() {
            a.server.tls_key_file != b.server.tls_key_file,
        "server.tls", &r.restart_required);
   diff(a.state_dir != b.state_dir, "state_dir", &r.restart_required);
+  diff(a.workspaces_dir != b.workspaces_dir, "workspaces_dir", &r.restart_required);
   diff(a.logging.format != b.logging.format, "logging.format", &r.restart_required);
   // The HTTP listener takes these at start.
   diff(a.server.cors_origins != b.server.cors_origins, "server.cors_origins", &r.restart_required);
@@ -104,6 +127,7 @@ absl::StatusOr<ReloadResult> ConfigState::Reload() {
   merged.server.http_hosts = a.server.http_hosts;
   merged.server.http_session_ttl = a.server.http_session_ttl;
   merged.state_dir = a.state_dir;
+  merged.workspaces_dir = a.workspaces_dir;
   merged.logging.format = a.logging.format;
   config_ = std::move(merged);
   loaded_time_ = absl::Now();

@@ -361,8 +361,12 @@ LaunchSpec::Isolation Supervisor::IsolationOf(const Options& options,
   iso.own_pids = true;
   if (under_init) iso.init = options.init_binary;
   iso.hide = {RealPathOr(options.state_dir), RealPathOr(DirName(options.admin_socket_path))};
+  // Nothing of the state directory but the agent's own session: goals' workspaces live
+  // beside it (workspaces_dir), where agents see them as they see a person's folders —
+  // shown again should it lie in the socket's directory (the launcher binds only what a
+  // hidden directory covers).
   if (!session_dir.empty()) iso.expose.push_back(RealPathOr(session_dir));
-  iso.expose.push_back(RealPathOr(absl::StrCat(options.state_dir, "/workspaces")));
+  if (!options.workspaces_dir.empty()) iso.expose.push_back(RealPathOr(options.workspaces_dir));
   // Read-only: an agent connects to the endpoint but must not replace it with a socket of
   // its own, to which other agents would present their tokens.
   iso.expose_read_only = {RealPathOr(DirName(options.socket_path))};
@@ -379,11 +383,6 @@ absl::StatusOr<std::string> Supervisor::SessionDir(const std::string& id) const 
   std::string sessions = absl::StrCat(options_.state_dir, "/sessions");
   std::string dir = absl::StrCat(sessions, "/", id);
   if (absl::Status s = MakeDirs(dir, 0700); !s.ok()) return s;
-  // The workspaces of goals without one of their own live beside it, and are exposed to
-  // isolated agents: the directory must exist when the agent starts.
-  if (absl::Status s = MakeDirs(absl::StrCat(options_.state_dir, "/workspaces"), 0700); !s.ok()) {
-    return s;
-  }
   // Before the per-agent directories, a session was STATE/sessions/ID.db (+ -wal, -shm).
   for (const char* suffix : {".db", ".db-wal", ".db-shm"}) {
     std::string old_path = absl::StrCat(sessions, "/", id, suffix);

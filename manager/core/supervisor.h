@@ -56,6 +56,8 @@ class Supervisor {
     std::string agent_binary;  // agentd-agent, for roles without a `command`
     std::string init_binary;   // agentd-init, PID 1 of an isolated `command` agent
     std::string state_dir;
+    // Goals' default workspaces (config workspaces_dir): never inside state_dir.
+    std::string workspaces_dir;
     // RLIMIT_NOFILE for agents without a configured nofile limit (agentd's own at start,
     // before it raised it); rlim_cur 0: inherited as it is.
     rlimit agent_nofile{0, 0};
@@ -71,9 +73,8 @@ class Supervisor {
   };
 
   // The isolation an agent with this id gets (paths canonical): the state directory and
-  // the admin socket's directory hidden; its own session directory and the default
-  // workspaces exposed, the agent endpoint's directory exposed read-only; `secret_files`
-  // masked.
+  // the admin socket's directory hidden; its own session directory exposed, the agent
+  // endpoint's directory exposed read-only; `secret_files` masked.
   // Every agent is in a PID namespace of its own; `under_init` for a program that is not
   // written to be PID 1 there (a role's `command`): the launcher's init is, and runs it.
   LaunchSpec::Isolation IsolationFor(const std::string& id, bool under_init) const;

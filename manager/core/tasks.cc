@@ -52,7 +52,7 @@ TaskBoard::TaskBoard(EventLoop* loop, Store* store, Outbox* outbox, Supervisor* 
       strict_(std::getenv("AGENTD_STRICT") != nullptr &&
               std::string_view(std::getenv("AGENTD_STRICT")) == "1"),
       workspaces_(std::make_unique<WorkspaceProvisioner>(
-          loop, WorkspaceProvisioner::Options{options_.state_dir, options_.protected_dirs})) {}
+          loop, WorkspaceProvisioner::Options{options_.workspaces_dir, options_.protected_dirs})) {}
 
 absl::Status TaskBoard::Recover() {
   absl::StatusOr<std::vector<TaskRow>> rows = store_->LoadTasks();

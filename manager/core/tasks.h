@@ -60,7 +60,7 @@ namespace agentd {
 class TaskBoard {
  public:
   struct Options {
-    std::string state_dir;  // new workspaces go under <state_dir>/workspaces
+    std::string workspaces_dir;  // new workspaces go under <workspaces_dir>/<goal>
     int32_t default_max_attempts = 3;
     std::string templates_dir;  // project templates are under <templates_dir>/projects
     // Directories a goal's workspace must not contain (workspace_policy.h).

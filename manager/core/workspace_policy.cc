@@ -84,15 +84,42 @@ absl::Status CheckWorkspacePath(const std::string& workspace,
 }
 
 std::vector<ProtectedDir> ProtectedDirs(const std::string& state_dir,
-                                        const std::string& socket_path) {
+                                        const std::string& socket_path,
+                                        const std::string& workspaces_dir) {
   std::vector<ProtectedDir> dirs = {
-      {state_dir, "agentd's state directory", true, state_dir + "/workspaces"},
-      {DirName(socket_path), "the directory of agentd's socket", true, ""},
+      {state_dir, "agentd's state directory", true, ""},
+      {DirName(socket_path), "the directory of agentd's socket", true, workspaces_dir},
+      {workspaces_dir, "agentd's workspaces directory (every goal's workspace)", false, ""},
       {"/", "the root directory", false, ""}};
   if (const char* home = std::getenv("HOME"); home != nullptr && home[0] == '/') {
     dirs.push_back({home, "the home directory of the user agentd runs as", false, ""});
   }
   return dirs;
+}
+
+absl::Status CheckWorkspacesDir(const std::string& workspaces_dir, const std::string& state_dir,
+                                const std::string& socket_path) {
+  absl::StatusOr<std::string> ws = CanonicalPath(workspaces_dir);
+  if (!ws.ok())
+    return absl::InvalidArgumentError(absl::StrCat("workspaces_dir: ", ws.status().message()));
+  struct {
+    std::string path;
+    const char* what;
+    bool refuse_inside;
+  } dirs[] = {{state_dir, "agentd's state directory", true},
+              {DirName(socket_path), "the directory of agentd's socket", false}};
+  for (const auto& [path, what, refuse_inside] : dirs) {
+    absl::StatusOr<std::string> dir = CanonicalPath(path);
+    if (!dir.ok()) continue;
+    if ((refuse_inside && Contains(*dir, *ws)) || Contains(*ws, *dir)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "workspaces_dir: ", workspaces_dir, " is ",
+          *ws == *dir ? "" : (Contains(*ws, *dir) ? "above " : "inside "), what, " ", *dir,
+          ": agents cannot see into it, yet must see their goals' workspaces. Choose a "
+          "directory beside it (the default is <state_dir>-workspaces)"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace agentd

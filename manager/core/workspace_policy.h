@@ -7,8 +7,9 @@
 // CheckWorkspacePath refuses a path that is equal to or above any of those, after
 // resolving symlinks and `..` the way the kernel will when the tools open it. A workspace
 // beneath the home directory is fine: the tools cannot climb out of it. One beneath the
-// state or socket directory is refused too, except agentd's default workspaces
-// (<state_dir>/workspaces/<goal>): isolated agents see nothing else in those directories.
+// state or socket directory is refused too: isolated agents cannot see into them. agentd's
+// own workspaces directory (<workspaces_dir>/<goal> for each goal) may not be a goal's
+// workspace either, nor anything above it: one goal's agents would reach every goal's.
 //
 // Thread-safety: pure functions of the file system's state; safe from any thread.
 #ifndef AGENTD_MANAGER_CORE_WORKSPACE_POLICY_H_
@@ -27,8 +28,8 @@ struct ProtectedDir {
   std::string path;
   std::string what;  // "agentd's state directory"
   // Whether a workspace inside it is refused too (the state and socket directories:
-  // isolated agents cannot see into them), except under `allowed_inside` (the default
-  // workspaces, STATE/workspaces, which agents are shown).
+  // isolated agents cannot see into them), except under `allowed_inside` (agentd's
+  // workspaces directory where it lies in the socket's directory: agents are shown it).
   bool refuse_inside = false;
   std::string allowed_inside;
 };
@@ -43,10 +44,18 @@ absl::StatusOr<std::string> CanonicalPath(const std::string& path);
 absl::Status CheckWorkspacePath(const std::string& workspace,
                                 const std::vector<ProtectedDir>& protected_dirs);
 
-// The directories agentd protects: its state directory, its socket's directory, $HOME
-// (when set) and `/`.
+// The directories agentd protects: its state directory, its socket's directory, its
+// workspaces directory, $HOME (when set) and `/`.
 std::vector<ProtectedDir> ProtectedDirs(const std::string& state_dir,
-                                        const std::string& socket_path);
+                                        const std::string& socket_path,
+                                        const std::string& workspaces_dir);
+
+// OK when `workspaces_dir` is neither inside the state directory (agents, which cannot
+// see into it, must see their goals' workspaces) nor equal to or above it or the socket's
+// directory. Inside the socket's directory is fine: agents are shown it there.
+// Otherwise INVALID_ARGUMENT saying which, for the config's workspaces_dir.
+absl::Status CheckWorkspacesDir(const std::string& workspaces_dir, const std::string& state_dir,
+                                const std::string& socket_path);
 
 }  // namespace agentd
 

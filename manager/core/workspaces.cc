@@ -15,7 +15,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agentd/v1/agent_host.pb.h"
+#include "common/json_dump.h"
+#include "common/logging.h"
 #include "common/paths.h"
+#include "nlohmann/json.hpp"
 
 extern char** environ;
 
@@ -120,7 +124,7 @@ absl::StatusOr<v1::Workspace> WorkspaceProvisioner::PrepareNow(const Options& op
     in.set_kind(repo ? v1::WORKSPACE_KIND_EXISTING_REPO : v1::WORKSPACE_KIND_NEW_DIRECTORY);
   }
   v1::Workspace ws = in;
-  std::string dir = absl::StrCat(options.state_dir, "/workspaces/", goal_id);
+  std::string dir = absl::StrCat(options.workspaces_dir, "/", goal_id);
   if (!in.path().empty() && in.path()[0] == '/') {
     if (absl::Status s = CheckWorkspacePath(in.path(), options.protected_dirs); !s.ok()) {
       return s;
@@ -173,6 +177,112 @@ absl::StatusOr<v1::Workspace> WorkspaceProvisioner::PrepareNow(const Options& op
   }
   ws.set_path(dir);
   return ws;
+}
+
+namespace {
+
+// `path` with `from` (a directory) replaced by `to`, when it is `from` or beneath it.
+bool Rebase(std::string* path, const std::string& from, const std::string& to) {
+  if (*path != from && !absl::StartsWith(*path, from + "/")) return false;
+  *path = to + path->substr(from.size());
+  return true;
+}
+
+}  // namespace
+
+absl::Status MoveLegacyWorkspaces(Store* store, const std::string& legacy_dir,
+                                  const std::string& workspaces_dir, absl::Time now) {
+  DIR* d = opendir(legacy_dir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return absl::InternalError(
+        absl::StrCat("cannot read ", legacy_dir, ": ", std::strerror(errno)));
+  }
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+      names.emplace_back(e->d_name);
+    }
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  if (absl::Status s = MakeDirs(workspaces_dir, 0700); !s.ok()) return s;
+  int moved = 0;
+  for (const std::string& name : names) {
+    std::string from = absl::StrCat(legacy_dir, "/", name);
+    std::string to = absl::StrCat(workspaces_dir, "/", name);
+    struct stat st {};
+    if (lstat(to.c_str(), &st) == 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot move the workspace ", from, " out of agentd's state directory: ", to,
+                       " already exists. Move one of them aside, then start agentd again"));
+    }
+    if (rename(from.c_str(), to.c_str()) != 0) {
+      int err = errno;
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot move the workspace ", from, " to ", to, ": ", std::strerror(err),
+          err == EXDEV ? ". They are on different file systems: move it yourself (mv), or set "
+                         "workspaces_dir to a directory on the state directory's file system"
+                       : ""));
+    }
+    ++moved;
+    // A worktree's .git file names its repository, which names the worktree back: the
+    // repository must learn where it went.
+    if (lstat((to + "/.git").c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      if (absl::Status s = Git({"-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null",
+                                "-C", to, "worktree", "repair"});
+          !s.ok()) {
+        spdlog::warn("workspace {} moved to {}, but its repository was not told: {}", from, to,
+                     s.message());
+      }
+    }
+  }
+
+  // The records: every task whose workspace was under legacy_dir, and every assignment
+  // not yet delivered that carries one.
+  absl::StatusOr<std::vector<TaskRow>> tasks = store->LoadTasks();
+  if (!tasks.ok()) return tasks.status();
+  std::vector<TaskRow> changed_tasks;
+  std::vector<std::string> goals;
+  for (TaskRow& row : *tasks) {
+    if (row.body.find(legacy_dir) == std::string::npos) continue;
+    v1::Task t;
+    if (!t.ParseFromString(row.body)) continue;
+    std::string path = t.workspace().path();
+    if (!Rebase(&path, legacy_dir, workspaces_dir)) continue;
+    t.mutable_workspace()->set_path(path);
+    row.body = t.SerializeAsString();
+    if (row.parent_id.empty()) goals.push_back(row.id);
+    changed_tasks.push_back(std::move(row));
+  }
+  absl::StatusOr<std::vector<DeliveryRow>> deliveries = store->LoadDeliveries();
+  if (!deliveries.ok()) return deliveries.status();
+  std::vector<DeliveryRow> changed_deliveries;
+  for (DeliveryRow& row : *deliveries) {
+    if (row.body.find(legacy_dir) == std::string::npos) continue;
+    v1::ConnectResponse c;
+    if (!c.ParseFromString(row.body) || !c.has_task_assignment()) continue;
+    std::string path = c.task_assignment().task().workspace().path();
+    if (!Rebase(&path, legacy_dir, workspaces_dir)) continue;
+    c.mutable_task_assignment()->mutable_task()->mutable_workspace()->set_path(path);
+    row.body = c.SerializeAsString();
+    changed_deliveries.push_back(std::move(row));
+  }
+  if (!changed_tasks.empty() || !changed_deliveries.empty()) {
+    nlohmann::json payload = {{"from", legacy_dir}, {"to", workspaces_dir}, {"goals", goals}};
+    absl::StatusOr<int64_t> seq =
+        store->RewriteWorkspaceRecords(changed_tasks, changed_deliveries, now, DumpJson(payload));
+    if (!seq.ok()) return seq.status();
+  }
+  if (rmdir(legacy_dir.c_str()) != 0 && errno != ENOENT) {
+    return absl::InternalError(
+        absl::StrCat("cannot remove ", legacy_dir, ": ", std::strerror(errno)));
+  }
+  if (moved > 0 || !changed_tasks.empty()) {
+    spdlog::info("moved {} workspace(s) from {} to {} ({} task record(s) updated)", moved,
+                 legacy_dir, workspaces_dir, changed_tasks.size());
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace agentd

@@ -1,5 +1,5 @@
 // WorkspaceProvisioner: makes a goal's workspace ready before the goal is stored — a new
-// git repository (under <state_dir>/workspaces/<goal>, or a folder a person named), or a
+// git repository (under <workspaces_dir>/<goal>, or a folder a person named), or a
 // worktree and branch of a person's repository — off the core loop: git runs as a child
 // process, and the loop never waits for it.
 //
@@ -22,13 +22,14 @@
 #include "manager/core/event_loop.h"
 #include "manager/core/off_loop.h"
 #include "manager/core/workspace_policy.h"
+#include "manager/store/store.h"
 
 namespace agentd {
 
 class WorkspaceProvisioner {
  public:
   struct Options {
-    std::string state_dir;  // new workspaces go under <state_dir>/workspaces
+    std::string workspaces_dir;  // new workspaces go under <workspaces_dir>/<goal>
     // Directories a goal's workspace must not contain (workspace_policy.h).
     std::vector<ProtectedDir> protected_dirs;
   };
@@ -53,6 +54,18 @@ class WorkspaceProvisioner {
   const Options options_;
   OffLoop jobs_;
 };
+
+// Moves the workspaces that versions before workspaces_dir made under `legacy_dir`
+// (<state_dir>/workspaces, which agents no longer see) to `workspaces_dir`, and the
+// records that name them with them: tasks' workspace paths and pending assignments, in
+// one transaction with a "workspaces.moved" event. A moved worktree is reconnected to its
+// repository (git worktree repair). Then `legacy_dir` is removed. Run at start, before
+// tasks and deliveries are loaded; safe to run again after a crash part-way (what moved
+// stays moved; the records are rewritten whenever `legacy_dir` is still there).
+// Errors: FAILED_PRECONDITION naming the workspace that cannot be moved (another file
+// system, a name already taken) and what to do; the store's error.
+absl::Status MoveLegacyWorkspaces(Store* store, const std::string& legacy_dir,
+                                  const std::string& workspaces_dir, absl::Time now);
 
 }  // namespace agentd
 

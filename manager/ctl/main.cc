@@ -194,6 +194,7 @@ int Status(const Globals& g, const std::vector<std::string>& args) {
       {"grpc tcp", p.grpc_tcp().empty() ? "off" : p.grpc_tcp()},
       {"http", p.http().empty() ? "off" : p.http()},
       {"state dir", p.state_dir()},
+      {"workspaces", p.workspaces_dir()},
       {"agent cgroups", p.agent_cgroup().empty() ? "off" : p.agent_cgroup()},
       {"isolation", IsolationLine(info.counters())},
       {"sandbox", SandboxLine(info.counters())},

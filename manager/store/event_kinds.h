@@ -55,6 +55,7 @@ namespace agentd {
   X("plan.completed", "every step of a plan completed")                                           \
   X("plan.failed", "a plan's step failed for good, or the plan could not start")                  \
   X("plan.rolled_back", "a failed plan's workspace was put back to its checkpoint")               \
+  X("workspaces.moved", "agentd moved goals' workspaces out of its state directory at start")     \
   X("message.sent", "a message was sent to an agent or to people")                                \
   X("consent.requested", "an agent asked a person for consent")                                   \
   X("consent.approved", "a consent request was approved")                                         \

@@ -508,6 +508,28 @@ absl::StatusOr<int64_t> Store::SaveTask(const TaskRow& t, absl::Time time,
   return audit == nullptr ? save() : Durably(save);
 }
 
+absl::StatusOr<int64_t> Store::RewriteWorkspaceRecords(const std::vector<TaskRow>& tasks,
+                                                       const std::vector<DeliveryRow>& deliveries,
+                                                       absl::Time time,
+                                                       absl::string_view event_payload_json) {
+  absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
+  if (!tx.ok()) return tx.status();
+  for (const TaskRow& t : tasks) {
+    absl::StatusOr<sqlite::Statement> st = db_->Prepare("UPDATE tasks SET body = ?2 WHERE id = ?1");
+    if (!st.ok()) return st.status();
+    st->Bind(1, t.id).BindBlob(2, t.body);
+    if (absl::Status s = st->Run(); !s.ok()) return s;
+  }
+  for (const DeliveryRow& d : deliveries) {
+    absl::StatusOr<sqlite::Statement> st =
+        db_->Prepare("UPDATE deliveries SET body = ?2 WHERE seq = ?1");
+    if (!st.ok()) return st.status();
+    st->Bind(1, d.seq).BindBlob(2, d.body);
+    if (absl::Status s = st->Run(); !s.ok()) return s;
+  }
+  return CommitWithEvent(*tx, time, "workspaces.moved", event_payload_json, "");
+}
+
 absl::StatusOr<std::vector<TaskRow>> Store::LoadTasks() {
   absl::StatusOr<sqlite::Statement> st = db_->Prepare(
       "SELECT id, goal_id, parent_id, status, assignee, create_us, body FROM tasks ORDER BY "

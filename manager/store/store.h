@@ -179,6 +179,13 @@ class Store {
                                    absl::string_view agent_id = "",
                                    const AuditRecord* audit = nullptr);
   absl::StatusOr<std::vector<TaskRow>> LoadTasks();
+  // Replaces the bodies of `tasks` and of the pending `deliveries` (by seq), in one
+  // transaction with one "workspaces.moved" event carrying `event_payload_json`: the
+  // records of workspaces that moved on disk. Rows not there are skipped.
+  absl::StatusOr<int64_t> RewriteWorkspaceRecords(const std::vector<TaskRow>& tasks,
+                                                  const std::vector<DeliveryRow>& deliveries,
+                                                  absl::Time time,
+                                                  absl::string_view event_payload_json);
   // Queues a delivery for `agent_id`; returns its seq (increasing, never reused).
   absl::StatusOr<int64_t> AddDelivery(absl::string_view agent_id, absl::string_view body);
   // Forgets the agent's deliveries up to and including `up_to_seq`.

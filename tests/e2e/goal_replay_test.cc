@@ -75,7 +75,7 @@ agents: []
   ASSERT_THAT(live, HasSubstr(kDelegateResult));
   ASSERT_NE(ReadFileOrEmpty(dir.Join("ceo.jsonl")), "") << "nothing was recorded";
   ASSERT_NE(ReadFileOrEmpty(dir.Join("coder.jsonl")), "") << "nothing was recorded";
-  std::string first = ReadFileOrEmpty(dir.Join("state/workspaces/g-1/hello.txt"));
+  std::string first = ReadFileOrEmpty(dir.Join("state-workspaces/g-1/hello.txt"));
   ASSERT_EQ(first, "hi\n");
   ASSERT_EQ(rename(dir.Join("state").c_str(), dir.Join("state.live").c_str()), 0);
   config(absl::StrCat("  pceo: {kind: replay, cassette: \"", dir.Join("ceo.jsonl"), "\"}\n",
@@ -85,7 +85,7 @@ agents: []
   ASSERT_EQ(err, "");
   EXPECT_EQ(replayed, live);
   // The replayed coder wrote the file again, in the fresh state directory.
-  EXPECT_EQ(ReadFileOrEmpty(dir.Join("state/workspaces/g-1/hello.txt")), first);
+  EXPECT_EQ(ReadFileOrEmpty(dir.Join("state-workspaces/g-1/hello.txt")), first);
 }
 
 // A provider key in agentd's environment reaches the provider with every call — and

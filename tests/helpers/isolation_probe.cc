@@ -1,8 +1,9 @@
 // Test helper: an agent (a role's `command`) that tries, from inside its own process, to
 // reach what an agent must not: agentd's admin token and database, another agent's
 // session, the admin socket, agentd's environment, and admin calls on the endpoint it was
-// given; and, as controls, what it must reach: its own session directory, and AgentHost
-// with the token agentd handed it on fd 3. One line per attempt goes to FILE,
+// given, and anything else in the state directory; and, as controls, what it must reach: its own
+// session directory, and AgentHost with the token agentd handed it on fd 3. One line per attempt
+// goes to FILE,
 //   <check> reached|refused <detail>
 // (for the calls, the gRPC status code's name instead of reached/refused); then it runs
 // until SIGTERM.
@@ -19,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "agentd/v1/agent_host.grpc.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
@@ -172,6 +174,32 @@ int main(int argc, char** argv) {
       closedir(d);
     }
     Line("cgroup-fs", entries > 0, std::to_string(entries) + " entries");
+  }
+  {
+    // Everything of the state directory in sight, bar the way to the agent's own session:
+    // another goal's workspace, logs, the audit head — none of it is the agent's.
+    std::string own = std::string(session_dir);
+    std::string seen;
+    std::vector<std::string> todo = {state};
+    while (!todo.empty()) {
+      std::string dir = todo.back();
+      todo.pop_back();
+      DIR* d = opendir(dir.c_str());
+      if (d == nullptr) continue;
+      while (dirent* e = readdir(d)) {
+        if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+        std::string path = dir + "/" + e->d_name;
+        bool on_the_way = own.compare(0, path.size() + 1, path + "/") == 0;
+        bool inside_own = path.compare(0, own.size() + 1, own + "/") == 0 || path == own;
+        if (on_the_way) {
+          todo.push_back(path);
+        } else if (!inside_own) {
+          seen += (seen.empty() ? "" : ",") + path.substr(state.size() + 1);
+        }
+      }
+      closedir(d);
+    }
+    Line("state-dir", !seen.empty(), seen.empty() ? "only the own session" : seen);
   }
   {
     std::string path = std::string(session_dir) + "/probe";

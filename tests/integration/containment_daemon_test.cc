@@ -311,9 +311,9 @@ agents: [{id: prober-1, role: prober}]
       << "the probe wrote no report\n"
       << daemon.log();
   std::map<std::string, std::string> got = ParseProbeReport(text);
-  for (const char* check :
-       {"admin-token", "database", "other-session", "agentd-environ", "admin-socket",
-        "replace-endpoint", "cgroup-fs", "proc-root", "signal-processes", "other-processes"}) {
+  for (const char* check : {"admin-token", "database", "other-session", "agentd-environ",
+                            "admin-socket", "replace-endpoint", "cgroup-fs", "proc-root",
+                            "signal-processes", "other-processes", "state-dir"}) {
     EXPECT_THAT(got[check], ::testing::StartsWith("refused")) << check << "\n" << text;
   }
   EXPECT_THAT(got["own-session"], ::testing::StartsWith("reached")) << text;

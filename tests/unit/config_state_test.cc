@@ -1,5 +1,7 @@
 #include "manager/core/config_state.h"
 
+#include <unistd.h>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/process.h"
@@ -20,6 +22,23 @@ TEST(ConfigStateTest, FlagsWinOverTheFile) {
   EXPECT_EQ(st->config().state_dir, "/from/flag");
   EXPECT_EQ(st->config().logging.level, "warn");
   EXPECT_FALSE(st->config().server.socket.empty());  // resolved default
+}
+
+// Goals' workspaces default to beside the state directory, never in it; paths are
+// absolute and without trailing slashes whatever was written.
+TEST(ConfigStateTest, WorkspacesDirDefaultsToBesideTheStateDirectory) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.Join("a.yaml"), "state_dir: /srv/agentd/\n");
+  auto st = ConfigState::Load(dir.Join("a.yaml"), {});
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->config().state_dir, "/srv/agentd");
+  EXPECT_EQ(st->config().workspaces_dir, "/srv/agentd-workspaces");
+  testing::WriteFile(dir.Join("b.yaml"), "state_dir: /srv/agentd\nworkspaces_dir: ws/\n");
+  st = ConfigState::Load(dir.Join("b.yaml"), {});
+  ASSERT_TRUE(st.ok()) << st.status();
+  char cwd[4096];
+  ASSERT_NE(getcwd(cwd, sizeof(cwd)), nullptr);
+  EXPECT_EQ(st->config().workspaces_dir, std::string(cwd) + "/ws");
 }
 
 TEST(ConfigStateTest, BadReloadChangesNothing) {

@@ -64,6 +64,7 @@ export type Event = Message<"agentd.v1.Event"> & {
    *     "task.reassigned", "task.completed", "task.failed", "task.canceled".
    *   "plan.proposed", "plan.superseded", "plan.approved", "plan.rejected",
    *     "plan.executing", "plan.completed", "plan.failed", "plan.rolled_back".
+   *   "workspaces.moved".
    *   "message.sent".
    *   "consent.requested", "consent.approved", "consent.denied", "consent.expired".
    *   "usage.recorded".

@@ -1,0 +1,135 @@
+// Moving the workspaces earlier versions kept in the state directory
+// (manager/core/workspaces.h MoveLegacyWorkspaces): real git repositories and worktrees,
+// a real store.
+#include "manager/core/workspaces.h"
+
+#include <sys/stat.h>
+
+#include "agentd/v1/agent_host.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/process.h"
+
+namespace agentd {
+namespace {
+
+using ::agentd::testing::ReadFileOrEmpty;
+using ::agentd::testing::RunCommand;
+using ::agentd::testing::TempDir;
+using ::agentd::testing::WriteFile;
+using ::testing::HasSubstr;
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0;
+}
+
+void Git(std::vector<std::string> args) {
+  args.insert(args.begin(), {"git", "-c", "user.name=t", "-c", "user.email=t@example.com"});
+  agentd::testing::RunResult r = RunCommand(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+class MoveLegacyWorkspacesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(mkdir(dir_.Join("state").c_str(), 0700), 0);
+    ASSERT_EQ(mkdir(legacy_.c_str(), 0700), 0);
+    auto store = Store::Open(dir_.Join("state/agentd.db"));
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+  }
+
+  void SaveTask(const std::string& id, const std::string& parent, const std::string& path) {
+    v1::Task t;
+    t.set_id(id);
+    t.set_parent_id(parent);
+    t.mutable_workspace()->set_path(path);
+    TaskRow row{id, parent.empty() ? id : parent, parent, 1, "", 0, t.SerializeAsString()};
+    ASSERT_TRUE(store_->SaveTask(row, absl::Now(), "task.created", "{}", "").ok());
+  }
+
+  std::map<std::string, std::string> TaskPaths() {
+    std::map<std::string, std::string> out;
+    auto rows = store_->LoadTasks();
+    EXPECT_TRUE(rows.ok());
+    for (const TaskRow& row : *rows) {
+      v1::Task t;
+      EXPECT_TRUE(t.ParseFromString(row.body));
+      out[row.id] = t.workspace().path();
+    }
+    return out;
+  }
+
+  TempDir dir_;
+  std::string legacy_ = dir_.Join("state/workspaces");
+  std::string moved_ = dir_.Join("state-workspaces");
+  std::unique_ptr<Store> store_;
+};
+
+// A new repository and a worktree of a person's repository move out of the state
+// directory; the tasks and the pending assignment that named them name the new place; the
+// worktree still works from both sides; and a second run changes nothing.
+TEST_F(MoveLegacyWorkspacesTest, RepositoriesWorktreesAndTheirRecordsMoveTogether) {
+  Git({"init", "-q", "-b", "main", legacy_ + "/g-1"});
+  WriteFile(legacy_ + "/g-1/hello.txt", "hello");
+  std::string repo = dir_.Join("repo");
+  Git({"init", "-q", "-b", "main", repo});
+  Git({"-C", repo, "commit", "-q", "--allow-empty", "-m", "first"});
+  Git({"-C", repo, "worktree", "add", "-q", "-b", "agentd/g-2", legacy_ + "/g-2"});
+  SaveTask("g-1", "", legacy_ + "/g-1");
+  SaveTask("t-1", "g-1", legacy_ + "/g-1");
+  SaveTask("g-2", "", legacy_ + "/g-2");
+  SaveTask("g-3", "", dir_.Join("elsewhere"));
+  v1::ConnectResponse assignment;
+  assignment.mutable_task_assignment()->mutable_task()->set_id("t-1");
+  assignment.mutable_task_assignment()->mutable_task()->mutable_workspace()->set_path(legacy_ +
+                                                                                      "/g-1");
+  ASSERT_TRUE(store_->AddDelivery("coder-1", assignment.SerializeAsString()).ok());
+
+  ASSERT_TRUE(MoveLegacyWorkspaces(store_.get(), legacy_, moved_, absl::Now()).ok());
+
+  EXPECT_FALSE(Exists(legacy_));
+  EXPECT_EQ(ReadFileOrEmpty(moved_ + "/g-1/hello.txt"), "hello");
+  std::map<std::string, std::string> paths = TaskPaths();
+  EXPECT_EQ(paths["g-1"], moved_ + "/g-1");
+  EXPECT_EQ(paths["t-1"], moved_ + "/g-1");
+  EXPECT_EQ(paths["g-2"], moved_ + "/g-2");
+  EXPECT_EQ(paths["g-3"], dir_.Join("elsewhere")) << "a person's folder stays where it is";
+  auto deliveries = store_->LoadDeliveries();
+  ASSERT_TRUE(deliveries.ok());
+  ASSERT_EQ(deliveries->size(), 1u);
+  v1::ConnectResponse sent;
+  ASSERT_TRUE(sent.ParseFromString((*deliveries)[0].body));
+  EXPECT_EQ(sent.task_assignment().task().workspace().path(), moved_ + "/g-1");
+  // The worktree knows its repository, and the repository its worktree.
+  agentd::testing::RunResult status = RunCommand({"git", "-C", moved_ + "/g-2", "status"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  agentd::testing::RunResult list = RunCommand({"git", "-C", repo, "worktree", "list"});
+  EXPECT_THAT(list.out, HasSubstr(moved_ + "/g-2")) << list.out;
+  auto events = store_->QueryEvents(0, 100);
+  ASSERT_TRUE(events.ok());
+  int moved_events = 0;
+  for (const EventRow& e : *events) moved_events += e.kind == "workspaces.moved";
+  EXPECT_EQ(moved_events, 1);
+
+  ASSERT_TRUE(MoveLegacyWorkspaces(store_.get(), legacy_, moved_, absl::Now()).ok());
+  EXPECT_EQ(TaskPaths(), paths);
+}
+
+// A name already taken in the new place stops the move, saying which, and loses nothing.
+TEST_F(MoveLegacyWorkspacesTest, ANameTakenInTheNewPlaceStopsTheMoveAndLosesNothing) {
+  Git({"init", "-q", "-b", "main", legacy_ + "/g-1"});
+  WriteFile(legacy_ + "/g-1/hello.txt", "old");
+  ASSERT_EQ(mkdir(moved_.c_str(), 0700), 0);
+  ASSERT_EQ(mkdir((moved_ + "/g-1").c_str(), 0700), 0);
+  SaveTask("g-1", "", legacy_ + "/g-1");
+  absl::Status s = MoveLegacyWorkspaces(store_.get(), legacy_, moved_, absl::Now());
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr(moved_ + "/g-1 already exists"));
+  EXPECT_EQ(ReadFileOrEmpty(legacy_ + "/g-1/hello.txt"), "old");
+  EXPECT_EQ(TaskPaths()["g-1"], legacy_ + "/g-1");
+}
+
+}  // namespace
+}  // namespace agentd
