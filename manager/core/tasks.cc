@@ -514,50 +514,51 @@ void TaskBoard::Assign(v1::Task& t, const std::string& agent) {
   SendAssignment(t);
 }
 
+std::vector<SchedAgent> TaskBoard::SchedAgents() const {
+  std::vector<SchedAgent> out;
+  for (const v1::Agent& a : supervisor_->List("", {})) {
+    SchedAgent x;
+    x.id = a.id();
+    x.role = a.role();
+    x.connected = outbox_->Attached(a.id());
+    x.busy = busy_.count(a.id()) != 0;
+    v1::AgentState st = a.state();
+    x.live = st != v1::AGENT_STATE_STOPPED && st != v1::AGENT_STATE_FAILED &&
+             st != v1::AGENT_STATE_STOPPING;
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+std::map<std::string, SchedRole> TaskBoard::SchedRoles() const {
+  std::map<std::string, SchedRole> out;
+  for (const auto& [name, r] : config_->config().roles) {
+    out[name] = SchedRole{r.max_instances, r.idle_timeout};
+  }
+  return out;
+}
+
 void TaskBoard::StopIdleAgents() {
   absl::Time now = loop_->clock()->Now();
-  const Config& cfg = config_->config();
-  std::set<std::string> always_on;
-  for (const AgentConfig& a : cfg.agents) always_on.insert(a.id);
-  // Idle time is counted while connected and holding no task.
-  for (auto it = idle_since_.begin(); it != idle_since_.end();) {
-    if (outbox_->attached().count(it->first) == 0 || busy_.count(it->first) != 0) {
-      it = idle_since_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (const auto& [agent, sink] : outbox_->attached()) {
-    if (busy_.count(agent) == 0) idle_since_.try_emplace(agent, now);
-  }
-  // An agent whose task waits to be handed back to it (children, checks, a budget, a
-  // provider's backoff) keeps that task's session: it is not idle.
-  std::set<std::string> holding;
+  std::vector<SchedAgent> agents = SchedAgents();
+  std::map<std::string, SchedRole> roles = SchedRoles();
+  TrackIdle(agents, now, &idle_since_);
+  // Kept: agents config starts at boot, and an agent whose task waits to be handed back
+  // to it (children, checks, a budget, a provider's backoff): it holds that session.
+  std::set<std::string> keep;
+  for (const AgentConfig& a : config_->config().agents) keep.insert(a.id);
   for (const auto& [place, id] : live_) {
     const v1::Task& t = tasks_.at(id);
-    if (t.status() == v1::TASK_STATUS_BLOCKED && !t.assignee().empty())
-      holding.insert(t.assignee());
+    if (t.status() == v1::TASK_STATUS_BLOCKED && !t.assignee().empty()) keep.insert(t.assignee());
   }
-  std::vector<std::string> stop;
-  for (const auto& [agent, since] : idle_since_) {
-    if (always_on.count(agent) != 0 || holding.count(agent) != 0) continue;
-    absl::StatusOr<v1::Agent> a = supervisor_->Get(agent);
-    if (!a.ok()) continue;
-    auto role = cfg.roles.find(a->role());
-    if (role == cfg.roles.end() || now - since < role->second.idle_timeout) continue;
-    stop.push_back(agent);
-  }
-  for (const std::string& agent : stop) {
+  for (const std::string& agent : IdleToStop(agents, idle_since_, keep, roles, now)) {
     idle_since_.erase(agent);
     spdlog::info("agent {} idle for its role's idle_timeout: stopping it", agent);
     if (audit_ != nullptr)
       audit_->AppendBy("daemon", "agent.stop", agent, "", "", {{"why", "idle"}});
     supervisor_->Stop(agent, absl::ZeroDuration(), false, [](absl::StatusOr<v1::Agent>) {});
   }
-  // Looked at again soon: a tenth of the shortest timeout, between 100 ms and 30 s.
-  absl::Duration next = absl::Seconds(30);
-  for (const auto& [name, r] : cfg.roles) next = std::min(next, r.idle_timeout / 10);
-  loop_->RunAfter(std::max(next, absl::Milliseconds(100)), [this] { StopIdleAgents(); });
+  loop_->RunAfter(IdleCheckInterval(roles), [this] { StopIdleAgents(); });
 }
 
 void TaskBoard::ScheduleSoon() {
@@ -585,63 +586,37 @@ void TaskBoard::Schedule() {
     }
     if (ready) SetStatus(t, v1::TASK_STATUS_READY, "task.ready");
   }
-  std::set<std::string> starting;  // roles an agent is being started for in this pass
+  std::vector<SchedTask> ready;
   for (const std::string& id : unfinished) {
-    v1::Task& t = tasks_.at(id);
+    const v1::Task& t = tasks_.at(id);
     if (t.status() != v1::TASK_STATUS_READY) continue;
     const v1::Task* goal = Find(t.goal_id());
-    if (goal != nullptr && goal->paused()) continue;
-    // An idle agent of the role, connected: the one that worked on it before (its
-    // session has the conversation), else the earliest-connected one.
-    std::string agent;
-    if (resume_.count(t.id()) != 0 && outbox_->attached().count(t.assignee()) != 0 &&
-        busy_.count(t.assignee()) == 0) {
-      agent = t.assignee();
-    }
-    for (const auto& [a, sink] : outbox_->attached()) {
-      if (!agent.empty()) break;
-      if (busy_.count(a) != 0) continue;
-      absl::StatusOr<v1::Agent> info = supervisor_->Get(a);
-      if (info.ok() && info->role() == t.role()) {
-        agent = a;
-        break;
-      }
-    }
-    if (!agent.empty()) {
-      Assign(t, agent);
-      continue;
-    }
-    if (starting.count(t.role()) != 0) continue;
-    // None idle: wait for agents of the role on their way up, else start one if allowed.
-    auto role = config_->config().roles.find(t.role());
-    if (role == config_->config().roles.end()) {
-      v1::TaskFailure f;
-      f.set_code(v1::TASK_FAILURE_CODE_INVALID_INPUT);
-      f.set_message(absl::StrCat("no role \"", t.role(), "\" is configured"));
-      f.set_by("daemon");
-      EndSubtree(t, v1::TASK_STATUS_FAILED, f);
-      ChildEnded(t);
-      continue;
-    }
-    int64_t live = 0, coming = 0;
-    for (const v1::Agent& a : supervisor_->List(t.role(), {})) {
-      v1::AgentState s = a.state();
-      if (s == v1::AGENT_STATE_STOPPED || s == v1::AGENT_STATE_FAILED ||
-          s == v1::AGENT_STATE_STOPPING) {
-        continue;
-      }
-      ++live;
-      if (outbox_->attached().count(a.id()) == 0) ++coming;
-    }
-    starting.insert(t.role());
-    if (coming > 0 || live >= role->second.max_instances) continue;
+    SchedTask x;
+    x.id = t.id();
+    x.role = t.role();
+    if (resume_.count(t.id()) != 0) x.resume_on = t.assignee();
+    x.paused = goal != nullptr && goal->paused();
+    ready.push_back(std::move(x));
+  }
+  HandOut plan = PlanHandOut(ready, SchedAgents(), SchedRoles());
+  for (const auto& [id, agent] : plan.assign) Assign(tasks_.at(id), agent);
+  for (const std::string& id : plan.unknown_role) {
+    v1::Task& t = tasks_.at(id);
+    v1::TaskFailure f;
+    f.set_code(v1::TASK_FAILURE_CODE_INVALID_INPUT);
+    f.set_message(absl::StrCat("no role \"", t.role(), "\" is configured"));
+    f.set_by("daemon");
+    EndSubtree(t, v1::TASK_STATUS_FAILED, f);
+    ChildEnded(t);
+  }
+  for (const auto& [role, task] : plan.start) {
     v1::StartAgentRequest start;
-    start.set_role(t.role());
+    start.set_role(role);
     absl::StatusOr<v1::Agent> started = supervisor_->Start(start);
     if (started.ok()) {
-      spdlog::info("started agent {} for ready task {}", started->id(), t.id());
+      spdlog::info("started agent {} for ready task {}", started->id(), task);
     } else {
-      spdlog::warn("task {}: starting an agent of role {}: {}", t.id(), t.role(),
+      spdlog::warn("task {}: starting an agent of role {}: {}", task, role,
                    started.status().message());
     }
   }

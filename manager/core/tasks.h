@@ -50,6 +50,7 @@
 #include "manager/core/event_loop.h"
 #include "manager/core/ledger.h"
 #include "manager/core/outbox.h"
+#include "manager/core/scheduler.h"
 #include "manager/core/supervisor.h"
 #include "manager/core/workspace_policy.h"
 #include "manager/core/workspaces.h"
@@ -179,6 +180,10 @@ class TaskBoard {
   void ScheduleSoon();
   // Stops agents started on demand that have been idle past their role's idle_timeout.
   void StopIdleAgents();
+  // The snapshot the scheduler decides on (scheduler.h): every agent the supervisor
+  // knows, by id, and the configured roles' limits.
+  std::vector<SchedAgent> SchedAgents() const;
+  std::map<std::string, SchedRole> SchedRoles() const;
   // A child ended: a parent waiting for its children may go on.
   void ChildEnded(const v1::Task& child);
   bool HasOpenChildren(const v1::Task& t) const;
