@@ -121,6 +121,19 @@ bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent,
   absl::Time now = loop_->clock()->Now();
   SetTime(now, t.mutable_update_time());
   auto [row, payload] = RowOf(t);
+  if (batch_) {
+    batch_->changes.push_back({std::move(row), kind, std::move(payload), agent});
+    batch_->ids.push_back(t.id());
+    if (audit != nullptr) {
+      if (batch_->audit) {
+        spdlog::error("task {}: a batch records one audit entry; {} {} is dropped", t.id(),
+                      audit->action, audit->target);
+      } else {
+        batch_->audit = *audit;
+      }
+    }
+    return true;
+  }
   std::optional<AuditRecord> record;
   if (audit != nullptr && audit_ != nullptr) {
     absl::StatusOr<AuditRecord> r = audit_->Prepare(*audit);
@@ -137,6 +150,11 @@ bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent,
     return false;
   }
   if (record) audit_->Committed(*record);
+  Committed(t);
+  return true;
+}
+
+void TaskBoard::Committed(const v1::Task& t) {
   if (auto idx = index_.find(t.id()); idx != index_.end()) {
     if (Final(t.status())) {
       live_.erase(idx->second);
@@ -144,8 +162,28 @@ bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent,
       live_[idx->second] = t.id();
     }
   }
-  for (const auto& observe : observers_) observe(t);
-  return true;
+  Notify(t.id());
+}
+
+void TaskBoard::Notify(const std::string& id) {
+  if (observers_.empty()) return;
+  // Told after the change that is under way ends, each changed task once, as it is then:
+  // an observer (PlanBook) that acts on a task never meets a subtree half ended.
+  bool post = to_notify_.empty();
+  if (std::find(to_notify_.begin(), to_notify_.end(), id) == to_notify_.end()) {
+    to_notify_.push_back(id);
+  }
+  if (!post) return;
+  loop_->Post([this] {
+    std::vector<std::string> ids = std::move(to_notify_);
+    to_notify_.clear();
+    for (const std::string& changed : ids) {
+      const v1::Task* t = Find(changed);
+      if (t == nullptr) continue;
+      v1::Task copy = *t;  // an observer may change tasks
+      for (const auto& observe : observers_) observe(copy);
+    }
+  });
 }
 
 void TaskBoard::SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind,
@@ -343,6 +381,40 @@ absl::StatusOr<v1::ListTasksResponse> TaskBoard::List(const v1::ListTasksRequest
 
 int TaskBoard::EndSubtree(v1::Task& root, v1::TaskStatus status, const v1::TaskFailure& failure,
                           AuditIntent* audit) {
+  if (batch_) return EndSubtreeInBatch(root, status, failure, audit);
+  // The whole subtree ends in one transaction: a crash never leaves half of it ended,
+  // and agents hear of their tasks' end only once it is on disk.
+  batch_.emplace();
+  int ended = EndSubtreeInBatch(root, status, failure, audit);
+  Batch batch = *std::move(batch_);
+  batch_.reset();
+  if (batch.changes.empty()) return ended;
+  std::optional<AuditRecord> record;
+  if (batch.audit && audit_ != nullptr) {
+    absl::StatusOr<AuditRecord> r = audit_->Prepare(*batch.audit);
+    if (r.ok()) {
+      record = *std::move(r);
+    } else {
+      spdlog::error("audit: recording {} {}: {}", batch.audit->action, batch.audit->target,
+                    r.status().message());
+    }
+  }
+  if (auto s = store_->SaveTasks(batch.changes, loop_->clock()->Now(), record ? &*record : nullptr);
+      !s.ok()) {
+    spdlog::error("task {}: recording the end of {} task(s): {}", root.id(), batch.changes.size(),
+                  s.status().message());
+    return ended;
+  }
+  if (record) audit_->Committed(*record);
+  for (const std::string& id : batch.ids) {
+    if (const v1::Task* t = Find(id)) Committed(*t);
+  }
+  for (auto& [agent, d] : batch.deliveries) outbox_->Deliver(agent, std::move(d));
+  return ended;
+}
+
+int TaskBoard::EndSubtreeInBatch(v1::Task& root, v1::TaskStatus status,
+                                 const v1::TaskFailure& failure, AuditIntent* audit) {
   int ended = 0;
   // Children first, so a parent never ends before what it waits on.
   for (const std::string& id : ChildrenOf(root.id())) {
@@ -352,9 +424,9 @@ int TaskBoard::EndSubtree(v1::Task& root, v1::TaskStatus status, const v1::TaskF
       if (status == v1::TASK_STATUS_FAILED) {
         f.set_code(v1::TASK_FAILURE_CODE_CANCELED);
         f.set_message(absl::StrCat("parent task ", root.id(), " failed: ", failure.message()));
-        ended += EndSubtree(c, v1::TASK_STATUS_CANCELED, f);
+        ended += EndSubtreeInBatch(c, v1::TASK_STATUS_CANCELED, f, nullptr);
       } else {
-        ended += EndSubtree(c, status, f);
+        ended += EndSubtreeInBatch(c, status, f, nullptr);
       }
     }
   }
@@ -374,7 +446,7 @@ int TaskBoard::EndSubtree(v1::Task& root, v1::TaskStatus status, const v1::TaskF
     d.mutable_cancel_task()->set_task_id(root.id());
     d.mutable_cancel_task()->set_reason(failure.message());
     SetTime(loop_->clock()->Now() + kCancelGrace, d.mutable_cancel_task()->mutable_deadline());
-    outbox_->Deliver(holder, std::move(d));
+    batch_->deliveries.emplace_back(holder, std::move(d));
   }
   return ended + 1;
 }

@@ -36,8 +36,10 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -163,9 +165,15 @@ class TaskBoard {
  private:
   v1::Task* Find(const std::string& id);
   // Stores `t` with an event of `kind`; false (logged) when the store failed.
-  // With `audit`, the entry that records the change goes in its transaction.
+  // With `audit`, the entry that records the change goes in its transaction. Inside a
+  // batch (EndSubtree), the change waits for the batch's one transaction instead.
+  // Observers hear of it once the change is over (Notify), never from inside it.
   bool Save(v1::Task& t, const char* kind, const std::string& agent = "",
             const AuditIntent* audit = nullptr);
+  // What a committed change means in memory: the live index, and the observers told
+  // once the loop is done with the change that made it.
+  void Committed(const v1::Task& t);
+  void Notify(const std::string& id);
   void SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind,
                  const AuditIntent* audit = nullptr);
   // Ends `t` and every unfinished task under it with `status` and `failure`.
@@ -173,6 +181,9 @@ class TaskBoard {
   // ended), in its transaction.
   int EndSubtree(v1::Task& t, v1::TaskStatus status, const v1::TaskFailure& failure,
                  AuditIntent* audit = nullptr);
+  // EndSubtree's work, inside the batch it opened.
+  int EndSubtreeInBatch(v1::Task& t, v1::TaskStatus status, const v1::TaskFailure& failure,
+                        AuditIntent* audit);
   void Assign(v1::Task& t, const std::string& agent);
   void SendAssignment(const v1::Task& t);
   // Pending tasks whose deps completed become ready; then ready tasks go to agents.
@@ -232,6 +243,17 @@ class TaskBoard {
   std::set<std::string> resume_;             // ready tasks handed back after waiting: same attempt
   DaemonMetrics* metrics_ = nullptr;
   std::vector<std::function<void(const v1::Task&)>> observers_;
+  // Tasks changed since the observers were last told (Notify), in order of change.
+  std::vector<std::string> to_notify_;
+  // A subtree's end, saved in one transaction: the changes, the audit entry of its root,
+  // and the agents' cancellations, delivered once it is committed.
+  struct Batch {
+    std::vector<Store::TaskChange> changes;
+    std::vector<std::string> ids;
+    std::optional<AuditIntent> audit;
+    std::vector<std::pair<std::string, v1::ConnectResponse>> deliveries;
+  };
+  std::optional<Batch> batch_;
   std::function<bool(const std::string&)> plan_pending_;
   std::function<void(const std::string&)> on_attach_;
   std::function<void(const std::string&, int64_t)> on_ack_;

@@ -508,6 +508,38 @@ absl::StatusOr<int64_t> Store::SaveTask(const TaskRow& t, absl::Time time,
   return audit == nullptr ? save() : Durably(save);
 }
 
+absl::StatusOr<int64_t> Store::SaveTasks(const std::vector<TaskChange>& changes, absl::Time time,
+                                         const AuditRecord* audit) {
+  if (changes.empty()) return absl::InvalidArgumentError("SaveTasks: no changes");
+  auto save = [&]() -> absl::StatusOr<int64_t> {
+    const int64_t before = last_event_seq_;
+    absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
+    if (!tx.ok()) return tx.status();
+    // Any failure below returns with `tx` not committed: its destructor rolls all of it
+    // back, and the seqs handed out go with it.
+    absl::StatusOr<int64_t> seq = [&]() -> absl::StatusOr<int64_t> {
+      for (size_t i = 0; i + 1 < changes.size(); ++i) {
+        const TaskChange& c = changes[i];
+        if (absl::Status s = UpsertTask(c.row); !s.ok()) return s;
+        absl::StatusOr<int64_t> event =
+            InsertEvent(time, c.event_kind, c.event_payload_json, c.agent_id, c.row.id,
+                        c.row.goal_id, kEventTask, c.row.body);
+        if (!event.ok()) return event.status();
+      }
+      const TaskChange& last = changes.back();
+      if (absl::Status s = UpsertTask(last.row); !s.ok()) return s;
+      if (audit != nullptr) {
+        if (absl::Status s = InsertAudit(audit->row, audit->entry_proto, true); !s.ok()) return s;
+      }
+      return CommitWithEvent(*tx, time, last.event_kind, last.event_payload_json, last.agent_id,
+                             last.row.id, last.row.goal_id, kEventTask, last.row.body);
+    }();
+    if (!seq.ok()) last_event_seq_ = before;
+    return seq;
+  };
+  return audit == nullptr ? save() : Durably(save);
+}
+
 absl::StatusOr<int64_t> Store::RewriteWorkspaceRecords(const std::vector<TaskRow>& tasks,
                                                        const std::vector<DeliveryRow>& deliveries,
                                                        absl::Time time,

@@ -179,6 +179,15 @@ class Store {
                                    absl::string_view agent_id = "",
                                    const AuditRecord* audit = nullptr);
   absl::StatusOr<std::vector<TaskRow>> LoadTasks();
+  // One task's change: its row and its event.
+  struct TaskChange {
+    TaskRow row;
+    std::string event_kind, event_payload_json, agent_id;
+  };
+  // Saves every change with its event, and `audit` when not null (synced, as SaveTask),
+  // in one transaction: all of them or none. Returns the last event's seq.
+  absl::StatusOr<int64_t> SaveTasks(const std::vector<TaskChange>& changes, absl::Time time,
+                                    const AuditRecord* audit = nullptr);
   // Replaces the bodies of `tasks` and of the pending `deliveries` (by seq), in one
   // transaction with one "workspaces.moved" event carrying `event_payload_json`: the
   // records of workspaces that moved on disk. Rows not there are skipped.

@@ -155,5 +155,29 @@ TEST_F(GoalTest, AChangeAndItsAuditEntryAreStoredTogether) {
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
 }
 
+// A canceled goal's subtree ends in one transaction: agentd stopped right after the
+// first task.canceled event was committed leaves, after its restart, the goal and its
+// running child both canceled — not a child canceled under a goal that goes on.
+TEST_F(GoalTest, ACanceledSubtreeIsStoredWholeOrNotAtAll) {
+  daemon_env_ = {"AGENTD_FAULT_EXIT_AFTER_EVENT=task.canceled"};
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("cancel_slow_coder")));
+  ASSERT_EQ(Ctl({"goal", "Think"}).exit_code, 0);
+  ASSERT_TRUE(
+      WaitFor([&] { return CountRequests(FakeRequests(), "coder-m") >= 1; }, absl::Seconds(30)))
+      << daemon_.log();
+  (void)Ctl({"cancel", "g-1", "--reason", "changed my mind"});  // agentd may exit first
+  std::optional<int> exited = daemon_.process()->WaitExit(absl::Seconds(60));
+  ASSERT_TRUE(exited.has_value()) << "agentd did not stop at task.canceled: " << daemon_.log();
+  EXPECT_TRUE(WIFEXITED(*exited) && WEXITSTATUS(*exited) == 86) << *exited;
+  daemon_.ExpectUncleanExit();  // the injected fault's exit
+  daemon_env_.clear();
+  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  nlohmann::json tasks = CtlJson({"get", "tasks", "--goal", "g-1"});
+  ASSERT_EQ(ArraySize(tasks, "tasks"), 2u) << tasks.dump();
+  for (const auto& t : tasks["tasks"]) {
+    EXPECT_EQ(t["status"], "TASK_STATUS_CANCELED") << t.dump();
+  }
+}
+
 }  // namespace
 }  // namespace agentd::testing

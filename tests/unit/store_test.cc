@@ -32,6 +32,38 @@ TEST(StoreTest, MigratesAnEmptyDatabaseToTheLatestSchemaWithThePragmas) {
   EXPECT_THAT(TableNames(db), ::testing::IsSupersetOf({"events", "meta"}));
 }
 
+// Several tasks' changes in one transaction: all of them with their events, or, when one
+// fails (here an undeclared event kind, refused under AGENTD_STRICT), none.
+TEST(StoreTest, SaveTasksStoresEveryChangeOrNone) {
+  // Each test runs in a process of its own (ctest): the variable stays here.
+  ASSERT_EQ(setenv("AGENTD_STRICT", "1", 1), 0);
+  testing::TempDir dir;
+  auto store = Store::Open(dir.Join("agentd.db"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto change = [](const std::string& id, const std::string& kind) {
+    return Store::TaskChange{TaskRow{id, "g-1", id == "g-1" ? "" : "g-1", 6, "", 1, id}, kind, "{}",
+                             ""};
+  };
+  absl::StatusOr<int64_t> refused = (*store)->SaveTasks(
+      {change("t-2", "task.canceled"), change("g-1", "task.not_a_kind")}, absl::Now());
+  EXPECT_FALSE(refused.ok());
+  EXPECT_TRUE((*store)->LoadTasks()->empty()) << "t-2 went with the failed change";
+  EXPECT_EQ((*store)->LastEventSeq(), 0);
+  auto events = (*store)->QueryEvents(0, 10);
+  ASSERT_TRUE(events.ok());
+  EXPECT_TRUE(events->empty());
+
+  absl::StatusOr<int64_t> saved = (*store)->SaveTasks(
+      {change("t-2", "task.canceled"), change("g-1", "task.canceled")}, absl::Now());
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(*saved, 2);
+  EXPECT_EQ((*store)->LoadTasks()->size(), 2u);
+  events = (*store)->QueryEvents(0, 10);
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].task_id, "t-2");
+  EXPECT_EQ((*events)[1].task_id, "g-1");
+}
+
 TEST(StoreTest, ReopeningIsIdempotentAndKeepsData) {
   testing::TempDir dir;
   std::vector<std::string> tables;
