@@ -367,8 +367,27 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
                  f.Req("kind", &pc.kind)
                      .Opt("base_url", &pc.base_url)
                      .Opt("api_key_env", &pc.api_key_env)
-                     .Opt("cassette", &pc.cassette)
-                     .Done();
+                     .Opt("cassette", &pc.cassette);
+                 if (YAML::Node t = f.Get("timeouts"); t.IsDefined()) {
+                   Fields tf(p, t, path + ".timeouts");
+                   tf.Opt("connect", &pc.timeouts.connect)
+                       .Opt("first_byte", &pc.timeouts.first_byte)
+                       .Opt("idle", &pc.timeouts.idle)
+                       .Opt("total", &pc.timeouts.total)
+                       .Done();
+                   for (const char* key : {"connect", "first_byte", "idle", "total"}) {
+                     const ProviderConfig::Timeouts& v = pc.timeouts;
+                     absl::Duration d = std::string_view(key) == "connect"      ? v.connect
+                                        : std::string_view(key) == "first_byte" ? v.first_byte
+                                        : std::string_view(key) == "idle"       ? v.idle
+                                                                                : v.total;
+                     if (d <= absl::ZeroDuration() && tf.Get(key).IsDefined()) {
+                       p.Error(tf.Get(key).Mark(),
+                               absl::StrCat(path, ".timeouts.", key, ": must be positive"));
+                     }
+                   }
+                 }
+                 f.Done();
                  if (!pc.kind.empty()) {
                    p.OneOf(f.Get("kind"), path + ".kind", pc.kind,
                            {"openai", "anthropic", "ollama", "replay"});

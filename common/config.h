@@ -69,6 +69,15 @@ struct ProviderConfig {
   std::string base_url;
   std::string api_key_env;  // name of the environment variable holding the key
   std::string cassette;     // replay: the cassette file
+  // How long one call may take, phase by phase; a call past one is cut and retried whole.
+  struct Timeouts {
+    absl::Duration connect = absl::Seconds(10);
+    absl::Duration first_byte = absl::Seconds(120);  // until the response starts
+    absl::Duration idle = absl::Seconds(60);         // between two pieces of a stream
+    absl::Duration total = absl::Minutes(10);
+
+    bool operator==(const Timeouts&) const = default;
+  } timeouts;
 
   bool operator==(const ProviderConfig&) const = default;
 };

@@ -394,6 +394,15 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   po.input_per_mtok_usd = model.input_per_mtok_usd();
   po.output_per_mtok_usd = model.output_per_mtok_usd();
   po.cassette = model.cassette();
+  // The provider's timeouts from agentd's config; each unset one keeps the default.
+  auto timeout = [](const google::protobuf::Duration& d, absl::Duration* out) {
+    absl::Duration v = absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+    if (v > absl::ZeroDuration()) *out = v;
+  };
+  timeout(model.connect_timeout(), &po.timeouts.connect);
+  timeout(model.first_byte_timeout(), &po.timeouts.first_byte);
+  timeout(model.idle_timeout(), &po.timeouts.idle);
+  timeout(model.total_timeout(), &po.timeouts.total);
   po.record_path = options_.record_path;
   if (!model.api_key_env().empty()) {
     auto k = options_.provider_keys.find(model.api_key_env());

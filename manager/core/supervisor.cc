@@ -891,6 +891,11 @@ absl::StatusOr<v1::RegisterResponse> Supervisor::Register(const std::string& tok
         mr->set_base_url(p->second.base_url);
         mr->set_api_key_env(p->second.api_key_env);
         mr->set_cassette(ResolvePath(p->second.cassette));
+        const ProviderConfig::Timeouts& t = p->second.timeouts;
+        SetDuration(t.connect, mr->mutable_connect_timeout());
+        SetDuration(t.first_byte, mr->mutable_first_byte_timeout());
+        SetDuration(t.idle, mr->mutable_idle_timeout());
+        SetDuration(t.total, mr->mutable_total_timeout());
       }
     }
   }

@@ -62,7 +62,21 @@ struct Cell {
   std::string ids;               // "" or "call_1"
   std::string exit_after_event;  // agentd dies right after committing this kind, once
   bool kill_coder = false;       // kill -9 of the Coder while its slow call is pending
+  // The fake provider's timeouts: a stall is cut after the idle timeout (short here).
+  std::string timeouts = "{idle: 2s}";
+  // The CEO may propose plans (the invalid-plan cells).
+  bool ceo_plans = false;
 };
+
+// The CEO's first answer: a plan that cannot be accepted (`steps`), before the goal's
+// rules take over (the refusal answers the call; a plain "waiting" after it is nudged, and
+// the CEO delegates as in every other cell).
+std::string BadPlan(const std::string& steps) {
+  return absl::StrCat(
+      "  - name: bad-plan\n    match: {model: ceo-m, last_role: user}\n    times: 1\n"
+      "    reply: {tool_calls: [{name: propose_plan, arguments: {steps: ",
+      steps, "}}]}\n");
+}
 
 std::vector<Cell> Cells() {
   const std::string write_b =
@@ -115,6 +129,23 @@ std::vector<Cell> Cells() {
        "  - {name: slow, match: {model: coder-m, last_role: tool}, times: 1,\n"
        "     reply: {text: \"\", delay_ms: 60000}}\n",
        "", "", true},
+      {"stream_stalls_mid_tool_call",
+       "  - name: stall\n    match: {model: coder-m, last_role: tool}\n    times: 1\n"
+       "    fault: {kind: stall, after_chunks: 1}\n    " +
+           write_b + "\n",
+       "", "", false},
+      {"no_response_before_the_first_byte_timeout",
+       "  - {name: silent, match: {model: coder-m, last_role: user}, times: 1,\n"
+       "     reply: {text: \"\", delay_ms: 60000}}\n",
+       "", "", false, "{first_byte: 2s}"},
+      {"plan_with_an_unknown_role", BadPlan("[{id: one, role: poet, instructions: \"Write\"}]"), "",
+       "", false, "{idle: 2s}", true},
+      {"plan_with_a_cycle",
+       BadPlan("[{id: one, role: coder, instructions: \"Write a\", deps: [two]},\n"
+               "                                  {id: two, role: coder, instructions: \"Write "
+               "b\", deps: [one]}]"),
+       "", "", false, "{idle: 2s}", true},
+      {"empty_plan", BadPlan("[]"), "", "", false, "{idle: 2s}", true},
   };
 }
 
@@ -140,10 +171,13 @@ TEST_P(OutcomesTest, TheGoalCompletesWithEachSideEffectOnceAndNoConversationStar
       absl::StrReplaceAll(kRules, {{"${ID}", cell.ids.empty() ? "" : "id: " + cell.ids + ", "}}));
   // A provider that keeps failing is waited out quickly here.
   extra_policy_ = "  provider_retry: {max: 5, backoff: 1s, max_backoff: 2s}";
+  provider_timeouts_ = cell.timeouts;
   if (!cell.exit_after_event.empty()) {
     daemon_env_ = {"AGENTD_FAULT_EXIT_AFTER_EVENT=" + cell.exit_after_event};
   }
-  ASSERT_NO_FATAL_FAILURE(Start(rules));
+  ASSERT_NO_FATAL_FAILURE(
+      Start(rules, "",
+            cell.ceo_plans ? "[delegate, propose_plan, complete_task, fail_task]" : kCeoTools));
   RunResult submit = Ctl({"goal", "Write a.txt and b.txt"});
   if (!cell.exit_after_event.empty()) {
     std::optional<int> exited = daemon_.process()->WaitExit(absl::Seconds(60));
@@ -191,9 +225,11 @@ TEST_P(OutcomesTest, TheGoalCompletesWithEachSideEffectOnceAndNoConversationStar
   }
   EXPECT_EQ(writes.size(), 2u) << DumpJson(audit);
   for (const auto& [target, n] : writes) EXPECT_EQ(n, 1) << target << "\n" << DumpJson(audit);
-  // Nothing delegated twice, no plan.
+  // Nothing delegated twice, no plan (an invalid one is refused, not stored).
   nlohmann::json tasks = CtlJson({"get", "tasks", "--goal", "g-1"});
   EXPECT_EQ(ArraySize(tasks, "tasks"), 2u) << DumpJson(tasks);
+  nlohmann::json plans = CtlJson({"get", "plans"});
+  EXPECT_EQ(ArraySize(plans, "plans"), 0u) << DumpJson(plans);
   // No conversation started over: each model's requests carry at least as many messages
   // as the one before (a retried call repeats its conversation; it never shrinks).
   nlohmann::json requests = FakeRequests();

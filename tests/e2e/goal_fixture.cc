@@ -80,7 +80,7 @@ supervision:
   heartbeat: {interval: 200ms, ttl: ${TTL}}
   stop_timeout: 2s
 providers:
-  fake: {kind: openai, base_url: "${URL}/v1"}
+  fake: {kind: openai, base_url: "${URL}/v1"${PROVIDER_TIMEOUTS}}
 models:
   ceo:   {provider: fake, model: ceo-m, max_tokens: 100,
           price: {input_per_mtok: 1, output_per_mtok: 2}}
@@ -104,14 +104,18 @@ void GoalTest::Start(const std::string& scenario, const std::string& extra_roles
                      const std::string& ceo_tools) {
   fake_ = std::make_unique<FakeLlm>(dir_, scenario);
   ASSERT_FALSE(fake_->url().empty()) << fake_->log();
-  WriteFile(dir_.Join("agentd.yaml"),
-            absl::StrReplaceAll(kConfig, {{"${TTL}", ScaledText(absl::Seconds(3))},
-                                          {"${URL}", fake_->url()},
-                                          {"${CEO_TOOLS}", ceo_tools},
-                                          {"${EXTRA_ROLES}", extra_roles},
-                                          {"${SANDBOX}", sandbox_policy_},
-                                          {"${ON_EXHAUSTED}", budget_on_exhausted_},
-                                          {"${EXTRA_POLICY}", extra_policy_}}));
+  WriteFile(
+      dir_.Join("agentd.yaml"),
+      absl::StrReplaceAll(
+          kConfig, {{"${TTL}", ScaledText(absl::Seconds(3))},
+                    {"${URL}", fake_->url()},
+                    {"${CEO_TOOLS}", ceo_tools},
+                    {"${EXTRA_ROLES}", extra_roles},
+                    {"${SANDBOX}", sandbox_policy_},
+                    {"${ON_EXHAUSTED}", budget_on_exhausted_},
+                    {"${EXTRA_POLICY}", extra_policy_},
+                    {"${PROVIDER_TIMEOUTS}",
+                     provider_timeouts_.empty() ? "" : ", timeouts: " + provider_timeouts_}}));
   ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")}, daemon_env_)) << daemon_.log();
 }
 

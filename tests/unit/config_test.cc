@@ -114,6 +114,25 @@ TEST(ConfigTest, UnknownToolsDuplicateAgentsAndMissingKeys) {
   EXPECT_THAT(e, HasSubstr("agents[2]: missing required key \"id\""));
 }
 
+// A provider's timeouts, phase by phase; each one left out keeps its default, and one that
+// is not positive is an error where it is written.
+TEST(ConfigTest, ProviderTimeoutsAreReadPhaseByPhase) {
+  absl::StatusOr<Config> c = LoadConfigText(
+      "providers:\n  slow: {kind: openai, base_url: \"http://h/v1\",\n"
+      "         timeouts: {first_byte: 5m, idle: 2s}}\n",
+      "test.yaml", FakeEnv({}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  const ProviderConfig::Timeouts& t = c->providers.at("slow").timeouts;
+  EXPECT_EQ(t.first_byte, absl::Minutes(5));
+  EXPECT_EQ(t.idle, absl::Seconds(2));
+  EXPECT_EQ(t.connect, absl::Seconds(10));
+  EXPECT_EQ(t.total, absl::Minutes(10));
+  EXPECT_THAT(Error("providers:\n  p: {kind: openai, timeouts: {idle: 0s}}\n"),
+              HasSubstr("test.yaml:2:38: providers.p.timeouts.idle: must be positive"));
+  EXPECT_THAT(Error("providers:\n  p: {kind: openai, timeouts: {read: 1s}}\n"),
+              HasSubstr("providers.p.timeouts"));
+}
+
 TEST(ConfigTest, DuplicateKeysAreErrors) {
   EXPECT_THAT(Error("state_dir: /a\nstate_dir: /b\n"), HasSubstr("duplicate key \"state_dir\""));
 }
