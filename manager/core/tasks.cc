@@ -81,7 +81,7 @@ absl::Status TaskBoard::Recover() {
   for (auto& [id, t] : tasks_) {
     if (t.status() == v1::TASK_STATUS_BLOCKED && t.blocked_reason() == v1::BLOCK_REASON_PROVIDER) {
       loop_->RunAfter(
-          ProviderBackoff(t.provider_retries()),
+          ProviderBackoff(config_->config().policy, t.provider_retries()),
           [this, task = t.id(), n = t.provider_retries()] { ProviderRetryDue(task, n); });
     }
     if (t.status() == v1::TASK_STATUS_BLOCKED && t.blocked_reason() == v1::BLOCK_REASON_CHECKS &&
@@ -817,67 +817,49 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
       const v1::TaskFailed& f = ev.failed();
       busy_.erase(agent);
       ledger_->ReleaseTask(t->id());
-      v1::TaskFailureCode code = f.code() == v1::TASK_FAILURE_CODE_UNSPECIFIED
-                                     ? v1::TASK_FAILURE_CODE_AGENT_REPORTED
-                                     : f.code();
       const PolicyConfig& policy = config_->config().policy;
-      if (code == v1::TASK_FAILURE_CODE_PROVIDER_ERROR &&
-          t->provider_retries() < policy.provider_retries) {
-        // The agent's own retries are spent: agentd waits, then hands the same attempt
-        // back, so the session goes on and nothing it did is done again.
-        t->set_provider_retries(t->provider_retries() + 1);
-        int n = t->provider_retries();
-        absl::Duration wait = ProviderBackoff(n);
-        t->set_blocked_reason(v1::BLOCK_REASON_PROVIDER);
-        t->set_blocked_detail(absl::StrCat(f.reason(), "; agentd tries again in ",
-                                           absl::FormatDuration(wait), " (retry ", n, " of ",
-                                           policy.provider_retries, ")"));
-        SetStatus(*t, v1::TASK_STATUS_BLOCKED, "task.provider_backoff");
-        spdlog::info("task {}: provider error ({}); retry {} of {} in {}", t->id(), f.reason(), n,
-                     policy.provider_retries, absl::FormatDuration(wait));
-        loop_->RunAfter(wait, [this, id = t->id(), n] { ProviderRetryDue(id, n); });
-        ScheduleSoon();
-        break;
-      }
-      if (code == v1::TASK_FAILURE_CODE_BUDGET_EXCEEDED && policy.budget_on_exhausted == "pause") {
-        // Held, not failed: the attempt waits where it stopped until a person raises the
-        // budget (OnBudgetChanged), and then goes on in the same session.
-        t->set_blocked_reason(v1::BLOCK_REASON_BUDGET);
-        t->set_blocked_detail(absl::StrCat("BUDGET_REACHED: ", f.reason(),
-                                           " (raise it: agentctl budget set ", t->goal_id(),
-                                           " --usd N or --tokens N)"));
-        SetStatus(*t, v1::TASK_STATUS_BLOCKED, "task.budget_reached");
-        spdlog::info("task {}: held at its budget ({})", t->id(), f.reason());
-        ScheduleSoon();
-        break;
-      }
-      // A plan's step is retried up to its limit whatever failed it (a flaky test, a bad
-      // turn); other tasks when the agent says another attempt may succeed.
-      bool retry =
-          (f.retryable() || !t->plan_id().empty()) && code != v1::TASK_FAILURE_CODE_PROVIDER_ERROR;
-      if (retry && code != v1::TASK_FAILURE_CODE_BUDGET_EXCEEDED &&
-          t->attempts() < t->max_attempts()) {
-        spdlog::info("task {} attempt {} failed ({}); retrying", t->id(), t->attempts(),
-                     f.reason());
-        SetStatus(*t, v1::TASK_STATUS_READY, "task.retry");
-        ScheduleSoon();
-        break;
-      }
-      v1::TaskFailure failure;
-      failure.set_code(code);
-      failure.set_message(f.reason());
-      failure.set_by(agent);
-      EndSubtree(*t, v1::TASK_STATUS_FAILED, failure);
-      spdlog::info("task {} failed: {}", t->id(), f.reason());
-      if (code == v1::TASK_FAILURE_CODE_BUDGET_EXCEEDED && t->id() != t->goal_id()) {
-        // The goal's money is gone: nothing under it may go on.
-        if (v1::Task* g = Find(t->goal_id()); g != nullptr) {
-          v1::TaskFailure gf = failure;
-          gf.set_message(absl::StrCat("BUDGET_EXCEEDED: ", f.reason()));
-          EndSubtree(*g, v1::TASK_STATUS_FAILED, gf);
+      FailedAttempt next = OnAttemptFailed(*t, f, agent, policy);
+      switch (next.next) {
+        case FailedAttempt::Next::kProviderBackoff: {
+          t->set_provider_retries(next.provider_retry);
+          t->set_blocked_reason(v1::BLOCK_REASON_PROVIDER);
+          t->set_blocked_detail(next.blocked_detail);
+          SetStatus(*t, v1::TASK_STATUS_BLOCKED, "task.provider_backoff");
+          spdlog::info("task {}: provider error ({}); retry {} of {} in {}", t->id(), f.reason(),
+                       next.provider_retry, policy.provider_retries,
+                       absl::FormatDuration(next.wait));
+          loop_->RunAfter(next.wait, [this, id = t->id(), n = next.provider_retry] {
+            ProviderRetryDue(id, n);
+          });
+          break;
         }
+        case FailedAttempt::Next::kHoldAtBudget:
+          // Held, not failed: the attempt waits where it stopped until a person raises
+          // the budget (OnBudgetChanged), and then goes on in the same session.
+          t->set_blocked_reason(v1::BLOCK_REASON_BUDGET);
+          t->set_blocked_detail(next.blocked_detail);
+          SetStatus(*t, v1::TASK_STATUS_BLOCKED, "task.budget_reached");
+          spdlog::info("task {}: held at its budget ({})", t->id(), f.reason());
+          break;
+        case FailedAttempt::Next::kRetry:
+          spdlog::info("task {} attempt {} failed ({}); retrying", t->id(), t->attempts(),
+                       f.reason());
+          SetStatus(*t, v1::TASK_STATUS_READY, "task.retry");
+          break;
+        case FailedAttempt::Next::kFail:
+          EndSubtree(*t, v1::TASK_STATUS_FAILED, next.failure);
+          spdlog::info("task {} failed: {}", t->id(), f.reason());
+          if (next.fail_goal) {
+            if (v1::Task* g = Find(t->goal_id()); g != nullptr) {
+              v1::TaskFailure gf = next.failure;
+              gf.set_message(absl::StrCat("BUDGET_EXCEEDED: ", f.reason()));
+              EndSubtree(*g, v1::TASK_STATUS_FAILED, gf);
+            }
+          }
+          ChildEnded(*t);
+          break;
       }
-      ChildEnded(*t);
+      ScheduleSoon();
       break;
     }
     case v1::TaskEvent::kWaiting: {
@@ -898,12 +880,6 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
     default:
       break;  // progress and token chunks are for live display only
   }
-}
-
-absl::Duration TaskBoard::ProviderBackoff(int retry) const {
-  const PolicyConfig& policy = config_->config().policy;
-  return std::min(policy.provider_backoff * std::ldexp(1.0, std::min(retry - 1, 30)),
-                  policy.provider_max_backoff);
 }
 
 void TaskBoard::ProviderRetryDue(const std::string& id, int retry) {
@@ -959,59 +935,35 @@ void TaskBoard::OnChecksDone(const std::string& goal_id, std::vector<v1::GoalChe
       t->blocked_reason() != v1::BLOCK_REASON_CHECKS) {
     return;  // canceled meanwhile
   }
+  ChecksRound round = OnChecksRun(*t, results);
   t->clear_checks();
-  int failed = 0;
-  std::map<std::string, std::string> details;
-  for (v1::GoalCheck& c : results) {
-    failed += c.passed() ? 0 : 1;
-    details[absl::StrCat("check: ", c.command())] =
-        c.passed() ? "passed" : absl::StrCat("failed (exit ", c.exit_code(), ")");
-    *t->add_checks() = std::move(c);
-  }
+  for (v1::GoalCheck& c : results) *t->add_checks() = std::move(c);
+  t->set_check_rounds(round.check_rounds);
   // The round's entry goes with the goal's change it leads to.
-  AuditIntent checked = AuditLog::By("daemon", "goal.checks", t->id(), t->id(), t->id(), details);
+  AuditIntent checked =
+      AuditLog::By("daemon", "goal.checks", t->id(), t->id(), t->id(), round.audit_details);
   t->clear_blocked_reason();
   t->clear_blocked_detail();
-  for (const v1::GoalCheck& c : t->checks()) {
-    if (!c.not_run()) continue;
-    // Nothing the CEO changes in the workspace can fix this: the goal fails, saying why.
-    v1::TaskFailure failure;
-    failure.set_code(v1::TASK_FAILURE_CODE_CHECKS_FAILED);
-    failure.set_message(absl::StrCat("check `", c.command(), "` could not run: ", c.output()));
-    failure.set_by("daemon");
-    EndSubtree(*t, v1::TASK_STATUS_FAILED, failure, &checked);
-    spdlog::warn("goal {} failed: {}", t->id(), failure.message());
-    ChildEnded(*t);
-    return;
+  switch (round.next) {
+    case ChecksRound::Next::kFail:
+      EndSubtree(*t, v1::TASK_STATUS_FAILED, round.failure, &checked);
+      spdlog::info("goal {} failed: {}", t->id(), round.failure.message());
+      ChildEnded(*t);
+      return;
+    case ChecksRound::Next::kComplete:
+      SetStatus(*t, v1::TASK_STATUS_COMPLETED, "task.completed", &checked);
+      spdlog::info("goal {} completed: its checks passed", t->id());
+      ChildEnded(*t);
+      return;
+    case ChecksRound::Next::kHandBack:
+      // Back to its agent, same attempt: the session goes on with the failures.
+      spdlog::info("goal {}: {} check(s) failed; handed back to its agent (round {} of {})",
+                   t->id(), round.failed, t->check_rounds(), t->max_check_rounds());
+      resume_.insert(t->id());
+      SetStatus(*t, v1::TASK_STATUS_READY, "goal.checks_failed", &checked);
+      ScheduleSoon();
+      return;
   }
-  if (failed == 0) {
-    SetStatus(*t, v1::TASK_STATUS_COMPLETED, "task.completed", &checked);
-    spdlog::info("goal {} completed: its checks passed", t->id());
-    ChildEnded(*t);
-    return;
-  }
-  t->set_check_rounds(t->check_rounds() + 1);
-  if (t->check_rounds() > t->max_check_rounds()) {
-    v1::TaskFailure failure;
-    failure.set_code(v1::TASK_FAILURE_CODE_CHECKS_FAILED);
-    std::vector<std::string> names;
-    for (const v1::GoalCheck& c : t->checks()) {
-      if (!c.passed()) names.push_back(absl::StrCat("`", c.command(), "`"));
-    }
-    failure.set_message(absl::StrCat(absl::StrJoin(names, ", "), " still failed after ",
-                                     t->max_check_rounds(), " round(s) of fixes"));
-    failure.set_by("daemon");
-    EndSubtree(*t, v1::TASK_STATUS_FAILED, failure, &checked);
-    spdlog::info("goal {} failed: {}", t->id(), failure.message());
-    ChildEnded(*t);
-    return;
-  }
-  // Back to its agent, same attempt: the session goes on with the failures.
-  spdlog::info("goal {}: {} check(s) failed; handed back to its agent (round {} of {})", t->id(),
-               failed, t->check_rounds(), t->max_check_rounds());
-  resume_.insert(t->id());
-  SetStatus(*t, v1::TASK_STATUS_READY, "goal.checks_failed", &checked);
-  ScheduleSoon();
 }
 
 v1::SessionResumeHint TaskBoard::ResumeHint(const std::string& agent) const {

@@ -50,6 +50,7 @@
 #include "manager/core/checks.h"
 #include "manager/core/config_state.h"
 #include "manager/core/event_loop.h"
+#include "manager/core/handbacks.h"
 #include "manager/core/ledger.h"
 #include "manager/core/outbox.h"
 #include "manager/core/scheduler.h"
@@ -198,8 +199,6 @@ class TaskBoard {
   // A child ended: a parent waiting for its children may go on.
   void ChildEnded(const v1::Task& child);
   bool HasOpenChildren(const v1::Task& t) const;
-  // The wait before provider retry `retry` (1, 2, …): policy.provider_retry.
-  absl::Duration ProviderBackoff(int retry) const;
   // Provider retry `retry` of task `id` is due: handed back unless it moved on meanwhile.
   void ProviderRetryDue(const std::string& id, int retry);
   // A goal whose agent completed it: blocked while its checks run.
