@@ -234,10 +234,6 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   task_options.workspaces_dir = c.workspaces_dir;
   task_options.templates_dir = sup.templates_dir;
   task_options.protected_dirs = ProtectedDirs(c.state_dir, c.server.socket, c.workspaces_dir);
-  d->outbox_ = std::make_unique<Outbox>(d->store_.get());
-  d->tasks_ = std::make_unique<TaskBoard>(&d->loop_, d->store_.get(), d->outbox_.get(),
-                                          d->supervisor_.get(), d->ledger_.get(), d->config_.get(),
-                                          task_options);
   // The checks and plan checkpoints agentd runs itself need the sandbox: tried once here,
   // as agents do at their start (bwrap's presence proves nothing).
   // Probed whatever the policy, so that a reload that turns the sandbox on knows too.
@@ -253,7 +249,11 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   check_options.sandbox_broken = sandbox_broken;
   check_options.timeout = c.policy.check_timeout;
   d->checks_ = std::make_unique<CheckRunner>(&d->loop_, check_options);
-  d->tasks_->SetCheckRunner(d->checks_.get());
+  d->outbox_ = std::make_unique<Outbox>(d->store_.get());
+  d->tasks_ = std::make_unique<TaskBoard>(
+      &d->loop_, d->store_.get(), d->outbox_.get(), d->supervisor_.get(), d->ledger_.get(),
+      d->config_.get(), TaskBoard::Services{d->audit_.get(), d->checks_.get(), d->metrics_.get()},
+      task_options);
   d->ledger_->AddBudgetObserver([self] { self->tasks_->OnBudgetChanged(); });
   d->bus_ = std::make_unique<Bus>(&d->loop_, d->store_.get(), d->outbox_.get(),
                                   d->supervisor_.get(), d->tasks_.get(), d->config_.get());
@@ -262,8 +262,6 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
       [self](const std::string& agent, int64_t seq) { self->bus_->OnAck(agent, seq); });
   d->plans_ = std::make_unique<PlanBook>(&d->loop_, d->store_.get(), d->outbox_.get(),
                                          d->tasks_.get(), d->ledger_.get(), d->config_.get());
-  d->tasks_->SetAudit(d->audit_.get());
-  d->tasks_->SetMetrics(d->metrics_.get());
   d->ledger_->SetMetrics(d->metrics_.get());
   d->supervisor_->SetMetrics(d->metrics_.get());
   d->opener_ = std::make_unique<WorkspaceOpener>(d->consents_.get(), d->tasks_.get(),

@@ -41,7 +41,7 @@ constexpr absl::Duration kCancelGrace = absl::Seconds(2);
 }  // namespace
 
 TaskBoard::TaskBoard(EventLoop* loop, Store* store, Outbox* outbox, Supervisor* supervisor,
-                     Ledger* ledger, const ConfigState* config, Options options)
+                     Ledger* ledger, const ConfigState* config, Services services, Options options)
     : loop_(loop),
       store_(store),
       supervisor_(supervisor),
@@ -52,7 +52,11 @@ TaskBoard::TaskBoard(EventLoop* loop, Store* store, Outbox* outbox, Supervisor* 
       strict_(std::getenv("AGENTD_STRICT") != nullptr &&
               std::string_view(std::getenv("AGENTD_STRICT")) == "1"),
       workspaces_(std::make_unique<WorkspaceProvisioner>(
-          loop, WorkspaceProvisioner::Options{options_.workspaces_dir, options_.protected_dirs})) {}
+          loop, WorkspaceProvisioner::Options{options_.workspaces_dir, options_.protected_dirs})) {
+  metrics_ = services.metrics;
+  checks_ = services.checks;
+  audit_ = services.audit;
+}
 
 absl::Status TaskBoard::Recover() {
   absl::StatusOr<std::vector<TaskRow>> rows = store_->LoadTasks();

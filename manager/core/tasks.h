@@ -71,9 +71,18 @@ class TaskBoard {
     std::vector<ProtectedDir> protected_dirs;
   };
 
+  // What TaskBoard records its changes with and runs goals' checks through; none owned,
+  // each may be null (tests): no audit entries; no checks (SubmitGoal refuses goals that
+  // have any); no metrics.
+  struct Services {
+    AuditLog* audit = nullptr;
+    CheckRunner* checks = nullptr;
+    DaemonMetrics* metrics = nullptr;
+  };
+
   // None of the pointers is owned.
   TaskBoard(EventLoop* loop, Store* store, Outbox* outbox, Supervisor* supervisor, Ledger* ledger,
-            const ConfigState* config, Options options);
+            const ConfigState* config, Services services, Options options);
 
   // Loads the stored tasks and undelivered deliveries.
   absl::Status Recover();
@@ -130,15 +139,7 @@ class TaskBoard {
     on_ack_ = std::move(on_ack);
   }
 
-  // Where side effects and administrative actions are recorded; not owned, may be null.
-  void SetAudit(AuditLog* audit) { audit_ = audit; }
-  // Runs goals' checks; not owned, may be null (a goal's checks then cannot run, and
-  // SubmitGoal refuses goals that have any). Set before Recover().
-  void SetCheckRunner(CheckRunner* checks) { checks_ = checks; }
-  // Where status transitions are counted; not owned, may be null.
-  void SetMetrics(DaemonMetrics* metrics) { metrics_ = metrics; }
-
-  // Observes every task change after it is stored (plans, the change feed).
+  // Observes every task change after it is stored and the change under way is over (plans).
   void AddObserver(std::function<void(const v1::Task&)> observer) {
     observers_.push_back(std::move(observer));
   }
