@@ -180,9 +180,9 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
   // Messages that came while the task waited are read before its last turn is judged:
   // a turn that ended waiting is not an answer once something new has arrived.
   if (events_.inbox) {
-    for (std::string& text : events_.inbox()) {
+    for (auto& [id, text] : events_.inbox()) {
       llm::Message m = llm::UserMessage(std::move(text));
-      if (absl::Status s = sessions_->Append(task_id, m); !s.ok()) return s;
+      if (absl::Status s = sessions_->AppendFromInbox(task_id, m, id); !s.ok()) return s;
       conv->push_back(std::move(m));
     }
   }
@@ -336,8 +336,10 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
                     TaskOutcome::Failure::kLimit);
     }
     if (events_.inbox) {
-      for (std::string& text : events_.inbox()) {
-        if (absl::Status s = append(llm::UserMessage(std::move(text))); !s.ok()) return s;
+      for (auto& [id, text] : events_.inbox()) {
+        llm::Message m = llm::UserMessage(std::move(text));
+        if (absl::Status s = sessions_->AppendFromInbox(task_id, m, id); !s.ok()) return s;
+        conv->push_back(std::move(m));
       }
     }
     llm::ChatRequest req;

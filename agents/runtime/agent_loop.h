@@ -86,9 +86,10 @@ struct LoopEvents {
   // How many tasks this Run delegated that have not ended: while any are open, the
   // task cannot complete, and a turn without tool calls waits for them.
   std::function<int()> open_children;
-  // Messages that arrived for the agent, as text, added to the conversation (as user
-  // messages) before the next model call.
-  std::function<std::vector<std::string>()> inbox;
+  // Messages that arrived for the agent, added to the conversation (as user messages)
+  // before the next model call: each as (inbox id, text), appended and dropped from the
+  // session's inbox in one transaction (SessionStore::AppendFromInbox).
+  std::function<std::vector<std::pair<std::string, std::string>>()> inbox;
 };
 
 class AgentLoop {

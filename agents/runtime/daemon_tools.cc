@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/logging.h"
 
 namespace agentd::agent {
 namespace {
@@ -233,9 +234,32 @@ std::vector<std::unique_ptr<tools::Tool>> DaemonTools(const std::vector<std::str
   return out;
 }
 
+absl::Status Mailbox::Persist(const std::string& session_path) {
+  absl::StatusOr<std::unique_ptr<session::SessionStore>> store =
+      session::SessionStore::Open(session_path);
+  if (!store.ok()) return store.status();
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> kept = (*store)->Kept();
+  if (!kept.ok()) return kept.status();
+  absl::MutexLock l(&mu_);
+  store_ = *std::move(store);
+  for (const auto& [id, body] : *kept) {
+    v1::Envelope m;
+    if (!m.ParseFromString(body) || !seen_.insert(id).second) continue;
+    inbox_.push_back(std::move(m));
+  }
+  if (!kept->empty()) spdlog::info("{} message(s) kept from before the restart", kept->size());
+  return absl::OkStatus();
+}
+
 bool Mailbox::Put(const v1::Envelope& m) {
   absl::MutexLock l(&mu_);
   if (!seen_.insert(m.id()).second) return false;
+  if (store_ != nullptr) {
+    if (absl::StatusOr<bool> kept = store_->Keep(m.id(), m.SerializeAsString()); !kept.ok()) {
+      // Still delivered to this run; only a restart before it is read would lose it.
+      spdlog::error("message {}: keeping it in the session: {}", m.id(), kept.status().message());
+    }
+  }
   if (!m.reply_to_id().empty() && waiting_.count(m.reply_to_id()) != 0) {
     replies_[m.reply_to_id()] = m;
   } else {
@@ -254,7 +278,12 @@ std::vector<v1::Envelope> Mailbox::TakeInbox(const std::string& task_id) {
   // Notes for tasks this agent does not come back to would pile up: the oldest go (agentd
   // keeps every message; `agentctl messages` shows them).
   constexpr size_t kMaxKept = 64;
-  if (kept.size() > kMaxKept) kept.erase(kept.begin(), kept.end() - kMaxKept);
+  if (kept.size() > kMaxKept) {
+    for (auto it = kept.begin(); it != kept.end() - kMaxKept; ++it) {
+      if (store_ != nullptr) (void)store_->Drop(it->id());
+    }
+    kept.erase(kept.begin(), kept.end() - kMaxKept);
+  }
   inbox_.swap(kept);
   return out;
 }
@@ -277,6 +306,8 @@ std::optional<v1::Envelope> Mailbox::WaitReply(const std::string& query_id,
       v1::Envelope answer = it->second;
       replies_.erase(it);
       waiting_.erase(query_id);
+      // Taken by the call that asked: the call's own result carries it from here.
+      if (store_ != nullptr) (void)store_->Drop(answer.id());
       return answer;
     }
     if (cancel != nullptr && cancel->cancelled()) {

@@ -25,6 +25,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "agents/runtime/host_session.h"
+#include "agents/session/session.h"
 #include "agents/tools/tool.h"
 
 namespace agentd::agent {
@@ -55,11 +56,19 @@ class Delegations {
 // before (a redelivery after a reconnect) is dropped.
 class Mailbox {
  public:
-  // False when the message was seen before.
+  // Keeps the inbox in the agent's session database at `session_path` (through a
+  // connection of its own), and takes back what an earlier run of the agent kept there:
+  // a message agentd was told had arrived is not lost when the agent is killed before it
+  // reached a conversation. Without it, the inbox is in memory only (tests).
+  absl::Status Persist(const std::string& session_path);
+
+  // False when the message was seen before. Kept in the session before it returns, so
+  // that the acknowledgement sent after it never runs ahead of the message.
   bool Put(const v1::Envelope& m);
   // The inbox's messages for the conversation of task `task_id`, oldest first; they are
-  // removed. agentd's own notes about a task (from "agentd", with a task id: a plan of
-  // that task rolled back) belong to that task's conversation alone and wait for it,
+  // removed from memory, and from the session when appended to the conversation
+  // (SessionStore::AppendFromInbox). agentd's own notes about a task (from "agentd", with a task
+  // id: a plan of that task rolled back) belong to that task's conversation alone and wait for it,
   // whatever task the agent is on meanwhile; every other message goes to the task at hand
   // (a peer's message names the sender's task, not this agent's).
   std::vector<v1::Envelope> TakeInbox(const std::string& task_id);
@@ -69,6 +78,7 @@ class Mailbox {
 
  private:
   absl::Mutex mu_;
+  std::unique_ptr<session::SessionStore> store_ ABSL_GUARDED_BY(mu_);  // null: memory only
   std::set<std::string> seen_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::Envelope> inbox_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, v1::Envelope> replies_ ABSL_GUARDED_BY(mu_);  // by reply_to_id

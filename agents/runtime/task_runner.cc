@@ -204,6 +204,15 @@ class HostConsent final : public tools::ConsentAsker {
 
 }  // namespace
 
+TaskRunner::TaskRunner(HostSession* host, TaskRunnerOptions options)
+    : host_(host), options_(std::move(options)) {
+  if (!options_.session_path.empty()) {
+    if (absl::Status s = mailbox_.Persist(options_.session_path); !s.ok()) {
+      spdlog::error("the inbox is in memory only: {}", s.message());
+    }
+  }
+}
+
 void TaskRunner::OnDelivery(const v1::ConnectResponse& d) {
   absl::MutexLock l(&mu_);
   switch (d.delivery_case()) {
@@ -576,9 +585,10 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   };
   events.open_children = [this] { return delegations_.open(); };
   events.inbox = [this, task_id = task.id()] {
-    std::vector<std::string> out;
+    std::vector<std::pair<std::string, std::string>> out;
     for (const v1::Envelope& m : mailbox_.TakeInbox(task_id)) {
-      out.push_back(absl::StrCat("Message ", m.id(), " from ", m.from(), ": ", m.body()));
+      out.emplace_back(m.id(),
+                       absl::StrCat("Message ", m.id(), " from ", m.from(), ": ", m.body()));
     }
     return out;
   };

@@ -50,9 +50,9 @@ struct TaskRunnerOptions {
 
 class TaskRunner {
  public:
-  // `host` is not owned and must outlive the runner.
-  TaskRunner(HostSession* host, TaskRunnerOptions options)
-      : host_(host), options_(std::move(options)) {}
+  // `host` is not owned and must outlive the runner. The inbox is kept in the session at
+  // options.session_path (when set), and what an earlier run kept there is taken back.
+  TaskRunner(HostSession* host, TaskRunnerOptions options);
 
   // Takes a delivery in (never blocks on work).
   void OnDelivery(const v1::ConnectResponse& delivery);

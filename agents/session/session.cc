@@ -1,5 +1,7 @@
 #include "agents/session/session.h"
 
+#include <sqlite3.h>
+
 #include "absl/strings/str_cat.h"
 #include "common/json_dump.h"
 #include "nlohmann/json.hpp"
@@ -68,6 +70,8 @@ absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(const std::stri
       task TEXT NOT NULL, call_id TEXT NOT NULL, tool TEXT NOT NULL, arguments TEXT NOT NULL,
       state TEXT NOT NULL CHECK (state IN ('intent', 'done')), result TEXT,
       error INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (task, call_id));
+    CREATE TABLE IF NOT EXISTS inbox (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, body BLOB NOT NULL);
   )");
   if (!s.ok()) return s;
   return std::unique_ptr<SessionStore>(new SessionStore(*std::move(db)));
@@ -79,6 +83,44 @@ absl::Status SessionStore::Append(const std::string& task, const llm::Message& m
       "(?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE task = ?1), ?2)");
   if (!st.ok()) return st.status();
   return st->Bind(1, task).Bind(2, DumpJson(ToJson(m))).Run();
+}
+
+absl::Status SessionStore::AppendFromInbox(const std::string& task, const llm::Message& m,
+                                           const std::string& inbox_id) {
+  absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
+  if (!tx.ok()) return tx.status();
+  if (absl::Status s = Append(task, m); !s.ok()) return s;
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare("DELETE FROM inbox WHERE id = ?1");
+  if (!st.ok()) return st.status();
+  if (absl::Status s = st->Bind(1, inbox_id).Run(); !s.ok()) return s;
+  return tx->Commit();
+}
+
+absl::StatusOr<bool> SessionStore::Keep(const std::string& id, const std::string& body) {
+  absl::StatusOr<sqlite::Statement> st =
+      db_->Prepare("INSERT INTO inbox (id, body) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING");
+  if (!st.ok()) return st.status();
+  if (absl::Status s = st->Bind(1, id).BindBlob(2, body).Run(); !s.ok()) return s;
+  return sqlite3_changes(db_->raw()) > 0;
+}
+
+absl::Status SessionStore::Drop(const std::string& id) {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare("DELETE FROM inbox WHERE id = ?1");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, id).Run();
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> SessionStore::Kept() {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare("SELECT id, body FROM inbox ORDER BY seq");
+  if (!st.ok()) return st.status();
+  std::vector<std::pair<std::string, std::string>> out;
+  for (;;) {
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.emplace_back(st->ColumnText(0), st->ColumnText(1));
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<llm::Message>> SessionStore::Conversation(const std::string& task) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -41,6 +42,20 @@ class SessionStore {
 
   // Appends `m` to the task's conversation.
   absl::Status Append(const std::string& task, const llm::Message& m);
+  // Appends `m`, made of the inbox's message `inbox_id`, and drops that message from the
+  // inbox, in one transaction: a message is in the inbox or in a conversation, never
+  // both, never neither.
+  absl::Status AppendFromInbox(const std::string& task, const llm::Message& m,
+                               const std::string& inbox_id);
+
+  // The inbox: messages delivered to the agent and acknowledged, not yet in a
+  // conversation, kept across the agent's restarts. Keep stores one (false when that id
+  // is there already); Drop removes one (a reply taken by the call that waited for it);
+  // Kept lists them as (id, body), oldest first.
+  absl::StatusOr<bool> Keep(const std::string& id, const std::string& body);
+  absl::Status Drop(const std::string& id);
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Kept();
+
   // The task's conversation, in order; empty for a task not seen before.
   absl::StatusOr<std::vector<llm::Message>> Conversation(const std::string& task);
 
