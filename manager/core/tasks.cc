@@ -82,7 +82,7 @@ absl::Status TaskBoard::Recover() {
   if (absl::Status s = outbox_->Recover(); !s.ok()) return s;
   // Checks that were running when agentd stopped run again: their outcome was not stored.
   // Provider backoffs start again from their retry's delay.
-  for (auto& [id, t] : tasks_) {
+  for (auto& [id, t] : graph_.all()) {
     if (t.status() == v1::TASK_STATUS_BLOCKED && t.blocked_reason() == v1::BLOCK_REASON_PROVIDER) {
       loop_->RunAfter(
           ProviderBackoff(config_->config().policy, t.provider_retries()),
@@ -98,27 +98,7 @@ absl::Status TaskBoard::Recover() {
   return absl::OkStatus();
 }
 
-void TaskBoard::Add(v1::Task t) {
-  index_[t.id()] = order_.size();
-  if (!Final(t.status())) live_[order_.size()] = t.id();
-  if (!t.parent_id().empty()) children_[t.parent_id()].push_back(t.id());
-  order_.push_back(t.id());
-  std::string id = t.id();
-  tasks_[id] = std::move(t);
-}
-
-const std::vector<std::string>& TaskBoard::ChildrenOf(const std::string& id) const {
-  static const std::vector<std::string> kNone;
-  auto it = children_.find(id);
-  return it == children_.end() ? kNone : it->second;
-}
-
 std::string TaskBoard::NewId(const char* prefix) { return absl::StrCat(prefix, "-", next_id_++); }
-
-v1::Task* TaskBoard::Find(const std::string& id) {
-  auto it = tasks_.find(id);
-  return it == tasks_.end() ? nullptr : &it->second;
-}
 
 bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent,
                      const AuditIntent* audit) {
@@ -159,13 +139,7 @@ bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent,
 }
 
 void TaskBoard::Committed(const v1::Task& t) {
-  if (auto idx = index_.find(t.id()); idx != index_.end()) {
-    if (Final(t.status())) {
-      live_.erase(idx->second);
-    } else {
-      live_[idx->second] = t.id();
-    }
-  }
+  graph_.Updated(t);
   Notify(t.id());
 }
 
@@ -269,7 +243,7 @@ absl::StatusOr<std::string> TaskBoard::CheckGoal(const v1::SubmitGoalRequest& re
 void TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req, const std::string& by, GoalDone done) {
   if (!req.request_id().empty()) {
     if (auto it = goal_by_request_.find(req.request_id()); it != goal_by_request_.end()) {
-      std::move(done)(tasks_.at(it->second));
+      std::move(done)(graph_.at(it->second));
       return;
     }
     if (auto it = preparing_.find(req.request_id()); it != preparing_.end()) {
@@ -347,12 +321,12 @@ absl::StatusOr<v1::Task> TaskBoard::CreateGoal(const v1::SubmitGoalRequest& req,
 }
 
 absl::StatusOr<v1::Task> TaskBoard::Get(const std::string& id) const {
-  auto it = tasks_.find(id);
-  if (it == tasks_.end()) {
+  const v1::Task* t = graph_.Find(id);
+  if (t == nullptr) {
     return absl::NotFoundError(
         absl::StrCat("task \"", id, "\" does not exist (agentctl get tasks lists them)"));
   }
-  return it->second;
+  return *t;
 }
 
 absl::StatusOr<v1::ListTasksResponse> TaskBoard::List(const v1::ListTasksRequest& req) const {
@@ -366,8 +340,8 @@ absl::StatusOr<v1::ListTasksResponse> TaskBoard::List(const v1::ListTasksRequest
   std::set<int> statuses(req.statuses().begin(), req.statuses().end());
   v1::ListTasksResponse resp;
   size_t matched = 0;
-  for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
-    const v1::Task& t = tasks_.at(*it);
+  for (auto it = graph_.order().rbegin(); it != graph_.order().rend(); ++it) {
+    const v1::Task& t = graph_.at(*it);
     if (!req.goal_id().empty() && t.goal_id() != req.goal_id()) continue;
     if (!req.parent_id().empty() && t.parent_id() != req.parent_id()) continue;
     if (!req.assignee().empty() && t.assignee() != req.assignee()) continue;
@@ -422,7 +396,7 @@ int TaskBoard::EndSubtreeInBatch(v1::Task& root, v1::TaskStatus status,
   int ended = 0;
   // Children first, so a parent never ends before what it waits on.
   for (const std::string& id : ChildrenOf(root.id())) {
-    v1::Task& c = tasks_.at(id);
+    v1::Task& c = graph_.at(id);
     if (!Final(c.status())) {
       v1::TaskFailure f = failure;
       if (status == v1::TASK_STATUS_FAILED) {
@@ -545,8 +519,8 @@ void TaskBoard::SendAssignment(const v1::Task& t) {
   a->set_handbacks(t.handbacks());
   // Context travels as briefs, goal first: never whole conversations.
   std::vector<const v1::Task*> chain;
-  for (const v1::Task* p = t.parent_id().empty() ? nullptr : &tasks_.at(t.parent_id());
-       p != nullptr; p = p->parent_id().empty() ? nullptr : &tasks_.at(p->parent_id())) {
+  for (const v1::Task* p = t.parent_id().empty() ? nullptr : &graph_.at(t.parent_id());
+       p != nullptr; p = p->parent_id().empty() ? nullptr : &graph_.at(p->parent_id())) {
     chain.push_back(p);
   }
   std::reverse(chain.begin(), chain.end());
@@ -561,9 +535,9 @@ void TaskBoard::SendAssignment(const v1::Task& t) {
   };
   for (const v1::Task* p : chain) brief(*p, a->add_ancestors());
   for (const std::string& dep : t.deps()) {
-    if (auto it = tasks_.find(dep); it != tasks_.end()) brief(it->second, a->add_dependencies());
+    if (const v1::Task* dt = graph_.Find(dep)) brief(*dt, a->add_dependencies());
   }
-  for (const std::string& id : ChildrenOf(t.id())) brief(tasks_.at(id), a->add_children());
+  for (const std::string& id : ChildrenOf(t.id())) brief(graph_.at(id), a->add_children());
   // Handed back after a failed round of checks: the failures answer its complete_task.
   bool checks_failed = false;
   for (const v1::GoalCheck& c : t.checks()) checks_failed |= c.has_run_time() && !c.passed();
@@ -623,8 +597,8 @@ void TaskBoard::StopIdleAgents() {
   // to it (children, checks, a budget, a provider's backoff): it holds that session.
   std::set<std::string> keep;
   for (const AgentConfig& a : config_->config().agents) keep.insert(a.id);
-  for (const auto& [place, id] : live_) {
-    const v1::Task& t = tasks_.at(id);
+  for (const std::string& id : graph_.Unfinished()) {
+    const v1::Task& t = graph_.at(id);
     if (t.status() == v1::TASK_STATUS_BLOCKED && !t.assignee().empty()) keep.insert(t.assignee());
   }
   for (const std::string& agent : IdleToStop(agents, idle_since_, keep, roles, now)) {
@@ -647,24 +621,17 @@ void TaskBoard::ScheduleSoon() {
 }
 
 void TaskBoard::Schedule() {
-  // Only unfinished tasks are looked at: the scan does not grow with history. Copied:
-  // assigning changes live_.
-  std::vector<std::string> unfinished;
-  for (const auto& [idx, id] : live_) unfinished.push_back(id);
+  // Only unfinished tasks are looked at: the scan does not grow with history.
+  std::vector<std::string> unfinished = graph_.Unfinished();
   // Pending tasks whose deps all completed are ready.
   for (const std::string& id : unfinished) {
-    v1::Task& t = tasks_.at(id);
+    v1::Task& t = graph_.at(id);
     if (t.status() != v1::TASK_STATUS_PENDING) continue;
-    bool ready = true;
-    for (const std::string& dep : t.deps()) {
-      auto it = tasks_.find(dep);
-      if (it == tasks_.end() || it->second.status() != v1::TASK_STATUS_COMPLETED) ready = false;
-    }
-    if (ready) SetStatus(t, v1::TASK_STATUS_READY, "task.ready");
+    if (graph_.DepsCompleted(t)) SetStatus(t, v1::TASK_STATUS_READY, "task.ready");
   }
   std::vector<SchedTask> ready;
   for (const std::string& id : unfinished) {
-    const v1::Task& t = tasks_.at(id);
+    const v1::Task& t = graph_.at(id);
     if (t.status() != v1::TASK_STATUS_READY) continue;
     const v1::Task* goal = Find(t.goal_id());
     SchedTask x;
@@ -675,9 +642,9 @@ void TaskBoard::Schedule() {
     ready.push_back(std::move(x));
   }
   HandOut plan = PlanHandOut(ready, SchedAgents(), SchedRoles());
-  for (const auto& [id, agent] : plan.assign) Assign(tasks_.at(id), agent);
+  for (const auto& [id, agent] : plan.assign) Assign(graph_.at(id), agent);
   for (const std::string& id : plan.unknown_role) {
-    v1::Task& t = tasks_.at(id);
+    v1::Task& t = graph_.at(id);
     v1::TaskFailure f;
     f.set_code(v1::TASK_FAILURE_CODE_INVALID_INPUT);
     f.set_message(absl::StrCat("no role \"", t.role(), "\" is configured"));
@@ -708,10 +675,8 @@ void TaskBoard::ChildEnded(const v1::Task& child) {
   }
   // Pending tasks may depend on it; a failed dependency fails its dependents.
   if (child.status() == v1::TASK_STATUS_FAILED || child.status() == v1::TASK_STATUS_CANCELED) {
-    std::vector<std::string> unfinished;
-    for (const auto& [idx, id] : live_) unfinished.push_back(id);
-    for (const std::string& id : unfinished) {
-      v1::Task& t = tasks_.at(id);
+    for (const std::string& id : graph_.Unfinished()) {
+      v1::Task& t = graph_.at(id);
       if (Final(t.status())) continue;
       if (std::find(t.deps().begin(), t.deps().end(), child.id()) == t.deps().end()) continue;
       v1::TaskFailure f;
@@ -901,8 +866,8 @@ void TaskBoard::ProviderRetryDue(const std::string& id, int retry) {
 
 void TaskBoard::OnBudgetChanged() {
   std::vector<std::string> held;
-  for (const auto& [place, id] : live_) {
-    const v1::Task& t = tasks_.at(id);
+  for (const std::string& id : graph_.Unfinished()) {
+    const v1::Task& t = graph_.at(id);
     if (t.status() == v1::TASK_STATUS_BLOCKED && t.blocked_reason() == v1::BLOCK_REASON_BUDGET) {
       held.push_back(id);
     }
@@ -910,7 +875,7 @@ void TaskBoard::OnBudgetChanged() {
   // Each goes on where it stopped; one whose budget still does not allow its next call
   // is held again by that call's refusal.
   for (const std::string& id : held) {
-    v1::Task& t = tasks_.at(id);
+    v1::Task& t = graph_.at(id);
     t.clear_blocked_reason();
     t.clear_blocked_detail();
     resume_.insert(id);
@@ -973,7 +938,7 @@ void TaskBoard::OnChecksDone(const std::string& goal_id, std::vector<v1::GoalChe
 v1::SessionResumeHint TaskBoard::ResumeHint(const std::string& agent) const {
   v1::SessionResumeHint hint;
   if (auto b = busy_.find(agent); b != busy_.end()) {
-    const v1::Task& t = tasks_.at(b->second);
+    const v1::Task& t = graph_.at(b->second);
     hint.set_task_id(t.id());
     hint.set_attempt(t.attempts());
     hint.set_task_status(t.status());
@@ -1028,10 +993,7 @@ void TaskBoard::ReconcileAgents() {
 
 bool TaskBoard::HasOpenChildren(const v1::Task& t) const {
   if (plan_pending_ && plan_pending_(t.id())) return true;
-  for (const std::string& id : ChildrenOf(t.id())) {
-    if (!Final(tasks_.at(id).status())) return true;
-  }
-  return false;
+  return graph_.HasOpenChildren(t.id());
 }
 
 absl::StatusOr<v1::Task> TaskBoard::Delegate(const std::string& agent,
@@ -1058,7 +1020,7 @@ absl::StatusOr<v1::Task> TaskBoard::Delegate(const std::string& agent,
   }
   std::pair<std::string, std::string> key{parent->id(), req.request_id()};
   if (!req.request_id().empty()) {
-    if (auto it = delegated_.find(key); it != delegated_.end()) return tasks_.at(it->second);
+    if (auto it = delegated_.find(key); it != delegated_.end()) return graph_.at(it->second);
   }
   v1::Task t;
   t.set_id(NewId("t"));

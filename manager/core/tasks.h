@@ -55,6 +55,7 @@
 #include "manager/core/outbox.h"
 #include "manager/core/scheduler.h"
 #include "manager/core/supervisor.h"
+#include "manager/core/task_graph.h"
 #include "manager/core/workspace_policy.h"
 #include "manager/core/workspaces.h"
 #include "manager/store/store.h"
@@ -165,7 +166,7 @@ class TaskBoard {
   void Wake(const std::string& task_id);
 
  private:
-  v1::Task* Find(const std::string& id);
+  v1::Task* Find(const std::string& id) { return graph_.Find(id); }
   // Stores `t` with an event of `kind`; false (logged) when the store failed.
   // With `audit`, the entry that records the change goes in its transaction. Inside a
   // batch (EndSubtree), the change waits for the batch's one transaction instead.
@@ -223,16 +224,12 @@ class TaskBoard {
   Outbox* outbox_;  // not owned
   // AGENTD_STRICT=1 (tests): a transition outside the status machine stops agentd.
   bool strict_ = false;
-  std::map<std::string, v1::Task> tasks_;
-  // Keeps a new task, and the indexes below.
-  void Add(v1::Task t);
-  // Ids of the tasks created under `id`, oldest first.
-  const std::vector<std::string>& ChildrenOf(const std::string& id) const;
+  TaskGraph graph_;  // every task, its children, the unfinished
+  void Add(v1::Task t) { graph_.Add(std::move(t)); }
+  const std::vector<std::string>& ChildrenOf(const std::string& id) const {
+    return graph_.ChildrenOf(id);
+  }
 
-  std::vector<std::string> order_;                            // ids in creation order
-  std::map<std::string, size_t> index_;                       // id → place in order_
-  std::map<size_t, std::string> live_;                        // unfinished, by place
-  std::map<std::string, std::vector<std::string>> children_;  // parent → children
   std::map<std::string, std::string> goal_by_request_;
   // Requests whose goal's workspace is being prepared: the answers that wait for it.
   std::map<std::string, std::vector<GoalDone>> preparing_;

@@ -20,6 +20,7 @@
 #include "common/logging.h"
 #include "common/paths.h"
 #include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
 
 extern char** environ;
 
