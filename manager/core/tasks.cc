@@ -151,8 +151,11 @@ void TaskBoard::Notify(const std::string& id) {
   if (std::find(to_notify_.begin(), to_notify_.end(), id) == to_notify_.end()) {
     to_notify_.push_back(id);
   }
-  if (!post) return;
-  loop_->Post([this] {
+  if (post) loop_->Post([this] { FlushObservers(); });
+}
+
+void TaskBoard::FlushObservers() {
+  while (!to_notify_.empty()) {
     std::vector<std::string> ids = std::move(to_notify_);
     to_notify_.clear();
     for (const std::string& changed : ids) {
@@ -161,7 +164,7 @@ void TaskBoard::Notify(const std::string& id) {
       v1::Task copy = *t;  // an observer may change tasks
       for (const auto& observe : observers_) observe(copy);
     }
-  });
+  }
 }
 
 void TaskBoard::SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind,
@@ -666,6 +669,9 @@ void TaskBoard::Schedule() {
 }
 
 void TaskBoard::ChildEnded(const v1::Task& child) {
+  // The observers hear of the change first: a plan that failed with this step (and its
+  // rollback under way) keeps the parent waiting (plan_pending_).
+  FlushObservers();
   // A parent waiting for its children goes on once all have ended.
   if (v1::Task* p = child.parent_id().empty() ? nullptr : Find(child.parent_id());
       p != nullptr && p->status() == v1::TASK_STATUS_BLOCKED &&

@@ -177,6 +177,8 @@ class TaskBoard {
   // once the loop is done with the change that made it.
   void Committed(const v1::Task& t);
   void Notify(const std::string& id);
+  // Tells the observers of every change Notify holds, now.
+  void FlushObservers();
   void SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind,
                  const AuditIntent* audit = nullptr);
   // Ends `t` and every unfinished task under it with `status` and `failure`.

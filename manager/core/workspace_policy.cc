@@ -107,7 +107,9 @@ absl::Status CheckWorkspacesDir(const std::string& workspaces_dir, const std::st
     const char* what;
     bool refuse_inside;
   } dirs[] = {{state_dir, "agentd's state directory", true},
-              {DirName(socket_path), "the directory of agentd's socket", false}};
+              {DirName(socket_path), "the directory of agentd's socket", false},
+              // Shown to agents read-only: workspaces under it could not be written.
+              {DirName(AgentEndpointPath(socket_path)), "the agent endpoint's directory", true}};
   for (const auto& [path, what, refuse_inside] : dirs) {
     absl::StatusOr<std::string> dir = CanonicalPath(path);
     if (!dir.ok()) continue;

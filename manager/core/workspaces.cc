@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -10,11 +11,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "agentd/v1/agent_host.pb.h"
 #include "common/json_dump.h"
 #include "common/logging.h"
@@ -182,30 +185,75 @@ absl::StatusOr<v1::Workspace> WorkspaceProvisioner::PrepareNow(const Options& op
 
 namespace {
 
+// `path` as an earlier run may have written it (`--state-dir state/`: relative, with a
+// doubled slash) made absolute, without repeated slashes or "." parts.
+std::string Tidy(const std::string& path) {
+  std::string in = path;
+  if (!in.empty() && in[0] != '/') {
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof(cwd)) != nullptr) in = absl::StrCat(cwd, "/", in);
+  }
+  std::string out;
+  for (absl::string_view part : absl::StrSplit(in, '/', absl::SkipEmpty())) {
+    if (part == ".") continue;
+    absl::StrAppend(&out, "/", part);
+  }
+  return out.empty() ? "/" : out;
+}
+
 // `path` with `from` (a directory) replaced by `to`, when it is `from` or beneath it.
 bool Rebase(std::string* path, const std::string& from, const std::string& to) {
-  if (*path != from && !absl::StartsWith(*path, from + "/")) return false;
-  *path = to + path->substr(from.size());
+  std::string tidy = Tidy(*path);
+  if (tidy != from && !absl::StartsWith(tidy, from + "/")) return false;
+  *path = to + tidy.substr(from.size());
   return true;
+}
+
+// A worktree's .git file names its repository, which names the worktree back: the
+// repository learns where the worktree went. Safe to run again.
+void RepairWorktree(const std::string& dir) {
+  struct stat st {};
+  if (lstat((dir + "/.git").c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;
+  if (absl::Status s = Git({"-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-C",
+                            dir, "worktree", "repair"});
+      !s.ok()) {
+    spdlog::warn("workspace {} moved, but its repository was not told: {}", dir, s.message());
+  }
 }
 
 }  // namespace
 
 absl::Status MoveLegacyWorkspaces(Store* store, const std::string& legacy_dir,
                                   const std::string& workspaces_dir, absl::Time now) {
-  DIR* d = opendir(legacy_dir.c_str());
-  if (d == nullptr) {
+  struct stat legacy_st {};
+  if (lstat(legacy_dir.c_str(), &legacy_st) != 0) {
     if (errno == ENOENT) return absl::OkStatus();
+    return absl::InternalError(
+        absl::StrCat("cannot look at ", legacy_dir, ": ", std::strerror(errno)));
+  }
+  // A symlink there (a person moved the workspaces themselves): its entries move out of
+  // where it leads, unless that is workspaces_dir already; then the link goes.
+  const bool link = S_ISLNK(legacy_st.st_mode);
+  bool same_place = false;
+  if (link) {
+    char a[PATH_MAX], b[PATH_MAX];
+    same_place = realpath(legacy_dir.c_str(), a) != nullptr &&
+                 realpath(workspaces_dir.c_str(), b) != nullptr && std::strcmp(a, b) == 0;
+  }
+  DIR* d = same_place ? nullptr : opendir(legacy_dir.c_str());
+  if (d == nullptr && !same_place) {
     return absl::InternalError(
         absl::StrCat("cannot read ", legacy_dir, ": ", std::strerror(errno)));
   }
   std::vector<std::string> names;
-  while (dirent* e = readdir(d)) {
+  while (d != nullptr) {
+    dirent* e = readdir(d);
+    if (e == nullptr) break;
     if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
       names.emplace_back(e->d_name);
     }
   }
-  closedir(d);
+  if (d != nullptr) closedir(d);
   std::sort(names.begin(), names.end());
   if (absl::Status s = MakeDirs(workspaces_dir, 0700); !s.ok()) return s;
   int moved = 0;
@@ -227,16 +275,6 @@ absl::Status MoveLegacyWorkspaces(Store* store, const std::string& legacy_dir,
                        : ""));
     }
     ++moved;
-    // A worktree's .git file names its repository, which names the worktree back: the
-    // repository must learn where it went.
-    if (lstat((to + "/.git").c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-      if (absl::Status s = Git({"-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null",
-                                "-C", to, "worktree", "repair"});
-          !s.ok()) {
-        spdlog::warn("workspace {} moved to {}, but its repository was not told: {}", from, to,
-                     s.message());
-      }
-    }
   }
 
   // The records: every task whose workspace was under legacy_dir, and every assignment
@@ -245,14 +283,16 @@ absl::Status MoveLegacyWorkspaces(Store* store, const std::string& legacy_dir,
   if (!tasks.ok()) return tasks.status();
   std::vector<TaskRow> changed_tasks;
   std::vector<std::string> goals;
+  std::set<std::string> moved_paths;
   for (TaskRow& row : *tasks) {
-    if (row.body.find(legacy_dir) == std::string::npos) continue;
+    if (row.body.find("/workspaces/") == std::string::npos) continue;
     v1::Task t;
     if (!t.ParseFromString(row.body)) continue;
     std::string path = t.workspace().path();
     if (!Rebase(&path, legacy_dir, workspaces_dir)) continue;
     t.mutable_workspace()->set_path(path);
     row.body = t.SerializeAsString();
+    moved_paths.insert(path);
     if (row.parent_id.empty()) goals.push_back(row.id);
     changed_tasks.push_back(std::move(row));
   }
@@ -260,7 +300,7 @@ absl::Status MoveLegacyWorkspaces(Store* store, const std::string& legacy_dir,
   if (!deliveries.ok()) return deliveries.status();
   std::vector<DeliveryRow> changed_deliveries;
   for (DeliveryRow& row : *deliveries) {
-    if (row.body.find(legacy_dir) == std::string::npos) continue;
+    if (row.body.find("/workspaces/") == std::string::npos) continue;
     v1::ConnectResponse c;
     if (!c.ParseFromString(row.body) || !c.has_task_assignment()) continue;
     std::string path = c.task_assignment().task().workspace().path();
@@ -275,7 +315,10 @@ absl::Status MoveLegacyWorkspaces(Store* store, const std::string& legacy_dir,
         store->RewriteWorkspaceRecords(changed_tasks, changed_deliveries, now, DumpJson(payload));
     if (!seq.ok()) return seq.status();
   }
-  if (rmdir(legacy_dir.c_str()) != 0 && errno != ENOENT) {
+  // Repaired here, for every goal the records moved, rather than right after its rename:
+  // a crash between the two would otherwise leave a worktree its repository lost.
+  for (const std::string& path : moved_paths) RepairWorktree(path);
+  if ((link ? unlink(legacy_dir.c_str()) : rmdir(legacy_dir.c_str())) != 0 && errno != ENOENT) {
     return absl::InternalError(
         absl::StrCat("cannot remove ", legacy_dir, ": ", std::strerror(errno)));
   }

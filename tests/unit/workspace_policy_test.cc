@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/paths.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/process.h"
@@ -119,6 +120,8 @@ TEST(WorkspacePolicyDefaultsTest, TheWorkspacesDirectoryIsNeitherInsideNorAboveT
               HasSubstr("is the directory of agentd's socket"));
   EXPECT_TRUE(CheckWorkspacesDir(dir.Join("run/ws"), state, sock).ok())
       << "agents are shown it there";
+  EXPECT_THAT(CheckWorkspacesDir(AgentEndpointPath(sock) + "-ws", state, sock).message(),
+              HasSubstr("inside the agent endpoint's directory"));
 }
 
 }  // namespace

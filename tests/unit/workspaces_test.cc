@@ -117,6 +117,39 @@ TEST_F(MoveLegacyWorkspacesTest, RepositoriesWorktreesAndTheirRecordsMoveTogethe
   EXPECT_EQ(TaskPaths(), paths);
 }
 
+// After a crash between a worktree's move and the records' rewrite: the records still
+// name the old place (written, too, as an earlier run spelled it: a doubled slash), the
+// folder is in the new one. The next start rewrites them and reconnects the worktree.
+TEST_F(MoveLegacyWorkspacesTest, ACrashBetweenTheMoveAndTheRecordsIsMendedAtTheNextStart) {
+  std::string repo = dir_.Join("repo");
+  Git({"init", "-q", "-b", "main", repo});
+  Git({"-C", repo, "commit", "-q", "--allow-empty", "-m", "first"});
+  Git({"-C", repo, "worktree", "add", "-q", "-b", "agentd/g-2", legacy_ + "/g-2"});
+  SaveTask("g-2", "", dir_.Join("state//workspaces/g-2"));
+  ASSERT_EQ(mkdir(moved_.c_str(), 0700), 0);
+  ASSERT_EQ(rename((legacy_ + "/g-2").c_str(), (moved_ + "/g-2").c_str()), 0);  // then: kill -9
+
+  ASSERT_TRUE(MoveLegacyWorkspaces(store_.get(), legacy_, moved_, absl::Now()).ok());
+  EXPECT_EQ(TaskPaths()["g-2"], moved_ + "/g-2");
+  agentd::testing::RunResult list = RunCommand({"git", "-C", repo, "worktree", "list"});
+  EXPECT_THAT(list.out, HasSubstr(moved_ + "/g-2")) << list.out;
+  EXPECT_FALSE(Exists(legacy_));
+}
+
+// A person who had made <state>/workspaces a symlink to the new place: the records move,
+// the link goes, nothing is renamed onto itself.
+TEST_F(MoveLegacyWorkspacesTest, ALinkToTheNewPlaceIsReplacedByTheRecordsAlone) {
+  ASSERT_EQ(rmdir(legacy_.c_str()), 0);
+  ASSERT_EQ(mkdir(moved_.c_str(), 0700), 0);
+  Git({"init", "-q", "-b", "main", moved_ + "/g-1"});
+  ASSERT_EQ(symlink(moved_.c_str(), legacy_.c_str()), 0);
+  SaveTask("g-1", "", legacy_ + "/g-1");
+  ASSERT_TRUE(MoveLegacyWorkspaces(store_.get(), legacy_, moved_, absl::Now()).ok());
+  EXPECT_EQ(TaskPaths()["g-1"], moved_ + "/g-1");
+  EXPECT_FALSE(Exists(legacy_));
+  EXPECT_TRUE(Exists(moved_ + "/g-1/.git"));
+}
+
 // A name already taken in the new place stops the move, saying which, and loses nothing.
 TEST_F(MoveLegacyWorkspacesTest, ANameTakenInTheNewPlaceStopsTheMoveAndLosesNothing) {
   Git({"init", "-q", "-b", "main", legacy_ + "/g-1"});
