@@ -260,20 +260,33 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->tasks_->SetStreamObservers(
       [self](const std::string& agent) { self->bus_->OnAttach(agent); },
       [self](const std::string& agent, int64_t seq) { self->bus_->OnAck(agent, seq); });
-  d->plans_ = std::make_unique<PlanBook>(&d->loop_, d->store_.get(), d->outbox_.get(),
-                                         d->tasks_.get(), d->ledger_.get(), d->config_.get());
   d->ledger_->SetMetrics(d->metrics_.get());
   d->supervisor_->SetMetrics(d->metrics_.get());
   d->opener_ = std::make_unique<WorkspaceOpener>(d->consents_.get(), d->tasks_.get(),
                                                  d->config_.get(), d->audit_.get());
   d->consents_->AddDecisionObserver(
       [self](const v1::ConsentRequest& r) { self->opener_->OnDecided(r); });
-  d->plans_->SetAudit(d->audit_.get());
   WorkspaceGit::Options git_options;
   git_options.sandbox = c.policy.shell_sandbox;
   git_options.sandbox_broken = sandbox_broken;
   d->workspace_git_ = std::make_unique<WorkspaceGit>(&d->loop_, git_options);
-  d->plans_->SetWorkspaceGit(d->workspace_git_.get());
+  PlanBook::Services plan_services;
+  plan_services.audit = d->audit_.get();
+  plan_services.git = d->workspace_git_.get();
+  plan_services.tell = [self](const std::string& task_id, const std::string& text) {
+    absl::StatusOr<v1::Task> t = self->tasks_->Get(task_id);
+    if (!t.ok() || t->assignee().empty()) return;
+    v1::Envelope m;
+    m.set_to(t->assignee());
+    m.set_task_id(task_id);
+    m.set_body(text);
+    absl::StatusOr<v1::Envelope> sent = self->bus_->Send(
+        "agentd", m, absl::StrCat("tell:", task_id, ":", std::hash<std::string>()(text)));
+    if (!sent.ok()) spdlog::warn("telling task {}: {}", task_id, sent.status().message());
+  };
+  d->plans_ =
+      std::make_unique<PlanBook>(&d->loop_, d->store_.get(), d->outbox_.get(), d->tasks_.get(),
+                                 d->ledger_.get(), d->config_.get(), std::move(plan_services));
   // What CheckRunner and WorkspaceGit copied at start follows a reload. (A goal's budget
   // is fixed when it is submitted, policy.budget's defaults included: a reload holds or
   // releases no task; `agentctl budget set` does.)
@@ -289,17 +302,6 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     git.sandbox = now.policy.shell_sandbox;
     git.sandbox_broken = sandbox_broken;
     self->workspace_git_->SetOptions(git);
-  });
-  d->plans_->SetTell([self](const std::string& task_id, const std::string& text) {
-    absl::StatusOr<v1::Task> t = self->tasks_->Get(task_id);
-    if (!t.ok() || t->assignee().empty()) return;
-    v1::Envelope m;
-    m.set_to(t->assignee());
-    m.set_task_id(task_id);
-    m.set_body(text);
-    absl::StatusOr<v1::Envelope> sent = self->bus_->Send(
-        "agentd", m, absl::StrCat("tell:", task_id, ":", std::hash<std::string>()(text)));
-    if (!sent.ok()) spdlog::warn("telling task {}: {}", task_id, sent.status().message());
   });
   d->tasks_->SetPlanPending(
       [self](const std::string& task) { return self->plans_->Pending(task); });

@@ -47,15 +47,27 @@ class PlanBook {
   // Steps a plan may have.
   static constexpr int kMaxSteps = 50;
 
+  // What PlanBook records decisions with, takes checkpoints through and tells agents
+  // with; none owned, each may be null (tests): no audit entries, no rollback, no notes.
+  struct Services {
+    AuditLog* audit = nullptr;
+    WorkspaceGit* git = nullptr;
+    // Tells the agent working on task `task_id` something from agentd (a message).
+    std::function<void(const std::string& task_id, const std::string& text)> tell;
+  };
+
   // None of the pointers is owned.
   PlanBook(EventLoop* loop, Store* store, Outbox* outbox, TaskBoard* tasks, Ledger* ledger,
-           const ConfigState* config)
+           const ConfigState* config, Services services)
       : loop_(loop),
         store_(store),
         outbox_(outbox),
         tasks_(tasks),
         ledger_(ledger),
-        config_(config) {}
+        config_(config),
+        audit_(services.audit),
+        git_(services.git),
+        tell_(std::move(services.tell)) {}
 
   absl::Status Recover();
 
@@ -70,15 +82,6 @@ class PlanBook {
                                   const std::string& by);
   absl::StatusOr<v1::Plan> Get(const std::string& id) const;
   v1::ListPlansResponse List(const v1::ListPlansRequest& req) const;
-
-  // Where decisions are recorded; not owned, may be null.
-  void SetAudit(AuditLog* audit) { audit_ = audit; }
-  // Takes and restores plans' checkpoints; not owned, may be null (no rollback then).
-  void SetWorkspaceGit(WorkspaceGit* git) { git_ = git; }
-  // Tells the agent working on task `task_id` something from agentd (a message).
-  void SetTell(std::function<void(const std::string& task_id, const std::string& text)> tell) {
-    tell_ = std::move(tell);
-  }
 
   // Whether `task_id` has a proposal waiting for a decision, or a failed plan being rolled
   // back (its task waits for it).
