@@ -173,9 +173,9 @@ TEST_F(GoalTest, ACanceledSubtreeIsStoredWholeOrNotAtAll) {
   daemon_env_.clear();
   ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
   nlohmann::json tasks = CtlJson({"get", "tasks", "--goal", "g-1"});
-  ASSERT_EQ(ArraySize(tasks, "tasks"), 2u) << tasks.dump();
+  ASSERT_EQ(ArraySize(tasks, "tasks"), 2u) << DumpJson(tasks);
   for (const auto& t : tasks["tasks"]) {
-    EXPECT_EQ(t["status"], "TASK_STATUS_CANCELED") << t.dump();
+    EXPECT_EQ(t["status"], "TASK_STATUS_CANCELED") << DumpJson(t);
   }
 }
 
