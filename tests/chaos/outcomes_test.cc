@@ -9,7 +9,6 @@
 //   - no attempt started a conversation over (each model's requests only ever grow).
 // The cells print as a table at the end (the outcome and the calls each model made).
 #include <signal.h>
-#include <sys/wait.h>
 
 #include <map>
 #include <optional>
@@ -180,12 +179,7 @@ TEST_P(OutcomesTest, TheGoalCompletesWithEachSideEffectOnceAndNoConversationStar
             cell.ceo_plans ? "[delegate, propose_plan, complete_task, fail_task]" : kCeoTools));
   RunResult submit = Ctl({"goal", "Write a.txt and b.txt"});
   if (!cell.exit_after_event.empty()) {
-    std::optional<int> exited = daemon_.process()->WaitExit(absl::Seconds(60));
-    ASSERT_TRUE(exited.has_value()) << "agentd did not stop at " << cell.exit_after_event;
-    EXPECT_TRUE(WIFEXITED(*exited) && WEXITSTATUS(*exited) == 86) << *exited;
-    daemon_.ExpectUncleanExit();
-    daemon_env_.clear();
-    ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+    ASSERT_NO_FATAL_FAILURE(RestartAfterInjectedExit());
   } else {
     ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
   }

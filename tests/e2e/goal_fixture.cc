@@ -1,5 +1,9 @@
 #include "tests/e2e/goal_fixture.h"
 
+#include <sys/wait.h>
+
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
@@ -99,6 +103,16 @@ policy:
   budget: {on_exhausted: ${ON_EXHAUSTED}}
 ${EXTRA_POLICY}
 )";
+
+void GoalTest::RestartAfterInjectedExit() {
+  std::optional<int> exited = daemon_.process()->WaitExit(absl::Seconds(60));
+  ASSERT_TRUE(exited.has_value()) << "agentd did not stop at the injected fault ("
+                                  << absl::StrJoin(daemon_env_, " ") << "): " << daemon_.log();
+  EXPECT_TRUE(WIFEXITED(*exited) && WEXITSTATUS(*exited) == 86) << *exited;
+  daemon_.ExpectUncleanExit();  // the injected fault's exit
+  daemon_env_.clear();
+  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+}
 
 void GoalTest::Start(const std::string& scenario, const std::string& extra_roles,
                      const std::string& ceo_tools) {

@@ -67,6 +67,10 @@ class GoalTest : public ::testing::Test {
   // ceo (model ceo-m, tools `ceo_tools`, one instance) and coder (coder-m, two
   // instances), plus `extra_roles` (YAML lines under roles:). Records a fatal failure when
   // either does not come up: call it inside ASSERT_NO_FATAL_FAILURE.
+  // After Start with AGENTD_FAULT_EXIT_AFTER_EVENT in daemon_env_: waits for that
+  // injected exit (status 86) and starts agentd again without the fault. Records a fatal
+  // failure otherwise: call it inside ASSERT_NO_FATAL_FAILURE.
+  void RestartAfterInjectedExit();
   void Start(const std::string& scenario, const std::string& extra_roles = "",
              const std::string& ceo_tools = kCeoTools);
 

@@ -2,7 +2,6 @@
 // done stays done — each side effect runs once — and the work resumes where it stopped.
 #include <signal.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 
 #include <optional>
 #include <string>
@@ -85,11 +84,7 @@ TEST_F(GoalTest, APlanApprovedJustBeforeACrashIsExecutedOnceAfterTheRestart) {
                                 "  manager: {model: manager, prompt: roles/manager.md,\n"
                                 "            tools: [propose_plan, complete_task]}\n"));
   ASSERT_EQ(Ctl({"goal", "Write two files", "--approve", "auto"}).exit_code, 0);
-  std::optional<int> exited = daemon_.process()->WaitExit(absl::Seconds(60));
-  ASSERT_TRUE(exited.has_value()) << "agentd did not stop at plan.approved: " << daemon_.log();
-  EXPECT_TRUE(WIFEXITED(*exited) && WEXITSTATUS(*exited) == 86) << *exited;
-  daemon_.ExpectUncleanExit();  // the injected fault's exit
-  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  ASSERT_NO_FATAL_FAILURE(RestartAfterInjectedExit());
   ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_COMPLETED", absl::Seconds(60))) << daemon_.log();
   std::string ws = Workspace("g-1");
   ASSERT_FALSE(ws.empty());
@@ -138,12 +133,7 @@ TEST_F(GoalTest, AChangeAndItsAuditEntryAreStoredTogether) {
   daemon_env_ = {"AGENTD_FAULT_EXIT_AFTER_EVENT=goal.submitted"};
   ASSERT_NO_FATAL_FAILURE(Start(Scenario("goal_checks")));
   (void)Ctl({"goal", "Write hello.txt"});  // agentd may exit before it answers
-  std::optional<int> exited = daemon_.process()->WaitExit(absl::Seconds(60));
-  ASSERT_TRUE(exited.has_value()) << "agentd did not stop at goal.submitted: " << daemon_.log();
-  EXPECT_TRUE(WIFEXITED(*exited) && WEXITSTATUS(*exited) == 86) << *exited;
-  daemon_.ExpectUncleanExit();  // the injected fault's exit
-  daemon_env_.clear();
-  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  ASSERT_NO_FATAL_FAILURE(RestartAfterInjectedExit());
   nlohmann::json audit = CtlJson({"audit", "--goal", "g-1"});
   bool submitted = false;
   for (const auto& e : audit["entries"]) {
@@ -166,12 +156,7 @@ TEST_F(GoalTest, ACanceledSubtreeIsStoredWholeOrNotAtAll) {
       WaitFor([&] { return CountRequests(FakeRequests(), "coder-m") >= 1; }, absl::Seconds(30)))
       << daemon_.log();
   (void)Ctl({"cancel", "g-1", "--reason", "changed my mind"});  // agentd may exit first
-  std::optional<int> exited = daemon_.process()->WaitExit(absl::Seconds(60));
-  ASSERT_TRUE(exited.has_value()) << "agentd did not stop at task.canceled: " << daemon_.log();
-  EXPECT_TRUE(WIFEXITED(*exited) && WEXITSTATUS(*exited) == 86) << *exited;
-  daemon_.ExpectUncleanExit();  // the injected fault's exit
-  daemon_env_.clear();
-  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  ASSERT_NO_FATAL_FAILURE(RestartAfterInjectedExit());
   nlohmann::json tasks = CtlJson({"get", "tasks", "--goal", "g-1"});
   ASSERT_EQ(ArraySize(tasks, "tasks"), 2u) << DumpJson(tasks);
   for (const auto& t : tasks["tasks"]) {
