@@ -1,17 +1,23 @@
 #include "manager/ctl/cli.h"
 
+#include <cmath>
 #include <cstdio>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "common/values.h"
 
 namespace agentd::ctl {
 
 int Usage(const std::string& msg) {
-  std::fprintf(stderr, "agentctl: %s\n(agentctl --help lists the commands)\n",
-               TerminalText(msg, Lines::kMany).c_str());
+  std::fprintf(
+      stderr,
+      "agentctl: %s\n(agentctl --help lists the commands; agentctl COMMAND --help explains one)\n",
+      TerminalText(msg, Lines::kMany).c_str());
   return kUsage;
 }
 
@@ -83,37 +89,59 @@ std::string Table(const std::vector<std::vector<std::string>>& raw) {
   return out;
 }
 
-absl::StatusOr<CmdArgs> ParseCmdArgs(const std::vector<std::string>& args,
-                                     const std::set<std::string>& valued,
-                                     const std::set<std::string>& boolean) {
-  CmdArgs out;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (!absl::StartsWith(a, "--")) {
-      out.positional.push_back(a);
-      continue;
-    }
-    std::string name = a, value;
-    bool has_value = false;
-    if (size_t eq = a.find('='); eq != std::string::npos) {
-      name = a.substr(0, eq);
-      value = a.substr(eq + 1);
-      has_value = true;
-    }
-    if (boolean.count(name)) {
-      out.flags[name] = "true";
-    } else if (valued.count(name)) {
-      if (!has_value) {
-        if (i + 1 >= args.size()) return absl::InvalidArgumentError(name + " needs a value");
-        value = args[++i];
-      }
-      out.flags[name] = value;
-      out.repeated[name].push_back(value);
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag \"", a, "\""));
-    }
+CLI::App* AddCommand(CLI::App* parent, const std::string& name, const std::string& summary,
+                     const std::string& help) {
+  CLI::App* cmd = parent->add_subcommand(name, summary);
+  // Global flags (-o, --socket, …) may come after the command, as kubectl allows.
+  cmd->fallthrough();
+  std::string footer = help;
+  if (!footer.empty() && footer.back() != '\n') footer += '\n';
+  footer +=
+      "\nGlobal flags (-o json|yaml, --socket, --addr, --timeout...) may come before or after\n"
+      "the command: agentctl --help lists them, with the environment and the exit codes.";
+  cmd->footer(footer);
+  return cmd;
+}
+
+namespace {
+
+std::string CheckDuration(const std::string& text) {
+  absl::StatusOr<absl::Duration> d = ParseDuration(text);
+  if (!d.ok()) return std::string(d.status().message());
+  if (*d <= absl::ZeroDuration()) return absl::StrCat("\"", text, "\" must be above zero");
+  return "";
+}
+
+std::string CheckCount(const std::string& text) {
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(text, &n) || n < 0) {
+    return absl::StrCat("\"", text, "\" is not a whole number");
   }
-  return out;
+  return "";
+}
+
+std::string CheckUsd(const std::string& text) {
+  double usd = 0;
+  if (!absl::SimpleAtod(absl::StripPrefix(text, "$"), &usd) || !(usd >= 0) || std::isinf(usd)) {
+    return absl::StrCat("\"", text, "\" is not an amount of USD");
+  }
+  return "";
+}
+
+}  // namespace
+
+const CLI::Validator kPositiveDuration(CheckDuration, "");
+const CLI::Validator kCount(CheckCount, "");
+const CLI::Validator kUsd(CheckUsd, "");
+
+absl::Duration DurationValue(const std::string& text) {
+  absl::StatusOr<absl::Duration> d = ParseDuration(text);
+  return d.ok() ? *d : absl::ZeroDuration();
+}
+
+double UsdValue(const std::string& text) {
+  double usd = 0;
+  return absl::SimpleAtod(absl::StripPrefix(text, "$"), &usd) ? usd : 0;
 }
 
 }  // namespace agentd::ctl

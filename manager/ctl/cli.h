@@ -2,12 +2,15 @@
 #ifndef AGENTD_MANAGER_CTL_CLI_H_
 #define AGENTD_MANAGER_CTL_CLI_H_
 
-#include <map>
-#include <set>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "CLI/CLI.hpp"
+
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -17,8 +20,9 @@
 
 namespace agentd::ctl {
 
-// Exit codes: 0 ok, 1 the operation failed, 2 usage error, 3 cannot connect to agentd.
-constexpr int kOk = 0, kFailed = 1, kUsage = 2, kNoConnection = 3;
+// Exit codes: 0 ok, 1 the operation failed, 2 usage error, 3 cannot connect to agentd,
+// 4 still running when a wait ran out (goal --wait --timeout, bootstrap).
+constexpr int kOk = 0, kFailed = 1, kUsage = 2, kNoConnection = 3, kStillRunning = 4;
 
 struct Globals {
   ConnectionOptions conn;
@@ -41,16 +45,55 @@ void Print(const Globals& g, const google::protobuf::Message& msg, const std::st
 // one line through TerminalText.
 std::string Table(const std::vector<std::vector<std::string>>& rows);
 
-// A command's arguments: positional ones, and --flag value / --flag=value options.
-struct CmdArgs {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> flags;                  // a repeated flag: its last value
-  std::map<std::string, std::vector<std::string>> repeated;  // every value, in order
+// The command the parser chose, bound to its options: set by the command's CLI11
+// callback, run once parsing has succeeded (so global flags given after it count too).
+using Action = std::function<int()>;
+
+// The options of a command that takes none, and of one that takes a single id.
+struct NoOpts {};
+struct IdOpts {
+  std::string id;
 };
-// `valued` flags take a value, `boolean` ones do not; any other flag is an error.
-absl::StatusOr<CmdArgs> ParseCmdArgs(const std::vector<std::string>& args,
-                                     const std::set<std::string>& valued,
-                                     const std::set<std::string>& boolean);
+
+// Where a command file adds its commands: the top level, the `get` and `describe`
+// verbs, and the globals and action every command's run shares.
+struct CommandTree {
+  CLI::App* root = nullptr;
+  CLI::App* get = nullptr;
+  CLI::App* describe = nullptr;
+  const Globals* globals = nullptr;
+  Action* action = nullptr;
+};
+
+// A subcommand `name` of `parent`: `summary` is its line in the parent's list, `help`
+// (examples, notes) follows its options in its own --help.
+CLI::App* AddCommand(CLI::App* parent, const std::string& name, const std::string& summary,
+                     const std::string& help = "");
+
+// Makes `run(globals, *opts)` the action when `cmd` is chosen; returns the options for the
+// caller to bind flags and positionals to. The options live as long as the tree.
+template <typename Opts>
+std::shared_ptr<Opts> OnRun(const CommandTree& tree, CLI::App* cmd,
+                            int (*run)(const Globals&, const Opts&)) {
+  auto opts = std::make_shared<Opts>();
+  const Globals* globals = tree.globals;
+  Action* action = tree.action;
+  cmd->callback([globals, action, opts, run] {
+    *action = [globals, opts, run] { return run(*globals, *opts); };
+  });
+  return opts;
+}
+
+// Validators for flag values, checked while parsing (a bad value is a usage error,
+// exit 2, naming the flag): a duration such as 500ms, 10s or 5m, above zero…
+extern const CLI::Validator kPositiveDuration;
+// …a whole number ≥ 0…
+extern const CLI::Validator kCount;
+// …and an amount of US dollars ≥ 0, with or without "$".
+extern const CLI::Validator kUsd;
+// The value of a flag checked by kPositiveDuration or kUsd.
+absl::Duration DurationValue(const std::string& text);
+double UsdValue(const std::string& text);
 
 }  // namespace agentd::ctl
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -21,12 +22,10 @@
 #include "agentd/v1/tasks.grpc.pb.h"
 #include "agentd/v1/usage.grpc.pb.h"
 #include "common/values.h"
+#include "manager/ctl/watch.h"
 
 namespace agentd::ctl {
 namespace {
-
-// Exit code of `goal --wait` when the goal is still going at the timeout.
-constexpr int kStillRunning = 4;
 
 std::string StatusName(v1::TaskStatus s) {
   return absl::AsciiStrToLower(absl::StripPrefix(v1::TaskStatus_Name(s), "TASK_STATUS_"));
@@ -69,6 +68,11 @@ absl::StatusOr<std::vector<v1::Task>> ListAll(const Connection& c, v1::ListTasks
   return out;
 }
 
+std::vector<std::string> TaskRow(const v1::Task& t, int depth = 0) {
+  return {std::string(2 * depth, ' ') + t.id(), t.role(), StatusName(t.status()),
+          t.assignee().empty() ? "-" : t.assignee(), t.title()};
+}
+
 // One line per task, children under their parent.
 void Tree(const std::vector<v1::Task>& tasks, const std::string& parent, int depth,
           std::vector<std::vector<std::string>>* rows) {
@@ -76,8 +80,7 @@ void Tree(const std::vector<v1::Task>& tasks, const std::string& parent, int dep
   for (auto it = tasks.rbegin(); it != tasks.rend(); ++it) {
     const v1::Task& t = *it;
     if (t.parent_id() != parent) continue;
-    rows->push_back({std::string(2 * depth, ' ') + t.id(), t.role(), StatusName(t.status()),
-                     t.assignee().empty() ? "-" : t.assignee(), t.title()});
+    rows->push_back(TaskRow(t, depth));
     Tree(tasks, t.id(), depth + 1, rows);
   }
 }
@@ -94,14 +97,30 @@ std::string Estimate(const v1::PlanEstimate& e) {
   return parts.empty() ? "-" : absl::StrJoin(parts, ", ");
 }
 
-}  // namespace
+// One task's progress line for `goal --wait`: its status and, while it waits, why
+// ("blocked: provider local unreachable at localhost:11434; retry 2 of 5").
+std::string ProgressLine(const v1::Task& t) {
+  std::string line =
+      absl::StrFormat("  %s %-8s %-9s %s", TerminalText(t.id()), TerminalText(t.role()),
+                      StatusName(t.status()), TerminalText(t.title()));
+  if (t.status() == v1::TASK_STATUS_BLOCKED && !t.blocked_detail().empty()) {
+    absl::StrAppend(&line, " (", TerminalText(t.blocked_detail()), ")");
+  }
+  // Titles and failures are the agents' words: one escaped line each.
+  if (t.has_failure()) absl::StrAppend(&line, " (", TerminalText(FailureText(t)), ")");
+  return line;
+}
 
-// Submits the goal and, with `wait`, follows it to its end: progress on stderr, the
-// result on stdout; the exit code says how it ended.
+// Submits the goal and, with `wait`, follows it to its end on the change feed: progress
+// on stderr, the result on stdout; the exit code says how it ended. A restart of agentd
+// while it waits is ridden out (the feed resumes where it stopped).
 int SubmitAndWait(const Globals& g, const v1::SubmitGoalRequest& req, bool wait,
                   absl::Duration wait_for) {
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  // The feed's position before the goal exists: following from there misses none of it.
+  absl::StatusOr<int64_t> seq = wait ? CurrentSeq(*c) : 0;
+  if (!seq.ok()) return Fail(std::string(seq.status().message()));
   auto stub = v1::TaskService::NewStub(c->channel());
   v1::SubmitGoalResponse resp;
   grpc::Status s = stub->SubmitGoal(c->NewContext().get(), req, &resp);
@@ -117,64 +136,60 @@ int SubmitAndWait(const Globals& g, const v1::SubmitGoalRequest& req, bool wait,
   }
   std::fprintf(stderr, "goal %s submitted; workspace %s\n", TerminalText(goal.id()).c_str(),
                TerminalText(goal.workspace().path()).c_str());
-  // Progress: every task's status as it changes, on stderr.
   absl::Time until =
       wait_for == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + wait_for;
-  std::map<std::string, v1::TaskStatus> seen;
-  v1::ListTasksRequest list;
-  list.set_goal_id(goal.id());
-  for (;;) {
-    absl::StatusOr<std::vector<v1::Task>> tasks = ListAll(*c, list);
-    if (!tasks.ok()) return Fail(std::string(tasks.status().message()));
-    const v1::Task* root = nullptr;
-    for (auto it = tasks->rbegin(); it != tasks->rend(); ++it) {
-      if (seen[it->id()] != it->status()) {
-        seen[it->id()] = it->status();
-        // Titles and failures are the agents' words: one escaped line each.
-        std::string failure = it->has_failure() ? absl::StrCat(" (", FailureText(*it), ")") : "";
-        std::fprintf(stderr, "  %s %-8s %-9s %s%s\n", TerminalText(it->id()).c_str(),
-                     TerminalText(it->role()).c_str(), StatusName(it->status()).c_str(),
-                     TerminalText(it->title()).c_str(), TerminalText(failure).c_str());
-      }
-      if (it->id() == goal.id()) root = &*it;
-    }
-    if (root != nullptr && Final(root->status())) {
-      Print(g, *root,
-            root->status() == v1::TASK_STATUS_COMPLETED
-                ? absl::StrCat(root->result().summary(), "\n")
-                : absl::StrCat("goal ", root->id(), " ", StatusName(root->status()), ": ",
-                               FailureText(*root), "\n"));
-      return root->status() == v1::TASK_STATUS_COMPLETED ? kOk : kFailed;
-    }
-    if (absl::Now() >= until) {
-      return Fail(absl::StrCat("goal ", goal.id(), " is still running after ",
-                               absl::FormatDuration(wait_for), " (agentctl get tasks --goal ",
-                               goal.id(), " --tree)"),
-                  kStillRunning);
-    }
-    // A CLI watching one goal: a status poll every quarter second is cheap for agentd.
-    absl::SleepFor(absl::Milliseconds(250));
+  std::map<std::string, std::string> shown;  // task id → the last line printed for it
+  auto show = [&](const v1::Task& t) {
+    std::string line = ProgressLine(t);
+    if (shown[t.id()] == line) return;
+    shown[t.id()] = line;
+    std::fprintf(stderr, "%s\n", line.c_str());
+  };
+  show(goal);
+  v1::EventFilter filter;
+  filter.set_goal_id(goal.id());
+  filter.add_kinds("task.");
+  filter.add_kinds("goal.");
+  std::optional<v1::Task> ended;
+  absl::Status followed = FollowEvents(g.conn, *seq, filter, until, [&](const v1::Event& e) {
+    if (!e.has_task()) return true;
+    show(e.task());
+    if (e.task().id() == goal.id() && Final(e.task().status())) ended = e.task();
+    return !ended.has_value();
+  });
+  if (ended.has_value()) {
+    const v1::Task& root = *ended;
+    Print(g, root,
+          root.status() == v1::TASK_STATUS_COMPLETED
+              ? absl::StrCat(root.result().summary(), "\n")
+              : absl::StrCat("goal ", root.id(), " ", StatusName(root.status()), ": ",
+                             FailureText(root), "\n"));
+    return root.status() == v1::TASK_STATUS_COMPLETED ? kOk : kFailed;
   }
+  if (followed.code() == absl::StatusCode::kDeadlineExceeded) {
+    return Fail(
+        absl::StrCat("goal ", goal.id(), " is still running after ", absl::FormatDuration(wait_for),
+                     " (agentctl get tasks --goal ", goal.id(), " --tree)"),
+        kStillRunning);
+  }
+  return Fail(absl::StrCat("following goal ", goal.id(), ": ", followed.message()),
+              followed.code() == absl::StatusCode::kUnavailable ? kNoConnection : kFailed);
 }
 
-int GoalCmd(const Globals& g, const std::vector<std::string>& args) {
-  auto parsed = ParseCmdArgs(args,
-                             {"--workspace", "--approve", "--budget", "--tokens", "--title",
-                              "--timeout", "--check", "--check-rounds"},
-                             {"--wait", "--init-existing"});
-  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
-  if (parsed->positional.size() != 1) {
-    return Usage(
-        "usage: agentctl goal \"TEXT\" [--workspace DIR [--init-existing]] [--approve "
-        "auto|manual] [--budget USD] [--tokens N] [--title T] [--check CMD]... "
-        "[--check-rounds N] [--wait] [--timeout D]");
-  }
+struct GoalOpts {
+  std::string text, workspace, approve, budget, title, timeout;
+  int64_t tokens = 0;
+  int32_t check_rounds = 0;
+  std::vector<std::string> checks;
+  bool wait = false, init_existing = false;
+};
+
+int GoalCmd(const Globals& g, const GoalOpts& o) {
   v1::SubmitGoalRequest req;
-  req.set_text(parsed->positional[0]);
-  auto& f = parsed->flags;
-  if (f.count("--title")) req.set_title(f["--title"]);
-  if (f.count("--workspace")) {
-    std::string dir = Absolute(f["--workspace"]);
+  req.set_text(o.text);
+  req.set_title(o.title);
+  if (!o.workspace.empty()) {
+    std::string dir = Absolute(o.workspace);
     struct stat st {};
     bool repo = stat((dir + "/.git").c_str(), &st) == 0;
     req.mutable_workspace()->set_kind(repo ? v1::WORKSPACE_KIND_EXISTING_REPO
@@ -182,76 +197,66 @@ int GoalCmd(const Globals& g, const std::vector<std::string>& args) {
     req.mutable_workspace()->set_path(dir);
     // A folder with files that is not a repository becomes one (git init) only when the
     // person says so.
-    req.mutable_workspace()->set_init_existing(f.count("--init-existing") > 0);
+    req.mutable_workspace()->set_init_existing(o.init_existing);
   }
-  if (f.count("--approve")) {
-    if (f["--approve"] == "auto") {
-      req.set_approval_policy(v1::APPROVAL_POLICY_AUTO);
-    } else if (f["--approve"] == "manual") {
-      req.set_approval_policy(v1::APPROVAL_POLICY_MANUAL);
-    } else {
-      return Usage(absl::StrCat("--approve: \"", f["--approve"], "\" is not auto or manual"));
-    }
-  }
-  if (f.count("--budget")) {
-    double usd = 0;
-    if (!absl::SimpleAtod(absl::StripPrefix(f["--budget"], "$"), &usd) || usd <= 0) {
-      return Usage(
-          absl::StrCat("--budget: \"", f["--budget"], "\" is not a positive amount of USD"));
-    }
+  if (o.approve == "auto") req.set_approval_policy(v1::APPROVAL_POLICY_AUTO);
+  if (o.approve == "manual") req.set_approval_policy(v1::APPROVAL_POLICY_MANUAL);
+  if (!o.budget.empty()) {
+    double usd = UsdValue(o.budget);
+    if (usd <= 0) return Usage(absl::StrCat("--budget: \"", o.budget, "\" must be above zero"));
     req.mutable_budget()->set_max_cost_usd(usd);
   }
-  if (f.count("--tokens")) {
-    int64_t n = 0;
-    if (!absl::SimpleAtoi(f["--tokens"], &n) || n <= 0) {
-      return Usage(absl::StrCat("--tokens: \"", f["--tokens"], "\" is not a positive number"));
-    }
-    req.mutable_budget()->set_max_tokens(n);
-  }
-  for (const std::string& check : parsed->repeated["--check"]) req.add_checks(check);
-  if (f.count("--check-rounds")) {
-    int32_t n = 0;
-    if (!absl::SimpleAtoi(f["--check-rounds"], &n) || n < 1) {
-      return Usage(
-          absl::StrCat("--check-rounds: \"", f["--check-rounds"], "\" is not a positive number"));
-    }
-    req.set_max_check_rounds(n);
-  }
-  absl::Duration wait_for = absl::InfiniteDuration();
-  if (f.count("--timeout")) {
-    absl::StatusOr<absl::Duration> d = ParseDuration(f["--timeout"]);
-    if (!d.ok() || *d <= absl::ZeroDuration()) {
-      return Usage(absl::StrCat("--timeout: ", d.ok() ? "must be positive" : d.status().message()));
-    }
-    wait_for = *d;
-  }
-  return SubmitAndWait(g, req, f.count("--wait") > 0, wait_for);
+  if (o.tokens > 0) req.mutable_budget()->set_max_tokens(o.tokens);
+  for (const std::string& check : o.checks) req.add_checks(check);
+  if (o.check_rounds > 0) req.set_max_check_rounds(o.check_rounds);
+  absl::Duration wait_for = o.timeout.empty() ? absl::InfiniteDuration() : DurationValue(o.timeout);
+  return SubmitAndWait(g, req, o.wait, wait_for);
 }
 
-int GetTasks(const Globals& g, const CmdArgs& args) {
+struct GetTasksOpts {
+  std::string goal;
+  bool tree = false, watch = false;
+};
+
+int GetTasks(const Globals& g, const GetTasksOpts& o) {
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  absl::StatusOr<int64_t> seq = o.watch ? CurrentSeq(*c) : 0;
+  if (!seq.ok()) return Fail(std::string(seq.status().message()));
   v1::ListTasksRequest req;
-  if (auto it = args.flags.find("--goal"); it != args.flags.end()) req.set_goal_id(it->second);
+  req.set_goal_id(o.goal);
   absl::StatusOr<std::vector<v1::Task>> tasks = ListAll(*c, req);
   if (!tasks.ok()) return Fail(std::string(tasks.status().message()));
   v1::ListTasksResponse all;
   for (const v1::Task& t : *tasks) *all.add_tasks() = t;
   std::vector<std::vector<std::string>> rows = {{"ID", "ROLE", "STATUS", "ASSIGNEE", "TITLE"}};
-  if (args.flags.count("--tree")) {
+  if (o.tree) {
     // Roots are goals, or (with --goal) the goal itself.
     Tree(*tasks, "", 0, &rows);
   } else {
-    for (const v1::Task& t : *tasks) {
-      rows.push_back({t.id(), t.role(), StatusName(t.status()),
-                      t.assignee().empty() ? "-" : t.assignee(), t.title()});
-    }
+    for (const v1::Task& t : *tasks) rows.push_back(TaskRow(t));
+  }
+  if (o.watch) {
+    if (g.format != Format::kTable) Print(g, all, "");
+    v1::EventFilter filter;
+    filter.add_kinds("task.");
+    filter.add_kinds("goal.");
+    filter.set_goal_id(o.goal);
+    return WatchRows(g, *seq, filter, rows,
+                     [](const v1::Event& e, std::vector<std::string>* row,
+                        const google::protobuf::Message** resource) {
+                       if (!e.has_task()) return false;
+                       *row = TaskRow(e.task());
+                       *resource = &e.task();
+                       return true;
+                     });
   }
   Print(g, all, tasks->empty() ? "No tasks.\n" : Table(rows));
   return kOk;
 }
 
-int DescribeTask(const Globals& g, const std::string& id) {
+int DescribeTask(const Globals& g, const IdOpts& o) {
+  const std::string& id = o.id;
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
   auto stub = v1::TaskService::NewStub(c->channel());
@@ -297,16 +302,17 @@ int DescribeTask(const Globals& g, const std::string& id) {
   return kOk;
 }
 
-int CancelCmd(const Globals& g, const std::vector<std::string>& args) {
-  auto parsed = ParseCmdArgs(args, {"--reason"}, {});
-  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
-  if (parsed->positional.size() != 1) return Usage("usage: agentctl cancel TASK [--reason TEXT]");
+struct IdReasonOpts {
+  std::string id, reason;
+};
+
+int CancelCmd(const Globals& g, const IdReasonOpts& o) {
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
   auto stub = v1::TaskService::NewStub(c->channel());
   v1::CancelTaskRequest req;
-  req.set_task_id(parsed->positional[0]);
-  req.set_reason(parsed->flags["--reason"]);
+  req.set_task_id(o.id);
+  req.set_reason(o.reason);
   v1::CancelTaskResponse resp;
   grpc::Status s = stub->CancelTask(c->NewContext().get(), req, &resp);
   if (!s.ok()) return RpcFailed("CancelTask", s);
@@ -318,9 +324,7 @@ int CancelCmd(const Globals& g, const std::vector<std::string>& args) {
   return kOk;
 }
 
-int PauseCmd(const Globals& g, const std::vector<std::string>& args, bool pause) {
-  if (args.size() != 1)
-    return Usage(pause ? "usage: agentctl pause GOAL" : "usage: agentctl resume GOAL");
+int PauseOrResume(const Globals& g, const std::string& goal_id, bool pause) {
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
   auto stub = v1::TaskService::NewStub(c->channel());
@@ -328,13 +332,13 @@ int PauseCmd(const Globals& g, const std::vector<std::string>& args, bool pause)
   grpc::Status s;
   if (pause) {
     v1::PauseGoalRequest req;
-    req.set_goal_id(args[0]);
+    req.set_goal_id(goal_id);
     v1::PauseGoalResponse resp;
     s = stub->PauseGoal(c->NewContext().get(), req, &resp);
     goal = resp.goal();
   } else {
     v1::ResumeGoalRequest req;
-    req.set_goal_id(args[0]);
+    req.set_goal_id(goal_id);
     v1::ResumeGoalResponse resp;
     s = stub->ResumeGoal(c->NewContext().get(), req, &resp);
     goal = resp.goal();
@@ -344,13 +348,15 @@ int PauseCmd(const Globals& g, const std::vector<std::string>& args, bool pause)
   return kOk;
 }
 
-int RetryCmd(const Globals& g, const std::vector<std::string>& args) {
-  if (args.size() != 1) return Usage("usage: agentctl retry TASK");
+int PauseCmd(const Globals& g, const IdOpts& o) { return PauseOrResume(g, o.id, true); }
+int ResumeCmd(const Globals& g, const IdOpts& o) { return PauseOrResume(g, o.id, false); }
+
+int RetryCmd(const Globals& g, const IdOpts& o) {
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
   auto stub = v1::TaskService::NewStub(c->channel());
   v1::RetryTaskRequest req;
-  req.set_task_id(args[0]);
+  req.set_task_id(o.id);
   v1::RetryTaskResponse resp;
   grpc::Status s = stub->RetryTask(c->NewContext().get(), req, &resp);
   if (!s.ok()) return RpcFailed("RetryTask", s);
@@ -359,15 +365,14 @@ int RetryCmd(const Globals& g, const std::vector<std::string>& args) {
   return kOk;
 }
 
-int UsageCmd(const Globals& g, const std::vector<std::string>& args) {
-  auto parsed = ParseCmdArgs(args, {"--by", "--goal"}, {});
-  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
-  if (!parsed->positional.empty()) {
-    return Usage("usage: agentctl usage [--by role|model|goal|agent|task] [--goal G]");
-  }
+struct UsageOpts {
+  std::string by = "role", goal;
+};
+
+int UsageCmd(const Globals& g, const UsageOpts& o) {
   v1::GetUsageRequest req;
-  req.mutable_filter()->set_goal_id(parsed->flags["--goal"]);
-  std::string by = parsed->flags.count("--by") ? parsed->flags["--by"] : "role";
+  req.mutable_filter()->set_goal_id(o.goal);
+  const std::string& by = o.by;
   static const std::map<std::string, v1::UsageGroupBy> kBy = {{"role", v1::USAGE_GROUP_BY_ROLE},
                                                               {"model", v1::USAGE_GROUP_BY_MODEL},
                                                               {"goal", v1::USAGE_GROUP_BY_GOAL},
@@ -403,17 +408,16 @@ int UsageCmd(const Globals& g, const std::vector<std::string>& args) {
   return kOk;
 }
 
-int SendCmd(const Globals& g, const std::vector<std::string>& args) {
-  auto parsed = ParseCmdArgs(args, {"--task", "--reply-to"}, {});
-  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
-  if (parsed->positional.size() != 2) {
-    return Usage("usage: agentctl send @AGENT|role:NAME|human \"TEXT\" [--task T] [--reply-to ID]");
-  }
+struct SendOpts {
+  std::string to, text, task, reply_to;
+};
+
+int SendCmd(const Globals& g, const SendOpts& o) {
   v1::SendMessageRequest req;
-  req.set_to(std::string(absl::StripPrefix(parsed->positional[0], "@")));
-  req.set_body(parsed->positional[1]);
-  req.set_task_id(parsed->flags["--task"]);
-  req.set_reply_to_id(parsed->flags["--reply-to"]);
+  req.set_to(std::string(absl::StripPrefix(o.to, "@")));
+  req.set_body(o.text);
+  req.set_task_id(o.task);
+  req.set_reply_to_id(o.reply_to);
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
   auto stub = v1::MessageService::NewStub(c->channel());
@@ -425,16 +429,15 @@ int SendCmd(const Globals& g, const std::vector<std::string>& args) {
   return kOk;
 }
 
-int MessagesCmd(const Globals& g, const std::vector<std::string>& args) {
-  auto parsed = ParseCmdArgs(args, {"--goal", "--task", "--agent"}, {});
-  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
-  if (!parsed->positional.empty()) {
-    return Usage("usage: agentctl messages [--goal G] [--task T] [--agent A]");
-  }
+struct MessagesOpts {
+  std::string goal, task, agent;
+};
+
+int MessagesCmd(const Globals& g, const MessagesOpts& o) {
   v1::ListMessagesRequest req;
-  req.set_goal_id(parsed->flags["--goal"]);
-  req.set_task_id(parsed->flags["--task"]);
-  req.set_agent_id(std::string(absl::StripPrefix(parsed->flags["--agent"], "@")));
+  req.set_goal_id(o.goal);
+  req.set_task_id(o.task);
+  req.set_agent_id(std::string(absl::StripPrefix(o.agent, "@")));
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
   auto stub = v1::MessageService::NewStub(c->channel());
@@ -461,12 +464,29 @@ int MessagesCmd(const Globals& g, const std::vector<std::string>& args) {
   return kOk;
 }
 
-int GetPlans(const Globals& g, const CmdArgs& args) {
+struct GetPlansOpts {
+  std::string goal;
+  bool watch = false;
+};
+
+std::vector<std::string> PlanRow(const v1::Plan& p) {
+  return {p.id(),
+          p.task_id(),
+          absl::StrCat(p.revision()),
+          PlanStatusName(p.status()),
+          absl::StrCat(p.steps_size()),
+          p.proposer(),
+          Estimate(p.total_estimate())};
+}
+
+int GetPlans(const Globals& g, const GetPlansOpts& o) {
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
   auto stub = v1::PlanService::NewStub(c->channel());
+  absl::StatusOr<int64_t> seq = o.watch ? CurrentSeq(*c) : 0;
+  if (!seq.ok()) return Fail(std::string(seq.status().message()));
   v1::ListPlansRequest req;
-  if (auto it = args.flags.find("--goal"); it != args.flags.end()) req.set_goal_id(it->second);
+  req.set_goal_id(o.goal);
   v1::ListPlansResponse all;
   for (;;) {
     v1::ListPlansResponse page;
@@ -478,15 +498,27 @@ int GetPlans(const Globals& g, const CmdArgs& args) {
   }
   std::vector<std::vector<std::string>> rows = {
       {"ID", "TASK", "REV", "STATUS", "STEPS", "PROPOSER", "ESTIMATE"}};
-  for (const v1::Plan& p : all.plans()) {
-    rows.push_back({p.id(), p.task_id(), absl::StrCat(p.revision()), PlanStatusName(p.status()),
-                    absl::StrCat(p.steps_size()), p.proposer(), Estimate(p.total_estimate())});
+  for (const v1::Plan& p : all.plans()) rows.push_back(PlanRow(p));
+  if (o.watch) {
+    if (g.format != Format::kTable) Print(g, all, "");
+    v1::EventFilter filter;
+    filter.add_kinds("plan.");
+    filter.set_goal_id(o.goal);
+    return WatchRows(g, *seq, filter, rows,
+                     [](const v1::Event& e, std::vector<std::string>* row,
+                        const google::protobuf::Message** resource) {
+                       if (!e.has_plan()) return false;
+                       *row = PlanRow(e.plan());
+                       *resource = &e.plan();
+                       return true;
+                     });
   }
   Print(g, all, all.plans().empty() ? "No plans.\n" : Table(rows));
   return kOk;
 }
 
-int DescribePlan(const Globals& g, const std::string& id) {
+int DescribePlan(const Globals& g, const IdOpts& o) {
+  const std::string& id = o.id;
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
   auto stub = v1::PlanService::NewStub(c->channel());
@@ -524,16 +556,17 @@ int DescribePlan(const Globals& g, const std::string& id) {
   return kOk;
 }
 
-int ApproveCmd(const Globals& g, const std::vector<std::string>& args) {
-  auto parsed = ParseCmdArgs(args, {"--comment"}, {});
-  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
-  if (parsed->positional.size() != 1) return Usage("usage: agentctl approve PLAN [--comment TEXT]");
+struct ApproveOpts {
+  std::string id, comment;
+};
+
+int ApproveCmd(const Globals& g, const ApproveOpts& o) {
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
   auto stub = v1::PlanService::NewStub(c->channel());
   v1::ApprovePlanRequest req;
-  req.set_plan_id(parsed->positional[0]);
-  req.set_comment(parsed->flags["--comment"]);
+  req.set_plan_id(o.id);
+  req.set_comment(o.comment);
   v1::ApprovePlanResponse resp;
   grpc::Status s = stub->ApprovePlan(c->NewContext().get(), req, &resp);
   if (!s.ok()) return RpcFailed("ApprovePlan", s);
@@ -542,18 +575,14 @@ int ApproveCmd(const Globals& g, const std::vector<std::string>& args) {
   return kOk;
 }
 
-int RejectCmd(const Globals& g, const std::vector<std::string>& args) {
-  auto parsed = ParseCmdArgs(args, {"--reason"}, {});
-  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
-  if (parsed->positional.size() != 1 || parsed->flags["--reason"].empty()) {
-    return Usage("usage: agentctl reject PLAN --reason TEXT (the reason goes to the proposer)");
-  }
+int RejectCmd(const Globals& g, const IdReasonOpts& o) {
+  if (o.reason.empty()) return Usage("reject: --reason must say why (it goes to the proposer)");
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
   auto stub = v1::PlanService::NewStub(c->channel());
   v1::RejectPlanRequest req;
-  req.set_plan_id(parsed->positional[0]);
-  req.set_reason(parsed->flags["--reason"]);
+  req.set_plan_id(o.id);
+  req.set_reason(o.reason);
   v1::RejectPlanResponse resp;
   grpc::Status s = stub->RejectPlan(c->NewContext().get(), req, &resp);
   if (!s.ok()) return RpcFailed("RejectPlan", s);
@@ -561,40 +590,34 @@ int RejectCmd(const Globals& g, const std::vector<std::string>& args) {
   return kOk;
 }
 
+struct BudgetOpts {
+  bool set = false;
+  std::string goal, role, usd;
+  bool global = false;
+  int64_t tokens = -1;
+};
+
 // `budget get|set GOAL | --role R | --global [--usd N] [--tokens N]`. set changes only the
 // limits given (the others stay as they are); a goal held at its budget goes on once the
 // new limit allows its next call.
-int BudgetCmd(const Globals& g, const std::vector<std::string>& args) {
-  auto parsed = ParseCmdArgs(args, {"--role", "--usd", "--tokens"}, {"--global"});
-  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
-  auto& f = parsed->flags;
-  const char* usage =
-      "usage: agentctl budget get|set GOAL | --role R | --global [--usd N] [--tokens N]";
-  size_t scopes =
-      (parsed->positional.size() == 2 ? 1 : 0) + f.count("--role") + f.count("--global");
-  if (parsed->positional.empty() || scopes != 1 ||
-      (parsed->positional[0] != "get" && parsed->positional[0] != "set")) {
-    return Usage(usage);
+int BudgetCmd(const Globals& g, const BudgetOpts& o) {
+  int scopes = (o.goal.empty() ? 0 : 1) + (o.role.empty() ? 0 : 1) + (o.global ? 1 : 0);
+  if (scopes != 1) {
+    return Usage(absl::StrCat("budget ", o.set ? "set" : "get",
+                              ": name one budget: a GOAL, --role R or --global"));
   }
-  bool set = parsed->positional[0] == "set";
-  if (set != (f.count("--usd") + f.count("--tokens") > 0)) {
-    return Usage(set ? "budget set needs --usd N and/or --tokens N (0 removes that limit)" : usage);
+  if (o.set && o.usd.empty() && o.tokens < 0) {
+    return Usage("budget set needs --usd N and/or --tokens N (0 removes that limit)");
   }
-  v1::BudgetScope scope = f.count("--global") ? v1::BUDGET_SCOPE_GLOBAL
-                          : f.count("--role") ? v1::BUDGET_SCOPE_ROLE
-                                              : v1::BUDGET_SCOPE_GOAL;
-  std::string scope_id = scope == v1::BUDGET_SCOPE_ROLE   ? f["--role"]
-                         : scope == v1::BUDGET_SCOPE_GOAL ? parsed->positional[1]
+  const bool set = o.set;
+  v1::BudgetScope scope = o.global          ? v1::BUDGET_SCOPE_GLOBAL
+                          : !o.role.empty() ? v1::BUDGET_SCOPE_ROLE
+                                            : v1::BUDGET_SCOPE_GOAL;
+  std::string scope_id = scope == v1::BUDGET_SCOPE_ROLE   ? o.role
+                         : scope == v1::BUDGET_SCOPE_GOAL ? o.goal
                                                           : "";
-  double usd = -1;
-  int64_t tokens = -1;
-  if (f.count("--usd") &&
-      (!absl::SimpleAtod(absl::StripPrefix(f["--usd"], "$"), &usd) || usd < 0)) {
-    return Usage(absl::StrCat("--usd: \"", f["--usd"], "\" is not an amount of USD"));
-  }
-  if (f.count("--tokens") && (!absl::SimpleAtoi(f["--tokens"], &tokens) || tokens < 0)) {
-    return Usage(absl::StrCat("--tokens: \"", f["--tokens"], "\" is not a number"));
-  }
+  double usd = o.usd.empty() ? -1 : UsdValue(o.usd);
+  int64_t tokens = o.tokens;
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
   auto stub = v1::UsageService::NewStub(c->channel());
@@ -631,16 +654,16 @@ int BudgetCmd(const Globals& g, const std::vector<std::string>& args) {
   return kOk;
 }
 
-int AuditCmd(const Globals& g, const std::vector<std::string>& args) {
-  auto parsed = ParseCmdArgs(args, {"--goal", "--actor", "--action"}, {"--verify"});
-  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
-  if (!parsed->positional.empty()) {
-    return Usage("usage: agentctl audit [--goal G] [--actor A] [--action X] [--verify]");
-  }
+struct AuditOpts {
+  std::string goal, actor, action;
+  bool verify = false;
+};
+
+int AuditCmd(const Globals& g, const AuditOpts& o) {
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
   auto stub = v1::AuditService::NewStub(c->channel());
-  if (parsed->flags.count("--verify")) {
+  if (o.verify) {
     v1::VerifyAuditChainResponse resp;
     grpc::Status s =
         stub->VerifyAuditChain(c->NewContext().get(), v1::VerifyAuditChainRequest(), &resp);
@@ -654,9 +677,9 @@ int AuditCmd(const Globals& g, const std::vector<std::string>& args) {
     return resp.ok() ? kOk : kFailed;
   }
   v1::ListAuditEntriesRequest req;
-  req.set_goal_id(parsed->flags["--goal"]);
-  req.set_actor_id(parsed->flags["--actor"]);
-  req.set_action(parsed->flags["--action"]);
+  req.set_goal_id(o.goal);
+  req.set_actor_id(o.actor);
+  req.set_action(o.action);
   v1::ListAuditEntriesResponse all;
   for (;;) {
     v1::ListAuditEntriesResponse page;
@@ -678,29 +701,217 @@ int AuditCmd(const Globals& g, const std::vector<std::string>& args) {
   return kOk;
 }
 
-int BootstrapCmd(const Globals& g, const std::vector<std::string>& args) {
-  auto parsed = ParseCmdArgs(args, {"--timeout"}, {"--no-wait"});
-  if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
-  if (parsed->positional.size() != 2) {
-    return Usage("usage: agentctl bootstrap TEMPLATE DIR [--no-wait] [--timeout D]");
-  }
-  absl::Duration wait_for = absl::Minutes(30);
-  if (parsed->flags.count("--timeout")) {
-    absl::StatusOr<absl::Duration> d = ParseDuration(parsed->flags["--timeout"]);
-    if (!d.ok() || *d <= absl::ZeroDuration()) {
-      return Usage(absl::StrCat("--timeout: ", d.ok() ? "must be positive" : d.status().message()));
-    }
-    wait_for = *d;
-  }
+struct BootstrapOpts {
+  std::string template_name, dir, timeout = "30m";
+  bool no_wait = false;
+};
+
+int BootstrapCmd(const Globals& g, const BootstrapOpts& o) {
   v1::SubmitGoalRequest req;
-  const std::string& name = parsed->positional[0];
-  std::string dir = Absolute(parsed->positional[1]);
+  const std::string& name = o.template_name;
+  std::string dir = Absolute(o.dir);
   req.set_text(absl::StrCat("Bootstrap a project from template ", name, " in ", dir));
   req.set_title(absl::StrCat("bootstrap ", name));
   req.mutable_workspace()->set_kind(v1::WORKSPACE_KIND_NEW_DIRECTORY);
   req.mutable_workspace()->set_path(dir);
   req.mutable_workspace()->set_template_(name);
-  return SubmitAndWait(g, req, parsed->flags.count("--no-wait") == 0, wait_for);
+  return SubmitAndWait(g, req, !o.no_wait, DurationValue(o.timeout));
 }
 
+}  // namespace
+
+void AddTaskCommands(const CommandTree& t) {
+  {
+    CLI::App* cmd = AddCommand(
+        t.root, "goal", "give the team a goal; --wait follows it to its end",
+        "A goal goes to the CEO, who delegates; a plan is approved by a person (agentctl\n"
+        "approve) unless --approve auto. DIR is a git repository, worked in a worktree and\n"
+        "branch of its own, or a new directory. Each --check CMD is run by agentd in the\n"
+        "workspace (sandboxed) once the CEO completes the goal: it completes only if every\n"
+        "check exits 0; failures go back to the CEO up to --check-rounds times.\n"
+        "With --wait: progress on stderr, the result on stdout; exit 0 only if the goal\n"
+        "completed (and its checks passed), 1 if it failed or was canceled, 4 if it is\n"
+        "still running when --timeout runs out.\n\n"
+        "Examples:\n"
+        "  agentctl goal \"Add mul() with tests\" --workspace ~/src/calc --check \"pytest -q\" "
+        "--wait\n"
+        "  agentctl goal \"Write a README\" --approve auto --budget 0.50 --wait --timeout 20m");
+    auto o = OnRun(t, cmd, GoalCmd);
+    cmd->add_option("TEXT", o->text, "what the team should do")->required();
+    cmd->add_option("--workspace", o->workspace, "a git repository or a new directory")
+        ->type_name("DIR");
+    cmd->add_flag("--init-existing", o->init_existing,
+                  "make a folder that holds files but is not a repository one (git init)");
+    cmd->add_option("--approve", o->approve, "who approves its plans (default: policy)")
+        ->check(CLI::IsMember({"auto", "manual"}));
+    cmd->add_option("--budget", o->budget, "the goal's budget in USD")
+        ->check(kUsd)
+        ->type_name("USD");
+    cmd->add_option("--tokens", o->tokens, "the goal's budget in tokens")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--title", o->title, "a short title (default: from TEXT)");
+    cmd->add_option("--check", o->checks,
+                    "a command that must exit 0 for the goal to count as done")
+        ->type_name("CMD")
+        ->allow_extra_args(false);
+    cmd->add_option("--check-rounds", o->check_rounds,
+                    "failed check rounds before the goal fails (policy.max_check_rounds)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_flag("--wait", o->wait, "follow the goal to its end; the exit code says how it ended");
+    cmd->add_option("--timeout", o->timeout, "with --wait: stop waiting after D (exit 4)")
+        ->check(kPositiveDuration)
+        ->type_name("DURATION");
+  }
+  {
+    CLI::App* cmd = AddCommand(t.get, "tasks", "goals and the tasks under them",
+                               "Examples:\n  agentctl get tasks --goal g-1 --tree\n"
+                               "  agentctl get tasks -o json | jq '.tasks[].status'");
+    cmd->alias("task");
+    auto o = OnRun(t, cmd, GetTasks);
+    cmd->add_option("--goal", o->goal, "only this goal's tasks")->type_name("GOAL");
+    cmd->add_flag("--tree", o->tree, "children under their parent");
+    cmd->add_flag("-w,--watch", o->watch, "after the list, print each task as it changes");
+  }
+  {
+    CLI::App* cmd = AddCommand(t.describe, "task", "one task in full, with its result or failure",
+                               "Example:\n  agentctl describe task t-4");
+    auto o = OnRun(t, cmd, DescribeTask);
+    cmd->add_option("TASK", o->id, "the task's id")->required()->type_name("TASK");
+  }
+  {
+    CLI::App* cmd = AddCommand(t.root, "cancel", "cancel a task or goal and everything under it",
+                               "Example:\n  agentctl cancel g-1 --reason \"wrong repository\"");
+    auto o = OnRun(t, cmd, CancelCmd);
+    cmd->add_option("TASK", o->id, "a task or goal id")->required()->type_name("TASK");
+    cmd->add_option("--reason", o->reason, "recorded with the cancellation");
+  }
+  for (bool pause : {true, false}) {
+    CLI::App* cmd =
+        AddCommand(t.root, pause ? "pause" : "resume",
+                   pause ? "hold the scheduling of a goal's tasks" : "release a paused goal",
+                   pause ? "Running tasks finish; no new one is handed out until resume.\n\n"
+                           "Example:\n  agentctl pause g-1"
+                         : "Example:\n  agentctl resume g-1");
+    auto o = OnRun(t, cmd, pause ? PauseCmd : ResumeCmd);
+    cmd->add_option("GOAL", o->id, "the goal's id")->required()->type_name("GOAL");
+  }
+  {
+    CLI::App* cmd = AddCommand(t.root, "retry", "make a failed or canceled task ready again",
+                               "Example:\n  agentctl retry t-7");
+    auto o = OnRun(t, cmd, RetryCmd);
+    cmd->add_option("TASK", o->id, "the task's id")->required()->type_name("TASK");
+  }
+  {
+    CLI::App* cmd = AddCommand(t.root, "usage", "LLM tokens and cost",
+                               "Examples:\n  agentctl usage --by model\n"
+                               "  agentctl usage --by task --goal g-1");
+    auto o = OnRun(t, cmd, UsageCmd);
+    cmd->add_option("--by", o->by, "group by (default role)")
+        ->check(CLI::IsMember({"role", "model", "goal", "agent", "task"}));
+    cmd->add_option("--goal", o->goal, "only this goal")->type_name("GOAL");
+  }
+  {
+    CLI::App* cmd = AddCommand(
+        t.root, "send", "a message on the bus, to an agent, a role or a person",
+        "TO is @AGENT (an agent's id), role:NAME (any agent of the role) or human.\n"
+        "Answer an agent's question with --reply-to its message id (agentctl messages).\n"
+        "Put -- before TEXT that starts with a dash.\n\n"
+        "Examples:\n  agentctl send @ceo \"prefer short names\"\n"
+        "  agentctl send @coder-1 \"yes, use pytest\" --reply-to m-3\n"
+        "  agentctl send @ceo -- \"-1 is a valid input\"");
+    auto o = OnRun(t, cmd, SendCmd);
+    cmd->add_option("TO", o->to, "@AGENT, role:NAME or human")->required()->type_name("AGENT");
+    cmd->add_option("TEXT", o->text, "the message")->required();
+    cmd->add_option("--task", o->task, "the task it is about")->type_name("TASK");
+    cmd->add_option("--reply-to", o->reply_to, "the message it answers")->type_name("MESSAGE");
+  }
+  {
+    CLI::App* cmd = AddCommand(t.root, "messages", "the messages on the bus",
+                               "Example:\n  agentctl messages --goal g-1");
+    auto o = OnRun(t, cmd, MessagesCmd);
+    cmd->add_option("--goal", o->goal, "only this goal's")->type_name("GOAL");
+    cmd->add_option("--task", o->task, "only this task's")->type_name("TASK");
+    cmd->add_option("--agent", o->agent, "only to or from this agent")->type_name("AGENT");
+  }
+  {
+    CLI::App* cmd = AddCommand(t.get, "plans", "plans agents proposed, with their estimates",
+                               "Example:\n  agentctl get plans --goal g-1");
+    cmd->alias("plan");
+    auto o = OnRun(t, cmd, GetPlans);
+    cmd->add_option("--goal", o->goal, "only this goal's")->type_name("GOAL");
+    cmd->add_flag("-w,--watch", o->watch, "after the list, print each plan as it changes");
+  }
+  {
+    CLI::App* cmd = AddCommand(t.describe, "plan", "one plan's steps, deps and estimates",
+                               "Example:\n  agentctl describe plan p-1");
+    auto o = OnRun(t, cmd, DescribePlan);
+    cmd->add_option("PLAN", o->id, "the plan's id")->required()->type_name("PLAN");
+  }
+  {
+    CLI::App* cmd = AddCommand(t.root, "approve", "approve a proposed plan: its steps become tasks",
+                               "Example:\n  agentctl approve p-1 --comment \"go ahead\"");
+    auto o = OnRun(t, cmd, ApproveCmd);
+    cmd->add_option("PLAN", o->id, "the plan's id")->required()->type_name("PLAN");
+    cmd->add_option("--comment", o->comment, "recorded with the approval");
+  }
+  {
+    CLI::App* cmd = AddCommand(t.root, "reject", "reject a proposed plan, saying why",
+                               "The reason goes back to the proposer, who revises the plan.\n\n"
+                               "Example:\n  agentctl reject p-1 --reason \"run the tests too\"");
+    auto o = OnRun(t, cmd, RejectCmd);
+    cmd->add_option("PLAN", o->id, "the plan's id")->required()->type_name("PLAN");
+    cmd->add_option("--reason", o->reason, "why (required)")->required();
+  }
+  {
+    CLI::App* budget = AddCommand(t.root, "budget", "a budget's limits and use; raise or lower it");
+    budget->require_subcommand(1);
+    for (bool set : {false, true}) {
+      CLI::App* cmd = AddCommand(
+          budget, set ? "set" : "get",
+          set ? "change a budget's limits (only those given)" : "a budget's limits and use",
+          set ? "A goal held at its budget (BUDGET_REACHED) goes on once the new limit allows\n"
+                "its next call. 0 removes a limit.\n\n"
+                "Examples:\n  agentctl budget set g-1 --usd 10\n"
+                "  agentctl budget set --role coder --tokens 500000"
+              : "Examples:\n  agentctl budget get g-1\n  agentctl budget get --global");
+      auto o = OnRun(t, cmd, BudgetCmd);
+      o->set = set;
+      cmd->add_option("GOAL", o->goal, "a goal's budget")->type_name("GOAL");
+      cmd->add_option("--role", o->role, "a role's budget")->type_name("ROLE");
+      cmd->add_flag("--global", o->global, "the global budget");
+      if (set) {
+        cmd->add_option("--usd", o->usd, "the limit in USD")->check(kUsd)->type_name("USD");
+        cmd->add_option("--tokens", o->tokens, "the limit in tokens")
+            ->check(CLI::NonNegativeNumber);
+      }
+    }
+  }
+  {
+    CLI::App* cmd = AddCommand(
+        t.root, "audit", "the hash-chained record of side effects, grants and admin actions",
+        "Examples:\n  agentctl audit --goal g-1\n  agentctl audit --verify   # exit 1 if broken");
+    auto o = OnRun(t, cmd, AuditCmd);
+    cmd->add_option("--goal", o->goal, "only this goal's")->type_name("GOAL");
+    cmd->add_option("--actor", o->actor, "only this actor's (an agent id, or admin)");
+    cmd->add_option("--action", o->action, "only this action");
+    cmd->add_flag("--verify", o->verify, "recompute the chain; exit 1 if it is broken");
+  }
+  {
+    CLI::App* cmd = AddCommand(
+        t.root, "bootstrap", "a new project from a template, its own tests run; no model",
+        "Templates: templates/projects (python-fastapi, cpp-cmake...). Waits like goal\n"
+        "--wait unless --no-wait: exit 0 only if the template's post-check passed, 4 if it\n"
+        "is still running at --timeout.\n\n"
+        "Example:\n  agentctl bootstrap python-fastapi ~/src/new-api");
+    auto o = OnRun(t, cmd, BootstrapCmd);
+    cmd->add_option("TEMPLATE", o->template_name, "the template's name")
+        ->required()
+        ->type_name("TEMPLATE");
+    cmd->add_option("DIR", o->dir, "a new directory")->required();
+    cmd->add_flag("--no-wait", o->no_wait, "return once submitted");
+    cmd->add_option("--timeout", o->timeout, "stop waiting after D (default 30m; exit 4)")
+        ->check(kPositiveDuration)
+        ->type_name("DURATION");
+  }
+}
 }  // namespace agentd::ctl

@@ -1,0 +1,252 @@
+// agentctl's command line as a person and a script meet it: the real binary, parsing,
+// help, exit codes and shell completion, against a real agentd where a daemon is due.
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "agentd/v1/messages.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/client.h"
+#include "tests/support/daemon.h"
+
+namespace agentd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsSupersetOf;
+using ::testing::Not;
+
+class AgentctlTest : public ::testing::Test {
+ protected:
+  RunResult Ctl(std::vector<std::string> args) {
+    args.insert(args.begin(), {AgentctlBinary(), "--socket", daemon_.socket()});
+    return RunCommand(args);
+  }
+  // The bodies of the messages the bus holds, oldest first.
+  std::vector<std::string> MessageBodies() {
+    v1::ListMessagesRequest req;
+    v1::ListMessagesResponse resp;
+    grpc::Status s = daemon_.client().messages().ListMessages(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    std::vector<std::string> bodies;
+    for (const v1::Envelope& e : resp.envelopes()) bodies.push_back(e.body());
+    return bodies;
+  }
+
+  TempDir dir_;
+  Daemon daemon_{dir_};
+};
+
+// Every command answers --help with its own usage, options and examples, without a
+// daemon; the same text `agentctl help CMD…` prints.
+TEST_F(AgentctlTest, EveryCommandHasItsOwnHelp) {
+  const std::vector<std::vector<std::string>> commands = {{"status"},
+                                                          {"version"},
+                                                          {"ui"},
+                                                          {"config", "validate"},
+                                                          {"config", "default"},
+                                                          {"config", "reload"},
+                                                          {"get", "agents"},
+                                                          {"get", "tasks"},
+                                                          {"get", "plans"},
+                                                          {"get", "consents"},
+                                                          {"describe", "agent"},
+                                                          {"describe", "task"},
+                                                          {"describe", "plan"},
+                                                          {"describe", "consent"},
+                                                          {"start"},
+                                                          {"stop"},
+                                                          {"restart"},
+                                                          {"consent", "approve"},
+                                                          {"consent", "deny"},
+                                                          {"logs"},
+                                                          {"goal"},
+                                                          {"cancel"},
+                                                          {"pause"},
+                                                          {"resume"},
+                                                          {"retry"},
+                                                          {"usage"},
+                                                          {"send"},
+                                                          {"messages"},
+                                                          {"approve"},
+                                                          {"reject"},
+                                                          {"budget", "get"},
+                                                          {"budget", "set"},
+                                                          {"audit"},
+                                                          {"bootstrap"},
+                                                          {"completion"},
+                                                          {"help"}};
+  std::set<std::string> texts;
+  for (const auto& words : commands) {
+    std::vector<std::string> argv = {AgentctlBinary()};
+    argv.insert(argv.end(), words.begin(), words.end());
+    std::string path = absl::StrJoin(words, " ");
+    argv.push_back("--help");
+    RunResult r = RunCommand(argv);
+    ASSERT_EQ(r.exit_code, 0) << path << ": " << r.err;
+    EXPECT_THAT(r.out, HasSubstr("Usage: agentctl " + path)) << r.out;
+    if (path != "help" && path != "status" && path != "version" && path != "config default" &&
+        path != "config reload" && path != "ui") {
+      EXPECT_THAT(r.out, HasSubstr("Example")) << path << "\n" << r.out;
+    }
+    texts.insert(r.out);
+    std::vector<std::string> via_help = {AgentctlBinary(), "help"};
+    via_help.insert(via_help.end(), words.begin(), words.end());
+    RunResult h = RunCommand(via_help);
+    ASSERT_EQ(h.exit_code, 0) << h.err;
+    EXPECT_EQ(h.out, r.out) << path;
+    // -h anywhere after the command is the same request.
+    argv.back() = "-h";
+    EXPECT_EQ(RunCommand(argv).out, r.out) << path;
+  }
+  EXPECT_EQ(texts.size(), commands.size()) << "two commands share a help text";
+  // The top level documents the exit codes (4 too) and the environment fallbacks.
+  RunResult top = RunCommand({AgentctlBinary(), "--help"});
+  ASSERT_EQ(top.exit_code, 0);
+  EXPECT_THAT(top.out, HasSubstr("4  still running"));
+  EXPECT_THAT(top.out, HasSubstr("AGENTD_SOCKET"));
+  EXPECT_THAT(top.out, HasSubstr("AGENTD_TOKEN"));
+  EXPECT_THAT(RunCommand({AgentctlBinary(), "help", "--all"}).out,
+              HasSubstr("Usage: agentctl consent deny"));
+}
+
+// "help" and "--help" after the words a command takes are its arguments, not a request
+// for help; `--` ends the flags.
+TEST_F(AgentctlTest, HelpAsAnArgumentIsSentAsText) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  RunResult a = Ctl({"send", "@ceo", "help"});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  RunResult b = Ctl({"send", "@ceo", "--", "--help"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  RunResult c = Ctl({"send", "@ceo", "--", "-h"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(MessageBodies(), (std::vector<std::string>{"help", "--help", "-h"}));
+}
+
+// -o in every spelling, before or after the command; --version with no daemon.
+TEST_F(AgentctlTest, OutputFlagInEverySpellingAndVersionWithoutADaemon) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  for (const std::vector<std::string>& spelling :
+       std::vector<std::vector<std::string>>{{"-ojson", "get", "agents"},
+                                             {"-o=json", "get", "agents"},
+                                             {"--output=json", "get", "agents"},
+                                             {"get", "agents", "-o", "json"},
+                                             {"get", "agents", "-ojson"}}) {
+    RunResult r = Ctl(spelling);
+    ASSERT_EQ(r.exit_code, 0) << absl::StrJoin(spelling, " ") << ": " << r.err;
+    nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+    EXPECT_TRUE(j.is_object() && j.contains("agents")) << absl::StrJoin(spelling, " ") << r.out;
+  }
+  RunResult v = RunCommand({AgentctlBinary(), "--socket", dir_.Join("none.sock"), "--version"});
+  EXPECT_EQ(v.exit_code, 0) << v.err;
+  EXPECT_THAT(v.out, HasSubstr(absl::StrCat("agentctl ", AGENTD_VERSION)));
+}
+
+// Usage errors exit 2 and name what was wrong and where to read more; flags after the
+// command are the command's.
+TEST_F(AgentctlTest, UsageErrorsExitTwoAndSayWhatAndWhere) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"frobnicate"}, "unknown command \"frobnicate\""},
+           {{"get", "frobs"}, "unknown command \"frobs\""},
+           {{"get", "agents", "--frob"}, "--frob"},
+           {{"logs", "ceo", "--tail", "many"}, "--tail: \"many\" is not a whole number"},
+           {{"goal", "x", "--timeout", "0s"}, "--timeout"},
+           {{"goal", "x", "--approve", "maybe"}, "--approve"},
+           {{"-o", "xml", "status"}, "--output"},
+           {{"stop"}, "AGENT is required"},
+           {{"reject", "p-1"}, "--reason"},
+       }) {
+    RunResult r = RunCommand([&] {
+      std::vector<std::string> argv = {AgentctlBinary(), "--socket", dir_.Join("none.sock")};
+      argv.insert(argv.end(), c.args.begin(), c.args.end());
+      return argv;
+    }());
+    EXPECT_EQ(r.exit_code, 2) << absl::StrJoin(c.args, " ") << "\n" << r.err;
+    EXPECT_THAT(r.err, HasSubstr(c.says)) << absl::StrJoin(c.args, " ");
+    EXPECT_THAT(r.err, HasSubstr("--help")) << absl::StrJoin(c.args, " ");
+  }
+}
+
+// Completion: commands, flags, flag values and the daemon's own ids, through the real
+// bash script.
+TEST_F(AgentctlTest, CompletionOffersCommandsFlagsValuesAndTheDaemonsIds) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  RunResult sent = Ctl({"goal", "complete me"});
+  ASSERT_EQ(sent.exit_code, 0) << sent.err;
+  auto complete = [&](std::vector<std::string> words, const std::string& current) {
+    std::vector<std::string> argv = {AgentctlBinary(), "__complete", "--socket", daemon_.socket()};
+    argv.insert(argv.end(), words.begin(), words.end());
+    argv.push_back("--");
+    argv.push_back(current);
+    RunResult r = RunCommand(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return std::vector<std::string>(absl::StrSplit(r.out, '\n', absl::SkipEmpty()));
+  };
+  EXPECT_THAT(complete({}, "st"), IsSupersetOf({"start", "status", "stop"}));
+  EXPECT_THAT(complete({"get"}, ""), IsSupersetOf({"agents", "tasks", "plans", "consents"}));
+  EXPECT_THAT(complete({"logs"}, "--t"), IsSupersetOf({"--tail", "--timestamps", "--timeout"}));
+  EXPECT_THAT(complete({"usage", "--by"}, ""), IsSupersetOf({"role", "model", "task"}));
+  EXPECT_THAT(complete({"describe", "agent"}, ""), IsSupersetOf({"ceo", "manager"}));
+  EXPECT_THAT(complete({"send"}, "@m"), ::testing::ElementsAre("@manager"));
+  EXPECT_THAT(complete({"cancel"}, "g-"), ::testing::Contains("g-1"));
+  EXPECT_THAT(complete({"describe", "agent", "ceo"}, ""), Not(::testing::Contains("ceo")));
+
+  RunResult script = RunCommand({AgentctlBinary(), "completion", "bash"});
+  ASSERT_EQ(script.exit_code, 0);
+  std::string file = dir_.Join("agentctl.bash");
+  WriteFile(file, script.out);
+  std::string bin_dir = AgentctlBinary().substr(0, AgentctlBinary().rfind('/'));
+  RunResult bash =
+      RunCommand({"bash", "-c",
+                  absl::StrCat("PATH=", bin_dir, ":$PATH; export AGENTD_SOCKET=", daemon_.socket(),
+                               "; source ", file,
+                               "; COMP_WORDS=(agentctl describe agent m); COMP_CWORD=3; _agentctl; "
+                               "printf '%s\\n' \"${COMPREPLY[@]}\"")});
+  ASSERT_EQ(bash.exit_code, 0) << bash.err;
+  EXPECT_EQ(bash.out, "manager\n");
+}
+
+// goal --wait and get -w follow the change feed: a task that waits shows why (here the
+// default config's provider, which nothing serves, with agentd's retry count), and the
+// watched list prints the goal's rows as they change.
+TEST_F(AgentctlTest, WaitAndWatchShowChangesAsTheyHappenAndWhyATaskWaits) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  Subprocess watch({AgentctlBinary(), "--socket", daemon_.socket(), "get", "tasks", "-w"},
+                   dir_.Join("watch.out"), dir_.Join("watch.err"));
+  ASSERT_TRUE(
+      WaitFor([&] { return ReadFileOrEmpty(dir_.Join("watch.out")) != ""; }, absl::Seconds(10)));
+  EXPECT_EQ(ReadFileOrEmpty(dir_.Join("watch.out")).substr(0, 2), "ID");
+  Subprocess goal({AgentctlBinary(), "--socket", daemon_.socket(), "goal", "Say hi", "--wait"},
+                  dir_.Join("goal.out"), dir_.Join("goal.err"));
+  std::string progress;
+  EXPECT_TRUE(WaitForValue([&] { return ReadFileOrEmpty(dir_.Join("goal.err")); },
+                           [](const std::string& err) {
+                             return err.find("blocked") != std::string::npos &&
+                                    err.find("(retry 1 of ") != std::string::npos;
+                           },
+                           absl::Seconds(60), &progress));
+  EXPECT_THAT(progress, HasSubstr("goal g-1 submitted"));
+  EXPECT_THAT(progress, HasSubstr("running"));
+  // The watched list got the goal as it was created, and again as it changed.
+  std::string rows;
+  EXPECT_TRUE(WaitForValue([&] { return ReadFileOrEmpty(dir_.Join("watch.out")); },
+                           [](const std::string& out) {
+                             return out.find("g-1") != std::string::npos &&
+                                    out.find("blocked") != std::string::npos;
+                           },
+                           absl::Seconds(30), &rows));
+  EXPECT_THAT(rows, ::testing::ContainsRegex("g-1 +ceo +(pending|ready|assigned)"));
+  EXPECT_TRUE(watch.running()) << ReadFileOrEmpty(dir_.Join("watch.err"));
+  EXPECT_TRUE(goal.running()) << ReadFileOrEmpty(dir_.Join("goal.err"));
+}
+
+}  // namespace
+}  // namespace agentd::testing
