@@ -21,6 +21,7 @@
 #include "manager/ctl/agents_cmd.h"
 #include "manager/ctl/cli.h"
 #include "manager/ctl/completion.h"
+#include "manager/ctl/events_cmd.h"
 #include "manager/ctl/tasks_cmd.h"
 
 namespace agentd::ctl {
@@ -173,6 +174,7 @@ std::unique_ptr<CLI::App> BuildApp(Globals* g, GlobalFlags* raw, Action* action)
   tree.describe->require_subcommand(1);
   AddAgentCommands(tree);
   AddTaskCommands(tree);
+  AddEventCommands(tree);
   {
     CLI::App* cmd = AddCommand(app.get(), "help", "a command's help",
                                "Examples:\n  agentctl help logs\n  agentctl help get agents\n"

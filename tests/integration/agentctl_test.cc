@@ -54,6 +54,7 @@ TEST_F(AgentctlTest, EveryCommandHasItsOwnHelp) {
                                                           {"get", "tasks"},
                                                           {"get", "plans"},
                                                           {"get", "consents"},
+                                                          {"get", "events"},
                                                           {"describe", "agent"},
                                                           {"describe", "task"},
                                                           {"describe", "plan"},
@@ -245,6 +246,13 @@ TEST_F(AgentctlTest, WaitAndWatchShowChangesAsTheyHappenAndWhyATaskWaits) {
                            absl::Seconds(30), &rows));
   EXPECT_THAT(rows, ::testing::ContainsRegex("g-1 +ceo +(pending|ready|assigned)"));
   EXPECT_TRUE(watch.running()) << ReadFileOrEmpty(dir_.Join("watch.err"));
+  // The feed itself, as recorded: the goal's events in seq order, the backoff among them.
+  RunResult events = Ctl({"get", "events", "--goal", "g-1", "--kind", "task.", "--kind", "goal."});
+  ASSERT_EQ(events.exit_code, 0) << events.err;
+  EXPECT_THAT(events.out, ::testing::ContainsRegex("goal.submitted +g-1 +g-1"));
+  EXPECT_THAT(events.out,
+              ::testing::ContainsRegex("task.provider_backoff +g-1 +g-1 +ceo +blocked"));
+  EXPECT_THAT(events.out, Not(HasSubstr("usage.")));
   EXPECT_TRUE(goal.running()) << ReadFileOrEmpty(dir_.Join("goal.err"));
 }
 
