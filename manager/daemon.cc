@@ -313,7 +313,11 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   if (absl::Status s = d->tasks_->Recover(); !s.ok()) return s;
   if (absl::Status s = d->bus_->Recover(); !s.ok()) return s;
   if (absl::Status s = d->plans_->Recover(); !s.ok()) return s;
-  if (absl::Status s = d->supervisor_->Recover(); !s.ok()) return s;
+  if (absl::Status s = d->supervisor_->Recover(
+          [tasks = d->tasks_.get()](const std::string& id) { return tasks->HoldsWork(id); });
+      !s.ok()) {
+    return s;
+  }
   // Followed only from here: the previous run's agents stopped by Recover keep their
   // tasks, to resume them once started again.
   d->supervisor_->SetStateObserver([self](const std::string& id, v1::AgentState state) {
@@ -402,6 +406,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   }
   paths.set_admin_token_file(token_file);
   if (d->cgroups_) paths.set_agent_cgroup(d->cgroups_->base());
+  // Every listener is bound: now the agents start (a taken port has failed the start
+  // above with none of them running).
+  d->loop_.Post([self] { self->supervisor_->StartWanted(); });
   d->system_->Serve(std::move(paths));
   absl::Duration wd = Notifier::WatchdogInterval();
   if (wd > absl::ZeroDuration()) d->ScheduleWatchdog(wd);

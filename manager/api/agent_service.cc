@@ -104,4 +104,20 @@ grpc::ServerUnaryReactor* AgentService::RestartAgent(grpc::CallbackServerContext
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AgentService::DeleteAgent(grpc::CallbackServerContext* ctx,
+                                                    const v1::DeleteAgentRequest* req,
+                                                    v1::DeleteAgentResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (auth_.Refuse(ctx, reactor)) return reactor;
+  loop_->Post([this, reactor, req, resp, by = HumanCaller(ctx)] {
+    supervisor_->Delete(
+        req->agent_id(), req->force(),
+        [this, reactor, resp, by, id = req->agent_id()](absl::StatusOr<v1::Agent> agent) mutable {
+          if (agent.ok()) audit_->AppendBy(by, "agent.delete", id);
+          Reply(reactor, resp)(std::move(agent));
+        });
+  });
+  return reactor;
+}
+
 }  // namespace agentd

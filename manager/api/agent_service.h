@@ -32,6 +32,9 @@ class AgentService final : public v1::AgentService::CallbackService {
   grpc::ServerUnaryReactor* RestartAgent(grpc::CallbackServerContext* ctx,
                                          const v1::RestartAgentRequest* req,
                                          v1::RestartAgentResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteAgent(grpc::CallbackServerContext* ctx,
+                                        const v1::DeleteAgentRequest* req,
+                                        v1::DeleteAgentResponse* resp) override;
 
  private:
   EventLoop* loop_;

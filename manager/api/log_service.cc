@@ -1,7 +1,9 @@
 #include "manager/api/log_service.h"
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -20,6 +22,8 @@ class LogStreamer final : public grpc::ServerWriteReactor<v1::StreamLogsResponse
   LogStreamer(EventLoop* loop, Supervisor* supervisor, LogStore* logs,
               const v1::StreamLogsRequest& req, grpc::Status refused)
       : logs_(logs), agent_(req.agent_id()), follow_(req.follow()) {
+    if (req.has_since()) since_us_ = ToMicros(req.since());
+    if (req.has_until()) until_us_ = ToMicros(req.until());
     guard_->self = this;
     for (int s : req.streams()) {
       if (s < v1::LOG_STREAM_STDOUT || s > v1::LOG_STREAM_SYSTEM) {
@@ -54,6 +58,15 @@ class LogStreamer final : public grpc::ServerWriteReactor<v1::StreamLogsResponse
       self->cursor_ = after;
       if (after == 0 && tail > 0) {
         self->cursor_ = std::max<int64_t>(0, self->logs_->LastSeq(self->agent_) - tail);
+      } else if (after == 0 && self->since_us_ > INT64_MIN) {
+        // Skip whole segments that ended before `since` (their index says when); the
+        // newest, still written, is always read.
+        std::vector<v1::LogSegment> segments = self->logs_->Segments(self->agent_);
+        for (size_t i = 0; i + 1 < segments.size(); ++i) {
+          const v1::LogSegment& s = segments[i];
+          if (!s.has_last_time() || ToMicros(s.last_time()) >= self->since_us_) break;
+          self->cursor_ = s.last_seq();
+        }
       }
       // Reading may touch the disk: not on the core loop. The client learns at once that
       // the stream is open, and the first batch is read on gRPC's thread when that is done.
@@ -104,6 +117,10 @@ class LogStreamer final : public grpc::ServerWriteReactor<v1::StreamLogsResponse
   // Writes the next batch, finishes, or waits for more. Called with guard_->mu held.
   void Next() {
     while (!finished_ && !cancelled_) {
+      if (past_until_) {  // what came before `until` is written: the window is done
+        Stop(grpc::Status::OK);
+        return;
+      }
       response_.Clear();
       absl::StatusOr<int64_t> next = logs_->Read(agent_, cursor_, kBatchBytes, mask_, &response_);
       if (!next.ok()) {
@@ -112,6 +129,7 @@ class LogStreamer final : public grpc::ServerWriteReactor<v1::StreamLogsResponse
       }
       bool moved = *next != cursor_;
       cursor_ = *next;
+      if (since_us_ > INT64_MIN || until_us_ < INT64_MAX) Window(&response_);
       if (response_.records_size() > 0 || response_.has_gap()) {
         writing_ = true;
         StartWrite(&response_);
@@ -133,6 +151,28 @@ class LogStreamer final : public grpc::ServerWriteReactor<v1::StreamLogsResponse
     }
   }
 
+  static int64_t ToMicros(const google::protobuf::Timestamp& t) {
+    return t.seconds() * 1000000 + t.nanos() / 1000;
+  }
+
+  // Keeps the records inside [since, until]; a record past `until` ends the stream once
+  // what came before it is written.
+  void Window(v1::StreamLogsResponse* batch) {
+    auto* records = batch->mutable_records();
+    int kept = 0;
+    for (int i = 0; i < records->size(); ++i) {
+      int64_t t = ToMicros(records->Get(i).time());
+      if (t > until_us_) {
+        past_until_ = true;
+        break;
+      }
+      if (t < since_us_) continue;
+      if (kept != i) records->SwapElements(kept, i);
+      ++kept;
+    }
+    records->DeleteSubrange(kept, records->size() - kept);
+  }
+
   void Stop(const grpc::Status& s) {
     if (finished_) return;
     finished_ = true;
@@ -145,6 +185,8 @@ class LogStreamer final : public grpc::ServerWriteReactor<v1::StreamLogsResponse
   bool follow_;
   uint32_t mask_ = 0;
   int64_t cursor_ = 0;
+  int64_t since_us_ = INT64_MIN, until_us_ = INT64_MAX;
+  bool past_until_ = false;
   uint64_t waiter_ = 0;
   bool writing_ = false, cancelled_ = false, finished_ = false;
   v1::StreamLogsResponse response_;

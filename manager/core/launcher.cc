@@ -646,6 +646,11 @@ absl::Status LocalLauncher::ProbeIsolation(const LaunchSpec::Isolation& spec) {
 }
 
 void LocalLauncher::SignalGroup(ProcessId id, int sig) {
+  // kill(-0) is agentd's own group and kill(-1) every process it may signal: never.
+  if (id.pid <= 1) {
+    spdlog::error("refusing to signal process group {} (no such agent process)", id.pid);
+    return;
+  }
   {
     // Reaped: its group's leftovers were killed before, and the pid may be another's now.
     absl::MutexLock l(&mu_);

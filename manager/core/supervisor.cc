@@ -87,14 +87,14 @@ Supervisor::Supervisor(EventLoop* loop, Store* store, Launcher* launcher, LogSto
       config_(config),
       options_(std::move(options)) {}
 
-absl::Status Supervisor::Recover() {
+absl::Status Supervisor::Recover(const std::function<bool(const std::string&)>& holds_work) {
   absl::StatusOr<std::vector<AgentRow>> rows = store_->LoadAgents();
   if (!rows.ok()) return rows.status();
   for (const AgentRow& row : *rows) {
     Record r;
     r.id = row.id;
     r.role = row.role;
-    r.want_running = row.want_running;
+    r.want_running = row.want_running && holds_work && holds_work(row.id);
     r.state = StateFromName(row.state);
     r.detail = row.state_detail;
     r.restarts = row.restarts;
@@ -144,13 +144,19 @@ absl::Status Supervisor::Recover() {
   for (auto& [id, r] : agents_) {
     if (!r.want_running) {
       if (r.state != v1::AGENT_STATE_FAILED) r.state = v1::AGENT_STATE_STOPPED;
-      continue;
-    }
-    if (absl::Status s = Spawn(r); !s.ok()) {
-      spdlog::error("agent {}: {}", id, s.message());
+    } else {
+      // Until StartWanted() runs: starting, so nothing takes it for gone meanwhile.
+      r.state = v1::AGENT_STATE_STARTING;
     }
   }
   return absl::OkStatus();
+}
+
+void Supervisor::StartWanted() {
+  for (auto& [id, r] : agents_) {
+    if (!r.want_running || r.proc.pid > 0) continue;
+    if (absl::Status s = Spawn(r); !s.ok()) spdlog::error("agent {}: {}", id, s.message());
+  }
 }
 
 std::string Supervisor::NewId(const std::string& role) const {
@@ -624,6 +630,14 @@ void Supervisor::Stop(const std::string& id, absl::Duration timeout, bool wait,
       return;
     case v1::AGENT_STATE_STOPPING:
       break;
+    case v1::AGENT_STATE_STARTING:
+      if (r.proc.pid <= 0) {  // wanted at recovery, not started yet: nothing runs
+        SetState(r, v1::AGENT_STATE_STOPPED, "stopped before it started", "agent.stopped");
+        std::move(done)(ToProto(r));
+        return;
+      }
+      Terminate(r, timeout);
+      break;
     default:
       Terminate(r, timeout);
   }
@@ -634,11 +648,57 @@ void Supervisor::Stop(const std::string& id, absl::Duration timeout, bool wait,
   }
 }
 
+void Supervisor::Delete(const std::string& id, bool force, AgentCallback done) {
+  Record* found = Lookup(id, done);
+  if (found == nullptr) return;
+  for (const AgentConfig& ac : config_->config().agents) {
+    if (ac.id == id) {
+      return std::move(done)(absl::FailedPreconditionError(absl::StrCat(
+          "agent \"", id,
+          "\" is listed in the configuration's agents: (remove it there and run agentctl "
+          "config reload, then delete it)")));
+    }
+  }
+  bool stopped = found->state == v1::AGENT_STATE_STOPPED || found->state == v1::AGENT_STATE_FAILED;
+  if (!stopped && !force) {
+    return std::move(done)(absl::FailedPreconditionError(
+        absl::StrCat("agent \"", id, "\" is ", StateName(found->state),
+                     "; stop it first (agentctl stop ", id, "), or delete it with --force")));
+  }
+  auto remove = [this, id](absl::StatusOr<v1::Agent> agent) -> absl::StatusOr<v1::Agent> {
+    if (!agent.ok()) return agent;
+    auto it = agents_.find(id);
+    if (it == agents_.end()) return NoSuchAgent(id);
+    if (it->second.state != v1::AGENT_STATE_STOPPED && it->second.state != v1::AGENT_STATE_FAILED) {
+      // Started again while it stopped (a person, or the scheduler): it stays.
+      return absl::FailedPreconditionError(
+          absl::StrCat("agent \"", id, "\" was started again while it stopped; not deleted"));
+    }
+    nlohmann::json payload = {{"role", it->second.role}};
+    absl::StatusOr<int64_t> seq = store_->DeleteAgent(id, loop_->clock()->Now(), DumpJson(payload));
+    if (!seq.ok()) return seq.status();
+    by_token_.erase(it->second.token);
+    agents_.erase(it);
+    logs_->AppendSystem(id, "deleted");
+    return agent;
+  };
+  if (stopped) return std::move(done)(remove(ToProto(*found)));
+  Stop(id, absl::ZeroDuration(), /*wait=*/true,
+       [remove, done = std::move(done)](absl::StatusOr<v1::Agent> agent) mutable {
+         std::move(done)(remove(std::move(agent)));
+       });
+}
+
 void Supervisor::Restart(const std::string& id, absl::Duration timeout, AgentCallback done) {
   Record* found = Lookup(id, done);
   if (found == nullptr) return;
   Record& r = *found;
   timeout = StopTimeout(timeout);
+  if (r.state == v1::AGENT_STATE_STARTING && r.proc.pid <= 0) {
+    // Wanted at recovery and about to start (StartWanted): that start is the restart.
+    std::move(done)(ToProto(r));
+    return;
+  }
   switch (r.state) {
     case v1::AGENT_STATE_STOPPED:
     case v1::AGENT_STATE_FAILED:
@@ -681,6 +741,12 @@ void Supervisor::StopAll(absl::Time deadline, absl::AnyInvocable<void() &&> done
       continue;
     }
     if (r.state == v1::AGENT_STATE_STOPPED || r.state == v1::AGENT_STATE_FAILED) continue;
+    if (r.state == v1::AGENT_STATE_STARTING && r.proc.pid <= 0) {
+      // Wanted but never started (agentd stops before StartWanted): nothing to stop.
+      SetState(r, v1::AGENT_STATE_STOPPED, "daemon shutting down", "agent.stopped");
+      r.want_running = true;
+      continue;
+    }
     ++*remaining;
     // want_running stays as it was: the next start of the daemon starts it again.
     bool keep = r.want_running;

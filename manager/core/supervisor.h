@@ -92,9 +92,16 @@ class Supervisor {
   Supervisor(EventLoop* loop, Store* store, Launcher* launcher, LogStore* logs,
              const ConfigState* config, Options options);
 
-  // Loads the previous run's agents; stops leftovers still running; starts the agents
-  // that should run (the config's `agents:` and those recorded as wanted running).
-  absl::Status Recover();
+  // Loads the previous run's agents and stops leftovers still running; marks as wanted
+  // the config's `agents:` and the agents recorded as wanted running that hold work.
+  // Does not start them: StartWanted() does, once agentd's listeners are bound, so a
+  // listener that cannot be bound fails the start before any agent runs. `holds_work`
+  // says whether an agent holds a task: an agent the config does not list comes back
+  // after a restart only when it does (one a person started by hand and left idle does
+  // not).
+  absl::Status Recover(const std::function<bool(const std::string& id)>& holds_work);
+  // Starts every agent Recover() marked as wanted. On the loop.
+  void StartWanted();
 
   // Starts a new agent of `role` (id generated when empty), or starts a stopped or failed
   // one again. Errors: NOT_FOUND (no such role), ALREADY_EXISTS (running),
@@ -105,6 +112,11 @@ class Supervisor {
   void Stop(const std::string& id, absl::Duration timeout, bool wait, AgentCallback done);
   // Stops (if running) and starts again; `done` runs once it has been started again.
   void Restart(const std::string& id, absl::Duration timeout, AgentCallback done);
+  // Removes a stopped or failed agent's record (row and "agent.deleted" event in one
+  // transaction); with `force` a running one is stopped first (stop timeout). `done` gets
+  // the agent as it was. Errors: NOT_FOUND; FAILED_PRECONDITION when it runs (without
+  // force) or the configuration's `agents:` lists it. Its log and session stay on disk.
+  void Delete(const std::string& id, bool force, AgentCallback done);
   absl::StatusOr<v1::Agent> Get(const std::string& id) const;
   std::vector<v1::Agent> List(const std::string& role,
                               const std::vector<v1::AgentState>& states) const;

@@ -987,6 +987,14 @@ void TaskBoard::OnAgentState(const std::string& agent, v1::AgentState state) {
   ScheduleSoon();
 }
 
+bool TaskBoard::HoldsWork(const std::string& agent) const {
+  if (busy_.count(agent) > 0) return true;
+  for (const std::string& id : graph_.Unfinished()) {
+    if (graph_.at(id).assignee() == agent) return true;
+  }
+  return false;
+}
+
 void TaskBoard::ReconcileAgents() {
   std::vector<std::pair<std::string, v1::AgentState>> gone;
   for (const auto& [agent, task] : busy_) {

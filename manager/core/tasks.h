@@ -130,6 +130,10 @@ class TaskBoard {
   void OnAgentState(const std::string& agent, v1::AgentState state);
   // After the supervisor recovered: tasks held by agents that are not coming back.
   void ReconcileAgents();
+  // Whether `agent` is the assignee of an unfinished task: one it works on, or one
+  // waiting for its children or a check whose conversation lives in its session. On the
+  // loop.
+  bool HoldsWork(const std::string& agent) const;
 
   // A connected agent of `role`: an idle one if any, else a busy one; empty if none.
   std::string PickAgent(const std::string& role) const;

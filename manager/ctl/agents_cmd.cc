@@ -459,6 +459,28 @@ int GetAgents(const Globals& g, const GetAgentsOpts& o) {
   return kOk;
 }
 
+struct DeleteAgentOpts {
+  std::string id;
+  bool force = false;
+};
+
+int DeleteAgentCmd(const Globals& g, const DeleteAgentOpts& o) {
+  Globals gg = g;
+  // --force waits for the stop, up to the stop timeout: give the call room for it.
+  if (o.force) gg.conn.timeout = std::max(g.conn.timeout, absl::Minutes(1));
+  absl::StatusOr<Connection> c = Connection::Connect(gg.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  v1::DeleteAgentRequest req;
+  req.set_agent_id(o.id);
+  req.set_force(o.force);
+  v1::DeleteAgentResponse resp;
+  grpc::Status s =
+      v1::AgentService::NewStub(c->channel())->DeleteAgent(c->NewContext().get(), req, &resp);
+  if (!s.ok()) return RpcFailed("DeleteAgent", s);
+  Print(g, resp.agent(), absl::StrCat("agent ", resp.agent().id(), " deleted\n"));
+  return kOk;
+}
+
 int DescribeAgentCmd(const Globals& g, const IdOpts& o) {
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
@@ -535,73 +557,6 @@ int StopCmd(const Globals& g, const StopOpts& o) {
   return kOk;
 }
 
-struct LogsOpts {
-  std::string id;
-  bool follow = false, timestamps = false;
-  int64_t tail = -1, after_seq = -1;
-  std::vector<std::string> streams;
-};
-
-int Logs(const Globals& g, const LogsOpts& o) {
-  v1::StreamLogsRequest req;
-  req.set_agent_id(o.id);
-  req.set_follow(o.follow);
-  if (o.tail >= 0) req.set_tail(static_cast<int32_t>(std::min<int64_t>(o.tail, INT32_MAX)));
-  if (o.after_seq >= 0) req.set_after_seq(o.after_seq);
-  for (const std::string& s : o.streams) {
-    req.add_streams(s == "stdout"   ? v1::LOG_STREAM_STDOUT
-                    : s == "stderr" ? v1::LOG_STREAM_STDERR
-                                    : v1::LOG_STREAM_SYSTEM);
-  }
-  const bool timestamps = o.timestamps;
-  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
-  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
-  auto stub = v1::LogService::NewStub(c->channel());
-  std::unique_ptr<grpc::ClientContext> ctx = c->NewContext(/*deadline=*/false);
-  std::unique_ptr<grpc::ClientReader<v1::StreamLogsResponse>> reader =
-      stub->StreamLogs(ctx.get(), req);
-  v1::StreamLogsResponse resp;
-  std::string out;
-  bool line_start = true;  // false while a line split over several records is printed
-  while (reader->Read(&resp)) {
-    if (resp.has_gap()) {
-      const v1::LogGap& gap = resp.gap();
-      std::fflush(stdout);
-      std::fprintf(
-          stderr, "agentctl: records %lld-%lld are missing (%s%s)\n",
-          static_cast<long long>(gap.from_seq()), static_cast<long long>(gap.to_seq()),
-          gap.reason() == v1::LOG_GAP_REASON_RETENTION     ? "deleted by retention"
-          : gap.reason() == v1::LOG_GAP_REASON_WRITE_ERROR ? "agentd could not write them"
-                                                           : "not recorded",
-          gap.bytes_lost() > 0 ? absl::StrCat(", ", gap.bytes_lost(), " bytes").c_str() : "");
-    }
-    out.clear();
-    for (const v1::LogRecord& r : resp.records()) {
-      if (g.format != Format::kTable) {
-        absl::StrAppend(&out, ToJson(r, /*multiline=*/false), "\n");
-        continue;
-      }
-      if (timestamps && line_start) {
-        absl::StrAppend(&out, absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ ",
-                                               absl::FromUnixSeconds(r.time().seconds()) +
-                                                   absl::Nanoseconds(r.time().nanos()),
-                                               absl::UTCTimeZone()));
-      }
-      if (r.stream() == v1::LOG_STREAM_SYSTEM && line_start) out += "[agentd] ";
-      out += TerminalText(r.line(), Lines::kMany);
-      // A record that goes on in the next one (a line over agentd's line limit) is joined.
-      if (!r.truncated()) out += '\n';
-      line_start = !r.truncated();
-    }
-    std::fwrite(out.data(), 1, out.size(), stdout);
-    if (req.follow()) std::fflush(stdout);
-  }
-  grpc::Status s = reader->Finish();
-  std::fflush(stdout);
-  if (!s.ok()) return RpcFailed("StreamLogs", s);
-  return kOk;
-}
-
 }  // namespace
 
 void AddAgentCommands(const CommandTree& t) {
@@ -672,6 +627,19 @@ void AddAgentCommands(const CommandTree& t) {
         ->type_name("ROLE");
     cmd->add_option("--id", o->id, "the new agent's id");
   }
+  {
+    CLI::App* del = AddCommand(t.root, "delete", "remove a stopped agent from agentd's records");
+    del->require_subcommand(1);
+    CLI::App* cmd = AddCommand(
+        del, "agent", "remove a stopped agent from agentd's records",
+        "A running agent is refused unless --force, which stops it first. An agent the\n"
+        "configuration's agents: lists cannot be deleted. Its log and session stay on disk\n"
+        "until retention removes them.\n\n"
+        "Examples:\n  agentctl delete agent coder-3\n  agentctl delete agent coder-3 --force");
+    auto o = OnRun(t, cmd, DeleteAgentCmd);
+    cmd->add_option("AGENT", o->id, "the agent's id")->required()->type_name("AGENT");
+    cmd->add_flag("--force", o->force, "stop it first if it runs");
+  }
   for (bool restart : {false, true}) {
     CLI::App* cmd = AddCommand(
         t.root, restart ? "restart" : "stop",
@@ -724,28 +692,6 @@ void AddAgentCommands(const CommandTree& t) {
       cmd->add_option("--reason", o->reason, "recorded with the decision, shown to the agent");
       if (approve) cmd->add_flag("--remember", o->remember, "for the rest of the goal");
     }
-  }
-  {
-    CLI::App* cmd = AddCommand(
-        t.root, "logs", "an agent's output, as it was written; -f follows",
-        "Each record has a seq; -o json prints one record per line, so a reader can resume\n"
-        "with --after-seq N. Records retention deleted are reported as a gap on stderr.\n\n"
-        "Examples:\n  agentctl logs coder-1 -f\n"
-        "  agentctl logs coder-1 --tail 100 --timestamps --stream stderr");
-    auto o = OnRun(t, cmd, Logs);
-    cmd->add_option("AGENT", o->id, "the agent's id")->required()->type_name("AGENT");
-    cmd->add_flag("-f,--follow", o->follow, "keep printing new records");
-    cmd->add_option("--tail", o->tail, "start with the last N records")
-        ->check(kCount)
-        ->type_name("N");
-    cmd->add_option("--after-seq", o->after_seq, "start after record N")
-        ->check(kCount)
-        ->type_name("N");
-    cmd->add_option("--stream", o->streams, "only these streams (repeat, or a,b)")
-        ->delimiter(',')
-        ->allow_extra_args(false)
-        ->check(CLI::IsMember({"stdout", "stderr", "agentd"}));
-    cmd->add_flag("--timestamps", o->timestamps, "each line with the time agentd read it");
   }
 }
 

@@ -25,6 +25,7 @@ namespace agentd {
   X("agent.backoff", "an agent process ended and waits to be restarted")                          \
   X("agent.failed", "an agent could not start, or exited too often, and stays down")              \
   X("agent.held", "an agent's restart waits: too many agents failed at once (global breaker)")    \
+  X("agent.deleted", "a person deleted a stopped agent's record")                                 \
   X("goal.submitted", "a goal was submitted (its root task)")                                     \
   X("goal.paused", "a person paused a goal")                                                      \
   X("goal.resumed", "a person resumed a goal")                                                    \

@@ -360,6 +360,20 @@ ON CONFLICT(id) DO UPDATE SET
   return CommitWithEvent(*tx, time, event_kind, event_payload_json, a.id);
 }
 
+absl::StatusOr<int64_t> Store::DeleteAgent(absl::string_view id, absl::Time time,
+                                           absl::string_view event_payload_json) {
+  absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
+  if (!tx.ok()) return tx.status();
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare("DELETE FROM agents WHERE id = ?1");
+  if (!st.ok()) return st.status();
+  st->Bind(1, id);
+  if (absl::Status s = st->Run(); !s.ok()) return s;
+  absl::StatusOr<int64_t> deleted = db_->QueryInt("SELECT changes()");
+  if (!deleted.ok()) return deleted.status();
+  if (*deleted == 0) return absl::NotFoundError(absl::StrCat("no agent \"", id, "\""));
+  return CommitWithEvent(*tx, time, "agent.deleted", event_payload_json, id);
+}
+
 absl::StatusOr<std::vector<AgentRow>> Store::LoadAgents() {
   absl::StatusOr<sqlite::Statement> st = db_->Prepare(R"sql(
 SELECT id, role, want_running, state, state_detail, pid, pid_start_ticks, start_time_us,

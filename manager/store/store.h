@@ -165,6 +165,10 @@ class Store {
                                     absl::string_view event_kind,
                                     absl::string_view event_payload_json);
   absl::StatusOr<std::vector<AgentRow>> LoadAgents();
+  // Deletes an agent's row and appends its "agent.deleted" event, in one transaction;
+  // returns the event's seq. NOT_FOUND when there is no such row.
+  absl::StatusOr<int64_t> DeleteAgent(absl::string_view id, absl::Time time,
+                                      absl::string_view event_payload_json);
   // Inserts or updates a consent request and appends its event, in one transaction.
   absl::StatusOr<int64_t> SaveConsent(const ConsentRow& consent, absl::Time time,
                                       absl::string_view event_kind,

@@ -333,7 +333,13 @@ class Session : public std::enable_shared_from_this<Session> {
                         "GET, HEAD, POST (gRPC-web) and OPTIONS only\n", "other",
                         {{"Allow", "GET, HEAD, POST, OPTIONS"}});
     }
-    if (path == "/healthz") {
+    if (path == "/livez") {
+      // The process answers: what a liveness probe asks. A daemon whose store failed is
+      // alive (restarting it is the operator's call, and /readyz says why).
+      return SendSimple(http::status::ok, "text/plain; charset=utf-8", "ok\n", "healthz");
+    }
+    if (path == "/readyz" || path == "/healthz") {
+      // Serving: not draining, the store taking writes (as gRPC health's SERVING).
       bool ok = !impl_->stopping.load() && (!impl_->options.healthy || impl_->options.healthy());
       return SendSimple(ok ? http::status::ok : http::status::service_unavailable,
                         "text/plain; charset=utf-8", ok ? "ok\n" : "not serving\n", "healthz");
@@ -449,14 +455,12 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string rel = *std::move(served);
     std::string file = absl::StrCat(dir, rel);
     if (!IsRegularFile(file)) {
-      // A client-side route (no extension in its last segment) gets the app itself.
-      absl::string_view last = path.substr(path.rfind('/') + 1);
-      if (absl::StrContains(last, '.')) {
-        return SendSimple(http::status::not_found, "text/plain; charset=utf-8",
-                          "no such file in the UI\n", "static");
-      }
-      rel = "/index.html";
-      file = absl::StrCat(dir, rel);
+      // The UI routes with the URL's #fragment, so every other path is simply not there
+      // (a typo such as /metric or /readz must not answer 200 with the app).
+      return SendSimple(http::status::not_found, "text/plain; charset=utf-8",
+                        "not found (agentd serves the UI at /, and /metrics, /livez, "
+                        "/readyz, gRPC-web)\n",
+                        "static");
     }
     absl::StatusOr<std::string> body = ReadSmallFile(file, kMaxStaticFile);
     if (!body.ok()) {

@@ -2,10 +2,13 @@
 // scrapers:
 //   POST /agentd.v1.<Service>/<Method>   gRPC-web (binary and -text) bridged to the API
 //   GET  /metrics                        Prometheus text format
-//   GET  /healthz                        "ok" while the daemon serves (no token needed)
+//   GET  /livez                          "ok" while the process answers (no token needed)
+//   GET  /readyz                         "ok" while it serves (draining or a failed store:
+//                                        503); /healthz is the same (no token needed)
 //   GET  /login?code=<one-time code>     login: redeems the code (web_sessions.h) for a
 //                                        session cookie, redirects to /
-//   GET  /…                              the built web UI (ui/dist), index.html for routes
+//   GET  /, /assets/…                    the built web UI (ui/dist); the UI routes with
+//                                        #fragments, so any other path is 404
 //
 // Authentication: the admin token as `authorization: Bearer <token>`, or the HttpOnly,
 // SameSite=Strict session cookie the login link sets (a random session id that expires

@@ -1,5 +1,11 @@
 // agentctl's command line as a person and a script meet it: the real binary, parsing,
 // help, exit codes and shell completion, against a real agentd where a daemon is due.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <set>
 #include <string>
 #include <vector>
@@ -254,6 +260,89 @@ TEST_F(AgentctlTest, WaitAndWatchShowChangesAsTheyHappenAndWhyATaskWaits) {
               ::testing::ContainsRegex("task.provider_backoff +g-1 +g-1 +ceo +blocked"));
   EXPECT_THAT(events.out, Not(HasSubstr("usage.")));
   EXPECT_TRUE(goal.running()) << ReadFileOrEmpty(dir_.Join("goal.err"));
+}
+
+// delete agent: a stopped agent's record goes (event and audit entry recorded); a running
+// one only with --force; one the config lists never. And an agent a person started by
+// hand and left idle does not come back when agentd restarts; the config's agents do.
+TEST_F(AgentctlTest, DeleteAgentAndHandStartedAgentsStayDownAfterARestart) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  RunResult started = Ctl({"start", "coder"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  RunResult running = Ctl({"delete", "agent", "coder-1"});
+  EXPECT_EQ(running.exit_code, 1);
+  EXPECT_THAT(running.err, HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_THAT(running.err, HasSubstr("agentctl stop coder-1"));
+  RunResult listed = Ctl({"delete", "agent", "ceo", "--force"});
+  EXPECT_EQ(listed.exit_code, 1);
+  EXPECT_THAT(listed.err, HasSubstr("listed in the configuration's agents:"));
+  RunResult missing = Ctl({"delete", "agent", "nobody"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("NOT_FOUND"));
+
+  // Started by hand, idle, then agentd restarts: it stays stopped; ceo comes back.
+  ASSERT_EQ(Ctl({"start", "coder"}).exit_code, 0);  // coder-2
+  ASSERT_TRUE(daemon_.Stop().has_value());
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  auto state_of = [&](const std::string& id) {
+    RunResult r = Ctl({"get", "agents", "-o", "json"});
+    nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+    if (!j.is_object()) return std::string("?");
+    for (const auto& a : j["agents"]) {
+      if (a["id"] == id) return a["state"].get<std::string>();
+    }
+    return std::string("absent");
+  };
+  EXPECT_EQ(state_of("coder-2"), "AGENT_STATE_STOPPED");
+  std::string ceo;
+  EXPECT_TRUE(WaitForValue(
+      [&] { return state_of("ceo"); },
+      [](const std::string& s) { return s == "AGENT_STATE_IDLE" || s == "AGENT_STATE_RUNNING"; },
+      absl::Seconds(20), &ceo));
+
+  RunResult deleted = Ctl({"delete", "agent", "coder-2"});
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_EQ(deleted.out, "agent coder-2 deleted\n");
+  EXPECT_EQ(state_of("coder-2"), "absent");
+  RunResult forced = Ctl({"delete", "agent", "coder-1", "--force"});
+  EXPECT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_EQ(state_of("coder-1"), "absent");
+  RunResult events = Ctl({"get", "events", "--kind", "agent.deleted"});
+  EXPECT_THAT(events.out, ::testing::ContainsRegex("agent.deleted +- +- +coder-2"));
+  EXPECT_THAT(Ctl({"audit", "--action", "agent.delete"}).out, HasSubstr("coder-1"));
+  // Deleted stays deleted across a restart.
+  ASSERT_TRUE(daemon_.Stop().has_value());
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  EXPECT_EQ(state_of("coder-1"), "absent");
+  EXPECT_EQ(state_of("coder-2"), "absent");
+}
+
+// A listener that cannot be bound (its port taken) fails agentd's start before any
+// agent runs: none is started only to be killed again.
+TEST_F(AgentctlTest, ATakenHttpPortFailsTheStartBeforeAnyAgentRuns) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  daemon_.ExpectUncleanExit();
+  daemon_.Spawn({"--http", absl::StrCat("127.0.0.1:", ntohs(addr.sin_port))});
+  std::optional<int> status = daemon_.process()->WaitExit(absl::Seconds(30));
+  close(fd);
+  ASSERT_TRUE(status.has_value()) << daemon_.log();
+  EXPECT_NE(WEXITSTATUS(*status), 0);
+  EXPECT_THAT(daemon_.log(), HasSubstr("127.0.0.1:"));
+  // No agent was started: agentd's notes in the agents' logs name no process.
+  for (const std::string agent : {"ceo", "manager"}) {
+    std::string notes =
+        ReadFileOrEmpty(daemon_.state_dir() + "/logs/" + agent + "/00000000000000000001.seg");
+    EXPECT_THAT(notes, Not(HasSubstr("(pid "))) << agent;
+  }
+  EXPECT_THAT(daemon_.log(), Not(HasSubstr("agent ceo")));
 }
 
 }  // namespace

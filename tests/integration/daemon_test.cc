@@ -424,8 +424,13 @@ TEST_F(DaemonTest, RestartsAfterKill9WithoutManualCleanup) {
   std::vector<std::pair<std::string, std::string>> messages;
   for (const v1::Envelope& e : listed.envelopes()) messages.emplace_back(e.id(), e.body());
   EXPECT_THAT(messages, ::testing::Contains(std::pair{sent.envelope().id(), "remember me"}));
-  // The agent is known and, as it was running, runs again: in a new process.
-  v1::Agent agent;
+  // The agent is known; started by hand and holding no task, it stays down until asked
+  // (the config's agents: and agents holding work come back), and its old process is gone.
+  v1::Agent agent = client.GetAgent("keep-1");
+  EXPECT_EQ(agent.state(), v1::AGENT_STATE_STOPPED) << agent.DebugString();
+  EXPECT_TRUE(ProcessGone(old_pid));
+  s = client.StartAgent("keeper", "keep-1");
+  ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_TRUE(WaitForValue([&] { return client.GetAgent("keep-1"); },
                            [&](const v1::Agent& a) {
                              return a.state() == v1::AGENT_STATE_RUNNING && a.pid() > 0 &&

@@ -219,7 +219,7 @@ roles:
   lines = absl::StrSplit(shorter.out, '\n', absl::SkipEmpty());
   EXPECT_EQ(lines, std::vector<std::string>(want.begin() + 1, want.end())) << "--tail " << n - 1;
 
-  // -o json: one record a line, each with its seq and its line (bytes: base64).
+  // -o json: one record a line, each with its seq (a number) and its line (as text).
   RunResult json = Ctl({"logs", "f2", "-o", "json", "--stream", "stdout"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
   std::vector<std::string> docs = absl::StrSplit(json.out, '\n', absl::SkipEmpty());
@@ -227,8 +227,10 @@ roles:
   for (size_t i = 0; i < docs.size(); ++i) {
     nlohmann::json doc = nlohmann::json::parse(docs[i], nullptr, false);
     ASSERT_TRUE(doc.is_object()) << docs[i];
-    EXPECT_EQ(doc["seq"], std::to_string(records[out[i]].seq())) << docs[i];
-    EXPECT_EQ(doc["line"], absl::Base64Escape(records[out[i]].line())) << docs[i];
+    EXPECT_EQ(doc["seq"], records[out[i]].seq()) << docs[i];
+    EXPECT_EQ(doc["line"], records[out[i]].line()) << docs[i];
+    EXPECT_EQ(doc["stream"], "stdout") << docs[i];
+    EXPECT_EQ(doc["agent"], "f2") << docs[i];
   }
   // Resuming after the 10th stdout record's seq gives the 11th line on, and no other.
   RunResult after = Ctl(
@@ -240,6 +242,107 @@ roles:
     FlooderLine(10 + i, 19, &line);
     EXPECT_EQ(lines[i], line) << i;
   }
+}
+
+}  // namespace
+}  // namespace agentd::testing
+
+namespace agentd::testing {
+namespace {
+
+// Reading logs as journalctl and kubectl users do: several agents or a role at once (a
+// prefix per line), --grep, --since/--until, --previous (the run before the last start),
+// -o json with the line as text and seq a number, -o yaml, and --timestamps that leaves
+// a line's own timestamp alone.
+TEST_F(LogsTest, ReadsSeveralAgentsByTimeWindowPatternAndRun) {
+  ASSERT_NO_FATAL_FAILURE(StartDaemon(R"(
+roles:
+  talker:
+    command: ["/bin/sh", "-c", "echo one; printf 'bad \\377 byte\\n'; echo '2026-01-01T00:00:00 own stamp'; echo ERROR two >&2; exec sleep 600"]
+    max_instances: 2
+  runner:
+    command: ["/bin/sh", "-c", "echo run; exit 3"]
+supervision: {restart_sec: 100ms}
+)"));
+  StartAgent("talker", "t1");
+  StartAgent("talker", "t2");
+  StartAgent("runner", "r1");
+  for (const std::string id : {"t1", "t2"}) {
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return Ctl({"logs", id}).out.find("ERROR two") != std::string::npos;
+        },
+        absl::Seconds(20)))
+        << id;
+  }
+  auto lines = [](const std::string& out) {
+    return std::vector<std::string>(absl::StrSplit(out, '\n', absl::SkipEmpty()));
+  };
+
+  RunResult role = Ctl({"logs", "--role", "talker", "--stream", "stdout,stderr"});
+  ASSERT_EQ(role.exit_code, 0) << role.err;
+  EXPECT_THAT(lines(role.out), ::testing::IsSupersetOf(
+                                   {"[t1] one", "[t2] one", "[t1] ERROR two", "[t2] ERROR two"}));
+  EXPECT_EQ(lines(role.out).size(), 8u) << role.out;
+  RunResult grep = Ctl({"logs", "t1", "t2", "--grep", "^ERROR"});
+  ASSERT_EQ(grep.exit_code, 0) << grep.err;
+  EXPECT_THAT(lines(grep.out), ::testing::UnorderedElementsAre("[t1] ERROR two", "[t2] ERROR two"));
+  EXPECT_EQ(Ctl({"logs", "t1", "--grep", "("}).exit_code, 2);
+
+  // Time windows: everything lies after 2000 and before 2100.
+  EXPECT_THAT(Ctl({"logs", "t1", "--since", "1h"}).out, HasSubstr("ERROR two"));
+  EXPECT_THAT(Ctl({"logs", "t1", "--since", "2000-01-01"}).out, HasSubstr("ERROR two"));
+  EXPECT_EQ(Ctl({"logs", "t1", "--until", "2000-01-01T00:00:00Z"}).out, "");
+  EXPECT_EQ(Ctl({"logs", "t1", "--since", "2100-01-01 00:00"}).out, "");
+  RunResult bad_time = Ctl({"logs", "t1", "--since", "yesterday-ish"});
+  EXPECT_EQ(bad_time.exit_code, 2);
+  EXPECT_THAT(bad_time.err, HasSubstr("is not a time"));
+
+  // -o json: the line as text, a byte that is not UTF-8 as \xff; seq a number.
+  RunResult json = Ctl({"logs", "t1", "-o", "json", "--stream", "stdout"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  std::vector<std::string> docs = lines(json.out);
+  ASSERT_EQ(docs.size(), 3u) << json.out;
+  nlohmann::json bad = nlohmann::json::parse(docs[1], nullptr, false);
+  ASSERT_TRUE(bad.is_object()) << docs[1];
+  EXPECT_EQ(bad["line"], "bad \\xff byte");
+  EXPECT_TRUE(bad["seq"].is_number_integer()) << docs[1];
+  RunResult yaml = Ctl({"logs", "t1", "-o", "yaml", "--grep", "own stamp"});
+  ASSERT_EQ(yaml.exit_code, 0) << yaml.err;
+  EXPECT_THAT(yaml.out, ::testing::StartsWith("---\n"));
+  EXPECT_THAT(yaml.out, ::testing::ContainsRegex("\nseq: [0-9]+\n"));
+  EXPECT_THAT(yaml.out, HasSubstr("line: 2026-01-01T00:00:00 own stamp"));
+
+  // --timestamps: one stamp per line, the agent's own where it wrote one.
+  RunResult stamped = Ctl({"logs", "t1", "--timestamps", "--stream", "stdout"});
+  std::vector<std::string> s = lines(stamped.out);
+  ASSERT_EQ(s.size(), 3u) << stamped.out;
+  EXPECT_THAT(s[0], ::testing::MatchesRegex("20[0-9-]+T[0-9:.]+Z one"));
+  EXPECT_EQ(s[2], "2026-01-01T00:00:00 own stamp");
+
+  // --previous: the runner's run before its last start, and only that. It exits at once
+  // and is restarted until the crash-loop breaker holds it (failed): then its runs stand.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        v1::GetAgentRequest req;
+        req.set_agent_id("r1");
+        v1::GetAgentResponse resp;
+        return client_->agents().GetAgent(Ctx().get(), req, &resp).ok() &&
+               resp.agent().state() == v1::AGENT_STATE_FAILED;
+      },
+      absl::Seconds(30)));
+  std::vector<int64_t> runs;  // the seq of each run's line
+  for (const v1::LogRecord& r : AllRecords("r1")) {
+    if (r.line() == "run") runs.push_back(r.seq());
+  }
+  ASSERT_GE(runs.size(), 2u);
+  RunResult previous = Ctl({"logs", "r1", "--previous", "--stream", "stdout", "-o", "json"});
+  ASSERT_EQ(previous.exit_code, 0) << previous.err;
+  std::vector<std::string> prev = lines(previous.out);
+  ASSERT_EQ(prev.size(), 1u) << previous.out;
+  nlohmann::json doc = nlohmann::json::parse(prev[0], nullptr, false);
+  EXPECT_EQ(doc["seq"], runs[runs.size() - 2]) << prev[0];
+  EXPECT_EQ(Ctl({"logs", "t1", "--previous"}).exit_code, 1);  // t1 ran once
 }
 
 }  // namespace

@@ -584,7 +584,9 @@ TEST_F(WebTest, CorsAllowsConfiguredOriginsOnly) {
   EXPECT_EQ(foreign.status(), 403);
 }
 
-TEST_F(WebTest, ServesTheBuiltUiWithClientRoutesAndNothingOutsideIt) {
+// The UI routes with #fragments: "/" is the app, its files are files, and any other path
+// is 404 (a typo such as /metric or /readz must not answer 200 with the app).
+TEST_F(WebTest, ServesTheBuiltUiAndProbesAndNothingElse) {
   std::string ui = dir_.Join("ui");
   ASSERT_EQ(system(("mkdir -p " + ui + "/assets").c_str()), 0);
   std::ofstream(ui + "/index.html") << "<!doctype html><title>agentd ui</title>";
@@ -610,9 +612,16 @@ TEST_F(WebTest, ServesTheBuiltUiWithClientRoutesAndNothingOutsideIt) {
   EXPECT_THAT(get("/assets/app-1234.js", &status, &head), HasSubstr("console.log"));
   EXPECT_THAT(head, HasSubstr("text/javascript"));
   EXPECT_THAT(head, HasSubstr("immutable"));
-  EXPECT_THAT(get("/agents", &status), HasSubstr("agentd ui"));  // a client-side route
-  get("/assets/missing.js", &status);
-  EXPECT_EQ(status, 404);
+  for (const char* path : {"/agents", "/metric", "/readz", "/assets/missing.js", "/index"}) {
+    EXPECT_THAT(get(path, &status), Not(HasSubstr("agentd ui"))) << path;
+    EXPECT_EQ(status, 404) << path;
+  }
+  EXPECT_EQ(get("/livez", &status), "ok\n");
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(get("/readyz", &status), "ok\n");
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(get("/healthz", &status), "ok\n");  // kept for existing probes
+  EXPECT_EQ(status, 200);
   EXPECT_THAT(get("/../secret.txt", &status), Not(HasSubstr("not for the web")));
   EXPECT_EQ(status, 400);
 }

@@ -55,7 +55,8 @@ export type Event = Message<"agentd.v1.Event"> & {
    *   "daemon.started", "daemon.stopped".
    *   "config.reloaded".
    *   "agent.started", "agent.registered", "agent.activity", "agent.unresponsive",
-   *     "agent.stopping", "agent.stopped", "agent.backoff", "agent.failed", "agent.held".
+   *     "agent.stopping", "agent.stopped", "agent.backoff", "agent.failed", "agent.held",
+   *     "agent.deleted".
    *   "goal.submitted", "goal.paused", "goal.resumed", "goal.checking",
    *     "goal.checks_failed".
    *   "task.created", "task.ready", "task.assigned", "task.running", "task.tool_call",
