@@ -8,7 +8,7 @@ trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
 fail() { echo "install_test: $*" >&2; exit 1; }
 for f in bin/agentd bin/agentctl bin/agentd-agent bin/agentd-init lib/systemd/system/agentd.service lib/systemd/user/agentd.service \
-         share/agentd/templates/config/agentd.yaml share/agentd/launchd/dev.agentd.agentd.plist \
+         share/agentd/templates/config/agentd.yaml \
          share/agentd/ui/index.html share/man/man1/agentctl.1 share/man/man8/agentd.8 \
          share/bash-completion/completions/agentctl share/zsh/vendor-completions/_agentctl; do
   [ -e "$prefix/$f" ] || fail "missing $f"
@@ -22,6 +22,22 @@ for unit in "$prefix/lib/systemd/system/agentd.service" "$prefix/lib/systemd/use
   grep -q '^Restart=on-failure$' "$unit" || fail "$unit: Restart"
 done
 "$prefix/bin/agentd" --version | grep -q '^agentd ' || fail "installed agentd does not run"
+# The units as systemd sees them: valid, and the system unit hardened to an exposure of
+# 5.0 or less (systemd-analyze security). ExecStart is pointed at the installed binary.
+if command -v systemd-analyze >/dev/null; then
+  units=$(mktemp -d)
+  for unit in system/agentd.service user/agentd.service; do
+    sed "s|^ExecStart=[^ ]*/bin/agentd|ExecStart=$prefix/bin/agentd|" \
+      "$prefix/lib/systemd/$unit" >"$units/agentd-${unit%%/*}.service"
+  done
+  MANPATH="$prefix/share/man" systemd-analyze verify "$units/agentd-system.service" \
+    "$units/agentd-user.service" >"$units/verify" 2>&1 || { cat "$units/verify" >&2; fail "systemd-analyze verify"; }
+  exposure=$(systemd-analyze security --offline=yes "$units/agentd-system.service" 2>&1 |
+    sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+  [ -n "$exposure" ] || fail "systemd-analyze security printed no exposure"
+  awk -v e="$exposure" 'BEGIN { exit !(e <= 5.0) }' || fail "system unit exposure $exposure > 5.0"
+  rm -rf "$units"
+fi
 # The man pages hold every command (they are made from `agentctl help --all`).
 grep -q '^\.TH AGENTCTL "1"' "$prefix/share/man/man1/agentctl.1" || fail "agentctl.1 is not a man page"
 grep -q 'agentctl consent deny' "$prefix/share/man/man1/agentctl.1" || fail "agentctl.1 lacks the commands"
