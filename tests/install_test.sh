@@ -9,7 +9,7 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 fail() { echo "install_test: $*" >&2; exit 1; }
 for f in bin/agentd bin/agentctl bin/agentd-agent bin/agentd-init lib/systemd/system/agentd.service lib/systemd/user/agentd.service \
          share/agentd/templates/config/agentd.yaml \
-         share/agentd/ui/index.html share/man/man1/agentctl.1 share/man/man8/agentd.8 \
+         share/agentd/ui/index.html share/man/man1/agentctl.1.gz share/man/man8/agentd.8.gz \
          share/bash-completion/completions/agentctl share/zsh/vendor-completions/_agentctl; do
   [ -e "$prefix/$f" ] || fail "missing $f"
 done
@@ -39,9 +39,9 @@ if command -v systemd-analyze >/dev/null; then
   rm -rf "$units"
 fi
 # The man pages hold every command (they are made from `agentctl help --all`).
-grep -q '^\.TH AGENTCTL "1"' "$prefix/share/man/man1/agentctl.1" || fail "agentctl.1 is not a man page"
-grep -q 'agentctl consent deny' "$prefix/share/man/man1/agentctl.1" || fail "agentctl.1 lacks the commands"
-grep -q '^\.TH AGENTD "8"' "$prefix/share/man/man8/agentd.8" || fail "agentd.8 is not a man page"
+zgrep -q '^\.TH AGENTCTL "1"' "$prefix/share/man/man1/agentctl.1.gz" || fail "agentctl.1 is not a man page"
+zgrep -q 'agentctl consent deny' "$prefix/share/man/man1/agentctl.1.gz" || fail "agentctl.1 lacks the commands"
+zgrep -q '^\.TH AGENTD "8"' "$prefix/share/man/man8/agentd.8.gz" || fail "agentd.8 is not a man page"
 grep -q 'complete -F _agentctl agentctl' "$prefix/share/bash-completion/completions/agentctl" \
   || fail "bash completion"
 "$prefix/bin/agentctl" config validate "$prefix/share/agentd/templates/config/agentd.yaml" >/dev/null \
