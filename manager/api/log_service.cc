@@ -22,8 +22,15 @@ class LogStreamer final : public grpc::ServerWriteReactor<v1::StreamLogsResponse
   LogStreamer(EventLoop* loop, Supervisor* supervisor, LogStore* logs,
               const v1::StreamLogsRequest& req, grpc::Status refused)
       : logs_(logs), agent_(req.agent_id()), follow_(req.follow()) {
-    if (req.has_since()) since_us_ = ToMicros(req.since());
-    if (req.has_until()) until_us_ = ToMicros(req.until());
+    // Timestamp's own range (years 1 to 9999): anything else is refused below.
+    auto valid = [](const google::protobuf::Timestamp& t) {
+      return t.seconds() >= -62135596800 && t.seconds() <= 253402300799 && t.nanos() >= 0 &&
+             t.nanos() < 1000000000;
+    };
+    bool times_ok =
+        (!req.has_since() || valid(req.since())) && (!req.has_until() || valid(req.until()));
+    if (times_ok && req.has_since()) since_us_ = ToMicros(req.since());
+    if (times_ok && req.has_until()) until_us_ = ToMicros(req.until());
     guard_->self = this;
     for (int s : req.streams()) {
       if (s < v1::LOG_STREAM_STDOUT || s > v1::LOG_STREAM_SYSTEM) {
@@ -38,6 +45,11 @@ class LogStreamer final : public grpc::ServerWriteReactor<v1::StreamLogsResponse
     if (mask_ == 0) mask_ = ~0u;
     if (!refused.ok()) {
       Stop(refused);
+      return;
+    }
+    if (!times_ok) {
+      Stop(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "since and until must be times between the years 1 and 9999"));
       return;
     }
     if (req.after_seq() < 0 || req.tail() < 0) {

@@ -49,6 +49,9 @@ absl::StatusOr<std::vector<v1::Event>> EventFeed::Read(int64_t after_seq,
       e.set_task_id(r.task_id);
       e.set_goal_id(r.goal_id);
       switch (r.resource_type) {
+        case kEventAgent:
+          (void)e.mutable_agent()->ParseFromString(r.resource);
+          break;
         case kEventTask:
           (void)e.mutable_task()->ParseFromString(r.resource);
           e.set_plan_id(e.task().plan_id());

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -912,6 +913,16 @@ std::vector<v1::LogSegment> LogStore::Segments(const std::string& agent) {
     out.push_back(std::move(s));
   }
   return out;
+}
+
+void LogStore::Remove(const std::string& agent) {
+  {
+    absl::MutexLock l(&mu_);
+    agents_.erase(agent);
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(absl::StrCat(options_.dir, "/", agent), ec);
+  if (ec) spdlog::warn("logs of deleted agent {}: {}", agent, ec.message());
 }
 
 }  // namespace agentd

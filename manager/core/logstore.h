@@ -112,6 +112,9 @@ class LogStore {
 
   // The agent's segments, oldest first.
   std::vector<v1::LogSegment> Segments(const std::string& agent);
+  // Forgets `agent`'s log and deletes its folder: a deleted agent's, whose process has
+  // ended. Readers that still hold it get nothing more. Thread-safe.
+  void Remove(const std::string& agent);
 
   // Record bytes (headers included) written since start, and bytes lost to write errors.
   int64_t bytes_written() const { return bytes_written_.load(std::memory_order_relaxed); }

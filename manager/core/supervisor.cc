@@ -329,6 +329,9 @@ absl::Status Supervisor::Spawn(Record& r) {
   spec.env.push_back("AGENTD_TOKEN_FD=3");
   spec.env.push_back("AGENTD_KEYS_FD=4");
   spec.cgroup = r.id;
+  // Written before the process can write anything: every run's output follows its own
+  // "launching" note (agentctl logs --previous cuts runs there).
+  logs_->AppendSystem(r.id, "launching");
   absl::StatusOr<ProcessId> proc = launcher_->Start(spec);
   if (!proc.ok()) {
     // Not retried: a program that cannot be executed will not become executable by
@@ -428,7 +431,9 @@ void Supervisor::SetState(Record& r, v1::AgentState state, std::string detail, c
   row.created_time_us = absl::ToUnixMicros(r.created);
   nlohmann::json payload = {
       {"state", row.state}, {"detail", r.detail}, {"pid", row.pid}, {"restarts", r.restarts}};
-  if (auto s = store_->SaveAgent(row, loop_->clock()->Now(), event, DumpJson(payload)); !s.ok()) {
+  if (auto s = store_->SaveAgent(row, loop_->clock()->Now(), event, DumpJson(payload),
+                                 ToProto(r).SerializeAsString());
+      !s.ok()) {
     spdlog::error("agent {}: recording state {}: {}", r.id, row.state, s.status().message());
   }
   if (observer_) observer_(r.id, state);
@@ -561,6 +566,10 @@ void Supervisor::ScheduleRestart(Record& r, absl::Time when) {
 }
 
 void Supervisor::Terminate(Record& r, absl::Duration timeout) {
+  if (r.proc.pid <= 0) {  // nothing runs (never started): stopped at once
+    FinishStop(r);
+    return;
+  }
   SetState(r, v1::AGENT_STATE_STOPPING, "", "agent.stopping");
   launcher_->SignalGroup(r.proc, SIGTERM);
   std::string id = r.id;
@@ -593,7 +602,10 @@ void Supervisor::FinishStop(Record& r) {
   }
   std::vector<AgentCallback> waiters = std::move(r.waiters);
   r.waiters.clear();
-  for (auto& w : waiters) std::move(w)(ToProto(r));
+  // One snapshot for all: a waiter may change the record (StopAll's) or, later on the
+  // loop, remove it (Delete's).
+  const v1::Agent stopped = ToProto(r);
+  for (auto& w : waiters) std::move(w)(stopped);
 }
 
 Supervisor::Record* Supervisor::Lookup(const std::string& id, AgentCallback& done) {
@@ -641,7 +653,7 @@ void Supervisor::Stop(const std::string& id, absl::Duration timeout, bool wait,
     default:
       Terminate(r, timeout);
   }
-  if (wait) {
+  if (wait && r.state == v1::AGENT_STATE_STOPPING) {
     r.waiters.push_back(std::move(done));
   } else {
     std::move(done)(ToProto(r));
@@ -675,17 +687,27 @@ void Supervisor::Delete(const std::string& id, bool force, AgentCallback done) {
           absl::StrCat("agent \"", id, "\" was started again while it stopped; not deleted"));
     }
     nlohmann::json payload = {{"role", it->second.role}};
-    absl::StatusOr<int64_t> seq = store_->DeleteAgent(id, loop_->clock()->Now(), DumpJson(payload));
+    absl::StatusOr<int64_t> seq = store_->DeleteAgent(id, loop_->clock()->Now(), DumpJson(payload),
+                                                      agent->SerializeAsString());
     if (!seq.ok()) return seq.status();
     by_token_.erase(it->second.token);
     agents_.erase(it);
-    logs_->AppendSystem(id, "deleted");
+    // Its files go too: a new agent given the same id (the scheduler picks the lowest
+    // free one) must not resume a stranger's sessions or show its log as its own.
+    logs_->Remove(id);
+    std::error_code ec;
+    std::filesystem::remove_all(absl::StrCat(options_.state_dir, "/sessions/", id), ec);
+    if (ec) spdlog::warn("agent {}: removing its sessions: {}", id, ec.message());
     return agent;
   };
   if (stopped) return std::move(done)(remove(ToProto(*found)));
+  // The record goes on the loop's next turn, not inside the stop's callback: whoever
+  // finished the stop may still hold it (other waiters, the exit handler).
   Stop(id, absl::ZeroDuration(), /*wait=*/true,
-       [remove, done = std::move(done)](absl::StatusOr<v1::Agent> agent) mutable {
-         std::move(done)(remove(std::move(agent)));
+       [this, remove, done = std::move(done)](absl::StatusOr<v1::Agent> agent) mutable {
+         loop_->Post([remove, done = std::move(done), agent = std::move(agent)]() mutable {
+           std::move(done)(remove(std::move(agent)));
+         });
        });
 }
 

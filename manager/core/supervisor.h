@@ -115,7 +115,7 @@ class Supervisor {
   // Removes a stopped or failed agent's record (row and "agent.deleted" event in one
   // transaction); with `force` a running one is stopped first (stop timeout). `done` gets
   // the agent as it was. Errors: NOT_FOUND; FAILED_PRECONDITION when it runs (without
-  // force) or the configuration's `agents:` lists it. Its log and session stay on disk.
+  // force) or the configuration's `agents:` lists it. Its log and sessions are deleted.
   void Delete(const std::string& id, bool force, AgentCallback done);
   absl::StatusOr<v1::Agent> Get(const std::string& id) const;
   std::vector<v1::Agent> List(const std::string& role,

@@ -989,8 +989,13 @@ void TaskBoard::OnAgentState(const std::string& agent, v1::AgentState state) {
 
 bool TaskBoard::HoldsWork(const std::string& agent) const {
   if (busy_.count(agent) > 0) return true;
+  // A task waiting for its children or a check (blocked), or handed back to go on in the
+  // same session (ready to resume): its conversation is in this agent's session. A ready
+  // task that is not resumed was taken back, and is no longer this agent's.
   for (const std::string& id : graph_.Unfinished()) {
-    if (graph_.at(id).assignee() == agent) return true;
+    const v1::Task& t = graph_.at(id);
+    if (t.assignee() != agent) continue;
+    if (t.status() == v1::TASK_STATUS_BLOCKED || resume_.count(id) > 0) return true;
   }
   return false;
 }

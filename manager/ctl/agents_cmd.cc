@@ -466,8 +466,9 @@ struct DeleteAgentOpts {
 
 int DeleteAgentCmd(const Globals& g, const DeleteAgentOpts& o) {
   Globals gg = g;
-  // --force waits for the stop, up to the stop timeout: give the call room for it.
-  if (o.force) gg.conn.timeout = std::max(g.conn.timeout, absl::Minutes(1));
+  // --force waits for the stop, up to the stop timeout (supervision.stop_timeout, which
+  // this client does not know): give the call room for a long one.
+  if (o.force) gg.conn.timeout = std::max(g.conn.timeout, absl::Minutes(15));
   absl::StatusOr<Connection> c = Connection::Connect(gg.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
   v1::DeleteAgentRequest req;
@@ -633,8 +634,7 @@ void AddAgentCommands(const CommandTree& t) {
     CLI::App* cmd = AddCommand(
         del, "agent", "remove a stopped agent from agentd's records",
         "A running agent is refused unless --force, which stops it first. An agent the\n"
-        "configuration's agents: lists cannot be deleted. Its log and session stay on disk\n"
-        "until retention removes them.\n\n"
+        "configuration's agents: lists cannot be deleted. Its log and sessions go with it.\n\n"
         "Examples:\n  agentctl delete agent coder-3\n  agentctl delete agent coder-3 --force");
     auto o = OnRun(t, cmd, DeleteAgentCmd);
     cmd->add_option("AGENT", o->id, "the agent's id")->required()->type_name("AGENT");

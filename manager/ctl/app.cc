@@ -214,9 +214,8 @@ int FinishGlobals(const GlobalFlags& raw, Globals* g) {
   if (!f.ok()) return Usage(std::string(f.status().message()));
   g->format = *f;
   if (!raw.timeout.empty()) g->conn.timeout = DurationValue(raw.timeout);
-  if (!g->conn.addr.empty() && g->conn.token.empty()) {
-    return Usage("--addr needs the admin token: --token TOKEN, --token-file FILE or $AGENTD_TOKEN");
-  }
+  // (--addr without a token is refused when a command connects: help, completion and
+  // config validate work whatever the environment holds.)
   return kOk;
 }
 
@@ -224,14 +223,13 @@ int FinishGlobals(const GlobalFlags& raw, Globals* g) {
 
 int RunAgentctl(const std::vector<std::string>& args) {
   if (!args.empty() && args[0] == kCompleteCommand) {
-    // agentctl __complete WORDS… -- CURRENT: what the completion scripts call.
-    std::vector<std::string> before(args.begin() + 1, args.end());
-    std::string current;
-    if (auto dash = std::find(before.rbegin(), before.rend(), "--"); dash != before.rend()) {
-      auto at = dash.base() - 1;
-      if (at + 1 != before.end()) current = *(at + 1);
-      before.erase(at, before.end());
+    // agentctl __complete WORDS… -- CURRENT: what the completion scripts call; the last
+    // two words are always "--" and the word being typed (which may be "--" itself).
+    if (args.size() < 3 || args[args.size() - 2] != "--") {
+      return Usage("__complete WORDS... -- CURRENT (what the completion scripts call)");
     }
+    std::vector<std::string> before(args.begin() + 1, args.end() - 2);
+    const std::string& current = args.back();
     for (const std::string& word : Completions(before, current)) std::printf("%s\n", word.c_str());
     return kOk;
   }

@@ -18,9 +18,17 @@ namespace {
 
 constexpr char kBash[] = R"(# bash completion for agentctl: agentctl completion bash
 _agentctl() {
-  local cur=${COMP_WORDS[COMP_CWORD]}
+  local cur words cword
+  if declare -F _get_comp_words_by_ref >/dev/null; then
+    # bash-completion: words not split at = and : (--output=json, role:coder).
+    _get_comp_words_by_ref -n =: cur words cword
+  else
+    cur=${COMP_WORDS[COMP_CWORD]}
+    words=("${COMP_WORDS[@]}")
+    cword=$COMP_CWORD
+  fi
   local IFS=$'\n'
-  COMPREPLY=($(agentctl __complete "${COMP_WORDS[@]:1:COMP_CWORD-1}" -- "$cur" 2>/dev/null))
+  COMPREPLY=($(agentctl __complete "${words[@]:1:cword-1}" -- "$cur" 2>/dev/null))
   # Nothing to offer (a file name, free text): let bash complete file names.
   [[ ${#COMPREPLY[@]} -eq 0 ]] && compopt -o default 2>/dev/null
   return 0
@@ -164,6 +172,16 @@ std::vector<std::string> CompleteWords(CLI::App* root, const std::vector<std::st
     ++positionals;
   }
   std::vector<std::string> out;
+  std::string prefix;  // "--output=" while a value is typed after its flag's "="
+  std::string typed = current;
+  if (size_t eq = current.find('='); pending == nullptr && !only_positionals &&
+                                     absl::StartsWith(current, "--") && eq != std::string::npos) {
+    if (const CLI::Option* o = FindOption(cmd, current.substr(0, eq)); o && TakesValue(o)) {
+      pending = o;
+      prefix = current.substr(0, eq + 1);
+      typed = current.substr(eq + 1);
+    }
+  }
   if (pending != nullptr) {
     out = ValuesOf(pending, conn);
   } else if (!only_positionals && absl::StartsWith(current, "-")) {
@@ -191,7 +209,7 @@ std::vector<std::string> CompleteWords(CLI::App* root, const std::vector<std::st
   }
   std::set<std::string> matching;
   for (const std::string& w : out) {
-    if (absl::StartsWith(w, current)) matching.insert(w);
+    if (absl::StartsWith(w, typed)) matching.insert(prefix + w);
   }
   return std::vector<std::string>(matching.begin(), matching.end());
 }

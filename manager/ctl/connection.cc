@@ -164,6 +164,12 @@ absl::StatusOr<Connection> Connection::Connect(const ConnectionOptions& o) {
   c.timeout_ = o.timeout;
   grpc::ChannelArguments args;
   std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (!o.addr.empty() && o.token.empty()) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot connect to agentd at ", o.addr,
+        ": its TCP listener needs the admin token: --token TOKEN, --token-file FILE or "
+        "$AGENTD_TOKEN"));
+  }
   if (o.addr.empty()) {
     std::string socket = o.socket.empty() ? DefaultSocketPath() : o.socket;
     c.target_ = absl::StrCat("unix:", socket);

@@ -5,7 +5,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <thread>
 #include <vector>
 
@@ -20,6 +19,7 @@
 #include "common/text.h"
 #include "common/values.h"
 #include "nlohmann/json.hpp"
+#include "re2/re2.h"
 
 namespace agentd::ctl {
 namespace {
@@ -54,47 +54,58 @@ struct Reader {
   grpc::Status status;
 };
 
-// Prints records for people or scripts; one per agent stream, shared under a lock.
+// Prints records for people or scripts. Shared by the readers of several agents, each on
+// its own thread when following: everything under one lock.
 class Printer {
  public:
   Printer(const Globals& g, const LogsOpts& o, bool prefix) : g_(g), o_(o), prefix_(prefix) {
-    if (!o.grep.empty()) grep_.emplace(o.grep, std::regex::ECMAScript);
+    if (!o.grep.empty()) {
+      RE2::Options options;
+      options.set_log_errors(false);
+      grep_ = std::make_unique<RE2>(o.grep, options);
+    }
   }
 
-  // Prints `records` of `agent` (a line split over several records is joined).
+  // Prints `records` of `agent`. A line agentd split over several records (longer than
+  // its line limit) is joined, per stream: another stream's record in between is its own
+  // line.
   void Print(const std::string& agent, const std::vector<v1::LogRecord>& records) {
+    std::lock_guard<std::mutex> l(mu_);
     std::string out;
-    bool& line_start = line_start_.try_emplace(agent, true).first->second;
-    std::string& partial = partial_[agent];
     for (const v1::LogRecord& r : records) {
       if (g_.format != Format::kTable) {
         if (Matches(r.line())) absl::StrAppend(&out, Document(agent, r));
         continue;
       }
-      if (line_start) {
-        partial.clear();
-        if (prefix_) absl::StrAppend(&partial, "[", TerminalText(agent), "] ");
+      Partial& p = partial_[{agent, r.stream()}];
+      if (!p.open) {
+        p.shown.clear();
+        if (prefix_) absl::StrAppend(&p.shown, "[", TerminalText(agent), "] ");
         if (o_.timestamps && !HasOwnTimestamp(r.line())) {
-          absl::StrAppend(&partial, absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ ",
+          absl::StrAppend(&p.shown, absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ ",
                                                      absl::FromUnixSeconds(r.time().seconds()) +
                                                          absl::Nanoseconds(r.time().nanos()),
                                                      absl::UTCTimeZone()));
         }
-        if (r.stream() == v1::LOG_STREAM_SYSTEM) partial += "[agentd] ";
+        if (r.stream() == v1::LOG_STREAM_SYSTEM) p.shown += "[agentd] ";
       }
-      raw_[agent] += r.line();
-      partial += TerminalText(r.line(), Lines::kMany);
-      line_start = !r.truncated();
-      // A record that goes on in the next one (a line over agentd's limit) is joined.
-      if (line_start) {
-        if (Matches(raw_[agent])) absl::StrAppend(&out, partial, "\n");
-        partial.clear();
-        raw_[agent].clear();
-      }
+      p.raw += r.line();
+      p.shown += TerminalText(r.line(), Lines::kMany);
+      p.open = r.truncated();
+      if (!p.open) Emit(p, &out);
     }
-    std::lock_guard<std::mutex> l(mu_);
     std::fwrite(out.data(), 1, out.size(), stdout);
     if (o_.follow) std::fflush(stdout);
+  }
+
+  // Prints what is pending of `agent`'s lines: the stream ended inside a long line.
+  void Flush(const std::string& agent) {
+    std::lock_guard<std::mutex> l(mu_);
+    std::string out;
+    for (auto& [key, p] : partial_) {
+      if (key.first == agent && p.open) Emit(p, &out);
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
   }
 
   void Gap(const std::string& agent, const v1::LogGap& gap) {
@@ -110,8 +121,22 @@ class Printer {
   }
 
  private:
+  struct Partial {
+    bool open = false;  // the last record went on in the next one
+    std::string raw, shown;
+  };
+
+  void Emit(Partial& p, std::string* out) {
+    if (Matches(p.raw)) absl::StrAppend(out, p.shown, "\n");
+    p.open = false;
+    p.raw.clear();
+    p.shown.clear();
+  }
+
+  // RE2: linear in the line, whatever the pattern (a hostile line cannot make it
+  // backtrack or recurse).
   bool Matches(const std::string& line) const {
-    return !grep_.has_value() || std::regex_search(line, *grep_);
+    return grep_ == nullptr || RE2::PartialMatch(line, *grep_);
   }
 
   // One record as a JSON line (or a YAML document): the line as text, seq a number.
@@ -134,25 +159,14 @@ class Printer {
   const Globals& g_;
   const LogsOpts& o_;
   bool prefix_;
-  std::optional<std::regex> grep_;
+  std::unique_ptr<RE2> grep_;
   std::mutex mu_;
-  std::map<std::string, bool> line_start_;
-  std::map<std::string, std::string> partial_, raw_;
+  std::map<std::pair<std::string, int>, Partial> partial_;
 };
 
-// The pid an agentd note names ("running (pid 42)", "starting (pid 42): …"), or 0.
-int64_t NotedPid(absl::string_view line) {
-  size_t at = line.find("(pid ");
-  if (at == absl::string_view::npos) return 0;
-  line.remove_prefix(at + 5);
-  int64_t pid = 0;
-  absl::SimpleAtoi(line.substr(0, line.find(')')), &pid);
-  return pid;
-}
-
-// The seq range of the agent's previous run: from the first agentd note naming the
-// process before the last one, to just before the first naming the last. Reads the
-// agentd stream of its log.
+// The seq range (after, up to) of the agent's run before its last start: agentd writes a
+// "launching" note before each start of its process, before the process can write.
+// Reads the agentd stream of its log.
 absl::StatusOr<std::pair<int64_t, int64_t>> PreviousRun(const Connection& c,
                                                         const std::string& agent) {
   v1::StreamLogsRequest req;
@@ -160,14 +174,11 @@ absl::StatusOr<std::pair<int64_t, int64_t>> PreviousRun(const Connection& c,
   req.add_streams(v1::LOG_STREAM_SYSTEM);
   std::unique_ptr<grpc::ClientContext> ctx = c.NewContext(/*deadline=*/false);
   auto reader = v1::LogService::NewStub(c.channel())->StreamLogs(ctx.get(), req);
-  std::vector<int64_t> starts;  // the seq of the first note of each process
-  int64_t pid = 0;
+  std::vector<int64_t> starts;  // the seq of each "launching" note
   v1::StreamLogsResponse resp;
   while (reader->Read(&resp)) {
     for (const v1::LogRecord& r : resp.records()) {
-      int64_t noted = NotedPid(r.line());
-      if (noted != 0 && noted != pid) starts.push_back(r.seq());
-      if (noted != 0) pid = noted;
+      if (r.line() == "launching") starts.push_back(r.seq());
     }
   }
   grpc::Status s = reader->Finish();
@@ -180,7 +191,27 @@ absl::StatusOr<std::pair<int64_t, int64_t>> PreviousRun(const Connection& c,
                                             " has no previous run in its retained log (it started ",
                                             starts.size(), " time(s))"));
   }
-  return std::make_pair(starts[starts.size() - 2] - 1, starts.back() - 1);
+  return std::make_pair(starts[starts.size() - 2], starts.back() - 1);
+}
+
+// The seq of the agent's last record now (0 when it has none), from its segments' index.
+absl::StatusOr<int64_t> LastSeq(const Connection& c, const std::string& agent) {
+  auto stub = v1::LogService::NewStub(c.channel());
+  v1::ListLogSegmentsRequest req;
+  req.set_agent_id(agent);
+  req.set_page_size(1000);
+  int64_t last = 0;
+  for (;;) {
+    v1::ListLogSegmentsResponse page;
+    grpc::Status s = stub->ListLogSegments(c.NewContext().get(), req, &page);
+    if (!s.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                          absl::StrCat("ListLogSegments: ", s.error_message()));
+    }
+    for (const v1::LogSegment& seg : page.segments()) last = std::max(last, seg.last_seq());
+    if (page.next_page_token().empty()) return last;
+    req.set_page_token(page.next_page_token());
+  }
 }
 
 int Logs(const Globals& g, const LogsOpts& o) {
@@ -232,6 +263,16 @@ int Logs(const Globals& g, const LogsOpts& o) {
     rd.agent = agents[i];
     v1::StreamLogsRequest req = base;
     req.set_agent_id(rd.agent);
+    if (o.tail == 0 && o.after_seq < 0 && !o.previous) {
+      // -n 0: nothing of what is there, only what comes (StreamLogs' tail 0 means all).
+      absl::StatusOr<int64_t> last = LastSeq(*c, rd.agent);
+      if (!last.ok()) {
+        rd.status = grpc::Status(static_cast<grpc::StatusCode>(last.status().code()),
+                                 std::string(last.status().message()));
+        return;
+      }
+      req.set_after_seq(*last);
+    }
     int64_t previous_end = -1;
     if (o.previous) {
       absl::StatusOr<std::pair<int64_t, int64_t>> run = PreviousRun(*c, rd.agent);
@@ -265,6 +306,7 @@ int Logs(const Globals& g, const LogsOpts& o) {
       }
     }
     if (done) ctx->TryCancel();
+    if (o.follow || !several) printer.Flush(rd.agent);
     grpc::Status s = reader->Finish();
     rd.status = done ? grpc::Status::OK : s;
   };
@@ -287,6 +329,7 @@ int Logs(const Globals& g, const LogsOpts& o) {
       return std::make_pair(ta.seconds(), ta.nanos()) < std::make_pair(tb.seconds(), tb.nanos());
     });
     for (const auto& [rd, r] : all) printer.Print(rd->agent, {*r});
+    for (const Reader& rd : readers) printer.Flush(rd.agent);
   }
   std::fflush(stdout);
   int rc = kOk;
@@ -366,15 +409,15 @@ void AddLogCommands(const CommandTree& t) {
       ->delimiter(',')
       ->allow_extra_args(false)
       ->check(CLI::IsMember({"stdout", "stderr", "agentd"}));
-  cmd->add_option("--grep", o->grep, "only lines matching this regular expression (ECMAScript)")
+  cmd->add_option("--grep", o->grep, "only lines matching this regular expression (RE2 syntax)")
       ->type_name("RE")
       ->check([](const std::string& re) {
-        try {
-          std::regex compiled(re, std::regex::ECMAScript);
-        } catch (const std::regex_error& e) {
-          return absl::StrCat("\"", re, "\" is not a regular expression: ", e.what());
-        }
-        return std::string();
+        RE2::Options options;
+        options.set_log_errors(false);
+        RE2 compiled(re, options);
+        return compiled.ok()
+                   ? std::string()
+                   : absl::StrCat("\"", re, "\" is not a regular expression: ", compiled.error());
       });
   cmd->add_flag("--previous", o->previous, "the run before the agent's last start");
   cmd->add_flag("--timestamps", o->timestamps,

@@ -23,7 +23,8 @@ absl::StatusOr<int64_t> CurrentSeq(const Connection& c);
 // until it returns false (then OK) or `until` passes (DEADLINE_EXCEEDED). When agentd
 // goes away (a restart, an upgrade) the watch reconnects with `options` and resumes after
 // the last event it saw, trying every half second, so nothing is missed or repeated; it
-// gives up with UNAVAILABLE only at `until`. Other errors end it at once.
+// gives up at `until` with UNAVAILABLE (it could not reach agentd). Other errors end it
+// at once.
 absl::Status FollowEvents(const ConnectionOptions& options, int64_t after_seq,
                           const v1::EventFilter& filter, absl::Time until,
                           const std::function<bool(const v1::Event&)>& on_event);

@@ -326,7 +326,8 @@ absl::StatusOr<std::vector<ConsentRow>> Store::LoadConsents() {
 
 absl::StatusOr<int64_t> Store::SaveAgent(const AgentRow& a, absl::Time time,
                                          absl::string_view event_kind,
-                                         absl::string_view event_payload_json) {
+                                         absl::string_view event_payload_json,
+                                         absl::string_view agent_proto) {
   absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
   if (!tx.ok()) return tx.status();
   if (!upsert_agent_.has_value()) {
@@ -357,11 +358,13 @@ ON CONFLICT(id) DO UPDATE SET
   }
   st.Bind(13, a.last_exit_reason).Bind(14, a.created_time_us);
   if (absl::Status s = st.Run(); !s.ok()) return s;
-  return CommitWithEvent(*tx, time, event_kind, event_payload_json, a.id);
+  return CommitWithEvent(*tx, time, event_kind, event_payload_json, a.id, "", "",
+                         agent_proto.empty() ? 0 : kEventAgent, agent_proto);
 }
 
 absl::StatusOr<int64_t> Store::DeleteAgent(absl::string_view id, absl::Time time,
-                                           absl::string_view event_payload_json) {
+                                           absl::string_view event_payload_json,
+                                           absl::string_view agent_proto) {
   absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
   if (!tx.ok()) return tx.status();
   absl::StatusOr<sqlite::Statement> st = db_->Prepare("DELETE FROM agents WHERE id = ?1");
@@ -371,7 +374,8 @@ absl::StatusOr<int64_t> Store::DeleteAgent(absl::string_view id, absl::Time time
   absl::StatusOr<int64_t> deleted = db_->QueryInt("SELECT changes()");
   if (!deleted.ok()) return deleted.status();
   if (*deleted == 0) return absl::NotFoundError(absl::StrCat("no agent \"", id, "\""));
-  return CommitWithEvent(*tx, time, "agent.deleted", event_payload_json, id);
+  return CommitWithEvent(*tx, time, "agent.deleted", event_payload_json, id, "", "",
+                         agent_proto.empty() ? 0 : kEventAgent, agent_proto);
 }
 
 absl::StatusOr<std::vector<AgentRow>> Store::LoadAgents() {

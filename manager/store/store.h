@@ -127,8 +127,8 @@ struct AuditRecord {
 
 // What an event row carries beside its ids: the changed resource, serialized, by the
 // number of its field in v1.Event's payload.
-constexpr int kEventTask = 9, kEventPlan = 10, kEventEnvelope = 11, kEventUsage = 12,
-              kEventConsent = 13, kEventAudit = 14, kEventBudget = 15;
+constexpr int kEventAgent = 8, kEventTask = 9, kEventPlan = 10, kEventEnvelope = 11,
+              kEventUsage = 12, kEventConsent = 13, kEventAudit = 14, kEventBudget = 15;
 
 // One event as stored.
 struct EventRow {
@@ -160,15 +160,18 @@ class Store {
                                       const AuditRecord* audit = nullptr);
 
   // Inserts or updates an agent and appends its event, in one transaction; returns the
-  // event's seq.
+  // event's seq. `agent_proto` (a serialized v1.Agent, as it is after the change) is the
+  // event's resource.
   absl::StatusOr<int64_t> SaveAgent(const AgentRow& agent, absl::Time time,
                                     absl::string_view event_kind,
-                                    absl::string_view event_payload_json);
+                                    absl::string_view event_payload_json,
+                                    absl::string_view agent_proto = "");
   absl::StatusOr<std::vector<AgentRow>> LoadAgents();
   // Deletes an agent's row and appends its "agent.deleted" event, in one transaction;
   // returns the event's seq. NOT_FOUND when there is no such row.
   absl::StatusOr<int64_t> DeleteAgent(absl::string_view id, absl::Time time,
-                                      absl::string_view event_payload_json);
+                                      absl::string_view event_payload_json,
+                                      absl::string_view agent_proto = "");
   // Inserts or updates a consent request and appends its event, in one transaction.
   absl::StatusOr<int64_t> SaveConsent(const ConsentRow& consent, absl::Time time,
                                       absl::string_view event_kind,

@@ -445,6 +445,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void Static(absl::string_view path) {
     const std::string& dir = impl_->options.ui_dir;
     if (dir.empty() || !IsRegularFile(absl::StrCat(dir, "/index.html"))) {
+      if (path != "/") {
+        return SendSimple(http::status::not_found, "text/plain; charset=utf-8", "not found\n",
+                          "static");
+      }
       return SendSimple(http::status::ok, "text/html; charset=utf-8", kNotBuiltPage, "static");
     }
     std::optional<std::string> served = web::StaticFileOf(path);

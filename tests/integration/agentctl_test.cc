@@ -151,6 +151,16 @@ TEST_F(AgentctlTest, OutputFlagInEverySpellingAndVersionWithoutADaemon) {
   RunResult v = RunCommand({AgentctlBinary(), "--socket", dir_.Join("none.sock"), "--version"});
   EXPECT_EQ(v.exit_code, 0) << v.err;
   EXPECT_THAT(v.out, HasSubstr(absl::StrCat("agentctl ", AGENTD_VERSION)));
+  // A TCP address in the environment without its token concerns only commands that
+  // connect: help and completion (the man page is made from them) work.
+  RunResult all = RunCommand({AgentctlBinary(), "help", "--all"}, absl::Seconds(30),
+                             {"AGENTD_ADDR=127.0.0.1:1"});
+  EXPECT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_THAT(all.out, HasSubstr("agentctl get agents"));
+  RunResult tcp =
+      RunCommand({AgentctlBinary(), "status"}, absl::Seconds(30), {"AGENTD_ADDR=127.0.0.1:1"});
+  EXPECT_EQ(tcp.exit_code, 3);
+  EXPECT_THAT(tcp.err, HasSubstr("needs the admin token"));
 }
 
 // Usage errors exit 2 and name what was wrong and where to read more; flags after the
@@ -205,6 +215,8 @@ TEST_F(AgentctlTest, CompletionOffersCommandsFlagsValuesAndTheDaemonsIds) {
   EXPECT_THAT(complete({"send"}, "@m"), ::testing::ElementsAre("@manager"));
   EXPECT_THAT(complete({"cancel"}, "g-"), ::testing::Contains("g-1"));
   EXPECT_THAT(complete({"describe", "agent", "ceo"}, ""), Not(::testing::Contains("ceo")));
+  EXPECT_THAT(complete({"get", "agents"}, "--output=y"), ::testing::ElementsAre("--output=yaml"));
+  EXPECT_THAT(complete({"send", "@ceo", "hi"}, "--"), IsSupersetOf({"--task", "--reply-to"}));
 
   RunResult script = RunCommand({AgentctlBinary(), "completion", "bash"});
   ASSERT_EQ(script.exit_code, 0);
@@ -226,6 +238,8 @@ TEST_F(AgentctlTest, CompletionOffersCommandsFlagsValuesAndTheDaemonsIds) {
 // watched list prints the goal's rows as they change.
 TEST_F(AgentctlTest, WaitAndWatchShowChangesAsTheyHappenAndWhyATaskWaits) {
   ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  Subprocess agents({AgentctlBinary(), "--socket", daemon_.socket(), "get", "agents", "-w"},
+                    dir_.Join("agents.out"), dir_.Join("agents.err"));
   Subprocess watch({AgentctlBinary(), "--socket", daemon_.socket(), "get", "tasks", "-w"},
                    dir_.Join("watch.out"), dir_.Join("watch.err"));
   ASSERT_TRUE(
@@ -252,6 +266,16 @@ TEST_F(AgentctlTest, WaitAndWatchShowChangesAsTheyHappenAndWhyATaskWaits) {
                            absl::Seconds(30), &rows));
   EXPECT_THAT(rows, ::testing::ContainsRegex("g-1 +ceo +(pending|ready|assigned)"));
   EXPECT_TRUE(watch.running()) << ReadFileOrEmpty(dir_.Join("watch.err"));
+  // The agents' watch: a coder started by hand shows up, as it starts and as it runs.
+  ASSERT_EQ(Ctl({"start", "coder"}).exit_code, 0);
+  std::string agent_rows;
+  EXPECT_TRUE(WaitForValue([&] { return ReadFileOrEmpty(dir_.Join("agents.out")); },
+                           [](const std::string& out) {
+                             return out.find("coder-1   coder") != std::string::npos &&
+                                    out.find("idle") != std::string::npos;
+                           },
+                           absl::Seconds(30), &agent_rows));
+  EXPECT_THAT(agent_rows, ::testing::ContainsRegex("coder-1 +coder +starting"));
   // The feed itself, as recorded: the goal's events in seq order, the backoff among them.
   RunResult events = Ctl({"get", "events", "--goal", "g-1", "--kind", "task.", "--kind", "goal."});
   ASSERT_EQ(events.exit_code, 0) << events.err;

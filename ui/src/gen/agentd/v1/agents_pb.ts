@@ -1002,8 +1002,8 @@ export const AgentService: GenService<{
     output: typeof RestartAgentResponseSchema;
   },
   /**
-   * DeleteAgent removes a stopped agent from agentd's records (with force, stops it
-   * first). Its log and session stay on disk until retention removes them. An agent the
+   * DeleteAgent removes a stopped agent (with force, stops it first): its record, its log
+   * and its sessions; a later agent given the same id starts afresh. An agent the
    * configuration's `agents:` lists cannot be deleted (FAILED_PRECONDITION).
    *
    * @generated from rpc agentd.v1.AgentService.DeleteAgent
