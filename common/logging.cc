@@ -1,7 +1,12 @@
 #include "common/logging.h"
 
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <syslog.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <vector>
 
@@ -13,9 +18,15 @@
 #include "nlohmann/json.hpp"
 #include "spdlog/sinks/base_sink.h"
 #include "spdlog/spdlog.h"
+#ifdef AGENTD_HAVE_SYSTEMD
+#include "systemd/sd-journal.h"
+#endif
 
 namespace agentd {
 namespace {
+
+thread_local LogScope::Fields t_fields;
+bool g_to_journal = false;
 
 absl::Mutex g_secrets_mu;
 std::vector<std::string>* g_secrets ABSL_GUARDED_BY(g_secrets_mu) = new std::vector<std::string>;
@@ -40,6 +51,10 @@ class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
           {"logger", std::string(msg.logger_name.data(), msg.logger_name.size())},
           {"msg", RedactSecrets(absl::string_view(msg.payload.data(), msg.payload.size()))},
       };
+      const LogScope::Fields& f = LogScope::Current();
+      if (!f.agent_id.empty()) j["agent_id"] = f.agent_id;
+      if (!f.task_id.empty()) j["task_id"] = f.task_id;
+      if (!f.goal_id.empty()) j["goal_id"] = f.goal_id;
       line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       line.push_back('\n');
     } else {
@@ -62,6 +77,61 @@ class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
   bool json_;
 };
 
+#ifdef AGENTD_HAVE_SYSTEMD
+// Writes records to journald with sd_journal_sendv: MESSAGE (redacted), PRIORITY from
+// the level, SYSLOG_IDENTIFIER, and the LogScope's AGENT_ID, TASK_ID, GOAL_ID. (spdlog's
+// own systemd_sink sends only the message and priority: no fields of ours, no redaction.)
+class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    std::vector<std::string> fields;
+    fields.push_back(absl::StrCat(
+        "MESSAGE=", RedactSecrets(absl::string_view(msg.payload.data(), msg.payload.size()))));
+    fields.push_back(absl::StrCat("PRIORITY=", Priority(msg.level)));
+    fields.push_back("SYSLOG_IDENTIFIER=agentd");
+    const LogScope::Fields& f = LogScope::Current();
+    if (!f.agent_id.empty()) fields.push_back(absl::StrCat("AGENT_ID=", f.agent_id));
+    if (!f.task_id.empty()) fields.push_back(absl::StrCat("TASK_ID=", f.task_id));
+    if (!f.goal_id.empty()) fields.push_back(absl::StrCat("GOAL_ID=", f.goal_id));
+    std::vector<iovec> iov;
+    for (std::string& field : fields) iov.push_back({field.data(), field.size()});
+    sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
+  }
+  void flush_() override {}
+
+ private:
+  static int Priority(spdlog::level::level_enum l) {
+    switch (l) {
+      case spdlog::level::trace:
+      case spdlog::level::debug:
+        return LOG_DEBUG;
+      case spdlog::level::info:
+        return LOG_INFO;
+      case spdlog::level::warn:
+        return LOG_WARNING;
+      case spdlog::level::err:
+        return LOG_ERR;
+      default:
+        return LOG_CRIT;
+    }
+  }
+};
+
+// Whether stderr is the journal's stream: JOURNAL_STREAM is "DEVICE:INODE" of it (systemd
+// sets it for a service whose output goes to the journal; a child whose stderr was
+// redirected inherits the variable but not the stream, hence the comparison).
+bool StderrIsJournal() {
+  const char* js = std::getenv("JOURNAL_STREAM");
+  if (js == nullptr) return false;
+  struct stat st;
+  if (fstat(STDERR_FILENO, &st) != 0) return false;
+  unsigned long long dev = 0, ino = 0;
+  if (std::sscanf(js, "%llu:%llu", &dev, &ino) != 2) return false;
+  return static_cast<unsigned long long>(st.st_dev) == dev &&
+         static_cast<unsigned long long>(st.st_ino) == ino;
+}
+#endif  // AGENTD_HAVE_SYSTEMD
+
 absl::StatusOr<spdlog::level::level_enum> ParseLevel(absl::string_view level) {
   auto l = spdlog::level::from_str(std::string(level));
   if (l == spdlog::level::off && level != "off") {
@@ -81,7 +151,12 @@ absl::Status SetupLogging(absl::string_view format, absl::string_view level) {
   }
   auto l = ParseLevel(level);
   if (!l.ok()) return l.status();
-  auto sink = std::make_shared<StderrSink>(format == "json");
+  spdlog::sink_ptr sink;
+#ifdef AGENTD_HAVE_SYSTEMD
+  g_to_journal = format == "text" && StderrIsJournal();
+  if (g_to_journal) sink = std::make_shared<JournalSink>();
+#endif
+  if (sink == nullptr) sink = std::make_shared<StderrSink>(format == "json");
   auto logger = std::make_shared<spdlog::logger>("agentd", std::move(sink));
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
   logger->set_level(*l);
@@ -89,6 +164,19 @@ absl::Status SetupLogging(absl::string_view format, absl::string_view level) {
   spdlog::set_default_logger(std::move(logger));
   return absl::OkStatus();
 }
+
+bool LoggingToJournal() { return g_to_journal; }
+
+LogScope::LogScope(absl::string_view agent_id, absl::string_view task_id, absl::string_view goal_id)
+    : saved_(t_fields) {
+  if (!agent_id.empty()) t_fields.agent_id = std::string(agent_id);
+  if (!task_id.empty()) t_fields.task_id = std::string(task_id);
+  if (!goal_id.empty()) t_fields.goal_id = std::string(goal_id);
+}
+
+LogScope::~LogScope() { t_fields = std::move(saved_); }
+
+const LogScope::Fields& LogScope::Current() { return t_fields; }
 
 absl::Status SetLogLevel(absl::string_view level) {
   auto l = ParseLevel(level);

@@ -1,5 +1,11 @@
 // The process-wide log: spdlog to stderr, as plain text or one JSON object per line
-// (for journald, a log shipper or `jq`), with secrets removed.
+// (for a log shipper or `jq`), or, under systemd (stderr is the journal: JOURNAL_STREAM),
+// straight to journald with a priority per level and fields of its own; with secrets
+// removed.
+//
+// Records carry the agent, task and goal they concern when the code that logs them says
+// so with a LogScope: journald fields AGENT_ID=, TASK_ID=, GOAL_ID= (journalctl
+// AGENT_ID=coder-1), JSON keys "agent_id", "task_id", "goal_id".
 //
 // Secrets (tokens, provider keys) are registered with AddLogSecret(); every later record
 // has each occurrence replaced by "[REDACTED]" before it is written, whatever logger or
@@ -18,7 +24,33 @@ namespace agentd {
 
 // Installs the default logger. `format` is "text" or "json"; `level` an spdlog level
 // name (trace, debug, info, warn, error, critical, off). InvalidArgument names a bad one.
+// With "text" and stderr connected to the journal (JOURNAL_STREAM names its device and
+// inode, as systemd sets it), records go to journald natively instead.
 absl::Status SetupLogging(absl::string_view format, absl::string_view level);
+
+// Whether SetupLogging chose journald (for agentd's start-up line).
+bool LoggingToJournal();
+
+// The agent, task and goal the records logged on this thread concern, while it lives;
+// nested scopes add to (or override) the outer one's, which comes back at the end. Empty
+// arguments keep the outer value. Not copyable; thread-local, so it costs no lock.
+class LogScope {
+ public:
+  explicit LogScope(absl::string_view agent_id, absl::string_view task_id = "",
+                    absl::string_view goal_id = "");
+  ~LogScope();
+  LogScope(const LogScope&) = delete;
+  LogScope& operator=(const LogScope&) = delete;
+
+  struct Fields {
+    std::string agent_id, task_id, goal_id;
+  };
+  // This thread's fields now.
+  static const Fields& Current();
+
+ private:
+  Fields saved_;
+};
 
 // Changes the level of the default logger (a config reload). InvalidArgument if unknown.
 absl::Status SetLogLevel(absl::string_view level);

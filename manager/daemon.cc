@@ -9,6 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "common/json_dump.h"
 #include "common/logging.h"
@@ -94,6 +95,12 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   absl::StatusOr<std::string> token = LoadOrCreateTokenFile(token_file);
   if (!token.ok()) return token.status();
   AddLogSecret(*token);
+  // A read-only token for scrapers: /metrics accepts it, every other call refuses it, so
+  // Prometheus need not hold full control of agentd.
+  std::string metrics_token_file = c.state_dir + "/metrics.token";
+  absl::StatusOr<std::string> metrics_token = LoadOrCreateTokenFile(metrics_token_file);
+  if (!metrics_token.ok()) return metrics_token.status();
+  AddLogSecret(*metrics_token);
 
   std::string db_path = c.state_dir + "/agentd.db";
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(db_path);
@@ -386,6 +393,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     web.address = c.server.http;
     web.ui_dir = UiDir(c.ui.dir);
     web.admin_token = *token;
+    web.metrics_token = *metrics_token;
     web.cors_origins = c.server.cors_origins;
     web.hosts = c.server.http_hosts;
     web.sessions = d->web_sessions_.get();
@@ -439,11 +447,21 @@ std::string Daemon::IsolationMode() const {
 }
 
 void Daemon::RefreshMetrics() {
+  // Every state is a series, 0 when no agent is in it, named as agentctl prints it.
   std::map<LabelValues, double> by_state;
+  auto state_name = [](int s) {
+    return absl::AsciiStrToLower(
+        absl::StripPrefix(v1::AgentState_Name(static_cast<v1::AgentState>(s)), "AGENT_STATE_"));
+  };
+  for (int s = v1::AgentState_MIN + 1; s <= v1::AgentState_MAX; ++s) {
+    if (v1::AgentState_IsValid(s)) by_state[{state_name(s)}] = 0;
+  }
   for (const auto& [state, n] : supervisor_->CountByState()) {
-    by_state[{v1::AgentState_Name(state)}] = static_cast<double>(n);
+    by_state[{state_name(state)}] = static_cast<double>(n);
   }
   metrics_->agents->Replace(std::move(by_state));
+  metrics_->build_info->Set({kVersion, kGitRevision}, 1);
+  RefreshProcessMetrics(metrics_.get());
   // Every mode is a series, 0 when no agent is in it: an alert on "unconfined" > 0 works.
   std::map<LabelValues, double> by_sandbox;
   const std::string& policy = config_->config().policy.shell_sandbox;
@@ -458,11 +476,9 @@ void Daemon::RefreshMetrics() {
     isolation[{mode, isolation_policy}] = mode == IsolationMode() ? 1 : 0;
   }
   metrics_->agent_isolation->Replace(std::move(isolation));
-  std::map<LabelValues, double> restarts;
   for (const v1::Agent& a : supervisor_->List("", {})) {
-    restarts[{a.id(), a.role()}] = a.restarts();
+    metrics_->agent_restarts->SetTotal({a.id(), a.role()}, static_cast<double>(a.restarts()));
   }
-  metrics_->agent_restarts->Replace(std::move(restarts));
   metrics_->log_bytes->SetTotal({}, static_cast<double>(logs_->bytes_written()));
   metrics_->log_dropped_bytes->SetTotal({}, static_cast<double>(logs_->dropped_bytes()));
 }

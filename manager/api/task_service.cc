@@ -1,5 +1,10 @@
 #include "manager/api/task_service.h"
 
+#include <deque>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "manager/api/feed_reactor.h"
 #include "manager/api/unary.h"
 
 namespace agentd {
@@ -109,6 +114,57 @@ grpc::ServerUnaryReactor* MessageService::ListMessages(grpc::CallbackServerConte
     *resp = bus_->List(*req);
     return absl::OkStatus();
   });
+}
+
+grpc::ServerWriteReactor<v1::WatchMessagesResponse>* MessageService::WatchMessages(
+    grpc::CallbackServerContext* ctx, const v1::WatchMessagesRequest* req) {
+  grpc::Status auth = auth_.Check(ctx);
+  if (!auth.ok()) return new RefusedStream<v1::WatchMessagesResponse>(auth);
+  // Each message is committed with its "message.sent" event: the stored ones after the
+  // cursor come from the bus, then the feed brings each new one (from the feed's position
+  // when the backlog was read, on the loop, so none is missed or sent twice).
+  v1::EventFilter filter;
+  filter.add_kinds("message.sent");
+  std::string goal = req->goal_id(), agent = req->agent_id();
+  int64_t after = req->after_seq();
+  auto sent_up_to = std::make_shared<int64_t>(0);  // the highest message seq queued
+  return new FeedReactor<v1::WatchMessagesResponse>(
+      loop_, feed_, filter,
+      [bus = bus_, goal, agent, sent_up_to](v1::Event& e, v1::WatchMessagesResponse* out) {
+        if (!e.has_envelope()) return false;
+        if (e.envelope().seq() == 0) e.mutable_envelope()->set_seq(bus->SeqOf(e.envelope().id()));
+        if (e.envelope().seq() <= *sent_up_to || !Bus::Matches(e.envelope(), goal, "", agent)) {
+          return false;
+        }
+        *sent_up_to = e.envelope().seq();
+        *out->mutable_envelope() = std::move(*e.mutable_envelope());
+        return true;
+      },
+      [bus = bus_, feed = feed_, goal, agent, after,
+       sent_up_to](std::deque<v1::WatchMessagesResponse>* out) {
+        if (after < 0) {
+          *sent_up_to = bus->LastSeq();
+          return feed->last_seq();
+        }
+        *sent_up_to = after;
+        v1::ListMessagesRequest list;
+        list.set_goal_id(goal);
+        list.set_agent_id(agent);
+        list.set_page_size(1000);
+        list.set_page_token(absl::StrCat(after));
+        for (;;) {
+          v1::ListMessagesResponse page = bus->List(list);
+          for (v1::Envelope& m : *page.mutable_envelopes()) {
+            *sent_up_to = std::max(*sent_up_to, m.seq());
+            v1::WatchMessagesResponse r;
+            *r.mutable_envelope() = std::move(m);
+            out->push_back(std::move(r));
+          }
+          if (page.next_page_token().empty()) break;
+          list.set_page_token(page.next_page_token());
+        }
+        return feed->last_seq();
+      });
 }
 
 grpc::ServerUnaryReactor* PlanService::ListPlans(grpc::CallbackServerContext* ctx,

@@ -13,6 +13,7 @@
 #include "manager/core/audit.h"
 #include "manager/core/bus.h"
 #include "manager/core/event_loop.h"
+#include "manager/core/events.h"
 #include "manager/core/ledger.h"
 #include "manager/core/plans.h"
 #include "manager/core/tasks.h"
@@ -59,8 +60,9 @@ class TaskService final : public v1::TaskService::CallbackService {
 
 class MessageService final : public v1::MessageService::CallbackService {
  public:
-  MessageService(EventLoop* loop, Bus* bus, ClientAuth auth)
-      : loop_(loop), bus_(bus), auth_(std::move(auth)) {}
+  // `feed` (not owned, used on `loop`) carries the messages WatchMessages follows.
+  MessageService(EventLoop* loop, Bus* bus, EventFeed* feed, ClientAuth auth)
+      : loop_(loop), bus_(bus), feed_(feed), auth_(std::move(auth)) {}
 
   grpc::ServerUnaryReactor* SendMessage(grpc::CallbackServerContext* ctx,
                                         const v1::SendMessageRequest* req,
@@ -68,10 +70,14 @@ class MessageService final : public v1::MessageService::CallbackService {
   grpc::ServerUnaryReactor* ListMessages(grpc::CallbackServerContext* ctx,
                                          const v1::ListMessagesRequest* req,
                                          v1::ListMessagesResponse* resp) override;
+  // The stored messages after the cursor, then each one as it is sent.
+  grpc::ServerWriteReactor<v1::WatchMessagesResponse>* WatchMessages(
+      grpc::CallbackServerContext* ctx, const v1::WatchMessagesRequest* req) override;
 
  private:
   EventLoop* loop_;
   Bus* bus_;
+  EventFeed* feed_;
   ClientAuth auth_;
 };
 

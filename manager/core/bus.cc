@@ -136,6 +136,18 @@ void Bus::OnAck(const std::string& agent, int64_t delivery_seq) {
   }
 }
 
+bool Bus::Matches(const v1::Envelope& m, const std::string& goal_id, const std::string& task_id,
+                  const std::string& agent_id) {
+  if (!goal_id.empty() && m.goal_id() != goal_id) return false;
+  if (!task_id.empty() && m.task_id() != task_id) return false;
+  if (agent_id.empty()) return true;
+  bool human = agent_id == "human";
+  bool from = human ? absl::StartsWith(m.from(), "human") : m.from() == agent_id;
+  bool to = human ? absl::StartsWith(m.to(), "human")
+                  : (m.to() == agent_id || m.delivered_to() == agent_id);
+  return from || to;
+}
+
 v1::ListMessagesResponse Bus::List(const v1::ListMessagesRequest& req) const {
   int32_t size = req.page_size() <= 0 ? 100 : std::min(req.page_size(), 1000);
   int64_t after = 0;
@@ -143,15 +155,7 @@ v1::ListMessagesResponse Bus::List(const v1::ListMessagesRequest& req) const {
   v1::ListMessagesResponse resp;
   for (auto it = messages_.upper_bound(after); it != messages_.end(); ++it) {
     const v1::Envelope& m = it->second;
-    if (!req.goal_id().empty() && m.goal_id() != req.goal_id()) continue;
-    if (!req.task_id().empty() && m.task_id() != req.task_id()) continue;
-    if (!req.agent_id().empty()) {
-      const std::string& a = req.agent_id();
-      bool human = a == "human";
-      bool from = human ? absl::StartsWith(m.from(), "human") : m.from() == a;
-      bool to = human ? absl::StartsWith(m.to(), "human") : (m.to() == a || m.delivered_to() == a);
-      if (!from && !to) continue;
-    }
+    if (!Matches(m, req.goal_id(), req.task_id(), req.agent_id())) continue;
     if (resp.envelopes_size() == size) {
       resp.set_next_page_token(absl::StrCat(resp.envelopes(size - 1).seq()));
       break;

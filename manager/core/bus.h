@@ -48,6 +48,18 @@ class Bus {
                                     const std::string& request_key = "");
   // Messages in seq order after `after_seq`, about a goal or task, or from or to an agent.
   v1::ListMessagesResponse List(const v1::ListMessagesRequest& req) const;
+  // Whether `m` is about `goal_id` and `task_id` and from or to `agent_id` (or "human"),
+  // each empty matching all: ListMessages' and WatchMessages' selection.
+  static bool Matches(const v1::Envelope& m, const std::string& goal_id, const std::string& task_id,
+                      const std::string& agent_id);
+  // The seq of message `id` (0 when unknown): a "message.sent" event's envelope is the one
+  // stored before the bus numbered it. On the loop.
+  int64_t SeqOf(const std::string& id) const {
+    auto it = by_id_.find(id);
+    return it == by_id_.end() ? 0 : it->second;
+  }
+  // The seq of the newest message (0 when there is none). On the loop.
+  int64_t LastSeq() const { return messages_.empty() ? 0 : messages_.rbegin()->first; }
 
   // An agent's stream opened: role messages waiting for an agent of its role go to it.
   void OnAttach(const std::string& agent);

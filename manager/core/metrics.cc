@@ -1,10 +1,19 @@
 #include "manager/core/metrics.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_format.h"
 
 namespace agentd {
@@ -189,8 +198,21 @@ std::unique_ptr<DaemonMetrics> DaemonMetrics::Create() {
       "and the sandbox does not work on the agent's host); refused (policy required, and it "
       "does not work: their tasks that run programs fail); off.",
       {"mode", "policy"});
-  m->agent_restarts = r.AddGauge("agentd_agent_restarts",
-                                 "Restarts of each agent since it was added.", {"agent", "role"});
+  m->agent_restarts = r.AddCounter("agentd_agent_restarts_total",
+                                   "Restarts of each agent since it was added.", {"agent", "role"});
+  m->build_info = r.AddGauge("agentd_build_info", "agentd's version and git revision (1).",
+                             {"version", "revision"});
+  m->process_cpu_seconds = r.AddCounter("process_cpu_seconds_total",
+                                        "User and system CPU time spent in seconds.", {});
+  m->process_resident_memory =
+      r.AddGauge("process_resident_memory_bytes", "Resident memory size in bytes.", {});
+  m->process_virtual_memory =
+      r.AddGauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", {});
+  m->process_open_fds = r.AddGauge("process_open_fds", "Number of open file descriptors.", {});
+  m->process_max_fds =
+      r.AddGauge("process_max_fds", "Maximum number of open file descriptors.", {});
+  m->process_start_time = r.AddGauge(
+      "process_start_time_seconds", "Start time of the process since unix epoch in seconds.", {});
   m->restarts = r.AddCounter("agentd_restarts_total",
                              "Automatic restarts of crashed agents by the supervisor.", {"role"});
   m->heartbeats =
@@ -220,6 +242,46 @@ std::unique_ptr<DaemonMetrics> DaemonMetrics::Create() {
   m->http_streams =
       r.AddGauge("agentd_http_grpc_web_calls", "gRPC-web calls in flight on the HTTP listener.");
   return m;
+}
+
+void RefreshProcessMetrics(DaemonMetrics* m) {
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  std::ifstream stat("/proc/self/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // Fields after the command, which is in parentheses and may hold spaces: state is 3.
+  size_t close = text.rfind(')');
+  if (close != std::string::npos) {
+    std::vector<std::string> f = absl::StrSplit(text.substr(close + 2), ' ');
+    // utime 14, stime 15, starttime 22, vsize 23, rss 24 (1-based, as proc(5) counts).
+    auto field = [&f](size_t n) {
+      double v = 0;
+      return n - 3 < f.size() && absl::SimpleAtod(f[n - 3], &v) ? v : -1.0;
+    };
+    double utime = field(14), stime = field(15), start = field(22), vsize = field(23),
+           rss = field(24);
+    if (utime >= 0 && stime >= 0) m->process_cpu_seconds->SetTotal({}, (utime + stime) / ticks);
+    if (vsize >= 0) m->process_virtual_memory->Set({}, vsize);
+    if (rss >= 0) m->process_resident_memory->Set({}, rss * page);
+    std::ifstream boot("/proc/stat");
+    for (std::string line; start >= 0 && std::getline(boot, line);) {
+      double btime = 0;
+      if (absl::StartsWith(line, "btime ") && absl::SimpleAtod(line.substr(6), &btime)) {
+        m->process_start_time->Set({}, btime + start / ticks);
+      }
+    }
+  }
+  std::error_code ec;
+  double fds = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++fds;
+  }
+  if (!ec) m->process_open_fds->Set({}, fds);
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    m->process_max_fds->Set({}, static_cast<double>(nofile.rlim_cur));
+  }
 }
 
 }  // namespace agentd

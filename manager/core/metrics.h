@@ -1,8 +1,11 @@
 // Metrics: counters, gauges and histograms with labels, rendered in Prometheus' text
 // exposition format (version 0.0.4) for the HTTP listener's /metrics.
 //
-// Written here rather than taken from a library: Debian ships no Prometheus client for
-// C++, and what agentd needs — a few families with labels, rendered as text — is small.
+// Written here rather than taken from a library. Debian does ship one (prometheus-cpp-dev
+// 1.0), but its registry owns the HTTP exposition (civetweb) or wants its own serializer
+// wiring, while agentd serves /metrics from its own listener with its own authentication;
+// what agentd needs — a few families with labels, rendered as text — is small, and is
+// checked against Prometheus' own parser (promtool check metrics) in the tests.
 //
 // Families are created once, at start (Add*), and live as long as the registry. Every
 // method is safe from any thread: each family has its own mutex, held to update one entry
@@ -118,7 +121,15 @@ struct DaemonMetrics {
 
   MetricsRegistry registry;
   GaugeFamily* agents = nullptr;               // {state}: agents in each state (scrape time)
-  GaugeFamily* agent_restarts = nullptr;       // {agent, role}: restarts since the agent was added
+  CounterFamily* agent_restarts = nullptr;     // {agent, role}: restarts since the agent was added
+  GaugeFamily* build_info = nullptr;           // {version, revision}: 1
+  // The process: the standard process_* series (scrape time, from /proc/self).
+  CounterFamily* process_cpu_seconds = nullptr;
+  GaugeFamily* process_resident_memory = nullptr;
+  GaugeFamily* process_virtual_memory = nullptr;
+  GaugeFamily* process_open_fds = nullptr;
+  GaugeFamily* process_max_fds = nullptr;
+  GaugeFamily* process_start_time = nullptr;
   GaugeFamily* agent_isolation = nullptr;      // {mode, policy}: 1 for the mode in force
   GaugeFamily* agents_sandbox = nullptr;       // {mode, policy}: registered agents by tool sandbox
   CounterFamily* restarts = nullptr;           // {role}: automatic restarts by the supervisor
@@ -134,6 +145,10 @@ struct DaemonMetrics {
   CounterFamily* http_requests = nullptr;      // {route, code}: the HTTP listener's answers
   GaugeFamily* http_streams = nullptr;         // gRPC-web streams open now
 };
+
+// Sets the process_* series from /proc/self (CPU time, memory, descriptors, start time).
+// Linux only; a series it cannot read keeps its last value. Thread-safe.
+void RefreshProcessMetrics(DaemonMetrics* m);
 
 // The method label of RPCs whose method is not part of agentd's API (a name a client
 // made up): one series for all of them, so clients cannot grow /metrics without bound.

@@ -228,6 +228,7 @@ absl::StatusOr<v1::Agent> Supervisor::Start(const v1::StartAgentRequest& req) {
 }
 
 absl::Status Supervisor::Spawn(Record& r) {
+  LogScope log_scope(r.id);
   const Config& cfg = config_->config();
   auto role_it = cfg.roles.find(r.role);
   if (role_it == cfg.roles.end()) {
@@ -406,6 +407,7 @@ absl::StatusOr<std::string> Supervisor::SessionDir(const std::string& id) const 
 }
 
 void Supervisor::SetState(Record& r, v1::AgentState state, std::string detail, const char* event) {
+  LogScope log_scope(r.id);
   r.state = state;
   r.detail = std::move(detail);
   AgentRow row;
@@ -470,6 +472,7 @@ void Supervisor::OnExit(ProcessId proc, ExitStatus st) {
 }
 
 void Supervisor::HandleUnexpectedExit(Record& r, const ExitStatus& st) {
+  LogScope log_scope(r.id);
   const SupervisionConfig& sup = config_->config().supervision;
   absl::Time now = loop_->clock()->Now();
   for (int64_t code : sup.no_restart_exit_codes) {
@@ -535,6 +538,7 @@ void Supervisor::HandleUnexpectedExit(Record& r, const ExitStatus& st) {
 }
 
 void Supervisor::ScheduleRestart(Record& r, absl::Time when) {
+  LogScope log_scope(r.id);
   std::string id = r.id;
   r.restart_timer = loop_->RunAt(when, [this, id] {
     auto it = agents_.find(id);
@@ -566,6 +570,7 @@ void Supervisor::ScheduleRestart(Record& r, absl::Time when) {
 }
 
 void Supervisor::Terminate(Record& r, absl::Duration timeout) {
+  LogScope log_scope(r.id);
   if (r.proc.pid <= 0) {  // nothing runs (never started): stopped at once
     FinishStop(r);
     return;
@@ -588,6 +593,7 @@ void Supervisor::Terminate(Record& r, absl::Duration timeout) {
 }
 
 void Supervisor::FinishStop(Record& r) {
+  LogScope log_scope(r.id);
   if (r.kill_timer != 0) loop_->Cancel(r.kill_timer);
   r.kill_timer = 0;
   if (r.restart_after_stop) {
@@ -621,6 +627,7 @@ absl::Duration Supervisor::StopTimeout(absl::Duration requested) const {
 
 void Supervisor::Stop(const std::string& id, absl::Duration timeout, bool wait,
                       AgentCallback done) {
+  LogScope log_scope(id);
   Record* found = Lookup(id, done);
   if (found == nullptr) return;
   Record& r = *found;
@@ -661,6 +668,7 @@ void Supervisor::Stop(const std::string& id, absl::Duration timeout, bool wait,
 }
 
 void Supervisor::Delete(const std::string& id, bool force, AgentCallback done) {
+  LogScope log_scope(id);
   Record* found = Lookup(id, done);
   if (found == nullptr) return;
   for (const AgentConfig& ac : config_->config().agents) {
@@ -712,6 +720,7 @@ void Supervisor::Delete(const std::string& id, bool force, AgentCallback done) {
 }
 
 void Supervisor::Restart(const std::string& id, absl::Duration timeout, AgentCallback done) {
+  LogScope log_scope(id);
   Record* found = Lookup(id, done);
   if (found == nullptr) return;
   Record& r = *found;
@@ -890,6 +899,7 @@ void Supervisor::ArmLease(Record& r, absl::Time expiry) {
 }
 
 void Supervisor::LeaseExpired(const std::string& id, absl::Time timer_at) {
+  LogScope log_scope(id);
   auto it = agents_.find(id);
   if (it == agents_.end() || it->second.lease_timer == 0 || it->second.lease_timer_at != timer_at) {
     return;

@@ -169,6 +169,7 @@ void TaskBoard::FlushObservers() {
 
 void TaskBoard::SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind,
                           const AuditIntent* audit) {
+  LogScope log_scope(t.assignee(), t.id(), t.goal_id());
   if (!TransitionAllowed(t.status(), status)) {
     // A bug in the core, not in anything outside it: said loudly; under AGENTD_STRICT
     // (every test's daemon) agentd stops here.
@@ -177,7 +178,7 @@ void TaskBoard::SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind,
     if (strict_) std::abort();
   }
   if (metrics_ != nullptr && t.status() != status) {
-    metrics_->task_transitions->Add({v1::TaskStatus_Name(status)});
+    metrics_->task_transitions->Add({StatusName(status)});
   }
   t.set_status(status);
   absl::Time now = loop_->clock()->Now();
@@ -553,6 +554,7 @@ void TaskBoard::SendAssignment(const v1::Task& t) {
 }
 
 void TaskBoard::Assign(v1::Task& t, const std::string& agent) {
+  LogScope log_scope(agent, t.id(), t.goal_id());
   t.set_assignee(agent);
   // A task handed back after waiting for its children continues its attempt.
   if (resume_.erase(t.id()) == 0 || t.attempts() == 0) {
@@ -722,6 +724,7 @@ void TaskBoard::Ack(const std::string& agent, int64_t seq) {
 
 void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
   v1::Task* t = Find(ev.task_id());
+  LogScope log_scope(agent, ev.task_id(), t != nullptr ? t->goal_id() : "");
   if (t == nullptr || t->assignee() != agent || ev.attempt() != t->attempts() ||
       !Held(t->status())) {
     spdlog::debug("agent {}: event for task {} attempt {} dropped (not held)", agent, ev.task_id(),
@@ -858,6 +861,7 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
 }
 
 void TaskBoard::ProviderRetryDue(const std::string& id, int retry) {
+  LogScope log_scope("", id);
   v1::Task* t = Find(id);
   if (t == nullptr || t->status() != v1::TASK_STATUS_BLOCKED ||
       t->blocked_reason() != v1::BLOCK_REASON_PROVIDER || t->provider_retries() != retry) {
@@ -892,6 +896,7 @@ void TaskBoard::OnBudgetChanged() {
 }
 
 void TaskBoard::StartChecks(v1::Task& goal) {
+  LogScope log_scope("", goal.id(), goal.id());
   goal.set_blocked_reason(v1::BLOCK_REASON_CHECKS);
   goal.set_blocked_detail(absl::StrCat("agentd is running the goal's ", goal.checks_size(),
                                        " check(s) in its workspace"));
@@ -905,6 +910,7 @@ void TaskBoard::StartChecks(v1::Task& goal) {
 }
 
 void TaskBoard::OnChecksDone(const std::string& goal_id, std::vector<v1::GoalCheck> results) {
+  LogScope log_scope("", goal_id, goal_id);
   v1::Task* t = Find(goal_id);
   if (t == nullptr || t->status() != v1::TASK_STATUS_BLOCKED ||
       t->blocked_reason() != v1::BLOCK_REASON_CHECKS) {

@@ -20,6 +20,7 @@
 #include "common/version.h"
 #include "manager/ctl/agents_cmd.h"
 #include "manager/ctl/cli.h"
+#include "manager/ctl/chat_cmd.h"
 #include "manager/ctl/completion.h"
 #include "manager/ctl/events_cmd.h"
 #include "manager/ctl/logs_cmd.h"
@@ -177,6 +178,7 @@ std::unique_ptr<CLI::App> BuildApp(Globals* g, GlobalFlags* raw, Action* action)
   AddTaskCommands(tree);
   AddEventCommands(tree);
   AddLogCommands(tree);
+  AddChatCommands(tree);
   {
     CLI::App* cmd = AddCommand(app.get(), "help", "a command's help",
                                "Examples:\n  agentctl help logs\n  agentctl help get agents\n"

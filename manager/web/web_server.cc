@@ -143,6 +143,8 @@ class WebServer::Impl {
   void Register(GrpcWebCall* call);
   void Unregister(GrpcWebCall* call);
   bool Authorized(const http::request<http::string_body>& req) const;
+  // The read-only scrape token, presented as a bearer token: /metrics only.
+  bool ScrapeAuthorized(const http::request<http::string_body>& req) const;
   void Count(const char* route, const std::string& code) {
     if (metrics != nullptr) metrics->http_requests->Add({route, code});
   }
@@ -422,11 +424,11 @@ class Session : public std::enable_shared_from_this<Session> {
       return SendSimple(http::status::not_found, "text/plain; charset=utf-8", "no metrics\n",
                         "metrics");
     }
-    if (!impl_->Authorized(request_)) {
+    if (!impl_->Authorized(request_) && !impl_->ScrapeAuthorized(request_)) {
       // Says what to send, not where agentd keeps it: whoever asks is not known yet.
       return SendSimple(http::status::unauthorized, "text/plain; charset=utf-8",
-                        "/metrics needs agentd's admin token as `authorization: Bearer <token>` "
-                        "(`agentctl status` on agentd's host shows its token file)\n",
+                        "/metrics needs agentd's scrape token (STATE_DIR/metrics.token) or "
+                        "admin token as `authorization: Bearer <token>`\n",
                         "metrics", {{"WWW-Authenticate", "Bearer"}});
     }
     auto render = [self = shared_from_this()] {
@@ -999,6 +1001,14 @@ bool WebServer::Impl::Authorized(const http::request<http::string_body>& req) co
       absl::string_view(req[http::field::cookie].data(), req[http::field::cookie].size()),
       kCookieName);
   return cookie && options.sessions != nullptr && options.sessions->Valid(*cookie);
+}
+
+bool WebServer::Impl::ScrapeAuthorized(const http::request<http::string_body>& req) const {
+  auto auth = req.find(http::field::authorization);
+  if (auth == req.end() || options.metrics_token.empty()) return false;
+  std::optional<absl::string_view> token =
+      web::BearerToken(absl::string_view(auth->value().data(), auth->value().size()));
+  return token && TokenEquals(*token, options.metrics_token);
 }
 
 WebServer::WebServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

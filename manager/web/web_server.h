@@ -67,6 +67,8 @@ struct WebServerOptions {
   std::string address = "127.0.0.1:7878";  // "host:port"; port 0 picks a free one
   std::string ui_dir;                      // the built UI; missing: a page saying how to build it
   std::string admin_token;
+  // Accepted by /metrics alone (STATE_DIR/metrics.token): what a scraper is given.
+  std::string metrics_token;
   std::vector<std::string> cors_origins;
   // Host names accepted besides loopback addresses, localhost and the listener's own
   // address (server.http_hosts): lower case, no port.

@@ -1,12 +1,16 @@
 // agentctl's command line as a person and a script meet it: the real binary, parsing,
 // help, exit codes and shell completion, against a real agentd where a daemon is due.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <set>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -86,7 +90,9 @@ TEST_F(AgentctlTest, EveryCommandHasItsOwnHelp) {
                                                           {"audit"},
                                                           {"bootstrap"},
                                                           {"completion"},
-                                                          {"help"}};
+                                                          {"help"},
+                                                          {"chat"},
+                                                          {"delete", "agent"}};
   std::set<std::string> texts;
   for (const auto& words : commands) {
     std::vector<std::string> argv = {AgentctlBinary()};
@@ -367,6 +373,101 @@ TEST_F(AgentctlTest, ATakenHttpPortFailsTheStartBeforeAnyAgentRuns) {
     EXPECT_THAT(notes, Not(HasSubstr("(pid "))) << agent;
   }
   EXPECT_THAT(daemon_.log(), Not(HasSubstr("agent ceo")));
+}
+
+// agentctl chat, driven through a pipe as a script would: plain lines go to the agent
+// talked to, @agent lines to another, /commands answer in place, and what people are told
+// shows as it is sent; the end of input ends it with exit 0.
+TEST_F(AgentctlTest, ChatSendsMessagesRunsCommandsAndShowsWhatComes) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  std::string fifo = dir_.Join("chat.in");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  Subprocess chat({"/bin/sh", "-c",
+                   absl::StrCat("exec '", AgentctlBinary(), "' --socket '", daemon_.socket(),
+                                "' chat @ceo < '", fifo, "'")},
+                  dir_.Join("chat.out"), dir_.Join("chat.err"));
+  int in = open(fifo.c_str(), O_WRONLY | O_CLOEXEC);  // waits for the chat to open it
+  ASSERT_GE(in, 0);
+  auto type = [&](const std::string& line) {
+    std::string l = line + "\n";
+    ASSERT_EQ(write(in, l.data(), l.size()), static_cast<ssize_t>(l.size()));
+  };
+  type("hello ceo");
+  type("@manager hi manager");
+  type("/agents");
+  type("/plans");
+  type("/frobnicate");
+  std::string out;
+  EXPECT_TRUE(WaitForValue(
+      [&] { return ReadFileOrEmpty(dir_.Join("chat.out")); },
+      [](const std::string& o) { return o.find("not a chat command") != std::string::npos; },
+      absl::Seconds(20), &out));
+  EXPECT_THAT(out, ::testing::ContainsRegex("ceo +ceo +[a-z]+"));
+  EXPECT_THAT(out, HasSubstr("no plan waits for approval"));
+  // What someone tells the people shows in the chat as it is sent.
+  ASSERT_EQ(Ctl({"send", "human", "a note for whoever chats"}).exit_code, 0);
+  EXPECT_TRUE(WaitForValue([&] { return ReadFileOrEmpty(dir_.Join("chat.out")); },
+                           [](const std::string& o) {
+                             return o.find("→ you] a note for whoever chats") != std::string::npos;
+                           },
+                           absl::Seconds(20), &out));
+  close(in);
+  std::optional<int> status = chat.WaitExit(absl::Seconds(20));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << ReadFileOrEmpty(dir_.Join("chat.err"));
+  std::vector<std::string> bodies = MessageBodies();
+  EXPECT_THAT(bodies, ::testing::IsSupersetOf({"hello ceo", "hi manager"}));
+  v1::ListMessagesRequest req;
+  req.set_agent_id("manager");
+  v1::ListMessagesResponse to_manager;
+  ASSERT_TRUE(daemon_.client().messages().ListMessages(Ctx().get(), req, &to_manager).ok());
+  ASSERT_EQ(to_manager.envelopes_size(), 1);
+  EXPECT_EQ(to_manager.envelopes(0).body(), "hi manager");
+
+  // WatchMessages by cursor: what is stored after it, in order, then what is sent next.
+  auto watch = [&](int64_t after, const std::string& agent, size_t n) {
+    auto ctx = Ctx(absl::Seconds(20));
+    v1::WatchMessagesRequest req;
+    req.set_after_seq(after);
+    req.set_agent_id(agent);
+    auto reader = daemon_.client().messages().WatchMessages(ctx.get(), req);
+    std::vector<v1::Envelope> got;
+    v1::WatchMessagesResponse resp;
+    while (got.size() < n && reader->Read(&resp)) got.push_back(resp.envelope());
+    ctx->TryCancel();
+    reader->Finish();
+    return got;
+  };
+  std::vector<v1::Envelope> all = watch(0, "", 3);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].body(), "hello ceo");
+  EXPECT_LT(all[0].seq(), all[1].seq());
+  std::vector<v1::Envelope> rest = watch(all[0].seq(), "", 2);
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_EQ(rest[0].id(), all[1].id());
+  // Live: a message sent after the watch began comes with its seq, and the agent filter
+  // holds (the manager's watch sees its own, not the CEO's).
+  std::vector<v1::Envelope> live;
+  std::atomic<bool> watched{false};
+  std::thread watcher([&] {
+    live = watch(-1, "manager", 1);
+    watched = true;
+  });
+  bool seen = WaitFor(
+      [&] {
+        // Sent until the watch (which starts at "now") has seen one: no race with its start.
+        if (watched) return true;
+        (void)Ctl({"send", "@ceo", "not for the manager"});
+        (void)Ctl({"send", "@manager", "for the manager"});
+        return false;
+      },
+      absl::Seconds(20));
+  watcher.join();
+  ASSERT_TRUE(seen);
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].body(), "for the manager");
+  EXPECT_GT(live[0].seq(), all.back().seq());
 }
 
 }  // namespace

@@ -638,3 +638,107 @@ TEST_F(DaemonTest, HealthWatchersSeeNotServingWhenTheDaemonDrains) {
 
 }  // namespace
 }  // namespace agentd::testing
+
+namespace agentd::testing {
+namespace {
+
+// --log-format json: each record one JSON object, with the agent, task and goal it
+// concerns as fields of their own.
+TEST(DaemonLogTest, JsonRecordsCarryTheAgentTaskAndGoalTheyConcern) {
+  TempDir dir;
+  Daemon daemon(dir);
+  ASSERT_TRUE(daemon.Start({"--log-format", "json"})) << daemon.log();
+  v1::SubmitGoalRequest goal;
+  goal.set_text("Log me");
+  v1::SubmitGoalResponse submitted;
+  ASSERT_TRUE(daemon.client().tasks().SubmitGoal(Ctx().get(), goal, &submitted).ok());
+  const std::string id = submitted.goal().id();
+  nlohmann::json found;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        for (absl::string_view line : absl::StrSplit(daemon.log(), '\n', absl::SkipEmpty())) {
+          nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+          if (j.is_object() && j.value("task_id", "") == id && j.value("goal_id", "") == id &&
+              j.value("agent_id", "") == "ceo") {
+            found = j;
+            return true;
+          }
+        }
+        return false;
+      },
+      absl::Seconds(20)))
+      << daemon.log();
+  EXPECT_TRUE(found.contains("msg") && found.contains("level") && found.contains("ts"))
+      << found.dump();
+}
+
+// Under systemd (stderr is the journal: JOURNAL_STREAM names its device and inode),
+// agentd writes to journald natively: a priority per level and AGENT_ID=, TASK_ID=,
+// GOAL_ID= fields. A test journal socket stands in for journald, where none runs.
+TEST(DaemonLogTest, UnderSystemdRecordsGoToTheJournalWithFields) {
+  const std::string journal = "/run/systemd/journal/socket";
+  if (access(journal.c_str(), F_OK) == 0) {
+    GTEST_SKIP() << "a journald runs here (" << journal << "): not replaced by a test socket";
+  }
+  ASSERT_EQ(system("mkdir -p /run/systemd/journal"), 0);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", journal.c_str());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << strerror(errno);
+  struct Cleanup {
+    int fd;
+    std::string path;
+    ~Cleanup() {
+      close(fd);
+      unlink(path.c_str());
+    }
+  } cleanup{fd, journal};
+  TempDir dir;
+  WriteFile(dir.Join("agentd.err"), "");
+  struct stat st;
+  ASSERT_EQ(stat(dir.Join("agentd.err").c_str(), &st), 0);
+  Daemon daemon(dir);
+  ASSERT_TRUE(daemon.Start({}, {absl::StrCat("JOURNAL_STREAM=", st.st_dev, ":", st.st_ino)}))
+      << daemon.log();
+  v1::SubmitGoalRequest goal;
+  goal.set_text("Journal me");
+  v1::SubmitGoalResponse submitted;
+  ASSERT_TRUE(daemon.client().tasks().SubmitGoal(Ctx().get(), goal, &submitted).ok());
+  const std::string id = submitted.goal().id();
+  // Datagrams of "KEY=value\n" fields (journald's native protocol).
+  std::vector<std::string> records;
+  bool seen = false;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        char buf[65536];
+        ssize_t n;
+        while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+          std::string r(buf, static_cast<size_t>(n));
+          if (r.find("AGENT_ID=ceo\n") != std::string::npos &&
+              r.find("TASK_ID=" + id + "\n") != std::string::npos &&
+              r.find("GOAL_ID=" + id + "\n") != std::string::npos) {
+            seen = true;
+          }
+          records.push_back(std::move(r));
+        }
+        return seen;
+      },
+      absl::Seconds(20)))
+      << records.size() << " records, none with the goal's fields";
+  bool started = false;
+  for (const std::string& r : records) {
+    if (r.find("MESSAGE=agentd ") != std::string::npos &&
+        r.find("SYSLOG_IDENTIFIER=agentd\n") != std::string::npos &&
+        r.find("PRIORITY=6\n") != std::string::npos) {
+      started = true;
+    }
+  }
+  EXPECT_TRUE(started) << "no info-level start-up record";
+  // Nothing of it on stderr: the journal has it once.
+  EXPECT_EQ(daemon.log().find("serving on"), std::string::npos) << daemon.log();
+}
+
+}  // namespace
+}  // namespace agentd::testing

@@ -534,15 +534,45 @@ TEST_F(WebTest, MetricsCoverAgentsRpcsAndTheListener) {
   ASSERT_EQ(
       GrpcStatus(Call("/agentd.v1.SystemService/GetVersion", v1::GetVersionRequest(), {Bearer()})),
       0);
-  ASSERT_TRUE(WaitForValue([&] { return Metric("agentd_agents{state=\"AGENT_STATE_IDLE\"}"); },
+  ASSERT_TRUE(WaitForValue([&] { return Metric("agentd_agents{state=\"idle\"}"); },
                            [](double v) { return v == 2; }, absl::Seconds(20)))
       << Metrics();
   std::string m = Metrics();
+  // Every state is a series, zeros included, named as agentctl prints it.
+  for (const char* state : {"starting", "running", "busy", "unresponsive", "backoff", "stopping",
+                            "stopped", "failed"}) {
+    EXPECT_THAT(m, HasSubstr(absl::StrCat("agentd_agents{state=\"", state, "\"} 0"))) << state;
+  }
+  EXPECT_THAT(m, Not(HasSubstr("AGENT_STATE_")));
+  EXPECT_THAT(m, HasSubstr(absl::StrCat("agentd_build_info{version=\"", AGENTD_VERSION)));
+  for (const char* series : {"process_cpu_seconds_total ", "process_resident_memory_bytes ",
+                             "process_open_fds ", "process_max_fds ", "process_start_time_seconds ",
+                             "process_virtual_memory_bytes "}) {
+    EXPECT_THAT(m, HasSubstr(std::string("\n") + series)) << series;
+  }
+  EXPECT_GT(Metric("process_resident_memory_bytes"), 1 << 20);
+  EXPECT_GT(Metric("process_open_fds"), 3);
   EXPECT_THAT(m, HasSubstr("# TYPE agentd_rpc_duration_seconds histogram"));
   EXPECT_THAT(m, HasSubstr("agentd_rpc_duration_seconds_count{method=\"agentd.v1.SystemService/"
                            "GetVersion\",code=\"OK\"} 1"));
   EXPECT_THAT(m, HasSubstr("agentd_heartbeats_total{role=\"ceo\"}"));
-  EXPECT_THAT(m, HasSubstr("agentd_agent_restarts{agent=\"ceo\",role=\"ceo\"} 0"));
+  EXPECT_THAT(m, HasSubstr("# TYPE agentd_agent_restarts_total counter"));
+  EXPECT_THAT(m, HasSubstr("agentd_agent_restarts_total{agent=\"ceo\",role=\"ceo\"} 0"));
+
+  // The scrape token (STATE_DIR/metrics.token) reads /metrics and nothing else.
+  std::string scrape = ReadFileOrEmpty(daemon_.state_dir() + "/metrics.token");
+  while (!scrape.empty() && (scrape.back() == '\n' || scrape.back() == '\r')) scrape.pop_back();
+  ASSERT_FALSE(scrape.empty());
+  struct stat st;
+  ASSERT_EQ(stat((daemon_.state_dir() + "/metrics.token").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  HttpConn scraped(port_);
+  scraped.Send("GET", "/metrics", {"Authorization: Bearer " + scrape});
+  ASSERT_TRUE(scraped.ReadHead());
+  EXPECT_EQ(scraped.status(), 200);
+  EXPECT_EQ(GrpcStatus(Call("/agentd.v1.SystemService/GetVersion", v1::GetVersionRequest(),
+                            {"Authorization: Bearer " + scrape})),
+            16);  // UNAUTHENTICATED
   EXPECT_THAT(m, HasSubstr("agentd_log_bytes_written_total "));
   EXPECT_THAT(m, HasSubstr("agentd_http_requests_total{route=\"grpc-web\",code=\"OK\"} 1"));
 }
