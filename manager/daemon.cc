@@ -476,9 +476,11 @@ void Daemon::RefreshMetrics() {
     isolation[{mode, isolation_policy}] = mode == IsolationMode() ? 1 : 0;
   }
   metrics_->agent_isolation->Replace(std::move(isolation));
+  std::map<LabelValues, double> restarts;
   for (const v1::Agent& a : supervisor_->List("", {})) {
-    metrics_->agent_restarts->SetTotal({a.id(), a.role()}, static_cast<double>(a.restarts()));
+    restarts[{a.id(), a.role()}] = static_cast<double>(a.restarts());
   }
+  metrics_->agent_restarts->ReplaceTotals(std::move(restarts));
   metrics_->log_bytes->SetTotal({}, static_cast<double>(logs_->bytes_written()));
   metrics_->log_dropped_bytes->SetTotal({}, static_cast<double>(logs_->dropped_bytes()));
 }

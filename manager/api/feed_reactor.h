@@ -11,6 +11,7 @@
 
 #include <deque>
 #include <functional>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -33,7 +34,13 @@ class FeedReactor final : public grpc::ServerWriteReactor<Resp> {
       : loop_(loop), feed_(feed), filter_(std::move(filter)), map_(std::move(map)) {
     loop_->Post([this, start = std::move(start)] {
       cursor_ = start(&queue_);
-      sub_ = feed_->Subscribe([this] { Pump(); });
+      // A commit wakes us on the loop's next turn, not inside the commit: whoever made the
+      // change (the bus numbering a message, say) has finished with it by then.
+      sub_ = feed_->Subscribe([this, alive = alive_] {
+        loop_->Post([this, alive] {
+          if (*alive) Pump();
+        });
+      });
       Pump();
     });
   }
@@ -54,6 +61,7 @@ class FeedReactor final : public grpc::ServerWriteReactor<Resp> {
   }
   void OnDone() override {
     loop_->Post([this] {
+      *alive_ = false;  // wake-ups still queued find it gone
       feed_->Unsubscribe(sub_);
       delete this;
     });
@@ -94,6 +102,7 @@ class FeedReactor final : public grpc::ServerWriteReactor<Resp> {
   int sub_ = 0;
   bool writing_ = false, ended_ = false;
   std::deque<Resp> queue_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 // A stream refused before it starts (the caller may not watch).

@@ -132,12 +132,14 @@ grpc::ServerWriteReactor<v1::WatchMessagesResponse>* MessageService::WatchMessag
       loop_, feed_, filter,
       [bus = bus_, goal, agent, sent_up_to](v1::Event& e, v1::WatchMessagesResponse* out) {
         if (!e.has_envelope()) return false;
-        if (e.envelope().seq() == 0) e.mutable_envelope()->set_seq(bus->SeqOf(e.envelope().id()));
-        if (e.envelope().seq() <= *sent_up_to || !Bus::Matches(e.envelope(), goal, "", agent)) {
+        // The message as the bus holds it (its seq, whom a role: message went to), matched
+        // as the backlog is.
+        const v1::Envelope* m = bus->Find(e.envelope().id());
+        if (m == nullptr || m->seq() <= *sent_up_to || !Bus::Matches(*m, goal, "", agent)) {
           return false;
         }
-        *sent_up_to = e.envelope().seq();
-        *out->mutable_envelope() = std::move(*e.mutable_envelope());
+        *sent_up_to = m->seq();
+        *out->mutable_envelope() = *m;
         return true;
       },
       [bus = bus_, feed = feed_, goal, agent, after,
@@ -146,12 +148,15 @@ grpc::ServerWriteReactor<v1::WatchMessagesResponse>* MessageService::WatchMessag
           *sent_up_to = bus->LastSeq();
           return feed->last_seq();
         }
-        *sent_up_to = after;
+        // A cursor past the newest message (a stale one, or an event's seq by mistake)
+        // follows from the newest: no later message is held back by it.
+        const int64_t from = std::min(after, bus->LastSeq());
+        *sent_up_to = from;
         v1::ListMessagesRequest list;
         list.set_goal_id(goal);
         list.set_agent_id(agent);
         list.set_page_size(1000);
-        list.set_page_token(absl::StrCat(after));
+        list.set_page_token(absl::StrCat(from));
         for (;;) {
           v1::ListMessagesResponse page = bus->List(list);
           for (v1::Envelope& m : *page.mutable_envelopes()) {

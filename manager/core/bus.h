@@ -52,11 +52,14 @@ class Bus {
   // each empty matching all: ListMessages' and WatchMessages' selection.
   static bool Matches(const v1::Envelope& m, const std::string& goal_id, const std::string& task_id,
                       const std::string& agent_id);
-  // The seq of message `id` (0 when unknown): a "message.sent" event's envelope is the one
-  // stored before the bus numbered it. On the loop.
-  int64_t SeqOf(const std::string& id) const {
+  // Message `id` as the bus holds it now (numbered, with its delivery), or null: a
+  // "message.sent" event carries the envelope as it was before the bus numbered it. On
+  // the loop.
+  const v1::Envelope* Find(const std::string& id) const {
     auto it = by_id_.find(id);
-    return it == by_id_.end() ? 0 : it->second;
+    if (it == by_id_.end()) return nullptr;
+    auto m = messages_.find(it->second);
+    return m == messages_.end() ? nullptr : &m->second;
   }
   // The seq of the newest message (0 when there is none). On the loop.
   int64_t LastSeq() const { return messages_.empty() ? 0 : messages_.rbegin()->first; }

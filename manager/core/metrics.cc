@@ -13,8 +13,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 
 namespace agentd {
 namespace {
@@ -97,6 +97,11 @@ void CounterFamily::SetTotal(const LabelValues& values, double total) {
 void GaugeFamily::Set(const LabelValues& values, double v) {
   std::lock_guard lock(mu_);
   series_[values] = v;
+}
+
+void CounterFamily::ReplaceTotals(std::map<LabelValues, double> totals) {
+  std::lock_guard lock(mu_);
+  series_ = std::move(totals);
 }
 
 void GaugeFamily::Replace(std::map<LabelValues, double> series) {
@@ -202,8 +207,8 @@ std::unique_ptr<DaemonMetrics> DaemonMetrics::Create() {
                                    "Restarts of each agent since it was added.", {"agent", "role"});
   m->build_info = r.AddGauge("agentd_build_info", "agentd's version and git revision (1).",
                              {"version", "revision"});
-  m->process_cpu_seconds = r.AddCounter("process_cpu_seconds_total",
-                                        "User and system CPU time spent in seconds.", {});
+  m->process_cpu_seconds =
+      r.AddCounter("process_cpu_seconds_total", "User and system CPU time spent in seconds.", {});
   m->process_resident_memory =
       r.AddGauge("process_resident_memory_bytes", "Resident memory size in bytes.", {});
   m->process_virtual_memory =
@@ -211,8 +216,8 @@ std::unique_ptr<DaemonMetrics> DaemonMetrics::Create() {
   m->process_open_fds = r.AddGauge("process_open_fds", "Number of open file descriptors.", {});
   m->process_max_fds =
       r.AddGauge("process_max_fds", "Maximum number of open file descriptors.", {});
-  m->process_start_time = r.AddGauge(
-      "process_start_time_seconds", "Start time of the process since unix epoch in seconds.", {});
+  m->process_start_time = r.AddGauge("process_start_time_seconds",
+                                     "Start time of the process since unix epoch in seconds.", {});
   m->restarts = r.AddCounter("agentd_restarts_total",
                              "Automatic restarts of crashed agents by the supervisor.", {"role"});
   m->heartbeats =
@@ -251,7 +256,7 @@ void RefreshProcessMetrics(DaemonMetrics* m) {
   std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
   // Fields after the command, which is in parentheses and may hold spaces: state is 3.
   size_t close = text.rfind(')');
-  if (close != std::string::npos) {
+  if (close != std::string::npos && close + 2 <= text.size()) {
     std::vector<std::string> f = absl::StrSplit(text.substr(close + 2), ' ');
     // utime 14, stime 15, starttime 22, vsize 23, rss 24 (1-based, as proc(5) counts).
     auto field = [&f](size_t n) {

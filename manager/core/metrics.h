@@ -59,6 +59,9 @@ class CounterFamily final : public ValueFamily {
   void Add(const LabelValues& values, double v = 1);
   // Sets the total from a source that counts by itself (a monotonic snapshot).
   void SetTotal(const LabelValues& values, double total);
+  // Every series at once, from such a source: a series it no longer has (an agent
+  // deleted) goes.
+  void ReplaceTotals(std::map<LabelValues, double> totals);
 };
 
 // A value that goes up and down; Replace() swaps all series at once (a scrape-time
@@ -120,9 +123,9 @@ struct DaemonMetrics {
   static std::unique_ptr<DaemonMetrics> Create();
 
   MetricsRegistry registry;
-  GaugeFamily* agents = nullptr;               // {state}: agents in each state (scrape time)
-  CounterFamily* agent_restarts = nullptr;     // {agent, role}: restarts since the agent was added
-  GaugeFamily* build_info = nullptr;           // {version, revision}: 1
+  GaugeFamily* agents = nullptr;            // {state}: agents in each state (scrape time)
+  CounterFamily* agent_restarts = nullptr;  // {agent, role}: restarts since the agent was added
+  GaugeFamily* build_info = nullptr;        // {version, revision}: 1
   // The process: the standard process_* series (scrape time, from /proc/self).
   CounterFamily* process_cpu_seconds = nullptr;
   GaugeFamily* process_resident_memory = nullptr;

@@ -96,7 +96,7 @@ class Chat {
  private:
   // One line (or block) on stdout, never inside another.
   void Say(const std::string& text) {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<std::mutex> l(out_mu_);
     std::fputs(TerminalText(text, Lines::kMany).c_str(), stdout);
     std::fputs("\n", stdout);
     std::fflush(stdout);
@@ -164,7 +164,17 @@ class Chat {
       Send(Peer(), line);
       return;
     }
-    std::vector<std::string> w = absl::StrSplit(line, absl::MaxSplits(' ', 2), absl::SkipEmpty());
+    // "/cmd ARG REST": the words by any run of spaces, the rest as written.
+    std::vector<std::string> w;
+    std::string_view rest = line;
+    while (!rest.empty() && w.size() < 2) {
+      rest = absl::StripLeadingAsciiWhitespace(rest);
+      size_t end = rest.find_first_of(" \t");
+      w.emplace_back(rest.substr(0, end));
+      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+    }
+    rest = absl::StripAsciiWhitespace(rest);
+    if (!rest.empty()) w.emplace_back(rest);
     const std::string& cmd = w[0];
     auto agents = v1::AgentService::NewStub(c_.channel());
     auto plans = v1::PlanService::NewStub(c_.channel());
@@ -252,6 +262,7 @@ class Chat {
   Connection c_;
   std::string peer_;  // guarded by mu_ (the watcher reads it)
   std::mutex mu_;
+  std::mutex out_mu_;  // one message on stdout at a time (not mu_: stdout may block)
   bool done_ = false;
   grpc::ClientContext* watch_ctx_ = nullptr;
   std::atomic<int> failures_{0};

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -10,8 +11,8 @@
 
 #include <atomic>
 #include <set>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -386,6 +387,8 @@ TEST_F(AgentctlTest, ChatSendsMessagesRunsCommandsAndShowsWhatComes) {
                    absl::StrCat("exec '", AgentctlBinary(), "' --socket '", daemon_.socket(),
                                 "' chat @ceo < '", fifo, "'")},
                   dir_.Join("chat.out"), dir_.Join("chat.err"));
+  // A chat that died early must fail the test, not kill it with SIGPIPE.
+  signal(SIGPIPE, SIG_IGN);
   int in = open(fifo.c_str(), O_WRONLY | O_CLOEXEC);  // waits for the chat to open it
   ASSERT_GE(in, 0);
   auto type = [&](const std::string& line) {
