@@ -79,7 +79,7 @@ class Chat {
     std::thread watcher([this] { Watch(); });
     std::string line;
     while (in.Next(absl::StrCat(Peer(), "> "), &line)) {
-      std::string_view text = absl::StripAsciiWhitespace(line);
+      absl::string_view text = absl::StripAsciiWhitespace(line);
       if (text.empty()) continue;
       if (text == "/quit" || text == "/exit") break;
       Handle(std::string(text));
@@ -166,12 +166,12 @@ class Chat {
     }
     // "/cmd ARG REST": the words by any run of spaces, the rest as written.
     std::vector<std::string> w;
-    std::string_view rest = line;
+    absl::string_view rest = line;
     while (!rest.empty() && w.size() < 2) {
       rest = absl::StripLeadingAsciiWhitespace(rest);
       size_t end = rest.find_first_of(" \t");
       w.emplace_back(rest.substr(0, end));
-      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+      rest = end == absl::string_view::npos ? absl::string_view() : rest.substr(end);
     }
     rest = absl::StripAsciiWhitespace(rest);
     if (!rest.empty()) w.emplace_back(rest);

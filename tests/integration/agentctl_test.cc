@@ -431,10 +431,10 @@ TEST_F(AgentctlTest, ChatSendsMessagesRunsCommandsAndShowsWhatComes) {
   // WatchMessages by cursor: what is stored after it, in order, then what is sent next.
   auto watch = [&](int64_t after, const std::string& agent, size_t n) {
     auto ctx = Ctx(absl::Seconds(20));
-    v1::WatchMessagesRequest req;
-    req.set_after_seq(after);
-    req.set_agent_id(agent);
-    auto reader = daemon_.client().messages().WatchMessages(ctx.get(), req);
+    v1::WatchMessagesRequest watch_req;
+    watch_req.set_after_seq(after);
+    watch_req.set_agent_id(agent);
+    auto reader = daemon_.client().messages().WatchMessages(ctx.get(), watch_req);
     std::vector<v1::Envelope> got;
     v1::WatchMessagesResponse resp;
     while (got.size() < n && reader->Read(&resp)) got.push_back(resp.envelope());

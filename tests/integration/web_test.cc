@@ -545,9 +545,9 @@ TEST_F(WebTest, MetricsCoverAgentsRpcsAndTheListener) {
   }
   EXPECT_THAT(m, Not(HasSubstr("AGENT_STATE_")));
   EXPECT_THAT(m, HasSubstr(absl::StrCat("agentd_build_info{version=\"", AGENTD_VERSION)));
-  for (const char* series : {"process_cpu_seconds_total ", "process_resident_memory_bytes ",
-                             "process_open_fds ", "process_max_fds ", "process_start_time_seconds ",
-                             "process_virtual_memory_bytes "}) {
+  for (const char* series :
+       {"process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_open_fds ",
+        "process_max_fds ", "process_start_time_seconds ", "process_virtual_memory_bytes "}) {
     EXPECT_THAT(m, HasSubstr(std::string("\n") + series)) << series;
   }
   EXPECT_GT(Metric("process_resident_memory_bytes"), 1 << 20);
