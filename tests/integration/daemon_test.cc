@@ -326,19 +326,6 @@ TEST_F(DaemonTest, SocketIsPrivateAndItsDirectoryToo) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
-TEST_F(DaemonTest, UnservedMethodsAnswerUnimplementedSayingSo) {
-  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
-  auto messages = v1::MessageService::NewStub(daemon_.UnixChannel());
-  auto ctx = Ctx();
-  auto stream = messages->WatchMessages(ctx.get(), v1::WatchMessagesRequest());
-  v1::WatchMessagesResponse resp;
-  EXPECT_FALSE(stream->Read(&resp));
-  grpc::Status s = stream->Finish();
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_THAT(s.error_message(), HasSubstr("agentd.v1.MessageService/WatchMessages is part of "
-                                           "the agentd.v1 API but agentd"));
-}
-
 TEST_F(DaemonTest, SigtermExitsZeroAndRemovesTheSocket) {
   ASSERT_TRUE(daemon_.Start()) << daemon_.log();
   std::optional<int> st = daemon_.Stop();
