@@ -194,8 +194,11 @@ int Version(const Globals& g, const NoOpts&) {
   } else {
     nlohmann::json both = {{"client", nlohmann::json::parse(ToJson(client))},
                            {"server", nlohmann::json::parse(ToJson(server))}};
-    std::fputs(g.format == Format::kJson ? (both.dump(2) + "\n").c_str() : JsonToYaml(both).c_str(),
-               stdout);
+    std::fputs(
+        g.format == Format::kJson
+            ? (both.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n").c_str()
+            : JsonToYaml(both).c_str(),
+        stdout);
   }
   return kOk;
 }

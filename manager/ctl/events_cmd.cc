@@ -8,6 +8,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "agentd/v1/events.grpc.pb.h"
+#include "common/text.h"
 #include "manager/ctl/watch.h"
 
 namespace agentd::ctl {
@@ -68,8 +69,8 @@ std::string EventSummary(const v1::Event& e) {
 }
 
 std::vector<std::string> EventRow(const v1::Event& e) {
-  std::string summary = EventSummary(e);
-  if (summary.size() > 100) summary = summary.substr(0, 97) + "...";
+  // What models and programs wrote may be anything: cut on a character, never inside one.
+  std::string summary = Utf8Prefix(EventSummary(e), 100, "...");
   return {absl::StrCat(e.seq()),
           absl::FormatTime(
               "%H:%M:%S",

@@ -152,7 +152,11 @@ class Printer {
         {"line", LineAsText(r.line())},
         {"continued", r.truncated()},
     };
-    if (g_.format == Format::kJson) return j.dump() + "\n";
+    // (Every string in it is valid UTF-8 — the line through LineAsText — but a dump must
+    // never throw out of a reader.)
+    if (g_.format == Format::kJson) {
+      return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    }
     return "---\n" + JsonToYaml(j);
   }
 
