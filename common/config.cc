@@ -1,8 +1,10 @@
 #include "common/config.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -12,7 +14,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "common/embedded_config.h"
+#include "common/text.h"
 #include "common/values.h"
 #include "yaml-cpp/yaml.h"
 
@@ -47,20 +52,35 @@ bool IsIdentifier(absl::string_view s) {
 // its position. Nothing here throws: yaml-cpp's conversions are not used on user data.
 class Parser {
  public:
-  Parser(absl::string_view source, const EnvLookup& env) : source_(source), env_(env) {}
+  Parser(const EnvLookup& env, std::map<std::string, std::string>* origins)
+      : env_(env), origins_(origins) {}
 
+  // The layer being read: errors and origins name it.
+  void set_source(absl::string_view source) { source_ = std::string(source); }
+
+  std::string Where(const YAML::Mark& m) const {
+    if (m.is_null()) return source_;
+    return absl::StrCat(source_, ":", m.line + 1, ":", m.column + 1);
+  }
   void Error(const YAML::Mark& m, absl::string_view msg) {
-    if (m.is_null()) {
-      errors_.push_back(absl::StrCat(source_, ": ", msg));
-    } else {
-      errors_.push_back(absl::StrCat(source_, ":", m.line + 1, ":", m.column + 1, ": ", msg));
-    }
+    errors_.push_back(absl::StrCat(Where(m), ": ", msg));
+  }
+  // An error about the value at `path` as merged from every layer: placed where that
+  // value (or the nearest enclosing one) was last set.
+  void ErrorAt(absl::string_view path, absl::string_view msg) {
+    errors_.push_back(absl::StrCat(OriginOf(*origins_, path), ": ", msg));
   }
   const std::vector<std::string>& errors() const { return errors_; }
+
+  // Notes that `path` was set by the current layer at `m`.
+  void Record(absl::string_view path, const YAML::Mark& m) {
+    (*origins_)[std::string(path)] = Where(m);
+  }
 
   // The expanded text of a scalar, or nullopt (error recorded). Null reads as "".
   std::optional<std::string> Scalar(const YAML::Node& n, absl::string_view path,
                                     absl::string_view expected) {
+    Record(path, n.Mark());
     if (n.IsNull()) return std::string();
     if (!n.IsScalar()) {
       Error(n.Mark(), absl::StrCat(path, ": expected ", expected, ", got ", KindName(n)));
@@ -142,6 +162,7 @@ class Parser {
   }
   template <typename T>
   void Read(const YAML::Node& n, absl::string_view path, std::vector<T>* out) {
+    Record(path, n.Mark());  // a list replaces the one of an earlier layer, whole
     if (n.IsNull()) {
       out->clear();
       return;
@@ -171,6 +192,7 @@ class Parser {
  private:
   std::string source_;
   const EnvLookup& env_;
+  std::map<std::string, std::string>* origins_;
   std::vector<std::string> errors_;
 };
 
@@ -214,6 +236,12 @@ class Fields {
     if (v.IsDefined()) p_.ReadBytes(v, Sub(key), out);
     return *this;
   }
+  // Required unless `have` (an earlier layer already set it): a later layer changes only
+  // what it names.
+  template <typename T>
+  Fields& ReqUnless(bool have, absl::string_view key, T* out) {
+    return have ? Opt(key, out) : Req(key, out);
+  }
   template <typename T>
   Fields& Req(absl::string_view key, T* out) {
     YAML::Node v = Get(key);
@@ -252,9 +280,12 @@ class Fields {
   std::set<std::string> known_;
 };
 
-// Calls fn(name, value_node, key_mark) for each entry of a mapping of named items.
-template <typename Fn>
-void ForEachNamed(Parser& p, const YAML::Node& n, absl::string_view path, Fn fn) {
+// Calls fn(name, value_node) for each entry of a mapping of named items, merging into
+// `items`: an entry named again is changed key by key, and an entry whose value is null
+// (`openai: null`, or `openai:` alone) is removed.
+template <typename T, typename Fn>
+void ForEachNamed(Parser& p, const YAML::Node& n, absl::string_view path,
+                  std::map<std::string, T>* items, Fn fn) {
   if (!n.IsDefined() || n.IsNull()) return;
   if (!n.IsMap()) {
     p.Error(n.Mark(), absl::StrCat(path, ": expected a mapping of names, got ", KindName(n)));
@@ -268,26 +299,24 @@ void ForEachNamed(Parser& p, const YAML::Node& n, absl::string_view path, Fn fn)
                            "\" (expected letters, digits, '-' or '_', at most 63)"));
       continue;
     }
-    fn(name, it->second, it->first.Mark());
+    p.Record(absl::StrCat(path, ".", name), it->first.Mark());
+    if (it->second.IsNull()) {
+      items->erase(name);
+      continue;
+    }
+    fn(name, it->second);
   }
 }
-
-struct Ref {
-  YAML::Mark mark;
-  std::string path, kind, name;
-};
 
 bool IsLoopback(absl::string_view addr) {
   return absl::StartsWith(addr, "127.") || absl::StartsWith(addr, "localhost:") ||
          absl::StartsWith(addr, "[::1]:") || absl::StartsWith(addr, "unix:");
 }
 
-absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
-                             const EnvLookup& env) {
-  Parser p(source, env);
-  Config c;
-  c.source = std::string(source);
-  std::vector<Ref> refs;
+// Reads one layer into `c`, over what the earlier layers left there. Checks that need
+// the whole configuration (references between sections, pairs of settings) wait for
+// Finish(), after the last layer.
+void ParseLayer(Parser& p, const YAML::Node& root, Config& c) {
   Fields top(p, root, "");
 
   if (YAML::Node n = top.Get("server"); n.IsDefined()) {
@@ -302,7 +331,8 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
         .Opt("http_hosts", &c.server.http_hosts)
         .Opt("http_session_ttl", &c.server.http_session_ttl)
         .Done();
-    for (size_t i = 0; i < c.server.http_hosts.size(); ++i) {
+    // Checked only where this layer set them (an earlier layer's were checked with it).
+    for (size_t i = 0; f.Get("http_hosts").IsSequence() && i < c.server.http_hosts.size(); ++i) {
       const std::string& h = c.server.http_hosts[i];
       bool ok = !h.empty() && h.size() <= 253 && h.front() != '.' && h.front() != '-';
       for (char ch : h) {
@@ -317,12 +347,8 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
                              "listener's own address need no entry)"));
       }
     }
-    if (c.server.http_session_ttl < absl::Seconds(1) ||
-        c.server.http_session_ttl > absl::Hours(24 * 30)) {
-      p.Error(f.Get("http_session_ttl").IsDefined() ? f.Get("http_session_ttl").Mark() : n.Mark(),
-              "server.http_session_ttl: must be between 1s and 720h");
-    }
-    for (size_t i = 0; i < c.server.cors_origins.size(); ++i) {
+    for (size_t i = 0; f.Get("cors_origins").IsSequence() && i < c.server.cors_origins.size();
+         ++i) {
       const std::string& o = c.server.cors_origins[i];
       if (!(absl::StartsWith(o, "http://") || absl::StartsWith(o, "https://")) ||
           absl::EndsWith(o, "/")) {
@@ -331,16 +357,6 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
                              "\" is not an origin: write scheme://host[:port], e.g. "
                              "\"https://ui.example:8443\", with no path"));
       }
-    }
-    if (c.server.tls_cert_file.empty() != c.server.tls_key_file.empty()) {
-      p.Error(n.Mark(), "server: tls_cert_file and tls_key_file must be set together");
-    }
-    if (!c.server.grpc_tcp.empty() && c.server.tls_cert_file.empty() &&
-        !IsLoopback(c.server.grpc_tcp)) {
-      p.Error(f.Get("grpc_tcp").Mark(),
-              absl::StrCat("server.grpc_tcp: \"", c.server.grpc_tcp,
-                           "\" is not a loopback address; without tls_cert_file and "
-                           "tls_key_file the token would cross the network in clear text"));
     }
   }
   top.Opt("state_dir", &c.state_dir);
@@ -359,12 +375,13 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
             {"trace", "debug", "info", "warn", "error", "critical", "off"});
   }
 
-  ForEachNamed(p, top.Get("providers"), "providers",
-               [&](const std::string& name, const YAML::Node& n, const YAML::Mark&) {
+  ForEachNamed(p, top.Get("providers"), "providers", &c.providers,
+               [&](const std::string& name, const YAML::Node& n) {
                  std::string path = absl::StrCat("providers.", name);
-                 ProviderConfig pc;
+                 const bool have = c.providers.count(name) > 0;
+                 ProviderConfig pc = have ? c.providers[name] : ProviderConfig();
                  Fields f(p, n, path);
-                 f.Req("kind", &pc.kind)
+                 f.ReqUnless(have, "kind", &pc.kind)
                      .Opt("base_url", &pc.base_url)
                      .Opt("api_key_env", &pc.api_key_env)
                      .Opt("cassette", &pc.cassette);
@@ -392,34 +409,28 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
                    p.OneOf(f.Get("kind"), path + ".kind", pc.kind,
                            {"openai", "anthropic", "ollama", "replay"});
                  }
-                 if (pc.kind == "replay" && pc.cassette.empty()) {
-                   p.Error(n.Mark(), path + ": a replay provider needs \"cassette\"");
-                 }
                  c.providers[name] = std::move(pc);
                });
 
-  ForEachNamed(
-      p, top.Get("models"), "models",
-      [&](const std::string& name, const YAML::Node& n, const YAML::Mark&) {
-        std::string path = absl::StrCat("models.", name);
-        ModelConfig mc;
-        Fields f(p, n, path);
-        f.Req("provider", &mc.provider)
-            .Req("model", &mc.model)
-            .Opt("temperature", &mc.temperature)
-            .Opt("max_tokens", &mc.max_tokens);
-        if (YAML::Node pn = f.Get("price"); pn.IsDefined()) {
-          Fields pf(p, pn, path + ".price");
-          pf.Opt("input_per_mtok", &mc.price.input_per_mtok)
-              .Opt("output_per_mtok", &mc.price.output_per_mtok)
-              .Done();
-        }
-        f.Done();
-        if (!mc.provider.empty()) {
-          refs.push_back({f.Get("provider").Mark(), path + ".provider", "provider", mc.provider});
-        }
-        c.models[name] = std::move(mc);
-      });
+  ForEachNamed(p, top.Get("models"), "models", &c.models,
+               [&](const std::string& name, const YAML::Node& n) {
+                 std::string path = absl::StrCat("models.", name);
+                 const bool have = c.models.count(name) > 0;
+                 ModelConfig mc = have ? c.models[name] : ModelConfig();
+                 Fields f(p, n, path);
+                 f.ReqUnless(have, "provider", &mc.provider)
+                     .ReqUnless(have, "model", &mc.model)
+                     .Opt("temperature", &mc.temperature)
+                     .Opt("max_tokens", &mc.max_tokens);
+                 if (YAML::Node pn = f.Get("price"); pn.IsDefined()) {
+                   Fields pf(p, pn, path + ".price");
+                   pf.Opt("input_per_mtok", &mc.price.input_per_mtok)
+                       .Opt("output_per_mtok", &mc.price.output_per_mtok)
+                       .Done();
+                 }
+                 f.Done();
+                 c.models[name] = std::move(mc);
+               });
 
   // `limits:` of supervision or of a role.
   auto read_limits = [&p](Fields& parent, const std::string& path, LimitsConfig* l) {
@@ -450,10 +461,9 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
   };
 
   ForEachNamed(
-      p, top.Get("roles"), "roles",
-      [&](const std::string& name, const YAML::Node& n, const YAML::Mark&) {
+      p, top.Get("roles"), "roles", &c.roles, [&](const std::string& name, const YAML::Node& n) {
         std::string path = absl::StrCat("roles.", name);
-        RoleConfig rc;
+        RoleConfig rc = c.roles.count(name) ? c.roles[name] : RoleConfig();
         Fields f(p, n, path);
         f.Opt("command", &rc.command).Opt("env", &rc.env);
         if (YAML::Node reg = f.Get("registers"); reg.IsDefined()) {
@@ -461,12 +471,8 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
           p.Read(reg, path + ".registers", &v);
           rc.registers = v;
         }
-        if (rc.command.empty()) {
-          f.Req("model", &rc.model);
-        } else {
-          f.Opt("model", &rc.model);
-        }
-        for (size_t i = 0; i < rc.env.size(); ++i) {
+        f.Opt("model", &rc.model);
+        for (size_t i = 0; f.Get("env").IsSequence() && i < rc.env.size(); ++i) {
           if (rc.env[i].find('=') == std::string::npos || rc.env[i][0] == '=') {
             p.Error(
                 f.Get("env")[i].Mark(),
@@ -488,11 +494,8 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
         if (rc.max_instances < 1) {
           p.Error(f.Get("max_instances").Mark(), path + ".max_instances: must be at least 1");
         }
-        if (!rc.model.empty()) {
-          refs.push_back({f.Get("model").Mark(), path + ".model", "model", rc.model});
-        }
         YAML::Node tools = f.Get("tools");
-        for (size_t i = 0; i < rc.tools.size(); ++i) {
+        for (size_t i = 0; tools.IsSequence() && i < rc.tools.size(); ++i) {
           const auto& known = KnownTools();
           if (std::find(known.begin(), known.end(), rc.tools[i]) == known.end()) {
             p.Error(tools[i].Mark(),
@@ -503,8 +506,13 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
         c.roles[name] = std::move(rc);
       });
 
-  if (YAML::Node n = top.Get("agents"); n.IsDefined() && !n.IsNull()) {
-    if (!n.IsSequence()) {
+  if (YAML::Node n = top.Get("agents"); n.IsDefined()) {
+    // A list replaces the one of an earlier layer, whole.
+    c.agents.clear();
+    p.Record("agents", n.Mark());
+    if (n.IsNull()) {
+      // agents: (nothing) — no always-on agents
+    } else if (!n.IsSequence()) {
       p.Error(n.Mark(), absl::StrCat("agents: expected a list, got ", KindName(n)));
     } else {
       std::set<std::string> ids;
@@ -516,12 +524,13 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
         if (!ac.id.empty() && !IsIdentifier(ac.id)) {
           p.Error(f.Get("id").Mark(), absl::StrCat(path, ".id: invalid agent id \"", ac.id,
                                                    "\" (expected letters, digits, '-', '_')"));
+        } else if (ac.id == "agentd") {
+          p.Error(f.Get("id").Mark(),
+                  absl::StrCat(path, ".id: \"agentd\" is reserved (the daemon's own log)"));
         } else if (!ac.id.empty() && !ids.insert(ac.id).second) {
           p.Error(f.Get("id").Mark(),
                   absl::StrCat(path, ".id: duplicate agent id \"", ac.id, "\""));
         }
-        if (!ac.role.empty())
-          refs.push_back({f.Get("role").Mark(), path + ".role", "role", ac.role});
         c.agents.push_back(std::move(ac));
       }
     }
@@ -552,17 +561,10 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
     if (YAML::Node hb = f.Get("heartbeat"); hb.IsDefined()) {
       Fields hf(p, hb, "supervision.heartbeat");
       hf.Opt("interval", &s.heartbeat_interval).Opt("ttl", &s.heartbeat_ttl).Done();
-      if (s.heartbeat_ttl <= s.heartbeat_interval) {
-        p.Error(hb.Mark(), "supervision.heartbeat: ttl must be longer than interval");
-      }
     }
     f.Done();
     p.OneOf(f.Get("restart"), "supervision.restart", s.restart, {"always", "on-failure", "never"});
     p.OneOf(f.Get("isolation"), "supervision.isolation", s.isolation, {"auto", "required", "off"});
-    if (s.restart_max_sec < s.restart_sec) {
-      p.Error(f.Get("restart_max_sec").Mark(),
-              "supervision.restart_max_sec: must not be shorter than restart_sec");
-    }
   }
 
   if (YAML::Node n = top.Get("logs"); n.IsDefined()) {
@@ -608,11 +610,6 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
       if (pol.provider_retries < 0) {
         p.Error(rf.Get("max").Mark(), "policy.provider_retry.max: must not be negative");
       }
-      if (pol.provider_backoff <= absl::ZeroDuration() ||
-          pol.provider_max_backoff < pol.provider_backoff) {
-        p.Error(rf.Get("backoff").Mark(),
-                "policy.provider_retry: backoff must be positive and at most max_backoff");
-      }
     }
     if (YAML::Node sh = f.Get("shell"); sh.IsDefined()) {
       Fields sf(p, sh, "policy.shell");
@@ -626,22 +623,68 @@ absl::StatusOr<Config> Parse(const YAML::Node& root, absl::string_view source,
             {"keep", "rollback"});
   }
   top.Done();
+}
 
-  for (const Ref& r : refs) {
-    bool found = (r.kind == "provider" && c.providers.count(r.name)) ||
-                 (r.kind == "model" && c.models.count(r.name)) ||
-                 (r.kind == "role" && c.roles.count(r.name));
-    if (!found) {
-      p.Error(r.mark,
-              absl::StrCat(r.path, ": no ", r.kind, " named \"", r.name, "\" (define it under ",
-                           r.kind == "provider" ? "providers" : r.kind + "s", ")"));
+// The checks that need every layer read: pairs of settings and references between
+// sections, each placed where its value was last set.
+void Finish(Parser& p, const Config& c) {
+  const ServerConfig& srv = c.server;
+  if (srv.http_session_ttl < absl::Seconds(1) || srv.http_session_ttl > absl::Hours(24 * 30)) {
+    p.ErrorAt("server.http_session_ttl", "server.http_session_ttl: must be between 1s and 720h");
+  }
+  if (srv.tls_cert_file.empty() != srv.tls_key_file.empty()) {
+    p.ErrorAt(srv.tls_cert_file.empty() ? "server.tls_key_file" : "server.tls_cert_file",
+              "server: tls_cert_file and tls_key_file must be set together");
+  }
+  if (!srv.grpc_tcp.empty() && srv.tls_cert_file.empty() && !IsLoopback(srv.grpc_tcp)) {
+    p.ErrorAt("server.grpc_tcp",
+              absl::StrCat("server.grpc_tcp: \"", srv.grpc_tcp,
+                           "\" is not a loopback address; without tls_cert_file and "
+                           "tls_key_file the token would cross the network in clear text"));
+  }
+  for (const auto& [name, pc] : c.providers) {
+    if (pc.kind == "replay" && pc.cassette.empty()) {
+      p.ErrorAt("providers." + name,
+                absl::StrCat("providers.", name, ": a replay provider needs \"cassette\""));
     }
   }
-
-  if (!p.errors().empty()) {
-    return absl::InvalidArgumentError(absl::StrJoin(p.errors(), "\n"));
+  auto ref = [&](const std::string& path, absl::string_view kind, absl::string_view section,
+                 const std::string& name, bool found) {
+    if (name.empty() || found) return;
+    p.ErrorAt(path, absl::StrCat(path, ": no ", kind, " named \"", name, "\" (define it under ",
+                                 section, ")"));
+  };
+  for (const auto& [name, mc] : c.models) {
+    ref("models." + name + ".provider", "provider", "providers", mc.provider,
+        c.providers.count(mc.provider) > 0);
   }
-  return c;
+  for (const auto& [name, rc] : c.roles) {
+    // bootstrapper is built in and needs no model (its limits may still be set here).
+    if (rc.command.empty() && rc.model.empty() && name != "bootstrapper") {
+      p.ErrorAt("roles." + name,
+                absl::StrCat("roles.", name, ": missing required key \"model\" (or \"command\")"));
+    }
+    ref("roles." + name + ".model", "model", "models", rc.model, c.models.count(rc.model) > 0);
+  }
+  for (size_t i = 0; i < c.agents.size(); ++i) {
+    ref(absl::StrCat("agents[", i, "].role"), "role", "roles", c.agents[i].role,
+        c.roles.count(c.agents[i].role) > 0);
+  }
+  const SupervisionConfig& s = c.supervision;
+  if (s.heartbeat_ttl <= s.heartbeat_interval) {
+    p.ErrorAt("supervision.heartbeat.ttl",
+              "supervision.heartbeat: ttl must be longer than interval");
+  }
+  if (s.restart_max_sec < s.restart_sec) {
+    p.ErrorAt("supervision.restart_max_sec",
+              "supervision.restart_max_sec: must not be shorter than restart_sec");
+  }
+  const PolicyConfig& pol = c.policy;
+  if (pol.provider_backoff <= absl::ZeroDuration() ||
+      pol.provider_max_backoff < pol.provider_backoff) {
+    p.ErrorAt("policy.provider_retry.backoff",
+              "policy.provider_retry: backoff must be positive and at most max_backoff");
+  }
 }
 
 }  // namespace
@@ -654,25 +697,110 @@ EnvLookup ProcessEnv() {
   };
 }
 
-absl::StatusOr<Config> LoadConfigText(absl::string_view text, absl::string_view source_name,
-                                      const EnvLookup& env) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(std::string(text));
-  } catch (const YAML::Exception& e) {
-    // e.msg is the bare reason; e.mark its position (0-based).
-    return absl::InvalidArgumentError(absl::StrCat(source_name, ":", e.mark.line + 1, ":",
-                                                   e.mark.column + 1, ": invalid YAML: ", e.msg));
+namespace {
+
+// The lines of `text`, without their newlines.
+std::vector<absl::string_view> Lines(absl::string_view text) { return absl::StrSplit(text, '\n'); }
+
+// Where an unclosed "[" or "{" (kind) opened before byte `end` of `text`, as 0-based
+// line and column; nullopt if none is. Skips quoted scalars and comments.
+std::optional<std::pair<int, int>> UnclosedOpener(absl::string_view text, size_t end, char kind) {
+  struct Open {
+    char c;
+    int line, col;
+  };
+  std::vector<Open> stack;
+  int line = 0, col = 0;
+  char quote = 0;
+  bool comment = false;
+  end = std::min(end, text.size());
+  for (size_t i = 0; i < end; ++i, ++col) {
+    const char ch = text[i];
+    if (ch == '\n') {
+      line++;
+      col = -1;
+      comment = false;
+      continue;
+    }
+    if (comment) continue;
+    if (quote == '"') {
+      if (ch == '\\') {
+        ++i, ++col;
+      } else if (ch == '"') {
+        quote = 0;
+      }
+      continue;
+    }
+    if (quote == '\'') {
+      if (ch == '\'') quote = 0;  // '' is an escaped quote: closes and reopens
+      continue;
+    }
+    if (ch == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t' || text[i - 1] == '\n')) {
+      comment = true;
+    } else if (ch == '"' || ch == '\'') {
+      quote = ch;
+    } else if (ch == '[' || ch == '{') {
+      stack.push_back({ch, line, col});
+    } else if ((ch == ']' || ch == '}') && !stack.empty()) {
+      stack.pop_back();
+    }
   }
-  try {
-    return Parse(root, source_name, env);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_name, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg));
+  for (auto it = stack.rbegin(); it != stack.rend(); ++it) {
+    if (it->c == kind) return std::pair<int, int>(it->line, it->col);
   }
+  return std::nullopt;
 }
 
-absl::StatusOr<Config> LoadConfigFile(const std::string& path, const EnvLookup& env) {
+// A YAML syntax error as "source:line:col: invalid YAML: cause", placed at the cause a
+// person has to fix (the tab, the bracket never closed) rather than where yaml-cpp gave up,
+// with the offending line quoted.
+std::string SyntaxError(absl::string_view text, absl::string_view source,
+                        const YAML::Exception& e) {
+  std::vector<absl::string_view> lines = Lines(text);
+  int line = std::max(0, e.mark.line), col = std::max(0, e.mark.column);
+  std::string cause = e.msg;
+  // A tab in the indentation of this line or one above it: YAML indents with spaces only,
+  // and yaml-cpp reports what the tab broke ("illegal map value"), not the tab.
+  for (int i = std::min<int>(line, static_cast<int>(lines.size()) - 1); i >= 0; --i) {
+    absl::string_view l = lines[i];
+    size_t indent = l.find_first_not_of(" \t");
+    absl::string_view lead = l.substr(0, indent == absl::string_view::npos ? l.size() : indent);
+    if (size_t tab = lead.find('\t'); tab != absl::string_view::npos) {
+      line = i;
+      col = static_cast<int>(tab);
+      cause = "a tab in the indentation: YAML indents with spaces only";
+      break;
+    }
+    if (line - i >= 1) break;  // only this line and the one above
+  }
+  if (cause == e.msg) {
+    const char kind = absl::StrContains(e.msg, "sequence flow") ? '['
+                      : absl::StrContains(e.msg, "map flow")    ? '{'
+                                                                : 0;
+    if (kind != 0) {
+      if (auto open = UnclosedOpener(text, e.mark.pos < 0 ? text.size() : e.mark.pos, kind)) {
+        cause = absl::StrCat("this \"", std::string(1, kind), "\" is never closed (expected \"",
+                             kind == '[' ? "]" : "}", "\" before line ", line + 1, ")");
+        line = open->first;
+        col = open->second;
+      }
+    } else if (e.msg == "end of map not found") {
+      cause = "a key here is indented differently from the keys of its mapping above";
+    } else if (e.msg == "illegal map value") {
+      cause = "illegal map value: a value that holds \": \" must be quoted";
+    }
+  }
+  std::string quoted;
+  if (line < static_cast<int>(lines.size())) {
+    std::string l = ValidUtf8(Utf8Prefix(lines[line], 120));
+    absl::StrReplaceAll({{"\t", "\\t"}}, &l);
+    quoted = absl::StrCat("\n    ", l);
+  }
+  return absl::StrCat(source, ":", line + 1, ":", col + 1, ": invalid YAML: ", cause, quoted);
+}
+
+// Reads the file at `path` into `out`; an error names the path and the system's reason.
+absl::Status ReadFile(const std::string& path, std::string* out) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     int err = errno;
@@ -685,13 +813,97 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path, const EnvLookup& 
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": cannot read config file: ", std::strerror(errno)));
   }
-  return LoadConfigText(buf.str(), path, env);
+  *out = buf.str();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string OriginOf(const std::map<std::string, std::string>& origins, absl::string_view path) {
+  std::string p(path);
+  while (!p.empty()) {
+    if (auto it = origins.find(p); it != origins.end()) return it->second;
+    size_t cut = p.find_last_of(".[");
+    if (cut == std::string::npos) break;
+    p.resize(cut);
+  }
+  return "built-in default";
+}
+
+absl::StatusOr<Config> LoadConfigLayers(const std::vector<ConfigLayer>& layers,
+                                        const EnvLookup& env) {
+  Config c;
+  Parser p(env, &c.origins);
+  std::vector<std::string> errors;
+  for (const ConfigLayer& layer : layers) {
+    c.layers.push_back(layer.name);
+    c.source = layer.name;
+    YAML::Node root;
+    try {
+      root = YAML::Load(layer.text);
+    } catch (const YAML::Exception& e) {
+      errors.push_back(SyntaxError(layer.text, layer.name, e));
+      continue;
+    }
+    p.set_source(layer.name);
+    try {
+      ParseLayer(p, root, c);
+    } catch (const YAML::Exception& e) {
+      p.Error(e.mark, e.msg);
+    }
+  }
+  if (errors.empty() && p.errors().empty()) Finish(p, c);
+  errors.insert(errors.end(), p.errors().begin(), p.errors().end());
+  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+  return c;
+}
+
+absl::StatusOr<Config> LoadConfigText(absl::string_view text, absl::string_view source_name,
+                                      const EnvLookup& env) {
+  return LoadConfigLayers({{std::string(source_name), std::string(text)}}, env);
+}
+
+absl::StatusOr<std::vector<std::string>> ConfigDropIns(const std::string& file) {
+  std::vector<std::string> out;
+  const std::string dir = file + ".d";
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) return out;
+    return absl::InvalidArgumentError(
+        absl::StrCat(dir, ": cannot read drop-in directory: ", ec.message()));
+  }
+  for (const auto& entry : it) {
+    const std::string name = entry.path().filename().string();
+    // Hidden files and editors' backups (foo.yaml~, .foo.yaml.swp) are not drop-ins.
+    if (name.empty() || name[0] == '.' || !absl::EndsWith(name, ".yaml")) continue;
+    out.push_back(entry.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+absl::StatusOr<Config> LoadLayeredConfig(const std::string& file, const EnvLookup& env) {
+  std::vector<ConfigLayer> layers = {{"<embedded default>", std::string(kEmbeddedDefaultConfig)}};
+  if (!file.empty()) {
+    ConfigLayer main{file, ""};
+    if (absl::Status s = ReadFile(file, &main.text); !s.ok()) return s;
+    layers.push_back(std::move(main));
+    absl::StatusOr<std::vector<std::string>> dropins = ConfigDropIns(file);
+    if (!dropins.ok()) return dropins.status();
+    for (const std::string& path : *dropins) {
+      ConfigLayer d{path, ""};
+      if (absl::Status s = ReadFile(path, &d.text); !s.ok()) return s;
+      layers.push_back(std::move(d));
+    }
+  }
+  return LoadConfigLayers(layers, env);
 }
 
 absl::string_view EmbeddedDefaultConfigText() { return kEmbeddedDefaultConfig; }
 
 absl::StatusOr<Config> LoadDefaultConfig(const EnvLookup& env) {
-  return LoadConfigText(kEmbeddedDefaultConfig, "<embedded default>", env);
+  return LoadLayeredConfig("", env);
 }
 
 const std::vector<std::string>& KnownTools() {

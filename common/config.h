@@ -1,16 +1,26 @@
 // Configuration: the typed form of agentd.yaml, and the loader that produces it.
 //
-// LoadConfigFile / LoadConfigText parse YAML, expand ${VAR} references, check every key
-// against the schema (unknown keys are errors), convert durations and sizes, and check
-// references between sections (a model's provider exists, a role's model exists, …).
-// Every problem is reported, not only the first, each as "FILE:LINE:COL: what is wrong
-// (what was expected)" with 1-based line and column, one per line of the Status message.
+// A configuration is read in layers, each over the one before: the embedded default
+// (templates/config/agentd.yaml, compiled in), then the file (`agentd --config FILE`),
+// then its drop-ins, FILE.d/*.yaml in name order. A layer sets only what it names:
+// mappings merge key by key (a provider, model or role named again is changed only in
+// the keys given; one set to null is removed), lists and scalars replace. So a three-line
+// file keeps every default role, and `agents: []` means no always-on agents.
 //
-// The embedded default (templates/config/agentd.yaml, compiled in) is what the daemon
-// uses when no file is given: LoadDefaultConfig().
+// Each layer is parsed on its own: YAML is read, ${VAR} references expanded, every key
+// checked against the schema (unknown keys are errors), durations and sizes converted.
+// Checks that need the whole configuration (a model's provider exists, a role's model
+// exists, pairs of settings agree) run after the last layer. Every problem is reported,
+// not only the first, each as "FILE:LINE:COL: what is wrong (what was expected)" with
+// 1-based line and column, one per line of the Status message; a check after the last
+// layer is placed where the value it names was last set. YAML syntax errors are placed at
+// their cause (a tab in the indentation, the bracket never closed) and quote the line.
+//
+// Config::origins remembers, for every setting a layer gave, where ("FILE:LINE:COL");
+// `agentctl config view` prints it beside each value.
 //
 // Thread-safety: all functions are pure (they read the environment through the given
-// lookup); a Config is a value and may be copied and read from any thread.
+// lookup, and files); a Config is a value and may be copied and read from any thread.
 #ifndef AGENTD_COMMON_CONFIG_H_
 #define AGENTD_COMMON_CONFIG_H_
 
@@ -211,7 +221,11 @@ struct PolicyConfig {
 };
 
 struct Config {
-  std::string source;  // the file it was read from, or "<embedded default>"
+  std::string source;               // the last layer read (the file, or a drop-in)
+  std::vector<std::string> layers;  // every layer, first to last: "<embedded default>", …
+  // Dotted path of each setting a layer gave ("roles.coder.tools", "agents[0].id") →
+  // where, "FILE:LINE:COL". A setting absent here has its built-in default.
+  std::map<std::string, std::string> origins;
   ServerConfig server;
   UiConfig ui;
   std::string state_dir;  // empty: resolved by paths.h DefaultStateDir()
@@ -237,17 +251,39 @@ using EnvLookup = std::function<std::optional<std::string>(absl::string_view nam
 // The process environment, as an EnvLookup.
 EnvLookup ProcessEnv();
 
-// Parses `text` as a configuration named `source_name` in error messages.
-// Errors: InvalidArgument listing every problem as "source:line:col: message".
+// One layer: its name in messages (a path) and its YAML text.
+struct ConfigLayer {
+  std::string name;
+  std::string text;
+};
+
+// Reads `layers` in turn, each over the one before (see the top of this file), starting
+// from the built-in defaults of the structs above.
+// Errors: InvalidArgument listing every problem as "layer:line:col: message".
+absl::StatusOr<Config> LoadConfigLayers(const std::vector<ConfigLayer>& layers,
+                                        const EnvLookup& env = ProcessEnv());
+
+// One layer alone, named `source_name` in error messages: what a file says, without the
+// embedded default under it (tests, fuzzing).
 absl::StatusOr<Config> LoadConfigText(absl::string_view text, absl::string_view source_name,
                                       const EnvLookup& env = ProcessEnv());
 
-// Reads and parses the file at `path`. An unreadable file is InvalidArgument (or
-// NotFound) naming the path and the system's reason.
-absl::StatusOr<Config> LoadConfigFile(const std::string& path, const EnvLookup& env = ProcessEnv());
+// The configuration agentd runs with: the embedded default, then `file` (none when
+// empty), then `file`.d/*.yaml in name order (hidden files and other names are skipped).
+// An unreadable file is InvalidArgument (or NotFound) naming the path and the system's
+// reason; a missing drop-in directory is no error.
+absl::StatusOr<Config> LoadLayeredConfig(const std::string& file,
+                                         const EnvLookup& env = ProcessEnv());
+
+// The drop-ins of `file`, sorted by name; none when FILE.d does not exist.
+absl::StatusOr<std::vector<std::string>> ConfigDropIns(const std::string& file);
 
 // The configuration compiled into the binary (templates/config/agentd.yaml).
 absl::StatusOr<Config> LoadDefaultConfig(const EnvLookup& env = ProcessEnv());
+
+// Where the value at dotted `path` came from, per `origins` (the path's own entry, else
+// its nearest enclosing one's), or "built-in default".
+std::string OriginOf(const std::map<std::string, std::string>& origins, absl::string_view path);
 
 // The text of the embedded default configuration.
 absl::string_view EmbeddedDefaultConfigText();

@@ -12,10 +12,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "spdlog/details/null_mutex.h"
 #include "spdlog/sinks/base_sink.h"
 #include "spdlog/spdlog.h"
 #ifdef AGENTD_HAVE_SYSTEMD
@@ -75,6 +77,37 @@ class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
 
  private:
   bool json_;
+};
+
+absl::Mutex g_tap_mu;
+std::function<void(absl::string_view)>* g_tap ABSL_GUARDED_BY(g_tap_mu) = nullptr;
+thread_local bool t_in_tap = false;
+
+// Hands each record to the tap SetLogTap installed, if any. Takes no lock of spdlog's
+// (null_mutex): the tap is called under a reader lock of its own, so records from
+// several threads reach it at once, and a record logged from inside the tap is dropped
+// here rather than deadlock on a lock its caller holds.
+class TapSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (t_in_tap) return;
+    absl::ReaderMutexLock l(&g_tap_mu);
+    if (g_tap == nullptr) return;
+    t_in_tap = true;
+    auto level = spdlog::level::to_string_view(msg.level);
+    std::string line =
+        absl::StrCat(absl::string_view(level.data(), level.size()), " ",
+                     RedactSecrets(absl::string_view(msg.payload.data(), msg.payload.size())));
+    const LogScope::Fields& f = LogScope::Current();
+    std::vector<std::string> fields;
+    if (!f.agent_id.empty()) fields.push_back("agent=" + f.agent_id);
+    if (!f.task_id.empty()) fields.push_back("task=" + f.task_id);
+    if (!f.goal_id.empty()) fields.push_back("goal=" + f.goal_id);
+    if (!fields.empty()) absl::StrAppend(&line, " [", absl::StrJoin(fields, " "), "]");
+    (*g_tap)(line);
+    t_in_tap = false;
+  }
+  void flush_() override {}
 };
 
 #ifdef AGENTD_HAVE_SYSTEMD
@@ -157,7 +190,8 @@ absl::Status SetupLogging(absl::string_view format, absl::string_view level) {
   if (g_to_journal) sink = std::make_shared<JournalSink>();
 #endif
   if (sink == nullptr) sink = std::make_shared<StderrSink>(format == "json");
-  auto logger = std::make_shared<spdlog::logger>("agentd", std::move(sink));
+  spdlog::sinks_init_list sinks = {std::move(sink), std::make_shared<TapSink>()};
+  auto logger = std::make_shared<spdlog::logger>("agentd", sinks);
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
   logger->set_level(*l);
   logger->flush_on(spdlog::level::trace);
@@ -166,6 +200,17 @@ absl::Status SetupLogging(absl::string_view format, absl::string_view level) {
 }
 
 bool LoggingToJournal() { return g_to_journal; }
+
+void SetLogTap(std::function<void(absl::string_view line)> tap) {
+  auto* next = tap ? new std::function<void(absl::string_view)>(std::move(tap)) : nullptr;
+  std::function<void(absl::string_view)>* old;
+  {
+    absl::MutexLock l(&g_tap_mu);  // waits for calls to the old tap to return
+    old = g_tap;
+    g_tap = next;
+  }
+  delete old;
+}
 
 LogScope::LogScope(absl::string_view agent_id, absl::string_view task_id, absl::string_view goal_id)
     : saved_(t_fields) {

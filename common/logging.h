@@ -13,6 +13,7 @@
 #ifndef AGENTD_COMMON_LOGGING_H_
 #define AGENTD_COMMON_LOGGING_H_
 
+#include <functional>
 #include <string>
 #include "absl/strings/string_view.h"
 
@@ -51,6 +52,13 @@ class LogScope {
  private:
   Fields saved_;
 };
+
+// From now on every record (redacted, "LEVEL message [agent=… task=…]", without its
+// time) is also handed to `tap` on the thread that logged it; nullptr stops it. Returns
+// once no call to the previous tap is running. A record that the tap itself logs (on the
+// same thread) is not handed back to it. agentd keeps its own log this way, so that
+// `agentctl logs agentd` reads it like an agent's. The tap must not block for long.
+void SetLogTap(std::function<void(absl::string_view line)> tap);
 
 // Changes the level of the default logger (a config reload). InvalidArgument if unknown.
 absl::Status SetLogLevel(absl::string_view level);

@@ -132,6 +132,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   absl::StatusOr<std::unique_ptr<LogStore>> logs = LogStore::Open(std::move(log_options));
   if (!logs.ok()) return logs.status();
   d->logs_ = *std::move(logs);
+  // From here on agentd's own records are also kept as the log of kDaemonLogId, read with
+  // `agentctl logs agentd` like an agent's (the journal or stderr still get them too).
+  // Each run starts with the note an agent's does, so `--previous` finds the last run.
+  d->logs_->AppendSystem(kDaemonLogId, "launching");
+  SetLogTap([logs = d->logs_.get()](absl::string_view line) {
+    logs->Append(kDaemonLogId, v1::LOG_STREAM_STDERR, line);
+  });
 
   d->system_ =
       std::make_unique<SystemCore>(&d->loop_, d->store_.get(), d->config_.get(), d->start_time_);
@@ -414,6 +421,17 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   }
   paths.set_admin_token_file(token_file);
   if (d->cgroups_) paths.set_agent_cgroup(d->cgroups_->base());
+  d->system_->SetDoctorSource([self, paths, no_cgroups, sandbox_broken] {
+    DoctorInputs in;
+    in.sandbox_broken = sandbox_broken;
+    in.isolation_problem = self->isolation_problem_;
+    in.cgroup_base = paths.agent_cgroup();
+    in.no_cgroups_reason = no_cgroups;
+    in.listeners.emplace_back("socket", "unix:" + paths.socket());
+    if (!paths.grpc_tcp().empty()) in.listeners.emplace_back("tcp", paths.grpc_tcp());
+    if (!paths.http().empty()) in.listeners.emplace_back("http", "http://" + paths.http());
+    return in;
+  });
   // Every listener is bound: now the agents start (a taken port has failed the start
   // above with none of them running).
   d->loop_.Post([self] { self->supervisor_->StartWanted(); });
@@ -531,7 +549,8 @@ void Daemon::Shutdown() {
   api_.reset();
   launcher_.reset();
   cgroups_.reset();
-  logs_.reset();  // after the agents: their last output is written before it closes
+  SetLogTap(nullptr);  // waits for a record being appended to the daemon's own log
+  logs_.reset();       // after the agents: their last output is written before it closes
   store_.reset();
   spdlog::info("agentd stopped");
 }

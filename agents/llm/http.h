@@ -43,6 +43,7 @@ struct HttpRequest {
   std::vector<std::string> headers;  // "Name: value"
   std::string body;                  // JSON
   Timeouts timeouts;
+  bool get = false;  // a GET with no body (listing models) instead of the POST of a call
 };
 
 struct HttpResponse {

@@ -114,10 +114,13 @@ export function loadScenario(file) {
 
   const data = doc.toJS();
   if (!isMapping(data)) fail([], 'a scenario is a mapping with a "rules" list');
-  onlyKeys(data, [], ['rules']);
+  onlyKeys(data, [], ['rules', 'models']);
   if (!Array.isArray(data.rules)) fail(['rules'], 'must be a list of rules');
+  if (data.models !== undefined && (!Array.isArray(data.models) || !data.models.every((m) => typeof m === 'string'))) {
+    fail(['models'], 'must be a list of model names');
+  }
 
-  return data.rules.map((raw, i) => {
+  const rules = data.rules.map((raw, i) => {
     const p = ['rules', i];
     if (!isMapping(raw)) fail(p, 'a rule must be a mapping');
     onlyKeys(raw, p, ['name', 'match', 'times', 'reply', 'fault']);
@@ -199,6 +202,9 @@ export function loadScenario(file) {
     if (!rule.reply && !rule.fault) fail(p, 'needs a "reply" or a "fault"');
     return rule;
   });
+  // What GET /v1/models and /api/tags list: `models:`, else every model a rule matches on.
+  rules.models = data.models ?? [...new Set(rules.map((r) => r.match.model).filter(Boolean))];
+  return rules;
 }
 
 // ---------------------------------------------------------------------------
@@ -718,6 +724,20 @@ export function createFakeLLM(rules, { log = (line) => process.stderr.write(`${l
     const provider = ENDPOINTS[path];
     if (provider) return handleProvider(req, res, provider, path);
 
+    // Model listings, as agentctl doctor reads them: OpenAI's (and Anthropic's) shape at
+    // /v1/models, Ollama's at /api/tags.
+    if ((path === '/v1/models' || path === '/models') && req.method === 'GET') {
+      req.resume();
+      log(`fakellm: GET ${path} -> ${(rules.models ?? []).length} models`);
+      sendJson(res, 200, { object: 'list', data: (rules.models ?? []).map((id) => ({ id, object: 'model', owned_by: 'fakellm' })) });
+      return;
+    }
+    if (path === '/api/tags' && req.method === 'GET') {
+      req.resume();
+      log(`fakellm: GET ${path} -> ${(rules.models ?? []).length} models`);
+      sendJson(res, 200, { models: (rules.models ?? []).map((name) => ({ name, model: name })) });
+      return;
+    }
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': 2 });
       res.end(req.method === 'HEAD' ? undefined : 'ok');

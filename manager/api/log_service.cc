@@ -63,7 +63,8 @@ class LogStreamer final : public grpc::ServerWriteReactor<v1::StreamLogsResponse
       absl::MutexLock l(&g->mu);
       LogStreamer* self = g->self;
       if (self == nullptr || self->finished_) return;  // the client went away meanwhile
-      if (absl::StatusOr<v1::Agent> a = supervisor->Get(self->agent_); !a.ok()) {
+      if (absl::StatusOr<v1::Agent> a = supervisor->Get(self->agent_);
+          !a.ok() && self->agent_ != kDaemonLogId) {
         self->Stop(ToGrpcStatus(a.status()));
         return;
       }
@@ -229,7 +230,8 @@ grpc::ServerUnaryReactor* LogService::ListLogSegments(grpc::CallbackServerContex
     return reactor;
   }
   loop_->Post([this, reactor, req, resp, after] {
-    if (absl::StatusOr<v1::Agent> a = supervisor_->Get(req->agent_id()); !a.ok()) {
+    if (absl::StatusOr<v1::Agent> a = supervisor_->Get(req->agent_id());
+        !a.ok() && req->agent_id() != kDaemonLogId) {
       reactor->Finish(ToGrpcStatus(a.status()));
       return;
     }

@@ -29,6 +29,30 @@ grpc::ServerUnaryReactor* SystemService::GetInfo(grpc::CallbackServerContext* ct
   return reactor;
 }
 
+grpc::ServerUnaryReactor* SystemService::Diagnose(grpc::CallbackServerContext* ctx,
+                                                  const v1::DiagnoseRequest*,
+                                                  v1::DiagnoseResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (auth_.Refuse(ctx, reactor)) return reactor;
+  core_->Diagnose([reactor, resp](v1::DiagnoseResponse r) mutable {
+    *resp = std::move(r);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SystemService::GetConfig(grpc::CallbackServerContext* ctx,
+                                                   const v1::GetConfigRequest* req,
+                                                   v1::GetConfigResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (auth_.Refuse(ctx, reactor)) return reactor;
+  core_->GetConfig(!req->without_origins(), [reactor, resp](v1::GetConfigResponse r) mutable {
+    *resp = std::move(r);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* SystemService::ReloadConfig(grpc::CallbackServerContext* ctx,
                                                       const v1::ReloadConfigRequest*,
                                                       v1::ReloadConfigResponse* resp) {

@@ -26,6 +26,12 @@ class SystemService final : public v1::SystemService::CallbackService {
                                        v1::GetVersionResponse* resp) override;
   grpc::ServerUnaryReactor* GetInfo(grpc::CallbackServerContext* ctx, const v1::GetInfoRequest* req,
                                     v1::GetInfoResponse* resp) override;
+  grpc::ServerUnaryReactor* Diagnose(grpc::CallbackServerContext* ctx,
+                                     const v1::DiagnoseRequest* req,
+                                     v1::DiagnoseResponse* resp) override;
+  grpc::ServerUnaryReactor* GetConfig(grpc::CallbackServerContext* ctx,
+                                      const v1::GetConfigRequest* req,
+                                      v1::GetConfigResponse* resp) override;
   grpc::ServerUnaryReactor* ReloadConfig(grpc::CallbackServerContext* ctx,
                                          const v1::ReloadConfigRequest* req,
                                          v1::ReloadConfigResponse* resp) override;

@@ -25,17 +25,20 @@ std::string AbsoluteDir(std::string dir) {
 
 absl::StatusOr<Config> ConfigState::Read(const std::string& file,
                                          const ConfigOverrides& overrides) {
-  absl::StatusOr<Config> c = file.empty() ? LoadDefaultConfig() : LoadConfigFile(file);
+  absl::StatusOr<Config> c = LoadLayeredConfig(file);
   if (!c.ok()) return c.status();
-  auto set = [](const std::optional<std::string>& flag, std::string* field) {
-    if (flag.has_value()) *field = *flag;
+  auto set = [&c](const std::optional<std::string>& flag, const char* path, const char* name,
+                  std::string* field) {
+    if (!flag.has_value()) return;
+    *field = *flag;
+    c->origins[path] = name;
   };
-  set(overrides.state_dir, &c->state_dir);
-  set(overrides.socket, &c->server.socket);
-  set(overrides.http, &c->server.http);
-  set(overrides.grpc_tcp, &c->server.grpc_tcp);
-  set(overrides.log_format, &c->logging.format);
-  set(overrides.log_level, &c->logging.level);
+  set(overrides.state_dir, "state_dir", "--state-dir", &c->state_dir);
+  set(overrides.socket, "server.socket", "--socket", &c->server.socket);
+  set(overrides.http, "server.http", "--http", &c->server.http);
+  set(overrides.grpc_tcp, "server.grpc_tcp", "--grpc-tcp", &c->server.grpc_tcp);
+  set(overrides.log_format, "logging.format", "--log-format", &c->logging.format);
+  set(overrides.log_level, "logging.level", "--log-level", &c->logging.level);
   // bootstrapper is built in: agentd-agent renders project templates with no model. A
   // configuration may still give it limits or more instances under roles.bootstrapper.
   if (c->roles.count("bootstrapper") == 0) {

@@ -33,7 +33,7 @@ struct ReloadResult {
 class ConfigState {
  public:
   // Loads `file` (empty: the embedded default), applies `overrides`, and resolves empty
-  // socket/state_dir to their defaults. Errors as LoadConfigFile().
+  // socket/state_dir to their defaults. Errors as LoadLayeredConfig().
   static absl::StatusOr<ConfigState> Load(std::string file, ConfigOverrides overrides);
 
   const Config& config() const { return config_; }

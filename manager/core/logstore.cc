@@ -710,15 +710,14 @@ void LogStore::Run() {
   }
 }
 
-void LogStore::AppendSystem(const std::string& agent, absl::string_view text) {
+void LogStore::Append(const std::string& agent, v1::LogStream stream, absl::string_view text) {
   absl::StatusOr<std::shared_ptr<AgentLog>> log = Get(agent);
   if (!log.ok()) return;
   std::vector<std::function<void()>> wake;
   {
     absl::MutexLock l(&(*log)->mu);
     LogWriter w(options_, &bytes_written_, &dropped_bytes_);
-    w.AppendLine(**log, v1::LOG_STREAM_SYSTEM, absl::ToUnixMicros(absl::Now()), text.data(),
-                 text.size(), false);
+    w.AppendLine(**log, stream, absl::ToUnixMicros(absl::Now()), text.data(), text.size(), false);
     w.Flush(**log);
     w.Wake(**log, &wake);
   }

@@ -45,6 +45,10 @@
 
 namespace agentd {
 
+// The log agentd keeps of its own records (common/logging.h SetLogTap): read like an
+// agent's, under this id, which no agent may take.
+inline constexpr char kDaemonLogId[] = "agentd";
+
 struct LogStoreOptions {
   std::string dir;  // one folder per agent below it, created 0700 on first write
   int64_t segment_bytes = int64_t{64} << 20;
@@ -81,7 +85,11 @@ class LogStore {
   absl::StatusOr<OutputPipes> Capture(const std::string& agent);
 
   // Appends a supervisor note about `agent` (stream SYSTEM): "started, pid 123".
-  void AppendSystem(const std::string& agent, absl::string_view text);
+  void AppendSystem(const std::string& agent, absl::string_view text) {
+    Append(agent, v1::LOG_STREAM_SYSTEM, text);
+  }
+  // Appends one record of `text` (a line, without its newline) to `agent`'s log.
+  void Append(const std::string& agent, v1::LogStream stream, absl::string_view text);
 
   // Reads what `agent`'s pipes hold right now (e.g. once its process exited, so that its
   // last words are in the log before the exit is reported). Does not wait for EOF.

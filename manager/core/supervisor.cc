@@ -191,6 +191,10 @@ absl::StatusOr<v1::Agent> Supervisor::Start(const v1::StartAgentRequest& req) {
     return absl::InvalidArgumentError(absl::StrCat(
         "agent id \"", id, "\" is not valid (letters, digits, '-' and '_', at most 63)"));
   }
+  if (id == kDaemonLogId) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "agent id \"", id, "\" is reserved: `agentctl logs ", id, "` reads the daemon's own log"));
+  }
   auto existing = agents_.find(id);
   if (existing != agents_.end()) {
     Record& r = existing->second;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/config_view.h"
 #include "common/json_dump.h"
 #include "common/logging.h"
 #include "common/version.h"
@@ -62,6 +63,33 @@ void SystemCore::GetInfo(absl::AnyInvocable<void(v1::GetInfoResponse) &&> done) 
       for (const std::string& tool : role.tools) s->add_tools(tool);
       s->set_max_instances(role.max_instances);
     }
+    std::move(done)(std::move(r));
+  });
+}
+
+void SystemCore::Diagnose(absl::AnyInvocable<void(v1::DiagnoseResponse) &&> done) {
+  loop_->Post([this, done = std::move(done)]() mutable {
+    DoctorInputs in;
+    if (doctor_source_) in = doctor_source_();
+    in.config = config_->config();
+    if (!in.env) in.env = ProcessEnv();
+    // Providers are asked over the network: never on the loop.
+    off_loop_.Run<v1::DiagnoseResponse>(
+        [in = std::move(in)]() mutable {
+          llm::CurlTransport transport;
+          return agentd::Diagnose(in, transport);
+        },
+        std::move(done));
+  });
+}
+
+void SystemCore::GetConfig(bool with_origins,
+                           absl::AnyInvocable<void(v1::GetConfigResponse) &&> done) {
+  loop_->Post([this, with_origins, done = std::move(done)]() mutable {
+    v1::GetConfigResponse r;
+    r.set_yaml(RenderConfigYaml(config_->config(), with_origins));
+    for (const std::string& layer : config_->config().layers) r.add_layers(layer);
+    SetTime(config_->loaded_time(), r.mutable_loaded_time());
     std::move(done)(std::move(r));
   });
 }

@@ -17,7 +17,9 @@
 #include "agentd/v1/system.pb.h"
 #include "manager/core/audit.h"
 #include "manager/core/config_state.h"
+#include "manager/core/doctor.h"
 #include "manager/core/event_loop.h"
+#include "manager/core/off_loop.h"
 #include "manager/store/store.h"
 
 namespace agentd {
@@ -55,6 +57,12 @@ class SystemCore {
 
   static v1::GetVersionResponse Version();
   void GetInfo(absl::AnyInvocable<void(v1::GetInfoResponse) &&> done);
+  // What the daemon knows about itself for Diagnose(); called on the loop thread.
+  void SetDoctorSource(std::function<DoctorInputs()> source) { doctor_source_ = std::move(source); }
+  // Runs the doctor's checks (doctor.h) off the loop; `done` runs on the loop.
+  void Diagnose(absl::AnyInvocable<void(v1::DiagnoseResponse) &&> done);
+  // The configuration in force, rendered (common/config_view.h); answered on the loop.
+  void GetConfig(bool with_origins, absl::AnyInvocable<void(v1::GetConfigResponse) &&> done);
   // Reloads; the error is InvalidArgument with every problem at file:line:col.
   // `by` is who asked, for the audit log ("daemon" for SIGHUP, "human:local"…).
   void ReloadConfig(absl::AnyInvocable<void(absl::StatusOr<v1::ReloadConfigResponse>) &&> done,
@@ -80,6 +88,8 @@ class SystemCore {
   std::atomic<int64_t> rpcs_in_flight_{0};
   absl::AnyInvocable<void(v1::DaemonCounters*)> counters_source_;
   std::function<void(const ReloadResult&)> on_reloaded_;
+  std::function<DoctorInputs()> doctor_source_;
+  OffLoop off_loop_{loop_};  // last: joined (and its results dropped) first
   AuditLog* audit_ = nullptr;
 };
 

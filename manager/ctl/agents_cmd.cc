@@ -18,6 +18,7 @@
 #include "agentd/v1/logs.grpc.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
 #include "common/config.h"
+#include "common/config_view.h"
 #include "common/json_dump.h"
 #include "common/values.h"
 #include "common/version.h"
@@ -208,13 +209,50 @@ struct ConfigValidateOpts {
 };
 
 int ConfigValidate(const Globals&, const ConfigValidateOpts& o) {
-  absl::StatusOr<Config> c = LoadConfigFile(o.file);
+  absl::StatusOr<Config> c = LoadLayeredConfig(o.file);
   if (!c.ok()) {
     std::fprintf(stderr, "%s\n", std::string(c.status().message()).c_str());
     return kFailed;
   }
-  std::printf("%s: valid (%zu providers, %zu models, %zu roles, %zu agents)\n", o.file.c_str(),
-              c->providers.size(), c->models.size(), c->roles.size(), c->agents.size());
+  std::string dropins;
+  if (c->layers.size() > 2) dropins = absl::StrCat(" with ", c->layers.size() - 2, " drop-ins");
+  std::printf("%s%s: valid (%zu providers, %zu models, %zu roles, %zu agents)\n", o.file.c_str(),
+              dropins.c_str(), c->providers.size(), c->models.size(), c->roles.size(),
+              c->agents.size());
+  return kOk;
+}
+
+struct ConfigViewOpts {
+  std::string file;
+  bool no_origins = false;
+};
+
+// The configuration in force (the daemon's, from GetConfig), or the one FILE would give:
+// every layer merged, each value beside where it came from.
+int ConfigView(const Globals& g, const ConfigViewOpts& o) {
+  v1::GetConfigResponse r;
+  if (!o.file.empty()) {
+    absl::StatusOr<Config> c = LoadLayeredConfig(o.file);
+    if (!c.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(c.status().message()).c_str());
+      return kFailed;
+    }
+    r.set_yaml(RenderConfigYaml(*c, !o.no_origins));
+    for (const std::string& layer : c->layers) r.add_layers(layer);
+  } else {
+    absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+    if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+    auto stub = v1::SystemService::NewStub(c->channel());
+    v1::GetConfigRequest req;
+    req.set_without_origins(o.no_origins);
+    grpc::Status s = stub->GetConfig(c->NewContext().get(), req, &r);
+    if (!s.ok()) return RpcFailed("GetConfig", s);
+  }
+  if (g.format == Format::kJson) {
+    std::printf("%s\n", ToJson(r).c_str());
+  } else {
+    std::fwrite(r.yaml().data(), 1, r.yaml().size(), stdout);
+  }
   return kOk;
 }
 
@@ -591,10 +629,23 @@ void AddAgentCommands(const CommandTree& t) {
     config->require_subcommand(1);
     CLI::App* validate =
         AddCommand(config, "validate", "check a configuration file (no daemon needed)",
-                   "Every problem is reported as FILE:LINE:COL: what is wrong.\n\n"
+                   "FILE is read over the embedded default, and FILE.d/*.yaml over it in name\n"
+                   "order, as agentd --config FILE reads them. Every problem is reported as\n"
+                   "FILE:LINE:COL: what is wrong.\n\n"
                    "Example:\n  agentctl config validate /etc/agentd/agentd.yaml");
     auto v = OnRun(t, validate, ConfigValidate);
     validate->add_option("FILE", v->file, "the YAML file")->required()->check(CLI::ExistingFile);
+    CLI::App* view = AddCommand(
+        config, "view", "the configuration in force, each value with where it came from",
+        "Without FILE, agentd's own: the embedded default, its --config file and that file's\n"
+        "drop-ins (FILE.d/*.yaml, in name order) merged, and its command-line flags applied.\n"
+        "With FILE, what agentd would run with given --config FILE (no daemon needed).\n"
+        "Each value is followed by its origin: FILE:LINE:COL, a flag, or \"default\".\n\n"
+        "Examples:\n  agentctl config view\n"
+        "  agentctl config view /etc/agentd/agentd.yaml | grep -A3 '^  coder:'");
+    auto vo = OnRun(t, view, ConfigView);
+    view->add_option("FILE", vo->file, "a configuration file")->check(CLI::ExistingFile);
+    view->add_flag("--no-origins", vo->no_origins, "leave out the origin comments");
     OnRun(t,
           AddCommand(config, "default", "print the built-in default configuration",
                      "Example:\n  agentctl config default > my-agentd.yaml"),

@@ -22,6 +22,7 @@
 #include "manager/ctl/chat_cmd.h"
 #include "manager/ctl/cli.h"
 #include "manager/ctl/completion.h"
+#include "manager/ctl/doctor_cmd.h"
 #include "manager/ctl/events_cmd.h"
 #include "manager/ctl/logs_cmd.h"
 #include "manager/ctl/tasks_cmd.h"
@@ -179,6 +180,7 @@ std::unique_ptr<CLI::App> BuildApp(Globals* g, GlobalFlags* raw, Action* action)
   AddEventCommands(tree);
   AddLogCommands(tree);
   AddChatCommands(tree);
+  AddDoctorCommands(tree);
   {
     CLI::App* cmd = AddCommand(app.get(), "help", "a command's help",
                                "Examples:\n  agentctl help logs\n  agentctl help get agents\n"

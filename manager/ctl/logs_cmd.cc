@@ -388,13 +388,16 @@ void AddLogCommands(const CommandTree& t) {
       "(started, exited, restarted) are the agentd stream. Several agents, or --role, print\n"
       "each line with its agent's name, by time. -o json prints one record a line (the\n"
       "line as text, bytes that are not UTF-8 as \\xHH; seq a number), so a reader resumes\n"
-      "with --after-seq N. Records retention deleted are reported as a gap on stderr.\n\n"
+      "with --after-seq N. Records retention deleted are reported as a gap on stderr.\n"
+      "`agentctl logs agentd` is the daemon's own log (what it also writes to stderr or\n"
+      "the journal), with the same options.\n\n"
       "Examples:\n"
       "  agentctl logs coder-1 -f\n"
       "  agentctl logs coder-1 -n 100 --timestamps --stream stderr\n"
       "  agentctl logs --role coder --since 10m --grep 'Traceback|error'\n"
       "  agentctl logs ceo manager --since \"2026-12-05 17:00\" --until 2026-12-05T18:00:00Z\n"
-      "  agentctl logs coder-1 --previous    # the run before the last restart");
+      "  agentctl logs coder-1 --previous    # the run before the last restart\n"
+      "  agentctl logs agentd -f --grep 'warn|error'");
   auto o = OnRun(t, cmd, Logs);
   cmd->add_option("AGENT", o->agents, "the agents' ids")->type_name("AGENT");
   cmd->add_option("--role", o->role, "every agent of this role")->type_name("ROLE");

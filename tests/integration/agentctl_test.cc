@@ -23,6 +23,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/support/client.h"
 #include "tests/support/daemon.h"
+#include "tests/support/fakellm.h"
 
 namespace agentd::testing {
 namespace {
@@ -93,7 +94,9 @@ TEST_F(AgentctlTest, EveryCommandHasItsOwnHelp) {
                                                           {"completion"},
                                                           {"help"},
                                                           {"chat"},
-                                                          {"delete", "agent"}};
+                                                          {"delete", "agent"},
+                                                          {"doctor"},
+                                                          {"config", "view"}};
   std::set<std::string> texts;
   for (const auto& words : commands) {
     std::vector<std::string> argv = {AgentctlBinary()};
@@ -471,6 +474,104 @@ TEST_F(AgentctlTest, ChatSendsMessagesRunsCommandsAndShowsWhatComes) {
   ASSERT_EQ(live.size(), 1u);
   EXPECT_EQ(live[0].body(), "for the manager");
   EXPECT_GT(live[0].seq(), all.back().seq());
+}
+
+}  // namespace
+}  // namespace agentd::testing
+
+namespace agentd::testing {
+namespace {
+
+// agentctl doctor: agentd asks each provider a role uses for its models, and says what to
+// do about each failure; exit 1 while a goal could not run, 0 once it could.
+TEST_F(AgentctlTest, DoctorNamesEachBrokenProviderAndModelAndWhatToDo) {
+  FakeLlm fake(dir_, "models: [m-present, \"llama3:latest\"]\nrules:\n  - reply: {text: hi}\n");
+  ASSERT_FALSE(fake.url().empty()) << fake.log();
+  const std::string config = dir_.Join("agentd.yaml");
+  const std::string fake_providers =
+      absl::StrCat("providers:\n  fake: {kind: openai, base_url: \"", fake.url(), "/v1\"}\n",
+                   "  tags: {kind: ollama, base_url: \"", fake.url(), "\"}\n");
+  const std::string good_models =
+      "models:\n  big: {provider: fake, model: m-present}\n  small: {provider: tags, model: "
+      "llama3}\n";
+  const std::string good = fake_providers + good_models + "agents: []\n";
+  WriteFile(
+      config,
+      absl::StrCat(fake_providers,
+                   "  gone: {kind: openai, base_url: \"http://127.0.0.1:1/v1\"}\n"
+                   "  keyed: {kind: openai, base_url: \"",
+                   fake.url(), "/v1\", api_key_env: AGENTD_TEST_NO_SUCH_KEY}\n", good_models,
+                   "  missing: {provider: fake, model: m-absent}\n"
+                   "  far: {provider: gone, model: x}\n"
+                   "  locked: {provider: keyed, model: m-present}\n"
+                   "roles:\n  r1: {model: missing}\n  r2: {model: far}\n  r3: {model: locked}\n"
+                   "agents: []\n"));
+  ASSERT_TRUE(daemon_.Start({"--config", config})) << daemon_.log();
+
+  RunResult bad = Ctl({"doctor"});
+  EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
+  EXPECT_THAT(bad.out, HasSubstr("ok    provider fake"));
+  EXPECT_THAT(bad.out, HasSubstr("ok    model small"));  // llama3 is llama3:latest
+  EXPECT_THAT(bad.out, ::testing::ContainsRegex("FAIL +provider gone +not reachable"));
+  EXPECT_THAT(bad.out,
+              ::testing::ContainsRegex("FAIL +provider keyed +AGENTD_TEST_NO_SUCH_KEY is not set"));
+  EXPECT_THAT(bad.out, ::testing::ContainsRegex(
+                           "FAIL +model missing +\"m-absent\" is not served by provider fake"));
+  EXPECT_THAT(bad.out, HasSubstr("-> set models.missing.model"));
+  EXPECT_THAT(bad.out, HasSubstr("a goal cannot run"));
+  EXPECT_THAT(bad.out, HasSubstr("listener socket"));
+  EXPECT_THAT(bad.out, HasSubstr("sandbox"));
+  RunResult json = Ctl({"doctor", "-o", "json"});
+  EXPECT_EQ(json.exit_code, 1);
+  nlohmann::json j = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << json.out;
+  EXPECT_FALSE(j.value("goalCanRun", true));
+
+  // Fixed, reloaded: a goal can run.
+  WriteFile(config, good);
+  ASSERT_EQ(Ctl({"config", "reload"}).exit_code, 0);
+  RunResult fixed = Ctl({"doctor"});
+  EXPECT_EQ(fixed.exit_code, 0) << fixed.out << fixed.err;
+  EXPECT_THAT(fixed.out, HasSubstr("a goal can run"));
+  EXPECT_THAT(fixed.out, Not(HasSubstr("FAIL")));
+}
+
+TEST_F(AgentctlTest, DoctorWithoutADaemonSaysHowToStartOne) {
+  RunResult r = RunCommand({AgentctlBinary(), "--socket", dir_.Join("none.sock"), "doctor"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, HasSubstr("start it"));
+}
+
+// config view: every layer merged, each value beside where it came from, from the daemon
+// (its flags included) or for a file.
+TEST_F(AgentctlTest, ConfigViewNamesWhereEachValueCameFrom) {
+  const std::string config = dir_.Join("agentd.yaml");
+  WriteFile(config, "agents: []\nroles:\n  coder: {max_instances: 5}\n");
+  ASSERT_EQ(mkdir((config + ".d").c_str(), 0700), 0);
+  WriteFile(config + ".d/50-more.yaml", "roles:\n  tester: {max_instances: 4}\n");
+  ASSERT_TRUE(daemon_.Start({"--config", config})) << daemon_.log();
+  RunResult view = Ctl({"config", "view"});
+  ASSERT_EQ(view.exit_code, 0) << view.err;
+  EXPECT_THAT(view.out, HasSubstr("max_instances: 5  # " + config + ":3:26"));
+  EXPECT_THAT(view.out, HasSubstr("max_instances: 4  # " + config + ".d/50-more.yaml:2:27"));
+  EXPECT_THAT(view.out, ::testing::ContainsRegex("socket: .*  # --socket"));
+  EXPECT_THAT(view.out, ::testing::ContainsRegex("restart_sec: 1s  # <embedded default>:[0-9]+:"));
+  EXPECT_THAT(view.out, HasSubstr("# layers, each over the one before: <embedded default>, " +
+                                  config + ", " + config + ".d/50-more.yaml"));
+  // The same for a file, with no daemon; the output is itself a valid configuration.
+  RunResult local = RunCommand({AgentctlBinary(), "config", "view", config, "--no-origins"});
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  EXPECT_THAT(local.out, Not(HasSubstr("#")));
+  WriteFile(dir_.Join("view.yaml"), local.out);
+  RunResult valid = RunCommand({AgentctlBinary(), "config", "validate", dir_.Join("view.yaml")});
+  EXPECT_EQ(valid.exit_code, 0) << valid.err << local.out;
+  // A drop-in's mistake is named with its place; validate reads the drop-ins too.
+  WriteFile(config + ".d/60-bad.yaml", "roles:\n  tester: {max_instanses: 4}\n");
+  RunResult bad = RunCommand({AgentctlBinary(), "config", "validate", config});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(
+      bad.err,
+      HasSubstr(config + ".d/60-bad.yaml:2:12: unknown key \"roles.tester.max_instanses\""));
 }
 
 }  // namespace

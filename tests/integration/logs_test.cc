@@ -347,3 +347,39 @@ supervision: {restart_sec: 100ms}
 
 }  // namespace
 }  // namespace agentd::testing
+
+namespace agentd::testing {
+namespace {
+
+TEST_F(LogsTest, TheDaemonsOwnLogReadsLikeAnAgentsAndItsIdIsReserved) {
+  ASSERT_NO_FATAL_FAILURE(StartDaemon("agents: []\nroles:\n  idle: {command: [sleep, \"600\"]}\n"));
+  // What agentd logged at start is there, each record "LEVEL message", after the note
+  // that marks a run.
+  RunResult own;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        own = Ctl({"logs", "agentd", "--stream", "stderr"});
+        return own.out.find("info agentd ") != std::string::npos;
+      },
+      absl::Seconds(20)))
+      << own.out << own.err;
+  EXPECT_THAT(own.out, HasSubstr("cgroup"));
+  RunResult system = Ctl({"logs", "agentd", "--stream", "agentd"});
+  EXPECT_THAT(system.out, HasSubstr("launching"));
+  // No agent may take the log's id; what agentd says about an agent is found by its id.
+  grpc::Status s = client_->StartAgent("idle", "agentd");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("reserved"));
+  StartAgent("idle", "idle-1");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Ctl({"logs", "agentd", "--grep", "idle-1"}).out.find("idle-1") != std::string::npos;
+      },
+      absl::Seconds(20)));
+  RunResult json = Ctl({"logs", "agentd", "-n", "1", "-o", "json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_THAT(json.out, HasSubstr("\"seq\":"));
+}
+
+}  // namespace
+}  // namespace agentd::testing

@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "common/config_view.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/process.h"
@@ -167,7 +168,7 @@ TEST(ConfigTest, TcpWithoutTlsMustBeLoopback) {
 
 TEST(ConfigFileTest, UnreadableFileNamesThePathAndTheReason) {
   testing::TempDir dir;
-  absl::StatusOr<Config> missing = LoadConfigFile(dir.Join("nope.yaml"));
+  absl::StatusOr<Config> missing = LoadLayeredConfig(dir.Join("nope.yaml"));
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(std::string(missing.status().message()),
               HasSubstr(dir.Join("nope.yaml") + ": cannot read config file: No such file"));
@@ -176,7 +177,7 @@ TEST(ConfigFileTest, UnreadableFileNamesThePathAndTheReason) {
 TEST(ConfigFileTest, ErrorsNameTheFile) {
   testing::TempDir dir;
   testing::WriteFile(dir.Join("a.yaml"), "logging:\n  level: chatty\n");
-  absl::StatusOr<Config> c = LoadConfigFile(dir.Join("a.yaml"));
+  absl::StatusOr<Config> c = LoadLayeredConfig(dir.Join("a.yaml"));
   ASSERT_FALSE(c.ok());
   EXPECT_THAT(std::string(c.status().message()),
               HasSubstr(dir.Join("a.yaml") + ":2:10: logging.level: \"chatty\" is not one of"));
@@ -223,6 +224,150 @@ TEST(ConfigLimitsTest, BadLimitsAreErrorsWithTheirPlace) {
   EXPECT_THAT(e, HasSubstr("roles.r.limits.cpu: must be at least 1s"));
   EXPECT_THAT(e, HasSubstr("roles.r.limits.memory:"));
   EXPECT_THAT(e, HasSubstr("unknown key \"roles.r.limits.stack\""));
+}
+
+}  // namespace
+}  // namespace agentd
+
+namespace agentd {
+namespace {
+
+using ::testing::ElementsAre;
+
+// The embedded default, then `text` as "agentd.yaml".
+absl::StatusOr<Config> OverDefault(absl::string_view text) {
+  return LoadConfigLayers({{"<embedded default>", std::string(EmbeddedDefaultConfigText())},
+                           {"agentd.yaml", std::string(text)}},
+                          FakeEnv({}));
+}
+
+TEST(ConfigLayersTest, AFileChangesOnlyWhatItNamesAndKeepsEveryDefaultRole) {
+  absl::StatusOr<Config> c =
+      OverDefault("roles:\n  coder: {max_instances: 5}\nmodels:\n  small: {model: \"qwen3:8b\"}\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  for (const char* role : {"ceo", "manager", "specialist", "coder", "tester"}) {
+    EXPECT_TRUE(c->roles.count(role)) << role;
+  }
+  EXPECT_EQ(c->roles.at("coder").max_instances, 5);
+  EXPECT_EQ(c->roles.at("coder").model, "small");  // from the default, merged key by key
+  EXPECT_THAT(c->roles.at("coder").tools, ::testing::Contains("git.commit"));
+  EXPECT_EQ(c->models.at("small").model, "qwen3:8b");
+  EXPECT_EQ(c->models.at("small").provider, "local");
+  EXPECT_EQ(c->models.at("small").temperature, 0.2);
+  ASSERT_EQ(c->agents.size(), 2u);
+  EXPECT_EQ(c->origins.at("roles.coder.max_instances"), "agentd.yaml:2:26");
+  EXPECT_THAT(c->origins.at("roles.coder.model"), HasSubstr("<embedded default>:"));
+  EXPECT_THAT(c->layers, ElementsAre("<embedded default>", "agentd.yaml"));
+}
+
+TEST(ConfigLayersTest, ListsReplaceAndNullRemovesANamedEntry) {
+  absl::StatusOr<Config> c = OverDefault(
+      "roles:\n  coder: {tools: [fs.read, complete_task]}\n  specialist: null\n"
+      "providers: {anthropic: ~}\nagents: []\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(c->roles.at("coder").tools, ElementsAre("fs.read", "complete_task"));
+  EXPECT_EQ(c->roles.count("specialist"), 0u);
+  EXPECT_EQ(c->providers.count("anthropic"), 0u);
+  EXPECT_EQ(c->providers.count("openai"), 1u);
+  EXPECT_TRUE(c->agents.empty());
+}
+
+TEST(ConfigLayersTest, ANewEntryStillNeedsItsRequiredKeys) {
+  absl::StatusOr<Config> c = OverDefault("models:\n  tiny: {provider: local}\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()),
+              HasSubstr("agentd.yaml:2:9: models.tiny: missing required key \"model\""));
+}
+
+TEST(ConfigLayersTest, ReferencesAreCheckedAfterTheLastLayerWhereTheyWereSet) {
+  // The model is defined by a later layer than the role naming it: no error.
+  absl::StatusOr<Config> ok = LoadConfigLayers(
+      {{"a.yaml", "roles:\n  r: {model: m}\n"},
+       {"b.yaml", "providers: {p: {kind: openai}}\nmodels: {m: {provider: p, model: x}}\n"}},
+      FakeEnv({}));
+  EXPECT_TRUE(ok.ok()) << ok.status();
+  // Removing the model in a later layer leaves the role's reference dangling: the error
+  // points at the role's model where it was set.
+  absl::StatusOr<Config> bad = OverDefault("models:\n  big: null\n");
+  ASSERT_FALSE(bad.ok());
+  std::string e(bad.status().message());
+  EXPECT_THAT(e, HasSubstr("<embedded default>:"));
+  EXPECT_THAT(e, HasSubstr("roles.ceo.model: no model named \"big\""));
+  // A pair of settings split across layers is checked on the merged values.
+  absl::StatusOr<Config> hb = OverDefault("supervision: {heartbeat: {interval: 30s}}\n");
+  ASSERT_FALSE(hb.ok());
+  EXPECT_THAT(std::string(hb.status().message()),
+              HasSubstr("supervision.heartbeat: ttl must be longer than interval"));
+}
+
+TEST(ConfigLayersTest, DropInsApplyInNameOrderAndTheirErrorsNameThem) {
+  testing::TempDir dir;
+  const std::string file = dir.Join("agentd.yaml");
+  testing::WriteFile(file, "roles:\n  coder: {max_instances: 5}\n");
+  ASSERT_EQ(mkdir((file + ".d").c_str(), 0700), 0);
+  testing::WriteFile(file + ".d/20-late.yaml", "roles:\n  coder: {max_instances: 7}\n");
+  testing::WriteFile(file + ".d/10-early.yaml", "roles:\n  coder: {max_instances: 6}\n");
+  testing::WriteFile(file + ".d/.hidden.yaml", "nonsense: [\n");
+  testing::WriteFile(file + ".d/30-notes.txt", "nonsense: [\n");
+  absl::StatusOr<Config> c = LoadLayeredConfig(file, FakeEnv({}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->roles.at("coder").max_instances, 7);
+  EXPECT_EQ(c->origins.at("roles.coder.max_instances"), file + ".d/20-late.yaml:2:26");
+  EXPECT_EQ(c->layers.size(), 4u);
+
+  testing::WriteFile(file + ".d/40-bad.yaml", "roles:\n  coder: {max_instances: 0, colour: red}\n");
+  absl::StatusOr<Config> bad = LoadLayeredConfig(file, FakeEnv({}));
+  ASSERT_FALSE(bad.ok());
+  std::string e(bad.status().message());
+  EXPECT_THAT(e, HasSubstr(file + ".d/40-bad.yaml:2:29: unknown key \"roles.coder.colour\""));
+  EXPECT_THAT(e, HasSubstr(file + ".d/40-bad.yaml:2:26: roles.coder.max_instances: must be at"));
+}
+
+TEST(ConfigLayersTest, AnEmptyFileIsTheDefault) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.Join("agentd.yaml"), "");
+  absl::StatusOr<Config> c = LoadLayeredConfig(dir.Join("agentd.yaml"), FakeEnv({}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  absl::StatusOr<Config> d = LoadDefaultConfig(FakeEnv({}));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(c->roles, d->roles);
+  EXPECT_EQ(c->agents, d->agents);
+}
+
+TEST(ConfigSyntaxTest, ATabIsNamedWhereItIs) {
+  std::string e = Error("server:\n\tsocket: /tmp/a.sock\n");
+  EXPECT_THAT(e, HasSubstr("test.yaml:2:1: invalid YAML: a tab in the indentation"));
+  EXPECT_THAT(e, HasSubstr("\\tsocket: /tmp/a.sock"));  // the line, its tab shown
+}
+
+TEST(ConfigSyntaxTest, AnUnclosedBracketIsNamedWhereItOpens) {
+  std::string e = Error("roles:\n  coder: {tools: [fs.read, \"a]\" # ]\n    x: 1}\nagents: []\n");
+  EXPECT_THAT(e, HasSubstr("test.yaml:2:18: invalid YAML: this \"[\" is never closed"));
+  std::string m = Error("roles: {coder: {max_instances: 2}\nagents: []\n");
+  EXPECT_THAT(m, HasSubstr("test.yaml:1:8: invalid YAML: this \"{\" is never closed"));
+}
+
+TEST(ConfigViewTest, TheViewNamesOriginsAndReadsBackAsTheSameConfiguration) {
+  absl::StatusOr<Config> c = OverDefault(
+      "roles:\n  coder: {max_instances: 5, limits: {memory: 2GiB}}\n"
+      "server: {http: \"\", cors_origins: [\"https://a.example\"]}\n"
+      "supervision: {limits: {nofile: 512}}\nstate_dir: /var/lib/$${x}\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  std::string view = RenderConfigYaml(*c);
+  EXPECT_THAT(view, HasSubstr("max_instances: 5  # agentd.yaml:2:26"));
+  EXPECT_THAT(view,
+              HasSubstr("# layers, each over the one before: <embedded default>, agentd.yaml"));
+  EXPECT_THAT(view, ::testing::ContainsRegex("stop_timeout: 10s +# <embedded default>:"));
+  EXPECT_THAT(view, ::testing::ContainsRegex("max_nudges: 2 +# default"));
+  absl::StatusOr<Config> back = LoadConfigText(view, "view.yaml", FakeEnv({}));
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << view;
+  Config a = *c, b = *back;
+  a.origins.clear();
+  b.origins.clear();
+  a.layers = b.layers = {};
+  a.source = b.source = "";
+  EXPECT_EQ(a, b) << view;
+  EXPECT_EQ(b.state_dir, "/var/lib/${x}");
 }
 
 }  // namespace

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file agentd/v1/system.proto.
  */
 export const file_agentd_v1_system: GenFile = /*@__PURE__*/
-  fileDesc("ChZhZ2VudGQvdjEvc3lzdGVtLnByb3RvEglhZ2VudGQudjEiGAoWQ3JlYXRlTG9naW5Db2RlUmVxdWVzdCKVAQoXQ3JlYXRlTG9naW5Db2RlUmVzcG9uc2USCwoDdXJsGAEgASgJEgwKBGNvZGUYAiABKAkSLwoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KC3Nlc3Npb25fdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIhoKGFJldm9rZVdlYlNlc3Npb25zUmVxdWVzdCJMChlSZXZva2VXZWJTZXNzaW9uc1Jlc3BvbnNlEhgKEHJldm9rZWRfc2Vzc2lvbnMYASABKAMSFQoNcmV2b2tlZF9jb2RlcxgCIAEoAyITChFHZXRWZXJzaW9uUmVxdWVzdCJkChJHZXRWZXJzaW9uUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIUCgxnaXRfcmV2aXNpb24YAiABKAkSEwoLYXBpX3ZlcnNpb24YAyABKAkSEgoKYnVpbGRfdHlwZRgEIAEoCSIQCg5HZXRJbmZvUmVxdWVzdCKsAwoPR2V0SW5mb1Jlc3BvbnNlEi4KB3ZlcnNpb24YASABKAsyHS5hZ2VudGQudjEuR2V0VmVyc2lvblJlc3BvbnNlEgsKA3BpZBgCIAEoAxIuCgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgZ1cHRpbWUYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJQoFcGF0aHMYBSABKAsyFi5hZ2VudGQudjEuRGFlbW9uUGF0aHMSKwoIY291bnRlcnMYBiABKAsyGS5hZ2VudGQudjEuRGFlbW9uQ291bnRlcnMSNgoSY29uZmlnX2xvYWRlZF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5zY2hlbWFfdmVyc2lvbhgIIAEoAxIlCgVzdGF0ZRgJIAEoDjIWLmFnZW50ZC52MS5EYWVtb25TdGF0ZRIlCgVyb2xlcxgKIAMoCzIWLmFnZW50ZC52MS5Sb2xlU3VtbWFyeRIPCgdmYWlsdXJlGAsgASgJIlAKC1JvbGVTdW1tYXJ5EgwKBG5hbWUYASABKAkSDQoFbW9kZWwYAiABKAkSDQoFdG9vbHMYAyADKAkSFQoNbWF4X2luc3RhbmNlcxgEIAEoAyK/AQoLRGFlbW9uUGF0aHMSEwoLY29uZmlnX2ZpbGUYASABKAkSEQoJc3RhdGVfZGlyGAIgASgJEhAKCGRhdGFiYXNlGAMgASgJEg4KBnNvY2tldBgEIAEoCRIQCghncnBjX3RjcBgFIAEoCRIMCgRodHRwGAYgASgJEhgKEGFkbWluX3Rva2VuX2ZpbGUYByABKAkSFAoMYWdlbnRfY2dyb3VwGAggASgJEhYKDndvcmtzcGFjZXNfZGlyGAkgASgJItIECg5EYWVtb25Db3VudGVycxIOCgZhZ2VudHMYASABKAMSDQoFdGFza3MYAiABKAMSFAoMYWN0aXZlX2dvYWxzGAMgASgDEhYKDmxhc3RfZXZlbnRfc2VxGAQgASgDEhMKC3JwY3Nfc2VydmVkGAUgASgDEkUKD2FnZW50c19ieV9zdGF0ZRgGIAMoCzIsLmFnZW50ZC52MS5EYWVtb25Db3VudGVycy5BZ2VudHNCeVN0YXRlRW50cnkSFgoOYWdlbnRfcmVzdGFydHMYByABKAMSEQoJbG9nX2J5dGVzGAggASgDEhkKEWxvZ19kcm9wcGVkX2J5dGVzGAkgASgDEhYKDnNhbmRib3hfcG9saWN5GAogASgJEkkKEWFnZW50c19ieV9zYW5kYm94GAsgAygLMi4uYWdlbnRkLnYxLkRhZW1vbkNvdW50ZXJzLkFnZW50c0J5U2FuZGJveEVudHJ5EhgKEHNhbmRib3hfcHJvYmxlbXMYDCADKAkSGAoQaXNvbGF0aW9uX3BvbGljeRgNIAEoCRIXCg9hZ2VudF9pc29sYXRpb24YDiABKAkSGQoRaXNvbGF0aW9uX3Byb2JsZW0YDyABKAkSGAoQaXNvbGF0aW9uX2NhdmVhdBgQIAEoCRo0ChJBZ2VudHNCeVN0YXRlRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ARo2ChRBZ2VudHNCeVNhbmRib3hFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAM6AjgBIhUKE1JlbG9hZENvbmZpZ1JlcXVlc3QihwEKFFJlbG9hZENvbmZpZ1Jlc3BvbnNlEhMKC2NvbmZpZ19maWxlGAEgASgJEg8KB2FwcGxpZWQYAiADKAkSGAoQcmVzdGFydF9yZXF1aXJlZBgDIAMoCRIvCgtsb2FkZWRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqlAEKC0RhZW1vblN0YXRlEhwKGERBRU1PTl9TVEFURV9VTlNQRUNJRklFRBAAEhkKFURBRU1PTl9TVEFURV9TVEFSVElORxABEhgKFERBRU1PTl9TVEFURV9TRVJWSU5HEAISGQoVREFFTU9OX1NUQVRFX0RSQUlOSU5HEAMSFwoTREFFTU9OX1NUQVRFX0ZBSUxFRBAEMqcDCg1TeXN0ZW1TZXJ2aWNlEkkKCkdldFZlcnNpb24SHC5hZ2VudGQudjEuR2V0VmVyc2lvblJlcXVlc3QaHS5hZ2VudGQudjEuR2V0VmVyc2lvblJlc3BvbnNlEkAKB0dldEluZm8SGS5hZ2VudGQudjEuR2V0SW5mb1JlcXVlc3QaGi5hZ2VudGQudjEuR2V0SW5mb1Jlc3BvbnNlEk8KDFJlbG9hZENvbmZpZxIeLmFnZW50ZC52MS5SZWxvYWRDb25maWdSZXF1ZXN0Gh8uYWdlbnRkLnYxLlJlbG9hZENvbmZpZ1Jlc3BvbnNlElgKD0NyZWF0ZUxvZ2luQ29kZRIhLmFnZW50ZC52MS5DcmVhdGVMb2dpbkNvZGVSZXF1ZXN0GiIuYWdlbnRkLnYxLkNyZWF0ZUxvZ2luQ29kZVJlc3BvbnNlEl4KEVJldm9rZVdlYlNlc3Npb25zEiMuYWdlbnRkLnYxLlJldm9rZVdlYlNlc3Npb25zUmVxdWVzdBokLmFnZW50ZC52MS5SZXZva2VXZWJTZXNzaW9uc1Jlc3BvbnNlQgP4AQFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChZhZ2VudGQvdjEvc3lzdGVtLnByb3RvEglhZ2VudGQudjEiGAoWQ3JlYXRlTG9naW5Db2RlUmVxdWVzdCKVAQoXQ3JlYXRlTG9naW5Db2RlUmVzcG9uc2USCwoDdXJsGAEgASgJEgwKBGNvZGUYAiABKAkSLwoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KC3Nlc3Npb25fdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIhoKGFJldm9rZVdlYlNlc3Npb25zUmVxdWVzdCJMChlSZXZva2VXZWJTZXNzaW9uc1Jlc3BvbnNlEhgKEHJldm9rZWRfc2Vzc2lvbnMYASABKAMSFQoNcmV2b2tlZF9jb2RlcxgCIAEoAyITChFHZXRWZXJzaW9uUmVxdWVzdCJkChJHZXRWZXJzaW9uUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIUCgxnaXRfcmV2aXNpb24YAiABKAkSEwoLYXBpX3ZlcnNpb24YAyABKAkSEgoKYnVpbGRfdHlwZRgEIAEoCSIQCg5HZXRJbmZvUmVxdWVzdCKsAwoPR2V0SW5mb1Jlc3BvbnNlEi4KB3ZlcnNpb24YASABKAsyHS5hZ2VudGQudjEuR2V0VmVyc2lvblJlc3BvbnNlEgsKA3BpZBgCIAEoAxIuCgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgZ1cHRpbWUYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJQoFcGF0aHMYBSABKAsyFi5hZ2VudGQudjEuRGFlbW9uUGF0aHMSKwoIY291bnRlcnMYBiABKAsyGS5hZ2VudGQudjEuRGFlbW9uQ291bnRlcnMSNgoSY29uZmlnX2xvYWRlZF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5zY2hlbWFfdmVyc2lvbhgIIAEoAxIlCgVzdGF0ZRgJIAEoDjIWLmFnZW50ZC52MS5EYWVtb25TdGF0ZRIlCgVyb2xlcxgKIAMoCzIWLmFnZW50ZC52MS5Sb2xlU3VtbWFyeRIPCgdmYWlsdXJlGAsgASgJIlAKC1JvbGVTdW1tYXJ5EgwKBG5hbWUYASABKAkSDQoFbW9kZWwYAiABKAkSDQoFdG9vbHMYAyADKAkSFQoNbWF4X2luc3RhbmNlcxgEIAEoAyK/AQoLRGFlbW9uUGF0aHMSEwoLY29uZmlnX2ZpbGUYASABKAkSEQoJc3RhdGVfZGlyGAIgASgJEhAKCGRhdGFiYXNlGAMgASgJEg4KBnNvY2tldBgEIAEoCRIQCghncnBjX3RjcBgFIAEoCRIMCgRodHRwGAYgASgJEhgKEGFkbWluX3Rva2VuX2ZpbGUYByABKAkSFAoMYWdlbnRfY2dyb3VwGAggASgJEhYKDndvcmtzcGFjZXNfZGlyGAkgASgJItIECg5EYWVtb25Db3VudGVycxIOCgZhZ2VudHMYASABKAMSDQoFdGFza3MYAiABKAMSFAoMYWN0aXZlX2dvYWxzGAMgASgDEhYKDmxhc3RfZXZlbnRfc2VxGAQgASgDEhMKC3JwY3Nfc2VydmVkGAUgASgDEkUKD2FnZW50c19ieV9zdGF0ZRgGIAMoCzIsLmFnZW50ZC52MS5EYWVtb25Db3VudGVycy5BZ2VudHNCeVN0YXRlRW50cnkSFgoOYWdlbnRfcmVzdGFydHMYByABKAMSEQoJbG9nX2J5dGVzGAggASgDEhkKEWxvZ19kcm9wcGVkX2J5dGVzGAkgASgDEhYKDnNhbmRib3hfcG9saWN5GAogASgJEkkKEWFnZW50c19ieV9zYW5kYm94GAsgAygLMi4uYWdlbnRkLnYxLkRhZW1vbkNvdW50ZXJzLkFnZW50c0J5U2FuZGJveEVudHJ5EhgKEHNhbmRib3hfcHJvYmxlbXMYDCADKAkSGAoQaXNvbGF0aW9uX3BvbGljeRgNIAEoCRIXCg9hZ2VudF9pc29sYXRpb24YDiABKAkSGQoRaXNvbGF0aW9uX3Byb2JsZW0YDyABKAkSGAoQaXNvbGF0aW9uX2NhdmVhdBgQIAEoCRo0ChJBZ2VudHNCeVN0YXRlRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ARo2ChRBZ2VudHNCeVNhbmRib3hFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAM6AjgBIhEKD0RpYWdub3NlUmVxdWVzdCJOChBEaWFnbm9zZVJlc3BvbnNlEiQKBmNoZWNrcxgBIAMoCzIULmFnZW50ZC52MS5EaWFnbm9zaXMSFAoMZ29hbF9jYW5fcnVuGAIgASgIImUKCURpYWdub3NpcxIMCgRuYW1lGAEgASgJEioKBnN0YXR1cxgCIAEoDjIaLmFnZW50ZC52MS5EaWFnbm9zaXNTdGF0dXMSDgoGZGV0YWlsGAMgASgJEg4KBnJlbWVkeRgEIAEoCSIrChBHZXRDb25maWdSZXF1ZXN0EhcKD3dpdGhvdXRfb3JpZ2lucxgBIAEoCCJiChFHZXRDb25maWdSZXNwb25zZRIMCgR5YW1sGAEgASgJEg4KBmxheWVycxgCIAMoCRIvCgtsb2FkZWRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiFQoTUmVsb2FkQ29uZmlnUmVxdWVzdCKHAQoUUmVsb2FkQ29uZmlnUmVzcG9uc2USEwoLY29uZmlnX2ZpbGUYASABKAkSDwoHYXBwbGllZBgCIAMoCRIYChByZXN0YXJ0X3JlcXVpcmVkGAMgAygJEi8KC2xvYWRlZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqUAQoLRGFlbW9uU3RhdGUSHAoYREFFTU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVREFFTU9OX1NUQVRFX1NUQVJUSU5HEAESGAoUREFFTU9OX1NUQVRFX1NFUlZJTkcQAhIZChVEQUVNT05fU1RBVEVfRFJBSU5JTkcQAxIXChNEQUVNT05fU1RBVEVfRkFJTEVEEAQqhwEKD0RpYWdub3Npc1N0YXR1cxIgChxESUFHTk9TSVNfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTRElBR05PU0lTX1NUQVRVU19PSxABEhwKGERJQUdOT1NJU19TVEFUVVNfV0FSTklORxACEhsKF0RJQUdOT1NJU19TVEFUVVNfRkFJTEVEEAMytAQKDVN5c3RlbVNlcnZpY2USSQoKR2V0VmVyc2lvbhIcLmFnZW50ZC52MS5HZXRWZXJzaW9uUmVxdWVzdBodLmFnZW50ZC52MS5HZXRWZXJzaW9uUmVzcG9uc2USQAoHR2V0SW5mbxIZLmFnZW50ZC52MS5HZXRJbmZvUmVxdWVzdBoaLmFnZW50ZC52MS5HZXRJbmZvUmVzcG9uc2USTwoMUmVsb2FkQ29uZmlnEh4uYWdlbnRkLnYxLlJlbG9hZENvbmZpZ1JlcXVlc3QaHy5hZ2VudGQudjEuUmVsb2FkQ29uZmlnUmVzcG9uc2USRgoJR2V0Q29uZmlnEhsuYWdlbnRkLnYxLkdldENvbmZpZ1JlcXVlc3QaHC5hZ2VudGQudjEuR2V0Q29uZmlnUmVzcG9uc2USQwoIRGlhZ25vc2USGi5hZ2VudGQudjEuRGlhZ25vc2VSZXF1ZXN0GhsuYWdlbnRkLnYxLkRpYWdub3NlUmVzcG9uc2USWAoPQ3JlYXRlTG9naW5Db2RlEiEuYWdlbnRkLnYxLkNyZWF0ZUxvZ2luQ29kZVJlcXVlc3QaIi5hZ2VudGQudjEuQ3JlYXRlTG9naW5Db2RlUmVzcG9uc2USXgoRUmV2b2tlV2ViU2Vzc2lvbnMSIy5hZ2VudGQudjEuUmV2b2tlV2ViU2Vzc2lvbnNSZXF1ZXN0GiQuYWdlbnRkLnYxLlJldm9rZVdlYlNlc3Npb25zUmVzcG9uc2VCA/gBAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * CreateLoginCodeRequest takes no parameters.
@@ -535,6 +535,148 @@ export const DaemonCountersSchema: GenMessage<DaemonCounters> = /*@__PURE__*/
   messageDesc(file_agentd_v1_system, 10);
 
 /**
+ * DiagnoseRequest takes no parameters.
+ *
+ * @generated from message agentd.v1.DiagnoseRequest
+ */
+export type DiagnoseRequest = Message<"agentd.v1.DiagnoseRequest"> & {
+};
+
+/**
+ * Describes the message agentd.v1.DiagnoseRequest.
+ * Use `create(DiagnoseRequestSchema)` to create a new message.
+ */
+export const DiagnoseRequestSchema: GenMessage<DiagnoseRequest> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_system, 11);
+
+/**
+ * DiagnoseResponse lists the checks made, in a fixed order.
+ *
+ * @generated from message agentd.v1.DiagnoseResponse
+ */
+export type DiagnoseResponse = Message<"agentd.v1.DiagnoseResponse"> & {
+  /**
+   * Every check made.
+   *
+   * @generated from field: repeated agentd.v1.Diagnosis checks = 1;
+   */
+  checks: Diagnosis[];
+
+  /**
+   * False when a check failed that keeps a goal from running (no check is FAILED).
+   *
+   * @generated from field: bool goal_can_run = 2;
+   */
+  goalCanRun: boolean;
+};
+
+/**
+ * Describes the message agentd.v1.DiagnoseResponse.
+ * Use `create(DiagnoseResponseSchema)` to create a new message.
+ */
+export const DiagnoseResponseSchema: GenMessage<DiagnoseResponse> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_system, 12);
+
+/**
+ * Diagnosis is one check's outcome.
+ *
+ * @generated from message agentd.v1.Diagnosis
+ */
+export type Diagnosis = Message<"agentd.v1.Diagnosis"> & {
+  /**
+   * What was checked: "provider local", "model big", "sandbox", "listener http", …
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * How it went.
+   *
+   * @generated from field: agentd.v1.DiagnosisStatus status = 2;
+   */
+  status: DiagnosisStatus;
+
+  /**
+   * What was found, e.g. "http://localhost:11434/v1 answers, serving 3 models".
+   *
+   * @generated from field: string detail = 3;
+   */
+  detail: string;
+
+  /**
+   * What to do about a warning or failure, e.g. "ollama pull gpt-oss:20b"; empty when OK.
+   *
+   * @generated from field: string remedy = 4;
+   */
+  remedy: string;
+};
+
+/**
+ * Describes the message agentd.v1.Diagnosis.
+ * Use `create(DiagnosisSchema)` to create a new message.
+ */
+export const DiagnosisSchema: GenMessage<Diagnosis> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_system, 13);
+
+/**
+ * GetConfigRequest says how to render the configuration.
+ *
+ * @generated from message agentd.v1.GetConfigRequest
+ */
+export type GetConfigRequest = Message<"agentd.v1.GetConfigRequest"> & {
+  /**
+   * Leave out the comments naming where each value came from.
+   *
+   * @generated from field: bool without_origins = 1;
+   */
+  withoutOrigins: boolean;
+};
+
+/**
+ * Describes the message agentd.v1.GetConfigRequest.
+ * Use `create(GetConfigRequestSchema)` to create a new message.
+ */
+export const GetConfigRequestSchema: GenMessage<GetConfigRequest> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_system, 14);
+
+/**
+ * GetConfigResponse is the configuration in force.
+ *
+ * @generated from message agentd.v1.GetConfigResponse
+ */
+export type GetConfigResponse = Message<"agentd.v1.GetConfigResponse"> & {
+  /**
+   * The whole configuration as YAML, each value followed by a comment naming where it
+   * came from: "FILE:LINE:COL", a flag such as "--socket", or "default".
+   *
+   * @generated from field: string yaml = 1;
+   */
+  yaml: string;
+
+  /**
+   * The layers read, first to last: "<embedded default>", the file, its drop-ins.
+   *
+   * @generated from field: repeated string layers = 2;
+   */
+  layers: string[];
+
+  /**
+   * When the configuration in force was loaded.
+   *
+   * @generated from field: google.protobuf.Timestamp loaded_time = 3;
+   */
+  loadedTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message agentd.v1.GetConfigResponse.
+ * Use `create(GetConfigResponseSchema)` to create a new message.
+ */
+export const GetConfigResponseSchema: GenMessage<GetConfigResponse> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_system, 15);
+
+/**
  * ReloadConfigRequest takes no parameters: the daemon re-reads the file it was started
  * with (or its embedded defaults when it was started without one).
  *
@@ -548,7 +690,7 @@ export type ReloadConfigRequest = Message<"agentd.v1.ReloadConfigRequest"> & {
  * Use `create(ReloadConfigRequestSchema)` to create a new message.
  */
 export const ReloadConfigRequestSchema: GenMessage<ReloadConfigRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_system, 11);
+  messageDesc(file_agentd_v1_system, 16);
 
 /**
  * ReloadConfigResponse says what the reload changed.
@@ -591,7 +733,7 @@ export type ReloadConfigResponse = Message<"agentd.v1.ReloadConfigResponse"> & {
  * Use `create(ReloadConfigResponseSchema)` to create a new message.
  */
 export const ReloadConfigResponseSchema: GenMessage<ReloadConfigResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_system, 12);
+  messageDesc(file_agentd_v1_system, 17);
 
 /**
  * DaemonState is the daemon's lifecycle state.
@@ -645,6 +787,47 @@ export const DaemonStateSchema: GenEnum<DaemonState> = /*@__PURE__*/
   enumDesc(file_agentd_v1_system, 0);
 
 /**
+ * DiagnosisStatus grades a check.
+ *
+ * @generated from enum agentd.v1.DiagnosisStatus
+ */
+export enum DiagnosisStatus {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: DIAGNOSIS_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Works.
+   *
+   * @generated from enum value: DIAGNOSIS_STATUS_OK = 1;
+   */
+  OK = 1,
+
+  /**
+   * Works less well than it could, or was not checked; a goal can still run.
+   *
+   * @generated from enum value: DIAGNOSIS_STATUS_WARNING = 2;
+   */
+  WARNING = 2,
+
+  /**
+   * Broken in a way that keeps goals from running.
+   *
+   * @generated from enum value: DIAGNOSIS_STATUS_FAILED = 3;
+   */
+  FAILED = 3,
+}
+
+/**
+ * Describes the enum agentd.v1.DiagnosisStatus.
+ */
+export const DiagnosisStatusSchema: GenEnum<DiagnosisStatus> = /*@__PURE__*/
+  enumDesc(file_agentd_v1_system, 1);
+
+/**
  * SystemService describes and steers the agentd daemon itself.
  *
  * @generated from service agentd.v1.SystemService
@@ -681,6 +864,30 @@ export const SystemService: GenService<{
     methodKind: "unary";
     input: typeof ReloadConfigRequestSchema;
     output: typeof ReloadConfigResponseSchema;
+  },
+  /**
+   * GetConfig returns the configuration in force, every layer merged and the
+   * command-line flags applied, as YAML with where each value came from.
+   *
+   * @generated from rpc agentd.v1.SystemService.GetConfig
+   */
+  getConfig: {
+    methodKind: "unary";
+    input: typeof GetConfigRequestSchema;
+    output: typeof GetConfigResponseSchema;
+  },
+  /**
+   * Diagnose checks what a goal needs: each provider a role uses (reachable, its key
+   * variable set, the configured models served), the shell sandbox, agent isolation,
+   * cgroups, the listeners and the state directory's disk. Each failed check says what
+   * to do. It asks the providers over the network, so it takes up to a few seconds.
+   *
+   * @generated from rpc agentd.v1.SystemService.Diagnose
+   */
+  diagnose: {
+    methodKind: "unary";
+    input: typeof DiagnoseRequestSchema;
+    output: typeof DiagnoseResponseSchema;
   },
   /**
    * CreateLoginCode returns a web UI login link holding a one-time code: the browser that
