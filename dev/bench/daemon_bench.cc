@@ -187,6 +187,7 @@ std::pair<double, double> SpawnAndStopAgents(const TempDir& dir, int n) {
   std::string cfg = dir.Join("spawn.yaml");
   testing::WriteFile(cfg, absl::StrCat(R"(
 supervision: {heartbeat: {interval: 1s, ttl: 10s}, stop_timeout: 10s}
+agents: []
 providers: {local: {kind: openai, base_url: "http://127.0.0.1:9/v1"}}
 models: {m: {provider: local, model: bench}}
 roles: {bench: {model: m, max_instances: )",

@@ -81,6 +81,7 @@ void Fleet(int n, absl::Duration window) {
   std::string cfg = dir.Join("fleet.yaml");
   testing::WriteFile(cfg, absl::StrCat(R"(
 supervision: {heartbeat: {interval: 1s, ttl: 10s}}
+agents: []
 roles:
   sim: {command: [")",
                                        testing::HelperBinary("token_leaker"), "\", \"", tokens,
@@ -180,6 +181,7 @@ int64_t AgentIdleRssKiB() {
   std::string cfg = dir.Join("one.yaml");
   testing::WriteFile(cfg, R"(
 supervision: {heartbeat: {interval: 1s, ttl: 10s}}
+agents: []
 providers: {local: {kind: openai, base_url: "http://127.0.0.1:9/v1"}}
 models: {m: {provider: local, model: bench}}
 roles: {bench: {model: m}}

@@ -107,6 +107,7 @@ AgentdResult AgentdSeconds(uint64_t lines, bool follow) {
   std::string cfg = dir.Join("logs.yaml");
   testing::WriteFile(cfg, absl::StrCat(R"(
 logs: {segment_bytes: 64MiB, keep_segments: 32, ring_bytes: 4MiB}
+agents: []
 roles:
   flood: {command: [")",
                                        testing::HelperBinary("flooder"), "\", \"", lines, "\", \"",

@@ -79,6 +79,7 @@ TEST(LogsChaosTest, GigabyteWithAStalledFollowerLosesNothingWithinTheMemoryBound
   WriteFile(dir.Join("agentd.yaml"),
             absl::StrCat(R"(
 logs: {segment_bytes: 64MiB, keep_segments: 20, ring_bytes: 4MiB}
+agents: []
 roles:
   flood: {command: [")",
                          HelperBinary("flooder"), "\", \"", kLines, "\", \"", kLineLen, R"("]}

@@ -73,6 +73,7 @@ roles:
                      R"(/"], max_instances: 2}
   helper: {command: [")",
                      HelperBinary("token_leaker"), "\", \"", dir_.Join("tokens"), R"(/"]}
+agents: []
 )"));
     ASSERT_EQ(mkdir(dir_.Join("tokens").c_str(), 0700), 0);
     ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();

@@ -25,7 +25,9 @@ using ::testing::HasSubstr;
 class LogsTest : public ::testing::Test {
  protected:
   void StartDaemon(const std::string& config) {
-    WriteFile(dir_.Join("agentd.yaml"), config);
+    // No always-on agents unless the test names them (the default's ceo and manager).
+    WriteFile(dir_.Join("agentd.yaml"),
+              config + (config.find("agents:") == std::string::npos ? "agents: []\n" : ""));
     ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
     client_ = std::make_unique<Client>(daemon_.client());
   }
