@@ -72,6 +72,31 @@ class Parser {
   }
   const std::vector<std::string>& errors() const { return errors_; }
 
+  // Forgets where everything under `path` came from (an entry removed or made afresh).
+  void Forget(absl::string_view path) {
+    for (const char* sep : {".", "["}) {
+      std::string prefix = absl::StrCat(path, sep);
+      for (auto it = origins_->lower_bound(prefix);
+           it != origins_->end() && absl::StartsWith(it->first, prefix);) {
+        it = origins_->erase(it);
+      }
+    }
+  }
+  // Of two settings, the one a later layer set (the one a person just changed), by the
+  // layer order `layers`; `a` when neither or both come from the same layer.
+  std::string LaterOf(const std::vector<std::string>& layers, const std::string& a,
+                      const std::string& b) const {
+    auto layer_of = [&](const std::string& path) {
+      auto it = origins_->find(path);
+      if (it == origins_->end()) return -1;
+      for (int i = static_cast<int>(layers.size()) - 1; i >= 0; --i) {
+        if (absl::StartsWith(it->second, layers[i] + ":")) return i;
+      }
+      return -1;
+    };
+    return layer_of(b) > layer_of(a) ? b : a;
+  }
+
   // Notes that `path` was set by the current layer at `m`.
   void Record(absl::string_view path, const YAML::Mark& m) {
     (*origins_)[std::string(path)] = Where(m);
@@ -299,7 +324,10 @@ void ForEachNamed(Parser& p, const YAML::Node& n, absl::string_view path,
                            "\" (expected letters, digits, '-' or '_', at most 63)"));
       continue;
     }
-    p.Record(absl::StrCat(path, ".", name), it->first.Mark());
+    const std::string entry = absl::StrCat(path, ".", name);
+    // An entry removed, or defined where none is, keeps nothing of an earlier one's origins.
+    if (it->second.IsNull() || items->count(name) == 0) p.Forget(entry);
+    p.Record(entry, it->first.Mark());
     if (it->second.IsNull()) {
       items->erase(name);
       continue;
@@ -322,6 +350,7 @@ void ParseLayer(Parser& p, const YAML::Node& root, Config& c) {
   if (YAML::Node n = top.Get("server"); n.IsDefined()) {
     Fields f(p, n, "server");
     f.Opt("socket", &c.server.socket)
+        .Opt("socket_group", &c.server.socket_group)
         .Opt("http", &c.server.http)
         .Opt("grpc_tcp", &c.server.grpc_tcp)
         .Opt("tls_cert_file", &c.server.tls_cert_file)
@@ -509,6 +538,7 @@ void ParseLayer(Parser& p, const YAML::Node& root, Config& c) {
   if (YAML::Node n = top.Get("agents"); n.IsDefined()) {
     // A list replaces the one of an earlier layer, whole.
     c.agents.clear();
+    p.Forget("agents");
     p.Record("agents", n.Mark());
     if (n.IsNull()) {
       // agents: (nothing) — no always-on agents
@@ -643,6 +673,12 @@ void Finish(Parser& p, const Config& c) {
                            "tls_key_file the token would cross the network in clear text"));
   }
   for (const auto& [name, pc] : c.providers) {
+    if (pc.kind.empty()) {
+      p.ErrorAt("providers." + name + ".kind",
+                absl::StrCat("providers.", name,
+                             ".kind: must be one of: openai, anthropic, ollama, replay (it is "
+                             "empty)"));
+    }
     if (pc.kind == "replay" && pc.cassette.empty()) {
       p.ErrorAt("providers." + name,
                 absl::StrCat("providers.", name, ": a replay provider needs \"cassette\""));
@@ -655,6 +691,12 @@ void Finish(Parser& p, const Config& c) {
                                  section, ")"));
   };
   for (const auto& [name, mc] : c.models) {
+    for (auto [key, value] : {std::pair{"provider", &mc.provider}, std::pair{"model", &mc.model}}) {
+      if (value->empty()) {
+        p.ErrorAt(absl::StrCat("models.", name, ".", key),
+                  absl::StrCat("models.", name, ".", key, ": must not be empty"));
+      }
+    }
     ref("models." + name + ".provider", "provider", "providers", mc.provider,
         c.providers.count(mc.provider) > 0);
   }
@@ -671,19 +713,21 @@ void Finish(Parser& p, const Config& c) {
         c.roles.count(c.agents[i].role) > 0);
   }
   const SupervisionConfig& s = c.supervision;
+  // A pair that disagrees is placed at the one a later layer set: the one just changed.
   if (s.heartbeat_ttl <= s.heartbeat_interval) {
-    p.ErrorAt("supervision.heartbeat.ttl",
+    p.ErrorAt(p.LaterOf(c.layers, "supervision.heartbeat.ttl", "supervision.heartbeat.interval"),
               "supervision.heartbeat: ttl must be longer than interval");
   }
   if (s.restart_max_sec < s.restart_sec) {
-    p.ErrorAt("supervision.restart_max_sec",
+    p.ErrorAt(p.LaterOf(c.layers, "supervision.restart_max_sec", "supervision.restart_sec"),
               "supervision.restart_max_sec: must not be shorter than restart_sec");
   }
   const PolicyConfig& pol = c.policy;
   if (pol.provider_backoff <= absl::ZeroDuration() ||
       pol.provider_max_backoff < pol.provider_backoff) {
-    p.ErrorAt("policy.provider_retry.backoff",
-              "policy.provider_retry: backoff must be positive and at most max_backoff");
+    p.ErrorAt(
+        p.LaterOf(c.layers, "policy.provider_retry.backoff", "policy.provider_retry.max_backoff"),
+        "policy.provider_retry: backoff must be positive and at most max_backoff");
   }
 }
 
@@ -701,6 +745,16 @@ namespace {
 
 // The lines of `text`, without their newlines.
 std::vector<absl::string_view> Lines(absl::string_view text) { return absl::StrSplit(text, '\n'); }
+
+// Whether a quote at byte `i` starts a quoted scalar: only where a scalar may start (after
+// ": ", "[", "{", ",", "- " or at the start of a line), not inside a plain one (don't).
+bool QuoteMayOpen(absl::string_view text, size_t i) {
+  while (i > 0 && (text[i - 1] == ' ' || text[i - 1] == '\t')) --i;
+  if (i == 0) return true;
+  char before = text[i - 1];
+  return before == '\n' || before == ':' || before == '[' || before == '{' || before == ',' ||
+         before == '-' || before == '?';
+}
 
 // Where an unclosed "[" or "{" (kind) opened before byte `end` of `text`, as 0-based
 // line and column; nullopt if none is. Skips quoted scalars and comments.
@@ -737,7 +791,7 @@ std::optional<std::pair<int, int>> UnclosedOpener(absl::string_view text, size_t
     }
     if (ch == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t' || text[i - 1] == '\n')) {
       comment = true;
-    } else if (ch == '"' || ch == '\'') {
+    } else if ((ch == '"' || ch == '\'') && QuoteMayOpen(text, i)) {
       quote = ch;
     } else if (ch == '[' || ch == '{') {
       stack.push_back({ch, line, col});
@@ -873,11 +927,22 @@ absl::StatusOr<std::vector<std::string>> ConfigDropIns(const std::string& file) 
     return absl::InvalidArgumentError(
         absl::StrCat(dir, ": cannot read drop-in directory: ", ec.message()));
   }
-  for (const auto& entry : it) {
-    const std::string name = entry.path().filename().string();
+  // increment(ec), not ++: nothing here may throw.
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    const std::string name = it->path().filename().string();
     // Hidden files and editors' backups (foo.yaml~, .foo.yaml.swp) are not drop-ins.
     if (name.empty() || name[0] == '.' || !absl::EndsWith(name, ".yaml")) continue;
-    out.push_back(entry.path().string());
+    std::error_code type_ec;
+    if (!std::filesystem::is_regular_file(it->path(), type_ec)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(it->path().string(), ": a drop-in must be a file"));
+    }
+    out.push_back(it->path().string());
+  }
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(dir, ": cannot read drop-in directory: ", ec.message()));
   }
   std::sort(out.begin(), out.end());
   return out;

@@ -41,7 +41,10 @@ struct ServerConfig {
   std::string socket;                   // empty: resolved by paths.h DefaultSocketPath()
   std::string http = "127.0.0.1:7878";  // empty: off
   std::string grpc_tcp;                 // empty: off
-  std::string tls_cert_file;            // both set: TLS on grpc_tcp
+  // A group whose members may use the admin socket (its directory 0750, the socket 0660,
+  // both of this group), as docker's and libvirt's groups; empty: agentd's user alone.
+  std::string socket_group;
+  std::string tls_cert_file;  // both set: TLS on grpc_tcp
   std::string tls_key_file;
   absl::Duration shutdown_timeout = absl::Seconds(5);
   // Origins ("https://ui.example:8443") whose pages may call the HTTP listener's gRPC-web

@@ -1,5 +1,7 @@
 #include "common/config_view.h"
 
+#include <charconv>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
@@ -35,7 +37,11 @@ class View {
     Note(key);
   }
   void Num(const std::string& key, double v) {
-    out_ << YAML::Key << key << YAML::Value << absl::StrCat(v);
+    // The shortest text that reads back as the same double (StrCat keeps 6 digits).
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+    out_ << YAML::Key << key << YAML::Value
+         << (ec == std::errc() ? std::string(buf, end) : absl::StrCat(v));
     Note(key);
   }
   void Bool(const std::string& key, bool v) {
@@ -43,7 +49,9 @@ class View {
     Note(key);
   }
   void Dur(const std::string& key, absl::Duration v) {
-    out_ << YAML::Key << key << YAML::Value << agentd::FormatDuration(v);
+    // A zero has a unit too: the loader wants one ("0" alone is refused).
+    out_ << YAML::Key << key << YAML::Value
+         << (v == absl::ZeroDuration() ? std::string("0s") : agentd::FormatDuration(v));
     Note(key);
   }
   void Bytes(const std::string& key, int64_t v) {
@@ -116,6 +124,7 @@ std::string RenderConfigYaml(const Config& c, bool with_origins) {
   v.Begin("server");
   const ServerConfig& s = c.server;
   v.Str("socket", s.socket);
+  v.Str("socket_group", s.socket_group);
   v.Str("http", s.http);
   v.Dur("http_session_ttl", s.http_session_ttl);
   v.List("http_hosts", s.http_hosts);

@@ -7,7 +7,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -79,21 +81,85 @@ class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
   bool json_;
 };
 
-absl::Mutex g_tap_mu;
-std::function<void(absl::string_view)>* g_tap ABSL_GUARDED_BY(g_tap_mu) = nullptr;
-thread_local bool t_in_tap = false;
+// Hands the tap its records on a thread of its own, in order, so that the tap never runs
+// under a lock the logging code holds (a LogStore logging a disk error holds its own) nor
+// on a thread that must not wait (the core loop). At most kMaxQueued records wait; beyond
+// that they are counted, and the count is handed on when there is room.
+class TapQueue {
+ public:
+  static constexpr size_t kMaxQueued = 10000;
 
-// Hands each record to the tap SetLogTap installed, if any. Takes no lock of spdlog's
-// (null_mutex): the tap is called under a reader lock of its own, so records from
-// several threads reach it at once, and a record logged from inside the tap is dropped
-// here rather than deadlock on a lock its caller holds.
+  explicit TapQueue(std::function<void(absl::string_view)> tap)
+      : tap_(std::move(tap)), thread_([this] { Run(); }) {}
+  // Hands on what is queued, then stops.
+  ~TapQueue() {
+    {
+      absl::MutexLock l(&mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+
+  void Push(std::string line) {
+    absl::MutexLock l(&mu_);
+    if (queue_.size() >= kMaxQueued) {
+      ++dropped_;
+      return;
+    }
+    queue_.push_back(std::move(line));
+  }
+
+ private:
+  void Run();
+
+  std::function<void(absl::string_view)> tap_;
+  absl::Mutex mu_;
+  std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);
+  int64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+absl::Mutex g_tap_mu;
+TapQueue* g_tap ABSL_GUARDED_BY(g_tap_mu) = nullptr;
+// Set on the tap's own thread: what the tap logs is not handed back to it.
+thread_local bool t_is_tap_thread = false;
+
+void TapQueue::Run() {
+  t_is_tap_thread = true;
+  for (;;) {
+    std::deque<std::string> batch;
+    int64_t dropped = 0;
+    bool stop = false;
+    {
+      absl::MutexLock l(&mu_);
+      mu_.Await(absl::Condition(
+          +[](TapQueue* q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q->mu_) {
+            return q->stop_ || !q->queue_.empty() || q->dropped_ > 0;
+          },
+          this));
+      batch.swap(queue_);
+      std::swap(dropped, dropped_);
+      stop = stop_;
+    }
+    if (dropped > 0) {
+      tap_(absl::StrCat("warning ", dropped,
+                        " records were left out here: they came faster than they could be "
+                        "kept (stderr or the journal has them)"));
+    }
+    for (const std::string& line : batch) tap_(line);
+    if (stop && batch.empty() && dropped == 0) return;
+  }
+}
+
+// Queues each record for the tap SetLogTap installed, if any. Takes no lock of spdlog's
+// (null_mutex): the queue has its own.
 class TapSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
-    if (t_in_tap) return;
+    if (t_is_tap_thread) return;
     absl::ReaderMutexLock l(&g_tap_mu);
     if (g_tap == nullptr) return;
-    t_in_tap = true;
     auto level = spdlog::level::to_string_view(msg.level);
     std::string line =
         absl::StrCat(absl::string_view(level.data(), level.size()), " ",
@@ -104,8 +170,7 @@ class TapSink final : public spdlog::sinks::base_sink<spdlog::details::null_mute
     if (!f.task_id.empty()) fields.push_back("task=" + f.task_id);
     if (!f.goal_id.empty()) fields.push_back("goal=" + f.goal_id);
     if (!fields.empty()) absl::StrAppend(&line, " [", absl::StrJoin(fields, " "), "]");
-    (*g_tap)(line);
-    t_in_tap = false;
+    g_tap->Push(std::move(line));
   }
   void flush_() override {}
 };
@@ -202,14 +267,14 @@ absl::Status SetupLogging(absl::string_view format, absl::string_view level) {
 bool LoggingToJournal() { return g_to_journal; }
 
 void SetLogTap(std::function<void(absl::string_view line)> tap) {
-  auto* next = tap ? new std::function<void(absl::string_view)>(std::move(tap)) : nullptr;
-  std::function<void(absl::string_view)>* old;
+  TapQueue* next = tap ? new TapQueue(std::move(tap)) : nullptr;
+  TapQueue* old;
   {
-    absl::MutexLock l(&g_tap_mu);  // waits for calls to the old tap to return
+    absl::MutexLock l(&g_tap_mu);  // waits for records being queued to the old tap
     old = g_tap;
     g_tap = next;
   }
-  delete old;
+  delete old;  // hands on what it holds, then its thread ends
 }
 
 LogScope::LogScope(absl::string_view agent_id, absl::string_view task_id, absl::string_view goal_id)

@@ -54,10 +54,11 @@ class LogScope {
 };
 
 // From now on every record (redacted, "LEVEL message [agent=… task=…]", without its
-// time) is also handed to `tap` on the thread that logged it; nullptr stops it. Returns
-// once no call to the previous tap is running. A record that the tap itself logs (on the
-// same thread) is not handed back to it. agentd keeps its own log this way, so that
-// `agentctl logs agentd` reads it like an agent's. The tap must not block for long.
+// time) is also handed to `tap`, in order, on a thread of the tap's own (so a tap may take
+// locks the logging code holds); nullptr stops it. Replacing or stopping a tap hands it
+// what is queued first and returns once its thread has ended. What the tap itself logs is
+// not handed back to it; when 10,000 records wait, more are counted and left out. agentd
+// keeps its own log this way, so that `agentctl logs agentd` reads it like an agent's.
 void SetLogTap(std::function<void(absl::string_view line)> tap);
 
 // Changes the level of the default logger (a config reload). InvalidArgument if unknown.

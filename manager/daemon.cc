@@ -2,10 +2,13 @@
 
 #include "agents/tools/shell.h"
 
+#include <grp.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -25,6 +28,20 @@
 namespace agentd {
 
 namespace {
+
+// The gid of group `name` (server.socket_group), or a FAILED_PRECONDITION saying so.
+absl::StatusOr<gid_t> GroupNamed(const std::string& name) {
+  struct group gr;
+  struct group* found = nullptr;
+  std::vector<char> buf(16384);
+  int err = getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found);
+  if (err != 0 || found == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "server.socket_group: there is no group named \"", name, "\" (create it, e.g. `groupadd ",
+        name, "`, and add agentd's user and the operators)"));
+  }
+  return gr.gr_gid;
+}
 // The directory of the running agentd binary.
 std::string ExeDir() {
   char buf[4096];
@@ -78,7 +95,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   // Locks first: a second agentd must fail before it touches anything of the first's.
   // Both directories must be agentd's alone (private_dir.h), checked before anything is
   // created in them: the lock files are the first.
-  if (absl::Status s = EnsurePrivateDir(DirName(c.server.socket), "socket directory"); !s.ok()) {
+  std::optional<gid_t> socket_group;
+  if (!c.server.socket_group.empty()) {
+    absl::StatusOr<gid_t> g = GroupNamed(c.server.socket_group);
+    if (!g.ok()) return g.status();
+    socket_group = *g;
+  }
+  if (absl::Status s = EnsurePrivateDir(DirName(c.server.socket), "socket directory", socket_group);
+      !s.ok()) {
     return s;
   }
   auto socket_lock =
@@ -347,6 +371,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   api.tls_key_file = c.server.tls_key_file;
   api.admin_token = *token;
   api.agent_socket_path = agent_socket;
+  api.socket_group = socket_group;
   ApiCores cores;
   cores.system = d->system_.get();
   cores.loop = &d->loop_;
@@ -421,16 +446,19 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   }
   paths.set_admin_token_file(token_file);
   if (d->cgroups_) paths.set_agent_cgroup(d->cgroups_->base());
-  d->system_->SetDoctorSource([self, paths, no_cgroups, sandbox_broken] {
-    DoctorInputs in;
-    in.sandbox_broken = sandbox_broken;
-    in.isolation_problem = self->isolation_problem_;
-    in.cgroup_base = paths.agent_cgroup();
-    in.no_cgroups_reason = no_cgroups;
-    in.listeners.emplace_back("socket", "unix:" + paths.socket());
-    if (!paths.grpc_tcp().empty()) in.listeners.emplace_back("tcp", paths.grpc_tcp());
-    if (!paths.http().empty()) in.listeners.emplace_back("http", "http://" + paths.http());
-    return in;
+  // Set on the loop, which reads it: the API already serves.
+  d->loop_.Post([self, paths, no_cgroups, sandbox_broken] {
+    self->system_->SetDoctorSource([self, paths, no_cgroups, sandbox_broken] {
+      DoctorInputs in;
+      in.sandbox_broken = sandbox_broken;
+      in.isolation_problem = self->isolation_problem_;
+      in.cgroup_base = paths.agent_cgroup();
+      in.no_cgroups_reason = no_cgroups;
+      in.listeners.emplace_back("socket", "unix:" + paths.socket());
+      if (!paths.grpc_tcp().empty()) in.listeners.emplace_back("tcp", paths.grpc_tcp());
+      if (!paths.http().empty()) in.listeners.emplace_back("http", "http://" + paths.http());
+      return in;
+    });
   });
   // Every listener is bound: now the agents start (a taken port has failed the start
   // above with none of them running).
@@ -494,6 +522,21 @@ void Daemon::RefreshMetrics() {
     isolation[{mode, isolation_policy}] = mode == IsolationMode() ? 1 : 0;
   }
   metrics_->agent_isolation->Replace(std::move(isolation));
+  // What is left of each open goal's budget (a finished goal's series goes).
+  std::map<LabelValues, double> usd_left, tokens_left;
+  for (const std::string& goal : tasks_->OpenGoals()) {
+    absl::StatusOr<v1::Budget> b = ledger_->GetBudget(v1::BUDGET_SCOPE_GOAL, goal);
+    if (!b.ok()) continue;
+    if (b->max_cost_usd() > 0) {
+      usd_left[{goal}] = std::max(0.0, b->max_cost_usd() - b->used_cost_usd());
+    }
+    if (b->max_tokens() > 0) {
+      tokens_left[{goal}] =
+          static_cast<double>(std::max<int64_t>(0, b->max_tokens() - b->used_tokens()));
+    }
+  }
+  metrics_->goal_budget_remaining_usd->Replace(std::move(usd_left));
+  metrics_->goal_budget_remaining_tokens->Replace(std::move(tokens_left));
   std::map<LabelValues, double> restarts;
   for (const v1::Agent& a : supervisor_->List("", {})) {
     restarts[{a.id(), a.role()}] = static_cast<double>(a.restarts());
@@ -514,8 +557,12 @@ void Daemon::Reload() {
 void Daemon::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  // Start() may have failed part-way: undo only what it did.
-  if (api_ == nullptr && !loop_thread_.joinable()) return;
+  // Start() may have failed part-way: undo only what it did. The log tap goes before the
+  // LogStore it writes to.
+  if (api_ == nullptr && !loop_thread_.joinable()) {
+    if (logs_ != nullptr) SetLogTap(nullptr);
+    return;
+  }
   notifier_.Stopping();
   absl::Duration drain = config_->config().server.shutdown_timeout;
   spdlog::info("shutting down: draining calls for up to {}", absl::FormatDuration(drain));

@@ -41,6 +41,10 @@ dpkg-deb -x "$deb" "$root"
 "$root/usr/bin/agentd" --version | grep -q '^agentd ' || fail "agentd from the package does not run"
 "$root/usr/bin/agentctl" config validate "$root/etc/agentd/agentd.yaml" >/dev/null \
   || fail "the packaged config does not validate"
+grep -q '^  socket_group: agentd' "$root/etc/agentd/agentd.yaml" \
+  || fail "the packaged config does not let group agentd use the socket"
+grep -q '^RuntimeDirectoryMode=0750' "$root/usr/lib/systemd/system/agentd.service" \
+  || fail "the system unit's socket directory is not open to its group"
 grep -q '^ExecStart=/usr/bin/agentd --config /etc/agentd/agentd.yaml ' \
   "$root/usr/lib/systemd/system/agentd.service" || fail "the system unit's ExecStart"
 zcat "$root/usr/share/man/man1/agentctl.1.gz" | grep -q 'agentctl logs' || fail "agentctl(1)"

@@ -113,7 +113,7 @@ absl::Duration LlmClient::Backoff(int attempt) {
 absl::StatusOr<ChatResult> LlmClient::Attempt(const ChatRequest& req, const std::string& body,
                                               const TextCallback& on_text,
                                               const CancelToken* cancel, bool* delivered,
-                                              HttpResponse* response) {
+                                              HttpResponse* response, absl::Time* first_token) {
   HttpRequest http;
   http.url = codec_->Url(options_.base_url);
   http.headers = codec_->Headers(options_.api_key);
@@ -122,7 +122,9 @@ absl::StatusOr<ChatResult> LlmClient::Attempt(const ChatRequest& req, const std:
   std::unique_ptr<StreamDecoder> decoder = req.stream ? codec_->NewDecoder(req) : nullptr;
   std::string whole;
   absl::Status decode_error = absl::OkStatus();
+  absl::Time first_byte = absl::InfiniteFuture();
   auto on_body = [&](std::string_view bytes) {
+    if (first_byte == absl::InfiniteFuture()) first_byte = absl::Now();
     if (!req.stream) {
       whole.append(bytes.data(), bytes.size());
       return true;
@@ -131,6 +133,7 @@ absl::StatusOr<ChatResult> LlmClient::Attempt(const ChatRequest& req, const std:
     try {
       decode_error =
           decoder->Feed(absl::string_view(bytes.data(), bytes.size()), [&](absl::string_view text) {
+            if (!*delivered) *first_token = absl::Now();
             *delivered = true;
             if (on_text) on_text(text);
           });
@@ -140,6 +143,7 @@ absl::StatusOr<ChatResult> LlmClient::Attempt(const ChatRequest& req, const std:
     return decode_error.ok();
   };
   absl::StatusOr<HttpResponse> r = transport_->Post(http, on_body, cancel);
+  if (!*delivered) *first_token = first_byte;  // a response of tool calls only
   if (!decode_error.ok()) return decode_error;
   if (!r.ok()) return r.status();
   *response = *r;
@@ -156,8 +160,12 @@ absl::StatusOr<ChatResult> LlmClient::Attempt(const ChatRequest& req, const std:
 
 absl::StatusOr<ChatResult> LlmClient::Chat(const ChatRequest& req, const TextCallback& on_text,
                                            const CancelToken* cancel,
-                                           const DiscardCallback& on_discard) {
+                                           const DiscardCallback& on_discard, CallStats* stats) {
   const std::string body = codec_->Body(req);
+  const absl::Time start = absl::Now();
+  CallStats ignored;
+  if (stats == nullptr) stats = &ignored;
+  *stats = CallStats();
   auto fail = [&](const absl::Status& s, int attempts) {
     return absl::Status(
         s.code(),
@@ -168,7 +176,14 @@ absl::StatusOr<ChatResult> LlmClient::Chat(const ChatRequest& req, const TextCal
   for (int attempt = 0;; ++attempt) {
     bool delivered = false;
     HttpResponse response;
-    absl::StatusOr<ChatResult> r = Attempt(req, body, on_text, cancel, &delivered, &response);
+    const absl::Time attempt_start = absl::Now();
+    absl::Time first_token = absl::InfiniteFuture();
+    absl::StatusOr<ChatResult> r =
+        Attempt(req, body, on_text, cancel, &delivered, &response, &first_token);
+    stats->attempts = attempt + 1;
+    stats->latency = absl::Now() - start;
+    stats->first_token = first_token == absl::InfiniteFuture() ? absl::InfiniteDuration()
+                                                               : first_token - attempt_start;
     if (r.ok()) {
       r->attempts = attempt + 1;
       r->cost_usd =

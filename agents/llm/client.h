@@ -57,20 +57,23 @@ class LlmClient {
   // RESOURCE_EXHAUSTED (429 to the end), DEADLINE_EXCEEDED (a timeout), CANCELLED,
   // INVALID_ARGUMENT / PERMISSION_DENIED / UNAUTHENTICATED / NOT_FOUND (4xx: not retried),
   // DATA_LOSS (every attempt's stream was cut off), INTERNAL (a response that is not the
-  // provider's format).
+  // provider's format). `stats`, when given, says how the call went, whatever the outcome.
   absl::StatusOr<ChatResult> Chat(const ChatRequest& req, const TextCallback& on_text = nullptr,
                                   const CancelToken* cancel = nullptr,
-                                  const DiscardCallback& on_discard = nullptr);
+                                  const DiscardCallback& on_discard = nullptr,
+                                  CallStats* stats = nullptr);
 
   const ProviderOptions& options() const { return options_; }
 
  private:
   LlmClient(ProviderOptions options, std::unique_ptr<Codec> codec)
       : options_(std::move(options)), codec_(std::move(codec)) {}
-  // One HTTP attempt. `*delivered` is set once text went to on_text.
+  // One HTTP attempt. `*delivered` is set once text went to on_text; `*first_token` to
+  // when the first streamed text arrived (else the first byte of a 2xx body).
   absl::StatusOr<ChatResult> Attempt(const ChatRequest& req, const std::string& body,
                                      const TextCallback& on_text, const CancelToken* cancel,
-                                     bool* delivered, HttpResponse* response);
+                                     bool* delivered, HttpResponse* response,
+                                     absl::Time* first_token);
   absl::Duration Backoff(int attempt);
 
   ProviderOptions options_;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 
 namespace agentd::llm {
@@ -83,6 +84,13 @@ struct ChatRequest {
   std::optional<double> temperature;
   std::optional<int64_t> max_tokens;
   bool stream = true;
+};
+
+// How a call went, successful or not: for the daemon's metrics.
+struct CallStats {
+  int attempts = 0;        // HTTP attempts made (retries + 1)
+  absl::Duration latency;  // from the first attempt's start to the end
+  absl::Duration first_token = absl::InfiniteDuration();  // of the last attempt; none: infinite
 };
 
 struct ChatResult {

@@ -358,10 +358,12 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
                       TaskOutcome::Failure::kBudget);
       }
     }
+    llm::CallStats stats;
     absl::StatusOr<llm::ChatResult> r =
-        client_->Chat(req, events_.text, cancel, events_.text_discarded);
+        client_->Chat(req, events_.text, cancel, events_.text_discarded, &stats);
     ++out.turns;
     if (!r.ok()) {
+      if (budget_ != nullptr) budget_->ReportFailure(task_id, r.status(), stats);
       if (r.status().code() == absl::StatusCode::kCancelled) {
         return finish(TaskOutcome::Status::kCanceled, "canceled");
       }
@@ -371,7 +373,7 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
     out.usage.prompt_tokens += r->usage.prompt_tokens;
     out.usage.completion_tokens += r->usage.completion_tokens;
     out.cost_usd += r->cost_usd;
-    if (budget_ != nullptr) budget_->Report(task_id, r->usage, r->cost_usd);
+    if (budget_ != nullptr) budget_->Report(task_id, r->usage, r->cost_usd, stats);
     // Tool calls carry ids of the agent's own, never the provider's: providers repeat
     // theirs (Ollama's codec numbers them call_1… afresh in every response; local
     // OpenAI-compatible servers reuse call_1), and the ids key the journal and the

@@ -57,7 +57,13 @@ class Budget {
  public:
   virtual ~Budget() = default;
   virtual absl::Status Reserve(const std::string& task, int64_t estimated_tokens) = 0;
-  virtual void Report(const std::string& task, const llm::Usage& usage, double cost_usd) = 0;
+  // A call that returned: its usage settles the reservation Reserve() took.
+  virtual void Report(const std::string& task, const llm::Usage& usage, double cost_usd,
+                      const llm::CallStats& stats) = 0;
+  // A call that failed after its retries (or was canceled): no usage, and the reservation
+  // is released; the daemon counts it by outcome.
+  virtual void ReportFailure(const std::string& task, const absl::Status& error,
+                             const llm::CallStats& stats) = 0;
 };
 
 struct TaskOutcome {

@@ -127,7 +127,29 @@ class HostBudget final : public Budget {
     reservation_ = r->id();
     return absl::OkStatus();
   }
-  void Report(const std::string& task, const llm::Usage& usage, double cost_usd) override {
+  void Report(const std::string& task, const llm::Usage& usage, double cost_usd,
+              const llm::CallStats& stats) override {
+    v1::ReportUsageRequest req = Request(task, stats);
+    v1::UsageRecord* rec = req.mutable_record();
+    rec->set_outcome("ok");
+    rec->set_prompt_tokens(usage.prompt_tokens);
+    rec->set_completion_tokens(usage.completion_tokens);
+    rec->set_cost_usd(cost_usd);
+    // Off the turn's critical path: the reservation covers the call until this lands.
+    host_->ReportUsageAsync(std::move(req));
+  }
+  void ReportFailure(const std::string& task, const absl::Status& error,
+                     const llm::CallStats& stats) override {
+    v1::ReportUsageRequest req = Request(task, stats);
+    req.mutable_record()->set_outcome(OutcomeOf(error));
+    host_->ReportUsageAsync(std::move(req));
+  }
+
+ private:
+  // Session keys are "task@attempt"; the daemon knows tasks.
+  static std::string TaskOf(const std::string& key) { return key.substr(0, key.rfind('@')); }
+  // What every report of a call carries.
+  v1::ReportUsageRequest Request(const std::string& task, const llm::CallStats& stats) {
     v1::ReportUsageRequest req;
     v1::UsageRecord* rec = req.mutable_record();
     // Unique per call: a resumed run of the same attempt counts its calls afresh.
@@ -135,17 +157,40 @@ class HostBudget final : public Budget {
     rec->set_task_id(TaskOf(task));
     rec->set_provider(model_.provider());
     rec->set_model(model_.model());
-    rec->set_prompt_tokens(usage.prompt_tokens);
-    rec->set_completion_tokens(usage.completion_tokens);
-    rec->set_cost_usd(cost_usd);
     rec->set_reservation_id(reservation_);
-    // Off the turn's critical path: the reservation covers the call until this lands.
-    host_->ReportUsageAsync(std::move(req));
+    rec->set_attempts(stats.attempts);
+    SetDuration(stats.latency, rec->mutable_latency());
+    if (stats.first_token != absl::InfiniteDuration()) {
+      SetDuration(stats.first_token, rec->mutable_time_to_first_token());
+    }
+    return req;
   }
-
- private:
-  // Session keys are "task@attempt"; the daemon knows tasks.
-  static std::string TaskOf(const std::string& key) { return key.substr(0, key.rfind('@')); }
+  // The outcome label of a failed call (agents/llm/client.h lists its errors).
+  static const char* OutcomeOf(const absl::Status& s) {
+    switch (s.code()) {
+      case absl::StatusCode::kDeadlineExceeded:
+        return "timeout";
+      case absl::StatusCode::kUnavailable:
+      case absl::StatusCode::kDataLoss:
+        return "unavailable";
+      case absl::StatusCode::kResourceExhausted:
+        return "rate_limited";
+      case absl::StatusCode::kInvalidArgument:
+      case absl::StatusCode::kPermissionDenied:
+      case absl::StatusCode::kUnauthenticated:
+      case absl::StatusCode::kNotFound:
+        return "refused";
+      case absl::StatusCode::kCancelled:
+        return "canceled";
+      default:
+        return "error";
+    }
+  }
+  static void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+    int64_t ns = absl::ToInt64Nanoseconds(d);
+    out->set_seconds(ns / 1000000000);
+    out->set_nanos(static_cast<int32_t>(ns % 1000000000));
+  }
   HostSession* host_;
   v1::ModelRef model_;
   int64_t run_;

@@ -54,9 +54,11 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) 
   return s.str();
 }
 
-// chmod 0600 on the socket file `path` in `dir`, through a descriptor of the directory
-// and without following a symlink; refuses anything but a socket owned by agentd.
-absl::Status PinSocketMode(const std::string& dir, const std::string& path) {
+// chmod 0600 on the socket file `path` in `dir` (0660 and `group`'s, with one), through a
+// descriptor of the directory and without following a symlink; refuses anything but a
+// socket owned by agentd.
+absl::Status PinSocketMode(const std::string& dir, const std::string& path,
+                           std::optional<gid_t> group) {
   int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dfd < 0) {
     return absl::PermissionDeniedError(absl::StrCat(dir, ": cannot open: ", std::strerror(errno)));
@@ -69,11 +71,15 @@ absl::Status PinSocketMode(const std::string& dir, const std::string& path) {
   } else if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
     result = absl::FailedPreconditionError(
         absl::StrCat(path, " is not the socket agentd just bound (replaced by another file?)"));
-  } else if (fchmodat(dfd, name.c_str(), 0600, 0) != 0) {
+  } else if (group && fchownat(dfd, name.c_str(), static_cast<uid_t>(-1), *group,
+                               AT_SYMLINK_NOFOLLOW) != 0) {
+    result = absl::PermissionDeniedError(absl::StrCat(
+        path, ": cannot give it group ", *group, " (server.socket_group): ", std::strerror(errno)));
+  } else if (fchmodat(dfd, name.c_str(), group ? 0660 : 0600, 0) != 0) {
     // (A socket is not a symlink, as just checked, so following is moot; Linux's
     // fchmodat cannot take AT_SYMLINK_NOFOLLOW without /proc.)
-    result = absl::PermissionDeniedError(
-        absl::StrCat(path, ": cannot chmod 0600: ", std::strerror(errno)));
+    result =
+        absl::PermissionDeniedError(absl::StrCat(path, ": cannot chmod: ", std::strerror(errno)));
   }
   close(dfd);
   return result;
@@ -98,7 +104,10 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
   api->system_ = system;
 
   std::string socket_dir = DirName(options.socket_path);
-  if (absl::Status s = EnsurePrivateDir(socket_dir, "socket directory"); !s.ok()) return s;
+  if (absl::Status s = EnsurePrivateDir(socket_dir, "socket directory", options.socket_group);
+      !s.ok()) {
+    return s;
+  }
   // The caller holds the socket's instance lock: a socket file here is a dead daemon's.
   if (unlink(options.socket_path.c_str()) != 0 && errno != ENOENT) {
     return absl::PermissionDeniedError(absl::StrCat(
@@ -175,7 +184,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
   // is set through the checked directory instead, without following a symlink (a socket
   // replaced by a link to some other file is refused, not chmod'ed). The daemon's umask
   // (077, main.cc) already made it private when it was bound; this pins it to 0600.
-  if (absl::Status s = PinSocketMode(socket_dir, options.socket_path); !s.ok()) {
+  if (absl::Status s = PinSocketMode(socket_dir, options.socket_path, options.socket_group);
+      !s.ok()) {
     api->server_->Shutdown();
     return s;
   }
@@ -212,7 +222,7 @@ absl::Status ApiServer::StartAgentEndpoint(const std::string& path, const ApiCor
         absl::StrCat("cannot listen on unix:", path, " (gRPC's log above says why)"));
   }
   agent_socket_path_ = path;
-  if (absl::Status s = PinSocketMode(dir, path); !s.ok()) {
+  if (absl::Status s = PinSocketMode(dir, path, std::nullopt); !s.ok()) {  // agents alone
     agent_server_->Shutdown();
     return s;
   }

@@ -22,6 +22,7 @@
 #define AGENTD_MANAGER_API_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,9 @@ struct ApiServerOptions {
   std::string tls_cert_file, tls_key_file;
   std::string admin_token;
   std::string agent_socket_path;  // empty: no agent endpoint (agents use the admin socket)
+  // server.socket_group: the socket's directory 0750 and the socket 0660 in this group, so
+  // its members may use the admin API; none: both private (0700, 0600).
+  std::optional<gid_t> socket_group;
 };
 
 class ApiServer {

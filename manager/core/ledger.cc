@@ -1,5 +1,7 @@
 #include "manager/core/ledger.h"
 
+#include <set>
+
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -251,6 +253,48 @@ absl::StatusOr<v1::UsageRecord> Ledger::Report(const Caller& caller, v1::UsageRe
     rec.set_prompt_tokens(std::min(rec.prompt_tokens(), kMaxTokensPerCall));
     rec.set_completion_tokens(std::min(rec.completion_tokens(), kMaxTokensPerCall));
   }
+  // Label values come from the configuration, never from what an agent sent: an agent
+  // cannot grow /metrics without bound.
+  const std::string provider_label =
+      config_->config().providers.count(rec.provider()) ? rec.provider() : "other";
+  const std::string model_label =
+      FindModel(rec.provider(), rec.model()) != nullptr ? rec.model() : "other";
+  static const std::set<std::string>* kOutcomes = new std::set<std::string>{
+      "ok", "timeout", "unavailable", "rate_limited", "refused", "error", "canceled"};
+  std::string outcome = rec.outcome().empty() ? "ok" : rec.outcome();
+  if (kOutcomes->count(outcome) == 0) outcome = "error";
+  rec.set_outcome(outcome);
+  auto observe_call = [&] {
+    if (metrics_ == nullptr) return;
+    metrics_->llm_calls->Add({provider_label, model_label, caller.role, outcome});
+    if (rec.has_latency()) {
+      metrics_->llm_call_seconds->Observe({provider_label, model_label, outcome},
+                                          absl::ToDoubleSeconds(FromProto(rec.latency())));
+    }
+    if (rec.has_time_to_first_token()) {
+      metrics_->llm_first_token_seconds->Observe(
+          {provider_label, model_label},
+          absl::ToDoubleSeconds(FromProto(rec.time_to_first_token())));
+    }
+    if (rec.attempts() > 1) {
+      metrics_->llm_retries->Add({provider_label, model_label},
+                                 static_cast<double>(std::min(rec.attempts(), 100) - 1));
+    }
+  };
+  if (outcome != "ok") {
+    // A call that failed has no usage: its reservation is released, and only the metrics
+    // count it.
+    Settle(rec.reservation_id(), v1::BUDGET_RESERVATION_STATUS_RELEASED);
+    rec.set_prompt_tokens(0);
+    rec.set_completion_tokens(0);
+    rec.set_cost_usd(0);
+    rec.set_agent_id(caller.agent_id);
+    rec.set_task_id(caller.task_id);
+    rec.set_goal_id(caller.goal_id);
+    rec.set_role(caller.role);
+    observe_call();
+    return rec;
+  }
   absl::Time now = loop_->clock()->Now();
   rec.set_agent_id(caller.agent_id);
   rec.set_task_id(caller.task_id);
@@ -297,8 +341,8 @@ absl::StatusOr<v1::UsageRecord> Ledger::Report(const Caller& caller, v1::UsageRe
       use_[k].used_tokens += row.prompt_tokens + row.completion_tokens;
       use_[k].used_cost += row.cost_usd;
     }
+    observe_call();
     if (metrics_ != nullptr) {
-      metrics_->llm_calls->Add({row.role, row.model});
       metrics_->tokens->Add({row.role, row.model, "input"}, static_cast<double>(row.prompt_tokens));
       metrics_->tokens->Add({row.role, row.model, "output"},
                             static_cast<double>(row.completion_tokens));

@@ -238,8 +238,26 @@ std::unique_ptr<DaemonMetrics> DaemonMetrics::Create() {
   m->cost_usd =
       r.AddCounter("agentd_llm_cost_usd_total",
                    "LLM cost in US dollars, from the configured price table.", {"role", "model"});
-  m->llm_calls =
-      r.AddCounter("agentd_llm_calls_total", "LLM calls reported by agents.", {"role", "model"});
+  m->llm_calls = r.AddCounter("agentd_llm_calls_total",
+                              "LLM calls made by agents, by how they ended (after retries).",
+                              {"provider", "model", "role", "outcome"});
+  m->llm_call_seconds = r.AddHistogram(
+      "agentd_llm_call_duration_seconds",
+      "Time an LLM call took, its retries included, from the agent's first request to the end.",
+      {"provider", "model", "outcome"}, {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600});
+  m->llm_first_token_seconds = r.AddHistogram(
+      "agentd_llm_time_to_first_token_seconds",
+      "Time from a streamed LLM call's request to its first token (the attempt that answered).",
+      {"provider", "model"}, {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120});
+  m->llm_retries = r.AddCounter("agentd_llm_retries_total",
+                                "LLM call attempts beyond the first (the agent retried).",
+                                {"provider", "model"});
+  m->goal_budget_remaining_usd =
+      r.AddGauge("agentd_goal_budget_remaining_usd",
+                 "USD left in each open goal's budget (goals with a cost limit).", {"goal"});
+  m->goal_budget_remaining_tokens =
+      r.AddGauge("agentd_goal_budget_remaining_tokens",
+                 "Tokens left in each open goal's budget (goals with a token limit).", {"goal"});
   m->task_transitions = r.AddCounter("agentd_task_transitions_total",
                                      "Task status transitions, by the status entered.", {"status"});
   m->http_requests = r.AddCounter("agentd_http_requests_total",

@@ -143,10 +143,18 @@ struct DaemonMetrics {
   CounterFamily* log_dropped_bytes = nullptr;  // log bytes lost to write errors
   CounterFamily* tokens = nullptr;             // {role, model, kind=input|output}
   CounterFamily* cost_usd = nullptr;           // {role, model}
-  CounterFamily* llm_calls = nullptr;          // {role, model}
-  CounterFamily* task_transitions = nullptr;   // {status}: transitions into each status
-  CounterFamily* http_requests = nullptr;      // {route, code}: the HTTP listener's answers
-  GaugeFamily* http_streams = nullptr;         // gRPC-web streams open now
+  // {provider, model, role, outcome}: every call, failed ones too (outcome "ok",
+  // "timeout", "unavailable", "rate_limited", "refused", "error", "canceled").
+  CounterFamily* llm_calls = nullptr;
+  HistogramFamily* llm_call_seconds = nullptr;         // {provider, model, outcome}
+  HistogramFamily* llm_first_token_seconds = nullptr;  // {provider, model}: streamed calls
+  CounterFamily* llm_retries = nullptr;                // {provider, model}: attempts beyond 1
+  // {goal}: what is left of each open goal's budget (scrape time; none when unlimited).
+  GaugeFamily* goal_budget_remaining_usd = nullptr;
+  GaugeFamily* goal_budget_remaining_tokens = nullptr;
+  CounterFamily* task_transitions = nullptr;  // {status}: transitions into each status
+  CounterFamily* http_requests = nullptr;     // {route, code}: the HTTP listener's answers
+  GaugeFamily* http_streams = nullptr;        // gRPC-web streams open now
 };
 
 // Sets the process_* series from /proc/self (CPU time, memory, descriptors, start time).

@@ -1,5 +1,6 @@
 #include "manager/core/private_dir.h"
 
+#include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,7 +29,7 @@ std::string UidName(uid_t uid) {
 }  // namespace
 
 absl::Status CheckPrivateDir(const std::string& dir, absl::string_view what, mode_t mode,
-                             uid_t owner, uid_t uid) {
+                             uid_t owner, uid_t uid, bool shared) {
   if (S_ISLNK(mode)) {
     return absl::FailedPreconditionError(absl::StrCat(
         what, " ", dir,
@@ -42,7 +43,7 @@ absl::Status CheckPrivateDir(const std::string& dir, absl::string_view what, mod
                      "another path."));
   }
   unsigned perms = mode & 07777;
-  if (owner != uid || (perms & 077) != 0) {
+  if (owner != uid || (perms & (shared ? 027u : 077u)) != 0) {
     std::string mode_text = absl::StrFormat("%04o", perms);
     std::string fix =
         owner != uid
@@ -59,7 +60,8 @@ absl::Status CheckPrivateDir(const std::string& dir, absl::string_view what, mod
   return absl::OkStatus();
 }
 
-absl::Status EnsurePrivateDir(const std::string& dir, absl::string_view what) {
+absl::Status EnsurePrivateDir(const std::string& dir, absl::string_view what,
+                              std::optional<gid_t> group) {
   if (dir.empty() || dir == "/" || dir == ".") {
     return absl::FailedPreconditionError(
         absl::StrCat(what, " \"", dir,
@@ -85,7 +87,34 @@ absl::Status EnsurePrivateDir(const std::string& dir, absl::string_view what) {
           absl::StrCat(what, " ", dir, ": cannot inspect: ", std::strerror(errno)));
     }
   }
-  return CheckPrivateDir(dir, what, st.st_mode, st.st_uid, geteuid());
+  if (absl::Status s =
+          CheckPrivateDir(dir, what, st.st_mode, st.st_uid, geteuid(), group.has_value());
+      !s.ok() || !group) {
+    return s;
+  }
+  // Shared with `group`: changed through a descriptor of the directory just checked (the
+  // same inode, not a symlink), so nothing can be slipped in between.
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(what, " ", dir, ": cannot open: ", std::strerror(errno)));
+  }
+  struct stat now;
+  absl::Status result;
+  if (fstat(fd, &now) != 0 || now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
+    result = absl::FailedPreconditionError(
+        absl::StrCat(what, " ", dir, " changed while agentd checked it; start agentd again"));
+  } else if (fchown(fd, static_cast<uid_t>(-1), *group) != 0) {
+    result =
+        absl::PermissionDeniedError(absl::StrCat(what, " ", dir, ": cannot give it group ", *group,
+                                                 " (server.socket_group): ", std::strerror(errno),
+                                                 "; agentd's user must be a member of that group"));
+  } else if (fchmod(fd, 0750) != 0) {
+    result = absl::PermissionDeniedError(
+        absl::StrCat(what, " ", dir, ": cannot chmod 0750: ", std::strerror(errno)));
+  }
+  close(fd);
+  return result;
 }
 
 }  // namespace agentd

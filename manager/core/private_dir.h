@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -26,12 +27,20 @@ namespace agentd {
 // any other: mkdir's EEXIST is not trusted. `what` names the directory in messages
 // ("socket directory", "state directory"). Errors: FAILED_PRECONDITION naming the path,
 // its owner and mode and what to do; PERMISSION_DENIED when it cannot be created.
-absl::Status EnsurePrivateDir(const std::string& dir, absl::string_view what);
+//
+// With `group` (server.socket_group: operators in that group may use the admin socket),
+// the directory, once checked as agentd's own, is given that group and mode 0750 through
+// a descriptor of it (never by path); it may already have group read and search bits,
+// never group write. PERMISSION_DENIED when agentd may not give it that group (agentd's
+// user must be a member).
+absl::Status EnsurePrivateDir(const std::string& dir, absl::string_view what,
+                              std::optional<gid_t> group = std::nullopt);
 
 // The check alone, on an lstat(2) result (`is_symlink` from S_ISLNK): OK, or the
-// FAILED_PRECONDITION EnsurePrivateDir returns. `uid` is the uid agentd runs as.
+// FAILED_PRECONDITION EnsurePrivateDir returns. `uid` is the uid agentd runs as;
+// `shared` allows group read and search bits (0750).
 absl::Status CheckPrivateDir(const std::string& dir, absl::string_view what, mode_t mode,
-                             uid_t owner, uid_t uid);
+                             uid_t owner, uid_t uid, bool shared = false);
 
 }  // namespace agentd
 

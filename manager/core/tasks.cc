@@ -993,6 +993,15 @@ void TaskBoard::OnAgentState(const std::string& agent, v1::AgentState state) {
   ScheduleSoon();
 }
 
+std::vector<std::string> TaskBoard::OpenGoals() const {
+  std::vector<std::string> out;
+  for (const std::string& id : graph_.Unfinished()) {
+    const v1::Task* t = graph_.Find(id);
+    if (t != nullptr && t->goal_id() == id) out.push_back(id);
+  }
+  return out;
+}
+
 bool TaskBoard::HoldsWork(const std::string& agent) const {
   if (busy_.count(agent) > 0) return true;
   // A task waiting for its children or a check (blocked), or handed back to go on in the

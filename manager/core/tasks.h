@@ -134,6 +134,8 @@ class TaskBoard {
   // waiting for its children or a check whose conversation lives in its session. On the
   // loop.
   bool HoldsWork(const std::string& agent) const;
+  // Ids of the goals that have not ended, oldest first.
+  std::vector<std::string> OpenGoals() const;
 
   // A connected agent of `role`: an idle one if any, else a busy one; empty if none.
   std::string PickAgent(const std::string& role) const;

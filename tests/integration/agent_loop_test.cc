@@ -94,11 +94,17 @@ class CountingBudget final : public agent::Budget {
     ++reserved_;
     return absl::OkStatus();
   }
-  void Report(const std::string&, const llm::Usage& u, double) override {
+  void Report(const std::string&, const llm::Usage& u, double, const llm::CallStats& s) override {
     tokens_ += u.prompt_tokens + u.completion_tokens;
+    attempts_ += s.attempts;
+  }
+  void ReportFailure(const std::string&, const absl::Status&, const llm::CallStats&) override {
+    ++failures_;
   }
   int reserved_ = 0;
   int64_t tokens_ = 0;
+  int attempts_ = 0;
+  int failures_ = 0;
 
  private:
   int allowed_;

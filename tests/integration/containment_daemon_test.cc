@@ -364,3 +364,56 @@ TEST(AgentIsolationTest, StatusSaysHowAgentsAreIsolatedAndAgentdAgentIsPidOneWit
 
 }  // namespace
 }  // namespace agentd::testing
+
+namespace agentd::testing {
+namespace {
+
+// server.socket_group: operators in the group use the admin socket (its directory 0750,
+// the socket 0660, both of the group); every other user is still kept out.
+TEST(SocketGroupTest, MembersOfTheSocketGroupMayUseAgentctlAndNoOneElse) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "needs root to run agentctl as other users (setpriv); this test runs as uid "
+                 << geteuid();
+  }
+  TempDir dir;
+  ASSERT_EQ(chmod(dir.path().c_str(), 0711), 0);  // others may pass through to run/
+  WriteFile(dir.Join("agentd.yaml"), "server: {socket_group: nogroup}\nagents: []\n");
+  Daemon daemon(dir);
+  ASSERT_TRUE(daemon.Start({"--config", dir.Join("agentd.yaml")})) << daemon.log();
+  struct stat run, sock;
+  ASSERT_EQ(lstat(dir.Join("run").c_str(), &run), 0);
+  ASSERT_EQ(lstat(daemon.socket().c_str(), &sock), 0);
+  EXPECT_EQ(run.st_mode & 07777, 0750u);
+  EXPECT_EQ(run.st_gid, 65534u);
+  EXPECT_EQ(sock.st_mode & 07777, 0660u);
+  EXPECT_EQ(sock.st_gid, 65534u);
+  EXPECT_EQ(run.st_uid, 0u);
+  auto as = [&](const std::string& group) {
+    return RunCommand({"setpriv", "--reuid=nobody", "--regid=" + group, "--clear-groups",
+                       AgentctlBinary(), "--socket", daemon.socket(), "status"});
+  };
+  RunResult member = as("nogroup");
+  EXPECT_EQ(member.exit_code, 0) << member.out << member.err;
+  EXPECT_THAT(member.out, HasSubstr("serving"));
+  RunResult stranger = as("daemon");
+  EXPECT_EQ(stranger.exit_code, 3) << stranger.out << stranger.err;
+  // The state directory stays agentd's alone.
+  struct stat state;
+  ASSERT_EQ(lstat(daemon.state_dir().c_str(), &state), 0);
+  EXPECT_EQ(state.st_mode & 077, 0u);
+}
+
+TEST(SocketGroupTest, AnUnknownGroupIsRefusedWithWhatToDo) {
+  TempDir dir;
+  WriteFile(dir.Join("agentd.yaml"), "server: {socket_group: no-such-group-here}\n");
+  RunResult r =
+      RunCommand({AgentdBinary(), "--config", dir.Join("agentd.yaml"), "--state-dir",
+                  dir.Join("state"), "--socket", dir.Join("run/agentd.sock"), "--http", ""},
+                 absl::Seconds(20));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err,
+              HasSubstr("server.socket_group: there is no group named \"no-such-group-here\""));
+}
+
+}  // namespace
+}  // namespace agentd::testing

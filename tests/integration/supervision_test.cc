@@ -132,10 +132,8 @@ roles:
   }
   void StartDaemon(const std::string& extra = "") {
     // No always-on agents unless the test names them (the default's ceo and manager).
-    WriteFile(dir_.Join("agentd.yaml"), config_ + extra +
-                                            (extra.find("agents:") == std::string::npos
-                                                 ? "agents: []\n"
-                                                 : ""));
+    WriteFile(dir_.Join("agentd.yaml"),
+              config_ + extra + (extra.find("agents:") == std::string::npos ? "agents: []\n" : ""));
     ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
     client_ = std::make_unique<Client>(daemon_.client());
   }

@@ -575,6 +575,15 @@ TEST_F(WebTest, MetricsCoverAgentsRpcsAndTheListener) {
             16);  // UNAUTHENTICATED
   EXPECT_THAT(m, HasSubstr("agentd_log_bytes_written_total "));
   EXPECT_THAT(m, HasSubstr("agentd_http_requests_total{route=\"grpc-web\",code=\"OK\"} 1"));
+  EXPECT_THAT(m, HasSubstr("# TYPE agentd_llm_call_duration_seconds histogram"));
+  EXPECT_THAT(m, HasSubstr("# TYPE agentd_llm_time_to_first_token_seconds histogram"));
+  EXPECT_THAT(m, HasSubstr("# TYPE agentd_goal_budget_remaining_usd gauge"));
+
+  // As Prometheus reads it: promtool's parser and its lint (names, units, help, types).
+  WriteFile(dir_.Join("metrics.txt"), m);
+  RunResult lint =
+      RunCommand({"/bin/sh", "-c", "promtool check metrics < " + dir_.Join("metrics.txt")});
+  EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
 }
 
 TEST_F(WebTest, CorsAllowsConfiguredOriginsOnly) {
@@ -804,6 +813,36 @@ TEST_F(OpenInEditorTest, TheEditorGetsAMinimalEnvironment) {
                    name == "PWD" || name == "OLDPWD" || name == "SHLVL" || name == "_";
     EXPECT_TRUE(allowed) << "the editor inherited " << name;
   }
+}
+
+}  // namespace
+}  // namespace agentd::testing
+
+namespace agentd::testing {
+namespace {
+
+// An open goal's budget left is a series while the goal runs (its CEO here never ends).
+TEST_F(OpenInEditorTest, MetricsShowWhatIsLeftOfAnOpenGoalsBudget) {
+  ASSERT_TRUE(WaitForValue(
+      [&] {
+        return Metric(absl::StrCat("agentd_goal_budget_remaining_usd{goal=\"", goal_, "\"}"));
+      },
+      [](double v) { return v == 5; }, absl::Seconds(20)))
+      << Metrics();
+  EXPECT_EQ(Metric(absl::StrCat("agentd_goal_budget_remaining_tokens{goal=\"", goal_, "\"}")),
+            2000000);
+  v1::CancelTaskRequest cancel;
+  cancel.set_task_id(goal_);
+  v1::CancelTaskResponse canceled;
+  grpc::Status s = client_->tasks().CancelTask(Ctx().get(), cancel, &canceled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(WaitForValue(
+      [&] {
+        return Metric(absl::StrCat("agentd_goal_budget_remaining_usd{goal=\"", goal_, "\"}"));
+      },
+      [](double v) { return v == -1; }, absl::Seconds(20)))
+      << "a goal that ended keeps no series\n"
+      << Metrics();
 }
 
 }  // namespace

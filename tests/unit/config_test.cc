@@ -351,7 +351,8 @@ TEST(ConfigViewTest, TheViewNamesOriginsAndReadsBackAsTheSameConfiguration) {
   absl::StatusOr<Config> c = OverDefault(
       "roles:\n  coder: {max_instances: 5, limits: {memory: 2GiB}}\n"
       "server: {http: \"\", cors_origins: [\"https://a.example\"]}\n"
-      "supervision: {limits: {nofile: 512}}\nstate_dir: /var/lib/$${x}\n");
+      "supervision: {limits: {nofile: 512}}\nstate_dir: /var/lib/$${x}\n"
+      "policy: {consent_timeout: 0s, budget: {goal_usd: 1.234567}}\n");
   ASSERT_TRUE(c.ok()) << c.status();
   std::string view = RenderConfigYaml(*c);
   EXPECT_THAT(view, HasSubstr("max_instances: 5  # agentd.yaml:2:26"));
@@ -368,6 +369,51 @@ TEST(ConfigViewTest, TheViewNamesOriginsAndReadsBackAsTheSameConfiguration) {
   a.source = b.source = "";
   EXPECT_EQ(a, b) << view;
   EXPECT_EQ(b.state_dir, "/var/lib/${x}");
+}
+
+}  // namespace
+}  // namespace agentd
+
+namespace agentd {
+namespace {
+
+TEST(ConfigLayersTest, AnEntryRemovedAndMadeAgainKeepsNoEarlierOrigins) {
+  absl::StatusOr<Config> c =
+      LoadConfigLayers({{"<embedded default>", std::string(EmbeddedDefaultConfigText())},
+                        {"a.yaml", "roles:\n  coder: null\n"},
+                        {"b.yaml", "roles:\n  coder: {model: small}\n"}},
+                       FakeEnv({}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->roles.at("coder").max_instances, 1);  // the built-in default, not the file's 3
+  EXPECT_TRUE(c->roles.at("coder").tools.empty());
+  EXPECT_EQ(c->origins.count("roles.coder.max_instances"), 0u);
+  EXPECT_EQ(c->origins.at("roles.coder.model"), "b.yaml:2:18");
+}
+
+TEST(ConfigLayersTest, APairThatDisagreesIsPlacedAtTheOneJustChanged) {
+  absl::StatusOr<Config> c =
+      LoadConfigLayers({{"<embedded default>", std::string(EmbeddedDefaultConfigText())},
+                        {"agentd.yaml", "supervision:\n  heartbeat: {interval: 30s}\n"}},
+                       FakeEnv({}));
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()),
+              HasSubstr("agentd.yaml:2:25: supervision.heartbeat: ttl must be longer"));
+}
+
+TEST(ConfigLayersTest, ARequiredValueALaterLayerEmptiesIsAnError) {
+  absl::StatusOr<Config> c = LoadConfigLayers(
+      {{"<embedded default>", std::string(EmbeddedDefaultConfigText())},
+       {"agentd.yaml", "models:\n  small: {model: \"\"}\nproviders:\n  local: {kind: ~}\n"}},
+      FakeEnv({}));
+  ASSERT_FALSE(c.ok());
+  std::string e(c.status().message());
+  EXPECT_THAT(e, HasSubstr("models.small.model: must not be empty"));
+  EXPECT_THAT(e, HasSubstr("providers.local.kind: must be one of"));
+}
+
+TEST(ConfigSyntaxTest, AnApostropheInAPlainValueIsNotAQuote) {
+  std::string e = Error("roles:\n  r: {prompt: don't, tools: [a\nagents: []\n");
+  EXPECT_THAT(e, HasSubstr("test.yaml:2:29: invalid YAML: this \"[\" is never closed"));
 }
 
 }  // namespace

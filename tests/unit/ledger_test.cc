@@ -10,6 +10,7 @@
 #include "manager/core/clock.h"
 #include "manager/core/config_state.h"
 #include "manager/core/event_loop.h"
+#include "manager/core/metrics.h"
 #include "manager/store/store.h"
 #include "tests/support/process.h"
 
@@ -17,6 +18,7 @@ namespace agentd {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // Two models: cheap (1 / 2 USD per million tokens in / out) and dear (10 / 30).
 constexpr char kConfig[] = R"(
@@ -175,6 +177,73 @@ TEST_F(LedgerTest, TotalsAndBudgetsAreRebuiltFromTheStoreAtStart) {
   EXPECT_EQ(goal.reserved_tokens(), 0);
   EXPECT_EQ(Reserve("coder-1", 401).status(), v1::BUDGET_RESERVATION_STATUS_REFUSED);
   EXPECT_EQ(Reserve("coder-1", 400).status(), v1::BUDGET_RESERVATION_STATUS_GRANTED);
+}
+
+}  // namespace
+}  // namespace agentd
+
+namespace agentd {
+namespace {
+
+// Every call is counted by how it ended — failed ones too, which release their
+// reservation and leave no usage — with its latency, time to first token and retries;
+// label values are the configuration's, whatever an agent sends.
+TEST_F(LedgerTest, CallsAreCountedByOutcomeWithLatencyAndAFailedOneReleasesItsReservation) {
+  std::unique_ptr<DaemonMetrics> metrics = DaemonMetrics::Create();
+  ledger_->SetMetrics(metrics.get());
+  ASSERT_TRUE(ledger_->SetGoalBudget("g-1", {}).ok());
+
+  v1::BudgetReservation ok = Reserve("coder-1", 300);
+  v1::UsageRecord good;
+  good.set_reservation_id(ok.id());
+  good.set_provider("p");
+  good.set_model("cheap-m");
+  good.set_prompt_tokens(100);
+  good.set_completion_tokens(20);
+  good.set_outcome("ok");
+  good.set_attempts(3);
+  good.mutable_latency()->set_seconds(2);
+  good.mutable_time_to_first_token()->set_nanos(300000000);
+  ASSERT_TRUE(ledger_->Report(Caller("coder-1"), good).ok());
+
+  v1::BudgetReservation lost = Reserve("coder-1", 400);
+  ASSERT_EQ(Goal().reserved_tokens(), 400);
+  v1::UsageRecord failed;
+  failed.set_reservation_id(lost.id());
+  failed.set_provider("p");
+  failed.set_model("cheap-m");
+  failed.set_prompt_tokens(999);  // a failed call has no usage, whatever is claimed
+  failed.set_outcome("timeout");
+  failed.set_attempts(1);
+  failed.mutable_latency()->set_seconds(45);
+  absl::StatusOr<v1::UsageRecord> f = ledger_->Report(Caller("coder-1"), failed);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->prompt_tokens(), 0);
+  EXPECT_EQ(Goal().reserved_tokens(), 0) << "the failed call's reservation is released";
+  EXPECT_EQ(Goal().used_tokens(), 120) << "and it used nothing";
+  EXPECT_EQ(ledger_->Reservation(lost.id()), nullptr);
+
+  v1::UsageRecord odd;
+  odd.set_provider("made-up");
+  odd.set_model("made-up-model");
+  odd.set_outcome("exploded\"{");
+  ASSERT_TRUE(ledger_->Report(Caller("coder-1"), odd).ok());
+
+  std::string m = metrics->registry.Render();
+  EXPECT_THAT(m, HasSubstr("agentd_llm_calls_total{provider=\"p\",model=\"cheap-m\",role=\"coder\","
+                           "outcome=\"ok\"} 1"));
+  EXPECT_THAT(m, HasSubstr("agentd_llm_calls_total{provider=\"p\",model=\"cheap-m\",role=\"coder\","
+                           "outcome=\"timeout\"} 1"));
+  EXPECT_THAT(m, HasSubstr("agentd_llm_calls_total{provider=\"other\",model=\"other\",role="
+                           "\"coder\",outcome=\"error\"} 1"));
+  EXPECT_THAT(m, HasSubstr("agentd_llm_call_duration_seconds_bucket{provider=\"p\",model=\"cheap-"
+                           "m\",outcome=\"timeout\",le=\"60\"} 1"));
+  EXPECT_THAT(m, HasSubstr("agentd_llm_call_duration_seconds_bucket{provider=\"p\",model=\"cheap-"
+                           "m\",outcome=\"timeout\",le=\"30\"} 0"));
+  EXPECT_THAT(m, HasSubstr("agentd_llm_time_to_first_token_seconds_count{provider=\"p\",model="
+                           "\"cheap-m\"} 1"));
+  EXPECT_THAT(m, HasSubstr("agentd_llm_retries_total{provider=\"p\",model=\"cheap-m\"} 2"));
+  EXPECT_THAT(m, Not(HasSubstr("made-up")));
 }
 
 }  // namespace
