@@ -92,10 +92,9 @@ roles:
   // under nohup: a stopped process whose process group the kernel finds orphaned (the
   // test's group, when the runner gave the test a session of its own and some other member
   // exits) is sent SIGHUP, which would end it silently, a harness artefact.
-  Subprocess follower(
-      {"nohup", AgentctlBinary(), "--socket", daemon.socket(), "logs", "-f", "big", "--stream",
-       "stdout"},
-      dir.Join("follow.out"), dir.Join("follow.err"));
+  Subprocess follower({"nohup", AgentctlBinary(), "--socket", daemon.socket(), "logs", "-f", "big",
+                       "--stream", "stdout"},
+                      dir.Join("follow.out"), dir.Join("follow.err"));
   ASSERT_TRUE(
       WaitFor([&] { return !ReadFileOrEmpty(dir.Join("follow.out")).empty(); }, absl::Seconds(30)))
       << "the follower got nothing: " << ReadFileOrEmpty(dir.Join("follow.err"));
@@ -156,8 +155,8 @@ roles:
   EXPECT_TRUE(WaitFor([&] { return followed.Count() == kLines; }, absl::Minutes(2)))
       << followed.Count()
       << " lines; the follower's stderr: " << ReadFileOrEmpty(dir.Join("follow.err"))
-      << "; its state: " << ReadFileOrEmpty(absl::StrCat("/proc/", follower.pid(), "/stat"))
-      << "; " << DescribeWaitStatus(follower.WaitExit(absl::ZeroDuration()));
+      << "; its state: " << ReadFileOrEmpty(absl::StrCat("/proc/", follower.pid(), "/stat")) << "; "
+      << DescribeWaitStatus(follower.WaitExit(absl::ZeroDuration()));
 }
 
 }  // namespace
