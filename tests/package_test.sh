@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Builds agentd's .deb from a build tree (cpack) and checks it as a packager would: its
 # files, conffile, maintainer scripts and dependencies; lintian finds no error (where
-# lintian is installed); and, unpacked into a fresh root, the binaries run and the
-# service points at them and at the conffile.
+# lintian is installed); unpacked, the binaries run and the service points at them and at
+# the conffile; installed with dpkg into a fresh root, agentd starts from there and the
+# package is removed again.
 set -euo pipefail
 build=$1
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+agentd_pid=""
+trap '[ -n "$agentd_pid" ] && kill -KILL "$agentd_pid" 2>/dev/null; rm -rf "$work"' EXIT
 fail() { echo "package_test: $*" >&2; exit 1; }
 (cd "$build" && cpack -G DEB -B "$work/out" >"$work/cpack.log" 2>&1) || { cat "$work/cpack.log" >&2; fail "cpack"; }
 deb=$(ls "$work"/out/agentd_*.deb)
@@ -48,4 +50,45 @@ grep -q '^RuntimeDirectoryMode=0750' "$root/usr/lib/systemd/system/agentd.servic
 grep -q '^ExecStart=/usr/bin/agentd --config /etc/agentd/agentd.yaml ' \
   "$root/usr/lib/systemd/system/agentd.service" || fail "the system unit's ExecStart"
 zcat "$root/usr/share/man/man1/agentctl.1.gz" | grep -q 'agentctl logs' || fail "agentctl(1)"
+
+# Installed with dpkg into a fresh root (its maintainer scripts run for that root, leaving
+# this machine alone), started from there, and removed again.
+fresh="$work/fresh"
+mkdir -p "$fresh/var/lib/dpkg/info" "$fresh/var/lib/dpkg/updates" "$fresh/etc"
+touch "$fresh/var/lib/dpkg/status"
+passwd_before=$(md5sum /etc/passwd)
+dpkg --root="$fresh" --force-script-chrootless --force-depends --log=/dev/null \
+  -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -i into a fresh root"; }
+[ "$(md5sum /etc/passwd)" = "$passwd_before" ] || fail "installing into a root changed this machine's users"
+dpkg --root="$fresh" -s agentd 2>/dev/null | grep -q '^Status: install ok installed' \
+  || fail "dpkg does not list agentd as installed in the fresh root"
+if command -v systemd-sysusers >/dev/null; then
+  grep -q '^agentd:' "$fresh/etc/passwd" || fail "postinst made no agentd user in the root"
+fi
+# Started from the root with its own config; a drop-in takes back the socket group, which
+# only the root's /etc/group has.
+mkdir -p "$fresh/etc/agentd/agentd.yaml.d"
+printf 'server: {socket_group: "", http: ""}\nagents: []\n' >"$fresh/etc/agentd/agentd.yaml.d/50-here.yaml"
+sock="$work/run/agentd.sock"
+"$fresh/usr/bin/agentd" --config "$fresh/etc/agentd/agentd.yaml" --state-dir "$work/state" \
+  --socket "$sock" 2>"$work/agentd.err" &
+agentd_pid=$!
+served=0
+for _ in $(seq 200); do
+  if "$fresh/usr/bin/agentctl" --socket "$sock" status >"$work/status" 2>&1; then served=1; break; fi
+  kill -0 "$agentd_pid" 2>/dev/null || break
+  sleep 0.05
+done
+((served)) || { cat "$work/agentd.err" >&2; fail "agentd installed in the root did not serve"; }
+grep -q 'serving' "$work/status" || fail "status: $(cat "$work/status")"
+"$fresh/usr/bin/agentctl" --socket "$sock" config view >"$work/view" 2>&1 || true
+grep -q "50-here.yaml" "$work/view" \
+  || fail "the installed agentd did not read its drop-in: $(head -5 "$work/view")"
+kill -TERM "$agentd_pid"
+wait "$agentd_pid" || fail "agentd from the root did not exit 0 on SIGTERM"
+agentd_pid=""
+dpkg --root="$fresh" --force-script-chrootless --log=/dev/null -r agentd >>"$work/dpkg.log" 2>&1 \
+  || { cat "$work/dpkg.log" >&2; fail "dpkg -r from the fresh root"; }
+[ ! -e "$fresh/usr/bin/agentd" ] || fail "dpkg -r left the binary"
+[ -e "$fresh/etc/agentd/agentd.yaml" ] || fail "dpkg -r (not purge) removed the conffile"
 echo "package_test: ok ($(basename "$deb"), $(du -k "$deb" | cut -f1) KiB)"
