@@ -93,6 +93,7 @@ absl::StatusOr<ReloadResult> ConfigState::Reload() {
     if (changed) into->push_back(name);
   };
   diff(a.server.socket != b.server.socket, "server.socket", &r.restart_required);
+  diff(a.server.socket_group != b.server.socket_group, "server.socket_group", &r.restart_required);
   diff(a.server.http != b.server.http, "server.http", &r.restart_required);
   diff(a.server.grpc_tcp != b.server.grpc_tcp, "server.grpc_tcp", &r.restart_required);
   diff(a.server.tls_cert_file != b.server.tls_cert_file ||
@@ -132,6 +133,18 @@ absl::StatusOr<ReloadResult> ConfigState::Reload() {
   merged.state_dir = a.state_dir;
   merged.workspaces_dir = a.workspaces_dir;
   merged.logging.format = a.logging.format;
+  merged.server.socket_group = a.server.socket_group;
+  // …and say where those running values came from (`agentctl config view`).
+  for (const char* path :
+       {"server.socket", "server.socket_group", "server.http", "server.grpc_tcp",
+        "server.tls_cert_file", "server.tls_key_file", "server.cors_origins", "server.http_hosts",
+        "server.http_session_ttl", "state_dir", "workspaces_dir", "logging.format"}) {
+    if (auto it = a.origins.find(path); it != a.origins.end()) {
+      merged.origins[path] = it->second;
+    } else {
+      merged.origins.erase(path);
+    }
+  }
   config_ = std::move(merged);
   loaded_time_ = absl::Now();
   return r;

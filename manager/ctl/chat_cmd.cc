@@ -72,13 +72,18 @@ class Chat {
 
   int Run() {
     LineReader in;
+    tty_ = in.tty();
     if (in.tty()) {
       Say(absl::StrCat("chat with @", Peer(),
                        ": replies show as they come; /help lists the commands, Ctrl-D leaves"));
     }
     std::thread watcher([this] { Watch(); });
     std::string line;
-    while (in.Next(absl::StrCat(Peer(), "> "), &line)) {
+    for (;;) {
+      prompting_ = true;
+      bool got = in.Next(absl::StrCat(Peer(), "> "), &line);
+      prompting_ = false;
+      if (!got) break;
       absl::string_view text = absl::StripAsciiWhitespace(line);
       if (text.empty()) continue;
       if (text == "/quit" || text == "/exit") break;
@@ -94,12 +99,17 @@ class Chat {
   }
 
  private:
-  // One line (or block) on stdout, never inside another.
+  // One line (or block) on stdout, never inside another. At a terminal, a message that
+  // comes while the person types goes above the prompt: the prompt line is cleared, the
+  // message printed, and the prompt redrawn with what was typed so far (libedit keeps it).
   void Say(const std::string& text) {
     std::lock_guard<std::mutex> l(out_mu_);
+    const bool prompting = tty_ && prompting_.load();
+    if (prompting) std::fputs("\r\033[K", stdout);
     std::fputs(TerminalText(text, Lines::kMany).c_str(), stdout);
     std::fputs("\n", stdout);
     std::fflush(stdout);
+    if (prompting) rl_forced_update_display();
   }
   void Failed(const std::string& what, const grpc::Status& s) {
     ++failures_;
@@ -263,6 +273,8 @@ class Chat {
   std::string peer_;  // guarded by mu_ (the watcher reads it)
   std::mutex mu_;
   std::mutex out_mu_;  // one message on stdout at a time (not mu_: stdout may block)
+  bool tty_ = false;   // set before the watcher starts
+  std::atomic<bool> prompting_{false};  // readline is waiting for a line
   bool done_ = false;
   grpc::ClientContext* watch_ctx_ = nullptr;
   std::atomic<int> failures_{0};
