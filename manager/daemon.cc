@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <optional>
 #include <vector>
 
@@ -34,14 +36,24 @@ absl::StatusOr<gid_t> GroupNamed(const std::string& name) {
   struct group gr;
   struct group* found = nullptr;
   std::vector<char> buf(16384);
-  int err = getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found);
-  if (err != 0 || found == nullptr) {
+  int err;
+  // A group with many members (LDAP) needs a bigger buffer: ERANGE says so.
+  while ((err = getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found)) == ERANGE &&
+         buf.size() < (size_t{16} << 20)) {
+    buf.resize(buf.size() * 4);
+  }
+  if (err != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "server.socket_group: looking up group \"", name, "\": ", std::strerror(err)));
+  }
+  if (found == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         "server.socket_group: there is no group named \"", name, "\" (create it, e.g. `groupadd ",
         name, "`, and add agentd's user and the operators)"));
   }
   return gr.gr_gid;
 }
+
 // The directory of the running agentd binary.
 std::string ExeDir() {
   char buf[4096];

@@ -7,9 +7,10 @@
 # two seconds. The first line that does neither fails the test, with its output.
 #   tests/readme_tour_test.sh BUILD_DIR
 set -euo pipefail
-build=$(cd "$1" && pwd)
-root=$(cd "$(dirname "$0")/.." && pwd)
-scratch=$(mktemp -d /tmp/agentd-tour.XXXXXX)
+# Read-only: the tour's lines run in this shell and must not change what cleanup removes.
+readonly build=$(cd "$1" && pwd)
+readonly root=$(cd "$(dirname "$0")/.." && pwd)
+readonly scratch=$(mktemp -d /tmp/agentd-tour.XXXXXX)
 fakellm_pid="" agentd_pid=""
 cleanup() {
   [ -n "$agentd_pid" ] && kill -TERM "$agentd_pid" 2>/dev/null && wait "$agentd_pid" 2>/dev/null
@@ -72,10 +73,13 @@ for line in "${lines[@]}"; do
     [ "$rc" -eq 124 ] || fail "\`$cmd\` should follow until interrupted, but exited $rc:
 $(cat "$scratch/out")"
   else
-    # In this shell, so that variables carry over (ctest's timeout bounds the whole run;
-    # agentctl's own --timeout each call).
+    # In this shell, so that variables carry over, but in a subshell's errexit/nounset
+    # terms: a failing line is reported here, not by bash's own exit. (ctest's timeout
+    # bounds the whole run; agentctl's own --timeout each call.)
+    set +u
     eval "$cmd" >"$scratch/out" 2>&1 </dev/null
     rc=$?
+    set -u
     [ "$rc" -eq 0 ] || fail "\`$cmd\` exited $rc:
 $(cat "$scratch/out")"
   fi

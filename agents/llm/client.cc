@@ -122,9 +122,7 @@ absl::StatusOr<ChatResult> LlmClient::Attempt(const ChatRequest& req, const std:
   std::unique_ptr<StreamDecoder> decoder = req.stream ? codec_->NewDecoder(req) : nullptr;
   std::string whole;
   absl::Status decode_error = absl::OkStatus();
-  absl::Time first_byte = absl::InfiniteFuture();
   auto on_body = [&](std::string_view bytes) {
-    if (first_byte == absl::InfiniteFuture()) first_byte = absl::Now();
     if (!req.stream) {
       whole.append(bytes.data(), bytes.size());
       return true;
@@ -143,7 +141,6 @@ absl::StatusOr<ChatResult> LlmClient::Attempt(const ChatRequest& req, const std:
     return decode_error.ok();
   };
   absl::StatusOr<HttpResponse> r = transport_->Post(http, on_body, cancel);
-  if (!*delivered) *first_token = first_byte;  // a response of tool calls only
   if (!decode_error.ok()) return decode_error;
   if (!r.ok()) return r.status();
   *response = *r;

@@ -68,8 +68,9 @@ class LlmClient {
  private:
   LlmClient(ProviderOptions options, std::unique_ptr<Codec> codec)
       : options_(std::move(options)), codec_(std::move(codec)) {}
-  // One HTTP attempt. `*delivered` is set once text went to on_text; `*first_token` to
-  // when the first streamed text arrived (else the first byte of a 2xx body).
+  // One HTTP attempt. `*delivered` is set once text went to on_text, and `*first_token`
+  // to when the first streamed text arrived (a call not streamed, or answered with tool
+  // calls alone, has none: its first byte says nothing of the model's first token).
   absl::StatusOr<ChatResult> Attempt(const ChatRequest& req, const std::string& body,
                                      const TextCallback& on_text, const CancelToken* cancel,
                                      bool* delivered, HttpResponse* response,

@@ -90,7 +90,9 @@ struct ChatRequest {
 struct CallStats {
   int attempts = 0;        // HTTP attempts made (retries + 1)
   absl::Duration latency;  // from the first attempt's start to the end
-  absl::Duration first_token = absl::InfiniteDuration();  // of the last attempt; none: infinite
+  // To the first streamed text of the last attempt; infinite when none came (not
+  // streamed, or tool calls only).
+  absl::Duration first_token = absl::InfiniteDuration();
 };
 
 struct ChatResult {

@@ -132,6 +132,9 @@ class HostBudget final : public Budget {
     v1::ReportUsageRequest req = Request(task, stats);
     v1::UsageRecord* rec = req.mutable_record();
     rec->set_outcome("ok");
+    if (stats.first_token != absl::InfiniteDuration()) {
+      SetDuration(stats.first_token, rec->mutable_time_to_first_token());
+    }
     rec->set_prompt_tokens(usage.prompt_tokens);
     rec->set_completion_tokens(usage.completion_tokens);
     rec->set_cost_usd(cost_usd);
@@ -160,9 +163,6 @@ class HostBudget final : public Budget {
     rec->set_reservation_id(reservation_);
     rec->set_attempts(stats.attempts);
     SetDuration(stats.latency, rec->mutable_latency());
-    if (stats.first_token != absl::InfiniteDuration()) {
-      SetDuration(stats.first_token, rec->mutable_time_to_first_token());
-    }
     return req;
   }
   // The outcome label of a failed call (agents/llm/client.h lists its errors).

@@ -283,7 +283,9 @@ absl::StatusOr<v1::UsageRecord> Ledger::Report(const Caller& caller, v1::UsageRe
   };
   if (outcome != "ok") {
     // A call that failed has no usage: its reservation is released, and only the metrics
-    // count it.
+    // count it — once: a report repeated after its reservation was settled is not counted.
+    const bool repeated =
+        !rec.reservation_id().empty() && Reservation(rec.reservation_id()) == nullptr;
     Settle(rec.reservation_id(), v1::BUDGET_RESERVATION_STATUS_RELEASED);
     rec.set_prompt_tokens(0);
     rec.set_completion_tokens(0);
@@ -292,7 +294,7 @@ absl::StatusOr<v1::UsageRecord> Ledger::Report(const Caller& caller, v1::UsageRe
     rec.set_task_id(caller.task_id);
     rec.set_goal_id(caller.goal_id);
     rec.set_role(caller.role);
-    observe_call();
+    if (!repeated) observe_call();
     return rec;
   }
   absl::Time now = loop_->clock()->Now();
@@ -343,10 +345,11 @@ absl::StatusOr<v1::UsageRecord> Ledger::Report(const Caller& caller, v1::UsageRe
     }
     observe_call();
     if (metrics_ != nullptr) {
-      metrics_->tokens->Add({row.role, row.model, "input"}, static_cast<double>(row.prompt_tokens));
-      metrics_->tokens->Add({row.role, row.model, "output"},
+      metrics_->tokens->Add({row.role, model_label, "input"},
+                            static_cast<double>(row.prompt_tokens));
+      metrics_->tokens->Add({row.role, model_label, "output"},
                             static_cast<double>(row.completion_tokens));
-      metrics_->cost_usd->Add({row.role, row.model}, row.cost_usd);
+      metrics_->cost_usd->Add({row.role, model_label}, row.cost_usd);
     }
   }
   return rec;

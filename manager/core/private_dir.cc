@@ -55,7 +55,8 @@ absl::Status CheckPrivateDir(const std::string& dir, absl::string_view what, mod
                            dir, "` if it holds only agentd's files, or choose another path");
     return absl::FailedPreconditionError(absl::StrCat(
         what, " ", dir, " is owned by uid ", UidName(owner), " with mode ", mode_text,
-        "; agentd (uid ", UidName(uid), ") needs it owned by itself with mode 0700: ", fix, "."));
+        "; agentd (uid ", UidName(uid), ") needs it owned by itself with mode ",
+        shared ? "0750 or stricter (no group write)" : "0700", ": ", fix, "."));
   }
   return absl::OkStatus();
 }
@@ -87,13 +88,17 @@ absl::Status EnsurePrivateDir(const std::string& dir, absl::string_view what,
           absl::StrCat(what, " ", dir, ": cannot inspect: ", std::strerror(errno)));
     }
   }
-  if (absl::Status s =
-          CheckPrivateDir(dir, what, st.st_mode, st.st_uid, geteuid(), group.has_value());
-      !s.ok() || !group) {
+  // A directory of agentd's own that only its group may read (left by a socket_group now
+  // turned off) is taken back to 0700 below rather than refused; group write never passes.
+  const bool group_readable = st.st_uid == geteuid() && (st.st_mode & 077) != 0 &&
+                              (st.st_mode & 027) == 0;
+  if (absl::Status s = CheckPrivateDir(dir, what, st.st_mode, st.st_uid, geteuid(),
+                                       group.has_value() || group_readable);
+      !s.ok() || (!group && !group_readable)) {
     return s;
   }
-  // Shared with `group`: changed through a descriptor of the directory just checked (the
-  // same inode, not a symlink), so nothing can be slipped in between.
+  // Shared with `group` (or taken back to 0700): changed through a descriptor of the
+  // directory just checked (the same inode, not a symlink), so nothing slips in between.
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     return absl::PermissionDeniedError(
@@ -104,6 +109,11 @@ absl::Status EnsurePrivateDir(const std::string& dir, absl::string_view what,
   if (fstat(fd, &now) != 0 || now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
     result = absl::FailedPreconditionError(
         absl::StrCat(what, " ", dir, " changed while agentd checked it; start agentd again"));
+  } else if (!group) {
+    if (fchmod(fd, 0700) != 0) {
+      result = absl::PermissionDeniedError(
+          absl::StrCat(what, " ", dir, ": cannot chmod 0700: ", std::strerror(errno)));
+    }
   } else if (fchown(fd, static_cast<uid_t>(-1), *group) != 0) {
     result =
         absl::PermissionDeniedError(absl::StrCat(what, " ", dir, ": cannot give it group ", *group,

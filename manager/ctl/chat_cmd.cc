@@ -1,13 +1,17 @@
 #include "manager/ctl/chat_cmd.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -42,24 +46,27 @@ struct ChatOpts {
   std::string agent = "ceo";
 };
 
-// Lines from the person: at a terminal through libedit (editing, history), else stdin.
-class LineReader {
- public:
-  LineReader() : tty_(isatty(STDIN_FILENO) != 0) {}
-  bool tty() const { return tty_; }
-  bool Next(const std::string& prompt, std::string* line) {
-    if (!tty_) return static_cast<bool>(std::getline(std::cin, *line));
-    char* raw = readline(prompt.c_str());
-    if (raw == nullptr) return false;
-    *line = raw;
-    std::free(raw);
-    if (!line->empty()) add_history(line->c_str());
-    return true;
-  }
-
- private:
-  bool tty_;
+// The line libedit's callback interface handed over (null: end of input), and whether it
+// did. Only the main thread touches libedit and these.
+struct TypedLine {
+  bool done = false;
+  bool eof = false;
+  std::string text;
 };
+TypedLine* g_typed = nullptr;
+
+void OnTypedLine(char* raw) {
+  // Taken off until the line is handled: nothing is prompted for meanwhile.
+  rl_callback_handler_remove();
+  g_typed->done = true;
+  if (raw == nullptr) {
+    g_typed->eof = true;
+    return;
+  }
+  g_typed->text = raw;
+  std::free(raw);
+  if (!g_typed->text.empty()) add_history(g_typed->text.c_str());
+}
 
 class Chat {
  public:
@@ -71,19 +78,21 @@ class Chat {
   }
 
   int Run() {
-    LineReader in;
-    tty_ = in.tty();
-    if (in.tty()) {
+    // At a terminal, libedit edits the line (history, arrows) through its callback
+    // interface, on this thread alone: messages from the watcher are queued and woken up
+    // for here, printed above the prompt, and the prompt redrawn with what was typed.
+    // Otherwise lines are read one by one (a script drives it) and messages printed as
+    // they come.
+    tty_ = isatty(STDIN_FILENO) != 0;
+    if (tty_ && pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) tty_ = false;
+    main_thread_ = std::this_thread::get_id();
+    if (tty_) {
       Say(absl::StrCat("chat with @", Peer(),
                        ": replies show as they come; /help lists the commands, Ctrl-D leaves"));
     }
     std::thread watcher([this] { Watch(); });
     std::string line;
-    for (;;) {
-      prompting_ = true;
-      bool got = in.Next(absl::StrCat(Peer(), "> "), &line);
-      prompting_ = false;
-      if (!got) break;
+    while (tty_ ? ReadTyped(&line) : static_cast<bool>(std::getline(std::cin, line))) {
       absl::string_view text = absl::StripAsciiWhitespace(line);
       if (text.empty()) continue;
       if (text == "/quit" || text == "/exit") break;
@@ -95,21 +104,74 @@ class Chat {
       if (watch_ctx_ != nullptr) watch_ctx_->TryCancel();
     }
     watcher.join();
+    if (tty_) {
+      PrintQueued();
+      close(wake_[0]);
+      close(wake_[1]);
+    }
     return failures_ == 0 ? kOk : kFailed;
   }
 
  private:
-  // One line (or block) on stdout, never inside another. At a terminal, a message that
-  // comes while the person types goes above the prompt: the prompt line is cleared, the
-  // message printed, and the prompt redrawn with what was typed so far (libedit keeps it).
+  // One line (or block) on stdout, never inside another. At a terminal, what another
+  // thread says is queued for the main thread, which alone touches libedit.
   void Say(const std::string& text) {
+    if (tty_ && std::this_thread::get_id() != main_thread_) {
+      {
+        std::lock_guard<std::mutex> l(out_mu_);
+        queued_.push_back(text);
+      }
+      (void)!write(wake_[1], "x", 1);  // a full pipe already says "wake up"
+      return;
+    }
     std::lock_guard<std::mutex> l(out_mu_);
-    const bool prompting = tty_ && prompting_.load();
-    if (prompting) std::fputs("\r\033[K", stdout);
+    Print(text);
+  }
+  // On the main thread at a terminal (or any thread otherwise): above the prompt, when one
+  // is shown, which is then drawn again with what was typed so far.
+  void Print(const std::string& text) {
+    // (Escape codes only to a terminal: stdout may be a file while stdin is not.)
+    const bool above = tty_ && prompting_ && isatty(STDOUT_FILENO) != 0;
+    if (above) std::fputs("\r\033[K", stdout);
     std::fputs(TerminalText(text, Lines::kMany).c_str(), stdout);
     std::fputs("\n", stdout);
     std::fflush(stdout);
-    if (prompting) rl_forced_update_display();
+    if (tty_ && prompting_) rl_forced_update_display();
+  }
+  void PrintQueued() {
+    char buf[64];
+    while (read(wake_[0], buf, sizeof(buf)) > 0) {
+    }
+    std::vector<std::string> lines;
+    {
+      std::lock_guard<std::mutex> l(out_mu_);
+      lines.swap(queued_);
+    }
+    std::lock_guard<std::mutex> l(out_mu_);
+    for (const std::string& text : lines) Print(text);
+  }
+  // The next line typed at the terminal; false at the end of input (Ctrl-D).
+  bool ReadTyped(std::string* line) {
+    TypedLine typed;
+    g_typed = &typed;
+    rl_callback_handler_install(absl::StrCat(Peer(), "> ").c_str(), OnTypedLine);
+    prompting_ = true;
+    while (!typed.done) {
+      pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+      if (poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        rl_callback_handler_remove();
+        typed.done = typed.eof = true;
+        break;
+      }
+      if (fds[1].revents != 0) PrintQueued();
+      if (fds[0].revents != 0) rl_callback_read_char();
+    }
+    prompting_ = false;
+    g_typed = nullptr;
+    PrintQueued();
+    *line = std::move(typed.text);
+    return !typed.eof;
   }
   void Failed(const std::string& what, const grpc::Status& s) {
     ++failures_;
@@ -274,7 +336,10 @@ class Chat {
   std::mutex mu_;
   std::mutex out_mu_;  // one message on stdout at a time (not mu_: stdout may block)
   bool tty_ = false;   // set before the watcher starts
-  std::atomic<bool> prompting_{false};  // readline is waiting for a line
+  std::thread::id main_thread_;
+  int wake_[2] = {-1, -1};              // the watcher wakes the main thread (tty_)
+  std::vector<std::string> queued_;     // guarded by out_mu_
+  bool prompting_ = false;              // main thread: libedit shows the prompt
   bool done_ = false;
   grpc::ClientContext* watch_ctx_ = nullptr;
   std::atomic<int> failures_{0};

@@ -403,6 +403,21 @@ TEST(SocketGroupTest, MembersOfTheSocketGroupMayUseAgentctlAndNoOneElse) {
   EXPECT_EQ(state.st_mode & 077, 0u);
 }
 
+// systemd makes the socket's directory afresh at each start, and a socket_group turned off
+// leaves it 0750: agentd takes a directory of its own that only its group may read back to
+// 0700 (other users' access, or group write, is still refused).
+TEST(SocketGroupTest, ADirectoryLeftOpenToItsGroupIsTakenBackTo0700) {
+  TempDir dir;
+  ASSERT_EQ(mkdir(dir.Join("run").c_str(), 0700), 0);
+  ASSERT_EQ(chmod(dir.Join("run").c_str(), 0750), 0);
+  WriteFile(dir.Join("agentd.yaml"), "agents: []\n");
+  Daemon daemon(dir);
+  ASSERT_TRUE(daemon.Start({"--config", dir.Join("agentd.yaml")})) << daemon.log();
+  struct stat run;
+  ASSERT_EQ(lstat(dir.Join("run").c_str(), &run), 0);
+  EXPECT_EQ(run.st_mode & 07777, 0700u);
+}
+
 TEST(SocketGroupTest, AnUnknownGroupIsRefusedWithWhatToDo) {
   TempDir dir;
   WriteFile(dir.Join("agentd.yaml"), "server: {socket_group: no-such-group-here}\n");
