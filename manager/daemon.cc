@@ -43,8 +43,8 @@ absl::StatusOr<gid_t> GroupNamed(const std::string& name) {
     buf.resize(buf.size() * 4);
   }
   if (err != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "server.socket_group: looking up group \"", name, "\": ", std::strerror(err)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("server.socket_group: looking up group \"", name, "\": ", std::strerror(err)));
   }
   if (found == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -113,7 +113,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     if (!g.ok()) return g.status();
     socket_group = *g;
   }
-  if (absl::Status s = EnsurePrivateDir(DirName(c.server.socket), "socket directory", socket_group);
+  if (absl::Status s = EnsurePrivateDir(DirName(c.server.socket), "socket directory", socket_group,
+                                        /*take_back=*/true);
       !s.ok()) {
     return s;
   }

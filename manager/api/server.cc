@@ -104,7 +104,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
   api->system_ = system;
 
   std::string socket_dir = DirName(options.socket_path);
-  if (absl::Status s = EnsurePrivateDir(socket_dir, "socket directory", options.socket_group);
+  if (absl::Status s = EnsurePrivateDir(socket_dir, "socket directory", options.socket_group,
+                                        /*take_back=*/true);
       !s.ok()) {
     return s;
   }

@@ -53,16 +53,16 @@ absl::Status CheckPrivateDir(const std::string& dir, absl::string_view what, mod
                   "another path")
             : absl::StrCat("other users could replace what agentd keeps there. Run `chmod 700 ",
                            dir, "` if it holds only agentd's files, or choose another path");
-    return absl::FailedPreconditionError(absl::StrCat(
-        what, " ", dir, " is owned by uid ", UidName(owner), " with mode ", mode_text,
-        "; agentd (uid ", UidName(uid), ") needs it owned by itself with mode ",
-        shared ? "0750 or stricter (no group write)" : "0700", ": ", fix, "."));
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, " ", dir, " is owned by uid ", UidName(owner), " with mode ", mode_text,
+                     "; agentd (uid ", UidName(uid), ") needs it owned by itself with mode ",
+                     shared ? "0750 or stricter (no group write)" : "0700", ": ", fix, "."));
   }
   return absl::OkStatus();
 }
 
 absl::Status EnsurePrivateDir(const std::string& dir, absl::string_view what,
-                              std::optional<gid_t> group) {
+                              std::optional<gid_t> group, bool take_back) {
   if (dir.empty() || dir == "/" || dir == ".") {
     return absl::FailedPreconditionError(
         absl::StrCat(what, " \"", dir,
@@ -90,8 +90,8 @@ absl::Status EnsurePrivateDir(const std::string& dir, absl::string_view what,
   }
   // A directory of agentd's own that only its group may read (left by a socket_group now
   // turned off) is taken back to 0700 below rather than refused; group write never passes.
-  const bool group_readable = st.st_uid == geteuid() && (st.st_mode & 077) != 0 &&
-                              (st.st_mode & 027) == 0;
+  const bool group_readable =
+      take_back && st.st_uid == geteuid() && (st.st_mode & 077) != 0 && (st.st_mode & 027) == 0;
   if (absl::Status s = CheckPrivateDir(dir, what, st.st_mode, st.st_uid, geteuid(),
                                        group.has_value() || group_readable);
       !s.ok() || (!group && !group_readable)) {

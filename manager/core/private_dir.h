@@ -31,11 +31,13 @@ namespace agentd {
 // With `group` (server.socket_group: operators in that group may use the admin socket),
 // the directory, once checked as agentd's own, is given that group and mode 0750 through
 // a descriptor of it (never by path); it may already have group read and search bits,
-// never group write. Without `group`, such a directory of agentd's own (group read and
-// search only, left by a socket_group since turned off) is taken back to 0700. PERMISSION_
-// DENIED when agentd may not give it that group (agentd's user must be a member).
+// never group write. PERMISSION_DENIED when agentd may not give it that group (agentd's
+// user must be a member). With `take_back` and no `group`, a directory of agentd's own
+// that its group may only read and search (the socket's, left so by a socket_group since
+// turned off: it holds no secret) is taken back to 0700 instead of refused; a directory
+// that may hold secrets (the state directory) is always refused.
 absl::Status EnsurePrivateDir(const std::string& dir, absl::string_view what,
-                              std::optional<gid_t> group = std::nullopt);
+                              std::optional<gid_t> group = std::nullopt, bool take_back = false);
 
 // The check alone, on an lstat(2) result (`is_symlink` from S_ISLNK): OK, or the
 // FAILED_PRECONDITION EnsurePrivateDir returns. `uid` is the uid agentd runs as;

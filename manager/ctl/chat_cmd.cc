@@ -337,9 +337,9 @@ class Chat {
   std::mutex out_mu_;  // one message on stdout at a time (not mu_: stdout may block)
   bool tty_ = false;   // set before the watcher starts
   std::thread::id main_thread_;
-  int wake_[2] = {-1, -1};              // the watcher wakes the main thread (tty_)
-  std::vector<std::string> queued_;     // guarded by out_mu_
-  bool prompting_ = false;              // main thread: libedit shows the prompt
+  int wake_[2] = {-1, -1};           // the watcher wakes the main thread (tty_)
+  std::vector<std::string> queued_;  // guarded by out_mu_
+  bool prompting_ = false;           // main thread: libedit shows the prompt
   bool done_ = false;
   grpc::ClientContext* watch_ctx_ = nullptr;
   std::atomic<int> failures_{0};
