@@ -3,6 +3,9 @@
 #include <limits.h>
 #include <unistd.h>
 
+#include <map>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/paths.h"
@@ -102,6 +105,7 @@ absl::StatusOr<ReloadResult> ConfigState::Reload() {
   diff(a.state_dir != b.state_dir, "state_dir", &r.restart_required);
   diff(a.workspaces_dir != b.workspaces_dir, "workspaces_dir", &r.restart_required);
   diff(a.logging.format != b.logging.format, "logging.format", &r.restart_required);
+  diff(a.ui.dir != b.ui.dir, "ui.dir", &r.restart_required);  // the HTTP listener's, at start
   // The HTTP listener takes these at start.
   diff(a.server.cors_origins != b.server.cors_origins, "server.cors_origins", &r.restart_required);
   diff(a.server.http_hosts != b.server.http_hosts, "server.http_hosts", &r.restart_required);
@@ -120,31 +124,47 @@ absl::StatusOr<ReloadResult> ConfigState::Reload() {
   diff(a.policy != b.policy, "policy", &r.applied);
 
   // Settings bound at start keep their running values until a restart, so what the
-  // daemon reports stays what it does.
+  // daemon reports (`agentctl config view`) stays what it does: the value and where it
+  // came from, elements and sub-keys included.
   Config merged = *std::move(next);
-  merged.server.socket = a.server.socket;
-  merged.server.http = a.server.http;
-  merged.server.grpc_tcp = a.server.grpc_tcp;
-  merged.server.tls_cert_file = a.server.tls_cert_file;
-  merged.server.tls_key_file = a.server.tls_key_file;
-  merged.server.cors_origins = a.server.cors_origins;
-  merged.server.http_hosts = a.server.http_hosts;
-  merged.server.http_session_ttl = a.server.http_session_ttl;
-  merged.state_dir = a.state_dir;
-  merged.workspaces_dir = a.workspaces_dir;
-  merged.logging.format = a.logging.format;
-  merged.server.socket_group = a.server.socket_group;
-  // …and say where those running values came from (`agentctl config view`).
-  for (const char* path :
-       {"server.socket", "server.socket_group", "server.http", "server.grpc_tcp",
-        "server.tls_cert_file", "server.tls_key_file", "server.cors_origins", "server.http_hosts",
-        "server.http_session_ttl", "state_dir", "workspaces_dir", "logging.format"}) {
-    if (auto it = a.origins.find(path); it != a.origins.end()) {
-      merged.origins[path] = it->second;
-    } else {
-      merged.origins.erase(path);
+  auto keep = [&a, &merged](const std::string& path, auto&& field) {
+    field(merged) = field(a);
+    auto under = [&path](const std::string& key) {
+      return key == path || absl::StartsWith(key, path + ".") || absl::StartsWith(key, path + "[");
+    };
+    std::erase_if(merged.origins, [&](const auto& kv) { return under(kv.first); });
+    for (const auto& [key, origin] : a.origins) {
+      if (under(key)) merged.origins[key] = origin;
     }
-  }
+  };
+  keep(
+      "server.socket", [](auto& c) -> auto& { return c.server.socket; });
+  keep(
+      "server.socket_group", [](auto& c) -> auto& { return c.server.socket_group; });
+  keep(
+      "server.http", [](auto& c) -> auto& { return c.server.http; });
+  keep(
+      "server.grpc_tcp", [](auto& c) -> auto& { return c.server.grpc_tcp; });
+  keep(
+      "server.tls_cert_file", [](auto& c) -> auto& { return c.server.tls_cert_file; });
+  keep(
+      "server.tls_key_file", [](auto& c) -> auto& { return c.server.tls_key_file; });
+  keep(
+      "server.cors_origins", [](auto& c) -> auto& { return c.server.cors_origins; });
+  keep(
+      "server.http_hosts", [](auto& c) -> auto& { return c.server.http_hosts; });
+  keep(
+      "server.http_session_ttl", [](auto& c) -> auto& { return c.server.http_session_ttl; });
+  keep(
+      "state_dir", [](auto& c) -> auto& { return c.state_dir; });
+  keep(
+      "workspaces_dir", [](auto& c) -> auto& { return c.workspaces_dir; });
+  keep(
+      "logging.format", [](auto& c) -> auto& { return c.logging.format; });
+  keep(
+      "logs", [](auto& c) -> auto& { return c.logs; });
+  keep(
+      "ui.dir", [](auto& c) -> auto& { return c.ui.dir; });
   config_ = std::move(merged);
   loaded_time_ = absl::Now();
   return r;

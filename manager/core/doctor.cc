@@ -173,41 +173,41 @@ v1::DiagnoseResponse Diagnose(const DoctorInputs& in, llm::Transport& transport)
             : absl::StrCat("set models.", model, ".model to a model the provider serves"));
   }
 
-  // The shell sandbox (shell.run, tests.run, git.*, and the goals' checks).
-  const std::string& sandbox = c.policy.shell_sandbox;
-  if (sandbox == "off") {
-    Add(&r, "sandbox", v1::DIAGNOSIS_STATUS_WARNING,
-        "policy.shell.sandbox is off: agents' commands run without bubblewrap",
-        "set policy.shell.sandbox: auto");
-  } else if (in.sandbox_broken.empty()) {
-    Add(&r, "sandbox", v1::DIAGNOSIS_STATUS_OK,
-        "bubblewrap works: agents' commands run without network, the system read-only");
-  } else {
-    Add(&r, "sandbox",
-        sandbox == "required" ? v1::DIAGNOSIS_STATUS_FAILED : v1::DIAGNOSIS_STATUS_WARNING,
-        absl::StrCat("bubblewrap does not work here: ", in.sandbox_broken,
-                     sandbox == "required" ? " (policy.shell.sandbox: required)"
-                                           : "; goals' checks do not run"),
-        "install bubblewrap (apt install bubblewrap) and allow unprivileged user namespaces "
-        "(sysctl kernel.unprivileged_userns_clone=1), or run agentd where they work");
-  }
-
-  const std::string& isolation = c.supervision.isolation;
-  if (isolation == "off") {
-    Add(&r, "isolation", v1::DIAGNOSIS_STATUS_WARNING,
-        "supervision.isolation is off: agents could read agentd's state directory",
-        "set supervision.isolation: auto");
-  } else if (in.isolation_problem.empty()) {
-    Add(&r, "isolation", v1::DIAGNOSIS_STATUS_OK,
-        "agents run in user, mount and PID namespaces of their own");
-  } else {
-    Add(&r, "isolation",
-        isolation == "required" ? v1::DIAGNOSIS_STATUS_FAILED : v1::DIAGNOSIS_STATUS_WARNING,
-        absl::StrCat(
-            "agents cannot be isolated: ", in.isolation_problem,
-            isolation == "required" ? " (supervision.isolation: required: no agent starts)" : ""),
-        "allow unprivileged user namespaces, or run agentd as its system service");
-  }
+  // The shell sandbox (shell.run, tests.run, git.*, the goals' checks) and agent isolation
+  // share their policy's words: off | auto (where it works) | required.
+  auto confinement = [&r](const std::string& name, const std::string& policy,
+                          const std::string& setting, const std::string& problem,
+                          const std::string& off_risk, const std::string& works,
+                          const std::string& broken_effect, const std::string& remedy) {
+    if (policy == "off") {
+      Add(&r, name, v1::DIAGNOSIS_STATUS_WARNING, absl::StrCat(setting, " is off: ", off_risk),
+          absl::StrCat("set ", setting, ": auto"));
+    } else if (problem.empty()) {
+      Add(&r, name, v1::DIAGNOSIS_STATUS_OK, works);
+    } else {
+      const bool required = policy == "required";
+      Add(&r, name, required ? v1::DIAGNOSIS_STATUS_FAILED : v1::DIAGNOSIS_STATUS_WARNING,
+          absl::StrCat(problem, required ? absl::StrCat(" (", setting, ": required)") : "", "; ",
+                       broken_effect),
+          remedy);
+    }
+  };
+  confinement(
+      "sandbox", c.policy.shell_sandbox, "policy.shell.sandbox",
+      in.sandbox_broken.empty() ? "" : "bubblewrap does not work here: " + in.sandbox_broken,
+      "agents' commands run without bubblewrap",
+      "bubblewrap works: agents' commands run without network, the system read-only",
+      "goals' checks do not run",
+      "install bubblewrap (apt install bubblewrap) and allow unprivileged user "
+      "namespaces (sysctl kernel.unprivileged_userns_clone=1), or run agentd where "
+      "they work");
+  confinement(
+      "isolation", c.supervision.isolation, "supervision.isolation",
+      in.isolation_problem.empty() ? "" : "agents cannot be isolated: " + in.isolation_problem,
+      "agents could read agentd's state directory",
+      "agents run in user, mount and PID namespaces of their own",
+      c.supervision.isolation == "required" ? "no agent starts" : "agents run without namespaces",
+      "allow unprivileged user namespaces, or run agentd as its system service");
 
   if (!in.cgroup_base.empty()) {
     Add(&r, "cgroups", v1::DIAGNOSIS_STATUS_OK,

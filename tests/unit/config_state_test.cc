@@ -72,5 +72,24 @@ TEST(ConfigStateTest, ReloadAppliesWhatItCanAndReportsWhatNeedsARestart) {
   EXPECT_EQ(st->config().server.socket, "/tmp/one.sock");  // still the bound one
 }
 
+// What a reload leaves at its running value (until a restart) keeps its origin too, so
+// `agentctl config view` shows what is in force and where it came from.
+TEST(ConfigStateTest, SettingsKeptUntilARestartKeepTheirOrigins) {
+  testing::TempDir dir;
+  std::string file = dir.Join("a.yaml");
+  testing::WriteFile(file, "logs: {keep_segments: 3}\nserver: {cors_origins: [\"https://a.b\"]}\n");
+  auto st = ConfigState::Load(file, {});
+  ASSERT_TRUE(st.ok()) << st.status();
+  testing::WriteFile(file,
+                     "# moved down a line\nlogs: {keep_segments: 5}\nserver: {cors_origins: []}\n");
+  absl::StatusOr<ReloadResult> r = st->Reload();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->restart_required, ::testing::IsSupersetOf({"logs", "server.cors_origins"}));
+  EXPECT_EQ(st->config().logs.keep_segments, 3);
+  EXPECT_EQ(st->config().origins.at("logs.keep_segments"), file + ":1:23");
+  EXPECT_EQ(st->config().server.cors_origins.size(), 1u);
+  EXPECT_EQ(st->config().origins.count("server.cors_origins[0]"), 1u);
+}
+
 }  // namespace
 }  // namespace agentd
