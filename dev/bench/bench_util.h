@@ -6,13 +6,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 
 namespace agentd::bench {
 
@@ -45,6 +48,65 @@ inline double CpuSeconds(pid_t pid) {
   double utime = 0, stime = 0;
   rest >> utime >> stime;  // fields 14 and 15, in clock ticks
   return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// A budget on a figure: on its value or on its ratio to the baseline, an upper or a lower
+// bound. kNone: reported, with no budget.
+struct Budget {
+  enum class On { kNone, kValue, kRatio };
+  On on = On::kNone;
+  bool at_most = true;  // value (or ratio) <= limit; false: >= limit
+  double limit = 0;
+  static Budget ValueAtMost(double l) { return {On::kValue, true, l}; }
+  static Budget ValueAtLeast(double l) { return {On::kValue, false, l}; }
+  static Budget RatioAtMost(double l) { return {On::kRatio, true, l}; }
+  static Budget RatioAtLeast(double l) { return {On::kRatio, false, l}; }
+};
+
+// One figure of a benchmark, beside the baseline measured in the same run. `ratio` is
+// value ÷ baseline unless the benchmark states another (say, throughput where > 1 is
+// faster); NaN where there is no baseline.
+struct Figure {
+  std::string bench;  // "daemon_bench"
+  std::string name;   // "GetInfo, 1 thread"
+  double value = NAN;
+  std::string unit;      // "calls/s", "ms", "MB", "% of a core"
+  std::string baseline;  // what the baseline is: "raw gRPC callback server"
+  double baseline_value = NAN;
+  double ratio = NAN;
+  Budget budget;
+  std::string note;  // anything the number needs to be read right
+};
+
+// Whether `f` meets its budget (true when it has none; false when the figure is missing).
+inline bool Met(const Figure& f) {
+  if (f.budget.on == Budget::On::kNone) return true;
+  double x = f.budget.on == Budget::On::kValue ? f.value : f.ratio;
+  if (std::isnan(x)) return false;
+  return f.budget.at_most ? x <= f.budget.limit : x >= f.budget.limit;
+}
+
+// Appends `f` as one JSON line to the file named by $AGENTD_BENCH_JSONL (dev/bench/run
+// --json sets it, and dev/bench/report turns the lines into its table and JSON file).
+// Without the variable, nothing: the benchmark's own text is its output.
+inline void Report(Figure f) {
+  if (std::isnan(f.ratio) && !std::isnan(f.baseline_value) && f.baseline_value != 0)
+    f.ratio = f.value / f.baseline_value;
+  const char* path = std::getenv("AGENTD_BENCH_JSONL");
+  if (path == nullptr || *path == '\0') return;
+  auto num = [](double x) { return std::isnan(x) ? nlohmann::json() : nlohmann::json(x); };
+  nlohmann::json j = {{"bench", f.bench},       {"name", f.name},
+                      {"value", num(f.value)},  {"unit", f.unit},
+                      {"baseline", f.baseline}, {"baseline_value", num(f.baseline_value)},
+                      {"ratio", num(f.ratio)},  {"note", f.note}};
+  if (f.budget.on != Budget::On::kNone) {
+    j["budget"] = {{"on", f.budget.on == Budget::On::kValue ? "value" : "ratio"},
+                   {"op", f.budget.at_most ? "<=" : ">="},
+                   {"limit", f.budget.limit}};
+    j["met"] = Met(f);
+  }
+  std::ofstream(path, std::ios::app)
+      << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
 }  // namespace agentd::bench

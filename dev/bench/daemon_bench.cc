@@ -293,6 +293,13 @@ int Main(int argc, char** argv) {
       "start -> READY=1       median %7.2f ms over %d starts (baseline: spawn+reap "
       "/bin/true %.2f ms; ratio %.1fx)\n",
       Median(ready), starts, Median(spawn), Median(ready) / Median(spawn));
+  Report({.bench = "daemon_bench",
+          .name = "start to READY=1",
+          .value = Median(ready),
+          .unit = "ms",
+          .baseline = "spawn+reap /bin/true",
+          .baseline_value = Median(spawn),
+          .note = absl::StrCat("median of ", starts, " starts")});
 
   Daemon daemon(dir);
   if (!daemon.Start()) {
@@ -303,6 +310,18 @@ int Main(int argc, char** argv) {
   int64_t anon = ProcKiB(daemon.process()->pid(), "status", "RssAnon");
   int64_t pss = ProcKiB(daemon.process()->pid(), "smaps_rollup", "Pss");
   int64_t sv = SupervisordIdleRssKiB(dir);
+  Report({.bench = "daemon_bench",
+          .name = "agentd idle RSS",
+          .value = rss / 1024.0,
+          .unit = "MB",
+          .baseline = "supervisord idle RSS",
+          .baseline_value = sv > 0 ? sv / 1024.0 : NAN,
+          .budget = Budget::ValueAtMost(20)});
+  Report({.bench = "daemon_bench",
+          .name = "agentd idle PSS",
+          .value = pss / 1024.0,
+          .unit = "MB",
+          .note = absl::StrCat("anonymous ", anon / 1024.0, " MB")});
   if (sv > 0) {
     std::printf(
         "idle RSS               agentd %.1f MB (of it anonymous %.1f MB; PSS %.1f MB) "
@@ -326,6 +345,14 @@ int Main(int argc, char** argv) {
         "calls/s: ratio %.2f (median of %d rounds of %s)\n",
         threads, threads == 1 ? " " : "s", Median(ours), Median(base), Median(ours) / Median(base),
         rounds, absl::FormatDuration(run).c_str());
+    Report({.bench = "daemon_bench",
+            .name = absl::StrCat("GetInfo, ", threads, " client thread", threads == 1 ? "" : "s"),
+            .value = Median(ours),
+            .unit = "calls/s",
+            .baseline = "raw gRPC callback server",
+            .baseline_value = Median(base),
+            .budget = Budget::RatioAtLeast(0.8),
+            .note = absl::StrCat("median of ", rounds, " rounds")});
   }
   int64_t rss_after = RssKiB(daemon.process()->pid());
   std::printf("agentd RSS after load  %.1f MB\n", rss_after / 1024.0);
@@ -336,6 +363,19 @@ int Main(int argc, char** argv) {
 
   auto [up, down] = SpawnAndStopAgents(dir, 100);
   auto [sv_up, sv_down] = SupervisordSpawnAndStop(dir, 100);
+  Report({.bench = "daemon_bench",
+          .name = "100 agents spawned to registered",
+          .value = up,
+          .unit = "s",
+          .baseline = "supervisord starting 100 programs",
+          .baseline_value = sv_up >= 0 ? sv_up : NAN,
+          .budget = Budget::ValueAtMost(0.5)});
+  Report({.bench = "daemon_bench",
+          .name = "100 agents stopped",
+          .value = down,
+          .unit = "s",
+          .baseline = "supervisord stopping 100 programs",
+          .baseline_value = sv_down >= 0 ? sv_down : NAN});
   if (sv_up >= 0) {
     std::printf(
         "100 agents registered  %.2f s (supervisord starting 100 programs: %.2f s; "

@@ -12,7 +12,7 @@
 //                      pm2 daemon (npm `pm2`, installed under dev/bench/peers) and of
 //                      supervisord (Debian `supervisor`).
 //
-//   fleet_bench [--quick] [--agents N]     N defaults to 1000 (200 with --quick)
+//   fleet_bench [--quick] [--agents N]     N: 1,000 then 10,000 (200, 1,000 with --quick)
 #include <signal.h>
 #include <unistd.h>
 
@@ -173,10 +173,26 @@ roles:
       "(%.0f heartbeats/s over %.0f s, %lld failed; %lld agents idle at the end)\n",
       n, 100 * cpu / wall, rss / 1024.0, static_cast<double>(beats) / wall, wall,
       static_cast<long long>(failed.load()), static_cast<long long>(idle));
+  Report({.bench = "fleet_bench",
+          .name = absl::StrCat(n, " agents at 1 Hz, agentd CPU"),
+          .value = 100 * cpu / wall,
+          .unit = "% of a core",
+          .budget = n <= 1000 ? Budget::ValueAtMost(10) : Budget{},
+          .note = absl::StrCat(failed.load(), " heartbeats failed, ", idle, " agents idle")});
+  Report({.bench = "fleet_bench",
+          .name = absl::StrCat(n, " agents at 1 Hz, agentd RSS"),
+          .value = rss / 1024.0,
+          .unit = "MB",
+          .budget = n <= 1000 ? Budget::ValueAtMost(100) : Budget{}});
   daemon.Stop(absl::Seconds(60));
 }
 
-int64_t AgentIdleRssKiB() {
+struct Footprint {
+  int64_t rss = -1, pss = -1, anon = -1;
+};
+
+// One agentd-agent, registered and idle: its RSS, PSS and anonymous memory in KiB.
+Footprint AgentIdle() {
   TempDir dir;
   std::string cfg = dir.Join("one.yaml");
   testing::WriteFile(cfg, R"(
@@ -209,9 +225,10 @@ roles: {bench: {model: m}}
         return a.state() == v1::AGENT_STATE_IDLE && a.has_heartbeat_age();
       },
       absl::Seconds(20));
-  int64_t rss = RssKiB(static_cast<pid_t>(a.pid()));
+  auto pid = static_cast<pid_t>(a.pid());
+  Footprint f{RssKiB(pid), ProcKiB(pid, "smaps_rollup", "Pss"), ProcKiB(pid, "status", "RssAnon")};
   daemon.Stop();
-  return rss;
+  return f;
 }
 
 // The pm2 daemon's RSS once it is up and idle; -1 without pm2.
@@ -228,30 +245,43 @@ int64_t Pm2IdleRssKiB(const std::string& pm2) {
 }
 
 int Main(int argc, char** argv) {
-  int n = 1000;
+  std::vector<int> sizes = {1000, 10000};
   absl::Duration window = absl::Seconds(10);
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick") {
-      n = 200;
+      sizes = {200, 1000};
       window = absl::Seconds(3);
     } else if (a == "--agents" && i + 1 < argc) {
-      n = std::atoi(argv[++i]);
+      sizes = {std::atoi(argv[++i])};
     }
   }
   std::printf("fleet_bench (%d cores)\n\n", static_cast<int>(std::thread::hardware_concurrency()));
-  Fleet(n, window);
-  int64_t agent = AgentIdleRssKiB();
+  for (int size : sizes) Fleet(size, window);
+  Footprint agent = AgentIdle();
   std::string pm2 = PM2_BINARY;
   int64_t pm2_rss = Pm2IdleRssKiB(pm2);
-  std::printf("agent idle RSS         agentd-agent %.1f MB", agent / 1024.0);
+  std::printf("agent idle RSS         agentd-agent %.1f MB (PSS %.1f MB, anonymous %.1f MB)",
+              agent.rss / 1024.0, agent.pss / 1024.0, agent.anon / 1024.0);
   if (pm2_rss > 0) {
     std::printf(" (pm2 daemon idle: %.1f MB; ratio %.2f)", pm2_rss / 1024.0,
-                static_cast<double>(agent) / static_cast<double>(pm2_rss));
+                static_cast<double>(agent.rss) / static_cast<double>(pm2_rss));
   } else {
     std::printf(" (pm2 not installed: dev/setup --bench installs it)");
   }
   std::printf("\n");
+  Report({.bench = "fleet_bench",
+          .name = "agentd-agent idle RSS",
+          .value = agent.rss / 1024.0,
+          .unit = "MB",
+          .baseline = "pm2 daemon idle RSS",
+          .baseline_value = pm2_rss > 0 ? pm2_rss / 1024.0 : NAN,
+          .budget = Budget::ValueAtMost(15)});
+  Report({.bench = "fleet_bench",
+          .name = "agentd-agent idle PSS",
+          .value = agent.pss / 1024.0,
+          .unit = "MB",
+          .note = absl::StrCat("anonymous ", agent.anon / 1024.0, " MB")});
   return 0;
 }
 

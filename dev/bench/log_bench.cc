@@ -203,6 +203,26 @@ int Main(int argc, char** argv) {
   std::printf("ratios                 agentd/cat %.2f", cat / ad.writer_seconds);
   if (sv.seconds > 0) std::printf(", agentd/supervisord %.2f", sv.seconds / ad.writer_seconds);
   std::printf(" (throughput; > 1 is faster)\n");
+  Report({.bench = "log_bench",
+          .name = "1 GB captured, one live follower",
+          .value = mb / ad.writer_seconds,
+          .unit = "MB/s",
+          .baseline = "supervisord, no follower",
+          .baseline_value = sv.seconds > 0 ? mb / sv.seconds : NAN,
+          .budget = Budget::RatioAtLeast(1.0),
+          .note = absl::StrCat("cat through a pipe ", static_cast<int>(mb / cat), " MB/s")});
+  Report({.bench = "log_bench",
+          .name = "lines the follower missed",
+          .value = static_cast<double>(lines - ad.followed_lines),
+          .unit = "lines",
+          .budget = Budget::ValueAtMost(0)});
+  Report({.bench = "log_bench",
+          .name = "agentd peak RSS, one live follower",
+          .value = ad.peak_kib / 1024.0,
+          .unit = "MB",
+          .baseline = "supervisord, no follower",
+          .baseline_value = sv.seconds > 0 ? sv.peak_kib / 1024.0 : NAN,
+          .budget = Budget::ValueAtMost(64)});
   return ad.followed_lines == lines ? 0 : 1;
 }
 

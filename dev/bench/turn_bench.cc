@@ -112,6 +112,12 @@ int Main(int argc, char** argv) {
   std::printf(
       "LlmClient::Chat        median %7.0f us (+%.0f us, ratio %.2f); first text after %.0f us\n",
       Median(ours), Median(ours) - Median(direct), Median(ours) / Median(direct), Median(ttft));
+  Report({.bench = "turn_bench",
+          .name = "LlmClient::Chat",
+          .value = Median(ours),
+          .unit = "us",
+          .baseline = "direct HTTP call (libcurl)",
+          .baseline_value = Median(direct)});
 
   // Whole tasks: two turns and a tool call each, journaled in SQLite.
   mkdir(dir.Join("ws").c_str(), 0755);
@@ -137,6 +143,12 @@ int Main(int argc, char** argv) {
       "agent loop, per turn   median %7.0f us (+%.0f us beyond a direct call: body, stream, "
       "tool, session writes)\n",
       Median(per_turn), Median(per_turn) - Median(direct));
+  Report({.bench = "turn_bench",
+          .name = "agent loop, per turn",
+          .value = Median(per_turn),
+          .unit = "us",
+          .baseline = "direct HTTP call (libcurl)",
+          .baseline_value = Median(direct)});
 
   // The agent's memory while a reply streams for 2 s.
   mkdir(dir.Join("ws2").c_str(), 0755);
@@ -152,6 +164,10 @@ int Main(int argc, char** argv) {
       },
       absl::Seconds(30));
   std::printf("agent RSS, streaming   peak %.1f MB (the loop_runner process)\n", peak / 1024.0);
+  Report({.bench = "turn_bench",
+          .name = "agent loop peak RSS while a reply streams",
+          .value = peak / 1024.0,
+          .unit = "MB"});
 
   // The whole path: agentd, an agentd-agent, the ledger and the events.
   mkdir(dir.Join("ws3").c_str(), 0755);
@@ -195,6 +211,15 @@ agents: [{id: ceo-1, role: ceo}]
       "                       one more turn %.0f us (+%.0f us beyond a direct call, ratio %.2f: "
       "reservation, usage report, events, tool, session)\n",
       Median(one_turn), Median(two_turns), turn, turn - Median(direct), turn / Median(direct));
+  Report({.bench = "turn_bench",
+          .name = "one more turn through agentd, beyond a direct call",
+          .value = turn - Median(direct),
+          .unit = "us",
+          .baseline = "direct HTTP call (libcurl)",
+          .baseline_value = Median(direct),
+          .ratio = turn / Median(direct),
+          .budget = Budget::ValueAtMost(500),
+          .note = "ratio: the whole turn over the direct call"});
   daemon.Stop();
   return 0;
 }

@@ -118,6 +118,13 @@ int Main(int argc, char** argv) {
     std::printf(
         "unary GetVersion, %d client(s)   gRPC-web %8.0f /s   native gRPC %8.0f /s   ratio %.2f\n",
         clients, web, native, web / native);
+    Report({.bench = "web_bench",
+            .name = absl::StrCat("gRPC-web unary, ", clients, " client(s)"),
+            .value = web,
+            .unit = "calls/s",
+            .baseline = "native gRPC",
+            .baseline_value = native,
+            .budget = clients == 1 ? Budget::RatioAtLeast(0.8) : Budget{}});
   }
 
   // Stream latency: both streams watch from now on; each SendMessage makes one event.
@@ -205,6 +212,14 @@ int Main(int argc, char** argv) {
   std::printf(
       "stream event latency (median of %d)   gRPC-web %.3f ms   native gRPC %.3f ms   ratio %.2f\n",
       events, Median(web_ms), Median(native_ms), Median(web_ms) / Median(native_ms));
+  Report({.bench = "web_bench",
+          .name = "stream event latency",
+          .value = Median(web_ms),
+          .unit = "ms",
+          .baseline = "native gRPC",
+          .baseline_value = Median(native_ms),
+          .budget = Budget::RatioAtMost(1.1),
+          .note = absl::StrCat("median of ", events)});
 
   // 50 open gRPC-web streams: do unary calls still get through, and at what rate?
   int threads_before = Threads(pid);
@@ -225,6 +240,12 @@ int Main(int argc, char** argv) {
       "unary gRPC-web, 4 clients, 50 streams open   %8.0f /s   without them %8.0f /s   ratio "
       "%.2f\n",
       with_streams, alone, with_streams / alone);
+  Report({.bench = "web_bench",
+          .name = "gRPC-web unary, 4 clients, 50 streams open",
+          .value = with_streams,
+          .unit = "calls/s",
+          .baseline = "no streams open",
+          .baseline_value = alone});
   std::printf("agentd threads   %d with 50 streams open, %d before\n", threads_open,
               threads_before);
   streams.clear();

@@ -155,6 +155,27 @@ agents: []
       "@openai/agents    %7.1f ms per workflow, %.0f LLM calls (%.2f ms each), peak memory "
       "%.1f MB (one Node process)\n",
       sdk_ms, sdk_calls, sdk_ms / sdk_calls, sdk_mb);
+  Report({.bench = "workflow_bench",
+          .name = "five-role workflow",
+          .value = agentd_ms,
+          .unit = "ms",
+          .baseline = "@openai/agents",
+          .baseline_value = sdk_ms,
+          .budget = Budget::RatioAtMost(0.6)});
+  Report({.bench = "workflow_bench",
+          .name = "five-role workflow, per LLM call",
+          .value = agentd_ms / agentd_calls,
+          .unit = "ms",
+          .baseline = "@openai/agents",
+          .baseline_value = sdk_ms / sdk_calls});
+  Report({.bench = "workflow_bench",
+          .name = "five-role workflow, peak memory",
+          .value = peak_kb / 1024.0,
+          .unit = "MB",
+          .baseline = "@openai/agents (one process)",
+          .baseline_value = sdk_mb,
+          .budget = Budget::RatioAtMost(1.0),
+          .note = absl::StrCat("agentd + ", agent_count, " agents")});
   std::printf("ratio agentd/SDK  %.2f per workflow, %.2f per call, %.2f memory\n",
               agentd_ms / sdk_ms, (agentd_ms / agentd_calls) / (sdk_ms / sdk_calls),
               (peak_kb / 1024.0) / sdk_mb);

@@ -21,7 +21,7 @@ namespace agentd {
 
 struct PlanLimits {
   std::set<std::string> roles;  // the roles configured; a step's role must be one
-  int max_steps = 50;
+  int max_steps = 256;
   // What is left of the goal's budget; unset: no limit of that kind.
   std::optional<double> cost_left_usd;
   std::optional<int64_t> tokens_left;

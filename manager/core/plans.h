@@ -45,7 +45,7 @@ namespace agentd {
 class PlanBook {
  public:
   // Steps a plan may have.
-  static constexpr int kMaxSteps = 50;
+  static constexpr int kMaxSteps = 256;
 
   // What PlanBook records decisions with, takes checkpoints through and tells agents
   // with; none owned, each may be null (tests): no audit entries, no rollback, no notes.

@@ -20,7 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   agentd::PlanLimits limits;
   limits.roles = {"coder", "tester"};
-  limits.max_steps = 50;
+  limits.max_steps = 256;
   limits.tokens_left = 100000;
   limits.cost_left_usd = 1.0;
   for (const agentd::v1::PlanViolation& v : agentd::CheckPlanSteps(plan.steps(), limits)) {
