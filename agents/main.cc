@@ -31,6 +31,7 @@
 #include "agents/runtime/task_runner.h"
 #include "agents/tools/shell.h"
 #include "common/hardening.h"
+#include "common/lock_checks.h"
 #include "common/logging.h"
 #include "common/paths.h"
 #include "common/values.h"
@@ -102,6 +103,7 @@ void InjectTestFault() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  agentd::ConfigureLockChecks();
   // First: before the token and the key are read, nothing may dump them.
   if (absl::Status s = agentd::ForbidCoreDumps(); !s.ok()) {
     std::fprintf(stderr, "agentd-agent: %s\n", std::string(s.message()).c_str());

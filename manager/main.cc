@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/hardening.h"
+#include "common/lock_checks.h"
 #include "common/logging.h"
 #include "common/version.h"
 #include "manager/daemon.h"
@@ -47,6 +48,7 @@ int UsageError(const std::string& msg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  agentd::ConfigureLockChecks();
   // First: agentd will hold the admin token and provider keys; no core file or other
   // process of its uid may read its memory (common/hardening.h).
   if (absl::Status s = agentd::ForbidCoreDumps(); !s.ok()) {

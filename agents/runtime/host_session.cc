@@ -256,6 +256,33 @@ void HostSession::ReportUsageAsync(v1::ReportUsageRequest req) {
                               });
 }
 
+void HostSession::ReserveBudgetAsync(
+    v1::ReserveBudgetRequest req,
+    absl::AnyInvocable<void(absl::StatusOr<v1::BudgetReservation>) &&> done) {
+  struct Call {
+    std::unique_ptr<grpc::ClientContext> ctx;
+    v1::ReserveBudgetRequest req;
+    v1::ReserveBudgetResponse resp;
+    absl::AnyInvocable<void(absl::StatusOr<v1::BudgetReservation>) &&> done;
+  };
+  auto* call = new Call{NewContext(absl::Seconds(10)), std::move(req), {}, std::move(done)};
+  const bool report = call->req.has_settle();
+  if (report) {
+    absl::MutexLock l(&mu_);
+    ++reports_in_flight_;
+  }
+  stub_->async()->ReserveBudget(call->ctx.get(), &call->req, &call->resp,
+                                [this, call, report](grpc::Status s) {
+                                  // `done` first: it may send the report again, which
+                                  // FlushReports must then wait for too.
+                                  std::move(call->done)(Result(s, call->resp.reservation()));
+                                  delete call;
+                                  if (!report) return;
+                                  absl::MutexLock l(&mu_);
+                                  --reports_in_flight_;
+                                });
+}
+
 void HostSession::FlushReports(absl::Duration timeout) {
   absl::MutexLock l(&mu_);
   bool (*done)(int*) = [](int* n) { return *n == 0; };

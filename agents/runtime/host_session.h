@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -59,6 +60,10 @@ class HostSession {
   // Sends the report without waiting for the answer (the call's reservation holds its
   // budget until the report settles it, so nothing is spent unaccounted meanwhile).
   void ReportUsageAsync(v1::ReportUsageRequest req);
+  // ReserveBudget without waiting: `done` gets the outcome on a gRPC thread. A request
+  // that settles a call (settle) counts as a report for FlushReports until answered.
+  void ReserveBudgetAsync(v1::ReserveBudgetRequest req,
+                          absl::AnyInvocable<void(absl::StatusOr<v1::BudgetReservation>) &&> done);
   // Waits until every report sent so far has been answered, up to `timeout`; an outcome
   // is sent only after its usage is in the ledger.
   void FlushReports(absl::Duration timeout);

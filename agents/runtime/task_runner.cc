@@ -1,11 +1,16 @@
 #include "agents/runtime/task_runner.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <exception>
+#include <memory>
+#include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "agents/llm/client.h"
 #include "agents/runtime/agent_loop.h"
@@ -104,21 +109,33 @@ void MakeStringsUtf8(google::protobuf::Message* m) {
 }
 
 // Budget through the daemon's ledger: a reservation before each call, usage after it.
+// One round trip per call, off the turn's critical path: the usage of a call goes to the
+// daemon together with a reservation for the next one (ReserveBudget's settle and ahead),
+// sized by a guess — this call's estimate, plus what it wrote, plus room for its tools'
+// results — while the tools run. The next call uses that reservation when it covers its
+// own estimate and has time left; otherwise it asks for what it needs, releasing the
+// guess in the same request. A guess the daemon refused, or a request that failed (its
+// usage is then reported on its own, once), costs only that fallback.
 class HostBudget final : public Budget {
  public:
   HostBudget(HostSession* host, const v1::ModelRef& model)
       : host_(host), model_(model), run_(absl::ToUnixMicros(absl::Now())) {}
   absl::Status Reserve(const std::string& task, int64_t estimated_tokens) override {
-    v1::ReserveBudgetRequest req;
-    req.set_task_id(TaskOf(task));
-    req.set_provider(model_.provider());
-    req.set_model(model_.model());
-    int64_t completion = model_.max_tokens() > 0 ? model_.max_tokens() : 4096;
-    req.set_estimated_tokens(estimated_tokens + completion);
-    req.set_estimated_cost_usd(
-        (static_cast<double>(estimated_tokens) * model_.input_per_mtok_usd() +
-         static_cast<double>(completion) * model_.output_per_mtok_usd()) /
-        1e6);
+    v1::ReserveBudgetRequest req = ReserveRequest(task, estimated_tokens);
+    last_estimate_ = estimated_tokens;
+    if (std::shared_ptr<Ahead> ahead = std::exchange(ahead_, nullptr); ahead != nullptr) {
+      ahead->Wait();
+      const v1::BudgetReservation& r = ahead->reservation;
+      if (r.status() == v1::BUDGET_RESERVATION_STATUS_GRANTED) {
+        absl::Time expires = absl::FromUnixSeconds(r.expire_time().seconds());
+        if (r.estimated_tokens() >= req.estimated_tokens() &&
+            expires - absl::Now() > kAheadMinLifeLeft) {
+          reservation_ = r.id();
+          return absl::OkStatus();
+        }
+        req.set_release_reservation_id(r.id());  // too small or about to expire
+      }
+    }
     absl::StatusOr<v1::BudgetReservation> r = host_->ReserveBudget(req);
     if (!r.ok()) return r.status();
     if (r->status() != v1::BUDGET_RESERVATION_STATUS_GRANTED) {
@@ -129,8 +146,8 @@ class HostBudget final : public Budget {
   }
   void Report(const std::string& task, const llm::Usage& usage, double cost_usd,
               const llm::CallStats& stats) override {
-    v1::ReportUsageRequest req = Request(task, stats);
-    v1::UsageRecord* rec = req.mutable_record();
+    v1::ReportUsageRequest report = Request(task, stats);
+    v1::UsageRecord* rec = report.mutable_record();
     rec->set_outcome("ok");
     if (stats.first_token != absl::InfiniteDuration()) {
       SetDuration(stats.first_token, rec->mutable_time_to_first_token());
@@ -138,8 +155,24 @@ class HostBudget final : public Budget {
     rec->set_prompt_tokens(usage.prompt_tokens);
     rec->set_completion_tokens(usage.completion_tokens);
     rec->set_cost_usd(cost_usd);
-    // Off the turn's critical path: the reservation covers the call until this lands.
-    host_->ReportUsageAsync(std::move(req));
+    reservation_.clear();
+    // The next call's prompt is this one's, what the model wrote, and the tools' results.
+    v1::ReserveBudgetRequest next = ReserveRequest(
+        task, last_estimate_ + std::max<int64_t>(usage.completion_tokens, 0) + kToolRoom);
+    next.set_ahead(true);
+    *next.mutable_settle() = report.record();
+    auto ahead = std::make_shared<Ahead>();
+    ahead_ = ahead;
+    host_->ReserveBudgetAsync(
+        std::move(next), [ahead, host = host_, report = std::move(report)](
+                             absl::StatusOr<v1::BudgetReservation> r) mutable {
+          if (!r.ok()) {
+            // The usage must reach the ledger: on its own now (its id counts it once).
+            spdlog::debug("reserving ahead: {}; reporting the call alone", r.status().message());
+            host->ReportUsageAsync(std::move(report));
+          }
+          ahead->Set(r.ok() ? *std::move(r) : v1::BudgetReservation());
+        });
   }
   void ReportFailure(const std::string& task, const absl::Status& error,
                      const llm::CallStats& stats) override {
@@ -191,11 +224,48 @@ class HostBudget final : public Budget {
     out->set_seconds(ns / 1000000000);
     out->set_nanos(static_cast<int32_t>(ns % 1000000000));
   }
+  v1::ReserveBudgetRequest ReserveRequest(const std::string& task, int64_t estimated_tokens) const {
+    v1::ReserveBudgetRequest req;
+    req.set_task_id(TaskOf(task));
+    req.set_provider(model_.provider());
+    req.set_model(model_.model());
+    int64_t completion = model_.max_tokens() > 0 ? model_.max_tokens() : 4096;
+    req.set_estimated_tokens(estimated_tokens + completion);
+    req.set_estimated_cost_usd(
+        (static_cast<double>(estimated_tokens) * model_.input_per_mtok_usd() +
+         static_cast<double>(completion) * model_.output_per_mtok_usd()) /
+        1e6);
+    return req;
+  }
+
+  // Room in a guessed reservation for the results of a call's tools (about 32 KB of text),
+  // and the life a guessed reservation must have left to be used (tools may run long).
+  static constexpr int64_t kToolRoom = 8192;
+  static constexpr absl::Duration kAheadMinLifeLeft = absl::Minutes(1);
+  // A reservation asked for ahead of the next call: set once, from a gRPC thread.
+  struct Ahead {
+    absl::Mutex mu;
+    bool answered ABSL_GUARDED_BY(mu) = false;
+    v1::BudgetReservation reservation;  // written before `answered`; empty: none
+    void Set(v1::BudgetReservation r) {
+      absl::MutexLock l(&mu);
+      reservation = std::move(r);
+      answered = true;
+    }
+    // The call has its own deadline: an answer always comes.
+    void Wait() {
+      absl::MutexLock l(&mu);
+      mu.Await(absl::Condition(&answered));
+    }
+  };
+
   HostSession* host_;
   v1::ModelRef model_;
   int64_t run_;
   std::string reservation_;
   int calls_ = 0;
+  int64_t last_estimate_ = 0;  // the prompt estimate of the last Reserve()
+  std::shared_ptr<Ahead> ahead_;
 };
 
 // Consent through agentd: a request, then its decision, polled (a person takes seconds

@@ -35,6 +35,7 @@
 #include "absl/time/clock.h"
 #include "agentd/v1/agents.grpc.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
+#include "common/lock_checks.h"
 #include "dev/bench/bench_util.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/server_builder.h"
@@ -395,4 +396,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace agentd::bench
 
-int main(int argc, char** argv) { return agentd::bench::Main(argc, argv); }
+int main(int argc, char** argv) {
+  agentd::ConfigureLockChecks();  // the baselines and clients as agentd's own processes run
+  return agentd::bench::Main(argc, argv);
+}

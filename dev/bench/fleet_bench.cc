@@ -28,6 +28,7 @@
 #include "absl/time/clock.h"
 #include "agentd/v1/agent_host.grpc.pb.h"
 #include "agentd/v1/agents.grpc.pb.h"
+#include "common/lock_checks.h"
 #include "dev/bench/bench_util.h"
 #include "grpcpp/client_context.h"
 #include "tests/support/daemon.h"
@@ -288,4 +289,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace agentd::bench
 
-int main(int argc, char** argv) { return agentd::bench::Main(argc, argv); }
+int main(int argc, char** argv) {
+  agentd::ConfigureLockChecks();  // the baselines and clients as agentd's own processes run
+  return agentd::bench::Main(argc, argv);
+}

@@ -26,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "agentd/v1/tasks.grpc.pb.h"
 #include "agents/runtime/agent_loop.h"
+#include "common/lock_checks.h"
 #include "dev/bench/bench_util.h"
 #include "dev/bench/goal_util.h"
 #include "grpcpp/client_context.h"
@@ -227,4 +228,7 @@ agents: [{id: ceo-1, role: ceo}]
 }  // namespace
 }  // namespace agentd::bench
 
-int main(int argc, char** argv) { return agentd::bench::Main(argc, argv); }
+int main(int argc, char** argv) {
+  agentd::ConfigureLockChecks();  // the baselines and clients as agentd's own processes run
+  return agentd::bench::Main(argc, argv);
+}

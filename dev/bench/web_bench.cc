@@ -16,6 +16,7 @@
 #include "agentd/v1/events.grpc.pb.h"
 #include "agentd/v1/messages.grpc.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
+#include "common/lock_checks.h"
 #include "dev/bench/bench_util.h"
 #include "grpcpp/client_context.h"
 #include "tests/support/daemon.h"
@@ -256,4 +257,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace agentd::bench
 
-int main(int argc, char** argv) { return agentd::bench::Main(argc, argv); }
+int main(int argc, char** argv) {
+  agentd::ConfigureLockChecks();  // the baselines and clients as agentd's own processes run
+  return agentd::bench::Main(argc, argv);
+}

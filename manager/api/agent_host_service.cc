@@ -110,6 +110,22 @@ grpc::ServerUnaryReactor* AgentHostService::ReserveBudget(grpc::CallbackServerCo
                                                           v1::ReserveBudgetResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   AsAgent(loop_, supervisor_, ctx, reactor, [this, reactor, req, resp](const std::string& id) {
+    // The previous call first, as ReportUsage records it: one round trip per call.
+    if (req->has_settle()) {
+      absl::StatusOr<Ledger::Caller> payer = scope_.UsageCaller(id, req->settle());
+      absl::StatusOr<v1::UsageRecord> used =
+          payer.ok() ? ledger_->Report(*payer, req->settle()) : payer.status();
+      if (!used.ok()) {
+        reactor->Finish(ToGrpcStatus(used.status()));
+        return;
+      }
+    }
+    if (!req->release_reservation_id().empty()) {
+      if (absl::Status s = ledger_->Release(id, req->release_reservation_id()); !s.ok()) {
+        reactor->Finish(ToGrpcStatus(s));
+        return;
+      }
+    }
     absl::StatusOr<Ledger::Caller> caller = scope_.CallerFor(id, req->task_id());
     if (!caller.ok()) {
       reactor->Finish(ToGrpcStatus(caller.status()));

@@ -22,6 +22,8 @@ namespace {
 // A reservation nobody settles is released after this long: longer than any sane LLM
 // call, short enough that a dead agent's hold does not block its goal for long.
 constexpr absl::Duration kReservationLifetime = absl::Minutes(15);
+// The share of a limit a reservation asked for ahead of its call may take (Reserve).
+constexpr double kAheadShare = 0.8;
 
 std::string ScopeName(int scope, const std::string& id) {
   switch (scope) {
@@ -172,6 +174,10 @@ absl::StatusOr<v1::BudgetReservation> Ledger::Reserve(const Caller& caller,
   for (const Key& k : scopes) {
     if (k.first != v1::BUDGET_SCOPE_GLOBAL && k.second.empty()) continue;
     Limit l = LimitOf(k);
+    if (req.ahead()) {  // a guess made early never takes the last fifth of a budget
+      l.max_cost_usd *= kAheadShare;
+      l.max_tokens = static_cast<int64_t>(static_cast<double>(l.max_tokens) * kAheadShare);
+    }
     const Use& u = use_[k];
     std::string why;
     if (l.max_cost_usd > 0 && u.used_cost + u.reserved_cost + cost > l.max_cost_usd) {
@@ -190,6 +196,7 @@ absl::StatusOr<v1::BudgetReservation> Ledger::Reserve(const Caller& caller,
       r.set_refusal_reason(why);
       r.set_limiting_scope(static_cast<v1::BudgetScope>(k.first));
       r.set_limiting_scope_id(k.second);
+      if (req.ahead()) return r;  // the call itself asks again, and is recorded then
       nlohmann::json payload = {{"agent", caller.agent_id}, {"reason", why}};
       if (auto s = store_->AppendEvent(now, "budget.refused", DumpJson(payload), caller.agent_id,
                                        caller.task_id, caller.goal_id);
@@ -233,6 +240,17 @@ void Ledger::ReleaseTask(const std::string& task_id) {
     if (r.task_id() == task_id) ids.push_back(id);
   }
   for (const std::string& id : ids) Settle(id, v1::BUDGET_RESERVATION_STATUS_RELEASED);
+}
+
+absl::Status Ledger::Release(const std::string& agent_id, const std::string& id) {
+  auto it = reservations_.find(id);
+  if (it == reservations_.end()) return absl::OkStatus();  // settled, released or expired
+  if (it->second.agent_id() != agent_id) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("reservation \"", id, "\" was made by agent \"", it->second.agent_id(), "\""));
+  }
+  Settle(id, v1::BUDGET_RESERVATION_STATUS_RELEASED);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::UsageRecord> Ledger::Report(const Caller& caller, v1::UsageRecord rec) {

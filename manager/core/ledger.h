@@ -66,8 +66,10 @@ class Ledger {
   absl::Status SetGoalBudget(const std::string& goal_id, const v1::BudgetLimit& limit);
 
   // Grants or refuses one call. Its cost is estimated_tokens (clamped) at the model's
-  // dearer rate; the agent's estimated_cost_usd is not used. Errors: INVALID_ARGUMENT
-  // (negative or non-finite estimates).
+  // dearer rate; the agent's estimated_cost_usd is not used. A reservation asked for
+  // `ahead` of its call is refused where it would take a scope past four fifths of its
+  // limit, and its refusal records no event (the call asks again). Errors:
+  // INVALID_ARGUMENT (negative or non-finite estimates).
   absl::StatusOr<v1::BudgetReservation> Reserve(const Caller& caller,
                                                 const v1::ReserveBudgetRequest& req);
   // Records a completed call and settles its reservation. Tokens are clamped and the cost
@@ -79,6 +81,9 @@ class Ledger {
   const v1::BudgetReservation* Reservation(const std::string& id) const;
   // Releases the reservations still held for `task_id` (the task ended).
   void ReleaseTask(const std::string& task_id);
+  // Releases reservation `id`, which `agent_id` made and did not use. One no longer held
+  // is ignored. Errors: PERMISSION_DENIED (another agent's).
+  absl::Status Release(const std::string& agent_id, const std::string& id);
 
   // Errors: INVALID_ARGUMENT (unspecified scope, or GOAL/ROLE without an id).
   absl::StatusOr<v1::Budget> GetBudget(v1::BudgetScope scope, const std::string& scope_id) const;

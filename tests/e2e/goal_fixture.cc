@@ -130,7 +130,9 @@ void GoalTest::Start(const std::string& scenario, const std::string& extra_roles
                     {"${EXTRA_POLICY}", extra_policy_},
                     {"${PROVIDER_TIMEOUTS}",
                      provider_timeouts_.empty() ? "" : ", timeouts: " + provider_timeouts_}}));
-  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")}, daemon_env_)) << daemon_.log();
+  std::vector<std::string> args = {"--config", dir_.Join("agentd.yaml")};
+  args.insert(args.end(), daemon_args_.begin(), daemon_args_.end());
+  ASSERT_TRUE(daemon_.Start(args, daemon_env_)) << daemon_.log();
 }
 
 std::string GoalTest::CalcRepo() {

@@ -121,6 +121,7 @@ class GoalTest : public ::testing::Test {
   // The fake provider's `timeouts:` (e.g. "{idle: 2s}"); empty keeps the defaults.
   std::string provider_timeouts_;
   std::vector<std::string> daemon_env_;
+  std::vector<std::string> daemon_args_;  // more of agentd's flags (after --config)
 
   TempDir dir_;
   std::unique_ptr<FakeLlm> fake_;

@@ -3,8 +3,12 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "agentd/v1/events.grpc.pb.h"
+#include "agentd/v1/system.grpc.pb.h"
 #include "agentd/v1/usage.grpc.pb.h"
 #include "common/json_dump.h"
 #include "gmock/gmock.h"
@@ -12,6 +16,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/e2e/goal_fixture.h"
 #include "tests/support/client.h"
+#include "tests/support/http_conn.h"
 
 namespace agentd::testing {
 namespace {
@@ -60,6 +65,70 @@ TEST_F(GoalTest, AGoalPastItsBudgetFailsWithBudgetExceededAndNoCallIsMadePastIt)
     list.set_page_token(page.next_page_token());
   }
   EXPECT_EQ(records, calls);
+}
+
+// A model call costs one round trip to the ledger, made while the previous call's tools
+// run: its usage goes with the reservation for the next call (ReserveBudget's settle,
+// ahead), which the next call uses. Nothing is lost on the way: every call is recorded,
+// nothing stays reserved once the goal has ended, and no guess shows as a refusal.
+TEST_F(GoalTest, EachModelCallIsOneRoundTripToTheLedgerAndEveryCallIsRecorded) {
+  daemon_args_ = {"--http", "127.0.0.1:0"};
+  ASSERT_NO_FATAL_FAILURE(
+      Start(Scenario("budget_pause"), "", "[fs.list, complete_task, fail_task]"));
+  RunResult r = CtlGoalAndWait({"List five times"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << daemon_.log();
+  const int64_t calls = static_cast<int64_t>(FakeRequests().size());
+  ASSERT_EQ(calls, 6);  // five listings and the completion
+
+  Client client = daemon_.client();
+  v1::ListUsageRecordsRequest list;
+  list.mutable_filter()->set_goal_id("g-1");
+  v1::ListUsageRecordsResponse records;
+  grpc::Status s = client.usage().ListUsageRecords(Ctx().get(), list, &records);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(records.records_size(), calls);
+  v1::GetBudgetRequest get;
+  get.set_scope(v1::BUDGET_SCOPE_GOAL);
+  get.set_scope_id("g-1");
+  v1::GetBudgetResponse budget;
+  s = client.usage().GetBudget(Ctx().get(), get, &budget);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(budget.budget().used_tokens(), calls * 1100);
+  EXPECT_EQ(budget.budget().reserved_tokens(), 0) << "a reservation outlived its goal";
+  v1::ListEventsRequest refused;
+  refused.mutable_filter()->add_kinds("budget.refused");
+  v1::ListEventsResponse none;
+  s = client.events().ListEvents(Ctx().get(), refused, &none);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(none.events_size(), 0) << none.ShortDebugString();
+
+  // The RPCs, as agentd counted them: one reservation for the first call and one with
+  // each call's usage (the last one's unused, released when the goal ended); no report
+  // on its own.
+  v1::GetInfoResponse info;
+  s = client.system().GetInfo(Ctx().get(), v1::GetInfoRequest(), &info);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  int port = 0;
+  ASSERT_TRUE(
+      absl::SimpleAtoi(info.paths().http().substr(info.paths().http().rfind(':') + 1), &port))
+      << info.paths().http();
+  HttpConn metrics(port);
+  metrics.Send("GET", "/metrics", {"Authorization: Bearer " + daemon_.admin_token()});
+  ASSERT_TRUE(metrics.ReadHead() && metrics.ReadAll());
+  auto served = [&](absl::string_view method) {
+    double n = 0;
+    for (absl::string_view line : absl::StrSplit(metrics.body(), '\n')) {
+      if (!absl::StartsWith(line, "agentd_rpc_duration_seconds_count{") ||
+          !absl::StrContains(line, absl::StrCat("\"agentd.v1.AgentHostService/", method, "\""))) {
+        continue;
+      }
+      double v = 0;
+      if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) n += v;
+    }
+    return n;
+  };
+  EXPECT_EQ(served("ReserveBudget"), calls + 1) << metrics.body();
+  EXPECT_EQ(served("ReportUsage"), 0) << metrics.body();
 }
 
 // Agents started for work are stopped when idle past their role's idle_timeout; the

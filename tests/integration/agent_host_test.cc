@@ -5,6 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "agentd/v1/agent_host.grpc.pb.h"
 #include "agentd/v1/agents.grpc.pb.h"
+#include "agentd/v1/events.grpc.pb.h"
+#include "agentd/v1/usage.grpc.pb.h"
 #include "common/paths.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
@@ -653,6 +655,89 @@ TEST_F(HeldTaskTest, AReservationIsSettledOnlyByTheAgentThatMadeIt) {
   v1::Budget b = GoalBudget(ceo2.task());
   EXPECT_EQ(b.reserved_tokens(), 0);
   EXPECT_EQ(b.used_tokens(), 1);
+}
+
+// One round trip per model call: a reservation can carry the previous call's usage
+// (settle), release a reservation its call did not use, and be asked for ahead of its
+// call, when it never takes the last fifth of a budget and a refusal leaves no event.
+TEST_F(HeldTaskTest, AReservationAheadCarriesTheLastCallAndLeavesTheLastFifthOfABudget) {
+  Played ceo1, ceo2;
+  ASSERT_NO_FATAL_FAILURE(TwoGoals(&ceo1, &ceo2));
+  const std::string goal = ceo1.task();
+  v1::SetBudgetRequest limit;
+  limit.set_scope(v1::BUDGET_SCOPE_GOAL);
+  limit.set_scope_id(goal);
+  limit.mutable_limit()->set_max_tokens(10000);
+  v1::SetBudgetResponse set;
+  grpc::Status s = client_->usage().SetBudget(Ctx().get(), limit, &set);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto reserve = [&](const Played& as, v1::ReserveBudgetRequest req) {
+    req.set_task_id(goal);
+    req.set_provider("local");
+    req.set_model("test-model");
+    v1::ReserveBudgetResponse resp;
+    grpc::Status st = host_->ReserveBudget(As(as).get(), req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp.reservation();
+  };
+  v1::ReserveBudgetRequest first;
+  first.set_estimated_tokens(1000);
+  v1::BudgetReservation call = reserve(ceo1, first);
+  ASSERT_EQ(call.status(), v1::BUDGET_RESERVATION_STATUS_GRANTED);
+
+  // The call used 600 tokens; a guess of 7,500 for the next would pass 8,000 (four fifths).
+  v1::ReserveBudgetRequest next;
+  next.set_ahead(true);
+  next.set_estimated_tokens(7500);
+  v1::UsageRecord* used = next.mutable_settle();
+  used->set_id("call-1");
+  used->set_reservation_id(call.id());
+  used->set_provider("local");
+  used->set_model("test-model");
+  used->set_prompt_tokens(500);
+  used->set_completion_tokens(100);
+  v1::BudgetReservation guess = reserve(ceo1, next);
+  EXPECT_EQ(guess.status(), v1::BUDGET_RESERVATION_STATUS_REFUSED);
+  v1::Budget b = GoalBudget(goal);
+  EXPECT_EQ(b.used_tokens(), 600) << "the call is recorded whatever the guess";
+  EXPECT_EQ(b.reserved_tokens(), 0) << "its reservation is settled";
+  // The same record again (a retried request) counts once; a guess of 7,000 fits.
+  next.set_estimated_tokens(7000);
+  guess = reserve(ceo1, next);
+  ASSERT_EQ(guess.status(), v1::BUDGET_RESERVATION_STATUS_GRANTED);
+  b = GoalBudget(goal);
+  EXPECT_EQ(b.used_tokens(), 600);
+  EXPECT_EQ(b.reserved_tokens(), 7000);
+  // A call that asks for itself may take the rest: 600 + 7,000 + 2,000 of 10,000.
+  v1::ReserveBudgetRequest exact;
+  exact.set_estimated_tokens(2000);
+  EXPECT_EQ(reserve(ceo1, exact).status(), v1::BUDGET_RESERVATION_STATUS_GRANTED);
+
+  // Only the agent that made a reservation releases it.
+  v1::ReserveBudgetRequest theirs;
+  theirs.set_task_id(ceo2.task());
+  theirs.set_provider("local");
+  theirs.set_model("test-model");
+  theirs.set_estimated_tokens(10);
+  theirs.set_release_reservation_id(guess.id());
+  v1::ReserveBudgetResponse denied;
+  s = host_->ReserveBudget(As(ceo2).get(), theirs, &denied);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("was made by agent \"ceo-1\""));
+  EXPECT_EQ(GoalBudget(goal).reserved_tokens(), 9000);
+  v1::ReserveBudgetRequest smaller;
+  smaller.set_estimated_tokens(100);
+  smaller.set_release_reservation_id(guess.id());
+  EXPECT_EQ(reserve(ceo1, smaller).status(), v1::BUDGET_RESERVATION_STATUS_GRANTED);
+  EXPECT_EQ(GoalBudget(goal).reserved_tokens(), 2100);
+
+  // The guess refused left no trace among the events.
+  v1::ListEventsRequest refusals;
+  refusals.mutable_filter()->add_kinds("budget.refused");
+  v1::ListEventsResponse none;
+  s = client_->events().ListEvents(Ctx().get(), refusals, &none);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(none.events_size(), 0) << none.ShortDebugString();
 }
 
 // 1e308 dollars was accepted and kept for good. Costs are the daemon's tokens × price;
