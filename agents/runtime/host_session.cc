@@ -234,13 +234,13 @@ absl::StatusOr<v1::UsageRecord> HostSession::ReportUsage(const v1::ReportUsageRe
   return Result(s, resp.record());
 }
 
-void HostSession::ReportUsageAsync(v1::ReportUsageRequest req) {
+void HostSession::ReportUsageAsync(v1::ReportUsageRequest req, absl::Duration timeout) {
   struct Call {
     std::unique_ptr<grpc::ClientContext> ctx;
     v1::ReportUsageRequest req;
     v1::ReportUsageResponse resp;
   };
-  auto* call = new Call{NewContext(absl::Seconds(10)), std::move(req), {}};
+  auto* call = new Call{NewContext(timeout), std::move(req), {}};
   {
     absl::MutexLock l(&mu_);
     ++reports_in_flight_;
@@ -257,7 +257,7 @@ void HostSession::ReportUsageAsync(v1::ReportUsageRequest req) {
 }
 
 void HostSession::ReserveBudgetAsync(
-    v1::ReserveBudgetRequest req,
+    v1::ReserveBudgetRequest req, absl::Duration timeout,
     absl::AnyInvocable<void(absl::StatusOr<v1::BudgetReservation>) &&> done) {
   struct Call {
     std::unique_ptr<grpc::ClientContext> ctx;
@@ -265,7 +265,7 @@ void HostSession::ReserveBudgetAsync(
     v1::ReserveBudgetResponse resp;
     absl::AnyInvocable<void(absl::StatusOr<v1::BudgetReservation>) &&> done;
   };
-  auto* call = new Call{NewContext(absl::Seconds(10)), std::move(req), {}, std::move(done)};
+  auto* call = new Call{NewContext(timeout), std::move(req), {}, std::move(done)};
   const bool report = call->req.has_settle();
   if (report) {
     absl::MutexLock l(&mu_);

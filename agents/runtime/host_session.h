@@ -59,10 +59,10 @@ class HostSession {
   absl::StatusOr<v1::UsageRecord> ReportUsage(const v1::ReportUsageRequest& req);
   // Sends the report without waiting for the answer (the call's reservation holds its
   // budget until the report settles it, so nothing is spent unaccounted meanwhile).
-  void ReportUsageAsync(v1::ReportUsageRequest req);
+  void ReportUsageAsync(v1::ReportUsageRequest req, absl::Duration timeout = absl::Seconds(10));
   // ReserveBudget without waiting: `done` gets the outcome on a gRPC thread. A request
   // that settles a call (settle) counts as a report for FlushReports until answered.
-  void ReserveBudgetAsync(v1::ReserveBudgetRequest req,
+  void ReserveBudgetAsync(v1::ReserveBudgetRequest req, absl::Duration timeout,
                           absl::AnyInvocable<void(absl::StatusOr<v1::BudgetReservation>) &&> done);
   // Waits until every report sent so far has been answered, up to `timeout`; an outcome
   // is sent only after its usage is in the ledger.

@@ -136,13 +136,24 @@ class HostBudget final : public Budget {
         req.set_release_reservation_id(r.id());  // too small or about to expire
       }
     }
-    absl::StatusOr<v1::BudgetReservation> r = host_->ReserveBudget(req);
-    if (!r.ok()) return r.status();
-    if (r->status() != v1::BUDGET_RESERVATION_STATUS_GRANTED) {
-      return absl::ResourceExhaustedError(r->refusal_reason());
+    // Refused only for guesses other calls hold ahead: they are used or released within
+    // moments; ask again for a while before taking it as the budget's answer.
+    absl::Time give_up = absl::Now() + kGuessesWait;
+    for (;;) {
+      absl::StatusOr<v1::BudgetReservation> r = host_->ReserveBudget(req);
+      if (!r.ok()) return r.status();
+      if (r->status() == v1::BUDGET_RESERVATION_STATUS_GRANTED) {
+        reservation_ = r->id();
+        return absl::OkStatus();
+      }
+      absl::Duration retry =
+          absl::Seconds(r->retry_after().seconds()) + absl::Nanoseconds(r->retry_after().nanos());
+      if (!r->has_retry_after() || absl::Now() + retry > give_up) {
+        return absl::ResourceExhaustedError(r->refusal_reason());
+      }
+      req.clear_release_reservation_id();                 // released by the request just made
+      absl::SleepFor(std::min(retry, absl::Seconds(5)));  // the daemon's pace, not a sync
     }
-    reservation_ = r->id();
-    return absl::OkStatus();
   }
   void Report(const std::string& task, const llm::Usage& usage, double cost_usd,
               const llm::CallStats& stats) override {
@@ -163,13 +174,15 @@ class HostBudget final : public Budget {
     *next.mutable_settle() = report.record();
     auto ahead = std::make_shared<Ahead>();
     ahead_ = ahead;
+    // Both legs within the time FlushReports gives reports before an outcome is sent.
     host_->ReserveBudgetAsync(
-        std::move(next), [ahead, host = host_, report = std::move(report)](
-                             absl::StatusOr<v1::BudgetReservation> r) mutable {
+        std::move(next), kAheadDeadline,
+        [ahead, host = host_,
+         report = std::move(report)](absl::StatusOr<v1::BudgetReservation> r) mutable {
           if (!r.ok()) {
             // The usage must reach the ledger: on its own now (its id counts it once).
             spdlog::debug("reserving ahead: {}; reporting the call alone", r.status().message());
-            host->ReportUsageAsync(std::move(report));
+            host->ReportUsageAsync(std::move(report), kAheadDeadline);
           }
           ahead->Set(r.ok() ? *std::move(r) : v1::BudgetReservation());
         });
@@ -242,6 +255,11 @@ class HostBudget final : public Budget {
   // and the life a guessed reservation must have left to be used (tools may run long).
   static constexpr int64_t kToolRoom = 8192;
   static constexpr absl::Duration kAheadMinLifeLeft = absl::Minutes(1);
+  // Each leg of a call's report (with the guess, then alone if that failed): together
+  // within FlushReports' 10 s.
+  static constexpr absl::Duration kAheadDeadline = absl::Seconds(4);
+  // How long a call asks again while only other calls' guesses stand in its way.
+  static constexpr absl::Duration kGuessesWait = absl::Seconds(60);
   // A reservation asked for ahead of the next call: set once, from a gRPC thread.
   struct Ahead {
     absl::Mutex mu;

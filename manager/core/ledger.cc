@@ -22,8 +22,10 @@ namespace {
 // A reservation nobody settles is released after this long: longer than any sane LLM
 // call, short enough that a dead agent's hold does not block its goal for long.
 constexpr absl::Duration kReservationLifetime = absl::Minutes(15);
-// The share of a limit a reservation asked for ahead of its call may take (Reserve).
-constexpr double kAheadShare = 0.8;
+// How far a reservation asked for ahead of its call may fill a budget (Reserve), and
+// when a call that only such guesses stand in the way of asks again.
+constexpr double kAheadShare = 0.5;
+constexpr absl::Duration kAheadRetry = absl::Milliseconds(200);
 
 std::string ScopeName(int scope, const std::string& id) {
   switch (scope) {
@@ -174,18 +176,24 @@ absl::StatusOr<v1::BudgetReservation> Ledger::Reserve(const Caller& caller,
   for (const Key& k : scopes) {
     if (k.first != v1::BUDGET_SCOPE_GLOBAL && k.second.empty()) continue;
     Limit l = LimitOf(k);
-    if (req.ahead()) {  // a guess made early never takes the last fifth of a budget
-      l.max_cost_usd *= kAheadShare;
-      l.max_tokens = static_cast<int64_t>(static_cast<double>(l.max_tokens) * kAheadShare);
-    }
     const Use& u = use_[k];
+    // Past the limit with what is held, and without the guesses held ahead of calls.
+    // A guess made early may fill a budget only up to half its limit.
+    const double share = req.ahead() ? kAheadShare : 1.0;
+    auto over_cost = [&](double held) {
+      return l.max_cost_usd > 0 && u.used_cost + held + cost > l.max_cost_usd * share;
+    };
+    auto over_tokens = [&](int64_t held) {
+      return l.max_tokens > 0 && static_cast<double>(u.used_tokens + held + tokens) >
+                                     static_cast<double>(l.max_tokens) * share;
+    };
     std::string why;
-    if (l.max_cost_usd > 0 && u.used_cost + u.reserved_cost + cost > l.max_cost_usd) {
+    if (over_cost(u.reserved_cost)) {
       why = absl::StrFormat(
           "%s budget of $%.4f would be exceeded: $%.4f used, $%.4f held by calls in flight, "
           "this call may cost up to $%.4f",
           ScopeName(k.first, k.second), l.max_cost_usd, u.used_cost, u.reserved_cost, cost);
-    } else if (l.max_tokens > 0 && u.used_tokens + u.reserved_tokens + tokens > l.max_tokens) {
+    } else if (over_tokens(u.reserved_tokens)) {
       why = absl::StrFormat(
           "%s budget of %d tokens would be exceeded: %d used, %d held by calls in flight, this "
           "call may use up to %d",
@@ -197,6 +205,15 @@ absl::StatusOr<v1::BudgetReservation> Ledger::Reserve(const Caller& caller,
       r.set_limiting_scope(static_cast<v1::BudgetScope>(k.first));
       r.set_limiting_scope_id(k.second);
       if (req.ahead()) return r;  // the call itself asks again, and is recorded then
+      if (!over_cost(u.reserved_cost - u.ahead_cost) &&
+          !over_tokens(u.reserved_tokens - u.ahead_tokens)) {
+        // Only guesses stand in the way, and they are used or released within moments.
+        r.set_refusal_reason(absl::StrCat(
+            why, " (of it held ahead of other calls: ", u.ahead_tokens, " tokens; ask again)"));
+        r.mutable_retry_after()->set_nanos(
+            static_cast<int32_t>(absl::ToInt64Nanoseconds(kAheadRetry)));
+        return r;
+      }
       nlohmann::json payload = {{"agent", caller.agent_id}, {"reason", why}};
       if (auto s = store_->AppendEvent(now, "budget.refused", DumpJson(payload), caller.agent_id,
                                        caller.task_id, caller.goal_id);
@@ -213,8 +230,13 @@ absl::StatusOr<v1::BudgetReservation> Ledger::Reserve(const Caller& caller,
     if (k.first != v1::BUDGET_SCOPE_GLOBAL && k.second.empty()) continue;
     use_[k].reserved_tokens += tokens;
     use_[k].reserved_cost += cost;
+    if (req.ahead()) {
+      use_[k].ahead_tokens += tokens;
+      use_[k].ahead_cost += cost;
+    }
   }
   reservations_[r.id()] = r;
+  if (req.ahead()) ahead_.insert(r.id());
   loop_->RunAt(now + kReservationLifetime,
                [this, id = r.id()] { Settle(id, v1::BUDGET_RESERVATION_STATUS_EXPIRED); });
   return r;
@@ -230,7 +252,12 @@ void Ledger::Settle(const std::string& id, v1::BudgetReservationStatus) {
     Use& u = use_[k];
     u.reserved_tokens = std::max<int64_t>(0, u.reserved_tokens - r.estimated_tokens());
     u.reserved_cost = std::max(0.0, u.reserved_cost - r.estimated_cost_usd());
+    if (ahead_.count(id) != 0) {
+      u.ahead_tokens = std::max<int64_t>(0, u.ahead_tokens - r.estimated_tokens());
+      u.ahead_cost = std::max(0.0, u.ahead_cost - r.estimated_cost_usd());
+    }
   }
+  ahead_.erase(id);
   reservations_.erase(it);
 }
 

@@ -28,6 +28,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 
@@ -67,8 +68,9 @@ class Ledger {
 
   // Grants or refuses one call. Its cost is estimated_tokens (clamped) at the model's
   // dearer rate; the agent's estimated_cost_usd is not used. A reservation asked for
-  // `ahead` of its call is refused where it would take a scope past four fifths of its
-  // limit, and its refusal records no event (the call asks again). Errors:
+  // `ahead` of its call is refused where it would take a scope past half its limit, and
+  // its refusal records no event (the call asks again). A call that only such guesses
+  // push past a limit is refused with retry_after and no event. Errors:
   // INVALID_ARGUMENT (negative or non-finite estimates).
   absl::StatusOr<v1::BudgetReservation> Reserve(const Caller& caller,
                                                 const v1::ReserveBudgetRequest& req);
@@ -113,6 +115,9 @@ class Ledger {
   struct Use {
     int64_t used_tokens = 0, reserved_tokens = 0;
     double used_cost = 0, reserved_cost = 0;
+    // Of the reserved, what reservations asked for ahead of their calls hold.
+    int64_t ahead_tokens = 0;
+    double ahead_cost = 0;
   };
   // The limits of a scope: stored ones, else configured ones (global none, roles none).
   Limit LimitOf(const Key& key) const;
@@ -133,6 +138,7 @@ class Ledger {
   std::map<Key, Limit> limits_;
   std::map<Key, Use> use_;
   std::map<std::string, v1::BudgetReservation> reservations_;  // GRANTED, unsettled
+  std::set<std::string> ahead_;  // of those, the ones asked for ahead of their calls
   int64_t next_reservation_ = 1;
   int64_t next_record_ = 1;
 };

@@ -842,6 +842,9 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
     }
     case v1::TaskEvent::kWaiting: {
       busy_.erase(agent);
+      // Its run has ended: no call of it is in flight, and a reservation it asked for
+      // ahead of a next call would otherwise hold budget its children need.
+      ledger_->ReleaseTask(t->id());
       if (!HasOpenChildren(*t)) {
         // Everything it waits for has ended already: straight back to it.
         resume_.insert(t->id());

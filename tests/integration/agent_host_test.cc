@@ -659,8 +659,9 @@ TEST_F(HeldTaskTest, AReservationIsSettledOnlyByTheAgentThatMadeIt) {
 
 // One round trip per model call: a reservation can carry the previous call's usage
 // (settle), release a reservation its call did not use, and be asked for ahead of its
-// call, when it never takes the last fifth of a budget and a refusal leaves no event.
-TEST_F(HeldTaskTest, AReservationAheadCarriesTheLastCallAndLeavesTheLastFifthOfABudget) {
+// call: then it fills a budget only up to half, its refusal leaves no event, and a call
+// that only such guesses stand in the way of is told to ask again, not refused for good.
+TEST_F(HeldTaskTest, AReservationAheadCarriesTheLastCallAndNeverRefusesACallForGood) {
   Played ceo1, ceo2;
   ASSERT_NO_FATAL_FAILURE(TwoGoals(&ceo1, &ceo2));
   const std::string goal = ceo1.task();
@@ -671,24 +672,29 @@ TEST_F(HeldTaskTest, AReservationAheadCarriesTheLastCallAndLeavesTheLastFifthOfA
   v1::SetBudgetResponse set;
   grpc::Status s = client_->usage().SetBudget(Ctx().get(), limit, &set);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  auto reserve = [&](const Played& as, v1::ReserveBudgetRequest req) {
+  auto reserve = [&](const Played& as, v1::ReserveBudgetRequest req, grpc::Status* st) {
     req.set_task_id(goal);
     req.set_provider("local");
     req.set_model("test-model");
     v1::ReserveBudgetResponse resp;
-    grpc::Status st = host_->ReserveBudget(As(as).get(), req, &resp);
-    EXPECT_TRUE(st.ok()) << st.error_message();
+    *st = host_->ReserveBudget(As(as).get(), req, &resp);
     return resp.reservation();
+  };
+  auto granted = [&](const Played& as, const v1::ReserveBudgetRequest& req) {
+    grpc::Status st;
+    v1::BudgetReservation r = reserve(as, req, &st);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return r;
   };
   v1::ReserveBudgetRequest first;
   first.set_estimated_tokens(1000);
-  v1::BudgetReservation call = reserve(ceo1, first);
+  v1::BudgetReservation call = granted(ceo1, first);
   ASSERT_EQ(call.status(), v1::BUDGET_RESERVATION_STATUS_GRANTED);
 
-  // The call used 600 tokens; a guess of 7,500 for the next would pass 8,000 (four fifths).
+  // Another agent cannot settle it: refused, and nothing is recorded.
   v1::ReserveBudgetRequest next;
   next.set_ahead(true);
-  next.set_estimated_tokens(7500);
+  next.set_estimated_tokens(4500);
   v1::UsageRecord* used = next.mutable_settle();
   used->set_id("call-1");
   used->set_reservation_id(call.id());
@@ -696,42 +702,54 @@ TEST_F(HeldTaskTest, AReservationAheadCarriesTheLastCallAndLeavesTheLastFifthOfA
   used->set_model("test-model");
   used->set_prompt_tokens(500);
   used->set_completion_tokens(100);
-  v1::BudgetReservation guess = reserve(ceo1, next);
+  grpc::Status st;
+  reserve(ceo2, next, &st);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+  EXPECT_EQ(GoalBudget(goal).used_tokens(), 0);
+  EXPECT_EQ(GoalBudget(goal).reserved_tokens(), 1000);
+
+  // The call used 600 tokens; a guess of 4,500 for the next would fill past half (5,000).
+  v1::BudgetReservation guess = granted(ceo1, next);
   EXPECT_EQ(guess.status(), v1::BUDGET_RESERVATION_STATUS_REFUSED);
+  EXPECT_FALSE(guess.has_retry_after());
   v1::Budget b = GoalBudget(goal);
   EXPECT_EQ(b.used_tokens(), 600) << "the call is recorded whatever the guess";
   EXPECT_EQ(b.reserved_tokens(), 0) << "its reservation is settled";
-  // The same record again (a retried request) counts once; a guess of 7,000 fits.
-  next.set_estimated_tokens(7000);
-  guess = reserve(ceo1, next);
+  // The same record again (a retried request) counts once; a guess of 4,000 fits.
+  next.set_estimated_tokens(4000);
+  guess = granted(ceo1, next);
   ASSERT_EQ(guess.status(), v1::BUDGET_RESERVATION_STATUS_GRANTED);
   b = GoalBudget(goal);
   EXPECT_EQ(b.used_tokens(), 600);
-  EXPECT_EQ(b.reserved_tokens(), 7000);
-  // A call that asks for itself may take the rest: 600 + 7,000 + 2,000 of 10,000.
+  EXPECT_EQ(b.reserved_tokens(), 4000);
+  // A call that asks for itself may take the rest: 600 + 4,000 + 2,000 of 10,000.
   v1::ReserveBudgetRequest exact;
   exact.set_estimated_tokens(2000);
-  EXPECT_EQ(reserve(ceo1, exact).status(), v1::BUDGET_RESERVATION_STATUS_GRANTED);
+  EXPECT_EQ(granted(ceo1, exact).status(), v1::BUDGET_RESERVATION_STATUS_GRANTED);
+  // One of 5,000 would fit but for the guess: ask again, no refusal recorded.
+  exact.set_estimated_tokens(5000);
+  v1::BudgetReservation wait = granted(ceo1, exact);
+  EXPECT_EQ(wait.status(), v1::BUDGET_RESERVATION_STATUS_REFUSED);
+  EXPECT_TRUE(wait.has_retry_after()) << wait.ShortDebugString();
+  EXPECT_THAT(wait.refusal_reason(), HasSubstr("held ahead of other calls"));
 
   // Only the agent that made a reservation releases it.
   v1::ReserveBudgetRequest theirs;
-  theirs.set_task_id(ceo2.task());
-  theirs.set_provider("local");
-  theirs.set_model("test-model");
   theirs.set_estimated_tokens(10);
   theirs.set_release_reservation_id(guess.id());
-  v1::ReserveBudgetResponse denied;
-  s = host_->ReserveBudget(As(ceo2).get(), theirs, &denied);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
-  EXPECT_THAT(s.error_message(), HasSubstr("was made by agent \"ceo-1\""));
-  EXPECT_EQ(GoalBudget(goal).reserved_tokens(), 9000);
+  reserve(ceo2, theirs, &st);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+  EXPECT_THAT(st.error_message(), HasSubstr("was made by agent \"ceo-1\""));
+  EXPECT_EQ(GoalBudget(goal).reserved_tokens(), 6000);
   v1::ReserveBudgetRequest smaller;
   smaller.set_estimated_tokens(100);
   smaller.set_release_reservation_id(guess.id());
-  EXPECT_EQ(reserve(ceo1, smaller).status(), v1::BUDGET_RESERVATION_STATUS_GRANTED);
+  EXPECT_EQ(granted(ceo1, smaller).status(), v1::BUDGET_RESERVATION_STATUS_GRANTED);
   EXPECT_EQ(GoalBudget(goal).reserved_tokens(), 2100);
+  // The guess gone, the call of 5,000 that waited for it is granted.
+  EXPECT_EQ(granted(ceo1, exact).status(), v1::BUDGET_RESERVATION_STATUS_GRANTED);
 
-  // The guess refused left no trace among the events.
+  // Neither the refused guess nor the call told to ask again left a refusal event.
   v1::ListEventsRequest refusals;
   refusals.mutable_filter()->add_kinds("budget.refused");
   v1::ListEventsResponse none;

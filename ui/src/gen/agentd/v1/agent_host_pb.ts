@@ -1239,9 +1239,11 @@ export type ReserveBudgetRequest = Message<"agentd.v1.ReserveBudgetRequest"> & {
   wait: boolean;
 
   /**
-   * The agent's previous call, recorded first exactly as ReportUsage records it (and
-   * refused with its errors, in which case no reservation is made). With `ahead`, an
-   * agent makes one round trip per model call, while the previous call's tools run.
+   * The agent's previous call, recorded first exactly as ReportUsage records it: when it
+   * cannot be, the request fails with ReportUsage's error and nothing else is done. Once
+   * recorded it stays recorded, even if the rest of the request then fails: a client that
+   * retries (here or with ReportUsage) sends the same record id, which counts it once.
+   * With `ahead`, an agent makes one round trip per model call, while its tools run.
    *
    * @generated from field: agentd.v1.UsageRecord settle = 7;
    */
@@ -1257,9 +1259,10 @@ export type ReserveBudgetRequest = Message<"agentd.v1.ReserveBudgetRequest"> & {
 
   /**
    * Asked for ahead of the call it is for, whose size is a guess (the agent asks again
-   * for what the call needs when the guess falls short). Such a reservation never takes
-   * the last fifth of a budget, so that it cannot crowd out another task's call, and its
-   * refusal records no budget.refused event.
+   * for what the call needs when the guess falls short). It is granted only while every
+   * budget it counts against stays at or under half its limit, and its refusal records
+   * no budget.refused event. While such guesses are held, a call they alone would push
+   * past a limit is refused with retry_after, not for good.
    *
    * @generated from field: bool ahead = 9;
    */
