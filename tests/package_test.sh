@@ -32,7 +32,11 @@ for s in postinst prerm postrm; do
   sh -n "$work/control/$s" || fail "$s does not parse"
 done
 grep -q 'systemd-sysusers' "$work/control/postinst" || fail "postinst does not make the agentd user"
-grep -Eq '^Depends:.*libgrpc\+\+' "$work/control/control" || fail "Depends lacks the libraries"
+# The shared libraries it loads (gRPC, protobuf and Abseil are linked in by release
+# builds: cmake/StaticDeps.cmake).
+for lib in libcurl libsqlite3 libspdlog; do
+  grep -Eq "^Depends:.*$lib" "$work/control/control" || fail "Depends lacks $lib"
+done
 if command -v lintian >/dev/null; then
   lintian --no-tag-display-limit "$deb" >"$work/lintian" 2>&1 || true
   if grep -q '^E:' "$work/lintian"; then grep '^E:' "$work/lintian" >&2; fail "lintian errors"; fi

@@ -110,6 +110,8 @@ void HostSession::HoldConnect() {
     {
       absl::MutexLock l(&mu_);
       connect_ctx_ = nullptr;
+      // A heartbeat's lease refused: the next one goes as a call, which re-registers.
+      if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) lease_refused_on_stream_ = true;
     }
     if (!stop_.HasBeenNotified()) {
       spdlog::debug("Connect stream ended ({}); reopening", s.error_message());
@@ -128,19 +130,35 @@ absl::Status HostSession::Run() {
     if (!registered) {
       s = RegisterOnce();
       registered = s.ok();
+      if (registered) {
+        absl::MutexLock l(&mu_);
+        lease_refused_on_stream_ = false;
+      }
       if (registered && !connect.joinable()) connect = std::thread([this] { HoldConnect(); });
     } else {
-      v1::HeartbeatRequest req;
+      v1::ConnectRequest beat;
+      v1::HeartbeatRequest& req = *beat.mutable_heartbeat();
+      bool stale = false;
       {
         absl::MutexLock l(&mu_);
         req.set_lease_id(lease_id_);
         req.set_activity(activity_);
         req.set_progress(progress_);
+        stale = lease_refused_on_stream_;
       }
-      v1::HeartbeatResponse resp;
-      grpc::Status gs = stub_->Heartbeat(NewContext(absl::Seconds(5)).get(), req, &resp);
-      s = absl::Status(static_cast<absl::StatusCode>(gs.error_code()), gs.error_message());
-      if (s.code() == absl::StatusCode::kFailedPrecondition) registered = false;  // new lease
+      // On the open Connect stream when there is one (a message, not a call); else, and
+      // once the stream refused the lease, as a call, whose answer says what to do.
+      bool sent = false;
+      if (!stale) {
+        absl::MutexLock w(&write_mu_);
+        sent = stream_ != nullptr && stream_->Write(beat);
+      }
+      if (!sent) {
+        v1::HeartbeatResponse resp;
+        grpc::Status gs = stub_->Heartbeat(NewContext(absl::Seconds(5)).get(), req, &resp);
+        s = absl::Status(static_cast<absl::StatusCode>(gs.error_code()), gs.error_message());
+        if (s.code() == absl::StatusCode::kFailedPrecondition) registered = false;  // new lease
+      }
     }
     absl::Duration wait;
     if (s.ok()) {

@@ -84,6 +84,9 @@ class HostSession {
   absl::Notification stop_;
   mutable absl::Mutex mu_;
   std::string lease_id_ ABSL_GUARDED_BY(mu_);
+  // The Connect stream ended for a heartbeat's lease: heartbeats go as calls until the
+  // agent has registered again.
+  bool lease_refused_on_stream_ ABSL_GUARDED_BY(mu_) = false;
   absl::Duration interval_ ABSL_GUARDED_BY(mu_) = absl::Seconds(5);
   v1::AgentDefinition definition_ ABSL_GUARDED_BY(mu_);
   v1::AgentActivity activity_ ABSL_GUARDED_BY(mu_) = v1::AGENT_ACTIVITY_IDLE;

@@ -290,6 +290,13 @@ class ConnectReactor final
       case v1::ConnectRequest::kStatus:
         supervisor_->SetActivity(agent_, req.status().activity(), req.status().progress());
         break;
+      case v1::ConnectRequest::kHeartbeat:
+        if (absl::StatusOr<v1::HeartbeatResponse> r =
+                supervisor_->HeartbeatOf(agent_, req.heartbeat());
+            !r.ok()) {
+          Close(ToGrpcStatus(r.status()));
+        }
+        break;
       default:
         break;
     }

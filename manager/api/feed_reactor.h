@@ -3,18 +3,24 @@
 // WatchConsentRequests are both this.
 //
 // Its state lives on the core loop: gRPC's callbacks post there, and the reactor is
-// deleted there after leaving the feed, so a wake-up never reaches a dead reactor. One
-// write is in flight at a time; a slow watcher holds back only itself (the next batch is
-// read when its writes drain).
+// deleted there after leaving the feed, so a wake-up never reaches a dead reactor. The
+// loop reads a batch of events into the queue; gRPC's thread writes the batch out on its
+// own, each write started from the last one's completion, and hands back to the loop
+// only when the batch is written: a watcher catching up costs the loop one hop per batch, not two
+// per event. One write is in flight at a time; a slow watcher holds back only itself (the next
+// batch is read when its writes drain).
 #ifndef AGENTD_MANAGER_API_FEED_REACTOR_H_
 #define AGENTD_MANAGER_API_FEED_REACTOR_H_
 
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/support/server_callback.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/events.h"
@@ -33,7 +39,12 @@ class FeedReactor final : public grpc::ServerWriteReactor<Resp> {
   FeedReactor(EventLoop* loop, EventFeed* feed, v1::EventFilter filter, Map map, Start start)
       : loop_(loop), feed_(feed), filter_(std::move(filter)), map_(std::move(map)) {
     loop_->Post([this, start = std::move(start)] {
-      cursor_ = start(&queue_);
+      std::deque<Resp> first;
+      cursor_ = start(&first);
+      {
+        absl::MutexLock l(&mu_);
+        queue_ = std::move(first);
+      }
       // A commit wakes us on the loop's next turn, not inside the commit: whoever made the
       // change (the bus numbering a message, say) has finished with it by then.
       sub_ = feed_->Subscribe([this, alive = alive_] {
@@ -46,13 +57,31 @@ class FeedReactor final : public grpc::ServerWriteReactor<Resp> {
   }
 
   void OnWriteDone(bool ok) override {
+    Next next;
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock l(&mu_);
+      if (finish_.has_value()) {  // the loop ended the stream while this write was out
+        finish.swap(finish_);
+      } else if (ok) {
+        queue_.pop_front();
+        next = FrontLocked();
+      }
+      if (next.msg == nullptr) writing_ = false;
+    }
+    if (finish.has_value()) {
+      this->Finish(*std::move(finish));
+      return;
+    }
+    if (next.msg != nullptr) {  // the rest of the batch, without a trip to the loop
+      Write(next);
+      return;
+    }
     loop_->Post([this, ok] {
-      writing_ = false;
       if (!ok) {
         End(grpc::Status::CANCELLED);
         return;
       }
-      queue_.pop_front();
       Pump();
     });
   }
@@ -68,29 +97,65 @@ class FeedReactor final : public grpc::ServerWriteReactor<Resp> {
   }
 
  private:
+  // The message to write next.
+  struct Next {
+    const Resp* msg = nullptr;
+  };
+  Next FrontLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (queue_.empty()) return {};
+    return {&queue_.front()};
+  }
+  // Outside the lock: gRPC may complete it on another thread at once. The message stays
+  // at the queue's front (a deque keeps its address) until its completion pops it. No
+  // buffer hint: a hinted write may not complete until a later write flushes it, and the
+  // next write starts only from this one's completion.
+  void Write(const Next& next) { this->StartWrite(next.msg); }
+
   void Pump() {
-    if (ended_ || writing_) return;
-    if (queue_.empty()) {
+    if (ended_) return;
+    Next next;
+    {
+      absl::MutexLock l(&mu_);
+      if (writing_) return;
+      next = FrontLocked();
+      writing_ = next.msg != nullptr;
+    }
+    if (next.msg == nullptr) {
+      // Nothing queued and no write in flight: only the loop touches the queue now.
       int64_t scanned = cursor_;
-      absl::StatusOr<std::vector<v1::Event>> events = feed_->Read(cursor_, filter_, 64, &scanned);
+      absl::StatusOr<std::vector<v1::Event>> events =
+          feed_->Read(cursor_, filter_, kBatch, &scanned);
       if (!events.ok()) {
         End(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                          absl::StrCat("reading events: ", events.status().message())));
         return;
       }
       cursor_ = scanned;
+      std::deque<Resp> batch;
       for (v1::Event& e : *events) {
         Resp r;
-        if (map_(e, &r)) queue_.push_back(std::move(r));
+        if (map_(e, &r)) batch.push_back(std::move(r));
       }
+      if (batch.empty()) return;  // caught up: the next commit wakes us
+      absl::MutexLock l(&mu_);
+      queue_ = std::move(batch);
+      next = FrontLocked();
+      writing_ = true;
     }
-    if (queue_.empty()) return;  // caught up: the next commit wakes us
-    writing_ = true;
-    this->StartWrite(&queue_.front());
+    Write(next);
   }
+  // On the loop. With a write out, its completion finishes the stream (no write may start
+  // after Finish).
   void End(grpc::Status s) {
     if (ended_) return;
     ended_ = true;
+    {
+      absl::MutexLock l(&mu_);
+      if (writing_) {
+        finish_ = std::move(s);
+        return;
+      }
+    }
     this->Finish(std::move(s));
   }
 
@@ -98,10 +163,17 @@ class FeedReactor final : public grpc::ServerWriteReactor<Resp> {
   EventFeed* feed_;
   v1::EventFilter filter_;
   Map map_;
+  // Events read from the store at a time.
+  static constexpr int kBatch = 256;
+
   int64_t cursor_ = 0;
   int sub_ = 0;
-  bool writing_ = false, ended_ = false;
-  std::deque<Resp> queue_;
+  bool ended_ = false;
+  // The batch being written: filled on the loop, drained by gRPC's thread.
+  absl::Mutex mu_;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<Resp> queue_ ABSL_GUARDED_BY(mu_);
+  std::optional<grpc::Status> finish_ ABSL_GUARDED_BY(mu_);  // End()'s, while a write was out
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -1008,7 +1008,14 @@ absl::StatusOr<v1::HeartbeatResponse> Supervisor::Heartbeat(const std::string& t
                                                             const v1::HeartbeatRequest& req) {
   absl::StatusOr<std::string> id = AgentForToken(token);
   if (!id.ok()) return id.status();
-  Record& r = agents_.at(*id);
+  return HeartbeatOf(*id, req);
+}
+
+absl::StatusOr<v1::HeartbeatResponse> Supervisor::HeartbeatOf(const std::string& id,
+                                                              const v1::HeartbeatRequest& req) {
+  auto it = agents_.find(id);
+  if (it == agents_.end()) return absl::NotFoundError(absl::StrCat("no agent \"", id, "\""));
+  Record& r = it->second;
   if (r.lease_id.empty() || req.lease_id() != r.lease_id) {
     return absl::FailedPreconditionError(absl::StrCat("lease \"", req.lease_id(),
                                                       "\" is not agent \"", r.id,

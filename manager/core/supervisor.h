@@ -135,6 +135,10 @@ class Supervisor {
                                                 const v1::RegisterRequest& req);
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const std::string& token,
                                                   const v1::HeartbeatRequest& req);
+  // The same for agent `id`, known already (its Connect stream's). Errors: NOT_FOUND,
+  // FAILED_PRECONDITION (as above).
+  absl::StatusOr<v1::HeartbeatResponse> HeartbeatOf(const std::string& id,
+                                                    const v1::HeartbeatRequest& req);
   // A registered agent says it is idle or busy (heartbeats, and at once on its Connect
   // stream); ignored for an agent that is not up.
   void SetActivity(const std::string& id, v1::AgentActivity activity, const std::string& progress);

@@ -209,6 +209,48 @@ TEST_F(AgentHostTest, StoppedHeartbeatsMakeItUnresponsiveThenItIsRestarted) {
       << "the stopped process " << pid << " was left behind";
 }
 
+// Heartbeats travel on the agent's open Connect stream (a message, not a call each): they
+// hold its lease as calls do, and one with a lease that is not current ends the stream
+// with FAILED_PRECONDITION, so the agent registers again.
+TEST_F(AgentHostTest, HeartbeatsOnTheConnectStreamHoldTheLease) {
+  std::string token;
+  ASSERT_NO_FATAL_FAILURE(LeakedToken(&token));
+  v1::RegisterRequest reg;
+  reg.set_agent_id("leaker-1");
+  reg.set_runtime_version("test");
+  v1::RegisterResponse registered;
+  grpc::Status s = host_->Register(AgentCtx(token).get(), reg, &registered);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + token);
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + 3 * Lease() + absl::Seconds(30)));
+  auto stream = host_->Connect(&ctx);
+  v1::ConnectRequest msg;
+  msg.mutable_hello()->set_lease_id(registered.lease_id());
+  ASSERT_TRUE(stream->Write(msg));
+  msg.mutable_heartbeat()->set_lease_id(registered.lease_id());
+  msg.mutable_heartbeat()->set_activity(v1::AGENT_ACTIVITY_BUSY);
+  // Three leases long, a heartbeat every quarter of one (the agent's pace, not a wait for
+  // something to happen).
+  for (absl::Time end = absl::Now() + 3 * Lease(); absl::Now() < end;) {
+    ASSERT_TRUE(stream->Write(msg));
+    absl::SleepFor(Lease() / 4);
+  }
+  v1::Agent a = Get("leaker-1");
+  EXPECT_EQ(a.state(), v1::AGENT_STATE_BUSY) << a.DebugString() << daemon_.log();
+  EXPECT_EQ(a.restarts(), 0);
+  EXPECT_LT(FromProto(a.heartbeat_age()), Lease());
+
+  msg.mutable_heartbeat()->set_lease_id("not-the-lease");
+  ASSERT_TRUE(stream->Write(msg));
+  v1::ConnectResponse d;
+  while (stream->Read(&d)) {
+  }
+  s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("register again"));
+}
+
 TEST_F(AgentHostTest, AnAgentHeartbeatingBusyThroughALongCallIsLeftAlone) {
   Start("busy", "b1");
   v1::Agent busy;

@@ -24,7 +24,8 @@
 #include "agentd/v1/agents.grpc.pb.h"
 #include "agentd/v1/audit.grpc.pb.h"
 #include "agentd/v1/consent.grpc.pb.h"
-#include "agentd/v1/events.pb.h"
+#include "agentd/v1/events.grpc.pb.h"
+#include "agentd/v1/messages.grpc.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
 #include "agentd/v1/tasks.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -130,6 +131,46 @@ class WebTest : public ::testing::Test {
   int port_ = 0;
   std::string token_;
 };
+
+// A watcher far behind catches up across many of the feed's batches (written out by
+// gRPC's thread, a batch at a time) with every event once and in order, then follows
+// live commits: the same over native gRPC as the bridge relies on.
+TEST_F(WebTest, WatchEventsCatchesUpAcrossManyBatchesThenFollowsLive) {
+  StartDaemon();
+  constexpr int kMessages = 700;  // each one event: a few of the feed's batches
+  auto send = [&](int i) {
+    v1::SendMessageRequest req;
+    req.set_to("human");
+    req.set_body(absl::StrCat("message ", i));
+    v1::SendMessageResponse resp;
+    grpc::Status s = client_->messages().SendMessage(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  };
+  for (int i = 0; i < kMessages; ++i) send(i);
+  std::unique_ptr<grpc::ClientContext> ctx = Ctx();
+  v1::WatchEventsRequest req;
+  req.set_after_seq(0);
+  auto stream = client_->events().WatchEvents(ctx.get(), req);
+  v1::WatchEventsResponse ev;
+  int64_t last_seq = 0;
+  int sent_seen = 0;
+  while (sent_seen < kMessages && stream->Read(&ev)) {
+    ASSERT_GT(ev.event().seq(), last_seq) << "out of order or repeated";
+    last_seq = ev.event().seq();
+    if (ev.event().kind() == "message.sent") ++sent_seen;
+  }
+  ASSERT_EQ(sent_seen, kMessages) << "the stream ended after seq " << last_seq;
+  send(kMessages);  // live, after the catch-up
+  bool live = false;
+  while (!live && stream->Read(&ev)) {
+    ASSERT_GT(ev.event().seq(), last_seq);
+    last_seq = ev.event().seq();
+    live = ev.event().kind() == "message.sent";
+  }
+  EXPECT_TRUE(live) << "the live event did not arrive";
+  ctx->TryCancel();
+  (void)stream->Finish();
+}
 
 TEST_F(WebTest, UnaryCallsWorkInBinaryAndTextModes) {
   StartDaemon();
