@@ -1,23 +1,26 @@
-# AGENTD_STATIC_DEPS: link gRPC, Protocol Buffers, Abseil, RE2, c-ares, upb and their
-# helpers from Debian's static archives (they ship beside the shared objects) instead of
+# AGENTD_STATIC_DEPS: link gRPC, Protocol Buffers, Abseil, upb, c-ares and gRPC's helper
+# libraries from Debian's static archives (they ship beside the shared objects) instead of
 # ~80 shared objects. agentd starts one agentd-agent per agent, and agentctl runs once
 # per command: with the shared objects, each start spent about half of its user time in
 # the dynamic loader (symbol lookups and relocations across those objects) and kept
 # ~5 MB more resident. What this gives up: a Debian security update of those libraries
 # reaches agentd only when agentd is rebuilt (as for any statically linked program).
-# libc, libstdc++, libcurl, OpenSSL, SQLite, spdlog, yaml-cpp and systemd stay shared.
+# libc, libstdc++, libcurl, OpenSSL, SQLite, RE2 (a pkg-config target), spdlog, yaml-cpp
+# and systemd stay shared; none of them links the libraries linked in here.
 #
-# On by default for Release builds without sanitizers, coverage or fuzzing, when every
-# archive is there; off otherwise (the Debug/sanitizer tree links the shared objects).
-set(_agentd_static_default OFF)
-if(CMAKE_BUILD_TYPE STREQUAL "Release" AND NOT AGENTD_SANITIZE AND NOT AGENTD_COVERAGE
-   AND NOT AGENTD_FUZZ)
-  set(_agentd_static_default ON)
+# In effect for Release builds without sanitizers, coverage or fuzzing, when every archive
+# is there (worked out at each configure: a tree reconfigured for a sanitizer drops it);
+# -DAGENTD_STATIC_DEPS=OFF turns it off. AGENTD_STATIC_DEPS_IN_USE records the outcome
+# (tests/package_test.sh reads it).
+option(AGENTD_STATIC_DEPS "Link gRPC, protobuf, Abseil and c-ares statically in Release builds"
+       ON)
+set(_agentd_static OFF)
+if(AGENTD_STATIC_DEPS AND CMAKE_BUILD_TYPE STREQUAL "Release" AND NOT AGENTD_SANITIZE
+   AND NOT AGENTD_COVERAGE AND NOT AGENTD_FUZZ AND NOT BUILD_SHARED_LIBS)
+  set(_agentd_static ON)
 endif()
-option(AGENTD_STATIC_DEPS "Link gRPC, protobuf, Abseil, RE2 and c-ares statically"
-       ${_agentd_static_default})
 
-if(AGENTD_STATIC_DEPS)
+if(_agentd_static)
   get_property(_agentd_imported DIRECTORY "${CMAKE_SOURCE_DIR}" PROPERTY IMPORTED_TARGETS)
   set(_agentd_swaps "")
   set(_agentd_missing "")
@@ -47,7 +50,7 @@ if(AGENTD_STATIC_DEPS)
     list(REMOVE_DUPLICATES _agentd_missing)
     message(STATUS "AGENTD_STATIC_DEPS: no static archive for ${_agentd_missing}: "
                    "linking the shared objects")
-    set(AGENTD_STATIC_DEPS OFF CACHE BOOL "" FORCE)
+    set(_agentd_static OFF)
   else()
     foreach(_swap IN LISTS _agentd_swaps)
       string(REPLACE "|" ";" _parts "${_swap}")
@@ -65,3 +68,4 @@ if(AGENTD_STATIC_DEPS)
     message(STATUS "AGENTD_STATIC_DEPS: ${_n} libraries linked from their static archives")
   endif()
 endif()
+set(AGENTD_STATIC_DEPS_IN_USE ${_agentd_static} CACHE INTERNAL "")

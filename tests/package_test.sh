@@ -37,6 +37,15 @@ grep -q 'systemd-sysusers' "$work/control/postinst" || fail "postinst does not m
 for lib in libcurl libsqlite3 libspdlog; do
   grep -Eq "^Depends:.*$lib" "$work/control/control" || fail "Depends lacks $lib"
 done
+# Built so, none of its programs loads the libraries linked in.
+if grep -q '^AGENTD_STATIC_DEPS_IN_USE:INTERNAL=ON' "$build/CMakeCache.txt"; then
+  dpkg-deb -x "$deb" "$work/tree"
+  for bin in usr/bin/agentd usr/bin/agentctl usr/bin/agentd-agent; do
+    [ -f "$work/tree/$bin" ] || fail "the package lacks /$bin"
+    ! readelf -d "$work/tree/$bin" | grep -Eq 'NEEDED.*lib(grpc|absl|protobuf|upb|gpr)' ||
+      fail "$bin loads a library meant to be linked in"
+  done
+fi
 if command -v lintian >/dev/null; then
   lintian --no-tag-display-limit "$deb" >"$work/lintian" 2>&1 || true
   if grep -q '^E:' "$work/lintian"; then grep '^E:' "$work/lintian" >&2; fail "lintian errors"; fi

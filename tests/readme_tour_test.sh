@@ -25,6 +25,8 @@ fail() {
   exit 1
 }
 
+# Made before the background job opens them: the poll below may read them first.
+: >"$scratch/fakellm.out"
 node "$root/dev/fakellm/fakellm.mjs" --scenario "$root/dev/demo/scenario.yaml" \
   >"$scratch/fakellm.out" 2>"$scratch/fakellm.err" &
 fakellm_pid=$!

@@ -110,8 +110,13 @@ void HostSession::HoldConnect() {
     {
       absl::MutexLock l(&mu_);
       connect_ctx_ = nullptr;
-      // A heartbeat's lease refused: the next one goes as a call, which re-registers.
-      if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) lease_refused_on_stream_ = true;
+      // A heartbeat's lease or the token refused: the next one goes as a call, whose
+      // answer says what to do (register again, or stop).
+      if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+          s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+          s.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+        lease_refused_on_stream_ = true;
+      }
     }
     if (!stop_.HasBeenNotified()) {
       spdlog::debug("Connect stream ended ({}); reopening", s.error_message());
@@ -123,6 +128,7 @@ void HostSession::HoldConnect() {
 absl::Status HostSession::Run() {
   std::thread connect;
   absl::Time unreachable_since = absl::InfiniteFuture();
+  absl::Time answered = absl::Now();  // when agentd last answered a call of this loop
   absl::Duration backoff = absl::Milliseconds(100);
   bool registered = false;
   while (!stop_.HasBeenNotified()) {
@@ -131,6 +137,7 @@ absl::Status HostSession::Run() {
       s = RegisterOnce();
       registered = s.ok();
       if (registered) {
+        answered = absl::Now();
         absl::MutexLock l(&mu_);
         lease_refused_on_stream_ = false;
       }
@@ -146,10 +153,14 @@ absl::Status HostSession::Run() {
         req.set_progress(progress_);
         stale = lease_refused_on_stream_;
       }
-      // On the open Connect stream when there is one (a message, not a call); else, and
-      // once the stream refused the lease, as a call, whose answer says what to do.
+      // On the open Connect stream when there is one (a message, not a call). A written
+      // message proves only that the bytes left, not that agentd took them: a call, whose
+      // answer does, at least every third of the reconnect grace, every time while agentd
+      // does not answer, and once the stream refused the lease (the answer says what to do).
+      bool call = stale || unreachable_since != absl::InfiniteFuture() ||
+                  absl::Now() - answered >= options_.reconnect_grace / 3;
       bool sent = false;
-      if (!stale) {
+      if (!call) {
         absl::MutexLock w(&write_mu_);
         sent = stream_ != nullptr && stream_->Write(beat);
       }
@@ -158,6 +169,11 @@ absl::Status HostSession::Run() {
         grpc::Status gs = stub_->Heartbeat(NewContext(absl::Seconds(5)).get(), req, &resp);
         s = absl::Status(static_cast<absl::StatusCode>(gs.error_code()), gs.error_message());
         if (s.code() == absl::StatusCode::kFailedPrecondition) registered = false;  // new lease
+        if (s.ok()) {
+          answered = absl::Now();
+          absl::MutexLock l(&mu_);
+          lease_refused_on_stream_ = false;  // the lease is good: the stream may carry them
+        }
       }
     }
     absl::Duration wait;

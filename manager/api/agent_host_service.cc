@@ -217,9 +217,9 @@ class ConnectReactor final
       public ConnectSink {
  public:
   ConnectReactor(EventLoop* loop, Supervisor* supervisor, TaskBoard* tasks, std::string token)
-      : loop_(loop), supervisor_(supervisor), tasks_(tasks) {
-    loop->Post([this, supervisor, token = std::move(token)] {
-      absl::StatusOr<std::string> id = supervisor->AgentForToken(token);
+      : loop_(loop), supervisor_(supervisor), tasks_(tasks), token_(std::move(token)) {
+    loop->Post([this, supervisor] {
+      absl::StatusOr<std::string> id = supervisor->AgentForToken(token_);
       if (!id.ok()) {
         Close(ToGrpcStatus(id.status()));
         return;
@@ -290,13 +290,22 @@ class ConnectReactor final
       case v1::ConnectRequest::kStatus:
         supervisor_->SetActivity(agent_, req.status().activity(), req.status().progress());
         break;
-      case v1::ConnectRequest::kHeartbeat:
+      case v1::ConnectRequest::kHeartbeat: {
+        // As the call would: the token must still be this agent's (a restarted agent has
+        // a new one), then the lease.
+        absl::StatusOr<std::string> id = supervisor_->AgentForToken(token_);
+        if (!id.ok() || *id != agent_) {
+          Close(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                             "this stream's token is no longer its agent's"));
+          break;
+        }
         if (absl::StatusOr<v1::HeartbeatResponse> r =
                 supervisor_->HeartbeatOf(agent_, req.heartbeat());
             !r.ok()) {
           Close(ToGrpcStatus(r.status()));
         }
         break;
+      }
       default:
         break;
     }
@@ -312,6 +321,7 @@ class ConnectReactor final
   EventLoop* loop_;
   Supervisor* supervisor_;
   TaskBoard* tasks_;
+  const std::string token_;
   std::string agent_;      // core loop only
   bool attached_ = false;  // core loop only
   v1::ConnectRequest request_;

@@ -66,6 +66,8 @@ class FeedReactor final : public grpc::ServerWriteReactor<Resp> {
       } else if (ok) {
         queue_.pop_front();
         next = FrontLocked();
+      } else {
+        broken_ = true;  // no write more: End() follows on the loop
       }
       if (next.msg == nullptr) writing_ = false;
     }
@@ -116,7 +118,7 @@ class FeedReactor final : public grpc::ServerWriteReactor<Resp> {
     Next next;
     {
       absl::MutexLock l(&mu_);
-      if (writing_) return;
+      if (writing_ || broken_) return;
       next = FrontLocked();
       writing_ = next.msg != nullptr;
     }
@@ -172,6 +174,7 @@ class FeedReactor final : public grpc::ServerWriteReactor<Resp> {
   // The batch being written: filled on the loop, drained by gRPC's thread.
   absl::Mutex mu_;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;  // a write failed: the stream is gone
   std::deque<Resp> queue_ ABSL_GUARDED_BY(mu_);
   std::optional<grpc::Status> finish_ ABSL_GUARDED_BY(mu_);  // End()'s, while a write was out
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
