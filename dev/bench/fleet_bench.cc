@@ -198,12 +198,17 @@ roles:
   for (auto& s : senders) s.join();
   int64_t idle = 0;
   {
-    grpc::ClientContext ctx;
     v1::ListAgentsRequest req;
     req.add_states(v1::AGENT_STATE_IDLE);
-    v1::ListAgentsResponse resp;
-    agents->ListAgents(&ctx, req, &resp);
-    idle = resp.agents_size();
+    req.set_page_size(1000);
+    for (int pages = 0; pages <= n / 1000 + 1; ++pages) {  // every page
+      grpc::ClientContext ctx;
+      v1::ListAgentsResponse resp;
+      if (!agents->ListAgents(&ctx, req, &resp).ok()) break;
+      idle += resp.agents_size();
+      if (resp.next_page_token().empty()) break;
+      req.set_page_token(resp.next_page_token());
+    }
   }
   for (auto& s : streams) s->Close();
   const char* how = on_stream ? "on Connect" : "as calls";
