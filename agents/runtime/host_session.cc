@@ -262,12 +262,6 @@ absl::StatusOr<v1::BudgetReservation> HostSession::ReserveBudget(
   return Result(s, resp.reservation());
 }
 
-absl::StatusOr<v1::UsageRecord> HostSession::ReportUsage(const v1::ReportUsageRequest& req) {
-  v1::ReportUsageResponse resp;
-  grpc::Status s = stub_->ReportUsage(NewContext(absl::Seconds(10)).get(), req, &resp);
-  return Result(s, resp.record());
-}
-
 void HostSession::ReportUsageAsync(v1::ReportUsageRequest req, absl::Duration timeout) {
   struct Call {
     std::unique_ptr<grpc::ClientContext> ctx;

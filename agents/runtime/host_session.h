@@ -56,7 +56,6 @@ class HostSession {
 
   // AgentHost calls with this agent's token; errors are the daemon's status.
   absl::StatusOr<v1::BudgetReservation> ReserveBudget(const v1::ReserveBudgetRequest& req);
-  absl::StatusOr<v1::UsageRecord> ReportUsage(const v1::ReportUsageRequest& req);
   // Sends the report without waiting for the answer (the call's reservation holds its
   // budget until the report settles it, so nothing is spent unaccounted meanwhile).
   void ReportUsageAsync(v1::ReportUsageRequest req, absl::Duration timeout = absl::Seconds(10));

@@ -2,19 +2,26 @@
 #ifndef AGENTD_DEV_BENCH_BENCH_UTIL_H_
 #define AGENTD_DEV_BENCH_BENCH_UTIL_H_
 
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 
 namespace agentd::bench {
@@ -49,6 +56,43 @@ inline double CpuSeconds(pid_t pid) {
   rest >> utime >> stime;  // fields 14 and 15, in clock ticks
   return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
+
+// A NOTIFY_SOCKET for one agentd start: bound at construction; ReadyAfter() waits for
+// READY=1 and returns the time since `t0`, or -1 after `timeout` without it.
+class NotifySocket {
+ public:
+  explicit NotifySocket(std::string path) : path_(std::move(path)) {
+    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path_.c_str());
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) std::abort();
+  }
+  ~NotifySocket() {
+    close(fd_);
+    unlink(path_.c_str());
+  }
+  NotifySocket(const NotifySocket&) = delete;
+  NotifySocket& operator=(const NotifySocket&) = delete;
+  // "NOTIFY_SOCKET=PATH", for the started process's environment.
+  std::string Env() const { return "NOTIFY_SOCKET=" + path_; }
+  absl::Duration ReadyAfter(absl::Time t0, absl::Duration timeout) {
+    absl::Time deadline = absl::Now() + timeout;
+    for (absl::Time now = absl::Now(); now < deadline; now = absl::Now()) {
+      pollfd pf{fd_, POLLIN, 0};
+      if (poll(&pf, 1, static_cast<int>(absl::ToInt64Milliseconds(deadline - now)) + 1) <= 0) break;
+      char buf[512];
+      ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+      if (n > 0 && std::string(buf, static_cast<size_t>(n)).find("READY=1") != std::string::npos)
+        return absl::Now() - t0;
+    }
+    return absl::Milliseconds(-1);
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
 
 // A budget on a figure: on its value or on its ratio to the baseline, an upper or a lower
 // bound. kNone: reported, with no budget.

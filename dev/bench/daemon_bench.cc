@@ -109,28 +109,12 @@ double MeasureQps(const std::string& socket, int threads, absl::Duration duratio
 }
 
 double StartToReadyMs(const TempDir& dir, int i) {
-  std::string notify = dir.Join(absl::StrCat("n", i, ".sock"));
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", notify.c_str());
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) std::abort();
+  NotifySocket notify(dir.Join(absl::StrCat("n", i, ".sock")));
   absl::Time t0 = absl::Now();
   Subprocess p({testing::AgentdBinary(), "--state-dir", dir.Join(absl::StrCat("s", i)), "--socket",
                 dir.Join(absl::StrCat("r", i, ".sock")), "--http", ""},
-               "/dev/null", "/dev/null", {"NOTIFY_SOCKET=" + notify});
-  double ms = -1;
-  for (;;) {
-    pollfd pf{fd, POLLIN, 0};
-    if (poll(&pf, 1, 10000) <= 0) break;
-    char buf[512];
-    ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n > 0 && std::string(buf, n).find("READY=1") != std::string::npos) {
-      ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
-      break;
-    }
-  }
-  close(fd);
+               "/dev/null", "/dev/null", {notify.Env()});
+  double ms = absl::ToDoubleMilliseconds(notify.ReadyAfter(t0, absl::Seconds(10)));
   p.Signal(SIGTERM);
   p.WaitExit(absl::Seconds(10));
   return ms;

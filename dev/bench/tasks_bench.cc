@@ -12,11 +12,8 @@
 //   catch-up          WatchEvents from seq 0 until every stored event has arrived, events/s
 //
 //   tasks_bench [--quick]       sizes 10,000 and 100,000 tasks (1,000 and 10,000 quick)
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -100,32 +97,15 @@ struct Started {
   double ms = -1;
 };
 Started StartAgentd(const TempDir& dir, const std::string& state, const std::string& tag) {
-  std::string notify = dir.Join(tag + ".notify");
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", notify.c_str());
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) std::abort();
+  NotifySocket notify(dir.Join(tag + ".notify"));
   Started s;
   absl::Time t0 = absl::Now();
   s.process = std::make_unique<Subprocess>(
       std::vector<std::string>{testing::AgentdBinary(), "--state-dir", state, "--socket",
                                dir.Join("agentd.sock"), "--http", "", "--config",
                                dir.Join("agentd.yaml")},
-      dir.Join(tag + ".out"), dir.Join(tag + ".err"),
-      std::vector<std::string>{"NOTIFY_SOCKET=" + notify});
-  for (;;) {
-    pollfd pf{fd, POLLIN, 0};
-    if (poll(&pf, 1, 300'000) <= 0) break;
-    char buf[512];
-    ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n > 0 && std::string(buf, static_cast<size_t>(n)).find("READY=1") != std::string::npos) {
-      s.ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
-      break;
-    }
-  }
-  close(fd);
-  unlink(notify.c_str());
+      dir.Join(tag + ".out"), dir.Join(tag + ".err"), std::vector<std::string>{notify.Env()});
+  s.ms = absl::ToDoubleMilliseconds(notify.ReadyAfter(t0, absl::Minutes(5)));
   if (s.ms < 0) {
     std::fprintf(stderr, "tasks_bench: agentd did not become ready:\n%s\n",
                  testing::ReadFileOrEmpty(dir.Join(tag + ".err")).c_str());
