@@ -261,8 +261,11 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     }
     counters->set_agents(n);
     counters->set_agent_restarts(self->supervisor_->total_restarts());
-    counters->set_log_bytes(self->logs_->bytes_written());
-    counters->set_log_dropped_bytes(self->logs_->dropped_bytes());
+    if (self->tasks_ != nullptr) {
+      counters->set_tasks(static_cast<int64_t>(self->tasks_->task_count()));
+      counters->set_active_goals(static_cast<int64_t>(self->tasks_->open_goals()));
+      counters->set_tasks_in_memory(static_cast<int64_t>(self->tasks_->tasks_in_memory()));
+    }
     Supervisor::SandboxCensus sandbox = self->supervisor_->CountBySandbox();
     counters->set_sandbox_policy(self->config_->config().policy.shell_sandbox);
     counters->mutable_agents_by_sandbox()->insert(sandbox.by_mode.begin(), sandbox.by_mode.end());
@@ -272,6 +275,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     counters->set_agent_isolation(self->IsolationMode());
     counters->set_isolation_problem(self->isolation_problem_);
     counters->set_isolation_caveat(self->isolation_caveat_);
+  });
+  d->system_->SetLiveCountersSource([self](v1::DaemonCounters* counters) {
+    counters->set_log_bytes(self->logs_->bytes_written());
+    counters->set_log_dropped_bytes(self->logs_->dropped_bytes());
   });
   d->consents_ =
       std::make_unique<ConsentBook>(&d->loop_, d->store_.get(), c.policy.consent_timeout);

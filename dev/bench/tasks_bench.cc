@@ -12,6 +12,7 @@
 //   catch-up          WatchEvents from seq 0 until every stored event has arrived, events/s
 //
 //   tasks_bench [--quick]       sizes 10,000 and 100,000 tasks (1,000 and 10,000 quick)
+//   tasks_bench --fill DB N     only writes such a store of N tasks to DB, for profiling
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -72,13 +73,17 @@ double Transitions(Store* store, int n, const std::string& id) {
 void Fill(const std::string& path, int tasks) {
   auto store = *Store::Open(path);
   std::vector<Store::TaskChange> batch;
-  static constexpr int kStatuses[] = {1, 2, 3, 4, 3, 4, 3, 4, 3, 5};  // ends COMPLETED
+  static constexpr v1::TaskStatus kStatuses[] = {
+      v1::TASK_STATUS_PENDING,  v1::TASK_STATUS_READY,   v1::TASK_STATUS_ASSIGNED,
+      v1::TASK_STATUS_RUNNING,  v1::TASK_STATUS_BLOCKED, v1::TASK_STATUS_RUNNING,
+      v1::TASK_STATUS_BLOCKED,  v1::TASK_STATUS_RUNNING, v1::TASK_STATUS_BLOCKED,
+      v1::TASK_STATUS_COMPLETED};
   for (int t = 0; t < tasks; ++t) {
     std::string goal = absl::StrCat("g-", t / 10 + 1);
     std::string id = t % 10 == 0 ? goal : absl::StrCat("t-", t + 1);
     v1::Task task = SampleTask(id, goal, t % 10 == 0 ? "" : goal);
-    for (int status : kStatuses) {
-      task.set_status(static_cast<v1::TaskStatus>(status));
+    for (v1::TaskStatus status : kStatuses) {
+      task.set_status(status);
       batch.push_back(
           {TaskRow{id, goal, task.parent_id(), status, "coder-1", 0, task.SerializeAsString()},
            "task.running", kPayload, ""});
@@ -198,6 +203,11 @@ int Main(int argc, char** argv) {
   int n = 20000;
   std::vector<int> sizes = {10'000, 100'000};
   for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--fill" && i + 2 < argc) {
+      // A grown store for profiling agentd by hand (heaptrack, perf); no measurement.
+      Fill(argv[i + 1], std::atoi(argv[i + 2]));
+      return 0;
+    }
     if (std::string(argv[i]) == "--quick") {
       n = 3000;
       sizes = {1'000, 10'000};

@@ -95,6 +95,7 @@ void EventLoop::Run() {
         mu_.AwaitWithDeadline(absl::Condition(&ready), wait_until);
       }
     }
+    steps_.fetch_add(1, std::memory_order_acq_rel);
     RunGuarded(std::move(fn));
   }
 }
@@ -114,6 +115,7 @@ int EventLoop::RunDue() {
       absl::Time ignored;
       if (!TakeNext(&fn, clock_->Now(), &ignored)) return ran;
     }
+    steps_.fetch_add(1, std::memory_order_acq_rel);
     RunGuarded(std::move(fn));
     ++ran;
   }

@@ -9,6 +9,7 @@
 #ifndef AGENTD_MANAGER_CORE_EVENT_LOOP_H_
 #define AGENTD_MANAGER_CORE_EVENT_LOOP_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -46,6 +47,12 @@ class EventLoop {
   // Runs every posted closure and every timer due at clock->Now(); returns how many ran.
   int RunDue();
 
+  // How many closures and timers have started to run, the one running now included.
+  // Thread-safe. All orchestration state changes inside a step, so a value read on the
+  // loop and read again elsewhere, unchanged, proves that nothing changed in between:
+  // what lets a reader answer from a copy the loop made (SystemCore::GetInfo).
+  uint64_t steps() const { return steps_.load(std::memory_order_acquire); }
+
   bool InLoopThread() const { return std::this_thread::get_id() == loop_thread_; }
   Clock* clock() const { return clock_; }
 
@@ -62,6 +69,7 @@ class EventLoop {
   TimerId next_timer_ ABSL_GUARDED_BY(mu_) = 1;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread::id loop_thread_;
+  std::atomic<uint64_t> steps_{0};
 };
 
 }  // namespace agentd

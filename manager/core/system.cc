@@ -33,29 +33,46 @@ v1::GetVersionResponse SystemCore::Version() {
   return v;
 }
 
+void SystemCore::FillLive(v1::GetInfoResponse* r) const {
+  absl::Duration up = loop_->clock()->Now() - start_time_;
+  r->mutable_uptime()->set_seconds(absl::ToInt64Seconds(up));
+  r->mutable_uptime()->set_nanos(
+      static_cast<int32_t>(absl::ToInt64Nanoseconds(up - absl::Seconds(absl::ToInt64Seconds(up)))));
+  r->set_state(state_.load());
+  {
+    absl::MutexLock l(&failure_mu_);
+    r->set_failure(failure_);
+  }
+  v1::DaemonCounters* c = r->mutable_counters();
+  c->set_rpcs_served(rpcs_served_.load(std::memory_order_relaxed));
+  if (live_counters_source_) live_counters_source_(c);
+}
+
 void SystemCore::GetInfo(absl::AnyInvocable<void(v1::GetInfoResponse) &&> done) {
+  std::shared_ptr<const InfoSnapshot> snapshot;
+  {
+    absl::MutexLock l(&snapshot_mu_);
+    snapshot = snapshot_;
+  }
+  if (snapshot != nullptr && snapshot->step == loop_->steps()) {
+    v1::GetInfoResponse r = snapshot->info;
+    FillLive(&r);
+    std::move(done)(std::move(r));
+    return;
+  }
   loop_->Post([this, done = std::move(done)]() mutable {
-    v1::GetInfoResponse r;
+    auto made = std::make_shared<InfoSnapshot>();
+    made->step = loop_->steps();
+    v1::GetInfoResponse& r = made->info;
     *r.mutable_version() = Version();
     r.set_pid(getpid());
-    absl::Time now = loop_->clock()->Now();
     SetTime(start_time_, r.mutable_start_time());
-    absl::Duration up = now - start_time_;
-    r.mutable_uptime()->set_seconds(absl::ToInt64Seconds(up));
-    r.mutable_uptime()->set_nanos(static_cast<int32_t>(
-        absl::ToInt64Nanoseconds(up - absl::Seconds(absl::ToInt64Seconds(up)))));
     *r.mutable_paths() = paths_;
     SetTime(config_->loaded_time(), r.mutable_config_loaded_time());
     r.set_schema_version(store_->schema_version());
-    r.set_state(state_.load());
-    {
-      absl::MutexLock l(&failure_mu_);
-      r.set_failure(failure_);
-    }
     v1::DaemonCounters* c = r.mutable_counters();
     c->set_last_event_seq(store_->LastEventSeq());
     if (counters_source_) counters_source_(c);
-    c->set_rpcs_served(rpcs_served_.load(std::memory_order_relaxed));
     for (const auto& [name, role] : config_->config().roles) {
       v1::RoleSummary* s = r.add_roles();
       s->set_name(name);
@@ -63,7 +80,13 @@ void SystemCore::GetInfo(absl::AnyInvocable<void(v1::GetInfoResponse) &&> done) 
       for (const std::string& tool : role.tools) s->add_tools(tool);
       s->set_max_instances(role.max_instances);
     }
-    std::move(done)(std::move(r));
+    v1::GetInfoResponse answer = r;
+    {
+      absl::MutexLock l(&snapshot_mu_);
+      snapshot_ = std::move(made);
+    }
+    FillLive(&answer);
+    std::move(done)(std::move(answer));
   });
 }
 

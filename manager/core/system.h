@@ -3,12 +3,14 @@
 //
 // Every public method may be called from any thread: it posts to the core loop, reads or
 // changes state there, and calls `done` on the loop thread. `done` must not block.
+// GetInfo alone may answer on the calling thread (see there).
 #ifndef AGENTD_MANAGER_CORE_SYSTEM_H_
 #define AGENTD_MANAGER_CORE_SYSTEM_H_
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
@@ -54,8 +56,19 @@ class SystemCore {
   void SetCountersSource(absl::AnyInvocable<void(v1::DaemonCounters*)> fill) {
     counters_source_ = std::move(fill);
   }
+  // Fills the counters that change off the loop (atomics, such as the log bytes); called
+  // on any thread, so it must be thread-safe. Set before the daemon serves.
+  void SetLiveCountersSource(std::function<void(v1::DaemonCounters*)> fill) {
+    live_counters_source_ = std::move(fill);
+  }
 
   static v1::GetVersionResponse Version();
+  // The daemon's identity, paths, state and counters. Answered at once, on the calling
+  // thread, from the copy the loop last made, when no loop step has run since it was
+  // made (EventLoop::steps()): then nothing it holds can have changed. Otherwise the loop
+  // makes a new copy and answers from it. Either way the answer reflects every change
+  // committed before the call, and the live parts (state, uptime, RPC and log counters)
+  // are read at answer time.
   void GetInfo(absl::AnyInvocable<void(v1::GetInfoResponse) &&> done);
   // What the daemon knows about itself for Diagnose(); called on the loop thread.
   void SetDoctorSource(std::function<DoctorInputs()> source) { doctor_source_ = std::move(source); }
@@ -82,11 +95,21 @@ class SystemCore {
   absl::Time start_time_;
   v1::DaemonPaths paths_;  // loop thread after SetPaths
   std::atomic<v1::DaemonState> state_{v1::DAEMON_STATE_STARTING};
-  absl::Mutex failure_mu_;
+  mutable absl::Mutex failure_mu_;
   std::string failure_ ABSL_GUARDED_BY(failure_mu_);
   std::atomic<int64_t> rpcs_served_{0};
   std::atomic<int64_t> rpcs_in_flight_{0};
   absl::AnyInvocable<void(v1::DaemonCounters*)> counters_source_;
+  std::function<void(v1::DaemonCounters*)> live_counters_source_;
+  // What GetInfo answers with, as the loop step `step` saw it; the live parts are not in it.
+  struct InfoSnapshot {
+    uint64_t step = 0;
+    v1::GetInfoResponse info;
+  };
+  // Adds the parts read at answer time to a copy of the snapshot.
+  void FillLive(v1::GetInfoResponse* r) const;
+  absl::Mutex snapshot_mu_;
+  std::shared_ptr<const InfoSnapshot> snapshot_ ABSL_GUARDED_BY(snapshot_mu_);
   std::function<void(const ReloadResult&)> on_reloaded_;
   std::function<DoctorInputs()> doctor_source_;
   OffLoop off_loop_{loop_};  // last: joined (and its results dropped) first

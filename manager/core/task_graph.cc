@@ -1,36 +1,103 @@
 #include "manager/core/task_graph.h"
 
+#include <stdexcept>
 #include <utility>
 
 #include "manager/core/task_status.h"
 
 namespace agentd {
 
-void TaskGraph::Add(v1::Task t) {
-  std::string id = t.id();
+void TaskGraph::Index(const std::string& id, const std::string& parent_id, bool final) {
   auto known = index_.find(id);
   size_t place = known == index_.end() ? order_.size() : known->second;
   if (known == index_.end()) {
     index_[id] = place;
     order_.push_back(id);
-    if (!t.parent_id().empty()) children_[t.parent_id()].push_back(id);
+    if (!parent_id.empty()) children_[parent_id].push_back(id);
   }
-  if (Final(t.status())) {
+  if (final) {
     live_.erase(place);
   } else {
     live_[place] = id;
   }
-  tasks_[id] = std::move(t);
+}
+
+void TaskGraph::Touch(const std::string& id) const {
+  touched_[id] = ++stamp_;
+  recent_finished_.emplace_back(id, stamp_);
+}
+
+void TaskGraph::Add(v1::Task t) {
+  std::string id = t.id();
+  bool final = Final(t.status());
+  Index(id, t.parent_id(), final);
+  shelved_.erase(id);
+  resident_.insert_or_assign(id, std::move(t));
+  if (final) {
+    Touch(id);
+  } else {
+    touched_.erase(id);
+  }
+}
+
+void TaskGraph::AddShelved(const std::string& id, std::string goal_id, std::string parent_id,
+                           std::string assignee, v1::TaskStatus status) {
+  if (index_.count(id) != 0) return;
+  Index(id, parent_id, /*final=*/true);
+  shelved_[id] = {std::move(goal_id), std::move(parent_id), std::move(assignee), status};
+}
+
+v1::Task* TaskGraph::Unshelve(const std::string& id) const {
+  auto shelf = shelved_.find(id);
+  if (shelf == shelved_.end() || !load_) return nullptr;
+  std::optional<v1::Task> t = load_(id);
+  if (!t.has_value() || t->id() != id) return nullptr;
+  shelved_.erase(shelf);
+  v1::Task& kept = resident_[id] = *std::move(t);
+  Touch(id);
+  return &kept;
 }
 
 v1::Task* TaskGraph::Find(const std::string& id) {
-  auto it = tasks_.find(id);
-  return it == tasks_.end() ? nullptr : &it->second;
+  auto it = resident_.find(id);
+  return it != resident_.end() ? &it->second : Unshelve(id);
 }
 
 const v1::Task* TaskGraph::Find(const std::string& id) const {
-  auto it = tasks_.find(id);
-  return it == tasks_.end() ? nullptr : &it->second;
+  auto it = resident_.find(id);
+  return it != resident_.end() ? &it->second : Unshelve(id);
+}
+
+v1::Task& TaskGraph::at(const std::string& id) {
+  v1::Task* t = Find(id);
+  if (t == nullptr) throw std::out_of_range("task " + id + " is not known or cannot be read");
+  return *t;
+}
+
+const v1::Task& TaskGraph::at(const std::string& id) const {
+  const v1::Task* t = Find(id);
+  if (t == nullptr) throw std::out_of_range("task " + id + " is not known or cannot be read");
+  return *t;
+}
+
+std::optional<v1::Task> TaskGraph::Read(const std::string& id) const {
+  if (auto it = resident_.find(id); it != resident_.end()) return it->second;
+  if (shelved_.count(id) == 0 || !load_) return std::nullopt;
+  std::optional<v1::Task> t = load_(id);
+  if (!t.has_value() || t->id() != id) return std::nullopt;
+  return t;
+}
+
+std::optional<TaskGraph::Brief> TaskGraph::BriefOf(const std::string& id) const {
+  if (auto it = resident_.find(id); it != resident_.end()) {
+    const v1::Task& t = it->second;
+    return Brief{t.goal_id(), t.parent_id(), t.assignee(), t.status()};
+  }
+  if (auto it = shelved_.find(id); it != shelved_.end()) {
+    const Shelved& s = it->second;
+    return Brief{s.goal_id, s.parent_id, s.assignee, s.status};
+  }
+  return std::nullopt;
 }
 
 const std::vector<std::string>& TaskGraph::ChildrenOf(const std::string& id) const {
@@ -41,17 +108,24 @@ const std::vector<std::string>& TaskGraph::ChildrenOf(const std::string& id) con
 
 bool TaskGraph::HasOpenChildren(const std::string& id) const {
   for (const std::string& child : ChildrenOf(id)) {
-    if (!Final(tasks_.at(child).status())) return true;
+    std::optional<Brief> b = BriefOf(child);
+    if (b.has_value() && !Final(b->status)) return true;
   }
   return false;
 }
 
 bool TaskGraph::DepsCompleted(const v1::Task& t) const {
   for (const std::string& dep : t.deps()) {
-    const v1::Task* d = Find(dep);
-    if (d == nullptr || d->status() != v1::TASK_STATUS_COMPLETED) return false;
+    std::optional<Brief> d = BriefOf(dep);
+    if (!d.has_value() || d->status != v1::TASK_STATUS_COMPLETED) return false;
   }
   return true;
+}
+
+size_t TaskGraph::OpenGoals() const {
+  size_t n = 0;
+  for (const auto& [place, id] : live_) n += resident_.at(id).parent_id().empty() ? 1 : 0;
+  return n;
 }
 
 std::vector<std::string> TaskGraph::Unfinished() const {
@@ -65,10 +139,46 @@ void TaskGraph::Updated(const v1::Task& t) {
   auto idx = index_.find(t.id());
   if (idx == index_.end()) return;
   if (Final(t.status())) {
-    live_.erase(idx->second);
+    if (live_.erase(idx->second) != 0) Touch(t.id());
   } else {
     live_[idx->second] = t.id();
+    touched_.erase(t.id());
   }
+}
+
+bool TaskGraph::NeedsShelving() const {
+  return load_ && resident_.size() - live_.size() > resident_finished_;
+}
+
+size_t TaskGraph::Shelve() {
+  if (!load_) return 0;
+  size_t shelved = 0;
+  while (resident_.size() - live_.size() > resident_finished_ && !recent_finished_.empty()) {
+    auto [id, stamp] = std::move(recent_finished_.front());
+    recent_finished_.pop_front();
+    auto touched = touched_.find(id);
+    if (touched == touched_.end() || touched->second != stamp) continue;  // out of date
+    touched_.erase(touched);
+    auto it = resident_.find(id);
+    if (it == resident_.end() || !Final(it->second.status())) continue;
+    v1::Task& t = it->second;
+    shelved_[id] = {std::move(*t.mutable_goal_id()), std::move(*t.mutable_parent_id()),
+                    std::move(*t.mutable_assignee()), t.status()};
+    resident_.erase(it);
+    ++shelved;
+  }
+  // Out-of-date entries go as they come up; keep the queue from outgrowing what it names.
+  if (recent_finished_.size() > 2 * touched_.size() + 64) {
+    std::deque<std::pair<std::string, uint64_t>> kept;
+    for (auto& entry : recent_finished_) {
+      auto touched = touched_.find(entry.first);
+      if (touched != touched_.end() && touched->second == entry.second) {
+        kept.push_back(std::move(entry));
+      }
+    }
+    recent_finished_ = std::move(kept);
+  }
+  return shelved;
 }
 
 }  // namespace agentd

@@ -4,12 +4,25 @@
 // task_status.h. Unfinished() is what the scheduler scans: it does not grow with the
 // history of finished work.
 //
+// Finished work lives in the store, not in memory. Every unfinished task is kept whole
+// ("resident"); of the finished ones, only the most recently finished or read are, up to
+// a bound, and the rest are "shelved": kept as their id, goal, parent, assignee and
+// status alone (what listing, children and dependencies need), and read back whole
+// through the Loader when asked for. So the daemon's memory grows by a few hundred bytes
+// per finished task, not by the task's whole record, and its start-up need not parse them.
+//
 // Thread-safety: none; the core loop's alone.
 #ifndef AGENTD_MANAGER_CORE_TASK_GRAPH_H_
 #define AGENTD_MANAGER_CORE_TASK_GRAPH_H_
 
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "agentd/v1/tasks.pb.h"
@@ -18,16 +31,41 @@ namespace agentd {
 
 class TaskGraph {
  public:
-  // Keeps a new task; a task with an id already kept replaces it in place.
+  // Reads a shelved task's whole record back (from the store); nullopt when it cannot,
+  // after saying why in the log.
+  using Loader = std::function<std::optional<v1::Task>(const std::string& id)>;
+  // What is kept of every task, shelved or not.
+  struct Brief {
+    const std::string& goal_id;
+    const std::string& parent_id;
+    const std::string& assignee;
+    v1::TaskStatus status;
+  };
+
+  // Finished tasks beyond `resident_finished` are shelved by Shelve(); with no loader,
+  // none ever is (tests of the graph alone).
+  explicit TaskGraph(Loader load = nullptr, size_t resident_finished = 1000)
+      : load_(std::move(load)), resident_finished_(resident_finished) {}
+
+  // Keeps a new task, whole; a task with an id already kept replaces it in place.
   void Add(v1::Task t);
-  // The task, or null. Pointers stay valid until the graph is destroyed.
+  // Keeps a finished task as its brief alone (recovery: its record stays in the store).
+  // A task with an id already kept is left as it is.
+  void AddShelved(const std::string& id, std::string goal_id, std::string parent_id,
+                  std::string assignee, v1::TaskStatus status);
+  // The task, whole (read back when shelved), or null: unknown, or its record could not
+  // be read. Pointers and references stay valid until the next Shelve().
   v1::Task* Find(const std::string& id);
   const v1::Task* Find(const std::string& id) const;
-  // The task, which must be there.
-  v1::Task& at(const std::string& id) { return tasks_.at(id); }
-  const v1::Task& at(const std::string& id) const { return tasks_.at(id); }
-  // Every task, by id.
-  std::map<std::string, v1::Task>& all() { return tasks_; }
+  // The task, which must be there; throws std::out_of_range when it is not, or its
+  // record cannot be read (the core loop abandons the step).
+  v1::Task& at(const std::string& id);
+  const v1::Task& at(const std::string& id) const;
+  // A copy of the task, whole, without keeping it resident when it was shelved: for
+  // readers (Get, List) that should not push recent work out of memory.
+  std::optional<v1::Task> Read(const std::string& id) const;
+  // What is kept of every task, without reading a shelved one back; nullopt if unknown.
+  std::optional<Brief> BriefOf(const std::string& id) const;
   // Ids in creation order, oldest first.
   const std::vector<std::string>& order() const { return order_; }
 
@@ -38,13 +76,46 @@ class TaskGraph {
   // Whether every task `t` depends on is there and completed.
   bool DepsCompleted(const v1::Task& t) const;
 
+  // How many tasks the graph holds, and how many of them whole.
+  size_t size() const { return order_.size(); }
+  size_t resident() const { return resident_.size(); }
+  // How many goals (tasks without a parent) have not ended.
+  size_t OpenGoals() const;
   // Ids of the unfinished tasks, oldest first (a copy: the caller may change them).
   std::vector<std::string> Unfinished() const;
   // Call after `t`'s status changed: it joins or leaves the unfinished.
   void Updated(const v1::Task& t);
 
+  // Whether more finished tasks are resident than the bound allows.
+  bool NeedsShelving() const;
+  // Shelves the finished tasks that were finished or read longest ago until the bound
+  // holds; returns how many. Invalidates pointers and references to them: call it in a
+  // loop step of its own, never while a task is held. A finished task must have been
+  // stored as it is in memory (TaskBoard saves each change before its step ends).
+  size_t Shelve();
+
  private:
-  std::map<std::string, v1::Task> tasks_;
+  struct Shelved {
+    std::string goal_id, parent_id, assignee;
+    v1::TaskStatus status = v1::TASK_STATUS_UNSPECIFIED;
+  };
+  // Reads `id` back from the shelf into memory; null if it is not shelved or unreadable.
+  v1::Task* Unshelve(const std::string& id) const;
+  void Index(const std::string& id, const std::string& parent_id, bool final);
+
+  Loader load_;
+  size_t resident_finished_;
+  // Every task is in exactly one of resident_ and shelved_. Reading a shelved task back
+  // changes only where it is kept, so const readers may do it (hence mutable).
+  mutable std::map<std::string, v1::Task> resident_;
+  mutable std::map<std::string, Shelved> shelved_;
+  // Resident finished tasks, in the order they became so (finished, or read back), each
+  // with a stamp; an entry whose stamp is not its task's in touched_ is out of date (the
+  // task was read again, reopened or shelved since) and is skipped.
+  void Touch(const std::string& id) const;
+  mutable std::deque<std::pair<std::string, uint64_t>> recent_finished_;
+  mutable std::map<std::string, uint64_t> touched_;  // resident finished → latest stamp
+  mutable uint64_t stamp_ = 0;
   std::vector<std::string> order_;                            // ids in creation order
   std::map<std::string, size_t> index_;                       // id → place in order_
   std::map<size_t, std::string> live_;                        // unfinished, by place

@@ -59,9 +59,21 @@ TaskBoard::TaskBoard(EventLoop* loop, Store* store, Outbox* outbox, Supervisor* 
 }
 
 absl::Status TaskBoard::Recover() {
-  absl::StatusOr<std::vector<TaskRow>> rows = store_->LoadTasks();
+  // Finished tasks are kept as their brief: their records stay in the store until asked
+  // for (task_graph.h), and start-up does not parse them.
+  absl::StatusOr<std::vector<TaskRow>> rows = store_->LoadTasks(
+      {v1::TASK_STATUS_COMPLETED, v1::TASK_STATUS_FAILED, v1::TASK_STATUS_CANCELED});
   if (!rows.ok()) return rows.status();
-  for (const TaskRow& row : *rows) {
+  for (TaskRow& row : *rows) {
+    if (row.body.empty() && Final(static_cast<v1::TaskStatus>(row.status))) {
+      int64_t n = 0;
+      if (absl::SimpleAtoi(absl::string_view(row.id).substr(row.id.rfind('-') + 1), &n)) {
+        next_id_ = std::max(next_id_, n + 1);
+      }
+      graph_.AddShelved(row.id, std::move(row.goal_id), std::move(row.parent_id),
+                        std::move(row.assignee), static_cast<v1::TaskStatus>(row.status));
+      continue;
+    }
     v1::Task t;
     if (!t.ParseFromString(row.body)) {
       spdlog::warn("task {}: stored record unreadable; skipped", row.id);
@@ -82,7 +94,8 @@ absl::Status TaskBoard::Recover() {
   if (absl::Status s = outbox_->Recover(); !s.ok()) return s;
   // Checks that were running when agentd stopped run again: their outcome was not stored.
   // Provider backoffs start again from their retry's delay.
-  for (auto& [id, t] : graph_.all()) {
+  for (const std::string& id : graph_.Unfinished()) {
+    v1::Task& t = graph_.at(id);
     if (t.status() == v1::TASK_STATUS_BLOCKED && t.blocked_reason() == v1::BLOCK_REASON_PROVIDER) {
       loop_->RunAfter(
           ProviderBackoff(config_->config().policy, t.provider_retries()),
@@ -141,6 +154,34 @@ bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent,
 void TaskBoard::Committed(const v1::Task& t) {
   graph_.Updated(t);
   Notify(t.id());
+  // Finished work beyond what is kept in memory goes back to the store, in a step of its
+  // own: no step holds a task across steps.
+  if (graph_.NeedsShelving() && !shelve_posted_) {
+    shelve_posted_ = true;
+    loop_->Post([this] {
+      shelve_posted_ = false;
+      graph_.Shelve();
+    });
+  }
+}
+
+std::optional<v1::Task> TaskBoard::LoadStored(const std::string& id) const {
+  absl::StatusOr<std::optional<TaskRow>> row = store_->LoadTask(id);
+  if (!row.ok()) {
+    spdlog::error("task {}: reading its record back from the store: {}", id,
+                  row.status().message());
+    return std::nullopt;
+  }
+  if (!row->has_value()) {
+    spdlog::error("task {}: its record is missing from the store", id);
+    return std::nullopt;
+  }
+  v1::Task t;
+  if (!t.ParseFromString((*row)->body)) {
+    spdlog::error("task {}: its stored record is unreadable", id);
+    return std::nullopt;
+  }
+  return t;
 }
 
 void TaskBoard::Notify(const std::string& id) {
@@ -325,12 +366,18 @@ absl::StatusOr<v1::Task> TaskBoard::CreateGoal(const v1::SubmitGoalRequest& req,
 }
 
 absl::StatusOr<v1::Task> TaskBoard::Get(const std::string& id) const {
-  const v1::Task* t = graph_.Find(id);
-  if (t == nullptr) {
+  std::optional<v1::Task> t = graph_.Read(id);
+  if (!t.has_value()) {
+    if (graph_.BriefOf(id).has_value()) {
+      return absl::UnavailableError(
+          absl::StrCat("task \"", id,
+                       "\" is recorded but could not be read back from the "
+                       "store; agentd's log says why"));
+    }
     return absl::NotFoundError(
         absl::StrCat("task \"", id, "\" does not exist (agentctl get tasks lists them)"));
   }
-  return *t;
+  return *std::move(t);
 }
 
 absl::StatusOr<v1::ListTasksResponse> TaskBoard::List(const v1::ListTasksRequest& req) const {
@@ -344,19 +391,29 @@ absl::StatusOr<v1::ListTasksResponse> TaskBoard::List(const v1::ListTasksRequest
   std::set<int> statuses(req.statuses().begin(), req.statuses().end());
   v1::ListTasksResponse resp;
   size_t matched = 0;
+  // Filtered on what is kept of every task; only the page's tasks are read whole (from
+  // the store, for finished ones no longer in memory).
   for (auto it = graph_.order().rbegin(); it != graph_.order().rend(); ++it) {
-    const v1::Task& t = graph_.at(*it);
-    if (!req.goal_id().empty() && t.goal_id() != req.goal_id()) continue;
-    if (!req.parent_id().empty() && t.parent_id() != req.parent_id()) continue;
-    if (!req.assignee().empty() && t.assignee() != req.assignee()) continue;
-    if (!statuses.empty() && statuses.count(t.status()) == 0) continue;
-    if (req.goals_only() && !t.parent_id().empty()) continue;
+    std::optional<TaskGraph::Brief> t = graph_.BriefOf(*it);
+    if (!t.has_value()) continue;
+    if (!req.goal_id().empty() && t->goal_id != req.goal_id()) continue;
+    if (!req.parent_id().empty() && t->parent_id != req.parent_id()) continue;
+    if (!req.assignee().empty() && t->assignee != req.assignee()) continue;
+    if (!statuses.empty() && statuses.count(t->status) == 0) continue;
+    if (req.goals_only() && !t->parent_id.empty()) continue;
     if (matched++ < start) continue;
     if (resp.tasks_size() == size) {
       resp.set_next_page_token(absl::StrCat(start + static_cast<size_t>(size)));
       break;
     }
-    *resp.add_tasks() = t;
+    std::optional<v1::Task> whole = graph_.Read(*it);
+    if (!whole.has_value()) {
+      return absl::UnavailableError(
+          absl::StrCat("task \"", *it,
+                       "\" is recorded but could not be read back from the "
+                       "store; agentd's log says why"));
+    }
+    *resp.add_tasks() = *std::move(whole);
   }
   return resp;
 }

@@ -70,6 +70,9 @@ class TaskBoard {
     std::string templates_dir;  // project templates are under <templates_dir>/projects
     // Directories a goal's workspace must not contain (workspace_policy.h).
     std::vector<ProtectedDir> protected_dirs;
+    // How many finished tasks are kept whole in memory; the rest live in the store and
+    // are read back when asked for (task_graph.h).
+    size_t resident_finished_tasks = 1000;
   };
 
   // What TaskBoard records its changes with and runs goals' checks through; none owned,
@@ -98,6 +101,11 @@ class TaskBoard {
   // Errors: NOT_FOUND.
   absl::StatusOr<v1::Task> Get(const std::string& id) const;
   absl::StatusOr<v1::ListTasksResponse> List(const v1::ListTasksRequest& req) const;
+  // How many tasks agentd knows (goals included), and how many goals have not ended.
+  size_t task_count() const { return graph_.size(); }
+  size_t open_goals() const { return graph_.OpenGoals(); }
+  // How many tasks are kept whole in memory (task_graph.h).
+  size_t tasks_in_memory() const { return graph_.resident(); }
   // Cancels the task and its subtree. Errors: NOT_FOUND.
   absl::StatusOr<v1::CancelTaskResponse> Cancel(const std::string& id, const std::string& reason,
                                                 const std::string& by);
@@ -232,7 +240,13 @@ class TaskBoard {
   Outbox* outbox_;  // not owned
   // AGENTD_STRICT=1 (tests): a transition outside the status machine stops agentd.
   bool strict_ = false;
-  TaskGraph graph_;  // every task, its children, the unfinished
+  // Reads a finished task back from the store (TaskGraph's loader); logs why it cannot.
+  std::optional<v1::Task> LoadStored(const std::string& id) const;
+  // Every task, its children, the unfinished; finished ones beyond the bound are read back
+  // from the store when asked for.
+  TaskGraph graph_{[this](const std::string& id) { return LoadStored(id); },
+                   options_.resident_finished_tasks};
+  bool shelve_posted_ = false;
   void Add(v1::Task t) { graph_.Add(std::move(t)); }
   const std::vector<std::string>& ChildrenOf(const std::string& id) const {
     return graph_.ChildrenOf(id);

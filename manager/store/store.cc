@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/json_dump.h"
 #include "common/logging.h"
@@ -580,10 +581,15 @@ absl::StatusOr<int64_t> Store::RewriteWorkspaceRecords(const std::vector<TaskRow
   return CommitWithEvent(*tx, time, "workspaces.moved", event_payload_json, "");
 }
 
-absl::StatusOr<std::vector<TaskRow>> Store::LoadTasks() {
-  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
-      "SELECT id, goal_id, parent_id, status, assignee, create_us, body FROM tasks ORDER BY "
-      "create_us, id");
+absl::StatusOr<std::vector<TaskRow>> Store::LoadTasks(std::vector<int64_t> without_body) {
+  std::string body = "body";
+  if (!without_body.empty()) {
+    body = absl::StrCat("CASE WHEN status IN (", absl::StrJoin(without_body, ","),
+                        ") THEN X'' ELSE body END");
+  }
+  absl::StatusOr<sqlite::Statement> st =
+      db_->Prepare(absl::StrCat("SELECT id, goal_id, parent_id, status, assignee, create_us, ",
+                                body, " FROM tasks ORDER BY create_us, id"));
   if (!st.ok()) return st.status();
   std::vector<TaskRow> out;
   for (;;) {
@@ -594,6 +600,19 @@ absl::StatusOr<std::vector<TaskRow>> Store::LoadTasks() {
                    st->ColumnText(4), st->ColumnInt(5), st->ColumnText(6)});
   }
   return out;
+}
+
+absl::StatusOr<std::optional<TaskRow>> Store::LoadTask(absl::string_view id) {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "SELECT id, goal_id, parent_id, status, assignee, create_us, body FROM tasks WHERE id = ?1");
+  if (!st.ok()) return st.status();
+  st->Bind(1, id);
+  absl::StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<TaskRow>();
+  return std::optional<TaskRow>(TaskRow{st->ColumnText(0), st->ColumnText(1), st->ColumnText(2),
+                                        st->ColumnInt(3), st->ColumnText(4), st->ColumnInt(5),
+                                        st->ColumnText(6)});
 }
 
 absl::StatusOr<int64_t> Store::AddDelivery(absl::string_view agent_id, absl::string_view body) {

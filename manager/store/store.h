@@ -185,7 +185,11 @@ class Store {
                                    absl::string_view event_payload_json,
                                    absl::string_view agent_id = "",
                                    const AuditRecord* audit = nullptr);
-  absl::StatusOr<std::vector<TaskRow>> LoadTasks();
+  // Every task, oldest first. Rows whose status is one of `without_body` come with an
+  // empty body (their columns are enough to index them; LoadTask reads the rest).
+  absl::StatusOr<std::vector<TaskRow>> LoadTasks(std::vector<int64_t> without_body = {});
+  // One task's row, or nullopt when there is none.
+  absl::StatusOr<std::optional<TaskRow>> LoadTask(absl::string_view id);
   // One task's change: its row and its event.
   struct TaskChange {
     TaskRow row;

@@ -120,6 +120,118 @@ TEST_F(DaemonTest, GetInfoListsTheConfiguredRoles) {
   EXPECT_EQ(roles["coder"].max_instances(), 3);  // the embedded default's
 }
 
+// GetInfo answers from a copy of the daemon's state when nothing changed since the copy
+// was made: a change committed before the call must show in its answer all the same.
+TEST_F(DaemonTest, GetInfoCountsTasksAndGoalsAndShowsEveryChangeMadeBeforeTheCall) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  Client client(daemon_.UnixChannel());
+  auto info = [&client] {
+    v1::GetInfoResponse r;
+    grpc::Status s = client.system().GetInfo(Ctx().get(), {}, &r);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return r;
+  };
+  v1::GetInfoResponse first = info();
+  v1::GetInfoResponse again = info();  // nothing in between: may come from the copy
+  EXPECT_EQ(again.counters().tasks(), 0);
+  EXPECT_EQ(again.counters().active_goals(), 0);
+  EXPECT_GT(again.counters().rpcs_served(), first.counters().rpcs_served());
+  EXPECT_GE(again.uptime().seconds() * 1000000000LL + again.uptime().nanos(),
+            first.uptime().seconds() * 1000000000LL + first.uptime().nanos());
+
+  v1::SubmitGoalRequest submit;
+  submit.set_text("count me");
+  v1::SubmitGoalResponse goal;
+  ASSERT_TRUE(client.tasks().SubmitGoal(Ctx().get(), submit, &goal).ok());
+  v1::GetInfoResponse submitted = info();
+  EXPECT_EQ(submitted.counters().tasks(), 1) << submitted.counters().DebugString();
+  EXPECT_EQ(submitted.counters().active_goals(), 1);
+  EXPECT_GT(submitted.counters().last_event_seq(), again.counters().last_event_seq());
+
+  v1::CancelTaskRequest cancel;
+  cancel.set_task_id(goal.goal().id());
+  v1::CancelTaskResponse canceled;
+  ASSERT_TRUE(client.tasks().CancelTask(Ctx().get(), cancel, &canceled).ok());
+  v1::GetInfoResponse ended = info();
+  EXPECT_EQ(ended.counters().tasks(), 1);
+  EXPECT_EQ(ended.counters().active_goals(), 0) << ended.counters().DebugString();
+  EXPECT_GT(ended.counters().last_event_seq(), submitted.counters().last_event_seq());
+}
+
+// After a restart, finished tasks are kept in memory as their brief alone and read back
+// from the store when asked for: every read answers as before, and new ids go on from
+// the highest stored.
+TEST_F(DaemonTest, FinishedTasksAreReadBackFromTheStoreAfterARestart) {
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  std::vector<std::string> goals;
+  {
+    Client client = daemon_.client();
+    for (int i = 0; i < 3; ++i) {
+      v1::SubmitGoalRequest submit;
+      submit.set_text(absl::StrCat("goal number ", i));
+      v1::SubmitGoalResponse goal;
+      ASSERT_TRUE(client.tasks().SubmitGoal(Ctx().get(), submit, &goal).ok());
+      goals.push_back(goal.goal().id());
+    }
+    for (int i = 0; i < 2; ++i) {
+      v1::CancelTaskRequest cancel;
+      cancel.set_task_id(goals[i]);
+      cancel.set_reason(absl::StrCat("reason ", i));
+      v1::CancelTaskResponse canceled;
+      ASSERT_TRUE(client.tasks().CancelTask(Ctx().get(), cancel, &canceled).ok());
+    }
+  }
+  ASSERT_EQ(daemon_.Stop(), std::optional<int>(0)) << daemon_.log();
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  Client client = daemon_.client();
+
+  v1::GetTaskRequest get;
+  get.set_task_id(goals[1]);
+  v1::GetTaskResponse got;
+  grpc::Status s = client.tasks().GetTask(Ctx().get(), get, &got);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(got.task().status(), v1::TASK_STATUS_CANCELED);
+  EXPECT_THAT(got.task().input().DebugString(), HasSubstr("goal number 1"))
+      << got.task().DebugString();
+  EXPECT_THAT(got.task().failure().message(), HasSubstr("reason 1"));
+
+  v1::ListTasksRequest list;
+  list.add_statuses(v1::TASK_STATUS_CANCELED);
+  v1::ListTasksResponse canceled;
+  ASSERT_TRUE(client.tasks().ListTasks(Ctx().get(), list, &canceled).ok());
+  ASSERT_EQ(canceled.tasks_size(), 2);
+  EXPECT_EQ(canceled.tasks(0).id(), goals[1]) << "newest first";
+  EXPECT_THAT(canceled.tasks(0).input().DebugString(), HasSubstr("goal number 1"));
+  EXPECT_EQ(canceled.tasks(1).id(), goals[0]);
+  EXPECT_THAT(canceled.tasks(1).failure().message(), HasSubstr("reason 0"));
+
+  // Acting on a finished task reads it back too: canceling it again is refused as before.
+  v1::CancelTaskRequest again;
+  again.set_task_id(goals[0]);
+  v1::CancelTaskResponse ignored;
+  s = client.tasks().CancelTask(Ctx().get(), again, &ignored);
+  EXPECT_NE(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+
+  v1::GetInfoResponse info;
+  ASSERT_TRUE(client.system().GetInfo(Ctx().get(), {}, &info).ok());
+  EXPECT_EQ(info.counters().tasks(), 3);
+  EXPECT_EQ(info.counters().active_goals(), 1);
+  // The open goal, and the canceled one read back by Find (Get and List only copy).
+  EXPECT_EQ(info.counters().tasks_in_memory(), 2);
+
+  v1::SubmitGoalRequest submit;
+  submit.set_text("one more");
+  v1::SubmitGoalResponse more;
+  ASSERT_TRUE(client.tasks().SubmitGoal(Ctx().get(), submit, &more).ok());
+  EXPECT_THAT(goals, Not(::testing::Contains(more.goal().id())));
+  v1::ListTasksRequest all;
+  all.set_goals_only(true);
+  v1::ListTasksResponse listed;
+  ASSERT_TRUE(client.tasks().ListTasks(Ctx().get(), all, &listed).ok());
+  ASSERT_EQ(listed.tasks_size(), 4);
+  EXPECT_EQ(listed.tasks(0).id(), more.goal().id());
+}
+
 TEST_F(DaemonTest, AgentctlStatusJsonParsesAndCarriesTheVersion) {
   ASSERT_TRUE(daemon_.Start()) << daemon_.log();
   grpc::Status s;

@@ -2,6 +2,10 @@
 // set, with no store and no loop.
 #include "manager/core/task_graph.h"
 
+#include <map>
+#include <optional>
+#include <stdexcept>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -61,6 +65,82 @@ TEST(TaskGraphTest, DepsAreCompletedOnlyWhenEachIsThereAndCompleted) {
   EXPECT_FALSE(g.DepsCompleted(T("c", "", v1::TASK_STATUS_PENDING, {"a", "b"})));
   EXPECT_FALSE(g.DepsCompleted(T("c", "", v1::TASK_STATUS_PENDING, {"missing"})));
   EXPECT_TRUE(g.DepsCompleted(T("c", "", v1::TASK_STATUS_PENDING)));
+}
+
+// Finished work beyond the bound leaves memory: what listing, children and dependencies
+// need stays, and the whole record is read back (through the loader: the store) only
+// when asked for.
+TEST(TaskGraphTest, FinishedTasksBeyondTheBoundAreShelvedAndReadBackWhenAskedFor) {
+  std::map<std::string, v1::Task> stored;  // what the store holds
+  int loads = 0;
+  TaskGraph g(
+      [&](const std::string& id) -> std::optional<v1::Task> {
+        ++loads;
+        auto it = stored.find(id);
+        if (it == stored.end()) return std::nullopt;
+        return it->second;
+      },
+      /*resident_finished=*/2);
+  auto add = [&](v1::Task t) {
+    t.set_goal_id("g-1");
+    t.set_title("title of " + t.id());
+    stored[t.id()] = t;
+    g.Add(t);
+  };
+  add(T("g-1", "", v1::TASK_STATUS_RUNNING));
+  for (const char* id : {"t-2", "t-3", "t-4", "t-5"}) add(T(id, "g-1", v1::TASK_STATUS_COMPLETED));
+  ASSERT_TRUE(g.NeedsShelving());
+  EXPECT_EQ(g.Shelve(), 2u) << "t-2 and t-3, finished longest ago";
+  EXPECT_FALSE(g.NeedsShelving());
+  EXPECT_EQ(g.resident(), 3u);
+  EXPECT_EQ(g.size(), 5u);
+
+  // Briefs, children and dependencies without reading anything back.
+  std::optional<TaskGraph::Brief> brief = g.BriefOf("t-2");
+  ASSERT_TRUE(brief.has_value());
+  EXPECT_EQ(brief->status, v1::TASK_STATUS_COMPLETED);
+  EXPECT_EQ(brief->parent_id, "g-1");
+  EXPECT_EQ(brief->goal_id, "g-1");
+  EXPECT_FALSE(g.HasOpenChildren("g-1"));
+  EXPECT_TRUE(g.DepsCompleted(T("t-6", "g-1", v1::TASK_STATUS_PENDING, {"t-2", "t-5"})));
+  EXPECT_THAT(g.ChildrenOf("g-1"), ElementsAre("t-2", "t-3", "t-4", "t-5"));
+  EXPECT_EQ(g.OpenGoals(), 1u);
+  EXPECT_EQ(loads, 0);
+
+  // A reader's copy leaves it on the shelf; Find brings it back into memory.
+  std::optional<v1::Task> copy = g.Read("t-2");
+  ASSERT_TRUE(copy.has_value());
+  EXPECT_EQ(copy->title(), "title of t-2");
+  EXPECT_EQ(loads, 1);
+  EXPECT_EQ(g.resident(), 3u);
+  ASSERT_NE(g.Find("t-2"), nullptr);
+  EXPECT_EQ(g.at("t-2").title(), "title of t-2");
+  EXPECT_EQ(loads, 2);
+  EXPECT_EQ(g.resident(), 4u);
+  // Read last, kept longest: t-4 goes now, t-2 stays.
+  EXPECT_EQ(g.Shelve(), 1u);
+  g.at("t-2");
+  g.at("t-5");
+  EXPECT_EQ(loads, 2);
+  g.at("t-4");
+  EXPECT_EQ(loads, 3);
+
+  // A shelved task retried is whole again and unfinished: it is never shelved so.
+  g.Add(T("t-3", "g-1", v1::TASK_STATUS_READY));
+  EXPECT_THAT(g.Unfinished(), ElementsAre("g-1", "t-3"));
+  EXPECT_EQ(g.at("t-3").status(), v1::TASK_STATUS_READY);
+  g.Shelve();
+  EXPECT_EQ(g.at("t-3").status(), v1::TASK_STATUS_READY);
+  EXPECT_EQ(loads, 3);
+
+  // A record the store cannot give back: not found, said plainly; the brief remains.
+  g.AddShelved("t-9", "g-1", "g-1", "", v1::TASK_STATUS_FAILED);
+  EXPECT_EQ(g.Find("t-9"), nullptr);
+  EXPECT_FALSE(g.Read("t-9").has_value());
+  EXPECT_THROW(g.at("t-9"), std::out_of_range);
+  ASSERT_TRUE(g.BriefOf("t-9").has_value());
+  EXPECT_EQ(g.BriefOf("t-9")->status, v1::TASK_STATUS_FAILED);
+  EXPECT_THAT(g.order(), ElementsAre("g-1", "t-2", "t-3", "t-4", "t-5", "t-9"));
 }
 
 }  // namespace
