@@ -6,13 +6,21 @@
 #include "manager/core/task_status.h"
 
 namespace agentd {
+namespace {
 
-void TaskGraph::Index(const std::string& id, const std::string& parent_id, bool final) {
-  auto known = index_.find(id);
-  size_t place = known == index_.end() ? order_.size() : known->second;
-  if (known == index_.end()) {
-    index_[id] = place;
+const std::string& NoId() {
+  static const std::string* none = new std::string;
+  return *none;
+}
+
+}  // namespace
+
+uint32_t TaskGraph::Index(const std::string& id, const std::string& parent_id, bool final) {
+  auto [known, added] = index_.try_emplace(id, static_cast<uint32_t>(order_.size()));
+  uint32_t place = known->second;
+  if (added) {
     order_.push_back(id);
+    briefs_.emplace_back();
     if (!parent_id.empty()) children_[parent_id].push_back(id);
   }
   if (final) {
@@ -20,6 +28,30 @@ void TaskGraph::Index(const std::string& id, const std::string& parent_id, bool 
   } else {
     live_[place] = id;
   }
+  return place;
+}
+
+uint32_t TaskGraph::Name(const std::string& name) {
+  auto [it, added] = name_index_.try_emplace(name, static_cast<uint32_t>(names_.size()));
+  if (added) names_.push_back(name);
+  return it->second;
+}
+
+bool TaskGraph::MakeBrief(const std::string& goal_id, const std::string& parent_id,
+                          const std::string& assignee, v1::TaskStatus status, Shelved* out) {
+  if (!Final(status)) return false;
+  auto goal = index_.find(goal_id);
+  if (goal == index_.end()) return false;
+  out->goal = goal->second;
+  out->parent = kNone;
+  if (!parent_id.empty()) {
+    auto parent = index_.find(parent_id);
+    if (parent == index_.end()) return false;
+    out->parent = parent->second;
+  }
+  out->assignee = Name(assignee);
+  out->status = status;
+  return true;
 }
 
 void TaskGraph::Touch(const std::string& id) const {
@@ -30,8 +62,8 @@ void TaskGraph::Touch(const std::string& id) const {
 void TaskGraph::Add(v1::Task t) {
   std::string id = t.id();
   bool final = Final(t.status());
-  Index(id, t.parent_id(), final);
-  shelved_.erase(id);
+  uint32_t place = Index(id, t.parent_id(), final);
+  briefs_[place] = Shelved();
   resident_.insert_or_assign(id, std::move(t));
   if (final) {
     Touch(id);
@@ -40,19 +72,31 @@ void TaskGraph::Add(v1::Task t) {
   }
 }
 
-void TaskGraph::AddShelved(const std::string& id, std::string goal_id, std::string parent_id,
-                           std::string assignee, v1::TaskStatus status) {
-  if (index_.count(id) != 0) return;
-  Index(id, parent_id, /*final=*/true);
-  shelved_[id] = {std::move(goal_id), std::move(parent_id), std::move(assignee), status};
+bool TaskGraph::AddShelved(const std::string& id, const std::string& goal_id,
+                           const std::string& parent_id, const std::string& assignee,
+                           v1::TaskStatus status) {
+  if (index_.count(id) != 0) return true;
+  // A goal is its own goal: its place is the next one.
+  bool own_goal = goal_id == id;
+  Shelved brief;
+  if (own_goal) index_.emplace(id, static_cast<uint32_t>(order_.size()));
+  bool made = MakeBrief(goal_id, parent_id, assignee, status, &brief);
+  if (own_goal) index_.erase(id);
+  if (!made) return false;
+  uint32_t place = Index(id, parent_id, /*final=*/true);
+  briefs_[place] = brief;
+  return true;
 }
 
 v1::Task* TaskGraph::Unshelve(const std::string& id) const {
-  auto shelf = shelved_.find(id);
-  if (shelf == shelved_.end() || !load_) return nullptr;
+  auto place = index_.find(id);
+  if (place == index_.end() || briefs_[place->second].status == v1::TASK_STATUS_UNSPECIFIED ||
+      !load_) {
+    return nullptr;
+  }
   std::optional<v1::Task> t = load_(id);
   if (!t.has_value() || t->id() != id) return nullptr;
-  shelved_.erase(shelf);
+  briefs_[place->second] = Shelved();
   v1::Task& kept = resident_[id] = *std::move(t);
   Touch(id);
   return &kept;
@@ -82,7 +126,11 @@ const v1::Task& TaskGraph::at(const std::string& id) const {
 
 std::optional<v1::Task> TaskGraph::Read(const std::string& id) const {
   if (auto it = resident_.find(id); it != resident_.end()) return it->second;
-  if (shelved_.count(id) == 0 || !load_) return std::nullopt;
+  auto place = index_.find(id);
+  if (place == index_.end() || briefs_[place->second].status == v1::TASK_STATUS_UNSPECIFIED ||
+      !load_) {
+    return std::nullopt;
+  }
   std::optional<v1::Task> t = load_(id);
   if (!t.has_value() || t->id() != id) return std::nullopt;
   return t;
@@ -93,17 +141,18 @@ std::optional<TaskGraph::Brief> TaskGraph::BriefOf(const std::string& id) const 
     const v1::Task& t = it->second;
     return Brief{t.goal_id(), t.parent_id(), t.assignee(), t.status()};
   }
-  if (auto it = shelved_.find(id); it != shelved_.end()) {
-    const Shelved& s = it->second;
-    return Brief{s.goal_id, s.parent_id, s.assignee, s.status};
-  }
-  return std::nullopt;
+  auto place = index_.find(id);
+  if (place == index_.end()) return std::nullopt;
+  const Shelved& s = briefs_[place->second];
+  if (s.status == v1::TASK_STATUS_UNSPECIFIED) return std::nullopt;
+  return Brief{order_[s.goal], s.parent == kNone ? NoId() : order_[s.parent], names_[s.assignee],
+               s.status};
 }
 
 const std::vector<std::string>& TaskGraph::ChildrenOf(const std::string& id) const {
-  static const std::vector<std::string> kNone;
+  static const std::vector<std::string> kNoChildren;
   auto it = children_.find(id);
-  return it == children_.end() ? kNone : it->second;
+  return it == children_.end() ? kNoChildren : it->second;
 }
 
 bool TaskGraph::HasOpenChildren(const std::string& id) const {
@@ -160,10 +209,11 @@ size_t TaskGraph::Shelve() {
     if (touched == touched_.end() || touched->second != stamp) continue;  // out of date
     touched_.erase(touched);
     auto it = resident_.find(id);
-    if (it == resident_.end() || !Final(it->second.status())) continue;
-    v1::Task& t = it->second;
-    shelved_[id] = {std::move(*t.mutable_goal_id()), std::move(*t.mutable_parent_id()),
-                    std::move(*t.mutable_assignee()), t.status()};
+    if (it == resident_.end()) continue;
+    const v1::Task& t = it->second;
+    Shelved brief;
+    if (!MakeBrief(t.goal_id(), t.parent_id(), t.assignee(), t.status(), &brief)) continue;
+    briefs_[index_.at(id)] = brief;
     resident_.erase(it);
     ++shelved;
   }

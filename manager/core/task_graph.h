@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "agentd/v1/tasks.pb.h"
 
 namespace agentd {
@@ -50,9 +51,11 @@ class TaskGraph {
   // Keeps a new task, whole; a task with an id already kept replaces it in place.
   void Add(v1::Task t);
   // Keeps a finished task as its brief alone (recovery: its record stays in the store).
-  // A task with an id already kept is left as it is.
-  void AddShelved(const std::string& id, std::string goal_id, std::string parent_id,
-                  std::string assignee, v1::TaskStatus status);
+  // A task with an id already kept is left as it is. Returns false, keeping nothing,
+  // when the task cannot be shelved (its goal or parent is not known yet, or it is not
+  // finished): Add() it whole instead.
+  bool AddShelved(const std::string& id, const std::string& goal_id, const std::string& parent_id,
+                  const std::string& assignee, v1::TaskStatus status);
   // The task, whole (read back when shelved), or null: unknown, or its record could not
   // be read. Pointers and references stay valid until the next Shelve().
   v1::Task* Find(const std::string& id);
@@ -65,6 +68,7 @@ class TaskGraph {
   // readers (Get, List) that should not push recent work out of memory.
   std::optional<v1::Task> Read(const std::string& id) const;
   // What is kept of every task, without reading a shelved one back; nullopt if unknown.
+  // The references are valid until the graph next changes.
   std::optional<Brief> BriefOf(const std::string& id) const;
   // Ids in creation order, oldest first.
   const std::vector<std::string>& order() const { return order_; }
@@ -95,20 +99,34 @@ class TaskGraph {
   size_t Shelve();
 
  private:
+  static constexpr uint32_t kNone = UINT32_MAX;
+  // What is kept of a shelved task, 16 bytes: its goal and parent as places in order_,
+  // its assignee as an index into names_, and its status (UNSPECIFIED while resident).
   struct Shelved {
-    std::string goal_id, parent_id, assignee;
+    uint32_t goal = kNone;
+    uint32_t parent = kNone;
+    uint32_t assignee = 0;
     v1::TaskStatus status = v1::TASK_STATUS_UNSPECIFIED;
   };
   // Reads `id` back from the shelf into memory; null if it is not shelved or unreadable.
   v1::Task* Unshelve(const std::string& id) const;
-  void Index(const std::string& id, const std::string& parent_id, bool final);
+  // Adds `id` to the order (once) and to the unfinished or not; returns its place.
+  uint32_t Index(const std::string& id, const std::string& parent_id, bool final);
+  // The brief of the task at `place` made from its ids; false when its goal or parent is
+  // not known (then it stays whole).
+  bool MakeBrief(const std::string& goal_id, const std::string& parent_id,
+                 const std::string& assignee, v1::TaskStatus status, Shelved* out);
+  uint32_t Name(const std::string& name);
 
   Loader load_;
   size_t resident_finished_;
-  // Every task is in exactly one of resident_ and shelved_. Reading a shelved task back
-  // changes only where it is kept, so const readers may do it (hence mutable).
+  // Every task is resident (in resident_) or shelved (briefs_[place].status set), never
+  // both. Reading a shelved task back changes only where it is kept, so const readers
+  // may do it (hence mutable).
   mutable std::map<std::string, v1::Task> resident_;
-  mutable std::map<std::string, Shelved> shelved_;
+  mutable std::vector<Shelved> briefs_;  // by place
+  std::vector<std::string> names_{""};   // assignees of shelved tasks, interned
+  absl::flat_hash_map<std::string, uint32_t> name_index_{{"", 0}};
   // Resident finished tasks, in the order they became so (finished, or read back), each
   // with a stamp; an entry whose stamp is not its task's in touched_ is out of date (the
   // task was read again, reopened or shelved since) and is skipped.
@@ -116,10 +134,10 @@ class TaskGraph {
   mutable std::deque<std::pair<std::string, uint64_t>> recent_finished_;
   mutable std::map<std::string, uint64_t> touched_;  // resident finished → latest stamp
   mutable uint64_t stamp_ = 0;
-  std::vector<std::string> order_;                            // ids in creation order
-  std::map<std::string, size_t> index_;                       // id → place in order_
-  std::map<size_t, std::string> live_;                        // unfinished, by place
-  std::map<std::string, std::vector<std::string>> children_;  // parent → children
+  std::vector<std::string> order_;                                       // ids in creation order
+  absl::flat_hash_map<std::string, uint32_t> index_;                     // id → place in order_
+  std::map<uint32_t, std::string> live_;                                 // unfinished, by place
+  absl::flat_hash_map<std::string, std::vector<std::string>> children_;  // parent → children
 };
 
 }  // namespace agentd

@@ -61,36 +61,37 @@ TaskBoard::TaskBoard(EventLoop* loop, Store* store, Outbox* outbox, Supervisor* 
 absl::Status TaskBoard::Recover() {
   // Finished tasks are kept as their brief: their records stay in the store until asked
   // for (task_graph.h), and start-up does not parse them.
-  absl::StatusOr<std::vector<TaskRow>> rows = store_->LoadTasks(
-      {v1::TASK_STATUS_COMPLETED, v1::TASK_STATUS_FAILED, v1::TASK_STATUS_CANCELED});
-  if (!rows.ok()) return rows.status();
-  for (TaskRow& row : *rows) {
-    if (row.body.empty() && Final(static_cast<v1::TaskStatus>(row.status))) {
-      int64_t n = 0;
-      if (absl::SimpleAtoi(absl::string_view(row.id).substr(row.id.rfind('-') + 1), &n)) {
-        next_id_ = std::max(next_id_, n + 1);
-      }
-      graph_.AddShelved(row.id, std::move(row.goal_id), std::move(row.parent_id),
-                        std::move(row.assignee), static_cast<v1::TaskStatus>(row.status));
-      continue;
-    }
-    v1::Task t;
-    if (!t.ParseFromString(row.body)) {
-      spdlog::warn("task {}: stored record unreadable; skipped", row.id);
-      continue;
-    }
-    int64_t n = 0;
-    if (absl::SimpleAtoi(absl::string_view(row.id).substr(row.id.rfind('-') + 1), &n)) {
-      next_id_ = std::max(next_id_, n + 1);
-    }
-    if (Held(t.status()) && !t.assignee().empty()) busy_[t.assignee()] = t.id();
-    // A ready task that had been started and is not a retry was handed back after
-    // waiting for its children: it continues its attempt.
-    if (t.status() == v1::TASK_STATUS_READY && t.attempts() > 0 && !t.has_failure()) {
-      resume_.insert(t.id());
-    }
-    Add(std::move(t));
-  }
+  absl::Status loaded = store_->ForEachTask(
+      {v1::TASK_STATUS_COMPLETED, v1::TASK_STATUS_FAILED, v1::TASK_STATUS_CANCELED},
+      [this](TaskRow row) {
+        int64_t n = 0;
+        if (absl::SimpleAtoi(absl::string_view(row.id).substr(row.id.rfind('-') + 1), &n)) {
+          next_id_ = std::max(next_id_, n + 1);
+        }
+        if (row.body.empty() && Final(static_cast<v1::TaskStatus>(row.status))) {
+          if (graph_.AddShelved(row.id, row.goal_id, row.parent_id, row.assignee,
+                                static_cast<v1::TaskStatus>(row.status))) {
+            return;
+          }
+          // Its goal or parent is not known (yet): kept whole.
+          std::optional<v1::Task> whole = LoadStored(row.id);
+          if (whole.has_value()) Add(*std::move(whole));
+          return;
+        }
+        v1::Task t;
+        if (!t.ParseFromString(row.body)) {
+          spdlog::warn("task {}: stored record unreadable; skipped", row.id);
+          return;
+        }
+        if (Held(t.status()) && !t.assignee().empty()) busy_[t.assignee()] = t.id();
+        // A ready task that had been started and is not a retry was handed back after
+        // waiting for its children: it continues its attempt.
+        if (t.status() == v1::TASK_STATUS_READY && t.attempts() > 0 && !t.has_failure()) {
+          resume_.insert(t.id());
+        }
+        Add(std::move(t));
+      });
+  if (!loaded.ok()) return loaded;
   if (absl::Status s = outbox_->Recover(); !s.ok()) return s;
   // Checks that were running when agentd stopped run again: their outcome was not stored.
   // Provider backoffs start again from their retry's delay.

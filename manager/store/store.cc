@@ -581,7 +581,8 @@ absl::StatusOr<int64_t> Store::RewriteWorkspaceRecords(const std::vector<TaskRow
   return CommitWithEvent(*tx, time, "workspaces.moved", event_payload_json, "");
 }
 
-absl::StatusOr<std::vector<TaskRow>> Store::LoadTasks(std::vector<int64_t> without_body) {
+absl::Status Store::ForEachTask(const std::vector<int64_t>& without_body,
+                                const std::function<void(TaskRow)>& fn) {
   std::string body = "body";
   if (!without_body.empty()) {
     body = absl::StrCat("CASE WHEN status IN (", absl::StrJoin(without_body, ","),
@@ -591,14 +592,19 @@ absl::StatusOr<std::vector<TaskRow>> Store::LoadTasks(std::vector<int64_t> witho
       db_->Prepare(absl::StrCat("SELECT id, goal_id, parent_id, status, assignee, create_us, ",
                                 body, " FROM tasks ORDER BY create_us, id"));
   if (!st.ok()) return st.status();
-  std::vector<TaskRow> out;
   for (;;) {
     absl::StatusOr<bool> row = st->Step();
     if (!row.ok()) return row.status();
-    if (!*row) break;
-    out.push_back({st->ColumnText(0), st->ColumnText(1), st->ColumnText(2), st->ColumnInt(3),
-                   st->ColumnText(4), st->ColumnInt(5), st->ColumnText(6)});
+    if (!*row) return absl::OkStatus();
+    fn({st->ColumnText(0), st->ColumnText(1), st->ColumnText(2), st->ColumnInt(3),
+        st->ColumnText(4), st->ColumnInt(5), st->ColumnText(6)});
   }
+}
+
+absl::StatusOr<std::vector<TaskRow>> Store::LoadTasks() {
+  std::vector<TaskRow> out;
+  absl::Status s = ForEachTask({}, [&out](TaskRow row) { out.push_back(std::move(row)); });
+  if (!s.ok()) return s;
   return out;
 }
 

@@ -185,9 +185,13 @@ class Store {
                                    absl::string_view event_payload_json,
                                    absl::string_view agent_id = "",
                                    const AuditRecord* audit = nullptr);
-  // Every task, oldest first. Rows whose status is one of `without_body` come with an
-  // empty body (their columns are enough to index them; LoadTask reads the rest).
-  absl::StatusOr<std::vector<TaskRow>> LoadTasks(std::vector<int64_t> without_body = {});
+  // Every task, oldest first.
+  absl::StatusOr<std::vector<TaskRow>> LoadTasks();
+  // Calls `fn` with every task, oldest first, one row at a time (memory stays flat
+  // however many there are). Rows whose status is one of `without_body` come with an
+  // empty body: their columns are enough to index them, and LoadTask reads the rest.
+  absl::Status ForEachTask(const std::vector<int64_t>& without_body,
+                           const std::function<void(TaskRow)>& fn);
   // One task's row, or nullopt when there is none.
   absl::StatusOr<std::optional<TaskRow>> LoadTask(absl::string_view id);
   // One task's change: its row and its event.

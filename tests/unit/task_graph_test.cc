@@ -134,13 +134,22 @@ TEST(TaskGraphTest, FinishedTasksBeyondTheBoundAreShelvedAndReadBackWhenAskedFor
   EXPECT_EQ(loads, 3);
 
   // A record the store cannot give back: not found, said plainly; the brief remains.
-  g.AddShelved("t-9", "g-1", "g-1", "", v1::TASK_STATUS_FAILED);
+  EXPECT_FALSE(g.AddShelved("t-8", "g-7", "g-7", "", v1::TASK_STATUS_FAILED))
+      << "its goal is not known: kept whole or not at all";
+  EXPECT_FALSE(g.AddShelved("t-8", "g-1", "g-1", "", v1::TASK_STATUS_RUNNING)) << "unfinished";
+  EXPECT_FALSE(g.BriefOf("t-8").has_value());
+  ASSERT_TRUE(g.AddShelved("g-10", "g-10", "", "ceo", v1::TASK_STATUS_COMPLETED)) << "a goal";
+  EXPECT_EQ(g.BriefOf("g-10")->goal_id, "g-10");
+  EXPECT_EQ(g.BriefOf("g-10")->assignee, "ceo");
+  EXPECT_TRUE(g.BriefOf("g-10")->parent_id.empty());
+  ASSERT_TRUE(g.AddShelved("t-9", "g-1", "g-1", "", v1::TASK_STATUS_FAILED));
   EXPECT_EQ(g.Find("t-9"), nullptr);
   EXPECT_FALSE(g.Read("t-9").has_value());
   EXPECT_THROW(g.at("t-9"), std::out_of_range);
   ASSERT_TRUE(g.BriefOf("t-9").has_value());
   EXPECT_EQ(g.BriefOf("t-9")->status, v1::TASK_STATUS_FAILED);
-  EXPECT_THAT(g.order(), ElementsAre("g-1", "t-2", "t-3", "t-4", "t-5", "t-9"));
+  EXPECT_THAT(g.order(), ElementsAre("g-1", "t-2", "t-3", "t-4", "t-5", "g-10", "t-9"));
+  EXPECT_THAT(g.ChildrenOf("g-1"), ElementsAre("t-2", "t-3", "t-4", "t-5", "t-9"));
 }
 
 }  // namespace
