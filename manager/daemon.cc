@@ -292,6 +292,11 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   task_options.workspaces_dir = c.workspaces_dir;
   task_options.templates_dir = sup.templates_dir;
   task_options.protected_dirs = ProtectedDirs(c.state_dir, c.server.socket, c.workspaces_dir);
+  // Tests set it to 0 so that every finished task is read back from the store.
+  if (const char* n = std::getenv("AGENTD_TEST_RESIDENT_FINISHED_TASKS"); n != nullptr) {
+    size_t resident = 0;
+    if (absl::SimpleAtoi(n, &resident)) task_options.resident_finished_tasks = resident;
+  }
   // The checks and plan checkpoints agentd runs itself need the sandbox: tried once here,
   // as agents do at their start (bwrap's presence proves nothing).
   // Probed whatever the policy, so that a reload that turns the sandbox on knows too.

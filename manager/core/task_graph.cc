@@ -57,6 +57,7 @@ bool TaskGraph::MakeBrief(const std::string& goal_id, const std::string& parent_
 void TaskGraph::Touch(const std::string& id) const {
   touched_[id] = ++stamp_;
   recent_finished_.emplace_back(id, stamp_);
+  if (over_bound_ && NeedsShelving()) over_bound_();
 }
 
 void TaskGraph::Add(v1::Task t) {
@@ -134,6 +135,17 @@ std::optional<v1::Task> TaskGraph::Read(const std::string& id) const {
   std::optional<v1::Task> t = load_(id);
   if (!t.has_value() || t->id() != id) return std::nullopt;
   return t;
+}
+
+bool TaskGraph::Visit(const std::string& id, const std::function<void(const v1::Task&)>& fn) const {
+  if (auto it = resident_.find(id); it != resident_.end()) {
+    fn(it->second);
+    return true;
+  }
+  std::optional<v1::Task> t = Read(id);
+  if (!t.has_value()) return false;
+  fn(*t);
+  return true;
 }
 
 std::optional<TaskGraph::Brief> TaskGraph::BriefOf(const std::string& id) const {

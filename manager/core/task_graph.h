@@ -5,7 +5,7 @@
 // history of finished work.
 //
 // Finished work lives in the store, not in memory. Every unfinished task is kept whole
-// ("resident"); of the finished ones, only the most recently finished or read are, up to
+// ("resident"); of the finished ones, only the most recently finished or read back are, up to
 // a bound, and the rest are "shelved": kept as their id, goal, parent, assignee and
 // status alone (what listing, children and dependencies need), and read back whole
 // through the Loader when asked for. So the daemon's memory grows by a few hundred bytes
@@ -44,9 +44,14 @@ class TaskGraph {
   };
 
   // Finished tasks beyond `resident_finished` are shelved by Shelve(); with no loader,
-  // none ever is (tests of the graph alone).
-  explicit TaskGraph(Loader load = nullptr, size_t resident_finished = 1000)
-      : load_(std::move(load)), resident_finished_(resident_finished) {}
+  // none ever is (tests of the graph alone). `over_bound` is called, from whatever
+  // changed or read the graph, each time a finished task joins those in memory beyond the
+  // bound: the owner then runs Shelve() in a step of its own.
+  explicit TaskGraph(Loader load = nullptr, size_t resident_finished = 1000,
+                     std::function<void()> over_bound = nullptr)
+      : load_(std::move(load)),
+        resident_finished_(resident_finished),
+        over_bound_(std::move(over_bound)) {}
 
   // Keeps a new task, whole; a task with an id already kept replaces it in place.
   void Add(v1::Task t);
@@ -67,6 +72,9 @@ class TaskGraph {
   // A copy of the task, whole, without keeping it resident when it was shelved: for
   // readers (Get, List) that should not push recent work out of memory.
   std::optional<v1::Task> Read(const std::string& id) const;
+  // Calls `fn` with the task, whole: in memory, or a copy read from the store that is not
+  // kept. Returns false (without calling it) when the task is unknown or unreadable.
+  bool Visit(const std::string& id, const std::function<void(const v1::Task&)>& fn) const;
   // What is kept of every task, without reading a shelved one back; nullopt if unknown.
   // The references are valid until the graph next changes.
   std::optional<Brief> BriefOf(const std::string& id) const;
@@ -120,6 +128,7 @@ class TaskGraph {
 
   Loader load_;
   size_t resident_finished_;
+  std::function<void()> over_bound_;
   // Every task is resident (in resident_) or shelved (briefs_[place].status set), never
   // both. Reading a shelved task back changes only where it is kept, so const readers
   // may do it (hence mutable).

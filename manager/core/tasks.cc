@@ -155,15 +155,17 @@ bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent,
 void TaskBoard::Committed(const v1::Task& t) {
   graph_.Updated(t);
   Notify(t.id());
+}
+
+void TaskBoard::ShelveSoon() {
   // Finished work beyond what is kept in memory goes back to the store, in a step of its
   // own: no step holds a task across steps.
-  if (graph_.NeedsShelving() && !shelve_posted_) {
-    shelve_posted_ = true;
-    loop_->Post([this] {
-      shelve_posted_ = false;
-      graph_.Shelve();
-    });
-  }
+  if (shelve_posted_) return;
+  shelve_posted_ = true;
+  loop_->Post([this] {
+    shelve_posted_ = false;
+    graph_.Shelve();
+  });
 }
 
 std::optional<v1::Task> TaskBoard::LoadStored(const std::string& id) const {
@@ -289,7 +291,7 @@ absl::StatusOr<std::string> TaskBoard::CheckGoal(const v1::SubmitGoalRequest& re
 void TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req, const std::string& by, GoalDone done) {
   if (!req.request_id().empty()) {
     if (auto it = goal_by_request_.find(req.request_id()); it != goal_by_request_.end()) {
-      std::move(done)(graph_.at(it->second));
+      std::move(done)(Get(it->second));
       return;
     }
     if (auto it = preparing_.find(req.request_id()); it != preparing_.end()) {
@@ -407,14 +409,10 @@ absl::StatusOr<v1::ListTasksResponse> TaskBoard::List(const v1::ListTasksRequest
       resp.set_next_page_token(absl::StrCat(start + static_cast<size_t>(size)));
       break;
     }
+    // A record the store cannot give back is left out, as recovery left out unreadable
+    // records before finished tasks were shelved (LoadStored logs why).
     std::optional<v1::Task> whole = graph_.Read(*it);
-    if (!whole.has_value()) {
-      return absl::UnavailableError(
-          absl::StrCat("task \"", *it,
-                       "\" is recorded but could not be read back from the "
-                       "store; agentd's log says why"));
-    }
-    *resp.add_tasks() = *std::move(whole);
+    if (whole.has_value()) *resp.add_tasks() = *std::move(whole);
   }
   return resp;
 }
@@ -425,7 +423,13 @@ int TaskBoard::EndSubtree(v1::Task& root, v1::TaskStatus status, const v1::TaskF
   // The whole subtree ends in one transaction: a crash never leaves half of it ended,
   // and agents hear of their tasks' end only once it is on disk.
   batch_.emplace();
-  int ended = EndSubtreeInBatch(root, status, failure, audit);
+  int ended = 0;
+  try {
+    ended = EndSubtreeInBatch(root, status, failure, audit);
+  } catch (...) {
+    batch_.reset();  // abandoned with its step (EventLoop): later changes are saved again
+    throw;
+  }
   Batch batch = *std::move(batch_);
   batch_.reset();
   if (batch.changes.empty()) return ended;
@@ -458,8 +462,12 @@ int TaskBoard::EndSubtreeInBatch(v1::Task& root, v1::TaskStatus status,
   int ended = 0;
   // Children first, so a parent never ends before what it waits on.
   for (const std::string& id : ChildrenOf(root.id())) {
+    // Finished children are left as they are (and may be on the shelf: not read back);
+    // an unfinished task is always in memory.
+    std::optional<TaskGraph::Brief> brief = graph_.BriefOf(id);
+    if (!brief.has_value() || Final(brief->status)) continue;
     v1::Task& c = graph_.at(id);
-    if (!Final(c.status())) {
+    {
       v1::TaskFailure f = failure;
       if (status == v1::TASK_STATUS_FAILED) {
         f.set_code(v1::TASK_FAILURE_CODE_CANCELED);
@@ -580,10 +588,14 @@ void TaskBoard::SendAssignment(const v1::Task& t) {
   a->set_attempt(t.attempts());
   a->set_handbacks(t.handbacks());
   // Context travels as briefs, goal first: never whole conversations.
-  std::vector<const v1::Task*> chain;
-  for (const v1::Task* p = t.parent_id().empty() ? nullptr : &graph_.at(t.parent_id());
-       p != nullptr; p = p->parent_id().empty() ? nullptr : &graph_.at(p->parent_id())) {
-    chain.push_back(p);
+  // Finished ones are read from the store when not in memory, and not kept; one that
+  // cannot be read is left out (the log says why).
+  std::vector<v1::Task> chain;
+  for (std::string up = t.parent_id(); !up.empty();) {
+    std::optional<v1::Task> p = graph_.Read(up);
+    if (!p.has_value()) break;
+    up = p->parent_id();
+    chain.push_back(*std::move(p));
   }
   std::reverse(chain.begin(), chain.end());
   auto brief = [](const v1::Task& x, v1::TaskBrief* b) {
@@ -595,11 +607,13 @@ void TaskBoard::SendAssignment(const v1::Task& t) {
     if (x.status() == v1::TASK_STATUS_COMPLETED) *b->mutable_result() = x.result();
     if (x.has_failure()) *b->mutable_failure() = x.failure();
   };
-  for (const v1::Task* p : chain) brief(*p, a->add_ancestors());
+  for (const v1::Task& p : chain) brief(p, a->add_ancestors());
   for (const std::string& dep : t.deps()) {
-    if (const v1::Task* dt = graph_.Find(dep)) brief(*dt, a->add_dependencies());
+    graph_.Visit(dep, [&](const v1::Task& dt) { brief(dt, a->add_dependencies()); });
   }
-  for (const std::string& id : ChildrenOf(t.id())) brief(graph_.at(id), a->add_children());
+  for (const std::string& id : ChildrenOf(t.id())) {
+    graph_.Visit(id, [&](const v1::Task& c) { brief(c, a->add_children()); });
+  }
   // Handed back after a failed round of checks: the failures answer its complete_task.
   bool checks_failed = false;
   for (const v1::GoalCheck& c : t.checks()) checks_failed |= c.has_run_time() && !c.passed();
@@ -1115,7 +1129,7 @@ absl::StatusOr<v1::Task> TaskBoard::Delegate(const std::string& agent,
   }
   std::pair<std::string, std::string> key{parent->id(), req.request_id()};
   if (!req.request_id().empty()) {
-    if (auto it = delegated_.find(key); it != delegated_.end()) return graph_.at(it->second);
+    if (auto it = delegated_.find(key); it != delegated_.end()) return Get(it->second);
   }
   v1::Task t;
   t.set_id(NewId("t"));

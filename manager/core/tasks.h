@@ -245,7 +245,9 @@ class TaskBoard {
   // Every task, its children, the unfinished; finished ones beyond the bound are read back
   // from the store when asked for.
   TaskGraph graph_{[this](const std::string& id) { return LoadStored(id); },
-                   options_.resident_finished_tasks};
+                   options_.resident_finished_tasks, [this] { ShelveSoon(); }};
+  // Posts one step that shelves finished tasks beyond the bound (TaskGraph::Shelve).
+  void ShelveSoon();
   bool shelve_posted_ = false;
   void Add(v1::Task t) { graph_.Add(std::move(t)); }
   const std::vector<std::string>& ChildrenOf(const std::string& id) const {

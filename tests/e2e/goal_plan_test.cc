@@ -108,28 +108,45 @@ TEST_F(GoalTest, AManagersPlanIsCheckedRejectedRevisedApprovedAndRunToAPassingTe
 
 // The Tester's failure goes back up: the plan fails, the Manager gets the failure
 // summary, plans a fix; the Coder fixes, the Tester's re-run passes.
-TEST_F(GoalTest, ATestersFailureReachesTheCoderWhoFixesItAndTheRerunPasses) {
-  const std::string extra_roles = R"(  manager: {model: manager, prompt: roles/manager.md,
+class TesterFailureTest : public GoalTest {
+ protected:
+  void RunGoal() {
+    const std::string extra_roles = R"(  manager: {model: manager, prompt: roles/manager.md,
             tools: [propose_plan, complete_task, fail_task]}
   tester: {model: tester, prompt: roles/tester.md, tools: [tests.run, complete_task, fail_task]}
 )";
-  ASSERT_NO_FATAL_FAILURE(Start(Scenario("tester_failure"), extra_roles));
-  std::string repo = CalcRepo();
-  ASSERT_FALSE(repo.empty());
-  RunResult r =
-      CtlGoalAndWait({"Add mul()", "--workspace", repo, "--approve", "auto"}, absl::Seconds(120));
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << daemon_.log();
-  EXPECT_EQ(Git(repo, "log --format=%s agentd/g-1"), "Fix mul\nAdd mul\nbase\n");
-  std::vector<std::string> runs = ToolResults(FakeRequests(), "tester-m");  // tests.run's output
-  ASSERT_EQ(runs.size(), 2u) << daemon_.log();
-  EXPECT_THAT(runs[0], HasSubstr("1 failed"));
-  EXPECT_THAT(runs[0], HasSubstr("test_mul"));
-  EXPECT_THAT(runs[1], HasSubstr("2 passed"));
-  nlohmann::json plans = CtlJson({"get", "plans"});
-  std::map<std::string, std::string> status;
-  for (auto& p : plans["plans"]) status[p["id"]] = p["status"];
-  EXPECT_EQ(status["p-1"], "PLAN_STATUS_FAILED");
-  EXPECT_EQ(status["p-2"], "PLAN_STATUS_COMPLETED");
+    ASSERT_NO_FATAL_FAILURE(Start(Scenario("tester_failure"), extra_roles));
+    std::string repo = CalcRepo();
+    ASSERT_FALSE(repo.empty());
+    RunResult r =
+        CtlGoalAndWait({"Add mul()", "--workspace", repo, "--approve", "auto"}, absl::Seconds(120));
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err << daemon_.log();
+    EXPECT_EQ(Git(repo, "log --format=%s agentd/g-1"), "Fix mul\nAdd mul\nbase\n");
+    std::vector<std::string> runs = ToolResults(FakeRequests(), "tester-m");  // tests.run's
+    ASSERT_EQ(runs.size(), 2u) << daemon_.log();
+    EXPECT_THAT(runs[0], HasSubstr("1 failed"));
+    EXPECT_THAT(runs[0], HasSubstr("test_mul"));
+    EXPECT_THAT(runs[1], HasSubstr("2 passed"));
+    nlohmann::json plans = CtlJson({"get", "plans"});
+    std::map<std::string, std::string> status;
+    for (auto& p : plans["plans"]) status[p["id"]] = p["status"];
+    EXPECT_EQ(status["p-1"], "PLAN_STATUS_FAILED");
+    EXPECT_EQ(status["p-2"], "PLAN_STATUS_COMPLETED");
+  }
+};
+
+TEST_F(TesterFailureTest, ATestersFailureReachesTheCoderWhoFixesItAndTheRerunPasses) { RunGoal(); }
+
+// The same with no finished task kept in memory: each is read back from the store when
+// the plan, the hand-back to the Manager or the next assignment needs it.
+TEST_F(TesterFailureTest, WithEveryFinishedTaskOnlyInTheStoreTheFailureStillReachesTheCoder) {
+  daemon_env_ = {"AGENTD_TEST_RESIDENT_FINISHED_TASKS=0"};
+  RunGoal();
+  nlohmann::json info = CtlJson({"status"});
+  EXPECT_EQ(info["counters"]["tasksInMemory"], "0") << info.dump();
+  nlohmann::json tasks = CtlJson({"get", "tasks", "--goal", "g-1"});
+  EXPECT_GE(ArraySize(tasks, "tasks"), 6u) << tasks.dump();
+  for (const auto& task : tasks["tasks"]) EXPECT_FALSE(task["title"].get<std::string>().empty());
 }
 
 // policy.on_plan_failure rollback: a plan whose step fails for good has its workspace put

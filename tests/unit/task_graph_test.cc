@@ -152,5 +152,41 @@ TEST(TaskGraphTest, FinishedTasksBeyondTheBoundAreShelvedAndReadBackWhenAskedFor
   EXPECT_THAT(g.ChildrenOf("g-1"), ElementsAre("t-2", "t-3", "t-4", "t-5", "t-9"));
 }
 
+// The owner hears when finished tasks in memory pass the bound, whether they finished or
+// were read back; Visit reads a shelved task without keeping it.
+TEST(TaskGraphTest, TheOwnerIsToldWhenFinishedTasksPassTheBound) {
+  std::map<std::string, v1::Task> stored;
+  int told = 0;
+  TaskGraph g(
+      [&](const std::string& id) -> std::optional<v1::Task> {
+        auto it = stored.find(id);
+        if (it == stored.end()) return std::nullopt;
+        return it->second;
+      },
+      /*resident_finished=*/1, [&] { ++told; });
+  for (const char* id : {"g-1", "g-2"}) {
+    v1::Task t = T(id, "", v1::TASK_STATUS_RUNNING);
+    t.set_goal_id(id);
+    stored[id] = t;
+    g.Add(t);
+  }
+  for (const char* id : {"g-1", "g-2"}) {
+    v1::Task& t = g.at(id);
+    t.set_status(v1::TASK_STATUS_COMPLETED);
+    stored[id] = t;
+    g.Updated(t);
+  }
+  EXPECT_EQ(told, 1) << "the second finished task passed the bound of one";
+  EXPECT_EQ(g.Shelve(), 1u);
+  EXPECT_EQ(g.resident(), 1u);
+  bool seen = false;
+  EXPECT_TRUE(g.Visit("g-1", [&](const v1::Task& t) { seen = t.id() == "g-1"; }));
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(g.resident(), 1u) << "a visit keeps nothing";
+  EXPECT_FALSE(g.Visit("g-9", [](const v1::Task&) { ADD_FAILURE() << "unknown"; }));
+  g.at("g-1");  // read back: past the bound again
+  EXPECT_EQ(told, 2);
+}
+
 }  // namespace
 }  // namespace agentd
