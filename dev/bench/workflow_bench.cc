@@ -91,6 +91,9 @@ models:
   coder: {model: coder, tools: [complete_task], ends_on_text: true}
   tester: {model: tester, tools: [complete_task], ends_on_text: true}
 agents: []
+# Each agent's newest log lines are kept in memory up to ring_bytes: small here, so that
+# the rings are full after the warm-up and their filling is not counted as history.
+logs: {ring_bytes: 64KiB}
 )"));
   testing::Daemon daemon(dir);
   if (!daemon.Start({"--config", dir.Join("agentd.yaml")})) {

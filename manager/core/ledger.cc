@@ -237,14 +237,21 @@ absl::StatusOr<v1::BudgetReservation> Ledger::Reserve(const Caller& caller,
   }
   reservations_[r.id()] = r;
   if (req.ahead()) ahead_.insert(r.id());
-  loop_->RunAt(now + kReservationLifetime,
-               [this, id = r.id()] { Settle(id, v1::BUDGET_RESERVATION_STATUS_EXPIRED); });
+  // Canceled when the reservation is settled or released first: a timer per call kept for
+  // the whole lifetime would hold memory in proportion to the call rate.
+  expiry_[r.id()] = loop_->RunAt(now + kReservationLifetime, [this, id = r.id()] {
+    Settle(id, v1::BUDGET_RESERVATION_STATUS_EXPIRED);
+  });
   return r;
 }
 
 void Ledger::Settle(const std::string& id, v1::BudgetReservationStatus) {
   auto it = reservations_.find(id);
   if (it == reservations_.end()) return;
+  if (auto timer = expiry_.find(id); timer != expiry_.end()) {
+    loop_->Cancel(timer->second);  // false when this is the timer running
+    expiry_.erase(timer);
+  }
   const v1::BudgetReservation& r = it->second;
   for (const Key& k : {Key{v1::BUDGET_SCOPE_GOAL, r.goal_id()},
                        Key{v1::BUDGET_SCOPE_ROLE, r.role()}, Key{v1::BUDGET_SCOPE_GLOBAL, ""}}) {

@@ -139,6 +139,7 @@ class Ledger {
   std::map<Key, Use> use_;
   std::map<std::string, v1::BudgetReservation> reservations_;  // GRANTED, unsettled
   std::set<std::string> ahead_;  // of those, the ones asked for ahead of their calls
+  std::map<std::string, EventLoop::TimerId> expiry_;  // of those, each one's expiry timer
   int64_t next_reservation_ = 1;
   int64_t next_record_ = 1;
 };

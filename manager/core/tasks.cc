@@ -154,6 +154,15 @@ bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent,
 
 void TaskBoard::Committed(const v1::Task& t) {
   graph_.Updated(t);
+  if (Final(t.status())) {
+    // A Delegate repeated after its task ended is refused anyway (the task is no longer
+    // held): its request ids need not be remembered, and memory does not grow with the
+    // history of delegations.
+    for (auto it = delegated_.lower_bound({t.id(), ""});
+         it != delegated_.end() && it->first.first == t.id();) {
+      it = delegated_.erase(it);
+    }
+  }
   Notify(t.id());
 }
 
