@@ -53,6 +53,12 @@ class EventLoop {
   // what lets a reader answer from a copy the loop made (SystemCore::GetInfo).
   uint64_t steps() const { return steps_.load(std::memory_order_acquire); }
 
+  // How many timers are waiting. Thread-safe.
+  size_t pending_timers() {
+    absl::MutexLock l(&mu_);
+    return timers_.size();
+  }
+
   bool InLoopThread() const { return std::this_thread::get_id() == loop_thread_; }
   Clock* clock() const { return clock_; }
 

@@ -99,6 +99,7 @@ TEST_F(LedgerTest, ACallIsReservedThenSettledByItsReport) {
   EXPECT_EQ(Goal().used_tokens(), 150);
   EXPECT_EQ(Goal().reserved_tokens(), 0) << "the report settles the reservation";
   EXPECT_EQ(ledger_->Reservation(r.id()), nullptr);
+  EXPECT_EQ(loop_.pending_timers(), 0u) << "its expiry timer went with it";
 }
 
 TEST_F(LedgerTest, CallsInFlightCountAgainstTheBudgetAndTheRefusalSaysWhichAndWhy) {
