@@ -602,9 +602,13 @@ void TaskBoard::SendAssignment(const v1::Task& t) {
   std::vector<v1::Task> chain;
   for (std::string up = t.parent_id(); !up.empty();) {
     std::optional<v1::Task> p = graph_.Read(up);
-    if (!p.has_value()) break;
-    up = p->parent_id();
-    chain.push_back(*std::move(p));
+    if (p.has_value()) {
+      up = p->parent_id();
+      chain.push_back(*std::move(p));
+    } else {
+      std::optional<TaskGraph::Brief> brief = graph_.BriefOf(up);
+      up = brief.has_value() ? brief->parent_id : "";
+    }
   }
   std::reverse(chain.begin(), chain.end());
   auto brief = [](const v1::Task& x, v1::TaskBrief* b) {
