@@ -476,15 +476,13 @@ int TaskBoard::EndSubtreeInBatch(v1::Task& root, v1::TaskStatus status,
     std::optional<TaskGraph::Brief> brief = graph_.BriefOf(id);
     if (!brief.has_value() || Final(brief->status)) continue;
     v1::Task& c = graph_.at(id);
-    {
-      v1::TaskFailure f = failure;
-      if (status == v1::TASK_STATUS_FAILED) {
-        f.set_code(v1::TASK_FAILURE_CODE_CANCELED);
-        f.set_message(absl::StrCat("parent task ", root.id(), " failed: ", failure.message()));
-        ended += EndSubtreeInBatch(c, v1::TASK_STATUS_CANCELED, f, nullptr);
-      } else {
-        ended += EndSubtreeInBatch(c, status, f, nullptr);
-      }
+    v1::TaskFailure f = failure;
+    if (status == v1::TASK_STATUS_FAILED) {
+      f.set_code(v1::TASK_FAILURE_CODE_CANCELED);
+      f.set_message(absl::StrCat("parent task ", root.id(), " failed: ", failure.message()));
+      ended += EndSubtreeInBatch(c, v1::TASK_STATUS_CANCELED, f, nullptr);
+    } else {
+      ended += EndSubtreeInBatch(c, status, f, nullptr);
     }
   }
   if (Final(root.status())) return ended;

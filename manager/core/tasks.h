@@ -98,7 +98,8 @@ class TaskBoard {
   // the goal it made, also while that one is still being prepared.
   using GoalDone = absl::AnyInvocable<void(absl::StatusOr<v1::Task>) &&>;
   void SubmitGoal(const v1::SubmitGoalRequest& req, const std::string& by, GoalDone done);
-  // Errors: NOT_FOUND.
+  // Errors: NOT_FOUND; UNAVAILABLE when a finished task's record cannot be read back from
+  // the store.
   absl::StatusOr<v1::Task> Get(const std::string& id) const;
   absl::StatusOr<v1::ListTasksResponse> List(const v1::ListTasksRequest& req) const;
   // How many tasks agentd knows (goals included), and how many goals have not ended.
