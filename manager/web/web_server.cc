@@ -196,6 +196,15 @@ class Session : public std::enable_shared_from_this<Session> {
     impl_->RemoveSession(this);
     impl_->connections.fetch_sub(1);
   }
+  // After the server's thread has stopped (Shutdown): lets go of the call and of the
+  // frames waiting to be written. The handlers that would have done it (a call's last
+  // FinishCall, say) never run in a stopped io_context, and the session and its call
+  // would keep each other alive.
+  void DropAtShutdown() {
+    call_.reset();
+    out_.clear();
+    batch_written_.clear();
+  }
 
   void Start() {
     impl_->AddSession(this, weak_from_this(), peer_);
@@ -1108,6 +1117,14 @@ void WebServer::Shutdown() {
   lock.unlock();
   i.ioc.stop();
   if (i.thread.joinable()) i.thread.join();
+  std::vector<std::shared_ptr<Session>> open;
+  {
+    std::lock_guard conns_lock(i.conns_mu);
+    for (auto& [raw, conn] : i.conns) {
+      if (std::shared_ptr<Session> s = conn.session.lock()) open.push_back(std::move(s));
+    }
+  }
+  for (const std::shared_ptr<Session>& s : open) s->DropAtShutdown();
 }
 
 }  // namespace agentd
