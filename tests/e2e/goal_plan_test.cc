@@ -143,9 +143,9 @@ TEST_F(TesterFailureTest, WithEveryFinishedTaskOnlyInTheStoreTheFailureStillReac
   daemon_env_ = {"AGENTD_TEST_RESIDENT_FINISHED_TASKS=0"};
   RunGoal();
   nlohmann::json info = CtlJson({"status"});
-  EXPECT_EQ(info["counters"]["tasksInMemory"], "0") << info.dump();
+  EXPECT_EQ(info["counters"]["tasksInMemory"], "0") << DumpJson(info);
   nlohmann::json tasks = CtlJson({"get", "tasks", "--goal", "g-1"});
-  EXPECT_GE(ArraySize(tasks, "tasks"), 6u) << tasks.dump();
+  EXPECT_GE(ArraySize(tasks, "tasks"), 6u) << DumpJson(tasks);
   for (const auto& task : tasks["tasks"]) EXPECT_FALSE(task["title"].get<std::string>().empty());
 }
 
