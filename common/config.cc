@@ -39,6 +39,29 @@ std::string KindName(const YAML::Node& n) {
   }
 }
 
+bool IsEnvName(absl::string_view s) {
+  if (s.empty() || absl::ascii_isdigit(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+// An HTTP header name (RFC 9110's token), and not one the MCP client sets itself.
+bool IsHeaderName(absl::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) &&
+        std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  for (absl::string_view reserved : {"content-type", "content-length", "accept", "host",
+                                     "mcp-session-id", "mcp-protocol-version"}) {
+    if (absl::EqualsIgnoreCase(s, reserved)) return false;
+  }
+  return true;
+}
+
 bool IsIdentifier(absl::string_view s) {
   if (s.empty() || s.size() > 63) return false;
   if (!absl::ascii_isalnum(static_cast<unsigned char>(s[0]))) return false;
@@ -201,6 +224,32 @@ class Parser {
       T v{};
       Read(n[i], absl::StrCat(path, "[", i, "]"), &v);
       out->push_back(std::move(v));
+    }
+  }
+
+  // A mapping of plain strings; like a list, it replaces an earlier layer's whole.
+  void Read(const YAML::Node& n, absl::string_view path, std::map<std::string, std::string>* out) {
+    Record(path, n.Mark());
+    if (n.IsNull()) {
+      out->clear();
+      return;
+    }
+    if (!n.IsMap()) {
+      Error(n.Mark(), absl::StrCat(path, ": expected a mapping, got ", KindName(n)));
+      return;
+    }
+    out->clear();
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      if (!it->first.IsScalar()) {
+        Error(it->first.Mark(), absl::StrCat(path, ": keys must be plain strings"));
+        continue;
+      }
+      std::string v;
+      Read(it->second, absl::StrCat(path, ".", it->first.Scalar()), &v);
+      if (!out->emplace(it->first.Scalar(), std::move(v)).second) {
+        Error(it->first.Mark(),
+              absl::StrCat("duplicate key \"", path, ".", it->first.Scalar(), "\""));
+      }
     }
   }
 
@@ -461,6 +510,66 @@ void ParseLayer(Parser& p, const YAML::Node& root, Config& c) {
                  c.models[name] = std::move(mc);
                });
 
+  ForEachNamed(
+      p, top.Get("mcp_servers"), "mcp_servers", &c.mcp_servers,
+      [&](const std::string& name, const YAML::Node& n) {
+        std::string path = absl::StrCat("mcp_servers.", name);
+        McpServerConfig mc = c.mcp_servers.count(name) ? c.mcp_servers[name] : McpServerConfig();
+        Fields f(p, n, path);
+        f.Opt("command", &mc.command)
+            .Opt("args", &mc.args)
+            .Opt("url", &mc.url)
+            .Opt("env", &mc.env)
+            .Opt("headers", &mc.headers)
+            .Opt("read_only_paths", &mc.read_only_paths)
+            .Opt("network", &mc.network)
+            .Opt("timeout", &mc.timeout);
+        f.Done();
+        if (f.Get("url").IsDefined() && !mc.url.empty() &&
+            !(absl::StartsWith(mc.url, "http://") || absl::StartsWith(mc.url, "https://"))) {
+          p.Error(f.Get("url").Mark(), absl::StrCat(path, ".url: \"", mc.url,
+                                                    "\" is not an http:// or https:// URL (e.g. "
+                                                    "\"http://127.0.0.1:3001/mcp\")"));
+        }
+        if (f.Get("timeout").IsDefined() && mc.timeout <= absl::ZeroDuration()) {
+          p.Error(f.Get("timeout").Mark(), path + ".timeout: must be positive");
+        }
+        for (const char* key : {"env", "headers"}) {
+          YAML::Node m = f.Get(key);
+          if (!m.IsMap()) continue;
+          const auto& entries = std::string_view(key) == "env" ? mc.env : mc.headers;
+          for (auto it = m.begin(); it != m.end(); ++it) {
+            if (!it->first.IsScalar()) continue;
+            const std::string& k = it->first.Scalar();
+            bool key_ok = std::string_view(key) == "env" ? IsEnvName(k) : IsHeaderName(k);
+            if (!key_ok) {
+              p.Error(it->first.Mark(),
+                      absl::StrCat(path, ".", key, ": \"", k, "\" is not ",
+                                   std::string_view(key) == "env"
+                                       ? "an environment variable name"
+                                       : "an HTTP header name agentd lets config set (not "
+                                         "Accept, Content-Type, Host or an Mcp-* header)"));
+            }
+            auto v = entries.find(k);
+            if (v != entries.end() && !IsEnvName(v->second)) {
+              p.Error(it->second.Mark(),
+                      absl::StrCat(path, ".", key, ".", k, ": \"", v->second,
+                                   "\" is not an environment variable name: write the name of "
+                                   "agentd's variable that holds the value, not the value"));
+            }
+          }
+        }
+        for (size_t i = 0; f.Get("read_only_paths").IsSequence() && i < mc.read_only_paths.size();
+             ++i) {
+          if (!absl::StartsWith(mc.read_only_paths[i], "/")) {
+            p.Error(f.Get("read_only_paths")[i].Mark(),
+                    absl::StrCat(path, ".read_only_paths[", i, "]: \"", mc.read_only_paths[i],
+                                 "\" is not an absolute path"));
+          }
+        }
+        c.mcp_servers[name] = std::move(mc);
+      });
+
   // `limits:` of supervision or of a role.
   auto read_limits = [&p](Fields& parent, const std::string& path, LimitsConfig* l) {
     YAML::Node n = parent.Get("limits");
@@ -526,7 +635,12 @@ void ParseLayer(Parser& p, const YAML::Node& root, Config& c) {
         YAML::Node tools = f.Get("tools");
         for (size_t i = 0; tools.IsSequence() && i < rc.tools.size(); ++i) {
           const auto& known = KnownTools();
-          if (std::find(known.begin(), known.end(), rc.tools[i]) == known.end()) {
+          if (auto grant = ParseMcpGrant(rc.tools[i]); grant.has_value()) {
+            if (!grant->ok()) {
+              p.Error(tools[i].Mark(),
+                      absl::StrCat(path, ".tools[", i, "]: ", grant->status().message()));
+            }
+          } else if (std::find(known.begin(), known.end(), rc.tools[i]) == known.end()) {
             p.Error(tools[i].Mark(),
                     absl::StrCat(path, ".tools[", i, "]: unknown tool \"", rc.tools[i],
                                  "\" (known: ", absl::StrJoin(known, ", "), ")"));
@@ -707,6 +821,32 @@ void Finish(Parser& p, const Config& c) {
                 absl::StrCat("roles.", name, ": missing required key \"model\" (or \"command\")"));
     }
     ref("roles." + name + ".model", "model", "models", rc.model, c.models.count(rc.model) > 0);
+    for (size_t i = 0; i < rc.tools.size(); ++i) {
+      auto grant = ParseMcpGrant(rc.tools[i]);
+      if (!grant.has_value() || !grant->ok()) continue;
+      ref(absl::StrCat("roles.", name, ".tools[", i, "]"), "MCP server", "mcp_servers",
+          (*grant)->server, c.mcp_servers.count((*grant)->server) > 0);
+    }
+  }
+  for (const auto& [name, mc] : c.mcp_servers) {
+    std::string path = absl::StrCat("mcp_servers.", name);
+    if (mc.command.empty() == mc.url.empty()) {
+      p.ErrorAt(path, absl::StrCat(path,
+                                   ": set either \"command\" (a server over stdio) or \"url\" "
+                                   "(Streamable HTTP), not ",
+                                   mc.command.empty() ? "neither" : "both"));
+    }
+    if (!mc.url.empty() && (!mc.env.empty() || !mc.args.empty() || !mc.read_only_paths.empty())) {
+      p.ErrorAt(path, absl::StrCat(path,
+                                   ": \"args\", \"env\" and \"read_only_paths\" are for a "
+                                   "server over stdio (\"command\"), not one at a \"url\""));
+    }
+    if (!mc.command.empty() && !mc.headers.empty()) {
+      p.ErrorAt(path + ".headers",
+                absl::StrCat(path,
+                             ".headers: headers are for a server at a \"url\"; a server "
+                             "over stdio takes \"env\""));
+    }
   }
   for (size_t i = 0; i < c.agents.size(); ++i) {
     ref(absl::StrCat("agents[", i, "].role"), "role", "roles", c.agents[i].role,
@@ -977,6 +1117,33 @@ const std::vector<std::string>& KnownTools() {
       "tests.run",     "git.status", "git.diff", "git.commit", "git.checkpoint", "git.rollback",
       "complete_task", "fail_task",  "message",  "ask_human",  "delegate",       "propose_plan"};
   return *tools;
+}
+
+std::optional<absl::StatusOr<McpGrant>> ParseMcpGrant(absl::string_view entry) {
+  if (!absl::StartsWith(entry, "mcp:")) return std::nullopt;
+  absl::string_view rest = entry.substr(4);
+  McpGrant g;
+  size_t slash = rest.find('/');
+  g.server = std::string(rest.substr(0, slash));
+  if (slash != absl::string_view::npos) g.tool = std::string(rest.substr(slash + 1));
+  if (!IsIdentifier(g.server)) {
+    return absl::StatusOr<McpGrant>(absl::InvalidArgumentError(
+        absl::StrCat("\"", entry,
+                     "\": expected mcp:<server> or mcp:<server>/<tool>, with the name of a "
+                     "server under mcp_servers")));
+  }
+  // The MCP specification's tool names: 1 to 128 of A-Z a-z 0-9 _ - .
+  bool tool_ok = slash == absl::string_view::npos ||
+                 (!g.tool.empty() && g.tool.size() <= 128 &&
+                  std::all_of(g.tool.begin(), g.tool.end(), [](char ch) {
+                    return absl::ascii_isalnum(static_cast<unsigned char>(ch)) || ch == '_' ||
+                           ch == '-' || ch == '.';
+                  }));
+  if (!tool_ok) {
+    return absl::StatusOr<McpGrant>(absl::InvalidArgumentError(absl::StrCat(
+        "\"", entry, "\": a tool name is 1 to 128 of letters, digits, '_', '-' and '.'")));
+  }
+  return absl::StatusOr<McpGrant>(std::move(g));
 }
 
 LimitsConfig LimitsConfig::OverriddenBy(const LimitsConfig& over) const {

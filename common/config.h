@@ -154,6 +154,31 @@ struct RoleConfig {
   bool operator==(const RoleConfig&) const = default;
 };
 
+// An MCP tool server agents may use (`mcp_servers.<name>`): a program the agent starts
+// in its tool sandbox and speaks to over stdio, or a Streamable HTTP endpoint. A role
+// grants its tools with `mcp:<name>` (all of them) or `mcp:<name>/<tool>` (that one).
+struct McpServerConfig {
+  // stdio: the program (a name found through PATH, or a path) and its arguments. It runs
+  // in the agent's workspace, inside the tool sandbox.
+  std::string command;
+  std::vector<std::string> args;
+  // Streamable HTTP: the endpoint, http:// or https://.
+  std::string url;
+  // The server's environment variables (stdio) and the request headers (url), each
+  // mapped to the name of agentd's environment variable that holds its value. Values are
+  // secrets: they reach the agent as provider keys do, never through argv or config.
+  std::map<std::string, std::string> env;
+  std::map<std::string, std::string> headers;
+  // stdio: more of the filesystem the server sees, read-only (where its code lives).
+  std::vector<std::string> read_only_paths;
+  // stdio: the server's sandbox keeps the network. url: calls need no person's consent.
+  bool network = false;
+  // How long one tool call may take before it is cancelled.
+  absl::Duration timeout = absl::Seconds(60);
+
+  bool operator==(const McpServerConfig&) const = default;
+};
+
 struct AgentConfig {
   std::string id;
   std::string role;  // key into Config::roles
@@ -240,6 +265,7 @@ struct Config {
   std::map<std::string, ProviderConfig> providers;
   std::map<std::string, ModelConfig> models;
   std::map<std::string, RoleConfig> roles;
+  std::map<std::string, McpServerConfig> mcp_servers;
   std::vector<AgentConfig> agents;
   SupervisionConfig supervision;
   LogsConfig logs;
@@ -291,8 +317,18 @@ std::string OriginOf(const std::map<std::string, std::string>& origins, absl::st
 // The text of the embedded default configuration.
 absl::string_view EmbeddedDefaultConfigText();
 
-// Tool names a role may list under `tools:`.
+// Tool names a role may list under `tools:`, besides the MCP grants (McpGrant).
 const std::vector<std::string>& KnownTools();
+
+// A role's grant of MCP tools: `mcp:<server>` (tool empty: every tool the server lists)
+// or `mcp:<server>/<tool>`.
+struct McpGrant {
+  std::string server;
+  std::string tool;
+};
+// The grant `entry` names; nullopt when it does not start with "mcp:". A malformed one
+// (no server name, a bad tool name) is an error saying what is expected.
+std::optional<absl::StatusOr<McpGrant>> ParseMcpGrant(absl::string_view entry);
 
 }  // namespace agentd
 

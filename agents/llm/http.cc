@@ -17,6 +17,8 @@ constexpr size_t kMaxErrorBody = 64 << 10;
 struct Transfer {
   CURL* curl = nullptr;
   const Transport::BodyCallback* on_body = nullptr;
+  const std::function<void(const HttpResponse&)>* on_headers = nullptr;
+  bool headers_told = false;
   const CancelToken* cancel = nullptr;
   Timeouts timeouts;
   absl::Time start, last_data;
@@ -31,9 +33,17 @@ size_t OnHeader(char* data, size_t size, size_t n, void* p) {
   absl::string_view line(data, size * n);
   if (absl::StartsWith(line, "HTTP/")) {
     t->response.retry_after.clear();  // a new response (after a 100 Continue, say)
+    t->response.headers.clear();
   } else if (absl::StartsWithIgnoreCase(line, "retry-after:")) {
     t->response.retry_after =
         std::string(absl::StripAsciiWhitespace(line.substr(sizeof("retry-after:") - 1)));
+  }
+  size_t colon = line.find(':');
+  if (colon != absl::string_view::npos && colon > 0 && t->response.headers.size() < 100 &&
+      line.size() <= (8 << 10)) {
+    t->response.headers.emplace_back(
+        absl::AsciiStrToLower(absl::StripAsciiWhitespace(line.substr(0, colon))),
+        std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))));
   }
   return size * n;
 }
@@ -45,6 +55,13 @@ size_t OnBody(char* data, size_t size, size_t n, void* p) {
   t->last_data = absl::Now();
   long status = 0;
   curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+  if (!t->headers_told) {
+    t->headers_told = true;
+    if (t->on_headers != nullptr && *t->on_headers) {
+      t->response.status = status;
+      (*t->on_headers)(t->response);
+    }
+  }
   if (status < 200 || status >= 300) {
     size_t room = kMaxErrorBody - std::min(kMaxErrorBody, t->response.body.size());
     t->response.body.append(data, std::min(len, room));
@@ -78,9 +95,9 @@ int OnProgress(void* p, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 
 }  // namespace
 
-absl::StatusOr<HttpResponse> CurlTransport::Post(const HttpRequest& req,
-                                                 const BodyCallback& on_body,
-                                                 const CancelToken* cancel) {
+absl::StatusOr<HttpResponse> CurlTransport::Send(
+    const HttpRequest& req, const std::function<void(const HttpResponse&)>& on_headers,
+    const BodyCallback& on_body, const CancelToken* cancel) {
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   // One handle per thread, reset between calls: its connection cache keeps the
@@ -98,18 +115,21 @@ absl::StatusOr<HttpResponse> CurlTransport::Post(const HttpRequest& req,
   Transfer t;
   t.curl = handle.curl;
   t.on_body = &on_body;
+  t.on_headers = &on_headers;
   t.cancel = cancel;
   t.timeouts = req.timeouts;
   t.start = t.last_data = absl::Now();
   curl_slist* headers = nullptr;
   for (const std::string& h : req.headers) headers = curl_slist_append(headers, h.c_str());
-  headers = curl_slist_append(headers, "Content-Type: application/json");
+  if (!req.no_content_type) headers = curl_slist_append(headers, "Content-Type: application/json");
   headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
   CURL* c = t.curl;
   char error[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  if (req.get) {
+  if (!req.method.empty()) {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+  } else if (req.get) {
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   } else {
     curl_easy_setopt(c, CURLOPT_POST, 1L);

@@ -44,12 +44,25 @@ struct HttpRequest {
   std::string body;                  // JSON
   Timeouts timeouts;
   bool get = false;  // a GET with no body (listing models) instead of the POST of a call
+  // Another method than GET or POST (an MCP session's DELETE); sent with no body.
+  std::string method;
+  // Sent with no Content-Type header (a request with no body).
+  bool no_content_type = false;
 };
 
 struct HttpResponse {
   long status = 0;
   std::string retry_after;  // the Retry-After header, when there is one
   std::string body;         // an error response's body (2xx bodies go to on_body)
+  // Every response header, names in lower case (at most 100 of them, 8 KiB each).
+  std::vector<std::pair<std::string, std::string>> headers;
+  // The value of header `name` (lower case), or "".
+  std::string Header(absl::string_view name) const {
+    for (const auto& [k, v] : headers) {
+      if (k == name) return v;
+    }
+    return "";
+  }
 };
 
 class Transport {
@@ -62,6 +75,13 @@ class Transport {
   // HTTP error status is not an error here: it is in the response.
   virtual absl::StatusOr<HttpResponse> Post(const HttpRequest& req, const BodyCallback& on_body,
                                             const CancelToken* cancel) = 0;
+  // As Post; `on_headers` is called once the status and headers are in, before the body.
+  virtual absl::StatusOr<HttpResponse> Send(
+      const HttpRequest& req, const std::function<void(const HttpResponse&)>& on_headers,
+      const BodyCallback& on_body, const CancelToken* cancel) {
+    (void)on_headers;
+    return Post(req, on_body, cancel);
+  }
 };
 
 // libcurl: an easy handle per call (calls may run on several threads at once).
@@ -69,6 +89,12 @@ class Transport {
 class CurlTransport final : public Transport {
  public:
   absl::StatusOr<HttpResponse> Post(const HttpRequest& req, const BodyCallback& on_body,
+                                    const CancelToken* cancel) override {
+    return Send(req, nullptr, on_body, cancel);
+  }
+  absl::StatusOr<HttpResponse> Send(const HttpRequest& req,
+                                    const std::function<void(const HttpResponse&)>& on_headers,
+                                    const BodyCallback& on_body,
                                     const CancelToken* cancel) override;
 };
 

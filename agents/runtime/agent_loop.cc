@@ -35,6 +35,7 @@ std::vector<llm::ToolSpec> TaskTools() {
 
 // Whether an fs.edit or fs.write cut off at a restart already took effect.
 std::optional<bool> AlreadyApplied(const tools::ToolContext& ctx, const llm::ToolCall& call) {
+  if (call.name != "fs.write" && call.name != "fs.edit") return std::nullopt;
   json args = json::parse(call.arguments, nullptr, false);
   if (!args.is_object() || !args.contains("path") || !args["path"].is_string()) return std::nullopt;
   // The bounded, non-blocking reader: a FIFO put there since must not hang the resume.

@@ -306,6 +306,9 @@ class HostConsent final : public tools::ConsentAsker {
       case tools::ConsentKind::kCommandNotAllowed:
         req.set_kind(v1::CONSENT_KIND_COMMAND_NOT_ALLOWED);
         break;
+      case tools::ConsentKind::kDestructiveTool:
+        req.set_kind(v1::CONSENT_KIND_DESTRUCTIVE_TOOL);
+        break;
     }
     // No summary: agentd builds what a person is shown from the kind and the details, and
     // the decision binds to exactly those; the tool's own wording stays in this log.
@@ -338,7 +341,9 @@ class HostConsent final : public tools::ConsentAsker {
 }  // namespace
 
 TaskRunner::TaskRunner(HostSession* host, TaskRunnerOptions options)
-    : host_(host), options_(std::move(options)) {
+    : host_(host),
+      options_(std::move(options)),
+      mcp_(std::make_unique<mcp::McpHub>(options_.provider_keys)) {
   if (!options_.session_path.empty()) {
     if (absl::Status s = mailbox_.Persist(options_.session_path); !s.ok()) {
       spdlog::error("the inbox is in memory only: {}", s.message());
@@ -619,6 +624,43 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   if (def.limits().has_tool_timeout()) {
     shell.timeout = absl::Seconds(def.limits().tool_timeout().seconds());
   }
+  HostConsent consent(host_, task.id());
+  // The MCP servers' tools the role grants: the servers are started here (kept for the
+  // next task in the same workspace). What cannot be offered is told, not fatal.
+  {
+    std::vector<mcp::ServerSpec> specs;
+    for (const v1::McpServerDefinition& d : def.mcp_servers()) {
+      mcp::ServerSpec s;
+      s.name = d.name();
+      s.command = d.command();
+      s.args.assign(d.args().begin(), d.args().end());
+      s.url = d.url();
+      s.env.insert(d.env().begin(), d.env().end());
+      s.headers.insert(d.headers().begin(), d.headers().end());
+      s.read_only_paths.assign(d.read_only_paths().begin(), d.read_only_paths().end());
+      s.network = d.network();
+      if (d.has_call_timeout() && d.call_timeout().seconds() > 0) {
+        s.call_timeout =
+            absl::Seconds(d.call_timeout().seconds()) + absl::Nanoseconds(d.call_timeout().nanos());
+      }
+      specs.push_back(std::move(s));
+    }
+    std::vector<std::string> wire = {llm::WireToolName("complete_task"),
+                                     llm::WireToolName("fail_task")};
+    for (const tools::Tool* t : box.tools()) wire.push_back(llm::WireToolName(t->name()));
+    std::vector<std::string> problems;
+    for (std::unique_ptr<tools::Tool>& t :
+         mcp_->ToolsFor(specs, names, task.workspace().path(), shell, wire, &consent, cancel.get(),
+                        &problems)) {
+      box.Add(std::move(t));
+    }
+    for (const std::string& p : problems) {
+      spdlog::warn("task {}: {}", task.id(), p);
+      v1::TaskEvent ev;
+      ev.mutable_progress()->set_text(absl::StrCat("MCP: ", p));
+      Send(a, ev);
+    }
+  }
 
   // The system prompt: the role's template with its variables.
   std::vector<std::string> tool_names;
@@ -726,7 +768,6 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     return out;
   };
   // Tools name the daemon's task; the session keys it by attempt too.
-  HostConsent consent(host_, task.id());
   tools::ToolContext ctx{ws->get(), &shell, cancel.get(), task.id(), "", &consent};
   AgentLoop loop(client->get(), model.model(), &box, ctx, sessions_.get(), &budget, limits,
                  std::move(events));

@@ -27,6 +27,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "agents/llm/http.h"
+#include "agents/mcp/mcp_tools.h"
 #include "agents/runtime/daemon_tools.h"
 #include "agents/runtime/host_session.h"
 #include "agents/session/session.h"
@@ -43,8 +44,9 @@ struct TaskRunnerOptions {
   // once, saying so; with "auto" programs run unconfined and every result says so.
   std::string sandbox_problem;
   // Provider keys by the name of the daemon's variable they came from (a model's
-  // api_key_env): agentd reads the key from its environment and passes it on a
-  // descriptor (AGENTD_KEYS_FD), never in the agent's environment.
+  // api_key_env; an MCP server's env and headers): agentd reads the key from its
+  // environment and passes it on a descriptor (AGENTD_KEYS_FD), never in the agent's
+  // environment.
   std::map<std::string, std::string> provider_keys;
 };
 
@@ -68,6 +70,7 @@ class TaskRunner {
   HostSession* host_;
   TaskRunnerOptions options_;
   std::unique_ptr<session::SessionStore> sessions_;  // Run's thread only
+  std::unique_ptr<mcp::McpHub> mcp_;                 // Run's thread only
   Delegations delegations_;
   Mailbox mailbox_;
   absl::Mutex mu_;

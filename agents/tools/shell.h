@@ -43,6 +43,19 @@ absl::StatusOr<ShellResult> RunProgram(const std::vector<std::string>& argv,
                                        const std::string& workspace, const ShellOptions& options,
                                        const llm::CancelToken* cancel);
 
+// A program's argv and environment as RunProgram starts it: wrapped in bubblewrap (as
+// RunProgram describes) unless the policy or the machine says otherwise.
+struct SandboxedCommand {
+  std::vector<std::string> argv;  // bwrap's arguments, then the program's
+  std::vector<std::string> env;   // NAME=value: the basics (ShellOptions::inherit_env), then env
+  bool sandboxed = false;
+  std::string unconfined_why;  // as ShellResult's
+};
+// Errors: FAILED_PRECONDITION (the sandbox is required and does not work, saying why).
+absl::StatusOr<SandboxedCommand> SandboxCommand(const std::vector<std::string>& argv,
+                                                const std::string& workspace,
+                                                const ShellOptions& options);
+
 // The line a tool result carries when its program ran unconfined (the "auto" fallback):
 // " [NOT SANDBOXED: why]"; "" when it ran sandboxed or the policy is "off".
 std::string SandboxNote(const ShellResult& r);

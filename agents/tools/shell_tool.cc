@@ -150,6 +150,9 @@ std::vector<std::string> BwrapArgs(const std::string& bwrap, const std::string& 
     if (access(dir, F_OK) == 0) a.insert(a.end(), {"--ro-bind", dir, dir});
   }
   a.insert(a.end(), {"--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"});
+  for (const std::string& dir : options.read_only_binds) {
+    a.insert(a.end(), {"--ro-bind", dir, dir});
+  }
   for (const std::string& dir : options.writable_binds) a.insert(a.end(), {"--bind", dir, dir});
   a.insert(a.end(), {"--bind", workspace, workspace});
   if (!options.git_writable) {
@@ -174,39 +177,49 @@ std::vector<std::string> BwrapArgs(const std::string& bwrap, const std::string& 
 
 }  // namespace
 
-absl::StatusOr<ShellResult> RunProgram(const std::vector<std::string>& argv,
-                                       const std::string& workspace, const ShellOptions& options,
-                                       const llm::CancelToken* cancel) {
+absl::StatusOr<SandboxedCommand> SandboxCommand(const std::vector<std::string>& argv,
+                                                const std::string& workspace,
+                                                const ShellOptions& options) {
+  SandboxedCommand c;
   // Whether the sandbox is used, or why not.
-  std::string bwrap, unconfined_why;
+  std::string bwrap;
   if (options.sandbox != "off") {
     if (!options.sandbox_broken.empty()) {
-      unconfined_why =
+      c.unconfined_why =
           absl::StrCat("the sandbox does not work on this machine: ", options.sandbox_broken);
     } else if (bwrap = FindProgram(options.bwrap); bwrap.empty()) {
-      unconfined_why = absl::StrCat(options.bwrap,
-                                    " (bubblewrap) is not there (Debian: apt-get install "
-                                    "bubblewrap)");
+      c.unconfined_why = absl::StrCat(options.bwrap,
+                                      " (bubblewrap) is not there (Debian: apt-get install "
+                                      "bubblewrap)");
     }
-    if (!unconfined_why.empty() && options.sandbox == "required") {
+    if (!c.unconfined_why.empty() && options.sandbox == "required") {
       return absl::FailedPreconditionError(absl::StrCat("policy.shell.sandbox is required but ",
-                                                        unconfined_why, ", so nothing was run"));
+                                                        c.unconfined_why, ", so nothing was run"));
     }
   }
-  std::vector<std::string> full;
-  if (!bwrap.empty()) full = BwrapArgs(bwrap, workspace, options);
-  full.insert(full.end(), argv.begin(), argv.end());
+  if (!bwrap.empty()) c.argv = BwrapArgs(bwrap, workspace, options);
+  c.sandboxed = !bwrap.empty();
+  c.argv.insert(c.argv.end(), argv.begin(), argv.end());
   // The agent's environment holds its provider key: a program gets only the basics.
-  std::vector<std::string> env;
   std::vector<absl::string_view> keep = {"PATH=", "LANG=", "LC_", "TZ="};
   if (options.inherit_env) keep.insert(keep.end(), {"HOME=", "USER=", "LOGNAME="});
   for (char** e = environ; *e != nullptr; ++e) {
     absl::string_view kv = *e;
     for (absl::string_view k : keep) {
-      if (absl::StartsWith(kv, k)) env.emplace_back(kv);
+      if (absl::StartsWith(kv, k)) c.env.emplace_back(kv);
     }
   }
-  env.insert(env.end(), options.env.begin(), options.env.end());
+  c.env.insert(c.env.end(), options.env.begin(), options.env.end());
+  return c;
+}
+
+absl::StatusOr<ShellResult> RunProgram(const std::vector<std::string>& argv,
+                                       const std::string& workspace, const ShellOptions& options,
+                                       const llm::CancelToken* cancel) {
+  absl::StatusOr<SandboxedCommand> cmd = SandboxCommand(argv, workspace, options);
+  if (!cmd.ok()) return cmd.status();
+  std::vector<std::string>& full = cmd->argv;
+  std::vector<std::string>& env = cmd->env;
   std::vector<char*> cargv, cenv;
   for (auto& a : full) cargv.push_back(a.data());
   cargv.push_back(nullptr);
@@ -272,8 +285,8 @@ absl::StatusOr<ShellResult> RunProgram(const std::vector<std::string>& argv,
   r.output = std::move(kept);
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
-  r.sandboxed = !bwrap.empty();
-  r.unconfined_why = unconfined_why;
+  r.sandboxed = cmd->sandboxed;
+  r.unconfined_why = cmd->unconfined_why;
   return r;
 }
 

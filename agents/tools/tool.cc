@@ -29,43 +29,84 @@ ToolResult AsText(ToolResult r) {
 
 }  // namespace
 
+namespace {
+
+// Whether `value` is of JSON Schema type `type` (unknown types pass: the tool checks).
+bool OfType(const std::string& type, const json& value) {
+  if (type == "string") return value.is_string();
+  if (type == "integer") return value.is_number_integer();
+  if (type == "number") return value.is_number();
+  if (type == "boolean") return value.is_boolean();
+  if (type == "array") return value.is_array();
+  if (type == "object") return value.is_object();
+  if (type == "null") return value.is_null();
+  return true;
+}
+
+}  // namespace
+
 absl::Status CheckArguments(const json& schema, const json& args) {
   if (!args.is_object()) {
     return absl::InvalidArgumentError(
         absl::StrCat("arguments must be a JSON object, got ", args.type_name()));
   }
-  const json& props = schema.value("properties", json::object());
-  for (const json& req : schema.value("required", json::array())) {
-    if (!args.contains(req.get<std::string>())) {
-      std::string key = req.get<std::string>();
-      return absl::InvalidArgumentError(
-          absl::StrCat("argument \"", key, "\" is required (",
-                       props.value(key, json::object()).value("type", "any"), ")"));
+  // A schema is the tool's (built in, or an MCP server's): anything of an unexpected shape
+  // in it is skipped, never thrown on.
+  static const json kEmpty = json::object();
+  const json& props_in = schema.is_object() ? schema.value("properties", kEmpty) : kEmpty;
+  const json& props = props_in.is_object() ? props_in : kEmpty;
+  const json& required = schema.is_object() ? schema.value("required", json::array()) : kEmpty;
+  auto type_of = [](const json& prop) -> json {
+    return prop.is_object() && prop.contains("type") ? prop["type"] : json();
+  };
+  for (const json& req : required.is_array() ? required : json::array()) {
+    if (!req.is_string()) continue;
+    const std::string key = req.get<std::string>();
+    if (!args.contains(key)) {
+      json t = props.contains(key) ? type_of(props[key]) : json();
+      return absl::InvalidArgumentError(absl::StrCat("argument \"", key, "\" is required (",
+                                                     t.is_string() ? t.get<std::string>() : "any",
+                                                     ")"));
     }
   }
+  // JSON Schema allows properties it does not name unless additionalProperties says no;
+  // agentd's own tools leave it out and mean no.
+  bool open =
+      schema.is_object() && schema.contains("additionalProperties") &&
+      !(schema["additionalProperties"].is_boolean() && !schema["additionalProperties"].get<bool>());
   for (const auto& [key, value] : args.items()) {
     if (!props.contains(key)) {
+      if (open) continue;
       std::vector<std::string> known;
       for (const auto& [k, v] : props.items()) known.push_back(k);
       return absl::InvalidArgumentError(
           absl::StrCat("unknown argument \"", key, "\" (known: ", absl::StrJoin(known, ", "), ")"));
     }
-    std::string type = props[key].value("type", "");
-    bool ok = type.empty() || (type == "string" && value.is_string()) ||
-              (type == "integer" && value.is_number_integer()) ||
-              (type == "number" && value.is_number()) ||
-              (type == "boolean" && value.is_boolean()) || (type == "array" && value.is_array()) ||
-              (type == "object" && value.is_object());
-    if (!ok) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("argument \"", key, "\" must be ", type, ", got ", value.type_name()));
+    json t = type_of(props[key]);
+    std::vector<std::string> types;
+    if (t.is_string()) types.push_back(t.get<std::string>());
+    if (t.is_array()) {
+      for (const json& e : t) {
+        if (e.is_string()) types.push_back(e.get<std::string>());
+      }
     }
-    if (type == "array" && props[key].contains("items")) {
-      std::string item = props[key]["items"].value("type", "");
+    bool ok = types.empty() || std::any_of(types.begin(), types.end(), [&](const std::string& ty) {
+                return OfType(ty, value);
+              });
+    if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat("argument \"", key, "\" must be ",
+                                                     absl::StrJoin(types, " or "), ", got ",
+                                                     value.type_name()));
+    }
+    const json& items =
+        props[key].is_object() && props[key].contains("items") ? props[key]["items"] : kEmpty;
+    if (value.is_array() && items.is_object() && items.contains("type") &&
+        items["type"].is_string()) {
+      std::string item = items["type"].get<std::string>();
       for (const json& v : value) {
-        if (item == "string" && !v.is_string()) {
+        if (!OfType(item, v)) {
           return absl::InvalidArgumentError(
-              absl::StrCat("argument \"", key, "\" must be an array of strings"));
+              absl::StrCat("argument \"", key, "\" must be an array of ", item, "s"));
         }
       }
     }

@@ -49,13 +49,21 @@ struct ShellOptions {
   // Directories outside the workspace bound writable into the sandbox (a worktree's git
   // directories; a scratch directory of agentd's own).
   std::vector<std::string> writable_binds;
+  // Directories outside the workspace shown read-only besides the system's (where an MCP
+  // server's code lives).
+  std::vector<std::string> read_only_binds;
   // Whether the program gets the agent's basic environment (PATH, HOME, LANG, LC_*, TZ,
   // USER, LOGNAME); false: PATH, LANG, LC_* and TZ only, besides `env`.
   bool inherit_env = true;
 };
 
 // What a tool may ask a person for, beyond the role's grant.
-enum class ConsentKind { kNetwork, kPathOutsideWorkspace, kCommandNotAllowed };
+enum class ConsentKind {
+  kNetwork,
+  kPathOutsideWorkspace,
+  kCommandNotAllowed,
+  kDestructiveTool,  // an MCP tool its server marks destructive
+};
 
 struct ConsentAsk {
   std::string tool;  // "shell.run"

@@ -88,8 +88,14 @@ std::string ConsentBook::Summary(const std::string& tool, v1::ConsentKind kind,
   std::string out;
   switch (kind) {
     case v1::CONSENT_KIND_NETWORK:
-      out = absl::StrCat("run `", CommandText(get("argv")), "` with network access");
-      shown = {"argv"};
+      if (details.count("url") != 0) {
+        out = absl::StrCat("connect to ", Visible(get("url")), " (MCP server ",
+                           Visible(get("server")), ")");
+        shown = {"url", "server"};
+      } else {
+        out = absl::StrCat("run `", CommandText(get("argv")), "` with network access");
+        shown = {"argv"};
+      }
       break;
     case v1::CONSENT_KIND_COMMAND_NOT_ALLOWED:
       out = absl::StrCat("run `", CommandText(get("argv")), "` (", ShellWord(get("program")),
@@ -107,6 +113,12 @@ std::string ConsentBook::Summary(const std::string& tool, v1::ConsentKind kind,
       out = absl::StrCat("open ", ShellWord(get("path")), " with `", CommandText(get("command")),
                          "` on agentd's host");
       shown = {"path", "command"};
+      break;
+    case v1::CONSENT_KIND_DESTRUCTIVE_TOOL:
+      out = absl::StrCat("call ", Visible(get("tool")), " of MCP server ", Visible(get("server")),
+                         " (the server marks it destructive) with arguments ",
+                         Visible(get("arguments")));
+      shown = {"tool", "server", "arguments"};
       break;
     default:
       out = absl::StrCat("use ", Visible(tool));

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -33,6 +34,15 @@ extern char** environ;
 
 namespace agentd {
 namespace {
+
+// The MCP servers a role's tools grant ("mcp:<server>", "mcp:<server>/<tool>"), once each.
+std::set<std::string> GrantedMcpServers(const RoleConfig& role) {
+  std::set<std::string> out;
+  for (const std::string& t : role.tools) {
+    if (auto g = ParseMcpGrant(t); g.has_value() && g->ok()) out.insert((*g)->server);
+  }
+  return out;
+}
 
 std::string StateName(v1::AgentState s) {
   std::string n = v1::AgentState_Name(s);
@@ -293,6 +303,20 @@ absl::Status Supervisor::Spawn(Record& r) {
       const std::string& key_env = p->second.api_key_env;
       if (const char* key = key_env.empty() ? nullptr : std::getenv(key_env.c_str())) {
         keys = absl::StrCat(key_env, "=", key, "\n");
+      }
+    }
+  }
+  // The secrets of the MCP servers the role grants (their env and headers name agentd's
+  // variables), on the same descriptor.
+  for (const std::string& server : GrantedMcpServers(role)) {
+    auto m = cfg.mcp_servers.find(server);
+    if (m == cfg.mcp_servers.end()) continue;
+    for (const auto* names : {&m->second.env, &m->second.headers}) {
+      for (const auto& [unused, var] : *names) {
+        const char* value = std::getenv(var.c_str());
+        if (value != nullptr && keys.find(absl::StrCat(var, "=")) == std::string::npos) {
+          absl::StrAppend(&keys, var, "=", value, "\n");
+        }
       }
     }
   }
@@ -978,6 +1002,21 @@ absl::StatusOr<v1::RegisterResponse> Supervisor::Register(const std::string& tok
     for (const std::string& a : cfg.policy.shell_allow) def->add_shell_allow(a);
     def->set_shell_sandbox(cfg.policy.shell_sandbox);
     def->set_ends_on_text(role->second.ends_on_text);
+    for (const std::string& server : GrantedMcpServers(role->second)) {
+      auto m = cfg.mcp_servers.find(server);
+      if (m == cfg.mcp_servers.end()) continue;
+      const McpServerConfig& mc = m->second;
+      v1::McpServerDefinition* d = def->add_mcp_servers();
+      d->set_name(server);
+      d->set_command(mc.command);
+      for (const std::string& arg : mc.args) d->add_args(arg);
+      d->set_url(mc.url);
+      d->mutable_env()->insert(mc.env.begin(), mc.env.end());
+      d->mutable_headers()->insert(mc.headers.begin(), mc.headers.end());
+      for (const std::string& p : mc.read_only_paths) d->add_read_only_paths(p);
+      d->set_network(mc.network);
+      SetDuration(mc.timeout, d->mutable_call_timeout());
+    }
     def->mutable_limits()->set_max_nudges(static_cast<int32_t>(role->second.max_nudges));
     if (auto m = cfg.models.find(role->second.model); m != cfg.models.end()) {
       v1::ModelRef* mr = def->mutable_model();

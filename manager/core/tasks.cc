@@ -836,7 +836,9 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
           "git.commit", "git.checkpoint", "git.rollback"};
       // Its audit entry goes in the transaction of the call's event.
       std::optional<AuditRecord> record;
-      if (audit_ != nullptr && kSideEffects.count(f.tool()) != 0) {
+      // And every call of an MCP server's tool: agentd cannot tell what it changed.
+      if (audit_ != nullptr &&
+          (kSideEffects.count(f.tool()) != 0 || absl::StartsWith(f.tool(), "mcp:"))) {
         std::map<std::string, std::string> details = {{"ok", f.ok() ? "true" : "false"}};
         if (!f.ok()) details["error"] = f.error();
         if (!f.output_summary().empty()) details["result"] = f.output_summary();

@@ -102,6 +102,7 @@ policy:
   shell: {allow: [sh, ls, cat], sandbox: ${SANDBOX}}
   budget: {on_exhausted: ${ON_EXHAUSTED}}
 ${EXTRA_POLICY}
+${EXTRA_CONFIG}
 )";
 
 void GoalTest::RestartAfterInjectedExit() {
@@ -128,6 +129,7 @@ void GoalTest::Start(const std::string& scenario, const std::string& extra_roles
                     {"${SANDBOX}", sandbox_policy_},
                     {"${ON_EXHAUSTED}", budget_on_exhausted_},
                     {"${EXTRA_POLICY}", extra_policy_},
+                    {"${EXTRA_CONFIG}", extra_config_},
                     {"${PROVIDER_TIMEOUTS}",
                      provider_timeouts_.empty() ? "" : ", timeouts: " + provider_timeouts_}}));
   std::vector<std::string> args = {"--config", dir_.Join("agentd.yaml")};

@@ -118,6 +118,8 @@ class GoalTest : public ::testing::Test {
   std::string budget_on_exhausted_ = "pause";
   // More lines under policy: in the config Start writes (each indented two spaces).
   std::string extra_policy_;
+  // More top-level sections of the config Start writes (e.g. "mcp_servers: …").
+  std::string extra_config_;
   // The fake provider's `timeouts:` (e.g. "{idle: 2s}"); empty keeps the defaults.
   std::string provider_timeouts_;
   std::vector<std::string> daemon_env_;

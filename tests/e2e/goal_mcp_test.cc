@@ -1,0 +1,93 @@
+// MCP tool servers in a goal: a role granted an MCP server's tools gets them with their
+// schemas, its agent starts the server inside its sandbox, the model's call reaches the
+// server and its answer the model; a tool the server marks destructive waits for a person;
+// every call is audited.
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/e2e/goal_fixture.h"
+#include "tests/support/process.h"
+
+namespace agentd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class McpGoalTest : public GoalTest {
+ protected:
+  void SetUp() override {
+    const std::string modules = AGENTD_SOURCE_ROOT "/tests/interop/node_modules";
+    extra_config_ = absl::StrCat(
+        "mcp_servers:\n"
+        "  everything: {command: node, args: [\"",
+        modules,
+        "/@modelcontextprotocol/server-everything/dist/index.js\", stdio],\n"
+        "               read_only_paths: [\"",
+        modules, "\"]}\n", "  files: {command: node, args: [\"", modules,
+        "/@modelcontextprotocol/server-filesystem/dist/index.js\", \".\"],\n"
+        "          read_only_paths: [\"",
+        modules, "\"]}\n");
+  }
+  // The role that uses them (model other-m).
+  static constexpr char kRole[] =
+      "  mcpuser: {model: other, prompt: roles/coder.md, max_instances: 1,\n"
+      "            tools: [\"mcp:everything/get-sum\", \"mcp:files\", complete_task, fail_task]}\n";
+};
+
+int McpCallsAudited(const nlohmann::json& audit, const std::string& action) {
+  int n = 0;
+  for (const auto& e : audit["entries"]) n += e["action"] == action && e["details"]["ok"] == "true";
+  return n;
+}
+
+TEST_F(McpGoalTest, AModelCallsAnMcpToolUsesItsAnswerAndAPersonApprovesADestructiveOne) {
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("mcp_sum"), kRole));
+  std::string ws = dir_.Join("ws");
+  ASSERT_EQ(Ctl({"goal", "Add 2 and 3", "--workspace", ws}).exit_code, 0);
+  // write_file is destructive, and the role grants the whole server, not the tool: a
+  // person decides, on exactly these arguments.
+  nlohmann::json pending;
+  ASSERT_TRUE(WaitForValue(
+      [&] {
+        return PollCtlJson({"get", "consents"});
+      },
+      [](const nlohmann::json& j) { return ArraySize(j, "consentRequests") == 1; },
+      absl::Seconds(60), &pending))
+      << daemon_.log();
+  nlohmann::json req = pending["consentRequests"][0];
+  EXPECT_EQ(req["kind"], "CONSENT_KIND_DESTRUCTIVE_TOOL");
+  EXPECT_EQ(req["tool"], "mcp:files/write_file");
+  EXPECT_THAT(Text(req["summary"]), HasSubstr("call write_file of MCP server files"));
+  EXPECT_THAT(Text(req["summary"]), HasSubstr("sum.txt"));
+  // The model saw the sum server-everything computed.
+  std::vector<std::string> results = ToolResults(FakeRequests(), "other-m");
+  ASSERT_EQ(results.size(), 1u) << FakeRequests().dump();
+  EXPECT_THAT(results[0], HasSubstr("The sum of 2 and 3 is 5"));
+  // The tools reached the model under their wire names, with the servers' schemas.
+  bool saw_schema = false;
+  for (const nlohmann::json& q : FakeRequests()) {
+    if (q.value("model", "") != "other-m") continue;
+    for (const nlohmann::json& t : q["body"].value("tools", nlohmann::json::array())) {
+      if (t["function"]["name"] == "mcp_everything_get-sum") {
+        saw_schema = t["function"]["parameters"]["properties"].contains("a");
+      }
+    }
+  }
+  EXPECT_TRUE(saw_schema) << FakeRequests().dump();
+  EXPECT_TRUE(ReadFileOrEmpty(ws + "/sum.txt").empty());  // nothing written before consent
+  RunResult ok = Ctl({"consent", "approve", req["id"].get<std::string>()});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_COMPLETED", absl::Seconds(60))) << daemon_.log();
+  EXPECT_EQ(ReadFileOrEmpty(ws + "/sum.txt"), "5\n");
+  // Each call is audited, as a side effect is.
+  nlohmann::json audit = CtlJson({"audit", "--goal", "g-1"});
+  EXPECT_EQ(McpCallsAudited(audit, "mcp:everything/get-sum"), 1) << audit.dump();
+  EXPECT_EQ(McpCallsAudited(audit, "mcp:files/write_file"), 1) << audit.dump();
+}
+
+}  // namespace
+}  // namespace agentd::testing
