@@ -199,6 +199,30 @@ std::string RenderConfigYaml(const Config& c, bool with_origins) {
   }
   v.End();
 
+  v.Begin("mcp_servers");
+  for (const auto& [name, m] : c.mcp_servers) {
+    v.Begin(name);
+    if (!m.command.empty()) v.Str("command", m.command);
+    if (!m.args.empty()) v.List("args", m.args);
+    if (!m.url.empty()) v.Str("url", m.url);
+    // Names of agentd's variables, not their values.
+    if (!m.env.empty()) {
+      v.Begin("env");
+      for (const auto& [k, var] : m.env) v.Str(k, var);
+      v.End();
+    }
+    if (!m.headers.empty()) {
+      v.Begin("headers");
+      for (const auto& [k, var] : m.headers) v.Str(k, var);
+      v.End();
+    }
+    if (!m.read_only_paths.empty()) v.List("read_only_paths", m.read_only_paths);
+    v.Bool("network", m.network);
+    v.Dur("timeout", m.timeout);
+    v.End();
+  }
+  v.End();
+
   out << YAML::Key << "agents" << YAML::Value << YAML::BeginSeq;
   for (size_t i = 0; i < c.agents.size(); ++i) {
     out << YAML::Flow << YAML::BeginMap;

@@ -216,9 +216,13 @@ int ConfigValidate(const Globals&, const ConfigValidateOpts& o) {
   }
   std::string dropins;
   if (c->layers.size() > 2) dropins = absl::StrCat(" with ", c->layers.size() - 2, " drop-ins");
-  std::printf("%s%s: valid (%zu providers, %zu models, %zu roles, %zu agents)\n", o.file.c_str(),
+  std::string mcp = c->mcp_servers.empty()
+                        ? ""
+                        : absl::StrCat(", ", c->mcp_servers.size(), " MCP server",
+                                       c->mcp_servers.size() == 1 ? "" : "s");
+  std::printf("%s%s: valid (%zu providers, %zu models, %zu roles, %zu agents%s)\n", o.file.c_str(),
               dropins.c_str(), c->providers.size(), c->models.size(), c->roles.size(),
-              c->agents.size());
+              c->agents.size(), mcp.c_str());
   return kOk;
 }
 

@@ -311,6 +311,55 @@ TEST_F(McpTest, ArgumentsThatDoNotFitTheSchemaNeverReachTheServer) {
   EXPECT_THAT(r.content, HasSubstr("argument \"text\" is required"));
 }
 
+// The revision is negotiated: a server on the 2.x SDK that speaks 2026-07-28 answers the
+// server/discover probe and is spoken to statelessly; server-everything (SDK 1.x) does not,
+// and gets initialize with 2025-11-25.
+TEST_F(McpTest, TheNewestRevisionBothSidesSpeakIsChosen) {
+  struct Case {
+    std::vector<std::string> argv;
+    mcp::McpClient::Era era;
+    std::string revision, tool;
+    nlohmann::json args;
+    std::string answer;
+  };
+  for (const Case& c :
+       std::vector<Case>{{{"node", AGENTD_SOURCE_ROOT "/tests/interop/mcp_modern_server.mjs"},
+                          mcp::McpClient::Era::kModern,
+                          "2026-07-28",
+                          "add",
+                          {{"a", 2}, {"b", 5}},
+                          "sum=7"},
+                         {{"node", kEverything, "stdio"},
+                          mcp::McpClient::Era::kLegacy,
+                          "2025-11-25",
+                          "echo",
+                          {{"message", "m"}},
+                          "Echo: m"}}) {
+    SCOPED_TRACE(c.argv[1]);
+    mcp::StdioOptions o;
+    o.name = "s";
+    o.argv = c.argv;
+    o.env = {"PATH=/usr/bin:/bin"};
+    o.cwd = dir_.path();
+    absl::StatusOr<std::unique_ptr<mcp::Connection>> conn = mcp::StartStdio(o);
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    mcp::McpClient client("s", *std::move(conn));
+    ASSERT_TRUE(client.Open({}).ok());
+    EXPECT_EQ(client.era(), c.era);
+    EXPECT_EQ(client.revision(), c.revision);
+    absl::StatusOr<std::vector<mcp::ToolInfo>> tools = client.ListTools(absl::Seconds(30), nullptr);
+    ASSERT_TRUE(tools.ok()) << tools.status();
+    bool listed = false;
+    for (const mcp::ToolInfo& t : *tools) listed = listed || t.name == c.tool;
+    EXPECT_TRUE(listed);
+    absl::StatusOr<mcp::CallResult> r =
+        client.CallTool(c.tool, c.args, absl::Seconds(30), nullptr, 4096);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_FALSE(r->is_error);
+    EXPECT_EQ(r->text, c.answer);
+  }
+}
+
 // A free TCP port on 127.0.0.1 (bound, read and released).
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
