@@ -25,6 +25,7 @@
 #include "manager/ctl/doctor_cmd.h"
 #include "manager/ctl/events_cmd.h"
 #include "manager/ctl/logs_cmd.h"
+#include "manager/ctl/mcp_cmd.h"
 #include "manager/ctl/tasks_cmd.h"
 
 namespace agentd::ctl {
@@ -180,6 +181,7 @@ std::unique_ptr<CLI::App> BuildApp(Globals* g, GlobalFlags* raw, Action* action)
   AddEventCommands(tree);
   AddLogCommands(tree);
   AddChatCommands(tree);
+  AddMcpCommands(tree);
   AddDoctorCommands(tree);
   {
     CLI::App* cmd = AddCommand(app.get(), "help", "a command's help",

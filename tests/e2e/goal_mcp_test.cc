@@ -89,5 +89,44 @@ TEST_F(McpGoalTest, AModelCallsAnMcpToolUsesItsAnswerAndAPersonApprovesADestruct
   EXPECT_EQ(McpCallsAudited(audit, "mcp:files/write_file"), 1) << audit.dump();
 }
 
+// agentd as an MCP server: the official TypeScript SDK's client drives a goal through
+// `agentctl mcp` as a person would — submits it, approves its plan and its Coder's consent
+// request, and waits for it with progress notifications.
+TEST_F(GoalTest, AnMcpClientSubmitsAGoalApprovesItsPlanAndConsentAndWaitsForIt) {
+  extra_policy_ = "  plan_approval: manual";
+  const std::string roles = R"(  manager: {model: manager, prompt: roles/manager.md,
+            tools: [propose_plan, complete_task, fail_task]}
+)";
+  ASSERT_NO_FATAL_FAILURE(
+      Start(Scenario("mcp_client_plan"), roles, "[delegate, complete_task, fail_task]"));
+  RunResult r = RunCommand({"node", AGENTD_SOURCE_ROOT "/tests/interop/agentctl_mcp_client.mjs",
+                            AgentctlBinary(), daemon_.socket()},
+                           Scaled(absl::Seconds(180)));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << daemon_.log();
+  nlohmann::json seen = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(seen.is_object()) << r.out;
+  EXPECT_EQ(seen["server"]["name"], "agentd");
+  EXPECT_EQ(seen["modern"]["protocol"], "2026-07-28");
+  EXPECT_EQ(seen["modern"]["tools"], 9);
+  EXPECT_EQ(seen["modern"]["plans"], 0);
+  EXPECT_EQ(seen["modern"]["isError"], false);
+  EXPECT_EQ(seen["tools"], nlohmann::json({"approve_plan", "cancel_goal", "decide_consent",
+                                           "get_goal", "list_consent_requests", "list_plans",
+                                           "reject_plan", "submit_goal", "wait_goal"}));
+  EXPECT_EQ(seen["missingGoal"]["isError"], true);
+  EXPECT_THAT(Text(seen["missingGoal"]["text"]), HasSubstr("NOT_FOUND"));
+  EXPECT_EQ(seen["goal"], "g-1");
+  EXPECT_EQ(seen["planStatus"], "PLAN_STATUS_PROPOSED");
+  EXPECT_EQ(seen["consent"]["kind"], "CONSENT_KIND_COMMAND_NOT_ALLOWED");
+  EXPECT_THAT(Text(seen["consent"]["summary"]), HasSubstr("date +%Y"));
+  EXPECT_EQ(seen["status"], "TASK_STATUS_COMPLETED");
+  EXPECT_EQ(seen["summary"], "dated");
+  EXPECT_GE(seen["tasks"].get<int>(), 3);  // the goal, the Manager's task, the plan's step
+  EXPECT_GT(seen["progress"].get<int>(), 0);
+  // What the client did is agentd's record as any person's would be.
+  nlohmann::json plan = CtlJson({"describe", "plan", seen["plan"].get<std::string>()});
+  EXPECT_EQ(plan["status"], "PLAN_STATUS_COMPLETED");
+}
+
 }  // namespace
 }  // namespace agentd::testing
