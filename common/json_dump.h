@@ -9,6 +9,7 @@
 #define AGENTD_COMMON_JSON_DUMP_H_
 
 #include <string>
+#include <string_view>
 
 #include "nlohmann/json.hpp"
 
@@ -18,6 +19,38 @@ namespace agentd {
 inline std::string DumpJson(const nlohmann::json& j, int indent = -1) {
   return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
+
+// Whether the JSON text `text` nests arrays and objects at most `max_depth` deep (a cheap
+// scan that skips strings; it does not validate). nlohmann parses without recursion but
+// copies and dumps recursively: a document nested a million deep from another program
+// would overflow the stack. Check text from outside before parsing it.
+inline bool JsonNestingWithin(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return true;
+}
+
+// The nesting allowed in a message from another program (MCP, A2A): far beyond any real one.
+inline constexpr int kMaxJsonNesting = 128;
 
 }  // namespace agentd
 

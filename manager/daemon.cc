@@ -14,6 +14,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "common/json_dump.h"
@@ -138,6 +139,11 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   absl::StatusOr<std::string> metrics_token = LoadOrCreateTokenFile(metrics_token_file);
   if (!metrics_token.ok()) return metrics_token.status();
   AddLogSecret(*metrics_token);
+  // A token for other agent systems (A2A): /a2a accepts it — submit goals, follow them,
+  // answer what they ask, cancel them — and every other call refuses it.
+  absl::StatusOr<std::string> a2a_token = LoadOrCreateTokenFile(c.state_dir + "/a2a.token");
+  if (!a2a_token.ok()) return a2a_token.status();
+  AddLogSecret(*a2a_token);
 
   std::string db_path = c.state_dir + "/agentd.db";
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(db_path);
@@ -451,6 +457,19 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     web.ui_dir = UiDir(c.ui.dir);
     web.admin_token = *token;
     web.metrics_token = *metrics_token;
+    web.a2a_token = *a2a_token;
+    web::A2aOptions a2a;
+    a2a.version = kVersion;
+    // The team's roles, as configured at start, are the Agent Card's skills.
+    auto roles = std::make_shared<std::vector<std::pair<std::string, std::string>>>();
+    for (const auto& [name, role] : c.roles) {
+      std::vector<std::string> tools;
+      for (const std::string& t : role.tools) tools.push_back(t);
+      roles->emplace_back(
+          name, absl::StrCat("agentd's ", name, " role; its tools: ", absl::StrJoin(tools, ", ")));
+    }
+    a2a.roles = [roles] { return *roles; };
+    web.a2a = std::move(a2a);
     web.cors_origins = c.server.cors_origins;
     web.hosts = c.server.http_hosts;
     web.sessions = d->web_sessions_.get();

@@ -21,7 +21,7 @@ for unit in "$prefix/lib/systemd/system/agentd.service" "$prefix/lib/systemd/use
   grep -q '^WatchdogSec=' "$unit" || fail "$unit: WatchdogSec"
   grep -q '^Restart=on-failure$' "$unit" || fail "$unit: Restart"
 done
-"$prefix/bin/agentd" --version | grep -q '^agentd ' || fail "installed agentd does not run"
+"$prefix/bin/agentd" --version | grep '^agentd ' >/dev/null || fail "installed agentd does not run"
 # The units as systemd sees them: valid, and the system unit hardened to an exposure of
 # 5.0 or less (systemd-analyze security). ExecStart is pointed at the installed binary.
 if command -v systemd-analyze >/dev/null; then
@@ -60,5 +60,5 @@ for _ in $(seq 200); do  # up to 10 s for it to serve
   sleep 0.05
 done
 [ -n "$http" ] || fail "installed agentd did not serve: $(cat "$run/agentd.err")"
-curl -sf "http://$http/" | grep -q "<!-- installed -->" || fail "installed agentd does not serve share/agentd/ui"
+curl -sf "http://$http/" | grep "<!-- installed -->" >/dev/null || fail "installed agentd does not serve share/agentd/ui"
 echo "install_test: ok"

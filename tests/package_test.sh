@@ -24,7 +24,7 @@ for f in /usr/bin/agentd /usr/bin/agentctl /usr/bin/agentd-agent /usr/bin/agentd
   grep -qx "$f" "$work/files" || fail "the package lacks $f"
 done
 # Nothing from the build tree's tests or benchmarks.
-! grep -v '^/usr/share/agentd/templates/' "$work/files" | grep -Eq 'test|bench|fakellm' || fail "test files in the package"
+! grep -v '^/usr/share/agentd/templates/' "$work/files" | grep -E 'test|bench|fakellm' >/dev/null || fail "test files in the package"
 dpkg-deb -e "$deb" "$work/control"
 grep -qx /etc/agentd/agentd.yaml "$work/control/conffiles" || fail "agentd.yaml is not a conffile"
 for s in postinst prerm postrm; do
@@ -42,7 +42,7 @@ if grep -q '^AGENTD_STATIC_DEPS_IN_USE:INTERNAL=ON' "$build/CMakeCache.txt"; the
   dpkg-deb -x "$deb" "$work/tree"
   for bin in usr/bin/agentd usr/bin/agentctl usr/bin/agentd-agent; do
     [ -f "$work/tree/$bin" ] || fail "the package lacks /$bin"
-    ! readelf -d "$work/tree/$bin" | grep -Eq 'NEEDED.*lib(grpc|absl|protobuf|upb|gpr)' ||
+    ! readelf -d "$work/tree/$bin" | grep -E 'NEEDED.*lib(grpc|absl|protobuf|upb|gpr)' >/dev/null ||
       fail "$bin loads a library meant to be linked in"
   done
 fi
@@ -53,14 +53,14 @@ fi
 # Unpacked into a fresh root: it runs, and the service names what the package installs.
 root="$work/root"
 dpkg-deb -x "$deb" "$root"
-"$root/usr/bin/agentd" --version | grep -q '^agentd ' || fail "agentd from the package does not run"
+"$root/usr/bin/agentd" --version | grep '^agentd ' >/dev/null || fail "agentd from the package does not run"
 "$root/usr/bin/agentctl" config validate "$root/etc/agentd/agentd.yaml" >/dev/null \
   || fail "the packaged config does not validate"
 grep -q '^  socket_group: agentd' "$root/etc/agentd/agentd.yaml" \
   || fail "the packaged config does not let group agentd use the socket"
 grep -q '^ExecStart=/usr/bin/agentd --config /etc/agentd/agentd.yaml ' \
   "$root/usr/lib/systemd/system/agentd.service" || fail "the system unit's ExecStart"
-zcat "$root/usr/share/man/man1/agentctl.1.gz" | grep -q 'agentctl logs' || fail "agentctl(1)"
+zcat "$root/usr/share/man/man1/agentctl.1.gz" | grep 'agentctl logs' >/dev/null || fail "agentctl(1)"
 
 # Installed with dpkg into a fresh root (its maintainer scripts run for that root, leaving
 # this machine alone), started from there, and removed again. dpkg wants root for it.
@@ -75,7 +75,7 @@ passwd_before=$(md5sum /etc/passwd)
 dpkg --root="$fresh" --force-script-chrootless --force-depends --log=/dev/null \
   -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -i into a fresh root"; }
 [ "$(md5sum /etc/passwd)" = "$passwd_before" ] || fail "installing into a root changed this machine's users"
-dpkg --root="$fresh" -s agentd 2>/dev/null | grep -q '^Status: install ok installed' \
+dpkg --root="$fresh" -s agentd 2>/dev/null | grep '^Status: install ok installed' >/dev/null \
   || fail "dpkg does not list agentd as installed in the fresh root"
 if command -v systemd-sysusers >/dev/null; then
   grep -q '^agentd:' "$fresh/etc/passwd" || fail "postinst made no agentd user in the root"

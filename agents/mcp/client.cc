@@ -45,10 +45,11 @@ bool Flag(const json& j, const char* key, bool dflt) {
 
 }  // namespace
 
-McpClient::McpClient(std::string name, std::unique_ptr<Connection> connection)
+McpClient::McpClient(std::string name, std::unique_ptr<Connection> connection, int64_t generation)
     : name_(std::move(name)),
       connection_(std::move(connection)),
-      tools_changed_(std::make_shared<std::atomic<bool>>(false)) {}
+      tools_changed_(std::make_shared<std::atomic<bool>>(false)),
+      generation_(generation) {}
 
 McpClient::~McpClient() { connection_->Close(); }
 
@@ -74,14 +75,15 @@ json McpClient::WithMeta(json params) const {
   return params;
 }
 
-absl::Status McpClient::Open(const OpenOptions& options, bool* died_on_probe) {
+absl::Status McpClient::Open(const OpenOptions& options, bool* died_on_probe,
+                             const llm::CancelToken* cancel) {
   absl::Time deadline = absl::Now() + options.timeout;
   if (options.probe) {
     era_ = Era::kModern;
     revision_ = kModernRevision;
     absl::StatusOr<json> r =
         connection_->Request("server/discover", WithMeta(json::object()),
-                             std::min(options.probe_timeout, options.timeout), nullptr);
+                             std::min(options.probe_timeout, options.timeout), cancel);
     if (r.ok() && r->is_object()) {
       const json& versions = r->value("supportedVersions", json::array());
       if (versions.is_array() &&
@@ -95,6 +97,7 @@ absl::Status McpClient::Open(const OpenOptions& options, bool* died_on_probe) {
           "MCP server ", name_, " speaks revisions ", Utf8Prefix(DumpJson(versions), 200, "…"),
           "; agentd speaks ", kModernRevision, " and ", kLegacyRevision));
     }
+    if (!r.ok() && r.status().code() == absl::StatusCode::kCancelled) return r.status();
     if (!r.ok() && RpcErrorCode(r.status()) == kUnsupportedProtocolVersion) {
       era_ = Era::kLegacy;
       return absl::FailedPreconditionError(
@@ -119,7 +122,7 @@ absl::Status McpClient::Open(const OpenOptions& options, bool* died_on_probe) {
                                                 {{"protocolVersion", kLegacyRevision},
                                                  {"capabilities", json::object()},
                                                  {"clientInfo", ClientInfo()}},
-                                                left, nullptr);
+                                                left, cancel);
   if (!r.ok()) {
     return absl::Status(r.status().code(),
                         absl::StrCat("MCP server ", name_, ": initialize: ", r.status().message()));

@@ -49,7 +49,8 @@ struct CallResult {
 class McpClient {
  public:
   // `connection` is owned. `name` is the server's name under mcp_servers.
-  McpClient(std::string name, std::unique_ptr<Connection> connection);
+  // `generation` tells clients of the same server apart (each start is a new one).
+  McpClient(std::string name, std::unique_ptr<Connection> connection, int64_t generation = 0);
   ~McpClient();
 
   enum class Era { kModern, kLegacy };
@@ -62,7 +63,9 @@ class McpClient {
   // server/discover probe, the message says so and `*died_on_probe` is set — start it
   // again and Open with probe = false), FAILED_PRECONDITION (no revision in common),
   // DEADLINE_EXCEEDED.
-  absl::Status Open(const OpenOptions& options, bool* died_on_probe = nullptr);
+  // CANCELLED when `cancel` is (the task was canceled while the server started).
+  absl::Status Open(const OpenOptions& options, bool* died_on_probe = nullptr,
+                    const llm::CancelToken* cancel = nullptr);
 
   // Every tool it lists (tools/list, page by page; at most 1,000 tools and 100 pages).
   // Errors: as Connection::Request, and DATA_LOSS for a list that is not one.
@@ -82,6 +85,7 @@ class McpClient {
   bool alive() const { return connection_->alive(); }
   std::string why() const { return connection_->why(); }
   Era era() const { return era_; }
+  int64_t generation() const { return generation_; }
   const std::string& revision() const { return revision_; }
   const std::string& name() const { return name_; }
   void Close() { connection_->Close(); }
@@ -103,6 +107,7 @@ class McpClient {
   Era era_ = Era::kLegacy;
   std::string revision_;
   std::shared_ptr<std::atomic<bool>> tools_changed_;
+  int64_t generation_;
 };
 
 namespace internal {

@@ -3,7 +3,6 @@
 // after notifications and requests of the server's), the session id the server gives at
 // initialize echoed on every later request, and DELETE at the end.
 #include <map>
-#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -39,6 +38,7 @@ class HttpConnection final : public Connection {
     json m = {{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}};
     std::optional<absl::StatusOr<json>> answer;
     absl::StatusOr<llm::HttpResponse> r = Post(m, method, params, timeout, cancel, id, &answer);
+    SendReplies();
     if (answer.has_value()) return *std::move(answer);
     if (!r.ok()) {
       if (r.status().code() == absl::StatusCode::kDeadlineExceeded ||
@@ -95,7 +95,6 @@ class HttpConnection final : public Connection {
       }
       session = session_;
     }
-    JoinAnswers();
     if (session.empty()) return;
     // The session's end, as the transport asks (a server may refuse it: 405).
     llm::HttpRequest req;
@@ -164,15 +163,25 @@ class HttpConnection final : public Connection {
         }
       }
     };
+    size_t event_bytes = 0;  // of the SSE event being read
     auto on_body = [&](std::string_view bytes) -> bool {
+      if (sse) {
+        event_bytes += bytes.size();
+        if (event_bytes > o_.max_message_bytes) {
+          *answer = absl::DataLossError(
+              absl::StrCat("the server sent an event over ", o_.max_message_bytes >> 20, " MiB"));
+          return false;
+        }
+      }
       if (!sse) {
         body.append(bytes);
         return body.size() <= o_.max_message_bytes;
       }
       absl::Status s = parser.Feed(absl::string_view(bytes.data(), bytes.size()),
                                    [&](const llm::SseEvent& ev) -> absl::Status {
+                                     event_bytes = 0;
                                      if (ev.data.empty())
-                                       return absl::OkStatus();  // a priming event, or a keep-alive
+                                       return absl::OkStatus();  // priming, keep-alive
                                      Dispatch(ev.data, id, answer);
                                      // Its answer is in: the rest of the stream is not waited for.
                                      return answer->has_value() ? absl::CancelledError("answered")
@@ -203,6 +212,13 @@ class HttpConnection final : public Connection {
   void Dispatch(const std::string& raw, int64_t id, std::optional<absl::StatusOr<json>>* answer) {
     // Text in another encoding is shown as U+FFFD (JSON parsers refuse it).
     std::string text = IsValidUtf8(raw) ? raw : ValidUtf8(raw);
+    if (!JsonNestingWithin(text, kMaxJsonNesting)) {
+      if (id >= 0 && !answer->has_value()) {
+        *answer = absl::DataLossError(absl::StrCat("the server sent a message nested over ",
+                                                   kMaxJsonNesting, " levels deep"));
+      }
+      return;
+    }
     json m = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (m.is_discarded()) {
       if (id >= 0 && !answer->has_value()) {
@@ -244,8 +260,10 @@ class HttpConnection final : public Connection {
     }
   }
 
-  // A request of the server's, answered on a thread of its own: this one's transfer is
-  // still open, and the server may wait for the answer before it sends its own.
+  // A request of the server's (a ping; anything else is refused, as the client offers
+  // no capabilities), answered once the transfer that carried it has ended: this thread's
+  // HTTP handle is busy until then. A server that waits for the answer before it ends its
+  // own response waits until the call's timeout.
   void AnswerLater(const Incoming& in) {
     json reply = {{"jsonrpc", "2.0"}, {"id", in.id_json}};
     if (in.method == "ping") {
@@ -255,21 +273,25 @@ class HttpConnection final : public Connection {
                         {"message", absl::StrCat("agentd's MCP client does not offer ",
                                                  Utf8Prefix(in.method, 100, "…"))}};
     }
-    absl::MutexLock l(&answers_mu_);
-    if (answers_.size() >= 8) return;  // a flood is not answered
-    answers_.emplace_back([this, reply] {
-      std::optional<absl::StatusOr<json>> unused;
-      (void)Post(reply, "", json(), absl::Seconds(10), nullptr, -1, &unused);
-    });
+    std::vector<json>& replies = Replies();
+    if (replies.size() < 8) replies.push_back(std::move(reply));  // a flood is not answered
   }
 
-  void JoinAnswers() {
-    std::vector<std::thread> threads;
-    {
-      absl::MutexLock l(&answers_mu_);
-      threads.swap(answers_);
+  // The server's requests waiting for an answer on this thread (each thread posts its own
+  // transfers, one at a time).
+  static std::vector<json>& Replies() {
+    thread_local std::vector<json> replies;
+    return replies;
+  }
+
+  // Sends the answers AnswerLater kept (the calling thread's).
+  void SendReplies() {
+    std::vector<json> replies;
+    replies.swap(Replies());
+    for (const json& r : replies) {
+      std::optional<absl::StatusOr<json>> unused;
+      (void)Post(r, "", json(), absl::Seconds(10), nullptr, -1, &unused);
     }
-    for (std::thread& t : threads) t.join();
   }
 
   // What a response without the answer means.
@@ -317,8 +339,6 @@ class HttpConnection final : public Connection {
   std::string session_ ABSL_GUARDED_BY(mu_);
   std::string version_ ABSL_GUARDED_BY(mu_);
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
-  absl::Mutex answers_mu_;
-  std::vector<std::thread> answers_ ABSL_GUARDED_BY(answers_mu_);
 };
 
 }  // namespace

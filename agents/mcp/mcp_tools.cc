@@ -31,6 +31,9 @@ constexpr absl::Duration kStableAfter = absl::Seconds(30);
 // it fails at once saying when the server comes back.
 constexpr absl::Duration kWaitForRestart = absl::Seconds(5);
 constexpr absl::Duration kListTimeout = absl::Seconds(30);
+// The arguments of a destructive call a person is shown, at most (agentd takes 4,096
+// bytes of one consent detail).
+constexpr size_t kMaxConsentArguments = 4000;
 
 }  // namespace
 
@@ -74,15 +77,18 @@ class McpHub::Server {
   // backoff). Errors: UNAVAILABLE saying why and when it is tried again; CANCELLED.
   absl::StatusOr<std::shared_ptr<McpClient>> Client(const llm::CancelToken* cancel) {
     absl::MutexLock l(&mu_);
-    if (client_ != nullptr && client_->alive()) return client_;
-    absl::Time now = absl::Now();
-    if (client_ != nullptr) {
-      // It died since it was last used.
-      if (now - started_ > kStableAfter) failures_ = 0;
-      Failed(client_->why(), now);
-      client_.reset();
-    }
-    if (now < retry_after_) {
+    for (;;) {
+      if (closed_)
+        return absl::UnavailableError(absl::StrCat("MCP server ", spec_.name, " was stopped"));
+      if (client_ != nullptr && client_->alive()) return client_;
+      absl::Time now = absl::Now();
+      if (client_ != nullptr) {
+        // It died since it was last used.
+        if (now - started_ > kStableAfter) failures_ = 0;
+        Failed(client_->why(), now);
+        client_.reset();
+      }
+      if (now >= retry_after_) break;
       absl::Duration wait = retry_after_ - now;
       if (wait > kWaitForRestart) {
         return absl::UnavailableError(absl::StrCat(
@@ -93,9 +99,11 @@ class McpHub::Server {
       bool cancelled = cancel != nullptr ? cancel->WaitFor(wait) : (absl::SleepFor(wait), false);
       mu_.Lock();
       if (cancelled) return absl::CancelledError("the task was canceled");
-      if (client_ != nullptr && client_->alive()) return client_;
+      // Looked at again: another call may have started it, or failed and pushed the next
+      // try further out, meanwhile.
     }
-    absl::Status s = Start();
+    absl::Status s = Start(cancel);
+    if (s.code() == absl::StatusCode::kCancelled) return s;  // not the server's failure
     if (!s.ok()) {
       Failed(std::string(s.message()), absl::Now());
       return absl::UnavailableError(s.message());
@@ -108,14 +116,14 @@ class McpHub::Server {
     absl::StatusOr<std::shared_ptr<McpClient>> c = Client(cancel);
     if (!c.ok()) return c.status();
     absl::MutexLock l(&list_mu_);
-    if (listed_for_ == c->get() && !(*c)->tools_changed()) return tools_;
+    if (listed_for_ == (*c)->generation() && !(*c)->tools_changed()) return tools_;
     absl::StatusOr<std::vector<ToolInfo>> t = (*c)->ListTools(kListTimeout, cancel);
     if (!t.ok()) {
       return absl::Status(t.status().code(), absl::StrCat("MCP server ", spec_.name,
                                                           ": tools/list: ", t.status().message()));
     }
     tools_ = *std::move(t);
-    listed_for_ = c->get();
+    listed_for_ = (*c)->generation();
     return tools_;
   }
 
@@ -123,6 +131,7 @@ class McpHub::Server {
     std::shared_ptr<McpClient> c;
     {
       absl::MutexLock l(&mu_);
+      closed_ = true;
       c = std::move(client_);
     }
     if (c != nullptr) c->Close();
@@ -174,16 +183,16 @@ class McpHub::Server {
     return StartStdio(std::move(so));
   }
 
-  absl::Status Start() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  absl::Status Start(const llm::CancelToken* cancel) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (int round = 0; round < 2; ++round) {
       absl::StatusOr<std::unique_ptr<Connection>> conn = Connect();
       if (!conn.ok()) return conn.status();
-      auto client = std::make_shared<McpClient>(spec_.name, *std::move(conn));
+      auto client = std::make_shared<McpClient>(spec_.name, *std::move(conn), ++generation_);
       client->set_change_flag(changed_);
       McpClient::OpenOptions oo;
       oo.probe = !legacy_known_;
       bool died_on_probe = false;
-      absl::Status s = client->Open(oo, &died_on_probe);
+      absl::Status s = client->Open(oo, &died_on_probe, cancel);
       if (!s.ok()) {
         client->Close();
         if (died_on_probe) {
@@ -211,13 +220,15 @@ class McpHub::Server {
   std::shared_ptr<McpClient> client_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<std::atomic<bool>> changed_ ABSL_GUARDED_BY(mu_);
   bool legacy_known_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // of the clients started
   int failures_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time retry_after_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time started_ ABSL_GUARDED_BY(mu_);
   std::string last_error_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex list_mu_;
-  const McpClient* listed_for_ ABSL_GUARDED_BY(list_mu_) = nullptr;
+  int64_t listed_for_ ABSL_GUARDED_BY(list_mu_) = 0;  // the client generation tools_ came from
   std::vector<ToolInfo> tools_ ABSL_GUARDED_BY(list_mu_);
 };
 
@@ -254,13 +265,24 @@ class McpTool final : public tools::Tool {
                              "can be asked here"),
                 true};
       }
+      std::string shown = DumpJson(args);
+      if (shown.size() > kMaxConsentArguments) {
+        // A person decides on what they are shown, and the decision binds to it: a cut
+        // would let what follows the cut through unseen.
+        return {absl::StrCat(name_,
+                             ": not run: the server marks it destructive, and its "
+                             "arguments (",
+                             shown.size(),
+                             " bytes) are too long to show a person "
+                             "(at most ",
+                             kMaxConsentArguments, "); pass less"),
+                true};
+      }
       tools::ConsentAsk ask;
       ask.tool = name_;
       ask.kind = tools::ConsentKind::kDestructiveTool;
       ask.summary = absl::StrCat("call ", name_, " (marked destructive by its server)");
-      ask.details = {{"server", server_->spec().name},
-                     {"tool", info_.name},
-                     {"arguments", Utf8Prefix(DumpJson(args), 4000, "…")}};
+      ask.details = {{"server", server_->spec().name}, {"tool", info_.name}, {"arguments", shown}};
       ask.request_id = ctx.call_id;
       absl::StatusOr<bool> ok = ctx.consent->Ask(ask, ctx.cancel);
       if (!ok.ok()) {

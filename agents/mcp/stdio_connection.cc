@@ -35,8 +35,9 @@ using nlohmann::json;
 constexpr absl::Duration kWriteTimeout = absl::Seconds(10);
 // How long Close waits after closing stdin, and again after SIGTERM.
 constexpr absl::Duration kStopGrace = absl::Seconds(2);
-// Bytes of one stderr line relayed to the log at most.
+// Bytes of one stderr line relayed to the log at most, and of them all in a minute.
 constexpr size_t kStderrLine = 4096;
+constexpr size_t kLogBytesPerMinute = 256 << 10;
 
 // A debris line of a server's stdout, for a log line or an error.
 std::string Excerpt(absl::string_view s) { return Utf8Prefix(s, 200, "…"); }
@@ -132,7 +133,7 @@ class StdioConnection final : public Connection {
     absl::MutexLock l(&mu_);
     for (;;) {
       auto it = pending_.find(id);
-      if (it->second.has_value()) {
+      if (it->second.has_value() && !dead_) {
         absl::StatusOr<json> r = std::move(*it->second);
         pending_.erase(it);
         return r;
@@ -195,7 +196,11 @@ class StdioConnection final : public Connection {
       kill(-pid_, SIGTERM);
       exited = pidfd_ >= 0 && WaitFd(pidfd_, kStopGrace);
     }
-    kill(-pid_, SIGKILL);  // and whatever it left in its process group
+    // Whatever it left in its process group goes too. The leader is not reaped before
+    // (it is a zombie at worst), so the group id cannot belong to anyone else yet; the
+    // leader itself is signalled through its pidfd, in case it left its group.
+    kill(-pid_, SIGKILL);
+    if (pidfd_ >= 0) syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
     Reap(/*block=*/true);
     uint64_t one = 1;
     if (wake_ >= 0) (void)!write(wake_, &one, sizeof(one));
@@ -214,7 +219,19 @@ class StdioConnection final : public Connection {
     }
   }
 
-  // The exit status, once; "" while it runs.
+  // How it ended, without reaping it (so that its process group id stays its own);
+  // "" while it runs.
+  std::string ExitStatus() const {
+    siginfo_t info{};
+    if (waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+        info.si_pid != pid_) {
+      return "";
+    }
+    if (info.si_code == CLD_EXITED) return absl::StrCat("exit status ", info.si_status);
+    return absl::StrCat("killed by signal ", info.si_status);
+  }
+
+  // Reaps it (Close only, after its group was killed); its exit status, once.
   std::string Reap(bool block) {
     absl::MutexLock l(&reap_mu_);
     if (!exit_.empty() || pid_ <= 0) return exit_;
@@ -276,6 +293,30 @@ class StdioConnection final : public Connection {
     if (pid_ > 0) kill(-pid_, SIGKILL);
   }
 
+  // Whether `bytes` more of the server's chatter may go to the agent's log: at most
+  // kLogBytesPerMinute a minute (a server must not flood its agent's log); what is
+  // dropped is counted and said once the minute is over.
+  bool LogBudget(size_t bytes) {
+    absl::Time now = absl::Now();
+    if (now - log_window_start_ >= absl::Minutes(1)) {
+      if (log_dropped_ > 0) {
+        spdlog::warn(
+            "MCP server {}: {} lines of its output left out of this log (over {} "
+            "bytes a minute)",
+            o_.name, log_dropped_, kLogBytesPerMinute);
+      }
+      log_window_start_ = now;
+      log_bytes_ = 0;
+      log_dropped_ = 0;
+    }
+    if (log_bytes_ + bytes > kLogBytesPerMinute) {
+      ++log_dropped_;
+      return false;
+    }
+    log_bytes_ += bytes;
+    return true;
+  }
+
   void Answer(const json& id, json result_or_error, bool error) {
     json m = {{"jsonrpc", "2.0"}, {"id", id}};
     m[error ? "error" : "result"] = std::move(result_or_error);
@@ -292,6 +333,11 @@ class StdioConnection final : public Connection {
       valid = ValidUtf8(trimmed);
       trimmed = valid;
     }
+    if (!JsonNestingWithin(std::string_view(trimmed.data(), trimmed.size()), kMaxJsonNesting)) {
+      Die(absl::StrCat("MCP server ", o_.name, " sent a message nested over ", kMaxJsonNesting,
+                       " levels deep"));
+      return;
+    }
     json m = json::parse(trimmed.begin(), trimmed.end(), nullptr, /*allow_exceptions=*/false);
     if (m.is_discarded()) {
       if (trimmed.front() == '{' || trimmed.front() == '[') {
@@ -301,8 +347,10 @@ class StdioConnection final : public Connection {
       } else {
         // The stdio transport forbids anything but messages on stdout; a stray log line
         // is reported and skipped rather than taken for a broken protocol.
-        spdlog::warn("MCP server {} wrote a line that is not a message to its stdout: {}", o_.name,
-                     Excerpt(trimmed));
+        if (LogBudget(trimmed.size())) {
+          spdlog::warn("MCP server {} wrote a line that is not a message to its stdout: {}",
+                       o_.name, Excerpt(trimmed));
+        }
       }
       return;
     }
@@ -310,6 +358,7 @@ class StdioConnection final : public Connection {
     switch (in.kind) {
       case Incoming::Kind::kResponse: {
         absl::MutexLock l(&mu_);
+        if (dead_) return;  // the stream broke before it: nothing after is trusted
         auto it = pending_.find(in.id);
         if (it == pending_.end() || it->second.has_value()) {
           spdlog::warn("MCP server {} answered request {}, which is not waiting", o_.name, in.id);
@@ -381,13 +430,17 @@ class StdioConnection final : public Connection {
           errbuf.append(chunk, static_cast<size_t>(n));
           size_t start = 0;
           for (size_t nl; (nl = errbuf.find('\n', start)) != std::string::npos; start = nl + 1) {
-            spdlog::info(
-                "mcp {}: {}", o_.name,
-                Utf8Prefix(absl::string_view(errbuf).substr(start, nl - start), kStderrLine, "…"));
+            if (LogBudget(nl - start)) {
+              spdlog::info("mcp {}: {}", o_.name,
+                           Utf8Prefix(absl::string_view(errbuf).substr(start, nl - start),
+                                      kStderrLine, "…"));
+            }
           }
           errbuf.erase(0, start);
           if (errbuf.size() > kStderrLine) {
-            spdlog::info("mcp {}: {}", o_.name, Utf8Prefix(errbuf, kStderrLine, "…"));
+            if (LogBudget(kStderrLine)) {
+              spdlog::info("mcp {}: {}", o_.name, Utf8Prefix(errbuf, kStderrLine, "…"));
+            }
             errbuf.clear();
           }
         }
@@ -395,7 +448,7 @@ class StdioConnection final : public Connection {
       if (!out_open) {
         // Its stdout is closed: it ended, or will not answer again either way.
         std::string status;
-        if (pidfd_ >= 0 && WaitFd(pidfd_, absl::Milliseconds(500))) status = Reap(false);
+        if (pidfd_ >= 0 && WaitFd(pidfd_, absl::Milliseconds(500))) status = ExitStatus();
         Die(absl::StrCat(
             "MCP server ", o_.name, " ",
             status.empty() ? "closed its output" : absl::StrCat("exited (", status, ")")));
@@ -421,6 +474,10 @@ class StdioConnection final : public Connection {
   absl::Mutex write_mu_;
   absl::Mutex reap_mu_;
   std::string exit_ ABSL_GUARDED_BY(reap_mu_);
+  // The log budget (the reader thread's).
+  absl::Time log_window_start_ = absl::InfinitePast();
+  size_t log_bytes_ = 0;
+  int64_t log_dropped_ = 0;
 };
 
 }  // namespace

@@ -308,15 +308,17 @@ absl::Status Supervisor::Spawn(Record& r) {
   }
   // The secrets of the MCP servers the role grants (their env and headers name agentd's
   // variables), on the same descriptor.
+  std::set<std::string> passed;  // names already on the descriptor
+  if (!keys.empty()) passed.insert(keys.substr(0, keys.find('=')));
   for (const std::string& server : GrantedMcpServers(role)) {
     auto m = cfg.mcp_servers.find(server);
     if (m == cfg.mcp_servers.end()) continue;
     for (const auto* names : {&m->second.env, &m->second.headers}) {
       for (const auto& [unused, var] : *names) {
         const char* value = std::getenv(var.c_str());
-        if (value != nullptr && keys.find(absl::StrCat(var, "=")) == std::string::npos) {
-          absl::StrAppend(&keys, var, "=", value, "\n");
-        }
+        // A value with a line break would end its line early: such a secret is not passed.
+        if (value == nullptr || std::strchr(value, '\n') != nullptr) continue;
+        if (passed.insert(var).second) absl::StrAppend(&keys, var, "=", value, "\n");
       }
     }
   }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -42,8 +43,10 @@ constexpr char kMetaVersion[] = "io.modelcontextprotocol/protocolVersion";
 // JSON-RPC's codes, and 2026-07-28's for a revision the server does not speak.
 constexpr int kParseError = -32700, kInvalidRequest = -32600, kMethodNotFound = -32601,
               kInvalidParams = -32602, kUnsupportedVersion = -32022;
-// A line from the client longer than this is refused (a runaway client).
+// A line from the client longer than this is refused (a runaway client), and so is a call
+// beyond this many at once.
 constexpr size_t kMaxLine = 4u << 20;
+constexpr int kMaxCalls = 32;
 
 constexpr char kInstructions[] =
     "agentd runs a team of LLM agents (CEO, Manager, Coders, Testers…) on goals. Submit a "
@@ -112,12 +115,14 @@ json Tools() {
                       "that wait"}}}},
                   {}),
            true, false),
+      // The decisions below are a person's: marked destructive, so that an MCP host asks
+      // its user before a model makes them.
       tool("approve_plan", "Approve a plan", "Approves a proposed plan: its steps start.",
-           Schema({{"plan_id", id}, {"comment", {{"type", "string"}}}}, {"plan_id"}), false, false),
+           Schema({{"plan_id", id}, {"comment", {{"type", "string"}}}}, {"plan_id"}), false, true),
       tool("reject_plan", "Reject a plan",
            "Rejects a proposed plan with a reason; the agent that proposed it plans again.",
            Schema({{"plan_id", id}, {"reason", {{"type", "string"}}}}, {"plan_id", "reason"}),
-           false, false),
+           false, true),
       tool("list_consent_requests", "List consent requests",
            "What agents ask a person to allow (a command off the allowlist, network, a path "
            "outside the workspace, a destructive tool); by default those still pending.",
@@ -131,7 +136,7 @@ json Tools() {
                     {{"type", "boolean"},
                      {"description", "the same request later in the same goal is decided alike"}}}},
                   {"consent_request_id", "approve"}),
-           false, false),
+           false, true),
   });
 }
 
@@ -172,14 +177,21 @@ class Server {
 
   int Run() {
     std::string line;
-    while (std::getline(std::cin, line)) {
-      if (line.size() > kMaxLine) {
+    bool too_long = false;
+    while (ReadLine(&line, &too_long)) {
+      if (too_long) {
         Send({{"jsonrpc", "2.0"},
               {"id", nullptr},
               {"error", {{"code", kInvalidRequest}, {"message", "message too long"}}}});
         continue;
       }
       if (!IsValidUtf8(line)) line = ValidUtf8(line);
+      if (!JsonNestingWithin(line, kMaxJsonNesting)) {
+        Send({{"jsonrpc", "2.0"},
+              {"id", nullptr},
+              {"error", {{"code", kInvalidRequest}, {"message", "message nested too deep"}}}});
+        continue;
+      }
       json m = json::parse(line, nullptr, false);
       if (m.is_discarded()) {
         if (!absl::StripAsciiWhitespace(line).empty()) {
@@ -189,7 +201,13 @@ class Server {
         }
         continue;
       }
-      Handle(m);
+      try {
+        Handle(m);
+      } catch (const std::exception& e) {  // a shape no check foresaw: this message fails alone
+        Send({{"jsonrpc", "2.0"},
+              {"id", nullptr},
+              {"error", {{"code", kInvalidRequest}, {"message", Utf8Prefix(e.what(), 200, "…")}}}});
+      }
     }
     // stdin closed: the client is done. Calls still running are cancelled and awaited.
     absl::MutexLock l(&mu_);
@@ -202,6 +220,33 @@ class Server {
   }
 
  private:
+  // The next line of stdin, read in blocks: a line over kMaxLine is skipped to its end
+  // (`*too_long`) instead of being held whole. False at the end of input.
+  bool ReadLine(std::string* line, bool* too_long) {
+    line->clear();
+    *too_long = false;
+    for (;;) {
+      size_t nl = in_.find('\n', in_pos_);
+      if (nl != std::string::npos) {
+        if (!*too_long) line->append(in_, in_pos_, nl - in_pos_);
+        in_pos_ = nl + 1;
+        return true;
+      }
+      if (!*too_long) line->append(in_, in_pos_, std::string::npos);
+      in_.clear();
+      in_pos_ = 0;
+      if (line->size() > kMaxLine) {
+        *too_long = true;
+        line->clear();
+      }
+      char buf[64 << 10];
+      ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return !line->empty() && !*too_long;  // a last line without its newline
+      in_.assign(buf, static_cast<size_t>(n));
+    }
+  }
+
   void Send(const json& m) {
     std::string out = DumpJson(m);
     out.push_back('\n');
@@ -230,7 +275,7 @@ class Server {
   }
 
   void Handle(const json& m) {
-    if (!m.is_object() || m.value("jsonrpc", "") != "2.0") {
+    if (!m.is_object() || Str(m, "jsonrpc") != "2.0") {
       Send({{"jsonrpc", "2.0"},
             {"id", nullptr},
             {"error", {{"code", kInvalidRequest}, {"message", "not a JSON-RPC 2.0 message"}}}});
@@ -239,12 +284,11 @@ class Server {
     auto method_it = m.find("method");
     if (method_it == m.end() || !method_it->is_string()) return;  // a response: none expected
     const std::string method = method_it->get<std::string>();
-    json params = m.value("params", json::object());
-    if (!params.is_object()) params = json::object();
+    json params = m.contains("params") && m["params"].is_object() ? m["params"] : json::object();
     auto id_it = m.find("id");
     if (id_it == m.end()) {  // a notification
       if (method == "notifications/cancelled") {
-        json rid = params.value("requestId", json());
+        json rid = params.contains("requestId") ? params["requestId"] : json();
         absl::MutexLock l(&mu_);
         if (auto c = calls_.find(DumpJson(rid));
             c != calls_.end() && !c->second->HasBeenNotified()) {
@@ -259,9 +303,10 @@ class Server {
       return;
     }
     // The new revision names itself in every request.
-    const json& meta = params.value("_meta", json::object());
+    const json meta =
+        params.contains("_meta") && params["_meta"].is_object() ? params["_meta"] : json::object();
     bool modern = false;
-    if (meta.is_object() && meta.contains(kMetaVersion)) {
+    if (meta.contains(kMetaVersion)) {
       json v = meta[kMetaVersion];
       if (!v.is_string() || v.get<std::string>() != kModern) {
         Error(id, kUnsupportedVersion, "unsupported protocol version",
@@ -275,7 +320,7 @@ class Server {
       return;
     }
     if (method == "initialize") {
-      std::string asked = params.value("protocolVersion", "");
+      std::string asked = Str(params, "protocolVersion");
       std::string version = LegacyRevisions().front();
       for (const std::string& r : LegacyRevisions()) {
         if (r == asked) version = r;
@@ -315,7 +360,8 @@ class Server {
 
   void StartCall(const json& id, const json& params, bool modern) {
     std::string name = Str(params, "name");
-    json args = params.value("arguments", json::object());
+    json args = params.contains("arguments") ? params["arguments"] : json::object();
+    if (args.is_null()) args = json::object();
     if (!args.is_object()) {
       Error(id, kInvalidParams, "arguments must be an object");
       return;
@@ -326,11 +372,25 @@ class Server {
       Error(id, kInvalidParams, absl::StrCat("unknown tool: ", Utf8Prefix(name, 100, "…")));
       return;
     }
-    json progress = params.value("_meta", json::object()).value("progressToken", json());
+    json progress;
+    if (params.contains("_meta") && params["_meta"].is_object() &&
+        params["_meta"].contains("progressToken")) {
+      progress = params["_meta"]["progressToken"];
+      if (!progress.is_string() && !progress.is_number_integer()) progress = json();
+    }
     auto cancel = std::make_shared<absl::Notification>();
     std::string key = DumpJson(id);
     {
       absl::MutexLock l(&mu_);
+      if (running_ >= kMaxCalls) {
+        Error(id, kInvalidRequest,
+              absl::StrCat("too many calls at once (", kMaxCalls, "); wait for one to end"));
+        return;
+      }
+      if (calls_.count(key) != 0) {
+        Error(id, kInvalidRequest, "a call with this id is still running");
+        return;
+      }
       calls_[key] = cancel;
       ++running_;
     }
@@ -550,6 +610,8 @@ class Server {
   // Calls running, by their request id's JSON: each one's cancel.
   std::map<std::string, std::shared_ptr<absl::Notification>> calls_ ABSL_GUARDED_BY(mu_);
   int running_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string in_;     // stdin read and not yet split into lines
+  size_t in_pos_ = 0;  // where in in_ the next line starts
 };
 
 int McpCmd(const Globals& g, const NoOpts&) {

@@ -26,11 +26,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/json_dump.h"
 #include "common/logging.h"
 #include "common/paths.h"
+#include "common/text.h"
 #include "common/token.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/support/byte_buffer.h"
+#include "manager/web/a2a.h"
 #include "manager/web/grpc_web.h"
 #include "manager/web/http_checks.h"
 #include "spdlog/spdlog.h"
@@ -145,6 +148,8 @@ class WebServer::Impl {
   bool Authorized(const http::request<http::string_body>& req) const;
   // The read-only scrape token, presented as a bearer token: /metrics only.
   bool ScrapeAuthorized(const http::request<http::string_body>& req) const;
+  // The A2A token (or the admin token), presented as a bearer token: /a2a.
+  bool A2aAuthorized(const http::request<http::string_body>& req) const;
   void Count(const char* route, const std::string& code) {
     if (metrics != nullptr) metrics->http_requests->Add({route, code});
   }
@@ -162,7 +167,9 @@ class WebServer::Impl {
   std::mutex mu;
   std::condition_variable calls_done;
   std::set<GrpcWebCall*> calls;  // guarded by mu
+  int a2a_calls = 0;             // A2A requests being served on threads of their own; mu
   std::atomic<bool> stopping{false};
+  std::unique_ptr<web::A2aServer> a2a;
 
   WebServerOptions options;
   DaemonMetrics* metrics = nullptr;
@@ -247,6 +254,27 @@ class Session : public std::enable_shared_from_this<Session> {
     QueueTrailer(status.error_code(), status.error_message());
   }
 
+  // From an A2A call's thread, posted here: its one JSON answer, or an event of its SSE
+  // stream (the first starts the response; `last` ends it).
+  void A2aJson(int status, std::string body) {
+    StopWatching();
+    a2a_.reset();
+    SendSimple(static_cast<http::status>(status), "application/json", std::move(body), "a2a",
+               status == 401 ? std::vector<std::pair<std::string, std::string>>{{"WWW-Authenticate",
+                                                                                 "Bearer"}}
+                             : std::vector<std::pair<std::string, std::string>>{});
+  }
+  void A2aEvent(std::string data, bool last) {
+    if (broken_) return;
+    if (!a2a_streaming_) {
+      a2a_streaming_ = true;
+      SendHead("text/event-stream");
+    }
+    out_.push_back({absl::StrCat("data: ", data, "\n\n"), last, nullptr});
+    if (last) a2a_.reset();
+    Pump();
+  }
+
  private:
   struct Out {
     std::string data;
@@ -327,6 +355,7 @@ class Session : public std::enable_shared_from_this<Session> {
                         "host");
     }
     if (request_.method() == http::verb::options) return Preflight();
+    if (request_.method() == http::verb::post && path == "/a2a") return A2a();
     if (request_.method() == http::verb::post) {
       absl::string_view ct(request_[http::field::content_type].data(),
                            request_[http::field::content_type].size());
@@ -356,6 +385,15 @@ class Session : public std::enable_shared_from_this<Session> {
                         "text/plain; charset=utf-8", ok ? "ok\n" : "not serving\n", "healthz");
     }
     if (path == "/metrics") return Metrics();
+    if (path == "/.well-known/agent-card.json" && impl_->a2a != nullptr) {
+      // Public, as A2A's discovery expects: it names the team's skills and how to
+      // authenticate, nothing more.
+      std::string host(request_[http::field::host]);
+      if (host.empty()) host = impl_->address;
+      return SendSimple(http::status::ok, "application/json",
+                        impl_->a2a->AgentCard(absl::StrCat("http://", host)), "a2a",
+                        {{"Cache-Control", "no-cache"}});
+    }
     if (path == "/login") return Login(web::QueryParam(query, "code").value_or(""));
     if (web::QueryParam(query, "token")) {
       // An old login link: its token is refused, and not echoed or logged.
@@ -497,7 +535,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Bridge(absl::string_view path, bool text);
-
+  void A2a();
   void SendSimple(http::status status, absl::string_view content_type, std::string body,
                   const char* route,
                   std::vector<std::pair<std::string, std::string>> headers = {}) {
@@ -556,12 +594,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // --- the streamed gRPC-web response ---
 
   void SendHead(bool text) {
+    SendHead(text ? "application/grpc-web-text+proto" : "application/grpc-web+proto");
+  }
+  void SendHead(const char* content_type) {
     head_ = {};
     head_.version(request_.version());
     head_.result(http::status::ok);
     head_.set(http::field::server, "agentd");
-    head_.set(http::field::content_type,
-              text ? "application/grpc-web-text+proto" : "application/grpc-web+proto");
+    head_.set(http::field::content_type, content_type);
     head_.set(http::field::cache_control, "no-cache, no-store");
     if (!origin_.empty() && CrossOriginAllowed()) {
       head_.set(http::field::access_control_allow_origin, origin_);
@@ -634,15 +674,21 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void EndCall() {
+    StopWatching();
+    a2a_streaming_ = false;
+    a2a_.reset();
+    call_.reset();
+    out_.clear();
+    head_sent_ = false;
+  }
+
+  void StopWatching() {
     ++watch_generation_;  // the disconnect watcher of this response stands down
     if (watching_) {
       watching_ = false;
       beast::error_code ignored;
       stream_.socket().cancel(ignored);
     }
-    call_.reset();
-    out_.clear();
-    head_sent_ = false;
   }
 
   // The client went away (a failed write, or EOF seen by the watcher): cancel the call;
@@ -701,6 +747,9 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t watch_generation_ = 0;
   std::shared_ptr<GrpcWebCall> call_;
   bool call_done_ = false;
+  // The A2A request being served: told when the client goes away.
+  std::shared_ptr<std::atomic<bool>> a2a_;
+  bool a2a_streaming_ = false;
 };
 
 // One bridged call: a generic bidi call on the in-process channel. It writes the
@@ -834,6 +883,7 @@ void Session::AbandonCall() {
 void Session::Broken() {
   broken_ = true;
   out_.clear();
+  if (a2a_ != nullptr) a2a_->store(true);
   if (call_ != nullptr) {
     if (call_done_) {
       call_.reset();
@@ -893,6 +943,76 @@ void Session::Bridge(absl::string_view path, bool text) {
                                         *std::move(messages), text);
   WatchPeer();
   call_->Start(call_, timeout);
+}
+
+// Where an A2A request's thread sends its answer: posted to the session's strand.
+class A2aReply final : public web::A2aResponder {
+ public:
+  A2aReply(WebServer::Impl* impl, std::shared_ptr<Session> session,
+           std::shared_ptr<std::atomic<bool>> gone)
+      : impl_(impl), session_(std::move(session)), gone_(std::move(gone)) {}
+  void Json(int status, std::string body) override {
+    net::post(session_->executor(), [s = session_, status, body = std::move(body)]() mutable {
+      s->A2aJson(status, std::move(body));
+    });
+  }
+  void Event(std::string data, bool last) override {
+    net::post(session_->executor(), [s = session_, data = std::move(data), last]() mutable {
+      s->A2aEvent(std::move(data), last);
+    });
+  }
+  bool gone() const override { return gone_->load() || impl_->stopping.load(); }
+
+ private:
+  WebServer::Impl* impl_;
+  std::shared_ptr<Session> session_;
+  std::shared_ptr<std::atomic<bool>> gone_;
+};
+
+void Session::A2a() {
+  if (impl_->a2a == nullptr) {
+    return SendSimple(http::status::not_found, "text/plain; charset=utf-8", "A2A is off\n", "a2a");
+  }
+  absl::string_view ct(request_[http::field::content_type].data(),
+                       request_[http::field::content_type].size());
+  if (!absl::StartsWith(ct, "application/json")) {
+    return SendSimple(http::status::unsupported_media_type, "text/plain; charset=utf-8",
+                      "/a2a takes JSON-RPC: content-type application/json\n", "a2a");
+  }
+  // A2A-Version: what the client speaks (none means 0.3, which agentd does not).
+  std::string version(request_["A2A-Version"]);
+  if (!version.empty() && version != "1.0" && version != "1") {
+    return SendSimple(
+        http::status::ok, "application/json",
+        DumpJson({{"jsonrpc", "2.0"},
+                  {"id", nullptr},
+                  {"error",
+                   {{"code", -32009},
+                    {"message", absl::StrCat("A2A version \"", Utf8Prefix(version, 40, "…"),
+                                             "\" is not supported: agentd speaks 1.0")}}}}),
+        "a2a");
+  }
+  bool authorized = impl_->A2aAuthorized(request_);
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->stopping.load()) {
+      return SendSimple(http::status::service_unavailable, "text/plain; charset=utf-8",
+                        "agentd is shutting down\n", "a2a");
+    }
+    ++impl_->a2a_calls;
+  }
+  a2a_ = std::make_shared<std::atomic<bool>>(false);
+  a2a_streaming_ = false;
+  WatchPeer();  // a client that leaves a long wait is noticed
+  // A thread of its own: a blocking SendMessage waits for the goal, and the I/O thread
+  // must not. Shutdown waits for these threads (they notice it within a second).
+  auto reply = std::make_shared<A2aReply>(impl_, shared_from_this(), a2a_);
+  std::thread([impl = impl_, reply, body = request_.body(), authorized] {
+    impl->a2a->Handle(body, authorized, reply.get());
+    std::lock_guard lock(impl->mu);
+    --impl->a2a_calls;
+    impl->calls_done.notify_all();
+  }).detach();
 }
 
 }  // namespace
@@ -1012,6 +1132,15 @@ bool WebServer::Impl::Authorized(const http::request<http::string_body>& req) co
   return cookie && options.sessions != nullptr && options.sessions->Valid(*cookie);
 }
 
+bool WebServer::Impl::A2aAuthorized(const http::request<http::string_body>& req) const {
+  if (Authorized(req)) return true;
+  auto auth = req.find(http::field::authorization);
+  if (auth == req.end() || options.a2a_token.empty()) return false;
+  std::optional<absl::string_view> token =
+      web::BearerToken(absl::string_view(auth->value().data(), auth->value().size()));
+  return token && TokenEquals(*token, options.a2a_token);
+}
+
 bool WebServer::Impl::ScrapeAuthorized(const http::request<http::string_body>& req) const {
   auto auth = req.find(http::field::authorization);
   if (auth == req.end() || options.metrics_token.empty()) return false;
@@ -1027,7 +1156,7 @@ WebServer::~WebServer() {
   // A call's OnDone touches the registry: wait for the last (the gRPC server's shutdown,
   // which comes before this destructor in the daemon, ends any still running).
   std::unique_lock lock(impl_->mu);
-  impl_->calls_done.wait(lock, [this] { return impl_->calls.empty(); });
+  impl_->calls_done.wait(lock, [this] { return impl_->calls.empty() && impl_->a2a_calls == 0; });
 }
 
 const std::string& WebServer::address() const { return impl_->address; }
@@ -1089,6 +1218,12 @@ absl::StatusOr<std::unique_ptr<WebServer>> WebServer::Start(WebServerOptions opt
   args.SetMaxReceiveMessageSize(64 << 20);
   impl->channel = server->InProcessChannel(args);
   impl->stub = std::make_unique<grpc::GenericStub>(impl->channel);
+  if (impl->options.a2a) {
+    web::A2aOptions a2a = *impl->options.a2a;
+    a2a.channel = impl->channel;
+    a2a.admin_token = impl->options.admin_token;
+    impl->a2a = std::make_unique<web::A2aServer>(std::move(a2a));
+  }
   impl->Accept();
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->ioc.run(); });
@@ -1113,7 +1248,8 @@ void WebServer::Shutdown() {
   for (GrpcWebCall* call : i.calls) call->Abandon();
   // A cancelled call ends promptly (CANCELLED). The bound only guards against a server
   // that will not answer; the destructor waits for the rest.
-  i.calls_done.wait_for(lock, std::chrono::seconds(5), [&i] { return i.calls.empty(); });
+  i.calls_done.wait_for(lock, std::chrono::seconds(5),
+                        [&i] { return i.calls.empty() && i.a2a_calls == 0; });
   lock.unlock();
   i.ioc.stop();
   if (i.thread.joinable()) i.thread.join();

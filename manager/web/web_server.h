@@ -53,6 +53,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,7 @@
 #include "grpcpp/server.h"
 #include "manager/core/metrics.h"
 #include "manager/core/web_sessions.h"
+#include "manager/web/a2a.h"
 
 namespace agentd {
 
@@ -82,6 +84,10 @@ struct WebServerOptions {
   std::function<void(std::function<void()> done)> refresh_metrics;
   // Whether the daemon serves (for /healthz). May be empty: always healthy.
   std::function<bool()> healthy;
+  // A2A (/.well-known/agent-card.json and /a2a), when set; the channel and admin token
+  // are filled in by Start. `a2a_token` is accepted on /a2a alone (STATE_DIR/a2a.token).
+  std::optional<web::A2aOptions> a2a;
+  std::string a2a_token;
 };
 
 class WebServer {

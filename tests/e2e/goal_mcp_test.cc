@@ -2,6 +2,8 @@
 // schemas, its agent starts the server inside its sandbox, the model's call reaches the
 // server and its answer the model; a tool the server marks destructive waits for a person;
 // every call is audited.
+#include <signal.h>
+
 #include <string>
 #include <vector>
 
@@ -87,6 +89,49 @@ TEST_F(McpGoalTest, AModelCallsAnMcpToolUsesItsAnswerAndAPersonApprovesADestruct
   nlohmann::json audit = CtlJson({"audit", "--goal", "g-1"});
   EXPECT_EQ(McpCallsAudited(audit, "mcp:everything/get-sum"), 1) << audit.dump();
   EXPECT_EQ(McpCallsAudited(audit, "mcp:files/write_file"), 1) << audit.dump();
+}
+
+// A hostile MCP server in a goal: a crash, malformed JSON and a hang each reach the model
+// as an error that says so, and the agent goes on (it is not restarted for them). A call
+// that changes things, cut off by kill -9 of the agent, is reported to the model as
+// uncertain by the resumed agent, not run again.
+TEST_F(McpGoalTest, AHostileServersFailuresReachTheModelAndACutCallIsReportedUncertain) {
+  const std::string helpers = AGENTD_SOURCE_ROOT "/tests/helpers";
+  extra_config_ = absl::StrCat(
+      "mcp_servers:\n"
+      "  mis: {command: node, args: [\"",
+      helpers,
+      "/mcp_misbehaving_server.mjs\"],\n"
+      "        read_only_paths: [\"",
+      helpers, "\"], timeout: ", ScaledText(absl::Seconds(2)), "}\n",
+      "  slow: {command: node, args: [\"", helpers,
+      "/mcp_misbehaving_server.mjs\"],\n"
+      "         read_only_paths: [\"",
+      helpers, "\"], timeout: 10m}\n");
+  ASSERT_NO_FATAL_FAILURE(
+      Start(Scenario("mcp_hostile"),
+            "  mcpuser: {model: other, prompt: roles/coder.md, max_instances: 1,\n"
+            "            tools: [\"mcp:mis\", \"mcp:slow/slow-write\",\n"
+            "                    complete_task, fail_task]}\n"));
+  std::string ws = dir_.Join("ws");
+  ASSERT_EQ(Ctl({"goal", "Use the tools", "--workspace", ws}).exit_code, 0);
+  // slow-write marks its start in the workspace and never answers: kill -9 the agent there.
+  ASSERT_TRUE(WaitFor([&] { return !ReadFileOrEmpty(ws + "/slow-write-started").empty(); },
+                      absl::Seconds(60)))
+      << daemon_.log();
+  v1::Agent agent = daemon_.client().GetAgent("mcpuser-1");
+  ASSERT_GT(agent.pid(), 0) << agent.ShortDebugString();
+  EXPECT_EQ(agent.restarts(), 0);  // the server's crash, garbage and hang did not end it
+  ASSERT_EQ(kill(static_cast<pid_t>(agent.pid()), SIGKILL), 0);
+  ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_COMPLETED", absl::Seconds(60))) << daemon_.log();
+  std::vector<std::string> results = ToolResults(FakeRequests(), "other-m");
+  ASSERT_EQ(results.size(), 4u) << FakeRequests().dump();
+  EXPECT_THAT(results[0], HasSubstr("the server failed during the call"));
+  EXPECT_THAT(results[0], HasSubstr("exit status 3"));
+  EXPECT_THAT(results[1], HasSubstr("malformed message"));
+  EXPECT_THAT(results[2], HasSubstr("gave no answer within"));
+  EXPECT_THAT(results[3], HasSubstr("may or may not have taken effect"));
+  EXPECT_EQ(daemon_.client().GetAgent("mcpuser-1").restarts(), 1);
 }
 
 // agentd as an MCP server: the official TypeScript SDK's client drives a goal through

@@ -10,6 +10,8 @@
 //   grow     adds tool "extra", says so (notifications/tools/list_changed), answers "grown"
 //   env      answers the value of $MCP_TEST_SECRET
 //   pwd      answers its working directory and whether /etc/hostname can be written
+//   slow-write  (changes things, not idempotent) writes slow-write-started in its working
+//               directory, then never answers
 // With --die-on-discover it exits when asked server/discover (an older server that
 // cannot bear unknown methods before initialize). Each start is appended to
 // $MCP_TEST_STARTS (one line each), so a test can count restarts.
@@ -35,6 +37,8 @@ const tools = [
   { name: 'grow', inputSchema: schema(), annotations: { readOnlyHint: false, destructiveHint: false } },
   { name: 'env', inputSchema: schema(), annotations: { readOnlyHint: true } },
   { name: 'pwd', inputSchema: schema(), annotations: { readOnlyHint: true } },
+  { name: 'slow-write', inputSchema: schema(),
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false } },
   // Not usable: a name agentd refuses, and a schema that is not an object's.
   { name: 'bad name!', inputSchema: schema() },
   { name: 'not-an-object', inputSchema: { type: 'string' } },
@@ -80,6 +84,7 @@ rl.on('line', (line) => {
       send({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
       return send({ jsonrpc: '2.0', id: m.id, result: text('grown') });
     case 'extra': return send({ jsonrpc: '2.0', id: m.id, result: text('extra ran') });
+    case 'slow-write': return writeFileSync('slow-write-started', 'started\n');
     case 'env': return send({ jsonrpc: '2.0', id: m.id, result: text(`secret=${process.env.MCP_TEST_SECRET ?? ''}`) });
     case 'pwd': {
       let writable = 'no';

@@ -1,0 +1,99 @@
+// Hands agentd goals over A2A v1.0 with the official JS SDK's client (@a2a-js/sdk), as
+// another agent system would: reads the Agent Card, streams a goal's updates until it
+// needs input (its plan awaits approval), answers that and the consent request that
+// follows, gets the finished task, cancels a second goal, and tries a wrong token. Prints
+// one JSON object with what it saw; exits non-zero, saying why on stderr, when a step fails.
+//   node a2a_client.mjs BASE_URL TOKEN
+import { Role, TaskState } from '@a2a-js/sdk';
+import {
+  ClientFactory, ClientFactoryOptions, DefaultAgentCardResolver, JsonRpcTransportFactory,
+} from '@a2a-js/sdk/client';
+
+const [base, token] = process.argv.slice(2);
+const fail = (msg) => { process.stderr.write(`a2a_client: ${msg}\n`); process.exit(1); };
+const seen = {};
+
+const fetchWith = (bearer) => (url, init = {}) => {
+  const headers = new Headers(init.headers);
+  headers.set('Authorization', `Bearer ${bearer}`);
+  return fetch(url, { ...init, headers });
+};
+const clientWith = async (bearer) => {
+  const f = fetchWith(bearer);
+  const factory = new ClientFactory(ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
+    transports: [new JsonRpcTransportFactory({ fetchImpl: f })],
+    cardResolver: new DefaultAgentCardResolver({ fetchImpl: f }),
+    preferredTransports: ['JSONRPC'],
+  }));
+  return factory.createFromUrl(base);
+};
+const stateName = (s) => TaskState[s];
+const text = (t, taskId) => ({
+  messageId: `m-${Math.random().toString(36).slice(2)}`,
+  role: Role.ROLE_USER,
+  taskId,
+  parts: [{ content: { $case: 'text', value: t } }],
+});
+const textOf = (msg) => (msg?.parts ?? []).map((p) => p.content?.value ?? '').join('\n');
+
+// The card, as anyone may read it.
+const card = await (await fetch(`${base}/.well-known/agent-card.json`)).json();
+seen.card = { name: card.name, binding: card.supportedInterfaces?.[0]?.protocolBinding,
+              streaming: card.capabilities?.streaming, skills: (card.skills ?? []).map((s) => s.id) };
+
+const client = await clientWith(token);
+
+// A goal, streamed until it needs input.
+const states = [];
+let task;
+let question = '';
+for await (const ev of client.sendMessageStream({ message: text('Print the year') })) {
+  const p = ev.payload;
+  if (p?.$case === 'task') { task = p.value; states.push(stateName(p.value.status.state)); }
+  if (p?.$case === 'statusUpdate') {
+    states.push(stateName(p.value.status.state));
+    question = textOf(p.value.status.message);
+  }
+}
+if (!task) fail('the stream carried no task');
+seen.taskId = task.id;
+seen.streamStates = states;
+seen.question = question;
+
+// Approve the plan: a blocking SendMessage returns at the next question (the consent).
+const afterPlan = await client.sendMessage({ message: text('approve', task.id) });
+if (!afterPlan.status) fail(`SendMessage did not answer a task: ${JSON.stringify(afterPlan)}`);
+seen.afterPlan = { state: stateName(afterPlan.status.state), question: textOf(afterPlan.status.message) };
+
+// Grant the consent: it returns once the goal has ended.
+const done = await client.sendMessage({ message: text('approve', task.id) });
+seen.done = { state: stateName(done.status.state),
+              artifacts: (done.artifacts ?? []).map((a) => textOf(a)) };
+const got = await client.getTask({ id: task.id });
+seen.got = stateName(got.status.state);
+
+// A message to a task that has ended is refused.
+try {
+  await client.sendMessage({ message: text('more', task.id) });
+  seen.toEnded = 'accepted';
+} catch (e) {
+  seen.toEnded = String(e.message ?? e);
+}
+
+// A second goal, returned at once and canceled.
+const second = await client.sendMessage({ message: text('Print the year again'),
+                                          configuration: { returnImmediately: true } });
+seen.second = { id: second.id, state: stateName(second.status.state) };
+const canceled = await client.cancelTask({ id: second.id });
+seen.canceled = stateName(canceled.status.state);
+
+// Unknown tasks and wrong tokens get the protocol's errors.
+try { await client.getTask({ id: 'g-404' }); seen.missing = 'found'; } catch (e) { seen.missing = String(e.message ?? e); }
+try {
+  const bad = await clientWith('not-the-token');
+  await bad.getTask({ id: task.id });
+  seen.wrongToken = 'accepted';
+} catch (e) {
+  seen.wrongToken = String(e.message ?? e);
+}
+process.stdout.write(JSON.stringify(seen) + '\n');
