@@ -90,9 +90,8 @@ absl::Status CheckArguments(const json& schema, const json& args) {
         if (e.is_string()) types.push_back(e.get<std::string>());
       }
     }
-    bool ok = types.empty() || std::any_of(types.begin(), types.end(), [&](const std::string& ty) {
-                return OfType(ty, value);
-              });
+    bool ok = types.empty();
+    for (const std::string& ty : types) ok = ok || OfType(ty, value);
     if (!ok) {
       return absl::InvalidArgumentError(absl::StrCat("argument \"", key, "\" must be ",
                                                      absl::StrJoin(types, " or "), ", got ",

@@ -16,7 +16,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // As the connections do: bytes that are not UTF-8 are made so before parsing.
-  std::string text = agentd::ValidUtf8(std::string_view(reinterpret_cast<const char*>(data), size));
+  std::string text =
+      agentd::ValidUtf8(absl::string_view(reinterpret_cast<const char*>(data), size));
   nlohmann::json m = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (m.is_discarded()) return 0;
   agentd::mcp::internal::Incoming in = agentd::mcp::internal::Classify(m);
