@@ -32,6 +32,19 @@ namespace agentd {
 
 namespace {
 
+// A2A's options: the team's roles, as configured at start, are the Agent Card's skills.
+web::A2aOptions A2aOptionsOf(const Config& c) {
+  web::A2aOptions a2a;
+  a2a.version = kVersion;
+  auto roles = std::make_shared<std::vector<std::pair<std::string, std::string>>>();
+  for (const auto& [name, role] : c.roles) {
+    roles->emplace_back(name, absl::StrCat("agentd's ", name, " role; its tools: ",
+                                           absl::StrJoin(role.tools, ", ")));
+  }
+  a2a.roles = [roles] { return *roles; };
+  return a2a;
+}
+
 // The gid of group `name` (server.socket_group), or a FAILED_PRECONDITION saying so.
 absl::StatusOr<gid_t> GroupNamed(const std::string& name) {
   struct group gr;
@@ -401,6 +414,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   api.tls_cert_file = c.server.tls_cert_file;
   api.tls_key_file = c.server.tls_key_file;
   api.admin_token = *token;
+  api.a2a_token = *a2a_token;
+  api.a2a = A2aOptionsOf(c);
   api.agent_socket_path = agent_socket;
   api.socket_group = socket_group;
   ApiCores cores;
@@ -458,18 +473,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     web.admin_token = *token;
     web.metrics_token = *metrics_token;
     web.a2a_token = *a2a_token;
-    web::A2aOptions a2a;
-    a2a.version = kVersion;
-    // The team's roles, as configured at start, are the Agent Card's skills.
-    auto roles = std::make_shared<std::vector<std::pair<std::string, std::string>>>();
-    for (const auto& [name, role] : c.roles) {
-      std::vector<std::string> tools;
-      for (const std::string& t : role.tools) tools.push_back(t);
-      roles->emplace_back(
-          name, absl::StrCat("agentd's ", name, " role; its tools: ", absl::StrJoin(tools, ", ")));
-    }
-    a2a.roles = [roles] { return *roles; };
-    web.a2a = std::move(a2a);
+    web.a2a = A2aOptionsOf(c);
+    // Other systems may reach A2A's gRPC binding on the TCP listener too: the card says so.
+    web.a2a->grpc_address = d->api_->tcp_address();
     web.cors_origins = c.server.cors_origins;
     web.hosts = c.server.http_hosts;
     web.sessions = d->web_sessions_.get();

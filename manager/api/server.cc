@@ -28,6 +28,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "manager/api/a2a_service.h"
 #include "manager/api/agent_host_service.h"
 #include "manager/api/agent_service.h"
 #include "manager/api/consent_service.h"
@@ -93,7 +94,7 @@ std::vector<std::string> ApiServer::ServiceNames() {
           v1::PlanService::service_full_name(),     v1::MessageService::service_full_name(),
           v1::EventService::service_full_name(),    v1::UsageService::service_full_name(),
           v1::AuditService::service_full_name(),    v1::ConsentService::service_full_name(),
-          v1::AgentHostService::service_full_name()};
+          v1::AgentHostService::service_full_name(), lf::a2a::v1::A2AService::service_full_name()};
 }
 
 absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptions& options,
@@ -140,7 +141,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
       // only, and — unlike InsecureServerCredentials — it runs the token processor.
       creds = grpc::experimental::LocalServerCredentials(LOCAL_TCP);
     }
-    creds->SetAuthMetadataProcessor(std::make_shared<TokenAuthProcessor>(options.admin_token));
+    creds->SetAuthMetadataProcessor(
+        std::make_shared<TokenAuthProcessor>(options.admin_token, options.a2a_token));
     builder.AddListeningPort(options.grpc_tcp, creds, &tcp_port);
   }
 
@@ -160,6 +162,11 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
   api->services_.push_back(std::make_unique<PlanService>(c.loop, c.plans, client_auth));
   api->services_.push_back(std::make_unique<AuditService>(c.loop, c.audit, client_auth));
   api->services_.push_back(std::make_unique<EventService>(c.loop, c.events, client_auth));
+  if (options.a2a) {
+    auto a2a = std::make_unique<A2aService>(options.admin_token, options.a2a_token);
+    api->a2a_ = a2a.get();
+    api->services_.push_back(std::move(a2a));
+  }
   for (auto& s : api->services_) builder.RegisterService(s.get());
 
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;
@@ -195,6 +202,15 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
       api->server_->Shutdown();
       return s;
     }
+  }
+  if (api->a2a_ != nullptr) {
+    // A2A is served by agentd's own API, called through the in-process channel.
+    web::A2aOptions a2a = *options.a2a;
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    a2a.channel = api->server_->InProcessChannel(args);
+    a2a.admin_token = options.admin_token;
+    api->a2a_->Attach(std::make_unique<web::A2aServer>(std::move(a2a)));
   }
   grpc::HealthCheckServiceInterface* health = api->server_->GetHealthCheckService();
   health->SetServingStatus(true);
@@ -240,6 +256,8 @@ void ApiServer::SetNotServing() {
 void ApiServer::Shutdown(absl::Time deadline) {
   if (shut_down_) return;
   shut_down_ = true;
+  // A2A's waits end first (within a second): they are calls in flight, and call agentd.
+  if (a2a_ != nullptr) a2a_->Shutdown();
   if (auto* health = server_->GetHealthCheckService()) {
     health->SetServingStatus(false);
     for (const std::string& name : ServiceNames()) health->SetServingStatus(name, false);

@@ -42,6 +42,7 @@
 #include "manager/core/tasks.h"
 #include "manager/core/web_sessions.h"
 #include "manager/core/workspace_opener.h"
+#include "manager/web/a2a.h"
 
 namespace agentd {
 
@@ -73,6 +74,10 @@ struct ApiServerOptions {
   // server.socket_group: the socket's directory 0750 and the socket 0660 in this group, so
   // its members may use the admin API; none: both private (0700, 0600).
   std::optional<gid_t> socket_group;
+  // A2A's gRPC binding (lf.a2a.v1.A2AService), when set; the channel and admin token are
+  // filled in once the server is up. `a2a_token` is accepted by it alone.
+  std::optional<web::A2aOptions> a2a;
+  std::string a2a_token;
 };
 
 class ApiServer {
@@ -100,6 +105,7 @@ class ApiServer {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Service> agent_service_;
   std::unique_ptr<grpc::Server> agent_server_;
+  class A2aService* a2a_ = nullptr;  // in services_, when A2A is served
   SystemCore* system_ = nullptr;
   std::string socket_path_, agent_socket_path_;
   std::string tcp_address_;

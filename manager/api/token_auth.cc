@@ -18,6 +18,12 @@ grpc::Status TokenAuthProcessor::Process(const InputMetadata& auth_metadata,
   }
   absl::string_view value(it->second.data(), it->second.size());
   constexpr absl::string_view kBearer = "Bearer ";
+  if (absl::StartsWithIgnoreCase(value, kBearer) && !a2a_token_.empty() &&
+      TokenEquals(value.substr(kBearer.size()), a2a_token_)) {
+    // Not consumed: the services see it, and all but A2A's refuse it.
+    context->AddProperty("agentd_principal", "a2a");
+    return grpc::Status::OK;
+  }
   if (!absl::StartsWithIgnoreCase(value, kBearer) ||
       !TokenEquals(value.substr(kBearer.size()), admin_token_)) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,

@@ -1,6 +1,8 @@
 // TokenAuthProcessor: the admin-token check on the TCP gRPC listener.
 //
-// Every call must carry `authorization: Bearer <token>` with the daemon's admin token;
+// Every call must carry `authorization: Bearer <token>` with the daemon's admin token (or
+// its A2A token, which is left in the call's metadata: every agentd.v1 service refuses it
+// there, and only lf.a2a.v1.A2AService takes it);
 // otherwise it fails with UNAUTHENTICATED before any handler runs, with a message that
 // says what to send and how to get the token, but not where agentd keeps its files: the
 // caller is not known yet, and a path tells a stranger about the host. The unix socket does not use
@@ -17,7 +19,8 @@ namespace agentd {
 
 class TokenAuthProcessor final : public grpc::AuthMetadataProcessor {
  public:
-  explicit TokenAuthProcessor(std::string admin_token) : admin_token_(std::move(admin_token)) {}
+  TokenAuthProcessor(std::string admin_token, std::string a2a_token = "")
+      : admin_token_(std::move(admin_token)), a2a_token_(std::move(a2a_token)) {}
 
   bool IsBlocking() const override { return false; }
   grpc::Status Process(const InputMetadata& auth_metadata, grpc::AuthContext* context,
@@ -26,6 +29,7 @@ class TokenAuthProcessor final : public grpc::AuthMetadataProcessor {
 
  private:
   std::string admin_token_;
+  std::string a2a_token_;
 };
 
 }  // namespace agentd

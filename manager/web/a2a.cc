@@ -206,6 +206,13 @@ std::string A2aServer::AgentCard(absl::string_view base_url) const {
            {"tags", json::array({"agentd", role})}});
     }
   }
+  json interfaces = json::array({{{"url", absl::StrCat(base_url, "/a2a")},
+                                  {"protocolBinding", "JSONRPC"},
+                                  {"protocolVersion", "1.0"}}});
+  if (!o_.grpc_address.empty()) {
+    interfaces.push_back(
+        {{"url", o_.grpc_address}, {"protocolBinding", "GRPC"}, {"protocolVersion", "1.0"}});
+  }
   json card = {
       {"name", o_.name},
       {"description", o_.description.empty()
@@ -213,9 +220,7 @@ std::string A2aServer::AgentCard(absl::string_view base_url) const {
                             "that takes a goal, plans it, does it and checks it."
                           : o_.description},
       {"version", o_.version},
-      {"supportedInterfaces", json::array({{{"url", absl::StrCat(base_url, "/a2a")},
-                                            {"protocolBinding", "JSONRPC"},
-                                            {"protocolVersion", "1.0"}}})},
+      {"supportedInterfaces", interfaces},
       {"capabilities", {{"streaming", true}, {"pushNotifications", false}}},
       {"defaultInputModes", json::array({"text/plain", "application/json"})},
       {"defaultOutputModes", json::array({"text/plain"})},

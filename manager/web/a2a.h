@@ -41,6 +41,9 @@ struct A2aOptions {
   std::string version;
   // The roles the team has, each with its description: the card's skills.
   std::function<std::vector<std::pair<std::string, std::string>>()> roles;
+  // The TCP gRPC listener's address ("127.0.0.1:50051"), listed in the card as the GRPC
+  // interface; empty: none.
+  std::string grpc_address;
 };
 
 // Where an A2A response goes: one JSON body, or an SSE stream of events.

@@ -22,7 +22,7 @@ using ::testing::HasSubstr;
 
 TEST_F(GoalTest, AnA2aClientHandsAGoalAnswersItsQuestionsAndFollowsItToTheEnd) {
   extra_policy_ = "  plan_approval: manual";
-  daemon_args_ = {"--http", "127.0.0.1:0"};
+  daemon_args_ = {"--http", "127.0.0.1:0", "--grpc-tcp", "127.0.0.1:0"};
   const std::string roles = R"(  manager: {model: manager, prompt: roles/manager.md,
             tools: [propose_plan, complete_task, fail_task]}
 )";
@@ -59,6 +59,18 @@ TEST_F(GoalTest, AnA2aClientHandsAGoalAnswersItsQuestionsAndFollowsItToTheEnd) {
   EXPECT_THAT(Text(seen["missing"]), HasSubstr("not found"));
   EXPECT_THAT(Text(seen["wrongToken"]),
               ::testing::AnyOf(HasSubstr("401"), HasSubstr("unauthenticated")));
+  // The gRPC binding, on the TCP listener the card names.
+  ASSERT_TRUE(seen.contains("grpc")) << r.out;
+  EXPECT_EQ(seen["grpc"]["got"], "TASK_STATE_COMPLETED");
+  EXPECT_EQ(seen["grpc"]["canceled"], "TASK_STATE_CANCELED");
+  EXPECT_EQ(TaskStatus(Text(seen["grpc"]["third"])), "TASK_STATUS_CANCELED");
+  EXPECT_THAT(Text(seen["grpc"]["missing"]), HasSubstr("not found"));
+  EXPECT_THAT(Text(seen["grpc"]["wrongToken"]), HasSubstr("UNAUTHENTICATED"));
+  // The A2A token is for A2A alone: agentd's own API refuses it.
+  std::string tcp = daemon_.client().GetInfo(&s).paths().grpc_tcp();
+  RunResult own = Ctl({"--addr", tcp, "--token", token, "get", "agents"});
+  EXPECT_NE(own.exit_code, 0) << own.out;
+  EXPECT_THAT(own.err, HasSubstr("PERMISSION_DENIED"));
   // Over A2A as over agentctl: the plan was approved and ran, the goal is agentd's record.
   EXPECT_EQ(TaskStatus("g-1"), "TASK_STATUS_COMPLETED");
   EXPECT_EQ(TaskStatus(second), "TASK_STATUS_CANCELED");

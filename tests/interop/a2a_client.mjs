@@ -3,11 +3,15 @@
 // needs input (its plan awaits approval), answers that and the consent request that
 // follows, gets the finished task, cancels a second goal, and tries a wrong token. Prints
 // one JSON object with what it saw; exits non-zero, saying why on stderr, when a step fails.
+// When the card lists the gRPC binding (agentd's TCP listener), the same client is used
+// over gRPC too: the finished task, a goal returned at once and canceled, a wrong token.
 //   node a2a_client.mjs BASE_URL TOKEN
+import * as grpc from '@grpc/grpc-js';
 import { Role, TaskState } from '@a2a-js/sdk';
 import {
   ClientFactory, ClientFactoryOptions, DefaultAgentCardResolver, JsonRpcTransportFactory,
 } from '@a2a-js/sdk/client';
+import { GrpcTransportFactory } from '@a2a-js/sdk/client/grpc';
 
 const [base, token] = process.argv.slice(2);
 const fail = (msg) => { process.stderr.write(`a2a_client: ${msg}\n`); process.exit(1); };
@@ -95,5 +99,23 @@ try {
   seen.wrongToken = 'accepted';
 } catch (e) {
   seen.wrongToken = String(e.message ?? e);
+}
+// The gRPC binding, when the card offers it.
+if ((card.supportedInterfaces ?? []).some((i) => i.protocolBinding === 'GRPC')) {
+  const auth = (t) => ({ serviceParameters: { authorization: `Bearer ${t}` } });
+  const factory = new ClientFactory(ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
+    transports: [new GrpcTransportFactory({ grpcChannelCredentials: grpc.credentials.createInsecure() })],
+    preferredTransports: ['GRPC'],
+  }));
+  const g = await factory.createFromUrl(base);
+  const viaGrpc = {};
+  viaGrpc.got = stateName((await g.getTask({ id: task.id }, auth(token))).status.state);
+  const third = await g.sendMessage({ message: text('Print the year once more'),
+                                      configuration: { returnImmediately: true } }, auth(token));
+  viaGrpc.third = third.id;
+  viaGrpc.canceled = stateName((await g.cancelTask({ id: third.id }, auth(token))).status.state);
+  try { await g.getTask({ id: 'g-404' }, auth(token)); viaGrpc.missing = 'found'; } catch (e) { viaGrpc.missing = String(e.message ?? e); }
+  try { await g.getTask({ id: task.id }, auth('not-the-token')); viaGrpc.wrongToken = 'accepted'; } catch (e) { viaGrpc.wrongToken = String(e.message ?? e); }
+  seen.grpc = viaGrpc;
 }
 process.stdout.write(JSON.stringify(seen) + '\n');
