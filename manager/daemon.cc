@@ -38,8 +38,8 @@ web::A2aOptions A2aOptionsOf(const Config& c) {
   a2a.version = kVersion;
   auto roles = std::make_shared<std::vector<std::pair<std::string, std::string>>>();
   for (const auto& [name, role] : c.roles) {
-    roles->emplace_back(name, absl::StrCat("agentd's ", name, " role; its tools: ",
-                                           absl::StrJoin(role.tools, ", ")));
+    roles->emplace_back(name, absl::StrCat("agentd's ", name,
+                                           " role; its tools: ", absl::StrJoin(role.tools, ", ")));
   }
   a2a.roles = [roles] { return *roles; };
   return a2a;

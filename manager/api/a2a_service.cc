@@ -65,7 +65,8 @@ grpc::Status FromResponse(const std::string& body, google::protobuf::Message* ou
   if (!r.is_object()) return grpc::Status(grpc::StatusCode::INTERNAL, "no answer");
   if (r.contains("error") && r["error"].is_object()) {
     const json& e = r["error"];
-    int64_t code = e.contains("code") && e["code"].is_number_integer() ? e["code"].get<int64_t>() : 0;
+    int64_t code =
+        e.contains("code") && e["code"].is_number_integer() ? e["code"].get<int64_t>() : 0;
     std::string message = e.contains("message") && e["message"].is_string()
                               ? e["message"].get<std::string>()
                               : "error";
@@ -76,8 +77,9 @@ grpc::Status FromResponse(const std::string& body, google::protobuf::Message* ou
   opts.ignore_unknown_fields = true;
   auto s = google::protobuf::util::JsonStringToMessage(DumpJson(r["result"]), out, opts);
   if (!s.ok()) {
-    return grpc::Status(grpc::StatusCode::INTERNAL,
-                        absl::StrCat("agentd's answer does not fit the A2A proto: ", s.message()));
+    return grpc::Status(
+        grpc::StatusCode::INTERNAL,
+        absl::StrCat("agentd's answer does not fit the A2A proto: ", std::string(s.message())));
   }
   return grpc::Status::OK;
 }
@@ -219,7 +221,8 @@ void A2aService::Attach(std::unique_ptr<web::A2aServer> server) {
 void A2aService::Shutdown() {
   absl::MutexLock l(&mu_);
   stopping_ = true;
-  mu_.Await(absl::Condition(+[](int* n) { return *n == 0; }, &threads_));
+  mu_.Await(absl::Condition(
+      +[](int* n) { return *n == 0; }, &threads_));
 }
 
 bool A2aService::Enter() {

@@ -89,11 +89,11 @@ absl::Status PinSocketMode(const std::string& dir, const std::string& path,
 }  // namespace
 
 std::vector<std::string> ApiServer::ServiceNames() {
-  return {v1::SystemService::service_full_name(),   v1::AgentService::service_full_name(),
-          v1::LogService::service_full_name(),      v1::TaskService::service_full_name(),
-          v1::PlanService::service_full_name(),     v1::MessageService::service_full_name(),
-          v1::EventService::service_full_name(),    v1::UsageService::service_full_name(),
-          v1::AuditService::service_full_name(),    v1::ConsentService::service_full_name(),
+  return {v1::SystemService::service_full_name(),    v1::AgentService::service_full_name(),
+          v1::LogService::service_full_name(),       v1::TaskService::service_full_name(),
+          v1::PlanService::service_full_name(),      v1::MessageService::service_full_name(),
+          v1::EventService::service_full_name(),     v1::UsageService::service_full_name(),
+          v1::AuditService::service_full_name(),     v1::ConsentService::service_full_name(),
           v1::AgentHostService::service_full_name(), lf::a2a::v1::A2AService::service_full_name()};
 }
 

@@ -27,7 +27,10 @@ grpc::Status TokenAuthProcessor::Process(const InputMetadata& auth_metadata,
   if (!absl::StartsWithIgnoreCase(value, kBearer) ||
       !TokenEquals(value.substr(kBearer.size()), admin_token_)) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "the bearer token is not this daemon's admin token");
+                        a2a_token_.empty()
+                            ? "the bearer token is not this daemon's admin token"
+                            : "the bearer token is neither this daemon's admin token nor, for "
+                              "A2A, its A2A token");
   }
   consumed_auth_metadata->insert({std::string(it->first.data(), it->first.size()),
                                   std::string(it->second.data(), it->second.size())});

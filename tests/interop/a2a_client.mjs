@@ -32,11 +32,15 @@ const clientWith = async (bearer) => {
   return factory.createFromUrl(base);
 };
 const stateName = (s) => TaskState[s];
+// A message with every field set, as the SDK's gRPC encoder wants it.
 const text = (t, taskId) => ({
   messageId: `m-${Math.random().toString(36).slice(2)}`,
+  contextId: '',
+  taskId: taskId ?? '',
   role: Role.ROLE_USER,
-  taskId,
-  parts: [{ content: { $case: 'text', value: t } }],
+  parts: [{ content: { $case: 'text', value: t }, filename: '', mediaType: '' }],
+  extensions: [],
+  referenceTaskIds: [],
 });
 const textOf = (msg) => (msg?.parts ?? []).map((p) => p.content?.value ?? '').join('\n');
 
