@@ -19,6 +19,8 @@ using nlohmann::json;
 
 namespace {
 
+constexpr int kMaxCalls = 64;
+
 std::string Bearer(const grpc::CallbackServerContext* ctx) {
   auto it = ctx->client_metadata().find("authorization");
   if (it == ctx->client_metadata().end()) return "";
@@ -119,7 +121,7 @@ class StreamCall final : public grpc::ServerWriteReactor<a2a::StreamResponse>,
     grpc::Status s = FromResponse(data, &item);
     if (!s.ok()) return EndWith(s);
     std::unique_lock l(mu_);
-    if (done_ || finishing_) return;
+    if (done_ || finishing_ || cancelled_) return;
     queue_.push_back(std::move(item));
     last_queued_ = last_queued_ || last;
     if (!writing_) WriteNextLocked();
@@ -130,14 +132,17 @@ class StreamCall final : public grpc::ServerWriteReactor<a2a::StreamResponse>,
   }
   // The handler returned: whatever it did not end is ended now.
   void HandlerDone() {
-    bool finish = false;
+    std::optional<grpc::Status> finish;
     {
       std::lock_guard l(mu_);
       handler_done_ = true;
-      finish = !writing_ && queue_.empty() && !finishing_ && !done_;
-      if (finish) finishing_ = true;
+      if (!writing_ && !finishing_ && !done_ && (queue_.empty() || cancelled_)) {
+        finishing_ = true;
+        finish = cancelled_ ? grpc::Status::CANCELLED : grpc::Status::OK;
+      }
     }
-    if (finish) Finish(grpc::Status::OK);
+    // Every reactor finishes, a cancelled one too: gRPC waits for it at shutdown.
+    if (finish.has_value()) Finish(*finish);
   }
 
   void OnWriteDone(bool ok) override {
@@ -145,10 +150,24 @@ class StreamCall final : public grpc::ServerWriteReactor<a2a::StreamResponse>,
     {
       std::lock_guard l(mu_);
       writing_ = false;
-      if (!ok) {
+      if (!ok) {  // the client is gone: nothing more is written, and the call finishes
         cancelled_ = true;
-        return;
+        queue_.clear();
+        if (pending_.has_value()) {
+          finish = *pending_;
+          pending_.reset();
+        } else if (handler_done_ && !finishing_) {
+          finishing_ = true;
+          finish = grpc::Status::CANCELLED;
+        }
       }
+    }
+    if (!ok) {
+      if (finish.has_value()) Finish(*finish);
+      return;
+    }
+    {
+      std::lock_guard l(mu_);
       queue_.pop_front();
       if (pending_.has_value()) {  // an error came while this was being written
         finish = *pending_;
@@ -227,7 +246,8 @@ void A2aService::Shutdown() {
 
 bool A2aService::Enter() {
   absl::MutexLock l(&mu_);
-  if (stopping_) return false;
+  // Each call waits on a thread of its own: past kMaxCalls, callers wait their turn.
+  if (stopping_ || threads_ >= kMaxCalls) return false;
   ++threads_;
   return true;
 }
@@ -264,17 +284,20 @@ grpc::ServerUnaryReactor* A2aService::Unary(grpc::CallbackServerContext* ctx,
     server = server_;
   }
   if (server == nullptr || !Enter()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "A2A is not serving"));
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                     "A2A is not serving, or is serving as many calls as it takes (64)"));
     return reactor;
   }
   std::string body = RequestBody(method, request);
-  std::thread([this, server, body, reactor, response, ctx] {
+  std::thread([this, server, body, reactor, response, ctx]() mutable {
     Collect out([this, ctx] {
       absl::MutexLock l(&mu_);
       return stopping_ || ctx->IsCancelled();
     });
     server->Handle(body, true, &out);
     reactor->Finish(FromResponse(out.body(), response));
+    server.reset();  // before counting out: the service may be gone once the count is zero
     Leave();
   }).detach();
   return reactor;
@@ -295,16 +318,19 @@ grpc::ServerWriteReactor<a2a::StreamResponse>* A2aService::Stream(
     server = server_;
   }
   if (refused.ok() && (server == nullptr || !Enter())) {
-    refused = grpc::Status(grpc::StatusCode::UNAVAILABLE, "A2A is not serving");
+    refused = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                           "A2A is not serving, or is serving as many calls as it takes (64)");
   }
   if (!refused.ok()) {
     call->Finish(refused);
     return call.get();
   }
   std::string body = RequestBody(method, request);
-  std::thread([this, server, body, call] {
+  std::thread([this, server, body, call]() mutable {
     server->Handle(body, true, call.get());
     call->HandlerDone();
+    server.reset();  // before counting out: the service may be gone once the count is zero
+    call.reset();
     Leave();
   }).detach();
   return call.get();

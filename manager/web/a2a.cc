@@ -108,9 +108,11 @@ std::string StateOf(int task_status, bool input_required) {
 }
 
 bool Approves(absl::string_view text) {
+  // The whole answer, not its start: "okay, but do not touch main" is not a yes.
   std::string t = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
-  for (absl::string_view yes : {"approve", "yes", "ok", "allow", "lgtm"}) {
-    if (absl::StartsWith(t, yes)) return true;
+  while (!t.empty() && (t.back() == '.' || t.back() == '!')) t.pop_back();
+  for (absl::string_view yes : {"approve", "approved", "yes", "ok", "allow", "lgtm"}) {
+    if (t == yes) return true;
   }
   return false;
 }
@@ -348,6 +350,7 @@ void A2aServer::Handle(const std::string& body, bool authorized, A2aResponder* o
       v1::WatchEventsRequest w;
       w.set_after_seq(after);
       w.mutable_filter()->set_goal_id(goal_id);
+      absl::Time slice_start = absl::Now();
       auto ctx = api.Ctx(absl::Seconds(1));
       std::unique_ptr<grpc::ClientReader<v1::WatchEventsResponse>> r =
           events->WatchEvents(ctx.get(), w);
@@ -360,7 +363,13 @@ void A2aServer::Handle(const std::string& body, bool authorized, A2aResponder* o
       }
       ctx->TryCancel();
       (void)r->Finish();
-      if (!any) continue;
+      if (!any) {
+        // A feed that ended at once (agentd stopping, a store error) is not spun on.
+        absl::Duration rest = absl::Seconds(1) - (absl::Now() - slice_start);
+        if (rest > absl::ZeroDuration()) absl::SleepFor(rest);
+      }
+      // Looked at again every second as well as on the goal's events: a consent
+      // request's events do not name the goal.
       absl::StatusOr<View> next = view_of(goal_id);
       if (!next.ok()) break;
       v = *std::move(next);
@@ -479,7 +488,8 @@ void A2aServer::Handle(const std::string& body, bool authorized, A2aResponder* o
                      {"contextId", now.goal.id()},
                      {"status", now.Task()["status"]}};
       if (end && now.goal.status() == v1::TASK_STATUS_COMPLETED) {
-        for (const json& a : now.Task()["artifacts"]) {
+        json task = now.Task();
+        for (const json& a : task["artifacts"]) {
           out->Event(DumpJson(Result(id, {{"artifactUpdate",
                                            {{"taskId", now.goal.id()},
                                             {"contextId", now.goal.id()},
@@ -490,11 +500,19 @@ void A2aServer::Handle(const std::string& body, bool authorized, A2aResponder* o
       }
       out->Event(DumpJson(Result(id, {{"statusUpdate", update}})), end);
     });
-    (void)last;
+    if (!last.terminal() && !last.input_required() && !out->gone()) {
+      // Followed until the goal could not be read: a stream ends with its last event.
+      out->Event(DumpJson(Result(id, {{"statusUpdate",
+                                       {{"taskId", last.goal.id()},
+                                        {"contextId", last.goal.id()},
+                                        {"status", last.Task()["status"]}}}})),
+                 true);
+    }
     return;
   }
   if (method == "GetTask" || method == "SubscribeToTask") {
     std::string task_id = Str(params, "id");
+    int64_t after = method == "SubscribeToTask" ? current_seq() : 0;  // before the view
     absl::StatusOr<View> v = view_of(task_id);
     if (!v.ok()) return reply(200, not_found(v.status(), task_id));
     if (method == "GetTask") return reply(200, Result(id, v->Task()));
@@ -502,7 +520,6 @@ void A2aServer::Handle(const std::string& body, bool authorized, A2aResponder* o
       return reply(200, Error(id, kUnsupportedOperation,
                               absl::StrCat("task ", task_id, " has ended: nothing to follow")));
     }
-    int64_t after = current_seq();
     out->Event(DumpJson(Result(id, {{"task", v->Task()}})), false);
     View last = follow(task_id, after, *v, false, [&](const View& now) {
       json update = {{"taskId", now.goal.id()},

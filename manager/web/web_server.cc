@@ -51,6 +51,8 @@ constexpr size_t kMaxRequestBody = 4 << 20;  // gRPC's default maximum message s
 // At most a quarter of the file descriptors agentd may open go to HTTP connections, and
 // never more than this: the rest are for agents' pipes, logs and the database.
 constexpr int kMaxConnectionsCap = 1024;
+// A2A requests served at once (each waits on a thread of its own).
+constexpr int kMaxA2aCalls = 64;
 // A connection this many connections from one peer address evicts that peer's oldest idle
 // one, or is refused when none is idle: one client (or one attacker) cannot take the
 // whole listener. A browser opens at most six per host; UI tabs share them.
@@ -259,6 +261,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void A2aJson(int status, std::string body) {
     StopWatching();
     a2a_.reset();
+    stream_.expires_after(kWriteTimeout);  // the read's deadline passed long ago
     SendSimple(static_cast<http::status>(status), "application/json", std::move(body), "a2a",
                status == 401 ? std::vector<std::pair<std::string, std::string>>{{"WWW-Authenticate",
                                                                                  "Bearer"}}
@@ -992,12 +995,38 @@ void Session::A2a() {
                                              "\" is not supported: agentd speaks 1.0")}}}}),
         "a2a");
   }
-  bool authorized = impl_->A2aAuthorized(request_);
+  if (!OriginAllowed()) {
+    keep_alive_ = false;
+    return SendSimple(
+        http::status::forbidden, "text/plain; charset=utf-8",
+        absl::StrCat("origin \"", origin_, "\" is not in server.cors_origins of agentd's config\n"),
+        "a2a");
+  }
+  if (!impl_->A2aAuthorized(request_)) {
+    // Answered here: only a caller with a token gets a thread.
+    return SendSimple(
+        http::status::unauthorized, "application/json",
+        DumpJson({{"jsonrpc", "2.0"},
+                  {"id", nullptr},
+                  {"error",
+                   {{"code", -32600},
+                    {"message",
+                     "unauthenticated: send `Authorization: Bearer <token>` with agentd's A2A "
+                     "token (STATE_DIR/a2a.token) or its admin token"}}}}),
+        "a2a", {{"WWW-Authenticate", "Bearer"}});
+  }
   {
     std::lock_guard lock(impl_->mu);
     if (impl_->stopping.load()) {
       return SendSimple(http::status::service_unavailable, "text/plain; charset=utf-8",
                         "agentd is shutting down\n", "a2a");
+    }
+    if (impl_->a2a_calls >= kMaxA2aCalls) {
+      // Each waits on a thread of its own: past this many, callers wait their turn.
+      return SendSimple(http::status::service_unavailable, "text/plain; charset=utf-8",
+                        absl::StrCat("too many A2A calls at once (", kMaxA2aCalls,
+                                     "); try again when one has ended\n"),
+                        "a2a", {{"Retry-After", "1"}});
     }
     ++impl_->a2a_calls;
   }
@@ -1007,12 +1036,26 @@ void Session::A2a() {
   // A thread of its own: a blocking SendMessage waits for the goal, and the I/O thread
   // must not. Shutdown waits for these threads (they notice it within a second).
   auto reply = std::make_shared<A2aReply>(impl_, shared_from_this(), a2a_);
-  std::thread([impl = impl_, reply, body = request_.body(), authorized] {
-    impl->a2a->Handle(body, authorized, reply.get());
-    std::lock_guard lock(impl->mu);
-    --impl->a2a_calls;
-    impl->calls_done.notify_all();
-  }).detach();
+  try {
+    std::thread([impl = impl_, reply, body = request_.body()]() mutable {
+      impl->a2a->Handle(body, true, reply.get());
+      // Let go of the session before counting out: once the count is zero the server
+      // may be gone, and the session's last reference must not outlive it.
+      reply.reset();
+      std::lock_guard lock(impl->mu);
+      --impl->a2a_calls;
+      impl->calls_done.notify_all();
+    }).detach();
+  } catch (const std::system_error& e) {
+    {
+      std::lock_guard lock(impl_->mu);
+      --impl_->a2a_calls;
+    }
+    a2a_.reset();
+    StopWatching();
+    SendSimple(http::status::service_unavailable, "text/plain; charset=utf-8",
+               "agentd cannot start a thread for this call now; try again\n", "a2a");
+  }
 }
 
 }  // namespace
