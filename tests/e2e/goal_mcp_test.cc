@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_dump.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -67,7 +68,7 @@ TEST_F(McpGoalTest, AModelCallsAnMcpToolUsesItsAnswerAndAPersonApprovesADestruct
   EXPECT_THAT(Text(req["summary"]), HasSubstr("sum.txt"));
   // The model saw the sum server-everything computed.
   std::vector<std::string> results = ToolResults(FakeRequests(), "other-m");
-  ASSERT_EQ(results.size(), 1u) << FakeRequests().dump();
+  ASSERT_EQ(results.size(), 1u) << DumpJson(FakeRequests());
   EXPECT_THAT(results[0], HasSubstr("The sum of 2 and 3 is 5"));
   // The tools reached the model under their wire names, with the servers' schemas.
   bool saw_schema = false;
@@ -79,7 +80,7 @@ TEST_F(McpGoalTest, AModelCallsAnMcpToolUsesItsAnswerAndAPersonApprovesADestruct
       }
     }
   }
-  EXPECT_TRUE(saw_schema) << FakeRequests().dump();
+  EXPECT_TRUE(saw_schema) << DumpJson(FakeRequests());
   EXPECT_TRUE(ReadFileOrEmpty(ws + "/sum.txt").empty());  // nothing written before consent
   RunResult ok = Ctl({"consent", "approve", req["id"].get<std::string>()});
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
@@ -87,8 +88,8 @@ TEST_F(McpGoalTest, AModelCallsAnMcpToolUsesItsAnswerAndAPersonApprovesADestruct
   EXPECT_EQ(ReadFileOrEmpty(ws + "/sum.txt"), "5\n");
   // Each call is audited, as a side effect is.
   nlohmann::json audit = CtlJson({"audit", "--goal", "g-1"});
-  EXPECT_EQ(McpCallsAudited(audit, "mcp:everything/get-sum"), 1) << audit.dump();
-  EXPECT_EQ(McpCallsAudited(audit, "mcp:files/write_file"), 1) << audit.dump();
+  EXPECT_EQ(McpCallsAudited(audit, "mcp:everything/get-sum"), 1) << DumpJson(audit);
+  EXPECT_EQ(McpCallsAudited(audit, "mcp:files/write_file"), 1) << DumpJson(audit);
 }
 
 // A hostile MCP server in a goal: a crash, malformed JSON and a hang each reach the model
@@ -125,7 +126,7 @@ TEST_F(McpGoalTest, AHostileServersFailuresReachTheModelAndACutCallIsReportedUnc
   ASSERT_EQ(kill(static_cast<pid_t>(agent.pid()), SIGKILL), 0);
   ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_COMPLETED", absl::Seconds(60))) << daemon_.log();
   std::vector<std::string> results = ToolResults(FakeRequests(), "other-m");
-  ASSERT_EQ(results.size(), 4u) << FakeRequests().dump();
+  ASSERT_EQ(results.size(), 4u) << DumpJson(FakeRequests());
   EXPECT_THAT(results[0], HasSubstr("the server failed during the call"));
   EXPECT_THAT(results[0], HasSubstr("exit status 3"));
   EXPECT_THAT(results[1], HasSubstr("malformed message"));

@@ -21,6 +21,7 @@
 #include "agents/mcp/mcp_tools.h"
 #include "agents/tools/shell.h"
 #include "agents/tools/workspace.h"
+#include "common/json_dump.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/process.h"
@@ -151,7 +152,7 @@ TEST_F(McpTest, ServerEverythingOverStdioOffersItsToolsAndAnswersCalls) {
   const tools::Tool& sum = *tools["mcp:everything/get-sum"];
   // Its schema and hints, as the server gives them.
   EXPECT_EQ(sum.schema()["type"], "object");
-  EXPECT_TRUE(sum.schema()["properties"].contains("a")) << sum.schema().dump();
+  EXPECT_TRUE(sum.schema()["properties"].contains("a")) << DumpJson(sum.schema());
   EXPECT_FALSE(sum.schema().contains("$schema"));
   EXPECT_FALSE(sum.side_effect());  // readOnlyHint
   tools::ToolResult r = Call(tools, "mcp:everything/get-sum", {{"a", 2}, {"b", 3}});
