@@ -382,6 +382,14 @@ void A2aServer::Handle(const std::string& body, bool authorized, A2aResponder* o
     return v;
   };
 
+  // A stream's event for the goal's status as `v` shows it.
+  auto status_update = [&](const View& v) {
+    return DumpJson(Result(
+        id,
+        {{"statusUpdate",
+          {{"taskId", v.goal.id()}, {"contextId", v.goal.id()}, {"status", v.Task()["status"]}}}}));
+  };
+
   if (method == "SendMessage" || method == "SendStreamingMessage") {
     const json message = params.contains("message") ? params["message"] : json();
     if (!message.is_object())
@@ -484,9 +492,6 @@ void A2aServer::Handle(const std::string& body, bool authorized, A2aResponder* o
     if (done) return;
     View last = follow(v.goal.id(), after, v, true, [&](const View& now) {
       bool end = now.terminal() || now.input_required();
-      json update = {{"taskId", now.goal.id()},
-                     {"contextId", now.goal.id()},
-                     {"status", now.Task()["status"]}};
       if (end && now.goal.status() == v1::TASK_STATUS_COMPLETED) {
         json task = now.Task();
         for (const json& a : task["artifacts"]) {
@@ -498,15 +503,11 @@ void A2aServer::Handle(const std::string& body, bool authorized, A2aResponder* o
                      false);
         }
       }
-      out->Event(DumpJson(Result(id, {{"statusUpdate", update}})), end);
+      out->Event(status_update(now), end);
     });
     if (!last.terminal() && !last.input_required() && !out->gone()) {
       // Followed until the goal could not be read: a stream ends with its last event.
-      out->Event(DumpJson(Result(id, {{"statusUpdate",
-                                       {{"taskId", last.goal.id()},
-                                        {"contextId", last.goal.id()},
-                                        {"status", last.Task()["status"]}}}})),
-                 true);
+      out->Event(status_update(last), true);
     }
     return;
   }
@@ -521,19 +522,11 @@ void A2aServer::Handle(const std::string& body, bool authorized, A2aResponder* o
                               absl::StrCat("task ", task_id, " has ended: nothing to follow")));
     }
     out->Event(DumpJson(Result(id, {{"task", v->Task()}})), false);
-    View last = follow(task_id, after, *v, false, [&](const View& now) {
-      json update = {{"taskId", now.goal.id()},
-                     {"contextId", now.goal.id()},
-                     {"status", now.Task()["status"]}};
-      out->Event(DumpJson(Result(id, {{"statusUpdate", update}})), now.terminal());
-    });
+    View last = follow(task_id, after, *v, false,
+                       [&](const View& now) { out->Event(status_update(now), now.terminal()); });
     if (!last.terminal() && !out->gone()) {
       // Followed until the client left or the goal ended: a stream must end with its last event.
-      out->Event(DumpJson(Result(id, {{"statusUpdate",
-                                       {{"taskId", last.goal.id()},
-                                        {"contextId", last.goal.id()},
-                                        {"status", last.Task()["status"]}}}})),
-                 true);
+      out->Event(status_update(last), true);
     }
     return;
   }
