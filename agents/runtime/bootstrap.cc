@@ -37,8 +37,16 @@ absl::StatusOr<int> Run(const std::vector<std::string>& argv, const std::string&
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // its own group, to stop it whole
+  // Its own group, to stop it whole; and none of the signals the agent blocks for its
+  // signal thread, nor its dispositions.
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
   pid_t pid = 0;
   // A minimal environment (common/hardening.h): the program runs on a person's behalf
   // and needs none of the agent's variables, tokens or keys.

@@ -354,15 +354,22 @@ uint64_t IsolationCloneFlags(const LaunchSpec::Isolation& isolation) {
     int op = 0, index = 0;
     if (!IsolateChild(*isolation, &op, &index)) fail(kStepIsolate, op * 1000 + index + 1);
   }
-  // The daemon blocks signals and ignores SIGPIPE; an agent starts with neither. Under
-  // agentd-init every signal stays blocked across its exec: as a namespace's PID 1 with
-  // default handlers it would lose a SIGTERM sent before it blocks them itself (it
-  // unblocks them for its program).
+  // The daemon blocks signals and ignores SIGPIPE; an agent starts with neither. A
+  // namespace's PID 1 discards a signal it has no handler for, so one sent before it has
+  // set itself up (a stop right after a start: its loader and static initialisers take
+  // a while, under the sanitizers most of a second) would be lost, and the stop would
+  // wait out stop_timeout for the SIGKILL. So under agentd-init every signal stays
+  // blocked across its exec (it unblocks them for its program), and a program that is
+  // PID 1 itself keeps SIGTERM and SIGINT blocked, pending, until it waits for them.
   sigset_t mask;
   if (init_report >= 0) {
     sigfillset(&mask);
   } else {
     sigemptyset(&mask);
+    if (isolation != nullptr && isolation->own_pids) {
+      sigaddset(&mask, SIGTERM);
+      sigaddset(&mask, SIGINT);
+    }
   }
   sigprocmask(SIG_SETMASK, &mask, nullptr);
   struct sigaction dfl {};

@@ -64,7 +64,9 @@ struct LaunchSpec {
   // (/proc/<pid>/root of other processes is out of sight with `own_pids`).
   // With `own_pids` the program is PID 1 of its namespace: signals it has no handler for
   // (or does not block) are not delivered to it, orphans are its to reap, and everything
-  // left in the namespace dies with it. With `init` as well (the path of agentd-init, for a
+  // left in the namespace dies with it. It starts with SIGTERM and SIGINT blocked, so that
+  // a stop sent while it loads stays pending: it must wait for them (sigwait, signalfd)
+  // or unblock them once it handles them. With `init` as well (the path of agentd-init, for a
   // program not written to be PID 1: a role's `command`), agentd-init is PID 1 instead and
   // runs the program as its child, forwards it every signal, reaps orphans, and reports
   // the program's exit (code or signal) as the process's own. Paths must be absolute and
