@@ -453,6 +453,21 @@ void ParseLayer(Parser& p, const YAML::Node& root, Config& c) {
             {"trace", "debug", "info", "warn", "error", "critical", "off"});
   }
 
+  if (YAML::Node n = top.Get("telemetry"); n.IsDefined()) {
+    Fields f(p, n, "telemetry");
+    f.Opt("otlp_endpoint", &c.telemetry.otlp_endpoint)
+        .Opt("traceparent_to_providers", &c.telemetry.traceparent_to_providers)
+        .Done();
+    const std::string& e = c.telemetry.otlp_endpoint;
+    if (f.Get("otlp_endpoint").IsDefined() && !e.empty() &&
+        !(absl::StartsWith(e, "http://") || absl::StartsWith(e, "https://"))) {
+      p.Error(f.Get("otlp_endpoint").Mark(),
+              absl::StrCat("telemetry.otlp_endpoint: \"", e,
+                           "\" is not an http:// or https:// URL (e.g. \"http://127.0.0.1:4318\", "
+                           "a collector's OTLP/HTTP port)"));
+    }
+  }
+
   ForEachNamed(p, top.Get("providers"), "providers", &c.providers,
                [&](const std::string& name, const YAML::Node& n) {
                  std::string path = absl::StrCat("providers.", name);

@@ -77,6 +77,20 @@ struct LoggingConfig {
   bool operator==(const LoggingConfig&) const = default;
 };
 
+// OpenTelemetry traces (`telemetry:`). Off unless an endpoint is set here or in the
+// standard OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT variables.
+struct TelemetryConfig {
+  // The collector's OTLP/HTTP base URL (spans go to <otlp_endpoint>/v1/traces), e.g.
+  // "http://127.0.0.1:4318". Empty: OTEL_EXPORTER_OTLP_* decide.
+  std::string otlp_endpoint;
+  // Agents send a `traceparent` header with each model call, so a provider that traces
+  // (a gateway, vLLM with tracing on) joins the goal's trace. Off: it tells the provider
+  // which goal a call belongs to.
+  bool traceparent_to_providers = false;
+
+  bool operator==(const TelemetryConfig&) const = default;
+};
+
 struct ProviderConfig {
   std::string kind;  // openai | anthropic | ollama | replay
   std::string base_url;
@@ -262,6 +276,7 @@ struct Config {
   // which agents cannot see.
   std::string workspaces_dir;
   LoggingConfig logging;
+  TelemetryConfig telemetry;
   std::map<std::string, ProviderConfig> providers;
   std::map<std::string, ModelConfig> models;
   std::map<std::string, RoleConfig> roles;

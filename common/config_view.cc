@@ -148,6 +148,11 @@ std::string RenderConfigYaml(const Config& c, bool with_origins) {
   v.Str("level", c.logging.level);
   v.End();
 
+  v.Begin("telemetry");
+  v.Str("otlp_endpoint", c.telemetry.otlp_endpoint);
+  v.Bool("traceparent_to_providers", c.telemetry.traceparent_to_providers);
+  v.End();
+
   v.Begin("providers");
   for (const auto& [name, p] : c.providers) {
     v.Begin(name);

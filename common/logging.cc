@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -37,6 +38,19 @@ std::vector<std::string>* g_secrets ABSL_GUARDED_BY(g_secrets_mu) = new std::vec
 
 // Writes records to stderr in text or JSON form, redacted. One write(2) per record so
 // lines from several threads never interleave.
+absl::Mutex g_trace_ids_mu;
+std::shared_ptr<const LogTraceIds> g_trace_ids ABSL_GUARDED_BY(g_trace_ids_mu);
+
+bool TraceIdsOf(const LogScope::Fields& f, std::string* trace, std::string* span) {
+  if (f.goal_id.empty()) return false;
+  std::shared_ptr<const LogTraceIds> ids;
+  {
+    absl::MutexLock l(&g_trace_ids_mu);
+    ids = g_trace_ids;
+  }
+  return ids != nullptr && (*ids)(f, trace, span);
+}
+
 class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
   explicit StderrSink(bool json) : json_(json) {}
@@ -59,6 +73,10 @@ class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
       if (!f.agent_id.empty()) j["agent_id"] = f.agent_id;
       if (!f.task_id.empty()) j["task_id"] = f.task_id;
       if (!f.goal_id.empty()) j["goal_id"] = f.goal_id;
+      if (std::string trace, span; TraceIdsOf(f, &trace, &span)) {
+        j["trace_id"] = trace;
+        j["span_id"] = span;
+      }
       line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       line.push_back('\n');
     } else {
@@ -191,6 +209,10 @@ class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
     if (!f.agent_id.empty()) fields.push_back(absl::StrCat("AGENT_ID=", f.agent_id));
     if (!f.task_id.empty()) fields.push_back(absl::StrCat("TASK_ID=", f.task_id));
     if (!f.goal_id.empty()) fields.push_back(absl::StrCat("GOAL_ID=", f.goal_id));
+    if (std::string trace, span; TraceIdsOf(f, &trace, &span)) {
+      fields.push_back(absl::StrCat("TRACE_ID=", trace));
+      fields.push_back(absl::StrCat("SPAN_ID=", span));
+    }
     std::vector<iovec> iov;
     for (std::string& field : fields) iov.push_back({field.data(), field.size()});
     sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
@@ -275,6 +297,12 @@ void SetLogTap(std::function<void(absl::string_view line)> tap) {
     g_tap = next;
   }
   delete old;  // hands on what it holds, then its thread ends
+}
+
+void SetLogTraceIds(LogTraceIds ids) {
+  auto p = ids ? std::make_shared<const LogTraceIds>(std::move(ids)) : nullptr;
+  absl::MutexLock l(&g_trace_ids_mu);
+  g_trace_ids = std::move(p);
 }
 
 LogScope::LogScope(absl::string_view agent_id, absl::string_view task_id, absl::string_view goal_id)

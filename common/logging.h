@@ -53,6 +53,14 @@ class LogScope {
   Fields saved_;
 };
 
+// With tracing on, the trace context a record about `fields` belongs to: JSON records
+// that name a goal carry "trace_id" and "span_id" (journald: TRACE_ID=, SPAN_ID=), so a
+// log line leads to its trace. `ids` returns false for none; nullptr stops it.
+// Thread-safe; `ids` is called on any thread that logs, and must not log.
+using LogTraceIds = std::function<bool(const LogScope::Fields& fields, std::string* trace_id,
+                                       std::string* span_id)>;
+void SetLogTraceIds(LogTraceIds ids);
+
 // From now on every record (redacted, "LEVEL message [agent=… task=…]", without its
 // time) is also handed to `tap`, in order, on a thread of the tap's own (so a tap may take
 // locks the logging code holds); nullptr stops it. Replacing or stopping a tap hands it

@@ -218,6 +218,21 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
       !s.ok()) {
     return s;
   }
+  // OpenTelemetry: on when an endpoint is configured (here or in OTEL_EXPORTER_OTLP_*).
+  absl::StatusOr<otel::ExporterOptions> otlp = otel::ExporterOptionsFrom(
+      c.telemetry.otlp_endpoint, "agentd",
+      [](const char* name) { return static_cast<const char*>(std::getenv(name)); });
+  if (!otlp.ok())
+    return absl::InvalidArgumentError(absl::StrCat("telemetry: ", otlp.status().message()));
+  const otel::Conventions conventions = otel::ConventionsFromEnv();
+  if (!otlp->endpoint.empty()) {
+    otlp->schema_url = conventions.schema_url();
+    otlp->scope_version = kVersion;
+    d->exporter_ = std::make_unique<otel::SpanExporter>(*otlp);
+    spdlog::info("tracing: spans go to {} (GenAI conventions {})", otlp->endpoint,
+                 conventions.latest ? "latest experimental" : "v1.36");
+  }
+
   Supervisor::Options sup;
   sup.socket_path = agent_socket;
   sup.admin_socket_path = c.server.socket;
@@ -226,6 +241,12 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   sup.init_binary = InitBinary();
   sup.state_dir = c.state_dir;
   sup.workspaces_dir = c.workspaces_dir;
+  if (d->exporter_ != nullptr) {
+    v1::AgentTelemetry t;
+    t.set_gen_ai_latest_conventions(conventions.latest);
+    t.set_traceparent_to_providers(c.telemetry.traceparent_to_providers);
+    sup.telemetry = t;
+  }
   if (c.supervision.isolation != "off") {
     // What every agent gets, less a session of its own.
     if (absl::Status s = LocalLauncher::ProbeIsolation(Supervisor::IsolationOf(sup, "", false));
@@ -302,6 +323,19 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->consents_ =
       std::make_unique<ConsentBook>(&d->loop_, d->store_.get(), c.policy.consent_timeout);
   d->events_ = std::make_unique<EventFeed>(d->store_.get());
+  if (d->exporter_ != nullptr) {
+    absl::StatusOr<std::unique_ptr<Tracing>> tracing =
+        Tracing::Start(d->store_.get(), d->events_.get(), d->exporter_.get(), conventions);
+    if (!tracing.ok()) return tracing.status();
+    d->tracing_ = *std::move(tracing);
+    SetLogTraceIds([salt = d->tracing_->salt()](const LogScope::Fields& f, std::string* trace,
+                                                std::string* span) {
+      otel::TraceContext context = Tracing::Derive(salt, f.goal_id, f.task_id);
+      *trace = otel::Hex(context.trace_id);
+      *span = otel::Hex(context.span_id);
+      return true;
+    });
+  }
   d->audit_ =
       std::make_unique<AuditLog>(&d->loop_, d->store_.get(), AuditLog::FilesIn(c.state_dir));
   d->system_->SetAudit(d->audit_.get());
@@ -334,7 +368,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->outbox_ = std::make_unique<Outbox>(d->store_.get());
   d->tasks_ = std::make_unique<TaskBoard>(
       &d->loop_, d->store_.get(), d->outbox_.get(), d->supervisor_.get(), d->ledger_.get(),
-      d->config_.get(), TaskBoard::Services{d->audit_.get(), d->checks_.get(), d->metrics_.get()},
+      d->config_.get(),
+      TaskBoard::Services{d->audit_.get(), d->checks_.get(), d->metrics_.get(), d->tracing_.get()},
       task_options);
   d->ledger_->AddBudgetObserver([self] { self->tasks_->OnBudgetChanged(); });
   d->bus_ = std::make_unique<Bus>(&d->loop_, d->store_.get(), d->outbox_.get(),
@@ -420,6 +455,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   api.socket_group = socket_group;
   ApiCores cores;
   cores.system = d->system_.get();
+  cores.tracing = d->tracing_.get();
   cores.loop = &d->loop_;
   cores.supervisor = d->supervisor_.get();
   cores.logs = d->logs_.get();
@@ -594,6 +630,10 @@ void Daemon::RefreshMetrics() {
   metrics_->agent_restarts->ReplaceTotals(std::move(restarts));
   metrics_->log_bytes->SetTotal({}, static_cast<double>(logs_->bytes_written()));
   metrics_->log_dropped_bytes->SetTotal({}, static_cast<double>(logs_->dropped_bytes()));
+  metrics_->trace_spans_exported->SetTotal(
+      {}, exporter_ != nullptr ? static_cast<double>(exporter_->exported()) : 0);
+  metrics_->trace_spans_dropped->SetTotal(
+      {}, exporter_ != nullptr ? static_cast<double>(exporter_->dropped()) : 0);
 }
 
 void Daemon::Reload() {

@@ -81,6 +81,8 @@ class Daemon {
   std::unique_ptr<PlanBook> plans_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<EventFeed> events_;
+  std::unique_ptr<otel::SpanExporter> exporter_;  // null: agentd does not trace
+  std::unique_ptr<Tracing> tracing_;              // after exporter_ and events_, which it uses
   std::unique_ptr<WorkspaceOpener> opener_;
   std::unique_ptr<WebSessions> web_sessions_;  // before api_ and web_, which use it
   std::unique_ptr<ApiServer> api_;

@@ -117,6 +117,7 @@ absl::StatusOr<ChatResult> LlmClient::Attempt(const ChatRequest& req, const std:
   HttpRequest http;
   http.url = codec_->Url(options_.base_url);
   http.headers = codec_->Headers(options_.api_key);
+  if (!req.traceparent.empty()) http.headers.push_back("traceparent: " + req.traceparent);
   http.body = body;
   http.timeouts = options_.timeouts;
   std::unique_ptr<StreamDecoder> decoder = req.stream ? codec_->NewDecoder(req) : nullptr;

@@ -84,6 +84,9 @@ struct ChatRequest {
   std::optional<double> temperature;
   std::optional<int64_t> max_tokens;
   bool stream = true;
+  // Sent as the W3C `traceparent` header when not empty: the call's span, for a provider
+  // (or a gateway in front of it) that traces.
+  std::string traceparent;
 };
 
 // How a call went, successful or not: for the daemon's metrics.

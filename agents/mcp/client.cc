@@ -302,9 +302,11 @@ absl::StatusOr<std::vector<ToolInfo>> McpClient::ListTools(absl::Duration timeou
 
 absl::StatusOr<CallResult> McpClient::CallTool(const std::string& tool, const json& arguments,
                                                absl::Duration timeout,
-                                               const llm::CancelToken* cancel, size_t output_cap) {
-  absl::StatusOr<json> r = connection_->Request(
-      "tools/call", WithMeta({{"name", tool}, {"arguments", arguments}}), timeout, cancel);
+                                               const llm::CancelToken* cancel, size_t output_cap,
+                                               const std::string& traceparent) {
+  json params = WithMeta({{"name", tool}, {"arguments", arguments}});
+  if (!traceparent.empty()) params["_meta"]["traceparent"] = traceparent;
+  absl::StatusOr<json> r = connection_->Request("tools/call", std::move(params), timeout, cancel);
   if (!r.ok()) return r.status();
   return internal::ParseCallResult(*r, output_cap);
 }

@@ -75,9 +75,11 @@ class McpClient {
   // a CallResult with is_error; the Status is for everything else (the server is gone,
   // the call timed out or was cancelled, a malformed answer). `output_cap` bounds the
   // text kept (its start, cut on a character boundary, with a note).
+  // `traceparent`, when not empty, goes in the request's `_meta` (the W3C trace context
+  // of the caller's span, as MCP's tracing convention carries it).
   absl::StatusOr<CallResult> CallTool(const std::string& tool, const nlohmann::json& arguments,
                                       absl::Duration timeout, const llm::CancelToken* cancel,
-                                      size_t output_cap);
+                                      size_t output_cap, const std::string& traceparent = "");
 
   // Whether the server said its tools changed (notifications/tools/list_changed) since
   // the last ListTools.

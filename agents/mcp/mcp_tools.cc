@@ -299,8 +299,8 @@ class McpTool final : public tools::Tool {
     absl::StatusOr<std::shared_ptr<McpClient>> client = server_->Client(ctx.cancel);
     if (!client.ok()) return {absl::StrCat(name_, ": not run: ", client.status().message()), true};
     size_t cap = ctx.shell != nullptr ? ctx.shell->output_cap : size_t{64} << 10;
-    absl::StatusOr<CallResult> r =
-        (*client)->CallTool(info_.name, args, server_->spec().call_timeout, ctx.cancel, cap);
+    absl::StatusOr<CallResult> r = (*client)->CallTool(
+        info_.name, args, server_->spec().call_timeout, ctx.cancel, cap, ctx.traceparent);
     if (r.ok()) return {r->text, r->is_error};
     const absl::Status& s = r.status();
     switch (s.code()) {

@@ -111,6 +111,7 @@ tools::ToolResult AgentLoop::RunTool(const std::string& task, const llm::ToolCal
   }
   if (events_.tool_started) events_.tool_started(call);
   tools::ToolContext ctx = ctx_;
+  if (events_.tool_trace) ctx.traceparent = events_.tool_trace(call);
   if (ctx.task_id.empty()) ctx.task_id = task;  // the caller may name the task otherwise
   ctx.call_id = call.id;
   tools::ToolResult r = tools_->Call(call.name, call.arguments, ctx);
@@ -360,8 +361,11 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
       }
     }
     llm::CallStats stats;
+    if (events_.model_trace) req.traceparent = events_.model_trace();
+    const absl::Time call_start = absl::Now();
     absl::StatusOr<llm::ChatResult> r =
         client_->Chat(req, events_.text, cancel, events_.text_discarded, &stats);
+    if (events_.model_call) events_.model_call(req, call_start, r, stats);
     ++out.turns;
     if (!r.ok()) {
       if (budget_ != nullptr) budget_->ReportFailure(task_id, r.status(), stats);

@@ -89,6 +89,15 @@ struct LoopEvents {
   std::function<void()> text_discarded;
   std::function<void(const llm::ToolCall& call)> tool_started;  // about to run it
   std::function<void(const llm::ToolCall& call, const tools::ToolResult& r)> tool;
+  // Tracing, when set: the trace context of a tool call's span, asked for right after
+  // tool_started (the tool passes it on: tools::ToolContext::traceparent), and of the
+  // model call about to be made (sent to the provider when not empty); then each model
+  // call as it ended, with when it began.
+  std::function<std::string(const llm::ToolCall& call)> tool_trace;
+  std::function<std::string()> model_trace;
+  std::function<void(const llm::ChatRequest& req, absl::Time start,
+                     const absl::StatusOr<llm::ChatResult>& result, const llm::CallStats& stats)>
+      model_call;
   // How many tasks this Run delegated that have not ended: while any are open, the
   // task cannot complete, and a turn without tool calls waits for them.
   std::function<int()> open_children;

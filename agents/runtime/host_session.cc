@@ -246,6 +246,18 @@ void HostSession::SendTaskEvent(const v1::TaskEvent& event) {
   stream_->Write(req);  // a failed write ends the stream; the reader reconnects
 }
 
+void HostSession::SendSpans(std::string scope_spans) {
+  absl::MutexLock w(&write_mu_);
+  if (stream_ == nullptr) {
+    ++dropped_spans_;
+    return;
+  }
+  v1::ConnectRequest req;
+  req.mutable_spans()->set_scope_spans(std::move(scope_spans));
+  req.mutable_spans()->set_dropped(std::exchange(dropped_spans_, 0));
+  stream_->Write(req);
+}
+
 namespace {
 template <typename Resp>
 absl::StatusOr<Resp> Result(const grpc::Status& s, Resp resp) {

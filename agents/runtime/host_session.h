@@ -53,6 +53,9 @@ class HostSession {
   // again after every reconnect until a newer one replaces them (the daemon drops
   // repeats); other events are dropped while the stream is down.
   void SendTaskEvent(const v1::TaskEvent& event);
+  // Sends finished spans (an encoded OTLP ScopeSpans) on the Connect stream; while the
+  // stream is down they are dropped, and counted in the next batch that goes.
+  void SendSpans(std::string scope_spans);
 
   // AgentHost calls with this agent's token; errors are the daemon's status.
   absl::StatusOr<v1::BudgetReservation> ReserveBudget(const v1::ReserveBudgetRequest& req);
@@ -99,6 +102,7 @@ class HostSession {
   grpc::ClientReaderWriter<v1::ConnectRequest, v1::ConnectResponse>* stream_
       ABSL_GUARDED_BY(write_mu_) = nullptr;
   std::optional<v1::TaskEvent> last_final_ ABSL_GUARDED_BY(write_mu_);
+  int64_t dropped_spans_ ABSL_GUARDED_BY(write_mu_) = 0;  // while the stream was down
 };
 
 }  // namespace agentd::agent

@@ -1,4 +1,5 @@
 #include "agents/runtime/task_runner.h"
+#include "agents/runtime/task_spans.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -367,6 +368,10 @@ void TaskRunner::OnDelivery(const v1::ConnectResponse& d) {
       if (auto f = finished_.find(Done(a)); f != finished_.end() && !f->second.has_waiting()) {
         host_->SendTaskEvent(f->second);
         return;
+      }
+      if (!d.traceparent().empty()) {
+        if (traceparents_.size() >= 1024) traceparents_.clear();  // of tasks long finished
+        traceparents_[a.task().id()] = d.traceparent();
       }
       queue_.push_back(a);
       break;
@@ -758,6 +763,31 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     f->set_output_bytes(static_cast<int64_t>(r.content.size()));
     Send(a, ev);
   };
+  // Spans, when agentd traces the task: under the context its assignment came with.
+  std::optional<TaskSpans> spans;
+  std::optional<otel::TraceContext> trace;
+  {
+    absl::MutexLock l(&mu_);
+    if (auto it = traceparents_.find(task.id()); it != traceparents_.end()) {
+      trace = otel::ParseTraceparent(it->second);
+    }
+  }
+  if (trace.has_value() && def.has_telemetry()) {
+    spans.emplace(host_, *trace, def.telemetry(), model, task.id());
+    events.model_trace = [&spans] { return spans->NextModelCall(); };
+    events.model_call = [&spans](const llm::ChatRequest& req, absl::Time start,
+                                 const absl::StatusOr<llm::ChatResult>& r,
+                                 const llm::CallStats& stats) {
+      spans->ModelCall(req, start, r, stats);
+    };
+    events.tool_trace = [&spans](const llm::ToolCall& call) { return spans->ToolStarted(call); };
+    auto tool_done = std::move(events.tool);
+    events.tool = [&spans, tool_done = std::move(tool_done)](const llm::ToolCall& call,
+                                                             const tools::ToolResult& r) {
+      spans->ToolEnded(call, r);
+      if (tool_done) tool_done(call, r);
+    };
+  }
   events.open_children = [this] { return delegations_.open(); };
   events.inbox = [this, task_id = task.id()] {
     std::vector<std::pair<std::string, std::string>> out;
@@ -768,7 +798,7 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     return out;
   };
   // Tools name the daemon's task; the session keys it by attempt too.
-  tools::ToolContext ctx{ws->get(), &shell, cancel.get(), task.id(), "", &consent};
+  tools::ToolContext ctx{ws->get(), &shell, cancel.get(), task.id(), "", &consent, ""};
   AgentLoop loop(client->get(), model.model(), &box, ctx, sessions_.get(), &budget, limits,
                  std::move(events));
   Sampling sampling;

@@ -75,6 +75,8 @@ class TaskRunner {
   Mailbox mailbox_;
   absl::Mutex mu_;
   std::deque<v1::TaskAssignment> queue_ ABSL_GUARDED_BY(mu_);
+  // The trace context each task's last assignment came with (tasks agentd traces only).
+  std::map<std::string, std::string> traceparents_ ABSL_GUARDED_BY(mu_);
   std::string current_ ABSL_GUARDED_BY(mu_);  // "task@attempt#handbacks" being worked
   std::shared_ptr<llm::CancelToken> cancel_ ABSL_GUARDED_BY(mu_);
   // Outcomes of attempts finished in this process, by "task@attempt#handbacks", sent

@@ -89,6 +89,9 @@ struct ToolContext {
   std::string task_id;  // the task the call is for
   std::string call_id;  // the model's id for the call: a key for idempotent requests
   const ConsentAsker* consent = nullptr;  // null: what needs consent is refused
+  // The W3C trace context of the call's span ("00-…"), when the task is traced: a tool
+  // that calls out (an MCP server) passes it on. Empty otherwise.
+  std::string traceparent;
 };
 
 class Tool {

@@ -10,7 +10,8 @@
 //   through agentd the same two-turn task as a goal of a real agentd, worked by a real
 //                  agentd-agent: delivery over Connect, a budget reservation and a usage
 //                  report per call, token and tool events, the session — from the goal's
-//                  creation to its completion as agentd recorded them, per turn
+//                  creation to its completion as agentd recorded them, per turn; then
+//                  again with tracing on, every span exported to a local OTLP collector
 // Latencies are medians over N calls, after a warm-up. The provider answers at once.
 //
 //   turn_bench [--quick]
@@ -22,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "agentd/v1/tasks.grpc.pb.h"
@@ -32,6 +35,7 @@
 #include "grpcpp/client_context.h"
 #include "tests/support/daemon.h"
 #include "tests/support/fakellm.h"
+#include "tests/support/process.h"
 
 namespace agentd::bench {
 namespace {
@@ -127,8 +131,9 @@ int Main(int argc, char** argv) {
   auto sessions = *session::SessionStore::Open(dir.Join("session.db"));
   tools::ShellOptions shell;
   tools::ToolBox box = tools::ToolBox::ForRole({"fs.read"});
-  agent::AgentLoop loop(client.get(), "bench", &box, {ws.get(), &shell, nullptr, "", "", nullptr},
-                        sessions.get(), nullptr, agent::LoopLimits{});
+  agent::AgentLoop loop(client.get(), "bench", &box,
+                        {ws.get(), &shell, nullptr, "", "", nullptr, ""}, sessions.get(), nullptr,
+                        agent::LoopLimits{});
   std::vector<double> per_turn;
   for (int i = 0; i < n / 2; ++i) {
     absl::Time t0 = absl::Now();
@@ -170,48 +175,73 @@ int Main(int argc, char** argv) {
           .value = peak / 1024.0,
           .unit = "MB"});
 
-  // The whole path: agentd, an agentd-agent, the ledger and the events.
+  // The whole path: agentd, an agentd-agent, the ledger and the events; once as agentd
+  // runs by default (no tracing), once exporting every span to a collector.
   mkdir(dir.Join("ws3").c_str(), 0755);
   testing::WriteFile(dir.Join("ws3/a.txt"), "contents\n");
-  testing::WriteFile(dir.Join("agentd.yaml"), absl::StrCat(R"(
+  // The collector: tests/interop's OTLP receiver, decoding every span and writing nowhere.
+  testing::Subprocess collector(
+      {"node", AGENTD_SOURCE_ROOT "/tests/interop/otlp_receiver.mjs", "/dev/null"},
+      dir.Join("collector.out"), dir.Join("collector.err"));
+  int collector_port = 0;
+  testing::WaitFor(
+      [&] {
+        std::string out = testing::ReadFileOrEmpty(dir.Join("collector.out"));
+        return out.rfind("port ", 0) == 0 &&
+               absl::SimpleAtoi(absl::StripAsciiWhitespace(out.substr(5)), &collector_port);
+      },
+      absl::Seconds(30));
+  // Median one-turn and two-turn goal times, created to completed; nullopt on failure.
+  auto through_agentd = [&](bool traced) -> std::optional<std::pair<double, double>> {
+    testing::WriteFile(dir.Join("agentd.yaml"),
+                       absl::StrCat(R"(
 providers: {fake: {kind: openai, base_url: ")",
-                                                           fake.url(), R"(/v1"}}
+                                    fake.url(), R"(/v1"}}
 models: {m: {provider: fake, model: bench, max_tokens: 100}}
 roles: {ceo: {model: m, tools: [fs.read, complete_task], ends_on_text: true}}
 agents: [{id: ceo-1, role: ceo}]
-)"));
-  testing::Daemon daemon(dir);
-  if (!daemon.Start({"--config", dir.Join("agentd.yaml")})) {
-    std::fprintf(stderr, "turn_bench: agentd did not start:\n%s\n", daemon.log().c_str());
-    return 1;
-  }
-  auto tasks = v1::TaskService::NewStub(daemon.UnixChannel());
-  // Goals of one turn ("hello": answered with text, which the role takes as its result) and of two
-  // (a tool call, then complete_task): the difference is what one more turn costs through agentd,
-  // the one-turn time what a task costs beyond its turn (delivery, events, bookkeeping).
-  std::vector<double> one_turn, two_turns;
-  for (int i = 0; i < n + 10; ++i) {
-    bool two = i % 2 == 1;
-    v1::SubmitGoalRequest g;
-    g.set_text(two ? "Please read the file." : "hello there");
-    g.mutable_workspace()->set_kind(v1::WORKSPACE_KIND_NEW_DIRECTORY);
-    g.mutable_workspace()->set_path(dir.Join("ws3"));
-    g.mutable_workspace()->set_init_existing(true);  // it holds a.txt: made a repository
-    std::optional<v1::Task> done = RunGoal(tasks.get(), g);
-    if (!done.has_value() || done->status() != v1::TASK_STATUS_COMPLETED) {
-      std::fprintf(stderr, "turn_bench: a goal did not complete\n%s\n", daemon.log().c_str());
-      return 1;
+)",
+                                    traced ? absl::StrCat("telemetry: {otlp_endpoint: "
+                                                          "\"http://127.0.0.1:",
+                                                          collector_port, "\"}\n")
+                                           : ""));
+    testing::Daemon daemon(dir);
+    if (!daemon.Start({"--config", dir.Join("agentd.yaml")})) {
+      std::fprintf(stderr, "turn_bench: agentd did not start:\n%s\n", daemon.log().c_str());
+      return std::nullopt;
     }
-    if (i < 10) continue;  // warm-up: the agent's first start
-    (two ? two_turns : one_turn).push_back(absl::ToDoubleMicroseconds(GoalTime(*done)));
-  }
-  double turn = Median(two_turns) - Median(one_turn);
+    auto tasks = v1::TaskService::NewStub(daemon.UnixChannel());
+    // Goals of one turn ("hello": answered with text, which the role takes as its result)
+    // and of two (a tool call, then complete_task): the difference is what one more turn
+    // costs through agentd, the one-turn time what a task costs beyond its turn.
+    std::vector<double> one_turn, two_turns;
+    for (int i = 0; i < n + 10; ++i) {
+      bool two = i % 2 == 1;
+      v1::SubmitGoalRequest g;
+      g.set_text(two ? "Please read the file." : "hello there");
+      g.mutable_workspace()->set_kind(v1::WORKSPACE_KIND_NEW_DIRECTORY);
+      g.mutable_workspace()->set_path(dir.Join("ws3"));
+      g.mutable_workspace()->set_init_existing(true);  // it holds a.txt: made a repository
+      std::optional<v1::Task> done = RunGoal(tasks.get(), g);
+      if (!done.has_value() || done->status() != v1::TASK_STATUS_COMPLETED) {
+        std::fprintf(stderr, "turn_bench: a goal did not complete\n%s\n", daemon.log().c_str());
+        return std::nullopt;
+      }
+      if (i < 10) continue;  // warm-up: the agent's first start
+      (two ? two_turns : one_turn).push_back(absl::ToDoubleMicroseconds(GoalTime(*done)));
+    }
+    daemon.Stop();
+    return std::make_pair(Median(one_turn), Median(two_turns));
+  };
+  std::optional<std::pair<double, double>> plain = through_agentd(false);
+  if (!plain.has_value()) return 1;
+  double turn = plain->second - plain->first;
   std::printf(
       "through agentd         a one-turn goal %.0f us, a two-turn goal %.0f us (created to "
       "completed)\n"
       "                       one more turn %.0f us (+%.0f us beyond a direct call, ratio %.2f: "
       "reservation, usage report, events, tool, session)\n",
-      Median(one_turn), Median(two_turns), turn, turn - Median(direct), turn / Median(direct));
+      plain->first, plain->second, turn, turn - Median(direct), turn / Median(direct));
   Report({.bench = "turn_bench",
           .name = "one more turn through agentd, beyond a direct call",
           .value = turn - Median(direct),
@@ -220,8 +250,26 @@ agents: [{id: ceo-1, role: ceo}]
           .baseline_value = Median(direct),
           .ratio = turn / Median(direct),
           .budget = Budget::ValueAtMost(500),
-          .note = "ratio: the whole turn over the direct call"});
-  daemon.Stop();
+          .note = "ratio: the whole turn over the direct call; tracing off (the default)"});
+  if (collector_port == 0) {
+    std::fprintf(stderr, "turn_bench: the OTLP receiver did not start (node, tests/interop)\n");
+    return 1;
+  }
+  std::optional<std::pair<double, double>> traced = through_agentd(true);
+  if (!traced.has_value()) return 1;
+  double traced_turn = traced->second - traced->first;
+  std::printf(
+      "through agentd, traced a one-turn goal %.0f us, a two-turn goal %.0f us; one more turn "
+      "%.0f us (ratio %.2f to the untraced turn: a chat and an execute_tool span, exported)\n",
+      traced->first, traced->second, traced_turn, traced_turn / turn);
+  Report({.bench = "turn_bench",
+          .name = "one more turn through agentd, traced",
+          .value = traced_turn,
+          .unit = "us",
+          .baseline = "the same turn untraced",
+          .baseline_value = turn,
+          .ratio = traced_turn / turn,
+          .note = "every span exported over OTLP/HTTP to a local collector"});
   return 0;
 }
 

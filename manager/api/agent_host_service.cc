@@ -216,8 +216,13 @@ class ConnectReactor final
     : public grpc::ServerBidiReactor<v1::ConnectRequest, v1::ConnectResponse>,
       public ConnectSink {
  public:
-  ConnectReactor(EventLoop* loop, Supervisor* supervisor, TaskBoard* tasks, std::string token)
-      : loop_(loop), supervisor_(supervisor), tasks_(tasks), token_(std::move(token)) {
+  ConnectReactor(EventLoop* loop, Supervisor* supervisor, TaskBoard* tasks, Tracing* tracing,
+                 std::string token)
+      : loop_(loop),
+        supervisor_(supervisor),
+        tasks_(tasks),
+        tracing_(tracing),
+        token_(std::move(token)) {
     loop->Post([this, supervisor] {
       absl::StatusOr<std::string> id = supervisor->AgentForToken(token_);
       if (!id.ok()) {
@@ -306,6 +311,14 @@ class ConnectReactor final
         }
         break;
       }
+      case v1::ConnectRequest::kSpans:
+        // Best effort, as the agent sends them: dropped when agentd does not trace.
+        if (tracing_ != nullptr) {
+          absl::StatusOr<v1::Agent> a = supervisor_->Get(agent_);
+          tracing_->FromAgent(agent_, a.ok() ? a->role() : "", req.spans().scope_spans(),
+                              req.spans().dropped());
+        }
+        break;
       default:
         break;
     }
@@ -321,6 +334,7 @@ class ConnectReactor final
   EventLoop* loop_;
   Supervisor* supervisor_;
   TaskBoard* tasks_;
+  Tracing* tracing_;  // null: agentd does not trace
   const std::string token_;
   std::string agent_;      // core loop only
   bool attached_ = false;  // core loop only
@@ -334,7 +348,7 @@ class ConnectReactor final
 
 grpc::ServerBidiReactor<v1::ConnectRequest, v1::ConnectResponse>* AgentHostService::Connect(
     grpc::CallbackServerContext* ctx) {
-  return new ConnectReactor(loop_, supervisor_, tasks_, BearerToken(ctx));
+  return new ConnectReactor(loop_, supervisor_, tasks_, tracing_, BearerToken(ctx));
 }
 
 }  // namespace agentd

@@ -28,6 +28,7 @@
 #include "manager/core/plans.h"
 #include "manager/core/supervisor.h"
 #include "manager/core/tasks.h"
+#include "manager/core/tracing.h"
 
 namespace agentd {
 
@@ -50,9 +51,10 @@ struct ClientAuth {
 
 class AgentHostService final : public v1::AgentHostService::CallbackService {
  public:
-  // None of the pointers is owned; all are used on `loop` only.
+  // None of the pointers is owned; all are used on `loop` only. `tracing` may be null
+  // (agentd does not trace: spans agents send are dropped).
   AgentHostService(EventLoop* loop, Supervisor* supervisor, ConsentBook* consents, TaskBoard* tasks,
-                   Ledger* ledger, Bus* bus, PlanBook* plans)
+                   Ledger* ledger, Bus* bus, PlanBook* plans, Tracing* tracing)
       : loop_(loop),
         supervisor_(supervisor),
         consents_(consents),
@@ -60,6 +62,7 @@ class AgentHostService final : public v1::AgentHostService::CallbackService {
         ledger_(ledger),
         bus_(bus),
         plans_(plans),
+        tracing_(tracing),
         scope_(supervisor, tasks, ledger) {}
 
   grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
@@ -99,6 +102,7 @@ class AgentHostService final : public v1::AgentHostService::CallbackService {
   Ledger* ledger_;
   Bus* bus_;
   PlanBook* plans_;
+  Tracing* tracing_;  // null: agentd does not trace
   AgentScope scope_;  // what each call may act on
 };
 

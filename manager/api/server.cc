@@ -151,8 +151,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
       std::make_unique<SystemService>(system, client_auth, c.web_sessions, c.loop, c.audit));
   api->services_.push_back(
       std::make_unique<AgentService>(c.loop, c.supervisor, client_auth, c.audit));
-  api->services_.push_back(std::make_unique<AgentHostService>(c.loop, c.supervisor, c.consents,
-                                                              c.tasks, c.ledger, c.bus, c.plans));
+  api->services_.push_back(std::make_unique<AgentHostService>(
+      c.loop, c.supervisor, c.consents, c.tasks, c.ledger, c.bus, c.plans, c.tracing));
   api->services_.push_back(
       std::make_unique<ConsentService>(c.loop, c.consents, c.events, client_auth));
   api->services_.push_back(std::make_unique<LogService>(c.loop, c.supervisor, c.logs, client_auth));
@@ -228,7 +228,7 @@ absl::Status ApiServer::StartAgentEndpoint(const std::string& path, const ApiCor
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat("unix:", path), grpc::InsecureServerCredentials());
   agent_service_ = std::make_unique<AgentHostService>(c.loop, c.supervisor, c.consents, c.tasks,
-                                                      c.ledger, c.bus, c.plans);
+                                                      c.ledger, c.bus, c.plans, c.tracing);
   builder.RegisterService(agent_service_.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> ic;
   ic.push_back(std::make_unique<ApiInterceptorFactory>(c.system, c.metrics));

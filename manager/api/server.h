@@ -62,6 +62,7 @@ struct ApiCores {
   EventFeed* events = nullptr;
   WorkspaceOpener* opener = nullptr;
   DaemonMetrics* metrics = nullptr;     // may be null
+  Tracing* tracing = nullptr;           // may be null (agentd does not trace)
   WebSessions* web_sessions = nullptr;  // may be null (no HTTP listener); thread-safe
 };
 

@@ -105,6 +105,7 @@ absl::StatusOr<ReloadResult> ConfigState::Reload() {
   diff(a.state_dir != b.state_dir, "state_dir", &r.restart_required);
   diff(a.workspaces_dir != b.workspaces_dir, "workspaces_dir", &r.restart_required);
   diff(a.logging.format != b.logging.format, "logging.format", &r.restart_required);
+  diff(a.telemetry != b.telemetry, "telemetry", &r.restart_required);  // the exporter, at start
   diff(a.ui.dir != b.ui.dir, "ui.dir", &r.restart_required);  // the HTTP listener's, at start
   // The HTTP listener takes these at start.
   diff(a.server.cors_origins != b.server.cors_origins, "server.cors_origins", &r.restart_required);

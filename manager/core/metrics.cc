@@ -233,6 +233,13 @@ std::unique_ptr<DaemonMetrics> DaemonMetrics::Create() {
                               "Log record bytes written to disk since agentd started.");
   m->log_dropped_bytes = r.AddCounter("agentd_log_dropped_bytes_total",
                                       "Log bytes lost to write errors since agentd started.");
+  m->trace_spans_exported = r.AddCounter(
+      "agentd_trace_spans_exported_total",
+      "OpenTelemetry spans a collector accepted since agentd started (0 when not tracing).");
+  m->trace_spans_dropped = r.AddCounter(
+      "agentd_trace_spans_dropped_total",
+      "OpenTelemetry spans lost since agentd started: the export queue was full, an agent's "
+      "batch did not decode, or the collector refused or could not be reached.");
   m->tokens = r.AddCounter("agentd_llm_tokens_total", "LLM tokens reported by agents.",
                            {"role", "model", "kind"});
   m->cost_usd =

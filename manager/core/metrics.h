@@ -141,8 +141,10 @@ struct DaemonMetrics {
   CounterFamily* rpc_streams = nullptr;        // {method, code}: streaming RPCs, when they end
   CounterFamily* log_bytes = nullptr;          // log record bytes written since start
   CounterFamily* log_dropped_bytes = nullptr;  // log bytes lost to write errors
-  CounterFamily* tokens = nullptr;             // {role, model, kind=input|output}
-  CounterFamily* cost_usd = nullptr;           // {role, model}
+  CounterFamily* trace_spans_exported = nullptr;  // spans a collector took (when tracing)
+  CounterFamily* trace_spans_dropped = nullptr;   // spans lost: queue full, refused, failed
+  CounterFamily* tokens = nullptr;                // {role, model, kind=input|output}
+  CounterFamily* cost_usd = nullptr;              // {role, model}
   // {provider, model, role, outcome}: every call, failed ones too (outcome "ok",
   // "timeout", "unavailable", "rate_limited", "refused", "error", "canceled").
   CounterFamily* llm_calls = nullptr;

@@ -1004,6 +1004,7 @@ absl::StatusOr<v1::RegisterResponse> Supervisor::Register(const std::string& tok
     for (const std::string& a : cfg.policy.shell_allow) def->add_shell_allow(a);
     def->set_shell_sandbox(cfg.policy.shell_sandbox);
     def->set_ends_on_text(role->second.ends_on_text);
+    if (options_.telemetry.has_value()) *def->mutable_telemetry() = *options_.telemetry;
     for (const std::string& server : GrantedMcpServers(role->second)) {
       auto m = cfg.mcp_servers.find(server);
       if (m == cfg.mcp_servers.end()) continue;

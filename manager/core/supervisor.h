@@ -70,6 +70,8 @@ class Supervisor {
     std::string isolation_problem;
     // Files outside the state dir an agent must not read (the TLS key): covered.
     std::vector<std::string> secret_files;
+    // How agents record spans, when agentd traces (set at start); unset: it does not.
+    std::optional<v1::AgentTelemetry> telemetry;
   };
 
   // The isolation an agent with this id gets (paths canonical): the state directory and

@@ -56,6 +56,7 @@ TaskBoard::TaskBoard(EventLoop* loop, Store* store, Outbox* outbox, Supervisor* 
   metrics_ = services.metrics;
   checks_ = services.checks;
   audit_ = services.audit;
+  tracing_ = services.tracing;
 }
 
 absl::Status TaskBoard::Recover() {
@@ -501,6 +502,10 @@ int TaskBoard::EndSubtreeInBatch(v1::Task& root, v1::TaskStatus status,
     d.mutable_cancel_task()->set_task_id(root.id());
     d.mutable_cancel_task()->set_reason(failure.message());
     SetTime(loop_->clock()->Now() + kCancelGrace, d.mutable_cancel_task()->mutable_deadline());
+    if (tracing_ != nullptr) {
+      d.set_traceparent(
+          tracing_->Traceparent(root.goal_id().empty() ? root.id() : root.goal_id(), root.id()));
+    }
     batch_->deliveries.emplace_back(holder, std::move(d));
   }
   return ended + 1;
@@ -632,6 +637,9 @@ void TaskBoard::SendAssignment(const v1::Task& t) {
     a->set_completion_refused(
         ChecksFailedText(std::vector<v1::GoalCheck>(t.checks().begin(), t.checks().end()),
                          t.check_rounds(), t.max_check_rounds()));
+  }
+  if (tracing_ != nullptr) {
+    d.set_traceparent(tracing_->Traceparent(t.goal_id().empty() ? t.id() : t.goal_id(), t.id()));
   }
   outbox_->Deliver(t.assignee(), std::move(d));
 }

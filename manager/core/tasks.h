@@ -56,6 +56,7 @@
 #include "manager/core/scheduler.h"
 #include "manager/core/supervisor.h"
 #include "manager/core/task_graph.h"
+#include "manager/core/tracing.h"
 #include "manager/core/workspace_policy.h"
 #include "manager/core/workspaces.h"
 #include "manager/store/store.h"
@@ -82,6 +83,7 @@ class TaskBoard {
     AuditLog* audit = nullptr;
     CheckRunner* checks = nullptr;
     DaemonMetrics* metrics = nullptr;
+    const Tracing* tracing = nullptr;  // null: agentd does not trace
   };
 
   // None of the pointers is owned.
@@ -264,6 +266,7 @@ class TaskBoard {
   std::map<std::string, std::string> busy_;  // agent → task it holds
   std::set<std::string> resume_;             // ready tasks handed back after waiting: same attempt
   DaemonMetrics* metrics_ = nullptr;
+  const Tracing* tracing_ = nullptr;
   std::vector<std::function<void(const v1::Task&)>> observers_;
   // Tasks changed since the observers were last told (Notify), in order of change.
   std::vector<std::string> to_notify_;

@@ -45,7 +45,7 @@ void WorkspaceGit::Run(const std::string& tool, const std::string& workspace, nl
         for (const std::unique_ptr<tools::Tool>& t : tools::BuiltinTools()) {
           if (t->name() != tool) continue;
           llm::CancelToken cancel;
-          tools::ToolContext ctx{ws->get(), &shell, &cancel, "", "", nullptr};
+          tools::ToolContext ctx{ws->get(), &shell, &cancel, "", "", nullptr, ""};
           tools::ToolResult r = t->Run(args, ctx);
           if (r.error) return absl::FailedPreconditionError(r.content);
           return r.content;

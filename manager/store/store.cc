@@ -677,6 +677,20 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT(id) 
   return true;
 }
 
+absl::StatusOr<std::string> Store::MetaOrInsert(absl::string_view key, absl::string_view value) {
+  absl::StatusOr<sqlite::Statement> ins =
+      db_->Prepare("INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING");
+  if (!ins.ok()) return ins.status();
+  if (absl::Status s = ins->Bind(1, key).Bind(2, value).Run(); !s.ok()) return s;
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare("SELECT value FROM meta WHERE key = ?1");
+  if (!st.ok()) return st.status();
+  st->Bind(1, key);
+  absl::StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::InternalError(absl::StrCat("meta key ", key, " was not kept"));
+  return st->ColumnText(0);
+}
+
 absl::StatusOr<int64_t> Store::CountUsage() { return db_->QueryInt("SELECT COUNT(*) FROM usage"); }
 
 absl::StatusOr<std::vector<UsageRow>> Store::QueryUsage(const UsageQuery& q) {

@@ -272,6 +272,10 @@ class Store {
   // The highest event seq (0 when there are none). Kept in memory: no query.
   int64_t LastEventSeq() const { return last_event_seq_; }
 
+  // The value of `key` in the meta table; when there is none, `value` is stored under it
+  // and returned. Written at most once per key: the first value stays for good.
+  absl::StatusOr<std::string> MetaOrInsert(absl::string_view key, absl::string_view value);
+
   // The number of usage records.
   absl::StatusOr<int64_t> CountUsage();
   // The connection itself, for tests that look at what was written (PRAGMAs, rows the API

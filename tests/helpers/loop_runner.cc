@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   agentd::tools::ToolBox box =
       agentd::tools::ToolBox::ForRole({"fs.read", "fs.write", "fs.edit", "shell.run"});
   agentd::agent::AgentLoop loop(client->get(), "test-model", &box,
-                                {ws->get(), &shell, nullptr, "", "", nullptr}, sessions->get(),
+                                {ws->get(), &shell, nullptr, "", "", nullptr, ""}, sessions->get(),
                                 nullptr, agentd::agent::LoopLimits{});
   auto out = loop.Run(argv[4], "You are a coder.", argv[5]);
   if (!out.ok()) {

@@ -144,8 +144,8 @@ class AgentLoopTest : public ::testing::Test {
   agent::AgentLoop Loop(agent::Budget* budget = nullptr, agent::LoopLimits limits = {},
                         const std::string& model = "test-model", agent::LoopEvents events = {}) {
     return agent::AgentLoop(client_.get(), model, &box_,
-                            {ws_.get(), &shell_, nullptr, "", "", nullptr}, sessions_.get(), budget,
-                            limits, std::move(events));
+                            {ws_.get(), &shell_, nullptr, "", "", nullptr, ""}, sessions_.get(),
+                            budget, limits, std::move(events));
   }
   // The user messages of `task` that are agentd's nudges.
   int Nudges(const std::string& task) {

@@ -112,7 +112,8 @@ class McpTest : public ::testing::Test {
                            cancel != nullptr ? cancel : &cancel_,
                            "t-1",
                            absl::StrCat("call-", ++calls_),
-                           &consent_};
+                           &consent_,
+                           ""};
     return it->second->Run(args, ctx);
   }
 
@@ -304,7 +305,7 @@ TEST_F(McpTest, ArgumentsThatDoNotFitTheSchemaNeverReachTheServer) {
   auto tools = Tools(hub, {Misbehaving()}, {"mcp:mis"});
   tools::ToolBox box;
   box.Add(std::move(tools["mcp:mis/echo"]));
-  tools::ToolContext ctx{workspace_.get(), &shell_, &cancel_, "t-1", "c-1", &consent_};
+  tools::ToolContext ctx{workspace_.get(), &shell_, &cancel_, "t-1", "c-1", &consent_, ""};
   tools::ToolResult r = box.Call("mcp:mis/echo", R"({"text": 7})", ctx);
   EXPECT_TRUE(r.error);
   EXPECT_THAT(r.content, HasSubstr("argument \"text\" must be string"));

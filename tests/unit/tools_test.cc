@@ -64,7 +64,7 @@ class ToolsTest : public ::testing::Test {
     ws_ = *std::move(ws);
     shell_.allow = {"ls", "cat", "sleep", "head", "printenv", "touch", "false"};
     shell_.timeout = absl::Seconds(20);
-    ctx_ = {ws_.get(), &shell_, nullptr, "", "", nullptr};
+    ctx_ = {ws_.get(), &shell_, nullptr, "", "", nullptr, ""};
     box_ = ToolBox::ForRole(
         {"fs.read", "fs.write", "fs.edit", "fs.list", "fs.search", "shell.run", "message"});
   }
