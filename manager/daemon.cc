@@ -647,6 +647,7 @@ void Daemon::Reload() {
 void Daemon::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  if (tracing_ != nullptr) SetLogTraceIds(nullptr);  // its salt is this daemon's
   // Start() may have failed part-way: undo only what it did. The log tap goes before the
   // LogStore it writes to.
   if (api_ == nullptr && !loop_thread_.joinable()) {

@@ -370,7 +370,7 @@ void TaskRunner::OnDelivery(const v1::ConnectResponse& d) {
         return;
       }
       if (!d.traceparent().empty()) {
-        if (traceparents_.size() >= 1024) traceparents_.clear();  // of tasks long finished
+        if (traceparents_.size() >= 4096) traceparents_.clear();  // a bound; Work erases them
         traceparents_[a.task().id()] = d.traceparent();
       }
       queue_.push_back(a);
@@ -807,6 +807,10 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   loop.set_sampling(sampling);
   absl::StatusOr<TaskOutcome> out =
       loop.Run(key, system, instructions, cancel.get(), resume_note, a.completion_refused());
+  {
+    absl::MutexLock l(&mu_);
+    traceparents_.erase(task.id());  // a later assignment of the task brings it again
+  }
   if (!out.ok()) {
     fail(v1::TASK_FAILURE_CODE_INTERNAL,
          absl::StrCat("the session store failed: ", out.status().message()), true);

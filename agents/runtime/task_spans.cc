@@ -56,7 +56,10 @@ void TaskSpans::ModelCall(const llm::ChatRequest& req, absl::Time start,
   absl::string_view url = model_.base_url();
   if (size_t scheme = url.find("://"); scheme != absl::string_view::npos) {
     absl::string_view host = url.substr(scheme + 3);
-    host = host.substr(0, host.find('/'));
+    host = host.substr(0, host.find_first_of("/?#"));
+    if (size_t at = host.rfind('@'); at != absl::string_view::npos) {
+      host = host.substr(at + 1);  // never the credentials
+    }
     int port = absl::StartsWith(url, "https") ? 443 : 80;
     if (size_t colon = host.rfind(':');
         colon != absl::string_view::npos && host.find(']', colon) == absl::string_view::npos) {

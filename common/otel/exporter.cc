@@ -142,25 +142,45 @@ size_t Collect(char* data, size_t size, size_t n, void* out) {
 
 }  // namespace
 
-std::vector<otlp::Span> DecodeAgentSpans(const std::string& scope_spans, int64_t* dropped) {
+std::vector<otlp::Span> DecodeAgentSpans(const std::string& scope_spans, const AgentGrant* grant,
+                                         int64_t* dropped) {
   std::vector<otlp::Span> out;
   otlp::ScopeSpans in;
-  if (!in.ParseFromString(scope_spans)) {
+  if (scope_spans.size() > kMaxAgentBatchBytes || !in.ParseFromString(scope_spans)) {
     ++*dropped;
     return out;
   }
+  in.DiscardUnknownFields();
+  auto trim = [](google::protobuf::RepeatedPtrField<otlp::KeyValue>* kv) {
+    int cut = 0;
+    if (kv->size() > kMaxAttributes) {
+      cut = kv->size() - kMaxAttributes;
+      kv->DeleteSubrange(kMaxAttributes, cut);
+    }
+    for (otlp::KeyValue& a : *kv) {
+      if (!a.value().has_array_value()) continue;
+      auto* values = a.mutable_value()->mutable_array_value()->mutable_values();
+      if (values->size() > kMaxAttributes) {
+        values->DeleteSubrange(kMaxAttributes, values->size() - kMaxAttributes);
+      }
+      for (otlp::AnyValue& v : *values) v.clear_array_value();  // no nesting
+    }
+    return cut;
+  };
   for (otlp::Span& s : *in.mutable_spans()) {
-    if (out.size() == static_cast<size_t>(kMaxSpansPerAgentBatch) || !SpanOk(s)) {
+    if (out.size() == static_cast<size_t>(kMaxSpansPerAgentBatch) || !SpanOk(s) ||
+        (grant != nullptr &&
+         (grant->traces.count(s.trace_id()) == 0 || s.parent_span_id().empty() ||
+          grant->reserved_spans.count(s.span_id()) != 0))) {
       ++*dropped;
       continue;
     }
-    if (s.attributes_size() > kMaxAttributes) {
-      s.set_dropped_attributes_count(s.attributes_size() - kMaxAttributes);
-      s.mutable_attributes()->DeleteSubrange(kMaxAttributes, s.attributes_size() - kMaxAttributes);
-    }
+    s.set_dropped_attributes_count(static_cast<uint32_t>(trim(s.mutable_attributes())));
     if (s.events_size() > kMaxEvents) {
       s.mutable_events()->DeleteSubrange(kMaxEvents, s.events_size() - kMaxEvents);
     }
+    for (otlp::Span::Event& e : *s.mutable_events()) trim(e.mutable_attributes());
+    if (s.trace_state().size() > 512) s.clear_trace_state();
     out.push_back(std::move(s));
   }
   return out;
@@ -193,7 +213,8 @@ absl::StatusOr<ExporterOptions> ExporterOptionsFrom(
   } else if (const char* t = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); t != nullptr && *t) {
     o.endpoint = t;
   } else if (const char* e = getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); e != nullptr && *e) {
-    o.endpoint = base(e);
+    // The specification's rule for the signal-less variable: always append the path.
+    o.endpoint = absl::StrCat(absl::StripSuffix(e, "/"), "/v1/traces");
   }
   if (o.endpoint.empty()) return o;
   if (!absl::StartsWith(o.endpoint, "http://") && !absl::StartsWith(o.endpoint, "https://")) {
@@ -225,6 +246,7 @@ absl::StatusOr<ExporterOptions> ExporterOptionsFrom(
   if (absl::Status s = Millis(getenv, {"OTEL_BSP_SCHEDULE_DELAY"}, &o.schedule_delay); !s.ok()) {
     return s;
   }
+  o.schedule_delay = std::max(o.schedule_delay, absl::Milliseconds(1));
   absl::Duration bsp_timeout = absl::ZeroDuration();
   if (absl::Status s = Millis(getenv, {"OTEL_BSP_EXPORT_TIMEOUT"}, &bsp_timeout); !s.ok()) return s;
   if (bsp_timeout > absl::ZeroDuration()) o.timeout = std::min(o.timeout, bsp_timeout);
@@ -260,10 +282,10 @@ SpanExporter::SpanExporter(ExporterOptions options) : options_(std::move(options
 }
 
 SpanExporter::~SpanExporter() {
-  Flush(options_.timeout);
   {
     absl::MutexLock l(&mu_);
     stop_ = true;
+    stop_deadline_ = absl::Now() + options_.timeout;
   }
   thread_.join();
 }
@@ -274,24 +296,29 @@ bool SpanExporter::Add(otlp::Span span) {
     dropped_.fetch_add(1);
     return false;
   }
-  queue_.push_back(Item{"", "", std::move(span), ""});
+  queue_.push_back(Item{"", "", std::move(span), "", {}});
   ++added_;
   return true;
 }
 
 bool SpanExporter::AddFromAgent(const std::string& agent_id, const std::string& role,
-                                std::string scope_spans, int64_t dropped_by_agent) {
-  if (dropped_by_agent > 0) dropped_.fetch_add(dropped_by_agent);
+                                std::string scope_spans, int64_t dropped_by_agent,
+                                AgentGrant grant) {
+  if (dropped_by_agent > 0) dropped_.fetch_add(std::min<int64_t>(dropped_by_agent, 1000));
   if (scope_spans.empty()) return true;
   absl::MutexLock l(&mu_);
+  int& mine = queued_by_agent_[agent_id];
   if (stop_ || scope_spans.size() > kMaxAgentBatchBytes ||
       queue_.size() >= static_cast<size_t>(options_.max_queue) ||
+      mine >= std::max(1, options_.max_queue / 4) ||
       queued_bytes_ + scope_spans.size() > kMaxQueuedBytes) {
+    if (mine == 0) queued_by_agent_.erase(agent_id);
     dropped_.fetch_add(1);
     return false;
   }
+  ++mine;
   queued_bytes_ += scope_spans.size();
-  queue_.push_back(Item{agent_id, role, {}, std::move(scope_spans)});
+  queue_.push_back(Item{agent_id, role, {}, std::move(scope_spans), std::move(grant)});
   ++added_;
   return true;
 }
@@ -299,10 +326,10 @@ bool SpanExporter::AddFromAgent(const std::string& agent_id, const std::string& 
 bool SpanExporter::Flush(absl::Duration timeout) {
   absl::MutexLock l(&mu_);
   const int64_t target = added_;
-  flushing_ = true;
+  ++flushing_;
   auto done = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return done_ >= target; };
   bool ok = mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
-  flushing_ = false;
+  --flushing_;
   return ok;
 }
 
@@ -311,17 +338,40 @@ void SpanExporter::Run() {
     std::vector<Item> batch;
     {
       absl::MutexLock l(&mu_);
+      // Nothing queued: sleep until something is (or the end), not a delay at a time.
+      auto some = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_ || !queue_.empty(); };
+      mu_.Await(absl::Condition(&some));
+      // A batch goes when full, when asked to (a flush, the end), or after the delay.
       auto ready = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-        return stop_ || flushing_ || queue_.size() >= static_cast<size_t>(options_.max_batch);
+        return stop_ || flushing_ > 0 || queue_.size() >= static_cast<size_t>(options_.max_batch);
       };
       mu_.AwaitWithTimeout(absl::Condition(&ready), options_.schedule_delay);
       if (queue_.empty()) {
         if (stop_) return;
         continue;
       }
-      while (!queue_.empty() && batch.size() < static_cast<size_t>(options_.max_batch)) {
-        queued_bytes_ -= queue_.front().scope_spans.size();
-        batch.push_back(std::move(queue_.front()));
+      if (stop_ && absl::Now() >= stop_deadline_) {
+        // Out of time at shutdown: what is left is lost, and counted.
+        dropped_.fetch_add(static_cast<int64_t>(queue_.size()));
+        done_ += static_cast<int64_t>(queue_.size());
+        queue_.clear();
+        queued_by_agent_.clear();
+        queued_bytes_ = 0;
+        return;
+      }
+      // At most max_batch spans, and about 1 MiB of agents' batches, per request: a
+      // collector's body limit is not hit, nor the memory of decoding them.
+      size_t raw = 0;
+      while (!queue_.empty() && batch.size() < static_cast<size_t>(options_.max_batch) &&
+             raw < kMaxAgentBatchBytes) {
+        Item& front = queue_.front();
+        raw += front.scope_spans.size();
+        queued_bytes_ -= front.scope_spans.size();
+        if (!front.agent_id.empty()) {
+          auto it = queued_by_agent_.find(front.agent_id);
+          if (it != queued_by_agent_.end() && --it->second <= 0) queued_by_agent_.erase(it);
+        }
+        batch.push_back(std::move(front));
         queue_.pop_front();
       }
     }
@@ -340,8 +390,11 @@ void SpanExporter::Send(std::vector<Item> batch) {
     if (s == nullptr) {
       otlp::ResourceSpans* rs = req.add_resource_spans();
       std::vector<std::pair<std::string, std::string>> attrs = options_.resource;
+      auto name = std::find_if(attrs.begin(), attrs.end(),
+                               [](const auto& a) { return a.first == "service.name"; });
+      if (name == attrs.end()) name = attrs.insert(attrs.begin(), {"service.name", "agentd"});
       if (!it.agent_id.empty()) {
-        attrs[0].second += "-agent";  // service.name
+        name->second += "-agent";
         attrs.emplace_back("service.instance.id", it.agent_id);
         attrs.emplace_back("agentd.agent.id", it.agent_id);
         attrs.emplace_back("agentd.agent.role", it.role);
@@ -366,7 +419,7 @@ void SpanExporter::Send(std::vector<Item> batch) {
       continue;
     }
     int64_t bad = 0;
-    for (otlp::Span& s : DecodeAgentSpans(it.scope_spans, &bad)) {
+    for (otlp::Span& s : DecodeAgentSpans(it.scope_spans, &it.grant, &bad)) {
       *scope_of(it)->add_spans() = std::move(s);
       ++spans;
     }
@@ -398,13 +451,11 @@ void SpanExporter::Send(std::vector<Item> batch) {
       exported_.fetch_add(spans - rejected);
       return;
     }
-    bool stopping;
-    {
-      absl::MutexLock l(&mu_);
-      stopping = stop_;
-    }
-    if (!retryable || attempt == kAttempts || stopping) break;
-    absl::SleepFor(absl::Seconds(1 << (attempt - 1)));  // the collector's back-off, not a sync
+    if (!retryable || attempt == kAttempts) break;
+    // The collector's back-off (1 s, then 2 s), cut short by the end: not a sync.
+    absl::MutexLock l(&mu_);
+    auto stopping = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; };
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping), absl::Seconds(1 << (attempt - 1)))) break;
   }
   dropped_.fetch_add(spans);
   spdlog::warn("exporting {} spans to {} failed: {}", spans, options_.endpoint, error);
@@ -428,8 +479,19 @@ bool SpanExporter::Post(const std::string& body, std::string* error, bool* retry
   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
   curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  absl::Duration timeout = options_.timeout;
+  {
+    absl::MutexLock l(&mu_);  // at shutdown, no longer than the time left
+    if (stop_) timeout = std::min(timeout, stop_deadline_ - absl::Now());
+  }
+  if (timeout <= absl::ZeroDuration()) {
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    *error = "no time left at shutdown";
+    return false;
+  }
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(options_.timeout)));
+                   std::max(1L, static_cast<long>(absl::ToInt64Milliseconds(timeout))));
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Collect);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, response);
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -17,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -56,26 +57,39 @@ absl::StatusOr<ExporterOptions> ExporterOptionsFrom(
     const std::string& config_endpoint, const std::string& default_service_name,
     const std::function<const char*(const char*)>& getenv);
 
+// Where an agent may record spans: the traces of the tasks agentd handed it, and not with
+// the span ids agentd made for them (its tasks' own spans). 16- and 8-byte ids.
+struct AgentGrant {
+  std::set<std::string> traces;
+  std::set<std::string> reserved_spans;
+};
+
 // An agent's batch (an encoded ScopeSpans, untrusted): the spans fit to export, with
-// attributes and events beyond the limits cut; `*dropped` counts the rest (all of it
-// when the batch does not decode, spans with missing or zero ids, no name, or an end
-// before the start, and those past 1,000).
-std::vector<otlp::Span> DecodeAgentSpans(const std::string& scope_spans, int64_t* dropped);
+// attributes, events and arrays beyond the limits cut and fields agentd does not know
+// discarded; `*dropped` counts the rest (all of it when the batch does not decode; spans
+// with missing or zero ids, no name, an end before the start, outside `grant` when it is
+// given (then a span must have a parent: an agent's spans hang under its task's), and
+// those past 1,000).
+std::vector<otlp::Span> DecodeAgentSpans(const std::string& scope_spans, const AgentGrant* grant,
+                                         int64_t* dropped);
 
 class SpanExporter {
  public:
   explicit SpanExporter(ExporterOptions options);
-  // Sends what is queued (within one export timeout), then stops.
+  // Sends what is queued for at most one export timeout in all, counts what is left as
+  // dropped, and stops.
   ~SpanExporter();
 
   // Queues one of agentd's own spans; false (and counted as dropped) when the queue is full.
   bool Add(otlp::Span span);
-  // Queues spans an agent recorded: `scope_spans` is a protobuf-encoded ScopeSpans. It is
-  // decoded and checked on the exporter's thread; what does not decode, spans without
-  // valid ids and spans beyond 1,000 in one batch are dropped and counted. `agent_id`
-  // and `role` go into their resource.
+  // Queues spans an agent recorded: `scope_spans` is a protobuf-encoded ScopeSpans, at
+  // most 1 MiB. It is decoded and checked on the exporter's thread (DecodeAgentSpans,
+  // with `grant`); what fails is dropped and counted. One agent holds at most a quarter of
+  // the queue, so that it cannot crowd out agentd's spans and the other agents'.
+  // `dropped_by_agent` (what the agent says it lost, at most 1,000 a batch) is counted too.
+  // `agent_id` and `role` go into the spans' resource.
   bool AddFromAgent(const std::string& agent_id, const std::string& role, std::string scope_spans,
-                    int64_t dropped_by_agent);
+                    int64_t dropped_by_agent, AgentGrant grant);
 
   // Waits until everything queued before the call was sent (or failed), up to `timeout`.
   bool Flush(absl::Duration timeout);
@@ -89,6 +103,7 @@ class SpanExporter {
     std::string agent_id, role;  // empty: agentd's own
     otlp::Span span;             // one of agentd's, or
     std::string scope_spans;     // an agent's batch, still encoded
+    AgentGrant grant;
   };
   void Run();
   void Send(std::vector<Item> batch);
@@ -98,10 +113,12 @@ class SpanExporter {
   absl::Mutex mu_;
   std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, int> queued_by_agent_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time stop_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   int64_t added_ ABSL_GUARDED_BY(mu_) = 0;  // items ever queued
   int64_t done_ ABSL_GUARDED_BY(mu_) = 0;   // items sent or given up on
-  bool flushing_ ABSL_GUARDED_BY(mu_) = false;
+  int flushing_ ABSL_GUARDED_BY(mu_) = 0;   // Flush calls waiting
   std::atomic<int64_t> exported_{0};
   std::atomic<int64_t> dropped_{0};
   std::thread thread_;

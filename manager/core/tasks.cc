@@ -504,7 +504,7 @@ int TaskBoard::EndSubtreeInBatch(v1::Task& root, v1::TaskStatus status,
     SetTime(loop_->clock()->Now() + kCancelGrace, d.mutable_cancel_task()->mutable_deadline());
     if (tracing_ != nullptr) {
       d.set_traceparent(
-          tracing_->Traceparent(root.goal_id().empty() ? root.id() : root.goal_id(), root.id()));
+          tracing_->Grant(holder, root.goal_id().empty() ? root.id() : root.goal_id(), root.id()));
     }
     batch_->deliveries.emplace_back(holder, std::move(d));
   }
@@ -639,7 +639,8 @@ void TaskBoard::SendAssignment(const v1::Task& t) {
                          t.check_rounds(), t.max_check_rounds()));
   }
   if (tracing_ != nullptr) {
-    d.set_traceparent(tracing_->Traceparent(t.goal_id().empty() ? t.id() : t.goal_id(), t.id()));
+    d.set_traceparent(
+        tracing_->Grant(t.assignee(), t.goal_id().empty() ? t.id() : t.goal_id(), t.id()));
   }
   outbox_->Deliver(t.assignee(), std::move(d));
 }

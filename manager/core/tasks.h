@@ -83,7 +83,7 @@ class TaskBoard {
     AuditLog* audit = nullptr;
     CheckRunner* checks = nullptr;
     DaemonMetrics* metrics = nullptr;
-    const Tracing* tracing = nullptr;  // null: agentd does not trace
+    Tracing* tracing = nullptr;  // null: agentd does not trace
   };
 
   // None of the pointers is owned.
@@ -266,7 +266,7 @@ class TaskBoard {
   std::map<std::string, std::string> busy_;  // agent → task it holds
   std::set<std::string> resume_;             // ready tasks handed back after waiting: same attempt
   DaemonMetrics* metrics_ = nullptr;
-  const Tracing* tracing_ = nullptr;
+  Tracing* tracing_ = nullptr;
   std::vector<std::function<void(const v1::Task&)>> observers_;
   // Tasks changed since the observers were last told (Notify), in order of change.
   std::vector<std::string> to_notify_;

@@ -85,13 +85,29 @@ otel::TraceContext Tracing::ContextOf(const std::string& goal_id,
   return Derive(salt_, goal_id, task_id);
 }
 
-std::string Tracing::Traceparent(const std::string& goal_id, const std::string& task_id) const {
-  return otel::FormatTraceparent(ContextOf(goal_id, task_id));
+std::string Tracing::Grant(const std::string& agent_id, const std::string& goal_id,
+                           const std::string& task_id) {
+  otel::TraceContext c = ContextOf(goal_id, task_id);
+  auto& tasks = granted_[agent_id].tasks;
+  std::pair<std::string, std::string> g(std::string(c.trace_id.begin(), c.trace_id.end()),
+                                        std::string(c.span_id.begin(), c.span_id.end()));
+  if (std::find(tasks.begin(), tasks.end(), g) == tasks.end()) {
+    tasks.push_back(std::move(g));
+    if (tasks.size() > 16) tasks.pop_front();
+  }
+  return otel::FormatTraceparent(c);
 }
 
 void Tracing::FromAgent(const std::string& agent_id, const std::string& role,
                         std::string scope_spans, int64_t dropped) {
-  exporter_->AddFromAgent(agent_id, role, std::move(scope_spans), dropped);
+  otel::AgentGrant grant;
+  if (auto it = granted_.find(agent_id); it != granted_.end()) {
+    for (const auto& [trace, span] : it->second.tasks) {
+      grant.traces.insert(trace);
+      grant.reserved_spans.insert(span);
+    }
+  }
+  exporter_->AddFromAgent(agent_id, role, std::move(scope_spans), dropped, std::move(grant));
 }
 
 void Tracing::OnCommit() {
@@ -115,30 +131,33 @@ void Tracing::OnEvent(const v1::Event& e) {
   }
   if (e.has_plan()) {
     const v1::Plan& p = e.plan();
-    if (e.goal_id().empty() || p.task_id().empty()) return;
+    const std::string& goal = p.goal_id().empty() ? e.goal_id() : p.goal_id();
+    if (goal.empty() || p.task_id().empty()) return;
     absl::Time end = p.has_decide_time() ? TimeOf(p.decide_time()) : TimeOf(e.time());
-    otlp::Span s = otel::NewSpan(
-        "await_plan_approval", otlp::Span::SPAN_KIND_INTERNAL, TraceOf(e.goal_id()),
-        otel::RandomSpanId(), SpanOf(e.goal_id(), "task:" + p.task_id()), TimeOf(p.create_time()));
+    otlp::Span s = otel::NewSpan("await_plan_approval", otlp::Span::SPAN_KIND_INTERNAL,
+                                 TraceOf(goal), otel::RandomSpanId(),
+                                 SpanOf(goal, "task:" + p.task_id()), TimeOf(p.create_time()));
     otel::SetAttribute(&s, "agentd.plan.id", p.id());
     otel::SetAttribute(&s, "agentd.plan.steps", static_cast<int64_t>(p.steps_size()));
     otel::SetAttribute(&s, "agentd.plan.decision",
                        Lower(v1::PlanStatus_Name(p.status()), "PLAN_STATUS_"));
     if (!p.decided_by().empty()) otel::SetAttribute(&s, "agentd.plan.decided_by", p.decided_by());
     otel::SetAttribute(&s, "agentd.task.id", p.task_id());
-    otel::SetAttribute(&s, "agentd.goal.id", e.goal_id());
+    otel::SetAttribute(&s, "agentd.goal.id", goal);
     otel::EndSpan(&s, end);
     exporter_->Add(std::move(s));
     return;
   }
   if (e.has_consent_request()) {
     const v1::ConsentRequest& c = e.consent_request();
-    if (e.goal_id().empty() || c.task_id().empty()) return;
+    // Consent events name no goal of their own: the request does.
+    const std::string& goal = c.goal_id().empty() ? e.goal_id() : c.goal_id();
+    if (goal.empty() || c.task_id().empty()) return;
     std::string kind = Lower(v1::ConsentKind_Name(c.kind()), "CONSENT_KIND_");
     absl::Time end = c.has_decide_time() ? TimeOf(c.decide_time()) : TimeOf(e.time());
     otlp::Span s = otel::NewSpan(
-        absl::StrCat("await_consent ", kind), otlp::Span::SPAN_KIND_INTERNAL, TraceOf(e.goal_id()),
-        otel::RandomSpanId(), SpanOf(e.goal_id(), "task:" + c.task_id()), TimeOf(c.create_time()));
+        absl::StrCat("await_consent ", kind), otlp::Span::SPAN_KIND_INTERNAL, TraceOf(goal),
+        otel::RandomSpanId(), SpanOf(goal, "task:" + c.task_id()), TimeOf(c.create_time()));
     otel::SetAttribute(&s, "agentd.consent.id", c.id());
     otel::SetAttribute(&s, "agentd.consent.kind", kind);
     otel::SetAttribute(&s, "agentd.consent.decision",
@@ -148,7 +167,7 @@ void Tracing::OnEvent(const v1::Event& e) {
       otel::SetAttribute(&s, "agentd.consent.decided_by", c.decided_by());
     otel::SetAttribute(&s, "agentd.agent.id", c.agent_id());
     otel::SetAttribute(&s, "agentd.task.id", c.task_id());
-    otel::SetAttribute(&s, "agentd.goal.id", e.goal_id());
+    otel::SetAttribute(&s, "agentd.goal.id", goal);
     otel::EndSpan(&s, end);
     exporter_->Add(std::move(s));
   }
@@ -171,9 +190,13 @@ void Tracing::TaskEnded(const v1::Task& t) {
     otel::SetAttribute(s, "agentd.task.status", status);
   };
 
+  // A task that ends again (a person retried it) gets a span of its own: the first end's
+  // id is taken. Its agents' spans hang under the first.
+  if (ended_.size() >= 100000) ended_.clear();
+  const bool again = !ended_.insert(t.id()).second;
   otlp::Span agent =
       otel::NewSpan(absl::StrCat("invoke_agent ", t.role()), otlp::Span::SPAN_KIND_INTERNAL, trace,
-                    SpanOf(goal, "task:" + t.id()),
+                    again ? otel::RandomSpanId() : SpanOf(goal, "task:" + t.id()),
                     root ? SpanOf(goal, "goal") : SpanOf(goal, "task:" + t.parent_id()), start);
   otel::SetAttribute(&agent, "gen_ai.operation.name", "invoke_agent");
   otel::SetAttribute(&agent, "gen_ai.agent.name", t.role());
@@ -184,11 +207,13 @@ void Tracing::TaskEnded(const v1::Task& t) {
   if (!t.plan_id().empty()) otel::SetAttribute(&agent, "agentd.plan.id", t.plan_id());
   common(&agent);
   otel::EndSpan(&agent, end, error, error_type);
+  if (again) otel::SetAttribute(&agent, "agentd.task.ended_again", true);
   exporter_->Add(std::move(agent));
 
   if (!root) return;
   otlp::Span goal_span = otel::NewSpan("invoke_workflow", otlp::Span::SPAN_KIND_INTERNAL, trace,
-                                       SpanOf(goal, "goal"), std::nullopt, TimeOf(t.create_time()));
+                                       again ? otel::RandomSpanId() : SpanOf(goal, "goal"),
+                                       std::nullopt, TimeOf(t.create_time()));
   otel::SetAttribute(&goal_span, "gen_ai.operation.name", "invoke_workflow");
   // The conventions name a workflow by what it is: for agentd, a goal given to its team.
   otel::SetAttribute(&goal_span, "gen_ai.workflow.name", "agentd");

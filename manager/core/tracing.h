@@ -15,7 +15,10 @@
 #ifndef AGENTD_MANAGER_CORE_TRACING_H_
 #define AGENTD_MANAGER_CORE_TRACING_H_
 
+#include <deque>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -36,8 +39,11 @@ class Tracing {
                                                         otel::Conventions conventions);
   ~Tracing();
 
-  // The trace context of task `task_id` of goal `goal_id` ("00-…-…-01"), for its agent.
-  std::string Traceparent(const std::string& goal_id, const std::string& task_id) const;
+  // The trace context of task `task_id` of goal `goal_id` ("00-…-…-01"), for agent
+  // `agent_id`, which may from now on record spans in that trace (FromAgent), but not
+  // under the ids agentd makes itself. An agent keeps the grants of its last 16 tasks.
+  std::string Grant(const std::string& agent_id, const std::string& goal_id,
+                    const std::string& task_id);
   // The ids the JSON log carries for a record about the task (or, with no task, the goal).
   otel::TraceContext ContextOf(const std::string& goal_id, const std::string& task_id) const;
 
@@ -46,7 +52,8 @@ class Tracing {
                                    const std::string& task_id);
   const std::string& salt() const { return salt_; }
 
-  // Spans agent `agent_id` (of `role`) recorded, handed to the exporter as they are.
+  // Spans agent `agent_id` (of `role`) recorded, handed to the exporter with what the
+  // agent was granted: spans in other traces are dropped.
   void FromAgent(const std::string& agent_id, const std::string& role, std::string scope_spans,
                  int64_t dropped);
 
@@ -73,6 +80,15 @@ class Tracing {
   int subscription_ = 0;
   int64_t cursor_ = 0;
   v1::EventFilter filter_;
+  // What each agent was granted (its last 16 tasks'): trace ids, and the span ids agentd
+  // made for them, which the agent must not reuse.
+  struct Granted {
+    std::deque<std::pair<std::string, std::string>> tasks;  // (trace id, task span id)
+  };
+  std::map<std::string, Granted> granted_;
+  // Tasks whose span was sent since agentd started: one that ends again (a person retried
+  // it) gets a span id of its own, not the same one twice. Cleared at 100,000.
+  std::set<std::string> ended_;
 };
 
 }  // namespace agentd

@@ -204,5 +204,82 @@ TEST_F(TracingTest, AWholeTeamsGoalIsOneTraceWithASpanForEachTaskModelCallAndToo
   EXPECT_TRUE(a_failure) << "the first plan failed: some span should say so";
 }
 
+// The trace context reaches an MCP server with the call (in `_meta`), as the span of that
+// very call; a consent request's wait for a person is a span of the task that asked.
+TEST_F(TracingTest, AnMcpCallCarriesItsSpanToTheServerAndAConsentWaitIsASpan) {
+  int port = StartReceiver();
+  ASSERT_NE(port, 0);
+  const std::string helpers = AGENTD_SOURCE_ROOT "/tests/helpers";
+  extra_config_ = "telemetry: {otlp_endpoint: \"http://127.0.0.1:" + std::to_string(port) +
+                  "\"}\nmcp_servers:\n  mis: {command: node, args: [\"" + helpers +
+                  "/mcp_misbehaving_server.mjs\"], read_only_paths: [\"" + helpers + "\"]}\n";
+  daemon_env_ = {"OTEL_BSP_SCHEDULE_DELAY=200"};
+  ASSERT_NO_FATAL_FAILURE(
+      Start(Scenario("mcp_trace"),
+            "  mcpuser: {model: other, prompt: roles/coder.md, max_instances: 1,\n"
+            "            tools: [\"mcp:mis\", complete_task, fail_task]}\n"));
+  ASSERT_EQ(Ctl({"goal", "Trace it", "--workspace", dir_.Join("ws")}).exit_code, 0);
+  nlohmann::json pending;
+  ASSERT_TRUE(WaitForValue(
+      [&] {
+        return PollCtlJson({"get", "consents"});
+      },
+      [](const nlohmann::json& j) { return ArraySize(j, "consentRequests") == 1; },
+      absl::Seconds(60), &pending))
+      << daemon_.log();
+  const std::string consent = pending["consentRequests"][0]["id"];
+  ASSERT_EQ(Ctl({"consent", "approve", consent}).exit_code, 0);
+  ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_COMPLETED", absl::Seconds(60))) << daemon_.log();
+
+  std::vector<std::string> results = ToolResults(FakeRequests(), "other-m");
+  ASSERT_FALSE(results.empty());
+  const std::string prefix = "traceparent=";
+  size_t at = results[0].find(prefix);
+  ASSERT_NE(at, std::string::npos) << results[0];
+  std::vector<std::string> parts = absl::StrSplit(results[0].substr(at + prefix.size(), 55), '-');
+  ASSERT_EQ(parts.size(), 4u) << results[0];  // 00-<trace>-<span>-01
+
+  std::vector<nlohmann::json> spans;
+  auto has = [](const std::vector<nlohmann::json>& s, const std::string& name) {
+    for (const auto& x : s) {
+      if (x.value("name", "") == name) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(WaitForValue([&] { return Spans(spans_file_); },
+                           [&](const std::vector<nlohmann::json>& s) {
+                             return has(s, "invoke_workflow") &&
+                                    has(s, "execute_tool mcp:mis/meta") &&
+                                    has(s, "await_consent destructive_tool");
+                           },
+                           absl::Seconds(30), &spans))
+      << ReadFileOrEmpty(spans_file_);
+  std::map<std::string, nlohmann::json> by_id;
+  for (const auto& s : spans) by_id[s["span_id"].get<std::string>()] = s;
+  // The server saw the span of its call, in the goal's trace.
+  ASSERT_TRUE(by_id.count(parts[2]))
+      << "no span " << parts[2] << " in " << ReadFileOrEmpty(spans_file_);
+  const nlohmann::json& call = by_id[parts[2]];
+  EXPECT_EQ(call["name"], "execute_tool mcp:mis/meta");
+  EXPECT_EQ(call["trace_id"], parts[1]);
+  EXPECT_EQ(Attr(call, "gen_ai.tool.type"), "extension");
+  for (const auto& s : spans) {
+    if (s["name"] != "await_consent destructive_tool") continue;
+    EXPECT_EQ(s["trace_id"], parts[1]);
+    EXPECT_EQ(Attr(s, "agentd.consent.id"), consent);
+    EXPECT_EQ(Attr(s, "agentd.consent.decision"), "approved");
+    EXPECT_EQ(Attr(s, "gen_ai.tool.name"), "mcp:mis/destroy");
+    const nlohmann::json& parent = by_id[s["parent_span_id"].get<std::string>()];
+    EXPECT_EQ(parent["name"], "invoke_agent mcpuser") << s.dump();
+    // The v1.36 conventions by default.
+    EXPECT_EQ(s["schema_url"], "https://opentelemetry.io/schemas/1.36.0");
+  }
+  for (const auto& s : spans) {
+    if (s.value("name", "").rfind("chat ", 0) == 0) {
+      EXPECT_NE(Attr(s, "gen_ai.system"), "");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace agentd::testing

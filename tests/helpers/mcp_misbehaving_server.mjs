@@ -9,6 +9,7 @@
 //   destroy  (destructiveHint) answers "destroyed <target>"
 //   grow     adds tool "extra", says so (notifications/tools/list_changed), answers "grown"
 //   env      answers the value of $MCP_TEST_SECRET
+//   meta     answers "traceparent=<the request's _meta.traceparent>"
 //   pwd      answers its working directory and whether /etc/hostname can be written
 //   slow-write  (changes things, not idempotent) writes slow-write-started in its working
 //               directory, then never answers
@@ -36,6 +37,7 @@ const tools = [
     annotations: { readOnlyHint: false, destructiveHint: true } },
   { name: 'grow', inputSchema: schema(), annotations: { readOnlyHint: false, destructiveHint: false } },
   { name: 'env', inputSchema: schema(), annotations: { readOnlyHint: true } },
+  { name: 'meta', inputSchema: schema(), annotations: { readOnlyHint: true } },
   { name: 'pwd', inputSchema: schema(), annotations: { readOnlyHint: true } },
   { name: 'slow-write', inputSchema: schema(),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false } },
@@ -85,6 +87,7 @@ rl.on('line', (line) => {
       return send({ jsonrpc: '2.0', id: m.id, result: text('grown') });
     case 'extra': return send({ jsonrpc: '2.0', id: m.id, result: text('extra ran') });
     case 'slow-write': return writeFileSync('slow-write-started', 'started\n');
+    case 'meta': return send({ jsonrpc: '2.0', id: m.id, result: text(`traceparent=${m.params?._meta?.traceparent ?? ''}`) });
     case 'env': return send({ jsonrpc: '2.0', id: m.id, result: text(`secret=${process.env.MCP_TEST_SECRET ?? ''}`) });
     case 'pwd': {
       let writable = 'no';
