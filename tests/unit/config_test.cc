@@ -60,6 +60,20 @@ TEST(ConfigTest, UnknownKeyNamesFileLineColumnAndTheKnownKeys) {
   EXPECT_THAT(e, HasSubstr("http"));
 }
 
+TEST(ConfigTest, TelemetryTakesAnHttpEndpointAndNamesWhereOneIsWrong) {
+  absl::StatusOr<Config> c = LoadConfigText(
+      "telemetry: {otlp_endpoint: \"http://127.0.0.1:4318\", traceparent_to_providers: true}\n",
+      "test.yaml", FakeEnv({}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->telemetry.otlp_endpoint, "http://127.0.0.1:4318");
+  EXPECT_TRUE(c->telemetry.traceparent_to_providers);
+  EXPECT_THAT(Error("telemetry:\n  otlp_endpoint: \"collector:4317\"\n"),
+              HasSubstr("test.yaml:2:18: telemetry.otlp_endpoint: \"collector:4317\" is not an "
+                        "http:// or https:// URL"));
+  EXPECT_THAT(Error("telemetry: {endpoint: x}\n"),
+              HasSubstr("test.yaml:1:13: unknown key \"telemetry.endpoint\""));
+}
+
 TEST(ConfigTest, UnknownTopLevelKey) {
   EXPECT_THAT(Error("servers: {}\n"), HasSubstr("test.yaml:1:1: unknown key \"servers\""));
 }
