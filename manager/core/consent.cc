@@ -166,7 +166,8 @@ void ConsentBook::Save(const v1::ConsentRequest& r, const std::string& key, cons
                             {"status", v1::ConsentStatus_Name(r.status())},
                             {"decided_by", r.decided_by()},
                             {"reason", r.decision_reason()}};
-  ConsentRow row{r.id(), r.agent_id(), key, r.status(), r.SerializeAsString()};
+  ConsentRow row{r.id(),      r.agent_id(), key, r.status(), r.SerializeAsString(),
+                 r.task_id(), r.goal_id()};
   if (auto s = store_->SaveConsent(row, loop_->clock()->Now(), event, payload.dump()); !s.ok()) {
     spdlog::error("consent request {}: recording it: {}", r.id(), s.status().message());
   }

@@ -306,8 +306,8 @@ absl::StatusOr<int64_t> Store::SaveConsent(const ConsentRow& c, absl::Time time,
   st->Bind(1, c.id).Bind(2, c.agent_id).Bind(3, c.request_key).Bind(4, c.status);
   st->BindBlob(5, c.request);
   if (absl::Status s = st->Run(); !s.ok()) return s;
-  return CommitWithEvent(*tx, time, event_kind, event_payload_json, c.agent_id, "", "",
-                         kEventConsent, c.request);
+  return CommitWithEvent(*tx, time, event_kind, event_payload_json, c.agent_id, c.task_id,
+                         c.goal_id, kEventConsent, c.request);
 }
 
 absl::StatusOr<std::vector<ConsentRow>> Store::LoadConsents() {
@@ -319,8 +319,13 @@ absl::StatusOr<std::vector<ConsentRow>> Store::LoadConsents() {
     absl::StatusOr<bool> row = st->Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    out.push_back({st->ColumnText(0), st->ColumnText(1), st->ColumnText(2), st->ColumnInt(3),
-                   st->ColumnText(4)});
+    ConsentRow c;
+    c.id = st->ColumnText(0);
+    c.agent_id = st->ColumnText(1);
+    c.request_key = st->ColumnText(2);
+    c.status = st->ColumnInt(3);
+    c.request = st->ColumnText(4);
+    out.push_back(std::move(c));
   }
   return out;
 }

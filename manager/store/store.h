@@ -52,6 +52,8 @@ struct ConsentRow {
   std::string id, agent_id, request_key;
   int64_t status = 0;
   std::string request;
+  // The task and goal the request is for: named by its events (not kept in the row).
+  std::string task_id, goal_id;
 };
 
 // A task as stored: the indexed fields, and the whole v1.Task serialized in `body`.

@@ -230,6 +230,9 @@ TEST_F(TracingTest, AnMcpCallCarriesItsSpanToTheServerAndAConsentWaitIsASpan) {
   const std::string consent = pending["consentRequests"][0]["id"];
   ASSERT_EQ(Ctl({"consent", "approve", consent}).exit_code, 0);
   ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_COMPLETED", absl::Seconds(60))) << daemon_.log();
+  // The request's events name its goal (and task): the goal's feed shows them.
+  nlohmann::json consent_events = CtlJson({"get", "events", "--goal", "g-1", "--kind", "consent."});
+  EXPECT_EQ(ArraySize(consent_events, "events"), 2u) << consent_events.dump();
 
   std::vector<std::string> results = ToolResults(FakeRequests(), "other-m");
   ASSERT_FALSE(results.empty());
