@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "common/json_dump.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -31,7 +32,7 @@ std::vector<nlohmann::json> Spans(const std::string& file) {
 std::string Attr(const nlohmann::json& span, const std::string& key) {
   const nlohmann::json& a = span["attributes"];
   if (!a.is_object() || !a.contains(key)) return "";
-  return a[key].is_string() ? a[key].get<std::string>() : a[key].dump();
+  return a[key].is_string() ? a[key].get<std::string>() : DumpJson(a[key]);
 }
 
 class TracingTest : public GoalTest {
@@ -93,13 +94,13 @@ TEST_F(TracingTest, AWholeTeamsGoalIsOneTraceWithASpanForEachTaskModelCallAndToo
       << ReadFileOrEmpty(spans_file_) << daemon_.log();
   nlohmann::json tasks = CtlJson({"get", "tasks", "--goal", "g-1"});
   const size_t n_tasks = ArraySize(tasks, "tasks");
-  ASSERT_GE(n_tasks, 5u) << tasks.dump();
+  ASSERT_GE(n_tasks, 5u) << DumpJson(tasks);
   const size_t n_model_calls = FakeRequests().size();
   // Every span is in by the time each task's, each model call's and each tool call's is.
   nlohmann::json tool_events =
       CtlJson({"get", "events", "--goal", "g-1", "--kind", "task.tool_call"});
   const size_t n_tool_calls = ArraySize(tool_events, "events");
-  ASSERT_GT(n_tool_calls, 0u) << tool_events.dump();
+  ASSERT_GT(n_tool_calls, 0u) << DumpJson(tool_events);
   auto count = [&](const std::vector<nlohmann::json>& s, const std::string& prefix) {
     size_t n = 0;
     for (const auto& x : s) n += x.value("name", "").rfind(prefix, 0) == 0;
@@ -118,9 +119,9 @@ TEST_F(TracingTest, AWholeTeamsGoalIsOneTraceWithASpanForEachTaskModelCallAndToo
 
   std::map<std::string, nlohmann::json> by_id;
   for (const auto& s : spans) {
-    ASSERT_FALSE(s.contains("error")) << s.dump();
+    ASSERT_FALSE(s.contains("error")) << DumpJson(s);
     EXPECT_TRUE(by_id.emplace(s["span_id"].get<std::string>(), s).second)
-        << "span id used twice: " << s.dump();
+        << "span id used twice: " << DumpJson(s);
   }
   // One trace, one root: the goal.
   std::set<std::string> traces;
@@ -152,16 +153,16 @@ TEST_F(TracingTest, AWholeTeamsGoalIsOneTraceWithASpanForEachTaskModelCallAndToo
       EXPECT_EQ(s["resource"]["service.name"], "team");
       continue;
     }
-    ASSERT_TRUE(by_id.count(parent)) << "no parent span for " << s.dump();
+    ASSERT_TRUE(by_id.count(parent)) << "no parent span for " << DumpJson(s);
     const nlohmann::json& p = by_id[parent];
     const std::string pname = p["name"];
     if (name.rfind("invoke_agent ", 0) == 0) {
       EXPECT_TRUE(pname == "invoke_workflow" || pname.rfind("invoke_agent ", 0) == 0) << pname;
       EXPECT_EQ(name, "invoke_agent " + Attr(s, "gen_ai.agent.name"));
-      EXPECT_NE(Attr(s, "gen_ai.agent.id"), "") << s.dump();
+      EXPECT_NE(Attr(s, "gen_ai.agent.id"), "") << DumpJson(s);
       EXPECT_EQ(s["kind"], "SPAN_KIND_INTERNAL");
     } else if (name.rfind("chat ", 0) == 0) {
-      EXPECT_EQ(pname.rfind("invoke_agent ", 0), 0u) << s.dump();
+      EXPECT_EQ(pname.rfind("invoke_agent ", 0), 0u) << DumpJson(s);
       EXPECT_EQ(s["kind"], "SPAN_KIND_CLIENT");
       EXPECT_EQ(Attr(s, "gen_ai.operation.name"), "chat");
       EXPECT_EQ(Attr(s, "gen_ai.provider.name"), "openai");  // the latest conventions' name
@@ -172,15 +173,15 @@ TEST_F(TracingTest, AWholeTeamsGoalIsOneTraceWithASpanForEachTaskModelCallAndToo
       EXPECT_EQ(s["resource"]["service.name"], "team-agent");
       EXPECT_EQ(s["schema_url"], "https://opentelemetry.io/schemas/1.41.0");
     } else if (name.rfind("execute_tool ", 0) == 0) {
-      EXPECT_EQ(pname.rfind("invoke_agent ", 0), 0u) << s.dump();
+      EXPECT_EQ(pname.rfind("invoke_agent ", 0), 0u) << DumpJson(s);
       EXPECT_EQ(name, "execute_tool " + Attr(s, "gen_ai.tool.name"));
       EXPECT_EQ(Attr(s, "gen_ai.operation.name"), "execute_tool");
       EXPECT_NE(Attr(s, "agentd.tool.outcome"), "");
     } else if (name == "await_plan_approval") {
       EXPECT_EQ(pname, "invoke_agent manager");
-      EXPECT_EQ(Attr(s, "agentd.plan.decision"), "approved") << s.dump();
+      EXPECT_EQ(Attr(s, "agentd.plan.decision"), "approved") << DumpJson(s);
     } else {
-      ADD_FAILURE() << "unexpected span " << s.dump();
+      ADD_FAILURE() << "unexpected span " << DumpJson(s);
     }
     EXPECT_EQ(s["authorization"], "Bearer collector-key");
   }
@@ -232,7 +233,7 @@ TEST_F(TracingTest, AnMcpCallCarriesItsSpanToTheServerAndAConsentWaitIsASpan) {
   ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_COMPLETED", absl::Seconds(60))) << daemon_.log();
   // The request's events name its goal (and task): the goal's feed shows them.
   nlohmann::json consent_events = CtlJson({"get", "events", "--goal", "g-1", "--kind", "consent."});
-  EXPECT_EQ(ArraySize(consent_events, "events"), 2u) << consent_events.dump();
+  EXPECT_EQ(ArraySize(consent_events, "events"), 2u) << DumpJson(consent_events);
 
   std::vector<std::string> results = ToolResults(FakeRequests(), "other-m");
   ASSERT_FALSE(results.empty());
@@ -273,7 +274,7 @@ TEST_F(TracingTest, AnMcpCallCarriesItsSpanToTheServerAndAConsentWaitIsASpan) {
     EXPECT_EQ(Attr(s, "agentd.consent.decision"), "approved");
     EXPECT_EQ(Attr(s, "gen_ai.tool.name"), "mcp:mis/destroy");
     const nlohmann::json& parent = by_id[s["parent_span_id"].get<std::string>()];
-    EXPECT_EQ(parent["name"], "invoke_agent mcpuser") << s.dump();
+    EXPECT_EQ(parent["name"], "invoke_agent mcpuser") << DumpJson(s);
     // The v1.36 conventions by default.
     EXPECT_EQ(s["schema_url"], "https://opentelemetry.io/schemas/1.36.0");
   }
