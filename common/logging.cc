@@ -5,6 +5,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -23,15 +24,13 @@
 #include "spdlog/details/null_mutex.h"
 #include "spdlog/sinks/base_sink.h"
 #include "spdlog/spdlog.h"
-#ifdef AGENTD_HAVE_SYSTEMD
-#include "systemd/sd-journal.h"
-#endif
 
 namespace agentd {
 namespace {
 
 thread_local LogScope::Fields t_fields;
 bool g_to_journal = false;
+std::atomic<JournalSend> g_journal_send{nullptr};
 
 absl::Mutex g_secrets_mu;
 std::vector<std::string>* g_secrets ABSL_GUARDED_BY(g_secrets_mu) = new std::vector<std::string>;
@@ -193,7 +192,6 @@ class TapSink final : public spdlog::sinks::base_sink<spdlog::details::null_mute
   void flush_() override {}
 };
 
-#ifdef AGENTD_HAVE_SYSTEMD
 // Writes records to journald with sd_journal_sendv: MESSAGE (redacted), PRIORITY from
 // the level, SYSLOG_IDENTIFIER, and the LogScope's AGENT_ID, TASK_ID, GOAL_ID. (spdlog's
 // own systemd_sink sends only the message and priority: no fields of ours, no redaction.)
@@ -215,7 +213,9 @@ class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
     }
     std::vector<iovec> iov;
     for (std::string& field : fields) iov.push_back({field.data(), field.size()});
-    sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
+    if (JournalSend send = g_journal_send.load(); send != nullptr) {
+      send(iov.data(), static_cast<int>(iov.size()));
+    }
   }
   void flush_() override {}
 
@@ -250,7 +250,6 @@ bool StderrIsJournal() {
   return static_cast<unsigned long long>(st.st_dev) == dev &&
          static_cast<unsigned long long>(st.st_ino) == ino;
 }
-#endif  // AGENTD_HAVE_SYSTEMD
 
 absl::StatusOr<spdlog::level::level_enum> ParseLevel(absl::string_view level) {
   auto l = spdlog::level::from_str(std::string(level));
@@ -272,10 +271,8 @@ absl::Status SetupLogging(absl::string_view format, absl::string_view level) {
   auto l = ParseLevel(level);
   if (!l.ok()) return l.status();
   spdlog::sink_ptr sink;
-#ifdef AGENTD_HAVE_SYSTEMD
-  g_to_journal = format == "text" && StderrIsJournal();
+  g_to_journal = format == "text" && g_journal_send.load() != nullptr && StderrIsJournal();
   if (g_to_journal) sink = std::make_shared<JournalSink>();
-#endif
   if (sink == nullptr) sink = std::make_shared<StderrSink>(format == "json");
   spdlog::sinks_init_list sinks = {std::move(sink), std::make_shared<TapSink>()};
   auto logger = std::make_shared<spdlog::logger>("agentd", sinks);
@@ -287,6 +284,8 @@ absl::Status SetupLogging(absl::string_view format, absl::string_view level) {
 }
 
 bool LoggingToJournal() { return g_to_journal; }
+
+void SetJournalSend(JournalSend send) { g_journal_send.store(send); }
 
 void SetLogTap(std::function<void(absl::string_view line)> tap) {
   TapQueue* next = tap ? new TapQueue(std::move(tap)) : nullptr;

@@ -13,6 +13,8 @@
 #ifndef AGENTD_COMMON_LOGGING_H_
 #define AGENTD_COMMON_LOGGING_H_
 
+#include <sys/uio.h>
+
 #include <functional>
 #include <string>
 #include "absl/strings/string_view.h"
@@ -31,6 +33,14 @@ absl::Status SetupLogging(absl::string_view format, absl::string_view level);
 
 // Whether SetupLogging chose journald (for agentd's start-up line).
 bool LoggingToJournal();
+
+// How records reach journald: sd_journal_sendv's signature. agentd sets it (libsystemd's)
+// before SetupLogging; without it, records go to stderr whatever JOURNAL_STREAM says. So
+// common/ does not link libsystemd, and neither does agentd-agent, whose stderr is a pipe
+// to agentd and never the journal (libsystemd and its compression and crypto libraries
+// were seven shared objects loaded at each agent's start for nothing).
+using JournalSend = int (*)(const iovec* fields, int n);
+void SetJournalSend(JournalSend send);
 
 // The agent, task and goal the records logged on this thread concern, while it lives;
 // nested scopes add to (or override) the outer one's, which comes back at the end. Empty

@@ -2,7 +2,8 @@
 # checks the result). Installs under /usr, the default config as the conffile
 # /etc/agentd/agentd.yaml, the units, sysusers.d and tmpfiles.d entries for the agentd
 # user and its directories, the man pages and the shell completion. Depends are computed
-# from the binaries' libraries (dpkg-shlibdeps).
+# from the binaries' libraries (dpkg-shlibdeps), plus libcurl4, which agentd and
+# agentd-agent open at their first HTTP call (common/curl_library.h) and shlibdeps cannot see.
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME agentd)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
@@ -18,7 +19,7 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser | systemd")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser | systemd, libcurl4 (>= 7.85)")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "bubblewrap, git")
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://agentd.invalid/")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA

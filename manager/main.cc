@@ -13,6 +13,7 @@
 #include "common/lock_checks.h"
 #include "common/logging.h"
 #include "common/version.h"
+#include "manager/core/notifier.h"
 #include "manager/daemon.h"
 #include "spdlog/spdlog.h"
 
@@ -140,6 +141,7 @@ int main(int argc, char** argv) {
   umask(077);
 
   // Until the configured logger is set up, errors go to stderr as plain text.
+  agentd::SetJournalSend(agentd::Notifier::JournalSender());
   (void)agentd::SetupLogging("text", "info");
   absl::StatusOr<std::unique_ptr<agentd::Daemon>> daemon =
       agentd::Daemon::Start(std::move(options));

@@ -33,7 +33,7 @@ for s in postinst prerm postrm; do
 done
 grep -q 'systemd-sysusers' "$work/control/postinst" || fail "postinst does not make the agentd user"
 # The shared libraries it loads (gRPC, protobuf and Abseil are linked in by release
-# builds: cmake/StaticDeps.cmake).
+# builds: cmake/StaticDeps.cmake); libcurl is opened at the first HTTP call.
 for lib in libcurl libsqlite3 libspdlog; do
   grep -Eq "^Depends:.*$lib" "$work/control/control" || fail "Depends lacks $lib"
 done
@@ -46,6 +46,11 @@ if grep -q '^AGENTD_STATIC_DEPS_IN_USE:INTERNAL=ON' "$build/CMakeCache.txt"; the
       fail "$bin loads a library meant to be linked in"
   done
 fi
+# An agent loads at start only what every agent needs: libcurl (and its thirty
+# dependencies) waits for the first model call, and libsystemd is agentd's alone.
+[ -n "$(ls "$work/tree" 2>/dev/null)" ] || dpkg-deb -x "$deb" "$work/tree"
+! readelf -d "$work/tree/usr/bin/agentd-agent" | grep -E 'NEEDED.*lib(curl|systemd)' >/dev/null ||
+  fail "agentd-agent loads libcurl or libsystemd at start"
 if command -v lintian >/dev/null; then
   lintian --no-tag-display-limit "$deb" >"$work/lintian" 2>&1 || true
   if grep -q '^E:' "$work/lintian"; then grep '^E:' "$work/lintian" >&2; fail "lintian errors"; fi

@@ -2,12 +2,11 @@
 
 #include <curl/curl.h>
 
-#include <mutex>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/curl_library.h"
 
 namespace agentd::llm {
 namespace {
@@ -15,6 +14,7 @@ namespace {
 constexpr size_t kMaxErrorBody = 64 << 10;
 
 struct Transfer {
+  const CurlLibrary* lib = nullptr;
   CURL* curl = nullptr;
   const Transport::BodyCallback* on_body = nullptr;
   const std::function<void(const HttpResponse&)>* on_headers = nullptr;
@@ -54,7 +54,7 @@ size_t OnBody(char* data, size_t size, size_t n, void* p) {
   t->got_data = true;
   t->last_data = absl::Now();
   long status = 0;
-  curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+  t->lib->easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
   if (!t->headers_told) {
     t->headers_told = true;
     if (t->on_headers != nullptr && *t->on_headers) {
@@ -98,21 +98,24 @@ int OnProgress(void* p, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 absl::StatusOr<HttpResponse> CurlTransport::Send(
     const HttpRequest& req, const std::function<void(const HttpResponse&)>& on_headers,
     const BodyCallback& on_body, const CancelToken* cancel) {
-  static std::once_flag init;
-  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  absl::StatusOr<const CurlLibrary*> loaded = Curl();
+  if (!loaded.ok()) return loaded.status();
+  const CurlLibrary& curl = **loaded;
   // One handle per thread, reset between calls: its connection cache keeps the
   // provider's connection open from one call to the next (no TCP or TLS handshake per
   // model turn).
   struct Handle {
-    CURL* curl = curl_easy_init();
+    const CurlLibrary* lib;
+    CURL* curl = lib->easy_init();
     ~Handle() {
-      if (curl != nullptr) curl_easy_cleanup(curl);
+      if (curl != nullptr) lib->easy_cleanup(curl);
     }
   };
-  thread_local Handle handle;
+  thread_local Handle handle{&curl};
   if (handle.curl == nullptr) return absl::InternalError("curl_easy_init failed");
-  curl_easy_reset(handle.curl);
+  curl.easy_reset(handle.curl);
   Transfer t;
+  t.lib = &curl;
   t.curl = handle.curl;
   t.on_body = &on_body;
   t.on_headers = &on_headers;
@@ -120,42 +123,42 @@ absl::StatusOr<HttpResponse> CurlTransport::Send(
   t.timeouts = req.timeouts;
   t.start = t.last_data = absl::Now();
   curl_slist* headers = nullptr;
-  for (const std::string& h : req.headers) headers = curl_slist_append(headers, h.c_str());
-  if (!req.no_content_type) headers = curl_slist_append(headers, "Content-Type: application/json");
-  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+  for (const std::string& h : req.headers) headers = curl.slist_append(headers, h.c_str());
+  if (!req.no_content_type) headers = curl.slist_append(headers, "Content-Type: application/json");
+  headers = curl.slist_append(headers, "Expect:");  // no 100-continue round trip
   CURL* c = t.curl;
   char error[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl.easy_setopt(c, CURLOPT_URL, req.url.c_str());
+  curl.easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   if (!req.method.empty()) {
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    curl.easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
   } else if (req.get) {
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl.easy_setopt(c, CURLOPT_HTTPGET, 1L);
   } else {
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+    curl.easy_setopt(c, CURLOPT_POST, 1L);
+    curl.easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
+    curl.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
   }
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+  curl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl.easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+  curl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(req.timeouts.connect)));
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+  curl.easy_setopt(c, CURLOPT_TIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(req.timeouts.total)));
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnProgress);
-  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
-  curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // whatever libcurl can decode
-  CURLcode rc = curl_easy_perform(c);
+  curl.easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl.easy_setopt(c, CURLOPT_HEADERDATA, &t);
+  curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
+  curl.easy_setopt(c, CURLOPT_WRITEDATA, &t);
+  curl.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnProgress);
+  curl.easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+  curl.easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+  curl.easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // whatever libcurl can decode
+  CURLcode rc = curl.easy_perform(c);
   long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(headers);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);  // `error` goes out of scope
+  curl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl.slist_free_all(headers);
+  curl.easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);  // `error` goes out of scope
   if (!t.abort.ok()) return t.abort;
   switch (rc) {
     case CURLE_OK:
@@ -170,7 +173,7 @@ absl::StatusOr<HttpResponse> CurlTransport::Send(
                              " (total timeout)"));
     default:
       return absl::UnavailableError(
-          absl::StrCat(curl_easy_strerror(rc), error[0] ? absl::StrCat(": ", error) : ""));
+          absl::StrCat(curl.easy_strerror(rc), error[0] ? absl::StrCat(": ", error) : ""));
   }
 }
 

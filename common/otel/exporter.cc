@@ -1,15 +1,13 @@
 #include "common/otel/exporter.h"
 
-#include <curl/curl.h>
 #include <unistd.h>
-
-#include <mutex>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/curl_library.h"
 #include "common/text.h"
 #include "spdlog/spdlog.h"
 
@@ -276,8 +274,6 @@ absl::StatusOr<ExporterOptions> ExporterOptionsFrom(
 }
 
 SpanExporter::SpanExporter(ExporterOptions options) : options_(std::move(options)) {
-  static std::once_flag init;
-  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -463,45 +459,51 @@ void SpanExporter::Send(std::vector<Item> batch) {
 
 bool SpanExporter::Post(const std::string& body, std::string* error, bool* retryable,
                         std::string* response) {
-  CURL* curl = curl_easy_init();
+  absl::StatusOr<const CurlLibrary*> loaded = Curl();
+  if (!loaded.ok()) {
+    *error = std::string(loaded.status().message());
+    return false;
+  }
+  const CurlLibrary& lib = **loaded;
+  CURL* curl = lib.easy_init();
   if (curl == nullptr) {
     *error = "libcurl could not start a request";
     return false;
   }
-  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/x-protobuf");
+  curl_slist* headers = lib.slist_append(nullptr, "Content-Type: application/x-protobuf");
   for (const auto& [k, v] : options_.headers) {
-    headers = curl_slist_append(headers, absl::StrCat(k, ": ", v).c_str());
+    headers = lib.slist_append(headers, absl::StrCat(k, ": ", v).c_str());
   }
   response->clear();
-  curl_easy_setopt(curl, CURLOPT_URL, options_.endpoint.c_str());
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_POST, 1L);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  lib.easy_setopt(curl, CURLOPT_URL, options_.endpoint.c_str());
+  lib.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  lib.easy_setopt(curl, CURLOPT_POST, 1L);
+  lib.easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+  lib.easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  lib.easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   absl::Duration timeout = options_.timeout;
   {
     absl::MutexLock l(&mu_);  // at shutdown, no longer than the time left
     if (stop_) timeout = std::min(timeout, stop_deadline_ - absl::Now());
   }
   if (timeout <= absl::ZeroDuration()) {
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
+    lib.slist_free_all(headers);
+    lib.easy_cleanup(curl);
     *error = "no time left at shutdown";
     return false;
   }
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-                   std::max(1L, static_cast<long>(absl::ToInt64Milliseconds(timeout))));
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, response);
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  CURLcode rc = curl_easy_perform(curl);
+  lib.easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                  std::max(1L, static_cast<long>(absl::ToInt64Milliseconds(timeout))));
+  lib.easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Collect);
+  lib.easy_setopt(curl, CURLOPT_WRITEDATA, response);
+  lib.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  CURLcode rc = lib.easy_perform(curl);
   long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
+  lib.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  lib.slist_free_all(headers);
+  lib.easy_cleanup(curl);
   if (rc != CURLE_OK) {
-    *error = curl_easy_strerror(rc);
+    *error = lib.easy_strerror(rc);
     *retryable = true;
     return false;
   }

@@ -6,6 +6,7 @@
 
 #ifdef AGENTD_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
 #endif
 
 namespace agentd {
@@ -31,6 +32,14 @@ absl::Duration Notifier::WatchdogInterval() {
   if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) return absl::Microseconds(usec) / 2;
 #endif
   return absl::ZeroDuration();
+}
+
+JournalSend Notifier::JournalSender() {
+#ifdef AGENTD_HAVE_SYSTEMD
+  return &sd_journal_sendv;
+#else
+  return nullptr;
+#endif
 }
 
 }  // namespace agentd

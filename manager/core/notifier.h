@@ -11,6 +11,7 @@
 #include "absl/strings/string_view.h"
 
 #include "absl/time/time.h"
+#include "common/logging.h"
 
 namespace agentd {
 
@@ -22,6 +23,9 @@ class Notifier {
   void Status(absl::string_view text);
   void Watchdog();
   static absl::Duration WatchdogInterval();
+  // libsystemd's sd_journal_sendv, for the log's journald sink (common/logging.h
+  // SetJournalSend); null when agentd was built without libsystemd.
+  static JournalSend JournalSender();
 };
 
 }  // namespace agentd
