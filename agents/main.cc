@@ -169,8 +169,15 @@ int main(int argc, char** argv) {
   // The tool sandbox is tried once, at start: bwrap's presence proves nothing (it fails
   // in a chroot or without user namespaces). What it found goes to agentd at Register and
   // into every task's shell options.
-  agentd::tools::SandboxProbe probe = agentd::tools::ProbeSandbox();
-  if (probe.works) {
+  // agentd may have tried it already as this agent runs it (its isolation, its user):
+  // then that trial stands, for the bwrap this agent would run.
+  agentd::tools::SandboxProbe probe;
+  const char* tried = std::getenv("AGENTD_SANDBOX_TRIED");
+  if (tried != nullptr && *tried != 0 && agentd::tools::FindProgram("bwrap") == tried) {
+    probe.works = true;
+    probe.bwrap = tried;
+    spdlog::info("tool sandbox: {} works (tried by agentd as this agent runs)", probe.bwrap);
+  } else if (probe = agentd::tools::ProbeSandbox(); probe.works) {
     spdlog::info("tool sandbox: {} works", probe.bwrap);
   } else {
     spdlog::warn("tool sandbox: does not work here: {}", probe.why);

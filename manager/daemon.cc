@@ -8,11 +8,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
@@ -354,11 +356,21 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   // as agents do at their start (bwrap's presence proves nothing).
   // Probed whatever the policy, so that a reload that turns the sandbox on knows too.
   std::string sandbox_broken;
-  if (tools::SandboxProbe probe = tools::ProbeSandbox(); !probe.works) {
-    sandbox_broken = probe.why;
+  tools::SandboxProbe sandbox_probe = tools::ProbeSandbox();
+  if (!sandbox_probe.works) {
+    sandbox_broken = sandbox_probe.why;
     if (c.policy.shell_sandbox != "off") {
-      spdlog::warn("sandbox: {}; goals' checks and plan checkpoints will not run", probe.why);
+      spdlog::warn("sandbox: {}; goals' checks and plan checkpoints will not run",
+                   sandbox_probe.why);
     }
+  }
+  // Agents run the tools' sandbox too, and used to try it each at its start. Where they
+  // run as agentd does (no isolation), agentd's trial above is theirs; where they run
+  // isolated, it is tried once more under their isolation, off the start path
+  // (TrySandboxForAgents). Agents started before that ends try for themselves.
+  bool agents_isolated = c.supervision.isolation != "off" && d->isolation_problem_.empty();
+  if (sandbox_probe.works && !agents_isolated) {
+    d->supervisor_->SetToolSandboxTried(sandbox_probe.bwrap, /*isolated=*/false);
   }
   CheckRunner::Options check_options;
   check_options.sandbox = c.policy.shell_sandbox;
@@ -442,6 +454,12 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   });
   d->tasks_->ReconcileAgents();
   d->loop_thread_ = std::thread([loop = &d->loop_] { loop->Run(); });
+  if (sandbox_probe.works && agents_isolated && absl::StartsWith(sandbox_probe.bwrap, "/")) {
+    d->sandbox_trial_ = std::thread(
+        [self, bwrap = sandbox_probe.bwrap, isolation = Supervisor::IsolationOf(sup, "", false)] {
+          self->TrySandboxForAgents(bwrap, isolation);
+        });
+  }
 
   ApiServerOptions api;
   api.socket_path = c.server.socket;
@@ -644,9 +662,34 @@ void Daemon::Reload() {
   });
 }
 
+void Daemon::TrySandboxForAgents(const std::string& bwrap, const LaunchSpec::Isolation& isolation) {
+  // A trial as an agent's own (tools::ProbeSandbox): `true` in a scratch workspace, in the
+  // sandbox shell.run makes, here under the agents' isolation.
+  const char* tmp = std::getenv("TMPDIR");
+  std::string scratch =
+      absl::StrCat(tmp != nullptr && *tmp != 0 ? tmp : "/tmp", "/agentd-sandbox-probe-XXXXXX");
+  if (mkdtemp(scratch.data()) == nullptr) return;
+  tools::ShellOptions o;
+  o.sandbox = "required";
+  o.bwrap = bwrap;
+  o.inherit_env = false;
+  absl::StatusOr<tools::SandboxedCommand> cmd = tools::SandboxCommand({"true"}, scratch, o);
+  absl::Status tried =
+      cmd.ok() ? LocalLauncher::TryIsolated(isolation, cmd->argv, cmd->env) : cmd.status();
+  rmdir(scratch.c_str());
+  if (!tried.ok()) {
+    spdlog::info("tool sandbox: agents will try it themselves ({} under their isolation: {})",
+                 bwrap, tried.message());
+    return;
+  }
+  loop_.Post([this, bwrap] { supervisor_->SetToolSandboxTried(bwrap, /*isolated=*/true); });
+}
+
 void Daemon::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  // It posts to the loop: done before the loop stops.
+  if (sandbox_trial_.joinable()) sandbox_trial_.join();
   if (tracing_ != nullptr) SetLogTraceIds(nullptr);  // its salt is this daemon's
   // Start() may have failed part-way: undo only what it did. The log tap goes before the
   // LogStore it writes to.

@@ -57,6 +57,9 @@ class Daemon {
   void RefreshMetrics();
   // The isolation agents start with: "namespaces", "none" or "refused".
   std::string IsolationMode() const;
+  // Tries the tools' sandbox under the agents' isolation, and tells the supervisor when it
+  // works (Supervisor::SetToolSandboxTried). On sandbox_trial_.
+  void TrySandboxForAgents(const std::string& bwrap, const LaunchSpec::Isolation& isolation);
 
   Notifier notifier_;
   std::unique_ptr<DaemonMetrics> metrics_ = DaemonMetrics::Create();
@@ -66,6 +69,7 @@ class Daemon {
   std::unique_ptr<Store> store_;
   EventLoop loop_;
   std::thread loop_thread_;
+  std::thread sandbox_trial_;  // TrySandboxForAgents, at start
   std::unique_ptr<SystemCore> system_;
   std::unique_ptr<LogStore> logs_;
   std::unique_ptr<AgentCgroups> cgroups_;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -608,10 +609,32 @@ absl::StatusOr<ProcessId> LocalLauncher::Start(const LaunchSpec& spec) {
 
 absl::Status LocalLauncher::ProbeIsolation(const LaunchSpec::Isolation& spec) {
   if (!spec.enabled) return absl::OkStatus();
+  return TryIsolated(spec, {}, {});
+}
+
+absl::Status LocalLauncher::TryIsolated(const LaunchSpec::Isolation& spec,
+                                        const std::vector<std::string>& program,
+                                        const std::vector<std::string>& env) {
+  if (!program.empty() && (program[0].empty() || program[0][0] != '/')) {
+    return absl::InvalidArgumentError("the program must be an absolute path");
+  }
+  // Everything the child needs, made before clone: after it, only system calls.
+  std::vector<char*> argv, envp;
+  for (const std::string& a : program) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const std::string& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  int devnull = -1;
+  if (!program.empty()) {
+    devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0) return absl::InternalError(absl::StrCat("/dev/null: ", std::strerror(errno)));
+  }
   PreparedIsolation isolation = PrepareIsolation(spec);
   int status[2];
   if (pipe2(status, O_CLOEXEC) != 0) {
-    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+    int err = errno;
+    if (devnull >= 0) close(devnull);
+    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(err)));
   }
   int pidfd = -1;
   clone_args args{};
@@ -621,12 +644,31 @@ absl::Status LocalLauncher::ProbeIsolation(const LaunchSpec::Isolation& spec) {
   long pid = syscall(SYS_clone3, &args, sizeof(args));
   if (pid == 0) {
     int op = 0, index = 0;
-    if (IsolateChild(isolation, &op, &index)) _exit(0);
-    ChildFailure f{kStepIsolate, errno, op * 1000 + index + 1};
+    if (!IsolateChild(isolation, &op, &index)) {
+      ChildFailure f{kStepIsolate, errno, op * 1000 + index + 1};
+      (void)!write(status[1], &f, sizeof(f));
+      _exit(1);
+    }
+    if (program.empty()) _exit(0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (dup2(devnull, STDIN_FILENO) < 0 || dup2(devnull, STDOUT_FILENO) < 0 ||
+        dup2(devnull, STDERR_FILENO) < 0) {
+      ChildFailure f{kStepFds, errno, 0};
+      (void)!write(status[1], &f, sizeof(f));
+      _exit(1);
+    }
+    // The status pipe stays open until the exec succeeds; every other descriptor of
+    // agentd's goes at exec.
+    syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+    execve(argv[0], argv.data(), envp.data());
+    ChildFailure f{kStepExec, errno, 0};
     (void)!write(status[1], &f, sizeof(f));
-    _exit(1);
+    _exit(127);
   }
   int clone_err = errno;
+  if (devnull >= 0) close(devnull);
   close(status[1]);
   if (pid < 0) {
     close(status[0]);
@@ -639,15 +681,51 @@ absl::Status LocalLauncher::ProbeIsolation(const LaunchSpec::Isolation& spec) {
     n = read(status[0], &f, sizeof(f));
   } while (n < 0 && errno == EINTR);
   close(status[0]);
+  // A trial that hangs is ended after 10 s (it is PID 1 of its namespace when it has one:
+  // what it started goes with it).
+  bool timed_out = false;
+  if (!program.empty()) {
+    pollfd p{pidfd, POLLIN, 0};
+    int ready;
+    do {
+      ready = poll(&p, 1, 10'000);
+    } while (ready < 0 && errno == EINTR);
+    if (ready == 0) {
+      timed_out = true;
+      syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+    }
+  }
   siginfo_t info{};
   waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &info, WEXITED);
   close(pidfd);
+  if (timed_out) {
+    return absl::DeadlineExceededError(absl::StrCat(program[0], " did not exit within 10 s"));
+  }
   if (n == static_cast<ssize_t>(sizeof(f))) {
+    if (f.step == kStepExec) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot execute ", program[0], ": ", std::strerror(f.err)));
+    }
+    if (f.step == kStepFds) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("standard descriptors: ", std::strerror(f.err)));
+    }
     return absl::FailedPreconditionError(absl::StrCat(
         isolation.Describe(f.resource / 1000, f.resource % 1000 - 1), ": ", std::strerror(f.err)));
   }
-  if (info.si_code != CLD_EXITED || info.si_status != 0) {
-    return absl::FailedPreconditionError("the trial child did not finish its set-up");
+  if (program.empty()) {
+    if (info.si_code != CLD_EXITED || info.si_status != 0) {
+      return absl::FailedPreconditionError("the trial child did not finish its set-up");
+    }
+    return absl::OkStatus();
+  }
+  if (info.si_code != CLD_EXITED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(program[0], " was killed by signal ", info.si_status));
+  }
+  if (info.si_status != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(program[0], " exited with code ", info.si_status));
   }
   return absl::OkStatus();
 }

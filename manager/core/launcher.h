@@ -138,6 +138,15 @@ class LocalLauncher final : public Launcher {
   // over-mounted (some containers), so it is probed, not assumed.
   static absl::Status ProbeIsolation(const LaunchSpec::Isolation& isolation);
 
+  // Runs `argv` (argv[0] an absolute path; environment `env`; stdin, stdout and stderr on
+  // /dev/null; no other descriptor) under `isolation`, as a program started with it would
+  // run, and waits for it: OK when it exits 0, else what failed (the set-up step, or the
+  // exit code or signal). For trials of what an isolated agent will do (its tool sandbox)
+  // made once by agentd instead of by each agent. Blocks for as long as the program runs.
+  static absl::Status TryIsolated(const LaunchSpec::Isolation& isolation,
+                                  const std::vector<std::string>& argv,
+                                  const std::vector<std::string>& env);
+
  private:
   void Run();
 

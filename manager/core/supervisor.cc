@@ -322,8 +322,12 @@ absl::Status Supervisor::Spawn(Record& r) {
       }
     }
   }
-  for (const std::string& kv : role.env) spec.env.push_back(kv);
   LimitsConfig limits = cfg.supervision.limits.OverriddenBy(role.limits);
+  if (!sandbox_tried_.empty() && role.command.empty() &&
+      spec.isolation.enabled == sandbox_tried_isolated_ && !limits.nproc && !limits.memory) {
+    spec.env.push_back(absl::StrCat("AGENTD_SANDBOX_TRIED=", sandbox_tried_));
+  }
+  for (const std::string& kv : role.env) spec.env.push_back(kv);
   auto limit = [&spec](int resource, const auto& v) {
     if (v) spec.rlimits.push_back({resource, static_cast<uint64_t>(*v), static_cast<uint64_t>(*v)});
   };

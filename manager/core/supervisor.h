@@ -152,6 +152,17 @@ class Supervisor {
     observer_ = std::move(fn);
   }
 
+  // agentd tried the tools' sandbox (bwrap at `bwrap`, an absolute path) as agentd-agents
+  // will run it: `isolated` under their isolation, else as agentd's own user. Agents started
+  // so from now on are told (AGENTD_SANDBOX_TRIED) and skip their own trial at start, a
+  // bwrap run that was about a quarter of an agent's start-up CPU. Not for a `command`, or
+  // a role with process or memory limits, under which bwrap may fail where the trial did
+  // not: those agents try for themselves, as every agent did before. On the loop.
+  void SetToolSandboxTried(std::string bwrap, bool isolated) {
+    sandbox_tried_ = std::move(bwrap);
+    sandbox_tried_isolated_ = isolated;
+  }
+
   // Where restarts and heartbeats are counted; not owned, may be null.
   void SetMetrics(DaemonMetrics* metrics) { metrics_ = metrics; }
 
@@ -230,6 +241,8 @@ class Supervisor {
   LogStore* logs_;
   const ConfigState* config_;
   Options options_;
+  std::string sandbox_tried_;  // SetToolSandboxTried
+  bool sandbox_tried_isolated_ = false;
   std::map<std::string, Record> agents_;
   std::map<pid_t, std::string> by_pid_;
   std::map<std::string, std::string> by_token_;

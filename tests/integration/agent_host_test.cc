@@ -1,5 +1,6 @@
 // AgentHost with the real agentd-agent: registration, heartbeats and leases, tokens.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "absl/strings/str_cat.h"
@@ -7,6 +8,7 @@
 #include "agentd/v1/agents.grpc.pb.h"
 #include "agentd/v1/events.grpc.pb.h"
 #include "agentd/v1/usage.grpc.pb.h"
+#include "agents/tools/shell.h"
 #include "common/paths.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
@@ -39,6 +41,13 @@ absl::Duration FromProto(const google::protobuf::Duration& d) {
 // timing tests: scaled with the machine's speed.
 absl::Duration Lease() { return Scaled(absl::Seconds(1)); }
 
+// The process limit this test runs with (a role may set it without raising anything).
+uint64_t NprocNow() {
+  rlimit r{};
+  getrlimit(RLIMIT_NPROC, &r);
+  return r.rlim_cur == RLIM_INFINITY ? 1'000'000 : r.rlim_cur;
+}
+
 class AgentHostTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -58,6 +67,9 @@ roles:
   worker: {model: m, tools: [message, complete_task], max_instances: 4,
            env: ["AGENTD_RECONNECT_GRACE=)",
                      Yaml(Lease()), R"("]}
+  plain: {model: m, tools: [complete_task], max_instances: 20}
+  limited: {model: m, tools: [complete_task], limits: {nproc: )",
+                     NprocNow(), R"(}}
   leaker: {command: [")",
                      HelperBinary("token_leaker"), "\", \"", dir_.Join("token"), R"("]}
   busy: {command: [")",
@@ -150,6 +162,39 @@ TEST_F(AgentHostTest, AgentdAgentRegistersAndHeartbeats) {
       [](const std::string& out) { return out.find("registered as w1") != std::string::npos; },
       absl::Seconds(10)));
   EXPECT_THAT(daemon_.log(), ::testing::Not(HasSubstr("registered as w1")));
+}
+
+// The tools' sandbox is tried once by agentd as its agents run (under their isolation, or
+// as agentd's user without it), not by each agent at its start; an agent of a role with
+// process or memory limits, under which the trial may not hold, tries for itself.
+TEST_F(AgentHostTest, AgentsTakeAgentdsTrialOfTheToolSandboxUnlessTheirLimitsDiffer) {
+  if (tools::ProbeSandbox().why.size() > 0) GTEST_SKIP() << "bubblewrap does not work here";
+  auto log_of = [&](const std::string& id) {
+    std::string out;
+    WaitForValue(
+        [&] {
+          return RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "logs", id}).out;
+        },
+        [](const std::string& o) { return o.find("registered as") != std::string::npos; },
+        absl::Seconds(10), &out);
+    return out;
+  };
+  // Isolated agents are told once agentd's own trial under their isolation has ended: an
+  // agent started before that tries for itself. Started until one is told, or 20 tries.
+  std::string told;
+  for (int i = 1; i <= 20 && told.empty(); ++i) {
+    std::string id = absl::StrCat("p", i);
+    ASSERT_FALSE(Start("plain", id).id().empty());
+    std::string log = log_of(id);
+    ASSERT_THAT(log, HasSubstr("tool sandbox: ")) << log;
+    if (log.find("(tried by agentd as this agent runs)") != std::string::npos) told = id;
+  }
+  ASSERT_FALSE(told.empty()) << "no agent took agentd's trial\n" << daemon_.log();
+  EXPECT_TRUE(WaitForState(told, v1::AGENT_STATE_IDLE));
+  ASSERT_FALSE(Start("limited", "l1").id().empty());
+  std::string limited = log_of("l1");
+  EXPECT_THAT(limited, HasSubstr("tool sandbox: "));
+  EXPECT_THAT(limited, Not(HasSubstr("tried by agentd"))) << limited;
 }
 
 TEST_F(AgentHostTest, MissingOrForgedTokenIsUnauthenticated) {

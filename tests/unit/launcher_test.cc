@@ -52,5 +52,41 @@ TEST(LauncherTest, ASigtermSentBeforeAPid1ProgramHandlesItIsDeliveredOnceItDoes)
   EXPECT_EQ(exited->exit_code, 3) << exited->ToString();
 }
 
+// TryIsolated runs a program as an isolated agent would run, and says how it ended: what
+// agentd uses to try the tools' sandbox once for all its agents.
+TEST(LauncherTest, TryIsolatedRunsAProgramUnderTheIsolationAndSaysHowItEnded) {
+  LaunchSpec::Isolation isolation;
+  isolation.enabled = true;
+  isolation.own_pids = true;
+  if (absl::Status s = LocalLauncher::ProbeIsolation(isolation); !s.ok()) {
+    GTEST_SKIP() << "namespaces do not work here: " << s;
+  }
+  const std::vector<std::string> env = {"PATH=/usr/bin:/bin"};
+  EXPECT_TRUE(LocalLauncher::TryIsolated(isolation, {"/bin/true"}, env).ok());
+  absl::Status failed = LocalLauncher::TryIsolated(isolation, {"/bin/false"}, env);
+  EXPECT_EQ(failed.code(), absl::StatusCode::kFailedPrecondition) << failed;
+  EXPECT_NE(failed.message().find("exited with code 1"), std::string::npos) << failed;
+  absl::Status missing = LocalLauncher::TryIsolated(isolation, {"/nonexistent/program"}, env);
+  EXPECT_NE(missing.message().find("cannot execute /nonexistent/program"), std::string::npos)
+      << missing;
+  EXPECT_EQ(LocalLauncher::TryIsolated(isolation, {"true"}, env).code(),
+            absl::StatusCode::kInvalidArgument);
+  // It runs isolated: PID 1 of its own namespace, with the environment it was given and
+  // none of agentd's descriptors beyond the standard three (on /dev/null).
+  EXPECT_TRUE(LocalLauncher::TryIsolated(
+                  isolation,
+                  {"/bin/sh", "-c",
+                   "test \"$$\" = 1 && test \"$PATH\" = /usr/bin:/bin && test -z \"$HOME\" && "
+                   "test \"$(ls /proc/self/fd | wc -l)\" -le 4"},
+                  env)
+                  .ok());
+  // What it runs is the isolation's: a hidden directory is empty inside.
+  isolation.hide = {"/etc"};
+  EXPECT_FALSE(
+      LocalLauncher::TryIsolated(isolation, {"/bin/sh", "-c", "test -e /etc/passwd"}, env).ok());
+  EXPECT_TRUE(
+      LocalLauncher::TryIsolated(isolation, {"/bin/sh", "-c", "test ! -e /etc/passwd"}, env).ok());
+}
+
 }  // namespace
 }  // namespace agentd
