@@ -162,6 +162,29 @@ int Main(int argc, char** argv) {
         absl::Minutes(10));
   });
   auto messages = v1::MessageService::NewStub(b.daemon.UnixChannel());
+  // A stream's response head comes before agentd has started watching for it: events are
+  // measured once both streams have seen one (sent again until they have).
+  auto send_event = [&](const std::string& body) {
+    grpc::ClientContext ctx;
+    v1::SendMessageRequest req;
+    req.set_to("human");
+    req.set_body(body);
+    v1::SendMessageResponse resp;
+    return messages->SendMessage(&ctx, req, &resp).ok();
+  };
+  bool both = false;
+  for (absl::Time warm = absl::Now() + absl::Seconds(10); !both && absl::Now() < warm;) {
+    if (!send_event("warm-up")) break;
+    for (absl::Time wait = absl::Now() + absl::Milliseconds(100); !both && absl::Now() < wait;) {
+      std::this_thread::yield();
+      std::lock_guard lock(mu);
+      both = !native_seen.empty() && !web_seen.empty();
+    }
+  }
+  if (!both) {
+    std::fprintf(stderr, "web_bench: the streams saw no event\n");
+    return 1;
+  }
   std::vector<double> native_ms, web_ms;
   for (int i = 0; i < events; ++i) {
     size_t n0, w0;
@@ -171,12 +194,7 @@ int Main(int argc, char** argv) {
       w0 = web_seen.size();
     }
     absl::Time t0 = absl::Now();
-    grpc::ClientContext ctx;
-    v1::SendMessageRequest req;
-    req.set_to("human");
-    req.set_body(absl::StrCat("event ", i));
-    v1::SendMessageResponse resp;
-    if (!messages->SendMessage(&ctx, req, &resp).ok()) {
+    if (!send_event(absl::StrCat("event ", i))) {
       std::fprintf(stderr, "web_bench: SendMessage failed\n");
       return 1;
     }

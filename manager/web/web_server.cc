@@ -31,6 +31,7 @@
 #include "common/paths.h"
 #include "common/text.h"
 #include "common/token.h"
+#include "google/protobuf/descriptor.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "manager/web/a2a.h"
@@ -254,6 +255,32 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     QueueTrailer(status.error_code(), status.error_message());
+  }
+
+  // From a unary call (on the strand): its status and its one message (framed; empty when
+  // it failed), sent as one response with a length: the head, the message and the trailer
+  // in one write, where a stream takes a head, then a chunk per message, then the trailer.
+  void FinishUnary(const grpc::Status& status, std::string frame) {
+    impl_->Count("grpc-web", GrpcCodeName(status.error_code()));
+    call_done_ = true;
+    call_.reset();
+    if (broken_) return;
+    StopWatching();
+    std::string trailer = grpc_web::TrailerFrame(status.error_code(), status.error_message());
+    if (text_) trailer = absl::Base64Escape(trailer);
+    auto res =
+        std::make_shared<http::response<http::string_body>>(http::status::ok, request_.version());
+    SetGrpcWebHeaders(*res, text_);
+    res->body() = std::move(frame);
+    res->body() += trailer;
+    res->keep_alive(keep_alive_);
+    res->prepare_payload();
+    stream_.expires_after(kWriteTimeout);
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                        self->stream_.expires_never();
+                        self->AfterResponse(ec);
+                      });
   }
 
   // From an A2A call's thread, posted here: its one JSON answer, or an event of its SSE
@@ -599,19 +626,28 @@ class Session : public std::enable_shared_from_this<Session> {
   void SendHead(bool text) {
     SendHead(text ? "application/grpc-web-text+proto" : "application/grpc-web+proto");
   }
+  // A gRPC-web response's headers (of a stream, or of a unary call's whole response).
+  template <typename Message>
+  void SetGrpcWebHeaders(Message& m, const char* content_type) {
+    m.set(http::field::server, "agentd");
+    m.set(http::field::content_type, content_type);
+    m.set(http::field::cache_control, "no-cache, no-store");
+    if (!origin_.empty() && CrossOriginAllowed()) {
+      m.set(http::field::access_control_allow_origin, origin_);
+      m.set(http::field::access_control_expose_headers,
+            "grpc-status, grpc-message, grpc-status-details-bin");
+      m.set(http::field::vary, "Origin");
+    }
+  }
+  template <typename Message>
+  void SetGrpcWebHeaders(Message& m, bool text) {
+    SetGrpcWebHeaders(m, text ? "application/grpc-web-text+proto" : "application/grpc-web+proto");
+  }
   void SendHead(const char* content_type) {
     head_ = {};
     head_.version(request_.version());
     head_.result(http::status::ok);
-    head_.set(http::field::server, "agentd");
-    head_.set(http::field::content_type, content_type);
-    head_.set(http::field::cache_control, "no-cache, no-store");
-    if (!origin_.empty() && CrossOriginAllowed()) {
-      head_.set(http::field::access_control_allow_origin, origin_);
-      head_.set(http::field::access_control_expose_headers,
-                "grpc-status, grpc-message, grpc-status-details-bin");
-      head_.set(http::field::vary, "Origin");
-    }
+    SetGrpcWebHeaders(head_, content_type);
     head_.keep_alive(keep_alive_);
     head_.chunked(true);
     head_sr_ = std::make_unique<http::response_serializer<http::empty_body>>(head_);
@@ -755,16 +791,24 @@ class Session : public std::enable_shared_from_this<Session> {
   bool a2a_streaming_ = false;
 };
 
-// One bridged call: a generic bidi call on the in-process channel. It writes the
-// request messages, then reads responses one at a time, each read started only when the
-// previous message reached the browser's socket. A hold keeps gRPC from finishing the
-// call between two reads (when no read is outstanding); it is released by the last read
-// or by Abandon(). Lives until gRPC's OnDone (self_), and as long as the session needs it.
+// One bridged call on the in-process channel. A unary method's is a generic unary call:
+// one request, one answer, handed to the session whole (Session::FinishUnary). Any other
+// is a generic bidi call: it writes the request messages, then reads responses one at a
+// time, each read started only when the previous message reached the browser's socket. A
+// hold keeps gRPC from finishing the call between two reads (when no read is outstanding);
+// it is released by the last read or by Abandon(). Lives until gRPC's OnDone or the unary
+// call's completion (self_), and as long as the session needs it.
 class GrpcWebCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
+  // `unary`: the method takes one message and answers one, and `messages` holds one.
   GrpcWebCall(WebServer::Impl* impl, std::shared_ptr<Session> session, std::string method,
-              std::vector<std::string> messages, bool text)
-      : impl_(impl), session_(std::move(session)), method_(std::move(method)), text_(text) {
+              std::vector<std::string> messages, bool text, bool unary)
+      : impl_(impl),
+        session_(std::move(session)),
+        method_(std::move(method)),
+        text_(text),
+        unary_(unary),
+        holding_(!unary) {
     for (std::string& m : messages) {
       grpc::Slice slice(m);
       requests_.emplace_back(&slice, 1);
@@ -776,6 +820,13 @@ class GrpcWebCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc:
     ctx_.AddMetadata("authorization", absl::StrCat("Bearer ", impl_->options.admin_token));
     if (timeout) ctx_.set_deadline(absl::ToChronoTime(absl::Now() + *timeout));
     impl_->Register(this);
+    if (unary_) {
+      // One batch of operations and one completion, where a bidi call takes six: the
+      // bridge's unary calls cost about as much as native ones.
+      impl_->stub->UnaryCall(&ctx_, method_, grpc::StubOptions(), &requests_[0], &response_,
+                             [this](grpc::Status status) { OnUnaryDone(status); });
+      return;
+    }
     // method_ outlives the call: gRPC keeps a pointer to its characters.
     impl_->stub->PrepareBidiStreamingCall(&ctx_, method_, grpc::StubOptions(), this);
     AddHold();
@@ -808,14 +859,7 @@ class GrpcWebCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc:
       ReleaseHoldLocked(lock);
       return;
     }
-    std::vector<grpc::Slice> slices;
-    std::string payload;
-    if (response_.Dump(&slices).ok()) {
-      for (const grpc::Slice& s : slices) {
-        payload.append(reinterpret_cast<const char*>(s.begin()), s.size());
-      }
-    }
-    std::string frame = grpc_web::Frame(grpc_web::kDataFrame, payload);
+    std::string frame = grpc_web::Frame(grpc_web::kDataFrame, Payload());
     if (text_) frame = absl::Base64Escape(frame);
     {
       std::unique_lock lock(mu_);
@@ -837,6 +881,31 @@ class GrpcWebCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc:
   }
 
  private:
+  void OnUnaryDone(const grpc::Status& status) {
+    std::string frame;
+    if (status.ok()) {
+      frame = grpc_web::Frame(grpc_web::kDataFrame, Payload());
+      if (text_) frame = absl::Base64Escape(frame);
+    }
+    std::shared_ptr<GrpcWebCall> self = std::move(self_);
+    net::post(session_->executor(), [self, status, frame = std::move(frame)]() mutable {
+      self->session_->FinishUnary(status, std::move(frame));
+    });
+    impl_->Unregister(this);
+  }
+
+  // The response message's bytes.
+  std::string Payload() {
+    std::vector<grpc::Slice> slices;
+    std::string payload;
+    if (response_.Dump(&slices).ok()) {
+      for (const grpc::Slice& s : slices) {
+        payload.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      }
+    }
+    return payload;
+  }
+
   // The previous message reached the socket: read the next one (unless abandoned).
   void ReadNext() {
     {
@@ -868,13 +937,14 @@ class GrpcWebCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc:
   std::shared_ptr<Session> session_;
   std::string method_;
   bool text_;
+  bool unary_;
   grpc::ClientContext ctx_;
   std::vector<grpc::ByteBuffer> requests_;
   size_t next_ = 0;
   grpc::ByteBuffer response_;
   std::shared_ptr<GrpcWebCall> self_;
   std::mutex mu_;
-  bool holding_ = true;         // guarded by mu_
+  bool holding_;                // guarded by mu_ (a unary call holds nothing)
   bool between_reads_ = false;  // guarded by mu_
   bool abandoned_ = false;      // guarded by mu_
 };
@@ -940,10 +1010,16 @@ void Session::Bridge(absl::string_view path, bool text) {
       return Refuse(grpc::StatusCode::INVALID_ARGUMENT, std::string(d.status().message()));
     timeout = *d;
   }
-  SendHead(text);
+  // A unary method's response is sent whole when its call ends; a stream's head now.
+  const google::protobuf::MethodDescriptor* descriptor =
+      google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+          absl::StrCat(method->first, ".", method->second));
+  bool unary = descriptor != nullptr && !descriptor->client_streaming() &&
+               !descriptor->server_streaming() && messages->size() == 1;
+  if (!unary) SendHead(text);
   call_done_ = false;
   call_ = std::make_shared<GrpcWebCall>(impl_, shared_from_this(), std::string(path),
-                                        *std::move(messages), text);
+                                        *std::move(messages), text, unary);
   WatchPeer();
   call_->Start(call_, timeout);
 }

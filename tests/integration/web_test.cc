@@ -183,6 +183,26 @@ TEST_F(WebTest, UnaryCallsWorkInBinaryAndTextModes) {
     ASSERT_TRUE(resp.ParseFromString(frames[0].payload));
     EXPECT_EQ(resp.api_version(), "agentd.v1");
     EXPECT_EQ(GrpcStatus(frames), 0);
+    // A failed call is its trailer alone, with the status and the message.
+    v1::GetAgentRequest missing;
+    missing.set_agent_id("nobody-1");
+    frames = Call("/agentd.v1.AgentService/GetAgent", missing, {Bearer()}, text);
+    ASSERT_EQ(frames.size(), 1u) << "text=" << text;
+    std::string message;
+    EXPECT_EQ(GrpcStatus(frames, &message), static_cast<int>(grpc::StatusCode::NOT_FOUND));
+    EXPECT_THAT(message, HasSubstr("nobody-1"));
+  }
+  // A unary answer is sent whole, with its length: the connection serves the next call.
+  HttpConn c(port_);
+  for (int i = 0; i < 3; ++i) {
+    c.Send("POST", "/agentd.v1.SystemService/GetVersion",
+           {Bearer(), "Content-Type: application/grpc-web+proto"},
+           DataFrame(v1::GetVersionRequest()));
+    ASSERT_TRUE(c.ReadHead()) << "call " << i;
+    EXPECT_THAT(c.head(), HasSubstr("Content-Length: "));
+    ASSERT_TRUE(c.ReadAll()) << "call " << i;
+    EXPECT_EQ(GrpcStatus(Frames(c.body(), false)), 0) << "call " << i;
+    c.Reset();
   }
 }
 
