@@ -668,7 +668,13 @@ void Daemon::TrySandboxForAgents(const std::string& bwrap, const LaunchSpec::Iso
   const char* tmp = std::getenv("TMPDIR");
   std::string scratch =
       absl::StrCat(tmp != nullptr && *tmp != 0 ? tmp : "/tmp", "/agentd-sandbox-probe-XXXXXX");
-  if (mkdtemp(scratch.data()) == nullptr) return;
+  if (mkdtemp(scratch.data()) == nullptr) {
+    spdlog::info(
+        "tool sandbox: agents will try it themselves (no scratch directory for agentd's "
+        "trial: {})",
+        std::strerror(errno));
+    return;
+  }
   tools::ShellOptions o;
   o.sandbox = "required";
   o.bwrap = bwrap;

@@ -49,6 +49,7 @@ fi
 # An agent loads at start only what every agent needs: libcurl (and its thirty
 # dependencies) waits for the first model call, and libsystemd is agentd's alone.
 [ -n "$(ls "$work/tree" 2>/dev/null)" ] || dpkg-deb -x "$deb" "$work/tree"
+[ -f "$work/tree/usr/bin/agentd-agent" ] || fail "the package lacks /usr/bin/agentd-agent"
 ! readelf -d "$work/tree/usr/bin/agentd-agent" | grep -E 'NEEDED.*lib(curl|systemd)' >/dev/null ||
   fail "agentd-agent loads libcurl or libsystemd at start"
 if command -v lintian >/dev/null; then

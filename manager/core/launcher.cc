@@ -644,12 +644,16 @@ absl::Status LocalLauncher::TryIsolated(const LaunchSpec::Isolation& spec,
   long pid = syscall(SYS_clone3, &args, sizeof(args));
   if (pid == 0) {
     int op = 0, index = 0;
-    if (!IsolateChild(isolation, &op, &index)) {
+    if (spec.enabled && !IsolateChild(isolation, &op, &index)) {
       ChildFailure f{kStepIsolate, errno, op * 1000 + index + 1};
       (void)!write(status[1], &f, sizeof(f));
       _exit(1);
     }
     if (program.empty()) _exit(0);
+    // Signals as a started program has them: default dispositions, none blocked.
+    for (int sig = 1; sig < NSIG; ++sig) {
+      if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -675,31 +679,37 @@ absl::Status LocalLauncher::TryIsolated(const LaunchSpec::Isolation& spec,
     return absl::FailedPreconditionError(
         absl::StrCat("new user and mount namespaces: ", std::strerror(clone_err)));
   }
-  ChildFailure f{};
-  ssize_t n;
-  do {
-    n = read(status[0], &f, sizeof(f));
-  } while (n < 0 && errno == EINTR);
-  close(status[0]);
-  // A trial that hangs is ended after 10 s (it is PID 1 of its namespace when it has one:
-  // what it started goes with it).
-  bool timed_out = false;
-  if (!program.empty()) {
-    pollfd p{pidfd, POLLIN, 0};
-    int ready;
-    do {
-      ready = poll(&p, 1, 10'000);
-    } while (ready < 0 && errno == EINTR);
-    if (ready == 0) {
-      timed_out = true;
-      syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+  // A trial that hangs, in its set-up or its program, is ended after 10 s (it is PID 1 of
+  // its namespace when it has one: what it started goes with it).
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  auto wait_readable = [&](int fd) {
+    pollfd p{fd, POLLIN, 0};
+    for (;;) {
+      int64_t left = absl::ToInt64Milliseconds(deadline - absl::Now());
+      int ready = poll(&p, 1, static_cast<int>(std::max<int64_t>(left, 0)));
+      if (ready > 0) return true;
+      if (ready == 0 || (ready < 0 && errno != EINTR)) return false;
     }
+  };
+  bool timed_out = !wait_readable(status[0]);
+  ChildFailure f{};
+  ssize_t n = 0;
+  if (!timed_out) {
+    do {
+      n = read(status[0], &f, sizeof(f));
+    } while (n < 0 && errno == EINTR);
   }
+  close(status[0]);
+  if (!timed_out && n != static_cast<ssize_t>(sizeof(f)) && !program.empty()) {
+    timed_out = !wait_readable(pidfd);
+  }
+  if (timed_out) syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
   siginfo_t info{};
   waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &info, WEXITED);
   close(pidfd);
   if (timed_out) {
-    return absl::DeadlineExceededError(absl::StrCat(program[0], " did not exit within 10 s"));
+    return absl::DeadlineExceededError(absl::StrCat(
+        program.empty() ? "the trial child" : program[0], " did not exit within 10 s"));
   }
   if (n == static_cast<ssize_t>(sizeof(f))) {
     if (f.step == kStepExec) {

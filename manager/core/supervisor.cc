@@ -327,7 +327,10 @@ absl::Status Supervisor::Spawn(Record& r) {
       spec.isolation.enabled == sandbox_tried_isolated_ && !limits.nproc && !limits.memory) {
     spec.env.push_back(absl::StrCat("AGENTD_SANDBOX_TRIED=", sandbox_tried_));
   }
-  for (const std::string& kv : role.env) spec.env.push_back(kv);
+  for (const std::string& kv : role.env) {
+    // agentd's word alone: a role cannot claim the trial for limits it does not cover.
+    if (!absl::StartsWith(kv, "AGENTD_SANDBOX_TRIED=")) spec.env.push_back(kv);
+  }
   auto limit = [&spec](int resource, const auto& v) {
     if (v) spec.rlimits.push_back({resource, static_cast<uint64_t>(*v), static_cast<uint64_t>(*v)});
   };

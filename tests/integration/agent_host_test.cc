@@ -176,7 +176,7 @@ TEST_F(AgentHostTest, AgentsTakeAgentdsTrialOfTheToolSandboxUnlessTheirLimitsDif
           return RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "logs", id}).out;
         },
         [](const std::string& o) { return o.find("registered as") != std::string::npos; },
-        absl::Seconds(10), &out);
+        Scaled(absl::Seconds(10)), &out);
     return out;
   };
   // Isolated agents are told once agentd's own trial under their isolation has ended: an
@@ -187,6 +187,9 @@ TEST_F(AgentHostTest, AgentsTakeAgentdsTrialOfTheToolSandboxUnlessTheirLimitsDif
     ASSERT_FALSE(Start("plain", id).id().empty());
     std::string log = log_of(id);
     ASSERT_THAT(log, HasSubstr("tool sandbox: ")) << log;
+    if (log.find("tool sandbox: does not work here") != std::string::npos) {
+      GTEST_SKIP() << "bubblewrap does not work under the agents' isolation here\n" << log;
+    }
     if (log.find("(tried by agentd as this agent runs)") != std::string::npos) told = id;
   }
   ASSERT_FALSE(told.empty()) << "no agent took agentd's trial\n" << daemon_.log();
