@@ -24,7 +24,23 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path, bool creat
   return db;
 }
 
-Db::~Db() { sqlite3_close_v2(db_); }
+Db::~Db() {
+  for (auto& [sql, stmts] : idle_) {
+    for (sqlite3_stmt* stmt : stmts) sqlite3_finalize(stmt);
+  }
+  sqlite3_close_v2(db_);
+}
+
+void Db::Release(const std::string* key, sqlite3_stmt* stmt) {
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  if (idle_count_ >= kMaxIdleStatements) {
+    sqlite3_finalize(stmt);
+    return;
+  }
+  idle_[*key].push_back(stmt);
+  ++idle_count_;
+}
 
 absl::Status Db::Error(absl::string_view what) const {
   int code = sqlite3_extended_errcode(db_);
@@ -72,12 +88,20 @@ absl::Status Db::Exec(absl::string_view sql) {
 }
 
 absl::StatusOr<Statement> Db::Prepare(absl::string_view sql) {
+  auto it = idle_.try_emplace(std::string(sql)).first;
+  if (!it->second.empty()) {
+    sqlite3_stmt* stmt = it->second.back();
+    it->second.pop_back();
+    --idle_count_;
+    return Statement(this, stmt, &it->first);
+  }
   sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) !=
-      SQLITE_OK) {
+  // PERSISTENT: it is likely kept, so SQLite need not take its memory from the lookaside.
+  if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                         &stmt, nullptr) != SQLITE_OK) {
     return Error(absl::StrCat("preparing \"", sql.substr(0, 80), "\""));
   }
-  return Statement(this, stmt);
+  return Statement(this, stmt, &it->first);
 }
 
 absl::StatusOr<int64_t> Db::QueryInt(absl::string_view sql) {
@@ -89,22 +113,33 @@ absl::StatusOr<int64_t> Db::QueryInt(absl::string_view sql) {
 }
 
 Statement::Statement(Statement&& other) noexcept
-    : db_(other.db_), stmt_(other.stmt_), bind_error_(other.bind_error_) {
+    : db_(other.db_), stmt_(other.stmt_), key_(other.key_), bind_error_(other.bind_error_) {
   other.stmt_ = nullptr;
 }
 
 Statement& Statement::operator=(Statement&& other) noexcept {
   if (this != &other) {
-    sqlite3_finalize(stmt_);
+    Release();
     db_ = other.db_;
     stmt_ = other.stmt_;
+    key_ = other.key_;
     bind_error_ = other.bind_error_;
     other.stmt_ = nullptr;
   }
   return *this;
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() { Release(); }
+
+void Statement::Release() {
+  if (stmt_ == nullptr) return;
+  if (db_ != nullptr && key_ != nullptr) {
+    db_->Release(key_, stmt_);
+  } else {
+    sqlite3_finalize(stmt_);
+  }
+  stmt_ = nullptr;
+}
 
 Statement& Statement::Bind(int index, int64_t value) {
   if (int rc = sqlite3_bind_int64(stmt_, index, value); rc != SQLITE_OK) bind_error_ = rc;
@@ -172,18 +207,27 @@ bool Statement::ColumnIsNull(int col) const {
   return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
 }
 
+namespace {
+// A transaction statement, through the connection's kept statements.
+absl::Status RunStatement(Db* db, absl::string_view sql) {
+  absl::StatusOr<Statement> st = db->Prepare(sql);
+  if (!st.ok()) return st.status();
+  return st->Run();
+}
+}  // namespace
+
 absl::StatusOr<Transaction> Transaction::Begin(Db* db) {
   if (!db->first_fatal().ok()) return db->first_fatal();
-  if (absl::Status s = db->Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  if (absl::Status s = RunStatement(db, "BEGIN IMMEDIATE"); !s.ok()) return s;
   return Transaction(db);
 }
 
 Transaction::~Transaction() {
-  if (db_ != nullptr) (void)db_->Exec("ROLLBACK");
+  if (db_ != nullptr) (void)RunStatement(db_, "ROLLBACK");
 }
 
 absl::Status Transaction::Commit() {
-  absl::Status s = db_->Exec("COMMIT");
+  absl::Status s = RunStatement(db_, "COMMIT");
   if (s.ok()) db_ = nullptr;
   return s;
 }

@@ -12,6 +12,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <vector>
+
 #include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
@@ -35,7 +38,13 @@ class Db {
 
   // Runs one or more statements that return no rows needed by the caller.
   absl::Status Exec(absl::string_view sql);
+  // One statement. Statements are kept once used: a Statement gives its compiled program
+  // back to the connection when it goes (reset, bindings cleared), and the next Prepare of
+  // the same text takes it instead of compiling it again (parsing and planning were the
+  // largest part of a small write's CPU). At most kMaxIdleStatements are kept; a text
+  // in use is compiled afresh for a second user.
   absl::StatusOr<Statement> Prepare(absl::string_view sql);
+  static constexpr size_t kMaxIdleStatements = 256;
   // The first column of the first row of `sql`, as an integer (0 when no row).
   absl::StatusOr<int64_t> QueryInt(absl::string_view sql);
 
@@ -58,8 +67,14 @@ class Db {
   }
 
  private:
+  friend class Statement;
   Db(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  // From a Statement that goes: keeps `stmt` (prepared from `*key`) for reuse, or
+  // finalizes it when enough are kept.
+  void Release(const std::string* key, sqlite3_stmt* stmt);
   sqlite3* db_;
+  std::unordered_map<std::string, std::vector<sqlite3_stmt*>> idle_;
+  size_t idle_count_ = 0;
   std::string path_;
   mutable absl::Status first_fatal_;
   bool latch_fatal_ = false;
@@ -92,9 +107,11 @@ class Statement {
 
  private:
   friend class Db;
-  Statement(Db* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Statement(Db* db, sqlite3_stmt* stmt, const std::string* key) : db_(db), stmt_(stmt), key_(key) {}
+  void Release();
   Db* db_;
   sqlite3_stmt* stmt_;
+  const std::string* key_;  // its text, a key of db_->idle_ (whose keys never move)
   int bind_error_ = 0;
 };
 
