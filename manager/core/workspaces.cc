@@ -105,6 +105,11 @@ bool IsEmptyOrMissing(const std::string& dir) {
   return empty;
 }
 
+// Whether the repository at `path` has a commit at HEAD (a worktree is made from one).
+bool HasCommit(const std::string& path) {
+  return Git({"-C", path, "rev-parse", "--verify", "--quiet", "HEAD"}).ok();
+}
+
 }  // namespace
 
 WorkspaceProvisioner::WorkspaceProvisioner(EventLoop* loop, Options options)
@@ -122,18 +127,22 @@ absl::StatusOr<v1::Workspace> WorkspaceProvisioner::PrepareNow(const Options& op
                                                                const v1::Workspace& requested,
                                                                const std::string& goal_id) {
   v1::Workspace in = requested;
-  // No kind: the path decides, as the daemon's host sees it (a browser cannot look).
-  if (in.kind() == v1::WORKSPACE_KIND_UNSPECIFIED && !in.path().empty()) {
-    bool repo = access((in.path() + "/.git").c_str(), F_OK) == 0;
-    in.set_kind(repo ? v1::WORKSPACE_KIND_EXISTING_REPO : v1::WORKSPACE_KIND_NEW_DIRECTORY);
-  }
-  v1::Workspace ws = in;
-  std::string dir = absl::StrCat(options.workspaces_dir, "/", goal_id);
   if (!in.path().empty() && in.path()[0] == '/') {
     if (absl::Status s = CheckWorkspacePath(in.path(), options.protected_dirs); !s.ok()) {
       return s;
     }
   }
+  // No kind: the path decides, as the daemon's host sees it (a browser cannot look). A
+  // repository with no commit yet (one an earlier goal's --init-existing made, say) has
+  // nothing to branch from: the goal works in it, as that goal did.
+  if (in.kind() == v1::WORKSPACE_KIND_UNSPECIFIED && !in.path().empty()) {
+    bool repo = access((in.path() + "/.git").c_str(), F_OK) == 0;
+    in.set_kind(repo && (in.path()[0] != '/' || HasCommit(in.path()))
+                    ? v1::WORKSPACE_KIND_EXISTING_REPO
+                    : v1::WORKSPACE_KIND_NEW_DIRECTORY);
+  }
+  v1::Workspace ws = in;
+  std::string dir = absl::StrCat(options.workspaces_dir, "/", goal_id);
   if (in.kind() == v1::WORKSPACE_KIND_EXISTING_REPO) {
     if (in.path().empty() || in.path()[0] != '/') {
       return absl::InvalidArgumentError(
@@ -146,6 +155,13 @@ absl::StatusOr<v1::Workspace> WorkspaceProvisioner::PrepareNow(const Options& op
     // The goal works in a worktree and branch of its own: the repository's checkout is
     // never touched, and the branch holds exactly the goal's commits.
     std::string branch = in.branch().empty() ? absl::StrCat("agentd/", goal_id) : in.branch();
+    if (IsDir(in.path() + "/.git") && !HasCommit(in.path())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "workspace ", in.path(),
+          " is a git repository with no commit yet, and a goal works in a branch of its own, "
+          "made from a commit: commit first (git -C ",
+          in.path(), " commit --allow-empty -m start), or give it as a new directory"));
+    }
     if (absl::Status s = MakeDirs(DirName(dir), 0700); !s.ok()) return s;
     if (absl::Status s = Git({"-C", in.path(), "worktree", "add", "-q", "-b", branch, dir});
         !s.ok()) {

@@ -67,6 +67,45 @@ class MoveLegacyWorkspacesTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
+// A folder an earlier goal made a repository (git init, no commit yet) can be given
+// again: with no kind, the goal works in it as the first did; asked for as a repository
+// (a branch of its own), it is refused, saying to commit first.
+TEST(WorkspaceProvisionerTest, ARepositoryWithNoCommitYetIsWorkedInPlaceOrRefusedSayingWhy) {
+  TempDir dir;
+  std::string folder = dir.Join("project");
+  ASSERT_EQ(mkdir(folder.c_str(), 0755), 0);
+  WriteFile(folder + "/notes.txt", "hello\n");
+  WorkspaceProvisioner::Options options;
+  options.workspaces_dir = dir.Join("workspaces");
+  v1::Workspace first;
+  first.set_path(folder);
+  first.set_init_existing(true);
+  absl::StatusOr<v1::Workspace> made = WorkspaceProvisioner::PrepareNow(options, first, "g-1");
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_EQ(made->path(), folder);
+  ASSERT_TRUE(Exists(folder + "/.git"));
+  v1::Workspace again;
+  again.set_path(folder);
+  absl::StatusOr<v1::Workspace> second = WorkspaceProvisioner::PrepareNow(options, again, "g-2");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->kind(), v1::WORKSPACE_KIND_NEW_DIRECTORY);
+  EXPECT_EQ(second->path(), folder);
+  v1::Workspace as_repo = again;
+  as_repo.set_kind(v1::WORKSPACE_KIND_EXISTING_REPO);
+  absl::StatusOr<v1::Workspace> refused = WorkspaceProvisioner::PrepareNow(options, as_repo, "g-3");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("no commit yet"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("commit --allow-empty"));
+  // Once it has a commit, it is a repository like any other: a worktree of its own.
+  Git({"-C", folder, "add", "-A"});
+  Git({"-C", folder, "commit", "-q", "-m", "start"});
+  absl::StatusOr<v1::Workspace> branched = WorkspaceProvisioner::PrepareNow(options, again, "g-4");
+  ASSERT_TRUE(branched.ok()) << branched.status();
+  EXPECT_EQ(branched->kind(), v1::WORKSPACE_KIND_EXISTING_REPO);
+  EXPECT_EQ(branched->path(), dir.Join("workspaces/g-4"));
+  EXPECT_EQ(ReadFileOrEmpty(branched->path() + "/notes.txt"), "hello\n");
+}
+
 // A new repository and a worktree of a person's repository move out of the state
 // directory; the tasks and the pending assignment that named them name the new place; the
 // worktree still works from both sides; and a second run changes nothing.
