@@ -663,29 +663,14 @@ void Daemon::Reload() {
 }
 
 void Daemon::TrySandboxForAgents(const std::string& bwrap, const LaunchSpec::Isolation& isolation) {
-  // A trial as an agent's own (tools::ProbeSandbox): `true` in a scratch workspace, in the
-  // sandbox shell.run makes, here under the agents' isolation.
-  const char* tmp = std::getenv("TMPDIR");
-  std::string scratch =
-      absl::StrCat(tmp != nullptr && *tmp != 0 ? tmp : "/tmp", "/agentd-sandbox-probe-XXXXXX");
-  if (mkdtemp(scratch.data()) == nullptr) {
-    spdlog::info(
-        "tool sandbox: agents will try it themselves (no scratch directory for agentd's "
-        "trial: {})",
-        std::strerror(errno));
-    return;
-  }
-  tools::ShellOptions o;
-  o.sandbox = "required";
-  o.bwrap = bwrap;
-  o.inherit_env = false;
-  absl::StatusOr<tools::SandboxedCommand> cmd = tools::SandboxCommand({"true"}, scratch, o);
-  absl::Status tried =
-      cmd.ok() ? LocalLauncher::TryIsolated(isolation, cmd->argv, cmd->env) : cmd.status();
-  rmdir(scratch.c_str());
-  if (!tried.ok()) {
+  // An agent's own trial (tools::ProbeSandbox), its command run under the agents' isolation.
+  tools::SandboxProbe probe =
+      tools::ProbeSandbox(bwrap, [&isolation](const tools::SandboxedCommand& command) {
+        return LocalLauncher::TryIsolated(isolation, command.argv, command.env);
+      });
+  if (!probe.works || probe.bwrap != bwrap) {
     spdlog::info("tool sandbox: agents will try it themselves ({} under their isolation: {})",
-                 bwrap, tried.message());
+                 bwrap, probe.why);
     return;
   }
   loop_.Post([this, bwrap] { supervisor_->SetToolSandboxTried(bwrap, /*isolated=*/true); });

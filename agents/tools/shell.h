@@ -3,6 +3,7 @@
 #ifndef AGENTD_AGENTS_TOOLS_SHELL_H_
 #define AGENTD_AGENTS_TOOLS_SHELL_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -74,7 +75,10 @@ struct SandboxProbe {
 // Runs `true` in a sandbox made exactly as RunProgram makes one (in a scratch workspace
 // under $TMPDIR or /tmp), because bwrap's presence proves nothing: it fails in a chroot
 // ("Failed to make / slave") and where user namespaces are off. Takes a few milliseconds.
-SandboxProbe ProbeSandbox(const std::string& bwrap = "bwrap");
+// `run`, when given, runs the trial's command instead of RunProgram (agentd runs it
+// under its agents' isolation: LocalLauncher::TryIsolated); OK means it exited 0.
+using SandboxTrial = std::function<absl::Status(const SandboxedCommand& command)>;
+SandboxProbe ProbeSandbox(const std::string& bwrap = "bwrap", const SandboxTrial& run = nullptr);
 
 }  // namespace agentd::tools
 

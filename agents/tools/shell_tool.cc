@@ -290,7 +290,7 @@ absl::StatusOr<ShellResult> RunProgram(const std::vector<std::string>& argv,
   return r;
 }
 
-SandboxProbe ProbeSandbox(const std::string& bwrap) {
+SandboxProbe ProbeSandbox(const std::string& bwrap, const SandboxTrial& run) {
   SandboxProbe probe;
   probe.bwrap = FindProgram(bwrap);
   if (probe.bwrap.empty()) {
@@ -312,6 +312,14 @@ SandboxProbe ProbeSandbox(const std::string& bwrap) {
   o.bwrap = probe.bwrap;
   o.timeout = absl::Seconds(20);
   o.inherit_env = false;
+  if (run) {
+    absl::StatusOr<SandboxedCommand> cmd = SandboxCommand({"true"}, scratch, o);
+    absl::Status tried = cmd.ok() ? run(*cmd) : cmd.status();
+    rmdir(scratch.c_str());
+    probe.works = tried.ok();
+    if (!tried.ok()) probe.why = std::string(tried.message());
+    return probe;
+  }
   absl::StatusOr<ShellResult> r = RunProgram({"true"}, scratch, o, nullptr);
   rmdir(scratch.c_str());
   if (!r.ok()) {
