@@ -742,6 +742,21 @@ void ParseLayer(Parser& p, const YAML::Node& root, Config& c) {
     }
   }
 
+  if (YAML::Node n = top.Get("transcripts"); n.IsDefined()) {
+    Fields f(p, n, "transcripts");
+    f.Bytes("goal_bytes", &c.transcripts.goal_bytes)
+        .Bytes("entry_bytes", &c.transcripts.entry_bytes)
+        .Done();
+    if (c.transcripts.entry_bytes < (int64_t{4} << 10)) {
+      p.Error(f.Get("entry_bytes").Mark(), "transcripts.entry_bytes: must be at least 4KiB");
+    }
+    if (c.transcripts.goal_bytes < c.transcripts.entry_bytes) {
+      p.Error(f.Get("goal_bytes").Mark(),
+              "transcripts.goal_bytes: must be at least transcripts.entry_bytes (a goal keeps "
+              "at least its newest entry)");
+    }
+  }
+
   if (YAML::Node n = top.Get("policy"); n.IsDefined()) {
     PolicyConfig& pol = c.policy;
     Fields f(p, n, "policy");

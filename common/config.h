@@ -234,6 +234,16 @@ struct LogsConfig {
   bool operator==(const LogsConfig&) const = default;
 };
 
+// Task transcripts (what each agent was told, said and did), kept in agentd.db.
+struct TranscriptsConfig {
+  // Per goal, all its tasks' entries together: past it, the goal's oldest entries go.
+  int64_t goal_bytes = int64_t{64} << 20;
+  // Per entry: a longer one has its longest texts cut (a tool's output, a file's diff).
+  int64_t entry_bytes = int64_t{256} << 10;
+
+  bool operator==(const TranscriptsConfig&) const = default;
+};
+
 struct PolicyConfig {
   std::string plan_approval = "manual";  // manual | auto
   double budget_goal_usd = 5.0;
@@ -284,6 +294,7 @@ struct Config {
   std::vector<AgentConfig> agents;
   SupervisionConfig supervision;
   LogsConfig logs;
+  TranscriptsConfig transcripts;
   PolicyConfig policy;
 
   bool operator==(const Config&) const = default;

@@ -272,6 +272,11 @@ std::string RenderConfigYaml(const Config& c, bool with_origins) {
   v.Bytes("ring_bytes", c.logs.ring_bytes);
   v.End();
 
+  v.Begin("transcripts");
+  v.Bytes("goal_bytes", c.transcripts.goal_bytes);
+  v.Bytes("entry_bytes", c.transcripts.entry_bytes);
+  v.End();
+
   v.Begin("policy");
   const PolicyConfig& p = c.policy;
   v.Str("plan_approval", p.plan_approval);

@@ -322,8 +322,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
     counters->set_log_bytes(self->logs_->bytes_written());
     counters->set_log_dropped_bytes(self->logs_->dropped_bytes());
   });
-  d->consents_ =
-      std::make_unique<ConsentBook>(&d->loop_, d->store_.get(), c.policy.consent_timeout);
+  d->transcripts_ = std::make_unique<Transcripts>(&d->loop_, d->store_.get(), d->config_.get());
+  d->consents_ = std::make_unique<ConsentBook>(&d->loop_, d->store_.get(), c.policy.consent_timeout,
+                                               d->transcripts_.get());
   d->events_ = std::make_unique<EventFeed>(d->store_.get());
   if (d->exporter_ != nullptr) {
     absl::StatusOr<std::unique_ptr<Tracing>> tracing =
@@ -381,7 +382,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->tasks_ = std::make_unique<TaskBoard>(
       &d->loop_, d->store_.get(), d->outbox_.get(), d->supervisor_.get(), d->ledger_.get(),
       d->config_.get(),
-      TaskBoard::Services{d->audit_.get(), d->checks_.get(), d->metrics_.get(), d->tracing_.get()},
+      TaskBoard::Services{d->audit_.get(), d->checks_.get(), d->metrics_.get(), d->tracing_.get(),
+                          d->transcripts_.get()},
       task_options);
   d->ledger_->AddBudgetObserver([self] { self->tasks_->OnBudgetChanged(); });
   d->bus_ = std::make_unique<Bus>(&d->loop_, d->store_.get(), d->outbox_.get(),
@@ -484,6 +486,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   cores.plans = d->plans_.get();
   cores.audit = d->audit_.get();
   cores.events = d->events_.get();
+  cores.transcripts = d->transcripts_.get();
   cores.metrics = d->metrics_.get();
   cores.opener = d->opener_.get();
   // Login codes and web sessions: created before the API (SystemService hands out codes)

@@ -29,6 +29,7 @@
 #include "manager/core/supervisor.h"
 #include "manager/core/system.h"
 #include "manager/core/tasks.h"
+#include "manager/core/transcripts.h"
 #include "manager/core/web_sessions.h"
 #include "manager/core/workspace_opener.h"
 #include "manager/store/store.h"
@@ -75,6 +76,7 @@ class Daemon {
   std::unique_ptr<AgentCgroups> cgroups_;
   std::unique_ptr<LocalLauncher> launcher_;
   std::unique_ptr<Supervisor> supervisor_;
+  std::unique_ptr<Transcripts> transcripts_;  // before consents_ and tasks_, which record in it
   std::unique_ptr<ConsentBook> consents_;
   std::unique_ptr<Ledger> ledger_;
   std::unique_ptr<CheckRunner> checks_;          // before tasks_, which uses it

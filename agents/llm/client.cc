@@ -196,6 +196,7 @@ absl::StatusOr<ChatResult> LlmClient::Chat(const ChatRequest& req, const TextCal
     bool http_error = response.status != 0 && (response.status < 200 || response.status >= 300);
     bool retry = http_error ? RetryableStatus(response.status) : RetryableError(s);
     if (!retry || attempt >= options_.max_retries) return fail(s, attempt + 1);
+    stats->retry_reasons.push_back(Utf8Prefix(s.message(), 300, "..."));
     absl::Duration wait = Backoff(attempt);
     if (!response.retry_after.empty()) {
       std::optional<absl::Duration> ra = ParseRetryAfter(response.retry_after, absl::Now());

@@ -96,10 +96,16 @@ struct CallStats {
   // To the first streamed text of the last attempt; infinite when none came (not
   // streamed, or tool calls only).
   absl::Duration first_token = absl::InfiniteDuration();
+  // Why each retried attempt failed, in order (one per retry).
+  std::vector<std::string> retry_reasons;
 };
 
 struct ChatResult {
   std::string text;
+  // The model's reasoning, where the provider sends it apart from the answer (OpenAI-
+  // compatible servers' reasoning_content or reasoning, Anthropic's thinking blocks,
+  // Ollama's thinking). Shown to people; not sent back to the model.
+  std::string reasoning;
   std::vector<ToolCall> tool_calls;
   std::string finish_reason;  // "stop", "tool_calls" or "length"
   Usage usage;

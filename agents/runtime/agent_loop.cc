@@ -134,7 +134,11 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
       if (absl::Status s = sessions_->Append(task_id, m); !s.ok()) return s;
       conv->push_back(std::move(m));
     }
+    if (events_.prompt) events_.prompt(system_prompt, instructions);
   }
+  auto noted = [&](NoteKind kind, const std::string& text) {
+    if (events_.note) events_.note(kind, text);
+  };
   if (!completion_refused.empty()) {
     // agentd did not take the last complete_task (a goal's check failed): the model hears
     // why as that call's answer, before anything else is added, and goes on. Once
@@ -159,6 +163,7 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
         if (absl::Status s = sessions_->Append(task_id, m); !s.ok()) return s;
         conv->push_back(std::move(m));
         applied = true;
+        noted(NoteKind::kCompletionRefused, completion_refused);
       }
     }
     if (!applied) {
@@ -166,6 +171,7 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
       llm::Message m = llm::UserMessage(completion_refused);
       if (absl::Status s = sessions_->Append(task_id, m); !s.ok()) return s;
       conv->push_back(std::move(m));
+      noted(NoteKind::kCompletionRefused, completion_refused);
     }
   }
   if (!fresh && !resume_note.empty()) {
@@ -177,6 +183,7 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
       llm::Message m = llm::UserMessage(resume_note);
       if (absl::Status s = sessions_->Append(task_id, m); !s.ok()) return s;
       conv->push_back(std::move(m));
+      noted(NoteKind::kResumed, resume_note);
     }
   }
   // Messages that came while the task waited are read before its last turn is judged:
@@ -185,6 +192,7 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
     for (auto& [id, text] : events_.inbox()) {
       llm::Message m = llm::UserMessage(std::move(text));
       if (absl::Status s = sessions_->AppendFromInbox(task_id, m, id); !s.ok()) return s;
+      noted(NoteKind::kMessage, m.content);
       conv->push_back(std::move(m));
     }
   }
@@ -302,17 +310,16 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
                                      "; its last answer: ", Utf8Prefix(last.content, 500)),
                         TaskOutcome::Failure::kNoResult);
         }
-        if (absl::Status s = append(llm::UserMessage(absl::StrCat(
-                kNudge,
-                " Your turn ended without a tool call, so the task is still open. If it "
-                "is done, call ",
-                kComplete,
-                " with a summary of what was done; if it cannot be "
-                "done, call ",
-                kFail, " with the reason; otherwise go on with the work.")));
-            !s.ok()) {
-          return s;
-        }
+        std::string nudge =
+            absl::StrCat(kNudge,
+                         " Your turn ended without a tool call, so the task is still open. If it "
+                         "is done, call ",
+                         kComplete,
+                         " with a summary of what was done; if it cannot be "
+                         "done, call ",
+                         kFail, " with the reason; otherwise go on with the work.");
+        if (absl::Status s = append(llm::UserMessage(nudge)); !s.ok()) return s;
+        noted(NoteKind::kNudge, nudge);
         continue;
       }
     }
@@ -341,6 +348,7 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
       for (auto& [id, text] : events_.inbox()) {
         llm::Message m = llm::UserMessage(std::move(text));
         if (absl::Status s = sessions_->AppendFromInbox(task_id, m, id); !s.ok()) return s;
+        noted(NoteKind::kMessage, m.content);
         conv->push_back(std::move(m));
       }
     }
@@ -368,6 +376,7 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
     if (events_.model_call) events_.model_call(req, call_start, r, stats);
     ++out.turns;
     if (!r.ok()) {
+      if (events_.turn) events_.turn(r, stats);
       if (budget_ != nullptr) budget_->ReportFailure(task_id, r.status(), stats);
       if (r.status().code() == absl::StatusCode::kCancelled) {
         return finish(TaskOutcome::Status::kCanceled, "canceled");
@@ -392,6 +401,10 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
     std::vector<llm::ToolCall> calls = r->tool_calls;
     for (size_t i = 0; i < calls.size(); ++i) {
       calls[i].id = absl::StrCat("call_", task_part, "_", conv->size(), "_", i + 1);
+    }
+    if (events_.turn) {
+      r->tool_calls = calls;
+      events_.turn(r, stats);
     }
     if (absl::Status s = append(llm::AssistantMessage(r->text, calls)); !s.ok()) return s;
   }

@@ -82,8 +82,24 @@ struct TaskOutcome {
   int turns = 0;
 };
 
+// Text the loop adds to the conversation that is not the model's (LoopEvents::note).
+enum class NoteKind {
+  kNudge,              // after a turn that called no tool
+  kResumed,            // the task handed back: its delegated tasks' results
+  kMessage,            // a message from another agent or a person
+  kCompletionRefused,  // agentd did not take the completion (a goal's check failed)
+};
+
 // What the loop tells the outside as it works (streamed to the daemon as events).
 struct LoopEvents {
+  // A new conversation began with this system prompt and first user message.
+  std::function<void(const std::string& system_prompt, const std::string& instructions)> prompt;
+  // Text added to the conversation that is not the model's, as the model is given it.
+  std::function<void(NoteKind kind, const std::string& text)> note;
+  // A model call ended: its result (with the tool calls under the ids the loop gave them)
+  // or its error after the retries, and how it went.
+  std::function<void(const absl::StatusOr<llm::ChatResult>& result, const llm::CallStats& stats)>
+      turn;
   std::function<void(absl::string_view text)> text;  // model output, as it streams
   // The text streamed since the model call began is void: the call is being retried whole.
   std::function<void()> text_discarded;

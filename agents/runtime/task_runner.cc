@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <exception>
+#include <map>
 #include <memory>
 #include <utility>
 
@@ -19,6 +20,7 @@
 #include "agents/runtime/prompt.h"
 #include "agents/tools/workspace.h"
 #include "common/logging.h"
+#include "common/proto_text.h"
 #include "common/text.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -32,6 +34,15 @@ constexpr char kDefaultPrompt[] =
     "Work in the workspace {{workspace}} with the tools you have: {{tools}}.\n"
     "When the task is done, call complete_task with a short summary of the result; if it "
     "cannot be done, call fail_task saying why.\n";
+
+// One transcript entry, at most (agentd cuts it again to transcripts.entry_bytes).
+constexpr size_t kTranscriptEntryBound = 1 << 20;
+
+void SetProtoDuration(absl::Duration d, google::protobuf::Duration* out) {
+  int64_t ns = absl::ToInt64Nanoseconds(d);
+  out->set_seconds(ns / 1000000000);
+  out->set_nanos(static_cast<int32_t>(ns % 1000000000));
+}
 
 // Knowledge inlined into the system prompt, in total.
 constexpr size_t kKnowledgeBound = 256 << 10;
@@ -78,35 +89,6 @@ std::string CallSummary(const llm::ToolCall& call) {
     out = str("message");
   }
   return Utf8Prefix(out, 300, "...");
-}
-
-// Every string field of `m` and its sub-messages made valid UTF-8 (ValidUtf8), in place.
-void MakeStringsUtf8(google::protobuf::Message* m) {
-  const google::protobuf::Reflection* r = m->GetReflection();
-  std::vector<const google::protobuf::FieldDescriptor*> fields;
-  r->ListFields(*m, &fields);
-  for (const google::protobuf::FieldDescriptor* f : fields) {
-    using FD = google::protobuf::FieldDescriptor;
-    if (f->cpp_type() == FD::CPPTYPE_STRING && f->type() == FD::TYPE_STRING) {
-      if (f->is_repeated()) {
-        for (int i = 0; i < r->FieldSize(*m, f); ++i) {
-          std::string v = r->GetRepeatedString(*m, f, i);
-          if (!IsValidUtf8(v)) r->SetRepeatedString(m, f, i, ValidUtf8(v));
-        }
-      } else {
-        std::string v = r->GetString(*m, f);
-        if (!IsValidUtf8(v)) r->SetString(m, f, ValidUtf8(v));
-      }
-    } else if (f->cpp_type() == FD::CPPTYPE_MESSAGE) {
-      if (f->is_repeated()) {
-        for (int i = 0; i < r->FieldSize(*m, f); ++i) {
-          MakeStringsUtf8(r->MutableRepeatedMessage(m, f, i));
-        }
-      } else {
-        MakeStringsUtf8(r->MutableMessage(m, f));
-      }
-    }
-  }
 }
 
 // Budget through the daemon's ledger: a reservation before each call, usage after it.
@@ -732,6 +714,79 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   }
   std::string call_id = absl::StrCat(key, "/", absl::ToUnixMicros(absl::Now()));
   LoopEvents events;
+  // The transcript: what the model was told, said and did, for people to read. Secrets
+  // agentd handed over (provider keys) are taken out, and an entry is kept well within a
+  // gRPC message (agentd cuts it again to its own transcripts.entry_bytes).
+  auto record = [&](v1::TranscriptEntry entry) {
+    TransformStrings(&entry, [](const std::string& s) { return RedactSecrets(s); });
+    MakeStringsUtf8(&entry);
+    if (int64_t cut = FitStrings(&entry, kTranscriptEntryBound); cut > 0) {
+      entry.set_omitted_bytes(cut);
+    }
+    v1::TaskEvent ev;
+    *ev.mutable_transcript() = std::move(entry);
+    Send(a, ev);
+  };
+  events.prompt = [&](const std::string& system_text, const std::string& first_message) {
+    v1::TranscriptEntry e;
+    v1::TranscriptPrompt* p = e.mutable_prompt();
+    p->set_system_prompt(system_text);
+    p->set_instructions(first_message);
+    for (const std::string& t : tool_names) p->add_tools(t);
+    p->set_provider(model.provider());
+    p->set_model(model.model());
+    record(std::move(e));
+  };
+  events.note = [&](NoteKind kind, const std::string& text) {
+    v1::TranscriptEntry e;
+    switch (kind) {
+      case NoteKind::kNudge:
+        e.mutable_note()->set_kind(v1::TRANSCRIPT_NOTE_KIND_NUDGE);
+        break;
+      case NoteKind::kResumed:
+        e.mutable_note()->set_kind(v1::TRANSCRIPT_NOTE_KIND_RESUMED);
+        break;
+      case NoteKind::kMessage:
+        e.mutable_note()->set_kind(v1::TRANSCRIPT_NOTE_KIND_MESSAGE);
+        break;
+      case NoteKind::kCompletionRefused:
+        e.mutable_note()->set_kind(v1::TRANSCRIPT_NOTE_KIND_COMPLETION_REFUSED);
+        break;
+    }
+    e.mutable_note()->set_text(text);
+    record(std::move(e));
+  };
+  events.turn = [&](const absl::StatusOr<llm::ChatResult>& r, const llm::CallStats& stats) {
+    v1::TranscriptEntry e;
+    v1::TranscriptModelTurn* t = e.mutable_model_turn();
+    t->set_provider(model.provider());
+    t->set_model(model.model());
+    if (r.ok()) {
+      t->set_text(r->text);
+      t->set_reasoning(r->reasoning);
+      for (const llm::ToolCall& c : r->tool_calls) {
+        v1::TranscriptToolRequest* q = t->add_tool_calls();
+        q->set_tool_call_id(c.id);
+        q->set_tool(c.name);
+        q->set_arguments_json(c.arguments);
+      }
+      t->set_prompt_tokens(r->usage.prompt_tokens);
+      t->set_completion_tokens(r->usage.completion_tokens);
+      t->set_cost_usd(r->cost_usd);
+      t->set_finish_reason(r->finish_reason);
+    } else {
+      t->set_error(std::string(r.status().message()));
+    }
+    SetProtoDuration(stats.latency, t->mutable_latency());
+    if (stats.first_token != absl::InfiniteDuration()) {
+      SetProtoDuration(stats.first_token, t->mutable_time_to_first_token());
+    }
+    t->set_attempts(stats.attempts);
+    for (const std::string& why : stats.retry_reasons) t->add_retry_reasons(why);
+    record(std::move(e));
+  };
+  // When each running tool call began, for its duration.
+  std::map<std::string, absl::Time> tool_start;
   events.text = [&](absl::string_view text) {
     v1::TaskEvent ev;
     ev.mutable_token_chunk()->set_call_id(call_id);
@@ -751,6 +806,15 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     s->set_tool(call.name);
     s->set_summary(CallSummary(call));
     Send(a, ev);
+    tool_start[call.id] = absl::Now();
+    v1::TranscriptEntry e;
+    v1::TranscriptToolCall* c = e.mutable_tool_call();
+    c->set_tool_call_id(call.id);
+    c->set_tool(call.name);
+    c->set_phase(v1::TOOL_CALL_PHASE_STARTED);
+    c->set_arguments_json(call.arguments);
+    c->set_summary(s->summary());
+    record(std::move(e));
   };
   events.tool = [&](const llm::ToolCall& call, const tools::ToolResult& r) {
     v1::TaskEvent ev;
@@ -761,7 +825,24 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     std::string first = Utf8Prefix(r.content.substr(0, r.content.find('\n')), 200, "...");
     (r.error ? f->mutable_error() : f->mutable_output_summary())->assign(first);
     f->set_output_bytes(static_cast<int64_t>(r.content.size()));
+    absl::Duration took = absl::ZeroDuration();
+    if (auto it = tool_start.find(call.id); it != tool_start.end()) {
+      took = absl::Now() - it->second;
+      tool_start.erase(it);
+      SetProtoDuration(took, f->mutable_duration());
+    }
     Send(a, ev);
+    v1::TranscriptEntry e;
+    v1::TranscriptToolCall* c = e.mutable_tool_call();
+    c->set_tool_call_id(call.id);
+    c->set_tool(call.name);
+    c->set_phase(v1::TOOL_CALL_PHASE_FINISHED);
+    c->set_ok(!r.error);
+    c->set_result(r.content);
+    c->set_summary(first);
+    c->set_diff(r.diff);
+    SetProtoDuration(took, c->mutable_duration());
+    record(std::move(e));
   };
   // Spans, when agentd traces the task: under the context its assignment came with.
   std::optional<TaskSpans> spans;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "agents/tools/file_diff.h"
 #include "agents/tools/tool.h"
 
 namespace agentd::tools {
@@ -170,8 +171,16 @@ class WriteTool final : public Tool {
       return Error(absl::StrCat("content of ", content.size(), " bytes is over the ", kMaxWrite,
                                 "-byte limit of one write"));
     }
+    // What it replaces, for the transcript's diff (a file too large to read whole is
+    // described, not diffed).
+    bool truncated = false;
+    absl::StatusOr<std::string> before = ReadFile(*ctx.workspace, path, kMaxWrite, &truncated);
     if (absl::Status s = WriteFile(*ctx.workspace, path, content); !s.ok()) return Error(s);
-    return {absl::StrCat("wrote ", content.size(), " bytes to ", path)};
+    ToolResult r{absl::StrCat("wrote ", content.size(), " bytes to ", path)};
+    r.diff = truncated ? absl::StrCat("--- a/", path, "\n+++ b/", path,
+                                      "\n(replaced a file too large to diff here)\n")
+                       : FileDiff(path, before.ok() ? *before : "", content, before.ok());
+    return r;
   }
 };
 
@@ -211,7 +220,9 @@ class EditTool final : public Tool {
     std::string updated = *data;
     updated.replace(first, old_text.size(), new_text);
     if (absl::Status s = WriteFile(*ctx.workspace, path, updated); !s.ok()) return Error(s);
-    return {absl::StrCat("edited ", path)};
+    ToolResult r{absl::StrCat("edited ", path)};
+    r.diff = FileDiff(path, *data, updated, true);
+    return r;
   }
 };
 

@@ -366,9 +366,18 @@ class GitCommit final : public Tool {
               true};
     }
     absl::StatusOr<std::string> head = g.Ok({"rev-parse", "HEAD"});
-    return Result(g, head.ok() ? absl::StatusOr<std::string>(
-                                     absl::StrCat("committed ", absl::StripAsciiWhitespace(*head)))
-                               : head);
+    ToolResult result = Result(g, head.ok() ? absl::StatusOr<std::string>(absl::StrCat(
+                                                  "committed ", absl::StripAsciiWhitespace(*head)))
+                                            : head);
+    // What the commit changed, for the transcript (people, not the model): one more git
+    // run in the same sandbox. Its output is bounded by the shell's output cap, and made
+    // valid UTF-8 with the rest of the transcript.
+    if (head.ok()) {
+      absl::StatusOr<std::string> shown =
+          g.Ok({"show", "--no-color", "--no-ext-diff", "--no-textconv", "--format=", "HEAD"});
+      if (shown.ok()) result.diff = *shown;
+    }
+    return result;
   }
 };
 

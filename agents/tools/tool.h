@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -23,8 +24,15 @@
 namespace agentd::tools {
 
 struct ToolResult {
+  ToolResult() = default;
+  // NOLINTNEXTLINE(google-explicit-constructor): `return {text}` and `{text, true}` read well.
+  ToolResult(std::string c, bool e = false) : content(std::move(c)), error(e) {}
+
   std::string content;  // what the model is shown
   bool error = false;   // an error the model should see and may correct
+  // For people, not the model: the files the call changed, as a unified diff (fs.write,
+  // fs.edit, git.commit); empty when it changed none.
+  std::string diff;
 };
 
 // The shell policy: programs allowed, limits, and the sandbox.

@@ -1,6 +1,7 @@
 // A server stream that follows the change feed: what is stored after a cursor, then each
 // event as it commits, mapped to the stream's response type. WatchEvents and
-// WatchConsentRequests are both this.
+// WatchConsentRequests are both this; WatchTranscript reads the transcripts instead, woken
+// by the same commits.
 //
 // Its state lives on the core loop: gRPC's callbacks post there, and the reactor is
 // deleted there after leaving the feed, so a wake-up never reaches a dead reactor. The
@@ -36,8 +37,19 @@ class FeedReactor final : public grpc::ServerWriteReactor<Resp> {
   // follow the feed from.
   using Start = std::function<int64_t(std::deque<Resp>* out)>;
 
+  // Reads the next batch after `*cursor` into `batch`, moving the cursor past what it
+  // read; `*end` set says the stream is complete once what is read is written. An error
+  // ends the stream with its code and message.
+  using Reader = std::function<absl::Status(int64_t* cursor, std::deque<Resp>* batch, bool* end)>;
+
+  // Follows the change feed's events that match `filter`, mapped by `map`.
   FeedReactor(EventLoop* loop, EventFeed* feed, v1::EventFilter filter, Map map, Start start)
-      : loop_(loop), feed_(feed), filter_(std::move(filter)), map_(std::move(map)) {
+      : FeedReactor(loop, feed, EventReader(feed, std::move(filter), std::move(map)),
+                    std::move(start)) {}
+
+  // Follows whatever `reader` reads, looking again after every commit of the store.
+  FeedReactor(EventLoop* loop, EventFeed* feed, Reader reader, Start start)
+      : loop_(loop), feed_(feed), reader_(std::move(reader)) {
     loop_->Post([this, start = std::move(start)] {
       std::deque<Resp> first;
       cursor_ = start(&first);
@@ -124,21 +136,16 @@ class FeedReactor final : public grpc::ServerWriteReactor<Resp> {
     }
     if (next.msg == nullptr) {
       // Nothing queued and no write in flight: only the loop touches the queue now.
-      int64_t scanned = cursor_;
-      absl::StatusOr<std::vector<v1::Event>> events =
-          feed_->Read(cursor_, filter_, kBatch, &scanned);
-      if (!events.ok()) {
-        End(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                         absl::StrCat("reading events: ", events.status().message())));
+      std::deque<Resp> batch;
+      bool end = false;
+      if (absl::Status read = reader_(&cursor_, &batch, &end); !read.ok()) {
+        End(grpc::Status(static_cast<grpc::StatusCode>(read.code()), std::string(read.message())));
         return;
       }
-      cursor_ = scanned;
-      std::deque<Resp> batch;
-      for (v1::Event& e : *events) {
-        Resp r;
-        if (map_(e, &r)) batch.push_back(std::move(r));
+      if (batch.empty()) {
+        if (end) End(grpc::Status::OK);
+        return;  // caught up: the next commit wakes us
       }
-      if (batch.empty()) return;  // caught up: the next commit wakes us
       absl::MutexLock l(&mu_);
       queue_ = std::move(batch);
       next = FrontLocked();
@@ -161,13 +168,31 @@ class FeedReactor final : public grpc::ServerWriteReactor<Resp> {
     this->Finish(std::move(s));
   }
 
+  static Reader EventReader(EventFeed* feed, v1::EventFilter filter, Map map) {
+    return [feed, filter = std::move(filter), map = std::move(map)](
+               int64_t* cursor, std::deque<Resp>* batch, bool*) -> absl::Status {
+      int64_t scanned = *cursor;
+      absl::StatusOr<std::vector<v1::Event>> events = feed->Read(*cursor, filter, kBatch, &scanned);
+      if (!events.ok())
+        return absl::UnavailableError(absl::StrCat("reading events: ", events.status().message()));
+      *cursor = scanned;
+      for (v1::Event& e : *events) {
+        Resp r;
+        if (map(e, &r)) batch->push_back(std::move(r));
+      }
+      return absl::OkStatus();
+    };
+  }
+
   EventLoop* loop_;
   EventFeed* feed_;
-  v1::EventFilter filter_;
-  Map map_;
-  // Events read from the store at a time.
+  Reader reader_;
+
+ public:
+  // Entries read from the store at a time.
   static constexpr int kBatch = 256;
 
+ private:
   int64_t cursor_ = 0;
   int sub_ = 0;
   bool ended_ = false;

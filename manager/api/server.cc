@@ -156,7 +156,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptio
   api->services_.push_back(
       std::make_unique<ConsentService>(c.loop, c.consents, c.events, client_auth));
   api->services_.push_back(std::make_unique<LogService>(c.loop, c.supervisor, c.logs, client_auth));
-  api->services_.push_back(std::make_unique<TaskService>(c.loop, c.tasks, c.opener, client_auth));
+  api->services_.push_back(std::make_unique<TaskService>(c.loop, c.tasks, c.transcripts, c.events,
+                                                         c.opener, client_auth));
   api->services_.push_back(std::make_unique<UsageService>(c.loop, c.ledger, client_auth));
   api->services_.push_back(std::make_unique<MessageService>(c.loop, c.bus, c.events, client_auth));
   api->services_.push_back(std::make_unique<PlanService>(c.loop, c.plans, client_auth));

@@ -60,6 +60,7 @@ struct ApiCores {
   PlanBook* plans = nullptr;
   AuditLog* audit = nullptr;
   EventFeed* events = nullptr;
+  Transcripts* transcripts = nullptr;
   WorkspaceOpener* opener = nullptr;
   DaemonMetrics* metrics = nullptr;     // may be null
   Tracing* tracing = nullptr;           // may be null (agentd does not trace)

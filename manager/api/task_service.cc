@@ -3,9 +3,11 @@
 #include <deque>
 #include <memory>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "manager/api/feed_reactor.h"
 #include "manager/api/unary.h"
+#include "manager/core/task_status.h"
 
 namespace agentd {
 namespace {
@@ -258,6 +260,66 @@ grpc::ServerUnaryReactor* UsageService::SetBudget(grpc::CallbackServerContext* c
     return Take(ledger_->SetBudget(*req, by),
                 [resp](v1::Budget b) { *resp->mutable_budget() = std::move(b); });
   });
+}
+
+grpc::ServerUnaryReactor* TaskService::GetTranscript(grpc::CallbackServerContext* ctx,
+                                                     const v1::GetTranscriptRequest* req,
+                                                     v1::GetTranscriptResponse* resp) {
+  return OnLoop(ctx, auth_, loop_, [this, req, resp]() -> absl::Status {
+    if (absl::StatusOr<v1::Task> t = tasks_->Get(req->task_id()); !t.ok()) return t.status();
+    int64_t after = std::max<int64_t>(req->after_seq(), 0);
+    if (!req->page_token().empty() && !absl::SimpleAtoi(req->page_token(), &after)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("page_token \"", req->page_token(), "\" is not one this server issued"));
+    }
+    const int size = req->page_size() <= 0 ? 100 : std::min(req->page_size(), 1000);
+    // One more than asked for says whether there is a next page.
+    absl::StatusOr<std::vector<v1::TranscriptEntry>> entries =
+        transcripts_->Read(req->task_id(), after, size + 1);
+    if (!entries.ok()) return entries.status();
+    const bool more = static_cast<int>(entries->size()) > size;
+    if (more) entries->pop_back();
+    for (v1::TranscriptEntry& e : *entries) *resp->add_entries() = std::move(e);
+    if (more) resp->set_next_page_token(absl::StrCat(resp->entries().rbegin()->seq()));
+    absl::StatusOr<TranscriptDropped> dropped = transcripts_->Dropped(req->task_id());
+    if (!dropped.ok()) return dropped.status();
+    resp->set_dropped_entries(dropped->entries);
+    resp->set_dropped_bytes(dropped->bytes);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerWriteReactor<v1::WatchTranscriptResponse>* TaskService::WatchTranscript(
+    grpc::CallbackServerContext* ctx, const v1::WatchTranscriptRequest* req) {
+  grpc::Status auth = auth_.Check(ctx);
+  if (!auth.ok()) return new RefusedStream<v1::WatchTranscriptResponse>(auth);
+  using Reactor = FeedReactor<v1::WatchTranscriptResponse>;
+  return new Reactor(
+      loop_, feed_,
+      [tasks = tasks_, transcripts = transcripts_, task = req->task_id()](
+          int64_t* cursor, std::deque<v1::WatchTranscriptResponse>* batch,
+          bool* end) -> absl::Status {
+        if (*cursor < 0) {
+          return absl::InvalidArgumentError(
+              "after_seq must not be negative: 0 sends the whole transcript first");
+        }
+        // Whether the task has ended is read before its entries: the entries recorded up
+        // to its end (agentd's outcome last) are all in this read, or a later one.
+        absl::StatusOr<v1::Task> t = tasks->Get(task);
+        if (!t.ok()) return t.status();
+        absl::StatusOr<std::vector<v1::TranscriptEntry>> entries =
+            transcripts->Read(task, *cursor, Reactor::kBatch);
+        if (!entries.ok()) return entries.status();
+        for (v1::TranscriptEntry& e : *entries) {
+          *cursor = e.seq();
+          v1::WatchTranscriptResponse r;
+          *r.mutable_entry() = std::move(e);
+          batch->push_back(std::move(r));
+        }
+        *end = Final(t->status()) && static_cast<int>(batch->size()) < Reactor::kBatch;
+        return absl::OkStatus();
+      },
+      [after = req->after_seq()](std::deque<v1::WatchTranscriptResponse>*) { return after; });
 }
 
 }  // namespace agentd

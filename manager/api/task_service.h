@@ -17,15 +17,23 @@
 #include "manager/core/ledger.h"
 #include "manager/core/plans.h"
 #include "manager/core/tasks.h"
+#include "manager/core/transcripts.h"
 #include "manager/core/workspace_opener.h"
 
 namespace agentd {
 
 class TaskService final : public v1::TaskService::CallbackService {
  public:
-  // No pointer is owned; `tasks` and `opener` are used on `loop` only.
-  TaskService(EventLoop* loop, TaskBoard* tasks, WorkspaceOpener* opener, ClientAuth auth)
-      : loop_(loop), tasks_(tasks), opener_(opener), auth_(std::move(auth)) {}
+  // No pointer is owned; all but `loop` are used on `loop` only. `feed`'s commits wake
+  // the followers of transcripts.
+  TaskService(EventLoop* loop, TaskBoard* tasks, Transcripts* transcripts, EventFeed* feed,
+              WorkspaceOpener* opener, ClientAuth auth)
+      : loop_(loop),
+        tasks_(tasks),
+        transcripts_(transcripts),
+        feed_(feed),
+        opener_(opener),
+        auth_(std::move(auth)) {}
 
   grpc::ServerUnaryReactor* SubmitGoal(grpc::CallbackServerContext* ctx,
                                        const v1::SubmitGoalRequest* req,
@@ -50,10 +58,21 @@ class TaskService final : public v1::TaskService::CallbackService {
   grpc::ServerUnaryReactor* OpenWorkspace(grpc::CallbackServerContext* ctx,
                                           const v1::OpenWorkspaceRequest* req,
                                           v1::OpenWorkspaceResponse* resp) override;
+  // Errors: NOT_FOUND for a task agentd does not know; INVALID_ARGUMENT for a bad page
+  // token.
+  grpc::ServerUnaryReactor* GetTranscript(grpc::CallbackServerContext* ctx,
+                                          const v1::GetTranscriptRequest* req,
+                                          v1::GetTranscriptResponse* resp) override;
+  // The kept entries after the cursor, then each as it is recorded; the stream ends (OK)
+  // once the task has ended and all its entries are sent.
+  grpc::ServerWriteReactor<v1::WatchTranscriptResponse>* WatchTranscript(
+      grpc::CallbackServerContext* ctx, const v1::WatchTranscriptRequest* req) override;
 
  private:
   EventLoop* loop_;
   TaskBoard* tasks_;
+  Transcripts* transcripts_;
+  EventFeed* feed_;
   WorkspaceOpener* opener_;
   ClientAuth auth_;
 };

@@ -171,6 +171,17 @@ void ConsentBook::Save(const v1::ConsentRequest& r, const std::string& key, cons
   if (auto s = store_->SaveConsent(row, loop_->clock()->Now(), event, payload.dump()); !s.ok()) {
     spdlog::error("consent request {}: recording it: {}", r.id(), s.status().message());
   }
+  if (transcripts_ != nullptr && !r.task_id().empty()) {
+    v1::TranscriptEntry e;
+    v1::TranscriptConsent* c = e.mutable_consent();
+    c->set_consent_request_id(r.id());
+    c->set_kind(r.kind());
+    c->set_summary(r.summary());
+    c->set_status(r.status());
+    c->set_decided_by(r.decided_by());
+    c->set_tool(r.tool());
+    transcripts_->Record(r.task_id(), r.goal_id(), "", 0, std::move(e));
+  }
 }
 
 void ConsentBook::Arm(const std::string& id, absl::Time deadline) {

@@ -37,6 +37,7 @@
 #include "agentd/v1/consent.pb.h"
 #include "manager/core/audit.h"
 #include "manager/core/event_loop.h"
+#include "manager/core/transcripts.h"
 #include "manager/store/store.h"
 
 namespace agentd {
@@ -44,8 +45,10 @@ namespace agentd {
 class ConsentBook {
  public:
   // Neither pointer is owned. `default_timeout` applies to requests that set none.
-  ConsentBook(EventLoop* loop, Store* store, absl::Duration default_timeout)
-      : loop_(loop), store_(store), default_timeout_(default_timeout) {}
+  // `transcripts` (may be null) gets each request of a task and its decision.
+  ConsentBook(EventLoop* loop, Store* store, absl::Duration default_timeout,
+              Transcripts* transcripts = nullptr)
+      : loop_(loop), store_(store), default_timeout_(default_timeout), transcripts_(transcripts) {}
 
   // Loads the stored requests; pending ones get their deadline timers back (one already
   // past expires now).
@@ -98,6 +101,7 @@ class ConsentBook {
   EventLoop* loop_;
   Store* store_;
   absl::Duration default_timeout_;
+  Transcripts* transcripts_;
   std::map<std::string, v1::ConsentRequest> requests_;  // by id, ids increase with time
   // (agent, "task@attempt#fingerprint") → id of the request with that identity.
   std::map<std::pair<std::string, std::string>, std::string> by_key_;

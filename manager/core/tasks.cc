@@ -57,6 +57,7 @@ TaskBoard::TaskBoard(EventLoop* loop, Store* store, Outbox* outbox, Supervisor* 
   checks_ = services.checks;
   audit_ = services.audit;
   tracing_ = services.tracing;
+  transcripts_ = services.transcripts;
 }
 
 absl::Status TaskBoard::Recover() {
@@ -244,6 +245,22 @@ void TaskBoard::SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind,
     t.clear_blocked_detail();
   }
   Save(t, kind, t.assignee(), audit);
+  if (transcripts_ != nullptr && (Final(status) || status == v1::TASK_STATUS_BLOCKED)) {
+    // How the attempt ended or why it stopped, as agentd decided it: the transcript's
+    // last word on the attempt, whatever the agent reported before.
+    v1::TranscriptEntry e;
+    v1::TranscriptOutcome* o = e.mutable_outcome();
+    o->set_status(status);
+    if (status == v1::TASK_STATUS_COMPLETED) {
+      o->set_summary(t.result().summary());
+    } else if (status == v1::TASK_STATUS_BLOCKED) {
+      o->set_summary(t.blocked_detail().empty() ? kind : t.blocked_detail());
+    } else if (t.has_failure()) {
+      o->set_summary(t.failure().message());
+      o->set_failure_code(t.failure().code());
+    }
+    transcripts_->Record(t.id(), t.goal_id(), "", t.attempts(), std::move(e));
+  }
 }
 
 absl::StatusOr<std::string> TaskBoard::CheckGoal(const v1::SubmitGoalRequest& req) const {
@@ -952,8 +969,24 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
       ScheduleSoon();
       break;
     }
+    case v1::TaskEvent::kTranscript:
+      if (transcripts_ != nullptr) {
+        // Outcomes and consents are agentd's to record (SetStatus, ConsentBook), never
+        // an agent's.
+        if (ev.transcript().has_outcome() || ev.transcript().has_consent()) break;
+        transcripts_->Record(t->id(), t->goal_id(), agent, ev.attempt(), ev.transcript());
+      }
+      break;
+    case v1::TaskEvent::kProgress:
+      if (transcripts_ != nullptr) {
+        v1::TranscriptEntry e;
+        e.mutable_note()->set_kind(v1::TRANSCRIPT_NOTE_KIND_PROGRESS);
+        e.mutable_note()->set_text(ev.progress().text());
+        transcripts_->Record(t->id(), t->goal_id(), agent, ev.attempt(), std::move(e));
+      }
+      break;
     default:
-      break;  // progress and token chunks are for live display only
+      break;  // token chunks are for live display only
   }
 }
 

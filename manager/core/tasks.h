@@ -57,6 +57,7 @@
 #include "manager/core/supervisor.h"
 #include "manager/core/task_graph.h"
 #include "manager/core/tracing.h"
+#include "manager/core/transcripts.h"
 #include "manager/core/workspace_policy.h"
 #include "manager/core/workspaces.h"
 #include "manager/store/store.h"
@@ -83,7 +84,8 @@ class TaskBoard {
     AuditLog* audit = nullptr;
     CheckRunner* checks = nullptr;
     DaemonMetrics* metrics = nullptr;
-    Tracing* tracing = nullptr;  // null: agentd does not trace
+    Tracing* tracing = nullptr;          // null: agentd does not trace
+    Transcripts* transcripts = nullptr;  // null: no transcripts are kept
   };
 
   // None of the pointers is owned.
@@ -267,6 +269,7 @@ class TaskBoard {
   std::set<std::string> resume_;             // ready tasks handed back after waiting: same attempt
   DaemonMetrics* metrics_ = nullptr;
   Tracing* tracing_ = nullptr;
+  Transcripts* transcripts_ = nullptr;
   std::vector<std::function<void(const v1::Task&)>> observers_;
   // Tasks changed since the observers were last told (Notify), in order of change.
   std::vector<std::string> to_notify_;

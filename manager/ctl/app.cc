@@ -27,6 +27,7 @@
 #include "manager/ctl/logs_cmd.h"
 #include "manager/ctl/mcp_cmd.h"
 #include "manager/ctl/tasks_cmd.h"
+#include "manager/ctl/transcript_cmd.h"
 
 namespace agentd::ctl {
 namespace {
@@ -179,6 +180,7 @@ std::unique_ptr<CLI::App> BuildApp(Globals* g, GlobalFlags* raw, Action* action)
   AddAgentCommands(tree);
   AddTaskCommands(tree);
   AddEventCommands(tree);
+  AddTranscriptCommands(tree);
   AddLogCommands(tree);
   AddChatCommands(tree);
   AddMcpCommands(tree);

@@ -162,6 +162,28 @@ CREATE INDEX audit_by_goal ON audit(goal_id, seq);
 ALTER TABLE events ADD COLUMN resource_type INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE events ADD COLUMN resource BLOB;
 )sql"},
+    {9, "task transcripts",
+     R"sql(
+CREATE TABLE transcript (
+  seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+  task_id  TEXT    NOT NULL,
+  goal_id  TEXT    NOT NULL,
+  time_us  INTEGER NOT NULL,
+  bytes    INTEGER NOT NULL,
+  entry    BLOB    NOT NULL
+) STRICT;
+CREATE INDEX transcript_by_task ON transcript(task_id, seq);
+CREATE INDEX transcript_by_goal ON transcript(goal_id, seq);
+CREATE TABLE transcript_goals (
+  goal_id  TEXT PRIMARY KEY,
+  bytes    INTEGER NOT NULL
+) STRICT;
+CREATE TABLE transcript_dropped (
+  task_id  TEXT PRIMARY KEY,
+  entries  INTEGER NOT NULL,
+  bytes    INTEGER NOT NULL
+) STRICT;
+)sql"},
 };
 
 // The audit row at `st`'s current result row, selected in AuditRow's field order.

@@ -132,6 +132,19 @@ struct AuditRecord {
 constexpr int kEventAgent = 8, kEventTask = 9, kEventPlan = 10, kEventEnvelope = 11,
               kEventUsage = 12, kEventConsent = 13, kEventAudit = 14, kEventBudget = 15;
 
+// One transcript entry as stored: `entry` is a serialized v1.TranscriptEntry (seq and
+// time are the row's).
+struct TranscriptRow {
+  int64_t seq = 0, time_us = 0;
+  std::string task_id, goal_id;
+  std::string entry;
+};
+
+// What retention removed of one task's transcript.
+struct TranscriptDropped {
+  int64_t entries = 0, bytes = 0;
+};
+
 // One event as stored.
 struct EventRow {
   int64_t seq = 0, time_us = 0;
@@ -274,6 +287,18 @@ class Store {
   // The highest event seq (0 when there are none). Kept in memory: no query.
   int64_t LastEventSeq() const { return last_event_seq_; }
 
+  // Appends transcript entries (their seq is set here, increasing) in one transaction,
+  // and keeps each goal's transcripts within `goal_bytes`: the goal's oldest entries are
+  // deleted until it fits, and counted per task (TranscriptDroppedOf). Then runs the
+  // event hook, so that followers of the change feed look again. The SQL is in
+  // store/transcripts.cc.
+  absl::Status AppendTranscript(std::vector<TranscriptRow>* rows, int64_t goal_bytes);
+  // A task's entries after `after_seq`, oldest first, at most `limit`.
+  absl::StatusOr<std::vector<TranscriptRow>> QueryTranscript(absl::string_view task_id,
+                                                             int64_t after_seq, int64_t limit);
+  // What retention removed of a task's transcript.
+  absl::StatusOr<TranscriptDropped> TranscriptDroppedOf(absl::string_view task_id);
+
   // The value of `key` in the meta table; when there is none, `value` is stored under it
   // and returned. Written at most once per key: the first value stays for good.
   absl::StatusOr<std::string> MetaOrInsert(absl::string_view key, absl::string_view value);
@@ -282,7 +307,7 @@ class Store {
   absl::StatusOr<int64_t> CountUsage();
   // The connection itself, for tests that look at what was written (PRAGMAs, rows the API
   // has no reader for) or tamper with it. agentd's code goes through the methods above:
-  // all of its SQL is in this file.
+  // all of its SQL is in store.cc and transcripts.cc.
   sqlite::Db* DbForTests() { return db_.get(); }
   // The first error that made the database unfit for writes (disk full, I/O error,
   // corruption); OK when none. From then on every write is refused with it.

@@ -4,17 +4,19 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { ConsentKind, ConsentStatus } from "./consent_pb";
+import { file_agentd_v1_consent } from "./consent_pb";
 import type { BudgetLimit, UsageTotals } from "./usage_pb";
 import { file_agentd_v1_usage } from "./usage_pb";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file agentd/v1/tasks.proto.
  */
 export const file_agentd_v1_tasks: GenFile = /*@__PURE__*/
-  fileDesc("ChVhZ2VudGQvdjEvdGFza3MucHJvdG8SCWFnZW50ZC52MSKOAQoJV29ya3NwYWNlEiYKBGtpbmQYASABKA4yGC5hZ2VudGQudjEuV29ya3NwYWNlS2luZBIMCgRwYXRoGAIgASgJEhIKCmdpdF9yZW1vdGUYAyABKAkSDgoGYnJhbmNoGAQgASgJEhAKCHRlbXBsYXRlGAUgASgJEhUKDWluaXRfZXhpc3RpbmcYBiABKAgiOwoIQXJ0aWZhY3QSDAoEcGF0aBgBIAEoCRIMCgRraW5kGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIloKCVRhc2tJbnB1dBIUCgxpbnN0cnVjdGlvbnMYASABKAkSDwoHY29udGV4dBgCIAEoCRImCglhcnRpZmFjdHMYAyADKAsyEy5hZ2VudGQudjEuQXJ0aWZhY3QiRQoKVGFza1Jlc3VsdBIPCgdzdW1tYXJ5GAEgASgJEiYKCWFydGlmYWN0cxgCIAMoCzITLmFnZW50ZC52MS5BcnRpZmFjdCKOAQoJR29hbENoZWNrEg8KB2NvbW1hbmQYASABKAkSDgoGcGFzc2VkGAIgASgIEhEKCWV4aXRfY29kZRgDIAEoBRIOCgZvdXRwdXQYBCABKAkSLAoIcnVuX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB25vdF9ydW4YBiABKAgiVAoLVGFza0ZhaWx1cmUSKAoEY29kZRgBIAEoDjIaLmFnZW50ZC52MS5UYXNrRmFpbHVyZUNvZGUSDwoHbWVzc2FnZRgCIAEoCRIKCgJieRgDIAEoCSKRBwoEVGFzaxIKCgJpZBgBIAEoCRIRCglwYXJlbnRfaWQYAiABKAkSDwoHZ29hbF9pZBgDIAEoCRINCgV0aXRsZRgEIAEoCRIMCgRyb2xlGAUgASgJEhAKCGFzc2lnbmVlGAYgASgJEiUKBnN0YXR1cxgHIAEoDjIVLmFnZW50ZC52MS5UYXNrU3RhdHVzEi4KDmJsb2NrZWRfcmVhc29uGAggASgOMhYuYWdlbnRkLnYxLkJsb2NrUmVhc29uEhYKDmJsb2NrZWRfZGV0YWlsGAkgASgJEgwKBGRlcHMYCiADKAkSEAoIYXR0ZW1wdHMYCyABKAUSFAoMbWF4X2F0dGVtcHRzGAwgASgFEiMKBWlucHV0GA0gASgLMhQuYWdlbnRkLnYxLlRhc2tJbnB1dBIlCgZyZXN1bHQYDiABKAsyFS5hZ2VudGQudjEuVGFza1Jlc3VsdBInCgdmYWlsdXJlGA8gASgLMhYuYWdlbnRkLnYxLlRhc2tGYWlsdXJlEiUKBXVzYWdlGBAgASgLMhYuYWdlbnRkLnYxLlVzYWdlVG90YWxzEicKCXdvcmtzcGFjZRgRIAEoCzIULmFnZW50ZC52MS5Xb3Jrc3BhY2USDwoHcGxhbl9pZBgSIAEoCRIUCgxwbGFuX3N0ZXBfaWQYEyABKAkSEgoKY3JlYXRlZF9ieRgUIAEoCRIyCg9hcHByb3ZhbF9wb2xpY3kYFSABKA4yGS5hZ2VudGQudjEuQXBwcm92YWxQb2xpY3kSDgoGcGF1c2VkGBYgASgIEi8KC2NyZWF0ZV90aW1lGBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgYIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgZIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYGiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBmNoZWNrcxgbIAMoCzIULmFnZW50ZC52MS5Hb2FsQ2hlY2sSFAoMY2hlY2tfcm91bmRzGBwgASgFEhgKEG1heF9jaGVja19yb3VuZHMYHSABKAUSEQoJaGFuZGJhY2tzGB4gASgFEhgKEHByb3ZpZGVyX3JldHJpZXMYHyABKAUi8wEKEVN1Ym1pdEdvYWxSZXF1ZXN0EgwKBHRleHQYASABKAkSDQoFdGl0bGUYAiABKAkSJwoJd29ya3NwYWNlGAMgASgLMhQuYWdlbnRkLnYxLldvcmtzcGFjZRIyCg9hcHByb3ZhbF9wb2xpY3kYBCABKA4yGS5hZ2VudGQudjEuQXBwcm92YWxQb2xpY3kSJgoGYnVkZ2V0GAUgASgLMhYuYWdlbnRkLnYxLkJ1ZGdldExpbWl0EhIKCnJlcXVlc3RfaWQYBiABKAkSDgoGY2hlY2tzGAcgAygJEhgKEG1heF9jaGVja19yb3VuZHMYCCABKAUiMwoSU3VibWl0R29hbFJlc3BvbnNlEh0KBGdvYWwYASABKAsyDy5hZ2VudGQudjEuVGFzayIhCg5HZXRUYXNrUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJIjAKD0dldFRhc2tSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8uYWdlbnRkLnYxLlRhc2sirAEKEExpc3RUYXNrc1JlcXVlc3QSDwoHZ29hbF9pZBgBIAEoCRIRCglwYXJlbnRfaWQYAiABKAkSEAoIYXNzaWduZWUYAyABKAkSJwoIc3RhdHVzZXMYBCADKA4yFS5hZ2VudGQudjEuVGFza1N0YXR1cxISCgpnb2Fsc19vbmx5GAUgASgIEhEKCXBhZ2Vfc2l6ZRgGIAEoBRISCgpwYWdlX3Rva2VuGAcgASgJIkwKEUxpc3RUYXNrc1Jlc3BvbnNlEh4KBXRhc2tzGAEgAygLMg8uYWdlbnRkLnYxLlRhc2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjQKEUNhbmNlbFRhc2tSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIksKEkNhbmNlbFRhc2tSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8uYWdlbnRkLnYxLlRhc2sSFgoOY2FuY2VsZWRfY291bnQYAiABKAUiMwoQUGF1c2VHb2FsUmVxdWVzdBIPCgdnb2FsX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIyChFQYXVzZUdvYWxSZXNwb25zZRIdCgRnb2FsGAEgASgLMg8uYWdlbnRkLnYxLlRhc2siJAoRUmVzdW1lR29hbFJlcXVlc3QSDwoHZ29hbF9pZBgBIAEoCSIzChJSZXN1bWVHb2FsUmVzcG9uc2USHQoEZ29hbBgBIAEoCzIPLmFnZW50ZC52MS5UYXNrIjMKEFJldHJ5VGFza1JlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiMgoRUmV0cnlUYXNrUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLmFnZW50ZC52MS5UYXNrIicKFE9wZW5Xb3Jrc3BhY2VSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkiTwoVT3BlbldvcmtzcGFjZVJlc3BvbnNlEhoKEmNvbnNlbnRfcmVxdWVzdF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBGFyZ3YYAyADKAkq8gEKClRhc2tTdGF0dXMSGwoXVEFTS19TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNUQVNLX1NUQVRVU19QRU5ESU5HEAESFQoRVEFTS19TVEFUVVNfUkVBRFkQAhIYChRUQVNLX1NUQVRVU19BU1NJR05FRBADEhcKE1RBU0tfU1RBVFVTX1JVTk5JTkcQBBIXChNUQVNLX1NUQVRVU19CTE9DS0VEEAUSGQoVVEFTS19TVEFUVVNfQ09NUExFVEVEEAYSFgoSVEFTS19TVEFUVVNfRkFJTEVEEAcSGAoUVEFTS19TVEFUVVNfQ0FOQ0VMRUQQCCrlAQoLQmxvY2tSZWFzb24SHAoYQkxPQ0tfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSQkxPQ0tfUkVBU09OX0lOUFVUEAESGAoUQkxPQ0tfUkVBU09OX0NPTlNFTlQQAhIeChpCTE9DS19SRUFTT05fUExBTl9BUFBST1ZBTBADEhkKFUJMT0NLX1JFQVNPTl9DSElMRFJFThAEEhcKE0JMT0NLX1JFQVNPTl9CVURHRVQQBRIXChNCTE9DS19SRUFTT05fQ0hFQ0tTEAYSGQoVQkxPQ0tfUkVBU09OX1BST1ZJREVSEAcqZwoOQXBwcm92YWxQb2xpY3kSHwobQVBQUk9WQUxfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGAoUQVBQUk9WQUxfUE9MSUNZX0FVVE8QARIaChZBUFBST1ZBTF9QT0xJQ1lfTUFOVUFMEAIq6gMKD1Rhc2tGYWlsdXJlQ29kZRIhCh1UQVNLX0ZBSUxVUkVfQ09ERV9VTlNQRUNJRklFRBAAEiQKIFRBU0tfRkFJTFVSRV9DT0RFX0FHRU5UX1JFUE9SVEVEEAESJQohVEFTS19GQUlMVVJFX0NPREVfQlVER0VUX0VYQ0VFREVEEAISKAokVEFTS19GQUlMVVJFX0NPREVfQVRURU1QVFNfRVhIQVVTVEVEEAMSJwojVEFTS19GQUlMVVJFX0NPREVfREVQRU5ERU5DWV9GQUlMRUQQBBIkCiBUQVNLX0ZBSUxVUkVfQ09ERV9DT05TRU5UX0RFTklFRBAFEh0KGVRBU0tfRkFJTFVSRV9DT0RFX1RJTUVPVVQQBhIkCiBUQVNLX0ZBSUxVUkVfQ09ERV9QUk9WSURFUl9FUlJPUhAHEiMKH1RBU0tfRkFJTFVSRV9DT0RFX0lOVkFMSURfSU5QVVQQCBIeChpUQVNLX0ZBSUxVUkVfQ09ERV9DQU5DRUxFRBAJEh4KGlRBU0tfRkFJTFVSRV9DT0RFX0lOVEVSTkFMEAoSHwobVEFTS19GQUlMVVJFX0NPREVfTk9fUkVTVUxUEAsSIwofVEFTS19GQUlMVVJFX0NPREVfQ0hFQ0tTX0ZBSUxFRBAMKnMKDVdvcmtzcGFjZUtpbmQSHgoaV09SS1NQQUNFX0tJTkRfVU5TUEVDSUZJRUQQABIgChxXT1JLU1BBQ0VfS0lORF9FWElTVElOR19SRVBPEAESIAocV09SS1NQQUNFX0tJTkRfTkVXX0RJUkVDVE9SWRACMtwECgtUYXNrU2VydmljZRJJCgpTdWJtaXRHb2FsEhwuYWdlbnRkLnYxLlN1Ym1pdEdvYWxSZXF1ZXN0Gh0uYWdlbnRkLnYxLlN1Ym1pdEdvYWxSZXNwb25zZRJACgdHZXRUYXNrEhkuYWdlbnRkLnYxLkdldFRhc2tSZXF1ZXN0GhouYWdlbnRkLnYxLkdldFRhc2tSZXNwb25zZRJGCglMaXN0VGFza3MSGy5hZ2VudGQudjEuTGlzdFRhc2tzUmVxdWVzdBocLmFnZW50ZC52MS5MaXN0VGFza3NSZXNwb25zZRJJCgpDYW5jZWxUYXNrEhwuYWdlbnRkLnYxLkNhbmNlbFRhc2tSZXF1ZXN0Gh0uYWdlbnRkLnYxLkNhbmNlbFRhc2tSZXNwb25zZRJGCglQYXVzZUdvYWwSGy5hZ2VudGQudjEuUGF1c2VHb2FsUmVxdWVzdBocLmFnZW50ZC52MS5QYXVzZUdvYWxSZXNwb25zZRJJCgpSZXN1bWVHb2FsEhwuYWdlbnRkLnYxLlJlc3VtZUdvYWxSZXF1ZXN0Gh0uYWdlbnRkLnYxLlJlc3VtZUdvYWxSZXNwb25zZRJGCglSZXRyeVRhc2sSGy5hZ2VudGQudjEuUmV0cnlUYXNrUmVxdWVzdBocLmFnZW50ZC52MS5SZXRyeVRhc2tSZXNwb25zZRJSCg1PcGVuV29ya3NwYWNlEh8uYWdlbnRkLnYxLk9wZW5Xb3Jrc3BhY2VSZXF1ZXN0GiAuYWdlbnRkLnYxLk9wZW5Xb3Jrc3BhY2VSZXNwb25zZUID+AEBYgZwcm90bzM", [file_agentd_v1_usage, file_google_protobuf_timestamp]);
+  fileDesc("ChVhZ2VudGQvdjEvdGFza3MucHJvdG8SCWFnZW50ZC52MSKOAQoJV29ya3NwYWNlEiYKBGtpbmQYASABKA4yGC5hZ2VudGQudjEuV29ya3NwYWNlS2luZBIMCgRwYXRoGAIgASgJEhIKCmdpdF9yZW1vdGUYAyABKAkSDgoGYnJhbmNoGAQgASgJEhAKCHRlbXBsYXRlGAUgASgJEhUKDWluaXRfZXhpc3RpbmcYBiABKAgiOwoIQXJ0aWZhY3QSDAoEcGF0aBgBIAEoCRIMCgRraW5kGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIloKCVRhc2tJbnB1dBIUCgxpbnN0cnVjdGlvbnMYASABKAkSDwoHY29udGV4dBgCIAEoCRImCglhcnRpZmFjdHMYAyADKAsyEy5hZ2VudGQudjEuQXJ0aWZhY3QiRQoKVGFza1Jlc3VsdBIPCgdzdW1tYXJ5GAEgASgJEiYKCWFydGlmYWN0cxgCIAMoCzITLmFnZW50ZC52MS5BcnRpZmFjdCKOAQoJR29hbENoZWNrEg8KB2NvbW1hbmQYASABKAkSDgoGcGFzc2VkGAIgASgIEhEKCWV4aXRfY29kZRgDIAEoBRIOCgZvdXRwdXQYBCABKAkSLAoIcnVuX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB25vdF9ydW4YBiABKAgiVAoLVGFza0ZhaWx1cmUSKAoEY29kZRgBIAEoDjIaLmFnZW50ZC52MS5UYXNrRmFpbHVyZUNvZGUSDwoHbWVzc2FnZRgCIAEoCRIKCgJieRgDIAEoCSKRBwoEVGFzaxIKCgJpZBgBIAEoCRIRCglwYXJlbnRfaWQYAiABKAkSDwoHZ29hbF9pZBgDIAEoCRINCgV0aXRsZRgEIAEoCRIMCgRyb2xlGAUgASgJEhAKCGFzc2lnbmVlGAYgASgJEiUKBnN0YXR1cxgHIAEoDjIVLmFnZW50ZC52MS5UYXNrU3RhdHVzEi4KDmJsb2NrZWRfcmVhc29uGAggASgOMhYuYWdlbnRkLnYxLkJsb2NrUmVhc29uEhYKDmJsb2NrZWRfZGV0YWlsGAkgASgJEgwKBGRlcHMYCiADKAkSEAoIYXR0ZW1wdHMYCyABKAUSFAoMbWF4X2F0dGVtcHRzGAwgASgFEiMKBWlucHV0GA0gASgLMhQuYWdlbnRkLnYxLlRhc2tJbnB1dBIlCgZyZXN1bHQYDiABKAsyFS5hZ2VudGQudjEuVGFza1Jlc3VsdBInCgdmYWlsdXJlGA8gASgLMhYuYWdlbnRkLnYxLlRhc2tGYWlsdXJlEiUKBXVzYWdlGBAgASgLMhYuYWdlbnRkLnYxLlVzYWdlVG90YWxzEicKCXdvcmtzcGFjZRgRIAEoCzIULmFnZW50ZC52MS5Xb3Jrc3BhY2USDwoHcGxhbl9pZBgSIAEoCRIUCgxwbGFuX3N0ZXBfaWQYEyABKAkSEgoKY3JlYXRlZF9ieRgUIAEoCRIyCg9hcHByb3ZhbF9wb2xpY3kYFSABKA4yGS5hZ2VudGQudjEuQXBwcm92YWxQb2xpY3kSDgoGcGF1c2VkGBYgASgIEi8KC2NyZWF0ZV90aW1lGBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgYIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgZIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYGiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBmNoZWNrcxgbIAMoCzIULmFnZW50ZC52MS5Hb2FsQ2hlY2sSFAoMY2hlY2tfcm91bmRzGBwgASgFEhgKEG1heF9jaGVja19yb3VuZHMYHSABKAUSEQoJaGFuZGJhY2tzGB4gASgFEhgKEHByb3ZpZGVyX3JldHJpZXMYHyABKAUi8wEKEVN1Ym1pdEdvYWxSZXF1ZXN0EgwKBHRleHQYASABKAkSDQoFdGl0bGUYAiABKAkSJwoJd29ya3NwYWNlGAMgASgLMhQuYWdlbnRkLnYxLldvcmtzcGFjZRIyCg9hcHByb3ZhbF9wb2xpY3kYBCABKA4yGS5hZ2VudGQudjEuQXBwcm92YWxQb2xpY3kSJgoGYnVkZ2V0GAUgASgLMhYuYWdlbnRkLnYxLkJ1ZGdldExpbWl0EhIKCnJlcXVlc3RfaWQYBiABKAkSDgoGY2hlY2tzGAcgAygJEhgKEG1heF9jaGVja19yb3VuZHMYCCABKAUiMwoSU3VibWl0R29hbFJlc3BvbnNlEh0KBGdvYWwYASABKAsyDy5hZ2VudGQudjEuVGFzayIhCg5HZXRUYXNrUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJIjAKD0dldFRhc2tSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8uYWdlbnRkLnYxLlRhc2sirAEKEExpc3RUYXNrc1JlcXVlc3QSDwoHZ29hbF9pZBgBIAEoCRIRCglwYXJlbnRfaWQYAiABKAkSEAoIYXNzaWduZWUYAyABKAkSJwoIc3RhdHVzZXMYBCADKA4yFS5hZ2VudGQudjEuVGFza1N0YXR1cxISCgpnb2Fsc19vbmx5GAUgASgIEhEKCXBhZ2Vfc2l6ZRgGIAEoBRISCgpwYWdlX3Rva2VuGAcgASgJIkwKEUxpc3RUYXNrc1Jlc3BvbnNlEh4KBXRhc2tzGAEgAygLMg8uYWdlbnRkLnYxLlRhc2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjQKEUNhbmNlbFRhc2tSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIksKEkNhbmNlbFRhc2tSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8uYWdlbnRkLnYxLlRhc2sSFgoOY2FuY2VsZWRfY291bnQYAiABKAUiMwoQUGF1c2VHb2FsUmVxdWVzdBIPCgdnb2FsX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIyChFQYXVzZUdvYWxSZXNwb25zZRIdCgRnb2FsGAEgASgLMg8uYWdlbnRkLnYxLlRhc2siJAoRUmVzdW1lR29hbFJlcXVlc3QSDwoHZ29hbF9pZBgBIAEoCSIzChJSZXN1bWVHb2FsUmVzcG9uc2USHQoEZ29hbBgBIAEoCzIPLmFnZW50ZC52MS5UYXNrIjMKEFJldHJ5VGFza1JlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiMgoRUmV0cnlUYXNrUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLmFnZW50ZC52MS5UYXNrIicKFE9wZW5Xb3Jrc3BhY2VSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkiTwoVT3BlbldvcmtzcGFjZVJlc3BvbnNlEhoKEmNvbnNlbnRfcmVxdWVzdF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBGFyZ3YYAyADKAkiwgMKD1RyYW5zY3JpcHRFbnRyeRILCgNzZXEYASABKAMSDwoHdGFza19pZBgCIAEoCRIPCgdhdHRlbXB0GAMgASgFEhAKCGFnZW50X2lkGAQgASgJEigKBHRpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDW9taXR0ZWRfYnl0ZXMYBiABKAMSLQoGcHJvbXB0GAogASgLMhsuYWdlbnRkLnYxLlRyYW5zY3JpcHRQcm9tcHRIABI0Cgptb2RlbF90dXJuGAsgASgLMh4uYWdlbnRkLnYxLlRyYW5zY3JpcHRNb2RlbFR1cm5IABIyCgl0b29sX2NhbGwYDCABKAsyHS5hZ2VudGQudjEuVHJhbnNjcmlwdFRvb2xDYWxsSAASKQoEbm90ZRgNIAEoCzIZLmFnZW50ZC52MS5UcmFuc2NyaXB0Tm90ZUgAEi8KB2NvbnNlbnQYDiABKAsyHC5hZ2VudGQudjEuVHJhbnNjcmlwdENvbnNlbnRIABIvCgdvdXRjb21lGA8gASgLMhwuYWdlbnRkLnYxLlRyYW5zY3JpcHRPdXRjb21lSABCBwoFZW50cnkibwoQVHJhbnNjcmlwdFByb21wdBIVCg1zeXN0ZW1fcHJvbXB0GAEgASgJEhQKDGluc3RydWN0aW9ucxgCIAEoCRINCgV0b29scxgDIAMoCRIQCghwcm92aWRlchgEIAEoCRINCgVtb2RlbBgFIAEoCSJTChVUcmFuc2NyaXB0VG9vbFJlcXVlc3QSFAoMdG9vbF9jYWxsX2lkGAEgASgJEgwKBHRvb2wYAiABKAkSFgoOYXJndW1lbnRzX2pzb24YAyABKAkihAMKE1RyYW5zY3JpcHRNb2RlbFR1cm4SEAoIcHJvdmlkZXIYASABKAkSDQoFbW9kZWwYAiABKAkSDAoEdGV4dBgDIAEoCRIRCglyZWFzb25pbmcYBCABKAkSNAoKdG9vbF9jYWxscxgFIAMoCzIgLmFnZW50ZC52MS5UcmFuc2NyaXB0VG9vbFJlcXVlc3QSFQoNcHJvbXB0X3Rva2VucxgGIAEoAxIZChFjb21wbGV0aW9uX3Rva2VucxgHIAEoAxIQCghjb3N0X3VzZBgIIAEoARIqCgdsYXRlbmN5GAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjYKE3RpbWVfdG9fZmlyc3RfdG9rZW4YCiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEAoIYXR0ZW1wdHMYCyABKAUSFQoNcmV0cnlfcmVhc29ucxgMIAMoCRINCgVlcnJvchgNIAEoCRIVCg1maW5pc2hfcmVhc29uGA4gASgJIuEBChJUcmFuc2NyaXB0VG9vbENhbGwSFAoMdG9vbF9jYWxsX2lkGAEgASgJEgwKBHRvb2wYAiABKAkSJwoFcGhhc2UYAyABKA4yGC5hZ2VudGQudjEuVG9vbENhbGxQaGFzZRIWCg5hcmd1bWVudHNfanNvbhgEIAEoCRIKCgJvaxgFIAEoCBIOCgZyZXN1bHQYBiABKAkSDwoHc3VtbWFyeRgHIAEoCRIMCgRkaWZmGAggASgJEisKCGR1cmF0aW9uGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIksKDlRyYW5zY3JpcHROb3RlEisKBGtpbmQYASABKA4yHS5hZ2VudGQudjEuVHJhbnNjcmlwdE5vdGVLaW5kEgwKBHRleHQYAiABKAkisgEKEVRyYW5zY3JpcHRDb25zZW50EhoKEmNvbnNlbnRfcmVxdWVzdF9pZBgBIAEoCRIkCgRraW5kGAIgASgOMhYuYWdlbnRkLnYxLkNvbnNlbnRLaW5kEg8KB3N1bW1hcnkYAyABKAkSKAoGc3RhdHVzGAQgASgOMhguYWdlbnRkLnYxLkNvbnNlbnRTdGF0dXMSEgoKZGVjaWRlZF9ieRgFIAEoCRIMCgR0b29sGAYgASgJIn0KEVRyYW5zY3JpcHRPdXRjb21lEiUKBnN0YXR1cxgBIAEoDjIVLmFnZW50ZC52MS5UYXNrU3RhdHVzEg8KB3N1bW1hcnkYAiABKAkSMAoMZmFpbHVyZV9jb2RlGAMgASgOMhouYWdlbnRkLnYxLlRhc2tGYWlsdXJlQ29kZSJhChRHZXRUcmFuc2NyaXB0UmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAxIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSKNAQoVR2V0VHJhbnNjcmlwdFJlc3BvbnNlEisKB2VudHJpZXMYASADKAsyGi5hZ2VudGQudjEuVHJhbnNjcmlwdEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRIXCg9kcm9wcGVkX2VudHJpZXMYAyABKAMSFQoNZHJvcHBlZF9ieXRlcxgEIAEoAyI8ChZXYXRjaFRyYW5zY3JpcHRSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgDIkQKF1dhdGNoVHJhbnNjcmlwdFJlc3BvbnNlEikKBWVudHJ5GAEgASgLMhouYWdlbnRkLnYxLlRyYW5zY3JpcHRFbnRyeSryAQoKVGFza1N0YXR1cxIbChdUQVNLX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE1RBU0tfU1RBVFVTX1BFTkRJTkcQARIVChFUQVNLX1NUQVRVU19SRUFEWRACEhgKFFRBU0tfU1RBVFVTX0FTU0lHTkVEEAMSFwoTVEFTS19TVEFUVVNfUlVOTklORxAEEhcKE1RBU0tfU1RBVFVTX0JMT0NLRUQQBRIZChVUQVNLX1NUQVRVU19DT01QTEVURUQQBhIWChJUQVNLX1NUQVRVU19GQUlMRUQQBxIYChRUQVNLX1NUQVRVU19DQU5DRUxFRBAIKuUBCgtCbG9ja1JlYXNvbhIcChhCTE9DS19SRUFTT05fVU5TUEVDSUZJRUQQABIWChJCTE9DS19SRUFTT05fSU5QVVQQARIYChRCTE9DS19SRUFTT05fQ09OU0VOVBACEh4KGkJMT0NLX1JFQVNPTl9QTEFOX0FQUFJPVkFMEAMSGQoVQkxPQ0tfUkVBU09OX0NISUxEUkVOEAQSFwoTQkxPQ0tfUkVBU09OX0JVREdFVBAFEhcKE0JMT0NLX1JFQVNPTl9DSEVDS1MQBhIZChVCTE9DS19SRUFTT05fUFJPVklERVIQBypnCg5BcHByb3ZhbFBvbGljeRIfChtBUFBST1ZBTF9QT0xJQ1lfVU5TUEVDSUZJRUQQABIYChRBUFBST1ZBTF9QT0xJQ1lfQVVUTxABEhoKFkFQUFJPVkFMX1BPTElDWV9NQU5VQUwQAirqAwoPVGFza0ZhaWx1cmVDb2RlEiEKHVRBU0tfRkFJTFVSRV9DT0RFX1VOU1BFQ0lGSUVEEAASJAogVEFTS19GQUlMVVJFX0NPREVfQUdFTlRfUkVQT1JURUQQARIlCiFUQVNLX0ZBSUxVUkVfQ09ERV9CVURHRVRfRVhDRUVERUQQAhIoCiRUQVNLX0ZBSUxVUkVfQ09ERV9BVFRFTVBUU19FWEhBVVNURUQQAxInCiNUQVNLX0ZBSUxVUkVfQ09ERV9ERVBFTkRFTkNZX0ZBSUxFRBAEEiQKIFRBU0tfRkFJTFVSRV9DT0RFX0NPTlNFTlRfREVOSUVEEAUSHQoZVEFTS19GQUlMVVJFX0NPREVfVElNRU9VVBAGEiQKIFRBU0tfRkFJTFVSRV9DT0RFX1BST1ZJREVSX0VSUk9SEAcSIwofVEFTS19GQUlMVVJFX0NPREVfSU5WQUxJRF9JTlBVVBAIEh4KGlRBU0tfRkFJTFVSRV9DT0RFX0NBTkNFTEVEEAkSHgoaVEFTS19GQUlMVVJFX0NPREVfSU5URVJOQUwQChIfChtUQVNLX0ZBSUxVUkVfQ09ERV9OT19SRVNVTFQQCxIjCh9UQVNLX0ZBSUxVUkVfQ09ERV9DSEVDS1NfRkFJTEVEEAwqcwoNV29ya3NwYWNlS2luZBIeChpXT1JLU1BBQ0VfS0lORF9VTlNQRUNJRklFRBAAEiAKHFdPUktTUEFDRV9LSU5EX0VYSVNUSU5HX1JFUE8QARIgChxXT1JLU1BBQ0VfS0lORF9ORVdfRElSRUNUT1JZEAIqawoNVG9vbENhbGxQaGFzZRIfChtUT09MX0NBTExfUEhBU0VfVU5TUEVDSUZJRUQQABIbChdUT09MX0NBTExfUEhBU0VfU1RBUlRFRBABEhwKGFRPT0xfQ0FMTF9QSEFTRV9GSU5JU0hFRBACKu4BChJUcmFuc2NyaXB0Tm90ZUtpbmQSJAogVFJBTlNDUklQVF9OT1RFX0tJTkRfVU5TUEVDSUZJRUQQABIeChpUUkFOU0NSSVBUX05PVEVfS0lORF9OVURHRRABEiAKHFRSQU5TQ1JJUFRfTk9URV9LSU5EX1JFU1VNRUQQAhIgChxUUkFOU0NSSVBUX05PVEVfS0lORF9NRVNTQUdFEAMSKwonVFJBTlNDUklQVF9OT1RFX0tJTkRfQ09NUExFVElPTl9SRUZVU0VEEAQSIQodVFJBTlNDUklQVF9OT1RFX0tJTkRfUFJPR1JFU1MQBTKMBgoLVGFza1NlcnZpY2USSQoKU3VibWl0R29hbBIcLmFnZW50ZC52MS5TdWJtaXRHb2FsUmVxdWVzdBodLmFnZW50ZC52MS5TdWJtaXRHb2FsUmVzcG9uc2USQAoHR2V0VGFzaxIZLmFnZW50ZC52MS5HZXRUYXNrUmVxdWVzdBoaLmFnZW50ZC52MS5HZXRUYXNrUmVzcG9uc2USRgoJTGlzdFRhc2tzEhsuYWdlbnRkLnYxLkxpc3RUYXNrc1JlcXVlc3QaHC5hZ2VudGQudjEuTGlzdFRhc2tzUmVzcG9uc2USSQoKQ2FuY2VsVGFzaxIcLmFnZW50ZC52MS5DYW5jZWxUYXNrUmVxdWVzdBodLmFnZW50ZC52MS5DYW5jZWxUYXNrUmVzcG9uc2USRgoJUGF1c2VHb2FsEhsuYWdlbnRkLnYxLlBhdXNlR29hbFJlcXVlc3QaHC5hZ2VudGQudjEuUGF1c2VHb2FsUmVzcG9uc2USSQoKUmVzdW1lR29hbBIcLmFnZW50ZC52MS5SZXN1bWVHb2FsUmVxdWVzdBodLmFnZW50ZC52MS5SZXN1bWVHb2FsUmVzcG9uc2USRgoJUmV0cnlUYXNrEhsuYWdlbnRkLnYxLlJldHJ5VGFza1JlcXVlc3QaHC5hZ2VudGQudjEuUmV0cnlUYXNrUmVzcG9uc2USUgoNT3BlbldvcmtzcGFjZRIfLmFnZW50ZC52MS5PcGVuV29ya3NwYWNlUmVxdWVzdBogLmFnZW50ZC52MS5PcGVuV29ya3NwYWNlUmVzcG9uc2USUgoNR2V0VHJhbnNjcmlwdBIfLmFnZW50ZC52MS5HZXRUcmFuc2NyaXB0UmVxdWVzdBogLmFnZW50ZC52MS5HZXRUcmFuc2NyaXB0UmVzcG9uc2USWgoPV2F0Y2hUcmFuc2NyaXB0EiEuYWdlbnRkLnYxLldhdGNoVHJhbnNjcmlwdFJlcXVlc3QaIi5hZ2VudGQudjEuV2F0Y2hUcmFuc2NyaXB0UmVzcG9uc2UwAUID+AEBYgZwcm90bzM", [file_agentd_v1_consent, file_agentd_v1_usage, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Workspace is the directory a goal's tools act in. Agents on other hosts check it out
@@ -997,6 +999,655 @@ export const OpenWorkspaceResponseSchema: GenMessage<OpenWorkspaceResponse> = /*
   messageDesc(file_agentd_v1_tasks, 22);
 
 /**
+ * TranscriptEntry is one step of the work on a task, as its agent reported it or agentd
+ * saw it: the prompt, a model turn, a tool call starting or ending, a note added to the
+ * conversation, a consent request, an outcome. Entries of every attempt are kept, in the
+ * order they were recorded.
+ *
+ * @generated from message agentd.v1.TranscriptEntry
+ */
+export type TranscriptEntry = Message<"agentd.v1.TranscriptEntry"> & {
+  /**
+   * Position in agentd's transcripts, increasing with every entry (of any task); pass it
+   * as after_seq to resume after this entry.
+   *
+   * @generated from field: int64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * Task the entry belongs to.
+   *
+   * @generated from field: string task_id = 2;
+   */
+  taskId: string;
+
+  /**
+   * Attempt of the task it belongs to; 0 for a consent entry (agentd ties a consent
+   * request to its task, not to an attempt).
+   *
+   * @generated from field: int32 attempt = 3;
+   */
+  attempt: number;
+
+  /**
+   * Agent that reported it, or empty for what agentd itself recorded.
+   *
+   * @generated from field: string agent_id = 4;
+   */
+  agentId: string;
+
+  /**
+   * When it was recorded.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 5;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * Bytes cut from this entry's texts to keep it within transcripts.entry_bytes; each
+   * cut text ends with a line saying how much of it was cut. 0 when the entry is whole.
+   *
+   * @generated from field: int64 omitted_bytes = 6;
+   */
+  omittedBytes: bigint;
+
+  /**
+   * What happened.
+   *
+   * @generated from oneof agentd.v1.TranscriptEntry.entry
+   */
+  entry: {
+    /**
+     * The conversation began: the rendered system prompt and the task's input.
+     *
+     * @generated from field: agentd.v1.TranscriptPrompt prompt = 10;
+     */
+    value: TranscriptPrompt;
+    case: "prompt";
+  } | {
+    /**
+     * One model call ended (or failed after its retries).
+     *
+     * @generated from field: agentd.v1.TranscriptModelTurn model_turn = 11;
+     */
+    value: TranscriptModelTurn;
+    case: "modelTurn";
+  } | {
+    /**
+     * A tool call started or ended.
+     *
+     * @generated from field: agentd.v1.TranscriptToolCall tool_call = 12;
+     */
+    value: TranscriptToolCall;
+    case: "toolCall";
+  } | {
+    /**
+     * Something added to the conversation that is not the model's: a nudge, a delegated
+     * task's results, a message, a refused completion.
+     *
+     * @generated from field: agentd.v1.TranscriptNote note = 13;
+     */
+    value: TranscriptNote;
+    case: "note";
+  } | {
+    /**
+     * A consent request of the task, or its decision.
+     *
+     * @generated from field: agentd.v1.TranscriptConsent consent = 14;
+     */
+    value: TranscriptConsent;
+    case: "consent";
+  } | {
+    /**
+     * The attempt ended, waits, or its outcome was refused by a goal's checks.
+     *
+     * @generated from field: agentd.v1.TranscriptOutcome outcome = 15;
+     */
+    value: TranscriptOutcome;
+    case: "outcome";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message agentd.v1.TranscriptEntry.
+ * Use `create(TranscriptEntrySchema)` to create a new message.
+ */
+export const TranscriptEntrySchema: GenMessage<TranscriptEntry> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_tasks, 23);
+
+/**
+ * TranscriptPrompt is how a conversation began.
+ *
+ * @generated from message agentd.v1.TranscriptPrompt
+ */
+export type TranscriptPrompt = Message<"agentd.v1.TranscriptPrompt"> & {
+  /**
+   * The role's system prompt, rendered with its variables.
+   *
+   * @generated from field: string system_prompt = 1;
+   */
+  systemPrompt: string;
+
+  /**
+   * The first user message: the task's instructions, context and what it builds on.
+   *
+   * @generated from field: string instructions = 2;
+   */
+  instructions: string;
+
+  /**
+   * Tools offered to the model, by agentd's names (e.g. "fs.write").
+   *
+   * @generated from field: repeated string tools = 3;
+   */
+  tools: string[];
+
+  /**
+   * Provider name from the config, e.g. "local".
+   *
+   * @generated from field: string provider = 4;
+   */
+  provider: string;
+
+  /**
+   * Model name at the provider.
+   *
+   * @generated from field: string model = 5;
+   */
+  model: string;
+};
+
+/**
+ * Describes the message agentd.v1.TranscriptPrompt.
+ * Use `create(TranscriptPromptSchema)` to create a new message.
+ */
+export const TranscriptPromptSchema: GenMessage<TranscriptPrompt> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_tasks, 24);
+
+/**
+ * TranscriptToolRequest is a tool call as the model asked for it.
+ *
+ * @generated from message agentd.v1.TranscriptToolRequest
+ */
+export type TranscriptToolRequest = Message<"agentd.v1.TranscriptToolRequest"> & {
+  /**
+   * Id agentd's agent gave the call (never the provider's), as in TranscriptToolCall.
+   *
+   * @generated from field: string tool_call_id = 1;
+   */
+  toolCallId: string;
+
+  /**
+   * Tool name, e.g. "shell.run".
+   *
+   * @generated from field: string tool = 2;
+   */
+  tool: string;
+
+  /**
+   * Arguments as the model wrote them (JSON, or the text it sent when not JSON).
+   *
+   * @generated from field: string arguments_json = 3;
+   */
+  argumentsJson: string;
+};
+
+/**
+ * Describes the message agentd.v1.TranscriptToolRequest.
+ * Use `create(TranscriptToolRequestSchema)` to create a new message.
+ */
+export const TranscriptToolRequestSchema: GenMessage<TranscriptToolRequest> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_tasks, 25);
+
+/**
+ * TranscriptModelTurn is one model call: what it answered and what it cost.
+ *
+ * @generated from message agentd.v1.TranscriptModelTurn
+ */
+export type TranscriptModelTurn = Message<"agentd.v1.TranscriptModelTurn"> & {
+  /**
+   * Provider name from the config.
+   *
+   * @generated from field: string provider = 1;
+   */
+  provider: string;
+
+  /**
+   * Model name at the provider.
+   *
+   * @generated from field: string model = 2;
+   */
+  model: string;
+
+  /**
+   * The answer's text.
+   *
+   * @generated from field: string text = 3;
+   */
+  text: string;
+
+  /**
+   * The model's reasoning, where the provider sends it apart from the answer.
+   *
+   * @generated from field: string reasoning = 4;
+   */
+  reasoning: string;
+
+  /**
+   * Tools the model called in this turn.
+   *
+   * @generated from field: repeated agentd.v1.TranscriptToolRequest tool_calls = 5;
+   */
+  toolCalls: TranscriptToolRequest[];
+
+  /**
+   * Prompt tokens, as the provider counted them.
+   *
+   * @generated from field: int64 prompt_tokens = 6;
+   */
+  promptTokens: bigint;
+
+  /**
+   * Completion tokens, as the provider counted them.
+   *
+   * @generated from field: int64 completion_tokens = 7;
+   */
+  completionTokens: bigint;
+
+  /**
+   * Cost in US dollars from the model's price table.
+   *
+   * @generated from field: double cost_usd = 8;
+   */
+  costUsd: number;
+
+  /**
+   * From the first attempt's start to the end of the last.
+   *
+   * @generated from field: google.protobuf.Duration latency = 9;
+   */
+  latency?: Duration | undefined;
+
+  /**
+   * To the first streamed text of the last attempt; unset when none streamed.
+   *
+   * @generated from field: google.protobuf.Duration time_to_first_token = 10;
+   */
+  timeToFirstToken?: Duration | undefined;
+
+  /**
+   * HTTP attempts the call took (1 when it was not retried).
+   *
+   * @generated from field: int32 attempts = 11;
+   */
+  attempts: number;
+
+  /**
+   * Why each retried attempt failed, in order.
+   *
+   * @generated from field: repeated string retry_reasons = 12;
+   */
+  retryReasons: string[];
+
+  /**
+   * Why the call failed after its retries; empty when it returned.
+   *
+   * @generated from field: string error = 13;
+   */
+  error: string;
+
+  /**
+   * Why the model stopped: "stop", "tool_calls" or "length".
+   *
+   * @generated from field: string finish_reason = 14;
+   */
+  finishReason: string;
+};
+
+/**
+ * Describes the message agentd.v1.TranscriptModelTurn.
+ * Use `create(TranscriptModelTurnSchema)` to create a new message.
+ */
+export const TranscriptModelTurnSchema: GenMessage<TranscriptModelTurn> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_tasks, 26);
+
+/**
+ * TranscriptToolCall is a tool call starting or ending; both entries carry the same
+ * tool_call_id.
+ *
+ * @generated from message agentd.v1.TranscriptToolCall
+ */
+export type TranscriptToolCall = Message<"agentd.v1.TranscriptToolCall"> & {
+  /**
+   * Id of the call, unique within the task.
+   *
+   * @generated from field: string tool_call_id = 1;
+   */
+  toolCallId: string;
+
+  /**
+   * Tool name, e.g. "fs.write".
+   *
+   * @generated from field: string tool = 2;
+   */
+  tool: string;
+
+  /**
+   * Start or end.
+   *
+   * @generated from field: agentd.v1.ToolCallPhase phase = 3;
+   */
+  phase: ToolCallPhase;
+
+  /**
+   * Arguments as JSON (at the start).
+   *
+   * @generated from field: string arguments_json = 4;
+   */
+  argumentsJson: string;
+
+  /**
+   * True when the tool succeeded (at the end).
+   *
+   * @generated from field: bool ok = 5;
+   */
+  ok: boolean;
+
+  /**
+   * What the model was shown as the result (at the end): a program's output, a file's
+   * content, an error.
+   *
+   * @generated from field: string result = 6;
+   */
+  result: string;
+
+  /**
+   * One line for people, e.g. "exit 0, 42 tests passed" or the path written.
+   *
+   * @generated from field: string summary = 7;
+   */
+  summary: string;
+
+  /**
+   * The files the call changed, as a unified diff against their content before (fs.write,
+   * fs.edit) or the commit it made (git.commit); empty when it changed none.
+   *
+   * @generated from field: string diff = 8;
+   */
+  diff: string;
+
+  /**
+   * How long the call ran (at the end).
+   *
+   * @generated from field: google.protobuf.Duration duration = 9;
+   */
+  duration?: Duration | undefined;
+};
+
+/**
+ * Describes the message agentd.v1.TranscriptToolCall.
+ * Use `create(TranscriptToolCallSchema)` to create a new message.
+ */
+export const TranscriptToolCallSchema: GenMessage<TranscriptToolCall> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_tasks, 27);
+
+/**
+ * TranscriptNote is text added to the conversation that is not the model's.
+ *
+ * @generated from message agentd.v1.TranscriptNote
+ */
+export type TranscriptNote = Message<"agentd.v1.TranscriptNote"> & {
+  /**
+   * What it is.
+   *
+   * @generated from field: agentd.v1.TranscriptNoteKind kind = 1;
+   */
+  kind: TranscriptNoteKind;
+
+  /**
+   * The text, as the model was given it.
+   *
+   * @generated from field: string text = 2;
+   */
+  text: string;
+};
+
+/**
+ * Describes the message agentd.v1.TranscriptNote.
+ * Use `create(TranscriptNoteSchema)` to create a new message.
+ */
+export const TranscriptNoteSchema: GenMessage<TranscriptNote> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_tasks, 28);
+
+/**
+ * TranscriptConsent is a consent request of the task, as a person was shown it, and
+ * then its decision.
+ *
+ * @generated from message agentd.v1.TranscriptConsent
+ */
+export type TranscriptConsent = Message<"agentd.v1.TranscriptConsent"> & {
+  /**
+   * Id of the consent request.
+   *
+   * @generated from field: string consent_request_id = 1;
+   */
+  consentRequestId: string;
+
+  /**
+   * What the tool needs.
+   *
+   * @generated from field: agentd.v1.ConsentKind kind = 2;
+   */
+  kind: ConsentKind;
+
+  /**
+   * What a person is shown, as agentd built it.
+   *
+   * @generated from field: string summary = 3;
+   */
+  summary: string;
+
+  /**
+   * PENDING when asked; then APPROVED, DENIED or EXPIRED.
+   *
+   * @generated from field: agentd.v1.ConsentStatus status = 4;
+   */
+  status: ConsentStatus;
+
+  /**
+   * Who decided, when decided.
+   *
+   * @generated from field: string decided_by = 5;
+   */
+  decidedBy: string;
+
+  /**
+   * The tool that asked.
+   *
+   * @generated from field: string tool = 6;
+   */
+  tool: string;
+};
+
+/**
+ * Describes the message agentd.v1.TranscriptConsent.
+ * Use `create(TranscriptConsentSchema)` to create a new message.
+ */
+export const TranscriptConsentSchema: GenMessage<TranscriptConsent> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_tasks, 29);
+
+/**
+ * TranscriptOutcome is how an attempt ended, or why it paused.
+ *
+ * @generated from message agentd.v1.TranscriptOutcome
+ */
+export type TranscriptOutcome = Message<"agentd.v1.TranscriptOutcome"> & {
+  /**
+   * COMPLETED, FAILED or BLOCKED (waiting for delegated tasks, a budget, a provider).
+   *
+   * @generated from field: agentd.v1.TaskStatus status = 1;
+   */
+  status: TaskStatus;
+
+  /**
+   * The result's summary, or why it failed or waits.
+   *
+   * @generated from field: string summary = 2;
+   */
+  summary: string;
+
+  /**
+   * Class of the failure, when it failed.
+   *
+   * @generated from field: agentd.v1.TaskFailureCode failure_code = 3;
+   */
+  failureCode: TaskFailureCode;
+};
+
+/**
+ * Describes the message agentd.v1.TranscriptOutcome.
+ * Use `create(TranscriptOutcomeSchema)` to create a new message.
+ */
+export const TranscriptOutcomeSchema: GenMessage<TranscriptOutcome> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_tasks, 30);
+
+/**
+ * GetTranscriptRequest selects a page of a task's transcript.
+ *
+ * @generated from message agentd.v1.GetTranscriptRequest
+ */
+export type GetTranscriptRequest = Message<"agentd.v1.GetTranscriptRequest"> & {
+  /**
+   * Id of the task or goal.
+   *
+   * @generated from field: string task_id = 1;
+   */
+  taskId: string;
+
+  /**
+   * Only entries with seq greater than this; 0 starts at the first kept entry.
+   *
+   * @generated from field: int64 after_seq = 2;
+   */
+  afterSeq: bigint;
+
+  /**
+   * Maximum number of entries to return; 0 means the server default (100), values above
+   * 1000 are treated as 1000.
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token from a previous call to continue from, or empty for the first page.
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message agentd.v1.GetTranscriptRequest.
+ * Use `create(GetTranscriptRequestSchema)` to create a new message.
+ */
+export const GetTranscriptRequestSchema: GenMessage<GetTranscriptRequest> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_tasks, 31);
+
+/**
+ * GetTranscriptResponse is one page of a transcript, oldest first.
+ *
+ * @generated from message agentd.v1.GetTranscriptResponse
+ */
+export type GetTranscriptResponse = Message<"agentd.v1.GetTranscriptResponse"> & {
+  /**
+   * The entries on this page.
+   *
+   * @generated from field: repeated agentd.v1.TranscriptEntry entries = 1;
+   */
+  entries: TranscriptEntry[];
+
+  /**
+   * Token for the next page, or empty when this is the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * Entries of this task that retention removed (transcripts.goal_bytes), oldest first:
+   * the transcript starts after them.
+   *
+   * @generated from field: int64 dropped_entries = 3;
+   */
+  droppedEntries: bigint;
+
+  /**
+   * Their size in bytes.
+   *
+   * @generated from field: int64 dropped_bytes = 4;
+   */
+  droppedBytes: bigint;
+};
+
+/**
+ * Describes the message agentd.v1.GetTranscriptResponse.
+ * Use `create(GetTranscriptResponseSchema)` to create a new message.
+ */
+export const GetTranscriptResponseSchema: GenMessage<GetTranscriptResponse> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_tasks, 32);
+
+/**
+ * WatchTranscriptRequest names the task and where to start.
+ *
+ * @generated from message agentd.v1.WatchTranscriptRequest
+ */
+export type WatchTranscriptRequest = Message<"agentd.v1.WatchTranscriptRequest"> & {
+  /**
+   * Id of the task or goal.
+   *
+   * @generated from field: string task_id = 1;
+   */
+  taskId: string;
+
+  /**
+   * Send entries with seq greater than this; 0 sends the whole kept transcript first.
+   *
+   * @generated from field: int64 after_seq = 2;
+   */
+  afterSeq: bigint;
+};
+
+/**
+ * Describes the message agentd.v1.WatchTranscriptRequest.
+ * Use `create(WatchTranscriptRequestSchema)` to create a new message.
+ */
+export const WatchTranscriptRequestSchema: GenMessage<WatchTranscriptRequest> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_tasks, 33);
+
+/**
+ * WatchTranscriptResponse carries one entry, in seq order.
+ *
+ * @generated from message agentd.v1.WatchTranscriptResponse
+ */
+export type WatchTranscriptResponse = Message<"agentd.v1.WatchTranscriptResponse"> & {
+  /**
+   * The entry; its seq is the cursor to resume after it.
+   *
+   * @generated from field: agentd.v1.TranscriptEntry entry = 1;
+   */
+  entry?: TranscriptEntry | undefined;
+};
+
+/**
+ * Describes the message agentd.v1.WatchTranscriptResponse.
+ * Use `create(WatchTranscriptResponseSchema)` to create a new message.
+ */
+export const WatchTranscriptResponseSchema: GenMessage<WatchTranscriptResponse> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_tasks, 34);
+
+/**
  * TaskStatus is a task's place in its state machine: pending → ready → assigned →
  * running → completed | failed | canceled, plus blocked.
  *
@@ -1321,6 +1972,96 @@ export const WorkspaceKindSchema: GenEnum<WorkspaceKind> = /*@__PURE__*/
   enumDesc(file_agentd_v1_tasks, 4);
 
 /**
+ * ToolCallPhase says whether a tool call entry is its start or its end.
+ *
+ * @generated from enum agentd.v1.ToolCallPhase
+ */
+export enum ToolCallPhase {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: TOOL_CALL_PHASE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The call is about to run; arguments are set.
+   *
+   * @generated from enum value: TOOL_CALL_PHASE_STARTED = 1;
+   */
+  STARTED = 1,
+
+  /**
+   * The call ended; ok, result and diff are set.
+   *
+   * @generated from enum value: TOOL_CALL_PHASE_FINISHED = 2;
+   */
+  FINISHED = 2,
+}
+
+/**
+ * Describes the enum agentd.v1.ToolCallPhase.
+ */
+export const ToolCallPhaseSchema: GenEnum<ToolCallPhase> = /*@__PURE__*/
+  enumDesc(file_agentd_v1_tasks, 5);
+
+/**
+ * TranscriptNoteKind says what a note added to the conversation is.
+ *
+ * @generated from enum agentd.v1.TranscriptNoteKind
+ */
+export enum TranscriptNoteKind {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: TRANSCRIPT_NOTE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * agentd nudged the model after a turn that called no tool.
+   *
+   * @generated from enum value: TRANSCRIPT_NOTE_KIND_NUDGE = 1;
+   */
+  NUDGE = 1,
+
+  /**
+   * The task was handed back: its delegated tasks ended (their results), or a budget
+   * was raised.
+   *
+   * @generated from enum value: TRANSCRIPT_NOTE_KIND_RESUMED = 2;
+   */
+  RESUMED = 2,
+
+  /**
+   * A message from another agent or a person.
+   *
+   * @generated from enum value: TRANSCRIPT_NOTE_KIND_MESSAGE = 3;
+   */
+  MESSAGE = 3,
+
+  /**
+   * agentd did not accept the completion (a goal's check failed); the text says why.
+   *
+   * @generated from enum value: TRANSCRIPT_NOTE_KIND_COMPLETION_REFUSED = 4;
+   */
+  COMPLETION_REFUSED = 4,
+
+  /**
+   * A progress note for people, not shown to the model.
+   *
+   * @generated from enum value: TRANSCRIPT_NOTE_KIND_PROGRESS = 5;
+   */
+  PROGRESS = 5,
+}
+
+/**
+ * Describes the enum agentd.v1.TranscriptNoteKind.
+ */
+export const TranscriptNoteKindSchema: GenEnum<TranscriptNoteKind> = /*@__PURE__*/
+  enumDesc(file_agentd_v1_tasks, 6);
+
+/**
  * TaskService submits goals and tracks the tree of tasks agents work through to reach
  * them. A goal is the root task of its tree.
  *
@@ -1408,6 +2149,28 @@ export const TaskService: GenService<{
     methodKind: "unary";
     input: typeof OpenWorkspaceRequestSchema;
     output: typeof OpenWorkspaceResponseSchema;
+  },
+  /**
+   * GetTranscript returns a page of a task's transcript: what its agent was told, what
+   * the model said, which tools it called with which arguments and results, in order.
+   *
+   * @generated from rpc agentd.v1.TaskService.GetTranscript
+   */
+  getTranscript: {
+    methodKind: "unary";
+    input: typeof GetTranscriptRequestSchema;
+    output: typeof GetTranscriptResponseSchema;
+  },
+  /**
+   * WatchTranscript sends a task's transcript after a cursor, then each entry as it is
+   * recorded, until the task ends or the client cancels.
+   *
+   * @generated from rpc agentd.v1.TaskService.WatchTranscript
+   */
+  watchTranscript: {
+    methodKind: "server_streaming";
+    input: typeof WatchTranscriptRequestSchema;
+    output: typeof WatchTranscriptResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_agentd_v1_tasks, 0);

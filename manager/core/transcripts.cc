@@ -1,0 +1,79 @@
+#include "manager/core/transcripts.h"
+
+#include <utility>
+
+#include "common/proto_text.h"
+#include "manager/core/proto_time.h"
+#include "spdlog/spdlog.h"
+
+namespace agentd {
+
+Transcripts::Transcripts(EventLoop* loop, Store* store, const ConfigState* config)
+    : loop_(loop), store_(store), config_(config) {}
+
+void Transcripts::Record(const std::string& task, const std::string& goal, const std::string& agent,
+                         int attempt, v1::TranscriptEntry entry) {
+  const absl::Time now = loop_->clock()->Now();
+  // The row keeps seq and time; the ids stay in the entry (a reader gets it whole).
+  entry.clear_seq();
+  entry.clear_time();
+  entry.set_task_id(task);
+  entry.set_attempt(attempt);
+  entry.set_agent_id(agent);
+  // An agent's entry is outside input: its texts are made valid and bounded here, whatever
+  // the agent did already.
+  MakeStringsUtf8(&entry);
+  const int64_t bound = config_->config().transcripts.entry_bytes;
+  if (int64_t cut = FitStrings(&entry, static_cast<size_t>(bound)); cut > 0) {
+    entry.set_omitted_bytes(entry.omitted_bytes() + cut);
+  }
+  TranscriptRow row;
+  row.time_us = absl::ToUnixMicros(now);
+  row.task_id = task;
+  row.goal_id = goal.empty() ? task : goal;
+  row.entry = entry.SerializeAsString();
+  queue_.push_back(std::move(row));
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    loop_->Post([this] { Flush(); });
+  }
+}
+
+void Transcripts::Flush() {
+  flush_posted_ = false;
+  if (queue_.empty()) return;
+  std::vector<TranscriptRow> rows = std::exchange(queue_, {});
+  if (absl::Status s = store_->AppendTranscript(&rows, config_->config().transcripts.goal_bytes);
+      !s.ok()) {
+    spdlog::error("{} transcript entries lost: {}", rows.size(), s.message());
+  }
+}
+
+absl::StatusOr<std::vector<v1::TranscriptEntry>> Transcripts::Read(const std::string& task,
+                                                                   int64_t after_seq, int limit) {
+  Flush();
+  absl::StatusOr<std::vector<TranscriptRow>> rows = store_->QueryTranscript(task, after_seq, limit);
+  if (!rows.ok()) return rows.status();
+  std::vector<v1::TranscriptEntry> out;
+  out.reserve(rows->size());
+  for (const TranscriptRow& r : *rows) {
+    v1::TranscriptEntry e;
+    if (!e.ParseFromString(r.entry)) {
+      // Written by this code, so never expected; said rather than skipped in silence.
+      e.Clear();
+      e.set_task_id(r.task_id);
+      e.mutable_note()->set_text("(this entry could not be read back from agentd.db)");
+    }
+    e.set_seq(r.seq);
+    SetTime(absl::FromUnixMicros(r.time_us), e.mutable_time());
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+absl::StatusOr<TranscriptDropped> Transcripts::Dropped(const std::string& task) {
+  Flush();
+  return store_->TranscriptDroppedOf(task);
+}
+
+}  // namespace agentd

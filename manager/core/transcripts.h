@@ -1,0 +1,62 @@
+// Transcripts: the record of the work on each task, entry by entry (v1.TranscriptEntry) —
+// the prompt, the model's turns, the tool calls with their arguments, results and diffs,
+// the notes added to the conversation, consent requests and outcomes. Agents report most
+// of it with their task events; agentd adds what it decides itself (outcomes, consents).
+//
+// Entries live in agentd.db (Store::AppendTranscript), within transcripts.goal_bytes per
+// goal (the oldest go first, and each task counts what it lost) and entry_bytes per entry
+// (the longest texts are cut, and marked). Nothing is kept in memory beyond the entries
+// of the loop's current turn: Record() queues, and the queue is written in one
+// transaction on the loop's next turn, so the entries a burst of events brings cost one
+// commit. Followers of the change feed are woken by that commit (EventFeed).
+//
+// A store error loses the queued entries (said in agentd's log); the store refuses writes
+// from then on, as it does for everything else.
+//
+// Thread-safety: core loop thread only.
+#ifndef AGENTD_MANAGER_CORE_TRANSCRIPTS_H_
+#define AGENTD_MANAGER_CORE_TRANSCRIPTS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agentd/v1/tasks.pb.h"
+#include "manager/core/config_state.h"
+#include "manager/core/event_loop.h"
+#include "manager/store/store.h"
+
+namespace agentd {
+
+class Transcripts {
+ public:
+  // None of the pointers is owned; the limits are read from `config` at each write.
+  Transcripts(EventLoop* loop, Store* store, const ConfigState* config);
+
+  // Records `entry` for attempt `attempt` of `task` (of goal `goal`), reported by `agent`
+  // (empty: agentd). Its seq, ids and time are set here; its texts are made valid UTF-8
+  // and cut to fit entry_bytes. Written on the loop's next turn (or by Flush).
+  void Record(const std::string& task, const std::string& goal, const std::string& agent,
+              int attempt, v1::TranscriptEntry entry);
+
+  // Writes what Record() queued, now.
+  void Flush();
+
+  // Entries of `task` after `after_seq`, oldest first, at most `limit` (queued ones
+  // included: they are written first). Errors: the store's.
+  absl::StatusOr<std::vector<v1::TranscriptEntry>> Read(const std::string& task, int64_t after_seq,
+                                                        int limit);
+  // What retention removed of a task's transcript.
+  absl::StatusOr<TranscriptDropped> Dropped(const std::string& task);
+
+ private:
+  EventLoop* loop_;
+  Store* store_;
+  const ConfigState* config_;
+  std::vector<TranscriptRow> queue_;
+  bool flush_posted_ = false;
+};
+
+}  // namespace agentd
+
+#endif  // AGENTD_MANAGER_CORE_TRANSCRIPTS_H_
