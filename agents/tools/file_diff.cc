@@ -21,7 +21,8 @@ std::vector<std::string> Lines(absl::string_view text) {
   std::vector<std::string> out;
   if (text.empty()) return out;
   if (text.back() == '\n') text.remove_suffix(1);
-  for (absl::string_view l : absl::StrSplit(text, '\n')) out.push_back(ValidUtf8(l));
+  // As they are: two lines that differ only in bytes that are not UTF-8 still differ.
+  for (absl::string_view l : absl::StrSplit(text, '\n')) out.push_back(std::string(l));
   return out;
 }
 
@@ -52,7 +53,7 @@ std::string FileDiff(absl::string_view path, absl::string_view before, absl::str
   if (hunks.empty()) {
     return absl::StrCat(head, "(only the newline at the end of the file changed)\n");
   }
-  return absl::StrCat(head, hunks);
+  return absl::StrCat(head, ValidUtf8(hunks));
 }
 
 }  // namespace agentd::tools

@@ -204,6 +204,36 @@ test("a goal from the UI: its plan waits, is approved in the UI, runs green, and
     10000, "the goal page to show the check passed");
   await shot(page, "goal-completed");
 
+  // The write step's transcript, from its DAG node: the coder's prompt, its model turns
+  // with their cost, the fs.write call with its arguments, its diff and its result, and
+  // agentd's outcome.
+  await page.getByTestId("dag-node-write").click();
+  await page.getByTestId("view-transcript").waitFor({ timeout: 10000 });
+  await waitFor(async () => (await page.getByTestId("tx-outcome").count()) > 0 &&
+    (await page.getByTestId("tx-link").textContent()) === "task ended", 20000, "the transcript to arrive whole");
+  assert.match(await text(page.getByTestId("tx-instructions").first()), /Write hello\.txt/);
+  const write = page.locator('[data-testid="tx-call"][data-tool="fs.write"]');
+  assert.equal(await write.count(), 1);
+  assert.equal(await write.getAttribute("data-state"), "ok");
+  assert.match(await write.getByTestId("tx-diff").innerText(), /\+\+\+ b\/hello\.txt[\s\S]*\+hello/);
+  assert.equal(await write.locator(".diff-add").filter({ hasText: "+hello" }).count(), 1);
+  assert.match(await write.getByTestId("tx-args").textContent(), /"path": "hello\.txt"/);
+  assert.match(await write.getByTestId("tx-result").textContent(), /wrote 6 bytes to hello\.txt/);
+  assert.ok((await page.getByTestId("tx-turn").count()) >= 2, "the coder's model turns");
+  assert.match(await text(page.getByTestId("tx-turn-cost").first()), /tokens · \$[0-9.]+ · /);
+  assert.equal(await page.getByTestId("tx-outcome").last().getAttribute("data-status"), "COMPLETED");
+  // Search: every match counted, and the first one the current.
+  await page.getByTestId("tx-search").fill("hello.txt");
+  await waitFor(async () => /^1 of [1-9]/.test(await text(page.getByTestId("tx-matches"))), 5000, "search matches");
+  await page.getByTestId("tx-next").click();
+  assert.match(await text(page.getByTestId("tx-matches")), /^2 of /);
+  await shot(page, "transcript");
+  // The goal's own, from the task tree: the CEO's delegation.
+  await openView(page, "goals");
+  await row.click();
+  await page.getByTestId("transcript-link-g-1").click();
+  await page.locator('[data-testid="tx-call"][data-tool="delegate"]').first().waitFor({ timeout: 20000 });
+
   await openView(page, "usage");
   // The totals are agentd's ledger's, to the cent and the token, and not zero.
   let ledger;

@@ -17,6 +17,7 @@ import { LoginPage } from "./views/Login";
 import { LogsView } from "./views/Logs";
 import { OverviewView } from "./views/Overview";
 import { PlansView } from "./views/Plans";
+import { TranscriptView } from "./views/Transcript";
 
 // The usage view carries the chart library; it loads when first opened.
 const UsageView = lazy(() => import("./views/Usage").then((m) => ({ default: m.UsageView })));
@@ -101,7 +102,7 @@ export function App() {
             <li key={n.name}>
               <a
                 href={`#/${n.name}`}
-                className={route.view === n.name ? "active" : undefined}
+                className={route.view === n.name || (route.view === "transcript" && n.name === "goals") ? "active" : undefined}
                 data-testid={`nav-${n.name}`}
               >
                 <span className="nav-icon" aria-hidden>
@@ -154,5 +155,7 @@ function CurrentView(props: { view: ViewName; args: string[]; query: URLSearchPa
       );
     case "audit":
       return <AuditView />;
+    case "transcript":
+      return <TranscriptView taskId={props.args[0]} />;
   }
 }

@@ -5,6 +5,7 @@
 import { clip, enumName, enumShort, toneOf } from "../format";
 import { PlanStatusSchema, type Plan, type PlanStep } from "../gen/agentd/v1/plans_pb";
 import { TaskStatusSchema, type TaskStatus } from "../gen/agentd/v1/tasks_pb";
+import { href, navigate } from "../route";
 
 const W = 184;
 const H = 46;
@@ -149,6 +150,9 @@ export function PlanDag(props: {
                     data-testid={`dag-node-${n.step.id}`}
                     data-status={statusName}
                     data-task-id={n.step.taskId || undefined}
+                    // A started step opens its task's transcript.
+                    onClick={n.step.taskId ? () => navigate(href("transcript", n.step.taskId)) : undefined}
+                    style={n.step.taskId ? { cursor: "pointer" } : undefined}
                   >
                     <title>
                       {`${n.step.id}: ${n.step.title}\nrole: ${n.step.role}\nstatus: ${short}` +

@@ -25,6 +25,7 @@ import {
 } from "../gen/agentd/v1/tasks_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { href, navigate } from "../route";
+import { TranscriptLink } from "./Transcript";
 
 const FINAL = new Set([TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELED]);
 
@@ -472,6 +473,7 @@ function TaskTree(props: { goalId: string; tasks: Task[]; onChanged: () => void 
               )}
               {t.usage && t.usage.calls > 0n && <> · {fmtUsd(t.usage.costUsd)}</>} · <RelTime ts={t.updateTime} />
             </span>
+            <TranscriptLink taskId={t.id} />
             {(t.status === TaskStatus.FAILED || t.status === TaskStatus.CANCELED) && (
               <button className="btn btn-small" onClick={() => void retry(t)} data-testid="task-retry">
                 Retry

@@ -238,7 +238,10 @@ function PlanDetail({ plan: p, onDecided }: { plan: Plan; onDecided: () => void 
                     <td>
                       {s.taskId ? (
                         <>
-                          <code>{s.taskId}</code> {st !== undefined && <StatusChip schema={TaskStatusSchema} value={st} />}
+                          <a href={href("transcript", s.taskId)} title="the task's transcript">
+                            <code>{s.taskId}</code>
+                          </a>{" "}
+                          {st !== undefined && <StatusChip schema={TaskStatusSchema} value={st} />}
                         </>
                       ) : (
                         "—"
