@@ -747,8 +747,11 @@ void ParseLayer(Parser& p, const YAML::Node& root, Config& c) {
     f.Bytes("goal_bytes", &c.transcripts.goal_bytes)
         .Bytes("entry_bytes", &c.transcripts.entry_bytes)
         .Done();
-    if (c.transcripts.entry_bytes < (int64_t{4} << 10)) {
-      p.Error(f.Get("entry_bytes").Mark(), "transcripts.entry_bytes: must be at least 4KiB");
+    if (c.transcripts.entry_bytes < (int64_t{4} << 10) ||
+        c.transcripts.entry_bytes > (int64_t{2} << 20)) {
+      p.Error(f.Get("entry_bytes").Mark(),
+              "transcripts.entry_bytes: must be between 4KiB and 2MiB (an entry travels in one "
+              "gRPC message)");
     }
     if (c.transcripts.goal_bytes < c.transcripts.entry_bytes) {
       p.Error(f.Get("goal_bytes").Mark(),

@@ -1,5 +1,6 @@
 #include "common/proto_text.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -81,31 +82,55 @@ void TransformStrings(Message* m, const std::function<std::string(const std::str
 }
 
 int64_t FitStrings(Message* m, size_t max_bytes) {
-  int64_t cut = 0;
-  // Each round cuts the longest text by what is over (and its marker's room), or whole
-  // when it is shorter than that, and the next round the next longest.
-  for (int round = 0; round < 64; ++round) {
-    const size_t size = m->ByteSizeLong();
-    if (size <= max_bytes) break;
-    std::vector<StringField> strings;
-    CollectStrings(m, &strings);
-    const StringField* longest = nullptr;
-    size_t longest_size = 0;
-    for (const StringField& s : strings) {
-      size_t n = Get(s).size();
-      if (n > longest_size) {
-        longest_size = n;
-        longest = &s;
+  const size_t size = m->ByteSizeLong();
+  if (size <= max_bytes) return 0;
+  std::vector<StringField> strings;
+  CollectStrings(m, &strings);
+  // One pass: the largest length cap L such that cutting every longer text to L (plus its
+  // marker) brings the message within max_bytes. The texts' lengths, sorted, give the
+  // bytes each candidate L removes; a binary search over L finds it. Each text is read by
+  // reference, so a message of many texts costs one sort, not a copy per round.
+  std::vector<size_t> lengths;
+  lengths.reserve(strings.size());
+  for (const StringField& f : strings) {
+    const Reflection* r = f.owner->GetReflection();
+    std::string scratch;
+    const std::string& v =
+        f.index < 0 ? r->GetStringReference(*f.owner, f.field, &scratch)
+                    : r->GetRepeatedStringReference(*f.owner, f.field, f.index, &scratch);
+    lengths.push_back(v.size());
+  }
+  constexpr size_t kMarkerRoom = 48;  // "\n[… N bytes cut by agentd]" and its length prefix
+  const size_t excess = size - max_bytes;
+  auto removed_at = [&](size_t cap) {  // bytes removed when every text is cut to `cap`
+    size_t removed = 0;
+    for (size_t n : lengths) {
+      if (n > cap + kMarkerRoom) removed += n - cap - kMarkerRoom;
+    }
+    return removed;
+  };
+  size_t lo = 0, hi = 0;
+  for (size_t n : lengths) hi = std::max(hi, n);
+  if (removed_at(0) < excess) {
+    hi = 0;  // even cutting every text to nothing is not enough: cut them all
+  } else {
+    while (lo < hi) {  // the largest cap that still removes enough
+      size_t mid = lo + (hi - lo + 1) / 2;
+      if (removed_at(mid) >= excess) {
+        lo = mid;
+      } else {
+        hi = mid - 1;
       }
     }
-    constexpr size_t kMarkerRoom = 64;
-    if (longest == nullptr || longest_size <= kMarkerRoom) break;  // nothing left to cut
-    const size_t excess = size - max_bytes;
-    size_t keep = longest_size > excess + kMarkerRoom ? longest_size - excess - kMarkerRoom : 0;
-    std::string v = Get(*longest);
-    std::string kept = Utf8Prefix(v, keep);
+  }
+  const size_t cap = hi;
+  int64_t cut = 0;
+  for (size_t k = 0; k < strings.size(); ++k) {
+    if (lengths[k] <= cap + kMarkerRoom) continue;
+    std::string v = Get(strings[k]);
+    std::string kept = Utf8Prefix(v, cap);
     const int64_t removed = static_cast<int64_t>(v.size()) - static_cast<int64_t>(kept.size());
-    Set(*longest, absl::StrCat(kept, "\n[… ", removed, " bytes cut by agentd]"));
+    Set(strings[k], absl::StrCat(kept, "\n[… ", removed, " bytes cut by agentd]"));
     cut += removed;
   }
   return cut;

@@ -381,11 +381,21 @@ void TaskRunner::OnDelivery(const v1::ConnectResponse& d) {
       note.set_from("agentd");
       note.set_task_id(p.task_id());
       std::string by = p.decided_by().empty() ? "" : absl::StrCat(" by ", p.decided_by());
-      note.set_body(
-          p.status() == v1::PLAN_STATUS_REJECTED
-              ? absl::StrCat("plan ", p.id(), " was rejected", by, ": ", p.rejection_reason(),
-                             "\nRevise the plan and propose it again.")
-              : absl::StrCat("plan ", p.id(), " is ", v1::PlanStatus_Name(p.status()), by));
+      if (p.status() == v1::PLAN_STATUS_REJECTED) {
+        note.set_body(absl::StrCat("plan ", p.id(), " was rejected", by, ": ", p.rejection_reason(),
+                                   "\nRevise the plan and propose it again."));
+      } else if (!p.previous_plan_id().empty() && p.proposer() == p.decided_by()) {
+        // A person edited the proposal and approved the edit: what runs is theirs.
+        std::vector<std::string> steps;
+        for (const v1::PlanStep& s : p.steps()) {
+          steps.push_back(absl::StrCat("- ", s.id(), " (", s.role(), "): ", s.title()));
+        }
+        note.set_body(absl::StrCat("plan ", p.previous_plan_id(), " was edited", by, " into plan ",
+                                   p.id(), ", which was approved and runs instead. Its steps:\n",
+                                   absl::StrJoin(steps, "\n")));
+      } else {
+        note.set_body(absl::StrCat("plan ", p.id(), " is ", v1::PlanStatus_Name(p.status()), by));
+      }
       mailbox_.Put(note);
       break;
     }
@@ -768,7 +778,9 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
         v1::TranscriptToolRequest* q = t->add_tool_calls();
         q->set_tool_call_id(c.id);
         q->set_tool(c.name);
-        q->set_arguments_json(c.arguments);
+        // In full in the call's own entry (STARTED); here enough to tell the calls apart,
+        // for those never run (complete_task's summary is in its outcome).
+        q->set_arguments_json(Utf8Prefix(c.arguments, 16 << 10, "..."));
       }
       t->set_prompt_tokens(r->usage.prompt_tokens);
       t->set_completion_tokens(r->usage.completion_tokens);

@@ -14,7 +14,6 @@ namespace {
 
 // Past these, a diff costs more than a transcript line is worth (dtl's O(ND) time and
 // memory): the change is described instead.
-constexpr size_t kMaxDiffBytes = 2 << 20;
 constexpr size_t kMaxDiffLines = 50000;
 
 std::vector<std::string> Lines(absl::string_view text) {

@@ -8,11 +8,15 @@
 #ifndef AGENTD_AGENTS_TOOLS_FILE_DIFF_H_
 #define AGENTD_AGENTS_TOOLS_FILE_DIFF_H_
 
+#include <cstddef>
 #include <string>
 
 #include "absl/strings/string_view.h"
 
 namespace agentd::tools {
+
+// Past this many bytes (before and after together) a change is described, not diffed.
+constexpr size_t kMaxDiffBytes = 2 << 20;
 
 // `existed` false: the file is new (its "before" is /dev/null). Empty when nothing changed.
 std::string FileDiff(absl::string_view path, absl::string_view before, absl::string_view after,

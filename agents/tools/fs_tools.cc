@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "agents/tools/file_diff.h"
 #include "agents/tools/tool.h"
+#include "common/text.h"
 
 namespace agentd::tools {
 namespace {
@@ -171,15 +172,22 @@ class WriteTool final : public Tool {
       return Error(absl::StrCat("content of ", content.size(), " bytes is over the ", kMaxWrite,
                                 "-byte limit of one write"));
     }
-    // What it replaces, for the transcript's diff (a file too large to read whole is
-    // described, not diffed).
+    // What it replaces, for the transcript's diff: read only as far as a diff is made
+    // (a larger file is described, not diffed).
     bool truncated = false;
-    absl::StatusOr<std::string> before = ReadFile(*ctx.workspace, path, kMaxWrite, &truncated);
+    absl::StatusOr<std::string> before =
+        ReadFile(*ctx.workspace, path, kMaxDiffBytes + 1, &truncated);
     if (absl::Status s = WriteFile(*ctx.workspace, path, content); !s.ok()) return Error(s);
     ToolResult r{absl::StrCat("wrote ", content.size(), " bytes to ", path)};
-    r.diff = truncated ? absl::StrCat("--- a/", path, "\n+++ b/", path,
-                                      "\n(replaced a file too large to diff here)\n")
-                       : FileDiff(path, before.ok() ? *before : "", content, before.ok());
+    if (truncated || (!before.ok() && before.status().code() != absl::StatusCode::kNotFound)) {
+      r.diff = absl::StrCat("--- a/", ValidUtf8(path), "\n+++ b/", ValidUtf8(path), "\n(replaced ",
+                            truncated ? "a file too large to diff here"
+                                      : absl::StrCat("a file that could not be read before: ",
+                                                     before.status().message()),
+                            "; now ", content.size(), " bytes)\n");
+    } else {
+      r.diff = FileDiff(path, before.ok() ? *before : "", content, before.ok());
+    }
     return r;
   }
 };

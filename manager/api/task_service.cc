@@ -195,8 +195,8 @@ grpc::ServerUnaryReactor* PlanService::ApprovePlan(grpc::CallbackServerContext* 
                                                    const v1::ApprovePlanRequest* req,
                                                    v1::ApprovePlanResponse* resp) {
   return OnLoop(ctx, auth_, loop_, [this, req, resp, by = HumanCaller(ctx)] {
-    return Take(plans_->Approve(req->plan_id(), by),
-                [resp](v1::Plan p) { *resp->mutable_plan() = p; });
+    return Take(plans_->Decide(*req, by),
+                [resp](v1::ApprovePlanResponse r) { *resp = std::move(r); });
   });
 }
 
@@ -277,8 +277,16 @@ grpc::ServerUnaryReactor* TaskService::GetTranscript(grpc::CallbackServerContext
     absl::StatusOr<std::vector<v1::TranscriptEntry>> entries =
         transcripts_->Read(req->task_id(), after, size + 1);
     if (!entries.ok()) return entries.status();
-    const bool more = static_cast<int>(entries->size()) > size;
-    if (more) entries->pop_back();
+    // More when there was one more than asked for, or the read stopped at its byte bound.
+    bool more = static_cast<int>(entries->size()) > size;
+    if (more) {
+      entries->pop_back();
+    } else if (!entries->empty()) {
+      absl::StatusOr<std::vector<v1::TranscriptEntry>> next =
+          transcripts_->Read(req->task_id(), entries->back().seq(), 1);
+      if (!next.ok()) return next.status();
+      more = !next->empty();
+    }
     for (v1::TranscriptEntry& e : *entries) *resp->add_entries() = std::move(e);
     if (more) resp->set_next_page_token(absl::StrCat(resp->entries().rbegin()->seq()));
     absl::StatusOr<TranscriptDropped> dropped = transcripts_->Dropped(req->task_id());
@@ -316,7 +324,8 @@ grpc::ServerWriteReactor<v1::WatchTranscriptResponse>* TaskService::WatchTranscr
           *r.mutable_entry() = std::move(e);
           batch->push_back(std::move(r));
         }
-        *end = Final(t->status()) && static_cast<int>(batch->size()) < Reactor::kBatch;
+        // Only an empty read (caught up) ends it: a read cut by its byte bound is not empty.
+        *end = Final(t->status());
         return absl::OkStatus();
       },
       [after = req->after_seq()](std::deque<v1::WatchTranscriptResponse>*) { return after; });

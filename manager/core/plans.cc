@@ -92,6 +92,40 @@ std::pair<PlanRow, std::string> PlanBook::RowOf(const v1::Plan& plan) {
   return {std::move(row), DumpJson(payload)};
 }
 
+void PlanBook::SetSteps(const google::protobuf::RepeatedPtrField<v1::PlanStep>& steps,
+                        v1::Plan* plan) {
+  int64_t tokens = 0;
+  double cost = 0;
+  absl::Duration longest;
+  std::map<std::string, absl::Duration> finish;  // along the longest dependency path
+  plan->clear_steps();
+  for (const v1::PlanStep& s : steps) {
+    v1::PlanStep* step = plan->add_steps();
+    *step = s;
+    step->clear_task_id();
+    tokens += s.estimate().tokens();
+    cost += s.estimate().cost_usd();
+  }
+  // Steps in dependency order; a cycle (in a plan only validated, not stored) ends the
+  // walk where it closes.
+  std::set<std::string> visiting;
+  std::function<absl::Duration(const v1::PlanStep&)> done_at = [&](const v1::PlanStep& s) {
+    if (auto it = finish.find(s.id()); it != finish.end()) return it->second;
+    if (!visiting.insert(s.id()).second) return absl::ZeroDuration();
+    absl::Duration start;
+    for (const std::string& d : s.deps()) {
+      for (const v1::PlanStep& o : plan->steps()) {
+        if (o.id() == d) start = std::max(start, done_at(o));
+      }
+    }
+    return finish[s.id()] = start + FromProto(s.estimate().duration());
+  };
+  for (const v1::PlanStep& s : plan->steps()) longest = std::max(longest, done_at(s));
+  plan->mutable_total_estimate()->set_tokens(tokens);
+  plan->mutable_total_estimate()->set_cost_usd(cost);
+  SetDuration(longest, plan->mutable_total_estimate()->mutable_duration());
+}
+
 void PlanBook::Save(v1::Plan& plan, const char* event, const std::string& agent) {
   absl::Time now = loop_->clock()->Now();
   SetTime(now, plan.mutable_update_time());
@@ -144,32 +178,7 @@ absl::StatusOr<v1::ProposePlanResponse> PlanBook::Propose(const std::string& age
     plan.set_previous_plan_id(p.id());
   }
   plan.set_revision(revision);
-  int64_t tokens = 0;
-  double cost = 0;
-  absl::Duration longest;
-  std::map<std::string, absl::Duration> finish;  // along the longest dependency path
-  for (const v1::PlanStep& s : req.steps()) {
-    v1::PlanStep* step = plan.add_steps();
-    *step = s;
-    step->clear_task_id();
-    tokens += s.estimate().tokens();
-    cost += s.estimate().cost_usd();
-  }
-  // Steps in dependency order: the plan is acyclic now.
-  std::function<absl::Duration(const v1::PlanStep&)> done_at = [&](const v1::PlanStep& s) {
-    if (auto it = finish.find(s.id()); it != finish.end()) return it->second;
-    absl::Duration start;
-    for (const std::string& d : s.deps()) {
-      for (const v1::PlanStep& o : plan.steps()) {
-        if (o.id() == d) start = std::max(start, done_at(o));
-      }
-    }
-    return finish[s.id()] = start + FromProto(s.estimate().duration());
-  };
-  for (const v1::PlanStep& s : plan.steps()) longest = std::max(longest, done_at(s));
-  plan.mutable_total_estimate()->set_tokens(tokens);
-  plan.mutable_total_estimate()->set_cost_usd(cost);
-  SetDuration(longest, plan.mutable_total_estimate()->mutable_duration());
+  SetSteps(req.steps(), &plan);
   if (req.validate_only()) {
     *resp.mutable_plan() = plan;
     return resp;
@@ -294,6 +303,86 @@ absl::StatusOr<v1::Plan> PlanBook::Approve(const std::string& id, const std::str
   spdlog::info("plan {} approved by {}", id, by);
   Execute(p);
   return p;
+}
+
+absl::StatusOr<v1::ApprovePlanResponse> PlanBook::Decide(const v1::ApprovePlanRequest& req,
+                                                         const std::string& by) {
+  v1::ApprovePlanResponse resp;
+  const std::string& id = req.plan_id();
+  if (req.steps().empty()) {
+    absl::StatusOr<v1::Plan> p = req.validate_only() ? Get(id) : Approve(id, by);
+    if (!p.ok()) return p.status();
+    *resp.mutable_plan() = *std::move(p);
+    return resp;
+  }
+  auto it = plans_.find(id);
+  if (it == plans_.end()) return Get(id).status();
+  if (it->second.status() != v1::PLAN_STATUS_PROPOSED) {
+    return absl::FailedPreconditionError(absl::StrCat("plan ", id, " is ",
+                                                      StatusName(it->second.status()),
+                                                      "; only a proposed plan can be edited"));
+  }
+  const v1::Plan old = it->second;
+  absl::StatusOr<v1::Task> task = tasks_->Get(old.task_id());
+  if (!task.ok()) return task.status();
+  // Checked as an agent's proposal is: a person's edit gets no more room than a model's.
+  v1::ProposePlanRequest as_proposal;
+  as_proposal.set_task_id(old.task_id());
+  *as_proposal.mutable_steps() = req.steps();
+  std::vector<v1::PlanViolation> violations = Validate(as_proposal, *task);
+  v1::Plan plan;
+  plan.set_goal_id(old.goal_id());
+  plan.set_task_id(old.task_id());
+  plan.set_proposer(by);
+  plan.set_summary(req.summary().empty() ? old.summary() : req.summary());
+  int32_t revision = old.revision() + 1;
+  for (const auto& [other_id, p] : plans_) {
+    if (p.task_id() == old.task_id()) revision = std::max(revision, p.revision() + 1);
+  }
+  plan.set_revision(revision);
+  plan.set_previous_plan_id(old.id());
+  SetSteps(req.steps(), &plan);
+  if (req.validate_only()) {
+    for (v1::PlanViolation& v : violations) *resp.add_violations() = std::move(v);
+    *resp.mutable_plan() = std::move(plan);
+    return resp;
+  }
+  if (!violations.empty()) {
+    std::vector<std::string> lines;
+    for (const v1::PlanViolation& v : violations) {
+      lines.push_back(
+          absl::StrCat(v.step_id().empty() ? "plan" : absl::StrCat("step ", v.step_id()),
+                       v.field().empty() ? "" : absl::StrCat(" ", v.field()), ": ", v.message()));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the edited plan is not valid, nothing was approved: ", absl::StrJoin(lines, "; ")));
+  }
+  // The proposal is superseded by the person's revision, which is approved at once.
+  v1::Plan& superseded = it->second;
+  superseded.set_status(v1::PLAN_STATUS_SUPERSEDED);
+  superseded.set_decided_by(by);
+  SetTime(loop_->clock()->Now(), superseded.mutable_decide_time());
+  Save(superseded, "plan.superseded");
+  plan.set_id(absl::StrCat("p-", next_id_++));
+  plan.set_status(v1::PLAN_STATUS_PROPOSED);
+  SetTime(loop_->clock()->Now(), plan.mutable_create_time());
+  Save(plan, "plan.proposed");
+  order_.push_back(plan.id());
+  plans_[plan.id()] = plan;
+  if (audit_ != nullptr) {
+    audit_->AppendBy(by, "plan.edit", plan.id(), plan.goal_id(), plan.task_id(),
+                     {{"replaces", old.id()}, {"steps", absl::StrCat(plan.steps_size())}});
+  }
+  spdlog::info("plan {} edited by {} into {} ({} steps)", old.id(), by, plan.id(),
+               plan.steps_size());
+  absl::StatusOr<v1::Plan> approved = Approve(plan.id(), by);
+  if (!approved.ok()) return approved.status();
+  // The proposer hears that its plan runs as the person changed it.
+  v1::ConnectResponse d;
+  *d.mutable_plan_decision() = *approved;
+  outbox_->Deliver(old.proposer(), std::move(d));
+  *resp.mutable_plan() = *std::move(approved);
+  return resp;
 }
 
 absl::StatusOr<v1::Plan> PlanBook::Reject(const std::string& id, const std::string& reason,

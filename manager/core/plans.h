@@ -78,6 +78,14 @@ class PlanBook {
   // Errors: NOT_FOUND; FAILED_PRECONDITION (not PROPOSED, saying what it is);
   // INVALID_ARGUMENT (a rejection without a reason).
   absl::StatusOr<v1::Plan> Approve(const std::string& id, const std::string& by);
+  // A person's approval, of the plan as proposed (no steps in `req`) or as they edited it:
+  // the edit is validated as a proposal is; a valid one supersedes the proposal with a
+  // new revision proposed by `by`, approved at once, and its proposer is told. With
+  // validate_only nothing changes, and the response carries the violations. Errors: as
+  // Approve; FAILED_PRECONDITION for editing a plan that is not PROPOSED; INVALID_ARGUMENT
+  // for an invalid edit (every violation in the message).
+  absl::StatusOr<v1::ApprovePlanResponse> Decide(const v1::ApprovePlanRequest& req,
+                                                 const std::string& by);
   absl::StatusOr<v1::Plan> Reject(const std::string& id, const std::string& reason,
                                   const std::string& by);
   absl::StatusOr<v1::Plan> Get(const std::string& id) const;
@@ -95,6 +103,9 @@ class PlanBook {
   void MaybeRollBack(v1::Plan& plan);
   std::vector<v1::PlanViolation> Validate(const v1::ProposePlanRequest& req,
                                           const v1::Task& task) const;
+  // `steps` as the plan's (task ids cleared), with its total estimate.
+  static void SetSteps(const google::protobuf::RepeatedPtrField<v1::PlanStep>& steps,
+                       v1::Plan* plan);
   // The plan's row and its event payload, as Save stores them.
   static std::pair<PlanRow, std::string> RowOf(const v1::Plan& plan);
   void Save(v1::Plan& plan, const char* event, const std::string& agent = "");

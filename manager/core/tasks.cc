@@ -222,6 +222,14 @@ void TaskBoard::FlushObservers() {
   }
 }
 
+void TaskBoard::RecordEnd(const v1::Task& t, const std::string& why) {
+  if (transcripts_ == nullptr) return;
+  v1::TranscriptEntry e;
+  e.mutable_outcome()->set_status(v1::TASK_STATUS_READY);
+  e.mutable_outcome()->set_summary(why);
+  transcripts_->Record(t.id(), t.goal_id(), "", t.attempts(), std::move(e));
+}
+
 void TaskBoard::SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind,
                           const AuditIntent* audit) {
   LogScope log_scope(t.assignee(), t.id(), t.goal_id());
@@ -933,6 +941,8 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
         case FailedAttempt::Next::kRetry:
           spdlog::info("task {} attempt {} failed ({}); retrying", t->id(), t->attempts(),
                        f.reason());
+          RecordEnd(
+              *t, absl::StrCat("attempt ", t->attempts(), " failed and is retried: ", f.reason()));
           SetStatus(*t, v1::TASK_STATUS_READY, "task.retry");
           break;
         case FailedAttempt::Next::kFail:
@@ -1110,6 +1120,7 @@ void TaskBoard::OnAgentState(const std::string& agent, v1::AgentState state) {
   ledger_->ReleaseTask(t->id());
   if (t->attempts() < t->max_attempts()) {
     spdlog::info("task {}: agent {} is gone; the task is reassigned", t->id(), agent);
+    RecordEnd(*t, absl::StrCat("agent ", agent, " is gone; the task is reassigned"));
     SetStatus(*t, v1::TASK_STATUS_READY, "task.reassigned");
   } else {
     v1::TaskFailure f;

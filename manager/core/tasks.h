@@ -198,6 +198,9 @@ class TaskBoard {
   void Notify(const std::string& id);
   // Tells the observers of every change Notify holds, now.
   void FlushObservers();
+  // An attempt that ended without ending the task (retried, reassigned), in its transcript:
+  // an outcome entry READY saying why.
+  void RecordEnd(const v1::Task& t, const std::string& why);
   void SetStatus(v1::Task& t, v1::TaskStatus status, const char* kind,
                  const AuditIntent* audit = nullptr);
   // Ends `t` and every unfinished task under it with `status` and `failure`.

@@ -1,6 +1,9 @@
 #include "manager/core/transcripts.h"
 
+#include <algorithm>
 #include <utility>
+
+#include "absl/strings/str_cat.h"
 
 #include "common/proto_text.h"
 #include "manager/core/proto_time.h"
@@ -20,14 +23,25 @@ void Transcripts::Record(const std::string& task, const std::string& goal, const
   entry.set_task_id(task);
   entry.set_attempt(attempt);
   entry.set_agent_id(agent);
-  // An agent's entry is outside input: its texts are made valid and bounded here, whatever
-  // the agent did already.
+  // An agent's entry is outside input: what this agentd does not know of it goes, its
+  // texts are made valid and bounded here, whatever the agent did already, and one that
+  // still does not fit (thousands of short texts) is kept as a note that says so.
+  entry.DiscardUnknownFields();
+  if (entry.entry_case() == v1::TranscriptEntry::ENTRY_NOT_SET) return;
+  const int64_t claimed = std::clamp<int64_t>(entry.omitted_bytes(), 0, int64_t{1} << 40);
   MakeStringsUtf8(&entry);
   const int64_t bound = config_->config().transcripts.entry_bytes;
-  if (int64_t cut = FitStrings(&entry, static_cast<size_t>(bound)); cut > 0) {
-    entry.set_omitted_bytes(entry.omitted_bytes() + cut);
+  const int64_t cut = FitStrings(&entry, static_cast<size_t>(bound));
+  entry.set_omitted_bytes(claimed + cut);
+  if (static_cast<int64_t>(entry.ByteSizeLong()) > bound + 1024) {
+    const int64_t size = static_cast<int64_t>(entry.ByteSizeLong());
+    entry.mutable_note()->set_kind(v1::TRANSCRIPT_NOTE_KIND_PROGRESS);
+    entry.mutable_note()->set_text(absl::StrCat(
+        "(an entry of ", size, " bytes was too large to keep, even cut: transcripts.entry_bytes)"));
+    entry.set_omitted_bytes(claimed + cut + size);
   }
   TranscriptRow row;
+  row.pinned = agent.empty();
   row.time_us = absl::ToUnixMicros(now);
   row.task_id = task;
   row.goal_id = goal.empty() ? task : goal;
@@ -52,7 +66,8 @@ void Transcripts::Flush() {
 absl::StatusOr<std::vector<v1::TranscriptEntry>> Transcripts::Read(const std::string& task,
                                                                    int64_t after_seq, int limit) {
   Flush();
-  absl::StatusOr<std::vector<TranscriptRow>> rows = store_->QueryTranscript(task, after_seq, limit);
+  absl::StatusOr<std::vector<TranscriptRow>> rows =
+      store_->QueryTranscript(task, after_seq, limit, kReadBytes);
   if (!rows.ok()) return rows.status();
   std::vector<v1::TranscriptEntry> out;
   out.reserve(rows->size());

@@ -30,6 +30,10 @@ namespace agentd {
 
 class Transcripts {
  public:
+  // What one Read returns at most, in bytes (beyond its first entry): a page or a batch
+  // fits a gRPC message with room to spare.
+  static constexpr int64_t kReadBytes = int64_t{3} << 19;  // 1.5 MiB
+
   // None of the pointers is owned; the limits are read from `config` at each write.
   Transcripts(EventLoop* loop, Store* store, const ConfigState* config);
 
@@ -42,8 +46,9 @@ class Transcripts {
   // Writes what Record() queued, now.
   void Flush();
 
-  // Entries of `task` after `after_seq`, oldest first, at most `limit` (queued ones
-  // included: they are written first). Errors: the store's.
+  // Entries of `task` after `after_seq`, oldest first, at most `limit` and about
+  // kReadBytes (at least one; queued ones included: they are written first). Errors: the
+  // store's.
   absl::StatusOr<std::vector<v1::TranscriptEntry>> Read(const std::string& task, int64_t after_seq,
                                                         int limit);
   // What retention removed of a task's transcript.

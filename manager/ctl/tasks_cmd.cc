@@ -1,5 +1,7 @@
 #include "manager/ctl/tasks_cmd.h"
 
+#include "manager/ctl/plan_edit.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -558,9 +560,11 @@ int DescribePlan(const Globals& g, const IdOpts& o) {
 
 struct ApproveOpts {
   std::string id, comment;
+  bool edit = false;
 };
 
 int ApproveCmd(const Globals& g, const ApproveOpts& o) {
+  if (o.edit) return EditAndApprove(g, o.id, o.comment);
   absl::StatusOr<Connection> c = Connection::Connect(g.conn);
   if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
   auto stub = v1::PlanService::NewStub(c->channel());
@@ -848,11 +852,18 @@ void AddTaskCommands(const CommandTree& t) {
     cmd->add_option("PLAN", o->id, "the plan's id")->required()->type_name("PLAN");
   }
   {
-    CLI::App* cmd = AddCommand(t.root, "approve", "approve a proposed plan: its steps become tasks",
-                               "Example:\n  agentctl approve p-1 --comment \"go ahead\"");
+    CLI::App* cmd = AddCommand(
+        t.root, "approve", "approve a proposed plan: its steps become tasks",
+        "With --edit the plan opens as YAML in $VISUAL or $EDITOR: change steps'\n"
+        "instructions, roles, deps and estimates, add or remove steps, save and quit.\n"
+        "agentd checks the edit as it checks an agent's plan; problems are shown and the\n"
+        "file opens again with them on top. A valid edit is approved as a new revision.\n"
+        "Saving the file unchanged approves nothing.\n\n"
+        "Examples:\n  agentctl approve p-1 --comment \"go ahead\"\n  agentctl approve p-1 --edit");
     auto o = OnRun(t, cmd, ApproveCmd);
     cmd->add_option("PLAN", o->id, "the plan's id")->required()->type_name("PLAN");
     cmd->add_option("--comment", o->comment, "recorded with the approval");
+    cmd->add_flag("-e,--edit", o->edit, "edit the plan in $EDITOR before approving it");
   }
   {
     CLI::App* cmd = AddCommand(t.root, "reject", "reject a proposed plan, saying why",

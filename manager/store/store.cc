@@ -170,10 +170,11 @@ CREATE TABLE transcript (
   goal_id  TEXT    NOT NULL,
   time_us  INTEGER NOT NULL,
   bytes    INTEGER NOT NULL,
+  pinned   INTEGER NOT NULL,
   entry    BLOB    NOT NULL
 ) STRICT;
 CREATE INDEX transcript_by_task ON transcript(task_id, seq);
-CREATE INDEX transcript_by_goal ON transcript(goal_id, seq);
+CREATE INDEX transcript_by_goal ON transcript(goal_id, pinned, seq);
 CREATE TABLE transcript_goals (
   goal_id  TEXT PRIMARY KEY,
   bytes    INTEGER NOT NULL

@@ -138,6 +138,7 @@ struct TranscriptRow {
   int64_t seq = 0, time_us = 0;
   std::string task_id, goal_id;
   std::string entry;
+  bool pinned = false;  // never dropped by retention (agentd's own entries: outcomes, consents)
 };
 
 // What retention removed of one task's transcript.
@@ -288,14 +289,16 @@ class Store {
   int64_t LastEventSeq() const { return last_event_seq_; }
 
   // Appends transcript entries (their seq is set here, increasing) in one transaction,
-  // and keeps each goal's transcripts within `goal_bytes`: the goal's oldest entries are
-  // deleted until it fits, and counted per task (TranscriptDroppedOf). Then runs the
-  // event hook, so that followers of the change feed look again. The SQL is in
+  // and keeps each goal's transcripts within `goal_bytes`: the goal's oldest entries that
+  // are not pinned are deleted until it fits, and counted per task (TranscriptDroppedOf). Then runs
+  // the event hook, so that followers of the change feed look again. The SQL is in
   // store/transcripts.cc.
   absl::Status AppendTranscript(std::vector<TranscriptRow>* rows, int64_t goal_bytes);
-  // A task's entries after `after_seq`, oldest first, at most `limit`.
+  // A task's entries after `after_seq`, oldest first, at most `limit`, and no more after
+  // their sizes reach `max_bytes` (at least one).
   absl::StatusOr<std::vector<TranscriptRow>> QueryTranscript(absl::string_view task_id,
-                                                             int64_t after_seq, int64_t limit);
+                                                             int64_t after_seq, int64_t limit,
+                                                             int64_t max_bytes);
   // What retention removed of a task's transcript.
   absl::StatusOr<TranscriptDropped> TranscriptDroppedOf(absl::string_view task_id);
 

@@ -12,8 +12,8 @@ absl::Status Store::AppendTranscript(std::vector<TranscriptRow>* rows, int64_t g
   absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
   if (!tx.ok()) return tx.status();
   absl::StatusOr<sqlite::Statement> insert = db_->Prepare(
-      "INSERT INTO transcript(task_id, goal_id, time_us, bytes, entry) VALUES (?1, ?2, ?3, ?4, ?5) "
-      "RETURNING seq");
+      "INSERT INTO transcript(task_id, goal_id, time_us, bytes, pinned, entry) VALUES (?1, ?2, ?3, "
+      "?4, ?5, ?6) RETURNING seq");
   if (!insert.ok()) return insert.status();
   // A goal's size, kept as a row of its own: summing its entries on every append would
   // cost more the longer the goal ran.
@@ -26,7 +26,7 @@ absl::Status Store::AppendTranscript(std::vector<TranscriptRow>* rows, int64_t g
     const int64_t bytes = static_cast<int64_t>(r.entry.size());
     insert->Reset();
     insert->Bind(1, r.task_id).Bind(2, r.goal_id).Bind(3, r.time_us).Bind(4, bytes);
-    insert->BindBlob(5, r.entry);
+    insert->Bind(5, int64_t{r.pinned ? 1 : 0}).BindBlob(6, r.entry);
     absl::StatusOr<bool> row = insert->Step();
     if (!row.ok()) return row.status();
     if (!*row) return absl::InternalError("inserting a transcript entry returned no seq");
@@ -43,12 +43,15 @@ absl::Status Store::AppendTranscript(std::vector<TranscriptRow>* rows, int64_t g
       over.emplace_back(r.goal_id, size);
     }
   }
-  // Retention: the oldest entries of a goal past its bound go, a batch at a time, and
-  // each task keeps count of what it lost (a reader is told of the gap, never shown a
-  // transcript that silently starts late).
+  // Retention: the oldest entries of a goal past its bound go, a batch at a time (a goal
+  // just over its bound loses about one entry per append), and each task keeps count of
+  // what it lost (a reader is told of the gap, never shown a transcript that silently
+  // starts late). agentd's own entries are pinned: an agent's flood cannot push out the
+  // outcomes and consents agentd recorded. Their size still counts.
   for (auto& [goal, size] : over) {
     absl::StatusOr<sqlite::Statement> oldest = db_->Prepare(
-        "SELECT seq, task_id, bytes FROM transcript WHERE goal_id = ?1 ORDER BY seq LIMIT 256");
+        "SELECT seq, task_id, bytes FROM transcript WHERE goal_id = ?1 AND pinned = 0 ORDER BY "
+        "seq LIMIT 32");
     absl::StatusOr<sqlite::Statement> remove =
         db_->Prepare("DELETE FROM transcript WHERE seq = ?1");
     absl::StatusOr<sqlite::Statement> count = db_->Prepare(
@@ -93,20 +96,27 @@ absl::Status Store::AppendTranscript(std::vector<TranscriptRow>* rows, int64_t g
 }
 
 absl::StatusOr<std::vector<TranscriptRow>> Store::QueryTranscript(absl::string_view task_id,
-                                                                  int64_t after_seq,
-                                                                  int64_t limit) {
+                                                                  int64_t after_seq, int64_t limit,
+                                                                  int64_t max_bytes) {
   absl::StatusOr<sqlite::Statement> st = db_->Prepare(
       "SELECT seq, time_us, task_id, goal_id, entry FROM transcript WHERE task_id = ?1 AND "
       "seq > ?2 ORDER BY seq LIMIT ?3");
   if (!st.ok()) return st.status();
   st->Bind(1, task_id).Bind(2, after_seq).Bind(3, limit);
   std::vector<TranscriptRow> out;
-  for (;;) {
+  int64_t bytes = 0;
+  while (bytes < max_bytes) {
     absl::StatusOr<bool> row = st->Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    out.push_back({st->ColumnInt(0), st->ColumnInt(1), st->ColumnText(2), st->ColumnText(3),
-                   st->ColumnText(4)});
+    TranscriptRow r;
+    r.seq = st->ColumnInt(0);
+    r.time_us = st->ColumnInt(1);
+    r.task_id = st->ColumnText(2);
+    r.goal_id = st->ColumnText(3);
+    r.entry = st->ColumnText(4);
+    bytes += static_cast<int64_t>(r.entry.size());
+    out.push_back(std::move(r));
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "agents/tools/file_diff.h"
 #include "common/proto_text.h"
 #include "common/text.h"
@@ -178,6 +179,47 @@ TEST_F(TranscriptsTest, AGoalPastItsBoundLosesItsOldestEntriesAndEachTaskCountsI
   auto none = transcripts_->Dropped("t-9");
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(none->entries, 0);
+}
+
+TEST_F(TranscriptsTest, AFloodOfShortTextsIsKeptAsANoteAndAgentdsOwnEntriesAreNeverDropped) {
+  // Thousands of short texts cannot be cut to fit: the entry is kept as a note saying so,
+  // with what was claimed about it by the agent not believed.
+  v1::TranscriptEntry flood;
+  for (int i = 0; i < 5000; ++i) {
+    v1::TranscriptToolRequest* r = flood.mutable_model_turn()->add_tool_calls();
+    r->set_tool("fs.read");
+    r->set_tool_call_id(absl::StrCat("c", i));
+  }
+  flood.set_omitted_bytes(-5);
+  transcripts_->Record("t-2", "g-1", "coder-1", 1, flood);
+  // agentd's own outcome, then enough of the agent's to push the goal past its bound.
+  v1::TranscriptEntry outcome;
+  outcome.mutable_outcome()->set_status(v1::TASK_STATUS_COMPLETED);
+  transcripts_->Record("t-2", "g-1", "", 1, outcome);
+  for (int i = 0; i < 40; ++i) Note("t-2", "g-1", std::string(4000, 'x'));
+  v1::TranscriptEntry empty;  // nothing in it: not recorded
+  transcripts_->Record("t-2", "g-1", "coder-1", 1, empty);
+  auto kept = transcripts_->Read("t-2", 0, 1000);
+  ASSERT_TRUE(kept.ok());
+  bool outcome_kept = false, flood_kept = false;
+  for (const v1::TranscriptEntry& e : *kept) {
+    EXPECT_NE(e.entry_case(), v1::TranscriptEntry::ENTRY_NOT_SET);
+    EXPECT_GE(e.omitted_bytes(), 0);
+    outcome_kept = outcome_kept || e.has_outcome();
+    flood_kept = flood_kept || e.has_model_turn();
+  }
+  EXPECT_TRUE(outcome_kept) << "agentd's outcome was dropped by retention";
+  EXPECT_FALSE(flood_kept);
+  auto dropped = transcripts_->Dropped("t-2");
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_GT(dropped->entries, 0);
+  // The flood itself became a note (and went, being the oldest of the agent's).
+  transcripts_->Record("t-4", "g-3", "coder-1", 1, flood);
+  auto note = transcripts_->Read("t-4", 0, 10);
+  ASSERT_TRUE(note.ok());
+  ASSERT_EQ(note->size(), 1u);
+  EXPECT_THAT((*note)[0].note().text(), HasSubstr("too large to keep"));
+  EXPECT_GT((*note)[0].omitted_bytes(), 8192);
 }
 
 }  // namespace

@@ -242,7 +242,7 @@ function EntryCard({ e, query }: { e: TranscriptEntry; query: string }) {
             <strong>{visible(e.agentId)}</strong>
             <span className="muted">
               {" "}
-              · {visible(x.value.provider)}/{visible(x.value.model)} · tools: {x.value.tools.join(", ")}
+              · {visible(x.value.provider)}/{visible(x.value.model)} · tools: {visible(x.value.tools.join(", "))}
             </span>
           </div>
           <details className="tx-fold">
@@ -284,7 +284,7 @@ function EntryCard({ e, query }: { e: TranscriptEntry; query: string }) {
           )}
           {t.text && <Pre text={t.text} query={query} testid="tx-text" />}
           {t.toolCalls.length > 0 && (
-            <div className="muted small">calls {t.toolCalls.map((c) => c.tool).join(", ")}</div>
+            <div className="muted small">calls {visible(t.toolCalls.map((c) => c.tool).join(", "))}</div>
           )}
         </div>
       );

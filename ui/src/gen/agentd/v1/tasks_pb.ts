@@ -1484,7 +1484,9 @@ export const TranscriptConsentSchema: GenMessage<TranscriptConsent> = /*@__PURE_
  */
 export type TranscriptOutcome = Message<"agentd.v1.TranscriptOutcome"> & {
   /**
-   * COMPLETED, FAILED or BLOCKED (waiting for delegated tasks, a budget, a provider).
+   * COMPLETED, FAILED, CANCELED, BLOCKED (waiting for delegated tasks, a budget, a
+   * provider), or READY when the attempt ended and the task goes on in another (retried,
+   * reassigned).
    *
    * @generated from field: agentd.v1.TaskStatus status = 1;
    */
@@ -1519,7 +1521,8 @@ export const TranscriptOutcomeSchema: GenMessage<TranscriptOutcome> = /*@__PURE_
  */
 export type GetTranscriptRequest = Message<"agentd.v1.GetTranscriptRequest"> & {
   /**
-   * Id of the task or goal.
+   * Id of the task; a goal's id gives the goal's own task (its CEO's work), and each task
+   * below it has a transcript of its own.
    *
    * @generated from field: string task_id = 1;
    */
@@ -1605,7 +1608,7 @@ export const GetTranscriptResponseSchema: GenMessage<GetTranscriptResponse> = /*
  */
 export type WatchTranscriptRequest = Message<"agentd.v1.WatchTranscriptRequest"> & {
   /**
-   * Id of the task or goal.
+   * Id of the task, as in GetTranscriptRequest.
    *
    * @generated from field: string task_id = 1;
    */
