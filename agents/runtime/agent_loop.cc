@@ -174,18 +174,6 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
       noted(NoteKind::kCompletionRefused, completion_refused);
     }
   }
-  // Messages that came while the task waited are read before its last turn is judged:
-  // a turn that ended waiting is not an answer once something new has arrived. They come
-  // before the results it was handed back with (they arrived first), so that what the
-  // model answers last is those results.
-  if (events_.inbox) {
-    for (auto& [id, text] : events_.inbox()) {
-      llm::Message m = llm::UserMessage(std::move(text));
-      if (absl::Status s = sessions_->AppendFromInbox(task_id, m, id); !s.ok()) return s;
-      noted(NoteKind::kMessage, m.content);
-      conv->push_back(std::move(m));
-    }
-  }
   if (!fresh && !resume_note.empty()) {
     bool present = false;
     for (const llm::Message& m : *conv) {
@@ -196,6 +184,16 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
       if (absl::Status s = sessions_->Append(task_id, m); !s.ok()) return s;
       conv->push_back(std::move(m));
       noted(NoteKind::kResumed, resume_note);
+    }
+  }
+  // Messages that came while the task waited are read before its last turn is judged:
+  // a turn that ended waiting is not an answer once something new has arrived.
+  if (events_.inbox) {
+    for (auto& [id, text] : events_.inbox()) {
+      llm::Message m = llm::UserMessage(std::move(text));
+      if (absl::Status s = sessions_->AppendFromInbox(task_id, m, id); !s.ok()) return s;
+      noted(NoteKind::kMessage, m.content);
+      conv->push_back(std::move(m));
     }
   }
   auto open_children = [&] { return events_.open_children ? events_.open_children() : 0; };

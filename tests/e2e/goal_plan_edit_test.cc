@@ -45,7 +45,7 @@ steps:
 )";
 
 TEST_F(GoalTest, APersonEditsAPlanInTheirEditorAndTheEditedPlanRuns) {
-  ASSERT_NO_FATAL_FAILURE(Start(Scenario("plan_two_steps"), kManager));
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("plan_edit"), kManager));
   const absl::Duration goal_timeout = absl::Seconds(90);
   Subprocess wait({AgentctlBinary(), "--socket", daemon_.socket(), "goal", "Two files", "--approve",
                    "manual", "--wait", "--timeout", ScaledText(goal_timeout)},
