@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Agentd, env, launchBrowser, newPage, openView, shot, startFakeLlm, waitFor } from "./harness.mjs";
 
 // Roles ceo, manager and coder on fakellm's models, priced so the spend is not zero.
-function config(fakeUrl, shellAllow) {
+function config(fakeUrl, shellAllow, ceoTools = "delegate, complete_task, fail_task") {
   return `
 supervision: {restart_sec: 50ms, heartbeat: {interval: 200ms, ttl: 3s}, stop_timeout: 2s}
 providers:
@@ -18,7 +18,7 @@ models:
   manager: {provider: fake, model: manager-m, max_tokens: 100, price: {input_per_mtok: 1, output_per_mtok: 5}}
   coder:   {provider: fake, model: coder-m, max_tokens: 100, price: {input_per_mtok: 1, output_per_mtok: 5}}
 roles:
-  ceo:     {model: ceo, prompt: roles/ceo.md, tools: [delegate, complete_task, fail_task], max_instances: 1}
+  ceo:     {model: ceo, prompt: roles/ceo.md, tools: [${ceoTools}], max_instances: 1}
   manager: {model: manager, prompt: roles/manager.md, tools: [propose_plan, delegate, complete_task, fail_task]}
   coder:   {model: coder, prompt: roles/coder.md, max_instances: 2,
             tools: [fs.read, fs.write, shell.run, complete_task, fail_task]}
@@ -93,14 +93,14 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function setUp(scenario, shellAllow) {
+async function setUp(scenario, shellAllow, ceoTools) {
   const browser = await launchBrowser();
   cleanups.push(() => browser.close());
   const agentd = new Agentd("");
   const fake = await startFakeLlm(agentd.dir, scenario);
   cleanups.push(async () => fake.stop());
   // fakellm's address is known only now: the config is written again with it.
-  writeFileSync(agentd.config, `ui: {dir: "${env.uiDir}", editor: []}\n${config(fake.url, shellAllow)}`);
+  writeFileSync(agentd.config, `ui: {dir: "${env.uiDir}", editor: []}\n${config(fake.url, shellAllow, ceoTools)}`);
   await agentd.start();
   cleanups.push(() => agentd.cleanup());
   const page = await newPage(browser);
@@ -290,4 +290,92 @@ test("a consent-gated tool call raises the modal, and the decision reaches the a
     .filter((r) => r.model === "coder-m" && r.body.messages.at(-1).role === "tool")
     .map((r) => String(r.body.messages.at(-1).content));
   assert.ok(toolResults.some((c) => c.includes(year)), `a tool result shows ${year}: ${toolResults}`);
+});
+
+// The plan scenario, with the Manager completing once told its plan ran as edited.
+const planEditScenario = planScenario.replace("rules:\n", `rules:
+  - name: manager-edited
+    match: {model: manager-m, contains: "was edited", last_role: user}
+    reply: {tool_calls: [{name: complete_task, arguments: {summary: "the edited plan is done"}}]}
+`);
+
+test("a person edits a proposed plan in the UI: problems show beside the steps, and the edit runs", { timeout: 240000 }, async () => {
+  const { agentd, page } = await setUp(planEditScenario, "ls, cat");
+  const row = await submitGoal(page, "Write a greeting file", join(agentd.dir, "work"), "manual");
+  await openView(page, "plans");
+  const plan = page.locator('[data-testid^="plan-row-"]').first();
+  await plan.waitFor({ timeout: 60000 });
+  await waitFor(async () => (await plan.getAttribute("data-status")) === "PLAN_STATUS_PROPOSED", 30000,
+    "the plan to wait for a person");
+  await plan.click();
+  await page.getByTestId("plan-edit").click();
+  const editor = page.getByTestId("plan-editor");
+  await editor.waitFor({ timeout: 10000 });
+  await waitFor(async () => (await text(page.getByTestId("plan-edit-check"))) === "valid", 10000, "the plan as proposed to check valid");
+  // A dependency on a step that is not there: agentd's problem, beside the step.
+  const first = page.getByTestId("plan-edit-step-0");
+  await first.getByTestId("plan-edit-deps").fill("nowhere");
+  await waitFor(async () => (await first.getByTestId("plan-edit-problem").count()) > 0, 10000, "the problem beside the step");
+  assert.match(await text(first.getByTestId("plan-edit-problem").first()), /nowhere/);
+  assert.equal(await page.getByTestId("plan-edit-approve").isDisabled(), true);
+  await shot(page, "plan-edit-problem");
+  // Fixed, the instructions changed, the second step removed.
+  await first.getByTestId("plan-edit-deps").fill("");
+  await first.getByTestId("plan-edit-instructions").fill("Write hello.txt, in the person's words");
+  await page.getByTestId("plan-edit-step-1").getByTestId("plan-edit-remove").click();
+  await waitFor(async () => (await text(page.getByTestId("plan-edit-check"))) === "valid", 10000, "the edit to check valid");
+  await page.getByTestId("plan-edit-approve").click();
+
+  await openView(page, "goals");
+  await row.click();
+  await waitFor(async () => (await row.getAttribute("data-status")) === "TASK_STATUS_COMPLETED",
+    120000, () => `goal g-1 to complete (agentd log: ${agentd.log.slice(-2000)})`);
+  const plans = (await agentd.ctl("get", "plans")).plans ?? [];
+  const byId = Object.fromEntries(plans.map((p) => [p.id, p]));
+  assert.equal(byId["p-1"]?.status, "PLAN_STATUS_SUPERSEDED");
+  assert.equal(byId["p-2"]?.status, "PLAN_STATUS_COMPLETED");
+  assert.equal(byId["p-2"]?.previousPlanId, "p-1");
+  assert.match(byId["p-2"]?.proposer ?? "", /^human:/);
+  const steps = (await goalTasks(agentd)).filter((t) => t.planStepId);
+  assert.deepEqual(steps.map((t) => [t.planStepId, t.input?.instructions]),
+    [["write", "Write hello.txt, in the person's words"]]);
+});
+
+// The CEO lists the workspace five times at 1,100 tokens a call: a goal budget of 3,000
+// tokens holds it after two calls.
+const budgetScenario = `
+rules:
+  - name: list
+    match: {model: ceo-m}
+    times: 5
+    reply:
+      tool_calls: [{name: fs_list, arguments: {path: "."}}]
+      usage: {prompt_tokens: 1000, completion_tokens: 100}
+  - name: done
+    match: {model: ceo-m}
+    reply:
+      tool_calls: [{name: complete_task, arguments: {summary: "listed five times"}}]
+      usage: {prompt_tokens: 1000, completion_tokens: 100}
+`;
+
+test("a goal paused at its budget shows its spend and resumes when raised in the UI", { timeout: 240000 }, async () => {
+  const { agentd, page } = await setUp(budgetScenario, "ls", "fs.list, complete_task, fail_task");
+  await openView(page, "goals");
+  await page.getByTestId("goal-budget-tokens").fill("3000");
+  const row = await submitGoal(page, "List five times", join(agentd.dir, "work"), "auto");
+  await row.click();
+  const held = page.getByTestId("goal-budget-held");
+  await held.waitFor({ timeout: 60000 });
+  // Two calls of 1,100 tokens were allowed; the third would pass 3,000.
+  await waitFor(async () => /2,200 of 3,000 tokens/.test(await text(page.getByTestId("goal-budget-spent"))), 10000,
+    "the spend against the budget");
+  assert.match(await text(page.getByTestId("goal-budget")), /2,200 of 3,000 tokens/);
+  await shot(page, "goal-budget-held");
+  await page.getByTestId("goal-budget-raise-tokens").fill("10000");
+  await page.getByTestId("goal-budget-raise").click();
+  await waitFor(async () => (await row.getAttribute("data-status")) === "TASK_STATUS_COMPLETED",
+    60000, () => `goal g-1 to complete once raised (agentd log: ${agentd.log.slice(-2000)})`);
+  await waitFor(async () => (await held.count()) === 0, 10000, "the banner to go");
+  const budget = await agentd.ctl("budget", "get", "g-1");
+  assert.equal(String(budget.maxTokens ?? budget.budget?.maxTokens), "10000", JSON.stringify(budget));
 });

@@ -14,6 +14,7 @@ import { PlanStatus, PlanStatusSchema, type Plan } from "../gen/agentd/v1/plans_
 import {
   ApprovalPolicy,
   ApprovalPolicySchema,
+  BlockReason,
   BlockReasonSchema,
   TaskFailureCodeSchema,
   TaskStatus,
@@ -24,6 +25,7 @@ import {
   type Task,
 } from "../gen/agentd/v1/tasks_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { BudgetScope, type Budget } from "../gen/agentd/v1/usage_pb";
 import { href, navigate } from "../route";
 import { TranscriptLink } from "./Transcript";
 
@@ -249,6 +251,12 @@ function GoalDetail({ goalId }: { goalId: string }) {
   const usage = useLiveQuery(() => api.usage.getUsage({ filter: { goalId } }), [goalId], {
     match: (e) => e.kind.startsWith("usage.") && e.goalId === goalId,
   });
+  // The goal's budget, as agentd enforces it: spent against its limits.
+  const budget = useLiveQuery(
+    () => api.usage.getBudget({ scope: BudgetScope.GOAL, scopeId: goalId }).then((r) => r.budget),
+    [goalId],
+    { match: (e) => (e.kind.startsWith("budget.") || e.kind.startsWith("usage.")) && (e.goalId === goalId || !e.goalId) },
+  );
 
   if (q.error && !q.data) return <div className="card banner-error">{q.error.rawMessage}</div>;
   if (!q.data) return <div className="card muted">Loading…</div>;
@@ -356,6 +364,24 @@ function GoalDetail({ goalId }: { goalId: string }) {
           <dd>
             <RelTime ts={goal.createTime} /> by {goal.createdBy || "—"}
           </dd>
+          {budget.data && (budget.data.maxCostUsd > 0 || budget.data.maxTokens > 0n) && (
+            <>
+              <dt>Budget</dt>
+              <dd data-testid="goal-budget">
+                {budget.data.maxCostUsd > 0 && (
+                  <>
+                    {fmtUsd(budget.data.usedCostUsd)} of {fmtUsd(budget.data.maxCostUsd)}
+                  </>
+                )}
+                {budget.data.maxCostUsd > 0 && budget.data.maxTokens > 0n && " · "}
+                {budget.data.maxTokens > 0n && (
+                  <>
+                    {fmtInt(budget.data.usedTokens)} of {fmtInt(budget.data.maxTokens)} tokens
+                  </>
+                )}
+              </dd>
+            </>
+          )}
           <dt>Spent</dt>
           <dd data-testid="goal-spend">
             {usage.data === undefined
@@ -381,6 +407,10 @@ function GoalDetail({ goalId }: { goalId: string }) {
           )}
         </dl>
       </section>
+
+      {budget.data && tasks.some((t) => t.status === TaskStatus.BLOCKED && t.blockedReason === BlockReason.BUDGET) && (
+        <RaiseBudget goalId={goalId} budget={budget.data} onRaised={() => budget.refetch()} />
+      )}
 
       <section className="card">
         <h2>
@@ -495,5 +525,62 @@ function TaskTree(props: { goalId: string; tasks: Task[]; onChanged: () => void 
         </div>
       ))}
     </div>
+  );
+}
+
+/**
+ * A goal held at its budget: what it spent against its limits, and "raise to … and
+ * resume". Raising the budget is all it takes: agentd hands the held tasks back where
+ * they stopped (the outcomes issue's BUDGET_REACHED pause).
+ */
+function RaiseBudget(props: { goalId: string; budget: Budget; onRaised: () => void }) {
+  const b = props.budget;
+  const [usd, setUsd] = useState(() => (b.maxCostUsd > 0 ? String(Math.max(b.maxCostUsd * 2, b.usedCostUsd + 1).toFixed(2)) : ""));
+  const [tokens, setTokens] = useState(() => (b.maxTokens > 0n ? String(b.maxTokens * 2n > b.usedTokens ? b.maxTokens * 2n : b.usedTokens * 2n) : ""));
+  const [busy, setBusy] = useState(false);
+  const raise = async () => {
+    const maxCostUsd = Number.parseFloat(usd);
+    const maxTokens = Number.parseInt(tokens, 10);
+    setBusy(true);
+    const r = await act("raise the budget", () =>
+      api.usage.setBudget({
+        scope: BudgetScope.GOAL,
+        scopeId: props.goalId,
+        limit: {
+          maxCostUsd: Number.isFinite(maxCostUsd) && maxCostUsd > 0 ? maxCostUsd : 0,
+          maxTokens: Number.isFinite(maxTokens) && maxTokens > 0 ? BigInt(maxTokens) : 0n,
+        },
+      }),
+    );
+    setBusy(false);
+    if (r) {
+      toastInfo(`Budget of ${props.goalId} raised: its held tasks resume`);
+      props.onRaised();
+    }
+  };
+  return (
+    <section className="card banner banner-warn" data-testid="goal-budget-held">
+      <strong>Paused at its budget.</strong>{" "}
+      <span data-testid="goal-budget-spent">
+        Spent {fmtUsd(b.usedCostUsd)}
+        {b.maxCostUsd > 0 && <> of {fmtUsd(b.maxCostUsd)}</>} · {fmtInt(b.usedTokens)}
+        {b.maxTokens > 0n && <> of {fmtInt(b.maxTokens)}</>} tokens.
+      </span>
+      <div className="decide">
+        {b.maxCostUsd > 0 && (
+          <label>
+            raise to $ <input value={usd} onChange={(e) => setUsd(e.target.value)} size={8} data-testid="goal-budget-raise-usd" />
+          </label>
+        )}
+        {b.maxTokens > 0n && (
+          <label>
+            tokens <input value={tokens} onChange={(e) => setTokens(e.target.value)} size={10} data-testid="goal-budget-raise-tokens" />
+          </label>
+        )}
+        <button className="btn btn-primary" disabled={busy} onClick={() => void raise()} data-testid="goal-budget-raise">
+          Raise and resume
+        </button>
+      </div>
+    </section>
   );
 }

@@ -6,6 +6,7 @@
 import { useState } from "react";
 import { act, api, kinds, listAll, toastInfo, useLiveQuery } from "../api";
 import { PlanDag } from "../components/PlanDag";
+import { PlanEditor } from "../components/PlanEditor";
 import { RelTime } from "../components/RelTime";
 import { StatusChip } from "../components/StatusChip";
 import { durMs, enumName, fmtDuration, fmtInt, fmtUsd, tsMs, visible } from "../format";
@@ -93,6 +94,7 @@ function estimateText(e: PlanEstimate | undefined): { tokens: string; cost: stri
 
 function PlanDetail({ plan: p, onDecided }: { plan: Plan; onDecided: () => void }) {
   const [reason, setReason] = useState("");
+  const [editing, setEditing] = useState(false);
   const [busy, setBusy] = useState(false);
   // Statuses of the tasks the steps became, once the plan executes.
   const executing = p.steps.some((s) => s.taskId);
@@ -188,6 +190,9 @@ function PlanDetail({ plan: p, onDecided }: { plan: Plan; onDecided: () => void 
           <button className="btn btn-primary" disabled={!proposed || busy} onClick={() => void approve()} data-testid="plan-approve">
             Approve
           </button>
+          <button className="btn" disabled={!proposed || busy} onClick={() => setEditing(!editing)} data-testid="plan-edit">
+            {editing ? "Stop editing" : "Edit…"}
+          </button>
           <input
             className="grow"
             placeholder="Reason for rejecting (sent to the proposing agent)"
@@ -200,6 +205,16 @@ function PlanDetail({ plan: p, onDecided }: { plan: Plan; onDecided: () => void 
             Reject
           </button>
         </div>
+        {editing && proposed && (
+          <PlanEditor
+            plan={p}
+            onCancel={() => setEditing(false)}
+            onDone={() => {
+              setEditing(false);
+              onDecided();
+            }}
+          />
+        )}
       </section>
 
       <section className="card">
