@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "manager/api/feed_reactor.h"
 #include "manager/api/unary.h"
+#include "manager/core/project_templates.h"
 #include "manager/core/task_status.h"
 
 namespace agentd {
@@ -329,6 +330,23 @@ grpc::ServerWriteReactor<v1::WatchTranscriptResponse>* TaskService::WatchTranscr
         return absl::OkStatus();
       },
       [after = req->after_seq()](std::deque<v1::WatchTranscriptResponse>*) { return after; });
+}
+
+grpc::ServerUnaryReactor* TaskService::ListTemplates(grpc::CallbackServerContext* ctx,
+                                                     const v1::ListTemplatesRequest*,
+                                                     v1::ListTemplatesResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (auth_.Refuse(ctx, reactor)) return reactor;
+  try {
+    for (v1::ProjectTemplate& t : ListProjectTemplates(tasks_->templates_dir())) {
+      *resp->add_templates() = std::move(t);
+    }
+    reactor->Finish(grpc::Status::OK);
+  } catch (const std::exception& e) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
+                                 absl::StrCat("listing templates: ", ValidUtf8(e.what()))));
+  }
+  return reactor;
 }
 
 }  // namespace agentd

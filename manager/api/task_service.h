@@ -67,6 +67,10 @@ class TaskService final : public v1::TaskService::CallbackService {
   // once the task has ended and all its entries are sent.
   grpc::ServerWriteReactor<v1::WatchTranscriptResponse>* WatchTranscript(
       grpc::CallbackServerContext* ctx, const v1::WatchTranscriptRequest* req) override;
+  // Read from the templates folder off the core loop (a few small files).
+  grpc::ServerUnaryReactor* ListTemplates(grpc::CallbackServerContext* ctx,
+                                          const v1::ListTemplatesRequest* req,
+                                          v1::ListTemplatesResponse* resp) override;
 
  private:
   EventLoop* loop_;

@@ -95,6 +95,10 @@ class TaskBoard {
   // Loads the stored tasks and undelivered deliveries.
   absl::Status Recover();
 
+  // Where project templates are (<templates_dir>/projects). Set at construction: safe
+  // from any thread.
+  const std::string& templates_dir() const { return options_.templates_dir; }
+
   // TaskService. `by` is who asks ("human:<name>", "ci"). Answers on the loop once the
   // goal's workspace is ready (WorkspaceProvisioner, off the loop) and the goal stored.
   // Errors: INVALID_ARGUMENT (no text; a workspace that cannot be used, saying why),

@@ -705,6 +705,23 @@ int AuditCmd(const Globals& g, const AuditOpts& o) {
   return kOk;
 }
 
+int GetTemplates(const Globals& g, const NoOpts&) {
+  absl::StatusOr<Connection> c = Connection::Connect(g.conn);
+  if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
+  v1::ListTemplatesResponse resp;
+  grpc::Status s = v1::TaskService::NewStub(c->channel())
+                       ->ListTemplates(c->NewContext().get(), v1::ListTemplatesRequest(), &resp);
+  if (!s.ok()) return RpcFailed("ListTemplates", s);
+  std::vector<std::vector<std::string>> rows = {{"NAME", "FILES", "POST-CHECK", "DESCRIPTION"}};
+  for (const v1::ProjectTemplate& t : resp.templates()) {
+    rows.push_back({t.name(), absl::StrCat(t.files_size()),
+                    t.post_check().empty() ? "-" : absl::StrJoin(t.post_check(), " "),
+                    t.description()});
+  }
+  Print(g, resp, resp.templates().empty() ? "No project templates.\n" : Table(rows));
+  return kOk;
+}
+
 struct BootstrapOpts {
   std::string template_name, dir, timeout = "30m";
   bool no_wait = false;
@@ -836,6 +853,13 @@ void AddTaskCommands(const CommandTree& t) {
     cmd->add_option("--goal", o->goal, "only this goal's")->type_name("GOAL");
     cmd->add_option("--task", o->task, "only this task's")->type_name("TASK");
     cmd->add_option("--agent", o->agent, "only to or from this agent")->type_name("AGENT");
+  }
+  {
+    CLI::App* tmpl = AddCommand(t.get, "templates", "project templates a goal can start from",
+                                "Example:\n  agentctl get templates\n"
+                                "  agentctl bootstrap python-fastapi ~/src/new-api");
+    tmpl->alias("template");
+    OnRun(t, tmpl, GetTemplates);
   }
   {
     CLI::App* cmd = AddCommand(t.get, "plans", "plans agents proposed, with their estimates",

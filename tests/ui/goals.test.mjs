@@ -379,3 +379,37 @@ test("a goal paused at its budget shows its spend and resumes when raised in the
   const budget = await agentd.ctl("budget", "get", "g-1");
   assert.equal(String(budget.maxTokens ?? budget.budget?.maxTokens), "10000", JSON.stringify(budget));
 });
+
+test("a project bootstrapped from the UI: a template chosen, its post-check followed live", { timeout: 240000 }, async () => {
+  const { agentd, page } = await setUp(planScenario, "ls");
+  await openView(page, "bootstrap");
+  // The templates as agentd lists them, each with what it checks.
+  const card = page.getByTestId("template-python-fastapi");
+  await card.waitFor({ timeout: 20000 });
+  assert.match(await text(card), /FastAPI/);
+  assert.match(await text(card), /checked with .*pytest/);
+  const listed = (await agentd.ctl("get", "templates")).templates ?? [];
+  assert.deepEqual(
+    await page.locator('[data-testid^="template-"]').evaluateAll((els) => els.map((e) => e.getAttribute("data-testid"))),
+    listed.map((t) => `template-${t.name}`));
+  await card.click();
+  await page.getByTestId("bootstrap-name").fill("new api");
+  await page.getByTestId("bootstrap-dir").fill(join(agentd.dir, "new-api"));
+  await page.getByTestId("bootstrap-submit").click();
+  const progress = page.locator('[data-testid^="bootstrap-progress-"]');
+  await progress.waitFor({ timeout: 20000 });
+  await waitFor(async () => (await progress.getAttribute("data-status")) === "COMPLETED", 120000,
+    async () => `the bootstrap to complete (it is ${await progress.getAttribute("data-status")}; log: ${await text(page.getByTestId("bootstrap-log"))})`);
+  // The post-check's own output, as the bootstrapper printed it.
+  const log = await page.getByTestId("bootstrap-log").innerText();
+  assert.match(log, /post-check: \/usr\/bin\/python3 -m pytest -q/);
+  assert.match(log, /passed/);
+  assert.match(await text(page.getByTestId("bootstrap-result")), /new-api/);
+  await shot(page, "bootstrap");
+  // Open in editor: agentd asks a person first (or says why it cannot).
+  const open = page.getByTestId("bootstrap-open-editor");
+  assert.equal(await open.isDisabled(), false);
+  await open.click();
+  await waitFor(async () => (await page.getByTestId("bootstrap-editor-note").count()) > 0 ||
+    (await page.getByTestId("toast-error").count()) > 0, 10000, "an answer to open in editor");
+});

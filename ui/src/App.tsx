@@ -11,6 +11,7 @@ import type { GetInfoResponse } from "./gen/agentd/v1/system_pb";
 import { useRoute, type ViewName } from "./route";
 import { AgentsView } from "./views/Agents";
 import { AuditView } from "./views/Audit";
+import { BootstrapView } from "./views/Bootstrap";
 import { ChatView } from "./views/Chat";
 import { GoalsView } from "./views/Goals";
 import { LoginPage } from "./views/Login";
@@ -28,6 +29,7 @@ const NAV: { name: ViewName; label: string; icon: string }[] = [
   { name: "logs", label: "Logs", icon: "≡" },
   { name: "goals", label: "Goals", icon: "◆" },
   { name: "plans", label: "Plans", icon: "⋔" },
+  { name: "bootstrap", label: "Bootstrap", icon: "✦" },
   { name: "chat", label: "Chat", icon: "✉" },
   { name: "usage", label: "Usage", icon: "$" },
   { name: "audit", label: "Audit", icon: "§" },
@@ -157,5 +159,7 @@ function CurrentView(props: { view: ViewName; args: string[]; query: URLSearchPa
       return <AuditView />;
     case "transcript":
       return <TranscriptView taskId={props.args[0]} />;
+    case "bootstrap":
+      return <BootstrapView goalId={props.args[0]} />;
   }
 }

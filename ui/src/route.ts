@@ -1,7 +1,7 @@
 // Hash routing: "#/goals/<id>?x=y" → { view: "goals", args: ["<id>"], query }.
 import { useEffect, useState } from "react";
 
-export const VIEWS = ["overview", "agents", "logs", "goals", "plans", "chat", "usage", "audit", "transcript"] as const;
+export const VIEWS = ["overview", "agents", "logs", "goals", "plans", "chat", "usage", "audit", "transcript", "bootstrap"] as const;
 export type ViewName = (typeof VIEWS)[number];
 
 export interface Route {

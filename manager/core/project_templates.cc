@@ -1,0 +1,90 @@
+#include "manager/core/project_templates.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "common/text.h"
+#include "yaml-cpp/yaml.h"
+
+namespace agentd {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kMaxFiles = 500;
+constexpr size_t kSearchBytes = 256 << 10;
+
+// The {{name}} placeholders in `text` (letters, digits and '_').
+void Variables(const std::string& text, std::set<std::string>* out) {
+  for (size_t at = text.find("{{"); at != std::string::npos; at = text.find("{{", at + 2)) {
+    size_t end = text.find("}}", at + 2);
+    if (end == std::string::npos || end - at > 66) continue;
+    std::string name = text.substr(at + 2, end - at - 2);
+    bool word = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    });
+    if (word) out->insert(name);
+  }
+}
+
+v1::ProjectTemplate Describe(const fs::path& dir) {
+  v1::ProjectTemplate t;
+  t.set_name(ValidUtf8(dir.filename().string()));
+  const fs::path spec = dir / "template.yaml";
+  try {
+    YAML::Node y = YAML::LoadFile(spec.string());
+    if (y["description"] && y["description"].IsScalar()) {
+      t.set_description(ValidUtf8(y["description"].Scalar()));
+    }
+    if (y["post_check"] && y["post_check"].IsSequence()) {
+      for (const YAML::Node& a : y["post_check"]) {
+        if (a.IsScalar()) t.add_post_check(ValidUtf8(a.Scalar()));
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    t.set_description(ValidUtf8(absl::StrCat("(", spec.string(), ":", e.mark.line + 1, ":",
+                                             e.mark.column + 1, ": ", e.msg, ")")));
+  }
+  std::set<std::string> vars;
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec),
+       end;
+       it != end && files.size() < kMaxFiles; it.increment(ec)) {
+    if (ec) break;
+    // Only regular files, never through a link: what the bootstrapper copies.
+    if (it->is_symlink(ec) || !it->is_regular_file(ec)) continue;
+    const fs::path rel = fs::relative(it->path(), dir, ec);
+    if (ec || rel == "template.yaml") continue;
+    files.push_back(ValidUtf8(rel.string()));
+    std::ifstream in(it->path(), std::ios::binary);
+    std::string head(kSearchBytes, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<size_t>(in.gcount()));
+    Variables(head, &vars);
+  }
+  std::sort(files.begin(), files.end());
+  for (const std::string& f : files) t.add_files(f);
+  for (const std::string& v : vars) t.add_variables(ValidUtf8(v));
+  return t;
+}
+
+}  // namespace
+
+std::vector<v1::ProjectTemplate> ListProjectTemplates(const std::string& templates_dir) {
+  std::vector<v1::ProjectTemplate> out;
+  std::error_code ec;
+  const fs::path root = fs::path(templates_dir) / "projects";
+  for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec)) out.push_back(Describe(it->path()));
+  }
+  std::sort(out.begin(), out.end(), [](const v1::ProjectTemplate& a, const v1::ProjectTemplate& b) {
+    return a.name() < b.name();
+  });
+  return out;
+}
+
+}  // namespace agentd
