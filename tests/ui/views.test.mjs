@@ -11,6 +11,7 @@ const config = `
 supervision: {restart_sec: 100ms, stop_timeout: 2s}
 roles:
   flood: {command: [sh, -c, 'i=0; while :; do echo "line $i"; i=$((i+1)); sleep 0.02; done'], max_instances: 3}
+  bulk: {command: [sh, -c, 'seq -f "bulk line %g" 1 100000; exec sleep 3600']}
 agents: [{id: flood-0, role: flood}]
 `;
 
@@ -26,6 +27,31 @@ after(async () => {
   await browser?.close();
   await agentd?.cleanup();
 });
+
+// Two animation frames: the virtualized list has rendered what its scroll position shows.
+async function settled(page) {
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+}
+
+// The seqs of `agent`'s lines the logs view holds, in order: its pane scrolled from top
+// to bottom, a screen at a time, reading the rows each position puts in the page.
+async function shownSeqs(page, agent) {
+  const pane = page.locator(".logs-pane");
+  await pane.evaluate((el) => { el.scrollTop = 0; });
+  const byIndex = new Map();
+  for (let step = 0; step < 5000; step++) {
+    await settled(page);
+    const rows = await page.locator(".logs-row").evaluateAll((els) => els.map((e) => {
+      const line = e.querySelector('[data-testid="log-line"]');
+      return [Number(e.getAttribute("data-index")), line?.getAttribute("data-agent"), Number(line?.getAttribute("data-seq"))];
+    }));
+    for (const [i, a, seq] of rows) if (a === agent) byIndex.set(i, seq);
+    const end = await pane.evaluate((el) => el.scrollTop + el.clientHeight >= el.scrollHeight - 2);
+    if (end) break;
+    await pane.evaluate((el) => { el.scrollTop += Math.max(1, Math.floor(el.clientHeight * 0.8)); });
+  }
+  return [...byIndex.entries()].sort((a, b) => a[0] - b[0]).map(([, s]) => s);
+}
 
 // An element's text with its white space collapsed: what a person reads.
 async function text(locator) {
@@ -102,16 +128,22 @@ test("the logs view follows a writer live and resumes after a reconnect with no 
   const page = await loggedIn();
   await openView(page, "logs");
   await page.getByTestId("logs-agent-flood-0").click();
-  const lines = page.locator('[data-testid="log-line"][data-agent="flood-0"]');
-  const seqs = async () =>
-    lines.evaluateAll((els) => els.map((e) => Number(e.getAttribute("data-seq"))));
+  // Only the rows in view are in the page: the view's count, and every line read by
+  // scrolling the paused view from top to bottom.
+  const count = async () => Number(await page.getByTestId("logs-rows").getAttribute("data-count"));
+  const seqs = async () => {
+    await page.getByTestId("logs-pause").click();
+    const all = await shownSeqs(page, "flood-0");
+    await page.getByTestId("logs-pause").click();
+    return all;
+  };
   const status = () => text(page.getByTestId("logs-status"));
   await waitFor(async () => await status() === "live", 15000, "the log stream to be live");
-  await waitFor(async () => (await lines.count()) >= 40, 20000, "40 lines");
+  await waitFor(async () => (await count()) >= 40, 20000, "40 lines");
   const first = await seqs();
   assert.ok(first.length >= 40 && first.every((n) => Number.isInteger(n) && n > 0), `seqs: ${first}`);
   // Live: more lines arrive while we watch.
-  await waitFor(async () => (await lines.count()) >= first.length + 20, 20000, "new lines");
+  await waitFor(async () => (await count()) >= first.length + 20, 20000, "new lines");
   // Highest seq shown before the restart; the lines after it must come over a new stream.
   const beforeMax = Math.max(...(await seqs()));
   assert.ok(Number.isInteger(beforeMax) && beforeMax >= first.at(-1) + 20, `highest seq ${beforeMax}`);
@@ -247,5 +279,56 @@ test("chat reaches an agent, every other view shows the daemon's data, and the a
   await shot(page, "audit");
   assert.deepEqual(page.agentdConsole.filter((m) => !/favicon|Failed to load resource/.test(m)), [],
     "no errors in the page's console");
+  await page.context().close();
+});
+
+test("the logs view follows 100,000 lines: only the rows in view are in the page, and search jumps between matches", { timeout: 180000 }, async () => {
+  await agentd.ctl("start", "bulk", "--id", "bulk-0");
+  // All written and captured: agentd has the last line.
+  await waitFor(async () => {
+    try {
+      return (await agentd.ctl("logs", "bulk-0", "--tail", "1", "--stream", "stdout")).line === "bulk line 100000";
+    } catch {
+      return false; // not started yet
+    }
+  }, 60000, "bulk-0 to write its 100,000 lines");
+  const page = await loggedIn();
+  await page.goto(`${agentd.base}/#/logs?agents=bulk-0`);
+  await page.getByTestId("view-logs").waitFor({ timeout: 30000 });
+  const count = async () => Number(await page.getByTestId("logs-rows").getAttribute("data-count"));
+  await waitFor(async () => (await count()) > 0, 20000, "the tail");
+  // From the first record on: every line through the stream.
+  await page.getByTestId("logs-jump-seq").fill("1");
+  await page.getByTestId("logs-jump-go").click();
+  await waitFor(async () => (await count()) >= 100000, 90000, async () => `100,000 lines (${await count()} so far)`);
+  // The page holds a window of rows, not the 100,000.
+  await settled(page);
+  const inPage = await page.locator(".logs-row").count();
+  assert.ok(inPage > 0 && inPage < 400, `${inPage} rows in the page`);
+  // Top and bottom: the first and the last line, each where it belongs.
+  const pane = page.locator(".logs-pane");
+  await pane.evaluate((el) => { el.scrollTop = 0; });
+  await settled(page);
+  // (after the supervisor's own notes on the agent's start)
+  assert.match(await text(page.locator(".logs-row").filter({ hasText: /bulk line/ }).first()), /bulk line 1$/);
+  await pane.evaluate((el) => { el.scrollTop = el.scrollHeight; });
+  await settled(page);
+  await settled(page);
+  assert.match(await page.locator(".logs-row").last().innerText(), /bulk line 100000/);
+  // The middle: the rows in view are consecutive lines.
+  await pane.evaluate((el) => { el.scrollTop = el.scrollHeight / 2; });
+  await settled(page);
+  const middle = await page.locator(".logs-row").evaluateAll((els) =>
+    els.map((e) => Number(/bulk line (\d+)/.exec(e.textContent ?? "")?.[1])).filter(Number.isFinite).sort((a, b) => a - b));
+  assert.ok(middle.length > 10 && middle[0] > 30000 && middle.at(-1) < 70000, `middle rows ${middle[0]}…${middle.at(-1)}`);
+  for (let i = 1; i < middle.length; i++) assert.equal(middle[i], middle[i - 1] + 1);
+  // Search: every match counted; next jumps to each in turn.
+  await page.getByTestId("logs-search").fill("bulk line 7777");
+  await waitFor(async () => /^1 of 11$/.test(await text(page.getByTestId("logs-matches"))), 10000, "11 matches (7777, 77770…77779)");
+  await page.getByTestId("logs-match-next").click();
+  await settled(page);
+  assert.match(await text(page.getByTestId("logs-matches")), /^2 of 11$/);
+  assert.match(await text(page.locator(".log-hl")), /bulk line 77770/);
+  await shot(page, "logs-100k");
   await page.context().close();
 });

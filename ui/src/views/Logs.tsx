@@ -2,9 +2,12 @@
 // interleaved by time. Each agent's stream resumes after the last record shown when it
 // reconnects, and a record already shown (same agent and seq) is never shown again.
 // Records lost to retention appear as a gap line. Pause freezes the display while lines
-// keep arriving; search filters and highlights; "jump" scrolls to a seq, or restarts
-// the streams from it when it is no longer (or not yet) in the buffer.
-import { memo, useEffect, useLayoutEffect, useRef, useState, type FormEvent } from "react";
+// keep arriving; search highlights and jumps between matches (or shows only them);
+// "jump" scrolls to a seq, or restarts the streams from it when it is no longer (or not
+// yet) in the buffer. Only the rows in view are in the page (@tanstack/react-virtual,
+// which measures each row, as lines wrap): 200,000 lines stay smooth.
+import { memo, useEffect, useLayoutEffect, useMemo, useRef, useState, type FormEvent } from "react";
+import { useVirtualizer } from "@tanstack/react-virtual";
 import {
   MAX_LOG_STREAMS,
   api,
@@ -21,7 +24,7 @@ import { LogGapReasonSchema, LogStream } from "../gen/agentd/v1/logs_pb";
 import { navigate } from "../route";
 
 /** Lines kept in memory across all followed agents; the oldest go first. */
-const MAX_LINES = 20000;
+const MAX_LINES = 200000;
 /** Records shown from before "now" when an agent is first followed. */
 const TAIL = 500;
 
@@ -60,6 +63,8 @@ export function LogsView({ query }: { query: URLSearchParams }) {
   const [jumpText, setJumpText] = useState("");
   const [statuses, setStatuses] = useState<Record<string, LinkStatus>>({});
   const [highlight, setHighlight] = useState<string>();
+  const [onlyMatching, setOnlyMatching] = useState(false);
+  const [match, setMatch] = useState(0);
 
   const lines = useRef<LogLine[]>([]); // replaced, never mutated: a paused view keeps its array
   const frozen = useRef<LogLine[] | null>(null);
@@ -173,11 +178,13 @@ export function LogsView({ query }: { query: URLSearchParams }) {
     setPaused(!paused);
   };
 
+  // Rows are in the page only while in view: a line is found in the list, and the list
+  // scrolled to it.
   const scrollToLine = (key: string): boolean => {
-    const el = scroller.current?.querySelector<HTMLElement>(`[data-key="${CSS.escape(key)}"]`);
-    if (!el) return false;
+    const i = rowsRef.current.findIndex((l) => l.key === key);
+    if (i < 0) return false;
     stick.current = false;
-    el.scrollIntoView({ block: "center" });
+    virtualizer.scrollToIndex(i, { align: "center" });
     setHighlight(key);
     return true;
   };
@@ -217,7 +224,36 @@ export function LogsView({ query }: { query: URLSearchParams }) {
 
   const shown = paused && frozen.current ? frozen.current : lines.current;
   const q = search.trim();
-  const visible = q ? shown.filter((l) => l.gap || l.text.toLowerCase().includes(q.toLowerCase())) : shown;
+  // The lines that contain the search, by index in `shown`.
+  const matches = useMemo(() => {
+    if (!q) return [] as number[];
+    const lq = q.toLowerCase();
+    const out: number[] = [];
+    shown.forEach((l, i) => {
+      if (!l.gap && l.text.toLowerCase().includes(lq)) out.push(i);
+    });
+    return out;
+  }, [shown, q]);
+  const visible = useMemo(
+    () => (q && onlyMatching ? shown.filter((l) => l.gap || l.text.toLowerCase().includes(q.toLowerCase())) : shown),
+    [shown, q, onlyMatching],
+  );
+  const rowsRef = useRef<LogLine[]>(visible);
+  rowsRef.current = visible;
+  const virtualizer = useVirtualizer({
+    count: visible.length,
+    getScrollElement: () => scroller.current,
+    estimateSize: () => 18,
+    overscan: 40,
+    getItemKey: (i) => visible[i]?.key ?? i,
+  });
+  useEffect(() => setMatch(0), [q]);
+  const goToMatch = (n: number) => {
+    if (matches.length === 0) return;
+    const k = ((n % matches.length) + matches.length) % matches.length;
+    setMatch(k);
+    scrollToLine(shown[matches[k]].key);
+  };
 
   useLayoutEffect(() => {
     const el = scroller.current;
@@ -227,7 +263,7 @@ export function LogsView({ query }: { query: URLSearchParams }) {
       if (hit && scrollToLine(hit.key)) pendingJump.current = undefined;
       return;
     }
-    if (stick.current && !paused) el.scrollTop = el.scrollHeight;
+    if (stick.current && !paused && visible.length > 0) virtualizer.scrollToIndex(visible.length - 1, { align: "end" });
   });
 
   const onScroll = () => {
@@ -265,8 +301,28 @@ export function LogsView({ query }: { query: URLSearchParams }) {
             placeholder="Search (substring)"
             value={search}
             onChange={(e) => setSearch(e.target.value)}
+            onKeyDown={(e) => {
+              if (e.key === "Enter") goToMatch(match + (e.shiftKey ? -1 : 1));
+            }}
             data-testid="logs-search"
           />
+          {q && (
+            <>
+              <span className="muted small" data-testid="logs-matches">
+                {matches.length ? `${match + 1} of ${fmtInt(matches.length)}` : "no match"}
+              </span>
+              <button className="btn btn-small" disabled={!matches.length} onClick={() => goToMatch(match - 1)} data-testid="logs-match-prev">
+                ↑
+              </button>
+              <button className="btn btn-small" disabled={!matches.length} onClick={() => goToMatch(match + 1)} data-testid="logs-match-next">
+                ↓
+              </button>
+              <label className="check small">
+                <input type="checkbox" checked={onlyMatching} onChange={(e) => setOnlyMatching(e.target.checked)} data-testid="logs-only-matching" />
+                only these
+              </label>
+            </>
+          )}
           <form className="inline-form" onSubmit={jump}>
             <input
               className="narrow"
@@ -321,16 +377,29 @@ export function LogsView({ query }: { query: URLSearchParams }) {
         <div className="logs-pane" ref={scroller} onScroll={onScroll}>
           {selected.length === 0 && <div className="empty">Tick one or more agents to follow their logs.</div>}
           {selected.length > 0 && shown.length === 0 && <div className="empty">No log records yet.</div>}
-          {visible.map((l) =>
-            l.gap ? (
-              <GapRow key={l.key} line={l} highlighted={highlight === l.key} />
-            ) : (
-              <LogRow key={l.key} line={l} query={q} highlighted={highlight === l.key} />
-            ),
-          )}
+          <div className="logs-rows" style={{ height: virtualizer.getTotalSize() }} data-testid="logs-rows" data-count={visible.length}>
+            {virtualizer.getVirtualItems().map((vi) => {
+              const l = visible[vi.index];
+              return (
+                <div
+                  key={vi.key}
+                  data-index={vi.index}
+                  ref={virtualizer.measureElement}
+                  className="logs-row"
+                  style={{ transform: `translateY(${vi.start}px)` }}
+                >
+                  {l.gap ? (
+                    <GapRow line={l} highlighted={highlight === l.key} />
+                  ) : (
+                    <LogRow line={l} query={q} highlighted={highlight === l.key} />
+                  )}
+                </div>
+              );
+            })}
+          </div>
         </div>
       </div>
-      <div className="muted small logs-foot">
+      <div className="muted small logs-foot" data-testid="logs-foot">
         {fmtInt(visible.length)} of {fmtInt(lines.current.length)} lines
         {paused && " · paused: new lines are buffered"}
         {lines.current.length >= MAX_LINES && ` · keeping the last ${fmtInt(MAX_LINES)}`}
