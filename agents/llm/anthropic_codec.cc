@@ -82,6 +82,8 @@ class AnthropicDecoder final : public StreamDecoder {
         if (on_text && !piece.empty()) on_text(piece);
       } else if (dtype == "input_json_delta") {
         b.call.arguments += String(d, "partial_json");
+      } else if (dtype == "thinking_delta") {
+        result_.reasoning += String(d, "thinking");  // extended thinking
       }
     } else if (type == "message_delta") {
       if (std::string stop = String(Field(*j, "delta"), "stop_reason"); !stop.empty()) {
@@ -197,6 +199,8 @@ class AnthropicCodec final : public Codec {
       std::string type = String(block, "type");
       if (type == "text") {
         r.text += String(block, "text");
+      } else if (type == "thinking") {
+        r.reasoning += String(block, "thinking");
       } else if (type == "tool_use") {
         const json& input = Field(block, "input");
         r.tool_calls.push_back({String(block, "id"), ToolNameFromWire(req, String(block, "name")),

@@ -28,6 +28,7 @@ absl::Status Accumulate(const json& j, const ChatRequest& req, ChatResult* r, bo
                      Excerpt(err.is_string() ? err.get<std::string>() : Dump(err))));
   }
   const json& msg = Field(j, "message");
+  r->reasoning += String(msg, "thinking");  // models that think, with "think": true
   if (const json& content = Field(msg, "content"); content.is_string()) {
     const std::string& piece = content.get_ref<const std::string&>();
     r->text += piece;

@@ -81,6 +81,10 @@ class OpenAiDecoder final : public StreamDecoder {
     const json& choice = choices[0];
     if (std::string finish = String(choice, "finish_reason"); !finish.empty()) finish_ = finish;
     const json& delta = Field(choice, "delta");
+    // The model's reasoning, apart from its answer: vLLM, LM Studio and DeepSeek send
+    // reasoning_content, Ollama's OpenAI endpoint and OpenRouter reasoning.
+    result_.reasoning += String(delta, "reasoning_content");
+    result_.reasoning += String(delta, "reasoning");
     if (const json& content = Field(delta, "content"); content.is_string()) {
       const std::string& piece = content.get_ref<const std::string&>();
       result_.text += piece;
@@ -169,6 +173,7 @@ class OpenAiCodec final : public Codec {
     const json& msg = Field(choices[0], "message");
     ChatResult r;
     r.text = String(msg, "content");
+    r.reasoning = String(msg, "reasoning_content") + String(msg, "reasoning");
     if (const json& calls = Field(msg, "tool_calls"); calls.is_array()) {
       for (const json& tc : calls) {
         const json& fn = Field(tc, "function");

@@ -140,9 +140,10 @@ export function loadScenario(file) {
     if (raw.reply !== undefined && raw.reply !== null) {
       const rp = [...p, 'reply'];
       if (!isMapping(raw.reply)) fail(rp, 'must be a mapping');
-      onlyKeys(raw.reply, rp, ['text', 'tool_calls', 'usage', 'raw_usage', 'delay_ms', 'chunk_delay_ms']);
+      onlyKeys(raw.reply, rp, ['text', 'reasoning', 'tool_calls', 'usage', 'raw_usage', 'delay_ms', 'chunk_delay_ms']);
       const reply = {
         text: optString(raw.reply, 'text', rp) ?? '',
+        reasoning: optString(raw.reply, 'reasoning', rp) ?? '',
         tool_calls: [],
         usage: {},
         delay_ms: optNumber(raw.reply, 'delay_ms', rp) ?? 0,
@@ -308,6 +309,7 @@ const adapters = {
     streamContentType: 'text/event-stream; charset=utf-8',
     renderJson(c) {
       const message = { role: 'assistant', content: c.text === '' && c.toolCalls.length ? null : c.text, refusal: null };
+      if (c.reasoning) message.reasoning_content = c.reasoning;
       if (c.toolCalls.length) {
         message.tool_calls = c.toolCalls.map((tc) => ({ id: tc.id('call'), type: 'function', function: { name: tc.name, arguments: tc.argString } }));
       }
@@ -331,6 +333,7 @@ const adapters = {
         return `data: ${JSON.stringify(obj)}\n\n`;
       };
       const out = [chunk({ role: 'assistant', content: '', refusal: null })];
+      for (const piece of splitText(c.reasoning)) out.push(chunk({ reasoning_content: piece }));
       for (const piece of splitText(c.text)) out.push(chunk({ content: piece }));
       c.toolCalls.forEach((tc, index) => {
         out.push(chunk({ tool_calls: [{ index, id: tc.id('call'), type: 'function', function: { name: tc.name, arguments: '' } }] }));
@@ -378,6 +381,7 @@ const adapters = {
     streamContentType: 'text/event-stream; charset=utf-8',
     blocks(c) {
       const blocks = [];
+      if (c.reasoning) blocks.push({ type: 'thinking', thinking: c.reasoning, signature: 'fakellm' });
       if (c.text !== '' || c.toolCalls.length === 0) blocks.push({ type: 'text', text: c.text });
       for (const tc of c.toolCalls) blocks.push({ type: 'tool_use', id: tc.id('toolu'), name: tc.name, input: tc.arguments, raw: tc.argString });
       return blocks;
@@ -407,7 +411,11 @@ const adapters = {
       ];
       const blocks = this.blocks(c);
       blocks.forEach((b, index) => {
-        if (b.type === 'text') {
+        if (b.type === 'thinking') {
+          out.push(ev('content_block_start', { index, content_block: { type: 'thinking', thinking: '' } }));
+          for (const piece of splitText(b.thinking)) out.push(ev('content_block_delta', { index, delta: { type: 'thinking_delta', thinking: piece } }));
+          out.push(ev('content_block_delta', { index, delta: { type: 'signature_delta', signature: b.signature } }));
+        } else if (b.type === 'text') {
           out.push(ev('content_block_start', { index, content_block: { type: 'text', text: '' } }));
           for (const piece of splitText(b.text)) out.push(ev('content_block_delta', { index, delta: { type: 'text_delta', text: piece } }));
         } else {
@@ -465,14 +473,18 @@ const adapters = {
     },
     renderJson(c) {
       const message = { role: 'assistant', content: c.text };
+      if (c.reasoning) message.thinking = c.reasoning;
       if (c.toolCalls.length) message.tool_calls = this.toolCalls(c);
       return { model: c.model, created_at: c.createdAt, message, ...this.finalFields(c) };
     },
     renderStream(c) {
       const line = (obj) => `${JSON.stringify(obj)}\n`;
-      const out = splitText(c.text).map((piece) =>
-        line({ model: c.model, created_at: c.createdAt, message: { role: 'assistant', content: piece }, done: false }),
+      const out = splitText(c.reasoning).map((piece) =>
+        line({ model: c.model, created_at: c.createdAt, message: { role: 'assistant', content: '', thinking: piece }, done: false }),
       );
+      out.push(...splitText(c.text).map((piece) =>
+        line({ model: c.model, created_at: c.createdAt, message: { role: 'assistant', content: piece }, done: false }),
+      ));
       const message = { role: 'assistant', content: '' };
       if (c.toolCalls.length) message.tool_calls = this.toolCalls(c);
       out.push(line({ model: c.model, created_at: c.createdAt, message, ...this.finalFields(c) }));
@@ -560,6 +572,7 @@ export function createFakeLLM(rules, { log = (line) => process.stderr.write(`${l
       created: Math.floor(Date.now() / 1000),
       createdAt: new Date().toISOString(),
       text: reply.text,
+      reasoning: reply.reasoning,
       toolCalls,
       rawUsage: reply.raw_usage,
       usage: {

@@ -104,6 +104,13 @@ TEST_F(GoalTest, ATranscriptShowsThePromptTheTurnsAndEachToolCallWithItsDiff) {
     }
   }
   EXPECT_EQ(turns, 3) << Describe(coder);  // write, commit, complete
+  // The provider's reasoning, apart from the answer, in the turn that wrote the file.
+  bool reasoned = false;
+  for (const v1::TranscriptEntry& e : coder) {
+    reasoned =
+        reasoned || (e.has_model_turn() && e.model_turn().reasoning() == "The file must hold hi.");
+  }
+  EXPECT_TRUE(reasoned) << Describe(coder);
   ASSERT_EQ(finished.size(), 2u) << Describe(coder);
   std::map<std::string, v1::TranscriptToolCall> by_tool;
   for (const auto& [id, c] : finished) by_tool[c.tool()] = c;

@@ -247,6 +247,92 @@ TEST(OllamaCodecTest, NdjsonStreamWithToolCalls) {
   EXPECT_EQ(codec->ErrorMessage(R"({"error":"model \"x\" not found"})"), "model \"x\" not found");
 }
 
+// The model's reasoning, where each provider sends it apart from the answer: kept in the
+// result, never in the answer's text (nor streamed as it).
+TEST(CodecReasoningTest, EachProvidersReasoningIsKeptApartFromTheAnswer) {
+  ChatRequest req = RequestWithTools();
+  {
+    std::unique_ptr<Codec> codec = NewCodec("openai");
+    auto chunk = [](const json& delta) {
+      return absl::StrCat("data: ", json{{"choices", {{{"index", 0}, {"delta", delta}}}}}.dump(),
+                          "\n\n");
+    };
+    std::string stream = chunk({{"role", "assistant"}, {"content", ""}}) +
+                         chunk({{"reasoning_content", "First, "}}) +
+                         chunk({{"reasoning", "think."}}) + chunk({{"content", "Answer."}}) +
+                         "data: [DONE]\n\n";
+    std::string streamed;
+    absl::StatusOr<ChatResult> r = Decode(*codec, req, stream, 7, &streamed);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->reasoning, "First, think.");
+    EXPECT_EQ(r->text, "Answer.");
+    EXPECT_EQ(streamed, "Answer.");
+    absl::StatusOr<ChatResult> whole = codec->Parse(
+        json{{"choices", {{{"message", {{"content", "A."}, {"reasoning_content", "Because."}}}}}}}
+            .dump(),
+        req);
+    ASSERT_TRUE(whole.ok()) << whole.status();
+    EXPECT_EQ(whole->reasoning, "Because.");
+    EXPECT_EQ(whole->text, "A.");
+  }
+  {
+    std::unique_ptr<Codec> codec = NewCodec("ollama");
+    std::string stream =
+        json{{"message", {{"role", "assistant"}, {"thinking", "Hm"}, {"content", ""}}},
+             {"done", false}}
+            .dump() +
+        "\n" +
+        json{{"message", {{"role", "assistant"}, {"content", "Yes."}}}, {"done", true}}.dump() +
+        "\n";
+    absl::StatusOr<ChatResult> r = Decode(*codec, req, stream, 5);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->reasoning, "Hm");
+    EXPECT_EQ(r->text, "Yes.");
+  }
+  {
+    std::unique_ptr<Codec> codec = NewCodec("anthropic");
+    auto ev = [](const char* name, const json& j) {
+      return absl::StrCat("event: ", name, "\ndata: ", j.dump(), "\n\n");
+    };
+    std::string stream =
+        ev("message_start",
+           {{"type", "message_start"},
+            {"message", {{"usage", {{"input_tokens", 5}, {"output_tokens", 1}}}}}}) +
+        ev("content_block_start", {{"type", "content_block_start"},
+                                   {"index", 0},
+                                   {"content_block", {{"type", "thinking"}, {"thinking", ""}}}}) +
+        ev("content_block_delta",
+           {{"type", "content_block_delta"},
+            {"index", 0},
+            {"delta", {{"type", "thinking_delta"}, {"thinking", "Let me see."}}}}) +
+        ev("content_block_stop", {{"type", "content_block_stop"}, {"index", 0}}) +
+        ev("content_block_start", {{"type", "content_block_start"},
+                                   {"index", 1},
+                                   {"content_block", {{"type", "text"}, {"text", ""}}}}) +
+        ev("content_block_delta", {{"type", "content_block_delta"},
+                                   {"index", 1},
+                                   {"delta", {{"type", "text_delta"}, {"text", "Done."}}}}) +
+        ev("content_block_stop", {{"type", "content_block_stop"}, {"index", 1}}) +
+        ev("message_delta", {{"type", "message_delta"},
+                             {"delta", {{"stop_reason", "end_turn"}}},
+                             {"usage", {{"output_tokens", 3}}}}) +
+        ev("message_stop", {{"type", "message_stop"}});
+    absl::StatusOr<ChatResult> r = Decode(*codec, req, stream, 11);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->reasoning, "Let me see.");
+    EXPECT_EQ(r->text, "Done.");
+    absl::StatusOr<ChatResult> whole = codec->Parse(
+        json{{"content",
+              {{{"type", "thinking"}, {"thinking", "Why."}}, {{"type", "text"}, {"text", "So."}}}},
+             {"stop_reason", "end_turn"}}
+            .dump(),
+        req);
+    ASSERT_TRUE(whole.ok()) << whole.status();
+    EXPECT_EQ(whole->reasoning, "Why.");
+    EXPECT_EQ(whole->text, "So.");
+  }
+}
+
 // Wrong JSON types where a provider (or a proxy in front of it) sends them: each codec
 // reads them as absent, and never throws.
 TEST(CodecWrongTypesTest, NullPromptTokensReadAsZeroInEveryCodec) {
