@@ -47,10 +47,15 @@ class FeedReactor final : public grpc::ServerWriteReactor<Resp> {
       : FeedReactor(loop, feed, EventReader(feed, std::move(filter), std::move(map)),
                     std::move(start)) {}
 
-  // Follows whatever `reader` reads, looking again after every commit of the store.
-  FeedReactor(EventLoop* loop, EventFeed* feed, Reader reader, Start start)
+  // Something else that wakes the stream (on the loop): given the wake-up, it returns the
+  // function that stops it.
+  using Waker = std::function<std::function<void()>(std::function<void()> wake)>;
+
+  // Follows whatever `reader` reads, looking again after every commit of the store, and
+  // whenever `also` wakes it.
+  FeedReactor(EventLoop* loop, EventFeed* feed, Reader reader, Start start, Waker also = nullptr)
       : loop_(loop), feed_(feed), reader_(std::move(reader)) {
-    loop_->Post([this, start = std::move(start)] {
+    loop_->Post([this, start = std::move(start), also = std::move(also)] {
       std::deque<Resp> first;
       cursor_ = start(&first);
       {
@@ -64,6 +69,13 @@ class FeedReactor final : public grpc::ServerWriteReactor<Resp> {
           if (*alive) Pump();
         });
       });
+      if (also) {
+        stop_also_ = also([this, alive = alive_] {
+          loop_->Post([this, alive] {
+            if (*alive) Pump();
+          });
+        });
+      }
       Pump();
     });
   }
@@ -106,6 +118,7 @@ class FeedReactor final : public grpc::ServerWriteReactor<Resp> {
     loop_->Post([this] {
       *alive_ = false;  // wake-ups still queued find it gone
       feed_->Unsubscribe(sub_);
+      if (stop_also_) stop_also_();
       delete this;
     });
   }
@@ -195,6 +208,7 @@ class FeedReactor final : public grpc::ServerWriteReactor<Resp> {
  private:
   int64_t cursor_ = 0;
   int sub_ = 0;
+  std::function<void()> stop_also_;
   bool ended_ = false;
   // The batch being written: filled on the loop, drained by gRPC's thread.
   absl::Mutex mu_;

@@ -305,7 +305,8 @@ grpc::ServerWriteReactor<v1::WatchTranscriptResponse>* TaskService::WatchTranscr
   using Reactor = FeedReactor<v1::WatchTranscriptResponse>;
   return new Reactor(
       loop_, feed_,
-      [tasks = tasks_, transcripts = transcripts_, task = req->task_id()](
+      [tasks = tasks_, transcripts = transcripts_, task = req->task_id(),
+       live = std::make_shared<std::pair<uint64_t, size_t>>(0, 0)](
           int64_t* cursor, std::deque<v1::WatchTranscriptResponse>* batch,
           bool* end) -> absl::Status {
         if (*cursor < 0) {
@@ -325,11 +326,24 @@ grpc::ServerWriteReactor<v1::WatchTranscriptResponse>* TaskService::WatchTranscr
           *r.mutable_entry() = std::move(e);
           batch->push_back(std::move(r));
         }
+        // Then the model's text as it streams, once caught up with what is stored (a
+        // stored model turn ends the pieces before it).
+        if (static_cast<int>(entries->size()) < Reactor::kBatch) {
+          for (v1::TranscriptEntry& e : transcripts->LiveSince(task, &live->first, &live->second)) {
+            v1::WatchTranscriptResponse r;
+            *r.mutable_entry() = std::move(e);
+            batch->push_back(std::move(r));
+          }
+        }
         // Only an empty read (caught up) ends it: a read cut by its byte bound is not empty.
         *end = Final(t->status());
         return absl::OkStatus();
       },
-      [after = req->after_seq()](std::deque<v1::WatchTranscriptResponse>*) { return after; });
+      [after = req->after_seq()](std::deque<v1::WatchTranscriptResponse>*) { return after; },
+      [transcripts = transcripts_, task = req->task_id()](std::function<void()> wake) {
+        int id = transcripts->Watch(task, std::move(wake));
+        return std::function<void()>([transcripts, id] { transcripts->Unwatch(id); });
+      });
 }
 
 grpc::ServerUnaryReactor* TaskService::ListTemplates(grpc::CallbackServerContext* ctx,

@@ -995,8 +995,15 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
         transcripts_->Record(t->id(), t->goal_id(), agent, ev.attempt(), std::move(e));
       }
       break;
+    case v1::TaskEvent::kTokenChunk:
+      // For live display only: followers of the task's transcript see the text stream.
+      if (transcripts_ != nullptr) {
+        transcripts_->Stream(t->id(), agent, ev.attempt(), ev.token_chunk().text(),
+                             ev.token_chunk().discarded());
+      }
+      break;
     default:
-      break;  // token chunks are for live display only
+      break;
   }
 }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "common/proto_text.h"
+#include "common/text.h"
 #include "manager/core/proto_time.h"
 #include "spdlog/spdlog.h"
 
@@ -40,6 +41,8 @@ void Transcripts::Record(const std::string& task, const std::string& goal, const
         "(an entry of ", size, " bytes was too large to keep, even cut: transcripts.entry_bytes)"));
     entry.set_omitted_bytes(claimed + cut + size);
   }
+  if (entry.has_model_turn() || entry.has_outcome()) EndLive(task);
+  entry.clear_live();
   TranscriptRow row;
   row.pinned = agent.empty();
   row.time_us = absl::ToUnixMicros(now);
@@ -90,5 +93,58 @@ absl::StatusOr<TranscriptDropped> Transcripts::Dropped(const std::string& task) 
   Flush();
   return store_->TranscriptDroppedOf(task);
 }
+
+void Transcripts::Stream(const std::string& task, const std::string& agent, int attempt,
+                         absl::string_view text, bool discarded) {
+  auto it = live_.find(task);
+  if (it == live_.end()) {
+    it = live_.emplace(task, Live{}).first;
+    it->second.generation = next_generation_++;
+  }
+  Live& l = it->second;
+  if (!discarded && (text.empty() || l.bytes + text.size() > kLiveBytes)) return;  // bounded
+  v1::TranscriptEntry e;
+  e.set_live(true);
+  e.set_task_id(task);
+  e.set_agent_id(agent);
+  e.set_attempt(attempt);
+  SetTime(loop_->clock()->Now(), e.mutable_time());
+  if (discarded) {
+    e.mutable_model_turn()->set_error("discarded");
+  } else {
+    e.mutable_model_turn()->set_text(ValidUtf8(text));
+  }
+  l.bytes += text.size();
+  l.pieces.push_back(std::move(e));
+  for (const auto& [id, w] : watchers_) {
+    if (w.first == task) w.second();
+  }
+}
+
+std::vector<v1::TranscriptEntry> Transcripts::LiveSince(const std::string& task,
+                                                        uint64_t* generation,
+                                                        size_t* offset) const {
+  auto it = live_.find(task);
+  if (it == live_.end()) return {};
+  const Live& l = it->second;
+  if (l.generation != *generation) {
+    *generation = l.generation;
+    *offset = 0;
+  }
+  std::vector<v1::TranscriptEntry> out;
+  for (size_t i = *offset; i < l.pieces.size(); ++i) out.push_back(l.pieces[i]);
+  *offset = l.pieces.size();
+  return out;
+}
+
+int Transcripts::Watch(const std::string& task, std::function<void()> wake) {
+  int id = next_watcher_++;
+  watchers_[id] = {task, std::move(wake)};
+  return id;
+}
+
+void Transcripts::Unwatch(int id) { watchers_.erase(id); }
+
+void Transcripts::EndLive(const std::string& task) { live_.erase(task); }
 
 }  // namespace agentd

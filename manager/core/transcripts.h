@@ -17,10 +17,15 @@
 #ifndef AGENTD_MANAGER_CORE_TRANSCRIPTS_H_
 #define AGENTD_MANAGER_CORE_TRANSCRIPTS_H_
 
+#include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "agentd/v1/tasks.pb.h"
 #include "manager/core/config_state.h"
 #include "manager/core/event_loop.h"
@@ -54,7 +59,35 @@ class Transcripts {
   // What retention removed of a task's transcript.
   absl::StatusOr<TranscriptDropped> Dropped(const std::string& task);
 
+  // Model output of `task` as it streams (not stored): a piece of text, or `discarded`
+  // (what streamed so far is void). Kept until the call's model_turn entry is recorded,
+  // at most kLiveBytes a task; watchers of the task are woken.
+  void Stream(const std::string& task, const std::string& agent, int attempt,
+              absl::string_view text, bool discarded);
+  // The live pieces of `task` a watcher has not seen: it passes back `*generation` and
+  // `*offset` each time (both 0 at first). A new model call starts a new generation.
+  std::vector<v1::TranscriptEntry> LiveSince(const std::string& task, uint64_t* generation,
+                                             size_t* offset) const;
+  // `wake` runs (on the loop) when a live piece of `task` arrives, until Unwatch.
+  int Watch(const std::string& task, std::function<void()> wake);
+  void Unwatch(int id);
+
+  // Live text kept per task, at most.
+  static constexpr size_t kLiveBytes = 256 << 10;
+
  private:
+  struct Live {
+    uint64_t generation = 0;
+    size_t bytes = 0;
+    std::vector<v1::TranscriptEntry> pieces;
+  };
+  // A stored model turn (or the attempt's end) supersedes what streamed before it.
+  void EndLive(const std::string& task);
+  std::map<std::string, Live> live_;
+  uint64_t next_generation_ = 1;
+  std::map<int, std::pair<std::string, std::function<void()>>> watchers_;
+  int next_watcher_ = 1;
+
   EventLoop* loop_;
   Store* store_;
   const ConfigState* config_;

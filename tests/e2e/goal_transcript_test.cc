@@ -221,6 +221,7 @@ TEST_F(GoalTest, ATranscriptFollowedLiveEndsWithTheTaskAndResumesFromItsCursor) 
     v1::WatchTranscriptResponse r;
     v1::TranscriptEntry last;
     while (stream->Read(&r)) {
+      if (r.entry().live()) continue;  // streamed text: not stored, no cursor
       seqs.push_back(r.entry().seq());
       last = r.entry();
     }
@@ -234,6 +235,45 @@ TEST_F(GoalTest, ATranscriptFollowedLiveEndsWithTheTaskAndResumesFromItsCursor) 
   std::vector<int64_t> stored;
   for (const v1::TranscriptEntry& e : all) stored.push_back(e.seq());
   EXPECT_EQ(seqs, stored);
+}
+
+// The model's text streams to a follower of the transcript as the provider sends it, then
+// the stored turn holds all of it.
+TEST_F(GoalTest, AFollowerSeesTheModelsTextStreamBeforeItsTurnIsStored) {
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("slow_words")));
+  Client client = daemon_.client();
+  RunResult submitted = Ctl({"goal", "Think"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  std::unique_ptr<grpc::ClientContext> ctx = Ctx(absl::Seconds(60));
+  v1::WatchTranscriptRequest req;
+  req.set_task_id("g-1");
+  auto stream = client.tasks().WatchTranscript(ctx.get(), req);
+  v1::WatchTranscriptResponse r;
+  std::string streamed;
+  int pieces = 0;
+  std::string stored;  // the first stored turn's text
+  while (stream->Read(&r)) {
+    const v1::TranscriptEntry& e = r.entry();
+    if (e.live()) {
+      EXPECT_EQ(e.seq(), 0);
+      EXPECT_TRUE(e.has_model_turn());
+      if (e.model_turn().error() == "discarded") {
+        streamed.clear();
+      } else {
+        streamed += e.model_turn().text();
+        ++pieces;
+      }
+      continue;
+    }
+    if (e.has_model_turn() && stored.empty() && !e.model_turn().text().empty()) {
+      stored = e.model_turn().text();
+    }
+  }
+  grpc::Status s = stream->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message() << daemon_.log();
+  EXPECT_EQ(stored, "Let me think about this for a moment before I answer.");
+  EXPECT_GT(pieces, 3) << "the words came one by one";
+  EXPECT_EQ(streamed, stored);
 }
 
 }  // namespace

@@ -20,13 +20,18 @@ import { href } from "../route";
 
 type Link = "loading" | "live" | "ended" | "reconnecting";
 
-/** Follows a task's transcript from the start; returns what has arrived and the link. */
-function useTranscript(taskId: string): { entries: TranscriptEntry[]; link: Link; error?: string } {
+/**
+ * Follows a task's transcript from the start; returns what has arrived, the model's text
+ * streaming now (live pieces since the last stored turn), and the link.
+ */
+function useTranscript(taskId: string): { entries: TranscriptEntry[]; streaming: string; link: Link; error?: string } {
   const [entries, setEntries] = useState<TranscriptEntry[]>([]);
+  const [streaming, setStreaming] = useState("");
   const [link, setLink] = useState<Link>("loading");
   const [error, setError] = useState<string>();
   useEffect(() => {
     setEntries([]);
+    setStreaming("");
     setLink("loading");
     setError(undefined);
     const ctrl = new AbortController();
@@ -45,8 +50,18 @@ function useTranscript(taskId: string): { entries: TranscriptEntry[]; link: Link
           };
           for await (const r of api.tasks.watchTranscript({ taskId, afterSeq: cursor }, { signal: ctrl.signal })) {
             if (!r.entry) continue;
-            cursor = r.entry.seq;
-            batch.push(r.entry);
+            const e = r.entry;
+            if (e.live) {
+              // Text as it streams: not stored, not a cursor. "discarded" starts it over.
+              const t = e.entry.case === "modelTurn" ? e.entry.value : undefined;
+              if (t?.error === "discarded") setStreaming("");
+              else if (t) setStreaming((s) => s + t.text);
+              setLink("live");
+              continue;
+            }
+            cursor = e.seq;
+            if (e.entry.case === "modelTurn" || e.entry.case === "outcome") setStreaming("");
+            batch.push(e);
             attempt = 0;
             setLink("live");
             if (!flush) flush = window.requestAnimationFrame(push);
@@ -70,7 +85,7 @@ function useTranscript(taskId: string): { entries: TranscriptEntry[]; link: Link
     })();
     return () => ctrl.abort();
   }, [taskId]);
-  return { entries, link, error };
+  return { entries, streaming, link, error };
 }
 
 /** A tool call's start and end, merged; the end is missing while it runs. */
@@ -346,7 +361,7 @@ export function TranscriptView({ taskId }: { taskId?: string }) {
 }
 
 function Transcript({ taskId }: { taskId: string }) {
-  const { entries, link, error } = useTranscript(taskId);
+  const { entries, streaming, link, error } = useTranscript(taskId);
   const [query, setQuery] = useState("");
   const [current, setCurrent] = useState(0);
   const rows = useMemo(() => rowsOf(entries), [entries]);
@@ -423,6 +438,15 @@ function Transcript({ taskId }: { taskId: string }) {
             {r.kind === "call" ? <CallCard call={r.call} query={query} /> : <EntryCard e={r.entry} query={query} />}
           </div>
         ))}
+        {streaming && (
+          <div className="tx-card tx-turn tx-streaming" data-testid="tx-streaming">
+            <div className="tx-head">
+              <span className="tx-kind">model</span>
+              <span className="muted">writing…</span>
+            </div>
+            <Pre text={streaming} query={query} />
+          </div>
+        )}
       </div>
     </div>
   );
