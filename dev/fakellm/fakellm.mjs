@@ -216,7 +216,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Splits text into word-sized pieces whose concatenation is exactly `text`.
 function splitText(text) {
-  if (text === '') return [];
+  if (!text) return [];  // '' or absent (a context made without reasoning)
   const words = text.match(/\s*\S+/g);
   if (!words) return [text];
   const joined = words.join('');
