@@ -45,6 +45,12 @@ std::string Indent(absl::string_view label, absl::string_view text) {
 }  // namespace
 
 std::string TranscriptEntryText(const v1::TranscriptEntry& e) {
+  if (e.live()) {
+    // A piece of the model's text as it streams: printed as it comes, no heading.
+    if (e.model_turn().error() == "discarded")
+      return "\n(the text above is void: the call is made again)\n";
+    return TerminalText(e.model_turn().text(), Lines::kMany);
+  }
   std::string when = absl::FormatTime(
       "%H:%M:%S", absl::FromUnixSeconds(e.time().seconds()) + absl::Nanoseconds(e.time().nanos()),
       absl::LocalTimeZone());
@@ -150,6 +156,7 @@ void PrintEntry(const Globals& g, const v1::TranscriptEntry& e) {
 
 int Follow(const Globals& g, const TranscriptOpts& o) {
   int64_t cursor = o.after_seq;
+  bool streaming = false;  // live text printed without its line's end yet
   for (;;) {
     absl::StatusOr<Connection> c = Connection::Connect(g.conn);
     if (!c.ok()) return Fail(std::string(c.status().message()), kNoConnection);
@@ -160,7 +167,10 @@ int Follow(const Globals& g, const TranscriptOpts& o) {
     auto reader = v1::TaskService::NewStub(c->channel())->WatchTranscript(ctx.get(), req);
     v1::WatchTranscriptResponse resp;
     while (reader->Read(&resp)) {
-      cursor = resp.entry().seq();
+      const bool live = resp.entry().live();
+      if (!live) cursor = resp.entry().seq();  // live text has no seq
+      if (g.format == Format::kTable && streaming && !live) std::printf("\n");
+      streaming = live;
       PrintEntry(g, resp.entry());
     }
     grpc::Status s = reader->Finish();
@@ -217,7 +227,8 @@ void AddTranscriptCommands(const CommandTree& t) {
       "task's input, each model turn (text, reasoning, tokens, cost, latency, retries),\n"
       "each tool call with its arguments and result and the diff of the files it\n"
       "changed, nudges, messages, consent requests and the outcome. -f follows it live\n"
-      "until the task ends. -o json prints the entries as data (with -f, one a line).\n\n"
+      "until the task ends, the model's text printed as it streams. -o json prints the\n"
+      "entries as data (with -f, one a line; streamed pieces have \"live\": true).\n\n"
       "Examples:\n  agentctl transcript t-12\n  agentctl transcript g-3 -f\n"
       "  agentctl transcript t-12 -o json | jq '.entries[].toolCall | select(.diff != \"\")'");
   auto o = OnRun(t, cmd, Transcript);

@@ -274,6 +274,11 @@ TEST_F(GoalTest, AFollowerSeesTheModelsTextStreamBeforeItsTurnIsStored) {
   EXPECT_EQ(stored, "Let me think about this for a moment before I answer.");
   EXPECT_GT(pieces, 3) << "the words came one by one";
   EXPECT_EQ(streamed, stored);
+  // agentctl -f prints the text as it streams and the stored turn after it.
+  RunResult followed = Ctl({"transcript", "g-1", "-f"});
+  ASSERT_EQ(followed.exit_code, 0) << followed.err;
+  EXPECT_THAT(followed.out, HasSubstr("Let me think about this for a moment before I answer."));
+  EXPECT_THAT(followed.out, HasSubstr("OUTCOME attempt 1 completed"));
 }
 
 }  // namespace
