@@ -328,7 +328,7 @@ grpc::ServerWriteReactor<v1::WatchTranscriptResponse>* TaskService::WatchTranscr
         }
         // Then the model's text as it streams, once caught up with what is stored (a
         // stored model turn ends the pieces before it).
-        if (static_cast<int>(entries->size()) < Reactor::kBatch) {
+        if (entries->empty()) {
           for (v1::TranscriptEntry& e : transcripts->LiveSince(task, &live->first, &live->second)) {
             v1::WatchTranscriptResponse r;
             *r.mutable_entry() = std::move(e);

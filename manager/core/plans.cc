@@ -341,7 +341,13 @@ absl::StatusOr<v1::ApprovePlanResponse> PlanBook::Decide(const v1::ApprovePlanRe
   }
   plan.set_revision(revision);
   plan.set_previous_plan_id(old.id());
-  SetSteps(req.steps(), &plan);
+  // Totals only for an edit within the limits: a plan of too many steps (or a cycle) is
+  // refused without being walked, as an agent's proposal is.
+  if (violations.empty()) {
+    SetSteps(req.steps(), &plan);
+  } else if (req.steps_size() <= kMaxSteps) {
+    *plan.mutable_steps() = req.steps();
+  }
   if (req.validate_only()) {
     for (v1::PlanViolation& v : violations) *resp.add_violations() = std::move(v);
     *resp.mutable_plan() = std::move(plan);

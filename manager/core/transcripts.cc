@@ -97,25 +97,20 @@ absl::StatusOr<TranscriptDropped> Transcripts::Dropped(const std::string& task) 
 void Transcripts::Stream(const std::string& task, const std::string& agent, int attempt,
                          absl::string_view text, bool discarded) {
   auto it = live_.find(task);
-  if (it == live_.end()) {
-    it = live_.emplace(task, Live{}).first;
-    it->second.generation = next_generation_++;
+  if (it == live_.end() || discarded) {
+    if (it == live_.end() && discarded) return;  // nothing streamed to void
+    Live fresh;
+    fresh.generation = next_generation_++;
+    if (it != live_.end()) fresh.voided = it->second.generation;
+    it = live_.insert_or_assign(task, std::move(fresh)).first;
   }
   Live& l = it->second;
-  if (!discarded && (text.empty() || l.bytes + text.size() > kLiveBytes)) return;  // bounded
-  v1::TranscriptEntry e;
-  e.set_live(true);
-  e.set_task_id(task);
-  e.set_agent_id(agent);
-  e.set_attempt(attempt);
-  SetTime(loop_->clock()->Now(), e.mutable_time());
-  if (discarded) {
-    e.mutable_model_turn()->set_error("discarded");
-  } else {
-    e.mutable_model_turn()->set_text(ValidUtf8(text));
+  l.agent = agent;
+  l.attempt = attempt;
+  if (!discarded) {
+    if (text.empty() || l.text.size() + text.size() > kLiveBytes) return;  // bounded
+    absl::StrAppend(&l.text, text);
   }
-  l.bytes += text.size();
-  l.pieces.push_back(std::move(e));
   for (const auto& [id, w] : watchers_) {
     if (w.first == task) w.second();
   }
@@ -124,16 +119,37 @@ void Transcripts::Stream(const std::string& task, const std::string& agent, int 
 std::vector<v1::TranscriptEntry> Transcripts::LiveSince(const std::string& task,
                                                         uint64_t* generation,
                                                         size_t* offset) const {
+  std::vector<v1::TranscriptEntry> out;
   auto it = live_.find(task);
-  if (it == live_.end()) return {};
+  if (it == live_.end()) return out;
   const Live& l = it->second;
+  auto entry = [&] {
+    v1::TranscriptEntry e;
+    e.set_live(true);
+    e.set_task_id(task);
+    e.set_agent_id(l.agent);
+    e.set_attempt(l.attempt);
+    SetTime(loop_->clock()->Now(), e.mutable_time());
+    return e;
+  };
   if (l.generation != *generation) {
+    // The text this watcher saw was made void by a discard (a call that ended instead is
+    // superseded by its stored turn, which the watcher reads).
+    if (*generation != 0 && *generation == l.voided && *offset > 0) {
+      v1::TranscriptEntry e = entry();
+      e.mutable_model_turn()->set_error("discarded");
+      out.push_back(std::move(e));
+    }
     *generation = l.generation;
     *offset = 0;
   }
-  std::vector<v1::TranscriptEntry> out;
-  for (size_t i = *offset; i < l.pieces.size(); ++i) out.push_back(l.pieces[i]);
-  *offset = l.pieces.size();
+  if (*offset < l.text.size()) {
+    v1::TranscriptEntry e = entry();
+    // On a character boundary: the text is whole pieces of valid UTF-8.
+    e.mutable_model_turn()->set_text(ValidUtf8(absl::string_view(l.text).substr(*offset)));
+    *offset = l.text.size();
+    out.push_back(std::move(e));
+  }
   return out;
 }
 

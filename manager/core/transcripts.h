@@ -64,8 +64,9 @@ class Transcripts {
   // at most kLiveBytes a task; watchers of the task are woken.
   void Stream(const std::string& task, const std::string& agent, int attempt,
               absl::string_view text, bool discarded);
-  // The live pieces of `task` a watcher has not seen: it passes back `*generation` and
-  // `*offset` each time (both 0 at first). A new model call starts a new generation.
+  // The live text of `task` a watcher has not seen, as at most one entry (or a "discarded"
+  // one first when the text it saw was void): it passes back `*generation` and `*offset`
+  // each time (both 0 at first). A new model call starts a new generation.
   std::vector<v1::TranscriptEntry> LiveSince(const std::string& task, uint64_t* generation,
                                              size_t* offset) const;
   // `wake` runs (on the loop) when a live piece of `task` arrives, until Unwatch.
@@ -76,10 +77,15 @@ class Transcripts {
   static constexpr size_t kLiveBytes = 256 << 10;
 
  private:
+  // The text of the call under way, in one string (pieces are not kept one by one: a
+  // provider's one-byte chunks would cost an entry each); a watcher has read up to an
+  // offset in it. "discarded" starts a new generation with no text.
   struct Live {
     uint64_t generation = 0;
-    size_t bytes = 0;
-    std::vector<v1::TranscriptEntry> pieces;
+    uint64_t voided = 0;  // the generation whose text this one's discard made void, or 0
+    std::string agent;
+    int attempt = 0;
+    std::string text;
   };
   // A stored model turn (or the attempt's end) supersedes what streamed before it.
   void EndLive(const std::string& task);

@@ -86,6 +86,25 @@ TEST_F(GoalTest, APersonEditsAPlanInTheirEditorAndTheEditedPlanRuns) {
     }
     EXPECT_THAT(seen, ::testing::UnorderedElementsAre("a:PLAN_VIOLATION_CODE_UNKNOWN_ROLE",
                                                       "b:PLAN_VIOLATION_CODE_UNKNOWN_DEP"));
+    // Too many steps, chained: refused as an agent's would be, without being walked.
+    v1::ApprovePlanRequest many;
+    many.set_plan_id(proposed);
+    many.set_validate_only(true);
+    for (int i = 0; i < 5000; ++i) {
+      v1::PlanStep* st = many.add_steps();
+      st->set_id(absl::StrCat("s", i));
+      st->set_role("coder");
+      st->set_instructions("x");
+      if (i > 0) st->add_deps(absl::StrCat("s", i - 1));
+    }
+    v1::ApprovePlanResponse too_many;
+    std::unique_ptr<grpc::ClientContext> many_ctx = Ctx();
+    ASSERT_TRUE(client.plans().ApprovePlan(many_ctx.get(), many, &too_many).ok());
+    bool refused = false;
+    for (const v1::PlanViolation& v : too_many.violations()) {
+      refused = refused || v.code() == v1::PLAN_VIOLATION_CODE_TOO_MANY_STEPS;
+    }
+    EXPECT_TRUE(refused) << too_many.violations_size();
     // The same edit, approved: refused, saying why, and nothing changed.
     req.set_validate_only(false);
     std::unique_ptr<grpc::ClientContext> ctx2 = Ctx();

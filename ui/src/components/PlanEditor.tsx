@@ -32,7 +32,8 @@ function draftOf(s: PlanStep): Draft {
 }
 
 function stepOf(d: Draft): PlanStep {
-  const tokens = Number.parseInt(d.tokens, 10);
+  const clean = d.tokens.replace(/[,\s_]/g, "");
+  const tokens = /^\d+$/.test(clean) ? Number(clean) : Number.NaN;
   return create(PlanStepSchema, {
     id: d.id.trim(),
     title: d.title,

@@ -538,18 +538,22 @@ function RaiseBudget(props: { goalId: string; budget: Budget; onRaised: () => vo
   const [usd, setUsd] = useState(() => (b.maxCostUsd > 0 ? String(Math.max(b.maxCostUsd * 2, b.usedCostUsd + 1).toFixed(2)) : ""));
   const [tokens, setTokens] = useState(() => (b.maxTokens > 0n ? String(b.maxTokens * 2n > b.usedTokens ? b.maxTokens * 2n : b.usedTokens * 2n) : ""));
   const [busy, setBusy] = useState(false);
+  // Exactly a number (separators as the page shows them are allowed): anything else is
+  // refused, never read as something smaller or as "no limit".
+  const cleanTokens = tokens.replace(/[,\s_]/g, "");
+  const cleanUsd = usd.replace(/[$,\s]/g, "");
+  const tokensOk = b.maxTokens === 0n || /^\d+$/.test(cleanTokens);
+  const usdOk = b.maxCostUsd === 0 || /^\d+(\.\d+)?$/.test(cleanUsd);
   const raise = async () => {
-    const maxCostUsd = Number.parseFloat(usd);
-    const maxTokens = Number.parseInt(tokens, 10);
+    if (!tokensOk || !usdOk) return;
+    const maxCostUsd = b.maxCostUsd > 0 ? Number(cleanUsd) : 0;
+    const maxTokens = b.maxTokens > 0n ? BigInt(cleanTokens) : 0n;
     setBusy(true);
     const r = await act("raise the budget", () =>
       api.usage.setBudget({
         scope: BudgetScope.GOAL,
         scopeId: props.goalId,
-        limit: {
-          maxCostUsd: Number.isFinite(maxCostUsd) && maxCostUsd > 0 ? maxCostUsd : 0,
-          maxTokens: Number.isFinite(maxTokens) && maxTokens > 0 ? BigInt(maxTokens) : 0n,
-        },
+        limit: { maxCostUsd, maxTokens },
       }),
     );
     setBusy(false);
@@ -577,7 +581,7 @@ function RaiseBudget(props: { goalId: string; budget: Budget; onRaised: () => vo
             tokens <input value={tokens} onChange={(e) => setTokens(e.target.value)} size={10} data-testid="goal-budget-raise-tokens" />
           </label>
         )}
-        <button className="btn btn-primary" disabled={busy} onClick={() => void raise()} data-testid="goal-budget-raise">
+        <button className="btn btn-primary" disabled={busy || !tokensOk || !usdOk} onClick={() => void raise()} data-testid="goal-budget-raise">
           Raise and resume
         </button>
       </div>

@@ -48,6 +48,7 @@ function useTranscript(taskId: string): { entries: TranscriptEntry[]; streaming:
             const take = batch.splice(0);
             if (take.length > 0) setEntries((prev) => prev.concat(take));
           };
+          setStreaming(""); // a new stream sends the text of the call under way from its start
           for await (const r of api.tasks.watchTranscript({ taskId, afterSeq: cursor }, { signal: ctrl.signal })) {
             if (!r.entry) continue;
             const e = r.entry;
