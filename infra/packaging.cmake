@@ -22,10 +22,29 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser | systemd, libcurl4 (>= 7.85)")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "bubblewrap, git")
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://agentd.invalid/")
-set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+
+# Two packages: agentd (everything installed without a component: the daemon, its
+# tools, the web UI) and, when the desktop shell is built, agentd-desktop (component
+# `desktop`: the GTK/WebKitGTK window, its .desktop file and icon), so that a server
+# installs no GUI libraries. The maintainer scripts (the agentd user, the units) and the
+# conffile are agentd's alone.
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+set(CPACK_DEBIAN_UNSPECIFIED_PACKAGE_NAME agentd)
+set(CPACK_DEBIAN_UNSPECIFIED_PACKAGE_CONTROL_EXTRA
     ${CMAKE_SOURCE_DIR}/infra/debian/postinst ${CMAKE_SOURCE_DIR}/infra/debian/prerm
     ${CMAKE_SOURCE_DIR}/infra/debian/postrm ${CMAKE_SOURCE_DIR}/infra/debian/conffiles)
-set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+set(CPACK_DEBIAN_DESKTOP_PACKAGE_NAME agentd-desktop)
+set(CPACK_DEBIAN_DESKTOP_PACKAGE_SECTION x11)
+set(CPACK_DEBIAN_DESKTOP_PACKAGE_DEPENDS "agentd (= ${PROJECT_VERSION})")
+set(CPACK_DEBIAN_DESKTOP_PACKAGE_RECOMMENDS "")
+set(CPACK_DEBIAN_UNSPECIFIED_DESCRIPTION "${CPACK_PACKAGE_DESCRIPTION}")
+set(CPACK_DEBIAN_DESKTOP_DESCRIPTION
+    "This package holds agentd-desktop: agentd's web UI in a desktop window\n\
+(GTK 3, WebKitGTK). It finds the user's agentd and starts it when none runs\n\
+(through systemd's user unit when installed), stops it on request, logs in\n\
+without a token in any URL, and raises a desktop notification for each consent\n\
+request and each plan awaiting approval.")
 set(CPACK_STRIP_FILES ON)
 
 # Debian's documentation files: the copyright and a changelog, compressed as policy asks.
@@ -39,4 +58,9 @@ add_custom_target(agentd_debian_docs ALL DEPENDS ${CMAKE_BINARY_DIR}/debian/chan
 install(FILES ${CMAKE_SOURCE_DIR}/infra/debian/copyright
               ${CMAKE_BINARY_DIR}/debian/changelog.Debian.gz
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
+if(AGENTD_HAVE_DESKTOP)
+  install(FILES ${CMAKE_SOURCE_DIR}/infra/debian/copyright
+                ${CMAKE_BINARY_DIR}/debian/changelog.Debian.gz
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/agentd-desktop COMPONENT desktop)
+endif()
 include(CPack)

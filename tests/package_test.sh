@@ -56,6 +56,32 @@ if command -v lintian >/dev/null; then
   lintian --no-tag-display-limit "$deb" >"$work/lintian" 2>&1 || true
   if grep -q '^E:' "$work/lintian"; then grep '^E:' "$work/lintian" >&2; fail "lintian errors"; fi
 fi
+# No GUI in the daemon's package: the desktop window is a package of its own.
+! grep -q '^/usr/bin/agentd-desktop$' "$work/files" || fail "agentd's package holds agentd-desktop"
+! grep -Eq '^Depends:.*(gtk|webkit)' "$work/control/control" || fail "agentd depends on GUI libraries"
+# agentd-desktop's package, when the build made the window (GTK and WebKitGTK found).
+if grep -q '^AGENTD_HAVE_DESKTOP:INTERNAL=ON' "$build/CMakeCache.txt"; then
+  desk=$(ls "$work"/out/agentd-desktop_*.deb 2>/dev/null) || fail "no agentd-desktop package"
+  dpkg-deb -c "$desk" | awk '{print $6}' | sed 's|^\./|/|' >"$work/desktop-files"
+  for f in /usr/bin/agentd-desktop /usr/share/applications/agentd.Desktop.desktop \
+           /usr/share/icons/hicolor/scalable/apps/agentd.svg /usr/share/man/man1/agentd-desktop.1.gz \
+           /usr/share/doc/agentd-desktop/copyright; do
+    grep -qx "$f" "$work/desktop-files" || fail "agentd-desktop's package lacks $f"
+  done
+  dpkg-deb -f "$desk" Depends | grep -q "agentd (= " || fail "agentd-desktop does not depend on agentd"
+  dpkg-deb -f "$desk" Depends | grep -q "libwebkit2gtk-4.1" || fail "agentd-desktop's Depends lacks WebKitGTK"
+  [ -z "$(dpkg-deb -e "$desk" "$work/desktop-control" && ls "$work/desktop-control" | grep -Ev '^(control|md5sums)$')" ] ||
+    fail "agentd-desktop carries maintainer scripts or conffiles (they are agentd's)"
+  if command -v lintian >/dev/null; then
+    lintian --no-tag-display-limit "$desk" >"$work/lintian-desktop" 2>&1 || true
+    if grep -q '^E:' "$work/lintian-desktop"; then grep '^E:' "$work/lintian-desktop" >&2; fail "lintian errors (agentd-desktop)"; fi
+  fi
+  if command -v desktop-file-validate >/dev/null; then
+    dpkg-deb -x "$desk" "$work/desktop-tree"
+    desktop-file-validate "$work/desktop-tree/usr/share/applications/agentd.Desktop.desktop" ||
+      fail "agentd.Desktop.desktop does not validate"
+  fi
+fi
 # Unpacked into a fresh root: it runs, and the service names what the package installs.
 root="$work/root"
 dpkg-deb -x "$deb" "$root"

@@ -77,6 +77,14 @@ export function App() {
     };
   }, [auth]);
 
+  // The window's title names the view once the session is known to be good ("agentd ·
+  // Goals"), so tabs and the desktop shell's window tell where they are.
+  const viewLabel =
+    route.view === "transcript" ? "Transcript" : (NAV.find((n) => n.name === route.view)?.label ?? "Overview");
+  useEffect(() => {
+    document.title = auth === "ok" ? `agentd · ${viewLabel}` : auth === "unauthenticated" ? "agentd · log in" : "agentd";
+  }, [auth, viewLabel]);
+
   if (auth === "unauthenticated") return <LoginPage />;
   if (auth === "unknown") {
     return (

@@ -9,7 +9,7 @@ import { useEffect, useState } from "react";
 import { act, api, consentWatcher, toastInfo, useNow, useStore } from "../api";
 import { enumShort, fmtDuration, tsMs, visible } from "../format";
 import { ConsentDecision, ConsentKindSchema, type ConsentRequest } from "../gen/agentd/v1/consent_pb";
-import { href } from "../route";
+import { href, useRoute } from "../route";
 import { RelTime } from "./RelTime";
 
 function byCreateTime(a: ConsentRequest, b: ConsentRequest): number {
@@ -26,6 +26,13 @@ export function ConsentModal() {
   const [remember, setRemember] = useState(false);
   const [busy, setBusy] = useState(false);
   const now = useNow();
+
+  // "?consent=<id>" in the address (a desktop notification's link) brings that request
+  // to the front.
+  const asked = useRoute().query.get("consent") ?? undefined;
+  useEffect(() => {
+    if (asked) setSelectedId(asked);
+  }, [asked]);
 
   const found = pending.findIndex((p) => p.id === selectedId);
   const i = found >= 0 ? found : 0;

@@ -1,0 +1,196 @@
+#include "ui/desktop/daemon_control.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+
+namespace agentd::desktop {
+
+struct DaemonControl::Call {
+  std::function<void(bool, std::string, std::string)> done;
+};
+
+namespace {
+
+// Runs in the child between fork and exec: a child agentd ends with the shell even when
+// the shell is killed. Only async-signal-safe calls here.
+void DieWithParent(gpointer) { prctl(PR_SET_PDEATHSIG, SIGTERM); }
+
+std::string Trimmed(std::string s) {
+  absl::StripAsciiWhitespace(&s);
+  return s;
+}
+
+}  // namespace
+
+DaemonControl::DaemonControl(ControlOptions options)
+    : options_(std::move(options)), cancel_(g_cancellable_new()) {}
+
+DaemonControl::~DaemonControl() {
+  // Pending callbacks see G_IO_ERROR_CANCELLED and never touch this object.
+  g_cancellable_cancel(cancel_);
+  g_object_unref(cancel_);
+  if (child_ != nullptr) g_object_unref(child_);
+}
+
+std::string DaemonControl::AgentdBinary() const {
+  if (!options_.agentd.empty()) return options_.agentd;
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) {
+    self[n] = '\0';
+    std::string dir(self);
+    dir.resize(dir.find_last_of('/'));
+    std::string beside = absl::StrCat(dir, "/agentd");
+    if (access(beside.c_str(), X_OK) == 0) return beside;
+  }
+  return "agentd";
+}
+
+void DaemonControl::Run(std::vector<std::string> argv,
+                        std::function<void(bool, std::string, std::string)> done) {
+  std::vector<const char*> args;
+  for (const std::string& a : argv) args.push_back(a.c_str());
+  args.push_back(nullptr);
+  GError* error = nullptr;
+  GSubprocess* proc =
+      g_subprocess_newv(args.data(),
+                        static_cast<GSubprocessFlags>(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                      G_SUBPROCESS_FLAGS_STDERR_PIPE),
+                        &error);
+  if (proc == nullptr) {
+    std::string why = absl::StrCat(argv[0], ": ", error->message);
+    g_error_free(error);
+    done(false, "", why);
+    return;
+  }
+  auto* call = new Call{std::move(done)};
+  g_subprocess_communicate_utf8_async(
+      proc, nullptr, cancel_,
+      [](GObject* source, GAsyncResult* result, gpointer data) {
+        std::unique_ptr<Call> c(static_cast<Call*>(data));
+        auto* p = G_SUBPROCESS(source);
+        char* out = nullptr;
+        char* err = nullptr;
+        GError* e = nullptr;
+        bool finished = g_subprocess_communicate_utf8_finish(p, result, &out, &err, &e);
+        if (!finished && g_error_matches(e, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+          g_error_free(e);
+          g_object_unref(p);
+          return;  // the DaemonControl is gone
+        }
+        std::string out_s = out != nullptr ? out : "";
+        std::string err_s = finished ? (err != nullptr ? err : "") : e->message;
+        bool ok = finished && g_subprocess_get_successful(p);
+        g_free(out);
+        g_free(err);
+        if (e != nullptr) g_error_free(e);
+        g_object_unref(p);
+        c->done(ok, std::move(out_s), Trimmed(std::move(err_s)));
+      },
+      call);
+}
+
+void DaemonControl::Start(Done done) {
+  if (child_ != nullptr) return done(std::string("agentd already runs as the shell's child"));
+  Run({options_.systemctl, "--user", "show", "--property=LoadState", "--value", options_.unit},
+      [this, done = std::move(done)](bool ok, std::string out, std::string) mutable {
+        if (!ok || Trimmed(out) != "loaded") return StartChild(std::move(done));
+        Run({options_.systemctl, "--user", "start", options_.unit},
+            [this, done = std::move(done)](bool started, std::string, std::string err) {
+              if (started) return done(absl::StrCat("started ", options_.unit, " (systemd)"));
+              done(absl::FailedPreconditionError(
+                  absl::StrCat("systemctl --user start ", options_.unit,
+                               " failed: ", err.empty() ? "no reason given" : err,
+                               " (journalctl --user -u ", options_.unit, " says more)")));
+            });
+      });
+}
+
+void DaemonControl::StartChild(Done done) {
+  std::string binary = AgentdBinary();
+  std::vector<const char*> args{binary.c_str()};
+  for (const std::string& a : options_.agentd_args) args.push_back(a.c_str());
+  args.push_back(nullptr);
+  GSubprocessLauncher* launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+  g_subprocess_launcher_set_child_setup(launcher, DieWithParent, nullptr, nullptr);
+  GError* error = nullptr;
+  child_ = g_subprocess_launcher_spawnv(launcher, args.data(), &error);
+  g_object_unref(launcher);
+  if (child_ == nullptr) {
+    std::string why = error->message;
+    g_error_free(error);
+    return done(absl::FailedPreconditionError(absl::StrCat(
+        "could not start ", binary, ": ", why, " (is agentd installed? --agentd PATH names it)")));
+  }
+  g_subprocess_wait_async(child_, cancel_, &DaemonControl::OnChildExit, this);
+  done(absl::StrCat("started ", binary, " as the shell's child (pid ",
+                    g_subprocess_get_identifier(child_), ")"));
+}
+
+void DaemonControl::OnChildExit(GObject* source, GAsyncResult* result, gpointer self) {
+  GError* e = nullptr;
+  if (!g_subprocess_wait_finish(G_SUBPROCESS(source), result, &e)) {
+    bool cancelled = g_error_matches(e, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    g_error_free(e);
+    if (cancelled) return;  // the DaemonControl is gone
+  }
+  auto* control = static_cast<DaemonControl*>(self);
+  GSubprocess* child = control->child_;
+  if (child != G_SUBPROCESS(source)) return;
+  std::string how =
+      g_subprocess_get_if_exited(child)
+          ? absl::StrCat("agentd exited with status ", g_subprocess_get_exit_status(child))
+          : absl::StrCat("agentd was killed by signal ", g_subprocess_get_term_sig(child));
+  control->child_ = nullptr;
+  g_object_unref(child);
+  if (control->on_child_exit_) control->on_child_exit_(how);
+  auto waiting = std::move(control->on_child_gone_);
+  for (auto& f : waiting) f();
+}
+
+void DaemonControl::Stop(int64_t pid, Done done) {
+  if (child_ != nullptr) {
+    g_subprocess_send_signal(child_, SIGTERM);
+    return done(std::string("sent SIGTERM to the shell's agentd"));
+  }
+  if (pid <= 0) return done(absl::FailedPreconditionError("no agentd answers: nothing to stop"));
+  Run({options_.systemctl, "--user", "show", "--property=MainPID", "--value", options_.unit},
+      [this, pid, done = std::move(done)](bool ok, std::string out, std::string) {
+        int64_t main_pid = 0;
+        if (ok && absl::SimpleAtoi(Trimmed(out), &main_pid) && main_pid == pid) {
+          Run({options_.systemctl, "--user", "stop", options_.unit},
+              [this, done](bool stopped, std::string, std::string err) {
+                if (stopped) return done(absl::StrCat("stopped ", options_.unit, " (systemd)"));
+                done(absl::FailedPreconditionError(
+                    absl::StrCat("systemctl --user stop ", options_.unit, " failed: ", err)));
+              });
+          return;
+        }
+        if (kill(static_cast<pid_t>(pid), SIGTERM) != 0) {
+          return done(absl::PermissionDeniedError(
+              absl::StrCat("could not signal agentd (pid ", pid, "): ", std::strerror(errno))));
+        }
+        done(absl::StrCat("sent SIGTERM to agentd (pid ", pid, ")"));
+      });
+}
+
+void DaemonControl::Release(std::function<void()> done) {
+  if (child_ == nullptr) return done();
+  on_child_gone_.push_back(std::move(done));
+  g_subprocess_send_signal(child_, SIGTERM);
+}
+
+}  // namespace agentd::desktop

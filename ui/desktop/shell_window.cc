@@ -1,0 +1,488 @@
+#include "ui/desktop/shell_window.h"
+
+#include <libsoup/soup.h>
+
+#include <cstdio>
+#include <functional>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/text.h"
+#include "nlohmann/json.hpp"
+
+namespace agentd::desktop {
+namespace {
+
+// How long a started agentd may take to answer before the shell says it did not come up
+// (agentd itself is ready in well under a second; systemd may be slower to start it).
+constexpr guint kStartTimeoutSeconds = 30;
+constexpr size_t kNotificationBodyBytes = 400;
+
+// Runs `f` on GTK's main thread. `alive` is cleared when the window goes, so a callback
+// posted just before never touches it.
+void PostToMain(const std::shared_ptr<bool>& alive, std::function<void()> f) {
+  struct Posted {
+    std::shared_ptr<bool> alive;
+    std::function<void()> f;
+  };
+  g_main_context_invoke_full(
+      nullptr, G_PRIORITY_DEFAULT,
+      [](gpointer data) -> gboolean {
+        auto* p = static_cast<Posted*>(data);
+        if (*p->alive) p->f();
+        return G_SOURCE_REMOVE;
+      },
+      new Posted{alive, std::move(f)}, [](gpointer data) { delete static_cast<Posted*>(data); });
+}
+
+// Text agentd sent (a summary built by the daemon, a plan's summary written by a model)
+// as a notification shows it: valid UTF-8, control and bidi characters shown as escapes,
+// cut short.
+std::string Shown(const std::string& text) {
+  return Utf8Prefix(EscapeForTerminal(ValidUtf8(text)), kNotificationBodyBytes, "…");
+}
+
+std::string Escaped(const std::string& text) {
+  gchar* e = g_markup_escape_text(ValidUtf8(text).c_str(), -1);
+  std::string out(e);
+  g_free(e);
+  return out;
+}
+
+// "http://127.0.0.1:7878" from "http://127.0.0.1:7878/login?code=…".
+std::string BaseOf(const std::string& login_url) {
+  size_t scheme = login_url.find("://");
+  if (scheme == std::string::npos) return "";
+  size_t path = login_url.find('/', scheme + 3);
+  return path == std::string::npos ? login_url : login_url.substr(0, path);
+}
+
+std::string Plural(int64_t n, const char* what) {
+  return absl::StrCat(n, " ", what, n == 1 ? "" : "s");
+}
+
+}  // namespace
+
+ShellWindow::ShellWindow(GtkApplication* app, ShellOptions options)
+    : app_(app),
+      options_(std::move(options)),
+      cancel_(g_cancellable_new()),
+      control_(options_.control) {
+  window_ = gtk_application_window_new(app_);
+  gtk_window_set_default_size(GTK_WINDOW(window_), 1200, 800);
+  gtk_window_set_icon_name(GTK_WINDOW(window_), "agentd");
+  g_signal_connect(window_, "delete-event", G_CALLBACK(&ShellWindow::OnDelete), this);
+
+  header_ = gtk_header_bar_new();
+  gtk_header_bar_set_show_close_button(GTK_HEADER_BAR(header_), TRUE);
+  start_button_ = gtk_button_new_with_label("Start agentd");
+  gtk_actionable_set_action_name(GTK_ACTIONABLE(start_button_), "app.start");
+  stop_button_ = gtk_button_new_with_label("Stop agentd");
+  gtk_actionable_set_action_name(GTK_ACTIONABLE(stop_button_), "app.stop");
+  gtk_header_bar_pack_end(GTK_HEADER_BAR(header_), stop_button_);
+  gtk_header_bar_pack_end(GTK_HEADER_BAR(header_), start_button_);
+  gtk_window_set_titlebar(GTK_WINDOW(window_), header_);
+
+  // An ephemeral store: the session cookie lives in memory and goes with the shell. The
+  // view talks to agentd on loopback only, so no proxy either.
+  WebKitWebsiteDataManager* data = webkit_website_data_manager_new_ephemeral();
+  WebKitNetworkProxySettings* no_proxy = nullptr;
+  webkit_website_data_manager_set_network_proxy_settings(data, WEBKIT_NETWORK_PROXY_MODE_NO_PROXY,
+                                                         no_proxy);
+  web_context_ = webkit_web_context_new_with_website_data_manager(data);
+  g_object_unref(data);
+  view_ = WEBKIT_WEB_VIEW(webkit_web_view_new_with_context(web_context_));
+  WebKitSettings* settings = webkit_web_view_get_settings(view_);
+  // A dashboard of text and small charts: software rendering is plenty, and it works on
+  // every display, virtual ones included.
+  webkit_settings_set_hardware_acceleration_policy(settings,
+                                                   WEBKIT_HARDWARE_ACCELERATION_POLICY_NEVER);
+  webkit_settings_set_enable_developer_extras(settings, FALSE);
+  g_signal_connect(view_, "decide-policy", G_CALLBACK(&ShellWindow::OnDecidePolicy), this);
+  g_signal_connect(view_, "notify::title", G_CALLBACK(&ShellWindow::OnTitle), this);
+  g_signal_connect(view_, "notify::uri", G_CALLBACK(&ShellWindow::OnTitle), this);
+  gtk_container_add(GTK_CONTAINER(window_), GTK_WIDGET(view_));
+  gtk_widget_show_all(window_);
+  gtk_widget_hide(window_);
+
+  control_.set_on_child_exit([this](const std::string& how) {
+    Say(how);
+    if (link_) link_->Poke();
+  });
+  SetHeader("agentd — looking for agentd", absl::StrCat("on ", options_.socket));
+  ShowPage("Looking for agentd…", absl::StrCat("Connecting to ", options_.socket, "."));
+
+  auto alive = std::make_shared<bool>(true);
+  alive_ = alive;
+  DaemonLink::Callbacks cb;
+  cb.on_status = [this, alive](const DaemonStatus& s) {
+    PostToMain(alive, [this, s] { OnStatus(s); });
+  };
+  cb.on_consent = [this, alive](const v1::ConsentRequest& c) {
+    PostToMain(alive, [this, c] { OnConsent(c); });
+  };
+  cb.on_plan = [this, alive](const v1::Plan& p) { PostToMain(alive, [this, p] { OnPlan(p); }); };
+  link_ = std::make_unique<DaemonLink>(options_.socket, std::move(cb));
+  link_->Start();
+}
+
+ShellWindow::~ShellWindow() {
+  *alive_ = false;
+  link_->Stop();
+  if (start_timer_ != 0) g_source_remove(start_timer_);
+  g_cancellable_cancel(cancel_);
+  g_object_unref(cancel_);
+  g_object_unref(web_context_);
+}
+
+void ShellWindow::Say(const std::string& line) {
+  std::fprintf(stderr, "agentd-desktop: %s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+void ShellWindow::Present() { gtk_window_present(GTK_WINDOW(window_)); }
+
+void ShellWindow::SetHeader(const std::string& title, const std::string& subtitle) {
+  gtk_window_set_title(GTK_WINDOW(window_), title.c_str());
+  gtk_header_bar_set_title(GTK_HEADER_BAR(header_), title.c_str());
+  gtk_header_bar_set_subtitle(GTK_HEADER_BAR(header_), subtitle.c_str());
+}
+
+void ShellWindow::ShowPage(const std::string& heading, const std::string& text) {
+  std::string html = absl::StrCat(
+      "<!doctype html><html><head><meta charset=\"utf-8\"><title>agentd</title><style>"
+      "body{font-family:sans-serif;margin:15% auto;max-width:40em;color:#333}"
+      "h1{font-weight:400}</style></head><body><h1>",
+      Escaped(heading), "</h1><p>", Escaped(text), "</p></body></html>");
+  logged_in_url_.clear();  // the UI is not loaded now
+  webkit_web_view_load_html(view_, html.c_str(), nullptr);
+}
+
+void ShellWindow::OnStatus(const DaemonStatus& s) {
+  const bool was_running = have_status_ && status_.running;
+  have_status_ = true;
+  status_ = s;
+  gtk_widget_set_visible(start_button_, !s.running);
+  gtk_widget_set_visible(stop_button_, s.running);
+  if (!s.running) {
+    SetHeader("agentd — not running", s.reason);
+    if (was_running) {
+      Say(absl::StrCat("agentd stopped answering: ", s.reason));
+      // What was pending is moot; the new agentd lists it again.
+      for (const std::string& id : notified_) {
+        g_application_withdraw_notification(G_APPLICATION(app_), id.c_str());
+      }
+      notified_.clear();
+    } else if (!autostart_done_) {
+      Say(absl::StrCat("agentd is not running: ", s.reason));
+    }
+    if (!starting_) {
+      ShowPage("agentd is not running",
+               absl::StrCat(s.reason, ". Start it with the button above."));
+    }
+    if (options_.autostart && !autostart_done_) {
+      autostart_done_ = true;
+      StartDaemon();
+    }
+    return;
+  }
+  autostart_done_ = true;
+  if (starting_) {
+    starting_ = false;
+    if (start_timer_ != 0) g_source_remove(start_timer_);
+    start_timer_ = 0;
+  }
+  SetHeader("agentd — running",
+            absl::StrCat(s.state, " · pid ", s.pid, " · ", s.version, " · ",
+                         Plural(s.agents, "agent"), " · ", Plural(s.active_goals, "active goal")));
+  if (!was_running) {
+    Say(absl::StrCat("agentd is running (pid ", s.pid, ", version ", s.version, ") on ",
+                     options_.socket));
+  }
+  if (s.http.empty()) {
+    ShowPage("agentd serves no web UI",
+             "Its HTTP listener is off (server.http in its configuration, or --http \"\"). "
+             "agentctl works over the socket.");
+    return;
+  }
+  if (!s.login_error.empty()) {
+    Say(absl::StrCat("could not log in: ", s.login_error));
+    ShowPage("Could not log in to agentd", s.login_error);
+    return;
+  }
+  if (!s.login_url.empty()) LogIn(s.login_url);
+}
+
+void ShellWindow::LogIn(const std::string& login_url) {
+  // The shell redeems the one-time link itself and keeps the cookie agentd sets; the view
+  // never loads the link, so the code is in no history, and no token is anywhere.
+  std::string base = BaseOf(login_url);
+  if (base.empty()) {
+    ShowPage("Could not log in to agentd", "agentd gave a login link the shell cannot read.");
+    return;
+  }
+  base_url_ = base;
+  SoupSession* session = soup_session_new_with_options("proxy-resolver", nullptr, nullptr);
+  SoupMessage* msg = soup_message_new("GET", login_url.c_str());
+  if (msg == nullptr) {
+    g_object_unref(session);
+    ShowPage("Could not log in to agentd", "agentd gave a login link the shell cannot read.");
+    return;
+  }
+  soup_message_add_flags(msg, SOUP_MESSAGE_NO_REDIRECT);
+  struct Pending {
+    ShellWindow* self;
+    SoupMessage* msg;
+  };
+  soup_session_send_and_read_async(
+      session, msg, G_PRIORITY_DEFAULT, cancel_,
+      [](GObject* source, GAsyncResult* result, gpointer data) {
+        std::unique_ptr<Pending> p(static_cast<Pending*>(data));
+        GError* error = nullptr;
+        GBytes* body = soup_session_send_and_read_finish(SOUP_SESSION(source), result, &error);
+        if (body != nullptr) g_bytes_unref(body);
+        bool cancelled = g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+        std::string failure;
+        GSList* cookies = nullptr;
+        if (error != nullptr) {
+          failure = error->message;
+          g_error_free(error);
+        } else if (soup_message_get_status(p->msg) != SOUP_STATUS_SEE_OTHER) {
+          failure = absl::StrCat("the login link answered HTTP ", soup_message_get_status(p->msg));
+        } else {
+          cookies = soup_cookies_from_response(p->msg);
+          if (cookies == nullptr) failure = "the login link set no session cookie";
+        }
+        g_object_unref(p->msg);
+        g_object_unref(source);
+        if (cancelled) {
+          soup_cookies_free(cookies);
+          return;  // the window is gone
+        }
+        ShellWindow* self = p->self;
+        if (!failure.empty()) {
+          self->Say(absl::StrCat("could not log in: ", failure));
+          self->ShowPage("Could not log in to agentd", failure);
+          return;
+        }
+        WebKitCookieManager* jar = webkit_website_data_manager_get_cookie_manager(
+            webkit_web_context_get_website_data_manager(self->web_context_));
+        // The view loads once the jar holds every cookie (one, agentd's session).
+        auto* left = new int(static_cast<int>(g_slist_length(cookies)));
+        struct Added {
+          ShellWindow* self;
+          int* left;
+        };
+        for (GSList* c = cookies; c != nullptr; c = c->next) {
+          webkit_cookie_manager_add_cookie(
+              jar, static_cast<SoupCookie*>(c->data), self->cancel_,
+              [](GObject* src, GAsyncResult* res, gpointer d) {
+                std::unique_ptr<Added> a(static_cast<Added*>(d));
+                GError* e = nullptr;
+                webkit_cookie_manager_add_cookie_finish(WEBKIT_COOKIE_MANAGER(src), res, &e);
+                bool gone = e != nullptr && g_error_matches(e, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+                if (e != nullptr) g_error_free(e);
+                if (--*a->left == 0)
+                  delete a->left;
+                else
+                  return;
+                if (gone) return;
+                a->self->Say(absl::StrCat("logged in to ", a->self->base_url_));
+                a->self->LoadUi();
+              },
+              new Added{self, left});
+        }
+        soup_cookies_free(cookies);
+      },
+      new Pending{this, msg});
+}
+
+void ShellWindow::LoadUi() {
+  logged_in_url_ = base_url_;
+  std::string uri = absl::StrCat(base_url_, "/#/overview");
+  webkit_web_view_load_uri(view_, uri.c_str());
+}
+
+void ShellWindow::Navigate(const std::string& script) {
+  Present();
+  if (logged_in_url_.empty()) {
+    pending_script_ = script;  // run once the UI has loaded
+    return;
+  }
+  webkit_web_view_evaluate_javascript(view_, script.c_str(), -1, nullptr, nullptr, nullptr, nullptr,
+                                      nullptr);
+}
+
+void ShellWindow::OpenConsent(const std::string& id) {
+  // The consent dialog is shown over whichever view is open; ?consent= picks the
+  // request. The id goes in as a JSON string, so it cannot be read as script.
+  Say(absl::StrCat("opening consent request ", Shown(id)));
+  Navigate(
+      absl::StrCat("(function(id){var v=(location.hash.split('?')[0]||'#/overview');"
+                   "location.hash=v+'?consent='+encodeURIComponent(id);})(",
+                   nlohmann::json(ValidUtf8(id)).dump(), ");"));
+}
+
+void ShellWindow::OpenPlan(const std::string& id) {
+  Say(absl::StrCat("opening plan ", Shown(id)));
+  Navigate(absl::StrCat("location.hash='#/plans/'+encodeURIComponent(",
+                        nlohmann::json(ValidUtf8(id)).dump(), ");"));
+}
+
+void ShellWindow::OnConsent(const v1::ConsentRequest& c) {
+  std::string key = absl::StrCat("consent-", c.id());
+  if (c.status() != v1::CONSENT_STATUS_PENDING) {
+    if (notified_.erase(key) > 0) {
+      g_application_withdraw_notification(G_APPLICATION(app_), key.c_str());
+    }
+    return;
+  }
+  if (!notified_.insert(key).second) return;
+  GNotification* n = g_notification_new("agentd: an agent asks for permission");
+  std::string body = absl::StrCat(Shown(c.summary()), "\n", Shown(c.agent_id()), " on task ",
+                                  Shown(c.task_id()), " (goal ", Shown(c.goal_id()), ")");
+  g_notification_set_body(n, body.c_str());
+  g_notification_set_priority(n, G_NOTIFICATION_PRIORITY_HIGH);
+  g_notification_set_default_action_and_target(n, "app.open-consent", "s", c.id().c_str());
+  g_notification_add_button_with_target(n, "Review", "app.open-consent", "s", c.id().c_str());
+  g_application_send_notification(G_APPLICATION(app_), key.c_str(), n);
+  g_object_unref(n);
+  Say(absl::StrCat("notified: consent request ", Shown(c.id()), ": ", Shown(c.summary())));
+}
+
+void ShellWindow::OnPlan(const v1::Plan& p) {
+  std::string key = absl::StrCat("plan-", p.id());
+  if (p.status() != v1::PLAN_STATUS_PROPOSED) {
+    if (notified_.erase(key) > 0) {
+      g_application_withdraw_notification(G_APPLICATION(app_), key.c_str());
+    }
+    return;
+  }
+  if (!notified_.insert(key).second) return;
+  GNotification* n = g_notification_new("agentd: a plan awaits approval");
+  std::string body =
+      absl::StrCat("Plan ", Shown(p.id()), " for goal ", Shown(p.goal_id()), ", ",
+                   Plural(p.steps_size(), "step"),
+                   p.summary().empty() ? "" : absl::StrCat(": ", Shown(p.summary())));
+  g_notification_set_body(n, body.c_str());
+  g_notification_set_default_action_and_target(n, "app.open-plan", "s", p.id().c_str());
+  g_notification_add_button_with_target(n, "Review", "app.open-plan", "s", p.id().c_str());
+  g_application_send_notification(G_APPLICATION(app_), key.c_str(), n);
+  g_object_unref(n);
+  Say(absl::StrCat("notified: plan ", Shown(p.id()), " awaits approval"));
+}
+
+void ShellWindow::StartDaemon() {
+  if (starting_ || (have_status_ && status_.running)) return;
+  starting_ = true;
+  SetHeader("agentd — starting", absl::StrCat("on ", options_.socket));
+  ShowPage("Starting agentd…", "");
+  control_.Start([this](absl::StatusOr<std::string> r) {
+    if (!r.ok()) {
+      starting_ = false;
+      Say(std::string(r.status().message()));
+      SetHeader("agentd — not running", std::string(r.status().message()));
+      ShowPage("agentd did not start", std::string(r.status().message()));
+      return;
+    }
+    Say(*r);
+    start_timer_ = g_timeout_add_seconds(
+        kStartTimeoutSeconds,
+        [](gpointer self) -> gboolean {
+          static_cast<ShellWindow*>(self)->start_timer_ = 0;
+          static_cast<ShellWindow*>(self)->OnStartTimeout();
+          return G_SOURCE_REMOVE;
+        },
+        this);
+    link_->Poke();
+  });
+}
+
+void ShellWindow::OnStartTimeout() {
+  if (!starting_) return;
+  starting_ = false;
+  std::string why = absl::StrCat(
+      "agentd did not answer on ", options_.socket, " within ", kStartTimeoutSeconds,
+      " s. Its log: journalctl --user -u agentd, or this program's output for a child.");
+  Say(why);
+  SetHeader("agentd — not running", why);
+  ShowPage("agentd did not come up", why);
+}
+
+void ShellWindow::StopDaemon() {
+  if (!have_status_ || !status_.running) return;
+  control_.Stop(status_.pid, [this](absl::StatusOr<std::string> r) {
+    Say(r.ok() ? *r : std::string(r.status().message()));
+    if (!r.ok()) SetHeader("agentd — running", std::string(r.status().message()));
+    link_->Poke();
+  });
+}
+
+void ShellWindow::Quit() {
+  if (quitting_) return;
+  quitting_ = true;
+  GApplication* app = G_APPLICATION(app_);
+  if (!control_.has_child()) return g_application_quit(app);
+  // A child agentd ends with the shell: it is asked to stop, and the shell leaves once it
+  // has (it drains its agents first), or after its stop timeout at the latest.
+  Say("stopping the shell's agentd before leaving");
+  gtk_widget_hide(window_);
+  g_application_hold(app);
+  control_.Release([app] {
+    g_application_release(app);
+    g_application_quit(app);
+  });
+}
+
+gboolean ShellWindow::OnDelete(GtkWidget*, GdkEvent*, gpointer self) {
+  static_cast<ShellWindow*>(self)->Quit();
+  return TRUE;  // Quit() decides when the window goes
+}
+
+gboolean ShellWindow::OnDecidePolicy(WebKitWebView*, WebKitPolicyDecision* decision,
+                                     WebKitPolicyDecisionType type, gpointer data) {
+  auto* self = static_cast<ShellWindow*>(data);
+  if (type != WEBKIT_POLICY_DECISION_TYPE_NAVIGATION_ACTION &&
+      type != WEBKIT_POLICY_DECISION_TYPE_NEW_WINDOW_ACTION) {
+    return FALSE;
+  }
+  WebKitNavigationAction* action = webkit_navigation_policy_decision_get_navigation_action(
+      WEBKIT_NAVIGATION_POLICY_DECISION(decision));
+  const char* uri = webkit_uri_request_get_uri(webkit_navigation_action_get_request(action));
+  std::string target = uri != nullptr ? uri : "";
+  // The shell's own pages (about:blank with the status text) and agentd's origin stay;
+  // everything else goes to the user's browser, and never with the view's cookie.
+  const bool own = absl::StartsWith(target, "about:") ||
+                   (!self->base_url_.empty() &&
+                    (target == self->base_url_ || absl::StartsWith(target, self->base_url_ + "/")));
+  if (own && type == WEBKIT_POLICY_DECISION_TYPE_NAVIGATION_ACTION) return FALSE;
+  webkit_policy_decision_ignore(decision);
+  if (absl::StartsWith(target, "http://") || absl::StartsWith(target, "https://")) {
+    GError* error = nullptr;
+    if (!g_app_info_launch_default_for_uri(target.c_str(), nullptr, &error)) {
+      self->Say(absl::StrCat("could not open ", Shown(target), ": ", error->message));
+      g_error_free(error);
+    }
+  }
+  return TRUE;
+}
+
+void ShellWindow::OnTitle(GObject*, GParamSpec*, gpointer data) {
+  auto* self = static_cast<ShellWindow*>(data);
+  const char* title = webkit_web_view_get_title(self->view_);
+  const char* uri = webkit_web_view_get_uri(self->view_);
+  self->Say(absl::StrCat("page: ", Shown(title != nullptr ? title : ""), " at ",
+                         Shown(uri != nullptr ? uri : "")));
+  // The UI names its view in the title once it has loaded: a navigation that waited for
+  // it can run now.
+  if (!self->pending_script_.empty() && !self->logged_in_url_.empty() && title != nullptr &&
+      absl::StartsWith(title, "agentd · ")) {
+    std::string script = std::move(self->pending_script_);
+    self->pending_script_.clear();
+    webkit_web_view_evaluate_javascript(self->view_, script.c_str(), -1, nullptr, nullptr, nullptr,
+                                        nullptr, nullptr);
+  }
+}
+
+}  // namespace agentd::desktop

@@ -1,0 +1,109 @@
+// ShellWindow: agentd-desktop's window — the web UI in a WebKitGTK view under a header
+// bar that says whether agentd runs, with Start and Stop — and the desktop
+// notifications for what waits for a person.
+//
+// - Status: the window title and header follow DaemonLink ("agentd — running",
+//   "agentd — not running", with pid, version and counts, or why it is not reachable).
+// - Start: when no agentd answers at launch, it is started once (DaemonControl: systemd
+//   when its user unit is installed, else a child); after that only the Start button
+//   (or the app.start action) starts it. A start that does not come up within 30 s says
+//   so and where its log is.
+// - Login: for each agentd process, the shell redeems a one-time login link itself (an
+//   HTTP request of its own, never a URL the view loads) and hands the session cookie to
+//   the view's cookie store, which is ephemeral: the admin token is never in a URL, an
+//   argv or on disk, and the session goes with the shell.
+// - The view shows agentd's own origin only: any other link opens in the user's browser,
+//   so a link a model put in a task cannot turn the shell's logged-in view elsewhere.
+// - Notifications (GNotification, which speaks org.freedesktop.Notifications or the
+//   desktop's own service): one per pending consent request and one per plan awaiting
+//   approval, withdrawn once decided; activating one presents the window on that
+//   request's dialog or that plan (actions app.open-consent / app.open-plan, which are
+//   also reachable over D-Bus as the application's actions).
+// - Closing the window quits: a child agentd is stopped first (it drains and exits); one
+//   systemd started keeps running.
+//
+// Everything here runs on GTK's main thread; DaemonLink's callbacks are posted to it.
+#ifndef AGENTD_UI_DESKTOP_SHELL_WINDOW_H_
+#define AGENTD_UI_DESKTOP_SHELL_WINDOW_H_
+
+#include <gtk/gtk.h>
+#include <webkit2/webkit2.h>
+
+#include <memory>
+#include <set>
+#include <string>
+
+#include "ui/desktop/daemon_control.h"
+#include "ui/desktop/daemon_link.h"
+
+namespace agentd::desktop {
+
+struct ShellOptions {
+  std::string socket;      // agentd's unix socket
+  bool autostart = true;   // start agentd at launch when none answers
+  ControlOptions control;  // how to start and stop it
+};
+
+class ShellWindow {
+ public:
+  // Creates the window (not shown yet) and starts following agentd.
+  ShellWindow(GtkApplication* app, ShellOptions options);
+  ~ShellWindow();
+  ShellWindow(const ShellWindow&) = delete;
+  ShellWindow& operator=(const ShellWindow&) = delete;
+
+  void Present();
+  void StartDaemon();
+  void StopDaemon();
+  // Presents the window on consent request `id`'s dialog, or plan `id`.
+  void OpenConsent(const std::string& id);
+  void OpenPlan(const std::string& id);
+  // Stops a child agentd (waiting for it to exit), then quits the application.
+  void Quit();
+
+ private:
+  void OnStatus(const DaemonStatus& status);
+  void OnConsent(const v1::ConsentRequest& c);
+  void OnPlan(const v1::Plan& p);
+  void LogIn(const std::string& login_url);
+  void LoadUi();
+  void ShowPage(const std::string& heading, const std::string& text);
+  void Navigate(const std::string& script);
+  void SetHeader(const std::string& title, const std::string& subtitle);
+  void Say(const std::string& line);  // one line on stderr (the session's journal)
+  void OnLoginResponse(GObject* source, GAsyncResult* result);
+  void OnStartTimeout();
+
+  static gboolean OnDelete(GtkWidget*, GdkEvent*, gpointer self);
+  static gboolean OnDecidePolicy(WebKitWebView*, WebKitPolicyDecision*, WebKitPolicyDecisionType,
+                                 gpointer self);
+  static void OnTitle(GObject*, GParamSpec*, gpointer self);
+
+  GtkApplication* app_;
+  const ShellOptions options_;
+  GtkWidget* window_ = nullptr;
+  GtkWidget* header_ = nullptr;
+  GtkWidget* start_button_ = nullptr;
+  GtkWidget* stop_button_ = nullptr;
+  WebKitWebView* view_ = nullptr;
+  WebKitWebContext* web_context_ = nullptr;
+  GCancellable* cancel_ = nullptr;
+  std::shared_ptr<bool> alive_;  // false once the window goes: posted callbacks skip
+
+  DaemonControl control_;
+  std::unique_ptr<DaemonLink> link_;
+  DaemonStatus status_;
+  bool have_status_ = false;
+  bool autostart_done_ = false;
+  bool starting_ = false;
+  guint start_timer_ = 0;
+  bool quitting_ = false;
+  std::string base_url_;            // "http://127.0.0.1:7878" once logged in
+  std::string logged_in_url_;       // base_url_ whose session cookie the view holds
+  std::string pending_script_;      // a navigation waiting for the UI to load
+  std::set<std::string> notified_;  // notification ids shown and not yet withdrawn
+};
+
+}  // namespace agentd::desktop
+
+#endif  // AGENTD_UI_DESKTOP_SHELL_WINDOW_H_
