@@ -1,6 +1,8 @@
 #include "agents/runtime/daemon_tools.h"
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -93,7 +95,7 @@ class ProposePlanTool final : public tools::Tool {
                    {"role", {{"type", "string"}}},
                    {"instructions", {{"type", "string"}}},
                    {"deps", {{"type", "array"}, {"items", {{"type", "string"}}}}},
-                   {"max_attempts", {{"type", "integer"}}},
+                   {"max_attempts", {{"type", "integer"}, {"minimum", 0}, {"maximum", 20}}},
                    {"estimate_tokens", {{"type", "integer"}}},
                    {"estimate_usd", {{"type", "number"}}}}},
                  {"required", {"id", "role", "instructions"}}};
@@ -123,7 +125,13 @@ class ProposePlanTool final : public tools::Tool {
         }
       }
       if (s.contains("max_attempts") && s["max_attempts"].is_number_integer()) {
-        step->set_max_attempts(s["max_attempts"].get<int32_t>());
+        // Saturated, not wrapped: 4294967297 stays out of range (agentd says so) instead
+        // of turning into 1.
+        int64_t n = s["max_attempts"].is_number_unsigned()
+                        ? static_cast<int64_t>(
+                              std::min<uint64_t>(s["max_attempts"].get<uint64_t>(), INT32_MAX))
+                        : s["max_attempts"].get<int64_t>();
+        step->set_max_attempts(static_cast<int32_t>(std::clamp<int64_t>(n, INT32_MIN, INT32_MAX)));
       }
       if (s.contains("estimate_tokens") && s["estimate_tokens"].is_number_integer()) {
         step->mutable_estimate()->set_tokens(s["estimate_tokens"].get<int64_t>());

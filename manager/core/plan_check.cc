@@ -1,6 +1,7 @@
 #include "manager/core/plan_check.h"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <limits>
 #include <map>
@@ -55,6 +56,18 @@ std::vector<v1::PlanViolation> CheckPlanSteps(
     if (absl::StripAsciiWhitespace(s.instructions()).empty()) {
       out.push_back(Violation(v1::PLAN_VIOLATION_CODE_MISSING_FIELD, s.id(), "instructions",
                               absl::StrCat("step ", s.id(), " has no instructions")));
+    }
+    if (s.max_attempts() < 0 || s.max_attempts() > kMaxTaskAttempts) {
+      out.push_back(Violation(
+          v1::PLAN_VIOLATION_CODE_INVALID_VALUE, s.id(), "max_attempts",
+          absl::StrCat("step ", s.id(), " asks for ", s.max_attempts(), " attempts; give 1 to ",
+                       kMaxTaskAttempts, ", or 0 for the configured default")));
+    }
+    if (!std::isfinite(s.estimate().cost_usd())) {
+      out.push_back(Violation(v1::PLAN_VIOLATION_CODE_INVALID_VALUE, s.id(), "estimate",
+                              absl::StrCat("step ", s.id(),
+                                           "'s estimated cost is not a number; give dollars, "
+                                           "e.g. 0.05, or leave it out")));
     }
     if (s.role().empty()) {
       out.push_back(Violation(v1::PLAN_VIOLATION_CODE_MISSING_FIELD, s.id(), "role",
@@ -113,7 +126,8 @@ std::vector<v1::PlanViolation> CheckPlanSteps(
     int64_t t = std::max<int64_t>(s.estimate().tokens(), 0);
     tokens = t > std::numeric_limits<int64_t>::max() - tokens ? std::numeric_limits<int64_t>::max()
                                                               : tokens + t;
-    cost += std::max(s.estimate().cost_usd(), 0.0);
+    double c = s.estimate().cost_usd();
+    if (std::isfinite(c) && c > 0) cost += c;
   }
   if (limits.cost_left_usd && cost > *limits.cost_left_usd) {
     out.push_back(Violation(v1::PLAN_VIOLATION_CODE_OVER_BUDGET, "", "estimate",

@@ -19,6 +19,11 @@
 
 namespace agentd {
 
+// The most attempts a task may be given (a plan step's or a delegated task's
+// max_attempts): a model asking for a million retries would otherwise spend the goal's
+// budget on one failing step.
+inline constexpr int kMaxTaskAttempts = 20;
+
 struct PlanLimits {
   std::set<std::string> roles;  // the roles configured; a step's role must be one
   int max_steps = 256;
@@ -29,9 +34,9 @@ struct PlanLimits {
 
 // Every problem of `steps` at once, each with the step and field at fault and a message
 // written for the proposing model: no steps, too many, missing fields, duplicate ids, deps
-// on unknown steps, cycles (named step by step), unknown roles, estimates over the budget
-// left. Empty when the plan is valid. A plan over `max_steps` is reported as that alone.
-// Thread-safe (pure).
+// on unknown steps, cycles (named step by step), unknown roles, max_attempts out of
+// 0..kMaxTaskAttempts, estimates that are not finite numbers or over the budget left. Empty when
+// the plan is valid. A plan over `max_steps` is reported as that alone. Thread-safe (pure).
 std::vector<v1::PlanViolation> CheckPlanSteps(
     const google::protobuf::RepeatedPtrField<v1::PlanStep>& steps, const PlanLimits& limits);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -12,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "common/json_dump.h"
 #include "common/logging.h"
+#include "common/text.h"
 #include "manager/core/plan_check.h"
 #include "manager/core/proto_time.h"
 #include "nlohmann/json.hpp"
@@ -284,7 +286,8 @@ absl::StatusOr<v1::Plan> PlanBook::Get(const std::string& id) const {
   return it->second;
 }
 
-absl::StatusOr<v1::Plan> PlanBook::Approve(const std::string& id, const std::string& by) {
+absl::StatusOr<v1::Plan> PlanBook::Approve(const std::string& id, const std::string& by,
+                                           const std::string& comment) {
   auto it = plans_.find(id);
   if (it == plans_.end()) return Get(id).status();
   v1::Plan& p = it->second;
@@ -299,7 +302,12 @@ absl::StatusOr<v1::Plan> PlanBook::Approve(const std::string& id, const std::str
   p.set_decided_by(by);
   SetTime(loop_->clock()->Now(), p.mutable_decide_time());
   Save(p, "plan.approved");
-  if (audit_ != nullptr) audit_->AppendBy(by, "plan.approve", p.id(), p.goal_id(), p.task_id());
+  if (audit_ != nullptr) {
+    // The approver's words stay with the decision (cut: the audit log is not a store).
+    std::map<std::string, std::string> details;
+    if (!comment.empty()) details["comment"] = Utf8Prefix(comment, kMaxCommentBytes, "…");
+    audit_->AppendBy(by, "plan.approve", p.id(), p.goal_id(), p.task_id(), details);
+  }
   spdlog::info("plan {} approved by {}", id, by);
   Execute(p);
   return p;
@@ -310,7 +318,7 @@ absl::StatusOr<v1::ApprovePlanResponse> PlanBook::Decide(const v1::ApprovePlanRe
   v1::ApprovePlanResponse resp;
   const std::string& id = req.plan_id();
   if (req.steps().empty()) {
-    absl::StatusOr<v1::Plan> p = req.validate_only() ? Get(id) : Approve(id, by);
+    absl::StatusOr<v1::Plan> p = req.validate_only() ? Get(id) : Approve(id, by, req.comment());
     if (!p.ok()) return p.status();
     *resp.mutable_plan() = *std::move(p);
     return resp;
@@ -381,7 +389,7 @@ absl::StatusOr<v1::ApprovePlanResponse> PlanBook::Decide(const v1::ApprovePlanRe
   }
   spdlog::info("plan {} edited by {} into {} ({} steps)", old.id(), by, plan.id(),
                plan.steps_size());
-  absl::StatusOr<v1::Plan> approved = Approve(plan.id(), by);
+  absl::StatusOr<v1::Plan> approved = Approve(plan.id(), by, req.comment());
   if (!approved.ok()) return approved.status();
   // The proposer hears that its plan runs as the person changed it.
   v1::ConnectResponse d;

@@ -76,8 +76,11 @@ class PlanBook {
   absl::StatusOr<v1::ProposePlanResponse> Propose(const std::string& agent,
                                                   const v1::ProposePlanRequest& req);
   // Errors: NOT_FOUND; FAILED_PRECONDITION (not PROPOSED, saying what it is);
-  // INVALID_ARGUMENT (a rejection without a reason).
-  absl::StatusOr<v1::Plan> Approve(const std::string& id, const std::string& by);
+  // INVALID_ARGUMENT (a rejection without a reason). A non-empty `comment` (the
+  // approver's note) goes into the audit entry, cut to kMaxCommentBytes.
+  absl::StatusOr<v1::Plan> Approve(const std::string& id, const std::string& by,
+                                   const std::string& comment = "");
+  static constexpr size_t kMaxCommentBytes = 4096;
   // A person's approval, of the plan as proposed (no steps in `req`) or as they edited it:
   // the edit is validated as a proposal is; a valid one supersedes the proposal with a
   // new revision proposed by `by`, approved at once, and its proposer is told. With

@@ -25,6 +25,7 @@
 #include "common/logging.h"
 #include "common/paths.h"
 #include "common/text.h"
+#include "manager/core/plan_check.h"
 #include "manager/core/proto_time.h"
 #include "manager/core/task_status.h"
 #include "nlohmann/json.hpp"
@@ -1191,6 +1192,11 @@ absl::StatusOr<v1::Task> TaskBoard::Delegate(const std::string& agent,
   }
   if (absl::StripAsciiWhitespace(req.input().instructions()).empty()) {
     return absl::InvalidArgumentError("input.instructions is required: say what the task is");
+  }
+  if (req.max_attempts() < 0 || req.max_attempts() > kMaxTaskAttempts) {
+    return absl::InvalidArgumentError(absl::StrCat("max_attempts ", req.max_attempts(),
+                                                   " is out of range: give 1 to ", kMaxTaskAttempts,
+                                                   ", or 0 for the configured default"));
   }
   for (const std::string& dep : req.deps()) {
     const v1::Task* d = Find(dep);

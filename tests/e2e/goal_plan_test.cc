@@ -82,8 +82,16 @@ TEST_F(GoalTest, AManagersPlanIsCheckedRejectedRevisedApprovedAndRunToAPassingTe
   EXPECT_EQ(ArraySize(revised, "steps"), 3u) << revised.dump();
   RunResult shown = Ctl({"describe", "plan", revised["id"].get<std::string>()});
   EXPECT_THAT(shown.out, HasSubstr("2000 tokens"));
-  RunResult approved = Ctl({"approve", revised["id"].get<std::string>()});
+  RunResult approved =
+      Ctl({"approve", revised["id"].get<std::string>(), "--comment", "ship it, tests first"});
   ASSERT_EQ(approved.exit_code, 0) << approved.err;
+  // The approver's comment is kept with the decision in the audit log.
+  std::string approval_comment;
+  nlohmann::json audit = CtlJson({"audit", "--goal", "g-1", "--action", "plan.approve"});
+  for (auto& e : audit["entries"]) {
+    if (e["target"] == revised["id"]) approval_comment = Text(e["details"]["comment"]);
+  }
+  EXPECT_EQ(approval_comment, "ship it, tests first") << audit.dump();
 
   std::optional<int> st = wait.WaitExit(goal_timeout + absl::Seconds(30));
   ASSERT_TRUE(st.has_value()) << daemon_.log();

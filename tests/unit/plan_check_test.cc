@@ -1,7 +1,10 @@
 #include "manager/core/plan_check.h"
 
+#include <cmath>
 #include <limits>
+#include <set>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -57,6 +60,37 @@ TEST(PlanCheckTest, HostileEstimatesAndLongChainsAreViolationsNotOverflows) {
   v = CheckPlanSteps(chain.steps(), Limits());
   ASSERT_EQ(v.size(), 1u);
   EXPECT_EQ(v[0].code(), v1::PLAN_VIOLATION_CODE_TOO_MANY_STEPS);
+}
+
+// A person's YAML can say `.nan` and a model can ask for a million retries: each is a
+// violation naming its step and field, and a NaN does not slip under the budget.
+TEST(PlanCheckTest, NonFiniteEstimatesAndAttemptsOutOfRangeAreViolations) {
+  v1::Plan plan;
+  *plan.add_steps() = Step("nan");
+  plan.mutable_steps(0)->mutable_estimate()->set_cost_usd(std::nan(""));
+  *plan.add_steps() = Step("inf");
+  plan.mutable_steps(1)->mutable_estimate()->set_cost_usd(std::numeric_limits<double>::infinity());
+  *plan.add_steps() = Step("many");
+  plan.mutable_steps(2)->set_max_attempts(1000000);
+  *plan.add_steps() = Step("negative");
+  plan.mutable_steps(3)->set_max_attempts(-1);
+  *plan.add_steps() = Step("fine");
+  plan.mutable_steps(4)->set_max_attempts(kMaxTaskAttempts);
+  plan.mutable_steps(4)->mutable_estimate()->set_cost_usd(0.5);
+  PlanLimits limits = Limits();
+  limits.cost_left_usd = 1.0;
+  std::vector<v1::PlanViolation> v = CheckPlanSteps(plan.steps(), limits);
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const v1::PlanViolation& x : v) {
+    EXPECT_EQ(x.code(), v1::PLAN_VIOLATION_CODE_INVALID_VALUE) << x.ShortDebugString();
+    seen.insert({x.step_id(), x.field()});
+  }
+  EXPECT_EQ(seen, (std::set<std::pair<std::string, std::string>>{{"nan", "estimate"},
+                                                                 {"inf", "estimate"},
+                                                                 {"many", "max_attempts"},
+                                                                 {"negative", "max_attempts"}}));
+  // Only finite, positive estimates count toward the budget: 0.5 of 1.0 is fine.
+  EXPECT_EQ(v.size(), 4u);
 }
 
 }  // namespace

@@ -1454,7 +1454,7 @@ export type DelegateRequest = Message<"agentd.v1.DelegateRequest"> & {
   deps: string[];
 
   /**
-   * Attempts allowed; 0 uses the configured default.
+   * Attempts allowed, at most 20; 0 uses the configured default.
    *
    * @generated from field: int32 max_attempts = 6;
    */
