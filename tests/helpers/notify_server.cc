@@ -1,6 +1,7 @@
 // notify_server: a desktop notification service for the desktop shell's tests. It owns
-// org.freedesktop.Notifications on the session bus (DBUS_SESSION_BUS_ADDRESS) and
-// appends one JSON line per call to LOG:
+// org.freedesktop.Notifications on the session bus (DBUS_SESSION_BUS_ADDRESS), says it
+// reads markup in bodies (capability "body-markup"), and appends one JSON line per call
+// to LOG:
 //   {"event":"ready"}                                        once it owns the name
 //   {"event":"Notify","id":N,"app_name":…,"summary":…,"body":…,"actions":[…]}
 //   {"event":"CloseNotification","id":N}
@@ -103,7 +104,9 @@ void OnCall(GDBusConnection*, const gchar*, const gchar*, const gchar*, const gc
     g_dbus_method_invocation_return_value(invocation, nullptr);
     Emit(s, "NotificationClosed", g_variant_new("(uu)", id, 3u));
   } else if (m == "GetCapabilities") {
-    const gchar* caps[] = {"actions", "body", nullptr};
+    // body-markup: bodies are read as markup, as many desktops' servers do; the shell
+    // must escape what a model wrote.
+    const gchar* caps[] = {"actions", "body", "body-markup", nullptr};
     g_dbus_method_invocation_return_value(invocation, g_variant_new("(^as)", caps));
   } else {
     g_dbus_method_invocation_return_value(

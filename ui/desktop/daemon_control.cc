@@ -2,6 +2,9 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +13,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -25,8 +29,51 @@ struct DaemonControl::Call {
 namespace {
 
 // Runs in the child between fork and exec: a child agentd ends with the shell even when
-// the shell is killed. Only async-signal-safe calls here.
-void DieWithParent(gpointer) { prctl(PR_SET_PDEATHSIG, SIGTERM); }
+// the shell is killed, also between the fork and this call (then the parent is already
+// another process). Only async-signal-safe calls here.
+pid_t shell_pid = 0;
+void DieWithParent(gpointer) {
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != shell_pid) _exit(1);
+}
+
+// The pid of the process that listens on the unix socket `path`, as this process's PID
+// namespace numbers it; 0 when it cannot be told.
+pid_t PeerPid(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) return 0;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  pid_t pid = 0;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) pid = cred.pid;
+  }
+  close(fd);
+  return pid;
+}
+
+// SIGTERM through a pidfd: the signal reaches the process `pid` named when the pidfd was
+// opened, or none.
+absl::Status Terminate(pid_t pid) {
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) {
+    return absl::Status(
+        absl::ErrnoToStatusCode(errno),
+        absl::StrCat("could not signal agentd (pid ", pid, "): ", std::strerror(errno)));
+  }
+  int r = static_cast<int>(syscall(SYS_pidfd_send_signal, fd, SIGTERM, nullptr, 0));
+  int err = errno;
+  close(fd);
+  if (r != 0) {
+    return absl::Status(absl::ErrnoToStatusCode(err), absl::StrCat("could not signal agentd (pid ",
+                                                                   pid, "): ", std::strerror(err)));
+  }
+  return absl::OkStatus();
+}
 
 std::string Trimmed(std::string s) {
   absl::StripAsciiWhitespace(&s);
@@ -40,6 +87,7 @@ DaemonControl::DaemonControl(ControlOptions options)
 
 DaemonControl::~DaemonControl() {
   // Pending callbacks see G_IO_ERROR_CANCELLED and never touch this object.
+  if (kill_timer_ != 0) g_source_remove(kill_timer_);
   g_cancellable_cancel(cancel_);
   g_object_unref(cancel_);
   if (child_ != nullptr) g_object_unref(child_);
@@ -105,6 +153,7 @@ void DaemonControl::Run(std::vector<std::string> argv,
 
 void DaemonControl::Start(Done done) {
   if (child_ != nullptr) return done(std::string("agentd already runs as the shell's child"));
+  if (!options_.use_systemd) return StartChild(std::move(done));
   Run({options_.systemctl, "--user", "show", "--property=LoadState", "--value", options_.unit},
       [this, done = std::move(done)](bool ok, std::string out, std::string) mutable {
         if (!ok || Trimmed(out) != "loaded") return StartChild(std::move(done));
@@ -125,6 +174,7 @@ void DaemonControl::StartChild(Done done) {
   for (const std::string& a : options_.agentd_args) args.push_back(a.c_str());
   args.push_back(nullptr);
   GSubprocessLauncher* launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+  shell_pid = getpid();
   g_subprocess_launcher_set_child_setup(launcher, DieWithParent, nullptr, nullptr);
   GError* error = nullptr;
   child_ = g_subprocess_launcher_spawnv(launcher, args.data(), &error);
@@ -157,16 +207,24 @@ void DaemonControl::OnChildExit(GObject* source, GAsyncResult* result, gpointer 
   control->child_ = nullptr;
   g_object_unref(child);
   if (control->on_child_exit_) control->on_child_exit_(how);
+  if (control->kill_timer_ != 0) {
+    g_source_remove(control->kill_timer_);
+    control->kill_timer_ = 0;
+  }
   auto waiting = std::move(control->on_child_gone_);
   for (auto& f : waiting) f();
 }
 
-void DaemonControl::Stop(int64_t pid, Done done) {
+void DaemonControl::Stop(Done done) {
   if (child_ != nullptr) {
     g_subprocess_send_signal(child_, SIGTERM);
     return done(std::string("sent SIGTERM to the shell's agentd"));
   }
-  if (pid <= 0) return done(absl::FailedPreconditionError("no agentd answers: nothing to stop"));
+  const pid_t pid = PeerPid(options_.socket);
+  if (pid <= 0) {
+    return done(absl::FailedPreconditionError(
+        absl::StrCat("no process listens on ", options_.socket, ": nothing to stop")));
+  }
   Run({options_.systemctl, "--user", "show", "--property=MainPID", "--value", options_.unit},
       [this, pid, done = std::move(done)](bool ok, std::string out, std::string) {
         int64_t main_pid = 0;
@@ -179,18 +237,26 @@ void DaemonControl::Stop(int64_t pid, Done done) {
               });
           return;
         }
-        if (kill(static_cast<pid_t>(pid), SIGTERM) != 0) {
-          return done(absl::PermissionDeniedError(
-              absl::StrCat("could not signal agentd (pid ", pid, "): ", std::strerror(errno))));
-        }
+        if (absl::Status s = Terminate(pid); !s.ok()) return done(s);
         done(absl::StrCat("sent SIGTERM to agentd (pid ", pid, ")"));
       });
 }
 
-void DaemonControl::Release(std::function<void()> done) {
+void DaemonControl::Release(std::function<void()> done, absl::Duration grace) {
   if (child_ == nullptr) return done();
   on_child_gone_.push_back(std::move(done));
   g_subprocess_send_signal(child_, SIGTERM);
+  if (kill_timer_ == 0) {
+    kill_timer_ = g_timeout_add(
+        static_cast<guint>(absl::ToInt64Milliseconds(grace)),
+        [](gpointer self) -> gboolean {
+          auto* control = static_cast<DaemonControl*>(self);
+          control->kill_timer_ = 0;
+          if (control->child_ != nullptr) g_subprocess_force_exit(control->child_);
+          return G_SOURCE_REMOVE;
+        },
+        this);
+  }
 }
 
 }  // namespace agentd::desktop

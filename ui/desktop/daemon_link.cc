@@ -21,12 +21,9 @@ constexpr absl::Duration kCallDeadline = absl::Seconds(3);
 // Lists are paged; a person has at most a handful pending, so a few pages are plenty and
 // a daemon answering with endless pages cannot keep the link busy.
 constexpr int kMaxPages = 20;
-
-std::unique_ptr<grpc::ClientContext> CallContext() {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(absl::ToChronoTime(absl::Now() + kCallDeadline));
-  return ctx;
-}
+// GetInfo failures in a row before agentd counts as stopped: one slow answer (a busy
+// store, a loaded machine) is not a stop.
+constexpr int kFailuresToDown = 2;
 
 std::string StateName(v1::DaemonState s) {
   std::string name = v1::DaemonState_Name(s);
@@ -37,8 +34,8 @@ std::string StateName(v1::DaemonState s) {
 }  // namespace
 
 bool DaemonStatus::operator==(const DaemonStatus& o) const {
-  return running == o.running && reason == o.reason && pid == o.pid && version == o.version &&
-         state == o.state && http == o.http && agents == o.agents &&
+  return running == o.running && untrusted == o.untrusted && reason == o.reason && pid == o.pid &&
+         version == o.version && state == o.state && http == o.http && agents == o.agents &&
          active_goals == o.active_goals && login_url == o.login_url && login_error == o.login_error;
 }
 
@@ -59,14 +56,38 @@ void DaemonLink::Poke() {
   cv_.notify_all();
 }
 
+void DaemonLink::RequestLogin() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    login_requested_ = true;
+    poked_ = true;
+  }
+  cv_.notify_all();
+}
+
 void DaemonLink::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
     if (feed_context_) feed_context_->TryCancel();
+    if (call_context_) call_context_->TryCancel();
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+}
+
+std::shared_ptr<grpc::ClientContext> DaemonLink::Call() {
+  auto ctx = std::make_shared<grpc::ClientContext>();
+  ctx->set_deadline(absl::ToChronoTime(absl::Now() + kCallDeadline));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stop_) return nullptr;
+  call_context_ = ctx;
+  return ctx;
+}
+
+bool DaemonLink::stopped() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stop_;
 }
 
 bool DaemonLink::Wait(absl::Duration d) {
@@ -89,8 +110,10 @@ void DaemonLink::Run() {
     DaemonStatus down;
     if (absl::Status trust = ctl::CheckSocketTrust(socket_); !trust.ok()) {
       // No socket at all is the everyday "not running"; an untrusted one says why.
-      down.reason = absl::IsUnavailable(trust) ? absl::StrCat("no agentd listens on ", socket_)
-                                               : std::string(trust.message());
+      down.untrusted = !absl::IsUnavailable(trust);
+      down.reason = down.untrusted ? std::string(trust.message())
+                                   : absl::StrCat("no agentd listens on ", socket_);
+      logged_in_ = false;
       Report(down);
       continue;
     }
@@ -98,9 +121,12 @@ void DaemonLink::Run() {
         grpc::CreateChannel(absl::StrCat("unix:", socket_), grpc::InsecureChannelCredentials());
     auto system = v1::SystemService::NewStub(channel);
     v1::GetInfoResponse info;
-    grpc::Status s = system->GetInfo(CallContext().get(), v1::GetInfoRequest(), &info);
+    std::shared_ptr<grpc::ClientContext> ctx = Call();
+    if (ctx == nullptr) break;
+    grpc::Status s = system->GetInfo(ctx.get(), v1::GetInfoRequest(), &info);
     if (!s.ok()) {
       down.reason = absl::StrCat("agentd does not answer on ", socket_, ": ", s.error_message());
+      logged_in_ = false;
       Report(down);
       continue;
     }
@@ -119,21 +145,31 @@ void DaemonLink::Run() {
 void DaemonLink::Connected(const std::shared_ptr<grpc::Channel>& channel, DaemonStatus status,
                            int64_t after_seq) {
   auto system = v1::SystemService::NewStub(channel);
-  // A new agentd process (or the first): a login link for the UI. A restarted agentd
-  // has forgotten the web sessions of the one before.
-  if (status.pid != logged_in_pid_ && !status.http.empty()) {
-    v1::CreateLoginCodeResponse code;
-    grpc::Status s =
-        system->CreateLoginCode(CallContext().get(), v1::CreateLoginCodeRequest(), &code);
-    if (s.ok()) {
-      status.login_url = code.url();
-      logged_in_pid_ = status.pid;
-    } else {
-      status.login_error = absl::StrCat("CreateLoginCode: ", s.error_message());
-    }
-  }
   const int64_t pid = status.pid;
-  Report(status);
+  // A login link the first time agentd answers after it did not (a restarted agentd has
+  // forgotten the sessions of the one before; a stalled one may have too), and whenever
+  // the owner asks (the UI's session expired or was revoked).
+  auto with_login = [&](DaemonStatus st) {
+    bool requested;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      requested = login_requested_;
+      login_requested_ = false;
+    }
+    if ((logged_in_ && !requested) || st.http.empty()) return st;
+    std::shared_ptr<grpc::ClientContext> ctx = Call();
+    if (ctx == nullptr) return st;
+    v1::CreateLoginCodeResponse code;
+    grpc::Status s = system->CreateLoginCode(ctx.get(), v1::CreateLoginCodeRequest(), &code);
+    if (s.ok()) {
+      st.login_url = code.url();
+      logged_in_ = true;
+    } else {
+      st.login_error = absl::StrCat("CreateLoginCode: ", s.error_message());
+    }
+    return st;
+  };
+  Report(with_login(status));
 
   // What is pending now, then every change after the feed position GetInfo gave (taken
   // before these lists, so nothing falls between them; a request in both is reported
@@ -141,9 +177,10 @@ void DaemonLink::Connected(const std::shared_ptr<grpc::Channel>& channel, Daemon
   {
     auto consent = v1::ConsentService::NewStub(channel);
     v1::ListConsentRequestsRequest req;
-    for (int page = 0; page < kMaxPages; ++page) {
+    for (int page = 0; page < kMaxPages && !stopped(); ++page) {
       v1::ListConsentRequestsResponse resp;
-      if (!consent->ListConsentRequests(CallContext().get(), req, &resp).ok()) break;
+      std::shared_ptr<grpc::ClientContext> ctx = Call();
+      if (ctx == nullptr || !consent->ListConsentRequests(ctx.get(), req, &resp).ok()) break;
       std::lock_guard<std::mutex> lock(callback_mu_);
       for (const v1::ConsentRequest& c : resp.consent_requests()) {
         if (callbacks_.on_consent) callbacks_.on_consent(c);
@@ -154,9 +191,10 @@ void DaemonLink::Connected(const std::shared_ptr<grpc::Channel>& channel, Daemon
     auto plans = v1::PlanService::NewStub(channel);
     v1::ListPlansRequest preq;
     preq.add_statuses(v1::PLAN_STATUS_PROPOSED);
-    for (int page = 0; page < kMaxPages; ++page) {
+    for (int page = 0; page < kMaxPages && !stopped(); ++page) {
       v1::ListPlansResponse resp;
-      if (!plans->ListPlans(CallContext().get(), preq, &resp).ok()) break;
+      std::shared_ptr<grpc::ClientContext> ctx = Call();
+      if (ctx == nullptr || !plans->ListPlans(ctx.get(), preq, &resp).ok()) break;
       std::lock_guard<std::mutex> lock(callback_mu_);
       for (const v1::Plan& p : resp.plans()) {
         if (callbacks_.on_plan) callbacks_.on_plan(p);
@@ -167,20 +205,26 @@ void DaemonLink::Connected(const std::shared_ptr<grpc::Channel>& channel, Daemon
   }
 
   std::thread feed([this, channel, after_seq] { FollowFeed(channel, after_seq); });
+  int failures = 0;
   while (Wait(poll_)) {
     v1::GetInfoResponse info;
-    if (!system->GetInfo(CallContext().get(), v1::GetInfoRequest(), &info).ok() ||
-        info.pid() != pid) {
-      break;  // gone, or another agentd took the socket: start over
+    std::shared_ptr<grpc::ClientContext> ctx = Call();
+    if (ctx == nullptr) break;
+    if (!system->GetInfo(ctx.get(), v1::GetInfoRequest(), &info).ok()) {
+      if (++failures >= kFailuresToDown) break;  // gone: start over
+      continue;
     }
+    failures = 0;
+    if (info.pid() != pid) break;  // another agentd took the socket: start over
     status.login_url.clear();
     status.login_error.clear();
     status.state = StateName(info.state());
     status.http = info.paths().http();
     status.agents = info.counters().agents();
     status.active_goals = info.counters().active_goals();
-    Report(status);
+    Report(with_login(status));
   }
+  logged_in_ = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     feed_stop_ = true;

@@ -4,10 +4,11 @@
 // it does not), and while it does, follows the change feed for consent requests and
 // plans (WatchEvents, kinds "consent." and "plan."), after listing the ones pending when
 // it (re)connected. It tells its owner:
-//   - OnStatus: agentd started or stopped answering, or what GetInfo says changed; a
-//     status that is running carries a fresh one-time login link (CreateLoginCode) each
-//     time agentd's pid changes, so a restarted agentd (which forgets web sessions) is
-//     logged into again;
+//   - OnStatus: agentd started or stopped answering (two failed GetInfo calls in a row:
+//     one slow answer is not a stop), or what GetInfo says changed; a status that is
+//     running carries a fresh one-time login link (CreateLoginCode) the first time after
+//     agentd (re)started answering, and again after each RequestLogin() (the UI's
+//     session expired or was revoked);
 //   - OnConsent / OnPlan: a consent request or plan as of its latest change. Pending
 //     ones (consent PENDING, plan PROPOSED) wait for a person; any other status means it
 //     was decided and a notification about it can go. The same request may be reported
@@ -18,9 +19,9 @@
 //
 // Threading: Start() runs a thread of its own (and one for the feed while connected);
 // every callback runs on one of those threads, never two at once, and never after Stop()
-// returns. The owner marshals to its UI thread. Poke() (any thread) makes the next check
-// happen now, e.g. right after starting agentd. Stop() cancels the calls in flight and
-// joins; the destructor calls it.
+// returns. The owner marshals to its UI thread. Poke() and RequestLogin() (any thread)
+// make the next check happen now, e.g. right after starting agentd. Stop() cancels the
+// calls in flight and joins; the destructor calls it.
 #ifndef AGENTD_UI_DESKTOP_DAEMON_LINK_H_
 #define AGENTD_UI_DESKTOP_DAEMON_LINK_H_
 
@@ -45,6 +46,9 @@ namespace agentd::desktop {
 
 struct DaemonStatus {
   bool running = false;
+  // The socket is there but not to be trusted (another user could have made it): the
+  // reason says why, and nothing should start an agentd in its place.
+  bool untrusted = false;
   // Why it is not reachable ("no agentd listens on …", an untrusted socket…), for a
   // person; empty while running.
   std::string reason;
@@ -78,6 +82,8 @@ class DaemonLink {
 
   void Start();
   void Poke();
+  // A new login link with the next status (only while agentd serves the web UI).
+  void RequestLogin();
   void Stop();
 
  private:
@@ -89,6 +95,10 @@ class DaemonLink {
   void Report(const DaemonStatus& status);
   // Waits `d`, or less when poked or stopped; false once stopped.
   bool Wait(absl::Duration d);
+  // A context for one unary call with the deadline, which Stop() cancels; null once
+  // stopped.
+  std::shared_ptr<grpc::ClientContext> Call();
+  bool stopped();
 
   const std::string socket_;
   const Callbacks callbacks_;
@@ -99,12 +109,14 @@ class DaemonLink {
   bool stop_ = false;
   bool poked_ = false;
   bool feed_stop_ = false;  // the connected session is over: the feed thread ends
+  bool login_requested_ = false;
   std::shared_ptr<grpc::ClientContext> feed_context_;  // guarded by mu_; cancelled by Stop()
+  std::shared_ptr<grpc::ClientContext> call_context_;  // guarded by mu_; cancelled by Stop()
   std::mutex callback_mu_;                             // one callback at a time, from either thread
   std::thread thread_;
   bool have_last_ = false;
   DaemonStatus last_;
-  int64_t logged_in_pid_ = 0;
+  bool logged_in_ = false;  // a login link was made since agentd last started answering
 };
 
 }  // namespace agentd::desktop

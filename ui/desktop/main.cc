@@ -123,6 +123,11 @@ int main(int argc, char** argv) {
   }
   app.options.control.agentd_args.push_back("--socket");
   app.options.control.agentd_args.push_back(app.options.socket);
+  app.options.control.socket = app.options.socket;
+  // systemd's user unit runs the user's own agentd (the default socket, its own
+  // configuration): only a shell looking for that one may start it there.
+  app.options.control.use_systemd = config.empty() && app.options.control.agentd.empty() &&
+                                    app.options.socket == agentd::DefaultSocketPath();
 
   GtkApplication* gtk_app = gtk_application_new(kAppId, G_APPLICATION_DEFAULT_FLAGS);
   app.gapp = G_APPLICATION(gtk_app);

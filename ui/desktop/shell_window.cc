@@ -4,6 +4,8 @@
 
 #include <cstdio>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -18,6 +20,11 @@ namespace {
 // (agentd itself is ready in well under a second; systemd may be slower to start it).
 constexpr guint kStartTimeoutSeconds = 30;
 constexpr size_t kNotificationBodyBytes = 400;
+// At most one login request to agentd per this many seconds (a login page that keeps
+// coming back, an agentd that refuses codes): no loop hammers it.
+constexpr gint64 kLoginIntervalUs = 5 * G_USEC_PER_SEC;
+constexpr char kLoginTitle[] = "agentd · log in";
+constexpr char kTitlePrefix[] = "agentd · ";
 
 // Runs `f` on GTK's main thread. `alive` is cleared when the window goes, so a callback
 // posted just before never touches it.
@@ -37,8 +44,8 @@ void PostToMain(const std::shared_ptr<bool>& alive, std::function<void()> f) {
 }
 
 // Text agentd sent (a summary built by the daemon, a plan's summary written by a model)
-// as a notification shows it: valid UTF-8, control and bidi characters shown as escapes,
-// cut short.
+// as a log line or a notification shows it: valid UTF-8, control and bidi characters
+// shown as escapes, cut short.
 std::string Shown(const std::string& text) {
   return Utf8Prefix(EscapeForTerminal(ValidUtf8(text)), kNotificationBodyBytes, "…");
 }
@@ -50,12 +57,85 @@ std::string Escaped(const std::string& text) {
   return out;
 }
 
+// A page address as the log shows it: without its query, where a login link's one-time
+// code would be (the fragment, the UI's route, stays).
+std::string Loggable(const std::string& uri) {
+  size_t hash = uri.find('#');
+  size_t query = uri.find('?');
+  if (query == std::string::npos || (hash != std::string::npos && query > hash)) return uri;
+  return absl::StrCat(uri.substr(0, query), "?…",
+                      hash == std::string::npos ? "" : uri.substr(hash));
+}
+
 // "http://127.0.0.1:7878" from "http://127.0.0.1:7878/login?code=…".
 std::string BaseOf(const std::string& login_url) {
   size_t scheme = login_url.find("://");
   if (scheme == std::string::npos) return "";
   size_t path = login_url.find('/', scheme + 3);
   return path == std::string::npos ? login_url : login_url.substr(0, path);
+}
+
+// Scheme, host and port of `uri` as GLib parses it (ports made explicit).
+struct Origin {
+  std::string scheme, host;
+  int port = -1;
+  bool operator==(const Origin& o) const {
+    return scheme == o.scheme && host == o.host && port == o.port;
+  }
+};
+std::optional<Origin> OriginOf(const std::string& uri) {
+  GUri* u = g_uri_parse(uri.c_str(), G_URI_FLAGS_NONE, nullptr);
+  if (u == nullptr) return std::nullopt;
+  Origin o;
+  o.scheme = g_uri_get_scheme(u) != nullptr ? g_ascii_strdown(g_uri_get_scheme(u), -1) : "";
+  o.host = g_uri_get_host(u) != nullptr ? g_uri_get_host(u) : "";
+  o.port = g_uri_get_port(u);
+  if (o.port < 0) o.port = o.scheme == "https" ? 443 : o.scheme == "http" ? 80 : -1;
+  g_uri_unref(u);
+  return o;
+}
+
+// The answers ProbeNotificationMarkup() waits for; `markup` is written only while
+// `alive` holds.
+struct MarkupProbe {
+  std::shared_ptr<bool> alive;
+  bool* markup;
+  GCancellable* cancel;
+};
+
+void OnNotificationCapabilities(GObject* source, GAsyncResult* result, gpointer data) {
+  std::unique_ptr<MarkupProbe> p(static_cast<MarkupProbe*>(data));
+  GVariant* reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, nullptr);
+  if (reply == nullptr) return;  // no server yet: stay escaped
+  GVariantIter* caps = nullptr;
+  g_variant_get(reply, "(as)", &caps);
+  bool markup = false;
+  const gchar* cap;
+  while (g_variant_iter_next(caps, "&s", &cap)) markup |= g_strcmp0(cap, "body-markup") == 0;
+  g_variant_iter_free(caps);
+  g_variant_unref(reply);
+  if (*p->alive) *p->markup = markup;
+}
+
+void OnGtkNotificationsOwner(GObject* source, GAsyncResult* result, gpointer data) {
+  std::unique_ptr<MarkupProbe> p(static_cast<MarkupProbe*>(data));
+  GVariant* reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, nullptr);
+  if (reply == nullptr || !*p->alive) {
+    if (reply != nullptr) g_variant_unref(reply);
+    return;
+  }
+  gboolean owned = FALSE;
+  g_variant_get(reply, "(b)", &owned);
+  g_variant_unref(reply);
+  if (owned) {
+    *p->markup = false;  // the desktop's own service: bodies are text
+    return;
+  }
+  GCancellable* cancel = p->cancel;
+  g_dbus_connection_call(G_DBUS_CONNECTION(source), "org.freedesktop.Notifications",
+                         "/org/freedesktop/Notifications", "org.freedesktop.Notifications",
+                         "GetCapabilities", nullptr, G_VARIANT_TYPE("(as)"), G_DBUS_CALL_FLAGS_NONE,
+                         2000, cancel, &OnNotificationCapabilities, p.release());
 }
 
 std::string Plural(int64_t n, const char* what) {
@@ -101,7 +181,7 @@ ShellWindow::ShellWindow(GtkApplication* app, ShellOptions options)
   webkit_settings_set_enable_developer_extras(settings, FALSE);
   g_signal_connect(view_, "decide-policy", G_CALLBACK(&ShellWindow::OnDecidePolicy), this);
   g_signal_connect(view_, "notify::title", G_CALLBACK(&ShellWindow::OnTitle), this);
-  g_signal_connect(view_, "notify::uri", G_CALLBACK(&ShellWindow::OnTitle), this);
+  g_signal_connect(view_, "notify::uri", G_CALLBACK(&ShellWindow::OnUri), this);
   gtk_container_add(GTK_CONTAINER(window_), GTK_WIDGET(view_));
   gtk_widget_show_all(window_);
   gtk_widget_hide(window_);
@@ -115,6 +195,7 @@ ShellWindow::ShellWindow(GtkApplication* app, ShellOptions options)
 
   auto alive = std::make_shared<bool>(true);
   alive_ = alive;
+  ProbeNotificationMarkup();
   DaemonLink::Callbacks cb;
   cb.on_status = [this, alive](const DaemonStatus& s) {
     PostToMain(alive, [this, s] { OnStatus(s); });
@@ -133,6 +214,10 @@ ShellWindow::~ShellWindow() {
   if (start_timer_ != 0) g_source_remove(start_timer_);
   g_cancellable_cancel(cancel_);
   g_object_unref(cancel_);
+  // The window and view outlive this object inside GTK until the application goes: no
+  // signal of theirs may reach it.
+  g_signal_handlers_disconnect_by_data(view_, this);
+  g_signal_handlers_disconnect_by_data(window_, this);
   g_object_unref(web_context_);
 }
 
@@ -141,7 +226,9 @@ void ShellWindow::Say(const std::string& line) {
   std::fflush(stderr);
 }
 
-void ShellWindow::Present() { gtk_window_present(GTK_WINDOW(window_)); }
+void ShellWindow::Present() {
+  if (!quitting_) gtk_window_present(GTK_WINDOW(window_));
+}
 
 void ShellWindow::SetHeader(const std::string& title, const std::string& subtitle) {
   gtk_window_set_title(GTK_WINDOW(window_), title.c_str());
@@ -155,27 +242,68 @@ void ShellWindow::ShowPage(const std::string& heading, const std::string& text) 
       "body{font-family:sans-serif;margin:15% auto;max-width:40em;color:#333}"
       "h1{font-weight:400}</style></head><body><h1>",
       Escaped(heading), "</h1><p>", Escaped(text), "</p></body></html>");
-  logged_in_url_.clear();  // the UI is not loaded now
+  ui_loading_ = false;
+  ui_ready_ = false;
   webkit_web_view_load_html(view_, html.c_str(), nullptr);
+}
+
+void ShellWindow::ProbeNotificationMarkup() {
+  // GLib hands notifications to org.gtk.Notifications when a desktop owns that name (its
+  // bodies are plain text), else to org.freedesktop.Notifications, whose server may read
+  // a subset of HTML in bodies when it lists "body-markup". Until the answer, bodies are
+  // escaped: a model's "<a href=…>" must never become a link in a trusted prompt.
+  GDBusConnection* bus = g_application_get_dbus_connection(G_APPLICATION(app_));
+  if (bus == nullptr) return;
+  g_dbus_connection_call(
+      bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner",
+      g_variant_new("(s)", "org.gtk.Notifications"), G_VARIANT_TYPE("(b)"), G_DBUS_CALL_FLAGS_NONE,
+      2000, cancel_, &OnGtkNotificationsOwner, new MarkupProbe{alive_, &body_markup_, cancel_});
+}
+
+std::string ShellWindow::NotificationText(const std::string& text) const {
+  return body_markup_ ? Escaped(text) : text;
+}
+
+void ShellWindow::WithdrawAll() {
+  for (const std::string& id : notified_) {
+    g_application_withdraw_notification(G_APPLICATION(app_), id.c_str());
+  }
+  notified_.clear();
+}
+
+void ShellWindow::RequestLogin(const char* why) {
+  gint64 now = g_get_monotonic_time();
+  if (login_in_flight_ ||
+      (last_login_request_ != 0 && now - last_login_request_ < kLoginIntervalUs)) {
+    return;
+  }
+  last_login_request_ = now;
+  Say(absl::StrCat("logging in again: ", why));
+  link_->RequestLogin();
 }
 
 void ShellWindow::OnStatus(const DaemonStatus& s) {
   const bool was_running = have_status_ && status_.running;
+  // What was pending belonged to that agentd: the new one lists its own again.
+  if (was_running && (!s.running || s.pid != status_.pid)) WithdrawAll();
   have_status_ = true;
   status_ = s;
   gtk_widget_set_visible(start_button_, !s.running);
   gtk_widget_set_visible(stop_button_, s.running);
   if (!s.running) {
-    SetHeader("agentd — not running", s.reason);
+    SetHeader(s.untrusted ? "agentd — socket not trusted" : "agentd — not running", s.reason);
     if (was_running) {
       Say(absl::StrCat("agentd stopped answering: ", s.reason));
-      // What was pending is moot; the new agentd lists it again.
-      for (const std::string& id : notified_) {
-        g_application_withdraw_notification(G_APPLICATION(app_), id.c_str());
-      }
-      notified_.clear();
     } else if (!autostart_done_) {
       Say(absl::StrCat("agentd is not running: ", s.reason));
+    }
+    if (s.untrusted) {
+      // Someone else's socket may stand where agentd's should: starting agentd would only
+      // hide that. The person decides.
+      autostart_done_ = true;
+      if (starting_) OnStartTimeout();
+      ShowPage("agentd's socket is not to be trusted", s.reason);
+      return;
     }
     if (!starting_) {
       ShowPage("agentd is not running",
@@ -196,14 +324,16 @@ void ShellWindow::OnStatus(const DaemonStatus& s) {
   SetHeader("agentd — running",
             absl::StrCat(s.state, " · pid ", s.pid, " · ", s.version, " · ",
                          Plural(s.agents, "agent"), " · ", Plural(s.active_goals, "active goal")));
-  if (!was_running) {
+  if (!was_running || s.pid != status_.pid) {
     Say(absl::StrCat("agentd is running (pid ", s.pid, ", version ", s.version, ") on ",
                      options_.socket));
   }
   if (s.http.empty()) {
-    ShowPage("agentd serves no web UI",
-             "Its HTTP listener is off (server.http in its configuration, or --http \"\"). "
-             "agentctl works over the socket.");
+    if (ui_loading_ || !was_running) {
+      ShowPage("agentd serves no web UI",
+               "Its HTTP listener is off (server.http in its configuration, or --http \"\"). "
+               "agentctl works over the socket.");
+    }
     return;
   }
   if (!s.login_error.empty()) {
@@ -211,29 +341,33 @@ void ShellWindow::OnStatus(const DaemonStatus& s) {
     ShowPage("Could not log in to agentd", s.login_error);
     return;
   }
-  if (!s.login_url.empty()) LogIn(s.login_url);
+  if (!s.login_url.empty()) {
+    LogIn(s.login_url);
+  } else if (!ui_loading_ && !login_in_flight_) {
+    // Running, but the view shows a status page (agentd stalled for a moment, or a
+    // login failed): log in again.
+    RequestLogin("the view shows no UI");
+  }
 }
 
 void ShellWindow::LogIn(const std::string& login_url) {
   // The shell redeems the one-time link itself and keeps the cookie agentd sets; the view
   // never loads the link, so the code is in no history, and no token is anywhere.
   std::string base = BaseOf(login_url);
-  if (base.empty()) {
+  SoupMessage* msg = base.empty() ? nullptr : soup_message_new("GET", login_url.c_str());
+  if (msg == nullptr) {
     ShowPage("Could not log in to agentd", "agentd gave a login link the shell cannot read.");
     return;
   }
   base_url_ = base;
+  const uint64_t generation = ++login_generation_;
+  login_in_flight_ = true;
   SoupSession* session = soup_session_new_with_options("proxy-resolver", nullptr, nullptr);
-  SoupMessage* msg = soup_message_new("GET", login_url.c_str());
-  if (msg == nullptr) {
-    g_object_unref(session);
-    ShowPage("Could not log in to agentd", "agentd gave a login link the shell cannot read.");
-    return;
-  }
   soup_message_add_flags(msg, SOUP_MESSAGE_NO_REDIRECT);
   struct Pending {
     ShellWindow* self;
     SoupMessage* msg;
+    uint64_t generation;
   };
   soup_session_send_and_read_async(
       session, msg, G_PRIORITY_DEFAULT, cancel_,
@@ -256,12 +390,15 @@ void ShellWindow::LogIn(const std::string& login_url) {
         }
         g_object_unref(p->msg);
         g_object_unref(source);
-        if (cancelled) {
-          soup_cookies_free(cookies);
-          return;  // the window is gone
-        }
         ShellWindow* self = p->self;
+        // Cancelled: the window is gone. Superseded: a later login (a new agentd) owns
+        // the view now, and this one's answer, good or bad, is stale.
+        if (cancelled || p->generation != self->login_generation_) {
+          soup_cookies_free(cookies);
+          return;
+        }
         if (!failure.empty()) {
+          self->login_in_flight_ = false;
           self->Say(absl::StrCat("could not log in: ", failure));
           self->ShowPage("Could not log in to agentd", failure);
           return;
@@ -269,10 +406,11 @@ void ShellWindow::LogIn(const std::string& login_url) {
         WebKitCookieManager* jar = webkit_website_data_manager_get_cookie_manager(
             webkit_web_context_get_website_data_manager(self->web_context_));
         // The view loads once the jar holds every cookie (one, agentd's session).
-        auto* left = new int(static_cast<int>(g_slist_length(cookies)));
+        auto left = std::make_shared<int>(static_cast<int>(g_slist_length(cookies)));
         struct Added {
           ShellWindow* self;
-          int* left;
+          std::shared_ptr<int> left;
+          uint64_t generation;
         };
         for (GSList* c = cookies; c != nullptr; c = c->next) {
           webkit_cookie_manager_add_cookie(
@@ -283,31 +421,31 @@ void ShellWindow::LogIn(const std::string& login_url) {
                 webkit_cookie_manager_add_cookie_finish(WEBKIT_COOKIE_MANAGER(src), res, &e);
                 bool gone = e != nullptr && g_error_matches(e, G_IO_ERROR, G_IO_ERROR_CANCELLED);
                 if (e != nullptr) g_error_free(e);
-                if (--*a->left == 0)
-                  delete a->left;
-                else
+                if (--*a->left > 0 || gone || a->generation != a->self->login_generation_) {
                   return;
-                if (gone) return;
+                }
+                a->self->login_in_flight_ = false;
                 a->self->Say(absl::StrCat("logged in to ", a->self->base_url_));
                 a->self->LoadUi();
               },
-              new Added{self, left});
+              new Added{self, left, p->generation});
         }
         soup_cookies_free(cookies);
       },
-      new Pending{this, msg});
+      new Pending{this, msg, generation});
 }
 
 void ShellWindow::LoadUi() {
-  logged_in_url_ = base_url_;
+  ui_loading_ = true;
+  ui_ready_ = false;
   std::string uri = absl::StrCat(base_url_, "/#/overview");
   webkit_web_view_load_uri(view_, uri.c_str());
 }
 
 void ShellWindow::Navigate(const std::string& script) {
   Present();
-  if (logged_in_url_.empty()) {
-    pending_script_ = script;  // run once the UI has loaded
+  if (!ui_ready_) {
+    pending_script_ = script;  // run once the UI is ready
     return;
   }
   webkit_web_view_evaluate_javascript(view_, script.c_str(), -1, nullptr, nullptr, nullptr, nullptr,
@@ -315,16 +453,20 @@ void ShellWindow::Navigate(const std::string& script) {
 }
 
 void ShellWindow::OpenConsent(const std::string& id) {
+  if (quitting_) return;
   // The consent dialog is shown over whichever view is open; ?consent= picks the
-  // request. The id goes in as a JSON string, so it cannot be read as script.
+  // request, and a counter makes each opening a new address (the same request opened
+  // twice is brought to the front twice). The id goes in as a JSON string, so it cannot
+  // be read as script.
   Say(absl::StrCat("opening consent request ", Shown(id)));
   Navigate(
-      absl::StrCat("(function(id){var v=(location.hash.split('?')[0]||'#/overview');"
-                   "location.hash=v+'?consent='+encodeURIComponent(id);})(",
-                   nlohmann::json(ValidUtf8(id)).dump(), ");"));
+      absl::StrCat("(function(id,n){var v=(location.hash.split('?')[0]||'#/overview');"
+                   "location.hash=v+'?consent='+encodeURIComponent(id)+'&n='+n;})(",
+                   nlohmann::json(ValidUtf8(id)).dump(), ",", ++opened_, ");"));
 }
 
 void ShellWindow::OpenPlan(const std::string& id) {
+  if (quitting_) return;
   Say(absl::StrCat("opening plan ", Shown(id)));
   Navigate(absl::StrCat("location.hash='#/plans/'+encodeURIComponent(",
                         nlohmann::json(ValidUtf8(id)).dump(), ");"));
@@ -342,7 +484,7 @@ void ShellWindow::OnConsent(const v1::ConsentRequest& c) {
   GNotification* n = g_notification_new("agentd: an agent asks for permission");
   std::string body = absl::StrCat(Shown(c.summary()), "\n", Shown(c.agent_id()), " on task ",
                                   Shown(c.task_id()), " (goal ", Shown(c.goal_id()), ")");
-  g_notification_set_body(n, body.c_str());
+  g_notification_set_body(n, NotificationText(body).c_str());
   g_notification_set_priority(n, G_NOTIFICATION_PRIORITY_HIGH);
   g_notification_set_default_action_and_target(n, "app.open-consent", "s", c.id().c_str());
   g_notification_add_button_with_target(n, "Review", "app.open-consent", "s", c.id().c_str());
@@ -365,7 +507,7 @@ void ShellWindow::OnPlan(const v1::Plan& p) {
       absl::StrCat("Plan ", Shown(p.id()), " for goal ", Shown(p.goal_id()), ", ",
                    Plural(p.steps_size(), "step"),
                    p.summary().empty() ? "" : absl::StrCat(": ", Shown(p.summary())));
-  g_notification_set_body(n, body.c_str());
+  g_notification_set_body(n, NotificationText(body).c_str());
   g_notification_set_default_action_and_target(n, "app.open-plan", "s", p.id().c_str());
   g_notification_add_button_with_target(n, "Review", "app.open-plan", "s", p.id().c_str());
   g_application_send_notification(G_APPLICATION(app_), key.c_str(), n);
@@ -374,11 +516,12 @@ void ShellWindow::OnPlan(const v1::Plan& p) {
 }
 
 void ShellWindow::StartDaemon() {
-  if (starting_ || (have_status_ && status_.running)) return;
+  if (quitting_ || starting_ || (have_status_ && status_.running)) return;
   starting_ = true;
   SetHeader("agentd — starting", absl::StrCat("on ", options_.socket));
   ShowPage("Starting agentd…", "");
   control_.Start([this](absl::StatusOr<std::string> r) {
+    if (!starting_) return;  // it answered (or was declared failed) meanwhile
     if (!r.ok()) {
       starting_ = false;
       Say(std::string(r.status().message()));
@@ -387,6 +530,7 @@ void ShellWindow::StartDaemon() {
       return;
     }
     Say(*r);
+    if (start_timer_ != 0) g_source_remove(start_timer_);
     start_timer_ = g_timeout_add_seconds(
         kStartTimeoutSeconds,
         [](gpointer self) -> gboolean {
@@ -402,6 +546,8 @@ void ShellWindow::StartDaemon() {
 void ShellWindow::OnStartTimeout() {
   if (!starting_) return;
   starting_ = false;
+  if (start_timer_ != 0) g_source_remove(start_timer_);
+  start_timer_ = 0;
   std::string why = absl::StrCat(
       "agentd did not answer on ", options_.socket, " within ", kStartTimeoutSeconds,
       " s. Its log: journalctl --user -u agentd, or this program's output for a child.");
@@ -412,7 +558,7 @@ void ShellWindow::OnStartTimeout() {
 
 void ShellWindow::StopDaemon() {
   if (!have_status_ || !status_.running) return;
-  control_.Stop(status_.pid, [this](absl::StatusOr<std::string> r) {
+  control_.Stop([this](absl::StatusOr<std::string> r) {
     Say(r.ok() ? *r : std::string(r.status().message()));
     if (!r.ok()) SetHeader("agentd — running", std::string(r.status().message()));
     link_->Poke();
@@ -425,14 +571,22 @@ void ShellWindow::Quit() {
   GApplication* app = G_APPLICATION(app_);
   if (!control_.has_child()) return g_application_quit(app);
   // A child agentd ends with the shell: it is asked to stop, and the shell leaves once it
-  // has (it drains its agents first), or after its stop timeout at the latest.
+  // has (it drains its agents first), killing it after kQuitGraceSeconds at the latest.
   Say("stopping the shell's agentd before leaving");
   gtk_widget_hide(window_);
   g_application_hold(app);
-  control_.Release([app] {
-    g_application_release(app);
-    g_application_quit(app);
-  });
+  control_.Release(
+      [app] {
+        g_application_release(app);
+        g_application_quit(app);
+      },
+      absl::Seconds(kQuitGraceSeconds));
+}
+
+bool ShellWindow::IsOwnOrigin(const std::string& uri) const {
+  if (base_url_.empty()) return false;
+  std::optional<Origin> a = OriginOf(uri), b = OriginOf(base_url_);
+  return a && b && *a == *b;
 }
 
 gboolean ShellWindow::OnDelete(GtkWidget*, GdkEvent*, gpointer self) {
@@ -451,38 +605,66 @@ gboolean ShellWindow::OnDecidePolicy(WebKitWebView*, WebKitPolicyDecision* decis
       WEBKIT_NAVIGATION_POLICY_DECISION(decision));
   const char* uri = webkit_uri_request_get_uri(webkit_navigation_action_get_request(action));
   std::string target = uri != nullptr ? uri : "";
-  // The shell's own pages (about:blank with the status text) and agentd's origin stay;
-  // everything else goes to the user's browser, and never with the view's cookie.
-  const bool own = absl::StartsWith(target, "about:") ||
-                   (!self->base_url_.empty() &&
-                    (target == self->base_url_ || absl::StartsWith(target, self->base_url_ + "/")));
-  if (own && type == WEBKIT_POLICY_DECISION_TYPE_NAVIGATION_ACTION) return FALSE;
+  // The shell's own status pages (about:blank) and agentd's origin stay in the view; a
+  // new window on agentd's origin opens in the view too.
+  const bool own = target == "about:blank" || self->IsOwnOrigin(target);
+  if (own) {
+    if (type == WEBKIT_POLICY_DECISION_TYPE_NAVIGATION_ACTION) return FALSE;
+    webkit_policy_decision_ignore(decision);
+    webkit_web_view_load_uri(self->view_, target.c_str());
+    return TRUE;
+  }
   webkit_policy_decision_ignore(decision);
-  if (absl::StartsWith(target, "http://") || absl::StartsWith(target, "https://")) {
+  // Anything else goes to the user's browser (never with the view's cookie), and only a
+  // link a person clicked: a page cannot send the desktop to a site by itself.
+  const bool clicked =
+      webkit_navigation_action_get_navigation_type(action) == WEBKIT_NAVIGATION_TYPE_LINK_CLICKED &&
+      webkit_navigation_action_is_user_gesture(action);
+  if (clicked && (absl::StartsWith(target, "http://") || absl::StartsWith(target, "https://"))) {
     GError* error = nullptr;
     if (!g_app_info_launch_default_for_uri(target.c_str(), nullptr, &error)) {
       self->Say(absl::StrCat("could not open ", Shown(target), ": ", error->message));
       g_error_free(error);
     }
+  } else {
+    self->Say(absl::StrCat("refused to leave agentd's UI for ", Shown(Loggable(target))));
   }
   return TRUE;
 }
 
 void ShellWindow::OnTitle(GObject*, GParamSpec*, gpointer data) {
   auto* self = static_cast<ShellWindow*>(data);
-  const char* title = webkit_web_view_get_title(self->view_);
-  const char* uri = webkit_web_view_get_uri(self->view_);
-  self->Say(absl::StrCat("page: ", Shown(title != nullptr ? title : ""), " at ",
-                         Shown(uri != nullptr ? uri : "")));
-  // The UI names its view in the title once it has loaded: a navigation that waited for
-  // it can run now.
-  if (!self->pending_script_.empty() && !self->logged_in_url_.empty() && title != nullptr &&
-      absl::StartsWith(title, "agentd · ")) {
-    std::string script = std::move(self->pending_script_);
-    self->pending_script_.clear();
-    webkit_web_view_evaluate_javascript(self->view_, script.c_str(), -1, nullptr, nullptr, nullptr,
-                                        nullptr, nullptr);
+  const char* t = webkit_web_view_get_title(self->view_);
+  const char* u = webkit_web_view_get_uri(self->view_);
+  std::string title = t != nullptr ? t : "";
+  if (title.empty()) return;
+  self->Say(absl::StrCat("page: ", Shown(title), " at ", Shown(Loggable(u != nullptr ? u : ""))));
+  if (!self->ui_loading_) return;
+  if (title == kLoginTitle) {
+    // The UI's session is gone (expired, revoked, or agentd forgot it): log in again.
+    self->ui_ready_ = false;
+    self->RequestLogin("the UI's session ended");
+    return;
   }
+  // The UI names its view in the title once a call with its session has succeeded: a
+  // navigation that waited for it can run now.
+  if (absl::StartsWith(title, kTitlePrefix)) {
+    self->ui_ready_ = true;
+    if (!self->pending_script_.empty()) {
+      std::string script = std::move(self->pending_script_);
+      self->pending_script_.clear();
+      webkit_web_view_evaluate_javascript(self->view_, script.c_str(), -1, nullptr, nullptr,
+                                          nullptr, nullptr, nullptr);
+    }
+  }
+}
+
+void ShellWindow::OnUri(GObject*, GParamSpec*, gpointer data) {
+  auto* self = static_cast<ShellWindow*>(data);
+  const char* u = webkit_web_view_get_uri(self->view_);
+  const char* t = webkit_web_view_get_title(self->view_);
+  if (u == nullptr || *u == '\0') return;
+  self->Say(absl::StrCat("page: ", Shown(t != nullptr ? t : ""), " at ", Shown(Loggable(u))));
 }
 
 }  // namespace agentd::desktop

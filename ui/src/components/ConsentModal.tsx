@@ -28,11 +28,13 @@ export function ConsentModal() {
   const now = useNow();
 
   // "?consent=<id>" in the address (a desktop notification's link) brings that request
-  // to the front.
-  const asked = useRoute().query.get("consent") ?? undefined;
+  // to the front (each opening has its own address, so the same request twice works).
+  const query = useRoute().query;
+  const asked = query.get("consent") ?? undefined;
+  const opening = query.toString();
   useEffect(() => {
     if (asked) setSelectedId(asked);
-  }, [asked]);
+  }, [asked, opening]);
 
   const found = pending.findIndex((p) => p.id === selectedId);
   const i = found >= 0 ? found : 0;
