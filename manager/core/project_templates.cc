@@ -14,8 +14,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Listing is a read-only RPC answered on a gRPC thread: what it reads is bounded, so a
+// template of huge files (or very many templates) cannot make every call slow. Files are
+// searched for {{variables}} in their first kSearchBytes, and a call reads at most
+// kCallBytes in all; a template.yaml over kSpecBytes is not parsed.
 constexpr size_t kMaxFiles = 500;
+constexpr size_t kMaxTemplates = 200;
 constexpr size_t kSearchBytes = 256 << 10;
+constexpr size_t kCallBytes = 16 << 20;
+constexpr uintmax_t kSpecBytes = 256 << 10;
 
 // The {{name}} placeholders in `text` (letters, digits and '_').
 void Variables(const std::string& text, std::set<std::string>* out) {
@@ -30,23 +37,33 @@ void Variables(const std::string& text, std::set<std::string>* out) {
   }
 }
 
-v1::ProjectTemplate Describe(const fs::path& dir) {
+v1::ProjectTemplate Describe(const fs::path& dir, size_t* budget) {
   v1::ProjectTemplate t;
   t.set_name(ValidUtf8(dir.filename().string()));
   const fs::path spec = dir / "template.yaml";
-  try {
-    YAML::Node y = YAML::LoadFile(spec.string());
-    if (y["description"] && y["description"].IsScalar()) {
-      t.set_description(ValidUtf8(y["description"].Scalar()));
-    }
-    if (y["post_check"] && y["post_check"].IsSequence()) {
-      for (const YAML::Node& a : y["post_check"]) {
-        if (a.IsScalar()) t.add_post_check(ValidUtf8(a.Scalar()));
+  std::error_code spec_ec;
+  // The bootstrapper copies no link; the listing reads none either (a template.yaml
+  // linked to a file elsewhere is not shown to every client).
+  const fs::file_status st = fs::symlink_status(spec, spec_ec);
+  if (fs::is_symlink(st) || (fs::exists(st) && !fs::is_regular_file(st))) {
+    t.set_description("(template.yaml is not a regular file: not read)");
+  } else if (fs::exists(st) && fs::file_size(spec, spec_ec) > kSpecBytes) {
+    t.set_description(absl::StrCat("(template.yaml is over ", kSpecBytes >> 10, " KiB: not read)"));
+  } else {
+    try {
+      YAML::Node y = YAML::LoadFile(spec.string());
+      if (y["description"] && y["description"].IsScalar()) {
+        t.set_description(ValidUtf8(y["description"].Scalar()));
       }
+      if (y["post_check"] && y["post_check"].IsSequence()) {
+        for (const YAML::Node& a : y["post_check"]) {
+          if (a.IsScalar()) t.add_post_check(ValidUtf8(a.Scalar()));
+        }
+      }
+    } catch (const YAML::Exception& e) {
+      t.set_description(ValidUtf8(absl::StrCat("(", spec.string(), ":", e.mark.line + 1, ":",
+                                               e.mark.column + 1, ": ", e.msg, ")")));
     }
-  } catch (const YAML::Exception& e) {
-    t.set_description(ValidUtf8(absl::StrCat("(", spec.string(), ":", e.mark.line + 1, ":",
-                                             e.mark.column + 1, ": ", e.msg, ")")));
   }
   std::set<std::string> vars;
   std::vector<std::string> files;
@@ -60,10 +77,12 @@ v1::ProjectTemplate Describe(const fs::path& dir) {
     const fs::path rel = fs::relative(it->path(), dir, ec);
     if (ec || rel == "template.yaml") continue;
     files.push_back(ValidUtf8(rel.string()));
+    if (*budget == 0) continue;  // named, not searched
     std::ifstream in(it->path(), std::ios::binary);
-    std::string head(kSearchBytes, '\0');
+    std::string head(std::min(kSearchBytes, *budget), '\0');
     in.read(head.data(), static_cast<std::streamsize>(head.size()));
     head.resize(static_cast<size_t>(in.gcount()));
+    *budget -= head.size();
     Variables(head, &vars);
   }
   std::sort(files.begin(), files.end());
@@ -78,9 +97,14 @@ std::vector<v1::ProjectTemplate> ListProjectTemplates(const std::string& templat
   std::vector<v1::ProjectTemplate> out;
   std::error_code ec;
   const fs::path root = fs::path(templates_dir) / "projects";
+  std::vector<fs::path> dirs;
   for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_directory(ec) && !it->is_symlink(ec)) out.push_back(Describe(it->path()));
+    if (it->is_directory(ec) && !it->is_symlink(ec)) dirs.push_back(it->path());
   }
+  std::sort(dirs.begin(), dirs.end());
+  if (dirs.size() > kMaxTemplates) dirs.resize(kMaxTemplates);
+  size_t budget = kCallBytes;
+  for (const fs::path& d : dirs) out.push_back(Describe(d, &budget));
   std::sort(out.begin(), out.end(), [](const v1::ProjectTemplate& a, const v1::ProjectTemplate& b) {
     return a.name() < b.name();
   });

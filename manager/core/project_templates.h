@@ -16,7 +16,8 @@
 
 namespace agentd {
 
-// The templates under `templates_dir`/projects, sorted by name; none when it is missing.
+// The templates under `templates_dir`/projects, sorted by name (at most 200); none when it
+// is missing. What it reads is bounded (see the .cc): it may run on a gRPC thread.
 std::vector<v1::ProjectTemplate> ListProjectTemplates(const std::string& templates_dir);
 
 }  // namespace agentd

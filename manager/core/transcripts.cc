@@ -63,12 +63,23 @@ void Transcripts::Flush() {
   if (absl::Status s = store_->AppendTranscript(&rows, config_->config().transcripts.goal_bytes);
       !s.ok()) {
     spdlog::error("{} transcript entries lost: {}", rows.size(), s.message());
+    return;
+  }
+  if (last_seq_.size() + rows.size() > kMaxLastSeqs) last_seq_.clear();  // reads use the store
+  for (const TranscriptRow& r : rows) {
+    int64_t& last = last_seq_[r.task_id];
+    last = std::max(last, r.seq);
   }
 }
 
 absl::StatusOr<std::vector<v1::TranscriptEntry>> Transcripts::Read(const std::string& task,
                                                                    int64_t after_seq, int limit) {
   Flush();
+  // A follower that has everything asks once per token chunk and per commit: answered
+  // from memory, without a query, when this agentd wrote the task's last entry.
+  if (auto it = last_seq_.find(task); it != last_seq_.end() && after_seq >= it->second) {
+    return std::vector<v1::TranscriptEntry>();
+  }
   absl::StatusOr<std::vector<TranscriptRow>> rows =
       store_->QueryTranscript(task, after_seq, limit, kReadBytes);
   if (!rows.ok()) return rows.status();

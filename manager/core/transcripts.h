@@ -21,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -99,6 +100,11 @@ class Transcripts {
   const ConfigState* config_;
   std::vector<TranscriptRow> queue_;
   bool flush_posted_ = false;
+  // The last seq written for each task since agentd started, so that a Read with nothing
+  // new is answered without a query (followers ask once per token chunk). Bounded: when
+  // full it starts over, and reads of the tasks it forgot go to the store.
+  static constexpr size_t kMaxLastSeqs = 20000;
+  std::unordered_map<std::string, int64_t> last_seq_;
 };
 
 }  // namespace agentd

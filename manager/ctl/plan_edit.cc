@@ -37,6 +37,29 @@ absl::StatusOr<std::string> Scalar(const YAML::Node& node, const char* key, bool
   return v.Scalar();
 }
 
+// The comment block at the top of the file: what it is, and the last try's problems (one
+// comment line each: no line break or other control character of a message can end the
+// comment and turn the rest of it into YAML).
+std::string PlanHeader(const v1::Plan& plan, const std::vector<std::string>& problems) {
+  std::string head = absl::StrCat(
+      "# Plan ", plan.id(), " (revision ", plan.revision(), ", proposed by ", plan.proposer(),
+      " for task ", plan.task_id(), ").\n",
+      "# Edit the steps (instructions, role, deps, estimate), remove or add steps, then save\n"
+      "# and quit: agentd checks the plan as it checks an agent's, and approves it as a new\n"
+      "# revision made by you. Saving it unchanged or empty approves nothing.\n");
+  if (!problems.empty()) {
+    absl::StrAppend(&head, "#\n# The last version was not approved:\n");
+    for (const std::string& p : problems) {
+      std::string line = p;
+      for (char& c : line) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+      }
+      absl::StrAppend(&head, "#   ", line, "\n");
+    }
+  }
+  return head;
+}
+
 }  // namespace
 
 std::string PlanToYaml(const v1::Plan& plan, const std::vector<std::string>& problems) {
@@ -69,23 +92,7 @@ std::string PlanToYaml(const v1::Plan& plan, const std::vector<std::string>& pro
     out << YAML::EndMap;
   }
   out << YAML::EndSeq << YAML::EndMap;
-  std::string head = absl::StrCat(
-      "# Plan ", plan.id(), " (revision ", plan.revision(), ", proposed by ", plan.proposer(),
-      " for task ", plan.task_id(), ").\n",
-      "# Edit the steps (instructions, role, deps, estimate), remove or add steps, then save\n"
-      "# and quit: agentd checks the plan as it checks an agent's, and approves it as a new\n"
-      "# revision made by you. Saving it unchanged or empty approves nothing.\n");
-  if (!problems.empty()) {
-    absl::StrAppend(&head, "#\n# The last version was not approved:\n");
-    for (const std::string& p : problems) {
-      std::string line = p;
-      for (char& c : line) {
-        if (c == '\n') c = ' ';
-      }
-      absl::StrAppend(&head, "#   ", line, "\n");
-    }
-  }
-  return absl::StrCat(head, out.c_str(), "\n");
+  return absl::StrCat(PlanHeader(plan, problems), out.c_str(), "\n");
 }
 
 absl::StatusOr<EditedPlan> PlanFromYaml(const std::string& text) {
@@ -226,13 +233,23 @@ int EditAndApprove(const Globals& g, const std::string& plan_id, const std::stri
   if (mkdtemp(dir_template) == nullptr) return Fail("cannot make a temporary directory");
   const std::string dir = dir_template;
   const std::string path = absl::StrCat(dir, "/", plan_id, ".yaml");
+  // The file goes when the plan is approved or the edit given up; when agentd cannot be
+  // asked or refuses, the person's work stays where the message says.
   struct Cleanup {
     std::string dir, path;
+    bool keep = false;
     ~Cleanup() {
+      if (keep) return;
       unlink(path.c_str());
       rmdir(dir.c_str());
     }
   } cleanup{dir, path};
+  auto kept = [&](const char* rpc, const grpc::Status& s) {
+    cleanup.keep = true;
+    int code = RpcFailed(rpc, s);
+    std::fprintf(stderr, "agentctl: your edit is kept in %s\n", path.c_str());
+    return code;
+  };
   std::string text = PlanToYaml(got.plan(), {});
   for (;;) {
     {
@@ -263,7 +280,7 @@ int EditAndApprove(const Globals& g, const std::string& plan_id, const std::stri
       req.set_validate_only(true);
       v1::ApprovePlanResponse checked;
       if (grpc::Status s = stub->ApprovePlan(c->NewContext().get(), req, &checked); !s.ok()) {
-        return RpcFailed("ApprovePlan", s);
+        return kept("ApprovePlan", s);
       }
       for (const v1::PlanViolation& v : checked.violations()) {
         problems.push_back(absl::StrCat(
@@ -281,14 +298,13 @@ int EditAndApprove(const Globals& g, const std::string& plan_id, const std::stri
         size_t nl = body.find('\n');
         body = nl == std::string::npos ? "" : body.substr(nl + 1);
       }
-      std::string again = PlanToYaml(got.plan(), problems);
-      text = absl::StrCat(again.substr(0, again.find("summary:")), body);
+      text = absl::StrCat(PlanHeader(got.plan(), problems), body);
       continue;
     }
     req.set_validate_only(false);
     v1::ApprovePlanResponse resp;
     if (grpc::Status s = stub->ApprovePlan(c->NewContext().get(), req, &resp); !s.ok()) {
-      return RpcFailed("ApprovePlan", s);
+      return kept("ApprovePlan", s);
     }
     Print(g, resp.plan(),
           absl::StrCat("plan ", plan_id, " edited into plan ", resp.plan().id(), ", approved (",

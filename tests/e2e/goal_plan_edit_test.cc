@@ -170,5 +170,41 @@ TEST_F(GoalTest, APersonEditsAPlanInTheirEditorAndTheEditedPlanRuns) {
   EXPECT_THAT(told, HasSubstr(absl::StrCat("plan ", proposed, " was edited")));
 }
 
+// The plan is decided elsewhere while its person edits it: agentctl says why nothing was
+// approved and keeps the edit where the person can find it, not deleted with the temp dir.
+TEST_F(GoalTest, AnEditThatCannotBeApprovedIsKeptInItsFile) {
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("plan_edit"), kManager));
+  ASSERT_EQ(Ctl({"goal", "Two files", "--approve", "manual"}).exit_code, 0);
+  nlohmann::json plans;
+  ASSERT_TRUE(WaitForValue(
+      [&] {
+        return PollCtlJson({"get", "plans"});
+      },
+      [](const nlohmann::json& j) { return ArraySize(j, "plans") == 1; }, absl::Seconds(30),
+      &plans))
+      << daemon_.log();
+  const std::string proposed = Text(plans["plans"][0]["id"]);
+  WriteFile(dir_.Join("edited.yaml"), kEdited);
+  const std::string editor = dir_.Join("editor.sh");
+  WriteFile(editor,
+            absl::StrCat("#!/bin/sh\nset -e\n'", AgentctlBinary(), "' --socket '", daemon_.socket(),
+                         "' reject ", proposed, " --reason 'decided elsewhere' >/dev/null\ncp '",
+                         dir_.Join("edited.yaml"), "' \"$1\"\n"));
+  std::filesystem::permissions(editor, std::filesystem::perms::owner_all);
+  RunResult edited =
+      RunCommand({AgentctlBinary(), "--socket", daemon_.socket(), "approve", proposed, "--edit"},
+                 absl::Seconds(60), {"VISUAL=" + editor, "EDITOR=" + editor});
+  EXPECT_NE(edited.exit_code, 0) << edited.out << edited.err;
+  EXPECT_THAT(edited.err, HasSubstr("FAILED_PRECONDITION"));
+  const std::string marker = "your edit is kept in ";
+  size_t at = edited.err.find(marker);
+  ASSERT_NE(at, std::string::npos) << edited.err;
+  std::string path = edited.err.substr(at + marker.size());
+  path = path.substr(0, path.find('\n'));
+  EXPECT_THAT(ReadFileOrEmpty(path), HasSubstr("twice as carefully")) << path;
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+  EXPECT_EQ(CtlJson({"get", "plans"})["plans"][0]["status"], "PLAN_STATUS_REJECTED");
+}
+
 }  // namespace
 }  // namespace agentd::testing

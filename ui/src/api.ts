@@ -549,6 +549,8 @@ export interface LogLine {
   timeMs: number;
   stream: LogStream;
   text: string;
+  /** text in lower case, made on the first search that needs it (then kept). */
+  lower?: string;
   truncated: boolean;
   gap?: LogGap;
 }

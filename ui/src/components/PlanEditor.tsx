@@ -137,7 +137,7 @@ export function PlanEditor(props: { plan: Plan; onDone: () => void; onCancel: ()
             <textarea rows={3} value={d.instructions} onChange={(e) => set(i, { instructions: e.target.value })} placeholder="instructions" data-testid="plan-edit-instructions" />
             {problems.map((v, k) => (
               <div key={k} className="task-note text-red" data-testid="plan-edit-problem">
-                {v.field && <code>{v.field}</code>} {visible(v.message)}
+                {v.field && <code>{visible(v.field)}</code>} {visible(v.message)}
               </div>
             ))}
           </div>
@@ -145,11 +145,11 @@ export function PlanEditor(props: { plan: Plan; onDone: () => void; onCancel: ()
       })}
       {general.map((v, k) => (
         <div key={k} className="task-note text-red" data-testid="plan-edit-problem">
-          {v.stepId && <code>{v.stepId}</code>} {visible(v.message)}
+          {v.stepId && <code>{visible(v.stepId)}</code>} {visible(v.message)}
         </div>
       ))}
       {drafts.length === 0 && <div className="task-note text-red">A plan needs at least one step: reject it instead.</div>}
-      {checkError && <div className="task-note text-red">{checkError}</div>}
+      {checkError && <div className="task-note text-red">{visible(checkError, "many")}</div>}
       <div className="form-actions">
         <button className="btn" onClick={add} data-testid="plan-edit-add">
           Add a step

@@ -47,7 +47,7 @@ function Form() {
     }
   };
 
-  if (templates.error && !templates.data) return <div className="card banner-error">{templates.error.rawMessage}</div>;
+  if (templates.error && !templates.data) return <div className="card banner-error">{visible(templates.error.rawMessage, "many")}</div>;
   if (!templates.data) return <div className="card muted">Loading the templates…</div>;
   if (list.length === 0) return <div className="card muted">agentd has no project templates.</div>;
   return (
@@ -124,12 +124,12 @@ function Progress({ goalId }: { goalId: string }) {
     if (el) el.scrollTop = el.scrollHeight;
   }, [lines]);
 
-  if (goal.error && !g) return <div className="card banner-error">{goal.error.rawMessage}</div>;
+  if (goal.error && !g) return <div className="card banner-error">{visible(goal.error.rawMessage, "many")}</div>;
   if (!g) return <div className="card muted">Loading…</div>;
   const done = FINAL.has(g.status);
   const open = () =>
     act("open in editor", () => api.tasks.openWorkspace({ taskId: goalId })).then((r) => {
-      if (r) setNote(`Consent request ${r.consentRequestId} raised: once approved, agentd runs \`${r.argv.join(" ")}\` on its host.`);
+      if (r) setNote(`Consent request ${visible(r.consentRequestId)} raised: once approved, agentd runs \`${visible(r.argv.join(" "), "many")}\` on its host.`);
     });
   return (
     <section className="card" data-testid={`bootstrap-progress-${goalId}`} data-status={TaskStatus[g.status]}>

@@ -18,7 +18,7 @@ import {
   type LinkStatus,
   type LogLine,
 } from "../api";
-import { enumShort, fmtAbsolute, fmtClock, fmtInt, splitMatches } from "../format";
+import { enumShort, fmtAbsolute, fmtClock, fmtInt, splitMatches, visible as visibleText } from "../format";
 import { AgentStateSchema } from "../gen/agentd/v1/agents_pb";
 import { LogGapReasonSchema, LogStream } from "../gen/agentd/v1/logs_pb";
 import { navigate } from "../route";
@@ -230,12 +230,12 @@ export function LogsView({ query }: { query: URLSearchParams }) {
     const lq = q.toLowerCase();
     const out: number[] = [];
     shown.forEach((l, i) => {
-      if (!l.gap && l.text.toLowerCase().includes(lq)) out.push(i);
+      if (!l.gap && (l.lower ??= l.text.toLowerCase()).includes(lq)) out.push(i);
     });
     return out;
   }, [shown, q]);
   const visible = useMemo(
-    () => (q && onlyMatching ? shown.filter((l) => l.gap || l.text.toLowerCase().includes(q.toLowerCase())) : shown),
+    () => (q && onlyMatching ? shown.filter((l) => l.gap || (l.lower ??= l.text.toLowerCase()).includes(q.toLowerCase())) : shown),
     [shown, q, onlyMatching],
   );
   const rowsRef = useRef<LogLine[]>(visible);
@@ -431,7 +431,10 @@ const LogRow = memo(function LogRow(props: { line: LogLine; query: string; highl
         {l.agent}
       </span>
       <span className="log-text">
-        {splitMatches(l.text, props.query).map((p, i) => (p.hit ? <mark key={i}>{p.text}</mark> : p.text))}
+        {/* A program's output may hold control and bidi characters: shown as escapes, tabs kept. */}
+        {splitMatches(l.text, props.query).map((p, i) =>
+          p.hit ? <mark key={i}>{visibleText(p.text, "many")}</mark> : visibleText(p.text, "many"),
+        )}
         {l.truncated && <span className="muted" title="continues in the next record"> ↩</span>}
       </span>
     </div>
