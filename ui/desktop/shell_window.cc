@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -25,6 +26,8 @@ constexpr size_t kNotificationBodyBytes = 400;
 constexpr gint64 kLoginIntervalUs = 5 * G_USEC_PER_SEC;
 constexpr char kLoginTitle[] = "agentd · log in";
 constexpr char kTitlePrefix[] = "agentd · ";
+// A notification is withdrawn no sooner than this after it was sent (see Withdraw).
+constexpr gint64 kWithdrawAfterUs = G_USEC_PER_SEC;
 
 // Runs `f` on GTK's main thread. `alive` is cleared when the window goes, so a callback
 // posted just before never touches it.
@@ -264,11 +267,40 @@ std::string ShellWindow::NotificationText(const std::string& text) const {
   return body_markup_ ? Escaped(text) : text;
 }
 
-void ShellWindow::WithdrawAll() {
-  for (const std::string& id : notified_) {
-    g_application_withdraw_notification(G_APPLICATION(app_), id.c_str());
+void ShellWindow::Withdraw(const std::string& key) {
+  auto it = notified_.find(key);
+  if (it == notified_.end()) return;
+  const gint64 age = g_get_monotonic_time() - it->second;
+  notified_.erase(it);
+  if (age >= kWithdrawAfterUs) {
+    g_application_withdraw_notification(G_APPLICATION(app_), key.c_str());
+    return;
   }
-  notified_.clear();
+  // GLib can take a notification back only once the server has answered its Notify with
+  // an id; withdrawn sooner, it would stay on screen. A request decided at once (a feed
+  // replaying "asked" then "decided") is taken back a moment later, unless it is pending
+  // again by then.
+  struct Later {
+    ShellWindow* self;
+    std::shared_ptr<bool> alive;
+    std::string key;
+  };
+  g_timeout_add_full(
+      G_PRIORITY_DEFAULT, static_cast<guint>((kWithdrawAfterUs - age) / 1000) + 1,
+      [](gpointer data) -> gboolean {
+        auto* l = static_cast<Later*>(data);
+        if (*l->alive && l->self->notified_.count(l->key) == 0) {
+          g_application_withdraw_notification(G_APPLICATION(l->self->app_), l->key.c_str());
+        }
+        return G_SOURCE_REMOVE;
+      },
+      new Later{this, alive_, key}, [](gpointer data) { delete static_cast<Later*>(data); });
+}
+
+void ShellWindow::WithdrawAll() {
+  std::vector<std::string> keys;
+  for (const auto& [key, sent] : notified_) keys.push_back(key);
+  for (const std::string& key : keys) Withdraw(key);
 }
 
 void ShellWindow::RequestLogin(const char* why) {
@@ -474,13 +506,8 @@ void ShellWindow::OpenPlan(const std::string& id) {
 
 void ShellWindow::OnConsent(const v1::ConsentRequest& c) {
   std::string key = absl::StrCat("consent-", c.id());
-  if (c.status() != v1::CONSENT_STATUS_PENDING) {
-    if (notified_.erase(key) > 0) {
-      g_application_withdraw_notification(G_APPLICATION(app_), key.c_str());
-    }
-    return;
-  }
-  if (!notified_.insert(key).second) return;
+  if (c.status() != v1::CONSENT_STATUS_PENDING) return Withdraw(key);
+  if (!notified_.emplace(key, g_get_monotonic_time()).second) return;
   GNotification* n = g_notification_new("agentd: an agent asks for permission");
   std::string body = absl::StrCat(Shown(c.summary()), "\n", Shown(c.agent_id()), " on task ",
                                   Shown(c.task_id()), " (goal ", Shown(c.goal_id()), ")");
@@ -495,13 +522,8 @@ void ShellWindow::OnConsent(const v1::ConsentRequest& c) {
 
 void ShellWindow::OnPlan(const v1::Plan& p) {
   std::string key = absl::StrCat("plan-", p.id());
-  if (p.status() != v1::PLAN_STATUS_PROPOSED) {
-    if (notified_.erase(key) > 0) {
-      g_application_withdraw_notification(G_APPLICATION(app_), key.c_str());
-    }
-    return;
-  }
-  if (!notified_.insert(key).second) return;
+  if (p.status() != v1::PLAN_STATUS_PROPOSED) return Withdraw(key);
+  if (!notified_.emplace(key, g_get_monotonic_time()).second) return;
   GNotification* n = g_notification_new("agentd: a plan awaits approval");
   std::string body =
       absl::StrCat("Plan ", Shown(p.id()), " for goal ", Shown(p.goal_id()), ", ",

@@ -33,8 +33,8 @@
 #include <gtk/gtk.h>
 #include <webkit2/webkit2.h>
 
+#include <map>
 #include <memory>
-#include <set>
 #include <string>
 
 #include "ui/desktop/daemon_control.h"
@@ -80,6 +80,7 @@ class ShellWindow {
   void OnStartTimeout();
   // Asks the link for a new login link, at most every few seconds.
   void RequestLogin(const char* why);
+  void Withdraw(const std::string& key);
   void WithdrawAll();
   std::string NotificationText(const std::string& text) const;
   void ProbeNotificationMarkup();
@@ -125,7 +126,8 @@ class ShellWindow {
   // Whether notification bodies are read as markup (and so escaped): assumed until the
   // notification service says otherwise.
   bool body_markup_ = true;
-  std::set<std::string> notified_;  // notification ids shown and not yet withdrawn
+  // Notifications shown and not withdrawn: id → when sent (g_get_monotonic_time()).
+  std::map<std::string, gint64> notified_;
 };
 
 }  // namespace agentd::desktop
