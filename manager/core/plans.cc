@@ -1,7 +1,9 @@
 #include "manager/core/plans.h"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -105,8 +107,14 @@ void PlanBook::SetSteps(const google::protobuf::RepeatedPtrField<v1::PlanStep>& 
     v1::PlanStep* step = plan->add_steps();
     *step = s;
     step->clear_task_id();
-    tokens += s.estimate().tokens();
-    cost += s.estimate().cost_usd();
+    // A model may estimate anything: negative or non-finite parts count as 0 and the sum
+    // saturates (CheckPlanSteps refuses a non-finite cost; a plan only validated still
+    // gets totals).
+    int64_t t = std::max<int64_t>(s.estimate().tokens(), 0);
+    tokens = t > std::numeric_limits<int64_t>::max() - tokens ? std::numeric_limits<int64_t>::max()
+                                                              : tokens + t;
+    double c = s.estimate().cost_usd();
+    if (std::isfinite(c) && c > 0) cost = std::min(cost + c, std::numeric_limits<double>::max());
   }
   // Steps in dependency order; a cycle (in a plan only validated, not stored) ends the
   // walk where it closes.

@@ -1,6 +1,12 @@
 #include "manager/core/project_templates.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -41,17 +47,32 @@ v1::ProjectTemplate Describe(const fs::path& dir, size_t* budget) {
   v1::ProjectTemplate t;
   t.set_name(ValidUtf8(dir.filename().string()));
   const fs::path spec = dir / "template.yaml";
-  std::error_code spec_ec;
   // The bootstrapper copies no link; the listing reads none either (a template.yaml
-  // linked to a file elsewhere is not shown to every client).
-  const fs::file_status st = fs::symlink_status(spec, spec_ec);
-  if (fs::is_symlink(st) || (fs::exists(st) && !fs::is_regular_file(st))) {
-    t.set_description("(template.yaml is not a regular file: not read)");
-  } else if (fs::exists(st) && fs::file_size(spec, spec_ec) > kSpecBytes) {
-    t.set_description(absl::StrCat("(template.yaml is over ", kSpecBytes >> 10, " KiB: not read)"));
+  // linked to a file elsewhere is not shown to every client). Opened once, without
+  // following a link or waiting on a FIFO, and checked on the descriptor read.
+  std::string text;
+  std::string problem;
+  int fd = open(spec.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0) {
+    problem = errno == ELOOP ? "(template.yaml is a symbolic link: not read)"
+                             : absl::StrCat("(", spec.string(), ": ", std::strerror(errno), ")");
+  } else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    problem = "(template.yaml is not a regular file: not read)";
+  } else if (static_cast<uintmax_t>(st.st_size) > kSpecBytes) {
+    problem = absl::StrCat("(template.yaml is over ", kSpecBytes >> 10, " KiB: not read)");
+  } else {
+    char buf[8192];
+    for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0 && text.size() <= kSpecBytes;) {
+      text.append(buf, static_cast<size_t>(n));
+    }
+  }
+  if (fd >= 0) close(fd);
+  if (!problem.empty()) {
+    t.set_description(ValidUtf8(problem));
   } else {
     try {
-      YAML::Node y = YAML::LoadFile(spec.string());
+      YAML::Node y = YAML::Load(text);
       if (y["description"] && y["description"].IsScalar()) {
         t.set_description(ValidUtf8(y["description"].Scalar()));
       }
@@ -79,7 +100,10 @@ v1::ProjectTemplate Describe(const fs::path& dir, size_t* budget) {
     files.push_back(ValidUtf8(rel.string()));
     if (*budget == 0) continue;  // named, not searched
     std::ifstream in(it->path(), std::ios::binary);
-    std::string head(std::min(kSearchBytes, *budget), '\0');
+    const uintmax_t size = it->file_size(ec);
+    std::string head(
+        static_cast<size_t>(std::min<uintmax_t>({ec ? uintmax_t{0} : size, kSearchBytes, *budget})),
+        '\0');
     in.read(head.data(), static_cast<std::streamsize>(head.size()));
     head.resize(static_cast<size_t>(in.gcount()));
     *budget -= head.size();

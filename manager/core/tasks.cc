@@ -1253,7 +1253,8 @@ absl::StatusOr<std::vector<v1::Task>> TaskBoard::PlanTasks(const v1::Plan& plan)
     t.set_role(step.role());
     t.set_status(v1::TASK_STATUS_PENDING);
     for (const std::string& dep : step.deps()) t.add_deps(task_of.at(dep));
-    t.set_max_attempts(step.max_attempts() > 0 ? step.max_attempts()
+    // Clamped again here: a plan stored before the limit existed is not checked anew.
+    t.set_max_attempts(step.max_attempts() > 0 ? std::min(step.max_attempts(), kMaxTaskAttempts)
                                                : options_.default_max_attempts);
     t.mutable_input()->set_instructions(step.instructions());
     *t.mutable_workspace() = parent->workspace();

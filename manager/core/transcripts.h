@@ -6,7 +6,8 @@
 // Entries live in agentd.db (Store::AppendTranscript), within transcripts.goal_bytes per
 // goal (the oldest go first, and each task counts what it lost) and entry_bytes per entry
 // (the longest texts are cut, and marked). Nothing is kept in memory beyond the entries
-// of the loop's current turn: Record() queues, and the queue is written in one
+// of the loop's current turn (and each task's last seq, to answer a follower that has
+// everything without a query): Record() queues, and the queue is written in one
 // transaction on the loop's next turn, so the entries a burst of events brings cost one
 // commit. Followers of the change feed are woken by that commit (EventFeed).
 //

@@ -42,7 +42,7 @@ TEST(ProjectTemplatesTest, DescribesTemplatesAndReadsNoLinkedOrHugeSpec) {
   EXPECT_THAT(all[0].description(), HasSubstr("over 256 KiB: not read"));
   EXPECT_EQ(all[1].name(), "linked");
   EXPECT_THAT(all[1].description(), Not(HasSubstr("secret")));
-  EXPECT_THAT(all[1].description(), HasSubstr("not a regular file"));
+  EXPECT_THAT(all[1].description(), HasSubstr("symbolic link: not read"));
   const v1::ProjectTemplate& web = all[2];
   EXPECT_EQ(web.name(), "web");
   EXPECT_EQ(web.description(), "a web app");

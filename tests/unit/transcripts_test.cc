@@ -149,6 +149,34 @@ TEST_F(TranscriptsTest, EntriesComeBackInOrderWithTheirIdsAndAnOversizedOneIsCut
   EXPECT_EQ((*after)[0].seq(), cut.seq());
 }
 
+// A follower that has everything is answered from memory; each entry written after,
+// by this agentd or one before it (the same database), still reaches it.
+TEST_F(TranscriptsTest, AReaderWithEverythingGetsNothingThenEachNewEntry) {
+  Note("t-2", "g-1", "one");
+  auto first = transcripts_->Read("t-2", 0, 100);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->size(), 1u);
+  const int64_t seq = (*first)[0].seq();
+  auto none = transcripts_->Read("t-2", seq, 100);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  Note("t-3", "g-1", "another task's");  // a later seq, but not t-2's
+  Note("t-2", "g-1", "two");             // queued: the read writes it first
+  auto next = transcripts_->Read("t-2", seq, 100);
+  ASSERT_TRUE(next.ok());
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ((*next)[0].note().text(), "two");
+  // A second Transcripts on the same store (agentd restarted) knows nothing in memory:
+  // it reads the store, and sees the first one's entries.
+  Transcripts again(&loop_, store_.get(), config_.get());
+  auto all = again.Read("t-2", 0, 100);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 2u);
+  auto after_first = again.Read("t-2", seq, 100);
+  ASSERT_TRUE(after_first.ok());
+  EXPECT_EQ(after_first->size(), 1u);
+}
+
 TEST_F(TranscriptsTest, AGoalPastItsBoundLosesItsOldestEntriesAndEachTaskCountsItsLoss) {
   // 40 entries of about 4 KB over two tasks of one goal: past 64 KiB, the oldest go.
   for (int i = 0; i < 40; ++i) {

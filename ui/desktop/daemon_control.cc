@@ -37,40 +37,45 @@ void DieWithParent(gpointer) {
   if (getppid() != shell_pid) _exit(1);
 }
 
-// The pid of the process that listens on the unix socket `path`, as this process's PID
-// namespace numbers it; 0 when it cannot be told.
-pid_t PeerPid(const std::string& path) {
+// The process that listens on the unix socket `path`: its pid as this PID namespace
+// numbers it (SO_PEERCRED), and a pidfd opened at once, so that a signal sent through it
+// later reaches that process or none, never one that took its pid meanwhile. The connect
+// does not block (a wedged agentd with a full backlog is "cannot tell"). nullptr when it
+// cannot be told.
+struct Peer {
+  pid_t pid = 0;
+  int pidfd = -1;
+  ~Peer() {
+    if (pidfd >= 0) close(pidfd);
+  }
+};
+std::shared_ptr<Peer> PeerOf(const std::string& path) {
   sockaddr_un addr{};
-  if (path.size() >= sizeof(addr.sun_path)) return 0;
+  if (path.size() >= sizeof(addr.sun_path)) return nullptr;
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  pid_t pid = 0;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return nullptr;
+  auto peer = std::make_shared<Peer>();
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
     ucred cred{};
     socklen_t len = sizeof(cred);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) pid = cred.pid;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0) {
+      peer->pid = cred.pid;
+      peer->pidfd = static_cast<int>(syscall(SYS_pidfd_open, cred.pid, 0));
+    }
   }
   close(fd);
-  return pid;
+  return peer->pidfd >= 0 ? peer : nullptr;
 }
 
-// SIGTERM through a pidfd: the signal reaches the process `pid` named when the pidfd was
-// opened, or none.
-absl::Status Terminate(pid_t pid) {
-  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) {
+// SIGTERM through the peer's pidfd.
+absl::Status Terminate(const Peer& peer) {
+  if (syscall(SYS_pidfd_send_signal, peer.pidfd, SIGTERM, nullptr, 0) != 0) {
+    int err = errno;
     return absl::Status(
-        absl::ErrnoToStatusCode(errno),
-        absl::StrCat("could not signal agentd (pid ", pid, "): ", std::strerror(errno)));
-  }
-  int r = static_cast<int>(syscall(SYS_pidfd_send_signal, fd, SIGTERM, nullptr, 0));
-  int err = errno;
-  close(fd);
-  if (r != 0) {
-    return absl::Status(absl::ErrnoToStatusCode(err), absl::StrCat("could not signal agentd (pid ",
-                                                                   pid, "): ", std::strerror(err)));
+        absl::ErrnoToStatusCode(err),
+        absl::StrCat("could not signal agentd (pid ", peer.pid, "): ", std::strerror(err)));
   }
   return absl::OkStatus();
 }
@@ -220,15 +225,15 @@ void DaemonControl::Stop(Done done) {
     g_subprocess_send_signal(child_, SIGTERM);
     return done(std::string("sent SIGTERM to the shell's agentd"));
   }
-  const pid_t pid = PeerPid(options_.socket);
-  if (pid <= 0) {
-    return done(absl::FailedPreconditionError(
-        absl::StrCat("no process listens on ", options_.socket, ": nothing to stop")));
+  std::shared_ptr<Peer> peer = PeerOf(options_.socket);
+  if (peer == nullptr) {
+    return done(absl::FailedPreconditionError(absl::StrCat(
+        "cannot tell which process listens on ", options_.socket, ": nothing was stopped")));
   }
   Run({options_.systemctl, "--user", "show", "--property=MainPID", "--value", options_.unit},
-      [this, pid, done = std::move(done)](bool ok, std::string out, std::string) {
+      [this, peer, done = std::move(done)](bool ok, std::string out, std::string) {
         int64_t main_pid = 0;
-        if (ok && absl::SimpleAtoi(Trimmed(out), &main_pid) && main_pid == pid) {
+        if (ok && absl::SimpleAtoi(Trimmed(out), &main_pid) && main_pid == peer->pid) {
           Run({options_.systemctl, "--user", "stop", options_.unit},
               [this, done](bool stopped, std::string, std::string err) {
                 if (stopped) return done(absl::StrCat("stopped ", options_.unit, " (systemd)"));
@@ -237,8 +242,8 @@ void DaemonControl::Stop(Done done) {
               });
           return;
         }
-        if (absl::Status s = Terminate(pid); !s.ok()) return done(s);
-        done(absl::StrCat("sent SIGTERM to agentd (pid ", pid, ")"));
+        if (absl::Status s = Terminate(*peer); !s.ok()) return done(s);
+        done(absl::StrCat("sent SIGTERM to agentd (pid ", peer->pid, ")"));
       });
 }
 

@@ -113,7 +113,6 @@ void DaemonLink::Run() {
       down.untrusted = !absl::IsUnavailable(trust);
       down.reason = down.untrusted ? std::string(trust.message())
                                    : absl::StrCat("no agentd listens on ", socket_);
-      logged_in_ = false;
       Report(down);
       continue;
     }
@@ -126,7 +125,6 @@ void DaemonLink::Run() {
     grpc::Status s = system->GetInfo(ctx.get(), v1::GetInfoRequest(), &info);
     if (!s.ok()) {
       down.reason = absl::StrCat("agentd does not answer on ", socket_, ": ", s.error_message());
-      logged_in_ = false;
       Report(down);
       continue;
     }
@@ -146,9 +144,10 @@ void DaemonLink::Connected(const std::shared_ptr<grpc::Channel>& channel, Daemon
                            int64_t after_seq) {
   auto system = v1::SystemService::NewStub(channel);
   const int64_t pid = status.pid;
-  // A login link the first time agentd answers after it did not (a restarted agentd has
-  // forgotten the sessions of the one before; a stalled one may have too), and whenever
-  // the owner asks (the UI's session expired or was revoked).
+  // A login link the first time agentd answers, and whenever the owner asks (the UI
+  // shows its login page: the session expired or was revoked, or another agentd answers
+  // now). Not after every stall or restart: web sessions outlive both, and a new login
+  // would reload the UI and lose what a person was doing in it.
   auto with_login = [&](DaemonStatus st) {
     bool requested;
     {
@@ -224,7 +223,6 @@ void DaemonLink::Connected(const std::shared_ptr<grpc::Channel>& channel, Daemon
     status.active_goals = info.counters().active_goals();
     Report(with_login(status));
   }
-  logged_in_ = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     feed_stop_ = true;

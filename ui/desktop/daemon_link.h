@@ -6,9 +6,9 @@
 // it (re)connected. It tells its owner:
 //   - OnStatus: agentd started or stopped answering (two failed GetInfo calls in a row:
 //     one slow answer is not a stop), or what GetInfo says changed; a status that is
-//     running carries a fresh one-time login link (CreateLoginCode) the first time after
-//     agentd (re)started answering, and again after each RequestLogin() (the UI's
-//     session expired or was revoked);
+//     running carries a fresh one-time login link (CreateLoginCode) the first time
+//     agentd answers, and again after each RequestLogin() (the UI's session expired or
+//     was revoked; web sessions outlive a stall or a restart of agentd);
 //   - OnConsent / OnPlan: a consent request or plan as of its latest change. Pending
 //     ones (consent PENDING, plan PROPOSED) wait for a person; any other status means it
 //     was decided and a notification about it can go. The same request may be reported
@@ -116,7 +116,7 @@ class DaemonLink {
   std::thread thread_;
   bool have_last_ = false;
   DaemonStatus last_;
-  bool logged_in_ = false;  // a login link was made since agentd last started answering
+  bool logged_in_ = false;  // a login link was made (the first status carries one)
 };
 
 }  // namespace agentd::desktop

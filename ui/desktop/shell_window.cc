@@ -2,6 +2,7 @@
 
 #include <libsoup/soup.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -29,18 +30,20 @@ constexpr char kTitlePrefix[] = "agentd · ";
 // A notification is withdrawn no sooner than this after it was sent (see Withdraw).
 constexpr gint64 kWithdrawAfterUs = G_USEC_PER_SEC;
 
-// Runs `f` on GTK's main thread. `alive` is cleared when the window goes, so a callback
-// posted just before never touches it.
+// Runs `f` on GTK's main thread, always queued (never run on the calling thread, even
+// when that thread could take the main context, as the link's can once the application
+// has stopped running it). `alive` is cleared when the window goes, so a callback posted
+// just before never touches it.
 void PostToMain(const std::shared_ptr<bool>& alive, std::function<void()> f) {
   struct Posted {
     std::shared_ptr<bool> alive;
     std::function<void()> f;
   };
-  g_main_context_invoke_full(
-      nullptr, G_PRIORITY_DEFAULT,
+  g_idle_add_full(
+      G_PRIORITY_DEFAULT,
       [](gpointer data) -> gboolean {
         auto* p = static_cast<Posted*>(data);
-        if (*p->alive) p->f();
+        if (*p->alive) p->f();  // read and cleared on this (the main) thread only
         return G_SOURCE_REMOVE;
       },
       new Posted{alive, std::move(f)}, [](gpointer data) { delete static_cast<Posted*>(data); });
@@ -90,7 +93,11 @@ std::optional<Origin> OriginOf(const std::string& uri) {
   GUri* u = g_uri_parse(uri.c_str(), G_URI_FLAGS_NONE, nullptr);
   if (u == nullptr) return std::nullopt;
   Origin o;
-  o.scheme = g_uri_get_scheme(u) != nullptr ? g_ascii_strdown(g_uri_get_scheme(u), -1) : "";
+  if (const char* scheme = g_uri_get_scheme(u); scheme != nullptr) {
+    gchar* lower = g_ascii_strdown(scheme, -1);
+    o.scheme = lower;
+    g_free(lower);
+  }
   o.host = g_uri_get_host(u) != nullptr ? g_uri_get_host(u) : "";
   o.port = g_uri_get_port(u);
   if (o.port < 0) o.port = o.scheme == "https" ? 443 : o.scheme == "http" ? 80 : -1;
@@ -215,6 +222,7 @@ ShellWindow::~ShellWindow() {
   *alive_ = false;
   link_->Stop();
   if (start_timer_ != 0) g_source_remove(start_timer_);
+  if (login_retry_timer_ != 0) g_source_remove(login_retry_timer_);
   g_cancellable_cancel(cancel_);
   g_object_unref(cancel_);
   // The window and view outlive this object inside GTK until the application goes: no
@@ -304,18 +312,39 @@ void ShellWindow::WithdrawAll() {
 }
 
 void ShellWindow::RequestLogin(const char* why) {
-  gint64 now = g_get_monotonic_time();
-  if (login_in_flight_ ||
-      (last_login_request_ != 0 && now - last_login_request_ < kLoginIntervalUs)) {
+  if (login_in_flight_ || quitting_) return;
+  // Spaced out, and more so while logins keep failing (a login page that comes back, an
+  // agentd that refuses codes): 5 s, 10 s, … up to a minute. A request that comes too
+  // soon is made when its time comes, not dropped.
+  const gint64 interval =
+      std::min<gint64>(kLoginIntervalUs << std::min(login_attempts_, 4), 60 * G_USEC_PER_SEC);
+  const gint64 now = g_get_monotonic_time();
+  if (last_login_request_ != 0 && now - last_login_request_ < interval) {
+    if (login_retry_timer_ == 0) {
+      login_retry_reason_ = why;
+      login_retry_timer_ = g_timeout_add(
+          static_cast<guint>((interval - (now - last_login_request_)) / 1000) + 1,
+          [](gpointer data) -> gboolean {
+            auto* self = static_cast<ShellWindow*>(data);
+            self->login_retry_timer_ = 0;
+            if (!self->ui_ready_ && self->status_.running) {
+              self->RequestLogin(self->login_retry_reason_.c_str());
+            }
+            return G_SOURCE_REMOVE;
+          },
+          this);
+    }
     return;
   }
   last_login_request_ = now;
+  ++login_attempts_;
   Say(absl::StrCat("logging in again: ", why));
   link_->RequestLogin();
 }
 
 void ShellWindow::OnStatus(const DaemonStatus& s) {
   const bool was_running = have_status_ && status_.running;
+  const bool new_pid = !was_running || s.pid != status_.pid;
   // What was pending belonged to that agentd: the new one lists its own again.
   if (was_running && (!s.running || s.pid != status_.pid)) WithdrawAll();
   have_status_ = true;
@@ -337,7 +366,10 @@ void ShellWindow::OnStatus(const DaemonStatus& s) {
       ShowPage("agentd's socket is not to be trusted", s.reason);
       return;
     }
-    if (!starting_) {
+    // A loaded UI stays (it shows its own connection state and picks up again when
+    // agentd answers): a stall of a few seconds must not throw away what a person was
+    // doing in it.
+    if (!starting_ && !ui_loading_) {
       ShowPage("agentd is not running",
                absl::StrCat(s.reason, ". Start it with the button above."));
     }
@@ -356,7 +388,7 @@ void ShellWindow::OnStatus(const DaemonStatus& s) {
   SetHeader("agentd — running",
             absl::StrCat(s.state, " · pid ", s.pid, " · ", s.version, " · ",
                          Plural(s.agents, "agent"), " · ", Plural(s.active_goals, "active goal")));
-  if (!was_running || s.pid != status_.pid) {
+  if (new_pid) {
     Say(absl::StrCat("agentd is running (pid ", s.pid, ", version ", s.version, ") on ",
                      options_.socket));
   }
@@ -371,6 +403,7 @@ void ShellWindow::OnStatus(const DaemonStatus& s) {
   if (!s.login_error.empty()) {
     Say(absl::StrCat("could not log in: ", s.login_error));
     ShowPage("Could not log in to agentd", s.login_error);
+    RequestLogin("the last login failed");  // later, spaced out
     return;
   }
   if (!s.login_url.empty()) {
@@ -433,6 +466,7 @@ void ShellWindow::LogIn(const std::string& login_url) {
           self->login_in_flight_ = false;
           self->Say(absl::StrCat("could not log in: ", failure));
           self->ShowPage("Could not log in to agentd", failure);
+          self->RequestLogin("the last login failed");  // later, spaced out
           return;
         }
         WebKitCookieManager* jar = webkit_website_data_manager_get_cookie_manager(
@@ -672,6 +706,7 @@ void ShellWindow::OnTitle(GObject*, GParamSpec*, gpointer data) {
   // navigation that waited for it can run now.
   if (absl::StartsWith(title, kTitlePrefix)) {
     self->ui_ready_ = true;
+    self->login_attempts_ = 0;
     if (!self->pending_script_.empty()) {
       std::string script = std::move(self->pending_script_);
       self->pending_script_.clear();

@@ -121,8 +121,11 @@ class ShellWindow {
   uint64_t login_generation_ = 0;
   bool login_in_flight_ = false;
   gint64 last_login_request_ = 0;  // g_get_monotonic_time() of the last RequestLogin
-  std::string pending_script_;     // a navigation waiting for the UI to be ready
-  uint64_t opened_ = 0;            // makes each "open consent" a new address
+  int login_attempts_ = 0;         // logins since the UI was last ready
+  guint login_retry_timer_ = 0;
+  std::string login_retry_reason_;
+  std::string pending_script_;  // a navigation waiting for the UI to be ready
+  uint64_t opened_ = 0;         // makes each "open consent" a new address
   // Whether notification bodies are read as markup (and so escaped): assumed until the
   // notification service says otherwise.
   bool body_markup_ = true;
