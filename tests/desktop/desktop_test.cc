@@ -391,6 +391,15 @@ class DesktopTest : public ::testing::Test {
     }
     return out;
   }
+  // Waits for the first Notify call and gives it.
+  ::testing::AssertionResult FirstNotification(nlohmann::json* out) const {
+    if (WaitFor([&] { return !Notified().empty(); }, absl::Seconds(60))) {
+      *out = Notified().front();
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << "no notification was raised; the shell said:\n"
+                                         << ShellLog();
+  }
   ::testing::AssertionResult Closed(const nlohmann::json& id) const {
     bool closed = WaitFor(
         [&] {
@@ -474,15 +483,7 @@ TEST_F(DesktopTest, AConsentRequestRaisesANotificationAndClickingItOpensTheReque
   // The coder's `date +%Y` is off the allowlist: agentd asks a person, and the shell asks
   // the desktop to show it.
   nlohmann::json notified;
-  ASSERT_TRUE(WaitForValue(
-      [&] {
-        for (const nlohmann::json& j : JsonLines(dir_.Join("notify.log"))) {
-          if (j["event"] == "Notify") return j;
-        }
-        return nlohmann::json();
-      },
-      [](const nlohmann::json& j) { return !j.is_null(); }, absl::Seconds(60), &notified))
-      << ShellLog();
+  ASSERT_TRUE(FirstNotification(&notified));
   EXPECT_EQ(notified["summary"], "agentd: an agent asks for permission");
   EXPECT_THAT(notified["body"].get<std::string>(), HasSubstr("run `date +%Y`"));
   EXPECT_THAT(notified["body"].get<std::string>(), HasSubstr("coder-1"));
@@ -524,15 +525,7 @@ TEST_F(DesktopTest, APlanAwaitingApprovalRaisesANotificationThatOpensThePlan) {
   RunResult goal = Ctl({"goal", "Write the files"});
   ASSERT_EQ(goal.exit_code, 0) << goal.err;
   nlohmann::json notified;
-  ASSERT_TRUE(WaitForValue(
-      [&] {
-        for (const nlohmann::json& j : JsonLines(dir_.Join("notify.log"))) {
-          if (j["event"] == "Notify") return j;
-        }
-        return nlohmann::json();
-      },
-      [](const nlohmann::json& j) { return !j.is_null(); }, absl::Seconds(60), &notified))
-      << ShellLog();
+  ASSERT_TRUE(FirstNotification(&notified));
   EXPECT_EQ(notified["summary"], "agentd: a plan awaits approval");
   EXPECT_THAT(notified["body"].get<std::string>(), HasSubstr("Plan p-1 for goal g-1, 2 steps"));
   // The model's summary, to a server that reads markup: shown as the text it is, never
