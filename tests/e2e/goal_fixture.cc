@@ -137,6 +137,17 @@ void GoalTest::Start(const std::string& scenario, const std::string& extra_roles
   ASSERT_TRUE(daemon_.Start(args, daemon_env_)) << daemon_.log();
 }
 
+::testing::AssertionResult GoalTest::PlansReach(size_t count, nlohmann::json* plans,
+                                                absl::Duration timeout) {
+  ::testing::AssertionResult r = WaitForValue(
+      [&] {
+        return PollCtlJson({"get", "plans"});
+      },
+      [&](const nlohmann::json& j) { return ArraySize(j, "plans") == count; }, timeout, plans);
+  if (!r) r << "\n" << daemon_.log();
+  return r;
+}
+
 std::string GoalTest::CalcRepo() {
   std::string repo = dir_.Join("repo");
   RunResult init = RunCommand(

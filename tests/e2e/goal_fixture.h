@@ -107,6 +107,10 @@ class GoalTest : public ::testing::Test {
   // agent as last seen.
   ::testing::AssertionResult AgentReaches(const std::string& id, v1::AgentState state,
                                           absl::Duration timeout);
+  // Waits until `agentctl get plans` lists `count` plans, and gives that list; on time-out
+  // the result shows the last list seen and agentd's log.
+  ::testing::AssertionResult PlansReach(size_t count, nlohmann::json* plans,
+                                        absl::Duration timeout = absl::Seconds(30));
   // The path of goal `goal_id`'s workspace as agentctl describes it; empty, with a failure
   // recorded, when it has none.
   std::string Workspace(const std::string& goal_id);

@@ -51,13 +51,7 @@ TEST_F(GoalTest, APersonEditsAPlanInTheirEditorAndTheEditedPlanRuns) {
                    "manual", "--wait", "--timeout", ScaledText(goal_timeout)},
                   dir_.Join("goal.out"), dir_.Join("goal.err"));
   nlohmann::json plans;
-  ASSERT_TRUE(WaitForValue(
-      [&] {
-        return PollCtlJson({"get", "plans"});
-      },
-      [](const nlohmann::json& j) { return ArraySize(j, "plans") == 1; }, absl::Seconds(30),
-      &plans))
-      << daemon_.log();
+  ASSERT_TRUE(PlansReach(1, &plans));
   const std::string proposed = Text(plans["plans"][0]["id"]);
   ASSERT_EQ(plans["plans"][0]["status"], "PLAN_STATUS_PROPOSED");
 
@@ -176,13 +170,7 @@ TEST_F(GoalTest, AnEditThatCannotBeApprovedIsKeptInItsFile) {
   ASSERT_NO_FATAL_FAILURE(Start(Scenario("plan_edit"), kManager));
   ASSERT_EQ(Ctl({"goal", "Two files", "--approve", "manual"}).exit_code, 0);
   nlohmann::json plans;
-  ASSERT_TRUE(WaitForValue(
-      [&] {
-        return PollCtlJson({"get", "plans"});
-      },
-      [](const nlohmann::json& j) { return ArraySize(j, "plans") == 1; }, absl::Seconds(30),
-      &plans))
-      << daemon_.log();
+  ASSERT_TRUE(PlansReach(1, &plans));
   const std::string proposed = Text(plans["plans"][0]["id"]);
   WriteFile(dir_.Join("edited.yaml"), kEdited);
   const std::string editor = dir_.Join("editor.sh");

@@ -41,13 +41,7 @@ TEST_F(GoalTest, AManagersPlanIsCheckedRejectedRevisedApprovedAndRunToAPassingTe
       dir_.Join("goal.out"), dir_.Join("goal.err"));
   // The first valid plan waits for a person; the invalid ones never reached one.
   nlohmann::json plans;
-  ASSERT_TRUE(WaitForValue(
-      [&] {
-        return PollCtlJson({"get", "plans"});
-      },
-      [](const nlohmann::json& j) { return ArraySize(j, "plans") == 1; }, absl::Seconds(30),
-      &plans))
-      << daemon_.log();
+  ASSERT_TRUE(PlansReach(1, &plans));
   nlohmann::json plan = plans["plans"][0];
   EXPECT_EQ(plan["status"], "PLAN_STATUS_PROPOSED");
   std::string told;  // every tool result in the manager's conversations
