@@ -14,15 +14,22 @@
 
 namespace agentd {
 
+bool FillRandom(void* buf, size_t n) {
+  auto* out = static_cast<unsigned char*>(buf);
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = getrandom(out + got, n - got, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    got += static_cast<size_t>(r);
+  }
+  return true;
+}
+
 std::string NewToken() {
   unsigned char buf[32];
-  size_t got = 0;
-  while (got < sizeof(buf)) {
-    ssize_t n = getrandom(buf + got, sizeof(buf) - got, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) std::abort();  // no entropy source: refuse to mint a guessable token
-    got += static_cast<size_t>(n);
-  }
+  // No entropy source: refuse to mint a guessable token.
+  if (!FillRandom(buf, sizeof(buf))) std::abort();
   return absl::StrCat("agentd_", absl::BytesToHexString(
                                      absl::string_view(reinterpret_cast<char*>(buf), sizeof(buf))));
 }

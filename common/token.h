@@ -7,6 +7,7 @@
 #ifndef AGENTD_COMMON_TOKEN_H_
 #define AGENTD_COMMON_TOKEN_H_
 
+#include <cstddef>
 #include <string>
 #include "absl/strings/string_view.h"
 
@@ -15,6 +16,10 @@
 namespace agentd {
 
 std::string NewToken();
+
+// Fills `buf` with `n` bytes from getrandom(2), the kernel's CSPRNG (blocking only until
+// it is first seeded). False when it cannot, which a caller must treat as an error.
+bool FillRandom(void* buf, size_t n);
 
 // Reads the token in `path` (surrounding whitespace dropped). Errors name the path and
 // say how to fix it (e.g. "chmod 600").

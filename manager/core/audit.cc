@@ -1,9 +1,6 @@
 #include "manager/core/audit.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +22,8 @@
 #include "common/json_dump.h"
 #include "common/logging.h"
 #include "common/paths.h"
+#include "common/sha256.h"
+#include "common/token.h"
 #include "manager/core/proto_time.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -67,11 +66,7 @@ std::string Hex(const unsigned char* bytes, unsigned int n) {
 }
 
 std::string HmacHex(absl::string_view key, absl::string_view text) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(text.data()), text.size(), mac, &n);
-  return Hex(mac, n);
+  return DigestHex(HmacSha256(key, text));
 }
 
 bool IsHex(absl::string_view s, size_t size) {
@@ -210,10 +205,7 @@ std::string AuditLog::Hash(const AuditRow& row, absl::string_view key) {
     Field(&text, v);
   }
   if (!key.empty()) return HmacHex(key, text);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(text.data(), text.size(), digest, &n, EVP_sha256(), nullptr);
-  return Hex(digest, n);
+  return DigestHex(Sha256(text));
 }
 
 std::string AuditLog::Mac(absl::string_view text) const { return HmacHex(key_, text); }
@@ -303,7 +295,7 @@ absl::Status AuditLog::Recover() {
   if (absl::IsNotFound(key_text.status())) {
     // The first start with a key: entries already written stay unkeyed.
     unsigned char raw[kKeyBytes];
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+    if (!FillRandom(raw, sizeof(raw))) {
       return absl::InternalError("audit: no random bytes for audit.key");
     }
     key_ = std::string(reinterpret_cast<const char*>(raw), sizeof(raw));

@@ -1,7 +1,5 @@
 #include "manager/core/consent.h"
 
-#include <openssl/evp.h>
-
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -12,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "common/logging.h"
+#include "common/sha256.h"
 #include "common/text.h"
 #include "manager/core/proto_time.h"
 #include "nlohmann/json.hpp"
@@ -72,10 +71,7 @@ std::string ConsentBook::Fingerprint(const std::string& tool, v1::ConsentKind ki
     put(k);
     put(v);
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(enc.data(), enc.size(), digest, &n, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), n));
+  return DigestHex(Sha256(enc));
 }
 
 std::string ConsentBook::Summary(const std::string& tool, v1::ConsentKind kind,

@@ -1,7 +1,5 @@
 #include "manager/core/tracing.h"
 
-#include <openssl/sha.h>
-
 #include <cstring>
 
 #include "absl/strings/ascii.h"
@@ -10,6 +8,7 @@
 #include "agentd/v1/consent.pb.h"
 #include "agentd/v1/plans.pb.h"
 #include "agentd/v1/tasks.pb.h"
+#include "common/sha256.h"
 #include "manager/core/proto_time.h"
 #include "spdlog/spdlog.h"
 
@@ -51,23 +50,21 @@ Tracing::Tracing(Store* /*store*/, EventFeed* feed, otel::SpanExporter* exporter
 Tracing::~Tracing() { feed_->Unsubscribe(subscription_); }
 
 otel::TraceId Tracing::TraceOf(const std::string& salt, const std::string& goal_id) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
   std::string in = absl::StrCat(salt, std::string(1, '\0'), "trace", std::string(1, '\0'), goal_id);
-  SHA256(reinterpret_cast<const unsigned char*>(in.data()), in.size(), md);
+  Sha256Digest md = Sha256(in);
   otel::TraceId id;
-  std::memcpy(id.data(), md, id.size());
+  std::memcpy(id.data(), md.data(), id.size());
   if (id == otel::TraceId{}) id[15] = 1;
   return id;
 }
 
 otel::SpanId Tracing::SpanOf(const std::string& salt, const std::string& goal_id,
                              const std::string& what) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
   std::string in = absl::StrCat(salt, std::string(1, '\0'), "span", std::string(1, '\0'), goal_id,
                                 std::string(1, '\0'), what);
-  SHA256(reinterpret_cast<const unsigned char*>(in.data()), in.size(), md);
+  Sha256Digest md = Sha256(in);
   otel::SpanId id;
-  std::memcpy(id.data(), md, id.size());
+  std::memcpy(id.data(), md.data(), id.size());
   if (id == otel::SpanId{}) id[7] = 1;
   return id;
 }

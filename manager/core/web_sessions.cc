@@ -1,7 +1,5 @@
 #include "manager/core/web_sessions.h"
 
-#include <openssl/evp.h>
-
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -15,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/paths.h"
+#include "common/sha256.h"
 #include "common/token.h"
 #include "spdlog/spdlog.h"
 
@@ -65,12 +64,7 @@ void WebSessions::SaveLocked() {
   }
 }
 
-std::string WebSessions::Digest(const std::string& secret) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(secret.data(), secret.size(), digest, &n, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<const char*>(digest), n);
-}
+std::string WebSessions::Digest(const std::string& secret) { return DigestBytes(Sha256(secret)); }
 
 void WebSessions::PruneLocked(absl::Time now) {
   for (auto* table : {&codes_, &sessions_}) {
