@@ -65,10 +65,11 @@ void Transcripts::Flush() {
     spdlog::error("{} transcript entries lost: {}", rows.size(), s.message());
     return;
   }
-  if (last_seq_.size() + rows.size() > kMaxLastSeqs) last_seq_.clear();  // reads use the store
+  // Only the tasks a reader has caught up with are known here (Read adds them).
   for (const TranscriptRow& r : rows) {
-    int64_t& last = last_seq_[r.task_id];
-    last = std::max(last, r.seq);
+    if (auto it = last_seq_.find(r.task_id); it != last_seq_.end()) {
+      it->second = std::max(it->second, r.seq);
+    }
   }
 }
 
@@ -83,6 +84,12 @@ absl::StatusOr<std::vector<v1::TranscriptEntry>> Transcripts::Read(const std::st
   absl::StatusOr<std::vector<TranscriptRow>> rows =
       store_->QueryTranscript(task, after_seq, limit, kReadBytes);
   if (!rows.ok()) return rows.status();
+  if (rows->empty()) {
+    // Caught up: nothing after after_seq is stored, and whatever comes next is written by
+    // Flush, which moves this on. Bounded: when full it starts over.
+    if (last_seq_.size() >= kMaxLastSeqs) last_seq_.clear();
+    last_seq_[task] = after_seq;
+  }
   std::vector<v1::TranscriptEntry> out;
   out.reserve(rows->size());
   for (const TranscriptRow& r : *rows) {

@@ -101,10 +101,12 @@ class Transcripts {
   const ConfigState* config_;
   std::vector<TranscriptRow> queue_;
   bool flush_posted_ = false;
-  // The last seq written for each task since agentd started, so that a Read with nothing
-  // new is answered without a query (followers ask once per token chunk). Bounded: when
-  // full it starts over, and reads of the tasks it forgot go to the store.
-  static constexpr size_t kMaxLastSeqs = 20000;
+  // For each task a reader has caught up with (a read found nothing newer), the last seq
+  // stored, moved on by each Flush: a Read with nothing new is answered without a query
+  // (followers ask once per token chunk). Only read tasks are kept, not every task
+  // written, so the map does not grow with the work done. Bounded: when full it starts
+  // over, and reads of the tasks it forgot go to the store.
+  static constexpr size_t kMaxLastSeqs = 4096;
   std::unordered_map<std::string, int64_t> last_seq_;
 };
 
