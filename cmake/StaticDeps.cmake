@@ -5,8 +5,8 @@
 # the dynamic loader (symbol lookups and relocations across those objects) and kept
 # ~5 MB more resident. What this gives up: a Debian security update of those libraries
 # reaches agentd only when agentd is rebuilt (as for any statically linked program).
-# libc, libstdc++, libcurl, OpenSSL, SQLite, RE2 (a pkg-config target), spdlog, yaml-cpp
-# and systemd stay shared; none of them links the libraries linked in here.
+# libc, libstdc++, libcurl, OpenSSL, SQLite, RE2 (a pkg-config target), spdlog, yaml-cpp,
+# systemd and Nettle stay shared; none of them links the libraries linked in here.
 #
 # In effect for Release builds without sanitizers, coverage or fuzzing, when every archive
 # is there (worked out at each configure: a tree reconfigured for a sanitizer drops it);

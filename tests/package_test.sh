@@ -52,6 +52,14 @@ fi
 [ -f "$work/tree/usr/bin/agentd-agent" ] || fail "the package lacks /usr/bin/agentd-agent"
 ! readelf -d "$work/tree/usr/bin/agentd-agent" | grep -E 'NEEDED.*lib(curl|systemd)' >/dev/null ||
   fail "agentd-agent loads libcurl or libsystemd at start"
+# Nettle (SHA-256 for the audit chain) is agentd's alone: every agent and agentctl start
+# would pay for loading it.
+for bin in usr/bin/agentd-agent usr/bin/agentctl; do
+  ! readelf -d "$work/tree/$bin" | grep -E 'NEEDED.*libnettle' >/dev/null ||
+    fail "$bin loads libnettle"
+done
+readelf -d "$work/tree/usr/bin/agentd" | grep -qE 'NEEDED.*libnettle' ||
+  fail "agentd does not load libnettle: where does its SHA-256 come from?"
 if command -v lintian >/dev/null; then
   lintian --no-tag-display-limit "$deb" >"$work/lintian" 2>&1 || true
   if grep -q '^E:' "$work/lintian"; then grep '^E:' "$work/lintian" >&2; fail "lintian errors"; fi

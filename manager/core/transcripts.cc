@@ -77,7 +77,7 @@ absl::StatusOr<std::vector<v1::TranscriptEntry>> Transcripts::Read(const std::st
                                                                    int64_t after_seq, int limit) {
   Flush();
   // A follower that has everything asks once per token chunk and per commit: answered
-  // from memory, without a query, when this agentd wrote the task's last entry.
+  // from memory, without a query, once a read found nothing newer (last_seq_).
   if (auto it = last_seq_.find(task); it != last_seq_.end() && after_seq >= it->second) {
     return std::vector<v1::TranscriptEntry>();
   }

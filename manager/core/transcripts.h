@@ -6,10 +6,11 @@
 // Entries live in agentd.db (Store::AppendTranscript), within transcripts.goal_bytes per
 // goal (the oldest go first, and each task counts what it lost) and entry_bytes per entry
 // (the longest texts are cut, and marked). Nothing is kept in memory beyond the entries
-// of the loop's current turn (and each task's last seq, to answer a follower that has
-// everything without a query): Record() queues, and the queue is written in one
-// transaction on the loop's next turn, so the entries a burst of events brings cost one
-// commit. Followers of the change feed are woken by that commit (EventFeed).
+// of the loop's current turn (and, for the tasks a reader has caught up with, the last
+// seq stored, to answer a follower that has everything without a query): Record()
+// queues, and the queue is written in one transaction on the loop's next turn, so the
+// entries a burst of events brings cost one commit. Followers of the change feed are
+// woken by that commit (EventFeed).
 //
 // A store error loses the queued entries (said in agentd's log); the store refuses writes
 // from then on, as it does for everything else.
