@@ -1,13 +1,12 @@
 #include "common/otel/trace_context.h"
 
-#include <sys/random.h>
-
 #include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 #include "common/text.h"
+#include "common/token.h"
 
 namespace agentd::otel {
 namespace {
@@ -35,11 +34,7 @@ bool ParseHex(absl::string_view hex, uint8_t* out, size_t n) {
 
 void Random(uint8_t* out, size_t n) {
   for (;;) {
-    size_t got = 0;
-    while (got < n) {
-      ssize_t r = getrandom(out + got, n - got, 0);
-      if (r > 0) got += static_cast<size_t>(r);
-    }
+    if (!FillRandom(out, n)) continue;  // as before: ids are never made up without it
     for (size_t i = 0; i < n; ++i) {
       if (out[i] != 0) return;
     }
