@@ -308,6 +308,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
       counters->set_active_goals(static_cast<int64_t>(self->tasks_->open_goals()));
       counters->set_tasks_in_memory(static_cast<int64_t>(self->tasks_->tasks_in_memory()));
     }
+    if (self->plans_ != nullptr) {
+      counters->set_plans_in_memory(static_cast<int64_t>(self->plans_->plans_in_memory()));
+    }
     Supervisor::SandboxCensus sandbox = self->supervisor_->CountBySandbox();
     counters->set_sandbox_policy(self->config_->config().policy.shell_sandbox);
     counters->mutable_agents_by_sandbox()->insert(sandbox.by_mode.begin(), sandbox.by_mode.end());

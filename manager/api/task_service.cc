@@ -179,8 +179,7 @@ grpc::ServerUnaryReactor* PlanService::ListPlans(grpc::CallbackServerContext* ct
                                                  const v1::ListPlansRequest* req,
                                                  v1::ListPlansResponse* resp) {
   return OnLoop(ctx, auth_, loop_, [this, req, resp] {
-    *resp = plans_->List(*req);
-    return absl::OkStatus();
+    return Take(plans_->List(*req), [resp](v1::ListPlansResponse r) { *resp = std::move(r); });
   });
 }
 

@@ -29,6 +29,25 @@ std::string StatusName(v1::PlanStatus s) {
   return name.substr(name.rfind('_') + 1);
 }
 
+// The number in a plan id ("p-12" → 12); ids are handed out in increasing order.
+int64_t IdNumber(const std::string& id) {
+  int64_t n = 0;
+  size_t dash = id.rfind('-');
+  if (dash == std::string::npos || !absl::SimpleAtoi(absl::string_view(id).substr(dash + 1), &n)) {
+    return 0;
+  }
+  return n;
+}
+
+bool Ended(v1::TaskStatus s) {
+  return s == v1::TASK_STATUS_COMPLETED || s == v1::TASK_STATUS_FAILED ||
+         s == v1::TASK_STATUS_CANCELED;
+}
+
+absl::Status StoreUnavailable(const absl::Status& s) {
+  return absl::UnavailableError(absl::StrCat("reading plans from the store: ", s.message()));
+}
+
 }  // namespace
 
 namespace {
@@ -56,21 +75,37 @@ std::string CheckpointCommit(const v1::Plan& plan) {
 }  // namespace
 
 absl::Status PlanBook::Recover() {
-  absl::StatusOr<std::vector<PlanRow>> rows = store_->LoadPlans();
-  if (!rows.ok()) return rows.status();
-  for (const PlanRow& row : *rows) {
-    v1::Plan p;
-    if (!p.ParseFromString(row.body)) continue;
-    int64_t n = 0;
-    if (absl::SimpleAtoi(absl::string_view(row.id).substr(row.id.rfind('-') + 1), &n)) {
-      next_id_ = std::max(next_id_, n + 1);
+  // The newest plan's number: ids go on from it, whatever is read back below.
+  PlanQuery newest;
+  newest.newest_first = true;
+  newest.limit = 1;
+  absl::StatusOr<std::vector<PlanRow>> last = store_->LoadPlans(newest);
+  if (!last.ok()) return last.status();
+  if (!last->empty()) next_id_ = std::max(next_id_, IdNumber(last->front().id) + 1);
+  // What may still change: plans of open goals, and any undecided or unfinished one.
+  std::vector<PlanQuery> queries;
+  queries.emplace_back().statuses = {v1::PLAN_STATUS_PROPOSED, v1::PLAN_STATUS_APPROVED,
+                                     v1::PLAN_STATUS_EXECUTING};
+  for (const std::string& goal : tasks_->OpenGoals()) queries.emplace_back().goal_id = goal;
+  std::map<int64_t, v1::Plan> read;  // by id number: the order they were made in
+  for (const PlanQuery& q : queries) {
+    absl::StatusOr<std::vector<PlanRow>> rows = store_->LoadPlans(q);
+    if (!rows.ok()) return rows.status();
+    for (const PlanRow& row : *rows) {
+      v1::Plan p;
+      if (!p.ParseFromString(row.body)) {
+        spdlog::error("plan {}: its stored record is unreadable", row.id);
+        continue;
+      }
+      next_id_ = std::max(next_id_, IdNumber(p.id()) + 1);
+      read.emplace(IdNumber(p.id()), std::move(p));
     }
-    order_.push_back(p.id());
-    plans_[p.id()] = std::move(p);
   }
+  std::vector<std::string> ids;
+  for (auto& [n, p] : read) ids.push_back(Keep(std::move(p)).id());
   // Approved, and agentd stopped before its step tasks were stored (they are stored with
   // EXECUTING, all at once): set it going now. Nothing of it ran, so nothing runs twice.
-  for (const std::string& id : order_) {
+  for (const std::string& id : ids) {
     v1::Plan& p = plans_.at(id);
     if (p.status() == v1::PLAN_STATUS_APPROVED) {
       spdlog::info("plan {}: approved before agentd stopped; executing it now", p.id());
@@ -78,7 +113,75 @@ absl::Status PlanBook::Recover() {
     }
     MaybeRollBack(p);  // failed, and agentd stopped before the rollback was recorded
   }
+  std::vector<std::string> tasks;
+  for (const auto& [task, plans] : by_task_) tasks.push_back(task);
+  for (const std::string& task : tasks) MaybeForget(task);
   return absl::OkStatus();
+}
+
+v1::Plan* PlanBook::Resident(const std::string& id) {
+  auto it = plans_.find(id);
+  return it == plans_.end() ? nullptr : &it->second;
+}
+
+v1::Plan& PlanBook::Keep(v1::Plan plan) {
+  std::string id = plan.id();
+  auto [it, added] = plans_.insert_or_assign(id, std::move(plan));
+  if (added) by_task_[it->second.task_id()].push_back(id);
+  return it->second;
+}
+
+absl::StatusOr<std::vector<v1::Plan>> PlanBook::PlansOfTask(const std::string& task_id) const {
+  PlanQuery q;
+  q.task_id = task_id;
+  absl::StatusOr<std::vector<PlanRow>> rows = store_->LoadPlans(q);
+  if (!rows.ok()) return StoreUnavailable(rows.status());
+  std::map<int64_t, v1::Plan> plans;
+  for (const PlanRow& row : *rows) {
+    v1::Plan p;
+    if (p.ParseFromString(row.body)) plans.emplace(IdNumber(p.id()), std::move(p));
+  }
+  // Memory is ahead of the store where a save failed: it wins.
+  if (auto it = by_task_.find(task_id); it != by_task_.end()) {
+    for (const std::string& id : it->second) plans[IdNumber(id)] = plans_.at(id);
+  }
+  std::vector<v1::Plan> out;
+  for (auto& [n, p] : plans) out.push_back(std::move(p));
+  return out;
+}
+
+bool PlanBook::Settled(const v1::Plan& p) const {
+  switch (p.status()) {
+    case v1::PLAN_STATUS_REJECTED:
+    case v1::PLAN_STATUS_SUPERSEDED:
+    case v1::PLAN_STATUS_COMPLETED:
+      return true;
+    case v1::PLAN_STATUS_FAILED:
+      // As MaybeRollBack decides: a rollback that runs, or that waits for a step to stop.
+      return rolling_back_.count(p.id()) == 0 &&
+             !(git_ != nullptr && p.rollback().empty() &&
+               absl::StartsWith(p.checkpoint(), "checkpoint ") &&
+               config_->config().policy.on_plan_failure == "rollback");
+    default:
+      return false;
+  }
+}
+
+void PlanBook::ForgetSoon(const std::string& task_id) {
+  loop_->Post([this, task_id] { MaybeForget(task_id); });
+}
+
+void PlanBook::MaybeForget(const std::string& task_id) {
+  auto it = by_task_.find(task_id);
+  if (it == by_task_.end()) return;
+  absl::StatusOr<v1::Task> task = tasks_->Get(task_id);
+  if (!task.ok() || !Ended(task->status())) return;
+  for (const std::string& id : it->second) {
+    if (!Settled(plans_.at(id))) return;
+  }
+  for (const std::string& id : it->second) plans_.erase(id);
+  by_key_.erase(by_key_.lower_bound({task_id, ""}), by_key_.lower_bound({task_id + '\0', ""}));
+  by_task_.erase(it);
 }
 
 std::pair<PlanRow, std::string> PlanBook::RowOf(const v1::Plan& plan) {
@@ -143,6 +246,8 @@ void PlanBook::Save(v1::Plan& plan, const char* event, const std::string& agent)
   if (auto s = store_->SavePlan(row, now, event, payload, agent); !s.ok()) {
     spdlog::error("plan {}: recording {}: {}", plan.id(), event, s.status().message());
   }
+  // Whatever changed may have settled the last open plan of a task that has ended.
+  ForgetSoon(plan.task_id());
 }
 
 std::vector<v1::PlanViolation> PlanBook::Validate(const v1::ProposePlanRequest& req,
@@ -181,9 +286,12 @@ absl::StatusOr<v1::ProposePlanResponse> PlanBook::Propose(const std::string& age
   plan.set_task_id(task->id());
   plan.set_proposer(agent);
   plan.set_summary(req.summary());
+  // Earlier revisions may have been forgotten (a task that ended and was retried): the
+  // store has them all.
+  absl::StatusOr<std::vector<v1::Plan>> earlier = PlansOfTask(task->id());
+  if (!earlier.ok()) return earlier.status();
   int32_t revision = 1;
-  for (auto& [id, p] : plans_) {
-    if (p.task_id() != task->id()) continue;
+  for (const v1::Plan& p : *earlier) {
     revision = std::max(revision, p.revision() + 1);
     plan.set_previous_plan_id(p.id());
   }
@@ -193,9 +301,11 @@ absl::StatusOr<v1::ProposePlanResponse> PlanBook::Propose(const std::string& age
     *resp.mutable_plan() = plan;
     return resp;
   }
-  // An undecided earlier proposal is replaced by this one.
-  for (auto& [id, p] : plans_) {
-    if (p.task_id() == task->id() && p.status() == v1::PLAN_STATUS_PROPOSED) {
+  // An undecided earlier proposal is replaced by this one (undecided ones are in memory).
+  if (auto it = by_task_.find(task->id()); it != by_task_.end()) {
+    for (const std::string& id : it->second) {
+      v1::Plan& p = plans_.at(id);
+      if (p.status() != v1::PLAN_STATUS_PROPOSED) continue;
       p.set_status(v1::PLAN_STATUS_SUPERSEDED);
       Save(p, "plan.superseded", agent);
     }
@@ -204,8 +314,7 @@ absl::StatusOr<v1::ProposePlanResponse> PlanBook::Propose(const std::string& age
   plan.set_status(v1::PLAN_STATUS_PROPOSED);
   SetTime(loop_->clock()->Now(), plan.mutable_create_time());
   Save(plan, "plan.proposed", agent);
-  order_.push_back(plan.id());
-  v1::Plan& stored = plans_[plan.id()] = plan;
+  v1::Plan& stored = Keep(plan);
   if (!req.request_id().empty()) by_key_[{req.task_id(), req.request_id()}] = plan.id();
   spdlog::info("plan {} (revision {}) proposed by {} for task {}: {} steps", plan.id(),
                plan.revision(), agent, task->id(), plan.steps_size());
@@ -286,26 +395,34 @@ void PlanBook::Execute(v1::Plan& plan) {
 }
 
 absl::StatusOr<v1::Plan> PlanBook::Get(const std::string& id) const {
-  auto it = plans_.find(id);
-  if (it == plans_.end()) {
+  if (auto it = plans_.find(id); it != plans_.end()) return it->second;
+  absl::StatusOr<std::optional<PlanRow>> row = store_->LoadPlan(id);
+  if (!row.ok()) return StoreUnavailable(row.status());
+  if (!row->has_value()) {
     return absl::NotFoundError(
         absl::StrCat("plan \"", id, "\" does not exist (agentctl get plans lists them)"));
   }
-  return it->second;
+  v1::Plan p;
+  if (!p.ParseFromString((*row)->body)) {
+    return absl::UnavailableError(absl::StrCat("plan ", id, ": its stored record is unreadable"));
+  }
+  return p;
 }
 
 absl::StatusOr<v1::Plan> PlanBook::Approve(const std::string& id, const std::string& by,
                                            const std::string& comment) {
-  auto it = plans_.find(id);
-  if (it == plans_.end()) return Get(id).status();
-  v1::Plan& p = it->second;
-  if (p.status() != v1::PLAN_STATUS_PROPOSED) {
-    if (p.status() == v1::PLAN_STATUS_APPROVED || p.status() == v1::PLAN_STATUS_EXECUTING) {
-      return p;  // approving twice is harmless
+  v1::Plan* resident = Resident(id);
+  if (resident == nullptr || resident->status() != v1::PLAN_STATUS_PROPOSED) {
+    // A plan not in memory has been decided long ago.
+    absl::StatusOr<v1::Plan> now = resident != nullptr ? *resident : Get(id);
+    if (!now.ok()) return now.status();
+    if (now->status() == v1::PLAN_STATUS_APPROVED || now->status() == v1::PLAN_STATUS_EXECUTING) {
+      return now;  // approving twice is harmless
     }
-    return absl::FailedPreconditionError(absl::StrCat("plan ", id, " is ", StatusName(p.status()),
-                                                      "; only a proposed plan can be approved"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "plan ", id, " is ", StatusName(now->status()), "; only a proposed plan can be approved"));
   }
+  v1::Plan& p = *resident;
   p.set_status(v1::PLAN_STATUS_APPROVED);
   p.set_decided_by(by);
   SetTime(loop_->clock()->Now(), p.mutable_decide_time());
@@ -331,14 +448,14 @@ absl::StatusOr<v1::ApprovePlanResponse> PlanBook::Decide(const v1::ApprovePlanRe
     *resp.mutable_plan() = *std::move(p);
     return resp;
   }
-  auto it = plans_.find(id);
-  if (it == plans_.end()) return Get(id).status();
-  if (it->second.status() != v1::PLAN_STATUS_PROPOSED) {
-    return absl::FailedPreconditionError(absl::StrCat("plan ", id, " is ",
-                                                      StatusName(it->second.status()),
-                                                      "; only a proposed plan can be edited"));
+  v1::Plan* resident = Resident(id);
+  if (resident == nullptr || resident->status() != v1::PLAN_STATUS_PROPOSED) {
+    absl::StatusOr<v1::Plan> now = resident != nullptr ? *resident : Get(id);
+    if (!now.ok()) return now.status();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "plan ", id, " is ", StatusName(now->status()), "; only a proposed plan can be edited"));
   }
-  const v1::Plan old = it->second;
+  const v1::Plan old = *resident;
   absl::StatusOr<v1::Task> task = tasks_->Get(old.task_id());
   if (!task.ok()) return task.status();
   // Checked as an agent's proposal is: a person's edit gets no more room than a model's.
@@ -351,10 +468,10 @@ absl::StatusOr<v1::ApprovePlanResponse> PlanBook::Decide(const v1::ApprovePlanRe
   plan.set_task_id(old.task_id());
   plan.set_proposer(by);
   plan.set_summary(req.summary().empty() ? old.summary() : req.summary());
+  absl::StatusOr<std::vector<v1::Plan>> earlier = PlansOfTask(old.task_id());
+  if (!earlier.ok()) return earlier.status();
   int32_t revision = old.revision() + 1;
-  for (const auto& [other_id, p] : plans_) {
-    if (p.task_id() == old.task_id()) revision = std::max(revision, p.revision() + 1);
-  }
+  for (const v1::Plan& p : *earlier) revision = std::max(revision, p.revision() + 1);
   plan.set_revision(revision);
   plan.set_previous_plan_id(old.id());
   // Totals only for an edit within the limits: a plan of too many steps (or a cycle) is
@@ -380,7 +497,7 @@ absl::StatusOr<v1::ApprovePlanResponse> PlanBook::Decide(const v1::ApprovePlanRe
         "the edited plan is not valid, nothing was approved: ", absl::StrJoin(lines, "; ")));
   }
   // The proposal is superseded by the person's revision, which is approved at once.
-  v1::Plan& superseded = it->second;
+  v1::Plan& superseded = *resident;
   superseded.set_status(v1::PLAN_STATUS_SUPERSEDED);
   superseded.set_decided_by(by);
   SetTime(loop_->clock()->Now(), superseded.mutable_decide_time());
@@ -389,8 +506,7 @@ absl::StatusOr<v1::ApprovePlanResponse> PlanBook::Decide(const v1::ApprovePlanRe
   plan.set_status(v1::PLAN_STATUS_PROPOSED);
   SetTime(loop_->clock()->Now(), plan.mutable_create_time());
   Save(plan, "plan.proposed");
-  order_.push_back(plan.id());
-  plans_[plan.id()] = plan;
+  Keep(plan);
   if (audit_ != nullptr) {
     audit_->AppendBy(by, "plan.edit", plan.id(), plan.goal_id(), plan.task_id(),
                      {{"replaces", old.id()}, {"steps", absl::StrCat(plan.steps_size())}});
@@ -409,17 +525,19 @@ absl::StatusOr<v1::ApprovePlanResponse> PlanBook::Decide(const v1::ApprovePlanRe
 
 absl::StatusOr<v1::Plan> PlanBook::Reject(const std::string& id, const std::string& reason,
                                           const std::string& by) {
-  auto it = plans_.find(id);
-  if (it == plans_.end()) return Get(id).status();
-  v1::Plan& p = it->second;
+  v1::Plan* resident = Resident(id);
+  absl::StatusOr<v1::Plan> now = resident != nullptr ? *resident : Get(id);
+  if (!now.ok()) return now.status();
   if (absl::StripAsciiWhitespace(reason).empty()) {
     return absl::InvalidArgumentError(
         "a rejection needs a reason: it goes to the proposer so it can revise the plan");
   }
-  if (p.status() != v1::PLAN_STATUS_PROPOSED) {
-    return absl::FailedPreconditionError(absl::StrCat("plan ", id, " is ", StatusName(p.status()),
-                                                      "; only a proposed plan can be rejected"));
+  // A plan not in memory has been decided long ago.
+  if (resident == nullptr || resident->status() != v1::PLAN_STATUS_PROPOSED) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "plan ", id, " is ", StatusName(now->status()), "; only a proposed plan can be rejected"));
   }
+  v1::Plan& p = *resident;
   p.set_status(v1::PLAN_STATUS_REJECTED);
   p.set_rejection_reason(reason);
   p.set_decided_by(by);
@@ -437,31 +555,42 @@ absl::StatusOr<v1::Plan> PlanBook::Reject(const std::string& id, const std::stri
   return p;
 }
 
-v1::ListPlansResponse PlanBook::List(const v1::ListPlansRequest& req) const {
+absl::StatusOr<v1::ListPlansResponse> PlanBook::List(const v1::ListPlansRequest& req) const {
   int32_t size = req.page_size() <= 0 ? 100 : std::min(req.page_size(), 1000);
-  size_t start = 0;
+  int64_t start = 0;
   if (!req.page_token().empty()) (void)absl::SimpleAtoi(req.page_token(), &start);
-  std::set<int> statuses(req.statuses().begin(), req.statuses().end());
+  // Every plan is stored when it is made and each time it changes: the store answers,
+  // and a plan in memory is shown as memory has it.
+  PlanQuery q;
+  q.goal_id = req.goal_id();
+  q.task_id = req.task_id();
+  for (int status : req.statuses()) q.statuses.push_back(status);
+  q.newest_first = true;
+  q.offset = std::max<int64_t>(start, 0);
+  q.limit = size + 1;
+  absl::StatusOr<std::vector<PlanRow>> rows = store_->LoadPlans(q);
+  if (!rows.ok()) return StoreUnavailable(rows.status());
   v1::ListPlansResponse resp;
-  size_t matched = 0;
-  for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
-    const v1::Plan& p = plans_.at(*it);
-    if (!req.goal_id().empty() && p.goal_id() != req.goal_id()) continue;
-    if (!req.task_id().empty() && p.task_id() != req.task_id()) continue;
-    if (!statuses.empty() && statuses.count(p.status()) == 0) continue;
-    if (matched++ < start) continue;
+  for (const PlanRow& row : *rows) {
     if (resp.plans_size() == size) {
-      resp.set_next_page_token(absl::StrCat(start + static_cast<size_t>(size)));
+      resp.set_next_page_token(absl::StrCat(q.offset + size));
       break;
     }
-    *resp.add_plans() = p;
+    if (auto it = plans_.find(row.id); it != plans_.end()) {
+      *resp.add_plans() = it->second;
+    } else if (!resp.add_plans()->ParseFromString(row.body)) {
+      spdlog::error("plan {}: its stored record is unreadable", row.id);
+      resp.mutable_plans()->RemoveLast();
+    }
   }
   return resp;
 }
 
 bool PlanBook::Pending(const std::string& task_id) const {
-  for (const auto& [id, p] : plans_) {
-    if (p.task_id() != task_id) continue;
+  auto plans = by_task_.find(task_id);
+  if (plans == by_task_.end()) return false;
+  for (const std::string& id : plans->second) {
+    const v1::Plan& p = plans_.at(id);
     // Approved but not executing yet (its checkpoint is being taken): its steps come.
     if (p.status() == v1::PLAN_STATUS_PROPOSED || p.status() == v1::PLAN_STATUS_APPROVED ||
         rolling_back_.count(id) != 0) {
@@ -524,6 +653,8 @@ void PlanBook::MaybeRollBack(v1::Plan& p) {
 }
 
 void PlanBook::OnTask(const v1::Task& t) {
+  // A task that proposed plans ended: they may be forgotten.
+  if (Ended(t.status()) && by_task_.count(t.id()) != 0) ForgetSoon(t.id());
   if (t.plan_id().empty()) return;
   auto it = plans_.find(t.plan_id());
   if (it == plans_.end()) return;

@@ -19,6 +19,14 @@
 // runs any more, puts the workspace back to it; the proposing task waits for that, and is
 // told what was undone (a message from "agentd") when it is handed back.
 //
+// Finished work lives in the store, not in memory. A plan is kept in memory while its
+// task has not ended, and while it is proposed, approved, executing or due a rollback;
+// once its task has ended and nothing more can happen to it, it is forgotten, and Get and
+// List read it from the store. At start only the plans of goals that have not ended and
+// those still proposed, approved or executing are read back. A plan that failed and
+// whose rollback agentd had not recorded when it stopped is rolled back after a restart
+// if its goal is still open; the workspace of a goal that ended meanwhile is left as it is.
+//
 // Thread-safety: core loop thread only.
 #ifndef AGENTD_MANAGER_CORE_PLANS_H_
 #define AGENTD_MANAGER_CORE_PLANS_H_
@@ -91,8 +99,12 @@ class PlanBook {
                                                  const std::string& by);
   absl::StatusOr<v1::Plan> Reject(const std::string& id, const std::string& reason,
                                   const std::string& by);
+  // Errors: NOT_FOUND; UNAVAILABLE when the store cannot be read.
   absl::StatusOr<v1::Plan> Get(const std::string& id) const;
-  v1::ListPlansResponse List(const v1::ListPlansRequest& req) const;
+  // Newest first. Errors: UNAVAILABLE when the store cannot be read.
+  absl::StatusOr<v1::ListPlansResponse> List(const v1::ListPlansRequest& req) const;
+  // How many plans are kept in memory.
+  size_t plans_in_memory() const { return plans_.size(); }
 
   // Whether `task_id` has a proposal waiting for a decision, or a failed plan being rolled
   // back (its task waits for it).
@@ -114,6 +126,19 @@ class PlanBook {
   void Save(v1::Plan& plan, const char* event, const std::string& agent = "");
   // Creates the step tasks of an approved plan.
   void Execute(v1::Plan& plan);
+  // The plan in memory, or null when it is not kept (it may be in the store).
+  v1::Plan* Resident(const std::string& id);
+  // Keeps `plan` in memory (a new one, or one read back at start).
+  v1::Plan& Keep(v1::Plan plan);
+  // Every plan of `task_id`, in memory or stored, oldest first.
+  absl::StatusOr<std::vector<v1::Plan>> PlansOfTask(const std::string& task_id) const;
+  // Whether nothing more can happen to the plan: decided against, completed, or failed
+  // with no rollback to come.
+  bool Settled(const v1::Plan& plan) const;
+  // In a step of its own (no plan is held then): forgets the plans of `task_id` when the
+  // task has ended and every one of them is settled.
+  void ForgetSoon(const std::string& task_id);
+  void MaybeForget(const std::string& task_id);
 
   EventLoop* loop_;
   Store* store_;
@@ -121,8 +146,8 @@ class PlanBook {
   TaskBoard* tasks_;
   Ledger* ledger_;
   const ConfigState* config_;
-  std::map<std::string, v1::Plan> plans_;
-  std::vector<std::string> order_;
+  std::map<std::string, v1::Plan> plans_;                    // in memory, by id
+  std::map<std::string, std::vector<std::string>> by_task_;  // task → ids in plans_, oldest first
   std::map<std::pair<std::string, std::string>, std::string> by_key_;  // (task, request id)
   int64_t next_id_ = 1;
   AuditLog* audit_ = nullptr;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include <sqlite3.h>
@@ -184,6 +185,12 @@ CREATE TABLE transcript_dropped (
   entries  INTEGER NOT NULL,
   bytes    INTEGER NOT NULL
 ) STRICT;
+)sql"},
+    {10, "plans found by goal, task and status",
+     R"sql(
+CREATE INDEX plans_by_goal ON plans(goal_id);
+CREATE INDEX plans_by_task ON plans(task_id);
+CREATE INDEX plans_by_status ON plans(status);
 )sql"},
 };
 
@@ -887,10 +894,25 @@ absl::StatusOr<int64_t> Store::SavePlanWithTasks(
   return seq;
 }
 
-absl::StatusOr<std::vector<PlanRow>> Store::LoadPlans() {
+absl::StatusOr<std::vector<PlanRow>> Store::LoadPlans(const PlanQuery& q) {
+  // Plans are inserted once and updated in place (ON CONFLICT DO UPDATE keeps the rowid),
+  // and never deleted: rowid order is the order they were made in.
+  std::vector<std::string> where;
+  if (!q.goal_id.empty()) where.push_back("goal_id = ?1");
+  if (!q.task_id.empty()) where.push_back("task_id = ?2");
+  if (!q.statuses.empty()) {
+    std::vector<std::string> in;
+    for (int64_t status : q.statuses) in.push_back(absl::StrCat(status));
+    where.push_back(absl::StrCat("status IN (", absl::StrJoin(in, ","), ")"));
+  }
   absl::StatusOr<sqlite::Statement> st = db_->Prepare(
-      "SELECT id, goal_id, task_id, status, create_us, body FROM plans ORDER BY create_us, id");
+      absl::StrCat("SELECT id, goal_id, task_id, status, create_us, body FROM plans",
+                   where.empty() ? "" : absl::StrCat(" WHERE ", absl::StrJoin(where, " AND ")),
+                   " ORDER BY rowid ", q.newest_first ? "DESC" : "ASC", " LIMIT ?3 OFFSET ?4"));
   if (!st.ok()) return st.status();
+  if (!q.goal_id.empty()) st->Bind(1, q.goal_id);
+  if (!q.task_id.empty()) st->Bind(2, q.task_id);
+  st->Bind(3, q.limit < 0 ? int64_t{-1} : q.limit).Bind(4, std::max<int64_t>(q.offset, 0));
   std::vector<PlanRow> out;
   for (;;) {
     absl::StatusOr<bool> row = st->Step();
@@ -900,6 +922,18 @@ absl::StatusOr<std::vector<PlanRow>> Store::LoadPlans() {
                    st->ColumnInt(4), st->ColumnText(5)});
   }
   return out;
+}
+
+absl::StatusOr<std::optional<PlanRow>> Store::LoadPlan(absl::string_view id) {
+  absl::StatusOr<sqlite::Statement> st =
+      db_->Prepare("SELECT id, goal_id, task_id, status, create_us, body FROM plans WHERE id = ?1");
+  if (!st.ok()) return st.status();
+  st->Bind(1, id);
+  absl::StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<PlanRow>();
+  return std::optional<PlanRow>(PlanRow{st->ColumnText(0), st->ColumnText(1), st->ColumnText(2),
+                                        st->ColumnInt(3), st->ColumnInt(4), st->ColumnText(5)});
 }
 
 namespace {

@@ -113,6 +113,15 @@ struct PlanRow {
   std::string body;
 };
 
+// Which plans LoadPlans reads: every condition given must hold (empty: any).
+struct PlanQuery {
+  std::string goal_id, task_id;
+  std::vector<int64_t> statuses;
+  bool newest_first = false;
+  int64_t offset = 0;
+  int64_t limit = -1;  // negative: no limit
+};
+
 // One audit entry as stored; details are a JSON object of strings.
 struct AuditRow {
   int64_t seq = 0, time_us = 0, actor_kind = 0;
@@ -259,7 +268,10 @@ class Store {
                                    absl::string_view event_kind,
                                    absl::string_view event_payload_json,
                                    absl::string_view agent_id = "");
-  absl::StatusOr<std::vector<PlanRow>> LoadPlans();
+  // The stored plans that match `query`, in the order they were made (or newest first).
+  absl::StatusOr<std::vector<PlanRow>> LoadPlans(const PlanQuery& query = {});
+  // One plan, or nullopt when there is none of that id.
+  absl::StatusOr<std::optional<PlanRow>> LoadPlan(absl::string_view id);
   // An approved plan set going: its step tasks, each with its "task.created" event
   // (`tasks`: row and event payload), and the plan itself with its `plan_event_kind`
   // event, in one transaction, so that a crash leaves all of it or none of it. Returns the

@@ -106,6 +106,36 @@ TEST_F(GoalTest, AManagersPlanIsCheckedRejectedRevisedApprovedAndRunToAPassingTe
   std::set<std::string> roles;
   for (auto& g : usage["groups"]) roles.insert(g["role"].get<std::string>());
   EXPECT_EQ(roles, (std::set<std::string>{"ceo", "manager", "coder", "tester"}));
+
+  // Finished work lives in the store: once the task that proposed them has ended, the
+  // plans leave agentd's memory and are read back from the store as they were, before
+  // and after a restart (which reads back only what may still change).
+  auto expect_plans_in_store = [&](const std::string& when) {
+    nlohmann::json info;
+    EXPECT_TRUE(WaitForValue([&] { return PollCtlJson({"status"}); },
+                             [](const nlohmann::json& i) {
+                               return !i.is_null() && i["counters"]["plansInMemory"] == "0";
+                             },
+                             absl::Seconds(10), &info))
+        << when << ": " << info.dump();
+    nlohmann::json all = CtlJson({"get", "plans", "--goal", "g-1"});
+    ASSERT_EQ(ArraySize(all, "plans"), 2u) << when << ": " << all.dump();
+    EXPECT_EQ(all["plans"][0]["id"], revised["id"]) << "newest first";
+    EXPECT_EQ(all["plans"][0]["status"], "PLAN_STATUS_COMPLETED");
+    EXPECT_EQ(ArraySize(all["plans"][0], "steps"), 3u);
+    EXPECT_EQ(all["plans"][1]["status"], "PLAN_STATUS_REJECTED");
+    nlohmann::json first = CtlJson({"describe", "plan", plan["id"].get<std::string>()});
+    EXPECT_EQ(first["rejectionReason"], "the tests must run too") << when;
+    RunResult again = Ctl({"approve", revised["id"].get<std::string>()});
+    EXPECT_NE(again.exit_code, 0) << when;
+    EXPECT_THAT(again.err, HasSubstr("is completed; only a proposed plan can be approved")) << when;
+    RunResult reject = Ctl({"reject", plan["id"].get<std::string>(), "--reason", "twice"});
+    EXPECT_THAT(reject.err, HasSubstr("is rejected; only a proposed plan can be rejected")) << when;
+  };
+  expect_plans_in_store("after the goal");
+  ASSERT_TRUE(daemon_.Stop().has_value());
+  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  expect_plans_in_store("after a restart");
 }
 
 // The Tester's failure goes back up: the plan fails, the Manager gets the failure

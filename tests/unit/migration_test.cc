@@ -227,6 +227,24 @@ void ExpectAudit(Store& s) {
   }
 }
 
+void ExpectTranscripts(Store& s) {
+  absl::StatusOr<std::vector<TranscriptRow>> rows = s.QueryTranscript("t-1", 0, 100, 1 << 20);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  auto tie = [](const TranscriptRow& r) {
+    return std::make_tuple(r.seq, r.time_us, r.task_id, r.goal_id, r.entry);
+  };
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ(tie((*rows)[0]),
+            std::make_tuple(1, kT0 + kSecond, "t-1", "g-1", X("120768656c6c6f2031")));
+  EXPECT_EQ(tie((*rows)[1]),
+            std::make_tuple(2, kT0 + 2 * kSecond, "t-1", "g-1", X("1a0908031205646f6e6521ff")));
+  EXPECT_EQ(*s.DbForTests()->QueryInt("SELECT pinned FROM transcript WHERE seq = 2"), 1);
+  absl::StatusOr<TranscriptDropped> dropped = s.TranscriptDroppedOf("t-1");
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_EQ(std::make_pair(dropped->entries, dropped->bytes),
+            std::make_pair(int64_t{3}, int64_t{120}));
+}
+
 class MigrationTest : public ::testing::TestWithParam<int64_t> {};
 
 TEST_P(MigrationTest, UpgradesToTheLatestSchemaAndKeepsEveryRow) {
@@ -286,6 +304,11 @@ TEST_P(MigrationTest, UpgradesToTheLatestSchemaAndKeepsEveryRow) {
     ExpectAudit(s);
   } else {
     EXPECT_TRUE(s.QueryAudit(0, 0, "", 100)->empty());
+  }
+  if (version >= 9) {
+    ExpectTranscripts(s);
+  } else {
+    EXPECT_TRUE(s.QueryTranscript("t-1", 0, 100, 1 << 20)->empty());
   }
 
   // The upgraded database takes writes, and its sequences go on where they were.

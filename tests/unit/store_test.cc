@@ -32,6 +32,58 @@ TEST(StoreTest, MigratesAnEmptyDatabaseToTheLatestSchemaWithThePragmas) {
   EXPECT_THAT(TableNames(db), ::testing::IsSupersetOf({"events", "meta"}));
 }
 
+// Plans are found by goal, task and status, in the order they were made or newest first,
+// a page at a time; a plan updated later keeps its place.
+TEST(StoreTest, LoadPlansFiltersAndPagesInTheOrderPlansWereMade) {
+  testing::TempDir dir;
+  auto store = Store::Open(dir.Join("agentd.db"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  Store& s = **store;
+  auto save = [&](const std::string& id, const std::string& goal, const std::string& task,
+                  int64_t status) {
+    absl::StatusOr<int64_t> seq = s.SavePlan(PlanRow{id, goal, task, status, 1, "body of " + id},
+                                             absl::Now(), "plan.proposed", "{}");
+    ASSERT_TRUE(seq.ok()) << seq.status();
+  };
+  save("p-1", "g-1", "t-1", 3);
+  save("p-2", "g-2", "t-5", 1);
+  save("p-10", "g-1", "t-1", 1);
+  save("p-11", "g-1", "t-2", 6);
+  save("p-1", "g-1", "t-1", 4);  // updated: stays first
+  auto ids = [&](const PlanQuery& q) {
+    std::vector<std::string> out;
+    absl::StatusOr<std::vector<PlanRow>> rows = s.LoadPlans(q);
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    if (rows.ok()) {
+      for (const PlanRow& r : *rows) out.push_back(r.id);
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids({}), (V{"p-1", "p-2", "p-10", "p-11"}));
+  PlanQuery q;
+  q.goal_id = "g-1";
+  EXPECT_EQ(ids(q), (V{"p-1", "p-10", "p-11"}));
+  q.newest_first = true;
+  EXPECT_EQ(ids(q), (V{"p-11", "p-10", "p-1"}));
+  q.limit = 1;
+  q.offset = 1;
+  EXPECT_EQ(ids(q), (V{"p-10"}));
+  q = PlanQuery();
+  q.task_id = "t-1";
+  EXPECT_EQ(ids(q), (V{"p-1", "p-10"}));
+  q.statuses = {4, 6};
+  EXPECT_EQ(ids(q), (V{"p-1"}));
+  q.task_id.clear();
+  EXPECT_EQ(ids(q), (V{"p-1", "p-11"}));
+  absl::StatusOr<std::optional<PlanRow>> one = s.LoadPlan("p-1");
+  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_TRUE(one->has_value());
+  EXPECT_EQ((*one)->status, 4);
+  EXPECT_EQ((*one)->body, "body of p-1");
+  EXPECT_FALSE(s.LoadPlan("p-3")->has_value());
+}
+
 // Several tasks' changes in one transaction: all of them with their events, or, when one
 // fails (here an undeclared event kind, refused under AGENTD_STRICT), none.
 TEST(StoreTest, SaveTasksStoresEveryChangeOrNone) {
