@@ -34,6 +34,22 @@ rules:
   # agentd's roles (models *-m)
   - {match: {model: ceo-m, last_role: user, contains: "have ended"},
      reply: {tool_calls: [{name: complete_task, arguments: {summary: "goal done"}}]}}
+  # a planned goal: the planner proposes three steps, approved by policy
+  - {match: {model: ceo-m, last_role: user, contains: "PLANNED"},
+     reply: {tool_calls: [{name: delegate, arguments: {role: planner, instructions: "Plan it"}}]}}
+  - {match: {model: planner-m, last_role: user, contains: "have ended"},
+     reply: {tool_calls: [{name: complete_task, arguments: {summary: "the plan ran"}}]}}
+  - match: {model: planner-m, last_role: user}
+    reply:
+      tool_calls:
+        - name: propose_plan
+          arguments:
+            summary: "Review, write and test mul()"
+            steps:
+              - {id: review, role: specialist, instructions: "Review the design"}
+              - {id: write, role: coder, instructions: "Write mul()", deps: [review]}
+              - {id: test, role: tester, instructions: "Test mul()", deps: [write]}
+  - {match: {model: planner-m, last_role: tool}, reply: {text: "Waiting."}}
   - {match: {model: ceo-m, last_role: user},
      reply: {tool_calls: [{name: delegate, arguments: {role: manager, instructions: "Plan and run it"}}]}}
   - {match: {model: ceo-m, last_role: tool}, reply: {text: "Waiting."}}
@@ -66,9 +82,9 @@ rules:
 )yaml";
 
 int Main(int argc, char** argv) {
-  int n = 30, history = 600;
+  int n = 30, history = 600, planned = 300;
   for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--quick") n = 8, history = 100;
+    if (std::string(argv[i]) == "--quick") n = 8, history = 100, planned = 50;
   }
   testing::TempDir dir;
   testing::FakeLlm fake(dir, kScenario);
@@ -77,7 +93,7 @@ int Main(int argc, char** argv) {
     return 1;
   }
   std::string models, roles;
-  for (const char* r : {"ceo", "manager", "specialist", "coder", "tester"}) {
+  for (const char* r : {"ceo", "manager", "specialist", "coder", "tester", "planner"}) {
     absl::StrAppend(&models, "  ", r, ": {provider: fake, model: ", r, "-m}\n");
   }
   testing::WriteFile(dir.Join("agentd.yaml"), absl::StrCat(R"(
@@ -91,6 +107,7 @@ models:
   specialist: {model: specialist, tools: [complete_task], ends_on_text: true}
   coder: {model: coder, tools: [complete_task], ends_on_text: true}
   tester: {model: tester, tools: [complete_task], ends_on_text: true}
+  planner: {model: planner, tools: [propose_plan, complete_task]}
 agents: []
 # Each agent's newest log lines are kept in memory up to ring_bytes: small here, so that
 # the rings are full after the warm-up and their filling is not counted as history.
@@ -105,9 +122,10 @@ logs: {ring_bytes: 64KiB}
   // The time of a goal is agentd's own record, created to completed, so the bench's
   // polling does not count.
   absl::Duration total;
-  auto run_goal = [&]() -> bool {
+  auto run_goal = [&](bool plan = false) -> bool {
     v1::SubmitGoalRequest g;
-    g.set_text("Add mul() with tests");
+    g.set_text(plan ? "PLANNED: add mul() with tests" : "Add mul() with tests");
+    g.set_approval_policy(v1::APPROVAL_POLICY_AUTO);
     std::optional<v1::Task> done = RunGoal(tasks.get(), g);
     if (!done.has_value()) return false;
     total += GoalTime(*done);
@@ -166,6 +184,28 @@ logs: {ring_bytes: 64KiB}
           .budget = Budget::ValueAtMost(0.75),
           .note = absl::StrCat("over ", history, " goals of five tasks, after ", filled,
                                " that filled the in-memory window")});
+  // The same for goals that run a plan (a planner's three steps, approved by policy): the
+  // plan and its tasks are finished work too. The first of them starts the planner agent.
+  if (!run_goal(true)) {
+    std::fprintf(stderr, "workflow_bench: a planned goal did not complete\n%s\n",
+                 daemon.log().c_str());
+    return 1;
+  }
+  rss_before = RssKiB(daemon.process()->pid());
+  for (int i = 0; i < planned; ++i) {
+    if (!run_goal(true)) return 1;
+  }
+  double kb_per_planned =
+      static_cast<double>(RssKiB(daemon.process()->pid()) - rss_before) / planned;
+  std::printf("agentd RSS grows  %.2f KB per finished planned goal (over %d goals)\n",
+              kb_per_planned, planned);
+  Report({.bench = "workflow_bench",
+          .name = "agentd RSS growth per finished planned goal",
+          .value = kb_per_planned,
+          .unit = "KB",
+          .budget = Budget::ValueAtMost(0.75),
+          .note = absl::StrCat("over ", planned,
+                               " goals that each ran a plan of three steps (six tasks)")});
   daemon.Stop();
 
   testing::RunResult sdk = testing::RunCommand(
