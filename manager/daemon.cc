@@ -440,6 +440,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   d->tasks_->SetPlanPending(
       [self](const std::string& task) { return self->plans_->Pending(task); });
   d->tasks_->AddObserver([self](const v1::Task& t) { self->plans_->OnTask(t); });
+  // A goal that ended calls no more: its budget and totals are read from the store.
+  d->tasks_->AddObserver([self](const v1::Task& t) {
+    if (t.parent_id().empty() &&
+        (t.status() == v1::TASK_STATUS_COMPLETED || t.status() == v1::TASK_STATUS_FAILED ||
+         t.status() == v1::TASK_STATUS_CANCELED)) {
+      self->ledger_->ForgetGoal(t.id());
+    }
+  });
   // The loop thread is not running yet: Recover runs here, alone, as if on it.
   if (absl::Status s = d->audit_->Recover(); !s.ok()) return s;
   if (absl::Status s = d->consents_->Recover(); !s.ok()) return s;

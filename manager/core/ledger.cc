@@ -51,21 +51,19 @@ void Add(v1::UsageTotals* t, const UsageRow& u) {
 }  // namespace
 
 absl::Status Ledger::Recover() {
-  absl::StatusOr<std::vector<BudgetRow>> budgets = store_->LoadBudgets();
+  absl::StatusOr<std::vector<BudgetRow>> budgets = store_->LoadBudgets(v1::BUDGET_SCOPE_GOAL);
   if (!budgets.ok()) return budgets.status();
   for (const BudgetRow& b : *budgets) {
     limits_[{static_cast<int>(b.scope), b.scope_id}] = {
         b.max_tokens, b.max_cost_usd, absl::FromUnixMicros(b.update_us), b.updated_by};
   }
-  // Sums by SQL: start-up does not read every call ever made.
-  absl::StatusOr<std::vector<UsageRow>> sums = store_->SumUsageByGoalAndRole();
+  // Sums by SQL: start-up does not read every call ever made, nor every goal.
+  absl::StatusOr<std::vector<UsageRow>> sums = store_->SumUsageByRole();
   if (!sums.ok()) return sums.status();
   for (const UsageRow& u : *sums) {
-    int64_t tokens = u.prompt_tokens;
-    for (const Key& k : {Key{v1::BUDGET_SCOPE_GLOBAL, ""}, Key{v1::BUDGET_SCOPE_GOAL, u.goal_id},
-                         Key{v1::BUDGET_SCOPE_ROLE, u.role}}) {
+    for (const Key& k : {Key{v1::BUDGET_SCOPE_GLOBAL, ""}, Key{v1::BUDGET_SCOPE_ROLE, u.role}}) {
       if (k.first != v1::BUDGET_SCOPE_GLOBAL && k.second.empty()) continue;
-      use_[k].used_tokens += tokens;
+      use_[k].used_tokens += u.prompt_tokens;
       use_[k].used_cost += u.cost_usd;
     }
   }
@@ -73,6 +71,73 @@ absl::Status Ledger::Recover() {
   if (!count.ok()) return count.status();
   next_record_ = *count + 1;
   return absl::OkStatus();
+}
+
+bool Ledger::LoadGoal(const std::string& goal_id) {
+  if (goal_id.empty()) return true;
+  Key key{v1::BUDGET_SCOPE_GOAL, goal_id};
+  if (use_.count(key) != 0) return true;
+  absl::StatusOr<std::optional<BudgetRow>> row = store_->LoadBudget(key.first, goal_id);
+  absl::StatusOr<UsageRow> sum =
+      row.ok() ? store_->SumUsageOfGoal(goal_id) : absl::StatusOr<UsageRow>(row.status());
+  if (!sum.ok()) {
+    spdlog::error("goal {}: reading its budget from the store: {}", goal_id,
+                  sum.status().message());
+    return false;
+  }
+  if (row->has_value()) {
+    const BudgetRow& b = **row;
+    limits_[key] = {b.max_tokens, b.max_cost_usd, absl::FromUnixMicros(b.update_us), b.updated_by};
+  }
+  Use& u = use_[key];
+  u.used_tokens = sum->prompt_tokens;
+  u.used_cost = sum->cost_usd;
+  return true;
+}
+
+absl::StatusOr<v1::Budget> Ledger::StoredGoalBudget(const std::string& goal_id) const {
+  Key key{v1::BUDGET_SCOPE_GOAL, goal_id};
+  absl::StatusOr<std::optional<BudgetRow>> row = store_->LoadBudget(key.first, goal_id);
+  if (!row.ok()) {
+    return absl::UnavailableError(absl::StrCat("reading budgets: ", row.status().message()));
+  }
+  absl::StatusOr<UsageRow> sum = store_->SumUsageOfGoal(goal_id);
+  if (!sum.ok()) {
+    return absl::UnavailableError(absl::StrCat("reading usage: ", sum.status().message()));
+  }
+  Limit l = LimitOf(key);  // the configured one when none is stored
+  if (row->has_value()) {
+    const BudgetRow& b = **row;
+    l = {b.max_tokens, b.max_cost_usd, absl::FromUnixMicros(b.update_us), b.updated_by};
+  }
+  v1::Budget b;
+  b.set_scope(v1::BUDGET_SCOPE_GOAL);
+  b.set_scope_id(goal_id);
+  b.set_max_tokens(l.max_tokens);
+  b.set_max_cost_usd(l.max_cost_usd);
+  b.set_used_tokens(sum->prompt_tokens);
+  b.set_used_cost_usd(sum->cost_usd);
+  if (l.update_time != absl::Time()) SetTime(l.update_time, b.mutable_update_time());
+  b.set_updated_by(l.updated_by);
+  return b;
+}
+
+void Ledger::ForgetGoal(const std::string& goal_id) {
+  for (const auto& [id, r] : reservations_) {
+    if (r.goal_id() == goal_id) {
+      ended_.insert(goal_id);  // forgotten when its last reservation is settled or expires
+      return;
+    }
+  }
+  ended_.erase(goal_id);
+  use_.erase({v1::BUDGET_SCOPE_GOAL, goal_id});
+  limits_.erase({v1::BUDGET_SCOPE_GOAL, goal_id});
+}
+
+size_t Ledger::goals_in_memory() const {
+  size_t n = 0;
+  for (const auto& [key, use] : use_) n += key.first == v1::BUDGET_SCOPE_GOAL;
+  return n;
 }
 
 Ledger::Limit Ledger::LimitOf(const Key& key) const {
@@ -87,6 +152,7 @@ Ledger::Limit Ledger::LimitOf(const Key& key) const {
 }
 
 absl::Status Ledger::SetGoalBudget(const std::string& goal_id, const v1::BudgetLimit& limit) {
+  if (!LoadGoal(goal_id)) return absl::UnavailableError("the store cannot be read");
   const PolicyConfig& p = config_->config().policy;
   Limit l;
   l.max_tokens = limit.max_tokens() > 0 ? limit.max_tokens() : p.budget_goal_tokens;
@@ -152,6 +218,10 @@ absl::StatusOr<v1::BudgetReservation> Ledger::Reserve(const Caller& caller,
     return absl::InvalidArgumentError(
         "estimated_tokens and estimated_cost_usd must be finite and >= 0");
   }
+  if (!LoadGoal(caller.goal_id)) {
+    return absl::UnavailableError("the goal's budget cannot be read from the store; try again");
+  }
+  ended_.erase(caller.goal_id);  // it runs again (a retry)
   const int64_t tokens = std::min(req.estimated_tokens(), kMaxTokensPerCall);
   absl::Time now = loop_->clock()->Now();
   v1::BudgetReservation r;
@@ -256,6 +326,7 @@ void Ledger::Settle(const std::string& id, v1::BudgetReservationStatus) {
   for (const Key& k : {Key{v1::BUDGET_SCOPE_GOAL, r.goal_id()},
                        Key{v1::BUDGET_SCOPE_ROLE, r.role()}, Key{v1::BUDGET_SCOPE_GLOBAL, ""}}) {
     if (k.first != v1::BUDGET_SCOPE_GLOBAL && k.second.empty()) continue;
+    if (k.first == v1::BUDGET_SCOPE_GOAL && use_.count(k) == 0) continue;  // not in memory
     Use& u = use_[k];
     u.reserved_tokens = std::max<int64_t>(0, u.reserved_tokens - r.estimated_tokens());
     u.reserved_cost = std::max(0.0, u.reserved_cost - r.estimated_cost_usd());
@@ -265,7 +336,9 @@ void Ledger::Settle(const std::string& id, v1::BudgetReservationStatus) {
     }
   }
   ahead_.erase(id);
+  std::string goal = r.goal_id();
   reservations_.erase(it);
+  if (ended_.count(goal) != 0) ForgetGoal(goal);
 }
 
 void Ledger::ReleaseTask(const std::string& task_id) {
@@ -392,6 +465,8 @@ absl::StatusOr<v1::UsageRecord> Ledger::Report(const Caller& caller, v1::UsageRe
     for (const Key& k : {Key{v1::BUDGET_SCOPE_GOAL, row.goal_id},
                          Key{v1::BUDGET_SCOPE_ROLE, row.role}, Key{v1::BUDGET_SCOPE_GLOBAL, ""}}) {
       if (k.first != v1::BUDGET_SCOPE_GLOBAL && k.second.empty()) continue;
+      // A goal not in memory is summed from the store when it is read back.
+      if (k.first == v1::BUDGET_SCOPE_GOAL && use_.count(k) == 0) continue;
       use_[k].used_tokens += row.prompt_tokens + row.completion_tokens;
       use_[k].used_cost += row.cost_usd;
     }
@@ -433,6 +508,9 @@ absl::StatusOr<v1::Budget> Ledger::GetBudget(v1::BudgetScope scope,
   if (scope != v1::BUDGET_SCOPE_GLOBAL && scope_id.empty()) {
     return absl::InvalidArgumentError("scope_id is required for a GOAL or ROLE budget");
   }
+  if (scope == v1::BUDGET_SCOPE_GOAL && use_.count({scope, scope_id}) == 0) {
+    return StoredGoalBudget(scope_id);
+  }
   return ToProto({scope, scope == v1::BUDGET_SCOPE_GLOBAL ? "" : scope_id});
 }
 
@@ -444,6 +522,11 @@ absl::StatusOr<v1::Budget> Ledger::SetBudget(const v1::SetBudgetRequest& req,
     return absl::InvalidArgumentError("limits must be >= 0 (0 removes a limit)");
   }
   Key key{req.scope(), req.scope() == v1::BUDGET_SCOPE_GLOBAL ? "" : req.scope_id()};
+  // A finished goal's budget may be raised too (for a retry): it is read back first, and
+  // stays in memory until the goal ends again.
+  if (key.first == v1::BUDGET_SCOPE_GOAL && !LoadGoal(key.second)) {
+    return absl::UnavailableError("the store cannot be read");
+  }
   Limit l{req.limit().max_tokens(), req.limit().max_cost_usd(), loop_->clock()->Now(), by};
   absl::StatusOr<v1::Budget> changed = SaveLimit(key, l);
   if (!changed.ok()) return changed.status();

@@ -8,7 +8,11 @@
 // what is used. So no call is made past a budget, however many agents share it.
 //
 // Usage records are stored (one row per call, idempotent by record id) with their event;
-// totals per scope live in memory and are rebuilt from the store at start.
+// totals per scope live in memory and are rebuilt from the store at start. A goal's
+// budget and totals are in memory only while the goal may still call: read from the
+// store when first needed, and forgotten when it ends (ForgetGoal), so that memory does
+// not grow with the history of finished goals. A finished goal's budget is answered
+// from the store.
 //
 // Nothing an agent says about money is believed: costs are tokens × the configured price
 // table (models.<name>.price), never the agent's figure. A model missing from the table
@@ -59,8 +63,14 @@ class Ledger {
   Ledger(EventLoop* loop, Store* store, const ConfigState* config)
       : loop_(loop), store_(store), config_(config) {}
 
-  // Loads stored budgets and sums stored usage per scope.
+  // Loads the stored global and role budgets and sums stored usage per role and in all;
+  // goals' are read when first needed.
   absl::Status Recover();
+  // Goal `goal_id` ended: its budget and totals leave memory unless a reservation of it
+  // is still held (they are read back if it runs again).
+  void ForgetGoal(const std::string& goal_id);
+  // How many goals' budgets and totals are in memory.
+  size_t goals_in_memory() const;
 
   // The budget of a goal, set when it is submitted: `limit`'s zero fields take the
   // configured per-goal defaults (policy.budget).
@@ -121,6 +131,12 @@ class Ledger {
   };
   // The limits of a scope: stored ones, else configured ones (global none, roles none).
   Limit LimitOf(const Key& key) const;
+  // A goal key is in memory when use_ has it (limits_ then has its stored limit, if any).
+  // Reads goal `goal_id`'s into memory when it is not; false (logged) when the store
+  // cannot be read, and nothing is kept.
+  bool LoadGoal(const std::string& goal_id);
+  // A goal's budget as the store has it, for a goal not in memory.
+  absl::StatusOr<v1::Budget> StoredGoalBudget(const std::string& goal_id) const;
   v1::Budget ToProto(const Key& key) const;
   // Sets the limit of `key` with its row and "budget.changed" event; on a store error
   // nothing changes. Returns the budget as it is after.
@@ -139,6 +155,7 @@ class Ledger {
   std::map<Key, Use> use_;
   std::map<std::string, v1::BudgetReservation> reservations_;  // GRANTED, unsettled
   std::set<std::string> ahead_;  // of those, the ones asked for ahead of their calls
+  std::set<std::string> ended_;  // goals that ended while a reservation of theirs was held
   std::map<std::string, EventLoop::TimerId> expiry_;  // of those, each one's expiry timer
   int64_t next_reservation_ = 1;
   int64_t next_record_ = 1;

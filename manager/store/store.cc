@@ -787,10 +787,12 @@ absl::Status Store::SaveBudget(const BudgetRow& b, absl::Time time, absl::string
   return seq.status();
 }
 
-absl::StatusOr<std::vector<BudgetRow>> Store::LoadBudgets() {
+absl::StatusOr<std::vector<BudgetRow>> Store::LoadBudgets(int64_t except_scope) {
   absl::StatusOr<sqlite::Statement> st = db_->Prepare(
-      "SELECT scope, scope_id, max_tokens, max_cost_usd, update_us, updated_by FROM budgets");
+      "SELECT scope, scope_id, max_tokens, max_cost_usd, update_us, updated_by FROM budgets "
+      "WHERE scope != ?1");
   if (!st.ok()) return st.status();
+  st->Bind(1, except_scope);
   std::vector<BudgetRow> out;
   for (;;) {
     absl::StatusOr<bool> row = st->Step();
@@ -1015,6 +1017,57 @@ absl::StatusOr<std::vector<EventRow>> Store::QueryEvents(int64_t after_seq, int6
                    st->ColumnText(4), st->ColumnText(5), st->ColumnInt(6), st->ColumnText(7)});
   }
   return out;
+}
+
+absl::StatusOr<std::optional<BudgetRow>> Store::LoadBudget(int64_t scope,
+                                                           absl::string_view scope_id) {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "SELECT scope, scope_id, max_tokens, max_cost_usd, update_us, updated_by FROM budgets "
+      "WHERE scope = ?1 AND scope_id = ?2");
+  if (!st.ok()) return st.status();
+  st->Bind(1, scope).Bind(2, scope_id);
+  absl::StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<BudgetRow>();
+  return std::optional<BudgetRow>(BudgetRow{st->ColumnInt(0), st->ColumnText(1), st->ColumnInt(2),
+                                            st->ColumnDouble(3), st->ColumnInt(4),
+                                            st->ColumnText(5)});
+}
+
+absl::StatusOr<std::vector<UsageRow>> Store::SumUsageByRole() {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "SELECT role, SUM(prompt_tokens + completion_tokens), SUM(cost_usd) FROM usage "
+      "GROUP BY role");
+  if (!st.ok()) return st.status();
+  std::vector<UsageRow> out;
+  for (;;) {
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    UsageRow u;
+    u.role = st->ColumnText(0);
+    u.prompt_tokens = st->ColumnInt(1);
+    u.cost_usd = st->ColumnDouble(2);
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+absl::StatusOr<UsageRow> Store::SumUsageOfGoal(absl::string_view goal_id) {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0), COALESCE(SUM(cost_usd), 0) "
+      "FROM usage WHERE goal_id = ?1");
+  if (!st.ok()) return st.status();
+  st->Bind(1, goal_id);
+  absl::StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  UsageRow u;
+  u.goal_id = std::string(goal_id);
+  if (*row) {
+    u.prompt_tokens = st->ColumnInt(0);
+    u.cost_usd = st->ColumnDouble(1);
+  }
+  return u;
 }
 
 absl::StatusOr<std::vector<UsageRow>> Store::SumUsageByGoalAndRole() {

@@ -249,11 +249,18 @@ class Store {
   // Tokens and cost summed per (goal, role): one row each, goal_id/role/prompt_tokens/
   // cost_usd set (prompt_tokens holds all tokens).
   absl::StatusOr<std::vector<UsageRow>> SumUsageByGoalAndRole();
+  // The same per role alone (goal_id empty in each row).
+  absl::StatusOr<std::vector<UsageRow>> SumUsageByRole();
+  // One goal's calls summed: tokens in prompt_tokens, cost in cost_usd (0 when none).
+  absl::StatusOr<UsageRow> SumUsageOfGoal(absl::string_view goal_id);
   // Inserts or updates a budget with its "budget.changed" event (carrying `budget`, the
   // serialized v1.Budget, and `goal_id` for a goal's), in one transaction.
   absl::Status SaveBudget(const BudgetRow& budget, absl::Time time, absl::string_view budget_proto,
                           absl::string_view goal_id);
-  absl::StatusOr<std::vector<BudgetRow>> LoadBudgets();
+  // Every stored budget but those of scope `except_scope` (-1: all).
+  absl::StatusOr<std::vector<BudgetRow>> LoadBudgets(int64_t except_scope = -1);
+  // One budget, or nullopt when none is stored for that scope and id.
+  absl::StatusOr<std::optional<BudgetRow>> LoadBudget(int64_t scope, absl::string_view scope_id);
   // Stores a new message with its "message.sent" event; returns its bus seq.
   absl::StatusOr<int64_t> AddMessage(absl::string_view id, absl::string_view request_key,
                                      absl::string_view body, absl::Time time,

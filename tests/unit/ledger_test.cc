@@ -180,6 +180,44 @@ TEST_F(LedgerTest, TotalsAndBudgetsAreRebuiltFromTheStoreAtStart) {
   EXPECT_EQ(Reserve("coder-1", 400).status(), v1::BUDGET_RESERVATION_STATUS_GRANTED);
 }
 
+// A goal's budget and totals are in memory only while it may call: once it ends (and no
+// reservation of it is held) they are read from the store, as they were, and read back
+// into memory when it runs again.
+TEST_F(LedgerTest, AFinishedGoalsBudgetLeavesMemoryAndIsReadBackFromTheStore) {
+  ASSERT_TRUE(ledger_->SetGoalBudget("g-1", {}).ok());
+  ASSERT_TRUE(Report("coder-1", "", 300, 100, "a").ok());
+  EXPECT_EQ(ledger_->goals_in_memory(), 1u);
+  v1::BudgetReservation held = Reserve("coder-1", 100);
+  ASSERT_EQ(held.status(), v1::BUDGET_RESERVATION_STATUS_GRANTED);
+  ledger_->ForgetGoal("g-1");
+  EXPECT_EQ(ledger_->goals_in_memory(), 1u) << "forgotten while a reservation is held";
+  ASSERT_TRUE(Report("coder-1", held.id(), 10, 10, "b").ok());
+  EXPECT_EQ(ledger_->goals_in_memory(), 0u) << "kept after its last reservation was settled";
+  v1::Budget stored = Goal();
+  EXPECT_EQ(stored.max_tokens(), 1000);
+  EXPECT_EQ(stored.used_tokens(), 420);
+  EXPECT_EQ(stored.reserved_tokens(), 0);
+  // A late report is stored and counted, without bringing the goal back into memory.
+  ASSERT_TRUE(Report("coder-1", "", 50, 0, "c").ok());
+  EXPECT_EQ(ledger_->goals_in_memory(), 0u);
+  EXPECT_EQ(Goal().used_tokens(), 470);
+  // A person raises it for a retry: read back, raised, then forgotten again at its end.
+  v1::SetBudgetRequest raise;
+  raise.set_scope(v1::BUDGET_SCOPE_GOAL);
+  raise.set_scope_id("g-1");
+  raise.mutable_limit()->set_max_tokens(2000);
+  absl::StatusOr<v1::Budget> raised = ledger_->SetBudget(raise, "human:local");
+  ASSERT_TRUE(raised.ok()) << raised.status();
+  EXPECT_EQ(raised->used_tokens(), 470);
+  ledger_->ForgetGoal("g-1");
+  EXPECT_EQ(ledger_->goals_in_memory(), 0u);
+  EXPECT_EQ(Goal().max_tokens(), 2000);
+  EXPECT_EQ(Reserve("coder-1", 1531).status(), v1::BUDGET_RESERVATION_STATUS_REFUSED);
+  EXPECT_EQ(Reserve("coder-1", 1530).status(), v1::BUDGET_RESERVATION_STATUS_GRANTED);
+  EXPECT_EQ(ledger_->goals_in_memory(), 1u);
+  EXPECT_EQ(Goal().reserved_tokens(), 1530);
+}
+
 }  // namespace
 }  // namespace agentd
 
