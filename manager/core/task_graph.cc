@@ -15,13 +15,31 @@ const std::string& NoId() {
 
 }  // namespace
 
+uint32_t TaskGraph::PlaceOf(absl::string_view id) const {
+  auto it = index_.find(id);
+  return it == index_.end() ? kNone : *it;
+}
+
 uint32_t TaskGraph::Index(const std::string& id, const std::string& parent_id, bool final) {
-  auto [known, added] = index_.try_emplace(id, static_cast<uint32_t>(order_.size()));
-  uint32_t place = known->second;
-  if (added) {
-    order_.push_back(id);
+  uint32_t place = PlaceOf(id);
+  if (place == kNone) {
+    place = static_cast<uint32_t>(order_.size());
+    order_.push_back(id);  // first: the index hashes the id at its place
+    index_.insert(place);
     briefs_.emplace_back();
-    if (!parent_id.empty()) children_[parent_id].push_back(id);
+    if (!parent_id.empty()) {
+      uint32_t parent = PlaceOf(parent_id);
+      if (parent != kNone) {
+        children_[parent].push_back(place);
+      } else {
+        orphans_[parent_id].push_back(place);
+      }
+    }
+    if (auto waiting = orphans_.find(id); waiting != orphans_.end()) {
+      std::vector<uint32_t>& kids = children_[place];
+      kids.insert(kids.end(), waiting->second.begin(), waiting->second.end());
+      orphans_.erase(waiting);
+    }
   }
   if (final) {
     live_.erase(place);
@@ -38,16 +56,15 @@ uint32_t TaskGraph::Name(const std::string& name) {
 }
 
 bool TaskGraph::MakeBrief(const std::string& goal_id, const std::string& parent_id,
-                          const std::string& assignee, v1::TaskStatus status, Shelved* out) {
+                          const std::string& assignee, v1::TaskStatus status, Shelved* out,
+                          std::optional<std::pair<const std::string*, uint32_t>> self) {
   if (!Final(status)) return false;
-  auto goal = index_.find(goal_id);
-  if (goal == index_.end()) return false;
-  out->goal = goal->second;
+  out->goal = self.has_value() && *self->first == goal_id ? self->second : PlaceOf(goal_id);
+  if (out->goal == kNone) return false;
   out->parent = kNone;
   if (!parent_id.empty()) {
-    auto parent = index_.find(parent_id);
-    if (parent == index_.end()) return false;
-    out->parent = parent->second;
+    out->parent = PlaceOf(parent_id);
+    if (out->parent == kNone) return false;
   }
   out->assignee = Name(assignee);
   out->status = status;
@@ -76,28 +93,26 @@ void TaskGraph::Add(v1::Task t) {
 bool TaskGraph::AddShelved(const std::string& id, const std::string& goal_id,
                            const std::string& parent_id, const std::string& assignee,
                            v1::TaskStatus status) {
-  if (index_.count(id) != 0) return true;
+  if (PlaceOf(id) != kNone) return true;
   // A goal is its own goal: its place is the next one.
-  bool own_goal = goal_id == id;
   Shelved brief;
-  if (own_goal) index_.emplace(id, static_cast<uint32_t>(order_.size()));
-  bool made = MakeBrief(goal_id, parent_id, assignee, status, &brief);
-  if (own_goal) index_.erase(id);
-  if (!made) return false;
+  if (!MakeBrief(goal_id, parent_id, assignee, status, &brief,
+                 std::make_pair(&id, static_cast<uint32_t>(order_.size())))) {
+    return false;
+  }
   uint32_t place = Index(id, parent_id, /*final=*/true);
   briefs_[place] = brief;
   return true;
 }
 
 v1::Task* TaskGraph::Unshelve(const std::string& id) const {
-  auto place = index_.find(id);
-  if (place == index_.end() || briefs_[place->second].status == v1::TASK_STATUS_UNSPECIFIED ||
-      !load_) {
+  uint32_t place = PlaceOf(id);
+  if (place == kNone || briefs_[place].status == v1::TASK_STATUS_UNSPECIFIED || !load_) {
     return nullptr;
   }
   std::optional<v1::Task> t = load_(id);
   if (!t.has_value() || t->id() != id) return nullptr;
-  briefs_[place->second] = Shelved();
+  briefs_[place] = Shelved();
   v1::Task& kept = resident_[id] = *std::move(t);
   Touch(id);
   return &kept;
@@ -127,9 +142,8 @@ const v1::Task& TaskGraph::at(const std::string& id) const {
 
 std::optional<v1::Task> TaskGraph::Read(const std::string& id) const {
   if (auto it = resident_.find(id); it != resident_.end()) return it->second;
-  auto place = index_.find(id);
-  if (place == index_.end() || briefs_[place->second].status == v1::TASK_STATUS_UNSPECIFIED ||
-      !load_) {
+  uint32_t place = PlaceOf(id);
+  if (place == kNone || briefs_[place].status == v1::TASK_STATUS_UNSPECIFIED || !load_) {
     return std::nullopt;
   }
   std::optional<v1::Task> t = load_(id);
@@ -153,23 +167,28 @@ std::optional<TaskGraph::Brief> TaskGraph::BriefOf(const std::string& id) const 
     const v1::Task& t = it->second;
     return Brief{t.goal_id(), t.parent_id(), t.assignee(), t.status()};
   }
-  auto place = index_.find(id);
-  if (place == index_.end()) return std::nullopt;
-  const Shelved& s = briefs_[place->second];
+  uint32_t place = PlaceOf(id);
+  if (place == kNone) return std::nullopt;
+  const Shelved& s = briefs_[place];
   if (s.status == v1::TASK_STATUS_UNSPECIFIED) return std::nullopt;
   return Brief{order_[s.goal], s.parent == kNone ? NoId() : order_[s.parent], names_[s.assignee],
                s.status};
 }
 
-const std::vector<std::string>& TaskGraph::ChildrenOf(const std::string& id) const {
-  static const std::vector<std::string> kNoChildren;
-  auto it = children_.find(id);
-  return it == children_.end() ? kNoChildren : it->second;
+std::vector<std::string> TaskGraph::ChildrenOf(const std::string& id) const {
+  std::vector<std::string> out;
+  auto it = children_.find(PlaceOf(id));
+  if (it == children_.end()) return out;
+  out.reserve(it->second.size());
+  for (uint32_t child : it->second) out.push_back(order_[child]);
+  return out;
 }
 
 bool TaskGraph::HasOpenChildren(const std::string& id) const {
-  for (const std::string& child : ChildrenOf(id)) {
-    std::optional<Brief> b = BriefOf(child);
+  auto it = children_.find(PlaceOf(id));
+  if (it == children_.end()) return false;
+  for (uint32_t child : it->second) {
+    std::optional<Brief> b = BriefOf(order_[child]);
     if (b.has_value() && !Final(b->status)) return true;
   }
   return false;
@@ -197,12 +216,12 @@ std::vector<std::string> TaskGraph::Unfinished() const {
 }
 
 void TaskGraph::Updated(const v1::Task& t) {
-  auto idx = index_.find(t.id());
-  if (idx == index_.end()) return;
+  uint32_t place = PlaceOf(t.id());
+  if (place == kNone) return;
   if (Final(t.status())) {
-    if (live_.erase(idx->second) != 0) Touch(t.id());
+    if (live_.erase(place) != 0) Touch(t.id());
   } else {
-    live_[idx->second] = t.id();
+    live_[place] = t.id();
     touched_.erase(t.id());
   }
 }
@@ -225,7 +244,7 @@ size_t TaskGraph::Shelve() {
     const v1::Task& t = it->second;
     Shelved brief;
     if (!MakeBrief(t.goal_id(), t.parent_id(), t.assignee(), t.status(), &brief)) continue;
-    briefs_[index_.at(id)] = brief;
+    briefs_[PlaceOf(id)] = brief;
     resident_.erase(it);
     ++shelved;
   }

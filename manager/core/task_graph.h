@@ -26,6 +26,9 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
+#include "absl/strings/string_view.h"
 #include "agentd/v1/tasks.pb.h"
 
 namespace agentd {
@@ -52,6 +55,9 @@ class TaskGraph {
       : load_(std::move(load)),
         resident_finished_(resident_finished),
         over_bound_(std::move(over_bound)) {}
+  // The index refers to order_ by address.
+  TaskGraph(const TaskGraph&) = delete;
+  TaskGraph& operator=(const TaskGraph&) = delete;
 
   // Keeps a new task, whole; a task with an id already kept replaces it in place.
   void Add(v1::Task t);
@@ -81,8 +87,8 @@ class TaskGraph {
   // Ids in creation order, oldest first.
   const std::vector<std::string>& order() const { return order_; }
 
-  // Ids of the tasks created under `id`, oldest first.
-  const std::vector<std::string>& ChildrenOf(const std::string& id) const;
+  // Ids of the tasks created under `id`, oldest first (a copy: the caller may change tasks).
+  std::vector<std::string> ChildrenOf(const std::string& id) const;
   // Whether a child of `id` has not ended.
   bool HasOpenChildren(const std::string& id) const;
   // Whether every task `t` depends on is there and completed.
@@ -120,10 +126,14 @@ class TaskGraph {
   v1::Task* Unshelve(const std::string& id) const;
   // Adds `id` to the order (once) and to the unfinished or not; returns its place.
   uint32_t Index(const std::string& id, const std::string& parent_id, bool final);
-  // The brief of the task at `place` made from its ids; false when its goal or parent is
-  // not known (then it stays whole).
+  // The brief of a task made from its ids; false when its goal or parent is not known
+  // (then it stays whole). A goal is its own goal: `self`, when given, is the goal's
+  // place-to-be for a goal not indexed yet.
   bool MakeBrief(const std::string& goal_id, const std::string& parent_id,
-                 const std::string& assignee, v1::TaskStatus status, Shelved* out);
+                 const std::string& assignee, v1::TaskStatus status, Shelved* out,
+                 std::optional<std::pair<const std::string*, uint32_t>> self = std::nullopt);
+  // The place of task `id`, or kNone.
+  uint32_t PlaceOf(absl::string_view id) const;
   uint32_t Name(const std::string& name);
 
   Loader load_;
@@ -143,10 +153,32 @@ class TaskGraph {
   mutable std::deque<std::pair<std::string, uint64_t>> recent_finished_;
   mutable std::map<std::string, uint64_t> touched_;  // resident finished → latest stamp
   mutable uint64_t stamp_ = 0;
-  std::vector<std::string> order_;                                       // ids in creation order
-  absl::flat_hash_map<std::string, uint32_t> index_;                     // id → place in order_
-  std::map<uint32_t, std::string> live_;                                 // unfinished, by place
-  absl::flat_hash_map<std::string, std::vector<std::string>> children_;  // parent → children
+  std::vector<std::string> order_;  // ids in creation order
+  // id → place in order_: a set of places, hashed and compared by the id at that place,
+  // so that each id is stored once (in order_), not twice. Memory per task is what
+  // bounds a daemon's growth with its history (task_graph.h's top).
+  struct PlaceHash {
+    using is_transparent = void;
+    const std::vector<std::string>* order;
+    size_t operator()(uint32_t place) const { return (*this)(absl::string_view((*order)[place])); }
+    size_t operator()(absl::string_view id) const { return absl::Hash<absl::string_view>()(id); }
+  };
+  struct PlaceEq {
+    using is_transparent = void;
+    const std::vector<std::string>* order;
+    absl::string_view Id(uint32_t place) const { return (*order)[place]; }
+    absl::string_view Id(absl::string_view id) const { return id; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return Id(a) == Id(b);
+    }
+  };
+  absl::flat_hash_set<uint32_t, PlaceHash, PlaceEq> index_{0, PlaceHash{&order_}, PlaceEq{&order_}};
+  std::map<uint32_t, std::string> live_;  // unfinished, by place
+  // parent's place → children's places, oldest first; children met before their parent
+  // (recovery in an order that allows it) wait in orphans_ by the parent's id.
+  absl::flat_hash_map<uint32_t, std::vector<uint32_t>> children_;
+  std::map<std::string, std::vector<uint32_t>> orphans_;
 };
 
 }  // namespace agentd

@@ -262,9 +262,7 @@ class TaskBoard {
   void ShelveSoon();
   bool shelve_posted_ = false;
   void Add(v1::Task t) { graph_.Add(std::move(t)); }
-  const std::vector<std::string>& ChildrenOf(const std::string& id) const {
-    return graph_.ChildrenOf(id);
-  }
+  std::vector<std::string> ChildrenOf(const std::string& id) const { return graph_.ChildrenOf(id); }
 
   std::map<std::string, std::string> goal_by_request_;
   // Requests whose goal's workspace is being prepared: the answers that wait for it.

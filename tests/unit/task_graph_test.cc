@@ -39,6 +39,31 @@ TEST(TaskGraphTest, ChildrenInCreationOrderAndWhetherAnyIsOpen) {
   EXPECT_EQ(g.Find("nope"), nullptr);
 }
 
+// Recovery may meet a child before its parent (tasks made within the same microsecond):
+// the child is listed under its parent once the parent comes, before the parent's later
+// children; and thousands of ids are all found again (the index is keyed by place).
+TEST(TaskGraphTest, AChildMetBeforeItsParentIsListedOnceTheParentComes) {
+  TaskGraph g;
+  g.Add(T("t-10", "t-9", v1::TASK_STATUS_COMPLETED));
+  g.Add(T("t-11", "t-9", v1::TASK_STATUS_READY));
+  EXPECT_THAT(g.ChildrenOf("t-9"), IsEmpty());
+  g.Add(T("t-9", "", v1::TASK_STATUS_BLOCKED));
+  g.Add(T("t-12", "t-9", v1::TASK_STATUS_RUNNING));
+  EXPECT_THAT(g.ChildrenOf("t-9"), ElementsAre("t-10", "t-11", "t-12"));
+  EXPECT_TRUE(g.HasOpenChildren("t-9"));
+  for (int i = 0; i < 5000; ++i) {
+    g.Add(T("x-" + std::to_string(i), i == 0 ? "" : "x-0", v1::TASK_STATUS_COMPLETED));
+  }
+  EXPECT_EQ(g.ChildrenOf("x-0").size(), 4999u);
+  EXPECT_FALSE(g.HasOpenChildren("x-0"));
+  for (int i = 0; i < 5000; i += 499) {
+    ASSERT_NE(g.Find("x-" + std::to_string(i)), nullptr) << i;
+    EXPECT_EQ(g.Find("x-" + std::to_string(i))->id(), "x-" + std::to_string(i));
+  }
+  EXPECT_EQ(g.Find("x-5000"), nullptr);
+  EXPECT_EQ(g.size(), 5004u);
+}
+
 // The unfinished set follows each change told through Updated, oldest first, and a task
 // stored again (recovery) replaces the one kept, in its place.
 TEST(TaskGraphTest, TheUnfinishedAreTrackedOldestFirst) {
