@@ -36,7 +36,7 @@ uint32_t TaskGraph::Index(const std::string& id, const std::string& parent_id, b
       }
     }
     if (auto waiting = orphans_.find(id); waiting != orphans_.end()) {
-      std::vector<uint32_t>& kids = children_[place];
+      absl::InlinedVector<uint32_t, 4>& kids = children_[place];
       kids.insert(kids.end(), waiting->second.begin(), waiting->second.end());
       orphans_.erase(waiting);
     }

@@ -27,6 +27,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
 #include "agentd/v1/tasks.pb.h"
@@ -177,7 +178,8 @@ class TaskGraph {
   std::map<uint32_t, std::string> live_;  // unfinished, by place
   // parent's place → children's places, oldest first; children met before their parent
   // (recovery in an order that allows it) wait in orphans_ by the parent's id.
-  absl::flat_hash_map<uint32_t, std::vector<uint32_t>> children_;
+  // Most parents have a few children: held inline, with no allocation of their own.
+  absl::flat_hash_map<uint32_t, absl::InlinedVector<uint32_t, 4>> children_;
   std::map<std::string, std::vector<uint32_t>> orphans_;
 };
 
