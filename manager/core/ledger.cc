@@ -522,13 +522,18 @@ absl::StatusOr<v1::Budget> Ledger::SetBudget(const v1::SetBudgetRequest& req,
     return absl::InvalidArgumentError("limits must be >= 0 (0 removes a limit)");
   }
   Key key{req.scope(), req.scope() == v1::BUDGET_SCOPE_GLOBAL ? "" : req.scope_id()};
-  // A finished goal's budget may be raised too (for a retry): it is read back first, and
-  // stays in memory until the goal ends again.
-  if (key.first == v1::BUDGET_SCOPE_GOAL && !LoadGoal(key.second)) {
+  // A goal not in memory (finished, or not called for since a restart) is read back for
+  // the change and left in the store again: a retry reads it back when it calls.
+  const bool goal_away = key.first == v1::BUDGET_SCOPE_GOAL && use_.count(key) == 0;
+  if (goal_away && !LoadGoal(key.second)) {
     return absl::UnavailableError("the store cannot be read");
   }
   Limit l{req.limit().max_tokens(), req.limit().max_cost_usd(), loop_->clock()->Now(), by};
   absl::StatusOr<v1::Budget> changed = SaveLimit(key, l);
+  if (goal_away) {
+    use_.erase(key);
+    limits_.erase(key);
+  }
   if (!changed.ok()) return changed.status();
   for (const auto& fn : budget_observers_) fn();
   return changed;

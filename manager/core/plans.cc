@@ -75,13 +75,10 @@ std::string CheckpointCommit(const v1::Plan& plan) {
 }  // namespace
 
 absl::Status PlanBook::Recover() {
-  // The newest plan's number: ids go on from it, whatever is read back below.
-  PlanQuery newest;
-  newest.newest_first = true;
-  newest.limit = 1;
-  absl::StatusOr<std::vector<PlanRow>> last = store_->LoadPlans(newest);
-  if (!last.ok()) return last.status();
-  if (!last->empty()) next_id_ = std::max(next_id_, IdNumber(last->front().id) + 1);
+  // Ids go on from the largest number stored, whatever is read back below.
+  absl::StatusOr<int64_t> largest = store_->LargestPlanNumber();
+  if (!largest.ok()) return largest.status();
+  next_id_ = std::max(next_id_, *largest + 1);
   // What may still change: plans of open goals, and any undecided or unfinished one.
   std::vector<PlanQuery> queries;
   queries.emplace_back().statuses = {v1::PLAN_STATUS_PROPOSED, v1::PLAN_STATUS_APPROVED,
@@ -157,11 +154,8 @@ bool PlanBook::Settled(const v1::Plan& p) const {
     case v1::PLAN_STATUS_COMPLETED:
       return true;
     case v1::PLAN_STATUS_FAILED:
-      // As MaybeRollBack decides: a rollback that runs, or that waits for a step to stop.
-      return rolling_back_.count(p.id()) == 0 &&
-             !(git_ != nullptr && p.rollback().empty() &&
-               absl::StartsWith(p.checkpoint(), "checkpoint ") &&
-               config_->config().policy.on_plan_failure == "rollback");
+      // A rollback that runs, or that waits for a step to stop (MaybeRollBack).
+      return rolling_back_.count(p.id()) == 0 && !RollbackDue(p);
     default:
       return false;
   }
@@ -571,11 +565,11 @@ absl::StatusOr<v1::ListPlansResponse> PlanBook::List(const v1::ListPlansRequest&
   absl::StatusOr<std::vector<PlanRow>> rows = store_->LoadPlans(q);
   if (!rows.ok()) return StoreUnavailable(rows.status());
   v1::ListPlansResponse resp;
+  if (rows->size() > static_cast<size_t>(size)) {
+    rows->pop_back();
+    resp.set_next_page_token(absl::StrCat(q.offset + size));
+  }
   for (const PlanRow& row : *rows) {
-    if (resp.plans_size() == size) {
-      resp.set_next_page_token(absl::StrCat(q.offset + size));
-      break;
-    }
     if (auto it = plans_.find(row.id); it != plans_.end()) {
       *resp.add_plans() = it->second;
     } else if (!resp.add_plans()->ParseFromString(row.body)) {
@@ -600,12 +594,22 @@ bool PlanBook::Pending(const std::string& task_id) const {
   return false;
 }
 
-void PlanBook::MaybeRollBack(v1::Plan& p) {
+bool PlanBook::RollbackDue(const v1::Plan& p) const {
   if (p.status() != v1::PLAN_STATUS_FAILED || git_ == nullptr || !p.rollback().empty() ||
-      !absl::StartsWith(p.checkpoint(), "checkpoint ") || rolling_back_.count(p.id()) != 0 ||
+      !absl::StartsWith(p.checkpoint(), "checkpoint ") ||
       config_->config().policy.on_plan_failure != "rollback") {
-    return;
+    return false;
   }
+  // A plan that failed before its step tasks were made (its task ended, they could not be
+  // made) changed nothing: the workspace is not put back, whatever else wrote to it since.
+  for (const v1::PlanStep& s : p.steps()) {
+    if (!s.task_id().empty()) return true;
+  }
+  return false;
+}
+
+void PlanBook::MaybeRollBack(v1::Plan& p) {
+  if (!RollbackDue(p) || rolling_back_.count(p.id()) != 0) return;
   for (const v1::PlanStep& s : p.steps()) {
     absl::StatusOr<v1::Task> st = tasks_->Get(s.task_id());
     if (st.ok() && st->status() != v1::TASK_STATUS_COMPLETED &&

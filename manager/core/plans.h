@@ -26,6 +26,10 @@
 // those still proposed, approved or executing are read back. A plan that failed and
 // whose rollback agentd had not recorded when it stopped is rolled back after a restart
 // if its goal is still open; the workspace of a goal that ended meanwhile is left as it is.
+// A repeated proposal (same request id) answers with the plan it made while that plan is
+// in memory; after it was forgotten, or after a restart, it is a new proposal. A plan
+// still proposed when its task ended stays in memory until a person decides it (an
+// approval then fails it: its task has ended).
 //
 // Thread-safety: core loop thread only.
 #ifndef AGENTD_MANAGER_CORE_PLANS_H_
@@ -135,6 +139,9 @@ class PlanBook {
   // Whether nothing more can happen to the plan: decided against, completed, or failed
   // with no rollback to come.
   bool Settled(const v1::Plan& plan) const;
+  // Whether the plan failed after its steps were made, and its workspace is to go back to
+  // its checkpoint (policy.on_plan_failure rollback) and has not yet.
+  bool RollbackDue(const v1::Plan& plan) const;
   // In a step of its own (no plan is held then): forgets the plans of `task_id` when the
   // task has ended and every one of them is settled.
   void ForgetSoon(const std::string& task_id);

@@ -898,7 +898,8 @@ absl::StatusOr<int64_t> Store::SavePlanWithTasks(
 
 absl::StatusOr<std::vector<PlanRow>> Store::LoadPlans(const PlanQuery& q) {
   // Plans are inserted once and updated in place (ON CONFLICT DO UPDATE keeps the rowid),
-  // and never deleted: rowid order is the order they were made in.
+  // and never deleted: rowid order is the order they were first stored in, which is the
+  // order they were made in unless a plan's first save failed.
   std::vector<std::string> where;
   if (!q.goal_id.empty()) where.push_back("goal_id = ?1");
   if (!q.task_id.empty()) where.push_back("task_id = ?2");
@@ -924,6 +925,16 @@ absl::StatusOr<std::vector<PlanRow>> Store::LoadPlans(const PlanQuery& q) {
                    st->ColumnInt(4), st->ColumnText(5)});
   }
   return out;
+}
+
+absl::StatusOr<int64_t> Store::LargestPlanNumber() {
+  // Read from the primary key's index alone (the ids), not the plans' rows.
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "SELECT COALESCE(MAX(CAST(substr(id, instr(id, '-') + 1) AS INTEGER)), 0) FROM plans");
+  if (!st.ok()) return st.status();
+  absl::StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  return *row ? st->ColumnInt(0) : 0;
 }
 
 absl::StatusOr<std::optional<PlanRow>> Store::LoadPlan(absl::string_view id) {

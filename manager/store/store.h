@@ -277,6 +277,8 @@ class Store {
                                    absl::string_view agent_id = "");
   // The stored plans that match `query`, in the order they were made (or newest first).
   absl::StatusOr<std::vector<PlanRow>> LoadPlans(const PlanQuery& query = {});
+  // The largest number in a stored plan's id ("p-12" → 12), 0 when there is none.
+  absl::StatusOr<int64_t> LargestPlanNumber();
   // One plan, or nullopt when there is none of that id.
   absl::StatusOr<std::optional<PlanRow>> LoadPlan(absl::string_view id);
   // An approved plan set going: its step tasks, each with its "task.created" event

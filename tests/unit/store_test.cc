@@ -39,6 +39,7 @@ TEST(StoreTest, LoadPlansFiltersAndPagesInTheOrderPlansWereMade) {
   auto store = Store::Open(dir.Join("agentd.db"));
   ASSERT_TRUE(store.ok()) << store.status();
   Store& s = **store;
+  EXPECT_EQ(*s.LargestPlanNumber(), 0);
   auto save = [&](const std::string& id, const std::string& goal, const std::string& task,
                   int64_t status) {
     absl::StatusOr<int64_t> seq = s.SavePlan(PlanRow{id, goal, task, status, 1, "body of " + id},
@@ -82,6 +83,7 @@ TEST(StoreTest, LoadPlansFiltersAndPagesInTheOrderPlansWereMade) {
   EXPECT_EQ((*one)->status, 4);
   EXPECT_EQ((*one)->body, "body of p-1");
   EXPECT_FALSE(s.LoadPlan("p-3")->has_value());
+  EXPECT_EQ(*s.LargestPlanNumber(), 11) << "by number, not by text or by when stored";
 }
 
 // Several tasks' changes in one transaction: all of them with their events, or, when one
