@@ -1081,24 +1081,4 @@ absl::StatusOr<UsageRow> Store::SumUsageOfGoal(absl::string_view goal_id) {
   return u;
 }
 
-absl::StatusOr<std::vector<UsageRow>> Store::SumUsageByGoalAndRole() {
-  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
-      "SELECT goal_id, role, SUM(prompt_tokens + completion_tokens), SUM(cost_usd) FROM usage "
-      "GROUP BY goal_id, role");
-  if (!st.ok()) return st.status();
-  std::vector<UsageRow> out;
-  for (;;) {
-    absl::StatusOr<bool> row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    UsageRow u;
-    u.goal_id = st->ColumnText(0);
-    u.role = st->ColumnText(1);
-    u.prompt_tokens = st->ColumnInt(2);
-    u.cost_usd = st->ColumnDouble(3);
-    out.push_back(std::move(u));
-  }
-  return out;
-}
-
 }  // namespace agentd

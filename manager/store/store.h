@@ -246,10 +246,8 @@ class Store {
   absl::StatusOr<bool> AddUsage(const UsageRow& usage, absl::string_view event_payload_json,
                                 absl::string_view record = "");
   absl::StatusOr<std::vector<UsageRow>> QueryUsage(const UsageQuery& query);
-  // Tokens and cost summed per (goal, role): one row each, goal_id/role/prompt_tokens/
-  // cost_usd set (prompt_tokens holds all tokens).
-  absl::StatusOr<std::vector<UsageRow>> SumUsageByGoalAndRole();
-  // The same per role alone (goal_id empty in each row).
+  // Tokens and cost summed per role: one row each, role/prompt_tokens/cost_usd set
+  // (prompt_tokens holds all tokens).
   absl::StatusOr<std::vector<UsageRow>> SumUsageByRole();
   // One goal's calls summed: tokens in prompt_tokens, cost in cost_usd (0 when none).
   absl::StatusOr<UsageRow> SumUsageOfGoal(absl::string_view goal_id);

@@ -167,12 +167,17 @@ void ExpectTasksDeliveriesUsageAndBudgets(Store& s) {
   EXPECT_EQ(tie_usage((*usage)[1]),
             std::make_tuple("u-2", kT0 + 5, "manager", "", "g-1", "manager", "anthropic",
                             "claude-sonnet", 100, 50, 0.5, 0, ""));
-  absl::StatusOr<std::vector<UsageRow>> sums = s.SumUsageByGoalAndRole();
+  absl::StatusOr<std::vector<UsageRow>> sums = s.SumUsageByRole();
   ASSERT_TRUE(sums.ok()) << sums.status();
   std::map<std::string, std::pair<int64_t, double>> by_role;
-  for (const UsageRow& u : *sums) by_role[u.goal_id + "/" + u.role] = {u.prompt_tokens, u.cost_usd};
-  EXPECT_EQ(by_role, (std::map<std::string, std::pair<int64_t, double>>{
-                         {"g-1/coder", {1500, 0.0125}}, {"g-1/manager", {150, 0.5}}}));
+  for (const UsageRow& u : *sums) by_role[u.role] = {u.prompt_tokens, u.cost_usd};
+  EXPECT_EQ(by_role, (std::map<std::string, std::pair<int64_t, double>>{{"coder", {1500, 0.0125}},
+                                                                        {"manager", {150, 0.5}}}));
+  absl::StatusOr<UsageRow> goal = s.SumUsageOfGoal("g-1");
+  ASSERT_TRUE(goal.ok()) << goal.status();
+  EXPECT_EQ(goal->prompt_tokens, 1650);
+  EXPECT_DOUBLE_EQ(goal->cost_usd, 0.5125);
+  EXPECT_EQ(s.SumUsageOfGoal("g-2")->prompt_tokens, 0);
 
   absl::StatusOr<std::vector<BudgetRow>> budgets = s.LoadBudgets();
   ASSERT_TRUE(budgets.ok()) << budgets.status();
@@ -181,6 +186,11 @@ void ExpectTasksDeliveriesUsageAndBudgets(Store& s) {
   EXPECT_EQ(
       std::make_tuple(b.scope, b.scope_id, b.max_tokens, b.max_cost_usd, b.update_us, b.updated_by),
       std::make_tuple(2, "g-1", 100000, 5.0, kT0, "human:local"));
+  EXPECT_TRUE(s.LoadBudgets(/*except_scope=*/2)->empty());
+  absl::StatusOr<std::optional<BudgetRow>> one = s.LoadBudget(2, "g-1");
+  ASSERT_TRUE(one.ok() && one->has_value()) << one.status();
+  EXPECT_EQ((*one)->max_tokens, 100000);
+  EXPECT_FALSE(s.LoadBudget(1, "g-1")->has_value());
 }
 
 void ExpectMessages(Store& s) {
