@@ -117,9 +117,9 @@ TEST_F(GoalTest, AManagersPlanIsCheckedRejectedRevisedApprovedAndRunToAPassingTe
                                return !i.is_null() && i["counters"]["plansInMemory"] == "0";
                              },
                              absl::Seconds(10), &info))
-        << when << ": " << info.dump();
+        << when << ": " << DumpJson(info);
     nlohmann::json all = CtlJson({"get", "plans", "--goal", "g-1"});
-    ASSERT_EQ(ArraySize(all, "plans"), 2u) << when << ": " << all.dump();
+    ASSERT_EQ(ArraySize(all, "plans"), 2u) << when << ": " << DumpJson(all);
     EXPECT_EQ(all["plans"][0]["id"], revised["id"]) << "newest first";
     EXPECT_EQ(all["plans"][0]["status"], "PLAN_STATUS_COMPLETED");
     EXPECT_EQ(ArraySize(all["plans"][0], "steps"), 3u);
