@@ -73,53 +73,37 @@ absl::Status Ledger::Recover() {
   return absl::OkStatus();
 }
 
-bool Ledger::LoadGoal(const std::string& goal_id) {
-  if (goal_id.empty()) return true;
-  Key key{v1::BUDGET_SCOPE_GOAL, goal_id};
-  if (use_.count(key) != 0) return true;
-  absl::StatusOr<std::optional<BudgetRow>> row = store_->LoadBudget(key.first, goal_id);
-  absl::StatusOr<UsageRow> sum =
-      row.ok() ? store_->SumUsageOfGoal(goal_id) : absl::StatusOr<UsageRow>(row.status());
-  if (!sum.ok()) {
-    spdlog::error("goal {}: reading its budget from the store: {}", goal_id,
-                  sum.status().message());
-    return false;
+absl::StatusOr<Ledger::StoredGoal> Ledger::ReadGoal(const std::string& goal_id) const {
+  StoredGoal g;
+  absl::StatusOr<std::optional<BudgetRow>> row = store_->LoadBudget(v1::BUDGET_SCOPE_GOAL, goal_id);
+  if (!row.ok()) {
+    return absl::UnavailableError(absl::StrCat("reading budgets: ", row.status().message()));
   }
   if (row->has_value()) {
     const BudgetRow& b = **row;
-    limits_[key] = {b.max_tokens, b.max_cost_usd, absl::FromUnixMicros(b.update_us), b.updated_by};
-  }
-  Use& u = use_[key];
-  u.used_tokens = sum->prompt_tokens;
-  u.used_cost = sum->cost_usd;
-  return true;
-}
-
-absl::StatusOr<v1::Budget> Ledger::StoredGoalBudget(const std::string& goal_id) const {
-  Key key{v1::BUDGET_SCOPE_GOAL, goal_id};
-  absl::StatusOr<std::optional<BudgetRow>> row = store_->LoadBudget(key.first, goal_id);
-  if (!row.ok()) {
-    return absl::UnavailableError(absl::StrCat("reading budgets: ", row.status().message()));
+    g.limit = Limit{b.max_tokens, b.max_cost_usd, absl::FromUnixMicros(b.update_us), b.updated_by};
   }
   absl::StatusOr<UsageRow> sum = store_->SumUsageOfGoal(goal_id);
   if (!sum.ok()) {
     return absl::UnavailableError(absl::StrCat("reading usage: ", sum.status().message()));
   }
-  Limit l = LimitOf(key);  // the configured one when none is stored
-  if (row->has_value()) {
-    const BudgetRow& b = **row;
-    l = {b.max_tokens, b.max_cost_usd, absl::FromUnixMicros(b.update_us), b.updated_by};
+  g.use.used_tokens = sum->prompt_tokens;
+  g.use.used_cost = sum->cost_usd;
+  return g;
+}
+
+bool Ledger::LoadGoal(const std::string& goal_id) {
+  if (goal_id.empty()) return true;
+  Key key{v1::BUDGET_SCOPE_GOAL, goal_id};
+  if (use_.count(key) != 0) return true;
+  absl::StatusOr<StoredGoal> stored = ReadGoal(goal_id);
+  if (!stored.ok()) {
+    spdlog::error("goal {}: {}", goal_id, stored.status().message());
+    return false;
   }
-  v1::Budget b;
-  b.set_scope(v1::BUDGET_SCOPE_GOAL);
-  b.set_scope_id(goal_id);
-  b.set_max_tokens(l.max_tokens);
-  b.set_max_cost_usd(l.max_cost_usd);
-  b.set_used_tokens(sum->prompt_tokens);
-  b.set_used_cost_usd(sum->cost_usd);
-  if (l.update_time != absl::Time()) SetTime(l.update_time, b.mutable_update_time());
-  b.set_updated_by(l.updated_by);
-  return b;
+  if (stored->limit.has_value()) limits_[key] = *stored->limit;
+  use_[key] = stored->use;
+  return true;
 }
 
 void Ledger::ForgetGoal(const std::string& goal_id) {
@@ -483,18 +467,20 @@ absl::StatusOr<v1::UsageRecord> Ledger::Report(const Caller& caller, v1::UsageRe
 }
 
 v1::Budget Ledger::ToProto(const Key& key) const {
-  Limit l = LimitOf(key);
+  auto it = use_.find(key);
+  return ToProto(key, LimitOf(key), it != use_.end() ? it->second : Use());
+}
+
+v1::Budget Ledger::ToProto(const Key& key, const Limit& l, const Use& u) {
   v1::Budget b;
   b.set_scope(static_cast<v1::BudgetScope>(key.first));
   b.set_scope_id(key.second);
   b.set_max_tokens(l.max_tokens);
   b.set_max_cost_usd(l.max_cost_usd);
-  if (auto it = use_.find(key); it != use_.end()) {
-    b.set_used_tokens(it->second.used_tokens);
-    b.set_used_cost_usd(it->second.used_cost);
-    b.set_reserved_tokens(it->second.reserved_tokens);
-    b.set_reserved_cost_usd(it->second.reserved_cost);
-  }
+  b.set_used_tokens(u.used_tokens);
+  b.set_used_cost_usd(u.used_cost);
+  b.set_reserved_tokens(u.reserved_tokens);
+  b.set_reserved_cost_usd(u.reserved_cost);
   if (l.update_time != absl::Time()) SetTime(l.update_time, b.mutable_update_time());
   b.set_updated_by(l.updated_by);
   return b;
@@ -509,7 +495,11 @@ absl::StatusOr<v1::Budget> Ledger::GetBudget(v1::BudgetScope scope,
     return absl::InvalidArgumentError("scope_id is required for a GOAL or ROLE budget");
   }
   if (scope == v1::BUDGET_SCOPE_GOAL && use_.count({scope, scope_id}) == 0) {
-    return StoredGoalBudget(scope_id);
+    // Not in memory: as the store has it (the configured limit when none is stored).
+    absl::StatusOr<StoredGoal> stored = ReadGoal(scope_id);
+    if (!stored.ok()) return stored.status();
+    Key key{scope, scope_id};
+    return ToProto(key, stored->limit.value_or(LimitOf(key)), stored->use);
   }
   return ToProto({scope, scope == v1::BUDGET_SCOPE_GLOBAL ? "" : scope_id});
 }

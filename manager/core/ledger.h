@@ -32,6 +32,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -135,9 +136,14 @@ class Ledger {
   // Reads goal `goal_id`'s into memory when it is not; false (logged) when the store
   // cannot be read, and nothing is kept.
   bool LoadGoal(const std::string& goal_id);
-  // A goal's budget as the store has it, for a goal not in memory.
-  absl::StatusOr<v1::Budget> StoredGoalBudget(const std::string& goal_id) const;
+  // A goal's stored limit (none: the configured one applies) and used totals.
+  struct StoredGoal {
+    std::optional<Limit> limit;
+    Use use;
+  };
+  absl::StatusOr<StoredGoal> ReadGoal(const std::string& goal_id) const;
   v1::Budget ToProto(const Key& key) const;
+  static v1::Budget ToProto(const Key& key, const Limit& limit, const Use& use);
   // Sets the limit of `key` with its row and "budget.changed" event; on a store error
   // nothing changes. Returns the budget as it is after.
   absl::StatusOr<v1::Budget> SaveLimit(const Key& key, const Limit& l);
