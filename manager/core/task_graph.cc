@@ -1,19 +1,25 @@
 #include "manager/core/task_graph.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <utility>
 
 #include "manager/core/task_status.h"
 
 namespace agentd {
-namespace {
 
-const std::string& NoId() {
-  static const std::string* none = new std::string;
-  return *none;
+absl::string_view TaskGraph::IdAt(size_t place) const {
+  size_t begin = id_start_[place];
+  size_t end = place + 1 < id_start_.size() ? id_start_[place + 1] : id_bytes_.size();
+  return absl::string_view(id_bytes_).substr(begin, end - begin);
 }
 
-}  // namespace
+std::vector<std::string> TaskGraph::Order() const {
+  std::vector<std::string> out;
+  out.reserve(size());
+  for (size_t place = 0; place < size(); ++place) out.emplace_back(IdAt(place));
+  return out;
+}
 
 uint32_t TaskGraph::PlaceOf(absl::string_view id) const {
   auto it = index_.find(id);
@@ -23,21 +29,34 @@ uint32_t TaskGraph::PlaceOf(absl::string_view id) const {
 uint32_t TaskGraph::Index(const std::string& id, const std::string& parent_id, bool final) {
   uint32_t place = PlaceOf(id);
   if (place == kNone) {
-    place = static_cast<uint32_t>(order_.size());
-    order_.push_back(id);  // first: the index hashes the id at its place
+    // Places and offsets are 32 bits: four billion tasks, or 4 GiB of ids, are far
+    // beyond any store agentd could read back at start.
+    if (id_start_.size() >= kNone || id_bytes_.size() + id.size() >= kNone) {
+      throw std::length_error("the task graph is full");
+    }
+    place = static_cast<uint32_t>(id_start_.size());
+    // First the id: the index hashes the id at its place.
+    id_start_.push_back(static_cast<uint32_t>(id_bytes_.size()));
+    id_bytes_.append(id);
     index_.insert(place);
     briefs_.emplace_back();
+    newest_child_.push_back(kNone);
+    older_sibling_.push_back(kNone);
     if (!parent_id.empty()) {
       uint32_t parent = PlaceOf(parent_id);
       if (parent != kNone) {
-        children_[parent].push_back(place);
+        older_sibling_[place] = newest_child_[parent];
+        newest_child_[parent] = place;
       } else {
         orphans_[parent_id].push_back(place);
       }
     }
+    // Those that waited are older than any child to come.
     if (auto waiting = orphans_.find(id); waiting != orphans_.end()) {
-      absl::InlinedVector<uint32_t, 4>& kids = children_[place];
-      kids.insert(kids.end(), waiting->second.begin(), waiting->second.end());
+      for (uint32_t child : waiting->second) {
+        older_sibling_[child] = newest_child_[place];
+        newest_child_[place] = child;
+      }
       orphans_.erase(waiting);
     }
   }
@@ -97,7 +116,7 @@ bool TaskGraph::AddShelved(const std::string& id, const std::string& goal_id,
   // A goal is its own goal: its place is the next one.
   Shelved brief;
   if (!MakeBrief(goal_id, parent_id, assignee, status, &brief,
-                 std::make_pair(&id, static_cast<uint32_t>(order_.size())))) {
+                 std::make_pair(&id, static_cast<uint32_t>(id_start_.size())))) {
     return false;
   }
   uint32_t place = Index(id, parent_id, /*final=*/true);
@@ -171,24 +190,26 @@ std::optional<TaskGraph::Brief> TaskGraph::BriefOf(const std::string& id) const 
   if (place == kNone) return std::nullopt;
   const Shelved& s = briefs_[place];
   if (s.status == v1::TASK_STATUS_UNSPECIFIED) return std::nullopt;
-  return Brief{order_[s.goal], s.parent == kNone ? NoId() : order_[s.parent], names_[s.assignee],
-               s.status};
+  return Brief{IdAt(s.goal), s.parent == kNone ? absl::string_view() : IdAt(s.parent),
+               names_[s.assignee], s.status};
 }
 
 std::vector<std::string> TaskGraph::ChildrenOf(const std::string& id) const {
   std::vector<std::string> out;
-  auto it = children_.find(PlaceOf(id));
-  if (it == children_.end()) return out;
-  out.reserve(it->second.size());
-  for (uint32_t child : it->second) out.push_back(order_[child]);
+  uint32_t place = PlaceOf(id);
+  if (place == kNone) return out;
+  for (uint32_t child = newest_child_[place]; child != kNone; child = older_sibling_[child]) {
+    out.emplace_back(IdAt(child));
+  }
+  std::reverse(out.begin(), out.end());  // oldest first
   return out;
 }
 
 bool TaskGraph::HasOpenChildren(const std::string& id) const {
-  auto it = children_.find(PlaceOf(id));
-  if (it == children_.end()) return false;
-  for (uint32_t child : it->second) {
-    std::optional<Brief> b = BriefOf(order_[child]);
+  uint32_t place = PlaceOf(id);
+  if (place == kNone) return false;
+  for (uint32_t child = newest_child_[place]; child != kNone; child = older_sibling_[child]) {
+    std::optional<Brief> b = BriefOf(std::string(IdAt(child)));
     if (b.has_value() && !Final(b->status)) return true;
   }
   return false;

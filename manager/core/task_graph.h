@@ -27,7 +27,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/container/inlined_vector.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
 #include "agentd/v1/tasks.pb.h"
@@ -41,9 +40,9 @@ class TaskGraph {
   using Loader = std::function<std::optional<v1::Task>(const std::string& id)>;
   // What is kept of every task, shelved or not.
   struct Brief {
-    const std::string& goal_id;
-    const std::string& parent_id;
-    const std::string& assignee;
+    absl::string_view goal_id;
+    absl::string_view parent_id;
+    absl::string_view assignee;
     v1::TaskStatus status;
   };
 
@@ -56,7 +55,7 @@ class TaskGraph {
       : load_(std::move(load)),
         resident_finished_(resident_finished),
         over_bound_(std::move(over_bound)) {}
-  // The index refers to order_ by address.
+  // The index refers to the graph by address.
   TaskGraph(const TaskGraph&) = delete;
   TaskGraph& operator=(const TaskGraph&) = delete;
 
@@ -83,10 +82,13 @@ class TaskGraph {
   // kept. Returns false (without calling it) when the task is unknown or unreadable.
   bool Visit(const std::string& id, const std::function<void(const v1::Task&)>& fn) const;
   // What is kept of every task, without reading a shelved one back; nullopt if unknown.
-  // The references are valid until the graph next changes.
+  // The views are valid until the graph next changes.
   std::optional<Brief> BriefOf(const std::string& id) const;
-  // Ids in creation order, oldest first.
-  const std::vector<std::string>& order() const { return order_; }
+  // The id of the task at `place` (0 ≤ place < size(): places number the tasks in
+  // creation order, oldest first). Valid until the graph next changes.
+  absl::string_view IdAt(size_t place) const;
+  // Ids in creation order, oldest first (a copy: for tests and small graphs).
+  std::vector<std::string> Order() const;
 
   // Ids of the tasks created under `id`, oldest first (a copy: the caller may change tasks).
   std::vector<std::string> ChildrenOf(const std::string& id) const;
@@ -96,7 +98,7 @@ class TaskGraph {
   bool DepsCompleted(const v1::Task& t) const;
 
   // How many tasks the graph holds, and how many of them whole.
-  size_t size() const { return order_.size(); }
+  size_t size() const { return id_start_.size(); }
   size_t resident() const { return resident_.size(); }
   // How many goals (tasks without a parent) have not ended.
   size_t OpenGoals() const;
@@ -115,7 +117,7 @@ class TaskGraph {
 
  private:
   static constexpr uint32_t kNone = UINT32_MAX;
-  // What is kept of a shelved task, 16 bytes: its goal and parent as places in order_,
+  // What is kept of a shelved task, 16 bytes: its goal and parent as places,
   // its assignee as an index into names_, and its status (UNSPECIFIED while resident).
   struct Shelved {
     uint32_t goal = kNone;
@@ -125,7 +127,7 @@ class TaskGraph {
   };
   // Reads `id` back from the shelf into memory; null if it is not shelved or unreadable.
   v1::Task* Unshelve(const std::string& id) const;
-  // Adds `id` to the order (once) and to the unfinished or not; returns its place.
+  // Gives `id` a place (once) and adds it to the unfinished or not; returns its place.
   uint32_t Index(const std::string& id, const std::string& parent_id, bool final);
   // The brief of a task made from its ids; false when its goal or parent is not known
   // (then it stays whole). A goal is its own goal: `self`, when given, is the goal's
@@ -154,33 +156,42 @@ class TaskGraph {
   mutable std::deque<std::pair<std::string, uint64_t>> recent_finished_;
   mutable std::map<std::string, uint64_t> touched_;  // resident finished → latest stamp
   mutable uint64_t stamp_ = 0;
-  std::vector<std::string> order_;  // ids in creation order
-  // id → place in order_: a set of places, hashed and compared by the id at that place,
-  // so that each id is stored once (in order_), not twice. Memory per task is what
-  // bounds a daemon's growth with its history (task_graph.h's top).
+
+  // Memory per task is what bounds a daemon's growth with its history (the top of this
+  // file), so every task, shelved or not, costs a few fixed-size slots by place and its
+  // id's bytes, about 40 bytes in all; maps keyed by id hold only the bounded sets
+  // (resident, unfinished). The arrays below are indexed by place.
+  //
+  // Ids, stored once: every id's bytes back to back, and where each starts (it ends
+  // where the next begins). A std::string per id would take 32 bytes for a `t-123456`.
+  std::string id_bytes_;
+  std::vector<uint32_t> id_start_;
+  // Children as lists threaded through the places: a task's newest child, and each
+  // child's next older sibling (kNone ends a list). Children met before their parent
+  // (recovery in an order that allows it) wait in orphans_ by the parent's id.
+  std::vector<uint32_t> newest_child_;
+  std::vector<uint32_t> older_sibling_;
+  std::map<std::string, std::vector<uint32_t>> orphans_;
+  // id → place: a set of places, hashed and compared by the id at that place, so the
+  // index holds no second copy of the ids.
   struct PlaceHash {
     using is_transparent = void;
-    const std::vector<std::string>* order;
-    size_t operator()(uint32_t place) const { return (*this)(absl::string_view((*order)[place])); }
+    const TaskGraph* graph;
+    size_t operator()(uint32_t place) const { return (*this)(graph->IdAt(place)); }
     size_t operator()(absl::string_view id) const { return absl::Hash<absl::string_view>()(id); }
   };
   struct PlaceEq {
     using is_transparent = void;
-    const std::vector<std::string>* order;
-    absl::string_view Id(uint32_t place) const { return (*order)[place]; }
+    const TaskGraph* graph;
+    absl::string_view Id(uint32_t place) const { return graph->IdAt(place); }
     absl::string_view Id(absl::string_view id) const { return id; }
     template <typename A, typename B>
     bool operator()(const A& a, const B& b) const {
       return Id(a) == Id(b);
     }
   };
-  absl::flat_hash_set<uint32_t, PlaceHash, PlaceEq> index_{0, PlaceHash{&order_}, PlaceEq{&order_}};
+  absl::flat_hash_set<uint32_t, PlaceHash, PlaceEq> index_{0, PlaceHash{this}, PlaceEq{this}};
   std::map<uint32_t, std::string> live_;  // unfinished, by place
-  // parent's place → children's places, oldest first; children met before their parent
-  // (recovery in an order that allows it) wait in orphans_ by the parent's id.
-  // Most parents have a few children: held inline, with no allocation of their own.
-  absl::flat_hash_map<uint32_t, absl::InlinedVector<uint32_t, 4>> children_;
-  std::map<std::string, std::vector<uint32_t>> orphans_;
 };
 
 }  // namespace agentd

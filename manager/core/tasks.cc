@@ -432,8 +432,9 @@ absl::StatusOr<v1::ListTasksResponse> TaskBoard::List(const v1::ListTasksRequest
   size_t matched = 0;
   // Filtered on what is kept of every task; only the page's tasks are read whole (from
   // the store, for finished ones no longer in memory).
-  for (auto it = graph_.order().rbegin(); it != graph_.order().rend(); ++it) {
-    std::optional<TaskGraph::Brief> t = graph_.BriefOf(*it);
+  for (size_t place = graph_.size(); place-- > 0;) {
+    const std::string id(graph_.IdAt(place));
+    std::optional<TaskGraph::Brief> t = graph_.BriefOf(id);
     if (!t.has_value()) continue;
     if (!req.goal_id().empty() && t->goal_id != req.goal_id()) continue;
     if (!req.parent_id().empty() && t->parent_id != req.parent_id()) continue;
@@ -447,7 +448,7 @@ absl::StatusOr<v1::ListTasksResponse> TaskBoard::List(const v1::ListTasksRequest
     }
     // A record the store cannot give back is left out, as recovery left out unreadable
     // records before finished tasks were shelved (LoadStored logs why).
-    std::optional<v1::Task> whole = graph_.Read(*it);
+    std::optional<v1::Task> whole = graph_.Read(id);
     if (whole.has_value()) *resp.add_tasks() = *std::move(whole);
   }
   return resp;
@@ -636,7 +637,7 @@ void TaskBoard::SendAssignment(const v1::Task& t) {
       chain.push_back(*std::move(p));
     } else {
       std::optional<TaskGraph::Brief> brief = graph_.BriefOf(up);
-      up = brief.has_value() ? brief->parent_id : "";
+      up = brief.has_value() ? std::string(brief->parent_id) : "";
     }
   }
   std::reverse(chain.begin(), chain.end());

@@ -35,7 +35,7 @@ TEST(TaskGraphTest, ChildrenInCreationOrderAndWhetherAnyIsOpen) {
   EXPECT_TRUE(g.HasOpenChildren("g-1"));
   g.at("t-3").set_status(v1::TASK_STATUS_CANCELED);
   EXPECT_FALSE(g.HasOpenChildren("g-1")) << "ended, whichever way";
-  EXPECT_THAT(g.order(), ElementsAre("g-1", "t-3", "t-2"));
+  EXPECT_THAT(g.Order(), ElementsAre("g-1", "t-3", "t-2"));
   EXPECT_EQ(g.Find("nope"), nullptr);
 }
 
@@ -79,7 +79,7 @@ TEST(TaskGraphTest, TheUnfinishedAreTrackedOldestFirst) {
   g.Add(T("t-2", "g-1", v1::TASK_STATUS_READY));  // retried
   EXPECT_THAT(g.Unfinished(), ElementsAre("t-2", "t-3"));
   EXPECT_THAT(g.ChildrenOf("g-1"), ElementsAre("t-2", "t-3")) << "not listed twice";
-  EXPECT_THAT(g.order(), ElementsAre("g-1", "t-2", "t-3"));
+  EXPECT_THAT(g.Order(), ElementsAre("g-1", "t-2", "t-3"));
 }
 
 TEST(TaskGraphTest, DepsAreCompletedOnlyWhenEachIsThereAndCompleted) {
@@ -173,7 +173,7 @@ TEST(TaskGraphTest, FinishedTasksBeyondTheBoundAreShelvedAndReadBackWhenAskedFor
   EXPECT_THROW(g.at("t-9"), std::out_of_range);
   ASSERT_TRUE(g.BriefOf("t-9").has_value());
   EXPECT_EQ(g.BriefOf("t-9")->status, v1::TASK_STATUS_FAILED);
-  EXPECT_THAT(g.order(), ElementsAre("g-1", "t-2", "t-3", "t-4", "t-5", "g-10", "t-9"));
+  EXPECT_THAT(g.Order(), ElementsAre("g-1", "t-2", "t-3", "t-4", "t-5", "g-10", "t-9"));
   EXPECT_THAT(g.ChildrenOf("g-1"), ElementsAre("t-2", "t-3", "t-4", "t-5", "t-9"));
 }
 
