@@ -170,6 +170,21 @@ void PlanBook::MaybeForget(const std::string& task_id) {
   if (it == by_task_.end()) return;
   absl::StatusOr<v1::Task> task = tasks_->Get(task_id);
   if (!task.ok() || !Ended(task->status())) return;
+  // A proposal still waiting for its decision can never run now (Execute would fail it
+  // on approval): it fails here, so no one is asked to decide it, and it leaves memory
+  // and the plans read back at start with its task. Save posts the next look.
+  std::vector<std::string> undecided;
+  for (const std::string& id : it->second) {
+    if (plans_.at(id).status() == v1::PLAN_STATUS_PROPOSED) undecided.push_back(id);
+  }
+  for (const std::string& id : undecided) {
+    v1::Plan& p = plans_.at(id);
+    spdlog::info("plan {}: its task {} ended ({}) before the plan was decided; it fails", p.id(),
+                 task_id, v1::TaskStatus_Name(task->status()));
+    p.set_status(v1::PLAN_STATUS_FAILED);
+    Save(p, "plan.failed");
+  }
+  if (!undecided.empty()) return;
   for (const std::string& id : it->second) {
     if (!Settled(plans_.at(id))) return;
   }

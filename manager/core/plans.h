@@ -28,8 +28,8 @@
 // if its goal is still open; the workspace of a goal that ended meanwhile is left as it is.
 // A repeated proposal (same request id) answers with the plan it made while that plan is
 // in memory; after it was forgotten, or after a restart, it is a new proposal. A plan
-// still proposed when its task ended stays in memory until a person decides it (an
-// approval then fails it: its task has ended).
+// still proposed when its task ended (its goal was canceled or failed meanwhile) can never
+// run: it fails then ("plan.failed"), and is no longer offered to anyone to decide.
 //
 // Thread-safety: core loop thread only.
 #ifndef AGENTD_MANAGER_CORE_PLANS_H_

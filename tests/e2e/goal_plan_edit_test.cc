@@ -194,5 +194,48 @@ TEST_F(GoalTest, AnEditThatCannotBeApprovedIsKeptInItsFile) {
   EXPECT_EQ(CtlJson({"get", "plans"})["plans"][0]["status"], "PLAN_STATUS_REJECTED");
 }
 
+// A goal canceled while its plan waits for a person: the plan can never run, so it fails
+// with its task, is offered to no one to decide, and leaves agentd's memory — before and
+// after a restart (which would otherwise read an undecided plan back every time).
+TEST_F(GoalTest, APlanStillProposedWhenItsGoalIsCanceledFailsAndIsNoLongerDecidable) {
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("plan_edit"), kManager));
+  ASSERT_EQ(Ctl({"goal", "Two files", "--approve", "manual"}).exit_code, 0);
+  nlohmann::json plans;
+  ASSERT_TRUE(PlansReach(1, &plans));
+  const std::string proposed = Text(plans["plans"][0]["id"]);
+  ASSERT_EQ(plans["plans"][0]["status"], "PLAN_STATUS_PROPOSED");
+  RunResult cancel = Ctl({"cancel", "g-1"});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.out << cancel.err;
+
+  auto expect_failed_and_forgotten = [&](const std::string& when) {
+    nlohmann::json plan;
+    EXPECT_TRUE(WaitForValue(
+        [&] {
+          return PollCtlJson({"describe", "plan", proposed});
+        },
+        [](const nlohmann::json& p) { return !p.is_null() && p["status"] == "PLAN_STATUS_FAILED"; },
+        absl::Seconds(10), &plan))
+        << when << ": " << DumpJson(plan) << daemon_.log();
+    nlohmann::json info;
+    EXPECT_TRUE(WaitForValue([&] { return PollCtlJson({"status"}); },
+                             [](const nlohmann::json& i) {
+                               return !i.is_null() && i["counters"]["plansInMemory"] == "0";
+                             },
+                             absl::Seconds(10), &info))
+        << when << ": " << DumpJson(info);
+    nlohmann::json all = CtlJson({"get", "plans", "--goal", "g-1"});
+    ASSERT_EQ(ArraySize(all, "plans"), 1u) << when << ": " << DumpJson(all);
+    EXPECT_EQ(all["plans"][0]["status"], "PLAN_STATUS_FAILED") << when;
+    RunResult approve = Ctl({"approve", proposed});
+    EXPECT_NE(approve.exit_code, 0) << when;
+    EXPECT_THAT(approve.err, HasSubstr("is failed; only a proposed plan can be approved")) << when;
+  };
+  expect_failed_and_forgotten("after the cancel");
+  EXPECT_EQ(CtlJson({"describe", "task", "g-1"})["status"], "TASK_STATUS_CANCELED");
+  ASSERT_TRUE(daemon_.Stop().has_value());
+  ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
+  expect_failed_and_forgotten("after a restart");
+}
+
 }  // namespace
 }  // namespace agentd::testing

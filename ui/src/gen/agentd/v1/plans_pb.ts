@@ -605,7 +605,8 @@ export enum PlanStatus {
   COMPLETED = 6,
 
   /**
-   * A step's task failed after its last attempt, or the plan was canceled.
+   * A step's task failed after its last attempt, or the plan was canceled; or its task
+   * ended before the plan was decided or could start.
    *
    * @generated from enum value: PLAN_STATUS_FAILED = 7;
    */
