@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "agentd/v1/tasks.grpc.pb.h"
+#include "common/json_dump.h"
 #include "tests/support/client.h"
 
 namespace agentd::testing {
@@ -135,6 +136,16 @@ void GoalTest::Start(const std::string& scenario, const std::string& extra_roles
   std::vector<std::string> args = {"--config", dir_.Join("agentd.yaml")};
   args.insert(args.end(), daemon_args_.begin(), daemon_args_.end());
   ASSERT_TRUE(daemon_.Start(args, daemon_env_)) << daemon_.log();
+}
+
+::testing::AssertionResult GoalTest::NoPlansInMemory(absl::Duration timeout) {
+  nlohmann::json info;
+  ::testing::AssertionResult r = WaitForValue(
+      [&] { return PollCtlJson({"status"}); },
+      [](const nlohmann::json& i) { return !i.is_null() && i["counters"]["plansInMemory"] == "0"; },
+      timeout, &info);
+  if (!r) r << "\n" << DumpJson(info);
+  return r;
 }
 
 ::testing::AssertionResult GoalTest::PlansReach(size_t count, nlohmann::json* plans,

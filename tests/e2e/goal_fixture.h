@@ -107,6 +107,9 @@ class GoalTest : public ::testing::Test {
   // agent as last seen.
   ::testing::AssertionResult AgentReaches(const std::string& id, v1::AgentState state,
                                           absl::Duration timeout);
+  // Waits until agentd keeps no plan in memory (GetInfo's plans_in_memory is 0): every
+  // plan it knows is settled and read from the store. The failure shows the last status.
+  ::testing::AssertionResult NoPlansInMemory(absl::Duration timeout = absl::Seconds(10));
   // Waits until `agentctl get plans` lists `count` plans, and gives that list; on time-out
   // the result shows the last list seen and agentd's log.
   ::testing::AssertionResult PlansReach(size_t count, nlohmann::json* plans,

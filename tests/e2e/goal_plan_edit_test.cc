@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "agentd/v1/plans.grpc.pb.h"
+#include "common/json_dump.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
@@ -216,13 +217,7 @@ TEST_F(GoalTest, APlanStillProposedWhenItsGoalIsCanceledFailsAndIsNoLongerDecida
         [](const nlohmann::json& p) { return !p.is_null() && p["status"] == "PLAN_STATUS_FAILED"; },
         absl::Seconds(10), &plan))
         << when << ": " << DumpJson(plan) << daemon_.log();
-    nlohmann::json info;
-    EXPECT_TRUE(WaitForValue([&] { return PollCtlJson({"status"}); },
-                             [](const nlohmann::json& i) {
-                               return !i.is_null() && i["counters"]["plansInMemory"] == "0";
-                             },
-                             absl::Seconds(10), &info))
-        << when << ": " << DumpJson(info);
+    EXPECT_TRUE(NoPlansInMemory()) << when;
     nlohmann::json all = CtlJson({"get", "plans", "--goal", "g-1"});
     ASSERT_EQ(ArraySize(all, "plans"), 1u) << when << ": " << DumpJson(all);
     EXPECT_EQ(all["plans"][0]["status"], "PLAN_STATUS_FAILED") << when;

@@ -111,13 +111,7 @@ TEST_F(GoalTest, AManagersPlanIsCheckedRejectedRevisedApprovedAndRunToAPassingTe
   // plans leave agentd's memory and are read back from the store as they were, before
   // and after a restart (which reads back only what may still change).
   auto expect_plans_in_store = [&](const std::string& when) {
-    nlohmann::json info;
-    EXPECT_TRUE(WaitForValue([&] { return PollCtlJson({"status"}); },
-                             [](const nlohmann::json& i) {
-                               return !i.is_null() && i["counters"]["plansInMemory"] == "0";
-                             },
-                             absl::Seconds(10), &info))
-        << when << ": " << DumpJson(info);
+    EXPECT_TRUE(NoPlansInMemory()) << when;
     nlohmann::json all = CtlJson({"get", "plans", "--goal", "g-1"});
     ASSERT_EQ(ArraySize(all, "plans"), 2u) << when << ": " << DumpJson(all);
     EXPECT_EQ(all["plans"][0]["id"], revised["id"]) << "newest first";
