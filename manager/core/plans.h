@@ -29,7 +29,9 @@
 // A repeated proposal (same request id) answers with the plan it made while that plan is
 // in memory; after it was forgotten, or after a restart, it is a new proposal. A plan
 // still proposed when its task ended (its goal was canceled or failed meanwhile) can never
-// run: it fails then ("plan.failed"), and is no longer offered to anyone to decide.
+// run: it fails then ("plan.failed"), and is no longer offered to anyone to decide; if a
+// person retries the task, its agent proposes afresh. One agentd stopped before failing
+// is failed at the next start.
 //
 // Thread-safety: core loop thread only.
 #ifndef AGENTD_MANAGER_CORE_PLANS_H_

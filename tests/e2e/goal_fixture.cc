@@ -140,10 +140,13 @@ void GoalTest::Start(const std::string& scenario, const std::string& extra_roles
 
 ::testing::AssertionResult GoalTest::NoPlansInMemory(absl::Duration timeout) {
   nlohmann::json info;
-  ::testing::AssertionResult r = WaitForValue(
-      [&] { return PollCtlJson({"status"}); },
-      [](const nlohmann::json& i) { return !i.is_null() && i["counters"]["plansInMemory"] == "0"; },
-      timeout, &info);
+  ::testing::AssertionResult r =
+      WaitForValue([&] { return PollCtlJson({"status"}); },
+                   [](const nlohmann::json& i) {
+                     return i.is_object() && i.contains("counters") &&
+                            i["counters"].value("plansInMemory", "") == "0";
+                   },
+                   timeout, &info);
   if (!r) r << "\n" << DumpJson(info);
   return r;
 }

@@ -196,23 +196,33 @@ TEST_F(GoalTest, AnEditThatCannotBeApprovedIsKeptInItsFile) {
 }
 
 // A goal canceled while its plan waits for a person: the plan can never run, so it fails
-// with its task, is offered to no one to decide, and leaves agentd's memory — before and
-// after a restart (which would otherwise read an undecided plan back every time).
-TEST_F(GoalTest, APlanStillProposedWhenItsGoalIsCanceledFailsAndIsNoLongerDecidable) {
-  ASSERT_NO_FATAL_FAILURE(Start(Scenario("plan_edit"), kManager));
-  ASSERT_EQ(Ctl({"goal", "Two files", "--approve", "manual"}).exit_code, 0);
-  nlohmann::json plans;
-  ASSERT_TRUE(PlansReach(1, &plans));
-  const std::string proposed = Text(plans["plans"][0]["id"]);
-  ASSERT_EQ(plans["plans"][0]["status"], "PLAN_STATUS_PROPOSED");
-  RunResult cancel = Ctl({"cancel", "g-1"});
-  ASSERT_EQ(cancel.exit_code, 0) << cancel.out << cancel.err;
-
-  auto expect_failed_and_forgotten = [&](const std::string& when) {
+// with its task, is offered to no one to decide, and leaves agentd's memory.
+class ProposedPlanTest : public GoalTest {
+ protected:
+  // Proposes a plan for manual approval and cancels the goal while it waits; with
+  // `agentd_exits`, agentd stops right after the cancel is committed (before anything
+  // else of it runs) and is started again. Sets proposed_ to the plan's id.
+  void CancelWhileProposed(bool agentd_exits) {
+    if (agentd_exits) daemon_env_ = {"AGENTD_FAULT_EXIT_AFTER_EVENT=task.canceled"};
+    ASSERT_NO_FATAL_FAILURE(Start(Scenario("plan_edit"), kManager));
+    ASSERT_EQ(Ctl({"goal", "Two files", "--approve", "manual"}).exit_code, 0);
+    nlohmann::json plans;
+    ASSERT_TRUE(PlansReach(1, &plans));
+    proposed_ = Text(plans["plans"][0]["id"]);
+    ASSERT_EQ(plans["plans"][0]["status"], "PLAN_STATUS_PROPOSED");
+    RunResult cancel = Ctl({"cancel", "g-1"});
+    if (agentd_exits) {
+      ASSERT_NO_FATAL_FAILURE(RestartAfterInjectedExit());  // agentd may exit before answering
+    } else {
+      ASSERT_EQ(cancel.exit_code, 0) << cancel.out << cancel.err;
+    }
+    EXPECT_EQ(CtlJson({"describe", "task", "g-1"})["status"], "TASK_STATUS_CANCELED");
+  }
+  void ExpectFailedAndForgotten(const std::string& when) {
     nlohmann::json plan;
-    EXPECT_TRUE(WaitForValue(
+    ASSERT_TRUE(WaitForValue(
         [&] {
-          return PollCtlJson({"describe", "plan", proposed});
+          return PollCtlJson({"describe", "plan", proposed_});
         },
         [](const nlohmann::json& p) { return !p.is_null() && p["status"] == "PLAN_STATUS_FAILED"; },
         absl::Seconds(10), &plan))
@@ -221,15 +231,28 @@ TEST_F(GoalTest, APlanStillProposedWhenItsGoalIsCanceledFailsAndIsNoLongerDecida
     nlohmann::json all = CtlJson({"get", "plans", "--goal", "g-1"});
     ASSERT_EQ(ArraySize(all, "plans"), 1u) << when << ": " << DumpJson(all);
     EXPECT_EQ(all["plans"][0]["status"], "PLAN_STATUS_FAILED") << when;
-    RunResult approve = Ctl({"approve", proposed});
+    RunResult approve = Ctl({"approve", proposed_});
     EXPECT_NE(approve.exit_code, 0) << when;
     EXPECT_THAT(approve.err, HasSubstr("is failed; only a proposed plan can be approved")) << when;
-  };
-  expect_failed_and_forgotten("after the cancel");
-  EXPECT_EQ(CtlJson({"describe", "task", "g-1"})["status"], "TASK_STATUS_CANCELED");
+  }
+  std::string proposed_;
+};
+
+// Before and after a restart (which would otherwise read an undecided plan back each time).
+TEST_F(ProposedPlanTest, APlanStillProposedWhenItsGoalIsCanceledFailsAndIsNoLongerDecidable) {
+  ASSERT_NO_FATAL_FAILURE(CancelWhileProposed(/*agentd_exits=*/false));
+  ASSERT_NO_FATAL_FAILURE(ExpectFailedAndForgotten("after the cancel"));
   ASSERT_TRUE(daemon_.Stop().has_value());
   ASSERT_TRUE(daemon_.Start({"--config", dir_.Join("agentd.yaml")})) << daemon_.log();
-  expect_failed_and_forgotten("after a restart");
+  ExpectFailedAndForgotten("after a restart");
+}
+
+// agentd stopped between the cancel's commit and failing the plan: the store holds a
+// proposed plan of an ended task, and start-up fails it then (as it would one left by an
+// older agentd).
+TEST_F(ProposedPlanTest, AProposedPlanOfATaskThatEndedBeforeAStopFailsAtStart) {
+  ASSERT_NO_FATAL_FAILURE(CancelWhileProposed(/*agentd_exits=*/true));
+  ExpectFailedAndForgotten("after the restart");
 }
 
 }  // namespace
