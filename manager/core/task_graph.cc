@@ -182,16 +182,21 @@ bool TaskGraph::Visit(const std::string& id, const std::function<void(const v1::
 }
 
 std::optional<TaskGraph::Brief> TaskGraph::BriefOf(const std::string& id) const {
-  if (auto it = resident_.find(id); it != resident_.end()) {
-    const v1::Task& t = it->second;
-    return Brief{t.goal_id(), t.parent_id(), t.assignee(), t.status()};
-  }
   uint32_t place = PlaceOf(id);
-  if (place == kNone) return std::nullopt;
+  return place == kNone ? std::nullopt : BriefAt(place);
+}
+
+std::optional<TaskGraph::Brief> TaskGraph::BriefAt(size_t place) const {
+  // Every task is shelved (its brief set) or resident, never both.
   const Shelved& s = briefs_[place];
-  if (s.status == v1::TASK_STATUS_UNSPECIFIED) return std::nullopt;
-  return Brief{IdAt(s.goal), s.parent == kNone ? absl::string_view() : IdAt(s.parent),
-               names_[s.assignee], s.status};
+  if (s.status != v1::TASK_STATUS_UNSPECIFIED) {
+    return Brief{IdAt(s.goal), s.parent == kNone ? absl::string_view() : IdAt(s.parent),
+                 names_[s.assignee], s.status};
+  }
+  auto it = resident_.find(IdAt(place));
+  if (it == resident_.end()) return std::nullopt;
+  const v1::Task& t = it->second;
+  return Brief{t.goal_id(), t.parent_id(), t.assignee(), t.status()};
 }
 
 std::vector<std::string> TaskGraph::ChildrenOf(const std::string& id) const {
@@ -209,7 +214,7 @@ bool TaskGraph::HasOpenChildren(const std::string& id) const {
   uint32_t place = PlaceOf(id);
   if (place == kNone) return false;
   for (uint32_t child = newest_child_[place]; child != kNone; child = older_sibling_[child]) {
-    std::optional<Brief> b = BriefOf(std::string(IdAt(child)));
+    std::optional<Brief> b = BriefAt(child);
     if (b.has_value() && !Final(b->status)) return true;
   }
   return false;

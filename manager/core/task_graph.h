@@ -84,6 +84,9 @@ class TaskGraph {
   // What is kept of every task, without reading a shelved one back; nullopt if unknown.
   // The views are valid until the graph next changes.
   std::optional<Brief> BriefOf(const std::string& id) const;
+  // The same for the task at `place` (0 ≤ place < size()), with no lookup by id: for
+  // scans over every place.
+  std::optional<Brief> BriefAt(size_t place) const;
   // The id of the task at `place` (0 ≤ place < size(): places number the tasks in
   // creation order, oldest first). Valid until the graph next changes.
   absl::string_view IdAt(size_t place) const;
@@ -145,7 +148,7 @@ class TaskGraph {
   // Every task is resident (in resident_) or shelved (briefs_[place].status set), never
   // both. Reading a shelved task back changes only where it is kept, so const readers
   // may do it (hence mutable).
-  mutable std::map<std::string, v1::Task> resident_;
+  mutable std::map<std::string, v1::Task, std::less<>> resident_;
   mutable std::vector<Shelved> briefs_;  // by place
   std::vector<std::string> names_{""};   // assignees of shelved tasks, interned
   absl::flat_hash_map<std::string, uint32_t> name_index_{{"", 0}};

@@ -433,8 +433,7 @@ absl::StatusOr<v1::ListTasksResponse> TaskBoard::List(const v1::ListTasksRequest
   // Filtered on what is kept of every task; only the page's tasks are read whole (from
   // the store, for finished ones no longer in memory).
   for (size_t place = graph_.size(); place-- > 0;) {
-    const std::string id(graph_.IdAt(place));
-    std::optional<TaskGraph::Brief> t = graph_.BriefOf(id);
+    std::optional<TaskGraph::Brief> t = graph_.BriefAt(place);
     if (!t.has_value()) continue;
     if (!req.goal_id().empty() && t->goal_id != req.goal_id()) continue;
     if (!req.parent_id().empty() && t->parent_id != req.parent_id()) continue;
@@ -448,7 +447,7 @@ absl::StatusOr<v1::ListTasksResponse> TaskBoard::List(const v1::ListTasksRequest
     }
     // A record the store cannot give back is left out, as recovery left out unreadable
     // records before finished tasks were shelved (LoadStored logs why).
-    std::optional<v1::Task> whole = graph_.Read(id);
+    std::optional<v1::Task> whole = graph_.Read(std::string(graph_.IdAt(place)));
     if (whole.has_value()) *resp.add_tasks() = *std::move(whole);
   }
   return resp;

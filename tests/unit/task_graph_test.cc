@@ -175,6 +175,19 @@ TEST(TaskGraphTest, FinishedTasksBeyondTheBoundAreShelvedAndReadBackWhenAskedFor
   EXPECT_EQ(g.BriefOf("t-9")->status, v1::TASK_STATUS_FAILED);
   EXPECT_THAT(g.Order(), ElementsAre("g-1", "t-2", "t-3", "t-4", "t-5", "g-10", "t-9"));
   EXPECT_THAT(g.ChildrenOf("g-1"), ElementsAre("t-2", "t-3", "t-4", "t-5", "t-9"));
+  // By place, shelved or resident, the same briefs as by id.
+  for (size_t place = 0; place < g.size(); ++place) {
+    const std::string id(g.IdAt(place));
+    std::optional<TaskGraph::Brief> by_place = g.BriefAt(place), by_id = g.BriefOf(id);
+    ASSERT_EQ(by_place.has_value(), by_id.has_value()) << id;
+    ASSERT_TRUE(by_place.has_value()) << id;
+    EXPECT_EQ(by_place->goal_id, by_id->goal_id) << id;
+    EXPECT_EQ(by_place->parent_id, by_id->parent_id) << id;
+    EXPECT_EQ(by_place->assignee, by_id->assignee) << id;
+    EXPECT_EQ(by_place->status, by_id->status) << id;
+  }
+  EXPECT_EQ(g.BriefAt(6)->status, v1::TASK_STATUS_FAILED) << "t-9, shelved";
+  EXPECT_EQ(g.BriefAt(0)->parent_id, "") << "g-1";
 }
 
 // The owner hears when finished tasks in memory pass the bound, whether they finished or
