@@ -797,8 +797,12 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     for (const std::string& why : stats.retry_reasons) t->add_retry_reasons(why);
     record(std::move(e));
   };
-  // When each running tool call began, for its duration.
-  std::map<std::string, absl::Time> tool_start;
+  // When each running tool call began (for its duration), and what it acts on.
+  struct Running {
+    absl::Time start;
+    std::string summary;
+  };
+  std::map<std::string, Running> tool_start;
   events.text = [&](absl::string_view text) {
     v1::TaskEvent ev;
     ev.mutable_token_chunk()->set_call_id(call_id);
@@ -811,21 +815,18 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     ev.mutable_token_chunk()->set_discarded(true);
     Send(a, ev);
   };
+  // No ToolCallStarted: the call's STARTED transcript entry tells people, and its
+  // ToolCallFinished carries what agentd needs (call_summary): one message less a call.
   events.tool_started = [&](const llm::ToolCall& call) {
-    v1::TaskEvent ev;
-    v1::ToolCallStarted* s = ev.mutable_tool_call_started();
-    s->set_tool_call_id(call.id);
-    s->set_tool(call.name);
-    s->set_summary(CallSummary(call));
-    Send(a, ev);
-    tool_start[call.id] = absl::Now();
+    Running& running = tool_start[call.id];
+    running = {absl::Now(), CallSummary(call)};
     v1::TranscriptEntry e;
     v1::TranscriptToolCall* c = e.mutable_tool_call();
     c->set_tool_call_id(call.id);
     c->set_tool(call.name);
     c->set_phase(v1::TOOL_CALL_PHASE_STARTED);
     c->set_arguments_json(call.arguments);
-    c->set_summary(s->summary());
+    c->set_summary(running.summary);
     record(std::move(e));
   };
   events.tool = [&](const llm::ToolCall& call, const tools::ToolResult& r) {
@@ -839,9 +840,12 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     f->set_output_bytes(static_cast<int64_t>(r.content.size()));
     absl::Duration took = absl::ZeroDuration();
     if (auto it = tool_start.find(call.id); it != tool_start.end()) {
-      took = absl::Now() - it->second;
+      took = absl::Now() - it->second.start;
+      f->set_call_summary(std::move(it->second.summary));
       tool_start.erase(it);
       SetProtoDuration(took, f->mutable_duration());
+    } else {
+      f->set_call_summary(CallSummary(call));
     }
     Send(a, ev);
     v1::TranscriptEntry e;

@@ -54,18 +54,25 @@ grpc::ServerUnaryReactor* AgentHostService::Heartbeat(grpc::CallbackServerContex
 }
 
 // Runs `fn(agent_id)` on the core loop as the agent the call's token names, or finishes
-// the call with UNAUTHENTICATED.
+// the call with UNAUTHENTICATED. `urgent`: the agent's turn waits for the answer (its
+// budget before a model call, its usage before an outcome), so the step goes ahead of
+// the loop's queue (EventLoop::PostUrgent).
 template <typename Fn>
 void AsAgent(EventLoop* loop, Supervisor* supervisor, grpc::CallbackServerContext* ctx,
-             grpc::ServerUnaryReactor* reactor, Fn fn) {
-  loop->Post([supervisor, reactor, fn = std::move(fn), token = BearerToken(ctx)]() mutable {
+             grpc::ServerUnaryReactor* reactor, Fn fn, bool urgent = false) {
+  auto step = [supervisor, reactor, fn = std::move(fn), token = BearerToken(ctx)]() mutable {
     absl::StatusOr<std::string> id = supervisor->AgentForToken(token);
     if (!id.ok()) {
       reactor->Finish(ToGrpcStatus(id.status()));
       return;
     }
     fn(*id);
-  });
+  };
+  if (urgent) {
+    loop->PostUrgent(std::move(step));
+  } else {
+    loop->Post(std::move(step));
+  }
 }
 
 grpc::ServerUnaryReactor* AgentHostService::RequestConsent(grpc::CallbackServerContext* ctx,
@@ -109,32 +116,35 @@ grpc::ServerUnaryReactor* AgentHostService::ReserveBudget(grpc::CallbackServerCo
                                                           const v1::ReserveBudgetRequest* req,
                                                           v1::ReserveBudgetResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  AsAgent(loop_, supervisor_, ctx, reactor, [this, reactor, req, resp](const std::string& id) {
-    // The previous call first, as ReportUsage records it: one round trip per call.
-    if (req->has_settle()) {
-      absl::StatusOr<Ledger::Caller> payer = scope_.UsageCaller(id, req->settle());
-      absl::StatusOr<v1::UsageRecord> used =
-          payer.ok() ? ledger_->Report(*payer, req->settle()) : payer.status();
-      if (!used.ok()) {
-        reactor->Finish(ToGrpcStatus(used.status()));
-        return;
-      }
-    }
-    if (!req->release_reservation_id().empty()) {
-      if (absl::Status s = ledger_->Release(id, req->release_reservation_id()); !s.ok()) {
-        reactor->Finish(ToGrpcStatus(s));
-        return;
-      }
-    }
-    absl::StatusOr<Ledger::Caller> caller = scope_.CallerFor(id, req->task_id());
-    if (!caller.ok()) {
-      reactor->Finish(ToGrpcStatus(caller.status()));
-      return;
-    }
-    absl::StatusOr<v1::BudgetReservation> r = ledger_->Reserve(*caller, *req);
-    if (r.ok()) *resp->mutable_reservation() = *std::move(r);
-    reactor->Finish(ToGrpcStatus(r.status()));
-  });
+  AsAgent(
+      loop_, supervisor_, ctx, reactor,
+      [this, reactor, req, resp](const std::string& id) {
+        // The previous call first, as ReportUsage records it: one round trip per call.
+        if (req->has_settle()) {
+          absl::StatusOr<Ledger::Caller> payer = scope_.UsageCaller(id, req->settle());
+          absl::StatusOr<v1::UsageRecord> used =
+              payer.ok() ? ledger_->Report(*payer, req->settle()) : payer.status();
+          if (!used.ok()) {
+            reactor->Finish(ToGrpcStatus(used.status()));
+            return;
+          }
+        }
+        if (!req->release_reservation_id().empty()) {
+          if (absl::Status s = ledger_->Release(id, req->release_reservation_id()); !s.ok()) {
+            reactor->Finish(ToGrpcStatus(s));
+            return;
+          }
+        }
+        absl::StatusOr<Ledger::Caller> caller = scope_.CallerFor(id, req->task_id());
+        if (!caller.ok()) {
+          reactor->Finish(ToGrpcStatus(caller.status()));
+          return;
+        }
+        absl::StatusOr<v1::BudgetReservation> r = ledger_->Reserve(*caller, *req);
+        if (r.ok()) *resp->mutable_reservation() = *std::move(r);
+        reactor->Finish(ToGrpcStatus(r.status()));
+      },
+      /*urgent=*/true);
   return reactor;
 }
 
@@ -142,18 +152,21 @@ grpc::ServerUnaryReactor* AgentHostService::ReportUsage(grpc::CallbackServerCont
                                                         const v1::ReportUsageRequest* req,
                                                         v1::ReportUsageResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  AsAgent(loop_, supervisor_, ctx, reactor, [this, reactor, req, resp](const std::string& id) {
-    // Charged where the core says (AgentScope::UsageCaller).
-    const v1::UsageRecord& rec = req->record();
-    absl::StatusOr<Ledger::Caller> caller = scope_.UsageCaller(id, rec);
-    if (!caller.ok()) {
-      reactor->Finish(ToGrpcStatus(caller.status()));
-      return;
-    }
-    absl::StatusOr<v1::UsageRecord> r = ledger_->Report(*caller, rec);
-    if (r.ok()) *resp->mutable_record() = *std::move(r);
-    reactor->Finish(ToGrpcStatus(r.status()));
-  });
+  AsAgent(
+      loop_, supervisor_, ctx, reactor,
+      [this, reactor, req, resp](const std::string& id) {
+        // Charged where the core says (AgentScope::UsageCaller).
+        const v1::UsageRecord& rec = req->record();
+        absl::StatusOr<Ledger::Caller> caller = scope_.UsageCaller(id, rec);
+        if (!caller.ok()) {
+          reactor->Finish(ToGrpcStatus(caller.status()));
+          return;
+        }
+        absl::StatusOr<v1::UsageRecord> r = ledger_->Report(*caller, rec);
+        if (r.ok()) *resp->mutable_record() = *std::move(r);
+        reactor->Finish(ToGrpcStatus(r.status()));
+      },
+      /*urgent=*/true);
   return reactor;
 }
 

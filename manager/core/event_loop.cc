@@ -39,6 +39,11 @@ void EventLoop::Post(Fn fn) {
   queue_.push_back(std::move(fn));
 }
 
+void EventLoop::PostUrgent(Fn fn) {
+  absl::MutexLock l(&mu_);
+  urgent_.push_back(std::move(fn));
+}
+
 EventLoop::TimerId EventLoop::RunAt(absl::Time when, Fn fn) {
   absl::MutexLock l(&mu_);
   TimerId id = next_timer_++;
@@ -57,9 +62,16 @@ bool EventLoop::Cancel(TimerId id) {
 }
 
 bool EventLoop::TakeNext(Fn* out, absl::Time now, absl::Time* wait_until) {
+  if (!urgent_.empty() && (queue_.empty() || urgent_run_ < kUrgentRun)) {
+    *out = std::move(urgent_.front());
+    urgent_.pop_front();
+    ++urgent_run_;
+    return true;
+  }
   if (!queue_.empty()) {
     *out = std::move(queue_.front());
     queue_.pop_front();
+    urgent_run_ = 0;
     return true;
   }
   if (!timers_.empty()) {
@@ -89,7 +101,7 @@ void EventLoop::Run() {
         // (The loop waits on real time; with a FakeClock, drive it with RunDue instead.)
         // A timer added for earlier than wait_until wakes it too.
         auto ready = [this, &wait_until]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return !queue_.empty() || stop_ ||
+          return !queue_.empty() || !urgent_.empty() || stop_ ||
                  (!timers_.empty() && timers_.begin()->first.first < wait_until);
         };
         mu_.AwaitWithDeadline(absl::Condition(&ready), wait_until);

@@ -1,9 +1,10 @@
 // EventLoop: the core loop. One thread runs it and owns all mutable orchestration state;
 // everyone else talks to that state by posting closures.
 //
-// Post() and RunAt()/RunAfter() are thread-safe and never run the closure inline.
-// Closures run on the loop thread in order: due timers (by deadline, then by the order
-// they were added) after the closures posted before them. Run() blocks the calling
+// Post(), PostUrgent() and RunAt()/RunAfter() are thread-safe and never run the closure
+// inline. Closures run on the loop thread in order: due timers (by deadline, then by the
+// order they were added) after the closures posted before them; urgent closures ahead of
+// posted ones (see PostUrgent). Run() blocks the calling
 // thread until Stop(); RunDue() runs what is due now and returns, so a test can drive
 // the loop with a FakeClock and no thread.
 #ifndef AGENTD_MANAGER_CORE_EVENT_LOOP_H_
@@ -33,6 +34,13 @@ class EventLoop {
   EventLoop& operator=(const EventLoop&) = delete;
 
   void Post(Fn fn);
+  // Post() for a step someone is blocked on and that is quick to run (an agent's budget
+  // reservation, which its next model call waits for): it runs ahead of the closures
+  // posted with Post() that have not started, in order among urgent ones. Not a way
+  // around the queue: after kUrgentRun urgent steps in a row the oldest posted closure
+  // runs, so a flood of urgent requests (a misbehaving agent) cannot starve the rest.
+  void PostUrgent(Fn fn);
+  static constexpr int kUrgentRun = 8;
   TimerId RunAt(absl::Time when, Fn fn);
   TimerId RunAfter(absl::Duration delay, Fn fn) {
     return RunAt(clock_->Now() + delay, std::move(fn));
@@ -70,6 +78,8 @@ class EventLoop {
   Clock* clock_;
   absl::Mutex mu_;
   std::deque<Fn> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Fn> urgent_ ABSL_GUARDED_BY(mu_);
+  int urgent_run_ ABSL_GUARDED_BY(mu_) = 0;  // urgent steps taken since the last posted one
   std::map<std::pair<absl::Time, TimerId>, Fn> timers_ ABSL_GUARDED_BY(mu_);
   std::map<TimerId, absl::Time> timer_deadlines_ ABSL_GUARDED_BY(mu_);
   TimerId next_timer_ ABSL_GUARDED_BY(mu_) = 1;

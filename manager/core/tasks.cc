@@ -853,16 +853,20 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
     SetStatus(*t, v1::TASK_STATUS_RUNNING, "task.running");
   switch (ev.event_case()) {
     case v1::TaskEvent::kToolCallStarted: {
+      // Only for the target of the call's audit entry, when its ToolCallFinished does not
+      // carry call_summary. Bounded: a call whose agent died before it finished leaves its
+      // target here; past the bound they all go (such a call would lose its target).
       const v1::ToolCallStarted& s = ev.tool_call_started();
+      if (call_targets_.size() >= kMaxCallTargets) call_targets_.clear();
       call_targets_[{agent, s.tool_call_id()}] = s.summary();
       break;
     }
     case v1::TaskEvent::kToolCallFinished: {
       const v1::ToolCallFinished& f = ev.tool_call_finished();
       t->set_provider_retries(0);  // a model call got through: the provider is back
-      std::string target;
+      std::string target = f.call_summary();
       if (auto it = call_targets_.find({agent, f.tool_call_id()}); it != call_targets_.end()) {
-        target = it->second;
+        if (target.empty()) target = it->second;
         call_targets_.erase(it);
       }
       // Every side effect: what changed files, ran programs or moved the repository.

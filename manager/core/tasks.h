@@ -295,7 +295,10 @@ class TaskBoard {
   AuditLog* audit_ = nullptr;
   CheckRunner* checks_ = nullptr;
   std::map<std::string, absl::Time> idle_since_;  // connected agents without a task
-  // What a started tool call acts on, by (agent, call id), until it finishes.
+  // What a started tool call acts on, by (agent, call id), until it finishes: for agents
+  // that send ToolCallStarted and no ToolCallFinished.call_summary. At most
+  // kMaxCallTargets.
+  static constexpr size_t kMaxCallTargets = 4096;
   std::map<std::pair<std::string, std::string>, std::string> call_targets_;
 };
 

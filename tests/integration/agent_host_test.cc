@@ -21,6 +21,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+using ::testing::UnorderedElementsAre;
 
 // A context (with Ctx's deadline) that acts with an agent's token.
 std::unique_ptr<grpc::ClientContext> AgentCtx(const std::string& token) {
@@ -711,6 +712,59 @@ TEST_F(HeldTaskTest, AnAgentActsOnlyOnTasksItHolds) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
   EXPECT_THAT(s.error_message(), HasSubstr(refusal));
   EXPECT_EQ(GoalBudget(theirs).used_tokens(), 0);
+}
+
+// A side effect's audit entry names what the call acted on: from its ToolCallFinished's
+// call_summary (as agentd-agent sends it, with no ToolCallStarted), or else from the
+// summary of the call's ToolCallStarted (as an agent of another make may send it).
+TEST_F(HeldTaskTest, AToolCallsAuditEntryNamesItsTargetWithOrWithoutAStartedEvent) {
+  Played ceo1, ceo2;
+  ASSERT_NO_FATAL_FAILURE(TwoGoals(&ceo1, &ceo2));
+  auto send = [&](auto fill) {
+    v1::ConnectRequest msg;
+    v1::TaskEvent* ev = msg.mutable_task_event();
+    ev->set_task_id(ceo1.task());
+    ev->set_attempt(ceo1.assignment.attempt());
+    fill(ev);
+    ASSERT_TRUE(ceo1.stream->Write(msg));
+  };
+  ASSERT_NO_FATAL_FAILURE(send([](v1::TaskEvent* ev) {
+    v1::ToolCallStarted* s = ev->mutable_tool_call_started();
+    s->set_tool_call_id("call-1");
+    s->set_tool("shell.run");
+    s->set_summary("make test");
+  }));
+  ASSERT_NO_FATAL_FAILURE(send([](v1::TaskEvent* ev) {
+    v1::ToolCallFinished* f = ev->mutable_tool_call_finished();
+    f->set_tool_call_id("call-1");
+    f->set_tool("shell.run");
+    f->set_ok(true);
+  }));
+  ASSERT_NO_FATAL_FAILURE(send([](v1::TaskEvent* ev) {
+    v1::ToolCallFinished* f = ev->mutable_tool_call_finished();
+    f->set_tool_call_id("call-2");
+    f->set_tool("fs.write");
+    f->set_call_summary("notes/plan.md");
+    f->set_ok(true);
+  }));
+  std::vector<std::string> seen;
+  EXPECT_TRUE(WaitForValue(
+      [&] {
+        v1::ListAuditEntriesRequest req;
+        req.set_page_size(1000);
+        req.set_actor_id("ceo-1");
+        v1::ListAuditEntriesResponse resp;
+        std::vector<std::string> out;
+        if (!client_->audit().ListAuditEntries(Ctx().get(), req, &resp).ok()) return out;
+        for (const v1::AuditEntry& e : resp.entries()) {
+          out.push_back(absl::StrCat(e.action(), " ", e.target(), " ", e.task_id()));
+        }
+        return out;
+      },
+      [](const std::vector<std::string>& v) { return v.size() >= 2; }, absl::Seconds(10), &seen))
+      << daemon_.log();
+  EXPECT_THAT(seen, UnorderedElementsAre(absl::StrCat("shell.run make test ", ceo1.task()),
+                                         absl::StrCat("fs.write notes/plan.md ", ceo1.task())));
 }
 
 TEST_F(HeldTaskTest, AReservationIsSettledOnlyByTheAgentThatMadeIt) {

@@ -1,6 +1,8 @@
 #include "manager/core/event_loop.h"
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -37,6 +39,44 @@ TEST(EventLoopTest, PostedClosuresRunBeforeTimersAndInOrder) {
   loop.Post([&] { ran.push_back("b"); });
   loop.RunDue();
   EXPECT_EQ(ran, (std::vector<std::string>{"a", "b", "timer"}));
+}
+
+TEST(EventLoopTest, UrgentClosuresRunAheadOfPostedOnesAndInOrder) {
+  FakeClock clock;
+  EventLoop loop(&clock);
+  std::vector<std::string> ran;
+  loop.Post([&] { ran.push_back("a"); });
+  loop.Post([&] {
+    ran.push_back("b");
+    loop.PostUrgent([&] { ran.push_back("u3"); });  // posted while the loop runs
+    loop.Post([&] { ran.push_back("d"); });
+  });
+  loop.PostUrgent([&] { ran.push_back("u1"); });
+  loop.PostUrgent([&] { ran.push_back("u2"); });
+  loop.Post([&] { ran.push_back("c"); });
+  loop.RunDue();
+  EXPECT_EQ(ran, (std::vector<std::string>{"u1", "u2", "a", "b", "u3", "c", "d"}));
+}
+
+TEST(EventLoopTest, AFloodOfUrgentClosuresCannotStarveThePostedOnes) {
+  FakeClock clock;
+  EventLoop loop(&clock);
+  std::vector<std::string> ran;
+  loop.Post([&] { ran.push_back("posted-1"); });
+  loop.Post([&] { ran.push_back("posted-2"); });
+  // Each urgent closure posts another, as an agent flooding its reservations would.
+  std::function<void(int)> urgent = [&](int n) {
+    ran.push_back("urgent");
+    if (n < 3 * EventLoop::kUrgentRun) loop.PostUrgent([&urgent, n] { urgent(n + 1); });
+  };
+  loop.PostUrgent([&] { urgent(1); });
+  loop.RunDue();
+  ASSERT_EQ(ran.size(), 3u * EventLoop::kUrgentRun + 2);
+  auto at = [&](const std::string& what) {
+    return std::find(ran.begin(), ran.end(), what) - ran.begin();
+  };
+  EXPECT_EQ(at("posted-1"), EventLoop::kUrgentRun);
+  EXPECT_EQ(at("posted-2"), 2 * EventLoop::kUrgentRun + 1);
 }
 
 TEST(EventLoopTest, CancelledTimerNeverRuns) {
