@@ -10,8 +10,10 @@
 //   through agentd the same two-turn task as a goal of a real agentd, worked by a real
 //                  agentd-agent: delivery over Connect, a budget reservation and a usage
 //                  report per call, token and tool events, the session — from the goal's
-//                  creation to its completion as agentd recorded them, per turn; then
-//                  again with tracing on, every span exported to a local OTLP collector
+//                  creation to its completion as agentd recorded them, per turn; the
+//                  CPU agentd and the agent spend on one more turn (N goals of each
+//                  kind in a row); then again with tracing on, every span exported to
+//                  a local OTLP collector
 // Latencies are medians over N calls, after a warm-up. The provider answers at once.
 //
 //   turn_bench [--quick]
@@ -27,6 +29,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "agentd/v1/agents.grpc.pb.h"
 #include "agentd/v1/tasks.grpc.pb.h"
 #include "agents/runtime/agent_loop.h"
 #include "common/lock_checks.h"
@@ -191,8 +194,13 @@ int Main(int argc, char** argv) {
                absl::SimpleAtoi(absl::StripAsciiWhitespace(out.substr(5)), &collector_port);
       },
       absl::Seconds(30));
-  // Median one-turn and two-turn goal times, created to completed; nullopt on failure.
-  auto through_agentd = [&](bool traced) -> std::optional<std::pair<double, double>> {
+  // Median one-turn and two-turn goal times, created to completed, and (untraced) the
+  // CPU agentd and the agent spend on one more turn; nullopt on failure.
+  struct Through {
+    double one_turn = 0, two_turns = 0;
+    double agentd_cpu_us = 0, agent_cpu_us = 0;  // per extra turn
+  };
+  auto through_agentd = [&](bool traced) -> std::optional<Through> {
     testing::WriteFile(dir.Join("agentd.yaml"),
                        absl::StrCat(R"(
 providers: {fake: {kind: openai, base_url: ")",
@@ -211,12 +219,7 @@ agents: [{id: ceo-1, role: ceo}]
       return std::nullopt;
     }
     auto tasks = v1::TaskService::NewStub(daemon.UnixChannel());
-    // Goals of one turn ("hello": answered with text, which the role takes as its result)
-    // and of two (a tool call, then complete_task): the difference is what one more turn
-    // costs through agentd, the one-turn time what a task costs beyond its turn.
-    std::vector<double> one_turn, two_turns;
-    for (int i = 0; i < n + 10; ++i) {
-      bool two = i % 2 == 1;
+    auto submit = [&](bool two) -> std::optional<v1::Task> {
       v1::SubmitGoalRequest g;
       g.set_text(two ? "Please read the file." : "hello there");
       g.mutable_workspace()->set_kind(v1::WORKSPACE_KIND_NEW_DIRECTORY);
@@ -227,21 +230,63 @@ agents: [{id: ceo-1, role: ceo}]
         std::fprintf(stderr, "turn_bench: a goal did not complete\n%s\n", daemon.log().c_str());
         return std::nullopt;
       }
+      return done;
+    };
+    // Goals of one turn ("hello": answered with text, which the role takes as its result)
+    // and of two (a tool call, then complete_task): the difference is what one more turn
+    // costs through agentd, the one-turn time what a task costs beyond its turn.
+    std::vector<double> one_turn, two_turns;
+    for (int i = 0; i < n + 10; ++i) {
+      bool two = i % 2 == 1;
+      std::optional<v1::Task> done = submit(two);
+      if (!done.has_value()) return std::nullopt;
       if (i < 10) continue;  // warm-up: the agent's first start
       (two ? two_turns : one_turn).push_back(absl::ToDoubleMicroseconds(GoalTime(*done)));
     }
+    Through out{.one_turn = Median(one_turn), .two_turns = Median(two_turns)};
+    if (!traced) {
+      // CPU: a run of one-turn goals, then as many two-turn goals; the difference, per
+      // goal, is what one more turn costs each process (the bench's own polling is the
+      // same in both runs).
+      auto agents = v1::AgentService::NewStub(daemon.UnixChannel());
+      grpc::ClientContext ctx;
+      v1::GetAgentRequest get;
+      get.set_agent_id("ceo-1");
+      v1::GetAgentResponse agent;
+      if (!agents->GetAgent(&ctx, get, &agent).ok() || agent.agent().pid() <= 0) {
+        std::fprintf(stderr, "turn_bench: no pid for ceo-1\n");
+        return std::nullopt;
+      }
+      const pid_t daemon_pid = daemon.process()->pid();
+      const auto agent_pid = static_cast<pid_t>(agent.agent().pid());
+      double cpu[2][2];  // [one or two turns][agentd or agent]
+      for (int two = 0; two < 2; ++two) {
+        double d0 = CpuSeconds(daemon_pid), a0 = CpuSeconds(agent_pid);
+        for (int i = 0; i < n; ++i) {
+          if (!submit(two == 1).has_value()) return std::nullopt;
+        }
+        cpu[two][0] = CpuSeconds(daemon_pid) - d0;
+        cpu[two][1] = CpuSeconds(agent_pid) - a0;
+      }
+      out.agentd_cpu_us = (cpu[1][0] - cpu[0][0]) * 1e6 / n;
+      out.agent_cpu_us = (cpu[1][1] - cpu[0][1]) * 1e6 / n;
+    }
     daemon.Stop();
-    return std::make_pair(Median(one_turn), Median(two_turns));
+    return out;
   };
-  std::optional<std::pair<double, double>> plain = through_agentd(false);
+  std::optional<Through> plain = through_agentd(false);
   if (!plain.has_value()) return 1;
-  double turn = plain->second - plain->first;
+  double turn = plain->two_turns - plain->one_turn;
   std::printf(
       "through agentd         a one-turn goal %.0f us, a two-turn goal %.0f us (created to "
       "completed)\n"
       "                       one more turn %.0f us (+%.0f us beyond a direct call, ratio %.2f: "
       "reservation, usage report, events, tool, session)\n",
-      plain->first, plain->second, turn, turn - Median(direct), turn / Median(direct));
+      plain->one_turn, plain->two_turns, turn, turn - Median(direct), turn / Median(direct));
+  std::printf(
+      "                       CPU of one more turn: agentd %.0f us, agent %.0f us (the direct "
+      "call's latency %.0f us; %d goals of each kind)\n",
+      plain->agentd_cpu_us, plain->agent_cpu_us, Median(direct), n);
   Report({.bench = "turn_bench",
           .name = "one more turn through agentd, beyond a direct call",
           .value = turn - Median(direct),
@@ -255,13 +300,27 @@ agents: [{id: ceo-1, role: ceo}]
     std::fprintf(stderr, "turn_bench: the OTLP receiver did not start (node, tests/interop)\n");
     return 1;
   }
-  std::optional<std::pair<double, double>> traced = through_agentd(true);
+  Report({.bench = "turn_bench",
+          .name = "agentd CPU per extra turn",
+          .value = plain->agentd_cpu_us,
+          .unit = "us",
+          .baseline = "direct HTTP call (latency)",
+          .baseline_value = Median(direct),
+          .note = "clock-tick resolution: +-1e4/N us"});
+  Report({.bench = "turn_bench",
+          .name = "agent CPU per extra turn",
+          .value = plain->agent_cpu_us,
+          .unit = "us",
+          .baseline = "direct HTTP call (latency)",
+          .baseline_value = Median(direct),
+          .note = "clock-tick resolution: +-1e4/N us"});
+  std::optional<Through> traced = through_agentd(true);
   if (!traced.has_value()) return 1;
-  double traced_turn = traced->second - traced->first;
+  double traced_turn = traced->two_turns - traced->one_turn;
   std::printf(
       "through agentd, traced a one-turn goal %.0f us, a two-turn goal %.0f us; one more turn "
       "%.0f us (ratio %.2f to the untraced turn: a chat and an execute_tool span, exported)\n",
-      traced->first, traced->second, traced_turn, traced_turn / turn);
+      traced->one_turn, traced->two_turns, traced_turn, traced_turn / turn);
   Report({.bench = "turn_bench",
           .name = "one more turn through agentd, traced",
           .value = traced_turn,
