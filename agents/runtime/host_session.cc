@@ -79,9 +79,14 @@ void HostSession::HoldConnect() {
       if (up) {
         stream_ = stream.get();
         // A completion the daemon may have missed when the last stream broke.
-        if (last_final_.has_value()) {
+        std::optional<v1::TaskEvent> final;
+        {
+          absl::MutexLock o(&out_mu_);
+          final = last_final_;
+        }
+        if (final.has_value()) {
           v1::ConnectRequest again;
-          *again.mutable_task_event() = *last_final_;
+          *again.mutable_task_event() = *std::move(final);
           stream->Write(again);
         }
       }
@@ -100,7 +105,7 @@ void HostSession::HoldConnect() {
       v1::ConnectRequest ack;
       ack.mutable_ack()->set_seq(delivery.seq());
       absl::MutexLock w(&write_mu_);
-      if (!stream->Write(ack)) break;
+      if (!DrainLocked() || !stream->Write(ack)) break;
     }
     {
       absl::MutexLock w(&write_mu_);
@@ -126,6 +131,19 @@ void HostSession::HoldConnect() {
 }
 
 absl::Status HostSession::Run() {
+  std::thread writer([this] { WriteQueued(); });
+  // Ends the writer once Run() returns, by whatever path.
+  struct StopWriter {
+    HostSession* s;
+    std::thread* t;
+    ~StopWriter() {
+      {
+        absl::MutexLock o(&s->out_mu_);
+        s->writer_stop_ = true;
+      }
+      t->join();
+    }
+  } stop_writer{this, &writer};
   std::thread connect;
   absl::Time unreachable_since = absl::InfiniteFuture();
   absl::Time answered = absl::Now();  // when agentd last answered a call of this loop
@@ -162,7 +180,7 @@ absl::Status HostSession::Run() {
       bool sent = false;
       if (!call) {
         absl::MutexLock w(&write_mu_);
-        sent = stream_ != nullptr && stream_->Write(beat);
+        sent = stream_ != nullptr && DrainLocked() && stream_->Write(beat);
       }
       if (!sent) {
         v1::HeartbeatResponse resp;
@@ -209,6 +227,17 @@ absl::Status HostSession::Run() {
 }
 
 void HostSession::Stop() {
+  {
+    // What the turn queued last (an outcome, often) goes before the stream is cut, if it
+    // can within a moment.
+    absl::MutexLock o(&out_mu_);
+    out_mu_.AwaitWithTimeout(absl::Condition(
+                                 +[](HostSession* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                   return s->written_ == s->queued_;
+                                 },
+                                 this),
+                             absl::Seconds(1));
+  }
   absl::MutexLock l(&mu_);
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (connect_ctx_ != nullptr) connect_ctx_->TryCancel();
@@ -223,9 +252,8 @@ void HostSession::SetActivity(v1::AgentActivity activity, std::string progress) 
     activity_ = activity;
     progress_ = std::move(progress);
   }
-  // Said at once on the stream; heartbeats repeat it.
-  absl::MutexLock w(&write_mu_);
-  if (stream_ != nullptr) stream_->Write(status);
+  // Said at once on the stream (after the events before it); heartbeats repeat it.
+  Enqueue(std::move(status));
 }
 
 bool HostSession::WaitRegistered(absl::Duration timeout) const {
@@ -238,24 +266,102 @@ bool HostSession::WaitRegistered(absl::Duration timeout) const {
 }
 
 void HostSession::SendTaskEvent(const v1::TaskEvent& event) {
-  absl::MutexLock w(&write_mu_);
-  if (event.has_completed() || event.has_failed()) last_final_ = event;
-  if (stream_ == nullptr) return;
   v1::ConnectRequest req;
   *req.mutable_task_event() = event;
-  stream_->Write(req);  // a failed write ends the stream; the reader reconnects
+  if (event.has_completed() || event.has_failed()) {
+    absl::MutexLock o(&out_mu_);
+    last_final_ = event;
+  }
+  Enqueue(std::move(req));
 }
 
 void HostSession::SendSpans(std::string scope_spans) {
-  absl::MutexLock w(&write_mu_);
-  if (stream_ == nullptr) {
-    ++dropped_spans_;
-    return;
-  }
   v1::ConnectRequest req;
   req.mutable_spans()->set_scope_spans(std::move(scope_spans));
-  req.mutable_spans()->set_dropped(std::exchange(dropped_spans_, 0));
-  stream_->Write(req);
+  Enqueue(std::move(req));
+}
+
+void HostSession::Enqueue(v1::ConnectRequest msg) {
+  absl::MutexLock o(&out_mu_);
+  out_.push_back(std::move(msg));
+  ++queued_;
+}
+
+// Why a writer thread: the stream's Write blocks until gRPC has taken the message, and a
+// turn sends several (its transcript entries, its tool call); the turn goes on while they
+// are written, and those that queue up meanwhile go as one message.
+void HostSession::WriteQueued() {
+  for (;;) {
+    {
+      absl::MutexLock o(&out_mu_);
+      out_mu_.Await(absl::Condition(
+          +[](HostSession* s)
+               ABSL_NO_THREAD_SAFETY_ANALYSIS { return s->writer_stop_ || !s->out_.empty(); },
+          this));
+      if (writer_stop_ && out_.empty()) return;
+    }
+    absl::MutexLock w(&write_mu_);
+    DrainLocked();
+  }
+}
+
+bool HostSession::DrainLocked() {
+  std::deque<v1::ConnectRequest> queued;
+  {
+    absl::MutexLock o(&out_mu_);
+    queued.swap(out_);
+  }
+  // Counted as written (or dropped) once this returns.
+  struct Count {
+    HostSession* s;
+    int64_t n;
+    ~Count() {
+      absl::MutexLock o(&s->out_mu_);
+      s->written_ += n;
+    }
+  } count{this, static_cast<int64_t>(queued.size())};
+  // A batch stays well under the server's 4 MiB message limit; a larger event goes alone.
+  constexpr size_t kBatchBytes = 1 << 20;
+  bool ok = stream_ != nullptr;
+  v1::ConnectRequest batch;
+  size_t batch_bytes = 0;
+  auto write = [&](v1::ConnectRequest& msg) {
+    if (msg.has_spans()) {
+      if (!ok) {
+        ++dropped_spans_;
+        return;
+      }
+      msg.mutable_spans()->set_dropped(std::exchange(dropped_spans_, 0));
+    }
+    // A failed write ends the stream; the reader reconnects. The rest is dropped.
+    if (ok) ok = stream_->Write(msg);
+  };
+  auto flush_batch = [&] {
+    if (batch_bytes == 0) return;
+    v1::TaskEventBatch* b = batch.mutable_task_events();
+    if (b->events_size() == 1) {
+      v1::ConnectRequest one;
+      one.mutable_task_event()->Swap(b->mutable_events(0));
+      write(one);
+    } else {
+      write(batch);
+    }
+    batch.Clear();
+    batch_bytes = 0;
+  };
+  for (v1::ConnectRequest& msg : queued) {
+    if (!msg.has_task_event()) {
+      flush_batch();
+      write(msg);
+      continue;
+    }
+    size_t size = msg.task_event().ByteSizeLong();
+    if (batch_bytes > 0 && batch_bytes + size > kBatchBytes) flush_batch();
+    batch.mutable_task_events()->add_events()->Swap(msg.mutable_task_event());
+    batch_bytes += size + 8;  // with the field's tag and length
+  }
+  flush_batch();
+  return ok;
 }
 
 namespace {

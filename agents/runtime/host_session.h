@@ -8,6 +8,7 @@
 #ifndef AGENTD_AGENTS_RUNTIME_HOST_SESSION_H_
 #define AGENTD_AGENTS_RUNTIME_HOST_SESSION_H_
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -49,12 +50,16 @@ class HostSession {
   // Waits until registered (true) or until Stop() or `timeout` (false).
   bool WaitRegistered(absl::Duration timeout) const;
 
-  // Sends a task event on the Connect stream. Completion and failure are kept and sent
-  // again after every reconnect until a newer one replaces them (the daemon drops
-  // repeats); other events are dropped while the stream is down.
+  // Sends a task event on the Connect stream, without waiting: it is queued, and a
+  // writer thread sends what is queued in order (task events that queued up together in
+  // one TaskEventBatch). Everything else this session writes on the stream (statuses,
+  // heartbeats, acks) goes after what was queued before it. Completion and failure are
+  // kept and sent again after every reconnect until a newer one replaces them (the daemon
+  // drops repeats); other events are dropped while the stream is down.
   void SendTaskEvent(const v1::TaskEvent& event);
-  // Sends finished spans (an encoded OTLP ScopeSpans) on the Connect stream; while the
-  // stream is down they are dropped, and counted in the next batch that goes.
+  // Sends finished spans (an encoded OTLP ScopeSpans) on the Connect stream, queued as
+  // task events are; while the stream is down they are dropped, and counted in the next
+  // batch that goes.
   void SendSpans(std::string scope_spans);
 
   // AgentHost calls with this agent's token; errors are the daemon's status.
@@ -78,6 +83,13 @@ class HostSession {
  private:
   absl::Status RegisterOnce();
   void HoldConnect();
+  // Queues a message for the stream and wakes the writer.
+  void Enqueue(v1::ConnectRequest msg);
+  // The writer thread: writes what is queued until Run() ends.
+  void WriteQueued();
+  // Writes everything queued so far, in order, coalescing task events; drops it while
+  // the stream is down. False when a write failed (the stream is ending).
+  bool DrainLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   std::unique_ptr<grpc::ClientContext> NewContext(absl::Duration timeout) const;
 
   HostSessionOptions options_;
@@ -97,12 +109,19 @@ class HostSession {
   bool registered_ ABSL_GUARDED_BY(mu_) = false;
   int reports_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;  // highest delivery taken in
-  // Writes on the Connect stream, one at a time.
+  // Writes on the Connect stream, one at a time. Taken before out_mu_, never after.
   absl::Mutex write_mu_;
   grpc::ClientReaderWriter<v1::ConnectRequest, v1::ConnectResponse>* stream_
       ABSL_GUARDED_BY(write_mu_) = nullptr;
-  std::optional<v1::TaskEvent> last_final_ ABSL_GUARDED_BY(write_mu_);
   int64_t dropped_spans_ ABSL_GUARDED_BY(write_mu_) = 0;  // while the stream was down
+  // What waits for the writer; taken off only with write_mu_ held, so that whoever
+  // writes next writes it first, in order.
+  absl::Mutex out_mu_;
+  std::deque<v1::ConnectRequest> out_ ABSL_GUARDED_BY(out_mu_);
+  bool writer_stop_ ABSL_GUARDED_BY(out_mu_) = false;
+  int64_t queued_ ABSL_GUARDED_BY(out_mu_) = 0;   // messages ever queued
+  int64_t written_ ABSL_GUARDED_BY(out_mu_) = 0;  // of those, written or dropped
+  std::optional<v1::TaskEvent> last_final_ ABSL_GUARDED_BY(out_mu_);
 };
 
 }  // namespace agentd::agent

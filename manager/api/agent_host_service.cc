@@ -305,6 +305,9 @@ class ConnectReactor final
       case v1::ConnectRequest::kTaskEvent:
         tasks_->OnTaskEvent(agent_, req.task_event());
         break;
+      case v1::ConnectRequest::kTaskEvents:
+        for (const v1::TaskEvent& ev : req.task_events().events()) tasks_->OnTaskEvent(agent_, ev);
+        break;
       case v1::ConnectRequest::kStatus:
         supervisor_->SetActivity(agent_, req.status().activity(), req.status().progress());
         break;

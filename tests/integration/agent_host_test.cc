@@ -3,6 +3,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <tuple>
+
 #include "absl/strings/str_cat.h"
 #include "agentd/v1/agent_host.grpc.pb.h"
 #include "agentd/v1/agents.grpc.pb.h"
@@ -19,9 +21,9 @@
 namespace agentd::testing {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using ::testing::UnorderedElementsAre;
 
 // A context (with Ctx's deadline) that acts with an agent's token.
 std::unique_ptr<grpc::ClientContext> AgentCtx(const std::string& token) {
@@ -716,7 +718,8 @@ TEST_F(HeldTaskTest, AnAgentActsOnlyOnTasksItHolds) {
 
 // A side effect's audit entry names what the call acted on: from its ToolCallFinished's
 // call_summary (as agentd-agent sends it, with no ToolCallStarted), or else from the
-// summary of the call's ToolCallStarted (as an agent of another make may send it).
+// summary of the call's ToolCallStarted (as an agent of another make may send it); events
+// that come in one TaskEventBatch count as if sent one by one, in order.
 TEST_F(HeldTaskTest, AToolCallsAuditEntryNamesItsTargetWithOrWithoutAStartedEvent) {
   Played ceo1, ceo2;
   ASSERT_NO_FATAL_FAILURE(TwoGoals(&ceo1, &ceo2));
@@ -747,6 +750,20 @@ TEST_F(HeldTaskTest, AToolCallsAuditEntryNamesItsTargetWithOrWithoutAStartedEven
     f->set_call_summary("notes/plan.md");
     f->set_ok(true);
   }));
+  // Events that queued up in the agent come in one batch, handled in order.
+  v1::ConnectRequest batch;
+  for (const auto& [id, tool, path] : {std::tuple("call-3", "fs.edit", "a.txt"),
+                                       std::tuple("call-4", "git.commit", "Add a.txt")}) {
+    v1::TaskEvent* ev = batch.mutable_task_events()->add_events();
+    ev->set_task_id(ceo1.task());
+    ev->set_attempt(ceo1.assignment.attempt());
+    v1::ToolCallFinished* f = ev->mutable_tool_call_finished();
+    f->set_tool_call_id(id);
+    f->set_tool(tool);
+    f->set_call_summary(path);
+    f->set_ok(true);
+  }
+  ASSERT_TRUE(ceo1.stream->Write(batch));
   std::vector<std::string> seen;
   EXPECT_TRUE(WaitForValue(
       [&] {
@@ -761,10 +778,12 @@ TEST_F(HeldTaskTest, AToolCallsAuditEntryNamesItsTargetWithOrWithoutAStartedEven
         }
         return out;
       },
-      [](const std::vector<std::string>& v) { return v.size() >= 2; }, absl::Seconds(10), &seen))
+      [](const std::vector<std::string>& v) { return v.size() >= 4; }, absl::Seconds(10), &seen))
       << daemon_.log();
-  EXPECT_THAT(seen, UnorderedElementsAre(absl::StrCat("shell.run make test ", ceo1.task()),
-                                         absl::StrCat("fs.write notes/plan.md ", ceo1.task())));
+  EXPECT_THAT(seen, ElementsAre(absl::StrCat("shell.run make test ", ceo1.task()),
+                                absl::StrCat("fs.write notes/plan.md ", ceo1.task()),
+                                absl::StrCat("fs.edit a.txt ", ceo1.task()),
+                                absl::StrCat("git.commit Add a.txt ", ceo1.task())));
 }
 
 TEST_F(HeldTaskTest, AReservationIsSettledOnlyByTheAgentThatMadeIt) {

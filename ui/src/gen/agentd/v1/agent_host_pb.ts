@@ -24,7 +24,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file agentd/v1/agent_host.proto.
  */
 export const file_agentd_v1_agent_host: GenFile = /*@__PURE__*/
-  fileDesc("ChphZ2VudGQvdjEvYWdlbnRfaG9zdC5wcm90bxIJYWdlbnRkLnYxIr4BCg9SZWdpc3RlclJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSCwoDcGlkGAIgASgDEjYKEnByb2Nlc3Nfc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPcnVudGltZV92ZXJzaW9uGAQgASgJEhQKDGNhcGFiaWxpdGllcxgFIAMoCRIMCgRob3N0GAYgASgJEhcKD3NhbmRib3hfcHJvYmxlbRgHIAEoCSJ0ChFTZXNzaW9uUmVzdW1lSGludBIPCgd0YXNrX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUSKgoLdGFza19zdGF0dXMYAyABKA4yFS5hZ2VudGQudjEuVGFza1N0YXR1cxIRCglhY2tlZF9zZXEYBCABKAMi5wEKEFJlZ2lzdGVyUmVzcG9uc2USEAoIbGVhc2VfaWQYASABKAkSLAoJbGVhc2VfdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjUKEmhlYXJ0YmVhdF9pbnRlcnZhbBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgpkZWZpbml0aW9uGAQgASgLMhouYWdlbnRkLnYxLkFnZW50RGVmaW5pdGlvbhIsCgZyZXN1bWUYBSABKAsyHC5hZ2VudGQudjEuU2Vzc2lvblJlc3VtZUhpbnQirQEKEEhlYXJ0YmVhdFJlcXVlc3QSEAoIbGVhc2VfaWQYASABKAkSKgoIYWN0aXZpdHkYAiABKA4yGC5hZ2VudGQudjEuQWdlbnRBY3Rpdml0eRIQCghwcm9ncmVzcxgDIAEoCRIXCg9jdXJyZW50X3Rhc2tfaWQYBCABKAkSMAoQdXNhZ2Vfc2luY2VfbGFzdBgFIAEoCzIWLmFnZW50ZC52MS5Vc2FnZVRvdGFscyJKChFIZWFydGJlYXRSZXNwb25zZRI1ChFsZWFzZV9leHBpcmVfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMwoMQ29ubmVjdEhlbGxvEhAKCGxlYXNlX2lkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAyIaCgtEZWxpdmVyeUFjaxILCgNzZXEYASABKAMiHAoMVGFza1Byb2dyZXNzEgwKBHRleHQYASABKAkiUQoKVG9rZW5DaHVuaxIPCgdjYWxsX2lkGAEgASgJEgwKBHRleHQYAiABKAkSEQoJcmVhc29uaW5nGAMgASgIEhEKCWRpc2NhcmRlZBgEIAEoCCJeCg9Ub29sQ2FsbFN0YXJ0ZWQSFAoMdG9vbF9jYWxsX2lkGAEgASgJEgwKBHRvb2wYAiABKAkSFgoOYXJndW1lbnRzX2pzb24YAyABKAkSDwoHc3VtbWFyeRgEIAEoCSLCAQoQVG9vbENhbGxGaW5pc2hlZBIUCgx0b29sX2NhbGxfaWQYASABKAkSDAoEdG9vbBgCIAEoCRIKCgJvaxgDIAEoCBINCgVlcnJvchgEIAEoCRIWCg5vdXRwdXRfc3VtbWFyeRgFIAEoCRIUCgxvdXRwdXRfYnl0ZXMYBiABKAMSKwoIZHVyYXRpb24YByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMY2FsbF9zdW1tYXJ5GAggASgJIjYKDVRhc2tDb21wbGV0ZWQSJQoGcmVzdWx0GAEgASgLMhUuYWdlbnRkLnYxLlRhc2tSZXN1bHQiWQoKVGFza0ZhaWxlZBIoCgRjb2RlGAEgASgOMhouYWdlbnRkLnYxLlRhc2tGYWlsdXJlQ29kZRIOCgZyZWFzb24YAiABKAkSEQoJcmV0cnlhYmxlGAMgASgIIh0KC1Rhc2tXYWl0aW5nEg4KBnJlYXNvbhgBIAEoCSLkAwoJVGFza0V2ZW50Eg8KB3Rhc2tfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoBRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghwcm9ncmVzcxgEIAEoCzIXLmFnZW50ZC52MS5UYXNrUHJvZ3Jlc3NIABIsCgt0b2tlbl9jaHVuaxgFIAEoCzIVLmFnZW50ZC52MS5Ub2tlbkNodW5rSAASNwoRdG9vbF9jYWxsX3N0YXJ0ZWQYBiABKAsyGi5hZ2VudGQudjEuVG9vbENhbGxTdGFydGVkSAASOQoSdG9vbF9jYWxsX2ZpbmlzaGVkGAcgASgLMhsuYWdlbnRkLnYxLlRvb2xDYWxsRmluaXNoZWRIABItCgljb21wbGV0ZWQYCCABKAsyGC5hZ2VudGQudjEuVGFza0NvbXBsZXRlZEgAEicKBmZhaWxlZBgJIAEoCzIVLmFnZW50ZC52MS5UYXNrRmFpbGVkSAASKQoHd2FpdGluZxgKIAEoCzIWLmFnZW50ZC52MS5UYXNrV2FpdGluZ0gAEjAKCnRyYW5zY3JpcHQYCyABKAsyGi5hZ2VudGQudjEuVHJhbnNjcmlwdEVudHJ5SABCBwoFZXZlbnQiZAoLQWdlbnRTdGF0dXMSKgoIYWN0aXZpdHkYASABKA4yGC5hZ2VudGQudjEuQWdlbnRBY3Rpdml0eRIQCghwcm9ncmVzcxgCIAEoCRIXCg9jdXJyZW50X3Rhc2tfaWQYAyABKAkinAIKDkNvbm5lY3RSZXF1ZXN0EigKBWhlbGxvGAEgASgLMhcuYWdlbnRkLnYxLkNvbm5lY3RIZWxsb0gAEiUKA2FjaxgCIAEoCzIWLmFnZW50ZC52MS5EZWxpdmVyeUFja0gAEioKCnRhc2tfZXZlbnQYAyABKAsyFC5hZ2VudGQudjEuVGFza0V2ZW50SAASKAoGc3RhdHVzGAQgASgLMhYuYWdlbnRkLnYxLkFnZW50U3RhdHVzSAASMAoJaGVhcnRiZWF0GAUgASgLMhsuYWdlbnRkLnYxLkhlYXJ0YmVhdFJlcXVlc3RIABImCgVzcGFucxgGIAEoCzIVLmFnZW50ZC52MS5UcmFjZVNwYW5zSABCCQoHbWVzc2FnZSIyCgpUcmFjZVNwYW5zEhMKC3Njb3BlX3NwYW5zGAEgASgMEg8KB2Ryb3BwZWQYAiABKAMixgEKCVRhc2tCcmllZhIPCgd0YXNrX2lkGAEgASgJEg0KBXRpdGxlGAIgASgJEgwKBHJvbGUYAyABKAkSFAoMaW5zdHJ1Y3Rpb25zGAQgASgJEiUKBnJlc3VsdBgFIAEoCzIVLmFnZW50ZC52MS5UYXNrUmVzdWx0EiUKBnN0YXR1cxgGIAEoDjIVLmFnZW50ZC52MS5UYXNrU3RhdHVzEicKB2ZhaWx1cmUYByABKAsyFi5hZ2VudGQudjEuVGFza0ZhaWx1cmUimgIKDlRhc2tBc3NpZ25tZW50Eh0KBHRhc2sYASABKAsyDy5hZ2VudGQudjEuVGFzaxIPCgdhdHRlbXB0GAIgASgFEicKCWFuY2VzdG9ycxgDIAMoCzIULmFnZW50ZC52MS5UYXNrQnJpZWYSKgoMZGVwZW5kZW5jaWVzGAQgAygLMhQuYWdlbnRkLnYxLlRhc2tCcmllZhIsCghkZWFkbGluZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoIY2hpbGRyZW4YBiADKAsyFC5hZ2VudGQudjEuVGFza0JyaWVmEhoKEmNvbXBsZXRpb25fcmVmdXNlZBgHIAEoCRIRCgloYW5kYmFja3MYCCABKAUiYQoQVGFza0NhbmNlbGxhdGlvbhIPCgd0YXNrX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIsCghkZWFkbGluZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiXwoOU2h1dGRvd25Ob3RpY2USDgoGcmVhc29uGAEgASgJEiwKCGRlYWRsaW5lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdyZXN0YXJ0GAMgASgIIpsDCg9Db25uZWN0UmVzcG9uc2USCwoDc2VxGAEgASgDEjQKD3Rhc2tfYXNzaWdubWVudBgCIAEoCzIZLmFnZW50ZC52MS5UYXNrQXNzaWdubWVudEgAEicKCGVudmVsb3BlGAMgASgLMhMuYWdlbnRkLnYxLkVudmVsb3BlSAASMgoLY2FuY2VsX3Rhc2sYBCABKAsyGy5hZ2VudGQudjEuVGFza0NhbmNlbGxhdGlvbkgAEjUKEGNvbnNlbnRfZGVjaXNpb24YBSABKAsyGS5hZ2VudGQudjEuQ29uc2VudFJlcXVlc3RIABI3Cg9idWRnZXRfZGVjaXNpb24YBiABKAsyHC5hZ2VudGQudjEuQnVkZ2V0UmVzZXJ2YXRpb25IABIoCg1wbGFuX2RlY2lzaW9uGAcgASgLMg8uYWdlbnRkLnYxLlBsYW5IABItCghzaHV0ZG93bhgIIAEoCzIZLmFnZW50ZC52MS5TaHV0ZG93bk5vdGljZUgAEhMKC3RyYWNlcGFyZW50GAkgASgJQgoKCGRlbGl2ZXJ5Ip0CChVSZXF1ZXN0Q29uc2VudFJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIMCgR0b29sGAIgASgJEiQKBGtpbmQYAyABKA4yFi5hZ2VudGQudjEuQ29uc2VudEtpbmQSDwoHc3VtbWFyeRgEIAEoCRI+CgdkZXRhaWxzGAUgAygLMi0uYWdlbnRkLnYxLlJlcXVlc3RDb25zZW50UmVxdWVzdC5EZXRhaWxzRW50cnkSKgoHdGltZW91dBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpyZXF1ZXN0X2lkGAcgASgJGi4KDERldGFpbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIl4KFlJlcXVlc3RDb25zZW50UmVzcG9uc2USGgoSY29uc2VudF9yZXF1ZXN0X2lkGAEgASgJEigKBnN0YXR1cxgCIAEoDjIYLmFnZW50ZC52MS5Db25zZW50U3RhdHVzIjcKGUdldENvbnNlbnREZWNpc2lvblJlcXVlc3QSGgoSY29uc2VudF9yZXF1ZXN0X2lkGAEgASgJIlAKGkdldENvbnNlbnREZWNpc2lvblJlc3BvbnNlEjIKD2NvbnNlbnRfcmVxdWVzdBgBIAEoCzIZLmFnZW50ZC52MS5Db25zZW50UmVxdWVzdCLjAQoUUmVzZXJ2ZUJ1ZGdldFJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVtb2RlbBgDIAEoCRIYChBlc3RpbWF0ZWRfdG9rZW5zGAQgASgDEhoKEmVzdGltYXRlZF9jb3N0X3VzZBgFIAEoARIMCgR3YWl0GAYgASgIEiYKBnNldHRsZRgHIAEoCzIWLmFnZW50ZC52MS5Vc2FnZVJlY29yZBIeChZyZWxlYXNlX3Jlc2VydmF0aW9uX2lkGAggASgJEg0KBWFoZWFkGAkgASgIIkoKFVJlc2VydmVCdWRnZXRSZXNwb25zZRIxCgtyZXNlcnZhdGlvbhgBIAEoCzIcLmFnZW50ZC52MS5CdWRnZXRSZXNlcnZhdGlvbiI8ChJSZXBvcnRVc2FnZVJlcXVlc3QSJgoGcmVjb3JkGAEgASgLMhYuYWdlbnRkLnYxLlVzYWdlUmVjb3JkIj0KE1JlcG9ydFVzYWdlUmVzcG9uc2USJgoGcmVjb3JkGAEgASgLMhYuYWdlbnRkLnYxLlVzYWdlUmVjb3JkIqMBCg9EZWxlZ2F0ZVJlcXVlc3QSFgoOcGFyZW50X3Rhc2tfaWQYASABKAkSDAoEcm9sZRgCIAEoCRINCgV0aXRsZRgDIAEoCRIjCgVpbnB1dBgEIAEoCzIULmFnZW50ZC52MS5UYXNrSW5wdXQSDAoEZGVwcxgFIAMoCRIUCgxtYXhfYXR0ZW1wdHMYBiABKAUSEgoKcmVxdWVzdF9pZBgHIAEoCSIxChBEZWxlZ2F0ZVJlc3BvbnNlEh0KBHRhc2sYASABKAsyDy5hZ2VudGQudjEuVGFzayKFAQoSUHJvcG9zZVBsYW5SZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSDwoHc3VtbWFyeRgCIAEoCRIiCgVzdGVwcxgDIAMoCzITLmFnZW50ZC52MS5QbGFuU3RlcBIVCg12YWxpZGF0ZV9vbmx5GAQgASgIEhIKCnJlcXVlc3RfaWQYBSABKAkiPgoOUGxhblZpb2xhdGlvbnMSLAoKdmlvbGF0aW9ucxgBIAMoCzIYLmFnZW50ZC52MS5QbGFuVmlvbGF0aW9uIm4KE1Byb3Bvc2VQbGFuUmVzcG9uc2USHwoEcGxhbhgBIAEoCzIPLmFnZW50ZC52MS5QbGFuSAASLAoHaW52YWxpZBgCIAEoCzIZLmFnZW50ZC52MS5QbGFuVmlvbGF0aW9uc0gAQggKBnJlc3VsdCKIAQoLU2VuZFJlcXVlc3QSCgoCdG8YASABKAkSDAoEYm9keRgCIAEoCRIlCgR0eXBlGAMgASgOMhcuYWdlbnRkLnYxLkVudmVsb3BlVHlwZRIPCgd0YXNrX2lkGAQgASgJEhMKC3JlcGx5X3RvX2lkGAUgASgJEhIKCnJlcXVlc3RfaWQYBiABKAkiNQoMU2VuZFJlc3BvbnNlEiUKCGVudmVsb3BlGAEgASgLMhMuYWdlbnRkLnYxLkVudmVsb3BlKmEKDUFnZW50QWN0aXZpdHkSHgoaQUdFTlRfQUNUSVZJVFlfVU5TUEVDSUZJRUQQABIXChNBR0VOVF9BQ1RJVklUWV9JRExFEAESFwoTQUdFTlRfQUNUSVZJVFlfQlVTWRACMo0GChBBZ2VudEhvc3RTZXJ2aWNlEkMKCFJlZ2lzdGVyEhouYWdlbnRkLnYxLlJlZ2lzdGVyUmVxdWVzdBobLmFnZW50ZC52MS5SZWdpc3RlclJlc3BvbnNlEkYKCUhlYXJ0YmVhdBIbLmFnZW50ZC52MS5IZWFydGJlYXRSZXF1ZXN0GhwuYWdlbnRkLnYxLkhlYXJ0YmVhdFJlc3BvbnNlEkQKB0Nvbm5lY3QSGS5hZ2VudGQudjEuQ29ubmVjdFJlcXVlc3QaGi5hZ2VudGQudjEuQ29ubmVjdFJlc3BvbnNlKAEwARJVCg5SZXF1ZXN0Q29uc2VudBIgLmFnZW50ZC52MS5SZXF1ZXN0Q29uc2VudFJlcXVlc3QaIS5hZ2VudGQudjEuUmVxdWVzdENvbnNlbnRSZXNwb25zZRJhChJHZXRDb25zZW50RGVjaXNpb24SJC5hZ2VudGQudjEuR2V0Q29uc2VudERlY2lzaW9uUmVxdWVzdBolLmFnZW50ZC52MS5HZXRDb25zZW50RGVjaXNpb25SZXNwb25zZRJSCg1SZXNlcnZlQnVkZ2V0Eh8uYWdlbnRkLnYxLlJlc2VydmVCdWRnZXRSZXF1ZXN0GiAuYWdlbnRkLnYxLlJlc2VydmVCdWRnZXRSZXNwb25zZRJMCgtSZXBvcnRVc2FnZRIdLmFnZW50ZC52MS5SZXBvcnRVc2FnZVJlcXVlc3QaHi5hZ2VudGQudjEuUmVwb3J0VXNhZ2VSZXNwb25zZRJDCghEZWxlZ2F0ZRIaLmFnZW50ZC52MS5EZWxlZ2F0ZVJlcXVlc3QaGy5hZ2VudGQudjEuRGVsZWdhdGVSZXNwb25zZRJMCgtQcm9wb3NlUGxhbhIdLmFnZW50ZC52MS5Qcm9wb3NlUGxhblJlcXVlc3QaHi5hZ2VudGQudjEuUHJvcG9zZVBsYW5SZXNwb25zZRI3CgRTZW5kEhYuYWdlbnRkLnYxLlNlbmRSZXF1ZXN0GhcuYWdlbnRkLnYxLlNlbmRSZXNwb25zZUID+AEBYgZwcm90bzM", [file_agentd_v1_agents, file_agentd_v1_consent, file_agentd_v1_messages, file_agentd_v1_plans, file_agentd_v1_tasks, file_agentd_v1_usage, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChphZ2VudGQvdjEvYWdlbnRfaG9zdC5wcm90bxIJYWdlbnRkLnYxIr4BCg9SZWdpc3RlclJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSCwoDcGlkGAIgASgDEjYKEnByb2Nlc3Nfc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPcnVudGltZV92ZXJzaW9uGAQgASgJEhQKDGNhcGFiaWxpdGllcxgFIAMoCRIMCgRob3N0GAYgASgJEhcKD3NhbmRib3hfcHJvYmxlbRgHIAEoCSJ0ChFTZXNzaW9uUmVzdW1lSGludBIPCgd0YXNrX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUSKgoLdGFza19zdGF0dXMYAyABKA4yFS5hZ2VudGQudjEuVGFza1N0YXR1cxIRCglhY2tlZF9zZXEYBCABKAMi5wEKEFJlZ2lzdGVyUmVzcG9uc2USEAoIbGVhc2VfaWQYASABKAkSLAoJbGVhc2VfdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjUKEmhlYXJ0YmVhdF9pbnRlcnZhbBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgpkZWZpbml0aW9uGAQgASgLMhouYWdlbnRkLnYxLkFnZW50RGVmaW5pdGlvbhIsCgZyZXN1bWUYBSABKAsyHC5hZ2VudGQudjEuU2Vzc2lvblJlc3VtZUhpbnQirQEKEEhlYXJ0YmVhdFJlcXVlc3QSEAoIbGVhc2VfaWQYASABKAkSKgoIYWN0aXZpdHkYAiABKA4yGC5hZ2VudGQudjEuQWdlbnRBY3Rpdml0eRIQCghwcm9ncmVzcxgDIAEoCRIXCg9jdXJyZW50X3Rhc2tfaWQYBCABKAkSMAoQdXNhZ2Vfc2luY2VfbGFzdBgFIAEoCzIWLmFnZW50ZC52MS5Vc2FnZVRvdGFscyJKChFIZWFydGJlYXRSZXNwb25zZRI1ChFsZWFzZV9leHBpcmVfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMwoMQ29ubmVjdEhlbGxvEhAKCGxlYXNlX2lkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAyIaCgtEZWxpdmVyeUFjaxILCgNzZXEYASABKAMiHAoMVGFza1Byb2dyZXNzEgwKBHRleHQYASABKAkiUQoKVG9rZW5DaHVuaxIPCgdjYWxsX2lkGAEgASgJEgwKBHRleHQYAiABKAkSEQoJcmVhc29uaW5nGAMgASgIEhEKCWRpc2NhcmRlZBgEIAEoCCJeCg9Ub29sQ2FsbFN0YXJ0ZWQSFAoMdG9vbF9jYWxsX2lkGAEgASgJEgwKBHRvb2wYAiABKAkSFgoOYXJndW1lbnRzX2pzb24YAyABKAkSDwoHc3VtbWFyeRgEIAEoCSLCAQoQVG9vbENhbGxGaW5pc2hlZBIUCgx0b29sX2NhbGxfaWQYASABKAkSDAoEdG9vbBgCIAEoCRIKCgJvaxgDIAEoCBINCgVlcnJvchgEIAEoCRIWCg5vdXRwdXRfc3VtbWFyeRgFIAEoCRIUCgxvdXRwdXRfYnl0ZXMYBiABKAMSKwoIZHVyYXRpb24YByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMY2FsbF9zdW1tYXJ5GAggASgJIjYKDVRhc2tDb21wbGV0ZWQSJQoGcmVzdWx0GAEgASgLMhUuYWdlbnRkLnYxLlRhc2tSZXN1bHQiWQoKVGFza0ZhaWxlZBIoCgRjb2RlGAEgASgOMhouYWdlbnRkLnYxLlRhc2tGYWlsdXJlQ29kZRIOCgZyZWFzb24YAiABKAkSEQoJcmV0cnlhYmxlGAMgASgIIh0KC1Rhc2tXYWl0aW5nEg4KBnJlYXNvbhgBIAEoCSLkAwoJVGFza0V2ZW50Eg8KB3Rhc2tfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoBRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghwcm9ncmVzcxgEIAEoCzIXLmFnZW50ZC52MS5UYXNrUHJvZ3Jlc3NIABIsCgt0b2tlbl9jaHVuaxgFIAEoCzIVLmFnZW50ZC52MS5Ub2tlbkNodW5rSAASNwoRdG9vbF9jYWxsX3N0YXJ0ZWQYBiABKAsyGi5hZ2VudGQudjEuVG9vbENhbGxTdGFydGVkSAASOQoSdG9vbF9jYWxsX2ZpbmlzaGVkGAcgASgLMhsuYWdlbnRkLnYxLlRvb2xDYWxsRmluaXNoZWRIABItCgljb21wbGV0ZWQYCCABKAsyGC5hZ2VudGQudjEuVGFza0NvbXBsZXRlZEgAEicKBmZhaWxlZBgJIAEoCzIVLmFnZW50ZC52MS5UYXNrRmFpbGVkSAASKQoHd2FpdGluZxgKIAEoCzIWLmFnZW50ZC52MS5UYXNrV2FpdGluZ0gAEjAKCnRyYW5zY3JpcHQYCyABKAsyGi5hZ2VudGQudjEuVHJhbnNjcmlwdEVudHJ5SABCBwoFZXZlbnQiZAoLQWdlbnRTdGF0dXMSKgoIYWN0aXZpdHkYASABKA4yGC5hZ2VudGQudjEuQWdlbnRBY3Rpdml0eRIQCghwcm9ncmVzcxgCIAEoCRIXCg9jdXJyZW50X3Rhc2tfaWQYAyABKAkizgIKDkNvbm5lY3RSZXF1ZXN0EigKBWhlbGxvGAEgASgLMhcuYWdlbnRkLnYxLkNvbm5lY3RIZWxsb0gAEiUKA2FjaxgCIAEoCzIWLmFnZW50ZC52MS5EZWxpdmVyeUFja0gAEioKCnRhc2tfZXZlbnQYAyABKAsyFC5hZ2VudGQudjEuVGFza0V2ZW50SAASKAoGc3RhdHVzGAQgASgLMhYuYWdlbnRkLnYxLkFnZW50U3RhdHVzSAASMAoJaGVhcnRiZWF0GAUgASgLMhsuYWdlbnRkLnYxLkhlYXJ0YmVhdFJlcXVlc3RIABImCgVzcGFucxgGIAEoCzIVLmFnZW50ZC52MS5UcmFjZVNwYW5zSAASMAoLdGFza19ldmVudHMYByABKAsyGS5hZ2VudGQudjEuVGFza0V2ZW50QmF0Y2hIAEIJCgdtZXNzYWdlIjYKDlRhc2tFdmVudEJhdGNoEiQKBmV2ZW50cxgBIAMoCzIULmFnZW50ZC52MS5UYXNrRXZlbnQiMgoKVHJhY2VTcGFucxITCgtzY29wZV9zcGFucxgBIAEoDBIPCgdkcm9wcGVkGAIgASgDIsYBCglUYXNrQnJpZWYSDwoHdGFza19pZBgBIAEoCRINCgV0aXRsZRgCIAEoCRIMCgRyb2xlGAMgASgJEhQKDGluc3RydWN0aW9ucxgEIAEoCRIlCgZyZXN1bHQYBSABKAsyFS5hZ2VudGQudjEuVGFza1Jlc3VsdBIlCgZzdGF0dXMYBiABKA4yFS5hZ2VudGQudjEuVGFza1N0YXR1cxInCgdmYWlsdXJlGAcgASgLMhYuYWdlbnRkLnYxLlRhc2tGYWlsdXJlIpoCCg5UYXNrQXNzaWdubWVudBIdCgR0YXNrGAEgASgLMg8uYWdlbnRkLnYxLlRhc2sSDwoHYXR0ZW1wdBgCIAEoBRInCglhbmNlc3RvcnMYAyADKAsyFC5hZ2VudGQudjEuVGFza0JyaWVmEioKDGRlcGVuZGVuY2llcxgEIAMoCzIULmFnZW50ZC52MS5UYXNrQnJpZWYSLAoIZGVhZGxpbmUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKCGNoaWxkcmVuGAYgAygLMhQuYWdlbnRkLnYxLlRhc2tCcmllZhIaChJjb21wbGV0aW9uX3JlZnVzZWQYByABKAkSEQoJaGFuZGJhY2tzGAggASgFImEKEFRhc2tDYW5jZWxsYXRpb24SDwoHdGFza19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSLAoIZGVhZGxpbmUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIl8KDlNodXRkb3duTm90aWNlEg4KBnJlYXNvbhgBIAEoCRIsCghkZWFkbGluZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcmVzdGFydBgDIAEoCCKbAwoPQ29ubmVjdFJlc3BvbnNlEgsKA3NlcRgBIAEoAxI0Cg90YXNrX2Fzc2lnbm1lbnQYAiABKAsyGS5hZ2VudGQudjEuVGFza0Fzc2lnbm1lbnRIABInCghlbnZlbG9wZRgDIAEoCzITLmFnZW50ZC52MS5FbnZlbG9wZUgAEjIKC2NhbmNlbF90YXNrGAQgASgLMhsuYWdlbnRkLnYxLlRhc2tDYW5jZWxsYXRpb25IABI1ChBjb25zZW50X2RlY2lzaW9uGAUgASgLMhkuYWdlbnRkLnYxLkNvbnNlbnRSZXF1ZXN0SAASNwoPYnVkZ2V0X2RlY2lzaW9uGAYgASgLMhwuYWdlbnRkLnYxLkJ1ZGdldFJlc2VydmF0aW9uSAASKAoNcGxhbl9kZWNpc2lvbhgHIAEoCzIPLmFnZW50ZC52MS5QbGFuSAASLQoIc2h1dGRvd24YCCABKAsyGS5hZ2VudGQudjEuU2h1dGRvd25Ob3RpY2VIABITCgt0cmFjZXBhcmVudBgJIAEoCUIKCghkZWxpdmVyeSKdAgoVUmVxdWVzdENvbnNlbnRSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSDAoEdG9vbBgCIAEoCRIkCgRraW5kGAMgASgOMhYuYWdlbnRkLnYxLkNvbnNlbnRLaW5kEg8KB3N1bW1hcnkYBCABKAkSPgoHZGV0YWlscxgFIAMoCzItLmFnZW50ZC52MS5SZXF1ZXN0Q29uc2VudFJlcXVlc3QuRGV0YWlsc0VudHJ5EioKB3RpbWVvdXQYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKcmVxdWVzdF9pZBgHIAEoCRouCgxEZXRhaWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJeChZSZXF1ZXN0Q29uc2VudFJlc3BvbnNlEhoKEmNvbnNlbnRfcmVxdWVzdF9pZBgBIAEoCRIoCgZzdGF0dXMYAiABKA4yGC5hZ2VudGQudjEuQ29uc2VudFN0YXR1cyI3ChlHZXRDb25zZW50RGVjaXNpb25SZXF1ZXN0EhoKEmNvbnNlbnRfcmVxdWVzdF9pZBgBIAEoCSJQChpHZXRDb25zZW50RGVjaXNpb25SZXNwb25zZRIyCg9jb25zZW50X3JlcXVlc3QYASABKAsyGS5hZ2VudGQudjEuQ29uc2VudFJlcXVlc3Qi4wEKFFJlc2VydmVCdWRnZXRSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSDQoFbW9kZWwYAyABKAkSGAoQZXN0aW1hdGVkX3Rva2VucxgEIAEoAxIaChJlc3RpbWF0ZWRfY29zdF91c2QYBSABKAESDAoEd2FpdBgGIAEoCBImCgZzZXR0bGUYByABKAsyFi5hZ2VudGQudjEuVXNhZ2VSZWNvcmQSHgoWcmVsZWFzZV9yZXNlcnZhdGlvbl9pZBgIIAEoCRINCgVhaGVhZBgJIAEoCCJKChVSZXNlcnZlQnVkZ2V0UmVzcG9uc2USMQoLcmVzZXJ2YXRpb24YASABKAsyHC5hZ2VudGQudjEuQnVkZ2V0UmVzZXJ2YXRpb24iPAoSUmVwb3J0VXNhZ2VSZXF1ZXN0EiYKBnJlY29yZBgBIAEoCzIWLmFnZW50ZC52MS5Vc2FnZVJlY29yZCI9ChNSZXBvcnRVc2FnZVJlc3BvbnNlEiYKBnJlY29yZBgBIAEoCzIWLmFnZW50ZC52MS5Vc2FnZVJlY29yZCKjAQoPRGVsZWdhdGVSZXF1ZXN0EhYKDnBhcmVudF90YXNrX2lkGAEgASgJEgwKBHJvbGUYAiABKAkSDQoFdGl0bGUYAyABKAkSIwoFaW5wdXQYBCABKAsyFC5hZ2VudGQudjEuVGFza0lucHV0EgwKBGRlcHMYBSADKAkSFAoMbWF4X2F0dGVtcHRzGAYgASgFEhIKCnJlcXVlc3RfaWQYByABKAkiMQoQRGVsZWdhdGVSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8uYWdlbnRkLnYxLlRhc2sihQEKElByb3Bvc2VQbGFuUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEg8KB3N1bW1hcnkYAiABKAkSIgoFc3RlcHMYAyADKAsyEy5hZ2VudGQudjEuUGxhblN0ZXASFQoNdmFsaWRhdGVfb25seRgEIAEoCBISCgpyZXF1ZXN0X2lkGAUgASgJIj4KDlBsYW5WaW9sYXRpb25zEiwKCnZpb2xhdGlvbnMYASADKAsyGC5hZ2VudGQudjEuUGxhblZpb2xhdGlvbiJuChNQcm9wb3NlUGxhblJlc3BvbnNlEh8KBHBsYW4YASABKAsyDy5hZ2VudGQudjEuUGxhbkgAEiwKB2ludmFsaWQYAiABKAsyGS5hZ2VudGQudjEuUGxhblZpb2xhdGlvbnNIAEIICgZyZXN1bHQiiAEKC1NlbmRSZXF1ZXN0EgoKAnRvGAEgASgJEgwKBGJvZHkYAiABKAkSJQoEdHlwZRgDIAEoDjIXLmFnZW50ZC52MS5FbnZlbG9wZVR5cGUSDwoHdGFza19pZBgEIAEoCRITCgtyZXBseV90b19pZBgFIAEoCRISCgpyZXF1ZXN0X2lkGAYgASgJIjUKDFNlbmRSZXNwb25zZRIlCghlbnZlbG9wZRgBIAEoCzITLmFnZW50ZC52MS5FbnZlbG9wZSphCg1BZ2VudEFjdGl2aXR5Eh4KGkFHRU5UX0FDVElWSVRZX1VOU1BFQ0lGSUVEEAASFwoTQUdFTlRfQUNUSVZJVFlfSURMRRABEhcKE0FHRU5UX0FDVElWSVRZX0JVU1kQAjKNBgoQQWdlbnRIb3N0U2VydmljZRJDCghSZWdpc3RlchIaLmFnZW50ZC52MS5SZWdpc3RlclJlcXVlc3QaGy5hZ2VudGQudjEuUmVnaXN0ZXJSZXNwb25zZRJGCglIZWFydGJlYXQSGy5hZ2VudGQudjEuSGVhcnRiZWF0UmVxdWVzdBocLmFnZW50ZC52MS5IZWFydGJlYXRSZXNwb25zZRJECgdDb25uZWN0EhkuYWdlbnRkLnYxLkNvbm5lY3RSZXF1ZXN0GhouYWdlbnRkLnYxLkNvbm5lY3RSZXNwb25zZSgBMAESVQoOUmVxdWVzdENvbnNlbnQSIC5hZ2VudGQudjEuUmVxdWVzdENvbnNlbnRSZXF1ZXN0GiEuYWdlbnRkLnYxLlJlcXVlc3RDb25zZW50UmVzcG9uc2USYQoSR2V0Q29uc2VudERlY2lzaW9uEiQuYWdlbnRkLnYxLkdldENvbnNlbnREZWNpc2lvblJlcXVlc3QaJS5hZ2VudGQudjEuR2V0Q29uc2VudERlY2lzaW9uUmVzcG9uc2USUgoNUmVzZXJ2ZUJ1ZGdldBIfLmFnZW50ZC52MS5SZXNlcnZlQnVkZ2V0UmVxdWVzdBogLmFnZW50ZC52MS5SZXNlcnZlQnVkZ2V0UmVzcG9uc2USTAoLUmVwb3J0VXNhZ2USHS5hZ2VudGQudjEuUmVwb3J0VXNhZ2VSZXF1ZXN0Gh4uYWdlbnRkLnYxLlJlcG9ydFVzYWdlUmVzcG9uc2USQwoIRGVsZWdhdGUSGi5hZ2VudGQudjEuRGVsZWdhdGVSZXF1ZXN0GhsuYWdlbnRkLnYxLkRlbGVnYXRlUmVzcG9uc2USTAoLUHJvcG9zZVBsYW4SHS5hZ2VudGQudjEuUHJvcG9zZVBsYW5SZXF1ZXN0Gh4uYWdlbnRkLnYxLlByb3Bvc2VQbGFuUmVzcG9uc2USNwoEU2VuZBIWLmFnZW50ZC52MS5TZW5kUmVxdWVzdBoXLmFnZW50ZC52MS5TZW5kUmVzcG9uc2VCA/gBAWIGcHJvdG8z", [file_agentd_v1_agents, file_agentd_v1_consent, file_agentd_v1_messages, file_agentd_v1_plans, file_agentd_v1_tasks, file_agentd_v1_usage, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * RegisterRequest identifies a started agent process.
@@ -776,6 +776,15 @@ export type ConnectRequest = Message<"agentd.v1.ConnectRequest"> & {
      */
     value: TraceSpans;
     case: "spans";
+  } | {
+    /**
+     * Several task events at once: what an agent had queued while its last message was
+     * on its way.
+     *
+     * @generated from field: agentd.v1.TaskEventBatch task_events = 7;
+     */
+    value: TaskEventBatch;
+    case: "taskEvents";
   } | { case: undefined; value?: undefined };
 };
 
@@ -785,6 +794,28 @@ export type ConnectRequest = Message<"agentd.v1.ConnectRequest"> & {
  */
 export const ConnectRequestSchema: GenMessage<ConnectRequest> = /*@__PURE__*/
   messageDesc(file_agentd_v1_agent_host, 16);
+
+/**
+ * TaskEventBatch carries task events in the order they happened; agentd handles them as
+ * if each had come in a message of its own.
+ *
+ * @generated from message agentd.v1.TaskEventBatch
+ */
+export type TaskEventBatch = Message<"agentd.v1.TaskEventBatch"> & {
+  /**
+   * The events, oldest first.
+   *
+   * @generated from field: repeated agentd.v1.TaskEvent events = 1;
+   */
+  events: TaskEvent[];
+};
+
+/**
+ * Describes the message agentd.v1.TaskEventBatch.
+ * Use `create(TaskEventBatchSchema)` to create a new message.
+ */
+export const TaskEventBatchSchema: GenMessage<TaskEventBatch> = /*@__PURE__*/
+  messageDesc(file_agentd_v1_agent_host, 17);
 
 /**
  * TraceSpans carries finished spans an agent recorded for its tasks (its model and tool
@@ -815,7 +846,7 @@ export type TraceSpans = Message<"agentd.v1.TraceSpans"> & {
  * Use `create(TraceSpansSchema)` to create a new message.
  */
 export const TraceSpansSchema: GenMessage<TraceSpans> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 17);
+  messageDesc(file_agentd_v1_agent_host, 18);
 
 /**
  * TaskBrief is a short account of a related task, given to an agent as context instead
@@ -879,7 +910,7 @@ export type TaskBrief = Message<"agentd.v1.TaskBrief"> & {
  * Use `create(TaskBriefSchema)` to create a new message.
  */
 export const TaskBriefSchema: GenMessage<TaskBrief> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 18);
+  messageDesc(file_agentd_v1_agent_host, 19);
 
 /**
  * TaskAssignment hands a task to the agent with everything needed to work on it.
@@ -954,7 +985,7 @@ export type TaskAssignment = Message<"agentd.v1.TaskAssignment"> & {
  * Use `create(TaskAssignmentSchema)` to create a new message.
  */
 export const TaskAssignmentSchema: GenMessage<TaskAssignment> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 19);
+  messageDesc(file_agentd_v1_agent_host, 20);
 
 /**
  * TaskCancellation tells the agent to stop working on a task.
@@ -989,7 +1020,7 @@ export type TaskCancellation = Message<"agentd.v1.TaskCancellation"> & {
  * Use `create(TaskCancellationSchema)` to create a new message.
  */
 export const TaskCancellationSchema: GenMessage<TaskCancellation> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 20);
+  messageDesc(file_agentd_v1_agent_host, 21);
 
 /**
  * ShutdownNotice asks the agent to save its session and exit.
@@ -1025,7 +1056,7 @@ export type ShutdownNotice = Message<"agentd.v1.ShutdownNotice"> & {
  * Use `create(ShutdownNoticeSchema)` to create a new message.
  */
 export const ShutdownNoticeSchema: GenMessage<ShutdownNotice> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 21);
+  messageDesc(file_agentd_v1_agent_host, 22);
 
 /**
  * ConnectResponse is one delivery from the daemon on the Connect stream.
@@ -1118,7 +1149,7 @@ export type ConnectResponse = Message<"agentd.v1.ConnectResponse"> & {
  * Use `create(ConnectResponseSchema)` to create a new message.
  */
 export const ConnectResponseSchema: GenMessage<ConnectResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 22);
+  messageDesc(file_agentd_v1_agent_host, 23);
 
 /**
  * RequestConsentRequest asks for a permission. A decision binds to exactly this request:
@@ -1192,7 +1223,7 @@ export type RequestConsentRequest = Message<"agentd.v1.RequestConsentRequest"> &
  * Use `create(RequestConsentRequestSchema)` to create a new message.
  */
 export const RequestConsentRequestSchema: GenMessage<RequestConsentRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 23);
+  messageDesc(file_agentd_v1_agent_host, 24);
 
 /**
  * RequestConsentResponse identifies the request.
@@ -1220,7 +1251,7 @@ export type RequestConsentResponse = Message<"agentd.v1.RequestConsentResponse">
  * Use `create(RequestConsentResponseSchema)` to create a new message.
  */
 export const RequestConsentResponseSchema: GenMessage<RequestConsentResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 24);
+  messageDesc(file_agentd_v1_agent_host, 25);
 
 /**
  * GetConsentDecisionRequest names a consent request.
@@ -1241,7 +1272,7 @@ export type GetConsentDecisionRequest = Message<"agentd.v1.GetConsentDecisionReq
  * Use `create(GetConsentDecisionRequestSchema)` to create a new message.
  */
 export const GetConsentDecisionRequestSchema: GenMessage<GetConsentDecisionRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 25);
+  messageDesc(file_agentd_v1_agent_host, 26);
 
 /**
  * GetConsentDecisionResponse holds the request and its decision, if any.
@@ -1262,7 +1293,7 @@ export type GetConsentDecisionResponse = Message<"agentd.v1.GetConsentDecisionRe
  * Use `create(GetConsentDecisionResponseSchema)` to create a new message.
  */
 export const GetConsentDecisionResponseSchema: GenMessage<GetConsentDecisionResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 26);
+  messageDesc(file_agentd_v1_agent_host, 27);
 
 /**
  * ReserveBudgetRequest estimates one LLM call.
@@ -1352,7 +1383,7 @@ export type ReserveBudgetRequest = Message<"agentd.v1.ReserveBudgetRequest"> & {
  * Use `create(ReserveBudgetRequestSchema)` to create a new message.
  */
 export const ReserveBudgetRequestSchema: GenMessage<ReserveBudgetRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 27);
+  messageDesc(file_agentd_v1_agent_host, 28);
 
 /**
  * ReserveBudgetResponse holds the reservation.
@@ -1373,7 +1404,7 @@ export type ReserveBudgetResponse = Message<"agentd.v1.ReserveBudgetResponse"> &
  * Use `create(ReserveBudgetResponseSchema)` to create a new message.
  */
 export const ReserveBudgetResponseSchema: GenMessage<ReserveBudgetResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 28);
+  messageDesc(file_agentd_v1_agent_host, 29);
 
 /**
  * ReportUsageRequest reports a completed LLM call.
@@ -1400,7 +1431,7 @@ export type ReportUsageRequest = Message<"agentd.v1.ReportUsageRequest"> & {
  * Use `create(ReportUsageRequestSchema)` to create a new message.
  */
 export const ReportUsageRequestSchema: GenMessage<ReportUsageRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 29);
+  messageDesc(file_agentd_v1_agent_host, 30);
 
 /**
  * ReportUsageResponse holds the recorded call.
@@ -1421,7 +1452,7 @@ export type ReportUsageResponse = Message<"agentd.v1.ReportUsageResponse"> & {
  * Use `create(ReportUsageResponseSchema)` to create a new message.
  */
 export const ReportUsageResponseSchema: GenMessage<ReportUsageResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 30);
+  messageDesc(file_agentd_v1_agent_host, 31);
 
 /**
  * DelegateRequest describes a child task.
@@ -1485,7 +1516,7 @@ export type DelegateRequest = Message<"agentd.v1.DelegateRequest"> & {
  * Use `create(DelegateRequestSchema)` to create a new message.
  */
 export const DelegateRequestSchema: GenMessage<DelegateRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 31);
+  messageDesc(file_agentd_v1_agent_host, 32);
 
 /**
  * DelegateResponse holds the created task.
@@ -1506,7 +1537,7 @@ export type DelegateResponse = Message<"agentd.v1.DelegateResponse"> & {
  * Use `create(DelegateResponseSchema)` to create a new message.
  */
 export const DelegateResponseSchema: GenMessage<DelegateResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 32);
+  messageDesc(file_agentd_v1_agent_host, 33);
 
 /**
  * ProposePlanRequest proposes a plan for the agent's task.
@@ -1556,7 +1587,7 @@ export type ProposePlanRequest = Message<"agentd.v1.ProposePlanRequest"> & {
  * Use `create(ProposePlanRequestSchema)` to create a new message.
  */
 export const ProposePlanRequestSchema: GenMessage<ProposePlanRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 33);
+  messageDesc(file_agentd_v1_agent_host, 34);
 
 /**
  * PlanViolations lists why a proposed plan is invalid.
@@ -1577,7 +1608,7 @@ export type PlanViolations = Message<"agentd.v1.PlanViolations"> & {
  * Use `create(PlanViolationsSchema)` to create a new message.
  */
 export const PlanViolationsSchema: GenMessage<PlanViolations> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 34);
+  messageDesc(file_agentd_v1_agent_host, 35);
 
 /**
  * ProposePlanResponse holds the plan or why it is invalid.
@@ -1615,7 +1646,7 @@ export type ProposePlanResponse = Message<"agentd.v1.ProposePlanResponse"> & {
  * Use `create(ProposePlanResponseSchema)` to create a new message.
  */
 export const ProposePlanResponseSchema: GenMessage<ProposePlanResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 35);
+  messageDesc(file_agentd_v1_agent_host, 36);
 
 /**
  * SendRequest is a message from the agent; the daemon sets its sender to the agent.
@@ -1672,7 +1703,7 @@ export type SendRequest = Message<"agentd.v1.SendRequest"> & {
  * Use `create(SendRequestSchema)` to create a new message.
  */
 export const SendRequestSchema: GenMessage<SendRequest> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 36);
+  messageDesc(file_agentd_v1_agent_host, 37);
 
 /**
  * SendResponse holds the stored message.
@@ -1693,7 +1724,7 @@ export type SendResponse = Message<"agentd.v1.SendResponse"> & {
  * Use `create(SendResponseSchema)` to create a new message.
  */
 export const SendResponseSchema: GenMessage<SendResponse> = /*@__PURE__*/
-  messageDesc(file_agentd_v1_agent_host, 37);
+  messageDesc(file_agentd_v1_agent_host, 38);
 
 /**
  * AgentActivity is what a registered agent reports it is doing.
