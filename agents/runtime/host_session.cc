@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,9 @@ namespace agentd::agent {
 namespace {
 absl::Duration FromProto(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+bool Listed(const std::string& feature, const std::vector<std::string>& features) {
+  return std::find(features.begin(), features.end(), feature) != features.end();
 }
 }  // namespace
 
@@ -51,6 +55,8 @@ absl::Status HostSession::RegisterOnce() {
   lease_id_ = resp.lease_id();
   interval_ = std::max(absl::Milliseconds(10), FromProto(resp.heartbeat_interval()));
   definition_ = resp.definition();
+  features_.assign(resp.features().begin(), resp.features().end());
+  batches_ = Listed("connect.task_events", features_);
   spdlog::info("registered as {} (role {}), heartbeat every {}", options_.agent_id,
                resp.definition().role(), absl::FormatDuration(interval_));
   return absl::OkStatus();
@@ -131,8 +137,13 @@ void HostSession::HoldConnect() {
 }
 
 absl::Status HostSession::Run() {
+  {
+    absl::MutexLock o(&out_mu_);
+    writer_running_ = true;
+    writer_stop_ = false;
+  }
   std::thread writer([this] { WriteQueued(); });
-  // Ends the writer once Run() returns, by whatever path.
+  // Ends the writer once Run() returns, by whatever path; what it left is dropped.
   struct StopWriter {
     HostSession* s;
     std::thread* t;
@@ -142,6 +153,10 @@ absl::Status HostSession::Run() {
         s->writer_stop_ = true;
       }
       t->join();
+      absl::MutexLock o(&s->out_mu_);
+      s->writer_running_ = false;
+      s->out_.clear();
+      s->written_ = s->queued_;
     }
   } stop_writer{this, &writer};
   std::thread connect;
@@ -180,7 +195,16 @@ absl::Status HostSession::Run() {
       bool sent = false;
       if (!call) {
         absl::MutexLock w(&write_mu_);
-        sent = stream_ != nullptr && DrainLocked() && stream_->Write(beat);
+        if (stream_ != nullptr && DrainLocked()) {
+          // The activity as of now, after the statuses just written: a status said
+          // before this heartbeat must not be undone by it.
+          {
+            absl::MutexLock l(&mu_);
+            req.set_activity(activity_);
+            req.set_progress(progress_);
+          }
+          sent = stream_->Write(beat);
+        }
       }
       if (!sent) {
         v1::HeartbeatResponse resp;
@@ -233,7 +257,7 @@ void HostSession::Stop() {
     absl::MutexLock o(&out_mu_);
     out_mu_.AwaitWithTimeout(absl::Condition(
                                  +[](HostSession* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                                   return s->written_ == s->queued_;
+                                   return s->written_ == s->queued_ || !s->writer_running_;
                                  },
                                  this),
                              absl::Seconds(1));
@@ -268,11 +292,11 @@ bool HostSession::WaitRegistered(absl::Duration timeout) const {
 void HostSession::SendTaskEvent(const v1::TaskEvent& event) {
   v1::ConnectRequest req;
   *req.mutable_task_event() = event;
-  if (event.has_completed() || event.has_failed()) {
+  if (!Enqueue(std::move(req)) && (event.has_completed() || event.has_failed())) {
+    // No writer: kept for the next stream all the same.
     absl::MutexLock o(&out_mu_);
     last_final_ = event;
   }
-  Enqueue(std::move(req));
 }
 
 void HostSession::SendSpans(std::string scope_spans) {
@@ -281,10 +305,12 @@ void HostSession::SendSpans(std::string scope_spans) {
   Enqueue(std::move(req));
 }
 
-void HostSession::Enqueue(v1::ConnectRequest msg) {
+bool HostSession::Enqueue(v1::ConnectRequest msg) {
   absl::MutexLock o(&out_mu_);
+  if (!writer_running_) return false;
   out_.push_back(std::move(msg));
   ++queued_;
+  return true;
 }
 
 // Why a writer thread: the stream's Write blocks until gRPC has taken the message, and a
@@ -292,16 +318,20 @@ void HostSession::Enqueue(v1::ConnectRequest msg) {
 // are written, and those that queue up meanwhile go as one message.
 void HostSession::WriteQueued() {
   for (;;) {
+    bool last = false;
     {
       absl::MutexLock o(&out_mu_);
       out_mu_.Await(absl::Condition(
           +[](HostSession* s)
                ABSL_NO_THREAD_SAFETY_ANALYSIS { return s->writer_stop_ || !s->out_.empty(); },
           this));
-      if (writer_stop_ && out_.empty()) return;
+      last = writer_stop_;  // one last drain, then out, however much still comes
     }
-    absl::MutexLock w(&write_mu_);
-    DrainLocked();
+    {
+      absl::MutexLock w(&write_mu_);
+      DrainLocked();
+    }
+    if (last) return;
   }
 }
 
@@ -349,8 +379,13 @@ bool HostSession::DrainLocked() {
     batch.Clear();
     batch_bytes = 0;
   };
+  std::optional<v1::TaskEvent> final;
   for (v1::ConnectRequest& msg : queued) {
-    if (!msg.has_task_event()) {
+    if (msg.has_task_event() &&
+        (msg.task_event().has_completed() || msg.task_event().has_failed())) {
+      final = msg.task_event();
+    }
+    if (!msg.has_task_event() || !batches_) {
       flush_batch();
       write(msg);
       continue;
@@ -361,6 +396,10 @@ bool HostSession::DrainLocked() {
     batch_bytes += size + 8;  // with the field's tag and length
   }
   flush_batch();
+  if (final.has_value()) {
+    absl::MutexLock o(&out_mu_);
+    last_final_ = *std::move(final);
+  }
   return ok;
 }
 
@@ -472,6 +511,11 @@ absl::StatusOr<v1::Envelope> HostSession::Send(const v1::SendRequest& req) {
 v1::AgentDefinition HostSession::definition() const {
   absl::MutexLock l(&mu_);
   return definition_;
+}
+
+bool HostSession::Supports(const std::string& feature) const {
+  absl::MutexLock l(&mu_);
+  return Listed(feature, features_);
 }
 
 }  // namespace agentd::agent

@@ -8,11 +8,13 @@
 #ifndef AGENTD_AGENTS_RUNTIME_HOST_SESSION_H_
 #define AGENTD_AGENTS_RUNTIME_HOST_SESSION_H_
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
@@ -47,6 +49,8 @@ class HostSession {
   void SetActivity(v1::AgentActivity activity, std::string progress);
   // The definition agentd sent at the last registration.
   v1::AgentDefinition definition() const;
+  // Whether agentd listed `feature` at the last registration (RegisterResponse.features).
+  bool Supports(const std::string& feature) const;
   // Waits until registered (true) or until Stop() or `timeout` (false).
   bool WaitRegistered(absl::Duration timeout) const;
 
@@ -83,8 +87,9 @@ class HostSession {
  private:
   absl::Status RegisterOnce();
   void HoldConnect();
-  // Queues a message for the stream and wakes the writer.
-  void Enqueue(v1::ConnectRequest msg);
+  // Queues a message for the stream and wakes the writer; false (dropped) when no writer
+  // runs (Run() has not started or has returned).
+  bool Enqueue(v1::ConnectRequest msg);
   // The writer thread: writes what is queued until Run() ends.
   void WriteQueued();
   // Writes everything queued so far, in order, coalescing task events; drops it while
@@ -103,6 +108,9 @@ class HostSession {
   bool lease_refused_on_stream_ ABSL_GUARDED_BY(mu_) = false;
   absl::Duration interval_ ABSL_GUARDED_BY(mu_) = absl::Seconds(5);
   v1::AgentDefinition definition_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> features_ ABSL_GUARDED_BY(mu_);  // agentd's, at registration
+  // Whether agentd takes TaskEventBatch: read by the writer, which holds write_mu_.
+  std::atomic<bool> batches_{false};
   v1::AgentActivity activity_ ABSL_GUARDED_BY(mu_) = v1::AGENT_ACTIVITY_IDLE;
   std::string progress_ ABSL_GUARDED_BY(mu_);
   grpc::ClientContext* connect_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
@@ -118,9 +126,13 @@ class HostSession {
   // writes next writes it first, in order.
   absl::Mutex out_mu_;
   std::deque<v1::ConnectRequest> out_ ABSL_GUARDED_BY(out_mu_);
+  bool writer_running_ ABSL_GUARDED_BY(out_mu_) = false;
   bool writer_stop_ ABSL_GUARDED_BY(out_mu_) = false;
   int64_t queued_ ABSL_GUARDED_BY(out_mu_) = 0;   // messages ever queued
   int64_t written_ ABSL_GUARDED_BY(out_mu_) = 0;  // of those, written or dropped
+  // The last outcome taken off the queue (written, or dropped while the stream was
+  // down), resent after a reconnect: set only under write_mu_ too, so that it never
+  // overtakes events queued before it.
   std::optional<v1::TaskEvent> last_final_ ABSL_GUARDED_BY(out_mu_);
 };
 

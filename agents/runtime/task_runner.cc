@@ -817,9 +817,19 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   };
   // No ToolCallStarted: the call's STARTED transcript entry tells people, and its
   // ToolCallFinished carries what agentd needs (call_summary): one message less a call.
+  // Unless agentd is of a version that needs it for the call's audit entry.
+  const bool send_started = !host_->Supports("tool_call_finished.call_summary");
   events.tool_started = [&](const llm::ToolCall& call) {
     Running& running = tool_start[call.id];
     running = {absl::Now(), CallSummary(call)};
+    if (send_started) {
+      v1::TaskEvent ev;
+      v1::ToolCallStarted* s = ev.mutable_tool_call_started();
+      s->set_tool_call_id(call.id);
+      s->set_tool(call.name);
+      s->set_summary(running.summary);
+      Send(a, ev);
+    }
     v1::TranscriptEntry e;
     v1::TranscriptToolCall* c = e.mutable_tool_call();
     c->set_tool_call_id(call.id);

@@ -65,7 +65,8 @@ bool EventLoop::TakeNext(Fn* out, absl::Time now, absl::Time* wait_until) {
   if (!urgent_.empty() && (queue_.empty() || urgent_run_ < kUrgentRun)) {
     *out = std::move(urgent_.front());
     urgent_.pop_front();
-    ++urgent_run_;
+    // Counted only while posted closures wait: those are what the bound protects.
+    urgent_run_ = queue_.empty() ? 0 : urgent_run_ + 1;
     return true;
   }
   if (!queue_.empty()) {

@@ -1000,6 +1000,8 @@ absl::StatusOr<v1::RegisterResponse> Supervisor::Register(const std::string& tok
 
   v1::RegisterResponse resp;
   resp.set_lease_id(r.lease_id);
+  resp.add_features("connect.task_events");
+  resp.add_features("tool_call_finished.call_summary");
   SetDuration(cfg.supervision.heartbeat_ttl, resp.mutable_lease_ttl());
   SetDuration(cfg.supervision.heartbeat_interval, resp.mutable_heartbeat_interval());
   v1::AgentDefinition* def = resp.mutable_definition();
