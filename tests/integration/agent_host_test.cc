@@ -226,6 +226,9 @@ TEST_F(AgentHostTest, ATokenActsOnlyAsItsOwnAgent) {
   req.set_agent_id("leaker-1");
   s = host_->Register(AgentCtx(token).get(), req, &resp);
   EXPECT_TRUE(s.ok()) << s.error_message();
+  // What agentd takes beyond the protocol's first version, for the agent to rely on.
+  EXPECT_THAT(resp.features(),
+              testing::IsSupersetOf({"connect.task_events", "tool_call_finished.call_summary"}));
 }
 
 TEST_F(AgentHostTest, AnAgentTokenOnAClientRpcIsPermissionDenied) {
