@@ -54,16 +54,15 @@ class HostSession {
   // Waits until registered (true) or until Stop() or `timeout` (false).
   bool WaitRegistered(absl::Duration timeout) const;
 
-  // Sends a task event on the Connect stream, without waiting: it is queued, and a
-  // writer thread sends what is queued in order (task events that queued up together in
-  // one TaskEventBatch). Everything else this session writes on the stream (statuses,
-  // heartbeats, acks) goes after what was queued before it. Completion and failure are
+  // Sends a task event on the Connect stream. Writes are one at a time; what other
+  // threads queue while one is written goes with the next write, in order (task events
+  // together in one TaskEventBatch when agentd takes them). Completion and failure are
   // kept and sent again after every reconnect until a newer one replaces them (the daemon
   // drops repeats); other events are dropped while the stream is down.
   void SendTaskEvent(const v1::TaskEvent& event);
-  // Sends finished spans (an encoded OTLP ScopeSpans) on the Connect stream, queued as
-  // task events are; while the stream is down they are dropped, and counted in the next
-  // batch that goes.
+  // Sends finished spans (an encoded OTLP ScopeSpans) on the Connect stream, as task
+  // events go; while the stream is down they are dropped, and counted in the next batch
+  // that goes.
   void SendSpans(std::string scope_spans);
 
   // AgentHost calls with this agent's token; errors are the daemon's status.
@@ -87,11 +86,8 @@ class HostSession {
  private:
   absl::Status RegisterOnce();
   void HoldConnect();
-  // Queues a message for the stream and wakes the writer; false (dropped) when no writer
-  // runs (Run() has not started or has returned).
-  bool Enqueue(v1::ConnectRequest msg);
-  // The writer thread: writes what is queued until Run() ends.
-  void WriteQueued();
+  // Queues a message for the stream and writes what is queued (DrainLocked).
+  void Enqueue(v1::ConnectRequest msg);
   // Writes everything queued so far, in order, coalescing task events; drops it while
   // the stream is down. False when a write failed (the stream is ending).
   bool DrainLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
@@ -109,7 +105,7 @@ class HostSession {
   absl::Duration interval_ ABSL_GUARDED_BY(mu_) = absl::Seconds(5);
   v1::AgentDefinition definition_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> features_ ABSL_GUARDED_BY(mu_);  // agentd's, at registration
-  // Whether agentd takes TaskEventBatch: read by the writer, which holds write_mu_.
+  // Whether agentd takes TaskEventBatch: read by whoever writes, under write_mu_.
   std::atomic<bool> batches_{false};
   v1::AgentActivity activity_ ABSL_GUARDED_BY(mu_) = v1::AGENT_ACTIVITY_IDLE;
   std::string progress_ ABSL_GUARDED_BY(mu_);
@@ -122,14 +118,10 @@ class HostSession {
   grpc::ClientReaderWriter<v1::ConnectRequest, v1::ConnectResponse>* stream_
       ABSL_GUARDED_BY(write_mu_) = nullptr;
   int64_t dropped_spans_ ABSL_GUARDED_BY(write_mu_) = 0;  // while the stream was down
-  // What waits for the writer; taken off only with write_mu_ held, so that whoever
+  // What waits to be written; taken off only with write_mu_ held, so that whoever
   // writes next writes it first, in order.
   absl::Mutex out_mu_;
   std::deque<v1::ConnectRequest> out_ ABSL_GUARDED_BY(out_mu_);
-  bool writer_running_ ABSL_GUARDED_BY(out_mu_) = false;
-  bool writer_stop_ ABSL_GUARDED_BY(out_mu_) = false;
-  int64_t queued_ ABSL_GUARDED_BY(out_mu_) = 0;   // messages ever queued
-  int64_t written_ ABSL_GUARDED_BY(out_mu_) = 0;  // of those, written or dropped
   // The last outcome taken off the queue (written, or dropped while the stream was
   // down), resent after a reconnect: set only under write_mu_ too, so that it never
   // overtakes events queued before it.
