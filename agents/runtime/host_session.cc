@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/protocol_features.h"
 #include "common/version.h"
 #include "grpcpp/create_channel.h"
 #include "spdlog/spdlog.h"
@@ -56,7 +57,7 @@ absl::Status HostSession::RegisterOnce() {
   interval_ = std::max(absl::Milliseconds(10), FromProto(resp.heartbeat_interval()));
   definition_ = resp.definition();
   features_.assign(resp.features().begin(), resp.features().end());
-  batches_ = Listed("connect.task_events", features_);
+  batches_ = Listed(kFeatureTaskEventBatch, features_);
   spdlog::info("registered as {} (role {}), heartbeat every {}", options_.agent_id,
                resp.definition().role(), absl::FormatDuration(interval_));
   return absl::OkStatus();
@@ -322,7 +323,8 @@ bool HostSession::DrainLocked() {
         (msg.task_event().has_completed() || msg.task_event().has_failed())) {
       final = msg.task_event();
     }
-    if (!msg.has_task_event() || !batches_) {
+    // Alone in the queue (the usual case), or agentd takes no batches: as it is.
+    if (!msg.has_task_event() || !batches_ || queued.size() == 1) {
       flush_batch();
       write(msg);
       continue;

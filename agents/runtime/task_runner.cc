@@ -21,6 +21,7 @@
 #include "agents/tools/workspace.h"
 #include "common/logging.h"
 #include "common/proto_text.h"
+#include "common/protocol_features.h"
 #include "common/text.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -818,7 +819,7 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   // No ToolCallStarted: the call's STARTED transcript entry tells people, and its
   // ToolCallFinished carries what agentd needs (call_summary): one message less a call.
   // Unless agentd is of a version that needs it for the call's audit entry.
-  const bool send_started = !host_->Supports("tool_call_finished.call_summary");
+  const bool send_started = !host_->Supports(kFeatureCallSummary);
   events.tool_started = [&](const llm::ToolCall& call) {
     Running& running = tool_start[call.id];
     running = {absl::Now(), CallSummary(call)};

@@ -22,6 +22,7 @@
 #include "common/json_dump.h"
 #include "common/logging.h"
 #include "common/paths.h"
+#include "common/protocol_features.h"
 #include "common/text.h"
 #include "common/token.h"
 #include "common/values.h"
@@ -1000,8 +1001,8 @@ absl::StatusOr<v1::RegisterResponse> Supervisor::Register(const std::string& tok
 
   v1::RegisterResponse resp;
   resp.set_lease_id(r.lease_id);
-  resp.add_features("connect.task_events");
-  resp.add_features("tool_call_finished.call_summary");
+  resp.add_features(kFeatureTaskEventBatch);
+  resp.add_features(kFeatureCallSummary);
   SetDuration(cfg.supervision.heartbeat_ttl, resp.mutable_lease_ttl());
   SetDuration(cfg.supervision.heartbeat_interval, resp.mutable_heartbeat_interval());
   v1::AgentDefinition* def = resp.mutable_definition();
