@@ -3,10 +3,13 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <deque>
 #include <exception>
 #include <map>
 #include <memory>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
@@ -94,12 +97,18 @@ std::string CallSummary(const llm::ToolCall& call) {
 
 // Budget through the daemon's ledger: a reservation before each call, usage after it.
 // One round trip per call, off the turn's critical path: the usage of a call goes to the
-// daemon together with a reservation for the next one (ReserveBudget's settle and ahead),
-// sized by a guess — this call's estimate, plus what it wrote, plus room for its tools'
-// results — while the tools run. The next call uses that reservation when it covers its
-// own estimate and has time left; otherwise it asks for what it needs, releasing the
-// guess in the same request. A guess the daemon refused, or a request that failed (its
-// usage is then reported on its own, once), costs only that fallback.
+// daemon together with a reservation for the call after next (ReserveBudget's settle and
+// ahead), sized by a guess — this call's estimate, plus what it wrote and room for its
+// tools' results, twice — while the tools and the next call run. So the reservation a
+// call uses was asked for a whole call earlier, and its answer is there when the call
+// starts: asked for one call earlier only, it came back after the tools in most turns
+// (a quick tool takes microseconds, the round trip through a busy agentd ~0.5 ms). The
+// first call of a run asks for the next one's guess once it has its own reservation.
+// A call uses the first guess that covers its own estimate and has time left, and asks
+// for what it needs when none does; a guess it does not use is released by the next
+// request it sends (and by agentd when the task ends). A guess the daemon refused, or a
+// request that failed (its usage is then reported on its own, once), costs only that
+// fallback.
 class HostBudget final : public Budget {
  public:
   HostBudget(HostSession* host, const v1::ModelRef& model)
@@ -107,37 +116,49 @@ class HostBudget final : public Budget {
   absl::Status Reserve(const std::string& task, int64_t estimated_tokens) override {
     v1::ReserveBudgetRequest req = ReserveRequest(task, estimated_tokens);
     last_estimate_ = estimated_tokens;
-    if (std::shared_ptr<Ahead> ahead = std::exchange(ahead_, nullptr); ahead != nullptr) {
+    // The guess asked for this call; when it falls short, the next call's (a larger
+    // guess) too, before asking for what this call needs.
+    bool reserved = false;
+    while (!reserved && !ahead_.empty()) {
+      std::shared_ptr<Ahead> ahead = std::move(ahead_.front());
+      ahead_.pop_front();
       ahead->Wait();
       const v1::BudgetReservation& r = ahead->reservation;
-      if (r.status() == v1::BUDGET_RESERVATION_STATUS_GRANTED) {
-        absl::Time expires = absl::FromUnixSeconds(r.expire_time().seconds());
-        if (r.estimated_tokens() >= req.estimated_tokens() &&
-            expires - absl::Now() > kAheadMinLifeLeft) {
-          reservation_ = r.id();
-          return absl::OkStatus();
-        }
-        req.set_release_reservation_id(r.id());  // too small or about to expire
+      if (r.status() != v1::BUDGET_RESERVATION_STATUS_GRANTED) continue;
+      absl::Time expires = absl::FromUnixSeconds(r.expire_time().seconds());
+      if (r.estimated_tokens() >= req.estimated_tokens() &&
+          expires - absl::Now() > kAheadMinLifeLeft) {
+        reservation_ = r.id();
+        reserved = true;
+      } else {
+        unused_.push_back(r.id());  // too small or about to expire
       }
     }
-    // Refused only for guesses other calls hold ahead: they are used or released within
-    // moments; ask again for a while before taking it as the budget's answer.
+    // Refused only for guesses held ahead (other calls', or this task's not yet released):
+    // they are used or released within moments; ask again for a while before taking it
+    // as the budget's answer.
     absl::Time give_up = absl::Now() + kGuessesWait;
-    for (;;) {
+    while (!reserved) {
+      TakeRelease(&req);
       absl::StatusOr<v1::BudgetReservation> r = host_->ReserveBudget(req);
       if (!r.ok()) return r.status();
       if (r->status() == v1::BUDGET_RESERVATION_STATUS_GRANTED) {
         reservation_ = r->id();
-        return absl::OkStatus();
+        reserved = true;
+        break;
       }
+      // This task's own guess may be what stood in the way: released by the next request.
+      if (r->has_retry_after() && !unused_.empty()) continue;
       absl::Duration retry =
           absl::Seconds(r->retry_after().seconds()) + absl::Nanoseconds(r->retry_after().nanos());
       if (!r->has_retry_after() || absl::Now() + retry > give_up) {
         return absl::ResourceExhaustedError(r->refusal_reason());
       }
-      req.clear_release_reservation_id();                 // released by the request just made
       absl::SleepFor(std::min(retry, absl::Seconds(5)));  // the daemon's pace, not a sync
     }
+    // Keep a guess for the next call asked for while this one runs.
+    if (ahead_.empty()) AskAhead(ReserveRequest(task, estimated_tokens + kToolRoom), std::nullopt);
+    return absl::OkStatus();
   }
   void Report(const std::string& task, const llm::Usage& usage, double cost_usd,
               const llm::CallStats& stats) override {
@@ -151,25 +172,10 @@ class HostBudget final : public Budget {
     rec->set_completion_tokens(usage.completion_tokens);
     rec->set_cost_usd(cost_usd);
     reservation_.clear();
-    // The next call's prompt is this one's, what the model wrote, and the tools' results.
-    v1::ReserveBudgetRequest next = ReserveRequest(
-        task, last_estimate_ + std::max<int64_t>(usage.completion_tokens, 0) + kToolRoom);
-    next.set_ahead(true);
-    *next.mutable_settle() = report.record();
-    auto ahead = std::make_shared<Ahead>();
-    ahead_ = ahead;
-    // Both legs within the time FlushReports gives reports before an outcome is sent.
-    host_->ReserveBudgetAsync(
-        std::move(next), kAheadDeadline,
-        [ahead, host = host_,
-         report = std::move(report)](absl::StatusOr<v1::BudgetReservation> r) mutable {
-          if (!r.ok()) {
-            // The usage must reach the ledger: on its own now (its id counts it once).
-            spdlog::debug("reserving ahead: {}; reporting the call alone", r.status().message());
-            host->ReportUsageAsync(std::move(report), kAheadDeadline);
-          }
-          ahead->Set(r.ok() ? *std::move(r) : v1::BudgetReservation());
-        });
+    // The call after next: this one's prompt, and twice what this call wrote and its tools'
+    // results may add (the next call's turn is guessed to be like this one).
+    const int64_t turn = std::max<int64_t>(usage.completion_tokens, 0) + kToolRoom;
+    AskAhead(ReserveRequest(task, last_estimate_ + 2 * turn), std::move(report));
   }
   void ReportFailure(const std::string& task, const absl::Status& error,
                      const llm::CallStats& stats) override {
@@ -179,6 +185,35 @@ class HostBudget final : public Budget {
   }
 
  private:
+  // Asks for `next` ahead of the call it is for, without waiting; with `report` (the
+  // usage of the call that just returned) settled in the same request. A request that
+  // fails reports the usage on its own (its id counts it once).
+  void AskAhead(v1::ReserveBudgetRequest next, std::optional<v1::ReportUsageRequest> report) {
+    next.set_ahead(true);
+    TakeRelease(&next);
+    if (report.has_value()) *next.mutable_settle() = report->record();
+    auto ahead = std::make_shared<Ahead>();
+    ahead_.push_back(ahead);
+    // Both legs within the time FlushReports gives reports before an outcome is sent.
+    host_->ReserveBudgetAsync(
+        std::move(next), kAheadDeadline,
+        [ahead, host = host_,
+         report = std::move(report)](absl::StatusOr<v1::BudgetReservation> r) mutable {
+          if (!r.ok() && report.has_value()) {
+            // The usage must reach the ledger: on its own now.
+            spdlog::debug("reserving ahead: {}; reporting the call alone", r.status().message());
+            host->ReportUsageAsync(*std::move(report), kAheadDeadline);
+          }
+          ahead->Set(r.ok() ? *std::move(r) : v1::BudgetReservation());
+        });
+  }
+  // Puts one of the guesses this task holds and will not use into `req`'s release.
+  void TakeRelease(v1::ReserveBudgetRequest* req) {
+    req->clear_release_reservation_id();
+    if (unused_.empty()) return;
+    req->set_release_reservation_id(std::move(unused_.back()));
+    unused_.pop_back();
+  }
   // Session keys are "task@attempt"; the daemon knows tasks.
   static std::string TaskOf(const std::string& key) { return key.substr(0, key.rfind('@')); }
   // What every report of a call carries.
@@ -267,7 +302,10 @@ class HostBudget final : public Budget {
   std::string reservation_;
   int calls_ = 0;
   int64_t last_estimate_ = 0;  // the prompt estimate of the last Reserve()
-  std::shared_ptr<Ahead> ahead_;
+  // Guesses asked for ahead of the next calls, oldest first (at most two).
+  std::deque<std::shared_ptr<Ahead>> ahead_;
+  // Granted guesses this task will not use, released one per request it sends.
+  std::vector<std::string> unused_;
 };
 
 // Consent through agentd: a request, then its decision, polled (a person takes seconds

@@ -4,7 +4,7 @@
 //   direct HTTP    libcurl POSTing the same request body, reading the whole SSE stream
 //   LlmClient      agentd's client: body built, stream decoded, usage and cost
 //   agent loop     one task of two model turns and one tool call (fs.read) with the
-//                  session in SQLite (WAL, synchronous FULL): the time per turn
+//                  session in SQLite (WAL, synchronous NORMAL): the time per turn
 //   agent RSS      the loop_runner process (the agent loop alone) at its peak during a
 //                  streamed reply that takes 2 s
 //   through agentd the same two-turn task as a goal of a real agentd, worked by a real

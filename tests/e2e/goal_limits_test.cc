@@ -1,11 +1,15 @@
 // Limits on what a goal and its agents may use: a goal's token budget, which no model call
 // may overrun, and a role's idle_timeout, after which an agent started for work stops.
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <string>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "agentd/v1/events.grpc.pb.h"
 #include "agentd/v1/system.grpc.pb.h"
@@ -22,6 +26,32 @@ namespace agentd::testing {
 namespace {
 
 using ::testing::HasSubstr;
+
+// How many calls of AgentHostService's `method` agentd has served, from its /metrics
+// (agentd_rpc_duration_seconds_count); -1 when they cannot be read.
+double AgentHostCallsServed(const Daemon& daemon, absl::string_view method) {
+  Client client = daemon.client();
+  v1::GetInfoResponse info;
+  grpc::ClientContext ctx;
+  if (!client.system().GetInfo(&ctx, v1::GetInfoRequest(), &info).ok()) return -1;
+  int port = 0;
+  if (!absl::SimpleAtoi(info.paths().http().substr(info.paths().http().rfind(':') + 1), &port)) {
+    return -1;
+  }
+  HttpConn metrics(port);
+  metrics.Send("GET", "/metrics", {"Authorization: Bearer " + daemon.admin_token()});
+  if (!metrics.ReadHead() || !metrics.ReadAll()) return -1;
+  double n = 0;
+  for (absl::string_view line : absl::StrSplit(metrics.body(), '\n')) {
+    if (!absl::StartsWith(line, "agentd_rpc_duration_seconds_count{") ||
+        !absl::StrContains(line, absl::StrCat("\"agentd.v1.AgentHostService/", method, "\""))) {
+      continue;
+    }
+    double v = 0;
+    if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) n += v;
+  }
+  return n;
+}
 
 // With policy.budget.on_exhausted: fail.
 TEST_F(GoalTest, AGoalPastItsBudgetFailsWithBudgetExceededAndNoCallIsMadePastIt) {
@@ -102,33 +132,78 @@ TEST_F(GoalTest, EachModelCallIsOneRoundTripToTheLedgerAndEveryCallIsRecorded) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(none.events_size(), 0) << none.ShortDebugString();
 
-  // The RPCs, as agentd counted them: one reservation for the first call and one with
-  // each call's usage (the last one's unused, released when the goal ended); no report
-  // on its own.
-  v1::GetInfoResponse info;
-  s = client.system().GetInfo(Ctx().get(), v1::GetInfoRequest(), &info);
+  // The RPCs, as agentd counted them: one reservation for the first call, one for the
+  // second asked for while the first ran, and one with each call's usage (the last two
+  // unused, released when the goal ended); no report on its own.
+  EXPECT_EQ(AgentHostCallsServed(daemon_, "ReserveBudget"), calls + 2);
+  EXPECT_EQ(AgentHostCallsServed(daemon_, "ReportUsage"), 0);
+}
+
+// The next call's reservation is asked for while a call runs, so that it is granted when
+// that call starts: a quick tool leaves no time for a round trip through agentd. With the
+// first call stalled (the provider sends headers and nothing more), agentd has served two
+// reservations and holds both.
+TEST_F(GoalTest, TheNextCallsReservationIsAskedForWhileACallRuns) {
+  daemon_args_ = {"--http", "127.0.0.1:0"};
+  ASSERT_NO_FATAL_FAILURE(
+      Start(Scenario("stalled_call"), "", "[fs.list, complete_task, fail_task]"));
+  ASSERT_EQ(Ctl({"goal", "Wait for the model"}).exit_code, 0);
+  double served = 0;
+  EXPECT_TRUE(WaitForValue([&] { return AgentHostCallsServed(daemon_, "ReserveBudget"); },
+                           [](double n) { return n >= 2; }, absl::Seconds(30), &served))
+      << daemon_.log();
+  EXPECT_EQ(FakeRequests().size(), 1u) << "the first call is still the only one";
+  v1::GetBudgetRequest get;
+  get.set_scope(v1::BUDGET_SCOPE_GOAL);
+  get.set_scope_id("g-1");
+  v1::GetBudgetResponse budget;
+  Client client = daemon_.client();
+  grpc::Status s = client.usage().GetBudget(Ctx().get(), get, &budget);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  int port = 0;
-  ASSERT_TRUE(
-      absl::SimpleAtoi(info.paths().http().substr(info.paths().http().rfind(':') + 1), &port))
-      << info.paths().http();
-  HttpConn metrics(port);
-  metrics.Send("GET", "/metrics", {"Authorization: Bearer " + daemon_.admin_token()});
-  ASSERT_TRUE(metrics.ReadHead() && metrics.ReadAll());
-  auto served = [&](absl::string_view method) {
-    double n = 0;
-    for (absl::string_view line : absl::StrSplit(metrics.body(), '\n')) {
-      if (!absl::StartsWith(line, "agentd_rpc_duration_seconds_count{") ||
-          !absl::StrContains(line, absl::StrCat("\"agentd.v1.AgentHostService/", method, "\""))) {
-        continue;
-      }
-      double v = 0;
-      if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) n += v;
-    }
-    return n;
-  };
-  EXPECT_EQ(served("ReserveBudget"), calls + 1) << metrics.body();
-  EXPECT_EQ(served("ReportUsage"), 0) << metrics.body();
+  // The call's own (its prompt and completion, ~1,400 tokens here) and the guess for the
+  // next (the same and 8,192 more for the first call's tools' results).
+  EXPECT_GT(budget.budget().reserved_tokens(), 8192) << budget.ShortDebugString();
+  EXPECT_EQ(budget.budget().used_tokens(), 0);
+  ASSERT_EQ(Ctl({"cancel", "g-1"}).exit_code, 0);
+  ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_CANCELED")) << daemon_.log();
+}
+
+// A call whose tools returned more than the guess made for it has room for (8,192 tokens)
+// takes the guess made for the call after it, which is larger, and the smaller one is
+// released: still no reservation asked for on the turn's path, and none left held.
+TEST_F(GoalTest, ACallThatOutgrewItsGuessTakesTheNextOneAndReleasesItsOwn) {
+  daemon_args_ = {"--http", "127.0.0.1:0"};
+  ASSERT_NO_FATAL_FAILURE(Start(Scenario("big_read"), "", "[fs.read, complete_task, fail_task]"));
+  const std::string ws = dir_.Join("ws");
+  ASSERT_EQ(mkdir(ws.c_str(), 0755), 0);
+  std::string line(63, 'w');
+  line += '\n';
+  std::string text;
+  while (text.size() < 48 * 1024) text += line;  // ~12,000 tokens at four bytes each
+  WriteFile(dir_.Join("ws/big.txt"), text);
+  RunResult r = CtlGoalAndWait({"Read big.txt", "--workspace", ws, "--init-existing"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << daemon_.log();
+  ASSERT_EQ(FakeRequests().size(), 2u);
+  // The second call ran on the guess asked for with the first call's usage: res-1 was the
+  // first call's own, res-2 the guess asked for while it ran (too small, released), and a
+  // reservation asked for on the second call's path would be res-4.
+  v1::ListUsageRecordsRequest list;
+  list.mutable_filter()->set_goal_id("g-1");
+  v1::ListUsageRecordsResponse records;
+  Client client = daemon_.client();
+  grpc::Status listed = client.usage().ListUsageRecords(Ctx().get(), list, &records);
+  ASSERT_TRUE(listed.ok()) << listed.error_message();
+  ASSERT_EQ(records.records_size(), 2) << records.ShortDebugString();
+  EXPECT_EQ(records.records(1).reservation_id(), "res-1");  // newest first
+  EXPECT_EQ(records.records(0).reservation_id(), "res-3") << records.ShortDebugString();
+  v1::GetBudgetRequest get;
+  get.set_scope(v1::BUDGET_SCOPE_GOAL);
+  get.set_scope_id("g-1");
+  v1::GetBudgetResponse budget;
+  grpc::Status s = client.usage().GetBudget(Ctx().get(), get, &budget);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(budget.budget().reserved_tokens(), 0) << "a reservation outlived its goal";
+  EXPECT_GT(budget.budget().used_tokens(), 12000) << budget.ShortDebugString();
 }
 
 // Agents started for work are stopped when idle past their role's idle_timeout; the
