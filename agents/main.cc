@@ -33,6 +33,7 @@
 #include "common/hardening.h"
 #include "common/lock_checks.h"
 #include "common/logging.h"
+#include "common/malloc_tuning.h"
 #include "common/paths.h"
 #include "common/values.h"
 #include "common/version.h"
@@ -103,6 +104,7 @@ void InjectTestFault() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  agentd::TuneMalloc();  // before any thread starts
   agentd::ConfigureLockChecks();
   // First: before the token and the key are read, nothing may dump them.
   if (absl::Status s = agentd::ForbidCoreDumps(); !s.ok()) {

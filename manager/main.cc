@@ -12,6 +12,7 @@
 #include "common/hardening.h"
 #include "common/lock_checks.h"
 #include "common/logging.h"
+#include "common/malloc_tuning.h"
 #include "common/version.h"
 #include "manager/core/notifier.h"
 #include "manager/daemon.h"
@@ -49,6 +50,7 @@ int UsageError(const std::string& msg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  agentd::TuneMalloc();  // before any thread starts
   agentd::ConfigureLockChecks();
   // First: agentd will hold the admin token and provider keys; no core file or other
   // process of its uid may read its memory (common/hardening.h).
