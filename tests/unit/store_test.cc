@@ -89,8 +89,12 @@ TEST(StoreTest, LoadPlansFiltersAndPagesInTheOrderPlansWereMade) {
 // Several tasks' changes in one transaction: all of them with their events, or, when one
 // fails (here an undeclared event kind, refused under AGENTD_STRICT), none.
 TEST(StoreTest, SaveTasksStoresEveryChangeOrNone) {
-  // Each test runs in a process of its own (ctest): the variable stays here.
+  // Unset again at the end, for the tests run after this one in the same process (a
+  // run of the binary itself; ctest gives each test a process of its own).
   ASSERT_EQ(setenv("AGENTD_STRICT", "1", 1), 0);
+  struct Unset {
+    ~Unset() { unsetenv("AGENTD_STRICT"); }
+  } unset;
   testing::TempDir dir;
   auto store = Store::Open(dir.Join("agentd.db"));
   ASSERT_TRUE(store.ok()) << store.status();
