@@ -390,18 +390,16 @@ void HostSession::ReserveBudgetAsync(
     absl::AnyInvocable<void(absl::StatusOr<v1::BudgetReservation>) &&> done;
   };
   auto* call = new Call{NewContext(timeout), std::move(req), {}, std::move(done)};
-  const bool report = call->req.has_settle();
-  if (report) {
+  {
     absl::MutexLock l(&mu_);
     ++reports_in_flight_;
   }
   stub_->async()->ReserveBudget(call->ctx.get(), &call->req, &call->resp,
-                                [this, call, report](grpc::Status s) {
+                                [this, call](grpc::Status s) {
                                   // `done` first: it may send the report again, which
                                   // FlushReports must then wait for too.
                                   std::move(call->done)(Result(s, call->resp.reservation()));
                                   delete call;
-                                  if (!report) return;
                                   absl::MutexLock l(&mu_);
                                   --reports_in_flight_;
                                 });

@@ -70,8 +70,10 @@ class HostSession {
   // Sends the report without waiting for the answer (the call's reservation holds its
   // budget until the report settles it, so nothing is spent unaccounted meanwhile).
   void ReportUsageAsync(v1::ReportUsageRequest req, absl::Duration timeout = absl::Seconds(10));
-  // ReserveBudget without waiting: `done` gets the outcome on a gRPC thread. A request
-  // that settles a call (settle) counts as a report for FlushReports until answered.
+  // ReserveBudget without waiting: `done` gets the outcome on a gRPC thread. Every such
+  // request counts as a report for FlushReports until answered: one that settles a call
+  // carries its usage, and one that only reserves ahead must reach agentd before the
+  // task's outcome, or a guess granted after the task was held again would stay held.
   void ReserveBudgetAsync(v1::ReserveBudgetRequest req, absl::Duration timeout,
                           absl::AnyInvocable<void(absl::StatusOr<v1::BudgetReservation>) &&> done);
   // Waits until every report sent so far has been answered, up to `timeout`; an outcome

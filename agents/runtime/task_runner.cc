@@ -124,6 +124,11 @@ class HostBudget final : public Budget {
       ahead_.pop_front();
       ahead->Wait();
       const v1::BudgetReservation& r = ahead->reservation;
+      if (r.status() == v1::BUDGET_RESERVATION_STATUS_UNSPECIFIED && !ahead->released.empty()) {
+        // The request failed: the guess it was to release goes with the next one (agentd
+        // ignores the release of one it released already).
+        unused_.push_back(std::move(ahead->released));
+      }
       if (r.status() != v1::BUDGET_RESERVATION_STATUS_GRANTED) continue;
       absl::Time expires = absl::FromUnixSeconds(r.expire_time().seconds());
       if (r.estimated_tokens() >= req.estimated_tokens() &&
@@ -193,6 +198,7 @@ class HostBudget final : public Budget {
     TakeRelease(&next);
     if (report.has_value()) *next.mutable_settle() = report->record();
     auto ahead = std::make_shared<Ahead>();
+    ahead->released = next.release_reservation_id();
     ahead_.push_back(ahead);
     // Both legs within the time FlushReports gives reports before an outcome is sent.
     host_->ReserveBudgetAsync(
@@ -273,7 +279,11 @@ class HostBudget final : public Budget {
   // Room in a guessed reservation for the results of a call's tools (about 32 KB of text),
   // and the life a guessed reservation must have left to be used (tools may run long).
   static constexpr int64_t kToolRoom = 8192;
-  static constexpr absl::Duration kAheadMinLifeLeft = absl::Minutes(1);
+  // A guess is used only while it outlives the longest call (a provider's total timeout
+  // is 10 minutes by default; agentd grants 15): one asked for two turns ahead may have
+  // waited through long tools, and one that expired mid-call would free its budget while
+  // the call still spends it.
+  static constexpr absl::Duration kAheadMinLifeLeft = absl::Minutes(11);
   // Each leg of a call's report (with the guess, then alone if that failed): together
   // within FlushReports' 10 s.
   static constexpr absl::Duration kAheadDeadline = absl::Seconds(4);
@@ -284,6 +294,7 @@ class HostBudget final : public Budget {
     absl::Mutex mu;
     bool answered ABSL_GUARDED_BY(mu) = false;
     v1::BudgetReservation reservation;  // written before `answered`; empty: none
+    std::string released;               // the guess the request released; set before it is sent
     void Set(v1::BudgetReservation r) {
       absl::MutexLock l(&mu);
       reservation = std::move(r);
