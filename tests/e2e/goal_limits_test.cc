@@ -27,6 +27,20 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// Goal `goal_id`'s budget as GetBudget answers it; a failure records why and gives an
+// empty budget.
+v1::Budget GoalBudget(const Daemon& daemon, const std::string& goal_id) {
+  v1::GetBudgetRequest get;
+  get.set_scope(v1::BUDGET_SCOPE_GOAL);
+  get.set_scope_id(goal_id);
+  v1::GetBudgetResponse budget;
+  Client client = daemon.client();
+  grpc::ClientContext ctx;
+  grpc::Status s = client.usage().GetBudget(&ctx, get, &budget);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return budget.budget();
+}
+
 // How many calls of AgentHostService's `method` agentd has served, from its /metrics
 // (agentd_rpc_duration_seconds_count); -1 when they cannot be read.
 double AgentHostCallsServed(const Daemon& daemon, absl::string_view method) {
@@ -117,14 +131,9 @@ TEST_F(GoalTest, EachModelCallIsOneRoundTripToTheLedgerAndEveryCallIsRecorded) {
   grpc::Status s = client.usage().ListUsageRecords(Ctx().get(), list, &records);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(records.records_size(), calls);
-  v1::GetBudgetRequest get;
-  get.set_scope(v1::BUDGET_SCOPE_GOAL);
-  get.set_scope_id("g-1");
-  v1::GetBudgetResponse budget;
-  s = client.usage().GetBudget(Ctx().get(), get, &budget);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(budget.budget().used_tokens(), calls * 1100);
-  EXPECT_EQ(budget.budget().reserved_tokens(), 0) << "a reservation outlived its goal";
+  v1::Budget budget = GoalBudget(daemon_, "g-1");
+  EXPECT_EQ(budget.used_tokens(), calls * 1100);
+  EXPECT_EQ(budget.reserved_tokens(), 0) << "a reservation outlived its goal";
   v1::ListEventsRequest refused;
   refused.mutable_filter()->add_kinds("budget.refused");
   v1::ListEventsResponse none;
@@ -155,17 +164,11 @@ TEST_F(GoalTest, TheNextCallsReservationIsAskedForWhileACallRuns) {
   // The call may reach the provider after the reservation asked for while it runs.
   EXPECT_TRUE(WaitFor([&] { return !FakeRequests().empty(); }, absl::Seconds(30)));
   EXPECT_EQ(FakeRequests().size(), 1u) << "the first call is still the only one";
-  v1::GetBudgetRequest get;
-  get.set_scope(v1::BUDGET_SCOPE_GOAL);
-  get.set_scope_id("g-1");
-  v1::GetBudgetResponse budget;
-  Client client = daemon_.client();
-  grpc::Status s = client.usage().GetBudget(Ctx().get(), get, &budget);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::Budget budget = GoalBudget(daemon_, "g-1");
   // The call's own (its prompt and completion, ~1,400 tokens here) and the guess for the
   // next (the same and 8,192 more for the first call's tools' results).
-  EXPECT_GT(budget.budget().reserved_tokens(), 8192) << budget.ShortDebugString();
-  EXPECT_EQ(budget.budget().used_tokens(), 0);
+  EXPECT_GT(budget.reserved_tokens(), 8192) << budget.ShortDebugString();
+  EXPECT_EQ(budget.used_tokens(), 0);
   ASSERT_EQ(Ctl({"cancel", "g-1"}).exit_code, 0);
   ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_CANCELED")) << daemon_.log();
 }
@@ -198,14 +201,9 @@ TEST_F(GoalTest, ACallThatOutgrewItsGuessTakesTheNextOneAndReleasesItsOwn) {
   ASSERT_EQ(records.records_size(), 2) << records.ShortDebugString();
   EXPECT_EQ(records.records(1).reservation_id(), "res-1");  // newest first
   EXPECT_EQ(records.records(0).reservation_id(), "res-3") << records.ShortDebugString();
-  v1::GetBudgetRequest get;
-  get.set_scope(v1::BUDGET_SCOPE_GOAL);
-  get.set_scope_id("g-1");
-  v1::GetBudgetResponse budget;
-  grpc::Status s = client.usage().GetBudget(Ctx().get(), get, &budget);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(budget.budget().reserved_tokens(), 0) << "a reservation outlived its goal";
-  EXPECT_GT(budget.budget().used_tokens(), 12000) << budget.ShortDebugString();
+  v1::Budget budget = GoalBudget(daemon_, "g-1");
+  EXPECT_EQ(budget.reserved_tokens(), 0) << "a reservation outlived its goal";
+  EXPECT_GT(budget.used_tokens(), 12000) << budget.ShortDebugString();
 }
 
 // Agents started for work are stopped when idle past their role's idle_timeout; the
