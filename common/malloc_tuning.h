@@ -15,7 +15,7 @@ inline constexpr size_t kHeapTrimThreshold = size_t{1} << 20;
 // give its heap's top back with madvise(MADV_DONTNEED) after almost every SQLite
 // statement, ~11 times per goal, each a TLB shootdown across CPUs and then page faults
 // to touch the same memory again (agentd's profile: ~5 % of its CPU; 5,600 madvise
-// calls and 5,700 page faults in 5 s of turn_bench, ~420 and ~480 with this). At most
+// calls and 5,700 page faults in 5 s of turn_bench, 410 and 500 with this). At most
 // that much freed memory per heap stays resident. Safe to call once from any thread
 // before others start; does nothing on another C library.
 void TuneMalloc();

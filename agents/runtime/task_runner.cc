@@ -276,8 +276,7 @@ class HostBudget final : public Budget {
     return req;
   }
 
-  // Room in a guessed reservation for the results of a call's tools (about 32 KB of text),
-  // and the life a guessed reservation must have left to be used (tools may run long).
+  // Room in a guessed reservation for the results of a call's tools (about 32 KB of text).
   static constexpr int64_t kToolRoom = 8192;
   // A guess is used only while it outlives the longest call (a provider's total timeout
   // is 10 minutes by default; agentd grants 15): one asked for two turns ahead may have
