@@ -103,7 +103,9 @@ std::string CallSummary(const llm::ToolCall& call) {
 // call uses was asked for a whole call earlier, and its answer is there when the call
 // starts: asked for one call earlier only, it came back after the tools in most turns
 // (a quick tool takes microseconds, the round trip through a busy agentd ~0.5 ms). The
-// first call of a run asks for the next one's guess once it has its own reservation.
+// first two calls of a run take the reservations agentd made as it handed the task out,
+// when they cover them (so no call of a run waits for the ledger, the first included); a
+// run given none asks for the next call's guess once the first has its own reservation.
 // A call uses the first guess that covers its own estimate and has time left, and asks
 // for what it needs when none does; a guess it does not use is released by the next
 // request it sends (and by agentd when the task ends). A guess the daemon refused, or a
@@ -111,8 +113,18 @@ std::string CallSummary(const llm::ToolCall& call) {
 // fallback.
 class HostBudget final : public Budget {
  public:
-  HostBudget(HostSession* host, const v1::ModelRef& model)
-      : host_(host), model_(model), run_(absl::ToUnixMicros(absl::Now())) {}
+  // `given`: the reservations agentd made for the run's first calls as it handed the task
+  // out (TaskAssignment.reservations), used like guesses asked for ahead.
+  HostBudget(HostSession* host, const v1::ModelRef& model,
+             const google::protobuf::RepeatedPtrField<v1::BudgetReservation>& given)
+      : host_(host), model_(model), run_(absl::ToUnixMicros(absl::Now())) {
+    for (const v1::BudgetReservation& r : given) {
+      if (r.status() != v1::BUDGET_RESERVATION_STATUS_GRANTED || r.id().empty()) continue;
+      auto ahead = std::make_shared<Ahead>();
+      ahead->Set(r);
+      ahead_.push_back(std::move(ahead));
+    }
+  }
   absl::Status Reserve(const std::string& task, int64_t estimated_tokens) override {
     v1::ReserveBudgetRequest req = ReserveRequest(task, estimated_tokens);
     last_estimate_ = estimated_tokens;
@@ -763,7 +775,7 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
                                "\n\nGo on with your task.");
   }
 
-  HostBudget budget(host_, model);
+  HostBudget budget(host_, model, a.reservations());
   LoopLimits limits;
   if (def.limits().max_turns() > 0) limits.max_turns = def.limits().max_turns();
   if (def.limits().has_max_nudges()) limits.max_nudges = std::max(0, def.limits().max_nudges());

@@ -11,6 +11,8 @@ absl::Status Outbox::Recover() {
   for (const DeliveryRow& d : *deliveries) {
     v1::ConnectResponse r;
     if (!r.ParseFromString(d.body)) continue;
+    // Reservations live in the memory of the agentd that made them.
+    if (r.has_task_assignment()) r.mutable_task_assignment()->clear_reservations();
     r.set_seq(d.seq);
     pending_[d.agent_id][d.seq] = std::move(r);
   }

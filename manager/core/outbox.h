@@ -31,7 +31,8 @@ class Outbox {
   // `store` is not owned.
   explicit Outbox(Store* store) : store_(store) {}
 
-  // Loads what agents had not acknowledged when agentd stopped.
+  // Loads what agents had not acknowledged when agentd stopped; task assignments lose the
+  // reservation they carried (the ledger that made it is gone).
   absl::Status Recover();
 
   // Stores `delivery` for `agent` and sends it now if its stream is open; its seq, or 0

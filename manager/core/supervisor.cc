@@ -1053,7 +1053,13 @@ absl::StatusOr<v1::RegisterResponse> Supervisor::Register(const std::string& tok
       }
     }
   }
+  r.definition_bytes = def->ByteSizeLong();
   return resp;
+}
+
+size_t Supervisor::DefinitionBytes(const std::string& id) const {
+  auto it = agents_.find(id);
+  return it == agents_.end() ? 0 : it->second.definition_bytes;
 }
 
 absl::StatusOr<v1::HeartbeatResponse> Supervisor::Heartbeat(const std::string& token,

@@ -120,6 +120,9 @@ class Supervisor {
   // force) or the configuration's `agents:` lists it. Its log and sessions are deleted.
   void Delete(const std::string& id, bool force, AgentCallback done);
   absl::StatusOr<v1::Agent> Get(const std::string& id) const;
+  // The size of the definition agent `id` was given when it last registered (its prompt,
+  // knowledge, tools): 0 for an agent that has not registered, or is not known.
+  size_t DefinitionBytes(const std::string& id) const;
   std::vector<v1::Agent> List(const std::string& role,
                               const std::vector<v1::AgentState>& states) const;
 
@@ -211,6 +214,7 @@ class Supervisor {
     absl::Time lease_timer_at;  // when lease_timer fires (<= lease_expiry)
     std::string progress;
     std::string runtime_version;
+    size_t definition_bytes = 0;  // of the definition its last Register answer carried
     std::string sandbox_problem;  // as reported at Register; empty: bwrap works
   };
 

@@ -619,7 +619,45 @@ std::string TaskBoard::PickAgent(const std::string& role) const {
   return busy;
 }
 
-void TaskBoard::SendAssignment(const v1::Task& t) {
+void TaskBoard::AddFirstReservations(const v1::Task& t, v1::TaskAssignment* a) {
+  const Config& cfg = config_->config();
+  auto role = cfg.roles.find(t.role());
+  if (role == cfg.roles.end() || role->second.model.empty()) return;
+  auto model = cfg.models.find(role->second.model);
+  if (model == cfg.models.end()) return;
+  // What the agent asks for a call (agents/runtime): its messages at four bytes a token,
+  // 1,024 more, and the model's completion. The first call is guessed from above: the
+  // definition the agent registered with (prompt, knowledge, tools) and this assignment
+  // (instructions, briefs) stand for its first request, with room for the prompt's own
+  // text; a run that goes on from an earlier one (handed back, retried) holds that run's
+  // conversation too, which is at most its last call's prompt and completion plus the
+  // tool results after it. The second call has the first's and room for what the first
+  // wrote and its tools returned, as the agent guesses it. A guess too small costs only
+  // the round trip it was to save: the agent asks for its own and releases this one.
+  constexpr int64_t kRoom = 8192;
+  int64_t tokens =
+      static_cast<int64_t>((supervisor_->DefinitionBytes(t.assignee()) + a->ByteSizeLong()) / 4) +
+      1024 + kRoom + model->second.max_tokens.value_or(4096);
+  if (t.attempts() > 1 || t.handbacks() > 0) {
+    absl::StatusOr<int64_t> last = store_->LastCallTokens(t.goal_id(), t.id());
+    if (!last.ok()) return;  // the agent asks for its own
+    tokens += *last + kRoom;
+  }
+  v1::ReserveBudgetRequest req;
+  req.set_task_id(t.id());
+  req.set_provider(model->second.provider);
+  req.set_model(model->second.model);
+  req.set_ahead(true);
+  const Ledger::Caller caller{t.assignee(), t.role(), t.id(), t.goal_id()};
+  for (int64_t estimate : {tokens, tokens + kRoom}) {
+    req.set_estimated_tokens(estimate);
+    absl::StatusOr<v1::BudgetReservation> r = ledger_->Reserve(caller, req);
+    if (!r.ok() || r->status() != v1::BUDGET_RESERVATION_STATUS_GRANTED) return;
+    *a->add_reservations() = *std::move(r);
+  }
+}
+
+void TaskBoard::SendAssignment(const v1::Task& t, bool fresh) {
   v1::ConnectResponse d;
   v1::TaskAssignment* a = d.mutable_task_assignment();
   *a->mutable_task() = t;
@@ -668,6 +706,7 @@ void TaskBoard::SendAssignment(const v1::Task& t) {
     d.set_traceparent(
         tracing_->Grant(t.assignee(), t.goal_id().empty() ? t.id() : t.goal_id(), t.id()));
   }
+  if (fresh) AddFirstReservations(t, a);
   outbox_->Deliver(t.assignee(), std::move(d));
 }
 
@@ -684,7 +723,7 @@ void TaskBoard::Assign(v1::Task& t, const std::string& agent) {
   busy_[agent] = t.id();
   SetStatus(t, v1::TASK_STATUS_ASSIGNED, "task.assigned");
   spdlog::info("task {} assigned to {} (attempt {})", t.id(), agent, t.attempts());
-  SendAssignment(t);
+  SendAssignment(t, /*fresh=*/true);
 }
 
 std::vector<SchedAgent> TaskBoard::SchedAgents() const {

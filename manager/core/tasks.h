@@ -216,7 +216,14 @@ class TaskBoard {
   int EndSubtreeInBatch(v1::Task& t, v1::TaskStatus status, const v1::TaskFailure& failure,
                         AuditIntent* audit);
   void Assign(v1::Task& t, const std::string& agent);
-  void SendAssignment(const v1::Task& t);
+  // Sends `t` to its assignee; a fresh hand-out (not one sent again to an agent that
+  // reconnected on it) carries reservations for the run's first calls when the ledger
+  // grants them (AddFirstReservations).
+  void SendAssignment(const v1::Task& t, bool fresh = false);
+  // Reservations for the first two model calls of `a`'s run, made as ones asked for ahead
+  // (ledger.h) and added to `a`: those calls then need not wait for the ledger. None for
+  // a role without a model; only the first, or none, when the ledger refuses them.
+  void AddFirstReservations(const v1::Task& t, v1::TaskAssignment* a);
   // Pending tasks whose deps completed become ready; then ready tasks go to agents.
   void Schedule();
   void ScheduleSoon();

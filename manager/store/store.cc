@@ -1081,4 +1081,16 @@ absl::StatusOr<UsageRow> Store::SumUsageOfGoal(absl::string_view goal_id) {
   return u;
 }
 
+absl::StatusOr<int64_t> Store::LastCallTokens(absl::string_view goal_id,
+                                              absl::string_view task_id) {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "SELECT prompt_tokens + completion_tokens FROM usage WHERE goal_id = ?1 AND task_id = ?2 "
+      "ORDER BY time_us DESC, id DESC LIMIT 1");
+  if (!st.ok()) return st.status();
+  st->Bind(1, goal_id).Bind(2, task_id);
+  absl::StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  return *row ? st->ColumnInt(0) : 0;
+}
+
 }  // namespace agentd

@@ -251,6 +251,8 @@ class Store {
   absl::StatusOr<std::vector<UsageRow>> SumUsageByRole();
   // One goal's calls summed: tokens in prompt_tokens, cost in cost_usd (0 when none).
   absl::StatusOr<UsageRow> SumUsageOfGoal(absl::string_view goal_id);
+  // The tokens (prompt and completion) of task `task_id`'s newest call; 0 when it made none.
+  absl::StatusOr<int64_t> LastCallTokens(absl::string_view goal_id, absl::string_view task_id);
   // Inserts or updates a budget with its "budget.changed" event (carrying `budget`, the
   // serialized v1.Budget, and `goal_id` for a goal's), in one transaction.
   absl::Status SaveBudget(const BudgetRow& budget, absl::Time time, absl::string_view budget_proto,

@@ -141,41 +141,40 @@ TEST_F(GoalTest, EachModelCallIsOneRoundTripToTheLedgerAndEveryCallIsRecorded) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(none.events_size(), 0) << none.ShortDebugString();
 
-  // The RPCs, as agentd counted them: one reservation for the first call, one for the
-  // second asked for while the first ran, and one with each call's usage (the last two
+  // The RPCs, as agentd counted them: none for the first two calls, which used the
+  // reservations agentd made as it handed the task out (res-1 and res-2, the first it
+  // made), and one with each call's usage, asking for the call after next (the last two
   // unused, released when the goal ended); no report on its own.
-  EXPECT_EQ(AgentHostCallsServed(daemon_, "ReserveBudget"), calls + 2);
+  EXPECT_EQ(records.records(calls - 1).reservation_id(), "res-1") << records.ShortDebugString();
+  EXPECT_EQ(records.records(calls - 2).reservation_id(), "res-2") << records.ShortDebugString();
+  EXPECT_EQ(AgentHostCallsServed(daemon_, "ReserveBudget"), calls);
   EXPECT_EQ(AgentHostCallsServed(daemon_, "ReportUsage"), 0);
 }
 
-// The next call's reservation is asked for while a call runs, so that it is granted when
-// that call starts: a quick tool leaves no time for a round trip through agentd. With the
-// first call stalled (the provider sends headers and nothing more), agentd has served two
-// reservations and holds both.
-TEST_F(GoalTest, TheNextCallsReservationIsAskedForWhileACallRuns) {
+// The next call's reservation is held while a call runs, so that it is there when that
+// call starts: a quick tool leaves no time for a round trip through agentd. A run's first
+// two come with the task, agentd's guesses. With the first call stalled (the provider
+// sends headers and nothing more), agentd holds both and was asked for neither.
+TEST_F(GoalTest, TheNextCallsReservationIsHeldWhileACallRuns) {
   daemon_args_ = {"--http", "127.0.0.1:0"};
   ASSERT_NO_FATAL_FAILURE(
       Start(Scenario("stalled_call"), "", "[fs.list, complete_task, fail_task]"));
   ASSERT_EQ(Ctl({"goal", "Wait for the model"}).exit_code, 0);
-  double served = 0;
-  EXPECT_TRUE(WaitForValue([&] { return AgentHostCallsServed(daemon_, "ReserveBudget"); },
-                           [](double n) { return n >= 2; }, absl::Seconds(30), &served))
-      << daemon_.log();
-  // The call may reach the provider after the reservation asked for while it runs.
-  EXPECT_TRUE(WaitFor([&] { return !FakeRequests().empty(); }, absl::Seconds(30)));
+  ASSERT_TRUE(WaitFor([&] { return !FakeRequests().empty(); }, absl::Seconds(30))) << daemon_.log();
   EXPECT_EQ(FakeRequests().size(), 1u) << "the first call is still the only one";
+  EXPECT_EQ(AgentHostCallsServed(daemon_, "ReserveBudget"), 0) << "a call asked for its own";
   v1::Budget budget = GoalBudget(daemon_, "g-1");
-  // The call's own (its prompt and completion, ~1,400 tokens here) and the guess for the
-  // next (the same and 8,192 more for the first call's tools' results).
+  // The call's own and the guess for the next (with 8,192 tokens more for the first
+  // call's tools' results), both made with the task.
   EXPECT_GT(budget.reserved_tokens(), 8192) << budget.ShortDebugString();
   EXPECT_EQ(budget.used_tokens(), 0);
   ASSERT_EQ(Ctl({"cancel", "g-1"}).exit_code, 0);
   ASSERT_TRUE(TaskReaches("g-1", "TASK_STATUS_CANCELED")) << daemon_.log();
 }
 
-// A call whose tools returned more than the guess made for it has room for (8,192 tokens)
-// takes the guess made for the call after it, which is larger, and the smaller one is
-// released: still no reservation asked for on the turn's path, and none left held.
+// A call whose tools returned more than the guess made for it has room for takes the
+// guess made for the call after it when that is larger, and the smaller one is released:
+// still no reservation asked for on the turn's path, and none left held.
 TEST_F(GoalTest, ACallThatOutgrewItsGuessTakesTheNextOneAndReleasesItsOwn) {
   daemon_args_ = {"--http", "127.0.0.1:0"};
   ASSERT_NO_FATAL_FAILURE(Start(Scenario("big_read"), "", "[fs.read, complete_task, fail_task]"));
@@ -184,14 +183,15 @@ TEST_F(GoalTest, ACallThatOutgrewItsGuessTakesTheNextOneAndReleasesItsOwn) {
   std::string line(63, 'w');
   line += '\n';
   std::string text;
-  while (text.size() < 48 * 1024) text += line;  // ~12,000 tokens at four bytes each
+  while (text.size() < 80 * 1024) text += line;  // ~20,000 tokens at four bytes each
   WriteFile(dir_.Join("ws/big.txt"), text);
   RunResult r = CtlGoalAndWait({"Read big.txt", "--workspace", ws, "--init-existing"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err << daemon_.log();
   ASSERT_EQ(FakeRequests().size(), 2u);
   // The second call ran on the guess asked for with the first call's usage: res-1 was the
-  // first call's own, res-2 the guess asked for while it ran (too small, released), and a
-  // reservation asked for on the second call's path would be res-4.
+  // first call's own and res-2 agentd's guess for the second (both made with the task;
+  // res-2 too small, released), and a reservation asked for on the second call's path
+  // would be res-4.
   v1::ListUsageRecordsRequest list;
   list.mutable_filter()->set_goal_id("g-1");
   v1::ListUsageRecordsResponse records;

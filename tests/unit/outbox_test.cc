@@ -93,5 +93,29 @@ TEST_F(OutboxTest, AnAcknowledgedDeliveryIsForgottenHereAndInTheStore) {
   EXPECT_GT(outbox_->Deliver("coder-1", Message("m-5")), c);
 }
 
+// A task assignment's reservations belong to the agentd that made it: sent again by the same
+// agentd they stand, and after a restart (whose ledger never made them) they are gone.
+TEST_F(OutboxTest, AnAssignmentSentAgainAfterARestartCarriesNoReservation) {
+  v1::ConnectResponse d;
+  v1::TaskAssignment* a = d.mutable_task_assignment();
+  a->mutable_task()->set_id("t-1");
+  v1::BudgetReservation* r = a->add_reservations();
+  r->set_id("res-1");
+  r->set_status(v1::BUDGET_RESERVATION_STATUS_GRANTED);
+  int64_t seq = outbox_->Deliver("coder-1", d);
+  RecordingSink live;
+  outbox_->Attach("coder-1", &live, 0);
+  ASSERT_EQ(live.got.size(), 1u);
+  ASSERT_EQ(live.got[0].task_assignment().reservations_size(), 1);
+  EXPECT_EQ(live.got[0].task_assignment().reservations(0).id(), "res-1");
+  Open();
+  RecordingSink after;
+  outbox_->Attach("coder-1", &after, 0);
+  ASSERT_EQ(after.Seqs(), (std::vector<int64_t>{seq}));
+  EXPECT_EQ(after.got[0].task_assignment().task().id(), "t-1");
+  EXPECT_EQ(after.got[0].task_assignment().reservations_size(), 0)
+      << after.got[0].ShortDebugString();
+}
+
 }  // namespace
 }  // namespace agentd
