@@ -10,8 +10,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "common/json_dump.h"
 #include "common/logging.h"
+#include "common/token.h"
 #include "manager/core/proto_time.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -190,6 +192,13 @@ std::pair<double, double> Ledger::Rates(const std::string& provider,
   return highest;
 }
 
+std::string Ledger::NewReservationPrefix() {
+  uint32_t tag = 0;
+  // The clock when the kernel has no randomness to give: still another tag after a restart.
+  if (!FillRandom(&tag, sizeof(tag))) tag = static_cast<uint32_t>(absl::ToUnixMicros(absl::Now()));
+  return absl::StrFormat("res-%08x-", tag);
+}
+
 const v1::BudgetReservation* Ledger::Reservation(const std::string& id) const {
   auto it = reservations_.find(id);
   return it == reservations_.end() ? nullptr : &it->second;
@@ -277,7 +286,7 @@ absl::StatusOr<v1::BudgetReservation> Ledger::Reserve(const Caller& caller,
       return r;
     }
   }
-  r.set_id(absl::StrCat("res-", next_reservation_++));
+  r.set_id(absl::StrCat(reservation_prefix_, next_reservation_++));
   r.set_status(v1::BUDGET_RESERVATION_STATUS_GRANTED);
   SetTime(now + kReservationLifetime, r.mutable_expire_time());
   for (const Key& k : scopes) {

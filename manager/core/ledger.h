@@ -24,7 +24,10 @@
 // settled only by the agent that made it.
 //
 // Reservations live in memory: after a daemon restart an agent simply reserves again. A
-// granted reservation not settled within its lifetime is released.
+// granted reservation not settled within its lifetime is released. Reservation ids are
+// "res-<tag>-<n>", the tag random for each ledger, so that one an agent still holds from
+// before a restart is never taken for another agent's after it: it is unknown, and
+// settling or releasing it does nothing.
 //
 // Thread-safety: core loop thread only.
 #ifndef AGENTD_MANAGER_CORE_LEDGER_H_
@@ -153,6 +156,7 @@ class Ledger {
   // own, or the highest configured ones when the model is not in the table.
   std::pair<double, double> Rates(const std::string& provider, const std::string& model) const;
   void Settle(const std::string& reservation_id, v1::BudgetReservationStatus status);
+  static std::string NewReservationPrefix();
 
   EventLoop* loop_;
   Store* store_;
@@ -163,6 +167,7 @@ class Ledger {
   std::set<std::string> ahead_;  // of those, the ones asked for ahead of their calls
   std::set<std::string> ended_;  // goals that ended while a reservation of theirs was held
   std::map<std::string, EventLoop::TimerId> expiry_;  // of those, each one's expiry timer
+  const std::string reservation_prefix_ = NewReservationPrefix();  // "res-<tag>-"
   int64_t next_reservation_ = 1;
   int64_t next_record_ = 1;
 };

@@ -486,6 +486,21 @@ class HeldTaskTest : public AgentHostTest {
     ASSERT_NO_FATAL_FAILURE(Play("ceo-2", ceo2));
     ASSERT_EQ(ceo2->task(), g2);
   }
+  // Releases the reservations agentd made with `p`'s assignment, as an agent does that
+  // does not use them (release_reservation_id on its next requests, here for nothing).
+  void ReleaseGiven(const Played& p) {
+    for (const v1::BudgetReservation& r : p.assignment.reservations()) {
+      v1::ReserveBudgetRequest req;
+      req.set_task_id(p.task());
+      req.set_provider("local");
+      req.set_model("test-model");
+      req.set_ahead(true);
+      req.set_release_reservation_id(r.id());
+      v1::ReserveBudgetResponse resp;
+      grpc::Status s = host_->ReserveBudget(As(p).get(), req, &resp);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+    }
+  }
   // agentctl on this test's daemon.
   RunResult Ctl(std::vector<std::string> args) {
     std::vector<std::string> argv = {AgentctlBinary(), "--socket", daemon_.socket()};
@@ -789,9 +804,37 @@ TEST_F(HeldTaskTest, AToolCallsAuditEntryNamesItsTargetWithOrWithoutAStartedEven
                                 absl::StrCat("git.commit Add a.txt ", ceo1.task())));
 }
 
+// A task is handed out with reservations for its run's first two model calls, so that
+// neither waits for the ledger: the agent's, for its task, the second larger (room for
+// the first call's tools), held in the goal's budget until used or released.
+TEST_F(HeldTaskTest, ATaskIsHandedOutWithReservationsForItsFirstTwoCalls) {
+  Played ceo1, ceo2;
+  ASSERT_NO_FATAL_FAILURE(TwoGoals(&ceo1, &ceo2));
+  const auto& given = ceo1.assignment.reservations();
+  ASSERT_EQ(given.size(), 2) << ceo1.assignment.ShortDebugString();
+  int64_t held = 0;
+  for (const v1::BudgetReservation& r : given) {
+    EXPECT_EQ(r.status(), v1::BUDGET_RESERVATION_STATUS_GRANTED);
+    EXPECT_EQ(r.agent_id(), "ceo-1");
+    EXPECT_EQ(r.task_id(), ceo1.task());
+    EXPECT_EQ(r.goal_id(), ceo1.task());
+    EXPECT_FALSE(r.model().empty());  // the ceo role's
+    EXPECT_TRUE(r.has_expire_time());
+    held += r.estimated_tokens();
+  }
+  EXPECT_GT(given[1].estimated_tokens(), given[0].estimated_tokens());
+  EXPECT_NE(given[0].id(), given[1].id());
+  EXPECT_EQ(GoalBudget(ceo1.task()).reserved_tokens(), held);
+  // Released by the agent's next request, they hold nothing more.
+  ReleaseGiven(ceo1);
+  EXPECT_EQ(GoalBudget(ceo1.task()).reserved_tokens(), 0);
+}
+
 TEST_F(HeldTaskTest, AReservationIsSettledOnlyByTheAgentThatMadeIt) {
   Played ceo1, ceo2;
   ASSERT_NO_FATAL_FAILURE(TwoGoals(&ceo1, &ceo2));
+  ReleaseGiven(ceo1);
+  ReleaseGiven(ceo2);
   v1::ReserveBudgetRequest res;
   res.set_task_id(ceo2.task());
   res.set_provider("local");
@@ -830,6 +873,8 @@ TEST_F(HeldTaskTest, AReservationIsSettledOnlyByTheAgentThatMadeIt) {
 TEST_F(HeldTaskTest, AReservationAheadCarriesTheLastCallAndNeverRefusesACallForGood) {
   Played ceo1, ceo2;
   ASSERT_NO_FATAL_FAILURE(TwoGoals(&ceo1, &ceo2));
+  ReleaseGiven(ceo1);
+  ReleaseGiven(ceo2);
   const std::string goal = ceo1.task();
   v1::SetBudgetRequest limit;
   limit.set_scope(v1::BUDGET_SCOPE_GOAL);

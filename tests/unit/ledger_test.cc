@@ -87,6 +87,29 @@ class LedgerTest : public ::testing::Test {
   std::unique_ptr<Ledger> ledger_;
 };
 
+// An agent may hold a reservation across a restart of agentd (a guess asked for ahead of
+// its next call). The new ledger never made it: it must not take it for one of its own,
+// another agent's or the same agent's other call.
+TEST_F(LedgerTest, AReservationFromBeforeARestartIsNeverTakenForOneMadeAfterIt) {
+  ASSERT_TRUE(ledger_->SetGoalBudget("g-1", {}).ok());
+  const std::string before = Reserve("coder-1", 400).id();
+  Open();
+  const std::string theirs = Reserve("coder-2", 300).id();
+  const std::string mine = Reserve("coder-1", 200).id();
+  EXPECT_NE(theirs, before);
+  EXPECT_NE(mine, before);
+  EXPECT_EQ(ledger_->Reservation(before), nullptr);
+  // Released as unused, and the call it was for reported: neither is refused, and neither
+  // touches what the new ledger holds.
+  EXPECT_TRUE(ledger_->Release("coder-1", before).ok());
+  absl::StatusOr<v1::UsageRecord> rec = Report("coder-1", before, 100, 50);
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  EXPECT_NE(ledger_->Reservation(theirs), nullptr);
+  EXPECT_NE(ledger_->Reservation(mine), nullptr);
+  EXPECT_EQ(Goal().reserved_tokens(), 500);
+  EXPECT_EQ(Goal().used_tokens(), 150);
+}
+
 TEST_F(LedgerTest, ACallIsReservedThenSettledByItsReport) {
   ASSERT_TRUE(ledger_->SetGoalBudget("g-1", {}).ok());
   v1::BudgetReservation r = Reserve("coder-1", 400);
