@@ -41,6 +41,7 @@ absl::Status HostSession::RegisterOnce() {
   req.set_agent_id(options_.agent_id);
   req.set_pid(getpid());
   req.set_runtime_version(kVersion);
+  req.add_capabilities(kCapabilityAssignmentReservations);
   if (options_.sandbox_problem.empty()) {
     req.add_capabilities("sandbox.bwrap");
   } else {

@@ -21,7 +21,7 @@
 // dearest rate means naming an unknown model can only make an agent's calls cost more.
 // Token counts are clamped to kMaxTokensPerCall and costs to kMaxCostPerCallUsd, so one
 // absurd figure (1e308) cannot poison a budget or the totals for good. A reservation is
-// settled only by the agent that made it.
+// settled only by the agent it was made for.
 //
 // Reservations live in memory: after a daemon restart an agent simply reserves again. A
 // granted reservation not settled within its lifetime is released. Reservation ids are

@@ -1,5 +1,7 @@
 #include "manager/core/outbox.h"
 
+#include <optional>
+
 #include "common/logging.h"
 #include "spdlog/spdlog.h"
 
@@ -11,8 +13,6 @@ absl::Status Outbox::Recover() {
   for (const DeliveryRow& d : *deliveries) {
     v1::ConnectResponse r;
     if (!r.ParseFromString(d.body)) continue;
-    // Reservations live in the memory of the agentd that made them.
-    if (r.has_task_assignment()) r.mutable_task_assignment()->clear_reservations();
     r.set_seq(d.seq);
     pending_[d.agent_id][d.seq] = std::move(r);
   }
@@ -21,13 +21,27 @@ absl::Status Outbox::Recover() {
 
 int64_t Outbox::Deliver(const std::string& agent, v1::ConnectResponse d) {
   d.clear_seq();
+  // A task assignment's reservations go with this send only: one sent again (after a
+  // reconnect, or a restart of agentd) might name some the ledger no longer holds.
+  std::optional<v1::ConnectResponse> live;
+  if (d.has_task_assignment() && d.task_assignment().reservations_size() > 0) {
+    live = d;
+    d.mutable_task_assignment()->clear_reservations();
+  }
   absl::StatusOr<int64_t> seq = store_->AddDelivery(agent, d.SerializeAsString());
   if (!seq.ok()) {
     spdlog::error("delivery to {}: storing it: {}", agent, seq.status().message());
     return 0;
   }
   d.set_seq(*seq);
-  if (auto s = streams_.find(agent); s != streams_.end()) s->second->Deliver(d);
+  if (auto s = streams_.find(agent); s != streams_.end()) {
+    if (live.has_value()) {
+      live->set_seq(*seq);
+      s->second->Deliver(*live);
+    } else {
+      s->second->Deliver(d);
+    }
+  }
   pending_[agent][*seq] = std::move(d);
   return *seq;
 }

@@ -31,12 +31,12 @@ class Outbox {
   // `store` is not owned.
   explicit Outbox(Store* store) : store_(store) {}
 
-  // Loads what agents had not acknowledged when agentd stopped; task assignments lose the
-  // reservation they carried (the ledger that made it is gone).
+  // Loads what agents had not acknowledged when agentd stopped.
   absl::Status Recover();
 
   // Stores `delivery` for `agent` and sends it now if its stream is open; its seq, or 0
-  // when the store refused it (logged; nothing is sent then).
+  // when the store refused it (logged; nothing is sent then). A task assignment's
+  // reservations go with this send only, never with one sent again.
   int64_t Deliver(const std::string& agent, v1::ConnectResponse delivery);
   // `agent`'s stream opened: everything stored for it after `after_seq` is sent, oldest
   // first; returns what was sent.

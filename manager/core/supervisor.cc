@@ -360,6 +360,7 @@ absl::Status Supervisor::Spawn(Record& r) {
   if (!r.token.empty()) by_token_.erase(r.token);
   r.token.clear();
   r.lease_id.clear();
+  r.registered.reset();  // the new process says what it takes when it registers
   // Every agent gets a token of its own on fd 3, to present on AgentHost calls;
   // agentd-agent must register with it, a `command` agent may.
   r.registers = role.registers.value_or(role.command.empty());
@@ -1053,13 +1054,19 @@ absl::StatusOr<v1::RegisterResponse> Supervisor::Register(const std::string& tok
       }
     }
   }
-  r.definition_bytes = def->ByteSizeLong();
+  Registered& given = r.registered.emplace();
+  given.definition_bytes = def->ByteSizeLong();
+  given.model = def->model();
+  given.takes_reservations =
+      std::find(req.capabilities().begin(), req.capabilities().end(),
+                kCapabilityAssignmentReservations) != req.capabilities().end();
   return resp;
 }
 
-size_t Supervisor::DefinitionBytes(const std::string& id) const {
+const Supervisor::Registered* Supervisor::RegisteredAs(const std::string& id) const {
   auto it = agents_.find(id);
-  return it == agents_.end() ? 0 : it->second.definition_bytes;
+  if (it == agents_.end() || !it->second.registered.has_value()) return nullptr;
+  return &*it->second.registered;
 }
 
 absl::StatusOr<v1::HeartbeatResponse> Supervisor::Heartbeat(const std::string& token,

@@ -120,9 +120,15 @@ class Supervisor {
   // force) or the configuration's `agents:` lists it. Its log and sessions are deleted.
   void Delete(const std::string& id, bool force, AgentCallback done);
   absl::StatusOr<v1::Agent> Get(const std::string& id) const;
-  // The size of the definition agent `id` was given when it last registered (its prompt,
-  // knowledge, tools): 0 for an agent that has not registered, or is not known.
-  size_t DefinitionBytes(const std::string& id) const;
+  // What agent `id` was given when it last registered, as far as the reservations made
+  // with its task assignments need it.
+  struct Registered {
+    size_t definition_bytes = 0;      // its definition's size: prompt, knowledge, tools
+    v1::ModelRef model;               // the model its calls use (none: no model)
+    bool takes_reservations = false;  // capability kCapabilityAssignmentReservations
+  };
+  // Null for an agent that is not known or has not registered. Valid until the next call.
+  const Registered* RegisteredAs(const std::string& id) const;
   std::vector<v1::Agent> List(const std::string& role,
                               const std::vector<v1::AgentState>& states) const;
 
@@ -214,8 +220,8 @@ class Supervisor {
     absl::Time lease_timer_at;  // when lease_timer fires (<= lease_expiry)
     std::string progress;
     std::string runtime_version;
-    size_t definition_bytes = 0;  // of the definition its last Register answer carried
-    std::string sandbox_problem;  // as reported at Register; empty: bwrap works
+    std::optional<Registered> registered;  // what its last Register answer gave it
+    std::string sandbox_problem;           // as reported at Register; empty: bwrap works
   };
 
   absl::Status Spawn(Record& r);

@@ -620,33 +620,38 @@ std::string TaskBoard::PickAgent(const std::string& role) const {
 }
 
 void TaskBoard::AddFirstReservations(const v1::Task& t, v1::TaskAssignment* a) {
-  const Config& cfg = config_->config();
-  auto role = cfg.roles.find(t.role());
-  if (role == cfg.roles.end() || role->second.model.empty()) return;
-  auto model = cfg.models.find(role->second.model);
-  if (model == cfg.models.end()) return;
-  // What the agent asks for a call (agents/runtime): its messages at four bytes a token,
-  // 1,024 more, and the model's completion. The first call is guessed from above: the
-  // definition the agent registered with (prompt, knowledge, tools) and this assignment
-  // (instructions, briefs) stand for its first request, with room for the prompt's own
-  // text; a run that goes on from an earlier one (handed back, retried) holds that run's
-  // conversation too, which is at most its last call's prompt and completion plus the
-  // tool results after it. The second call has the first's and room for what the first
-  // wrote and its tools returned, as the agent guesses it. A guess too small costs only
-  // the round trip it was to save: the agent asks for its own and releases this one.
+  // Only for an agent that said it uses them (an older agentd-agent, or another program
+  // that speaks AgentHost, would leave them held until the run ends), with its stream
+  // open (a delivery sent later goes without: Outbox::Deliver), and with a model.
+  const Supervisor::Registered* agent = supervisor_->RegisteredAs(t.assignee());
+  if (agent == nullptr || !agent->takes_reservations || !outbox_->Attached(t.assignee()) ||
+      agent->model.model().empty()) {
+    return;
+  }
+  // What the agent asks for a call (HostBudget): its messages at four bytes a token, 1,024
+  // more, and the completion of the model it was given (4,096 when that sets none). The
+  // first call is guessed from above: the definition the agent registered with (prompt,
+  // knowledge, tools) and this assignment (instructions, briefs) stand for its first
+  // request, with room for the prompt's own text; a run handed back after waiting holds
+  // its conversation so far too, which is at most its last call's prompt and completion
+  // plus the tool results after it. The second call has the first's and room for what
+  // the first wrote and its tools returned, as the agent guesses it. A guess too small
+  // costs only the round trip it was to save: the agent asks for its own and releases
+  // this one. Every term is bounded (the definition and the assignment by what agentd
+  // sends, the completion by int32, the last call by the ledger's clamp).
   constexpr int64_t kRoom = 8192;
-  int64_t tokens =
-      static_cast<int64_t>((supervisor_->DefinitionBytes(t.assignee()) + a->ByteSizeLong()) / 4) +
-      1024 + kRoom + model->second.max_tokens.value_or(4096);
-  if (t.attempts() > 1 || t.handbacks() > 0) {
+  const int32_t max_tokens = agent->model.max_tokens();
+  int64_t tokens = static_cast<int64_t>((agent->definition_bytes + a->ByteSizeLong()) / 4) + 1024 +
+                   kRoom + (max_tokens > 0 ? max_tokens : 4096);
+  if (t.handbacks() > 0) {
     absl::StatusOr<int64_t> last = store_->LastCallTokens(t.goal_id(), t.id());
     if (!last.ok()) return;  // the agent asks for its own
-    tokens += *last + kRoom;
+    tokens += std::max<int64_t>(*last, 0) + kRoom;
   }
   v1::ReserveBudgetRequest req;
   req.set_task_id(t.id());
-  req.set_provider(model->second.provider);
-  req.set_model(model->second.model);
+  req.set_provider(agent->model.provider());
+  req.set_model(agent->model.model());
   req.set_ahead(true);
   const Ledger::Caller caller{t.assignee(), t.role(), t.id(), t.goal_id()};
   for (int64_t estimate : {tokens, tokens + kRoom}) {
@@ -707,7 +712,12 @@ void TaskBoard::SendAssignment(const v1::Task& t, bool fresh) {
         tracing_->Grant(t.assignee(), t.goal_id().empty() ? t.id() : t.goal_id(), t.id()));
   }
   if (fresh) AddFirstReservations(t, a);
-  outbox_->Deliver(t.assignee(), std::move(d));
+  std::vector<std::string> given;
+  for (const v1::BudgetReservation& r : a->reservations()) given.push_back(r.id());
+  if (outbox_->Deliver(t.assignee(), std::move(d)) == 0) {
+    // Not sent (the store refused it; sent again, it goes without them).
+    for (const std::string& id : given) (void)ledger_->Release(t.assignee(), id);
+  }
 }
 
 void TaskBoard::Assign(v1::Task& t, const std::string& agent) {

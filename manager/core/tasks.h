@@ -222,7 +222,9 @@ class TaskBoard {
   void SendAssignment(const v1::Task& t, bool fresh = false);
   // Reservations for the first two model calls of `a`'s run, made as ones asked for ahead
   // (ledger.h) and added to `a`: those calls then need not wait for the ledger. None for
-  // a role without a model; only the first, or none, when the ledger refuses them.
+  // an agent that did not say it takes them, is not connected or has no model, or when
+  // the store cannot say how long a handed-back run's conversation is; only the first,
+  // or none, when the ledger refuses them.
   void AddFirstReservations(const v1::Task& t, v1::TaskAssignment* a);
   // Pending tasks whose deps completed become ready; then ready tasks go to agents.
   void Schedule();

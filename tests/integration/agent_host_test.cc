@@ -454,14 +454,23 @@ class HeldTaskTest : public AgentHostTest {
     return resp.goal().id();
   }
   // Plays agent `id` (once agentd has started it and it wrote its token): connects and
-  // waits for the task agentd hands it. Fatal failures: call in ASSERT_NO_FATAL_FAILURE.
-  void Play(const std::string& id, Played* p) {
+  // waits for the task agentd hands it; with `capabilities`, registers with them first.
+  // Fatal failures: call in ASSERT_NO_FATAL_FAILURE.
+  void Play(const std::string& id, Played* p, const std::vector<std::string>& capabilities = {}) {
     p->id = id;
     ASSERT_TRUE(WaitForValue([&] { return ReadFileOrEmpty(dir_.Join("tokens/" + id)); },
                              [](const std::string& t) { return !t.empty(); }, absl::Seconds(10),
                              &p->token))
         << "agentd did not start " << id << "\n"
         << daemon_.log();
+    if (!capabilities.empty()) {
+      v1::RegisterRequest reg;
+      reg.set_agent_id(id);
+      for (const std::string& c : capabilities) reg.add_capabilities(c);
+      v1::RegisterResponse registered;
+      grpc::Status s = host_->Register(AgentCtx(p->token).get(), reg, &registered);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+    }
     p->ctx = Ctx(absl::Seconds(60));
     p->ctx->AddMetadata("authorization", "Bearer " + p->token);
     p->stream = host_->Connect(p->ctx.get());
@@ -487,7 +496,8 @@ class HeldTaskTest : public AgentHostTest {
     ASSERT_EQ(ceo2->task(), g2);
   }
   // Releases the reservations agentd made with `p`'s assignment, as an agent does that
-  // does not use them (release_reservation_id on its next requests, here for nothing).
+  // does not use them: release_reservation_id on its next requests (here each a guess of
+  // no tokens).
   void ReleaseGiven(const Played& p) {
     for (const v1::BudgetReservation& r : p.assignment.reservations()) {
       v1::ReserveBudgetRequest req;
@@ -806,10 +816,19 @@ TEST_F(HeldTaskTest, AToolCallsAuditEntryNamesItsTargetWithOrWithoutAStartedEven
 
 // A task is handed out with reservations for its run's first two model calls, so that
 // neither waits for the ledger: the agent's, for its task, the second larger (room for
-// the first call's tools), held in the goal's budget until used or released.
-TEST_F(HeldTaskTest, ATaskIsHandedOutWithReservationsForItsFirstTwoCalls) {
+// the first call's tools), held in the goal's budget until used or released. Only to an
+// agent that said it takes them: another would leave them held for the whole run.
+TEST_F(HeldTaskTest, ATaskIsHandedOutWithReservationsForItsFirstTwoCallsToAnAgentThatTakesThem) {
   Played ceo1, ceo2;
-  ASSERT_NO_FATAL_FAILURE(TwoGoals(&ceo1, &ceo2));
+  std::string g1 = SubmitGoal("first goal");
+  ASSERT_NO_FATAL_FAILURE(Play("ceo-1", &ceo1, {"sandbox.bwrap", "assignment.reservations"}));
+  ASSERT_EQ(ceo1.task(), g1);
+  std::string g2 = SubmitGoal("second goal");
+  ASSERT_NO_FATAL_FAILURE(Play("ceo-2", &ceo2, {"sandbox.bwrap"}));
+  ASSERT_EQ(ceo2.task(), g2);
+  EXPECT_EQ(ceo2.assignment.reservations_size(), 0) << ceo2.assignment.ShortDebugString();
+  EXPECT_EQ(GoalBudget(g2).reserved_tokens(), 0);
+
   const auto& given = ceo1.assignment.reservations();
   ASSERT_EQ(given.size(), 2) << ceo1.assignment.ShortDebugString();
   int64_t held = 0;
@@ -833,8 +852,6 @@ TEST_F(HeldTaskTest, ATaskIsHandedOutWithReservationsForItsFirstTwoCalls) {
 TEST_F(HeldTaskTest, AReservationIsSettledOnlyByTheAgentThatMadeIt) {
   Played ceo1, ceo2;
   ASSERT_NO_FATAL_FAILURE(TwoGoals(&ceo1, &ceo2));
-  ReleaseGiven(ceo1);
-  ReleaseGiven(ceo2);
   v1::ReserveBudgetRequest res;
   res.set_task_id(ceo2.task());
   res.set_provider("local");
@@ -873,8 +890,6 @@ TEST_F(HeldTaskTest, AReservationIsSettledOnlyByTheAgentThatMadeIt) {
 TEST_F(HeldTaskTest, AReservationAheadCarriesTheLastCallAndNeverRefusesACallForGood) {
   Played ceo1, ceo2;
   ASSERT_NO_FATAL_FAILURE(TwoGoals(&ceo1, &ceo2));
-  ReleaseGiven(ceo1);
-  ReleaseGiven(ceo2);
   const std::string goal = ceo1.task();
   v1::SetBudgetRequest limit;
   limit.set_scope(v1::BUDGET_SCOPE_GOAL);

@@ -993,10 +993,12 @@ export type TaskAssignment = Message<"agentd.v1.TaskAssignment"> & {
    * Reservations for the run's first model calls, made by agentd as it handed the task
    * out: one for the first call and a larger one for the second, each granted as one
    * asked for ahead (only while every budget stays at or under half its limit), so that
-   * neither call waits for the ledger; empty when agentd made none. The agent takes, for
-   * each call, the first of them that covers its estimate and has time left, and releases
-   * those it does not use (ReserveBudgetRequest.release_reservation_id); agentd releases
-   * them when the run ends. A delivery sent again after agentd restarted carries none.
+   * neither call waits for the ledger; empty when agentd made none. Made only for an
+   * agent that registered with capability "assignment.reservations", and sent only with
+   * the assignment's first delivery: one sent again (a reconnect, a restart of agentd)
+   * carries none. The agent takes, for each call, the first of them that covers its
+   * estimate and has time left, and releases those it does not use
+   * (ReserveBudgetRequest.release_reservation_id); agentd releases them when the run ends.
    *
    * @generated from field: repeated agentd.v1.BudgetReservation reservations = 9;
    */
