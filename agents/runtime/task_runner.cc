@@ -519,6 +519,7 @@ void TaskRunner::Send(const v1::TaskAssignment& a, v1::TaskEvent ev) {
   }
   ev.set_task_id(a.task().id());
   ev.set_attempt(a.attempt());
+  ev.set_handbacks(a.handbacks());
   // The last line of defence for "every string in a proto is UTF-8": agentd could not
   // parse an event with a bad string, and the stream would fail on it again and again.
   MakeStringsUtf8(&ev);

@@ -898,6 +898,14 @@ void TaskBoard::OnTaskEvent(const std::string& agent, const v1::TaskEvent& ev) {
                   ev.attempt());
     return;
   }
+  if ((ev.has_completed() || ev.has_failed() || ev.has_waiting()) && ev.has_handbacks() &&
+      ev.handbacks() != t->handbacks()) {
+    // The outcome of a run agentd has handed back since (sent again after a reconnect):
+    // the run it would end is another.
+    spdlog::debug("agent {}: outcome of task {} hand-back {} dropped (the task is at {})", agent,
+                  ev.task_id(), ev.handbacks(), t->handbacks());
+    return;
+  }
   if (t->status() == v1::TASK_STATUS_ASSIGNED)
     SetStatus(*t, v1::TASK_STATUS_RUNNING, "task.running");
   switch (ev.event_case()) {

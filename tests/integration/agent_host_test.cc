@@ -849,6 +849,59 @@ TEST_F(HeldTaskTest, ATaskIsHandedOutWithReservationsForItsFirstTwoCallsToAnAgen
   EXPECT_EQ(GoalBudget(ceo1.task()).reserved_tokens(), 0);
 }
 
+// An agent sends its last outcome again when its stream reconnects. One of a run that
+// agentd has handed back since must not end the run that goes on: it is dropped, and the
+// new run's own outcome counts.
+TEST_F(HeldTaskTest, AnOutcomeOfARunHandedBackSinceIsDropped) {
+  Played ceo1;
+  std::string goal = SubmitGoal("a goal");
+  ASSERT_NO_FATAL_FAILURE(Play("ceo-1", &ceo1));
+  ASSERT_EQ(ceo1.assignment.handbacks(), 0);
+  auto send = [&](v1::TaskEvent ev, int32_t handbacks) {
+    ev.set_task_id(goal);
+    ev.set_attempt(ceo1.assignment.attempt());
+    ev.set_handbacks(handbacks);
+    v1::ConnectRequest m;
+    *m.mutable_task_event() = std::move(ev);
+    return ceo1.stream->Write(m);
+  };
+  // The first run waits, with nothing delegated: agentd hands it straight back.
+  v1::TaskEvent wait;
+  wait.mutable_waiting();
+  ASSERT_TRUE(send(wait, 0));
+  v1::ConnectResponse d;
+  bool handed_back = false;
+  while (!handed_back && ceo1.stream->Read(&d)) {
+    handed_back = d.has_task_assignment() && d.task_assignment().handbacks() == 1;
+  }
+  ASSERT_TRUE(handed_back) << daemon_.log();
+  // The first run's outcome again, as after a reconnect; then the second run's.
+  v1::TaskEvent stale;
+  stale.mutable_failed()->set_code(v1::TASK_FAILURE_CODE_AGENT_REPORTED);
+  stale.mutable_failed()->set_reason("the first run failed");
+  ASSERT_TRUE(send(stale, 0));
+  v1::TaskEvent done;
+  done.mutable_completed()->mutable_result()->set_summary("the second run's work");
+  ASSERT_TRUE(send(done, 1));
+  v1::Task t;
+  EXPECT_TRUE(WaitForValue(
+      [&] {
+        v1::GetTaskRequest get;
+        get.set_task_id(goal);
+        v1::GetTaskResponse got;
+        (void)client_->tasks().GetTask(Ctx().get(), get, &got);
+        return got.task();
+      },
+      [](const v1::Task& x) {
+        return x.status() == v1::TASK_STATUS_COMPLETED || x.status() == v1::TASK_STATUS_FAILED;
+      },
+      absl::Seconds(10), &t))
+      << daemon_.log();
+  EXPECT_EQ(t.status(), v1::TASK_STATUS_COMPLETED) << t.ShortDebugString();
+  EXPECT_EQ(t.result().summary(), "the second run's work");
+  EXPECT_EQ(t.attempts(), 1) << "the stale failure was taken for the run's";
+}
+
 TEST_F(HeldTaskTest, AReservationIsSettledOnlyByTheAgentThatMadeIt) {
   Played ceo1, ceo2;
   ASSERT_NO_FATAL_FAILURE(TwoGoals(&ceo1, &ceo2));
