@@ -1,5 +1,6 @@
 #include "manager/api/agent_host_service.h"
 
+#include <atomic>
 #include <deque>
 
 #include "absl/strings/match.h"
@@ -221,10 +222,12 @@ grpc::ServerUnaryReactor* AgentHostService::Send(grpc::CallbackServerContext* ct
 
 namespace {
 
-// An agent's work stream. Reads are handed to the core loop in order; deliveries come
-// from the core loop and are written one at a time from a queue (gRPC allows one write
-// in flight). The reactor is deleted on the core loop, after the TaskBoard has let go of
-// it, so the loop never calls into a dead stream.
+// An agent's work stream. Reads are handed to the core loop in order, but for a heartbeat
+// that only renews its lease, which the reading thread takes (LeaseBoard) when nothing
+// read before it is still waiting for the loop; deliveries come from the core loop and
+// are written one at a time from a queue (gRPC allows one write in flight). The reactor is
+// deleted on the core loop, after the TaskBoard has let go of it, so the loop never calls
+// into a dead stream.
 class ConnectReactor final
     : public grpc::ServerBidiReactor<v1::ConnectRequest, v1::ConnectResponse>,
       public ConnectSink {
@@ -252,7 +255,20 @@ class ConnectReactor final
       Close(grpc::Status::OK);  // the agent closed its side
       return;
     }
-    loop_->Post([this, req = std::move(request_)] { Handle(req); });
+    // Once attached, with nothing of this stream's still on its way through the loop (a
+    // status before it must be applied first), a heartbeat the board takes is done. (agent_
+    // was set on the loop before the first read was started, and is not changed since.)
+    if (request_.has_heartbeat() && attached_.load() && in_loop_.load() == 0 &&
+        supervisor_->leases()->TryRenew(agent_, token_, request_.heartbeat())) {
+      request_.Clear();
+      StartRead(&request_);
+      return;
+    }
+    ++in_loop_;
+    loop_->Post([this, req = std::move(request_)] {
+      Handle(req);
+      --in_loop_;  // before OnDone's deletion, posted after this
+    });
     request_.Clear();
     StartRead(&request_);
   }
@@ -352,8 +368,9 @@ class ConnectReactor final
   TaskBoard* tasks_;
   Tracing* tracing_;  // null: agentd does not trace
   const std::string token_;
-  std::string agent_;      // core loop only
-  bool attached_ = false;  // core loop only
+  std::string agent_;  // written on the core loop before the first read, then read-only
+  std::atomic<bool> attached_{false};  // written on the core loop
+  std::atomic<int> in_loop_{0};        // reads posted to the loop and not yet handled
   v1::ConnectRequest request_;
   absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;

@@ -96,7 +96,8 @@ Supervisor::Supervisor(EventLoop* loop, Store* store, Launcher* launcher, LogSto
       launcher_(launcher),
       logs_(logs),
       config_(config),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      leases_(loop->clock()) {}
 
 absl::Status Supervisor::Recover(const std::function<bool(const std::string&)>& holds_work) {
   absl::StatusOr<std::vector<AgentRow>> rows = store_->LoadAgents();
@@ -360,6 +361,7 @@ absl::Status Supervisor::Spawn(Record& r) {
   if (!r.token.empty()) by_token_.erase(r.token);
   r.token.clear();
   r.lease_id.clear();
+  PublishLease(r);
   r.registered.reset();  // the new process says what it takes when it registers
   // Every agent gets a token of its own on fd 3, to present on AgentHost calls;
   // agentd-agent must register with it, a `command` agent may.
@@ -449,6 +451,7 @@ void Supervisor::SetState(Record& r, v1::AgentState state, std::string detail, c
   LogScope log_scope(r.id);
   r.state = state;
   r.detail = std::move(detail);
+  PublishLease(r);
   AgentRow row;
   row.id = r.id;
   row.role = r.role;
@@ -496,6 +499,7 @@ void Supervisor::OnExit(ProcessId proc, ExitStatus st) {
   if (!r.token.empty()) by_token_.erase(r.token);
   r.token.clear();
   r.lease_id.clear();
+  PublishLease(r);
   // What the leader left behind in its group (and cgroup) was killed by the launcher.
   r.last_exit = st;
   r.last_exit_reason = st.ToString();
@@ -738,6 +742,7 @@ void Supervisor::Delete(const std::string& id, bool force, AgentCallback done) {
                                                       agent->SerializeAsString());
     if (!seq.ok()) return seq.status();
     by_token_.erase(it->second.token);
+    leases_.Remove(id);
     agents_.erase(it);
     // Its files go too: a new agent given the same id (the scheduler picks the lowest
     // free one) must not resume a stranger's sessions or show its log as its own.
@@ -905,8 +910,8 @@ v1::Agent Supervisor::ToProto(const Record& r) const {
     SetDuration(now - r.start_time, a.mutable_uptime());
   }
   if (r.state == v1::AGENT_STATE_BACKOFF) SetTime(r.next_restart, a.mutable_next_restart_time());
-  if (live && r.last_heartbeat != absl::InfinitePast()) {
-    SetDuration(now - r.last_heartbeat, a.mutable_heartbeat_age());
+  if (absl::Time last = LastHeartbeat(r); live && last != absl::InfinitePast()) {
+    SetDuration(now - last, a.mutable_heartbeat_age());
     a.set_progress(r.progress);
     a.set_runtime_version(r.runtime_version);
   }
@@ -945,6 +950,12 @@ void Supervisor::LeaseExpired(const std::string& id, absl::Time timer_at) {
   }
   Record& r = it->second;
   r.lease_timer = 0;
+  // Heartbeats taken off the loop since (LeaseBoard) renewed it as HeartbeatOf would have.
+  if (absl::Time renewed = leases_.RenewedAt(r.id, r.lease_id); renewed > r.last_heartbeat) {
+    r.last_heartbeat = renewed;
+    r.lease_expiry =
+        std::max(r.lease_expiry, renewed + config_->config().supervision.heartbeat_ttl);
+  }
   if (loop_->clock()->Now() < r.lease_expiry) {
     ArmLease(r, r.lease_expiry);  // renewed since the timer was set
     return;
@@ -1165,7 +1176,29 @@ void Supervisor::SetActivity(const std::string& id, v1::AgentActivity activity,
   r.progress = progress;
   v1::AgentState next =
       activity == v1::AGENT_ACTIVITY_BUSY ? v1::AGENT_STATE_BUSY : v1::AGENT_STATE_IDLE;
-  if (next != r.state) SetState(r, next, "", "agent.activity");
+  if (next != r.state) {
+    SetState(r, next, "", "agent.activity");
+  } else {
+    PublishLease(r);  // the progress
+  }
+}
+
+void Supervisor::PublishLease(const Record& r) {
+  LeaseBoard::Lease l;
+  l.token = r.token;
+  l.lease_id = r.lease_id;
+  // What SetActivity would leave as it is: the activity and progress of an idle or busy
+  // agent. In any other state a heartbeat means more (an unresponsive agent's comes
+  // back) or nothing, and goes to the loop.
+  l.renewable = !r.token.empty() && !r.lease_id.empty() &&
+                (r.state == v1::AGENT_STATE_IDLE || r.state == v1::AGENT_STATE_BUSY);
+  l.busy = r.state == v1::AGENT_STATE_BUSY;
+  l.progress = r.progress;
+  leases_.Set(r.id, std::move(l));
+}
+
+absl::Time Supervisor::LastHeartbeat(const Record& r) const {
+  return std::max(r.last_heartbeat, leases_.RenewedAt(r.id, r.lease_id));
 }
 
 }  // namespace agentd

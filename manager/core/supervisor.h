@@ -19,7 +19,8 @@
 // change; an exit reports the last lines the agent wrote.
 //
 // It knows nothing of tasks or gRPC. Thread-safety: every method runs on the core
-// loop thread; exits arrive from the launcher and are posted to the loop.
+// loop thread, but leases(), whose board is thread-safe; exits arrive from the launcher
+// and are posted to the loop.
 #ifndef AGENTD_MANAGER_CORE_SUPERVISOR_H_
 #define AGENTD_MANAGER_CORE_SUPERVISOR_H_
 
@@ -40,6 +41,7 @@
 #include "manager/core/config_state.h"
 #include "manager/core/event_loop.h"
 #include "manager/core/launcher.h"
+#include "manager/core/lease_board.h"
 #include "manager/core/logstore.h"
 #include "manager/core/metrics.h"
 #include "manager/store/store.h"
@@ -155,6 +157,10 @@ class Supervisor {
   void SetActivity(const std::string& id, v1::AgentActivity activity, const std::string& progress);
   // The agent id a token belongs to, or UNAUTHENTICATED.
   absl::StatusOr<std::string> AgentForToken(const std::string& token) const;
+  // The board on which a heartbeat that changes nothing but its lease's time is taken by
+  // the thread that read it (LeaseBoard::TryRenew); one it does not take goes to
+  // HeartbeatOf on the loop. Any thread; kept in step with every agent's record here.
+  LeaseBoard* leases() { return &leases_; }
 
   // Called after every state change is stored (the task board follows agents with it).
   void SetStateObserver(std::function<void(const std::string& id, v1::AgentState state)> fn) {
@@ -238,6 +244,11 @@ class Supervisor {
   // `requested` when positive, else supervision.stop_timeout.
   absl::Duration StopTimeout(absl::Duration requested) const;
   void ArmLease(Record& r, absl::Time expiry);
+  // Puts what heartbeats off the loop are checked against on the lease board: after any
+  // change of the agent's token, lease, state or progress.
+  void PublishLease(const Record& r);
+  // The agent's last heartbeat, those the lease board took included.
+  absl::Time LastHeartbeat(const Record& r) const;
   void LeaseExpired(const std::string& id, absl::Time timer_at);
   absl::Status CheckInstanceLimit(const std::string& role, const std::string& except_id) const;
   // A role's relative path resolved as Options says.
@@ -256,6 +267,7 @@ class Supervisor {
   std::map<std::string, Record> agents_;
   std::map<pid_t, std::string> by_pid_;
   std::map<std::string, std::string> by_token_;
+  LeaseBoard leases_;
   // The global breaker: recent failures of any agent, and until when restarts are held.
   std::deque<absl::Time> global_failures_;
   absl::Time breaker_open_until_ = absl::InfinitePast();

@@ -305,6 +305,60 @@ TEST_F(AgentHostTest, HeartbeatsOnTheConnectStreamHoldTheLease) {
   EXPECT_THAT(s.error_message(), HasSubstr("register again"));
 }
 
+// A stream's messages take effect in the order they were sent: a heartbeat that would
+// only renew the lease as agentd showed the agent before (idle) does not overtake the
+// status sent just before it (busy), so the agent ends as the heartbeat says, idle.
+TEST_F(AgentHostTest, AHeartbeatTakesEffectAfterTheStatusSentBeforeIt) {
+  std::string token;
+  ASSERT_NO_FATAL_FAILURE(LeakedToken(&token));
+  v1::RegisterRequest reg;
+  reg.set_agent_id("leaker-1");
+  reg.set_runtime_version("test");
+  v1::RegisterResponse registered;
+  grpc::Status s = host_->Register(AgentCtx(token).get(), reg, &registered);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(Get("leaker-1").state(), v1::AGENT_STATE_IDLE);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + token);
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  auto stream = host_->Connect(&ctx);
+  v1::ConnectRequest hello;
+  hello.mutable_hello()->set_lease_id(registered.lease_id());
+  ASSERT_TRUE(stream->Write(hello));
+  v1::ConnectRequest idle;
+  idle.mutable_heartbeat()->set_lease_id(registered.lease_id());
+  idle.mutable_heartbeat()->set_activity(v1::AGENT_ACTIVITY_IDLE);
+  v1::ConnectRequest busy;
+  busy.mutable_status()->set_activity(v1::AGENT_ACTIVITY_BUSY);
+  busy.mutable_status()->set_progress("working");
+  constexpr int kRounds = 100;
+  for (int round = 0; round < kRounds; ++round) {
+    ASSERT_TRUE(stream->Write(idle));
+    ASSERT_TRUE(stream->Write(busy));
+    ASSERT_TRUE(stream->Write(idle));
+  }
+  // Then one the loop refuses, after all of them: the stream ends once it was handled.
+  v1::ConnectRequest stale = idle;
+  stale.mutable_heartbeat()->set_lease_id("not-the-lease");
+  ASSERT_TRUE(stream->Write(stale));
+  v1::ConnectResponse d;
+  while (stream->Read(&d)) {
+  }
+  s = stream->Finish();
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  v1::Agent a = Get("leaker-1");
+  EXPECT_EQ(a.state(), v1::AGENT_STATE_IDLE) << a.DebugString();
+  EXPECT_EQ(a.progress(), "");
+  // Every round went busy and back to idle: no heartbeat was taken before its status.
+  v1::ListEventsRequest changes;
+  changes.mutable_filter()->add_kinds("agent.activity");
+  changes.set_page_size(1000);
+  v1::ListEventsResponse seen;
+  s = client_->events().ListEvents(Ctx().get(), changes, &seen);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(seen.events_size(), 2 * kRounds);
+}
+
 TEST_F(AgentHostTest, AnAgentHeartbeatingBusyThroughALongCallIsLeftAlone) {
   Start("busy", "b1");
   v1::Agent busy;

@@ -1,0 +1,49 @@
+#include "manager/core/lease_board.h"
+
+#include <utility>
+
+namespace agentd {
+
+void LeaseBoard::Set(const std::string& id, Lease lease) {
+  absl::MutexLock l(&mu_);
+  Entry& e = entries_[id];
+  if (e.lease.lease_id != lease.lease_id || e.lease.token != lease.token) {
+    e.renewed = absl::InfinitePast();
+  }
+  e.lease = std::move(lease);
+}
+
+void LeaseBoard::Remove(const std::string& id) {
+  absl::MutexLock l(&mu_);
+  entries_.erase(id);
+}
+
+bool LeaseBoard::TryRenew(const std::string& id, const std::string& token,
+                          const v1::HeartbeatRequest& req) {
+  // Read before the lock: a clock that takes a lock of its own never nests in this one.
+  absl::Time now = clock_->Now();
+  absl::MutexLock l(&mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return false;
+  Entry& e = it->second;
+  const Lease& lease = e.lease;
+  // As Supervisor::SetActivity reads it: busy is busy, anything else idle.
+  bool busy = req.activity() == v1::AGENT_ACTIVITY_BUSY;
+  if (!lease.renewable || token.empty() || lease.lease_id.empty() || token != lease.token ||
+      req.lease_id() != lease.lease_id || busy != lease.busy || req.progress() != lease.progress) {
+    return false;
+  }
+  if (now > e.renewed) e.renewed = now;
+  return true;
+}
+
+absl::Time LeaseBoard::RenewedAt(const std::string& id, const std::string& lease_id) const {
+  absl::MutexLock l(&mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || lease_id.empty() || it->second.lease.lease_id != lease_id) {
+    return absl::InfinitePast();
+  }
+  return it->second.renewed;
+}
+
+}  // namespace agentd
