@@ -903,6 +903,50 @@ TEST_F(HeldTaskTest, ATaskIsHandedOutWithReservationsForItsFirstTwoCallsToAnAgen
   EXPECT_EQ(GoalBudget(ceo1.task()).reserved_tokens(), 0);
 }
 
+// A run handed back after waiting goes on with its conversation so far: its first call's
+// reservation holds what the first run's last call took (prompt and completion) and room
+// for the tool results after it, beyond what a fresh run's holds.
+TEST_F(HeldTaskTest, AHandedBackRunsReservationsHoldItsLastCallToo) {
+  Played ceo1;
+  std::string goal = SubmitGoal("a goal");
+  ASSERT_NO_FATAL_FAILURE(Play("ceo-1", &ceo1, {"sandbox.bwrap", "assignment.reservations"}));
+  ASSERT_EQ(ceo1.assignment.reservations_size(), 2) << ceo1.assignment.ShortDebugString();
+  const int64_t fresh = ceo1.assignment.reservations(0).estimated_tokens();
+  // The first run's one call, on the first reservation: 30,000 in, 5,000 out.
+  v1::ReportUsageRequest use;
+  v1::UsageRecord* rec = use.mutable_record();
+  rec->set_reservation_id(ceo1.assignment.reservations(0).id());
+  rec->set_task_id(goal);
+  rec->set_provider(ceo1.assignment.reservations(0).provider());
+  rec->set_model(ceo1.assignment.reservations(0).model());
+  rec->set_prompt_tokens(30'000);
+  rec->set_completion_tokens(5'000);
+  v1::ReportUsageResponse used;
+  grpc::Status s = host_->ReportUsage(As(ceo1).get(), use, &used);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  // It waits with nothing delegated: handed straight back.
+  v1::ConnectRequest wait;
+  wait.mutable_task_event()->set_task_id(goal);
+  wait.mutable_task_event()->set_attempt(ceo1.assignment.attempt());
+  wait.mutable_task_event()->mutable_waiting();
+  ASSERT_TRUE(ceo1.stream->Write(wait));
+  v1::ConnectResponse d;
+  bool handed_back = false;
+  while (!handed_back && ceo1.stream->Read(&d)) {
+    handed_back = d.has_task_assignment() && d.task_assignment().handbacks() == 1;
+  }
+  ASSERT_TRUE(handed_back) << daemon_.log();
+  const v1::TaskAssignment& again = d.task_assignment();
+  ASSERT_EQ(again.reservations_size(), 2) << again.ShortDebugString();
+  // The assignments differ by a few bytes (the hand-back count): a few tokens either way.
+  EXPECT_NEAR(again.reservations(0).estimated_tokens() - fresh, 30'000 + 5'000 + 8'192, 16)
+      << "fresh run " << fresh << ", handed back " << again.reservations(0).estimated_tokens();
+  EXPECT_GT(again.reservations(1).estimated_tokens(), again.reservations(0).estimated_tokens());
+  // The first run's reservations went with it; the new run's are what the goal holds.
+  EXPECT_EQ(GoalBudget(goal).reserved_tokens(),
+            again.reservations(0).estimated_tokens() + again.reservations(1).estimated_tokens());
+}
+
 // An agent sends its last outcome again when its stream reconnects. One of a run that
 // agentd has handed back since must not end the run that goes on: it is dropped, and the
 // new run's own outcome counts.
