@@ -360,6 +360,7 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
     req.tools = Specs();
     size_t chars = 0;
     for (const llm::Message& m : req.messages) chars += m.content.size() + m.tool_calls.size() * 64;
+    if (events_.calling) events_.calling();
     if (budget_ != nullptr) {
       if (absl::Status s = budget_->Reserve(task_id, static_cast<int64_t>(chars / 4) + 1024);
           !s.ok()) {

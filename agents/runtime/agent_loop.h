@@ -104,6 +104,9 @@ struct LoopEvents {
   // The text streamed since the model call began is void: the call is being retried whole.
   std::function<void()> text_discarded;
   std::function<void(const llm::ToolCall& call)> tool_started;  // about to run it
+  // About to ask for the next call's budget and make it: the last moment to say what the
+  // task did so far before waiting (for the budget, for the model).
+  std::function<void()> calling;
   std::function<void(const llm::ToolCall& call, const tools::ToolResult& r)> tool;
   // Tracing, when set: the trace context of a tool call's span, asked for right after
   // tool_started (the tool passes it on: tools::ToolContext::traceparent), and of the

@@ -264,6 +264,18 @@ void HostSession::SendTaskEvent(const v1::TaskEvent& event) {
   Enqueue(std::move(req));
 }
 
+void HostSession::QueueTaskEvent(const v1::TaskEvent& event) {
+  v1::ConnectRequest req;
+  *req.mutable_task_event() = event;
+  absl::MutexLock o(&out_mu_);
+  out_.push_back(std::move(req));
+}
+
+void HostSession::Flush() {
+  absl::MutexLock w(&write_mu_);
+  DrainLocked();
+}
+
 void HostSession::SendSpans(std::string scope_spans) {
   v1::ConnectRequest req;
   req.mutable_spans()->set_scope_spans(std::move(scope_spans));

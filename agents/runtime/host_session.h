@@ -60,6 +60,12 @@ class HostSession {
   // kept and sent again after every reconnect until a newer one replaces them (the daemon
   // drops repeats); other events are dropped while the stream is down.
   void SendTaskEvent(const v1::TaskEvent& event);
+  // As SendTaskEvent, but not written now: it goes with the next write (the next event
+  // sent, Flush, at the latest the next heartbeat), in one batch with it. For an event that
+  // another follows at once: each message costs both processes far more than its bytes.
+  void QueueTaskEvent(const v1::TaskEvent& event);
+  // Writes whatever is queued now.
+  void Flush();
   // Sends finished spans (an encoded OTLP ScopeSpans) on the Connect stream, as task
   // events go; while the stream is down they are dropped, and counted in the next batch
   // that goes.

@@ -512,7 +512,7 @@ void TaskRunner::Run() {
   }
 }
 
-void TaskRunner::Send(const v1::TaskAssignment& a, v1::TaskEvent ev) {
+void TaskRunner::Send(const v1::TaskAssignment& a, v1::TaskEvent ev, bool now) {
   // An outcome goes only after the usage it cost is in the ledger.
   if (ev.has_completed() || ev.has_failed() || ev.has_waiting()) {
     host_->FlushReports(absl::Seconds(10));
@@ -523,9 +523,13 @@ void TaskRunner::Send(const v1::TaskAssignment& a, v1::TaskEvent ev) {
   // The last line of defence for "every string in a proto is UTF-8": agentd could not
   // parse an event with a bad string, and the stream would fail on it again and again.
   MakeStringsUtf8(&ev);
-  absl::Time now = absl::Now();
-  ev.mutable_time()->set_seconds(absl::ToUnixSeconds(now));
-  host_->SendTaskEvent(ev);
+  absl::Time at = absl::Now();
+  ev.mutable_time()->set_seconds(absl::ToUnixSeconds(at));
+  if (now) {
+    host_->SendTaskEvent(ev);
+  } else {
+    host_->QueueTaskEvent(ev);
+  }
 }
 
 void TaskRunner::Work(const v1::TaskAssignment& a) {
@@ -789,7 +793,10 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
   // The transcript: what the model was told, said and did, for people to read. Secrets
   // agentd handed over (provider keys) are taken out, and an entry is kept well within a
   // gRPC message (agentd cuts it again to its own transcripts.entry_bytes).
-  auto record = [&](v1::TranscriptEntry entry) {
+  // A turn's messages to agentd go two to a write: the model's turn with what comes next
+  // (its first tool call's start, its outcome, a nudge, or at the latest the next call), a
+  // tool call's end with its transcript entry.
+  auto record = [&](v1::TranscriptEntry entry, bool now = true) {
     TransformStrings(&entry, [](const std::string& s) { return RedactSecrets(s); });
     MakeStringsUtf8(&entry);
     if (int64_t cut = FitStrings(&entry, kTranscriptEntryBound); cut > 0) {
@@ -797,8 +804,9 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     }
     v1::TaskEvent ev;
     *ev.mutable_transcript() = std::move(entry);
-    Send(a, ev);
+    Send(a, ev, now);
   };
+  events.calling = [&] { host_->Flush(); };
   events.prompt = [&](const std::string& system_text, const std::string& first_message) {
     v1::TranscriptEntry e;
     v1::TranscriptPrompt* p = e.mutable_prompt();
@@ -857,7 +865,7 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     }
     t->set_attempts(stats.attempts);
     for (const std::string& why : stats.retry_reasons) t->add_retry_reasons(why);
-    record(std::move(e));
+    record(std::move(e), /*now=*/false);
   };
   // When each running tool call began (for its duration), and what it acts on.
   struct Running {
@@ -919,7 +927,7 @@ void TaskRunner::Work(const v1::TaskAssignment& a) {
     } else {
       f->set_call_summary(CallSummary(call));
     }
-    Send(a, ev);
+    Send(a, ev, /*now=*/false);  // with the transcript entry below
     v1::TranscriptEntry e;
     v1::TranscriptToolCall* c = e.mutable_tool_call();
     c->set_tool_call_id(call.id);

@@ -65,7 +65,9 @@ class TaskRunner {
 
  private:
   void Work(const v1::TaskAssignment& a);
-  void Send(const v1::TaskAssignment& a, v1::TaskEvent event);
+  // Sends `event` of the run of `a`: now, or, with `now` false, with the next message
+  // written (HostSession::QueueTaskEvent), for an event that another follows at once.
+  void Send(const v1::TaskAssignment& a, v1::TaskEvent event, bool now = true);
 
   HostSession* host_;
   TaskRunnerOptions options_;

@@ -64,6 +64,10 @@ class RecordingHost final : public v1::AgentHostService::Service {
     absl::MutexLock l(&mu_);
     return batches_;
   }
+  int singles() {
+    absl::MutexLock l(&mu_);
+    return singles_;
+  }
 
  private:
   const std::vector<std::string> features_;
@@ -138,6 +142,35 @@ TEST_P(HostSessionTest, EventsFromManyThreadsArriveInTheirOrderAndBatchOnlyWhenA
   if (!batches) {
     EXPECT_EQ(host_->batches(), 0) << "a batch sent to an agentd that did not list it";
   }
+}
+
+// A queued event waits for the next write and goes in it, in one batch when agentd takes
+// batches (in order either way); Flush writes what is queued.
+TEST_P(HostSessionTest, AQueuedEventGoesWithTheNextWrite) {
+  const bool batches = GetParam();
+  ASSERT_NO_FATAL_FAILURE(Start(batches));
+  auto event = [](int n) {
+    v1::TaskEvent ev;
+    ev.set_task_id("t");
+    ev.set_attempt(n);
+    ev.mutable_progress()->set_text(absl::StrCat("event ", n));
+    return ev;
+  };
+  session_->QueueTaskEvent(event(0));
+  session_->SendTaskEvent(event(1));
+  ASSERT_TRUE(testing::WaitFor([&] { return host_->events().size() >= 2; }, absl::Seconds(10)));
+  if (batches) {
+    EXPECT_EQ(host_->batches(), 1);
+    EXPECT_EQ(host_->singles(), 0);
+  } else {
+    EXPECT_EQ(host_->singles(), 2);
+  }
+  session_->QueueTaskEvent(event(2));
+  session_->Flush();
+  ASSERT_TRUE(testing::WaitFor([&] { return host_->events().size() >= 3; }, absl::Seconds(10)));
+  std::vector<v1::TaskEvent> got = host_->events();
+  ASSERT_EQ(got.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(got[i].attempt(), i);
 }
 
 INSTANTIATE_TEST_SUITE_P(AgentdListsBatches, HostSessionTest, ::testing::Bool());
