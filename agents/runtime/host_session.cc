@@ -173,9 +173,12 @@ absl::Status HostSession::Run() {
       bool call = stale || unreachable_since != absl::InfiniteFuture() ||
                   absl::Now() - answered >= options_.reconnect_grace / 3;
       bool sent = false;
-      if (!call) {
+      {
         absl::MutexLock w(&write_mu_);
-        if (stream_ != nullptr && DrainLocked()) {
+        // What was queued goes now in any case (QueueTaskEvent: at the latest with a
+        // heartbeat), the heartbeat with it when it goes on the stream.
+        bool open = stream_ != nullptr && DrainLocked();
+        if (!call && open) {
           // The activity as of now, after the statuses just written: a status said
           // before this heartbeat must not be undone by it.
           {

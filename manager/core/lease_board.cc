@@ -37,6 +37,16 @@ bool LeaseBoard::TryRenew(const std::string& id, const std::string& token,
   return true;
 }
 
+absl::Time LeaseBoard::Hold(const std::string& id, const std::string& lease_id) {
+  absl::MutexLock l(&mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || lease_id.empty() || it->second.lease.lease_id != lease_id) {
+    return absl::InfinitePast();
+  }
+  it->second.lease.renewable = false;
+  return it->second.renewed;
+}
+
 absl::Time LeaseBoard::RenewedAt(const std::string& id, const std::string& lease_id) const {
   absl::MutexLock l(&mu_);
   auto it = entries_.find(id);

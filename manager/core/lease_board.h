@@ -50,6 +50,10 @@ class LeaseBoard {
   void Set(const std::string& id, Lease lease);
   // Core loop: agent `id` is gone (deleted).
   void Remove(const std::string& id);
+  // Core loop: the timer of agent `id`'s lease `lease_id` is due. From now until the next
+  // Set, no heartbeat of it is taken here (each goes to the loop, behind the decision this
+  // is for); returns the last renewal taken, or InfinitePast.
+  absl::Time Hold(const std::string& id, const std::string& lease_id);
 
   // Any thread: takes the heartbeat `req`, sent with `token` on agent `id`'s stream, and
   // returns true when it only renews the lease (recorded as renewed now); false when it is

@@ -359,6 +359,7 @@ absl::Status Supervisor::Spawn(Record& r) {
   spec.stderr_fd = pipes->err();
 
   if (!r.token.empty()) by_token_.erase(r.token);
+  r.last_heartbeat = LastHeartbeat(r);  // the board forgets a lease's renewals with it
   r.token.clear();
   r.lease_id.clear();
   PublishLease(r);
@@ -497,6 +498,7 @@ void Supervisor::OnExit(ProcessId proc, ExitStatus st) {
   if (r.lease_timer != 0) loop_->Cancel(r.lease_timer);
   r.lease_timer = 0;
   if (!r.token.empty()) by_token_.erase(r.token);
+  r.last_heartbeat = LastHeartbeat(r);  // the board forgets a lease's renewals with it
   r.token.clear();
   r.lease_id.clear();
   PublishLease(r);
@@ -951,16 +953,23 @@ void Supervisor::LeaseExpired(const std::string& id, absl::Time timer_at) {
   Record& r = it->second;
   r.lease_timer = 0;
   // Heartbeats taken off the loop since (LeaseBoard) renewed it as HeartbeatOf would have.
-  if (absl::Time renewed = leases_.RenewedAt(r.id, r.lease_id); renewed > r.last_heartbeat) {
+  // Held while this is decided: one the board took after this look would count for nothing
+  // (the agent killed all the same); held, it comes to the loop after this, as it did
+  // before the board.
+  if (absl::Time renewed = leases_.Hold(r.id, r.lease_id); renewed > r.last_heartbeat) {
     r.last_heartbeat = renewed;
     r.lease_expiry =
         std::max(r.lease_expiry, renewed + config_->config().supervision.heartbeat_ttl);
   }
   if (loop_->clock()->Now() < r.lease_expiry) {
+    PublishLease(r);              // taken off the loop again
     ArmLease(r, r.lease_expiry);  // renewed since the timer was set
     return;
   }
-  if (r.state == v1::AGENT_STATE_STOPPING || r.proc.pid == 0) return;
+  if (r.state == v1::AGENT_STATE_STOPPING || r.proc.pid == 0) {
+    PublishLease(r);
+    return;
+  }
   absl::Duration ttl = config_->config().supervision.heartbeat_ttl;
   std::string why = r.state == v1::AGENT_STATE_STARTING
                         ? absl::StrCat("did not register within ", agentd::FormatDuration(ttl))

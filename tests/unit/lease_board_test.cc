@@ -99,6 +99,24 @@ TEST(LeaseBoardTest, ANewLeaseStartsWithoutTheOldOnesRenewals) {
   EXPECT_EQ(board.RenewedAt("a", "lease-2"), absl::InfinitePast());
 }
 
+// While the loop decides on a due lease, renewals go to it instead (behind the decision);
+// set again, the board takes them again.
+TEST(LeaseBoardTest, ALeaseHeldForItsTimerIsNotRenewedHereUntilSetAgain) {
+  FakeClock clock;
+  LeaseBoard board(&clock);
+  board.Set("a", Idle());
+  ASSERT_TRUE(board.TryRenew("a", "tok-1", Beat()));
+  const absl::Time renewed = clock.Now();
+  EXPECT_EQ(board.Hold("a", "lease-0"), absl::InfinitePast()) << "another lease";
+  clock.Advance(absl::Seconds(1));
+  EXPECT_EQ(board.Hold("a", "lease-1"), renewed);
+  EXPECT_FALSE(board.TryRenew("a", "tok-1", Beat()));
+  EXPECT_EQ(board.RenewedAt("a", "lease-1"), renewed);
+  board.Set("a", Idle());
+  EXPECT_TRUE(board.TryRenew("a", "tok-1", Beat()));
+  EXPECT_EQ(board.RenewedAt("a", "lease-1"), clock.Now());
+}
+
 TEST(LeaseBoardTest, RenewalsFromManyThreadsWhileTheLoopChangesTheBoard) {
   FakeClock clock;
   LeaseBoard board(&clock);
