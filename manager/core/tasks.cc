@@ -276,6 +276,11 @@ absl::StatusOr<std::string> TaskBoard::CheckGoal(const v1::SubmitGoalRequest& re
   if (absl::StripAsciiWhitespace(req.text()).empty()) {
     return absl::InvalidArgumentError("text is required: say what the goal should achieve");
   }
+  if (constexpr size_t kMaxRequestId = 256; req.request_id().size() > kMaxRequestId) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request_id is ", req.request_id().size(), " bytes; at most ", kMaxRequestId,
+                     " (a UUID is 36)"));
+  }
   // A goal that starts from a project template is the bootstrapper's (no model needed);
   // every other goal is the CEO's.
   const std::string role = req.workspace().template_().empty() ? "ceo" : "bootstrapper";
@@ -398,7 +403,13 @@ absl::StatusOr<v1::Task> TaskBoard::CreateGoal(const v1::SubmitGoalRequest& req,
     return absl::UnavailableError("the goal could not be stored; see agentd's log");
   }
   Add(t);
-  if (!req.request_id().empty()) goal_by_request_[req.request_id()] = id;
+  if (!req.request_id().empty() && goal_by_request_.emplace(req.request_id(), id).second) {
+    request_order_.push_back(req.request_id());
+    if (request_order_.size() > kRememberedRequests) {
+      goal_by_request_.erase(request_order_.front());
+      request_order_.pop_front();
+    }
+  }
   spdlog::info("goal {} submitted by {}: {}", id, by, t.title());
   ScheduleSoon();
   return t;

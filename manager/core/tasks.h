@@ -273,7 +273,12 @@ class TaskBoard {
   void Add(v1::Task t) { graph_.Add(std::move(t)); }
   std::vector<std::string> ChildrenOf(const std::string& id) const { return graph_.ChildrenOf(id); }
 
+  // request_id → goal, for the last kRememberedRequests submissions that named one (a
+  // retry comes soon after; kept for good, every goal a browser submitted would stay in
+  // memory), with the order they came in.
+  static constexpr size_t kRememberedRequests = 10000;
   std::map<std::string, std::string> goal_by_request_;
+  std::deque<std::string> request_order_;
   // Requests whose goal's workspace is being prepared: the answers that wait for it.
   std::map<std::string, std::vector<GoalDone>> preparing_;
   std::unique_ptr<WorkspaceProvisioner> workspaces_;

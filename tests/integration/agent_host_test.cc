@@ -903,6 +903,30 @@ TEST_F(HeldTaskTest, ATaskIsHandedOutWithReservationsForItsFirstTwoCallsToAnAgen
   EXPECT_EQ(GoalBudget(ceo1.task()).reserved_tokens(), 0);
 }
 
+// A submission retried with its request_id (a browser's, an A2A message's id) answers
+// with the goal the first one created; another id makes another goal; an id too long to
+// be a key is refused, saying what and how long.
+TEST_F(HeldTaskTest, ASubmissionRetriedWithItsRequestIdGetsTheSameGoal) {
+  auto submit = [&](const std::string& request_id, v1::Task* goal) {
+    v1::SubmitGoalRequest req;
+    req.set_text("a goal");
+    req.set_request_id(request_id);
+    v1::SubmitGoalResponse resp;
+    grpc::Status s = client_->tasks().SubmitGoal(Ctx().get(), req, &resp);
+    *goal = resp.goal();
+    return s;
+  };
+  v1::Task first, again, other;
+  ASSERT_TRUE(submit("3f1c2b9e-request-1", &first).ok());
+  ASSERT_TRUE(submit("3f1c2b9e-request-1", &again).ok());
+  EXPECT_EQ(again.id(), first.id());
+  ASSERT_TRUE(submit("3f1c2b9e-request-2", &other).ok());
+  EXPECT_NE(other.id(), first.id());
+  grpc::Status s = submit(std::string(300, 'r'), &other);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("request_id is 300 bytes; at most 256"));
+}
+
 // A run handed back after waiting goes on with its conversation so far: its first call's
 // reservation holds what the first run's last call took (prompt and completion) and room
 // for the tool results after it, beyond what a fresh run's holds.
