@@ -2,11 +2,13 @@
 
 #include <atomic>
 #include <deque>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/token.h"
 #include "manager/api/status.h"
+#include "manager/core/proto_time.h"
 
 namespace agentd {
 
@@ -46,7 +48,14 @@ grpc::ServerUnaryReactor* AgentHostService::Heartbeat(grpc::CallbackServerContex
                                                       const v1::HeartbeatRequest* req,
                                                       v1::HeartbeatResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  loop_->Post([this, reactor, req, resp, token = BearerToken(ctx)] {
+  std::string token = BearerToken(ctx);
+  // One that only renews the lease is answered here, as on the Connect stream.
+  if (std::optional<absl::Time> expiry = supervisor_->leases()->TryRenewCall(token, *req)) {
+    SetTime(*expiry, resp->mutable_lease_expire_time());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  loop_->Post([this, reactor, req, resp, token = std::move(token)] {
     absl::StatusOr<v1::HeartbeatResponse> r = supervisor_->Heartbeat(token, *req);
     if (r.ok()) *resp = *std::move(r);
     reactor->Finish(ToGrpcStatus(r.status()));

@@ -5,7 +5,8 @@
 // activity and progress they carry are what agentd already shows. Handing each of them
 // to the core loop cost a wake-up of that thread and two of gRPC's (about a fifth of
 // agentd's CPU with 1,000 agents at 1 Hz); the gRPC thread that read one renews it here
-// instead, under this board's lock.
+// instead, under this board's lock. The same goes for a Heartbeat call (agentd-agent makes one
+// every third of its reconnect grace, to hear agentd answer), found by its token.
 //
 // The Supervisor owns the board and keeps it in step with its records on the core loop
 // (Set, Remove): for each agent, its current token and lease, and — only while the agent
@@ -21,6 +22,7 @@
 #define AGENTD_MANAGER_CORE_LEASE_BOARD_H_
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -43,6 +45,9 @@ class LeaseBoard {
     bool renewable = false;
     bool busy = false;     // what agentd shows: busy, else idle
     std::string progress;  // and the progress it shows
+    // supervision.heartbeat.ttl when it was set: a renewal's expiry, as the answer to a
+    // Heartbeat call says it.
+    absl::Duration ttl = absl::ZeroDuration();
   };
 
   // Core loop: what agentd holds for agent `id` now. Renewals taken for the same lease
@@ -60,6 +65,10 @@ class LeaseBoard {
   // anything else — the caller hands it to the Supervisor on the core loop, which applies
   // or refuses it.
   bool TryRenew(const std::string& id, const std::string& token, const v1::HeartbeatRequest& req);
+  // Any thread: the same for a Heartbeat call, which names no agent: the agent whose
+  // current token `token` is. The new expiry when taken; nullopt: the caller hands it to
+  // the Supervisor on the core loop.
+  std::optional<absl::Time> TryRenewCall(const std::string& token, const v1::HeartbeatRequest& req);
 
   // The last renewal taken here for agent `id` under `lease_id`, or InfinitePast.
   absl::Time RenewedAt(const std::string& id, const std::string& lease_id) const;
@@ -69,9 +78,13 @@ class LeaseBoard {
     Lease lease;
     absl::Time renewed = absl::InfinitePast();
   };
+  // Takes `req` for `e` when it only renews it, at `now`.
+  static bool Renew(Entry& e, const std::string& token, const v1::HeartbeatRequest& req,
+                    absl::Time now);
   Clock* const clock_;
   mutable absl::Mutex mu_;
   std::map<std::string, Entry, std::less<>> entries_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string, std::less<>> by_token_ ABSL_GUARDED_BY(mu_);  // → id
 };
 
 }  // namespace agentd

@@ -1203,6 +1203,7 @@ void Supervisor::PublishLease(const Record& r) {
                 (r.state == v1::AGENT_STATE_IDLE || r.state == v1::AGENT_STATE_BUSY);
   l.busy = r.state == v1::AGENT_STATE_BUSY;
   l.progress = r.progress;
+  l.ttl = config_->config().supervision.heartbeat_ttl;
   leases_.Set(r.id, std::move(l));
 }
 

@@ -305,6 +305,43 @@ TEST_F(AgentHostTest, HeartbeatsOnTheConnectStreamHoldTheLease) {
   EXPECT_THAT(s.error_message(), HasSubstr("register again"));
 }
 
+// Heartbeats as calls (an agent sends one every third of its reconnect grace, and every
+// one while its stream is down) hold the lease too, and each answer says until when; one
+// with a lease that is not current is FAILED_PRECONDITION.
+TEST_F(AgentHostTest, HeartbeatCallsHoldTheLeaseAndSayUntilWhen) {
+  std::string token;
+  ASSERT_NO_FATAL_FAILURE(LeakedToken(&token));
+  v1::RegisterRequest reg;
+  reg.set_agent_id("leaker-1");
+  reg.set_runtime_version("test");
+  v1::RegisterResponse registered;
+  grpc::Status s = host_->Register(AgentCtx(token).get(), reg, &registered);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::HeartbeatRequest beat;
+  beat.set_lease_id(registered.lease_id());
+  beat.set_activity(v1::AGENT_ACTIVITY_IDLE);
+  for (absl::Time end = absl::Now() + 3 * Lease(); absl::Now() < end;) {
+    const absl::Time sent = absl::Now();
+    v1::HeartbeatResponse resp;
+    s = host_->Heartbeat(AgentCtx(token).get(), beat, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    const absl::Time until = FromProto(resp.lease_expire_time());
+    EXPECT_GE(until, sent + Lease() - absl::Milliseconds(50));
+    EXPECT_LE(until, absl::Now() + Lease() + absl::Milliseconds(50));
+    absl::SleepFor(Lease() / 4);  // the agent's pace
+  }
+  v1::Agent a = Get("leaker-1");
+  EXPECT_EQ(a.state(), v1::AGENT_STATE_IDLE) << a.DebugString() << daemon_.log();
+  EXPECT_EQ(a.restarts(), 0);
+  EXPECT_LT(FromProto(a.heartbeat_age()), Lease());
+
+  beat.set_lease_id("not-the-lease");
+  v1::HeartbeatResponse refused;
+  s = host_->Heartbeat(AgentCtx(token).get(), beat, &refused);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("register again"));
+}
+
 // A stream's messages take effect in the order they were sent: a heartbeat that would
 // only renew the lease as agentd showed the agent before (idle) does not overtake the
 // status sent just before it (busy), so the agent ends as the heartbeat says, idle.

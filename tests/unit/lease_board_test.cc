@@ -3,6 +3,7 @@
 #include "manager/core/lease_board.h"
 
 #include <atomic>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -115,6 +116,31 @@ TEST(LeaseBoardTest, ALeaseHeldForItsTimerIsNotRenewedHereUntilSetAgain) {
   board.Set("a", Idle());
   EXPECT_TRUE(board.TryRenew("a", "tok-1", Beat()));
   EXPECT_EQ(board.RenewedAt("a", "lease-1"), clock.Now());
+}
+
+// A Heartbeat call names no agent: its token does, as long as it is the agent's current
+// one; the answer is the renewal's expiry.
+TEST(LeaseBoardTest, ACallIsRenewedForTheAgentWhoseCurrentTokenItCarries) {
+  FakeClock clock;
+  LeaseBoard board(&clock);
+  LeaseBoard::Lease a = Idle("tok-a", "lease-a");
+  a.ttl = absl::Seconds(20);
+  board.Set("a", a);
+  board.Set("b", Idle("tok-b", "lease-b"));
+  std::optional<absl::Time> until = board.TryRenewCall("tok-a", Beat("lease-a"));
+  ASSERT_TRUE(until.has_value());
+  EXPECT_EQ(*until, clock.Now() + absl::Seconds(20));
+  EXPECT_EQ(board.RenewedAt("a", "lease-a"), clock.Now());
+  EXPECT_FALSE(board.TryRenewCall("tok-a", Beat("lease-b")).has_value()) << "b's lease";
+  EXPECT_FALSE(board.TryRenewCall("tok-x", Beat("lease-a")).has_value()) << "no one's token";
+  EXPECT_FALSE(board.TryRenewCall("", Beat("lease-a")).has_value());
+  // Restarted with a new token: the old one names no one.
+  board.Set("a", Idle("tok-a2", "lease-a"));
+  EXPECT_FALSE(board.TryRenewCall("tok-a", Beat("lease-a")).has_value());
+  EXPECT_TRUE(board.TryRenewCall("tok-a2", Beat("lease-a")).has_value());
+  board.Remove("a");
+  EXPECT_FALSE(board.TryRenewCall("tok-a2", Beat("lease-a")).has_value());
+  EXPECT_TRUE(board.TryRenewCall("tok-b", Beat("lease-b")).has_value());
 }
 
 TEST(LeaseBoardTest, RenewalsFromManyThreadsWhileTheLoopChangesTheBoard) {
