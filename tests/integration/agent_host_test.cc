@@ -131,6 +131,22 @@ agents: []
         << "the leaker did not write its token\n"
         << daemon_.log();
   }
+  // The leaker registered with its token, and its Connect stream (hello not yet sent)
+  // under `ctx`, which must outlive the stream.
+  void RegisteredLeaker(
+      grpc::ClientContext* ctx, absl::Duration stream_for, std::string* token,
+      v1::RegisterResponse* registered,
+      std::unique_ptr<grpc::ClientReaderWriter<v1::ConnectRequest, v1::ConnectResponse>>* stream) {
+    ASSERT_NO_FATAL_FAILURE(LeakedToken(token));
+    v1::RegisterRequest reg;
+    reg.set_agent_id("leaker-1");
+    reg.set_runtime_version("test");
+    grpc::Status s = host_->Register(AgentCtx(*token).get(), reg, registered);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ctx->AddMetadata("authorization", "Bearer " + *token);
+    ctx->set_deadline(absl::ToChronoTime(absl::Now() + stream_for));
+    *stream = host_->Connect(ctx);
+  }
 
   TempDir dir_;
   Daemon daemon_{dir_};
@@ -268,17 +284,11 @@ TEST_F(AgentHostTest, StoppedHeartbeatsMakeItUnresponsiveThenItIsRestarted) {
 // with FAILED_PRECONDITION, so the agent registers again.
 TEST_F(AgentHostTest, HeartbeatsOnTheConnectStreamHoldTheLease) {
   std::string token;
-  ASSERT_NO_FATAL_FAILURE(LeakedToken(&token));
-  v1::RegisterRequest reg;
-  reg.set_agent_id("leaker-1");
-  reg.set_runtime_version("test");
   v1::RegisterResponse registered;
-  grpc::Status s = host_->Register(AgentCtx(token).get(), reg, &registered);
-  ASSERT_TRUE(s.ok()) << s.error_message();
   grpc::ClientContext ctx;
-  ctx.AddMetadata("authorization", "Bearer " + token);
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + 3 * Lease() + absl::Seconds(30)));
-  auto stream = host_->Connect(&ctx);
+  std::unique_ptr<grpc::ClientReaderWriter<v1::ConnectRequest, v1::ConnectResponse>> stream;
+  ASSERT_NO_FATAL_FAILURE(
+      RegisteredLeaker(&ctx, 3 * Lease() + absl::Seconds(30), &token, &registered, &stream));
   v1::ConnectRequest msg;
   msg.mutable_hello()->set_lease_id(registered.lease_id());
   ASSERT_TRUE(stream->Write(msg));
@@ -300,7 +310,7 @@ TEST_F(AgentHostTest, HeartbeatsOnTheConnectStreamHoldTheLease) {
   v1::ConnectResponse d;
   while (stream->Read(&d)) {
   }
-  s = stream->Finish();
+  grpc::Status s = stream->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
   EXPECT_THAT(s.error_message(), HasSubstr("register again"));
 }
@@ -347,18 +357,11 @@ TEST_F(AgentHostTest, HeartbeatCallsHoldTheLeaseAndSayUntilWhen) {
 // status sent just before it (busy), so the agent ends as the heartbeat says, idle.
 TEST_F(AgentHostTest, AHeartbeatTakesEffectAfterTheStatusSentBeforeIt) {
   std::string token;
-  ASSERT_NO_FATAL_FAILURE(LeakedToken(&token));
-  v1::RegisterRequest reg;
-  reg.set_agent_id("leaker-1");
-  reg.set_runtime_version("test");
   v1::RegisterResponse registered;
-  grpc::Status s = host_->Register(AgentCtx(token).get(), reg, &registered);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  ASSERT_EQ(Get("leaker-1").state(), v1::AGENT_STATE_IDLE);
   grpc::ClientContext ctx;
-  ctx.AddMetadata("authorization", "Bearer " + token);
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-  auto stream = host_->Connect(&ctx);
+  std::unique_ptr<grpc::ClientReaderWriter<v1::ConnectRequest, v1::ConnectResponse>> stream;
+  ASSERT_NO_FATAL_FAILURE(RegisteredLeaker(&ctx, absl::Seconds(30), &token, &registered, &stream));
+  ASSERT_EQ(Get("leaker-1").state(), v1::AGENT_STATE_IDLE);
   v1::ConnectRequest hello;
   hello.mutable_hello()->set_lease_id(registered.lease_id());
   ASSERT_TRUE(stream->Write(hello));
@@ -381,7 +384,7 @@ TEST_F(AgentHostTest, AHeartbeatTakesEffectAfterTheStatusSentBeforeIt) {
   v1::ConnectResponse d;
   while (stream->Read(&d)) {
   }
-  s = stream->Finish();
+  grpc::Status s = stream->Finish();
   ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
   v1::Agent a = Get("leaker-1");
   EXPECT_EQ(a.state(), v1::AGENT_STATE_IDLE) << a.DebugString();
