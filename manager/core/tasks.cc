@@ -277,9 +277,9 @@ absl::StatusOr<std::string> TaskBoard::CheckGoal(const v1::SubmitGoalRequest& re
     return absl::InvalidArgumentError("text is required: say what the goal should achieve");
   }
   if (constexpr size_t kMaxRequestId = 256; req.request_id().size() > kMaxRequestId) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("request_id is ", req.request_id().size(), " bytes; at most ", kMaxRequestId,
-                     " (a UUID is 36)"));
+    return absl::InvalidArgumentError(absl::StrCat("request_id is ", req.request_id().size(),
+                                                   " bytes; at most ", kMaxRequestId,
+                                                   " (a UUID is 36)"));
   }
   // A goal that starts from a project template is the bootstrapper's (no model needed);
   // every other goal is the CEO's.
