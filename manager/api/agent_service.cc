@@ -5,13 +5,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "manager/api/status.h"
+#include "manager/core/proto_time.h"
 
 namespace agentd {
 namespace {
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
 
 // Finishes `reactor` with the agent in `*slot`, or with the error.
 template <typename Resp>

@@ -335,7 +335,8 @@ TEST_F(AgentHostTest, HeartbeatCallsHoldTheLeaseAndSayUntilWhen) {
     v1::HeartbeatResponse resp;
     s = host_->Heartbeat(AgentCtx(token).get(), beat, &resp);
     ASSERT_TRUE(s.ok()) << s.error_message();
-    const absl::Time until = FromProto(resp.lease_expire_time());
+    const absl::Time until = absl::FromUnixSeconds(resp.lease_expire_time().seconds()) +
+                             absl::Nanoseconds(resp.lease_expire_time().nanos());
     EXPECT_GE(until, sent + Lease() - absl::Milliseconds(50));
     EXPECT_LE(until, absl::Now() + Lease() + absl::Milliseconds(50));
     absl::SleepFor(Lease() / 4);  // the agent's pace
