@@ -275,8 +275,13 @@ class ConnectReactor final
     }
     ++in_loop_;
     loop_->Post([this, req = std::move(request_)] {
+      // Counted down however Handle ends (the loop's guard catches what it throws), before
+      // OnDone's deletion, which is posted after this.
+      struct Handled {
+        std::atomic<int>* in_loop;
+        ~Handled() { --*in_loop; }
+      } handled{&in_loop_};
       Handle(req);
-      --in_loop_;  // before OnDone's deletion, posted after this
     });
     request_.Clear();
     StartRead(&request_);
