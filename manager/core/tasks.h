@@ -270,6 +270,11 @@ class TaskBoard {
   // Posts one step that shelves finished tasks beyond the bound (TaskGraph::Shelve).
   void ShelveSoon();
   bool shelve_posted_ = false;
+  // Freed memory goes back to the system once this many tasks were shelved since it last
+  // did (ReleaseFreedMemory).
+  static constexpr size_t kReleaseAfterShelving = 256;
+  size_t shelved_since_release_ = 0;
+  static void ReleaseFreedMemory();
   void Add(v1::Task t) { graph_.Add(std::move(t)); }
   std::vector<std::string> ChildrenOf(const std::string& id) const { return graph_.ChildrenOf(id); }
 
