@@ -189,9 +189,9 @@ void TaskBoard::ShelveSoon() {
 void TaskBoard::ReleaseFreedMemory() {
   // The records just shelved were freed (as are every step's temporaries), but glibc's
   // malloc keeps freed memory for reuse and gives back to the system only what lies at the
-  // very top of a heap: holes between live blocks stay resident. Over a long history that counted for about half of what
-  // agentd's RSS grew by per finished goal (workflow_bench: 0.9 → 0.5 KB a goal).
-  // malloc_trim(0) returns every free page of every thread's arena (madvise). It took
+  // very top of a heap: holes between live blocks stay resident. Over a long history that counted
+  // for about half of what agentd's RSS grew by per finished goal (workflow_bench: 0.9 → 0.5 KB a
+  // goal). malloc_trim(0) returns every free page of every thread's arena (madvise). It took
   // 0.3–1.6 ms in workflow_bench, once per kReleaseAfterShelving tasks shelved: on the
   // loop, as it is far shorter than a step that shelves them, and a thread started for it
   // would cost more than it saves.
