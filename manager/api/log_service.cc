@@ -135,7 +135,8 @@ class LogStreamer final : public grpc::ServerWriteReactor<v1::StreamLogsResponse
         return;
       }
       response_.Clear();
-      absl::StatusOr<int64_t> next = logs_->Read(agent_, cursor_, kBatchBytes, mask_, &response_);
+      absl::StatusOr<int64_t> next =
+          logs_->Read(agent_, cursor_, kBatchBytes, mask_, &response_, &scratch_);
       if (!next.ok()) {
         Stop(ToGrpcStatus(next.status()));
         return;
@@ -153,6 +154,7 @@ class LogStreamer final : public grpc::ServerWriteReactor<v1::StreamLogsResponse
         Stop(grpc::Status::OK);
         return;
       }
+      scratch_.Release();  // caught up: a follower that waits holds no read buffer
       waiter_ = logs_->NotifyAfter(agent_, cursor_, [g = guard_] {
         absl::MutexLock l(&g->mu);
         if (g->self != nullptr) {
@@ -189,6 +191,7 @@ class LogStreamer final : public grpc::ServerWriteReactor<v1::StreamLogsResponse
   void Stop(const grpc::Status& s) {
     if (finished_) return;
     finished_ = true;
+    scratch_.Release();
     Finish(s);
   }
 
@@ -203,6 +206,7 @@ class LogStreamer final : public grpc::ServerWriteReactor<v1::StreamLogsResponse
   uint64_t waiter_ = 0;
   bool writing_ = false, cancelled_ = false, finished_ = false;
   v1::StreamLogsResponse response_;
+  LogStore::ReadBuffer scratch_;  // reused from batch to batch while catching up
 };
 
 }  // namespace

@@ -787,16 +787,33 @@ void LogStore::CancelNotify(const std::string& agent, uint64_t id) {
   (*log)->waiters.erase(id);
 }
 
+char* LogStore::ReadBuffer::Get(size_t n) {
+  if (disk_size_ < n) {
+    disk_.reset(new char[n]);  // not zeroed: pread fills what is read
+    disk_size_ = n;
+  }
+  return disk_.get();
+}
+
+void LogStore::ReadBuffer::Release() {
+  disk_.reset();
+  disk_size_ = 0;
+  std::string().swap(ring_);
+}
+
 absl::StatusOr<int64_t> LogStore::Read(const std::string& agent, int64_t after_seq,
                                        size_t max_bytes, uint32_t stream_mask,
-                                       v1::StreamLogsResponse* out) {
+                                       v1::StreamLogsResponse* out, ReadBuffer* scratch) {
   absl::StatusOr<std::shared_ptr<AgentLog>> found = Get(agent);
   if (!found.ok()) return found.status();
   AgentLog& log = **found;
   int64_t cursor = std::max<int64_t>(after_seq, 0);
   size_t used = 0;
   bool stop = false;
-  std::string raw;
+  ReadBuffer own;
+  if (scratch == nullptr) scratch = &own;
+  std::string& raw = scratch->ring();
+  raw.clear();
   // Step by step: each decides under the lock where the next records are and takes what
   // it needs (a copy of ring blocks, or a segment's descriptor and extent); the decoding
   // and the disk reads happen without the lock, so readers never hold up the drain thread.
@@ -858,19 +875,18 @@ absl::StatusOr<int64_t> LogStore::Read(const std::string& agent, int64_t after_s
       DecodeRecords(raw.data(), raw.size(), &cursor, max_bytes, stream_mask, out, &used, &stop);
       raw.clear();
     } else {
-      std::string& buf = raw;
-      buf.resize(kReadChunk + kRecHeader + static_cast<size_t>(options_.max_line_bytes));
+      const size_t size = kReadChunk + kRecHeader + static_cast<size_t>(options_.max_line_bytes);
+      char* buf = scratch->Get(size);
       while (off < end && used < max_bytes && !stop) {
-        size_t want = static_cast<size_t>(std::min<int64_t>(buf.size(), end - off));
-        ssize_t n = pread(fd, buf.data(), want, off);
+        size_t want = static_cast<size_t>(std::min<int64_t>(size, end - off));
+        ssize_t n = pread(fd, buf, want, off);
         if (n <= 0) break;
-        size_t took = DecodeRecords(buf.data(), static_cast<size_t>(n), &cursor, max_bytes,
-                                    stream_mask, out, &used, &stop);
+        size_t took = DecodeRecords(buf, static_cast<size_t>(n), &cursor, max_bytes, stream_mask,
+                                    out, &used, &stop);
         if (took == 0) break;
         off += static_cast<int64_t>(took);
       }
       close(fd);
-      raw.clear();
       // A sealed segment read to its end: the next one starts right after it.
       if (next_first != 0 && off >= end && !stop) cursor = std::max(cursor, next_first - 1);
     }

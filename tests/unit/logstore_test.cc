@@ -33,11 +33,12 @@ struct ReadAll {
   std::vector<v1::LogGap> gaps;
 };
 ReadAll ReadEverything(LogStore& store, const std::string& agent, int64_t after = 0,
-                       size_t batch = 1 << 20, uint32_t mask = kAll) {
+                       size_t batch = 1 << 20, uint32_t mask = kAll,
+                       LogStore::ReadBuffer* scratch = nullptr) {
   ReadAll out;
   for (int guard = 0; guard < 100000; ++guard) {
     v1::StreamLogsResponse resp;
-    absl::StatusOr<int64_t> next = store.Read(agent, after, batch, mask, &resp);
+    absl::StatusOr<int64_t> next = store.Read(agent, after, batch, mask, &resp, scratch);
     EXPECT_TRUE(next.ok()) << next.status();
     if (!next.ok() || *next == after) break;
     if (resp.has_gap()) out.gaps.push_back(resp.gap());
@@ -147,6 +148,37 @@ TEST_F(LogStoreTest, ResumesFromAnyCursorAcrossRotations) {
   ReadAll tail = ReadEverything(*store, "a1", 1234, 700);
   ASSERT_EQ(tail.records.size(), 766u);
   EXPECT_EQ(tail.records.front().seq(), 1235);
+}
+
+TEST_F(LogStoreTest, AReaderThatKeepsItsBufferGetsEveryRecordOnceFromDiskAndRing) {
+  // Lines of many lengths, so that what a longer read left in the kept buffer differs from
+  // what a shorter one reads; the newest in the ring, the rest in segments on disk.
+  LogStoreOptions o;
+  o.segment_bytes = 4096;
+  o.keep_segments = 1000;
+  o.ring_bytes = 3000;
+  auto store = Open(o);
+  std::vector<std::string> lines;
+  for (int i = 1; i <= 1500; ++i) {
+    lines.push_back(
+        absl::StrCat("line ", i, " ", std::string(static_cast<size_t>(i * 7 % 301), 'x')));
+    store->AppendSystem("a1", lines.back());
+  }
+  EXPECT_GT(store->Segments("a1").size(), 10u);
+  LogStore::ReadBuffer scratch;
+  for (size_t batch : {size_t{1}, size_t{700}, size_t{5000}, size_t{1} << 20}) {
+    for (int64_t from : {int64_t{0}, int64_t{777}, int64_t{1490}}) {
+      ReadAll all = ReadEverything(*store, "a1", from, batch, kAll, &scratch);
+      ASSERT_EQ(all.records.size(), lines.size() - static_cast<size_t>(from))
+          << "batch " << batch << " from " << from;
+      EXPECT_TRUE(all.gaps.empty());
+      for (size_t i = 0; i < all.records.size(); ++i) {
+        ASSERT_EQ(all.records[i].seq(), from + static_cast<int64_t>(i) + 1);
+        ASSERT_EQ(all.records[i].line(), lines[static_cast<size_t>(from) + i]) << "batch " << batch;
+      }
+    }
+    scratch.Release();  // and again from nothing
+  }
 }
 
 TEST_F(LogStoreTest, RetentionIsReportedAsAGapWithItsSize) {
