@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/version.h"
@@ -23,12 +24,11 @@ bool IsKnownMethod(const std::string& method) {
 
 class ApiInterceptor final : public grpc::experimental::Interceptor {
  public:
-  // `method` is the path gRPC reports, "/pkg.Service/Method"; kept without the slash.
-  ApiInterceptor(SystemCore* core, DaemonMetrics* metrics, std::string method, bool unary)
+  ApiInterceptor(SystemCore* core, DaemonMetrics* metrics, ApiInterceptorFactory::Method* method,
+                 bool unary)
       : core_(core),
         metrics_(metrics),
-        method_(method.empty() || method[0] != '/' ? method : method.substr(1)),
-        known_(IsKnownMethod(method_)),
+        method_(method),
         // A watcher, an agent's Connect stream or a log follower lasts as long as its
         // peer; shutdown cancels it rather than waiting for it.
         counted_(unary),
@@ -39,14 +39,22 @@ class ApiInterceptor final : public grpc::experimental::Interceptor {
   ~ApiInterceptor() override {
     if (counted_) core_->RpcEnded();
     if (metrics_ == nullptr) return;
-    std::string code = grpc_code_ < 0 ? "CANCELLED" : GrpcCodeName(grpc_code_);
+    int code = grpc_code_ < 0 || grpc_code_ >= static_cast<int>(method_->by_code.size())
+                   ? static_cast<int>(grpc::StatusCode::CANCELLED)
+                   : grpc_code_;
     // A caller chooses the method name: labelled as sent, made-up names would add a series
     // each, without bound. Names outside the compiled API share one label.
-    const std::string& label = known_ ? method_ : kUnknownMethodLabel;
+    const std::string& label = method_->known ? method_->name : kUnknownMethodLabel;
     if (counted_) {
-      metrics_->rpc_seconds->Observe({label, code}, absl::ToDoubleSeconds(absl::Now() - start_));
+      std::atomic<HistogramFamily::Series*>& slot = method_->by_code[static_cast<size_t>(code)];
+      HistogramFamily::Series* series = slot.load(std::memory_order_acquire);
+      if (series == nullptr) {  // two first calls at once find the same series
+        series = metrics_->rpc_seconds->SeriesFor({label, GrpcCodeName(code)});
+        slot.store(series, std::memory_order_release);
+      }
+      metrics_->rpc_seconds->Observe(series, absl::ToDoubleSeconds(absl::Now() - start_));
     } else {
-      metrics_->rpc_streams->Add({label, code});
+      metrics_->rpc_streams->Add({label, GrpcCodeName(code)});
     }
   }
 
@@ -58,11 +66,12 @@ class ApiInterceptor final : public grpc::experimental::Interceptor {
       if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED && s.error_message().empty()) {
         methods->ModifySendStatus(grpc::Status(
             grpc::StatusCode::UNIMPLEMENTED,
-            known_ ? absl::StrCat(method_, " is part of the ", kApiVersion, " API but agentd ",
-                                  kVersion,
-                                  " does not serve it yet; `buf curl --list-methods` shows the "
-                                  "API, and the release notes say when it lands")
-                   : "agentd serves no such method; `buf curl --list-methods` lists the API"));
+            method_->known
+                ? absl::StrCat(method_->name, " is part of the ", kApiVersion, " API but agentd ",
+                               kVersion,
+                               " does not serve it yet; `buf curl --list-methods` shows the "
+                               "API, and the release notes say when it lands")
+                : "agentd serves no such method; `buf curl --list-methods` lists the API"));
       }
     }
     methods->Proceed();
@@ -71,8 +80,7 @@ class ApiInterceptor final : public grpc::experimental::Interceptor {
  private:
   SystemCore* core_;
   DaemonMetrics* metrics_;
-  std::string method_;
-  bool known_;
+  ApiInterceptorFactory::Method* method_;  // the factory's, which outlives the server
   bool counted_;
   absl::Time start_;
   int grpc_code_ = -1;  // the status sent; -1 until then (a call cancelled first)
@@ -80,9 +88,33 @@ class ApiInterceptor final : public grpc::experimental::Interceptor {
 
 }  // namespace
 
+ApiInterceptorFactory::ApiInterceptorFactory(SystemCore* core, DaemonMetrics* metrics)
+    : core_(core), metrics_(metrics) {
+  unknown_.name = kUnknownMethodLabel;
+}
+
+ApiInterceptorFactory::Method* ApiInterceptorFactory::Lookup(const char* path) {
+  absl::string_view key = path == nullptr ? "" : path;
+  {
+    absl::ReaderMutexLock l(&mu_);
+    if (auto it = methods_.find(key); it != methods_.end()) return it->second.get();
+  }
+  // "/pkg.Service/Method" is kept without its slash.
+  std::string name(absl::StartsWith(key, "/") ? key.substr(1) : key);
+  if (!IsKnownMethod(name)) return &unknown_;
+  absl::MutexLock l(&mu_);
+  auto [it, added] = methods_.try_emplace(key, nullptr);
+  if (added) {
+    it->second = std::make_unique<Method>();
+    it->second->name = std::move(name);
+    it->second->known = true;
+  }
+  return it->second.get();
+}
+
 grpc::experimental::Interceptor* ApiInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  return new ApiInterceptor(core_, metrics_, info->method(),
+  return new ApiInterceptor(core_, metrics_, Lookup(info->method()),
                             info->type() == grpc::experimental::ServerRpcInfo::Type::UNARY);
 }
 

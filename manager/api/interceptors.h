@@ -12,6 +12,14 @@
 #ifndef AGENTD_MANAGER_API_INTERCEPTORS_H_
 #define AGENTD_MANAGER_API_INTERCEPTORS_H_
 
+#include <array>
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/support/server_interceptor.h"
 #include "manager/core/metrics.h"
 #include "manager/core/system.h"
@@ -20,15 +28,31 @@ namespace agentd {
 
 class ApiInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
+  // What every call of one method shares, worked out on its first call: whether it is part
+  // of the API, and its duration series by status code. A call then makes no strings and
+  // looks up neither descriptors nor labels (on every unary call, they cost a tenth of
+  // GetInfo's throughput with 8 clients).
+  struct Method {
+    std::string name;  // "pkg.Service/Method"
+    bool known = false;
+    std::array<std::atomic<HistogramFamily::Series*>, 17> by_code{};  // rpc_seconds
+  };
+
   // `metrics` may be null.
-  ApiInterceptorFactory(SystemCore* core, DaemonMetrics* metrics)
-      : core_(core), metrics_(metrics) {}
+  ApiInterceptorFactory(SystemCore* core, DaemonMetrics* metrics);
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override;
 
  private:
+  // The method gRPC names "/pkg.Service/Method"; names outside the compiled API all share
+  // one entry (a caller chooses them: kept apart they would grow without bound).
+  Method* Lookup(const char* path);
+
   SystemCore* core_;
   DaemonMetrics* metrics_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Method>> methods_ ABSL_GUARDED_BY(mu_);
+  Method unknown_;
 };
 
 }  // namespace agentd

@@ -120,14 +120,23 @@ void ValueFamily::Render(std::string* out) const {
 }
 
 void HistogramFamily::Observe(const LabelValues& values, double v) {
+  Observe(SeriesFor(values), v);
+}
+
+HistogramFamily::Series* HistogramFamily::SeriesFor(const LabelValues& values) {
+  std::lock_guard lock(mu_);
+  Series& s = series_[values];  // a map's entries stay where they are
+  if (s.buckets.empty()) s.buckets.resize(bounds_.size() + 1);
+  return &s;
+}
+
+void HistogramFamily::Observe(Series* series, double v) {
   size_t i = 0;
   while (i < bounds_.size() && v > bounds_[i]) ++i;
   std::lock_guard lock(mu_);
-  Series& s = series_[values];
-  if (s.buckets.empty()) s.buckets.resize(bounds_.size() + 1);
-  ++s.buckets[i];
-  s.sum += v;
-  ++s.count;
+  ++series->buckets[i];
+  series->sum += v;
+  ++series->count;
 }
 
 void HistogramFamily::Render(std::string* out) const {

@@ -87,12 +87,19 @@ class HistogramFamily final : public MetricFamily {
   void Observe(const LabelValues& values, double v);
   void Render(std::string* out) const override;
 
- private:
+  // One series' counts. Opaque to callers, who keep a pointer from SeriesFor() to record
+  // into it again and again without building and looking up its labels each time (an
+  // RPC's duration, on every call).
   struct Series {
     std::vector<uint64_t> buckets;  // per bound, not cumulative; the last is +Inf
     double sum = 0;
     uint64_t count = 0;
   };
+  // The series of `values` (one per label name), made when new; valid as long as the family.
+  Series* SeriesFor(const LabelValues& values);
+  void Observe(Series* series, double v);
+
+ private:
   std::string name_, help_;
   std::vector<std::string> labels_;
   std::vector<double> bounds_;

@@ -616,6 +616,27 @@ TEST_F(WebTest, MetricsCoverAgentsRpcsAndTheListener) {
   EXPECT_THAT(m, HasSubstr("# TYPE agentd_rpc_duration_seconds histogram"));
   EXPECT_THAT(m, HasSubstr("agentd_rpc_duration_seconds_count{method=\"agentd.v1.SystemService/"
                            "GetVersion\",code=\"OK\"} 1"));
+  // Each method's series by code are kept from its first call (ApiInterceptorFactory): the
+  // next calls count in the same series, another code in a series of its own.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(GrpcStatus(
+                  Call("/agentd.v1.SystemService/GetVersion", v1::GetVersionRequest(), {Bearer()})),
+              0);
+  }
+  ASSERT_EQ(
+      GrpcStatus(Call("/agentd.v1.AgentService/ListAgents", v1::ListAgentsRequest(), {Bearer()})),
+      0);
+  v1::ListAgentsRequest bad;
+  bad.set_page_size(-1);
+  ASSERT_EQ(GrpcStatus(Call("/agentd.v1.AgentService/ListAgents", bad, {Bearer()})),
+            3);  // INVALID_ARGUMENT
+  std::string after = Metrics();
+  EXPECT_THAT(after, HasSubstr("agentd_rpc_duration_seconds_count{method=\"agentd.v1.SystemService/"
+                               "GetVersion\",code=\"OK\"} 3"));
+  EXPECT_THAT(after, HasSubstr("agentd_rpc_duration_seconds_count{method=\"agentd.v1."
+                               "AgentService/ListAgents\",code=\"OK\"}"));
+  EXPECT_THAT(after, HasSubstr("agentd_rpc_duration_seconds_count{method=\"agentd.v1."
+                               "AgentService/ListAgents\",code=\"INVALID_ARGUMENT\"} 1"));
   EXPECT_THAT(m, HasSubstr("agentd_heartbeats_total{role=\"ceo\"}"));
   EXPECT_THAT(m, HasSubstr("# TYPE agentd_agent_restarts_total counter"));
   EXPECT_THAT(m, HasSubstr("agentd_agent_restarts_total{agent=\"ceo\",role=\"ceo\"} 0"));
