@@ -39,12 +39,16 @@ class ApiInterceptor final : public grpc::experimental::Interceptor {
   ~ApiInterceptor() override {
     if (counted_) core_->RpcEnded();
     if (metrics_ == nullptr) return;
-    int code = grpc_code_ < 0 || grpc_code_ >= static_cast<int>(method_->by_code.size())
-                   ? static_cast<int>(grpc::StatusCode::CANCELLED)
-                   : grpc_code_;
+    // No status sent: the call was cancelled first. A code beyond gRPC's own (none of
+    // agentd's handlers sends one) counts as UNKNOWN.
+    int code = grpc_code_;
+    if (code < 0) code = static_cast<int>(grpc::StatusCode::CANCELLED);
+    if (code >= static_cast<int>(method_->by_code.size())) {
+      code = static_cast<int>(grpc::StatusCode::UNKNOWN);
+    }
     // A caller chooses the method name: labelled as sent, made-up names would add a series
-    // each, without bound. Names outside the compiled API share one label.
-    const std::string& label = method_->known ? method_->name : kUnknownMethodLabel;
+    // each, without bound. Names outside the compiled API share one entry, "unknown".
+    const std::string& label = method_->name;
     if (counted_) {
       std::atomic<HistogramFamily::Series*>& slot = method_->by_code[static_cast<size_t>(code)];
       HistogramFamily::Series* series = slot.load(std::memory_order_acquire);
@@ -80,7 +84,8 @@ class ApiInterceptor final : public grpc::experimental::Interceptor {
  private:
   SystemCore* core_;
   DaemonMetrics* metrics_;
-  ApiInterceptorFactory::Method* method_;  // the factory's, which outlives the server
+  // The factory's: the grpc::Server owns the factory and destroys it after every call.
+  ApiInterceptorFactory::Method* method_;
   bool counted_;
   absl::Time start_;
   int grpc_code_ = -1;  // the status sent; -1 until then (a call cancelled first)

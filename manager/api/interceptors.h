@@ -21,6 +21,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/support/server_interceptor.h"
+#include "grpcpp/support/status.h"
 #include "manager/core/metrics.h"
 #include "manager/core/system.h"
 
@@ -33,9 +34,12 @@ class ApiInterceptorFactory final : public grpc::experimental::ServerInterceptor
   // looks up neither descriptors nor labels (on every unary call, they cost a tenth of
   // GetInfo's throughput with 8 clients).
   struct Method {
-    std::string name;  // "pkg.Service/Method"
+    std::string name;  // "pkg.Service/Method", or "unknown" for every name off the API
     bool known = false;
-    std::array<std::atomic<HistogramFamily::Series*>, 17> by_code{};  // rpc_seconds
+    // rpc_seconds by status code, OK (0) to UNAUTHENTICATED (16).
+    std::array<std::atomic<HistogramFamily::Series*>,
+               static_cast<size_t>(grpc::StatusCode::UNAUTHENTICATED) + 1>
+        by_code{};
   };
 
   // `metrics` may be null.

@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "common/json_dump.h"
 #include "common/logging.h"
+#include "common/malloc_tuning.h"
 #include "common/paths.h"
 #include "common/text.h"
 #include "manager/core/plan_check.h"
@@ -191,13 +192,14 @@ void TaskBoard::ReleaseFreedMemory() {
   // malloc keeps freed memory for reuse and gives back to the system only what lies at the
   // very top of a heap: holes between live blocks stay resident. Over a long history that counted
   // for about half of what agentd's RSS grew by per finished goal (workflow_bench: 0.9 → 0.5 KB a
-  // goal). malloc_trim(0) returns every free page of every thread's arena (madvise). It took
+  // goal). malloc_trim returns every free page of every thread's arena (madvise), but the
+  // slack TuneMalloc leaves at the top of the main heap (kHeapTrimThreshold). It took
   // 0.3–1.6 ms in workflow_bench, once per kReleaseAfterShelving tasks shelved: on the
   // loop, as it is far shorter than a step that shelves them, and a thread started for it
   // would cost more than it saves.
 #ifdef __GLIBC__
   absl::Time start = absl::Now();
-  int released = malloc_trim(0);
+  int released = malloc_trim(kHeapTrimThreshold);
   spdlog::debug("finished work shelved: freed memory returned to the system ({}) in {}",
                 released != 0 ? "some" : "none", absl::FormatDuration(absl::Now() - start));
 #endif

@@ -48,6 +48,16 @@ ReadAll ReadEverything(LogStore& store, const std::string& agent, int64_t after 
   return out;
 }
 
+// Segments of 4 KiB, all kept, and the newest `ring_bytes` in memory: most reads of a
+// few thousand lines come from disk, across many rotations.
+LogStoreOptions SmallSegments(int64_t ring_bytes) {
+  LogStoreOptions o;
+  o.segment_bytes = 4096;
+  o.keep_segments = 1000;
+  o.ring_bytes = ring_bytes;
+  return o;
+}
+
 class LogStoreTest : public ::testing::Test {
  protected:
   std::unique_ptr<LogStore> Open(LogStoreOptions o = {}) {
@@ -128,11 +138,7 @@ TEST_F(LogStoreTest, KeepsBinaryBytesAndAnUnfinishedLastLine) {
 // Many small segments, and a ring of one block: most reads come from disk, across
 // rotations, in batches that end anywhere.
 TEST_F(LogStoreTest, ResumesFromAnyCursorAcrossRotations) {
-  LogStoreOptions o;
-  o.segment_bytes = 4096;
-  o.keep_segments = 1000;
-  o.ring_bytes = 1;
-  auto store = Open(o);
+  auto store = Open(SmallSegments(/*ring_bytes=*/1));
   for (int i = 1; i <= 2000; ++i) store->AppendSystem("a1", absl::StrCat("line ", i));
   EXPECT_GT(store->Segments("a1").size(), 10u);
   for (size_t batch : {size_t{1}, size_t{100}, size_t{5000}}) {
@@ -153,11 +159,7 @@ TEST_F(LogStoreTest, ResumesFromAnyCursorAcrossRotations) {
 TEST_F(LogStoreTest, AReaderThatKeepsItsBufferGetsEveryRecordOnceFromDiskAndRing) {
   // Lines of many lengths, so that what a longer read left in the kept buffer differs from
   // what a shorter one reads; the newest in the ring, the rest in segments on disk.
-  LogStoreOptions o;
-  o.segment_bytes = 4096;
-  o.keep_segments = 1000;
-  o.ring_bytes = 3000;
-  auto store = Open(o);
+  auto store = Open(SmallSegments(/*ring_bytes=*/3000));
   std::vector<std::string> lines;
   for (int i = 1; i <= 1500; ++i) {
     lines.push_back(
