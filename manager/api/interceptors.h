@@ -31,8 +31,8 @@ class ApiInterceptorFactory final : public grpc::experimental::ServerInterceptor
  public:
   // What every call of one method shares, worked out on its first call: whether it is part
   // of the API, and its duration series by status code. A call then makes no strings and
-  // looks up neither descriptors nor labels (on every unary call, they cost a tenth of
-  // GetInfo's throughput with 8 clients).
+  // looks up neither descriptors nor labels (daemon_bench, GetInfo with one client: 0.85–0.88
+  // of a raw gRPC server before, 0.90–0.91 after).
   struct Method {
     std::string name;  // "pkg.Service/Method", or "unknown" for every name off the API
     bool known = false;
