@@ -119,24 +119,33 @@ void ValueFamily::Render(std::string* out) const {
   RenderSeries(out, name_, labels_, copy);
 }
 
+HistogramFamily::Series& HistogramFamily::SeriesLocked(const LabelValues& values) {
+  Series& s = series_[values];  // a map's entries stay where they are
+  if (s.buckets.empty()) s.buckets.resize(bounds_.size() + 1);
+  return s;
+}
+
+void HistogramFamily::Count(Series& series, double v) const {
+  size_t i = 0;
+  while (i < bounds_.size() && v > bounds_[i]) ++i;
+  ++series.buckets[i];
+  series.sum += v;
+  ++series.count;
+}
+
 void HistogramFamily::Observe(const LabelValues& values, double v) {
-  Observe(SeriesFor(values), v);
+  std::lock_guard lock(mu_);
+  Count(SeriesLocked(values), v);
 }
 
 HistogramFamily::Series* HistogramFamily::SeriesFor(const LabelValues& values) {
   std::lock_guard lock(mu_);
-  Series& s = series_[values];  // a map's entries stay where they are
-  if (s.buckets.empty()) s.buckets.resize(bounds_.size() + 1);
-  return &s;
+  return &SeriesLocked(values);
 }
 
 void HistogramFamily::Observe(Series* series, double v) {
-  size_t i = 0;
-  while (i < bounds_.size() && v > bounds_[i]) ++i;
   std::lock_guard lock(mu_);
-  ++series->buckets[i];
-  series->sum += v;
-  ++series->count;
+  Count(*series, v);
 }
 
 void HistogramFamily::Render(std::string* out) const {

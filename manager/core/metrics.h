@@ -100,6 +100,10 @@ class HistogramFamily final : public MetricFamily {
   void Observe(Series* series, double v);
 
  private:
+  // With mu_ held: the series of `values`, made when new; and `v` counted into one.
+  Series& SeriesLocked(const LabelValues& values);
+  void Count(Series& series, double v) const;
+
   std::string name_, help_;
   std::vector<std::string> labels_;
   std::vector<double> bounds_;

@@ -192,7 +192,7 @@ void TaskBoard::ReleaseFreedMemory() {
   // malloc keeps freed memory for reuse and gives back to the system only what lies at the
   // very top of a heap: holes between live blocks stay resident. Over a long history that counted
   // for about half of what agentd's RSS grew by per finished goal (workflow_bench: 0.9 → 0.5 KB a
-  // goal). malloc_trim returns every free page of every thread's arena (madvise), but the
+  // goal). malloc_trim returns every free page of every thread's arena (madvise), except the
   // slack TuneMalloc leaves at the top of the main heap (kHeapTrimThreshold). It took
   // 0.3–1.6 ms in workflow_bench, once per kReleaseAfterShelving tasks shelved: on the
   // loop, as it is far shorter than a step that shelves them, and a thread started for it
