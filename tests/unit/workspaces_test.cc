@@ -106,6 +106,31 @@ TEST(WorkspaceProvisionerTest, ARepositoryWithNoCommitYetIsWorkedInPlaceOrRefuse
   EXPECT_EQ(ReadFileOrEmpty(branched->path() + "/notes.txt"), "hello\n");
 }
 
+// A goal given no workspace gets a new repository of its own, on branch main, that git
+// works with; it holds nothing from git's template (sample hooks that would never run,
+// a description): agentd makes it without one, a third less work on the way of the goal.
+TEST(WorkspaceProvisionerTest, ANewDirectoryIsARepositoryWithoutGitsTemplate) {
+  TempDir dir;
+  WorkspaceProvisioner::Options options;
+  options.workspaces_dir = dir.Join("workspaces");
+  absl::StatusOr<v1::Workspace> made =
+      WorkspaceProvisioner::PrepareNow(options, v1::Workspace(), "g-1");
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_EQ(made->kind(), v1::WORKSPACE_KIND_NEW_DIRECTORY);
+  EXPECT_EQ(made->branch(), "main");
+  const std::string& ws = made->path();
+  ASSERT_TRUE(Exists(ws + "/.git/HEAD"));
+  EXPECT_EQ(ReadFileOrEmpty(ws + "/.git/HEAD"), "ref: refs/heads/main\n");
+  EXPECT_FALSE(Exists(ws + "/.git/hooks"));
+  EXPECT_FALSE(Exists(ws + "/.git/description"));
+  WriteFile(ws + "/mul.py", "def mul(a, b):\n    return a * b\n");
+  Git({"-C", ws, "add", "-A"});
+  Git({"-C", ws, "commit", "-q", "-m", "mul"});
+  agentd::testing::RunResult log = RunCommand({"git", "-C", ws, "log", "--format=%s", "main"});
+  EXPECT_EQ(log.exit_code, 0) << log.err;
+  EXPECT_EQ(log.out, "mul\n");
+}
+
 // A new repository and a worktree of a person's repository move out of the state
 // directory; the tasks and the pending assignment that named them name the new place; the
 // worktree still works from both sides; and a second run changes nothing.
