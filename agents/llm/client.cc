@@ -106,8 +106,9 @@ absl::Duration LlmClient::Backoff(int attempt) {
   absl::Duration d = std::min(options_.backoff_initial * std::ldexp(1.0, std::min(attempt, 30)),
                               options_.backoff_max);
   absl::MutexLock l(&mu_);
+  if (!rng_.has_value()) rng_.emplace(std::random_device{}());
   std::uniform_real_distribution<double> jitter(0.8, 1.2);
-  return d * jitter(rng_);
+  return d * jitter(*rng_);
 }
 
 absl::StatusOr<ChatResult> LlmClient::Attempt(const ChatRequest& req, const std::string& body,

@@ -15,6 +15,7 @@
 #define AGENTD_AGENTS_LLM_CLIENT_H_
 
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -82,7 +83,10 @@ class LlmClient {
   std::vector<std::unique_ptr<Transport>> owned_;
   Transport* transport_ = nullptr;
   absl::Mutex mu_;
-  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
+  // The backoff's jitter, seeded at the first retry: an agent makes a client per task,
+  // and most tasks never retry (seeding from std::random_device was half the cost of
+  // making the client).
+  std::optional<std::mt19937_64> rng_ ABSL_GUARDED_BY(mu_);
 };
 
 // A Retry-After header value (delta-seconds, or an HTTP date) as a wait from `now`;

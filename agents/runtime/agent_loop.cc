@@ -130,10 +130,11 @@ absl::StatusOr<TaskOutcome> AgentLoop::Run(const std::string& task_id,
   if (!conv.ok()) return conv.status();
   const bool fresh = conv->empty();
   if (fresh) {
-    for (llm::Message m : {llm::SystemMessage(system_prompt), llm::UserMessage(instructions)}) {
-      if (absl::Status s = sessions_->Append(task_id, m); !s.ok()) return s;
-      conv->push_back(std::move(m));
-    }
+    // Both in one transaction: a conversation is never found begun without its task.
+    std::vector<llm::Message> start = {llm::SystemMessage(system_prompt),
+                                       llm::UserMessage(instructions)};
+    if (absl::Status s = sessions_->AppendAll(task_id, start); !s.ok()) return s;
+    for (llm::Message& m : start) conv->push_back(std::move(m));
     if (events_.prompt) events_.prompt(system_prompt, instructions);
   }
   auto noted = [&](NoteKind kind, const std::string& text) {

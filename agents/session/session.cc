@@ -85,6 +85,15 @@ absl::Status SessionStore::Append(const std::string& task, const llm::Message& m
   return st->Bind(1, task).Bind(2, DumpJson(ToJson(m))).Run();
 }
 
+absl::Status SessionStore::AppendAll(const std::string& task, const std::vector<llm::Message>& ms) {
+  absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());
+  if (!tx.ok()) return tx.status();
+  for (const llm::Message& m : ms) {
+    if (absl::Status s = Append(task, m); !s.ok()) return s;
+  }
+  return tx->Commit();
+}
+
 absl::Status SessionStore::AppendFromInbox(const std::string& task, const llm::Message& m,
                                            const std::string& inbox_id) {
   absl::StatusOr<sqlite::Transaction> tx = sqlite::Transaction::Begin(db_.get());

@@ -42,6 +42,8 @@ class SessionStore {
 
   // Appends `m` to the task's conversation.
   absl::Status Append(const std::string& task, const llm::Message& m);
+  // Appends `ms`, in order, in one transaction: all of them or none.
+  absl::Status AppendAll(const std::string& task, const std::vector<llm::Message>& ms);
   // Appends `m`, made of the inbox's message `inbox_id`, and drops that message from the
   // inbox, in one transaction: a message is in the inbox or in a conversation, never
   // both, never neither.

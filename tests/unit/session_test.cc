@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/sqlite.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/process.h"
@@ -41,6 +42,41 @@ TEST(SessionStoreTest, ConversationComesBackInOrderAfterReopening) {
   EXPECT_TRUE((*c)[3].tool_error);
   EXPECT_EQ((*store)->Conversation("t2")->size(), 1u);
   EXPECT_TRUE((*store)->Conversation("t3")->empty());
+}
+
+// A task's opening messages go in together or not at all: a conversation found begun has
+// its instructions (a resumed task is not left with a system prompt alone). The second
+// insert is made to fail by a trigger another connection adds to the real database.
+TEST(SessionStoreTest, AppendAllKeepsAllOrNone) {
+  TempDir dir;
+  auto store = SessionStore::Open(dir.Join("a.db"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE(
+      (*store)->AppendAll("t1", {llm::SystemMessage("sys"), llm::UserMessage("do it")}).ok());
+  {
+    auto other = sqlite::Db::Open(dir.Join("a.db"), /*create=*/false);
+    ASSERT_TRUE(other.ok()) << other.status();
+    ASSERT_TRUE((*other)
+                    ->Exec("CREATE TRIGGER poison BEFORE INSERT ON messages "
+                           "WHEN NEW.message LIKE '%poison%' BEGIN "
+                           "SELECT RAISE(ABORT, 'poisoned'); END;")
+                    .ok());
+  }
+  absl::Status failed =
+      (*store)->AppendAll("t2", {llm::SystemMessage("sys"), llm::UserMessage("poison")});
+  EXPECT_FALSE(failed.ok());
+  EXPECT_THAT(std::string(failed.message()), ::testing::HasSubstr("poisoned"));
+  EXPECT_TRUE((*store)->Conversation("t2")->empty());
+  // The store goes on: the transaction that failed is not left open.
+  ASSERT_TRUE((*store)->AppendAll("t2", {llm::SystemMessage("sys"), llm::UserMessage("b")}).ok());
+  absl::StatusOr<std::vector<llm::Message>> t1 = (*store)->Conversation("t1");
+  absl::StatusOr<std::vector<llm::Message>> t2 = (*store)->Conversation("t2");
+  ASSERT_TRUE(t1.ok() && t2.ok());
+  ASSERT_EQ(t1->size(), 2u);
+  EXPECT_EQ((*t1)[0].role, llm::Role::kSystem);
+  EXPECT_EQ((*t1)[1].content, "do it");
+  ASSERT_EQ(t2->size(), 2u);
+  EXPECT_EQ((*t2)[1].content, "b");
 }
 
 TEST(SessionStoreTest, AKilledWriterLeavesDoneCallsDoneAndTheLastOneAsAnIntent) {
