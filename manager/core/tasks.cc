@@ -121,10 +121,11 @@ absl::Status TaskBoard::Recover() {
 std::string TaskBoard::NewId(const char* prefix) { return absl::StrCat(prefix, "-", next_id_++); }
 
 bool TaskBoard::Save(v1::Task& t, const char* kind, const std::string& agent,
-                     const AuditIntent* audit) {
+                     const AuditIntent* audit, const std::string& request_id) {
   absl::Time now = loop_->clock()->Now();
   SetTime(now, t.mutable_update_time());
   auto [row, payload] = RowOf(t);
+  row.request_id = request_id;
   if (batch_) {
     batch_->changes.push_back({std::move(row), kind, std::move(payload), agent});
     batch_->ids.push_back(t.id());
@@ -356,8 +357,17 @@ absl::StatusOr<std::string> TaskBoard::CheckGoal(const v1::SubmitGoalRequest& re
 
 void TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req, const std::string& by, GoalDone done) {
   if (!req.request_id().empty()) {
-    if (auto it = goal_by_request_.find(req.request_id()); it != goal_by_request_.end()) {
-      std::move(done)(Get(it->second));
+    // A retry finds the goal of the first submission, in the store: across restarts, and
+    // however many goals came since.
+    absl::StatusOr<std::string> first = store_->GoalOfRequest(req.request_id());
+    if (!first.ok()) {
+      std::move(done)(absl::UnavailableError(
+          absl::StrCat("request_id ", req.request_id(), " could not be looked up (",
+                       first.status().message(), "); try again")));
+      return;
+    }
+    if (!first->empty()) {
+      std::move(done)(Get(*first));
       return;
     }
     if (auto it = preparing_.find(req.request_id()); it != preparing_.end()) {
@@ -424,17 +434,10 @@ absl::StatusOr<v1::Task> TaskBoard::CreateGoal(const v1::SubmitGoalRequest& req,
   if (absl::Status s = ledger_->SetGoalBudget(id, req.budget()); !s.ok()) return s;
   AuditIntent submitted = AuditLog::By(by, "goal.submit", id, id, id,
                                        {{"title", t.title()}, {"workspace", t.workspace().path()}});
-  if (!Save(t, "goal.submitted", "", &submitted)) {
+  if (!Save(t, "goal.submitted", "", &submitted, req.request_id())) {
     return absl::UnavailableError("the goal could not be stored; see agentd's log");
   }
   Add(t);
-  if (!req.request_id().empty() && goal_by_request_.emplace(req.request_id(), id).second) {
-    request_order_.push_back(req.request_id());
-    if (request_order_.size() > kRememberedRequests) {
-      goal_by_request_.erase(request_order_.front());
-      request_order_.pop_front();
-    }
-  }
   spdlog::info("goal {} submitted by {}: {}", id, by, t.title());
   ScheduleSoon();
   return t;

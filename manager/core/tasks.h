@@ -194,8 +194,9 @@ class TaskBoard {
   // With `audit`, the entry that records the change goes in its transaction. Inside a
   // batch (EndSubtree), the change waits for the batch's one transaction instead.
   // Observers hear of it once the change is over (Notify), never from inside it.
+  // `request_id`: a new goal's SubmitGoalRequest.request_id, saved with it.
   bool Save(v1::Task& t, const char* kind, const std::string& agent = "",
-            const AuditIntent* audit = nullptr);
+            const AuditIntent* audit = nullptr, const std::string& request_id = "");
   // What a committed change means in memory: the live index, and the observers told
   // once the loop is done with the change that made it.
   void Committed(const v1::Task& t);
@@ -278,12 +279,6 @@ class TaskBoard {
   void Add(v1::Task t) { graph_.Add(std::move(t)); }
   std::vector<std::string> ChildrenOf(const std::string& id) const { return graph_.ChildrenOf(id); }
 
-  // request_id → goal, for the last kRememberedRequests submissions that named one (a
-  // retry comes soon after; kept for good, every goal a browser submitted would stay in
-  // memory), with the order they came in.
-  static constexpr size_t kRememberedRequests = 10000;
-  std::map<std::string, std::string> goal_by_request_;
-  std::deque<std::string> request_order_;
   // Requests whose goal's workspace is being prepared: the answers that wait for it.
   std::map<std::string, std::vector<GoalDone>> preparing_;
   std::unique_ptr<WorkspaceProvisioner> workspaces_;

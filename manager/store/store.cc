@@ -192,6 +192,13 @@ CREATE INDEX plans_by_goal ON plans(goal_id);
 CREATE INDEX plans_by_task ON plans(task_id);
 CREATE INDEX plans_by_status ON plans(status);
 )sql"},
+    {11, "goals found by their submission's request id",
+     R"sql(
+CREATE TABLE goal_requests (
+  request_id TEXT PRIMARY KEY,
+  goal_id    TEXT NOT NULL
+) STRICT;
+)sql"},
 };
 
 // The audit row at `st`'s current result row, selected in AuditRow's field order.
@@ -537,7 +544,23 @@ absl::Status Store::UpsertTask(const TaskRow& t) {
   st.Reset();
   st.Bind(1, t.id).Bind(2, t.goal_id).Bind(3, t.parent_id).Bind(4, t.status);
   st.Bind(5, t.assignee).Bind(6, t.create_us).BindBlob(7, t.body);
-  return st.Run();
+  if (absl::Status s = st.Run(); !s.ok() || t.request_id.empty()) return s;
+  // The first goal saved under a request id keeps it (TaskBoard looks it up first).
+  absl::StatusOr<sqlite::Statement> req = db_->Prepare(
+      "INSERT INTO goal_requests(request_id, goal_id) VALUES (?1, ?2) "
+      "ON CONFLICT(request_id) DO NOTHING");
+  if (!req.ok()) return req.status();
+  return req->Bind(1, t.request_id).Bind(2, t.id).Run();
+}
+
+absl::StatusOr<std::string> Store::GoalOfRequest(absl::string_view request_id) {
+  absl::StatusOr<sqlite::Statement> st =
+      db_->Prepare("SELECT goal_id FROM goal_requests WHERE request_id = ?1");
+  if (!st.ok()) return st.status();
+  st->Bind(1, request_id);
+  absl::StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  return *row ? st->ColumnText(0) : std::string();
 }
 
 absl::StatusOr<int64_t> Store::SaveTask(const TaskRow& t, absl::Time time,

@@ -63,6 +63,9 @@ struct TaskRow {
   std::string assignee;
   int64_t create_us = 0;
   std::string body;
+  // A goal's SubmitGoalRequest.request_id, when it had one: saved with the goal, in the
+  // same transaction, for GoalOfRequest. Not read back into rows.
+  std::string request_id = {};
 };
 
 // A delivery to an agent's Connect stream not yet acknowledged (a v1.ConnectResponse
@@ -210,6 +213,8 @@ class Store {
                                    absl::string_view event_payload_json,
                                    absl::string_view agent_id = "",
                                    const AuditRecord* audit = nullptr);
+  // The goal first saved with `request_id` (TaskRow::request_id); empty when none was.
+  absl::StatusOr<std::string> GoalOfRequest(absl::string_view request_id);
   // Every task, oldest first.
   absl::StatusOr<std::vector<TaskRow>> LoadTasks();
   // Calls `fn` with every task, oldest first, one row at a time (memory stays flat

@@ -158,6 +158,50 @@ TEST_F(DaemonTest, GetInfoCountsTasksAndGoalsAndShowsEveryChangeMadeBeforeTheCal
   EXPECT_GT(ended.counters().last_event_seq(), submitted.counters().last_event_seq());
 }
 
+// A client that retries SubmitGoal with its request_id after agentd went away (killed, or
+// restarted by systemd) gets the goal its first submission created, not a second one
+// that would do the work again; a new id still makes a new goal.
+TEST_F(DaemonTest, ASubmissionRetriedAfterARestartGetsTheGoalOfTheFirst) {
+  auto submit = [&](const std::string& request_id, v1::Task* goal) {
+    v1::SubmitGoalRequest req;
+    req.set_text(absl::StrCat("goal of ", request_id));
+    req.set_request_id(request_id);
+    v1::SubmitGoalResponse resp;
+    grpc::Status s = daemon_.client().tasks().SubmitGoal(Ctx().get(), req, &resp);
+    *goal = resp.goal();
+    return s;
+  };
+  auto goals = [&] {
+    v1::ListTasksResponse list;
+    EXPECT_TRUE(
+        daemon_.client().tasks().ListTasks(Ctx().get(), v1::ListTasksRequest(), &list).ok());
+    return list.tasks_size();
+  };
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  v1::Task first, second;
+  ASSERT_TRUE(submit("ci-run-41", &first).ok());
+  ASSERT_TRUE(submit("ci-run-42", &second).ok());
+  daemon_.process()->Signal(SIGKILL);
+  ASSERT_TRUE(daemon_.process()->WaitExit(absl::Seconds(10)).has_value());
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  v1::Task again;
+  grpc::Status s = submit("ci-run-41", &again);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(again.id(), first.id());
+  EXPECT_EQ(again.input().instructions(), "goal of ci-run-41");
+  EXPECT_EQ(goals(), 2);
+  // Stopped cleanly and started again: the same, for the other one.
+  ASSERT_EQ(daemon_.Stop(), std::optional<int>(0)) << daemon_.log();
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  ASSERT_TRUE(submit("ci-run-42", &again).ok());
+  EXPECT_EQ(again.id(), second.id());
+  v1::Task third;
+  ASSERT_TRUE(submit("ci-run-43", &third).ok());
+  EXPECT_NE(third.id(), first.id());
+  EXPECT_NE(third.id(), second.id());
+  EXPECT_EQ(goals(), 3);
+}
+
 // After a restart, finished tasks are kept in memory as their brief alone and read back
 // from the store when asked for: every read answers as before, and new ids go on from
 // the highest stored.

@@ -338,6 +338,12 @@ TEST_P(MigrationTest, UpgradesToTheLatestSchemaAndKeepsEveryRow) {
   ASSERT_TRUE(last.ok() && last->size() == 1u);
   EXPECT_EQ((*last)[0].resource_type, kEventTask);
   EXPECT_EQ((*last)[0].resource, "task");
+  // Goals are found by their submission's request id from migration 11 on: one saved
+  // now is.
+  EXPECT_EQ(*s.GoalOfRequest("retry-1"), "");
+  TaskRow goal{"g-3", "g-3", "", 2, "", kT0 + 11 * kSecond, "goal", "retry-1"};
+  ASSERT_TRUE(s.SaveTask(goal, now, "goal.submitted", "{}").ok());
+  EXPECT_EQ(*s.GoalOfRequest("retry-1"), "g-3");
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryPastVersion, MigrationTest,

@@ -122,6 +122,34 @@ TEST(StoreTest, SaveTasksStoresEveryChangeOrNone) {
   EXPECT_EQ((*events)[1].task_id, "g-1");
 }
 
+// A goal saved with its request id is found by it, after reopening too; the id stays
+// with the first goal saved under it; a save that fails takes its id with it.
+TEST(StoreTest, AGoalIsFoundByItsRequestIdOnlyOnceItIsSaved) {
+  // Strict: an undeclared event kind fails the save (unset at the end, as above).
+  ASSERT_EQ(setenv("AGENTD_STRICT", "1", 1), 0);
+  struct Unset {
+    ~Unset() { unsetenv("AGENTD_STRICT"); }
+  } unset;
+  testing::TempDir dir;
+  {
+    auto store = Store::Open(dir.Join("agentd.db"));
+    ASSERT_TRUE(store.ok()) << store.status();
+    TaskRow goal{"g-1", "g-1", "", 2, "", 1, "body", "req-1"};
+    ASSERT_TRUE((*store)->SaveTask(goal, absl::Now(), "goal.submitted", "{}").ok());
+    TaskRow later{"g-2", "g-2", "", 2, "", 2, "body", "req-1"};
+    ASSERT_TRUE((*store)->SaveTask(later, absl::Now(), "goal.submitted", "{}").ok());
+    TaskRow refused{"g-3", "g-3", "", 2, "", 3, "body", "req-3"};
+    // A save that fails (its event is refused) rolls its request id back with it.
+    EXPECT_FALSE((*store)->SaveTask(refused, absl::Now(), "task.not_a_kind", "{}").ok());
+    EXPECT_EQ(*(*store)->GoalOfRequest("req-3"), "");
+  }
+  auto store = Store::Open(dir.Join("agentd.db"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(*(*store)->GoalOfRequest("req-1"), "g-1");
+  EXPECT_EQ(*(*store)->GoalOfRequest("req-2"), "");
+  EXPECT_EQ(*(*store)->GoalOfRequest("req-3"), "");
+}
+
 TEST(StoreTest, ReopeningIsIdempotentAndKeepsData) {
   testing::TempDir dir;
   std::vector<std::string> tables;
