@@ -98,6 +98,11 @@ absl::Status TaskBoard::Recover() {
         Add(std::move(t));
       });
   if (!loaded.ok()) return loaded;
+  // Ids handed to goals whose workspace was being made when agentd stopped: not stored
+  // with a goal, but used up (SubmitGoal).
+  absl::StatusOr<int64_t> used = store_->LastGoalIdUsed();
+  if (!used.ok()) return used.status();
+  next_id_ = std::max(next_id_, *used + 1);
   if (absl::Status s = outbox_->Recover(); !s.ok()) return s;
   // Checks that were running when agentd stopped run again: their outcome was not stored.
   // Provider backoffs start again from their retry's delay.
@@ -382,6 +387,15 @@ void TaskBoard::SubmitGoal(const v1::SubmitGoalRequest& req, const std::string& 
   }
   // A refused goal still uses up its id: an id is never tried twice, so what a failed
   // attempt left behind (a branch agentd/g-N, a half-made worktree) cannot block the next.
+  // Recorded before the workspace is made, so that this holds across a restart too: an
+  // agentd killed while git ran would otherwise give the id again, and its next goal would
+  // find the half-made directory (taken as its own, or refused as a folder with files).
+  const int64_t n = next_id_;
+  if (absl::Status s = store_->KeepGoalIdUsed(n); !s.ok()) {
+    std::move(done)(absl::UnavailableError(
+        absl::StrCat("the goal's id could not be recorded (", s.message(), "); try again")));
+    return;
+  }
   std::string id = NewId("g");
   if (!req.request_id().empty()) preparing_[req.request_id()];
   workspaces_->Prepare(req.workspace(), id,

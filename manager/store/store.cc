@@ -545,12 +545,26 @@ absl::Status Store::UpsertTask(const TaskRow& t) {
   st.Bind(1, t.id).Bind(2, t.goal_id).Bind(3, t.parent_id).Bind(4, t.status);
   st.Bind(5, t.assignee).Bind(6, t.create_us).BindBlob(7, t.body);
   if (absl::Status s = st.Run(); !s.ok() || t.request_id.empty()) return s;
-  // The first goal saved under a request id keeps it (TaskBoard looks it up first).
-  absl::StatusOr<sqlite::Statement> req = db_->Prepare(
-      "INSERT INTO goal_requests(request_id, goal_id) VALUES (?1, ?2) "
-      "ON CONFLICT(request_id) DO NOTHING");
+  // A request id names one goal: a second under it fails the save (TaskBoard looks the
+  // id up before it makes a goal, so that would be a bug said loudly, not a quiet switch).
+  absl::StatusOr<sqlite::Statement> req =
+      db_->Prepare("INSERT INTO goal_requests(request_id, goal_id) VALUES (?1, ?2)");
   if (!req.ok()) return req.status();
   return req->Bind(1, t.request_id).Bind(2, t.id).Run();
+}
+
+absl::StatusOr<int64_t> Store::LastGoalIdUsed() {
+  return db_->QueryInt(
+      "SELECT COALESCE(MAX(CAST(value AS INTEGER)), 0) FROM meta "
+      "WHERE key = 'last_goal_id'");
+}
+
+absl::Status Store::KeepGoalIdUsed(int64_t n) {
+  absl::StatusOr<sqlite::Statement> st = db_->Prepare(
+      "INSERT INTO meta(key, value) VALUES ('last_goal_id', ?1) "
+      "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, absl::StrCat(n)).Run();
 }
 
 absl::StatusOr<std::string> Store::GoalOfRequest(absl::string_view request_id) {

@@ -213,6 +213,10 @@ class Store {
                                    absl::string_view event_payload_json,
                                    absl::string_view agent_id = "",
                                    const AuditRecord* audit = nullptr);
+  // The highest goal id number handed out (KeepGoalIdUsed), stored with a goal or not; 0
+  // before any.
+  absl::StatusOr<int64_t> LastGoalIdUsed();
+  absl::Status KeepGoalIdUsed(int64_t n);
   // The goal first saved with `request_id` (TaskRow::request_id); empty when none was.
   absl::StatusOr<std::string> GoalOfRequest(absl::string_view request_id);
   // Every task, oldest first.

@@ -172,9 +172,10 @@ TEST_F(DaemonTest, ASubmissionRetriedAfterARestartGetsTheGoalOfTheFirst) {
     return s;
   };
   auto goals = [&] {
+    v1::ListTasksRequest req;
+    req.set_goals_only(true);
     v1::ListTasksResponse list;
-    EXPECT_TRUE(
-        daemon_.client().tasks().ListTasks(Ctx().get(), v1::ListTasksRequest(), &list).ok());
+    EXPECT_TRUE(daemon_.client().tasks().ListTasks(Ctx().get(), req, &list).ok());
     return list.tasks_size();
   };
   ASSERT_TRUE(daemon_.Start()) << daemon_.log();
@@ -200,6 +201,57 @@ TEST_F(DaemonTest, ASubmissionRetriedAfterARestartGetsTheGoalOfTheFirst) {
   EXPECT_NE(third.id(), first.id());
   EXPECT_NE(third.id(), second.id());
   EXPECT_EQ(goals(), 3);
+}
+
+// agentd killed while a goal's workspace was being made (git still running) stored no
+// goal, but the id it gave named the directory git was making. The next start does not
+// give that id again: the next goal gets a directory of its own, not the half-made one
+// (a folder with files, which it would refuse as a person's). git is made slow here: a
+// git first on agentd's PATH says what it was asked and waits.
+TEST_F(DaemonTest, AnIdGivenToAGoalCutShortIsNotGivenAgain) {
+  const std::string bin = dir_.Join("slow-git");
+  ASSERT_EQ(mkdir(bin.c_str(), 0755), 0);
+  const std::string asked = dir_.Join("git-asked");
+  WriteFile(bin + "/git",
+            absl::StrCat("#!/bin/sh\necho $$ \"$@\" >> ", asked, "\nexec sleep 600\n"));
+  ASSERT_EQ(chmod((bin + "/git").c_str(), 0755), 0);
+  const char* path = std::getenv("PATH");
+  ASSERT_TRUE(daemon_.Start({}, {absl::StrCat("PATH=", bin, ":", path == nullptr ? "" : path)}))
+      << daemon_.log();
+  std::thread cut([&] {
+    v1::SubmitGoalRequest req;
+    req.set_text("a goal cut short");
+    v1::SubmitGoalResponse resp;
+    grpc::Status s = daemon_.client().tasks().SubmitGoal(Ctx().get(), req, &resp);
+    EXPECT_FALSE(s.ok()) << "answered " << resp.goal().id();
+  });
+  ASSERT_TRUE(WaitFor([&] { return !ReadFileOrEmpty(asked).empty(); }, absl::Seconds(20)))
+      << daemon_.log();
+  daemon_.process()->Signal(SIGKILL);
+  ASSERT_TRUE(daemon_.process()->WaitExit(absl::Seconds(10)).has_value());
+  cut.join();
+  // "PID init -q --template= -b main DIR": the goal's directory is DIR, which git (had it
+  // gone on) would have filled; a file stands for what it made.
+  std::vector<std::string> words =
+      absl::StrSplit(ReadFileOrEmpty(asked), absl::ByAnyChar(" \n"), absl::SkipEmpty());
+  ASSERT_GE(words.size(), 2u);
+  int git_pid = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(words.front(), &git_pid));
+  kill(git_pid, SIGKILL);
+  const std::string half_made = words.back();
+  const std::string cut_id = half_made.substr(half_made.rfind('/') + 1);
+  ASSERT_EQ(cut_id.rfind("g-", 0), 0u) << half_made;
+  WriteFile(half_made + "/half-made.txt", "what git had made\n");
+
+  ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+  v1::SubmitGoalRequest req;
+  req.set_text("the next goal");
+  v1::SubmitGoalResponse next;
+  grpc::Status s = daemon_.client().tasks().SubmitGoal(Ctx().get(), req, &next);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_NE(next.goal().id(), cut_id);
+  EXPECT_NE(next.goal().workspace().path(), half_made);
+  EXPECT_EQ(ReadFileOrEmpty(half_made + "/half-made.txt"), "what git had made\n");
 }
 
 // After a restart, finished tasks are kept in memory as their brief alone and read back

@@ -340,10 +340,14 @@ TEST_P(MigrationTest, UpgradesToTheLatestSchemaAndKeepsEveryRow) {
   EXPECT_EQ((*last)[0].resource, "task");
   // Goals are found by their submission's request id from migration 11 on: one saved
   // now is.
-  EXPECT_EQ(*s.GoalOfRequest("retry-1"), "");
+  absl::StatusOr<std::string> none = s.GoalOfRequest("retry-1");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(*none, "");
   TaskRow goal{"g-3", "g-3", "", 2, "", kT0 + 11 * kSecond, "goal", "retry-1"};
   ASSERT_TRUE(s.SaveTask(goal, now, "goal.submitted", "{}").ok());
-  EXPECT_EQ(*s.GoalOfRequest("retry-1"), "g-3");
+  absl::StatusOr<std::string> found = s.GoalOfRequest("retry-1");
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(*found, "g-3");
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryPastVersion, MigrationTest,

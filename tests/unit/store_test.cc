@@ -131,23 +131,56 @@ TEST(StoreTest, AGoalIsFoundByItsRequestIdOnlyOnceItIsSaved) {
     ~Unset() { unsetenv("AGENTD_STRICT"); }
   } unset;
   testing::TempDir dir;
+  auto goal_of = [](Store* store, const std::string& request_id) {
+    absl::StatusOr<std::string> goal = store->GoalOfRequest(request_id);
+    EXPECT_TRUE(goal.ok()) << goal.status();
+    return goal.value_or("(lookup failed)");
+  };
   {
     auto store = Store::Open(dir.Join("agentd.db"));
     ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ(goal_of(store->get(), "req-1"), "");
     TaskRow goal{"g-1", "g-1", "", 2, "", 1, "body", "req-1"};
     ASSERT_TRUE((*store)->SaveTask(goal, absl::Now(), "goal.submitted", "{}").ok());
+    EXPECT_EQ(goal_of(store->get(), "req-1"), "g-1");
+    // Its later changes carry no request id and leave the mapping as it is.
+    TaskRow running{"g-1", "g-1", "", 4, "ceo-1", 1, "body"};
+    ASSERT_TRUE((*store)->SaveTask(running, absl::Now(), "task.running", "{}").ok());
+    // A second goal under a taken id is refused, and is not saved at all.
     TaskRow later{"g-2", "g-2", "", 2, "", 2, "body", "req-1"};
-    ASSERT_TRUE((*store)->SaveTask(later, absl::Now(), "goal.submitted", "{}").ok());
+    EXPECT_FALSE((*store)->SaveTask(later, absl::Now(), "goal.submitted", "{}").ok());
+    absl::StatusOr<std::optional<TaskRow>> g2 = (*store)->LoadTask("g-2");
+    ASSERT_TRUE(g2.ok()) << g2.status();
+    EXPECT_FALSE(g2->has_value());
+    // A save that fails (its event is refused) takes its request id with it.
     TaskRow refused{"g-3", "g-3", "", 2, "", 3, "body", "req-3"};
-    // A save that fails (its event is refused) rolls its request id back with it.
     EXPECT_FALSE((*store)->SaveTask(refused, absl::Now(), "task.not_a_kind", "{}").ok());
-    EXPECT_EQ(*(*store)->GoalOfRequest("req-3"), "");
+    EXPECT_EQ(goal_of(store->get(), "req-3"), "");
   }
   auto store = Store::Open(dir.Join("agentd.db"));
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ(*(*store)->GoalOfRequest("req-1"), "g-1");
-  EXPECT_EQ(*(*store)->GoalOfRequest("req-2"), "");
-  EXPECT_EQ(*(*store)->GoalOfRequest("req-3"), "");
+  EXPECT_EQ(goal_of(store->get(), "req-1"), "g-1");
+  EXPECT_EQ(goal_of(store->get(), "req-3"), "");
+}
+
+// The last goal id handed out is kept across reopening, whether a goal was stored with
+// it or not.
+TEST(StoreTest, TheLastGoalIdUsedIsKept) {
+  testing::TempDir dir;
+  {
+    auto store = Store::Open(dir.Join("agentd.db"));
+    ASSERT_TRUE(store.ok()) << store.status();
+    absl::StatusOr<int64_t> none = (*store)->LastGoalIdUsed();
+    ASSERT_TRUE(none.ok()) << none.status();
+    EXPECT_EQ(*none, 0);
+    ASSERT_TRUE((*store)->KeepGoalIdUsed(7).ok());
+    ASSERT_TRUE((*store)->KeepGoalIdUsed(12).ok());
+  }
+  auto store = Store::Open(dir.Join("agentd.db"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<int64_t> used = (*store)->LastGoalIdUsed();
+  ASSERT_TRUE(used.ok()) << used.status();
+  EXPECT_EQ(*used, 12);
 }
 
 TEST(StoreTest, ReopeningIsIdempotentAndKeepsData) {
