@@ -558,7 +558,8 @@ export type SubmitGoalRequest = Message<"agentd.v1.SubmitGoalRequest"> & {
 
   /**
    * Client-chosen key that makes a retried submission return the goal created by the
-   * first one instead of creating another; empty disables this.
+   * first one instead of creating another, also after agentd restarted in between (it is
+   * stored with the goal); empty disables this.
    *
    * @generated from field: string request_id = 6;
    */
